@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# scripts/install-deps.sh: install the Debian packages that Almanac's build and tests need,
+# only those that are missing. Idempotent and non-interactive; says what it does.
+set -euo pipefail
+
+# Build toolchain and libraries named in DESIGN.md, plus the test tools.
+packages=(
+    build-essential cmake pkg-config
+    libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
+    libcmocka-dev libcurl4-openssl-dev
+    litmus curl python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,165 @@
+/* http/http.h: libmicrohttpd glue. Owns the daemon (thread pool + epoll), the request life
+ * cycle, Basic authentication (through a hook), percent-decoding and normalisation of paths,
+ * routing by path prefix, body chunks in and pulled response bodies out, and the access log.
+ * Knows nothing of XML: error bodies come from the route's render_error hook. No MHD type
+ * crosses this header.
+ *
+ * Life of a request: headers arrive -> path decoded -> authenticated -> route's begin() ->
+ * body() per chunk -> end() builds the response -> it is sent (a streamed body is pulled by
+ * MHD at the socket's pace) -> the request arena is destroyed, running its defers. A hook
+ * that fails returns -1 with `err` set; the layer then answers err->cond->http_status with
+ * the body render_error() produces, after discarding the rest of the upload. */
+#ifndef ALMANAC_HTTP_HTTP_H
+#define ALMANAC_HTTP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/arena.h"
+#include "util/compiler.h"
+#include "util/err.h"
+#include "util/slice.h"
+
+#define ERR_COND(sym, name, ns, http, eas) ERR_COND_DECLARE(sym, name, ns, http, eas)
+#include "http/conds.def"
+#undef ERR_COND
+
+struct http_server;
+struct http_request;
+
+enum http_method {
+    HTTP_M_OTHER = 0,
+    HTTP_M_OPTIONS,
+    HTTP_M_GET,
+    HTTP_M_HEAD,
+    HTTP_M_POST,
+    HTTP_M_PUT,
+    HTTP_M_DELETE,
+    HTTP_M_PROPFIND,
+    HTTP_M_PROPPATCH,
+    HTTP_M_MKCOL,
+    HTTP_M_MKCALENDAR,
+    HTTP_M_COPY,
+    HTTP_M_MOVE,
+    HTTP_M_REPORT,
+    HTTP_M_SEARCH,
+    HTTP_M_LOCK,
+    HTTP_M_UNLOCK,
+    HTTP_M_COUNT
+};
+
+/* A route's hooks. `app` is the pointer given with the route. All run on the connection's
+ * worker thread. */
+struct http_route {
+    const char *prefix; /* decoded path prefix, e.g. "/" or "/Microsoft-Server-ActiveSync" */
+    void *app;
+    /* Headers are in and the user is authenticated (http_req_user() is set unless the route
+     * is public). Validate headers and set up state (http_req_set_state()). */
+    int (*begin)(void *app, struct http_request *req, struct err *err);
+    /* The next chunk of the body; never called with n == 0. */
+    int (*body)(void *app, struct http_request *req, const char *p, size_t n, struct err *err);
+    /* The body is complete: set the response with http_resp_*(). */
+    int (*end)(void *app, struct http_request *req, struct err *err);
+    /* Sets an error body (http_resp_body + Content-Type) for `e`; the status is set already. */
+    void (*render_error)(void *app, struct http_request *req, const struct err *e);
+};
+
+/* Checks a user name and password; 0 when they are valid. Called rarely: the layer keeps a
+ * cache of recently verified credentials (keyed hash, never the password), so argon2id runs
+ * once per user per auth_cache_ttl. Thread-safe. */
+typedef int http_auth_fn(void *ctx, const char *user, const char *password);
+
+struct http_config {
+    const char *listen;       /* "127.0.0.1:8008", "[::1]:8008", port 0 = any free port */
+    unsigned workers;         /* threads in MHD's pool */
+    unsigned max_connections; /* total */
+    unsigned per_ip_connections;
+    unsigned idle_timeout;     /* seconds a connection may stay silent */
+    size_t max_header_bytes;   /* per-connection memory for the request line and headers */
+    size_t max_path_bytes;     /* request target length */
+    unsigned auth_cache_ttl;   /* seconds a verified credential is remembered; 0 = never */
+    const char *realm;         /* WWW-Authenticate realm */
+    http_auth_fn *authenticate;
+    void *auth_ctx;
+};
+
+/* Starts the daemon with `routes` (borrowed until destroy; longest prefix wins). Returns 0 or
+ * -1 with err set (cannot bind, bad listen address). The bound port is http_server_port(). */
+int http_server_start(const struct http_config *cfg,
+                      const struct http_route *routes,
+                      size_t nroutes,
+                      struct http_server **out,
+                      struct err *err);
+uint16_t http_server_port(const struct http_server *srv);
+/* Stops accepting, lets in-flight requests finish for up to `grace_ms`, then stops. */
+void http_server_stop(struct http_server **srv, unsigned grace_ms);
+/* Forgets every cached credential (after a password change or SIGHUP). */
+void http_server_flush_auth(struct http_server *srv);
+/* Connections open now (for drain and tests). */
+unsigned http_server_connections(const struct http_server *srv);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The request (valid from begin() until the response is sent) */
+
+enum http_method http_req_method(const struct http_request *req);
+const char *http_req_method_name(const struct http_request *req);
+/* Decoded, normalised path: starts with '/', no "." or ".." segments, no empty segments
+ * except a trailing '/', no NUL. In the request arena. */
+const char *http_req_path(const struct http_request *req);
+/* True when the request target ended with '/'. */
+bool http_req_trailing_slash(const struct http_request *req);
+/* A request header by case-insensitive name, or NULL (borrowed for the request). */
+const char *http_req_header(const struct http_request *req, const char *name);
+/* The authenticated user (in the request arena), or NULL. */
+const char *http_req_user(const struct http_request *req);
+/* Content-Length, or -1 when absent (chunked). */
+int64_t http_req_content_length(const struct http_request *req);
+/* The request's arena: destroyed after the response has been sent. */
+struct arena *http_req_arena(const struct http_request *req);
+/* Request id for logs and error bodies. */
+uint64_t http_req_id(const struct http_request *req);
+/* "http://host:port" as the client addressed us (Host header), in the request arena. */
+const char *http_req_origin(const struct http_request *req);
+
+void http_req_set_state(struct http_request *req, void *state);
+void *http_req_state(const struct http_request *req);
+/* Adds a field to this request's access-log line, e.g. ("items", "1000"). */
+void http_req_log_field(struct http_request *req, const char *key, const char *value);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The response */
+
+void http_resp_status(struct http_request *req, unsigned status);
+/* Adds a header; both strings are copied. */
+void http_resp_header(struct http_request *req, const char *name, const char *value);
+/* A body held in memory (copied into the arena); Content-Length is set. */
+void http_resp_body(struct http_request *req, const void *p, size_t n);
+
+/* A pulled body: read() writes up to `max` bytes into `dst` and returns how many (> 0),
+ * 0 at the end, or -1 on a failure after the status went out (the connection is aborted,
+ * so the client never takes a truncated body for a whole one). Sent chunked. Called on the
+ * worker thread at the socket's pace; cleanup belongs in arena_defer() on the request arena. */
+typedef ssize_t http_read_fn(void *ctx, char *dst, size_t max);
+void http_resp_stream(struct http_request *req, http_read_fn *read, void *ctx);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Paths */
+
+/* Percent-decodes `raw` (a path, or an absolute URI whose scheme and authority are dropped)
+ * once and normalises it as http_req_path() describes. *trailing_slash_out (may be NULL) is
+ * set when raw ended with '/'. Returns 0 or -1 with http_cond_bad_path (400) for %00, bad
+ * escapes, ".." above the root or a path longer than max_bytes. */
+int http_path_decode(struct slice raw,
+                     size_t max_bytes,
+                     struct arena *arena,
+                     const char **path_out,
+                     bool *trailing_slash_out,
+                     struct err *err);
+
+/* Appends the percent-encoding of one path segment (RFC 3986 pchar, '/' encoded). */
+struct buf;
+int http_path_encode_segment(struct buf *b, struct slice segment) ALM_NODISCARD;
+
+#endif

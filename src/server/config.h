@@ -1,0 +1,57 @@
+/* server/config.h: almanacd's configuration. One table (config.c) declares every key with its
+ * type, default, bounds and a one-line doc; the file parser, validation, --print-config and
+ * docs/config.md all come from it. Read once at start-up (and again on SIGHUP) into an
+ * immutable struct; CLI flags override the file. Each layer gets only its part. */
+#ifndef ALMANAC_SERVER_CONFIG_H
+#define ALMANAC_SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/err.h"
+
+enum { CONFIG_STR_MAX = 512 };
+
+struct config {
+    /* [server] */
+    char listen[CONFIG_STR_MAX];   /* ADDR:PORT, default 127.0.0.1:8008 */
+    char data_dir[CONFIG_STR_MAX]; /* default ./data */
+    unsigned workers;              /* MHD thread-pool size, default 4 */
+    char log_level[16];            /* error|warn|info|debug, default info */
+    char realm[128];               /* Basic realm, default "Almanac" */
+    /* [limits] */
+    unsigned max_connections;    /* default 1024 */
+    unsigned per_ip_connections; /* default 256 */
+    unsigned idle_timeout;       /* seconds, default 120 */
+    unsigned shutdown_grace;     /* seconds SIGTERM waits for requests, default 10 */
+    size_t max_header_bytes;     /* default 32768 */
+    size_t max_path_bytes;       /* default 4096 */
+    size_t xml_max_body;         /* default 512 MiB: 1,000,000 resourcetags fit */
+    unsigned xml_max_depth;      /* default 64 */
+    size_t xml_max_elements;     /* default 4,000,000 */
+    size_t xml_max_text;         /* default 1 MiB */
+    size_t max_resource_size;    /* default 10 MiB: one PUT body */
+    size_t max_dead_props;       /* dead properties per resource, default 256 */
+    unsigned auth_cache_ttl;     /* seconds, default 300 */
+    unsigned tombstone_days;     /* days tombstones are kept, default 90 */
+};
+
+/* Fills `c` with every key's default. */
+void config_defaults(struct config *c);
+
+/* Reads `key = value` lines (# comments, blank lines, optional [section] headers ignored)
+ * from `path` over `c`. Returns 0, or -1 with err set (err_cond_bad_request) naming the file,
+ * line and key for an unknown key, a bad value or one out of bounds. */
+int config_load_file(struct config *c, const char *path, struct err *err);
+
+/* Sets one key from a string (used by the file parser and by CLI flags). 0 or -1 + err. */
+int config_set(struct config *c, const char *key, const char *value, struct err *err);
+
+/* Writes every key as `key = value  # doc` lines, in table order. */
+void config_print(const struct config *c, FILE *f);
+
+/* Writes docs/config.md's table (markdown) from the table. */
+void config_print_markdown(FILE *f);
+
+#endif

@@ -1,0 +1,97 @@
+/* util/sec.c: libsodium wrappers. */
+#include "util/sec.h"
+
+#include <sodium.h>
+#include <string.h>
+
+int sec_init(void)
+{
+    return sodium_init() < 0 ? -1 : 0;
+}
+
+void sec_random(void *p, size_t n)
+{
+    randombytes_buf(p, n);
+}
+
+uint64_t sec_random_u64(void)
+{
+    uint64_t v;
+    randombytes_buf(&v, sizeof(v));
+    return v;
+}
+
+void sec_hex(const void *p, size_t n, char *out)
+{
+    sodium_bin2hex(out, 2 * n + 1, p, n);
+}
+
+int sec_unhex(struct slice hex, void *out, size_t n)
+{
+    if (hex.len != 2 * n) {
+        return -1;
+    }
+    size_t got = 0;
+    const char *end = NULL;
+    if (sodium_hex2bin(out, n, hex.ptr, hex.len, NULL, &got, &end) != 0 || got != n ||
+        end != hex.ptr + hex.len) {
+        return -1;
+    }
+    return 0;
+}
+
+size_t sec_base64_len(size_t n)
+{
+    return sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+}
+
+void sec_base64(const void *p, size_t n, char *out, size_t out_size)
+{
+    sodium_bin2base64(out, out_size, p, n, sodium_base64_VARIANT_ORIGINAL);
+}
+
+long sec_unbase64(struct slice b64, void *out, size_t out_size)
+{
+    size_t got = 0;
+    const char *end = NULL;
+    if (sodium_base642bin(out, out_size, b64.ptr, b64.len, " \t\r\n", &got, &end,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        end != b64.ptr + b64.len) {
+        return -1;
+    }
+    return (long)got;
+}
+
+int sec_pwhash(const char *password, size_t len, char out[SEC_PWHASH_STRBYTES])
+{
+    _Static_assert(SEC_PWHASH_STRBYTES == crypto_pwhash_STRBYTES, "argon2id string size");
+    return crypto_pwhash_str_alg(out, password, len, 2, 19u << 20, crypto_pwhash_ALG_ARGON2ID13);
+}
+
+int sec_pwhash_verify(const char *hash, const char *password, size_t len)
+{
+    return crypto_pwhash_str_verify(hash, password, len) == 0 ? 0 : -1;
+}
+
+void sec_mac(const uint8_t key[SEC_MAC_KEYBYTES],
+                const void *p,
+                size_t n,
+                uint8_t out[SEC_MAC_BYTES])
+{
+    _Static_assert(SEC_MAC_KEYBYTES == crypto_auth_KEYBYTES, "mac key size");
+    _Static_assert(SEC_MAC_BYTES == crypto_auth_BYTES, "mac size");
+    crypto_auth(out, p, n, key);
+}
+
+int sec_mac_verify(const uint8_t key[SEC_MAC_KEYBYTES],
+                      const void *p,
+                      size_t n,
+                      const uint8_t mac[SEC_MAC_BYTES])
+{
+    return crypto_auth_verify(mac, p, n, key) == 0 ? 0 : -1;
+}
+
+void sec_hash(const uint8_t *key, size_t keylen, const void *p, size_t n, uint8_t out[32])
+{
+    crypto_generichash(out, 32, p, n, key, keylen);
+}
