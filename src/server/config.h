@@ -11,7 +11,9 @@
 
 #include "util/err.h"
 
-enum { CONFIG_STR_MAX = 512 };
+enum {
+    CONFIG_STR_MAX = 512
+};
 
 struct config {
     /* [server] */

@@ -1,4 +1,280 @@
-int main(void)
+/* server/main.c: almanacd. Reads the configuration (file, then flags), opens the store pool,
+ * wires the routes to the HTTP daemon and waits for signals: SIGTERM/SIGINT drain in-flight
+ * requests and exit 0, SIGHUP re-reads the configuration file (log level; other keys apply
+ * at the next start) and forgets cached credentials. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dav/dav.h"
+#include "http/http.h"
+#include "server/config.h"
+#include "store/store.h"
+#include "util/log.h"
+#include "util/sec.h"
+
+enum {
+    POOL_MAX = 256, /* store connections; opened lazily, one per concurrently served request */
+};
+
+struct server_opts {
+    const char *config_path;
+    const char *port_file;
+    bool print_config;
+};
+
+static void usage(FILE *f)
 {
-    return 1;
+    fputs("usage: almanacd [--listen ADDR:PORT] [--data DIR] [--config FILE] [--workers N]\n"
+          "                [--port-file FILE] [--log-level LEVEL] [--print-config]\n"
+          "Serves WebDAV/CalDAV over the store in DIR. See docs/config.md for every key.\n",
+          f);
+}
+
+/* Flags override the file; each flag is a config key. Returns 0, 1 to exit 0, -1 on error. */
+static int parse_args(int argc, char **argv, struct config *cfg, struct server_opts *o)
+{
+    static const struct {
+        const char *flag;
+        const char *key;
+    } keyed[] = {{"--listen", "listen"},
+                 {"--data", "data_dir"},
+                 {"--workers", "workers"},
+                 {"--log-level", "log_level"}};
+
+    /* The config file comes first so flags override it wherever they appear. */
+    for (int i = 1; i < argc - 1; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            o->config_path = argv[i + 1];
+        }
+    }
+    struct err e;
+    err_init(&e);
+    if (o->config_path && config_load_file(cfg, o->config_path, &e) != 0) {
+        fprintf(stderr, "almanacd: %s\n", e.msg);
+        return -1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        }
+        if (strcmp(a, "--print-config") == 0) {
+            o->print_config = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "almanacd: %s needs a value\n", a);
+            usage(stderr);
+            return -1;
+        }
+        const char *v = argv[++i];
+        if (strcmp(a, "--config") == 0) {
+            continue;
+        }
+        if (strcmp(a, "--port-file") == 0) {
+            o->port_file = v;
+            continue;
+        }
+        const char *key = NULL;
+        for (size_t k = 0; k < ALM_ARRAY_LEN(keyed); k++) {
+            if (strcmp(a, keyed[k].flag) == 0) {
+                key = keyed[k].key;
+            }
+        }
+        if (!key) {
+            fprintf(stderr, "almanacd: unknown option %s\n", a);
+            usage(stderr);
+            return -1;
+        }
+        if (config_set(cfg, key, v, &e) != 0) {
+            fprintf(stderr, "almanacd: %s: %s\n", a, e.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Basic credentials against the store (argon2id); the HTTP layer caches successes. */
+static int check_password(void *ctx, const char *user, const char *password)
+{
+    struct store_pool *pool = ctx;
+    struct store *s = store_pool_acquire(pool);
+    struct arena *a = arena_create();
+    struct store_principal p;
+    int ok = -1;
+    if (store_begin_read(s) == STORE_OK) {
+        if (store_principal_get(s, user, a, &p) == STORE_OK && p.pwhash) {
+            ok = sec_pwhash_verify(p.pwhash, password, strlen(password));
+        }
+        store_rollback(s);
+    }
+    store_pool_release(pool, s);
+    arena_destroy(&a);
+    return ok;
+}
+
+static int write_port_file(const char *path, uint16_t port)
+{
+    char tmp[1024];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        return -1;
+    }
+    fprintf(f, "%u\n", (unsigned)port);
+    if (fclose(f) != 0) {
+        return -1;
+    }
+    return rename(tmp, path);
+}
+
+static void apply_log_level(const struct config *cfg)
+{
+    enum log_level lvl = LOG_INFO;
+    if (log_level_parse(cfg->log_level, &lvl) == 0) {
+        log_set_level(lvl);
+    }
+}
+
+static void reload(const struct server_opts *o, struct config *cfg, struct http_server *srv)
+{
+    http_server_flush_auth(srv);
+    if (!o->config_path) {
+        log_info("reload config=- auth_cache=flushed");
+        return;
+    }
+    struct config next;
+    config_defaults(&next);
+    struct err e;
+    err_init(&e);
+    if (config_load_file(&next, o->config_path, &e) != 0) {
+        log_error("reload failed config=%s msg=\"%s\"", o->config_path, e.msg);
+        return;
+    }
+    snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", next.log_level);
+    apply_log_level(cfg);
+    log_info("reload config=%s auth_cache=flushed note=\"log_level applied; other keys apply "
+             "at restart\"",
+             o->config_path);
+}
+
+static int serve(const struct server_opts *o, struct config *cfg)
+{
+    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+        log_error("cannot create data dir=%s errno=%d", cfg->data_dir, errno);
+        return 1;
+    }
+    /* Open once up front: migrations run here, and a bad store fails the start, not a request. */
+    struct store *probe = NULL;
+    const char *msg = NULL;
+    if (store_open(cfg->data_dir, &probe, &msg) != STORE_OK) {
+        log_error("cannot open store dir=%s msg=\"%s\"", cfg->data_dir, msg ? msg : "");
+        return 1;
+    }
+    store_close(&probe);
+    struct store_pool *pool = NULL;
+    if (store_pool_create(cfg->data_dir, POOL_MAX, &pool) != STORE_OK) {
+        log_error("cannot create store pool dir=%s", cfg->data_dir);
+        return 1;
+    }
+    struct dav_app dav = {
+        .pool = pool,
+        .limits =
+            {
+                .xml_max_body = cfg->xml_max_body,
+                .xml_max_depth = cfg->xml_max_depth,
+                .xml_max_elements = cfg->xml_max_elements,
+                .xml_max_text = cfg->xml_max_text,
+                .max_resource_size = cfg->max_resource_size,
+                .max_dead_props = cfg->max_dead_props,
+            },
+    };
+    struct http_route routes[] = {dav_route("/", &dav)};
+    struct http_config hc = {
+        .listen = cfg->listen,
+        .workers = cfg->workers,
+        .max_connections = cfg->max_connections,
+        .per_ip_connections = cfg->per_ip_connections,
+        .idle_timeout = cfg->idle_timeout,
+        .max_header_bytes = cfg->max_header_bytes,
+        .max_path_bytes = cfg->max_path_bytes,
+        .auth_cache_ttl = cfg->auth_cache_ttl,
+        .realm = cfg->realm,
+        .authenticate = check_password,
+        .auth_ctx = pool,
+    };
+    struct http_server *srv = NULL;
+    struct err e;
+    err_init(&e);
+    if (http_server_start(&hc, routes, ALM_ARRAY_LEN(routes), &srv, &e) != 0) {
+        log_error("cannot start listen=%s msg=\"%s\"", cfg->listen, e.msg);
+        store_pool_destroy(&pool);
+        return 1;
+    }
+    log_info("listening addr=%s port=%u data=%s workers=%u", cfg->listen,
+             (unsigned)http_server_port(srv), cfg->data_dir, cfg->workers);
+    if (o->port_file && write_port_file(o->port_file, http_server_port(srv)) != 0) {
+        log_error("cannot write port file=%s", o->port_file);
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            reload(o, cfg, srv);
+            continue;
+        }
+        log_info("shutdown signal=%d inflight=%u", sig, http_server_connections(srv));
+        break;
+    }
+    http_server_stop(&srv, cfg->shutdown_grace * 1000);
+    store_pool_destroy(&pool);
+    log_info("stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    log_init(stderr, LOG_INFO);
+    if (sec_init() != 0) {
+        fputs("almanacd: libsodium failed to initialise\n", stderr);
+        return 1;
+    }
+    /* Signals are taken by sigwait() in this thread only: block them before threads exist. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct config cfg;
+    config_defaults(&cfg);
+    struct server_opts o = {0};
+    int rc = parse_args(argc, argv, &cfg, &o);
+    if (rc != 0) {
+        return rc > 0 ? 0 : 2;
+    }
+    if (o.print_config) {
+        config_print(&cfg, stdout);
+        return 0;
+    }
+    apply_log_level(&cfg);
+    return serve(&o, &cfg);
 }

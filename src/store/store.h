@@ -152,10 +152,8 @@ enum store_rc store_coll_create(struct store *s,
                                 enum store_coll_kind kind,
                                 struct arena *arena,
                                 struct store_coll *out);
-enum store_rc store_coll_get(struct store *s,
-                             uint64_t id,
-                             struct arena *arena,
-                             struct store_coll *out);
+enum store_rc
+store_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_coll *out);
 /* The child collection `name` of `parent`. */
 enum store_rc store_coll_lookup(struct store *s,
                                 uint64_t parent,
@@ -168,10 +166,8 @@ enum store_rc store_coll_delete(struct store *s, uint64_t id);
 /* Moves/renames a collection under `new_parent` as `new_name` (same owner). STORE_EXISTS if
  * the target name is taken, STORE_CONFLICT if new_parent is the collection or below it.
  * Bumps both parents' modseqs. */
-enum store_rc store_coll_move(struct store *s,
-                              uint64_t id,
-                              uint64_t new_parent,
-                              const char *new_name);
+enum store_rc
+store_coll_move(struct store *s, uint64_t id, uint64_t new_parent, const char *new_name);
 /* Bumps the collection's modseq (a property change on the collection itself). */
 enum store_rc store_coll_touch(struct store *s, uint64_t id, uint64_t *modseq_out);
 /* Cuts history: new epoch and change GUID, tomb_horizon = modseq, tombstones dropped. */
@@ -224,11 +220,8 @@ enum store_rc store_item_get(struct store *s,
                              struct arena *arena,
                              struct store_item *out);
 /* The live item with `uid` in `coll` (for no-uid-conflict). */
-enum store_rc store_item_get_by_uid(struct store *s,
-                                    uint64_t coll,
-                                    const char *uid,
-                                    struct arena *arena,
-                                    struct store_item *out);
+enum store_rc store_item_get_by_uid(
+    struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out);
 
 /* Creates or replaces the live item `name` in `coll`, bumping the collection's modseq; the
  * item's modseq becomes the new collection modseq (and created_modseq too when created).
@@ -247,11 +240,8 @@ enum store_rc store_item_delete(struct store *s, uint64_t coll, const char *name
 /* Moves the live item to (`to_coll`, `to_name`) keeping its id and properties: a tombstone
  * in the source, a new modseq (and created_modseq) in the target. STORE_EXISTS if the target
  * name is taken (the caller deletes first when overwriting), STORE_CONFLICT on a uid clash. */
-enum store_rc store_item_move(struct store *s,
-                              uint64_t coll,
-                              const char *name,
-                              uint64_t to_coll,
-                              const char *to_name);
+enum store_rc store_item_move(
+    struct store *s, uint64_t coll, const char *name, uint64_t to_coll, const char *to_name);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Cursors: rows stream from the current read transaction, O(1) memory per row. */
@@ -262,21 +252,14 @@ enum store_order {
 };
 
 /* Live items of `coll` (metadata only). */
-enum store_rc store_items_open(struct store *s,
-                               uint64_t coll,
-                               enum store_order order,
-                               struct store_cursor **out);
+enum store_rc
+store_items_open(struct store *s, uint64_t coll, enum store_order order, struct store_cursor **out);
 /* Live items and tombstones of `coll` with modseq > since, merged in ascending modseq. */
-enum store_rc store_changes_open(struct store *s,
-                                 uint64_t coll,
-                                 uint64_t since,
-                                 struct store_cursor **out);
+enum store_rc
+store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out);
 /* Live items of `coll` whose span overlaps [start, end) (unix seconds), by the index. */
-enum store_rc store_items_in_range_open(struct store *s,
-                                        uint64_t coll,
-                                        int64_t start,
-                                        int64_t end,
-                                        struct store_cursor **out);
+enum store_rc store_items_in_range_open(
+    struct store *s, uint64_t coll, int64_t start, int64_t end, struct store_cursor **out);
 /* Child collections of `coll`, by name. */
 enum store_rc store_children_open(struct store *s, uint64_t coll, struct store_cursor **out);
 
@@ -289,7 +272,10 @@ void store_cursor_close(struct store_cursor **c);
 /* ---------------------------------------------------------------------------------------- */
 /* Dead properties (RFC 4918 §4.2). A resource is a collection or an item. */
 
-enum store_res_kind { STORE_RES_COLL = 0, STORE_RES_ITEM = 1 };
+enum store_res_kind {
+    STORE_RES_COLL = 0,
+    STORE_RES_ITEM = 1
+};
 
 struct store_prop {
     const char *ns;    /* namespace URI ("" for no namespace) */
@@ -300,16 +286,11 @@ struct store_prop {
 
 /* Sets (creates or replaces) a dead property. Does not bump any modseq by itself: the caller
  * does (store_coll_touch, or re-putting the item) so it can batch a whole PROPPATCH. */
-enum store_rc store_prop_set(struct store *s,
-                             enum store_res_kind kind,
-                             uint64_t id,
-                             const struct store_prop *p);
+enum store_rc
+store_prop_set(struct store *s, enum store_res_kind kind, uint64_t id, const struct store_prop *p);
 /* STORE_OK whether or not it existed (RFC 4918: removing an absent property succeeds). */
-enum store_rc store_prop_del(struct store *s,
-                             enum store_res_kind kind,
-                             uint64_t id,
-                             const char *ns,
-                             const char *name);
+enum store_rc store_prop_del(
+    struct store *s, enum store_res_kind kind, uint64_t id, const char *ns, const char *name);
 enum store_rc store_prop_get(struct store *s,
                              enum store_res_kind kind,
                              uint64_t id,
@@ -319,11 +300,8 @@ enum store_rc store_prop_get(struct store *s,
                              struct store_prop *out);
 typedef int store_prop_fn(void *ctx, const struct store_prop *p);
 /* Every dead property of the resource, by (ns, name); strings borrowed for the call. */
-enum store_rc store_prop_list(struct store *s,
-                              enum store_res_kind kind,
-                              uint64_t id,
-                              store_prop_fn *fn,
-                              void *ctx);
+enum store_rc store_prop_list(
+    struct store *s, enum store_res_kind kind, uint64_t id, store_prop_fn *fn, void *ctx);
 /* Copies every dead property of one resource onto another (COPY). */
 enum store_rc store_prop_copy(struct store *s,
                               enum store_res_kind from_kind,

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { ARENA_CHUNK = 8192, ARENA_ALIGN = 16 };
+enum {
+    ARENA_CHUNK = 8192,
+    ARENA_ALIGN = 16
+};
 
 struct arena_chunk {
     struct arena_chunk *prev;
@@ -27,8 +30,8 @@ struct arena_deferred {
 struct arena {
     struct arena_chunk *chunk; /* current (newest) chunk */
     struct arena_deferred *defer;
-    size_t held;      /* bytes in chunks now */
-    size_t high;      /* peak of held */
+    size_t held; /* bytes in chunks now */
+    size_t high; /* peak of held */
 };
 
 static struct arena_chunk *chunk_new(size_t size)

@@ -24,8 +24,7 @@ struct err {
 
 /* X-macro shape: ERR_COND(prefix_name, "wire-name", ns or NULL, http status, eas status) */
 #define ERR_COND_DECLARE(sym, name, ns, http, eas) extern const struct err_cond sym;
-#define ERR_COND_DEFINE(sym, name, ns, http, eas)                                                  \
-    const struct err_cond sym = {name, ns, http, eas};
+#define ERR_COND_DEFINE(sym, name, ns, http, eas)  const struct err_cond sym = {name, ns, http, eas};
 
 #define ERR_COND(sym, name, ns, http, eas) ERR_COND_DECLARE(sym, name, ns, http, eas)
 #include "util/conds.def"

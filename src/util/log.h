@@ -9,7 +9,12 @@
 
 #include "util/compiler.h"
 
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+enum log_level {
+    LOG_ERROR,
+    LOG_WARN,
+    LOG_INFO,
+    LOG_DEBUG
+};
 
 /* Sets the sink (default stderr) and the most verbose level written (default LOG_INFO). */
 void log_init(FILE *sink, enum log_level level);
@@ -23,16 +28,16 @@ void log_write(enum log_level level, const char *fmt, ...) ALM_PRINTF(2, 3);
 
 #define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_write(LOG_WARN, __VA_ARGS__)
-#define log_info(...)                                                                              \
-    do {                                                                                           \
-        if (log_enabled(LOG_INFO))                                                                 \
-            log_write(LOG_INFO, __VA_ARGS__);                                                      \
-    } while (0)
-#define log_debug(...)                                                                             \
-    do {                                                                                           \
-        if (log_enabled(LOG_DEBUG))                                                                \
-            log_write(LOG_DEBUG, __VA_ARGS__);                                                     \
-    } while (0)
+#define log_info(...)                   \
+  do {                                  \
+    if (log_enabled(LOG_INFO))          \
+      log_write(LOG_INFO, __VA_ARGS__); \
+  } while (0)
+#define log_debug(...)                   \
+  do {                                   \
+    if (log_enabled(LOG_DEBUG))          \
+      log_write(LOG_DEBUG, __VA_ARGS__); \
+  } while (0)
 
 /* Copies client bytes into out (size >= 4) escaped for a log line: non-printables, spaces,
  * quotes and backslashes as \xHH, truncated with "..." when longer than fits. Returns out. */

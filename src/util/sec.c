@@ -1,8 +1,9 @@
 /* util/sec.c: libsodium wrappers. */
 #include "util/sec.h"
 
-#include <sodium.h>
 #include <string.h>
+
+#include <sodium.h>
 
 int sec_init(void)
 {
@@ -12,6 +13,11 @@ int sec_init(void)
 void sec_random(void *p, size_t n)
 {
     randombytes_buf(p, n);
+}
+
+void sec_memzero(void *p, size_t n)
+{
+    sodium_memzero(p, n);
 }
 
 uint64_t sec_random_u64(void)
@@ -74,9 +80,9 @@ int sec_pwhash_verify(const char *hash, const char *password, size_t len)
 }
 
 void sec_mac(const uint8_t key[SEC_MAC_KEYBYTES],
-                const void *p,
-                size_t n,
-                uint8_t out[SEC_MAC_BYTES])
+             const void *p,
+             size_t n,
+             uint8_t out[SEC_MAC_BYTES])
 {
     _Static_assert(SEC_MAC_KEYBYTES == crypto_auth_KEYBYTES, "mac key size");
     _Static_assert(SEC_MAC_BYTES == crypto_auth_BYTES, "mac size");
@@ -84,9 +90,9 @@ void sec_mac(const uint8_t key[SEC_MAC_KEYBYTES],
 }
 
 int sec_mac_verify(const uint8_t key[SEC_MAC_KEYBYTES],
-                      const void *p,
-                      size_t n,
-                      const uint8_t mac[SEC_MAC_BYTES])
+                   const void *p,
+                   size_t n,
+                   const uint8_t mac[SEC_MAC_BYTES])
 {
     return crypto_auth_verify(mac, p, n, key) == 0 ? 0 : -1;
 }

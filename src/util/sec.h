@@ -19,6 +19,9 @@ enum {
 int sec_init(void);
 
 void sec_random(void *p, size_t n);
+
+/* Wipes secrets (passwords) in a way the compiler cannot drop. */
+void sec_memzero(void *p, size_t n);
 uint64_t sec_random_u64(void);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
@@ -44,14 +47,14 @@ int sec_pwhash_verify(const char *hash, const char *password, size_t len);
 
 /* HMAC-SHA-512-256 (crypto_auth) of p under key. */
 void sec_mac(const uint8_t key[SEC_MAC_KEYBYTES],
-                const void *p,
-                size_t n,
-                uint8_t out[SEC_MAC_BYTES]);
+             const void *p,
+             size_t n,
+             uint8_t out[SEC_MAC_BYTES]);
 /* Constant-time check of a MAC; 0 when it matches. */
 int sec_mac_verify(const uint8_t key[SEC_MAC_KEYBYTES],
-                      const void *p,
-                      size_t n,
-                      const uint8_t mac[SEC_MAC_BYTES]);
+                   const void *p,
+                   size_t n,
+                   const uint8_t mac[SEC_MAC_BYTES]);
 
 /* BLAKE2b-256 of p, optionally keyed (key may be NULL). */
 void sec_hash(const uint8_t *key, size_t keylen, const void *p, size_t n, uint8_t out[32]);

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { TIME_HTTPDATE_LEN = 30 }; /* "Sun, 06 Nov 1994 08:49:37 GMT" + NUL */
+enum {
+    TIME_HTTPDATE_LEN = 30
+}; /* "Sun, 06 Nov 1994 08:49:37 GMT" + NUL */
 
 /* Seconds since the epoch, UTC. */
 int64_t time_now(void);

@@ -47,9 +47,8 @@ struct xmlin_handler {
 };
 
 /* Creates a reader; caller frees with xmlin_destroy() (sets *r to NULL). */
-struct xmlin *xmlin_create(const struct xmlin_limits *limits,
-                           const struct xmlin_handler *h,
-                           void *ctx);
+struct xmlin *
+xmlin_create(const struct xmlin_limits *limits, const struct xmlin_handler *h, void *ctx);
 void xmlin_destroy(struct xmlin **r);
 
 /* Feeds the next chunk. Returns 0, or -1 with err set: xml_cond_malformed (400) for

@@ -1,0 +1,40 @@
+# Almanac: the two set-up commands of the README, and a few more.
+#   make run    install what is missing, build, create a demo user and calendar, serve
+#   make check  install what is missing, build with ASan + UBSan, run every test (ctest)
+
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+DATA    ?= data
+LISTEN  ?= 127.0.0.1:8008
+BUILD   := build
+CHECK   := build-check
+
+.PHONY: all deps build run check bench clean format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/Makefile: CMakeLists.txt
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALMANAC_SANITIZE=OFF
+
+build: deps $(BUILD)/Makefile
+	cmake --build $(BUILD) -j$(JOBS) --target almanacd almanac
+
+run: build
+	@bash scripts/demo-setup.sh $(BUILD)/almanac $(DATA)
+	$(BUILD)/almanacd --data $(DATA) --listen $(LISTEN)
+
+check: deps
+	cmake -S . -B $(CHECK) -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON
+	cmake --build $(CHECK) -j$(JOBS)
+	cd $(CHECK) && ctest --output-on-failure -j$(JOBS) --timeout 900
+
+bench: build
+	bash bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(CHECK)

@@ -1,0 +1,458 @@
+/* dav/dav.c: the WebDAV route: per-request state, the method table, body dispatch (XML to the
+ * streaming reader, PUT bodies to a bounded buffer), path resolution against the store,
+ * conditional requests and <D:error> bodies. Never touches SQL; method logic lives in one
+ * file per method. */
+#include "dav/dav.h"
+
+#include <string.h>
+
+#include "dav/dav_int.h"
+#include "util/log.h"
+#include "util/sec.h"
+#include "xml/xmlout.h"
+
+#define ERR_COND(sym, name, ns, http, eas) ERR_COND_DEFINE(sym, name, ns, http, eas)
+#include "dav/conds.def"
+#undef ERR_COND
+
+static const struct dav_method *const methods[HTTP_M_COUNT] = {
+    [HTTP_M_OPTIONS] = &dav_options,
+    [HTTP_M_PROPFIND] = &dav_propfind,
+    [HTTP_M_PROPPATCH] = &dav_proppatch,
+    [HTTP_M_MKCOL] = &dav_mkcol,
+    [HTTP_M_GET] = &dav_get,
+    [HTTP_M_HEAD] = &dav_head,
+    [HTTP_M_PUT] = &dav_put,
+    [HTTP_M_DELETE] = &dav_delete,
+    [HTTP_M_COPY] = &dav_copy,
+    [HTTP_M_MOVE] = &dav_move,
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Store access */
+
+static void release_store(void *p)
+{
+    struct dav_req *dr = p;
+    if (dr->store) {
+        store_pool_release(dr->app->pool, dr->store);
+        dr->store = NULL;
+    }
+}
+
+struct store *dav_store(struct dav_req *dr)
+{
+    if (!dr->store) {
+        dr->store = store_pool_acquire(dr->app->pool);
+        arena_defer(dr->arena, release_store, dr);
+    }
+    return dr->store;
+}
+
+/* Maps a store result to a condition; STORE_OK returns 0. */
+int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
+{
+    switch (rc) {
+    case STORE_OK:
+        return 0;
+    case STORE_NOTFOUND:
+        return err_set(err, &dav_cond_not_found, "not found");
+    case STORE_EXISTS:
+        return err_set(err, &dav_cond_method_not_allowed, "a resource of that name exists");
+    case STORE_CONFLICT:
+        return err_set(err, &dav_cond_conflict, "conflict: %s",
+                       dr->store ? store_last_error(dr->store) : "");
+    case STORE_BUSY:
+        return err_set(err, &dav_cond_busy, "store busy, retry");
+    case STORE_LIMIT:
+        return err_set(err, &dav_cond_forbidden, "name too long");
+    case STORE_IO:
+        break;
+    }
+    return err_set(err, &err_cond_internal, "store: %s",
+                   dr->store ? store_last_error(dr->store) : "unavailable");
+}
+
+int dav_begin_read(struct dav_req *dr, struct err *err)
+{
+    return dav_store_err(dr, store_begin_read(dav_store(dr)), err);
+}
+
+int dav_begin_write(struct dav_req *dr, struct err *err)
+{
+    return dav_store_err(dr, store_begin_write(dav_store(dr)), err);
+}
+
+int dav_commit(struct dav_req *dr, struct err *err)
+{
+    enum store_rc rc = store_commit(dr->store);
+    if (rc != STORE_OK) {
+        store_rollback(dr->store);
+        return dav_store_err(dr, rc, err);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Paths and resources */
+
+const char *dav_child_href(struct arena *a, const char *parent_href, const char *name, bool coll)
+{
+    struct buf b;
+    buf_init(&b, BUF_LIMIT_HREF * 2);
+    const char *r = NULL;
+    if (buf_append_cstr(&b, parent_href) == 0 &&
+        http_path_encode_segment(&b, slice_from_cstr(name)) == 0 &&
+        (!coll || buf_putc(&b, '/') == 0)) {
+        r = arena_strndup(a, b.data, b.len);
+    }
+    buf_deinit(&b);
+    return r ? r : arena_strdup(a, parent_href);
+}
+
+/* Splits a decoded path into segments in the arena; returns the count or -1 if too deep. */
+static int split_path(struct arena *a, const char *path, const char **segs, int max)
+{
+    int n = 0;
+    const char *p = path;
+    while (*p) {
+        while (*p == '/') {
+            p++;
+        }
+        if (!*p) {
+            break;
+        }
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (n == max) {
+            return -1;
+        }
+        segs[n++] = arena_strndup(a, p, len);
+        p += len;
+    }
+    return n;
+}
+
+/* Resolves `path` (decoded, normalised) inside the current transaction. A path in another
+ * user's tree resolves to DAV_RES_NONE with no parent, exactly like a missing one. */
+int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struct err *err)
+{
+    memset(out, 0, sizeof(*out));
+    const char *segs[DAV_MAX_SEGMENTS + 2];
+    int n = split_path(dr->arena, path, segs, DAV_MAX_SEGMENTS + 2);
+    if (n < 0) {
+        return err_set(err, &dav_cond_forbidden, "path deeper than %d segments", DAV_MAX_SEGMENTS);
+    }
+    out->href = "/";
+    if (n == 0) {
+        out->kind = DAV_RES_ROOT;
+        return 0;
+    }
+    bool principals = strcmp(segs[0], "principals") == 0;
+    bool calendars = strcmp(segs[0], "calendars") == 0;
+    if (!principals && !calendars) {
+        out->kind = DAV_RES_NONE;
+        out->name = segs[0];
+        return 0;
+    }
+    out->href = principals ? "/principals/" : "/calendars/";
+    if (n == 1) {
+        out->kind = principals ? DAV_RES_PRINCIPALS : DAV_RES_CALROOT;
+        return 0;
+    }
+    out->kind = DAV_RES_NONE;
+    out->name = segs[n - 1];
+    if (strcmp(segs[1], dr->user) != 0) {
+        out->foreign = true; /* someone else's tree: indistinguishable from nothing */
+        return 0;
+    }
+    out->user = dr->user;
+    out->href = dav_child_href(dr->arena, out->href, segs[1], true);
+    if (principals) {
+        if (n == 2) {
+            out->kind = DAV_RES_PRINCIPAL;
+        }
+        return 0;
+    }
+    out->in_home = true;
+    struct store_principal p;
+    enum store_rc rc = store_principal_get(dr->store, dr->user, dr->arena, &p);
+    if (rc == STORE_NOTFOUND) {
+        return 0;
+    }
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    rc = store_coll_get(dr->store, p.home_id, dr->arena, &out->coll);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    out->kind = DAV_RES_COLL;
+    for (int i = 2; i < n; i++) {
+        struct store_coll child;
+        rc = store_coll_lookup(dr->store, out->coll.id, segs[i], dr->arena, &child);
+        if (rc == STORE_OK) {
+            out->parent_href = out->href;
+            out->href = dav_child_href(dr->arena, out->href, segs[i], true);
+            out->coll = child;
+            continue;
+        }
+        if (rc != STORE_NOTFOUND) {
+            return dav_store_err(dr, rc, err);
+        }
+        out->parent_href = out->href;
+        if (i < n - 1) {
+            out->kind = DAV_RES_NONE; /* an intermediate segment is missing */
+            out->has_parent = false;
+            return 0;
+        }
+        out->has_parent = true;
+        rc = store_item_get(dr->store, out->coll.id, segs[i], STORE_ITEM_META, dr->arena,
+                            &out->item);
+        if (rc == STORE_OK) {
+            out->kind = DAV_RES_ITEM;
+            out->href = dav_child_href(dr->arena, out->href, segs[i], false);
+            return 0;
+        }
+        if (rc != STORE_NOTFOUND) {
+            return dav_store_err(dr, rc, err);
+        }
+        out->kind = DAV_RES_NONE;
+        out->href =
+            dav_child_href(dr->arena, out->parent_href, segs[i], http_req_trailing_slash(dr->http));
+        return 0;
+    }
+    return 0;
+}
+
+/* Depth header (RFC 4918 §10.2): 0, 1 or infinity; absent gives `dflt`. -1 means infinity. */
+int dav_depth(struct dav_req *dr, int dflt, int *depth_out, struct err *err)
+{
+    const char *d = http_req_header(dr->http, "Depth");
+    if (!d) {
+        *depth_out = dflt;
+        return 0;
+    }
+    struct slice s = slice_trim(slice_from_cstr(d));
+    if (slice_eq(s, SLICE_LIT("0"))) {
+        *depth_out = 0;
+    } else if (slice_eq(s, SLICE_LIT("1"))) {
+        *depth_out = 1;
+    } else if (slice_eq_ci(s, SLICE_LIT("infinity"))) {
+        *depth_out = -1;
+    } else {
+        return err_set(err, &dav_cond_bad_depth, "bad Depth header");
+    }
+    return 0;
+}
+
+const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq)
+{
+    /* exchange-replication.md §1.2: hex(change GUID || modseq48), quoted. */
+    uint8_t raw[STORE_GUID_BYTES + 6];
+    memcpy(raw, c->change_guid, STORE_GUID_BYTES);
+    for (int i = 0; i < 6; i++) {
+        raw[STORE_GUID_BYTES + i] = (uint8_t)(modseq >> (8 * (5 - i)));
+    }
+    char hex[2 * sizeof(raw) + 1];
+    sec_hex(raw, sizeof(raw), hex);
+    return arena_printf(a, "\"%s\"", hex);
+}
+
+/* True when the list header value `h` (comma-separated entity tags or "*") matches `etag`.
+ * Weak tags (W/) never match: these are strong comparisons (RFC 9110 §8.8.3.2). */
+static bool etag_list_matches(const char *h, const char *etag)
+{
+    struct slice rest = slice_from_cstr(h);
+    while (rest.len > 0) {
+        const char *comma = memchr(rest.ptr, ',', rest.len);
+        size_t len = comma ? (size_t)(comma - rest.ptr) : rest.len;
+        struct slice tag = slice_trim((struct slice){rest.ptr, len});
+        if (slice_eq(tag, SLICE_LIT("*"))) {
+            return etag != NULL;
+        }
+        if (etag && slice_eq(tag, slice_from_cstr(etag))) {
+            return true;
+        }
+        rest.ptr += comma ? len + 1 : len;
+        rest.len -= comma ? len + 1 : len;
+    }
+    return false;
+}
+
+int dav_check_preconditions(struct dav_req *dr, const char *etag, struct err *err)
+{
+    const char *im = http_req_header(dr->http, "If-Match");
+    if (im && !etag_list_matches(im, etag)) {
+        return err_set(err, &dav_cond_precondition_failed, "If-Match does not match");
+    }
+    const char *inm = http_req_header(dr->http, "If-None-Match");
+    if (inm && etag_list_matches(inm, etag)) {
+        enum http_method m = http_req_method(dr->http);
+        if (m == HTTP_M_GET || m == HTTP_M_HEAD) {
+            return err_set(err, &dav_cond_not_modified, "not modified");
+        }
+        return err_set(err, &dav_cond_precondition_failed, "If-None-Match matches");
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Bodies */
+
+void dav_xml_body(struct dav_req *dr, const struct xmlin_handler *h, void *ctx)
+{
+    struct xmlin_limits lim = {
+        .max_bytes = dr->app->limits.xml_max_body,
+        .max_depth = dr->app->limits.xml_max_depth,
+        .max_elements = dr->app->limits.xml_max_elements,
+        .max_text = dr->app->limits.xml_max_text,
+    };
+    dr->xml = xmlin_create(&lim, h, ctx);
+}
+
+/* Completes the XML body. Returns 1 when there was no body at all, 0 when it parsed, -1. */
+int dav_xml_finish(struct dav_req *dr, struct err *err)
+{
+    if (!dr->xml_seen) {
+        return 1;
+    }
+    return xmlin_finish(dr->xml, err);
+}
+
+static void destroy_xml(void *p)
+{
+    struct dav_req *dr = p;
+    xmlin_destroy(&dr->xml);
+}
+
+static void destroy_raw(void *p)
+{
+    struct dav_req *dr = p;
+    buf_deinit(&dr->raw);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Route hooks */
+
+static int route_begin(void *app, struct http_request *req, struct err *err)
+{
+    struct arena *a = http_req_arena(req);
+    struct dav_req *dr = arena_zalloc(a, sizeof(*dr));
+    dr->app = app;
+    dr->http = req;
+    dr->arena = a;
+    dr->user = http_req_user(req);
+    http_req_set_state(req, dr);
+    enum http_method m = http_req_method(req);
+    dr->method = methods[m];
+    if (!dr->method) {
+        if (m == HTTP_M_LOCK || m == HTTP_M_UNLOCK || m == HTTP_M_POST || m == HTTP_M_REPORT ||
+            m == HTTP_M_SEARCH || m == HTTP_M_MKCALENDAR) {
+            return err_set(err, &dav_cond_method_not_allowed, "%s is not supported here",
+                           http_req_method_name(req));
+        }
+        return err_set(err, &dav_cond_not_implemented, "unknown method");
+    }
+    if (dr->method->raw_body) {
+        int64_t cl = http_req_content_length(req);
+        if (cl > 0 && (uint64_t)cl > dr->app->limits.max_resource_size) {
+            return err_set(err, &dav_cond_resource_too_large,
+                           "body of %lld bytes exceeds max_resource_size=%zu", (long long)cl,
+                           dr->app->limits.max_resource_size);
+        }
+        buf_init(&dr->raw, dr->app->limits.max_resource_size);
+        arena_defer(a, destroy_raw, dr);
+    }
+    if (dr->method->no_body && http_req_content_length(req) > 0) {
+        return err_set(err, &dav_cond_unsupported_media, "%s takes no body",
+                       http_req_method_name(req));
+    }
+    if (dr->method->begin && dr->method->begin(dr, err) != 0) {
+        return -1;
+    }
+    if (dr->xml) {
+        arena_defer(a, destroy_xml, dr);
+        int64_t cl = http_req_content_length(req);
+        if (cl > 0 && (uint64_t)cl > dr->app->limits.xml_max_body) {
+            return err_set(err, &xml_cond_too_large, "body of %lld bytes exceeds xml_max_body=%zu",
+                           (long long)cl, dr->app->limits.xml_max_body);
+        }
+    }
+    return 0;
+}
+
+static int route_body(void *app, struct http_request *req, const char *p, size_t n, struct err *err)
+{
+    (void)app;
+    struct dav_req *dr = http_req_state(req);
+    if (dr->method->no_body) {
+        return err_set(err, &dav_cond_unsupported_media, "%s takes no body",
+                       http_req_method_name(req));
+    }
+    if (dr->method->raw_body) {
+        if (buf_append(&dr->raw, p, n) != 0) {
+            return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
+                           dr->app->limits.max_resource_size);
+        }
+        return 0;
+    }
+    if (dr->xml) {
+        dr->xml_seen = true;
+        return xmlin_feed(dr->xml, p, n, err);
+    }
+    return 0; /* a body on a method that ignores it */
+}
+
+static int route_end(void *app, struct http_request *req, struct err *err)
+{
+    (void)app;
+    struct dav_req *dr = http_req_state(req);
+    int rc = dr->method->run(dr, err);
+    if (rc != 0 && dr->store) {
+        store_rollback(dr->store);
+    }
+    return rc;
+}
+
+static void render_error(void *app, struct http_request *req, const struct err *e)
+{
+    (void)app;
+    const struct err_cond *c = e->cond ? e->cond : &err_cond_internal;
+    if (c->http_status == 304) {
+        return; /* no body on 304 */
+    }
+    struct buf b;
+    buf_init(&b, BUF_LIMIT_ERROR_BODY);
+    int rc = xmlout_decl(&b);
+    rc |= buf_append_cstr(&b, "<D:error" DAV_XMLNS ">");
+    if (c->ns && strcmp(c->ns, DAV_NS) == 0) {
+        rc |= buf_appendf(&b, "<D:%s/>", c->name);
+    } else if (c->ns) {
+        rc |= buf_appendf(&b, "<P:%s xmlns:P=\"", c->name);
+        rc |= xmlout_attr(&b, slice_from_cstr(c->ns));
+        rc |= buf_append_cstr(&b, "\"/>");
+    }
+    rc |= buf_appendf(&b, "<A:reason>%s</A:reason><A:message>", c->name);
+    rc |= xmlout_text(&b, slice_from_cstr(c->http_status >= 500 ? "internal error" : e->msg));
+    rc |= buf_appendf(&b, "</A:message><A:request-id>%llu</A:request-id></D:error>\n",
+                      (unsigned long long)http_req_id(req));
+    if (rc == 0) {
+        http_resp_header(req, "Content-Type", "application/xml; charset=utf-8");
+        http_resp_body(req, b.data, b.len);
+    }
+    buf_deinit(&b);
+}
+
+struct http_route dav_route(const char *prefix, struct dav_app *app)
+{
+    struct http_route r = {
+        .prefix = prefix,
+        .app = app,
+        .begin = route_begin,
+        .body = route_body,
+        .end = route_end,
+        .render_error = render_error,
+    };
+    return r;
+}

@@ -1,0 +1,150 @@
+/* dav/dav_int.h: what the dav module's files share: the per-request state, resolved
+ * resources, the method table, the property registry and the multistatus writer. */
+#ifndef ALMANAC_DAV_DAV_INT_H
+#define ALMANAC_DAV_DAV_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dav/dav.h"
+#include "util/buf.h"
+#include "xml/xmlin.h"
+
+/* Namespaces with fixed prefixes on output (declared on every multistatus and error root). */
+#define DAV_NS         "DAV:"
+#define DAV_NS_CALDAV  "urn:ietf:params:xml:ns:caldav"
+#define DAV_NS_CS      "http://calendarserver.org/ns/"
+#define DAV_NS_ALMANAC "urn:x-almanac:"
+#define DAV_XMLNS                                               \
+  " xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\"" \
+  " xmlns:CS=\"http://calendarserver.org/ns/\" xmlns:A=\"urn:x-almanac:\""
+
+/* Limits of the dav module that are not configuration keys. */
+enum {
+    DAV_MAX_SEGMENTS = 32,          /* path depth below a home */
+    DAV_MAX_PROPS_REQUESTED = 1024, /* properties named in one PROPFIND/PROPPATCH */
+    DAV_ROW_LIMIT = 4 << 20,        /* bytes of one <D:response> while streaming */
+};
+
+enum dav_kind {
+    DAV_RES_NONE = 0,   /* nothing there (has_parent tells whether the parent exists) */
+    DAV_RES_ROOT,       /* "/" */
+    DAV_RES_PRINCIPALS, /* "/principals/" */
+    DAV_RES_PRINCIPAL,  /* "/principals/<user>/" */
+    DAV_RES_CALROOT,    /* "/calendars/" */
+    DAV_RES_COLL,       /* a store collection (a home, calendar or plain collection) */
+    DAV_RES_ITEM,       /* a store item */
+};
+
+struct dav_res {
+    enum dav_kind kind;
+    const char *user;       /* the owner for store resources (the authenticated user) */
+    struct store_coll coll; /* COLL: the collection; ITEM, NONE: the parent (if has_parent) */
+    bool has_parent;        /* NONE/ITEM: coll holds an existing parent collection */
+    bool in_home;           /* the path is below /calendars/<user>/ */
+    bool foreign;           /* the path is in another user's tree: answer as for nothing */
+    struct store_item item; /* ITEM */
+    const char *name;       /* last segment, decoded */
+    const char *href;       /* encoded absolute path; collections end with '/' */
+    const char *parent_href;
+};
+
+struct dav_req;
+
+/* One WebDAV method. begin() checks headers and sets up the body reader; run() executes once
+ * the body is in. Handlers list the conditions they raise in their file's comment. */
+struct dav_method {
+    int (*begin)(struct dav_req *dr, struct err *err);
+    int (*run)(struct dav_req *dr, struct err *err);
+    bool raw_body; /* the body is kept whole (PUT), bounded by max_resource_size */
+    bool no_body;  /* a body is refused with 415 (MKCOL, RFC 4918 §9.3) */
+};
+
+struct dav_req {
+    struct dav_app *app;
+    struct http_request *http;
+    struct arena *arena;
+    const struct dav_method *method;
+    const char *user;
+    struct store *store; /* acquired lazily by dav_store(); released with the arena */
+    struct xmlin *xml;   /* set by begin() when the body is XML */
+    bool xml_seen;       /* at least one body byte went to the XML reader */
+    struct buf raw;      /* raw_body methods */
+    void *mstate;        /* the method's own state */
+};
+
+/* dav.c */
+struct store *dav_store(struct dav_req *dr);
+int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err);
+int dav_begin_read(struct dav_req *dr, struct err *err);
+int dav_begin_write(struct dav_req *dr, struct err *err);
+int dav_commit(struct dav_req *dr, struct err *err);
+int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struct err *err);
+int dav_depth(struct dav_req *dr, int dflt, int *depth_out, struct err *err);
+void dav_xml_body(struct dav_req *dr, const struct xmlin_handler *h, void *ctx);
+int dav_xml_finish(struct dav_req *dr, struct err *err);
+const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq);
+const char *dav_child_href(struct arena *a, const char *parent_href, const char *name, bool coll);
+/* RFC 9110 §13.1.1/§13.1.2 on the current ETag (NULL when the resource does not exist). */
+int dav_check_preconditions(struct dav_req *dr, const char *etag, struct err *err);
+
+/* props.c: live properties */
+enum dav_prop_flags {
+    DAV_PROP_ALLPROP = 1,   /* returned by allprop */
+    DAV_PROP_PROTECTED = 2, /* PROPPATCH refuses it */
+};
+
+struct dav_live_prop {
+    const char *ns;
+    const char *name;
+    unsigned flags;
+    /* Appends the value (inner XML) for `res`; 0 when written, 1 when the property does not
+     * apply to this resource (then a dead property of that name may answer). */
+    int (*get)(struct dav_req *dr, const struct dav_res *res, struct buf *out);
+};
+
+const struct dav_live_prop *dav_live_prop_find(struct slice ns, struct slice name);
+const struct dav_live_prop *dav_live_props(size_t *n_out);
+
+/* XML names of properties on output: known namespaces use their prefix, others declare one. */
+int dav_prop_open(struct buf *b, const char *ns, const char *name);
+int dav_prop_close(struct buf *b, const char *ns, const char *name);
+int dav_prop_empty(struct buf *b, const char *ns, const char *name);
+
+/* multistatus.c: a streamed 207. next() appends the next response(s) to `out` and returns 1,
+ * 0 when there are no more, or -1 (the connection is then aborted and the failure logged). */
+typedef int dav_ms_next_fn(void *ctx, struct buf *out);
+void dav_ms_stream(struct dav_req *dr, dav_ms_next_fn *next, void *ctx);
+
+/* One <D:response> with propstats for `res`, as selected by a PROPFIND. */
+enum dav_propsel_mode {
+    DAV_SEL_ALLPROP,
+    DAV_SEL_PROPNAME,
+    DAV_SEL_PROP
+};
+
+struct dav_propname {
+    const char *ns; /* "" for no namespace */
+    const char *name;
+};
+
+struct dav_propsel {
+    enum dav_propsel_mode mode;
+    struct dav_propname *names; /* DAV_SEL_PROP: requested; ALLPROP: D:include extras */
+    size_t n;
+    size_t cap;
+};
+
+int dav_write_response(struct dav_req *dr,
+                       const struct dav_res *res,
+                       const struct dav_propsel *sel,
+                       struct buf *out);
+/* A response-level status for an href (404 rows, COPY/DELETE failures). */
+int dav_write_status(struct buf *out, const char *href, unsigned status);
+const char *dav_status_line(unsigned status);
+
+/* Method handlers (one file each). */
+extern const struct dav_method dav_options, dav_propfind, dav_proppatch, dav_mkcol, dav_get,
+    dav_head, dav_put, dav_delete, dav_copy, dav_move;
+
+#endif

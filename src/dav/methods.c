@@ -1,0 +1,214 @@
+/* dav/methods.c: the simple WebDAV methods: OPTIONS, GET/HEAD, PUT, DELETE and MKCOL
+ * (RFC 4918 §9.3-9.7, RFC 9110 §9.3 and §13). Each runs inside one store transaction and
+ * evaluates its preconditions against the resource's current ETag before it writes.
+ * Conditions: dav_cond_not_found (404), dav_cond_method_not_allowed (405: MKCOL on an existing
+ * resource, PUT on a collection), dav_cond_conflict (409: missing parent),
+ * dav_cond_precondition_failed (412), dav_cond_not_modified (304),
+ * dav_cond_unsupported_media (415: MKCOL with a body), dav_cond_resource_too_large (413),
+ * dav_cond_forbidden (403: outside the home, deleting a home). */
+#include <string.h>
+
+#include "dav/dav_int.h"
+#include "util/timeutil.h"
+
+/* The answer for a missing target of a write: 404 in another user's tree (their existence is
+ * not revealed), 409 when the parent is missing, 403 outside any home. */
+static int missing_target(const struct dav_res *res, struct err *err)
+{
+    if (res->foreign) {
+        return err_set(err, &dav_cond_not_found, "no such resource");
+    }
+    if (!res->in_home) {
+        return err_set(err, &dav_cond_forbidden, "resources can only be created in a home");
+    }
+    return err_set(err, &dav_cond_conflict, "parent collection does not exist");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* OPTIONS (RFC 4918 §10.1) */
+
+static const char allow_all[] = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, "
+                                "COPY, MOVE";
+
+static int options_run(struct dav_req *dr, struct err *err)
+{
+    (void)err;
+    /* Class 1 and 3 (RFC 4918 §18); no LOCK, so class 2 is not claimed. */
+    http_resp_header(dr->http, "DAV", "1, 3");
+    http_resp_header(dr->http, "Allow", allow_all);
+    http_resp_header(dr->http, "MS-Author-Via", "DAV");
+    http_resp_status(dr->http, 200);
+    http_resp_body(dr->http, "", 0);
+    return 0;
+}
+
+const struct dav_method dav_options = {.run = options_run};
+
+/* ---------------------------------------------------------------------------------------- */
+/* GET and HEAD */
+
+static void item_headers(struct dav_req *dr, const struct dav_res *res, const char *etag)
+{
+    char date[TIME_HTTPDATE_LEN];
+    time_httpdate(res->item.mtime, date);
+    http_resp_header(dr->http, "ETag", etag);
+    http_resp_header(dr->http, "Last-Modified", date);
+}
+
+static int get_run(struct dav_req *dr, struct err *err)
+{
+    struct dav_res res;
+    if (dav_begin_read(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err)) {
+        return -1;
+    }
+    if (res.kind == DAV_RES_NONE) {
+        return err_set(err, &dav_cond_not_found, "no such resource");
+    }
+    if (res.kind != DAV_RES_ITEM) {
+        /* A collection has no representation of its own; a short text for browsers. */
+        const char *text = arena_printf(dr->arena, "Almanac collection %s\n", res.href);
+        http_resp_header(dr->http, "Content-Type", "text/plain; charset=utf-8");
+        http_resp_body(dr->http, text, strlen(text));
+        return 0;
+    }
+    const char *etag = dav_etag(dr->arena, &res.coll, res.item.modseq);
+    if (dav_check_preconditions(dr, etag, err) != 0) {
+        if (err->cond == &dav_cond_not_modified) {
+            item_headers(dr, &res, etag);
+        }
+        return -1;
+    }
+    struct store_item full;
+    enum store_rc rc =
+        store_item_get(dr->store, res.coll.id, res.item.name, STORE_ITEM_CONTENT, dr->arena, &full);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    item_headers(dr, &res, etag);
+    http_resp_header(dr->http, "Content-Type", full.content_type);
+    http_resp_body(dr->http, full.content ? full.content : "", full.size);
+    return 0;
+}
+
+const struct dav_method dav_get = {.run = get_run};
+const struct dav_method dav_head = {.run = get_run};
+
+/* ---------------------------------------------------------------------------------------- */
+/* PUT (RFC 9110 §9.3.4, RFC 4918 §9.7) */
+
+static int put_run(struct dav_req *dr, struct err *err)
+{
+    struct dav_res res;
+    if (dav_begin_write(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err)) {
+        return -1;
+    }
+    if (res.kind == DAV_RES_NONE && (!res.has_parent || res.foreign)) {
+        return missing_target(&res, err);
+    }
+    if (res.kind != DAV_RES_NONE && res.kind != DAV_RES_ITEM) {
+        return err_set(err, &dav_cond_method_not_allowed, "cannot PUT to a collection");
+    }
+    if (http_req_trailing_slash(dr->http)) {
+        return err_set(err, &dav_cond_conflict, "a PUT target cannot end with '/'");
+    }
+    const char *etag =
+        res.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res.coll, res.item.modseq) : NULL;
+    if (dav_check_preconditions(dr, etag, err) != 0) {
+        return -1;
+    }
+    const char *ctype = http_req_header(dr->http, "Content-Type");
+    struct store_item_in in = {
+        .content = buf_cstr(&dr->raw),
+        .size = dr->raw.len,
+        .content_type = ctype && *ctype ? ctype : "application/octet-stream",
+    };
+    struct store_item out;
+    bool created = false;
+    enum store_rc rc =
+        store_item_put(dr->store, res.coll.id, res.name, &in, dr->arena, &out, &created);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    if (dav_commit(dr, err) != 0) {
+        return -1;
+    }
+    http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, out.modseq));
+    if (created) {
+        http_resp_header(dr->http, "Location", res.href);
+    }
+    http_resp_status(dr->http, created ? 201 : 204);
+    http_resp_body(dr->http, "", 0);
+    return 0;
+}
+
+const struct dav_method dav_put = {.run = put_run, .raw_body = true};
+
+/* ---------------------------------------------------------------------------------------- */
+/* DELETE (RFC 4918 §9.6) */
+
+static int delete_run(struct dav_req *dr, struct err *err)
+{
+    struct dav_res res;
+    if (dav_begin_write(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err)) {
+        return -1;
+    }
+    if (res.kind == DAV_RES_NONE) {
+        return err_set(err, &dav_cond_not_found, "no such resource");
+    }
+    if (res.kind != DAV_RES_ITEM &&
+        (res.kind != DAV_RES_COLL || res.coll.kind == STORE_COLL_HOME)) {
+        return err_set(err, &dav_cond_forbidden, "this collection cannot be deleted");
+    }
+    const char *etag =
+        res.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res.coll, res.item.modseq) : NULL;
+    if (dav_check_preconditions(dr, res.kind == DAV_RES_ITEM ? etag : "*", err) != 0) {
+        return -1;
+    }
+    enum store_rc rc = res.kind == DAV_RES_ITEM
+                           ? store_item_delete(dr->store, res.coll.id, res.item.name)
+                           : store_coll_delete(dr->store, res.coll.id);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    if (dav_commit(dr, err) != 0) {
+        return -1;
+    }
+    http_resp_status(dr->http, 204);
+    http_resp_body(dr->http, "", 0);
+    return 0;
+}
+
+const struct dav_method dav_delete = {.run = delete_run};
+
+/* ---------------------------------------------------------------------------------------- */
+/* MKCOL (RFC 4918 §9.3) */
+
+static int mkcol_run(struct dav_req *dr, struct err *err)
+{
+    struct dav_res res;
+    if (dav_begin_write(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err)) {
+        return -1;
+    }
+    if (res.kind != DAV_RES_NONE) {
+        return err_set(err, &dav_cond_method_not_allowed, "a resource exists at this URL");
+    }
+    if (!res.has_parent || res.foreign) {
+        return missing_target(&res, err);
+    }
+    struct store_coll c;
+    enum store_rc rc =
+        store_coll_create(dr->store, res.coll.id, res.name, STORE_COLL_PLAIN, dr->arena, &c);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    if (dav_commit(dr, err) != 0) {
+        return -1;
+    }
+    http_resp_status(dr->http, 201);
+    http_resp_header(dr->http, "Location",
+                     dav_child_href(dr->arena, res.parent_href, res.name, true));
+    http_resp_body(dr->http, "", 0);
+    return 0;
+}
+
+const struct dav_method dav_mkcol = {.run = mkcol_run, .no_body = true};

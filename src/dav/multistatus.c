@@ -1,0 +1,144 @@
+/* dav/multistatus.c: the streamed 207 Multi-Status (RFC 4918 §13). A state machine pulled by
+ * the HTTP layer: head, then one row at a time from the caller's next() (which reads a store
+ * cursor), then tail. It carries over at most one row, so memory is O(1) in rows. */
+#include <stdio.h>
+#include <string.h>
+
+#include "dav/dav_int.h"
+#include "util/log.h"
+#include "xml/xmlout.h"
+
+enum ms_phase {
+    MS_HEAD,
+    MS_ROWS,
+    MS_TAIL,
+    MS_DONE
+};
+
+struct ms_stream {
+    struct dav_req *dr;
+    dav_ms_next_fn *next;
+    void *ctx;
+    enum ms_phase phase;
+    struct buf pending; /* bytes produced and not yet handed to the socket */
+    size_t off;         /* bytes of pending already handed out */
+    size_t rows;
+};
+
+const char *dav_status_line(unsigned status)
+{
+    switch (status) {
+    case 200:
+        return "HTTP/1.1 200 OK";
+    case 201:
+        return "HTTP/1.1 201 Created";
+    case 204:
+        return "HTTP/1.1 204 No Content";
+    case 400:
+        return "HTTP/1.1 400 Bad Request";
+    case 403:
+        return "HTTP/1.1 403 Forbidden";
+    case 404:
+        return "HTTP/1.1 404 Not Found";
+    case 409:
+        return "HTTP/1.1 409 Conflict";
+    case 412:
+        return "HTTP/1.1 412 Precondition Failed";
+    case 423:
+        return "HTTP/1.1 423 Locked";
+    case 424:
+        return "HTTP/1.1 424 Failed Dependency";
+    case 507:
+        return "HTTP/1.1 507 Insufficient Storage";
+    default:
+        return "HTTP/1.1 500 Internal Server Error";
+    }
+}
+
+int dav_write_status(struct buf *out, const char *href, unsigned status)
+{
+    int rc = buf_append_cstr(out, "<D:response><D:href>");
+    rc |= xmlout_text(out, slice_from_cstr(href));
+    rc |= buf_appendf(out, "</D:href><D:status>%s</D:status></D:response>\n",
+                      dav_status_line(status));
+    return rc == 0 ? 0 : -1;
+}
+
+/* Refills pending; returns 0, or -1 on failure. */
+static int ms_fill(struct ms_stream *s)
+{
+    buf_reset(&s->pending);
+    s->off = 0;
+    switch (s->phase) {
+    case MS_HEAD:
+        s->phase = MS_ROWS;
+        if (xmlout_decl(&s->pending) != 0 ||
+            buf_append_cstr(&s->pending, "<D:multistatus" DAV_XMLNS ">\n") != 0) {
+            return -1;
+        }
+        return 0;
+    case MS_ROWS: {
+        int rc = s->next(s->ctx, &s->pending);
+        if (rc < 0) {
+            return -1;
+        }
+        if (rc == 0) {
+            s->phase = MS_TAIL;
+        } else {
+            s->rows++;
+        }
+        return 0;
+    }
+    case MS_TAIL: {
+        s->phase = MS_DONE;
+        char rows[24];
+        if (snprintf(rows, sizeof(rows), "%zu", s->rows) > 0) {
+            http_req_log_field(s->dr->http, "rows", rows);
+        }
+        return buf_append_cstr(&s->pending, "</D:multistatus>\n") == 0 ? 0 : -1;
+    }
+    case MS_DONE:
+        break;
+    }
+    return 0;
+}
+
+static ssize_t ms_read(void *ctx, char *dst, size_t max)
+{
+    struct ms_stream *s = ctx;
+    while (s->off == s->pending.len) {
+        if (s->phase == MS_DONE) {
+            return 0;
+        }
+        if (ms_fill(s) != 0) {
+            return -1;
+        }
+    }
+    size_t n = s->pending.len - s->off;
+    if (n > max) {
+        n = max;
+    }
+    memcpy(dst, s->pending.data + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+}
+
+static void ms_destroy(void *p)
+{
+    struct ms_stream *s = p;
+    buf_deinit(&s->pending);
+}
+
+void dav_ms_stream(struct dav_req *dr, dav_ms_next_fn *next, void *ctx)
+{
+    struct ms_stream *s = arena_zalloc(dr->arena, sizeof(*s));
+    s->dr = dr;
+    s->next = next;
+    s->ctx = ctx;
+    s->phase = MS_HEAD;
+    buf_init(&s->pending, DAV_ROW_LIMIT);
+    arena_defer(dr->arena, ms_destroy, s);
+    http_resp_status(dr->http, 207);
+    http_resp_header(dr->http, "Content-Type", "application/xml; charset=utf-8");
+    http_resp_stream(dr->http, ms_read, s);
+}

@@ -1,0 +1,478 @@
+/* dav/propfind.c: PROPFIND (RFC 4918 §9.1). Reads the body with the streaming reader
+ * (allprop, propname, prop, include), answers with a multistatus streamed from store cursors
+ * inside one read transaction: the resource, then for Depth 1 its child collections and its
+ * items. Owns Depth and property selection; never buffers the response.
+ * Conditions: dav_cond_propfind_finite_depth (403, Depth infinity or absent),
+ * dav_cond_bad_depth (400), dav_cond_bad_request (400, not a propfind body),
+ * dav_cond_not_found (404), xml_cond_* (400/413). */
+#include <string.h>
+
+#include "dav/dav_int.h"
+#include "xml/xmlout.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Body */
+
+struct pf_parse {
+    struct dav_propsel sel;
+    struct arena *arena;
+    unsigned depth; /* element depth, root = 1 */
+    bool in_prop;   /* inside <prop> or <include> at depth 2 */
+    bool root_ok;   /* root element is DAV:propfind */
+    bool has_mode;
+};
+
+static int add_name(
+    struct dav_propsel *sel, struct arena *a, struct slice ns, struct slice name, struct err *err)
+{
+    if (sel->n == DAV_MAX_PROPS_REQUESTED) {
+        return err_set(err, &dav_cond_bad_request, "more than %d properties requested",
+                       DAV_MAX_PROPS_REQUESTED);
+    }
+    if (sel->n == sel->cap) {
+        size_t cap = sel->cap ? sel->cap * 2 : 16;
+        struct dav_propname *names = arena_alloc(a, cap * sizeof(*names));
+        if (sel->n) {
+            memcpy(names, sel->names, sel->n * sizeof(*names));
+        }
+        sel->names = names;
+        sel->cap = cap;
+    }
+    sel->names[sel->n].ns = arena_slicedup(a, ns);
+    sel->names[sel->n].name = arena_slicedup(a, name);
+    sel->n++;
+    return 0;
+}
+
+static bool is_dav(struct slice ns, struct slice name, const char *want)
+{
+    return slice_eq(ns, SLICE_LIT(DAV_NS)) && slice_eq(name, slice_from_cstr(want));
+}
+
+static int pf_start(void *ctx,
+                    struct slice ns,
+                    struct slice name,
+                    const struct xmlin_attr *attrs,
+                    size_t nattrs,
+                    struct err *err)
+{
+    (void)attrs;
+    (void)nattrs;
+    struct pf_parse *p = ctx;
+    p->depth++;
+    if (p->depth == 1) {
+        if (!is_dav(ns, name, "propfind")) {
+            return err_set(err, &dav_cond_bad_request, "body is not a DAV:propfind");
+        }
+        p->root_ok = true;
+    } else if (p->depth == 2) {
+        if (is_dav(ns, name, "allprop")) {
+            p->sel.mode = DAV_SEL_ALLPROP;
+            p->has_mode = true;
+        } else if (is_dav(ns, name, "propname")) {
+            p->sel.mode = DAV_SEL_PROPNAME;
+            p->has_mode = true;
+        } else if (is_dav(ns, name, "prop")) {
+            p->sel.mode = DAV_SEL_PROP;
+            p->has_mode = true;
+            p->in_prop = true;
+        } else if (is_dav(ns, name, "include")) {
+            p->in_prop = true;
+        }
+    } else if (p->depth == 3 && p->in_prop) {
+        return add_name(&p->sel, p->arena, ns, name, err);
+    }
+    return 0;
+}
+
+static int pf_end(void *ctx, struct slice ns, struct slice name, struct err *err)
+{
+    (void)ns;
+    (void)name;
+    (void)err;
+    struct pf_parse *p = ctx;
+    if (p->depth == 2) {
+        p->in_prop = false;
+    }
+    p->depth--;
+    return 0;
+}
+
+static const struct xmlin_handler pf_handler = {.start = pf_start, .end = pf_end};
+
+static int propfind_begin(struct dav_req *dr, struct err *err)
+{
+    (void)err;
+    struct pf_parse *p = arena_zalloc(dr->arena, sizeof(*p));
+    p->arena = dr->arena;
+    p->sel.mode = DAV_SEL_ALLPROP;
+    dr->mstate = p;
+    dav_xml_body(dr, &pf_handler, p);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* One response */
+
+struct dead_ctx {
+    struct buf *out;
+    bool names_only;
+    int rc;
+};
+
+static int write_dead(void *ctx, const struct store_prop *p)
+{
+    struct dead_ctx *d = ctx;
+    if (d->names_only) {
+        d->rc |= dav_prop_empty(d->out, p->ns, p->name);
+        return 0;
+    }
+    d->rc |= dav_prop_open(d->out, p->ns, p->name);
+    d->rc |= buf_append(d->out, p->value, p->value_len);
+    d->rc |= dav_prop_close(d->out, p->ns, p->name);
+    return 0;
+}
+
+static bool has_dead_props(const struct dav_res *res, enum store_res_kind *kind, uint64_t *id)
+{
+    if (res->kind == DAV_RES_COLL) {
+        *kind = STORE_RES_COLL;
+        *id = res->coll.id;
+        return true;
+    }
+    if (res->kind == DAV_RES_ITEM) {
+        *kind = STORE_RES_ITEM;
+        *id = res->item.id;
+        return true;
+    }
+    return false;
+}
+
+/* Appends a live property with its value to `out`; returns 0 written, 1 not applicable. */
+static int write_live(struct dav_req *dr,
+                      const struct dav_res *res,
+                      const struct dav_live_prop *lp,
+                      struct buf *out)
+{
+    if (!lp->get) {
+        return 1;
+    }
+    size_t mark = out->len;
+    if (dav_prop_open(out, lp->ns, lp->name) != 0) {
+        return -1;
+    }
+    int rc = lp->get(dr, res, out);
+    if (rc == 1) {
+        out->len = mark;
+        out->data[mark] = '\0';
+        return 1;
+    }
+    if (rc != 0 || dav_prop_close(out, lp->ns, lp->name) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* One requested name: live first, then dead. Returns 0 found (in found), 1 missing. */
+static int write_named(struct dav_req *dr,
+                       const struct dav_res *res,
+                       const struct dav_propname *pn,
+                       struct buf *found,
+                       struct buf *missing)
+{
+    const struct dav_live_prop *lp =
+        dav_live_prop_find(slice_from_cstr(pn->ns), slice_from_cstr(pn->name));
+    if (lp) {
+        int rc = write_live(dr, res, lp, found);
+        if (rc <= 0) {
+            return rc;
+        }
+    }
+    enum store_res_kind kind;
+    uint64_t id;
+    if (has_dead_props(res, &kind, &id)) {
+        struct store_prop sp;
+        enum store_rc src = store_prop_get(dr->store, kind, id, pn->ns, pn->name, dr->arena, &sp);
+        if (src == STORE_OK) {
+            int rc = dav_prop_open(found, sp.ns, sp.name);
+            rc |= buf_append(found, sp.value, sp.value_len);
+            rc |= dav_prop_close(found, sp.ns, sp.name);
+            return rc == 0 ? 0 : -1;
+        }
+        if (src != STORE_NOTFOUND) {
+            return -1;
+        }
+    }
+    return dav_prop_empty(missing, pn->ns, pn->name) == 0 ? 1 : -1;
+}
+
+static int
+write_all(struct dav_req *dr, const struct dav_res *res, bool names_only, struct buf *found)
+{
+    size_t n;
+    const struct dav_live_prop *props = dav_live_props(&n);
+    struct buf probe;
+    buf_init(&probe, DAV_ROW_LIMIT);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        if (!names_only && !(props[i].flags & DAV_PROP_ALLPROP)) {
+            continue;
+        }
+        if (names_only) {
+            buf_reset(&probe);
+            int g = props[i].get ? props[i].get(dr, res, &probe) : 1;
+            if (g == 0) {
+                rc = dav_prop_empty(found, props[i].ns, props[i].name);
+            } else if (g < 0) {
+                rc = -1;
+            }
+        } else if (write_live(dr, res, &props[i], found) < 0) {
+            rc = -1;
+        }
+    }
+    buf_deinit(&probe);
+    enum store_res_kind kind;
+    uint64_t id;
+    if (rc >= 0 && has_dead_props(res, &kind, &id)) {
+        struct dead_ctx d = {found, names_only, 0};
+        if (store_prop_list(dr->store, kind, id, write_dead, &d) != STORE_OK || d.rc != 0) {
+            rc = -1;
+        }
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static int write_propstat(struct buf *out, struct buf *props, unsigned status)
+{
+    int rc = buf_append_cstr(out, "<D:propstat><D:prop>");
+    rc |= buf_append(out, props->data ? props->data : "", props->len);
+    rc |=
+        buf_appendf(out, "</D:prop><D:status>%s</D:status></D:propstat>", dav_status_line(status));
+    return rc == 0 ? 0 : -1;
+}
+
+int dav_write_response(struct dav_req *dr,
+                       const struct dav_res *res,
+                       const struct dav_propsel *sel,
+                       struct buf *out)
+{
+    struct buf found;
+    struct buf missing;
+    buf_init(&found, DAV_ROW_LIMIT);
+    buf_init(&missing, DAV_ROW_LIMIT);
+    int rc = 0;
+    if (sel->mode == DAV_SEL_PROP) {
+        for (size_t i = 0; i < sel->n && rc == 0; i++) {
+            rc = write_named(dr, res, &sel->names[i], &found, &missing) < 0 ? -1 : 0;
+        }
+    } else {
+        rc = write_all(dr, res, sel->mode == DAV_SEL_PROPNAME, &found);
+        for (size_t i = 0; i < sel->n && rc == 0; i++) {
+            /* allprop + include: names the allprop set left out */
+            const struct dav_live_prop *lp = dav_live_prop_find(
+                slice_from_cstr(sel->names[i].ns), slice_from_cstr(sel->names[i].name));
+            if (lp && !(lp->flags & DAV_PROP_ALLPROP)) {
+                rc = write_live(dr, res, lp, &found) < 0 ? -1 : 0;
+            }
+        }
+    }
+    if (rc == 0) {
+        rc |= buf_append_cstr(out, "<D:response><D:href>");
+        rc |= xmlout_text(out, slice_from_cstr(res->href));
+        rc |= buf_append_cstr(out, "</D:href>");
+        if (found.len > 0 || missing.len == 0) {
+            rc |= write_propstat(out, &found, 200);
+        }
+        if (missing.len > 0) {
+            rc |= write_propstat(out, &missing, 404);
+        }
+        rc |= buf_append_cstr(out, "</D:response>\n");
+    }
+    buf_deinit(&found);
+    buf_deinit(&missing);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The stream */
+
+enum pf_phase {
+    PF_SELF,
+    PF_FIXED,
+    PF_COLLS,
+    PF_ITEMS,
+    PF_DONE
+};
+
+struct pf_stream {
+    struct dav_req *dr;
+    const struct dav_propsel *sel;
+    struct dav_res self;
+    int depth;
+    enum pf_phase phase;
+    struct store_cursor *cur;
+    int fixed; /* PF_FIXED: next synthetic child */
+};
+
+static void close_cursor(void *p)
+{
+    struct pf_stream *s = p;
+    store_cursor_close(&s->cur);
+}
+
+/* Synthetic children of the non-store resources; returns false when there are no more. */
+static bool fixed_child(struct pf_stream *s, struct dav_res *r)
+{
+    struct dav_req *dr = s->dr;
+    memset(r, 0, sizeof(*r));
+    r->user = dr->user;
+    int i = s->fixed++;
+    switch (s->self.kind) {
+    case DAV_RES_ROOT:
+        if (i == 0) {
+            r->kind = DAV_RES_PRINCIPALS;
+            r->href = "/principals/";
+            return true;
+        }
+        if (i == 1) {
+            r->kind = DAV_RES_CALROOT;
+            r->href = "/calendars/";
+            return true;
+        }
+        return false;
+    case DAV_RES_PRINCIPALS:
+        if (i == 0) {
+            r->kind = DAV_RES_PRINCIPAL;
+            r->href = dav_child_href(dr->arena, "/principals/", dr->user, true);
+            return true;
+        }
+        return false;
+    case DAV_RES_CALROOT:
+        if (i == 0) {
+            const char *path = dav_child_href(dr->arena, "/calendars/", dr->user, true);
+            struct err e;
+            err_init(&e);
+            if (dav_resolve(dr, arena_printf(dr->arena, "/calendars/%s/", dr->user), r, &e) == 0 &&
+                r->kind == DAV_RES_COLL) {
+                r->href = path;
+                return true;
+            }
+        }
+        return false;
+    default:
+        return false;
+    }
+}
+
+static int pf_next(void *ctx, struct buf *out)
+{
+    struct pf_stream *s = ctx;
+    struct dav_req *dr = s->dr;
+    struct arena_mark m = arena_mark(dr->arena);
+    int rc = -1;
+    struct dav_res r;
+    for (;;) {
+        switch (s->phase) {
+        case PF_SELF:
+            s->phase = s->depth == 0 ? PF_DONE : s->self.kind == DAV_RES_COLL ? PF_COLLS : PF_FIXED;
+            if (s->self.kind == DAV_RES_ITEM) {
+                s->phase = PF_DONE;
+            }
+            rc = dav_write_response(dr, &s->self, s->sel, out) == 0 ? 1 : -1;
+            goto out;
+        case PF_FIXED:
+            if (fixed_child(s, &r)) {
+                rc = dav_write_response(dr, &r, s->sel, out) == 0 ? 1 : -1;
+                goto out;
+            }
+            s->phase = PF_DONE;
+            continue;
+        case PF_COLLS: {
+            if (!s->cur && store_children_open(dr->store, s->self.coll.id, &s->cur) != STORE_OK) {
+                goto out;
+            }
+            memset(&r, 0, sizeof(r));
+            enum store_rc src = store_cursor_next_coll(s->cur, &r.coll);
+            if (src == STORE_OK) {
+                r.kind = DAV_RES_COLL;
+                r.user = dr->user;
+                r.in_home = true;
+                r.href = dav_child_href(dr->arena, s->self.href, r.coll.name, true);
+                rc = dav_write_response(dr, &r, s->sel, out) == 0 ? 1 : -1;
+                goto out;
+            }
+            if (src != STORE_NOTFOUND) {
+                goto out;
+            }
+            store_cursor_close(&s->cur);
+            if (store_items_open(dr->store, s->self.coll.id, STORE_ORDER_NAME, &s->cur) !=
+                STORE_OK) {
+                goto out;
+            }
+            s->phase = PF_ITEMS;
+            continue;
+        }
+        case PF_ITEMS: {
+            memset(&r, 0, sizeof(r));
+            enum store_rc src = store_cursor_next_item(s->cur, &r.item);
+            if (src == STORE_OK) {
+                r.kind = DAV_RES_ITEM;
+                r.user = dr->user;
+                r.in_home = true;
+                r.coll = s->self.coll;
+                r.has_parent = true;
+                r.href = dav_child_href(dr->arena, s->self.href, r.item.name, false);
+                rc = dav_write_response(dr, &r, s->sel, out) == 0 ? 1 : -1;
+                goto out;
+            }
+            if (src != STORE_NOTFOUND) {
+                goto out;
+            }
+            store_cursor_close(&s->cur);
+            s->phase = PF_DONE;
+            continue;
+        }
+        case PF_DONE:
+            rc = 0;
+            goto out;
+        }
+    }
+out:
+    arena_rewind(dr->arena, m);
+    return rc;
+}
+
+static int propfind_run(struct dav_req *dr, struct err *err)
+{
+    struct pf_parse *p = dr->mstate;
+    int body = dav_xml_finish(dr, err);
+    if (body < 0) {
+        return -1;
+    }
+    if (body == 0 && !p->has_mode) {
+        return err_set(err, &dav_cond_bad_request, "propfind names no allprop, propname or prop");
+    }
+    int depth;
+    if (dav_depth(dr, -1, &depth, err) != 0) {
+        return -1;
+    }
+    if (depth < 0) {
+        return err_set(err, &dav_cond_propfind_finite_depth, "Depth infinity is not supported");
+    }
+    struct pf_stream *s = arena_zalloc(dr->arena, sizeof(*s));
+    s->dr = dr;
+    s->sel = &p->sel;
+    s->depth = depth;
+    if (dav_begin_read(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &s->self, err)) {
+        return -1;
+    }
+    if (s->self.kind == DAV_RES_NONE) {
+        return err_set(err, &dav_cond_not_found, "no such resource");
+    }
+    arena_defer(dr->arena, close_cursor, s);
+    /* Everything the stream allocates per row is rewound; keep the request's part below. */
+    dav_ms_stream(dr, pf_next, s);
+    return 0;
+}
+
+const struct dav_method dav_propfind = {.begin = propfind_begin, .run = propfind_run};

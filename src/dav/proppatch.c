@@ -1,0 +1,320 @@
+/* dav/proppatch.c: PROPPATCH (RFC 4918 §9.2). Reads <propertyupdate> with the streaming
+ * reader, keeping each property's value as serialized XML (children re-declare their
+ * namespaces, so a value reads the same wherever it is written back). Applies every
+ * instruction in document order inside one write transaction: all succeed or none do
+ * (§9.2: the failed ones carry their status, the rest 424 Failed Dependency).
+ * Conditions: dav_cond_not_found (404), dav_cond_bad_request (400), dav_cond_forbidden (403,
+ * a resource without dead properties), per property: cannot-modify-protected-property (403),
+ * too-many-properties (507). */
+#include <string.h>
+
+#include "dav/dav_int.h"
+#include "xml/xmlout.h"
+
+enum pp_op {
+    PP_SET,
+    PP_REMOVE
+};
+
+struct pp_item {
+    struct pp_item *next;
+    enum pp_op op;
+    const char *ns;
+    const char *name;
+    struct buf value; /* serialized inner XML (PP_SET) */
+    unsigned status;  /* result */
+};
+
+struct pp_parse {
+    struct dav_req *dr;
+    unsigned depth;
+    enum pp_op op;
+    bool in_op;   /* inside set/remove at depth 2 */
+    bool in_prop; /* inside prop at depth 3 */
+    bool root_ok;
+    size_t count;
+    struct pp_item *head;
+    struct pp_item *tail;
+    struct pp_item *cur; /* the property being read (depth >= 4) */
+};
+
+static bool is_dav(struct slice ns, struct slice name, const char *want)
+{
+    return slice_eq(ns, SLICE_LIT(DAV_NS)) && slice_eq(name, slice_from_cstr(want));
+}
+
+static int value_tag(struct buf *b, struct slice ns, struct slice name, bool close)
+{
+    int rc;
+    if (close) {
+        rc = ns.len ? buf_append_cstr(b, "</V:") : buf_append_cstr(b, "</");
+        rc |= buf_append_slice(b, name);
+        return (rc | buf_putc(b, '>')) == 0 ? 0 : -1;
+    }
+    rc = ns.len ? buf_append_cstr(b, "<V:") : buf_putc(b, '<');
+    rc |= buf_append_slice(b, name);
+    if (ns.len) {
+        rc |= buf_append_cstr(b, " xmlns:V=\"");
+        rc |= xmlout_attr(b, ns);
+        rc |= buf_putc(b, '"');
+    } else {
+        rc |= buf_append_cstr(b, " xmlns=\"\"");
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static int value_attrs(struct buf *b, const struct xmlin_attr *attrs, size_t nattrs)
+{
+    int rc = 0;
+    for (size_t i = 0; i < nattrs; i++) {
+        if (slice_eq(attrs[i].ns, SLICE_LIT("http://www.w3.org/XML/1998/namespace"))) {
+            rc |= buf_append_cstr(b, " xml:");
+        } else if (attrs[i].ns.len) {
+            rc |= buf_append_cstr(b, " xmlns:W=\"");
+            rc |= xmlout_attr(b, attrs[i].ns);
+            rc |= buf_append_cstr(b, "\" W:");
+        } else {
+            rc |= buf_putc(b, ' ');
+        }
+        rc |= buf_append_slice(b, attrs[i].name);
+        rc |= buf_append_cstr(b, "=\"");
+        rc |= xmlout_attr(b, attrs[i].value);
+        rc |= buf_putc(b, '"');
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static void free_items(void *p)
+{
+    struct pp_parse *pp = p;
+    for (struct pp_item *it = pp->head; it; it = it->next) {
+        buf_deinit(&it->value);
+    }
+}
+
+static int pp_start(void *ctx,
+                    struct slice ns,
+                    struct slice name,
+                    const struct xmlin_attr *attrs,
+                    size_t nattrs,
+                    struct err *err)
+{
+    struct pp_parse *p = ctx;
+    p->depth++;
+    if (p->depth == 1) {
+        if (!is_dav(ns, name, "propertyupdate")) {
+            return err_set(err, &dav_cond_bad_request, "body is not a DAV:propertyupdate");
+        }
+        p->root_ok = true;
+    } else if (p->depth == 2) {
+        p->in_op = is_dav(ns, name, "set") || is_dav(ns, name, "remove");
+        p->op = is_dav(ns, name, "remove") ? PP_REMOVE : PP_SET;
+    } else if (p->depth == 3) {
+        p->in_prop = p->in_op && is_dav(ns, name, "prop");
+    } else if (p->depth == 4 && p->in_prop) {
+        if (p->count == DAV_MAX_PROPS_REQUESTED) {
+            return err_set(err, &dav_cond_bad_request, "more than %d properties in a PROPPATCH",
+                           DAV_MAX_PROPS_REQUESTED);
+        }
+        struct arena *a = p->dr->arena;
+        struct pp_item *it = arena_zalloc(a, sizeof(*it));
+        it->op = p->op;
+        it->ns = arena_slicedup(a, ns);
+        it->name = arena_slicedup(a, name);
+        buf_init(&it->value, BUF_LIMIT_PROP_VALUE);
+        if (p->tail) {
+            p->tail->next = it;
+        } else {
+            p->head = it;
+        }
+        p->tail = it;
+        p->cur = it;
+        p->count++;
+    } else if (p->depth > 4 && p->cur) {
+        if (value_tag(&p->cur->value, ns, name, false) != 0 ||
+            value_attrs(&p->cur->value, attrs, nattrs) != 0 || buf_putc(&p->cur->value, '>')) {
+            return err_set(err, &dav_cond_bad_request, "property value exceeds %d bytes",
+                           BUF_LIMIT_PROP_VALUE);
+        }
+    }
+    return 0;
+}
+
+static int pp_end(void *ctx, struct slice ns, struct slice name, struct err *err)
+{
+    struct pp_parse *p = ctx;
+    if (p->depth > 4 && p->cur) {
+        if (value_tag(&p->cur->value, ns, name, true) != 0) {
+            return err_set(err, &dav_cond_bad_request, "property value exceeds %d bytes",
+                           BUF_LIMIT_PROP_VALUE);
+        }
+    } else if (p->depth == 4) {
+        p->cur = NULL;
+    }
+    p->depth--;
+    return 0;
+}
+
+static int pp_text(void *ctx, struct slice text, struct err *err)
+{
+    struct pp_parse *p = ctx;
+    if (p->cur && p->depth >= 4 && xmlout_text(&p->cur->value, text) != 0) {
+        return err_set(err, &dav_cond_bad_request, "property value exceeds %d bytes",
+                       BUF_LIMIT_PROP_VALUE);
+    }
+    return 0;
+}
+
+static const struct xmlin_handler pp_handler = {.start = pp_start, .end = pp_end, .text = pp_text};
+
+static int proppatch_begin(struct dav_req *dr, struct err *err)
+{
+    (void)err;
+    struct pp_parse *p = arena_zalloc(dr->arena, sizeof(*p));
+    p->dr = dr;
+    dr->mstate = p;
+    arena_defer(dr->arena, free_items, p);
+    dav_xml_body(dr, &pp_handler, p);
+    return 0;
+}
+
+static int count_prop(void *ctx, const struct store_prop *p)
+{
+    (void)p;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Applies the instructions; returns 0 when all succeeded, 1 when one failed (statuses set),
+ * -1 on a store failure. */
+static int apply(struct dav_req *dr, struct pp_parse *p, const struct dav_res *res)
+{
+    enum store_res_kind kind = res->kind == DAV_RES_COLL ? STORE_RES_COLL : STORE_RES_ITEM;
+    uint64_t id = res->kind == DAV_RES_COLL ? res->coll.id : res->item.id;
+    bool failed = false;
+    for (struct pp_item *it = p->head; it; it = it->next) {
+        const struct dav_live_prop *lp =
+            dav_live_prop_find(slice_from_cstr(it->ns), slice_from_cstr(it->name));
+        if (lp && (lp->flags & DAV_PROP_PROTECTED)) {
+            it->status = 403;
+            failed = true;
+            continue;
+        }
+        enum store_rc rc;
+        if (it->op == PP_SET) {
+            struct store_prop sp = {it->ns, it->name, buf_cstr(&it->value), it->value.len};
+            rc = store_prop_set(dr->store, kind, id, &sp);
+        } else {
+            rc = store_prop_del(dr->store, kind, id, it->ns, it->name);
+        }
+        if (rc != STORE_OK) {
+            return -1;
+        }
+        it->status = 200;
+    }
+    size_t n = 0;
+    if (store_prop_list(dr->store, kind, id, count_prop, &n) != STORE_OK) {
+        return -1;
+    }
+    if (n > dr->app->limits.max_dead_props) {
+        for (struct pp_item *it = p->head; it; it = it->next) {
+            if (it->op == PP_SET && it->status == 200) {
+                it->status = 507;
+            }
+        }
+        failed = true;
+    }
+    if (failed) {
+        for (struct pp_item *it = p->head; it; it = it->next) {
+            if (it->status == 200) {
+                it->status = 424;
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int write_answer(struct dav_req *dr, struct pp_parse *p, const char *href, struct err *err)
+{
+    static const unsigned statuses[] = {200, 403, 424, 507};
+    struct buf b;
+    buf_init(&b, (size_t)DAV_ROW_LIMIT * 2);
+    int rc = xmlout_decl(&b);
+    rc |= buf_append_cstr(&b, "<D:multistatus" DAV_XMLNS "><D:response><D:href>");
+    rc |= xmlout_text(&b, slice_from_cstr(href));
+    rc |= buf_append_cstr(&b, "</D:href>");
+    for (size_t s = 0; s < ALM_ARRAY_LEN(statuses); s++) {
+        bool any = false;
+        for (struct pp_item *it = p->head; it; it = it->next) {
+            if (it->status != statuses[s]) {
+                continue;
+            }
+            if (!any) {
+                rc |= buf_append_cstr(&b, "<D:propstat><D:prop>");
+                any = true;
+            }
+            rc |= dav_prop_empty(&b, it->ns, it->name);
+        }
+        if (any) {
+            rc |= buf_appendf(&b, "</D:prop><D:status>%s</D:status>", dav_status_line(statuses[s]));
+            if (statuses[s] == 403) {
+                rc |= buf_append_cstr(&b, "<D:error><D:cannot-modify-protected-property/>"
+                                          "</D:error>");
+            }
+            rc |= buf_append_cstr(&b, "</D:propstat>");
+        }
+    }
+    rc |= buf_append_cstr(&b, "</D:response></D:multistatus>\n");
+    if (rc != 0) {
+        buf_deinit(&b);
+        return err_set(err, &dav_cond_bad_request, "answer too large");
+    }
+    http_resp_status(dr->http, 207);
+    http_resp_header(dr->http, "Content-Type", "application/xml; charset=utf-8");
+    http_resp_body(dr->http, b.data, b.len);
+    buf_deinit(&b);
+    return 0;
+}
+
+static int proppatch_run(struct dav_req *dr, struct err *err)
+{
+    struct pp_parse *p = dr->mstate;
+    int body = dav_xml_finish(dr, err);
+    if (body < 0) {
+        return -1;
+    }
+    if (body == 1) {
+        return err_set(err, &dav_cond_bad_request, "PROPPATCH needs a propertyupdate body");
+    }
+    struct dav_res res;
+    if (dav_begin_write(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err)) {
+        return -1;
+    }
+    if (res.kind == DAV_RES_NONE) {
+        return err_set(err, &dav_cond_not_found, "no such resource");
+    }
+    if (res.kind != DAV_RES_COLL && res.kind != DAV_RES_ITEM) {
+        return err_set(err, &dav_cond_forbidden, "this resource has no writable properties");
+    }
+    int rc = apply(dr, p, &res);
+    if (rc < 0) {
+        return dav_store_err(dr, STORE_IO, err);
+    }
+    if (rc == 1) {
+        store_rollback(dr->store);
+        return write_answer(dr, p, res.href, err);
+    }
+    enum store_rc src = res.kind == DAV_RES_COLL
+                            ? store_coll_touch(dr->store, res.coll.id, NULL)
+                            : store_item_touch(dr->store, res.coll.id, res.item.name);
+    if (src != STORE_OK) {
+        return dav_store_err(dr, src, err);
+    }
+    if (dav_commit(dr, err) != 0) {
+        return -1;
+    }
+    return write_answer(dr, p, res.href, err);
+}
+
+const struct dav_method dav_proppatch = {.begin = proppatch_begin, .run = proppatch_run};

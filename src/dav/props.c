@@ -1,0 +1,235 @@
+/* dav/props.c: the live-property registry (RFC 4918 §15, RFC 5397) as one table of
+ * {namespace, name, flags, getter}, and the XML names of properties on output. Later
+ * protocols (CalDAV, replication) add rows here; no other file knows which live properties
+ * exist. Getters append inner XML only and never touch the store beyond the resolved row. */
+#include <string.h>
+
+#include "dav/dav_int.h"
+#include "util/timeutil.h"
+#include "xml/xmlout.h"
+
+static bool is_store_coll(const struct dav_res *r)
+{
+    return r->kind == DAV_RES_COLL;
+}
+
+static bool is_collection(const struct dav_res *r)
+{
+    return r->kind != DAV_RES_ITEM && r->kind != DAV_RES_NONE;
+}
+
+static int get_resourcetype(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (!is_collection(r)) {
+        return buf_append_cstr(out, "") == 0 ? 0 : -1;
+    }
+    int rc = buf_append_cstr(out, "<D:collection/>");
+    if (r->kind == DAV_RES_PRINCIPAL) {
+        rc |= buf_append_cstr(out, "<D:principal/>");
+    } else if (is_store_coll(r) && r->coll.kind == STORE_COLL_CALENDAR) {
+        rc |= buf_append_cstr(out, "<C:calendar/>");
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+static int get_getetag(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (r->kind != DAV_RES_ITEM) {
+        return 1;
+    }
+    const char *etag = dav_etag(dr->arena, &r->coll, r->item.modseq);
+    return xmlout_text(out, slice_from_cstr(etag)) == 0 ? 0 : -1;
+}
+
+static int get_getlastmodified(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    int64_t t;
+    if (r->kind == DAV_RES_ITEM) {
+        t = r->item.mtime;
+    } else if (is_store_coll(r)) {
+        t = r->coll.updated;
+    } else {
+        return 1;
+    }
+    char date[TIME_HTTPDATE_LEN];
+    time_httpdate(t, date);
+    return buf_append_cstr(out, date) == 0 ? 0 : -1;
+}
+
+static int get_creationdate(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (!is_store_coll(r)) {
+        return 1;
+    }
+    char date[32];
+    time_rfc3339(r->coll.created, date, sizeof(date));
+    return buf_append_cstr(out, date) == 0 ? 0 : -1;
+}
+
+static int get_getcontentlength(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (r->kind != DAV_RES_ITEM) {
+        return 1;
+    }
+    return buf_appendf(out, "%zu", r->item.size) == 0 ? 0 : -1;
+}
+
+static int get_getcontenttype(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (r->kind != DAV_RES_ITEM) {
+        return 1;
+    }
+    return xmlout_text(out, slice_from_cstr(r->item.content_type)) == 0 ? 0 : -1;
+}
+
+/* Store resources keep displayname as a dead property; the others derive it. */
+static int get_displayname(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (r->kind == DAV_RES_PRINCIPAL) {
+        return xmlout_text(out, slice_from_cstr(r->user)) == 0 ? 0 : -1;
+    }
+    return 1;
+}
+
+static int write_principal_href(struct dav_req *dr, struct buf *out)
+{
+    const char *href = dav_child_href(dr->arena, "/principals/", dr->user, true);
+    int rc = buf_append_cstr(out, "<D:href>");
+    rc |= xmlout_text(out, slice_from_cstr(href));
+    rc |= buf_append_cstr(out, "</D:href>");
+    return rc == 0 ? 0 : -1;
+}
+
+/* RFC 5397 */
+static int get_current_user_principal(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)r;
+    return write_principal_href(dr, out);
+}
+
+/* RFC 3744 §4.2 */
+static int get_principal_url(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (r->kind != DAV_RES_PRINCIPAL) {
+        return 1;
+    }
+    return write_principal_href(dr, out);
+}
+
+/* RFC 3253 §3.1.4: the live properties this resource supports. */
+static int
+get_supported_live_property_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    size_t n;
+    const struct dav_live_prop *props = dav_live_props(&n);
+    struct buf probe;
+    buf_init(&probe, DAV_ROW_LIMIT);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        buf_reset(&probe);
+        if (props[i].get == get_supported_live_property_set ||
+            (props[i].get && props[i].get(dr, r, &probe) == 0)) {
+            rc |= buf_append_cstr(out, "<D:supported-live-property><D:prop>");
+            rc |= dav_prop_empty(out, props[i].ns, props[i].name);
+            rc |= buf_append_cstr(out, "</D:prop></D:supported-live-property>");
+        }
+    }
+    buf_deinit(&probe);
+    return rc == 0 ? 0 : -1;
+}
+
+static const struct dav_live_prop live_props[] = {
+    {DAV_NS, "resourcetype", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_resourcetype},
+    {DAV_NS, "getetag", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getetag},
+    {DAV_NS, "getlastmodified", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getlastmodified},
+    {DAV_NS, "creationdate", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_creationdate},
+    {DAV_NS, "getcontentlength", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getcontentlength},
+    {DAV_NS, "getcontenttype", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getcontenttype},
+    {DAV_NS, "displayname", DAV_PROP_ALLPROP, get_displayname},
+    {DAV_NS, "current-user-principal", DAV_PROP_PROTECTED, get_current_user_principal},
+    {DAV_NS, "principal-URL", DAV_PROP_PROTECTED, get_principal_url},
+    {DAV_NS, "supported-live-property-set", DAV_PROP_PROTECTED, get_supported_live_property_set},
+    {DAV_NS, "lockdiscovery", DAV_PROP_PROTECTED, NULL},
+    {DAV_NS, "supportedlock", DAV_PROP_PROTECTED, NULL},
+};
+
+const struct dav_live_prop *dav_live_props(size_t *n_out)
+{
+    *n_out = ALM_ARRAY_LEN(live_props);
+    return live_props;
+}
+
+const struct dav_live_prop *dav_live_prop_find(struct slice ns, struct slice name)
+{
+    for (size_t i = 0; i < ALM_ARRAY_LEN(live_props); i++) {
+        if (slice_eq(ns, slice_from_cstr(live_props[i].ns)) &&
+            slice_eq(name, slice_from_cstr(live_props[i].name))) {
+            return &live_props[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Property names on output */
+
+static const char *known_prefix(const char *ns)
+{
+    if (strcmp(ns, DAV_NS) == 0) {
+        return "D";
+    }
+    if (strcmp(ns, DAV_NS_CALDAV) == 0) {
+        return "C";
+    }
+    if (strcmp(ns, DAV_NS_CS) == 0) {
+        return "CS";
+    }
+    if (strcmp(ns, DAV_NS_ALMANAC) == 0) {
+        return "A";
+    }
+    return NULL;
+}
+
+static int prop_tag(struct buf *b, const char *ns, const char *name, const char *end)
+{
+    const char *prefix = known_prefix(ns);
+    int rc;
+    if (prefix) {
+        rc = buf_appendf(b, "<%s:%s%s", prefix, name, end);
+    } else if (ns[0] == '\0') {
+        rc = buf_appendf(b, "<%s xmlns=\"\"%s", name, end);
+    } else {
+        rc = buf_appendf(b, "<X:%s xmlns:X=\"", name);
+        rc |= xmlout_attr(b, slice_from_cstr(ns));
+        rc |= buf_appendf(b, "\"%s", end);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+int dav_prop_open(struct buf *b, const char *ns, const char *name)
+{
+    return prop_tag(b, ns, name, ">");
+}
+
+int dav_prop_empty(struct buf *b, const char *ns, const char *name)
+{
+    return prop_tag(b, ns, name, "/>");
+}
+
+int dav_prop_close(struct buf *b, const char *ns, const char *name)
+{
+    const char *prefix = known_prefix(ns);
+    if (prefix) {
+        return buf_appendf(b, "</%s:%s>", prefix, name);
+    }
+    if (ns[0] == '\0') {
+        return buf_appendf(b, "</%s>", name);
+    }
+    return buf_appendf(b, "</X:%s>", name);
+}

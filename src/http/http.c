@@ -1,0 +1,693 @@
+/* http/http.c: the libmicrohttpd daemon and the request life cycle (see http.h). Owns MHD's
+ * access handler and completion callback, Basic authentication with its credential cache,
+ * routing and the access log. Never parses a body or writes XML. */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include "util/sec.h"
+#include "util/timeutil.h"
+
+#define ERR_COND(sym, name, ns, http, eas) ERR_COND_DEFINE(sym, name, ns, http, eas)
+#include "http/conds.def"
+#undef ERR_COND
+
+enum {
+    AUTH_CACHE_SLOTS = 1024,  /* verified credentials remembered (power of two) */
+    AUTH_MAX_HEADER = 1024,   /* bytes of an Authorization header we decode */
+    STREAM_BLOCK = 64 * 1024, /* MHD's buffer for a pulled body */
+    LOG_FIELDS_LIMIT = 1024,  /* extra key=value bytes on an access line */
+    DISCARD_LIMIT = 64 << 20, /* body bytes read after a failure before the connection is
+                                 dropped instead of answered */
+};
+
+struct auth_slot {
+    uint8_t key[32]; /* keyed BLAKE2b of "user\0password" */
+    int64_t expires; /* unix seconds; 0 = empty */
+};
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct http_route *routes;
+    size_t nroutes;
+    struct http_config cfg;
+    uint16_t port;
+    atomic_uint_fast64_t next_id;
+    atomic_uint inflight;
+    pthread_mutex_t auth_lock;
+    uint8_t auth_key[32];
+    struct auth_slot *auth;
+};
+
+struct resp_header {
+    struct resp_header *next;
+    const char *name;
+    const char *value;
+};
+
+struct http_request {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    struct arena *arena;
+    uint64_t id;
+    enum http_method method;
+    const char *method_name;
+    const char *path;
+    bool trailing_slash;
+    const char *user;
+    const struct http_route *route;
+    void *state;
+    struct err err;
+    bool began;  /* route's begin() ran and succeeded */
+    bool queued; /* a response was queued */
+    int64_t start_us;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t discarded; /* body bytes read after a failure */
+    /* the response under construction */
+    unsigned status;
+    struct resp_header *headers;
+    const void *body;
+    size_t body_len;
+    http_read_fn *read;
+    void *read_ctx;
+    struct buf log_fields;
+};
+
+static const char *const method_names[HTTP_M_COUNT] = {
+    [HTTP_M_OTHER] = "",
+    [HTTP_M_OPTIONS] = "OPTIONS",
+    [HTTP_M_GET] = "GET",
+    [HTTP_M_HEAD] = "HEAD",
+    [HTTP_M_POST] = "POST",
+    [HTTP_M_PUT] = "PUT",
+    [HTTP_M_DELETE] = "DELETE",
+    [HTTP_M_PROPFIND] = "PROPFIND",
+    [HTTP_M_PROPPATCH] = "PROPPATCH",
+    [HTTP_M_MKCOL] = "MKCOL",
+    [HTTP_M_MKCALENDAR] = "MKCALENDAR",
+    [HTTP_M_COPY] = "COPY",
+    [HTTP_M_MOVE] = "MOVE",
+    [HTTP_M_REPORT] = "REPORT",
+    [HTTP_M_SEARCH] = "SEARCH",
+    [HTTP_M_LOCK] = "LOCK",
+    [HTTP_M_UNLOCK] = "UNLOCK",
+};
+
+static enum http_method method_from_name(const char *name)
+{
+    for (int m = 1; m < HTTP_M_COUNT; m++) {
+        if (strcmp(name, method_names[m]) == 0) {
+            return (enum http_method)m;
+        }
+    }
+    return HTTP_M_OTHER;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Authentication */
+
+static size_t auth_slot_of(const uint8_t key[32])
+{
+    size_t h = 0;
+    memcpy(&h, key, sizeof(h));
+    return h & (AUTH_CACHE_SLOTS - 1);
+}
+
+static void
+auth_key_of(const struct http_server *srv, const char *user, const char *password, uint8_t out[32])
+{
+    struct buf b;
+    buf_init(&b, 2 * AUTH_MAX_HEADER);
+    if (buf_append_cstr(&b, user) == 0 && buf_putc(&b, '\0') == 0 &&
+        buf_append_cstr(&b, password) == 0) {
+        sec_hash(srv->auth_key, sizeof(srv->auth_key), b.data, b.len, out);
+    } else {
+        memset(out, 0, 32);
+    }
+    buf_deinit(&b);
+}
+
+static bool auth_cache_hit(struct http_server *srv, const uint8_t key[32])
+{
+    if (srv->cfg.auth_cache_ttl == 0) {
+        return false;
+    }
+    size_t i = auth_slot_of(key);
+    pthread_mutex_lock(&srv->auth_lock);
+    bool hit = srv->auth[i].expires > time_now() && memcmp(srv->auth[i].key, key, 32) == 0;
+    pthread_mutex_unlock(&srv->auth_lock);
+    return hit;
+}
+
+static void auth_cache_put(struct http_server *srv, const uint8_t key[32])
+{
+    if (srv->cfg.auth_cache_ttl == 0) {
+        return;
+    }
+    size_t i = auth_slot_of(key);
+    pthread_mutex_lock(&srv->auth_lock);
+    memcpy(srv->auth[i].key, key, 32);
+    srv->auth[i].expires = time_now() + (int64_t)srv->cfg.auth_cache_ttl;
+    pthread_mutex_unlock(&srv->auth_lock);
+}
+
+void http_server_flush_auth(struct http_server *srv)
+{
+    pthread_mutex_lock(&srv->auth_lock);
+    memset(srv->auth, 0, sizeof(*srv->auth) * AUTH_CACHE_SLOTS);
+    pthread_mutex_unlock(&srv->auth_lock);
+}
+
+/* Decodes "Basic base64(user:password)" and checks it. Returns 0 and sets req->user, or -1
+ * with http_cond_unauthenticated. */
+static int authenticate(struct http_request *req, struct err *err)
+{
+    const char *h =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h) {
+        return err_set(err, &http_cond_unauthenticated, "no credentials");
+    }
+    struct slice v = slice_trim(slice_from_cstr(h));
+    if (v.len < 6 || !slice_eq_ci((struct slice){v.ptr, 6}, SLICE_LIT("Basic "))) {
+        return err_set(err, &http_cond_unauthenticated, "only basic authentication is supported");
+    }
+    v = slice_trim((struct slice){v.ptr + 6, v.len - 6});
+    if (v.len > AUTH_MAX_HEADER) {
+        return err_set(err, &http_cond_unauthenticated, "credentials too long");
+    }
+    char *plain = arena_alloc(req->arena, v.len + 1);
+    long n = sec_unbase64(v, plain, v.len);
+    if (n < 0) {
+        return err_set(err, &http_cond_unauthenticated, "malformed basic credentials");
+    }
+    plain[n] = '\0';
+    char *colon = memchr(plain, ':', (size_t)n);
+    if (!colon || memchr(plain, '\0', (size_t)n)) {
+        return err_set(err, &http_cond_unauthenticated, "malformed basic credentials");
+    }
+    *colon = '\0';
+    const char *user = plain;
+    const char *password = colon + 1;
+    uint8_t key[32];
+    auth_key_of(req->srv, user, password, key);
+    int ok = auth_cache_hit(req->srv, key) ? 0 : -1;
+    if (ok != 0 && req->srv->cfg.authenticate &&
+        req->srv->cfg.authenticate(req->srv->cfg.auth_ctx, user, password) == 0) {
+        auth_cache_put(req->srv, key);
+        ok = 0;
+    }
+    if (ok == 0) {
+        req->user = arena_strdup(req->arena, user);
+    }
+    sec_memzero(plain, (size_t)n);
+    if (ok != 0) {
+        return err_set(err, &http_cond_unauthenticated, "bad user name or password");
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Request accessors */
+
+enum http_method http_req_method(const struct http_request *req)
+{
+    return req->method;
+}
+
+const char *http_req_method_name(const struct http_request *req)
+{
+    return req->method_name;
+}
+
+const char *http_req_path(const struct http_request *req)
+{
+    return req->path;
+}
+
+bool http_req_trailing_slash(const struct http_request *req)
+{
+    return req->trailing_slash;
+}
+
+const char *http_req_header(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_req_user(const struct http_request *req)
+{
+    return req->user;
+}
+
+int64_t http_req_content_length(const struct http_request *req)
+{
+    const char *cl = http_req_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t v;
+    if (!cl || parse_u64(slice_trim(slice_from_cstr(cl)), &v) != 0 || v > INT64_MAX) {
+        return -1;
+    }
+    return (int64_t)v;
+}
+
+struct arena *http_req_arena(const struct http_request *req)
+{
+    return req->arena;
+}
+
+uint64_t http_req_id(const struct http_request *req)
+{
+    return req->id;
+}
+
+const char *http_req_origin(const struct http_request *req)
+{
+    const char *host = http_req_header(req, MHD_HTTP_HEADER_HOST);
+    if (!host || !*host || strpbrk(host, " /\\\"<>")) {
+        return arena_printf(req->arena, "http://127.0.0.1:%u", (unsigned)req->srv->port);
+    }
+    return arena_printf(req->arena, "http://%s", host);
+}
+
+void http_req_set_state(struct http_request *req, void *state)
+{
+    req->state = state;
+}
+
+void *http_req_state(const struct http_request *req)
+{
+    return req->state;
+}
+
+void http_req_log_field(struct http_request *req, const char *key, const char *value)
+{
+    char clean[128];
+    log_sanitize(value, strlen(value), clean, sizeof(clean));
+    if (buf_appendf(&req->log_fields, " %s=%s", key, clean) != 0) {
+        return; /* the access line keeps what fits */
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Response */
+
+void http_resp_status(struct http_request *req, unsigned status)
+{
+    req->status = status;
+}
+
+void http_resp_header(struct http_request *req, const char *name, const char *value)
+{
+    struct resp_header *h = arena_alloc(req->arena, sizeof(*h));
+    h->name = arena_strdup(req->arena, name);
+    h->value = arena_strdup(req->arena, value);
+    h->next = req->headers;
+    req->headers = h;
+}
+
+void http_resp_body(struct http_request *req, const void *p, size_t n)
+{
+    req->body = arena_memdup(req->arena, p, n);
+    req->body_len = n;
+    req->read = NULL;
+}
+
+void http_resp_stream(struct http_request *req, http_read_fn *read, void *ctx)
+{
+    req->read = read;
+    req->read_ctx = ctx;
+    req->body = NULL;
+    req->body_len = 0;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    struct http_request *req = cls;
+    ssize_t n = req->read(req->read_ctx, buf, max);
+    if (n > 0) {
+        req->bytes_out += (uint64_t)n;
+        return n;
+    }
+    if (n == 0) {
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    log_error("response aborted req=%llu path=%s", (unsigned long long)req->id, req->path);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static enum MHD_Result queue_response(struct http_request *req)
+{
+    struct MHD_Response *r;
+    if (req->read) {
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_reader, req,
+                                              NULL);
+    } else {
+        /* The body lives in the request arena, which outlives the response. */
+        r = MHD_create_response_from_buffer(req->body_len, (void *)(uintptr_t)req->body,
+                                            MHD_RESPMEM_PERSISTENT);
+        req->bytes_out = req->body_len;
+    }
+    if (!r) {
+        return MHD_NO;
+    }
+    for (struct resp_header *h = req->headers; h; h = h->next) {
+        MHD_add_response_header(r, h->name, h->value);
+    }
+    req->queued = true;
+    enum MHD_Result rc = MHD_queue_response(req->conn, req->status ? req->status : 200, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* Turns req->err into the response: status from the condition, body from the route. */
+static enum MHD_Result queue_error(struct http_request *req)
+{
+    const struct err_cond *c = req->err.cond ? req->err.cond : &err_cond_internal;
+    req->headers = NULL;
+    req->read = NULL;
+    req->body = NULL;
+    req->body_len = 0;
+    req->status = c->http_status;
+    if (c->http_status >= 500) {
+        log_error("request failed req=%llu path=%s cond=%s msg=\"%s\"", (unsigned long long)req->id,
+                  req->path ? req->path : "-", c->name, req->err.msg);
+    }
+    if (c == &http_cond_unauthenticated) {
+        char *v = arena_printf(req->arena, "Basic realm=\"%s\", charset=\"UTF-8\"",
+                               req->srv->cfg.realm ? req->srv->cfg.realm : "Almanac");
+        http_resp_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, v);
+    }
+    if (req->route && req->route->render_error) {
+        req->route->render_error(req->route->app, req, &req->err);
+    } else {
+        const char *text = arena_printf(req->arena, "%s: %s\n", c->name, req->err.msg);
+        http_resp_header(req, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        http_resp_body(req, text, strlen(text));
+    }
+    return queue_response(req);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* MHD callbacks */
+
+static const struct http_route *route_for(const struct http_server *srv, const char *path)
+{
+    const struct http_route *best = NULL;
+    size_t best_len = 0;
+    struct slice p = slice_from_cstr(path);
+    for (size_t i = 0; i < srv->nroutes; i++) {
+        struct slice pre = slice_from_cstr(srv->routes[i].prefix);
+        if (slice_has_prefix(p, pre) && (!best || pre.len > best_len)) {
+            best = &srv->routes[i];
+            best_len = pre.len;
+        }
+    }
+    return best;
+}
+
+static struct http_request *request_new(struct http_server *srv,
+                                        struct MHD_Connection *conn,
+                                        const char *url,
+                                        const char *method)
+{
+    struct arena *a = arena_create();
+    struct http_request *req = arena_zalloc(a, sizeof(*req));
+    req->srv = srv;
+    req->conn = conn;
+    req->arena = a;
+    req->id = atomic_fetch_add(&srv->next_id, 1);
+    req->method = method_from_name(method);
+    req->method_name = arena_strdup(a, method);
+    req->start_us = time_mono_us();
+    err_init(&req->err);
+    buf_init(&req->log_fields, LOG_FIELDS_LIMIT);
+    atomic_fetch_add(&srv->inflight, 1);
+    (void)url;
+    return req;
+}
+
+/* First call: headers are in. Returns 0 to go on reading the body, -1 when req->err is set. */
+static int request_begin(struct http_request *req, const char *url)
+{
+    struct http_server *srv = req->srv;
+    if (http_path_decode(slice_from_cstr(url), srv->cfg.max_path_bytes, req->arena, &req->path,
+                         &req->trailing_slash, &req->err) != 0) {
+        return -1;
+    }
+    req->route = route_for(srv, req->path);
+    if (authenticate(req, &req->err) != 0) {
+        return -1;
+    }
+    if (!req->route) {
+        return err_set(&req->err, &http_cond_not_found, "no route");
+    }
+    if (req->route->begin && req->route->begin(req->route->app, req, &req->err) != 0) {
+        return -1;
+    }
+    req->began = true;
+    return 0;
+}
+
+static enum MHD_Result on_access(void *cls,
+                                 struct MHD_Connection *conn,
+                                 const char *url,
+                                 const char *method,
+                                 const char *version,
+                                 const char *upload_data,
+                                 size_t *upload_data_size,
+                                 void **con_cls)
+{
+    (void)version;
+    struct http_server *srv = cls;
+    struct http_request *req = *con_cls;
+    if (!req) {
+        req = request_new(srv, conn, url, method);
+        *con_cls = req;
+        if (request_begin(req, url) != 0) {
+            return queue_error(req);
+        }
+        return MHD_YES;
+    }
+    if (req->queued) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        req->bytes_in += n;
+        *upload_data_size = 0;
+        if (req->err.cond) {
+            /* Failed already: discard the rest, but not without end. */
+            req->discarded += n;
+            return req->discarded > DISCARD_LIMIT ? MHD_NO : MHD_YES;
+        }
+        /* A failure is answered once the upload is read: libmicrohttpd cannot send a
+         * response while a request body is still arriving. */
+        if (req->route->body) {
+            req->route->body(req->route->app, req, upload_data, n, &req->err);
+        }
+        return MHD_YES;
+    }
+    if (req->err.cond) {
+        return queue_error(req);
+    }
+    if (req->route->end && req->route->end(req->route->app, req, &req->err) != 0) {
+        return queue_error(req);
+    }
+    return queue_response(req);
+}
+
+static void on_completed(void *cls,
+                         struct MHD_Connection *conn,
+                         void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    struct http_server *srv = cls;
+    struct http_request *req = *con_cls;
+    if (!req) {
+        return;
+    }
+    *con_cls = NULL;
+    if (log_enabled(LOG_INFO)) {
+        char path[256];
+        const char *p = req->path ? req->path : "-";
+        log_sanitize(p, strlen(p), path, sizeof(path));
+        log_write(LOG_INFO,
+                  "request id=%llu method=%s path=%s user=%s status=%u cond=%s bytes_in=%llu "
+                  "bytes_out=%llu ms=%.1f arena=%zu%s%s",
+                  (unsigned long long)req->id, req->method_name, path, req->user ? req->user : "-",
+                  req->queued ? (req->status ? req->status : 200) : 0,
+                  req->err.cond ? req->err.cond->name : "-", (unsigned long long)req->bytes_in,
+                  (unsigned long long)req->bytes_out,
+                  (double)(time_mono_us() - req->start_us) / 1000.0, arena_high_water(req->arena),
+                  buf_cstr(&req->log_fields),
+                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    }
+    buf_deinit(&req->log_fields);
+    struct arena *a = req->arena;
+    arena_destroy(&a);
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+/* Keeps the request target as sent: http_path_decode decodes it exactly once. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[512];
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    if (n < 0) {
+        return;
+    }
+    size_t len = strlen(line);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+        line[--len] = '\0';
+    }
+    log_debug("mhd msg=\"%s\"", line);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Daemon */
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct err *err)
+{
+    memset(ss, 0, sizeof(*ss));
+    const char *colon = strrchr(listen, ':');
+    if (!colon) {
+        return err_set(err, &err_cond_bad_request, "listen address %s lacks :PORT", listen);
+    }
+    uint64_t port;
+    if (parse_u64(slice_from_cstr(colon + 1), &port) != 0 || port > 65535) {
+        return err_set(err, &err_cond_bad_request, "bad port in listen address %s", listen);
+    }
+    char host[128];
+    size_t hlen = (size_t)(colon - listen);
+    if (hlen >= sizeof(host)) {
+        return err_set(err, &err_cond_bad_request, "listen address too long");
+    }
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+        host[hlen - 1] = '\0';
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1) {
+            return err_set(err, &err_cond_bad_request, "bad IPv6 address in %s", listen);
+        }
+        return 0;
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0) {
+        s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return 0;
+    }
+    if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
+        return err_set(err, &err_cond_bad_request, "bad IPv4 address in %s", listen);
+    }
+    return 0;
+}
+
+int http_server_start(const struct http_config *cfg,
+                      const struct http_route *routes,
+                      size_t nroutes,
+                      struct http_server **out,
+                      struct err *err)
+{
+    struct sockaddr_storage ss;
+    if (parse_listen(cfg->listen, &ss, err) != 0) {
+        return -1;
+    }
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        abort();
+    }
+    srv->routes = routes;
+    srv->nroutes = nroutes;
+    srv->cfg = *cfg;
+    srv->auth = calloc(AUTH_CACHE_SLOTS, sizeof(*srv->auth));
+    if (!srv->auth) {
+        abort();
+    }
+    sec_random(srv->auth_key, sizeof(srv->auth_key));
+    pthread_mutex_init(&srv->auth_lock, NULL);
+    atomic_init(&srv->next_id, 1);
+    atomic_init(&srv->inflight, 0);
+
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->workers ? cfg->workers : 1),
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+    if (!srv->daemon) {
+        pthread_mutex_destroy(&srv->auth_lock);
+        free(srv->auth);
+        free(srv);
+        return err_set(err, &err_cond_unavailable, "cannot listen on %s", cfg->listen);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    *out = srv;
+    return 0;
+}
+
+uint16_t http_server_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+unsigned http_server_connections(const struct http_server *srv)
+{
+    return atomic_load(&srv->inflight);
+}
+
+void http_server_stop(struct http_server **sp, unsigned grace_ms)
+{
+    struct http_server *srv = *sp;
+    if (!srv) {
+        return;
+    }
+    MHD_socket ls = MHD_quiesce_daemon(srv->daemon);
+    if (ls != MHD_INVALID_SOCKET) {
+        close(ls);
+    }
+    for (unsigned waited = 0; waited < grace_ms && atomic_load(&srv->inflight) > 0; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(srv->daemon);
+    pthread_mutex_destroy(&srv->auth_lock);
+    free(srv->auth);
+    free(srv);
+    *sp = NULL;
+}

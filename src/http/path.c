@@ -1,0 +1,156 @@
+/* http/path.c: request-target decoding (RFC 3986 §2.1, §5.2.4) and segment encoding. A path
+ * is decoded exactly once; "%2F" is refused because it would silently change the segment
+ * structure, and "%00" because store names are C strings. Dot segments are resolved, and a
+ * ".." above the root is an error rather than being clamped, so no path escapes a home. */
+#include <string.h>
+
+#include "http/http.h"
+#include "util/buf.h"
+#include "util/parse.h"
+
+/* Drops "scheme://authority" from an absolute URI and the query/fragment from any target. */
+static struct slice path_part(struct slice raw)
+{
+    const char *p = raw.ptr;
+    const char *end = raw.ptr + raw.len;
+    const char *sep = NULL;
+    for (const char *q = p; q + 2 < end; q++) {
+        if (q[0] == ':' && q[1] == '/' && q[2] == '/') {
+            sep = q;
+            break;
+        }
+        if (*q == '/') {
+            break;
+        }
+    }
+    if (sep) {
+        const char *slash = memchr(sep + 3, '/', (size_t)(end - (sep + 3)));
+        if (!slash) {
+            return SLICE_LIT("/");
+        }
+        p = slash;
+    }
+    for (const char *q = p; q < end; q++) {
+        if (*q == '?') {
+            end = q;
+            break;
+        }
+    }
+    struct slice s = {p, (size_t)(end - p)};
+    return s;
+}
+
+int http_path_decode(struct slice raw,
+                     size_t max_bytes,
+                     struct arena *arena,
+                     const char **path_out,
+                     bool *trailing_slash_out,
+                     struct err *err)
+{
+    if (raw.len > max_bytes) {
+        return err_set(err, &http_cond_path_too_long,
+                       "path of %zu bytes exceeds max_path_bytes=%zu", raw.len, max_bytes);
+    }
+    struct slice p = path_part(raw);
+    if (memchr(p.ptr, '#', p.len)) {
+        /* RFC 9112 §3.2: a request target has no fragment; guessing what was meant could
+         * act on the wrong resource (DELETE /coll/#frag must not delete /coll/). */
+        return err_set(err, &http_cond_bad_path, "fragment in request target");
+    }
+    if (p.len == 0 || p.ptr[0] != '/') {
+        return err_set(err, &http_cond_bad_path, "path must be absolute");
+    }
+    /* Decode into a scratch copy; '/' in the output only ever comes from a literal '/'. */
+    char *dec = arena_alloc(arena, p.len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < p.len; i++) {
+        char c = p.ptr[i];
+        if (c == '%') {
+            if (i + 2 >= p.len) {
+                return err_set(err, &http_cond_bad_path, "truncated percent escape");
+            }
+            int hi = parse_hexdigit(p.ptr[i + 1]);
+            int lo = parse_hexdigit(p.ptr[i + 2]);
+            if (hi < 0 || lo < 0) {
+                return err_set(err, &http_cond_bad_path, "bad percent escape");
+            }
+            c = (char)(hi * 16 + lo);
+            if (c == '\0') {
+                return err_set(err, &http_cond_bad_path, "%%00 in path");
+            }
+            if (c == '/') {
+                return err_set(err, &http_cond_bad_path, "encoded '/' in path");
+            }
+            i += 2;
+        } else if (c == '\0') {
+            return err_set(err, &http_cond_bad_path, "NUL in path");
+        }
+        dec[n++] = c;
+    }
+    dec[n] = '\0';
+    bool trailing = n > 0 && dec[n - 1] == '/';
+
+    /* Resolve segments into out[], which never grows past the decoded length. */
+    char *out = arena_alloc(arena, n + 2);
+    size_t o = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && dec[i] == '/') {
+            i++;
+        }
+        size_t start = i;
+        while (i < n && dec[i] != '/') {
+            i++;
+        }
+        size_t len = i - start;
+        if (len == 0 || (len == 1 && dec[start] == '.')) {
+            continue;
+        }
+        if (len == 2 && dec[start] == '.' && dec[start + 1] == '.') {
+            if (o == 0) {
+                return err_set(err, &http_cond_bad_path, "'..' above the root");
+            }
+            while (o > 0 && out[o - 1] != '/') {
+                o--;
+            }
+            o--; /* the '/' before the dropped segment */
+            continue;
+        }
+        out[o++] = '/';
+        memcpy(out + o, dec + start, len);
+        o += len;
+    }
+    if (o == 0 || trailing) {
+        out[o++] = '/';
+    }
+    out[o] = '\0';
+    *path_out = out;
+    if (trailing_slash_out) {
+        *trailing_slash_out = trailing || o == 1;
+    }
+    return 0;
+}
+
+int http_path_encode_segment(struct buf *b, struct slice segment)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < segment.len; i++) {
+        unsigned char c = (unsigned char)segment.ptr[i];
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     strchr("-._~!$&'()*+,;=:@", c) != NULL;
+        if (c == 0) {
+            plain = false;
+        }
+        if (plain) {
+            if (buf_putc(b, (char)c) != 0) {
+                return -1;
+            }
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            if (buf_append(b, esc, 3) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}

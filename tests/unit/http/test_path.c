@@ -1,0 +1,152 @@
+/* tests/unit/http/test_path.c: request-target decoding and normalisation (http/path.c,
+ * RFC 3986 §2.1 and §5.2.4), table-driven: valid targets and their normal form, and the
+ * targets refused with their condition. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/http.h"
+#include "util/buf.h"
+
+struct good_case {
+    const char *raw;
+    const char *path;
+    bool trailing;
+};
+
+static const struct good_case good[] = {
+    {"/", "/", true},
+    {"/calendars/alice/", "/calendars/alice/", true},
+    {"/calendars/alice", "/calendars/alice", false},
+    {"//calendars///alice//x", "/calendars/alice/x", false},
+    {"/calendars/./alice/./x/", "/calendars/alice/x/", true},
+    {"/calendars/alice/a/../b", "/calendars/alice/b", false},
+    {"/a%20b/c%c3%a9", "/a b/c\xc3\xa9", false},
+    {"/a%2e%2e/b", "/a../b", false},
+    {"/x?query=1", "/x", false},
+    {"http://example.com:8008/calendars/bob/", "/calendars/bob/", true},
+    {"https://h/calendars", "/calendars", false},
+    {"http://h", "/", true},
+    {"/a/%2E%2E/", "/", true},
+};
+
+struct bad_case {
+    const char *raw;
+    const struct err_cond *cond;
+};
+
+static const struct bad_case bad[] = {
+    {"/../etc/passwd", &http_cond_bad_path},
+    {"/a/../../b", &http_cond_bad_path},
+    {"/%2e%2e/x", &http_cond_bad_path},
+    {"/a%00b", &http_cond_bad_path},
+    {"/a%2Fb", &http_cond_bad_path},
+    {"/a%2fb", &http_cond_bad_path},
+    {"/a%zzb", &http_cond_bad_path},
+    {"/a%4", &http_cond_bad_path},
+    {"/a%", &http_cond_bad_path},
+    {"relative/path", &http_cond_bad_path},
+    {"", &http_cond_bad_path},
+    {"/coll/#frag", &http_cond_bad_path},
+};
+
+static void test_path_decode_normalises_valid_targets(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct arena *a = arena_create();
+        struct err e;
+        err_init(&e);
+        const char *path = NULL;
+        bool trailing = false;
+        int rc = http_path_decode(slice_from_cstr(good[i].raw), 4096, a, &path, &trailing, &e);
+        if (rc != 0) {
+            fail_msg("case %zu %s: %s", i, good[i].raw, e.msg);
+        }
+        assert_string_equal(path, good[i].path);
+        assert_int_equal(trailing, good[i].trailing);
+        arena_destroy(&a);
+    }
+}
+
+static void test_path_decode_refuses_escapes_and_traversal(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct arena *a = arena_create();
+        struct err e;
+        err_init(&e);
+        const char *path = NULL;
+        int rc = http_path_decode(slice_from_cstr(bad[i].raw), 4096, a, &path, NULL, &e);
+        if (rc != -1) {
+            fail_msg("case %zu %s decoded to %s", i, bad[i].raw, path);
+        }
+        assert_ptr_equal(e.cond, bad[i].cond);
+        arena_destroy(&a);
+    }
+}
+
+static void test_path_decode_refuses_paths_over_the_limit(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    const char *path = NULL;
+    assert_int_equal(http_path_decode(SLICE_LIT("/abcdefghij"), 10, a, &path, NULL, &e), -1);
+    assert_ptr_equal(e.cond, &http_cond_path_too_long);
+    err_init(&e);
+    assert_int_equal(http_path_decode(SLICE_LIT("/abcdefghi"), 10, a, &path, NULL, &e), 0);
+    arena_destroy(&a);
+}
+
+static void test_path_encode_segment_escapes_reserved_bytes(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 256);
+    assert_int_equal(http_path_encode_segment(&b, SLICE_LIT("a b/c%\xc3\xa9?#@:~")), 0);
+    assert_string_equal(buf_cstr(&b), "a%20b%2Fc%25%C3%A9%3F%23@:~");
+    buf_deinit(&b);
+    buf_init(&b, 5);
+    assert_int_equal(http_path_encode_segment(&b, SLICE_LIT("a b")), 0);
+    assert_int_equal(http_path_encode_segment(&b, SLICE_LIT("xx")), -1);
+    buf_deinit(&b);
+}
+
+static void test_path_decode_then_encode_round_trips(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"plain.ics", "with space", "caf\xc3\xa9", "a&b;c=d",
+                                        "100%"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        struct buf b;
+        buf_init(&b, 1024);
+        assert_int_equal(buf_append_cstr(&b, "/calendars/u/"), 0);
+        assert_int_equal(http_path_encode_segment(&b, slice_from_cstr(names[i])), 0);
+        struct arena *a = arena_create();
+        struct err e;
+        err_init(&e);
+        const char *path = NULL;
+        assert_int_equal(http_path_decode(buf_slice(&b), 4096, a, &path, NULL, &e), 0);
+        assert_string_equal(path + strlen("/calendars/u/"), names[i]);
+        arena_destroy(&a);
+        buf_deinit(&b);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_path_decode_normalises_valid_targets),
+        cmocka_unit_test(test_path_decode_refuses_escapes_and_traversal),
+        cmocka_unit_test(test_path_decode_refuses_paths_over_the_limit),
+        cmocka_unit_test(test_path_encode_segment_escapes_reserved_bytes),
+        cmocka_unit_test(test_path_decode_then_encode_round_trips),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
