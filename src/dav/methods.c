@@ -73,10 +73,15 @@ static int get_run(struct dav_req *dr, struct err *err)
     }
     const char *etag = dav_etag(dr->arena, &res.coll, res.item.modseq);
     if (dav_check_preconditions(dr, etag, err) != 0) {
-        if (err->cond == &dav_cond_not_modified) {
-            item_headers(dr, &res, etag);
+        if (err->cond != &dav_cond_not_modified) {
+            return -1;
         }
-        return -1;
+        /* RFC 9110 §15.4.5: a 304 carries the validators a 200 would have. */
+        err_init(err);
+        item_headers(dr, &res, etag);
+        http_resp_status(dr->http, 304);
+        http_resp_body(dr->http, "", 0);
+        return 0;
     }
     struct store_item full;
     enum store_rc rc =

@@ -444,6 +444,8 @@ static struct http_request *request_new(struct http_server *srv,
 static int request_begin(struct http_request *req, const char *url)
 {
     struct http_server *srv = req->srv;
+    /* Errors before the path is known are rendered by the root route. */
+    req->route = route_for(srv, "/");
     if (http_path_decode(slice_from_cstr(url), srv->cfg.max_path_bytes, req->arena, &req->path,
                          &req->trailing_slash, &req->err) != 0) {
         return -1;
