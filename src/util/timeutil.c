@@ -2,6 +2,7 @@
 #include "util/timeutil.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int64_t time_now(void)
@@ -24,8 +25,12 @@ void time_httpdate(int64_t t, char out[TIME_HTTPDATE_LEN])
     time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
-    snprintf(out, TIME_HTTPDATE_LEN, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+    /* Formatted wide first: the compiler cannot know the year has four digits. */
+    char wide[64];
+    snprintf(wide, sizeof(wide), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
              tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    memcpy(out, wide, TIME_HTTPDATE_LEN - 1);
+    out[TIME_HTTPDATE_LEN - 1] = '\0';
 }
 
 void time_rfc3339(int64_t t, char *out, size_t size)
