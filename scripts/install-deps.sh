@@ -8,7 +8,7 @@ packages=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
     libcmocka-dev libcurl4-openssl-dev
-    litmus curl python3
+    litmus curl python3 clang-format git
 )
 
 missing=()

@@ -66,7 +66,7 @@ static const struct key keys[] = {
          "32K",
          4096,
          1 << 20,
-         "bytes of request line and headers per connection (larger: 431/413)")},
+         "bytes of request line and headers per connection (larger: refused by libmicrohttpd)")},
     {NUM(K_SIZE,
          max_path_bytes,
          "4096",
@@ -116,12 +116,6 @@ static const struct key keys[] = {
          0,
          86400,
          "seconds a verified credential is remembered (0: argon2id on every request)")},
-    {NUM(K_UINT,
-         tombstone_days,
-         "90",
-         1,
-         36500,
-         "days tombstones of deleted items are kept for sync clients")},
 };
 
 #undef STR

@@ -36,7 +36,6 @@ struct config {
     size_t max_resource_size;    /* default 10 MiB: one PUT body */
     size_t max_dead_props;       /* dead properties per resource, default 256 */
     unsigned auth_cache_ttl;     /* seconds, default 300 */
-    unsigned tombstone_days;     /* days tombstones are kept, default 90 */
 };
 
 /* Fills `c` with every key's default. */

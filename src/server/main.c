@@ -69,6 +69,10 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct server_o
             o->print_config = true;
             continue;
         }
+        if (strcmp(a, "--print-config-doc") == 0) {
+            config_print_markdown(stdout); /* the table of docs/config.md */
+            return 1;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "almanacd: %s needs a value\n", a);
             usage(stderr);

@@ -1,0 +1,464 @@
+/* tests/unit/store/test_store.c: the SQLite engine behind store.h, on a real store in a
+ * temporary directory (no mock). Principals, the collection tree, items and the change log
+ * (modseq, created_modseq, tombstones, moves), cursors, dead properties, persistence and the
+ * pool. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/store.h"
+
+struct fixture {
+    char dir[64];
+    struct store *s;
+    struct arena *a;
+    struct store_principal p;
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/almanac-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(store_open(f->dir, &f->s, NULL), STORE_OK);
+    f->a = arena_create();
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    assert_int_equal(store_principal_add(f->s, "alice", "hash1", f->a, &f->p), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    store_close(&f->s);
+    arena_destroy(&f->a);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static struct store_item_in text_item(const char *content, const char *uid)
+{
+    struct store_item_in in = {content, strlen(content), "text/plain", uid, false, 0, 0};
+    return in;
+}
+
+static uint64_t make_coll(struct fixture *f, uint64_t parent, const char *name)
+{
+    struct store_coll c;
+    assert_int_equal(store_coll_create(f->s, parent, name, STORE_COLL_CALENDAR, f->a, &c),
+                     STORE_OK);
+    return c.id;
+}
+
+static void test_store_principals_add_get_list_passwd_del(void **state)
+{
+    struct fixture *f = *state;
+    struct store_principal p;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    assert_int_equal(store_principal_add(f->s, "alice", "x", f->a, &p), STORE_EXISTS);
+    assert_int_equal(store_principal_add(f->s, "bob", "hb", f->a, &p), STORE_OK);
+    assert_int_equal(store_principal_set_pwhash(f->s, "bob", "hb2"), STORE_OK);
+    assert_int_equal(store_principal_set_pwhash(f->s, "nobody", "x"), STORE_NOTFOUND);
+    assert_int_equal(store_principal_get(f->s, "bob", f->a, &p), STORE_OK);
+    assert_string_equal(p.pwhash, "hb2");
+    struct store_coll home;
+    assert_int_equal(store_coll_get(f->s, p.home_id, f->a, &home), STORE_OK);
+    assert_int_equal(home.kind, STORE_COLL_HOME);
+    assert_int_equal(home.parent, 0);
+    assert_int_equal(store_principal_del(f->s, "bob"), STORE_OK);
+    assert_int_equal(store_principal_get(f->s, "bob", f->a, &p), STORE_NOTFOUND);
+    assert_int_equal(store_coll_get(f->s, home.id, f->a, &home), STORE_NOTFOUND);
+    assert_int_equal(store_principal_del(f->s, "bob"), STORE_NOTFOUND);
+    char longname[STORE_USER_MAX + 2];
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(store_principal_add(f->s, longname, "x", f->a, &p), STORE_LIMIT);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_collections_nest_and_refuse_clashes(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t a = make_coll(f, f->p.home_id, "a");
+    uint64_t b = make_coll(f, a, "b");
+    struct store_coll c;
+    assert_int_equal(store_coll_create(f->s, a, "b", STORE_COLL_PLAIN, f->a, &c), STORE_EXISTS);
+    assert_int_equal(store_coll_create(f->s, 999999, "x", STORE_COLL_PLAIN, f->a, &c),
+                     STORE_NOTFOUND);
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, a, "file", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_coll_create(f->s, a, "file", STORE_COLL_PLAIN, f->a, &c), STORE_EXISTS);
+    assert_int_equal(store_item_put(f->s, a, "b", &in, f->a, NULL, NULL), STORE_EXISTS);
+    assert_int_equal(store_coll_lookup(f->s, a, "b", f->a, &c), STORE_OK);
+    assert_int_equal(c.id, b);
+    assert_int_equal(c.parent, a);
+    assert_int_equal(c.modseq, 1);
+    /* cycles and homes */
+    assert_int_equal(store_coll_move(f->s, a, b, "loop"), STORE_CONFLICT);
+    assert_int_equal(store_coll_move(f->s, a, a, "self"), STORE_CONFLICT);
+    assert_int_equal(store_coll_delete(f->s, f->p.home_id), STORE_CONFLICT);
+    assert_int_equal(store_coll_move(f->s, b, f->p.home_id, "top"), STORE_OK);
+    assert_int_equal(store_coll_lookup(f->s, f->p.home_id, "top", f->a, &c), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_put_bumps_modseq_and_keeps_created_modseq(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("v1", "uid-1");
+    struct store_item it;
+    bool created = false;
+    assert_int_equal(store_item_put(f->s, cal, "e.ics", &in, f->a, &it, &created), STORE_OK);
+    assert_true(created);
+    assert_int_equal(it.modseq, 2);
+    assert_int_equal(it.created_modseq, 2);
+    uint64_t id = it.id;
+    in = text_item("v2", "uid-1");
+    assert_int_equal(store_item_put(f->s, cal, "e.ics", &in, f->a, &it, &created), STORE_OK);
+    assert_false(created);
+    assert_int_equal(it.id, id);
+    assert_int_equal(it.modseq, 3);
+    assert_int_equal(it.created_modseq, 2);
+    struct store_coll c;
+    assert_int_equal(store_coll_get(f->s, cal, f->a, &c), STORE_OK);
+    assert_int_equal(c.modseq, 3);
+    assert_int_equal(store_item_get(f->s, cal, "e.ics", STORE_ITEM_CONTENT, f->a, &it), STORE_OK);
+    assert_int_equal(it.size, 2);
+    assert_memory_equal(it.content, "v2", 2);
+    assert_string_equal(it.uid, "uid-1");
+    assert_int_equal(store_item_get_by_uid(f->s, cal, "uid-1", f->a, &it), STORE_OK);
+    assert_string_equal(it.name, "e.ics");
+    /* no-uid-conflict: another name with the same uid */
+    in = text_item("v3", "uid-1");
+    assert_int_equal(store_item_put(f->s, cal, "other.ics", &in, f->a, &it, NULL), STORE_CONFLICT);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+struct change {
+    char name[32];
+    uint64_t id, modseq, created;
+    bool tomb;
+};
+
+static size_t
+read_changes(struct fixture *f, uint64_t coll, uint64_t since, struct change *out, size_t max)
+{
+    struct store_cursor *cur = NULL;
+    assert_int_equal(store_changes_open(f->s, coll, since, &cur), STORE_OK);
+    size_t n = 0;
+    struct store_item it;
+    enum store_rc rc;
+    while ((rc = store_cursor_next_item(cur, &it)) == STORE_OK) {
+        assert_true(n < max);
+        snprintf(out[n].name, sizeof(out[n].name), "%s", it.name);
+        out[n].id = it.id;
+        out[n].modseq = it.modseq;
+        out[n].created = it.created_modseq;
+        out[n].tomb = it.is_tombstone;
+        n++;
+    }
+    assert_int_equal(rc, STORE_NOTFOUND);
+    store_cursor_close(&cur);
+    return n;
+}
+
+static void test_store_changes_since_merge_items_and_tombstones(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal"); /* modseq 1 */
+    struct store_item_in in = text_item("x", NULL);
+    struct store_item a, b;
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, &a, NULL), STORE_OK); /* 2 */
+    assert_int_equal(store_item_put(f->s, cal, "b", &in, f->a, &b, NULL), STORE_OK); /* 3 */
+    assert_int_equal(store_item_delete(f->s, cal, "a"), STORE_OK);                   /* 4 */
+    assert_int_equal(store_item_delete(f->s, cal, "a"), STORE_NOTFOUND);
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK); /* 5 */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    struct change ch[8];
+    size_t n = read_changes(f, cal, 0, ch, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(ch[0].name, "b");
+    assert_int_equal(ch[0].modseq, 3);
+    assert_true(ch[1].tomb);
+    assert_string_equal(ch[1].name, "a");
+    assert_int_equal(ch[1].id, a.id);
+    assert_int_equal(ch[1].modseq, 4);
+    assert_int_equal(ch[1].created, 2);
+    assert_false(ch[2].tomb);
+    assert_int_equal(ch[2].modseq, 5);
+    assert_true(ch[2].id != a.id); /* a new resource at the same name: a new id */
+    /* `since` is exclusive */
+    n = read_changes(f, cal, 4, ch, 8);
+    assert_int_equal(n, 1);
+    assert_int_equal(ch[0].modseq, 5);
+    assert_int_equal(read_changes(f, cal, 5, ch, 8), 0);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_move_keeps_id_and_props_and_leaves_a_tombstone(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t c1 = make_coll(f, f->p.home_id, "c1");
+    uint64_t c2 = make_coll(f, f->p.home_id, "c2");
+    struct store_item_in in = text_item("x", "u");
+    struct store_item it;
+    assert_int_equal(store_item_put(f->s, c1, "a", &in, f->a, &it, NULL), STORE_OK);
+    struct store_prop p = {"urn:z", "color", "blue", 4};
+    assert_int_equal(store_prop_set(f->s, STORE_RES_ITEM, it.id, &p), STORE_OK);
+    assert_int_equal(store_item_put(f->s, c2, "taken", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_move(f->s, c1, "a", c2, "taken"), STORE_EXISTS);
+    assert_int_equal(store_item_move(f->s, c1, "a", c2, "b"), STORE_CONFLICT); /* uid clash */
+    assert_int_equal(store_item_delete(f->s, c2, "taken"), STORE_OK);
+    assert_int_equal(store_item_move(f->s, c1, "a", c2, "b"), STORE_OK);
+    struct store_item moved;
+    assert_int_equal(store_item_get(f->s, c2, "b", STORE_ITEM_META, f->a, &moved), STORE_OK);
+    assert_int_equal(moved.id, it.id);
+    assert_int_equal(moved.created_modseq, moved.modseq);
+    struct store_prop got;
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it.id, "urn:z", "color", f->a, &got),
+                     STORE_OK);
+    assert_string_equal(got.value, "blue");
+    struct change ch[8];
+    size_t n = read_changes(f, c1, 0, ch, 8);
+    assert_int_equal(n, 1);
+    assert_true(ch[0].tomb);
+    assert_int_equal(ch[0].id, it.id);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_range_cursor_uses_overlap_semantics(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+
+    static const struct {
+        const char *name;
+        int64_t start, end;
+    } spans[] = {{"before", 0, 100},
+                 {"touching", 50, 200},
+                 {"inside", 250, 260},
+                 {"after", 500, 600},
+                 {"endless", 10, INT64_MAX}};
+
+    for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
+        struct store_item_in in = {"x",         1, "text/calendar", NULL, true, spans[i].start,
+                                   spans[i].end};
+        assert_int_equal(store_item_put(f->s, cal, spans[i].name, &in, f->a, NULL, NULL), STORE_OK);
+    }
+    struct store_item_in nospan = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, cal, "nospan", &nospan, f->a, NULL, NULL), STORE_OK);
+    struct store_cursor *cur = NULL;
+    assert_int_equal(store_items_in_range_open(f->s, cal, 200, 500, &cur), STORE_OK);
+    char got[128] = "";
+    size_t used = 0;
+    struct store_item it;
+    while (store_cursor_next_item(cur, &it) == STORE_OK) {
+        int w = snprintf(got + used, sizeof(got) - used, "%s ", it.name);
+        assert_true(w > 0 && (size_t)w < sizeof(got) - used);
+        used += (size_t)w;
+    }
+    store_cursor_close(&cur);
+    /* [200, 500): "touching" ends at 200 (exclusive), "after" starts at 500 */
+    assert_string_equal(got, "endless inside ");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static int count_prop(void *ctx, const struct store_prop *p)
+{
+    (void)p;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_store_dead_props_set_replace_list_copy_and_go_with_the_item(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("x", NULL);
+    struct store_item it, it2;
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, &it, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, cal, "b", &in, f->a, &it2, NULL), STORE_OK);
+    struct store_prop p1 = {"urn:z", "p", "1", 1};
+    struct store_prop p2 = {"", "nons", "<x/>", 4};
+    assert_int_equal(store_prop_set(f->s, STORE_RES_ITEM, it.id, &p1), STORE_OK);
+    p1.value = "22";
+    p1.value_len = 2;
+    assert_int_equal(store_prop_set(f->s, STORE_RES_ITEM, it.id, &p1), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, STORE_RES_ITEM, it.id, &p2), STORE_OK);
+    int n = 0;
+    assert_int_equal(store_prop_list(f->s, STORE_RES_ITEM, it.id, count_prop, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    struct store_prop got;
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it.id, "urn:z", "p", f->a, &got),
+                     STORE_OK);
+    assert_int_equal(got.value_len, 2);
+    assert_string_equal(got.value, "22");
+    assert_int_equal(store_prop_copy(f->s, STORE_RES_ITEM, it.id, STORE_RES_ITEM, it2.id),
+                     STORE_OK);
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it2.id, "", "nons", f->a, &got),
+                     STORE_OK);
+    assert_int_equal(store_prop_del(f->s, STORE_RES_ITEM, it.id, "urn:z", "p"), STORE_OK);
+    assert_int_equal(store_prop_del(f->s, STORE_RES_ITEM, it.id, "urn:z", "p"), STORE_OK);
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it.id, "urn:z", "p", f->a, &got),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_item_delete(f->s, cal, "b"), STORE_OK);
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it2.id, "", "nons", f->a, &got),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_rollback_leaves_nothing_and_commit_survives_reopen(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "kept");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    make_coll(f, f->p.home_id, "dropped");
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_rollback(f->s), STORE_OK);
+    uint8_t guid1[STORE_GUID_BYTES], guid2[STORE_GUID_BYTES];
+    store_guid(f->s, guid1);
+    store_close(&f->s);
+    assert_int_equal(store_open(f->dir, &f->s, NULL), STORE_OK);
+    store_guid(f->s, guid2);
+    assert_memory_equal(guid1, guid2, STORE_GUID_BYTES);
+    struct store_coll c;
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    assert_int_equal(store_coll_lookup(f->s, f->p.home_id, "kept", f->a, &c), STORE_OK);
+    assert_int_equal(c.modseq, 1);
+    assert_int_equal(store_coll_lookup(f->s, f->p.home_id, "dropped", f->a, &c), STORE_NOTFOUND);
+    struct store_item it;
+    assert_int_equal(store_item_get(f->s, cal, "a", STORE_ITEM_META, f->a, &it), STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_delete_collection_removes_subtree(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t a = make_coll(f, f->p.home_id, "a");
+    uint64_t b = make_coll(f, a, "b");
+    struct store_item_in in = text_item("x", NULL);
+    struct store_item it;
+    assert_int_equal(store_item_put(f->s, b, "deep", &in, f->a, &it, NULL), STORE_OK);
+    struct store_prop p = {"urn:z", "p", "1", 1};
+    assert_int_equal(store_prop_set(f->s, STORE_RES_ITEM, it.id, &p), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, STORE_RES_COLL, b, &p), STORE_OK);
+    assert_int_equal(store_coll_delete(f->s, a), STORE_OK);
+    struct store_coll c;
+    assert_int_equal(store_coll_get(f->s, b, f->a, &c), STORE_NOTFOUND);
+    struct store_prop got;
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it.id, "urn:z", "p", f->a, &got),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_prop_get(f->s, STORE_RES_COLL, b, "urn:z", "p", f->a, &got),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_history_reset_and_tombstone_pruning(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_delete(f->s, cal, "a"), STORE_OK); /* modseq 3 */
+    struct store_coll before, after;
+    assert_int_equal(store_coll_get(f->s, cal, f->a, &before), STORE_OK);
+    /* nothing older than the epoch start: prune drops nothing */
+    assert_int_equal(store_coll_prune_tombstones(f->s, cal, 0), STORE_OK);
+    struct change ch[4];
+    assert_int_equal(read_changes(f, cal, 0, ch, 4), 1);
+    assert_int_equal(store_coll_prune_tombstones(f->s, cal, INT64_MAX), STORE_OK);
+    assert_int_equal(read_changes(f, cal, 0, ch, 4), 0);
+    assert_int_equal(store_coll_get(f->s, cal, f->a, &after), STORE_OK);
+    assert_int_equal(after.tomb_horizon, 4);
+    assert_int_equal(store_coll_reset_history(f->s, cal), STORE_OK);
+    assert_int_equal(store_coll_get(f->s, cal, f->a, &after), STORE_OK);
+    assert_true(after.epoch != before.epoch);
+    assert_memory_not_equal(after.change_guid, before.change_guid, STORE_GUID_BYTES);
+    assert_int_equal(after.tomb_horizon, after.modseq);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void *pool_worker(void *arg)
+{
+    struct store_pool *pool = arg;
+    for (int i = 0; i < 20; i++) {
+        struct store *s = store_pool_acquire(pool);
+        if (store_begin_read(s) != STORE_OK) {
+            return (void *)1;
+        }
+        store_pool_release(pool, s); /* rolls back */
+    }
+    return NULL;
+}
+
+static void test_store_pool_serves_two_threads(void **state)
+{
+    struct fixture *f = *state;
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, 1, &pool), STORE_OK);
+    pthread_t t1, t2;
+    void *r1, *r2;
+    pthread_create(&t1, NULL, pool_worker, pool);
+    pthread_create(&t2, NULL, pool_worker, pool);
+    pthread_join(t1, &r1);
+    pthread_join(t2, &r2);
+    assert_null(r1);
+    assert_null(r2);
+    store_pool_destroy(&pool);
+    assert_null(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_principals_add_get_list_passwd_del, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_collections_nest_and_refuse_clashes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_put_bumps_modseq_and_keeps_created_modseq, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_changes_since_merge_items_and_tombstones, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_move_keeps_id_and_props_and_leaves_a_tombstone,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_range_cursor_uses_overlap_semantics, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_dead_props_set_replace_list_copy_and_go_with_the_item, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_rollback_leaves_nothing_and_commit_survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_delete_collection_removes_subtree, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_history_reset_and_tombstone_pruning, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_pool_serves_two_threads, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
