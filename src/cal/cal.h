@@ -1,0 +1,56 @@
+/* cal/cal.h: calendar objects over libical. Validates one calendar object resource
+ * (RFC 4791 §4.1) and computes what the store indexes: the component type, the UID and the
+ * span of all instances in UTC (DESIGN.md's dtstart_utc/dtend_utc, RFC 4791 §9.9). No libical
+ * type crosses this header. Thread-safe once cal_init() has run. */
+#ifndef ALMANAC_CAL_CAL_H
+#define ALMANAC_CAL_CAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+#include "util/err.h"
+#include "util/slice.h"
+
+#define ERR_COND(sym, name, ns, http, eas) ERR_COND_DECLARE(sym, name, ns, http, eas)
+#include "cal/conds.def"
+#undef ERR_COND
+
+enum cal_comp {
+    CAL_COMP_NONE = 0,
+    CAL_COMP_VEVENT = 1,
+    CAL_COMP_VTODO = 2,
+    CAL_COMP_VJOURNAL = 4,
+};
+
+/* Bounds of recurrence work: instances walked to find the end of a finite RRULE, and the
+ * year past which a rule counts as unbounded. A span is an index pre-filter, so stopping
+ * early only widens it (to INT64_MAX), never loses an instance. */
+enum {
+    CAL_MAX_INSTANCES = 100000,
+    CAL_MAX_YEAR = 2200,
+};
+
+struct cal_info {
+    enum cal_comp comp;
+    const char *uid; /* in the caller's arena */
+    bool is_recurring;
+    bool has_span;       /* false: the object matches no time range (a VJOURNAL without date) */
+    int64_t dtstart_utc; /* start of the first instance; INT64_MIN for an undated VTODO */
+    int64_t dtend_utc;   /* end of the last instance; INT64_MAX when unbounded */
+};
+
+/* Once at start-up, before threads: makes libical's errors non-fatal. */
+void cal_init(void);
+/* At process end: frees libical's cached builtin time zones (keeps leak checkers quiet). */
+void cal_shutdown(void);
+
+/* Parses and validates `ics` as one calendar object resource. Returns 0 with *out filled, or
+ * -1 with err set to cal_cond_valid_calendar_data (403: not iCalendar, not UTF-8, libical
+ * reported errors, no VERSION/PRODID), cal_cond_valid_object (403: several component types
+ * or UIDs, no UID, no component) or cal_cond_supported_component (403: not VEVENT, VTODO or
+ * VJOURNAL). `allowed` is a mask of enum cal_comp the collection accepts. */
+int cal_parse_object(
+    struct slice ics, unsigned allowed, struct arena *arena, struct cal_info *out, struct err *err);
+
+#endif
