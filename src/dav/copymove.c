@@ -8,7 +8,7 @@
  * Overwrite F on an existing destination), dav_cond_bad_depth (400). */
 #include <string.h>
 
-#include "dav/dav_int.h"
+#include "dav/ext.h"
 
 struct cm_ctx {
     struct dav_req *dr;

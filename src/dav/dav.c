@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "dav/dav_int.h"
+#include "dav/ext.h"
 #include "util/log.h"
 #include "util/sec.h"
 #include "xml/xmlout.h"
@@ -345,7 +345,8 @@ static int route_begin(void *app, struct http_request *req, struct err *err)
     dr->user = http_req_user(req);
     http_req_set_state(req, dr);
     enum http_method m = http_req_method(req);
-    dr->method = methods[m];
+    const struct dav_ext *ext = dr->app->ext;
+    dr->method = ext && ext->methods[m] ? ext->methods[m] : methods[m];
     if (!dr->method) {
         if (m == HTTP_M_LOCK || m == HTTP_M_UNLOCK || m == HTTP_M_POST || m == HTTP_M_REPORT ||
             m == HTTP_M_SEARCH || m == HTTP_M_MKCALENDAR) {
@@ -442,6 +443,13 @@ static void render_error(void *app, struct http_request *req, const struct err *
         http_resp_body(req, b.data, b.len);
     }
     buf_deinit(&b);
+}
+
+void dav_xml_answer(struct dav_req *dr, unsigned status, const struct buf *body)
+{
+    http_resp_status(dr->http, status);
+    http_resp_header(dr->http, "Content-Type", "application/xml; charset=utf-8");
+    http_resp_body(dr->http, buf_cstr(body), body->len);
 }
 
 struct http_route dav_route(const char *prefix, struct dav_app *app)

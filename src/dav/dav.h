@@ -25,9 +25,12 @@ struct dav_limits {
     size_t max_dead_props;    /* dead properties per resource */
 };
 
+struct dav_ext;
+
 struct dav_app {
     struct store_pool *pool; /* borrowed; thread-safe */
     struct dav_limits limits;
+    const struct dav_ext *ext; /* a protocol layer's additions (caldav), or NULL */
 };
 
 /* The route for `prefix` ("/") serving `app` (borrowed for the server's life). */

@@ -8,7 +8,7 @@
  * dav_cond_forbidden (403: outside the home, deleting a home). */
 #include <string.h>
 
-#include "dav/dav_int.h"
+#include "dav/ext.h"
 #include "util/timeutil.h"
 
 /* The answer for a missing target of a write: 404 in another user's tree (their existence is
@@ -34,8 +34,13 @@ static int options_run(struct dav_req *dr, struct err *err)
 {
     (void)err;
     /* Class 1 and 3 (RFC 4918 §18); no LOCK, so class 2 is not claimed. */
-    http_resp_header(dr->http, "DAV", "1, 3");
-    http_resp_header(dr->http, "Allow", allow_all);
+    const struct dav_ext *ext = dr->app->ext;
+    bool more = ext && ext->compliance;
+    http_resp_header(dr->http, "DAV",
+                     more ? arena_printf(dr->arena, "1, 3, %s", ext->compliance) : "1, 3");
+    http_resp_header(dr->http, "Allow",
+                     ext && ext->allow ? arena_printf(dr->arena, "%s, %s", allow_all, ext->allow)
+                                       : allow_all);
     http_resp_header(dr->http, "MS-Author-Via", "DAV");
     http_resp_status(dr->http, 200);
     http_resp_body(dr->http, "", 0);
@@ -127,6 +132,11 @@ static int put_run(struct dav_req *dr, struct err *err)
         .size = dr->raw.len,
         .content_type = ctype && *ctype ? ctype : "application/octet-stream",
     };
+    const struct dav_ext *ext = dr->app->ext;
+    if (res.coll.kind == STORE_COLL_CALENDAR && ext && ext->prepare_put &&
+        ext->prepare_put(dr, &res, &in, err) != 0) {
+        return -1;
+    }
     struct store_item out;
     bool created = false;
     enum store_rc rc =

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dav/dav_int.h"
+#include "dav/ext.h"
 #include "util/log.h"
 #include "xml/xmlout.h"
 

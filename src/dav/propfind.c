@@ -7,7 +7,7 @@
  * dav_cond_not_found (404), xml_cond_* (400/413). */
 #include <string.h>
 
-#include "dav/dav_int.h"
+#include "dav/ext.h"
 #include "xml/xmlout.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -181,7 +181,7 @@ static int write_named(struct dav_req *dr,
                        struct buf *missing)
 {
     const struct dav_live_prop *lp =
-        dav_live_prop_find(slice_from_cstr(pn->ns), slice_from_cstr(pn->name));
+        dav_live_prop_find(dr, slice_from_cstr(pn->ns), slice_from_cstr(pn->name));
     if (lp) {
         int rc = write_live(dr, res, lp, found);
         if (rc <= 0) {
@@ -209,24 +209,24 @@ static int write_named(struct dav_req *dr,
 static int
 write_all(struct dav_req *dr, const struct dav_res *res, bool names_only, struct buf *found)
 {
-    size_t n;
-    const struct dav_live_prop *props = dav_live_props(&n);
+    size_t n = dav_live_prop_count(dr);
     struct buf probe;
     buf_init(&probe, DAV_ROW_LIMIT);
     int rc = 0;
     for (size_t i = 0; i < n && rc >= 0; i++) {
-        if (!names_only && !(props[i].flags & DAV_PROP_ALLPROP)) {
+        const struct dav_live_prop *p = dav_live_prop_at(dr, i);
+        if (!names_only && !(p->flags & DAV_PROP_ALLPROP)) {
             continue;
         }
         if (names_only) {
             buf_reset(&probe);
-            int g = props[i].get ? props[i].get(dr, res, &probe) : 1;
+            int g = p->get && !(p->flags & DAV_PROP_EXPENSIVE) ? p->get(dr, res, &probe) : 1;
             if (g == 0) {
-                rc = dav_prop_empty(found, props[i].ns, props[i].name);
+                rc = dav_prop_empty(found, p->ns, p->name);
             } else if (g < 0) {
                 rc = -1;
             }
-        } else if (write_live(dr, res, &props[i], found) < 0) {
+        } else if (write_live(dr, res, p, found) < 0) {
             rc = -1;
         }
     }
@@ -270,7 +270,7 @@ int dav_write_response(struct dav_req *dr,
         for (size_t i = 0; i < sel->n && rc == 0; i++) {
             /* allprop + include: names the allprop set left out */
             const struct dav_live_prop *lp = dav_live_prop_find(
-                slice_from_cstr(sel->names[i].ns), slice_from_cstr(sel->names[i].name));
+                dr, slice_from_cstr(sel->names[i].ns), slice_from_cstr(sel->names[i].name));
             if (lp && !(lp->flags & DAV_PROP_ALLPROP)) {
                 rc = write_live(dr, res, lp, &found) < 0 ? -1 : 0;
             }

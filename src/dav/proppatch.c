@@ -8,7 +8,7 @@
  * too-many-properties (507). */
 #include <string.h>
 
-#include "dav/dav_int.h"
+#include "dav/ext.h"
 #include "xml/xmlout.h"
 
 enum pp_op {
@@ -23,10 +23,14 @@ struct pp_item {
     const char *name;
     struct buf value; /* serialized inner XML (PP_SET) */
     unsigned status;  /* result */
+    bool taken;       /* consumed by the method (extended MKCOL's resourcetype) */
 };
 
 struct pp_parse {
     struct dav_req *dr;
+    const char *root_ns; /* the root element expected: DAV:propertyupdate, C:mkcalendar... */
+    const char *root_name;
+    const struct err_cond *wrong_root; /* raised when the root element is another */
     unsigned depth;
     enum pp_op op;
     bool in_op;   /* inside set/remove at depth 2 */
@@ -102,8 +106,9 @@ static int pp_start(void *ctx,
     struct pp_parse *p = ctx;
     p->depth++;
     if (p->depth == 1) {
-        if (!is_dav(ns, name, "propertyupdate")) {
-            return err_set(err, &dav_cond_bad_request, "body is not a DAV:propertyupdate");
+        if (!slice_eq(ns, slice_from_cstr(p->root_ns)) ||
+            !slice_eq(name, slice_from_cstr(p->root_name))) {
+            return err_set(err, p->wrong_root, "body is not a %s", p->root_name);
         }
         p->root_ok = true;
     } else if (p->depth == 2) {
@@ -167,14 +172,38 @@ static int pp_text(void *ctx, struct slice text, struct err *err)
 
 static const struct xmlin_handler pp_handler = {.start = pp_start, .end = pp_end, .text = pp_text};
 
+struct dav_propupdate *dav_propupdate_begin(struct dav_req *dr,
+                                            const char *root_ns,
+                                            const char *root_name,
+                                            const struct err_cond *wrong_root)
+{
+    struct pp_parse *p = arena_zalloc(dr->arena, sizeof(*p));
+    p->dr = dr;
+    p->root_ns = root_ns;
+    p->root_name = root_name;
+    p->wrong_root = wrong_root;
+    arena_defer(dr->arena, free_items, p);
+    dav_xml_body(dr, &pp_handler, p);
+    return (struct dav_propupdate *)p;
+}
+
+const char *dav_propupdate_take(struct dav_propupdate *pu, const char *ns, const char *name)
+{
+    struct pp_parse *p = (struct pp_parse *)pu;
+    for (struct pp_item *it = p->head; it; it = it->next) {
+        if (it->op == PP_SET && !it->taken && strcmp(it->ns, ns) == 0 &&
+            strcmp(it->name, name) == 0) {
+            it->taken = true;
+            return buf_cstr(&it->value);
+        }
+    }
+    return NULL;
+}
+
 static int proppatch_begin(struct dav_req *dr, struct err *err)
 {
     (void)err;
-    struct pp_parse *p = arena_zalloc(dr->arena, sizeof(*p));
-    p->dr = dr;
-    dr->mstate = p;
-    arena_defer(dr->arena, free_items, p);
-    dav_xml_body(dr, &pp_handler, p);
+    dr->mstate = dav_propupdate_begin(dr, DAV_NS, "propertyupdate", &dav_cond_bad_request);
     return 0;
 }
 
@@ -193,8 +222,12 @@ static int apply(struct dav_req *dr, struct pp_parse *p, const struct dav_res *r
     uint64_t id = res->kind == DAV_RES_COLL ? res->coll.id : res->item.id;
     bool failed = false;
     for (struct pp_item *it = p->head; it; it = it->next) {
+        if (it->taken) {
+            it->status = 200;
+            continue;
+        }
         const struct dav_live_prop *lp =
-            dav_live_prop_find(slice_from_cstr(it->ns), slice_from_cstr(it->name));
+            dav_live_prop_find(dr, slice_from_cstr(it->ns), slice_from_cstr(it->name));
         if (lp && (lp->flags & DAV_PROP_PROTECTED)) {
             it->status = 403;
             failed = true;
@@ -270,9 +303,7 @@ static int write_answer(struct dav_req *dr, struct pp_parse *p, const char *href
         buf_deinit(&b);
         return err_set(err, &dav_cond_bad_request, "answer too large");
     }
-    http_resp_status(dr->http, 207);
-    http_resp_header(dr->http, "Content-Type", "application/xml; charset=utf-8");
-    http_resp_body(dr->http, b.data, b.len);
+    dav_xml_answer(dr, 207, &b);
     buf_deinit(&b);
     return 0;
 }
@@ -318,3 +349,19 @@ static int proppatch_run(struct dav_req *dr, struct err *err)
 }
 
 const struct dav_method dav_proppatch = {.begin = proppatch_begin, .run = proppatch_run};
+
+int dav_propupdate_apply(struct dav_req *dr,
+                         struct dav_propupdate *pu,
+                         const struct dav_res *res,
+                         struct err *err)
+{
+    int rc = apply(dr, (struct pp_parse *)pu, res);
+    if (rc < 0) {
+        return dav_store_err(dr, STORE_IO, err);
+    }
+    if (rc == 1) {
+        return err_set(err, &dav_cond_cannot_modify_protected,
+                       "a property cannot be set at creation");
+    }
+    return 0;
+}

@@ -4,7 +4,7 @@
  * exist. Getters append inner XML only and never touch the store beyond the resolved row. */
 #include <string.h>
 
-#include "dav/dav_int.h"
+#include "dav/ext.h"
 #include "util/timeutil.h"
 #include "xml/xmlout.h"
 
@@ -126,17 +126,17 @@ static int get_principal_url(struct dav_req *dr, const struct dav_res *r, struct
 static int
 get_supported_live_property_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
-    size_t n;
-    const struct dav_live_prop *props = dav_live_props(&n);
+    size_t n = dav_live_prop_count(dr);
     struct buf probe;
     buf_init(&probe, DAV_ROW_LIMIT);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct dav_live_prop *p = dav_live_prop_at(dr, i);
         buf_reset(&probe);
-        if (props[i].get == get_supported_live_property_set ||
-            (props[i].get && props[i].get(dr, r, &probe) == 0)) {
+        if (p->get == get_supported_live_property_set ||
+            (p->get && !(p->flags & DAV_PROP_EXPENSIVE) && p->get(dr, r, &probe) == 0)) {
             rc |= buf_append_cstr(out, "<D:supported-live-property><D:prop>");
-            rc |= dav_prop_empty(out, props[i].ns, props[i].name);
+            rc |= dav_prop_empty(out, p->ns, p->name);
             rc |= buf_append_cstr(out, "</D:prop></D:supported-live-property>");
         }
     }
@@ -159,18 +159,28 @@ static const struct dav_live_prop live_props[] = {
     {DAV_NS, "supportedlock", DAV_PROP_PROTECTED, NULL},
 };
 
-const struct dav_live_prop *dav_live_props(size_t *n_out)
+size_t dav_live_prop_count(const struct dav_req *dr)
 {
-    *n_out = ALM_ARRAY_LEN(live_props);
-    return live_props;
+    const struct dav_ext *ext = dr->app->ext;
+    return ALM_ARRAY_LEN(live_props) + (ext ? ext->nprops : 0);
 }
 
-const struct dav_live_prop *dav_live_prop_find(struct slice ns, struct slice name)
+const struct dav_live_prop *dav_live_prop_at(const struct dav_req *dr, size_t i)
 {
-    for (size_t i = 0; i < ALM_ARRAY_LEN(live_props); i++) {
-        if (slice_eq(ns, slice_from_cstr(live_props[i].ns)) &&
-            slice_eq(name, slice_from_cstr(live_props[i].name))) {
-            return &live_props[i];
+    if (i < ALM_ARRAY_LEN(live_props)) {
+        return &live_props[i];
+    }
+    return &dr->app->ext->props[i - ALM_ARRAY_LEN(live_props)];
+}
+
+const struct dav_live_prop *
+dav_live_prop_find(const struct dav_req *dr, struct slice ns, struct slice name)
+{
+    size_t n = dav_live_prop_count(dr);
+    for (size_t i = 0; i < n; i++) {
+        const struct dav_live_prop *p = dav_live_prop_at(dr, i);
+        if (slice_eq(ns, slice_from_cstr(p->ns)) && slice_eq(name, slice_from_cstr(p->name))) {
+            return p;
         }
     }
     return NULL;

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cal/cal.h"
+#include "caldav/caldav.h"
 #include "dav/dav.h"
 #include "http/http.h"
 #include "server/config.h"
@@ -201,8 +203,9 @@ static int serve(const struct server_opts *o, struct config *cfg)
                 .max_resource_size = cfg->max_resource_size,
                 .max_dead_props = cfg->max_dead_props,
             },
+        .ext = caldav_ext(),
     };
-    struct http_route routes[] = {dav_route("/", &dav)};
+    struct http_route routes[] = {dav_route("/", &dav), caldav_wellknown_route()};
     struct http_config hc = {
         .listen = cfg->listen,
         .workers = cfg->workers,
@@ -280,5 +283,8 @@ int main(int argc, char **argv)
         return 0;
     }
     apply_log_level(&cfg);
-    return serve(&o, &cfg);
+    cal_init();
+    rc = serve(&o, &cfg);
+    cal_shutdown();
+    return rc;
 }

@@ -53,3 +53,27 @@ struct slice slice_trim(struct slice s)
     }
     return s;
 }
+
+static bool contains(struct slice hay, struct slice needle, bool ci)
+{
+    if (needle.len == 0) {
+        return true;
+    }
+    for (size_t i = 0; i + needle.len <= hay.len; i++) {
+        struct slice at = {hay.ptr + i, needle.len};
+        if (ci ? slice_eq_ci(at, needle) : slice_eq(at, needle)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool slice_contains(struct slice hay, struct slice needle)
+{
+    return contains(hay, needle, false);
+}
+
+bool slice_contains_ci(struct slice hay, struct slice needle)
+{
+    return contains(hay, needle, true);
+}

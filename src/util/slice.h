@@ -25,6 +25,11 @@ bool slice_eq_ci(struct slice a, struct slice b);
 /* True when `s` begins with `prefix` (bytes). */
 bool slice_has_prefix(struct slice s, struct slice prefix);
 
+/* True when `needle` occurs in `hay`: bytewise, or ASCII case-insensitively. O(n*m), for short
+ * needles (a component name, a UID fragment). */
+bool slice_contains(struct slice hay, struct slice needle);
+bool slice_contains_ci(struct slice hay, struct slice needle);
+
 /* `s` with leading and trailing ASCII whitespace (SP, HT, CR, LF) removed. */
 struct slice slice_trim(struct slice s);
 

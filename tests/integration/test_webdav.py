@@ -22,7 +22,7 @@ class WebDavTest(ServerTestCase):
     def test_options_announces_class_1_and_3_without_locking(self):
         r = self.req("OPTIONS", HOME)
         self.assertStatus(r, 200)
-        self.assertEqual(r.header("DAV"), "1, 3")
+        self.assertEqual(r.header("DAV"), "1, 3, calendar-access")
         for m in ("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "PUT", "DELETE"):
             self.assertIn(m, r.header("Allow"))
         self.assertNotIn("LOCK", r.header("Allow"))
@@ -118,7 +118,8 @@ class WebDavTest(ServerTestCase):
     # MKCOL -----------------------------------------------------------------------------
 
     def test_mkcol_existing_is_405(self):
-        self.assertCondition(self.req("MKCOL", self.base), 405, "method-not-allowed")
+        # RFC 5689 §3: DAV:resource-must-be-null
+        self.assertCondition(self.req("MKCOL", self.base), 405, "resource-must-be-null")
 
     def test_mkcol_missing_parent_is_409(self):
         self.assertStatus(self.req("MKCOL", self.base + "a/b/"), 409)

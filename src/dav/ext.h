@@ -1,7 +1,9 @@
-/* dav/dav_int.h: what the dav module's files share: the per-request state, resolved
- * resources, the method table, the property registry and the multistatus writer. */
-#ifndef ALMANAC_DAV_DAV_INT_H
-#define ALMANAC_DAV_DAV_INT_H
+/* dav/ext.h: the dav module's interface for its own files and for the protocol layers above
+ * it (caldav, repl): the per-request state, resolved resources, methods, the live-property
+ * registry, the multistatus writer, and struct dav_ext, through which a layer plugs in its
+ * properties, methods and a PUT hook (Cyrus's meth_params, made explicit). */
+#ifndef ALMANAC_DAV_EXT_H
+#define ALMANAC_DAV_EXT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -92,6 +94,7 @@ int dav_check_preconditions(struct dav_req *dr, const char *etag, struct err *er
 enum dav_prop_flags {
     DAV_PROP_ALLPROP = 1,   /* returned by allprop */
     DAV_PROP_PROTECTED = 2, /* PROPPATCH refuses it */
+    DAV_PROP_EXPENSIVE = 4, /* reads more than the row (calendar-data): never probed for propname */
 };
 
 struct dav_live_prop {
@@ -103,8 +106,26 @@ struct dav_live_prop {
     int (*get)(struct dav_req *dr, const struct dav_res *res, struct buf *out);
 };
 
-const struct dav_live_prop *dav_live_prop_find(struct slice ns, struct slice name);
-const struct dav_live_prop *dav_live_props(size_t *n_out);
+/* The registry: the core table, then the extension's. */
+const struct dav_live_prop *
+dav_live_prop_find(const struct dav_req *dr, struct slice ns, struct slice name);
+size_t dav_live_prop_count(const struct dav_req *dr);
+const struct dav_live_prop *dav_live_prop_at(const struct dav_req *dr, size_t i);
+
+/* What a protocol layer adds to the WebDAV core. Every member may be empty. */
+struct dav_ext {
+    const struct dav_live_prop *props; /* live properties beyond the core's */
+    size_t nprops;
+    const struct dav_method *methods[HTTP_M_COUNT]; /* added or replaced methods */
+    /* A PUT into a collection of kind STORE_COLL_CALENDAR: validate the body in dr->raw and
+     * fill in->uid and the span; 0, or -1 with err set. Runs inside the write transaction. */
+    int (*prepare_put)(struct dav_req *dr,
+                       const struct dav_res *target,
+                       struct store_item_in *in,
+                       struct err *err);
+    const char *compliance; /* appended to the DAV: header, e.g. "calendar-access" */
+    const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
+};
 
 /* XML names of properties on output: known namespaces use their prefix, others declare one. */
 int dav_prop_open(struct buf *b, const char *ns, const char *name);
@@ -146,5 +167,26 @@ const char *dav_status_line(unsigned status);
 /* Method handlers (one file each). */
 extern const struct dav_method dav_options, dav_propfind, dav_proppatch, dav_mkcol, dav_get,
     dav_head, dav_put, dav_delete, dav_copy, dav_move;
+
+/* A DAV property update body (<propertyupdate>, <C:mkcalendar>, extended <D:mkcol>), read
+ * by the streaming reader: set/remove instructions with values kept as serialized XML. */
+struct dav_propupdate;
+/* Sets up the body reader expecting root element {root_ns}root_name; in the request arena. */
+struct dav_propupdate *dav_propupdate_begin(struct dav_req *dr,
+                                            const char *root_ns,
+                                            const char *root_name,
+                                            const struct err_cond *wrong_root);
+/* The value of a set instruction for {ns}name, marking it consumed (not stored as a dead
+ * property); NULL when absent. */
+const char *dav_propupdate_take(struct dav_propupdate *pu, const char *ns, const char *name);
+/* Applies the unconsumed instructions to `res` as dead properties, inside the caller's write
+ * transaction; -1 with dav_cond_cannot_modify_protected when one names a protected property. */
+int dav_propupdate_apply(struct dav_req *dr,
+                         struct dav_propupdate *pu,
+                         const struct dav_res *res,
+                         struct err *err);
+
+/* Answers `status` with `body` as XML (small answers built whole, e.g. PROPPATCH). */
+void dav_xml_answer(struct dav_req *dr, unsigned status, const struct buf *body);
 
 #endif

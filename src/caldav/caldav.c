@@ -1,0 +1,347 @@
+/* caldav/caldav.c: CalDAV's additions to the WebDAV core: live properties (RFC 4791 §5.2,
+ * §6.2; RFC 6578 §4; CalendarServer's getctag), validation of calendar object resources on
+ * PUT, MKCALENDAR and extended MKCOL, and the well-known redirect. Reports are in report.c.
+ * Conditions: caldav_cond_supported_calendar_data (403), caldav_cond_no_uid_conflict (409),
+ * caldav_cond_resource_must_be_null (405), caldav_cond_calendar_location (403), cal_cond_*. */
+#include "caldav/caldav.h"
+
+#include <string.h>
+
+#include "cal/cal.h"
+#include "caldav/caldav_int.h"
+#include "util/sec.h"
+#include "xml/xmlout.h"
+
+#define ERR_COND(sym, name, ns, http, eas) ERR_COND_DEFINE(sym, name, ns, http, eas)
+#include "caldav/conds.def"
+#undef ERR_COND
+
+enum {
+    ALL_COMPONENTS = CAL_COMP_VEVENT | CAL_COMP_VTODO | CAL_COMP_VJOURNAL
+};
+
+static bool is_calendar(const struct dav_res *r)
+{
+    return r->kind == DAV_RES_COLL && r->coll.kind == STORE_COLL_CALENDAR;
+}
+
+static int href_prop(struct buf *out, const char *href)
+{
+    int rc = buf_append_cstr(out, "<D:href>");
+    rc |= xmlout_text(out, slice_from_cstr(href));
+    rc |= buf_append_cstr(out, "</D:href>");
+    return rc == 0 ? 0 : -1;
+}
+
+/* RFC 4791 §6.2.1 */
+static int get_calendar_home_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (r->kind != DAV_RES_PRINCIPAL) {
+        return 1;
+    }
+    return href_prop(out, dav_child_href(dr->arena, "/calendars/", dr->user, true));
+}
+
+/* RFC 6638 §2.4.1: no scheduling, so the principal's own URL is its address. */
+static int
+get_calendar_user_address_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (r->kind != DAV_RES_PRINCIPAL) {
+        return 1;
+    }
+    return href_prop(out, dav_child_href(dr->arena, "/principals/", dr->user, true));
+}
+
+/* RFC 4791 §5.2.3 */
+static int get_supported_component_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (!is_calendar(r)) {
+        return 1;
+    }
+    return buf_append_cstr(out, "<C:comp name=\"VEVENT\"/><C:comp name=\"VTODO\"/>"
+                                "<C:comp name=\"VJOURNAL\"/>") == 0
+               ? 0
+               : -1;
+}
+
+/* RFC 4791 §5.2.4 */
+static int get_supported_calendar_data(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (!is_calendar(r)) {
+        return 1;
+    }
+    return buf_append_cstr(out,
+                           "<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>") == 0
+               ? 0
+               : -1;
+}
+
+/* RFC 4791 §5.2.5 */
+static int get_max_resource_size(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (!is_calendar(r)) {
+        return 1;
+    }
+    return buf_appendf(out, "%zu", dr->app->limits.max_resource_size) == 0 ? 0 : -1;
+}
+
+/* RFC 3253 §3.1.5; tsdav reads only <D:supported-report><D:report>…</D:report>. */
+static int get_supported_report_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (r->kind != DAV_RES_COLL) {
+        return 1;
+    }
+    int rc = 0;
+    if (is_calendar(r)) {
+        rc |= buf_append_cstr(out, "<D:supported-report><D:report><C:calendar-query/></D:report>"
+                                   "</D:supported-report><D:supported-report><D:report>"
+                                   "<C:calendar-multiget/></D:report></D:supported-report>");
+    }
+    rc |= buf_append_cstr(out, "<D:supported-report><D:report><D:sync-collection/></D:report>"
+                               "</D:supported-report>");
+    return rc == 0 ? 0 : -1;
+}
+
+const char *caldav_sync_token(struct arena *a, const struct store_coll *c, uint64_t modseq)
+{
+    return arena_printf(a, CALDAV_TOKEN_PREFIX "%llu-%llu-%llu", (unsigned long long)c->id,
+                        (unsigned long long)c->epoch, (unsigned long long)modseq);
+}
+
+/* RFC 6578 §4 */
+static int get_sync_token(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (r->kind != DAV_RES_COLL) {
+        return 1;
+    }
+    return xmlout_text(out,
+                       slice_from_cstr(caldav_sync_token(dr->arena, &r->coll, r->coll.modseq)));
+}
+
+/* CalendarServer's ctag: changes whenever the collection or a member changes. */
+static int get_getctag(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (r->kind != DAV_RES_COLL) {
+        return 1;
+    }
+    const char *etag = dav_etag(dr->arena, &r->coll, r->coll.modseq);
+    return xmlout_text(out, slice_from_cstr(etag)) == 0 ? 0 : -1;
+}
+
+/* RFC 4791 §9.6: the whole object (component selection and expand are not applied). */
+static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (r->kind != DAV_RES_ITEM || !r->item.uid) {
+        return 1;
+    }
+    struct store_item full;
+    if (store_item_get(dr->store, r->coll.id, r->item.name, STORE_ITEM_CONTENT, dr->arena, &full) !=
+        STORE_OK) {
+        return -1;
+    }
+    return xmlout_text(out, (struct slice){full.content, full.size}) == 0 ? 0 : -1;
+}
+
+static const struct dav_live_prop caldav_props[] = {
+    {DAV_NS_CALDAV, "calendar-home-set", DAV_PROP_PROTECTED, get_calendar_home_set},
+    {DAV_NS_CALDAV, "calendar-user-address-set", DAV_PROP_PROTECTED, get_calendar_user_address_set},
+    {DAV_NS_CALDAV, "supported-calendar-component-set", DAV_PROP_PROTECTED,
+     get_supported_component_set},
+    {DAV_NS_CALDAV, "supported-calendar-data", DAV_PROP_PROTECTED, get_supported_calendar_data},
+    {DAV_NS_CALDAV, "max-resource-size", DAV_PROP_PROTECTED, get_max_resource_size},
+    {DAV_NS_CALDAV, "calendar-data", DAV_PROP_PROTECTED | DAV_PROP_EXPENSIVE, get_calendar_data},
+    {DAV_NS, "supported-report-set", DAV_PROP_PROTECTED, get_supported_report_set},
+    {DAV_NS, "sync-token", DAV_PROP_PROTECTED, get_sync_token},
+    {DAV_NS_CS, "getctag", DAV_PROP_PROTECTED, get_getctag},
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* PUT into a calendar (RFC 4791 §5.3.2) */
+
+static int prepare_put(struct dav_req *dr,
+                       const struct dav_res *target,
+                       struct store_item_in *in,
+                       struct err *err)
+{
+    const char *ctype = http_req_header(dr->http, "Content-Type");
+    struct slice ct = slice_from_cstr(ctype);
+    if (!ctype || ct.len < 13 ||
+        !slice_eq_ci((struct slice){ct.ptr, 13}, SLICE_LIT("text/calendar"))) {
+        return err_set(err, &caldav_cond_supported_calendar_data,
+                       "a calendar takes text/calendar, not %s", ctype ? ctype : "no type");
+    }
+    struct cal_info info;
+    if (cal_parse_object(buf_slice(&dr->raw), ALL_COMPONENTS, dr->arena, &info, err) != 0) {
+        return -1;
+    }
+    struct store_item other;
+    enum store_rc rc =
+        store_item_get_by_uid(dr->store, target->coll.id, info.uid, dr->arena, &other);
+    if (rc == STORE_OK && strcmp(other.name, target->name) != 0) {
+        const char *href = dav_child_href(dr->arena, target->parent_href, other.name, false);
+        return err_set(err, &caldav_cond_no_uid_conflict, "UID is in use by %s", href);
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        return dav_store_err(dr, rc, err);
+    }
+    in->uid = info.uid;
+    in->has_span = info.has_span;
+    in->dtstart_utc = info.dtstart_utc;
+    in->dtend_utc = info.dtend_utc;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* MKCALENDAR (RFC 4791 §5.3.1) and extended MKCOL (RFC 5689) */
+
+struct mk_state {
+    struct dav_propupdate *pu;
+    bool calendar; /* MKCALENDAR, or MKCOL whose resourcetype names C:calendar */
+};
+
+static bool xml_content_type(const char *ct)
+{
+    return ct && (strstr(ct, "/xml") || strstr(ct, "+xml"));
+}
+
+static int mkcalendar_begin(struct dav_req *dr, struct err *err)
+{
+    (void)err;
+    struct mk_state *st = arena_zalloc(dr->arena, sizeof(*st));
+    st->calendar = true;
+    st->pu = dav_propupdate_begin(dr, DAV_NS_CALDAV, "mkcalendar", &dav_cond_bad_request);
+    dr->mstate = st;
+    return 0;
+}
+
+static int mkcol_begin(struct dav_req *dr, struct err *err)
+{
+    struct mk_state *st = arena_zalloc(dr->arena, sizeof(*st));
+    dr->mstate = st;
+    if (http_req_content_length(dr->http) > 0 || http_req_header(dr->http, "Transfer-Encoding")) {
+        /* RFC 5689 needs an XML body; anything else is RFC 4918 §9.3's 415. */
+        if (!xml_content_type(http_req_header(dr->http, "Content-Type"))) {
+            return err_set(err, &dav_cond_unsupported_media, "MKCOL takes no body but RFC 5689's");
+        }
+        st->pu = dav_propupdate_begin(dr, DAV_NS, "mkcol", &dav_cond_unsupported_media);
+    }
+    return 0;
+}
+
+static int mk_run(struct dav_req *dr, struct err *err)
+{
+    struct mk_state *st = dr->mstate;
+    if (st->pu) {
+        int body = dav_xml_finish(dr, err);
+        if (body < 0) {
+            return -1;
+        }
+        const char *rt = dav_propupdate_take(st->pu, DAV_NS, "resourcetype");
+        if (rt && strstr(rt, "urn:ietf:params:xml:ns:caldav") && strstr(rt, ":calendar")) {
+            st->calendar = true;
+        }
+    }
+    struct dav_res res;
+    if (dav_begin_write(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err)) {
+        return -1;
+    }
+    if (res.kind != DAV_RES_NONE) {
+        return err_set(err, &caldav_cond_resource_must_be_null, "a resource exists at this URL");
+    }
+    if (res.foreign) {
+        return err_set(err, &dav_cond_not_found, "no such resource");
+    }
+    if (!res.in_home || !res.has_parent) {
+        return err_set(err, res.in_home ? &dav_cond_conflict : &dav_cond_forbidden,
+                       "the parent collection does not exist");
+    }
+    if (res.coll.kind == STORE_COLL_CALENDAR) {
+        /* RFC 4791 §4.2: a calendar holds calendar object resources only. */
+        return err_set(err, &caldav_cond_calendar_location, "no collections inside a calendar");
+    }
+    struct store_coll made;
+    enum store_rc rc =
+        store_coll_create(dr->store, res.coll.id, res.name,
+                          st->calendar ? STORE_COLL_CALENDAR : STORE_COLL_PLAIN, dr->arena, &made);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    if (st->pu) {
+        struct dav_res created = res;
+        created.kind = DAV_RES_COLL;
+        created.coll = made;
+        if (dav_propupdate_apply(dr, st->pu, &created, err) != 0) {
+            return -1;
+        }
+    }
+    if (dav_commit(dr, err) != 0) {
+        return -1;
+    }
+    http_resp_status(dr->http, 201);
+    http_resp_header(dr->http, "Location",
+                     dav_child_href(dr->arena, res.parent_href, res.name, true));
+    http_resp_header(dr->http, "Cache-Control", "no-cache");
+    http_resp_body(dr->http, "", 0);
+    return 0;
+}
+
+static const struct dav_method caldav_mkcalendar = {.begin = mkcalendar_begin, .run = mk_run};
+static const struct dav_method caldav_mkcol = {.begin = mkcol_begin, .run = mk_run};
+
+static const struct dav_ext ext = {
+    .props = caldav_props,
+    .nprops = ALM_ARRAY_LEN(caldav_props),
+    .methods =
+        {
+            [HTTP_M_MKCALENDAR] = &caldav_mkcalendar,
+            [HTTP_M_MKCOL] = &caldav_mkcol,
+            [HTTP_M_REPORT] = &caldav_report,
+        },
+    .prepare_put = prepare_put,
+    .compliance = "calendar-access",
+    .allow = "REPORT, MKCALENDAR",
+};
+
+const struct dav_ext *caldav_ext(void)
+{
+    return &ext;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* /.well-known/caldav (RFC 6764 §5) */
+
+static int wellknown_end(void *app, struct http_request *req, struct err *err)
+{
+    (void)app;
+    if (strcmp(http_req_path(req), "/.well-known/caldav") != 0 &&
+        strcmp(http_req_path(req), "/.well-known/caldav/") != 0) {
+        return err_set(err, &http_cond_not_found, "no such well-known service");
+    }
+    /* 301 keeps the method (client-quirks.md: never 302/303); host and port are kept. */
+    http_resp_status(req, 301);
+    http_resp_header(req, "Location",
+                     arena_printf(http_req_arena(req), "%s/", http_req_origin(req)));
+    http_resp_body(req, "", 0);
+    return 0;
+}
+
+static void wellknown_error(void *app, struct http_request *req, const struct err *e)
+{
+    (void)app;
+    const char *text = arena_printf(http_req_arena(req), "%s: %s\n", e->cond->name, e->msg);
+    http_resp_header(req, "Content-Type", "text/plain; charset=utf-8");
+    http_resp_body(req, text, strlen(text));
+}
+
+struct http_route caldav_wellknown_route(void)
+{
+    struct http_route r = {
+        .prefix = "/.well-known/",
+        .end = wellknown_end,
+        .render_error = wellknown_error,
+    };
+    return r;
+}

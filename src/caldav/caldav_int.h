@@ -1,0 +1,17 @@
+/* caldav/caldav_int.h: what caldav.c and report.c share. */
+#ifndef ALMANAC_CALDAV_CALDAV_INT_H
+#define ALMANAC_CALDAV_CALDAV_INT_H
+
+#include "dav/ext.h"
+
+/* Sync tokens (RFC 6578 §3.2) are URIs: collection id, epoch, modseq. A token names a point of
+ * the collection's change log; the epoch makes tokens from before a history cut invalid. */
+#define CALDAV_TOKEN_PREFIX "urn:x-almanac:sync:"
+
+/* The token of `c` at `modseq`, in the arena. */
+const char *caldav_sync_token(struct arena *a, const struct store_coll *c, uint64_t modseq);
+
+/* REPORT: calendar-multiget, calendar-query, sync-collection (report.c). */
+extern const struct dav_method caldav_report;
+
+#endif

@@ -1,0 +1,576 @@
+/* caldav/report.c: REPORT (RFC 3253 §3.6) for calendar-multiget (RFC 4791 §7.9),
+ * calendar-query (§7.8) and sync-collection (RFC 6578 §3). The body is read with the streaming
+ * reader into a compact description (property selection, hrefs, token, limit, filter); the
+ * answer streams from store cursors inside one read transaction.
+ * Conditions: caldav_cond_supported_report (403: another report), caldav_cond_valid_filter
+ * (403: a filter this server does not evaluate), caldav_cond_valid_sync_token (403: unknown,
+ * forged or pruned token), dav_cond_bad_request (400), dav_cond_not_found (404). */
+#include <stdio.h>
+#include <string.h>
+
+#include "caldav/caldav.h"
+#include "caldav/caldav_int.h"
+#include "util/parse.h"
+#include "xml/xmlout.h"
+
+enum report_kind {
+    R_NONE,
+    R_MULTIGET,
+    R_QUERY,
+    R_SYNC
+};
+
+/* Which text element is being captured. */
+enum capture {
+    CAP_NONE,
+    CAP_HREF,
+    CAP_TOKEN,
+    CAP_LEVEL,
+    CAP_NRESULTS,
+    CAP_TEXT_MATCH
+};
+
+enum {
+    REPORT_TEXT_MAX = 8192
+}; /* bytes of one captured element (an href, a token) */
+
+struct report {
+    struct dav_req *dr;
+    enum report_kind kind;
+    unsigned depth;
+    struct dav_propsel sel;
+    bool in_prop;
+    bool in_limit;
+    enum capture cap;
+    struct buf text;
+    /* calendar-multiget */
+    const char **hrefs;
+    size_t nhrefs;
+    size_t cap_hrefs;
+    /* sync-collection */
+    const char *token;
+    uint64_t limit; /* 0: none */
+    /* calendar-query */
+    unsigned filter_depth; /* depth of C:filter, 0 outside it */
+    unsigned comp_level;   /* comp-filters entered below C:filter */
+    const char *comp;      /* "VEVENT", "VTODO", "VJOURNAL" or NULL for any */
+    bool has_range;
+    int64_t start;
+    int64_t end;
+    const char *uid_match; /* prop-filter UID text-match, substring, i;ascii-casemap */
+    bool in_uid_filter;
+};
+
+static bool is(struct slice ns, struct slice name, const char *want_ns, const char *want)
+{
+    return slice_eq(ns, slice_from_cstr(want_ns)) && slice_eq(name, slice_from_cstr(want));
+}
+
+static struct slice attr(const struct xmlin_attr *attrs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (attrs[i].ns.len == 0 && slice_eq(attrs[i].name, slice_from_cstr(name))) {
+            return attrs[i].value;
+        }
+    }
+    return (struct slice){NULL, 0};
+}
+
+/* "YYYYMMDDTHHMMSSZ" (RFC 4791 §9.9 requires UTC) to unix seconds. */
+static int parse_utc(struct slice s, int64_t *out)
+{
+    if (s.len != 16 || s.ptr[8] != 'T' || s.ptr[15] != 'Z') {
+        return -1;
+    }
+    uint64_t y, mo, d, h, mi, se;
+    if (parse_u64((struct slice){s.ptr, 4}, &y) || parse_u64((struct slice){s.ptr + 4, 2}, &mo) ||
+        parse_u64((struct slice){s.ptr + 6, 2}, &d) ||
+        parse_u64((struct slice){s.ptr + 9, 2}, &h) ||
+        parse_u64((struct slice){s.ptr + 11, 2}, &mi) ||
+        parse_u64((struct slice){s.ptr + 13, 2}, &se) || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+        h > 23 || mi > 59 || se > 60) {
+        return -1;
+    }
+    /* days from civil (Howard Hinnant's algorithm) */
+    int64_t yy = (int64_t)y - (mo <= 2);
+    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t mp = ((int64_t)mo + 9) % 12;
+    int64_t doy = (153 * mp + 2) / 5 + (int64_t)d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    *out = days * 86400 + (int64_t)(h * 3600 + mi * 60 + se);
+    return 0;
+}
+
+static int add_href(struct report *r, struct slice href)
+{
+    struct arena *a = r->dr->arena;
+    if (r->nhrefs == r->cap_hrefs) {
+        size_t cap = r->cap_hrefs ? r->cap_hrefs * 2 : 64;
+        const char **h = arena_alloc(a, cap * sizeof(*h));
+        if (r->nhrefs) {
+            memcpy(h, r->hrefs, r->nhrefs * sizeof(*h));
+        }
+        r->hrefs = h;
+        r->cap_hrefs = cap;
+    }
+    r->hrefs[r->nhrefs++] = arena_slicedup(a, slice_trim(href));
+    return 0;
+}
+
+static int add_prop(struct report *r, struct slice ns, struct slice name, struct err *err)
+{
+    struct dav_propsel *sel = &r->sel;
+    if (sel->n == DAV_MAX_PROPS_REQUESTED) {
+        return err_set(err, &dav_cond_bad_request, "more than %d properties requested",
+                       DAV_MAX_PROPS_REQUESTED);
+    }
+    if (sel->n == sel->cap) {
+        size_t cap = sel->cap ? sel->cap * 2 : 16;
+        struct dav_propname *names = arena_alloc(r->dr->arena, cap * sizeof(*names));
+        if (sel->n) {
+            memcpy(names, sel->names, sel->n * sizeof(*names));
+        }
+        sel->names = names;
+        sel->cap = cap;
+    }
+    sel->names[sel->n].ns = arena_slicedup(r->dr->arena, ns);
+    sel->names[sel->n].name = arena_slicedup(r->dr->arena, name);
+    sel->n++;
+    return 0;
+}
+
+static int filter_start(struct report *r,
+                        struct slice ns,
+                        struct slice name,
+                        const struct xmlin_attr *attrs,
+                        size_t nattrs,
+                        struct err *err)
+{
+    if (is(ns, name, DAV_NS_CALDAV, "comp-filter")) {
+        struct slice cn = attr(attrs, nattrs, "name");
+        r->comp_level++;
+        if (r->comp_level == 1 && !slice_eq(cn, SLICE_LIT("VCALENDAR"))) {
+            return err_set(err, &caldav_cond_valid_filter,
+                           "the outer comp-filter must be VCALENDAR");
+        }
+        if (r->comp_level == 2) {
+            if (!slice_eq(cn, SLICE_LIT("VEVENT")) && !slice_eq(cn, SLICE_LIT("VTODO")) &&
+                !slice_eq(cn, SLICE_LIT("VJOURNAL"))) {
+                return err_set(err, &caldav_cond_valid_filter, "comp-filter %.*s is not supported",
+                               (int)cn.len, cn.ptr);
+            }
+            r->comp = arena_slicedup(r->dr->arena, cn);
+        }
+        if (r->comp_level > 2) {
+            return err_set(err, &caldav_cond_valid_filter, "nested comp-filters are not supported");
+        }
+        return 0;
+    }
+    if (is(ns, name, DAV_NS_CALDAV, "time-range") && r->comp_level == 2) {
+        struct slice s = attr(attrs, nattrs, "start");
+        struct slice e = attr(attrs, nattrs, "end");
+        r->has_range = true;
+        r->start = INT64_MIN;
+        r->end = INT64_MAX;
+        if ((s.ptr && parse_utc(s, &r->start) != 0) || (e.ptr && parse_utc(e, &r->end) != 0) ||
+            (!s.ptr && !e.ptr)) {
+            return err_set(err, &caldav_cond_valid_filter, "time-range needs UTC start or end");
+        }
+        return 0;
+    }
+    if (is(ns, name, DAV_NS_CALDAV, "prop-filter") && r->comp_level == 2 &&
+        slice_eq(attr(attrs, nattrs, "name"), SLICE_LIT("UID"))) {
+        r->in_uid_filter = true;
+        return 0;
+    }
+    if (is(ns, name, DAV_NS_CALDAV, "text-match") && r->in_uid_filter) {
+        struct slice neg = attr(attrs, nattrs, "negate-condition");
+        if (slice_eq(neg, SLICE_LIT("yes"))) {
+            return err_set(err, &caldav_cond_valid_filter, "negated text-match is not supported");
+        }
+        r->cap = CAP_TEXT_MATCH;
+        buf_reset(&r->text);
+        return 0;
+    }
+    return err_set(err, &caldav_cond_valid_filter, "filter element %.*s is not supported",
+                   (int)name.len, name.ptr);
+}
+
+static int rp_start(void *ctx,
+                    struct slice ns,
+                    struct slice name,
+                    const struct xmlin_attr *attrs,
+                    size_t nattrs,
+                    struct err *err)
+{
+    struct report *r = ctx;
+    r->depth++;
+    if (r->depth == 1) {
+        if (is(ns, name, DAV_NS_CALDAV, "calendar-multiget")) {
+            r->kind = R_MULTIGET;
+        } else if (is(ns, name, DAV_NS_CALDAV, "calendar-query")) {
+            r->kind = R_QUERY;
+        } else if (is(ns, name, DAV_NS, "sync-collection")) {
+            r->kind = R_SYNC;
+        } else {
+            return err_set(err, &caldav_cond_supported_report, "REPORT %.*s is not supported",
+                           (int)name.len, name.ptr);
+        }
+        return 0;
+    }
+    if (r->filter_depth) {
+        return filter_start(r, ns, name, attrs, nattrs, err);
+    }
+    if (r->depth == 2) {
+        if (is(ns, name, DAV_NS, "prop")) {
+            r->sel.mode = DAV_SEL_PROP;
+            r->in_prop = true;
+        } else if (is(ns, name, DAV_NS, "allprop")) {
+            r->sel.mode = DAV_SEL_ALLPROP;
+        } else if (is(ns, name, DAV_NS, "propname")) {
+            r->sel.mode = DAV_SEL_PROPNAME;
+        } else if (is(ns, name, DAV_NS, "href") && r->kind == R_MULTIGET) {
+            r->cap = CAP_HREF;
+        } else if (is(ns, name, DAV_NS, "sync-token") && r->kind == R_SYNC) {
+            r->cap = CAP_TOKEN;
+        } else if (is(ns, name, DAV_NS, "sync-level") && r->kind == R_SYNC) {
+            r->cap = CAP_LEVEL;
+        } else if (is(ns, name, DAV_NS, "limit")) {
+            r->in_limit = true;
+        } else if (is(ns, name, DAV_NS_CALDAV, "filter") && r->kind == R_QUERY) {
+            r->filter_depth = r->depth;
+        }
+        buf_reset(&r->text);
+        return 0;
+    }
+    if (r->depth == 3 && r->in_prop) {
+        return add_prop(r, ns, name, err);
+    }
+    if (r->depth == 3 && r->in_limit && is(ns, name, DAV_NS, "nresults")) {
+        r->cap = CAP_NRESULTS;
+        buf_reset(&r->text);
+    }
+    return 0;
+}
+
+static int rp_text(void *ctx, struct slice text, struct err *err)
+{
+    struct report *r = ctx;
+    if (r->cap != CAP_NONE && buf_append_slice(&r->text, text) != 0) {
+        return err_set(err, &dav_cond_bad_request, "element text exceeds %d bytes",
+                       REPORT_TEXT_MAX);
+    }
+    return 0;
+}
+
+static int rp_end(void *ctx, struct slice ns, struct slice name, struct err *err)
+{
+    struct report *r = ctx;
+    struct slice t = slice_trim(buf_slice(&r->text));
+    switch (r->cap) {
+    case CAP_HREF:
+        add_href(r, t);
+        break;
+    case CAP_TOKEN:
+        r->token = arena_slicedup(r->dr->arena, t);
+        break;
+    case CAP_LEVEL:
+        if (!slice_eq(t, SLICE_LIT("1"))) {
+            return err_set(err, &dav_cond_bad_request, "only sync-level 1 is supported");
+        }
+        break;
+    case CAP_NRESULTS:
+        if (parse_u64(t, &r->limit) != 0 || r->limit == 0) {
+            return err_set(err, &dav_cond_bad_request, "bad DAV:nresults");
+        }
+        break;
+    case CAP_TEXT_MATCH:
+        r->uid_match = arena_slicedup(r->dr->arena, t);
+        break;
+    case CAP_NONE:
+        break;
+    }
+    r->cap = CAP_NONE;
+    if (r->filter_depth) {
+        if (is(ns, name, DAV_NS_CALDAV, "comp-filter")) {
+            r->comp_level--;
+        } else if (is(ns, name, DAV_NS_CALDAV, "prop-filter")) {
+            r->in_uid_filter = false;
+        }
+        if (r->depth == r->filter_depth) {
+            r->filter_depth = 0;
+        }
+    }
+    if (r->depth == 2) {
+        r->in_prop = false;
+        r->in_limit = false;
+    }
+    r->depth--;
+    return 0;
+}
+
+static const struct xmlin_handler rp_handler = {rp_start, rp_end, rp_text};
+
+static void free_text(void *p)
+{
+    buf_deinit(&((struct report *)p)->text);
+}
+
+static int report_begin(struct dav_req *dr, struct err *err)
+{
+    (void)err;
+    struct report *r = arena_zalloc(dr->arena, sizeof(*r));
+    r->dr = dr;
+    r->sel.mode = DAV_SEL_ALLPROP;
+    buf_init(&r->text, REPORT_TEXT_MAX);
+    arena_defer(dr->arena, free_text, r);
+    dr->mstate = r;
+    dav_xml_body(dr, &rp_handler, r);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Answers */
+
+struct rstream {
+    struct report *r;
+    struct dav_res coll; /* the collection reported on */
+    struct store_cursor *cur;
+    size_t next_href;
+    uint64_t since; /* sync: the client's watermark, 0 for an initial sync */
+    uint64_t last;  /* sync: modseq of the last row sent */
+    uint64_t sent;  /* rows sent */
+    bool truncated;
+    bool done;
+};
+
+static void close_cursor(void *p)
+{
+    store_cursor_close(&((struct rstream *)p)->cur);
+}
+
+static int multiget_next(void *ctx, struct buf *out)
+{
+    struct rstream *s = ctx;
+    struct dav_req *dr = s->r->dr;
+    if (s->next_href == s->r->nhrefs) {
+        return 0;
+    }
+    const char *href = s->r->hrefs[s->next_href++];
+    struct arena_mark m = arena_mark(dr->arena);
+    struct err e;
+    err_init(&e);
+    const char *path = NULL;
+    struct dav_res res;
+    int rc;
+    if (http_path_decode(slice_from_cstr(href), BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) == 0 &&
+        dav_resolve(dr, path, &res, &e) == 0 && res.kind == DAV_RES_ITEM) {
+        rc = dav_write_response(dr, &res, &s->r->sel, out);
+    } else {
+        rc = dav_write_status(out, href, 404);
+    }
+    arena_rewind(dr->arena, m);
+    return rc == 0 ? 1 : -1;
+}
+
+/* True when the item's content has a component of the wanted type and a matching UID. */
+static bool query_matches(struct rstream *s, const struct store_item *it)
+{
+    struct report *r = s->r;
+    if (r->uid_match &&
+        (!it->uid || !slice_contains_ci(slice_from_cstr(it->uid), slice_from_cstr(r->uid_match)))) {
+        return false;
+    }
+    if (!r->comp) {
+        return true;
+    }
+    struct store_item full;
+    if (store_item_get(r->dr->store, s->coll.coll.id, it->name, STORE_ITEM_CONTENT, r->dr->arena,
+                       &full) != STORE_OK) {
+        return false;
+    }
+    char begin[32];
+    snprintf(begin, sizeof(begin), "BEGIN:%s\r", r->comp);
+    return slice_contains((struct slice){full.content, full.size}, slice_from_cstr(begin));
+}
+
+static int query_next(void *ctx, struct buf *out)
+{
+    struct rstream *s = ctx;
+    struct dav_req *dr = s->r->dr;
+    for (;;) {
+        struct store_item it;
+        enum store_rc rc = store_cursor_next_item(s->cur, &it);
+        if (rc == STORE_NOTFOUND) {
+            return 0;
+        }
+        if (rc != STORE_OK) {
+            return -1;
+        }
+        struct arena_mark m = arena_mark(dr->arena);
+        int w = 0;
+        if (query_matches(s, &it)) {
+            struct dav_res res = s->coll;
+            res.kind = DAV_RES_ITEM;
+            res.item = it;
+            res.has_parent = true;
+            res.href = dav_child_href(dr->arena, s->coll.href, it.name, false);
+            w = dav_write_response(dr, &res, &s->r->sel, out) == 0 ? 1 : -1;
+        }
+        arena_rewind(dr->arena, m);
+        if (w != 0) {
+            return w;
+        }
+    }
+}
+
+static int sync_tail(struct rstream *s, struct buf *out)
+{
+    struct dav_req *dr = s->r->dr;
+    uint64_t upto = s->truncated ? s->last : s->coll.coll.modseq;
+    int rc = 0;
+    if (s->truncated) {
+        /* RFC 6578 §3.6: the collection itself with 507 marks a truncated answer. */
+        rc |= dav_write_status(out, s->coll.href, 507);
+    }
+    rc |= buf_append_cstr(out, "<D:sync-token>");
+    rc |= xmlout_text(out, slice_from_cstr(caldav_sync_token(dr->arena, &s->coll.coll, upto)));
+    rc |= buf_append_cstr(out, "</D:sync-token>\n");
+    s->done = true;
+    return rc == 0 ? 1 : -1;
+}
+
+static int sync_next(void *ctx, struct buf *out)
+{
+    struct rstream *s = ctx;
+    struct dav_req *dr = s->r->dr;
+    if (s->done) {
+        return 0;
+    }
+    for (;;) {
+        struct store_item it;
+        enum store_rc rc = store_cursor_next_item(s->cur, &it);
+        if (rc == STORE_NOTFOUND) {
+            return sync_tail(s, out);
+        }
+        if (rc != STORE_OK) {
+            return -1;
+        }
+        /* A deleted item the client never saw (created and deleted after its token), or any
+         * deletion during an initial sync, is not reported. */
+        if (it.is_tombstone && (s->since == 0 || it.created_modseq > s->since)) {
+            continue;
+        }
+        if (s->r->limit && s->sent == s->r->limit) {
+            s->truncated = true;
+            return sync_tail(s, out);
+        }
+        struct arena_mark m = arena_mark(dr->arena);
+        const char *href = dav_child_href(dr->arena, s->coll.href, it.name, false);
+        int w;
+        if (it.is_tombstone) {
+            /* client-quirks.md: a response-level 404 for a deleted member */
+            w = dav_write_status(out, href, 404);
+        } else {
+            struct dav_res res = s->coll;
+            res.kind = DAV_RES_ITEM;
+            res.item = it;
+            res.has_parent = true;
+            res.href = href;
+            w = dav_write_response(dr, &res, &s->r->sel, out);
+        }
+        arena_rewind(dr->arena, m);
+        s->sent++;
+        s->last = it.modseq;
+        return w == 0 ? 1 : -1;
+    }
+}
+
+/* Parses and checks a sync token against the collection; sets *since. */
+static int
+read_token(const char *token, const struct store_coll *c, uint64_t *since, struct err *err)
+{
+    *since = 0;
+    if (!token || !*token) {
+        return 0;
+    }
+    struct slice t = slice_from_cstr(token);
+    struct slice prefix = SLICE_LIT(CALDAV_TOKEN_PREFIX);
+    uint64_t v[3];
+    if (!slice_has_prefix(t, prefix)) {
+        return err_set(err, &caldav_cond_valid_sync_token, "not a sync token of this server");
+    }
+    t.ptr += prefix.len;
+    t.len -= prefix.len;
+    for (int i = 0; i < 3; i++) {
+        const char *dash = i < 2 ? memchr(t.ptr, '-', t.len) : NULL;
+        size_t len = dash ? (size_t)(dash - t.ptr) : t.len;
+        if ((i < 2 && !dash) || parse_u64((struct slice){t.ptr, len}, &v[i]) != 0) {
+            return err_set(err, &caldav_cond_valid_sync_token, "malformed sync token");
+        }
+        t.ptr += dash ? len + 1 : len;
+        t.len -= dash ? len + 1 : len;
+    }
+    if (v[0] != c->id || v[1] != c->epoch || v[2] > c->modseq) {
+        return err_set(err, &caldav_cond_valid_sync_token,
+                       "sync token is not one of this collection's history");
+    }
+    if (v[2] < c->tomb_horizon) {
+        return err_set(err, &caldav_cond_valid_sync_token,
+                       "sync token predates retained history; sync again from empty");
+    }
+    *since = v[2];
+    return 0;
+}
+
+static int report_run(struct dav_req *dr, struct err *err)
+{
+    struct report *r = dr->mstate;
+    int body = dav_xml_finish(dr, err);
+    if (body < 0) {
+        return -1;
+    }
+    if (body == 1) {
+        return err_set(err, &dav_cond_bad_request, "REPORT needs a body");
+    }
+    struct rstream *s = arena_zalloc(dr->arena, sizeof(*s));
+    s->r = r;
+    if (dav_begin_read(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &s->coll, err)) {
+        return -1;
+    }
+    if (s->coll.kind == DAV_RES_NONE) {
+        return err_set(err, &dav_cond_not_found, "no such resource");
+    }
+    if (r->kind == R_MULTIGET) {
+        dav_ms_stream(dr, multiget_next, s);
+        return 0;
+    }
+    if (s->coll.kind != DAV_RES_COLL) {
+        return err_set(err, &caldav_cond_supported_report, "this report needs a collection");
+    }
+    arena_defer(dr->arena, close_cursor, s);
+    enum store_rc rc;
+    if (r->kind == R_SYNC) {
+        if (read_token(r->token, &s->coll.coll, &s->since, err) != 0) {
+            return -1;
+        }
+        rc = store_changes_open(dr->store, s->coll.coll.id, s->since, &s->cur);
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
+        dav_ms_stream(dr, sync_next, s);
+        return 0;
+    }
+    rc = r->has_range
+             ? store_items_in_range_open(dr->store, s->coll.coll.id, r->start, r->end, &s->cur)
+             : store_items_open(dr->store, s->coll.coll.id, STORE_ORDER_NAME, &s->cur);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    dav_ms_stream(dr, query_next, s);
+    return 0;
+}
+
+const struct dav_method caldav_report = {.begin = report_begin, .run = report_run};
