@@ -4,6 +4,7 @@
 #include "cal/cal.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <libical/ical.h>
@@ -294,4 +295,202 @@ int cal_parse_object(
         icalcomponent_free(root);
     }
     return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Expansion (RFC 4791 §9.6.5) */
+
+static struct icaltimetype utc_of(icalcomponent *root, icalproperty *p, struct icaltimetype t)
+{
+    if (icaltime_is_date(t)) {
+        return t;
+    }
+    icaltimezone *utc = icaltimezone_get_utc_timezone();
+    struct icaltimetype u =
+        icaltime_from_timet_with_zone((time_t)to_utc(t, zone_of(root, p, t)), 0, utc);
+    return u;
+}
+
+/* Rewrites a DTSTART/DTEND/RECURRENCE-ID/DUE property of `c` in UTC, dropping its TZID. */
+static void prop_to_utc(icalcomponent *root, icalcomponent *c, icalproperty_kind kind)
+{
+    icalproperty *p = icalcomponent_get_first_property(c, kind);
+    if (!p) {
+        return;
+    }
+    struct icaltimetype t = icalvalue_get_datetime(icalproperty_get_value(p));
+    struct icaltimetype u = utc_of(root, p, t);
+    icalproperty_remove_parameter_by_kind(p, ICAL_TZID_PARAMETER);
+    icalproperty_set_value(p, icalvalue_new_datetime(u));
+}
+
+static void remove_all(icalcomponent *c, icalproperty_kind kind)
+{
+    icalproperty *p;
+    while ((p = icalcomponent_get_first_property(c, kind)) != NULL) {
+        icalcomponent_remove_property(c, p);
+        icalproperty_free(p);
+    }
+}
+
+static bool overlaps(int64_t s, int64_t e, int64_t start, int64_t end)
+{
+    /* RFC 4791 §9.9: zero-length instances match when start <= s < end */
+    return s < end && (e > start || (e == s && s >= start));
+}
+
+/* The override of `master` whose RECURRENCE-ID is `rid_utc`, or NULL. */
+static icalcomponent *override_of(icalcomponent *root, const char *uid, int64_t rid_utc)
+{
+    /* An external iterator: the caller is inside a get_first/get_next loop over root. */
+    for (icalcompiter i = icalcomponent_begin_component(root, ICAL_ANY_COMPONENT);
+         icalcompiter_deref(&i); icalcompiter_next(&i)) {
+        icalcomponent *c = icalcompiter_deref(&i);
+        icalproperty *rp = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
+        const char *u = icalcomponent_get_uid(c);
+        if (rp && u && strcmp(u, uid) == 0) {
+            struct icaltimetype r = icalproperty_get_recurrenceid(rp);
+            if (to_utc(r, zone_of(root, rp, r)) == rid_utc) {
+                return c;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Adds a UTC copy of `c` to `out` when it overlaps the range. */
+static void
+add_instance(icalcomponent *root, icalcomponent *out, icalcomponent *c, int64_t start, int64_t end)
+{
+    icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
+    if (!sp) {
+        return;
+    }
+    struct icaltimetype st = icalproperty_get_dtstart(sp);
+    int64_t s = to_utc(st, zone_of(root, sp, st));
+    int64_t e = s + instance_length(root, c, st, s);
+    if (!overlaps(s, e, start, end)) {
+        return;
+    }
+    icalcomponent *copy = icalcomponent_new_clone(c);
+    prop_to_utc(root, copy, ICAL_DTSTART_PROPERTY);
+    prop_to_utc(root, copy, ICAL_DTEND_PROPERTY);
+    prop_to_utc(root, copy, ICAL_DUE_PROPERTY);
+    prop_to_utc(root, copy, ICAL_RECURRENCEID_PROPERTY);
+    icalcomponent_add_component(out, copy);
+}
+
+static void
+expand_master(icalcomponent *root, icalcomponent *out, icalcomponent *m, int64_t start, int64_t end)
+{
+    icalproperty *rr = icalcomponent_get_first_property(m, ICAL_RRULE_PROPERTY);
+    icalproperty *sp = icalcomponent_get_first_property(m, ICAL_DTSTART_PROPERTY);
+    if (!rr || !sp) {
+        add_instance(root, out, m, start, end);
+        return;
+    }
+    struct icaltimetype dtstart = icalproperty_get_dtstart(sp);
+    icaltimezone *zone = zone_of(root, sp, dtstart);
+    int64_t len = instance_length(root, m, dtstart, to_utc(dtstart, zone));
+    const char *uid = icalcomponent_get_uid(m);
+    icalrecur_iterator *it = icalrecur_iterator_new(icalproperty_get_rrule(rr), dtstart);
+    if (!it) {
+        return;
+    }
+    int n = 0;
+    for (struct icaltimetype t = icalrecur_iterator_next(it);
+         !icaltime_is_null_time(t) && n < CAL_MAX_INSTANCES; t = icalrecur_iterator_next(it), n++) {
+        int64_t rid = to_utc(t, zone);
+        if (rid >= end) {
+            break; /* instances only grow from here (an override moved earlier from a later
+                      original is not looked for) */
+        }
+        if (icalproperty_recurrence_is_excluded(m, &dtstart, &t)) {
+            continue;
+        }
+        icalcomponent *ov = override_of(root, uid, rid);
+        if (ov) {
+            add_instance(root, out, ov, start, end);
+            continue;
+        }
+        if (!overlaps(rid, rid + len, start, end)) {
+            continue;
+        }
+        icalcomponent *inst = icalcomponent_new_clone(m);
+        remove_all(inst, ICAL_RRULE_PROPERTY);
+        remove_all(inst, ICAL_RDATE_PROPERTY);
+        remove_all(inst, ICAL_EXDATE_PROPERTY);
+        icaltimezone *utc = icaltimezone_get_utc_timezone();
+        struct icaltimetype u =
+            icaltime_is_date(t) ? t : icaltime_from_timet_with_zone((time_t)rid, 0, utc);
+        icalproperty *isp = icalcomponent_get_first_property(inst, ICAL_DTSTART_PROPERTY);
+        icalproperty_remove_parameter_by_kind(isp, ICAL_TZID_PARAMETER);
+        icalproperty_set_dtstart(isp, u);
+        icalproperty *iep = icalcomponent_get_first_property(inst, ICAL_DTEND_PROPERTY);
+        if (iep) {
+            struct icaltimetype ue =
+                icaltime_is_date(t) ? icaltime_add(t, icaldurationtype_from_int((int)len))
+                                    : icaltime_from_timet_with_zone((time_t)(rid + len), 0, utc);
+            icalproperty_remove_parameter_by_kind(iep, ICAL_TZID_PARAMETER);
+            icalproperty_set_dtend(iep, ue);
+        }
+        icalcomponent_add_property(inst, icalproperty_new_recurrenceid(u));
+        icalcomponent_add_component(out, inst);
+    }
+    icalrecur_iterator_free(it);
+}
+
+static bool has_master(icalcomponent *root, const char *uid)
+{
+    for (icalcompiter i = icalcomponent_begin_component(root, ICAL_ANY_COMPONENT);
+         icalcompiter_deref(&i); icalcompiter_next(&i)) {
+        icalcomponent *c = icalcompiter_deref(&i);
+        const char *u = icalcomponent_get_uid(c);
+        if (u && uid && strcmp(u, uid) == 0 &&
+            !icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int cal_expand(struct slice ics,
+               int64_t start,
+               int64_t end,
+               struct arena *arena,
+               struct slice *out,
+               struct err *err)
+{
+    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
+    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
+        if (root) {
+            icalcomponent_free(root);
+        }
+        return err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
+    }
+    icalcomponent *res = icalcomponent_new(ICAL_VCALENDAR_COMPONENT);
+    icalcomponent_add_property(res, icalproperty_new_version("2.0"));
+    icalproperty *prodid = icalcomponent_get_first_property(root, ICAL_PRODID_PROPERTY);
+    icalcomponent_add_property(res, prodid ? icalproperty_new_clone(prodid)
+                                           : icalproperty_new_prodid("-//Almanac//EN"));
+    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT); c;
+         c = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT)) {
+        icalcomponent_kind k = icalcomponent_isa(c);
+        if (k == ICAL_VTIMEZONE_COMPONENT) {
+            continue;
+        }
+        bool is_override = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
+        if (!is_override) {
+            expand_master(root, res, c, start, end);
+        } else if (!has_master(root, icalcomponent_get_uid(c))) {
+            add_instance(root, res, c, start, end); /* an override sent without its series */
+        }
+    }
+    char *text = icalcomponent_as_ical_string_r(res);
+    out->ptr = arena_strdup(arena, text ? text : "");
+    out->len = strlen(out->ptr);
+    free(text);
+    icalcomponent_free(res);
+    icalcomponent_free(root);
+    return 0;
 }

@@ -53,4 +53,16 @@ void cal_shutdown(void);
 int cal_parse_object(
     struct slice ics, unsigned allowed, struct arena *arena, struct cal_info *out, struct err *err);
 
+/* RFC 4791 §9.6.5: `ics` with every instance overlapping [start, end) as its own component,
+ * times in UTC, a RECURRENCE-ID on each instance of a recurring one, no RRULE/RDATE/EXDATE,
+ * overrides applied and each instance keeping its own DTEND or DURATION; VTIMEZONEs dropped.
+ * The result (NUL-terminated) is in the arena. Returns 0, or -1 with
+ * cal_cond_valid_calendar_data when `ics` does not parse. Walks at most CAL_MAX_INSTANCES. */
+int cal_expand(struct slice ics,
+               int64_t start,
+               int64_t end,
+               struct arena *arena,
+               struct slice *out,
+               struct err *err);
+
 #endif

@@ -142,7 +142,16 @@ static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct
         STORE_OK) {
         return -1;
     }
-    return xmlout_text(out, (struct slice){full.content, full.size}) == 0 ? 0 : -1;
+    struct slice data = {full.content, full.size};
+    const struct caldav_data_opts *o = dr->ext_req;
+    if (o && o->expand) {
+        struct err e;
+        err_init(&e);
+        if (cal_expand(data, o->start, o->end, dr->arena, &data, &e) != 0) {
+            return -1;
+        }
+    }
+    return xmlout_text(out, data) == 0 ? 0 : -1;
 }
 
 static const struct dav_live_prop caldav_props[] = {

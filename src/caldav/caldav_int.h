@@ -11,6 +11,13 @@
 /* The token of `c` at `modseq`, in the arena. */
 const char *caldav_sync_token(struct arena *a, const struct store_coll *c, uint64_t modseq);
 
+/* How calendar-data is returned in this request (RFC 4791 §9.6), set by REPORT. */
+struct caldav_data_opts {
+    bool expand; /* §9.6.5: instances of [start, end) in UTC */
+    int64_t start;
+    int64_t end;
+};
+
 /* REPORT: calendar-multiget, calendar-query, sync-collection (report.c). */
 extern const struct dav_method caldav_report;
 

@@ -40,7 +40,9 @@ struct report {
     unsigned depth;
     struct dav_propsel sel;
     bool in_prop;
+    bool in_cdata; /* inside <C:calendar-data> of the property selection */
     bool in_limit;
+    struct caldav_data_opts data;
     enum capture cap;
     struct buf text;
     /* calendar-multiget */
@@ -246,7 +248,16 @@ static int rp_start(void *ctx,
         return 0;
     }
     if (r->depth == 3 && r->in_prop) {
+        r->in_cdata = is(ns, name, DAV_NS_CALDAV, "calendar-data");
         return add_prop(r, ns, name, err);
+    }
+    if (r->depth == 4 && r->in_cdata && is(ns, name, DAV_NS_CALDAV, "expand")) {
+        if (parse_utc(attr(attrs, nattrs, "start"), &r->data.start) != 0 ||
+            parse_utc(attr(attrs, nattrs, "end"), &r->data.end) != 0 ||
+            r->data.end <= r->data.start) {
+            return err_set(err, &dav_cond_bad_request, "expand needs UTC start < end");
+        }
+        r->data.expand = true;
     }
     if (r->depth == 3 && r->in_limit && is(ns, name, DAV_NS, "nresults")) {
         r->cap = CAP_NRESULTS;
@@ -327,6 +338,7 @@ static int report_begin(struct dav_req *dr, struct err *err)
     buf_init(&r->text, REPORT_TEXT_MAX);
     arena_defer(dr->arena, free_text, r);
     dr->mstate = r;
+    dr->ext_req = &r->data;
     dav_xml_body(dr, &rp_handler, r);
     return 0;
 }

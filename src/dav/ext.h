@@ -73,6 +73,7 @@ struct dav_req {
     bool xml_seen;       /* at least one body byte went to the XML reader */
     struct buf raw;      /* raw_body methods */
     void *mstate;        /* the method's own state */
+    const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */
 };
 
 /* dav.c */

@@ -1,0 +1,297 @@
+"""tests/integration/test_caldav.py: CalDAV (RFC 4791), WebDAV Sync (RFC 6578) and extended
+MKCOL (RFC 5689) on the wire against the real almanacd: discovery, calendar creation,
+validation of calendar objects, multiget, sync-collection with tokens, deletions and paging,
+and time-range queries through the span index."""
+
+import re
+
+from harness import ServerTestCase, main, propfind_body, responses
+
+HOME = "/calendars/alice/"
+C = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
+
+
+def event(uid, start="20260105T100000Z", end="20260105T110000Z", extra="", comp="VEVENT"):
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\n"
+            "BEGIN:%s\r\nUID:%s\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:%s\r\nDTEND:%s\r\n%s"
+            "SUMMARY:event %s\r\nEND:%s\r\nEND:VCALENDAR\r\n"
+            % (comp, uid, start, end, extra, uid, comp))
+
+
+ICS = {"Content-Type": "text/calendar; charset=utf-8"}
+
+
+class CalDavTest(ServerTestCase):
+    def setUp(self):
+        self.cal = HOME + self._testMethodName.replace("_", "-") + "/"
+        r = self.req("MKCALENDAR", self.cal)
+        self.assertStatus(r, 201)
+
+    def put(self, name, body, headers=None):
+        h = dict(ICS)
+        h.update(headers or {})
+        return self.req("PUT", self.cal + name, body=body, headers=h)
+
+    def report(self, path, body, depth="1"):
+        return self.req("REPORT", path, body=body, headers={"Depth": depth,
+                                                            "Content-Type": "application/xml"})
+
+    def sync(self, token="", limit=None, props="<D:getetag/>"):
+        lim = "<D:limit><D:nresults>%d</D:nresults></D:limit>" % limit if limit else ""
+        body = ('<?xml version="1.0"?><D:sync-collection %s><D:sync-token>%s</D:sync-token>'
+                '<D:sync-level>1</D:sync-level>%s<D:prop>%s</D:prop></D:sync-collection>'
+                % (C, token, lim, props))
+        return self.report(self.cal, body)
+
+    @staticmethod
+    def token_of(resp):
+        m = re.search(r"<D:sync-token>(.*?)</D:sync-token>", resp.text)
+        return m.group(1) if m else None
+
+    @staticmethod
+    def hrefs(resp, status=None):
+        out = []
+        for r in responses(resp.text):
+            if status and ("HTTP/1.1 %d" % status) not in r:
+                continue
+            out.append(re.search(r"<D:href>(.*?)</D:href>", r).group(1))
+        return out
+
+    # Discovery -------------------------------------------------------------------------
+
+    def test_well_known_redirects_permanently_keeping_host(self):
+        r = self.req("PROPFIND", "/.well-known/caldav", headers={"Depth": "0"})
+        self.assertStatus(r, 301)
+        self.assertEqual(r.header("Location"), "http://127.0.0.1:%d/" % self.srv.port)
+
+    def test_principal_names_the_calendar_home(self):
+        r = self.req("PROPFIND", "/", headers={"Depth": "0"},
+                     body=propfind_body("<D:current-user-principal/>"))
+        self.assertIn("<D:href>/principals/alice/</D:href>", r.text)
+        body = ('<?xml version="1.0"?><D:propfind %s><D:prop><C:calendar-home-set/>'
+                '<C:calendar-user-address-set/></D:prop></D:propfind>' % C)
+        r = self.req("PROPFIND", "/principals/alice/", headers={"Depth": "0"}, body=body)
+        self.assertIn("<C:calendar-home-set><D:href>/calendars/alice/</D:href>", r.text)
+
+    def test_options_announces_calendar_access_and_report(self):
+        r = self.req("OPTIONS", self.cal)
+        self.assertIn("calendar-access", r.header("DAV"))
+        self.assertIn("REPORT", r.header("Allow"))
+        self.assertIn("MKCALENDAR", r.header("Allow"))
+
+    # Collections -----------------------------------------------------------------------
+
+    def test_mkcalendar_with_initial_properties(self):
+        body = ('<?xml version="1.0"?><C:mkcalendar %s><D:set><D:prop>'
+                '<D:displayname>Work</D:displayname><C:calendar-description>Meetings'
+                '</C:calendar-description><I:calendar-color xmlns:I="http://apple.com/ns/ical/">'
+                '#ff0000</I:calendar-color></D:prop></D:set></C:mkcalendar>' % C)
+        r = self.req("MKCALENDAR", HOME + "work/", body=body)
+        self.assertStatus(r, 201)
+        props = ('<?xml version="1.0"?><D:propfind %s><D:prop><D:displayname/><D:resourcetype/>'
+                 '<C:calendar-description/><C:supported-calendar-component-set/>'
+                 '<D:supported-report-set/><D:sync-token/><CS:getctag '
+                 'xmlns:CS="http://calendarserver.org/ns/"/><C:max-resource-size/></D:prop>'
+                 '</D:propfind>' % C)
+        r = self.req("PROPFIND", HOME + "work/", headers={"Depth": "0"}, body=props)
+        t = r.text
+        self.assertIn("<D:displayname>Work</D:displayname>", t)
+        self.assertIn("<C:calendar/>", t)
+        self.assertIn("Meetings", t)
+        self.assertIn('<C:comp name="VEVENT"/>', t)
+        self.assertIn("<D:supported-report><D:report><C:calendar-multiget/></D:report>", t)
+        self.assertIn("<D:sync-token>urn:x-almanac:sync:", t)
+        self.assertIn("<CS:getctag>", t)
+        self.assertNotIn("404 Not Found", t)
+
+    def test_mkcalendar_on_existing_is_405_resource_must_be_null(self):
+        self.assertCondition(self.req("MKCALENDAR", self.cal), 405, "resource-must-be-null")
+
+    def test_mkcalendar_inside_a_calendar_is_refused(self):
+        r = self.req("MKCALENDAR", self.cal + "inner/")
+        self.assertCondition(r, 403, "calendar-collection-location-ok")
+
+    def test_extended_mkcol_creates_a_calendar(self):
+        body = ('<?xml version="1.0"?><D:mkcol %s><D:set><D:prop><D:resourcetype><D:collection/>'
+                '<C:calendar/></D:resourcetype><D:displayname>Ext</D:displayname></D:prop>'
+                '</D:set></D:mkcol>' % C)
+        r = self.req("MKCOL", HOME + "ext", body=body, headers={"Content-Type": "application/xml"})
+        self.assertStatus(r, 201)
+        r = self.req("PROPFIND", HOME + "ext/", headers={"Depth": "0"},
+                     body=propfind_body("<D:resourcetype/>", "<D:displayname/>"))
+        self.assertIn("<C:calendar/>", r.text)
+        self.assertIn("<D:displayname>Ext</D:displayname>", r.text)
+
+    # Objects ---------------------------------------------------------------------------
+
+    def test_put_valid_event_and_read_it_back(self):
+        r = self.put("a.ics", event("a@x"))
+        self.assertStatus(r, 201)
+        g = self.req("GET", self.cal + "a.ics")
+        self.assertEqual(g.text, event("a@x"))
+        self.assertEqual(g.header("ETag"), r.header("ETag"))
+
+    def test_put_needs_text_calendar(self):
+        r = self.put("a.ics", event("a"), {"Content-Type": "text/plain"})
+        self.assertCondition(r, 403, "supported-calendar-data")
+        self.assertIn("<P:supported-calendar-data", r.text)
+
+    def test_put_invalid_calendar_data_is_refused_and_not_stored(self):
+        for body in ("not a calendar", "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+                     event("a").replace("DTSTART:20260105T100000Z", "DTSTART:someday")):
+            r = self.put("bad.ics", body)
+            self.assertCondition(r, 403, "valid-calendar-data")
+        self.assertStatus(self.req("GET", self.cal + "bad.ics"), 404)
+
+    def test_put_two_uids_is_not_a_calendar_object_resource(self):
+        two = event("a").replace("END:VCALENDAR\r\n", "") + \
+            event("b").split("PRODID:-//Almanac tests//EN\r\n")[1]
+        self.assertCondition(self.put("two.ics", two), 403, "valid-calendar-object-resource")
+
+    def test_put_same_uid_elsewhere_is_no_uid_conflict(self):
+        self.assertStatus(self.put("a.ics", event("dup")), 201)
+        r = self.put("b.ics", event("dup"))
+        self.assertCondition(r, 409, "no-uid-conflict")
+        self.assertIn(self.cal + "a.ics", r.text)
+        self.assertStatus(self.put("a.ics", event("dup", end="20260105T120000Z")), 204)
+
+    def test_getctag_and_sync_token_change_on_write(self):
+        body = ('<?xml version="1.0"?><D:propfind %s><D:prop><D:sync-token/><CS:getctag '
+                'xmlns:CS="http://calendarserver.org/ns/"/></D:prop></D:propfind>' % C)
+        before = self.req("PROPFIND", self.cal, headers={"Depth": "0"}, body=body).text
+        again = self.req("PROPFIND", self.cal, headers={"Depth": "0"}, body=body).text
+        self.assertEqual(before, again)
+        self.put("a.ics", event("a"))
+        after = self.req("PROPFIND", self.cal, headers={"Depth": "0"}, body=body).text
+        self.assertNotEqual(before, after)
+
+    # calendar-multiget -----------------------------------------------------------------
+
+    def test_multiget_returns_data_and_404_for_missing(self):
+        for i in range(3):
+            self.put("m%d.ics" % i, event("m%d" % i))
+        hrefs = "".join("<D:href>%sm%d.ics</D:href>" % (self.cal, i) for i in (0, 1, 2, 9))
+        body = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop><D:getetag/>'
+                '<C:calendar-data/></D:prop>%s</C:calendar-multiget>' % (C, hrefs))
+        r = self.report(self.cal, body)
+        self.assertStatus(r, 207)
+        rs = responses(r.text)
+        self.assertEqual(len(rs), 4)
+        self.assertIn("UID:m1", rs[1])
+        self.assertIn("<C:calendar-data>BEGIN:VCALENDAR", rs[0])
+        self.assertIn(self.cal + "m9.ics</D:href><D:status>HTTP/1.1 404", rs[3])
+
+    def test_multiget_never_reaches_another_user(self):
+        self.srv.request("MKCALENDAR", "/calendars/bob/b/", user="bob")
+        self.srv.request("PUT", "/calendars/bob/b/x.ics", user="bob", body=event("bx"), headers=ICS)
+        body = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop><C:calendar-data/>'
+                '</D:prop><D:href>/calendars/bob/b/x.ics</D:href></C:calendar-multiget>' % C)
+        r = self.report(self.cal, body)
+        self.assertNotIn("UID:bx", r.text)
+        self.assertIn("404", r.text)
+
+    # sync-collection -------------------------------------------------------------------
+
+    def test_sync_initial_then_changes_then_nothing(self):
+        for i in range(5):
+            self.put("s%d.ics" % i, event("s%d" % i))
+        r = self.sync()
+        self.assertStatus(r, 207)
+        self.assertEqual(sorted(self.hrefs(r)), [self.cal + "s%d.ics" % i for i in range(5)])
+        t1 = self.token_of(r)
+        self.put("s1.ics", event("s1", end="20260105T130000Z"))
+        self.req("DELETE", self.cal + "s2.ics")
+        self.put("new.ics", event("new"))
+        self.put("gone.ics", event("gone"))
+        self.req("DELETE", self.cal + "gone.ics")  # never seen by the client: not reported
+        r = self.sync(t1)
+        self.assertEqual(sorted(self.hrefs(r, 200)), [self.cal + "new.ics", self.cal + "s1.ics"])
+        self.assertEqual(self.hrefs(r, 404), [self.cal + "s2.ics"])
+        t2 = self.token_of(r)
+        r = self.sync(t2)
+        self.assertEqual(self.hrefs(r), [])
+        self.assertEqual(self.token_of(r), t2)
+
+    def test_sync_depth_1_is_accepted_like_depth_0(self):
+        self.put("a.ics", event("a"))
+        body = ('<?xml version="1.0"?><D:sync-collection %s><D:sync-token/><D:sync-level>1'
+                '</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>' % C)
+        for depth in ("0", "1"):
+            r = self.report(self.cal, body, depth=depth)
+            self.assertEqual(self.hrefs(r), [self.cal + "a.ics"])
+
+    def test_sync_pages_with_limit_and_continuation_tokens(self):
+        names = ["p%02d.ics" % i for i in range(7)]
+        for n in names:
+            self.put(n, event(n))
+        seen, token, pages = [], "", 0
+        while True:
+            r = self.sync(token, limit=3)
+            pages += 1
+            page = self.hrefs(r, 200)
+            seen += page
+            token = self.token_of(r)
+            truncated = self.cal + "</D:href><D:status>HTTP/1.1 507" in r.text
+            if not truncated:
+                break
+            self.assertEqual(len(page), 3)
+        self.assertEqual(pages, 3)
+        self.assertEqual(sorted(seen), [self.cal + n for n in names])
+
+    def test_forged_or_foreign_sync_tokens_are_403_valid_sync_token(self):
+        self.put("a.ics", event("a"))
+        good = self.token_of(self.sync())
+        coll, epoch, modseq = good.rsplit(":", 1)[1].split("-")
+        for bad in ("garbage", "urn:x-almanac:sync:1-2-3",
+                    "urn:x-almanac:sync:%s-%s-%d" % (coll, epoch, int(modseq) + 100),
+                    "urn:x-almanac:sync:%s-%d-%s" % (coll, int(epoch) ^ 1, modseq),
+                    "urn:x-almanac:sync:%s-%s" % (coll, epoch)):
+            self.assertCondition(self.sync(bad), 403, "valid-sync-token")
+
+    # calendar-query --------------------------------------------------------------------
+
+    def query(self, comp="VEVENT", start="20260201T000000Z", end="20260301T000000Z",
+              extra_filter=""):
+        tr = '<C:time-range start="%s" end="%s"/>' % (start, end) if start else ""
+        body = ('<?xml version="1.0"?><C:calendar-query %s><D:prop><D:getetag/></D:prop>'
+                '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="%s">%s%s'
+                '</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>'
+                % (C, comp, tr, extra_filter))
+        return self.report(self.cal, body)
+
+    def test_time_range_query_uses_spans_including_recurrences(self):
+        self.put("jan.ics", event("jan", "20260110T100000Z", "20260110T110000Z"))
+        self.put("feb.ics", event("feb", "20260210T100000Z", "20260210T110000Z"))
+        self.put("mar.ics", event("mar", "20260310T100000Z", "20260310T110000Z"))
+        # weekly from December: first instance before the range, later ones inside
+        self.put("weekly.ics", event("weekly", "20251201T090000Z", "20251201T100000Z",
+                                     "RRULE:FREQ=WEEKLY;COUNT=20\r\n"))
+        self.put("forever.ics", event("forever", "20250101T090000Z", "20250101T100000Z",
+                                      "RRULE:FREQ=YEARLY\r\n"))
+        self.put("ended.ics", event("ended", "20250101T090000Z", "20250101T100000Z",
+                                    "RRULE:FREQ=DAILY;COUNT=3\r\n"))
+        r = self.query()
+        self.assertStatus(r, 207)
+        self.assertEqual(sorted(self.hrefs(r)),
+                         [self.cal + n for n in ("feb.ics", "forever.ics", "weekly.ics")])
+
+    def test_query_by_component_and_uid(self):
+        self.put("e.ics", event("event-1"))
+        self.put("t.ics", event("task-1", comp="VTODO").replace("DTEND:", "DUE:"))
+        r = self.query(comp="VTODO", start=None)
+        self.assertEqual(self.hrefs(r), [self.cal + "t.ics"])
+        uid = ('<C:prop-filter name="UID"><C:text-match collation="i;octet">event-1'
+               '</C:text-match></C:prop-filter>')
+        r = self.query(comp="VEVENT", start=None, extra_filter=uid)
+        self.assertEqual(self.hrefs(r), [self.cal + "e.ics"])
+
+    def test_unsupported_report_and_filter_are_403(self):
+        r = self.report(self.cal, '<?xml version="1.0"?><D:expand-property xmlns:D="DAV:"/>')
+        self.assertCondition(r, 403, "supported-report")
+        r = self.query(extra_filter='<C:prop-filter name="SUMMARY"><C:is-not-defined/>'
+                                    '</C:prop-filter>')
+        self.assertCondition(r, 403, "valid-filter")
+
+
+if __name__ == "__main__":
+    main()
