@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cal/cal.h"
 #include "caldav/caldav.h"
 #include "caldav/caldav_int.h"
 #include "util/parse.h"
@@ -395,7 +396,7 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
         (!it->uid || !slice_contains_ci(slice_from_cstr(it->uid), slice_from_cstr(r->uid_match)))) {
         return false;
     }
-    if (!r->comp) {
+    if (!r->comp && !r->has_range) {
         return true;
     }
     struct store_item full;
@@ -403,9 +404,23 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
                        &full) != STORE_OK) {
         return false;
     }
+    struct slice data = {full.content, full.size};
     char begin[32];
-    snprintf(begin, sizeof(begin), "BEGIN:%s\r", r->comp);
-    return slice_contains((struct slice){full.content, full.size}, slice_from_cstr(begin));
+    snprintf(begin, sizeof(begin), "BEGIN:%s\r", r->comp ? r->comp : "V");
+    if (!slice_contains(data, slice_from_cstr(begin))) {
+        return false;
+    }
+    if (!r->has_range || (!slice_contains(data, SLICE_LIT("\nRRULE")) &&
+                          !slice_contains(data, SLICE_LIT("\nRDATE")))) {
+        return true; /* the span index decided exactly */
+    }
+    /* A series whose span overlaps may still have no instance in the range (RFC 4791 §9.9):
+     * expand it over the range and look for an instance. */
+    struct slice inst;
+    struct err e;
+    err_init(&e);
+    return cal_expand(data, r->start, r->end, r->dr->arena, &inst, &e) == 0 &&
+           slice_contains(inst, slice_from_cstr(begin));
 }
 
 static int query_next(void *ctx, struct buf *out)

@@ -266,10 +266,17 @@ class CalDavTest(ServerTestCase):
         # weekly from December: first instance before the range, later ones inside
         self.put("weekly.ics", event("weekly", "20251201T090000Z", "20251201T100000Z",
                                      "RRULE:FREQ=WEEKLY;COUNT=20\r\n"))
-        self.put("forever.ics", event("forever", "20250101T090000Z", "20250101T100000Z",
+        self.put("forever.ics", event("forever", "20250210T090000Z", "20250210T100000Z",
                                       "RRULE:FREQ=YEARLY\r\n"))
         self.put("ended.ics", event("ended", "20250101T090000Z", "20250101T100000Z",
                                     "RRULE:FREQ=DAILY;COUNT=3\r\n"))
+        # spans the range but every instance falls outside it (RFC 4791 §9.9 is exact)
+        self.put("skips.ics", event("skips", "20260115T090000Z", "20260115T100000Z",
+                                    "RRULE:FREQ=MONTHLY;INTERVAL=2;COUNT=3\r\n"))
+        # the only February instance was excluded
+        self.put("exdate.ics", event("exdate", "20260125T090000Z", "20260125T100000Z",
+                                     "RRULE:FREQ=WEEKLY;COUNT=3\r\nEXDATE:20260201T090000Z\r\n"
+                                     ).replace("COUNT=3", "UNTIL=20260201T235959Z"))
         r = self.query()
         self.assertStatus(r, 207)
         self.assertEqual(sorted(self.hrefs(r)),
