@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libical/ical.h>
 
@@ -493,4 +494,143 @@ int cal_expand(struct slice ics,
     icalcomponent_free(res);
     icalcomponent_free(root);
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* calendar-query filters (RFC 4791 §9.7) */
+
+static bool text_matches(const char *value, const struct cal_text_match *t)
+{
+    struct slice v = slice_from_cstr(value);
+    struct slice needle = slice_from_cstr(t->text);
+    bool found = t->collation == CAL_COLLATION_OCTET ? slice_contains(v, needle)
+                                                     : slice_contains_ci(v, needle);
+    return found != t->negate;
+}
+
+static bool comp_matches(icalcomponent *root, icalcomponent *c, const struct cal_filter *f);
+
+static bool param_matches(icalproperty *p, const struct cal_filter *f)
+{
+    icalparameter_kind k = icalparameter_string_to_kind(f->name);
+    icalparameter *par = NULL;
+    for (icalparameter *x = icalproperty_get_first_parameter(p, ICAL_ANY_PARAMETER); x;
+         x = icalproperty_get_next_parameter(p, ICAL_ANY_PARAMETER)) {
+        const char *xname = icalparameter_get_xname(x);
+        if ((k != ICAL_X_PARAMETER && k != ICAL_NO_PARAMETER && icalparameter_isa(x) == k) ||
+            (xname && strcasecmp(xname, f->name) == 0)) {
+            par = x;
+            break;
+        }
+    }
+    if (f->is_not_defined) {
+        return par == NULL;
+    }
+    if (!par) {
+        return false;
+    }
+    if (!f->has_text) {
+        return true;
+    }
+    char *s = icalparameter_as_ical_string_r(par); /* NAME=value */
+    const char *eq = s ? strchr(s, '=') : NULL;
+    bool ok = eq && text_matches(eq + 1, &f->text);
+    free(s);
+    return ok;
+}
+
+static bool one_prop_matches(icalproperty *p, const struct cal_filter *f)
+{
+    if (f->has_text) {
+        char *v = icalproperty_get_value_as_string_r(p);
+        bool ok = v && text_matches(v, &f->text);
+        free(v);
+        if (!ok) {
+            return false;
+        }
+    }
+    for (const struct cal_filter *ch = f->children; ch; ch = ch->next) {
+        if (!param_matches(p, ch)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool prop_matches(icalcomponent *c, const struct cal_filter *f)
+{
+    bool any = false;
+    for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_ANY_PROPERTY); p;
+         p = icalcomponent_get_next_property(c, ICAL_ANY_PROPERTY)) {
+        if (strcasecmp(icalproperty_get_property_name(p), f->name) != 0) {
+            continue;
+        }
+        any = true;
+        if (!f->is_not_defined && one_prop_matches(p, f)) {
+            return true;
+        }
+    }
+    return f->is_not_defined ? !any : false;
+}
+
+static bool range_matches(icalcomponent *root, icalcomponent *c, const struct cal_filter *f)
+{
+    struct span s = {false, 0, 0};
+    bool recurring = false;
+    if (component_span(root, c, &s, &recurring) != 0 || !s.any) {
+        return false;
+    }
+    return overlaps(s.start, s.end, f->start, f->end);
+}
+
+/* Does component `c` satisfy comp-filter `f` (its own name already matched)? */
+static bool comp_matches(icalcomponent *root, icalcomponent *c, const struct cal_filter *f)
+{
+    if (f->has_range && !range_matches(root, c, f)) {
+        return false;
+    }
+    for (const struct cal_filter *ch = f->children; ch; ch = ch->next) {
+        if (ch->kind == CAL_FILTER_PROP) {
+            if (!prop_matches(c, ch)) {
+                return false;
+            }
+            continue;
+        }
+        /* a nested comp-filter: some subcomponent of that name matches (or none exists) */
+        bool any = false;
+        bool hit = false;
+        for (icalcompiter i = icalcomponent_begin_component(c, ICAL_ANY_COMPONENT);
+             icalcompiter_deref(&i); icalcompiter_next(&i)) {
+            icalcomponent *sub = icalcompiter_deref(&i);
+            if (strcasecmp(icalcomponent_kind_to_string(icalcomponent_isa(sub)), ch->name) != 0) {
+                continue;
+            }
+            any = true;
+            if (!ch->is_not_defined && comp_matches(root, sub, ch)) {
+                hit = true;
+                break;
+            }
+        }
+        if (ch->is_not_defined ? any : !hit) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int cal_filter_match(struct slice ics,
+                     const struct cal_filter *f,
+                     struct arena *arena,
+                     struct err *err)
+{
+    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
+    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
+        if (root) {
+            icalcomponent_free(root);
+        }
+        return err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
+    }
+    bool ok = strcasecmp(f->name, "VCALENDAR") == 0 && comp_matches(root, root, f);
+    icalcomponent_free(root);
+    return ok ? 1 : 0;
 }

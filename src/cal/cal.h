@@ -53,6 +53,45 @@ void cal_shutdown(void);
 int cal_parse_object(
     struct slice ics, unsigned allowed, struct arena *arena, struct cal_info *out, struct err *err);
 
+/* A calendar-query filter (RFC 4791 §9.7) as a tree, built by the caller in its arena. */
+enum cal_filter_kind {
+    CAL_FILTER_COMP,
+    CAL_FILTER_PROP,
+    CAL_FILTER_PARAM
+};
+
+enum cal_collation {
+    CAL_COLLATION_ASCII_CASEMAP = 0, /* i;ascii-casemap, the default */
+    CAL_COLLATION_OCTET,             /* i;octet */
+};
+
+struct cal_text_match {
+    const char *text; /* substring to look for */
+    enum cal_collation collation;
+    bool negate;
+};
+
+struct cal_filter {
+    enum cal_filter_kind kind;
+    const char *name;    /* component, property or parameter name, upper case */
+    bool is_not_defined; /* matches when no such component/property/parameter exists */
+    bool has_range;      /* comp-filter: instances overlapping [start, end) */
+    int64_t start;
+    int64_t end;
+    bool has_text;
+    struct cal_text_match text;
+    struct cal_filter *children; /* nested filters, all of which must match */
+    struct cal_filter *next;     /* sibling */
+};
+
+/* Evaluates `f` (a comp-filter for VCALENDAR) against `ics`. Returns 1 match, 0 no match, or
+ * -1 with cal_cond_valid_calendar_data when the stored object does not parse. Time ranges on
+ * components below the top level compare the component's own DTSTART/DTEND. */
+int cal_filter_match(struct slice ics,
+                     const struct cal_filter *f,
+                     struct arena *arena,
+                     struct err *err);
+
 /* RFC 4791 §9.6.5: `ics` with every instance overlapping [start, end) as its own component,
  * times in UTC, a RECURRENCE-ID on each instance of a recurring one, no RRULE/RDATE/EXDATE,
  * overrides applied and each instance keeping its own DTEND or DURATION; VTIMEZONEs dropped.

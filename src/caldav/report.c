@@ -32,8 +32,9 @@ enum capture {
 };
 
 enum {
-    REPORT_TEXT_MAX = 8192
-}; /* bytes of one captured element (an href, a token) */
+    REPORT_TEXT_MAX = 8192,  /* bytes of one captured element (an href, a token) */
+    REPORT_FILTER_DEPTH = 8, /* nesting of comp/prop/param filters */
+};
 
 struct report {
     struct dav_req *dr;
@@ -60,8 +61,10 @@ struct report {
     bool has_range;
     int64_t start;
     int64_t end;
-    const char *uid_match; /* prop-filter UID text-match, substring, i;ascii-casemap */
-    bool in_uid_filter;
+    struct cal_filter *filter;                     /* the whole filter tree (comp VCALENDAR) */
+    struct cal_filter *stack[REPORT_FILTER_DEPTH]; /* open filter nodes */
+    unsigned nstack;
+    bool complex; /* the filter says more than a component name and a time range */
 };
 
 static bool is(struct slice ns, struct slice name, const char *want_ns, const char *want)
@@ -144,6 +147,27 @@ static int add_prop(struct report *r, struct slice ns, struct slice name, struct
     return 0;
 }
 
+static struct cal_filter *
+filter_node(struct report *r, enum cal_filter_kind kind, struct slice name, struct err *err)
+{
+    if (r->nstack == REPORT_FILTER_DEPTH) {
+        err_set(err, &caldav_cond_valid_filter, "filters nest deeper than %d", REPORT_FILTER_DEPTH);
+        return NULL;
+    }
+    struct cal_filter *n = arena_zalloc(r->dr->arena, sizeof(*n));
+    n->kind = kind;
+    n->name = arena_slicedup(r->dr->arena, name);
+    if (r->nstack == 0) {
+        r->filter = n;
+    } else {
+        struct cal_filter *parent = r->stack[r->nstack - 1];
+        n->next = parent->children;
+        parent->children = n;
+    }
+    r->stack[r->nstack++] = n;
+    return n;
+}
+
 static int filter_start(struct report *r,
                         struct slice ns,
                         struct slice name,
@@ -151,7 +175,14 @@ static int filter_start(struct report *r,
                         size_t nattrs,
                         struct err *err)
 {
-    if (is(ns, name, DAV_NS_CALDAV, "comp-filter")) {
+    struct cal_filter *top = r->nstack ? r->stack[r->nstack - 1] : NULL;
+    if (!slice_eq(ns, SLICE_LIT(DAV_NS_CALDAV))) {
+        return err_set(err, &caldav_cond_valid_filter, "unknown filter element");
+    }
+    if (slice_eq(name, SLICE_LIT("comp-filter"))) {
+        if (top && top->kind != CAL_FILTER_COMP) {
+            return err_set(err, &caldav_cond_valid_filter, "comp-filter inside a prop-filter");
+        }
         struct slice cn = attr(attrs, nattrs, "name");
         r->comp_level++;
         if (r->comp_level == 1 && !slice_eq(cn, SLICE_LIT("VCALENDAR"))) {
@@ -159,40 +190,72 @@ static int filter_start(struct report *r,
                            "the outer comp-filter must be VCALENDAR");
         }
         if (r->comp_level == 2) {
-            if (!slice_eq(cn, SLICE_LIT("VEVENT")) && !slice_eq(cn, SLICE_LIT("VTODO")) &&
-                !slice_eq(cn, SLICE_LIT("VJOURNAL"))) {
-                return err_set(err, &caldav_cond_valid_filter, "comp-filter %.*s is not supported",
-                               (int)cn.len, cn.ptr);
-            }
             r->comp = arena_slicedup(r->dr->arena, cn);
         }
         if (r->comp_level > 2) {
-            return err_set(err, &caldav_cond_valid_filter, "nested comp-filters are not supported");
+            r->complex = true;
+        }
+        return filter_node(r, CAL_FILTER_COMP, cn, err) ? 0 : -1;
+    }
+    if (slice_eq(name, SLICE_LIT("prop-filter")) || slice_eq(name, SLICE_LIT("param-filter"))) {
+        bool prop = slice_eq(name, SLICE_LIT("prop-filter"));
+        if (!top || (prop ? top->kind != CAL_FILTER_COMP : top->kind != CAL_FILTER_PROP) ||
+            r->comp_level < 2) {
+            return err_set(err, &caldav_cond_valid_filter, "misplaced %.*s", (int)name.len,
+                           name.ptr);
+        }
+        r->complex = true;
+        return filter_node(r, prop ? CAL_FILTER_PROP : CAL_FILTER_PARAM,
+                           attr(attrs, nattrs, "name"), err)
+                   ? 0
+                   : -1;
+    }
+    if (!top) {
+        return err_set(err, &caldav_cond_valid_filter, "filter element outside a comp-filter");
+    }
+    if (slice_eq(name, SLICE_LIT("is-not-defined"))) {
+        top->is_not_defined = true;
+        r->complex = true;
+        return 0;
+    }
+    if (slice_eq(name, SLICE_LIT("time-range"))) {
+        struct slice st = attr(attrs, nattrs, "start");
+        struct slice en = attr(attrs, nattrs, "end");
+        int64_t s0 = INT64_MIN;
+        int64_t e0 = INT64_MAX;
+        if ((st.ptr && parse_utc(st, &s0) != 0) || (en.ptr && parse_utc(en, &e0) != 0) ||
+            (!st.ptr && !en.ptr) || top->kind != CAL_FILTER_COMP) {
+            return err_set(err, &caldav_cond_valid_filter,
+                           "time-range needs UTC start or end, on a comp-filter");
+        }
+        if (r->comp_level == 2) {
+            /* the top component's range: the span index, then expansion (report_run) */
+            r->has_range = true;
+            r->start = s0;
+            r->end = e0;
+        } else {
+            top->has_range = true;
+            top->start = s0;
+            top->end = e0;
+            r->complex = true;
         }
         return 0;
     }
-    if (is(ns, name, DAV_NS_CALDAV, "time-range") && r->comp_level == 2) {
-        struct slice s = attr(attrs, nattrs, "start");
-        struct slice e = attr(attrs, nattrs, "end");
-        r->has_range = true;
-        r->start = INT64_MIN;
-        r->end = INT64_MAX;
-        if ((s.ptr && parse_utc(s, &r->start) != 0) || (e.ptr && parse_utc(e, &r->end) != 0) ||
-            (!s.ptr && !e.ptr)) {
-            return err_set(err, &caldav_cond_valid_filter, "time-range needs UTC start or end");
+    if (slice_eq(name, SLICE_LIT("text-match"))) {
+        if (top->kind == CAL_FILTER_COMP) {
+            return err_set(err, &caldav_cond_valid_filter, "text-match on a component");
         }
-        return 0;
-    }
-    if (is(ns, name, DAV_NS_CALDAV, "prop-filter") && r->comp_level == 2 &&
-        slice_eq(attr(attrs, nattrs, "name"), SLICE_LIT("UID"))) {
-        r->in_uid_filter = true;
-        return 0;
-    }
-    if (is(ns, name, DAV_NS_CALDAV, "text-match") && r->in_uid_filter) {
-        struct slice neg = attr(attrs, nattrs, "negate-condition");
-        if (slice_eq(neg, SLICE_LIT("yes"))) {
-            return err_set(err, &caldav_cond_valid_filter, "negated text-match is not supported");
+        struct slice coll = attr(attrs, nattrs, "collation");
+        if (!coll.ptr || slice_eq(coll, SLICE_LIT("i;ascii-casemap"))) {
+            top->text.collation = CAL_COLLATION_ASCII_CASEMAP;
+        } else if (slice_eq(coll, SLICE_LIT("i;octet"))) {
+            top->text.collation = CAL_COLLATION_OCTET;
+        } else {
+            return err_set(err, &caldav_cond_supported_collation, "collation %.*s", (int)coll.len,
+                           coll.ptr);
         }
+        top->text.negate = slice_eq(attr(attrs, nattrs, "negate-condition"), SLICE_LIT("yes"));
+        top->has_text = true;
         r->cap = CAP_TEXT_MATCH;
         buf_reset(&r->text);
         return 0;
@@ -299,17 +362,21 @@ static int rp_end(void *ctx, struct slice ns, struct slice name, struct err *err
         }
         break;
     case CAP_TEXT_MATCH:
-        r->uid_match = arena_slicedup(r->dr->arena, t);
+        r->stack[r->nstack - 1]->text.text = arena_slicedup(r->dr->arena, buf_slice(&r->text));
         break;
     case CAP_NONE:
         break;
     }
     r->cap = CAP_NONE;
     if (r->filter_depth) {
+        bool node = is(ns, name, DAV_NS_CALDAV, "comp-filter") ||
+                    is(ns, name, DAV_NS_CALDAV, "prop-filter") ||
+                    is(ns, name, DAV_NS_CALDAV, "param-filter");
         if (is(ns, name, DAV_NS_CALDAV, "comp-filter")) {
             r->comp_level--;
-        } else if (is(ns, name, DAV_NS_CALDAV, "prop-filter")) {
-            r->in_uid_filter = false;
+        }
+        if (node && r->nstack > 0) {
+            r->nstack--;
         }
         if (r->depth == r->filter_depth) {
             r->filter_depth = 0;
@@ -388,15 +455,12 @@ static int multiget_next(void *ctx, struct buf *out)
     return rc == 0 ? 1 : -1;
 }
 
-/* True when the item's content has a component of the wanted type and a matching UID. */
+/* True when the item matches the filter: the component type, then the whole filter tree when
+ * it says more, then (for a series) an instance in the time range. */
 static bool query_matches(struct rstream *s, const struct store_item *it)
 {
     struct report *r = s->r;
-    if (r->uid_match &&
-        (!it->uid || !slice_contains_ci(slice_from_cstr(it->uid), slice_from_cstr(r->uid_match)))) {
-        return false;
-    }
-    if (!r->comp && !r->has_range) {
+    if (!r->comp && !r->has_range && !r->complex) {
         return true;
     }
     struct store_item full;
@@ -410,6 +474,11 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
     if (!slice_contains(data, slice_from_cstr(begin))) {
         return false;
     }
+    struct err e;
+    err_init(&e);
+    if (r->complex && cal_filter_match(data, r->filter, r->dr->arena, &e) != 1) {
+        return false;
+    }
     if (!r->has_range || (!slice_contains(data, SLICE_LIT("\nRRULE")) &&
                           !slice_contains(data, SLICE_LIT("\nRDATE")))) {
         return true; /* the span index decided exactly */
@@ -417,8 +486,6 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
     /* A series whose span overlaps may still have no instance in the range (RFC 4791 §9.9):
      * expand it over the range and look for an instance. */
     struct slice inst;
-    struct err e;
-    err_init(&e);
     return cal_expand(data, r->start, r->end, r->dr->arena, &inst, &e) == 0 &&
            slice_contains(inst, slice_from_cstr(begin));
 }

@@ -292,13 +292,47 @@ class CalDavTest(ServerTestCase):
         r = self.query(comp="VEVENT", start=None, extra_filter=uid)
         self.assertEqual(self.hrefs(r), [self.cal + "e.ics"])
 
-    def test_unsupported_report_and_filter_are_403(self):
+    def test_unsupported_report_filter_and_collation_are_403(self):
         r = self.report(self.cal, '<?xml version="1.0"?><D:expand-property xmlns:D="DAV:"/>')
         self.assertCondition(r, 403, "supported-report")
-        r = self.query(extra_filter='<C:prop-filter name="SUMMARY"><C:is-not-defined/>'
+        r = self.query(extra_filter='<C:prop-filter name="SUMMARY"><C:text-match '
+                                    'collation="i;unicode-casemap">x</C:text-match>'
                                     '</C:prop-filter>')
+        self.assertCondition(r, 403, "supported-collation")
+        r = self.query(extra_filter='<C:prop-filter name="DTSTART"><C:time-range '
+                                    'start="20260101T000000Z"/></C:prop-filter>')
         self.assertCondition(r, 403, "valid-filter")
 
+    def test_prop_param_and_nested_comp_filters(self):
+        alarm = ("BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT15M\r\nDESCRIPTION:x\r\n"
+                 "END:VALARM\r\n")
+        self.put("a.ics", event("a", extra="LOCATION:Room 1\r\n"
+                                    "ATTENDEE;PARTSTAT=ACCEPTED:mailto:bob@example.com\r\n"))
+        self.put("b.ics", event("b", extra=alarm).replace("SUMMARY:event b", "SUMMARY:Lunch"))
+        self.put("c.ics", event("c", extra="ATTENDEE;PARTSTAT=DECLINED:mailto:x@example.com\r\n"))
+
+        def names(extra):
+            r = self.query(start=None, extra_filter=extra)
+            self.assertStatus(r, 207)
+            return sorted(h.rsplit("/", 1)[1] for h in self.hrefs(r))
+
+        self.assertEqual(names('<C:prop-filter name="SUMMARY"><C:text-match>LUNCH'
+                               '</C:text-match></C:prop-filter>'), ["b.ics"])
+        self.assertEqual(names('<C:prop-filter name="SUMMARY"><C:text-match collation="i;octet">'
+                               'LUNCH</C:text-match></C:prop-filter>'), [])
+        self.assertEqual(names('<C:prop-filter name="SUMMARY"><C:text-match '
+                               'negate-condition="yes">lunch</C:text-match></C:prop-filter>'),
+                         ["a.ics", "c.ics"])
+        self.assertEqual(names('<C:prop-filter name="LOCATION"><C:is-not-defined/>'
+                               '</C:prop-filter>'), ["b.ics", "c.ics"])
+        self.assertEqual(names('<C:prop-filter name="ATTENDEE"><C:param-filter name="PARTSTAT">'
+                               '<C:text-match>ACCEPTED</C:text-match></C:param-filter>'
+                               '</C:prop-filter>'), ["a.ics"])
+        self.assertEqual(names('<C:comp-filter name="VALARM"/>'), ["b.ics"])
+        self.assertEqual(names('<C:comp-filter name="VALARM"><C:is-not-defined/>'
+                               '</C:comp-filter>'), ["a.ics", "c.ics"])
+        self.assertEqual(names('<C:prop-filter name="UID"><C:text-match collation="i;octet">c'
+                               '</C:text-match></C:prop-filter>'), ["c.ics"])
 
 if __name__ == "__main__":
     main()
