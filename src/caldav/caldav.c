@@ -200,6 +200,8 @@ static int prepare_put(struct dav_req *dr,
     in->has_span = info.has_span;
     in->dtstart_utc = info.dtstart_utc;
     in->dtend_utc = info.dtend_utc;
+    in->comp = info.comp;
+    in->is_recurring = info.is_recurring;
     return 0;
 }
 

@@ -463,6 +463,20 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
     if (!r->comp && !r->has_range && !r->complex) {
         return true;
     }
+    unsigned want = !r->comp                         ? 0
+                    : strcmp(r->comp, "VEVENT") == 0 ? CAL_COMP_VEVENT
+                    : strcmp(r->comp, "VTODO") == 0  ? CAL_COMP_VTODO
+                                                     : CAL_COMP_VJOURNAL;
+    if (it->comp != 0) {
+        /* The row's index fields decide: the component type, and for a single object the
+         * span the range cursor already compared. Only series and richer filters parse. */
+        if (want && !(it->comp & want)) {
+            return false;
+        }
+        if (!r->complex && (!r->has_range || !it->is_recurring)) {
+            return true;
+        }
+    }
     struct store_item full;
     if (store_item_get(r->dr->store, s->coll.coll.id, it->name, STORE_ITEM_CONTENT, r->dr->arena,
                        &full) != STORE_OK) {

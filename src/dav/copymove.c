@@ -79,6 +79,8 @@ static enum store_rc copy_item(
             .has_span = src.has_span,
             .dtstart_utc = src.dtstart_utc,
             .dtend_utc = src.dtend_utc,
+            .comp = src.comp,
+            .is_recurring = src.is_recurring,
         };
         rc = store_item_put(dr->store, to_coll, to_name, &in, dr->arena, &out, NULL);
     }

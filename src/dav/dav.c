@@ -254,9 +254,12 @@ const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modse
     for (int i = 0; i < 6; i++) {
         raw[STORE_GUID_BYTES + i] = (uint8_t)(modseq >> (8 * (5 - i)));
     }
-    char hex[2 * sizeof(raw) + 1];
-    sec_hex(raw, sizeof(raw), hex);
-    return arena_printf(a, "\"%s\"", hex);
+    char *etag = arena_alloc(a, 2 * sizeof(raw) + 3);
+    etag[0] = '"';
+    sec_hex(raw, sizeof(raw), etag + 1);
+    etag[2 * sizeof(raw) + 1] = '"';
+    etag[2 * sizeof(raw) + 2] = '\0';
+    return etag;
 }
 
 /* True when the list header value `h` (comma-separated entity tags or "*") matches `etag`.

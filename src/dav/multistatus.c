@@ -59,8 +59,9 @@ int dav_write_status(struct buf *out, const char *href, unsigned status)
 {
     int rc = buf_append_cstr(out, "<D:response><D:href>");
     rc |= xmlout_text(out, slice_from_cstr(href));
-    rc |= buf_appendf(out, "</D:href><D:status>%s</D:status></D:response>\n",
-                      dav_status_line(status));
+    rc |= buf_append_cstr(out, "</D:href><D:status>");
+    rc |= buf_append_cstr(out, dav_status_line(status));
+    rc |= buf_append_cstr(out, "</D:status></D:response>\n");
     return rc == 0 ? 0 : -1;
 }
 
@@ -103,24 +104,31 @@ static int ms_fill(struct ms_stream *s)
     return 0;
 }
 
+/* Fills as much of MHD's buffer as rows allow: one row per call would cost a chunk header and
+ * a send() per row. Returns 0 only when everything was handed out. */
 static ssize_t ms_read(void *ctx, char *dst, size_t max)
 {
     struct ms_stream *s = ctx;
-    while (s->off == s->pending.len) {
-        if (s->phase == MS_DONE) {
-            return 0;
+    size_t written = 0;
+    while (written < max) {
+        if (s->off == s->pending.len) {
+            if (s->phase == MS_DONE) {
+                break;
+            }
+            if (ms_fill(s) != 0) {
+                return -1;
+            }
+            continue;
         }
-        if (ms_fill(s) != 0) {
-            return -1;
+        size_t n = s->pending.len - s->off;
+        if (n > max - written) {
+            n = max - written;
         }
+        memcpy(dst + written, s->pending.data + s->off, n);
+        s->off += n;
+        written += n;
     }
-    size_t n = s->pending.len - s->off;
-    if (n > max) {
-        n = max;
-    }
-    memcpy(dst, s->pending.data + s->off, n);
-    s->off += n;
-    return (ssize_t)n;
+    return (ssize_t)written;
 }
 
 static void ms_destroy(void *p)

@@ -246,8 +246,9 @@ static int write_propstat(struct buf *out, struct buf *props, unsigned status)
 {
     int rc = buf_append_cstr(out, "<D:propstat><D:prop>");
     rc |= buf_append(out, props->data ? props->data : "", props->len);
-    rc |=
-        buf_appendf(out, "</D:prop><D:status>%s</D:status></D:propstat>", dav_status_line(status));
+    rc |= buf_append_cstr(out, "</D:prop><D:status>");
+    rc |= buf_append_cstr(out, dav_status_line(status));
+    rc |= buf_append_cstr(out, "</D:status></D:propstat>");
     return rc == 0 ? 0 : -1;
 }
 

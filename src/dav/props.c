@@ -209,16 +209,22 @@ static const char *known_prefix(const char *ns)
 static int prop_tag(struct buf *b, const char *ns, const char *name, const char *end)
 {
     const char *prefix = known_prefix(ns);
-    int rc;
+    int rc = buf_putc(b, '<');
     if (prefix) {
-        rc = buf_appendf(b, "<%s:%s%s", prefix, name, end);
+        rc |= buf_append_cstr(b, prefix);
+        rc |= buf_putc(b, ':');
+        rc |= buf_append_cstr(b, name);
     } else if (ns[0] == '\0') {
-        rc = buf_appendf(b, "<%s xmlns=\"\"%s", name, end);
+        rc |= buf_append_cstr(b, name);
+        rc |= buf_append_cstr(b, " xmlns=\"\"");
     } else {
-        rc = buf_appendf(b, "<X:%s xmlns:X=\"", name);
+        rc |= buf_append_cstr(b, "X:");
+        rc |= buf_append_cstr(b, name);
+        rc |= buf_append_cstr(b, " xmlns:X=\"");
         rc |= xmlout_attr(b, slice_from_cstr(ns));
-        rc |= buf_appendf(b, "\"%s", end);
+        rc |= buf_putc(b, '"');
     }
+    rc |= buf_append_cstr(b, end);
     return rc == 0 ? 0 : -1;
 }
 
@@ -235,11 +241,14 @@ int dav_prop_empty(struct buf *b, const char *ns, const char *name)
 int dav_prop_close(struct buf *b, const char *ns, const char *name)
 {
     const char *prefix = known_prefix(ns);
+    int rc = buf_append_cstr(b, "</");
     if (prefix) {
-        return buf_appendf(b, "</%s:%s>", prefix, name);
+        rc |= buf_append_cstr(b, prefix);
+        rc |= buf_putc(b, ':');
+    } else if (ns[0] != '\0') {
+        rc |= buf_append_cstr(b, "X:");
     }
-    if (ns[0] == '\0') {
-        return buf_appendf(b, "</%s>", name);
-    }
-    return buf_appendf(b, "</X:%s>", name);
+    rc |= buf_append_cstr(b, name);
+    rc |= buf_putc(b, '>');
+    return rc == 0 ? 0 : -1;
 }

@@ -131,26 +131,35 @@ int http_path_decode(struct slice raw,
     return 0;
 }
 
+/* RFC 3986 pchar minus '/': unreserved, sub-delims, ':' and '@'. */
+static bool pchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && memchr("-._~!$&'()*+,;=:@", c, 17) != NULL);
+}
+
 int http_path_encode_segment(struct buf *b, struct slice segment)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < segment.len; i++) {
-        unsigned char c = (unsigned char)segment.ptr[i];
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     strchr("-._~!$&'()*+,;=:@", c) != NULL;
-        if (c == 0) {
-            plain = false;
+    static unsigned char plain[256];
+    static bool ready; /* benign race: every thread computes the same table */
+    if (!ready) {
+        for (int c = 0; c < 256; c++) {
+            plain[c] = pchar((unsigned char)c);
         }
-        if (plain) {
-            if (buf_putc(b, (char)c) != 0) {
-                return -1;
-            }
-        } else {
-            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
-            if (buf_append(b, esc, 3) != 0) {
-                return -1;
-            }
-        }
+        ready = true;
     }
-    return 0;
+    const unsigned char *p = (const unsigned char *)segment.ptr;
+    size_t run = 0;
+    for (size_t i = 0; i < segment.len; i++) {
+        if (plain[p[i]]) {
+            continue;
+        }
+        char esc[3] = {'%', hex[p[i] >> 4], hex[p[i] & 15]};
+        if (buf_append(b, p + run, i - run) != 0 || buf_append(b, esc, 3) != 0) {
+            return -1;
+        }
+        run = i + 1;
+    }
+    return buf_append(b, p + run, segment.len - run);
 }

@@ -188,6 +188,8 @@ struct store_item_in {
     bool has_span;            /* dtstart_utc/dtend_utc are set */
     int64_t dtstart_utc;      /* start of the first instance, unix seconds */
     int64_t dtend_utc;        /* end of the last instance; INT64_MAX when unbounded */
+    unsigned comp;            /* the caller's component type (a bit), 0 when none */
+    bool is_recurring;        /* the object has RRULE or RDATE */
 };
 
 struct store_item {
@@ -204,6 +206,8 @@ struct store_item {
     bool has_span;
     int64_t dtstart_utc;
     int64_t dtend_utc;
+    unsigned comp;     /* as written in store_item_in */
+    bool is_recurring; /* as written in store_item_in */
     bool is_tombstone; /* only from change cursors: no content, type or uid */
 };
 

@@ -65,8 +65,14 @@ enum stmt_id {
     S_COUNT
 };
 
-#define ITEM_COLS \
-  "id, coll, name, uid, content_type, size, modseq, created_modseq, mtime, dtstart, dtend"
+#define ITEM_COLS                                                                            \
+  "id, coll, name, uid, content_type, size, modseq, created_modseq, mtime, dtstart, dtend, " \
+  "comp, recurring"
+
+enum {
+    ITEM_NCOLS = 13
+}; /* columns in ITEM_COLS; content or the tombstone flag follows */
+
 #define COLL_COLS \
   "id, owner, parent, kind, name, modseq, epoch, change_guid, tomb_horizon, created, updated"
 #define SUBTREE                                     \
@@ -117,11 +123,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ITEM_UID_CLASH] = "SELECT 1 FROM items WHERE coll = ?1 AND uid = ?2 AND name <> ?3",
     [S_ITEM_UPSERT] =
         "INSERT INTO items(coll, name, uid, content_type, size, modseq, created_modseq, mtime, "
-        "dtstart, dtend, content) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10) "
+        "dtstart, dtend, content, comp, recurring) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
         "ON CONFLICT(coll, name) DO UPDATE SET uid = excluded.uid, "
         "content_type = excluded.content_type, size = excluded.size, modseq = excluded.modseq, "
         "mtime = excluded.mtime, dtstart = excluded.dtstart, dtend = excluded.dtend, "
-        "content = excluded.content RETURNING " ITEM_COLS,
+        "content = excluded.content, comp = excluded.comp, recurring = excluded.recurring "
+        "RETURNING " ITEM_COLS,
     [S_ITEM_DELETE] = "DELETE FROM items WHERE coll = ?1 AND name = ?2 "
                       "RETURNING id, created_modseq",
     [S_ITEM_DEL_PROPS] = "DELETE FROM props WHERE res_kind = 1 AND res_id = ?1",
@@ -995,7 +1003,7 @@ enum store_rc store_coll_prune_tombstones(struct store *s, uint64_t id, int64_t 
 /* ---------------------------------------------------------------------------------------- */
 /* Items */
 
-/* Reads ITEM_COLS (and content at column 11 when `with_content`). Strings are copied into
+/* Reads ITEM_COLS (and content at column ITEM_NCOLS when `with_content`). Strings are copied into
  * `arena`, or borrowed from the statement when arena is NULL. */
 static void
 read_item(sqlite3_stmt *st, struct arena *arena, bool with_content, struct store_item *o)
@@ -1013,9 +1021,11 @@ read_item(sqlite3_stmt *st, struct arena *arena, bool with_content, struct store
     o->has_span = sqlite3_column_type(st, 9) != SQLITE_NULL;
     o->dtstart_utc = sqlite3_column_int64(st, 9);
     o->dtend_utc = sqlite3_column_int64(st, 10);
+    o->comp = (unsigned)sqlite3_column_int(st, 11);
+    o->is_recurring = sqlite3_column_int(st, 12) != 0;
     if (with_content) {
-        const void *b = sqlite3_column_blob(st, 11);
-        size_t n = (size_t)sqlite3_column_bytes(st, 11);
+        const void *b = sqlite3_column_blob(st, ITEM_NCOLS);
+        size_t n = (size_t)sqlite3_column_bytes(st, ITEM_NCOLS);
         o->content = arena ? arena_memdup(arena, b ? b : "", n) : b;
         o->size = n;
     }
@@ -1132,6 +1142,8 @@ enum store_rc store_item_put(struct store *s,
         sqlite3_bind_null(st, 9);
     }
     sqlite3_bind_blob64(st, 10, in->size ? in->content : "", in->size, SQLITE_STATIC);
+    sqlite3_bind_int(st, 11, (int)in->comp);
+    sqlite3_bind_int(st, 12, in->is_recurring ? 1 : 0);
     struct store_item row;
     rc = item_row(s, st, false, arena, &row);
     if (rc == STORE_NOTFOUND) {
@@ -1318,7 +1330,7 @@ store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_
     static const char sql[] =
         "SELECT " ITEM_COLS ", 0 FROM items WHERE coll = ?1 AND modseq > ?2 "
         "UNION ALL SELECT item_id, coll, name, NULL, NULL, 0, modseq, created_modseq, "
-        "deleted_at, NULL, NULL, 1 FROM tombstones WHERE coll = ?1 AND modseq > ?2 "
+        "deleted_at, NULL, NULL, 0, 0, 1 FROM tombstones WHERE coll = ?1 AND modseq > ?2 "
         "ORDER BY 7";
     enum store_rc rc = cursor_open(s, sql, CURSOR_ITEMS, out);
     if (rc == STORE_OK) {
@@ -1375,7 +1387,7 @@ enum store_rc store_cursor_next_item(struct store_cursor *c, struct store_item *
     enum store_rc rc = cursor_step(c);
     if (rc == STORE_OK) {
         read_item(c->stmt, NULL, false, row_out);
-        row_out->is_tombstone = c->tomb_column && sqlite3_column_int(c->stmt, 11) == 1;
+        row_out->is_tombstone = c->tomb_column && sqlite3_column_int(c->stmt, ITEM_NCOLS) == 1;
     }
     return rc;
 }

@@ -43,49 +43,90 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+/* Byte classes: 0 copies as is; anything else needs a look (markup, control, non-ASCII). */
+enum {
+    ESC_PLAIN = 0,
+    ESC_MARKUP = 1,
+    ESC_QUOTE = 2,
+    ESC_CTRL = 3,
+    ESC_HIGH = 4
+};
+
+static unsigned char esc_class(unsigned char c)
+{
+    if (c == '&' || c == '<' || c == '>') {
+        return ESC_MARKUP;
+    }
+    if (c == '"' || c == '\t' || c == '\n' || c == '\r') {
+        return ESC_QUOTE; /* plain in text, escaped in attributes */
+    }
+    if (c < 0x20) {
+        return ESC_CTRL;
+    }
+    return c >= 0x80 ? ESC_HIGH : ESC_PLAIN;
+}
+
 static int escape(struct buf *b, struct slice s, bool attr)
 {
+    static unsigned char table[256];
+    static bool ready; /* benign race: every thread computes the same table */
+    if (!ready) {
+        for (int c = 0; c < 256; c++) {
+            table[c] = esc_class((unsigned char)c);
+        }
+        ready = true;
+    }
     const unsigned char *p = (const unsigned char *)s.ptr;
     size_t run = 0; /* start of the pending run of bytes copied as they are */
     size_t i = 0;
     while (i < s.len) {
-        unsigned char c = p[i];
+        unsigned char cls = table[p[i]];
+        if (cls == ESC_PLAIN || (cls == ESC_QUOTE && !attr)) {
+            i++;
+            continue;
+        }
         const char *rep = NULL;
         size_t adv = 1;
-        if (c == '&') {
-            rep = "&amp;";
-        } else if (c == '<') {
-            rep = "&lt;";
-        } else if (c == '>') {
-            rep = "&gt;";
-        } else if (attr && c == '"') {
-            rep = "&quot;";
-        } else if (attr && c == '\t') {
-            rep = "&#9;";
-        } else if (attr && c == '\n') {
-            rep = "&#10;";
-        } else if (attr && c == '\r') {
-            rep = "&#13;";
-        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-            rep = replacement;
-        } else if (c == 0x7F) {
-            adv = 1; /* DEL is allowed in XML 1.0 */
-        } else if (c >= 0x80) {
+        if (cls == ESC_HIGH) {
             adv = utf8_len(p + i, s.len - i);
-            if (adv == 0) {
-                rep = replacement;
-                adv = 1;
+            if (adv != 0) {
+                i += adv;
+                continue;
             }
-        }
-        if (rep) {
-            if (buf_append(b, p + run, i - run) != 0 || buf_append_cstr(b, rep) != 0) {
-                return -1;
-            }
-            i += adv;
-            run = i;
+            rep = replacement;
+            adv = 1;
+        } else if (cls == ESC_CTRL) {
+            rep = replacement;
         } else {
-            i += adv;
+            switch (p[i]) {
+            case '&':
+                rep = "&amp;";
+                break;
+            case '<':
+                rep = "&lt;";
+                break;
+            case '>':
+                rep = "&gt;";
+                break;
+            case '"':
+                rep = "&quot;";
+                break;
+            case '\t':
+                rep = "&#9;";
+                break;
+            case '\n':
+                rep = "&#10;";
+                break;
+            default:
+                rep = "&#13;";
+                break;
+            }
         }
+        if (buf_append(b, p + run, i - run) != 0 || buf_append_cstr(b, rep) != 0) {
+            return -1;
+        }
+        i += adv;
+        run = i;
     }
     return buf_append(b, p + run, s.len - run);
 }

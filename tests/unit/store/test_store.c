@@ -51,7 +51,8 @@ static int teardown(void **state)
 
 static struct store_item_in text_item(const char *content, const char *uid)
 {
-    struct store_item_in in = {content, strlen(content), "text/plain", uid, false, 0, 0};
+    struct store_item_in in = {
+        .content = content, .size = strlen(content), .content_type = "text/plain", .uid = uid};
     return in;
 }
 
@@ -262,8 +263,14 @@ static void test_store_range_cursor_uses_overlap_semantics(void **state)
                  {"endless", 10, INT64_MAX}};
 
     for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
-        struct store_item_in in = {"x",         1, "text/calendar", NULL, true, spans[i].start,
-                                   spans[i].end};
+        struct store_item_in in = {.content = "x",
+                                   .size = 1,
+                                   .content_type = "text/calendar",
+                                   .has_span = true,
+                                   .dtstart_utc = spans[i].start,
+                                   .dtend_utc = spans[i].end,
+                                   .comp = 1,
+                                   .is_recurring = spans[i].end == INT64_MAX};
         assert_int_equal(store_item_put(f->s, cal, spans[i].name, &in, f->a, NULL, NULL), STORE_OK);
     }
     struct store_item_in nospan = text_item("x", NULL);
@@ -281,6 +288,13 @@ static void test_store_range_cursor_uses_overlap_semantics(void **state)
     store_cursor_close(&cur);
     /* [200, 500): "touching" ends at 200 (exclusive), "after" starts at 500 */
     assert_string_equal(got, "endless inside ");
+    /* the component and recurrence index fields come back as written */
+    assert_int_equal(store_item_get(f->s, cal, "endless", STORE_ITEM_META, f->a, &it), STORE_OK);
+    assert_int_equal(it.comp, 1);
+    assert_true(it.is_recurring);
+    assert_int_equal(store_item_get(f->s, cal, "nospan", STORE_ITEM_META, f->a, &it), STORE_OK);
+    assert_int_equal(it.comp, 0);
+    assert_false(it.is_recurring);
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 

@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""bench/peers.py: almanacd side by side with other CalDAV servers from Debian (Radicale,
+Xandikos), each started here on loopback with its own temporary store, on the same generated
+calendar: load by concurrent PUT, PROPFIND Depth 1, initial sync-collection, sync-collection
+paged by DAV:limit 500, incremental sync after 3 changes, calendar-multiget of 1,000 hrefs and
+a one-month time-range calendar-query. Median of RUNS, peak RSS (VmHWM) of each server after a
+restart and the query phase, and each peer's time as a multiple of almanacd's.
+
+usage: peers.py ALMANACD ALMANAC [--events N] [--runs R] [--servers almanac,radicale,xandikos]
+Prints a markdown table and one JSON line per server."""
+
+import argparse
+import base64
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+
+D = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, timeout=30):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not listen")
+
+
+def generate(n, seed=42):
+    """A realistic mix: 70% timed singles, 15% all-day, 15% weekly series with a moved
+    instance, spread over 2025-2026."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        day = rnd.randrange(730)
+        y, doy = (2025, day) if day < 365 else (2026, day - 365)
+        t = time.gmtime(time.mktime((y, 1, 1, 0, 0, 0, 0, 0, 0)) - time.timezone + doy * 86400)
+        date = "%04d%02d%02d" % (t.tm_year, t.tm_mon, t.tm_mday)
+        hour = rnd.randrange(7, 19)
+        kind = rnd.random()
+        uid = "bench-%06d@almanac" % i
+        head = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac bench//EN\r\n")
+        if kind < 0.70:
+            body = ("BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:%sT%02d0000Z\r\n"
+                    "DTEND:%sT%02d3000Z\r\nSUMMARY:Meeting %d\r\nLOCATION:Room %d\r\n"
+                    "END:VEVENT\r\n" % (uid, date, hour, date, hour, i, i % 40))
+        elif kind < 0.85:
+            body = ("BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\nDTSTART;VALUE=DATE:%s\r\n"
+                    "SUMMARY:Holiday %d\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n" % (uid, date, i))
+        else:
+            count = rnd.randrange(5, 30)
+            body = ("BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\nDTSTART:%sT%02d0000Z\r\n"
+                    "DURATION:PT45M\r\nRRULE:FREQ=WEEKLY;COUNT=%d\r\nSUMMARY:Weekly %d\r\n"
+                    "END:VEVENT\r\nBEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\n"
+                    "RECURRENCE-ID:%sT%02d0000Z\r\nDTSTART:%sT%02d3000Z\r\nDURATION:PT45M\r\n"
+                    "SUMMARY:Weekly %d (moved)\r\nEND:VEVENT\r\n"
+                    % (uid, date, hour, count, i, uid, date, hour, date, hour, i))
+        out.append(("ev%06d.ics" % i, head + body + "END:VCALENDAR\r\n"))
+    return out
+
+
+class Target:
+    """One server under test: how to start it, where its calendar is, how to authenticate."""
+
+    def __init__(self, name, work):
+        self.name = name
+        self.work = work
+        self.proc = None
+        self.port = None
+        self.auth = {}
+        self.cal = None
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        h = dict(self.auth)
+        h.update(headers or {})
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        if conn is None:
+            c.close()
+        return r.status, data
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def rss_mb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0
+
+
+class Almanac(Target):
+    def __init__(self, work, almanacd, almanac):
+        super().__init__("almanacd", work)
+        self.bin = almanacd
+        data = os.path.join(work, "data")
+        subprocess.run([almanac, "--data", data, "user", "add", "bench", "--password-stdin"],
+                       input="bench-pw\n", text=True, check=True, capture_output=True)
+        subprocess.run([almanac, "--data", data, "calendar", "add", "bench", "cal"], check=True)
+        self.data = data
+        self.cal = "/calendars/bench/cal/"
+        self.auth = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-pw").decode()}
+
+    def start(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen([self.bin, "--data", self.data, "--listen",
+                                      "127.0.0.1:%d" % self.port, "--log-level", "warn"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+
+
+class Radicale(Target):
+    def __init__(self, work):
+        super().__init__("radicale", work)
+        self.cal = "/bench/cal/"
+        # auth "none" takes any Basic credentials; the user name owns /bench/
+        self.auth = {"Authorization": "Basic " + base64.b64encode(b"bench:x").decode()}
+
+    def start(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["radicale", "--server-hosts", "127.0.0.1:%d" % self.port,
+             "--storage-filesystem-folder", os.path.join(self.work, "collections"),
+             "--auth-type", "none", "--rights-type", "owner_only", "--logging-level",
+             "error"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+        if not os.path.exists(os.path.join(self.work, "collections", "collection-root",
+                                           "bench", "cal")):
+            st, body = self.request("MKCALENDAR", self.cal)
+            if st != 201:
+                raise RuntimeError("radicale MKCALENDAR: %d %s" % (st, body[:200]))
+
+
+class Xandikos(Target):
+    def __init__(self, work):
+        super().__init__("xandikos", work)
+        self.cal = "/user/calendars/calendar/"
+
+    def start(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(["xandikos", "-d", self.work, "-p", str(self.port), "-l",
+                                      "127.0.0.1", "--defaults"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+
+
+def put_worker(args):
+    port, auth, cal, items = args
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    for name, body in items:
+        h = dict(auth)
+        h["Content-Type"] = "text/calendar; charset=utf-8"
+        c.request("PUT", cal + name, body=body.encode(), headers=h)
+        r = c.getresponse()
+        r.read()
+        if r.status not in (201, 204):
+            raise RuntimeError("PUT %s: %d" % (name, r.status))
+    c.close()
+    return len(items)
+
+
+def timed(fn, runs):
+    times, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000, result
+
+
+def count_responses(data):
+    return data.count(b"<D:response>") + data.count(b"<response>") + \
+        len(re.findall(rb"<[a-zA-Z0-9]+:response>", data)) - data.count(b"<D:response>")
+
+
+def token_of(data):
+    m = re.search(rb"<(?:[a-zA-Z0-9]+:)?sync-token>([^<]*)</", data)
+    return m.group(1).decode() if m else ""
+
+
+def sync_body(token="", limit=None):
+    lim = "<D:limit><D:nresults>%d</D:nresults></D:limit>" % limit if limit else ""
+    return ('<?xml version="1.0"?><D:sync-collection %s><D:sync-token>%s</D:sync-token>'
+            '<D:sync-level>1</D:sync-level>%s<D:prop><D:getetag/></D:prop></D:sync-collection>'
+            % (D, token, lim))
+
+
+def run_target(t, events, runs, procs):
+    res = {"server": t.name, "events": len(events)}
+    t.start()
+    chunks = [events[i::procs] for i in range(procs)]
+    t0 = time.perf_counter()
+    with multiprocessing.Pool(procs) as pool:
+        loaded = sum(pool.map(put_worker, [(t.port, t.auth, t.cal, c) for c in chunks]))
+    res["put_per_s"] = round(loaded / (time.perf_counter() - t0))
+    t.stop()
+    t.start()
+    xml = {"Content-Type": "application/xml; charset=utf-8"}
+
+    def propfind():
+        return t.request("PROPFIND", t.cal, ('<?xml version="1.0"?><D:propfind %s><D:prop>'
+                                              '<D:getetag/></D:prop></D:propfind>' % D),
+                         dict(xml, Depth="1"))
+    ms, (st, data) = timed(propfind, runs)
+    res["propfind_ms"], res["propfind_rows"] = round(ms, 1), count_responses(data)
+
+    def initial():
+        return t.request("REPORT", t.cal, sync_body(), dict(xml, Depth="1"))
+    ms, (st, data) = timed(initial, runs)
+    res["sync_initial_ms"], res["sync_rows"] = round(ms, 1), count_responses(data)
+    token = token_of(data)
+
+    def paged():
+        tok, rows, pages = "", 0, 0
+        while pages < 1000:
+            st, d = t.request("REPORT", t.cal, sync_body(tok, 500), dict(xml, Depth="1"))
+            pages += 1
+            rows += count_responses(d)
+            new = token_of(d)
+            if b"HTTP/1.1 507" not in d or new == tok or not new:
+                break
+            tok = new
+        return rows, pages
+    ms, (rows, pages) = timed(paged, max(1, runs // 2))
+    res["sync_paged_ms"], res["sync_paged_pages"] = round(ms, 1), pages
+
+    for name, body in events[:3]:
+        t.request("PUT", t.cal + name, body.replace("SUMMARY:", "SUMMARY:changed ").encode(),
+                  {"Content-Type": "text/calendar; charset=utf-8"})
+
+    def incremental():
+        return t.request("REPORT", t.cal, sync_body(token), dict(xml, Depth="1"))
+    ms, (st, data) = timed(incremental, runs)
+    res["sync_incremental_ms"], res["sync_incremental_rows"] = round(ms, 1), count_responses(data)
+
+    hrefs = "".join("<D:href>%s%s</D:href>" % (t.cal, n) for n, _ in events[:1000])
+    mg = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop><D:getetag/><C:calendar-data/>'
+          '</D:prop>%s</C:calendar-multiget>' % (D, hrefs))
+
+    def multiget():
+        return t.request("REPORT", t.cal, mg, dict(xml, Depth="1"))
+    ms, (st, data) = timed(multiget, runs)
+    res["multiget_ms"], res["multiget_rows"] = round(ms, 1), count_responses(data)
+
+    q = ('<?xml version="1.0"?><C:calendar-query %s><D:prop><D:getetag/></D:prop><C:filter>'
+         '<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range '
+         'start="20260301T000000Z" end="20260401T000000Z"/></C:comp-filter></C:comp-filter>'
+         '</C:filter></C:calendar-query>' % D)
+
+    def query():
+        return t.request("REPORT", t.cal, q, dict(xml, Depth="1"))
+    ms, (st, data) = timed(query, runs)
+    res["query_month_ms"], res["query_month_rows"] = round(ms, 1), count_responses(data)
+    res["peak_rss_mb"] = round(t.rss_mb(), 1)
+    t.stop()
+    return res
+
+
+OPS = [("put_per_s", "load (PUT/s, higher is better)"),
+       ("propfind_ms", "PROPFIND Depth 1"),
+       ("sync_initial_ms", "initial sync-collection"),
+       ("sync_paged_ms", "sync-collection paged by 500"),
+       ("sync_incremental_ms", "incremental sync after 3 changes"),
+       ("multiget_ms", "calendar-multiget of 1,000"),
+       ("query_month_ms", "one-month time-range query"),
+       ("peak_rss_mb", "peak RSS (MB)")]
+
+
+def table(results):
+    base = results[0]
+    head = "| operation | " + " | ".join(r["server"] for r in results) + " |"
+    lines = [head, "|" + " --- |" * (len(results) + 1)]
+    for key, label in OPS:
+        cells = []
+        for r in results:
+            v = r.get(key)
+            if v is None:
+                cells.append("-")
+                continue
+            cell = ("%g" % v) + ("" if key == "put_per_s" else (" MB" if "rss" in key else " ms"))
+            if r is not base and key != "peak_rss_mb" and base.get(key):
+                ratio = base[key] / v if key == "put_per_s" else v / base[key]
+                cell += " (%.1fx)" % ratio
+            cells.append(cell)
+        lines.append("| %s | %s |" % (label, " | ".join(cells)))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("almanacd")
+    ap.add_argument("almanac")
+    ap.add_argument("--events", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--procs", type=int, default=8)
+    ap.add_argument("--servers", default="almanac,radicale,xandikos")
+    a = ap.parse_args()
+    events = generate(a.events)
+    results = []
+    for name in a.servers.split(","):
+        work = tempfile.mkdtemp(prefix="bench-%s-" % name)
+        try:
+            if name == "almanac":
+                t = Almanac(work, a.almanacd, a.almanac)
+            elif name == "radicale":
+                t = Radicale(work)
+            elif name == "xandikos":
+                t = Xandikos(work)
+            else:
+                raise SystemExit("unknown server " + name)
+            try:
+                r = run_target(t, events, a.runs, a.procs)
+            finally:
+                t.stop()
+            print(json.dumps(r), flush=True)
+            results.append(r)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
