@@ -156,7 +156,9 @@ struct store {
     sqlite3_stmt *stmts[S_COUNT];
     uint8_t guid[STORE_GUID_BYTES];
     char errmsg[ERRMSG_MAX];
-    struct store *next_free; /* pool free list */
+    struct store *next_free;     /* pool free list */
+    pthread_mutex_t *write_gate; /* the pool's, or NULL for a lone connection */
+    bool holds_gate;             /* between store_begin_write and commit/rollback */
 };
 
 enum cursor_kind {
@@ -408,6 +410,14 @@ void store_guid(const struct store *s, uint8_t out[STORE_GUID_BYTES])
     memcpy(out, s->guid, STORE_GUID_BYTES);
 }
 
+static void store_release_gate(struct store *s)
+{
+    if (s->holds_gate) {
+        s->holds_gate = false;
+        pthread_mutex_unlock(s->write_gate);
+    }
+}
+
 static enum store_rc run_simple(struct store *s, enum stmt_id id)
 {
     sqlite3_stmt *st = stmt(s, id);
@@ -419,22 +429,39 @@ enum store_rc store_begin_read(struct store *s)
     return run_simple(s, S_BEGIN_READ);
 }
 
+/* Writers of one process queue on the pool's gate and are woken as soon as the previous
+ * commit is done; SQLite's busy handler would make them sleep-poll (1, 2, 5 ms...) for the
+ * database lock instead. The busy timeout still covers other processes (the admin CLI). */
 enum store_rc store_begin_write(struct store *s)
 {
-    return run_simple(s, S_BEGIN_WRITE);
+    if (s->write_gate && !s->holds_gate) {
+        pthread_mutex_lock(s->write_gate);
+        s->holds_gate = true;
+    }
+    enum store_rc rc = run_simple(s, S_BEGIN_WRITE);
+    if (rc != STORE_OK) {
+        store_release_gate(s);
+    }
+    return rc;
 }
 
 enum store_rc store_commit(struct store *s)
 {
-    return run_simple(s, S_COMMIT);
+    enum store_rc rc = run_simple(s, S_COMMIT);
+    if (rc == STORE_OK || sqlite3_get_autocommit(s->db)) {
+        store_release_gate(s);
+    }
+    return rc;
 }
 
 enum store_rc store_rollback(struct store *s)
 {
-    if (sqlite3_get_autocommit(s->db)) {
-        return STORE_OK;
+    enum store_rc rc = STORE_OK;
+    if (!sqlite3_get_autocommit(s->db)) {
+        rc = run_simple(s, S_ROLLBACK);
     }
-    return run_simple(s, S_ROLLBACK);
+    store_release_gate(s);
+    return rc;
 }
 
 bool store_in_txn(const struct store *s)
@@ -452,6 +479,7 @@ struct store_pool {
     unsigned max;
     unsigned open;
     struct store *free;
+    pthread_mutex_t write_gate; /* one writer of this process at a time */
 };
 
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out)
@@ -467,6 +495,7 @@ enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool
     p->max = max ? max : 1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
+    pthread_mutex_init(&p->write_gate, NULL);
     *out = p;
     return STORE_OK;
 }
@@ -484,6 +513,7 @@ void store_pool_destroy(struct store_pool **pp)
     }
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->write_gate);
     free(p->dir);
     free(p);
     *pp = NULL;
@@ -507,6 +537,7 @@ struct store *store_pool_acquire(struct store_pool *p)
             if (store_open(p->dir, &s, NULL) != STORE_OK) {
                 abort(); /* the store opened at start-up; failing now is an I/O fault */
             }
+            s->write_gate = &p->write_gate;
             return s;
         }
         pthread_cond_wait(&p->cond, &p->lock);

@@ -13,6 +13,16 @@ import unittest
 from harness import ALMANACD, Server, main
 
 
+def wait_for(predicate, timeout=10.0):
+    """Polls instead of sleeping a fixed time: CI machines are slow and busy."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
 def run(*args):
     return subprocess.run([ALMANACD, *args], capture_output=True, text=True, timeout=30)
 
@@ -70,10 +80,9 @@ class SignalTest(unittest.TestCase):
         srv = Server(users=("alice",))
         try:
             srv.proc.send_signal(signal.SIGHUP)
-            time.sleep(0.3)
+            self.assertTrue(wait_for(lambda: "reload" in srv.read_log()))
             r = srv.request("PROPFIND", "/calendars/alice/", headers={"Depth": "0"})
             self.assertEqual(r.status, 207)
-            self.assertIn("reload", srv.read_log())
         finally:
             srv.stop()
 
@@ -102,8 +111,11 @@ class SignalTest(unittest.TestCase):
         try:
             srv.request("PROPFIND", "/calendars/alice/", headers={"Depth": "0"})
             srv.request("GET", "/calendars/alice/none")
-            time.sleep(0.2)
-            lines = [l for l in srv.read_log().splitlines() if " request id=" in l]
+
+            def lines():
+                return [l for l in srv.read_log().splitlines() if " request id=" in l]
+            self.assertTrue(wait_for(lambda: len(lines()) >= 2))
+            lines = lines()
             self.assertEqual(len(lines), 2)
             self.assertRegex(lines[0], r"method=PROPFIND path=/calendars/alice/ user=alice "
                                        r"status=207 .*bytes_out=\d+ ms=[\d.]+")
