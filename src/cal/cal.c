@@ -634,3 +634,48 @@ int cal_filter_match(struct slice ics,
     icalcomponent_free(root);
     return ok ? 1 : 0;
 }
+
+int cal_busy(struct slice ics,
+             int64_t start,
+             int64_t end,
+             struct arena *arena,
+             cal_period_fn *fn,
+             void *ctx,
+             struct err *err)
+{
+    struct slice inst;
+    if (cal_expand(ics, start, end, arena, &inst, err) != 0) {
+        return -1;
+    }
+    icalcomponent *root = icalparser_parse_string(inst.ptr);
+    if (!root) {
+        return err_set(err, &cal_cond_valid_calendar_data, "expansion does not parse");
+    }
+    int rc = 0;
+    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT);
+         c && rc == 0; c = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT)) {
+        icalproperty *tr = icalcomponent_get_first_property(c, ICAL_TRANSP_PROPERTY);
+        if (tr && icalproperty_get_transp(tr) == ICAL_TRANSP_TRANSPARENT) {
+            continue;
+        }
+        icalproperty *stp = icalcomponent_get_first_property(c, ICAL_STATUS_PROPERTY);
+        enum icalproperty_status status = stp ? icalproperty_get_status(stp) : ICAL_STATUS_NONE;
+        if (status == ICAL_STATUS_CANCELLED) {
+            continue;
+        }
+        icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
+        if (!sp) {
+            continue;
+        }
+        struct icaltimetype st = icalproperty_get_dtstart(sp);
+        int64_t s = to_utc(st, zone_of(root, sp, st));
+        int64_t e = s + instance_length(root, c, st, s);
+        if (e <= s) {
+            continue; /* zero-length instances block no time */
+        }
+        rc = fn(ctx, s < start ? start : s, e > end ? end : e,
+                status == ICAL_STATUS_TENTATIVE ? CAL_FB_TENTATIVE : CAL_FB_BUSY);
+    }
+    icalcomponent_free(root);
+    return rc;
+}

@@ -104,4 +104,24 @@ int cal_expand(struct slice ics,
                struct slice *out,
                struct err *err);
 
+/* One busy period of a free-busy answer (RFC 4791 §7.10), clipped to the query range. */
+enum cal_fbtype {
+    CAL_FB_BUSY,
+    CAL_FB_TENTATIVE,
+    CAL_FB_UNAVAILABLE
+};
+
+typedef int cal_period_fn(void *ctx, int64_t start, int64_t end, enum cal_fbtype type);
+
+/* Calls fn for every busy instance of `ics` in [start, end): VEVENTs that are not
+ * TRANSP:TRANSPARENT or STATUS:CANCELLED (TENTATIVE gives BUSY-TENTATIVE), each series
+ * expanded with its overrides. Returns 0, -1 with err set, or fn's non-zero value. */
+int cal_busy(struct slice ics,
+             int64_t start,
+             int64_t end,
+             struct arena *arena,
+             cal_period_fn *fn,
+             void *ctx,
+             struct err *err);
+
 #endif

@@ -98,7 +98,9 @@ static int get_supported_report_set(struct dav_req *dr, const struct dav_res *r,
     if (is_calendar(r)) {
         rc |= buf_append_cstr(out, "<D:supported-report><D:report><C:calendar-query/></D:report>"
                                    "</D:supported-report><D:supported-report><D:report>"
-                                   "<C:calendar-multiget/></D:report></D:supported-report>");
+                                   "<C:calendar-multiget/></D:report></D:supported-report>"
+                                   "<D:supported-report><D:report><C:free-busy-query/></D:report>"
+                                   "</D:supported-report>");
     }
     rc |= buf_append_cstr(out, "<D:supported-report><D:report><D:sync-collection/></D:report>"
                                "</D:supported-report>");

@@ -7,6 +7,7 @@
  * forged or pruned token), dav_cond_bad_request (400), dav_cond_not_found (404). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cal/cal.h"
 #include "caldav/caldav.h"
@@ -18,7 +19,8 @@ enum report_kind {
     R_NONE,
     R_MULTIGET,
     R_QUERY,
-    R_SYNC
+    R_SYNC,
+    R_FREEBUSY
 };
 
 /* Which text element is being captured. */
@@ -34,6 +36,7 @@ enum capture {
 enum {
     REPORT_TEXT_MAX = 8192,  /* bytes of one captured element (an href, a token) */
     REPORT_FILTER_DEPTH = 8, /* nesting of comp/prop/param filters */
+    ICAL_UTC_LEN = 64,       /* an iCalendar UTC date-time with room for any int */
 };
 
 struct report {
@@ -280,6 +283,8 @@ static int rp_start(void *ctx,
             r->kind = R_QUERY;
         } else if (is(ns, name, DAV_NS, "sync-collection")) {
             r->kind = R_SYNC;
+        } else if (is(ns, name, DAV_NS_CALDAV, "free-busy-query")) {
+            r->kind = R_FREEBUSY;
         } else {
             return err_set(err, &caldav_cond_supported_report, "REPORT %.*s is not supported",
                            (int)name.len, name.ptr);
@@ -288,6 +293,19 @@ static int rp_start(void *ctx,
     }
     if (r->filter_depth) {
         return filter_start(r, ns, name, attrs, nattrs, err);
+    }
+    if (r->depth == 2 && r->kind == R_FREEBUSY) {
+        if (!is(ns, name, DAV_NS_CALDAV, "time-range")) {
+            return err_set(err, &dav_cond_bad_request, "free-busy-query takes a time-range");
+        }
+        struct slice st = attr(attrs, nattrs, "start");
+        struct slice en = attr(attrs, nattrs, "end");
+        if (parse_utc(st, &r->start) != 0 || parse_utc(en, &r->end) != 0 || r->end <= r->start) {
+            return err_set(err, &dav_cond_bad_request,
+                           "free-busy time-range needs UTC start < end");
+        }
+        r->has_range = true;
+        return 0;
     }
     if (r->depth == 2) {
         if (is(ns, name, DAV_NS, "prop")) {
@@ -596,6 +614,97 @@ static int sync_next(void *ctx, struct buf *out)
     }
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* free-busy-query (RFC 4791 §7.10): a VFREEBUSY of the busy instances in the range */
+
+/* "YYYYMMDDTHHMMSSZ" of t; out has ICAL_UTC_LEN bytes (room the compiler can prove). */
+static void ical_utc(int64_t t, char out[ICAL_UTC_LEN])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    snprintf(out, ICAL_UTC_LEN, "%04d%02d%02dT%02d%02d%02dZ", (tm.tm_year + 1900) % 10000,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+static int add_period(void *ctx, int64_t start, int64_t end, enum cal_fbtype type)
+{
+    struct buf *out = ctx;
+    char a[ICAL_UTC_LEN];
+    char b[ICAL_UTC_LEN];
+    ical_utc(start, a);
+    ical_utc(end, b);
+    static const char *const types[] = {"BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE"};
+    int rc = buf_append_cstr(out, "FREEBUSY;FBTYPE=");
+    rc |= buf_append_cstr(out, types[type]);
+    rc |= buf_putc(out, ':');
+    rc |= buf_append_cstr(out, a);
+    rc |= buf_putc(out, '/');
+    rc |= buf_append_cstr(out, b);
+    rc |= buf_append_cstr(out, "\r\n");
+    return rc == 0 ? 0 : -1;
+}
+
+static int freebusy_next(void *ctx, struct buf *out)
+{
+    struct rstream *s = ctx;
+    struct dav_req *dr = s->r->dr;
+    if (s->done) {
+        return 0;
+    }
+    if (!s->sent) {
+        /* the VFREEBUSY header, once the range is known */
+        char a[ICAL_UTC_LEN];
+        char b[ICAL_UTC_LEN];
+        ical_utc(s->r->start, a);
+        ical_utc(s->r->end, b);
+        s->sent = 1;
+        int rc = buf_append_cstr(out, "BEGIN:VFREEBUSY\r\nDTSTAMP:");
+        rc |= buf_append_cstr(out, a);
+        rc |= buf_append_cstr(out, "\r\nDTSTART:");
+        rc |= buf_append_cstr(out, a);
+        rc |= buf_append_cstr(out, "\r\nDTEND:");
+        rc |= buf_append_cstr(out, b);
+        rc |= buf_append_cstr(out, "\r\n");
+        return rc == 0 ? 1 : -1;
+    }
+    for (;;) {
+        struct store_item it;
+        enum store_rc rc = store_cursor_next_item(s->cur, &it);
+        if (rc == STORE_NOTFOUND) {
+            s->done = true;
+            return buf_append_cstr(out, "END:VFREEBUSY\r\n") == 0 ? 1 : -1;
+        }
+        if (rc != STORE_OK) {
+            return -1;
+        }
+        if (it.comp != 0 && !(it.comp & CAL_COMP_VEVENT)) {
+            continue;
+        }
+        struct arena_mark m = arena_mark(dr->arena);
+        struct store_item full;
+        struct err e;
+        err_init(&e);
+        size_t before = out->len;
+        int w = 0;
+        if (store_item_get(dr->store, s->coll.coll.id, it.name, STORE_ITEM_CONTENT, dr->arena,
+                           &full) == STORE_OK) {
+            w = cal_busy((struct slice){full.content, full.size}, s->r->start, s->r->end, dr->arena,
+                         add_period, out, &e);
+        }
+        arena_rewind(dr->arena, m);
+        if (w < 0 && out->len == before && e.cond) {
+            continue; /* a stored object that no longer parses blocks no time */
+        }
+        if (w != 0) {
+            return -1;
+        }
+        if (out->len > before) {
+            return 1;
+        }
+    }
+}
+
 /* Parses and checks a sync token against the collection; sets *since. */
 static int
 read_token(const char *token, const struct store_coll *c, uint64_t *since, struct err *err)
@@ -669,6 +778,19 @@ static int report_run(struct dav_req *dr, struct err *err)
             return dav_store_err(dr, rc, err);
         }
         dav_ms_stream(dr, sync_next, s);
+        return 0;
+    }
+    if (r->kind == R_FREEBUSY) {
+        if (!r->has_range) {
+            return err_set(err, &dav_cond_bad_request, "free-busy-query needs a time-range");
+        }
+        rc = store_items_in_range_open(dr->store, s->coll.coll.id, r->start, r->end, &s->cur);
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
+        dav_stream(dr, 200, "text/calendar; charset=utf-8",
+                   "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac//CalDAV//EN\r\n",
+                   "END:VCALENDAR\r\n", freebusy_next, s);
         return 0;
     }
     rc = r->has_range

@@ -137,6 +137,14 @@ int dav_prop_empty(struct buf *b, const char *ns, const char *name);
  * 0 when there are no more, or -1 (the connection is then aborted and the failure logged). */
 typedef int dav_ms_next_fn(void *ctx, struct buf *out);
 void dav_ms_stream(struct dav_req *dr, dav_ms_next_fn *next, void *ctx);
+/* The same pulled writer for any body: `head`, then next()'s rows, then `tail` (static). */
+void dav_stream(struct dav_req *dr,
+                unsigned status,
+                const char *content_type,
+                const char *head,
+                const char *tail,
+                dav_ms_next_fn *next,
+                void *ctx);
 
 /* One <D:response> with propstats for `res`, as selected by a PROPFIND. */
 enum dav_propsel_mode {

@@ -17,6 +17,8 @@ enum ms_phase {
 
 struct ms_stream {
     struct dav_req *dr;
+    const char *head; /* written before the rows */
+    const char *tail; /* written after them */
     dav_ms_next_fn *next;
     void *ctx;
     enum ms_phase phase;
@@ -73,11 +75,7 @@ static int ms_fill(struct ms_stream *s)
     switch (s->phase) {
     case MS_HEAD:
         s->phase = MS_ROWS;
-        if (xmlout_decl(&s->pending) != 0 ||
-            buf_append_cstr(&s->pending, "<D:multistatus" DAV_XMLNS ">\n") != 0) {
-            return -1;
-        }
-        return 0;
+        return buf_append_cstr(&s->pending, s->head) == 0 ? 0 : -1;
     case MS_ROWS: {
         int rc = s->next(s->ctx, &s->pending);
         if (rc < 0) {
@@ -96,7 +94,7 @@ static int ms_fill(struct ms_stream *s)
         if (snprintf(rows, sizeof(rows), "%zu", s->rows) > 0) {
             http_req_log_field(s->dr->http, "rows", rows);
         }
-        return buf_append_cstr(&s->pending, "</D:multistatus>\n") == 0 ? 0 : -1;
+        return buf_append_cstr(&s->pending, s->tail) == 0 ? 0 : -1;
     }
     case MS_DONE:
         break;
@@ -137,16 +135,31 @@ static void ms_destroy(void *p)
     buf_deinit(&s->pending);
 }
 
-void dav_ms_stream(struct dav_req *dr, dav_ms_next_fn *next, void *ctx)
+void dav_stream(struct dav_req *dr,
+                unsigned status,
+                const char *content_type,
+                const char *head,
+                const char *tail,
+                dav_ms_next_fn *next,
+                void *ctx)
 {
     struct ms_stream *s = arena_zalloc(dr->arena, sizeof(*s));
     s->dr = dr;
+    s->head = head;
+    s->tail = tail;
     s->next = next;
     s->ctx = ctx;
     s->phase = MS_HEAD;
     buf_init(&s->pending, DAV_ROW_LIMIT);
     arena_defer(dr->arena, ms_destroy, s);
-    http_resp_status(dr->http, 207);
-    http_resp_header(dr->http, "Content-Type", "application/xml; charset=utf-8");
+    http_resp_status(dr->http, status);
+    http_resp_header(dr->http, "Content-Type", content_type);
     http_resp_stream(dr->http, ms_read, s);
+}
+
+void dav_ms_stream(struct dav_req *dr, dav_ms_next_fn *next, void *ctx)
+{
+    dav_stream(dr, 207, "application/xml; charset=utf-8",
+               "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus" DAV_XMLNS ">\n",
+               "</D:multistatus>\n", next, ctx);
 }

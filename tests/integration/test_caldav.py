@@ -292,6 +292,33 @@ class CalDavTest(ServerTestCase):
         r = self.query(comp="VEVENT", start=None, extra_filter=uid)
         self.assertEqual(self.hrefs(r), [self.cal + "e.ics"])
 
+    def test_free_busy_query_reports_busy_instances(self):
+        self.put("busy.ics", event("busy", "20260210T100000Z", "20260210T110000Z"))
+        self.put("free.ics", event("free", "20260211T100000Z", "20260211T110000Z",
+                                   "TRANSP:TRANSPARENT\r\n"))
+        self.put("maybe.ics", event("maybe", "20260212T100000Z", "20260212T103000Z",
+                                    "STATUS:TENTATIVE\r\n"))
+        self.put("off.ics", event("off", "20260213T100000Z", "20260213T110000Z",
+                                  "STATUS:CANCELLED\r\n"))
+        self.put("daily.ics", event("daily", "20260227T080000Z", "20260227T083000Z",
+                                    "RRULE:FREQ=DAILY;COUNT=5\r\n"))
+        self.put("outside.ics", event("outside", "20260401T100000Z", "20260401T110000Z"))
+        body = ('<?xml version="1.0"?><C:free-busy-query %s><C:time-range '
+                'start="20260201T000000Z" end="20260301T000000Z"/></C:free-busy-query>' % C)
+        r = self.report(self.cal, body)
+        self.assertStatus(r, 200)
+        self.assertIn("text/calendar", r.header("Content-Type"))
+        lines = sorted(l for l in r.text.split("\r\n") if l.startswith("FREEBUSY"))
+        self.assertEqual(lines, [
+            "FREEBUSY;FBTYPE=BUSY-TENTATIVE:20260212T100000Z/20260212T103000Z",
+            "FREEBUSY;FBTYPE=BUSY:20260210T100000Z/20260210T110000Z",
+            "FREEBUSY;FBTYPE=BUSY:20260227T080000Z/20260227T083000Z",
+            "FREEBUSY;FBTYPE=BUSY:20260228T080000Z/20260228T083000Z",
+        ])
+        self.assertIn("BEGIN:VFREEBUSY\r\n", r.text)
+        self.assertIn("DTSTART:20260201T000000Z", r.text)
+        self.assertTrue(r.text.endswith("END:VFREEBUSY\r\nEND:VCALENDAR\r\n"))
+
     def test_unsupported_report_filter_and_collation_are_403(self):
         r = self.report(self.cal, '<?xml version="1.0"?><D:expand-property xmlns:D="DAV:"/>')
         self.assertCondition(r, 403, "supported-report")
