@@ -679,3 +679,112 @@ int cal_busy(struct slice ics,
     icalcomponent_free(root);
     return rc;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* calendar-data selection (RFC 4791 §9.6.1-9.6.4) and limit-recurrence-set (§9.6.6) */
+
+static const struct cal_select *select_child(const struct cal_select *sel, icalcomponent *c)
+{
+    const char *kind = icalcomponent_kind_to_string(icalcomponent_isa(c));
+    for (const struct cal_select *ch = sel->comps; ch; ch = ch->next) {
+        if (strcasecmp(ch->name, kind) == 0) {
+            return ch;
+        }
+    }
+    return NULL;
+}
+
+static bool prop_selected(const struct cal_select *sel, icalproperty *p)
+{
+    const char *name = icalproperty_get_property_name(p);
+    for (size_t i = 0; i < sel->nprops; i++) {
+        if (strcasecmp(sel->props[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Removes from `c` what `sel` leaves out, recursively. */
+static void apply_select(icalcomponent *c, const struct cal_select *sel)
+{
+    if (!sel->allprop) {
+        icalproperty *p = icalcomponent_get_first_property(c, ICAL_ANY_PROPERTY);
+        while (p) {
+            icalproperty *next = icalcomponent_get_next_property(c, ICAL_ANY_PROPERTY);
+            if (!prop_selected(sel, p)) {
+                icalcomponent_remove_property(c, p);
+                icalproperty_free(p);
+            }
+            p = next;
+        }
+    }
+    if (sel->allcomp) {
+        return;
+    }
+    icalcomponent *sub = icalcomponent_get_first_component(c, ICAL_ANY_COMPONENT);
+    while (sub) {
+        icalcomponent *next = icalcomponent_get_next_component(c, ICAL_ANY_COMPONENT);
+        const struct cal_select *ch = select_child(sel, sub);
+        if (!ch) {
+            icalcomponent_remove_component(c, sub);
+            icalcomponent_free(sub);
+        } else {
+            apply_select(sub, ch);
+        }
+        sub = next;
+    }
+}
+
+/* Drops overrides whose instance (moved or original) does not overlap [start, end). */
+static void limit_overrides(icalcomponent *root, int64_t start, int64_t end)
+{
+    icalcomponent *c = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT);
+    while (c) {
+        icalcomponent *next = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT);
+        icalproperty *rp = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
+        icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
+        if (rp && sp) {
+            struct icaltimetype st = icalproperty_get_dtstart(sp);
+            int64_t s = to_utc(st, zone_of(root, sp, st));
+            int64_t e = s + instance_length(root, c, st, s);
+            struct icaltimetype r = icalproperty_get_recurrenceid(rp);
+            int64_t rs = to_utc(r, zone_of(root, rp, r));
+            if (!overlaps(s, e, start, end) && !overlaps(rs, rs + (e - s), start, end)) {
+                icalcomponent_remove_component(root, c);
+                icalcomponent_free(c);
+            }
+        }
+        c = next;
+    }
+}
+
+int cal_select(struct slice ics,
+               const struct cal_select *sel,
+               bool limit,
+               int64_t start,
+               int64_t end,
+               struct arena *arena,
+               struct slice *out,
+               struct err *err)
+{
+    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
+    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
+        if (root) {
+            icalcomponent_free(root);
+        }
+        return err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
+    }
+    if (limit) {
+        limit_overrides(root, start, end);
+    }
+    if (sel) {
+        apply_select(root, sel);
+    }
+    char *text = icalcomponent_as_ical_string_r(root);
+    out->ptr = arena_strdup(arena, text ? text : "");
+    out->len = strlen(out->ptr);
+    free(text);
+    icalcomponent_free(root);
+    return 0;
+}

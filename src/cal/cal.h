@@ -104,6 +104,30 @@ int cal_expand(struct slice ics,
                struct slice *out,
                struct err *err);
 
+/* A calendar-data selection (RFC 4791 §9.6.1): which components and properties to return. */
+struct cal_select {
+    const char *name;   /* component name, upper case (VCALENDAR at the root) */
+    bool allprop;       /* every property (no <prop> names, or <allprop/>) */
+    bool allcomp;       /* every subcomponent (no <comp> children, or <allcomp/>) */
+    const char **props; /* property names when !allprop */
+    size_t nprops;
+    struct cal_select *comps; /* first subcomponent selection when !allcomp */
+    struct cal_select *next;  /* sibling */
+};
+
+/* `ics` reduced to `sel` (if not NULL), and, when `limit` is set, to the master components
+ * and only those overrides whose instance overlaps [start, end) (§9.6.6). The result
+ * (NUL-terminated) is in the arena. -1 with cal_cond_valid_calendar_data if `ics` does not
+ * parse. */
+int cal_select(struct slice ics,
+               const struct cal_select *sel,
+               bool limit,
+               int64_t start,
+               int64_t end,
+               struct arena *arena,
+               struct slice *out,
+               struct err *err);
+
 /* One busy period of a free-busy answer (RFC 4791 §7.10), clipped to the query range. */
 enum cal_fbtype {
     CAL_FB_BUSY,

@@ -146,12 +146,15 @@ static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct
     }
     struct slice data = {full.content, full.size};
     const struct caldav_data_opts *o = dr->ext_req;
-    if (o && o->expand) {
-        struct err e;
-        err_init(&e);
-        if (cal_expand(data, o->start, o->end, dr->arena, &data, &e) != 0) {
-            return -1;
-        }
+    struct err e;
+    err_init(&e);
+    if (o && o->expand && cal_expand(data, o->start, o->end, dr->arena, &data, &e) != 0) {
+        return -1;
+    }
+    if (o && (o->select || (o->limit && !o->expand)) &&
+        cal_select(data, o->select, o->limit && !o->expand, o->limit_start, o->limit_end, dr->arena,
+                   &data, &e) != 0) {
+        return -1;
     }
     return xmlout_text(out, data) == 0 ? 0 : -1;
 }

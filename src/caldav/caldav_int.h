@@ -2,6 +2,7 @@
 #ifndef ALMANAC_CALDAV_CALDAV_INT_H
 #define ALMANAC_CALDAV_CALDAV_INT_H
 
+#include "cal/cal.h"
 #include "dav/ext.h"
 
 /* Sync tokens (RFC 6578 §3.2) are URIs: collection id, epoch, modseq. A token names a point of
@@ -16,6 +17,10 @@ struct caldav_data_opts {
     bool expand; /* §9.6.5: instances of [start, end) in UTC */
     int64_t start;
     int64_t end;
+    bool limit; /* §9.6.6: only overrides that touch [limit_start, limit_end) */
+    int64_t limit_start;
+    int64_t limit_end;
+    struct cal_select *select; /* §9.6.1: the components and properties asked for, or NULL */
 };
 
 /* REPORT: calendar-multiget, calendar-query, sync-collection (report.c). */

@@ -46,6 +46,8 @@ struct report {
     struct dav_propsel sel;
     bool in_prop;
     bool in_cdata; /* inside <C:calendar-data> of the property selection */
+    struct cal_select *sel_stack[REPORT_FILTER_DEPTH]; /* open <C:comp> selections */
+    unsigned nsel;
     bool in_limit;
     struct caldav_data_opts data;
     enum capture cap;
@@ -267,6 +269,67 @@ static int filter_start(struct report *r,
                    (int)name.len, name.ptr);
 }
 
+/* Children of <C:calendar-data> (RFC 4791 §9.6): comp/prop selection, expand,
+ * limit-recurrence-set. */
+static int cdata_start(struct report *r,
+                       struct slice ns,
+                       struct slice name,
+                       const struct xmlin_attr *attrs,
+                       size_t nattrs,
+                       struct err *err)
+{
+    struct arena *a = r->dr->arena;
+    struct cal_select *top = r->nsel ? r->sel_stack[r->nsel - 1] : NULL;
+    if (!slice_eq(ns, SLICE_LIT(DAV_NS_CALDAV))) {
+        return 0;
+    }
+    if (slice_eq(name, SLICE_LIT("expand")) || slice_eq(name, SLICE_LIT("limit-recurrence-set"))) {
+        int64_t s0;
+        int64_t e0;
+        if (parse_utc(attr(attrs, nattrs, "start"), &s0) != 0 ||
+            parse_utc(attr(attrs, nattrs, "end"), &e0) != 0 || e0 <= s0) {
+            return err_set(err, &dav_cond_bad_request, "%.*s needs UTC start < end", (int)name.len,
+                           name.ptr);
+        }
+        bool expand = slice_eq(name, SLICE_LIT("expand"));
+        *(expand ? &r->data.expand : &r->data.limit) = true;
+        *(expand ? &r->data.start : &r->data.limit_start) = s0;
+        *(expand ? &r->data.end : &r->data.limit_end) = e0;
+        return 0;
+    }
+    if (slice_eq(name, SLICE_LIT("comp"))) {
+        if (r->nsel == REPORT_FILTER_DEPTH || (top && top->allcomp)) {
+            return err_set(err, &dav_cond_bad_request, "calendar-data comp nests too deep");
+        }
+        struct cal_select *n = arena_zalloc(a, sizeof(*n));
+        n->name = arena_slicedup(a, attr(attrs, nattrs, "name"));
+        if (top) {
+            n->next = top->comps;
+            top->comps = n;
+        } else {
+            r->data.select = n;
+        }
+        r->sel_stack[r->nsel++] = n;
+        return 0;
+    }
+    if (!top) {
+        return 0;
+    }
+    if (slice_eq(name, SLICE_LIT("allprop"))) {
+        top->allprop = true;
+    } else if (slice_eq(name, SLICE_LIT("allcomp"))) {
+        top->allcomp = true;
+    } else if (slice_eq(name, SLICE_LIT("prop"))) {
+        const char **props = arena_alloc(a, (top->nprops + 1) * sizeof(*props));
+        if (top->nprops) {
+            memcpy(props, top->props, top->nprops * sizeof(*props));
+        }
+        props[top->nprops++] = arena_slicedup(a, attr(attrs, nattrs, "name"));
+        top->props = props;
+    }
+    return 0;
+}
+
 static int rp_start(void *ctx,
                     struct slice ns,
                     struct slice name,
@@ -333,13 +396,8 @@ static int rp_start(void *ctx,
         r->in_cdata = is(ns, name, DAV_NS_CALDAV, "calendar-data");
         return add_prop(r, ns, name, err);
     }
-    if (r->depth == 4 && r->in_cdata && is(ns, name, DAV_NS_CALDAV, "expand")) {
-        if (parse_utc(attr(attrs, nattrs, "start"), &r->data.start) != 0 ||
-            parse_utc(attr(attrs, nattrs, "end"), &r->data.end) != 0 ||
-            r->data.end <= r->data.start) {
-            return err_set(err, &dav_cond_bad_request, "expand needs UTC start < end");
-        }
-        r->data.expand = true;
+    if (r->depth >= 4 && r->in_cdata) {
+        return cdata_start(r, ns, name, attrs, nattrs, err);
     }
     if (r->depth == 3 && r->in_limit && is(ns, name, DAV_NS, "nresults")) {
         r->cap = CAP_NRESULTS;
@@ -399,6 +457,12 @@ static int rp_end(void *ctx, struct slice ns, struct slice name, struct err *err
         if (r->depth == r->filter_depth) {
             r->filter_depth = 0;
         }
+    }
+    if (r->in_cdata && r->depth >= 4 && is(ns, name, DAV_NS_CALDAV, "comp") && r->nsel > 0) {
+        r->nsel--;
+    }
+    if (r->depth == 3) {
+        r->in_cdata = false;
     }
     if (r->depth == 2) {
         r->in_prop = false;

@@ -292,6 +292,54 @@ class CalDavTest(ServerTestCase):
         r = self.query(comp="VEVENT", start=None, extra_filter=uid)
         self.assertEqual(self.hrefs(r), [self.cal + "e.ics"])
 
+    def multiget_data(self, href, cdata):
+        body = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop>%s</D:prop>'
+                '<D:href>%s</D:href></C:calendar-multiget>' % (C, cdata, href))
+        r = self.report(self.cal, body)
+        self.assertStatus(r, 207)
+        m = re.search(r"<C:calendar-data>(.*?)</C:calendar-data>", r.text, re.S)
+        return m.group(1).replace("&#13;", "\r") if m else ""
+
+    def test_calendar_data_component_and_property_selection(self):
+        self.put("a.ics", event("sel", extra="LOCATION:Room 7\r\nBEGIN:VALARM\r\n"
+                                "ACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:x\r\n"
+                                "END:VALARM\r\n"))
+        data = self.multiget_data(
+            self.cal + "a.ics",
+            '<C:calendar-data><C:comp name="VCALENDAR"><C:prop name="VERSION"/>'
+            '<C:comp name="VEVENT"><C:prop name="UID"/><C:prop name="SUMMARY"/></C:comp>'
+            '</C:comp></C:calendar-data>')
+        self.assertIn("VERSION:2.0", data)
+        self.assertIn("UID:sel", data)
+        self.assertIn("SUMMARY:event sel", data)
+        for gone in ("PRODID", "DTSTART", "LOCATION", "VALARM"):
+            self.assertNotIn(gone, data)
+        data = self.multiget_data(
+            self.cal + "a.ics",
+            '<C:calendar-data><C:comp name="VCALENDAR"><C:allprop/><C:comp name="VEVENT">'
+            '<C:allprop/><C:allcomp/></C:comp></C:comp></C:calendar-data>')
+        self.assertIn("LOCATION:Room 7", data)
+        self.assertIn("BEGIN:VALARM", data)
+
+    def test_limit_recurrence_set_keeps_only_overrides_in_range(self):
+        series = event("lim", "20260105T090000Z", "20260105T100000Z",
+                       "RRULE:FREQ=DAILY;COUNT=30\r\n")
+        override = ("BEGIN:VEVENT\r\nUID:lim\r\nDTSTAMP:20260101T000000Z\r\n"
+                    "RECURRENCE-ID:%s\r\nDTSTART:%s\r\nDTEND:%s\r\nSUMMARY:%s\r\n"
+                    "END:VEVENT\r\n")
+        series = series.replace("END:VCALENDAR", override % (
+            "20260106T090000Z", "20260106T110000Z", "20260106T120000Z", "early") + override % (
+            "20260120T090000Z", "20260120T110000Z", "20260120T120000Z", "late") +
+            "END:VCALENDAR")
+        self.assertStatus(self.put("lim.ics", series), 201)
+        data = self.multiget_data(
+            self.cal + "lim.ics",
+            '<C:calendar-data><C:limit-recurrence-set start="20260115T000000Z" '
+            'end="20260125T000000Z"/></C:calendar-data>')
+        self.assertIn("RRULE:FREQ=DAILY;COUNT=30", data)
+        self.assertIn("SUMMARY:late", data)
+        self.assertNotIn("SUMMARY:early", data)
+
     def test_free_busy_query_reports_busy_instances(self):
         self.put("busy.ics", event("busy", "20260210T100000Z", "20260210T110000Z"))
         self.put("free.ics", event("free", "20260211T100000Z", "20260211T110000Z",
