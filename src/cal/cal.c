@@ -301,6 +301,30 @@ int cal_parse_object(
 /* ---------------------------------------------------------------------------------------- */
 /* Expansion (RFC 4791 §9.6.5) */
 
+/* A stored object parsed again (it was validated on PUT); NULL with err set if it no longer
+ * parses. The caller frees it with icalcomponent_free(). */
+static icalcomponent *parse_stored(struct slice ics, struct arena *arena, struct err *err)
+{
+    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
+    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
+        if (root) {
+            icalcomponent_free(root);
+        }
+        err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
+        return NULL;
+    }
+    return root;
+}
+
+/* The iCalendar text of `c`, NUL-terminated, in the arena. */
+static void to_arena(icalcomponent *c, struct arena *arena, struct slice *out)
+{
+    char *text = icalcomponent_as_ical_string_r(c);
+    out->ptr = arena_strdup(arena, text ? text : "");
+    out->len = strlen(out->ptr);
+    free(text);
+}
+
 static struct icaltimetype utc_of(icalcomponent *root, icalproperty *p, struct icaltimetype t)
 {
     if (icaltime_is_date(t)) {
@@ -462,12 +486,9 @@ int cal_expand(struct slice ics,
                struct slice *out,
                struct err *err)
 {
-    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
-    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
-        if (root) {
-            icalcomponent_free(root);
-        }
-        return err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
+    icalcomponent *root = parse_stored(ics, arena, err);
+    if (!root) {
+        return -1;
     }
     icalcomponent *res = icalcomponent_new(ICAL_VCALENDAR_COMPONENT);
     icalcomponent_add_property(res, icalproperty_new_version("2.0"));
@@ -487,10 +508,7 @@ int cal_expand(struct slice ics,
             add_instance(root, res, c, start, end); /* an override sent without its series */
         }
     }
-    char *text = icalcomponent_as_ical_string_r(res);
-    out->ptr = arena_strdup(arena, text ? text : "");
-    out->len = strlen(out->ptr);
-    free(text);
+    to_arena(res, arena, out);
     icalcomponent_free(res);
     icalcomponent_free(root);
     return 0;
@@ -623,12 +641,9 @@ int cal_filter_match(struct slice ics,
                      struct arena *arena,
                      struct err *err)
 {
-    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
-    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
-        if (root) {
-            icalcomponent_free(root);
-        }
-        return err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
+    icalcomponent *root = parse_stored(ics, arena, err);
+    if (!root) {
+        return -1;
     }
     bool ok = strcasecmp(f->name, "VCALENDAR") == 0 && comp_matches(root, root, f);
     icalcomponent_free(root);
@@ -768,12 +783,9 @@ int cal_select(struct slice ics,
                struct slice *out,
                struct err *err)
 {
-    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
-    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
-        if (root) {
-            icalcomponent_free(root);
-        }
-        return err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
+    icalcomponent *root = parse_stored(ics, arena, err);
+    if (!root) {
+        return -1;
     }
     if (limit) {
         limit_overrides(root, start, end);
@@ -781,10 +793,7 @@ int cal_select(struct slice ics,
     if (sel) {
         apply_select(root, sel);
     }
-    char *text = icalcomponent_as_ical_string_r(root);
-    out->ptr = arena_strdup(arena, text ? text : "");
-    out->len = strlen(out->ptr);
-    free(text);
+    to_arena(root, arena, out);
     icalcomponent_free(root);
     return 0;
 }

@@ -222,6 +222,25 @@ static void done(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
 }
 
+/* Decodes the current row of `st` and hands it to the caller's callback held in `cb`. */
+typedef int row_fn(sqlite3_stmt *st, void *cb);
+
+/* Steps `st` to the end, or until the callback returns non-zero; resets it. Rows are
+ * borrowed for the call only. */
+static enum store_rc each_row(struct store *s, sqlite3_stmt *st, row_fn *row, void *cb)
+{
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (row(st, cb) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    enum store_rc r = rc == SQLITE_DONE ? STORE_OK : fail(s, rc);
+    done(st);
+    return r;
+}
+
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     if (v) {
@@ -690,24 +709,27 @@ enum store_rc store_principal_del(struct store *s, const char *name)
     return rc;
 }
 
+struct principal_cb {
+    store_principal_fn *fn;
+    void *ctx;
+};
+
+static int principal_row(sqlite3_stmt *st, void *cb)
+{
+    struct principal_cb *c = cb;
+    struct store_principal p;
+    read_principal(st, NULL, &p);
+    return c->fn(c->ctx, &p);
+}
+
 enum store_rc store_principal_list(struct store *s, store_principal_fn *fn, void *ctx)
 {
     sqlite3_stmt *st = stmt(s, S_PRINCIPAL_LIST);
     if (!st) {
         return STORE_IO;
     }
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_principal p;
-        read_principal(st, NULL, &p);
-        if (fn(ctx, &p) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    enum store_rc r = rc == SQLITE_DONE ? STORE_OK : fail(s, rc);
-    done(st);
-    return r;
+    struct principal_cb cb = {fn, ctx};
+    return each_row(s, st, principal_row, &cb);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1517,6 +1539,19 @@ enum store_rc store_prop_get(struct store *s,
     return r;
 }
 
+struct prop_cb {
+    store_prop_fn *fn;
+    void *ctx;
+};
+
+static int prop_row(sqlite3_stmt *st, void *cb)
+{
+    struct prop_cb *c = cb;
+    struct store_prop p;
+    read_prop(st, NULL, &p);
+    return c->fn(c->ctx, &p);
+}
+
 enum store_rc store_prop_list(
     struct store *s, enum store_res_kind kind, uint64_t id, store_prop_fn *fn, void *ctx)
 {
@@ -1525,18 +1560,8 @@ enum store_rc store_prop_list(
         return STORE_IO;
     }
     bind_res(st, kind, id);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct store_prop p;
-        read_prop(st, NULL, &p);
-        if (fn(ctx, &p) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-    enum store_rc r = rc == SQLITE_DONE ? STORE_OK : fail(s, rc);
-    done(st);
-    return r;
+    struct prop_cb cb = {fn, ctx};
+    return each_row(s, st, prop_row, &cb);
 }
 
 enum store_rc store_prop_copy(struct store *s,
