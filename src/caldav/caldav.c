@@ -196,7 +196,9 @@ static int prepare_put(struct dav_req *dr,
         store_item_get_by_uid(dr->store, target->coll.id, info.uid, dr->arena, &other);
     if (rc == STORE_OK && strcmp(other.name, target->name) != 0) {
         const char *href = dav_child_href(dr->arena, target->parent_href, other.name, false);
-        return err_set(err, &caldav_cond_no_uid_conflict, "UID is in use by %s", href);
+        err_set(err, &caldav_cond_no_uid_conflict, "UID is in use by %s", href);
+        err->href = href; /* RFC 4791 §5.3.2.1: the conflicting resource, as DAV:href */
+        return -1;
     }
     if (rc != STORE_OK && rc != STORE_NOTFOUND) {
         return dav_store_err(dr, rc, err);

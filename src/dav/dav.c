@@ -435,7 +435,12 @@ static void render_error(void *app, struct http_request *req, const struct err *
     } else if (c->ns) {
         rc |= buf_appendf(&b, "<P:%s xmlns:P=\"", c->name);
         rc |= xmlout_attr(&b, slice_from_cstr(c->ns));
-        rc |= buf_append_cstr(&b, "\"/>");
+        rc |= buf_append_cstr(&b, e->href ? "\">" : "\"/>");
+        if (e->href) {
+            rc |= buf_append_cstr(&b, "<D:href>");
+            rc |= xmlout_text(&b, slice_from_cstr(e->href));
+            rc |= buf_appendf(&b, "</D:href></P:%s>", c->name);
+        }
     }
     rc |= buf_appendf(&b, "<A:reason>%s</A:reason><A:message>", c->name);
     rc |= xmlout_text(&b, slice_from_cstr(c->http_status >= 500 ? "internal error" : e->msg));

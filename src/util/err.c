@@ -12,6 +12,7 @@ void err_init(struct err *e)
 {
     e->cond = NULL;
     e->msg[0] = '\0';
+    e->href = NULL;
 }
 
 int err_vset(struct err *e, const struct err_cond *cond, const char *fmt, va_list ap)
@@ -45,6 +46,7 @@ int err_replace(struct err *e, const struct err_cond *cond, const char *fmt, ...
 {
     if (e) {
         e->cond = NULL;
+        e->href = NULL;
     }
     va_list ap;
     va_start(ap, fmt);

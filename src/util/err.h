@@ -20,6 +20,8 @@ struct err_cond {
 struct err {
     const struct err_cond *cond; /* NULL while no error */
     char msg[200];               /* sanitized, for the log and the response text */
+    const char *href;            /* a resource the precondition names (RFC 4791
+                                    no-uid-conflict), borrowed from the request arena; or NULL */
 };
 
 /* X-macro shape: ERR_COND(prefix_name, "wire-name", ns or NULL, http status, eas status) */

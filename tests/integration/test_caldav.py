@@ -152,7 +152,8 @@ class CalDavTest(ServerTestCase):
         self.assertStatus(self.put("a.ics", event("dup")), 201)
         r = self.put("b.ics", event("dup"))
         self.assertCondition(r, 409, "no-uid-conflict")
-        self.assertIn(self.cal + "a.ics", r.text)
+        self.assertIn('<P:no-uid-conflict xmlns:P="urn:ietf:params:xml:ns:caldav"><D:href>%sa.ics'
+                      '</D:href></P:no-uid-conflict>' % self.cal, r.text)
         self.assertStatus(self.put("a.ics", event("dup", end="20260105T120000Z")), 204)
 
     def test_getctag_and_sync_token_change_on_write(self):
