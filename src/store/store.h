@@ -56,9 +56,10 @@ enum store_rc {
 
 /* Store-wide limits, enforced by the engine whatever the caller checked. */
 enum {
-    STORE_NAME_MAX = 255,  /* bytes of a collection or item name (one path segment) */
-    STORE_USER_MAX = 64,   /* bytes of a principal name */
-    STORE_GUID_BYTES = 16, /* store GUID and change GUIDs */
+    STORE_NAME_MAX = 255,    /* bytes of a collection or item name (one path segment) */
+    STORE_USER_MAX = 64,     /* bytes of a principal name */
+    STORE_GUID_BYTES = 16,   /* store GUID and change GUIDs */
+    STORE_SECRET_BYTES = 32, /* the store's secret, see store_secret() */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -75,6 +76,11 @@ const char *store_last_error(const struct store *s);
 
 /* The store's GUID: 16 random bytes made when the store was created. */
 void store_guid(const struct store *s, uint8_t out[STORE_GUID_BYTES]);
+
+/* The store's secret: 32 random bytes made with the store, never sent anywhere. Protocols
+ * derive the keys of their authenticated tokens from it (the replication collblob MAC), so
+ * every node sharing the store verifies the same tokens. */
+void store_secret(const struct store *s, uint8_t out[STORE_SECRET_BYTES]);
 
 enum store_rc store_begin_read(struct store *s);
 enum store_rc store_begin_write(struct store *s); /* BEGIN IMMEDIATE: one writer at a time */

@@ -155,6 +155,7 @@ struct store {
     sqlite3 *db;
     sqlite3_stmt *stmts[S_COUNT];
     uint8_t guid[STORE_GUID_BYTES];
+    uint8_t secret[STORE_SECRET_BYTES];
     char errmsg[ERRMSG_MAX];
     struct store *next_free;     /* pool free list */
     pthread_mutex_t *write_gate; /* the pool's, or NULL for a lone connection */
@@ -309,6 +310,35 @@ static int user_version(struct store *s)
     return v;
 }
 
+/* Reads meta `key` into out[n], or makes it from random bytes when absent. */
+static enum store_rc meta_random(struct store *s, const char *key, uint8_t *out, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+    bool found = false;
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 0) == n) {
+            memcpy(out, sqlite3_column_blob(st, 0), n);
+            found = true;
+        }
+    }
+    sqlite3_finalize(st);
+    if (found) {
+        return STORE_OK;
+    }
+    sec_random(out, n);
+    st = NULL;
+    rc = sqlite3_prepare_v2(s->db, "INSERT INTO meta(key, value) VALUES (?1, ?2)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, out, (int)n, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? STORE_OK : fail(s, rc);
+}
+
 /* Applies every migration newer than PRAGMA user_version, each in its own transaction. */
 static enum store_rc migrate(struct store *s)
 {
@@ -329,31 +359,11 @@ static enum store_rc migrate(struct store *s)
         }
         have = m->version;
     }
-    /* The store GUID, made once. */
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'guid'", -1, &st, NULL);
-    bool found = false;
-    if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-        sqlite3_column_bytes(st, 0) == STORE_GUID_BYTES) {
-        memcpy(s->guid, sqlite3_column_blob(st, 0), STORE_GUID_BYTES);
-        found = true;
-    }
-    sqlite3_finalize(st);
-    if (!found) {
-        sec_random(s->guid, sizeof(s->guid));
-        st = NULL;
-        rc = sqlite3_prepare_v2(s->db, "INSERT INTO meta(key, value) VALUES ('guid', ?1)", -1, &st,
-                                NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_blob(st, 1, s->guid, STORE_GUID_BYTES, SQLITE_STATIC);
-            rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-        }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_OK) {
-            fail(s, rc);
-            exec_sql(s, "ROLLBACK");
-            return STORE_IO;
-        }
+    /* The store GUID and secret, made once with the store. */
+    if (meta_random(s, "guid", s->guid, sizeof(s->guid)) != STORE_OK ||
+        meta_random(s, "secret", s->secret, sizeof(s->secret)) != STORE_OK) {
+        exec_sql(s, "ROLLBACK");
+        return STORE_IO;
     }
     return exec_sql(s, "COMMIT");
 }
@@ -427,6 +437,11 @@ const char *store_last_error(const struct store *s)
 void store_guid(const struct store *s, uint8_t out[STORE_GUID_BYTES])
 {
     memcpy(out, s->guid, STORE_GUID_BYTES);
+}
+
+void store_secret(const struct store *s, uint8_t out[STORE_SECRET_BYTES])
+{
+    memcpy(out, s->secret, STORE_SECRET_BYTES);
 }
 
 static void store_release_gate(struct store *s)

@@ -355,11 +355,16 @@ static void test_store_rollback_leaves_nothing_and_commit_survives_reopen(void *
     assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK);
     assert_int_equal(store_rollback(f->s), STORE_OK);
     uint8_t guid1[STORE_GUID_BYTES], guid2[STORE_GUID_BYTES];
+    uint8_t secret1[STORE_SECRET_BYTES], secret2[STORE_SECRET_BYTES];
     store_guid(f->s, guid1);
+    store_secret(f->s, secret1);
     store_close(&f->s);
     assert_int_equal(store_open(f->dir, &f->s, NULL), STORE_OK);
     store_guid(f->s, guid2);
+    store_secret(f->s, secret2);
     assert_memory_equal(guid1, guid2, STORE_GUID_BYTES);
+    assert_memory_equal(secret1, secret2, STORE_SECRET_BYTES);
+    assert_memory_not_equal(secret1, guid1, STORE_GUID_BYTES);
     struct store_coll c;
     assert_int_equal(store_begin_read(f->s), STORE_OK);
     assert_int_equal(store_coll_lookup(f->s, f->p.home_id, "kept", f->a, &c), STORE_OK);
