@@ -60,7 +60,7 @@ int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
     case STORE_EXISTS:
         return err_set(err, &dav_cond_method_not_allowed, "a resource of that name exists");
     case STORE_CONFLICT:
-        return err_set(err, &dav_cond_conflict, "conflict: %s",
+        return err_set(err, &dav_cond_store_conflict, "conflict: %s",
                        dr->store ? store_last_error(dr->store) : "");
     case STORE_BUSY:
         return err_set(err, &dav_cond_busy, "store busy, retry");
@@ -149,13 +149,15 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
         return 0;
     }
     bool principals = strcmp(segs[0], "principals") == 0;
-    bool calendars = strcmp(segs[0], "calendars") == 0;
+    /* /exchange/<user>/... is a second view of the same homes (exchange-replication.md) */
+    bool exchange = strcmp(segs[0], "exchange") == 0;
+    bool calendars = exchange || strcmp(segs[0], "calendars") == 0;
     if (!principals && !calendars) {
         out->kind = DAV_RES_NONE;
         out->name = segs[0];
         return 0;
     }
-    out->href = principals ? "/principals/" : "/calendars/";
+    out->href = principals ? "/principals/" : exchange ? "/exchange/" : "/calendars/";
     if (n == 1) {
         out->kind = principals ? DAV_RES_PRINCIPALS : DAV_RES_CALROOT;
         return 0;
@@ -348,8 +350,13 @@ static int route_begin(void *app, struct http_request *req, struct err *err)
     dr->user = http_req_user(req);
     http_req_set_state(req, dr);
     enum http_method m = http_req_method(req);
-    const struct dav_ext *ext = dr->app->ext;
-    dr->method = ext && ext->methods[m] ? ext->methods[m] : methods[m];
+    dr->method = methods[m];
+    for (size_t e = 0; e < dr->app->next; e++) {
+        if (dr->app->ext[e]->methods[m]) {
+            dr->method = dr->app->ext[e]->methods[m];
+            break;
+        }
+    }
     if (!dr->method) {
         if (m == HTTP_M_LOCK || m == HTTP_M_UNLOCK || m == HTTP_M_POST || m == HTTP_M_REPORT ||
             m == HTTP_M_SEARCH || m == HTTP_M_MKCALENDAR) {
@@ -451,6 +458,19 @@ static void render_error(void *app, struct http_request *req, const struct err *
         http_resp_body(req, b.data, b.len);
     }
     buf_deinit(&b);
+}
+
+void dav_ext_item_headers(struct dav_req *dr,
+                          const struct store_coll *coll,
+                          uint64_t item_id,
+                          uint64_t modseq,
+                          bool deleted)
+{
+    for (size_t e = 0; e < dr->app->next; e++) {
+        if (dr->app->ext[e]->item_headers) {
+            dr->app->ext[e]->item_headers(dr, coll, item_id, modseq, deleted);
+        }
+    }
 }
 
 void dav_xml_answer(struct dav_req *dr, unsigned status, const struct buf *body)

@@ -27,10 +27,15 @@ struct dav_limits {
 
 struct dav_ext;
 
+enum {
+    DAV_MAX_EXT = 4
+}; /* protocol layers plugged into one WebDAV core */
+
 struct dav_app {
     struct store_pool *pool; /* borrowed; thread-safe */
     struct dav_limits limits;
-    const struct dav_ext *ext; /* a protocol layer's additions (caldav), or NULL */
+    const struct dav_ext *ext[DAV_MAX_EXT]; /* protocol layers' additions (caldav, repl) */
+    size_t next;                            /* entries used in ext[] */
 };
 
 /* The route for `prefix` ("/") serving `app` (borrowed for the server's life). */

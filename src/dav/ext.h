@@ -126,7 +126,21 @@ struct dav_ext {
                        struct err *err);
     const char *compliance; /* appended to the DAV: header, e.g. "calendar-access" */
     const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
+    /* After a successful GET/HEAD/PUT of an item, or DELETE (then `modseq` is the tombstone's):
+     * adds response headers naming the item's state (replication's ResourceTag, Repl-UID). */
+    void (*item_headers)(struct dav_req *dr,
+                         const struct store_coll *coll,
+                         uint64_t item_id,
+                         uint64_t modseq,
+                         bool deleted);
 };
+
+/* Calls every extension's item_headers hook. */
+void dav_ext_item_headers(struct dav_req *dr,
+                          const struct store_coll *coll,
+                          uint64_t item_id,
+                          uint64_t modseq,
+                          bool deleted);
 
 /* XML names of properties on output: known namespaces use their prefix, others declare one. */
 int dav_prop_open(struct buf *b, const char *ns, const char *name);

@@ -34,13 +34,26 @@ static int options_run(struct dav_req *dr, struct err *err)
 {
     (void)err;
     /* Class 1 and 3 (RFC 4918 §18); no LOCK, so class 2 is not claimed. */
-    const struct dav_ext *ext = dr->app->ext;
-    bool more = ext && ext->compliance;
-    http_resp_header(dr->http, "DAV",
-                     more ? arena_printf(dr->arena, "1, 3, %s", ext->compliance) : "1, 3");
-    http_resp_header(dr->http, "Allow",
-                     ext && ext->allow ? arena_printf(dr->arena, "%s, %s", allow_all, ext->allow)
-                                       : allow_all);
+    struct buf dav;
+    struct buf allow;
+    buf_init(&dav, 256);
+    buf_init(&allow, 512);
+    int rc = buf_append_cstr(&dav, "1, 3") | buf_append_cstr(&allow, allow_all);
+    for (size_t e = 0; e < dr->app->next; e++) {
+        const struct dav_ext *ext = dr->app->ext[e];
+        if (ext->compliance) {
+            rc |= buf_append_cstr(&dav, ", ") | buf_append_cstr(&dav, ext->compliance);
+        }
+        if (ext->allow) {
+            rc |= buf_append_cstr(&allow, ", ") | buf_append_cstr(&allow, ext->allow);
+        }
+    }
+    if (rc == 0) {
+        http_resp_header(dr->http, "DAV", buf_cstr(&dav));
+        http_resp_header(dr->http, "Allow", buf_cstr(&allow));
+    }
+    buf_deinit(&dav);
+    buf_deinit(&allow);
     http_resp_header(dr->http, "MS-Author-Via", "DAV");
     http_resp_status(dr->http, 200);
     http_resp_body(dr->http, "", 0);
@@ -95,6 +108,7 @@ static int get_run(struct dav_req *dr, struct err *err)
         return dav_store_err(dr, rc, err);
     }
     item_headers(dr, &res, etag);
+    dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false);
     http_resp_header(dr->http, "Content-Type", full.content_type);
     http_resp_body(dr->http, full.content ? full.content : "", full.size);
     return 0;
@@ -132,10 +146,11 @@ static int put_run(struct dav_req *dr, struct err *err)
         .size = dr->raw.len,
         .content_type = ctype && *ctype ? ctype : "application/octet-stream",
     };
-    const struct dav_ext *ext = dr->app->ext;
-    if (res.coll.kind == STORE_COLL_CALENDAR && ext && ext->prepare_put &&
-        ext->prepare_put(dr, &res, &in, err) != 0) {
-        return -1;
+    for (size_t e = 0; e < dr->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
+        const struct dav_ext *ext = dr->app->ext[e];
+        if (ext->prepare_put && ext->prepare_put(dr, &res, &in, err) != 0) {
+            return -1;
+        }
     }
     struct store_item out;
     bool created = false;
@@ -148,6 +163,7 @@ static int put_run(struct dav_req *dr, struct err *err)
         return -1;
     }
     http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, out.modseq));
+    dav_ext_item_headers(dr, &res.coll, out.id, out.modseq, false);
     if (created) {
         http_resp_header(dr->http, "Location", res.href);
     }
@@ -182,6 +198,14 @@ static int delete_run(struct dav_req *dr, struct err *err)
     enum store_rc rc = res.kind == DAV_RES_ITEM
                            ? store_item_delete(dr->store, res.coll.id, res.item.name)
                            : store_coll_delete(dr->store, res.coll.id);
+    struct store_coll after;
+    if (rc == STORE_OK && res.kind == DAV_RES_ITEM) {
+        /* the tombstone's modseq is the collection's after the delete */
+        rc = store_coll_get(dr->store, res.coll.id, dr->arena, &after);
+        if (rc == STORE_OK) {
+            dav_ext_item_headers(dr, &after, res.item.id, after.modseq, true);
+        }
+    }
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);
     }

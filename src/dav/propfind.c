@@ -350,10 +350,12 @@ static bool fixed_child(struct pf_stream *s, struct dav_res *r)
         return false;
     case DAV_RES_CALROOT:
         if (i == 0) {
-            const char *path = dav_child_href(dr->arena, "/calendars/", dr->user, true);
+            /* the user's home below this root: /calendars/ or /exchange/ */
+            const char *path = dav_child_href(dr->arena, s->self.href, dr->user, true);
             struct err e;
             err_init(&e);
-            if (dav_resolve(dr, arena_printf(dr->arena, "/calendars/%s/", dr->user), r, &e) == 0 &&
+            if (dav_resolve(dr, arena_printf(dr->arena, "%s%s/", s->self.href, dr->user), r, &e) ==
+                    0 &&
                 r->kind == DAV_RES_COLL) {
                 r->href = path;
                 return true;

@@ -161,8 +161,11 @@ static const struct dav_live_prop live_props[] = {
 
 size_t dav_live_prop_count(const struct dav_req *dr)
 {
-    const struct dav_ext *ext = dr->app->ext;
-    return ALM_ARRAY_LEN(live_props) + (ext ? ext->nprops : 0);
+    size_t n = ALM_ARRAY_LEN(live_props);
+    for (size_t e = 0; e < dr->app->next; e++) {
+        n += dr->app->ext[e]->nprops;
+    }
+    return n;
 }
 
 const struct dav_live_prop *dav_live_prop_at(const struct dav_req *dr, size_t i)
@@ -170,7 +173,14 @@ const struct dav_live_prop *dav_live_prop_at(const struct dav_req *dr, size_t i)
     if (i < ALM_ARRAY_LEN(live_props)) {
         return &live_props[i];
     }
-    return &dr->app->ext->props[i - ALM_ARRAY_LEN(live_props)];
+    i -= ALM_ARRAY_LEN(live_props);
+    for (size_t e = 0; e < dr->app->next; e++) {
+        if (i < dr->app->ext[e]->nprops) {
+            return &dr->app->ext[e]->props[i];
+        }
+        i -= dr->app->ext[e]->nprops;
+    }
+    return NULL; /* i < dav_live_prop_count() by contract */
 }
 
 const struct dav_live_prop *

@@ -15,6 +15,7 @@
 #include "caldav/caldav.h"
 #include "dav/dav.h"
 #include "http/http.h"
+#include "repl/repl.h"
 #include "server/config.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -203,7 +204,8 @@ static int serve(const struct server_opts *o, struct config *cfg)
                 .max_resource_size = cfg->max_resource_size,
                 .max_dead_props = cfg->max_dead_props,
             },
-        .ext = caldav_ext(),
+        .ext = {caldav_ext(), repl_ext()},
+        .next = 2,
     };
     struct http_route routes[] = {dav_route("/", &dav), caldav_wellknown_route()};
     struct http_config hc = {
