@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dav/ext.h"
+#include "repl/repl_int.h"
 #include "repl/tokens.h"
 #include "util/sec.h"
 
@@ -85,7 +86,9 @@ static void item_headers(struct dav_req *dr,
 static const struct dav_ext ext = {
     .props = repl_props,
     .nprops = ALM_ARRAY_LEN(repl_props),
+    .methods = {[HTTP_M_SEARCH] = &repl_search},
     .item_headers = item_headers,
+    .allow = "SEARCH",
 };
 
 const struct dav_ext *repl_ext(void)
