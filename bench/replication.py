@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""bench/replication.py: the KB 842541 load on almanacd's replication SEARCH.
+1. loads N items (default 100,000) into one calendar with concurrent PUTs;
+2. restarts the server and takes the initial manifest (time to last byte, rows, peak RSS);
+3. changes the first C items (default 50,000) through CalDAV;
+4. restarts and sends one SEARCH with the initial collblob and T resourcetags (default
+   1,000,000): the current tags of the first C/2 changed items (folded), the initial tags of
+   the other C/2 (stale: 'change' rows), and the rest well-formed tags of items that do not
+   exist; checks the manifest has exactly C/2 'change' rows; time to last byte, peak RSS.
+Prints one JSON line. usage: replication.py ALMANACD ALMANAC [--items N] [--changes C] [--tags T]"""
+
+import argparse
+import base64
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+R = "http://schemas.microsoft.com/repl/"
+SQL = ('SELECT "DAV:href", "%sresourcetag" FROM SCOPE(\'SHALLOW TRAVERSAL OF ""\') WHERE '
+       '"DAV:contentclass" = \'urn:content-classes:appointment\'' % R)
+AUTH = "Basic " + base64.b64encode(b"bench:bench-pw").decode()
+
+
+def event(i, summary):
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//b//EN\r\nBEGIN:VEVENT\r\nUID:r%d\r\n"
+            "DTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\nDURATION:PT1H\r\n"
+            "SUMMARY:%s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n" % (i, summary)).encode()
+
+
+def put_range(args):
+    port, lo, hi, summary = args
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    tags = {}
+    for i in range(lo, hi):
+        c.request("PUT", "/calendars/bench/cal/r%07d.ics" % i, body=event(i, summary),
+                  headers={"Authorization": AUTH, "Content-Type": "text/calendar"})
+        r = c.getresponse()
+        r.read()
+        if r.status not in (201, 204):
+            raise RuntimeError("PUT %d: %d" % (i, r.status))
+        tags[i] = r.getheader("ResourceTag").strip("<>")
+    c.close()
+    return tags
+
+
+def parallel_put(port, lo, hi, summary, procs=8):
+    step = (hi - lo + procs - 1) // procs
+    parts = [(port, a, min(hi, a + step), summary) for a in range(lo, hi, step)]
+    tags = {}
+    with multiprocessing.Pool(len(parts)) as p:
+        for t in p.map(put_range, parts):
+            tags.update(t)
+    return tags
+
+
+class Server:
+    def __init__(self, almanacd, data, work):
+        self.almanacd, self.data, self.work = almanacd, data, work
+
+    def start(self):
+        pf = os.path.join(self.work, "port")
+        if os.path.exists(pf):
+            os.unlink(pf)
+        self.proc = subprocess.Popen([self.almanacd, "--data", self.data, "--listen",
+                                      "127.0.0.1:0", "--port-file", pf, "--log-level", "warn"],
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(400):
+            if os.path.exists(pf) and os.path.getsize(pf):
+                break
+            time.sleep(0.05)
+        with open(pf) as f:
+            self.port = int(f.read())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
+
+    def rss_mb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return 0
+
+
+def search(port, collblob, tags):
+    """Streams the request body (tags are generated, never joined whole) and the answer."""
+    head = ('<?xml version="1.0" encoding="utf-8"?><D:searchrequest xmlns:D="DAV:" xmlns:R="%s">'
+            '<R:repl><R:collblob>%s</R:collblob><R:resourcetaglist>' % (R, collblob)).encode()
+    tail = ('</R:resourcetaglist></R:repl><D:sql>%s</D:sql></D:searchrequest>'
+            % SQL.replace("<", "&lt;")).encode()
+
+    def body():
+        yield head
+        chunk = []
+        for t in tags:
+            chunk.append("<R:resourcetag>%s</R:resourcetag>" % t)
+            if len(chunk) == 10000:
+                yield "".join(chunk).encode()
+                chunk = []
+        if chunk:
+            yield "".join(chunk).encode()
+        yield tail
+
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    t0 = time.perf_counter()
+    c.request("SEARCH", "/exchange/bench/cal/", body=body(), encode_chunked=True,
+              headers={"Authorization": AUTH, "Content-Type": "text/xml"})
+    r = c.getresponse()
+    data = r.read()
+    dt = time.perf_counter() - t0
+    c.close()
+    if r.status != 207:
+        raise RuntimeError("SEARCH: %d %s" % (r.status, data[:300]))
+    blob = re.search(rb"<R:collblob>([^<]*)</R:collblob>", data)
+    return dt, data, blob.group(1).decode() if blob else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("almanacd")
+    ap.add_argument("almanac")
+    ap.add_argument("--items", type=int, default=100000)
+    ap.add_argument("--changes", type=int, default=50000)
+    ap.add_argument("--tags", type=int, default=1000000)
+    ap.add_argument("--incremental", action="store_true",
+                    help="only: N items, initial manifest, 3 changes, median of 5 incremental "
+                         "SEARCHes (O(changes), whatever N)")
+    a = ap.parse_args()
+    if a.incremental:
+        return incremental(a)
+    work = tempfile.mkdtemp(prefix="almanac-repl-")
+    data = os.path.join(work, "data")
+    out = {"items": a.items, "changes": a.changes, "tags": a.tags}
+    try:
+        subprocess.run([a.almanac, "--data", data, "user", "add", "bench", "--password-stdin"],
+                       input="bench-pw\n", text=True, check=True)
+        subprocess.run([a.almanac, "--data", data, "calendar", "add", "bench", "cal"], check=True)
+        srv = Server(a.almanacd, data, work)
+        srv.start()
+        t0 = time.perf_counter()
+        first = parallel_put(srv.port, 0, a.items, "v1")
+        out["load_put_per_s"] = round(a.items / (time.perf_counter() - t0))
+        srv.stop()
+
+        srv.start()
+        dt, body, c0 = search(srv.port, "", [])
+        rows = body.count(b"<D:response>")
+        if rows != a.items:
+            raise RuntimeError("initial manifest has %d rows" % rows)
+        out["initial_manifest_s"] = round(dt, 2)
+        out["initial_manifest_mb"] = round(len(body) / 1e6, 1)
+        out["initial_rss_mb"] = round(srv.rss_mb(), 1)
+        changed = parallel_put(srv.port, 0, a.changes, "v2")
+        srv.stop()
+
+        half = a.changes // 2
+        guid_hex = first[0][3:35]
+        unknown = a.tags - a.changes
+
+        def taglist():
+            for i in range(half):
+                yield changed[i]            # current: folded
+            for i in range(half, a.changes):
+                yield first[i]              # stale: a 'change' row
+            for k in range(unknown):        # ours, but no such item
+                yield "rt:%s%012x%s%012x" % (guid_hex, 2 ** 46 + k, "00" * 16, 1)
+
+        srv.start()
+        dt, body, c1 = search(srv.port, c0, taglist())
+        changes = body.count(b"<R:changetype>change</R:changetype>")
+        rows = body.count(b"<D:response>")
+        if rows != a.changes - half or changes != rows:
+            raise RuntimeError("tag manifest has %d rows (%d change), want %d"
+                               % (rows, changes, a.changes - half))
+        out["tags_search_s"] = round(dt, 2)
+        out["tags_search_rows"] = rows
+        out["tags_search_rss_mb"] = round(srv.rss_mb(), 1)
+        srv.stop()
+        print(json.dumps(out), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def incremental(a):
+    work = tempfile.mkdtemp(prefix="almanac-repl-")
+    data = os.path.join(work, "data")
+    try:
+        subprocess.run([a.almanac, "--data", data, "user", "add", "bench", "--password-stdin"],
+                       input="bench-pw\n", text=True, check=True)
+        subprocess.run([a.almanac, "--data", data, "calendar", "add", "bench", "cal"], check=True)
+        srv = Server(a.almanacd, data, work)
+        srv.start()
+        parallel_put(srv.port, 0, a.items, "v1")
+        _, _, c0 = search(srv.port, "", [])
+        parallel_put(srv.port, 0, 3, "v2", procs=1)
+        srv.stop()
+        srv.start()
+        times = []
+        for _ in range(5):
+            dt, body, _ = search(srv.port, c0, [])
+            if body.count(b"<R:changetype>change</R:changetype>") != 3:
+                raise RuntimeError("incremental manifest is not the 3 changes")
+            times.append(dt)
+        srv.stop()
+        times.sort()
+        print(json.dumps({"items": a.items, "incremental_ms": round(times[2] * 1000, 2)}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
