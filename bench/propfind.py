@@ -117,15 +117,17 @@ def main():
         load_s = time.perf_counter() - t0
         stop(p)
         p, port = start(a.almanacd, data, port_file)
-        rss_idle = vmhwm_kb(p.pid)
-        times = []
-        for _ in range(a.runs):
-            dt, nbytes, rows = propfind(port)
-            if rows != a.n + 1:
-                raise RuntimeError("PROPFIND returned %d rows, want %d" % (rows, a.n + 1))
-            times.append(dt)
-        rss = vmhwm_kb(p.pid)
-        stop(p)
+        try:
+            rss_idle = vmhwm_kb(p.pid)
+            times = []
+            for _ in range(a.runs):
+                dt, nbytes, rows = propfind(port)
+                if rows != a.n + 1:
+                    raise RuntimeError("PROPFIND returned %d rows, want %d" % (rows, a.n + 1))
+                times.append(dt)
+            rss = vmhwm_kb(p.pid)
+        finally:
+            stop(p)
         print(json.dumps({
             "items": a.n, "put_per_s": round(loaded / load_s), "load_s": round(load_s, 1),
             "propfind_median_ms": round(statistics.median(times) * 1000, 1),

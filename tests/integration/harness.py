@@ -132,6 +132,14 @@ class ServerTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = Server(users=cls.USERS, config=cls.CONFIG)
+        # stop the server even when a later setUpClass step or the class fails
+        cls.addClassCleanup(cls._stop_quietly)
+
+    @classmethod
+    def _stop_quietly(cls):
+        if cls.srv.proc.poll() is None:
+            cls.srv.proc.kill()
+            cls.srv.proc.wait()
 
     @classmethod
     def tearDownClass(cls):

@@ -98,13 +98,15 @@ class SignalTest(unittest.TestCase):
             result["r"] = srv.request("PUT", "/calendars/alice/slow.bin", body=body())
 
         t = threading.Thread(target=slow_put)
-        t.start()
-        time.sleep(0.3)
-        srv.proc.send_signal(signal.SIGTERM)
-        t.join(timeout=30)
-        self.assertEqual(srv.proc.wait(timeout=30), 0)
-        self.assertEqual(result["r"].status, 201)
-        srv.stop()
+        try:
+            t.start()
+            time.sleep(0.3)
+            srv.proc.send_signal(signal.SIGTERM)
+            t.join(timeout=30)
+            self.assertEqual(srv.proc.wait(timeout=30), 0)
+            self.assertEqual(result["r"].status, 201)
+        finally:
+            srv.stop()  # also when an assertion failed: never leave a server behind
 
     def test_request_log_has_one_line_per_request(self):
         srv = Server(users=("alice",))
