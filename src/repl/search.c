@@ -308,6 +308,27 @@ static int write_value_prop(struct buf *out, const char *qname, const char *valu
     return rc;
 }
 
+/* §3.3: a local name from the query written as an XML name; characters an NCName cannot
+ * hold (a MAPI id's leading digit, '<', spaces) become _xHHHH_. */
+static int append_xml_name(struct buf *b, const char *name)
+{
+    int rc = 0;
+    for (size_t i = 0; name[i]; i++) {
+        unsigned char c = (unsigned char)name[i];
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        bool more = (c >= '0' && c <= '9') || c == '-' || c == '.';
+        if (alpha || (i > 0 && more)) {
+            rc |= buf_putc(b, (char)c);
+        } else {
+            rc |= buf_appendf(b, "_x%04X_", c);
+        }
+    }
+    if (!name[0]) {
+        rc |= buf_append_cstr(b, "_x0000_");
+    }
+    return rc;
+}
+
 /* One manifest row (§3.4). */
 static int
 write_row(struct search *s, const struct store_item *it, const char *changetype, struct buf *out)
@@ -358,7 +379,9 @@ write_row(struct search *s, const struct store_item *it, const char *changetype,
             }
             const char *lname = sep ? sep + 1 : p;
             size_t nslen = sep ? (size_t)(sep - p) + (sep == cut || sep == slash ? 1 : 0) : 0;
-            rc |= buf_appendf(&missing, "<X:%s xmlns:X=\"", lname);
+            rc |= buf_append_cstr(&missing, "<X:");
+            rc |= append_xml_name(&missing, lname);
+            rc |= buf_append_cstr(&missing, " xmlns:X=\"");
             rc |= xmlout_attr(&missing, (struct slice){p, nslen});
             rc |= buf_append_cstr(&missing, "\"/>");
         }

@@ -182,6 +182,20 @@ class ReplicationTest(ServerTestCase):
         self.assertIn('xmlns:R="%s"' % https, r.text)
         self.assertEqual(len(Manifest(r).rows), 1)
 
+    def test_unknown_selected_properties_are_escaped_xml_names_in_a_404_propstat(self):
+        self.req("MKCALENDAR", "/calendars/alice/names/")
+        self.req("PUT", "/calendars/alice/names/a.ics", body=event("a"), headers=ICS)
+        sql = ('SELECT "DAV:href", "urn:x:a<b c", "http://schemas.microsoft.com/mapi/proptag/'
+               '0x8542" FROM ""')
+        r = self.search("/exchange/alice/names/", sql=sql)
+        self.assertStatus(r, 207)
+        self.assertIn('<X:a_x003C_b_x0020_c xmlns:X="urn:x:"/>', r.text)
+        self.assertIn('<X:_x0030_x8542 xmlns:X="http://schemas.microsoft.com/mapi/proptag/"/>',
+                      r.text)
+        self.assertIn("HTTP/1.1 404 Not Found", r.text)
+        import xml.dom.minidom
+        xml.dom.minidom.parseString(r.body)  # the answer stays well-formed
+
     def test_refusals_name_what_is_wrong(self):
         self.req("MKCALENDAR", "/calendars/alice/bad/")
         ex = "/exchange/alice/bad/"
