@@ -162,6 +162,12 @@ static int run(struct cm_ctx *c, struct err *err)
         (src.kind != DAV_RES_COLL || src.coll.kind == STORE_COLL_HOME)) {
         return err_set(err, &dav_cond_forbidden, "this resource cannot be copied or moved");
     }
+    if (dav_if_check(dr, &src,
+                     src.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &src.coll, src.item.modseq)
+                                              : NULL,
+                     err) != 0) {
+        return -1;
+    }
     if (dst.foreign) {
         return err_set(err, &dav_cond_not_found, "destination does not exist");
     }

@@ -285,8 +285,14 @@ static bool etag_list_matches(const char *h, const char *etag)
     return false;
 }
 
-int dav_check_preconditions(struct dav_req *dr, const char *etag, struct err *err)
+int dav_check_preconditions(struct dav_req *dr,
+                            const struct dav_res *res,
+                            const char *etag,
+                            struct err *err)
 {
+    if (dav_if_check(dr, res, etag && strcmp(etag, "*") != 0 ? etag : NULL, err) != 0) {
+        return -1;
+    }
     const char *im = http_req_header(dr->http, "If-Match");
     if (im && !etag_list_matches(im, etag)) {
         return err_set(err, &dav_cond_precondition_failed, "If-Match does not match");

@@ -88,8 +88,14 @@ void dav_xml_body(struct dav_req *dr, const struct xmlin_handler *h, void *ctx);
 int dav_xml_finish(struct dav_req *dr, struct err *err);
 const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq);
 const char *dav_child_href(struct arena *a, const char *parent_href, const char *name, bool coll);
-/* RFC 9110 §13.1.1/§13.1.2 on the current ETag (NULL when the resource does not exist). */
-int dav_check_preconditions(struct dav_req *dr, const char *etag, struct err *err);
+/* RFC 9110 §13.1.1/§13.1.2 on the current ETag (NULL when the resource does not exist), then
+ * the If header (ifheader.c) against `res`. */
+int dav_check_preconditions(struct dav_req *dr,
+                            const struct dav_res *res,
+                            const char *etag,
+                            struct err *err);
+/* The If header alone: 0 when absent or true, -1 with 400 (malformed) or 412 (false). */
+int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag, struct err *err);
 
 /* props.c: live properties */
 enum dav_prop_flags {
@@ -128,6 +134,9 @@ struct dav_ext {
     const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
     /* After a successful GET/HEAD/PUT of an item, or DELETE (then `modseq` is the tombstone's):
      * adds response headers naming the item's state (replication's ResourceTag, Repl-UID). */
+    /* The truth of an If-header state token (RFC 4918 §10.4) for `res` (which exists):
+     * 1 true, 0 false, -1 not a token of this extension. */
+    int (*state_token)(struct dav_req *dr, const struct dav_res *res, struct slice token);
     void (*item_headers)(struct dav_req *dr,
                          const struct store_coll *coll,
                          uint64_t item_id,

@@ -90,7 +90,7 @@ static int get_run(struct dav_req *dr, struct err *err)
         return 0;
     }
     const char *etag = dav_etag(dr->arena, &res.coll, res.item.modseq);
-    if (dav_check_preconditions(dr, etag, err) != 0) {
+    if (dav_check_preconditions(dr, &res, etag, err) != 0) {
         if (err->cond != &dav_cond_not_modified) {
             return -1;
         }
@@ -137,7 +137,7 @@ static int put_run(struct dav_req *dr, struct err *err)
     }
     const char *etag =
         res.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res.coll, res.item.modseq) : NULL;
-    if (dav_check_preconditions(dr, etag, err) != 0) {
+    if (dav_check_preconditions(dr, &res, etag, err) != 0) {
         return -1;
     }
     const char *ctype = http_req_header(dr->http, "Content-Type");
@@ -192,7 +192,7 @@ static int delete_run(struct dav_req *dr, struct err *err)
     }
     const char *etag =
         res.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res.coll, res.item.modseq) : NULL;
-    if (dav_check_preconditions(dr, res.kind == DAV_RES_ITEM ? etag : "*", err) != 0) {
+    if (dav_check_preconditions(dr, &res, res.kind == DAV_RES_ITEM ? etag : "*", err) != 0) {
         return -1;
     }
     enum store_rc rc = res.kind == DAV_RES_ITEM

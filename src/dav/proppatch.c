@@ -328,6 +328,12 @@ static int proppatch_run(struct dav_req *dr, struct err *err)
     if (res.kind != DAV_RES_COLL && res.kind != DAV_RES_ITEM) {
         return err_set(err, &dav_cond_forbidden, "this resource has no writable properties");
     }
+    if (dav_if_check(dr, &res,
+                     res.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res.coll, res.item.modseq)
+                                              : NULL,
+                     err) != 0) {
+        return -1;
+    }
     int rc = apply(dr, p, &res);
     if (rc < 0) {
         return dav_store_err(dr, STORE_IO, err);

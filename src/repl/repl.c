@@ -83,7 +83,32 @@ static void item_headers(struct dav_req *dr,
     }
 }
 
+/* §2.3: <rt:...> is true when it is the resource's current tag, <rid:...> when it is its
+ * repl-uid; malformed and foreign tokens are simply false. */
+static int state_token(struct dav_req *dr, const struct dav_res *res, struct slice token)
+{
+    bool rt = token.len >= 3 && slice_eq_ci((struct slice){token.ptr, 3}, SLICE_LIT("rt:"));
+    bool rid = token.len >= 4 && slice_eq_ci((struct slice){token.ptr, 4}, SLICE_LIT("rid:"));
+    if (!rt && !rid) {
+        return -1;
+    }
+    if (res->kind != DAV_RES_ITEM) {
+        return 0;
+    }
+    uint8_t guid[REPL_GUID_BYTES];
+    store_guid(dr->store, guid);
+    if (rid) {
+        uint64_t id;
+        return repl_uid_parse(token, guid, &id) == REPL_TAG_OURS && id == res->item.id;
+    }
+    struct repl_tag t;
+    return repl_tag_parse(token, guid, &t) == REPL_TAG_OURS && t.id == res->item.id &&
+           t.modseq == res->item.modseq &&
+           memcmp(t.change_guid, res->coll.change_guid, REPL_GUID_BYTES) == 0;
+}
+
 static const struct dav_ext ext = {
+    .state_token = state_token,
     .props = repl_props,
     .nprops = ALM_ARRAY_LEN(repl_props),
     .methods = {[HTTP_M_SEARCH] = &repl_search},

@@ -91,6 +91,43 @@ class ExchangeTest(ServerTestCase):
         self.req("PUT", self.ex + "b.ics", body=event("a"), headers=ICS)
         self.assertNotEqual(self.tags(self.ex + "b.ics")[0], uid1)
 
+    def test_if_header_with_rt_and_rid_tokens(self):
+        r = self.req("PUT", self.ex + "a.ics", body=event("a"), headers=ICS)
+        rt1 = r.header("ResourceTag")
+        rid = r.header("Repl-UID")
+        etag = r.header("ETag")
+        self.assertStatus(self.req("GET", self.ex + "a.ics", headers={"If": "(%s)" % rt1}), 200)
+        self.assertStatus(self.req("GET", self.ex + "a.ics", headers={"If": "(%s)" % rid}), 200)
+        self.assertStatus(self.req("GET", self.ex + "a.ics", headers={"If": "([%s])" % etag}), 200)
+        r = self.req("PUT", self.ex + "a.ics", body=event("a", "v2"),
+                     headers=dict(ICS, If="(%s)" % rt1))
+        self.assertStatus(r, 204)
+        # the old tag no longer holds: 412 and nothing changes
+        r = self.req("PUT", self.ex + "a.ics", body=event("a", "lost"),
+                     headers=dict(ICS, If="(%s)" % rt1))
+        self.assertCondition(r, 412, "precondition-failed")
+        self.assertIn("SUMMARY:v2", self.req("GET", self.ex + "a.ics").text)
+        self.assertStatus(self.req("GET", self.ex + "a.ics", headers={"If": "(Not %s)" % rt1}),
+                          200)
+        # lists are ORed, conditions inside a list ANDed; foreign tokens never match
+        either = "(%s) (%s)" % (rt1, rid)
+        self.assertStatus(self.req("GET", self.ex + "a.ics", headers={"If": either}), 200)
+        both = "(%s %s)" % (rt1, rid)
+        self.assertStatus(self.req("GET", self.ex + "a.ics", headers={"If": both}), 412)
+        foreign = "(<rt:%s>)" % ("ab" * 44)
+        self.assertStatus(self.req("GET", self.ex + "a.ics", headers={"If": foreign}), 412)
+        self.assertStatus(self.req("GET", self.ex + "a.ics",
+                                   headers={"If": "(<urn:uuid:whatever>)"}), 412)
+        # tagged list naming the resource
+        tagged = "<%sa.ics> (%s)" % (self.ex, rid)
+        self.assertStatus(self.req("DELETE", self.ex + "a.ics", headers={"If": tagged}), 204)
+        # SDK scenario: deleted and re-created at the same URL -> the old rid does not hold
+        self.req("PUT", self.ex + "a.ics", body=event("a"), headers=ICS)
+        self.assertStatus(self.req("GET", self.ex + "a.ics", headers={"If": "(%s)" % rid}), 412)
+        for bad in ("garbage", "(", "()", "(<rt:x>", "(Not)"):
+            self.assertCondition(self.req("GET", self.ex + "a.ics", headers={"If": bad}), 400,
+                                 "bad-request")
+
     def test_contenttag_changes_with_the_collection(self):
         before = self.req("PROPFIND", self.ex, headers={"Depth": "0"}, body=repl_props()).text
         self.req("PUT", self.ex + "a.ics", body=event("a"), headers=ICS)
