@@ -11,7 +11,9 @@
 
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/parse.h"
 #include "util/sec.h"
+#include "util/timeutil.h"
 
 enum {
     EXIT_USAGE = 1,
@@ -20,14 +22,17 @@ enum {
     GENERATED_LEN = 20
 };
 
-static const char usage_text[] = "usage: almanac [--data DIR] COMMAND\n"
-                                 "  user add NAME (--password-stdin | --generate-password)\n"
-                                 "  user passwd NAME (--password-stdin | --generate-password)\n"
-                                 "  user del NAME\n"
-                                 "  user list\n"
-                                 "  calendar add USER NAME [--displayname TEXT]\n"
-                                 "  calendar list USER\n"
-                                 "DIR defaults to ./data and is created if missing.\n";
+static const char usage_text[] =
+    "usage: almanac [--data DIR] COMMAND\n"
+    "  user add NAME (--password-stdin | --generate-password)\n"
+    "  user passwd NAME (--password-stdin | --generate-password)\n"
+    "  user del NAME\n"
+    "  user list\n"
+    "  calendar add USER NAME [--displayname TEXT]\n"
+    "  calendar list USER\n"
+    "  prune [--days N]   drop tombstones older than N days (default 90); sync clients\n"
+    "                     holding older state are told to start over\n"
+    "DIR defaults to ./data and is created if missing.\n";
 
 static int usage(void)
 {
@@ -303,6 +308,62 @@ static int calendar_cmd(struct store *s, int argc, char **argv)
     return usage();
 }
 
+/* Drops tombstones older than `days` in every collection, one transaction; the collections'
+ * tombstone horizons rise, so tokens from before answer "start over" (403 valid-sync-token,
+ * 475 history-pruned). */
+static int prune_cmd(struct store *s, int argc, char **argv)
+{
+    uint64_t days = 90;
+    if (argc == 2 && strcmp(argv[0], "--days") == 0) {
+        if (parse_u64(slice_from_cstr(argv[1]), &days) != 0 || days > 36500) {
+            return usage();
+        }
+    } else if (argc != 0) {
+        return usage();
+    }
+    /* "older than 0 days" includes what was deleted this very second */
+    int64_t older_than = time_now() - (int64_t)days * 86400 + (days == 0 ? 1 : 0);
+    struct store_cursor *cur = NULL;
+    size_t n = 0;
+    size_t ids_cap = 0;
+    uint64_t *ids = NULL;
+    enum store_rc rc = store_begin_write(s);
+    if (rc == STORE_OK) {
+        rc = store_all_colls_open(s, &cur);
+    }
+    while (rc == STORE_OK) {
+        struct store_coll c;
+        rc = store_cursor_next_coll(cur, &c);
+        if (rc != STORE_OK) {
+            break;
+        }
+        if (n == ids_cap) {
+            ids_cap = ids_cap ? ids_cap * 2 : 64;
+            uint64_t *grown = realloc(ids, ids_cap * sizeof(*ids));
+            if (!grown) {
+                abort();
+            }
+            ids = grown;
+        }
+        ids[n++] = c.id;
+    }
+    store_cursor_close(&cur);
+    if (rc == STORE_NOTFOUND) {
+        rc = STORE_OK;
+    }
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        rc = store_coll_prune_tombstones(s, ids[i], older_than);
+    }
+    free(ids);
+    rc = rc == STORE_OK ? store_commit(s) : (store_rollback(s), rc);
+    if (rc != STORE_OK) {
+        return failed(s, "prune", rc);
+    }
+    printf("pruned tombstones older than %llu days in %zu collections\n", (unsigned long long)days,
+           n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *data = "./data";
@@ -337,6 +398,8 @@ int main(int argc, char **argv)
         rc = user_cmd(s, argc - i - 1, argv + i + 1);
     } else if (strcmp(argv[i], "calendar") == 0) {
         rc = calendar_cmd(s, argc - i - 1, argv + i + 1);
+    } else if (strcmp(argv[i], "prune") == 0) {
+        rc = prune_cmd(s, argc - i - 1, argv + i + 1);
     } else {
         rc = usage();
     }

@@ -179,7 +179,8 @@ enum store_rc store_coll_touch(struct store *s, uint64_t id, uint64_t *modseq_ou
 /* Cuts history: new epoch and change GUID, tomb_horizon = modseq, tombstones dropped. */
 enum store_rc store_coll_reset_history(struct store *s, uint64_t id);
 /* Drops tombstones whose delete happened before `older_than` (unix seconds) and raises
- * tomb_horizon to just past the newest dropped one. */
+ * tomb_horizon to the newest dropped one's modseq: a token below it may have missed a delete
+ * that is no longer recorded. */
 enum store_rc store_coll_prune_tombstones(struct store *s, uint64_t id, int64_t older_than);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -272,6 +273,8 @@ enum store_rc store_items_in_range_open(
     struct store *s, uint64_t coll, int64_t start, int64_t end, struct store_cursor **out);
 /* Child collections of `coll`, by name. */
 enum store_rc store_children_open(struct store *s, uint64_t coll, struct store_cursor **out);
+/* Every collection of every principal, by id (maintenance: tombstone pruning). */
+enum store_rc store_all_colls_open(struct store *s, struct store_cursor **out);
 
 /* Advances: STORE_OK with *row_out set (borrowed until the next call), STORE_NOTFOUND at the
  * end, or an error. Exactly one of item/coll is filled, by the cursor's kind. */

@@ -1064,7 +1064,7 @@ enum store_rc store_coll_prune_tombstones(struct store *s, uint64_t id, int64_t 
         return STORE_IO;
     }
     bind_u64(st, 1, id);
-    bind_u64(st, 2, max + 1);
+    bind_u64(st, 2, max); /* a token at max saw every dropped tombstone */
     return exec_stmt(s, st);
 }
 
@@ -1433,6 +1433,11 @@ enum store_rc store_children_open(struct store *s, uint64_t coll, struct store_c
         bind_u64((*out)->stmt, 1, coll);
     }
     return rc;
+}
+
+enum store_rc store_all_colls_open(struct store *s, struct store_cursor **out)
+{
+    return cursor_open(s, "SELECT " COLL_COLS " FROM collections ORDER BY id", CURSOR_COLLS, out);
 }
 
 static enum store_rc cursor_step(struct store_cursor *c)

@@ -249,6 +249,20 @@ class CalDavTest(ServerTestCase):
                     "urn:x-almanac:sync:%s-%s" % (coll, epoch)):
             self.assertCondition(self.sync(bad), 403, "valid-sync-token")
 
+    def test_pruned_history_makes_old_tokens_start_over(self):
+        self.put("a.ics", event("a"))
+        self.put("b.ics", event("b"))
+        old = self.token_of(self.sync())
+        self.req("DELETE", self.cal + "a.ics")
+        current = self.token_of(self.sync(old))
+        r = self.srv.cli("prune", "--days", "0")
+        self.assertIn("pruned tombstones", r.stdout)
+        self.assertCondition(self.sync(old), 403, "valid-sync-token")
+        self.assertIn("retained history", self.sync(old).text)
+        # a client that already saw the delete goes on
+        self.assertStatus(self.sync(current), 207)
+        self.assertEqual(self.hrefs(self.sync(current)), [])
+
     # calendar-query --------------------------------------------------------------------
 
     def query(self, comp="VEVENT", start="20260201T000000Z", end="20260301T000000Z",

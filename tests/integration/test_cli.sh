@@ -30,6 +30,8 @@ expect_rc 1 a calendar add alice 'a/b'
 check '[ "$(a calendar list alice | cut -f1,2 | tr "\n" " ")" = "home	calendar work	calendar " ]'
 check 'a calendar list alice | grep -q "items=0"'
 expect_rc 2 a calendar list nobody
+check 'a prune --days 30 | grep -q "in 4 collections"'
+expect_rc 1 a prune --days x
 a user del bob
 check '[ "$(a user list)" = "alice" ]'
 expect_rc 2 a user del bob

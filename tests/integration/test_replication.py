@@ -173,6 +173,18 @@ class ReplicationTest(ServerTestCase):
         r = self.search("/exchange/bob/cb/")  # alice on bob's calendar
         self.assertStatus(r, 404)
 
+    def test_pruned_history_is_475_history_pruned(self):
+        self.req("MKCALENDAR", "/calendars/alice/pr/")
+        self.req("PUT", "/calendars/alice/pr/a.ics", body=event("a"), headers=ICS)
+        self.req("PUT", "/calendars/alice/pr/b.ics", body=event("b"), headers=ICS)
+        c0 = self.manifest("/exchange/alice/pr/").collblob
+        self.req("DELETE", "/calendars/alice/pr/a.ics")
+        self.srv.cli("prune", "--days", "0")
+        r = self.search("/exchange/alice/pr/", collblob=c0)
+        self.assertCondition(r, 475, "invalid-collblob")
+        self.assertIn("history-pruned", r.text)
+        self.assertEqual(len(self.manifest("/exchange/alice/pr/").rows), 1)  # start over
+
     def test_https_namespace_spelling_is_answered_in_kind(self):
         self.req("MKCALENDAR", "/calendars/alice/ns/")
         self.req("PUT", "/calendars/alice/ns/a.ics", body=event("a"), headers=ICS)
