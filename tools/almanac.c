@@ -1,13 +1,17 @@
-/* tools/almanac.c: the admin CLI. Users (argon2id hashes through util/sec) and calendars,
- * each operation in one store transaction. Exit codes: 0 done, 1 usage error, 2 the
- * operation failed (message on stderr naming what). Never prints a password except the one
- * --generate-password made, once. */
+/* tools/almanac.c: the admin CLI. Users (argon2id hashes through util/sec), calendars and
+ * tombstone pruning, each operation in one store transaction. The whole command line is
+ * checked, and a password read, before the data directory is touched, so a usage error
+ * changes nothing. Exit codes: 0 done, 1 usage error (bad arguments, names or password),
+ * 2 the operation failed (message on stderr naming what: "almanac: user 'bob' exists").
+ * Never prints a password except the one --generate-password made, once. */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "store/store.h"
 #include "util/buf.h"
@@ -18,8 +22,12 @@
 enum {
     EXIT_USAGE = 1,
     EXIT_FAILED = 2,
-    PASSWORD_MAX = 1024,
-    GENERATED_LEN = 20
+    PASSWORD_MAX = 1024,     /* bytes of a password from stdin; argon2id takes any length */
+    GENERATED_LEN = 20,      /* 20 characters of 6 bits: 120 random bits */
+    DETAIL_MAX = 256,        /* bytes of store_last_error() kept for the message */
+    PRUNE_DAYS_DEFAULT = 90, /* a quarter: phones that sync monthly keep their state */
+    PRUNE_DAYS_MAX = 36500,  /* a century; more is a typo */
+    SECONDS_PER_DAY = 86400,
 };
 
 static const char usage_text[] =
@@ -29,28 +37,47 @@ static const char usage_text[] =
     "  user del NAME\n"
     "  user list\n"
     "  calendar add USER NAME [--displayname TEXT]\n"
-    "  calendar list USER\n"
+    "  calendar list USER   (NAME, kind, modseq=N, items=N; tab-separated)\n"
     "  prune [--days N]   drop tombstones older than N days (default 90); sync clients\n"
     "                     holding older state are told to start over\n"
-    "DIR defaults to ./data and is created if missing.\n";
+    "DIR defaults to ./data and is created (mode 0700) if missing. A user NAME is 1-64 of\n"
+    "A-Z a-z 0-9 . _ - not starting with '.'; --password-stdin reads one line.\n"
+    "Exit status: 0 done, 1 usage error, 2 the operation failed.\n";
 
-static int usage(void)
+enum cli_op {
+    OP_USER_ADD,
+    OP_USER_PASSWD,
+    OP_USER_DEL,
+    OP_USER_LIST,
+    OP_CALENDAR_ADD,
+    OP_CALENDAR_LIST,
+    OP_PRUNE,
+};
+
+/* One command line, checked before anything opens the store. Strings borrow argv. */
+struct cli_cmd {
+    enum cli_op op;
+    const char *data_dir;
+    const char *user;     /* OP_USER_*, OP_CALENDAR_* */
+    const char *calendar; /* OP_CALENDAR_ADD */
+    const char *display;  /* OP_CALENDAR_ADD with --displayname, else NULL */
+    bool is_generated;    /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
+    uint64_t days;        /* OP_PRUNE */
+    char password[PASSWORD_MAX + 1]; /* OP_USER_ADD/PASSWD; main() wipes it */
+};
+
+/* Prints `why` (if any) and the usage to stderr; returns EXIT_USAGE. */
+static int usage_error(const char *why)
 {
+    if (why) {
+        fprintf(stderr, "almanac: %s\n", why);
+    }
     fputs(usage_text, stderr);
     return EXIT_USAGE;
 }
 
-static int failed(struct store *s, const char *what, enum store_rc rc)
-{
-    static const char *const names[] = {"ok",         "not found", "exists",   "conflict",
-                                        "store busy", "limit",     "i/o error"};
-    fprintf(stderr, "almanac: %s: %s%s%s\n", what, names[rc], s ? ": " : "",
-            s ? store_last_error(s) : "");
-    return EXIT_FAILED;
-}
-
 /* 1..64 of [A-Za-z0-9._-], not starting with '.': safe as a URL segment and a file name. */
-static bool valid_user(const char *name)
+static bool is_valid_user(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > STORE_USER_MAX || name[0] == '.') {
@@ -67,80 +94,331 @@ static bool valid_user(const char *name)
     return true;
 }
 
-static bool valid_calendar(const char *name)
+/* One path segment: 1..255 bytes, no '/', not "." or ".." (RFC 3986 §5.2.4 would eat them). */
+static bool is_valid_calendar(const char *name)
 {
     size_t n = strlen(name);
     return n > 0 && n <= STORE_NAME_MAX && !strchr(name, '/') && strcmp(name, ".") != 0 &&
            strcmp(name, "..") != 0;
 }
 
-/* Reads the password: one line of stdin without its line end, or a generated one. */
-static int get_password(const char *mode, char *out, size_t size, bool *generated)
+/* The length of the UTF-8 sequence a lead byte starts, or 0 for a byte no sequence starts
+ * with (a continuation byte, or one only overlongs and code points past U+10FFFF use). */
+static size_t utf8_lead_len(unsigned c)
 {
-    *generated = false;
-    if (strcmp(mode, "--generate-password") == 0) {
-        static const char alphabet[] =
-            "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_";
-        unsigned char raw[GENERATED_LEN];
-        sec_random(raw, sizeof(raw));
-        for (size_t i = 0; i < GENERATED_LEN; i++) {
-            out[i] = alphabet[raw[i] % (sizeof(alphabet) - 1)];
-        }
-        out[GENERATED_LEN] = '\0';
-        *generated = true;
-        return 0;
+    if (c < 0x80) {
+        return 1;
     }
-    if (strcmp(mode, "--password-stdin") != 0) {
-        return -1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        return 2;
     }
-    if (!fgets(out, (int)size, stdin)) {
-        out[0] = '\0';
+    if (c >= 0xe0 && c <= 0xef) {
+        return 3;
     }
-    size_t n = strlen(out);
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) {
-        out[--n] = '\0';
-    }
-    if (n == 0) {
-        fputs("almanac: empty password\n", stderr);
-        return -1;
+    if (c >= 0xf0 && c <= 0xf4) {
+        return 4;
     }
     return 0;
 }
 
-static int user_set(struct store *s, const char *name, const char *mode, bool add)
+/* Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF) without control
+ * characters: text XML 1.0 can carry, which clients show as the calendar's name. */
+static bool is_valid_text(const char *s)
 {
-    if (!valid_user(name)) {
-        fprintf(stderr, "almanac: bad user name '%s' (1-64 of A-Z a-z 0-9 . _ -)\n", name);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t len = utf8_lead_len(c);
+        if (len == 0 || c < 0x20 || c == 0x7f) {
+            return false;
+        }
+        uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
+        for (size_t i = 1; i < len; i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return false; /* also stops at the NUL */
+            }
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        p += len;
+    }
+    return true;
+}
+
+static int bad_user_name(const char *name)
+{
+    fprintf(stderr,
+            "almanac: bad user name '%.80s' (1-64 of A-Z a-z 0-9 . _ -, not starting with '.')\n",
+            name);
+    return EXIT_USAGE;
+}
+
+static int parse_password_mode(const char *arg, struct cli_cmd *cmd)
+{
+    if (strcmp(arg, "--password-stdin") == 0) {
+        cmd->is_generated = false;
+        return 0;
+    }
+    if (strcmp(arg, "--generate-password") == 0) {
+        cmd->is_generated = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* Parses `user ...` (argv after "user"). Returns 0, or EXIT_USAGE after printing why. */
+static int parse_user(int argc, char **argv, struct cli_cmd *cmd)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    if (strcmp(sub, "list") == 0 && argc == 1) {
+        cmd->op = OP_USER_LIST;
+        return 0;
+    }
+    if (strcmp(sub, "del") == 0 && argc == 2) {
+        cmd->op = OP_USER_DEL;
+    } else if ((strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0) && argc == 3) {
+        cmd->op = strcmp(sub, "add") == 0 ? OP_USER_ADD : OP_USER_PASSWD;
+        if (parse_password_mode(argv[2], cmd) != 0) {
+            return usage_error("expected --password-stdin or --generate-password");
+        }
+    } else {
+        return usage_error(NULL);
+    }
+    cmd->user = argv[1];
+    return is_valid_user(cmd->user) ? 0 : bad_user_name(cmd->user);
+}
+
+/* Parses `calendar ...`. Returns 0, or EXIT_USAGE after printing why. */
+static int parse_calendar(int argc, char **argv, struct cli_cmd *cmd)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    if (strcmp(sub, "list") == 0 && argc == 2) {
+        cmd->op = OP_CALENDAR_LIST;
+    } else if (strcmp(sub, "add") == 0 && (argc == 3 || argc == 5)) {
+        cmd->op = OP_CALENDAR_ADD;
+        cmd->calendar = argv[2];
+        if (argc == 5) {
+            if (strcmp(argv[3], "--displayname") != 0) {
+                return usage_error(NULL);
+            }
+            cmd->display = argv[4];
+        }
+    } else {
+        return usage_error(NULL);
+    }
+    cmd->user = argv[1];
+    if (!is_valid_user(cmd->user)) {
+        return bad_user_name(cmd->user);
+    }
+    if (cmd->calendar && !is_valid_calendar(cmd->calendar)) {
+        fprintf(stderr, "almanac: bad calendar name '%.80s' (1-255 bytes, no '/', not . or ..)\n",
+                cmd->calendar);
         return EXIT_USAGE;
     }
-    char password[PASSWORD_MAX];
-    bool generated;
-    if (get_password(mode, password, sizeof(password), &generated) != 0) {
+    if (cmd->display && !is_valid_text(cmd->display)) {
+        fputs("almanac: the display name must be UTF-8 text without control characters\n", stderr);
         return EXIT_USAGE;
     }
+    return 0;
+}
+
+static int parse_prune(int argc, char **argv, struct cli_cmd *cmd)
+{
+    cmd->op = OP_PRUNE;
+    cmd->days = PRUNE_DAYS_DEFAULT;
+    if (argc == 2 && strcmp(argv[0], "--days") == 0) {
+        if (parse_u64(slice_from_cstr(argv[1]), &cmd->days) != 0 || cmd->days > PRUNE_DAYS_MAX) {
+            return usage_error("--days takes 0 to 36500");
+        }
+    } else if (argc != 0) {
+        return usage_error(NULL);
+    }
+    return 0;
+}
+
+/* Parses the whole command line into `cmd`. Returns 0 to run it, -1 when --help was
+ * printed (exit 0), or EXIT_USAGE after printing why. */
+static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
+{
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->data_dir = "./data";
+    int i = 1;
+    if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
+        fputs(usage_text, stdout);
+        return -1;
+    }
+    if (i < argc && strcmp(argv[i], "--data") == 0) {
+        if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+            return usage_error("--data needs a directory");
+        }
+        cmd->data_dir = argv[i + 1];
+        i += 2;
+    }
+    if (i >= argc) {
+        return usage_error(NULL);
+    }
+    const char *what = argv[i];
+    int rest = argc - i - 1;
+    char **rest_argv = argv + i + 1;
+    if (strcmp(what, "user") == 0) {
+        return parse_user(rest, rest_argv, cmd);
+    }
+    if (strcmp(what, "calendar") == 0) {
+        return parse_calendar(rest, rest_argv, cmd);
+    }
+    if (strcmp(what, "prune") == 0) {
+        return parse_prune(rest, rest_argv, cmd);
+    }
+    fprintf(stderr, "almanac: unknown command '%.80s'\n", what);
+    return usage_error(NULL);
+}
+
+/* Reads the password: one line of stdin without its line end ("\n" or "\r\n"), or a new
+ * one of GENERATED_LEN characters from the base64url alphabet (64 symbols, so each random
+ * byte's low 6 bits pick one without bias). Returns 0, or EXIT_USAGE after printing why. */
+static int get_password(bool is_generated, char out[PASSWORD_MAX + 1])
+{
+    if (is_generated) {
+        static const char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        _Static_assert(sizeof(alphabet) - 1 == 64, "6 bits per character");
+        unsigned char raw[GENERATED_LEN];
+        sec_random(raw, sizeof(raw));
+        for (size_t i = 0; i < GENERATED_LEN; i++) {
+            out[i] = alphabet[raw[i] & 63];
+        }
+        out[GENERATED_LEN] = '\0';
+        sec_memzero(raw, sizeof(raw));
+        return 0;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got = getline(&line, &cap, stdin);
+    size_t n = got > 0 ? (size_t)got : 0;
+    if (n > 0 && line[n - 1] == '\n') {
+        n--;
+    }
+    if (n > 0 && line[n - 1] == '\r') {
+        n--;
+    }
+    int rc = 0;
+    if (n == 0) {
+        fputs("almanac: empty password (--password-stdin reads one line)\n", stderr);
+        rc = EXIT_USAGE;
+    } else if (n > PASSWORD_MAX) {
+        fprintf(stderr, "almanac: password longer than %d bytes\n", PASSWORD_MAX);
+        rc = EXIT_USAGE;
+    } else if (memchr(line, '\0', n)) {
+        fputs("almanac: password contains a NUL byte\n", stderr);
+        rc = EXIT_USAGE;
+    } else {
+        memcpy(out, line, n);
+        out[n] = '\0';
+    }
+    if (line) {
+        sec_memzero(line, cap);
+        free(line);
+    }
+    return rc;
+}
+
+static const char *rc_name(enum store_rc rc)
+{
+    switch (rc) {
+    case STORE_OK:
+        return "ok";
+    case STORE_NOTFOUND:
+        return "not found";
+    case STORE_EXISTS:
+        return "exists";
+    case STORE_CONFLICT:
+        return "conflict";
+    case STORE_BUSY:
+        return "store busy";
+    case STORE_LIMIT:
+        return "over a store limit";
+    case STORE_IO:
+        return "i/o error";
+    }
+    return "unknown error";
+}
+
+/* Ends the transaction: commits when `rc` is STORE_OK, else rolls back. On failure, unless
+ * the caller already wrote one, copies store_last_error() into `detail` first (rollback may
+ * replace it). Returns the final rc. */
+static enum store_rc end_txn(struct store *s, enum store_rc rc, char detail[DETAIL_MAX])
+{
+    if (rc == STORE_OK) {
+        rc = store_commit(s);
+    }
+    if (rc != STORE_OK) {
+        if (detail[0] == '\0') {
+            snprintf(detail, DETAIL_MAX, "%s", store_last_error(s)); /* may cut: a message */
+        }
+        store_rollback(s);
+    }
+    return rc;
+}
+
+/* Reports a failed operation on `what` ("user 'bob'"): NOTFOUND and EXISTS are answers about
+ * the names the admin gave, so they print plainly; anything else adds the store's detail.
+ * Returns EXIT_FAILED. */
+static int report(const char *what, enum store_rc rc, const char *detail)
+{
+    if (rc == STORE_NOTFOUND || rc == STORE_EXISTS) {
+        fprintf(stderr, "almanac: %s %s\n", what, rc == STORE_EXISTS ? "exists" : "not found");
+    } else {
+        fprintf(stderr, "almanac: %s: %s%s%s\n", what, rc_name(rc), detail[0] ? ": " : "", detail);
+    }
+    return EXIT_FAILED;
+}
+
+/* Stores the argon2id hash of cmd->password for a new or existing user; prints the
+ * password when it was generated and the write committed. */
+static int user_set_password(struct store *s, const struct cli_cmd *cmd)
+{
     char hash[SEC_PWHASH_STRBYTES];
-    if (sec_pwhash(password, strlen(password), hash) != 0) {
+    if (sec_pwhash(cmd->password, strlen(cmd->password), hash) != 0) {
         fputs("almanac: cannot hash the password (out of memory?)\n", stderr);
         return EXIT_FAILED;
     }
     struct arena *a = arena_create();
+    char detail[DETAIL_MAX] = "";
     enum store_rc rc = store_begin_write(s);
     if (rc == STORE_OK) {
-        rc = add ? store_principal_add(s, name, hash, a, NULL)
-                 : store_principal_set_pwhash(s, name, hash);
+        rc = cmd->op == OP_USER_ADD ? store_principal_add(s, cmd->user, hash, a, NULL)
+                                    : store_principal_set_pwhash(s, cmd->user, hash);
     }
-    rc = rc == STORE_OK ? store_commit(s) : (store_rollback(s), rc);
+    rc = end_txn(s, rc, detail);
     arena_destroy(&a);
+    sec_memzero(hash, sizeof(hash));
+    if (rc == STORE_OK && cmd->is_generated) {
+        printf("%s\n", cmd->password);
+    }
     if (rc != STORE_OK) {
-        char what[128];
-        snprintf(what, sizeof(what), "user '%s'", name);
-        sec_memzero(password, sizeof(password));
-        return failed(s, what, rc);
+        char what[96];
+        snprintf(what, sizeof(what), "user '%s'", cmd->user); /* a user name is <= 64 bytes */
+        return report(what, rc, detail);
     }
-    if (generated) {
-        printf("%s\n", password);
+    return 0;
+}
+
+static int user_del(struct store *s, const struct cli_cmd *cmd)
+{
+    char detail[DETAIL_MAX] = "";
+    enum store_rc rc = store_begin_write(s);
+    if (rc == STORE_OK) {
+        rc = store_principal_del(s, cmd->user);
     }
-    sec_memzero(password, sizeof(password));
+    rc = end_txn(s, rc, detail);
+    if (rc != STORE_OK) {
+        char what[96];
+        snprintf(what, sizeof(what), "user '%s'", cmd->user);
+        return report(what, rc, detail);
+    }
     return 0;
 }
 
@@ -151,40 +429,23 @@ static int print_user(void *ctx, const struct store_principal *p)
     return 0;
 }
 
-static int user_cmd(struct store *s, int argc, char **argv)
+static int user_list(struct store *s)
 {
-    if (argc < 1) {
-        return usage();
+    char detail[DETAIL_MAX] = "";
+    enum store_rc rc = store_begin_read(s);
+    if (rc == STORE_OK) {
+        rc = store_principal_list(s, print_user, NULL);
     }
-    const char *sub = argv[0];
-    if (strcmp(sub, "list") == 0 && argc == 1) {
-        enum store_rc rc = store_begin_read(s);
-        if (rc == STORE_OK) {
-            rc = store_principal_list(s, print_user, NULL);
-        }
-        store_rollback(s);
-        return rc == STORE_OK ? 0 : failed(s, "user list", rc);
+    if (rc != STORE_OK) {
+        snprintf(detail, sizeof(detail), "%s", store_last_error(s));
     }
-    if ((strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0) && argc == 3) {
-        return user_set(s, argv[1], argv[2], strcmp(sub, "add") == 0);
-    }
-    if (strcmp(sub, "del") == 0 && argc == 2) {
-        enum store_rc rc = store_begin_write(s);
-        if (rc == STORE_OK) {
-            rc = store_principal_del(s, argv[1]);
-        }
-        rc = rc == STORE_OK ? store_commit(s) : (store_rollback(s), rc);
-        if (rc != STORE_OK) {
-            char what[128];
-            snprintf(what, sizeof(what), "user '%.64s'", argv[1]);
-            return failed(s, what, rc);
-        }
-        return 0;
-    }
-    return usage();
+    store_rollback(s);
+    return rc == STORE_OK ? 0 : report("user list", rc, detail);
 }
 
-/* The XML-escaped text of a displayname, as PROPPATCH would store it. */
+/* The XML-escaped text of a displayname: the property element's content, as PROPPATCH
+ * stores it (RFC 4918 §4.3). `t` is checked text (is_valid_text), so only markup needs
+ * escaping. Returns 0 or -1 past the buffer's limit. */
 static int escape_text(struct buf *b, const char *t)
 {
     int rc = 0;
@@ -206,55 +467,77 @@ static int escape_text(struct buf *b, const char *t)
     return rc;
 }
 
-static int calendar_add(struct store *s, const char *user, const char *name, const char *display)
+static int calendar_add(struct store *s, const struct cli_cmd *cmd)
 {
-    if (!valid_calendar(name)) {
-        fprintf(stderr, "almanac: bad calendar name '%s'\n", name);
-        return EXIT_USAGE;
-    }
     struct arena *a = arena_create();
     struct store_principal p;
     struct store_coll c;
     struct buf value;
     buf_init(&value, BUF_LIMIT_PROP_VALUE);
-    const char *what = "user";
+    char detail[DETAIL_MAX] = "";
+    bool is_user_found = false;
     enum store_rc rc = store_begin_write(s);
     if (rc == STORE_OK) {
-        rc = store_principal_get(s, user, a, &p);
+        rc = store_principal_get(s, cmd->user, a, &p);
+        is_user_found = rc == STORE_OK;
     }
     if (rc == STORE_OK) {
-        what = "calendar";
-        rc = store_coll_create(s, p.home_id, name, STORE_COLL_CALENDAR, a, &c);
+        rc = store_coll_create(s, p.home_id, cmd->calendar, STORE_COLL_CALENDAR, a, &c);
     }
-    if (rc == STORE_OK && display) {
-        if (escape_text(&value, display) != 0) {
+    if (rc == STORE_OK && cmd->display) {
+        if (escape_text(&value, cmd->display) != 0) {
             rc = STORE_LIMIT;
+            snprintf(detail, sizeof(detail), "display name over %d bytes escaped",
+                     BUF_LIMIT_PROP_VALUE);
         } else {
             struct store_prop prop = {"DAV:", "displayname", buf_cstr(&value), value.len};
             rc = store_prop_set(s, STORE_RES_COLL, c.id, &prop);
         }
     }
-    rc = rc == STORE_OK ? store_commit(s) : (store_rollback(s), rc);
+    rc = end_txn(s, rc, detail);
     buf_deinit(&value);
     arena_destroy(&a);
     if (rc != STORE_OK) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s '%s'", what, strcmp(what, "user") == 0 ? user : name);
-        return failed(s, msg, rc);
+        char what[400];
+        if (is_user_found) {
+            snprintf(what, sizeof(what), "calendar '%s' of user '%s'", cmd->calendar, cmd->user);
+        } else {
+            snprintf(what, sizeof(what), "user '%s'", cmd->user);
+        }
+        return report(what, rc, detail);
     }
     return 0;
 }
 
-static int calendar_list(struct store *s, const char *user)
+/* Counts the live items of collection `id` (metadata only; O(items) time, O(1) memory). */
+static enum store_rc count_items(struct store *s, uint64_t id, size_t *count_out)
+{
+    struct store_cursor *cur = NULL;
+    struct store_item it;
+    size_t n = 0;
+    enum store_rc rc = store_items_open(s, id, STORE_ORDER_NAME, &cur);
+    while (rc == STORE_OK && (rc = store_cursor_next_item(cur, &it)) == STORE_OK) {
+        n++;
+    }
+    store_cursor_close(&cur);
+    *count_out = n;
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* One line per child of the user's home: name, kind, modseq=N, items=N, tab-separated, in
+ * name order, all from one read transaction (a consistent snapshot). */
+static int calendar_list(struct store *s, const struct cli_cmd *cmd)
 {
     struct arena *a = arena_create();
     struct store_principal p;
     struct store_cursor *cur = NULL;
+    char detail[DETAIL_MAX] = "";
+    bool is_user_found = false;
     enum store_rc rc = store_begin_read(s);
     if (rc == STORE_OK) {
-        rc = store_principal_get(s, user, a, &p);
+        rc = store_principal_get(s, cmd->user, a, &p);
+        is_user_found = rc == STORE_OK;
     }
-    bool user_found = rc == STORE_OK;
     if (rc == STORE_OK) {
         rc = store_children_open(s, p.home_id, &cur);
     }
@@ -264,69 +547,50 @@ static int calendar_list(struct store *s, const char *user)
         if (rc != STORE_OK) {
             break;
         }
-        size_t items = 0;
-        struct store_cursor *ic = NULL;
-        struct store_item it;
-        char *name = strdup(c.name);
+        struct arena_mark m = arena_mark(a);
+        /* the row is borrowed until the cursor moves; the item cursor below is another */
+        const char *name = arena_strdup(a, c.name);
+        const char *kind = c.kind == STORE_COLL_CALENDAR ? "calendar" : "collection";
         uint64_t modseq = c.modseq;
-        enum store_coll_kind kind = c.kind;
-        enum store_rc irc = store_items_open(s, c.id, STORE_ORDER_NAME, &ic);
-        while (irc == STORE_OK && (irc = store_cursor_next_item(ic, &it)) == STORE_OK) {
-            items++;
+        size_t items = 0;
+        rc = count_items(s, c.id, &items);
+        if (rc == STORE_OK) {
+            printf("%s\t%s\tmodseq=%llu\titems=%zu\n", name, kind, (unsigned long long)modseq,
+                   items);
         }
-        store_cursor_close(&ic);
-        printf("%s\t%s\tmodseq=%llu\titems=%zu\n", name ? name : "?",
-               kind == STORE_COLL_CALENDAR ? "calendar" : "collection", (unsigned long long)modseq,
-               items);
-        free(name);
+        arena_rewind(a, m);
+    }
+    if (rc == STORE_NOTFOUND && is_user_found) {
+        rc = STORE_OK; /* the end of the children */
+    }
+    if (rc != STORE_OK) {
+        snprintf(detail, sizeof(detail), "%s", store_last_error(s));
     }
     store_cursor_close(&cur);
     store_rollback(s);
     arena_destroy(&a);
-    if (!user_found && rc == STORE_NOTFOUND) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "user '%.64s'", user);
-        return failed(s, msg, rc);
+    if (rc != STORE_OK) {
+        char what[96];
+        snprintf(what, sizeof(what), "user '%s'", cmd->user);
+        return report(what, rc, detail);
     }
-    return rc == STORE_NOTFOUND ? 0 : failed(s, "calendar list", rc);
+    return 0;
 }
 
-static int calendar_cmd(struct store *s, int argc, char **argv)
+/* Drops tombstones older than `days` in every collection, in one transaction; the
+ * collections' tombstone horizons rise, so tokens from before answer "start over" (403
+ * valid-sync-token, 475 history-pruned). Collection ids are gathered first because the
+ * cursor reads the table the prune writes. */
+static int prune(struct store *s, const struct cli_cmd *cmd)
 {
-    if (argc >= 3 && strcmp(argv[0], "add") == 0) {
-        const char *display = NULL;
-        if (argc == 5 && strcmp(argv[3], "--displayname") == 0) {
-            display = argv[4];
-        } else if (argc != 3) {
-            return usage();
-        }
-        return calendar_add(s, argv[1], argv[2], display);
-    }
-    if (argc == 2 && strcmp(argv[0], "list") == 0) {
-        return calendar_list(s, argv[1]);
-    }
-    return usage();
-}
-
-/* Drops tombstones older than `days` in every collection, one transaction; the collections'
- * tombstone horizons rise, so tokens from before answer "start over" (403 valid-sync-token,
- * 475 history-pruned). */
-static int prune_cmd(struct store *s, int argc, char **argv)
-{
-    uint64_t days = 90;
-    if (argc == 2 && strcmp(argv[0], "--days") == 0) {
-        if (parse_u64(slice_from_cstr(argv[1]), &days) != 0 || days > 36500) {
-            return usage();
-        }
-    } else if (argc != 0) {
-        return usage();
-    }
     /* "older than 0 days" includes what was deleted this very second */
-    int64_t older_than = time_now() - (int64_t)days * 86400 + (days == 0 ? 1 : 0);
+    int64_t older_than =
+        time_now() - (int64_t)cmd->days * SECONDS_PER_DAY + (cmd->days == 0 ? 1 : 0);
     struct store_cursor *cur = NULL;
     size_t n = 0;
     size_t ids_cap = 0;
     uint64_t *ids = NULL;
+    char detail[DETAIL_MAX] = "";
     enum store_rc rc = store_begin_write(s);
     if (rc == STORE_OK) {
         rc = store_all_colls_open(s, &cur);
@@ -341,7 +605,7 @@ static int prune_cmd(struct store *s, int argc, char **argv)
             ids_cap = ids_cap ? ids_cap * 2 : 64;
             uint64_t *grown = realloc(ids, ids_cap * sizeof(*ids));
             if (!grown) {
-                abort();
+                abort(); /* STYLE.md §3.3: allocation failure aborts */
             }
             ids = grown;
         }
@@ -355,54 +619,71 @@ static int prune_cmd(struct store *s, int argc, char **argv)
         rc = store_coll_prune_tombstones(s, ids[i], older_than);
     }
     free(ids);
-    rc = rc == STORE_OK ? store_commit(s) : (store_rollback(s), rc);
+    rc = end_txn(s, rc, detail);
     if (rc != STORE_OK) {
-        return failed(s, "prune", rc);
+        return report("prune", rc, detail);
     }
-    printf("pruned tombstones older than %llu days in %zu collections\n", (unsigned long long)days,
-           n);
+    printf("pruned tombstones older than %llu days in %zu collections\n",
+           (unsigned long long)cmd->days, n);
     return 0;
+}
+
+static int run(struct store *s, const struct cli_cmd *cmd)
+{
+    switch (cmd->op) {
+    case OP_USER_ADD:
+    case OP_USER_PASSWD:
+        return user_set_password(s, cmd);
+    case OP_USER_DEL:
+        return user_del(s, cmd);
+    case OP_USER_LIST:
+        return user_list(s);
+    case OP_CALENDAR_ADD:
+        return calendar_add(s, cmd);
+    case OP_CALENDAR_LIST:
+        return calendar_list(s, cmd);
+    case OP_PRUNE:
+        return prune(s, cmd);
+    }
+    return usage_error(NULL);
 }
 
 int main(int argc, char **argv)
 {
-    const char *data = "./data";
-    int i = 1;
-    if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    if (i + 1 < argc && strcmp(argv[i], "--data") == 0) {
-        data = argv[i + 1];
-        i += 2;
-    }
-    if (i >= argc) {
-        return usage();
-    }
-    if (sec_init() != 0) {
-        fputs("almanac: libsodium failed to initialise\n", stderr);
-        return EXIT_FAILED;
-    }
-    if (mkdir(data, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "almanac: cannot create %s: %s\n", data, strerror(errno));
-        return EXIT_FAILED;
+    struct cli_cmd cmd;
+    int status = parse_args(argc, argv, &cmd);
+    if (status != 0) {
+        return status < 0 ? 0 : status;
     }
     struct store *s = NULL;
+    if (sec_init() != 0) {
+        fputs("almanac: libsodium failed to initialise\n", stderr);
+        status = EXIT_FAILED;
+        goto out;
+    }
+    if (cmd.op == OP_USER_ADD || cmd.op == OP_USER_PASSWD) {
+        status = get_password(cmd.is_generated, cmd.password);
+        if (status != 0) {
+            goto out;
+        }
+    }
+    if (mkdir(cmd.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "almanac: cannot create %s: %s\n", cmd.data_dir, strerror(errno));
+        status = EXIT_FAILED;
+        goto out;
+    }
     const char *msg = NULL;
-    if (store_open(data, &s, &msg) != STORE_OK) {
-        fprintf(stderr, "almanac: cannot open store in %s: %s\n", data, msg ? msg : "");
-        return EXIT_FAILED;
+    if (store_open(cmd.data_dir, &s, &msg) != STORE_OK) {
+        fprintf(stderr, "almanac: cannot open the store in %s: %s\n", cmd.data_dir,
+                msg ? msg : "i/o error");
+        status = EXIT_FAILED;
+        goto out;
     }
-    int rc;
-    if (strcmp(argv[i], "user") == 0) {
-        rc = user_cmd(s, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "calendar") == 0) {
-        rc = calendar_cmd(s, argc - i - 1, argv + i + 1);
-    } else if (strcmp(argv[i], "prune") == 0) {
-        rc = prune_cmd(s, argc - i - 1, argv + i + 1);
-    } else {
-        rc = usage();
+    status = run(s, &cmd);
+out:
+    if (s) {
+        store_close(&s);
     }
-    store_close(&s);
-    return rc;
+    sec_memzero(cmd.password, sizeof(cmd.password));
+    return status;
 }

@@ -1,8 +1,11 @@
 /* server/config.c: the one table of configuration keys (after Redis's static_configs[]):
  * name, type, field, default, bounds and a one-line doc. The file parser, config_set, the
- * --print-config output and docs/config.md all come from it. */
+ * --print-config output and docs/config.md all come from it, so a key cannot exist in one
+ * and be missing from another. Never reads anything but the file it is given, and never
+ * logs: errors go back to the caller in `struct err`. */
 #include "server/config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
@@ -10,116 +13,145 @@
 #include "util/log.h"
 #include "util/parse.h"
 
+enum {
+    LINE_MAX_BYTES = 1024, /* one line of a config file; a string value is at most 511 */
+    KIB = 1024,
+};
+
 enum key_type {
-    K_STR,
-    K_UINT,
-    K_SIZE,
-    K_LEVEL
+    KEY_STR,   /* a string of min..max bytes, no control characters and no '#' */
+    KEY_LEVEL, /* a log level name, stored as a string */
+    KEY_UINT,  /* unsigned, decimal */
+    KEY_COUNT, /* size_t, decimal (a number of things, so no byte suffixes) */
+    KEY_SIZE,  /* size_t bytes, decimal with an optional binary suffix K, M or G */
 };
 
 struct key {
     const char *name;
     enum key_type type;
-    size_t offset;   /* of the field in struct config */
-    size_t str_size; /* K_STR, K_LEVEL: the field's capacity */
-    const char *dflt;
-    uint64_t min;
-    uint64_t max;
-    const char *doc;
+    size_t offset;      /* of the field in struct config */
+    size_t size;        /* of the field: a string's capacity, or sizeof(unsigned/size_t) */
+    const char *dflt;   /* in the syntax of the file */
+    uint64_t min;       /* inclusive; for strings, bytes */
+    uint64_t max;       /* inclusive; for strings, bytes (capacity - 1) */
+    const char *doc;    /* one line: what it bounds, and what a client sees past it */
+    const char *reject; /* strings: bytes the value may not hold, besides control bytes */
 };
 
-#define STR(f, d, doc) \
-#  f, K_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), d, 0, 0, doc
-#define NUM(t, f, d, lo, hi, doc) #f, t, offsetof(struct config, f), 0, d, lo, hi, doc
+#define FIELD_SIZE(f) sizeof(((struct config *)0)->f)
+#define FIELD(f)      .name = #f, .offset = offsetof(struct config, f), .size = FIELD_SIZE(f)
+#define STR_KEY(f, d, doc_)                                                               \
+  {                                                                                       \
+    FIELD(f), .type = KEY_STR, .dflt = d, .min = 1, .max = FIELD_SIZE(f) - 1, .doc = doc_ \
+  }
+#define NUM_KEY(t, f, d, lo, hi, doc_)                                    \
+  {                                                                       \
+    FIELD(f), .type = t, .dflt = d, .min = (lo), .max = (hi), .doc = doc_ \
+  }
 
 static const struct key keys[] = {
-    {STR(listen,
-         "127.0.0.1:8008",
-         "address and port to serve on (ADDR:PORT, [V6]:PORT; port 0 picks a free one)")},
-    {STR(data_dir, "./data", "directory of the SQLite store (almanac.db), created if missing")},
-    {NUM(K_UINT,
-         workers,
-         "4",
-         1,
-         256,
-         "HTTP worker threads (libmicrohttpd thread pool with epoll)")},
-    {"log_level", K_LEVEL, offsetof(struct config, log_level),
-     sizeof(((struct config *)0)->log_level), "info", 0, 0,
-     "error, warn, info (one line per request) or debug"},
-    {STR(realm, "Almanac", "realm of the Basic authentication challenge")},
-    {NUM(K_UINT,
-         max_connections,
-         "1024",
-         1,
-         65536,
-         "connections served at once; more wait in the listen queue")},
-    {NUM(K_UINT, per_ip_connections, "256", 1, 65536, "connections from one client address")},
-    {NUM(K_UINT,
-         idle_timeout,
-         "120",
-         1,
-         86400,
-         "seconds a connection may stay silent before it is closed")},
-    {NUM(K_UINT, shutdown_grace, "10", 0, 3600, "seconds SIGTERM waits for in-flight requests")},
-    {NUM(K_SIZE,
-         max_header_bytes,
-         "32K",
-         4096,
-         1 << 20,
-         "bytes of request line and headers per connection (larger: refused by libmicrohttpd)")},
-    {NUM(K_SIZE,
-         max_path_bytes,
-         "4096",
-         256,
-         65536,
-         "bytes of a request target (larger: 414 path-too-long)")},
-    {NUM(
-        K_SIZE,
+    /* [server] */
+    STR_KEY(listen,
+            "127.0.0.1:8008",
+            "address and port to serve on (ADDR:PORT, [V6]:PORT; port 0 picks a free one)"),
+    STR_KEY(data_dir, "./data", "directory of the SQLite store (almanac.db), created if missing"),
+    /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
+    NUM_KEY(KEY_UINT,
+            workers,
+            "4",
+            1,
+            256,
+            "HTTP worker threads (libmicrohttpd thread pool with epoll)"),
+    {FIELD(log_level), .type = KEY_LEVEL, .dflt = "info",
+     .doc = "error, warn, info (one line per request) or debug"},
+    /* Sent inside a quoted-string (RFC 7617 §2), which a quote or backslash would end early. */
+    {FIELD(realm), .type = KEY_STR, .dflt = "Almanac", .min = 1, .max = FIELD_SIZE(realm) - 1,
+     .doc = "realm of the Basic authentication challenge (no quote or backslash)",
+     .reject = "\"\\"},
+    /* [limits] */
+    NUM_KEY(KEY_UINT,
+            max_connections,
+            "1024",
+            1,
+            65536,
+            "connections served at once; more wait in the listen queue"),
+    /* One NAT or proxy may carry a whole office, so the per-address cap stays generous. */
+    NUM_KEY(KEY_UINT, per_ip_connections, "256", 1, 65536, "connections from one client address"),
+    NUM_KEY(KEY_UINT,
+            idle_timeout,
+            "120",
+            1,
+            86400,
+            "seconds a connection may stay silent before it is closed"),
+    NUM_KEY(
+        KEY_UINT, shutdown_grace, "10", 0, 3600, "seconds SIGTERM waits for in-flight requests"),
+    /* 32 KiB holds any real client's headers with room for long Destination/If headers. */
+    NUM_KEY(KEY_SIZE,
+            max_header_bytes,
+            "32K",
+            4 * KIB,
+            1 << 20,
+            "bytes of request line and headers per connection (larger: refused by libmicrohttpd)"),
+    NUM_KEY(KEY_SIZE,
+            max_path_bytes,
+            "4K",
+            256,
+            64 * KIB,
+            "bytes of a request target (larger: 414 path-too-long)"),
+    /* A resourcetag is 91 bytes; inside <R:resourcetag> with its line about 125, so the
+     * 1,000,000 tags of DESIGN.md take ~125 MB and 512 MiB leaves four times that. */
+    NUM_KEY(
+        KEY_SIZE,
         xml_max_body,
         "512M",
-        1024,
+        KIB,
         (uint64_t)4 << 30,
-        "bytes of one XML request body; 1,000,000 resourcetags fit (larger: 413 xml-body-too-large)")},
-    {NUM(K_UINT,
-         xml_max_depth,
-         "64",
-         8,
-         1024,
-         "element nesting of an XML body (deeper: 413 xml-too-deep)")},
-    {NUM(K_SIZE,
-         xml_max_elements,
-         "4000000",
-         16,
-         100000000,
-         "elements in one XML body (more: 413 xml-too-many-elements)")},
-    {NUM(K_SIZE,
-         xml_max_text,
-         "1M",
-         1024,
-         1 << 30,
-         "bytes of character data in one XML element (more: 413 xml-text-too-long)")},
-    {NUM(K_SIZE,
-         max_resource_size,
-         "10M",
-         1024,
-         1 << 30,
-         "bytes of one PUT body (more: 413 max-resource-size)")},
-    {NUM(K_UINT,
-         max_dead_props,
-         "256",
-         1,
-         100000,
-         "dead properties per resource (more: 507 in PROPPATCH)")},
-    {NUM(K_UINT,
-         auth_cache_ttl,
-         "300",
-         0,
-         86400,
-         "seconds a verified credential is remembered (0: argon2id on every request)")},
+        "bytes of one XML request body; 1,000,000 resourcetags fit (larger: 413 xml-body-too-large)"),
+    /* The deepest real body (a calendar-query filter) nests about 10 elements. */
+    NUM_KEY(KEY_UINT,
+            xml_max_depth,
+            "64",
+            8,
+            1024,
+            "element nesting of an XML body (deeper: 413 xml-too-deep)"),
+    /* 1,000,000 tags are about 1,000,000 elements; four times that, as for the body. */
+    NUM_KEY(KEY_COUNT,
+            xml_max_elements,
+            "4000000",
+            16,
+            100000000,
+            "elements in one XML body (more: 413 xml-too-many-elements)"),
+    NUM_KEY(KEY_SIZE,
+            xml_max_text,
+            "1M",
+            KIB,
+            1 << 30,
+            "bytes of character data in one XML element (more: 413 xml-text-too-long)"),
+    /* A year of a busy recurring meeting with overrides stays far below 10 MiB. */
+    NUM_KEY(KEY_SIZE,
+            max_resource_size,
+            "10M",
+            KIB,
+            1 << 30,
+            "bytes of one PUT body (more: 413 max-resource-size)"),
+    NUM_KEY(KEY_COUNT,
+            max_dead_props,
+            "256",
+            1,
+            100000,
+            "dead properties per resource (more: 507 in PROPPATCH)"),
+    NUM_KEY(KEY_UINT,
+            auth_cache_ttl,
+            "300",
+            0,
+            86400,
+            "seconds a verified credential is remembered (0: argon2id on every request)"),
 };
 
-#undef STR
-#undef NUM
+#undef FIELD_SIZE
+#undef FIELD
+#undef STR_KEY
+#undef NUM_KEY
 
 static const struct key *find_key(const char *name)
 {
@@ -131,7 +163,8 @@ static const struct key *find_key(const char *name)
     return NULL;
 }
 
-/* Parses a size: digits with an optional binary suffix K, M or G. */
+/* Parses a size: decimal digits with an optional binary suffix K, M or G (either case).
+ * Returns 0, or -1 when malformed or past UINT64_MAX. */
 static int parse_size(const char *v, uint64_t *out)
 {
     size_t n = strlen(v);
@@ -140,15 +173,15 @@ static int parse_size(const char *v, uint64_t *out)
         switch (v[n - 1]) {
         case 'K':
         case 'k':
-            mult = 1024;
+            mult = (uint64_t)1 << 10;
             break;
         case 'M':
         case 'm':
-            mult = 1024 * 1024;
+            mult = (uint64_t)1 << 20;
             break;
         case 'G':
         case 'g':
-            mult = 1024 * 1024 * 1024;
+            mult = (uint64_t)1 << 30;
             break;
         default:
             break;
@@ -163,6 +196,37 @@ static int parse_size(const char *v, uint64_t *out)
     return 0;
 }
 
+static int set_string(char *field, const struct key *k, const char *value, struct err *err)
+{
+    size_t n = strlen(value);
+    if (k->type == KEY_LEVEL) {
+        enum log_level lvl;
+        if (log_level_parse(value, &lvl) != 0) {
+            return err_set(err, &err_cond_bad_request, "%s must be error, warn, info or debug",
+                           k->name);
+        }
+    } else if (n < k->min || n > k->max) {
+        return err_set(err, &err_cond_bad_request, "%s must be %llu to %llu bytes, not %zu",
+                       k->name, (unsigned long long)k->min, (unsigned long long)k->max, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)value[i];
+        if (ch < 0x20 || ch == 0x7f || ch == '#') {
+            /* --print-config's output must read back as a file: one key per line, and '#'
+             * there starts a comment. */
+            return err_set(err, &err_cond_bad_request, "%s may not hold '#' or control bytes",
+                           k->name);
+        }
+        if (k->reject && strchr(k->reject, value[i])) {
+            return err_set(err, &err_cond_bad_request, "%s may not contain '%c'", k->name,
+                           value[i]);
+        }
+    }
+    assert(n < k->size);
+    memcpy(field, value, n + 1);
+    return 0;
+}
+
 int config_set(struct config *c, const char *key, const char *value, struct err *err)
 {
     const struct key *k = find_key(key);
@@ -170,33 +234,25 @@ int config_set(struct config *c, const char *key, const char *value, struct err 
         return err_set(err, &err_cond_bad_request, "unknown key %s", key);
     }
     char *field = (char *)c + k->offset;
-    if (k->type == K_STR || k->type == K_LEVEL) {
-        enum log_level lvl;
-        if (k->type == K_LEVEL && log_level_parse(value, &lvl) != 0) {
-            return err_set(err, &err_cond_bad_request, "%s must be error, warn, info or debug",
-                           key);
-        }
-        if (strlen(value) >= k->str_size) {
-            return err_set(err, &err_cond_bad_request, "%s is longer than %zu bytes", key,
-                           k->str_size - 1);
-        }
-        memcpy(field, value, strlen(value) + 1);
-        return 0;
+    if (k->type == KEY_STR || k->type == KEY_LEVEL) {
+        return set_string(field, k, value, err);
     }
     uint64_t v;
-    int rc = k->type == K_SIZE ? parse_size(value, &v) : parse_u64(slice_from_cstr(value), &v);
+    int rc = k->type == KEY_SIZE ? parse_size(value, &v) : parse_u64(slice_from_cstr(value), &v);
     if (rc != 0) {
         return err_set(err, &err_cond_bad_request, "%s: '%s' is not a %s", key, value,
-                       k->type == K_SIZE ? "size (bytes, or with K, M, G)" : "number");
+                       k->type == KEY_SIZE ? "size (bytes, or with K, M, G)" : "number");
     }
     if (v < k->min || v > k->max) {
         return err_set(err, &err_cond_bad_request, "%s=%s is outside [%llu, %llu]", key, value,
                        (unsigned long long)k->min, (unsigned long long)k->max);
     }
-    if (k->type == K_UINT) {
+    if (k->type == KEY_UINT) {
+        assert(k->size == sizeof(unsigned) && k->max <= UINT32_MAX);
         unsigned u = (unsigned)v;
         memcpy(field, &u, sizeof(u));
     } else {
+        assert(k->size == sizeof(size_t) && k->max <= SIZE_MAX);
         size_t z = (size_t)v;
         memcpy(field, &z, sizeof(z));
     }
@@ -210,10 +266,12 @@ void config_defaults(struct config *c)
         struct err e;
         err_init(&e);
         int rc = config_set(c, keys[i].name, keys[i].dflt, &e);
-        (void)rc; /* the table's defaults are checked by tests/unit/server/test_config.c */
+        assert(rc == 0); /* a bad default is a bug in the table; test_config.c checks each */
+        (void)rc;
     }
 }
 
+/* Trims spaces, tabs and line ends from both ends of `s`, in place. */
 static char *trim(char *s)
 {
     while (*s == ' ' || *s == '\t') {
@@ -226,19 +284,44 @@ static char *trim(char *s)
     return s;
 }
 
+/* Applies one line (already stripped of its comment and trimmed). 0 or -1 with err set to
+ * the bare reason; the caller prefixes the file and line. */
+static int load_line(struct config *c, char *s, struct err *err)
+{
+    if (*s == '[') {
+        /* A [section] header only groups keys for the reader: names are unique anyway. */
+        size_t n = strlen(s);
+        if (n < 3 || s[n - 1] != ']') {
+            return err_set(err, &err_cond_bad_request, "expected [section]");
+        }
+        return 0;
+    }
+    char *eq = strchr(s, '=');
+    if (!eq) {
+        return err_set(err, &err_cond_bad_request, "expected key = value");
+    }
+    *eq = '\0';
+    char *key = trim(s);
+    if (*key == '\0') {
+        return err_set(err, &err_cond_bad_request, "expected a key before '='");
+    }
+    return config_set(c, key, trim(eq + 1), err);
+}
+
 int config_load_file(struct config *c, const char *path, struct err *err)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        return err_set(err, &err_cond_bad_request, "%s: cannot open (errno %d)", path, errno);
+        return err_set(err, &err_cond_bad_request, "%s: cannot open: %s", path, strerror(errno));
     }
-    char line[1024];
+    char line[LINE_MAX_BYTES];
     unsigned lineno = 0;
     int rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f)) {
         lineno++;
         if (!strchr(line, '\n') && !feof(f)) {
-            rc = err_set(err, &err_cond_bad_request, "%s:%u: line too long", path, lineno);
+            rc = err_set(err, &err_cond_bad_request, "%s:%u: line longer than %d bytes", path,
+                         lineno, LINE_MAX_BYTES - 2);
             break;
         }
         char *hash = strchr(line, '#');
@@ -246,49 +329,56 @@ int config_load_file(struct config *c, const char *path, struct err *err)
             *hash = '\0';
         }
         char *s = trim(line);
-        if (*s == '\0' || *s == '[') {
+        if (*s == '\0') {
             continue;
         }
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            rc = err_set(err, &err_cond_bad_request, "%s:%u: expected key = value", path, lineno);
-            break;
-        }
-        *eq = '\0';
-        char *key = trim(s);
-        char *value = trim(eq + 1);
         struct err inner;
         err_init(&inner);
-        if (config_set(c, key, value, &inner) != 0) {
+        if (load_line(c, s, &inner) != 0) {
             rc = err_set(err, inner.cond, "%s:%u: %s", path, lineno, inner.msg);
         }
+    }
+    if (rc == 0 && ferror(f)) {
+        rc = err_set(err, &err_cond_bad_request, "%s:%u: read error", path, lineno);
     }
     fclose(f);
     return rc;
 }
 
-static void value_of(const struct config *c, const struct key *k, char *out, size_t size)
-{
-    const char *field = (const char *)c + k->offset;
-    if (k->type == K_STR || k->type == K_LEVEL) {
-        snprintf(out, size, "%s", field);
-    } else if (k->type == K_UINT) {
-        unsigned u;
-        memcpy(&u, field, sizeof(u));
-        snprintf(out, size, "%u", u);
-    } else {
-        size_t z;
-        memcpy(&z, field, sizeof(z));
-        snprintf(out, size, "%zu", z);
-    }
-}
-
 void config_print(const struct config *c, FILE *f)
 {
     for (size_t i = 0; i < ALM_ARRAY_LEN(keys); i++) {
-        char v[CONFIG_STR_MAX + 32];
-        value_of(c, &keys[i], v, sizeof(v));
-        fprintf(f, "%s = %s  # %s\n", keys[i].name, v, keys[i].doc);
+        const struct key *k = &keys[i];
+        const char *field = (const char *)c + k->offset;
+        fprintf(f, "%s = ", k->name);
+        if (k->type == KEY_STR || k->type == KEY_LEVEL) {
+            fputs(field, f);
+        } else if (k->type == KEY_UINT) {
+            unsigned u;
+            memcpy(&u, field, sizeof(u));
+            fprintf(f, "%u", u);
+        } else {
+            size_t z;
+            memcpy(&z, field, sizeof(z));
+            fprintf(f, "%zu", z);
+        }
+        fprintf(f, "  # %s\n", k->doc);
+    }
+}
+
+/* Writes a bound of a size key with the largest binary suffix that divides it exactly
+ * (4096 -> 4K), so the table reads like the defaults; other keys plainly. */
+static void print_bound(FILE *f, enum key_type type, uint64_t v)
+{
+    static const char suffixes[] = "KMG";
+    int s = -1;
+    while (type == KEY_SIZE && s < 2 && v >= KIB && v % KIB == 0) {
+        v /= KIB;
+        s++;
+    }
+    fprintf(f, "%llu", (unsigned long long)v);
+    if (s >= 0) {
+        fputc(suffixes[s], f);
     }
 }
 
@@ -297,11 +387,17 @@ void config_print_markdown(FILE *f)
     fputs("| key | default | bounds | meaning |\n| --- | --- | --- | --- |\n", f);
     for (size_t i = 0; i < ALM_ARRAY_LEN(keys); i++) {
         const struct key *k = &keys[i];
-        char bounds[64] = "-";
-        if (k->type == K_UINT || k->type == K_SIZE) {
-            snprintf(bounds, sizeof(bounds), "%llu .. %llu", (unsigned long long)k->min,
-                     (unsigned long long)k->max);
+        fprintf(f, "| `%s` | `%s` | ", k->name, k->dflt);
+        if (k->type == KEY_LEVEL) {
+            fputs("-", f);
+        } else {
+            print_bound(f, k->type, k->min);
+            fputs(" .. ", f);
+            print_bound(f, k->type, k->max);
+            if (k->type == KEY_STR) {
+                fputs(" bytes", f);
+            }
         }
-        fprintf(f, "| `%s` | `%s` | %s | %s |\n", k->name, k->dflt, bounds, k->doc);
+        fprintf(f, " | %s |\n", k->doc);
     }
 }

@@ -1,42 +1,221 @@
 #!/usr/bin/env bash
-# tests/integration/test_cli.sh: the admin CLI's commands, outputs and exit codes
-# (0 done, 1 usage, 2 operation failed) on a fresh data directory.
+# tests/integration/test_cli.sh: the admin CLI (tools/almanac.c) on a fresh data directory:
+# every subcommand's output, and every exit code (0 done, 1 usage error, 2 the operation
+# failed) with the message that names what. When ctest also gives ALMANACD, a real server
+# checks that the stored hashes and display name are the ones the CLI was given.
 set -euo pipefail
-: "${ALMANAC:?}"
+: "${ALMANAC:?ALMANAC must name the almanac binary}"
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-a() { "$ALMANAC" --data "$dir/data" "$@"; }
-expect_rc() { local want=$1; shift; local rc=0; "$@" >"$dir/out" 2>"$dir/err" || rc=$?;
-    if [ "$rc" -ne "$want" ]; then echo "FAIL: '$*' exited $rc, want $want"; cat "$dir/err"; exit 1; fi; }
+server_pid=
+cleanup() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" || true; fi
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+data="$dir/data"
 fails=0
-check() { if ! eval "$1"; then echo "FAIL: $1"; fails=$((fails + 1)); fi; }
 
-echo 'pw1' | a user add alice --password-stdin
-pw=$(a user add bob --generate-password)
-check '[ ${#pw} -eq 20 ]'
-check '[ "$(a user list | tr "\n" " ")" = "alice bob " ]'
-expect_rc 2 a user add alice --generate-password
-check 'grep -q "exists" "$dir/err"'
-expect_rc 1 a user add 'bad/name' --generate-password
-expect_rc 1 a user add .hidden --generate-password
-expect_rc 1 sh -c "printf '' | '$ALMANAC' --data '$dir/data' user add carol --password-stdin"
-echo 'pw2' | a user passwd alice --password-stdin
-expect_rc 2 sh -c "echo x | '$ALMANAC' --data '$dir/data' user passwd nobody --password-stdin"
-a calendar add alice work --displayname 'Work & play'
-a calendar add alice home
-expect_rc 2 a calendar add alice work
-expect_rc 2 a calendar add nobody cal
-expect_rc 1 a calendar add alice 'a/b'
-check '[ "$(a calendar list alice | cut -f1,2 | tr "\n" " ")" = "home	calendar work	calendar " ]'
-check 'a calendar list alice | grep -q "items=0"'
-expect_rc 2 a calendar list nobody
-check 'a prune --days 30 | grep -q "in 4 collections"'
-expect_rc 1 a prune --days x
-a user del bob
-check '[ "$(a user list)" = "alice" ]'
-expect_rc 2 a user del bob
-expect_rc 1 a frobnicate
-expect_rc 1 a user
-"$ALMANAC" --help | grep -q usage
-if [ "$fails" -ne 0 ]; then echo "$fails checks failed"; exit 1; fi
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# run [--stdin TEXT] ARGS...: runs almanac on $data; sets rc, out, err.
+run() {
+    local input=""
+    if [ "$1" = "--stdin" ]; then input=$2; shift 2; fi
+    rc=0
+    printf '%s' "$input" | "$ALMANAC" --data "$data" "$@" >"$dir/out" 2>"$dir/err" || rc=$?
+    out=$(cat "$dir/out")
+    err=$(cat "$dir/err")
+}
+
+# expect RC [STDOUT [STDERR]]: checks the last run; "*" skips a stream, and an empty STDERR
+# (the default) means nothing may be written there. Call as: expect 0 "" "" -- what
+expect() {
+    local want_rc=$1 want_out=${2-*} want_err=${3-}
+    local what="almanac ${last[*]}"
+    if [ "$rc" -ne "$want_rc" ]; then fail "$what: exit $rc, want $want_rc (stderr: $err)"; return; fi
+    if [ "$want_out" != "*" ] && [ "$out" != "$want_out" ]; then
+        fail "$what: stdout '$out', want '$want_out'"
+    fi
+    if [ "$want_err" != "*" ] && [ "$err" != "$want_err" ]; then
+        fail "$what: stderr '$err', want '$want_err'"
+    fi
+}
+
+# t [--stdin TEXT] ARGS...: run, remembering the arguments for expect's messages.
+t() {
+    if [ "$1" = "--stdin" ]; then last=("${@:3}"); else last=("$@"); fi
+    run "$@"
+}
+
+is_usage() { case "$err" in *"usage: almanac"*) return 0 ;; *) return 1 ;; esac; }
+
+# --- usage errors (1) change nothing on disk ----------------------------------------------
+rc=0; "$ALMANAC" --help >"$dir/out" 2>"$dir/err" || rc=$?
+if [ "$rc" -ne 0 ] || ! grep -q '^usage: almanac' "$dir/out" || [ -s "$dir/err" ]; then
+    fail "--help: exit $rc, usage on stdout and nothing on stderr"
+fi
+rc=0; "$ALMANAC" >/dev/null 2>"$dir/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q '^usage: almanac' "$dir/err" || fail "no arguments: exit $rc, want 1 + usage"
+rc=0; "$ALMANAC" --data >/dev/null 2>"$dir/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q -- '--data needs a directory' "$dir/err" || fail "--data without DIR"
+for args in "frobnicate" "user" "user frob" "user add" "user add x" "user add x --password" \
+    "user list extra" "user del" "user del a b" "user passwd x" "calendar" "calendar list" \
+    "calendar add alice" "calendar add alice c --displayname" "calendar add alice c --name x" \
+    "prune --days" "prune --days x" "prune --days -1" "prune --days 36501" "prune extra"; do
+    # shellcheck disable=SC2086 # word splitting is the point
+    t $args
+    expect 1 "" "*"
+    is_usage || fail "almanac $args: no usage on stderr"
+done
+t frobnicate
+expect 1 "" "*"
+case "$err" in "almanac: unknown command 'frobnicate'"*) ;; *) fail "unknown command: $err" ;; esac
+[ ! -e "$data" ] || fail "a usage error created $data"
+
+# --- --data defaults to ./data, created with mode 0700 ------------------------------------
+mkdir "$dir/cwd"
+rc=0; (cd "$dir/cwd" && "$ALMANAC" user list >"$dir/out" 2>"$dir/err") || rc=$?
+[ "$rc" -eq 0 ] && [ ! -s "$dir/out" ] || fail "user list in an empty default store: exit $rc"
+[ "$(stat -c %a "$dir/cwd/data")" = "700" ] || fail "./data is not mode 0700"
+[ -f "$dir/cwd/data/almanac.db" ] || fail "./data/almanac.db was not created"
+
+# --- users --------------------------------------------------------------------------------
+t --stdin $'pw-alice\n' user add alice --password-stdin
+expect 0 "" ""
+[ "$(stat -c %a "$data")" = "700" ] || fail "$data is not mode 0700"
+t user add bob --generate-password
+expect 0 "*" ""
+bob_pw=$out
+[[ "$bob_pw" =~ ^[A-Za-z0-9_-]{20}$ ]] || fail "generated password '$bob_pw' is not 20 base64url characters"
+t user add carol --generate-password
+[ "$out" != "$bob_pw" ] || fail "two generated passwords are equal"
+t --stdin $'pw-dave\r\n' user add dave --password-stdin # CRLF stripped
+expect 0 "" ""
+t --stdin 'pw-erin' user add erin --password-stdin # no line end at all
+expect 0 "" ""
+name64=$(printf 'u%.0s' {1..64})
+t --stdin $'x\n' user add "$name64" --password-stdin
+expect 0 "" ""
+t --stdin $'x\n' user add "a.B_c-9" --password-stdin
+expect 0 "" ""
+t user list
+expect 0 "$(printf '%s\n' a.B_c-9 alice bob carol dave erin "$name64" | LC_ALL=C sort)" ""
+
+t --stdin $'again\n' user add alice --password-stdin
+expect 2 "" "almanac: user 'alice' exists"
+t user add alice --generate-password
+expect 2 "" "almanac: user 'alice' exists" # and no password printed
+for bad in 'bad/name' '.hidden' '' "${name64}u" 'sp ace' 'ümlaut' 'a:b'; do
+    t user add "$bad" --generate-password
+    expect 1 "" "*"
+    case "$err" in "almanac: bad user name"*) ;; *) fail "user add '$bad': $err" ;; esac
+done
+t --stdin '' user add frank --password-stdin
+expect 1 "" "almanac: empty password (--password-stdin reads one line)"
+t --stdin $'\r\n' user add frank --password-stdin
+expect 1 "" "almanac: empty password (--password-stdin reads one line)"
+t --stdin "$(printf 'p%.0s' {1..1025})" user add frank --password-stdin
+expect 1 "" "almanac: password longer than 1024 bytes"
+t --stdin "$(printf 'p%.0s' {1..1024})" user add frank --password-stdin
+expect 0 "" ""
+
+t --stdin $'pw-alice-2\n' user passwd alice --password-stdin
+expect 0 "" ""
+t user passwd carol --generate-password
+expect 0 "*" ""
+carol_pw=$out
+[[ "$carol_pw" =~ ^[A-Za-z0-9_-]{20}$ ]] || fail "passwd --generate-password printed '$carol_pw'"
+t --stdin $'x\n' user passwd nobody --password-stdin
+expect 2 "" "almanac: user 'nobody' not found"
+t --stdin '' user passwd alice --password-stdin
+expect 1 "" "*"
+
+t user del frank
+expect 0 "" ""
+t user del frank
+expect 2 "" "almanac: user 'frank' not found"
+t user del '../x'
+expect 1 "" "*"
+
+# --- calendars ----------------------------------------------------------------------------
+t calendar add alice work --displayname 'Work & <play>'
+expect 0 "" ""
+t calendar add alice home
+expect 0 "" ""
+name255=$(printf 'c%.0s' {1..255})
+t calendar add alice "$name255" --displayname 'Ünïcödé 日本'
+expect 0 "" ""
+t calendar add alice work
+expect 2 "" "almanac: calendar 'work' of user 'alice' exists"
+t calendar add nobody cal
+expect 2 "" "almanac: user 'nobody' not found"
+for bad in 'a/b' '.' '..' '' "${name255}c"; do
+    t calendar add alice "$bad"
+    expect 1 "" "*"
+    case "$err" in "almanac: bad calendar name"*) ;; *) fail "calendar add '$bad': $err" ;; esac
+done
+t calendar add alice tabbed --displayname $'a\tb'
+expect 1 "" "almanac: the display name must be UTF-8 text without control characters"
+t calendar add alice latin1 --displayname $'caf\xe9'
+expect 1 "" "almanac: the display name must be UTF-8 text without control characters"
+t calendar add 'bad/user' cal
+expect 1 "" "*"
+
+t calendar list alice
+expect 0 "$(printf '%s\tcalendar\tmodseq=1\titems=0\n' "$name255" home work)" ""
+t calendar list bob
+expect 0 "" ""
+t calendar list nobody
+expect 2 "" "almanac: user 'nobody' not found"
+
+# --- prune --------------------------------------------------------------------------------
+ncoll=$(( $("$ALMANAC" --data "$data" user list | wc -l) + 3 )) # a home per user + 3 calendars
+t prune
+expect 0 "pruned tombstones older than 90 days in $ncoll collections" ""
+t prune --days 0
+expect 0 "pruned tombstones older than 0 days in $ncoll collections" ""
+
+# --- operational errors (2) ---------------------------------------------------------------
+touch "$dir/file"
+rc=0; "$ALMANAC" --data "$dir/file" user list >/dev/null 2>"$dir/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "^almanac: cannot open the store in $dir/file" "$dir/err" ||
+    fail "a file as --data: exit $rc, $(cat "$dir/err")"
+rc=0; "$ALMANAC" --data "$dir/no/such/parent" user list >/dev/null 2>"$dir/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "^almanac: cannot create $dir/no/such/parent" "$dir/err" ||
+    fail "--data under a missing parent: exit $rc, $(cat "$dir/err")"
+
+# --- the server accepts what the CLI stored -----------------------------------------------
+if [ -n "${ALMANACD:-}" ] && command -v curl >/dev/null; then
+    "$ALMANACD" --data "$data" --listen 127.0.0.1:0 --port-file "$dir/port" 2>"$dir/server.log" &
+    server_pid=$!
+    for _ in $(seq 200); do [ -s "$dir/port" ] && break; sleep 0.1; done
+    if [ ! -s "$dir/port" ]; then
+        echo "FAIL: almanacd wrote no port file: $(cat "$dir/server.log")"
+        exit 1
+    fi
+    port=$(cat "$dir/port")
+    status() { # status USER PASSWORD PATH
+        curl -s -o "$dir/body" -w '%{http_code}' -u "$1:$2" -X PROPFIND -H 'Depth: 0' \
+            --data '<D:propfind xmlns:D="DAV:"><D:prop><D:displayname/></D:prop></D:propfind>' \
+            "http://127.0.0.1:$port$3"
+    }
+    [ "$(status alice pw-alice-2 /calendars/alice/work/)" = 207 ] || fail "alice's new password"
+    grep -q '<D:displayname>Work &amp; &lt;play&gt;</D:displayname>' "$dir/body" ||
+        fail "displayname: $(cat "$dir/body")"
+    [ "$(status alice pw-alice /calendars/alice/)" = 401 ] || fail "alice's old password still works"
+    [ "$(status bob "$bob_pw" /calendars/bob/)" = 207 ] || fail "bob's generated password"
+    [ "$(status carol "$carol_pw" /calendars/carol/)" = 207 ] || fail "carol's new generated password"
+    [ "$(status dave pw-dave /calendars/dave/)" = 207 ] || fail "dave's password (sent with CRLF)"
+    [ "$(status erin pw-erin /calendars/erin/)" = 207 ] || fail "erin's password (no line end)"
+    [ "$(status frank "$(printf 'p%.0s' {1..1024})" /calendars/frank/)" = 401 ] ||
+        fail "deleted user frank still authenticates"
+    kill "$server_pid"
+    wait "$server_pid" || fail "almanacd exited with $? after SIGTERM: $(cat "$dir/server.log")"
+    server_pid=
+fi
+
+if [ "$fails" -ne 0 ]; then
+    echo "cli: $fails checks failed"
+    exit 1
+fi
 echo "cli: all checks passed"
