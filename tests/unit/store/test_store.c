@@ -454,6 +454,599 @@ static void test_store_pool_serves_two_threads(void **state)
     assert_null(pool);
 }
 
+struct name_list {
+    char names[256];
+    size_t used;
+    int stop_after; /* stop the listing after this many calls; 0: never */
+    int calls;
+};
+
+static int list_principal(void *ctx, const struct store_principal *p)
+{
+    struct name_list *l = ctx;
+    int w = snprintf(l->names + l->used, sizeof(l->names) - l->used, "%s ", p->name);
+    assert_true(w > 0 && (size_t)w < sizeof(l->names) - l->used);
+    l->used += (size_t)w;
+    l->calls++;
+    return l->stop_after != 0 && l->calls >= l->stop_after;
+}
+
+static void test_store_principal_list_is_in_name_order_and_stops_early(void **state)
+{
+    struct fixture *f = *state;
+    struct store_principal p;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    assert_int_equal(store_principal_add(f->s, "carol", "h", f->a, &p), STORE_OK);
+    assert_int_equal(store_principal_add(f->s, "bob", "h", f->a, &p), STORE_OK);
+    assert_int_equal(store_principal_add(f->s, "", "h", f->a, &p), STORE_LIMIT);
+    struct name_list all = {.stop_after = 0};
+    assert_int_equal(store_principal_list(f->s, list_principal, &all), STORE_OK);
+    assert_string_equal(all.names, "alice bob carol ");
+    struct name_list first = {.stop_after = 1};
+    assert_int_equal(store_principal_list(f->s, list_principal, &first), STORE_OK);
+    assert_string_equal(first.names, "alice ");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_principal_del_takes_collections_items_and_props(void **state)
+{
+    struct fixture *f = *state;
+    struct store_principal bob;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    assert_int_equal(store_principal_add(f->s, "bob", "h", f->a, &bob), STORE_OK);
+    uint64_t cal = make_coll(f, bob.home_id, "cal");
+    struct store_item_in in = text_item("x", "u1");
+    struct store_item it;
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, &it, NULL), STORE_OK);
+    assert_int_equal(store_item_delete(f->s, cal, "a"), STORE_OK);
+    assert_int_equal(store_item_put(f->s, cal, "b", &in, f->a, &it, NULL), STORE_OK);
+    struct store_prop p = {"urn:z", "p", "1", 1};
+    assert_int_equal(store_prop_set(f->s, STORE_RES_ITEM, it.id, &p), STORE_OK);
+    assert_int_equal(store_prop_set(f->s, STORE_RES_COLL, cal, &p), STORE_OK);
+    assert_int_equal(store_principal_del(f->s, "bob"), STORE_OK);
+    struct store_coll c;
+    assert_int_equal(store_coll_get(f->s, cal, f->a, &c), STORE_NOTFOUND);
+    assert_int_equal(store_item_get(f->s, cal, "b", STORE_ITEM_CONTENT, f->a, &it), STORE_NOTFOUND);
+    struct store_prop got;
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it.id, "urn:z", "p", f->a, &got),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_prop_get(f->s, STORE_RES_COLL, cal, "urn:z", "p", f->a, &got),
+                     STORE_NOTFOUND);
+    /* alice is untouched */
+    struct store_principal alice;
+    assert_int_equal(store_principal_get(f->s, "alice", f->a, &alice), STORE_OK);
+    assert_int_equal(store_coll_get(f->s, f->p.home_id, f->a, &c), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static uint64_t coll_modseq(struct fixture *f, uint64_t id)
+{
+    struct store_coll c;
+    assert_int_equal(store_coll_get(f->s, id, f->a, &c), STORE_OK);
+    return c.modseq;
+}
+
+static void test_store_collection_writes_bump_the_parents_modseq(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t home = f->p.home_id;
+    assert_int_equal(coll_modseq(f, home), 1);
+    uint64_t a = make_coll(f, home, "a");
+    assert_int_equal(coll_modseq(f, home), 2);
+    uint64_t b = make_coll(f, home, "b");
+    assert_int_equal(coll_modseq(f, home), 3);
+    uint64_t sub = make_coll(f, a, "sub");
+    assert_int_equal(coll_modseq(f, a), 2);
+    /* a move bumps both parents, not the moved collection */
+    assert_int_equal(store_coll_move(f->s, sub, b, "moved"), STORE_OK);
+    assert_int_equal(coll_modseq(f, a), 3);
+    assert_int_equal(coll_modseq(f, b), 2);
+    assert_int_equal(coll_modseq(f, sub), 1);
+    /* a rename in place bumps the parent once */
+    assert_int_equal(store_coll_move(f->s, sub, b, "renamed"), STORE_OK);
+    assert_int_equal(coll_modseq(f, b), 3);
+    struct store_coll c;
+    assert_int_equal(store_coll_lookup(f->s, b, "moved", f->a, &c), STORE_NOTFOUND);
+    assert_int_equal(store_coll_lookup(f->s, b, "renamed", f->a, &c), STORE_OK);
+    assert_int_equal(c.id, sub);
+    uint64_t m = 0;
+    assert_int_equal(store_coll_touch(f->s, sub, &m), STORE_OK);
+    assert_int_equal(m, 2);
+    assert_int_equal(store_coll_touch(f->s, 999999, &m), STORE_NOTFOUND);
+    assert_int_equal(store_coll_delete(f->s, b), STORE_OK);
+    assert_int_equal(coll_modseq(f, home), 4);
+    assert_int_equal(store_coll_delete(f->s, b), STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_one_name_is_either_a_collection_or_an_item(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t a = make_coll(f, f->p.home_id, "a");
+    uint64_t child = make_coll(f, a, "child");
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, a, "item", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, f->p.home_id, "other", &in, f->a, NULL, NULL), STORE_OK);
+    uint64_t before = coll_modseq(f, a);
+    /* item onto a collection's name, collection onto an item's name */
+    assert_int_equal(store_item_move(f->s, f->p.home_id, "other", a, "child"), STORE_EXISTS);
+    uint64_t b = make_coll(f, f->p.home_id, "b");
+    assert_int_equal(store_coll_move(f->s, b, a, "item"), STORE_EXISTS);
+    assert_int_equal(store_coll_move(f->s, b, a, "child"), STORE_EXISTS);
+    assert_int_equal(coll_modseq(f, a), before); /* refused writes wrote nothing */
+    (void)child;
+    /* names are one segment of 1..STORE_NAME_MAX bytes */
+    char longname[STORE_NAME_MAX + 2];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    struct store_coll c;
+    assert_int_equal(store_coll_create(f->s, a, longname, STORE_COLL_PLAIN, f->a, &c), STORE_LIMIT);
+    assert_int_equal(store_coll_create(f->s, a, "", STORE_COLL_PLAIN, f->a, &c), STORE_LIMIT);
+    assert_int_equal(store_item_put(f->s, a, longname, &in, f->a, NULL, NULL), STORE_LIMIT);
+    longname[STORE_NAME_MAX] = '\0';
+    assert_int_equal(store_item_put(f->s, a, longname, &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_put_into_missing_collection_is_notfound(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    struct store_item_in in = text_item("x", "u");
+    assert_int_equal(store_item_put(f->s, 999999, "a", &in, f->a, NULL, NULL), STORE_NOTFOUND);
+    assert_true(strlen(store_last_error(f->s)) > 0);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_items_without_uid_never_conflict(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, cal, "b", &in, f->a, NULL, NULL), STORE_OK);
+    /* a uid may move from one item to another once the first lets it go */
+    in = text_item("x", "u");
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, cal, "b", &in, f->a, NULL, NULL), STORE_CONFLICT);
+    struct store_item_in none = text_item("y", NULL);
+    assert_int_equal(store_item_put(f->s, cal, "a", &none, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, cal, "b", &in, f->a, NULL, NULL), STORE_OK);
+    struct store_item it;
+    assert_int_equal(store_item_get_by_uid(f->s, cal, "u", f->a, &it), STORE_OK);
+    assert_string_equal(it.name, "b");
+    assert_int_equal(store_item_get_by_uid(f->s, cal, "nope", f->a, &it), STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_empty_content_round_trips(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = {.content = NULL, .size = 0, .content_type = "text/plain"};
+    assert_int_equal(store_item_put(f->s, cal, "empty", &in, f->a, NULL, NULL), STORE_OK);
+    struct store_item it;
+    assert_int_equal(store_item_get(f->s, cal, "empty", STORE_ITEM_CONTENT, f->a, &it), STORE_OK);
+    assert_int_equal(it.size, 0);
+    assert_non_null(it.content);
+    assert_string_equal(it.content_type, "text/plain");
+    assert_null(it.uid);
+    assert_false(it.has_span);
+    /* metadata reads never load content */
+    assert_int_equal(store_item_get(f->s, cal, "empty", STORE_ITEM_META, f->a, &it), STORE_OK);
+    assert_null(it.content);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_item_ids_are_never_reused(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("x", NULL);
+    struct store_item a;
+    struct store_item b;
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, &a, NULL), STORE_OK);
+    assert_int_equal(store_item_delete(f->s, cal, "a"), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    /* exchange-replication.md §1.2: a new resource at the same URL gets a new repl-uid, even
+     * when the newest id was deleted and the store reopened */
+    store_close(&f->s);
+    assert_int_equal(store_open(f->dir, &f->s, NULL), STORE_OK);
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, &b, NULL), STORE_OK);
+    assert_true(b.id > a.id);
+    assert_true(b.id < (UINT64_C(1) << 47));
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_changes_since_skips_older_modseq(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal"); /* modseq 1 */
+    struct store_item_in in = text_item("x", NULL);
+    char name[16];
+    for (int i = 0; i < 10; i++) { /* modseqs 2..11 */
+        snprintf(name, sizeof(name), "i%d", i);
+        assert_int_equal(store_item_put(f->s, cal, name, &in, f->a, NULL, NULL), STORE_OK);
+    }
+    assert_int_equal(store_item_put(f->s, cal, "i3", &in, f->a, NULL, NULL), STORE_OK); /* 12 */
+    assert_int_equal(store_item_delete(f->s, cal, "i5"), STORE_OK);                     /* 13 */
+    assert_int_equal(store_item_touch(f->s, cal, "i0"), STORE_OK);                      /* 14 */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    struct change ch[16];
+    size_t n = read_changes(f, cal, 0, ch, 16);
+    assert_int_equal(n, 10); /* 9 live rows and one tombstone, each at its last write */
+    for (size_t i = 1; i < n; i++) {
+        assert_true(ch[i - 1].modseq < ch[i].modseq);
+    }
+    n = read_changes(f, cal, 11, ch, 16);
+    assert_int_equal(n, 3);
+    assert_string_equal(ch[0].name, "i3");
+    assert_int_equal(ch[0].modseq, 12);
+    assert_int_equal(ch[0].created, 5); /* the replace kept its created_modseq */
+    assert_string_equal(ch[1].name, "i5");
+    assert_true(ch[1].tomb);
+    assert_int_equal(ch[1].modseq, 13);
+    assert_int_equal(ch[1].created, 7);
+    assert_string_equal(ch[2].name, "i0");
+    assert_int_equal(ch[2].modseq, 14);
+    assert_int_equal(ch[2].created, 2);
+    assert_int_equal(read_changes(f, cal, 14, ch, 16), 0);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_touch_bumps_modseq_and_keeps_content(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("body", "u");
+    struct store_item before;
+    struct store_item after;
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, &before, NULL), STORE_OK);
+    assert_int_equal(store_item_touch(f->s, cal, "a"), STORE_OK);
+    assert_int_equal(store_item_get(f->s, cal, "a", STORE_ITEM_CONTENT, f->a, &after), STORE_OK);
+    assert_int_equal(after.id, before.id);
+    assert_int_equal(after.modseq, before.modseq + 1);
+    assert_int_equal(after.created_modseq, before.created_modseq);
+    assert_int_equal(after.size, 4);
+    assert_memory_equal(after.content, "body", 4);
+    uint64_t m = coll_modseq(f, cal);
+    assert_int_equal(store_item_touch(f->s, cal, "missing"), STORE_NOTFOUND);
+    assert_int_equal(coll_modseq(f, cal), m); /* a refused touch wrote nothing */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_move_within_a_collection_renames_with_a_tombstone(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal"); /* 1 */
+    struct store_item_in in = text_item("x", "u");
+    struct store_item it;
+    assert_int_equal(store_item_put(f->s, cal, "old", &in, f->a, &it, NULL), STORE_OK); /* 2 */
+    assert_int_equal(store_item_move(f->s, cal, "old", cal, "new"), STORE_OK);          /* 3, 4 */
+    struct change ch[4];
+    size_t n = read_changes(f, cal, 2, ch, 4);
+    assert_int_equal(n, 2);
+    assert_true(ch[0].tomb);
+    assert_string_equal(ch[0].name, "old");
+    assert_int_equal(ch[0].id, it.id);
+    assert_int_equal(ch[0].modseq, 3);
+    assert_int_equal(ch[0].created, 2);
+    assert_false(ch[1].tomb);
+    assert_string_equal(ch[1].name, "new");
+    assert_int_equal(ch[1].id, it.id);
+    assert_int_equal(ch[1].modseq, 4);
+    assert_int_equal(ch[1].created, 4);
+    struct store_item got;
+    assert_int_equal(store_item_get(f->s, cal, "new", STORE_ITEM_CONTENT, f->a, &got), STORE_OK);
+    assert_memory_equal(got.content, "x", 1);
+    assert_string_equal(got.uid, "u"); /* its own uid is no clash */
+    assert_int_equal(store_item_get(f->s, cal, "old", STORE_ITEM_META, f->a, &got), STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_refused_move_writes_nothing(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK);
+    uint64_t m = coll_modseq(f, cal);
+    assert_int_equal(store_item_move(f->s, cal, "a", 999999, "a"), STORE_NOTFOUND);
+    assert_int_equal(store_item_move(f->s, cal, "missing", cal, "b"), STORE_NOTFOUND);
+    assert_int_equal(store_item_move(f->s, cal, "a", cal, ""), STORE_LIMIT);
+    assert_int_equal(coll_modseq(f, cal), m);
+    struct change ch[4];
+    assert_int_equal(read_changes(f, cal, m, ch, 4), 0);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+struct seen {
+    size_t items;
+    size_t colls;
+};
+
+static void test_store_two_cursors_stream_at_once(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    make_coll(f, cal, "sub1");
+    make_coll(f, cal, "sub2");
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, cal, "i1", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, cal, "i2", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, cal, "i3", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    /* twice: the second round reuses the statements the first one's cursors gave back */
+    for (int round = 0; round < 2; round++) {
+        struct store_cursor *colls = NULL;
+        struct store_cursor *items = NULL;
+        struct store_cursor *items2 = NULL;
+        assert_int_equal(store_children_open(f->s, cal, &colls), STORE_OK);
+        assert_int_equal(store_items_open(f->s, cal, STORE_ORDER_NAME, &items), STORE_OK);
+        assert_int_equal(store_items_open(f->s, cal, STORE_ORDER_NAME, &items2), STORE_OK);
+        struct seen seen = {0, 0};
+        struct store_coll c;
+        struct store_item it;
+        struct store_item it2;
+        /* interleaved: each cursor keeps its own position */
+        while (store_cursor_next_coll(colls, &c) == STORE_OK) {
+            seen.colls++;
+            assert_int_equal(store_cursor_next_item(items, &it), STORE_OK);
+            seen.items++;
+        }
+        while (store_cursor_next_item(items, &it) == STORE_OK) {
+            seen.items++;
+        }
+        assert_int_equal(store_cursor_next_item(items2, &it2), STORE_OK);
+        assert_string_equal(it2.name, "i1");
+        assert_false(it2.is_tombstone);
+        assert_int_equal(seen.colls, 2);
+        assert_int_equal(seen.items, 3);
+        /* a collection cursor gives no items, and the reverse */
+        assert_int_equal(store_cursor_next_item(colls, &it), STORE_IO);
+        assert_int_equal(store_cursor_next_coll(items, &c), STORE_IO);
+        store_cursor_close(&colls);
+        store_cursor_close(&items);
+        store_cursor_close(&items2);
+        assert_null(items);
+        store_cursor_close(&items); /* closing NULL is a no-op */
+    }
+    struct store_cursor *all = NULL;
+    assert_int_equal(store_all_colls_open(f->s, &all), STORE_OK);
+    size_t n = 0;
+    struct store_coll c;
+    uint64_t last = 0;
+    while (store_cursor_next_coll(all, &c) == STORE_OK) {
+        assert_true(c.id > last);
+        last = c.id;
+        n++;
+    }
+    store_cursor_close(&all);
+    assert_int_equal(n, 4); /* home, cal, sub1, sub2 */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_items_cursor_orders_by_name_or_modseq(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("x", NULL);
+    static const char *const names[] = {"b", "c", "a"};
+    for (size_t i = 0; i < ALM_ARRAY_LEN(names); i++) {
+        assert_int_equal(store_item_put(f->s, cal, names[i], &in, f->a, NULL, NULL), STORE_OK);
+    }
+    assert_int_equal(store_item_touch(f->s, cal, "b"), STORE_OK);
+
+    static const struct {
+        enum store_order order;
+        const char *want;
+    } cases[] = {{STORE_ORDER_NAME, "abc"}, {STORE_ORDER_MODSEQ, "cab"}};
+
+    for (size_t k = 0; k < ALM_ARRAY_LEN(cases); k++) {
+        struct store_cursor *cur = NULL;
+        assert_int_equal(store_items_open(f->s, cal, cases[k].order, &cur), STORE_OK);
+        char got[8] = "";
+        size_t n = 0;
+        struct store_item it;
+        while (store_cursor_next_item(cur, &it) == STORE_OK) {
+            assert_true(n < sizeof(got) - 1);
+            got[n++] = it.name[0];
+            assert_null(it.content); /* cursors never load content */
+        }
+        got[n] = '\0';
+        store_cursor_close(&cur);
+        assert_string_equal(got, cases[k].want);
+    }
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_dead_props_need_their_resource(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    struct store_prop p = {"urn:z", "p", "1", 1};
+    assert_int_equal(store_prop_set(f->s, STORE_RES_ITEM, 999999, &p), STORE_NOTFOUND);
+    assert_int_equal(store_prop_set(f->s, STORE_RES_COLL, 999999, &p), STORE_NOTFOUND);
+    assert_int_equal(store_prop_set(f->s, STORE_RES_COLL, f->p.home_id, &p), STORE_OK);
+    assert_int_equal(store_prop_copy(f->s, STORE_RES_COLL, f->p.home_id, STORE_RES_ITEM, 999999),
+                     STORE_NOTFOUND);
+    /* a collection's and an item's properties never mix, even when their ids are equal */
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("x", NULL);
+    struct store_item it;
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, &it, NULL), STORE_OK);
+    assert_int_equal(store_prop_copy(f->s, STORE_RES_COLL, f->p.home_id, STORE_RES_ITEM, it.id),
+                     STORE_OK);
+    struct store_prop got;
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it.id, "urn:z", "p", f->a, &got),
+                     STORE_OK);
+    assert_string_equal(got.value, "1");
+    assert_int_equal(store_item_delete(f->s, cal, "a"), STORE_OK);
+    assert_int_equal(store_prop_get(f->s, STORE_RES_ITEM, it.id, "urn:z", "p", f->a, &got),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_prop_get(f->s, STORE_RES_COLL, f->p.home_id, "urn:z", "p", f->a, &got),
+                     STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_read_snapshot_ignores_later_commits(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    struct store *reader = NULL;
+    assert_int_equal(store_open(f->dir, &reader, NULL), STORE_OK);
+    assert_int_equal(store_begin_read(reader), STORE_OK);
+    assert_true(store_in_txn(reader));
+    struct store_coll c;
+    assert_int_equal(store_coll_get(reader, cal, f->a, &c), STORE_OK); /* the snapshot starts */
+    /* a writer on another connection commits meanwhile (WAL: readers never block it) */
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    struct store_item it;
+    assert_int_equal(store_item_get(reader, cal, "a", STORE_ITEM_META, f->a, &it), STORE_NOTFOUND);
+    assert_int_equal(store_coll_get(reader, cal, f->a, &c), STORE_OK);
+    assert_int_equal(c.modseq, 1);
+    assert_int_equal(store_commit(reader), STORE_OK);
+    assert_false(store_in_txn(reader));
+    assert_int_equal(store_begin_read(reader), STORE_OK);
+    assert_int_equal(store_item_get(reader, cal, "a", STORE_ITEM_META, f->a, &it), STORE_OK);
+    assert_int_equal(store_begin_read(reader), STORE_IO); /* no nesting */
+    assert_int_equal(store_rollback(reader), STORE_OK);
+    assert_int_equal(store_rollback(reader), STORE_OK); /* none open: still fine */
+    store_close(&reader);
+    assert_null(reader);
+}
+
+struct pool_writer {
+    struct store_pool *pool;
+    uint64_t coll;
+    int id;
+    int failures;
+};
+
+/* Each round: one committed put, and one put left open for the pool to roll back. */
+static void *pool_writer_main(void *arg)
+{
+    struct pool_writer *w = arg;
+    struct store_item_in in = text_item("x", NULL);
+    char name[32];
+    for (int i = 0; i < 10; i++) {
+        struct store *s = store_pool_acquire(w->pool);
+        snprintf(name, sizeof(name), "w%d-%d", w->id, i);
+        if (store_begin_write(s) != STORE_OK ||
+            store_item_put(s, w->coll, name, &in, NULL, NULL, NULL) != STORE_OK ||
+            store_commit(s) != STORE_OK) {
+            w->failures++;
+        }
+        store_pool_release(w->pool, s);
+        s = store_pool_acquire(w->pool);
+        snprintf(name, sizeof(name), "dropped%d-%d", w->id, i);
+        if (store_begin_write(s) != STORE_OK ||
+            store_item_put(s, w->coll, name, &in, NULL, NULL, NULL) != STORE_OK) {
+            w->failures++;
+        }
+        store_pool_release(w->pool, s); /* rolls back */
+    }
+    return NULL;
+}
+
+static void test_store_pool_writers_commit_and_release_rolls_back(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, 2, &pool), STORE_OK);
+    struct pool_writer w[2] = {{pool, cal, 0, 0}, {pool, cal, 1, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, pool_writer_main, &w[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    store_pool_destroy(&pool);
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    struct store_cursor *cur = NULL;
+    assert_int_equal(store_items_open(f->s, cal, STORE_ORDER_MODSEQ, &cur), STORE_OK);
+    size_t n = 0;
+    uint64_t last = 0;
+    struct store_item it;
+    while (store_cursor_next_item(cur, &it) == STORE_OK) {
+        assert_true(it.name[0] == 'w');
+        assert_true(it.modseq > last);
+        last = it.modseq;
+        n++;
+    }
+    store_cursor_close(&cur);
+    assert_int_equal(n, 20);
+    assert_int_equal(coll_modseq(f, cal), 21); /* rolled-back puts left no modseq behind */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_reopen_keeps_data_and_does_not_rerun_migrations(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    struct store_item_in in = text_item("persisted", "u");
+    assert_int_equal(store_item_put(f->s, cal, "a", &in, f->a, NULL, NULL), STORE_OK);
+    struct store_prop p = {"urn:z", "p", "v", 1};
+    assert_int_equal(store_prop_set(f->s, STORE_RES_COLL, cal, &p), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    /* a migration run twice would fail (CREATE TABLE of an existing table) and so would the
+     * open */
+    for (int i = 0; i < 2; i++) {
+        store_close(&f->s);
+        const char *msg = "unset";
+        assert_int_equal(store_open(f->dir, &f->s, &msg), STORE_OK);
+        assert_null(msg);
+    }
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    struct store_principal pr;
+    assert_int_equal(store_principal_get(f->s, "alice", f->a, &pr), STORE_OK);
+    assert_string_equal(pr.pwhash, "hash1");
+    struct store_item it;
+    assert_int_equal(store_item_get(f->s, cal, "a", STORE_ITEM_CONTENT, f->a, &it), STORE_OK);
+    assert_int_equal(it.size, 9);
+    assert_memory_equal(it.content, "persisted", 9);
+    struct store_prop got;
+    assert_int_equal(store_prop_get(f->s, STORE_RES_COLL, cal, "urn:z", "p", f->a, &got), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+static void test_store_open_fails_cleanly_on_a_missing_directory(void **state)
+{
+    (void)state;
+    struct store *s = NULL;
+    const char *msg = NULL;
+    assert_int_equal(store_open("/nonexistent/almanac-test-dir", &s, &msg), STORE_IO);
+    assert_null(s);
+    assert_non_null(msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +1071,38 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_history_reset_and_tombstone_pruning, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_pool_serves_two_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_principal_list_is_in_name_order_and_stops_early,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_principal_del_takes_collections_items_and_props,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_collection_writes_bump_the_parents_modseq, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_one_name_is_either_a_collection_or_an_item,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_put_into_missing_collection_is_notfound, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_items_without_uid_never_conflict, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_empty_content_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_item_ids_are_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_changes_since_skips_older_modseq, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_touch_bumps_modseq_and_keeps_content, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_move_within_a_collection_renames_with_a_tombstone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_refused_move_writes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_two_cursors_stream_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_items_cursor_orders_by_name_or_modseq, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_dead_props_need_their_resource, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_read_snapshot_ignores_later_commits, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_pool_writers_commit_and_release_rolls_back,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_reopen_keeps_data_and_does_not_rerun_migrations,
+                                        setup, teardown),
+        cmocka_unit_test(test_store_open_fails_cleanly_on_a_missing_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

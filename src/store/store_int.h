@@ -1,0 +1,195 @@
+/* store/store_int.h: internals shared by the SQLite engine's files (store_sqlite.c: statements,
+ * errors, open, migrations, transactions, pool, principals; store_sqlite_coll.c: collections;
+ * store_sqlite_item.c: items, cursors, dead properties). Never included outside src/store.
+ * STYLE.md §2 reserves this name for the engines' ops vtable: when store_pg.c arrives, the
+ * SQLite-only part below moves to store_sqlite_int.h and the vtable takes its place. */
+#ifndef ALMANAC_STORE_STORE_INT_H
+#define ALMANAC_STORE_STORE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+enum {
+    STORE_DB_ERRMSG_MAX = 256,       /* bytes of store_last_error(), NUL included */
+    STORE_DB_BUSY_TIMEOUT_MS = 5000, /* lock wait before STORE_BUSY (other processes) */
+};
+
+/* Item ids are < 2^47 (exchange-replication.md §1.2: id48, and 2^47 | id for collections). */
+#define STORE_DB_ITEM_ID_LIMIT (UINT64_C(1) << 47)
+
+/* Statements prepared once per connection (SQLITE_PREPARE_PERSISTENT) and reset after each
+ * use; their SQL is store_sqlite.c's stmt_sql[], indexed by this enum. */
+enum store_db_stmt_id {
+    S_BEGIN_READ,
+    S_BEGIN_WRITE,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_PRINCIPAL_INSERT,
+    S_PRINCIPAL_SET_HOME,
+    S_PRINCIPAL_GET,
+    S_PRINCIPAL_SET_PW,
+    S_PRINCIPAL_DEL_PROPS_ITEMS,
+    S_PRINCIPAL_DEL_PROPS_COLLS,
+    S_PRINCIPAL_DEL,
+    S_PRINCIPAL_LIST,
+    S_COLL_INSERT,
+    S_COLL_GET,
+    S_COLL_LOOKUP,
+    S_COLL_HAS_CHILD,
+    S_COLL_BUMP,
+    S_COLL_HAS_ITEM,
+    S_COLL_DEL_PROPS,
+    S_COLL_DEL,
+    S_COLL_IS_BELOW,
+    S_COLL_MOVE,
+    S_COLL_RESET,
+    S_COLL_TOMB_CLEAR,
+    S_COLL_TOMB_PRUNE_MAX,
+    S_COLL_TOMB_PRUNE,
+    S_COLL_SET_HORIZON,
+    S_COLL_EXISTS,
+    S_ITEM_GET,
+    S_ITEM_GET_CONTENT,
+    S_ITEM_GET_BY_UID,
+    S_ITEM_ID,
+    S_ITEM_EXISTS,
+    S_ITEM_UID_CLASH,
+    S_ITEM_UID_CLASH_ID,
+    S_ITEM_UPSERT,
+    S_CONTENT_UPSERT,
+    S_ITEM_DELETE,
+    S_ITEM_DEL_PROPS,
+    S_TOMB_INSERT,
+    S_ITEM_MOVE,
+    S_ITEM_TOUCH,
+    S_PROP_SET,
+    S_PROP_DEL,
+    S_PROP_GET,
+    S_PROP_LIST,
+    S_PROP_COPY,
+    S_COUNT
+};
+
+/* The cursors' queries. A cursor owns its statement while open (two cursors can stream at
+ * once); on close the statement is kept for the next cursor of the same query, one per query. */
+enum store_db_cursor_id {
+    CQ_ITEMS_BY_NAME,
+    CQ_ITEMS_BY_MODSEQ,
+    CQ_CHANGES,
+    CQ_RANGE,
+    CQ_CHILDREN,
+    CQ_ALL_COLLS,
+    CQ_COUNT
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[S_COUNT];         /* prepared on first use, NULL until then */
+    sqlite3_stmt *idle_cursors[CQ_COUNT]; /* reset cursor statements ready for reuse */
+    uint8_t guid[STORE_GUID_BYTES];
+    uint8_t secret[STORE_SECRET_BYTES];
+    char errmsg[STORE_DB_ERRMSG_MAX];
+    struct store *next_free;     /* pool free list */
+    pthread_mutex_t *write_gate; /* the pool's, or NULL for a lone connection */
+    bool holds_gate;             /* between store_begin_write and commit/rollback */
+};
+
+/* Columns of an item row, decoded by store_db_read_item(); the content (or the change
+ * cursor's tombstone flag) follows at column STORE_DB_ITEM_NCOLS. */
+#define ITEM_COLS                                                                            \
+  "id, coll, name, uid, content_type, size, modseq, created_modseq, mtime, dtstart, dtend, " \
+  "comp, recurring"
+#define STORE_DB_ITEM_NCOLS 13
+
+/* Columns of a collection row, decoded by store_db_read_coll(). */
+#define COLL_COLS \
+  "id, owner, parent, kind, name, modseq, epoch, change_guid, tomb_horizon, created, updated"
+
+/* Records sqlite3_errmsg() as the handle's last error and maps the SQLite result code:
+ * BUSY/LOCKED -> STORE_BUSY, UNIQUE/PRIMARYKEY -> STORE_EXISTS, other constraints ->
+ * STORE_CONFLICT, TOOBIG -> STORE_LIMIT, anything else STORE_IO. */
+enum store_rc store_db_fail(struct store *s, int sqlite_rc);
+
+/* Records `msg` as the last error; returns rc. */
+enum store_rc store_db_fail_msg(struct store *s, enum store_rc rc, const char *msg);
+
+/* The cached statement `id`, reset and unbound, prepared on first use. NULL on failure, with
+ * the error recorded. */
+sqlite3_stmt *store_db_stmt(struct store *s, enum store_db_stmt_id id);
+
+/* Resets `st` and clears its bindings (the borrowed text they point to may go away). */
+void store_db_reset(sqlite3_stmt *st);
+
+/* Steps `st` to completion ignoring rows, then resets it. STORE_OK or the mapped error. */
+enum store_rc store_db_exec(struct store *s, sqlite3_stmt *st);
+
+/* Steps `st` once: STORE_OK with a row to read, STORE_NOTFOUND when there is none, or the
+ * mapped error. Does not reset: the caller reads the row, then calls store_db_reset(). */
+enum store_rc store_db_step_one(struct store *s, sqlite3_stmt *st);
+
+/* Decodes the current row of `st` into the caller's callback context `cb`; non-zero stops. */
+typedef int store_db_row_fn(sqlite3_stmt *st, void *cb);
+
+/* Steps `st` to the end or until `row` returns non-zero, then resets it. Rows are borrowed
+ * for the callback only. */
+enum store_rc store_db_each_row(struct store *s, sqlite3_stmt *st, store_db_row_fn *row, void *cb);
+
+/* Text column `i`: copied into `arena`, or borrowed from the statement (until it steps or
+ * resets) when arena is NULL. NULL for an SQL NULL. */
+const char *store_db_col_text(sqlite3_stmt *st, int i, struct arena *arena);
+
+/* Decode COLL_COLS / ITEM_COLS rows; strings as store_db_col_text(). With `with_content`, the
+ * item's content is read from column STORE_DB_ITEM_NCOLS. */
+void store_db_read_coll(sqlite3_stmt *st, struct arena *arena, struct store_coll *out);
+void store_db_read_item(sqlite3_stmt *st,
+                        struct arena *arena,
+                        bool with_content,
+                        struct store_item *out);
+
+/* Increments the collection's modseq and `updated`; the new modseq in *modseq_out (may be
+ * NULL). STORE_NOTFOUND when the collection does not exist. */
+enum store_rc store_db_bump(struct store *s, uint64_t coll, uint64_t *modseq_out);
+
+/* STORE_EXISTS (with a message) when `parent` has a live item / a child collection called
+ * `name`, STORE_OK when not. The two halves of "one name, one resource" in a collection. */
+enum store_rc store_db_check_no_item(struct store *s, uint64_t parent, const char *name);
+enum store_rc store_db_check_no_child(struct store *s, uint64_t parent, const char *name);
+
+/* STORE_OK when collection `id` exists, STORE_NOTFOUND (with a message) when not. */
+enum store_rc store_db_check_coll(struct store *s, uint64_t id);
+
+/* A name is one path segment of 1..STORE_NAME_MAX bytes. */
+bool store_db_name_ok(const char *name);
+
+/* 16 fresh random bytes: a change GUID. */
+void store_db_fresh_guid(uint8_t out[STORE_GUID_BYTES]);
+
+/* A fresh random epoch that fits a signed 64-bit column. */
+uint64_t store_db_fresh_epoch(void);
+
+static inline void store_db_bind_u64(sqlite3_stmt *st, int i, uint64_t v)
+{
+    sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+/* Binds borrowed text (SQLITE_STATIC: it must outlive the statement's use), or NULL. */
+static inline void store_db_bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v) {
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, i);
+    }
+}
+
+static inline uint64_t store_db_col_u64(sqlite3_stmt *st, int i)
+{
+    return (uint64_t)sqlite3_column_int64(st, i);
+}
+
+#endif

@@ -1,0 +1,656 @@
+/* store/store_sqlite_item.c: items, cursors and dead properties in the SQLite engine. Owns the
+ * change log (exchange-replication.md §3.9: live items and tombstones by (collection, modseq),
+ * created_modseq, tombstones of deletes and moves away) and the cursors that stream it. Item
+ * content sits in item_content, read only by store_item_get with STORE_ITEM_CONTENT; cursors
+ * never load it. SQL text lives in store_sqlite.c's statement table, except the cursors'. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/store.h"
+#include "store/store_int.h"
+#include "util/timeutil.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Items */
+
+void store_db_read_item(sqlite3_stmt *st,
+                        struct arena *arena,
+                        bool with_content,
+                        struct store_item *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = store_db_col_u64(st, 0);
+    out->coll = store_db_col_u64(st, 1);
+    out->name = store_db_col_text(st, 2, arena);
+    out->uid = store_db_col_text(st, 3, arena);
+    out->content_type = store_db_col_text(st, 4, arena);
+    out->size = (size_t)sqlite3_column_int64(st, 5);
+    out->modseq = store_db_col_u64(st, 6);
+    out->created_modseq = store_db_col_u64(st, 7);
+    out->mtime = sqlite3_column_int64(st, 8);
+    out->has_span = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    out->dtstart_utc = sqlite3_column_int64(st, 9);
+    out->dtend_utc = sqlite3_column_int64(st, 10);
+    out->comp = (unsigned)sqlite3_column_int(st, 11);
+    out->is_recurring = sqlite3_column_int(st, 12) != 0;
+    if (with_content) {
+        const void *b = sqlite3_column_blob(st, STORE_DB_ITEM_NCOLS);
+        size_t n = (size_t)sqlite3_column_bytes(st, STORE_DB_ITEM_NCOLS);
+        out->content = arena ? arena_memdup(arena, b ? b : "", n) : b;
+        out->size = n;
+    }
+}
+
+/* Runs a single-row item query; STORE_NOTFOUND when it returns nothing. */
+static enum store_rc item_row(struct store *s,
+                              sqlite3_stmt *st,
+                              bool with_content,
+                              struct arena *arena,
+                              struct store_item *out)
+{
+    enum store_rc rc = store_db_step_one(s, st);
+    if (rc == STORE_OK) {
+        store_db_read_item(st, arena, with_content, out);
+    } else if (rc == STORE_NOTFOUND) {
+        store_db_fail_msg(s, rc, "no such item");
+    }
+    store_db_reset(st);
+    return rc;
+}
+
+enum store_rc store_item_get(struct store *s,
+                             uint64_t coll,
+                             const char *name,
+                             enum store_item_flags flags,
+                             struct arena *arena,
+                             struct store_item *out)
+{
+    bool content = (flags & STORE_ITEM_CONTENT) != 0;
+    sqlite3_stmt *st = store_db_stmt(s, content ? S_ITEM_GET_CONTENT : S_ITEM_GET);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, coll);
+    store_db_bind_text(st, 2, name);
+    return item_row(s, st, content, arena, out);
+}
+
+enum store_rc store_item_get_by_uid(
+    struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_GET_BY_UID);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, coll);
+    store_db_bind_text(st, 2, uid);
+    return item_row(s, st, false, arena, out);
+}
+
+/* The id and created_modseq of the live item `name` in `coll`; STORE_NOTFOUND if none. */
+static enum store_rc
+item_id(struct store *s, uint64_t coll, const char *name, uint64_t *id_out, uint64_t *created_out)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_ID);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, coll);
+    store_db_bind_text(st, 2, name);
+    enum store_rc rc = store_db_step_one(s, st);
+    if (rc == STORE_OK) {
+        *id_out = store_db_col_u64(st, 0);
+        *created_out = store_db_col_u64(st, 1);
+    } else if (rc == STORE_NOTFOUND) {
+        store_db_fail_msg(s, rc, "no such item");
+    }
+    store_db_reset(st);
+    return rc;
+}
+
+/* STORE_CONFLICT when a live item of `coll` other than `name` has `uid` (the CalDAV
+ * no-uid-conflict precondition, RFC 4791 §5.3.2.1). A NULL uid never clashes. */
+static enum store_rc check_uid(struct store *s, uint64_t coll, const char *uid, const char *name)
+{
+    if (!uid) {
+        return STORE_OK;
+    }
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_UID_CLASH);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, coll);
+    store_db_bind_text(st, 2, uid);
+    store_db_bind_text(st, 3, name);
+    enum store_rc rc = store_db_step_one(s, st);
+    store_db_reset(st);
+    if (rc == STORE_OK) {
+        return store_db_fail_msg(s, STORE_CONFLICT, "uid in use");
+    }
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* Writes the metadata row; *id_out and *created_modseq_out come back from the row, `out`
+ * (may be NULL) receives it all with strings in `arena`. */
+static enum store_rc upsert_meta(struct store *s,
+                                 uint64_t coll,
+                                 const char *name,
+                                 const struct store_item_in *in,
+                                 uint64_t modseq,
+                                 struct arena *arena,
+                                 struct store_item *out,
+                                 uint64_t *id_out,
+                                 uint64_t *created_modseq_out)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_UPSERT);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, coll);
+    store_db_bind_text(st, 2, name);
+    store_db_bind_text(st, 3, in->uid);
+    store_db_bind_text(st, 4, in->content_type);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)in->size);
+    store_db_bind_u64(st, 6, modseq);
+    sqlite3_bind_int64(st, 7, time_now());
+    if (in->has_span) {
+        sqlite3_bind_int64(st, 8, in->dtstart_utc);
+        sqlite3_bind_int64(st, 9, in->dtend_utc);
+    } else {
+        sqlite3_bind_null(st, 8);
+        sqlite3_bind_null(st, 9);
+    }
+    sqlite3_bind_int(st, 10, (int)in->comp);
+    sqlite3_bind_int(st, 11, in->is_recurring ? 1 : 0);
+    enum store_rc rc = store_db_step_one(s, st);
+    if (rc != STORE_OK) {
+        store_db_reset(st);
+        return rc == STORE_NOTFOUND ? store_db_fail_msg(s, STORE_IO, "upsert returned no row") : rc;
+    }
+    *id_out = store_db_col_u64(st, 0);
+    *created_modseq_out = store_db_col_u64(st, 7);
+    if (out) {
+        store_db_read_item(st, arena, false, out);
+    }
+    return store_db_exec(s, st); /* runs the statement to its end, then resets it */
+}
+
+/* Checks in order, so that a refused put writes nothing: the name is no child collection,
+ * the uid is free, the collection exists (the bump). */
+enum store_rc store_item_put(struct store *s,
+                             uint64_t coll,
+                             const char *name,
+                             const struct store_item_in *in,
+                             struct arena *arena,
+                             struct store_item *out,
+                             bool *created_out)
+{
+    if (!store_db_name_ok(name)) {
+        return store_db_fail_msg(s, STORE_LIMIT, "item name length out of bounds");
+    }
+    enum store_rc rc = store_db_check_no_child(s, coll, name);
+    if (rc == STORE_OK) {
+        rc = check_uid(s, coll, in->uid, name);
+    }
+    uint64_t modseq = 0;
+    if (rc == STORE_OK) {
+        rc = store_db_bump(s, coll, &modseq);
+    }
+    uint64_t id = 0;
+    uint64_t created_modseq = 0;
+    if (rc == STORE_OK) {
+        rc = upsert_meta(s, coll, name, in, modseq, arena, out, &id, &created_modseq);
+    }
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    if (id >= STORE_DB_ITEM_ID_LIMIT) {
+        return store_db_fail_msg(s, STORE_LIMIT, "item ids exhausted (2^47)");
+    }
+    sqlite3_stmt *st = store_db_stmt(s, S_CONTENT_UPSERT);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    sqlite3_bind_blob64(st, 2, in->size ? in->content : "", in->size, SQLITE_STATIC);
+    rc = store_db_exec(s, st);
+    if (rc == STORE_OK && created_out) {
+        *created_out = created_modseq == modseq; /* a replace keeps its older created_modseq */
+    }
+    return rc;
+}
+
+/* Inserts the tombstone of item `id` (last `name`) in `coll` at `modseq`. */
+static enum store_rc tombstone(struct store *s,
+                               uint64_t coll,
+                               uint64_t id,
+                               const char *name,
+                               uint64_t modseq,
+                               uint64_t created_modseq)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_TOMB_INSERT);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, coll);
+    store_db_bind_u64(st, 2, id);
+    store_db_bind_text(st, 3, name);
+    store_db_bind_u64(st, 4, modseq);
+    store_db_bind_u64(st, 5, created_modseq);
+    sqlite3_bind_int64(st, 6, time_now());
+    return store_db_exec(s, st);
+}
+
+/* The row goes (its content cascades), the collection's modseq moves on, and a tombstone at
+ * that modseq records the delete (exchange-replication.md §3.9), then the dead properties. */
+enum store_rc store_item_delete(struct store *s, uint64_t coll, const char *name)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_DELETE);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, coll);
+    store_db_bind_text(st, 2, name);
+    enum store_rc rc = store_db_step_one(s, st);
+    if (rc != STORE_OK) {
+        store_db_reset(st);
+        return rc == STORE_NOTFOUND ? store_db_fail_msg(s, rc, "no such item") : rc;
+    }
+    uint64_t id = store_db_col_u64(st, 0);
+    uint64_t created = store_db_col_u64(st, 1);
+    rc = store_db_exec(s, st);
+    uint64_t modseq = 0;
+    if (rc == STORE_OK) {
+        rc = store_db_bump(s, coll, &modseq);
+    }
+    if (rc == STORE_OK) {
+        rc = tombstone(s, coll, id, name, modseq, created);
+    }
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    st = store_db_stmt(s, S_ITEM_DEL_PROPS);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    return store_db_exec(s, st);
+}
+
+/* STORE_CONFLICT when another live item of `to_coll` has the uid of item `id` (none when
+ * that uid is NULL). */
+static enum store_rc check_uid_of(struct store *s, uint64_t to_coll, uint64_t id)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_UID_CLASH_ID);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, to_coll);
+    store_db_bind_u64(st, 2, id);
+    enum store_rc rc = store_db_step_one(s, st);
+    store_db_reset(st);
+    if (rc == STORE_OK) {
+        return store_db_fail_msg(s, STORE_CONFLICT, "uid in use in the target collection");
+    }
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* Every check runs before the first write, so a refused move writes nothing. The row keeps
+ * its id, content and dead properties; the source gets a tombstone, the target a new
+ * modseq that is also the item's created_modseq there (exchange-replication.md §1.2). */
+enum store_rc store_item_move(
+    struct store *s, uint64_t coll, const char *name, uint64_t to_coll, const char *to_name)
+{
+    if (!store_db_name_ok(to_name)) {
+        return store_db_fail_msg(s, STORE_LIMIT, "item name length out of bounds");
+    }
+    uint64_t id = 0;
+    uint64_t created = 0;
+    enum store_rc rc = item_id(s, coll, name, &id, &created);
+    if (rc == STORE_OK) {
+        rc = store_db_check_coll(s, to_coll);
+    }
+    if (rc == STORE_OK) {
+        rc = store_db_check_no_item(s, to_coll, to_name);
+    }
+    if (rc == STORE_OK) {
+        rc = store_db_check_no_child(s, to_coll, to_name);
+    }
+    if (rc == STORE_OK && to_coll != coll) {
+        rc = check_uid_of(s, to_coll, id);
+    }
+    uint64_t src_modseq = 0;
+    uint64_t dst_modseq = 0;
+    if (rc == STORE_OK) {
+        rc = store_db_bump(s, coll, &src_modseq);
+    }
+    if (rc == STORE_OK) {
+        rc = tombstone(s, coll, id, name, src_modseq, created);
+    }
+    if (rc == STORE_OK) {
+        rc = store_db_bump(s, to_coll, &dst_modseq);
+    }
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_MOVE);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    store_db_bind_u64(st, 2, to_coll);
+    store_db_bind_text(st, 3, to_name);
+    store_db_bind_u64(st, 4, dst_modseq);
+    sqlite3_bind_int64(st, 5, time_now());
+    return store_db_exec(s, st);
+}
+
+enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
+{
+    uint64_t id = 0;
+    uint64_t created = 0;
+    enum store_rc rc = item_id(s, coll, name, &id, &created);
+    uint64_t modseq = 0;
+    if (rc == STORE_OK) {
+        rc = store_db_bump(s, coll, &modseq);
+    }
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_TOUCH);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    store_db_bind_u64(st, 2, modseq);
+    sqlite3_bind_int64(st, 3, time_now());
+    return store_db_exec(s, st);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Cursors */
+
+/* Each query is served by an index in the order asked (EXPLAIN QUERY PLAN: no temporary
+ * b-tree): (coll, name), (coll, modseq), the (coll, modseq) indexes of both tables merged
+ * (MERGE UNION ALL), (coll, dtstart, dtend) for the overlap test dtstart < end AND
+ * dtend > start, (parent, name), and the rowid. */
+static const char *const cursor_sql[CQ_COUNT] = {
+    [CQ_ITEMS_BY_NAME] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY name",
+    [CQ_ITEMS_BY_MODSEQ] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY modseq",
+    [CQ_CHANGES] = "SELECT " ITEM_COLS ", 0 FROM items WHERE coll = ?1 AND modseq > ?2 "
+                   "UNION ALL SELECT item_id, coll, name, NULL, NULL, 0, modseq, created_modseq, "
+                   "deleted_at, NULL, NULL, 0, 0, 1 FROM tombstones WHERE coll = ?1 AND "
+                   "modseq > ?2 ORDER BY 7",
+    [CQ_RANGE] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 AND dtstart IS NOT NULL AND "
+                 "dtstart < ?3 AND dtend > ?2 ORDER BY dtstart",
+    [CQ_CHILDREN] = "SELECT " COLL_COLS " FROM collections WHERE parent = ?1 ORDER BY name",
+    [CQ_ALL_COLLS] = "SELECT " COLL_COLS " FROM collections ORDER BY id",
+};
+
+struct store_cursor {
+    struct store *s;
+    sqlite3_stmt *stmt; /* owned while open; back to s->idle_cursors[query] on close */
+    enum store_db_cursor_id query;
+};
+
+static bool cursor_is_coll(const struct store_cursor *c)
+{
+    return c->query == CQ_CHILDREN || c->query == CQ_ALL_COLLS;
+}
+
+/* Takes the idle statement of `query`, or prepares one when it is in use by another open
+ * cursor (or the first time). */
+static enum store_rc
+cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor **out)
+{
+    sqlite3_stmt *st = s->idle_cursors[query];
+    s->idle_cursors[query] = NULL;
+    if (!st) {
+        int rc =
+            sqlite3_prepare_v3(s->db, cursor_sql[query], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        if (rc != SQLITE_OK) {
+            return store_db_fail(s, rc);
+        }
+    }
+    struct store_cursor *c = calloc(1, sizeof(*c));
+    if (!c) {
+        abort();
+    }
+    c->s = s;
+    c->stmt = st;
+    c->query = query;
+    *out = c;
+    return STORE_OK;
+}
+
+enum store_rc
+store_items_open(struct store *s, uint64_t coll, enum store_order order, struct store_cursor **out)
+{
+    enum store_rc rc =
+        cursor_open(s, order == STORE_ORDER_NAME ? CQ_ITEMS_BY_NAME : CQ_ITEMS_BY_MODSEQ, out);
+    if (rc == STORE_OK) {
+        store_db_bind_u64((*out)->stmt, 1, coll);
+    }
+    return rc;
+}
+
+enum store_rc
+store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out)
+{
+    enum store_rc rc = cursor_open(s, CQ_CHANGES, out);
+    if (rc == STORE_OK) {
+        store_db_bind_u64((*out)->stmt, 1, coll);
+        store_db_bind_u64((*out)->stmt, 2, since);
+    }
+    return rc;
+}
+
+enum store_rc store_items_in_range_open(
+    struct store *s, uint64_t coll, int64_t start, int64_t end, struct store_cursor **out)
+{
+    enum store_rc rc = cursor_open(s, CQ_RANGE, out);
+    if (rc == STORE_OK) {
+        store_db_bind_u64((*out)->stmt, 1, coll);
+        sqlite3_bind_int64((*out)->stmt, 2, start);
+        sqlite3_bind_int64((*out)->stmt, 3, end);
+    }
+    return rc;
+}
+
+enum store_rc store_children_open(struct store *s, uint64_t coll, struct store_cursor **out)
+{
+    enum store_rc rc = cursor_open(s, CQ_CHILDREN, out);
+    if (rc == STORE_OK) {
+        store_db_bind_u64((*out)->stmt, 1, coll);
+    }
+    return rc;
+}
+
+enum store_rc store_all_colls_open(struct store *s, struct store_cursor **out)
+{
+    return cursor_open(s, CQ_ALL_COLLS, out);
+}
+
+enum store_rc store_cursor_next_item(struct store_cursor *c, struct store_item *row_out)
+{
+    if (cursor_is_coll(c)) {
+        return store_db_fail_msg(c->s, STORE_IO, "not an item cursor");
+    }
+    enum store_rc rc = store_db_step_one(c->s, c->stmt);
+    if (rc == STORE_OK) {
+        store_db_read_item(c->stmt, NULL, false, row_out);
+        row_out->is_tombstone =
+            c->query == CQ_CHANGES && sqlite3_column_int(c->stmt, STORE_DB_ITEM_NCOLS) == 1;
+    }
+    return rc;
+}
+
+enum store_rc store_cursor_next_coll(struct store_cursor *c, struct store_coll *row_out)
+{
+    if (!cursor_is_coll(c)) {
+        return store_db_fail_msg(c->s, STORE_IO, "not a collection cursor");
+    }
+    enum store_rc rc = store_db_step_one(c->s, c->stmt);
+    if (rc == STORE_OK) {
+        store_db_read_coll(c->stmt, NULL, row_out);
+    }
+    return rc;
+}
+
+void store_cursor_close(struct store_cursor **cp)
+{
+    struct store_cursor *c = *cp;
+    if (!c) {
+        return;
+    }
+    store_db_reset(c->stmt);
+    if (!c->s->idle_cursors[c->query]) {
+        c->s->idle_cursors[c->query] = c->stmt;
+    } else {
+        sqlite3_finalize(c->stmt);
+    }
+    free(c);
+    *cp = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Dead properties */
+
+static void bind_res(sqlite3_stmt *st, enum store_res_kind kind, uint64_t id)
+{
+    sqlite3_bind_int(st, 1, kind);
+    store_db_bind_u64(st, 2, id);
+}
+
+/* STORE_NOTFOUND unless the resource exists: a property never outlives, or precedes, it. */
+static enum store_rc check_res(struct store *s, enum store_res_kind kind, uint64_t id)
+{
+    if (kind == STORE_RES_COLL) {
+        return store_db_check_coll(s, id);
+    }
+    sqlite3_stmt *st = store_db_stmt(s, S_ITEM_EXISTS);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    enum store_rc rc = store_db_step_one(s, st);
+    store_db_reset(st);
+    return rc == STORE_NOTFOUND ? store_db_fail_msg(s, rc, "no such item") : rc;
+}
+
+enum store_rc
+store_prop_set(struct store *s, enum store_res_kind kind, uint64_t id, const struct store_prop *p)
+{
+    enum store_rc rc = check_res(s, kind, id);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    sqlite3_stmt *st = store_db_stmt(s, S_PROP_SET);
+    if (!st) {
+        return STORE_IO;
+    }
+    bind_res(st, kind, id);
+    store_db_bind_text(st, 3, p->ns);
+    store_db_bind_text(st, 4, p->name);
+    sqlite3_bind_blob64(st, 5, p->value_len ? p->value : "", p->value_len, SQLITE_STATIC);
+    return store_db_exec(s, st);
+}
+
+enum store_rc store_prop_del(
+    struct store *s, enum store_res_kind kind, uint64_t id, const char *ns, const char *name)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_PROP_DEL);
+    if (!st) {
+        return STORE_IO;
+    }
+    bind_res(st, kind, id);
+    store_db_bind_text(st, 3, ns);
+    store_db_bind_text(st, 4, name);
+    return store_db_exec(s, st);
+}
+
+/* The value is NUL-terminated in the arena (callers may treat it as a string); borrowed from
+ * the statement without an arena. */
+static void read_prop(sqlite3_stmt *st, struct arena *arena, struct store_prop *out)
+{
+    out->ns = store_db_col_text(st, 0, arena);
+    out->name = store_db_col_text(st, 1, arena);
+    const void *v = sqlite3_column_blob(st, 2);
+    out->value_len = (size_t)sqlite3_column_bytes(st, 2);
+    if (!v) {
+        v = "";
+    }
+    out->value = arena ? arena_strndup(arena, v, out->value_len) : v;
+}
+
+enum store_rc store_prop_get(struct store *s,
+                             enum store_res_kind kind,
+                             uint64_t id,
+                             const char *ns,
+                             const char *name,
+                             struct arena *arena,
+                             struct store_prop *out)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_PROP_GET);
+    if (!st) {
+        return STORE_IO;
+    }
+    bind_res(st, kind, id);
+    store_db_bind_text(st, 3, ns);
+    store_db_bind_text(st, 4, name);
+    enum store_rc rc = store_db_step_one(s, st);
+    if (rc == STORE_OK) {
+        read_prop(st, arena, out);
+    } else if (rc == STORE_NOTFOUND) {
+        store_db_fail_msg(s, rc, "no such property");
+    }
+    store_db_reset(st);
+    return rc;
+}
+
+struct prop_cb {
+    store_prop_fn *fn;
+    void *ctx;
+};
+
+static int prop_row(sqlite3_stmt *st, void *cb)
+{
+    struct prop_cb *c = cb;
+    struct store_prop p;
+    read_prop(st, NULL, &p);
+    return c->fn(c->ctx, &p);
+}
+
+enum store_rc store_prop_list(
+    struct store *s, enum store_res_kind kind, uint64_t id, store_prop_fn *fn, void *ctx)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_PROP_LIST);
+    if (!st) {
+        return STORE_IO;
+    }
+    bind_res(st, kind, id);
+    struct prop_cb cb = {fn, ctx};
+    return store_db_each_row(s, st, prop_row, &cb);
+}
+
+enum store_rc store_prop_copy(struct store *s,
+                              enum store_res_kind from_kind,
+                              uint64_t from_id,
+                              enum store_res_kind to_kind,
+                              uint64_t to_id)
+{
+    enum store_rc rc = check_res(s, to_kind, to_id);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    sqlite3_stmt *st = store_db_stmt(s, S_PROP_COPY);
+    if (!st) {
+        return STORE_IO;
+    }
+    bind_res(st, from_kind, from_id);
+    sqlite3_bind_int(st, 3, to_kind);
+    store_db_bind_u64(st, 4, to_id);
+    return store_db_exec(s, st);
+}
