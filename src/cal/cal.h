@@ -1,7 +1,14 @@
-/* cal/cal.h: calendar objects over libical. Validates one calendar object resource
- * (RFC 4791 §4.1) and computes what the store indexes: the component type, the UID and the
- * span of all instances in UTC (DESIGN.md's dtstart_utc/dtend_utc, RFC 4791 §9.9). No libical
- * type crosses this header. Thread-safe once cal_init() has run. */
+/* cal/cal.h: calendar objects over libical, the only layer that parses iCalendar. Validates
+ * one calendar object resource (RFC 4791 §4.1) and computes what the store indexes: the
+ * component type, the UID and the span of all instances in UTC (DESIGN.md's
+ * dtstart_utc/dtend_utc, RFC 4791 §9.9); evaluates calendar-query filters, expands
+ * recurrences and selects calendar data for REPORTs. No libical type crosses this header.
+ *
+ * Threads: cal_init() runs once at start-up, before any thread; after it every function here
+ * may run on any worker thread at once. libical 3.0 keeps its builtin time zones in a global
+ * cache: cal_init() loads the zone list while the process is single-threaded, lookups are
+ * serialised by a mutex in cal/span.c, and libical (>= 3.0.9) locks its own per-zone caches.
+ * cal_shutdown() frees that cache at process end. */
 #ifndef ALMANAC_CAL_CAL_H
 #define ALMANAC_CAL_CAL_H
 
@@ -16,6 +23,8 @@
 #include "cal/conds.def"
 #undef ERR_COND
 
+/* The component type of a calendar object resource; also a bit in a collection's
+ * supported-calendar-component-set mask (RFC 4791 §5.2.3). VFREEBUSY is not stored. */
 enum cal_comp {
     CAL_COMP_NONE = 0,
     CAL_COMP_VEVENT = 1,
@@ -23,33 +32,67 @@ enum cal_comp {
     CAL_COMP_VJOURNAL = 4,
 };
 
-/* Bounds of recurrence work: instances walked to find the end of a finite RRULE, and the
- * year past which a rule counts as unbounded. A span is an index pre-filter, so stopping
- * early only widens it (to INT64_MAX), never loses an instance. */
+/* Bounds of the work one object may cost (STYLE.md §3.7: every limit named, with its reason).
+ * A span is an index pre-filter, so stopping early only widens it (to INT64_MAX), never loses
+ * an instance. */
 enum {
-    CAL_MAX_INSTANCES = 100000,
-    CAL_MAX_YEAR = 2200,
+    CAL_MAX_INSTANCES = 100000, /* recurrence instances walked per object (span or expansion) */
+    CAL_MAX_STEPS = 200000,     /* candidate periods (FREQ x INTERVAL) libical steps through per
+                                   object, about 1 us each: a sparse rule costs steps, not
+                                   instances (daily from 1970 to 2200 is 84,000) */
+    CAL_MAX_YEAR = 2200,        /* an instance past this year makes the span unbounded */
+    CAL_MAX_RRULES = 4,         /* RRULE properties per object (RFC 5545 wants one); an RRULE
+                                   that can never match costs libical up to ~2 s to find out */
+    CAL_MAX_DEPTH = 8,          /* component nesting (VCALENDAR > VEVENT > VALARM is 3) */
 };
 
+/* What the store keeps of a valid calendar object resource (store.h struct store_item_in).
+ *
+ * The span is a closed interval [dtstart_utc, dtend_utc] in Unix seconds that covers every
+ * instant any instance touches (RFC 4791 §9.9), so an object can match a time-range
+ * [S, E) only if dtstart_utc <= E and dtend_utc >= S; exact matching is cal_filter_match's.
+ * Per component, an instance starts at DTSTART (DATE and floating values read as UTC; TZID
+ * through the object's VTIMEZONE, else libical's builtin zone of that name, else as UTC) and
+ * ends at DTEND (the same exact duration for every instance, RFC 5545 §3.8.5.3), at
+ * DTSTART + DURATION (days nominal, RFC 5545 §3.3.6), a day later for a DATE, or at DTSTART.
+ * Instances are DTSTART, the RRULEs' and the RDATEs', minus EXDATEs and minus the instances
+ * that overrides (RECURRENCE-ID) replace; each override adds its own instance. VTODO follows
+ * the table of RFC 4791 §9.9 (DTSTART, else DUE, else CREATED/COMPLETED, else every time);
+ * VJOURNAL has a span only with a DTSTART. */
 struct cal_info {
-    enum cal_comp comp;
-    const char *uid; /* in the caller's arena */
-    bool is_recurring;
-    bool has_span;       /* false: the object matches no time range (a VJOURNAL without date) */
+    enum cal_comp comp;  /* never CAL_COMP_NONE after success */
+    const char *uid;     /* in the caller's arena, NUL-terminated, non-empty */
+    bool is_recurring;   /* some component has an RRULE or an RDATE */
+    bool has_span;       /* false: the object matches no time range (a VJOURNAL without
+                            DTSTART, or every instance excluded) */
     int64_t dtstart_utc; /* start of the first instance; INT64_MIN for an undated VTODO */
-    int64_t dtend_utc;   /* end of the last instance; INT64_MAX when unbounded */
+    int64_t dtend_utc;   /* end of the last instance; INT64_MAX when unbounded: an RRULE
+                            without COUNT or UNTIL, or one past a CAL_MAX_* bound */
 };
 
-/* Once at start-up, before threads: makes libical's errors non-fatal. */
+/* Once at start-up, before any thread: makes libical's errors non-fatal and loads its
+ * builtin time zone list. */
 void cal_init(void);
-/* At process end: frees libical's cached builtin time zones (keeps leak checkers quiet). */
+
+/* At process end, after every thread: frees libical's cached builtin time zones and this
+ * thread's libical string ring (keeps LeakSanitizer quiet). */
 void cal_shutdown(void);
 
-/* Parses and validates `ics` as one calendar object resource. Returns 0 with *out filled, or
- * -1 with err set to cal_cond_valid_calendar_data (403: not iCalendar, not UTF-8, libical
- * reported errors, no VERSION/PRODID), cal_cond_valid_object (403: several component types
- * or UIDs, no UID, no component) or cal_cond_supported_component (403: not VEVENT, VTODO or
- * VJOURNAL). `allowed` is a mask of enum cal_comp the collection accepts. */
+/* Parses and validates `ics` (borrowed; need not be NUL-terminated) as one calendar object
+ * resource (RFC 4791 §4.1), and computes its index fields. `allowed` is the mask of enum
+ * cal_comp that the target collection accepts. Returns 0 with *out filled (the UID in
+ * `arena`), or -1 with `err` set to:
+ *   cal_cond_valid_calendar_data (403): not UTF-8, not exactly one VCALENDAR with
+ *     VERSION:2.0 and PRODID, BEGIN/END that do not pair, nesting past CAL_MAX_DEPTH, anything
+ *     libical records as an error (X-LIC-ERROR), impossible dates, a VEVENT without DTSTART,
+ *     DTEND or DUE together with DURATION, a property that may occur once occurring twice,
+ *     an RRULE libical cannot walk in bounded work, more than CAL_MAX_RRULES RRULEs;
+ *   cal_cond_valid_object (403): more than one component type, differing UIDs, a component
+ *     without UID, two masters or two overrides of one instance, no component at all;
+ *   cal_cond_supported_component (403): a component other than VEVENT, VTODO, VJOURNAL
+ *     (and VTIMEZONE), or one outside `allowed`.
+ * Any worker thread. Work is O(size) plus at most CAL_MAX_INSTANCES and CAL_MAX_STEPS of
+ * recurrence; memory is libical's tree of the object, freed before returning. */
 int cal_parse_object(
     struct slice ics, unsigned allowed, struct arena *arena, struct cal_info *out, struct err *err);
 
@@ -96,7 +139,9 @@ int cal_filter_match(struct slice ics,
  * times in UTC, a RECURRENCE-ID on each instance of a recurring one, no RRULE/RDATE/EXDATE,
  * overrides applied and each instance keeping its own DTEND or DURATION; VTIMEZONEs dropped.
  * The result (NUL-terminated) is in the arena. Returns 0, or -1 with
- * cal_cond_valid_calendar_data when `ics` does not parse. Walks at most CAL_MAX_INSTANCES. */
+ * cal_cond_valid_calendar_data when `ics` does not parse. Walks at most CAL_MAX_INSTANCES
+ * instances and CAL_MAX_STEPS steps per series; a rule cal_parse_object() would refuse
+ * expands to its master only. */
 int cal_expand(struct slice ics,
                int64_t start,
                int64_t end,

@@ -1,0 +1,134 @@
+/* cal/cal_int.h: internals shared by the files of src/cal: time zones and instants
+ * (cal/span.c), the bounded recurrence walker, exclusion sets and spans. The one header that
+ * carries libical types, so it is never included outside src/cal. Every function is safe on
+ * any worker thread once cal_init() has run; none keeps state between calls. */
+#ifndef ALMANAC_CAL_CAL_INT_H
+#define ALMANAC_CAL_CAL_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libical/ical.h>
+
+#include "cal/cal.h"
+#include "util/arena.h"
+#include "util/err.h"
+
+/* Loads libical's builtin zone list (cal_init, single-threaded). */
+void cal_zone_preload(void);
+
+/* The zone a DATE-TIME `t` of property `prop` is in: the zone libical attached, else the
+ * object's VTIMEZONE named by the TZID parameter, else libical's builtin zone of that name
+ * (cached process-wide; the lookup holds the cal zone mutex). NULL for UTC, floating, DATE
+ * and a TZID found nowhere, all of which cal_to_utc() reads as UTC. The zone is borrowed
+ * from `root` or from libical's cache. */
+icaltimezone *cal_zone_of(icalcomponent *root, icalproperty *prop, struct icaltimetype t);
+
+/* `t` as Unix seconds: UTC, DATE (midnight) and floating values as UTC, others in `zone`. */
+int64_t cal_to_utc(struct icaltimetype t, const icaltimezone *zone);
+
+/* `a + b` for b >= 0, saturating at INT64_MAX (an unbounded end stays unbounded). */
+int64_t cal_add_sat(int64_t a, int64_t b);
+
+/* True when `t` names a real date (month 1-12, a day of that month, 23:59:60 at most):
+ * libical parses 20261399T256199Z without complaint. Years 0-9999 (RFC 5545 §3.3.4). */
+bool cal_time_valid(struct icaltimetype t);
+
+/* The end in Unix seconds of the instance of `c` that starts at local time `start` (in
+ * `zone`; `start_utc` is the same instant): DTEND or DUE give the exact duration of the
+ * component's first instance to every instance (RFC 5545 §3.8.5.3); DURATION counts days and
+ * weeks nominally in `zone` (RFC 5545 §3.3.6); else a DATE lasts one day and a DATE-TIME no
+ * time. Never before `start_utc`; INT64_MAX for durations past year 9999. */
+int64_t cal_instance_end(icalcomponent *root,
+                         icalcomponent *c,
+                         struct icaltimetype start,
+                         const icaltimezone *zone,
+                         int64_t start_utc);
+
+/* The work one object may still cost, shared by every rule walked for it (cal.h CAL_MAX_*).
+ * Start from CAL_WORK_INIT. */
+struct cal_work {
+    size_t instances; /* instances returned so far */
+    uint64_t steps;   /* candidate periods stepped through so far */
+};
+
+#define CAL_WORK_INIT ((struct cal_work){0, 0})
+
+/* A walk over the instances of one RRULE, in ascending order. */
+struct cal_recur {
+    icalrecur_iterator *it;   /* NULL when the rule yields nothing */
+    const icaltimezone *zone; /* of DTSTART; instances are local times in it */
+    int64_t unit;             /* seconds of one FREQ x INTERVAL period, for the step count */
+    int64_t prev_utc;         /* the previous instance (or DTSTART) */
+};
+
+/* Why libical 3.0 cannot walk `rule` in bounded work, or NULL when it can. A sub-daily
+ * FREQ with a coarser limiting BY part (FREQ=SECONDLY;BYMONTH=2) makes libical test every
+ * second in between: RFC-valid, but hours of CPU per call, so such rules are refused. */
+const char *cal_recur_refusal(const struct icalrecurrencetype *rule);
+
+/* Starts walking `rule` from `dtstart` in `zone` (attached to the iterator's times so that a
+ * UTC UNTIL compares as an instant). Returns 0, or -1 when libical cannot walk the rule
+ * (cal_recur_refusal, or libical refuses it: RFC-invalid BY parts, years past 9999). A rule
+ * that can yield nothing (BYMONTH=2;BYMONTHDAY=30) starts as an empty walk without asking
+ * libical, which would step to the year 2582 first. Stop it with cal_recur_stop(). */
+int cal_recur_start(struct cal_recur *r,
+                    const struct icalrecurrencetype *rule,
+                    struct icaltimetype dtstart,
+                    const icaltimezone *zone);
+
+/* The next instance: 1 with *t (local) and *utc set, 0 at the end of the rule, or -1 when
+ * `work` reached CAL_MAX_INSTANCES or CAL_MAX_STEPS or the instance lies past CAL_MAX_YEAR
+ * (the walk is then cut short, not finished). */
+int cal_recur_next(struct cal_recur *r,
+                   struct cal_work *work,
+                   struct icaltimetype *t,
+                   int64_t *utc);
+
+void cal_recur_stop(struct cal_recur *r);
+
+/* The instants a series leaves out: its EXDATEs (DATE-TIME as Unix seconds, DATE as local
+ * dates) and the RECURRENCE-IDs of its overrides. Arrays in the arena, sorted. */
+struct cal_exset {
+    int64_t *utc; /* excluded instants */
+    size_t nutc;
+    int32_t *dates; /* excluded local dates, yyyymmdd */
+    size_t ndates;
+};
+
+/* Collects the EXDATEs of `c` plus the `nextra` instants of `extra` (borrowed). */
+void cal_exset_init(struct cal_exset *x,
+                    icalcomponent *root,
+                    icalcomponent *c,
+                    const int64_t *extra,
+                    size_t nextra,
+                    struct arena *arena);
+
+/* Whether the instance at local time `t` (instant `utc`) is left out. O(log n). */
+bool cal_exset_has(const struct cal_exset *x, struct icaltimetype t, int64_t utc);
+
+/* A closed interval of Unix seconds covering instances; `any` false while empty. */
+struct cal_span {
+    bool any;
+    int64_t start;
+    int64_t end;
+};
+
+/* Widens `s` to cover [start, end]. */
+void cal_span_add(struct cal_span *s, int64_t start, int64_t end);
+
+/* Adds to `s` the instances of one component `c` of `root` (RFC 4791 §9.9, see struct
+ * cal_info), leaving out those in `ex` (NULL: only the component's own EXDATEs). Sets
+ * *recurring when `c` has an RRULE or RDATE. Returns 0, or -1 with `err` (may be NULL) set
+ * to cal_cond_valid_calendar_data when an RRULE cannot be walked. Temporaries in `arena`. */
+int cal_component_span(icalcomponent *root,
+                       icalcomponent *c,
+                       const struct cal_exset *ex,
+                       struct cal_work *work,
+                       struct arena *arena,
+                       struct cal_span *s,
+                       bool *recurring,
+                       struct err *err);
+
+#endif

@@ -1,0 +1,601 @@
+/* cal/span.c: instants, time zones, the bounded recurrence walker and the time span of one
+ * component (RFC 4791 §9.9, RFC 5545 §3.8.5). Owns the cal layer's only lock, around
+ * libical's process-wide builtin time zone cache. Never parses text (cal/object.c does) and
+ * never lets libical walk a rule without a bound on its work. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libical/ical.h>
+
+#include "cal/cal_int.h"
+
+/* libical 3.0 loads its builtin zone list lazily into a global; cal_init() loads it before
+ * threads exist, and lookups after that are serialised here. libical >= 3.0.9 locks each
+ * zone's own expansion cache itself (builtin_mutex, changes_mutex). */
+static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define SECS_PER_DAY      INT64_C(86400)
+#define MAX_DURATION_DAYS INT64_C(3652425) /* 10,000 years: past it a duration is unbounded */
+#define MAX_DURATION_SECS (MAX_DURATION_DAYS * SECS_PER_DAY)
+
+void cal_zone_preload(void)
+{
+    pthread_mutex_lock(&zone_lock);
+    (void)icaltimezone_get_builtin_timezones();
+    (void)icaltimezone_get_utc_timezone();
+    pthread_mutex_unlock(&zone_lock);
+}
+
+icaltimezone *cal_zone_of(icalcomponent *root, icalproperty *prop, struct icaltimetype t)
+{
+    if (t.zone) {
+        /* libical hands out its zones as const but takes them mutable */
+        return (icaltimezone *)(uintptr_t)t.zone;
+    }
+    if (t.is_date || !prop) {
+        return NULL;
+    }
+    icalparameter *par = icalproperty_get_first_parameter(prop, ICAL_TZID_PARAMETER);
+    const char *tzid = par ? icalparameter_get_tzid(par) : NULL;
+    if (!tzid || !*tzid) {
+        return NULL;
+    }
+    icaltimezone *z = icalcomponent_get_timezone(root, tzid);
+    if (z) {
+        return z;
+    }
+    /* No VTIMEZONE (RFC 5545 §3.2.19 wants one, Google and others omit it for Olson names):
+     * libical's builtin zone, by location ("Europe/Berlin") or by its own prefixed TZID. */
+    pthread_mutex_lock(&zone_lock);
+    z = icaltimezone_get_builtin_timezone(tzid);
+    if (!z) {
+        z = icaltimezone_get_builtin_timezone_from_tzid(tzid);
+    }
+    pthread_mutex_unlock(&zone_lock);
+    return z;
+}
+
+int64_t cal_to_utc(struct icaltimetype t, const icaltimezone *zone)
+{
+    const icaltimezone *utc = icaltimezone_get_utc_timezone();
+    if (t.is_date || !zone || icaltime_is_utc(t)) {
+        return (int64_t)icaltime_as_timet_with_zone(t, utc);
+    }
+    return (int64_t)icaltime_as_timet_with_zone(t, zone);
+}
+
+bool cal_time_valid(struct icaltimetype t)
+{
+    if (t.year < 0 || t.year > 9999 || t.month < 1 || t.month > 12 || t.day < 1 ||
+        t.day > icaltime_days_in_month(t.month, t.year)) {
+        return false;
+    }
+    if (t.is_date) {
+        return true;
+    }
+    return t.hour >= 0 && t.hour <= 23 && t.minute >= 0 && t.minute <= 59 && t.second >= 0 &&
+           t.second <= 60;
+}
+
+int64_t cal_add_sat(int64_t a, int64_t b)
+{
+    return a > 0 && b > INT64_MAX - a ? INT64_MAX : a + b;
+}
+
+/* RFC 5545 §3.3.6: days and weeks are nominal (the same local time n days later, 23 or 25
+ * hours across a DST change), hours, minutes and seconds exact. A negative duration (not
+ * allowed for DURATION, RFC 5545 §3.8.2.5) lasts no time. */
+static int64_t duration_end(struct icaldurationtype d,
+                            struct icaltimetype start,
+                            const icaltimezone *zone,
+                            int64_t start_utc)
+{
+    if (d.is_neg) {
+        return start_utc;
+    }
+    int64_t days = (int64_t)d.weeks * 7 + d.days;
+    int64_t secs = (int64_t)d.hours * 3600 + (int64_t)d.minutes * 60 + d.seconds;
+    if (days > MAX_DURATION_DAYS || secs > MAX_DURATION_SECS) {
+        return INT64_MAX;
+    }
+    int64_t end = start_utc;
+    if (days > 0) {
+        if (start.is_date || !zone || icaltime_is_utc(start)) {
+            end = start_utc + days * SECS_PER_DAY;
+        } else {
+            struct icaltimetype t = start;
+            icaltime_adjust(&t, (int)days, 0, 0, 0);
+            end = cal_to_utc(t, zone);
+            if (end < start_utc) {
+                end = start_utc;
+            }
+        }
+    }
+    return cal_add_sat(end, secs);
+}
+
+int64_t cal_instance_end(icalcomponent *root,
+                         icalcomponent *c,
+                         struct icaltimetype start,
+                         const icaltimezone *zone,
+                         int64_t start_utc)
+{
+    icalcomponent_kind kind = icalcomponent_isa(c);
+    if (kind != ICAL_VJOURNAL_COMPONENT) {
+        /* RFC 5545 §3.8.5.3: an end given by DTEND (VEVENT) or DUE (VTODO) is one exact
+         * duration, the first instance's, for every instance */
+        icalproperty_kind end_kind =
+            kind == ICAL_VTODO_COMPONENT ? ICAL_DUE_PROPERTY : ICAL_DTEND_PROPERTY;
+        icalproperty *ep = icalcomponent_get_first_property(c, end_kind);
+        icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
+        if (ep && sp) {
+            struct icaltimetype e = end_kind == ICAL_DUE_PROPERTY ? icalproperty_get_due(ep)
+                                                                  : icalproperty_get_dtend(ep);
+            struct icaltimetype s0 = icalproperty_get_dtstart(sp);
+            int64_t len =
+                cal_to_utc(e, cal_zone_of(root, ep, e)) - cal_to_utc(s0, cal_zone_of(root, sp, s0));
+            return len > 0 ? cal_add_sat(start_utc, len) : start_utc;
+        }
+        icalproperty *dp = icalcomponent_get_first_property(c, ICAL_DURATION_PROPERTY);
+        if (dp) {
+            return duration_end(icalproperty_get_duration(dp), start, zone, start_utc);
+        }
+    }
+    /* RFC 4791 §9.9: a DATE without an end covers its day; a DATE-TIME is an instant */
+    return start.is_date ? start_utc + SECS_PER_DAY : start_utc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The recurrence walker */
+
+static bool has_part(const short *part)
+{
+    return part[0] != ICAL_RECURRENCE_ARRAY_MAX;
+}
+
+static bool sub_daily(icalrecurrencetype_frequency f)
+{
+    return f == ICAL_SECONDLY_RECURRENCE || f == ICAL_MINUTELY_RECURRENCE ||
+           f == ICAL_HOURLY_RECURRENCE;
+}
+
+/* The BY parts that limit (rather than expand) a sub-daily FREQ (RFC 5545 §3.3.10 table). */
+static bool has_limiting_part(const struct icalrecurrencetype *r)
+{
+    bool limits = has_part(r->by_hour) || has_part(r->by_day);
+    if (r->freq != ICAL_HOURLY_RECURRENCE) {
+        limits = limits || has_part(r->by_minute);
+    }
+    if (r->freq == ICAL_SECONDLY_RECURRENCE) {
+        limits = limits || has_part(r->by_second);
+    }
+    return limits;
+}
+
+const char *cal_recur_refusal(const struct icalrecurrencetype *r)
+{
+    if (r->freq == ICAL_NO_RECURRENCE) {
+        return "has no FREQ";
+    }
+    if (r->interval < 1) {
+        return "has INTERVAL out of range"; /* libical keeps it in a short: 70000 wraps */
+    }
+    if (!sub_daily(r->freq)) {
+        return NULL;
+    }
+    /* libical steps a sub-daily rule one FREQ x INTERVAL period at a time and tests every
+     * limiting part, so a limit coarser than a day (or one INTERVAL keeps from matching)
+     * costs up to a year (or forever) of seconds per instance. What is left matches within
+     * a week of hours, a day of minutes or an hour of seconds. */
+    if (has_part(r->by_month) || has_part(r->by_week_no) || has_part(r->by_year_day) ||
+        has_part(r->by_month_day) || has_part(r->by_set_pos)) {
+        return "is sub-daily with BYMONTH, BYWEEKNO, BYYEARDAY, BYMONTHDAY or BYSETPOS";
+    }
+    if (r->interval > 1 && has_limiting_part(r)) {
+        return "is sub-daily with INTERVAL and a limiting BY part";
+    }
+    if (r->freq == ICAL_SECONDLY_RECURRENCE && (has_part(r->by_hour) || has_part(r->by_day))) {
+        return "is FREQ=SECONDLY with BYHOUR or BYDAY";
+    }
+    for (size_t i = 0; i < ICAL_BY_DAY_SIZE && r->by_day[i] != ICAL_RECURRENCE_ARRAY_MAX; i++) {
+        if (icalrecurrencetype_day_position(r->by_day[i]) != 0) {
+            return "is sub-daily with an ordinal BYDAY"; /* RFC 5545 §3.3.10: MUST NOT */
+        }
+    }
+    return NULL;
+}
+
+/* False when BYMONTH and BYMONTHDAY have no date in common (BYMONTH=2;BYMONTHDAY=30). Such
+ * a rule is valid and yields nothing (RFC 5545 §3.3.10), but libical only learns so by
+ * stepping to the year 2582, which takes it most of a second per call. */
+static bool month_days_possible(const struct icalrecurrencetype *r)
+{
+    static const int longest[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (!has_part(r->by_month_day)) {
+        return true;
+    }
+    for (size_t i = 0; i < ICAL_BY_MONTHDAY_SIZE; i++) {
+        short d = r->by_month_day[i];
+        if (d == ICAL_RECURRENCE_ARRAY_MAX) {
+            break;
+        }
+        int day = abs(d);
+        if (!has_part(r->by_month) && day <= 31) {
+            return true;
+        }
+        for (size_t j = 0; j < ICAL_BY_MONTH_SIZE; j++) {
+            if (r->by_month[j] == ICAL_RECURRENCE_ARRAY_MAX) {
+                break;
+            }
+            int m = icalrecurrencetype_month_month(r->by_month[j]);
+            if (m >= 1 && m <= 12 && day <= longest[m]) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Seconds of one FREQ x INTERVAL period, rounded down (a month counts 28 days), so that
+ * gaps between instances over-count steps rather than under-count them. */
+static int64_t period_seconds(const struct icalrecurrencetype *r)
+{
+    int64_t unit;
+    switch (r->freq) {
+    case ICAL_SECONDLY_RECURRENCE:
+        unit = 1;
+        break;
+    case ICAL_MINUTELY_RECURRENCE:
+        unit = 60;
+        break;
+    case ICAL_HOURLY_RECURRENCE:
+        unit = 3600;
+        break;
+    case ICAL_DAILY_RECURRENCE:
+        unit = SECS_PER_DAY;
+        break;
+    case ICAL_WEEKLY_RECURRENCE:
+        unit = 7 * SECS_PER_DAY;
+        break;
+    case ICAL_MONTHLY_RECURRENCE:
+        unit = 28 * SECS_PER_DAY;
+        break;
+    default:
+        unit = 365 * SECS_PER_DAY;
+        break;
+    }
+    return unit * (r->interval > 0 ? r->interval : 1);
+}
+
+int cal_recur_start(struct cal_recur *r,
+                    const struct icalrecurrencetype *rule,
+                    struct icaltimetype dtstart,
+                    const icaltimezone *zone)
+{
+    r->it = NULL;
+    r->zone = zone;
+    r->unit = period_seconds(rule);
+    r->prev_utc = cal_to_utc(dtstart, zone);
+    if (cal_recur_refusal(rule)) {
+        return -1;
+    }
+    if (!month_days_possible(rule)) {
+        return 0;
+    }
+    /* With the zone attached, libical compares a UTC UNTIL with each local instance as an
+     * instant; without it, it compares wall-clock digits and is off by the zone's offset. */
+    struct icaltimetype start = dtstart;
+    if (zone && !start.is_date) {
+        icaltime_set_timezone(&start, zone);
+    }
+    r->it = icalrecur_iterator_new(*rule, start);
+    return r->it ? 0 : -1;
+}
+
+int cal_recur_next(struct cal_recur *r, struct cal_work *work, struct icaltimetype *t, int64_t *utc)
+{
+    if (!r->it) {
+        return 0;
+    }
+    if (work->instances >= CAL_MAX_INSTANCES || work->steps >= CAL_MAX_STEPS) {
+        return -1;
+    }
+    struct icaltimetype n = icalrecur_iterator_next(r->it);
+    if (icaltime_is_null_time(n)) {
+        return 0;
+    }
+    if (n.year > CAL_MAX_YEAR) {
+        return -1;
+    }
+    int64_t u = cal_to_utc(n, r->zone);
+    int64_t gap = u - r->prev_utc;
+    work->steps += 1 + (gap > 0 ? (uint64_t)(gap / r->unit) : 0);
+    work->instances++;
+    r->prev_utc = u;
+    *t = n;
+    *utc = u;
+    return 1;
+}
+
+void cal_recur_stop(struct cal_recur *r)
+{
+    if (r->it) {
+        icalrecur_iterator_free(r->it);
+        r->it = NULL;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Exclusion sets */
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a;
+    int64_t y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a;
+    int32_t y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int32_t date_key(struct icaltimetype t)
+{
+    return (int32_t)(t.year * 10000 + t.month * 100 + t.day);
+}
+
+void cal_exset_init(struct cal_exset *x,
+                    icalcomponent *root,
+                    icalcomponent *c,
+                    const int64_t *extra,
+                    size_t nextra,
+                    struct arena *arena)
+{
+    size_t n = 0;
+    for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_EXDATE_PROPERTY); p;
+         p = icalcomponent_get_next_property(c, ICAL_EXDATE_PROPERTY)) {
+        n++;
+    }
+    x->utc = arena_alloc(arena, (n + nextra + 1) * sizeof(*x->utc));
+    x->dates = arena_alloc(arena, (n + 1) * sizeof(*x->dates));
+    x->nutc = 0;
+    x->ndates = 0;
+    for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_EXDATE_PROPERTY); p;
+         p = icalcomponent_get_next_property(c, ICAL_EXDATE_PROPERTY)) {
+        struct icaltimetype t = icalproperty_get_exdate(p);
+        if (t.is_date) {
+            /* a DATE excludes every instance on that local date */
+            x->dates[x->ndates++] = date_key(t);
+        } else {
+            x->utc[x->nutc++] = cal_to_utc(t, cal_zone_of(root, p, t));
+        }
+    }
+    if (nextra > 0) {
+        memcpy(x->utc + x->nutc, extra, nextra * sizeof(*extra));
+        x->nutc += nextra;
+    }
+    qsort(x->utc, x->nutc, sizeof(*x->utc), cmp_i64);
+    qsort(x->dates, x->ndates, sizeof(*x->dates), cmp_i32);
+}
+
+bool cal_exset_has(const struct cal_exset *x, struct icaltimetype t, int64_t utc)
+{
+    if (x->nutc > 0 && bsearch(&utc, x->utc, x->nutc, sizeof(*x->utc), cmp_i64)) {
+        return true;
+    }
+    int32_t key = date_key(t);
+    return x->ndates > 0 && bsearch(&key, x->dates, x->ndates, sizeof(*x->dates), cmp_i32);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Spans */
+
+void cal_span_add(struct cal_span *s, int64_t start, int64_t end)
+{
+    if (!s->any || start < s->start) {
+        s->start = start;
+    }
+    if (!s->any || end > s->end) {
+        s->end = end;
+    }
+    s->any = true;
+}
+
+/* One series: the instances anchored at `anchor` (DTSTART, or DUE for a VTODO without
+ * DTSTART, whose instances are then instants). */
+struct series {
+    icalcomponent *root;
+    icalcomponent *c;
+    const struct cal_exset *ex;
+    bool instants; /* instances have no duration (a VTODO anchored at DUE) */
+};
+
+static void series_add(const struct series *se,
+                       struct icaltimetype t,
+                       const icaltimezone *zone,
+                       int64_t utc,
+                       struct cal_span *s)
+{
+    if (cal_exset_has(se->ex, t, utc)) {
+        return;
+    }
+    int64_t end = se->instants ? utc : cal_instance_end(se->root, se->c, t, zone, utc);
+    cal_span_add(s, utc, end);
+}
+
+/* The properties of `c` of one kind, as an array in the arena. libical's
+ * get_first/get_next_property share one cursor per component, which any lookup on `c` made
+ * inside such a loop (cal_instance_end's, for one) resets. */
+static icalproperty **
+props_of(icalcomponent *c, icalproperty_kind kind, struct arena *arena, size_t *n_out)
+{
+    size_t n = 0;
+    for (icalproperty *p = icalcomponent_get_first_property(c, kind); p;
+         p = icalcomponent_get_next_property(c, kind)) {
+        n++;
+    }
+    icalproperty **v = arena_alloc(arena, (n + 1) * sizeof(*v));
+    size_t i = 0;
+    for (icalproperty *p = icalcomponent_get_first_property(c, kind); p && i < n;
+         p = icalcomponent_get_next_property(c, kind)) {
+        v[i++] = p;
+    }
+    *n_out = i;
+    return v;
+}
+
+/* RDATEs: DATE, DATE-TIME (lasting as DTSTART's instance does) or PERIOD (its own end). */
+static void
+rdates_add(const struct series *se, struct arena *arena, struct cal_span *s, bool *recurring)
+{
+    size_t n;
+    icalproperty **rdates = props_of(se->c, ICAL_RDATE_PROPERTY, arena, &n);
+    for (size_t i = 0; i < n; i++) {
+        icalproperty *rd = rdates[i];
+        *recurring = true;
+        struct icaldatetimeperiodtype dp = icalproperty_get_rdate(rd);
+        bool period = icaltime_is_null_time(dp.time);
+        struct icaltimetype t = period ? dp.period.start : dp.time;
+        if (!cal_time_valid(t)) {
+            continue;
+        }
+        const icaltimezone *z = cal_zone_of(se->root, rd, t);
+        int64_t u = cal_to_utc(t, z);
+        if (!period || se->instants) {
+            series_add(se, t, z, u, s);
+        } else if (!cal_exset_has(se->ex, t, u)) {
+            int64_t e = icaltime_is_null_time(dp.period.end)
+                            ? duration_end(dp.period.duration, t, z, u)
+                            : cal_to_utc(dp.period.end, z);
+            cal_span_add(s, u, e > u ? e : u);
+        }
+    }
+}
+
+/* Walks one RRULE into `s`. An unbounded rule (no COUNT, no UNTIL) needs only its first
+ * kept instance: its end is INT64_MAX. Returns -1 with err set when it cannot be walked. */
+static int rrule_add(const struct series *se,
+                     icalproperty *rr,
+                     struct icaltimetype anchor,
+                     const icaltimezone *zone,
+                     int64_t anchor_utc,
+                     struct cal_work *work,
+                     struct cal_span *s,
+                     struct err *err)
+{
+    struct icalrecurrencetype rule = icalproperty_get_rrule(rr);
+    struct cal_recur w;
+    if (cal_recur_start(&w, &rule, anchor, zone) != 0) {
+        const char *why = cal_recur_refusal(&rule);
+        return err_set(err, &cal_cond_valid_calendar_data, "RRULE %s",
+                       why ? why : "cannot be expanded by libical");
+    }
+    bool bounded = rule.count > 0 || !icaltime_is_null_time(rule.until);
+    bool open = false;
+    struct icaltimetype t;
+    int64_t u;
+    int rc;
+    while ((rc = cal_recur_next(&w, work, &t, &u)) == 1) {
+        if (cal_exset_has(se->ex, t, u)) {
+            continue;
+        }
+        series_add(se, t, zone, u, s);
+        if (!bounded) {
+            open = true;
+            break;
+        }
+    }
+    cal_recur_stop(&w);
+    if (open || rc < 0) {
+        cal_span_add(s, s->any ? s->start : anchor_utc, INT64_MAX);
+    }
+    return 0;
+}
+
+/* RFC 4791 §9.9, VTODO without DTSTART or DUE: CREATED and COMPLETED, else every time. */
+static void undated_todo_add(icalcomponent *root, icalcomponent *c, struct cal_span *s)
+{
+    icalproperty *cp = icalcomponent_get_first_property(c, ICAL_CREATED_PROPERTY);
+    icalproperty *dp = icalcomponent_get_first_property(c, ICAL_COMPLETED_PROPERTY);
+    int64_t created = 0;
+    int64_t completed = 0;
+    if (cp) {
+        struct icaltimetype t = icalproperty_get_created(cp);
+        created = cal_to_utc(t, cal_zone_of(root, cp, t));
+    }
+    if (dp) {
+        struct icaltimetype t = icalproperty_get_completed(dp);
+        completed = cal_to_utc(t, cal_zone_of(root, dp, t));
+    }
+    if (cp && dp) {
+        cal_span_add(s, created < completed ? created : completed,
+                     created < completed ? completed : created);
+    } else if (dp) {
+        cal_span_add(s, completed, completed);
+    } else if (cp) {
+        cal_span_add(s, created, INT64_MAX);
+    } else {
+        cal_span_add(s, INT64_MIN, INT64_MAX);
+    }
+}
+
+int cal_component_span(icalcomponent *root,
+                       icalcomponent *c,
+                       const struct cal_exset *ex,
+                       struct cal_work *work,
+                       struct arena *arena,
+                       struct cal_span *s,
+                       bool *recurring,
+                       struct err *err)
+{
+    bool is_todo = icalcomponent_isa(c) == ICAL_VTODO_COMPONENT;
+    icalproperty *anchor = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
+    if (!anchor && is_todo) {
+        anchor = icalcomponent_get_first_property(c, ICAL_DUE_PROPERTY);
+    }
+    struct icaltimetype t0;
+    if (anchor && icalproperty_isa(anchor) == ICAL_DTSTART_PROPERTY) {
+        t0 = icalproperty_get_dtstart(anchor);
+    } else if (anchor) {
+        t0 = icalproperty_get_due(anchor);
+    } else {
+        if (is_todo) {
+            undated_todo_add(root, c, s);
+        }
+        *recurring = *recurring || icalcomponent_get_first_property(c, ICAL_RRULE_PROPERTY) ||
+                     icalcomponent_get_first_property(c, ICAL_RDATE_PROPERTY);
+        return 0; /* a VJOURNAL without DTSTART (or a VALARM) matches no time range */
+    }
+    if (!cal_time_valid(t0)) {
+        return 0; /* cal_parse_object refuses it; a stored one matches nothing */
+    }
+    struct cal_exset own;
+    if (!ex) {
+        cal_exset_init(&own, root, c, NULL, 0, arena);
+        ex = &own;
+    }
+    struct series se = {root, c, ex, icalproperty_isa(anchor) == ICAL_DUE_PROPERTY};
+    const icaltimezone *zone = cal_zone_of(root, anchor, t0);
+    int64_t u0 = cal_to_utc(t0, zone);
+    struct cal_span own_span = {false, 0, 0};
+    /* RFC 5545 §3.8.5.3: DTSTART is always the first instance, whether or not the rule
+     * yields it (libical's iterator does not when they are out of step) */
+    series_add(&se, t0, zone, u0, &own_span);
+    rdates_add(&se, arena, &own_span, recurring);
+    size_t nrules;
+    icalproperty **rules = props_of(c, ICAL_RRULE_PROPERTY, arena, &nrules);
+    for (size_t i = 0; i < nrules; i++) {
+        *recurring = true;
+        if (rrule_add(&se, rules[i], t0, zone, u0, work, &own_span, err) != 0) {
+            return -1;
+        }
+    }
+    if (own_span.any) {
+        cal_span_add(s, own_span.start, own_span.end);
+    }
+    return 0;
+}
