@@ -1,15 +1,24 @@
 /* xml/xmlin.c: the streaming XML reader over libxml2's SAX2 push parser (see xmlin.h). The
- * only file that knows libxml2's reader. Limits are enforced in the callbacks, which stop
- * the parser; a DOCTYPE stops it at once, so no entity is ever declared or expanded. */
+ * only file that knows libxml2's reader. Owns the parser options, the translation of SAX2
+ * events into slices, and the limits, which are enforced in the callbacks and stop the
+ * parser. Also owns two guards against libxml2 2.9's own costs: a byte-level pre-scanner
+ * (attribute counts, encoding family) and a back-off that keeps the push parser linear
+ * on long tokens. Never declares, loads or expands an entity other than the five
+ * predefined ones: a DOCTYPE stops the parse at once, XML_PARSE_NOENT is off, and the
+ * external entity loader refuses everything. */
 #include "xml/xmlin.h"
 
+#include <assert.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
+#include <libxml/xmlerror.h>
 
+#include "util/buf.h"
 #include "util/compiler.h"
 
 #define ERR_COND(sym, name, ns, http, eas) ERR_COND_DEFINE(sym, name, ns, http, eas)
@@ -17,29 +26,119 @@
 #undef ERR_COND
 
 enum {
-    XMLIN_MAX_ATTRS = 64
-}; /* attributes handed to a callback; the rest are dropped */
+    /* Most bytes handed to libxml2 in one xmlParseChunk call while it keeps up, so that it
+     * never copies a whole large upload into its own buffer at once. */
+    XMLIN_PIECE = 64 * 1024,
+    /* libxml2 holding more unparsed bytes than this is waiting for the end of one long
+     * token (a start tag, comment, CDATA section or PI); see push_or_hold(). */
+    XMLIN_STUCK = 16 * 1024,
+    /* Attributes, namespace declarations included, in one start tag; and namespace
+     * declarations in scope at once. libxml2 2.9 checks each attribute against all
+     * earlier ones and each namespace against all in scope, so without these bounds one
+     * element of 100,000 attributes costs minutes of CPU within xml_max_body. No real
+     * DAV client comes near either; the cost stays linear in the body up to them. */
+    XMLIN_MAX_ATTRS = 256,
+    XMLIN_MAX_NS_IN_SCOPE = 256,
+    /* An XML declaration longer than this is refused rather than buffered. */
+    XMLIN_HEAD_MAX = 256,
+};
+
+/* NONET: no network, ever. HUGE: lifts libxml2's own caps (10 MB text and attribute values,
+ * 256 levels of nesting, "huge input lookup") because our limits, which are configurable
+ * up to 4 GiB of body and 1024 levels, bound everything instead. Deliberately absent:
+ * NOENT (entity substitution), DTDLOAD, DTDATTR, DTDVALID, XINCLUDE. */
+static const int xmlin_options = XML_PARSE_NONET | XML_PARSE_HUGE;
+
+/* How the pre-scanner reads the body's bytes: undecided until the first bytes (a byte
+ * order mark, or the XML declaration) are in; then one byte or one UTF-16 code unit per
+ * character. */
+enum scan_mode {
+    SCAN_HEAD,
+    SCAN_BYTES, /* UTF-8 and the ASCII-compatible encodings of ascii_compatible() */
+    SCAN_UTF16LE,
+    SCAN_UTF16BE,
+};
+
+/* Where the pre-scanner is in the markup. It needs to be exact only for well-formed
+ * input: whatever it makes of the rest, libxml2 rejects. */
+enum scan_state {
+    ST_TEXT,      /* character data, or between markup in the prolog */
+    ST_LT,        /* after '<' */
+    ST_BANG,      /* after "<!" */
+    ST_BANG_DASH, /* after "<!-" */
+    ST_COMMENT,   /* in "<!--": until "-->" */
+    ST_CDATA,     /* in "<![": until "]]>" */
+    ST_PI,        /* in "<?": until "?>" */
+    ST_DECL,      /* in "<!X": until '>' (a DOCTYPE, which libxml2 stops at anyway) */
+    ST_TAG,       /* in a start or end tag, outside quotes */
+    ST_QUOTE,     /* in a quoted attribute value */
+};
+
+/* A byte-level look at the body before libxml2 sees it (see prescan()). */
+struct scanner {
+    enum scan_mode mode;
+    enum scan_state state;
+    unsigned run;  /* ST_COMMENT: '-' in a row; ST_CDATA: ']' in a row; ST_PI: 1 after '?' */
+    int quote;     /* ST_QUOTE: the delimiter */
+    size_t attrs;  /* '=' outside quotes in the current tag: its attribute count */
+    int half;      /* UTF-16: first byte of a code unit split between chunks, or -1 */
+    bool nonblank; /* a character other than XML white space has been seen */
+};
 
 struct xmlin {
     xmlParserCtxtPtr ctxt;
     struct xmlin_limits limits;
     const struct xmlin_handler *h;
     void *ctx;
-    struct err err;  /* first failure; sticky */
-    size_t fed;      /* body bytes seen */
-    unsigned depth;  /* current element depth */
-    size_t elements; /* elements seen */
-    size_t text_run; /* bytes of character data in the current element */
-    bool seen_root;
+    struct err err;           /* first failure; sticky */
+    size_t fed;               /* body bytes accepted by xmlin_feed, <= limits.max_bytes */
+    unsigned depth;           /* open elements */
+    size_t elements;          /* elements started */
+    size_t text_run;          /* bytes of character data since the last start or end tag */
+    bool seen_root;           /* a root element has started */
+    bool finished;            /* xmlin_finish has run */
+    struct xmlin_attr *attrs; /* start callback's attributes; attrs_cap entries */
+    size_t attrs_cap;
+    char *values;      /* decoded attribute values of the current start tag; values_cap bytes */
+    size_t values_cap; /* grows to the widest start tag seen, so bounded by max_bytes */
+    size_t *ns_decls;  /* namespace declarations of each open element; ns_cap entries */
+    size_t ns_cap;
+    size_t ns_in_scope; /* sum of ns_decls[0..depth) */
+    struct scanner scan;
+    struct buf pending; /* body bytes scanned but not yet given to libxml2 (push_or_hold) */
 };
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+static pthread_once_t xmlin_once = PTHREAD_ONCE_INIT;
 
-static void xml_global_init(void)
+/* The process-wide loader libxml2 asks for any external DTD or entity. The SAX handler
+ * already stops at a DOCTYPE; this makes a fetch impossible even if one slipped past. */
+static xmlParserInputPtr refuse_external(const char *url, const char *id, xmlParserCtxtPtr ctxt)
 {
-    xmlInitParser();
+    (void)url;
+    (void)id;
+    (void)ctxt;
+    return NULL;
 }
 
+static void xmlin_global_init(void)
+{
+    xmlInitParser();
+    xmlSetExternalEntityLoader(refuse_external);
+}
+
+/* libxml2 reports some failures (iconv conversion errors, "encoder error") through its
+ * per-thread generic error function, which prints to stderr by default. The parse result
+ * already carries the failure, so the text is dropped. */
+static void drop_generic_error(void *ctx, const char *msg, ...) ALM_PRINTF(2, 3);
+
+static void drop_generic_error(void *ctx, const char *msg, ...)
+{
+    (void)ctx;
+    (void)msg;
+}
+
+/* Halts libxml2 after a failure recorded in r->err. Called from the SAX content callbacks,
+ * where libxml2 documents xmlStopParser as safe; never from the error callback. */
 static void stop(struct xmlin *r)
 {
     xmlStopParser(r->ctxt);
@@ -48,6 +147,130 @@ static void stop(struct xmlin *r)
 static struct slice xslice(const xmlChar *s)
 {
     return slice_from_cstr((const char *)s);
+}
+
+/* A handler returned -1. It should have set r->err; if it did not, that is our bug, not
+ * the client's, so the condition is internal rather than malformed-xml. */
+static void handler_failed(struct xmlin *r, const char *what)
+{
+    if (!r->err.cond) {
+        err_set(&r->err, &err_cond_internal, "xml %s handler failed without a condition", what);
+    }
+    stop(r);
+}
+
+static void ensure_attrs(struct xmlin *r, size_t n)
+{
+    if (n <= r->attrs_cap) {
+        return;
+    }
+    size_t cap = r->attrs_cap ? r->attrs_cap : 16;
+    while (cap < n) {
+        cap *= 2;
+    }
+    struct xmlin_attr *p = realloc(r->attrs, cap * sizeof(*p));
+    if (!p) {
+        abort();
+    }
+    r->attrs = p;
+    r->attrs_cap = cap;
+}
+
+static void ensure_values(struct xmlin *r, size_t n)
+{
+    if (n <= r->values_cap) {
+        return;
+    }
+    size_t cap = r->values_cap ? r->values_cap : 256;
+    while (cap < n) {
+        cap *= 2;
+    }
+    char *p = realloc(r->values, cap);
+    if (!p) {
+        abort();
+    }
+    r->values = p;
+    r->values_cap = cap;
+}
+
+/* Without XML_PARSE_NOENT, libxml2 2.9 hands an attribute value over with every '&' that
+ * came from "&amp;" or "&#38;" written as the five bytes "&#38;" (so that its own tree
+ * builder can re-parse the value); every other reference arrives decoded. With no entity
+ * ever declared, each '&' in the value starts such a "&#38;", so turning those back into
+ * '&' yields exactly the value the document meant. A literal "&#38;" in the document
+ * ("&amp;#38;") arrives as "&#38;#38;" and decodes to "&#38;". Returns the decoded length
+ * (never more than n). */
+static size_t decode_amp(const char *p, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        out[o++] = p[i];
+        if (p[i] == '&' && n - i >= 5 && memcmp(p + i, "&#38;", 5) == 0) {
+            i += 4;
+        }
+    }
+    return o;
+}
+
+/* Fills r->attrs from libxml2's (localname, prefix, URI, value, end) quintuples. Values
+ * with no '&' are borrowed from libxml2; the others are decoded into r->values, which is
+ * sized before the first copy so that no slice into it moves. */
+static void collect_attrs(struct xmlin *r, const xmlChar **attributes, size_t n)
+{
+    ensure_attrs(r, n);
+    size_t need = 0;
+    for (size_t i = 0; i < n; i++) {
+        const xmlChar **a = attributes + 5 * i;
+        size_t len = (size_t)(a[4] - a[3]);
+        if (memchr(a[3], '&', len)) {
+            need += len;
+        }
+    }
+    ensure_values(r, need);
+    char *w = r->values;
+    for (size_t i = 0; i < n; i++) {
+        const xmlChar **a = attributes + 5 * i;
+        struct xmlin_attr *at = &r->attrs[i];
+        at->name = xslice(a[0]);
+        at->ns = a[2] ? xslice(a[2]) : SLICE_LIT("");
+        at->value.ptr = (const char *)a[3];
+        at->value.len = (size_t)(a[4] - a[3]);
+        if (memchr(at->value.ptr, '&', at->value.len)) {
+            size_t len = decode_amp(at->value.ptr, at->value.len, w);
+            at->value.ptr = w;
+            at->value.len = len;
+            w += len;
+        }
+    }
+}
+
+static int too_many_attrs(struct xmlin *r)
+{
+    err_set(&r->err, &xml_cond_too_many_elements,
+            "xml element with more than %d attributes and namespace declarations", XMLIN_MAX_ATTRS);
+    return -1;
+}
+
+/* Records the namespace declarations of the element just opened (at r->depth). */
+static int push_ns(struct xmlin *r, size_t n)
+{
+    if (r->depth > r->ns_cap) {
+        size_t cap = r->ns_cap ? 2 * r->ns_cap : 16;
+        size_t *p = realloc(r->ns_decls, cap * sizeof(*p));
+        if (!p) {
+            abort();
+        }
+        r->ns_decls = p;
+        r->ns_cap = cap;
+    }
+    r->ns_decls[r->depth - 1] = n;
+    r->ns_in_scope += n;
+    if (r->ns_in_scope > XMLIN_MAX_NS_IN_SCOPE) {
+        return err_set(&r->err, &xml_cond_too_many_elements,
+                       "xml namespace declarations in scope %zu exceed %d", r->ns_in_scope,
+                       XMLIN_MAX_NS_IN_SCOPE);
+    }
+    return 0;
 }
 
 static void on_start(void *user,
@@ -61,13 +284,14 @@ static void on_start(void *user,
                      const xmlChar **attributes)
 {
     (void)prefix;
-    (void)nb_namespaces;
     (void)namespaces;
-    (void)nb_defaulted;
-    struct xmlin *r = ((xmlParserCtxtPtr)user)->_private;
+    (void)nb_defaulted; /* always 0: no DTD, so no default attributes */
+    struct xmlin *r = user;
     if (r->err.cond) {
         return;
     }
+    size_t nns = nb_namespaces > 0 ? (size_t)nb_namespaces : 0;
+    size_t n = nb_attributes > 0 ? (size_t)nb_attributes : 0;
     r->seen_root = true;
     r->depth++;
     r->elements++;
@@ -80,91 +304,86 @@ static void on_start(void *user,
     }
     if (r->elements > r->limits.max_elements) {
         err_set(&r->err, &xml_cond_too_many_elements,
-                "xml element count exceeds xml_max_elements=%zu", r->limits.max_elements);
+                "xml element count %zu exceeds xml_max_elements=%zu", r->elements,
+                r->limits.max_elements);
+        stop(r);
+        return;
+    }
+    /* The pre-scanner has counted already; this holds even if it were wrong. */
+    if (push_ns(r, nns) != 0 || (n + nns > XMLIN_MAX_ATTRS && too_many_attrs(r) != 0)) {
         stop(r);
         return;
     }
     if (!r->h->start) {
         return;
     }
-    struct xmlin_attr attrs[XMLIN_MAX_ATTRS];
-    size_t n = 0;
-    for (int i = 0; i < nb_attributes && n < XMLIN_MAX_ATTRS; i++) {
-        /* (localname, prefix, URI, value, end) */
-        const xmlChar **a = attributes + 5 * i;
-        attrs[n].name = xslice(a[0]);
-        attrs[n].ns = a[2] ? xslice(a[2]) : SLICE_LIT("");
-        attrs[n].value.ptr = (const char *)a[3];
-        attrs[n].value.len = (size_t)(a[4] - a[3]);
-        n++;
-    }
+    collect_attrs(r, attributes, n);
     struct slice ns = uri ? xslice(uri) : SLICE_LIT("");
-    if (r->h->start(r->ctx, ns, xslice(localname), attrs, n, &r->err) != 0) {
-        if (!r->err.cond) {
-            err_set(&r->err, &xml_cond_malformed, "rejected by handler");
-        }
-        stop(r);
+    if (r->h->start(r->ctx, ns, xslice(localname), r->attrs, n, &r->err) != 0) {
+        handler_failed(r, "start");
     }
 }
 
 static void on_end(void *user, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
 {
     (void)prefix;
-    struct xmlin *r = ((xmlParserCtxtPtr)user)->_private;
+    struct xmlin *r = user;
     if (r->err.cond) {
         return;
     }
     r->text_run = 0;
-    if (r->depth > 0) {
-        r->depth--;
-    }
+    assert(r->depth > 0);
+    r->ns_in_scope -= r->ns_decls[r->depth - 1];
+    r->depth--;
     if (!r->h->end) {
         return;
     }
     struct slice ns = uri ? xslice(uri) : SLICE_LIT("");
     if (r->h->end(r->ctx, ns, xslice(localname), &r->err) != 0) {
-        if (!r->err.cond) {
-            err_set(&r->err, &xml_cond_malformed, "rejected by handler");
-        }
-        stop(r);
+        handler_failed(r, "end");
     }
 }
 
+/* Character data and CDATA alike. libxml2 delivers one run of text in pieces (at most 300
+ * bytes each, and split around every reference), so the limit counts the whole run. */
 static void on_text(void *user, const xmlChar *ch, int len)
 {
-    struct xmlin *r = ((xmlParserCtxtPtr)user)->_private;
+    struct xmlin *r = user;
+    /* Outside the root only whitespace is well-formed; it carries nothing. */
     if (r->err.cond || len <= 0 || r->depth == 0) {
         return;
     }
-    r->text_run += (size_t)len;
-    if (r->text_run > r->limits.max_text) {
-        err_set(&r->err, &xml_cond_text_too_long, "xml text exceeds xml_max_text=%zu",
+    if ((size_t)len > r->limits.max_text - r->text_run) {
+        err_set(&r->err, &xml_cond_text_too_long, "xml text longer than xml_max_text=%zu",
                 r->limits.max_text);
         stop(r);
         return;
     }
-    if (r->h->text) {
-        struct slice t = {(const char *)ch, (size_t)len};
-        if (r->h->text(r->ctx, t, &r->err) != 0) {
-            if (!r->err.cond) {
-                err_set(&r->err, &xml_cond_malformed, "rejected by handler");
-            }
-            stop(r);
-        }
+    r->text_run += (size_t)len;
+    if (!r->h->text) {
+        return;
+    }
+    struct slice t = {(const char *)ch, (size_t)len};
+    if (r->h->text(r->ctx, t, &r->err) != 0) {
+        handler_failed(r, "text");
     }
 }
 
+/* Called for every <!DOCTYPE ...>, with or without an internal subset, before any of it
+ * is parsed. */
 static void
 on_doctype(void *user, const xmlChar *name, const xmlChar *external_id, const xmlChar *system_id)
 {
     (void)name;
     (void)external_id;
     (void)system_id;
-    struct xmlin *r = ((xmlParserCtxtPtr)user)->_private;
-    err_set(&r->err, &xml_cond_doctype, "DOCTYPE is not allowed");
+    struct xmlin *r = user;
+    err_set(&r->err, &xml_cond_doctype, "xml DOCTYPE is not allowed");
     stop(r);
 }
 
+/* Unreachable while on_doctype stops the parse; kept so that no declaration is ever
+ * stored, whatever libxml2 does after a stop. */
 static void on_entity_decl(void *user,
                            const xmlChar *name,
                            int type,
@@ -177,50 +396,456 @@ static void on_entity_decl(void *user,
     (void)public_id;
     (void)system_id;
     (void)content;
-    struct xmlin *r = ((xmlParserCtxtPtr)user)->_private;
-    err_set(&r->err, &xml_cond_doctype, "entity declarations are not allowed");
+    struct xmlin *r = user;
+    err_set(&r->err, &xml_cond_doctype, "xml entity declarations are not allowed");
     stop(r);
 }
 
-/* Never resolve an entity: predefined ones are handled by the parser itself. */
+/* Only the five predefined entities exist. */
 static xmlEntityPtr on_get_entity(void *user, const xmlChar *name)
 {
     (void)user;
     return xmlGetPredefinedEntity(name);
 }
 
+/* Parameter entities live only in a DTD, which never gets parsed. */
+static xmlEntityPtr on_get_parameter_entity(void *user, const xmlChar *name)
+{
+    (void)user;
+    (void)name;
+    return NULL;
+}
+
 static xmlParserInputPtr on_resolve(void *user, const xmlChar *public_id, const xmlChar *system_id)
 {
     (void)public_id;
     (void)system_id;
-    struct xmlin *r = ((xmlParserCtxtPtr)user)->_private;
-    err_set(&r->err, &xml_cond_doctype, "external entities are not allowed");
+    struct xmlin *r = user;
+    err_set(&r->err, &xml_cond_doctype, "xml external entities are not allowed");
     stop(r);
     return NULL;
 }
 
-static void on_error(void *user, const char *msg, ...) ALM_PRINTF(2, 3);
+/* The legacy varargs channels; with serror set libxml2 uses that instead, so these only
+ * keep stray messages off stderr. */
+static void on_legacy_error(void *user, const char *msg, ...) ALM_PRINTF(2, 3);
 
-static void on_error(void *user, const char *msg, ...)
+static void on_legacy_error(void *user, const char *msg, ...)
 {
-    (void)msg;
     (void)user;
+    (void)msg;
 }
 
-/* libxml2 hands structured errors the parser context (its userData). */
+/* Every parser, namespace and encoding error of this document. Namespace errors (an
+ * undeclared prefix, xmlns:p="") are not fatal to libxml2, which goes on and reports the
+ * element with no namespace; the sticky r->err makes the content callbacks ignore
+ * everything after it, and xmlin_feed returns -1 as soon as the chunk is done. The parser
+ * is not halted here: libxml2 may still be holding pointers into its input. */
 static void on_structured_error(void *user, xmlErrorPtr e)
 {
-    struct xmlin *r = ((xmlParserCtxtPtr)user)->_private;
+    struct xmlin *r = user;
     if (r->err.cond || !e || e->level < XML_ERR_ERROR) {
         return;
     }
-    err_set(&r->err, &xml_cond_malformed, "malformed xml at line %d column %d", e->line, e->int2);
+    if (e->code == XML_ERR_NO_MEMORY) {
+        err_set(&r->err, &err_cond_internal, "xml parser out of memory");
+        return;
+    }
+    const char *msg = e->message ? e->message : "";
+    size_t len = strlen(msg);
+    while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' ')) {
+        len--;
+    }
+    err_set(&r->err, &xml_cond_malformed, "malformed xml at line %d column %d: %.*s", e->line,
+            e->int2, (int)len, msg);
+}
+
+/* ---- The pre-scanner ----------------------------------------------------------------
+ * Before libxml2 sees a byte, xmlin_feed runs it through a small state machine that knows
+ * just enough markup to count the attributes of each start tag (XMLIN_MAX_ATTRS) and to
+ * decide the encoding family from the first bytes. Both guard libxml2 2.9 rather than the
+ * XML: the attribute count before libxml2's quadratic duplicate check runs, and the
+ * encoding so that the count is exact (it is for UTF-8, UTF-16 and ASCII-compatible
+ * single-byte encodings; UCS-4, EBCDIC, UTF-7 or ISO-2022 could hide markup from it). */
+
+static bool is_xml_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Advances the scanner by one character: an ASCII code, or 0x100 for any other. */
+static int scan_char(struct xmlin *r, int c)
+{
+    struct scanner *s = &r->scan;
+    if (!is_xml_space(c)) {
+        s->nonblank = true;
+    }
+    switch (s->state) {
+    case ST_TEXT:
+        if (c == '<') {
+            s->state = ST_LT;
+        }
+        return 0;
+    case ST_LT:
+        if (c == '!') {
+            s->state = ST_BANG;
+        } else if (c == '?') {
+            s->state = ST_PI;
+            s->run = 0;
+        } else {
+            s->state = ST_TAG;
+            s->attrs = 0;
+            return scan_char(r, c);
+        }
+        return 0;
+    case ST_BANG:
+        s->state = c == '-' ? ST_BANG_DASH : c == '[' ? ST_CDATA : ST_DECL;
+        s->run = 0;
+        return 0;
+    case ST_BANG_DASH:
+        s->state = c == '-' ? ST_COMMENT : ST_DECL;
+        s->run = 0;
+        return 0;
+    case ST_COMMENT:
+    case ST_CDATA:
+        if (c == (s->state == ST_COMMENT ? '-' : ']')) {
+            s->run++;
+            return 0;
+        }
+        if (c == '>' && s->run >= 2) {
+            s->state = ST_TEXT;
+        }
+        s->run = 0;
+        return 0;
+    case ST_PI:
+        if (c == '>' && s->run) {
+            s->state = ST_TEXT;
+        }
+        s->run = c == '?';
+        return 0;
+    case ST_DECL:
+        if (c == '>') {
+            s->state = ST_TEXT;
+        }
+        return 0;
+    case ST_TAG:
+        if (c == '>') {
+            s->state = ST_TEXT;
+        } else if (c == '"' || c == '\'') {
+            s->state = ST_QUOTE;
+            s->quote = c;
+        } else if (c == '=' && ++s->attrs > XMLIN_MAX_ATTRS) {
+            return too_many_attrs(r);
+        }
+        return 0;
+    case ST_QUOTE:
+        if (c == s->quote) {
+            s->state = ST_TAG;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Scans p[0..n). Returns n, or the offset of the character that failed (r->err set). */
+static size_t prescan(struct xmlin *r, const char *p, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    struct scanner *s = &r->scan;
+    assert(s->mode != SCAN_HEAD);
+    for (size_t i = 0; i < n; i++) {
+        int c;
+        if (s->mode == SCAN_BYTES) {
+            /* Skip character data and quoted values in bulk. */
+            if (s->nonblank && (s->state == ST_TEXT || s->state == ST_QUOTE)) {
+                int stop_at = s->state == ST_TEXT ? '<' : s->quote;
+                const unsigned char *q = memchr(u + i, stop_at, n - i);
+                if (!q) {
+                    return n;
+                }
+                i = (size_t)(q - u);
+            }
+            c = u[i] < 0x80 ? u[i] : 0x100;
+        } else if (s->half < 0) {
+            s->half = u[i];
+            continue;
+        } else {
+            unsigned unit = s->mode == SCAN_UTF16LE ? (unsigned)s->half | (unsigned)u[i] << 8
+                                                    : (unsigned)s->half << 8 | u[i];
+            s->half = -1;
+            c = unit < 0x80 ? (int)unit : 0x100;
+        }
+        if (scan_char(r, c) != 0) {
+            return i;
+        }
+    }
+    return n;
+}
+
+static bool has_prefix_ci(struct slice s, const char *prefix)
+{
+    struct slice p = slice_from_cstr(prefix);
+    return s.len >= p.len && slice_eq_ci((struct slice){s.ptr, p.len}, p);
+}
+
+/* XML 1.0 §4.3.3 names; these are the ones whose bytes the scanner reads right. UTF-16 is
+ * let through so that libxml2 can say "labelled UTF-16 but has UTF-8 content". */
+static bool ascii_compatible(struct slice enc)
+{
+    static const char *const exact[] = {"UTF-8", "UTF8", "US-ASCII", "ASCII", "UTF-16", "UTF16"};
+    static const char *const families[] = {"ISO-8859-", "WINDOWS-125", "CP125"};
+    for (size_t i = 0; i < ALM_ARRAY_LEN(exact); i++) {
+        if (slice_eq_ci(enc, slice_from_cstr(exact[i]))) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < ALM_ARRAY_LEN(families); i++) {
+        if (has_prefix_ci(enc, families[i]) && enc.len > strlen(families[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The value of the encoding pseudo-attribute of the XML declaration `decl` (without "<?xml"
+ * and "?>"), or an empty slice when there is none or it is not readable (libxml2 then
+ * rejects the declaration itself). */
+static struct slice decl_encoding(struct slice decl)
+{
+    static const char key[] = "encoding";
+    const size_t klen = sizeof(key) - 1;
+    for (size_t i = 0; i + klen <= decl.len; i++) {
+        if (memcmp(decl.ptr + i, key, klen) != 0) {
+            continue;
+        }
+        size_t j = i + klen;
+        while (j < decl.len && is_xml_space(decl.ptr[j])) {
+            j++;
+        }
+        if (j == decl.len || decl.ptr[j] != '=') {
+            continue;
+        }
+        j++;
+        while (j < decl.len && is_xml_space(decl.ptr[j])) {
+            j++;
+        }
+        if (j == decl.len || (decl.ptr[j] != '"' && decl.ptr[j] != '\'')) {
+            break;
+        }
+        const char *end = memchr(decl.ptr + j + 1, decl.ptr[j], decl.len - j - 1);
+        if (end) {
+            return (struct slice){decl.ptr + j + 1, (size_t)(end - (decl.ptr + j + 1))};
+        }
+        break;
+    }
+    return (struct slice){"", 0};
+}
+
+enum head {
+    HEAD_MORE, /* not enough bytes yet */
+    HEAD_DONE, /* r->scan.mode is set */
+    HEAD_BAD,  /* r->err is set */
+};
+
+static enum head head_bad(struct xmlin *r, const char *why)
+{
+    err_set(&r->err, &xml_cond_malformed, "malformed xml: %s", why);
+    return HEAD_BAD;
+}
+
+/* Decides the encoding family from the first bytes of the body, as XML 1.0 Appendix F
+ * does, and checks the declared encoding. `final` when no more bytes will come. Sets
+ * *skip to the length of a byte order mark. */
+static enum head decide_head(struct xmlin *r, bool final, size_t *skip)
+{
+    const unsigned char *p = (const unsigned char *)r->pending.data;
+    size_t n = r->pending.len;
+    *skip = 0;
+    r->scan.mode = SCAN_BYTES;
+    if (n < 4 && !final) {
+        r->scan.mode = SCAN_HEAD;
+        return HEAD_MORE;
+    }
+    if (n >= 4 && ((p[0] == 0xFF && p[1] == 0xFE && p[2] == 0 && p[3] == 0) ||
+                   memcmp(p, "<\0\0\0", 4) == 0)) {
+        return head_bad(r, "UCS-4 is not supported");
+    }
+    if (n >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF))) {
+        r->scan.mode = p[0] == 0xFF ? SCAN_UTF16LE : SCAN_UTF16BE;
+        *skip = 2;
+        return HEAD_DONE;
+    }
+    if (n >= 4 && (memcmp(p, "<\0?\0", 4) == 0 || memcmp(p, "\0<\0?", 4) == 0)) {
+        r->scan.mode = p[0] == '<' ? SCAN_UTF16LE : SCAN_UTF16BE;
+        return HEAD_DONE;
+    }
+    size_t i = n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    *skip = i;
+    if (i == n) {
+        return HEAD_DONE; /* empty, or a lone BOM: libxml2 says so */
+    }
+    if (p[i] != '<' && !is_xml_space(p[i])) {
+        return head_bad(r, "the body does not start with '<'");
+    }
+    static const char xml_decl[] = "<?xml";
+    const size_t dlen = sizeof(xml_decl) - 1;
+    size_t have = n - i < dlen + 1 ? n - i : dlen + 1;
+    if (memcmp(p + i, xml_decl, have < dlen ? have : dlen) != 0) {
+        return HEAD_DONE; /* no declaration: UTF-8 */
+    }
+    if (have < dlen + 1) {
+        if (!final) {
+            r->scan.mode = SCAN_HEAD;
+            return HEAD_MORE;
+        }
+        return HEAD_DONE;
+    }
+    if (!is_xml_space(p[i + dlen])) {
+        return HEAD_DONE; /* a processing instruction such as <?xml-stylesheet */
+    }
+    struct slice rest = {(const char *)p + i + dlen, n - i - dlen};
+    const char *end = NULL;
+    for (size_t k = 0; k + 1 < rest.len; k++) {
+        if (rest.ptr[k] == '?' && rest.ptr[k + 1] == '>') {
+            end = rest.ptr + k;
+            break;
+        }
+    }
+    if (!end) {
+        if (n - i > XMLIN_HEAD_MAX) {
+            return head_bad(r, "xml declaration longer than 256 bytes");
+        }
+        if (!final) {
+            r->scan.mode = SCAN_HEAD;
+            return HEAD_MORE;
+        }
+        return HEAD_DONE;
+    }
+    if ((size_t)(end - (const char *)p) + 2 - i > XMLIN_HEAD_MAX) {
+        return head_bad(r, "xml declaration longer than 256 bytes");
+    }
+    struct slice enc = decl_encoding((struct slice){rest.ptr, (size_t)(end - rest.ptr)});
+    if (enc.len > 0 && !ascii_compatible(enc)) {
+        err_set(&r->err, &xml_cond_malformed, "malformed xml: unsupported encoding %.*s",
+                (int)enc.len, enc.ptr);
+        return HEAD_BAD;
+    }
+    return HEAD_DONE;
+}
+
+/* ---- Feeding libxml2 ---------------------------------------------------------------- */
+
+/* Bytes libxml2 holds but has not parsed yet. */
+static size_t libxml2_held(const struct xmlin *r)
+{
+    const xmlParserInput *in = r->ctxt->input;
+    if (!in || !in->cur || !in->end || in->end < in->cur) {
+        return 0;
+    }
+    return (size_t)(in->end - in->cur);
+}
+
+/* Gives the pending bytes to libxml2, or keeps them back. libxml2 2.9's push parser
+ * rescans everything it holds unparsed each time it is given more (xmlParseGetLasts,
+ * xmlParseLookupSequence), so one long token fed in small chunks costs time quadratic in
+ * its length: 22 MB of attribute value in 4 KiB chunks takes about a minute. As expat 2.6
+ * does for the same problem, we back off: while libxml2 holds more than XMLIN_STUCK bytes
+ * it could not parse, new bytes wait here until they at least match what it holds, so a
+ * token of n bytes is rescanned O(log n) times. `all` pushes whatever is pending. Returns
+ * 0, or -1 with r->err set (or libxml2's result nonzero). */
+static int push_or_hold(struct xmlin *r, bool all)
+{
+    if (r->pending.len == 0) {
+        return 0;
+    }
+    size_t held = libxml2_held(r);
+    if (!all && held >= XMLIN_STUCK && r->pending.len < held) {
+        return 0;
+    }
+    const char *p = r->pending.data;
+    size_t n = r->pending.len;
+    while (n > 0) {
+        /* xmlParseChunk takes an int. */
+        size_t piece = n < (size_t)1 << 30 ? n : (size_t)1 << 30;
+        int rc = xmlParseChunk(r->ctxt, p, (int)piece, 0);
+        if (r->err.cond || rc != 0) {
+            return -1;
+        }
+        p += piece;
+        n -= piece;
+    }
+    buf_reset(&r->pending);
+    return 0;
+}
+
+/* Scans the pending bytes from offset `from`. On a scanner failure, the bytes before the
+ * failing character still go to libxml2 first, so that an earlier error in them wins
+ * however the body was chunked. Returns 0 or -1 with r->err set. */
+static int scan_pending(struct xmlin *r, size_t from)
+{
+    size_t end = from + prescan(r, r->pending.data + from, r->pending.len - from);
+    if (end == r->pending.len) {
+        return 0;
+    }
+    struct err scan_err = r->err;
+    err_init(&r->err);
+    r->pending.len = end;
+    r->pending.data[end] = '\0';
+    push_or_hold(r, true);
+    if (!r->err.cond) {
+        r->err = scan_err;
+    }
+    return -1;
+}
+
+/* Decides the encoding family once enough of the body is in (see decide_head). Returns
+ * 0 with r->scan.mode set or still SCAN_HEAD (when !final), or -1 with r->err set. */
+static int settle_head(struct xmlin *r, bool final)
+{
+    size_t skip;
+    enum head h = decide_head(r, final, &skip);
+    if (h == HEAD_BAD) {
+        return -1;
+    }
+    if (h == HEAD_MORE) {
+        return 0;
+    }
+    if (r->scan.mode == SCAN_UTF16LE || r->scan.mode == SCAN_UTF16BE) {
+        /* The byte order mark decides; a declared encoding must not switch libxml2 away
+         * from UTF-16 midway, which 2.9 would do. */
+        if (xmlCtxtUseOptions(r->ctxt, xmlin_options | XML_PARSE_IGNORE_ENC) != 0) {
+            abort();
+        }
+    }
+    return scan_pending(r, skip);
+}
+
+/* Takes p[0..n) in: scans it, then lets push_or_hold() decide when libxml2 gets it. */
+static int take_in(struct xmlin *r, const char *p, size_t n)
+{
+    size_t from = r->pending.len;
+    if (buf_append(&r->pending, p, n) != 0) {
+        abort(); /* the limit is max_bytes, which xmlin_feed has checked */
+    }
+    if (r->scan.mode == SCAN_HEAD) {
+        if (settle_head(r, false) != 0) {
+            return -1;
+        }
+        if (r->scan.mode == SCAN_HEAD) {
+            return 0;
+        }
+    } else if (scan_pending(r, from) != 0) {
+        return -1;
+    }
+    return push_or_hold(r, false);
 }
 
 struct xmlin *
 xmlin_create(const struct xmlin_limits *limits, const struct xmlin_handler *h, void *ctx)
 {
-    pthread_once(&xml_once, xml_global_init);
+    pthread_once(&xmlin_once, xmlin_global_init);
+    /* Per thread in libxml2, so set on whichever worker creates the reader. */
+    xmlSetGenericErrorFunc(NULL, drop_generic_error);
     struct xmlin *r = calloc(1, sizeof(*r));
     if (!r) {
         abort();
@@ -229,32 +854,40 @@ xmlin_create(const struct xmlin_limits *limits, const struct xmlin_handler *h, v
     r->h = h;
     r->ctx = ctx;
     err_init(&r->err);
+    r->scan.mode = SCAN_HEAD;
+    r->scan.state = ST_TEXT;
+    r->scan.half = -1;
+    buf_init(&r->pending, limits->max_bytes);
     xmlSAXHandler sax;
     memset(&sax, 0, sizeof(sax));
     sax.initialized = XML_SAX2_MAGIC;
     sax.startElementNs = on_start;
     sax.endElementNs = on_end;
     sax.characters = on_text;
+    /* Same as characters: with the two equal, libxml2 never tries to decide whether
+     * whitespace is "ignorable", which needs a DTD we do not have. */
+    sax.ignorableWhitespace = on_text;
     sax.cdataBlock = on_text;
     sax.internalSubset = on_doctype;
     sax.externalSubset = on_doctype;
     sax.entityDecl = on_entity_decl;
     sax.getEntity = on_get_entity;
+    sax.getParameterEntity = on_get_parameter_entity;
     sax.resolveEntity = on_resolve;
-    sax.warning = on_error;
-    sax.error = on_error;
-    sax.fatalError = on_error;
+    sax.warning = on_legacy_error;
+    sax.error = on_legacy_error;
+    sax.fatalError = on_legacy_error;
     sax.serror = on_structured_error;
-    r->ctxt = xmlCreatePushParserCtxt(&sax, NULL, NULL, 0, NULL);
+    /* libxml2 copies the handler; r is the user data every callback receives. */
+    r->ctxt = xmlCreatePushParserCtxt(&sax, r, NULL, 0, NULL);
     if (!r->ctxt) {
         abort();
     }
-    r->ctxt->_private = r;
-    /* NOENT: without it libxml2 hands attribute values over with "&#38;" for "&amp;". It is
-     * safe here because a DOCTYPE stops the parse, so only predefined entities exist. HUGE:
-     * our own limits (xml_max_text, xml_max_body) bound sizes, not libxml2's 10 MB default. */
-    xmlCtxtUseOptions(r->ctxt,
-                      XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_HUGE | XML_PARSE_NOENT);
+    /* Returns the options it did not recognise; all of ours exist in 2.9. */
+    int unknown = xmlCtxtUseOptions(r->ctxt, xmlin_options);
+    if (unknown != 0) {
+        abort();
+    }
     return r;
 }
 
@@ -264,13 +897,17 @@ void xmlin_destroy(struct xmlin **rp)
     if (!r) {
         return;
     }
-    if (r->ctxt) {
-        xmlFreeParserCtxt(r->ctxt);
-    }
+    xmlFreeParserCtxt(r->ctxt);
+    buf_deinit(&r->pending);
+    free(r->attrs);
+    free(r->values);
+    free(r->ns_decls);
     free(r);
     *rp = NULL;
 }
 
+/* Copies the sticky failure to the caller's err (or a generic one when libxml2 failed
+ * without saying why, as it does for some encoding errors). */
 static int fail(struct xmlin *r, struct err *err)
 {
     if (!r->err.cond) {
@@ -285,21 +922,27 @@ int xmlin_feed(struct xmlin *r, const char *p, size_t n, struct err *err)
     if (r->err.cond) {
         return fail(r, err);
     }
-    if (n > r->limits.max_bytes - r->fed) {
-        err_set(&r->err, &xml_cond_too_large, "xml body exceeds xml_max_body=%zu",
-                r->limits.max_bytes);
+    if (r->finished) {
+        err_set(&r->err, &err_cond_internal, "xml fed after the end of the document");
         return fail(r, err);
     }
-    r->fed += n;
-    while (n > 0) {
-        /* xmlParseChunk takes an int size. */
-        int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
-        int rc = xmlParseChunk(r->ctxt, p, chunk, 0);
-        if (r->err.cond || rc != 0 || r->ctxt->disableSAX > 1) {
+    /* Bytes up to the limit are parsed first, so that an error in them wins. */
+    size_t room = r->limits.max_bytes - r->fed;
+    bool over = n > room;
+    size_t take = over ? room : n;
+    r->fed += take;
+    while (take > 0) {
+        size_t piece = take < XMLIN_PIECE ? take : XMLIN_PIECE;
+        if (take_in(r, p, piece) != 0) {
             return fail(r, err);
         }
-        p += chunk;
-        n -= (size_t)chunk;
+        p += piece;
+        take -= piece;
+    }
+    if (over) {
+        err_set(&r->err, &xml_cond_too_large, "xml body longer than xml_max_body=%zu",
+                r->limits.max_bytes);
+        return fail(r, err);
     }
     return 0;
 }
@@ -309,8 +952,27 @@ int xmlin_finish(struct xmlin *r, struct err *err)
     if (r->err.cond) {
         return fail(r, err);
     }
+    if (r->finished) {
+        err_set(&r->err, &err_cond_internal, "xml document finished twice");
+        return fail(r, err);
+    }
+    r->finished = true;
+    if (r->scan.mode == SCAN_HEAD && settle_head(r, true) != 0) {
+        return fail(r, err);
+    }
+    if (!r->scan.nonblank) {
+        err_set(&r->err, &xml_cond_malformed, "malformed xml: empty body");
+        return fail(r, err);
+    }
+    if (push_or_hold(r, true) != 0) {
+        return fail(r, err);
+    }
     int rc = xmlParseChunk(r->ctxt, NULL, 0, 1);
-    if (r->err.cond || rc != 0 || !r->ctxt->wellFormed || !r->seen_root) {
+    if (r->err.cond || rc != 0 || !r->ctxt->wellFormed || !r->ctxt->nsWellFormed) {
+        return fail(r, err);
+    }
+    if (!r->seen_root || r->depth != 0) {
+        err_set(&r->err, &xml_cond_malformed, "malformed xml: incomplete document");
         return fail(r, err);
     }
     return 0;

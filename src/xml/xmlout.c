@@ -1,134 +1,121 @@
-/* xml/xmlout.c: escaping and element helpers over a bounded struct buf. Output is always
- * well-formed XML 1.0 character data: bytes that are not valid UTF-8, and C0 controls other
- * than TAB, LF and CR, become U+FFFD. */
+/* xml/xmlout.c: escaping and element helpers over a bounded struct buf (see xmlout.h).
+ * Whatever bytes it is given, the output is well-formed XML 1.0 character data: invalid
+ * UTF-8, C0 controls other than TAB, LF and CR, and the noncharacters U+FFFE and U+FFFF
+ * become U+FFFD. Each call either appends all of its output or, when the buf's limit would
+ * be passed, appends nothing and returns -1, so a caller may flush and retry. */
 #include "xml/xmlout.h"
 
-#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
 
-static const char replacement[] = "\xEF\xBF\xBD";
+static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
+/* Looks at the UTF-8 sequence starting at p[0] (n > 0 bytes available) and returns how many
+ * bytes it spans; *ok says whether they are one valid, XML-allowed character. When they
+ * are not, the span is the "maximal subpart" of Unicode §3.9 (the lead byte and the
+ * continuation bytes that could still have completed it), which is replaced by a single
+ * U+FFFD, as the WHATWG Encoding Standard's decoder does. Overlong forms, surrogates and
+ * code points above U+10FFFF never pass the second-byte range check. */
+static size_t utf8_seq(const unsigned char *p, size_t n, bool *ok)
 {
     unsigned char c = p[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-        return 1;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-        cp = c & 0x1F;
+    unsigned char lo = 0x80; /* allowed range of the next continuation byte */
+    unsigned char hi = 0xBF;
+    size_t more;
+    if (c >= 0xC2 && c <= 0xDF) {
+        more = 1;
     } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        cp = c & 0x0F;
+        more = 2;
+        lo = c == 0xE0 ? 0xA0 : 0x80; /* E0 80..9F would be overlong */
+        hi = c == 0xED ? 0x9F : 0xBF; /* ED A0..BF would be a surrogate */
     } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        cp = c & 0x07;
+        more = 3;
+        lo = c == 0xF0 ? 0x90 : 0x80; /* F0 80..8F would be overlong */
+        hi = c == 0xF4 ? 0x8F : 0xBF; /* F4 90.. would pass U+10FFFF */
     } else {
-        return 0;
+        *ok = false; /* 80..C1 (continuation or overlong lead), F5..FF */
+        return 1;
     }
-    if (len > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
+    for (size_t i = 1; i <= more; i++) {
+        if (i >= n || p[i] < lo || p[i] > hi) {
+            *ok = false;
+            return i;
         }
-        cp = (cp << 6) | (p[i] & 0x3F);
+        lo = 0x80;
+        hi = 0xBF;
     }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF) {
-        return 0;
-    }
-    return len;
+    /* XML 1.0 Char excludes U+FFFE and U+FFFF (EF BF BE, EF BF BF). */
+    *ok = !(c == 0xEF && p[1] == 0xBF && p[2] >= 0xBE);
+    return more + 1;
 }
 
-/* Byte classes: 0 copies as is; anything else needs a look (markup, control, non-ASCII). */
-enum {
-    ESC_PLAIN = 0,
-    ESC_MARKUP = 1,
-    ESC_QUOTE = 2,
-    ESC_CTRL = 3,
-    ESC_HIGH = 4
-};
-
-static unsigned char esc_class(unsigned char c)
+/* The reference for a byte that must be escaped, or NULL when it is copied as it is
+ * (non-ASCII bytes are checked separately). */
+static const char *ascii_escape(unsigned char c, bool attr)
 {
-    if (c == '&' || c == '<' || c == '>') {
-        return ESC_MARKUP;
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return attr ? "&quot;" : NULL;
+    /* In attributes a parser would normalize literal TAB, LF and CR to spaces (XML 1.0
+     * §3.3.3); character references survive. In text they are data as they are. */
+    case '\t':
+        return attr ? "&#9;" : NULL;
+    case '\n':
+        return attr ? "&#10;" : NULL;
+    case '\r':
+        return attr ? "&#13;" : NULL;
+    default:
+        return c < 0x20 ? replacement : NULL;
     }
-    if (c == '"' || c == '\t' || c == '\n' || c == '\r') {
-        return ESC_QUOTE; /* plain in text, escaped in attributes */
-    }
-    if (c < 0x20) {
-        return ESC_CTRL;
-    }
-    return c >= 0x80 ? ESC_HIGH : ESC_PLAIN;
 }
 
+static int undo(struct buf *b, size_t len)
+{
+    b->len = len;
+    if (b->data) {
+        b->data[len] = '\0';
+    }
+    return -1;
+}
+
+/* Copies s, escaped, in runs: bytes that need nothing are appended together. */
 static int escape(struct buf *b, struct slice s, bool attr)
 {
-    static unsigned char table[256];
-    static bool ready; /* benign race: every thread computes the same table */
-    if (!ready) {
-        for (int c = 0; c < 256; c++) {
-            table[c] = esc_class((unsigned char)c);
-        }
-        ready = true;
-    }
+    const size_t start = b->len;
     const unsigned char *p = (const unsigned char *)s.ptr;
     size_t run = 0; /* start of the pending run of bytes copied as they are */
     size_t i = 0;
     while (i < s.len) {
-        unsigned char cls = table[p[i]];
-        if (cls == ESC_PLAIN || (cls == ESC_QUOTE && !attr)) {
-            i++;
+        const char *rep;
+        size_t adv;
+        if (p[i] < 0x80) {
+            rep = ascii_escape(p[i], attr);
+            adv = 1;
+        } else {
+            bool ok;
+            adv = utf8_seq(p + i, s.len - i, &ok);
+            rep = ok ? NULL : replacement;
+        }
+        if (!rep) {
+            i += adv;
             continue;
         }
-        const char *rep = NULL;
-        size_t adv = 1;
-        if (cls == ESC_HIGH) {
-            adv = utf8_len(p + i, s.len - i);
-            if (adv != 0) {
-                i += adv;
-                continue;
-            }
-            rep = replacement;
-            adv = 1;
-        } else if (cls == ESC_CTRL) {
-            rep = replacement;
-        } else {
-            switch (p[i]) {
-            case '&':
-                rep = "&amp;";
-                break;
-            case '<':
-                rep = "&lt;";
-                break;
-            case '>':
-                rep = "&gt;";
-                break;
-            case '"':
-                rep = "&quot;";
-                break;
-            case '\t':
-                rep = "&#9;";
-                break;
-            case '\n':
-                rep = "&#10;";
-                break;
-            default:
-                rep = "&#13;";
-                break;
-            }
-        }
         if (buf_append(b, p + run, i - run) != 0 || buf_append_cstr(b, rep) != 0) {
-            return -1;
+            return undo(b, start);
         }
         i += adv;
         run = i;
     }
-    return buf_append(b, p + run, s.len - run);
+    if (buf_append(b, p + run, s.len - run) != 0) {
+        return undo(b, start);
+    }
+    return 0;
 }
 
 int xmlout_text(struct buf *b, struct slice s)
@@ -158,10 +145,11 @@ int xmlout_empty(struct buf *b, const char *qname)
 
 int xmlout_elem_text(struct buf *b, const char *qname, struct slice text)
 {
-    if (xmlout_open(b, qname) != 0 || xmlout_text(b, text) != 0) {
-        return -1;
+    const size_t start = b->len;
+    if (xmlout_open(b, qname) != 0 || xmlout_text(b, text) != 0 || xmlout_close(b, qname) != 0) {
+        return undo(b, start);
     }
-    return xmlout_close(b, qname);
+    return 0;
 }
 
 int xmlout_decl(struct buf *b)
