@@ -1,5 +1,7 @@
-/* tests/unit/util/test_arena.c: the request arena (util/arena.c): alignment, large
- * allocations, mark/rewind releasing chunks and running defers in reverse, high water. */
+/* tests/unit/util/test_arena.c: the request arena (util/arena.c): aligned, distinct
+ * allocations that keep their bytes, large allocations, copies, mark/rewind releasing the
+ * chunks and running the defers registered after the mark in reverse, destroy running the
+ * rest, and the high-water figure staying flat across rewound row loops. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,73 +11,186 @@
 #include <cmocka.h>
 
 #include "util/arena.h"
+#include "util/compiler.h"
 
-static void test_arena_allocations_are_aligned_and_distinct(void **state)
+static void test_arena_allocations_are_aligned_distinct_and_keep_their_bytes(void **state)
 {
     (void)state;
     struct arena *a = arena_create();
-    char *prev = NULL;
-    for (size_t n = 1; n < 200; n += 7) {
-        char *p = arena_alloc(a, n);
-        assert_int_equal((uintptr_t)p % 16, 0);
-        memset(p, 0xab, n);
-        assert_true(p != prev);
-        prev = p;
+
+    enum {
+        N = 400
+    };
+
+    unsigned char *p[N];
+    size_t len[N];
+    for (size_t i = 0; i < N; i++) {
+        len[i] = i % 3 == 0 ? 1 : (i * 37) % 700;
+        if (i == 7) {
+            len[i] = 0; /* still a distinct pointer */
+        }
+        if (i == 200) {
+            len[i] = 100000; /* a chunk of its own, between small ones */
+        }
+        p[i] = arena_alloc(a, len[i]);
+        assert_int_equal((uintptr_t)p[i] % 16, 0);
+        memset(p[i], (int)(i & 0xff), len[i]);
     }
-    char *big = arena_alloc(a, 1 << 20);
-    memset(big, 1, 1 << 20);
-    assert_string_equal(arena_printf(a, "%d-%s", 42, "x"), "42-x");
-    assert_string_equal(arena_strndup(a, "abcdef", 3), "abc");
+    for (size_t i = 0; i < N; i++) {
+        for (size_t k = 0; k < len[i]; k++) {
+            if (p[i][k] != (unsigned char)(i & 0xff)) {
+                fail_msg("allocation %zu byte %zu overwritten", i, k);
+            }
+        }
+        if (i > 0) {
+            assert_true(p[i] != p[i - 1]);
+        }
+    }
     arena_destroy(&a);
     assert_null(a);
+    arena_destroy(&a); /* NULL is fine */
 }
 
-static int order[8];
-static int norder;
+static void test_arena_copies_are_nul_terminated_and_zeroed(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    unsigned char *z = arena_zalloc(a, 333);
+    for (size_t i = 0; i < 333; i++) {
+        assert_int_equal(z[i], 0);
+    }
+    assert_string_equal(arena_strdup(a, "calendar"), "calendar");
+    assert_string_equal(arena_strndup(a, "abcdef", 3), "abc");
+    assert_string_equal(arena_strndup(a, "abc", 0), "");
+    char *s = arena_slicedup(a, (struct slice){"x\0y!", 3});
+    assert_memory_equal(s, "x\0y\0", 4);
+    assert_string_equal(arena_slicedup(a, SLICE_LIT("")), "");
+    const uint32_t words[3] = {1, 2, 0xdeadbeef};
+    uint32_t *w = arena_memdup(a, words, sizeof(words));
+    assert_memory_equal(w, words, sizeof(words));
+    assert_ptr_not_equal(w, words);
+    assert_string_equal(arena_printf(a, "%d-%s-%05.1f", 42, "x", 2.5), "42-x-002.5");
+    char big[5000];
+    memset(big, 'b', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    char *pb = arena_printf(a, "[%s]", big);
+    assert_int_equal(strlen(pb), sizeof(big) + 1);
+    assert_int_equal(pb[0], '[');
+    assert_int_equal(pb[sizeof(big)], ']');
+    arena_destroy(&a);
+}
+
+/* Defer records: which ran, in order. */
+struct trail {
+    int order[16];
+    int n;
+};
+
+static struct trail trail;
 
 static void record(void *p)
 {
-    order[norder++] = (int)(intptr_t)p;
+    assert_true(trail.n < (int)ALM_ARRAY_LEN(trail.order));
+    trail.order[trail.n++] = (int)(intptr_t)p;
 }
 
-static void test_arena_rewind_frees_chunks_and_runs_later_defers_in_reverse(void **state)
+static void test_arena_rewind_runs_later_defers_in_reverse_and_keeps_earlier_memory(void **state)
 {
     (void)state;
-    norder = 0;
+    trail.n = 0;
     struct arena *a = arena_create();
+    char *before = arena_strdup(a, "kept across the rewind");
     arena_defer(a, record, (void *)1);
     struct arena_mark m = arena_mark(a);
-    size_t before = arena_high_water(a);
-    for (int i = 0; i < 100; i++) {
-        arena_alloc(a, 4000);
+    for (int i = 0; i < 50; i++) {
+        memset(arena_alloc(a, 4000), 0x5a, 4000);
     }
     arena_defer(a, record, (void *)2);
+    arena_alloc(a, 100000);
     arena_defer(a, record, (void *)3);
-    assert_true(arena_high_water(a) > before + 100 * 4000);
     arena_rewind(a, m);
-    assert_int_equal(norder, 2);
-    assert_int_equal(order[0], 3);
-    assert_int_equal(order[1], 2);
-    /* after a rewind the same memory is reused: high water does not grow again */
-    size_t high = arena_high_water(a);
-    for (int r = 0; r < 10; r++) {
-        struct arena_mark m2 = arena_mark(a);
-        for (int i = 0; i < 100; i++) {
-            arena_alloc(a, 4000);
-        }
-        arena_rewind(a, m2);
-    }
-    assert_int_equal(arena_high_water(a), high);
+    assert_int_equal(trail.n, 2);
+    assert_int_equal(trail.order[0], 3);
+    assert_int_equal(trail.order[1], 2);
+    assert_string_equal(before, "kept across the rewind");
+    /* Rewinding to the same mark again releases only what came after it. */
+    arena_defer(a, record, (void *)4);
+    arena_rewind(a, m);
+    assert_int_equal(trail.n, 3);
+    assert_int_equal(trail.order[2], 4);
     arena_destroy(&a);
-    assert_int_equal(norder, 3);
-    assert_int_equal(order[2], 1);
+    assert_int_equal(trail.n, 4);
+    assert_int_equal(trail.order[3], 1);
+}
+
+static void test_arena_nested_marks_unwind_in_order(void **state)
+{
+    (void)state;
+    trail.n = 0;
+    struct arena *a = arena_create();
+    struct arena_mark outer = arena_mark(a); /* taken on an empty arena */
+    arena_defer(a, record, (void *)1);
+    struct arena_mark inner = arena_mark(a);
+    arena_defer(a, record, (void *)2);
+    arena_defer(a, record, (void *)3);
+    arena_rewind(a, inner);
+    assert_int_equal(trail.n, 2);
+    assert_int_equal(trail.order[0], 3);
+    assert_int_equal(trail.order[1], 2);
+    arena_defer(a, record, (void *)4);
+    arena_rewind(a, outer);
+    assert_int_equal(trail.n, 4);
+    assert_int_equal(trail.order[2], 4);
+    assert_int_equal(trail.order[3], 1);
+    /* The arena works as new after rewinding to its very start. */
+    assert_string_equal(arena_strdup(a, "again"), "again");
+    arena_destroy(&a);
+    assert_int_equal(trail.n, 4);
+}
+
+/* STYLE.md §3.4: a row loop bracketed by mark/rewind holds O(1) memory in rows. */
+static void test_arena_high_water_stays_flat_across_rewound_rows(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    assert_int_equal(arena_high_water(a), 0);
+    arena_strdup(a, "request-scoped");
+    size_t base = arena_high_water(a);
+    assert_true(base >= 15);
+    struct arena_mark m = arena_mark(a);
+    for (int i = 0; i < 20; i++) {
+        arena_alloc(a, 3000);
+    }
+    arena_alloc(a, 200000);
+    size_t row = arena_high_water(a);
+    assert_true(row >= base + 20 * 3000 + 200000);
+    arena_rewind(a, m);
+    assert_int_equal(arena_high_water(a), row); /* a peak, not the current size */
+    for (int r = 0; r < 1000; r++) {
+        struct arena_mark rm = arena_mark(a);
+        for (int i = 0; i < 20; i++) {
+            arena_alloc(a, 3000);
+        }
+        arena_alloc(a, 200000);
+        arena_rewind(a, rm);
+    }
+    assert_int_equal(arena_high_water(a), row);
+    /* Without the rewinds the same rows grow it. */
+    for (int r = 0; r < 3; r++) {
+        arena_alloc(a, 200000);
+    }
+    assert_true(arena_high_water(a) > row);
+    arena_destroy(&a);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_arena_allocations_are_aligned_and_distinct),
-        cmocka_unit_test(test_arena_rewind_frees_chunks_and_runs_later_defers_in_reverse),
+        cmocka_unit_test(test_arena_allocations_are_aligned_distinct_and_keep_their_bytes),
+        cmocka_unit_test(test_arena_copies_are_nul_terminated_and_zeroed),
+        cmocka_unit_test(test_arena_rewind_runs_later_defers_in_reverse_and_keeps_earlier_memory),
+        cmocka_unit_test(test_arena_nested_marks_unwind_in_order),
+        cmocka_unit_test(test_arena_high_water_stays_flat_across_rewound_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
