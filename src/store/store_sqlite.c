@@ -136,18 +136,21 @@ enum store_rc store_db_fail_msg(struct store *s, enum store_rc rc, const char *m
     return rc;
 }
 
-sqlite3_stmt *store_db_stmt(struct store *s, enum store_db_stmt_id id)
+sqlite3_stmt *store_db_stmt_cached(struct store *s, sqlite3_stmt **slot, const char *sql)
 {
-    sqlite3_stmt *st = s->stmts[id];
-    if (!st) {
-        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (!*slot) {
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
         if (rc != SQLITE_OK) {
             store_db_fail(s, rc);
             return NULL;
         }
-        s->stmts[id] = st;
     }
-    return st;
+    return *slot;
+}
+
+sqlite3_stmt *store_db_stmt(struct store *s, enum store_db_stmt_id id)
+{
+    return store_db_stmt_cached(s, &s->stmts[id], stmt_sql[id]);
 }
 
 void store_db_reset(sqlite3_stmt *st)
@@ -408,6 +411,7 @@ static void store_free(struct store *s)
     for (int i = 0; i < CQ_COUNT; i++) {
         sqlite3_finalize(s->idle_cursors[i]);
     }
+    store_db_eas_free(s);
     sqlite3_close(s->db);
     free(s);
 }
