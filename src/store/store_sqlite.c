@@ -412,6 +412,7 @@ static void store_free(struct store *s)
         sqlite3_finalize(s->idle_cursors[i]);
     }
     store_db_eas_free(s);
+    store_db_changes_free(s);
     sqlite3_close(s->db);
     free(s);
 }
@@ -539,6 +540,7 @@ enum store_rc store_commit(struct store *s)
     if (rc == STORE_OK || !store_in_txn(s)) {
         store_release_gate(s);
     }
+    store_db_changes_end(s, rc == STORE_OK); /* the change hook, outside the gate */
     return rc;
 }
 
@@ -549,6 +551,7 @@ enum store_rc store_rollback(struct store *s)
         rc = run_simple(s, S_ROLLBACK);
     }
     store_release_gate(s);
+    store_db_changes_end(s, false);
     return rc;
 }
 
@@ -568,6 +571,9 @@ struct store_pool {
     unsigned open;              /* connections opened so far (<= max) */
     struct store *free;         /* idle connections, linked by next_free */
     pthread_mutex_t write_gate; /* one writer of this process at a time */
+
+    /* Every connection's change hook, set at start-up (store_pool_set_change_hook). */
+    struct store_change_hook change_hook;
 };
 
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out)
@@ -607,6 +613,14 @@ void store_pool_destroy(struct store_pool **pp)
     *pp = NULL;
 }
 
+void store_pool_set_change_hook(struct store_pool *p, store_change_fn *fn, void *ctx)
+{
+    pthread_mutex_lock(&p->lock);
+    p->change_hook.fn = fn;
+    p->change_hook.ctx = ctx;
+    pthread_mutex_unlock(&p->lock);
+}
+
 struct store *store_pool_acquire(struct store_pool *p)
 {
     pthread_mutex_lock(&p->lock);
@@ -629,6 +643,7 @@ struct store *store_pool_acquire(struct store_pool *p)
                 abort();
             }
             s->write_gate = &p->write_gate;
+            s->hook = &p->change_hook;
             return s;
         }
         pthread_cond_wait(&p->cond, &p->lock);

@@ -2,9 +2,10 @@
  * a temporary directory (no mock): devices (case-insensitive ids, the per-user cap, policy
  * keys, DeviceInformation, listing, delete), blobs, the two-slot sync state and membership
  * (activesync.md §3.3.3-3.3.5), aged members, items by id, the capped change count, the
- * change log's order as the window walk uses it, durability, and the
+ * change log's order as the window walk uses it, the change hook, durability, and the
  * cascades from principal, device and collection deletes. Talks SQL only to count rows
  * store.h cannot see. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -821,6 +822,144 @@ static void test_store_changes_cursor_is_strictly_ascending_with_each_row_once(v
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* The change hook */
+
+struct seen {
+    struct store *s; /* the committing connection, to check the commit is over */
+    size_t n;
+    uint64_t coll[8];
+    uint64_t modseq[8];
+    bool in_txn; /* store_in_txn() during any call */
+};
+
+static void on_change(void *ctx, uint64_t coll, uint64_t modseq)
+{
+    struct seen *w = ctx;
+    assert_true(w->n < 8);
+    w->coll[w->n] = coll;
+    w->modseq[w->n] = modseq;
+    w->n++;
+    if (w->s && store_in_txn(w->s)) {
+        w->in_txn = true;
+    }
+}
+
+/* The modseq reported for `coll`, failing unless exactly one call named it. */
+static uint64_t seen_modseq(const struct seen *w, uint64_t coll)
+{
+    size_t hits = 0;
+    uint64_t m = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->coll[i] == coll) {
+            hits++;
+            m = w->modseq[i];
+        }
+    }
+    assert_int_equal(hits, 1);
+    return m;
+}
+
+static void test_store_change_hook_fires_once_per_collection_after_commit(void **state)
+{
+    struct fixture *f = *state;
+    struct seen w = {.s = f->s};
+    store_set_change_hook(f->s, on_change, &w);
+
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    struct store_coll c2;
+    assert_int_equal(store_coll_create(f->s, f->p.home_id, "cal2", STORE_COLL_CALENDAR, f->a, &c2),
+                     STORE_OK);
+    put_span(f, f->cal, "a", false, 0);
+    put_span(f, f->cal, "b", false, 0);
+    put_span(f, f->cal, "a", false, 0);
+    assert_int_equal(store_item_move(f->s, f->cal, "b", c2.id, "b"), STORE_OK);
+    struct store_eas_device d = touch(f, "dev", 1); /* device state bumps nothing */
+    put_state(f, d.id, f->cal);
+    assert_int_equal(w.n, 0); /* nothing before the commit */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(w.n, 3);
+    assert_false(w.in_txn);
+    struct store_coll c;
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    assert_int_equal(store_coll_get(f->s, f->cal, f->a, &c), STORE_OK);
+    assert_int_equal(seen_modseq(&w, f->cal), 5); /* 1 + three puts + the move's tombstone */
+    assert_int_equal(c.modseq, 5);
+    assert_int_equal(store_coll_get(f->s, c2.id, f->a, &c), STORE_OK);
+    assert_int_equal(seen_modseq(&w, c2.id), 2); /* the move in */
+    assert_int_equal(c.modseq, 2);
+    assert_int_equal(store_coll_get(f->s, f->p.home_id, f->a, &c), STORE_OK);
+    assert_int_equal(seen_modseq(&w, f->p.home_id), c.modseq); /* the create's parent bump */
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(w.n, 3); /* a read transaction reports nothing */
+
+    /* a rollback reports nothing, and its bumps do not leak into the next commit */
+    w.n = 0;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    put_span(f, c2.id, "x", false, 0);
+    assert_int_equal(store_rollback(f->s), STORE_OK);
+    assert_int_equal(w.n, 0);
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    assert_int_equal(store_item_touch(f->s, f->cal, "a"), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(seen_modseq(&w, f->cal), 6);
+
+    /* a write transaction that bumps nothing reports nothing; NULL turns the hook off */
+    w.n = 0;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    touch(f, "dev", 2);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(w.n, 0);
+    store_set_change_hook(f->s, NULL, NULL);
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    assert_int_equal(store_item_touch(f->s, f->cal, "a"), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(w.n, 0);
+}
+
+struct pool_seen {
+    pthread_mutex_t lock;
+    struct seen w;
+};
+
+static void on_pool_change(void *ctx, uint64_t coll, uint64_t modseq)
+{
+    struct pool_seen *ps = ctx;
+    pthread_mutex_lock(&ps->lock);
+    on_change(&ps->w, coll, modseq);
+    pthread_mutex_unlock(&ps->lock);
+}
+
+static void test_store_pool_change_hook_covers_every_connection(void **state)
+{
+    struct fixture *f = *state;
+    struct pool_seen ps = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, 2, &pool), STORE_OK);
+    store_pool_set_change_hook(pool, on_pool_change, &ps);
+    struct store *s1 = store_pool_acquire(pool);
+    struct store *s2 = store_pool_acquire(pool);
+    struct store_item_in in = {.content = "x", .size = 1, .content_type = "text/plain"};
+    assert_int_equal(store_begin_write(s1), STORE_OK);
+    assert_int_equal(store_item_put(s1, f->cal, "one", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(s1), STORE_OK);
+    assert_int_equal(store_begin_write(s2), STORE_OK);
+    assert_int_equal(store_item_put(s2, f->cal, "two", &in, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(s2), STORE_OK);
+    /* a transaction the pool rolls back on release reports nothing */
+    assert_int_equal(store_begin_write(s2), STORE_OK);
+    assert_int_equal(store_item_put(s2, f->cal, "three", &in, f->a, NULL, NULL), STORE_OK);
+    store_pool_release(pool, s2);
+    store_pool_release(pool, s1);
+    store_pool_destroy(&pool);
+    assert_int_equal(ps.w.n, 2);
+    assert_int_equal(ps.w.coll[0], f->cal);
+    assert_int_equal(ps.w.modseq[0], 2);
+    assert_int_equal(ps.w.coll[1], f->cal);
+    assert_int_equal(ps.w.modseq[1], 3);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Durability */
 
 static void test_store_eas_state_survives_close_and_reopen(void **state)
@@ -914,6 +1053,10 @@ int main(void)
             test_store_changes_count_counts_live_and_tombstones_up_to_the_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store_changes_cursor_is_strictly_ascending_with_each_row_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_change_hook_fires_once_per_collection_after_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pool_change_hook_covers_every_connection, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_eas_state_survives_close_and_reopen, setup,
                                         teardown),
     };
