@@ -265,7 +265,15 @@ enum store_order {
 /* Live items of `coll` (metadata only). */
 enum store_rc
 store_items_open(struct store *s, uint64_t coll, enum store_order order, struct store_cursor **out);
-/* Live items and tombstones of `coll` with modseq > since, merged in ascending modseq. */
+/* Live items and tombstones of `coll` with modseq > since, merged in strictly ascending
+ * modseq. Every write to a collection takes a fresh modseq and leaves at most one row at it,
+ * and writers commit one at a time, so no two rows share a modseq and a committed row never
+ * appears below a modseq some reader has already passed. Each live item appears once, at the
+ * modseq of its last write; each tombstone row once. One item id can appear as a tombstone and
+ * then as a live row (renamed within the collection, or moved away and back), the tombstone
+ * first. So a walk that resumes with `since` = the modseq of the last row it consumed sees
+ * every later change exactly once (ActiveSync windows, activesync.md §3.3.4), provided
+ * `since` is not below the collection's tomb_horizon. O(log n) to open, O(1) per row. */
 enum store_rc
 store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out);
 /* Live items of `coll` whose span overlaps [start, end) (unix seconds), by the index. */
@@ -323,5 +331,199 @@ enum store_rc store_prop_copy(struct store *s,
                               uint64_t to_id);
 /* Bumps the item's modseq (a dead-property change on it), keeping content. */
 enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Items by id, change counts, change notification (used by ActiveSync, protocol-neutral) */
+
+/* The live item with store id `id`, if it is in `coll` (ActiveSync ServerIds carry the id).
+ * STORE_NOTFOUND when no live item has that id, or it lives in another collection; a deleted
+ * or moved-away item is not found (only its tombstone is left). O(log n). */
+enum store_rc store_item_get_by_id(struct store *s,
+                                   uint64_t coll,
+                                   uint64_t id,
+                                   enum store_item_flags flags,
+                                   struct arena *arena,
+                                   struct store_item *out);
+
+/* The number of change rows (live items + tombstones) of `coll` with modseq > since, counted
+ * up to `cap`: *n_out = min(count, cap). By the two (coll, modseq) indexes, O(log n +
+ * min(count, cap)), so a GetItemEstimate never walks a 100k-row history (activesync.md §3.4).
+ * cap 0 counts nothing; UINT64_MAX means no cap. */
+enum store_rc
+store_changes_count(struct store *s, uint64_t coll, uint64_t since, uint64_t cap, uint64_t *n_out);
+
+/* Change notification: `fn` is called after every successful write commit, once per
+ * collection whose modseq changed in that transaction (members written, moved, deleted,
+ * touched, and parents bumped by collection create/delete/move), with the collection's
+ * modseq as committed. A collection created in the transaction is reported only if it was
+ * also bumped; a deleted one is seen through its parent's bump. Not called after a rollback,
+ * a failed commit, or a read transaction. It runs on the committing thread after COMMIT
+ * returned and after the pool's write gate is released (outside any store lock); it must be
+ * cheap (wake a waiter) and must not call back into the store. Order of the calls within one
+ * commit is unspecified. Memory: O(collections bumped) per transaction. */
+typedef void store_change_fn(void *ctx, uint64_t coll, uint64_t modseq);
+/* For every connection of the pool, opened before or after the call. Call it at start-up,
+ * before the pool hands out connections (changing it while they commit is a data race).
+ * fn NULL turns notification off. */
+void store_pool_set_change_hook(struct store_pool *p, store_change_fn *fn, void *ctx);
+/* For one connection (tools, tests), replacing the pool's hook for it; call outside a
+ * transaction. fn NULL turns notification off for this connection. */
+void store_set_change_hook(struct store *s, store_change_fn *fn, void *ctx);
+
+/* ---------------------------------------------------------------------------------------- */
+/* ActiveSync device state (activesync.md §3.1, §3.3.3-3.3.5, §3.5, §3.6). The store keeps
+ * numbers and opaque bytes; it never knows WBXML or a command. Every row below hangs off a
+ * device, and a device off its principal: deleting a principal or a device deletes all of
+ * its state (ON DELETE CASCADE), and deleting a collection deletes every device's sync state
+ * and membership of it. Calls run inside the caller's transactions like the rest of this
+ * header; the getters work in read transactions, everything else needs a write one. */
+
+enum {
+    STORE_EAS_ID_MAX = 128,       /* bytes of a DeviceId or DeviceType (MS-ASHTTP says 32;
+                                     some clients send more) */
+    STORE_EAS_TEXT_MAX = 1024,    /* bytes of a user agent, protocol or DeviceInformation field */
+    STORE_EAS_KEY_MAX = 64,       /* bytes of a SyncKey (MS-ASCMD: at most 64 characters) */
+    STORE_EAS_BLOB_NAME_MAX = 64, /* bytes of a blob name */
+};
+
+/* ActiveSync devices: (principal, device_id) with device_id compared case-insensitively
+ * (ASCII only): the store keys the upper-case form and keeps the form first seen for
+ * display. */
+struct store_eas_device {
+    uint64_t id;             /* store-wide, never reused */
+    uint64_t principal;      /* the owning principal's id */
+    const char *device_id;   /* as first seen */
+    const char *device_type; /* as last seen */
+    const char *user_agent;  /* as last seen, NULL when never sent */
+    const char *protocol;    /* MS-ASProtocolVersion last used, e.g. "14.1"; NULL when none */
+    int64_t first_seen;      /* unix seconds */
+    int64_t last_seen;       /* unix seconds */
+    uint32_t policy_key;     /* final key acknowledged by the device; 0 = none */
+    uint32_t policy_pending; /* temporary key handed out, awaiting the ack; 0 = none */
+    /* DeviceInformation (Settings or Provision, §3.6), NULL when unknown. */
+    const char *model, *friendly_name, *os, *os_language, *imei, *phone_number, *mobile_operator;
+};
+
+/* Upsert on every request: creates the device (first_seen = last_seen = now, no policy, no
+ * information) or updates device_type, user_agent, protocol and last_seen; a NULL
+ * device_type/user_agent/protocol keeps the stored value. Fills `out` (may be NULL) with the
+ * whole row as written, strings in `arena`. STORE_LIMIT when device_id is empty or a string is
+ * over its limit, or when the device is new and the principal already has `max_devices`
+ * other devices (MS-ASCMD status 177); max_devices 0 means no cap, and a known device is
+ * never refused. STORE_NOTFOUND when the principal does not exist. O(log n), plus O(the
+ * principal's devices) to count them when the device is new. */
+enum store_rc store_eas_device_touch(struct store *s,
+                                     uint64_t principal,
+                                     const char *device_id,
+                                     const char *device_type,
+                                     const char *user_agent,
+                                     const char *protocol,
+                                     int64_t now,
+                                     unsigned max_devices,
+                                     struct arena *arena,
+                                     struct store_eas_device *out);
+/* The device (device_id in any case), strings in `arena`. STORE_NOTFOUND when unknown. */
+enum store_rc store_eas_device_get(struct store *s,
+                                   uint64_t principal,
+                                   const char *device_id,
+                                   struct arena *arena,
+                                   struct store_eas_device *out);
+/* Sets both policy keys (§3.1: pending after the first Provision, final and pending 0 after
+ * the ack). STORE_NOTFOUND when the device does not exist. */
+enum store_rc
+store_eas_device_set_policy(struct store *s, uint64_t device, uint32_t pending, uint32_t final_key);
+/* Sets the DeviceInformation fields model..mobile_operator of `info` (its other fields are
+ * ignored); NULL fields are left unchanged. STORE_LIMIT when one is over STORE_EAS_TEXT_MAX,
+ * STORE_NOTFOUND when the device does not exist. */
+enum store_rc
+store_eas_device_set_info(struct store *s, uint64_t device, const struct store_eas_device *info);
+typedef int store_eas_device_fn(void *ctx, const struct store_eas_device *d);
+/* Calls fn for every device of the principal, by upper-cased device_id (strings borrowed for
+ * the call); stops early and returns STORE_OK when fn returns non-zero. STORE_OK with no call
+ * when the principal has none (or does not exist). */
+enum store_rc
+store_eas_device_list(struct store *s, uint64_t principal, store_eas_device_fn *fn, void *ctx);
+/* Deletes the device and all its state: blobs, sync states, membership (cascade).
+ * STORE_NOTFOUND when unknown. */
+enum store_rc store_eas_device_del(struct store *s, uint64_t principal, const char *device_id);
+
+/* Named per-device blobs (cached Sync request, Ping parameters, hierarchy state): opaque
+ * bytes, replaced whole. A name is 1..STORE_EAS_BLOB_NAME_MAX bytes (else STORE_LIMIT). put:
+ * STORE_NOTFOUND when the device does not exist. get: *p_out in `arena` (a non-NULL pointer
+ * even for 0 bytes), STORE_NOTFOUND when absent. del: STORE_OK whether or not it existed. */
+enum store_rc
+store_eas_blob_put(struct store *s, uint64_t device, const char *name, const void *p, size_t n);
+enum store_rc store_eas_blob_get(struct store *s,
+                                 uint64_t device,
+                                 const char *name,
+                                 struct arena *arena,
+                                 const void **p_out,
+                                 size_t *n_out);
+enum store_rc store_eas_blob_del(struct store *s, uint64_t device, const char *name);
+
+/* Per (device, collection) sync state: the two slots of the brief's state machine (§3.3.3). */
+struct store_eas_sync {
+    uint64_t device, coll;
+    const char *key_cur;  /* opaque key, 1..STORE_EAS_KEY_MAX bytes */
+    const char *key_prev; /* opaque key, <= STORE_EAS_KEY_MAX bytes, NULL when none */
+    uint64_t cursor;      /* change-log watermark (modseq) of key_cur */
+    uint64_t coll_epoch;  /* the collection's epoch when the state was made */
+    const void *options;  /* opaque (eas-encoded) sticky Options; NULL when options_len 0 */
+    size_t options_len;
+    const void *answer; /* the response that carried key_cur, for a retransmitted key_prev;
+                           NULL when answer_len 0 */
+    size_t answer_len;
+    int64_t updated; /* unix seconds, as the caller wrote it */
+};
+
+/* The state of (device, coll), strings and bytes in `arena`. STORE_NOTFOUND when none. */
+enum store_rc store_eas_sync_get(struct store *s,
+                                 uint64_t device,
+                                 uint64_t coll,
+                                 struct arena *arena,
+                                 struct store_eas_sync *out);
+/* Upsert of the whole state; an update keeps the membership. STORE_LIMIT when a key is out of
+ * bounds, STORE_NOTFOUND when the device or the collection does not exist. */
+enum store_rc store_eas_sync_put(struct store *s, const struct store_eas_sync *st);
+/* Key 0: forget the state and the membership of (device, coll). STORE_OK whether or not
+ * there was one. O(members). */
+enum store_rc store_eas_sync_reset(struct store *s, uint64_t device, uint64_t coll);
+
+/* Membership (§3.3.5): the items the device holds in that collection, with the item modseq it
+ * last received. Membership belongs to the sync state of (device, coll): member_put needs
+ * one (store_eas_sync_put first; STORE_NOTFOUND without it), and goes with it (sync_reset,
+ * device or collection delete). Members are not tied to live items: a deleted item stays a
+ * member until the caller deletes it (the tombstone tells the window walk to send Delete).
+ * get/put/del are O(log n). */
+/* STORE_NOTFOUND when `item` is not a member. */
+enum store_rc store_eas_member_get(
+    struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t *modseq_out);
+/* Upsert. Also records the end of the span the live item has now (its dtend_utc), for
+ * store_eas_members_aged_open. */
+enum store_rc store_eas_member_put(
+    struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t modseq);
+/* STORE_OK whether or not it was a member. */
+enum store_rc store_eas_member_del(struct store *s, uint64_t device, uint64_t coll, uint64_t item);
+/* O(members) by the key's prefix (no row is read). */
+enum store_rc
+store_eas_member_count(struct store *s, uint64_t device, uint64_t coll, uint64_t *n_out);
+
+/* Members whose live item's span ends before `cutoff` (unix seconds; FilterType ageing,
+ * §3.3.5), by that end ascending, at most `limit` rows; rows are the live items (metadata, as
+ * store_cursor_next_item gives them). Items without a span or with an unbounded one
+ * (dtend_utc INT64_MAX) never age; deleted or moved-away items are not returned (their
+ * tombstone is in the change feed). A member is found by the span end its item had when
+ * store_eas_member_put last wrote it, through an index on (device, coll, that end): the cost
+ * is O(log n + members ending before the cutoff), so members already soft-deleted and
+ * removed are never touched again, however long the calendar's history (§5). An item whose
+ * span changed after its member_put is therefore judged by its old end (and returned only
+ * if both ends are before the cutoff); its change row is after the device's cursor, and the
+ * window walk sends its Change or SoftDelete. */
+enum store_rc store_eas_members_aged_open(struct store *s,
+                                          uint64_t device,
+                                          uint64_t coll,
+                                          int64_t cutoff,
+                                          unsigned limit,
+                                          struct store_cursor **out);
 
 #endif

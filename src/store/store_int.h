@@ -1,6 +1,7 @@
 /* store/store_int.h: internals shared by the SQLite engine's files (store_sqlite.c: statements,
  * errors, open, migrations, transactions, pool, principals; store_sqlite_coll.c: collections;
- * store_sqlite_item.c: items, cursors, dead properties). Never included outside src/store.
+ * store_sqlite_item.c: items, cursors, dead properties; store_sqlite_hook.c: the change hook;
+ * store_sqlite_eas.c: ActiveSync device state). Never included outside src/store.
  * STYLE.md §2 reserves this name for the engines' ops vtable: when store_pg.c arrives, the
  * SQLite-only part below moves to store_sqlite_int.h and the vtable takes its place. */
 #ifndef ALMANAC_STORE_STORE_INT_H
@@ -84,8 +85,19 @@ enum store_db_cursor_id {
     CQ_RANGE,
     CQ_CHILDREN,
     CQ_ALL_COLLS,
+    CQ_EAS_AGED,
     CQ_COUNT
 };
+
+/* A change hook as set by store_pool_set_change_hook() or store_set_change_hook(). */
+struct store_change_hook {
+    store_change_fn *fn; /* NULL: notification off */
+    void *ctx;
+};
+
+/* store_sqlite_hook.c: the hook a connection uses and the collections its open transaction
+ * bumped. */
+struct store_db_changes;
 
 struct store {
     sqlite3 *db;
@@ -97,6 +109,13 @@ struct store {
     struct store *next_free;     /* pool free list */
     pthread_mutex_t *write_gate; /* the pool's, or NULL for a lone connection */
     bool holds_gate;             /* between store_begin_write and commit/rollback */
+
+    /* Change notification (store_sqlite_hook.c) and the ActiveSync statements
+     * (store_sqlite_eas.c). `hook` is the pool's, the connection's own, or NULL; `changes`
+     * holds the own hook and the open transaction's bumps; both arrays are made lazily. */
+    const struct store_change_hook *hook;
+    struct store_db_changes *changes;
+    sqlite3_stmt **eas_stmts;
 };
 
 /* Columns of an item row, decoded by store_db_read_item(); the content (or the change
@@ -150,6 +169,36 @@ void store_db_read_item(sqlite3_stmt *st,
                         struct arena *arena,
                         bool with_content,
                         struct store_item *out);
+
+/* The cached statement in *slot, prepared from `sql` on first use (SQLITE_PREPARE_PERSISTENT).
+ * NULL on failure, with the error recorded. store_db_stmt() is this over stmt_sql[]. */
+sqlite3_stmt *store_db_stmt_cached(struct store *s, sqlite3_stmt **slot, const char *sql);
+
+/* Records that the open transaction moved `coll` to `modseq` (store_db_bump calls it), for the
+ * change hook; nothing when the connection has no hook. Aborts when out of memory. */
+void store_db_note_change(struct store *s, uint64_t coll, uint64_t modseq);
+
+/* Ends the transaction's change record: after a commit that succeeded (`committed`), calls
+ * the hook once per recorded collection; otherwise forgets the record when no transaction is
+ * open any more, and keeps it while one is (a failed COMMIT the caller may retry). */
+void store_db_changes_end(struct store *s, bool committed);
+
+/* Frees what store_sqlite_hook.c and store_sqlite_eas.c hung on the connection. */
+void store_db_changes_free(struct store *s);
+void store_db_eas_free(struct store *s);
+
+/* A single-row item query: STORE_OK with *out read (strings in `arena`; the content too
+ * with `with_content`), STORE_NOTFOUND ("no such item") when there is no row. Resets `st`. */
+enum store_rc store_db_item_row(struct store *s,
+                                sqlite3_stmt *st,
+                                bool with_content,
+                                struct arena *arena,
+                                struct store_item *out);
+
+/* Opens a cursor over `query` (store_sqlite_item.c's table) and returns its statement for
+ * the caller to bind, or NULL with the error recorded. */
+sqlite3_stmt *
+store_db_cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor **out);
 
 /* Increments the collection's modseq and `updated`; the new modseq in *modseq_out (may be
  * NULL). STORE_NOTFOUND when the collection does not exist. */

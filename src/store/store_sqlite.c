@@ -136,18 +136,21 @@ enum store_rc store_db_fail_msg(struct store *s, enum store_rc rc, const char *m
     return rc;
 }
 
-sqlite3_stmt *store_db_stmt(struct store *s, enum store_db_stmt_id id)
+sqlite3_stmt *store_db_stmt_cached(struct store *s, sqlite3_stmt **slot, const char *sql)
 {
-    sqlite3_stmt *st = s->stmts[id];
-    if (!st) {
-        int rc = sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (!*slot) {
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
         if (rc != SQLITE_OK) {
             store_db_fail(s, rc);
             return NULL;
         }
-        s->stmts[id] = st;
     }
-    return st;
+    return *slot;
+}
+
+sqlite3_stmt *store_db_stmt(struct store *s, enum store_db_stmt_id id)
+{
+    return store_db_stmt_cached(s, &s->stmts[id], stmt_sql[id]);
 }
 
 void store_db_reset(sqlite3_stmt *st)
@@ -408,6 +411,8 @@ static void store_free(struct store *s)
     for (int i = 0; i < CQ_COUNT; i++) {
         sqlite3_finalize(s->idle_cursors[i]);
     }
+    store_db_eas_free(s);
+    store_db_changes_free(s);
     sqlite3_close(s->db);
     free(s);
 }
@@ -535,6 +540,7 @@ enum store_rc store_commit(struct store *s)
     if (rc == STORE_OK || !store_in_txn(s)) {
         store_release_gate(s);
     }
+    store_db_changes_end(s, rc == STORE_OK); /* the change hook, outside the gate */
     return rc;
 }
 
@@ -545,6 +551,7 @@ enum store_rc store_rollback(struct store *s)
         rc = run_simple(s, S_ROLLBACK);
     }
     store_release_gate(s);
+    store_db_changes_end(s, false);
     return rc;
 }
 
@@ -564,6 +571,9 @@ struct store_pool {
     unsigned open;              /* connections opened so far (<= max) */
     struct store *free;         /* idle connections, linked by next_free */
     pthread_mutex_t write_gate; /* one writer of this process at a time */
+
+    /* Every connection's change hook, set at start-up (store_pool_set_change_hook). */
+    struct store_change_hook change_hook;
 };
 
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out)
@@ -603,6 +613,14 @@ void store_pool_destroy(struct store_pool **pp)
     *pp = NULL;
 }
 
+void store_pool_set_change_hook(struct store_pool *p, store_change_fn *fn, void *ctx)
+{
+    pthread_mutex_lock(&p->lock);
+    p->change_hook.fn = fn;
+    p->change_hook.ctx = ctx;
+    pthread_mutex_unlock(&p->lock);
+}
+
 struct store *store_pool_acquire(struct store_pool *p)
 {
     pthread_mutex_lock(&p->lock);
@@ -625,6 +643,7 @@ struct store *store_pool_acquire(struct store_pool *p)
                 abort();
             }
             s->write_gate = &p->write_gate;
+            s->hook = &p->change_hook;
             return s;
         }
         pthread_cond_wait(&p->cond, &p->lock);

@@ -75,12 +75,16 @@ enum store_rc store_db_bump(struct store *s, uint64_t coll, uint64_t *modseq_out
     store_db_bind_u64(st, 1, coll);
     sqlite3_bind_int64(st, 2, time_now());
     enum store_rc rc = store_db_step_one(s, st);
+    uint64_t modseq = rc == STORE_OK ? store_db_col_u64(st, 0) : 0;
     if (rc == STORE_OK && modseq_out) {
-        *modseq_out = store_db_col_u64(st, 0);
+        *modseq_out = modseq;
     }
     if (rc == STORE_OK) {
         /* Finish the UPDATE ... RETURNING: the change is only complete at SQLITE_DONE. */
         rc = store_db_exec(s, st);
+        if (rc == STORE_OK) {
+            store_db_note_change(s, coll, modseq);
+        }
     } else {
         store_db_reset(st);
     }

@@ -43,12 +43,11 @@ void store_db_read_item(sqlite3_stmt *st,
     }
 }
 
-/* Runs a single-row item query; STORE_NOTFOUND when it returns nothing. */
-static enum store_rc item_row(struct store *s,
-                              sqlite3_stmt *st,
-                              bool with_content,
-                              struct arena *arena,
-                              struct store_item *out)
+enum store_rc store_db_item_row(struct store *s,
+                                sqlite3_stmt *st,
+                                bool with_content,
+                                struct arena *arena,
+                                struct store_item *out)
 {
     enum store_rc rc = store_db_step_one(s, st);
     if (rc == STORE_OK) {
@@ -74,7 +73,7 @@ enum store_rc store_item_get(struct store *s,
     }
     store_db_bind_u64(st, 1, coll);
     store_db_bind_text(st, 2, name);
-    return item_row(s, st, content, arena, out);
+    return store_db_item_row(s, st, content, arena, out);
 }
 
 enum store_rc store_item_get_by_uid(
@@ -86,7 +85,7 @@ enum store_rc store_item_get_by_uid(
     }
     store_db_bind_u64(st, 1, coll);
     store_db_bind_text(st, 2, uid);
-    return item_row(s, st, false, arena, out);
+    return store_db_item_row(s, st, false, arena, out);
 }
 
 /* The id and created_modseq of the live item `name` in `coll`; STORE_NOTFOUND if none. */
@@ -375,7 +374,8 @@ enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
 /* Each query is served by an index in the order asked (EXPLAIN QUERY PLAN: no temporary
  * b-tree): (coll, name), (coll, modseq), the (coll, modseq) indexes of both tables merged
  * (MERGE UNION ALL), (coll, dtstart, dtend) for the overlap test dtstart < end AND
- * dtend > start, (parent, name), and the rowid. */
+ * dtend > start, (parent, name), the rowid, and for aged ActiveSync members the members'
+ * (device, coll, dtend) index, each row then finding its live item by the rowid. */
 static const char *const cursor_sql[CQ_COUNT] = {
     [CQ_ITEMS_BY_NAME] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY name",
     [CQ_ITEMS_BY_MODSEQ] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY modseq",
@@ -387,6 +387,10 @@ static const char *const cursor_sql[CQ_COUNT] = {
                  "dtstart < ?3 AND dtend > ?2 ORDER BY dtstart",
     [CQ_CHILDREN] = "SELECT " COLL_COLS " FROM collections WHERE parent = ?1 ORDER BY name",
     [CQ_ALL_COLLS] = "SELECT " COLL_COLS " FROM collections ORDER BY id",
+    [CQ_EAS_AGED] = "SELECT " ITEM_COLS " FROM items JOIN (SELECT item AS m_item, dtend AS "
+                    "m_dtend FROM eas_members WHERE device = ?1 AND coll = ?2 AND dtend IS NOT "
+                    "NULL AND dtend < ?3) ON id = m_item WHERE coll = ?2 AND dtend < ?3 "
+                    "ORDER BY m_dtend LIMIT ?4",
 };
 
 struct store_cursor {
@@ -423,6 +427,12 @@ cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor 
     c->query = query;
     *out = c;
     return STORE_OK;
+}
+
+sqlite3_stmt *
+store_db_cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor **out)
+{
+    return cursor_open(s, query, out) == STORE_OK ? (*out)->stmt : NULL;
 }
 
 enum store_rc
