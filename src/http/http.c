@@ -48,6 +48,7 @@ struct http_server {
     atomic_uint_fast64_t next_id;
     atomic_uint inflight;
     pthread_mutex_t auth_lock;
+    pthread_mutex_t suspend_lock; /* the suspension flags of every request */
     uint8_t auth_key[32];
     struct auth_slot *auth;
 };
@@ -73,6 +74,12 @@ struct http_request {
     struct err err;
     bool began;  /* route's begin() ran and succeeded */
     bool queued; /* a response was queued */
+    /* Long polls, under srv->suspend_lock: a hook asked to suspend; the connection is
+     * suspended; a resume arrived before the suspension took effect; resumed() is due. */
+    bool want_suspend;
+    bool suspended;
+    bool resume_pending;
+    bool resuming;
     int64_t start_us;
     uint64_t bytes_in;
     uint64_t bytes_out;
@@ -280,6 +287,74 @@ const char *http_req_origin(const struct http_request *req)
         return arena_printf(req->arena, "http://127.0.0.1:%u", (unsigned)req->srv->port);
     }
     return arena_printf(req->arena, "http://%s", host);
+}
+
+static enum MHD_Result add_query_arg(void *cls,
+                                     enum MHD_ValueKind kind,
+                                     const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct buf *b = cls;
+    if ((b->len > 0 && buf_putc(b, '&') != 0) || buf_append_cstr(b, key) != 0 ||
+        (value && (buf_putc(b, '=') != 0 || buf_append_cstr(b, value) != 0))) {
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+const char *http_req_query(const struct http_request *req)
+{
+    /* MHD splits the query into arguments (kept raw by no_unescape); joining them again
+     * gives the string as sent, which protocols with their own encoding need (the base64
+     * query of ActiveSync). */
+    struct buf b;
+    buf_init(&b, req->srv->cfg.max_path_bytes);
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &b);
+    char *q = arena_strndup(req->arena, b.data ? b.data : "", b.len);
+    buf_deinit(&b);
+    return q;
+}
+
+void http_req_suspend(struct http_request *req)
+{
+    pthread_mutex_lock(&req->srv->suspend_lock);
+    req->want_suspend = true;
+    pthread_mutex_unlock(&req->srv->suspend_lock);
+}
+
+void http_req_resume(struct http_request *req)
+{
+    struct http_server *srv = req->srv;
+    pthread_mutex_lock(&srv->suspend_lock);
+    if (req->suspended) {
+        req->suspended = false;
+        req->resuming = true;
+        MHD_resume_connection(req->conn);
+    } else {
+        req->resume_pending = true;
+    }
+    pthread_mutex_unlock(&srv->suspend_lock);
+}
+
+/* After end() or resumed() asked to suspend: suspends the connection, unless a resume came
+ * first. Returns true when suspended, false when resumed() is due at once. */
+static bool suspend_now(struct http_request *req)
+{
+    struct http_server *srv = req->srv;
+    bool done;
+    pthread_mutex_lock(&srv->suspend_lock);
+    req->want_suspend = false;
+    if (req->resume_pending) {
+        req->resume_pending = false;
+        done = false;
+    } else {
+        req->suspended = true;
+        MHD_suspend_connection(req->conn);
+        done = true;
+    }
+    pthread_mutex_unlock(&srv->suspend_lock);
+    return done;
 }
 
 void http_req_set_state(struct http_request *req, void *state)
@@ -507,8 +582,32 @@ static enum MHD_Result on_access(void *cls,
     if (req->err.cond) {
         return queue_error(req);
     }
-    if (req->route->end && req->route->end(req->route->app, req, &req->err) != 0) {
+    pthread_mutex_lock(&srv->suspend_lock);
+    bool resuming = req->resuming;
+    req->resuming = false;
+    pthread_mutex_unlock(&srv->suspend_lock);
+    int rc = 0;
+    if (resuming) {
+        rc = req->route->resumed
+                 ? req->route->resumed(req->route->app, req, &req->err)
+                 : err_set(&req->err, &err_cond_internal, "resumed a route that cannot resume");
+    } else if (req->route->end) {
+        rc = req->route->end(req->route->app, req, &req->err);
+    }
+    /* A resume that beat the suspension: run resumed() now, as often as it asks again. */
+    while (rc == 0 && req->want_suspend && !suspend_now(req)) {
+        rc = req->route->resumed
+                 ? req->route->resumed(req->route->app, req, &req->err)
+                 : err_set(&req->err, &err_cond_internal, "resumed a route that cannot resume");
+    }
+    if (rc != 0) {
         return queue_error(req);
+    }
+    pthread_mutex_lock(&srv->suspend_lock);
+    bool suspended = req->suspended || req->resuming;
+    pthread_mutex_unlock(&srv->suspend_lock);
+    if (suspended) {
+        return MHD_YES;
     }
     return queue_response(req);
 }
@@ -636,6 +735,7 @@ int http_server_start(const struct http_config *cfg,
     }
     sec_random(srv->auth_key, sizeof(srv->auth_key));
     pthread_mutex_init(&srv->auth_lock, NULL);
+    pthread_mutex_init(&srv->suspend_lock, NULL);
     atomic_init(&srv->next_id, 1);
     atomic_init(&srv->inflight, 0);
 
@@ -652,6 +752,7 @@ int http_server_start(const struct http_config *cfg,
         on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
     if (!srv->daemon) {
+        pthread_mutex_destroy(&srv->suspend_lock);
         pthread_mutex_destroy(&srv->auth_lock);
         free(srv->auth);
         free(srv);
@@ -688,6 +789,7 @@ void http_server_stop(struct http_server **sp, unsigned grace_ms)
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(srv->daemon);
+    pthread_mutex_destroy(&srv->suspend_lock);
     pthread_mutex_destroy(&srv->auth_lock);
     free(srv->auth);
     free(srv);

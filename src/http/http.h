@@ -64,6 +64,9 @@ struct http_route {
     int (*end)(void *app, struct http_request *req, struct err *err);
     /* Sets an error body (http_resp_body + Content-Type) for `e`; the status is set already. */
     void (*render_error)(void *app, struct http_request *req, const struct err *e);
+    /* A request that end() (or an earlier resumed()) suspended was resumed: build the
+     * response now, or suspend again. NULL when the route never suspends. */
+    int (*resumed)(void *app, struct http_request *req, struct err *err);
 };
 
 /* Checks a user name and password; 0 when they are valid. Called rarely: the layer keeps a
@@ -122,6 +125,19 @@ struct arena *http_req_arena(const struct http_request *req);
 uint64_t http_req_id(const struct http_request *req);
 /* "http://host:port" as the client addressed us (Host header), in the request arena. */
 const char *http_req_origin(const struct http_request *req);
+
+/* The query string as sent ("a=1&b=%20x", no '?'), not percent-decoded, "" when absent; in
+ * the request arena. Arguments keep their order; a bare "key" stays bare. */
+const char *http_req_query(const struct http_request *req);
+
+/* Long polls (DESIGN.md "Concurrency"). Called from end() or resumed() when the answer is
+ * not ready: once the hook returns, the connection is suspended and holds no worker thread.
+ * http_req_resume() (any thread, at most once per suspension; a resume that arrives before
+ * the suspension took effect is kept) makes the layer call the route's resumed() on a
+ * worker. The request stays valid until its response has been sent, so a resumer must
+ * forget the request once it has called http_req_resume(). */
+void http_req_suspend(struct http_request *req);
+void http_req_resume(struct http_request *req);
 
 void http_req_set_state(struct http_request *req, void *state);
 void *http_req_state(const struct http_request *req);
