@@ -36,6 +36,16 @@ struct config {
     size_t max_resource_size;    /* default 10 MiB: one PUT body */
     size_t max_dead_props;       /* dead properties per resource, default 256 */
     unsigned auth_cache_ttl;     /* seconds, default 300 */
+    /* [activesync] */
+    unsigned eas_protocol_16;        /* 0/1: advertise 16.0 and 16.1, default 0 */
+    unsigned eas_provisioning;       /* 0/1: require a policy key (HTTP 449), default 1 */
+    unsigned eas_ping_min_heartbeat; /* seconds, default 60 */
+    unsigned eas_ping_max_heartbeat; /* seconds, default 3540 */
+    unsigned eas_max_folders;        /* folders per Ping, default 300 */
+    unsigned eas_max_devices;        /* devices per user, default 100 */
+    size_t eas_max_body;             /* bytes of one WBXML request, default 16 MiB */
+    size_t eas_window_bytes;         /* a Sync window stops past this, default 1 MiB */
+    char eas_mail_domain[128];       /* Settings UserInformation address domain */
 };
 
 /* Fills `c` with every key's default. */

@@ -14,6 +14,7 @@
 #include "cal/cal.h"
 #include "caldav/caldav.h"
 #include "dav/dav.h"
+#include "eas/eas.h"
 #include "http/http.h"
 #include "repl/repl.h"
 #include "server/config.h"
@@ -207,7 +208,28 @@ static int serve(const struct server_opts *o, struct config *cfg)
         .ext = {caldav_ext(), repl_ext()},
         .next = 2,
     };
-    struct http_route routes[] = {dav_route("/", &dav), caldav_wellknown_route()};
+    struct eas_config ec = {
+        .protocol_16 = cfg->eas_protocol_16 != 0,
+        .provisioning = cfg->eas_provisioning != 0,
+        .ping_min = cfg->eas_ping_min_heartbeat,
+        .ping_max = cfg->eas_ping_max_heartbeat,
+        .max_folders = cfg->eas_max_folders,
+        .max_devices = cfg->eas_max_devices,
+        .max_body = cfg->eas_max_body,
+        .max_window_bytes = cfg->eas_window_bytes,
+        .mail_domain = cfg->eas_mail_domain,
+    };
+    struct eas_app *eas = NULL;
+    if (eas_app_start(&ec, pool, &eas) != 0) {
+        log_error("cannot start the ActiveSync push thread");
+        store_pool_destroy(&pool);
+        return 1;
+    }
+    store_pool_set_change_hook(pool, eas_app_change, eas);
+    /* Clients hard-code the ActiveSync path; some lower-case it. */
+    struct http_route routes[] = {dav_route("/", &dav), caldav_wellknown_route(),
+                                  eas_route("/Microsoft-Server-ActiveSync", eas),
+                                  eas_route("/microsoft-server-activesync", eas)};
     struct http_config hc = {
         .listen = cfg->listen,
         .workers = cfg->workers,
@@ -226,6 +248,8 @@ static int serve(const struct server_opts *o, struct config *cfg)
     err_init(&e);
     if (http_server_start(&hc, routes, ALM_ARRAY_LEN(routes), &srv, &e) != 0) {
         log_error("cannot start listen=%s msg=\"%s\"", cfg->listen, e.msg);
+        store_pool_set_change_hook(pool, NULL, NULL);
+        eas_app_destroy(&eas);
         store_pool_destroy(&pool);
         return 1;
     }
@@ -251,7 +275,10 @@ static int serve(const struct server_opts *o, struct config *cfg)
         log_info("shutdown signal=%d inflight=%u", sig, http_server_connections(srv));
         break;
     }
+    eas_app_stop(eas); /* waiting Pings answer now, so the drain does not wait for them */
     http_server_stop(&srv, cfg->shutdown_grace * 1000);
+    store_pool_set_change_hook(pool, NULL, NULL);
+    eas_app_destroy(&eas);
     store_pool_destroy(&pool);
     log_info("stopped");
     return 0;

@@ -1,0 +1,472 @@
+/* eas/cmd_folder.c: FolderSync, FolderCreate, FolderUpdate, FolderDelete (MS-ASCMD 2.2.1.3-5;
+ * activesync.md §3.2). The hierarchy is the user's calendars (the first one made is the
+ * default calendar, type 8; the others type 13) plus the empty mail, contacts and tasks
+ * folders that clients insist on (§3.2.4). Per device the store keeps two snapshots: the one
+ * the current hierarchy key stands for and the one before it, so a retransmitted key gets the
+ * answer it lost, and any other key gets Status 9. A snapshot is text, one folder a line:
+ * "serverid \t type \t displayname". */
+#include <string.h>
+
+#include "eas/eas_int.h"
+#include "util/sec.h"
+
+enum {
+    FS_OK = 1,
+    FS_SYSTEM_FOLDER = 3,
+    FS_NOT_FOUND = 4,
+    FS_SERVER_ERROR = 6,
+    FS_BAD_KEY = 9,
+    FS_MALFORMED = 10,
+    TYPE_DEFAULT_CALENDAR = 8,
+    TYPE_USER_CALENDAR = 13,
+    SNAPSHOT_MAX = 1 << 20, /* bytes of one hierarchy snapshot (thousands of calendars) */
+};
+
+static const struct {
+    const char *id;
+    unsigned type;
+    const char *name;
+} dummies[] = {
+    {"inbox", 2, "Inbox"},        {"drafts", 3, "Drafts"},     {"deleted", 4, "Deleted Items"},
+    {"sent", 5, "Sent Items"},    {"outbox", 6, "Outbox"},     {"contacts", 9, "Contacts"},
+    {"tasks", 7, "Tasks"},
+};
+
+/* The displayname dead property as text (it is stored XML-escaped), or the name. */
+static const char *display_name(struct eas_req *er, const struct store_coll *c)
+{
+    struct store_prop p;
+    if (store_prop_get(er->store, STORE_RES_COLL, c->id, "DAV:", "displayname", er->arena, &p) !=
+            STORE_OK ||
+        p.value_len == 0) {
+        return c->name;
+    }
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    char *out = arena_alloc(er->arena, p.value_len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < p.value_len;) {
+        bool done = false;
+        for (size_t k = 0; k < ALM_ARRAY_LEN(ents) && p.value[i] == '&'; k++) {
+            size_t n = strlen(ents[k].ent);
+            if (i + n <= p.value_len && memcmp(p.value + i, ents[k].ent, n) == 0) {
+                out[o++] = ents[k].c;
+                i += n;
+                done = true;
+                break;
+            }
+        }
+        if (!done) {
+            char ch = p.value[i++];
+            out[o++] = (ch == '\t' || ch == '\n' || ch == '\r') ? ' ' : ch;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* The hierarchy as it is now, inside the caller's transaction. */
+static int snapshot_now(struct eas_req *er, struct buf *out, struct err *err)
+{
+    struct store_cursor *cur = NULL;
+    enum store_rc rc = store_children_open(er->store, er->principal.home_id, &cur);
+    if (rc != STORE_OK) {
+        return eas_store_err(er, rc, err);
+    }
+    /* The default calendar is the oldest: the smallest collection id. */
+    uint64_t first = UINT64_MAX;
+    struct store_coll c;
+    while ((rc = store_cursor_next_coll(cur, &c)) == STORE_OK) {
+        if (c.kind == STORE_COLL_CALENDAR && c.id < first) {
+            first = c.id;
+        }
+    }
+    store_cursor_close(&cur);
+    if (rc != STORE_NOTFOUND) {
+        return eas_store_err(er, rc, err);
+    }
+    rc = store_children_open(er->store, er->principal.home_id, &cur);
+    if (rc != STORE_OK) {
+        return eas_store_err(er, rc, err);
+    }
+    int bad = 0;
+    while ((rc = store_cursor_next_coll(cur, &c)) == STORE_OK) {
+        if (c.kind != STORE_COLL_CALENDAR) {
+            continue;
+        }
+        struct arena_mark m = arena_mark(er->arena);
+        bad |= buf_appendf(out, "c%llu\t%u\t%s\n", (unsigned long long)c.id,
+                           c.id == first ? TYPE_DEFAULT_CALENDAR : TYPE_USER_CALENDAR,
+                           display_name(er, &c));
+        arena_rewind(er->arena, m);
+    }
+    store_cursor_close(&cur);
+    if (rc != STORE_NOTFOUND) {
+        return eas_store_err(er, rc, err);
+    }
+    for (size_t i = 0; i < ALM_ARRAY_LEN(dummies); i++) {
+        bad |= buf_appendf(out, "%s\t%u\t%s\n", dummies[i].id, dummies[i].type, dummies[i].name);
+    }
+    return bad ? err_set(err, &eas_cond_response_too_large, "hierarchy too large") : 0;
+}
+
+struct folder {
+    struct slice id, type, name;
+};
+
+/* The next line of a snapshot; false at its end. */
+static bool next_folder(struct slice *snap, struct folder *f)
+{
+    if (snap->len == 0) {
+        return false;
+    }
+    const char *nl = memchr(snap->ptr, '\n', snap->len);
+    size_t len = nl ? (size_t)(nl - snap->ptr) : snap->len;
+    struct slice line = {snap->ptr, len};
+    snap->ptr += len + (nl ? 1 : 0);
+    snap->len -= len + (nl ? 1 : 0);
+    const char *t1 = memchr(line.ptr, '\t', line.len);
+    const char *t2 = t1 ? memchr(t1 + 1, '\t', line.len - (size_t)(t1 + 1 - line.ptr)) : NULL;
+    if (!t2) {
+        return next_folder(snap, f);
+    }
+    f->id = (struct slice){line.ptr, (size_t)(t1 - line.ptr)};
+    f->type = (struct slice){t1 + 1, (size_t)(t2 - t1 - 1)};
+    f->name = (struct slice){t2 + 1, line.len - (size_t)(t2 + 1 - line.ptr)};
+    return true;
+}
+
+static bool find_folder(struct slice snap, struct slice id, struct folder *out)
+{
+    struct folder f;
+    while (next_folder(&snap, &f)) {
+        if (slice_eq(f.id, id)) {
+            *out = f;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Writes Add/Update/Delete from `from` to `to`; counts them in *n (when `e` is NULL only
+ * counts). */
+static int write_diff(struct eas_wbxml_enc *e, struct slice from, struct slice to, unsigned *n)
+{
+    int rc = 0;
+    struct folder f, g;
+    struct slice s = to;
+    while (next_folder(&s, &f)) {
+        bool had = find_folder(from, f.id, &g);
+        if (had && slice_eq(f.type, g.type) && slice_eq(f.name, g.name)) {
+            continue;
+        }
+        (*n)++;
+        if (e) {
+            rc |= eas_enc_start(e, had ? EAS_FH_UPDATE : EAS_FH_ADD);
+            rc |= eas_enc_text(e, EAS_FH_SERVERID, f.id.ptr, f.id.len);
+            rc |= eas_enc_cstr(e, EAS_FH_PARENTID, "0");
+            rc |= eas_enc_text(e, EAS_FH_DISPLAYNAME, f.name.ptr, f.name.len);
+            rc |= eas_enc_text(e, EAS_FH_TYPE, f.type.ptr, f.type.len);
+            rc |= eas_enc_end(e);
+        }
+    }
+    s = from;
+    while (next_folder(&s, &f)) {
+        if (!find_folder(to, f.id, &g)) {
+            (*n)++;
+            if (e) {
+                rc |= eas_enc_start(e, EAS_FH_DELETE);
+                rc |= eas_enc_text(e, EAS_FH_SERVERID, f.id.ptr, f.id.len);
+                rc |= eas_enc_end(e);
+            }
+        }
+    }
+    return rc;
+}
+
+/* A stored state: "key\n" then the snapshot. */
+struct hier {
+    const char *key; /* NULL when absent */
+    struct slice snap;
+};
+
+static int load_hier(struct eas_req *er, const char *name, struct hier *h, struct err *err)
+{
+    const void *p;
+    size_t n;
+    h->key = NULL;
+    h->snap = (struct slice){"", 0};
+    enum store_rc rc = store_eas_blob_get(er->store, er->device.id, name, er->arena, &p, &n);
+    if (rc == STORE_NOTFOUND) {
+        return 0;
+    }
+    if (rc != STORE_OK) {
+        return eas_store_err(er, rc, err);
+    }
+    const char *nl = memchr(p, '\n', n);
+    if (!nl) {
+        return 0;
+    }
+    h->key = arena_strndup(er->arena, p, (size_t)(nl - (const char *)p));
+    h->snap = (struct slice){nl + 1, n - (size_t)(nl + 1 - (const char *)p)};
+    return 0;
+}
+
+static int save_hier(struct eas_req *er, const char *name, const char *key, struct slice snap,
+                     struct err *err)
+{
+    struct buf b;
+    buf_init(&b, SNAPSHOT_MAX + EAS_KEY_MAX + 2);
+    int bad = buf_appendf(&b, "%s\n", key) | buf_append_slice(&b, snap);
+    enum store_rc rc = bad ? STORE_LIMIT : store_eas_blob_put(er->store, er->device.id, name,
+                                                               b.data, b.len);
+    buf_deinit(&b);
+    return rc == STORE_OK ? 0 : eas_store_err(er, rc, err);
+}
+
+/* Moves the hierarchy state on to `snap` under a new key (returned); cur becomes prev. */
+static const char *advance(struct eas_req *er, const struct hier *cur, struct slice snap,
+                           struct err *err)
+{
+    const char *key = cur->key ? eas_key_next(er->arena, cur->key) : eas_key_first(er->arena);
+    if (cur->key && save_hier(er, "hier.prev", cur->key, cur->snap, err) != 0) {
+        return NULL;
+    }
+    if (!cur->key && store_eas_blob_del(er->store, er->device.id, "hier.prev") != STORE_OK) {
+        eas_store_err(er, STORE_IO, err);
+        return NULL;
+    }
+    if (save_hier(er, "hier.cur", key, snap, err) != 0) {
+        return NULL;
+    }
+    return key;
+}
+
+static int answer_status(struct eas_req *er, unsigned root, unsigned status_tag, unsigned status,
+                         struct err *err)
+{
+    if (eas_out_begin(er, err) != 0) {
+        return -1;
+    }
+    int rc = eas_enc_start(&er->enc, root) | eas_enc_uint(&er->enc, status_tag, status) |
+             eas_enc_end(&er->enc);
+    return rc ? eas_out_err(err) : eas_send(er, err);
+}
+
+int eas_cmd_foldersync(struct eas_req *er, struct err *err)
+{
+    const char *key = eas_node_text(eas_node_child(er->root, EAS_FH_SYNCKEY), NULL);
+    if (!key || strlen(key) > EAS_KEY_MAX) {
+        return answer_status(er, EAS_FH_FOLDERSYNC, EAS_FH_STATUS, FS_MALFORMED, err);
+    }
+    if (eas_begin_write(er, err) != 0) {
+        return -1;
+    }
+    struct buf now;
+    buf_init(&now, SNAPSHOT_MAX);
+    struct hier cur, prev;
+    int rc = snapshot_now(er, &now, err) | load_hier(er, "hier.cur", &cur, err) |
+             load_hier(er, "hier.prev", &prev, err);
+    struct slice snow = buf_slice(&now);
+    struct slice from, to;
+    const char *answer_key = NULL;
+    unsigned status = FS_OK;
+    if (rc == 0) {
+        if (strcmp(key, "0") == 0) {
+            struct hier none = {NULL, {"", 0}};
+            from = none.snap;
+            to = snow;
+            answer_key = advance(er, &none, snow, err);
+        } else if (cur.key && strcmp(key, cur.key) == 0) {
+            unsigned n = 0;
+            write_diff(NULL, cur.snap, snow, &n);
+            from = cur.snap;
+            to = snow;
+            answer_key = n == 0 ? cur.key : advance(er, &cur, snow, err);
+        } else if (prev.key && strcmp(key, prev.key) == 0) {
+            from = prev.snap; /* the device lost our last answer: the same again */
+            to = cur.snap;
+            answer_key = cur.key;
+        } else {
+            status = FS_BAD_KEY;
+        }
+        if (status == FS_OK && !answer_key) {
+            rc = -1;
+        }
+    }
+    if (rc != 0 || eas_commit(er, err) != 0) {
+        store_rollback(er->store);
+        buf_deinit(&now);
+        return -1;
+    }
+    if (status != FS_OK) {
+        buf_deinit(&now);
+        return answer_status(er, EAS_FH_FOLDERSYNC, EAS_FH_STATUS, status, err);
+    }
+    struct eas_wbxml_enc *e = &er->enc;
+    unsigned n = 0;
+    write_diff(NULL, from, to, &n);
+    int bad = eas_out_begin(er, err);
+    bad |= eas_enc_start(e, EAS_FH_FOLDERSYNC);
+    bad |= eas_enc_uint(e, EAS_FH_STATUS, FS_OK);
+    bad |= eas_enc_cstr(e, EAS_FH_SYNCKEY, answer_key);
+    bad |= eas_enc_start(e, EAS_FH_CHANGES);
+    bad |= eas_enc_uint(e, EAS_FH_COUNT, n);
+    n = 0;
+    bad |= write_diff(e, from, to, &n);
+    bad |= eas_enc_end(e) | eas_enc_end(e);
+    buf_deinit(&now);
+    return bad ? eas_out_err(err) : eas_send(er, err);
+}
+
+/* FolderCreate: a calendar (type 13) becomes a calendar collection in the user's home named
+ * after a random id, with the DisplayName as its displayname; other types are system-only. */
+int eas_cmd_foldercreate(struct eas_req *er, struct err *err)
+{
+    const char *key = eas_node_text(eas_node_child(er->root, EAS_FH_SYNCKEY), NULL);
+    const char *name = eas_node_text(eas_node_child(er->root, EAS_FH_DISPLAYNAME), NULL);
+    uint64_t type = 0;
+    if (!key || !name || !*name ||
+        eas_node_uint(eas_node_child(er->root, EAS_FH_TYPE), 99, &type) != 0) {
+        return answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_MALFORMED, err);
+    }
+    if (type != TYPE_USER_CALENDAR) {
+        return answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_SYSTEM_FOLDER, err);
+    }
+    if (eas_begin_write(er, err) != 0) {
+        return -1;
+    }
+    struct hier cur;
+    if (load_hier(er, "hier.cur", &cur, err) != 0) {
+        store_rollback(er->store);
+        return -1;
+    }
+    if (!cur.key || strcmp(cur.key, key) != 0) {
+        store_rollback(er->store);
+        return answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_BAD_KEY, err);
+    }
+    uint8_t rnd[8];
+    char hex[17];
+    sec_random(rnd, sizeof(rnd));
+    sec_hex(rnd, sizeof(rnd), hex);
+    struct store_coll c;
+    enum store_rc src = store_coll_create(er->store, er->principal.home_id,
+                                          arena_printf(er->arena, "eas-%s", hex),
+                                          STORE_COLL_CALENDAR, er->arena, &c);
+    struct buf esc;
+    buf_init(&esc, 4 * strlen(name) + 1);
+    int bad = 0;
+    for (const char *p = name; *p && !bad; p++) {
+        switch (*p) {
+        case '&': bad = buf_append_cstr(&esc, "&amp;"); break;
+        case '<': bad = buf_append_cstr(&esc, "&lt;"); break;
+        case '>': bad = buf_append_cstr(&esc, "&gt;"); break;
+        default: bad = buf_putc(&esc, *p); break;
+        }
+    }
+    if (src == STORE_OK && !bad) {
+        struct store_prop prop = {"DAV:", "displayname", buf_cstr(&esc), esc.len};
+        src = store_prop_set(er->store, STORE_RES_COLL, c.id, &prop);
+    }
+    buf_deinit(&esc);
+    struct buf now;
+    buf_init(&now, SNAPSHOT_MAX);
+    const char *new_key = NULL;
+    if (src == STORE_OK && !bad && snapshot_now(er, &now, err) == 0) {
+        new_key = advance(er, &cur, buf_slice(&now), err);
+    }
+    buf_deinit(&now);
+    if (src != STORE_OK || bad || !new_key || eas_commit(er, err) != 0) {
+        store_rollback(er->store);
+        if (src != STORE_OK) {
+            return answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_SERVER_ERROR, err);
+        }
+        return -1;
+    }
+    struct eas_wbxml_enc *e = &er->enc;
+    int rc = eas_out_begin(er, err);
+    rc |= eas_enc_start(e, EAS_FH_FOLDERCREATE);
+    rc |= eas_enc_uint(e, EAS_FH_STATUS, FS_OK);
+    rc |= eas_enc_cstr(e, EAS_FH_SYNCKEY, new_key);
+    rc |= eas_enc_cstr(e, EAS_FH_SERVERID, eas_folder_id(er->arena, c.id));
+    rc |= eas_enc_end(e);
+    return rc ? eas_out_err(err) : eas_send(er, err);
+}
+
+/* FolderDelete and FolderUpdate of a calendar: delete it, or rename it (displayname). */
+int eas_cmd_folderchange(struct eas_req *er, struct err *err)
+{
+    bool del = er->root->tag == EAS_FH_FOLDERDELETE;
+    unsigned root = er->root->tag;
+    const char *key = eas_node_text(eas_node_child(er->root, EAS_FH_SYNCKEY), NULL);
+    const char *id = eas_node_text(eas_node_child(er->root, EAS_FH_SERVERID), NULL);
+    const char *name = eas_node_text(eas_node_child(er->root, EAS_FH_DISPLAYNAME), NULL);
+    if (!key || !id || (!del && (!name || !*name))) {
+        return answer_status(er, root, EAS_FH_STATUS, FS_MALFORMED, err);
+    }
+    if (eas_dummy_folder(id)) {
+        return answer_status(er, root, EAS_FH_STATUS, FS_SYSTEM_FOLDER, err);
+    }
+    if (eas_begin_write(er, err) != 0) {
+        return -1;
+    }
+    struct hier cur;
+    struct store_coll c;
+    if (load_hier(er, "hier.cur", &cur, err) != 0) {
+        store_rollback(er->store);
+        return -1;
+    }
+    unsigned status = FS_OK;
+    if (!cur.key || strcmp(cur.key, key) != 0) {
+        status = FS_BAD_KEY;
+    } else if (eas_calendar_of(er, id, &c) != 0) {
+        status = FS_NOT_FOUND;
+    }
+    if (status != FS_OK) {
+        store_rollback(er->store);
+        return answer_status(er, root, EAS_FH_STATUS, status, err);
+    }
+    enum store_rc src;
+    if (del) {
+        src = store_coll_delete(er->store, c.id);
+    } else {
+        struct buf esc;
+        buf_init(&esc, 4 * strlen(name) + 1);
+        int bad = 0;
+        for (const char *p = name; *p && !bad; p++) {
+            bad = *p == '&'   ? buf_append_cstr(&esc, "&amp;")
+                  : *p == '<' ? buf_append_cstr(&esc, "&lt;")
+                  : *p == '>' ? buf_append_cstr(&esc, "&gt;")
+                              : buf_putc(&esc, *p);
+        }
+        struct store_prop prop = {"DAV:", "displayname", buf_cstr(&esc), esc.len};
+        src = bad ? STORE_LIMIT : store_prop_set(er->store, STORE_RES_COLL, c.id, &prop);
+        if (src == STORE_OK) {
+            src = store_coll_touch(er->store, c.id, NULL);
+        }
+        buf_deinit(&esc);
+    }
+    struct buf now;
+    buf_init(&now, SNAPSHOT_MAX);
+    const char *new_key = NULL;
+    if (src == STORE_OK && snapshot_now(er, &now, err) == 0) {
+        new_key = advance(er, &cur, buf_slice(&now), err);
+    }
+    buf_deinit(&now);
+    if (src != STORE_OK || !new_key || eas_commit(er, err) != 0) {
+        store_rollback(er->store);
+        if (src != STORE_OK) {
+            return answer_status(er, root, EAS_FH_STATUS, FS_SERVER_ERROR, err);
+        }
+        return -1;
+    }
+    struct eas_wbxml_enc *e = &er->enc;
+    int rc = eas_out_begin(er, err);
+    rc |= eas_enc_start(e, root);
+    rc |= eas_enc_uint(e, EAS_FH_STATUS, FS_OK);
+    rc |= eas_enc_cstr(e, EAS_FH_SYNCKEY, new_key);
+    rc |= eas_enc_end(e);
+    return rc ? eas_out_err(err) : eas_send(er, err);
+}

@@ -1,0 +1,159 @@
+/* eas/cmd_provision.c: Provision (MS-ASPROV; activesync.md §3.1). Almanac enforces no device
+ * policy, but runs the two-step handshake every client expects: a request gets a permissive
+ * EASProvisionDoc and a temporary key; the acknowledgement of that key gets the final key,
+ * which later requests must carry (HTTP 449 otherwise, route.c). Keys are random non-zero
+ * uint32s kept in the device registry, so they survive restarts. DeviceInformation sent
+ * inside Provision (14.1+) is stored as Settings would. */
+#include <string.h>
+
+#include "eas/eas_int.h"
+#include "util/sec.h"
+
+static const char POLICY_TYPE[] = "MS-EAS-Provisioning-WBXML";
+
+enum {
+    PROV_OK = 1,
+    PROV_PROTOCOL_ERROR = 2,
+    POLICY_OK = 1,
+    POLICY_UNKNOWN_TYPE = 3,
+    POLICY_WRONG_KEY = 5,
+};
+
+static uint32_t new_key(void)
+{
+    uint32_t k = 0;
+    while (k == 0) {
+        sec_random(&k, sizeof(k));
+    }
+    return k;
+}
+
+/* The permissive policy of activesync.md §3.1. */
+static int write_policy_doc(struct eas_wbxml_enc *e)
+{
+    static const struct {
+        unsigned tag;
+        unsigned value;
+    } doc[] = {
+        {EAS_PROV_DEVICEPASSWORDENABLED, 0},
+        {EAS_PROV_ALPHANUMERICDEVICEPASSWORDREQUIRED, 0},
+        {EAS_PROV_PASSWORDRECOVERYENABLED, 0},
+        {EAS_PROV_REQUIRESTORAGECARDENCRYPTION, 0},
+        {EAS_PROV_ATTACHMENTSENABLED, 1},
+        {EAS_PROV_MINDEVICEPASSWORDLENGTH, 1},
+        {EAS_PROV_MAXINACTIVITYTIMEDEVICELOCK, 900},
+        {EAS_PROV_MAXDEVICEPASSWORDFAILEDATTEMPTS, 8},
+        {EAS_PROV_ALLOWSIMPLEDEVICEPASSWORD, 1},
+        {EAS_PROV_DEVICEPASSWORDEXPIRATION, 0},
+        {EAS_PROV_DEVICEPASSWORDHISTORY, 0},
+        {EAS_PROV_ALLOWCAMERA, 1},
+        {EAS_PROV_MAXCALENDARAGEFILTER, 0},
+    };
+    int rc = eas_enc_start(e, EAS_PROV_DATA) | eas_enc_start(e, EAS_PROV_EASPROVISIONDOC);
+    for (size_t i = 0; i < ALM_ARRAY_LEN(doc); i++) {
+        rc |= eas_enc_uint(e, doc[i].tag, doc[i].value);
+    }
+    return rc | eas_enc_end(e) | eas_enc_end(e);
+}
+
+int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct err *err)
+{
+    struct store_eas_device info;
+    memset(&info, 0, sizeof(info));
+    info.model = eas_node_text(eas_node_child(set, EAS_SET_MODEL), NULL);
+    info.friendly_name = eas_node_text(eas_node_child(set, EAS_SET_FRIENDLYNAME), NULL);
+    info.os = eas_node_text(eas_node_child(set, EAS_SET_OS), NULL);
+    info.os_language = eas_node_text(eas_node_child(set, EAS_SET_OSLANGUAGE), NULL);
+    info.mobile_operator = eas_node_text(eas_node_child(set, EAS_SET_MOBILEOPERATOR), NULL);
+    /* IMEI and phone number are personal data that nothing here needs: not stored. */
+    if (eas_begin_write(er, err) != 0) {
+        return -1;
+    }
+    enum store_rc rc = store_eas_device_set_info(er->store, er->device.id, &info);
+    if (rc != STORE_OK) {
+        store_rollback(er->store);
+        return eas_store_err(er, rc, err);
+    }
+    return eas_commit(er, err);
+}
+
+int eas_cmd_provision(struct eas_req *er, struct err *err)
+{
+    const struct eas_node *root = er->root;
+    const struct eas_node *policy =
+        eas_node_child(eas_node_child(root, EAS_PROV_POLICIES), EAS_PROV_POLICY);
+    const struct eas_node *devinfo = eas_node_child(root, EAS_SET_DEVICEINFORMATION);
+    const struct eas_node *set = eas_node_child(devinfo, EAS_SET_SET);
+    const struct eas_node *wipe = eas_node_child(root, EAS_PROV_REMOTEWIPE);
+    if (set && eas_store_device_info(er, set, err) != 0) {
+        return -1;
+    }
+    if (eas_out_begin(er, err) != 0) {
+        return -1;
+    }
+    struct eas_wbxml_enc *e = &er->enc;
+    int rc = eas_enc_start(e, EAS_PROV_PROVISION);
+    if (devinfo) {
+        rc |= eas_enc_start(e, EAS_SET_DEVICEINFORMATION);
+        rc |= eas_enc_uint(e, EAS_SET_STATUS, 1);
+        rc |= eas_enc_end(e);
+    }
+    if (!policy) {
+        /* A RemoteWipe acknowledgement (we never ask for one) or no policy at all. */
+        rc |= eas_enc_uint(e, EAS_PROV_STATUS, wipe ? PROV_OK : PROV_PROTOCOL_ERROR);
+        rc |= eas_enc_end(e);
+        return rc ? eas_out_err(err) : eas_send(er, err);
+    }
+    const char *type = eas_node_text(eas_node_child(policy, EAS_PROV_POLICYTYPE), "");
+    const struct eas_node *keyn = eas_node_child(policy, EAS_PROV_POLICYKEY);
+    rc |= eas_enc_uint(e, EAS_PROV_STATUS, PROV_OK);
+    rc |= eas_enc_start(e, EAS_PROV_POLICIES);
+    rc |= eas_enc_start(e, EAS_PROV_POLICY);
+    rc |= eas_enc_cstr(e, EAS_PROV_POLICYTYPE, type);
+    if (strcmp(type, POLICY_TYPE) != 0) {
+        rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_UNKNOWN_TYPE);
+    } else if (!keyn) {
+        /* Step 2: a temporary key with the policy document. */
+        uint32_t pending = new_key();
+        if (eas_begin_write(er, err) != 0) {
+            return -1;
+        }
+        enum store_rc src = store_eas_device_set_policy(er->store, er->device.id, pending,
+                                                        er->device.policy_key);
+        if (src != STORE_OK) {
+            store_rollback(er->store);
+            return eas_store_err(er, src, err);
+        }
+        if (eas_commit(er, err) != 0) {
+            return -1;
+        }
+        rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_OK);
+        rc |= eas_enc_uint(e, EAS_PROV_POLICYKEY, pending);
+        rc |= write_policy_doc(e);
+    } else {
+        /* Step 3: the acknowledgement of the temporary key gets the final key. Statuses 1-4
+         * from the device (applied, partly, not, externally managed) are all accepted. */
+        uint64_t acked = 0;
+        if (eas_node_uint(keyn, UINT32_MAX, &acked) != 0 || acked == 0 ||
+            acked != er->device.policy_pending) {
+            rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_WRONG_KEY);
+        } else {
+            uint32_t final_key = new_key();
+            if (eas_begin_write(er, err) != 0) {
+                return -1;
+            }
+            enum store_rc src = store_eas_device_set_policy(er->store, er->device.id, 0, final_key);
+            if (src != STORE_OK) {
+                store_rollback(er->store);
+                return eas_store_err(er, src, err);
+            }
+            if (eas_commit(er, err) != 0) {
+                return -1;
+            }
+            rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_OK);
+            rc |= eas_enc_uint(e, EAS_PROV_POLICYKEY, final_key);
+        }
+    }
+    rc |= eas_enc_end(e) | eas_enc_end(e) | eas_enc_end(e);
+    return rc ? eas_out_err(err) : eas_send(er, err);
+}

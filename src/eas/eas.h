@@ -1,0 +1,47 @@
+/* eas/eas.h: Exchange ActiveSync (MS-ASHTTP, MS-ASCMD, MS-ASCAL) over the one store: the
+ * /Microsoft-Server-ActiveSync route, its commands, device state and push. The server wires
+ * it: eas_app_start() with a configuration and the store pool, eas_route() into the HTTP
+ * daemon, eas_app_change() as the store's change hook (so a write through any protocol wakes
+ * the Pings watching that calendar), eas_app_stop() before the daemon stops and
+ * eas_app_destroy() after. */
+#ifndef ALMANAC_EAS_EAS_H
+#define ALMANAC_EAS_EAS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http.h"
+#include "store/store.h"
+
+struct eas_config {
+    bool protocol_16;          /* advertise 16.0 and 16.1 besides 12.1, 14.0, 14.1 */
+    bool provisioning;         /* false: never answer 449, accept any policy key */
+    unsigned ping_min;         /* heartbeat bounds in seconds (Ping and Sync) */
+    unsigned ping_max;
+    unsigned max_folders;      /* folders one Ping may watch */
+    unsigned max_devices;      /* devices per user (Status 177 past it) */
+    size_t max_body;           /* bytes of one WBXML request */
+    size_t max_window_bytes;   /* a Sync window stops growing past this many bytes */
+    const char *mail_domain;   /* Settings UserInformation: user@mail_domain */
+};
+
+struct eas_app;
+
+/* Starts the push timer thread. `pool` and `cfg` are borrowed until eas_app_stop(). */
+int eas_app_start(const struct eas_config *cfg, struct store_pool *pool, struct eas_app **out);
+/* Answers every waiting Ping at once (as expired), and every later one too, and stops the
+ * timer thread; call before http_server_stop() so the drain does not wait for long polls. */
+void eas_app_stop(struct eas_app *app);
+/* Frees the app, after http_server_stop() and after the change hook was removed. */
+void eas_app_destroy(struct eas_app **app);
+/* The store change hook (store_change_fn): wakes the long polls watching `coll`. */
+void eas_app_change(void *app, uint64_t coll, uint64_t modseq);
+
+/* The route for `prefix` ("/Microsoft-Server-ActiveSync"). */
+struct http_route eas_route(const char *prefix, struct eas_app *app);
+
+/* Number of long polls suspended now (tests and benchmarks). */
+unsigned eas_app_waiting(struct eas_app *app);
+
+#endif

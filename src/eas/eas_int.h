@@ -1,0 +1,195 @@
+/* eas/eas_int.h: what the files of the eas layer share: the app, the per-request state, the
+ * command table, the push hub, and helpers for statuses, keys and ids. */
+#ifndef ALMANAC_EAS_EAS_INT_H
+#define ALMANAC_EAS_EAS_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cal/eas.h"
+#include "eas/eas.h"
+#include "eas/tree.h"
+#include "eas/wbxml.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+enum {
+    EAS_DEVICE_ID_MAX = 32,     /* MS-ASHTTP: DeviceId is at most 32 characters */
+    EAS_DEVICE_TYPE_MAX = 64,   /* free text, bounded for the registry */
+    EAS_KEY_MAX = 64,           /* SyncKey, ServerId, ClientId lengths (MS-ASCMD) */
+    EAS_WINDOW_DEFAULT = 100,   /* Sync WindowSize when omitted */
+    EAS_WINDOW_MAX = 512,       /* largest WindowSize (MS-ASCMD 2.2.3.199) */
+    EAS_ESTIMATE_CAP = 1000000, /* GetItemEstimate counts stop here */
+    EAS_RESPONSE_MAX = 8 << 20, /* bytes of one WBXML answer (a window stops well before) */
+};
+
+/* The push hub: suspended Pings waiting for a change in one of their collections or for
+ * their heartbeat to expire. One mutex, one timer thread; O(waiters) per change, which is
+ * cheap next to the write that caused it. */
+enum eas_wake {
+    EAS_WAKE_NONE = 0,
+    EAS_WAKE_CHANGE,
+    EAS_WAKE_TIMEOUT,
+    EAS_WAKE_SHUTDOWN,
+};
+
+struct eas_waiter {
+    struct eas_waiter *prev, *next;
+    struct http_request *req;
+    const uint64_t *colls; /* collections watched */
+    size_t ncolls;
+    int64_t deadline_ms; /* monotonic */
+    enum eas_wake wake;  /* set by the hub when it resumes the request */
+    bool linked;         /* in the hub's list */
+};
+
+struct eas_app {
+    struct eas_config cfg;
+    struct store_pool *pool;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct eas_waiter *waiters;
+    unsigned nwaiting;
+    bool stopping;
+    pthread_t timer;
+};
+
+enum eas_cmd {
+    EAS_CMD_SYNC,
+    EAS_CMD_SENDMAIL,
+    EAS_CMD_SMARTFORWARD,
+    EAS_CMD_SMARTREPLY,
+    EAS_CMD_GETATTACHMENT,
+    EAS_CMD_FOLDERSYNC,
+    EAS_CMD_FOLDERCREATE,
+    EAS_CMD_FOLDERDELETE,
+    EAS_CMD_FOLDERUPDATE,
+    EAS_CMD_MOVEITEMS,
+    EAS_CMD_GETITEMESTIMATE,
+    EAS_CMD_MEETINGRESPONSE,
+    EAS_CMD_SEARCH,
+    EAS_CMD_SETTINGS,
+    EAS_CMD_PING,
+    EAS_CMD_ITEMOPERATIONS,
+    EAS_CMD_PROVISION,
+    EAS_CMD_RESOLVERECIPIENTS,
+    EAS_CMD_VALIDATECERT,
+    EAS_CMD_COUNT
+};
+
+/* One request. Lives in the request arena. */
+struct eas_req {
+    struct eas_app *app;
+    struct http_request *http;
+    struct arena *arena;
+    const struct eas_command *cmd;
+    unsigned version; /* protocol version x 10: 121, 140, 141, 160, 161 */
+    const char *user; /* authenticated name */
+    const char *device_id;
+    const char *device_type;
+    bool has_policy_key;
+    uint32_t policy_key;
+    struct store *store; /* from the pool, released with the arena */
+    struct store_principal principal;
+    struct store_eas_device device;
+    /* request body */
+    size_t body_len;
+    struct eas_wbxml_dec *dec;
+    struct eas_tree *tree;
+    const struct eas_node *root; /* NULL for an empty body */
+    /* answer */
+    struct buf out;
+    struct eas_wbxml_enc enc;
+    /* long poll */
+    struct eas_waiter waiter;
+    void *poll; /* the command's state across a suspension */
+};
+
+typedef int eas_cmd_fn(struct eas_req *er, struct err *err);
+
+struct eas_command {
+    const char *name; /* Cmd= value and the root element's name */
+    unsigned code;    /* the base64 query's command code */
+    unsigned root;    /* root tag (page << 8 | token), 0 when it takes no body */
+    bool policy;      /* needs a valid policy key (HTTP 449 otherwise) */
+    bool listed;      /* in MS-ASProtocolCommands */
+    eas_cmd_fn *run;
+    eas_cmd_fn *resumed; /* after a suspension (long polls), or NULL */
+};
+
+extern const struct eas_command eas_commands[EAS_CMD_COUNT];
+
+/* Commands (cmd_*.c). */
+int eas_cmd_provision(struct eas_req *er, struct err *err);
+int eas_cmd_foldersync(struct eas_req *er, struct err *err);
+int eas_cmd_foldercreate(struct eas_req *er, struct err *err);
+int eas_cmd_folderchange(struct eas_req *er, struct err *err);
+int eas_cmd_sync(struct eas_req *er, struct err *err);
+int eas_cmd_sync_resumed(struct eas_req *er, struct err *err);
+int eas_cmd_getitemestimate(struct eas_req *er, struct err *err);
+int eas_cmd_ping(struct eas_req *er, struct err *err);
+int eas_cmd_ping_resumed(struct eas_req *er, struct err *err);
+int eas_cmd_settings(struct eas_req *er, struct err *err);
+int eas_cmd_itemoperations(struct eas_req *er, struct err *err);
+int eas_cmd_minimal(struct eas_req *er, struct err *err);
+
+/* Store access (route.c): one pooled connection per request, released with the arena.
+ * Store results map to conditions; STORE_OK returns 0. */
+struct store *eas_store(struct eas_req *er);
+int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err);
+int eas_begin_read(struct eas_req *er, struct err *err);
+int eas_begin_write(struct eas_req *er, struct err *err);
+int eas_commit(struct eas_req *er, struct err *err);
+
+/* The answer (route.c): starts the WBXML document; eas_send() sets it as the response. */
+int eas_out_begin(struct eas_req *er, struct err *err);
+int eas_send(struct eas_req *er, struct err *err);
+/* A refused write to the answer buffer: only past EAS_RESPONSE_MAX. */
+int eas_out_err(struct err *err);
+
+/* Folder and item ids. Calendars are "c<collection id>", items "<collection id>:<item id>";
+ * the dummy mail/contacts/tasks folders have fixed names. Parsers return -1 on anything
+ * else. */
+const char *eas_folder_id(struct arena *a, uint64_t coll);
+int eas_folder_parse(const char *id, uint64_t *coll_out);
+const char *eas_item_id(struct arena *a, uint64_t coll, uint64_t item);
+int eas_item_parse(const char *id, uint64_t *coll_out, uint64_t *item_out);
+/* The collection of folder `id` if it is one of the requesting user's calendars. */
+int eas_calendar_of(struct eas_req *er, const char *id, struct store_coll *out);
+/* True if `id` names one of the fixed dummy folders. */
+bool eas_dummy_folder(const char *id);
+
+/* Body preference of one request (AirSyncBase:BodyPreference): Type and TruncationSize. */
+struct eas_bodypref {
+    unsigned type;     /* 1 plain text, 2 HTML; 0 = none asked */
+    size_t truncation; /* 0 = whole body */
+};
+
+/* Calendar items (item.c). eas_item_write() writes the children of ApplicationData or
+ * Properties for `version`; eas_item_read() reads a client's ApplicationData into `ev` with
+ * a presence bit per property (strings in `a`), -1 with eas_cond_item_invalid on bad values;
+ * eas_item_field_of() maps a Supported child to its ghosting bit. */
+int eas_item_write(struct eas_wbxml_enc *e, unsigned version, const struct eas_bodypref *bp,
+                   const struct cal_eas_event *ev);
+int eas_item_read(const struct eas_node *data, struct arena *a, struct cal_eas_event *ev,
+                  struct err *err);
+uint32_t eas_item_field_of(unsigned tag);
+
+/* Stores DeviceInformation/Set (Settings and Provision). */
+int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct err *err);
+
+/* Sync keys: digit strings gen * 10^12 + counter (activesync.md §3.3.3). */
+const char *eas_key_first(struct arena *a);
+const char *eas_key_next(struct arena *a, const char *key);
+
+/* Push hub (push.c). eas_hub_wait() registers the waiter of `er` (its colls, deadline set
+ * by the caller) and suspends the request; the hub resumes it with waiter.wake set. */
+void eas_hub_wait(struct eas_req *er);
+/* Resumes the waiter of `er` at once if it still waits (a change seen after registering). */
+void eas_hub_fire(struct eas_req *er);
+
+/* Now in milliseconds on the monotonic clock. */
+int64_t eas_now_ms(void);
+
+#endif

@@ -1,0 +1,587 @@
+/* eas/item.c: a calendar item in WBXML (MS-ASCAL): writes struct cal_eas_event as the
+ * children of ApplicationData (Sync) or Properties (ItemOperations), and reads a client's
+ * ApplicationData back into one, with a presence bit per property for ghosting. The
+ * iCalendar side is src/cal (cal/eas.h); this file only knows elements. Version rules:
+ * Location is Calendar:Location up to 14.1 and AirSyncBase:Location in 16.x; the body is
+ * AirSyncBase:Body (12.0+); AttendeeStatus/Type are 12.0+, ResponseType 14.0+. */
+#include <stdio.h>
+#include <string.h>
+
+#include "eas/eas_int.h"
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writing */
+
+static int write_attendees(struct eas_wbxml_enc *e, unsigned version,
+                           const struct cal_eas_attendee *a, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    int rc = eas_enc_start(e, EAS_CAL_ATTENDEES);
+    for (size_t i = 0; i < n; i++) {
+        rc |= eas_enc_start(e, EAS_CAL_ATTENDEE);
+        rc |= eas_enc_cstr(e, EAS_CAL_EMAIL, a[i].email ? a[i].email : "");
+        rc |= eas_enc_cstr(e, EAS_CAL_NAME, a[i].name && *a[i].name ? a[i].name
+                                                     : (a[i].email ? a[i].email : ""));
+        if (version >= 120 && a[i].status) {
+            rc |= eas_enc_uint(e, EAS_CAL_ATTENDEESTATUS, (uint64_t)a[i].status);
+        }
+        if (version >= 120 && a[i].type) {
+            rc |= eas_enc_uint(e, EAS_CAL_ATTENDEETYPE, (uint64_t)a[i].type);
+        }
+        rc |= eas_enc_end(e);
+    }
+    return rc | eas_enc_end(e);
+}
+
+static int write_categories(struct eas_wbxml_enc *e, const char *const *c, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    int rc = eas_enc_start(e, EAS_CAL_CATEGORIES);
+    for (size_t i = 0; i < n; i++) {
+        rc |= eas_enc_cstr(e, EAS_CAL_CATEGORY, c[i]);
+    }
+    return rc | eas_enc_end(e);
+}
+
+static int write_recurrence(struct eas_wbxml_enc *e, unsigned version,
+                            const struct cal_eas_recurrence *r)
+{
+    int rc = eas_enc_start(e, EAS_CAL_RECURRENCE);
+    rc |= eas_enc_uint(e, EAS_CAL_TYPE, (uint64_t)r->type);
+    if (r->present & CAL_EAS_R_OCCURRENCES) {
+        rc |= eas_enc_uint(e, EAS_CAL_OCCURRENCES, (uint64_t)r->occurrences);
+    }
+    if (r->present & CAL_EAS_R_INTERVAL) {
+        rc |= eas_enc_uint(e, EAS_CAL_INTERVAL, (uint64_t)r->interval);
+    }
+    if (r->present & CAL_EAS_R_WEEKOFMONTH) {
+        rc |= eas_enc_uint(e, EAS_CAL_WEEKOFMONTH, (uint64_t)r->week_of_month);
+    }
+    if (r->present & CAL_EAS_R_DAYOFMONTH) {
+        rc |= eas_enc_uint(e, EAS_CAL_DAYOFMONTH, (uint64_t)r->day_of_month);
+    }
+    if (r->present & CAL_EAS_R_DAYOFWEEK) {
+        rc |= eas_enc_uint(e, EAS_CAL_DAYOFWEEK, (uint64_t)r->day_of_week);
+    }
+    if (r->present & CAL_EAS_R_MONTHOFYEAR) {
+        rc |= eas_enc_uint(e, EAS_CAL_MONTHOFYEAR, (uint64_t)r->month_of_year);
+    }
+    if (r->present & CAL_EAS_R_UNTIL) {
+        rc |= eas_enc_cstr(e, EAS_CAL_UNTIL, r->until);
+    }
+    if (version >= 140 && (r->present & CAL_EAS_R_CALENDARTYPE)) {
+        rc |= eas_enc_uint(e, EAS_CAL_CALENDARTYPE, (uint64_t)r->calendar_type);
+    }
+    if (version >= 140 && (r->present & CAL_EAS_R_ISLEAPMONTH)) {
+        rc |= eas_enc_uint(e, EAS_CAL_ISLEAPMONTH, r->is_leap_month ? 1 : 0);
+    }
+    if (version >= 141 && (r->present & CAL_EAS_R_FIRSTDAYOFWEEK)) {
+        rc |= eas_enc_uint(e, EAS_CAL_FIRSTDAYOFWEEK, (uint64_t)r->first_day_of_week);
+    }
+    return rc | eas_enc_end(e);
+}
+
+/* AirSyncBase:Body of `text` as the client prefers it: plain text (Type 1) unless it asked
+ * for HTML only (Type 2), truncated to TruncationSize with Truncated set. */
+static int write_body(struct eas_wbxml_enc *e, const struct eas_bodypref *bp, const char *text)
+{
+    if (!text) {
+        text = "";
+    }
+    size_t n = strlen(text);
+    size_t max = bp && bp->truncation ? bp->truncation : n;
+    bool truncated = n > max;
+    size_t cut = truncated ? max : n;
+    while (cut > 0 && cut < n && ((unsigned char)text[cut] & 0xC0) == 0x80) {
+        cut--; /* never split a UTF-8 sequence */
+    }
+    int rc = eas_enc_start(e, EAS_ASB_BODY);
+    rc |= eas_enc_uint(e, EAS_ASB_TYPE, bp && bp->type == 2 ? 2 : 1);
+    rc |= eas_enc_uint(e, EAS_ASB_ESTIMATEDDATASIZE, n);
+    if (truncated) {
+        rc |= eas_enc_uint(e, EAS_ASB_TRUNCATED, 1);
+    }
+    rc |= eas_enc_text(e, EAS_ASB_DATA, text, cut);
+    return rc | eas_enc_end(e);
+}
+
+static int write_location(struct eas_wbxml_enc *e, unsigned version, const char *loc)
+{
+    if (version >= 160) {
+        return eas_enc_start(e, EAS_ASB_LOCATION) | eas_enc_cstr(e, EAS_ASB_DISPLAYNAME, loc) |
+               eas_enc_end(e);
+    }
+    return eas_enc_cstr(e, EAS_CAL_LOCATION, loc);
+}
+
+static int write_exception(struct eas_wbxml_enc *e, unsigned version,
+                           const struct eas_bodypref *bp, const struct cal_eas_exception *x)
+{
+    int rc = eas_enc_start(e, EAS_CAL_EXCEPTION);
+    if (x->deleted) {
+        rc |= eas_enc_uint(e, EAS_CAL_DELETED, 1);
+    }
+    rc |= eas_enc_cstr(e, EAS_CAL_EXCEPTIONSTARTTIME, x->exception_start_time);
+    if (!x->deleted) {
+        if (x->present & CAL_EAS_STARTTIME) {
+            rc |= eas_enc_cstr(e, EAS_CAL_STARTTIME, x->start_time);
+        }
+        if (x->present & CAL_EAS_ENDTIME) {
+            rc |= eas_enc_cstr(e, EAS_CAL_ENDTIME, x->end_time);
+        }
+        if (x->present & CAL_EAS_DTSTAMP) {
+            rc |= eas_enc_cstr(e, EAS_CAL_DTSTAMP, x->dtstamp);
+        }
+        if (x->present & CAL_EAS_SUBJECT) {
+            rc |= eas_enc_cstr(e, EAS_CAL_SUBJECT, x->subject);
+        }
+        if (x->present & CAL_EAS_LOCATION) {
+            rc |= write_location(e, version, x->location);
+        }
+        if (x->present & CAL_EAS_ALLDAY) {
+            rc |= eas_enc_uint(e, EAS_CAL_ALLDAYEVENT, x->all_day ? 1 : 0);
+        }
+        if (x->present & CAL_EAS_BUSYSTATUS) {
+            rc |= eas_enc_uint(e, EAS_CAL_BUSYSTATUS, (uint64_t)x->busy_status);
+        }
+        if (x->present & CAL_EAS_SENSITIVITY) {
+            rc |= eas_enc_uint(e, EAS_CAL_SENSITIVITY, (uint64_t)x->sensitivity);
+        }
+        if (x->present & CAL_EAS_REMINDER) {
+            rc |= eas_enc_uint(e, EAS_CAL_REMINDER, (uint64_t)x->reminder);
+        }
+        if (x->present & CAL_EAS_MEETINGSTATUS) {
+            rc |= eas_enc_uint(e, EAS_CAL_MEETINGSTATUS, (uint64_t)x->meeting_status);
+        }
+        if (x->present & CAL_EAS_ATTENDEES) {
+            rc |= write_attendees(e, version, x->attendees, x->nattendees);
+        }
+        if (x->present & CAL_EAS_CATEGORIES) {
+            rc |= write_categories(e, x->categories, x->ncategories);
+        }
+        if (x->present & CAL_EAS_BODY) {
+            rc |= write_body(e, bp, x->body);
+        }
+    }
+    return rc | eas_enc_end(e);
+}
+
+int eas_item_write(struct eas_wbxml_enc *e, unsigned version, const struct eas_bodypref *bp,
+                   const struct cal_eas_event *ev)
+{
+    uint32_t p = ev->present;
+    int rc = 0;
+    if (p & CAL_EAS_TIMEZONE) {
+        rc |= eas_enc_cstr(e, EAS_CAL_TIMEZONE, ev->timezone);
+    }
+    if (p & CAL_EAS_DTSTAMP) {
+        rc |= eas_enc_cstr(e, EAS_CAL_DTSTAMP, ev->dtstamp);
+    }
+    if (p & CAL_EAS_STARTTIME) {
+        rc |= eas_enc_cstr(e, EAS_CAL_STARTTIME, ev->start_time);
+    }
+    if (p & CAL_EAS_ENDTIME) {
+        rc |= eas_enc_cstr(e, EAS_CAL_ENDTIME, ev->end_time);
+    }
+    rc |= eas_enc_cstr(e, EAS_CAL_SUBJECT, (p & CAL_EAS_SUBJECT) ? ev->subject : "");
+    if (p & CAL_EAS_UID) {
+        rc |= eas_enc_cstr(e, EAS_CAL_UID, ev->uid);
+    }
+    if (p & CAL_EAS_ORGANIZER) {
+        if (ev->organizer_name && *ev->organizer_name) {
+            rc |= eas_enc_cstr(e, EAS_CAL_ORGANIZERNAME, ev->organizer_name);
+        }
+        if (ev->organizer_email && *ev->organizer_email) {
+            rc |= eas_enc_cstr(e, EAS_CAL_ORGANIZEREMAIL, ev->organizer_email);
+        }
+    }
+    rc |= eas_enc_uint(e, EAS_CAL_SENSITIVITY,
+                       (p & CAL_EAS_SENSITIVITY) ? (uint64_t)ev->sensitivity : 0);
+    rc |= eas_enc_uint(e, EAS_CAL_BUSYSTATUS,
+                       (p & CAL_EAS_BUSYSTATUS) ? (uint64_t)ev->busy_status : 2);
+    rc |= eas_enc_uint(e, EAS_CAL_ALLDAYEVENT, (p & CAL_EAS_ALLDAY) && ev->all_day ? 1 : 0);
+    if (p & CAL_EAS_REMINDER) {
+        rc |= eas_enc_uint(e, EAS_CAL_REMINDER, (uint64_t)ev->reminder);
+    }
+    rc |= eas_enc_uint(e, EAS_CAL_MEETINGSTATUS,
+                       (p & CAL_EAS_MEETINGSTATUS) ? (uint64_t)ev->meeting_status : 0);
+    if (p & CAL_EAS_ATTENDEES) {
+        rc |= write_attendees(e, version, ev->attendees, ev->nattendees);
+    }
+    if (p & CAL_EAS_CATEGORIES) {
+        rc |= write_categories(e, ev->categories, ev->ncategories);
+    }
+    if (p & CAL_EAS_RECURRENCE) {
+        rc |= write_recurrence(e, version, &ev->recurrence);
+    }
+    if ((p & CAL_EAS_EXCEPTIONS) && ev->nexceptions > 0) {
+        rc |= eas_enc_start(e, EAS_CAL_EXCEPTIONS);
+        for (size_t i = 0; i < ev->nexceptions; i++) {
+            rc |= write_exception(e, version, bp, &ev->exceptions[i]);
+        }
+        rc |= eas_enc_end(e);
+    }
+    if (version >= 140 && (p & CAL_EAS_RESPONSEREQUESTED)) {
+        rc |= eas_enc_uint(e, EAS_CAL_RESPONSEREQUESTED, ev->response_requested ? 1 : 0);
+    }
+    if (version >= 140 && (p & CAL_EAS_RESPONSETYPE)) {
+        rc |= eas_enc_uint(e, EAS_CAL_RESPONSETYPE, (uint64_t)ev->response_type);
+    }
+    if (version >= 140 && (p & CAL_EAS_DISALLOWNEWTIMEPROPOSAL)) {
+        rc |= eas_enc_uint(e, EAS_CAL_DISALLOWNEWTIMEPROPOSAL,
+                           ev->disallow_new_time_proposal ? 1 : 0);
+    }
+    rc |= write_body(e, bp, (p & CAL_EAS_BODY) ? ev->body : "");
+    if ((p & CAL_EAS_LOCATION) && ev->location) {
+        rc |= write_location(e, version, ev->location);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading a client's ApplicationData */
+
+static int read_int(const struct eas_node *n, uint64_t max, int *out, struct err *err)
+{
+    uint64_t v;
+    if (eas_node_uint(n, max, &v) != 0) {
+        return err_set(err, &eas_cond_item_invalid, "%s is not a number up to %llu",
+                       eas_tag_name(n->tag) ? eas_tag_name(n->tag) : "element",
+                       (unsigned long long)max);
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static const char *node_str(struct arena *a, const struct eas_node *n)
+{
+    return arena_strdup(a, eas_node_text(n, ""));
+}
+
+static int read_attendees(const struct eas_node *list, struct arena *a,
+                          const struct cal_eas_attendee **out, size_t *nout, struct err *err)
+{
+    size_t n = 0;
+    for (const struct eas_node *c = list->child; c; c = c->next) {
+        n += c->tag == EAS_CAL_ATTENDEE;
+    }
+    struct cal_eas_attendee *v = arena_zalloc(a, (n ? n : 1) * sizeof(*v));
+    size_t i = 0;
+    for (const struct eas_node *c = eas_node_child(list, EAS_CAL_ATTENDEE); c;
+         c = eas_node_next(c, EAS_CAL_ATTENDEE)) {
+        v[i].email = node_str(a, eas_node_child(c, EAS_CAL_EMAIL));
+        v[i].name = node_str(a, eas_node_child(c, EAS_CAL_NAME));
+        const struct eas_node *s = eas_node_child(c, EAS_CAL_ATTENDEESTATUS);
+        const struct eas_node *t = eas_node_child(c, EAS_CAL_ATTENDEETYPE);
+        if ((s && read_int(s, 5, &v[i].status, err) != 0) ||
+            (t && read_int(t, 3, &v[i].type, err) != 0)) {
+            return -1;
+        }
+        i++;
+    }
+    *out = v;
+    *nout = i;
+    return 0;
+}
+
+static void read_categories(const struct eas_node *list, struct arena *a,
+                            const char *const **out, size_t *nout)
+{
+    size_t n = 0;
+    for (const struct eas_node *c = list->child; c; c = c->next) {
+        n += c->tag == EAS_CAL_CATEGORY;
+    }
+    const char **v = arena_zalloc(a, (n ? n : 1) * sizeof(*v));
+    size_t i = 0;
+    for (const struct eas_node *c = eas_node_child(list, EAS_CAL_CATEGORY); c;
+         c = eas_node_next(c, EAS_CAL_CATEGORY)) {
+        v[i++] = node_str(a, c);
+    }
+    *out = v;
+    *nout = i;
+}
+
+static int read_recurrence(const struct eas_node *r, struct arena *a,
+                           struct cal_eas_recurrence *out, struct err *err)
+{
+    static const struct {
+        unsigned tag;
+        uint32_t bit;
+        uint64_t max;
+        size_t off;
+    } ints[] = {
+        {EAS_CAL_INTERVAL, CAL_EAS_R_INTERVAL, 999, offsetof(struct cal_eas_recurrence, interval)},
+        {EAS_CAL_OCCURRENCES, CAL_EAS_R_OCCURRENCES, 999,
+         offsetof(struct cal_eas_recurrence, occurrences)},
+        {EAS_CAL_DAYOFWEEK, CAL_EAS_R_DAYOFWEEK, 127,
+         offsetof(struct cal_eas_recurrence, day_of_week)},
+        {EAS_CAL_DAYOFMONTH, CAL_EAS_R_DAYOFMONTH, 127,
+         offsetof(struct cal_eas_recurrence, day_of_month)},
+        {EAS_CAL_WEEKOFMONTH, CAL_EAS_R_WEEKOFMONTH, 5,
+         offsetof(struct cal_eas_recurrence, week_of_month)},
+        {EAS_CAL_MONTHOFYEAR, CAL_EAS_R_MONTHOFYEAR, 12,
+         offsetof(struct cal_eas_recurrence, month_of_year)},
+        {EAS_CAL_FIRSTDAYOFWEEK, CAL_EAS_R_FIRSTDAYOFWEEK, 6,
+         offsetof(struct cal_eas_recurrence, first_day_of_week)},
+        {EAS_CAL_CALENDARTYPE, CAL_EAS_R_CALENDARTYPE, 20,
+         offsetof(struct cal_eas_recurrence, calendar_type)},
+    };
+    memset(out, 0, sizeof(*out));
+    const struct eas_node *t = eas_node_child(r, EAS_CAL_TYPE);
+    if (!t) {
+        return err_set(err, &eas_cond_item_invalid, "Recurrence without Type");
+    }
+    if (read_int(t, 6, &out->type, err) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < ALM_ARRAY_LEN(ints); i++) {
+        const struct eas_node *n = eas_node_child(r, ints[i].tag);
+        if (n) {
+            if (read_int(n, ints[i].max, (int *)((char *)out + ints[i].off), err) != 0) {
+                return -1;
+            }
+            out->present |= ints[i].bit;
+        }
+    }
+    const struct eas_node *u = eas_node_child(r, EAS_CAL_UNTIL);
+    if (u) {
+        out->until = node_str(a, u);
+        out->present |= CAL_EAS_R_UNTIL;
+    }
+    const struct eas_node *leap = eas_node_child(r, EAS_CAL_ISLEAPMONTH);
+    if (leap) {
+        int v = 0;
+        if (read_int(leap, 1, &v, err) != 0) {
+            return -1;
+        }
+        out->is_leap_month = v != 0;
+        out->present |= CAL_EAS_R_ISLEAPMONTH;
+    }
+    return 0;
+}
+
+/* The fields an Exception and the item share. `x` may be the event's own fields. */
+struct common {
+    uint32_t *present;
+    const char **start, **end, **dtstamp, **subject, **location, **body;
+    bool *all_day;
+    int *busy, *sensitivity, *reminder, *meeting;
+    const struct cal_eas_attendee **attendees;
+    size_t *nattendees;
+    const char *const **categories;
+    size_t *ncategories;
+};
+
+static int read_common(const struct eas_node *c, struct arena *a, const struct common *f,
+                       struct err *err)
+{
+    int v = 0;
+    switch (c->tag) {
+    case EAS_CAL_STARTTIME:
+        *f->start = node_str(a, c);
+        *f->present |= CAL_EAS_STARTTIME;
+        return 0;
+    case EAS_CAL_ENDTIME:
+        *f->end = node_str(a, c);
+        *f->present |= CAL_EAS_ENDTIME;
+        return 0;
+    case EAS_CAL_DTSTAMP:
+        *f->dtstamp = node_str(a, c);
+        *f->present |= CAL_EAS_DTSTAMP;
+        return 0;
+    case EAS_CAL_SUBJECT:
+        *f->subject = node_str(a, c);
+        *f->present |= CAL_EAS_SUBJECT;
+        return 0;
+    case EAS_CAL_LOCATION:
+        *f->location = node_str(a, c);
+        *f->present |= CAL_EAS_LOCATION;
+        return 0;
+    case EAS_ASB_LOCATION:
+        *f->location = node_str(a, eas_node_child(c, EAS_ASB_DISPLAYNAME));
+        *f->present |= CAL_EAS_LOCATION;
+        return 0;
+    case EAS_CAL_BODY: /* 2.5 */
+        *f->body = node_str(a, c);
+        *f->present |= CAL_EAS_BODY;
+        return 0;
+    case EAS_ASB_BODY:
+        *f->body = node_str(a, eas_node_child(c, EAS_ASB_DATA));
+        *f->present |= CAL_EAS_BODY;
+        return 0;
+    case EAS_CAL_ALLDAYEVENT:
+        if (read_int(c, 1, &v, err) != 0) {
+            return -1;
+        }
+        *f->all_day = v != 0;
+        *f->present |= CAL_EAS_ALLDAY;
+        return 0;
+    case EAS_CAL_BUSYSTATUS:
+        *f->present |= CAL_EAS_BUSYSTATUS;
+        return read_int(c, 4, f->busy, err);
+    case EAS_CAL_SENSITIVITY:
+        *f->present |= CAL_EAS_SENSITIVITY;
+        return read_int(c, 3, f->sensitivity, err);
+    case EAS_CAL_REMINDER:
+        *f->present |= CAL_EAS_REMINDER;
+        return read_int(c, 60 * 24 * 366, f->reminder, err);
+    case EAS_CAL_MEETINGSTATUS:
+        *f->present |= CAL_EAS_MEETINGSTATUS;
+        return read_int(c, 15, f->meeting, err);
+    case EAS_CAL_ATTENDEES:
+        *f->present |= CAL_EAS_ATTENDEES;
+        return read_attendees(c, a, f->attendees, f->nattendees, err);
+    case EAS_CAL_CATEGORIES:
+        *f->present |= CAL_EAS_CATEGORIES;
+        read_categories(c, a, f->categories, f->ncategories);
+        return 0;
+    default:
+        return 1; /* not a shared field */
+    }
+}
+
+static int read_exceptions(const struct eas_node *list, struct arena *a,
+                           const struct cal_eas_exception **out, size_t *nout, struct err *err)
+{
+    size_t n = 0;
+    for (const struct eas_node *c = list->child; c; c = c->next) {
+        n += c->tag == EAS_CAL_EXCEPTION;
+    }
+    if (n > CAL_EAS_MAX_EXCEPTIONS) {
+        return err_set(err, &eas_cond_item_invalid, "more than %d Exceptions",
+                       CAL_EAS_MAX_EXCEPTIONS);
+    }
+    struct cal_eas_exception *v = arena_zalloc(a, (n ? n : 1) * sizeof(*v));
+    size_t i = 0;
+    for (const struct eas_node *x = eas_node_child(list, EAS_CAL_EXCEPTION); x;
+         x = eas_node_next(x, EAS_CAL_EXCEPTION)) {
+        struct cal_eas_exception *e = &v[i++];
+        struct common f = {&e->present, &e->start_time, &e->end_time, &e->dtstamp,
+                           &e->subject, &e->location,   &e->body,     &e->all_day,
+                           &e->busy_status, &e->sensitivity, &e->reminder, &e->meeting_status,
+                           &e->attendees,  &e->nattendees, &e->categories, &e->ncategories};
+        for (const struct eas_node *c = x->child; c; c = c->next) {
+            int rc = read_common(c, a, &f, err);
+            if (rc < 0) {
+                return -1;
+            }
+            if (rc == 0) {
+                continue;
+            }
+            if (c->tag == EAS_CAL_DELETED) {
+                int d = 0;
+                if (read_int(c, 1, &d, err) != 0) {
+                    return -1;
+                }
+                e->deleted = d != 0;
+            } else if (c->tag == EAS_CAL_EXCEPTIONSTARTTIME) {
+                e->exception_start_time = node_str(a, c);
+            }
+        }
+        if (!e->exception_start_time) {
+            return err_set(err, &eas_cond_item_invalid, "Exception without ExceptionStartTime");
+        }
+    }
+    *out = v;
+    *nout = i;
+    return 0;
+}
+
+int eas_item_read(const struct eas_node *data, struct arena *a, struct cal_eas_event *ev,
+                  struct err *err)
+{
+    memset(ev, 0, sizeof(*ev));
+    struct common f = {&ev->present, &ev->start_time, &ev->end_time, &ev->dtstamp,
+                       &ev->subject, &ev->location,   &ev->body,     &ev->all_day,
+                       &ev->busy_status, &ev->sensitivity, &ev->reminder, &ev->meeting_status,
+                       &ev->attendees,  &ev->nattendees, &ev->categories, &ev->ncategories};
+    for (const struct eas_node *c = data ? data->child : NULL; c; c = c->next) {
+        int rc = read_common(c, a, &f, err);
+        if (rc < 0) {
+            return -1;
+        }
+        if (rc == 0) {
+            continue;
+        }
+        int v = 0;
+        switch (c->tag) {
+        case EAS_CAL_TIMEZONE:
+            ev->timezone = node_str(a, c);
+            ev->present |= CAL_EAS_TIMEZONE;
+            break;
+        case EAS_CAL_UID:
+            ev->uid = node_str(a, c);
+            ev->present |= CAL_EAS_UID;
+            break;
+        case EAS_CAL_ORGANIZERNAME:
+            ev->organizer_name = node_str(a, c);
+            ev->present |= CAL_EAS_ORGANIZER;
+            break;
+        case EAS_CAL_ORGANIZEREMAIL:
+            ev->organizer_email = node_str(a, c);
+            ev->present |= CAL_EAS_ORGANIZER;
+            break;
+        case EAS_CAL_RECURRENCE:
+            if (read_recurrence(c, a, &ev->recurrence, err) != 0) {
+                return -1;
+            }
+            ev->present |= CAL_EAS_RECURRENCE;
+            break;
+        case EAS_CAL_EXCEPTIONS:
+            if (read_exceptions(c, a, &ev->exceptions, &ev->nexceptions, err) != 0) {
+                return -1;
+            }
+            ev->present |= CAL_EAS_EXCEPTIONS;
+            break;
+        case EAS_CAL_RESPONSEREQUESTED:
+            if (read_int(c, 1, &v, err) != 0) {
+                return -1;
+            }
+            ev->response_requested = v != 0;
+            ev->present |= CAL_EAS_RESPONSEREQUESTED;
+            break;
+        case EAS_CAL_DISALLOWNEWTIMEPROPOSAL:
+            if (read_int(c, 1, &v, err) != 0) {
+                return -1;
+            }
+            ev->disallow_new_time_proposal = v != 0;
+            ev->present |= CAL_EAS_DISALLOWNEWTIMEPROPOSAL;
+            break;
+        default:
+            break; /* ClientUid, ResponseType, … : nothing to store */
+        }
+    }
+    return 0;
+}
+
+/* The bit of a Supported child (ghosting, MS-ASCMD 2.2.3.164), 0 when not ghostable. */
+uint32_t eas_item_field_of(unsigned tag)
+{
+    switch (tag) {
+    case EAS_CAL_TIMEZONE: return CAL_EAS_TIMEZONE;
+    case EAS_CAL_ALLDAYEVENT: return CAL_EAS_ALLDAY;
+    case EAS_CAL_BUSYSTATUS: return CAL_EAS_BUSYSTATUS;
+    case EAS_CAL_ORGANIZERNAME:
+    case EAS_CAL_ORGANIZEREMAIL: return CAL_EAS_ORGANIZER;
+    case EAS_CAL_DTSTAMP: return CAL_EAS_DTSTAMP;
+    case EAS_CAL_ENDTIME: return CAL_EAS_ENDTIME;
+    case EAS_CAL_LOCATION: return CAL_EAS_LOCATION;
+    case EAS_CAL_REMINDER: return CAL_EAS_REMINDER;
+    case EAS_CAL_SENSITIVITY: return CAL_EAS_SENSITIVITY;
+    case EAS_CAL_SUBJECT: return CAL_EAS_SUBJECT;
+    case EAS_CAL_STARTTIME: return CAL_EAS_STARTTIME;
+    case EAS_CAL_UID: return CAL_EAS_UID;
+    case EAS_CAL_MEETINGSTATUS: return CAL_EAS_MEETINGSTATUS;
+    case EAS_CAL_ATTENDEES: return CAL_EAS_ATTENDEES;
+    case EAS_CAL_CATEGORIES: return CAL_EAS_CATEGORIES;
+    case EAS_CAL_RECURRENCE: return CAL_EAS_RECURRENCE;
+    case EAS_CAL_EXCEPTIONS: return CAL_EAS_EXCEPTIONS;
+    case EAS_ASB_BODY:
+    case EAS_CAL_BODY: return CAL_EAS_BODY;
+    default: return 0;
+    }
+}
