@@ -25,6 +25,10 @@ void cal_zone_preload(void);
  * from `root` or from libical's cache. */
 icaltimezone *cal_zone_of(icalcomponent *root, icalproperty *prop, struct icaltimetype t);
 
+/* libical's builtin zone by location ("Europe/Berlin") or by its own prefixed TZID, or
+ * NULL; the lookup holds the cal zone mutex. */
+icaltimezone *cal_zone_builtin(const char *name);
+
 /* `t` as Unix seconds: UTC, DATE (midnight) and floating values as UTC, others in `zone`. */
 int64_t cal_to_utc(struct icaltimetype t, const icaltimezone *zone);
 

@@ -56,6 +56,17 @@ icaltimezone *cal_zone_of(icalcomponent *root, icalproperty *prop, struct icalti
     return z;
 }
 
+icaltimezone *cal_zone_builtin(const char *name)
+{
+    pthread_mutex_lock(&zone_lock);
+    icaltimezone *z = icaltimezone_get_builtin_timezone(name);
+    if (!z) {
+        z = icaltimezone_get_builtin_timezone_from_tzid(name);
+    }
+    pthread_mutex_unlock(&zone_lock);
+    return z;
+}
+
 int64_t cal_to_utc(struct icaltimetype t, const icaltimezone *zone)
 {
     const icaltimezone *utc = icaltimezone_get_utc_timezone();

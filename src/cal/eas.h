@@ -1,0 +1,288 @@
+/* cal/eas.h: iCalendar <-> Exchange ActiveSync calendar items (MS-ASCAL, MS-ASDTYPE;
+ * activesync.md §4). One stored calendar object resource (master VEVENT + overrides) is one
+ * EAS item. Every EAS value here is a string or an integer in its wire format (Compact
+ * DateTime `20240312T080000Z`, Timezone = base64 of the 172-byte TIME_ZONE_INFORMATION), so
+ * src/eas writes them verbatim and never parses iCalendar. No libical type crosses this
+ * header. Any worker thread, once cal_init() has run; nothing is kept between calls. */
+#ifndef ALMANAC_CAL_EAS_H
+#define ALMANAC_CAL_EAS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cal/cal.h"
+#include "util/arena.h"
+#include "util/err.h"
+#include "util/slice.h"
+
+enum {
+    CAL_EAS_MAX_EXCEPTIONS = 256, /* MS-ASCAL 2.2.2.20: Exception elements per item; a series
+                                     with more is flattened (activesync.md §4.6) */
+    CAL_EAS_TZ_BLOB_LEN = 172,    /* TIME_ZONE_INFORMATION, MS-ASDTYPE 2.7.6 */
+    CAL_EAS_MAX_UID = 300,        /* MS-ASCAL 2.2.2.46 */
+};
+
+/* One bit per top-level Calendar property: presence in client data (struct cal_eas_event
+ * .present) and the ghosting mask (keep_absent). The same bits mark the overriding fields
+ * of an exception (struct cal_eas_exception .present). */
+enum cal_eas_field {
+    CAL_EAS_TIMEZONE = 1u << 0,
+    CAL_EAS_ALLDAY = 1u << 1,
+    CAL_EAS_BUSYSTATUS = 1u << 2,
+    CAL_EAS_ORGANIZER = 1u << 3, /* OrganizerName + OrganizerEmail */
+    CAL_EAS_DTSTAMP = 1u << 4,
+    CAL_EAS_ENDTIME = 1u << 5,
+    CAL_EAS_LOCATION = 1u << 6,
+    CAL_EAS_REMINDER = 1u << 7,
+    CAL_EAS_SENSITIVITY = 1u << 8,
+    CAL_EAS_SUBJECT = 1u << 9,
+    CAL_EAS_STARTTIME = 1u << 10,
+    CAL_EAS_UID = 1u << 11,
+    CAL_EAS_MEETINGSTATUS = 1u << 12,
+    CAL_EAS_ATTENDEES = 1u << 13,
+    CAL_EAS_CATEGORIES = 1u << 14,
+    CAL_EAS_RECURRENCE = 1u << 15,
+    CAL_EAS_EXCEPTIONS = 1u << 16,
+    CAL_EAS_BODY = 1u << 17,
+    CAL_EAS_RESPONSEREQUESTED = 1u << 18,
+    CAL_EAS_DISALLOWNEWTIMEPROPOSAL = 1u << 19,
+    CAL_EAS_RESPONSETYPE = 1u << 20,         /* S->C only; ignored on input */
+    CAL_EAS_APPOINTMENTREPLYTIME = 1u << 21, /* S->C only; ignored on input */
+    CAL_EAS_ALL = (1u << 22) - 1,
+};
+
+/* AttendeeStatus (MS-ASCAL 2.2.2.4) and AttendeeType (2.2.2.5). */
+enum cal_eas_attendee_status {
+    CAL_EAS_STATUS_UNKNOWN = 0,
+    CAL_EAS_STATUS_TENTATIVE = 2,
+    CAL_EAS_STATUS_ACCEPTED = 3,
+    CAL_EAS_STATUS_DECLINED = 4,
+    CAL_EAS_STATUS_NOT_RESPONDED = 5,
+};
+
+enum cal_eas_attendee_type {
+    CAL_EAS_TYPE_REQUIRED = 1,
+    CAL_EAS_TYPE_OPTIONAL = 2,
+    CAL_EAS_TYPE_RESOURCE = 3,
+};
+
+struct cal_eas_attendee {
+    const char *email; /* without "mailto:"; may be "" */
+    const char *name;  /* CN, or NULL */
+    int status;        /* enum cal_eas_attendee_status; 0 when not sent (12.0+ element) */
+    int type;          /* enum cal_eas_attendee_type; 0 when not sent */
+};
+
+/* Presence bits of struct cal_eas_recurrence (Type is required and has none). */
+enum cal_eas_recur_field {
+    CAL_EAS_R_INTERVAL = 1u << 0,
+    CAL_EAS_R_UNTIL = 1u << 1,
+    CAL_EAS_R_OCCURRENCES = 1u << 2,
+    CAL_EAS_R_DAYOFWEEK = 1u << 3,
+    CAL_EAS_R_DAYOFMONTH = 1u << 4,
+    CAL_EAS_R_WEEKOFMONTH = 1u << 5,
+    CAL_EAS_R_MONTHOFYEAR = 1u << 6,
+    CAL_EAS_R_FIRSTDAYOFWEEK = 1u << 7, /* 14.1+ */
+    CAL_EAS_R_CALENDARTYPE = 1u << 8,   /* 14.0+ */
+    CAL_EAS_R_ISLEAPMONTH = 1u << 9,    /* 14.0+ */
+};
+
+/* Recurrence (MS-ASCAL 2.2.2.38; activesync.md §4.5). Type: 0 daily, 1 weekly, 2 monthly
+ * on day, 3 monthly on the n-th weekday, 5 yearly on date, 6 yearly on the n-th weekday. */
+struct cal_eas_recurrence {
+    uint32_t present;      /* enum cal_eas_recur_field */
+    int type;              /* always set */
+    int interval;          /* >= 1 */
+    const char *until;     /* Compact DateTime (UTC; all-day: see §4.4) */
+    int occurrences;       /* COUNT, >= 1 */
+    int day_of_week;       /* bits: 1 Sunday, 2 Monday, ... 64 Saturday */
+    int day_of_month;      /* 1-31 (127+WeekOfMonth 5 uses day_of_week) */
+    int week_of_month;     /* 1-5, 5 = last */
+    int month_of_year;     /* 1-12 */
+    int first_day_of_week; /* 0 Sunday .. 6 Saturday <-> WKST */
+    int calendar_type;     /* 0/1 Gregorian; anything else is refused on input */
+    bool is_leap_month;    /* refused (non-Gregorian) when true on input */
+};
+
+/* One Exception (MS-ASCAL 2.2.2.21): a deleted instance (EXDATE, or an override with
+ * STATUS:CANCELLED) or a modified one (an override, RECURRENCE-ID). `present` holds enum
+ * cal_eas_field bits of the fields set below; an absent field inherits the master. Out of
+ * cal_eas_from_ical() a modified instance always has STARTTIME and ENDTIME and only the
+ * other fields that differ from the master. */
+struct cal_eas_exception {
+    uint32_t present;
+    bool deleted;
+    const char *exception_start_time; /* original start, Compact DateTime (16.x: InstanceId) */
+    const char *start_time;
+    const char *end_time;
+    const char *dtstamp;
+    const char *subject;
+    const char *location;
+    const char *body; /* plain text */
+    bool all_day;
+    int busy_status;
+    int sensitivity;
+    int reminder; /* minutes before start */
+    int meeting_status;
+    const struct cal_eas_attendee *attendees;
+    size_t nattendees;
+    const char *const *categories;
+    size_t ncategories;
+};
+
+/* One calendar item. Strings are UTF-8 and NUL-terminated; out of cal_eas_from_ical() they
+ * live in the caller's arena; into cal_eas_to_ical() they are borrowed. A field is
+ * meaningful only when its bit is in `present`. */
+struct cal_eas_event {
+    uint32_t present;     /* enum cal_eas_field */
+    const char *timezone; /* base64 of the 172-byte blob */
+    bool all_day;
+    int busy_status; /* 0 free, 1 tentative, 2 busy, 3 out of office, 4 working elsewhere */
+    const char *organizer_name;  /* CN, or NULL */
+    const char *organizer_email; /* without "mailto:" */
+    const char *dtstamp;         /* Compact DateTime */
+    const char *start_time;      /* Compact DateTime, UTC; a series: its first instance */
+    const char *end_time;        /* Compact DateTime, UTC, exclusive */
+    const char *location;
+    int reminder;    /* minutes before the start */
+    int sensitivity; /* 0 normal, 1 personal, 2 private, 3 confidential */
+    const char *subject;
+    const char *uid;
+    int meeting_status; /* 0, 1, 3, 5, 7 (MS-ASCAL 2.2.2.29) */
+    const struct cal_eas_attendee *attendees;
+    size_t nattendees;
+    const char *const *categories;
+    size_t ncategories;
+    struct cal_eas_recurrence recurrence;
+    const struct cal_eas_exception *exceptions; /* ascending exception_start_time */
+    size_t nexceptions;
+    const char *body; /* plain text (DESCRIPTION) */
+    bool response_requested;
+    bool disallow_new_time_proposal;
+    int response_type;                  /* 0-5 (MS-ASCAL 2.2.2.37), S->C */
+    const char *appointment_reply_time; /* Compact DateTime, S->C */
+    /* Out of cal_eas_from_ical() only: the series cannot be expressed as one EAS item (a rule
+     * EAS cannot express, RDATE, several RRULEs, or more than CAL_EAS_MAX_EXCEPTIONS
+     * exceptions), so RECURRENCE and EXCEPTIONS are left out and the fields describe the
+     * master's first instance; src/eas exposes the instances one by one (cal_expand) per
+     * activesync.md §4.5 ("flattening"). */
+    bool is_flattened;
+};
+
+/* How cal_eas_from_ical_opts() projects an object for one request. */
+struct cal_eas_opts {
+    unsigned version;       /* protocol version times 10: 121, 140, 141, 160, 161 */
+    const char *principal;  /* the principal's e-mail (no "mailto:"), or NULL: the principal
+                               is then taken to be the organizer */
+    const char *default_tz; /* IANA zone for floating and UTC times and ≤14.1 all-day
+                               events (activesync.md §4.3.1 step 5, §4.4); NULL = UTC */
+    int64_t now;            /* Unix seconds: picks the rule year of a running series */
+};
+
+/* The stored object `ics` (borrowed; validated by cal_parse_object on PUT) as an EAS item,
+ * per activesync.md §4 for protocol `version` (x10). Strings go into `arena`. The principal
+ * is the organizer, floating/UTC times and all-day dates use UTC, and "now" is the clock.
+ * Returns 0, or -1 with `err` set to cal_cond_valid_calendar_data when `ics` does not parse
+ * or cal_cond_eas_unsupported when it holds no VEVENT (VTODO, VJOURNAL). */
+int cal_eas_from_ical(struct slice ics,
+                      unsigned version,
+                      struct arena *arena,
+                      struct cal_eas_event *out,
+                      struct err *err);
+
+/* cal_eas_from_ical() with explicit options. */
+int cal_eas_from_ical_opts(struct slice ics,
+                           const struct cal_eas_opts *opts,
+                           struct arena *arena,
+                           struct cal_eas_event *out,
+                           struct err *err);
+
+/* EAS fields `ev` (borrowed) -> a complete iCalendar object (VCALENDAR with a VTIMEZONE
+ * when a zone is used, the VEVENT master, overrides) that cal_parse_object() accepts, as a
+ * NUL-terminated slice in `arena`.
+ *
+ * When `existing` is non-empty (a client Change) it is the starting point, and iCalendar
+ * properties EAS does not map are kept (activesync.md §4.2). A field present in `ev`
+ * replaces the stored one; an absent field is kept if its bit is in `keep_absent`, else
+ * removed (ghosting, §3.3.7). MeetingStatus is derived (STATUS:CANCELLED for 5/7 when sent,
+ * never removed when absent); ResponseType and AppointmentReplyTime are ignored. A changed
+ * StartTime or Recurrence with Exceptions absent drops the stored exceptions (their
+ * RECURRENCE-IDs no longer name instances; MS-ASCAL 3.1.5.3 for 16.x). Exceptions, when
+ * present, replace every override and EXDATE. Time zone: the blob when sent, else the zone
+ * of the existing DTSTART, else UTC; all-day dates are the local dates of StartTime (round
+ * down) and EndTime (round up) in the blob's zone, or in UTC without a blob (16.x sends
+ * `YYYYMMDDT000000Z`, §4.4). `uid_if_missing` (may be NULL) is the UID when neither `ev`
+ * nor `existing` has one. A missing DTSTAMP becomes the current time.
+ *
+ * Returns 0, or -1 with `err` set to cal_cond_eas_invalid (400, EAS status 6), the message
+ * naming the field: a malformed date, EndTime before StartTime, no StartTime, a Timezone
+ * that is not base64 of 172 bytes or holds impossible rules, Recurrence Type 4 or unknown,
+ * a non-Gregorian CalendarType, out-of-range numbers, no UID at all, a UID over
+ * CAL_EAS_MAX_UID; or cal_cond_valid_calendar_data when `existing` does not parse. */
+int cal_eas_to_ical(const struct cal_eas_event *ev,
+                    struct slice existing,
+                    uint32_t keep_absent,
+                    const char *uid_if_missing,
+                    struct arena *arena,
+                    struct slice *ics_out,
+                    struct err *err);
+
+/* 16.x single-occurrence Change/Delete (MS-ASCMD 2.2.3.87 InstanceId). With `ex` (Change)
+ * the override of the instance that originally started at `instance_id` (Compact DateTime,
+ * UTC; all-day: the date at T000000Z) is created from the master, or updated, with ex's
+ * present fields (`ex->deleted` true acts as a delete). With `ex` NULL (Delete) the instance
+ * gets an EXDATE and any override of it is removed. The result is in `arena`. Returns 0, or
+ * -1 with cal_cond_eas_invalid (bad instance_id, no such instance, a non-recurring object,
+ * bad fields) or cal_cond_valid_calendar_data (existing does not parse). */
+int cal_eas_apply_instance(struct slice existing,
+                           const char *instance_id,
+                           const struct cal_eas_exception *ex,
+                           struct arena *arena,
+                           struct slice *ics_out,
+                           struct err *err);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The Timezone blob (MS-ASDTYPE 2.7.6, activesync.md §4.3), exposed for tests and src/eas. */
+
+/* SYSTEMTIME: annual rule form when year is 0 (day = week of month 1-5, 5 = last). */
+struct cal_eas_systime {
+    uint16_t year, month, day_of_week, day, hour, minute, second, ms;
+};
+
+/* TIME_ZONE_INFORMATION decoded; names as UTF-8 (at most 31 UTF-16 units on the wire). */
+struct cal_eas_tz {
+    int32_t bias; /* minutes WEST of UTC: UTC = local + bias (UTC-5 is +300) */
+    char standard_name[128];
+    struct cal_eas_systime standard_date; /* daylight -> standard; month 0: no DST */
+    int32_t standard_bias;
+    char daylight_name[128];
+    struct cal_eas_systime daylight_date; /* standard -> daylight */
+    int32_t daylight_bias;
+};
+
+/* The rules of the zone `tzid` (an IANA name of libical's builtin zones, or a Windows name
+ * of the short list in cal/eas_tz.c) in force in `year`, with the Windows name as both
+ * names when known. Returns 0, or -1 with cal_cond_eas_invalid when the zone is unknown. */
+int cal_eas_tz_from_tzid(const char *tzid, int year, struct cal_eas_tz *out, struct err *err);
+
+/* The 172 bytes of `tz`, little-endian, as base64 with padding (230 characters) in `arena`. */
+const char *cal_eas_tz_encode(const struct cal_eas_tz *tz, struct arena *arena);
+
+/* Decodes a base64 Timezone and checks its rules (months 0-12, weekday 0-6, week 1-5, a
+ * time of day, |bias| <= 24 h). Returns 0, or -1 with cal_cond_eas_invalid. */
+int cal_eas_tz_decode(struct slice b64, struct cal_eas_tz *out, struct err *err);
+
+/* A VTIMEZONE for `tz` around `year`: a builtin IANA zone of the short list whose rules in
+ * `year` equal the blob's (the one the blob's names point to first), as libical ships it
+ * with TZID = the IANA name; else a custom zone `EAS-<8 hex digits of the blob's hash>`
+ * with one STANDARD and one DAYLIGHT carrying RRULE:FREQ=YEARLY;BYMONTH;BYDAY (only a
+ * STANDARD without DST). "UTC" for a zero bias without DST, with *vtimezone_out empty.
+ * Both outputs NUL-terminated in `arena`. */
+void cal_eas_tz_to_vtimezone(const struct cal_eas_tz *tz,
+                             int year,
+                             struct arena *arena,
+                             const char **tzid_out,
+                             struct slice *vtimezone_out);
+
+#endif

@@ -1,0 +1,484 @@
+/* tests/unit/cal/test_cal_eas.c: iCalendar <-> ActiveSync calendar items (cal/eas.h;
+ * activesync.md §4, MS-ASCAL, MS-ASDTYPE 2.7.6). A corpus of client exports in
+ * tests/data/eas/ goes ics -> EAS -> ics, and the round trip must keep the meaning: the same
+ * instances (both objects expanded by cal_expand over 2023-2028 and compared as UTC start/end
+ * sets), summary, location, description, attendee set and alarm offset. EAS-level answers
+ * (Timezone blob bytes, Recurrence fields, Exceptions) are asserted exactly, as are ghosting
+ * (§3.3.7), 16.x single-instance changes and the errors of invalid client data. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libical/ical.h>
+
+#include "cal/cal.h"
+#include "cal/eas.h"
+#include "util/arena.h"
+#include "util/err.h"
+#include "util/sec.h"
+
+#define RANGE_START INT64_C(1672531200) /* 2023-01-01T00:00:00Z */
+#define RANGE_END   INT64_C(1830297600) /* 2028-01-01T00:00:00Z */
+#define NOW         INT64_C(1714521600) /* 2024-05-01T00:00:00Z: fixes the rule year */
+
+static struct slice load(struct arena *a, const char *name)
+{
+    const char *root = getenv("ALMANAC_SOURCE_DIR");
+    char path[512];
+    int n = snprintf(path, sizeof(path), "%s/tests/data/eas/%s", root ? root : ".", name);
+    assert_true(n > 0 && (size_t)n < sizeof(path));
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = arena_alloc(a, 65536);
+    size_t len = fread(buf, 1, 65535, f);
+    fclose(f);
+    buf[len] = '\0';
+    return (struct slice){buf, len};
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Meaning of an object: instances and master properties */
+
+struct inst {
+    int64_t start, end;
+};
+
+static int cmp_inst(const void *a, const void *b)
+{
+    const struct inst *x = a, *y = b;
+    if (x->start != y->start) {
+        return x->start < y->start ? -1 : 1;
+    }
+    return x->end < y->end ? -1 : x->end > y->end;
+}
+
+/* Every instance of `ics` in the range, as UTC seconds (DATE: midnight UTC), sorted; a
+ * cancelled override (STATUS:CANCELLED) is no instance, as for EAS (§4.6). */
+static size_t instances(struct arena *a, struct slice ics, struct inst *out, size_t cap)
+{
+    struct slice exp;
+    struct err e;
+    err_init(&e);
+    assert_int_equal(cal_expand(ics, RANGE_START, RANGE_END, a, &exp, &e), 0);
+    icalcomponent *root = icalparser_parse_string(exp.ptr);
+    assert_non_null(root);
+    icaltimezone *utc = icaltimezone_get_utc_timezone();
+    size_t n = 0;
+    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT); c;
+         c = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT)) {
+        icalproperty *sp = icalcomponent_get_first_property(c, ICAL_STATUS_PROPERTY);
+        if (sp && icalproperty_get_status(sp) == ICAL_STATUS_CANCELLED) {
+            continue;
+        }
+        assert_true(n < cap);
+        struct icaltimetype s = icalcomponent_get_dtstart(c);
+        struct icaltimetype en = icalcomponent_get_dtend(c);
+        out[n].start = (int64_t)icaltime_as_timet_with_zone(s, utc);
+        out[n].end = icaltime_is_null_time(en) ? out[n].start
+                                               : (int64_t)icaltime_as_timet_with_zone(en, utc);
+        n++;
+    }
+    icalcomponent_free(root);
+    qsort(out, n, sizeof(*out), cmp_inst);
+    return n;
+}
+
+static icalcomponent *parse(struct slice ics)
+{
+    char *s = malloc(ics.len + 1);
+    assert_non_null(s);
+    memcpy(s, ics.ptr, ics.len);
+    s[ics.len] = '\0';
+    icalcomponent *root = icalparser_parse_string(s);
+    free(s);
+    assert_non_null(root);
+    return root;
+}
+
+static icalcomponent *master_of(icalcomponent *root)
+{
+    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT); c;
+         c = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT)) {
+        if (!icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY)) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static const char *text(icalcomponent *c, icalproperty_kind k)
+{
+    icalproperty *p = icalcomponent_get_first_property(c, k);
+    if (!p) {
+        return "";
+    }
+    const char *v = icalvalue_as_ical_string(icalproperty_get_value(p));
+    return v ? v : "";
+}
+
+/* Attendees as "email/PARTSTAT" sorted and joined, into buf. */
+static void attendee_set(icalcomponent *c, char *buf, size_t cap)
+{
+    char items[32][128];
+    size_t n = 0;
+    for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_ATTENDEE_PROPERTY); p;
+         p = icalcomponent_get_next_property(c, ICAL_ATTENDEE_PROPERTY)) {
+        icalparameter *ps = icalproperty_get_first_parameter(p, ICAL_PARTSTAT_PARAMETER);
+        const char *st =
+            ps ? icalparameter_enum_to_string(icalparameter_get_partstat(ps)) : "NEEDS-ACTION";
+        assert_true(n < 32);
+        snprintf(items[n++], sizeof(items[0]), "%s/%s", icalproperty_get_attendee(p), st);
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = i + 1; j < n; j++) {
+            if (strcmp(items[j], items[i]) < 0) {
+                char t[128];
+                memcpy(t, items[i], sizeof(t));
+                memcpy(items[i], items[j], sizeof(t));
+                memcpy(items[j], t, sizeof(t));
+            }
+        }
+    }
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(buf + o, cap - o, "%s;", items[i]);
+        assert_true(w > 0 && (size_t)w < cap - o);
+        o += (size_t)w;
+    }
+}
+
+/* Seconds before the start of the first DISPLAY alarm, or -1. */
+static int alarm_offset(icalcomponent *c)
+{
+    icaltimezone *utc = icaltimezone_get_utc_timezone();
+    for (icalcomponent *a = icalcomponent_get_first_component(c, ICAL_VALARM_COMPONENT); a;
+         a = icalcomponent_get_next_component(c, ICAL_VALARM_COMPONENT)) {
+        icalproperty *ap = icalcomponent_get_first_property(a, ICAL_ACTION_PROPERTY);
+        if (!ap || icalproperty_get_action(ap) != ICAL_ACTION_DISPLAY) {
+            continue;
+        }
+        struct icaltriggertype tr =
+            icalproperty_get_trigger(icalcomponent_get_first_property(a, ICAL_TRIGGER_PROPERTY));
+        if (!icaltime_is_null_time(tr.time)) {
+            struct icaltimetype s = icalcomponent_get_dtstart(c);
+            return (int)((int64_t)icaltime_as_timet_with_zone(s, utc) -
+                         (int64_t)icaltime_as_timet_with_zone(tr.time, utc));
+        }
+        return -icaldurationtype_as_int(tr.duration);
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The corpus round trip */
+
+struct corpus_case {
+    const char *file;
+    size_t ninstances; /* in 2023-2028 */
+    bool alarm_exact;  /* the alarm offset survives exactly (relative DISPLAY trigger) */
+};
+
+static const struct corpus_case corpus[] = {
+    {"outlook_weekly.ics", 48, true}, {"google_override.ics", 9, true},
+    {"apple_berlin.ics", 1, true},    {"apple_allday.ics", 1, true},
+    {"monthly_nth.ics", 10, false},   {"monthly_setpos.ics", 12, false},
+    {"yearly_allday.ics", 4, false},  {"yearly_nth.ics", 4, false},
+    {"daily_count.ics", 5, false},    {"cancelled_instances.ics", 22, false},
+    {"floating.ics", 1, false},       {"sydney.ics", 20, false},
+    {"tokyo.ics", 12, false},         {"attendees.ics", 1, true},
+};
+
+static void round_trip(struct arena *a, const struct corpus_case *cc, unsigned version)
+{
+    struct slice ics = load(a, cc->file);
+    struct err e;
+    err_init(&e);
+    struct cal_eas_opts o = {.version = version, .now = NOW};
+    struct cal_eas_event ev;
+    assert_int_equal(cal_eas_from_ical_opts(ics, &o, a, &ev, &e), 0);
+    assert_false(ev.is_flattened);
+    struct slice back;
+    if (cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &back, &e) != 0) {
+        fail_msg("%s v%u: %s", cc->file, version, e.msg);
+    }
+    struct cal_info info;
+    assert_int_equal(cal_parse_object(back, CAL_COMP_VEVENT, a, &info, &e), 0);
+
+    static struct inst i1[512], i2[512];
+    size_t n1 = instances(a, ics, i1, 512);
+    size_t n2 = instances(a, back, i2, 512);
+    if (n1 != cc->ninstances || n2 != n1) {
+        fail_msg("%s v%u: %zu instances, back %zu, expected %zu\n%s", cc->file, version, n1, n2,
+                 cc->ninstances, back.ptr);
+    }
+    for (size_t i = 0; i < n1; i++) {
+        if (i1[i].start != i2[i].start || i1[i].end != i2[i].end) {
+            fail_msg("%s v%u: instance %zu %lld-%lld became %lld-%lld\n%s", cc->file, version, i,
+                     (long long)i1[i].start, (long long)i1[i].end, (long long)i2[i].start,
+                     (long long)i2[i].end, back.ptr);
+        }
+    }
+    icalcomponent *r1 = parse(ics), *r2 = parse(back);
+    icalcomponent *m1 = master_of(r1), *m2 = master_of(r2);
+    assert_string_equal(text(m1, ICAL_SUMMARY_PROPERTY), text(m2, ICAL_SUMMARY_PROPERTY));
+    assert_string_equal(text(m1, ICAL_LOCATION_PROPERTY), text(m2, ICAL_LOCATION_PROPERTY));
+    assert_string_equal(text(m1, ICAL_DESCRIPTION_PROPERTY), text(m2, ICAL_DESCRIPTION_PROPERTY));
+    assert_string_equal(text(m1, ICAL_UID_PROPERTY), text(m2, ICAL_UID_PROPERTY));
+    char s1[2048], s2[2048];
+    attendee_set(m1, s1, sizeof(s1));
+    attendee_set(m2, s2, sizeof(s2));
+    assert_string_equal(s1, s2);
+    if (cc->alarm_exact) {
+        assert_int_equal(alarm_offset(m1), alarm_offset(m2));
+    }
+    icalcomponent_free(r1);
+    icalcomponent_free(r2);
+}
+
+static void test_cal_eas_corpus_round_trips_keep_meaning(void **state)
+{
+    (void)state;
+    static const unsigned versions[] = {121, 141, 161};
+    for (size_t i = 0; i < sizeof(corpus) / sizeof(corpus[0]); i++) {
+        for (size_t v = 0; v < 3; v++) {
+            struct arena *a = arena_create();
+            round_trip(a, &corpus[i], versions[v]);
+            arena_destroy(&a);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The Timezone blob (MS-ASDTYPE 2.7.6; activesync.md §4.3) */
+
+static void blob_bytes(const char *b64, uint8_t out[CAL_EAS_TZ_BLOB_LEN])
+{
+    long n = sec_unbase64(slice_from_cstr(b64), out, CAL_EAS_TZ_BLOB_LEN);
+    assert_int_equal(n, CAL_EAS_TZ_BLOB_LEN);
+}
+
+static void test_cal_eas_tz_new_york_blob(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz tz;
+    assert_int_equal(cal_eas_tz_from_tzid("America/New_York", 2024, &tz, &e), 0);
+    assert_int_equal(tz.bias, 300);
+    assert_int_equal(tz.standard_bias, 0);
+    assert_int_equal(tz.daylight_bias, -60);
+    /* StandardDate: first Sunday of November 02:00; DaylightDate: second Sunday of March */
+    assert_int_equal(tz.standard_date.year, 0);
+    assert_int_equal(tz.standard_date.month, 11);
+    assert_int_equal(tz.standard_date.day_of_week, 0);
+    assert_int_equal(tz.standard_date.day, 1);
+    assert_int_equal(tz.standard_date.hour, 2);
+    assert_int_equal(tz.standard_date.minute, 0);
+    assert_int_equal(tz.daylight_date.month, 3);
+    assert_int_equal(tz.daylight_date.day_of_week, 0);
+    assert_int_equal(tz.daylight_date.day, 2);
+    assert_int_equal(tz.daylight_date.hour, 2);
+    assert_string_equal(tz.standard_name, "Eastern Standard Time");
+    const char *b64 = cal_eas_tz_encode(&tz, a);
+    assert_int_equal(strlen(b64), 232);
+    assert_string_equal(b64 + strlen(b64) - 8, "xP///w==");
+    struct cal_eas_tz anon = tz;
+    anon.standard_name[0] = anon.daylight_name[0] = '\0';
+    assert_memory_equal(cal_eas_tz_encode(&anon, a), "LAEAAAAA", 8); /* §4.3 worked example */
+    uint8_t b[CAL_EAS_TZ_BLOB_LEN];
+    blob_bytes(b64, b);
+    static const uint8_t bias[4] = {0x2c, 0x01, 0, 0};
+    assert_memory_equal(b, bias, 4);
+    static const uint8_t std[16] = {0, 0, 11, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t dst[16] = {0, 0, 3, 0, 0, 0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0};
+    assert_memory_equal(b + 68, std, 16);
+    assert_memory_equal(b + 152, dst, 16);
+    static const uint8_t dbias[4] = {0xc4, 0xff, 0xff, 0xff};
+    assert_memory_equal(b + 168, dbias, 4);
+    /* "Eastern Standard Time" in UTF-16LE */
+    assert_int_equal(b[4], 'E');
+    assert_int_equal(b[5], 0);
+    assert_int_equal(b[6], 'a');
+    arena_destroy(&a);
+}
+
+/* activesync.md §4.3: the full Berlin blob with empty names. */
+static void test_cal_eas_tz_berlin_blob_matches_the_brief(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz tz;
+    assert_int_equal(cal_eas_tz_from_tzid("Europe/Berlin", 2024, &tz, &e), 0);
+    tz.standard_name[0] = tz.daylight_name[0] = '\0';
+    uint8_t b[CAL_EAS_TZ_BLOB_LEN], want[CAL_EAS_TZ_BLOB_LEN];
+    blob_bytes(cal_eas_tz_encode(&tz, a), b);
+    memset(want, 0, sizeof(want));
+    static const uint8_t m60[4] = {0xc4, 0xff, 0xff, 0xff};
+    memcpy(want, m60, 4);
+    static const uint8_t std[16] = {0, 0, 10, 0, 0, 0, 5, 0, 3, 0, 0, 0, 0, 0, 0, 0};
+    static const uint8_t dst[16] = {0, 0, 3, 0, 0, 0, 5, 0, 2, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(want + 68, std, 16);
+    memcpy(want + 152, dst, 16);
+    memcpy(want + 168, m60, 4);
+    assert_memory_equal(b, want, sizeof(want));
+    /* the Windows-named zone of an Outlook export gives the same rules */
+    struct cal_eas_tz w;
+    assert_int_equal(cal_eas_tz_from_tzid("W. Europe Standard Time", 2024, &w, &e), 0);
+    assert_string_equal(w.standard_name, "W. Europe Standard Time");
+    w.standard_name[0] = w.daylight_name[0] = '\0';
+    assert_string_equal(cal_eas_tz_encode(&w, a), cal_eas_tz_encode(&tz, a));
+    arena_destroy(&a);
+}
+
+static void test_cal_eas_tz_utc_is_all_zero(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz tz;
+    assert_int_equal(cal_eas_tz_from_tzid("UTC", 2024, &tz, &e), 0);
+    tz.standard_name[0] = tz.daylight_name[0] = '\0';
+    const char *b64 = cal_eas_tz_encode(&tz, a);
+    char want[233];
+    memset(want, 'A', 230);
+    memcpy(want + 230, "==", 3);
+    assert_string_equal(b64, want);
+    const char *tzid;
+    struct slice vtz;
+    cal_eas_tz_to_vtimezone(&tz, 2024, a, &tzid, &vtz);
+    assert_string_equal(tzid, "UTC");
+    assert_int_equal(vtz.len, 0);
+    arena_destroy(&a);
+}
+
+/* Southern hemisphere: DaylightDate in October, StandardDate in April (§4.3). */
+static void test_cal_eas_tz_sydney_and_tokyo(void **state)
+{
+    (void)state;
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz tz;
+    assert_int_equal(cal_eas_tz_from_tzid("Australia/Sydney", 2024, &tz, &e), 0);
+    assert_int_equal(tz.bias, -600);
+    assert_int_equal(tz.daylight_bias, -60);
+    assert_int_equal(tz.daylight_date.month, 10);
+    assert_int_equal(tz.daylight_date.day, 1);
+    assert_int_equal(tz.daylight_date.day_of_week, 0);
+    assert_int_equal(tz.daylight_date.hour, 2);
+    assert_int_equal(tz.standard_date.month, 4);
+    assert_int_equal(tz.standard_date.day, 1);
+    assert_int_equal(tz.standard_date.hour, 3);
+    assert_int_equal(cal_eas_tz_from_tzid("Asia/Tokyo", 2024, &tz, &e), 0);
+    assert_int_equal(tz.bias, -540);
+    assert_int_equal(tz.daylight_bias, 0);
+    assert_int_equal(tz.standard_date.month, 0);
+    assert_int_equal(tz.daylight_date.month, 0);
+    assert_int_equal(cal_eas_tz_from_tzid("Mars/Olympus_Mons", 2024, &tz, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+}
+
+/* A blob of the short list decodes to its IANA zone; the names pick between equal rules. */
+static void test_cal_eas_tz_decode_prefers_named_builtin(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz tz, back;
+    assert_int_equal(cal_eas_tz_from_tzid("Europe/Paris", 2024, &tz, &e), 0);
+    assert_int_equal(cal_eas_tz_decode(slice_from_cstr(cal_eas_tz_encode(&tz, a)), &back, &e), 0);
+    assert_string_equal(back.standard_name, "Romance Standard Time");
+    const char *tzid;
+    struct slice vtz;
+    cal_eas_tz_to_vtimezone(&back, 2024, a, &tzid, &vtz);
+    assert_string_equal(tzid, "Europe/Paris");
+    back.standard_name[0] = back.daylight_name[0] = '\0';
+    cal_eas_tz_to_vtimezone(&back, 2024, a, &tzid, &vtz);
+    assert_string_equal(tzid, "Europe/Berlin"); /* first of the list with these rules */
+    assert_non_null(strstr(vtz.ptr, "TZID:Europe/Berlin\r\n"));
+    assert_non_null(strstr(vtz.ptr, "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n"));
+    assert_non_null(strstr(vtz.ptr, "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n"));
+    arena_destroy(&a);
+}
+
+/* A zone outside the list: Newfoundland (UTC-3:30, DST second Sunday of March to first
+ * Sunday of November at 02:00) becomes a custom VTIMEZONE whose instances are right. */
+static void test_cal_eas_tz_unknown_zone_gives_custom_vtimezone(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz tz;
+    memset(&tz, 0, sizeof(tz));
+    tz.bias = 210;
+    tz.daylight_bias = -60;
+    tz.standard_date = (struct cal_eas_systime){0, 11, 0, 1, 2, 0, 0, 0};
+    tz.daylight_date = (struct cal_eas_systime){0, 3, 0, 2, 2, 0, 0, 0};
+    const char *b64 = cal_eas_tz_encode(&tz, a);
+    const char *tzid;
+    struct slice vtz;
+    cal_eas_tz_to_vtimezone(&tz, 2024, a, &tzid, &vtz);
+    assert_memory_equal(tzid, "EAS-", 4);
+    assert_int_equal(strlen(tzid), 12);
+    assert_non_null(strstr(vtz.ptr, "TZOFFSETTO:-0330\r\n"));
+    assert_non_null(strstr(vtz.ptr, "TZOFFSETTO:-0230\r\n"));
+    assert_non_null(strstr(vtz.ptr, "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU\r\n"));
+    assert_non_null(strstr(vtz.ptr, "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\n"));
+
+    /* weekly from Monday 2024-10-28 09:30 local (12:00Z in NDT); after 2024-11-03 09:30 NST
+     * is 13:00Z */
+    struct cal_eas_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.present = CAL_EAS_TIMEZONE | CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_SUBJECT |
+                 CAL_EAS_UID | CAL_EAS_RECURRENCE;
+    ev.timezone = b64;
+    ev.start_time = "20241028T120000Z";
+    ev.end_time = "20241028T130000Z";
+    ev.subject = "St. John's";
+    ev.uid = "nl-1";
+    ev.recurrence.type = 1;
+    ev.recurrence.present = CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_OCCURRENCES;
+    ev.recurrence.day_of_week = 2;
+    ev.recurrence.occurrences = 3;
+    struct slice ics;
+    if (cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &ics, &e) != 0) {
+        fail_msg("%s", e.msg);
+    }
+    assert_non_null(strstr(ics.ptr, "DTSTART;TZID=EAS-"));
+    assert_non_null(strstr(ics.ptr, ":20241028T093000\r\n"));
+    struct inst in[8];
+    assert_int_equal(instances(a, ics, in, 8), 3);
+    assert_int_equal(in[0].start, 1730116800); /* 2024-10-28T12:00:00Z */
+    assert_int_equal(in[1].start, 1730725200); /* 2024-11-04T13:00:00Z */
+    assert_int_equal(in[2].start, 1731330000); /* 2024-11-11T13:00:00Z */
+    assert_int_equal(in[2].end - in[2].start, 3600);
+    arena_destroy(&a);
+}
+
+int main(void)
+{
+    cal_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cal_eas_corpus_round_trips_keep_meaning),
+        cmocka_unit_test(test_cal_eas_tz_new_york_blob),
+        cmocka_unit_test(test_cal_eas_tz_berlin_blob_matches_the_brief),
+        cmocka_unit_test(test_cal_eas_tz_utc_is_all_zero),
+        cmocka_unit_test(test_cal_eas_tz_sydney_and_tokyo),
+        cmocka_unit_test(test_cal_eas_tz_decode_prefers_named_builtin),
+        cmocka_unit_test(test_cal_eas_tz_unknown_zone_gives_custom_vtimezone),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    cal_shutdown();
+    return rc;
+}
