@@ -298,7 +298,8 @@ static int open_element(struct eas_wbxml_dec *d, unsigned tok, bool content, str
         d->first_skipped = tag;
     }
     if (++d->elements > d->lim.max_elements) {
-        return err_set(err, &eas_cond_wbxml_limit, "wbxml elements exceed wbxml max_elements=%lu",
+        return err_set(err, &eas_cond_wbxml_limit,
+                       "wbxml element %lu exceeds wbxml max_elements=%lu", d->elements,
                        d->lim.max_elements);
     }
     if (d->depth + 1 > d->lim.max_depth) {

@@ -451,6 +451,16 @@ static void test_wbxml_error_messages_name_the_fault(void **state)
         assert_ptr_equal(e.cond, &eas_cond_bad_wbxml);
         assert_string_equal(e.msg, cases[i].msg);
     }
+    /* Limit messages name the limit and its value (STYLE.md §3.3). */
+    struct err e;
+    static const struct slice many = DOC(HDR "\x45\x13\x13\x13\x13\x13\x13\x13\x13\x13\x13\x01");
+    assert_int_equal(decode_with(&small, many, FEED_WHOLE, 0, &rec, &e), -1);
+    assert_ptr_equal(e.cond, &eas_cond_wbxml_limit);
+    assert_string_equal(e.msg, "wbxml element 11 exceeds wbxml max_elements=10");
+    static const struct slice big = DOC(HDR "\x45\x4b\xc3\x11"
+                                            "0123456789abcdef!\x01\x01");
+    assert_int_equal(decode_with(&small, big, FEED_WHOLE, 0, &rec, &e), -1);
+    assert_string_equal(e.msg, "wbxml text of SyncKey exceeds wbxml max_opaque=16");
     buf_deinit(&rec.b);
 }
 
