@@ -137,13 +137,15 @@ struct eas_wbxml_dec {
     struct dec_frame *stack;
     unsigned depth; /* open elements with content */
     unsigned long elements;
-    bool rooted;        /* the root element has begun */
-    struct buf text;    /* text of the innermost element (not kept when skipping) */
-    size_t text_len;    /* bytes of text of the innermost element, kept or not */
-    bool text_seen;     /* a STR_I or OPAQUE piece in the innermost element */
-    bool text_opaque;   /* one of those pieces was OPAQUE */
-    size_t opaque_left; /* bytes of the current OPAQUE still to come */
-    struct err failure; /* the error of ST_FAILED */
+    unsigned long skipped;  /* elements that began a skip */
+    unsigned first_skipped; /* tag of the first of them */
+    bool rooted;            /* the root element has begun */
+    struct buf text;        /* text of the innermost element (not kept when skipping) */
+    size_t text_len;        /* bytes of text of the innermost element, kept or not */
+    bool text_seen;         /* a STR_I or OPAQUE piece in the innermost element */
+    bool text_opaque;       /* one of those pieces was OPAQUE */
+    size_t opaque_left;     /* bytes of the current OPAQUE still to come */
+    struct err failure;     /* the error of ST_FAILED */
 };
 
 static void dec_text_free(void *p)
@@ -292,8 +294,12 @@ static int open_element(struct eas_wbxml_dec *d, unsigned tok, bool content, str
         return bad(err, "wbxml root element 0x%04x is unknown", tag);
     }
     d->rooted = true;
+    if (!known && (d->depth == 0 || !top(d)->skip) && d->skipped++ == 0) {
+        d->first_skipped = tag;
+    }
     if (++d->elements > d->lim.max_elements) {
-        return err_set(err, &eas_cond_wbxml_limit, "wbxml elements exceed wbxml max_elements=%lu",
+        return err_set(err, &eas_cond_wbxml_limit,
+                       "wbxml element %lu exceeds wbxml max_elements=%lu", d->elements,
                        d->lim.max_elements);
     }
     if (d->depth + 1 > d->lim.max_depth) {
@@ -529,6 +535,14 @@ int eas_wbxml_feed(struct eas_wbxml_dec *d, const void *p, size_t n, struct err 
         }
     }
     return 0;
+}
+
+unsigned long eas_wbxml_skipped(const struct eas_wbxml_dec *d, unsigned *first_tag_out)
+{
+    if (first_tag_out) {
+        *first_tag_out = d->skipped > 0 ? d->first_skipped : 0;
+    }
+    return d->skipped;
 }
 
 int eas_wbxml_finish(struct eas_wbxml_dec *d, struct err *err)

@@ -114,6 +114,11 @@ int eas_wbxml_feed(struct eas_wbxml_dec *d, const void *p, size_t n, struct err 
  * when the body is truncated (header, varint, string or open elements) or has no root. */
 int eas_wbxml_finish(struct eas_wbxml_dec *d, struct err *err);
 
+/* Elements skipped so far (unknown tags and tags of pages without a table, each counted once
+ * with its subtree), and in *first_tag_out (when not NULL) the first of them, 0 if none: for
+ * the command to log once (§2.1 rule 5). */
+unsigned long eas_wbxml_skipped(const struct eas_wbxml_dec *d, unsigned *first_tag_out);
+
 /* --- encoder ------------------------------------------------------------------------- */
 
 /* Appends one WBXML document to `out`. The buf's limit bounds the output: every call

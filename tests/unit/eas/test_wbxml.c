@@ -451,6 +451,16 @@ static void test_wbxml_error_messages_name_the_fault(void **state)
         assert_ptr_equal(e.cond, &eas_cond_bad_wbxml);
         assert_string_equal(e.msg, cases[i].msg);
     }
+    /* Limit messages name the limit and its value (STYLE.md §3.3). */
+    struct err e;
+    static const struct slice many = DOC(HDR "\x45\x13\x13\x13\x13\x13\x13\x13\x13\x13\x13\x01");
+    assert_int_equal(decode_with(&small, many, FEED_WHOLE, 0, &rec, &e), -1);
+    assert_ptr_equal(e.cond, &eas_cond_wbxml_limit);
+    assert_string_equal(e.msg, "wbxml element 11 exceeds wbxml max_elements=10");
+    static const struct slice big = DOC(HDR "\x45\x4b\xc3\x11"
+                                            "0123456789abcdef!\x01\x01");
+    assert_int_equal(decode_with(&small, big, FEED_WHOLE, 0, &rec, &e), -1);
+    assert_string_equal(e.msg, "wbxml text of SyncKey exceeds wbxml max_opaque=16");
     buf_deinit(&rec.b);
 }
 
@@ -478,6 +488,56 @@ static void test_wbxml_callback_failure_stops_the_feed_and_sticks(void **state)
     assert_int_equal(eas_wbxml_finish(d, &e), -1);
     assert_ptr_equal(e.cond, &err_cond_bad_request);
     assert_string_equal(buf_cstr(&rec.b), "<0:Sync><0:SyncKey>\"1\"</0:SyncKey>");
+    arena_destroy(&a);
+    buf_deinit(&rec.b);
+}
+
+static void test_wbxml_counts_skipped_subtrees_for_the_log(void **state)
+{
+    (void)state;
+    /* Two skipped subtrees: an unknown AirSync token (with an unknown child, not counted)
+     * and a Contacts element (page without a table); the known ones are not counted. */
+    static const char doc[] = HDR "\x45\x7f\x3e\x01\x00\x01\x5e\x03"
+                                  "x\x00\x01\x00\x00\x4d\x03"
+                                  "s\x00\x01\x01";
+    struct recorder rec = {.empty_tag = 0};
+    buf_init(&rec.b, TRACE_LIMIT);
+    struct arena *a = arena_create();
+    struct eas_wbxml_dec *d = eas_wbxml_dec_new(a, NULL, &recording, &rec);
+    unsigned first = 1;
+    assert_int_equal(eas_wbxml_skipped(d, &first), 0);
+    assert_int_equal(first, 0);
+    struct err e;
+    err_init(&e);
+    assert_int_equal(eas_wbxml_feed(d, doc, sizeof(doc) - 1, &e), 0);
+    assert_int_equal(eas_wbxml_finish(d, &e), 0);
+    assert_int_equal(eas_wbxml_skipped(d, &first), 2);
+    assert_int_equal(first, 0x003F);
+    assert_int_equal(eas_wbxml_skipped(d, NULL), 2);
+    assert_string_equal(buf_cstr(&rec.b), "<0:Sync><0:ServerId>\"s\"</0:ServerId></0:Sync>");
+    arena_destroy(&a);
+    buf_deinit(&rec.b);
+}
+
+/* §6.2 item 3: the brief quotes the opening bytes of the MS-ASWBXML contact example (a Sync
+ * of the Contacts class); they decode to this prefix and then end inside SyncKey. */
+static void test_wbxml_decodes_the_quoted_ms_aswbxml_prefix(void **state)
+{
+    (void)state;
+    static const char doc[] = "\x03\x01\x6a\x00\x45\x5c\x4f\x50\x03\x43\x6f\x6e\x74\x61\x63"
+                              "\x74\x73\x00\x01\x4b";
+    struct recorder rec = {.empty_tag = 0};
+    buf_init(&rec.b, TRACE_LIMIT);
+    struct arena *a = arena_create();
+    struct eas_wbxml_dec *d = eas_wbxml_dec_new(a, NULL, &recording, &rec);
+    struct err e;
+    err_init(&e);
+    assert_int_equal(eas_wbxml_feed(d, doc, sizeof(doc) - 1, &e), 0);
+    assert_string_equal(buf_cstr(&rec.b), "<0:Sync><0:Collections><0:Collection><0:Class>"
+                                          "\"Contacts\"</0:Class><0:SyncKey>");
+    assert_int_equal(eas_wbxml_finish(d, &e), -1);
+    assert_ptr_equal(e.cond, &eas_cond_bad_wbxml);
+    assert_string_equal(e.msg, "wbxml body ends with 4 elements open");
     arena_destroy(&a);
     buf_deinit(&rec.b);
 }
@@ -972,6 +1032,8 @@ int main(void)
         cmocka_unit_test(test_wbxml_default_limits_are_those_of_the_brief),
         cmocka_unit_test(test_wbxml_error_messages_name_the_fault),
         cmocka_unit_test(test_wbxml_callback_failure_stops_the_feed_and_sticks),
+        cmocka_unit_test(test_wbxml_counts_skipped_subtrees_for_the_log),
+        cmocka_unit_test(test_wbxml_decodes_the_quoted_ms_aswbxml_prefix),
         cmocka_unit_test(test_wbxml_text_limit_holds_across_chunks),
         cmocka_unit_test(test_wbxml_token_numbers_match_the_brief),
         cmocka_unit_test(test_wbxml_page_names_are_the_spec_namespaces),
