@@ -219,7 +219,8 @@ struct resp {
     const char *client_id;
     const char *server_id;
     unsigned status;
-    uint64_t item; /* Fetch: the item to send */
+    uint64_t item;   /* Fetch: the item to send */
+    const char *uid; /* Add in 16.x: the UID the server chose, sent back (MS-ASCMD ClientUid) */
 };
 
 struct coll_job {
@@ -335,6 +336,7 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
     struct store_item it;
     if (ev.uid && store_item_get_by_uid(er->store, j->coll.id, ev.uid, er->arena, &it) == STORE_OK) {
         r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
+        r->uid = it.uid;
         enum store_rc rc = store_eas_member_put(er->store, er->device.id, j->coll.id, it.id,
                                                 it.modseq);
         return rc == STORE_OK ? 0 : eas_store_err(er, rc, fatal);
@@ -348,6 +350,7 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
         return 0;
     }
     r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
+    r->uid = it.uid;
     return 0;
 }
 
@@ -666,6 +669,11 @@ static int write_responses(struct coll_job *j, struct eas_wbxml_enc *e)
             }
         } else {
             rc |= eas_enc_uint(e, EAS_AS_STATUS, r->status);
+        }
+        if (r->kind == RESP_ADD && r->uid && j->er->version >= 160) {
+            rc |= eas_enc_start(e, EAS_AS_APPLICATIONDATA);
+            rc |= eas_enc_cstr(e, EAS_CAL_UID, r->uid);
+            rc |= eas_enc_end(e);
         }
         rc |= eas_enc_end(e);
     }
