@@ -1,9 +1,9 @@
-/* tools/almanac.c: the admin CLI. Users (argon2id hashes through util/sec), calendars and
- * tombstone pruning, each operation in one store transaction. The whole command line is
- * checked, and a password read, before the data directory is touched, so a usage error
- * changes nothing. Exit codes: 0 done, 1 usage error (bad arguments, names or password),
- * 2 the operation failed (message on stderr naming what: "almanac: user 'bob' exists").
- * Never prints a password except the one --generate-password made, once. */
+/* tools/almanac.c: the admin CLI. Users (argon2id hashes through util/sec), calendars,
+ * ActiveSync devices and tombstone pruning, each operation in one store transaction. The whole
+ * command line is checked, and a password read, before the data directory is touched, so a usage
+ * error changes nothing. Exit codes: 0 done, 1 usage error (bad arguments, names or password), 2
+ * the operation failed (message on stderr naming what: "almanac: user 'bob' exists"). Never prints
+ * a password except the one --generate-password made, once. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +38,10 @@ static const char usage_text[] =
     "  user list\n"
     "  calendar add USER NAME [--displayname TEXT]\n"
     "  calendar list USER   (NAME, kind, modseq=N, items=N; tab-separated)\n"
+    "  device list USER     ActiveSync devices after a header line: id, type, protocol,\n"
+    "                       first and last seen (UTC), policy, model; tab-separated\n"
+    "  device del USER DEVICEID   forget a device and its sync state; its next request\n"
+    "                             starts over (DEVICEID in any case)\n"
     "  prune [--days N]   drop tombstones older than N days (default 90); sync clients\n"
     "                     holding older state are told to start over\n"
     "DIR defaults to ./data and is created (mode 0700) if missing. A user NAME is 1-64 of\n"
@@ -51,6 +55,8 @@ enum cli_op {
     OP_USER_LIST,
     OP_CALENDAR_ADD,
     OP_CALENDAR_LIST,
+    OP_DEVICE_LIST,
+    OP_DEVICE_DEL,
     OP_PRUNE,
 };
 
@@ -58,8 +64,9 @@ enum cli_op {
 struct cli_cmd {
     enum cli_op op;
     const char *data_dir;
-    const char *user;     /* OP_USER_*, OP_CALENDAR_* */
+    const char *user;     /* OP_USER_*, OP_CALENDAR_*, OP_DEVICE_* */
     const char *calendar; /* OP_CALENDAR_ADD */
+    const char *device;   /* OP_DEVICE_DEL */
     const char *display;  /* OP_CALENDAR_ADD with --displayname, else NULL */
     bool is_generated;    /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
     uint64_t days;        /* OP_PRUNE */
@@ -225,6 +232,29 @@ static int parse_calendar(int argc, char **argv, struct cli_cmd *cmd)
     return 0;
 }
 
+/* Parses `device ...`. Returns 0, or EXIT_USAGE after printing why. */
+static int parse_device(int argc, char **argv, struct cli_cmd *cmd)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    if (strcmp(sub, "list") == 0 && argc == 2) {
+        cmd->op = OP_DEVICE_LIST;
+    } else if (strcmp(sub, "del") == 0 && argc == 3) {
+        cmd->op = OP_DEVICE_DEL;
+        cmd->device = argv[2];
+    } else {
+        return usage_error(NULL);
+    }
+    cmd->user = argv[1];
+    if (!is_valid_user(cmd->user)) {
+        return bad_user_name(cmd->user);
+    }
+    if (cmd->device && (cmd->device[0] == '\0' || strlen(cmd->device) > STORE_EAS_ID_MAX)) {
+        fprintf(stderr, "almanac: bad device id (1-%d bytes)\n", STORE_EAS_ID_MAX);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
 static int parse_prune(int argc, char **argv, struct cli_cmd *cmd)
 {
     cmd->op = OP_PRUNE;
@@ -268,6 +298,9 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
     }
     if (strcmp(what, "calendar") == 0) {
         return parse_calendar(rest, rest_argv, cmd);
+    }
+    if (strcmp(what, "device") == 0) {
+        return parse_device(rest, rest_argv, cmd);
     }
     if (strcmp(what, "prune") == 0) {
         return parse_prune(rest, rest_argv, cmd);
@@ -577,6 +610,123 @@ static int calendar_list(struct store *s, const struct cli_cmd *cmd)
     return 0;
 }
 
+/* Prints client text (a DeviceId, a model name) with control characters as '?', so a device
+ * cannot write escape sequences to the admin's terminal or break the columns; "-" for NULL
+ * or "". UTF-8 bytes pass. */
+static void put_field(const char *t)
+{
+    if (!t || !*t) {
+        fputc('-', stdout);
+        return;
+    }
+    for (; *t; t++) {
+        unsigned char c = (unsigned char)*t;
+        fputc(c < 0x20 || c == 0x7f ? '?' : c, stdout);
+    }
+}
+
+/* activesync.md §3.1: a temporary key awaiting its ack, or a final key acknowledged. */
+static const char *policy_state(const struct store_eas_device *d)
+{
+    if (d->policy_pending != 0) {
+        return "pending";
+    }
+    return d->policy_key != 0 ? "provisioned" : "none";
+}
+
+struct device_lines {
+    size_t n; /* devices printed */
+};
+
+static int print_device(void *ctx, const struct store_eas_device *d)
+{
+    struct device_lines *l = ctx;
+    if (l->n++ == 0) {
+        puts("DEVICE\tTYPE\tPROTOCOL\tFIRST SEEN\tLAST SEEN\tPOLICY\tMODEL");
+    }
+    char first[32];
+    char last[32];
+    time_rfc3339(d->first_seen, first, sizeof(first));
+    time_rfc3339(d->last_seen, last, sizeof(last));
+    put_field(d->device_id);
+    fputc('\t', stdout);
+    put_field(d->device_type);
+    fputc('\t', stdout);
+    put_field(d->protocol);
+    printf("\t%s\t%s\t%s\t", first, last, policy_state(d));
+    if (d->model && d->friendly_name) {
+        put_field(d->model);
+        fputs(" (", stdout);
+        put_field(d->friendly_name);
+        fputc(')', stdout);
+    } else {
+        put_field(d->model ? d->model : d->friendly_name);
+    }
+    fputc('\n', stdout);
+    return 0;
+}
+
+/* The user's ActiveSync devices by DeviceId, from one read transaction; "no devices" when
+ * there is none. */
+static int device_list(struct store *s, const struct cli_cmd *cmd)
+{
+    struct arena *a = arena_create();
+    struct store_principal p;
+    struct device_lines lines = {0};
+    char detail[DETAIL_MAX] = "";
+    enum store_rc rc = store_begin_read(s);
+    if (rc == STORE_OK) {
+        rc = store_principal_get(s, cmd->user, a, &p);
+    }
+    if (rc == STORE_OK) {
+        rc = store_eas_device_list(s, p.id, print_device, &lines);
+    }
+    if (rc != STORE_OK) {
+        snprintf(detail, sizeof(detail), "%s", store_last_error(s));
+    }
+    store_rollback(s);
+    arena_destroy(&a);
+    if (rc != STORE_OK) {
+        char what[96];
+        snprintf(what, sizeof(what), "user '%s'", cmd->user);
+        return report(what, rc, detail);
+    }
+    if (lines.n == 0) {
+        puts("no devices");
+    }
+    return 0;
+}
+
+/* Deletes the device with its blobs, sync states and membership: the device's next request
+ * finds no state and starts over (Provision, FolderSync, Sync with key 0). */
+static int device_del(struct store *s, const struct cli_cmd *cmd)
+{
+    struct arena *a = arena_create();
+    struct store_principal p;
+    char detail[DETAIL_MAX] = "";
+    bool is_user_found = false;
+    enum store_rc rc = store_begin_write(s);
+    if (rc == STORE_OK) {
+        rc = store_principal_get(s, cmd->user, a, &p);
+        is_user_found = rc == STORE_OK;
+    }
+    if (rc == STORE_OK) {
+        rc = store_eas_device_del(s, p.id, cmd->device);
+    }
+    rc = end_txn(s, rc, detail);
+    arena_destroy(&a);
+    if (rc != STORE_OK) {
+        char what[300]; /* a device id is <= 128 bytes, a user name <= 64 */
+        if (is_user_found) {
+            snprintf(what, sizeof(what), "device '%s' of user '%s'", cmd->device, cmd->user);
+        } else {
+            snprintf(what, sizeof(what), "user '%s'", cmd->user);
+        }
+        return report(what, rc, detail);
+    }
+    return 0;
+}
+
 /* Drops tombstones older than `days` in every collection, in one transaction; the
  * collections' tombstone horizons rise, so tokens from before answer "start over" (403
  * valid-sync-token, 475 history-pruned). Collection ids are gathered first because the
@@ -642,6 +792,10 @@ static int run(struct store *s, const struct cli_cmd *cmd)
         return calendar_add(s, cmd);
     case OP_CALENDAR_LIST:
         return calendar_list(s, cmd);
+    case OP_DEVICE_LIST:
+        return device_list(s, cmd);
+    case OP_DEVICE_DEL:
+        return device_del(s, cmd);
     case OP_PRUNE:
         return prune(s, cmd);
     }

@@ -215,6 +215,30 @@ static enum store_rc device_row(struct store *s,
     return store_db_exec(s, st); /* finishes a RETURNING statement, then resets */
 }
 
+/* The cached statement `id` with (principal, the key of device_id) bound to ?1 and ?2, or
+ * NULL (the reason in *rc_out). The key is written to `key` (STORE_EAS_ID_MAX + 1 bytes),
+ * which the binding borrows: it must outlive the statement's use. */
+static sqlite3_stmt *device_stmt(struct store *s,
+                                 enum eas_stmt_id id,
+                                 uint64_t principal,
+                                 const char *device_id,
+                                 char *key,
+                                 enum store_rc *rc_out)
+{
+    *rc_out = device_key(s, device_id, key);
+    if (*rc_out != STORE_OK) {
+        return NULL;
+    }
+    sqlite3_stmt *st = eas_stmt(s, id);
+    if (!st) {
+        *rc_out = STORE_IO;
+        return NULL;
+    }
+    store_db_bind_u64(st, 1, principal);
+    store_db_bind_text(st, 2, key);
+    return st;
+}
+
 enum store_rc store_eas_device_get(struct store *s,
                                    uint64_t principal,
                                    const char *device_id,
@@ -222,14 +246,9 @@ enum store_rc store_eas_device_get(struct store *s,
                                    struct store_eas_device *out)
 {
     char key[STORE_EAS_ID_MAX + 1];
-    enum store_rc rc = device_key(s, device_id, key);
-    sqlite3_stmt *st = rc == STORE_OK ? eas_stmt(s, E_DEVICE_GET) : NULL;
-    if (!st) {
-        return rc == STORE_OK ? STORE_IO : rc;
-    }
-    store_db_bind_u64(st, 1, principal);
-    store_db_bind_text(st, 2, key);
-    return device_row(s, st, arena, out, "no such device");
+    enum store_rc rc = STORE_OK;
+    sqlite3_stmt *st = device_stmt(s, E_DEVICE_GET, principal, device_id, key, &rc);
+    return st ? device_row(s, st, arena, out, "no such device") : rc;
 }
 
 /* STORE_LIMIT when the principal already has `max_devices` devices (0: no cap). */
@@ -293,23 +312,24 @@ enum store_rc store_eas_device_touch(struct store *s,
                                      struct arena *arena,
                                      struct store_eas_device *out)
 {
-    char key[STORE_EAS_ID_MAX + 1];
-    enum store_rc rc = device_key(s, device_id, key);
-    if (rc != STORE_OK) {
-        return rc;
-    }
     if (!text_ok(device_type, 0, STORE_EAS_ID_MAX, true) ||
         !text_ok(user_agent, 0, STORE_EAS_TEXT_MAX, true) ||
         !text_ok(protocol, 0, STORE_EAS_TEXT_MAX, true)) {
         return store_db_fail_msg(s, STORE_LIMIT, "device type, user agent or protocol too long");
     }
-    struct store_eas_device d;
-    rc = store_eas_device_get(s, principal, device_id, NULL, &d);
+    char key[STORE_EAS_ID_MAX + 1];
+    enum store_rc rc = STORE_OK;
+    sqlite3_stmt *st = device_stmt(s, E_DEVICE_GET, principal, device_id, key, &rc);
+    if (!st) {
+        return rc;
+    }
+    struct store_eas_device d; /* only d.id is read: the strings go with the reset */
+    rc = device_row(s, st, NULL, &d, "no such device");
     if (rc == STORE_NOTFOUND) {
         return device_create(s, principal, key, device_id, device_type, user_agent, protocol, now,
                              max_devices, arena, out);
     }
-    sqlite3_stmt *st = rc == STORE_OK ? eas_stmt(s, E_DEVICE_UPDATE) : NULL;
+    st = rc == STORE_OK ? eas_stmt(s, E_DEVICE_UPDATE) : NULL;
     if (!st) {
         return rc == STORE_OK ? STORE_IO : rc;
     }
@@ -394,14 +414,9 @@ store_eas_device_list(struct store *s, uint64_t principal, store_eas_device_fn *
 enum store_rc store_eas_device_del(struct store *s, uint64_t principal, const char *device_id)
 {
     char key[STORE_EAS_ID_MAX + 1];
-    enum store_rc rc = device_key(s, device_id, key);
-    sqlite3_stmt *st = rc == STORE_OK ? eas_stmt(s, E_DEVICE_DEL) : NULL;
-    if (!st) {
-        return rc == STORE_OK ? STORE_IO : rc;
-    }
-    store_db_bind_u64(st, 1, principal);
-    store_db_bind_text(st, 2, key);
-    return exec_changing(s, st, "no such device");
+    enum store_rc rc = STORE_OK;
+    sqlite3_stmt *st = device_stmt(s, E_DEVICE_DEL, principal, device_id, key, &rc);
+    return st ? exec_changing(s, st, "no such device") : rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */

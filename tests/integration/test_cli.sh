@@ -61,6 +61,8 @@ rc=0; "$ALMANAC" --data >/dev/null 2>"$dir/err" || rc=$?
 for args in "frobnicate" "user" "user frob" "user add" "user add x" "user add x --password" \
     "user list extra" "user del" "user del a b" "user passwd x" "calendar" "calendar list" \
     "calendar add alice" "calendar add alice c --displayname" "calendar add alice c --name x" \
+    "device" "device frob" "device list" "device list alice extra" "device del" \
+    "device del alice" "device del alice a b" \
     "prune --days" "prune --days x" "prune --days -1" "prune --days 36501" "prune extra"; do
     # shellcheck disable=SC2086 # word splitting is the point
     t $args
@@ -167,6 +169,54 @@ t calendar list bob
 expect 0 "" ""
 t calendar list nobody
 expect 2 "" "almanac: user 'nobody' not found"
+
+# --- ActiveSync devices -------------------------------------------------------------------
+# No EAS endpoint creates devices yet: the listing of real rows is checked below when the
+# sqlite3 shell can write them, as the server would.
+t device list bob
+expect 0 "no devices" ""
+t device del bob ApplF17XK2
+expect 2 "" "almanac: device 'ApplF17XK2' of user 'bob' not found"
+t device list nobody
+expect 2 "" "almanac: user 'nobody' not found"
+t device del nobody ApplF17XK2
+expect 2 "" "almanac: user 'nobody' not found"
+t device list 'bad/user'
+expect 1 "" "*"
+case "$err" in "almanac: bad user name"*) ;; *) fail "device list 'bad/user': $err" ;; esac
+t device del bob ""
+expect 1 "" "almanac: bad device id (1-128 bytes)"
+t device del bob "$(printf 'd%.0s' {1..129})"
+expect 1 "" "almanac: bad device id (1-128 bytes)"
+if command -v sqlite3 >/dev/null; then
+    # Two devices as store_eas_device_touch and Provision leave them: one provisioned with
+    # DeviceInformation, one awaiting its policy ack whose friendly name carries an escape.
+    sqlite3 "$data/almanac.db" "INSERT INTO eas_devices(principal, device_key, device_id,
+        device_type, user_agent, protocol, first_seen, last_seen, policy_key, policy_pending,
+        model, friendly_name) SELECT id, 'APPLF17XK2', 'ApplF17XK2', 'iPhone', 'Apple/1',
+        '14.1', 1700000000, 1700003600, 1307350128, 0, 'iPhone15C2', 'Ann''s phone'
+        FROM principals WHERE name = 'bob';
+        INSERT INTO eas_devices(principal, device_key, device_id, device_type, first_seen,
+        last_seen, policy_pending, friendly_name) SELECT id, 'ANDROIDC0FFEE', 'androidc0ffee',
+        'Android', 0, 86400, 7, 'Tab' || char(27) || '[31m' FROM principals WHERE name = 'bob';"
+    t device list bob
+    expect 0 "$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        DEVICE TYPE PROTOCOL 'FIRST SEEN' 'LAST SEEN' POLICY MODEL \
+        androidc0ffee Android - 1970-01-01T00:00:00Z 1970-01-02T00:00:00Z pending 'Tab?[31m' \
+        ApplF17XK2 iPhone 14.1 2023-11-14T22:13:20Z 2023-11-14T23:13:20Z provisioned \
+        "iPhone15C2 (Ann's phone)")" ""
+    t device del bob applf17xk2 # any case
+    expect 0 "" ""
+    t device del bob ApplF17XK2
+    expect 2 "" "almanac: device 'ApplF17XK2' of user 'bob' not found"
+    t device list bob
+    expect 0 "$(printf 'DEVICE\tTYPE\tPROTOCOL\tFIRST SEEN\tLAST SEEN\tPOLICY\tMODEL\n')
+$(printf 'androidc0ffee\tAndroid\t-\t1970-01-01T00:00:00Z\t1970-01-02T00:00:00Z\tpending\tTab?[31m')" ""
+    t device del bob ANDROIDC0FFEE
+    expect 0 "" ""
+    t device list bob
+    expect 0 "no devices" ""
+fi
 
 # --- prune --------------------------------------------------------------------------------
 ncoll=$(( $("$ALMANAC" --data "$data" user list | wc -l) + 3 )) # a home per user + 3 calendars
