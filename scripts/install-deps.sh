@@ -9,7 +9,7 @@ packages=(
     libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
     libcmocka-dev libcurl4-openssl-dev
     litmus curl python3 clang-format git
-    python3-caldav vdirsyncer libwbxml2-utils
+    python3-caldav vdirsyncer libwbxml2-utils sqlite3
 )
 
 missing=()
