@@ -27,8 +27,8 @@ static const struct {
     unsigned type;
     const char *name;
 } dummies[] = {
-    {"inbox", 2, "Inbox"},        {"drafts", 3, "Drafts"},     {"deleted", 4, "Deleted Items"},
-    {"sent", 5, "Sent Items"},    {"outbox", 6, "Outbox"},     {"contacts", 9, "Contacts"},
+    {"inbox", 2, "Inbox"},     {"drafts", 3, "Drafts"}, {"deleted", 4, "Deleted Items"},
+    {"sent", 5, "Sent Items"}, {"outbox", 6, "Outbox"}, {"contacts", 9, "Contacts"},
     {"tasks", 7, "Tasks"},
 };
 
@@ -41,10 +41,12 @@ static const char *display_name(struct eas_req *er, const struct store_coll *c)
         p.value_len == 0) {
         return c->name;
     }
+
     static const struct {
         const char *ent;
         char c;
     } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+
     char *out = arena_alloc(er->arena, p.value_len + 1);
     size_t o = 0;
     for (size_t i = 0; i < p.value_len;) {
@@ -214,21 +216,21 @@ static int load_hier(struct eas_req *er, const char *name, struct hier *h, struc
     return 0;
 }
 
-static int save_hier(struct eas_req *er, const char *name, const char *key, struct slice snap,
-                     struct err *err)
+static int
+save_hier(struct eas_req *er, const char *name, const char *key, struct slice snap, struct err *err)
 {
     struct buf b;
     buf_init(&b, SNAPSHOT_MAX + EAS_KEY_MAX + 2);
     int bad = buf_appendf(&b, "%s\n", key) | buf_append_slice(&b, snap);
-    enum store_rc rc = bad ? STORE_LIMIT : store_eas_blob_put(er->store, er->device.id, name,
-                                                               b.data, b.len);
+    enum store_rc rc =
+        bad ? STORE_LIMIT : store_eas_blob_put(er->store, er->device.id, name, b.data, b.len);
     buf_deinit(&b);
     return rc == STORE_OK ? 0 : eas_store_err(er, rc, err);
 }
 
 /* Moves the hierarchy state on to `snap` under a new key (returned); cur becomes prev. */
-static const char *advance(struct eas_req *er, const struct hier *cur, struct slice snap,
-                           struct err *err)
+static const char *
+advance(struct eas_req *er, const struct hier *cur, struct slice snap, struct err *err)
 {
     const char *key = cur->key ? eas_key_next(er->arena, cur->key) : eas_key_first(er->arena);
     if (cur->key && save_hier(er, "hier.prev", cur->key, cur->snap, err) != 0) {
@@ -244,8 +246,8 @@ static const char *advance(struct eas_req *er, const struct hier *cur, struct sl
     return key;
 }
 
-static int answer_status(struct eas_req *er, unsigned root, unsigned status_tag, unsigned status,
-                         struct err *err)
+static int answer_status(
+    struct eas_req *er, unsigned root, unsigned status_tag, unsigned status, struct err *err)
 {
     if (eas_out_begin(er, err) != 0) {
         return -1;
@@ -352,18 +354,26 @@ int eas_cmd_foldercreate(struct eas_req *er, struct err *err)
     sec_random(rnd, sizeof(rnd));
     sec_hex(rnd, sizeof(rnd), hex);
     struct store_coll c;
-    enum store_rc src = store_coll_create(er->store, er->principal.home_id,
-                                          arena_printf(er->arena, "eas-%s", hex),
-                                          STORE_COLL_CALENDAR, er->arena, &c);
+    enum store_rc src =
+        store_coll_create(er->store, er->principal.home_id, arena_printf(er->arena, "eas-%s", hex),
+                          STORE_COLL_CALENDAR, er->arena, &c);
     struct buf esc;
     buf_init(&esc, 4 * strlen(name) + 1);
     int bad = 0;
     for (const char *p = name; *p && !bad; p++) {
         switch (*p) {
-        case '&': bad = buf_append_cstr(&esc, "&amp;"); break;
-        case '<': bad = buf_append_cstr(&esc, "&lt;"); break;
-        case '>': bad = buf_append_cstr(&esc, "&gt;"); break;
-        default: bad = buf_putc(&esc, *p); break;
+        case '&':
+            bad = buf_append_cstr(&esc, "&amp;");
+            break;
+        case '<':
+            bad = buf_append_cstr(&esc, "&lt;");
+            break;
+        case '>':
+            bad = buf_append_cstr(&esc, "&gt;");
+            break;
+        default:
+            bad = buf_putc(&esc, *p);
+            break;
         }
     }
     if (src == STORE_OK && !bad) {

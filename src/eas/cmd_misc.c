@@ -40,7 +40,8 @@ static int estimate_one(struct eas_req *er, const struct eas_node *c, struct eas
             status = GIE_NOT_PRIMED;
         } else if (rc != STORE_OK) {
             return -1;
-        } else if (strcmp(key, st.key_cur) != 0 && !(st.key_prev && strcmp(key, st.key_prev) == 0)) {
+        } else if (strcmp(key, st.key_cur) != 0 &&
+                   !(st.key_prev && strcmp(key, st.key_prev) == 0)) {
             status = GIE_BAD_KEY;
         } else if (store_changes_count(er->store, coll.id, st.cursor, EAS_ESTIMATE_CAP, &count) !=
                    STORE_OK) {
@@ -159,8 +160,7 @@ static int fetch_one(struct eas_req *er, const struct eas_node *f, struct eas_wb
     uint64_t c, id;
     unsigned status = IO_OK;
     struct cal_eas_event ev;
-    if (eas_calendar_of(er, cid, &coll) != 0 || eas_item_parse(sid, &c, &id) != 0 ||
-        c != coll.id ||
+    if (eas_calendar_of(er, cid, &coll) != 0 || eas_item_parse(sid, &c, &id) != 0 || c != coll.id ||
         store_item_get_by_id(er->store, coll.id, id, STORE_ITEM_CONTENT, er->arena, &it) !=
             STORE_OK) {
         status = IO_NOT_FOUND;
@@ -218,6 +218,5 @@ int eas_cmd_itemoperations(struct eas_req *er, struct err *err)
 
 int eas_cmd_minimal(struct eas_req *er, struct err *err)
 {
-    return err_set(err, &eas_cond_unsupported, "%s is not supported by this server",
-                   er->cmd->name);
+    return err_set(err, &eas_cond_unsupported, "%s is not supported by this server", er->cmd->name);
 }

@@ -32,8 +32,12 @@ struct ping {
     size_t n;
 };
 
-static int answer(struct eas_req *er, unsigned status, const struct ping *p, const bool *changed,
-                  uint64_t value, struct err *err)
+static int answer(struct eas_req *er,
+                  unsigned status,
+                  const struct ping *p,
+                  const bool *changed,
+                  uint64_t value,
+                  struct err *err)
 {
     if (eas_out_begin(er, err) != 0) {
         return -1;

@@ -49,6 +49,7 @@ static int write_policy_doc(struct eas_wbxml_enc *e)
         {EAS_PROV_ALLOWCAMERA, 1},
         {EAS_PROV_MAXCALENDARAGEFILTER, 0},
     };
+
     int rc = eas_enc_start(e, EAS_PROV_DATA) | eas_enc_start(e, EAS_PROV_EASPROVISIONDOC);
     for (size_t i = 0; i < ALM_ARRAY_LEN(doc); i++) {
         rc |= eas_enc_uint(e, doc[i].tag, doc[i].value);
@@ -118,8 +119,8 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
         if (eas_begin_write(er, err) != 0) {
             return -1;
         }
-        enum store_rc src = store_eas_device_set_policy(er->store, er->device.id, pending,
-                                                        er->device.policy_key);
+        enum store_rc src =
+            store_eas_device_set_policy(er->store, er->device.id, pending, er->device.policy_key);
         if (src != STORE_OK) {
             store_rollback(er->store);
             return eas_store_err(er, src, err);

@@ -46,7 +46,7 @@ enum {
 
 /* The sticky Options of a (device, collection), stored as "f=5 t=1 s=32768 c=1 g=HEX". */
 struct sync_opts {
-    unsigned filter;   /* FilterType 0 (all), 4-7 */
+    unsigned filter; /* FilterType 0 (all), 4-7 */
     struct eas_bodypref body;
     unsigned conflict; /* 1 server wins (default), 0 client wins */
     uint32_t keep;     /* ghosting: bits kept from the stored item when a Change omits them */
@@ -70,8 +70,8 @@ static int opts_load(const struct store_eas_sync *st, struct sync_opts *o)
     text[st->options_len] = '\0';
     unsigned long long trunc = 0;
     unsigned keep = 0;
-    if (sscanf(text, "f=%u t=%u s=%llu c=%u g=%x", &o->filter, &o->body.type, &trunc,
-               &o->conflict, &keep) != 5) {
+    if (sscanf(text, "f=%u t=%u s=%llu c=%u g=%x", &o->filter, &o->body.type, &trunc, &o->conflict,
+               &keep) != 5) {
         opts_default(o);
         return 0;
     }
@@ -244,8 +244,8 @@ static unsigned item_status(const struct err *e)
 }
 
 /* Validates `ics` and writes it as item `name` (NULL: a new name) of the collection. */
-static int put_ics(struct coll_job *j, struct slice ics, const char *name, struct store_item *out,
-                   struct err *err)
+static int put_ics(
+    struct coll_job *j, struct slice ics, const char *name, struct store_item *out, struct err *err)
 {
     struct eas_req *er = j->er;
     struct cal_info info;
@@ -294,16 +294,17 @@ static struct resp *add_resp(struct coll_job *j, enum resp_kind kind)
 }
 
 /* The live item a client ServerId names in this collection. */
-static int item_of(struct coll_job *j, const char *server_id, enum store_item_flags flags,
+static int item_of(struct coll_job *j,
+                   const char *server_id,
+                   enum store_item_flags flags,
                    struct store_item *out)
 {
     uint64_t coll, id;
     if (!server_id || eas_item_parse(server_id, &coll, &id) != 0 || coll != j->coll.id) {
         return -1;
     }
-    return store_item_get_by_id(j->er->store, coll, id, flags, j->er->arena, out) == STORE_OK
-               ? 0
-               : -1;
+    return store_item_get_by_id(j->er->store, coll, id, flags, j->er->arena, out) == STORE_OK ? 0
+                                                                                              : -1;
 }
 
 static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err *fatal)
@@ -334,11 +335,12 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
     /* A UID the calendar holds already: the device is re-adding an event it lost track of;
      * answer with the stored item instead of making a second copy. */
     struct store_item it;
-    if (ev.uid && store_item_get_by_uid(er->store, j->coll.id, ev.uid, er->arena, &it) == STORE_OK) {
+    if (ev.uid &&
+        store_item_get_by_uid(er->store, j->coll.id, ev.uid, er->arena, &it) == STORE_OK) {
         r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
         r->uid = it.uid;
-        enum store_rc rc = store_eas_member_put(er->store, er->device.id, j->coll.id, it.id,
-                                                it.modseq);
+        enum store_rc rc =
+            store_eas_member_put(er->store, er->device.id, j->coll.id, it.id, it.modseq);
         return rc == STORE_OK ? 0 : eas_store_err(er, rc, fatal);
     }
     if (put_ics(j, ics, NULL, &it, &e) != 0) {
@@ -473,8 +475,8 @@ static int client_commands(struct coll_job *j, const struct eas_node *cmds, stru
     for (const struct eas_node *c = cmds ? cmds->child : NULL; c; c = c->next) {
         n++;
     }
-    j->resps = arena_zalloc(j->er->arena, (n < MAX_RESPONSES ? n + 1 : MAX_RESPONSES) *
-                                              sizeof(*j->resps));
+    j->resps =
+        arena_zalloc(j->er->arena, (n < MAX_RESPONSES ? n + 1 : MAX_RESPONSES) * sizeof(*j->resps));
     for (const struct eas_node *c = cmds ? cmds->child : NULL; c; c = c->next) {
         int rc = 0;
         switch (c->tag) {
@@ -534,8 +536,12 @@ static int write_item_data(struct coll_job *j, struct eas_wbxml_enc *e, uint64_t
 }
 
 /* The window: time-driven SoftDeletes, then change rows after the cursor. */
-static int build_window(struct coll_job *j, unsigned window, struct frag *cmds, bool *more,
-                        uint64_t *cursor, struct err *err)
+static int build_window(struct coll_job *j,
+                        unsigned window,
+                        struct frag *cmds,
+                        bool *more,
+                        uint64_t *cursor,
+                        struct err *err)
 {
     struct eas_req *er = j->er;
     struct eas_wbxml_enc *e = &cmds->enc;
@@ -645,8 +651,10 @@ static int write_responses(struct coll_job *j, struct eas_wbxml_enc *e)
     if (j->nresps == 0) {
         return 0;
     }
-    static const unsigned tags[] = {[RESP_ADD] = EAS_AS_ADD, [RESP_CHANGE] = EAS_AS_CHANGE,
-                                    [RESP_DELETE] = EAS_AS_DELETE, [RESP_FETCH] = EAS_AS_FETCH};
+    static const unsigned tags[] = {[RESP_ADD] = EAS_AS_ADD,
+                                    [RESP_CHANGE] = EAS_AS_CHANGE,
+                                    [RESP_DELETE] = EAS_AS_DELETE,
+                                    [RESP_FETCH] = EAS_AS_FETCH};
     int rc = eas_enc_start(e, EAS_AS_RESPONSES);
     for (size_t i = 0; i < j->nresps; i++) {
         const struct resp *r = &j->resps[i];
@@ -681,8 +689,8 @@ static int write_responses(struct coll_job *j, struct eas_wbxml_enc *e)
 }
 
 /* A Collection answer with only a status (and the key the device sent, if any). */
-static int write_status_only(struct eas_wbxml_enc *e, const char *key, const char *id,
-                             unsigned status)
+static int
+write_status_only(struct eas_wbxml_enc *e, const char *key, const char *id, unsigned status)
 {
     int rc = eas_enc_start(e, EAS_AS_COLLECTION);
     if (key) {
@@ -693,8 +701,12 @@ static int write_status_only(struct eas_wbxml_enc *e, const char *key, const cha
     return rc | eas_enc_end(e);
 }
 
-static int save_state(struct coll_job *j, const char *key, const char *prev, uint64_t cursor,
-                      struct slice answer, struct err *err)
+static int save_state(struct coll_job *j,
+                      const char *key,
+                      const char *prev,
+                      uint64_t cursor,
+                      struct slice answer,
+                      struct err *err)
 {
     struct eas_req *er = j->er;
     const char *opts = opts_text(er->arena, &j->opts);
@@ -730,8 +742,12 @@ static uint32_t keep_of_supported(const struct eas_node *sup)
 }
 
 /* One Collection of the request: answers into the main encoder `out`. */
-static int sync_collection(struct eas_req *er, const struct eas_node *c, unsigned window,
-                           struct eas_wbxml_enc *out, bool *changed, struct err *err)
+static int sync_collection(struct eas_req *er,
+                           const struct eas_node *c,
+                           unsigned window,
+                           struct eas_wbxml_enc *out,
+                           bool *changed,
+                           struct err *err)
 {
     const char *key = eas_node_text(eas_node_child(c, EAS_AS_SYNCKEY), NULL);
     const char *id = eas_node_text(eas_node_child(c, EAS_AS_COLLECTIONID), NULL);
@@ -1006,10 +1022,9 @@ static int sync_run(struct eas_req *er, struct err *err)
             return answer_global(er, SYNC_PROTOCOL, -1, err);
         }
         if (v < er->app->cfg.ping_min || v > er->app->cfg.ping_max) {
-            return answer_global(er, SYNC_BAD_WAIT,
-                                 v < er->app->cfg.ping_min ? er->app->cfg.ping_min
-                                                           : er->app->cfg.ping_max,
-                                 err);
+            return answer_global(
+                er, SYNC_BAD_WAIT,
+                v < er->app->cfg.ping_min ? er->app->cfg.ping_min : er->app->cfg.ping_max, err);
         }
     }
     size_t ncoll = 0;

@@ -15,15 +15,15 @@
 #include "store/store.h"
 
 struct eas_config {
-    bool protocol_16;          /* advertise 16.0 and 16.1 besides 12.1, 14.0, 14.1 */
-    bool provisioning;         /* false: never answer 449, accept any policy key */
-    unsigned ping_min;         /* heartbeat bounds in seconds (Ping and Sync) */
+    bool protocol_16;  /* advertise 16.0 and 16.1 besides 12.1, 14.0, 14.1 */
+    bool provisioning; /* false: never answer 449, accept any policy key */
+    unsigned ping_min; /* heartbeat bounds in seconds (Ping and Sync) */
     unsigned ping_max;
-    unsigned max_folders;      /* folders one Ping may watch */
-    unsigned max_devices;      /* devices per user (Status 177 past it) */
-    size_t max_body;           /* bytes of one WBXML request */
-    size_t max_window_bytes;   /* a Sync window stops growing past this many bytes */
-    const char *mail_domain;   /* Settings UserInformation: user@mail_domain */
+    unsigned max_folders;    /* folders one Ping may watch */
+    unsigned max_devices;    /* devices per user (Status 177 past it) */
+    size_t max_body;         /* bytes of one WBXML request */
+    size_t max_window_bytes; /* a Sync window stops growing past this many bytes */
+    const char *mail_domain; /* Settings UserInformation: user@mail_domain */
 };
 
 struct eas_app;

@@ -170,9 +170,13 @@ struct eas_bodypref {
  * Properties for `version`; eas_item_read() reads a client's ApplicationData into `ev` with
  * a presence bit per property (strings in `a`), -1 with eas_cond_item_invalid on bad values;
  * eas_item_field_of() maps a Supported child to its ghosting bit. */
-int eas_item_write(struct eas_wbxml_enc *e, unsigned version, const struct eas_bodypref *bp,
+int eas_item_write(struct eas_wbxml_enc *e,
+                   unsigned version,
+                   const struct eas_bodypref *bp,
                    const struct cal_eas_event *ev);
-int eas_item_read(const struct eas_node *data, struct arena *a, struct cal_eas_event *ev,
+int eas_item_read(const struct eas_node *data,
+                  struct arena *a,
+                  struct cal_eas_event *ev,
                   struct err *err);
 uint32_t eas_item_field_of(unsigned tag);
 

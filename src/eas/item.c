@@ -12,8 +12,10 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Writing */
 
-static int write_attendees(struct eas_wbxml_enc *e, unsigned version,
-                           const struct cal_eas_attendee *a, size_t n)
+static int write_attendees(struct eas_wbxml_enc *e,
+                           unsigned version,
+                           const struct cal_eas_attendee *a,
+                           size_t n)
 {
     if (n == 0) {
         return 0;
@@ -22,8 +24,8 @@ static int write_attendees(struct eas_wbxml_enc *e, unsigned version,
     for (size_t i = 0; i < n; i++) {
         rc |= eas_enc_start(e, EAS_CAL_ATTENDEE);
         rc |= eas_enc_cstr(e, EAS_CAL_EMAIL, a[i].email ? a[i].email : "");
-        rc |= eas_enc_cstr(e, EAS_CAL_NAME, a[i].name && *a[i].name ? a[i].name
-                                                     : (a[i].email ? a[i].email : ""));
+        rc |= eas_enc_cstr(e, EAS_CAL_NAME,
+                           a[i].name && *a[i].name ? a[i].name : (a[i].email ? a[i].email : ""));
         if (version >= 120 && a[i].status) {
             rc |= eas_enc_uint(e, EAS_CAL_ATTENDEESTATUS, (uint64_t)a[i].status);
         }
@@ -47,8 +49,8 @@ static int write_categories(struct eas_wbxml_enc *e, const char *const *c, size_
     return rc | eas_enc_end(e);
 }
 
-static int write_recurrence(struct eas_wbxml_enc *e, unsigned version,
-                            const struct cal_eas_recurrence *r)
+static int
+write_recurrence(struct eas_wbxml_enc *e, unsigned version, const struct cal_eas_recurrence *r)
 {
     int rc = eas_enc_start(e, EAS_CAL_RECURRENCE);
     rc |= eas_enc_uint(e, EAS_CAL_TYPE, (uint64_t)r->type);
@@ -118,8 +120,10 @@ static int write_location(struct eas_wbxml_enc *e, unsigned version, const char 
     return eas_enc_cstr(e, EAS_CAL_LOCATION, loc);
 }
 
-static int write_exception(struct eas_wbxml_enc *e, unsigned version,
-                           const struct eas_bodypref *bp, const struct cal_eas_exception *x)
+static int write_exception(struct eas_wbxml_enc *e,
+                           unsigned version,
+                           const struct eas_bodypref *bp,
+                           const struct cal_eas_exception *x)
 {
     int rc = eas_enc_start(e, EAS_CAL_EXCEPTION);
     if (x->deleted) {
@@ -170,7 +174,9 @@ static int write_exception(struct eas_wbxml_enc *e, unsigned version,
     return rc | eas_enc_end(e);
 }
 
-int eas_item_write(struct eas_wbxml_enc *e, unsigned version, const struct eas_bodypref *bp,
+int eas_item_write(struct eas_wbxml_enc *e,
+                   unsigned version,
+                   const struct eas_bodypref *bp,
                    const struct cal_eas_event *ev)
 {
     uint32_t p = ev->present;
@@ -262,8 +268,11 @@ static const char *node_str(struct arena *a, const struct eas_node *n)
     return arena_strdup(a, eas_node_text(n, ""));
 }
 
-static int read_attendees(const struct eas_node *list, struct arena *a,
-                          const struct cal_eas_attendee **out, size_t *nout, struct err *err)
+static int read_attendees(const struct eas_node *list,
+                          struct arena *a,
+                          const struct cal_eas_attendee **out,
+                          size_t *nout,
+                          struct err *err)
 {
     size_t n = 0;
     for (const struct eas_node *c = list->child; c; c = c->next) {
@@ -288,8 +297,8 @@ static int read_attendees(const struct eas_node *list, struct arena *a,
     return 0;
 }
 
-static void read_categories(const struct eas_node *list, struct arena *a,
-                            const char *const **out, size_t *nout)
+static void
+read_categories(const struct eas_node *list, struct arena *a, const char *const **out, size_t *nout)
 {
     size_t n = 0;
     for (const struct eas_node *c = list->child; c; c = c->next) {
@@ -305,8 +314,10 @@ static void read_categories(const struct eas_node *list, struct arena *a,
     *nout = i;
 }
 
-static int read_recurrence(const struct eas_node *r, struct arena *a,
-                           struct cal_eas_recurrence *out, struct err *err)
+static int read_recurrence(const struct eas_node *r,
+                           struct arena *a,
+                           struct cal_eas_recurrence *out,
+                           struct err *err)
 {
     static const struct {
         unsigned tag;
@@ -330,6 +341,7 @@ static int read_recurrence(const struct eas_node *r, struct arena *a,
         {EAS_CAL_CALENDARTYPE, CAL_EAS_R_CALENDARTYPE, 20,
          offsetof(struct cal_eas_recurrence, calendar_type)},
     };
+
     memset(out, 0, sizeof(*out));
     const struct eas_node *t = eas_node_child(r, EAS_CAL_TYPE);
     if (!t) {
@@ -376,8 +388,8 @@ struct common {
     size_t *ncategories;
 };
 
-static int read_common(const struct eas_node *c, struct arena *a, const struct common *f,
-                       struct err *err)
+static int
+read_common(const struct eas_node *c, struct arena *a, const struct common *f, struct err *err)
 {
     int v = 0;
     switch (c->tag) {
@@ -444,8 +456,11 @@ static int read_common(const struct eas_node *c, struct arena *a, const struct c
     }
 }
 
-static int read_exceptions(const struct eas_node *list, struct arena *a,
-                           const struct cal_eas_exception **out, size_t *nout, struct err *err)
+static int read_exceptions(const struct eas_node *list,
+                           struct arena *a,
+                           const struct cal_eas_exception **out,
+                           size_t *nout,
+                           struct err *err)
 {
     size_t n = 0;
     for (const struct eas_node *c = list->child; c; c = c->next) {
@@ -460,10 +475,10 @@ static int read_exceptions(const struct eas_node *list, struct arena *a,
     for (const struct eas_node *x = eas_node_child(list, EAS_CAL_EXCEPTION); x;
          x = eas_node_next(x, EAS_CAL_EXCEPTION)) {
         struct cal_eas_exception *e = &v[i++];
-        struct common f = {&e->present, &e->start_time, &e->end_time, &e->dtstamp,
-                           &e->subject, &e->location,   &e->body,     &e->all_day,
-                           &e->busy_status, &e->sensitivity, &e->reminder, &e->meeting_status,
-                           &e->attendees,  &e->nattendees, &e->categories, &e->ncategories};
+        struct common f = {&e->present,     &e->start_time,  &e->end_time,   &e->dtstamp,
+                           &e->subject,     &e->location,    &e->body,       &e->all_day,
+                           &e->busy_status, &e->sensitivity, &e->reminder,   &e->meeting_status,
+                           &e->attendees,   &e->nattendees,  &e->categories, &e->ncategories};
         for (const struct eas_node *c = x->child; c; c = c->next) {
             int rc = read_common(c, a, &f, err);
             if (rc < 0) {
@@ -491,14 +506,16 @@ static int read_exceptions(const struct eas_node *list, struct arena *a,
     return 0;
 }
 
-int eas_item_read(const struct eas_node *data, struct arena *a, struct cal_eas_event *ev,
+int eas_item_read(const struct eas_node *data,
+                  struct arena *a,
+                  struct cal_eas_event *ev,
                   struct err *err)
 {
     memset(ev, 0, sizeof(*ev));
-    struct common f = {&ev->present, &ev->start_time, &ev->end_time, &ev->dtstamp,
-                       &ev->subject, &ev->location,   &ev->body,     &ev->all_day,
-                       &ev->busy_status, &ev->sensitivity, &ev->reminder, &ev->meeting_status,
-                       &ev->attendees,  &ev->nattendees, &ev->categories, &ev->ncategories};
+    struct common f = {&ev->present,     &ev->start_time,  &ev->end_time,   &ev->dtstamp,
+                       &ev->subject,     &ev->location,    &ev->body,       &ev->all_day,
+                       &ev->busy_status, &ev->sensitivity, &ev->reminder,   &ev->meeting_status,
+                       &ev->attendees,   &ev->nattendees,  &ev->categories, &ev->ncategories};
     for (const struct eas_node *c = data ? data->child : NULL; c; c = c->next) {
         int rc = read_common(c, a, &f, err);
         if (rc < 0) {
@@ -562,26 +579,45 @@ int eas_item_read(const struct eas_node *data, struct arena *a, struct cal_eas_e
 uint32_t eas_item_field_of(unsigned tag)
 {
     switch (tag) {
-    case EAS_CAL_TIMEZONE: return CAL_EAS_TIMEZONE;
-    case EAS_CAL_ALLDAYEVENT: return CAL_EAS_ALLDAY;
-    case EAS_CAL_BUSYSTATUS: return CAL_EAS_BUSYSTATUS;
+    case EAS_CAL_TIMEZONE:
+        return CAL_EAS_TIMEZONE;
+    case EAS_CAL_ALLDAYEVENT:
+        return CAL_EAS_ALLDAY;
+    case EAS_CAL_BUSYSTATUS:
+        return CAL_EAS_BUSYSTATUS;
     case EAS_CAL_ORGANIZERNAME:
-    case EAS_CAL_ORGANIZEREMAIL: return CAL_EAS_ORGANIZER;
-    case EAS_CAL_DTSTAMP: return CAL_EAS_DTSTAMP;
-    case EAS_CAL_ENDTIME: return CAL_EAS_ENDTIME;
-    case EAS_CAL_LOCATION: return CAL_EAS_LOCATION;
-    case EAS_CAL_REMINDER: return CAL_EAS_REMINDER;
-    case EAS_CAL_SENSITIVITY: return CAL_EAS_SENSITIVITY;
-    case EAS_CAL_SUBJECT: return CAL_EAS_SUBJECT;
-    case EAS_CAL_STARTTIME: return CAL_EAS_STARTTIME;
-    case EAS_CAL_UID: return CAL_EAS_UID;
-    case EAS_CAL_MEETINGSTATUS: return CAL_EAS_MEETINGSTATUS;
-    case EAS_CAL_ATTENDEES: return CAL_EAS_ATTENDEES;
-    case EAS_CAL_CATEGORIES: return CAL_EAS_CATEGORIES;
-    case EAS_CAL_RECURRENCE: return CAL_EAS_RECURRENCE;
-    case EAS_CAL_EXCEPTIONS: return CAL_EAS_EXCEPTIONS;
+    case EAS_CAL_ORGANIZEREMAIL:
+        return CAL_EAS_ORGANIZER;
+    case EAS_CAL_DTSTAMP:
+        return CAL_EAS_DTSTAMP;
+    case EAS_CAL_ENDTIME:
+        return CAL_EAS_ENDTIME;
+    case EAS_CAL_LOCATION:
+        return CAL_EAS_LOCATION;
+    case EAS_CAL_REMINDER:
+        return CAL_EAS_REMINDER;
+    case EAS_CAL_SENSITIVITY:
+        return CAL_EAS_SENSITIVITY;
+    case EAS_CAL_SUBJECT:
+        return CAL_EAS_SUBJECT;
+    case EAS_CAL_STARTTIME:
+        return CAL_EAS_STARTTIME;
+    case EAS_CAL_UID:
+        return CAL_EAS_UID;
+    case EAS_CAL_MEETINGSTATUS:
+        return CAL_EAS_MEETINGSTATUS;
+    case EAS_CAL_ATTENDEES:
+        return CAL_EAS_ATTENDEES;
+    case EAS_CAL_CATEGORIES:
+        return CAL_EAS_CATEGORIES;
+    case EAS_CAL_RECURRENCE:
+        return CAL_EAS_RECURRENCE;
+    case EAS_CAL_EXCEPTIONS:
+        return CAL_EAS_EXCEPTIONS;
     case EAS_ASB_BODY:
-    case EAS_CAL_BODY: return CAL_EAS_BODY;
-    default: return 0;
+    case EAS_CAL_BODY:
+        return CAL_EAS_BODY;
+    default:
+        return 0;
     }
 }

@@ -37,14 +37,12 @@ const struct eas_command eas_commands[EAS_CMD_COUNT] = {
     [EAS_CMD_MEETINGRESPONSE] = {"MeetingResponse", 15, 0, true, false, eas_cmd_minimal, NULL},
     [EAS_CMD_SEARCH] = {"Search", 16, 0, true, false, eas_cmd_minimal, NULL},
     [EAS_CMD_SETTINGS] = {"Settings", 17, EAS_SET_SETTINGS, false, true, eas_cmd_settings, NULL},
-    [EAS_CMD_PING] = {"Ping", 18, EAS_PING_PING, false, true, eas_cmd_ping,
-                      eas_cmd_ping_resumed},
+    [EAS_CMD_PING] = {"Ping", 18, EAS_PING_PING, false, true, eas_cmd_ping, eas_cmd_ping_resumed},
     [EAS_CMD_ITEMOPERATIONS] = {"ItemOperations", 19, EAS_IO_ITEMOPERATIONS, true, true,
                                 eas_cmd_itemoperations, NULL},
     [EAS_CMD_PROVISION] = {"Provision", 20, EAS_PROV_PROVISION, false, true, eas_cmd_provision,
                            NULL},
-    [EAS_CMD_RESOLVERECIPIENTS] = {"ResolveRecipients", 21, 0, true, false, eas_cmd_minimal,
-                                   NULL},
+    [EAS_CMD_RESOLVERECIPIENTS] = {"ResolveRecipients", 21, 0, true, false, eas_cmd_minimal, NULL},
     [EAS_CMD_VALIDATECERT] = {"ValidateCert", 22, 0, true, false, eas_cmd_minimal, NULL},
 };
 
@@ -110,7 +108,7 @@ int eas_commit(struct eas_req *er, struct err *err)
 /* ---------------------------------------------------------------------------------------- */
 /* Ids and keys */
 
-static const char *const dummy_folders[] = {"inbox", "drafts", "deleted", "sent",
+static const char *const dummy_folders[] = {"inbox",  "drafts",   "deleted", "sent",
                                             "outbox", "contacts", "tasks"};
 
 bool eas_dummy_folder(const char *id)
@@ -511,8 +509,8 @@ static int route_begin(void *app_, struct http_request *req, struct err *err)
     return 0;
 }
 
-static int route_body(void *app_, struct http_request *req, const char *p, size_t n,
-                      struct err *err)
+static int
+route_body(void *app_, struct http_request *req, const char *p, size_t n, struct err *err)
 {
     struct eas_app *app = app_;
     struct eas_req *er = http_req_state(req);
@@ -535,8 +533,8 @@ static int options(struct eas_req *er)
     size_t at = 0;
     for (size_t i = 0; i < EAS_CMD_COUNT; i++) {
         if (eas_commands[i].listed) {
-            int w = snprintf(list + at, sizeof(list) - at, "%s%s", at ? "," : "",
-                             eas_commands[i].name);
+            int w =
+                snprintf(list + at, sizeof(list) - at, "%s%s", at ? "," : "", eas_commands[i].name);
             if (w > 0 && (size_t)w < sizeof(list) - at) {
                 at += (size_t)w;
             }

@@ -289,10 +289,8 @@ const char *http_req_origin(const struct http_request *req)
     return arena_printf(req->arena, "http://%s", host);
 }
 
-static enum MHD_Result add_query_arg(void *cls,
-                                     enum MHD_ValueKind kind,
-                                     const char *key,
-                                     const char *value)
+static enum MHD_Result
+add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
     struct buf *b = cls;

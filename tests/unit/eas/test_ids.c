@@ -21,7 +21,8 @@ static void test_folder_ids(void **state)
     assert_string_equal(eas_folder_id(a, 42), "c42");
     assert_int_equal(eas_folder_parse("c42", &c), 0);
     assert_int_equal(c, 42);
-    const char *bad[] = {"", "c", "42", "C42", "c-1", "c4x", "cx", "inbox", "c18446744073709551616"};
+    const char *bad[] = {
+        "", "c", "42", "C42", "c-1", "c4x", "cx", "inbox", "c18446744073709551616"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_int_equal(eas_folder_parse(bad[i], &c), -1);
     }
