@@ -69,6 +69,25 @@ static const char *display_name(struct eas_req *er, const struct store_coll *c)
     return out;
 }
 
+/* Stores `name` as the collection's displayname dead property, XML-escaped as PROPPATCH
+ * stores it. */
+static enum store_rc set_display_name(struct eas_req *er, uint64_t coll, const char *name)
+{
+    struct buf esc;
+    buf_init(&esc, 6 * strlen(name) + 1);
+    int bad = 0;
+    for (const char *p = name; *p && !bad; p++) {
+        bad = *p == '&'   ? buf_append_cstr(&esc, "&amp;")
+              : *p == '<' ? buf_append_cstr(&esc, "&lt;")
+              : *p == '>' ? buf_append_cstr(&esc, "&gt;")
+                          : buf_putc(&esc, *p);
+    }
+    struct store_prop prop = {"DAV:", "displayname", buf_cstr(&esc), esc.len};
+    enum store_rc rc = bad ? STORE_LIMIT : store_prop_set(er->store, STORE_RES_COLL, coll, &prop);
+    buf_deinit(&esc);
+    return rc;
+}
+
 /* The hierarchy as it is now, inside the caller's transaction. */
 static int snapshot_now(struct eas_req *er, struct buf *out, struct err *err)
 {
@@ -357,30 +376,10 @@ int eas_cmd_foldercreate(struct eas_req *er, struct err *err)
     enum store_rc src =
         store_coll_create(er->store, er->principal.home_id, arena_printf(er->arena, "eas-%s", hex),
                           STORE_COLL_CALENDAR, er->arena, &c);
-    struct buf esc;
-    buf_init(&esc, 4 * strlen(name) + 1);
     int bad = 0;
-    for (const char *p = name; *p && !bad; p++) {
-        switch (*p) {
-        case '&':
-            bad = buf_append_cstr(&esc, "&amp;");
-            break;
-        case '<':
-            bad = buf_append_cstr(&esc, "&lt;");
-            break;
-        case '>':
-            bad = buf_append_cstr(&esc, "&gt;");
-            break;
-        default:
-            bad = buf_putc(&esc, *p);
-            break;
-        }
+    if (src == STORE_OK) {
+        src = set_display_name(er, c.id, name);
     }
-    if (src == STORE_OK && !bad) {
-        struct store_prop prop = {"DAV:", "displayname", buf_cstr(&esc), esc.len};
-        src = store_prop_set(er->store, STORE_RES_COLL, c.id, &prop);
-    }
-    buf_deinit(&esc);
     struct buf now;
     buf_init(&now, SNAPSHOT_MAX);
     const char *new_key = NULL;
@@ -442,21 +441,10 @@ int eas_cmd_folderchange(struct eas_req *er, struct err *err)
     if (del) {
         src = store_coll_delete(er->store, c.id);
     } else {
-        struct buf esc;
-        buf_init(&esc, 4 * strlen(name) + 1);
-        int bad = 0;
-        for (const char *p = name; *p && !bad; p++) {
-            bad = *p == '&'   ? buf_append_cstr(&esc, "&amp;")
-                  : *p == '<' ? buf_append_cstr(&esc, "&lt;")
-                  : *p == '>' ? buf_append_cstr(&esc, "&gt;")
-                              : buf_putc(&esc, *p);
-        }
-        struct store_prop prop = {"DAV:", "displayname", buf_cstr(&esc), esc.len};
-        src = bad ? STORE_LIMIT : store_prop_set(er->store, STORE_RES_COLL, c.id, &prop);
+        src = set_display_name(er, c.id, name);
         if (src == STORE_OK) {
             src = store_coll_touch(er->store, c.id, NULL);
         }
-        buf_deinit(&esc);
     }
     struct buf now;
     buf_init(&now, SNAPSHOT_MAX);

@@ -57,6 +57,20 @@ static int write_policy_doc(struct eas_wbxml_enc *e)
     return rc | eas_enc_end(e) | eas_enc_end(e);
 }
 
+/* Records the device's temporary and final policy keys in one write transaction. */
+static int set_policy(struct eas_req *er, uint32_t pending, uint32_t final_key, struct err *err)
+{
+    if (eas_begin_write(er, err) != 0) {
+        return -1;
+    }
+    enum store_rc rc = store_eas_device_set_policy(er->store, er->device.id, pending, final_key);
+    if (rc != STORE_OK) {
+        store_rollback(er->store);
+        return eas_store_err(er, rc, err);
+    }
+    return eas_commit(er, err);
+}
+
 int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct err *err)
 {
     struct store_eas_device info;
@@ -116,16 +130,7 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
     } else if (!keyn) {
         /* Step 2: a temporary key with the policy document. */
         uint32_t pending = new_key();
-        if (eas_begin_write(er, err) != 0) {
-            return -1;
-        }
-        enum store_rc src =
-            store_eas_device_set_policy(er->store, er->device.id, pending, er->device.policy_key);
-        if (src != STORE_OK) {
-            store_rollback(er->store);
-            return eas_store_err(er, src, err);
-        }
-        if (eas_commit(er, err) != 0) {
+        if (set_policy(er, pending, er->device.policy_key, err) != 0) {
             return -1;
         }
         rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_OK);
@@ -140,15 +145,7 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
             rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_WRONG_KEY);
         } else {
             uint32_t final_key = new_key();
-            if (eas_begin_write(er, err) != 0) {
-                return -1;
-            }
-            enum store_rc src = store_eas_device_set_policy(er->store, er->device.id, 0, final_key);
-            if (src != STORE_OK) {
-                store_rollback(er->store);
-                return eas_store_err(er, src, err);
-            }
-            if (eas_commit(er, err) != 0) {
+            if (set_policy(er, 0, final_key, err) != 0) {
                 return -1;
             }
             rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_OK);
