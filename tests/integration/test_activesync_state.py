@@ -1,0 +1,269 @@
+"""tests/integration/test_activesync_state.py: ActiveSync behaviour that the phone scenario of
+test_activesync.py does not cover, against the real almanacd: device state survives a
+restart (same policy key, same SyncKey, the rest of the calendar exactly once); FilterType
+windows; ghosting by Supported (≤14.1) against a client without Supported; the server-wins
+conflict; Sync as a long poll (HeartbeatInterval) woken by a CalDAV write and expiring
+empty; 16.x behind eas_protocol_16: server-chosen UID in the Add response and the
+cancellation of one occurrence by InstanceId."""
+
+import datetime
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import easclient as ec  # noqa: E402
+import harness  # noqa: E402
+from easclient import E  # noqa: E402
+
+UTC = datetime.timezone.utc
+
+
+def ics(uid, start, end, summary, extra=""):
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:%s\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:%s\r\nDTEND:%s\r\nSUMMARY:%s\r\n%s"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n" % (uid, ec.compact(start), ec.compact(end),
+                                                  summary, extra))
+
+
+def restart(srv):
+    """SIGTERM the server by PID (it must exit 0) and start it again on the same data."""
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=30) == 0, srv.read_log()[-3000:]
+    port_file = os.path.join(srv.dir, "port")
+    os.unlink(port_file)
+    args = [harness.ALMANACD, "--data", srv.data, "--listen", "127.0.0.1:0",
+            "--port-file", port_file]
+    conf = os.path.join(srv.dir, "almanac.conf")
+    if os.path.exists(conf):
+        args += ["--config", conf]
+    srv.proc = subprocess.Popen(args, stderr=srv.log, stdout=srv.log)
+    deadline = time.time() + 20
+    while not (os.path.exists(port_file) and os.path.getsize(port_file) > 0):
+        assert time.time() < deadline and srv.proc.poll() is None, srv.read_log()[-3000:]
+        time.sleep(0.05)
+    with open(port_file) as f:
+        srv.port = int(f.read().strip())
+
+
+class StateTest(harness.ServerTestCase):
+    CONFIG = "eas_ping_min_heartbeat = 1\neas_protocol_16 = 1\n"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.now = datetime.datetime.now(UTC).replace(microsecond=0)
+
+    def put(self, cal, name, body, user="alice"):
+        r = self.srv.request("PUT", "/calendars/%s/%s/%s" % (user, cal, name), user=user,
+                             body=body, headers={"Content-Type": "text/calendar"})
+        self.assertIn(r.status, (201, 204), r)
+
+    def get(self, cal, name):
+        return self.srv.request("GET", "/calendars/alice/%s/%s" % (cal, name))
+
+    def device(self, dev, version="14.1"):
+        c = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"], dev,
+                         version=version)
+        c.provision()
+        return c
+
+    def calendar(self, client, name):
+        for f in ec.EASClient.folders_of(client.folder_sync("0")):
+            if f["DisplayName"] == name:
+                return f["ServerId"]
+        self.fail("no folder %s" % name)
+
+    def start(self, client, fid, options=None, supported=None):
+        body = client.sync_request([{"key": "0", "id": fid, "options": options,
+                                     "supported": supported}])
+        col = ec.SyncResult(client.request("Sync", body)).only()
+        self.assertEqual(col.status, 1)
+        return col.sync_key
+
+    def drain(self, client, fid, key, window=100, options=None):
+        """Follows MoreAvailable to the end; returns (key, {uid: (server_id, fields)})."""
+        items = {}
+        while True:
+            col = client.sync(fid, key, get_changes=True, window=window, options=options).only()
+            self.assertEqual(col.status, 1)
+            for sid, data in col.adds + col.changes:
+                f = ec.calendar_fields(data)
+                items[f["UID"]] = (sid, f)
+            key = col.sync_key
+            if not col.more_available:
+                return key, items
+
+    def test_restart_keeps_every_device_state(self):
+        self.srv.cli("calendar", "add", "alice", "restart", "--displayname", "Restart")
+        for i in range(12):
+            s = self.now + datetime.timedelta(days=i + 1)
+            self.put("restart", "r%d.ics" % i, ics("r-%d" % i, s, s + datetime.timedelta(hours=1),
+                                                  "R %d" % i))
+        c = self.device("RESTART1")
+        fid = self.calendar(c, "Restart")
+        key = self.start(c, fid)
+        col = c.sync(fid, key, get_changes=True, window=5).only()
+        self.assertEqual(len(col.adds), 5)
+        self.assertTrue(col.more_available)
+        first = {ec.calendar_fields(d)["UID"] for _, d in col.adds}
+        key = col.sync_key
+        restart(self.srv)
+        c.host, c.port, c.conn = "127.0.0.1", self.srv.port, None
+        # Same policy key (no 449), same SyncKey: the other 7, each once.
+        key, rest = self.drain(c, fid, key, window=5)
+        self.assertEqual(len(rest), 7)
+        self.assertEqual(first | set(rest), {"r-%d" % i for i in range(12)})
+        self.assertFalse(first & set(rest))
+        out = self.srv.cli("device", "list", "alice").stdout
+        self.assertIn("RESTART1", out.upper())
+        self.assertIn("provisioned", out)
+
+    def test_filter_type_window(self):
+        self.srv.cli("calendar", "add", "alice", "filter", "--displayname", "Filter")
+        old = self.now - datetime.timedelta(days=60)
+        recent = self.now - datetime.timedelta(days=3)
+        future = self.now + datetime.timedelta(days=30)
+        for uid, s in (("old", old), ("recent", recent), ("future", future)):
+            self.put("filter", uid + ".ics", ics(uid, s, s + datetime.timedelta(hours=1), uid))
+        c = self.device("FILTER1")
+        fid = self.calendar(c, "Filter")
+        opts = ec.EASClient.calendar_options(filter_type=4)  # two weeks
+        key = self.start(c, fid, options=opts)
+        key, items = self.drain(c, fid, key, options=opts)
+        self.assertEqual(set(items), {"recent", "future"})
+        # A change that moves an event out of the window is a SoftDelete.
+        moved = self.now - datetime.timedelta(days=40)
+        self.put("filter", "recent.ics", ics("recent", moved, moved + datetime.timedelta(hours=1),
+                                             "recent"))
+        col = c.sync(fid, key, get_changes=True).only()
+        self.assertEqual(col.soft_deletes, [items["recent"][0]])
+        self.assertEqual(col.adds + col.changes, [])
+        # FilterType 0 on a new device: all three.
+        c2 = self.device("FILTER2")
+        key2 = self.start(c2, fid)
+        _, all_items = self.drain(c2, fid, key2)
+        self.assertEqual(set(all_items), {"old", "recent", "future"})
+
+    def change_subject_only(self, c, fid, key, sid):
+        cmd = E("Change", E("ServerId", sid), E("ApplicationData", E("C:Subject", "Renamed")))
+        col = c.sync(fid, key, commands=[cmd]).only()
+        self.assertEqual(col.status, 1)
+        self.assertEqual([r for r in col.responses if r["kind"] == "Change"], [])
+        return col.sync_key
+
+    def test_ghosting_by_supported(self):
+        self.srv.cli("calendar", "add", "alice", "ghost", "--displayname", "Ghost")
+        s = self.now + datetime.timedelta(days=2)
+        extra = "LOCATION:Room 7\r\nDESCRIPTION:Agenda\r\n"
+        self.put("ghost", "g1.ics", ics("g-1", s, s + datetime.timedelta(hours=1), "G1", extra))
+        self.put("ghost", "g2.ics", ics("g-2", s, s + datetime.timedelta(hours=1), "G2", extra))
+        # A device that manages only Subject/StartTime/EndTime: everything else is ghosted.
+        c = self.device("GHOST1")
+        fid = self.calendar(c, "Ghost")
+        sup = E("A:Supported", E("C:Subject"), E("C:StartTime"), E("C:EndTime"))
+        key = self.start(c, fid, supported=sup)
+        key, items = self.drain(c, fid, key)
+        key = self.change_subject_only(c, fid, key, items["g-1"][0])
+        body = self.get("ghost", "g1.ics").text
+        self.assertIn("SUMMARY:Renamed", body)
+        self.assertIn("LOCATION:Room 7", body)
+        self.assertIn("DESCRIPTION:Agenda", body)
+        # Without Supported nothing is ghosted: what the Change leaves out is removed.
+        c2 = self.device("GHOST2")
+        key2 = self.start(c2, fid)
+        key2, items2 = self.drain(c2, fid, key2)
+        self.change_subject_only(c2, fid, key2, items2["g-2"][0])
+        body = self.get("ghost", "g2.ics").text
+        self.assertIn("SUMMARY:Renamed", body)
+        self.assertNotIn("LOCATION", body)
+        self.assertNotIn("Agenda", body)
+
+    def test_server_wins_conflict(self):
+        self.srv.cli("calendar", "add", "alice", "conflict", "--displayname", "Conflict")
+        s = self.now + datetime.timedelta(days=3)
+        self.put("conflict", "c1.ics", ics("c-1", s, s + datetime.timedelta(hours=1), "Before"))
+        c = self.device("CONFLICT1")
+        fid = self.calendar(c, "Conflict")
+        key = self.start(c, fid)
+        key, items = self.drain(c, fid, key)
+        sid = items["c-1"][0]
+        self.put("conflict", "c1.ics", ics("c-1", s, s + datetime.timedelta(hours=1), "Server"))
+        cmd = E("Change", E("ServerId", sid), E("ApplicationData", E("C:Subject", "Phone")))
+        col = c.sync(fid, key, commands=[cmd], get_changes=True).only()
+        self.assertEqual([(r["ServerId"], r["Status"]) for r in col.responses], [(sid, 7)])
+        self.assertEqual([ec.calendar_fields(d)["Subject"] for _, d in col.changes], ["Server"])
+        self.assertIn("SUMMARY:Server", self.get("conflict", "c1.ics").text)
+
+    def test_sync_heartbeat_long_poll(self):
+        self.srv.cli("calendar", "add", "alice", "poll", "--displayname", "Poll")
+        c = self.device("POLL1")
+        fid = self.calendar(c, "Poll")
+        key = self.start(c, fid)
+        key, items = self.drain(c, fid, key)
+        self.assertEqual(items, {})
+        # Expiry with nothing new: the same key, no Commands, after about the heartbeat.
+        body = c.sync_request([{"key": key, "id": fid, "get_changes": True}], heartbeat=2)
+        t0 = time.time()
+        col = ec.SyncResult(c.request("Sync", body)).only()
+        took = time.time() - t0
+        self.assertGreaterEqual(took, 1.8)
+        self.assertEqual(col.sync_key, key)
+        self.assertFalse(col.has_commands)
+        # A CalDAV write wakes it early with the new event.
+        s = self.now + datetime.timedelta(days=1)
+        timer = threading.Timer(1.0, self.put, ("poll", "p1.ics",
+                                                ics("p-1", s, s + datetime.timedelta(hours=1),
+                                                    "Woke")))
+        timer.start()
+        body = c.sync_request([{"key": key, "id": fid, "get_changes": True}], heartbeat=30)
+        t0 = time.time()
+        col = ec.SyncResult(c.request("Sync", body)).only()
+        timer.join()
+        self.assertLess(time.time() - t0, 15)
+        self.assertEqual([ec.calendar_fields(d)["Subject"] for _, d in col.adds], ["Woke"])
+
+    def test_16_server_uid_and_instance_delete(self):
+        r = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                         "V16A", version="16.1").options()
+        self.assertIn("16.1", r.header("MS-ASProtocolVersions"))
+        self.srv.cli("calendar", "add", "alice", "v16", "--displayname", "V16")
+        c = self.device("V16A", version="16.1")
+        fid = self.calendar(c, "V16")
+        key = self.start(c, fid)
+        s = datetime.datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+        data = ec.calendar_appdata("Daily", s, s + datetime.timedelta(minutes=30),
+                                   recurrence=E("C:Recurrence", E("C:Type", "0"),
+                                                E("C:Interval", "1"),
+                                                E("C:Occurrences", "5")))
+        add = E("Add", E("ClientId", "c-16"), data)
+        col = c.sync(fid, key, commands=[add]).only()
+        resp = [r for r in col.responses if r["kind"] == "Add"]
+        self.assertEqual(len(resp), 1)
+        self.assertEqual(resp[0]["Status"], 1)
+        uid = resp[0]["node"].findtext("ApplicationData/UID")
+        self.assertTrue(uid)
+        key = col.sync_key
+        rep = self.srv.request(
+            "REPORT", "/calendars/alice/v16/", headers={"Depth": "1", "Content-Type": "text/xml"},
+            body='<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+                 'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
+                 '<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>')
+        self.assertIn("UID:" + uid, rep.text)
+        # Cancel the third occurrence by InstanceId: an EXDATE, seen through CalDAV.
+        third = ec.compact(s + datetime.timedelta(days=2))
+        delete = E("Delete", E("ServerId", resp[0]["ServerId"]), E("B:InstanceId", third))
+        col = c.sync(fid, key, commands=[delete]).only()
+        self.assertEqual([r for r in col.responses if r["kind"] == "Delete"], [])
+        href = re.search(r"<D:href>([^<]+)</D:href>", rep.text).group(1)
+        body = self.srv.request("GET", href).text
+        self.assertRegex(body, r"EXDATE[^\r\n]*20270303T090000Z")
+
+
+if __name__ == "__main__":
+    harness.main()
