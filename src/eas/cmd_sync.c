@@ -744,6 +744,7 @@ static uint32_t keep_of_supported(const struct eas_node *sup)
 /* One Collection of the request: answers into the main encoder `out`. */
 static int sync_collection(struct eas_req *er,
                            const struct eas_node *c,
+                           bool cached,
                            unsigned window,
                            struct eas_wbxml_enc *out,
                            bool *changed,
@@ -782,6 +783,9 @@ static int sync_collection(struct eas_req *er,
         return eas_store_err(er, rc, err);
     }
     bool have = rc == STORE_OK;
+    if (cached && have) {
+        key = j.st.key_cur; /* a remembered collection goes on from the server's own key */
+    }
     if (strcmp(key, "0") == 0) {
         if (cmds) {
             return write_status_only(out, key, id, SYNC_PROTOCOL) ? eas_out_err(err) : 0;
@@ -990,22 +994,51 @@ int eas_cmd_sync_resumed(struct eas_req *er, struct err *err)
     return sync_run(er, err);
 }
 
-static int sync_run(struct eas_req *er, struct err *err)
+/* The child `tag` of the request, or of the cached request when the request is Partial. */
+static const struct eas_node *
+param(const struct eas_node *root, const struct eas_node *cached, unsigned tag)
 {
-    const struct eas_node *root = er->root;
-    if (!root) {
-        if (cached_request(er, &root, err) != 0) {
-            return -1;
-        }
-        if (!root) {
-            return answer_global(er, SYNC_NO_CACHE, -1, err);
+    const struct eas_node *n = eas_node_child(root, tag);
+    return n || !cached ? n : eas_node_child(cached, tag);
+}
+
+static bool listed(const struct eas_node *const *list, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(eas_node_text(eas_node_child(list[i], EAS_AS_COLLECTIONID), ""), id) == 0) {
+            return true;
         }
     }
-    const struct eas_node *colls = eas_node_child(root, EAS_AS_COLLECTIONS);
-    const struct eas_node *wait = eas_node_child(root, EAS_AS_WAIT);
-    const struct eas_node *hb = eas_node_child(root, EAS_AS_HEARTBEATINTERVAL);
-    if (wait && hb) {
+    return false;
+}
+
+static int sync_run(struct eas_req *er, struct err *err)
+{
+    const struct eas_node *root = er->root, *cached = NULL;
+    if (!root || eas_node_child(root, EAS_AS_PARTIAL)) {
+        /* Empty: the last full request again. Partial: merged into it (MS-ASCMD 2.2.3.124). */
+        if (cached_request(er, &cached, err) != 0) {
+            return -1;
+        }
+        if (!cached) {
+            return answer_global(er, SYNC_NO_CACHE, -1, err);
+        }
+        if (!root) {
+            root = cached;
+            cached = NULL;
+        }
+    }
+    const struct eas_node *wait = param(root, cached, EAS_AS_WAIT);
+    const struct eas_node *hb = param(root, cached, EAS_AS_HEARTBEATINTERVAL);
+    if (eas_node_child(root, EAS_AS_WAIT) && eas_node_child(root, EAS_AS_HEARTBEATINTERVAL)) {
         return answer_global(er, SYNC_PROTOCOL, -1, err);
+    }
+    if (wait && hb) { /* one in the request, the other in the cache: the request's wins */
+        if (eas_node_child(root, EAS_AS_WAIT)) {
+            hb = NULL;
+        } else {
+            wait = NULL;
+        }
     }
     uint64_t v;
     if (wait) {
@@ -1027,10 +1060,25 @@ static int sync_run(struct eas_req *er, struct err *err)
                 v < er->app->cfg.ping_min ? er->app->cfg.ping_min : er->app->cfg.ping_max, err);
         }
     }
+    const struct eas_node *list[MAX_COLLECTIONS + 1];
+    bool from_cache[MAX_COLLECTIONS + 1];
+    bool all_cached = root != er->root;
     size_t ncoll = 0;
-    for (const struct eas_node *c = eas_node_child(colls, EAS_AS_COLLECTION); c;
-         c = eas_node_next(c, EAS_AS_COLLECTION)) {
-        ncoll++;
+    const struct eas_node *sources[2] = {eas_node_child(root, EAS_AS_COLLECTIONS),
+                                         eas_node_child(cached, EAS_AS_COLLECTIONS)};
+    for (size_t k = 0; k < 2; k++) {
+        for (const struct eas_node *c = eas_node_child(sources[k], EAS_AS_COLLECTION); c;
+             c = eas_node_next(c, EAS_AS_COLLECTION)) {
+            const char *id = eas_node_text(eas_node_child(c, EAS_AS_COLLECTIONID), "");
+            if (k == 1 && listed(list, ncoll, id)) {
+                continue;
+            }
+            if (ncoll > MAX_COLLECTIONS) {
+                return answer_global(er, SYNC_TOO_MANY, MAX_COLLECTIONS, err);
+            }
+            from_cache[ncoll] = all_cached || k == 1;
+            list[ncoll++] = c;
+        }
     }
     if (ncoll == 0) {
         return answer_global(er, SYNC_PROTOCOL, -1, err);
@@ -1039,7 +1087,7 @@ static int sync_run(struct eas_req *er, struct err *err)
         return answer_global(er, SYNC_TOO_MANY, MAX_COLLECTIONS, err);
     }
     unsigned window = EAS_WINDOW_DEFAULT;
-    const struct eas_node *ws = eas_node_child(root, EAS_AS_WINDOWSIZE);
+    const struct eas_node *ws = param(root, cached, EAS_AS_WINDOWSIZE);
     if (ws && eas_node_uint(ws, UINT32_MAX, &v) == 0) {
         window = v == 0 || v > EAS_WINDOW_MAX ? EAS_WINDOW_MAX : (unsigned)v;
     }
@@ -1063,11 +1111,8 @@ static int sync_run(struct eas_req *er, struct err *err)
     struct eas_wbxml_enc *e = &er->enc;
     int bad = eas_enc_start(e, EAS_AS_SYNC) | eas_enc_start(e, EAS_AS_COLLECTIONS);
     bool changed = false;
-    for (const struct eas_node *c = eas_node_child(colls, EAS_AS_COLLECTION); c && !bad;
-         c = eas_node_next(c, EAS_AS_COLLECTION)) {
-        struct arena_mark m = arena_mark(er->arena);
-        (void)m; /* fragments live until the answer is sent */
-        if (sync_collection(er, c, window, e, &changed, err) != 0) {
+    for (size_t i = 0; i < ncoll && !bad; i++) {
+        if (sync_collection(er, list[i], from_cache[i], window, e, &changed, err) != 0) {
             store_rollback(er->store);
             return -1;
         }
@@ -1092,13 +1137,22 @@ static int sync_run(struct eas_req *er, struct err *err)
         return 0;
     }
     if (er->root) {
-        /* Remember the request (without its Commands) for a later empty Sync. */
+        /* Remember the (merged) request without its Commands for a later empty Sync. */
         struct buf cache;
         struct eas_wbxml_enc ce;
         buf_init(&cache, er->app->cfg.max_body);
         enum store_rc rc = STORE_OK;
-        if (eas_enc_begin(&ce, &cache) == 0 && encode_node(&ce, er->root) == 0 &&
-            eas_enc_finish(&ce) == 0) {
+        int cbad = eas_enc_begin(&ce, &cache) | eas_enc_start(&ce, EAS_AS_SYNC) |
+                   eas_enc_start(&ce, EAS_AS_COLLECTIONS);
+        for (size_t i = 0; i < ncoll; i++) {
+            cbad |= encode_node(&ce, list[i]);
+        }
+        cbad |= eas_enc_end(&ce);
+        const struct eas_node *keep[] = {wait, hb, ws};
+        for (size_t i = 0; i < ALM_ARRAY_LEN(keep); i++) {
+            cbad |= keep[i] ? encode_node(&ce, keep[i]) : 0;
+        }
+        if ((cbad | eas_enc_end(&ce) | eas_enc_finish(&ce)) == 0) {
             rc = store_eas_blob_put(er->store, er->device.id, SYNC_CACHE, cache.data, cache.len);
         }
         buf_deinit(&cache);

@@ -228,6 +228,39 @@ class StateTest(harness.ServerTestCase):
         self.assertLess(time.time() - t0, 15)
         self.assertEqual([ec.calendar_fields(d)["Subject"] for _, d in col.adds], ["Woke"])
 
+    def test_empty_and_partial_sync_reuse_the_last_request(self):
+        for name in ("px", "py"):
+            self.srv.cli("calendar", "add", "alice", name, "--displayname", name.upper())
+        c = self.device("PARTIAL1")
+        fx, fy = self.calendar(c, "PX"), self.calendar(c, "PY")
+        kx, ky = self.start(c, fx), self.start(c, fy)
+        # A full request of both calendars; nothing there yet.
+        body = c.sync_request([{"key": kx, "id": fx, "get_changes": True},
+                               {"key": ky, "id": fy, "get_changes": True}])
+        res = ec.SyncResult(c.request("Sync", body))
+        self.assertEqual(set(res.collections), {fx, fy})
+        kx, ky = res.collections[fx].sync_key, res.collections[fy].sync_key
+        s = self.now + datetime.timedelta(days=4)
+        self.put("py", "y1.ics", ics("y-1", s, s + datetime.timedelta(hours=1), "Y one"))
+        # An empty Sync stands for the last full request: both calendars, Y has the event.
+        res = ec.SyncResult(c.request("Sync", None))
+        self.assertEqual(set(res.collections), {fx, fy})
+        self.assertEqual([ec.calendar_fields(d)["Subject"] for _, d in
+                          res.collections[fy].adds], ["Y one"])
+        self.assertEqual(res.collections[fx].adds, [])
+        ky = res.collections[fy].sync_key
+        self.put("py", "y2.ics", ics("y-2", s, s + datetime.timedelta(hours=2), "Y two"))
+        # Partial with X only: merged with the cached request, so Y is answered too.
+        body = c.sync_request([{"key": kx, "id": fx, "get_changes": True}])
+        body.children.append(E("A:Partial"))
+        res = ec.SyncResult(c.request("Sync", body))
+        self.assertEqual(set(res.collections), {fx, fy})
+        self.assertEqual([ec.calendar_fields(d)["Subject"] for _, d in
+                          res.collections[fy].adds], ["Y two"])
+        # A device that never sent a full Sync gets Status 13 for an empty one.
+        c2 = self.device("PARTIAL2")
+        self.assertEqual(ec.SyncResult(c2.request("Sync", None)).status, 13)
+
     def test_16_server_uid_and_instance_delete(self):
         r = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
                          "V16A", version="16.1").options()
