@@ -238,6 +238,7 @@ int eas_cmd_ping(struct eas_req *er, struct err *err)
     eas_hub_wait(er);
     bool *changed = arena_zalloc(er->arena, p->n * sizeof(*changed));
     int n = changes(er, p, changed, err);
+    eas_store_release(er);
     if (n != 0) {
         eas_hub_fire(er); /* resumed() answers (or reports the error) at once */
     }

@@ -1131,6 +1131,7 @@ static int sync_run(struct eas_req *er, struct err *err)
         er->waiter.deadline_ms = poll->deadline_ms;
         eas_hub_wait(er);
         int c = poll_changed(er, poll, err);
+        eas_store_release(er);
         if (c != 0) {
             eas_hub_fire(er); /* changed meanwhile (or an error): the resumed pass answers */
         }

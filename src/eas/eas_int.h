@@ -90,7 +90,8 @@ struct eas_req {
     const char *device_type;
     bool has_policy_key;
     uint32_t policy_key;
-    struct store *store; /* from the pool, released with the arena */
+    struct store *store; /* from the pool, released with the arena or before a long poll */
+    bool store_deferred; /* the arena's release of `store` is registered */
     struct store_principal principal;
     struct store_eas_device device;
     /* request body */
@@ -137,6 +138,9 @@ int eas_cmd_minimal(struct eas_req *er, struct err *err);
 /* Store access (route.c): one pooled connection per request, released with the arena.
  * Store results map to conditions; STORE_OK returns 0. */
 struct store *eas_store(struct eas_req *er);
+/* Gives the connection back to the pool (a suspended long poll must not hold one); the next
+ * eas_store() takes one again. */
+void eas_store_release(struct eas_req *er);
 int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err);
 int eas_begin_read(struct eas_req *er, struct err *err);
 int eas_begin_write(struct eas_req *er, struct err *err);

@@ -153,6 +153,7 @@ void eas_hub_wait(struct eas_req *er)
     struct eas_waiter *w = &er->waiter;
     w->req = er->http;
     w->wake = EAS_WAKE_NONE;
+    eas_store_release(er); /* a waiting request holds no store connection */
     http_req_suspend(er->http);
     pthread_mutex_lock(&app->mu);
     if (app->stopping) {

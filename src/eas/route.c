@@ -62,9 +62,17 @@ struct store *eas_store(struct eas_req *er)
 {
     if (!er->store) {
         er->store = store_pool_acquire(er->app->pool);
-        arena_defer(er->arena, release_store, er);
+        if (!er->store_deferred) {
+            arena_defer(er->arena, release_store, er);
+            er->store_deferred = true;
+        }
     }
     return er->store;
+}
+
+void eas_store_release(struct eas_req *er)
+{
+    release_store(er);
 }
 
 int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
