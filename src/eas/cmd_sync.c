@@ -307,6 +307,30 @@ static int item_of(struct coll_job *j,
                                                                                               : -1;
 }
 
+/* 16.x: the ClientUid a client Add carries (activesync.md §4.10), trailing NULs stripped
+ * (iOS sends 32 hex digits and a NUL, as OPAQUE); NULL when absent, empty or not usable as
+ * a UID. */
+static const char *client_uid_of(struct eas_req *er, const struct eas_node *data)
+{
+    const struct eas_node *n = eas_node_child(data, EAS_CAL_CLIENTUID);
+    if (er->version < 160 || !n || !n->text) {
+        return NULL;
+    }
+    size_t len = n->len;
+    while (len > 0 && n->text[len - 1] == '\0') {
+        len--;
+    }
+    if (len == 0 || len > CAL_EAS_MAX_UID || memchr(n->text, '\0', len)) {
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)n->text[i] < 0x21 || n->text[i] == 0x7f) {
+            return NULL;
+        }
+    }
+    return arena_strndup(er->arena, n->text, len);
+}
+
 static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err *fatal)
 {
     struct eas_req *er = j->er;
@@ -327,16 +351,20 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
         r->status = SYNC_PROTOCOL;
         return 0;
     }
-    if (eas_item_read(eas_node_child(cmd, EAS_AS_APPLICATIONDATA), er->arena, &ev, &e) != 0 ||
-        cal_eas_to_ical(&ev, (struct slice){"", 0}, 0, uid, er->arena, &ics, &e) != 0) {
+    const struct eas_node *data = eas_node_child(cmd, EAS_AS_APPLICATIONDATA);
+    const char *client_uid = client_uid_of(er, data);
+    if (eas_item_read(data, er->arena, &ev, &e) != 0 ||
+        cal_eas_to_ical(&ev, (struct slice){"", 0}, 0, client_uid ? client_uid : uid, er->arena,
+                        &ics, &e) != 0) {
         r->status = item_status(&e);
         return 0;
     }
-    /* A UID the calendar holds already: the device is re-adding an event it lost track of;
-     * answer with the stored item instead of making a second copy. */
+    /* A UID the calendar holds already (in 16.x the ClientUid, the same on retries): the
+     * device is re-adding an event it lost track of; answer with the stored item instead of
+     * making a second copy. */
     struct store_item it;
-    if (ev.uid &&
-        store_item_get_by_uid(er->store, j->coll.id, ev.uid, er->arena, &it) == STORE_OK) {
+    const char *same = ev.uid ? ev.uid : client_uid;
+    if (same && store_item_get_by_uid(er->store, j->coll.id, same, er->arena, &it) == STORE_OK) {
         r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
         r->uid = it.uid;
         enum store_rc rc =

@@ -288,6 +288,24 @@ class StateTest(harness.ServerTestCase):
                  'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
                  '<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>')
         self.assertIn("UID:" + uid, rep.text)
+        # ClientUid (16.x) names the UID; the same ClientUid again is the same event.
+        once = ec.calendar_appdata("Once", s, s + datetime.timedelta(hours=1))
+        once.children.append(E("C:ClientUid", "0123456789abcdef0123456789abcdef"))
+        col = c.sync(fid, key, commands=[E("Add", E("ClientId", "c-a"), once)]).only()
+        first = [r for r in col.responses if r["kind"] == "Add"][0]
+        self.assertEqual(first["node"].findtext("ApplicationData/UID"),
+                         "0123456789abcdef0123456789abcdef")
+        key = col.sync_key
+        col = c.sync(fid, key, commands=[E("Add", E("ClientId", "c-b"), once)]).only()
+        again = [r for r in col.responses if r["kind"] == "Add"][0]
+        self.assertEqual((again["ServerId"], again["Status"]), (first["ServerId"], 1))
+        key = col.sync_key
+        rep2 = self.srv.request(
+            "REPORT", "/calendars/alice/v16/", headers={"Depth": "1", "Content-Type": "text/xml"},
+            body='<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+                 'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop>'
+                 '<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>')
+        self.assertEqual(rep2.text.count("<D:response>"), 2)
         # Cancel the third occurrence by InstanceId: an EXDATE, seen through CalDAV.
         third = ec.compact(s + datetime.timedelta(days=2))
         delete = E("Delete", E("ServerId", resp[0]["ServerId"]), E("B:InstanceId", third))
