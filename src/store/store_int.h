@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/store_flush.h"
 
 enum {
     STORE_DB_ERRMSG_MAX = 256,       /* bytes of store_last_error(), NUL included */
@@ -97,6 +98,10 @@ struct store {
     struct store *next_free;     /* pool free list */
     pthread_mutex_t *write_gate; /* the pool's, or NULL for a lone connection */
     bool holds_gate;             /* between store_begin_write and commit/rollback */
+    bool writing;                /* a write transaction is open (store_begin_write) */
+    bool wal;                    /* journal_mode is WAL: commits wait on `flush` */
+    struct store_flush *flush;   /* the pool's durability barrier, or &lone_flush */
+    struct store_flush lone_flush;
 };
 
 /* Columns of an item row, decoded by store_db_read_item(); the content (or the change
@@ -150,6 +155,10 @@ void store_db_read_item(sqlite3_stmt *st,
                         struct arena *arena,
                         bool with_content,
                         struct store_item *out);
+
+/* Waits until what this connection committed is on disk (the group-commit barrier, see
+ * store_sqlite.c "Durability"). STORE_OK, or STORE_IO once a WAL fsync has failed. */
+enum store_rc store_db_wait_durable(struct store *s);
 
 /* Increments the collection's modseq and `updated`; the new modseq in *modseq_out (may be
  * NULL). STORE_NOTFOUND when the collection does not exist. */
