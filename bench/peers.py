@@ -6,7 +6,8 @@ paged by DAV:limit 500, incremental sync after 3 changes, calendar-multiget of 1
 a one-month time-range calendar-query. Median of RUNS, peak RSS (VmHWM) of each server after a
 restart and the query phase, and each peer's time as a multiple of almanacd's.
 
-usage: peers.py ALMANACD ALMANAC [--events N] [--runs R] [--servers almanac,radicale,xandikos]
+usage: peers.py ALMANACD ALMANAC [--events N] [--runs R]
+                [--servers almanac,cyrus,radicale,xandikos]
 Prints a markdown table and one JSON line per server."""
 
 import argparse
@@ -163,6 +164,15 @@ class Radicale(Target):
             if st != 201:
                 raise RuntimeError("radicale MKCALENDAR: %d %s" % (st, body[:200]))
 
+    def seed(self, items):
+        """Writes objects straight into the stopped server's storage: one .ics file per
+        object in the collection's folder, which is Radicale's own layout (its caches are
+        rebuilt from the files on first access)."""
+        d = os.path.join(self.work, "collections", "collection-root", "bench", "cal")
+        for name, body in items:
+            with open(os.path.join(d, name), "w", newline="") as f:
+                f.write(body)
+
 
 class Xandikos(Target):
     def __init__(self, work):
@@ -175,6 +185,125 @@ class Xandikos(Target):
                                       "127.0.0.1", "--defaults"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc)
+
+    def seed(self, items):
+        """Writes objects straight into the stopped server's storage: files in the
+        calendar's git working tree, added and committed in one commit (Xandikos's tree
+        store keeps one file per object in a git repository)."""
+        d = os.path.join(self.work, "user", "calendars", "calendar")
+        for name, body in items:
+            with open(os.path.join(d, name), "w", newline="") as f:
+                f.write(body)
+        subprocess.run(["git", "-C", d, "add", "-A"], check=True)
+        subprocess.run(["git", "-C", d, "-c", "user.name=bench", "-c", "user.email=bench@localhost",
+                        "commit", "-q", "-m", "seed %d objects" % len(items)], check=True)
+
+
+CYRUS_BIN = "/usr/lib/cyrus/bin"
+
+
+class Cyrus(Target):
+    """Cyrus IMAP 3.6 with its CalDAV module (Debian cyrus-imapd + cyrus-caldav), run as its
+    own configuration in `work`: an imapd.conf and cyrus.conf of ours (config directory,
+    partition, locks, sockets all below `work`), `master` listening on loopback only (httpd
+    for CalDAV, imapd to create the user's mailbox), users in a sasldb of ours (plaintext
+    passwords, auxprop). Started by `master -C imapd.conf -M cyrus.conf -p PIDFILE` in the
+    foreground; stopped by SIGTERM to that PID, which stops its children. Runs as the current
+    user, or as Debian's `cyrus` user when the bench runs as root (Cyrus drops root)."""
+
+    def __init__(self, work):
+        super().__init__("cyrus", work)
+        self.cal = "/dav/calendars/user/bench/cal/"
+        self.auth = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-pw").decode()}
+        self.port = free_port()
+        self.imap_port = free_port()
+        import pwd
+        self.user = "cyrus" if os.getuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
+        for d in ("conf", "spool", "proc", "lock", "socket"):
+            os.makedirs(os.path.join(work, d))
+        self.conf = os.path.join(work, "imapd.conf")
+        opts = [
+            ("configdirectory", os.path.join(work, "conf")),
+            ("defaultpartition", "default"),
+            ("partition-default", os.path.join(work, "spool")),
+            ("proc_path", os.path.join(work, "proc")),
+            ("mboxname_lockpath", os.path.join(work, "lock")),
+            ("lmtpsocket", os.path.join(work, "socket", "lmtp")),
+            ("idlesocket", os.path.join(work, "socket", "idle")),
+            ("notifysocket", os.path.join(work, "socket", "notify")),
+            ("cyrus_user", self.user),
+            ("admins", "admin"),
+            ("allowplaintext", "yes"),
+            ("sasl_pwcheck_method", "auxprop"),
+            ("sasl_auxprop_plugin", "sasldb"),
+            ("sasl_sasldb_path", os.path.join(work, "sasldb2")),
+            ("sasl_mech_list", "PLAIN LOGIN"),
+            ("httpmodules", "caldav"),
+            ("httpallowcompress", "no"),
+            ("caldav_allowcalendaradmin", "yes"),
+            ("syslog_prefix", "bench-cyrus"),
+        ]
+        with open(self.conf, "w") as f:
+            f.writelines("%s: %s\n" % kv for kv in opts)
+        c = "-C " + self.conf
+        with open(os.path.join(work, "cyrus.conf"), "w") as f:
+            f.write('START {\n  recover cmd="%s/ctl_cyrusdb %s -r"\n}\n'
+                    'SERVICES {\n'
+                    '  imap cmd="%s/imapd %s" listen="127.0.0.1:%d" prefork=0\n'
+                    '  http cmd="%s/httpd %s" listen="127.0.0.1:%d" prefork=0\n'
+                    '}\nEVENTS {\n}\nDAEMON {\n}\n'
+                    % (CYRUS_BIN, c, CYRUS_BIN, c, self.imap_port, CYRUS_BIN, c, self.port))
+        for user, pw in (("bench", "bench-pw"), ("admin", "admin-pw")):
+            subprocess.run(["saslpasswd2", "-f", os.path.join(work, "sasldb2"), "-p", "-c",
+                            user], input=pw + "\n", text=True, check=True)
+        if os.getuid() == 0:
+            subprocess.run(["chown", "-R", self.user, work], check=True)
+        self.provisioned = False
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [CYRUS_BIN + "/master", "-C", self.conf, "-M", os.path.join(self.work, "cyrus.conf"),
+             "-p", os.path.join(self.work, "master.pid")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+        wait_port(self.imap_port, self.proc)
+        if not self.provisioned:
+            import imaplib
+            m = imaplib.IMAP4("127.0.0.1", self.imap_port)
+            m.login("admin", "admin-pw")
+            typ, data = m.create("user/bench")  # unixhierarchysep (3.x default)
+            m.logout()
+            if typ != "OK":
+                raise RuntimeError("cyrus CREATE user/bench: %s" % data)
+            st, body = self.request("MKCALENDAR", self.cal)
+            if st != 201:
+                raise RuntimeError("cyrus MKCALENDAR: %d %s" % (st, body[:200]))
+            self.provisioned = True
+
+    def rss_mb(self):
+        """Cyrus forks a process per connection: the sum of VmHWM over master and every
+        live descendant (the httpd processes that served the queries)."""
+        kids = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open("/proc/%s/stat" % d) as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    kids.setdefault(ppid, []).append(int(d))
+                except (OSError, ValueError, IndexError):
+                    pass
+        total, todo = 0, [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            todo.extend(kids.get(pid, []))
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total / 1024
 
 
 def put_worker(args):
@@ -218,10 +347,20 @@ def sync_body(token="", limit=None):
             % (D, token, lim))
 
 
-def run_target(t, events, runs, procs):
+def run_target(t, events, runs, procs, put_tail=None):
+    """Loads `events` by PUT, or with `put_tail` and a target that can seed: all but the
+    last `put_tail` written on disk while the server is stopped, then the tail by PUT (so
+    the PUT rate is the rate at the full collection size)."""
     res = {"server": t.name, "events": len(events)}
     t.start()
-    chunks = [events[i::procs] for i in range(procs)]
+    load = events
+    if put_tail is not None and hasattr(t, "seed") and put_tail < len(events):
+        t.stop()
+        t.seed(events[:-put_tail])
+        t.start()
+        load = events[-put_tail:]
+        res["seeded"] = len(events) - put_tail
+    chunks = [load[i::procs] for i in range(procs)]
     t0 = time.perf_counter()
     with multiprocessing.Pool(procs) as pool:
         loaded = sum(pool.map(put_worker, [(t.port, t.auth, t.cal, c) for c in chunks]))
@@ -326,7 +465,10 @@ def main():
     ap.add_argument("--events", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--procs", type=int, default=8)
-    ap.add_argument("--servers", default="almanac,radicale,xandikos")
+    ap.add_argument("--servers", default="almanac,cyrus,radicale,xandikos")
+    ap.add_argument("--seed-peers", type=int, default=None, metavar="TAIL",
+                    help="seed Radicale and Xandikos on disk with all but the last TAIL "
+                    "events, then PUT those TAIL (their PUT/s is the rate at full size)")
     a = ap.parse_args()
     events = generate(a.events)
     results = []
@@ -339,10 +481,12 @@ def main():
                 t = Radicale(work)
             elif name == "xandikos":
                 t = Xandikos(work)
+            elif name == "cyrus":
+                t = Cyrus(work)
             else:
                 raise SystemExit("unknown server " + name)
             try:
-                r = run_target(t, events, a.runs, a.procs)
+                r = run_target(t, events, a.runs, a.procs, a.seed_peers)
             finally:
                 t.stop()
             print(json.dumps(r), flush=True)

@@ -23,7 +23,9 @@
  * the caller opened with store_begin_read() or store_begin_write() on the same handle, and
  * ended with store_commit() or store_rollback(). A read transaction is one snapshot (SQLite
  * WAL), so a long streamed answer stays consistent while writers continue. Writes are durable
- * once store_commit() returns STORE_OK.
+ * once store_commit() returns STORE_OK: it waits for an fsync of the log that began after the
+ * commit, and concurrent writers of one pool share that fsync (group commit). STORE_IO from
+ * the commit of a write means its durability is unknown (the fsync failed).
  *
  * Threads: a `struct store` is one connection, used by one thread at a time. A `struct
  * store_pool` (thread-safe, one mutex) hands connections to request workers.
@@ -95,6 +97,9 @@ void store_pool_destroy(struct store_pool **p);
 struct store *store_pool_acquire(struct store_pool *p);
 /* Returns a connection; rolls back any transaction the borrower left open. */
 void store_pool_release(struct store_pool *p, struct store *s);
+/* Log fsyncs made so far for commits of this pool's connections (statistics, tests): with
+ * concurrent writers, fewer than their commits. */
+uint64_t store_pool_flush_count(struct store_pool *p);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Principals */

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/store_flush.h"
 
 enum {
     STORE_DB_ERRMSG_MAX = 256,       /* bytes of store_last_error(), NUL included */
@@ -116,6 +117,10 @@ struct store {
     const struct store_change_hook *hook;
     struct store_db_changes *changes;
     sqlite3_stmt **eas_stmts;
+    bool writing;                /* a write transaction is open (store_begin_write) */
+    bool wal;                    /* journal_mode is WAL: commits wait on `flush` */
+    struct store_flush *flush;   /* the pool's durability barrier, or &lone_flush */
+    struct store_flush lone_flush;
 };
 
 /* Columns of an item row, decoded by store_db_read_item(); the content (or the change
@@ -199,6 +204,9 @@ enum store_rc store_db_item_row(struct store *s,
  * the caller to bind, or NULL with the error recorded. */
 sqlite3_stmt *
 store_db_cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor **out);
+/* Waits until what this connection committed is on disk (the group-commit barrier, see
+ * store_sqlite.c "Durability"). STORE_OK, or STORE_IO once a WAL fsync has failed. */
+enum store_rc store_db_wait_durable(struct store *s);
 
 /* Increments the collection's modseq and `updated`; the new modseq in *modseq_out (may be
  * NULL). STORE_NOTFOUND when the collection does not exist. */

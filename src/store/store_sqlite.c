@@ -1,9 +1,11 @@
 /* store/store_sqlite.c: the SQLite engine behind store.h: its SQL, errors, the statement
  * cache, opening and migrations, transactions, the pool and principals. One connection per
- * struct store, WAL with synchronous=FULL (a commit that returned is on disk), foreign keys on,
- * every statement prepared once per connection and reset after use. Collections live in
+ * struct store, WAL with synchronous=NORMAL plus a group-commit barrier (a commit that returned
+ * is on disk; concurrent writers share one fdatasync, see "Durability" below), foreign keys
+ * on, every statement prepared once per connection and reset after use. Collections live in
  * store_sqlite_coll.c, items, cursors and dead properties in store_sqlite_item.c. With
  * schema/, the only place SQL exists; never parses iCalendar or knows a protocol. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,17 +416,44 @@ static void store_free(struct store *s)
     store_db_eas_free(s);
     store_db_changes_free(s);
     sqlite3_close(s->db);
+    store_flush_destroy(&s->lone_flush);
     free(s);
 }
 
-/* The connection settings: WAL, synchronous=FULL (durable once COMMIT returns: a crash loses
- * nothing acknowledged), foreign keys (cascading deletes), a 2 MiB page cache (RSS stays flat
- * however many rows a cursor streams) and temporary b-trees in memory. */
-static const char connection_pragmas[] = "PRAGMA journal_mode = WAL; "
-                                         "PRAGMA synchronous = FULL; "
+/* The connection settings: synchronous=NORMAL (in WAL mode, COMMIT does not fsync; the barrier
+ * of store_commit() does, see "Durability"), foreign keys (cascading deletes), a 2 MiB page
+ * cache (RSS stays flat however many rows a cursor streams) and temporary b-trees in memory.
+ * journal_mode is set first, by set_journal_mode(). */
+static const char connection_pragmas[] = "PRAGMA synchronous = NORMAL; "
                                          "PRAGMA foreign_keys = ON; "
                                          "PRAGMA cache_size = -2048; "
                                          "PRAGMA temp_store = MEMORY";
+
+/* Asks for WAL and records whether SQLite granted it (it answers with the mode in force). A
+ * store that cannot be in WAL mode (a file system without shared memory, say) keeps
+ * synchronous=FULL, where every COMMIT syncs its journal itself, and skips the barrier. */
+static enum store_rc set_journal_mode(struct store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *mode = sqlite3_column_text(st, 0);
+            s->wal = mode && strcmp((const char *)mode, "wal") == 0;
+            rc = SQLITE_DONE;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return store_db_fail(s, rc);
+    }
+    if (!s->wal) {
+        log_warn("store is not in WAL mode; every commit syncs on its own");
+        return exec_sql(s, "PRAGMA synchronous = FULL");
+    }
+    return STORE_OK;
+}
 
 /* Reports a failed store_open(): `msg` (static) into *errmsg_out when asked; STORE_IO. */
 static enum store_rc open_failed(const char **errmsg_out, const char *msg)
@@ -457,9 +486,14 @@ enum store_rc store_open(const char *dir, struct store **out, const char **errms
         store_free(s);
         return open_failed(errmsg_out, "cannot open almanac.db");
     }
+    store_flush_init(&s->lone_flush);
+    s->flush = &s->lone_flush;
     sqlite3_busy_timeout(s->db, STORE_DB_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(s->db, 1);
-    if (exec_sql(s, connection_pragmas) != STORE_OK || migrate(s) != STORE_OK) {
+    /* migrate() commits without the barrier (schema, GUID, secret); one flush after it makes
+     * them durable before the store is used. */
+    if (set_journal_mode(s) != STORE_OK || exec_sql(s, connection_pragmas) != STORE_OK ||
+        migrate(s) != STORE_OK || store_db_wait_durable(s) != STORE_OK) {
         log_error("store initialisation failed path=%s msg=\"%s\"", path, s->errmsg);
         store_free(s);
         return open_failed(errmsg_out, "cannot initialise almanac.db (see log)");
@@ -497,6 +531,58 @@ void store_secret(const struct store *s, uint8_t out[STORE_SECRET_BYTES])
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Durability: group commit */
+
+/* With synchronous=NORMAL a WAL commit writes its frames and returns without fsync. What makes
+ * an acknowledged write durable is store_db_wait_durable(): after COMMIT returns (and the write
+ * gate is released, so the next writer proceeds), the writer waits on the pool's barrier
+ * (store_flush.h) until one fdatasync of the -wal file that *started after its COMMIT* has
+ * completed; one waiter syncs for all of them. Why that suffices:
+ * - fsync works on the file, not the descriptor: the leader syncs the WAL through its own
+ *   connection's handle (SQLITE_FCNTL_JOURNAL_POINTER, then the VFS's xSync, which also syncs
+ *   the directory once after the WAL was created), and that covers every frame any
+ *   connection had written to it when the sync began, so our commit's frames and commit mark.
+ * - Checkpoints: with synchronous=NORMAL SQLite syncs the WAL before a checkpoint copies
+ *   frames into the database and syncs the database after a completed checkpoint
+ *   (sqlite.org pragma.html#pragma_synchronous). A checkpoint never needs our barrier.
+ * - WAL reset: a writer restarts the WAL from its beginning (new salts, the header synced on
+ *   reuse) only after a checkpoint backfilled every frame, and the backfill count is recorded
+ *   only after the database file was synced. So if later writers overwrite our frames before
+ *   our flush ran, their content is already on disk in the database file; if not, our flush
+ *   syncs them in the WAL. Truncation (journal_size_limit, TRUNCATE checkpoints) has the same
+ *   precondition. Either way the commit survives power loss once the wait returns.
+ * - Recovery after power loss replays the WAL frames up to the last valid commit mark, so a
+ *   commit whose wait returned is replayed; one whose wait had not returned may be lost,
+ *   which is allowed: it was never acknowledged (store_commit() had not returned).
+ * - A failed fsync poisons the barrier (store_flush.h): every later commit reports STORE_IO.
+ * Read transactions and rollbacks never wait. */
+static int wal_sync(void *ctx)
+{
+    struct store *s = ctx;
+    sqlite3_file *wal = NULL;
+    int rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+    if (rc != SQLITE_OK || !wal || !wal->pMethods) {
+        return EIO;
+    }
+    rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+    return rc == SQLITE_OK ? 0 : EIO;
+}
+
+enum store_rc store_db_wait_durable(struct store *s)
+{
+    if (!s->wal) {
+        return STORE_OK; /* synchronous=FULL: COMMIT synced */
+    }
+    if (store_flush_wait(s->flush, wal_sync, s) != STORE_FLUSH_OK) {
+        log_error("store WAL fsync failed errno=%d; commits are no longer acknowledged",
+                  store_flush_errno(s->flush));
+        return store_db_fail_msg(s, STORE_IO,
+                                 "fsync of the write-ahead log failed; restart the server");
+    }
+    return STORE_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Transactions */
 
 static void store_release_gate(struct store *s)
@@ -530,15 +616,24 @@ enum store_rc store_begin_write(struct store *s)
     enum store_rc rc = run_simple(s, S_BEGIN_WRITE);
     if (rc != STORE_OK) {
         store_release_gate(s);
+    } else {
+        s->writing = true;
     }
     return rc;
 }
 
+/* The gate is released before the durability wait, so the next writer's transaction runs
+ * while this one waits and the two share a flush. */
 enum store_rc store_commit(struct store *s)
 {
+    bool wrote = s->writing;
     enum store_rc rc = run_simple(s, S_COMMIT);
     if (rc == STORE_OK || !store_in_txn(s)) {
         store_release_gate(s);
+        s->writing = false;
+    }
+    if (rc == STORE_OK && wrote) {
+        rc = store_db_wait_durable(s);
     }
     store_db_changes_end(s, rc == STORE_OK); /* the change hook, outside the gate */
     return rc;
@@ -552,6 +647,7 @@ enum store_rc store_rollback(struct store *s)
     }
     store_release_gate(s);
     store_db_changes_end(s, false);
+    s->writing = false;
     return rc;
 }
 
@@ -574,6 +670,7 @@ struct store_pool {
 
     /* Every connection's change hook, set at start-up (store_pool_set_change_hook). */
     struct store_change_hook change_hook;
+    struct store_flush flush;   /* the durability barrier every connection's commit waits on */
 };
 
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out)
@@ -590,6 +687,7 @@ enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_mutex_init(&p->write_gate, NULL);
+    store_flush_init(&p->flush);
     *out = p;
     return STORE_OK;
 }
@@ -608,6 +706,7 @@ void store_pool_destroy(struct store_pool **pp)
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->write_gate);
+    store_flush_destroy(&p->flush);
     free(p->dir);
     free(p);
     *pp = NULL;
@@ -644,6 +743,7 @@ struct store *store_pool_acquire(struct store_pool *p)
             }
             s->write_gate = &p->write_gate;
             s->hook = &p->change_hook;
+            s->flush = &p->flush;
             return s;
         }
         pthread_cond_wait(&p->cond, &p->lock);
@@ -658,6 +758,11 @@ void store_pool_release(struct store_pool *p, struct store *s)
     p->free = s;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t store_pool_flush_count(struct store_pool *p)
+{
+    return store_flush_count(&p->flush);
 }
 
 /* ---------------------------------------------------------------------------------------- */

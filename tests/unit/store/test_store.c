@@ -1006,6 +1006,109 @@ static void test_store_pool_writers_commit_and_release_rolls_back(void **state)
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* Group commit: a write's commit returns only after a WAL flush it led or shared; read
+ * transactions and rollbacks never flush. One connection at a time: exactly one flush per
+ * committed write. */
+static void test_store_pool_commit_of_a_write_waits_for_a_flush(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, 1, &pool), STORE_OK);
+    struct store *s = store_pool_acquire(pool);
+    assert_int_equal(store_pool_flush_count(pool), 0);
+    struct store_item_in in = text_item("x", NULL);
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_item_put(s, cal, "a", &in, NULL, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(store_pool_flush_count(pool), 1);
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(store_pool_flush_count(pool), 1); /* a read does not wait */
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_item_put(s, cal, "b", &in, NULL, NULL, NULL), STORE_OK);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    assert_int_equal(store_pool_flush_count(pool), 1); /* nor does a rollback */
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_item_put(s, cal, "c", &in, NULL, NULL, NULL), STORE_OK);
+    store_pool_release(pool, s); /* rolls back */
+    assert_int_equal(store_pool_flush_count(pool), 1);
+    s = store_pool_acquire(pool);
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_item_put(s, cal, "d", &in, NULL, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(store_pool_flush_count(pool), 2);
+    store_pool_release(pool, s);
+    store_pool_destroy(&pool);
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    struct store_item it;
+    assert_int_equal(store_item_get(f->s, cal, "a", STORE_ITEM_META, f->a, &it), STORE_OK);
+    assert_int_equal(store_item_get(f->s, cal, "b", STORE_ITEM_META, f->a, &it), STORE_NOTFOUND);
+    assert_int_equal(store_item_get(f->s, cal, "c", STORE_ITEM_META, f->a, &it), STORE_NOTFOUND);
+    assert_int_equal(store_item_get(f->s, cal, "d", STORE_ITEM_META, f->a, &it), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+struct flush_writer {
+    struct store_pool *pool;
+    uint64_t coll;
+    int id;
+    int failures;
+};
+
+static void *flush_writer_main(void *arg)
+{
+    struct flush_writer *w = arg;
+    struct store_item_in in = text_item("x", NULL);
+    char name[32];
+    for (int i = 0; i < 25; i++) {
+        struct store *s = store_pool_acquire(w->pool);
+        snprintf(name, sizeof(name), "g%d-%d", w->id, i);
+        if (store_begin_write(s) != STORE_OK ||
+            store_item_put(s, w->coll, name, &in, NULL, NULL, NULL) != STORE_OK ||
+            store_commit(s) != STORE_OK) {
+            w->failures++;
+        }
+        store_pool_release(w->pool, s);
+    }
+    return NULL;
+}
+
+/* Eight writers on eight connections: all 200 commits land, none waits forever, and the
+ * flushes are at most one per commit (fewer when commits overlap; by how much depends on the
+ * disk, so only printed). */
+static void test_store_pool_concurrent_writers_commit_through_the_barrier(void **state)
+{
+    enum {
+        WRITERS = 8
+    };
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, WRITERS, &pool), STORE_OK);
+    struct flush_writer w[WRITERS];
+    pthread_t t[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        w[i] = (struct flush_writer){pool, cal, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, flush_writer_main, &w[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    uint64_t flushes = store_pool_flush_count(pool);
+    print_message("200 commits, %llu WAL flushes\n", (unsigned long long)flushes);
+    assert_true(flushes >= 1 && flushes <= 200);
+    store_pool_destroy(&pool);
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    assert_int_equal(coll_modseq(f, cal), 201);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
 static void test_store_reopen_keeps_data_and_does_not_rerun_migrations(void **state)
 {
     struct fixture *f = *state;
@@ -1100,6 +1203,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_pool_writers_commit_and_release_rolls_back,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pool_commit_of_a_write_waits_for_a_flush, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_pool_concurrent_writers_commit_through_the_barrier, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reopen_keeps_data_and_does_not_rerun_migrations,
                                         setup, teardown),
         cmocka_unit_test(test_store_open_fails_cleanly_on_a_missing_directory),
