@@ -261,6 +261,66 @@ class StateTest(harness.ServerTestCase):
         c2 = self.device("PARTIAL2")
         self.assertEqual(ec.SyncResult(c2.request("Sync", None)).status, 13)
 
+    def test_mutated_requests_never_fail_the_server(self):
+        """Mutants of valid bodies of every command: a 200 with a status, or a 4xx with a
+        reason, never a 5xx, and the device goes on syncing afterwards."""
+        import random
+        self.srv.cli("calendar", "add", "alice", "fuzz", "--displayname", "Fuzz")
+        s = self.now + datetime.timedelta(days=1)
+        self.put("fuzz", "f1.ics", ics("f-1", s, s + datetime.timedelta(hours=1), "F"))
+        c = self.device("FUZZ1")
+        fid = self.calendar(c, "Fuzz")
+        key = self.start(c, fid)
+        key, items = self.drain(c, fid, key)
+        sid = items["f-1"][0]
+        data = ec.calendar_appdata("Fz", s, s + datetime.timedelta(hours=1), location="L",
+                                   recurrence=E("C:Recurrence", E("C:Type", "1"),
+                                                E("C:DayOfWeek", "2")))
+        seeds = [
+            ("Sync", c.sync_request([{"key": key, "id": fid, "get_changes": True, "window": 5,
+                                      "options": ec.EASClient.calendar_options(4),
+                                      "commands": [E("Add", E("ClientId", "9"), data),
+                                                   E("Change", E("ServerId", sid), data),
+                                                   E("Fetch", E("ServerId", sid))]}])),
+            ("Ping", E("N:Ping", E("HeartbeatInterval", "1"),
+                       E("Folders", E("Folder", E("Id", fid), E("Class", "Calendar"))))),
+            ("FolderSync", E("F:FolderSync", E("SyncKey", "0"))),
+            ("GetItemEstimate", E("G:GetItemEstimate", E("Collections", E(
+                "Collection", E("A:SyncKey", key), E("G:CollectionId", fid),
+                E("A:Options", E("FilterType", "0")))))),
+            ("ItemOperations", E("I:ItemOperations", E("Fetch", E("Store", "Mailbox"),
+                                                     E("A:CollectionId", fid),
+                                                     E("A:ServerId", sid)))),
+            ("Settings", E("S:Settings", E("S:DeviceInformation", E("S:Set",
+                                                                    E("S:Model", "X"))))),
+        ]
+        rnd = random.Random(842541)
+        statuses = {}
+        for i in range(240):
+            cmd, node = seeds[i % len(seeds)]
+            body = bytearray(ec.encode(node))
+            for _ in range(rnd.randint(1, 3)):
+                at = rnd.randrange(len(body))
+                op = rnd.randrange(3)
+                if op == 0:
+                    body[at] ^= 1 << rnd.randrange(8)
+                elif op == 1:
+                    del body[at]
+                else:
+                    body.insert(at, rnd.randrange(256))
+            r = c.request(cmd, bytes(body), raw=True, timeout=40 if cmd == "Ping" else None)
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+            self.assertIn(r.status, (200, 400, 413), (cmd, bytes(body).hex(), r))
+            if r.status != 200:
+                self.assertTrue(r.header("X-Almanac-Reason"), r)
+        self.assertGreater(statuses.get(400, 0), 0)
+        self.assertGreater(statuses.get(200, 0), 0)
+        # Still serving, and the device's state is intact (the mutated Syncs may have moved it
+        # on: start over and find the event).
+        key = self.start(c, fid)
+        key, items = self.drain(c, fid, key)
+        self.assertIn("f-1", items)
+
     def test_16_server_uid_and_instance_delete(self):
         r = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
                          "V16A", version="16.1").options()
