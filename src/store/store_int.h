@@ -117,9 +117,9 @@ struct store {
     const struct store_change_hook *hook;
     struct store_db_changes *changes;
     sqlite3_stmt **eas_stmts;
-    bool writing;                /* a write transaction is open (store_begin_write) */
-    bool wal;                    /* journal_mode is WAL: commits wait on `flush` */
-    struct store_flush *flush;   /* the pool's durability barrier, or &lone_flush */
+    bool writing;              /* a write transaction is open (store_begin_write) */
+    bool wal;                  /* journal_mode is WAL: commits wait on `flush` */
+    struct store_flush *flush; /* the pool's durability barrier, or &lone_flush */
     struct store_flush lone_flush;
 };
 

@@ -670,7 +670,7 @@ struct store_pool {
 
     /* Every connection's change hook, set at start-up (store_pool_set_change_hook). */
     struct store_change_hook change_hook;
-    struct store_flush flush;   /* the durability barrier every connection's commit waits on */
+    struct store_flush flush; /* the durability barrier every connection's commit waits on */
 };
 
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out)

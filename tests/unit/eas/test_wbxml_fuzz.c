@@ -55,14 +55,14 @@ static size_t seed_sync(struct buf *b)
 static void mutate(uint8_t *p, size_t *n, size_t cap)
 {
     unsigned edits = 1 + next_rand() % 4;
-    for (unsigned k = 0; k < edits && *n > 0; k++) {
+    for (unsigned k = 0; k<edits && * n> 0; k++) {
         size_t at = next_rand() % *n;
         switch (next_rand() % 5) {
         case 0: /* flip a bit */
             p[at] ^= (uint8_t)(1u << (next_rand() % 8));
             break;
         case 1: /* a token EAS uses */
-            p[at] = (uint8_t)"\x00\x01\x03\xC3\x40\x45\x80\xFF"[next_rand() % 8];
+            p[at] = (uint8_t) "\x00\x01\x03\xC3\x40\x45\x80\xFF"[next_rand() % 8];
             break;
         case 2: /* delete */
             memmove(p + at, p + at + 1, *n - at - 1);
