@@ -617,7 +617,7 @@ static icaltimezone *stored_zone(const struct wr *w, const char **tzid_out)
     if (!tp || !z || z == icaltimezone_get_utc_timezone()) {
         return NULL;
     }
-    *tzid_out = icalparameter_get_tzid(tp);
+    *tzid_out = arena_strdup(w->arena, icalparameter_get_tzid(tp)); /* outlives DTSTART */
     return z;
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <libical/ical.h>
@@ -466,6 +467,332 @@ static void test_cal_eas_tz_unknown_zone_gives_custom_vtimezone(void **state)
     arena_destroy(&a);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* EAS-level answers (activesync.md §4.2-§4.7) */
+
+static void from_file(struct arena *a,
+                      const char *file,
+                      unsigned version,
+                      const char *principal,
+                      const char *default_tz,
+                      struct cal_eas_event *ev)
+{
+    struct err e;
+    err_init(&e);
+    struct cal_eas_opts o = {
+        .version = version, .principal = principal, .default_tz = default_tz, .now = NOW};
+    if (cal_eas_from_ical_opts(load(a, file), &o, a, ev, &e) != 0) {
+        fail_msg("%s: %s", file, e.msg);
+    }
+}
+
+static void assert_tz(struct arena *a, const char *b64, const char *tzid)
+{
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz want, got;
+    assert_int_equal(cal_eas_tz_from_tzid(tzid, 2024, &want, &e), 0);
+    assert_int_equal(cal_eas_tz_decode(slice_from_cstr(b64), &got, &e), 0);
+    assert_string_equal(cal_eas_tz_encode(&got, a), cal_eas_tz_encode(&want, a));
+}
+
+static void test_cal_eas_outlook_weekly_fields(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_eas_event ev;
+    from_file(a, "outlook_weekly.ics", 141, NULL, NULL, &ev);
+    assert_string_equal(ev.start_time, "20240108T083000Z");
+    assert_string_equal(ev.end_time, "20240108T090000Z");
+    assert_string_equal(ev.dtstamp, "20240102T081500Z");
+    assert_false(ev.all_day);
+    assert_true(ev.present & CAL_EAS_TIMEZONE);
+    assert_tz(a, ev.timezone, "W. Europe Standard Time");
+    struct cal_eas_tz tz;
+    struct err e;
+    err_init(&e);
+    assert_int_equal(cal_eas_tz_decode(slice_from_cstr(ev.timezone), &tz, &e), 0);
+    assert_string_equal(tz.standard_name, "W. Europe Standard Time");
+    assert_int_equal(tz.bias, -60);
+    assert_string_equal(ev.subject, "Platform sync");
+    assert_string_equal(ev.location, "Room 4.12");
+    assert_string_equal(ev.body, "Weekly sync of the platform team.\n\nAgenda in the wiki.");
+    assert_string_equal(ev.organizer_email, "anna@example.com");
+    assert_string_equal(ev.organizer_name, "Anna Schmidt");
+    assert_int_equal(ev.nattendees, 2);
+    assert_string_equal(ev.attendees[0].email, "ben@example.com");
+    assert_string_equal(ev.attendees[0].name, "Ben Weber");
+    assert_int_equal(ev.attendees[0].status, CAL_EAS_STATUS_ACCEPTED);
+    assert_int_equal(ev.attendees[0].type, CAL_EAS_TYPE_REQUIRED);
+    assert_int_equal(ev.attendees[1].status, CAL_EAS_STATUS_NOT_RESPONDED);
+    assert_int_equal(ev.attendees[1].type, CAL_EAS_TYPE_OPTIONAL);
+    assert_int_equal(ev.busy_status, 2);
+    assert_true(ev.present & CAL_EAS_SENSITIVITY);
+    assert_int_equal(ev.sensitivity, 0);
+    assert_true(ev.present & CAL_EAS_REMINDER);
+    assert_int_equal(ev.reminder, 15);
+    assert_int_equal(ev.meeting_status, 1);
+    assert_int_equal(ev.response_type, 1);
+    assert_true(ev.response_requested);
+    assert_true(ev.present & CAL_EAS_DISALLOWNEWTIMEPROPOSAL);
+    assert_false(ev.disallow_new_time_proposal);
+    /* Recurrence of a weekly rule (§4.5) */
+    assert_true(ev.present & CAL_EAS_RECURRENCE);
+    assert_int_equal(ev.recurrence.type, 1);
+    assert_int_equal(ev.recurrence.interval, 1);
+    assert_int_equal(ev.recurrence.day_of_week, 2 | 8); /* Monday, Wednesday */
+    assert_true(ev.recurrence.present & CAL_EAS_R_UNTIL);
+    assert_false(ev.recurrence.present & CAL_EAS_R_OCCURRENCES);
+    assert_string_equal(ev.recurrence.until, "20240624T073000Z");
+    assert_true(ev.recurrence.present & CAL_EAS_R_FIRSTDAYOFWEEK);
+    assert_int_equal(ev.recurrence.first_day_of_week, 1);
+    /* EXDATE -> a deleted Exception at the original start in UTC (§4.6) */
+    assert_int_equal(ev.nexceptions, 1);
+    assert_true(ev.exceptions[0].deleted);
+    assert_string_equal(ev.exceptions[0].exception_start_time, "20240401T073000Z");
+    /* 12.1 knows no FirstDayOfWeek, ResponseType, DisallowNewTimeProposal */
+    from_file(a, "outlook_weekly.ics", 121, NULL, NULL, &ev);
+    assert_false(ev.recurrence.present & CAL_EAS_R_FIRSTDAYOFWEEK);
+    assert_false(ev.present & (CAL_EAS_RESPONSETYPE | CAL_EAS_DISALLOWNEWTIMEPROPOSAL));
+    arena_destroy(&a);
+}
+
+static void test_cal_eas_google_override_is_an_exception(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_eas_event ev;
+    from_file(a, "google_override.ics", 141, "tom@example.org", NULL, &ev);
+    assert_tz(a, ev.timezone, "UTC");
+    assert_int_equal(ev.recurrence.type, 1);
+    assert_int_equal(ev.recurrence.day_of_week, 2);
+    assert_string_equal(ev.recurrence.until, "20240311T150000Z");
+    assert_int_equal(ev.reminder, 10);
+    assert_int_equal(ev.meeting_status, 3); /* received: tom is an attendee */
+    assert_int_equal(ev.response_type, 2);  /* his PARTSTAT=TENTATIVE */
+    assert_int_equal(ev.nexceptions, 1);
+    const struct cal_eas_exception *x = &ev.exceptions[0];
+    assert_false(x->deleted);
+    assert_string_equal(x->exception_start_time, "20240129T150000Z");
+    assert_string_equal(x->start_time, "20240130T160000Z");
+    assert_string_equal(x->end_time, "20240130T163000Z");
+    /* only what differs from the master */
+    assert_int_equal(x->present, CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_SUBJECT);
+    assert_string_equal(x->subject, "1:1 Priya / Tom (moved to Tuesday)");
+    arena_destroy(&a);
+}
+
+static void test_cal_eas_recurrence_types(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_eas_event ev;
+    from_file(a, "monthly_nth.ics", 141, NULL, NULL, &ev);
+    assert_string_equal(ev.start_time, "20240109T190000Z");
+    assert_tz(a, ev.timezone, "America/New_York");
+    assert_int_equal(ev.sensitivity, 3);
+    assert_int_equal(ev.recurrence.type, 3);
+    assert_int_equal(ev.recurrence.day_of_week, 4); /* Tuesday */
+    assert_int_equal(ev.recurrence.week_of_month, 2);
+    assert_int_equal(ev.recurrence.occurrences, 10);
+
+    from_file(a, "monthly_setpos.ics", 141, NULL, NULL, &ev);
+    assert_tz(a, ev.timezone, "America/Chicago");
+    assert_int_equal(ev.sensitivity, 1); /* personal, via X-EAS-SENSITIVITY */
+    assert_int_equal(ev.recurrence.type, 3);
+    assert_int_equal(ev.recurrence.day_of_week, 62); /* weekdays */
+    assert_int_equal(ev.recurrence.week_of_month, 5);
+    assert_string_equal(ev.recurrence.until, "20241231T223000Z");
+
+    from_file(a, "yearly_nth.ics", 141, NULL, NULL, &ev);
+    assert_int_equal(ev.recurrence.type, 6);
+    assert_int_equal(ev.recurrence.month_of_year, 11);
+    assert_int_equal(ev.recurrence.day_of_week, 16); /* Thursday */
+    assert_int_equal(ev.recurrence.week_of_month, 4);
+
+    from_file(a, "daily_count.ics", 141, NULL, NULL, &ev);
+    assert_int_equal(ev.recurrence.type, 0);
+    assert_int_equal(ev.recurrence.interval, 2);
+    assert_int_equal(ev.recurrence.occurrences, 5);
+    assert_string_equal(ev.start_time, "20240205T070000Z");
+    assert_string_equal(ev.end_time, "20240205T074500Z");
+    assert_int_equal(ev.ncategories, 1);
+    assert_string_equal(ev.categories[0], "Health");
+    assert_false(ev.present & CAL_EAS_REMINDER);
+
+    from_file(a, "sydney.ics", 141, NULL, NULL, &ev);
+    assert_string_equal(ev.start_time, "20240303T213000Z");
+    assert_tz(a, ev.timezone, "Australia/Sydney");
+    assert_int_equal(ev.busy_status, 1);
+    assert_int_equal(ev.recurrence.type, 1);
+    assert_int_equal(ev.recurrence.interval, 2);
+    assert_int_equal(ev.recurrence.day_of_week, 2);
+    assert_int_equal(ev.recurrence.occurrences, 20);
+
+    from_file(a, "tokyo.ics", 141, NULL, NULL, &ev);
+    assert_string_equal(ev.start_time, "20240125T100000Z");
+    assert_tz(a, ev.timezone, "Asia/Tokyo");
+    assert_int_equal(ev.busy_status, 3);
+    assert_int_equal(ev.recurrence.type, 2);
+    assert_int_equal(ev.recurrence.day_of_month, 25);
+    assert_string_equal(ev.recurrence.until, "20241225T100000Z");
+
+    from_file(a, "cancelled_instances.ics", 141, NULL, NULL, &ev);
+    assert_int_equal(ev.nexceptions, 3);
+    assert_true(ev.exceptions[0].deleted && ev.exceptions[1].deleted && ev.exceptions[2].deleted);
+    assert_string_equal(ev.exceptions[0].exception_start_time, "20240312T093000Z");
+    assert_string_equal(ev.exceptions[1].exception_start_time, "20240329T093000Z");
+    assert_string_equal(ev.exceptions[2].exception_start_time, "20240401T083000Z"); /* BST */
+    arena_destroy(&a);
+}
+
+/* §4.4: 16.x all-day is the date at T000000Z without Timezone; ≤14.1 is local midnight in
+ * the default zone with that zone's blob. */
+static void test_cal_eas_all_day_by_version(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_eas_event ev;
+    from_file(a, "yearly_allday.ics", 161, NULL, "Europe/Berlin", &ev);
+    assert_true(ev.all_day);
+    assert_false(ev.present & CAL_EAS_TIMEZONE);
+    assert_string_equal(ev.start_time, "20240615T000000Z");
+    assert_string_equal(ev.end_time, "20240616T000000Z");
+    assert_int_equal(ev.recurrence.type, 5);
+    assert_int_equal(ev.recurrence.month_of_year, 6);
+    assert_int_equal(ev.recurrence.day_of_month, 15);
+    assert_int_equal(ev.reminder, 900); /* absolute trigger 09:00Z the day before */
+    assert_int_equal(ev.busy_status, 0);
+
+    from_file(a, "yearly_allday.ics", 141, NULL, "Europe/Berlin", &ev);
+    assert_string_equal(ev.start_time, "20240614T220000Z");
+    assert_string_equal(ev.end_time, "20240615T220000Z");
+    assert_tz(a, ev.timezone, "Europe/Berlin");
+    struct slice back;
+    struct err e;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &back, &e), 0);
+    assert_non_null(strstr(back.ptr, "DTSTART;VALUE=DATE:20240615\r\n"));
+    assert_non_null(strstr(back.ptr, "DTEND;VALUE=DATE:20240616\r\n"));
+    assert_null(strstr(back.ptr, "VTIMEZONE")); /* no DATE-TIME needs it */
+
+    from_file(a, "apple_allday.ics", 161, NULL, NULL, &ev);
+    assert_string_equal(ev.start_time, "20240520T000000Z");
+    assert_string_equal(ev.end_time, "20240524T000000Z");
+    assert_int_equal(ev.ncategories, 2);
+    assert_string_equal(ev.categories[1], "Work");
+
+    /* a 16.x client Add: date part of T000000Z, no Timezone */
+    struct cal_eas_event in;
+    memset(&in, 0, sizeof(in));
+    in.present = CAL_EAS_ALLDAY | CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_SUBJECT;
+    in.all_day = true;
+    in.start_time = "20241224T000000Z";
+    in.end_time = "20241227T000000Z";
+    in.subject = "Holidays";
+    assert_int_equal(cal_eas_to_ical(&in, (struct slice){NULL, 0}, 0, "new-uid-1", a, &back, &e),
+                     0);
+    assert_non_null(strstr(back.ptr, "DTSTART;VALUE=DATE:20241224\r\n"));
+    assert_non_null(strstr(back.ptr, "DTEND;VALUE=DATE:20241227\r\n"));
+    assert_non_null(strstr(back.ptr, "UID:new-uid-1\r\n"));
+    arena_destroy(&a);
+}
+
+static void test_cal_eas_attendees_and_meeting_status(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_eas_event ev;
+    from_file(a, "attendees.ics", 141, "sam@example.com", NULL, &ev);
+    assert_int_equal(ev.nattendees, 6);
+    assert_int_equal(ev.attendees[0].type, CAL_EAS_TYPE_REQUIRED); /* CHAIR */
+    assert_int_equal(ev.attendees[3].status, CAL_EAS_STATUS_DECLINED);
+    assert_int_equal(ev.attendees[3].type, CAL_EAS_TYPE_OPTIONAL);
+    assert_int_equal(ev.attendees[5].type, CAL_EAS_TYPE_RESOURCE); /* CUTYPE=ROOM */
+    assert_int_equal(ev.meeting_status, 3);
+    assert_int_equal(ev.response_type, 2);
+    assert_true(ev.response_requested);
+    from_file(a, "attendees.ics", 141, "olga@example.com", NULL, &ev);
+    assert_int_equal(ev.meeting_status, 1);
+    assert_int_equal(ev.response_type, 1);
+    from_file(a, "apple_berlin.ics", 141, NULL, NULL, &ev);
+    assert_int_equal(ev.meeting_status, 0);
+    assert_int_equal(ev.reminder, 60); /* the DISPLAY alarm wins over the AUDIO one */
+    assert_string_equal(ev.location, "Markthalle Neun\nEisenbahnstraße 42/43, Berlin");
+
+    /* the round trip keeps parameters EAS does not carry */
+    struct slice back;
+    struct err e;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, load(a, "apple_berlin.ics"), 0, NULL, a, &back, &e), 0);
+    assert_non_null(strstr(back.ptr, "X-APPLE-TRAVEL-ADVISORY-BEHAVIOR:AUTOMATIC"));
+    assert_non_null(strstr(back.ptr, "ACTION:AUDIO"));
+    from_file(a, "attendees.ics", 141, NULL, NULL, &ev);
+    assert_int_equal(cal_eas_to_ical(&ev, load(a, "attendees.ics"), 0, NULL, a, &back, &e), 0);
+    assert_non_null(strstr(back.ptr, "ROLE=CHAIR"));
+    assert_non_null(strstr(back.ptr, "CUTYPE=ROOM"));
+    arena_destroy(&a);
+}
+
+static void test_cal_eas_floating_uses_default_zone(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_eas_event ev;
+    from_file(a, "floating.ics", 141, NULL, NULL, &ev);
+    assert_string_equal(ev.start_time, "20240601T090000Z");
+    assert_tz(a, ev.timezone, "UTC");
+    from_file(a, "floating.ics", 141, NULL, "America/New_York", &ev);
+    assert_string_equal(ev.start_time, "20240601T130000Z");
+    assert_string_equal(ev.end_time, "20240601T143000Z");
+    assert_tz(a, ev.timezone, "America/New_York");
+    arena_destroy(&a);
+}
+
+/* §4.5: rules EAS cannot express, and more than 256 exceptions (§4.6), are flattened. */
+static void test_cal_eas_flattens_what_eas_cannot_say(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_event ev;
+    const char *two_days = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\n"
+                           "UID:f1\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240101T100000Z\r\n"
+                           "RRULE:FREQ=MONTHLY;BYMONTHDAY=1,15\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    assert_int_equal(cal_eas_from_ical(slice_from_cstr(two_days), 141, a, &ev, &e), 0);
+    assert_true(ev.is_flattened);
+    assert_false(ev.present & (CAL_EAS_RECURRENCE | CAL_EAS_EXCEPTIONS));
+    assert_string_equal(ev.start_time, "20240101T100000Z");
+
+    /* 2024-01-01T10:00Z daily, 257 EXDATEs: one more Exception than an item may carry */
+    static char big[32768];
+    size_t o = (size_t)snprintf(big, sizeof(big), "%s",
+                                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\n"
+                                "UID:f2\r\nDTSTAMP:20240101T000000Z\r\n"
+                                "DTSTART:20240101T100000Z\r\nRRULE:FREQ=DAILY;COUNT=400\r\n");
+    for (int i = 0; i < 257; i++) {
+        time_t t = (time_t)(1704103200 + (int64_t)i * 86400);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        o += strftime(big + o, sizeof(big) - o, "EXDATE:%Y%m%dT%H%M%SZ\r\n", &tm);
+    }
+    o += (size_t)snprintf(big + o, sizeof(big) - o, "END:VEVENT\r\nEND:VCALENDAR\r\n");
+    assert_true(o < sizeof(big) - 1);
+    assert_int_equal(cal_eas_from_ical(slice_from_cstr(big), 141, a, &ev, &e), 0);
+    assert_true(ev.is_flattened);
+    assert_false(ev.present & (CAL_EAS_RECURRENCE | CAL_EAS_EXCEPTIONS));
+    /* 256 are fine */
+    char *cut = strstr(big, "EXDATE:20240913");
+    assert_non_null(cut);
+    memmove(cut, cut + strlen("EXDATE:20240913T100000Z\r\n"),
+            strlen(cut + strlen("EXDATE:20240913T100000Z\r\n")) + 1);
+    assert_int_equal(cal_eas_from_ical(slice_from_cstr(big), 141, a, &ev, &e), 0);
+    assert_false(ev.is_flattened);
+    assert_int_equal(ev.nexceptions, 256);
+    arena_destroy(&a);
+}
+
 int main(void)
 {
     cal_init();
@@ -477,6 +804,13 @@ int main(void)
         cmocka_unit_test(test_cal_eas_tz_sydney_and_tokyo),
         cmocka_unit_test(test_cal_eas_tz_decode_prefers_named_builtin),
         cmocka_unit_test(test_cal_eas_tz_unknown_zone_gives_custom_vtimezone),
+        cmocka_unit_test(test_cal_eas_outlook_weekly_fields),
+        cmocka_unit_test(test_cal_eas_google_override_is_an_exception),
+        cmocka_unit_test(test_cal_eas_recurrence_types),
+        cmocka_unit_test(test_cal_eas_all_day_by_version),
+        cmocka_unit_test(test_cal_eas_attendees_and_meeting_status),
+        cmocka_unit_test(test_cal_eas_floating_uses_default_zone),
+        cmocka_unit_test(test_cal_eas_flattens_what_eas_cannot_say),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cal_shutdown();
