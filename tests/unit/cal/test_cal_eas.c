@@ -793,6 +793,358 @@ static void test_cal_eas_flattens_what_eas_cannot_say(void **state)
     arena_destroy(&a);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Client data into iCalendar */
+
+static bool has_line(struct slice ics, const char *line)
+{
+    char *want = malloc(strlen(line) + 3);
+    assert_non_null(want);
+    memcpy(want, line, strlen(line));
+    memcpy(want + strlen(line), "\r\n", 3);
+    bool found = strstr(ics.ptr, want) != NULL;
+    free(want);
+    return found;
+}
+
+/* §3.3.7: a Change carrying only Subject keeps what is ghosted and removes what is not. */
+static void test_cal_eas_change_ghosting(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct slice stored = load(a, "attendees.ics");
+    struct cal_eas_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.present = CAL_EAS_SUBJECT;
+    ev.subject = "Design review (v2)";
+    struct slice out;
+    assert_int_equal(cal_eas_to_ical(&ev, stored, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_true(has_line(out, "SUMMARY:Design review (v2)"));
+    assert_non_null(strstr(out.ptr, "ATTENDEE;CN=Ravi Kumar"));
+    assert_true(has_line(out, "DESCRIPTION:Bring the prototypes."));
+    assert_true(has_line(out, "TRIGGER;RELATED=START:-PT5M"));
+    assert_true(has_line(out, "LOCATION:Big room"));
+    assert_true(has_line(out, "CATEGORIES:Design"));
+    assert_true(has_line(out, "DTSTART:20240502T130000Z"));
+    assert_true(has_line(out, "UID:design-review-2024-05@example.com"));
+
+    assert_int_equal(cal_eas_to_ical(&ev, stored, 0, NULL, a, &out, &e), 0);
+    assert_true(has_line(out, "SUMMARY:Design review (v2)"));
+    assert_null(strstr(out.ptr, "ATTENDEE"));
+    assert_null(strstr(out.ptr, "DESCRIPTION:Bring"));
+    assert_null(strstr(out.ptr, "BEGIN:VALARM"));
+    assert_null(strstr(out.ptr, "LOCATION"));
+    assert_null(strstr(out.ptr, "ORGANIZER"));
+    /* StartTime, EndTime and UID are never removed */
+    assert_true(has_line(out, "DTSTART:20240502T130000Z"));
+    assert_true(has_line(out, "DTEND:20240502T143000Z"));
+    assert_true(has_line(out, "UID:design-review-2024-05@example.com"));
+
+    /* keep_absent per field: only Body ghosted */
+    assert_int_equal(cal_eas_to_ical(&ev, stored, CAL_EAS_BODY, NULL, a, &out, &e), 0);
+    assert_true(has_line(out, "DESCRIPTION:Bring the prototypes."));
+    assert_null(strstr(out.ptr, "ATTENDEE"));
+    arena_destroy(&a);
+}
+
+/* A ≤14.1 client Add: Berlin blob, weekly Recurrence, one deleted and one moved instance. */
+static void test_cal_eas_client_add_with_exceptions(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz tz;
+    assert_int_equal(cal_eas_tz_from_tzid("Europe/Berlin", 2024, &tz, &e), 0);
+    struct cal_eas_exception x[2];
+    memset(x, 0, sizeof(x));
+    x[0].deleted = true;
+    x[0].exception_start_time = "20240918T070000Z";
+    x[1].exception_start_time = "20240925T070000Z";
+    x[1].present = CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_SUBJECT;
+    x[1].start_time = "20240926T120000Z";
+    x[1].end_time = "20240926T130000Z";
+    x[1].subject = "Retro (moved)";
+    struct cal_eas_attendee att[1] = {{"kim@example.com", "Kim", 3, 2}};
+    struct cal_eas_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.present = CAL_EAS_TIMEZONE | CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_SUBJECT |
+                 CAL_EAS_UID | CAL_EAS_RECURRENCE | CAL_EAS_EXCEPTIONS | CAL_EAS_REMINDER |
+                 CAL_EAS_BUSYSTATUS | CAL_EAS_SENSITIVITY | CAL_EAS_ATTENDEES | CAL_EAS_BODY |
+                 CAL_EAS_DTSTAMP | CAL_EAS_ALLDAY;
+    ev.timezone = cal_eas_tz_encode(&tz, a);
+    ev.start_time = "20240904T070000Z";
+    ev.end_time = "20240904T080000Z";
+    ev.dtstamp = "2024-09-01T10:00:00.000Z"; /* dateTime form, accepted on input (§4.1) */
+    ev.subject = "Retro";
+    ev.uid = "retro-1";
+    ev.reminder = 10;
+    ev.busy_status = 3;
+    ev.sensitivity = 2;
+    ev.body = "Line one\nLine two";
+    ev.attendees = att;
+    ev.nattendees = 1;
+    ev.recurrence.type = 1;
+    ev.recurrence.present = CAL_EAS_R_INTERVAL | CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_OCCURRENCES;
+    ev.recurrence.interval = 1;
+    ev.recurrence.day_of_week = 8;
+    ev.recurrence.occurrences = 6;
+    ev.exceptions = x;
+    ev.nexceptions = 2;
+    struct slice out;
+    if (cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e) != 0) {
+        fail_msg("%s", e.msg);
+    }
+    assert_true(has_line(out, "TZID:Europe/Berlin"));
+    assert_true(has_line(out, "DTSTART;TZID=Europe/Berlin:20240904T090000"));
+    assert_true(has_line(out, "DTEND;TZID=Europe/Berlin:20240904T100000"));
+    assert_true(has_line(out, "RRULE:FREQ=WEEKLY;COUNT=6;BYDAY=WE"));
+    assert_true(has_line(out, "EXDATE;TZID=Europe/Berlin:20240918T090000"));
+    assert_true(has_line(out, "RECURRENCE-ID;TZID=Europe/Berlin:20240925T090000"));
+    assert_true(has_line(out, "DTSTART;TZID=Europe/Berlin:20240926T140000"));
+    assert_true(has_line(out, "SUMMARY:Retro (moved)"));
+    assert_true(has_line(out, "DTSTAMP:20240901T100000Z"));
+    assert_true(has_line(out, "TRIGGER:-PT10M"));
+    assert_true(has_line(out, "X-MICROSOFT-CDO-BUSYSTATUS:OOF"));
+    assert_true(has_line(out, "TRANSP:OPAQUE"));
+    assert_true(has_line(out, "CLASS:PRIVATE"));
+    assert_true(has_line(out, "DESCRIPTION:Line one\\nLine two"));
+    assert_non_null(
+        strstr(out.ptr, "ATTENDEE;CN=Kim;PARTSTAT=ACCEPTED;ROLE=OPT-PARTICIPANT:mailto:"));
+    struct inst in[16];
+    assert_int_equal(instances(a, out, in, 16), 5);
+    assert_int_equal(in[0].start, 1725433200); /* 2024-09-04T07:00:00Z */
+    assert_int_equal(in[2].start, 1727352000); /* 09-18 deleted, 09-25 moved to 09-26 12:00Z */
+    assert_int_equal(in[2].end, 1727352000 + 3600);
+    assert_int_equal(in[4].start, 1728457200); /* 2024-10-09T07:00:00Z */
+
+    /* and back to EAS: the same Exceptions */
+    struct cal_eas_event back;
+    struct cal_eas_opts o = {.version = 141, .now = NOW};
+    assert_int_equal(cal_eas_from_ical_opts(out, &o, a, &back, &e), 0);
+    assert_int_equal(back.nexceptions, 2);
+    assert_true(back.exceptions[0].deleted);
+    assert_string_equal(back.exceptions[0].exception_start_time, "20240918T070000Z");
+    assert_string_equal(back.exceptions[1].exception_start_time, "20240925T070000Z");
+    assert_string_equal(back.exceptions[1].start_time, "20240926T120000Z");
+    assert_int_equal(back.exceptions[1].present,
+                     CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_SUBJECT);
+    assert_string_equal(back.timezone, ev.timezone);
+    assert_int_equal(back.sensitivity, 2);
+    assert_int_equal(back.busy_status, 3);
+
+    /* a Change that moves the series drops the exceptions it no longer has (§4.6) */
+    struct cal_eas_event mv;
+    memset(&mv, 0, sizeof(mv));
+    mv.present = CAL_EAS_STARTTIME | CAL_EAS_ENDTIME;
+    mv.start_time = "20240905T070000Z";
+    mv.end_time = "20240905T080000Z";
+    struct slice moved;
+    assert_int_equal(cal_eas_to_ical(&mv, out, CAL_EAS_ALL, NULL, a, &moved, &e), 0);
+    assert_null(strstr(moved.ptr, "RECURRENCE-ID"));
+    assert_null(strstr(moved.ptr, "EXDATE"));
+    assert_true(has_line(moved, "RRULE:FREQ=WEEKLY;COUNT=6;BYDAY=WE"));
+    /* the client echoing the same times keeps them */
+    struct slice same;
+    struct cal_eas_event echo = back;
+    echo.present &= ~(uint32_t)CAL_EAS_EXCEPTIONS;
+    assert_int_equal(cal_eas_to_ical(&echo, out, CAL_EAS_ALL, NULL, a, &same, &e), 0);
+    assert_non_null(strstr(same.ptr, "RECURRENCE-ID"));
+    assert_non_null(strstr(same.ptr, "EXDATE"));
+    arena_destroy(&a);
+}
+
+/* Invalid client data gives cal_cond_eas_invalid (400, EAS Status 6), never a crash. */
+static void test_cal_eas_invalid_client_data(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_eas_event base;
+    memset(&base, 0, sizeof(base));
+    base.present = CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_SUBJECT | CAL_EAS_UID;
+    base.start_time = "20240301T100000Z";
+    base.end_time = "20240301T110000Z";
+    base.subject = "x";
+    base.uid = "u1";
+    static const char *const bad_times[] = {
+        "2024-13-01",
+        "20241301T100000Z",
+        "20240230T100000Z",
+        "20240301T250000Z",
+        "20240301T1000Z",
+        "20240301T100000ZZ",
+        "",
+        "2024-03-01T10:00:00.Z",
+    };
+    struct slice out;
+    for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++) {
+        struct err e;
+        err_init(&e);
+        struct cal_eas_event ev = base;
+        ev.start_time = bad_times[i];
+        assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+        assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+        assert_int_equal(e.cond->http_status, 400);
+        assert_int_equal(e.cond->eas_status, 6);
+        assert_non_null(strstr(e.msg, "StartTime"));
+    }
+    struct err e;
+    struct cal_eas_event ev = base;
+    ev.end_time = "20240301T090000Z";
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+    assert_non_null(strstr(e.msg, "EndTime"));
+
+    ev = base;
+    ev.present |= CAL_EAS_RECURRENCE;
+    ev.recurrence.type = 4;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+    assert_non_null(strstr(e.msg, "Recurrence Type 4"));
+    ev.recurrence.type = 9;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    ev.recurrence.type = 3; /* without WeekOfMonth */
+    ev.recurrence.present = CAL_EAS_R_DAYOFWEEK;
+    ev.recurrence.day_of_week = 4;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "WeekOfMonth"));
+    ev.recurrence.type = 1;
+    ev.recurrence.present = CAL_EAS_R_CALENDARTYPE;
+    ev.recurrence.calendar_type = 6; /* Hijri */
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "CalendarType"));
+
+    static const char *const bad_blobs[] = {
+        "not base64!", "AAAA", "", /* base64 of 3 bytes; empty */
+    };
+    for (size_t i = 0; i < sizeof(bad_blobs) / sizeof(bad_blobs[0]); i++) {
+        ev = base;
+        ev.present |= CAL_EAS_TIMEZONE;
+        ev.timezone = bad_blobs[i];
+        err_init(&e);
+        assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+        assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+        assert_non_null(strstr(e.msg, "Timezone"));
+    }
+    /* 172 bytes whose rule says month 13 */
+    struct cal_eas_tz tz;
+    memset(&tz, 0, sizeof(tz));
+    tz.standard_date.month = 13;
+    tz.daylight_date.month = 3;
+    tz.daylight_date.day = 2;
+    ev = base;
+    ev.present |= CAL_EAS_TIMEZONE;
+    ev.timezone = cal_eas_tz_encode(&tz, a);
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "Timezone"));
+
+    ev = base; /* no UID anywhere */
+    ev.present &= ~(uint32_t)CAL_EAS_UID;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "UID"));
+    ev = base; /* no StartTime on an Add */
+    ev.present &= ~(uint32_t)CAL_EAS_STARTTIME;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "StartTime"));
+    ev = base;
+    ev.present |= CAL_EAS_SENSITIVITY;
+    ev.sensitivity = 7;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "Sensitivity"));
+    /* a stored object that does not parse */
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&base, SLICE_LIT("garbage"), 0, NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_valid_calendar_data);
+    struct cal_eas_event got;
+    err_init(&e);
+    assert_int_equal(cal_eas_from_ical(SLICE_LIT("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+                                                 "BEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n"
+                                                 "END:VCALENDAR\r\n"),
+                                       141, a, &got, &e),
+                     -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_unsupported);
+    arena_destroy(&a);
+}
+
+/* 16.x Change/Delete of one occurrence by InstanceId (MS-ASCMD 2.2.3.87). */
+static void test_cal_eas_apply_instance(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct slice stored = load(a, "outlook_weekly.ics");
+    struct slice out;
+    /* delete Wednesday 2024-01-10 09:30 Berlin = 08:30Z */
+    assert_int_equal(cal_eas_apply_instance(stored, "20240110T083000Z", NULL, a, &out, &e), 0);
+    assert_non_null(strstr(out.ptr, "EXDATE;TZID=W. Europe Standard Time:20240110T093000"));
+    static struct inst i1[128], i2[128];
+    size_t n1 = instances(a, stored, i1, 128);
+    assert_int_equal(instances(a, out, i2, 128), n1 - 1);
+
+    /* change Monday 2024-01-15: later and renamed */
+    struct cal_eas_exception x;
+    memset(&x, 0, sizeof(x));
+    x.present = CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_SUBJECT;
+    x.start_time = "20240115T100000Z";
+    x.end_time = "20240115T110000Z";
+    x.subject = "Platform sync (late)";
+    struct slice ch;
+    assert_int_equal(cal_eas_apply_instance(out, "20240115T083000Z", &x, a, &ch, &e), 0);
+    assert_non_null(strstr(ch.ptr, "RECURRENCE-ID;TZID=W. Europe Standard Time:20240115T093000"));
+    assert_non_null(strstr(ch.ptr, "SUMMARY:Platform sync (late)"));
+    assert_int_equal(instances(a, ch, i2, 128), n1 - 1);
+    struct cal_eas_event ev;
+    struct cal_eas_opts o = {.version = 161, .now = NOW};
+    assert_int_equal(cal_eas_from_ical_opts(ch, &o, a, &ev, &e), 0);
+    assert_int_equal(ev.nexceptions, 3);
+    assert_string_equal(ev.exceptions[0].exception_start_time, "20240110T083000Z");
+    assert_true(ev.exceptions[0].deleted);
+    assert_string_equal(ev.exceptions[1].exception_start_time, "20240115T083000Z");
+    assert_string_equal(ev.exceptions[1].start_time, "20240115T100000Z");
+    assert_string_equal(ev.exceptions[1].subject, "Platform sync (late)");
+    /* changing it again updates the same override; deleting it leaves an EXDATE only */
+    x.present = CAL_EAS_LOCATION;
+    x.location = "Room 5.01";
+    assert_int_equal(cal_eas_apply_instance(ch, "20240115T083000Z", &x, a, &out, &e), 0);
+    assert_non_null(strstr(out.ptr, "LOCATION:Room 5.01"));
+    assert_non_null(strstr(out.ptr, "SUMMARY:Platform sync (late)"));
+    assert_int_equal(cal_eas_apply_instance(out, "20240115T083000Z", NULL, a, &ch, &e), 0);
+    assert_null(strstr(ch.ptr, "RECURRENCE-ID"));
+    assert_int_equal(instances(a, ch, i2, 128), n1 - 2);
+
+    /* an InstanceId that names no instance, a bad one, a non-recurring item */
+    err_init(&e);
+    assert_int_equal(cal_eas_apply_instance(stored, "20240111T083000Z", NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+    err_init(&e);
+    assert_int_equal(cal_eas_apply_instance(stored, "yesterday", NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+    err_init(&e);
+    assert_int_equal(
+        cal_eas_apply_instance(load(a, "floating.ics"), "20240601T090000Z", NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+
+    /* an all-day series: InstanceId is the date at T000000Z (§4.4) */
+    err_init(&e);
+    assert_int_equal(
+        cal_eas_apply_instance(load(a, "yearly_allday.ics"), "20250615T000000Z", NULL, a, &out, &e),
+        0);
+    assert_non_null(strstr(out.ptr, "EXDATE;VALUE=DATE:20250615"));
+    arena_destroy(&a);
+}
+
 int main(void)
 {
     cal_init();
@@ -811,6 +1163,10 @@ int main(void)
         cmocka_unit_test(test_cal_eas_attendees_and_meeting_status),
         cmocka_unit_test(test_cal_eas_floating_uses_default_zone),
         cmocka_unit_test(test_cal_eas_flattens_what_eas_cannot_say),
+        cmocka_unit_test(test_cal_eas_change_ghosting),
+        cmocka_unit_test(test_cal_eas_client_add_with_exceptions),
+        cmocka_unit_test(test_cal_eas_invalid_client_data),
+        cmocka_unit_test(test_cal_eas_apply_instance),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cal_shutdown();
