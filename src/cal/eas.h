@@ -157,7 +157,11 @@ struct cal_eas_event {
     struct cal_eas_recurrence recurrence;
     const struct cal_eas_exception *exceptions; /* ascending exception_start_time */
     size_t nexceptions;
-    const char *body; /* plain text (DESCRIPTION) */
+    const char *body;      /* plain text (DESCRIPTION) */
+    const char *body_html; /* HTML (X-ALT-DESC;FMTTYPE=text/html), or NULL; with
+                              CAL_EAS_BODY. Out: NativeBodyType is 2 when set, else 1
+                              (§4.2). In: stored as X-ALT-DESC beside `body`, which the
+                              caller renders as plain text (§4.8) */
     bool response_requested;
     bool disallow_new_time_proposal;
     int response_type;                  /* 0-5 (MS-ASCAL 2.2.2.37), S->C */

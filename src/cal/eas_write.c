@@ -801,6 +801,12 @@ static int write_fields(struct wr *w, const struct cal_eas_event *ev, uint32_t k
     if (f & CAL_EAS_BODY) {
         set_text(m, ICAL_DESCRIPTION_PROPERTY, ev->body);
         remove_x(m, "X-ALT-DESC");
+        if (ev->body_html && *ev->body_html) {
+            icalproperty *p = icalproperty_new_x(ev->body_html);
+            icalproperty_set_x_name(p, "X-ALT-DESC");
+            icalproperty_add_parameter(p, icalparameter_new_fmttype("text/html"));
+            icalcomponent_add_property(m, p);
+        }
     } else if (drop & CAL_EAS_BODY) {
         remove_all(m, ICAL_DESCRIPTION_PROPERTY);
         remove_x(m, "X-ALT-DESC");
@@ -861,6 +867,43 @@ static int write_fields(struct wr *w, const struct cal_eas_event *ev, uint32_t k
                                           (time_t)time_now(), 0, icaltimezone_get_utc_timezone())));
     }
     return 0;
+}
+
+/* The texts an exception inherits when it does not override them (MS-ASCAL 2.2.2.21). */
+static const icalproperty_kind inherited[] = {ICAL_SUMMARY_PROPERTY, ICAL_LOCATION_PROPERTY,
+                                              ICAL_DESCRIPTION_PROPERTY};
+
+#define NINHERITED (sizeof(inherited) / sizeof(inherited[0]))
+
+/* Text value of property `kind` of `c` in the arena, or NULL. */
+static const char *text_copy(struct wr *w, icalcomponent *c, icalproperty_kind kind)
+{
+    icalproperty *p = icalcomponent_get_first_property(c, kind);
+    const char *v = p ? icalvalue_get_text(icalproperty_get_value(p)) : NULL;
+    return v ? arena_strdup(w->arena, v) : NULL;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Overrides kept across a Change inherit the master's new texts where they held the old
+ * ones: to EAS such an exception never overrode them (it "inherits the master", §4.6). */
+static void propagate(struct wr *w, const char *const old[NINHERITED])
+{
+    for (size_t i = 0; i < NINHERITED; i++) {
+        const char *now = text_copy(w, w->master, inherited[i]);
+        if (same_text(now, old[i])) {
+            continue;
+        }
+        for (icalcomponent *c = icalcomponent_get_first_component(w->root, ICAL_VEVENT_COMPONENT);
+             c; c = icalcomponent_get_next_component(w->root, ICAL_VEVENT_COMPONENT)) {
+            if (c != w->master && same_text(text_copy(w, c, inherited[i]), old[i])) {
+                set_text(c, inherited[i], now);
+            }
+        }
+    }
 }
 
 static int write_uid(struct wr *w, const struct cal_eas_event *ev, const char *uid_if_missing)
@@ -945,6 +988,10 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
         goto out;
     }
     bool moved;
+    const char *old_texts[NINHERITED];
+    for (size_t i = 0; i < NINHERITED; i++) {
+        old_texts[i] = text_copy(&w, w.master, inherited[i]);
+    }
     old_rule = rrule_text(w.master);
     if (pick_zone(&w, ev, start_year(ev)) || write_times(&w, ev, &moved) ||
         write_fields(&w, ev, keep_absent) || write_uid(&w, ev, uid_if_missing)) {
@@ -968,6 +1015,8 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
         /* a new pattern or start drops the exceptions (MS-ASCAL 3.1.5.3, §4.6) */
         remove_overrides(&w);
         remove_all(w.master, ICAL_EXDATE_PROPERTY);
+    } else {
+        propagate(&w, old_texts);
     }
     rc = finish(&w, ics_out);
 out:

@@ -200,6 +200,10 @@ static void round_trip(struct arena *a, const struct corpus_case *cc, unsigned v
     struct slice ics = load(a, cc->file);
     struct err e;
     err_init(&e);
+    struct cal_info stored; /* the input is a stored object: one cal accepted on PUT */
+    if (cal_parse_object(ics, CAL_COMP_VEVENT, a, &stored, &e) != 0) {
+        fail_msg("%s: %s", cc->file, e.msg);
+    }
     struct cal_eas_opts o = {.version = version, .now = NOW};
     struct cal_eas_event ev;
     assert_int_equal(cal_eas_from_ical_opts(ics, &o, a, &ev, &e), 0);
@@ -841,6 +845,46 @@ static void test_cal_eas_change_ghosting(void **state)
     assert_true(has_line(out, "DTSTART:20240502T130000Z"));
     assert_true(has_line(out, "DTEND:20240502T143000Z"));
     assert_true(has_line(out, "UID:design-review-2024-05@example.com"));
+
+    /* Outlook's series echoed without Exceptions: the EXDATE stays; a new Subject reaches
+     * the overrides that did not override it */
+    struct cal_eas_event full;
+    struct cal_eas_opts o = {.version = 141, .now = NOW};
+    struct slice outlook = load(a, "outlook_weekly.ics");
+    assert_int_equal(cal_eas_from_ical_opts(outlook, &o, a, &full, &e), 0);
+    full.present &= ~(uint32_t)CAL_EAS_EXCEPTIONS;
+    assert_int_equal(cal_eas_to_ical(&full, outlook, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_true(has_line(out, "EXDATE;TZID=W. Europe Standard Time:20240401T093000"));
+    assert_true(has_line(out, "X-MS-OLK-AUTOFILLLOCATION:FALSE"));
+    struct slice google = load(a, "google_override.ics"), g2;
+    struct cal_eas_exception x;
+    memset(&x, 0, sizeof(x));
+    x.present = CAL_EAS_LOCATION;
+    x.location = "Cafe";
+    if (cal_eas_apply_instance(google, "20240205T150000Z", &x, a, &g2, &e) != 0) {
+        fail_msg("%s", e.msg);
+    }
+    ev.subject = "Weekly 1:1";
+    assert_int_equal(cal_eas_to_ical(&ev, g2, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_true(has_line(out, "SUMMARY:1:1 Priya / Tom (moved to Tuesday)"));
+    assert_int_equal(cal_eas_from_ical_opts(out, &o, a, &full, &e), 0);
+    assert_int_equal(full.nexceptions, 2);
+    assert_string_equal(full.exceptions[1].exception_start_time, "20240205T150000Z");
+    assert_int_equal(full.exceptions[1].present,
+                     CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_LOCATION);
+    assert_string_equal(full.subject, "Weekly 1:1");
+
+    /* an HTML body travels as X-ALT-DESC beside the plain DESCRIPTION (§4.8) */
+    struct cal_eas_event html;
+    memset(&html, 0, sizeof(html));
+    html.present = CAL_EAS_BODY;
+    html.body = "Agenda";
+    html.body_html = "<p>Agenda</p>";
+    assert_int_equal(cal_eas_to_ical(&html, stored, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_true(has_line(out, "X-ALT-DESC;FMTTYPE=text/html:<p>Agenda</p>"));
+    assert_int_equal(cal_eas_from_ical_opts(out, &o, a, &full, &e), 0);
+    assert_string_equal(full.body, "Agenda");
+    assert_string_equal(full.body_html, "<p>Agenda</p>");
 
     /* keep_absent per field: only Body ghosted */
     assert_int_equal(cal_eas_to_ical(&ev, stored, CAL_EAS_BODY, NULL, a, &out, &e), 0);
