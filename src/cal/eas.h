@@ -17,10 +17,12 @@
 #include "util/slice.h"
 
 enum {
-    CAL_EAS_MAX_EXCEPTIONS = 256, /* MS-ASCAL 2.2.2.20: Exception elements per item; a series
-                                     with more is flattened (activesync.md §4.6) */
-    CAL_EAS_TZ_BLOB_LEN = 172,    /* TIME_ZONE_INFORMATION, MS-ASDTYPE 2.7.6 */
-    CAL_EAS_MAX_UID = 300,        /* MS-ASCAL 2.2.2.46 */
+    CAL_EAS_MAX_EXCEPTIONS = 256,   /* MS-ASCAL 2.2.2.20: Exception elements per item; a series
+                                       with more is flattened (activesync.md §4.6) */
+    CAL_EAS_TZ_BLOB_LEN = 172,      /* TIME_ZONE_INFORMATION, MS-ASDTYPE 2.7.6 */
+    CAL_EAS_MAX_UID = 300,          /* MS-ASCAL 2.2.2.46 */
+    CAL_EAS_MAX_REMINDER = 5256000, /* minutes (10 years): Reminder is an unsignedInt, but
+                                       TRIGGER seconds must fit an int */
 };
 
 /* One bit per top-level Calendar property: presence in client data (struct cal_eas_event

@@ -218,8 +218,9 @@ static void clear_alarms(icalcomponent *c)
 /* §4.2: the first DISPLAY VALARM gets TRIGGER;RELATED=START:-PT<n>M; one is made if none. */
 static int set_reminder(struct wr *w, icalcomponent *c, int minutes)
 {
-    if (minutes < 0) {
-        return err_set(w->err, &cal_cond_eas_invalid, "Reminder %d is negative", minutes);
+    if (minutes < 0 || minutes > CAL_EAS_MAX_REMINDER) {
+        return err_set(w->err, &cal_cond_eas_invalid, "Reminder %d is not 0-%d", minutes,
+                       CAL_EAS_MAX_REMINDER);
     }
     icalcomponent *alarm = NULL;
     for (icalcomponent *a = icalcomponent_get_first_component(c, ICAL_VALARM_COMPONENT); a;
@@ -967,6 +968,23 @@ static int start_year(const struct cal_eas_event *ev)
     return icaltime_from_timet_with_zone((time_t)t, 0, icaltimezone_get_utc_timezone()).year;
 }
 
+/* Arrays whose count is set must be there (a caller's bug, but never a crash). */
+static int check_arrays(const struct cal_eas_event *ev, struct err *err)
+{
+    if ((ev->nattendees && !ev->attendees) || (ev->ncategories && !ev->categories) ||
+        (ev->nexceptions && !ev->exceptions)) {
+        return err_set(err, &cal_cond_eas_invalid, "a list of the item has a count but no items");
+    }
+    for (size_t i = 0; i < ev->nexceptions; i++) {
+        const struct cal_eas_exception *x = &ev->exceptions[i];
+        if ((x->nattendees && !x->attendees) || (x->ncategories && !x->categories)) {
+            return err_set(err, &cal_cond_eas_invalid,
+                           "a list of Exception %zu has a count but no items", i);
+        }
+    }
+    return 0;
+}
+
 int cal_eas_to_ical(const struct cal_eas_event *ev,
                     struct slice existing,
                     uint32_t keep_absent,
@@ -975,6 +993,9 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
                     struct slice *ics_out,
                     struct err *err)
 {
+    if (check_arrays(ev, err)) {
+        return -1;
+    }
     struct wr w = {.arena = arena, .err = err};
     w.root = existing.len ? cal_eas_parse(existing, arena, err) : new_calendar();
     if (!w.root) {
@@ -1078,6 +1099,10 @@ int cal_eas_apply_instance(struct slice existing,
                            struct slice *ics_out,
                            struct err *err)
 {
+    if (ex && ((ex->nattendees && !ex->attendees) || (ex->ncategories && !ex->categories))) {
+        return err_set(err, &cal_cond_eas_invalid,
+                       "a list of the Exception has a count but no items");
+    }
     struct wr w = {.arena = arena, .err = err};
     w.root = cal_eas_parse(existing, arena, err);
     if (!w.root) {

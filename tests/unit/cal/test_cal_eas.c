@@ -1189,6 +1189,140 @@ static void test_cal_eas_apply_instance(void **state)
     arena_destroy(&a);
 }
 
+/* §4.3.1 step 2: the blob carries the rules of the event's year, or of "now" for a series
+ * still running. New York's DST began on the first Sunday of April until 2006. */
+static void test_cal_eas_blob_rule_year(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_opts o = {.version = 141, .now = NOW};
+    struct cal_eas_event ev;
+    struct cal_eas_tz tz;
+    const char *single = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:y1\r\n"
+                         "DTSTAMP:20060101T000000Z\r\n"
+                         "DTSTART;TZID=America/New_York:20060501T100000\r\n"
+                         "DURATION:PT1H\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    assert_int_equal(cal_eas_from_ical_opts(slice_from_cstr(single), &o, a, &ev, &e), 0);
+    assert_string_equal(ev.start_time, "20060501T140000Z");
+    assert_int_equal(cal_eas_tz_decode(slice_from_cstr(ev.timezone), &tz, &e), 0);
+    assert_int_equal(tz.daylight_date.month, 4);
+    assert_int_equal(tz.daylight_date.day, 1);
+    assert_int_equal(tz.standard_date.month, 10);
+    assert_int_equal(tz.standard_date.day, 5);
+    const char *running = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\n"
+                          "UID:y2\r\nDTSTAMP:20060101T000000Z\r\n"
+                          "DTSTART;TZID=America/New_York:20060501T100000\r\n"
+                          "DURATION:PT1H\r\nRRULE:FREQ=WEEKLY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    assert_int_equal(cal_eas_from_ical_opts(slice_from_cstr(running), &o, a, &ev, &e), 0);
+    assert_int_equal(cal_eas_tz_decode(slice_from_cstr(ev.timezone), &tz, &e), 0);
+    assert_int_equal(tz.daylight_date.month, 3);
+    assert_int_equal(tz.daylight_date.day, 2);
+    assert_int_equal(tz.standard_date.month, 11);
+    assert_int_equal(tz.standard_date.day, 1);
+    assert_false(ev.recurrence.present & (CAL_EAS_R_UNTIL | CAL_EAS_R_OCCURRENCES));
+    /* a sub-daily rule EAS cannot say */
+    const char *hourly = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\n"
+                         "UID:y3\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240101T100000Z\r\n"
+                         "RRULE:FREQ=HOURLY;COUNT=3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    assert_int_equal(cal_eas_from_ical_opts(slice_from_cstr(hourly), &o, a, &ev, &e), 0);
+    assert_true(ev.is_flattened);
+    arena_destroy(&a);
+}
+
+/* Every byte of a real blob changed to 0x00 and 0xff: the item is refused with
+ * cal_cond_eas_invalid or becomes an object cal accepts, never a crash. */
+static void test_cal_eas_mutated_blobs_never_crash(void **state)
+{
+    (void)state;
+    struct err e;
+    err_init(&e);
+    struct cal_eas_tz ny;
+    assert_int_equal(cal_eas_tz_from_tzid("America/New_York", 2024, &ny, &e), 0);
+    struct arena *a0 = arena_create();
+    uint8_t blob[CAL_EAS_TZ_BLOB_LEN];
+    blob_bytes(cal_eas_tz_encode(&ny, a0), blob);
+    arena_destroy(&a0);
+    static const uint8_t values[] = {0x00, 0xff};
+    size_t ok = 0, refused = 0;
+    for (size_t i = 0; i < sizeof(blob); i++) {
+        for (size_t v = 0; v < sizeof(values); v++) {
+            struct arena *a = arena_create();
+            uint8_t m[CAL_EAS_TZ_BLOB_LEN];
+            memcpy(m, blob, sizeof(m));
+            m[i] = values[v];
+            char b64[240];
+            sec_base64(m, sizeof(m), b64, sizeof(b64));
+            struct cal_eas_event ev;
+            memset(&ev, 0, sizeof(ev));
+            ev.present = CAL_EAS_TIMEZONE | CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_UID |
+                         CAL_EAS_RECURRENCE;
+            ev.timezone = b64;
+            ev.start_time = "20240310T120000Z";
+            ev.end_time = "20240310T130000Z";
+            ev.uid = "m";
+            ev.recurrence.type = 0;
+            ev.recurrence.present = CAL_EAS_R_OCCURRENCES;
+            ev.recurrence.occurrences = 3;
+            struct slice out;
+            err_init(&e);
+            if (cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e) == 0) {
+                struct cal_info info;
+                assert_int_equal(cal_parse_object(out, CAL_COMP_VEVENT, a, &info, &e), 0);
+                /* the first instance is the instant sent, whatever the zone */
+                assert_int_equal(info.dtstart_utc, 1710072000);
+                ok++;
+            } else {
+                assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+                refused++;
+            }
+            arena_destroy(&a);
+        }
+    }
+    assert_int_equal(ok + refused, 2 * sizeof(blob));
+    assert_true(ok > refused); /* names and padding bytes do not matter */
+}
+
+/* MeetingStatus 5/7 cancel the meeting (STATUS:CANCELLED); a null list is refused. */
+static void test_cal_eas_meeting_status_and_bad_lists(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct cal_eas_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.present = CAL_EAS_MEETINGSTATUS;
+    ev.meeting_status = 5;
+    struct slice stored = load(a, "attendees.ics"), out;
+    assert_int_equal(cal_eas_to_ical(&ev, stored, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_true(has_line(out, "STATUS:CANCELLED"));
+    struct cal_eas_event got;
+    struct cal_eas_opts o = {.version = 141, .now = NOW};
+    assert_int_equal(cal_eas_from_ical_opts(out, &o, a, &got, &e), 0);
+    assert_int_equal(got.meeting_status, 5);
+    o.principal = "ravi@example.com";
+    assert_int_equal(cal_eas_from_ical_opts(out, &o, a, &got, &e), 0);
+    assert_int_equal(got.meeting_status, 7);
+    ev.meeting_status = 1;
+    assert_int_equal(cal_eas_to_ical(&ev, out, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_null(strstr(out.ptr, "STATUS:CANCELLED"));
+
+    ev.present = CAL_EAS_ATTENDEES;
+    ev.nattendees = 2;
+    ev.attendees = NULL;
+    assert_int_equal(cal_eas_to_ical(&ev, stored, CAL_EAS_ALL, NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+    ev.present = CAL_EAS_REMINDER;
+    ev.nattendees = 0;
+    ev.reminder = CAL_EAS_MAX_REMINDER + 1;
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&ev, stored, CAL_EAS_ALL, NULL, a, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "Reminder"));
+    arena_destroy(&a);
+}
+
 int main(void)
 {
     cal_init();
@@ -1211,6 +1345,9 @@ int main(void)
         cmocka_unit_test(test_cal_eas_client_add_with_exceptions),
         cmocka_unit_test(test_cal_eas_invalid_client_data),
         cmocka_unit_test(test_cal_eas_apply_instance),
+        cmocka_unit_test(test_cal_eas_blob_rule_year),
+        cmocka_unit_test(test_cal_eas_mutated_blobs_never_crash),
+        cmocka_unit_test(test_cal_eas_meeting_status_and_bad_lists),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cal_shutdown();
