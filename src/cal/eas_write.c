@@ -635,7 +635,8 @@ static bool has_vtimezone(icalcomponent *root, const char *tzid)
 }
 
 /* The series' zone: the blob's when sent (the stored zone when its rules are the blob's),
- * else the stored one, else UTC. `year` is that of the new StartTime. */
+ * else the stored one, else UTC. The blob holds the rules of one year (§4.3.1 step 2):
+ * that of the StartTime, or of now for a series still running, so both are tried. */
 static int pick_zone(struct wr *w, const struct cal_eas_event *ev, int year)
 {
     const char *old_tzid = NULL;
@@ -649,13 +650,35 @@ static int pick_zone(struct wr *w, const struct cal_eas_event *ev, int year)
     if (cal_eas_tz_decode(slice_from_cstr(ev->timezone), &tz, w->err)) {
         return -1;
     }
+    int years[2] = {
+        year,
+        icaltime_from_timet_with_zone((time_t)time_now(), 0, icaltimezone_get_utc_timezone()).year};
     const char *tzid;
     struct slice vtz;
-    cal_eas_tz_to_vtimezone(&tz, year, w->arena, &tzid, &vtz);
+    cal_eas_tz_to_vtimezone(&tz, years[0], w->arena, &tzid, &vtz);
+    if (strncmp(tzid, "EAS-", 4) == 0 && years[1] != years[0]) {
+        const char *tzid2;
+        struct slice vtz2;
+        cal_eas_tz_to_vtimezone(&tz, years[1], w->arena, &tzid2, &vtz2);
+        if (strncmp(tzid2, "EAS-", 4) != 0) {
+            tzid = tzid2;
+            vtz = vtz2;
+        }
+    }
     if (strcmp(tzid, "UTC") == 0) {
         w->zone = w->date_zone = NULL;
         w->tzid = NULL;
         return 0;
+    }
+    for (int i = 0; i < 2 && old; i++) {
+        struct cal_eas_tz cur;
+        cal_eas_tz_from_zone(old, old_tzid, years[i], &cur);
+        if (cal_eas_tz_equal(&cur, &tz)) {
+            /* the client echoed the stored zone: keep its TZID and its full history (a
+             * VTIMEZONE built from the blob holds one year's rules only) */
+            w->date_zone = old;
+            return 0;
+        }
     }
     if (!has_vtimezone(w->root, tzid)) {
         icalcomponent *c = icalparser_parse_string(vtz.ptr);
@@ -664,15 +687,7 @@ static int pick_zone(struct wr *w, const struct cal_eas_event *ev, int year)
         }
         icalcomponent_add_component(w->root, c);
     }
-    w->date_zone = icalcomponent_get_timezone(w->root, tzid);
-    if (old) {
-        struct cal_eas_tz cur;
-        cal_eas_tz_from_zone(old, old_tzid, year, &cur);
-        if (cal_eas_tz_equal(&cur, &tz)) {
-            return 0; /* the client echoed the stored zone: keep its TZID */
-        }
-    }
-    w->zone = w->date_zone;
+    w->zone = w->date_zone = icalcomponent_get_timezone(w->root, tzid);
     w->tzid = tzid;
     return 0;
 }

@@ -1222,6 +1222,13 @@ static void test_cal_eas_blob_rule_year(void **state)
     assert_int_equal(tz.standard_date.month, 11);
     assert_int_equal(tz.standard_date.day, 1);
     assert_false(ev.recurrence.present & (CAL_EAS_R_UNTIL | CAL_EAS_R_OCCURRENCES));
+    /* the client echoes the blob of a zone stored by name only: the TZID stays and gets
+     * no one-year VTIMEZONE, so 2006 keeps its April rule */
+    struct slice out;
+    assert_int_equal(cal_eas_to_ical(&ev, slice_from_cstr(running), CAL_EAS_ALL, NULL, a, &out, &e),
+                     0);
+    assert_true(has_line(out, "DTSTART;TZID=America/New_York:20060501T100000"));
+    assert_null(strstr(out.ptr, "BEGIN:VTIMEZONE"));
     /* a sub-daily rule EAS cannot say */
     const char *hourly = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\n"
                          "UID:y3\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20240101T100000Z\r\n"
