@@ -1330,6 +1330,98 @@ static void test_cal_eas_meeting_status_and_bad_lists(void **state)
     arena_destroy(&a);
 }
 
+/* §4.5 inbound: each Recurrence shape gives one exact RRULE (series from Monday
+ * 2024-01-01 08:00Z in UTC, or all-day on that date). */
+static void test_cal_eas_recurrence_to_rrule_table(void **state)
+{
+    (void)state;
+
+    static const struct {
+        struct cal_eas_recurrence rec;
+        bool all_day;
+        const char *rrule;
+    } rows[] = {
+        {{CAL_EAS_R_INTERVAL, 0, 3, NULL, 0, 0, 0, 0, 0, 0, 0, false},
+         false,
+         "RRULE:FREQ=DAILY;INTERVAL=3"},
+        /* SOGo's Type 0 with DayOfWeek 62: every weekday */
+        {{CAL_EAS_R_DAYOFWEEK, 0, 0, NULL, 0, 62, 0, 0, 0, 0, 0, false},
+         false,
+         "RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"},
+        {{CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_UNTIL, 1, 0, "20240630T080000Z", 0, 10, 0, 0, 0, 0, 0,
+          false},
+         false,
+         "RRULE:FREQ=WEEKLY;UNTIL=20240630T080000Z;BYDAY=MO,WE"},
+        {{CAL_EAS_R_FIRSTDAYOFWEEK | CAL_EAS_R_INTERVAL, 1, 2, NULL, 0, 0, 0, 0, 0, 0, 0, false},
+         false,
+         "RRULE:FREQ=WEEKLY;INTERVAL=2;WKST=SU"},
+        {{CAL_EAS_R_DAYOFMONTH | CAL_EAS_R_OCCURRENCES, 2, 0, NULL, 12, 0, 15, 0, 0, 0, 0, false},
+         false,
+         "RRULE:FREQ=MONTHLY;COUNT=12;BYMONTHDAY=15"},
+        {{CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_WEEKOFMONTH, 3, 0, NULL, 0, 4, 0, 2, 0, 0, 0, false},
+         false,
+         "RRULE:FREQ=MONTHLY;BYDAY=2TU"},
+        {{CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_WEEKOFMONTH, 3, 0, NULL, 0, 32, 0, 5, 0, 0, 0, false},
+         false,
+         "RRULE:FREQ=MONTHLY;BYDAY=-1FR"},
+        {{CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_WEEKOFMONTH, 3, 0, NULL, 0, 62, 0, 5, 0, 0, 0, false},
+         false,
+         "RRULE:FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"},
+        {{CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_WEEKOFMONTH, 3, 0, NULL, 0, 127, 0, 5, 0, 0, 0, false},
+         false,
+         "RRULE:FREQ=MONTHLY;BYMONTHDAY=-1"},
+        {{CAL_EAS_R_DAYOFMONTH | CAL_EAS_R_MONTHOFYEAR | CAL_EAS_R_UNTIL, 5, 0, "20291231T000000Z",
+          0, 0, 15, 0, 6, 0, 0, false},
+         true,
+         "RRULE:FREQ=YEARLY;UNTIL=20291231;BYMONTHDAY=15;BYMONTH=6"},
+        {{CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_WEEKOFMONTH | CAL_EAS_R_MONTHOFYEAR, 6, 0, NULL, 0, 16, 0,
+          4, 11, 0, 0, false},
+         true,
+         "RRULE:FREQ=YEARLY;BYDAY=4TH;BYMONTH=11"},
+        {{CAL_EAS_R_CALENDARTYPE, 1, 0, NULL, 0, 0, 0, 0, 0, 0, 1, false},
+         false,
+         "RRULE:FREQ=WEEKLY"},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct arena *a = arena_create();
+        struct err e;
+        err_init(&e);
+        struct cal_eas_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.present =
+            CAL_EAS_STARTTIME | CAL_EAS_ENDTIME | CAL_EAS_UID | CAL_EAS_RECURRENCE | CAL_EAS_ALLDAY;
+        ev.all_day = rows[i].all_day;
+        ev.start_time = rows[i].all_day ? "20240101T000000Z" : "20240101T080000Z";
+        ev.end_time = rows[i].all_day ? "20240102T000000Z" : "20240101T090000Z";
+        ev.uid = "r";
+        ev.recurrence = rows[i].rec;
+        struct slice out;
+        if (cal_eas_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &out, &e) != 0) {
+            fail_msg("row %zu: %s", i, e.msg);
+        }
+        if (!has_line(out, rows[i].rrule)) {
+            fail_msg("row %zu: want %s in\n%s", i, rows[i].rrule, out.ptr);
+        }
+        /* and back: the same Recurrence */
+        struct cal_eas_event back;
+        struct cal_eas_opts o = {.version = 161, .now = NOW};
+        assert_int_equal(cal_eas_from_ical_opts(out, &o, a, &back, &e), 0);
+        assert_int_equal(back.recurrence.type,
+                         rows[i].rec.type == 0 && rows[i].rec.day_of_week ? 1 : rows[i].rec.type);
+        if (rows[i].rec.present & CAL_EAS_R_DAYOFWEEK) {
+            assert_int_equal(back.recurrence.day_of_week, rows[i].rec.day_of_week);
+        }
+        if (rows[i].rec.present & CAL_EAS_R_WEEKOFMONTH) {
+            assert_int_equal(back.recurrence.week_of_month, rows[i].rec.week_of_month);
+        }
+        if (rows[i].rec.present & CAL_EAS_R_UNTIL) {
+            assert_string_equal(back.recurrence.until, rows[i].rec.until);
+        }
+        arena_destroy(&a);
+    }
+}
+
 int main(void)
 {
     cal_init();
@@ -1355,6 +1447,7 @@ int main(void)
         cmocka_unit_test(test_cal_eas_blob_rule_year),
         cmocka_unit_test(test_cal_eas_mutated_blobs_never_crash),
         cmocka_unit_test(test_cal_eas_meeting_status_and_bad_lists),
+        cmocka_unit_test(test_cal_eas_recurrence_to_rrule_table),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     cal_shutdown();
