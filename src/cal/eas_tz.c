@@ -191,10 +191,7 @@ void cal_eas_tz_from_zone(icaltimezone *zone, const char *tzid, int year, struct
     if (idx >= 0) {
         set_name(out->standard_name, sizeof(out->standard_name), zones[idx].windows);
         set_name(out->daylight_name, sizeof(out->daylight_name), zones[idx].windows);
-    } else if (!zone) {
-        set_name(out->standard_name, sizeof(out->standard_name), "UTC");
-        set_name(out->daylight_name, sizeof(out->daylight_name), "UTC");
-    }
+    } /* UTC keeps empty names: 172 zero bytes, as Exchange sends it (§4.3) */
     if (!(has_up && has_down && up_from == down_to && up_to == down_from)) {
         out->bias = -offset_at(zone, start + 366 * 86400 - 1) / 60;
         return;
