@@ -691,6 +691,31 @@ static const char *dup_or_null(struct arena *a, const char *s)
     return s ? arena_strdup(a, s) : NULL;
 }
 
+/* 16.x B:Location beyond DisplayName: LOCATION;ALTREP and GEO (§4.2). */
+static void location_of(const struct proj *p, icalcomponent *m, struct cal_eas_event *ev)
+{
+    if (p->o->version < 160) {
+        return;
+    }
+    icalproperty *lp = icalcomponent_get_first_property(m, ICAL_LOCATION_PROPERTY);
+    icalparameter *alt = lp ? icalproperty_get_first_parameter(lp, ICAL_ALTREP_PARAMETER) : NULL;
+    if (alt && icalparameter_get_altrep(alt)) {
+        ev->location_uri = arena_strdup(p->arena, icalparameter_get_altrep(alt));
+    }
+    icalproperty *gp = icalcomponent_get_first_property(m, ICAL_GEO_PROPERTY);
+    if (gp) {
+        struct icalgeotype g = icalproperty_get_geo(gp);
+        ev->latitude = arena_printf(p->arena, "%.6f", g.lat);
+        ev->longitude = arena_printf(p->arena, "%.6f", g.lon);
+    }
+    if (ev->location_uri || ev->latitude) {
+        ev->present |= CAL_EAS_LOCATION;
+        if (!ev->location) {
+            ev->location = "";
+        }
+    }
+}
+
 /* The scalar and list fields of the master. */
 static void fields_of(const struct proj *p, struct cal_eas_event *ev)
 {
@@ -732,6 +757,7 @@ static void fields_of(const struct proj *p, struct cal_eas_event *ev)
             ev->present |= texts[i].bit;
         }
     }
+    location_of(p, m, ev);
     const char *html = html_of(m);
     if (html) {
         ev->body_html = arena_strdup(a, html);

@@ -146,9 +146,12 @@ struct cal_eas_event {
     const char *dtstamp;         /* Compact DateTime */
     const char *start_time;      /* Compact DateTime, UTC; a series: its first instance */
     const char *end_time;        /* Compact DateTime, UTC, exclusive */
-    const char *location;
-    int reminder;    /* minutes before the start */
-    int sensitivity; /* 0 normal, 1 personal, 2 private, 3 confidential */
+    const char *location;        /* C:Location, or B:Location/DisplayName (16.x) */
+    const char *location_uri;    /* 16.x B:Location/LocationUri <-> LOCATION;ALTREP, or NULL */
+    const char *latitude;        /* 16.x B:Location/Latitude and Longitude <-> GEO, decimal */
+    const char *longitude;       /* degrees; both or neither; with CAL_EAS_LOCATION */
+    int reminder;                /* minutes before the start */
+    int sensitivity;             /* 0 normal, 1 personal, 2 private, 3 confidential */
     const char *subject;
     const char *uid;
     int meeting_status; /* 0, 1, 3, 5, 7 (MS-ASCAL 2.2.2.29) */

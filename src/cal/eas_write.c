@@ -798,6 +798,44 @@ static int write_recurrence(struct wr *w, const struct cal_eas_event *ev)
     return 0;
 }
 
+/* A decimal degree in [-limit, limit]; 0 or -1. */
+static int parse_degrees(const char *s, double limit, double *out)
+{
+    if (!s || !*s) {
+        return -1;
+    }
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (!end || *end != '\0' || !(v >= -limit && v <= limit)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* LOCATION (with ALTREP from LocationUri) and, when both are sent, GEO (§4.2). A client
+ * that sends only the display name (≤14.1 C:Location) leaves GEO as stored. */
+static int set_location(struct wr *w, icalcomponent *m, const struct cal_eas_event *ev)
+{
+    set_text(m, ICAL_LOCATION_PROPERTY, ev->location);
+    icalproperty *lp = icalcomponent_get_first_property(m, ICAL_LOCATION_PROPERTY);
+    if (lp && ev->location_uri && *ev->location_uri) {
+        icalproperty_add_parameter(lp, icalparameter_new_altrep(ev->location_uri));
+    }
+    if (ev->latitude || ev->longitude) {
+        struct icalgeotype g;
+        if (parse_degrees(ev->latitude, 90, &g.lat) || parse_degrees(ev->longitude, 180, &g.lon)) {
+            return err_set(w->err, &cal_cond_eas_invalid,
+                           "Location Latitude %s / Longitude %s are not degrees",
+                           ev->latitude ? ev->latitude : "(missing)",
+                           ev->longitude ? ev->longitude : "(missing)");
+        }
+        remove_all(m, ICAL_GEO_PROPERTY);
+        icalcomponent_add_property(m, icalproperty_new_geo(g));
+    }
+    return 0;
+}
+
 /* Every mapped field of the master but times, recurrence and exceptions. */
 static int write_fields(struct wr *w, const struct cal_eas_event *ev, uint32_t keep)
 {
@@ -810,7 +848,9 @@ static int write_fields(struct wr *w, const struct cal_eas_event *ev, uint32_t k
         remove_all(m, ICAL_SUMMARY_PROPERTY);
     }
     if (f & CAL_EAS_LOCATION) {
-        set_text(m, ICAL_LOCATION_PROPERTY, ev->location);
+        if (set_location(w, m, ev)) {
+            return -1;
+        }
     } else if (drop & CAL_EAS_LOCATION) {
         remove_all(m, ICAL_LOCATION_PROPERTY);
     }

@@ -960,6 +960,31 @@ static void test_cal_eas_change_ghosting(void **state)
     assert_string_equal(full.body, "Agenda");
     assert_string_equal(full.body_html, "<p>Agenda</p>");
 
+    /* 16.x B:Location: LocationUri as ALTREP, Latitude/Longitude as GEO */
+    struct cal_eas_event loc;
+    memset(&loc, 0, sizeof(loc));
+    loc.present = CAL_EAS_LOCATION;
+    loc.location = "Konzerthaus";
+    loc.location_uri = "https://maps.example.com/?q=konzerthaus";
+    loc.latitude = "52.513611";
+    loc.longitude = "13.391667";
+    assert_int_equal(cal_eas_to_ical(&loc, stored, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_true(has_line(out, "GEO:52.513611;13.391667"));
+    assert_non_null(strstr(out.ptr, "LOCATION;ALTREP=\"https://maps.example.com/?q=konzerthaus\""));
+    struct cal_eas_opts o16 = {.version = 161, .now = NOW};
+    assert_int_equal(cal_eas_from_ical_opts(out, &o16, a, &full, &e), 0);
+    assert_string_equal(full.location, "Konzerthaus");
+    assert_string_equal(full.location_uri, "https://maps.example.com/?q=konzerthaus");
+    assert_string_equal(full.latitude, "52.513611");
+    assert_string_equal(full.longitude, "13.391667");
+    assert_int_equal(cal_eas_from_ical_opts(out, &o, a, &full, &e), 0);
+    assert_null(full.latitude); /* 14.1 has C:Location only */
+    loc.latitude = "91";
+    err_init(&e);
+    assert_int_equal(cal_eas_to_ical(&loc, stored, CAL_EAS_ALL, NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+    err_init(&e);
+
     /* keep_absent per field: only Body ghosted */
     assert_int_equal(cal_eas_to_ical(&ev, stored, CAL_EAS_BODY, NULL, a, &out, &e), 0);
     assert_true(has_line(out, "DESCRIPTION:Bring the prototypes."));
