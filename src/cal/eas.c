@@ -153,16 +153,11 @@ static const char *mailto(const char *v)
     return v ? v : "";
 }
 
-static const char *param_of(icalproperty *p, icalparameter_kind kind)
+/* The CN parameter of `p`, or NULL. */
+static const char *cn_of(icalproperty *p)
 {
-    icalparameter *par = icalproperty_get_first_parameter(p, kind);
-    if (!par) {
-        return NULL;
-    }
-    if (kind == ICAL_CN_PARAMETER) {
-        return icalparameter_get_cn(par);
-    }
-    return NULL;
+    icalparameter *par = icalproperty_get_first_parameter(p, ICAL_CN_PARAMETER);
+    return par ? icalparameter_get_cn(par) : NULL;
 }
 
 static const char *xprop(icalcomponent *c, const char *name)
@@ -171,6 +166,21 @@ static const char *xprop(icalcomponent *c, const char *name)
          p = icalcomponent_get_next_property(c, ICAL_X_PROPERTY)) {
         const char *n = icalproperty_get_x_name(p);
         if (n && strcasecmp(n, name) == 0) {
+            return icalproperty_get_x(p);
+        }
+    }
+    return NULL;
+}
+
+/* The HTML body: X-ALT-DESC;FMTTYPE=text/html (§4.2), or NULL. */
+static const char *html_of(icalcomponent *c)
+{
+    for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_X_PROPERTY); p;
+         p = icalcomponent_get_next_property(c, ICAL_X_PROPERTY)) {
+        const char *n = icalproperty_get_x_name(p);
+        icalparameter *ft = icalproperty_get_first_parameter(p, ICAL_FMTTYPE_PARAMETER);
+        const char *type = ft ? icalparameter_get_fmttype(ft) : NULL;
+        if (n && strcasecmp(n, "X-ALT-DESC") == 0 && type && strcasecmp(type, "text/html") == 0) {
             return icalproperty_get_x(p);
         }
     }
@@ -347,7 +357,7 @@ static void attendees_of(const struct proj *p,
     for (icalproperty *ap = icalcomponent_get_first_property(c, ICAL_ATTENDEE_PROPERTY); ap;
          ap = icalcomponent_get_next_property(c, ICAL_ATTENDEE_PROPERTY)) {
         a[i].email = arena_strdup(p->arena, mailto(icalproperty_get_attendee(ap)));
-        const char *cn = param_of(ap, ICAL_CN_PARAMETER);
+        const char *cn = cn_of(ap);
         a[i].name = cn ? arena_strdup(p->arena, cn) : NULL;
         a[i].status = partstat_status(ap);
         a[i].type = cal_eas_attendee_type(ap);
@@ -681,6 +691,31 @@ static const char *dup_or_null(struct arena *a, const char *s)
     return s ? arena_strdup(a, s) : NULL;
 }
 
+/* 16.x B:Location beyond DisplayName: LOCATION;ALTREP and GEO (§4.2). */
+static void location_of(const struct proj *p, icalcomponent *m, struct cal_eas_event *ev)
+{
+    if (p->o->version < 160) {
+        return;
+    }
+    icalproperty *lp = icalcomponent_get_first_property(m, ICAL_LOCATION_PROPERTY);
+    icalparameter *alt = lp ? icalproperty_get_first_parameter(lp, ICAL_ALTREP_PARAMETER) : NULL;
+    if (alt && icalparameter_get_altrep(alt)) {
+        ev->location_uri = arena_strdup(p->arena, icalparameter_get_altrep(alt));
+    }
+    icalproperty *gp = icalcomponent_get_first_property(m, ICAL_GEO_PROPERTY);
+    if (gp) {
+        struct icalgeotype g = icalproperty_get_geo(gp);
+        ev->latitude = arena_printf(p->arena, "%.6f", g.lat);
+        ev->longitude = arena_printf(p->arena, "%.6f", g.lon);
+    }
+    if (ev->location_uri || ev->latitude) {
+        ev->present |= CAL_EAS_LOCATION;
+        if (!ev->location) {
+            ev->location = "";
+        }
+    }
+}
+
 /* The scalar and list fields of the master. */
 static void fields_of(const struct proj *p, struct cal_eas_event *ev)
 {
@@ -722,10 +757,19 @@ static void fields_of(const struct proj *p, struct cal_eas_event *ev)
             ev->present |= texts[i].bit;
         }
     }
+    location_of(p, m, ev);
+    const char *html = html_of(m);
+    if (html) {
+        ev->body_html = arena_strdup(a, html);
+        ev->present |= CAL_EAS_BODY;
+        if (!ev->body) {
+            ev->body = "";
+        }
+    }
     icalproperty *op = icalcomponent_get_first_property(m, ICAL_ORGANIZER_PROPERTY);
     if (op) {
         ev->organizer_email = arena_strdup(a, mailto(icalproperty_get_organizer(op)));
-        ev->organizer_name = dup_or_null(a, param_of(op, ICAL_CN_PARAMETER));
+        ev->organizer_name = dup_or_null(a, cn_of(op));
         ev->present |= CAL_EAS_ORGANIZER;
     }
     ev->busy_status = busy_of(m);

@@ -17,10 +17,12 @@
 #include "util/slice.h"
 
 enum {
-    CAL_EAS_MAX_EXCEPTIONS = 256, /* MS-ASCAL 2.2.2.20: Exception elements per item; a series
-                                     with more is flattened (activesync.md §4.6) */
-    CAL_EAS_TZ_BLOB_LEN = 172,    /* TIME_ZONE_INFORMATION, MS-ASDTYPE 2.7.6 */
-    CAL_EAS_MAX_UID = 300,        /* MS-ASCAL 2.2.2.46 */
+    CAL_EAS_MAX_EXCEPTIONS = 256,   /* MS-ASCAL 2.2.2.20: Exception elements per item; a series
+                                       with more is flattened (activesync.md §4.6) */
+    CAL_EAS_TZ_BLOB_LEN = 172,      /* TIME_ZONE_INFORMATION, MS-ASDTYPE 2.7.6 */
+    CAL_EAS_MAX_UID = 300,          /* MS-ASCAL 2.2.2.46 */
+    CAL_EAS_MAX_REMINDER = 5256000, /* minutes (10 years): Reminder is an unsignedInt, but
+                                       TRIGGER seconds must fit an int */
 };
 
 /* One bit per top-level Calendar property: presence in client data (struct cal_eas_event
@@ -144,9 +146,12 @@ struct cal_eas_event {
     const char *dtstamp;         /* Compact DateTime */
     const char *start_time;      /* Compact DateTime, UTC; a series: its first instance */
     const char *end_time;        /* Compact DateTime, UTC, exclusive */
-    const char *location;
-    int reminder;    /* minutes before the start */
-    int sensitivity; /* 0 normal, 1 personal, 2 private, 3 confidential */
+    const char *location;        /* C:Location, or B:Location/DisplayName (16.x) */
+    const char *location_uri;    /* 16.x B:Location/LocationUri <-> LOCATION;ALTREP, or NULL */
+    const char *latitude;        /* 16.x B:Location/Latitude and Longitude <-> GEO, decimal */
+    const char *longitude;       /* degrees; both or neither; with CAL_EAS_LOCATION */
+    int reminder;                /* minutes before the start */
+    int sensitivity;             /* 0 normal, 1 personal, 2 private, 3 confidential */
     const char *subject;
     const char *uid;
     int meeting_status; /* 0, 1, 3, 5, 7 (MS-ASCAL 2.2.2.29) */
@@ -157,7 +162,11 @@ struct cal_eas_event {
     struct cal_eas_recurrence recurrence;
     const struct cal_eas_exception *exceptions; /* ascending exception_start_time */
     size_t nexceptions;
-    const char *body; /* plain text (DESCRIPTION) */
+    const char *body;      /* plain text (DESCRIPTION) */
+    const char *body_html; /* HTML (X-ALT-DESC;FMTTYPE=text/html), or NULL; with
+                              CAL_EAS_BODY. Out: NativeBodyType is 2 when set, else 1
+                              (§4.2). In: stored as X-ALT-DESC beside `body`, which the
+                              caller renders as plain text (§4.8) */
     bool response_requested;
     bool disallow_new_time_proposal;
     int response_type;                  /* 0-5 (MS-ASCAL 2.2.2.37), S->C */
@@ -183,6 +192,17 @@ struct cal_eas_opts {
 /* The stored object `ics` (borrowed; validated by cal_parse_object on PUT) as an EAS item,
  * per activesync.md §4 for protocol `version` (x10). Strings go into `arena`. The principal
  * is the organizer, floating/UTC times and all-day dates use UTC, and "now" is the clock.
+ *
+ * What `present` gets: StartTime, EndTime (DTEND, DURATION or the RFC 5545 default),
+ * AllDayEvent, BusyStatus (X-MICROSOFT-CDO-BUSYSTATUS, else TRANSP, else STATUS:TENTATIVE,
+ * else busy) and MeetingStatus always; Timezone except for 16.x all-day items (for the
+ * rules of the DTSTART's year, or of `now` for a series still running, §4.3.1); UID,
+ * DtStamp (the later of DTSTAMP and LAST-MODIFIED), Subject, Location, Body, Organizer,
+ * Sensitivity (CLASS), Reminder (the first DISPLAY, else AUDIO, alarm), Attendees and
+ * Categories when the object has them; ResponseType and ResponseRequested (14.0+, meetings
+ * only), DisallowNewTimeProposal and AppointmentReplyTime (14.0+, when stored);
+ * Recurrence (FirstDayOfWeek only 14.1+, CalendarType 0 from 14.0) and Exceptions (sorted,
+ * at most CAL_EAS_MAX_EXCEPTIONS) for a series EAS can express, else is_flattened.
  * Returns 0, or -1 with `err` set to cal_cond_valid_calendar_data when `ics` does not parse
  * or cal_cond_eas_unsupported when it holds no VEVENT (VTODO, VJOURNAL). */
 int cal_eas_from_ical(struct slice ics,
@@ -203,23 +223,34 @@ int cal_eas_from_ical_opts(struct slice ics,
  * NUL-terminated slice in `arena`.
  *
  * When `existing` is non-empty (a client Change) it is the starting point, and iCalendar
- * properties EAS does not map are kept (activesync.md §4.2). A field present in `ev`
- * replaces the stored one; an absent field is kept if its bit is in `keep_absent`, else
- * removed (ghosting, §3.3.7). MeetingStatus is derived (STATUS:CANCELLED for 5/7 when sent,
- * never removed when absent); ResponseType and AppointmentReplyTime are ignored. A changed
- * StartTime or Recurrence with Exceptions absent drops the stored exceptions (their
- * RECURRENCE-IDs no longer name instances; MS-ASCAL 3.1.5.3 for 16.x). Exceptions, when
- * present, replace every override and EXDATE. Time zone: the blob when sent, else the zone
- * of the existing DTSTART, else UTC; all-day dates are the local dates of StartTime (round
- * down) and EndTime (round up) in the blob's zone, or in UTC without a blob (16.x sends
- * `YYYYMMDDT000000Z`, §4.4). `uid_if_missing` (may be NULL) is the UID when neither `ev`
- * nor `existing` has one. A missing DTSTAMP becomes the current time.
+ * properties and parameters EAS does not map are kept (activesync.md §4.2: ROLE=CHAIR,
+ * CUTYPE=ROOM, X- properties, other alarms). A field present in `ev` replaces the stored
+ * one; an absent field is kept if its bit is in `keep_absent`, else removed (ghosting,
+ * §3.3.7). Never removed, whatever keep_absent says: StartTime, EndTime, AllDayEvent,
+ * Timezone, UID and DtStamp (structure, not content), MeetingStatus (derived: 5/7/13/15
+ * when sent set STATUS:CANCELLED, other values clear it) and ResponseRequested (sent, it
+ * sets RSVP on every ATTENDEE). ResponseType and AppointmentReplyTime are ignored.
+ *
+ * Series: Recurrence replaces the RRULE. Exceptions, when present, replace every override
+ * and EXDATE (a modified instance starts as a copy of the master). Absent and kept, they
+ * stay, and an override that held the master's old Subject, Location or Body takes the new
+ * one (it inherited it, MS-ASCAL 2.2.2.21); but a new StartTime, AllDayEvent or RRULE drops
+ * them (their RECURRENCE-IDs name other instances; MS-ASCAL 3.1.5.3 for 16.x).
+ *
+ * Time zone: the blob when sent (the stored TZID when the blob equals its rules), else the
+ * zone of the existing DTSTART, else UTC. All-day dates are the local dates of StartTime
+ * (round down) and EndTime (round up) in the blob's zone, or in UTC without a blob (16.x
+ * sends `YYYYMMDDT000000Z`, §4.4). `uid_if_missing` (may be NULL) is the UID when neither
+ * `ev` nor `existing` has one (16.x ClientUid, or a new UUID). A missing DTSTAMP becomes
+ * the current time. The caller leaves CAL_EAS_BODY out for a body sent Truncated (§4.8).
  *
  * Returns 0, or -1 with `err` set to cal_cond_eas_invalid (400, EAS status 6), the message
  * naming the field: a malformed date, EndTime before StartTime, no StartTime, a Timezone
  * that is not base64 of 172 bytes or holds impossible rules, Recurrence Type 4 or unknown,
  * a non-Gregorian CalendarType, out-of-range numbers, no UID at all, a UID over
- * CAL_EAS_MAX_UID; or cal_cond_valid_calendar_data when `existing` does not parse. */
+ * CAL_EAS_MAX_UID, a list with a count but no items; cal_cond_eas_unsupported when
+ * `existing` holds no VEVENT; or cal_cond_valid_calendar_data when `existing` does not
+ * parse. Work: O(size of the object) plus one blob match against the short zone list. */
 int cal_eas_to_ical(const struct cal_eas_event *ev,
                     struct slice existing,
                     uint32_t keep_absent,

@@ -2,6 +2,7 @@
  * Only the rule itself: UNTIL values arrive already converted by cal/eas.c, which owns the
  * zones. A rule EAS cannot express is reported, never approximated; the caller flattens
  * the series. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,54 @@ static int nth_from(const struct icalrecurrencetype *r,
     return 0;
 }
 
+/* Types 2, 3, 5 and 6 from a MONTHLY or YEARLY rule in the month `month`; -1 when EAS
+ * cannot say it. */
+static int month_from(const struct icalrecurrencetype *r,
+                      struct icaltimetype dtstart,
+                      int month,
+                      struct cal_eas_recurrence *out)
+{
+    size_t nday = count_part(r->by_day, ICAL_BY_DAY_SIZE);
+    size_t nmday = count_part(r->by_month_day, ICAL_BY_MONTHDAY_SIZE);
+    size_t nmonth = count_part(r->by_month, ICAL_BY_MONTH_SIZE);
+    size_t npos = count_part(r->by_set_pos, ICAL_BY_SETPOS_SIZE);
+    bool yearly = r->freq == ICAL_YEARLY_RECURRENCE;
+    if (yearly && (month < 1 || month > 12)) {
+        return -1;
+    }
+    if (!nday) {
+        int d = nmday ? r->by_month_day[0] : dtstart.day;
+        if (npos) {
+            return -1;
+        }
+        if (d == -1) {
+            /* the last day of the month: DayOfWeek 127 + WeekOfMonth 5 (§4.5) */
+            out->type = yearly ? 6 : 3;
+            out->day_of_week = ALL_DAYS;
+            out->week_of_month = 5;
+            out->present |= CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_WEEKOFMONTH;
+        } else if (d >= 1 && d <= 31) {
+            out->type = yearly ? 5 : 2;
+            out->day_of_month = d;
+            out->present |= CAL_EAS_R_DAYOFMONTH;
+        } else {
+            return -1;
+        }
+    } else {
+        if (nmday || nth_from(r, nday, npos, out) != 0) {
+            return -1;
+        }
+        out->type = yearly ? 6 : 3;
+    }
+    if (yearly) {
+        out->month_of_year = month;
+        out->present |= CAL_EAS_R_MONTHOFYEAR;
+    } else if (nmonth) {
+        return -1;
+    }
+    return 0;
+}
+
 int cal_eas_recur_from_rrule(const struct icalrecurrencetype *r,
                              struct icaltimetype dtstart,
                              const char *until_str,
@@ -132,43 +181,11 @@ int cal_eas_recur_from_rrule(const struct icalrecurrencetype *r,
         break;
     }
     case ICAL_MONTHLY_RECURRENCE:
-    case ICAL_YEARLY_RECURRENCE: {
-        bool yearly = r->freq == ICAL_YEARLY_RECURRENCE;
-        if (yearly && (month < 1 || month > 12)) {
-            return -1;
-        }
-        if (!nday) {
-            int d = nmday ? r->by_month_day[0] : dtstart.day;
-            if (npos) {
-                return -1;
-            }
-            if (d == -1) {
-                /* the last day of the month: DayOfWeek 127 + WeekOfMonth 5 (§4.5) */
-                out->type = yearly ? 6 : 3;
-                out->day_of_week = ALL_DAYS;
-                out->week_of_month = 5;
-                out->present |= CAL_EAS_R_DAYOFWEEK | CAL_EAS_R_WEEKOFMONTH;
-            } else if (d >= 1 && d <= 31) {
-                out->type = yearly ? 5 : 2;
-                out->day_of_month = d;
-                out->present |= CAL_EAS_R_DAYOFMONTH;
-            } else {
-                return -1;
-            }
-        } else {
-            if (nmday || nth_from(r, nday, npos, out) != 0) {
-                return -1;
-            }
-            out->type = yearly ? 6 : 3;
-        }
-        if (yearly) {
-            out->month_of_year = month;
-            out->present |= CAL_EAS_R_MONTHOFYEAR;
-        } else if (nmonth) {
+    case ICAL_YEARLY_RECURRENCE:
+        if (month_from(r, dtstart, month, out) != 0) {
             return -1;
         }
         break;
-    }
     default:
         return -1; /* FREQ below DAILY, or none */
     }
@@ -247,13 +264,9 @@ static int check_range(int v, int lo, int hi, const char *name, struct err *err)
     return 0;
 }
 
-int cal_eas_recur_to_rrule(const struct cal_eas_recurrence *rec,
-                           struct icaltimetype dtstart,
-                           struct icaltimetype until,
-                           struct icalrecurrencetype *r,
-                           struct err *err)
+/* The numbers of `rec` in their ranges, and a Gregorian calendar (§4.5). */
+static int check_fields(const struct cal_eas_recurrence *rec, struct err *err)
 {
-    icalrecurrencetype_clear(r);
     if ((rec->present & CAL_EAS_R_CALENDARTYPE) && rec->calendar_type != 0 &&
         rec->calendar_type != 1) {
         return err_set(err, &cal_cond_eas_invalid, "Recurrence CalendarType %d is not Gregorian",
@@ -262,26 +275,51 @@ int cal_eas_recur_to_rrule(const struct cal_eas_recurrence *rec,
     if ((rec->present & CAL_EAS_R_ISLEAPMONTH) && rec->is_leap_month) {
         return err_set(err, &cal_cond_eas_invalid, "Recurrence IsLeapMonth is not Gregorian");
     }
-    r->interval = 1;
-    if (rec->present & CAL_EAS_R_INTERVAL) {
-        if (check_range(rec->interval, 1, MAX_INTERVAL, "Interval", err)) {
+
+    static const struct {
+        uint32_t bit;
+        size_t off;
+        int lo, hi;
+        const char *name;
+    } ranges[] = {
+        {CAL_EAS_R_INTERVAL, offsetof(struct cal_eas_recurrence, interval), 1, MAX_INTERVAL,
+         "Interval"},
+        {CAL_EAS_R_DAYOFWEEK, offsetof(struct cal_eas_recurrence, day_of_week), 1, ALL_DAYS,
+         "DayOfWeek"},
+        {CAL_EAS_R_DAYOFMONTH, offsetof(struct cal_eas_recurrence, day_of_month), 1, 31,
+         "DayOfMonth"},
+        {CAL_EAS_R_MONTHOFYEAR, offsetof(struct cal_eas_recurrence, month_of_year), 1, 12,
+         "MonthOfYear"},
+        {CAL_EAS_R_OCCURRENCES, offsetof(struct cal_eas_recurrence, occurrences), 1,
+         MAX_OCCURRENCES, "Occurrences"},
+        {CAL_EAS_R_FIRSTDAYOFWEEK, offsetof(struct cal_eas_recurrence, first_day_of_week), 0, 6,
+         "FirstDayOfWeek"},
+    };
+
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        const int *v = (const int *)(const void *)((const char *)rec + ranges[i].off);
+        if ((rec->present & ranges[i].bit) &&
+            check_range(*v, ranges[i].lo, ranges[i].hi, ranges[i].name, err)) {
             return -1;
         }
-        r->interval = (short)rec->interval;
     }
-    if (rec->present & CAL_EAS_R_DAYOFWEEK) {
-        if (check_range(rec->day_of_week, 1, ALL_DAYS, "DayOfWeek", err)) {
-            return -1;
-        }
+    if ((rec->present & CAL_EAS_R_OCCURRENCES) && (rec->present & CAL_EAS_R_UNTIL)) {
+        return err_set(err, &cal_cond_eas_invalid, "Recurrence has both Occurrences and Until");
     }
-    if ((rec->present & CAL_EAS_R_DAYOFMONTH) &&
-        check_range(rec->day_of_month, 1, 31, "DayOfMonth", err)) {
+    return 0;
+}
+
+int cal_eas_recur_to_rrule(const struct cal_eas_recurrence *rec,
+                           struct icaltimetype dtstart,
+                           struct icaltimetype until,
+                           struct icalrecurrencetype *r,
+                           struct err *err)
+{
+    icalrecurrencetype_clear(r);
+    if (check_fields(rec, err)) {
         return -1;
     }
-    if ((rec->present & CAL_EAS_R_MONTHOFYEAR) &&
-        check_range(rec->month_of_year, 1, 12, "MonthOfYear", err)) {
-        return -1;
-    }
+    r->interval = (short)(rec->present & CAL_EAS_R_INTERVAL ? rec->interval : 1);
     switch (rec->type) {
     case 0:
         if ((rec->present & CAL_EAS_R_DAYOFWEEK) && rec->day_of_week != 0) {
@@ -330,21 +368,12 @@ int cal_eas_recur_to_rrule(const struct cal_eas_recurrence *rec,
         return err_set(err, &cal_cond_eas_invalid, "Recurrence Type %d is not 0, 1, 2, 3, 5 or 6",
                        rec->type);
     }
-    if ((rec->present & CAL_EAS_R_OCCURRENCES) && (rec->present & CAL_EAS_R_UNTIL)) {
-        return err_set(err, &cal_cond_eas_invalid, "Recurrence has both Occurrences and Until");
-    }
     if (rec->present & CAL_EAS_R_OCCURRENCES) {
-        if (check_range(rec->occurrences, 1, MAX_OCCURRENCES, "Occurrences", err)) {
-            return -1;
-        }
         r->count = rec->occurrences;
     } else if (rec->present & CAL_EAS_R_UNTIL) {
         r->until = until;
     }
     if (rec->present & CAL_EAS_R_FIRSTDAYOFWEEK) {
-        if (check_range(rec->first_day_of_week, 0, 6, "FirstDayOfWeek", err)) {
-            return -1;
-        }
         r->week_start = (icalrecurrencetype_weekday)(rec->first_day_of_week + 1);
     }
     return 0;

@@ -191,10 +191,7 @@ void cal_eas_tz_from_zone(icaltimezone *zone, const char *tzid, int year, struct
     if (idx >= 0) {
         set_name(out->standard_name, sizeof(out->standard_name), zones[idx].windows);
         set_name(out->daylight_name, sizeof(out->daylight_name), zones[idx].windows);
-    } else if (!zone) {
-        set_name(out->standard_name, sizeof(out->standard_name), "UTC");
-        set_name(out->daylight_name, sizeof(out->daylight_name), "UTC");
-    }
+    } /* UTC keeps empty names: 172 zero bytes, as Exchange sends it (§4.3) */
     if (!(has_up && has_down && up_from == down_to && up_to == down_from)) {
         out->bias = -offset_at(zone, start + 366 * 86400 - 1) / 60;
         return;
@@ -459,6 +456,26 @@ static const char *observance(
                         first_day_1970(st), st->hour, st->minute, st->second, rule, kind);
 }
 
+/* A cheap test before the year's walk: the zone's offsets in mid-January and mid-July are
+ * offsets the blob has. */
+static bool offsets_fit(icaltimezone *z, const struct cal_eas_tz *tz, int year)
+{
+    int std = -(tz->bias + tz->standard_bias) * 60;
+    int dst = has_dst(tz) ? -(tz->bias + tz->daylight_bias) * 60 : std;
+    struct icaltimetype t = icaltime_null_time();
+    t.year = year;
+    t.day = 15;
+    for (int month = 1; month <= 7; month += 6) {
+        t.month = month;
+        int off =
+            offset_at(z, (int64_t)icaltime_as_timet_with_zone(t, icaltimezone_get_utc_timezone()));
+        if (off != std && off != dst) {
+            return false;
+        }
+    }
+    return true;
+}
+
 void cal_eas_tz_to_vtimezone(const struct cal_eas_tz *tz,
                              int year,
                              struct arena *arena,
@@ -486,7 +503,7 @@ void cal_eas_tz_to_vtimezone(const struct cal_eas_tz *tz,
             }
             icaltimezone *z = cal_zone_builtin(zones[i].iana);
             struct cal_eas_tz cand;
-            if (z) {
+            if (z && offsets_fit(z, tz, year)) {
                 cal_eas_tz_from_zone(z, zones[i].iana, year, &cand);
                 if (cal_eas_tz_equal(&cand, tz)) {
                     tzid = zones[i].iana;

@@ -218,8 +218,9 @@ static void clear_alarms(icalcomponent *c)
 /* §4.2: the first DISPLAY VALARM gets TRIGGER;RELATED=START:-PT<n>M; one is made if none. */
 static int set_reminder(struct wr *w, icalcomponent *c, int minutes)
 {
-    if (minutes < 0) {
-        return err_set(w->err, &cal_cond_eas_invalid, "Reminder %d is negative", minutes);
+    if (minutes < 0 || minutes > CAL_EAS_MAX_REMINDER) {
+        return err_set(w->err, &cal_cond_eas_invalid, "Reminder %d is not 0-%d", minutes,
+                       CAL_EAS_MAX_REMINDER);
     }
     icalcomponent *alarm = NULL;
     for (icalcomponent *a = icalcomponent_get_first_component(c, ICAL_VALARM_COMPONENT); a;
@@ -617,7 +618,7 @@ static icaltimezone *stored_zone(const struct wr *w, const char **tzid_out)
     if (!tp || !z || z == icaltimezone_get_utc_timezone()) {
         return NULL;
     }
-    *tzid_out = icalparameter_get_tzid(tp);
+    *tzid_out = arena_strdup(w->arena, icalparameter_get_tzid(tp)); /* outlives DTSTART */
     return z;
 }
 
@@ -634,7 +635,8 @@ static bool has_vtimezone(icalcomponent *root, const char *tzid)
 }
 
 /* The series' zone: the blob's when sent (the stored zone when its rules are the blob's),
- * else the stored one, else UTC. `year` is that of the new StartTime. */
+ * else the stored one, else UTC. The blob holds the rules of one year (§4.3.1 step 2):
+ * that of the StartTime, or of now for a series still running, so both are tried. */
 static int pick_zone(struct wr *w, const struct cal_eas_event *ev, int year)
 {
     const char *old_tzid = NULL;
@@ -648,13 +650,35 @@ static int pick_zone(struct wr *w, const struct cal_eas_event *ev, int year)
     if (cal_eas_tz_decode(slice_from_cstr(ev->timezone), &tz, w->err)) {
         return -1;
     }
+    int years[2] = {
+        year,
+        icaltime_from_timet_with_zone((time_t)time_now(), 0, icaltimezone_get_utc_timezone()).year};
     const char *tzid;
     struct slice vtz;
-    cal_eas_tz_to_vtimezone(&tz, year, w->arena, &tzid, &vtz);
+    cal_eas_tz_to_vtimezone(&tz, years[0], w->arena, &tzid, &vtz);
+    if (strncmp(tzid, "EAS-", 4) == 0 && years[1] != years[0]) {
+        const char *tzid2;
+        struct slice vtz2;
+        cal_eas_tz_to_vtimezone(&tz, years[1], w->arena, &tzid2, &vtz2);
+        if (strncmp(tzid2, "EAS-", 4) != 0) {
+            tzid = tzid2;
+            vtz = vtz2;
+        }
+    }
     if (strcmp(tzid, "UTC") == 0) {
         w->zone = w->date_zone = NULL;
         w->tzid = NULL;
         return 0;
+    }
+    for (int i = 0; i < 2 && old; i++) {
+        struct cal_eas_tz cur;
+        cal_eas_tz_from_zone(old, old_tzid, years[i], &cur);
+        if (cal_eas_tz_equal(&cur, &tz)) {
+            /* the client echoed the stored zone: keep its TZID and its full history (a
+             * VTIMEZONE built from the blob holds one year's rules only) */
+            w->date_zone = old;
+            return 0;
+        }
     }
     if (!has_vtimezone(w->root, tzid)) {
         icalcomponent *c = icalparser_parse_string(vtz.ptr);
@@ -663,15 +687,7 @@ static int pick_zone(struct wr *w, const struct cal_eas_event *ev, int year)
         }
         icalcomponent_add_component(w->root, c);
     }
-    w->date_zone = icalcomponent_get_timezone(w->root, tzid);
-    if (old) {
-        struct cal_eas_tz cur;
-        cal_eas_tz_from_zone(old, old_tzid, year, &cur);
-        if (cal_eas_tz_equal(&cur, &tz)) {
-            return 0; /* the client echoed the stored zone: keep its TZID */
-        }
-    }
-    w->zone = w->date_zone;
+    w->zone = w->date_zone = icalcomponent_get_timezone(w->root, tzid);
     w->tzid = tzid;
     return 0;
 }
@@ -782,6 +798,44 @@ static int write_recurrence(struct wr *w, const struct cal_eas_event *ev)
     return 0;
 }
 
+/* A decimal degree in [-limit, limit]; 0 or -1. */
+static int parse_degrees(const char *s, double limit, double *out)
+{
+    if (!s || !*s) {
+        return -1;
+    }
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (!end || *end != '\0' || !(v >= -limit && v <= limit)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* LOCATION (with ALTREP from LocationUri) and, when both are sent, GEO (§4.2). A client
+ * that sends only the display name (≤14.1 C:Location) leaves GEO as stored. */
+static int set_location(struct wr *w, icalcomponent *m, const struct cal_eas_event *ev)
+{
+    set_text(m, ICAL_LOCATION_PROPERTY, ev->location);
+    icalproperty *lp = icalcomponent_get_first_property(m, ICAL_LOCATION_PROPERTY);
+    if (lp && ev->location_uri && *ev->location_uri) {
+        icalproperty_add_parameter(lp, icalparameter_new_altrep(ev->location_uri));
+    }
+    if (ev->latitude || ev->longitude) {
+        struct icalgeotype g;
+        if (parse_degrees(ev->latitude, 90, &g.lat) || parse_degrees(ev->longitude, 180, &g.lon)) {
+            return err_set(w->err, &cal_cond_eas_invalid,
+                           "Location Latitude %s / Longitude %s are not degrees",
+                           ev->latitude ? ev->latitude : "(missing)",
+                           ev->longitude ? ev->longitude : "(missing)");
+        }
+        remove_all(m, ICAL_GEO_PROPERTY);
+        icalcomponent_add_property(m, icalproperty_new_geo(g));
+    }
+    return 0;
+}
+
 /* Every mapped field of the master but times, recurrence and exceptions. */
 static int write_fields(struct wr *w, const struct cal_eas_event *ev, uint32_t keep)
 {
@@ -794,13 +848,21 @@ static int write_fields(struct wr *w, const struct cal_eas_event *ev, uint32_t k
         remove_all(m, ICAL_SUMMARY_PROPERTY);
     }
     if (f & CAL_EAS_LOCATION) {
-        set_text(m, ICAL_LOCATION_PROPERTY, ev->location);
+        if (set_location(w, m, ev)) {
+            return -1;
+        }
     } else if (drop & CAL_EAS_LOCATION) {
         remove_all(m, ICAL_LOCATION_PROPERTY);
     }
     if (f & CAL_EAS_BODY) {
         set_text(m, ICAL_DESCRIPTION_PROPERTY, ev->body);
         remove_x(m, "X-ALT-DESC");
+        if (ev->body_html && *ev->body_html) {
+            icalproperty *p = icalproperty_new_x(ev->body_html);
+            icalproperty_set_x_name(p, "X-ALT-DESC");
+            icalproperty_add_parameter(p, icalparameter_new_fmttype("text/html"));
+            icalcomponent_add_property(m, p);
+        }
     } else if (drop & CAL_EAS_BODY) {
         remove_all(m, ICAL_DESCRIPTION_PROPERTY);
         remove_x(m, "X-ALT-DESC");
@@ -861,6 +923,43 @@ static int write_fields(struct wr *w, const struct cal_eas_event *ev, uint32_t k
                                           (time_t)time_now(), 0, icaltimezone_get_utc_timezone())));
     }
     return 0;
+}
+
+/* The texts an exception inherits when it does not override them (MS-ASCAL 2.2.2.21). */
+static const icalproperty_kind inherited[] = {ICAL_SUMMARY_PROPERTY, ICAL_LOCATION_PROPERTY,
+                                              ICAL_DESCRIPTION_PROPERTY};
+
+#define NINHERITED (sizeof(inherited) / sizeof(inherited[0]))
+
+/* Text value of property `kind` of `c` in the arena, or NULL. */
+static const char *text_copy(struct wr *w, icalcomponent *c, icalproperty_kind kind)
+{
+    icalproperty *p = icalcomponent_get_first_property(c, kind);
+    const char *v = p ? icalvalue_get_text(icalproperty_get_value(p)) : NULL;
+    return v ? arena_strdup(w->arena, v) : NULL;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Overrides kept across a Change inherit the master's new texts where they held the old
+ * ones: to EAS such an exception never overrode them (it "inherits the master", §4.6). */
+static void propagate(struct wr *w, const char *const old[NINHERITED])
+{
+    for (size_t i = 0; i < NINHERITED; i++) {
+        const char *now = text_copy(w, w->master, inherited[i]);
+        if (same_text(now, old[i])) {
+            continue;
+        }
+        for (icalcomponent *c = icalcomponent_get_first_component(w->root, ICAL_VEVENT_COMPONENT);
+             c; c = icalcomponent_get_next_component(w->root, ICAL_VEVENT_COMPONENT)) {
+            if (c != w->master && same_text(text_copy(w, c, inherited[i]), old[i])) {
+                set_text(c, inherited[i], now);
+            }
+        }
+    }
 }
 
 static int write_uid(struct wr *w, const struct cal_eas_event *ev, const char *uid_if_missing)
@@ -924,6 +1023,23 @@ static int start_year(const struct cal_eas_event *ev)
     return icaltime_from_timet_with_zone((time_t)t, 0, icaltimezone_get_utc_timezone()).year;
 }
 
+/* Arrays whose count is set must be there (a caller's bug, but never a crash). */
+static int check_arrays(const struct cal_eas_event *ev, struct err *err)
+{
+    if ((ev->nattendees && !ev->attendees) || (ev->ncategories && !ev->categories) ||
+        (ev->nexceptions && !ev->exceptions)) {
+        return err_set(err, &cal_cond_eas_invalid, "a list of the item has a count but no items");
+    }
+    for (size_t i = 0; i < ev->nexceptions; i++) {
+        const struct cal_eas_exception *x = &ev->exceptions[i];
+        if ((x->nattendees && !x->attendees) || (x->ncategories && !x->categories)) {
+            return err_set(err, &cal_cond_eas_invalid,
+                           "a list of Exception %zu has a count but no items", i);
+        }
+    }
+    return 0;
+}
+
 int cal_eas_to_ical(const struct cal_eas_event *ev,
                     struct slice existing,
                     uint32_t keep_absent,
@@ -932,6 +1048,9 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
                     struct slice *ics_out,
                     struct err *err)
 {
+    if (check_arrays(ev, err)) {
+        return -1;
+    }
     struct wr w = {.arena = arena, .err = err};
     w.root = existing.len ? cal_eas_parse(existing, arena, err) : new_calendar();
     if (!w.root) {
@@ -945,6 +1064,10 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
         goto out;
     }
     bool moved;
+    const char *old_texts[NINHERITED];
+    for (size_t i = 0; i < NINHERITED; i++) {
+        old_texts[i] = text_copy(&w, w.master, inherited[i]);
+    }
     old_rule = rrule_text(w.master);
     if (pick_zone(&w, ev, start_year(ev)) || write_times(&w, ev, &moved) ||
         write_fields(&w, ev, keep_absent) || write_uid(&w, ev, uid_if_missing)) {
@@ -968,6 +1091,8 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
         /* a new pattern or start drops the exceptions (MS-ASCAL 3.1.5.3, §4.6) */
         remove_overrides(&w);
         remove_all(w.master, ICAL_EXDATE_PROPERTY);
+    } else {
+        propagate(&w, old_texts);
     }
     rc = finish(&w, ics_out);
 out:
@@ -1029,6 +1154,10 @@ int cal_eas_apply_instance(struct slice existing,
                            struct slice *ics_out,
                            struct err *err)
 {
+    if (ex && ((ex->nattendees && !ex->attendees) || (ex->ncategories && !ex->categories))) {
+        return err_set(err, &cal_cond_eas_invalid,
+                       "a list of the Exception has a count but no items");
+    }
     struct wr w = {.arena = arena, .err = err};
     w.root = cal_eas_parse(existing, arena, err);
     if (!w.root) {
