@@ -958,6 +958,7 @@ class EASClient:
         self.oracle = oracle  # decode every response with wbxml2xml too and compare
         self.timeout = timeout
         self.conn = None
+        self.query_user = None  # the User= of the plain query, when not the authenticated one
         self.log = []  # (cmd, http status) of every request, for failure messages
 
     # transport -----------------------------------------------------------------------
@@ -971,8 +972,8 @@ class EASClient:
         if self.form == "base64":
             return ENDPOINT + base64_query(cmd, self.device_id, self.device_type,
                                            self.version, policy_key, **params)
-        return ENDPOINT + plain_query(cmd, self.user, self.device_id, self.device_type,
-                                      **params)
+        return ENDPOINT + plain_query(cmd, self.query_user or self.user, self.device_id,
+                                      self.device_type, **params)
 
     def _send(self, method, target, body, headers, timeout):
         """One exchange. A kept-alive connection the server closed in the meantime is
