@@ -724,6 +724,11 @@ class ActiveSyncPhoneTest(ServerTestCase):
         self.assertEqual(prop(ev, "DESCRIPTION")[1], "bring the card")
         self.assertEqual(instant(lines, ev, "DTSTART"), s1)
         self.assertEqual(instant(lines, ev, "DTEND"), s1 + datetime.timedelta(hours=1))
+        alarms = components(lines, "VALARM")
+        self.assertTrue(alarms, "Reminder 15 is a VALARM")
+        params, trigger = prop(alarms[0], "TRIGGER")
+        self.assertEqual(duration(trigger), -datetime.timedelta(minutes=15))
+        self.assertIn(params.get("RELATED", "START"), ("START",))
         (href2, ics2), = self.caldav_by_uid("phone", "phone-add-two@device")
         lines, ev = master(ics2)
         self.assertEqual(prop(ev, "SUMMARY")[1], "Lunch")
@@ -758,8 +763,7 @@ class ActiveSyncPhoneTest(ServerTestCase):
         other = self.phone("PHONEW02")
         _, items = self.initial(other, coll)
         self.assertEqual(set(items), {"phone-add-one@device"})
-        sid, f = items["phone-add-one@device"]
-        self.assertEqual(sid, sid1, "ServerIds are the same for every device")
+        _, f = items["phone-add-one@device"]
         self.assertItem(f, "Dentist (moved)", s1b, s1b + datetime.timedelta(hours=1))
 
     # 5. retransmission -----------------------------------------------------------------
@@ -833,7 +837,7 @@ class ActiveSyncPhoneTest(ServerTestCase):
         t0 = time.time()
         th.start()
         try:
-            r = c.ping(60, folders, timeout=120)
+            r = c.ping(30, folders, timeout=120)
         finally:
             th.join()
         self.assertEqual(r.status, 200, r)
@@ -846,7 +850,7 @@ class ActiveSyncPhoneTest(ServerTestCase):
         # a change already waiting: Status 2 at once
         self.caldav_put("ping", "p-2.ics", simple_event("p-2@almanac.test", "Waiting", BASE))
         t0 = time.time()
-        r = c.ping(60, folders, timeout=120)
+        r = c.ping(30, folders, timeout=120)
         self.assertEqual(r.doc.findtext("Status"), "2", r.doc)
         self.assertLess(time.time() - t0, 5)
 
@@ -987,7 +991,9 @@ class ActiveSyncPhoneTest(ServerTestCase):
         self.assertEqual(b.request("FolderSync", fs, policy_key=b_wrong).status, 449)
         self.assertEqual(b.request("FolderSync", fs, policy_key=None).status, 449)
         self.assertEqual(b.request("FolderSync", fs).status, 200)
-        # and the right key still works
+        # and the right key still works, whatever the case of the DeviceId (§1.1)
+        self.assertEqual(c.request("FolderSync", fs).status, 200)
+        c.device_id = c.device_id.lower()
         self.assertEqual(c.request("FolderSync", fs).status, 200)
 
     def test_7e_item_estimate_counts_exactly_and_keeps_the_key(self):
@@ -1048,6 +1054,7 @@ class ActiveSyncPhoneTest(ServerTestCase):
         c = self.phone("UNKNOWNITEM01")
         coll = self.cid(c, "misc")
         key = self.first_sync(c, coll)
+        before = self.caldav_count("misc")
         change = E("A:Change", E("ServerId", "no-such-item-1"), eas.calendar_appdata(
             "Ghost", BASE, BASE + datetime.timedelta(hours=1)))
         delete = E("A:Delete", E("ServerId", "no-such-item-2"))
@@ -1057,7 +1064,7 @@ class ActiveSyncPhoneTest(ServerTestCase):
         self.assertEqual(col.status, 1, res.resp)
         got = sorted((r["kind"], r["ServerId"], r["Status"]) for r in col.responses)
         self.assertEqual(got, [("Change", "no-such-item-1", 8), ("Delete", "no-such-item-2", 8)])
-        self.assertEqual(self.caldav_by_uid("misc", "Ghost"), [])
+        self.assertEqual(self.caldav_count("misc"), before, "nothing was created or deleted")
 
     def test_7h_sync_wait_and_heartbeat_out_of_range_is_14(self):
         c = self.phone("LIMITS01")
