@@ -17,7 +17,7 @@ import zoneinfo
 
 import easclient as eas
 from easclient import E, EASClient
-from harness import ServerTestCase, main
+from harness import Server, ServerTestCase, main
 
 UTC = datetime.timezone.utc
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
@@ -556,6 +556,17 @@ class ActiveSyncPhoneTest(ServerTestCase):
         out = self.srv.cli("device", "list", "alice").stdout.upper()
         self.assertIn("FIRSTPLAIN01", out)
         self.assertIn("FIRSTB64DEV02", out)
+
+        # 16.0 and 16.1 are offered only behind their setting
+        other = Server(users=("alice",), config="eas_protocol_16 = true\n")
+        try:
+            p = EASClient("127.0.0.1", other.port, "alice", other.passwords["alice"], "V16")
+            r = p.options()
+            p.close()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header("MS-ASProtocolVersions"), "12.1,14.0,14.1,16.0,16.1")
+        finally:
+            other.stop()
 
     # 2. the initial sync of 20,000 events ----------------------------------------------
 
