@@ -8,7 +8,10 @@ Debian's wbxml2xml and must read the same (§6.2)."""
 
 import datetime
 import http.client
+import os
 import re
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -32,7 +35,7 @@ PUT_THREADS = 4
 # alice's calendars, in creation order: the first is her default calendar (type 8)
 BIG = "big"
 BIG_NAME = "Big calendar"
-SMALL = ("changes", "phone", "retx", "ping", "misc")
+SMALL = ("changes", "phone", "retx", "ping", "misc", "restart")
 BOB_CAL = "bobcal"
 BOB_NAME = "Bob's calendar"
 DUMMIES = {("2", "Inbox"), ("3", "Drafts"), ("4", "Deleted Items"), ("5", "Sent Items"),
@@ -283,6 +286,9 @@ class ActiveSyncPhoneTest(ServerTestCase):
                            simple_event("ch-%d@almanac.test" % i, "Change me %d" % i,
                                         BASE + datetime.timedelta(days=i)))
         cls.caldav_put("ping", "p-0.ics", simple_event("p-0@almanac.test", "Ping seed", BASE))
+        for i in range(3):
+            cls.caldav_put("restart", "r-%d.ics" % i, simple_event("r-%d@almanac.test" % i,
+                                                                  "Before %d" % i, BASE))
         for i in range(10):
             cls.caldav_put("misc", "m-%d.ics" % i,
                            simple_event("m-%d@almanac.test" % i, "Misc %d" % i,
@@ -1139,6 +1145,44 @@ class ActiveSyncPhoneTest(ServerTestCase):
             names = {f["DisplayName"] for f in EASClient.folders_of(r)}
             self.assertFalse(names & set(alice_cals), names)
         self.assertNotIn(BIG_NAME.encode(), r.body)
+
+    # 9. device state lives in the store ------------------------------------------------
+
+    def restart_server(self):
+        """SIGTERM almanacd (it must exit 0) and start it again on the same data directory."""
+        srv = self.srv
+        srv.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(srv.proc.wait(timeout=30), 0, "almanacd exits cleanly on SIGTERM")
+        port_file = os.path.join(srv.dir, "port")
+        os.remove(port_file)
+        srv.proc = subprocess.Popen(srv.proc.args, stderr=srv.log, stdout=srv.log)
+        deadline = time.time() + 20
+        while not (os.path.exists(port_file) and os.path.getsize(port_file) > 0):
+            if srv.proc.poll() is not None or time.time() > deadline:
+                self.fail("almanacd did not come back: " + srv.read_log()[-2000:])
+            time.sleep(0.05)
+        with open(port_file) as f:
+            srv.port = int(f.read().strip())
+
+    def test_9_a_restart_loses_no_device_state(self):
+        c = self.phone("RESTART01")
+        coll = self.cid(c, "restart")
+        key, items = self.initial(c, coll)
+        self.assertEqual(len(items), 3)
+        self.caldav_put("restart", "r-new.ics", simple_event("r-new@almanac.test", "After",
+                                                            BASE))
+        self.restart_server()
+        c.close()
+        c.port = self.srv.port
+        r = c.folder_sync(c.folder_key)
+        self.assertEqual(r.status, 200, "the policy key survived: %r" % r)
+        self.assertEqual(r.doc.findtext("Status"), "1", "the folder key survived: %r" % r.doc)
+        key, pages = self.sync_all(c, coll, key)
+        got = [(k, eas.calendar_fields(d)["UID"] if d is not None else s)
+               for p in pages for k, s, d in p.commands]
+        self.assertEqual(got, [("Add", "r-new@almanac.test")],
+                         "the sync key, cursor and membership survived")
+        self.assertQuiet(c, coll, key)
 
 
 if __name__ == "__main__":
