@@ -33,7 +33,8 @@ FIXTURES = {
     <S:Model>iPhone15C2</S:Model><S:OS>iOS 17.4</S:OS>
     <S:OSLanguage>English</S:OSLanguage><S:FriendlyName>Ann's phone</S:FriendlyName>
   </S:Set></S:DeviceInformation>
-  <P:Policies><P:Policy><P:PolicyType>MS-EAS-Provisioning-WBXML</P:PolicyType></P:Policy></P:Policies>
+  <P:Policies><P:Policy><P:PolicyType>MS-EAS-Provisioning-WBXML</P:PolicyType></P:Policy>
+    </P:Policies>
 </P:Provision>"""),
     "provision-response": fx("""<P:Provision>
   <S:DeviceInformation><S:Status>1</S:Status></S:DeviceInformation>
@@ -43,12 +44,18 @@ FIXTURES = {
     <P:Status>1</P:Status>
     <P:PolicyKey>3942784117</P:PolicyKey>
     <P:Data><P:EASProvisionDoc>
-      <P:DevicePasswordEnabled>0</P:DevicePasswordEnabled><P:AlphanumericDevicePasswordRequired>0</P:AlphanumericDevicePasswordRequired>
-      <P:PasswordRecoveryEnabled>0</P:PasswordRecoveryEnabled><P:RequireStorageCardEncryption>0</P:RequireStorageCardEncryption>
-      <P:AttachmentsEnabled>1</P:AttachmentsEnabled><P:MinDevicePasswordLength>1</P:MinDevicePasswordLength>
-      <P:MaxInactivityTimeDeviceLock>900</P:MaxInactivityTimeDeviceLock><P:MaxDevicePasswordFailedAttempts>8</P:MaxDevicePasswordFailedAttempts>
-      <P:AllowSimpleDevicePassword>1</P:AllowSimpleDevicePassword><P:DevicePasswordExpiration>0</P:DevicePasswordExpiration>
-      <P:DevicePasswordHistory>0</P:DevicePasswordHistory><P:AllowCamera>1</P:AllowCamera><P:MaxCalendarAgeFilter>0</P:MaxCalendarAgeFilter>
+      <P:DevicePasswordEnabled>0</P:DevicePasswordEnabled>
+        <P:AlphanumericDevicePasswordRequired>0</P:AlphanumericDevicePasswordRequired>
+      <P:PasswordRecoveryEnabled>0</P:PasswordRecoveryEnabled>
+        <P:RequireStorageCardEncryption>0</P:RequireStorageCardEncryption>
+      <P:AttachmentsEnabled>1</P:AttachmentsEnabled>
+        <P:MinDevicePasswordLength>1</P:MinDevicePasswordLength>
+      <P:MaxInactivityTimeDeviceLock>900</P:MaxInactivityTimeDeviceLock>
+        <P:MaxDevicePasswordFailedAttempts>8</P:MaxDevicePasswordFailedAttempts>
+      <P:AllowSimpleDevicePassword>1</P:AllowSimpleDevicePassword>
+        <P:DevicePasswordExpiration>0</P:DevicePasswordExpiration>
+      <P:DevicePasswordHistory>0</P:DevicePasswordHistory><P:AllowCamera>1</P:AllowCamera>
+        <P:MaxCalendarAgeFilter>0</P:MaxCalendarAgeFilter>
     </P:EASProvisionDoc></P:Data>
   </P:Policy></P:Policies>
 </P:Provision>"""),
@@ -76,7 +83,8 @@ FIXTURES = {
   <A:SyncKey>417000000000001</A:SyncKey><A:CollectionId>cal-1</A:CollectionId>
   <A:GetChanges/><A:WindowSize>100</A:WindowSize>
   <A:Options><A:FilterType>5</A:FilterType>
-    <B:BodyPreference><B:Type>1</B:Type><B:TruncationSize>32768</B:TruncationSize></B:BodyPreference>
+    <B:BodyPreference><B:Type>1</B:Type><B:TruncationSize>32768</B:TruncationSize>
+      </B:BodyPreference>
   </A:Options>
 </A:Collection></A:Collections></A:Sync>"""),
     "sync-response": fx("""<A:Sync><A:Collections><A:Collection>
@@ -90,15 +98,18 @@ FIXTURES = {
       <C:Subject>Standup</C:Subject><C:UID>f81d4fae-7dec-11d0-a765-00a0c91e6bf6</C:UID>
       <C:Sensitivity>0</C:Sensitivity><C:BusyStatus>2</C:BusyStatus><C:AllDayEvent>0</C:AllDayEvent>
       <C:Reminder>10</C:Reminder><C:MeetingStatus>0</C:MeetingStatus>
-      <C:Recurrence><C:Type>1</C:Type><C:Interval>1</C:Interval><C:DayOfWeek>62</C:DayOfWeek></C:Recurrence>
+      <C:Recurrence><C:Type>1</C:Type><C:Interval>1</C:Interval><C:DayOfWeek>62</C:DayOfWeek>
+        </C:Recurrence>
       <C:Exceptions>
-        <C:Exception><C:Deleted>1</C:Deleted><C:ExceptionStartTime>20240314T080000Z</C:ExceptionStartTime></C:Exception>
+        <C:Exception><C:Deleted>1</C:Deleted>
+          <C:ExceptionStartTime>20240314T080000Z</C:ExceptionStartTime></C:Exception>
         <C:Exception><C:ExceptionStartTime>20240315T080000Z</C:ExceptionStartTime>
           <C:StartTime>20240315T100000Z</C:StartTime><C:EndTime>20240315T110000Z</C:EndTime>
           <C:Subject>Standup (late)</C:Subject></C:Exception>
       </C:Exceptions>
       <C:Attendees><C:Attendee><C:Email>bob@example.org</C:Email><C:Name>Bob</C:Name>
-        <C:AttendeeStatus>3</C:AttendeeStatus><C:AttendeeType>1</C:AttendeeType></C:Attendee></C:Attendees>
+        <C:AttendeeStatus>3</C:AttendeeStatus><C:AttendeeType>1</C:AttendeeType></C:Attendee>
+          </C:Attendees>
       <C:OrganizerName>Ann</C:OrganizerName><C:OrganizerEmail>ann@example.org</C:OrganizerEmail>
       <B:Body><B:Type>1</B:Type><B:EstimatedDataSize>0</B:EstimatedDataSize><B:Data/></B:Body>
       <C:Location>Room 2</C:Location>
@@ -138,22 +149,27 @@ line two &amp; &lt;three&gt; &#233;t&#233; &#x1F600;</B:Data></B:Body>
   <N:Folder><N:Id>cal-1</N:Id><N:Class>Calendar</N:Class></N:Folder></N:Folders></N:Ping>"""),
     "ping-response": fx("""<N:Ping><N:Status>2</N:Status><N:Folders><N:Folder>cal-1</N:Folder>
   </N:Folders></N:Ping>"""),
-    "ping-status-5": fx("<N:Ping><N:Status>5</N:Status><N:HeartbeatInterval>60</N:HeartbeatInterval></N:Ping>"),
+    "ping-status-5": fx("<N:Ping><N:Status>5</N:Status>"
+                        "<N:HeartbeatInterval>60</N:HeartbeatInterval></N:Ping>"),
     "settings-request": fx("""<S:Settings><S:DeviceInformation><S:Set><S:Model>SM-G991B</S:Model>
-  <S:FriendlyName>Galaxy S21</S:FriendlyName><S:OS>Android 14</S:OS><S:OSLanguage>de-DE</S:OSLanguage>
+  <S:FriendlyName>Galaxy S21</S:FriendlyName><S:OS>Android 14</S:OS>
+    <S:OSLanguage>de-DE</S:OSLanguage>
   <S:UserAgent>Android/14-EAS-2.0</S:UserAgent><S:MobileOperator>Op</S:MobileOperator>
 </S:Set></S:DeviceInformation></S:Settings>"""),
-    "settings-response": fx("""<S:Settings><S:Status>1</S:Status><S:DeviceInformation><S:Status>1</S:Status>
+    "settings-response": fx("""<S:Settings><S:Status>1</S:Status>
+      <S:DeviceInformation><S:Status>1</S:Status>
   </S:DeviceInformation></S:Settings>"""),
     "itemoperations-request": fx("""<I:ItemOperations><I:Fetch>
-  <I:Store>Mailbox</I:Store><A:CollectionId>cal-1</A:CollectionId><A:ServerId>cal-1:8842</A:ServerId>
+  <I:Store>Mailbox</I:Store><A:CollectionId>cal-1</A:CollectionId>
+    <A:ServerId>cal-1:8842</A:ServerId>
   <I:Options><B:BodyPreference><B:Type>2</B:Type></B:BodyPreference></I:Options>
 </I:Fetch></I:ItemOperations>"""),
     "itemoperations-response": fx("""<I:ItemOperations><I:Status>1</I:Status><I:Response><I:Fetch>
   <I:Status>1</I:Status><A:CollectionId>cal-1</A:CollectionId><A:ServerId>cal-1:8842</A:ServerId>
   <A:Class>Calendar</A:Class><I:Properties><C:Subject>Standup</C:Subject>
   <C:StartTime>20240312T080000Z</C:StartTime>
-  <B:Body><B:Type>1</B:Type><B:EstimatedDataSize>5</B:EstimatedDataSize><B:Data>notes</B:Data></B:Body>
+  <B:Body><B:Type>1</B:Type><B:EstimatedDataSize>5</B:EstimatedDataSize><B:Data>notes</B:Data>
+    </B:Body>
   </I:Properties>
 </I:Fetch></I:Response></I:ItemOperations>"""),
 }
