@@ -3,9 +3,10 @@ WBXML codec) against the real almanacd over Exchange ActiveSync (issue 5 item 6,
 shared/spec/activesync.md): first contact in both query forms, the initial sync of a
 20,000-event calendar in windows of 100, changes made through CalDAV and the /exchange view
 reaching the phone, the phone's own writes seen through CalDAV, retransmission, Ping,
-documented error statuses, and isolation between users. Every WBXML answer is also decoded by
+documented error statuses, isolation between users, and device state across a restart. Every WBXML answer is also decoded by
 Debian's wbxml2xml and must read the same (§6.2)."""
 
+import base64
 import datetime
 import http.client
 import os
@@ -142,7 +143,7 @@ def unfold(text):
 
 
 def components(lines, name):
-    out, cur, depth = [], None, 0
+    out, cur = [], None
     for line in lines:
         if line == "BEGIN:" + name and cur is None:
             cur = []
@@ -314,8 +315,7 @@ class ActiveSyncPhoneTest(ServerTestCase):
     @classmethod
     def _put_big(cls):
         """20,000 PUTs from a few threads on kept-alive connections."""
-        import base64 as b64
-        auth = "Basic " + b64.b64encode(b"alice:" + cls.srv.passwords["alice"].encode()).decode()
+        auth = "Basic " + base64.b64encode(b"alice:" + cls.srv.passwords["alice"].encode()).decode()
         errors = []
         requests = []
         for i in range(N_BIG):
