@@ -3,8 +3,8 @@ WBXML codec) against the real almanacd over Exchange ActiveSync (issue 5 item 6,
 shared/spec/activesync.md): first contact in both query forms, the initial sync of a
 20,000-event calendar in windows of 100, changes made through CalDAV and the /exchange view
 reaching the phone, the phone's own writes seen through CalDAV, retransmission, Ping,
-documented error statuses, isolation between users, and device state across a restart. Every WBXML answer is also decoded by
-Debian's wbxml2xml and must read the same (§6.2)."""
+documented error statuses, isolation between users, and device state across a restart.
+Every WBXML answer is also decoded by Debian's wbxml2xml and must read the same (§6.2)."""
 
 import base64
 import datetime
