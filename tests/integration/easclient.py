@@ -1139,10 +1139,14 @@ class EASClient:
         return SyncResult(self.request("Sync", body, **kw))
 
     def get_item_estimate(self, coll_id, key, filter_type=0):
-        body = E("G:GetItemEstimate", E("Collections", E(
-            "Collection", E("A:SyncKey", key), E("G:CollectionId", coll_id),
-            E("A:Options", E("FilterType", str(filter_type))))))
-        return self.request("GetItemEstimate", body)
+        """12.1 names the class and the filter in the Collection; 14.0+ uses Options (§3.4)."""
+        if self.version == "12.1":
+            coll = E("Collection", E("Class", "Calendar"), E("A:SyncKey", key),
+                     E("G:CollectionId", coll_id), E("A:FilterType", str(filter_type)))
+        else:
+            coll = E("Collection", E("A:SyncKey", key), E("G:CollectionId", coll_id),
+                     E("A:Options", E("FilterType", str(filter_type))))
+        return self.request("GetItemEstimate", E("G:GetItemEstimate", E("Collections", coll)))
 
     def ping(self, heartbeat, folders, timeout=None):
         body = E("N:Ping",

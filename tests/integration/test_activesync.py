@@ -574,6 +574,31 @@ class ActiveSyncPhoneTest(ServerTestCase):
         finally:
             other.stop()
 
+    def test_1b_every_advertised_version_syncs(self):
+        for version in ("12.1", "14.0", "14.1"):
+            for form in ("plain", "base64"):
+                with self.subTest(version=version, form=form):
+                    c = EASClient("127.0.0.1", self.srv.port, "alice",
+                                  self.srv.passwords["alice"],
+                                  "V%sX%s" % (version.replace(".", ""), form.upper()),
+                                  version=version, form=form, oracle=ORACLE)
+                    self.addCleanup(c.close)
+                    first, _ = c.provision()
+                    self.assertEqual(first.doc.findtext("Status"), "1", first.doc)
+                    self.assertEqual(c.settings().doc.findtext("Status"), "1")
+                    r = c.folder_sync("0")
+                    self.assertEqual(r.doc.findtext("Status"), "1", r.doc)
+                    c.folders = {f["DisplayName"]: f for f in EASClient.folders_of(r)}
+                    coll = self.cid(c, "misc")
+                    key, items = self.initial(c, coll)
+                    self.assertEqual(len(items), self.caldav_count("misc"))
+                    sid, f = items["m-5@almanac.test"]
+                    self.assertItem(f, "Misc 5", BASE + datetime.timedelta(days=5),
+                                    BASE + datetime.timedelta(days=5, hours=1))
+                    r = c.get_item_estimate(coll, key)
+                    self.assertEqual(r.doc.findtext("Response/Status"), "1", r.doc)
+                    self.assertEqual(r.doc.findtext("Response/Collection/Estimate"), "0")
+
     # 2. the initial sync of 20,000 events ----------------------------------------------
 
     def test_2_initial_sync_of_20000_events_in_windows_of_100(self):
