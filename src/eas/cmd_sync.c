@@ -406,6 +406,9 @@ static int client_change(struct coll_job *j, const struct eas_node *cmd, struct 
         struct slice ics;
         struct slice old = {it.content, it.size};
         uint32_t keep = er->version >= 160 ? CAL_EAS_ALL : j->opts.keep;
+        if (eas_item_body_truncated(eas_node_child(cmd, EAS_AS_APPLICATIONDATA))) {
+            keep |= CAL_EAS_BODY;
+        }
         int rc;
         if (instance && er->version >= 160) {
             struct cal_eas_exception ex;

@@ -183,6 +183,9 @@ int eas_item_read(const struct eas_node *data,
                   struct cal_eas_event *ev,
                   struct err *err);
 uint32_t eas_item_field_of(unsigned tag);
+/* True when the ApplicationData's Body says Truncated: the device holds only part of it, so a
+ * Change must keep the stored body (eas_item_read leaves such a body out). */
+bool eas_item_body_truncated(const struct eas_node *data);
 
 /* Stores DeviceInformation/Set (Settings and Provision). */
 int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct err *err);

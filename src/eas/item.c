@@ -89,8 +89,15 @@ write_recurrence(struct eas_wbxml_enc *e, unsigned version, const struct cal_eas
 
 /* AirSyncBase:Body of `text` as the client prefers it: plain text (Type 1) unless it asked
  * for HTML only (Type 2), truncated to TruncationSize with Truncated set. */
-static int write_body(struct eas_wbxml_enc *e, const struct eas_bodypref *bp, const char *text)
+static int write_body(struct eas_wbxml_enc *e,
+                      const struct eas_bodypref *bp,
+                      const char *text,
+                      const char *html)
 {
+    bool as_html = bp && bp->type == 2 && html && *html;
+    if (as_html) {
+        text = html;
+    }
     if (!text) {
         text = "";
     }
@@ -102,7 +109,7 @@ static int write_body(struct eas_wbxml_enc *e, const struct eas_bodypref *bp, co
         cut--; /* never split a UTF-8 sequence */
     }
     int rc = eas_enc_start(e, EAS_ASB_BODY);
-    rc |= eas_enc_uint(e, EAS_ASB_TYPE, bp && bp->type == 2 ? 2 : 1);
+    rc |= eas_enc_uint(e, EAS_ASB_TYPE, as_html ? 2 : 1);
     rc |= eas_enc_uint(e, EAS_ASB_ESTIMATEDDATASIZE, n);
     if (truncated) {
         rc |= eas_enc_uint(e, EAS_ASB_TRUNCATED, 1);
@@ -168,7 +175,7 @@ static int write_exception(struct eas_wbxml_enc *e,
             rc |= write_categories(e, x->categories, x->ncategories);
         }
         if (x->present & CAL_EAS_BODY) {
-            rc |= write_body(e, bp, x->body);
+            rc |= write_body(e, bp, x->body, NULL);
         }
     }
     return rc | eas_enc_end(e);
@@ -241,7 +248,8 @@ int eas_item_write(struct eas_wbxml_enc *e,
         rc |= eas_enc_uint(e, EAS_CAL_DISALLOWNEWTIMEPROPOSAL,
                            ev->disallow_new_time_proposal ? 1 : 0);
     }
-    rc |= write_body(e, bp, (p & CAL_EAS_BODY) ? ev->body : "");
+    rc |= write_body(e, bp, (p & CAL_EAS_BODY) ? ev->body : "",
+                     (p & CAL_EAS_BODY) ? ev->body_html : NULL);
     if ((p & CAL_EAS_LOCATION) && ev->location) {
         rc |= write_location(e, version, ev->location);
     }
@@ -421,10 +429,17 @@ read_common(const struct eas_node *c, struct arena *a, const struct common *f, s
         *f->body = node_str(a, c);
         *f->present |= CAL_EAS_BODY;
         return 0;
-    case EAS_ASB_BODY:
+    case EAS_ASB_BODY: {
+        /* A body the device holds truncated is not the body: leave the stored one alone. */
+        uint64_t truncated = 0;
+        const struct eas_node *t = eas_node_child(c, EAS_ASB_TRUNCATED);
+        if (t && eas_node_uint(t, 1, &truncated) == 0 && truncated) {
+            return 0;
+        }
         *f->body = node_str(a, eas_node_child(c, EAS_ASB_DATA));
         *f->present |= CAL_EAS_BODY;
         return 0;
+    }
     case EAS_CAL_ALLDAYEVENT:
         if (read_int(c, 1, &v, err) != 0) {
             return -1;
@@ -573,6 +588,14 @@ int eas_item_read(const struct eas_node *data,
         }
     }
     return 0;
+}
+
+bool eas_item_body_truncated(const struct eas_node *data)
+{
+    uint64_t v = 0;
+    const struct eas_node *t =
+        eas_node_child(eas_node_child(data, EAS_ASB_BODY), EAS_ASB_TRUNCATED);
+    return t && eas_node_uint(t, 1, &v) == 0 && v == 1;
 }
 
 /* The bit of a Supported child (ghosting, MS-ASCMD 2.2.3.164), 0 when not ghostable. */

@@ -22,6 +22,7 @@ enum key_type {
     KEY_STR,   /* a string of min..max bytes, no control characters and no '#' */
     KEY_LEVEL, /* a log level name, stored as a string */
     KEY_UINT,  /* unsigned, decimal */
+    KEY_BOOL,  /* unsigned 0 or 1, written true/false (also yes/no, on/off, 1/0) */
     KEY_COUNT, /* size_t, decimal (a number of things, so no byte suffixes) */
     KEY_SIZE,  /* size_t bytes, decimal with an optional binary suffix K, M or G */
 };
@@ -147,18 +148,18 @@ static const struct key keys[] = {
             86400,
             "seconds a verified credential is remembered (0: argon2id on every request)"),
     /* [activesync] */
-    NUM_KEY(KEY_UINT,
+    NUM_KEY(KEY_BOOL,
             eas_protocol_16,
-            "0",
+            "false",
             0,
             1,
-            "1: ActiveSync OPTIONS also offers protocol 16.0 and 16.1 (else 12.1, 14.0, 14.1)"),
-    NUM_KEY(KEY_UINT,
+            "true: ActiveSync OPTIONS also offers protocol 16.0 and 16.1 (else 12.1, 14.0, 14.1)"),
+    NUM_KEY(KEY_BOOL,
             eas_provisioning,
-            "1",
+            "true",
             0,
             1,
-            "1: ActiveSync commands need the policy key of Provision (else HTTP 449)"),
+            "true: ActiveSync commands need the policy key of Provision (else HTTP 449)"),
     NUM_KEY(KEY_UINT,
             eas_ping_min_heartbeat,
             "60",
@@ -289,6 +290,18 @@ int config_set(struct config *c, const char *key, const char *value, struct err 
     if (k->type == KEY_STR || k->type == KEY_LEVEL) {
         return set_string(field, k, value, err);
     }
+    if (k->type == KEY_BOOL) {
+        static const char *const yes[] = {"true", "yes", "on", "1"};
+        static const char *const no[] = {"false", "no", "off", "0"};
+        for (size_t i = 0; i < ALM_ARRAY_LEN(yes); i++) {
+            if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
+                unsigned u = strcmp(value, yes[i]) == 0;
+                memcpy(field, &u, sizeof(u));
+                return 0;
+            }
+        }
+        return err_set(err, &err_cond_bad_request, "%s: '%s' is not true or false", key, value);
+    }
     uint64_t v;
     int rc = k->type == KEY_SIZE ? parse_size(value, &v) : parse_u64(slice_from_cstr(value), &v);
     if (rc != 0) {
@@ -405,6 +418,10 @@ void config_print(const struct config *c, FILE *f)
         fprintf(f, "%s = ", k->name);
         if (k->type == KEY_STR || k->type == KEY_LEVEL) {
             fputs(field, f);
+        } else if (k->type == KEY_BOOL) {
+            unsigned u;
+            memcpy(&u, field, sizeof(u));
+            fputs(u ? "true" : "false", f);
         } else if (k->type == KEY_UINT) {
             unsigned u;
             memcpy(&u, field, sizeof(u));
@@ -442,6 +459,8 @@ void config_print_markdown(FILE *f)
         fprintf(f, "| `%s` | `%s` | ", k->name, k->dflt);
         if (k->type == KEY_LEVEL) {
             fputs("-", f);
+        } else if (k->type == KEY_BOOL) {
+            fputs("true, false", f);
         } else {
             print_bound(f, k->type, k->min);
             fputs(" .. ", f);

@@ -37,8 +37,8 @@ struct config {
     size_t max_dead_props;       /* dead properties per resource, default 256 */
     unsigned auth_cache_ttl;     /* seconds, default 300 */
     /* [activesync] */
-    unsigned eas_protocol_16;        /* 0/1: advertise 16.0 and 16.1, default 0 */
-    unsigned eas_provisioning;       /* 0/1: require a policy key (HTTP 449), default 1 */
+    unsigned eas_protocol_16;        /* bool: advertise 16.0 and 16.1, default false */
+    unsigned eas_provisioning;       /* bool: require a policy key (HTTP 449), default true */
     unsigned eas_ping_min_heartbeat; /* seconds, default 60 */
     unsigned eas_ping_max_heartbeat; /* seconds, default 3540 */
     unsigned eas_max_folders;        /* folders per Ping, default 300 */

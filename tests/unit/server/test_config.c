@@ -91,6 +91,43 @@ static void test_config_defaults_match_the_header(void **state)
     assert_int_equal(c.max_resource_size, (size_t)10 << 20);
     assert_int_equal(c.max_dead_props, 256);
     assert_int_equal(c.auth_cache_ttl, 300);
+    assert_int_equal(c.eas_protocol_16, 0);
+    assert_int_equal(c.eas_provisioning, 1);
+    assert_int_equal(c.eas_ping_min_heartbeat, 60);
+    assert_int_equal(c.eas_ping_max_heartbeat, 3540);
+    assert_int_equal(c.eas_max_folders, 300);
+    assert_int_equal(c.eas_max_devices, 100);
+    assert_int_equal(c.eas_max_body, (size_t)16 << 20);
+    assert_int_equal(c.eas_window_bytes, (size_t)1 << 20);
+    assert_string_equal(c.eas_mail_domain, "localhost");
+}
+
+static void test_config_booleans_take_words_and_digits(void **state)
+{
+    (void)state;
+    struct config c;
+    config_defaults(&c);
+
+    static const struct {
+        const char *text;
+        unsigned value;
+    } ok[] = {{"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0},
+              {"on", 1},   {"off", 0},   {"1", 1},   {"0", 0}};
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct err e;
+        err_init(&e);
+        assert_int_equal(config_set(&c, "eas_protocol_16", ok[i].text, &e), 0);
+        assert_int_equal(c.eas_protocol_16, ok[i].value);
+    }
+    static const char *const bad[] = {"", "TRUE", "2", "maybe", "true "};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct err e;
+        err_init(&e);
+        assert_int_equal(config_set(&c, "eas_provisioning", bad[i], &e), -1);
+        assert_non_null(strstr(e.msg, "is not true or false"));
+        assert_int_equal(c.eas_provisioning, 1);
+    }
 }
 
 static void test_config_file_skips_comments_blanks_and_sections_and_trims(void **state)
@@ -426,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_config_missing_file_is_an_error),
         cmocka_unit_test(test_config_numbers_are_bounded_inclusively),
         cmocka_unit_test(test_config_sizes_take_binary_suffixes),
+        cmocka_unit_test(test_config_booleans_take_words_and_digits),
         cmocka_unit_test(test_config_strings_must_fit),
         cmocka_unit_test_setup_teardown(test_config_print_reads_back_as_a_file, setup, teardown),
         cmocka_unit_test(test_config_docs_hold_exactly_the_generated_table),
