@@ -4,6 +4,7 @@
  * END:VCALENDAR and reads 20261399T256199Z as a date. So this file checks the bytes (UTF-8,
  * BEGIN/END pairing, depth) before libical sees them, and what libical recorded after.
  * Never stores anything and never keeps a libical tree past the call. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -199,6 +200,37 @@ static const char *first_error(icalcomponent *c)
     return NULL;
 }
 
+/* RFC 5545 TEXT values may be empty (§3.3.11: text = *(...)), and exporters write them
+ * (Google: "LOCATION:" and "DESCRIPTION:" on events without them); libical drops such a
+ * property and records an error. This forgets those errors, for the properties whose value
+ * type is TEXT, so the object is judged by what RFC 5545 says. Recursive over `c`. */
+static void forgive_empty_text(icalcomponent *c)
+{
+    static const char *const text_props[] = {"SUMMARY",    "LOCATION", "DESCRIPTION",
+                                             "COMMENT",    "CONTACT",  "RESOURCES",
+                                             "CATEGORIES", "TZNAME",   "RELATED-TO"};
+    icalproperty *p = icalcomponent_get_first_property(c, ICAL_XLICERROR_PROPERTY);
+    while (p) {
+        icalproperty *next = icalcomponent_get_next_property(c, ICAL_XLICERROR_PROPERTY);
+        const char *text = icalproperty_get_xlicerror(p);
+        bool empty_text = false;
+        for (size_t i = 0; text && i < sizeof(text_props) / sizeof(text_props[0]); i++) {
+            char want[64];
+            snprintf(want, sizeof(want), "No value for %s property", text_props[i]);
+            empty_text = empty_text || strncmp(text, want, strlen(want)) == 0;
+        }
+        if (empty_text) {
+            icalcomponent_remove_property(c, p);
+            icalproperty_free(p);
+        }
+        p = next;
+    }
+    for (icalcomponent *k = icalcomponent_get_first_component(c, ICAL_ANY_COMPONENT); k;
+         k = icalcomponent_get_next_component(c, ICAL_ANY_COMPONENT)) {
+        forgive_empty_text(k);
+    }
+}
+
 /* The VCALENDAR itself (RFC 5545 §3.6, §3.7): libical recorded no error anywhere below it,
  * one VERSION:2.0, one PRODID, and a Gregorian calendar if any is named. */
 static int check_calendar(icalcomponent *root, struct err *err)
@@ -206,6 +238,7 @@ static int check_calendar(icalcomponent *root, struct err *err)
     if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
         return err_set(err, &cal_cond_valid_calendar_data, "not one VCALENDAR object");
     }
+    forgive_empty_text(root);
     if (icalcomponent_count_errors(root) > 0) {
         const char *text = first_error(root);
         return err_set(err, &cal_cond_valid_calendar_data, "invalid iCalendar data: %s",

@@ -75,6 +75,10 @@ static const struct good good[] = {
     {"undated todo matches every range",
      HEAD "BEGIN:VTODO\r\nUID:l\r\nDTSTAMP:20260101T000000Z\r\nSUMMARY:x\r\nEND:VTODO\r\n" TAIL,
      CAL_COMP_VTODO, "l", false, INT64_MIN, INT64_MAX},
+    {"empty text values, as Google exports them (RFC 5545 text may be empty)",
+     HEAD EV("UID:m\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\nLOCATION:\r\n"
+             "DESCRIPTION:\r\nSUMMARY:\r\n") TAIL,
+     CAL_COMP_VEVENT, "m", false, 1767607200, 1767610800},
 };
 
 struct bad {
@@ -107,6 +111,9 @@ static const struct bad bad[] = {
     {"freebusy",
      HEAD "BEGIN:VFREEBUSY\r\nUID:f\r\nDTSTAMP:20260101T000000Z\r\nEND:VFREEBUSY\r\n" TAIL,
      &cal_cond_supported_component},
+    {"empty value of a non-text property",
+     HEAD EV("UID:a\r\nDTSTART:20260105T100000Z\r\nDTEND:\r\n") TAIL,
+     &cal_cond_valid_calendar_data},
 };
 
 static void test_cal_valid_objects_give_uid_and_exact_span(void **state)
