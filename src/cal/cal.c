@@ -31,9 +31,7 @@ void cal_shutdown(void)
 /* ---------------------------------------------------------------------------------------- */
 /* Expansion (RFC 4791 §9.6.5) */
 
-/* A stored object parsed again (it was validated on PUT); NULL with err set if it no longer
- * parses. The caller frees it with icalcomponent_free(). */
-static icalcomponent *parse_stored(struct slice ics, struct arena *arena, struct err *err)
+icalcomponent *cal_parse_stored(struct slice ics, struct arena *arena, struct err *err)
 {
     icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
     if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
@@ -228,7 +226,7 @@ int cal_expand(struct slice ics,
                struct slice *out,
                struct err *err)
 {
-    icalcomponent *root = parse_stored(ics, arena, err);
+    icalcomponent *root = cal_parse_stored(ics, arena, err);
     if (!root) {
         return -1;
     }
@@ -391,7 +389,7 @@ int cal_filter_match(struct slice ics,
                      struct arena *arena,
                      struct err *err)
 {
-    icalcomponent *root = parse_stored(ics, arena, err);
+    icalcomponent *root = cal_parse_stored(ics, arena, err);
     if (!root) {
         return -1;
     }
@@ -536,7 +534,7 @@ int cal_select(struct slice ics,
                struct slice *out,
                struct err *err)
 {
-    icalcomponent *root = parse_stored(ics, arena, err);
+    icalcomponent *root = cal_parse_stored(ics, arena, err);
     if (!root) {
         return -1;
     }

@@ -135,4 +135,9 @@ int cal_component_span(icalcomponent *root,
                        bool *recurring,
                        struct err *err);
 
+/* A stored object parsed again (it was validated on PUT); NULL with err set
+ * (cal_cond_valid_calendar_data) if it no longer parses. The caller frees it with
+ * icalcomponent_free(). */
+icalcomponent *cal_parse_stored(struct slice ics, struct arena *arena, struct err *err);
+
 #endif

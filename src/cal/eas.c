@@ -81,19 +81,6 @@ int cal_eas_parse_time(const char *s, int64_t *t_out)
     return 0;
 }
 
-icalcomponent *cal_eas_parse(struct slice ics, struct arena *arena, struct err *err)
-{
-    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
-    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
-        if (root) {
-            icalcomponent_free(root);
-        }
-        err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
-        return NULL;
-    }
-    return root;
-}
-
 icalcomponent *cal_eas_master(icalcomponent *root)
 {
     icalcomponent *first = NULL;
@@ -861,7 +848,7 @@ int cal_eas_from_ical_opts(struct slice ics,
                            struct err *err)
 {
     memset(out, 0, sizeof(*out));
-    icalcomponent *root = cal_eas_parse(ics, arena, err);
+    icalcomponent *root = cal_parse_stored(ics, arena, err);
     if (!root) {
         return -1;
     }

@@ -19,10 +19,6 @@ void cal_eas_tz_from_zone(icaltimezone *zone, const char *tzid, int year, struct
 /* Equal offsets and transition rules; names are ignored (clients do, activesync.md §4.3). */
 bool cal_eas_tz_equal(const struct cal_eas_tz *a, const struct cal_eas_tz *b);
 
-/* The stored object parsed (free with icalcomponent_free), or NULL with
- * cal_cond_valid_calendar_data. */
-icalcomponent *cal_eas_parse(struct slice ics, struct arena *arena, struct err *err);
-
 /* The master VEVENT of `root` (no RECURRENCE-ID), else its first VEVENT, else NULL. */
 icalcomponent *cal_eas_master(icalcomponent *root);
 

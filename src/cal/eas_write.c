@@ -1052,7 +1052,7 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
         return -1;
     }
     struct wr w = {.arena = arena, .err = err};
-    w.root = existing.len ? cal_eas_parse(existing, arena, err) : new_calendar();
+    w.root = existing.len ? cal_parse_stored(existing, arena, err) : new_calendar();
     if (!w.root) {
         return -1;
     }
@@ -1159,7 +1159,7 @@ int cal_eas_apply_instance(struct slice existing,
                        "a list of the Exception has a count but no items");
     }
     struct wr w = {.arena = arena, .err = err};
-    w.root = cal_eas_parse(existing, arena, err);
+    w.root = cal_parse_stored(existing, arena, err);
     if (!w.root) {
         return -1;
     }
