@@ -74,6 +74,7 @@ struct dav_req {
     struct buf raw;      /* raw_body methods */
     void *mstate;        /* the method's own state */
     const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */
+    bool error_headers;  /* item_headers hooks write headers for an error answer (a 412) */
 };
 
 /* dav.c */

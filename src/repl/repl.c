@@ -75,11 +75,14 @@ static void item_headers(struct dav_req *dr,
     store_guid(dr->store, guid);
     char tag[REPL_TAG_LEN + 1];
     repl_tag_format(guid, item_id, coll->change_guid, modseq, tag);
-    http_resp_header(dr->http, "ResourceTag", arena_printf(dr->arena, "<%s>", tag));
+    /* §2.1: a 412 also carries the current state */
+    void (*add)(struct http_request *, const char *, const char *) =
+        dr->error_headers ? http_resp_error_header : http_resp_header;
+    add(dr->http, "ResourceTag", arena_printf(dr->arena, "<%s>", tag));
     if (!deleted) {
         char uid[REPL_UID_LEN + 1];
         repl_uid_format(guid, item_id, uid);
-        http_resp_header(dr->http, "Repl-UID", arena_printf(dr->arena, "<%s>", uid));
+        add(dr->http, "Repl-UID", arena_printf(dr->arena, "<%s>", uid));
     }
 }
 
