@@ -89,11 +89,11 @@ int cal_exprop_find(struct slice ns, struct slice name);
 /* One value. Absent values (present = false) are SQL NULL and go to the 404 propstat. */
 struct cal_ex_value {
     bool present;
-    const char *s;       /* STRING: in the arena */
-    int64_t i;           /* INT; BOOL 0/1; TIME Unix seconds UTC */
-    const char **mv_s;   /* MV_STRING: n strings in the arena */
-    const int64_t *mv_t; /* MV_TIME: n instants */
-    size_t n;            /* MV_*: number of values (present means n > 0) */
+    const char *s;           /* STRING: in the arena */
+    int64_t i;               /* INT; BOOL 0/1; TIME Unix seconds UTC */
+    const char *const *mv_s; /* MV_STRING: n strings in the arena */
+    const int64_t *mv_t;     /* MV_TIME: n instants */
+    size_t n;                /* MV_*: number of values (present means n > 0) */
 };
 
 /* The values of every property for one stored object, read from its master component (the
