@@ -1,6 +1,8 @@
 """tests/integration/test_exchange_search.py: the appointment properties of the /exchange view
-(exchange-replication.md §4): urn:schemas:calendar: values of a single, an all-day and a
-recurring event with an override in PROPFIND, typed with dt:dt."""
+and plain SEARCH (exchange-replication.md §3.3-3.7, §4): urn:schemas:calendar: values of a
+single, an all-day and a recurring event with an override, in PROPFIND and in SEARCH select
+lists, typed with dt:dt; WHERE time ranges and typed comparisons returning exactly the right
+hrefs; ORDER BY; Range: rows paging with exact Content-Range; both repl namespace spellings."""
 
 import re
 import xml.dom.minidom
@@ -151,6 +153,160 @@ class ExchangeSearchTest(ServerTestCase):
                           '<D:prop><C:dtstart/></D:prop></D:propfind>' % C)
         self.assertIn("404 Not Found", r.text)
         self.assertNotIn("dateTime.tz", r.text)
+
+    # SEARCH select lists --------------------------------------------------------------------
+
+    def test_search_select_list_values_and_404_propstats(self):
+        sql = ('SELECT "DAV:href", "urn:schemas:httpmail:subject", "%sdtstart", "%sdtend", '
+               '"%slocation", "%sinstancetype", "%salldayevent", "DAV:contentclass", '
+               '"DAV:isfolder", "urn:x-nope:thing" FROM "" WHERE "%suid" = \'series-1\''
+               % ((C,) * 6))
+        r = self.search(sql)
+        self.assertStatus(r, 207)
+        xml.dom.minidom.parseString(r.body)
+        self.assertEqual(r.header("Accept-Ranges"), "rows")
+        self.assertEqual(names(r.text), ["series.ics"])
+        row = rows(r.text)[0]
+        ok = row.split("HTTP/1.1 200 OK")[0]
+        self.assertIn("<H:subject>Weekly</H:subject>", ok)
+        self.assertIn('<C:dtstart dt:dt="dateTime.tz">2026-01-05T10:00:00.000Z</C:dtstart>', ok)
+        self.assertIn('<C:dtend dt:dt="dateTime.tz">2026-01-05T11:00:00.000Z</C:dtend>', ok)
+        self.assertIn('<C:instancetype dt:dt="int">1</C:instancetype>', ok)
+        self.assertIn('<C:alldayevent dt:dt="boolean">0</C:alldayevent>', ok)
+        self.assertIn("<D:contentclass>urn:content-classes:appointment</D:contentclass>", ok)
+        self.assertIn('<D:isfolder dt:dt="boolean">0</D:isfolder>', ok)
+        missing = row.split("HTTP/1.1 200 OK")[1]
+        self.assertIn("<C:location/>", missing)
+        self.assertIn('<X:thing xmlns:X="urn:x-nope:"/>', missing)
+        self.assertIn("HTTP/1.1 404 Not Found", missing)
+        self.assertNotIn("R:changetype", r.text)  # plain SEARCH: never
+
+    def test_search_alias_and_https_spelling(self):
+        sql = ('SELECT "urn:schemas:httpmail:subject" AS subject, '
+               '"https://schemas.microsoft.com/repl/resourcetag" FROM "" '
+               'WHERE "DAV:displayname" = \'single.ics\'')
+        r = self.search(sql, ns="https://schemas.microsoft.com/repl/")
+        self.assertStatus(r, 207)
+        self.assertIn('xmlns:R="https://schemas.microsoft.com/repl/"', r.text)
+        self.assertIn("<subject>Team stand-up</subject>", r.text)
+        self.assertRegex(r.text, r"<R:resourcetag>rt:[0-9a-f]{88}</R:resourcetag>")
+        r = self.search('SELECT "DAV:href" AS "not a name" FROM ""')
+        self.assertCondition(r, 400, "bad-request")
+
+    # §3.3 WHERE ----------------------------------------------------------------------------
+
+    def test_where_time_range_containment_and_overlap(self):
+        # containment (the SDK's form): only what lies inside Jan 5-8
+        self.assertEqual(sorted(self.where(
+            '"%sdtstart" >= CAST("2026-01-05T00:00:00Z" AS \'dateTime.tz\') AND '
+            '"%sdtend" <= CAST("2026-01-08T00:00:00Z" AS \'dateTime.tz\')' % (C, C))),
+            ["allday.ics", "single.ics"])
+        # overlap: the series' span (first start .. last end) covers Jan 12 (§3.8)
+        self.assertEqual(self.where('"%sdtstart" < \'2026-01-13\' AND "%sdtend" > \'2026-01-12\''
+                                    % (C, C)), ["series.ics"])
+        self.assertEqual(sorted(self.where('"%sdtstart" >= \'2026/02/01 00:00:00\' AND '
+                                           '"DAV:isfolder" = false' % C)),
+                         ["later.ics", "p0.ics", "p1.ics", "p2.ics", "p3.ics", "p4.ics"])
+        self.assertEqual(self.where('"%sdtend" > \'2026-03-01T10:30:00+01:00\'' % C),
+                         ["later.ics"])
+        self.assertEqual(self.where('"%sdtstart" > \'2027-01-01\'' % C), [])
+
+    def test_where_typed_comparisons_and_null(self):
+        self.assertEqual(self.where('"%sinstancetype" = 1' % C), ["series.ics"])
+        self.assertEqual(sorted(self.where('NOT "%sinstancetype" = 1 AND "%salldayevent" = 1'
+                                           % (C, C))), ["allday.ics"])
+        self.assertEqual(self.where('"%sbusystatus" = \'free\'' % C), ["allday.ics"])
+        self.assertEqual(self.where('"%slocation" LIKE \'%%4._2\'' % C), ["single.ics"])
+        self.assertEqual(self.where('"%slocation" IS NOT NULL' % C), ["single.ics"])
+        self.assertEqual(len(self.where('"%slocation" IS NULL' % C)), 8)
+        # NULL location: the comparison is UNKNOWN, so NOT does not select them (§3.3)
+        self.assertEqual(self.where('NOT "%slocation" = \'x\'' % C), ["single.ics"])
+        self.assertEqual(sorted(self.where('"urn:schemas:httpmail:subject" LIKE \'planning%%\' '
+                                           'AND "%sdtstart" < \'2026-02-03\'' % C)),
+                         ["p0.ics", "p1.ics"])
+        r = self.search('SELECT "DAV:href" FROM "" WHERE "%sdtstart" > 5' % C)
+        self.assertCondition(r, 422, "sql-type")
+
+    # §3.7 ORDER BY, §3.6 Range ----------------------------------------------------------------
+
+    def test_order_by_dtstart_desc_ties_by_id(self):
+        got = self.where('"DAV:isfolder" = false', ' ORDER BY "%sdtstart" DESC' % C)
+        self.assertEqual(got, ["later.ics", "p4.ics", "p3.ics", "p2.ics", "p1.ics", "p0.ics",
+                               "allday.ics", "single.ics", "series.ics"])
+        got = self.where('"%sdtstart" < \'2026-02-01\'' % C,
+                         ' ORDER BY "urn:schemas:calendar:uid" ASC')
+        self.assertEqual(got, ["allday.ics", "series.ics", "single.ics"])
+        r = self.search('SELECT "DAV:href" FROM "" ORDER BY "%slocation"' % C)
+        self.assertCondition(r, 422, "sql-unsupported")
+
+    def page(self, rng, order=' ORDER BY "DAV:displayname"'):
+        return self.search('SELECT "DAV:displayname" FROM ""' + order, headers={"Range": rng})
+
+    def test_range_pages_with_exact_content_range(self):
+        for order in (' ORDER BY "DAV:displayname"', ""):  # the sort, and the store's name order
+            r = self.page("rows=0-3", order)
+            self.assertStatus(r, 207)
+            self.assertEqual(r.header("Content-Range"), "rows 0-3; total=9")
+            self.assertEqual(names(r.text), ["allday.ics", "later.ics", "p0.ics", "p1.ics"])
+            r = self.page("rows=4-7", order)
+            self.assertEqual(r.header("Content-Range"), "rows 4-7; total=9")
+            self.assertEqual(names(r.text), ["p2.ics", "p3.ics", "p4.ics", "series.ics"])
+            r = self.page("rows=8-20, 0-1", order)
+            self.assertEqual(r.header("Content-Range"), "rows 8-8; total=9")
+            self.assertEqual(names(r.text), ["single.ics"])
+            r = self.page("rows=-2", order)
+            self.assertEqual(r.header("Content-Range"), "rows 7-8; total=9")
+            self.assertEqual(names(r.text), ["series.ics", "single.ics"])
+            r = self.page("rows=-0", order)
+            self.assertStatus(r, 207)
+            self.assertEqual(r.header("Content-Range"), "total=9")
+            self.assertEqual(names(r.text), [])
+            r = self.page("rows=9-", order)
+            self.assertCondition(r, 416, "range-not-satisfiable")
+            self.assertEqual(r.header("Content-Range"), "total=9")
+        r = self.page("bytes=0-1")  # other units are ignored
+        self.assertStatus(r, 207)
+        self.assertIsNone(r.header("Content-Range"))
+        self.assertEqual(len(names(r.text)), 9)
+        for bad in ("rows=abc", "rows=5-2", "rows=", "rows=1-x"):
+            self.assertCondition(self.page(bad), 400, "bad-range")
+
+    def test_range_on_an_empty_result(self):
+        r = self.search('SELECT "DAV:href" FROM "" WHERE "%suid" = \'none\'' % C,
+                        headers={"Range": "rows=0-9"})
+        self.assertStatus(r, 207)
+        self.assertEqual(r.header("Content-Range"), "total=0")
+        self.assertEqual(names(r.text), [])
+
+    # §1.3, §3.9: a replication SEARCH with a WHERE --------------------------------------------
+
+    def test_replication_where_window_tracks_only_matching_items(self):
+        ex = "/exchange/alice/window/"
+        self.assertStatus(self.req("MKCALENDAR", ex), 201)
+        for i in range(4):
+            self.req("PUT", ex + "w%d.ics" % i, body=simple("w%d" % i, "2026020%dT090000Z" % (i + 1),
+                                                            "w"), headers=ICS)
+        sql = ('SELECT "DAV:href" FROM "" WHERE "%sdtstart" >= \'2026-02-01\' AND "%sdtstart" <'
+               ' \'2026-02-04\'' % (C, C))
+        r = self.req("SEARCH", ex, body=search_body(sql, repl=""), headers=XML)
+        self.assertStatus(r, 207)
+        self.assertEqual(sorted(names(r.text)), ["w0.ics", "w1.ics", "w2.ics"])
+        blob = re.search(r"<R:collblob>([^<]*)</R:collblob>", r.text).group(1)
+        # §3.9: w1 moves out of the window (a delete for the client), w2 is edited inside it
+        # (a change); w3 never matched and w4 is created outside it: no rows
+        self.req("PUT", ex + "w1.ics", body=simple("w1", "20260401T090000Z", "out"), headers=ICS)
+        self.req("PUT", ex + "w2.ics", body=simple("w2", "20260203T100000Z", "in"), headers=ICS)
+        self.req("PUT", ex + "w4.ics", body=simple("w4", "20260501T100000Z", "x"), headers=ICS)
+        r = self.req("SEARCH", ex, body=search_body(sql, repl=blob), headers=XML)
+        self.assertStatus(r, 207)
+        got = [(n, ct) for n, ct in zip(names(r.text),
+                                        re.findall(r"<R:changetype>([a-z]+)<", r.text))]
+        self.assertEqual(got, [("w1.ics", "delete"), ("w2.ics", "change")])
+        # another WHERE with the same collblob: 475 query-mismatch (§1.3)
+        r = self.req("SEARCH", ex, body=search_body(sql.replace("02-04", "02-05"), repl=blob),
+                     headers=XML)
+        self.assertStatus(r, 475)
+        self.assertIn("query-mismatch", r.text)
 
 
 if __name__ == "__main__":
