@@ -109,8 +109,9 @@ struct search {
     uint64_t last;
     uint64_t pos; /* position of the next matching row */
     bool initial;
-    uint64_t w; /* the client's watermark */
-    uint64_t s; /* the snapshot's collection modseq */
+    uint64_t w;                   /* the client's watermark */
+    struct repl_collblob in_blob; /* the client's collblob, when not initial */
+    uint64_t s;                   /* the snapshot's collection modseq */
     const char *new_blob;
     bool empty;
     bool repl_written;
@@ -432,6 +433,7 @@ static int check_collblob(struct search *s, const uint8_t key[REPL_KEY_BYTES], s
                        "invalid collblob (%s): start over with an empty collblob", reason);
     }
     s->w = b.watermark;
+    s->in_blob = b;
     return 0;
 }
 
@@ -690,11 +692,15 @@ static const char *classify(struct search *s, struct row *r, bool *failed)
     return s->initial || c->created_modseq > s->w ? "new" : "change";
 }
 
-/* The next row of a manifest from the change cursor: 1 written, 0 at the end, -1 failed. */
+/* The next row of a manifest from the change cursor, within the range: 1 written, 0 at the
+ * end, -1 failed. */
 static int next_manifest_row(struct search *s, struct buf *out)
 {
     struct dav_req *dr = s->dr;
     for (;;) {
+        if (s->range_none || (s->ranged && s->pos > s->last)) {
+            return 0;
+        }
         struct store_item it;
         enum store_rc rc = store_cursor_next_item(s->cur, &it);
         if (rc == STORE_NOTFOUND) {
@@ -709,15 +715,117 @@ static int next_manifest_row(struct search *s, struct buf *out)
         bool failed = false;
         r.changetype = classify(s, &r, &failed);
         int w = failed ? -1 : 1;
+        bool emit = r.changetype && (!s->ranged || s->pos >= s->first);
         if (r.changetype) {
+            s->pos++;
+        }
+        if (emit) {
             bool deleted = it.is_tombstone || strcmp(r.changetype, "delete") == 0;
             w = write_row(&r, deleted, out) == 0 ? 1 : -1;
         }
         arena_rewind(dr->arena, m);
-        if (w < 0 || r.changetype) {
+        if (w < 0 || emit) {
             return w;
         }
     }
+}
+
+/* One pass over the manifest (same snapshot, same tags): counts its rows into *count and,
+ * when row number `stop_at` exists, stops there with its modseq in *modseq_at. */
+static int scan_manifest(
+    struct search *s, uint64_t stop_at, uint64_t *count, uint64_t *modseq_at, struct err *err)
+{
+    struct dav_req *dr = s->dr;
+    *count = 0;
+    store_cursor_close(&s->cur);
+    enum store_rc rc = store_changes_open(dr->store, s->coll.coll.id, s->w, &s->cur);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
+    for (;;) {
+        struct store_item it;
+        rc = store_cursor_next_item(s->cur, &it);
+        if (rc == STORE_NOTFOUND) {
+            return 0;
+        }
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
+        struct arena_mark m = arena_mark(dr->arena);
+        struct row r;
+        row_init(&r, s, &it);
+        bool failed = false;
+        bool is_row = classify(s, &r, &failed) != NULL;
+        arena_rewind(dr->arena, m);
+        if (failed) {
+            return dav_store_err(dr, STORE_IO, err);
+        }
+        if (is_row && *count == stop_at) {
+            *modseq_at = it.modseq;
+            return 0;
+        }
+        *count += is_row;
+    }
+}
+
+static int parse_range(const char *h, struct range *r, struct err *err);
+
+/* §3.6 on a manifest: the rows first..last (relative to the collblob's watermark), the
+ * collblob that covers exactly what is returned (nb), and Content-Range in the client's
+ * numbering (from the collblob's page hint when it continues from there). No watermark ever
+ * passes a row the client did not receive. */
+static int
+manifest_range(struct search *s, const struct range *r, struct repl_collblob *nb, struct err *err)
+{
+    struct dav_req *dr = s->dr;
+    uint64_t hint = !s->initial && (s->in_blob.flags & REPL_COLLBLOB_PARTIAL) ? s->in_blob.page : 0;
+    uint64_t base = !r->suffix && hint && r->a == hint ? hint : 0;
+    uint64_t n = 0;
+    uint64_t unused = 0;
+    if (!s->empty && scan_manifest(s, UINT64_MAX, &n, &unused, err) != 0) {
+        return -1;
+    }
+    bool keep_input = false;
+    s->ranged = true;
+    s->range_none = n == 0 || (r->suffix && r->b == 0); /* -0: fast-forward to S (§3.5) */
+    if (r->suffix) {
+        s->first = n > r->b ? n - r->b : 0;
+        keep_input = s->first > 0;
+    } else {
+        if (n > 0 && r->a - base >= n) {
+            http_resp_error_header(
+                dr->http, "Content-Range",
+                arena_printf(dr->arena, "total=%llu", (unsigned long long)(base + n)));
+            return err_set(err, &repl_cond_range_not_satisfiable,
+                           "Range starts at row %llu of %llu", (unsigned long long)r->a,
+                           (unsigned long long)(base + n));
+        }
+        s->first = r->a - base;
+        keep_input = base == 0 && r->a > 0; /* offsets over a changing collection */
+    }
+    s->last = r->suffix || r->open || r->b - base >= n ? n - 1 : r->b - base;
+    if (s->range_none) {
+        http_resp_header(dr->http, "Content-Range",
+                         arena_printf(dr->arena, "total=%llu", (unsigned long long)(base + n)));
+        return 0;
+    }
+    http_resp_header(
+        dr->http, "Content-Range",
+        arena_printf(dr->arena, "rows %llu-%llu; total=%llu", (unsigned long long)(base + s->first),
+                     (unsigned long long)(base + s->last), (unsigned long long)(base + n)));
+    if (keep_input) {
+        nb->watermark = s->initial ? 0 : s->w; /* the input state, no advance, no hint */
+    } else if (s->last + 1 < n) {
+        uint64_t next_modseq = 0;
+        uint64_t seen = 0;
+        if (scan_manifest(s, s->last + 1, &seen, &next_modseq, err) != 0) {
+            return -1;
+        }
+        nb->watermark = next_modseq - 1;
+        nb->flags = REPL_COLLBLOB_PARTIAL;
+        nb->page = (uint32_t)(base + s->last + 1);
+    }
+    return 0;
 }
 
 /* The next matching row of a plain SEARCH within the range: 1 written, 0 at the end. */
@@ -1018,9 +1126,9 @@ static int replication_search(struct search *s, struct err *err)
         return err_set(err, &repl_cond_sql_unsupported,
                        "hierarchical traversal in a replication SEARCH");
     }
-    if (http_req_header(dr->http, "Range")) {
-        return err_set(err, &repl_cond_sql_unsupported,
-                       "Range on a replication SEARCH is not served yet; page without it");
+    struct range r;
+    if (parse_range(http_req_header(dr->http, "Range"), &r, err) != 0) {
+        return -1;
     }
     uint8_t key[REPL_KEY_BYTES];
     collblob_key(dr, key);
@@ -1041,10 +1149,15 @@ static int replication_search(struct search *s, struct err *err)
         sec_memzero(key, sizeof(key));
         return err_set(err, &repl_cond_sql_unsupported, "query too long to hash");
     }
+    if (r.set && manifest_range(s, &r, &nb, err) != 0) {
+        sec_memzero(key, sizeof(key));
+        return -1;
+    }
     char *blob = arena_alloc(dr->arena, REPL_COLLBLOB_B64 + 1);
     repl_collblob_encode(&nb, key, blob);
     s->new_blob = blob;
     sec_memzero(key, sizeof(key));
+    store_cursor_close(&s->cur);
     enum store_rc rc = store_changes_open(dr->store, s->coll.coll.id, s->w, &s->cur);
     return rc == STORE_OK ? 0 : dav_store_err(dr, rc, err);
 }

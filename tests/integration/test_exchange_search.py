@@ -308,6 +308,71 @@ class ExchangeSearchTest(ServerTestCase):
         self.assertStatus(r, 475)
         self.assertIn("query-mismatch", r.text)
 
+    # §3.6: Range on a manifest -----------------------------------------------------------------
+
+    def manifest(self, ex, blob, rng):
+        r = self.req("SEARCH", ex, body=search_body('SELECT "DAV:href" FROM ""', repl=blob),
+                     headers=dict(XML, Range=rng))
+        m = re.search(r"<R:collblob>([^<]*)</R:collblob>", r.text)
+        return r, (m.group(1) if m else None), names(r.text)
+
+    def test_manifest_pages_never_skip_a_row(self):
+        ex = "/exchange/alice/pages/"
+        self.assertStatus(self.req("MKCALENDAR", ex), 201)
+        items = ["m%d.ics" % i for i in range(10)]
+        for n in items:
+            self.req("PUT", ex + n, body=simple(n, "20260210T090000Z", n), headers=ICS)
+        r, c1, got = self.manifest(ex, "", "rows=0-3")
+        self.assertStatus(r, 207)
+        self.assertEqual(r.header("Content-Range"), "rows 0-3; total=10")
+        self.assertEqual(got, items[0:4])
+        # an item already returned changes between pages: it comes back at the end
+        self.req("PUT", ex + "m0.ics", body=simple("m0.ics", "20260211T090000Z", "m0"),
+                 headers=ICS)
+        # the client keeps counting from the page hint (§5.7)
+        r, c2, got = self.manifest(ex, c1, "rows=4-7")
+        self.assertEqual(r.header("Content-Range"), "rows 4-7; total=11")
+        self.assertEqual(got, items[4:8])
+        # ... or restarts at 0 with the new collblob: the same rows, numbered from 0
+        r, _, got = self.manifest(ex, c1, "rows=0-3")
+        self.assertEqual(r.header("Content-Range"), "rows 0-3; total=7")
+        self.assertEqual(got, items[4:8])
+        r, c3, got = self.manifest(ex, c2, "rows=0-9")
+        self.assertEqual(r.header("Content-Range"), "rows 0-2; total=3")
+        self.assertEqual(got, ["m8.ics", "m9.ics", "m0.ics"])
+        self.assertIn("<R:changetype>change</R:changetype>", rows(r.text)[2])
+        # the last page covers everything: nothing is left
+        r, _, got = self.manifest(ex, c3, "rows=0-9")
+        self.assertIn("<R:repl/>", r.text)
+        self.assertEqual(r.header("Content-Range"), "total=0")
+        self.assertEqual(got, [])
+
+    def test_manifest_offsets_keep_the_input_state_and_minus_zero_fast_forwards(self):
+        ex = "/exchange/alice/offsets/"
+        self.assertStatus(self.req("MKCALENDAR", ex), 201)
+        items = ["o%d.ics" % i for i in range(6)]
+        for n in items:
+            self.req("PUT", ex + n, body=simple(n, "20260210T090000Z", n), headers=ICS)
+        # a > 0 without a page hint: those rows, and a collblob that does not advance
+        r, c, got = self.manifest(ex, "", "rows=2-3")
+        self.assertEqual(r.header("Content-Range"), "rows 2-3; total=6")
+        self.assertEqual(got, items[2:4])
+        r, _, got = self.manifest(ex, c, "rows=0-")
+        self.assertEqual(r.header("Content-Range"), "rows 0-5; total=6")
+        self.assertEqual(got, items)
+        # the last 2 rows skip the first 4: the state does not advance either
+        r, c, got = self.manifest(ex, "", "rows=-2")
+        self.assertEqual(r.header("Content-Range"), "rows 4-5; total=6")
+        self.assertEqual(got, items[4:])
+        self.assertEqual(len(self.manifest(ex, c, "rows=0-")[2]), 6)
+        # -0: no rows and a collblob at the snapshot (§3.5)
+        r, c, got = self.manifest(ex, "", "rows=-0")
+        self.assertEqual((r.status, r.header("Content-Range"), got), (207, "total=6", []))
+        self.assertIn("<R:repl/>", self.manifest(ex, c, "rows=0-9")[0].text)
+        r, _, _ = self.manifest(ex, "", "rows=6-")
+        self.assertCondition(r, 416, "range-not-satisfiable")
+        self.assertEqual(r.header("Content-Range"), "total=6")
+
 
 if __name__ == "__main__":
     main()
