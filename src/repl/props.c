@@ -31,6 +31,8 @@ static const struct {
     [REPL_RP_REPL_UID] = {REPL_NS, "repl-uid", CAL_EX_STRING},
     [REPL_RP_RESOURCETAG] = {REPL_NS, "resourcetag", CAL_EX_STRING},
     [REPL_RP_CHANGETYPE] = {REPL_NS, "changetype", CAL_EX_STRING},
+    [REPL_RP_CONTENTTAG] = {REPL_NS, "contenttag", CAL_EX_STRING},
+    [REPL_RP_OUTLOOKFOLDERCLASS] = {CAL_EX_NS_EXCHANGE, "outlookfolderclass", CAL_EX_STRING},
 };
 
 void repl_prop_resolve(const char *uri, struct arena *arena, struct repl_prop *out)
@@ -267,6 +269,18 @@ int repl_prop_write_empty(struct buf *out, const struct repl_prop *p, const char
     return rc == 0 ? 0 : -1;
 }
 
+const char *repl_contenttag(struct arena *a, const struct store_coll *c)
+{
+    uint8_t raw[REPL_GUID_BYTES + 6];
+    memcpy(raw, c->change_guid, REPL_GUID_BYTES);
+    for (int i = 0; i < 6; i++) {
+        raw[REPL_GUID_BYTES + i] = (uint8_t)(c->modseq >> (8 * (5 - i)));
+    }
+    char hex[2 * sizeof(raw) + 1];
+    sec_hex(raw, sizeof(raw), hex);
+    return arena_printf(a, "ct:%s", hex);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* PROPFIND */
 
@@ -332,18 +346,10 @@ static int get_resourcetag(struct dav_req *dr, const struct dav_res *r, struct b
 /* §1.2: "ct:" + hex(change GUID || collection modseq48), the collection's state. */
 static int get_contenttag(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
-    (void)dr;
     if (r->kind != DAV_RES_COLL) {
         return 1;
     }
-    uint8_t raw[REPL_GUID_BYTES + 6];
-    memcpy(raw, r->coll.change_guid, REPL_GUID_BYTES);
-    for (int i = 0; i < 6; i++) {
-        raw[REPL_GUID_BYTES + i] = (uint8_t)(r->coll.modseq >> (8 * (5 - i)));
-    }
-    char hex[2 * sizeof(raw) + 1];
-    sec_hex(raw, sizeof(raw), hex);
-    return (buf_append_cstr(out, "ct:") | buf_append_cstr(out, hex)) == 0 ? 0 : -1;
+    return buf_append_cstr(out, repl_contenttag(dr->arena, &r->coll)) == 0 ? 0 : -1;
 }
 
 /* §4.2, §4.6: what an item or a calendar collection is. */

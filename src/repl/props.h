@@ -34,6 +34,8 @@ enum repl_rowprop {
     REPL_RP_REPL_UID,
     REPL_RP_RESOURCETAG,
     REPL_RP_CHANGETYPE,
+    REPL_RP_CONTENTTAG,         /* collections (§4.6) */
+    REPL_RP_OUTLOOKFOLDERCLASS, /* collections (§4.6) */
     REPL_RP_COUNT
 };
 
@@ -74,6 +76,9 @@ int repl_prop_write_empty(struct buf *out, const struct repl_prop *p, const char
 
 /* `t` as §4.1's dateTime.tz text, YYYY-MM-DDTHH:MM:SS.000Z (out holds 32 bytes). */
 void repl_time_format(int64_t t, char out[32]);
+
+/* §1.2: "ct:" + hex(change GUID || collection modseq48), in `a`. */
+const char *repl_contenttag(struct arena *a, const struct store_coll *c);
 
 /* True when `s` is an XML NCName (an AS alias must be one, §3.3). */
 bool repl_is_xml_name(const char *s);

@@ -96,7 +96,8 @@ struct search {
     struct order_key *order;
     size_t norder;
     bool plain;
-    bool window; /* the WHERE bounds dtstart/dtend: read the span index */
+    bool folders; /* hierarchical traversal of the mailbox root: rows are calendars */
+    bool window;  /* the WHERE bounds dtstart/dtend: read the span index */
     int64_t wstart;
     int64_t wend;
     struct arena *sort_arena;
@@ -347,7 +348,7 @@ static int prepare_query(struct search *s, struct err *err)
             s->https = true;
         }
     }
-    if (repl_where_compile(s->q.where, a, &s->where, err) != 0) {
+    if (repl_where_compile(s->q.where, !s->folders, a, &s->where, err) != 0) {
         return -1;
     }
     s->norder = s->q.norder;
@@ -553,8 +554,10 @@ static void row_prop(struct row *r, int id, struct cal_ex_value *v)
     case REPL_RP_CHANGETYPE:
         set_s(v, r->for_where ? NULL : r->changetype);
         return;
+    case REPL_RP_CONTENTTAG:
+    case REPL_RP_OUTLOOKFOLDERCLASS:
     case REPL_RP_COUNT:
-        break;
+        break; /* collections only */
     }
 }
 
@@ -608,9 +611,57 @@ static bool is_repl(const struct repl_prop *p, const char *local)
     return p->src == REPL_SRC_ROW && strcmp(p->ns, REPL_NS) == 0 && strcmp(p->local, local) == 0;
 }
 
-/* One row (§3.4): selected properties in the 200 propstat with their values, or empty in
- * the 404 one; a manifest row also carries R:repl-uid and R:changetype, once each. A delete
- * row has only those and R:resourcetag. */
+/* The selected properties of one row into `found` (with values) and `missing` (empty
+ * elements for the 404 propstat). A manifest row skips R:repl-uid and R:changetype (written
+ * once by the caller); a delete row has no value but R:resourcetag. */
+static int collect_props(struct search *s,
+                         repl_value_fn *fn,
+                         void *ctx,
+                         bool deleted,
+                         struct buf *found,
+                         struct buf *missing)
+{
+    int rc = 0;
+    for (size_t i = 0; i < s->nsel && rc == 0; i++) {
+        const struct sel_item *si = &s->sel[i];
+        if (!s->plain && (is_repl(&si->p, "repl-uid") || is_repl(&si->p, "changetype"))) {
+            continue;
+        }
+        struct cal_ex_value v = {0};
+        if ((!deleted || is_repl(&si->p, "resourcetag")) && fn(ctx, &si->p, &v) != 0) {
+            return -1;
+        }
+        rc = v.present ? repl_prop_write(found, &si->p, si->alias, &v)
+                       : repl_prop_write_empty(missing, &si->p, si->alias);
+    }
+    return rc;
+}
+
+/* <D:response> with the 200 and 404 propstats that have content. */
+static int write_response(const char *href,
+                          const struct buf *found,
+                          const struct buf *missing,
+                          struct buf *out)
+{
+    int rc = buf_append_cstr(out, "<D:response><D:href>");
+    rc |= xmlout_text(out, slice_from_cstr(href));
+    rc |= buf_append_cstr(out, "</D:href>");
+    if (found->len) {
+        rc |= buf_append_cstr(out, "<D:propstat><D:prop>");
+        rc |= buf_append_slice(out, buf_slice(found));
+        rc |= buf_append_cstr(out, "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>");
+    }
+    if (missing->len) {
+        rc |= buf_append_cstr(out, "<D:propstat><D:prop>");
+        rc |= buf_append_slice(out, buf_slice(missing));
+        rc |= buf_append_cstr(out, "</D:prop><D:status>HTTP/1.1 404 Not Found</D:status>"
+                                   "</D:propstat>");
+    }
+    rc |= buf_append_cstr(out, "</D:response>\n");
+    return rc == 0 ? 0 : -1;
+}
+
+/* One resource row (§3.4); a manifest row also carries R:repl-uid and R:changetype, once. */
 static int write_row(struct row *r, bool deleted, struct buf *out)
 {
     struct search *s = r->s;
@@ -618,44 +669,17 @@ static int write_row(struct row *r, bool deleted, struct buf *out)
     buf_init(&missing, DAV_ROW_LIMIT);
     struct buf found;
     buf_init(&found, DAV_ROW_LIMIT);
-    int rc = 0;
-    for (size_t i = 0; i < s->nsel && rc == 0; i++) {
-        const struct sel_item *si = &s->sel[i];
-        if (!s->plain && (is_repl(&si->p, "repl-uid") || is_repl(&si->p, "changetype"))) {
-            continue; /* always written below, once */
-        }
-        struct cal_ex_value v = {0};
-        if ((!deleted || is_repl(&si->p, "resourcetag")) && row_value(r, &si->p, &v) != 0) {
-            rc = -1;
-            break;
-        }
-        rc = v.present ? repl_prop_write(&found, &si->p, si->alias, &v)
-                       : repl_prop_write_empty(&missing, &si->p, si->alias);
-    }
-    if (!s->plain) {
+    int rc = collect_props(s, row_value, r, deleted, &found, &missing);
+    if (rc == 0 && !s->plain) {
         struct cal_ex_value v = {0};
         row_prop(r, REPL_RP_REPL_UID, &v);
         rc |= buf_appendf(&found, "<R:repl-uid>%s</R:repl-uid>", v.s);
         rc |= buf_appendf(&found, "<R:changetype>%s</R:changetype>", r->changetype);
     }
-    rc |= buf_append_cstr(out, "<D:response><D:href>");
-    rc |= xmlout_text(out, slice_from_cstr(href_of(r)));
-    rc |= buf_append_cstr(out, "</D:href>");
-    if (found.len) {
-        rc |= buf_append_cstr(out, "<D:propstat><D:prop>");
-        rc |= buf_append_slice(out, buf_slice(&found));
-        rc |= buf_append_cstr(out, "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>");
-    }
-    if (missing.len) {
-        rc |= buf_append_cstr(out, "<D:propstat><D:prop>");
-        rc |= buf_append_slice(out, buf_slice(&missing));
-        rc |= buf_append_cstr(out, "</D:prop><D:status>HTTP/1.1 404 Not Found</D:status>"
-                                   "</D:propstat>");
-    }
-    rc |= buf_append_cstr(out, "</D:response>\n");
+    rc = rc == 0 ? write_response(href_of(r), &found, &missing, out) : -1;
     buf_deinit(&found);
     buf_deinit(&missing);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* §3.9: the changetype of a manifest candidate, or NULL when it makes no row; -1 in *failed
@@ -872,11 +896,112 @@ static int next_plain_row(struct search *s, struct buf *out)
     }
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Folder rows: hierarchical traversal of the mailbox root (§3.3, §4.6) */
+
+struct folder_row {
+    struct search *s;
+    const struct store_coll *c;
+    const char *href;
+};
+
+/* repl_value_fn for a child collection of the scope. */
+static int folder_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *v)
+{
+    struct folder_row *f = ctx;
+    struct arena *a = f->s->dr->arena;
+    bool cal = f->c->kind == STORE_COLL_CALENDAR;
+    memset(v, 0, sizeof(*v));
+    if (p->src != REPL_SRC_ROW) {
+        return 0;
+    }
+    switch ((enum repl_rowprop)p->id) {
+    case REPL_RP_HREF:
+        set_s(v, f->href);
+        break;
+    case REPL_RP_GETETAG:
+        set_s(v, dav_etag(a, f->c, f->c->modseq));
+        break;
+    case REPL_RP_CONTENTCLASS:
+        set_s(v, cal ? "urn:content-classes:calendarfolder" : "urn:content-classes:folder");
+        break;
+    case REPL_RP_ISFOLDER:
+    case REPL_RP_ISCOLLECTION:
+        set_i(v, 1);
+        break;
+    case REPL_RP_ISHIDDEN:
+    case REPL_RP_ISREADONLY:
+        set_i(v, 0);
+        break;
+    case REPL_RP_DISPLAYNAME:
+        set_s(v, f->c->name);
+        break;
+    case REPL_RP_GETLASTMODIFIED:
+        set_i(v, f->c->updated);
+        break;
+    case REPL_RP_PARENTNAME:
+        set_s(v, arena_printf(a, "%s%s", f->s->origin, f->s->coll.href));
+        break;
+    case REPL_RP_CONTENTTAG:
+        set_s(v, repl_contenttag(a, f->c));
+        break;
+    case REPL_RP_OUTLOOKFOLDERCLASS:
+        set_s(v, cal ? "IPF.Appointment" : NULL);
+        break;
+    default:
+        break; /* item properties */
+    }
+    return 0;
+}
+
+/* The next child collection matching the WHERE within the range: 1 written, 0 at the end. */
+static int next_folder_row(struct search *s, struct buf *out)
+{
+    struct dav_req *dr = s->dr;
+    for (;;) {
+        if (s->range_none || (s->ranged && s->pos > s->last)) {
+            return 0;
+        }
+        struct store_coll c;
+        enum store_rc rc = store_cursor_next_coll(s->cur, &c);
+        if (rc == STORE_NOTFOUND) {
+            return 0;
+        }
+        if (rc != STORE_OK) {
+            return -1;
+        }
+        struct arena_mark m = arena_mark(dr->arena);
+        struct folder_row f = {s, &c, NULL};
+        f.href = arena_printf(dr->arena, "%s%s", s->origin,
+                              dav_child_href(dr->arena, s->coll.href, c.name, true));
+        int w = repl_where_eval(s->where, folder_value, &f);
+        bool emit = w == 1 && (!s->ranged || s->pos >= s->first);
+        if (w == 1) {
+            s->pos++;
+        }
+        if (emit) {
+            struct buf found, missing;
+            buf_init(&found, DAV_ROW_LIMIT);
+            buf_init(&missing, DAV_ROW_LIMIT);
+            w = collect_props(s, folder_value, &f, false, &found, &missing) == 0 &&
+                        write_response(f.href, &found, &missing, out) == 0
+                    ? 1
+                    : -1;
+            buf_deinit(&found);
+            buf_deinit(&missing);
+        }
+        arena_rewind(dr->arena, m);
+        if (w < 0 || emit) {
+            return w;
+        }
+    }
+}
+
 static int search_next(void *ctx, struct buf *out)
 {
     struct search *s = ctx;
     if (s->plain) {
-        return next_plain_row(s, out);
+        return s->folders ? next_folder_row(s, out) : next_plain_row(s, out);
     }
     if (!s->repl_written) {
         s->repl_written = true;
@@ -1096,26 +1221,95 @@ static int plain_search(struct search *s, struct err *err)
 /* ---------------------------------------------------------------------------------------- */
 /* The method */
 
-static int check_scope(struct search *s, struct err *err)
+/* Folder discovery (§3.3: hierarchical traversal of the mailbox root): the child
+ * collections by name; ORDER BY may only ask for that order. */
+static int folder_search(struct search *s, struct err *err)
 {
     struct dav_req *dr = s->dr;
-    if (s->q.scope[0] == '\0') {
+    for (size_t i = 0; i < s->norder; i++) {
+        const struct repl_prop *p = &s->order[i].p;
+        bool by_name =
+            p->src == REPL_SRC_ROW && (p->id == REPL_RP_DISPLAYNAME || p->id == REPL_RP_HREF);
+        if (!by_name || s->order[i].desc) {
+            return err_set(err, &repl_cond_sql_unsupported,
+                           "sql feature not supported at offset %zu ('%.64s'): folders are "
+                           "listed by name only",
+                           s->q.order[i].offset, s->q.order[i].prop);
+        }
+    }
+    struct range r;
+    if (parse_range(http_req_header(dr->http, "Range"), &r, err) != 0) {
+        return -1;
+    }
+    enum store_rc rc;
+    if (r.set) {
+        uint64_t total = 0;
+        rc = store_children_open(dr->store, s->coll.coll.id, &s->cur);
+        struct store_coll c;
+        while (rc == STORE_OK && (rc = store_cursor_next_coll(s->cur, &c)) == STORE_OK) {
+            struct arena_mark m = arena_mark(dr->arena);
+            struct folder_row f = {s, &c, NULL};
+            f.href = arena_printf(dr->arena, "%s%s", s->origin,
+                                  dav_child_href(dr->arena, s->coll.href, c.name, true));
+            total += repl_where_eval(s->where, folder_value, &f) == 1;
+            arena_rewind(dr->arena, m);
+        }
+        if (rc != STORE_NOTFOUND) {
+            return dav_store_err(dr, rc, err);
+        }
+        store_cursor_close(&s->cur);
+        if (apply_range(s, &r, total, err) != 0) {
+            return -1;
+        }
+    }
+    rc = store_children_open(dr->store, s->coll.coll.id, &s->cur);
+    return rc == STORE_OK ? 0 : dav_store_err(dr, rc, err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The method */
+
+/* §3.3 Scope: an absolute URL of this server, an absolute path, a path relative to the
+ * Request-URI, or "" (the Request-URI). It must name the Request-URI or a collection below
+ * it (else 409 DAV:search-scope-valid); the search then runs on that collection. */
+static int resolve_scope(struct search *s, struct err *err)
+{
+    struct dav_req *dr = s->dr;
+    struct slice scope = slice_from_cstr(s->q.scope);
+    if (scope.len == 0) {
         return 0;
     }
+    const char *origin = http_req_origin(dr->http);
+    if (origin && slice_has_prefix(scope, slice_from_cstr(origin))) {
+        scope.ptr += strlen(origin);
+        scope.len -= strlen(origin);
+    } else if (slice_has_prefix(scope, SLICE_LIT("http://")) ||
+               slice_has_prefix(scope, SLICE_LIT("https://"))) {
+        return err_set(err, &repl_cond_search_scope_valid, "scope %.200s is on another server",
+                       s->q.scope);
+    }
+    const char *joined =
+        scope.len && scope.ptr[0] == '/'
+            ? arena_slicedup(dr->arena, scope)
+            : arena_printf(dr->arena, "%s%.*s", s->coll.href, (int)scope.len, scope.ptr);
     const char *path = NULL;
     struct err e;
     err_init(&e);
-    struct slice scope = slice_from_cstr(s->q.scope);
-    const char *origin = http_req_origin(dr->http);
-    if (origin && slice_has_prefix(scope, slice_from_cstr(origin))) {
-        scope.ptr += strlen(origin); /* an absolute URL of this server */
-        scope.len -= strlen(origin);
+    struct dav_res res;
+    if (http_path_decode(slice_from_cstr(joined), BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) !=
+        0) {
+        return err_set(err, &repl_cond_search_scope_valid, "scope %.200s is not a valid path",
+                       s->q.scope);
     }
-    if (http_path_decode(scope, BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) != 0 ||
-        strcmp(path, http_req_path(dr->http)) != 0) {
-        return err_set(err, &repl_cond_sql_unsupported,
-                       "a scope other than the Request-URI is not served yet");
+    if (dav_resolve(dr, path, &res, err) != 0) {
+        return -1;
     }
+    if (res.kind != DAV_RES_COLL ||
+        !slice_has_prefix(slice_from_cstr(res.href), slice_from_cstr(s->coll.href))) {
+        return err_set(err, &repl_cond_search_scope_valid,
+                       "scope %.200s is not the Request-URI or a collection below it", s->q.scope);
+    }
+    s->coll = res;
     return 0;
 }
 
@@ -1125,6 +1319,10 @@ static int replication_search(struct search *s, struct err *err)
     if (s->q.depth == REPL_DEPTH_HIERARCHICAL) {
         return err_set(err, &repl_cond_sql_unsupported,
                        "hierarchical traversal in a replication SEARCH");
+    }
+    if (s->coll.coll.kind != STORE_COLL_CALENDAR) {
+        return err_set(err, &repl_cond_sql_unsupported,
+                       "a replication SEARCH needs a calendar as its scope");
     }
     struct range r;
     if (parse_range(http_req_header(dr->http, "Range"), &r, err) != 0) {
@@ -1176,18 +1374,30 @@ static int search_run(struct dav_req *dr, struct err *err)
         return err_set(err, &dav_cond_bad_request, "SEARCH needs exactly one DAV:sql");
     }
     if (repl_sql_parse(buf_slice(&s->sql), dr->arena, &s->q, err) != 0 ||
-        prepare_query(s, err) != 0 || check_scope(s, err) != 0) {
+        resolve_scope(s, err) != 0) {
         return -1;
     }
     s->plain = !s->has_repl;
     s->origin = http_req_origin(dr->http);
-    if (s->plain && s->coll.coll.kind != STORE_COLL_CALENDAR) {
-        return err_set(err, &repl_cond_sql_unsupported,
-                       "a plain SEARCH on a collection other than a calendar is not served yet");
+    bool calendar = s->coll.coll.kind == STORE_COLL_CALENDAR;
+    /* §3.3: hierarchical traversal lists child collections (a calendar has none) */
+    s->folders = s->plain && !calendar && s->q.depth == REPL_DEPTH_HIERARCHICAL;
+    if (prepare_query(s, err) != 0) {
+        return -1;
     }
-    if (s->plain && s->q.depth == REPL_DEPTH_HIERARCHICAL) {
-        s->range_none = true; /* §3.3: a calendar's child collections: none */
-    } else if ((s->plain ? plain_search(s, err) : replication_search(s, err)) != 0) {
+    if (s->plain && !calendar && s->q.depth == REPL_DEPTH_DEEP) {
+        return err_set(err, &repl_cond_sql_unsupported,
+                       "deep traversal of a collection other than a calendar is not served yet");
+    }
+    int rc = 0;
+    if (s->folders) {
+        rc = folder_search(s, err);
+    } else if (s->plain && (!calendar || s->q.depth == REPL_DEPTH_HIERARCHICAL)) {
+        s->range_none = true; /* §3.3: the mailbox root's shallow rows; a calendar's folders */
+    } else {
+        rc = s->plain ? plain_search(s, err) : replication_search(s, err);
+    }
+    if (rc != 0) {
         return -1;
     }
     char n[64];

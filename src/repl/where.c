@@ -297,8 +297,8 @@ compile_cmp(const struct repl_expr *e, struct arena *a, struct repl_cond *c, str
     return type_literal(c, &pl, r, a, err);
 }
 
-static int
-compile(const struct repl_expr *e, struct arena *a, struct repl_cond **out, struct err *err)
+static int compile(
+    const struct repl_expr *e, bool fold, struct arena *a, struct repl_cond **out, struct err *err)
 {
     struct repl_cond *c = arena_zalloc(a, sizeof(*c));
     c->kind = e->kind;
@@ -306,7 +306,7 @@ compile(const struct repl_expr *e, struct arena *a, struct repl_cond **out, stru
     switch (e->kind) {
     case REPL_EXPR_AND:
     case REPL_EXPR_OR:
-        if (compile(e->a, a, &c->a, err) != 0 || compile(e->b, a, &c->b, err) != 0) {
+        if (compile(e->a, fold, a, &c->a, err) != 0 || compile(e->b, fold, a, &c->b, err) != 0) {
             return -1;
         }
         if (!c->a || !c->b) {
@@ -315,7 +315,7 @@ compile(const struct repl_expr *e, struct arena *a, struct repl_cond **out, stru
         }
         return 0;
     case REPL_EXPR_NOT:
-        return compile(e->a, a, &c->a, err);
+        return compile(e->a, fold, a, &c->a, err);
     case REPL_EXPR_NULL:
         repl_prop_resolve(e->left.text, a, &c->prop);
         c->negated = e->negated;
@@ -334,7 +334,7 @@ compile(const struct repl_expr *e, struct arena *a, struct repl_cond **out, stru
         if (compile_cmp(e, a, c, err) != 0) {
             return -1;
         }
-        if (folds_true(c)) {
+        if (fold && folds_true(c)) {
             *out = NULL;
         }
         return 0;
@@ -343,12 +343,13 @@ compile(const struct repl_expr *e, struct arena *a, struct repl_cond **out, stru
 }
 
 int repl_where_compile(const struct repl_expr *e,
+                       bool fold,
                        struct arena *arena,
                        struct repl_cond **out,
                        struct err *err)
 {
     *out = NULL;
-    return e ? compile(e, arena, out, err) : 0;
+    return e ? compile(e, fold, arena, out, err) : 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

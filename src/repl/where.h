@@ -18,13 +18,15 @@
 
 struct repl_cond;
 
-/* Types the tree of `e` (NULL: no WHERE) against the properties of appointments and folds
- * the predicates that are TRUE for every resource of a calendar (§3.3: contentclass =
- * appointment, isfolder = false, ishidden = false). *out is NULL when the whole condition
- * folds to TRUE. Returns 0, or -1 with err set to repl_cond_sql_type (422) naming the
- * property, the literal and its offset, or repl_cond_sql_unsupported (422) for a comparison
- * of two properties of different types. The tree is in `arena`. */
+/* Types the tree of `e` (NULL: no WHERE) against the properties of appointments and, when
+ * `fold` (rows are a calendar's resources), folds the predicates that are TRUE for every
+ * resource of a calendar (§3.3: contentclass = appointment, isfolder = false, ishidden =
+ * false). *out is NULL when the whole condition folds to TRUE. Returns 0, or -1 with err set to
+ * repl_cond_sql_type (422) naming the property, the literal and its offset, or
+ * repl_cond_sql_unsupported (422) for a comparison of two properties of different types. The tree
+ * is in `arena`. */
 int repl_where_compile(const struct repl_expr *e,
+                       bool fold,
                        struct arena *arena,
                        struct repl_cond **out,
                        struct err *err);

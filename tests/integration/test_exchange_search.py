@@ -373,6 +373,64 @@ class ExchangeSearchTest(ServerTestCase):
         self.assertCondition(r, 416, "range-not-satisfiable")
         self.assertEqual(r.header("Content-Range"), "total=6")
 
+    # §3.3 scopes and folder discovery --------------------------------------------------------
+
+    def bob_search(self, path, sql, repl=None):
+        return self.req("SEARCH", path, user="bob", body=search_body(sql, repl=repl), headers=XML)
+
+    def test_scopes_below_the_request_uri_and_folder_discovery(self):
+        for cal in ("cal-a", "cal-b"):
+            self.assertStatus(self.req("MKCALENDAR", "/exchange/bob/%s/" % cal, user="bob"), 201)
+        self.assertStatus(self.req("MKCOL", "/exchange/bob/notes/", user="bob"), 201)
+        self.req("PUT", "/exchange/bob/cal-a/x.ics", user="bob", body=SINGLE, headers=ICS)
+        root = "/exchange/bob/"
+        folders = ('SELECT "DAV:href", "DAV:displayname", "DAV:contentclass", '
+                   '"http://schemas.microsoft.com/exchange/outlookfolderclass", "DAV:isfolder" '
+                   'FROM SCOPE(\'HIERARCHICAL TRAVERSAL OF "%s"\')' % root)
+        r = self.bob_search(root, folders)
+        self.assertStatus(r, 207)
+        self.assertEqual(re.findall(r"<D:displayname>([^<]*)<", r.text),
+                         ["cal-a", "cal-b", "notes"])
+        self.assertRegex(r.text, r"<D:href>http://[^<]*/exchange/bob/cal-a/</D:href>")
+        self.assertIn("<D:contentclass>urn:content-classes:calendarfolder</D:contentclass>"
+                      "<E:outlookfolderclass>IPF.Appointment</E:outlookfolderclass>"
+                      '<D:isfolder dt:dt="boolean">1</D:isfolder>', r.text)
+        self.assertIn("<D:contentclass>urn:content-classes:folder</D:contentclass>", r.text)
+        # on folder rows "isfolder = false" is not a constant: nothing matches it
+        r = self.bob_search(root, folders + ' WHERE "DAV:isfolder" = false')
+        self.assertEqual(rows(r.text), [])
+        r = self.bob_search(root, folders + ' WHERE "DAV:contentclass" = '
+                                            '\'urn:content-classes:calendarfolder\'')
+        self.assertEqual(re.findall(r"<D:displayname>([^<]*)<", r.text), ["cal-a", "cal-b"])
+        # the mailbox root: shallow has no rows, deep is not served yet
+        sql = 'SELECT "DAV:href" FROM SCOPE(\'SHALLOW TRAVERSAL OF ""\')'
+        self.assertEqual(rows(self.bob_search(root, sql).text), [])
+        sql = 'SELECT "DAV:href" FROM SCOPE(\'DEEP TRAVERSAL OF ""\')'
+        self.assertCondition(self.bob_search(root, sql), 422, "sql-unsupported")
+        # a calendar below the Request-URI, named three ways
+        origin = re.search(r"<D:href>(http://[^/<]*)/", self.bob_search(root, folders).text)
+        for scope in ("cal-a/", "/exchange/bob/cal-a/", origin.group(1) + "/exchange/bob/cal-a/"):
+            sql = 'SELECT "DAV:href" FROM SCOPE(\'SHALLOW TRAVERSAL OF "%s"\')' % scope
+            r = self.bob_search(root, sql)
+            self.assertStatus(r, 207, scope)
+            self.assertEqual(names(r.text), ["x.ics"], scope)
+        # a manifest of that calendar, asked at the root: its collblob is the calendar's
+        sql = 'SELECT "DAV:href" FROM "cal-a/"'
+        r = self.bob_search(root, sql, repl="")
+        self.assertEqual(names(r.text), ["x.ics"])
+        blob = re.search(r"<R:collblob>([^<]*)</R:collblob>", r.text).group(1)
+        self.assertIn("<R:repl/>", self.bob_search(root, sql, repl=blob).text)
+        r = self.bob_search("/exchange/bob/cal-a/", 'SELECT "DAV:href" FROM ""', repl=blob)
+        self.assertIn("<R:repl/>", r.text)
+        self.assertCondition(self.bob_search(root, 'SELECT "DAV:href" FROM ""', repl=""), 422,
+                             "sql-unsupported")
+        # outside the Request-URI: 409 DAV:search-scope-valid (RFC 5323)
+        for scope in ("/exchange/bob/cal-b/", "/exchange/alice/work/", "../",
+                      "http://elsewhere.example/exchange/bob/cal-a/", "missing/"):
+            sql = 'SELECT "DAV:href" FROM "%s"' % scope
+            self.assertCondition(self.bob_search("/exchange/bob/cal-a/", sql), 409,
+                                 "search-scope-valid")
+
 
 if __name__ == "__main__":
     main()

@@ -43,7 +43,7 @@ static int compile_q(const char *sql, struct repl_cond **c, struct err *e)
     struct repl_query q;
     err_init(e);
     assert_int_equal(repl_sql_parse(slice_from_cstr(sql), arena, &q, e), 0);
-    return repl_where_compile(q.where, arena, c, e);
+    return repl_where_compile(q.where, true, arena, c, e);
 }
 
 /* The row every evaluation case sees: a weekly series on 2026-01-05 10:00-11:00 UTC. */
@@ -271,6 +271,24 @@ static void test_where_windows_for_the_span_index(void **state)
     assert_true(repl_where_needs_content(c));
 }
 
+/* Folder rows (hierarchical traversal) are not appointments: nothing folds. */
+static void test_where_does_not_fold_for_folder_rows(void **state)
+{
+    (void)state;
+    struct repl_query q;
+    struct err e;
+    err_init(&e);
+    assert_int_equal(repl_sql_parse(SLICE_LIT(Q("\"DAV:isfolder\" = false")), arena, &q, &e), 0);
+    struct repl_cond *c;
+    assert_int_equal(repl_where_compile(q.where, false, arena, &c, &e), 0);
+    assert_non_null(c);
+    struct buf b;
+    buf_init(&b, 256);
+    assert_int_equal(repl_where_print(c, &b), 0);
+    assert_string_equal(b.data, "\"DAV:isfolder\" = FALSE");
+    buf_deinit(&b);
+}
+
 static void test_where_parses_the_date_forms(void **state)
 {
     (void)state;
@@ -317,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_where_prints_the_canonical_form),
         cmocka_unit_test(test_where_rejects_literals_that_do_not_convert),
         cmocka_unit_test(test_where_windows_for_the_span_index),
+        cmocka_unit_test(test_where_does_not_fold_for_folder_rows),
         cmocka_unit_test(test_where_parses_the_date_forms),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
