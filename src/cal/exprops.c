@@ -4,6 +4,7 @@
  * UTC through the zones of cal/span.c. */
 #include "cal/exprops.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -385,27 +386,12 @@ static void read_text(icalcomponent *c, struct arena *a, struct cal_ex_value *ou
     out[CAL_EX_MESSAGECLASS] = (struct cal_ex_value){.present = true, .s = "IPM.Appointment"};
 }
 
-int cal_exprops_read(struct slice ics,
-                     struct arena *arena,
-                     struct cal_ex_value out[CAL_EX_COUNT],
-                     struct err *err)
+/* Every value of component `c` of `root` but the VCALENDAR's own (method, prodid, version). */
+static void read_component(icalcomponent *root,
+                           icalcomponent *c,
+                           struct arena *arena,
+                           struct cal_ex_value out[CAL_EX_COUNT])
 {
-    memset(out, 0, CAL_EX_COUNT * sizeof(*out));
-    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
-    icalcomponent *c =
-        root && icalcomponent_isa(root) == ICAL_VCALENDAR_COMPONENT ? master_of(root) : NULL;
-    if (!c) {
-        if (root) {
-            icalcomponent_free(root);
-        }
-        return err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
-    }
-    set_value_text(&out[CAL_EX_METHOD], arena,
-                   icalcomponent_get_first_property(root, ICAL_METHOD_PROPERTY));
-    set_value_text(&out[CAL_EX_PRODID], arena,
-                   icalcomponent_get_first_property(root, ICAL_PRODID_PROPERTY));
-    set_value_text(&out[CAL_EX_VERSION], arena,
-                   icalcomponent_get_first_property(root, ICAL_VERSION_PROPERTY));
     read_times(root, c, out);
     read_zone(root, c, icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY), arena, out);
     read_multi(root, c, ICAL_RRULE_PROPERTY, arena, &out[CAL_EX_RRULE]);
@@ -419,6 +405,185 @@ int cal_exprops_read(struct slice ics,
     read_stamp(c, ICAL_LASTMODIFIED_PROPERTY, &out[CAL_EX_LASTMODIFIED], root);
     read_stamp(c, ICAL_DTSTAMP_PROPERTY, &out[CAL_EX_DTSTAMP], root);
     read_text(c, arena, out);
+}
+
+static icalcomponent *parse_calendar(struct slice ics, struct arena *arena, struct err *err)
+{
+    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
+    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
+        if (root) {
+            icalcomponent_free(root);
+        }
+        err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
+        return NULL;
+    }
+    return root;
+}
+
+int cal_exprops_read(struct slice ics,
+                     struct arena *arena,
+                     struct cal_ex_value out[CAL_EX_COUNT],
+                     struct err *err)
+{
+    memset(out, 0, CAL_EX_COUNT * sizeof(*out));
+    icalcomponent *root = parse_calendar(ics, arena, err);
+    if (!root) {
+        return -1;
+    }
+    icalcomponent *c = master_of(root);
+    if (!c) {
+        icalcomponent_free(root);
+        return err_set(err, &cal_cond_valid_calendar_data, "stored object has no component");
+    }
+    set_value_text(&out[CAL_EX_METHOD], arena,
+                   icalcomponent_get_first_property(root, ICAL_METHOD_PROPERTY));
+    set_value_text(&out[CAL_EX_PRODID], arena,
+                   icalcomponent_get_first_property(root, ICAL_PRODID_PROPERTY));
+    set_value_text(&out[CAL_EX_VERSION], arena,
+                   icalcomponent_get_first_property(root, ICAL_VERSION_PROPERTY));
+    read_component(root, c, arena, out);
     icalcomponent_free(root);
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Occurrences (§3.8) */
+
+/* One occurrence of the expanded series. */
+struct ex_occ {
+    int64_t start; /* DTSTART, UTC */
+    icalcomponent *c;
+};
+
+struct cal_ex_instances {
+    icalcomponent *root; /* the series expanded by cal_expand() */
+    struct ex_occ *occ;  /* its occurrences, by start */
+    size_t n;
+    size_t next;
+    int64_t *override_rids; /* RECURRENCE-IDs of the stored overrides, sorted */
+    size_t noverrides;
+    struct cal_ex_value master[CAL_EX_COUNT]; /* for what expansion drops (zone, METHOD) */
+};
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a;
+    int64_t y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The RECURRENCE-IDs of the overrides stored in `ics`, sorted, in x (malloc'd). */
+static int collect_overrides(struct cal_ex_instances *x,
+                             struct slice ics,
+                             struct arena *arena,
+                             struct err *err)
+{
+    icalcomponent *root = parse_calendar(ics, arena, err);
+    if (!root) {
+        return -1;
+    }
+    size_t cap = 0;
+    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT); c;
+         c = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT)) {
+        icalproperty *rid = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
+        if (!rid) {
+            continue;
+        }
+        if (x->noverrides == cap) {
+            cap = cap ? cap * 2 : 8;
+            x->override_rids = realloc(x->override_rids, cap * sizeof(*x->override_rids));
+            assert(x->override_rids);
+        }
+        x->override_rids[x->noverrides++] = utc_of(root, rid, icalproperty_get_recurrenceid(rid));
+    }
+    icalcomponent_free(root);
+    if (x->noverrides) {
+        qsort(x->override_rids, x->noverrides, sizeof(*x->override_rids), cmp_i64);
+    }
+    return 0;
+}
+
+static int cmp_occ(const void *a, const void *b)
+{
+    const struct ex_occ *x = a;
+    const struct ex_occ *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int cal_ex_instances_open(struct slice ics,
+                          int64_t start,
+                          int64_t end,
+                          struct arena *arena,
+                          struct cal_ex_instances **out,
+                          struct err *err)
+{
+    *out = NULL;
+    struct cal_ex_instances *x = calloc(1, sizeof(*x));
+    assert(x);
+    struct slice exp;
+    if (cal_exprops_read(ics, arena, x->master, err) != 0 ||
+        collect_overrides(x, ics, arena, err) != 0 ||
+        cal_expand(ics, start, end, arena, &exp, err) != 0 ||
+        !(x->root = parse_calendar(exp, arena, err))) {
+        cal_ex_instances_close(&x);
+        return -1;
+    }
+    size_t cap = 0;
+    for (icalcomponent *c = icalcomponent_get_first_component(x->root, ICAL_ANY_COMPONENT); c;
+         c = icalcomponent_get_next_component(x->root, ICAL_ANY_COMPONENT)) {
+        icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
+        if (!icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY) || !sp) {
+            continue; /* not an occurrence of a series */
+        }
+        if (x->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            x->occ = realloc(x->occ, cap * sizeof(*x->occ));
+            assert(x->occ);
+        }
+        x->occ[x->n].c = c;
+        x->occ[x->n++].start = utc_of(x->root, sp, icalproperty_get_dtstart(sp));
+    }
+    if (x->n) {
+        qsort(x->occ, x->n, sizeof(*x->occ), cmp_occ);
+    }
+    *out = x;
+    return 0;
+}
+
+int cal_ex_instances_next(struct cal_ex_instances *x,
+                          struct arena *arena,
+                          struct cal_ex_value out[CAL_EX_COUNT])
+{
+    if (x->next == x->n) {
+        return 0;
+    }
+    icalcomponent *c = x->occ[x->next++].c;
+    memset(out, 0, CAL_EX_COUNT * sizeof(*out));
+    read_component(x->root, c, arena, out);
+    /* expansion writes times in UTC and drops the VTIMEZONEs: the zone is the series' */
+    out[CAL_EX_TIMEZONEID] = x->master[CAL_EX_TIMEZONEID];
+    out[CAL_EX_TIMEZONE] = x->master[CAL_EX_TIMEZONE];
+    out[CAL_EX_METHOD] = x->master[CAL_EX_METHOD];
+    out[CAL_EX_PRODID] = x->master[CAL_EX_PRODID];
+    out[CAL_EX_VERSION] = x->master[CAL_EX_VERSION];
+    int64_t rid = out[CAL_EX_RECURRENCEID].i;
+    bool overridden =
+        x->noverrides && bsearch(&rid, x->override_rids, x->noverrides, sizeof(rid), cmp_i64);
+    out[CAL_EX_INSTANCETYPE] = (struct cal_ex_value){.present = true, .i = overridden ? 3 : 2};
+    return 1;
+}
+
+void cal_ex_instances_close(struct cal_ex_instances **xp)
+{
+    struct cal_ex_instances *x = *xp;
+    if (!x) {
+        return;
+    }
+    if (x->root) {
+        icalcomponent_free(x->root);
+    }
+    free(x->occ);
+    free(x->override_rids);
+    free(x);
+    *xp = NULL;
 }

@@ -106,4 +106,26 @@ int cal_exprops_read(struct slice ics,
                      struct cal_ex_value out[CAL_EX_COUNT],
                      struct err *err);
 
+/* The occurrences of a series overlapping [start, end) (exchange-replication.md §3.8), one
+ * at a time in order of start: each with its own values (UTC times, RECURRENCE-ID in
+ * C:recurrenceid, instancetype 2, or 3 when a stored override replaced it) and the series'
+ * zone. The iterator holds the expanded object (at most CAL_MAX_INSTANCES occurrences, as
+ * cal_expand()); the caller closes it with cal_ex_instances_close(). `ics` is borrowed and
+ * temporaries go to `arena`. Returns 0, or -1 with cal_cond_valid_calendar_data. */
+struct cal_ex_instances;
+int cal_ex_instances_open(struct slice ics,
+                          int64_t start,
+                          int64_t end,
+                          struct arena *arena,
+                          struct cal_ex_instances **out,
+                          struct err *err);
+
+/* The next occurrence's values (strings in `arena`): 1, or 0 after the last. */
+int cal_ex_instances_next(struct cal_ex_instances *x,
+                          struct arena *arena,
+                          struct cal_ex_value out[CAL_EX_COUNT]);
+
+/* Frees the iterator and sets *x to NULL; NULL is fine. */
+void cal_ex_instances_close(struct cal_ex_instances **x);
+
 #endif

@@ -142,6 +142,56 @@ static void test_exprops_series_with_override_reports_the_master(void **state)
     assert_false(v[CAL_EX_RECURRENCEID].present);
 }
 
+/* §3.8: the occurrences in a window, by start, each with its own values. */
+static void test_exprops_occurrences_of_a_series(void **state)
+{
+    (void)state;
+    const char *ics = HEAD BERLIN "BEGIN:VEVENT\r\nUID:s\r\nDTSTAMP:20260101T000000Z\r\n"
+                                  "DTSTART;TZID=Europe/Berlin:20260105T110000\r\n"
+                                  "DTEND;TZID=Europe/Berlin:20260105T120000\r\n"
+                                  "RRULE:FREQ=WEEKLY;COUNT=4\r\n"
+                                  "EXDATE;TZID=Europe/Berlin:20260119T110000\r\n"
+                                  "SUMMARY:weekly\r\nEND:VEVENT\r\n"
+                                  "BEGIN:VEVENT\r\nUID:s\r\nDTSTAMP:20260101T000000Z\r\n"
+                                  "RECURRENCE-ID;TZID=Europe/Berlin:20260112T110000\r\n"
+                                  "DTSTART;TZID=Europe/Berlin:20260112T140000\r\n"
+                                  "DTEND;TZID=Europe/Berlin:20260112T150000\r\n"
+                                  "SUMMARY:moved\r\nEND:VEVENT\r\n" TAIL;
+    struct cal_ex_instances *x;
+    struct err e;
+    err_init(&e);
+    /* [2026-01-01, 2026-02-01) */
+    assert_int_equal(
+        cal_ex_instances_open(slice_from_cstr(ics), 1767225600, 1769904000, arena, &x, &e), 0);
+
+    static const struct {
+        int64_t start, rid;
+        int type;
+        const char *subject;
+    } want[] = {
+        {1767607200, 1767607200, 2, "weekly"},
+        {1768222800, 1768212000, 3, "moved"},
+        {1769421600, 1769421600, 2, "weekly"},
+    };
+    struct cal_ex_value v[CAL_EX_COUNT];
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(cal_ex_instances_next(x, arena, v), 1);
+        assert_int_equal(v[CAL_EX_DTSTART].i, want[i].start);
+        assert_int_equal(v[CAL_EX_DTEND].i, want[i].start + 3600);
+        assert_int_equal(v[CAL_EX_RECURRENCEID].i, want[i].rid);
+        assert_int_equal(v[CAL_EX_INSTANCETYPE].i, want[i].type);
+        assert_string_equal(v[CAL_EX_SUBJECT].s, want[i].subject);
+        assert_int_equal(v[CAL_EX_TIMEZONEID].i, 4);
+    }
+    assert_int_equal(cal_ex_instances_next(x, arena, v), 0);
+    cal_ex_instances_close(&x);
+    assert_null(x);
+    /* a window before the series: nothing */
+    assert_int_equal(cal_ex_instances_open(slice_from_cstr(ics), 0, 86400, arena, &x, &e), 0);
+    assert_int_equal(cal_ex_instances_next(x, arena, v), 0);
+    cal_ex_instances_close(&x);
+}
+
 static void test_exprops_outlook_properties_win(void **state)
 {
     (void)state;
@@ -183,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_exprops_single_event_values),
         cmocka_unit_test(test_exprops_all_day_date_event),
         cmocka_unit_test(test_exprops_series_with_override_reports_the_master),
+        cmocka_unit_test(test_exprops_occurrences_of_a_series),
         cmocka_unit_test(test_exprops_outlook_properties_win),
         cmocka_unit_test(test_exprops_names_and_types),
     };
