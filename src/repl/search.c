@@ -30,6 +30,9 @@ enum {
      * implementation sort beyond the indexed orders with a documented bound); about 130 bytes
      * each plus the sort keys, so ~15 MB at most per request. Past it: 422 A:limit. */
     SEARCH_MAX_SORT_ROWS = 100000,
+    /* search_max_expansion_days (§3.8: Exchange refused windows over 732 days; the brief's
+     * default is 3660): a longer expansion window is 422 A:limit */
+    SEARCH_MAX_EXPANSION_DAYS = 3660,
 };
 
 /* One selected property (§3.4) and its AS alias (§3.3). */
@@ -97,7 +100,12 @@ struct search {
     size_t norder;
     bool plain;
     bool folders; /* hierarchical traversal of the mailbox root: rows are calendars */
-    bool window;  /* the WHERE bounds dtstart/dtend: read the span index */
+    /* an expansion query (§3.8): series expand into their occurrences in the window */
+    bool expansion;
+    struct arena *exp_arena;      /* the current series' row, kept across next() calls */
+    struct store_item exp_item;   /* the current series (name in exp_arena) */
+    struct cal_ex_instances *exp; /* its occurrences still to write */
+    bool window;                  /* the WHERE bounds dtstart/dtend: read the span index */
     int64_t wstart;
     int64_t wend;
     struct arena *sort_arena;
@@ -247,6 +255,10 @@ static void free_search(void *p)
     store_cursor_close(&s->cur);
     if (s->sort_arena) {
         arena_destroy(&s->sort_arena);
+    }
+    cal_ex_instances_close(&s->exp);
+    if (s->exp_arena) {
+        arena_destroy(&s->exp_arena);
     }
 }
 
@@ -573,7 +585,10 @@ static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *
     if (p->src != REPL_SRC_CAL) {
         return 0;
     }
-    if (r->for_where && (p->id == CAL_EX_DTSTART || p->id == CAL_EX_DTEND)) {
+    /* §3.8: outside expansion queries a series is tested by its span; in one, each row by its
+     * own times (a single event's span is its own) */
+    bool own = r->s->expansion && r->it->is_recurring;
+    if (r->for_where && !own && (p->id == CAL_EX_DTSTART || p->id == CAL_EX_DTEND)) {
         if (r->it->has_span) {
             set_i(v, p->id == CAL_EX_DTSTART ? r->it->dtstart_utc : r->it->dtend_utc);
         }
@@ -852,6 +867,114 @@ manifest_range(struct search *s, const struct range *r, struct repl_collblob *nb
     return 0;
 }
 
+/* Counts a matching row and writes it when it is inside the range (never when `out` is
+ * NULL: a counting pass). 1 written, 0 not, -1 failed. */
+static int emit_row(struct search *s, struct row *r, struct buf *out)
+{
+    bool in = !s->ranged || s->pos >= s->first;
+    s->pos++;
+    if (!out || !in) {
+        return 0;
+    }
+    return write_row(r, false, out) == 0 ? 1 : -1;
+}
+
+/* Starts expanding the series `it`: its row is kept in exp_arena, its occurrences in the
+ * window in s->exp. */
+static int start_series(struct search *s, const struct store_item *it)
+{
+    struct dav_req *dr = s->dr;
+    arena_destroy(&s->exp_arena);
+    s->exp_arena = arena_create();
+    s->exp_item = *it;
+    s->exp_item.name = arena_strdup(s->exp_arena, it->name);
+    s->exp_item.content_type =
+        it->content_type ? arena_strdup(s->exp_arena, it->content_type) : NULL;
+    s->exp_item.uid = it->uid ? arena_strdup(s->exp_arena, it->uid) : NULL;
+    struct arena_mark m = arena_mark(dr->arena);
+    struct store_item full;
+    enum store_rc rc =
+        store_item_get(dr->store, s->coll.coll.id, it->name, STORE_ITEM_CONTENT, dr->arena, &full);
+    struct err e;
+    err_init(&e);
+    if (rc == STORE_OK) {
+        /* an object that no longer parses has no occurrences; its master row still shows */
+        (void)cal_ex_instances_open((struct slice){full.content, full.size}, s->wstart, s->wend,
+                                    dr->arena, &s->exp, &e);
+    }
+    bool ok = rc == STORE_OK || rc == STORE_NOTFOUND;
+    arena_rewind(dr->arena, m);
+    return ok ? 0 : -1;
+}
+
+/* The next occurrence row of the current series: 1 written, 0 none written (counted, outside
+ * the range or not matching), 2 when the series is done, -1 failed. */
+static int next_occurrence(struct search *s, struct buf *out)
+{
+    struct dav_req *dr = s->dr;
+    struct arena_mark m = arena_mark(dr->arena);
+    struct row r;
+    row_init(&r, s, &s->exp_item);
+    int w = 2;
+    if (cal_ex_instances_next(s->exp, dr->arena, r.cal) == 1) {
+        r.tried = r.loaded = true;
+        char when[32];
+        repl_time_format(r.cal[CAL_EX_RECURRENCEID].i, when);
+        /* §3.8 [A]: master href + ?instance= + the recurrence id as YYYYMMDDTHHMMSSZ */
+        r.href = arena_printf(dr->arena, "%s?instance=%.4s%.2s%.2sT%.2s%.2s%.2sZ", href_of(&r),
+                              when, when + 5, when + 8, when + 11, when + 14, when + 17);
+        int mt = matches(&r);
+        w = mt < 0 ? -1 : mt == 1 ? emit_row(s, &r, out) : 0;
+    } else {
+        cal_ex_instances_close(&s->exp);
+    }
+    arena_rewind(dr->arena, m);
+    return w;
+}
+
+/* Rows of an expansion query (§3.8): a single event, or a series master followed by its
+ * occurrences in the window, each tested with its own values. `out` NULL counts only. */
+static int next_expansion_row(struct search *s, struct buf *out)
+{
+    struct dav_req *dr = s->dr;
+    for (;;) {
+        if (out && (s->range_none || (s->ranged && s->pos > s->last))) {
+            return 0;
+        }
+        if (s->exp) {
+            int w = next_occurrence(s, out);
+            if (w == 1 || w < 0) {
+                return w;
+            }
+            continue;
+        }
+        struct store_item it;
+        enum store_rc rc = store_cursor_next_item(s->cur, &it);
+        if (rc == STORE_NOTFOUND) {
+            return 0;
+        }
+        if (rc != STORE_OK) {
+            return -1;
+        }
+        const struct store_item *row_item = &it;
+        if (it.is_recurring) {
+            if (start_series(s, &it) != 0) {
+                return -1;
+            }
+            row_item = &s->exp_item;
+        }
+        struct arena_mark m = arena_mark(dr->arena);
+        struct row r;
+        row_init(&r, s, row_item);
+        int mt = matches(&r);
+        int w = mt < 0 ? -1 : mt == 1 ? emit_row(s, &r, out) : 0;
+        arena_rewind(dr->arena, m);
+        if (w != 0) {
+            return w;
+        }
+    }
+}
+
 /* The next matching row of a plain SEARCH within the range: 1 written, 0 at the end. */
 static int next_plain_row(struct search *s, struct buf *out)
 {
@@ -1001,7 +1124,9 @@ static int search_next(void *ctx, struct buf *out)
 {
     struct search *s = ctx;
     if (s->plain) {
-        return s->folders ? next_folder_row(s, out) : next_plain_row(s, out);
+        return s->folders     ? next_folder_row(s, out)
+               : s->expansion ? next_expansion_row(s, out)
+                              : next_plain_row(s, out);
     }
     if (!s->repl_written) {
         s->repl_written = true;
@@ -1196,6 +1321,44 @@ static int apply_range(struct search *s, const struct range *r, uint64_t total, 
 }
 
 /* A plain SEARCH on a calendar (§3.1 table): rows matching now, in ORDER BY order. */
+/* An expansion query: the window bound, then (with Range) a counting pass over the same
+ * rows, then the rows. ORDER BY is not served with expansion yet. */
+static int expansion_search(struct search *s, const struct range *r, struct err *err)
+{
+    struct dav_req *dr = s->dr;
+    uint64_t days = ((uint64_t)s->wend - (uint64_t)s->wstart) / 86400;
+    if (days > SEARCH_MAX_EXPANSION_DAYS) {
+        return err_set(err, &repl_cond_limit,
+                       "expansion window of %llu days exceeds search_max_expansion_days=%d",
+                       (unsigned long long)days, SEARCH_MAX_EXPANSION_DAYS);
+    }
+    if (s->norder) {
+        return err_set(err, &repl_cond_sql_unsupported,
+                       "sql feature not supported at offset %zu ('%.64s'): ORDER BY in an "
+                       "expansion query",
+                       s->q.order[0].offset, s->q.order[0].prop);
+    }
+    s->exp_arena = arena_create();
+    if (r->set) {
+        if (open_candidates(s, err) != 0) {
+            return -1;
+        }
+        int w;
+        while ((w = next_expansion_row(s, NULL)) > 0) {
+        }
+        if (w < 0) {
+            return dav_store_err(dr, STORE_IO, err);
+        }
+        uint64_t total = s->pos;
+        s->pos = 0;
+        cal_ex_instances_close(&s->exp);
+        if (apply_range(s, r, total, err) != 0) {
+            return -1;
+        }
+    }
+    return open_candidates(s, err);
+}
+
 static int plain_search(struct search *s, struct err *err)
 {
     struct dav_req *dr = s->dr;
@@ -1205,6 +1368,11 @@ static int plain_search(struct search *s, struct err *err)
     }
     bool sort = s->norder > 0;
     s->window = repl_where_window(s->where, &s->wstart, &s->wend);
+    /* §3.8: a lower and an upper bound on dtstart/dtend make an expansion query */
+    s->expansion = s->window && s->wstart != INT64_MIN && s->wend != INT64_MAX;
+    if (s->expansion) {
+        return expansion_search(s, &r, err);
+    }
     uint64_t total = 0;
     if (sort) {
         s->sort_arena = arena_create();

@@ -196,14 +196,19 @@ class ExchangeSearchTest(ServerTestCase):
     # §3.3 WHERE ----------------------------------------------------------------------------
 
     def test_where_time_range_containment_and_overlap(self):
-        # containment (the SDK's form): only what lies inside Jan 5-8
-        self.assertEqual(sorted(self.where(
+        # containment (the SDK's form) is an expansion query (§3.8): what lies inside Jan 5-8,
+        # the series master (its own first instance is inside) and its Jan 5 occurrence
+        self.assertEqual(self.where(
             '"%sdtstart" >= CAST("2026-01-05T00:00:00Z" AS \'dateTime.tz\') AND '
-            '"%sdtend" <= CAST("2026-01-08T00:00:00Z" AS \'dateTime.tz\')' % (C, C))),
-            ["allday.ics", "single.ics"])
-        # overlap: the series' span (first start .. last end) covers Jan 12 (§3.8)
+            '"%sdtend" <= CAST("2026-01-08T00:00:00Z" AS \'dateTime.tz\')' % (C, C)),
+            ["single.ics", "series.ics", "series.ics?instance=20260105T100000Z", "allday.ics"])
+        # overlap with Jan 12: only the moved occurrence (the master's own times are Jan 5)
         self.assertEqual(self.where('"%sdtstart" < \'2026-01-13\' AND "%sdtend" > \'2026-01-12\''
-                                    % (C, C)), ["series.ics"])
+                                    % (C, C)), ["series.ics?instance=20260112T100000Z"])
+        # without an upper bound it is no expansion query: the series is tested by its span
+        self.assertEqual(self.where('"%sdtend" > \'2026-01-20\' AND "%sdtstart" < '
+                                    '\'2026-01-20\' OR "%sdtend" > \'2026-01-20\' AND '
+                                    '"%sdtstart" < \'2026-01-21\'' % (C, C, C, C)), ["series.ics"])
         self.assertEqual(sorted(self.where('"%sdtstart" >= \'2026/02/01 00:00:00\' AND '
                                            '"DAV:isfolder" = false' % C)),
                          ["later.ics", "p0.ics", "p1.ics", "p2.ics", "p3.ics", "p4.ics"])
@@ -430,6 +435,52 @@ class ExchangeSearchTest(ServerTestCase):
             sql = 'SELECT "DAV:href" FROM "%s"' % scope
             self.assertCondition(self.bob_search("/exchange/bob/cal-a/", sql), 409,
                                  "search-scope-valid")
+
+    # §3.8 expansion queries --------------------------------------------------------------------
+
+    def test_expansion_rows_have_their_own_values(self):
+        sql = ('SELECT "DAV:href", "%sinstancetype", "%sdtstart", "%srecurrenceid", '
+               '"urn:schemas:httpmail:subject", "http://schemas.microsoft.com/repl/repl-uid" '
+               'FROM "" WHERE "%sdtstart" >= \'2026-01-01\' AND "%sdtend" <= \'2026-02-01\' AND '
+               'NOT "%sinstancetype" = 1' % ((C,) * 6))
+        r = self.search(sql)
+        self.assertStatus(r, 207)
+        xml.dom.minidom.parseString(r.body)
+        got = [(n, re.search(r'instancetype dt:dt="int">(\d)<', row).group(1),
+                re.search(r"<C:dtstart[^>]*>([^<]*)<", row).group(1),
+                re.search(r"<H:subject>([^<]*)<", row).group(1))
+               for n, row in zip(names(r.text), rows(r.text))]
+        self.assertEqual(got, [
+            ("single.ics", "0", "2026-01-05T10:00:00.000Z", "Team stand-up"),
+            ("series.ics?instance=20260105T100000Z", "2", "2026-01-05T10:00:00.000Z", "Weekly"),
+            ("series.ics?instance=20260112T100000Z", "3", "2026-01-12T13:00:00.000Z", "moved"),
+            ("series.ics?instance=20260119T100000Z", "2", "2026-01-19T10:00:00.000Z", "Weekly"),
+            ("series.ics?instance=20260126T100000Z", "2", "2026-01-26T10:00:00.000Z", "Weekly"),
+            ("allday.ics", "0", "2026-01-06T00:00:00.000Z", "Holiday")])
+        occ = rows(r.text)[2]
+        self.assertIn('<C:recurrenceid dt:dt="dateTime.tz">2026-01-12T10:00:00.000Z<', occ)
+        # occurrences carry the master's identity (§3.8)
+        uids = set(re.findall(r"<R:repl-uid>(rid:[0-9a-f]+)<", "".join(rows(r.text)[1:5])))
+        self.assertEqual(len(uids), 1)
+        # Range counts expansion rows
+        r = self.search(sql, headers={"Range": "rows=2-3"})
+        self.assertEqual(r.header("Content-Range"), "rows 2-3; total=6")
+        self.assertEqual(names(r.text), ["series.ics?instance=20260112T100000Z",
+                                         "series.ics?instance=20260119T100000Z"])
+        # occurrences only: drop masters and singles
+        self.assertEqual(self.where('"%sdtstart" >= \'2026-01-10\' AND "%sdtstart" < '
+                                    '\'2026-01-20\' AND "%sinstancetype" >= 2' % (C, C, C)),
+                         ["series.ics?instance=20260112T100000Z",
+                          "series.ics?instance=20260119T100000Z"])
+
+    def test_expansion_window_and_order_by_limits(self):
+        r = self.search('SELECT "DAV:href" FROM "" WHERE "%sdtstart" >= \'2020-01-01\' AND '
+                        '"%sdtend" <= \'2031-01-01\'' % (C, C))
+        self.assertCondition(r, 422, "limit")
+        self.assertIn("search_max_expansion_days=3660", r.text)
+        r = self.search('SELECT "DAV:href" FROM "" WHERE "%sdtstart" >= \'2026-01-01\' AND '
+                        '"%sdtend" <= \'2026-02-01\' ORDER BY "%sdtstart"' % (C, C, C))
+        self.assertCondition(r, 422, "sql-unsupported")
 
 
 if __name__ == "__main__":
