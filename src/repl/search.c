@@ -502,9 +502,13 @@ static void set_i(struct cal_ex_value *v, int64_t i)
 
 static void row_init(struct row *r, struct search *s, const struct store_item *it)
 {
-    memset(r, 0, sizeof(*r));
+    /* every field but cal[] (2 KB, filled by load_cal when needed): manifests touch every
+     * candidate, most of which never read the object */
     r->s = s;
     r->it = it;
+    r->href = NULL;
+    r->changetype = NULL;
+    r->for_where = r->tried = r->loaded = false;
 }
 
 /* §3.4: rows name resources by absolute URL; built only for rows that are written. */
