@@ -75,6 +75,7 @@ struct dav_req {
     void *mstate;        /* the method's own state */
     const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */
     bool error_headers;  /* item_headers hooks write headers for an error answer (a 412) */
+    void *ext_scratch;   /* repl's property getters: the parsed values of the last item */
 };
 
 /* dav.c */

@@ -289,23 +289,59 @@ static bool on_exchange_item(const struct dav_res *r)
     return r->kind == DAV_RES_ITEM && strncmp(r->href, "/exchange/", 10) == 0;
 }
 
-/* The value of one iCalendar-derived property of `r`: its content is read and parsed for
- * every property asked (a PROPFIND names few; SEARCH reads each row once). */
+/* The iCalendar-derived values of the item a PROPFIND row is writing, read and parsed once
+ * for all the properties the row asks for. Lives in dr->ext_scratch until the arena (or the
+ * row's mark) that created it is released; its strings are in its own arena. */
+struct exprop_cache {
+    struct dav_req *dr;
+    struct arena *a;
+    uint64_t id;
+    uint64_t modseq;
+    bool ok; /* v holds the values (the object parsed) */
+    struct cal_ex_value v[CAL_EX_COUNT];
+};
+
+static void exprop_cache_gone(void *p)
+{
+    struct exprop_cache *c = p;
+    arena_destroy(&c->a);
+    c->dr->ext_scratch = NULL;
+}
+
+static const struct cal_ex_value *item_values(struct dav_req *dr, const struct dav_res *r)
+{
+    struct exprop_cache *c = dr->ext_scratch;
+    if (c && c->id == r->item.id && c->modseq == r->item.modseq) {
+        return c->ok ? c->v : NULL;
+    }
+    if (!c) {
+        c = arena_zalloc(dr->arena, sizeof(*c));
+        c->dr = dr;
+        arena_defer(dr->arena, exprop_cache_gone, c);
+        dr->ext_scratch = c;
+    } else {
+        arena_destroy(&c->a);
+    }
+    c->a = arena_create();
+    c->id = r->item.id;
+    c->modseq = r->item.modseq;
+    struct store_item full;
+    struct err e;
+    err_init(&e);
+    c->ok = store_item_get(dr->store, r->coll.id, r->item.name, STORE_ITEM_CONTENT, c->a, &full) ==
+                STORE_OK &&
+            cal_exprops_read((struct slice){full.content, full.size}, c->a, c->v, &e) == 0;
+    return c->ok ? c->v : NULL;
+}
+
+/* The value of one iCalendar-derived property of `r`; 1 (404) when it has none. */
 static int get_exprop(struct dav_req *dr, const struct dav_res *r, struct buf *out, int id)
 {
     if (!on_exchange_item(r)) {
         return 1;
     }
-    struct store_item full;
-    if (store_item_get(dr->store, r->coll.id, r->item.name, STORE_ITEM_CONTENT, dr->arena, &full) !=
-        STORE_OK) {
-        return 1;
-    }
-    struct cal_ex_value v[CAL_EX_COUNT];
-    struct err e;
-    err_init(&e);
-    if (cal_exprops_read((struct slice){full.content, full.size}, dr->arena, v, &e) != 0 ||
-        !v[id].present) {
+    const struct cal_ex_value *v = item_values(dr, r);
+    if (!v || !v[id].present) {
         return 1; /* not a calendar object, or no value: 404 */
     }
     return write_inner(out, cal_exprop_def((enum cal_exprop)id)->type, &v[id]);

@@ -147,6 +147,25 @@ class ExchangeSearchTest(ServerTestCase):
         self.assertEqual(re.findall(r"<v:v[^>]*>([^<]*)</v:v>", inner), ["FREQ=WEEKLY;COUNT=4"])
         self.assertEqual(self.value(t, "subject"), (None, "Weekly"))
 
+    def test_depth_one_propfind_gives_each_item_its_own_values(self):
+        body = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:C="%s" '
+                'xmlns:H="urn:schemas:httpmail:"><D:prop><H:subject/><C:uid/><C:instancetype/>'
+                '</D:prop></D:propfind>' % C)
+        r = self.req("PROPFIND", self.ex, headers={"Depth": "1"}, body=body)
+        self.assertStatus(r, 207)
+        got = {}
+        for row in rows(r.text):
+            href = re.search(r"<D:href>([^<]*)</D:href>", row).group(1)
+            if href.endswith(".ics"):
+                got[href.rsplit("/", 1)[1]] = (self.value(row, "subject")[1],
+                                               self.value(row, "uid")[1],
+                                               self.value(row, "instancetype")[1])
+        self.assertEqual(got["single.ics"], ("Team stand-up", "single-1", "0"))
+        self.assertEqual(got["series.ics"], ("Weekly", "series-1", "1"))
+        self.assertEqual(got["allday.ics"], ("Holiday", "allday-1", "0"))
+        self.assertEqual(got["p3.ics"], ("Planning 3", "p3", "0"))
+        self.assertEqual(len(got), 9)
+
     def test_calendars_view_does_not_answer_exchange_properties(self):
         r = self.req("PROPFIND", "/calendars/alice/work/single.ics", headers={"Depth": "0"},
                      body='<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:C="%s">'
