@@ -74,6 +74,8 @@ struct dav_req {
     struct buf raw;      /* raw_body methods */
     void *mstate;        /* the method's own state */
     const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */
+    bool error_headers;  /* item_headers hooks write headers for an error answer (a 412) */
+    void *ext_scratch;   /* repl's property getters: the parsed values of the last item */
 };
 
 /* dav.c */
@@ -102,6 +104,13 @@ enum dav_prop_flags {
     DAV_PROP_ALLPROP = 1,   /* returned by allprop */
     DAV_PROP_PROTECTED = 2, /* PROPPATCH refuses it */
     DAV_PROP_EXPENSIVE = 4, /* reads more than the row (calendar-data): never probed for propname */
+    /* An Exchange data type written as dt:dt (exchange-replication.md §4.1), one of: */
+    DAV_PROP_DT_INT = 1 << 4,
+    DAV_PROP_DT_BOOLEAN = 2 << 4,
+    DAV_PROP_DT_DATETIME = 3 << 4, /* dateTime.tz */
+    DAV_PROP_DT_MV_STRING = 4 << 4,
+    DAV_PROP_DT_MV_DATETIME = 5 << 4,
+    DAV_PROP_DT_MASK = 7 << 4,
 };
 
 struct dav_live_prop {
@@ -155,6 +164,8 @@ void dav_ext_item_headers(struct dav_req *dr,
 int dav_prop_open(struct buf *b, const char *ns, const char *name);
 int dav_prop_close(struct buf *b, const char *ns, const char *name);
 int dav_prop_empty(struct buf *b, const char *ns, const char *name);
+/* dav_prop_open() with the dt:dt attribute `flags` name (DAV_PROP_DT_*), if any. */
+int dav_prop_open_typed(struct buf *b, const char *ns, const char *name, unsigned flags);
 
 /* multistatus.c: a streamed 207. next() appends the next response(s) to `out` and returns 1,
  * 0 when there are no more, or -1 (the connection is then aborted and the failure logged). */

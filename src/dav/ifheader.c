@@ -167,6 +167,15 @@ int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag
         return err_set(err, &dav_cond_bad_request, "malformed If header");
     }
     if (!any_true) {
+        if (res->kind == DAV_RES_ITEM) {
+            /* exchange-replication.md §2.1: the current state, so the client can refetch */
+            if (etag) {
+                http_resp_error_header(dr->http, "ETag", etag);
+            }
+            dr->error_headers = true;
+            dav_ext_item_headers(dr, &res->coll, res->item.id, res->item.modseq, false);
+            dr->error_headers = false;
+        }
         return err_set(err, &dav_cond_precondition_failed, "If header evaluates to false");
     }
     return 0;

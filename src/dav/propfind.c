@@ -158,7 +158,7 @@ static int write_live(struct dav_req *dr,
         return 1;
     }
     size_t mark = out->len;
-    if (dav_prop_open(out, lp->ns, lp->name) != 0) {
+    if (dav_prop_open_typed(out, lp->ns, lp->name, lp->flags) != 0) {
         return -1;
     }
     int rc = lp->get(dr, res, out);

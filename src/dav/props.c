@@ -243,6 +243,27 @@ int dav_prop_open(struct buf *b, const char *ns, const char *name)
     return prop_tag(b, ns, name, ">");
 }
 
+int dav_prop_open_typed(struct buf *b, const char *ns, const char *name, unsigned flags)
+{
+    static const char *const dt[] = {
+        [DAV_PROP_DT_INT >> 4] = "int",
+        [DAV_PROP_DT_BOOLEAN >> 4] = "boolean",
+        [DAV_PROP_DT_DATETIME >> 4] = "dateTime.tz",
+        [DAV_PROP_DT_MV_STRING >> 4] = "mv.string",
+        [DAV_PROP_DT_MV_DATETIME >> 4] = "mv.dateTime.tz",
+    };
+    unsigned t = (flags & DAV_PROP_DT_MASK) >> 4;
+    if (t == 0 || t >= ALM_ARRAY_LEN(dt)) {
+        return dav_prop_open(b, ns, name);
+    }
+    int rc = prop_tag(b, ns, name, " xmlns:dt=\"urn:uuid:c2f41010-65b3-11d1-a29f-00aa00c14882/\"");
+    if (t == DAV_PROP_DT_MV_STRING >> 4 || t == DAV_PROP_DT_MV_DATETIME >> 4) {
+        rc |= buf_append_cstr(b, " xmlns:v=\"xml:\""); /* one <v:v> per value */
+    }
+    rc |= buf_appendf(b, " dt:dt=\"%s\">", dt[t]);
+    return rc == 0 ? 0 : -1;
+}
+
 int dav_prop_empty(struct buf *b, const char *ns, const char *name)
 {
     return prop_tag(b, ns, name, "/>");

@@ -87,6 +87,7 @@ struct http_request {
     /* the response under construction */
     unsigned status;
     struct resp_header *headers;
+    struct resp_header *err_headers; /* kept when the answer becomes an error */
     const void *body;
     size_t body_len;
     http_read_fn *read;
@@ -391,6 +392,15 @@ void http_resp_header(struct http_request *req, const char *name, const char *va
     req->headers = h;
 }
 
+void http_resp_error_header(struct http_request *req, const char *name, const char *value)
+{
+    struct resp_header *h = arena_alloc(req->arena, sizeof(*h));
+    h->name = arena_strdup(req->arena, name);
+    h->value = arena_strdup(req->arena, value);
+    h->next = req->err_headers;
+    req->err_headers = h;
+}
+
 void http_resp_body(struct http_request *req, const void *p, size_t n)
 {
     req->body = arena_memdup(req->arena, p, n);
@@ -450,7 +460,7 @@ static enum MHD_Result queue_response(struct http_request *req)
 static enum MHD_Result queue_error(struct http_request *req)
 {
     const struct err_cond *c = req->err.cond ? req->err.cond : &err_cond_internal;
-    req->headers = NULL;
+    req->headers = req->err_headers;
     req->read = NULL;
     req->body = NULL;
     req->body_len = 0;

@@ -150,6 +150,9 @@ void http_req_log_field(struct http_request *req, const char *key, const char *v
 void http_resp_status(struct http_request *req, unsigned status);
 /* Adds a header; both strings are copied. */
 void http_resp_header(struct http_request *req, const char *name, const char *value);
+/* Adds a header sent only if the request ends as an error answer (queue_error drops every
+ * other header): the current state on a 412, Content-Range on a 416. Strings are copied. */
+void http_resp_error_header(struct http_request *req, const char *name, const char *value);
 /* A body held in memory (copied into the arena); Content-Length is set. */
 void http_resp_body(struct http_request *req, const void *p, size_t n);
 

@@ -7,62 +7,10 @@
 #include <string.h>
 
 #include "dav/ext.h"
+#include "repl/props.h"
 #include "repl/repl_int.h"
 #include "repl/tokens.h"
 #include "util/sec.h"
-
-#define REPL_NS       "http://schemas.microsoft.com/repl/"
-#define REPL_NS_HTTPS "https://schemas.microsoft.com/repl/"
-
-static int get_repl_uid(struct dav_req *dr, const struct dav_res *r, struct buf *out)
-{
-    if (r->kind != DAV_RES_ITEM) {
-        return 1;
-    }
-    uint8_t guid[REPL_GUID_BYTES];
-    store_guid(dr->store, guid);
-    char uid[REPL_UID_LEN + 1];
-    repl_uid_format(guid, r->item.id, uid);
-    return buf_append_cstr(out, uid) == 0 ? 0 : -1;
-}
-
-static int get_resourcetag(struct dav_req *dr, const struct dav_res *r, struct buf *out)
-{
-    if (r->kind != DAV_RES_ITEM) {
-        return 1;
-    }
-    uint8_t guid[REPL_GUID_BYTES];
-    store_guid(dr->store, guid);
-    char tag[REPL_TAG_LEN + 1];
-    repl_tag_format(guid, r->item.id, r->coll.change_guid, r->item.modseq, tag);
-    return buf_append_cstr(out, tag) == 0 ? 0 : -1;
-}
-
-/* §1.2: "ct:" + hex(change GUID || collection modseq48), the collection's state. */
-static int get_contenttag(struct dav_req *dr, const struct dav_res *r, struct buf *out)
-{
-    (void)dr;
-    if (r->kind != DAV_RES_COLL) {
-        return 1;
-    }
-    uint8_t raw[REPL_GUID_BYTES + 6];
-    memcpy(raw, r->coll.change_guid, REPL_GUID_BYTES);
-    for (int i = 0; i < 6; i++) {
-        raw[REPL_GUID_BYTES + i] = (uint8_t)(r->coll.modseq >> (8 * (5 - i)));
-    }
-    char hex[2 * sizeof(raw) + 1];
-    sec_hex(raw, sizeof(raw), hex);
-    return (buf_append_cstr(out, "ct:") | buf_append_cstr(out, hex)) == 0 ? 0 : -1;
-}
-
-static const struct dav_live_prop repl_props[] = {
-    {REPL_NS, "repl-uid", DAV_PROP_PROTECTED, get_repl_uid},
-    {REPL_NS, "resourcetag", DAV_PROP_PROTECTED, get_resourcetag},
-    {REPL_NS, "contenttag", DAV_PROP_PROTECTED, get_contenttag},
-    {REPL_NS_HTTPS, "repl-uid", DAV_PROP_PROTECTED, get_repl_uid},
-    {REPL_NS_HTTPS, "resourcetag", DAV_PROP_PROTECTED, get_resourcetag},
-    {REPL_NS_HTTPS, "contenttag", DAV_PROP_PROTECTED, get_contenttag},
-};
 
 /* §2.1-2.2: never omit them on a successful write (KB 923164). */
 static void item_headers(struct dav_req *dr,
@@ -75,11 +23,14 @@ static void item_headers(struct dav_req *dr,
     store_guid(dr->store, guid);
     char tag[REPL_TAG_LEN + 1];
     repl_tag_format(guid, item_id, coll->change_guid, modseq, tag);
-    http_resp_header(dr->http, "ResourceTag", arena_printf(dr->arena, "<%s>", tag));
+    /* §2.1: a 412 also carries the current state */
+    void (*add)(struct http_request *, const char *, const char *) =
+        dr->error_headers ? http_resp_error_header : http_resp_header;
+    add(dr->http, "ResourceTag", arena_printf(dr->arena, "<%s>", tag));
     if (!deleted) {
         char uid[REPL_UID_LEN + 1];
         repl_uid_format(guid, item_id, uid);
-        http_resp_header(dr->http, "Repl-UID", arena_printf(dr->arena, "<%s>", uid));
+        add(dr->http, "Repl-UID", arena_printf(dr->arena, "<%s>", uid));
     }
 }
 
@@ -109,8 +60,8 @@ static int state_token(struct dav_req *dr, const struct dav_res *res, struct sli
 
 static const struct dav_ext ext = {
     .state_token = state_token,
-    .props = repl_props,
-    .nprops = ALM_ARRAY_LEN(repl_props),
+    .props = repl_live_props,
+    .nprops = REPL_LIVE_NPROPS,
     .methods = {[HTTP_M_SEARCH] = &repl_search},
     .item_headers = item_headers,
     .allow = "SEARCH",

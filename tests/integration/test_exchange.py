@@ -128,6 +128,21 @@ class ExchangeTest(ServerTestCase):
             self.assertCondition(self.req("GET", self.ex + "a.ics", headers={"If": bad}), 400,
                                  "bad-request")
 
+    def test_precondition_failure_carries_the_current_tags(self):
+        # exchange-replication.md §2.1: a 412 names the current state (ETag, RT, RID)
+        r = self.req("PUT", self.ex + "a.ics", body=event("a"), headers=ICS)
+        stale = "(<rt:%s>)" % (r.header("ResourceTag")[4:-1][:-12] + "000000000001")
+        f = self.req("PUT", self.ex + "a.ics", body=event("a", "lost"),
+                     headers=dict(ICS, If=stale))
+        self.assertCondition(f, 412, "precondition-failed")
+        self.assertEqual(f.header("ResourceTag"), r.header("ResourceTag"))
+        self.assertEqual(f.header("Repl-UID"), r.header("Repl-UID"))
+        self.assertEqual(f.header("ETag"), r.header("ETag"))
+        # a failed If on a missing resource has no state to name
+        f = self.req("PUT", self.ex + "missing.ics", body=event("m"), headers=dict(ICS, If=stale))
+        self.assertStatus(f, 412)
+        self.assertIsNone(f.header("ResourceTag"))
+
     def test_contenttag_changes_with_the_collection(self):
         before = self.req("PROPFIND", self.ex, headers={"Depth": "0"}, body=repl_props()).text
         self.req("PUT", self.ex + "a.ics", body=event("a"), headers=ICS)

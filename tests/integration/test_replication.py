@@ -215,8 +215,11 @@ class ReplicationTest(ServerTestCase):
         self.assertCondition(r, 422, "sql-unsupported")
         r = self.search(ex, sql='SELEKT "DAV:href" FROM ""')
         self.assertCondition(r, 400, "sql-syntax")
-        r = self.search(ex, sql='SELECT "DAV:href" FROM "" WHERE "urn:schemas:httpmail:subject" = \'x\'')
-        self.assertCondition(r, 422, "sql-unsupported")
+        # §3.3: a literal that does not convert to the property's type
+        r = self.search(ex, sql='SELECT "DAV:href" FROM "" WHERE "urn:schemas:calendar:instancetype"'
+                        ' = \'abc\'')
+        self.assertCondition(r, 422, "sql-type")
+        self.assertIn("offset 70 ('abc')", r.text)
         r = self.req("SEARCH", ex, body="<x/>", headers={"Content-Type": "text/plain"})
         self.assertCondition(r, 415, "search-body-not-xml")
         r = self.req("SEARCH", ex, body="<D:searchrequest xmlns:D=\"DAV:\"><D:sql>",
