@@ -1,7 +1,9 @@
 /* cal/cal.c: the cal layer's conditions and start-up, and what REPORTs ask of stored
  * objects: expansion (RFC 4791 §9.6.5), calendar-query filters (§9.7), free-busy (§7.10) and
- * calendar-data selection (§9.6). Objects reaching here were validated by cal/object.c on
- * PUT; times, zones and recurrence walking come from cal/span.c. */
+ * calendar-data selection (§9.6), and the instance index of a series (made on PUT by the same
+ * walk as the expansion, so a time-range query can answer from it without parsing). Objects
+ * reaching here were validated by cal/object.c on PUT; times, zones and recurrence walking
+ * come from cal/span.c. */
 #include "cal/cal.h"
 
 #include <stdlib.h>
@@ -111,51 +113,71 @@ static icalcomponent *override_of(icalcomponent *root, const char *uid, int64_t 
     return NULL;
 }
 
-/* Adds a UTC copy of `c` to `out` when it overlaps the range. */
-static void
-add_instance(icalcomponent *root, icalcomponent *out, icalcomponent *c, int64_t start, int64_t end)
+/* One instance of an object as the expansion walk meets it. A component standing for itself
+ * (a master without RRULE, an override, an override sent without its series) is `own`, with
+ * its own DTSTART and end; an instance of the master's rule has its local start `t`. `rid` is
+ * the instance's place in the series (the RECURRENCE-ID an override replaces), which for
+ * anything else equals `start`. */
+struct walk_inst {
+    icalcomponent *c;
+    bool own;
+    struct icaltimetype t; /* !own: the rule's local start time */
+    int64_t start;
+    int64_t end;
+    int64_t rid;
+};
+
+/* Receives one instance met by the walk. */
+typedef void walk_fn(void *ctx, icalcomponent *root, const struct walk_inst *in);
+
+/* The instance a component has by itself: from its DTSTART (none: no instance). */
+static bool own_instance(icalcomponent *root, icalcomponent *c, int64_t rid, struct walk_inst *in)
 {
     icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
     if (!sp) {
-        return;
+        return false;
     }
     struct icaltimetype st = icalproperty_get_dtstart(sp);
     const icaltimezone *z = cal_zone_of(root, sp, st);
-    int64_t s = cal_to_utc(st, z);
-    int64_t e = cal_instance_end(root, c, st, z, s);
-    if (!overlaps(s, e, start, end)) {
-        return;
-    }
-    icalcomponent *copy = icalcomponent_new_clone(c);
-    prop_to_utc(root, copy, ICAL_DTSTART_PROPERTY);
-    prop_to_utc(root, copy, ICAL_DTEND_PROPERTY);
-    prop_to_utc(root, copy, ICAL_DUE_PROPERTY);
-    prop_to_utc(root, copy, ICAL_RECURRENCEID_PROPERTY);
-    icalcomponent_add_component(out, copy);
+    in->c = c;
+    in->own = true;
+    in->start = cal_to_utc(st, z);
+    in->end = cal_instance_end(root, c, st, z, in->start);
+    in->rid = rid == INT64_MIN ? in->start : rid;
+    return true;
 }
 
-/* Adds to `out` the instances of series `m` overlapping [start, end), each override in
- * place of the instance it replaces. */
-static void expand_master(icalcomponent *root,
-                          icalcomponent *out,
-                          icalcomponent *m,
-                          int64_t start,
-                          int64_t end,
-                          struct arena *arena)
+static void walk_own(icalcomponent *root, icalcomponent *c, int64_t rid, walk_fn *fn, void *ctx)
+{
+    struct walk_inst in;
+    if (own_instance(root, c, rid, &in)) {
+        fn(ctx, root, &in);
+    }
+}
+
+/* Walks the instances of series `m` that start (by RECURRENCE-ID) before `range_end`, each
+ * override in place of the instance it replaces. Returns true when the walk met every
+ * instance of the series (false: it stopped at range_end, or at a CAL_MAX_* bound). */
+static bool walk_master(icalcomponent *root,
+                        icalcomponent *m,
+                        int64_t range_end,
+                        struct arena *arena,
+                        walk_fn *fn,
+                        void *ctx)
 {
     icalproperty *rr = icalcomponent_get_first_property(m, ICAL_RRULE_PROPERTY);
     icalproperty *sp = icalcomponent_get_first_property(m, ICAL_DTSTART_PROPERTY);
     if (!rr || !sp) {
-        add_instance(root, out, m, start, end);
-        return;
+        walk_own(root, m, INT64_MIN, fn, ctx);
+        return true;
     }
     struct icaltimetype dtstart = icalproperty_get_dtstart(sp);
     const icaltimezone *zone = cal_zone_of(root, sp, dtstart);
     struct icalrecurrencetype rule = icalproperty_get_rrule(rr);
     struct cal_recur w;
     if (cal_recur_start(&w, &rule, dtstart, zone) != 0) {
-        add_instance(root, out, m, start, end); /* a rule cal_parse_object refuses */
-        return;
+        walk_own(root, m, INT64_MIN, fn, ctx); /* a rule cal_parse_object refuses */
+        return true;
     }
     const char *uid = icalcomponent_get_uid(m);
     struct cal_exset ex;
@@ -163,8 +185,10 @@ static void expand_master(icalcomponent *root,
     struct cal_work work = CAL_WORK_INIT;
     struct icaltimetype t;
     int64_t rid;
-    while (cal_recur_next(&w, &work, &t, &rid) == 1) {
-        if (rid >= end) {
+    int rc;
+    bool complete = false;
+    while ((rc = cal_recur_next(&w, &work, &t, &rid)) == 1) {
+        if (rid >= range_end) {
             break; /* instances only grow from here (an override moved earlier from a later
                       original is not looked for) */
         }
@@ -173,36 +197,15 @@ static void expand_master(icalcomponent *root,
         }
         icalcomponent *ov = override_of(root, uid, rid);
         if (ov) {
-            add_instance(root, out, ov, start, end);
+            walk_own(root, ov, rid, fn, ctx);
             continue;
         }
-        int64_t e = cal_instance_end(root, m, t, zone, rid);
-        if (!overlaps(rid, e, start, end)) {
-            continue;
-        }
-        int64_t len = e == INT64_MAX ? INT32_MAX : e - rid;
-        icalcomponent *inst = icalcomponent_new_clone(m);
-        remove_all(inst, ICAL_RRULE_PROPERTY);
-        remove_all(inst, ICAL_RDATE_PROPERTY);
-        remove_all(inst, ICAL_EXDATE_PROPERTY);
-        icaltimezone *utc = icaltimezone_get_utc_timezone();
-        struct icaltimetype u =
-            icaltime_is_date(t) ? t : icaltime_from_timet_with_zone((time_t)rid, 0, utc);
-        icalproperty *isp = icalcomponent_get_first_property(inst, ICAL_DTSTART_PROPERTY);
-        icalproperty_remove_parameter_by_kind(isp, ICAL_TZID_PARAMETER);
-        icalproperty_set_dtstart(isp, u);
-        icalproperty *iep = icalcomponent_get_first_property(inst, ICAL_DTEND_PROPERTY);
-        if (iep) {
-            struct icaltimetype ue =
-                icaltime_is_date(t) ? icaltime_add(t, icaldurationtype_from_int((int)len))
-                                    : icaltime_from_timet_with_zone((time_t)(rid + len), 0, utc);
-            icalproperty_remove_parameter_by_kind(iep, ICAL_TZID_PARAMETER);
-            icalproperty_set_dtend(iep, ue);
-        }
-        icalcomponent_add_property(inst, icalproperty_new_recurrenceid(u));
-        icalcomponent_add_component(out, inst);
+        struct walk_inst in = {m, false, t, rid, cal_instance_end(root, m, t, zone, rid), rid};
+        fn(ctx, root, &in);
     }
+    complete = rc == 0;
     cal_recur_stop(&w);
+    return complete;
 }
 
 static bool has_master(icalcomponent *root, const char *uid)
@@ -217,6 +220,77 @@ static bool has_master(icalcomponent *root, const char *uid)
         }
     }
     return false;
+}
+
+/* Walks every instance of the object that starts before `range_end` (see walk_master).
+ * The one walk behind both cal_expand() and the instance index of cal_instances_build(), so
+ * the index answers exactly as the expansion does. True when no instance was left out. */
+static bool
+walk_object(icalcomponent *root, int64_t range_end, struct arena *arena, walk_fn *fn, void *ctx)
+{
+    bool complete = true;
+    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT); c;
+         c = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT)) {
+        icalcomponent_kind k = icalcomponent_isa(c);
+        if (k == ICAL_VTIMEZONE_COMPONENT) {
+            continue;
+        }
+        bool is_override = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
+        if (!is_override) {
+            complete = walk_master(root, c, range_end, arena, fn, ctx) && complete;
+        } else if (!has_master(root, icalcomponent_get_uid(c))) {
+            walk_own(root, c, INT64_MIN, fn, ctx); /* an override sent without its series */
+        }
+    }
+    return complete;
+}
+
+struct expand_ctx {
+    icalcomponent *out;
+    int64_t start;
+    int64_t end;
+};
+
+/* Adds the instance to the expansion when it overlaps the range: a UTC copy of an own
+ * component, or a copy of the master moved to the instance's start. */
+static void expand_one(void *ctx, icalcomponent *root, const struct walk_inst *in)
+{
+    struct expand_ctx *x = ctx;
+    if (!overlaps(in->start, in->end, x->start, x->end)) {
+        return;
+    }
+    if (in->own) {
+        icalcomponent *copy = icalcomponent_new_clone(in->c);
+        prop_to_utc(root, copy, ICAL_DTSTART_PROPERTY);
+        prop_to_utc(root, copy, ICAL_DTEND_PROPERTY);
+        prop_to_utc(root, copy, ICAL_DUE_PROPERTY);
+        prop_to_utc(root, copy, ICAL_RECURRENCEID_PROPERTY);
+        icalcomponent_add_component(x->out, copy);
+        return;
+    }
+    struct icaltimetype t = in->t;
+    int64_t rid = in->rid;
+    int64_t len = in->end == INT64_MAX ? INT32_MAX : in->end - rid;
+    icalcomponent *inst = icalcomponent_new_clone(in->c);
+    remove_all(inst, ICAL_RRULE_PROPERTY);
+    remove_all(inst, ICAL_RDATE_PROPERTY);
+    remove_all(inst, ICAL_EXDATE_PROPERTY);
+    icaltimezone *utc = icaltimezone_get_utc_timezone();
+    struct icaltimetype u =
+        icaltime_is_date(t) ? t : icaltime_from_timet_with_zone((time_t)rid, 0, utc);
+    icalproperty *isp = icalcomponent_get_first_property(inst, ICAL_DTSTART_PROPERTY);
+    icalproperty_remove_parameter_by_kind(isp, ICAL_TZID_PARAMETER);
+    icalproperty_set_dtstart(isp, u);
+    icalproperty *iep = icalcomponent_get_first_property(inst, ICAL_DTEND_PROPERTY);
+    if (iep) {
+        struct icaltimetype ue = icaltime_is_date(t)
+                                     ? icaltime_add(t, icaldurationtype_from_int((int)len))
+                                     : icaltime_from_timet_with_zone((time_t)(rid + len), 0, utc);
+        icalproperty_remove_parameter_by_kind(iep, ICAL_TZID_PARAMETER);
+        icalproperty_set_dtend(iep, ue);
+    }
+    icalcomponent_add_property(inst, icalproperty_new_recurrenceid(u));
+    icalcomponent_add_component(x->out, inst);
 }
 
 int cal_expand(struct slice ics,
@@ -235,22 +309,100 @@ int cal_expand(struct slice ics,
     icalproperty *prodid = icalcomponent_get_first_property(root, ICAL_PRODID_PROPERTY);
     icalcomponent_add_property(res, prodid ? icalproperty_new_clone(prodid)
                                            : icalproperty_new_prodid("-//Almanac//EN"));
-    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT); c;
-         c = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT)) {
-        icalcomponent_kind k = icalcomponent_isa(c);
-        if (k == ICAL_VTIMEZONE_COMPONENT) {
-            continue;
-        }
-        bool is_override = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
-        if (!is_override) {
-            expand_master(root, res, c, start, end, arena);
-        } else if (!has_master(root, icalcomponent_get_uid(c))) {
-            add_instance(root, res, c, start, end); /* an override sent without its series */
-        }
-    }
+    struct expand_ctx x = {res, start, end};
+    walk_object(root, end, arena, expand_one, &x);
     to_arena(res, arena, out);
     icalcomponent_free(res);
     icalcomponent_free(root);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The instance index (cal_instances_build, cal_instances_match) */
+
+/* One instance in the index: three little-endian int64s, start, end and rid. */
+enum {
+    INST_BYTES = 24
+};
+
+struct build_ctx {
+    uint8_t *buf;
+    size_t n;
+    size_t cap;
+    bool full; /* more than CAL_MAX_INDEXED_INSTANCES */
+    struct arena *arena;
+};
+
+static void put_i64(uint8_t *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(u >> (8 * i));
+    }
+}
+
+static int64_t get_i64(const uint8_t *p)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++) {
+        u |= (uint64_t)p[i] << (8 * i);
+    }
+    return (int64_t)u;
+}
+
+static void build_one(void *ctx, icalcomponent *root, const struct walk_inst *in)
+{
+    (void)root;
+    struct build_ctx *b = ctx;
+    if (b->full || b->n == CAL_MAX_INDEXED_INSTANCES) {
+        b->full = true;
+        return;
+    }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        uint8_t *nb = arena_alloc(b->arena, cap * INST_BYTES);
+        if (b->n) {
+            memcpy(nb, b->buf, b->n * INST_BYTES);
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    uint8_t *p = b->buf + b->n * INST_BYTES;
+    put_i64(p, in->start);
+    put_i64(p + 8, in->end);
+    put_i64(p + 16, in->rid);
+    b->n++;
+}
+
+bool cal_instances_of(icalcomponent *root, struct arena *arena, const void **out, size_t *size_out)
+{
+    struct build_ctx b = {NULL, 0, 0, false, arena};
+    bool complete = walk_object(root, INT64_MAX, arena, build_one, &b);
+    if (!complete || b.full) {
+        *out = NULL;
+        *size_out = 0;
+        return false;
+    }
+    *out = b.buf ? (const void *)b.buf : (const void *)"";
+    *size_out = b.n * INST_BYTES;
+    return true;
+}
+
+int cal_instances_match(const void *index, size_t size, int64_t start, int64_t end)
+{
+    if (size % INST_BYTES != 0) {
+        return -1;
+    }
+    const uint8_t *p = index;
+    for (size_t i = 0; i < size; i += INST_BYTES) {
+        int64_t s = get_i64(p + i);
+        int64_t e = get_i64(p + i + 8);
+        int64_t rid = get_i64(p + i + 16);
+        /* what walk_object(range_end = end) + expand_one would keep */
+        if (rid < end && overlaps(s, e, start, end)) {
+            return 1;
+        }
+    }
     return 0;
 }
 

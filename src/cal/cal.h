@@ -44,6 +44,8 @@ enum {
     CAL_MAX_RRULES = 4,         /* RRULE properties per object (RFC 5545 wants one); an RRULE
                                    that can never match costs libical up to ~2 s to find out */
     CAL_MAX_DEPTH = 8,          /* component nesting (VCALENDAR > VEVENT > VALARM is 3) */
+    CAL_MAX_INDEXED_INSTANCES = 4096, /* instances of a series kept in its instance index (24
+                                         bytes each); a longer series is expanded per query */
 };
 
 /* What the store keeps of a valid calendar object resource (store.h struct store_item_in).
@@ -68,6 +70,14 @@ struct cal_info {
     int64_t dtstart_utc; /* start of the first instance; INT64_MIN for an undated VTODO */
     int64_t dtend_utc;   /* end of the last instance; INT64_MAX when unbounded: an RRULE
                             without COUNT or UNTIL, or one past a CAL_MAX_* bound */
+    /* The instance index of a recurring object (opaque bytes in the arena, for
+     * cal_instances_match()): every instance as the expansion of a calendar-query sees it.
+     * Absent (has_instances false) for a single object, whose span is exact, and for a
+     * series the walk cannot finish: unbounded, past a CAL_MAX_* bound, or more than
+     * CAL_MAX_INDEXED_INSTANCES instances. */
+    bool has_instances;
+    const void *instances;
+    size_t instances_size;
 };
 
 /* Once at start-up, before any thread: makes libical's errors non-fatal and loads its
@@ -148,6 +158,12 @@ int cal_expand(struct slice ics,
                struct arena *arena,
                struct slice *out,
                struct err *err);
+
+/* Whether the object whose instance index (cal_info.instances) is `index` has an instance
+ * overlapping [start, end): 1 or 0, exactly what the expansion (cal_expand) of the stored
+ * object over that range would show, without parsing it. -1 when `index` is malformed
+ * (the caller then expands). */
+int cal_instances_match(const void *index, size_t size, int64_t start, int64_t end);
 
 /* A calendar-data selection (RFC 4791 §9.6.1): which components and properties to return. */
 struct cal_select {

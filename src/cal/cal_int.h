@@ -15,6 +15,10 @@
 #include "util/arena.h"
 #include "util/err.h"
 
+/* The instance index of the parsed object `root` (cal.h struct cal_info) into the arena:
+ * true with *out and *size_out set, or false when the walk could not finish (no index). */
+bool cal_instances_of(icalcomponent *root, struct arena *arena, const void **out, size_t *size_out);
+
 /* Loads libical's builtin zone list (cal_init, single-threaded). */
 void cal_zone_preload(void);
 

@@ -547,7 +547,8 @@ int cal_parse_object(
     if (!utf8_ok(ics)) {
         return err_set(err, &cal_cond_valid_calendar_data, "calendar data is not UTF-8");
     }
-    if (slice_has_prefix(ics, SLICE_LIT("\xEF\xBB\xBF"))) {
+    bool bom = slice_has_prefix(ics, SLICE_LIT("\xEF\xBB\xBF"));
+    if (bom) {
         ics.ptr += 3; /* a byte order mark, as some Windows exports write */
         ics.len -= 3;
     }
@@ -558,6 +559,11 @@ int cal_parse_object(
     int rc = check_calendar(root, err);
     if (rc == 0) {
         rc = check_components(root, allowed, arena, out, err);
+    }
+    /* The index is built from this parse; queries parse the stored bytes, BOM included, so
+     * an object stored with one keeps being expanded per query. */
+    if (rc == 0 && out->is_recurring && !bom) {
+        out->has_instances = cal_instances_of(root, arena, &out->instances, &out->instances_size);
     }
     if (root) {
         icalcomponent_free(root);

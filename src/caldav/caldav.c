@@ -209,6 +209,9 @@ static int prepare_put(struct dav_req *dr,
     in->dtend_utc = info.dtend_utc;
     in->comp = info.comp;
     in->is_recurring = info.is_recurring;
+    in->has_instances = info.has_instances;
+    in->instances = info.instances;
+    in->instances_size = info.instances_size;
     return 0;
 }
 

@@ -558,6 +558,14 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
         if (!r->complex && (!r->has_range || !it->is_recurring)) {
             return true;
         }
+        /* A series with an instance index (made from the same walk as the expansion on PUT):
+         * the index decides, without loading or parsing the object. */
+        int m = !r->complex && it->has_instances
+                    ? cal_instances_match(it->instances, it->instances_size, r->start, r->end)
+                    : -1;
+        if (m >= 0) {
+            return m == 1;
+        }
     }
     struct store_item full;
     if (store_item_get(r->dr->store, s->coll.coll.id, it->name, STORE_ITEM_CONTENT, r->dr->arena,
@@ -578,6 +586,12 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
     if (!r->has_range || (!slice_contains(data, SLICE_LIT("\nRRULE")) &&
                           !slice_contains(data, SLICE_LIT("\nRDATE")))) {
         return true; /* the span index decided exactly */
+    }
+    int m = it->has_instances
+                ? cal_instances_match(it->instances, it->instances_size, r->start, r->end)
+                : -1;
+    if (m >= 0) {
+        return m == 1;
     }
     /* A series whose span overlaps may still have no instance in the range (RFC 4791 §9.9):
      * expand it over the range and look for an instance. */

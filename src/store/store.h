@@ -202,6 +202,11 @@ struct store_item_in {
     int64_t dtend_utc;        /* end of the last instance; INT64_MAX when unbounded */
     unsigned comp;            /* the caller's component type (a bit), 0 when none */
     bool is_recurring;        /* the object has RRULE or RDATE */
+    /* Opaque index bytes the caller computed for the item (a series' instance index), kept
+     * with it and returned by the range cursor; has_instances false clears them. */
+    bool has_instances;
+    const void *instances;
+    size_t instances_size;
 };
 
 struct store_item {
@@ -221,6 +226,11 @@ struct store_item {
     unsigned comp;     /* as written in store_item_in */
     bool is_recurring; /* as written in store_item_in */
     bool is_tombstone; /* only from change cursors: no content, type or uid */
+    /* Only from the range cursor: the item's store_item_in.instances (borrowed like the
+     * row), has_instances false when it has none. */
+    bool has_instances;
+    const void *instances;
+    size_t instances_size;
 };
 
 enum store_item_flags {
@@ -281,7 +291,8 @@ store_items_open(struct store *s, uint64_t coll, enum store_order order, struct 
  * `since` is not below the collection's tomb_horizon. O(log n) to open, O(1) per row. */
 enum store_rc
 store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out);
-/* Live items of `coll` whose span overlaps [start, end) (unix seconds), by the index. */
+/* Live items of `coll` whose span overlaps [start, end) (unix seconds), by the index, each
+ * with its instance index bytes (store_item.instances) when it has them. */
 enum store_rc store_items_in_range_open(
     struct store *s, uint64_t coll, int64_t start, int64_t end, struct store_cursor **out);
 /* Child collections of `coll`, by name. */

@@ -88,7 +88,10 @@ static const char *const stmt_sql[S_COUNT] = {
         "RETURNING " ITEM_COLS,
     [S_CONTENT_UPSERT] = "INSERT INTO item_content(id, data) VALUES (?1, ?2) "
                          "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-    /* item_content cascades. */
+    [S_INSTANCES_UPSERT] = "INSERT INTO item_instances(id, data) VALUES (?1, ?2) "
+                           "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+    [S_INSTANCES_DELETE] = "DELETE FROM item_instances WHERE id = ?1",
+    /* item_content and item_instances cascade. */
     [S_ITEM_DELETE] = "DELETE FROM items WHERE coll = ?1 AND name = ?2 "
                       "RETURNING id, created_modseq",
     [S_ITEM_DEL_PROPS] = "DELETE FROM props WHERE res_kind = 1 AND res_id = ?1",

@@ -176,6 +176,22 @@ static enum store_rc upsert_meta(struct store *s,
     return store_db_exec(s, st); /* runs the statement to its end, then resets it */
 }
 
+/* Writes or clears the item's instance index (a replaced series may become a single). */
+static enum store_rc put_instances(struct store *s, uint64_t id, const struct store_item_in *in)
+{
+    sqlite3_stmt *st =
+        store_db_stmt(s, in->has_instances ? S_INSTANCES_UPSERT : S_INSTANCES_DELETE);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    if (in->has_instances) {
+        sqlite3_bind_blob64(st, 2, in->instances_size ? in->instances : "", in->instances_size,
+                            SQLITE_STATIC);
+    }
+    return store_db_exec(s, st);
+}
+
 /* Checks in order, so that a refused put writes nothing: the name is no child collection,
  * the uid is free, the collection exists (the bump). */
 enum store_rc store_item_put(struct store *s,
@@ -215,6 +231,9 @@ enum store_rc store_item_put(struct store *s,
     store_db_bind_u64(st, 1, id);
     sqlite3_bind_blob64(st, 2, in->size ? in->content : "", in->size, SQLITE_STATIC);
     rc = store_db_exec(s, st);
+    if (rc == STORE_OK) {
+        rc = put_instances(s, id, in);
+    }
     if (rc == STORE_OK && created_out) {
         *created_out = created_modseq == modseq; /* a replace keeps its older created_modseq */
     }
@@ -383,7 +402,8 @@ static const char *const cursor_sql[CQ_COUNT] = {
                    "UNION ALL SELECT item_id, coll, name, NULL, NULL, 0, modseq, created_modseq, "
                    "deleted_at, NULL, NULL, 0, 0, 1 FROM tombstones WHERE coll = ?1 AND "
                    "modseq > ?2 ORDER BY 7",
-    [CQ_RANGE] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 AND dtstart IS NOT NULL AND "
+    [CQ_RANGE] = "SELECT " ITEM_COLS ", (SELECT data FROM item_instances x WHERE x.id = "
+                 "items.id) FROM items WHERE coll = ?1 AND dtstart IS NOT NULL AND "
                  "dtstart < ?3 AND dtend > ?2 ORDER BY dtstart",
     [CQ_CHILDREN] = "SELECT " COLL_COLS " FROM collections WHERE parent = ?1 ORDER BY name",
     [CQ_ALL_COLLS] = "SELECT " COLL_COLS " FROM collections ORDER BY id",
@@ -493,6 +513,15 @@ enum store_rc store_cursor_next_item(struct store_cursor *c, struct store_item *
         store_db_read_item(c->stmt, NULL, false, row_out);
         row_out->is_tombstone =
             c->query == CQ_CHANGES && sqlite3_column_int(c->stmt, STORE_DB_ITEM_NCOLS) == 1;
+        if (c->query == CQ_RANGE &&
+            sqlite3_column_type(c->stmt, STORE_DB_ITEM_NCOLS) != SQLITE_NULL) {
+            row_out->has_instances = true;
+            row_out->instances = sqlite3_column_blob(c->stmt, STORE_DB_ITEM_NCOLS);
+            row_out->instances_size = (size_t)sqlite3_column_bytes(c->stmt, STORE_DB_ITEM_NCOLS);
+            if (!row_out->instances) {
+                row_out->instances = ""; /* an empty index: no instance at all */
+            }
+        }
     }
     return rc;
 }

@@ -1006,6 +1006,77 @@ static void test_store_pool_writers_commit_and_release_rolls_back(void **state)
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* The range cursor returns each item's instance index bytes as written; a replace without
+ * them clears them, a delete takes them along. */
+static void test_store_range_cursor_returns_instance_index(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    static const char idx[] = "0123456789abcdefghijklmn"; /* opaque to the store */
+    struct store_item_in in = {.content = "x",
+                               .size = 1,
+                               .content_type = "text/calendar",
+                               .has_span = true,
+                               .dtstart_utc = 100,
+                               .dtend_utc = 300,
+                               .comp = 1,
+                               .is_recurring = true,
+                               .has_instances = true,
+                               .instances = idx,
+                               .instances_size = 24};
+    assert_int_equal(store_item_put(f->s, cal, "series", &in, f->a, NULL, NULL), STORE_OK);
+    struct store_item_in empty = in;
+    empty.instances = NULL;
+    empty.instances_size = 0; /* a finite series with no instance left */
+    assert_int_equal(store_item_put(f->s, cal, "empty", &empty, f->a, NULL, NULL), STORE_OK);
+    struct store_item_in plain = in;
+    plain.has_instances = false;
+    assert_int_equal(store_item_put(f->s, cal, "plain", &plain, f->a, NULL, NULL), STORE_OK);
+
+    struct store_cursor *cur = NULL;
+    struct store_item it;
+    assert_int_equal(store_items_in_range_open(f->s, cal, 0, 1000, &cur), STORE_OK);
+    int seen = 0;
+    while (store_cursor_next_item(cur, &it) == STORE_OK) {
+        if (strcmp(it.name, "series") == 0) {
+            assert_true(it.has_instances);
+            assert_int_equal(it.instances_size, 24);
+            assert_memory_equal(it.instances, idx, 24);
+        } else if (strcmp(it.name, "empty") == 0) {
+            assert_true(it.has_instances);
+            assert_int_equal(it.instances_size, 0);
+            assert_non_null(it.instances);
+        } else {
+            assert_string_equal(it.name, "plain");
+            assert_false(it.has_instances);
+        }
+        seen++;
+    }
+    store_cursor_close(&cur);
+    assert_int_equal(seen, 3);
+
+    /* other cursors never carry it */
+    assert_int_equal(store_items_open(f->s, cal, STORE_ORDER_NAME, &cur), STORE_OK);
+    while (store_cursor_next_item(cur, &it) == STORE_OK) {
+        assert_false(it.has_instances);
+    }
+    store_cursor_close(&cur);
+
+    /* replacing the series by a single clears its index; deleting "empty" removes its row */
+    assert_int_equal(store_item_put(f->s, cal, "series", &plain, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_delete(f->s, cal, "empty"), STORE_OK);
+    assert_int_equal(store_items_in_range_open(f->s, cal, 0, 1000, &cur), STORE_OK);
+    seen = 0;
+    while (store_cursor_next_item(cur, &it) == STORE_OK) {
+        assert_false(it.has_instances);
+        seen++;
+    }
+    store_cursor_close(&cur);
+    assert_int_equal(seen, 2);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
 /* Group commit: a write's commit returns only after a WAL flush it led or shared; read
  * transactions and rollbacks never flush. One connection at a time: exactly one flush per
  * committed write. */
@@ -1203,6 +1274,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_pool_writers_commit_and_release_rolls_back,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_range_cursor_returns_instance_index, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_pool_commit_of_a_write_waits_for_a_flush, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(

@@ -1,0 +1,237 @@
+/* tests/unit/cal/test_cal_instances.c: the instance index of recurring objects (cal.h
+ * cal_info.instances, cal_instances_match). The index must answer a time range exactly as
+ * the expansion of the stored object (cal_expand) does, which is what calendar-query used
+ * before it: checked on a grid of ranges for series with overrides, EXDATEs, zero-length and
+ * all-day instances, a TZID, an RDATE, a VTODO and an override moved before its original;
+ * plus the series that get no index (unbounded, too many instances) and a few exact cases. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cal/cal.h"
+#include "util/arena.h"
+#include "util/err.h"
+
+#define HEAD       "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\n"
+#define TAIL       "END:VCALENDAR\r\n"
+#define EV(body)   "BEGIN:VEVENT\r\nDTSTAMP:20260101T000000Z\r\n" body "END:VEVENT\r\n"
+#define TODO(body) "BEGIN:VTODO\r\nDTSTAMP:20260101T000000Z\r\n" body "END:VTODO\r\n"
+
+#define BERLIN                                                                          \
+  "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\n"   \
+  "TZOFFSETTO:+0200\r\nTZNAME:CEST\r\nDTSTART:19700329T020000\r\n"                      \
+  "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\n"        \
+  "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\nDTSTART:19701025T030000\r\n" \
+  "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+
+struct series {
+    const char *name;
+    const char *ics;
+    bool indexed; /* expected cal_info.has_instances */
+};
+
+/* 2026-01-05T10:00:00Z (a Monday) = 1767607200 */
+static const struct series series[] = {
+    {"weekly with a moved instance",
+     HEAD EV("UID:a\r\nDTSTART:20260105T100000Z\r\nDURATION:PT45M\r\n"
+             "RRULE:FREQ=WEEKLY;COUNT=5\r\n") EV("UID:a\r\nRECURRENCE-ID:20260112T100000Z\r\n"
+                                                 "DTSTART:20260112T130000Z\r\nDURATION:PT45M\r\n")
+         TAIL,
+     true},
+    {"daily with an exdate",
+     HEAD EV("UID:b\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n"
+             "RRULE:FREQ=DAILY;COUNT=10\r\nEXDATE:20260107T100000Z\r\n") TAIL,
+     true},
+    {"override moved before its original",
+     HEAD EV("UID:c\r\nDTSTART:20260105T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n")
+         EV("UID:c\r\nRECURRENCE-ID:20260126T100000Z\r\nDTSTART:20260106T150000Z\r\n"
+            "DURATION:PT1H\r\n") TAIL,
+     true},
+    {"zero-length instances",
+     HEAD EV("UID:d\r\nDTSTART:20260105T120000Z\r\nRRULE:FREQ=DAILY;COUNT=5\r\n") TAIL, true},
+    {"all-day weekly",
+     HEAD EV("UID:e\r\nDTSTART;VALUE=DATE:20260106\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n") TAIL, true},
+    {"tzid daily",
+     HEAD BERLIN EV("UID:f\r\nDTSTART;TZID=Europe/Berlin:20260105T090000\r\n"
+                    "DTEND;TZID=Europe/Berlin:20260105T100000\r\nRRULE:FREQ=DAILY;COUNT=6\r\n")
+         TAIL,
+     true},
+    {"rdate",
+     HEAD EV("UID:g\r\nDTSTART:20260105T100000Z\r\nDURATION:PT1H\r\nRDATE:20260108T100000Z\r\n")
+         TAIL,
+     true},
+    {"vtodo series",
+     HEAD TODO("UID:h\r\nDTSTART:20260105T080000Z\r\nDUE:20260105T100000Z\r\n"
+               "RRULE:FREQ=WEEKLY;COUNT=3\r\n") TAIL,
+     true},
+    {"until with an exdate in a zone",
+     HEAD BERLIN EV("UID:i\r\nDTSTART;TZID=Europe/Berlin:20260105T180000\r\nDURATION:PT2H\r\n"
+                    "RRULE:FREQ=DAILY;UNTIL=20260112T170000Z\r\n"
+                    "EXDATE;TZID=Europe/Berlin:20260109T180000\r\n") TAIL,
+     true},
+    {"unbounded weekly",
+     HEAD EV("UID:j\r\nDTSTART:20260105T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=WEEKLY\r\n") TAIL,
+     false},
+    {"more instances than the index keeps",
+     HEAD EV("UID:k\r\nDTSTART:20260105T100000Z\r\nDURATION:PT1M\r\n"
+             "RRULE:FREQ=HOURLY;COUNT=5000\r\n") TAIL,
+     false},
+};
+
+/* The expansion's answer: does the object have an instance in [start, end)? */
+static bool expansion_matches(const char *ics, int64_t start, int64_t end)
+{
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct slice out;
+    assert_int_equal(cal_expand(slice_from_cstr(ics), start, end, a, &out, &e), 0);
+    bool found = strstr(out.ptr + 1, "BEGIN:V") != NULL; /* a component after VCALENDAR */
+    arena_destroy(&a);
+    return found;
+}
+
+static void parse(const char *ics, struct arena *a, struct cal_info *info)
+{
+    struct err e;
+    err_init(&e);
+    int rc = cal_parse_object(slice_from_cstr(ics), CAL_COMP_VEVENT | CAL_COMP_VTODO, a, info, &e);
+    if (rc != 0) {
+        fail_msg("parse failed: %s", e.msg);
+    }
+}
+
+/* A grid of ranges whose edges meet every instance boundary of the series above and one
+ * second before it: each day from 2026-01-04 to 2026-01-26, starting at each boundary time
+ * of day (or 1 s earlier), lasting 1 s, 45 min or a day. */
+static void test_cal_instances_answer_as_the_expansion(void **state)
+{
+    (void)state;
+    static const int64_t lengths[] = {1, 2700, 86400};
+    static const int64_t times[] = {0,         8 * 3600,  9 * 3600,  10 * 3600, 38700,
+                                    11 * 3600, 12 * 3600, 13 * 3600, 49500,     15 * 3600,
+                                    16 * 3600, 17 * 3600, 19 * 3600};
+    const int64_t first = 1767484800; /* 2026-01-04T00:00:00Z */
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
+        struct arena *a = arena_create();
+        struct cal_info info;
+        parse(series[i].ics, a, &info);
+        assert_true(info.is_recurring);
+        if (info.has_instances != series[i].indexed) {
+            fail_msg("%s: has_instances %d", series[i].name, info.has_instances);
+        }
+        if (!info.has_instances) {
+            arena_destroy(&a);
+            continue;
+        }
+        size_t checked = 0;
+        size_t matched = 0;
+        for (int64_t day = first; day < first + 23 * 86400; day += 86400) {
+            for (size_t k = 0; k < 2 * sizeof(times) / sizeof(times[0]); k++) {
+                int64_t s = day + times[k / 2] - (int64_t)(k % 2);
+                for (size_t l = 0; l < sizeof(lengths) / sizeof(lengths[0]); l++) {
+                    int64_t e = s + lengths[l];
+                    int got = cal_instances_match(info.instances, info.instances_size, s, e);
+                    bool want = expansion_matches(series[i].ics, s, e);
+                    if (got != (want ? 1 : 0)) {
+                        fail_msg("%s: [%lld, %lld) index %d, expansion %d", series[i].name,
+                                 (long long)s, (long long)e, got, want);
+                    }
+                    checked++;
+                    matched += want;
+                }
+            }
+        }
+        assert_true(matched > 0 && matched < checked); /* the grid tells both answers apart */
+        arena_destroy(&a);
+    }
+}
+
+/* Exact answers, worked out by hand. */
+static void test_cal_instances_exact_cases(void **state)
+{
+    (void)state;
+    const int64_t jan5 = 1767607200; /* 2026-01-05T10:00:00Z */
+    const int64_t day = 86400;
+    struct arena *a = arena_create();
+    struct cal_info info;
+
+    parse(series[0].ics, a, &info); /* weekly 10:00-10:45, the 01-12 one moved to 13:00 */
+    assert_int_equal(cal_instances_match(info.instances, info.instances_size, jan5, jan5 + 1), 1);
+    assert_int_equal(cal_instances_match(info.instances, info.instances_size, jan5 + 7 * day,
+                                         jan5 + 7 * day + 2700),
+                     0); /* the moved instance's original slot */
+    assert_int_equal(cal_instances_match(info.instances, info.instances_size,
+                                         jan5 + 7 * day + 3 * 3600, jan5 + 7 * day + 3 * 3600 + 1),
+                     1); /* where it moved */
+    assert_int_equal(
+        cal_instances_match(info.instances, info.instances_size, jan5 + 2700, jan5 + 7 * day),
+        0); /* after the first instance ends, before the (moved) second */
+    assert_int_equal(
+        cal_instances_match(info.instances, info.instances_size, jan5 + 35 * day, jan5 + 400 * day),
+        0); /* after COUNT=5 */
+
+    parse(series[1].ics, a, &info); /* daily 10:00-11:00, 01-07 excluded */
+    assert_int_equal(cal_instances_match(info.instances, info.instances_size, jan5 + 2 * day,
+                                         jan5 + 2 * day + 3600),
+                     0);
+    assert_int_equal(cal_instances_match(info.instances, info.instances_size, jan5 + 3 * day,
+                                         jan5 + 3 * day + 3600),
+                     1);
+
+    parse(series[3].ics, a, &info); /* zero-length at 12:00: start <= s < end matches */
+    const int64_t noon = jan5 + 7200;
+    assert_int_equal(cal_instances_match(info.instances, info.instances_size, noon, noon + 1), 1);
+    assert_int_equal(cal_instances_match(info.instances, info.instances_size, noon - 1, noon), 0);
+
+    parse(series[2].ics, a, &info); /* the 01-26 instance moved to 01-06 15:00 */
+    const int64_t jan6_15 = jan5 + day + 5 * 3600;
+    assert_int_equal(
+        cal_instances_match(info.instances, info.instances_size, jan6_15, jan6_15 + 3600), 0);
+    assert_int_equal(
+        cal_instances_match(info.instances, info.instances_size, jan6_15, jan5 + 21 * day + 1), 1);
+
+    assert_int_equal(cal_instances_match("x", 1, 0, 1), -1); /* malformed */
+    arena_destroy(&a);
+}
+
+/* A single object needs no index: its span is exact. */
+static void test_cal_instances_only_for_series(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_info info;
+    parse(HEAD EV("UID:s\r\nDTSTART:20260105T100000Z\r\nDURATION:PT1H\r\n") TAIL, a, &info);
+    assert_false(info.is_recurring);
+    assert_false(info.has_instances);
+    arena_destroy(&a);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    cal_init();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cal_shutdown();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cal_instances_answer_as_the_expansion),
+        cmocka_unit_test(test_cal_instances_exact_cases),
+        cmocka_unit_test(test_cal_instances_only_for_series),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
