@@ -31,7 +31,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import easclient  # noqa: E402  (the test client's codec, see bench/easclient.py)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import easclient  # noqa: E402  (the test phone's client and codec, one copy)
 from peers import free_port, generate, put_worker, wait_port  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-pw"
