@@ -343,7 +343,10 @@ def run(a):
             tail = f.read()[-2000:]
         if tail.strip():
             print("almanacd log (tail):\n" + tail, file=sys.stderr)
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            print("kept " + work, file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def table(r):

@@ -616,7 +616,11 @@ static int route_end(void *app_, struct http_request *req, struct err *err)
     if (admit(er, err) != 0) {
         return -1;
     }
-    return er->cmd->run(er, err);
+    int rc = er->cmd->run(er, err);
+    /* Every answer is one buffer: the connection goes back to the pool before it is sent, so
+     * answered requests whose bytes are still on their way hold none. */
+    eas_store_release(er);
+    return rc;
 }
 
 static int route_resumed(void *app_, struct http_request *req, struct err *err)
@@ -626,7 +630,9 @@ static int route_resumed(void *app_, struct http_request *req, struct err *err)
     if (!er->cmd->resumed) {
         return err_set(err, &err_cond_internal, "%s cannot resume", er->cmd->name);
     }
-    return er->cmd->resumed(er, err);
+    int rc = er->cmd->resumed(er, err);
+    eas_store_release(er);
+    return rc;
 }
 
 static void route_render_error(void *app_, struct http_request *req, const struct err *e)

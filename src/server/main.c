@@ -1,7 +1,8 @@
 /* server/main.c: almanacd. Reads the configuration (file, then flags), opens the store pool,
  * wires the routes to the HTTP daemon and waits for signals: SIGTERM/SIGINT drain in-flight
  * requests and exit 0, SIGHUP re-reads the configuration file (log level; other keys apply
- * at the next start) and forgets cached credentials. */
+ * at the next start) and forgets cached credentials; between signals it prunes old tombstones
+ * (tombstone_max_age, every prune_interval). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cal/cal.h"
 #include "caldav/caldav.h"
@@ -21,10 +23,7 @@
 #include "store/store.h"
 #include "util/log.h"
 #include "util/sec.h"
-
-enum {
-    POOL_MAX = 256, /* store connections; opened lazily, one per concurrently served request */
-};
+#include "util/timeutil.h"
 
 struct server_opts {
     const char *config_path;
@@ -175,6 +174,37 @@ static void reload(const struct server_opts *o, struct config *cfg, struct http_
              o->config_path);
 }
 
+static int64_t mono_ms(void)
+{
+    return time_mono_us() / 1000;
+}
+
+/* The change log's housekeeping: drops tombstones older than tombstone_max_age in every
+ * collection (store_prune_all_tombstones), on the main thread between signals, with a pooled
+ * connection. A failure is logged and retried at the next run. */
+static void prune_history(const struct config *cfg, struct store_pool *pool)
+{
+    if (cfg->tombstone_max_age == 0) {
+        return;
+    }
+    struct store *s = store_pool_acquire(pool);
+    if (!s) {
+        log_warn("prune skipped msg=\"no store connection\"");
+        return;
+    }
+    size_t n = 0;
+    int64_t t0 = mono_ms();
+    enum store_rc rc =
+        store_prune_all_tombstones(s, time_now() - (int64_t)cfg->tombstone_max_age, &n);
+    if (rc != STORE_OK) {
+        log_error("prune failed rc=%d msg=\"%s\"", (int)rc, store_last_error(s));
+    } else {
+        log_info("prune collections=%zu max_age=%u ms=%lld", n, cfg->tombstone_max_age,
+                 (long long)(mono_ms() - t0));
+    }
+    store_pool_release(pool, s);
+}
+
 static int serve(const struct server_opts *o, struct config *cfg)
 {
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -190,7 +220,11 @@ static int serve(const struct server_opts *o, struct config *cfg)
     }
     store_close(&probe);
     struct store_pool *pool = NULL;
-    if (store_pool_create(cfg->data_dir, POOL_MAX, &pool) != STORE_OK) {
+    /* One store connection per HTTP connection at most (opened lazily), and one for the
+     * pruning job: a request never waits for a connection that only another request whose
+     * answer is still streaming could give back (with fewer, max_connections slow readers
+     * of long multistatus answers would stall every worker thread in store_pool_acquire). */
+    if (store_pool_create(cfg->data_dir, cfg->max_connections + 1, &pool) != STORE_OK) {
         log_error("cannot create store pool dir=%s", cfg->data_dir);
         return 1;
     }
@@ -263,10 +297,19 @@ static int serve(const struct server_opts *o, struct config *cfg)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    int64_t next_prune = mono_ms();
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0) {
-            continue;
+        int64_t now = mono_ms();
+        if (now >= next_prune) {
+            prune_history(cfg, pool);
+            now = mono_ms();
+            next_prune = now + (int64_t)cfg->prune_interval * 1000;
+        }
+        int64_t wait = next_prune - now;
+        struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig < 0) {
+            continue; /* the timeout (EAGAIN) or EINTR */
         }
         if (sig == SIGHUP) {
             reload(o, cfg, srv);

@@ -3,13 +3,17 @@ test_activesync.py does not cover, against the real almanacd: device state survi
 restart (same policy key, same SyncKey, the rest of the calendar exactly once); FilterType
 windows; ghosting by Supported (≤14.1) against a client without Supported; the server-wins
 conflict; Sync as a long poll (HeartbeatInterval) woken by a CalDAV write and expiring
-empty; 16.x behind eas_protocol_16: server-chosen UID in the Add response and the
+empty; 400 Pings waiting at once, more than the old store pool held, all woken by one write;
+16.x behind eas_protocol_16: server-chosen UID in the Add response and the
 cancellation of one occurrence by InstanceId."""
 
 import datetime
 import os
+import concurrent.futures
 import re
+import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -374,6 +378,89 @@ class StateTest(harness.ServerTestCase):
         href = re.search(r"<D:href>([^<]+)</D:href>", rep.text).group(1)
         body = self.srv.request("GET", href).text
         self.assertRegex(body, r"EXDATE[^\r\n]*20270303T090000Z")
+
+
+class PingCrowdTest(harness.ServerTestCase):
+    """More waiting Pings than the store pool once had connections (256): every Ping whose
+    answer is on its way must have given its store connection back, or the next resumed
+    Ping waits for one on a worker thread and the server stalls."""
+
+    DEVICES = 400
+    CONFIG = ("eas_ping_min_heartbeat = 1\neas_provisioning = false\n"
+              "per_ip_connections = 1024\neas_max_devices = 400\n")
+
+    def test_400_waiting_pings_all_wake_on_one_write(self):
+        self.srv.cli("calendar", "add", "alice", "crowd", "--displayname", "Crowd")
+        pw = self.srv.passwords["alice"]
+        first = ec.EASClient("127.0.0.1", self.srv.port, "alice", pw, "CROWD000")
+        fid = [f["ServerId"] for f in ec.EASClient.folders_of(first.folder_sync("0"))
+               if f["DisplayName"] == "Crowd"][0]
+        first.close()
+
+        def synced(i):
+            c = ec.EASClient("127.0.0.1", self.srv.port, "alice", pw, "CROWD%03d" % i)
+            key = c.sync(fid, "0").only().sync_key
+            col = c.sync(fid, key, get_changes=True).only()
+            assert col.status == 1 and not col.adds, col
+            c.close()
+            return c
+
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            devices = list(ex.map(synced, range(self.DEVICES)))
+        body = ec.encode(E("N:Ping", E("HeartbeatInterval", "120"),
+                           E("Folders", E("Folder", E("Id", fid), E("Class", "Calendar")))))
+        sel = selectors.DefaultSelector()
+        got = {}
+        for c in devices:
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+            s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
+                       "MS-ASProtocolVersion: 14.1\r\n"
+                       "Content-Type: application/vnd.ms-sync.wbxml\r\n"
+                       "Content-Length: %d\r\n\r\n" % (c.target("Ping"), c.auth_header(),
+                                                         len(body))).encode() + body)
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+            got[s] = b""
+
+        def pump(until):
+            while time.time() < until and sel.get_map():
+                for key, _ in sel.select(0.2):
+                    chunk = key.fileobj.recv(65536)
+                    got[key.fileobj] += chunk
+                    head, sep, rest = got[key.fileobj].partition(b"\r\n\r\n")
+                    m = re.search(rb"(?i)content-length: *(\d+)", head)
+                    if not chunk or (sep and m and len(rest) >= int(m.group(1))):
+                        sel.unregister(key.fileobj)
+
+        try:
+            pump(time.time() + 2)
+            early = [v[:60] for v in got.values() if v]
+            self.assertEqual(early, [], "Pings answered before any change")
+            t = self.now_put()
+            pump(time.time() + 60)
+            statuses = []
+            for v in got.values():
+                head, _, rest = v.partition(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    statuses.append(head[:40])
+                    continue
+                doc = ec.decode(rest)
+                statuses.append((doc.findtext("Status"),
+                                 [f.text for f in doc.findall("Folders/Folder")]))
+            self.assertEqual(statuses, [("2", [fid])] * self.DEVICES)
+            self.assertLess(time.time() - t, 60)
+        finally:
+            for s in got:
+                s.close()
+
+    def now_put(self):
+        t = time.time()
+        r = self.srv.request("PUT", "/calendars/alice/crowd/wake.ics", body=ics(
+            "wake", datetime.datetime(2026, 3, 10, 10, tzinfo=UTC),
+            datetime.datetime(2026, 3, 10, 11, tzinfo=UTC), "Wake"),
+            headers={"Content-Type": "text/calendar"})
+        self.assertEqual(r.status, 201)
+        return t
 
 
 if __name__ == "__main__":
