@@ -155,9 +155,32 @@ static void walk_own(icalcomponent *root, icalcomponent *c, int64_t rid, walk_fn
     }
 }
 
-/* Walks the instances of series `m` that start (by RECURRENCE-ID) before `range_end`, each
- * override in place of the instance it replaces. Returns true when the walk met every
- * instance of the series (false: it stopped at range_end, or at a CAL_MAX_* bound). */
+/* One source of a series' instances in the merged walk: an RRULE being walked. */
+struct rule_head {
+    struct cal_recur w;
+    bool live;             /* `t`/`rid` hold its next instance */
+    struct icaltimetype t; /* local start */
+    int64_t rid;
+};
+
+/* Loads the next instance of `h` into it. False when the rule has none left; *cut is set
+ * when it stopped at a CAL_MAX_* bound rather than at its end. */
+static bool rule_advance(struct rule_head *h, struct cal_work *work, bool *cut)
+{
+    int rc = cal_recur_next(&h->w, work, &h->t, &h->rid);
+    if (rc == -1) {
+        *cut = true;
+    }
+    h->live = rc == 1;
+    return h->live;
+}
+
+/* Walks the instances of series `m` that start (by RECURRENCE-ID) before `range_end`, in
+ * ascending order, each override in place of the instance it replaces. The recurrence set is
+ * RFC 5545 §3.8.5's: DTSTART (always the first instance, whether or not a rule yields it),
+ * every RRULE's instances and every RDATE, an instant met twice counted once, less the
+ * EXDATEs. Returns true when the walk met every instance of the series (false: it stopped
+ * at range_end, or at a CAL_MAX_* bound). */
 static bool walk_master(icalcomponent *root,
                         icalcomponent *m,
                         int64_t range_end,
@@ -165,32 +188,80 @@ static bool walk_master(icalcomponent *root,
                         walk_fn *fn,
                         void *ctx)
 {
-    icalproperty *rr = icalcomponent_get_first_property(m, ICAL_RRULE_PROPERTY);
     icalproperty *sp = icalcomponent_get_first_property(m, ICAL_DTSTART_PROPERTY);
-    if (!rr || !sp) {
+    size_t nrules = 0;
+    icalproperty **rules = cal_props_of(m, ICAL_RRULE_PROPERTY, arena, &nrules);
+    struct cal_rdate *rd = NULL;
+    size_t nrd = sp ? cal_rdates_of(root, m, arena, &rd) : 0;
+    if (!sp || (nrules == 0 && nrd == 0)) {
         walk_own(root, m, INT64_MIN, fn, ctx);
         return true;
     }
     struct icaltimetype dtstart = icalproperty_get_dtstart(sp);
     const icaltimezone *zone = cal_zone_of(root, sp, dtstart);
-    struct icalrecurrencetype rule = icalproperty_get_rrule(rr);
-    struct cal_recur w;
-    if (cal_recur_start(&w, &rule, dtstart, zone) != 0) {
-        walk_own(root, m, INT64_MIN, fn, ctx); /* a rule cal_parse_object refuses */
-        return true;
+    int64_t u0 = cal_to_utc(dtstart, zone);
+    bool cut = false;
+    struct cal_work work = CAL_WORK_INIT; /* one budget for all the rules, as the span's */
+    struct rule_head heads[CAL_MAX_RRULES];
+    size_t nh = 0;
+    for (size_t i = 0; i < nrules && nh < CAL_MAX_RRULES; i++) {
+        struct icalrecurrencetype rule = icalproperty_get_rrule(rules[i]);
+        struct rule_head *h = &heads[nh];
+        if (cal_recur_start(&h->w, &rule, dtstart, zone) != 0) {
+            continue; /* a rule cal_parse_object refuses: it adds nothing */
+        }
+        nh++;
+        rule_advance(h, &work, &cut);
     }
     const char *uid = icalcomponent_get_uid(m);
     struct cal_exset ex;
     cal_exset_init(&ex, root, m, NULL, 0, arena);
-    struct cal_work work = CAL_WORK_INIT;
-    struct icaltimetype t;
-    int64_t rid;
-    int rc;
-    bool complete = false;
-    while ((rc = cal_recur_next(&w, &work, &t, &rid)) == 1) {
+    bool first = true; /* DTSTART's instance not yet met */
+    size_t ri = 0;
+    bool stopped = false;
+    for (;;) {
+        /* the earliest head of the sources; its local time and end from the one that has it
+         * (DTSTART, then an RDATE, then a rule) */
+        int64_t rid = INT64_MAX;
+        struct icaltimetype t = dtstart;
+        int64_t end = INT64_MIN; /* INT64_MIN: as cal_instance_end gives it */
+        bool any = false;
+        if (first) {
+            rid = u0;
+            any = true;
+        }
+        if (ri < nrd && (!any || rd[ri].utc < rid)) {
+            rid = rd[ri].utc;
+            t = rd[ri].t;
+            end = rd[ri].end;
+            any = true;
+        }
+        for (size_t k = 0; k < nh; k++) {
+            if (heads[k].live && (!any || heads[k].rid < rid)) {
+                rid = heads[k].rid;
+                t = heads[k].t;
+                end = INT64_MIN;
+                any = true;
+            }
+        }
+        if (!any) {
+            break;
+        }
         if (rid >= range_end) {
-            break; /* instances only grow from here (an override moved earlier from a later
-                      original is not looked for) */
+            stopped = true; /* instances only grow from here (an override moved earlier from
+                               a later original is not looked for) */
+            break;
+        }
+        /* consume the instant from every source that has it */
+        if (first && u0 == rid) {
+            first = false;
+        }
+        while (ri < nrd && rd[ri].utc == rid) {
+            ri++;
+        }
+        for (size_t k = 0; k < nh; k++) {
+            while (heads[k].live && heads[k].rid == rid && rule_advance(&heads[k], &work, &cut)) {
+            }
         }
         if (cal_exset_has(&ex, t, rid)) {
             continue;
@@ -200,12 +271,16 @@ static bool walk_master(icalcomponent *root,
             walk_own(root, ov, rid, fn, ctx);
             continue;
         }
-        struct walk_inst in = {m, false, t, rid, cal_instance_end(root, m, t, zone, rid), rid};
+        if (end == INT64_MIN) {
+            end = cal_instance_end(root, m, t, zone, rid);
+        }
+        struct walk_inst in = {m, false, t, rid, end, rid};
         fn(ctx, root, &in);
     }
-    complete = rc == 0;
-    cal_recur_stop(&w);
-    return complete;
+    for (size_t k = 0; k < nh; k++) {
+        cal_recur_stop(&heads[k].w);
+    }
+    return !stopped && !cut;
 }
 
 static bool has_master(icalcomponent *root, const char *uid)

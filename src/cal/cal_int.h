@@ -54,6 +54,25 @@ int64_t cal_instance_end(icalcomponent *root,
                          const icaltimezone *zone,
                          int64_t start_utc);
 
+/* The properties of `c` of one kind, as an array in the arena (n in *n_out). libical's
+ * get_first/get_next_property share one cursor per component, which any lookup on `c` made
+ * inside such a loop (cal_instance_end's, for one) resets. */
+icalproperty **
+cal_props_of(icalcomponent *c, icalproperty_kind kind, struct arena *arena, size_t *n_out);
+
+/* One RDATE instance: its local start, that instant, and its end (a PERIOD's own end, else
+ * as cal_instance_end gives it; never before the start). */
+struct cal_rdate {
+    struct icaltimetype t;
+    int64_t utc;
+    int64_t end;
+};
+
+/* The RDATE instances of `c` (DATE, DATE-TIME and PERIOD values; invalid dates left out),
+ * sorted by start, into the arena. Returns their number. */
+size_t
+cal_rdates_of(icalcomponent *root, icalcomponent *c, struct arena *arena, struct cal_rdate **out);
+
 /* The work one object may still cost, shared by every rule walked for it (cal.h CAL_MAX_*).
  * Start from CAL_WORK_INIT. */
 struct cal_work {

@@ -438,11 +438,8 @@ static void series_add(const struct series *se,
     cal_span_add(s, utc, end);
 }
 
-/* The properties of `c` of one kind, as an array in the arena. libical's
- * get_first/get_next_property share one cursor per component, which any lookup on `c` made
- * inside such a loop (cal_instance_end's, for one) resets. */
-static icalproperty **
-props_of(icalcomponent *c, icalproperty_kind kind, struct arena *arena, size_t *n_out)
+icalproperty **
+cal_props_of(icalcomponent *c, icalproperty_kind kind, struct arena *arena, size_t *n_out)
 {
     size_t n = 0;
     for (icalproperty *p = icalcomponent_get_first_property(c, kind); p;
@@ -459,30 +456,56 @@ props_of(icalcomponent *c, icalproperty_kind kind, struct arena *arena, size_t *
     return v;
 }
 
-/* RDATEs: DATE, DATE-TIME (lasting as DTSTART's instance does) or PERIOD (its own end). */
-static void
-rdates_add(const struct series *se, struct arena *arena, struct cal_span *s, bool *recurring)
+static int cmp_rdate(const void *a, const void *b)
+{
+    const struct cal_rdate *x = a;
+    const struct cal_rdate *y = b;
+    return (x->utc > y->utc) - (x->utc < y->utc);
+}
+
+size_t
+cal_rdates_of(icalcomponent *root, icalcomponent *c, struct arena *arena, struct cal_rdate **out)
 {
     size_t n;
-    icalproperty **rdates = props_of(se->c, ICAL_RDATE_PROPERTY, arena, &n);
+    icalproperty **props = cal_props_of(c, ICAL_RDATE_PROPERTY, arena, &n);
+    struct cal_rdate *v = arena_alloc(arena, (n + 1) * sizeof(*v));
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        icalproperty *rd = rdates[i];
-        *recurring = true;
-        struct icaldatetimeperiodtype dp = icalproperty_get_rdate(rd);
+        struct icaldatetimeperiodtype dp = icalproperty_get_rdate(props[i]);
         bool period = icaltime_is_null_time(dp.time);
         struct icaltimetype t = period ? dp.period.start : dp.time;
         if (!cal_time_valid(t)) {
             continue;
         }
-        const icaltimezone *z = cal_zone_of(se->root, rd, t);
+        const icaltimezone *z = cal_zone_of(root, props[i], t);
         int64_t u = cal_to_utc(t, z);
-        if (!period || se->instants) {
-            series_add(se, t, z, u, s);
-        } else if (!cal_exset_has(se->ex, t, u)) {
-            int64_t e = icaltime_is_null_time(dp.period.end)
-                            ? duration_end(dp.period.duration, t, z, u)
-                            : cal_to_utc(dp.period.end, z);
-            cal_span_add(s, u, e > u ? e : u);
+        int64_t e;
+        if (!period) {
+            e = cal_instance_end(root, c, t, z, u);
+        } else if (icaltime_is_null_time(dp.period.end)) {
+            e = duration_end(dp.period.duration, t, z, u);
+        } else {
+            e = cal_to_utc(dp.period.end, z);
+        }
+        v[k++] = (struct cal_rdate){t, u, e > u ? e : u};
+    }
+    qsort(v, k, sizeof(*v), cmp_rdate);
+    *out = v;
+    return k;
+}
+
+/* RDATEs: DATE, DATE-TIME (lasting as DTSTART's instance does) or PERIOD (its own end). */
+static void
+rdates_add(const struct series *se, struct arena *arena, struct cal_span *s, bool *recurring)
+{
+    struct cal_rdate *rd;
+    size_t n = cal_rdates_of(se->root, se->c, arena, &rd);
+    if (icalcomponent_get_first_property(se->c, ICAL_RDATE_PROPERTY)) {
+        *recurring = true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!cal_exset_has(se->ex, rd[i].t, rd[i].utc)) {
+            cal_span_add(s, rd[i].utc, se->instants ? rd[i].utc : rd[i].end);
         }
     }
 }
@@ -598,7 +621,7 @@ int cal_component_span(icalcomponent *root,
     series_add(&se, t0, zone, u0, &own_span);
     rdates_add(&se, arena, &own_span, recurring);
     size_t nrules;
-    icalproperty **rules = props_of(c, ICAL_RRULE_PROPERTY, arena, &nrules);
+    icalproperty **rules = cal_props_of(c, ICAL_RRULE_PROPERTY, arena, &nrules);
     for (size_t i = 0; i < nrules; i++) {
         *recurring = true;
         if (rrule_add(&se, rules[i], t0, zone, u0, work, &own_span, err) != 0) {

@@ -65,6 +65,16 @@ static const struct series series[] = {
      HEAD EV("UID:g\r\nDTSTART:20260105T100000Z\r\nDURATION:PT1H\r\nRDATE:20260108T100000Z\r\n")
          TAIL,
      true},
+    {"rdates with a period, a rule and an excluded rdate",
+     HEAD EV("UID:m\r\nDTSTART:20260105T100000Z\r\nDURATION:PT1H\r\n"
+             "RRULE:FREQ=WEEKLY;COUNT=2\r\nRDATE:20260107T150000Z,20260112T100000Z\r\n"
+             "RDATE;VALUE=PERIOD:20260114T080000Z/PT3H\r\nRDATE:20260116T100000Z\r\n"
+             "EXDATE:20260116T100000Z\r\n") TAIL,
+     true},
+    {"two rules and a dtstart neither yields",
+     HEAD EV("UID:n\r\nDTSTART:20260104T090000Z\r\nDURATION:PT30M\r\n"
+             "RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=3\r\nRRULE:FREQ=WEEKLY;BYDAY=TH;COUNT=2\r\n") TAIL,
+     true},
     {"vtodo series",
      HEAD TODO("UID:h\r\nDTSTART:20260105T080000Z\r\nDUE:20260105T100000Z\r\n"
                "RRULE:FREQ=WEEKLY;COUNT=3\r\n") TAIL,
@@ -200,6 +210,58 @@ static void test_cal_instances_exact_cases(void **state)
     arena_destroy(&a);
 }
 
+/* The instants of cal_expand's answer over all time, from its RECURRENCE-IDs, as
+ * "HHMM@DD" for the January days of 2026 in order. */
+static void expanded(const char *ics, char *buf, size_t size)
+{
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct slice out;
+    assert_int_equal(cal_expand(slice_from_cstr(ics), 0, INT64_MAX / 2, a, &out, &e), 0);
+    buf[0] = 0;
+    size_t at = 0;
+    const char *p = out.ptr;
+    while ((p = strstr(p, "RECURRENCE-ID:2026")) != NULL && at < size) {
+        int w = snprintf(buf + at, size - at, "%s%.4s@%.2s", at ? " " : "", p + 23, p + 20);
+        at += w > 0 ? (size_t)w : 0;
+        p++;
+    }
+    arena_destroy(&a);
+}
+
+/* RFC 5545 §3.8.5: the recurrence set is DTSTART, each RRULE's instances and each RDATE,
+ * an instant met twice counted once, less the EXDATEs; a PERIOD RDATE lasts as it says. */
+static void test_cal_instances_recurrence_set(void **state)
+{
+    (void)state;
+    char got[256];
+    expanded(series[6].ics, got, sizeof(got)); /* DTSTART and one RDATE */
+    assert_string_equal(got, "1000@05 1000@08");
+    expanded(series[7].ics, got, sizeof(got));
+    /* the rule's 05 and 12 (12 also an RDATE: once), the RDATEs of 07 and 14, 16 excluded */
+    assert_string_equal(got, "1000@05 1500@07 1000@12 0800@14");
+    expanded(series[8].ics, got, sizeof(got));
+    /* DTSTART (a Sunday), Mondays 05 12 19, Thursdays 08 15 */
+    assert_string_equal(got, "0900@04 0900@05 0900@08 0900@12 0900@15 0900@19");
+
+    struct arena *a = arena_create();
+    struct cal_info info;
+    parse(series[7].ics, a, &info);
+    const int64_t jan14_8 = 1767607200 + 9 * 86400 - 7200; /* 2026-01-14T08:00:00Z */
+    /* the PERIOD lasts three hours, not DURATION's one */
+    assert_int_equal(
+        cal_instances_match(info.instances, info.instances_size, jan14_8 + 10000, jan14_8 + 10001),
+        1);
+    assert_int_equal(
+        cal_instances_match(info.instances, info.instances_size, jan14_8 + 10800, jan14_8 + 20000),
+        0);
+    const int64_t jan16 = 1767607200 + 11 * 86400;
+    assert_int_equal(cal_instances_match(info.instances, info.instances_size, jan16, jan16 + 3600),
+                     0);
+    arena_destroy(&a);
+}
+
 /* A single object needs no index: its span is exact. */
 static void test_cal_instances_only_for_series(void **state)
 {
@@ -231,6 +293,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cal_instances_answer_as_the_expansion),
         cmocka_unit_test(test_cal_instances_exact_cases),
+        cmocka_unit_test(test_cal_instances_recurrence_set),
         cmocka_unit_test(test_cal_instances_only_for_series),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
