@@ -68,8 +68,8 @@ static enum store_rc copy_item(
     struct arena_mark m = arena_mark(dr->arena);
     struct store_item src;
     struct store_item out;
-    enum store_rc rc =
-        store_item_get(dr->store, from_coll, name, STORE_ITEM_CONTENT, dr->arena, &src);
+    enum store_rc rc = store_item_get(dr->store, from_coll, name,
+                                      STORE_ITEM_CONTENT | STORE_ITEM_INSTANCES, dr->arena, &src);
     if (rc == STORE_OK) {
         struct store_item_in in = {
             .content = src.content,
@@ -81,6 +81,9 @@ static enum store_rc copy_item(
             .dtend_utc = src.dtend_utc,
             .comp = src.comp,
             .is_recurring = src.is_recurring,
+            .has_instances = src.has_instances,
+            .instances = src.instances,
+            .instances_size = src.instances_size,
         };
         rc = store_item_put(dr->store, to_coll, to_name, &in, dr->arena, &out, NULL);
     }

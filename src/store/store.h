@@ -187,6 +187,10 @@ enum store_rc store_coll_reset_history(struct store *s, uint64_t id);
  * tomb_horizon to the newest dropped one's modseq: a token below it may have missed a delete
  * that is no longer recorded. */
 enum store_rc store_coll_prune_tombstones(struct store *s, uint64_t id, int64_t older_than);
+/* store_coll_prune_tombstones over every collection, each in a write transaction of its own
+ * (a writer waits for one collection's prune, never for all); called outside a transaction.
+ * *colls_out (may be NULL) receives the number of collections visited. */
+enum store_rc store_prune_all_tombstones(struct store *s, int64_t older_than, size_t *colls_out);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Items */
@@ -226,16 +230,18 @@ struct store_item {
     unsigned comp;     /* as written in store_item_in */
     bool is_recurring; /* as written in store_item_in */
     bool is_tombstone; /* only from change cursors: no content, type or uid */
-    /* Only from the range cursor: the item's store_item_in.instances (borrowed like the
-     * row), has_instances false when it has none. */
+    /* Only from the range cursor (borrowed like the row) and from store_item_get with
+     * STORE_ITEM_INSTANCES (in the arena): the item's store_item_in.instances,
+     * has_instances false when it has none. */
     bool has_instances;
     const void *instances;
     size_t instances_size;
 };
 
 enum store_item_flags {
-    STORE_ITEM_META = 0,    /* everything but the content */
-    STORE_ITEM_CONTENT = 1, /* load the content into the arena too */
+    STORE_ITEM_META = 0,      /* everything but the content */
+    STORE_ITEM_CONTENT = 1,   /* load the content into the arena too */
+    STORE_ITEM_INSTANCES = 2, /* and the instance index (store_item.instances) */
 };
 
 /* The live item `name` in `coll`. */

@@ -66,6 +66,7 @@ enum store_db_stmt_id {
     S_CONTENT_UPSERT,
     S_INSTANCES_UPSERT,
     S_INSTANCES_DELETE,
+    S_INSTANCES_GET,
     S_ITEM_DELETE,
     S_ITEM_DEL_PROPS,
     S_TOMB_INSERT,

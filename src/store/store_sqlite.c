@@ -91,6 +91,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_INSTANCES_UPSERT] = "INSERT INTO item_instances(id, data) VALUES (?1, ?2) "
                            "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
     [S_INSTANCES_DELETE] = "DELETE FROM item_instances WHERE id = ?1",
+    [S_INSTANCES_GET] = "SELECT data FROM item_instances WHERE id = ?1",
     /* item_content and item_instances cascade. */
     [S_ITEM_DELETE] = "DELETE FROM items WHERE coll = ?1 AND name = ?2 "
                       "RETURNING id, created_modseq",

@@ -3,6 +3,7 @@
  * and tombstone pruning. Owns the rule that a name in a collection is either one child
  * collection or one live item, never both (with store_sqlite_item.c). SQL text lives in
  * store_sqlite.c's statement table. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -308,6 +309,61 @@ enum store_rc store_coll_reset_history(struct store *s, uint64_t id)
     }
     store_db_bind_u64(st, 1, id);
     return store_db_exec(s, st);
+}
+
+enum store_rc store_prune_all_tombstones(struct store *s, int64_t older_than, size_t *colls_out)
+{
+    /* The ids first, in one snapshot: the cursor reads the table the prunes write. */
+    struct store_cursor *cur = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    uint64_t *ids = NULL;
+    enum store_rc rc = store_begin_read(s);
+    if (rc == STORE_OK) {
+        rc = store_all_colls_open(s, &cur);
+    }
+    while (rc == STORE_OK) {
+        struct store_coll c;
+        rc = store_cursor_next_coll(cur, &c);
+        if (rc != STORE_OK) {
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            uint64_t *grown = realloc(ids, cap * sizeof(*ids));
+            if (!grown) {
+                abort(); /* STYLE.md §3.3: allocation failure aborts */
+            }
+            ids = grown;
+        }
+        ids[n++] = c.id;
+    }
+    store_cursor_close(&cur);
+    if (rc == STORE_NOTFOUND) {
+        rc = store_commit(s);
+    } else {
+        store_rollback(s);
+    }
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        rc = store_begin_write(s);
+        if (rc != STORE_OK) {
+            break;
+        }
+        rc = store_coll_prune_tombstones(s, ids[i], older_than);
+        if (rc == STORE_NOTFOUND) {
+            rc = STORE_OK; /* deleted since the snapshot */
+        }
+        if (rc == STORE_OK) {
+            rc = store_commit(s);
+        } else {
+            store_rollback(s);
+        }
+    }
+    free(ids);
+    if (colls_out) {
+        *colls_out = n;
+    }
+    return rc;
 }
 
 /* O(tombstones of the collection): deleted_at has no index, pruning is a maintenance job. */

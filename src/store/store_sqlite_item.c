@@ -73,7 +73,27 @@ enum store_rc store_item_get(struct store *s,
     }
     store_db_bind_u64(st, 1, coll);
     store_db_bind_text(st, 2, name);
-    return store_db_item_row(s, st, content, arena, out);
+    enum store_rc rc = store_db_item_row(s, st, content, arena, out);
+    if (rc != STORE_OK || !(flags & STORE_ITEM_INSTANCES)) {
+        return rc;
+    }
+    st = store_db_stmt(s, S_INSTANCES_GET);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, out->id);
+    rc = store_db_step_one(s, st);
+    if (rc == STORE_OK) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        const void *data = sqlite3_column_blob(st, 0);
+        out->has_instances = true;
+        out->instances = n ? arena_memdup(arena, data, n) : "";
+        out->instances_size = n;
+    } else if (rc == STORE_NOTFOUND) {
+        rc = STORE_OK; /* a single, or a series the walk could not finish */
+    }
+    store_db_reset(st);
+    return rc;
 }
 
 enum store_rc store_item_get_by_uid(

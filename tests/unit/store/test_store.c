@@ -1056,6 +1056,25 @@ static void test_store_range_cursor_returns_instance_index(void **state)
     store_cursor_close(&cur);
     assert_int_equal(seen, 3);
 
+    /* store_item_get returns it on request only (what COPY carries over) */
+    struct store_item got;
+    assert_int_equal(store_item_get(f->s, cal, "series", STORE_ITEM_META, f->a, &got), STORE_OK);
+    assert_false(got.has_instances);
+    assert_int_equal(store_item_get(f->s, cal, "series", STORE_ITEM_INSTANCES, f->a, &got),
+                     STORE_OK);
+    assert_true(got.has_instances);
+    assert_int_equal(got.instances_size, 24);
+    assert_memory_equal(got.instances, idx, 24);
+    assert_int_equal(store_item_get(f->s, cal, "empty", STORE_ITEM_INSTANCES, f->a, &got),
+                     STORE_OK);
+    assert_true(got.has_instances);
+    assert_int_equal(got.instances_size, 0);
+    assert_int_equal(
+        store_item_get(f->s, cal, "plain", STORE_ITEM_CONTENT | STORE_ITEM_INSTANCES, f->a, &got),
+        STORE_OK);
+    assert_false(got.has_instances);
+    assert_int_equal(got.size, 1);
+
     /* other cursors never carry it */
     assert_int_equal(store_items_open(f->s, cal, STORE_ORDER_NAME, &cur), STORE_OK);
     while (store_cursor_next_item(cur, &it) == STORE_OK) {
