@@ -727,51 +727,19 @@ static int device_del(struct store *s, const struct cli_cmd *cmd)
     return 0;
 }
 
-/* Drops tombstones older than `days` in every collection, in one transaction; the
+/* Drops tombstones older than `days` in every collection (one transaction each); the
  * collections' tombstone horizons rise, so tokens from before answer "start over" (403
- * valid-sync-token, 475 history-pruned). Collection ids are gathered first because the
- * cursor reads the table the prune writes. */
+ * valid-sync-token, 475 history-pruned). almanacd runs the same job on its own
+ * (tombstone_max_age). */
 static int prune(struct store *s, const struct cli_cmd *cmd)
 {
     /* "older than 0 days" includes what was deleted this very second */
     int64_t older_than =
         time_now() - (int64_t)cmd->days * SECONDS_PER_DAY + (cmd->days == 0 ? 1 : 0);
-    struct store_cursor *cur = NULL;
     size_t n = 0;
-    size_t ids_cap = 0;
-    uint64_t *ids = NULL;
-    char detail[DETAIL_MAX] = "";
-    enum store_rc rc = store_begin_write(s);
-    if (rc == STORE_OK) {
-        rc = store_all_colls_open(s, &cur);
-    }
-    while (rc == STORE_OK) {
-        struct store_coll c;
-        rc = store_cursor_next_coll(cur, &c);
-        if (rc != STORE_OK) {
-            break;
-        }
-        if (n == ids_cap) {
-            ids_cap = ids_cap ? ids_cap * 2 : 64;
-            uint64_t *grown = realloc(ids, ids_cap * sizeof(*ids));
-            if (!grown) {
-                abort(); /* STYLE.md §3.3: allocation failure aborts */
-            }
-            ids = grown;
-        }
-        ids[n++] = c.id;
-    }
-    store_cursor_close(&cur);
-    if (rc == STORE_NOTFOUND) {
-        rc = STORE_OK;
-    }
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        rc = store_coll_prune_tombstones(s, ids[i], older_than);
-    }
-    free(ids);
-    rc = end_txn(s, rc, detail);
+    enum store_rc rc = store_prune_all_tombstones(s, older_than, &n);
     if (rc != STORE_OK) {
-        return report("prune", rc, detail);
+        return report("prune", rc, store_last_error(s));
     }
     printf("pruned tombstones older than %llu days in %zu collections\n",
            (unsigned long long)cmd->days, n);

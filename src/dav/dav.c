@@ -456,7 +456,7 @@ static void render_error(void *app, struct http_request *req, const struct err *
         }
     }
     rc |= buf_appendf(&b, "<A:reason>%s</A:reason><A:message>", c->name);
-    rc |= xmlout_text(&b, slice_from_cstr(c->http_status >= 500 ? "internal error" : e->msg));
+    rc |= xmlout_text(&b, slice_from_cstr(c->http_status == 500 ? "internal error" : e->msg));
     rc |= buf_appendf(&b, "</A:message><A:request-id>%llu</A:request-id></D:error>\n",
                       (unsigned long long)http_req_id(req));
     if (rc == 0) {

@@ -147,6 +147,21 @@ static const struct key keys[] = {
             0,
             86400,
             "seconds a verified credential is remembered (0: argon2id on every request)"),
+    /* [history] */
+    NUM_KEY(KEY_UINT,
+            tombstone_max_age,
+            "7776000",
+            0,
+            UINT32_MAX,
+            "seconds a delete stays in the change log (90 days; 0: forever). Sync state older "
+            "than the oldest kept delete starts over: 403 valid-sync-token, 475 history-pruned, "
+            "ActiveSync Status 3"),
+    NUM_KEY(KEY_UINT,
+            prune_interval,
+            "3600",
+            1,
+            86400 * 7,
+            "seconds between almanacd's tombstone pruning runs (the first runs at start-up)"),
     /* [activesync] */
     NUM_KEY(KEY_BOOL,
             eas_protocol_16,

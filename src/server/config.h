@@ -36,6 +36,9 @@ struct config {
     size_t max_resource_size;    /* default 10 MiB: one PUT body */
     size_t max_dead_props;       /* dead properties per resource, default 256 */
     unsigned auth_cache_ttl;     /* seconds, default 300 */
+    /* [history] */
+    unsigned tombstone_max_age; /* seconds a delete stays in the change log, default 90 days */
+    unsigned prune_interval;    /* seconds between pruning runs, default 3600 */
     /* [activesync] */
     unsigned eas_protocol_16;        /* bool: advertise 16.0 and 16.1, default false */
     unsigned eas_provisioning;       /* bool: require a policy key (HTTP 449), default true */

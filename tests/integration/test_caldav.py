@@ -4,6 +4,7 @@ validation of calendar objects, multiget, sync-collection with tokens, deletions
 and time-range queries through the span index."""
 
 import re
+import time
 
 from harness import ServerTestCase, main, propfind_body, responses
 
@@ -21,7 +22,7 @@ def event(uid, start="20260105T100000Z", end="20260105T110000Z", extra="", comp=
 ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 
 
-class CalDavTest(ServerTestCase):
+class CalDavHelpers:
     def setUp(self):
         self.cal = HOME + self._testMethodName.replace("_", "-") + "/"
         r = self.req("MKCALENDAR", self.cal)
@@ -57,6 +58,9 @@ class CalDavTest(ServerTestCase):
             out.append(re.search(r"<D:href>(.*?)</D:href>", r).group(1))
         return out
 
+
+
+class CalDavTest(CalDavHelpers, ServerTestCase):
     # Discovery -------------------------------------------------------------------------
 
     def test_well_known_redirects_permanently_keeping_host(self):
@@ -297,6 +301,50 @@ class CalDavTest(ServerTestCase):
         self.assertEqual(sorted(self.hrefs(r)),
                          [self.cal + n for n in ("feb.ics", "forever.ics", "weekly.ics")])
 
+    def test_rdates_are_instances_of_the_series(self):
+        # RFC 5545 §3.8.5.2: the only February instance is an RDATE (one a PERIOD)
+        self.put("rdate.ics", event("rdate", "20260110T100000Z", "20260110T110000Z",
+                                    "RDATE:20260214T100000Z\r\n"))
+        self.put("period.ics", event("period", "20260105T100000Z", "20260105T110000Z",
+                                     "RRULE:FREQ=DAILY;COUNT=2\r\n"
+                                     "RDATE;VALUE=PERIOD:20260228T230000Z/PT2H\r\n"))
+        self.put("excluded.ics", event("excluded", "20260110T100000Z", "20260110T110000Z",
+                                       "RDATE:20260214T100000Z\r\nEXDATE:20260214T100000Z\r\n"))
+        r = self.query()
+        self.assertEqual(sorted(self.hrefs(r)), [self.cal + "period.ics", self.cal + "rdate.ics"])
+        # the PERIOD's own end (01:00 on March 1st) counts, not DTEND's hour
+        r = self.query(start="20260301T003000Z", end="20260301T010000Z")
+        self.assertEqual(self.hrefs(r), [self.cal + "period.ics"])
+        body = ('<?xml version="1.0"?><C:calendar-query %s><D:prop><C:calendar-data>'
+                '<C:expand start="20260201T000000Z" end="20260301T000000Z"/></C:calendar-data>'
+                '</D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter '
+                'name="VEVENT"><C:prop-filter name="UID"><C:text-match>rdate</C:text-match>'
+                '</C:prop-filter></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>'
+                % C)
+        r = self.report(self.cal, body)
+        self.assertStatus(r, 207)
+        self.assertEqual(re.findall(r"RECURRENCE-ID:(\w+)", r.text), ["20260214T100000Z"])
+
+    def test_copied_series_answer_time_ranges(self):
+        self.put("s.ics", event("s", "20260105T100000Z", "20260105T110000Z",
+                                "RRULE:FREQ=WEEKLY;COUNT=8\r\n"))
+        other = self.cal.rstrip("/") + "-copy/"
+        self.assertStatus(self.req("MKCALENDAR", other), 201)
+        r = self.req("COPY", self.cal + "s.ics",
+                     headers={"Destination": "http://127.0.0.1%st.ics" % other})
+        self.assertCondition(r, 502, "cross-server-destination")  # port 80: not this server
+        self.assertIn("another server", r.text)
+        r = self.req("COPY", self.cal + "s.ics", headers={"Destination": other + "t.ics"})
+        self.assertStatus(r, 201)
+        self.req("DELETE", self.cal + "s.ics")
+        mine, self.cal = self.cal, other
+        try:
+            self.assertEqual(self.hrefs(self.query()), [other + "t.ics"])
+            self.assertEqual(self.hrefs(self.query(start="20260401T000000Z",
+                                                   end="20260501T000000Z")), [])
+        finally:
+            self.cal = mine
+
     def test_query_by_component_and_uid(self):
         self.put("e.ics", event("event-1"))
         self.put("t.ics", event("task-1", comp="VTODO").replace("DTEND:", "DUE:"))
@@ -423,6 +471,32 @@ class CalDavTest(ServerTestCase):
                                '</C:comp-filter>'), ["a.ics", "c.ics"])
         self.assertEqual(names('<C:prop-filter name="UID"><C:text-match collation="i;octet">c'
                                '</C:text-match></C:prop-filter>'), ["c.ics"])
+
+class DaemonPruneTest(CalDavHelpers, ServerTestCase):
+    """almanacd prunes the change log by itself: tombstone_max_age, every prune_interval."""
+
+    CONFIG = "tombstone_max_age = 1\nprune_interval = 1\n"
+
+    def test_old_deletes_are_pruned_and_older_tokens_start_over(self):
+        self.put("a.ics", event("a"))
+        self.put("b.ics", event("b"))
+        old = self.token_of(self.sync())
+        self.req("DELETE", self.cal + "a.ics")
+        r = self.sync(old)
+        self.assertStatus(r, 207)  # at once: the delete is still in the log
+        self.assertEqual(self.hrefs(r, 404), [self.cal + "a.ics"])
+        current = self.token_of(r)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            r = self.sync(old)
+            if r.status != 207:
+                break
+            time.sleep(0.2)
+        self.assertCondition(r, 403, "valid-sync-token")
+        self.assertStatus(self.sync(current), 207)
+        self.assertEqual(self.hrefs(self.sync(current)), [])
+        self.assertRegex(self.srv.read_log(), r"prune collections=\d+ max_age=1 ")
+
 
 if __name__ == "__main__":
     main()
