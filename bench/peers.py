@@ -95,7 +95,8 @@ class Target:
         self.cal = None
 
     def request(self, method, path, body=None, headers=None, conn=None):
-        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.port,
+                                               timeout=getattr(self, "timeout", 600))
         h = dict(self.auth)
         h.update(headers or {})
         c.request(method, path, body=body, headers=h)
@@ -321,13 +322,24 @@ def put_worker(args):
     return len(items)
 
 
+BUDGET = [None]  # seconds one operation may use for its repetitions (--budget)
+
+
 def timed(fn, runs):
+    """Median of `runs` runs in ms, and the last result; with --budget, fewer runs once the
+    runs so far took that long (at least one). TIMES[-1] says how many ran."""
     times, result = [], None
-    for _ in range(runs):
+    while len(times) < runs:
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
+        if BUDGET[0] is not None and sum(times) >= BUDGET[0]:
+            break
+    TIMES.append(len(times))
     return statistics.median(times) * 1000, result
+
+
+TIMES = []
 
 
 def count_responses(data):
@@ -345,6 +357,22 @@ def sync_body(token="", limit=None):
     return ('<?xml version="1.0"?><D:sync-collection %s><D:sync-token>%s</D:sync-token>'
             '<D:sync-level>1</D:sync-level>%s<D:prop><D:getetag/></D:prop></D:sync-collection>'
             % (D, token, lim))
+
+
+def guarded(t, res, key, fn, runs):
+    """timed(), or None when one request outlived the client timeout (--op-timeout): the
+    operation is reported as longer than that, and the server is restarted so that the work
+    it may still be doing does not slow the next operation."""
+    try:
+        r = timed(fn, runs)
+    except (socket.timeout, TimeoutError):
+        res[key + "_over_s"] = getattr(t, "timeout", 600)
+        res["_rss"] = max(res.get("_rss", 0), t.rss_mb())
+        t.stop()
+        t.start()
+        return None
+    res[key + "_runs"] = TIMES[-1]
+    return r
 
 
 def run_target(t, events, runs, procs, put_tail=None):
@@ -373,14 +401,18 @@ def run_target(t, events, runs, procs, put_tail=None):
         return t.request("PROPFIND", t.cal, ('<?xml version="1.0"?><D:propfind %s><D:prop>'
                                               '<D:getetag/></D:prop></D:propfind>' % D),
                          dict(xml, Depth="1"))
-    ms, (st, data) = timed(propfind, runs)
-    res["propfind_ms"], res["propfind_rows"] = round(ms, 1), count_responses(data)
+    r_ = guarded(t, res, "propfind_ms", propfind, runs)
+    if r_ is not None:
+        ms, (st, data) = r_
+        res["propfind_ms"], res["propfind_rows"] = round(ms, 1), count_responses(data)
 
     def initial():
         return t.request("REPORT", t.cal, sync_body(), dict(xml, Depth="1"))
-    ms, (st, data) = timed(initial, runs)
-    res["sync_initial_ms"], res["sync_rows"] = round(ms, 1), count_responses(data)
-    token = token_of(data)
+    r_ = guarded(t, res, "sync_initial_ms", initial, runs)
+    if r_ is not None:
+        ms, (st, data) = r_
+        res["sync_initial_ms"], res["sync_rows"] = round(ms, 1), count_responses(data)
+    token = token_of(data) if r_ is not None else ""
 
     def paged():
         tok, rows, pages = "", 0, 0
@@ -393,8 +425,10 @@ def run_target(t, events, runs, procs, put_tail=None):
                 break
             tok = new
         return rows, pages
-    ms, (rows, pages) = timed(paged, max(1, runs // 2))
-    res["sync_paged_ms"], res["sync_paged_pages"] = round(ms, 1), pages
+    r_ = guarded(t, res, "sync_paged_ms", paged, max(1, runs // 2))
+    if r_ is not None:
+        ms, (rows, pages) = r_
+        res["sync_paged_ms"], res["sync_paged_pages"] = round(ms, 1), pages
 
     for name, body in events[:3]:
         t.request("PUT", t.cal + name, body.replace("SUMMARY:", "SUMMARY:changed ").encode(),
@@ -402,8 +436,11 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def incremental():
         return t.request("REPORT", t.cal, sync_body(token), dict(xml, Depth="1"))
-    ms, (st, data) = timed(incremental, runs)
-    res["sync_incremental_ms"], res["sync_incremental_rows"] = round(ms, 1), count_responses(data)
+    r_ = guarded(t, res, "sync_incremental_ms", incremental, runs) if token else None
+    if r_ is not None:
+        ms, (st, data) = r_
+        res["sync_incremental_ms"] = round(ms, 1)
+        res["sync_incremental_rows"] = count_responses(data)
 
     hrefs = "".join("<D:href>%s%s</D:href>" % (t.cal, n) for n, _ in events[:1000])
     mg = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop><D:getetag/><C:calendar-data/>'
@@ -411,8 +448,10 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def multiget():
         return t.request("REPORT", t.cal, mg, dict(xml, Depth="1"))
-    ms, (st, data) = timed(multiget, runs)
-    res["multiget_ms"], res["multiget_rows"] = round(ms, 1), count_responses(data)
+    r_ = guarded(t, res, "multiget_ms", multiget, runs)
+    if r_ is not None:
+        ms, (st, data) = r_
+        res["multiget_ms"], res["multiget_rows"] = round(ms, 1), count_responses(data)
 
     q = ('<?xml version="1.0"?><C:calendar-query %s><D:prop><D:getetag/></D:prop><C:filter>'
          '<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range '
@@ -421,9 +460,11 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def query():
         return t.request("REPORT", t.cal, q, dict(xml, Depth="1"))
-    ms, (st, data) = timed(query, runs)
-    res["query_month_ms"], res["query_month_rows"] = round(ms, 1), count_responses(data)
-    res["peak_rss_mb"] = round(t.rss_mb(), 1)
+    r_ = guarded(t, res, "query_month_ms", query, runs)
+    if r_ is not None:
+        ms, (st, data) = r_
+        res["query_month_ms"], res["query_month_rows"] = round(ms, 1), count_responses(data)
+    res["peak_rss_mb"] = round(max(t.rss_mb(), res.pop("_rss", 0)), 1)
     t.stop()
     return res
 
@@ -446,8 +487,11 @@ def table(results):
         cells = []
         for r in results:
             v = r.get(key)
-            if v is None:
+            if v is None and not r.get(key + "_over_s"):
                 cells.append("-")
+                continue
+            if v is None and r.get(key + "_over_s"):
+                cells.append("> %d s (timed out)" % r[key + "_over_s"])
                 continue
             cell = ("%g" % v) + ("" if key == "put_per_s" else (" MB" if "rss" in key else " ms"))
             if r is not base and key != "peak_rss_mb" and base.get(key):
@@ -469,7 +513,13 @@ def main():
     ap.add_argument("--seed-peers", type=int, default=None, metavar="TAIL",
                     help="seed Radicale and Xandikos on disk with all but the last TAIL "
                     "events, then PUT those TAIL (their PUT/s is the rate at full size)")
+    ap.add_argument("--budget", type=float, default=None, metavar="S",
+                    help="an operation stops repeating once its runs took S seconds (at least "
+                    "one run; the runs made are in the JSON as KEY_runs)")
+    ap.add_argument("--op-timeout", type=float, default=600, metavar="S",
+                    help="a request that takes longer is reported as '> S s (timed out)'")
     a = ap.parse_args()
+    BUDGET[0] = a.budget
     events = generate(a.events)
     results = []
     for name in a.servers.split(","):
@@ -485,6 +535,7 @@ def main():
                 t = Cyrus(work)
             else:
                 raise SystemExit("unknown server " + name)
+            t.timeout = a.op_timeout
             try:
                 r = run_target(t, events, a.runs, a.procs, a.seed_peers)
             finally:
