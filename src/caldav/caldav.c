@@ -175,6 +175,31 @@ static const struct dav_live_prop caldav_props[] = {
 /* ---------------------------------------------------------------------------------------- */
 /* PUT into a calendar (RFC 4791 §5.3.2) */
 
+/* STORE_CONFLICT with err set to no-uid-conflict when an item of target's collection other
+ * than target has `uid`; STORE_OK when none has. */
+static enum store_rc
+uid_clash(struct dav_req *dr, const struct dav_res *target, const char *uid, struct err *err)
+{
+    struct store_item other;
+    enum store_rc rc = store_item_get_by_uid(dr->store, target->coll.id, uid, dr->arena, &other);
+    if (rc == STORE_OK && strcmp(other.name, target->name) != 0) {
+        const char *href = dav_child_href(dr->arena, target->parent_href, other.name, false);
+        err_set(err, &caldav_cond_no_uid_conflict, "UID is in use by %s", href);
+        err->href = href; /* RFC 4791 §5.3.2.1: the conflicting resource, as DAV:href */
+        return STORE_CONFLICT;
+    }
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* RFC 4791 §5.3.2.1 applies no-uid-conflict to COPY and MOVE too. */
+static int copy_uid_conflict(struct dav_req *dr,
+                             const struct dav_res *target,
+                             const char *uid,
+                             struct err *err)
+{
+    return uid_clash(dr, target, uid, err) == STORE_CONFLICT ? -1 : 0;
+}
+
 static int prepare_put(struct dav_req *dr,
                        const struct dav_res *target,
                        struct store_item_in *in,
@@ -191,17 +216,9 @@ static int prepare_put(struct dav_req *dr,
     if (cal_parse_object(buf_slice(&dr->raw), ALL_COMPONENTS, dr->arena, &info, err) != 0) {
         return -1;
     }
-    struct store_item other;
-    enum store_rc rc =
-        store_item_get_by_uid(dr->store, target->coll.id, info.uid, dr->arena, &other);
-    if (rc == STORE_OK && strcmp(other.name, target->name) != 0) {
-        const char *href = dav_child_href(dr->arena, target->parent_href, other.name, false);
-        err_set(err, &caldav_cond_no_uid_conflict, "UID is in use by %s", href);
-        err->href = href; /* RFC 4791 §5.3.2.1: the conflicting resource, as DAV:href */
-        return -1;
-    }
-    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-        return dav_store_err(dr, rc, err);
+    enum store_rc rc = uid_clash(dr, target, info.uid, err);
+    if (rc != STORE_OK) {
+        return rc == STORE_CONFLICT ? -1 : dav_store_err(dr, rc, err);
     }
     in->uid = info.uid;
     in->has_span = info.has_span;
@@ -322,6 +339,7 @@ static const struct dav_ext ext = {
             [HTTP_M_REPORT] = &caldav_report,
         },
     .prepare_put = prepare_put,
+    .uid_conflict = copy_uid_conflict,
     .compliance = "calendar-access",
     .allow = "REPORT, MKCALENDAR",
 };

@@ -222,6 +222,15 @@ static int run(struct cm_ctx *c, struct err *err)
                             : copy_coll(dr, &src.coll, to_parent, dst.name, c->depth, 0);
         }
     }
+    if (rc == STORE_CONFLICT && src.kind == DAV_RES_ITEM && src.item.uid &&
+        dst.coll.kind == STORE_COLL_CALENDAR) {
+        for (size_t e = 0; e < dr->app->next; e++) {
+            const struct dav_ext *ext = dr->app->ext[e];
+            if (ext->uid_conflict && ext->uid_conflict(dr, &dst, src.item.uid, err) != 0) {
+                return -1;
+            }
+        }
+    }
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);
     }

@@ -139,6 +139,13 @@ struct dav_ext {
                        const struct dav_res *target,
                        struct store_item_in *in,
                        struct err *err);
+    /* A COPY or MOVE of an item into `target` (its parent a collection of kind
+     * STORE_COLL_CALENDAR) failed because another item there has `uid`: sets err to the
+     * layer's condition naming that item and returns -1; 0 leaves the generic 409. */
+    int (*uid_conflict)(struct dav_req *dr,
+                        const struct dav_res *target,
+                        const char *uid,
+                        struct err *err);
     const char *compliance; /* appended to the DAV: header, e.g. "calendar-access" */
     const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
     /* After a successful GET/HEAD/PUT of an item, or DELETE (then `modseq` is the tombstone's):

@@ -334,6 +334,18 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
                      headers={"Destination": "http://127.0.0.1%st.ics" % other})
         self.assertCondition(r, 502, "cross-server-destination")  # port 80: not this server
         self.assertIn("another server", r.text)
+        # RFC 4791 §5.3.2.1: a copy beside the original would repeat its UID (a MOVE there is
+        # a rename)
+        r = self.req("COPY", self.cal + "s.ics", headers={"Destination": self.cal + "u.ics"})
+        self.assertCondition(r, 409, "no-uid-conflict")
+        self.assertIn("<D:href>%ss.ics</D:href>" % self.cal, r.text)
+        self.assertStatus(self.req("GET", self.cal + "u.ics"), 404)
+        self.put("d.ics", event("dup"))
+        self.assertStatus(self.req("PUT", other + "x.ics", body=event("dup"), headers=ICS), 201)
+        r = self.req("MOVE", self.cal + "d.ics", headers={"Destination": other + "y.ics"})
+        self.assertCondition(r, 409, "no-uid-conflict")
+        self.assertIn("<D:href>%sx.ics</D:href>" % other, r.text)
+        self.assertStatus(self.req("GET", self.cal + "d.ics"), 200)
         r = self.req("COPY", self.cal + "s.ics", headers={"Destination": other + "t.ics"})
         self.assertStatus(r, 201)
         self.req("DELETE", self.cal + "s.ics")
