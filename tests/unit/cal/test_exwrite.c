@@ -1,0 +1,265 @@
+/* tests/unit/cal/test_exwrite.c: PROPPATCH edits of appointments
+ * (cal/exwrite.c; exchange-replication.md §4.4, §4.7). Every edit is read
+ * back through cal/exprops.c, so the write and read halves of the mapping agree; failures
+ * name their instruction and condition; created objects validate with cal_parse_object(). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cal/cal.h"
+#include "cal/exprops.h"
+#include "cal/exwrite.h"
+
+#define HEAD "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\n"
+#define TAIL "END:VCALENDAR\r\n"
+#define EVENT                                                                         \
+  HEAD "BEGIN:VEVENT\r\nUID:e-1\r\nDTSTAMP:20260101T000000Z\r\n"                      \
+       "DTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\nSUMMARY:old\r\n"        \
+       "END:VEVENT\r\nBEGIN:VEVENT\r\nUID:e-1\r\nRECURRENCE-ID:20260106T100000Z\r\n"  \
+       "DTSTAMP:20260101T000000Z\r\nDTSTART:20260106T120000Z\r\nSUMMARY:override\r\n" \
+       "END:VEVENT\r\n" TAIL
+
+static struct arena *arena;
+
+static int setup(void **state)
+{
+    (void)state;
+    cal_init();
+    arena = arena_create();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    arena_destroy(&arena);
+    cal_shutdown();
+    return 0;
+}
+
+static struct cal_ex_edit set_s(enum cal_exprop p, const char *s)
+{
+    return (struct cal_ex_edit){.prop = p, .value = {.present = true, .s = s}};
+}
+
+static struct cal_ex_edit set_i(enum cal_exprop p, int64_t i)
+{
+    return (struct cal_ex_edit){.prop = p, .value = {.present = true, .i = i}};
+}
+
+static struct cal_ex_edit del(enum cal_exprop p)
+{
+    return (struct cal_ex_edit){.prop = p, .remove = true};
+}
+
+/* Applies the edits to `ics` (NULL: create), validates the result and reads it back. */
+static void apply_ok(const char *ics, struct cal_ex_edit *e, size_t n, struct cal_ex_value *v)
+{
+    struct err err;
+    err_init(&err);
+    struct slice out;
+    struct slice in = ics ? slice_from_cstr(ics) : (struct slice){NULL, 0};
+    assert_int_equal(cal_ex_apply(in, e, n, arena, &out, &err), 0);
+    struct cal_info info;
+    assert_int_equal(cal_parse_object(out, CAL_COMP_VEVENT, arena, &info, &err), 0);
+    assert_int_equal(cal_exprops_read(out, arena, v, &err), 0);
+}
+
+static void test_exwrite_edits_read_back_through_exprops(void **state)
+{
+    (void)state;
+    const char *kw[] = {"Work", "Blue"};
+    struct cal_ex_edit e[] = {
+        set_i(CAL_EX_DTSTART, 1769936400), /* 2026-02-01T09:00:00Z */
+        set_i(CAL_EX_DTEND, 1769941800),   /* +1h30 */
+        set_s(CAL_EX_LOCATION, "Room 1"),
+        set_s(CAL_EX_BUSYSTATUS, "tentative"),
+        set_i(CAL_EX_ALLDAYEVENT, 1),
+        set_s(CAL_EX_SUBJECT, "new"),
+        set_s(CAL_EX_TEXTDESCRIPTION, "two\nlines"),
+        set_s(CAL_EX_MEETINGSTATUS, "confirmed"),
+        set_i(CAL_EX_PRIORITY, 5),
+        set_i(CAL_EX_SENSITIVITY, 1),
+        set_i(CAL_EX_TIMEZONEID, 4),
+        set_i(CAL_EX_REMINDEROFFSET, 600),
+        {.prop = CAL_EX_KEYWORDS, .value = {.present = true, .mv_s = kw, .n = 2}},
+    };
+    struct cal_ex_value v[CAL_EX_COUNT];
+    apply_ok(EVENT, e, ALM_ARRAY_LEN(e), v);
+    assert_int_equal(v[CAL_EX_DTSTART].i, 1769936400);
+    assert_int_equal(v[CAL_EX_DTEND].i, 1769941800);
+    assert_int_equal(v[CAL_EX_DURATION].i, 5400);
+    assert_string_equal(v[CAL_EX_LOCATION].s, "Room 1");
+    assert_string_equal(v[CAL_EX_BUSYSTATUS].s, "TENTATIVE");
+    assert_string_equal(v[CAL_EX_TRANSPARENT].s, "OPAQUE");
+    assert_int_equal(v[CAL_EX_ALLDAYEVENT].i, 1);
+    assert_string_equal(v[CAL_EX_SUBJECT].s, "new");
+    assert_string_equal(v[CAL_EX_TEXTDESCRIPTION].s, "two\nlines");
+    assert_string_equal(v[CAL_EX_MEETINGSTATUS].s, "CONFIRMED");
+    assert_int_equal(v[CAL_EX_PRIORITY].i, 5);
+    assert_int_equal(v[CAL_EX_SENSITIVITY].i, 2); /* §4.5: 1 has no form, becomes PRIVATE */
+    assert_int_equal(v[CAL_EX_TIMEZONEID].i, 4);
+    assert_int_equal(v[CAL_EX_REMINDEROFFSET].i, 600);
+    assert_int_equal(v[CAL_EX_KEYWORDS].n, 2);
+    assert_string_equal(v[CAL_EX_KEYWORDS].mv_s[1], "Blue");
+    assert_string_equal(v[CAL_EX_UID].s, "e-1");
+}
+
+static void test_exwrite_edits_only_the_master(void **state)
+{
+    (void)state;
+    struct cal_ex_edit e[] = {set_s(CAL_EX_SUBJECT, "master"), del(CAL_EX_DTEND)};
+    struct err err;
+    err_init(&err);
+    struct slice out;
+    assert_int_equal(cal_ex_apply(slice_from_cstr(EVENT), e, 2, arena, &out, &err), 0);
+    assert_non_null(strstr(out.ptr, "SUMMARY:override"));
+    assert_non_null(strstr(out.ptr, "SUMMARY:master"));
+    assert_null(strstr(out.ptr, "DTEND"));
+}
+
+static void test_exwrite_busystatus_free_is_transparent(void **state)
+{
+    (void)state;
+    struct cal_ex_edit e[] = {set_s(CAL_EX_BUSYSTATUS, "FREE")};
+    struct cal_ex_value v[CAL_EX_COUNT];
+    apply_ok(EVENT, e, 1, v);
+    assert_string_equal(v[CAL_EX_BUSYSTATUS].s, "FREE");
+    assert_string_equal(v[CAL_EX_TRANSPARENT].s, "TRANSPARENT");
+}
+
+static void test_exwrite_date_start_stays_a_date_at_midnight(void **state)
+{
+    (void)state;
+    const char *ics = HEAD "BEGIN:VEVENT\r\nUID:d\r\nDTSTAMP:20260101T000000Z\r\n"
+                           "DTSTART;VALUE=DATE:20260105\r\nDTEND;VALUE=DATE:20260106\r\n"
+                           "END:VEVENT\r\n" TAIL;
+    struct cal_ex_edit e[] = {set_i(CAL_EX_DTSTART, 1767744000)}; /* 2026-01-07 */
+    struct err err;
+    err_init(&err);
+    struct slice out;
+    assert_int_equal(cal_ex_apply(slice_from_cstr(ics), e, 1, arena, &out, &err), 1);
+    assert_ptr_equal(e[0].cond, &cal_cond_ex_conflict); /* ends before it starts */
+    struct cal_ex_edit e2[] = {set_i(CAL_EX_DTEND, 1767916800), set_i(CAL_EX_DTSTART, 1767744000)};
+    assert_int_equal(cal_ex_apply(slice_from_cstr(ics), e2, 2, arena, &out, &err), 0);
+    assert_non_null(strstr(out.ptr, "DTSTART;VALUE=DATE:20260107"));
+    assert_non_null(strstr(out.ptr, "DTEND;VALUE=DATE:20260109"));
+    /* a start that is no midnight turns both into DATE-TIMEs */
+    struct cal_ex_edit e3[] = {set_i(CAL_EX_DTSTART, 1767600000)}; /* 2026-01-05T08:00Z */
+    assert_int_equal(cal_ex_apply(slice_from_cstr(ics), e3, 1, arena, &out, &err), 0);
+    assert_non_null(strstr(out.ptr, "DTSTART:20260105T080000Z"));
+    assert_non_null(strstr(out.ptr, "DTEND:20260106T000000Z"));
+}
+
+static void test_exwrite_failures_name_their_instruction(void **state)
+{
+    (void)state;
+
+    static const struct {
+        struct cal_ex_edit e;
+        const struct err_cond *cond;
+    } cases[] = {
+        {{.prop = CAL_EX_BUSYSTATUS, .value = {.present = true, .s = "asleep"}},
+         &cal_cond_ex_value},
+        {{.prop = CAL_EX_TRANSPARENT, .value = {.present = true, .s = "x"}}, &cal_cond_ex_value},
+        {{.prop = CAL_EX_MEETINGSTATUS, .value = {.present = true, .s = "x"}}, &cal_cond_ex_value},
+        {{.prop = CAL_EX_PRIORITY, .value = {.present = true, .i = 10}}, &cal_cond_ex_value},
+        {{.prop = CAL_EX_SEQUENCE, .value = {.present = true, .i = -1}}, &cal_cond_ex_value},
+        {{.prop = CAL_EX_SENSITIVITY, .value = {.present = true, .i = 4}}, &cal_cond_ex_value},
+        {{.prop = CAL_EX_DURATION, .value = {.present = true, .i = -5}}, &cal_cond_ex_value},
+        {{.prop = CAL_EX_MESSAGECLASS, .value = {.present = true, .s = "IPM.Note"}},
+         &cal_cond_ex_value},
+        {{.prop = CAL_EX_DTEND, .value = {.present = true, .i = 0}}, &cal_cond_ex_conflict},
+        {{.prop = CAL_EX_DTSTART, .remove = true}, &cal_cond_ex_conflict},
+    };
+
+    const char *bad_rule = "FREQ=SOMETIMES";
+    for (size_t i = 0; i < ALM_ARRAY_LEN(cases) + 1; i++) {
+        struct cal_ex_edit e[2] = {set_s(CAL_EX_LOCATION, "ok")};
+        e[1] = i < ALM_ARRAY_LEN(cases)
+                   ? cases[i].e
+                   : (struct cal_ex_edit){.prop = CAL_EX_RRULE,
+                                          .value = {.present = true, .mv_s = &bad_rule, .n = 1}};
+        struct err err;
+        err_init(&err);
+        struct slice out = {NULL, 0};
+        assert_int_equal(cal_ex_apply(slice_from_cstr(EVENT), e, 2, arena, &out, &err), 1);
+        assert_null(e[0].cond);
+        assert_ptr_equal(e[1].cond, i < ALM_ARRAY_LEN(cases) ? cases[i].cond : &cal_cond_ex_value);
+        assert_non_null(e[1].msg);
+        assert_null(out.ptr);
+        assert_null(err.cond);
+    }
+}
+
+static void test_exwrite_create_fills_uid_dtstamp_and_dtend(void **state)
+{
+    (void)state;
+    struct cal_ex_edit e[] = {set_s(CAL_EX_SUBJECT, "created"), set_i(CAL_EX_DTSTART, 1769936400)};
+    struct cal_ex_value v[CAL_EX_COUNT];
+    apply_ok(NULL, e, 2, v);
+    assert_int_equal(strlen(v[CAL_EX_UID].s), 32);
+    assert_true(v[CAL_EX_DTSTAMP].present);
+    assert_int_equal(v[CAL_EX_DTEND].i, 1769936400);
+    struct cal_ex_edit u[] = {set_s(CAL_EX_UID, "mine"), set_i(CAL_EX_DTSTART, 1769936400),
+                              set_i(CAL_EX_DURATION, 60)};
+    apply_ok(NULL, u, 3, v);
+    assert_string_equal(v[CAL_EX_UID].s, "mine");
+    assert_int_equal(v[CAL_EX_DTEND].i, 1769936460);
+}
+
+static void test_exwrite_create_needs_dtstart(void **state)
+{
+    (void)state;
+    struct cal_ex_edit e[] = {set_s(CAL_EX_SUBJECT, "x")};
+    struct err err;
+    err_init(&err);
+    struct slice out;
+    assert_int_equal(cal_ex_apply((struct slice){NULL, 0}, e, 1, arena, &out, &err), -1);
+    assert_ptr_equal(err.cond, &cal_cond_ex_dtstart_required);
+}
+
+static void test_exwrite_refuses_objects_without_vevent(void **state)
+{
+    (void)state;
+    struct cal_ex_edit e[] = {set_s(CAL_EX_SUBJECT, "x")};
+    struct err err;
+    err_init(&err);
+    struct slice out;
+    const char *todo =
+        HEAD "BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\nEND:VTODO\r\n" TAIL;
+    assert_int_equal(cal_ex_apply(slice_from_cstr(todo), e, 1, arena, &out, &err), -1);
+    assert_ptr_equal(err.cond, &cal_cond_valid_object);
+}
+
+static void test_exwrite_writable_matches_the_brief(void **state)
+{
+    (void)state;
+    assert_false(cal_exprop_writable(CAL_EX_UID, false));
+    assert_true(cal_exprop_writable(CAL_EX_UID, true));
+    assert_false(cal_exprop_writable(CAL_EX_INSTANCETYPE, true));
+    assert_false(cal_exprop_writable(CAL_EX_DTSTAMP, false));
+    assert_false(cal_exprop_writable(CAL_EX_HTMLDESCRIPTION, false));
+    assert_true(cal_exprop_writable(CAL_EX_DTSTART, false));
+    assert_true(cal_exprop_writable(CAL_EX_SUBJECT, false));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exwrite_edits_read_back_through_exprops),
+        cmocka_unit_test(test_exwrite_edits_only_the_master),
+        cmocka_unit_test(test_exwrite_busystatus_free_is_transparent),
+        cmocka_unit_test(test_exwrite_date_start_stays_a_date_at_midnight),
+        cmocka_unit_test(test_exwrite_failures_name_their_instruction),
+        cmocka_unit_test(test_exwrite_create_fills_uid_dtstamp_and_dtend),
+        cmocka_unit_test(test_exwrite_create_needs_dtstart),
+        cmocka_unit_test(test_exwrite_refuses_objects_without_vevent),
+        cmocka_unit_test(test_exwrite_writable_matches_the_brief),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
