@@ -1,8 +1,9 @@
 /* cal/exwrite.h: the write half of the urn:schemas:calendar: mapping (exchange-replication.md
  * §4.4, §4.5, §4.7): PROPPATCH instructions on appointment properties applied to the master
- * VEVENT of a stored object, or to a new VCALENDAR/VEVENT (create by PROPPATCH). Takes typed values
- * (struct cal_ex_value); parsing them from the wire and the multistatus belong to src/repl. No
- * libical type crosses this header. Any worker thread once cal_init() has run. */
+ * VEVENT of a stored object, or to a new VCALENDAR/VEVENT (create by PROPPATCH), and a
+ * MIME-wrapped calendar unwrapped (§2.5). Takes typed values (struct cal_ex_value); parsing
+ * them from the wire and the multistatus belong to src/repl. No libical type crosses this
+ * header. Any worker thread once cal_init() has run. */
 #ifndef ALMANAC_CAL_EXWRITE_H
 #define ALMANAC_CAL_EXWRITE_H
 
@@ -51,5 +52,15 @@ int cal_ex_apply(struct slice ics,
                  struct arena *arena,
                  struct slice *out,
                  struct err *err);
+
+/* The calendar a message/rfc822 body carries (§2.5): the top-level body when it is
+ * text/calendar, else the first text/calendar part of a multipart body (nested multiparts
+ * are searched depth first), decoded from its Content-Transfer-Encoding (7bit, 8bit, binary,
+ * quoted-printable, base64). `msg` is borrowed; the result is in `arena` and never longer
+ * than `msg`. Returns 0, or -1 with cal_cond_ex_no_calendar (415: no text/calendar part,
+ * unknown transfer encoding) or cal_cond_ex_bad_mime (400: headers that do not end, a
+ * multipart without its boundary, undecodable base64, more than 1000 parts). O(size of the
+ * message). */
+int cal_mime_unwrap(struct slice msg, struct arena *arena, struct slice *out, struct err *err);
 
 #endif

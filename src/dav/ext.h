@@ -153,6 +153,14 @@ struct dav_ext {
                          uint64_t item_id,
                          uint64_t modseq,
                          bool deleted);
+    /* A PUT into a calendar collection, before any prepare_put: may replace the body in
+     * dr->raw by the calendar it wraps and set in->content/size/content_type to match
+     * (replication's message/rfc822, exchange-replication.md §2.5), or refuse the type.
+     * Inside the write transaction; 0, or -1 with err set. */
+    int (*unwrap_put)(struct dav_req *dr,
+                      const struct dav_res *target,
+                      struct store_item_in *in,
+                      struct err *err);
     /* PROPPATCH on an item, or on an unmapped URL whose parent collection exists (kind
      * DAV_RES_NONE), inside the write transaction after the If check. Claims the
      * instructions it owns (dav_propupdate_claim) and, when all of them succeed, writes the

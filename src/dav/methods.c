@@ -148,6 +148,12 @@ static int put_run(struct dav_req *dr, struct err *err)
     };
     for (size_t e = 0; e < dr->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
         const struct dav_ext *ext = dr->app->ext[e];
+        if (ext->unwrap_put && ext->unwrap_put(dr, &res, &in, err) != 0) {
+            return -1;
+        }
+    }
+    for (size_t e = 0; e < dr->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
+        const struct dav_ext *ext = dr->app->ext[e];
         if (ext->prepare_put && ext->prepare_put(dr, &res, &in, err) != 0) {
             return -1;
         }

@@ -1,11 +1,14 @@
 /* repl/write.c: writes on the /exchange tree beyond plain iCalendar PUT
- * (exchange-replication.md §4.7): PROPPATCH of appointment properties, which edits the
- * stored iCalendar through cal/exwrite.h (or creates an appointment on an unmapped URL). Owns the
- * wire typing of PROPPATCH values (§4.1); the multistatus and the dead properties stay with
- * dav/proppatch.c. Conditions, per instruction inside the 207: cannot-modify-protected-property
- * (403, a read-only property), property-value (422, a value that does not type or is out of range,
+ * (exchange-replication.md §2.5, §4.7): PROPPATCH of appointment properties, which edits the
+ * stored iCalendar through cal/exwrite.h (or creates an appointment on an unmapped URL), and
+ * PUT of a message/rfc822 body, unwrapped to the calendar it carries. Owns the wire typing of
+ * PROPPATCH values (§4.1); the multistatus and the dead properties stay with dav/proppatch.c.
+ * Conditions, per instruction inside the 207: cannot-modify-protected-property (403, a
+ * read-only property), property-value (422, a value that does not type or is out of range,
  * a dt:dt that disagrees), appointment-conflict (409), conflict (409, a C:uid in use);
- * for the whole request: dtstart-required (409, create without C:dtstart). */
+ * for the whole request: dtstart-required (409, create without C:dtstart),
+ * unsupported-calendar-type (415, a PUT of another type), no-calendar-in-message (415),
+ * malformed-mime (400). */
 #include <string.h>
 #include <strings.h>
 
@@ -22,6 +25,53 @@ enum {
 static bool on_exchange(const struct dav_res *r)
 {
     return r->href && strncmp(r->href, "/exchange/", 10) == 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* PUT of message/rfc822 (§2.5) */
+
+/* The media type of a Content-Type value, without parameters, compared case-insensitively. */
+static bool media_is(const char *ctype, const char *want)
+{
+    struct slice s = slice_from_cstr(ctype);
+    const char *semi = memchr(s.ptr, ';', s.len);
+    if (semi) {
+        s.len = (size_t)(semi - s.ptr);
+    }
+    return slice_eq_ci(slice_trim(s), slice_from_cstr(want));
+}
+
+int repl_unwrap_put(struct dav_req *dr,
+                    const struct dav_res *target,
+                    struct store_item_in *in,
+                    struct err *err)
+{
+    if (!on_exchange(target)) {
+        return 0;
+    }
+    const char *ctype = http_req_header(dr->http, "Content-Type");
+    if (ctype && media_is(ctype, "text/calendar")) {
+        return 0;
+    }
+    if (!ctype || !media_is(ctype, "message/rfc822")) {
+        return err_set(err, &repl_cond_put_media,
+                       "the exchange tree takes text/calendar or message/rfc822, not %s",
+                       ctype ? ctype : "no type");
+    }
+    struct slice cal;
+    if (cal_mime_unwrap(buf_slice(&dr->raw), dr->arena, &cal, err) != 0) {
+        return -1;
+    }
+    /* the calendar is never longer than the message, so it fits max_resource_size */
+    buf_reset(&dr->raw);
+    if (buf_append_slice(&dr->raw, cal) != 0) {
+        return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
+                       dr->app->limits.max_resource_size);
+    }
+    in->content = buf_cstr(&dr->raw);
+    in->size = dr->raw.len;
+    in->content_type = "text/calendar; charset=utf-8";
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

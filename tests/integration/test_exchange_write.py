@@ -1,8 +1,10 @@
 """tests/integration/test_exchange_write.py: writes on the /exchange tree beyond a text/calendar
-PUT (exchange-replication.md §4.4, §4.7): PROPPATCH of appointment properties edits the
+PUT (exchange-replication.md §2.5, §4.4, §4.7): PROPPATCH of appointment properties edits the
 stored iCalendar (seen through /calendars/ and in the next manifest), atomically, with
-ResourceTag and Repl-UID; PROPPATCH on an unmapped URL creates an appointment."""
+ResourceTag and Repl-UID; PROPPATCH on an unmapped URL creates an appointment; PUT of a
+message/rfc822 body stores the calendar it carries."""
 
+import base64
 import re
 
 from harness import ServerTestCase, main
@@ -282,6 +284,95 @@ class ExchangeWriteTest(ServerTestCase):
         # outside a calendar, or in a missing one: nothing to create
         self.assertStatus(self.proppatch("/exchange/alice/nocal/x.eml",
                                          sets="<C:dtstart>2026-03-01</C:dtstart>"), 404)
+
+    # §2.5 PUT of message/rfc822
+
+    def put_mime(self, name, msg, ctype="message/rfc822"):
+        return self.req("PUT", self.ex + name, body=msg.encode() if isinstance(msg, str) else msg,
+                        headers={"Content-Type": ctype})
+
+    def test_put_of_a_message_whose_body_is_the_calendar(self):
+        ics = event("m1")
+        msg = ("content-class: urn:content-classes:appointment\r\nSubject: old\r\n"
+               "Content-Type: text/calendar;\r\n method=PUBLISH; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: 8bit\r\n\r\n" + ics)
+        r = self.put_mime("m1.eml", msg)
+        self.assertStatus(r, 201)
+        self.assertRegex(r.header("ResourceTag"), r"^<rt:[0-9a-f]{88}>$")
+        self.assertRegex(r.header("Repl-UID"), r"^<rid:[0-9a-f]{44}>$")
+        g = self.req("GET", self.cal + "m1.eml")
+        self.assertEqual(g.text, ics)
+        self.assertTrue(g.header("Content-Type").startswith("text/calendar"))
+
+    def test_put_of_a_multipart_message_takes_the_first_calendar_part(self):
+        ics = event("m2")
+        b64 = base64.encodebytes(ics.encode()).decode().replace("\n", "\r\n")
+        msg = ("MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n"
+               '\tboundary="----=_b1"\r\n\r\npreamble\r\n------=_b1\r\n'
+               "Content-Type: text/plain\r\n\r\nnot this\r\n------=_b1\r\n"
+               "Content-Type: multipart/related; boundary=inner\r\n\r\n--inner\r\n"
+               "Content-Type: TEXT/CALENDAR; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--inner--\r\n"
+               "------=_b1\r\nContent-Type: text/calendar\r\n\r\n" + event("second") +
+               "\r\n------=_b1--\r\n")
+        self.assertStatus(self.put_mime("m2.eml", msg), 201)
+        self.assertEqual(self.get("m2.eml"), ics)
+
+    def test_put_of_a_quoted_printable_calendar(self):
+        ics = event("m3").replace("SUMMARY:old", "SUMMARY:caf\u00e9 = ok")
+        qp = ics.replace("=", "=3D").replace("\u00e9", "=C3=A9")
+        qp = qp.replace("PRODID:-//t//EN", "PRODID:-//t=\r\n//EN")  # a soft line break
+        msg = ("Content-Type: text/calendar\r\nContent-Transfer-Encoding: quoted-printable"
+               "\r\n\r\n" + qp)
+        self.assertStatus(self.put_mime("m3.eml", msg), 201)
+        self.assertEqual(self.get("m3.eml"), ics)
+
+    def test_put_refuses_other_types_and_messages_without_a_calendar(self):
+        r = self.put_mime("x.eml", event("x"), ctype="text/plain")
+        self.assertCondition(r, 415, "unsupported-calendar-type")
+        r = self.req("PUT", self.ex + "x.eml", body=event("x"))
+        self.assertCondition(r, 415, "unsupported-calendar-type")
+        r = self.put_mime("x.eml", "Content-Type: text/plain\r\n\r\nhello\r\n")
+        self.assertCondition(r, 415, "no-calendar-in-message")
+        r = self.put_mime("x.eml", "Content-Type: text/calendar\r\n"
+                                   "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644\r\n")
+        self.assertCondition(r, 415, "no-calendar-in-message")
+        r = self.put_mime("x.eml", "Content-Type: text/calendar\r\n"
+                                   "Content-Transfer-Encoding: base64\r\n\r\n%%%%\r\n")
+        self.assertCondition(r, 400, "malformed-mime")
+        r = self.put_mime("x.eml", "Content-Type: multipart/mixed\r\n\r\n--x\r\n")
+        self.assertCondition(r, 400, "malformed-mime")
+        r = self.put_mime("x.eml", "Content-Type: text/calendar")
+        self.assertCondition(r, 400, "malformed-mime")
+        # the calendar inside is validated like any other
+        r = self.put_mime("x.eml", "Content-Type: text/calendar\r\n\r\nBEGIN:VCALENDAR\r\n")
+        self.assertCondition(r, 403, "valid-calendar-data")
+        self.assertStatus(self.req("GET", self.cal + "x.eml"), 404)
+        # the /calendars tree is unchanged: CalDAV takes text/calendar only
+        r = self.req("PUT", self.cal + "y.ics", body="Content-Type: text/calendar\r\n\r\n" +
+                     event("y"), headers={"Content-Type": "message/rfc822"})
+        self.assertCondition(r, 403, "supported-calendar-data")
+
+
+class ExchangeWriteLimitTest(ServerTestCase):
+    """§2.5 under a small max_resource_size: the message, not the calendar, is bounded."""
+
+    CONFIG = "max_resource_size = 4096\n"
+
+    def test_a_message_over_max_resource_size_is_413(self):
+        self.assertStatus(self.req("MKCALENDAR", "/calendars/alice/lim/"), 201)
+        ics = event("big")
+        pad = "X-Pad: " + "p" * 60 + "\r\n"
+        msg = "Content-Type: text/calendar\r\n" + pad * 80 + "\r\n" + ics
+        self.assertGreater(len(msg), 4096)
+        r = self.req("PUT", "/exchange/alice/lim/big.eml", body=msg,
+                     headers={"Content-Type": "message/rfc822"})
+        self.assertCondition(r, 413, "max-resource-size")
+        self.assertStatus(self.req("GET", "/calendars/alice/lim/big.eml"), 404)
+        small = "Content-Type: text/calendar\r\n\r\n" + ics
+        r = self.req("PUT", "/exchange/alice/lim/small.eml", body=small,
+                     headers={"Content-Type": "message/rfc822"})
+        self.assertStatus(r, 201)
 
 
 if __name__ == "__main__":

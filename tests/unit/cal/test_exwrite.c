@@ -1,5 +1,5 @@
-/* tests/unit/cal/test_exwrite.c: PROPPATCH edits of appointments
- * (cal/exwrite.c; exchange-replication.md §4.4, §4.7). Every edit is read
+/* tests/unit/cal/test_exwrite.c: PROPPATCH edits of appointments and MIME unwrapping
+ * (cal/exwrite.c, cal/mime.c; exchange-replication.md §2.5, §4.4, §4.7). Every edit is read
  * back through cal/exprops.c, so the write and read halves of the mapping agree; failures
  * name their instruction and condition; created objects validate with cal_parse_object(). */
 #include <setjmp.h>
@@ -248,6 +248,82 @@ static void test_exwrite_writable_matches_the_brief(void **state)
     assert_true(cal_exprop_writable(CAL_EX_SUBJECT, false));
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* MIME (§2.5) */
+
+#define CAL_BODY "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+
+static void test_mime_unwraps_valid_messages(void **state)
+{
+    (void)state;
+
+    static const struct {
+        const char *msg;
+        const char *want;
+    } cases[] = {
+        {"Content-Type: text/calendar\r\n\r\n" CAL_BODY, CAL_BODY},
+        {"content-type: TEXT/Calendar; method=REQUEST\n\n" CAL_BODY, CAL_BODY},
+        {"Subject: x\r\nContent-Type: text/calendar\r\nContent-Transfer-Encoding: BASE64\r\n\r\n"
+         "QkVHSU46VkNBTEVOREFSDQpWRVJTSU9OOjIuMA0KRU5EOlZD\r\nQUxFTkRBUg0K\r\n",
+         CAL_BODY},
+        {"Content-Type: text/calendar\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+         "BEGIN:VCAL=\r\nENDAR=0D=0AVERSION:2.0=0D=0AEND:VCALENDAR=0D=0A",
+         CAL_BODY},
+        {"Content-Type: multipart/mixed;\r\n boundary=\"b\"\r\n\r\n--b\r\n"
+         "Content-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: text/calendar\r\n\r\n" CAL_BODY
+         "\r\n--b--\r\n",
+         CAL_BODY},
+        {"Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n"
+         "Content-Type: multipart/alternative; boundary=i\r\n\r\n--i\r\n"
+         "Content-Type: text/calendar\r\n\r\nfirst\r\n--i--\r\n--o\r\n"
+         "Content-Type: text/calendar\r\n\r\nsecond\r\n--o--\r\n",
+         "first"},
+    };
+
+    for (size_t i = 0; i < ALM_ARRAY_LEN(cases); i++) {
+        struct err err;
+        err_init(&err);
+        struct slice out;
+        struct slice msg = slice_from_cstr(cases[i].msg);
+        assert_int_equal(cal_mime_unwrap(msg, arena, &out, &err), 0);
+        assert_true(out.len <= msg.len);
+        assert_int_equal(out.len, strlen(cases[i].want));
+        assert_memory_equal(out.ptr, cases[i].want, out.len);
+    }
+}
+
+static void test_mime_refuses_messages_without_a_usable_calendar(void **state)
+{
+    (void)state;
+
+    static const struct {
+        const char *msg;
+        const struct err_cond *cond;
+    } cases[] = {
+        {"", &cal_cond_ex_bad_mime},
+        {"Content-Type: text/calendar", &cal_cond_ex_bad_mime},
+        {"no colon here\r\n\r\nbody", &cal_cond_ex_bad_mime},
+        {"Content-Type: text/plain\r\n\r\nhello", &cal_cond_ex_no_calendar},
+        {"\r\nno headers: text/plain by default", &cal_cond_ex_no_calendar},
+        {"Content-Type: text/calendar\r\nContent-Transfer-Encoding: x-uue\r\n\r\nx",
+         &cal_cond_ex_no_calendar},
+        {"Content-Type: text/calendar\r\nContent-Transfer-Encoding: base64\r\n\r\n%%%",
+         &cal_cond_ex_bad_mime},
+        {"Content-Type: multipart/mixed\r\n\r\n--x\r\n", &cal_cond_ex_bad_mime},
+        {"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n"
+         "\r\nhi\r\n--x--\r\n",
+         &cal_cond_ex_no_calendar},
+    };
+
+    for (size_t i = 0; i < ALM_ARRAY_LEN(cases); i++) {
+        struct err err;
+        err_init(&err);
+        struct slice out;
+        assert_int_equal(cal_mime_unwrap(slice_from_cstr(cases[i].msg), arena, &out, &err), -1);
+        assert_ptr_equal(err.cond, cases[i].cond);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +336,8 @@ int main(void)
         cmocka_unit_test(test_exwrite_create_needs_dtstart),
         cmocka_unit_test(test_exwrite_refuses_objects_without_vevent),
         cmocka_unit_test(test_exwrite_writable_matches_the_brief),
+        cmocka_unit_test(test_mime_unwraps_valid_messages),
+        cmocka_unit_test(test_mime_refuses_messages_without_a_usable_calendar),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
