@@ -63,4 +63,24 @@ int cal_ex_apply(struct slice ics,
  * message). */
 int cal_mime_unwrap(struct slice msg, struct arena *arena, struct slice *out, struct err *err);
 
+/* What cal_ex_repair() changed (bits). */
+enum {
+    CAL_EX_REPAIRED_UID = 1,     /* a component had no UID */
+    CAL_EX_REPAIRED_DTSTAMP = 2, /* a component had no DTSTAMP */
+};
+
+/* §2.2's server-side modification: `ics` (borrowed) with a UID line inserted into every
+ * top-level VEVENT/VTODO/VJOURNAL that has none (another component's UID, else 32 random hex
+ * digits) and a DTSTAMP (now, UTC) where one is missing, right after the component's BEGIN
+ * line; every other byte is kept. Returns 0 with *changed set (0: *out is `ics` itself) and,
+ * when a UID was written, that UID in *uid_out; the new text is in `arena`. -1 when the
+ * repaired text would pass `limit` bytes. Reads the text only (no libical): an object that
+ * is broken otherwise is left to cal_parse_object(). O(size). */
+int cal_ex_repair(struct slice ics,
+                  size_t limit,
+                  struct arena *arena,
+                  struct slice *out,
+                  unsigned *changed,
+                  const char **uid_out);
+
 #endif

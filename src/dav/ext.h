@@ -78,6 +78,10 @@ struct dav_req {
     const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */
     bool error_headers;  /* item_headers hooks write headers for an error answer (a 412) */
     void *ext_scratch;   /* repl's property getters: the parsed values of the last item */
+    /* Set by an unwrap_put hook that changed the calendar content (an XML body, in the
+     * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
+     * §2.2) instead of 201/204. */
+    const char *put_modified;
 };
 
 /* dav.c */

@@ -173,6 +173,12 @@ static int put_run(struct dav_req *dr, struct err *err)
     if (created) {
         http_resp_header(dr->http, "Location", res.href);
     }
+    if (dr->put_modified) {
+        http_resp_status(dr->http, 210);
+        http_resp_header(dr->http, "Content-Type", "application/xml; charset=utf-8");
+        http_resp_body(dr->http, dr->put_modified, strlen(dr->put_modified));
+        return 0;
+    }
     http_resp_status(dr->http, created ? 201 : 204);
     http_resp_body(dr->http, "", 0);
     return 0;

@@ -1,8 +1,10 @@
 /* repl/write.c: writes on the /exchange tree beyond plain iCalendar PUT
  * (exchange-replication.md §2.5, §4.7): PROPPATCH of appointment properties, which edits the
  * stored iCalendar through cal/exwrite.h (or creates an appointment on an unmapped URL), and
- * PUT of a message/rfc822 body, unwrapped to the calendar it carries. Owns the wire typing of
- * PROPPATCH values (§4.1); the multistatus and the dead properties stay with dav/proppatch.c.
+ * PUT of a message/rfc822 body, unwrapped to the calendar it carries; a PUT whose object
+ * lacks a UID or DTSTAMP gets them and answers 210 Content Different (§2.2). Owns the wire
+ * typing of PROPPATCH values (§4.1); the multistatus and the dead properties stay with
+ * dav/proppatch.c.
  * Conditions, per instruction inside the 207: cannot-modify-protected-property (403, a
  * read-only property), property-value (422, a value that does not type or is out of range,
  * a dt:dt that disagrees), appointment-conflict (409), conflict (409, a C:uid in use);
@@ -17,6 +19,7 @@
 #include "repl/repl_int.h"
 #include "repl/where.h"
 #include "util/parse.h"
+#include "xml/xmlout.h"
 
 enum {
     REPL_ALL_COMPONENTS = CAL_COMP_VEVENT | CAL_COMP_VTODO | CAL_COMP_VJOURNAL,
@@ -41,6 +44,47 @@ static bool media_is(const char *ctype, const char *want)
     return slice_eq_ci(slice_trim(s), slice_from_cstr(want));
 }
 
+/* §2.2: a missing UID or DTSTAMP is added, and the PUT answers 210 with an A:modified body
+ * naming what changed. */
+static int repair(struct dav_req *dr, struct store_item_in *in, struct err *err)
+{
+    struct slice out;
+    unsigned changed;
+    const char *uid;
+    size_t limit = dr->app->limits.max_resource_size;
+    if (cal_ex_repair(buf_slice(&dr->raw), limit, dr->arena, &out, &changed, &uid) != 0) {
+        return err_set(err, &dav_cond_resource_too_large,
+                       "the object with its UID and DTSTAMP exceeds max_resource_size=%zu", limit);
+    }
+    if (!changed) {
+        return 0;
+    }
+    buf_reset(&dr->raw);
+    struct buf body;
+    buf_init(&body, limit); /* a copied UID can be as long as the object */
+    int rc = buf_append_slice(&dr->raw, out);
+    rc |= xmlout_decl(&body);
+    rc |= buf_append_cstr(&body, "<A:modified xmlns:A=\"" DAV_NS_ALMANAC "\">");
+    if (changed & CAL_EX_REPAIRED_UID) {
+        rc |= buf_append_cstr(&body, "<A:uid-added>");
+        rc |= xmlout_text(&body, slice_from_cstr(uid));
+        rc |= buf_append_cstr(&body, "</A:uid-added>");
+    }
+    if (changed & CAL_EX_REPAIRED_DTSTAMP) {
+        rc |= buf_append_cstr(&body, "<A:dtstamp-added/>");
+    }
+    rc |= buf_append_cstr(&body, "</A:modified>\n");
+    dr->put_modified = arena_strndup(dr->arena, body.data, body.len);
+    buf_deinit(&body);
+    if (rc != 0) {
+        return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
+                       limit);
+    }
+    in->content = buf_cstr(&dr->raw);
+    in->size = dr->raw.len;
+    return 0;
+}
+
 int repl_unwrap_put(struct dav_req *dr,
                     const struct dav_res *target,
                     struct store_item_in *in,
@@ -51,7 +95,7 @@ int repl_unwrap_put(struct dav_req *dr,
     }
     const char *ctype = http_req_header(dr->http, "Content-Type");
     if (ctype && media_is(ctype, "text/calendar")) {
-        return 0;
+        return repair(dr, in, err);
     }
     if (!ctype || !media_is(ctype, "message/rfc822")) {
         return err_set(err, &repl_cond_put_media,
@@ -71,7 +115,7 @@ int repl_unwrap_put(struct dav_req *dr,
     in->content = buf_cstr(&dr->raw);
     in->size = dr->raw.len;
     in->content_type = "text/calendar; charset=utf-8";
-    return 0;
+    return repair(dr, in, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */

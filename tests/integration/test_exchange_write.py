@@ -353,6 +353,32 @@ class ExchangeWriteTest(ServerTestCase):
                      event("y"), headers={"Content-Type": "message/rfc822"})
         self.assertCondition(r, 403, "supported-calendar-data")
 
+    # §2.2 210 Content Different
+
+    def test_put_that_needed_a_uid_or_dtstamp_answers_210(self):
+        no_stamp = event("s").replace("DTSTAMP:20260101T000000Z\r\n", "")
+        r = self.req("PUT", self.ex + "s.ics", body=no_stamp, headers=ICS)
+        self.assertStatus(r, 210)
+        self.assertRegex(r.header("ResourceTag"), r"^<rt:[0-9a-f]{88}>$")
+        self.assertRegex(r.header("Repl-UID"), r"^<rid:[0-9a-f]{44}>$")
+        self.assertIn("<A:dtstamp-added/>", r.text)
+        self.assertNotIn("uid-added", r.text)
+        ics = self.get("s.ics")
+        self.assertRegex(prop(ics, "DTSTAMP")[0], r"^DTSTAMP:\d{8}T\d{6}Z$")
+        self.assertEqual(ics.replace(prop(ics, "DTSTAMP")[0] + "\r\n", ""), no_stamp)
+        # a replacement that needs nothing is a plain 204
+        self.assertStatus(self.req("PUT", self.ex + "s.ics", body=event("s"), headers=ICS), 204)
+        no_uid = event("u").replace("UID:u\r\n", "")
+        msg = "Content-Type: text/calendar\r\n\r\n" + no_uid
+        r = self.put_mime("u.eml", msg)
+        self.assertStatus(r, 210)
+        uid = re.search(r"<A:uid-added>([0-9a-f]{32})</A:uid-added>", r.text).group(1)
+        self.assertEqual(prop(self.get("u.eml"), "UID"), ["UID:" + uid])
+        # the CalDAV tree stores as sent or refuses
+        r = self.req("PUT", self.cal + "v.ics", body=event("v").replace("UID:v\r\n", ""),
+                     headers=ICS)
+        self.assertCondition(r, 403, "valid-calendar-object-resource")
+
 
 class ExchangeWriteLimitTest(ServerTestCase):
     """§2.5 under a small max_resource_size: the message, not the calendar, is bounded."""

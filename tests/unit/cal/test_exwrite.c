@@ -324,6 +324,67 @@ static void test_mime_refuses_messages_without_a_usable_calendar(void **state)
     }
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Repairs (§2.2) */
+
+static void test_repair_leaves_a_complete_object_alone(void **state)
+{
+    (void)state;
+    struct slice in = slice_from_cstr(EVENT), out;
+    unsigned changed = 99;
+    const char *uid = "x";
+    assert_int_equal(cal_ex_repair(in, 1 << 20, arena, &out, &changed, &uid), 0);
+    assert_int_equal(changed, 0);
+    assert_ptr_equal(out.ptr, in.ptr);
+    assert_null(uid);
+}
+
+static void test_repair_inserts_uid_and_dtstamp_keeping_every_other_byte(void **state)
+{
+    (void)state;
+    const char *in =
+        HEAD "BEGIN:VEVENT\r\nDTSTART:20260105T100000Z\r\nSUMMARY:a long\r\n  "
+             "folded UID:no\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nUID:alarm\r\n"
+             "TRIGGER:-PT5M\r\nDESCRIPTION:r\r\nEND:VALARM\r\nEND:VEVENT\r\n"
+             "BEGIN:VEVENT\r\nUID:e-2\r\nRECURRENCE-ID:20260106T100000Z\r\n"
+             "DTSTAMP:20260101T000000Z\r\nDTSTART:20260106T100000Z\r\nEND:VEVENT\r\n" TAIL;
+    struct slice out;
+    unsigned changed;
+    const char *uid;
+    assert_int_equal(cal_ex_repair(slice_from_cstr(in), 1 << 20, arena, &out, &changed, &uid), 0);
+    assert_int_equal(changed, CAL_EX_REPAIRED_UID | CAL_EX_REPAIRED_DTSTAMP);
+    assert_string_equal(uid, "e-2"); /* the other component's, so that one object has one UID */
+    const char *ins = strstr(out.ptr, "BEGIN:VEVENT\r\nUID:e-2\r\nDTSTAMP:");
+    assert_non_null(ins);
+    /* removing the two inserted lines gives back the input byte for byte */
+    size_t head = (size_t)(ins - out.ptr) + strlen("BEGIN:VEVENT\r\n");
+    const char *rest = strstr(ins + strlen("BEGIN:VEVENT\r\nUID:e-2\r\n"), "\r\n") + 2;
+    assert_int_equal(out.len - (size_t)(rest - out.ptr) + head, strlen(in));
+    assert_memory_equal(out.ptr, in, head);
+    assert_memory_equal(rest, in + head, strlen(in) - head);
+    struct cal_info info;
+    struct err err;
+    err_init(&err);
+    assert_int_equal(cal_parse_object(out, CAL_COMP_VEVENT, arena, &info, &err), 0);
+}
+
+static void test_repair_generates_a_uid_with_lf_line_ends_and_respects_the_limit(void **state)
+{
+    (void)state;
+    const char *in = "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//t//EN\nBEGIN:VTODO\n"
+                     "DTSTAMP:20260101T000000Z\nEND:VTODO\nEND:VCALENDAR\n";
+    struct slice out;
+    unsigned changed;
+    const char *uid;
+    assert_int_equal(cal_ex_repair(slice_from_cstr(in), 1 << 20, arena, &out, &changed, &uid), 0);
+    assert_int_equal(changed, CAL_EX_REPAIRED_UID);
+    assert_int_equal(strlen(uid), 32);
+    assert_non_null(strstr(out.ptr, "BEGIN:VTODO\nUID:"));
+    assert_null(strstr(out.ptr, "\r"));
+    assert_int_equal(
+        cal_ex_repair(slice_from_cstr(in), strlen(in) + 10, arena, &out, &changed, &uid), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +399,9 @@ int main(void)
         cmocka_unit_test(test_exwrite_writable_matches_the_brief),
         cmocka_unit_test(test_mime_unwraps_valid_messages),
         cmocka_unit_test(test_mime_refuses_messages_without_a_usable_calendar),
+        cmocka_unit_test(test_repair_leaves_a_complete_object_alone),
+        cmocka_unit_test(test_repair_inserts_uid_and_dtstamp_keeping_every_other_byte),
+        cmocka_unit_test(test_repair_generates_a_uid_with_lf_line_ends_and_respects_the_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
