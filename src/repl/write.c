@@ -379,9 +379,16 @@ int repl_proppatch(struct dav_req *dr,
         old = (struct slice){full.content ? full.content : "", full.size};
     }
     struct slice ics;
-    int rc = cal_ex_apply(old, p.edits, p.n, dr->arena, &ics, err);
+    struct err cerr;
+    err_init(&cerr);
+    int rc = cal_ex_apply(old, p.edits, p.n, dr->arena, &ics, &cerr);
+    if (rc < 0 && cerr.cond != &cal_cond_ex_dtstart_required) {
+        /* the stored object has no VEVENT (a VTODO) or no longer parses: every appointment
+         * property fails with that condition, inside the 207 */
+        return fail_all(pu, &p, &cerr);
+    }
     if (rc < 0) {
-        return -1;
+        return err_set(err, cerr.cond, "%s", cerr.msg);
     }
     if (rc == 1) {
         for (size_t k = 0; k < p.n; k++) {

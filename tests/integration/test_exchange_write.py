@@ -224,6 +224,17 @@ class ExchangeWriteTest(ServerTestCase):
                            '</D:prop></D:propfind>')
         self.assertIn("404 Not Found", pf.text)
 
+    def test_proppatch_on_a_task_fails_its_appointment_properties(self):
+        todo = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VTODO\r\nUID:t\r\n"
+                "DTSTAMP:20260101T000000Z\r\nSUMMARY:task\r\nEND:VTODO\r\nEND:VCALENDAR\r\n")
+        self.put("t.ics", todo)
+        r = self.proppatch(self.ex + "t.ics", sets="<H:subject>x</H:subject><X:d>1</X:d>")
+        self.assertStatus(r, 207)
+        self.assertEqual(propstat_status(r.text, "H:subject"), 403, r.text)
+        self.assertIn("<A:reason>valid-calendar-object-resource</A:reason>", r.text)
+        self.assertEqual(propstat_status(r.text, "X:d"), 424, r.text)
+        self.assertEqual(self.get("t.ics"), todo)
+
     def test_calendars_tree_keeps_calendar_properties_read_only(self):
         self.put("d.ics", event("d"))
         r = self.proppatch(self.cal + "d.ics", sets="<C:location>x</C:location>")
