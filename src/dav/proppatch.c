@@ -2,7 +2,11 @@
  * reader, keeping each property's value as serialized XML (children re-declare their
  * namespaces, so a value reads the same wherever it is written back). Applies every
  * instruction in document order inside one write transaction: all succeed or none do
- * (§9.2: the failed ones carry their status, the rest 424 Failed Dependency).
+ * (§9.2: the failed ones carry their status, the rest 424 Failed Dependency). An extension's
+ * proppatch hook (struct dav_ext) may first claim instructions and write the item's content
+ * itself, or create the item on an unmapped URL (exchange-replication.md §4.7); its failed
+ * instructions carry their own condition in the 207. Item answers carry ETag and the
+ * extensions' item headers (ResourceTag, Repl-UID).
  * Conditions: dav_cond_not_found (404), dav_cond_bad_request (400), dav_cond_forbidden (403,
  * a resource without dead properties), per property: cannot-modify-protected-property (403),
  * too-many-properties (507). */
