@@ -120,6 +120,17 @@ static int64_t instant_of(struct exw *w, icalproperty *p)
     return cal_to_utc(t, cal_zone_of(w->root, p, t));
 }
 
+/* Whether libical can write instant `t` as a DATE-TIME (years 1 to 9999; it returns a null
+ * time for some instants near the end of its range). */
+static bool time_ok(int64_t t)
+{
+    if (t < INT64_C(-62135596800) || t > INT64_C(253402214400)) { /* 0001-01-01, 9999-12-30 */
+        return false;
+    }
+    struct icaltimetype l = time_in(t, false, NULL);
+    return !icaltime_is_null_time(l) && cal_time_valid(l);
+}
+
 static bool is_date_prop(icalproperty *p)
 {
     return p && icalvalue_get_datetime(icalproperty_get_value(p)).is_date;
@@ -307,6 +318,9 @@ static int set_dates(struct exw *w, icalproperty_kind kind, const struct cal_ex_
 {
     remove_props(w, kind, NULL);
     for (size_t i = 0; i < v->n; i++) {
+        if (!time_ok(v->mv_t[i])) {
+            return fail(w, &cal_cond_ex_value, "a date is outside the years 1 to 9999");
+        }
         struct icaltimetype t = time_in(v->mv_t[i], false, NULL);
         if (kind == ICAL_EXDATE_PROPERTY) {
             icalcomponent_add_property(w->ev, icalproperty_new_exdate(t));
@@ -438,8 +452,14 @@ static int set_one(struct exw *w, enum cal_exprop p, const struct cal_ex_value *
         }
         return set_text(w, ICAL_UID_PROPERTY, v->s);
     case CAL_EX_DTSTART:
+        if (!time_ok(v->i)) {
+            return fail(w, &cal_cond_ex_value, "dtstart is outside the years 1 to 9999");
+        }
         return set_start(w, v->i);
     case CAL_EX_DTEND:
+        if (!time_ok(v->i)) {
+            return fail(w, &cal_cond_ex_value, "dtend is outside the years 1 to 9999");
+        }
         set_end(w, v->i);
         return 0;
     case CAL_EX_DURATION: {
@@ -449,6 +469,9 @@ static int set_one(struct exw *w, enum cal_exprop p, const struct cal_ex_value *
         }
         if (v->i < 0 || v->i > (int64_t)3660 * SECS_PER_DAY) {
             return fail(w, &cal_cond_ex_value, "duration is not 0 to 3660 days");
+        }
+        if (!time_ok(instant_of(w, sp) + v->i)) {
+            return fail(w, &cal_cond_ex_value, "dtstart + duration is past the year 9999");
         }
         set_end(w, instant_of(w, sp) + v->i);
         return 0;

@@ -263,7 +263,7 @@ struct dav_pp_instr {
 /* The i-th instruction in document order: true with *out set, false past the last. O(i). */
 bool dav_propupdate_get(struct dav_propupdate *pu, size_t i, struct dav_pp_instr *out);
 /* Marks the i-th instruction consumed by the extension: succeeded when `cond` is NULL, else
- * failed with cond's status and `msg` (static or in the request arena) in its propstat. */
+ * failed with cond's status and `msg` (copied into the request arena) in its propstat. */
 void dav_propupdate_claim(struct dav_propupdate *pu,
                           size_t i,
                           const struct err_cond *cond,

@@ -276,7 +276,7 @@ void dav_propupdate_claim(struct dav_propupdate *pu,
     assert(it && !it->taken);
     it->taken = true;
     it->cond = cond;
-    it->msg = msg;
+    it->msg = msg ? arena_strdup(((struct pp_parse *)pu)->dr->arena, msg) : NULL;
     it->status = cond ? cond->http_status : 0;
 }
 

@@ -186,6 +186,9 @@ static const char *type_value(struct arena *a,
     struct cal_ex_value *v = &ed->value;
     v->present = true;
     if (t == CAL_EX_STRING) {
+        if (in->nvalues) {
+            return arena_printf(a, "%s takes text, not elements", in->name);
+        }
         v->s = in->text;
         return NULL;
     }

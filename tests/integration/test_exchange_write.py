@@ -235,6 +235,36 @@ class ExchangeWriteTest(ServerTestCase):
         self.assertEqual(propstat_status(r.text, "X:d"), 424, r.text)
         self.assertEqual(self.get("t.ics"), todo)
 
+    def test_odd_values_never_get_a_5xx(self):
+        self.put("w.ics", event("w"))
+        odd = [
+            "<C:dtstart>0001-01-01T00:00:00Z</C:dtstart>",
+            "<C:dtstart>9999-12-31T23:59:59Z</C:dtstart>",  # libical cannot write it: 422
+            "<C:dtstart>2026-02-30T00:00:00Z</C:dtstart>",
+            "<C:dtend>1969-12-31T23:59:59Z</C:dtend>",
+            "<C:duration>99999999999999999999</C:duration>",
+            "<C:duration>-1</C:duration>",
+            "<C:priority>-9223372036854775808</C:priority>",
+            "<C:rrule><v:v>FREQ=SECONDLY;BYMONTH=2</v:v></C:rrule>",
+            "<C:rrule><v:v>FREQ=DAILY</v:v><v:v>FREQ=WEEKLY</v:v><v:v>FREQ=MONTHLY</v:v>"
+            "<v:v>FREQ=YEARLY</v:v><v:v>FREQ=HOURLY;COUNT=2</v:v></C:rrule>",
+            "<C:rrule><v:v>;;;</v:v></C:rrule>",
+            "<C:exdate><v:v>not a date</v:v></C:exdate>",
+            "<C:rdate><v:v><x>nested</x></v:v></C:rdate>",
+            "<C:location><b>markup</b> text</C:location>",
+            "<C:organizer>not a uri</C:organizer>",
+            "<C:timezoneid>-3</C:timezoneid>",
+            "<C:alldayevent>maybe</C:alldayevent>",
+            "<C:reminderoffset>99999999999</C:reminderoffset>",
+            "<H:subject>%s</H:subject>" % ("\u00e9" * 5000),
+            '<C:busystatus dt:dt="mv.string"><v:v>FREE</v:v></C:busystatus>',
+        ]
+        for sets in odd:
+            r = self.proppatch(self.ex + "w.ics", sets=sets)
+            self.assertStatus(r, 207, sets)
+            self.assertNotIn("500 Internal", r.text, sets)
+            self.assertStatus(self.req("GET", self.cal + "w.ics"), 200)
+
     def test_calendars_tree_keeps_calendar_properties_read_only(self):
         self.put("d.ics", event("d"))
         r = self.proppatch(self.cal + "d.ics", sets="<C:location>x</C:location>")
