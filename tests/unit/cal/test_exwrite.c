@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -385,6 +386,54 @@ static void test_repair_generates_a_uid_with_lf_line_ends_and_respects_the_limit
         cal_ex_repair(slice_from_cstr(in), strlen(in) + 10, arena, &out, &changed, &uid), -1);
 }
 
+/* Every prefix of a message, and deterministic byte mutations of it, unwrap to 0 or -1 with
+ * a condition, never past the input (ASan checks the reads); the same inputs through
+ * cal_ex_repair() keep within the limit. */
+static void test_mime_and_repair_survive_truncation_and_mutation(void **state)
+{
+    (void)state;
+    static const char msg[] =
+        "Content-Type: multipart/mixed;\r\n boundary=\"b\"\r\n\r\n--b\r\n"
+        "Content-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: text/calendar\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\nBEGIN:VCALENDAR=0D=0A"
+        "BEGIN:VEVENT=\r\n\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n--b--\r\n";
+    char buf[sizeof(msg)];
+    uint32_t seed = 12345;
+    for (size_t round = 0; round < 3000; round++) {
+        size_t len = sizeof(msg) - 1;
+        memcpy(buf, msg, len);
+        if (round < len) {
+            len = round; /* every prefix */
+        } else {
+            for (int k = 0; k < 4; k++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t at = (seed >> 8) % len;
+                static const char pick[] = "-\r\n=:; \"bB\x00\xff";
+                buf[at] = pick[(seed >> 20) % (sizeof(pick) - 1)];
+            }
+        }
+        char *heap = malloc(len ? len : 1); /* exact size, so ASan sees any overread */
+        memcpy(heap, buf, len);
+        struct slice in = {heap, len};
+        struct err err;
+        err_init(&err);
+        struct slice out;
+        int rc = cal_mime_unwrap(in, arena, &out, &err);
+        assert_true(rc == 0 || (rc == -1 && err.cond));
+        if (rc == 0) {
+            assert_true(out.len <= len);
+        }
+        unsigned changed;
+        const char *uid;
+        rc = cal_ex_repair(in, len + 200, arena, &out, &changed, &uid);
+        assert_true(rc == 0 || rc == -1);
+        if (rc == 0) {
+            assert_true(out.len <= len + 200);
+        }
+        free(heap);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -399,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_exwrite_writable_matches_the_brief),
         cmocka_unit_test(test_mime_unwraps_valid_messages),
         cmocka_unit_test(test_mime_refuses_messages_without_a_usable_calendar),
+        cmocka_unit_test(test_mime_and_repair_survive_truncation_and_mutation),
         cmocka_unit_test(test_repair_leaves_a_complete_object_alone),
         cmocka_unit_test(test_repair_inserts_uid_and_dtstamp_keeping_every_other_byte),
         cmocka_unit_test(test_repair_generates_a_uid_with_lf_line_ends_and_respects_the_limit),
