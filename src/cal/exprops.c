@@ -1,6 +1,6 @@
 /* cal/exprops.c: urn:schemas:calendar: and the other appointment properties of
  * exchange-replication.md §4.4-4.5 read from a stored iCalendar object with libical. Reads
- * only: PROPPATCH writes (§4.7) are not served. Never expands recurrences; times come out in
+ * only: PROPPATCH writes (§4.7) are cal/exwrite.c's. Never expands recurrences; times come out in
  * UTC through the zones of cal/span.c. */
 #include "cal/exprops.h"
 

@@ -205,7 +205,8 @@ static int prepare_put(struct dav_req *dr,
                        struct store_item_in *in,
                        struct err *err)
 {
-    const char *ctype = http_req_header(dr->http, "Content-Type");
+    /* the type of the body as unwrapped (struct dav_ext unwrap_put), else as sent */
+    const char *ctype = http_req_header(dr->http, "Content-Type") ? in->content_type : NULL;
     struct slice ct = slice_from_cstr(ctype);
     if (!ctype || ct.len < 13 ||
         !slice_eq_ci((struct slice){ct.ptr, 13}, SLICE_LIT("text/calendar"))) {

@@ -17,6 +17,7 @@
 #define DAV_NS_CALDAV  "urn:ietf:params:xml:ns:caldav"
 #define DAV_NS_CS      "http://calendarserver.org/ns/"
 #define DAV_NS_ALMANAC "urn:x-almanac:"
+#define DAV_NS_DT      "urn:uuid:c2f41010-65b3-11d1-a29f-00aa00c14882/" /* Exchange's dt:dt */
 #define DAV_XMLNS                                               \
   " xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\"" \
   " xmlns:CS=\"http://calendarserver.org/ns/\" xmlns:A=\"urn:x-almanac:\""
@@ -52,6 +53,7 @@ struct dav_res {
 };
 
 struct dav_req;
+struct dav_propupdate;
 
 /* One WebDAV method. begin() checks headers and sets up the body reader; run() executes once
  * the body is in. Handlers list the conditions they raise in their file's comment. */
@@ -76,6 +78,10 @@ struct dav_req {
     const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */
     bool error_headers;  /* item_headers hooks write headers for an error answer (a 412) */
     void *ext_scratch;   /* repl's property getters: the parsed values of the last item */
+    /* Set by an unwrap_put hook that changed the calendar content (an XML body, in the
+     * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
+     * §2.2) instead of 201/204. */
+    const char *put_modified;
 };
 
 /* dav.c */
@@ -158,6 +164,26 @@ struct dav_ext {
                          uint64_t item_id,
                          uint64_t modseq,
                          bool deleted);
+    /* A PUT into a calendar collection, before any prepare_put: may replace the body in
+     * dr->raw by the calendar it wraps and set in->content/size/content_type to match
+     * (replication's message/rfc822, exchange-replication.md §2.5), or refuse the type.
+     * Inside the write transaction; 0, or -1 with err set. */
+    int (*unwrap_put)(struct dav_req *dr,
+                      const struct dav_res *target,
+                      struct store_item_in *in,
+                      struct err *err);
+    /* PROPPATCH on an item, or on an unmapped URL whose parent collection exists (kind
+     * DAV_RES_NONE), inside the write transaction after the If check. Claims the
+     * instructions it owns (dav_propupdate_claim) and, when all of them succeed, writes the
+     * item itself (store_item_put: its one modseq bump) and fills *written; the core then
+     * applies the unclaimed ones as dead properties of that item. Returns 0 when it wrote,
+     * 1 when it claims nothing here, 2 when a claimed instruction failed (nothing written;
+     * the core answers the 207 with 424 for the rest), or -1 with err set. */
+    int (*proppatch)(struct dav_req *dr,
+                     const struct dav_res *res,
+                     struct dav_propupdate *pu,
+                     struct store_item *written,
+                     struct err *err);
 };
 
 /* Calls every extension's item_headers hook. */
@@ -220,7 +246,6 @@ extern const struct dav_method dav_options, dav_propfind, dav_proppatch, dav_mkc
 
 /* A DAV property update body (<propertyupdate>, <C:mkcalendar>, extended <D:mkcol>), read
  * by the streaming reader: set/remove instructions with values kept as serialized XML. */
-struct dav_propupdate;
 /* Sets up the body reader expecting root element {root_ns}root_name; in the request arena. */
 struct dav_propupdate *dav_propupdate_begin(struct dav_req *dr,
                                             const char *root_ns,
@@ -229,6 +254,27 @@ struct dav_propupdate *dav_propupdate_begin(struct dav_req *dr,
 /* The value of a set instruction for {ns}name, marking it consumed (not stored as a dead
  * property); NULL when absent. */
 const char *dav_propupdate_take(struct dav_propupdate *pu, const char *ns, const char *name);
+
+/* One instruction as an extension's PROPPATCH hook reads it; strings in the request arena. */
+struct dav_pp_instr {
+    bool remove;
+    bool claimed; /* already claimed (consumed) */
+    const char *ns;
+    const char *name;
+    const char *text;          /* character data directly inside the property element */
+    const char *const *values; /* the text of each child element (<v:v> of an mv. value) */
+    size_t nvalues;
+    const char *dt; /* the dt:dt attribute of the property element, or NULL */
+};
+
+/* The i-th instruction in document order: true with *out set, false past the last. O(i). */
+bool dav_propupdate_get(struct dav_propupdate *pu, size_t i, struct dav_pp_instr *out);
+/* Marks the i-th instruction consumed by the extension: succeeded when `cond` is NULL, else
+ * failed with cond's status and `msg` (copied into the request arena) in its propstat. */
+void dav_propupdate_claim(struct dav_propupdate *pu,
+                          size_t i,
+                          const struct err_cond *cond,
+                          const char *msg);
 /* Applies the unconsumed instructions to `res` as dead properties, inside the caller's write
  * transaction; -1 with dav_cond_cannot_modify_protected when one names a protected property. */
 int dav_propupdate_apply(struct dav_req *dr,

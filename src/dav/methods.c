@@ -148,6 +148,12 @@ static int put_run(struct dav_req *dr, struct err *err)
     };
     for (size_t e = 0; e < dr->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
         const struct dav_ext *ext = dr->app->ext[e];
+        if (ext->unwrap_put && ext->unwrap_put(dr, &res, &in, err) != 0) {
+            return -1;
+        }
+    }
+    for (size_t e = 0; e < dr->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
+        const struct dav_ext *ext = dr->app->ext[e];
         if (ext->prepare_put && ext->prepare_put(dr, &res, &in, err) != 0) {
             return -1;
         }
@@ -166,6 +172,12 @@ static int put_run(struct dav_req *dr, struct err *err)
     dav_ext_item_headers(dr, &res.coll, out.id, out.modseq, false);
     if (created) {
         http_resp_header(dr->http, "Location", res.href);
+    }
+    if (dr->put_modified) {
+        http_resp_status(dr->http, 210);
+        http_resp_header(dr->http, "Content-Type", "application/xml; charset=utf-8");
+        http_resp_body(dr->http, dr->put_modified, strlen(dr->put_modified));
+        return 0;
     }
     http_resp_status(dr->http, created ? 201 : 204);
     http_resp_body(dr->http, "", 0);

@@ -46,6 +46,10 @@ const char *dav_status_line(unsigned status)
         return "HTTP/1.1 409 Conflict";
     case 412:
         return "HTTP/1.1 412 Precondition Failed";
+    case 415:
+        return "HTTP/1.1 415 Unsupported Media Type";
+    case 422:
+        return "HTTP/1.1 422 Unprocessable Content";
     case 423:
         return "HTTP/1.1 423 Locked";
     case 424:

@@ -2,10 +2,15 @@
  * reader, keeping each property's value as serialized XML (children re-declare their
  * namespaces, so a value reads the same wherever it is written back). Applies every
  * instruction in document order inside one write transaction: all succeed or none do
- * (§9.2: the failed ones carry their status, the rest 424 Failed Dependency).
+ * (§9.2: the failed ones carry their status, the rest 424 Failed Dependency). An extension's
+ * proppatch hook (struct dav_ext) may first claim instructions and write the item's content
+ * itself, or create the item on an unmapped URL (exchange-replication.md §4.7); its failed
+ * instructions carry their own condition in the 207. Item answers carry ETag and the
+ * extensions' item headers (ResourceTag, Repl-UID).
  * Conditions: dav_cond_not_found (404), dav_cond_bad_request (400), dav_cond_forbidden (403,
  * a resource without dead properties), per property: cannot-modify-protected-property (403),
  * too-many-properties (507). */
+#include <assert.h>
 #include <string.h>
 
 #include "dav/ext.h"
@@ -21,9 +26,15 @@ struct pp_item {
     enum pp_op op;
     const char *ns;
     const char *name;
-    struct buf value; /* serialized inner XML (PP_SET) */
-    unsigned status;  /* result */
-    bool taken;       /* consumed by the method (extended MKCOL's resourcetype) */
+    struct buf value;            /* serialized inner XML (PP_SET) */
+    struct buf text;             /* the character data directly inside the property element */
+    struct buf mv;               /* the text of each child element, each ending with a NUL */
+    size_t nmv;                  /* child elements */
+    const char *dt;              /* the dt:dt attribute (exchange-replication.md §4.1), or NULL */
+    unsigned status;             /* result */
+    bool taken;                  /* consumed by the method (extended MKCOL's resourcetype) */
+    const struct err_cond *cond; /* why a claimed instruction failed (dav_propupdate_claim) */
+    const char *msg;
 };
 
 struct pp_parse {
@@ -93,6 +104,8 @@ static void free_items(void *p)
     struct pp_parse *pp = p;
     for (struct pp_item *it = pp->head; it; it = it->next) {
         buf_deinit(&it->value);
+        buf_deinit(&it->text);
+        buf_deinit(&it->mv);
     }
 }
 
@@ -127,6 +140,14 @@ static int pp_start(void *ctx,
         it->ns = arena_slicedup(a, ns);
         it->name = arena_slicedup(a, name);
         buf_init(&it->value, BUF_LIMIT_PROP_VALUE);
+        buf_init(&it->text, BUF_LIMIT_PROP_VALUE);
+        buf_init(&it->mv, BUF_LIMIT_PROP_VALUE);
+        for (size_t i = 0; i < nattrs; i++) {
+            if (slice_eq(attrs[i].ns, SLICE_LIT(DAV_NS_DT)) &&
+                slice_eq(attrs[i].name, SLICE_LIT("dt"))) {
+                it->dt = arena_slicedup(a, attrs[i].value);
+            }
+        }
         if (p->tail) {
             p->tail->next = it;
         } else {
@@ -149,6 +170,13 @@ static int pp_end(void *ctx, struct slice ns, struct slice name, struct err *err
 {
     struct pp_parse *p = ctx;
     if (p->depth > 4 && p->cur) {
+        if (p->depth == 5) {
+            p->cur->nmv++;
+            if (buf_putc(&p->cur->mv, '\0') != 0) {
+                return err_set(err, &dav_cond_bad_request, "property value exceeds %d bytes",
+                               BUF_LIMIT_PROP_VALUE);
+            }
+        }
         if (value_tag(&p->cur->value, ns, name, true) != 0) {
             return err_set(err, &dav_cond_bad_request, "property value exceeds %d bytes",
                            BUF_LIMIT_PROP_VALUE);
@@ -163,7 +191,11 @@ static int pp_end(void *ctx, struct slice ns, struct slice name, struct err *err
 static int pp_text(void *ctx, struct slice text, struct err *err)
 {
     struct pp_parse *p = ctx;
-    if (p->cur && p->depth >= 4 && xmlout_text(&p->cur->value, text) != 0) {
+    if (!p->cur || p->depth < 4) {
+        return 0;
+    }
+    struct buf *raw = p->depth == 4 ? &p->cur->text : p->depth == 5 ? &p->cur->mv : NULL;
+    if (xmlout_text(&p->cur->value, text) != 0 || (raw && buf_append_slice(raw, text) != 0)) {
         return err_set(err, &dav_cond_bad_request, "property value exceeds %d bytes",
                        BUF_LIMIT_PROP_VALUE);
     }
@@ -200,6 +232,54 @@ const char *dav_propupdate_take(struct dav_propupdate *pu, const char *ns, const
     return NULL;
 }
 
+static struct pp_item *item_at(struct dav_propupdate *pu, size_t i)
+{
+    struct pp_item *it = ((struct pp_parse *)pu)->head;
+    while (it && i-- > 0) {
+        it = it->next;
+    }
+    return it;
+}
+
+bool dav_propupdate_get(struct dav_propupdate *pu, size_t i, struct dav_pp_instr *out)
+{
+    struct pp_item *it = item_at(pu, i);
+    if (!it) {
+        return false;
+    }
+    struct arena *a = ((struct pp_parse *)pu)->dr->arena;
+    const char **values = arena_alloc(a, sizeof(*values) * (it->nmv ? it->nmv : 1));
+    const char *v = it->mv.data;
+    for (size_t k = 0; k < it->nmv; k++) {
+        values[k] = v;
+        v += strlen(v) + 1;
+    }
+    *out = (struct dav_pp_instr){
+        .remove = it->op == PP_REMOVE,
+        .claimed = it->taken,
+        .ns = it->ns,
+        .name = it->name,
+        .text = buf_cstr(&it->text),
+        .values = values,
+        .nvalues = it->nmv,
+        .dt = it->dt,
+    };
+    return true;
+}
+
+void dav_propupdate_claim(struct dav_propupdate *pu,
+                          size_t i,
+                          const struct err_cond *cond,
+                          const char *msg)
+{
+    struct pp_item *it = item_at(pu, i);
+    assert(it && !it->taken);
+    it->taken = true;
+    it->cond = cond;
+    it->msg = msg ? arena_strdup(((struct pp_parse *)pu)->dr->arena, msg) : NULL;
+    it->status = cond ? cond->http_status : 0;
+}
+
 static int proppatch_begin(struct dav_req *dr, struct err *err)
 {
     (void)err;
@@ -223,7 +303,8 @@ static int apply(struct dav_req *dr, struct pp_parse *p, const struct dav_res *r
     bool failed = false;
     for (struct pp_item *it = p->head; it; it = it->next) {
         if (it->taken) {
-            it->status = 200;
+            it->status = it->status ? it->status : 200;
+            failed |= it->status != 200;
             continue;
         }
         const struct dav_live_prop *lp =
@@ -251,7 +332,7 @@ static int apply(struct dav_req *dr, struct pp_parse *p, const struct dav_res *r
     }
     if (n > dr->app->limits.max_dead_props) {
         for (struct pp_item *it = p->head; it; it = it->next) {
-            if (it->op == PP_SET && it->status == 200) {
+            if (it->op == PP_SET && it->status == 200 && !it->taken) {
                 it->status = 507;
             }
         }
@@ -268,19 +349,47 @@ static int apply(struct dav_req *dr, struct pp_parse *p, const struct dav_res *r
     return 0;
 }
 
+/* One propstat for an instruction an extension failed: its status, the condition's element
+ * and the A:reason/A:message of docs/errors.md. */
+static int write_failed(struct buf *b, const struct pp_item *it)
+{
+    const struct err_cond *c = it->cond;
+    int rc = buf_append_cstr(b, "<D:propstat><D:prop>");
+    rc |= dav_prop_empty(b, it->ns, it->name);
+    rc |= buf_appendf(b, "</D:prop><D:status>%s</D:status><D:error>",
+                      dav_status_line(c->http_status));
+    if (c->ns && strcmp(c->ns, DAV_NS) == 0) {
+        rc |= buf_appendf(b, "<D:%s/>", c->name);
+    } else if (c->ns) {
+        rc |= buf_appendf(b, "<P:%s xmlns:P=\"", c->name);
+        rc |= xmlout_attr(b, slice_from_cstr(c->ns));
+        rc |= buf_append_cstr(b, "\"/>");
+    }
+    rc |= buf_appendf(b, "<A:reason>%s</A:reason><A:message>", c->name);
+    rc |= xmlout_text(b, slice_from_cstr(it->msg ? it->msg : ""));
+    rc |= buf_append_cstr(b, "</A:message></D:error></D:propstat>");
+    return rc;
+}
+
 static int write_answer(struct dav_req *dr, struct pp_parse *p, const char *href, struct err *err)
 {
     static const unsigned statuses[] = {200, 403, 424, 507};
+    /* instructions an extension failed, each with its own condition and message */
     struct buf b;
     buf_init(&b, (size_t)DAV_ROW_LIMIT * 2);
     int rc = xmlout_decl(&b);
     rc |= buf_append_cstr(&b, "<D:multistatus" DAV_XMLNS "><D:response><D:href>");
     rc |= xmlout_text(&b, slice_from_cstr(href));
     rc |= buf_append_cstr(&b, "</D:href>");
+    for (struct pp_item *it = p->head; it; it = it->next) {
+        if (it->cond) {
+            rc |= write_failed(&b, it);
+        }
+    }
     for (size_t s = 0; s < ALM_ARRAY_LEN(statuses); s++) {
         bool any = false;
         for (struct pp_item *it = p->head; it; it = it->next) {
-            if (it->status != statuses[s]) {
+            if (it->status != statuses[s] || it->cond) {
                 continue;
             }
             if (!any) {
@@ -308,6 +417,37 @@ static int write_answer(struct dav_req *dr, struct pp_parse *p, const char *href
     return 0;
 }
 
+/* The extensions' PROPPATCH hooks (struct dav_ext): 0 when one wrote the item (*written),
+ * 1 when none claimed anything, 2 when a claimed instruction failed, -1 with err. */
+static int ext_proppatch(struct dav_req *dr,
+                         struct dav_res *res,
+                         struct pp_parse *p,
+                         struct store_item *written,
+                         struct err *err)
+{
+    for (size_t e = 0; e < dr->app->next; e++) {
+        const struct dav_ext *ext = dr->app->ext[e];
+        if (!ext->proppatch) {
+            continue;
+        }
+        int rc = ext->proppatch(dr, res, (struct dav_propupdate *)p, written, err);
+        if (rc != 1) {
+            return rc;
+        }
+    }
+    return 1;
+}
+
+/* RFC 4918 §9.2: once one instruction failed, every other one is 424 Failed Dependency. */
+static void fail_rest(struct pp_parse *p)
+{
+    for (struct pp_item *it = p->head; it; it = it->next) {
+        if (!it->status || it->status == 200) {
+            it->status = 424;
+        }
+    }
+}
+
 static int proppatch_run(struct dav_req *dr, struct err *err)
 {
     struct pp_parse *p = dr->mstate;
@@ -322,10 +462,10 @@ static int proppatch_run(struct dav_req *dr, struct err *err)
     if (dav_begin_write(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err)) {
         return -1;
     }
-    if (res.kind == DAV_RES_NONE) {
+    if (res.kind == DAV_RES_NONE && (!res.has_parent || res.foreign)) {
         return err_set(err, &dav_cond_not_found, "no such resource");
     }
-    if (res.kind != DAV_RES_COLL && res.kind != DAV_RES_ITEM) {
+    if (res.kind != DAV_RES_COLL && res.kind != DAV_RES_ITEM && res.kind != DAV_RES_NONE) {
         return err_set(err, &dav_cond_forbidden, "this resource has no writable properties");
     }
     if (dav_if_check(dr, &res,
@@ -333,6 +473,24 @@ static int proppatch_run(struct dav_req *dr, struct err *err)
                                               : NULL,
                      err) != 0) {
         return -1;
+    }
+    /* exchange-replication.md §4.7: an extension may edit the item's content, or create one */
+    struct store_item written;
+    int hk = res.kind == DAV_RES_COLL ? 1 : ext_proppatch(dr, &res, p, &written, err);
+    if (hk < 0) {
+        return -1;
+    }
+    if (res.kind == DAV_RES_NONE && hk == 1) {
+        return err_set(err, &dav_cond_not_found, "no such resource");
+    }
+    if (hk == 2) {
+        store_rollback(dr->store);
+        fail_rest(p);
+        return write_answer(dr, p, res.href, err);
+    }
+    if (hk == 0) {
+        res.kind = DAV_RES_ITEM;
+        res.item = written;
     }
     int rc = apply(dr, p, &res);
     if (rc < 0) {
@@ -342,14 +500,27 @@ static int proppatch_run(struct dav_req *dr, struct err *err)
         store_rollback(dr->store);
         return write_answer(dr, p, res.href, err);
     }
-    enum store_rc src = res.kind == DAV_RES_COLL
-                            ? store_coll_touch(dr->store, res.coll.id, NULL)
-                            : store_item_touch(dr->store, res.coll.id, res.item.name);
+    enum store_rc src = STORE_OK;
+    if (res.kind == DAV_RES_COLL) {
+        src = store_coll_touch(dr->store, res.coll.id, NULL);
+    } else if (hk == 1) {
+        /* dead properties only: the one modseq bump of the request */
+        src = store_item_touch(dr->store, res.coll.id, res.item.name);
+        if (src == STORE_OK) {
+            src = store_item_get(dr->store, res.coll.id, res.item.name, STORE_ITEM_META, dr->arena,
+                                 &res.item);
+        }
+    }
     if (src != STORE_OK) {
         return dav_store_err(dr, src, err);
     }
     if (dav_commit(dr, err) != 0) {
         return -1;
+    }
+    if (res.kind == DAV_RES_ITEM) {
+        /* exchange-replication.md §2.2: PROPPATCH answers carry RT and RID */
+        http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, res.item.modseq));
+        dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false);
     }
     return write_answer(dr, p, res.href, err);
 }

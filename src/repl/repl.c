@@ -64,6 +64,8 @@ static const struct dav_ext ext = {
     .nprops = REPL_LIVE_NPROPS,
     .methods = {[HTTP_M_SEARCH] = &repl_search},
     .item_headers = item_headers,
+    .unwrap_put = repl_unwrap_put,
+    .proppatch = repl_proppatch,
     .allow = "SEARCH",
 };
 

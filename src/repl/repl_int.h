@@ -7,4 +7,16 @@
 /* SEARCH with R:repl (search.c). */
 extern const struct dav_method repl_search;
 
+/* write.c: the struct dav_ext hooks of the /exchange tree's writes (exchange-replication.md
+ * §2.5, §4.7); see dav/ext.h for their contracts. Both leave the /calendars tree alone. */
+int repl_unwrap_put(struct dav_req *dr,
+                    const struct dav_res *target,
+                    struct store_item_in *in,
+                    struct err *err);
+int repl_proppatch(struct dav_req *dr,
+                   const struct dav_res *res,
+                   struct dav_propupdate *pu,
+                   struct store_item *written,
+                   struct err *err);
+
 #endif
