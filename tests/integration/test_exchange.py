@@ -78,7 +78,8 @@ class ExchangeTest(ServerTestCase):
         self.req("PUT", self.cal + "other.ics", body=event("other"), headers=ICS)
         # a second object with the same UID cannot join the same calendar
         r = self.req("COPY", self.ex + "other.ics", headers={"Destination": self.ex + "copy.ics"})
-        self.assertCondition(r, 409, "conflict")
+        self.assertCondition(r, 409, "no-uid-conflict")
+        self.assertIn("<D:href>%sother.ics</D:href>" % self.ex, r.text)
         second = "/exchange/alice/%s-2/" % self.name
         self.assertStatus(self.req("MKCALENDAR", second), 201)
         self.assertStatus(self.req("COPY", self.ex + "other.ics",
