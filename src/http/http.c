@@ -788,15 +788,19 @@ void http_server_stop(struct http_server **sp, unsigned grace_ms)
     if (!srv) {
         return;
     }
+    /* The listen socket is ours once quiesced, but the worker threads take it out of their
+     * epoll sets on their next turn: closing it before MHD_stop_daemon() lets that
+     * epoll_ctl(DEL) fail, and libmicrohttpd aborts ("Failed to remove listen FD from epoll
+     * set"), as the MHD_quiesce_daemon() documentation warns. */
     MHD_socket ls = MHD_quiesce_daemon(srv->daemon);
-    if (ls != MHD_INVALID_SOCKET) {
-        close(ls);
-    }
     for (unsigned waited = 0; waited < grace_ms && atomic_load(&srv->inflight) > 0; waited += 10) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(srv->daemon);
+    if (ls != MHD_INVALID_SOCKET) {
+        close(ls);
+    }
     pthread_mutex_destroy(&srv->suspend_lock);
     pthread_mutex_destroy(&srv->auth_lock);
     free(srv->auth);
