@@ -191,6 +191,26 @@ uid_clash(struct dav_req *dr, const struct dav_res *target, const char *uid, str
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
+/* RFC 4791 §5.3.2.1: what a COPY or MOVE brings into a calendar must be a calendar object
+ * resource (items of calendars were validated when written; others never were), and a
+ * calendar holds no collection. */
+static int accept_copy(struct dav_req *dr,
+                       const struct dav_res *src,
+                       const struct dav_res *target,
+                       struct err *err)
+{
+    (void)dr;
+    (void)target;
+    if (src->kind == DAV_RES_COLL) {
+        return err_set(err, &caldav_cond_calendar_location, "no collections inside a calendar");
+    }
+    if (src->coll.kind != STORE_COLL_CALENDAR || !src->item.uid) {
+        return err_set(err, &caldav_cond_supported_calendar_data,
+                       "a calendar takes calendar objects; %s is not one of a calendar", src->href);
+    }
+    return 0;
+}
+
 /* RFC 4791 §5.3.2.1 applies no-uid-conflict to COPY and MOVE too. */
 static int copy_uid_conflict(struct dav_req *dr,
                              const struct dav_res *target,
@@ -340,6 +360,7 @@ static const struct dav_ext ext = {
             [HTTP_M_REPORT] = &caldav_report,
         },
     .prepare_put = prepare_put,
+    .accept_copy = accept_copy,
     .uid_conflict = copy_uid_conflict,
     .compliance = "calendar-access",
     .allow = "REPORT, MKCALENDAR",

@@ -198,6 +198,14 @@ static int run(struct cm_ctx *c, struct err *err)
     if (existed && !c->overwrite) {
         return err_set(err, &dav_cond_precondition_failed, "destination exists and Overwrite is F");
     }
+    if (dst.kind != DAV_RES_COLL && dst.has_parent && dst.coll.kind == STORE_COLL_CALENDAR) {
+        for (size_t e = 0; e < dr->app->next; e++) {
+            const struct dav_ext *ext = dr->app->ext[e];
+            if (ext->accept_copy && ext->accept_copy(dr, &src, &dst, err) != 0) {
+                return -1;
+            }
+        }
+    }
     if (!existed && (!dst.has_parent || !dst.in_home)) {
         return err_set(err, &dav_cond_conflict, "destination parent does not exist");
     }

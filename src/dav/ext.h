@@ -145,6 +145,13 @@ struct dav_ext {
                        const struct dav_res *target,
                        struct store_item_in *in,
                        struct err *err);
+    /* A COPY or MOVE of `src` (an item or a collection) to `target`, whose parent is a
+     * collection of kind STORE_COLL_CALENDAR, before anything is written: 0 to go on, or -1
+     * with err set when the calendar cannot hold it (RFC 4791 §5.3.2.1 preconditions). */
+    int (*accept_copy)(struct dav_req *dr,
+                       const struct dav_res *src,
+                       const struct dav_res *target,
+                       struct err *err);
     /* A COPY or MOVE of an item into `target` (its parent a collection of kind
      * STORE_COLL_CALENDAR) failed because another item there has `uid`: sets err to the
      * layer's condition naming that item and returns -1; 0 leaves the generic 409. */

@@ -357,6 +357,20 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
         finally:
             self.cal = mine
 
+    def test_copy_or_move_into_a_calendar_takes_calendar_objects_only(self):
+        files = HOME + self._testMethodName.replace("_", "-") + "-files/"
+        self.assertStatus(self.req("MKCOL", files), 201)
+        self.assertStatus(self.req("PUT", files + "n.txt", body="hello",
+                                   headers={"Content-Type": "text/plain"}), 201)
+        self.assertStatus(self.req("MKCOL", files + "sub/"), 201)
+        for method in ("COPY", "MOVE"):
+            r = self.req(method, files + "n.txt", headers={"Destination": self.cal + "n.ics"})
+            self.assertCondition(r, 403, "supported-calendar-data")
+            r = self.req(method, files + "sub/", headers={"Destination": self.cal + "sub/"})
+            self.assertCondition(r, 403, "calendar-collection-location-ok")
+        self.assertStatus(self.req("GET", files + "n.txt"), 200)
+        self.assertEqual(self.hrefs(self.sync()), [])  # nothing reached the calendar
+
     def test_query_by_component_and_uid(self):
         self.put("e.ics", event("event-1"))
         self.put("t.ics", event("task-1", comp="VTODO").replace("DTEND:", "DUE:"))
