@@ -392,7 +392,8 @@ def run_target(t, events, runs, procs, put_tail=None):
     t0 = time.perf_counter()
     with multiprocessing.Pool(procs) as pool:
         loaded = sum(pool.map(put_worker, [(t.port, t.auth, t.cal, c) for c in chunks]))
-    res["put_per_s"] = round(loaded / (time.perf_counter() - t0))
+    rate = loaded / (time.perf_counter() - t0)
+    res["put_per_s"] = round(rate) if rate >= 10 else round(rate, 2)
     t.stop()
     t.start()
     xml = {"Content-Type": "application/xml; charset=utf-8"}
@@ -494,7 +495,7 @@ def table(results):
                 cells.append("> %d s (timed out)" % r[key + "_over_s"])
                 continue
             cell = ("%g" % v) + ("" if key == "put_per_s" else (" MB" if "rss" in key else " ms"))
-            if r is not base and key != "peak_rss_mb" and base.get(key):
+            if r is not base and key != "peak_rss_mb" and base.get(key) and v:
                 ratio = base[key] / v if key == "put_per_s" else v / base[key]
                 cell += " (%.1fx)" % ratio
             cells.append(cell)
