@@ -54,6 +54,9 @@ int64_t cal_instance_end(icalcomponent *root,
                          const icaltimezone *zone,
                          int64_t start_utc);
 
+/* The master VEVENT of `root` (no RECURRENCE-ID), else its first VEVENT, else NULL. */
+icalcomponent *cal_master_vevent(icalcomponent *root);
+
 /* The properties of `c` of one kind, as an array in the arena (n in *n_out). libical's
  * get_first/get_next_property share one cursor per component, which any lookup on `c` made
  * inside such a loop (cal_instance_end's, for one) resets. */

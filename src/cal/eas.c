@@ -81,21 +81,6 @@ int cal_eas_parse_time(const char *s, int64_t *t_out)
     return 0;
 }
 
-icalcomponent *cal_eas_master(icalcomponent *root)
-{
-    icalcomponent *first = NULL;
-    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT); c;
-         c = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT)) {
-        if (!icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY)) {
-            return c;
-        }
-        if (!first) {
-            first = c;
-        }
-    }
-    return first;
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Outbound: the projection of one request */
 
@@ -853,7 +838,7 @@ int cal_eas_from_ical_opts(struct slice ics,
         return -1;
     }
     int rc = -1;
-    struct proj p = {.o = opts, .arena = arena, .root = root, .master = cal_eas_master(root)};
+    struct proj p = {.o = opts, .arena = arena, .root = root, .master = cal_master_vevent(root)};
     if (!p.master) {
         err_set(err, &cal_cond_eas_unsupported, "object holds no VEVENT");
         goto out;

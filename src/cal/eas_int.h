@@ -19,9 +19,6 @@ void cal_eas_tz_from_zone(icaltimezone *zone, const char *tzid, int year, struct
 /* Equal offsets and transition rules; names are ignored (clients do, activesync.md §4.3). */
 bool cal_eas_tz_equal(const struct cal_eas_tz *a, const struct cal_eas_tz *b);
 
-/* The master VEVENT of `root` (no RECURRENCE-ID), else its first VEVENT, else NULL. */
-icalcomponent *cal_eas_master(icalcomponent *root);
-
 /* libical's builtin zone for an IANA name or a Windows name of the short list, or NULL
  * (UTC gives libical's UTC zone). */
 icaltimezone *cal_eas_builtin_zone(const char *tzid);

@@ -1058,7 +1058,7 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
     }
     int rc = -1;
     char *old_rule = NULL, *new_rule = NULL;
-    w.master = cal_eas_master(w.root);
+    w.master = cal_master_vevent(w.root);
     if (!w.master) {
         err_set(err, &cal_cond_eas_unsupported, "stored object holds no VEVENT");
         goto out;
@@ -1164,7 +1164,7 @@ int cal_eas_apply_instance(struct slice existing,
         return -1;
     }
     int rc = -1;
-    w.master = cal_eas_master(w.root);
+    w.master = cal_master_vevent(w.root);
     int64_t t;
     if (!w.master || icalcomponent_get_first_property(w.master, ICAL_RECURRENCEID_PROPERTY)) {
         err_set(err, &cal_cond_eas_invalid, "InstanceId names no series");

@@ -532,21 +532,6 @@ static int set_one(struct exw *w, enum cal_exprop p, const struct cal_ex_value *
     }
 }
 
-static icalcomponent *master_vevent(icalcomponent *root)
-{
-    icalcomponent *first = NULL;
-    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT); c;
-         c = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT)) {
-        if (!icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY)) {
-            return c;
-        }
-        if (!first) {
-            first = c;
-        }
-    }
-    return first;
-}
-
 static icalcomponent *new_object(struct arena *arena)
 {
     icalcomponent *root = icalcomponent_new(ICAL_VCALENDAR_COMPONENT);
@@ -610,7 +595,7 @@ int cal_ex_apply(struct slice ics,
         return -1;
     }
     int rc = 0;
-    w.ev = master_vevent(w.root);
+    w.ev = cal_master_vevent(w.root);
     if (!w.ev) {
         rc = err_set(err, &cal_cond_valid_object, "the object has no VEVENT to edit");
         goto out;

@@ -573,3 +573,18 @@ int cal_parse_object(
     }
     return rc;
 }
+
+icalcomponent *cal_master_vevent(icalcomponent *root)
+{
+    icalcomponent *first = NULL;
+    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT); c;
+         c = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT)) {
+        if (!icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY)) {
+            return c;
+        }
+        if (!first) {
+            first = c;
+        }
+    }
+    return first;
+}

@@ -241,15 +241,7 @@ static int prepare_put(struct dav_req *dr,
     if (rc != STORE_OK) {
         return rc == STORE_CONFLICT ? -1 : dav_store_err(dr, rc, err);
     }
-    in->uid = info.uid;
-    in->has_span = info.has_span;
-    in->dtstart_utc = info.dtstart_utc;
-    in->dtend_utc = info.dtend_utc;
-    in->comp = info.comp;
-    in->is_recurring = info.is_recurring;
-    in->has_instances = info.has_instances;
-    in->instances = info.instances;
-    in->instances_size = info.instances_size;
+    dav_item_index(&info, in);
     return 0;
 }
 

@@ -498,3 +498,16 @@ struct http_route dav_route(const char *prefix, struct dav_app *app)
     };
     return r;
 }
+
+void dav_item_index(const struct cal_info *info, struct store_item_in *in)
+{
+    in->uid = info->uid;
+    in->has_span = info->has_span;
+    in->dtstart_utc = info->dtstart_utc;
+    in->dtend_utc = info->dtend_utc;
+    in->comp = info->comp;
+    in->is_recurring = info->is_recurring;
+    in->has_instances = info->has_instances;
+    in->instances = info->instances;
+    in->instances_size = info->instances_size;
+}

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cal/cal.h"
 #include "dav/dav.h"
 #include "util/buf.h"
 #include "xml/xmlin.h"
@@ -192,6 +193,11 @@ struct dav_ext {
                      struct store_item *written,
                      struct err *err);
 };
+
+/* Copies what cal_parse_object() computed for the store (uid, span, component, recurrence,
+ * instance index) into `in`, which then borrows from `info`'s arena: every calendar write of
+ * the DAV layers stores the same index fields. */
+void dav_item_index(const struct cal_info *info, struct store_item_in *in);
 
 /* Calls every extension's item_headers hook. */
 void dav_ext_item_headers(struct dav_req *dr,

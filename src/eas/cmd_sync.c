@@ -269,6 +269,9 @@ static int put_ics(
         .dtend_utc = info.dtend_utc,
         .comp = info.comp,
         .is_recurring = info.is_recurring,
+        .has_instances = info.has_instances, /* the index time-range queries answer from */
+        .instances = info.instances,
+        .instances_size = info.instances_size,
     };
     enum store_rc rc = store_item_put(er->store, j->coll.id, name, &in, er->arena, out, NULL);
     if (rc == STORE_CONFLICT) {

@@ -332,16 +332,8 @@ static int store_result(struct dav_req *dr,
         .content = ics.ptr,
         .size = ics.len,
         .content_type = "text/calendar; charset=utf-8",
-        .uid = info.uid,
-        .has_span = info.has_span,
-        .dtstart_utc = info.dtstart_utc,
-        .dtend_utc = info.dtend_utc,
-        .comp = info.comp,
-        .is_recurring = info.is_recurring,
-        .has_instances = info.has_instances,
-        .instances = info.instances,
-        .instances_size = info.instances_size,
     };
+    dav_item_index(&info, &in);
     rc = store_item_put(dr->store, res->coll.id, res->name, &in, dr->arena, written, NULL);
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);

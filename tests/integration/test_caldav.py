@@ -501,7 +501,7 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
 class DaemonPruneTest(CalDavHelpers, ServerTestCase):
     """almanacd prunes the change log by itself: tombstone_max_age, every prune_interval."""
 
-    CONFIG = "tombstone_max_age = 1\nprune_interval = 1\n"
+    CONFIG = "tombstone_max_age = 2\nprune_interval = 1\n"
 
     def test_old_deletes_are_pruned_and_older_tokens_start_over(self):
         self.put("a.ics", event("a"))
@@ -521,7 +521,7 @@ class DaemonPruneTest(CalDavHelpers, ServerTestCase):
         self.assertCondition(r, 403, "valid-sync-token")
         self.assertStatus(self.sync(current), 207)
         self.assertEqual(self.hrefs(self.sync(current)), [])
-        self.assertRegex(self.srv.read_log(), r"prune collections=\d+ max_age=1 ")
+        self.assertRegex(self.srv.read_log(), r"prune collections=\d+ max_age=2 ")
 
 
 if __name__ == "__main__":
