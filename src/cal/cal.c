@@ -13,6 +13,7 @@
 #include <libical/ical.h>
 
 #include "cal/cal_int.h"
+#include "util/deadline.h"
 
 #define ERR_COND(sym, name, ns, http, eas) ERR_COND_DEFINE(sym, name, ns, http, eas)
 #include "cal/conds.def"
@@ -26,6 +27,7 @@ void cal_init(void)
 
 void cal_shutdown(void)
 {
+    cal_tz_shutdown();
     icaltimezone_free_builtin_timezones();
     icalmemory_free_ring();
 }
@@ -33,13 +35,25 @@ void cal_shutdown(void)
 /* ---------------------------------------------------------------------------------------- */
 /* Expansion (RFC 4791 §9.6.5) */
 
+/* 0, or -1 with err_cond_time_budget once this thread's deadline has passed: a walk cut
+ * short by it (cal_recur_next) must not be answered as if it were complete. */
+static int budget_left(struct err *err)
+{
+    if (!deadline_passed()) {
+        return 0;
+    }
+    return err_set(err, &err_cond_time_budget,
+                   "the request's time budget ran out while recurrences were expanded");
+}
+
 icalcomponent *cal_parse_stored(struct slice ics, struct arena *arena, struct err *err)
 {
-    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
+    if (budget_left(err) != 0) {
+        return NULL;
+    }
+    icalcomponent *root = cal_tree_parse(arena_slicedup(arena, ics), false, err);
     if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
-        if (root) {
-            icalcomponent_free(root);
-        }
+        cal_tree_free(root);
         err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
         return NULL;
     }
@@ -79,15 +93,6 @@ static void prop_to_utc(icalcomponent *root, icalcomponent *c, icalproperty_kind
     icalproperty_set_value(p, icalvalue_new_datetime(u));
 }
 
-static void remove_all(icalcomponent *c, icalproperty_kind kind)
-{
-    icalproperty *p;
-    while ((p = icalcomponent_get_first_property(c, kind)) != NULL) {
-        icalcomponent_remove_property(c, p);
-        icalproperty_free(p);
-    }
-}
-
 static bool overlaps(int64_t s, int64_t e, int64_t start, int64_t end)
 {
     /* RFC 4791 §9.9: zero-length instances match when start <= s < end */
@@ -95,22 +100,62 @@ static bool overlaps(int64_t s, int64_t e, int64_t start, int64_t end)
 }
 
 /* The override of `master` whose RECURRENCE-ID is `rid_utc`, or NULL. */
-static icalcomponent *override_of(icalcomponent *root, const char *uid, int64_t rid_utc)
+/* The overrides of one series, by the instant they replace. */
+struct overrides {
+    int64_t *rid;
+    icalcomponent **c;
+    size_t n;
+};
+
+static void overrides_of(icalcomponent *root, const char *uid, struct arena *arena,
+                         struct overrides *o)
 {
-    /* An external iterator: the caller is inside a get_first/get_next loop over root. */
+    size_t cap = 0;
     for (icalcompiter i = icalcomponent_begin_component(root, ICAL_ANY_COMPONENT);
          icalcompiter_deref(&i); icalcompiter_next(&i)) {
+        cap++;
+    }
+    o->rid = arena_alloc(arena, (cap + 1) * sizeof(*o->rid));
+    o->c = arena_alloc(arena, (cap + 1) * sizeof(*o->c));
+    o->n = 0;
+    /* An external iterator: the caller is inside a get_first/get_next loop over root. */
+    for (icalcompiter i = icalcomponent_begin_component(root, ICAL_ANY_COMPONENT);
+         icalcompiter_deref(&i) && o->n < cap; icalcompiter_next(&i)) {
         icalcomponent *c = icalcompiter_deref(&i);
         icalproperty *rp = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
         const char *u = icalcomponent_get_uid(c);
-        if (rp && u && strcmp(u, uid) == 0) {
-            struct icaltimetype r = icalproperty_get_recurrenceid(rp);
-            if (cal_to_utc(r, cal_zone_of(root, rp, r)) == rid_utc) {
-                return c;
-            }
+        if (!rp || !u || strcmp(u, uid) != 0) {
+            continue;
+        }
+        struct icaltimetype r = icalproperty_get_recurrenceid(rp);
+        int64_t rid = cal_to_utc(r, cal_zone_of(root, rp, r));
+        /* insertion keeps them sorted; overrides are few next to instances */
+        size_t k = o->n;
+        while (k > 0 && o->rid[k - 1] > rid) {
+            o->rid[k] = o->rid[k - 1];
+            o->c[k] = o->c[k - 1];
+            k--;
+        }
+        o->rid[k] = rid;
+        o->c[k] = c;
+        o->n++;
+    }
+}
+
+/* The override replacing the instance at `rid_utc`, or NULL. O(log n). */
+static icalcomponent *override_at(const struct overrides *o, int64_t rid_utc)
+{
+    size_t lo = 0;
+    size_t hi = o->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (o->rid[mid] < rid_utc) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
-    return NULL;
+    return lo < o->n && o->rid[lo] == rid_utc ? o->c[lo] : NULL;
 }
 
 /* One instance of an object as the expansion walk meets it. A component standing for itself
@@ -127,8 +172,8 @@ struct walk_inst {
     int64_t rid;
 };
 
-/* Receives one instance met by the walk. */
-typedef void walk_fn(void *ctx, icalcomponent *root, const struct walk_inst *in);
+/* Receives one instance met by the walk; false stops the walk (it is then not complete). */
+typedef bool walk_fn(void *ctx, icalcomponent *root, const struct walk_inst *in);
 
 /* The instance a component has by itself: from its DTSTART (none: no instance). */
 static bool own_instance(icalcomponent *root, icalcomponent *c, int64_t rid, struct walk_inst *in)
@@ -147,12 +192,13 @@ static bool own_instance(icalcomponent *root, icalcomponent *c, int64_t rid, str
     return true;
 }
 
-static void walk_own(icalcomponent *root, icalcomponent *c, int64_t rid, walk_fn *fn, void *ctx)
+static bool walk_own(icalcomponent *root, icalcomponent *c, int64_t rid, walk_fn *fn, void *ctx)
 {
     struct walk_inst in;
     if (own_instance(root, c, rid, &in)) {
-        fn(ctx, root, &in);
+        return fn(ctx, root, &in);
     }
+    return true;
 }
 
 /* One source of a series' instances in the merged walk: an RRULE being walked. */
@@ -194,8 +240,7 @@ static bool walk_master(icalcomponent *root,
     struct cal_rdate *rd = NULL;
     size_t nrd = sp ? cal_rdates_of(root, m, arena, &rd) : 0;
     if (!sp || (nrules == 0 && nrd == 0)) {
-        walk_own(root, m, INT64_MIN, fn, ctx);
-        return true;
+        return walk_own(root, m, INT64_MIN, fn, ctx);
     }
     struct icaltimetype dtstart = icalproperty_get_dtstart(sp);
     const icaltimezone *zone = cal_zone_of(root, sp, dtstart);
@@ -214,6 +259,10 @@ static bool walk_master(icalcomponent *root,
         rule_advance(h, &work, &cut);
     }
     const char *uid = icalcomponent_get_uid(m);
+    struct cal_len len;
+    cal_len_of(root, m, &len);
+    struct overrides ovs;
+    overrides_of(root, uid ? uid : "", arena, &ovs);
     struct cal_exset ex;
     cal_exset_init(&ex, root, m, NULL, 0, arena);
     bool first = true; /* DTSTART's instance not yet met */
@@ -266,16 +315,22 @@ static bool walk_master(icalcomponent *root,
         if (cal_exset_has(&ex, t, rid)) {
             continue;
         }
-        icalcomponent *ov = override_of(root, uid, rid);
+        icalcomponent *ov = override_at(&ovs, rid);
         if (ov) {
-            walk_own(root, ov, rid, fn, ctx);
+            if (!walk_own(root, ov, rid, fn, ctx)) {
+                stopped = true;
+                break;
+            }
             continue;
         }
         if (end == INT64_MIN) {
-            end = cal_instance_end(root, m, t, zone, rid);
+            end = cal_len_end(&len, t, zone, rid);
         }
         struct walk_inst in = {m, false, t, rid, end, rid};
-        fn(ctx, root, &in);
+        if (!fn(ctx, root, &in)) {
+            stopped = true;
+            break;
+        }
     }
     for (size_t k = 0; k < nh; k++) {
         cal_recur_stop(&heads[k].w);
@@ -314,7 +369,8 @@ walk_object(icalcomponent *root, int64_t range_end, struct arena *arena, walk_fn
         if (!is_override) {
             complete = walk_master(root, c, range_end, arena, fn, ctx) && complete;
         } else if (!has_master(root, icalcomponent_get_uid(c))) {
-            walk_own(root, c, INT64_MIN, fn, ctx); /* an override sent without its series */
+            /* an override sent without its series */
+            complete = walk_own(root, c, INT64_MIN, fn, ctx) && complete;
         }
     }
     return complete;
@@ -324,15 +380,37 @@ struct expand_ctx {
     icalcomponent *out;
     int64_t start;
     int64_t end;
+    const icalcomponent *master; /* the series `tmpl` was made from */
+    icalcomponent *tmpl;         /* its copy without RRULE, RDATE and EXDATE, or NULL */
 };
+
+/* A copy of `c` without its recurrence properties, made once per series: copying the whole
+ * master per instance and removing them (libical removes a property in O(properties)) makes
+ * a series with many RDATEs quadratic. */
+static icalcomponent *instance_template(icalcomponent *c)
+{
+    icalcomponent *t = icalcomponent_new(icalcomponent_isa(c));
+    for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_ANY_PROPERTY); p;
+         p = icalcomponent_get_next_property(c, ICAL_ANY_PROPERTY)) {
+        icalproperty_kind k = icalproperty_isa(p);
+        if (k != ICAL_RRULE_PROPERTY && k != ICAL_RDATE_PROPERTY && k != ICAL_EXDATE_PROPERTY) {
+            icalcomponent_add_property(t, icalproperty_new_clone(p));
+        }
+    }
+    for (icalcompiter i = icalcomponent_begin_component(c, ICAL_ANY_COMPONENT);
+         icalcompiter_deref(&i); icalcompiter_next(&i)) {
+        icalcomponent_add_component(t, icalcomponent_new_clone(icalcompiter_deref(&i)));
+    }
+    return t;
+}
 
 /* Adds the instance to the expansion when it overlaps the range: a UTC copy of an own
  * component, or a copy of the master moved to the instance's start. */
-static void expand_one(void *ctx, icalcomponent *root, const struct walk_inst *in)
+static bool expand_one(void *ctx, icalcomponent *root, const struct walk_inst *in)
 {
     struct expand_ctx *x = ctx;
     if (!overlaps(in->start, in->end, x->start, x->end)) {
-        return;
+        return true;
     }
     if (in->own) {
         icalcomponent *copy = icalcomponent_new_clone(in->c);
@@ -341,15 +419,19 @@ static void expand_one(void *ctx, icalcomponent *root, const struct walk_inst *i
         prop_to_utc(root, copy, ICAL_DUE_PROPERTY);
         prop_to_utc(root, copy, ICAL_RECURRENCEID_PROPERTY);
         icalcomponent_add_component(x->out, copy);
-        return;
+        return true;
     }
     struct icaltimetype t = in->t;
     int64_t rid = in->rid;
     int64_t len = in->end == INT64_MAX ? INT32_MAX : in->end - rid;
-    icalcomponent *inst = icalcomponent_new_clone(in->c);
-    remove_all(inst, ICAL_RRULE_PROPERTY);
-    remove_all(inst, ICAL_RDATE_PROPERTY);
-    remove_all(inst, ICAL_EXDATE_PROPERTY);
+    if (x->master != in->c) {
+        if (x->tmpl) {
+            icalcomponent_free(x->tmpl);
+        }
+        x->tmpl = instance_template(in->c);
+        x->master = in->c;
+    }
+    icalcomponent *inst = icalcomponent_new_clone(x->tmpl);
     icaltimezone *utc = icaltimezone_get_utc_timezone();
     struct icaltimetype u =
         icaltime_is_date(t) ? t : icaltime_from_timet_with_zone((time_t)rid, 0, utc);
@@ -366,6 +448,7 @@ static void expand_one(void *ctx, icalcomponent *root, const struct walk_inst *i
     }
     icalcomponent_add_property(inst, icalproperty_new_recurrenceid(u));
     icalcomponent_add_component(x->out, inst);
+    return true;
 }
 
 int cal_expand(struct slice ics,
@@ -384,12 +467,15 @@ int cal_expand(struct slice ics,
     icalproperty *prodid = icalcomponent_get_first_property(root, ICAL_PRODID_PROPERTY);
     icalcomponent_add_property(res, prodid ? icalproperty_new_clone(prodid)
                                            : icalproperty_new_prodid("-//Almanac//EN"));
-    struct expand_ctx x = {res, start, end};
+    struct expand_ctx x = {res, start, end, NULL, NULL};
     walk_object(root, end, arena, expand_one, &x);
+    if (x.tmpl) {
+        icalcomponent_free(x.tmpl);
+    }
     to_arena(res, arena, out);
     icalcomponent_free(res);
-    icalcomponent_free(root);
-    return 0;
+    cal_tree_free(root);
+    return budget_left(err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -425,13 +511,13 @@ static int64_t get_i64(const uint8_t *p)
     return (int64_t)u;
 }
 
-static void build_one(void *ctx, icalcomponent *root, const struct walk_inst *in)
+static bool build_one(void *ctx, icalcomponent *root, const struct walk_inst *in)
 {
     (void)root;
     struct build_ctx *b = ctx;
     if (b->full || b->n == CAL_MAX_INDEXED_INSTANCES) {
         b->full = true;
-        return;
+        return false; /* no index for this series: the rest of the walk is wasted work */
     }
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
@@ -447,6 +533,7 @@ static void build_one(void *ctx, icalcomponent *root, const struct walk_inst *in
     put_i64(p + 8, in->end);
     put_i64(p + 16, in->rid);
     b->n++;
+    return true;
 }
 
 bool cal_instances_of(icalcomponent *root, struct arena *arena, const void **out, size_t *size_out)
@@ -621,7 +708,10 @@ int cal_filter_match(struct slice ics,
         return -1;
     }
     bool ok = strcasecmp(f->name, "VCALENDAR") == 0 && comp_matches(root, root, f, arena);
-    icalcomponent_free(root);
+    cal_tree_free(root);
+    if (budget_left(err) != 0) {
+        return -1;
+    }
     return ok ? 1 : 0;
 }
 
@@ -637,7 +727,7 @@ int cal_busy(struct slice ics,
     if (cal_expand(ics, start, end, arena, &inst, err) != 0) {
         return -1;
     }
-    icalcomponent *root = icalparser_parse_string(inst.ptr);
+    icalcomponent *root = cal_tree_parse(inst.ptr, false, err);
     if (!root) {
         return err_set(err, &cal_cond_valid_calendar_data, "expansion does not parse");
     }
@@ -667,7 +757,7 @@ int cal_busy(struct slice ics,
         rc = fn(ctx, s < start ? start : s, e > end ? end : e,
                 status == ICAL_STATUS_TENTATIVE ? CAL_FB_TENTATIVE : CAL_FB_BUSY);
     }
-    icalcomponent_free(root);
+    cal_tree_free(root);
     return rc;
 }
 
@@ -772,6 +862,6 @@ int cal_select(struct slice ics,
         apply_select(root, sel);
     }
     to_arena(root, arena, out);
-    icalcomponent_free(root);
+    cal_tree_free(root);
     return 0;
 }

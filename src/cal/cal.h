@@ -13,6 +13,7 @@
 #define ALMANAC_CAL_CAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "util/arena.h"
@@ -47,6 +48,17 @@ enum {
     CAL_MAX_INDEXED_INSTANCES = 4096, /* instances of a series kept in its instance index (24
                                          bytes each); a longer series is expanded per query */
 };
+
+/* The default of cal_max_tz_transitions(): the UTC offset changes one VTIMEZONE may make up to
+ * the year 9999 (what libical computes, once per zone). A zone as Outlook writes it
+ * (STANDARD and DAYLIGHT, yearly from 1601) makes about 16,800; one observance recurring
+ * FREQ=SECONDLY would make billions. */
+#define CAL_DEFAULT_MAX_TZ_TRANSITIONS 30000
+
+/* Sets the bound on a VTIMEZONE's offset changes (config max_tz_transitions); 0 restores the
+ * default. Once at start-up, before any thread. */
+void cal_set_max_tz_transitions(size_t n);
+size_t cal_max_tz_transitions(void);
 
 /* What the store keeps of a valid calendar object resource (store.h struct store_item_in).
  *
@@ -96,7 +108,11 @@ void cal_shutdown(void);
  *     VERSION:2.0 and PRODID, BEGIN/END that do not pair, nesting past CAL_MAX_DEPTH, anything
  *     libical records as an error (X-LIC-ERROR), impossible dates, a VEVENT without DTSTART,
  *     DTEND or DUE together with DURATION, a property that may occur once occurring twice,
- *     an RRULE libical cannot walk in bounded work, more than CAL_MAX_RRULES RRULEs;
+ *     an RRULE libical cannot walk in bounded work, more than CAL_MAX_RRULES RRULEs, a
+ *     VTIMEZONE that is malformed or would make more than cal_max_tz_transitions() UTC
+ *     offset changes (checked before any time is converted);
+ *   err_cond_time_budget (503): this thread's deadline (util/deadline.h) passed while the
+ *     recurrence was walked; nothing was decided about the object;
  *   cal_cond_valid_object (403): more than one component type, differing UIDs, a component
  *     without UID, two masters or two overrides of one instance, no component at all;
  *   cal_cond_supported_component (403): a component other than VEVENT, VTODO, VJOURNAL

@@ -54,6 +54,24 @@ int64_t cal_instance_end(icalcomponent *root,
                          const icaltimezone *zone,
                          int64_t start_utc);
 
+/* How long each instance of a component lasts, read once per component (each property
+ * lookup walks the component's whole property list, so reading it per instance makes a
+ * series with many RDATEs or EXDATEs quadratic). */
+struct cal_len {
+    enum { CAL_LEN_NONE, CAL_LEN_EXACT, CAL_LEN_NOMINAL } kind;
+    int64_t secs;               /* CAL_LEN_EXACT: DTEND/DUE - DTSTART, never negative */
+    struct icaldurationtype dur; /* CAL_LEN_NOMINAL: DURATION */
+};
+
+/* Fills *out for component `c` of `root`, as cal_instance_end reads it. */
+void cal_len_of(icalcomponent *root, icalcomponent *c, struct cal_len *out);
+
+/* cal_instance_end() with the length read beforehand. */
+int64_t cal_len_end(const struct cal_len *l,
+                    struct icaltimetype start,
+                    const icaltimezone *zone,
+                    int64_t start_utc);
+
 /* The master VEVENT of `root` (no RECURRENCE-ID), else its first VEVENT, else NULL. */
 icalcomponent *cal_master_vevent(icalcomponent *root);
 
@@ -109,8 +127,9 @@ int cal_recur_start(struct cal_recur *r,
                     const icaltimezone *zone);
 
 /* The next instance: 1 with *t (local) and *utc set, 0 at the end of the rule, or -1 when
- * `work` reached CAL_MAX_INSTANCES or CAL_MAX_STEPS or the instance lies past CAL_MAX_YEAR
- * (the walk is then cut short, not finished). */
+ * `work` reached CAL_MAX_INSTANCES or CAL_MAX_STEPS, the instance lies past CAL_MAX_YEAR or
+ * this thread's deadline passed (util/deadline.h) (the walk is then cut short, not
+ * finished; the public entry points turn a passed deadline into err_cond_time_budget). */
 int cal_recur_next(struct cal_recur *r,
                    struct cal_work *work,
                    struct icaltimetype *t,
@@ -160,6 +179,34 @@ int cal_component_span(icalcomponent *root,
                        struct cal_span *s,
                        bool *recurring,
                        struct err *err);
+
+/* Time zones (cal/tz.c). Every tree the cal layer parses comes from cal_tree_parse() and goes
+ * back through cal_tree_free(), so that no VTIMEZONE libical cannot expand in bounded work
+ * reaches libical's time conversion, and each zone is expanded once per process. */
+
+/* Parses `text` (NUL-terminated) and screens its VTIMEZONEs (cal_tree_screen). NULL when it
+ * does not parse (err untouched) or, with `refuse`, when a zone is refused (err set). */
+icalcomponent *cal_tree_parse(const char *text, bool refuse, struct err *err);
+
+/* Screens every VTIMEZONE of `root` against cal_max_tz_transitions: with `refuse`, -1 and
+ * cal_cond_valid_calendar_data naming the zone at the first that fails; else such zones are
+ * removed from the tree (a stored object is read without them). Zones that pass are mapped
+ * to their shared copy for cal_tz_shared(). 0 on success. */
+int cal_tree_screen(icalcomponent *root, bool refuse, struct err *err);
+
+/* Frees a tree and forgets its zone mappings. NULL is fine. */
+void cal_tree_free(icalcomponent *root);
+
+/* Forgets the zone mappings of `root`: called when VTIMEZONEs are added to or removed from a
+ * tree that is still used for time conversion. */
+void cal_tree_unbind(const icalcomponent *root);
+
+/* The shared zone that stands for `own`, a zone of the tree `root` defines; `own` itself when
+ * none is mapped (a builtin zone, a tree not from cal_tree_parse, a full cache). */
+icaltimezone *cal_tz_shared(const icalcomponent *root, icaltimezone *own);
+
+/* Frees the shared zones (cal_shutdown). */
+void cal_tz_shutdown(void);
 
 /* A stored object parsed again (it was validated on PUT); NULL with err set
  * (cal_cond_valid_calendar_data) if it no longer parses. The caller frees it with

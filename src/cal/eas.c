@@ -854,7 +854,7 @@ int cal_eas_from_ical_opts(struct slice ics,
     series_of(&p, out, p.dtstart, p.zone);
     rc = 0;
 out:
-    icalcomponent_free(root);
+    cal_tree_free(root);
     return rc;
 }
 

@@ -686,6 +686,9 @@ static int pick_zone(struct wr *w, const struct cal_eas_event *ev, int year)
             return err_set(w->err, &cal_cond_eas_invalid, "Timezone makes no VTIMEZONE");
         }
         icalcomponent_add_component(w->root, c);
+        if (cal_tree_screen(w->root, true, w->err) != 0) {
+            return -1; /* screened like any zone before a time is converted in it */
+        }
     }
     w->zone = w->date_zone = icalcomponent_get_timezone(w->root, tzid);
     w->tzid = tzid;
@@ -712,6 +715,7 @@ static void prune_vtimezones(icalcomponent *root)
             }
         }
         if (!used) {
+            cal_tree_unbind(root);
             icalcomponent_remove_component(root, z);
             icalcomponent_free(z);
         }
@@ -1098,7 +1102,7 @@ int cal_eas_to_ical(const struct cal_eas_event *ev,
 out:
     free(old_rule);
     free(new_rule);
-    icalcomponent_free(w.root);
+    cal_tree_free(w.root);
     return rc;
 }
 
@@ -1197,6 +1201,6 @@ int cal_eas_apply_instance(struct slice existing,
     }
     rc = finish(&w, ics_out);
 out:
-    icalcomponent_free(w.root);
+    cal_tree_free(w.root);
     return rc;
 }

@@ -409,11 +409,9 @@ static void read_component(icalcomponent *root,
 
 static icalcomponent *parse_calendar(struct slice ics, struct arena *arena, struct err *err)
 {
-    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
+    icalcomponent *root = cal_tree_parse(arena_slicedup(arena, ics), false, err);
     if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
-        if (root) {
-            icalcomponent_free(root);
-        }
+        cal_tree_free(root);
         err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
         return NULL;
     }
@@ -432,7 +430,7 @@ int cal_exprops_read(struct slice ics,
     }
     icalcomponent *c = master_of(root);
     if (!c) {
-        icalcomponent_free(root);
+        cal_tree_free(root);
         return err_set(err, &cal_cond_valid_calendar_data, "stored object has no component");
     }
     set_value_text(&out[CAL_EX_METHOD], arena,
@@ -442,7 +440,7 @@ int cal_exprops_read(struct slice ics,
     set_value_text(&out[CAL_EX_VERSION], arena,
                    icalcomponent_get_first_property(root, ICAL_VERSION_PROPERTY));
     read_component(root, c, arena, out);
-    icalcomponent_free(root);
+    cal_tree_free(root);
     return 0;
 }
 
@@ -496,7 +494,7 @@ static int collect_overrides(struct cal_ex_instances *x,
         }
         x->override_rids[x->noverrides++] = utc_of(root, rid, icalproperty_get_recurrenceid(rid));
     }
-    icalcomponent_free(root);
+    cal_tree_free(root);
     if (x->noverrides) {
         qsort(x->override_rids, x->noverrides, sizeof(*x->override_rids), cmp_i64);
     }
@@ -580,7 +578,7 @@ void cal_ex_instances_close(struct cal_ex_instances **xp)
         return;
     }
     if (x->root) {
-        icalcomponent_free(x->root);
+        cal_tree_free(x->root);
     }
     free(x->occ);
     free(x->override_rids);

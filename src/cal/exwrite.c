@@ -618,6 +618,6 @@ int cal_ex_apply(struct slice ics,
     out->len = strlen(out->ptr);
     free(text);
 out:
-    icalcomponent_free(w.root);
+    cal_tree_free(w.root);
     return rc;
 }

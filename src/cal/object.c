@@ -12,6 +12,7 @@
 #include <libical/ical.h>
 
 #include "cal/cal_int.h"
+#include "util/deadline.h"
 
 enum {
     LINE_CAP = 80, /* unfolded bytes of a line kept to read BEGIN:/END: and a component name */
@@ -555,8 +556,9 @@ int cal_parse_object(
     if (check_structure(ics, err) != 0) {
         return -1;
     }
-    icalcomponent *root = icalparser_parse_string(arena_slicedup(arena, ics));
-    int rc = check_calendar(root, err);
+    /* Every VTIMEZONE is screened before any time is converted (cal/tz.c). */
+    icalcomponent *root = cal_tree_parse(arena_slicedup(arena, ics), true, err);
+    int rc = root || !err->cond ? check_calendar(root, err) : -1;
     if (rc == 0) {
         rc = check_components(root, allowed, arena, out, err);
     }
@@ -565,8 +567,10 @@ int cal_parse_object(
     if (rc == 0 && out->is_recurring && !bom) {
         out->has_instances = cal_instances_of(root, arena, &out->instances, &out->instances_size);
     }
-    if (root) {
-        icalcomponent_free(root);
+    cal_tree_free(root);
+    if (rc == 0 && deadline_passed()) {
+        rc = err_set(err, &err_cond_time_budget,
+                     "the request's time budget ran out while the object's recurrence was walked");
     }
     if (rc != 0) {
         memset(out, 0, sizeof(*out));

@@ -9,6 +9,7 @@
 #include <libical/ical.h>
 
 #include "cal/cal_int.h"
+#include "util/deadline.h"
 
 /* libical 3.0 loads its builtin zone list lazily into a global; cal_init() loads it before
  * threads exist, and lookups after that are serialised here. libical >= 3.0.9 locks each
@@ -31,7 +32,7 @@ icaltimezone *cal_zone_of(icalcomponent *root, icalproperty *prop, struct icalti
 {
     if (t.zone) {
         /* libical hands out its zones as const but takes them mutable */
-        return (icaltimezone *)(uintptr_t)t.zone;
+        return cal_tz_shared(root, (icaltimezone *)(uintptr_t)t.zone);
     }
     if (t.is_date || !prop) {
         return NULL;
@@ -43,7 +44,7 @@ icaltimezone *cal_zone_of(icalcomponent *root, icalproperty *prop, struct icalti
     }
     icaltimezone *z = icalcomponent_get_timezone(root, tzid);
     if (z) {
-        return z;
+        return cal_tz_shared(root, z);
     }
     /* No VTIMEZONE (RFC 5545 §3.2.19 wants one, Google and others omit it for Olson names):
      * libical's builtin zone, by location ("Europe/Berlin") or by its own prefixed TZID. */
@@ -126,35 +127,62 @@ static int64_t duration_end(struct icaldurationtype d,
     return cal_add_sat(end, secs);
 }
 
+void cal_len_of(icalcomponent *root, icalcomponent *c, struct cal_len *out)
+{
+    out->kind = CAL_LEN_NONE;
+    out->secs = 0;
+    icalcomponent_kind kind = icalcomponent_isa(c);
+    if (kind == ICAL_VJOURNAL_COMPONENT) {
+        return;
+    }
+    /* RFC 5545 §3.8.5.3: an end given by DTEND (VEVENT) or DUE (VTODO) is one exact duration,
+     * the first instance's, for every instance */
+    icalproperty_kind end_kind =
+        kind == ICAL_VTODO_COMPONENT ? ICAL_DUE_PROPERTY : ICAL_DTEND_PROPERTY;
+    icalproperty *ep = icalcomponent_get_first_property(c, end_kind);
+    icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
+    if (ep && sp) {
+        struct icaltimetype e = end_kind == ICAL_DUE_PROPERTY ? icalproperty_get_due(ep)
+                                                              : icalproperty_get_dtend(ep);
+        struct icaltimetype s0 = icalproperty_get_dtstart(sp);
+        int64_t len =
+            cal_to_utc(e, cal_zone_of(root, ep, e)) - cal_to_utc(s0, cal_zone_of(root, sp, s0));
+        out->kind = CAL_LEN_EXACT;
+        out->secs = len > 0 ? len : 0;
+        return;
+    }
+    icalproperty *dp = icalcomponent_get_first_property(c, ICAL_DURATION_PROPERTY);
+    if (dp) {
+        out->kind = CAL_LEN_NOMINAL;
+        out->dur = icalproperty_get_duration(dp);
+    }
+}
+
+int64_t cal_len_end(const struct cal_len *l,
+                    struct icaltimetype start,
+                    const icaltimezone *zone,
+                    int64_t start_utc)
+{
+    switch (l->kind) {
+    case CAL_LEN_EXACT:
+        return cal_add_sat(start_utc, l->secs);
+    case CAL_LEN_NOMINAL:
+        return duration_end(l->dur, start, zone, start_utc);
+    default:
+        /* RFC 4791 §9.9: a DATE without an end covers its day; a DATE-TIME is an instant */
+        return start.is_date ? start_utc + SECS_PER_DAY : start_utc;
+    }
+}
+
 int64_t cal_instance_end(icalcomponent *root,
                          icalcomponent *c,
                          struct icaltimetype start,
                          const icaltimezone *zone,
                          int64_t start_utc)
 {
-    icalcomponent_kind kind = icalcomponent_isa(c);
-    if (kind != ICAL_VJOURNAL_COMPONENT) {
-        /* RFC 5545 §3.8.5.3: an end given by DTEND (VEVENT) or DUE (VTODO) is one exact
-         * duration, the first instance's, for every instance */
-        icalproperty_kind end_kind =
-            kind == ICAL_VTODO_COMPONENT ? ICAL_DUE_PROPERTY : ICAL_DTEND_PROPERTY;
-        icalproperty *ep = icalcomponent_get_first_property(c, end_kind);
-        icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
-        if (ep && sp) {
-            struct icaltimetype e = end_kind == ICAL_DUE_PROPERTY ? icalproperty_get_due(ep)
-                                                                  : icalproperty_get_dtend(ep);
-            struct icaltimetype s0 = icalproperty_get_dtstart(sp);
-            int64_t len =
-                cal_to_utc(e, cal_zone_of(root, ep, e)) - cal_to_utc(s0, cal_zone_of(root, sp, s0));
-            return len > 0 ? cal_add_sat(start_utc, len) : start_utc;
-        }
-        icalproperty *dp = icalcomponent_get_first_property(c, ICAL_DURATION_PROPERTY);
-        if (dp) {
-            return duration_end(icalproperty_get_duration(dp), start, zone, start_utc);
-        }
-    }
-    /* RFC 4791 §9.9: a DATE without an end covers its day; a DATE-TIME is an instant */
-    return start.is_date ? start_utc + SECS_PER_DAY : start_utc;
+    struct cal_len l;
+    cal_len_of(root, c, &l);
+    return cal_len_end(&l, start, zone, start_utc);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -248,6 +276,90 @@ static bool month_days_possible(const struct icalrecurrencetype *r)
     return false;
 }
 
+static uint64_t part_len(const short *part, size_t cap)
+{
+    size_t n = 0;
+    while (n < cap && part[n] != ICAL_RECURRENCE_ARRAY_MAX) {
+        n++;
+    }
+    return n;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* False when no BYSETPOS value can name a member of the set one FREQ period yields
+ * (FREQ=MONTHLY;BYDAY=MO;BYSETPOS=6: a month has at most five Mondays). Such a rule is valid
+ * and yields nothing past DTSTART, but libical searches for up to two seconds per call before
+ * it gives up. The set is bounded by the days the BY parts allow in a period times the
+ * times of day they allow; the bound may be loose, never too small. */
+static bool setpos_possible(const struct icalrecurrencetype *r)
+{
+    uint64_t nsp = part_len(r->by_set_pos, ICAL_BY_SETPOS_SIZE);
+    if (nsp == 0) {
+        return true;
+    }
+    uint64_t nday = part_len(r->by_day, ICAL_BY_DAY_SIZE);
+    uint64_t ordinals = 0;
+    for (size_t i = 0; i < nday; i++) {
+        ordinals += icalrecurrencetype_day_position(r->by_day[i]) != 0;
+    }
+    uint64_t nmd = part_len(r->by_month_day, ICAL_BY_MONTHDAY_SIZE);
+    uint64_t nyd = part_len(r->by_year_day, ICAL_BY_YEARDAY_SIZE);
+    uint64_t nwn = part_len(r->by_week_no, ICAL_BY_WEEKNO_SIZE);
+    uint64_t nm = part_len(r->by_month, ICAL_BY_MONTH_SIZE);
+    uint64_t nh = part_len(r->by_hour, ICAL_BY_HOUR_SIZE);
+    uint64_t nmin = part_len(r->by_minute, ICAL_BY_MINUTE_SIZE);
+    uint64_t nsec = part_len(r->by_second, ICAL_BY_SECOND_SIZE);
+    uint64_t days = 1; /* DTSTART's day of the period, when no BY part names days */
+    uint64_t times = (nh ? nh : 1) * (nmin ? nmin : 1) * (nsec ? nsec : 1);
+    switch (r->freq) {
+    case ICAL_YEARLY_RECURRENCE:
+        days = nm ? nm : 1;
+        if (nday || nmd || nyd || nwn) {
+            days = 366;
+            uint64_t months = nm ? nm : 12;
+            if (nday) {
+                days = min_u64(days, (nm ? months * 5 : 53) * (nday - ordinals) + ordinals * months);
+            }
+            days = nmd ? min_u64(days, nmd * months) : days;
+            days = nyd ? min_u64(days, nyd) : days;
+            days = nwn ? min_u64(days, nwn * 7) : days;
+        }
+        break;
+    case ICAL_MONTHLY_RECURRENCE:
+        if (nday || nmd) {
+            days = 31;
+            days = nday ? min_u64(days, 5 * (nday - ordinals) + ordinals) : days;
+            days = nmd ? min_u64(days, nmd) : days;
+        }
+        break;
+    case ICAL_WEEKLY_RECURRENCE:
+        days = nday ? min_u64(7, nday) : 1;
+        break;
+    case ICAL_HOURLY_RECURRENCE:
+        times = (nmin ? nmin : 1) * (nsec ? nsec : 1);
+        break;
+    case ICAL_MINUTELY_RECURRENCE:
+        times = nsec ? nsec : 1;
+        break;
+    case ICAL_SECONDLY_RECURRENCE:
+        times = 1;
+        break;
+    default:
+        break;
+    }
+    uint64_t size = days * times;
+    for (size_t i = 0; i < nsp; i++) {
+        if ((uint64_t)abs(r->by_set_pos[i]) <= size) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Seconds of one FREQ x INTERVAL period, rounded down (a month counts 28 days), so that
  * gaps between instances over-count steps rather than under-count them. */
 static int64_t period_seconds(const struct icalrecurrencetype *r)
@@ -291,7 +403,7 @@ int cal_recur_start(struct cal_recur *r,
     if (cal_recur_refusal(rule)) {
         return -1;
     }
-    if (!month_days_possible(rule)) {
+    if (!month_days_possible(rule) || !setpos_possible(rule)) {
         return 0;
     }
     /* With the zone attached, libical compares a UTC UNTIL with each local instance as an
@@ -309,7 +421,8 @@ int cal_recur_next(struct cal_recur *r, struct cal_work *work, struct icaltimety
     if (!r->it) {
         return 0;
     }
-    if (work->instances >= CAL_MAX_INSTANCES || work->steps >= CAL_MAX_STEPS) {
+    if (work->instances >= CAL_MAX_INSTANCES || work->steps >= CAL_MAX_STEPS ||
+        deadline_passed()) {
         return -1;
     }
     struct icaltimetype n = icalrecur_iterator_next(r->it);
@@ -422,7 +535,8 @@ struct series {
     icalcomponent *root;
     icalcomponent *c;
     const struct cal_exset *ex;
-    bool instants; /* instances have no duration (a VTODO anchored at DUE) */
+    bool instants;      /* instances have no duration (a VTODO anchored at DUE) */
+    struct cal_len len; /* of each instance, read once */
 };
 
 static void series_add(const struct series *se,
@@ -434,7 +548,7 @@ static void series_add(const struct series *se,
     if (cal_exset_has(se->ex, t, utc)) {
         return;
     }
-    int64_t end = se->instants ? utc : cal_instance_end(se->root, se->c, t, zone, utc);
+    int64_t end = se->instants ? utc : cal_len_end(&se->len, t, zone, utc);
     cal_span_add(s, utc, end);
 }
 
@@ -470,6 +584,10 @@ cal_rdates_of(icalcomponent *root, icalcomponent *c, struct arena *arena, struct
     icalproperty **props = cal_props_of(c, ICAL_RDATE_PROPERTY, arena, &n);
     struct cal_rdate *v = arena_alloc(arena, (n + 1) * sizeof(*v));
     size_t k = 0;
+    struct cal_len len;
+    if (n > 0) {
+        cal_len_of(root, c, &len); /* once: each lookup walks every property, RDATEs included */
+    }
     for (size_t i = 0; i < n; i++) {
         struct icaldatetimeperiodtype dp = icalproperty_get_rdate(props[i]);
         bool period = icaltime_is_null_time(dp.time);
@@ -481,7 +599,7 @@ cal_rdates_of(icalcomponent *root, icalcomponent *c, struct arena *arena, struct
         int64_t u = cal_to_utc(t, z);
         int64_t e;
         if (!period) {
-            e = cal_instance_end(root, c, t, z, u);
+            e = cal_len_end(&len, t, z, u);
         } else if (icaltime_is_null_time(dp.period.end)) {
             e = duration_end(dp.period.duration, t, z, u);
         } else {
@@ -612,7 +730,8 @@ int cal_component_span(icalcomponent *root,
         cal_exset_init(&own, root, c, NULL, 0, arena);
         ex = &own;
     }
-    struct series se = {root, c, ex, icalproperty_isa(anchor) == ICAL_DUE_PROPERTY};
+    struct series se = {root, c, ex, icalproperty_isa(anchor) == ICAL_DUE_PROPERTY, {0}};
+    cal_len_of(root, c, &se.len);
     const icaltimezone *zone = cal_zone_of(root, anchor, t0);
     int64_t u0 = cal_to_utc(t0, zone);
     struct cal_span own_span = {false, 0, 0};

@@ -1,0 +1,448 @@
+/* cal/tz.c: the time zones an object defines in its VTIMEZONEs, screened and shared.
+ *
+ * libical turns a VTIMEZONE into a list of UTC offset changes the first time a time in that
+ * zone is converted, walking every STANDARD and DAYLIGHT observance's RRULE from its DTSTART
+ * up to five years past the converted time, with no bound on the number of changes: one
+ * observance with RRULE:FREQ=SECONDLY makes that walk billions of steps long and gigabytes
+ * large, and the worker never comes back (issue 18). And a well-formed zone as Outlook writes
+ * it (DTSTART:16010101T000000) costs about 50 ms the first time, per parsed object, because
+ * each parse builds its zones anew.
+ *
+ * So every tree the cal layer parses passes through cal_tree_parse(), which looks at each
+ * VTIMEZONE before any time is converted:
+ * - Screening: the number of changes libical would make for the zone when asked for the
+ *   year 9999 (the last year cal_time_valid() lets through) is estimated per observance by
+ *   walking its rule (bounded) for a few years and extrapolating, plus its RDATEs; over
+ *   cal_max_tz_transitions the zone is refused. Validation (cal_parse_object) refuses such
+ *   an object with valid-calendar-data; a stored object (written before this check) has the
+ *   zone removed from its tree, so its times read as libical's builtin zone of that name or
+ *   as UTC, and the request is answered rather than hung.
+ * - Sharing: a zone that passes is kept in a process-wide cache keyed by a hash of its text,
+ *   as one icaltimezone whose expansion libical caches, so a zone is expanded once per
+ *   process (per year range), not per object. cal_zone_of() maps a tree's own zone to the
+ *   shared one through a small per-thread table of the trees this thread has parsed and not
+ *   yet freed (cal_tree_free() forgets them).
+ *
+ * Threads: the cache is guarded by one mutex; its zones are never freed before
+ * cal_shutdown(), so a zone handed out stays valid. libical (>= 3.0.9) serialises the
+ * expansion of a zone shared between threads (its changes mutex). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libical/ical.h>
+
+#include "cal/cal_int.h"
+#include "util/log.h"
+#include "util/sec.h"
+
+enum {
+    TZ_CACHE_SLOTS = 256,  /* distinct zones shared per process (open addressing, never
+                              evicted); past it a zone is screened each time and not shared */
+    TZ_CACHE_ZONES = 128,  /* of which hold a shared zone: a zone expanded to the year 9999
+                              within the limit holds at most ~1 MB of changes */
+    TZ_BINDS = 32,         /* tree zones this thread maps to shared ones at once */
+    TZ_PROBE_YEARS = 4,    /* years an observance's rule is walked to learn its rate */
+    TZ_HORIZON_YEAR = 10005, /* libical expands to the converted year + 5; years end at 9999 */
+    TZ_WHY_BYTES = 200,
+};
+
+static size_t max_transitions = CAL_DEFAULT_MAX_TZ_TRANSITIONS;
+
+/* One screened zone: its verdict and, when it passed and there was room, the shared zone. */
+struct tz_slot {
+    bool used;
+    bool ok;
+    uint8_t key[32];
+    icaltimezone *zone; /* owned; NULL when refused or when the zone budget is spent */
+    char why[TZ_WHY_BYTES];
+};
+
+static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tz_slot tz_slots[TZ_CACHE_SLOTS];
+static size_t tz_nslots;
+static size_t tz_nzones;
+
+/* A zone of a live tree this thread parsed, and the shared zone to use in its place. The
+ * component pointer and TZID guard against a tree that lost or gained VTIMEZONEs. */
+struct tz_bind {
+    const icalcomponent *root;
+    const icalcomponent *vtz;
+    icaltimezone *shared;
+    char tzid[64];
+};
+
+static _Thread_local struct tz_bind binds[TZ_BINDS];
+
+void cal_set_max_tz_transitions(size_t n)
+{
+    max_transitions = n > 0 ? n : CAL_DEFAULT_MAX_TZ_TRANSITIONS;
+}
+
+size_t cal_max_tz_transitions(void)
+{
+    return max_transitions;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Screening */
+
+/* The changes libical would make from one RRULE of an observance starting at `start`, up to
+ * TZ_HORIZON_YEAR, or more than `limit` (then exactly limit + 1). Walks at most TZ_PROBE_YEARS
+ * of the rule (and at most limit + 1 instances) and extrapolates linearly from there: rules
+ * libical can expand repeat with at most a yearly period. */
+static uint64_t rule_changes(const struct icalrecurrencetype *rule,
+                             struct icaltimetype start,
+                             uint64_t limit,
+                             const char **why)
+{
+    struct cal_recur w;
+    if (cal_recur_start(&w, rule, start, NULL) != 0) {
+        const char *r = cal_recur_refusal(rule);
+        *why = r ? r : "cannot be expanded by libical";
+        return limit + 1;
+    }
+    if (!w.it) {
+        return 0; /* a rule that yields nothing */
+    }
+    int end_year = TZ_HORIZON_YEAR;
+    if (!icaltime_is_null_time(rule->until) && rule->until.year < end_year) {
+        end_year = rule->until.year;
+    }
+    int probe_end = start.year + TZ_PROBE_YEARS;
+    uint64_t n = 0;
+    bool finished = false;
+    for (;;) {
+        struct icaltimetype t = icalrecur_iterator_next(w.it);
+        if (icaltime_is_null_time(t) || t.year > end_year) {
+            finished = true;
+            break;
+        }
+        if (t.year >= probe_end) {
+            break;
+        }
+        if (++n > limit) {
+            break;
+        }
+    }
+    cal_recur_stop(&w);
+    if (n > limit) {
+        *why = "changes offset too often";
+        return limit + 1;
+    }
+    if (finished) {
+        return n;
+    }
+    /* n changes in the TZ_PROBE_YEARS from start; as many in each such stretch up to the end */
+    uint64_t years = (uint64_t)(end_year - start.year + 1);
+    uint64_t estimate = n * ((years + TZ_PROBE_YEARS - 1) / TZ_PROBE_YEARS);
+    if (rule->count > 0 && (uint64_t)rule->count < estimate) {
+        estimate = (uint64_t)rule->count;
+    }
+    if (estimate > limit) {
+        *why = "changes offset too often until the year 9999";
+        return limit + 1;
+    }
+    return estimate;
+}
+
+static size_t count_kind(icalcomponent *c, icalproperty_kind kind)
+{
+    size_t n = 0;
+    for (icalproperty *p = icalcomponent_get_first_property(c, kind); p;
+         p = icalcomponent_get_next_property(c, kind)) {
+        n++;
+    }
+    return n;
+}
+
+/* Whether libical can expand the VTIMEZONE `vtz` within max_transitions changes; false with
+ * the reason in why[TZ_WHY_BYTES]. RFC 5545 §3.6.5: a TZID, at least one STANDARD or
+ * DAYLIGHT, each with DTSTART, TZOFFSETFROM and TZOFFSETTO. */
+static bool tz_screen(icalcomponent *vtz, char *why)
+{
+    icalproperty *tp = icalcomponent_get_first_property(vtz, ICAL_TZID_PROPERTY);
+    const char *tzid = tp ? icalproperty_get_tzid(tp) : NULL;
+    if (!tzid || !*tzid) {
+        snprintf(why, TZ_WHY_BYTES, "VTIMEZONE without TZID");
+        return false;
+    }
+    uint64_t limit = max_transitions;
+    uint64_t total = 0;
+    size_t observances = 0;
+    for (icalcomponent *o = icalcomponent_get_first_component(vtz, ICAL_ANY_COMPONENT); o;
+         o = icalcomponent_get_next_component(vtz, ICAL_ANY_COMPONENT)) {
+        icalcomponent_kind k = icalcomponent_isa(o);
+        if (k != ICAL_XSTANDARD_COMPONENT && k != ICAL_XDAYLIGHT_COMPONENT) {
+            continue;
+        }
+        observances++;
+        icalproperty *sp = icalcomponent_get_first_property(o, ICAL_DTSTART_PROPERTY);
+        struct icaltimetype start = sp ? icalproperty_get_dtstart(sp) : icaltime_null_time();
+        if (!sp || !cal_time_valid(start) ||
+            !icalcomponent_get_first_property(o, ICAL_TZOFFSETFROM_PROPERTY) ||
+            !icalcomponent_get_first_property(o, ICAL_TZOFFSETTO_PROPERTY)) {
+            snprintf(why, TZ_WHY_BYTES,
+                     "VTIMEZONE %.60s: an observance needs DTSTART, TZOFFSETFROM and TZOFFSETTO",
+                     tzid);
+            return false;
+        }
+        total += 1 + count_kind(o, ICAL_RDATE_PROPERTY);
+        size_t nrules = count_kind(o, ICAL_RRULE_PROPERTY);
+        if (nrules > CAL_MAX_RRULES) {
+            snprintf(why, TZ_WHY_BYTES, "VTIMEZONE %.60s: %zu RRULEs in one observance", tzid,
+                     nrules);
+            return false;
+        }
+        /* collected first: the iterator below must not share the property cursor */
+        struct icalrecurrencetype rules[CAL_MAX_RRULES];
+        size_t n = 0;
+        for (icalproperty *rp = icalcomponent_get_first_property(o, ICAL_RRULE_PROPERTY);
+             rp && n < CAL_MAX_RRULES; rp = icalcomponent_get_next_property(o, ICAL_RRULE_PROPERTY)) {
+            rules[n++] = icalproperty_get_rrule(rp);
+        }
+        for (size_t i = 0; i < n && total <= limit; i++) {
+            const char *reason = NULL;
+            total += rule_changes(&rules[i], start, limit - (total < limit ? total : limit), &reason);
+            if (reason && total > limit) {
+                snprintf(why, TZ_WHY_BYTES,
+                         "VTIMEZONE %.40s: an observance's RRULE %.60s (max_tz_transitions=%llu)",
+                         tzid, reason, (unsigned long long)limit);
+                return false;
+            }
+        }
+        if (total > limit) {
+            break;
+        }
+    }
+    if (observances == 0) {
+        snprintf(why, TZ_WHY_BYTES, "VTIMEZONE %.60s has no STANDARD or DAYLIGHT", tzid);
+        return false;
+    }
+    if (total > limit) {
+        snprintf(why, TZ_WHY_BYTES,
+                 "VTIMEZONE %.60s: more than %llu UTC offset changes (max_tz_transitions)", tzid,
+                 (unsigned long long)limit);
+        return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The process-wide cache */
+
+static size_t slot_of(const uint8_t key[32])
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof(h));
+    return (size_t)(h % TZ_CACHE_SLOTS);
+}
+
+/* The cached verdict on `vtz`: true with *shared (NULL when not shared), or false with the
+ * reason copied into why[TZ_WHY_BYTES]. Screens and caches a zone seen for the first time
+ * (then *fresh is true). */
+static bool tz_lookup(icalcomponent *vtz, icaltimezone **shared, char *why, bool *fresh)
+{
+    *shared = NULL;
+    *fresh = false;
+    char *text = icalcomponent_as_ical_string_r(vtz);
+    if (!text) {
+        snprintf(why, TZ_WHY_BYTES, "VTIMEZONE cannot be read");
+        return false;
+    }
+    uint8_t key[32];
+    sec_hash(NULL, 0, text, strlen(text), key);
+    free(text);
+
+    pthread_mutex_lock(&tz_lock);
+    size_t i = slot_of(key);
+    for (size_t probes = 0; probes < TZ_CACHE_SLOTS && tz_slots[i].used;
+         probes++, i = (i + 1) % TZ_CACHE_SLOTS) {
+        if (memcmp(tz_slots[i].key, key, sizeof(key)) == 0) {
+            bool ok = tz_slots[i].ok;
+            *shared = tz_slots[i].zone;
+            if (!ok) {
+                memcpy(why, tz_slots[i].why, TZ_WHY_BYTES);
+            }
+            pthread_mutex_unlock(&tz_lock);
+            return ok;
+        }
+    }
+    pthread_mutex_unlock(&tz_lock);
+
+    /* Screened outside the lock: the walk is bounded but may take milliseconds. Two threads
+     * screening one new zone at once both insert; the second finds the first's slot. */
+    bool ok = tz_screen(vtz, why);
+    icaltimezone *zone = NULL;
+    *fresh = true;
+
+    pthread_mutex_lock(&tz_lock);
+    i = slot_of(key);
+    size_t probes = 0;
+    while (probes < TZ_CACHE_SLOTS && tz_slots[i].used &&
+           memcmp(tz_slots[i].key, key, sizeof(key)) != 0) {
+        probes++;
+        i = (i + 1) % TZ_CACHE_SLOTS;
+    }
+    if (probes < TZ_CACHE_SLOTS && tz_slots[i].used) {
+        zone = tz_slots[i].zone; /* another thread was first */
+    } else if (probes < TZ_CACHE_SLOTS && tz_nslots < TZ_CACHE_SLOTS * 3 / 4) {
+        struct tz_slot *s = &tz_slots[i];
+        s->used = true;
+        s->ok = ok;
+        memcpy(s->key, key, sizeof(key));
+        if (ok && tz_nzones < TZ_CACHE_ZONES) {
+            icaltimezone *z = icaltimezone_new();
+            if (z && icaltimezone_set_component(z, icalcomponent_new_clone(vtz))) {
+                s->zone = z;
+                tz_nzones++;
+            } else if (z) {
+                icaltimezone_free(z, 1);
+            }
+        }
+        if (!ok) {
+            memcpy(s->why, why, TZ_WHY_BYTES);
+        }
+        zone = s->zone;
+        tz_nslots++;
+    }
+    pthread_mutex_unlock(&tz_lock);
+    *shared = ok ? zone : NULL;
+    return ok;
+}
+
+void cal_tz_shutdown(void)
+{
+    pthread_mutex_lock(&tz_lock);
+    for (size_t i = 0; i < TZ_CACHE_SLOTS; i++) {
+        if (tz_slots[i].zone) {
+            icaltimezone_free(tz_slots[i].zone, 1);
+        }
+        memset(&tz_slots[i], 0, sizeof(tz_slots[i]));
+    }
+    tz_nslots = 0;
+    tz_nzones = 0;
+    pthread_mutex_unlock(&tz_lock);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Trees */
+
+static void bind_zone(const icalcomponent *root, const icalcomponent *vtz, const char *tzid,
+                      icaltimezone *shared)
+{
+    size_t len = strlen(tzid);
+    if (len >= sizeof(binds[0].tzid)) {
+        return; /* not shared: the tree's own zone is used, screened as well */
+    }
+    for (size_t i = 0; i < TZ_BINDS; i++) {
+        if (!binds[i].root) {
+            binds[i] = (struct tz_bind){root, vtz, shared, {0}};
+            memcpy(binds[i].tzid, tzid, len + 1);
+            return;
+        }
+    }
+}
+
+void cal_tree_unbind(const icalcomponent *root)
+{
+    for (size_t i = 0; i < TZ_BINDS; i++) {
+        if (binds[i].root == root) {
+            binds[i].root = NULL;
+        }
+    }
+}
+
+icaltimezone *cal_tz_shared(const icalcomponent *root, icaltimezone *own)
+{
+    if (!root || !own) {
+        return own;
+    }
+    const icalcomponent *vtz = icaltimezone_get_component(own);
+    for (size_t i = 0; i < TZ_BINDS; i++) {
+        if (binds[i].root == root && binds[i].vtz == vtz) {
+            const char *tzid = icaltimezone_get_tzid(own);
+            if (tzid && strcmp(tzid, binds[i].tzid) == 0) {
+                return binds[i].shared;
+            }
+        }
+    }
+    return own;
+}
+
+int cal_tree_screen(icalcomponent *root, bool refuse, struct err *err)
+{
+    cal_tree_unbind(root); /* a tree at the address of one freed without cal_tree_free */
+    size_t n = 0;
+    for (icalcomponent *z = icalcomponent_get_first_component(root, ICAL_VTIMEZONE_COMPONENT);
+         z; z = icalcomponent_get_next_component(root, ICAL_VTIMEZONE_COMPONENT)) {
+        n++;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    icalcomponent **zones = calloc(n, sizeof(*zones));
+    if (!zones) {
+        return err_set(err, &err_cond_internal, "out of memory");
+    }
+    size_t k = 0;
+    for (icalcomponent *z = icalcomponent_get_first_component(root, ICAL_VTIMEZONE_COMPONENT);
+         z && k < n; z = icalcomponent_get_next_component(root, ICAL_VTIMEZONE_COMPONENT)) {
+        zones[k++] = z;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < k; i++) {
+        char why[TZ_WHY_BYTES];
+        icaltimezone *shared = NULL;
+        bool fresh = false;
+        if (tz_lookup(zones[i], &shared, why, &fresh)) {
+            icalproperty *tp = icalcomponent_get_first_property(zones[i], ICAL_TZID_PROPERTY);
+            if (shared) {
+                bind_zone(root, zones[i], icalproperty_get_tzid(tp), shared);
+            }
+            continue;
+        }
+        if (refuse) {
+            rc = err_set(err, &cal_cond_valid_calendar_data, "%s", why);
+            break;
+        }
+        /* A stored object from before the check: answered without this zone (said once per
+         * zone and process, not per request). */
+        if (fresh) {
+            char clean[TZ_WHY_BYTES];
+            log_warn("stored calendar data holds a time zone that cannot be expanded; its "
+                     "times are read without it: %s",
+                     log_sanitize(why, strlen(why), clean, sizeof(clean)));
+        }
+        icalcomponent_remove_component(root, zones[i]);
+        icalcomponent_free(zones[i]);
+    }
+    free(zones);
+    if (rc != 0) {
+        cal_tree_unbind(root);
+    }
+    return rc;
+}
+
+icalcomponent *cal_tree_parse(const char *text, bool refuse, struct err *err)
+{
+    icalcomponent *root = icalparser_parse_string(text);
+    if (!root) {
+        return NULL;
+    }
+    if (icalcomponent_isa(root) == ICAL_VCALENDAR_COMPONENT &&
+        cal_tree_screen(root, refuse, err) != 0) {
+        icalcomponent_free(root);
+        return NULL;
+    }
+    return root;
+}
+
+void cal_tree_free(icalcomponent *root)
+{
+    if (root) {
+        cal_tree_unbind(root);
+        icalcomponent_free(root);
+    }
+}

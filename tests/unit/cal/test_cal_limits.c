@@ -1,0 +1,371 @@
+/* tests/unit/cal/test_cal_limits.c: the work one calendar object may cost is bounded (issue
+ * 18). Pathological objects — an unbounded rule in a VTIMEZONE, sub-daily rules over decades,
+ * COUNT 10^9, BY parts that never match, 100,000 RDATEs — are each validated (refused with
+ * the documented condition, or accepted with a bounded index) and, as objects already stored,
+ * expanded, filtered and turned into free-busy, each within a bound far below the hang they
+ * used to cause. The bound is generous (sanitizer builds on a loaded 2-core machine); the
+ * times a release build takes are in BENCHMARKS.md. Also: the time-zone cache shares one
+ * zone between objects, and a per-thread deadline stops a walk with err_cond_time_budget. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "cal/cal.h"
+#include "util/buf.h"
+#include "util/deadline.h"
+#include "util/timeutil.h"
+
+#define HEAD "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\n"
+#define TAIL "END:VCALENDAR\r\n"
+
+enum {
+    BOUND_US = 3000000, /* per call; the defects these guard against never return */
+};
+
+/* The object of issue 18, as it was found. */
+static const char tz_hang[] = HEAD "BEGIN:VTIMEZONE\r\nTZID:X\r\nBEGIN:DAYLIGHT\r\n"
+                                   "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+                                   "DTSTART:19700329T020000\r\nRRULE:FREQ=SECONDLY\r\n"
+                                   "END:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+                                   "BEGIN:VEVENT\r\nUID:tz-hang\r\nDTSTAMP:20260101T000000Z\r\n"
+                                   "DTSTART;TZID=X:20260105T100000\r\nEND:VEVENT\r\n" TAIL;
+
+#define VTZ(tzid, rule)                                                                     \
+  "BEGIN:VTIMEZONE\r\nTZID:" tzid "\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\n"            \
+  "TZOFFSETTO:+0100\r\nDTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n" \
+  "END:STANDARD\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"            \
+  "DTSTART:19700329T020000\r\nRRULE:" rule "\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+
+#define EVENT(tzid, extra)                                                               \
+  "BEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=" tzid              \
+  ":20260105T100000\r\nDURATION:PT1H\r\n" extra "END:VEVENT\r\n"
+
+#define UTC_EVENT(extra)                                                                 \
+  HEAD "BEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:19700105T100000Z\r\n" \
+       "DURATION:PT1S\r\n" extra "END:VEVENT\r\n" TAIL
+
+struct patho {
+    const char *name;
+    const char *ics;
+    const char *refused; /* the condition on write, or NULL: accepted, index bounded */
+};
+
+static const struct patho cases[] = {
+    {"vtimezone FREQ=SECONDLY (issue 18)", tz_hang, "valid-calendar-data"},
+    {"vtimezone FREQ=MINUTELY", HEAD VTZ("M", "FREQ=MINUTELY") EVENT("M", "") TAIL,
+     "valid-calendar-data"},
+    {"vtimezone FREQ=DAILY", HEAD VTZ("D", "FREQ=DAILY") EVENT("D", "") TAIL,
+     "valid-calendar-data"},
+    {"vtimezone FREQ=SECONDLY;COUNT=1000000000",
+     HEAD VTZ("C", "FREQ=SECONDLY;COUNT=1000000000") EVENT("C", "") TAIL, "valid-calendar-data"},
+    {"vtimezone sub-daily with BYMONTH", HEAD VTZ("B", "FREQ=SECONDLY;BYMONTH=3") EVENT("B", "") TAIL,
+     "valid-calendar-data"},
+    {"vtimezone rule never matching",
+     HEAD VTZ("N", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30") EVENT("N", "") TAIL, NULL},
+    {"vtimezone unused but unbounded",
+     HEAD VTZ("U", "FREQ=SECONDLY") "BEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20260101T000000Z\r\n"
+                                    "DTSTART:20260105T100000Z\r\nEND:VEVENT\r\n" TAIL,
+     "valid-calendar-data"},
+    {"vevent FREQ=SECONDLY over decades",
+     UTC_EVENT("RRULE:FREQ=SECONDLY;UNTIL=20300101T000000Z\r\n"), NULL},
+    {"vevent FREQ=MINUTELY over decades",
+     UTC_EVENT("RRULE:FREQ=MINUTELY;UNTIL=20300101T000000Z\r\n"), NULL},
+    {"vevent COUNT=1000000000", UTC_EVENT("RRULE:FREQ=DAILY;COUNT=1000000000\r\n"), NULL},
+    {"vevent BYSETPOS never matching", UTC_EVENT("RRULE:FREQ=MONTHLY;BYDAY=MO;BYSETPOS=6\r\n"),
+     NULL},
+    {"vevent BYSETPOS never matching, yearly",
+     UTC_EVENT("RRULE:FREQ=YEARLY;BYMONTH=2;BYDAY=1MO,2MO;BYSETPOS=3\r\n"), NULL},
+    {"vevent BYMONTHDAY never matching",
+     UTC_EVENT("RRULE:FREQ=YEARLY;BYMONTH=4,6,9,11;BYMONTHDAY=31\r\n"), NULL},
+    {"vevent sub-daily with BYMONTHDAY", UTC_EVENT("RRULE:FREQ=SECONDLY;BYMONTHDAY=31\r\n"),
+     "valid-calendar-data"},
+};
+
+static struct arena *arena;
+
+static int setup(void **state)
+{
+    (void)state;
+    cal_init();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    cal_shutdown();
+    return 0;
+}
+
+static int64_t elapsed_since(int64_t t0)
+{
+    return time_mono_us() - t0;
+}
+
+static void check_bounded(const char *what, const char *name, int64_t t0)
+{
+    int64_t us = elapsed_since(t0);
+    if (getenv("ALMANAC_TEST_TIMES")) {
+        fprintf(stderr, "%-16s %-45s %8.1f ms\n", what, name, (double)us / 1000.0);
+    }
+    if (us > BOUND_US) {
+        fail_msg("%s of \"%s\" took %lld ms", what, name, (long long)(us / 1000));
+    }
+}
+
+static int count_busy(void *ctx, int64_t start, int64_t end, enum cal_fbtype type)
+{
+    (void)start;
+    (void)end;
+    (void)type;
+    (*(size_t *)ctx)++;
+    return 0;
+}
+
+/* Validation refuses what the table says, at once; what it accepts has a span. */
+static void test_pathological_objects_are_decided_at_once(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        arena = arena_create();
+        struct cal_info info;
+        struct err e;
+        err_init(&e);
+        int64_t t0 = time_mono_us();
+        int rc = cal_parse_object(slice_from_cstr(cases[i].ics), CAL_COMP_VEVENT, arena, &info, &e);
+        check_bounded("validation", cases[i].name, t0);
+        if (cases[i].refused) {
+            if (rc == 0 || !e.cond || strcmp(e.cond->name, cases[i].refused) != 0) {
+                fail_msg("\"%s\": want %s, got rc %d %s", cases[i].name, cases[i].refused, rc,
+                         e.cond ? e.cond->name : "no condition");
+            }
+        } else if (rc != 0) {
+            fail_msg("\"%s\" refused: %s", cases[i].name, e.msg);
+        } else {
+            assert_true(info.has_span);
+            assert_true(info.instances_size <= 24 * CAL_MAX_INDEXED_INSTANCES + 64);
+        }
+        arena_destroy(&arena);
+    }
+}
+
+/* The issue's object names the zone in its message, so the client learns what to fix. */
+static void test_refusal_names_the_zone_and_the_limit(void **state)
+{
+    (void)state;
+    arena = arena_create();
+    struct cal_info info;
+    struct err e;
+    err_init(&e);
+    assert_int_equal(cal_parse_object(slice_from_cstr(tz_hang), CAL_COMP_VEVENT, arena, &info, &e),
+                     -1);
+    assert_ptr_equal(e.cond, &cal_cond_valid_calendar_data);
+    assert_non_null(strstr(e.msg, "VTIMEZONE X"));
+    arena_destroy(&arena);
+}
+
+/* Objects stored before the check (or by any path that skipped it) are answered: expand,
+ * filter and free-busy all return, the unexpandable zone read as UTC. */
+static void test_stored_pathological_objects_are_answered(void **state)
+{
+    (void)state;
+    const int64_t jan2026 = 1767225600; /* 2026-01-01T00:00:00Z */
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        arena = arena_create();
+        struct slice ics = slice_from_cstr(cases[i].ics);
+        struct err e;
+        err_init(&e);
+        struct slice out;
+        int64_t t0 = time_mono_us();
+        assert_int_equal(cal_expand(ics, jan2026, jan2026 + 7 * 86400, arena, &out, &e), 0);
+        check_bounded("expand", cases[i].name, t0);
+        if (!strstr(out.ptr, "BEGIN:VCALENDAR")) {
+            fail_msg("expand of \"%s\" gave %s", cases[i].name, out.ptr);
+        }
+
+        struct cal_filter f = {.kind = CAL_FILTER_COMP, .name = "VCALENDAR"};
+        struct cal_filter ev = {.kind = CAL_FILTER_COMP, .name = "VEVENT", .has_range = true,
+                                .start = jan2026, .end = jan2026 + 86400};
+        f.children = &ev;
+        t0 = time_mono_us();
+        assert_true(cal_filter_match(ics, &f, arena, &e) >= 0);
+        check_bounded("calendar-query", cases[i].name, t0);
+
+        size_t periods = 0;
+        t0 = time_mono_us();
+        assert_int_equal(cal_busy(ics, jan2026, jan2026 + 86400, arena, count_busy, &periods, &e), 0);
+        check_bounded("free-busy", cases[i].name, t0);
+        arena_destroy(&arena);
+    }
+    /* the issue's object: its event at 10:00 in a zone read as UTC */
+    arena = arena_create();
+    struct err e;
+    err_init(&e);
+    struct slice out;
+    assert_int_equal(cal_expand(slice_from_cstr(tz_hang), jan2026, jan2026 + 30 * 86400, arena,
+                                &out, &e),
+                     0);
+    assert_non_null(strstr(out.ptr, "DTSTART:20260105T100000Z"));
+    arena_destroy(&arena);
+}
+
+/* 100,000 RDATEs: a valid object as large as max_resource_size allows; bounded work. */
+static void test_many_rdates_are_bounded(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 8u << 20);
+    assert_int_equal(buf_append_cstr(&b, HEAD "BEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\n"
+                                              "DTSTART:20000101T000000Z\r\n"),
+                     0);
+    for (int i = 0; i < 100000; i++) {
+        char line[64];
+        int64_t t = 946684800 + (int64_t)i * 3600;
+        time_t tt = (time_t)t;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        strftime(line, sizeof(line), "RDATE:%Y%m%dT%H%M%SZ\r\n", &tm);
+        assert_int_equal(buf_append_cstr(&b, line), 0);
+    }
+    assert_int_equal(buf_append_cstr(&b, "END:VEVENT\r\n" TAIL), 0);
+    arena = arena_create();
+    struct cal_info info;
+    struct err e;
+    err_init(&e);
+    int64_t t0 = time_mono_us();
+    int rc = cal_parse_object(buf_slice(&b), CAL_COMP_VEVENT, arena, &info, &e);
+    check_bounded("validation", "100,000 RDATEs", t0);
+    assert_int_equal(rc, 0);
+    assert_true(info.has_span);
+    assert_int_equal(info.dtstart_utc, 946684800);
+    assert_int_equal(info.dtend_utc, 946684800 + 99999 * 3600);
+    struct slice out;
+    t0 = time_mono_us();
+    assert_int_equal(cal_expand(buf_slice(&b), 946684800, 946684800 + 86400, arena, &out, &e), 0);
+    check_bounded("expand", "100,000 RDATEs", t0);
+    arena_destroy(&arena);
+    buf_deinit(&b);
+}
+
+/* A zone as Outlook writes it (yearly from 1601) passes; a limit below its changes refuses
+ * it; the default is restored by 0. */
+static void test_max_tz_transitions_is_the_limit(void **state)
+{
+    (void)state;
+    static const char outlook[] =
+        HEAD "BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+             "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+             "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+             "DTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+             "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+             "BEGIN:VEVENT\r\nUID:o\r\nDTSTAMP:20260101T000000Z\r\n"
+             "DTSTART;TZID=W. Europe Standard Time:20260105T110000\r\nEND:VEVENT\r\n" TAIL;
+    arena = arena_create();
+    struct cal_info info;
+    struct err e;
+    err_init(&e);
+    assert_int_equal(cal_parse_object(slice_from_cstr(outlook), CAL_COMP_VEVENT, arena, &info, &e),
+                     0);
+    assert_int_equal(info.dtstart_utc, 1767607200); /* 11:00 CET = 10:00Z */
+    cal_shutdown();                                 /* forget the cached verdict */
+    cal_init();
+    cal_set_max_tz_transitions(1000);
+    err_init(&e);
+    assert_int_equal(cal_parse_object(slice_from_cstr(outlook), CAL_COMP_VEVENT, arena, &info, &e),
+                     -1);
+    assert_ptr_equal(e.cond, &cal_cond_valid_calendar_data);
+    assert_non_null(strstr(e.msg, "max_tz_transitions"));
+    cal_shutdown();
+    cal_init();
+    cal_set_max_tz_transitions(0);
+    assert_int_equal(cal_max_tz_transitions(), CAL_DEFAULT_MAX_TZ_TRANSITIONS);
+    arena_destroy(&arena);
+}
+
+/* The second object with the same VTIMEZONE reuses the expansion: converting in it costs far
+ * less than the first time (libical expands an Outlook zone from 1601, ~50 ms). */
+static void test_zone_expansion_is_shared_between_objects(void **state)
+{
+    (void)state;
+    static const char obj[] =
+        HEAD "BEGIN:VTIMEZONE\r\nTZID:Shared\r\nBEGIN:STANDARD\r\n"
+             "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+             "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+             "DTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+             "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+             "BEGIN:VEVENT\r\nUID:s\r\nDTSTAMP:20260101T000000Z\r\n"
+             "DTSTART;TZID=Shared:20260705T120000\r\nEND:VEVENT\r\n" TAIL;
+    arena = arena_create();
+    struct cal_info info;
+    struct err e;
+    int64_t first = 0;
+    int64_t rest = INT64_MAX;
+    for (int i = 0; i < 20; i++) {
+        err_init(&e);
+        int64_t t0 = time_mono_us();
+        if (cal_parse_object(slice_from_cstr(obj), CAL_COMP_VEVENT, arena, &info, &e) != 0) {
+            fail_msg("refused: %s", e.msg);
+        }
+        int64_t us = elapsed_since(t0);
+        assert_int_equal(info.dtstart_utc, 1783245600); /* 12:00 CEST = 10:00Z */
+        if (i == 0) {
+            first = us;
+        } else if (us < rest) {
+            rest = us;
+        }
+    }
+    /* the first parse expands 1601..2031 (~860 changes); the others only look it up */
+    if (!(rest * 4 < first)) {
+        fail_msg("first parse %lld us, fastest later one %lld us: the zone was not shared",
+                 (long long)first, (long long)rest);
+    }
+    arena_destroy(&arena);
+}
+
+/* A passed deadline stops a long walk: validation answers err_cond_time_budget, and queries
+ * on stored objects do too, instead of a half expansion. */
+static void test_deadline_stops_walks(void **state)
+{
+    (void)state;
+    static const char series[] = UTC_EVENT("RRULE:FREQ=MINUTELY;UNTIL=20300101T000000Z\r\n");
+    arena = arena_create();
+    struct cal_info info;
+    struct err e;
+    err_init(&e);
+    int64_t saved = deadline_start(1); /* 1 us: passed by the first step */
+    struct timespec ts = {0, 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(cal_parse_object(slice_from_cstr(series), CAL_COMP_VEVENT, arena, &info, &e),
+                     -1);
+    assert_ptr_equal(e.cond, &err_cond_time_budget);
+    err_init(&e);
+    struct slice out;
+    assert_int_equal(cal_expand(slice_from_cstr(series), 0, 86400, arena, &out, &e), -1);
+    assert_ptr_equal(e.cond, &err_cond_time_budget);
+    deadline_restore(saved);
+    err_init(&e);
+    assert_int_equal(cal_parse_object(slice_from_cstr(series), CAL_COMP_VEVENT, arena, &info, &e),
+                     0);
+    arena_destroy(&arena);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pathological_objects_are_decided_at_once),
+        cmocka_unit_test(test_refusal_names_the_zone_and_the_limit),
+        cmocka_unit_test(test_stored_pathological_objects_are_answered),
+        cmocka_unit_test(test_many_rdates_are_bounded),
+        cmocka_unit_test(test_max_tz_transitions_is_the_limit),
+        cmocka_unit_test(test_zone_expansion_is_shared_between_objects),
+        cmocka_unit_test(test_deadline_stops_walks),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
