@@ -12,6 +12,7 @@
 #include "cal/cal.h"
 #include "caldav/caldav.h"
 #include "caldav/caldav_int.h"
+#include "util/deadline.h"
 #include "util/parse.h"
 #include "xml/xmlout.h"
 
@@ -613,6 +614,9 @@ static int query_next(void *ctx, struct buf *out)
         if (rc != STORE_OK) {
             return -1;
         }
+        if (deadline_passed()) {
+            return -1; /* request_time_budget: the HTTP layer cuts the answer and logs it */
+        }
         struct arena_mark m = arena_mark(dr->arena);
         int w = 0;
         if (query_matches(s, &it)) {
@@ -771,7 +775,7 @@ static int freebusy_next(void *ctx, struct buf *out)
                          add_period, out, &e);
         }
         arena_rewind(dr->arena, m);
-        if (w < 0 && out->len == before && e.cond) {
+        if (w < 0 && out->len == before && e.cond && e.cond != &err_cond_time_budget) {
             continue; /* a stored object that no longer parses blocks no time */
         }
         if (w != 0) {

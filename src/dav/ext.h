@@ -83,6 +83,7 @@ struct dav_req {
      * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
      * §2.2) instead of 201/204. */
     const char *put_modified;
+    void *put_checked; /* a pre_put hook's result for the body in dr->raw, for prepare_put */
 };
 
 /* dav.c */
@@ -141,11 +142,18 @@ struct dav_ext {
     size_t nprops;
     const struct dav_method *methods[HTTP_M_COUNT]; /* added or replaced methods */
     /* A PUT into a collection of kind STORE_COLL_CALENDAR: validate the body in dr->raw and
-     * fill in->uid and the span; 0, or -1 with err set. Runs inside the write transaction. */
+     * fill in->uid and the span; 0, or -1 with err set. Runs inside the write transaction,
+     * so it uses pre_put's verdict where it can. */
     int (*prepare_put)(struct dav_req *dr,
                        const struct dav_res *target,
                        struct store_item_in *in,
                        struct err *err);
+    /* A PUT, before the write transaction (so before the write gate) and before the target
+     * is known: may do the costly part of prepare_put's validation on the body in dr->raw
+     * (parse, recurrence and time-zone expansion) and keep the result in dr->put_checked,
+     * for prepare_put to use when the body is still that one. Never fails: a verdict is only
+     * acted on by prepare_put, once the target is known to be a calendar. */
+    void (*pre_put)(struct dav_req *dr);
     /* A COPY or MOVE of `src` (an item or a collection) to `target`, whose parent is a
      * collection of kind STORE_COLL_CALENDAR, before anything is written: 0 to go on, or -1
      * with err set when the calendar cannot hold it (RFC 4791 §5.3.2.1 preconditions). */

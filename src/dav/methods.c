@@ -122,6 +122,12 @@ const struct dav_method dav_head = {.run = get_run};
 
 static int put_run(struct dav_req *dr, struct err *err)
 {
+    /* Validation that may take long runs here, before the write gate (issue 18). */
+    for (size_t e = 0; e < dr->app->next; e++) {
+        if (dr->app->ext[e]->pre_put) {
+            dr->app->ext[e]->pre_put(dr);
+        }
+    }
     struct dav_res res;
     if (dav_begin_write(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err)) {
         return -1;

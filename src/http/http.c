@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 
 #include "util/buf.h"
+#include "util/deadline.h"
 #include "util/log.h"
 #include "util/parse.h"
 #include "util/sec.h"
@@ -416,11 +417,20 @@ void http_resp_stream(struct http_request *req, http_read_fn *read, void *ctx)
     req->body_len = 0;
 }
 
+/* The time budget of one piece of work for a request (util/deadline.h), in microseconds. */
+static int64_t work_budget_us(const struct http_server *srv)
+{
+    return (int64_t)srv->cfg.request_time_budget * 1000000;
+}
+
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct http_request *req = cls;
+    int64_t saved = deadline_start(work_budget_us(req->srv));
     ssize_t n = req->read(req->read_ctx, buf, max);
+    bool late = n < 0 && deadline_passed();
+    deadline_restore(saved);
     if (n > 0) {
         req->bytes_out += (uint64_t)n;
         return n;
@@ -428,7 +438,14 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     if (n == 0) {
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
-    log_error("response aborted req=%llu path=%s", (unsigned long long)req->id, req->path);
+    if (late) {
+        /* The status line is sent: the only way to say "incomplete" is to cut the stream. */
+        log_error("response abandoned req=%llu path=%s: one chunk took longer than "
+                  "request_time_budget=%us",
+                  (unsigned long long)req->id, req->path, req->srv->cfg.request_time_budget);
+    } else {
+        log_error("response aborted req=%llu path=%s", (unsigned long long)req->id, req->path);
+    }
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
@@ -547,17 +564,14 @@ static int request_begin(struct http_request *req, const char *url)
     return 0;
 }
 
-static enum MHD_Result on_access(void *cls,
-                                 struct MHD_Connection *conn,
-                                 const char *url,
-                                 const char *method,
-                                 const char *version,
-                                 const char *upload_data,
-                                 size_t *upload_data_size,
-                                 void **con_cls)
+static enum MHD_Result access_run(struct http_server *srv,
+                                  struct MHD_Connection *conn,
+                                  const char *url,
+                                  const char *method,
+                                  const char *upload_data,
+                                  size_t *upload_data_size,
+                                  void **con_cls)
 {
-    (void)version;
-    struct http_server *srv = cls;
     struct http_request *req = *con_cls;
     if (!req) {
         req = request_new(srv, conn, url, method);
@@ -618,6 +632,26 @@ static enum MHD_Result on_access(void *cls,
         return MHD_YES;
     }
     return queue_response(req);
+}
+
+/* Each call a route's hooks run in (headers, one body chunk, building the answer, a resume)
+ * has request_time_budget to finish; work that checks the deadline (src/cal's expansion)
+ * gives up past it with err_cond_time_budget, a 503 logged by queue_error(). */
+static enum MHD_Result on_access(void *cls,
+                                 struct MHD_Connection *conn,
+                                 const char *url,
+                                 const char *method,
+                                 const char *version,
+                                 const char *upload_data,
+                                 size_t *upload_data_size,
+                                 void **con_cls)
+{
+    (void)version;
+    struct http_server *srv = cls;
+    int64_t saved = deadline_start(work_budget_us(srv));
+    enum MHD_Result rc = access_run(srv, conn, url, method, upload_data, upload_data_size, con_cls);
+    deadline_restore(saved);
+    return rc;
 }
 
 static void on_completed(void *cls,

@@ -83,6 +83,8 @@ struct http_config {
     size_t max_header_bytes; /* per-connection memory for the request line and headers */
     size_t max_path_bytes;   /* request target length */
     unsigned auth_cache_ttl; /* seconds a verified credential is remembered; 0 = never */
+    unsigned request_time_budget; /* seconds one call into a route may compute (util/deadline.h);
+                                     0 = unbounded */
     const char *realm;       /* WWW-Authenticate realm */
     http_auth_fn *authenticate;
     void *auth_ctx;

@@ -147,6 +147,24 @@ static const struct key keys[] = {
             0,
             86400,
             "seconds a verified credential is remembered (0: argon2id on every request)"),
+    /* Generous: a legitimate call computes for milliseconds (a recurrence is bounded per
+     * object); this catches what the per-object bounds do not foresee. */
+    NUM_KEY(KEY_UINT,
+            request_time_budget,
+            "60",
+            0,
+            86400,
+            "seconds one step of a request (its headers, a body chunk, building the answer, one "
+            "chunk of a streamed answer) may compute; past it: 503 request-time-budget, or a "
+            "streamed answer cut off, and a log line (0: unbounded)"),
+    /* An Outlook zone (yearly from 1601, two observances) makes ~16,800 changes to 9999. */
+    NUM_KEY(KEY_COUNT,
+            max_tz_transitions,
+            "30000",
+            100,
+            10000000,
+            "UTC offset changes one VTIMEZONE may make up to the year 9999 (more: 403 "
+            "valid-calendar-data; a stored one is read without the zone)"),
     /* [history] */
     NUM_KEY(KEY_UINT,
             tombstone_max_age,

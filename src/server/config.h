@@ -36,6 +36,8 @@ struct config {
     size_t max_resource_size;    /* default 10 MiB: one PUT body */
     size_t max_dead_props;       /* dead properties per resource, default 256 */
     unsigned auth_cache_ttl;     /* seconds, default 300 */
+    unsigned request_time_budget; /* seconds, default 60; 0 = unbounded */
+    size_t max_tz_transitions;    /* default 30,000 (cal_set_max_tz_transitions) */
     /* [history] */
     unsigned tombstone_max_age; /* seconds a delete stays in the change log, default 90 days */
     unsigned prune_interval;    /* seconds between pruning runs, default 3600 */

@@ -273,6 +273,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
         .max_header_bytes = cfg->max_header_bytes,
         .max_path_bytes = cfg->max_path_bytes,
         .auth_cache_ttl = cfg->auth_cache_ttl,
+        .request_time_budget = cfg->request_time_budget,
         .realm = cfg->realm,
         .authenticate = check_password,
         .auth_ctx = pool,
@@ -356,6 +357,7 @@ int main(int argc, char **argv)
     }
     apply_log_level(&cfg);
     cal_init();
+    cal_set_max_tz_transitions(cfg.max_tz_transitions);
     rc = serve(&o, &cfg);
     cal_shutdown();
     return rc;
