@@ -12,7 +12,12 @@
 #   FUZZ_JOBS     parallel compile jobs (default: nproc)
 #   FUZZ_FRESH=1  start from the seeds only, forgetting earlier runs' corpus (the smoke test)
 #   FUZZ_CC       the compiler (default clang; scripts/install-deps.sh installs it)
-# Exit status: 0 when every target ran its time without a failure, else 1.
+#   FUZZ_KNOWN_HANGS=REF  timeouts are a known, tracked bug (REF, e.g. "#18"): fuzz in fork
+#                 mode, which records an input past -timeout and goes on, and report such
+#                 inputs without failing (exit 77, which ctest shows as skipped). Crashes,
+#                 sanitizer reports, leaks and OOMs still fail.
+# Exit status: 0 when every target ran its time without a failure; 1 on a failure; 77 when
+# the only findings were timeouts under FUZZ_KNOWN_HANGS.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$src/build-fuzz}
@@ -20,6 +25,7 @@ seconds=${FUZZ_SECONDS:-60}
 targets=${FUZZ_TARGETS:-ical}
 jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 cc=${FUZZ_CC:-clang}
+known=${FUZZ_KNOWN_HANGS:-}
 
 if ! command -v "$cc" >/dev/null; then
     echo "fuzz: $cc is not installed (apt-get install clang; see scripts/install-deps.sh)"
@@ -34,6 +40,7 @@ for t in $targets; do
 done
 
 fail=0
+known_found=0
 for t in $targets; do
     work="$build/corpus/$t"
     art="$build/artifacts/$t"
@@ -43,11 +50,28 @@ for t in $targets; do
     mkdir -p "$work" "$art"
     flags=(-max_total_time="$seconds" -timeout=1 -rss_limit_mb=1024 -print_final_stats=1
         -artifact_prefix="$art/")
+    if [ -n "$known" ]; then
+        # Fork mode ignores timeouts and OOMs unless told otherwise: only timeouts are known.
+        flags+=(-fork=1 -ignore_timeouts=1 -ignore_ooms=0 -ignore_crashes=0)
+        rm -f "$art"/timeout-*
+    fi
     echo "fuzz: $t for ${seconds}s, -timeout=1 -rss_limit_mb=1024, seeds tests/fuzz/corpus/$t"
     if ! "$build/tests/fuzz_$t" "${flags[@]}" "$work" "$src/tests/fuzz/corpus/$t"; then
         echo "fuzz: $t FAILED; the input is in $art/; replay it with"
         echo "  $build/tests/fuzz_$t -timeout=1 $art/<file>"
         fail=1
+        continue
+    fi
+    if [ -n "$known" ] && compgen -G "$art/timeout-*" >/dev/null; then
+        echo "fuzz: $t: inputs ran past 1 s, a known bug ($known), so not a failure yet:"
+        ls "$art"/timeout-*
+        known_found=1
     fi
 done
-exit "$fail"
+if [ "$fail" -ne 0 ]; then
+    exit 1
+fi
+if [ "$known_found" -ne 0 ]; then
+    exit 77
+fi
+exit 0
