@@ -1,14 +1,17 @@
 # Almanac: the two set-up commands of the README, and a few more.
 #   make run    install what is missing, build, create a demo user and calendar, serve
 #   make check  install what is missing, build with ASan + UBSan, run every test (ctest)
+#   make fuzz   build the libFuzzer targets with clang in build-fuzz/, fuzz each FUZZ_SECONDS
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 DATA    ?= data
 LISTEN  ?= 127.0.0.1:8008
 BUILD   := build
 CHECK   := build-check
+FUZZ    := build-fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run check bench clean format
+.PHONY: all deps build run check fuzz bench clean format
 
 all: build
 
@@ -30,6 +33,9 @@ check: deps
 	cmake --build $(CHECK) -j$(JOBS)
 	cd $(CHECK) && ctest --output-on-failure -j$(JOBS) --timeout 900
 
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh $(FUZZ)
+
 bench: build
 	bash bench/run.sh
 
@@ -37,4 +43,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(CHECK)
+	rm -rf $(BUILD) $(CHECK) $(FUZZ)

@@ -3,12 +3,15 @@
 # only those that are missing. Idempotent and non-interactive; says what it does.
 set -euo pipefail
 
-# Build toolchain and libraries named in DESIGN.md, plus the test tools.
+# Build toolchain and libraries named in DESIGN.md, plus the test tools. clang and its
+# sanitizer and libFuzzer runtimes (only a Recommends of clang, which we do not install by
+# default) build the fuzz targets of tests/fuzz (docs/testing.md).
 packages=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
     libcmocka-dev libcurl4-openssl-dev
     litmus curl python3 clang-format git
+    clang libclang-rt-dev
     python3-caldav vdirsyncer libwbxml2-utils sqlite3
 )
 

@@ -48,6 +48,9 @@ struct http_server {
     uint16_t port;
     atomic_uint_fast64_t next_id;
     atomic_uint inflight;
+    bool is_quiesced;       /* http_server_drain() ran: no new connections are accepted */
+    MHD_socket listen_sock; /* the listen socket MHD_quiesce_daemon() handed back, closed
+                               after MHD_stop_daemon(); MHD_INVALID_SOCKET when none */
     pthread_mutex_t auth_lock;
     pthread_mutex_t suspend_lock; /* the suspension flags of every request */
     uint8_t auth_key[32];
@@ -780,6 +783,7 @@ int http_server_start(const struct http_config *cfg,
     pthread_mutex_init(&srv->suspend_lock, NULL);
     atomic_init(&srv->next_id, 1);
     atomic_init(&srv->inflight, 0);
+    srv->listen_sock = MHD_INVALID_SOCKET;
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) {
@@ -816,24 +820,33 @@ unsigned http_server_connections(const struct http_server *srv)
     return atomic_load(&srv->inflight);
 }
 
+unsigned http_server_drain(struct http_server *srv, unsigned grace_ms)
+{
+    /* The listen socket is ours once quiesced, but the worker threads take it out of their
+     * epoll sets on their next turn: closing it before MHD_stop_daemon() lets that
+     * epoll_ctl(DEL) fail, and libmicrohttpd aborts ("Failed to remove listen FD from epoll
+     * set"), as the MHD_quiesce_daemon() documentation warns. So it is kept until stop. */
+    if (!srv->is_quiesced) {
+        srv->listen_sock = MHD_quiesce_daemon(srv->daemon);
+        srv->is_quiesced = true;
+    }
+    for (unsigned waited = 0; waited < grace_ms && atomic_load(&srv->inflight) > 0; waited += 10) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load(&srv->inflight);
+}
+
 void http_server_stop(struct http_server **sp, unsigned grace_ms)
 {
     struct http_server *srv = *sp;
     if (!srv) {
         return;
     }
-    /* The listen socket is ours once quiesced, but the worker threads take it out of their
-     * epoll sets on their next turn: closing it before MHD_stop_daemon() lets that
-     * epoll_ctl(DEL) fail, and libmicrohttpd aborts ("Failed to remove listen FD from epoll
-     * set"), as the MHD_quiesce_daemon() documentation warns. */
-    MHD_socket ls = MHD_quiesce_daemon(srv->daemon);
-    for (unsigned waited = 0; waited < grace_ms && atomic_load(&srv->inflight) > 0; waited += 10) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    http_server_drain(srv, grace_ms);
     MHD_stop_daemon(srv->daemon);
-    if (ls != MHD_INVALID_SOCKET) {
-        close(ls);
+    if (srv->listen_sock != MHD_INVALID_SOCKET) {
+        close(srv->listen_sock);
     }
     pthread_mutex_destroy(&srv->suspend_lock);
     pthread_mutex_destroy(&srv->auth_lock);

@@ -98,7 +98,14 @@ int http_server_start(const struct http_config *cfg,
                       struct http_server **out,
                       struct err *err);
 uint16_t http_server_port(const struct http_server *srv);
-/* Stops accepting, lets in-flight requests finish for up to `grace_ms`, then stops. */
+/* Stops accepting connections and waits up to `grace_ms` for the requests in flight to
+ * complete. Returns how many are still running then (0: all finished). May be called again,
+ * and before http_server_stop(); main thread only. */
+unsigned http_server_drain(struct http_server *srv, unsigned grace_ms);
+/* Drains for up to `grace_ms` (http_server_drain), then stops the daemon, closes every
+ * connection and frees the server, setting *srv to NULL. MHD_stop_daemon() joins the worker
+ * threads, so this returns only once every handler has returned, however long that takes:
+ * a process that must exit by a deadline needs its own watchdog (server/main.c). */
 void http_server_stop(struct http_server **srv, unsigned grace_ms);
 /* Forgets every cached credential (after a password change or SIGHUP). */
 void http_server_flush_auth(struct http_server *srv);

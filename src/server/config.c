@@ -84,8 +84,15 @@ static const struct key keys[] = {
             1,
             86400,
             "seconds a connection may stay silent before it is closed"),
+    /* The watchdog in server/main.c ends the process 1 s after the grace even when a worker
+     * never returns, so a stop takes at most shutdown_grace + 1 seconds. */
     NUM_KEY(
-        KEY_UINT, shutdown_grace, "10", 0, 3600, "seconds SIGTERM waits for in-flight requests"),
+        KEY_UINT,
+        shutdown_grace,
+        "10",
+        0,
+        3600,
+        "seconds SIGTERM waits for in-flight requests; 1 s later the process exits even if a worker is still busy (its uncommitted write is rolled back)"),
     /* 32 KiB holds any real client's headers with room for long Destination/If headers. */
     NUM_KEY(KEY_SIZE,
             max_header_bytes,

@@ -1,17 +1,20 @@
 /* server/main.c: almanacd. Reads the configuration (file, then flags), opens the store pool,
  * wires the routes to the HTTP daemon and waits for signals: SIGTERM/SIGINT drain in-flight
- * requests and exit 0, SIGHUP re-reads the configuration file (log level; other keys apply
- * at the next start) and forgets cached credentials; between signals it prunes old tombstones
- * (tombstone_max_age, every prune_interval). */
+ * requests and exit 0 within shutdown_grace (plus a margin) even when a worker never returns
+ * (the shutdown watchdog), SIGHUP re-reads the configuration file (log level; other keys
+ * apply at the next start) and forgets cached credentials; between signals it prunes old
+ * tombstones (tombstone_max_age, every prune_interval). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cal/cal.h"
 #include "caldav/caldav.h"
@@ -205,6 +208,95 @@ static void prune_history(const struct config *cfg, struct store_pool *pool)
     store_pool_release(pool, s);
 }
 
+enum {
+    SHUTDOWN_MARGIN_MS = 1000, /* past shutdown_grace, for the orderly part of the stop
+                                  (closing connections, joining idle workers, closing the
+                                  store) before the watchdog gives up on it */
+};
+
+/* The shutdown watchdog. MHD_stop_daemon() joins the worker threads, so a handler that never
+ * returns (issue 18: libical expanding an unbounded rule) would keep the daemon from ever
+ * exiting after SIGTERM. The watchdog starts when the shutdown signal arrives; if the orderly
+ * stop has not finished shutdown_grace + SHUTDOWN_MARGIN_MS later, it logs one line and ends
+ * the process with _exit(0), without waiting for the busy workers.
+ *
+ * Why that is safe: a write is acknowledged only after store_commit() returned, and a commit
+ * that returned is on disk (store_sqlite.c, "Durability"). What a busy worker has not
+ * committed is not acknowledged: with SQLite in WAL mode, frames without a commit mark are
+ * ignored when the next process opens the database, and the locks die with the process;
+ * PostgreSQL rolls back the transaction of a connection that went away. A client whose request
+ * was cut off sees its connection close before a complete answer (a Content-Length or chunked
+ * body that ends early), never a truncated answer that looks whole. _exit() skips atexit
+ * handlers and stdio flushing; the log line is written and flushed before it (log_write). */
+struct shutdown_watch {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;      /* signalled when the orderly stop has finished */
+    bool is_done;             /* the orderly stop finished: the watchdog returns quietly */
+    struct timespec deadline; /* CLOCK_MONOTONIC */
+    unsigned grace;           /* shutdown_grace in seconds, for the log line */
+    atomic_uint inflight;     /* requests running, as the main thread last counted them */
+    pthread_t thread;
+};
+
+static void *shutdown_watch_run(void *p)
+{
+    struct shutdown_watch *w = p;
+    int rc = 0;
+    pthread_mutex_lock(&w->lock);
+    while (!w->is_done && rc != ETIMEDOUT) {
+        rc = pthread_cond_timedwait(&w->cond, &w->lock, &w->deadline);
+    }
+    bool is_expired = !w->is_done;
+    pthread_mutex_unlock(&w->lock);
+    if (is_expired) {
+        log_error("shutdown grace=%us expired inflight=%u: exiting without waiting for busy "
+                  "workers",
+                  w->grace, atomic_load(&w->inflight));
+        _exit(0);
+    }
+    return NULL;
+}
+
+/* Arms the watchdog `grace` seconds (plus the margin) from now. Returns 0, or -1 when the
+ * thread cannot start (the stop then proceeds unguarded, as before the watchdog existed). */
+static int shutdown_watch_start(struct shutdown_watch *w, unsigned grace, unsigned inflight)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&w->lock, NULL);
+    w->is_done = false;
+    w->grace = grace;
+    atomic_init(&w->inflight, inflight);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (int64_t)grace * 1000 + SHUTDOWN_MARGIN_MS;
+    int64_t ns = (int64_t)now.tv_nsec + (ms % 1000) * 1000000;
+    w->deadline.tv_sec = now.tv_sec + (time_t)(ms / 1000 + ns / 1000000000);
+    w->deadline.tv_nsec = (long)(ns % 1000000000);
+    if (pthread_create(&w->thread, NULL, shutdown_watch_run, w) != 0) {
+        log_error("cannot start the shutdown watchdog");
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+        return -1;
+    }
+    return 0;
+}
+
+/* The orderly stop finished in time: the watchdog returns, and is joined. */
+static void shutdown_watch_finish(struct shutdown_watch *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->is_done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+}
+
 static int serve(const struct server_opts *o, struct config *cfg)
 {
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -319,11 +411,21 @@ static int serve(const struct server_opts *o, struct config *cfg)
         log_info("shutdown signal=%d inflight=%u", sig, http_server_connections(srv));
         break;
     }
+    struct shutdown_watch watch;
+    bool is_watched =
+        shutdown_watch_start(&watch, cfg->shutdown_grace, http_server_connections(srv)) == 0;
     eas_app_stop(eas); /* waiting Pings answer now, so the drain does not wait for them */
-    http_server_stop(&srv, cfg->shutdown_grace * 1000);
+    unsigned busy = http_server_drain(srv, cfg->shutdown_grace * 1000);
+    if (is_watched) {
+        atomic_store(&watch.inflight, busy);
+    }
+    http_server_stop(&srv, 0); /* joins the workers: blocks while a handler is still busy */
     store_pool_set_change_hook(pool, NULL, NULL);
     eas_app_destroy(&eas);
     store_pool_destroy(&pool);
+    if (is_watched) {
+        shutdown_watch_finish(&watch);
+    }
     log_info("stopped");
     return 0;
 }

@@ -1,8 +1,11 @@
 """tests/integration/test_server.py: almanacd's command line and signals: --print-config,
 bad flags and config files refused with a message, SIGHUP reloads and keeps serving, SIGTERM
-drains an in-flight request and exits 0 (the harness asserts the exit)."""
+drains an in-flight request and exits 0 (the harness asserts the exit), cuts an upload that
+outlasts shutdown_grace, and exits within shutdown_grace (plus the watchdog's margin) even
+while a worker is stuck in a request that never returns (issue 18)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -21,6 +24,46 @@ def wait_for(predicate, timeout=10.0):
             return True
         time.sleep(0.05)
     return predicate()
+
+
+# Issue 18: libical expands this VTIMEZONE's FREQ=SECONDLY observance without end, so before
+# the calendar layer bounds it, a PUT of it keeps a worker busy forever (and growing); after,
+# the PUT is refused at once. The shutdown test below holds either way.
+HANG_ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VTIMEZONE\r\nTZID:X\r\n"
+            "BEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+            "DTSTART:19700329T020000\r\nRRULE:FREQ=SECONDLY\r\nEND:DAYLIGHT\r\n"
+            "END:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:tz-hang\r\nDTSTAMP:20260101T000000Z\r\n"
+            "DTSTART;TZID=X:20260105T100000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+GOOD_ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:kept\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n")
+ICS = {"Content-Type": "text/calendar; charset=utf-8"}
+EXPIRED = "shutdown grace=1s expired"
+
+
+def kill_and_clean(srv):
+    """Never leave a server behind: SIGKILL by PID if it still runs (a stuck worker grows
+    without bound), then remove its directory. For the paths where srv.stop() would not."""
+    if srv.proc.poll() is None:
+        srv.proc.kill()
+        srv.proc.wait()
+    if not srv.log.closed:
+        srv.log.close()
+    shutil.rmtree(srv.dir, ignore_errors=True)
+
+
+def in_background(fn):
+    """Runs fn() on a daemon thread; returns (thread, result dict with "r" or "e")."""
+    result = {}
+
+    def body():
+        try:
+            result["r"] = fn()
+        except Exception as e:  # the server may close the connection under it
+            result["e"] = e
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    return t, result
 
 
 def run(*args):
@@ -87,7 +130,8 @@ class SignalTest(unittest.TestCase):
             srv.stop()
 
     def test_sigterm_lets_an_in_flight_upload_finish(self):
-        srv = Server(users=("alice",))
+        # An upload that ends well within the grace is answered, and the watchdog stays quiet.
+        srv = Server(users=("alice",), config="shutdown_grace = 3\n")
         result = {}
 
         def slow_put():
@@ -105,8 +149,68 @@ class SignalTest(unittest.TestCase):
             t.join(timeout=30)
             self.assertEqual(srv.proc.wait(timeout=30), 0)
             self.assertEqual(result["r"].status, 201)
+            self.assertNotIn("expired", srv.read_log())
         finally:
             srv.stop()  # also when an assertion failed: never leave a server behind
+
+    def test_sigterm_cuts_an_upload_that_outlasts_the_grace(self):
+        # A client still sending when the grace ends is disconnected by the orderly stop (no
+        # handler is running between chunks), not by the watchdog; nothing is stored.
+        srv = Server(users=("alice",), config="shutdown_grace = 1\n")
+        try:
+            def slow_put():
+                def body():
+                    for _ in range(40):
+                        yield b"x" * 1000
+                        time.sleep(0.1)
+                return srv.request("PUT", "/calendars/alice/slow.bin", body=body())
+            t, result = in_background(slow_put)
+            time.sleep(0.3)
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.proc.wait(timeout=30), 0)
+            t.join(timeout=30)
+            self.assertNotIn("r", result, "the cut upload must not be answered as stored")
+            log = srv.read_log()
+            self.assertIn("info stopped", log)
+            self.assertNotIn("expired", log)
+        except BaseException:
+            kill_and_clean(srv)
+            raise
+        srv.stop()
+
+    def test_sigterm_exits_within_grace_while_a_worker_is_stuck_issue_18(self):
+        # shutdown_grace = 1: the watchdog ends the process 1 s after the grace at the latest,
+        # so it must be gone within grace + 2 s of SIGTERM whether the PUT of HANG_ICS keeps a
+        # worker busy (before the calendar layer's fix) or was refused at once (after it).
+        srv = Server(users=("alice",), config="shutdown_grace = 1\n")
+        try:
+            self.assertEqual(srv.request("MKCALENDAR", "/calendars/alice/cal/").status, 201)
+            r = srv.request("PUT", "/calendars/alice/cal/kept.ics", body=GOOD_ICS, headers=ICS)
+            self.assertEqual(r.status, 201)
+            t, result = in_background(lambda: srv.request(
+                "PUT", "/calendars/alice/cal/hang.ics", body=HANG_ICS, headers=ICS))
+            t.join(timeout=1.0)  # answered by now, or stuck in a worker
+            was_answered = "r" in result
+            srv.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = srv.proc.wait(timeout=1 + 2)
+            except subprocess.TimeoutExpired:
+                self.fail("almanacd still running 3 s after SIGTERM with shutdown_grace=1")
+            self.assertEqual(rc, 0)
+            log = srv.read_log()
+            if was_answered:
+                self.assertIn("info stopped", log)
+            else:
+                self.assertIn(EXPIRED + " inflight=1: exiting without waiting for busy "
+                              "workers", log)
+            # The store opens again after the forced exit: the acknowledged PUT is there and
+            # the abandoned one was rolled back (or refused), never half-stored.
+            listing = srv.cli("calendar", "list", "alice").stdout
+            self.assertRegex(listing, r"(?m)^cal\t.*\titems=1$")
+        except BaseException:
+            kill_and_clean(srv)
+            raise
+        srv.stop()  # exit 0 and no sanitizer report in the log
 
     def test_request_log_has_one_line_per_request(self):
         srv = Server(users=("alice",))

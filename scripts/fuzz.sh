@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# scripts/fuzz.sh: builds the libFuzzer targets of tests/fuzz with clang (ASan + UBSan, the
+# libraries instrumented with -fsanitize=fuzzer-no-link) in a build directory of their own,
+# then fuzzes each for FUZZ_SECONDS from its seeds in tests/fuzz/corpus/<target>/. Every input
+# must finish within 1 s (-timeout=1), so a hang fails like a crash, and within 1 GiB of RSS.
+# New inputs go to BUILD_DIR/corpus/<target>/, never into the source tree; a failing input is
+# saved under BUILD_DIR/artifacts/<target>/ and the command to replay it is printed.
+#
+# usage: scripts/fuzz.sh [BUILD_DIR]          (default: build-fuzz in the source root)
+#   FUZZ_SECONDS  seconds per target (default 60)
+#   FUZZ_TARGETS  targets to run, space-separated (default: all, i.e. "ical")
+#   FUZZ_JOBS     parallel compile jobs (default: nproc)
+#   FUZZ_FRESH=1  start from the seeds only, forgetting earlier runs' corpus (the smoke test)
+#   FUZZ_CC       the compiler (default clang; scripts/install-deps.sh installs it)
+#   FUZZ_KNOWN_HANGS=REF  timeouts are a known, tracked bug (REF, e.g. "#18"): fuzz in fork
+#                 mode, which records an input past -timeout and goes on, and report such
+#                 inputs without failing (exit 77, which ctest shows as skipped). Crashes,
+#                 sanitizer reports, leaks and OOMs still fail.
+# Exit status: 0 when every target ran its time without a failure; 1 on a failure; 77 when
+# the only findings were timeouts under FUZZ_KNOWN_HANGS.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$src/build-fuzz}
+seconds=${FUZZ_SECONDS:-60}
+targets=${FUZZ_TARGETS:-ical}
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+cc=${FUZZ_CC:-clang}
+known=${FUZZ_KNOWN_HANGS:-}
+
+if ! command -v "$cc" >/dev/null; then
+    echo "fuzz: $cc is not installed (apt-get install clang; see scripts/install-deps.sh)"
+    exit 1
+fi
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER="$cc" -DALMANAC_FUZZ=ON \
+        -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON >/dev/null
+fi
+for t in $targets; do
+    cmake --build "$build" -j"$jobs" --target "fuzz_$t" >/dev/null
+done
+
+fail=0
+known_found=0
+for t in $targets; do
+    work="$build/corpus/$t"
+    art="$build/artifacts/$t"
+    if [ "${FUZZ_FRESH:-0}" = 1 ]; then
+        rm -rf "$work"
+    fi
+    mkdir -p "$work" "$art"
+    flags=(-max_total_time="$seconds" -timeout=1 -rss_limit_mb=1024 -print_final_stats=1
+        -artifact_prefix="$art/")
+    if [ -n "$known" ]; then
+        # Fork mode ignores timeouts and OOMs unless told otherwise: only timeouts are known.
+        flags+=(-fork=1 -ignore_timeouts=1 -ignore_ooms=0 -ignore_crashes=0)
+        rm -f "$art"/timeout-*
+    fi
+    echo "fuzz: $t for ${seconds}s, -timeout=1 -rss_limit_mb=1024, seeds tests/fuzz/corpus/$t"
+    if ! "$build/tests/fuzz_$t" "${flags[@]}" "$work" "$src/tests/fuzz/corpus/$t"; then
+        echo "fuzz: $t FAILED; the input is in $art/; replay it with"
+        echo "  $build/tests/fuzz_$t -timeout=1 $art/<file>"
+        fail=1
+        continue
+    fi
+    if [ -n "$known" ] && compgen -G "$art/timeout-*" >/dev/null; then
+        echo "fuzz: $t: inputs ran past 1 s, a known bug ($known), so not a failure yet:"
+        ls "$art"/timeout-*
+        known_found=1
+    fi
+done
+if [ "$fail" -ne 0 ]; then
+    exit 1
+fi
+if [ "$known_found" -ne 0 ]; then
+    exit 77
+fi
+exit 0
