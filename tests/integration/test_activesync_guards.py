@@ -2,7 +2,13 @@
 server would break while every other test still passed (issue 17), each tested against the
 real almanacd with the scripted phone of easclient.py:
 - a device whose sync state predates pruned tombstones gets Sync Status 3 (README
-  "Administration"; activesync.md §3.3), the rest go on;"""
+  "Administration"; activesync.md §3.3), the rest go on;
+- a device that never provisioned is 449 even when it sends X-MS-PolicyKey: 0, as real phones
+  do on first contact (activesync.md §3.1), in both query forms;
+- a client Add whose UID another item of the calendar holds makes no second item and does not
+  touch the holder (activesync.md §4.10: the holder's ServerId comes back); a Change that
+  would give an item another item's UID is refused with Status 6 and changes nothing;
+- WindowSize is capped at 512 (MS-ASCMD 2.2.3.199), per collection and per request."""
 
 import base64
 import datetime
@@ -158,6 +164,93 @@ class GuardTest(harness.ServerTestCase):
         # and the old one recovers with key 0: the two events that remain
         _, items, _ = self.drain(old, fid, self.start(old, fid))
         self.assertEqual(set(items), {"p-0", "p-2"})
+
+    # policy key 0 ----------------------------------------------------------------------
+
+    def test_policy_key_0_from_a_never_provisioned_device_is_449(self):
+        # activesync.md §3.1: real phones send X-MS-PolicyKey: 0 before their first Provision
+        fs = E("F:FolderSync", E("SyncKey", "0"))
+        for form in ("plain", "base64"):
+            with self.subTest(form=form):
+                c = self.device("NEWPHONE0" + form.upper(), form=form, provision=False)
+                r = c.request("FolderSync", fs, policy_key="0")
+                self.assertEqual(r.status, 449, r)
+                r = c.request("Sync", c.sync_request([{"key": "0", "id": "1"}]), policy_key="0")
+                self.assertEqual(r.status, 449, r)
+                r = c.request("FolderSync", fs, policy_key=None)
+                self.assertEqual(r.status, 449, r)
+                # the device provisions and is let in with the key it was given
+                c.provision()
+                self.assertNotEqual(c.policy_key, "0")
+                self.assertEqual(c.request("FolderSync", fs).status, 200)
+                self.assertEqual(c.request("FolderSync", fs, policy_key="0").status, 449)
+
+    # duplicate UIDs from a phone -------------------------------------------------------
+
+    def test_add_with_a_uid_the_calendar_holds_makes_no_second_item(self):
+        self.put("dupes", "held.ics", ics("held-uid", BASE, "Held by CalDAV"))
+        before = self.caldav_uids("dupes")
+        c = self.device("DUPEADD1")
+        fid = self.folder(c, "Dupes")
+        key, items, _ = self.drain(c, fid, self.start(c, fid))
+        holder = items["held-uid"]
+        add = E("A:Add", E("ClientId", "dupe-1"), ec.calendar_appdata(
+            "Phone copy", BASE + 5 * HOUR, BASE + 6 * HOUR, uid="held-uid"))
+        col = c.sync(fid, key, get_changes="0", commands=[add]).only()
+        self.assertEqual(col.status, 1, col.node)
+        self.assertEqual(len(col.responses), 1, col.node)
+        resp = col.responses[0]
+        self.assertEqual((resp["kind"], resp["ClientId"]), ("Add", "dupe-1"))
+        # activesync.md §4.10: no duplicate event; the holder's ServerId comes back
+        self.assertEqual(resp["Status"], 1, col.node)
+        self.assertEqual(resp["ServerId"], holder, col.node)
+        self.assertEqual(self.caldav_uids("dupes"), before, "the store is untouched")
+
+    def test_change_to_a_uid_another_item_holds_is_status_6(self):
+        self.put("dupes", "one.ics", ics("one-uid", BASE, "One"))
+        self.put("dupes", "two.ics", ics("two-uid", BASE + HOUR, "Two"))
+        c = self.device("DUPECHG1")
+        fid = self.folder(c, "Dupes")
+        key, items, _ = self.drain(c, fid, self.start(c, fid))
+        before = self.caldav_uids("dupes")
+        change = E("A:Change", E("ServerId", items["two-uid"]), ec.calendar_appdata(
+            "Two renamed", BASE + HOUR, BASE + 2 * HOUR, uid="one-uid"))
+        col = c.sync(fid, key, get_changes="0", commands=[change]).only()
+        self.assertEqual(col.status, 1, col.node)
+        got = [(r["kind"], r["ServerId"], r["Status"]) for r in col.responses]
+        # the store's UID check (no-uid-conflict through CalDAV) maps to Status 6
+        self.assertEqual(got, [("Change", items["two-uid"], 6)], col.node)
+        self.assertEqual(self.caldav_uids("dupes"), before, "the store is untouched")
+
+    # WindowSize cap --------------------------------------------------------------------
+
+    def window_of(self, c, fid, key, per_collection):
+        if per_collection:
+            body = c.sync_request([{"key": key, "id": fid, "get_changes": True,
+                                    "window": 1000}])
+        else:
+            body = c.sync_request([{"key": key, "id": fid, "get_changes": True}], window=1000)
+        res = ec.SyncResult(c.request("Sync", body))
+        col = res.only()
+        self.assertEqual(col.status, 1, res.resp)
+        return col
+
+    def test_window_size_1000_gets_at_most_512_and_more_available(self):
+        # MS-ASCMD 2.2.3.199: WindowSize is 1..512; README "windows of up to 512 items"
+        for per_collection in (True, False):
+            with self.subTest(per_collection=per_collection):
+                c = self.device("WINDOW%d" % per_collection)
+                fid = self.folder(c, "Window")
+                key = self.start(c, fid)
+                col = self.window_of(c, fid, key, per_collection)
+                self.assertEqual(len(col.adds), 512)
+                self.assertTrue(col.more_available)
+                uids = {ec.calendar_fields(d)["UID"] for _, d in col.adds}
+                col2 = self.window_of(c, fid, col.sync_key, per_collection)
+                self.assertEqual(len(col2.adds), N_WINDOW - 512)
+                self.assertFalse(col2.more_available)
+                uids |= {ec.calendar_fields(d)["UID"] for _, d in col2.adds}
+                self.assertEqual(uids, {"w-%04d" % i for i in range(N_WINDOW)})
 
 
 if __name__ == "__main__":
