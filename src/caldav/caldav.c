@@ -361,6 +361,9 @@ static int mk_run(struct dav_req *dr, struct err *err)
         /* RFC 4791 §4.2: a calendar holds calendar object resources only. */
         return err_set(err, &caldav_cond_calendar_location, "no collections inside a calendar");
     }
+    if (dav_if_check_target(dr, &res, err) != 0) {
+        return -1;
+    }
     struct store_coll made;
     enum store_rc rc =
         store_coll_create(dr->store, res.coll.id, res.name,

@@ -842,6 +842,9 @@ static int report_run(struct dav_req *dr, struct err *err)
     if (s->coll.kind == DAV_RES_NONE) {
         return err_set(err, &dav_cond_not_found, "no such resource");
     }
+    if (dav_if_check_target(dr, &s->coll, err) != 0) {
+        return -1;
+    }
     if (r->kind == R_MULTIGET) {
         dav_ms_stream(dr, multiget_next, s);
         return 0;

@@ -106,6 +106,12 @@ int dav_check_preconditions(struct dav_req *dr,
                             struct err *err);
 /* The If header alone: 0 when absent or true, -1 with 400 (malformed) or 412 (false). */
 int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag, struct err *err);
+/* dav_if_check against the resolved request target `res` with its current ETag (items have
+ * one; collections and missing resources none). RFC 4918 §10.4 applies the If header to every
+ * method: the methods that have no other precondition (OPTIONS, PROPFIND, REPORT, SEARCH,
+ * MKCOL, MKCALENDAR, GET of a collection) call this right after resolving their target, inside
+ * the transaction that then answers. Same returns as dav_if_check. */
+int dav_if_check_target(struct dav_req *dr, const struct dav_res *res, struct err *err);
 
 /* props.c: live properties */
 enum dav_prop_flags {

@@ -180,3 +180,13 @@ int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag
     }
     return 0;
 }
+
+int dav_if_check_target(struct dav_req *dr, const struct dav_res *res, struct err *err)
+{
+    if (!http_req_header(dr->http, "If")) {
+        return 0;
+    }
+    const char *etag =
+        res->kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res->coll, res->item.modseq) : NULL;
+    return dav_if_check(dr, res, etag, err);
+}

@@ -32,7 +32,15 @@ static const char allow_all[] = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROP
 
 static int options_run(struct dav_req *dr, struct err *err)
 {
-    (void)err;
+    if (http_req_header(dr->http, "If")) {
+        /* RFC 4918 §10.4: If applies to OPTIONS too; a read transaction only when it is sent */
+        struct dav_res res;
+        if (dav_begin_read(dr, err) != 0 || dav_resolve(dr, http_req_path(dr->http), &res, err) ||
+            dav_if_check_target(dr, &res, err) != 0) {
+            return -1;
+        }
+        store_rollback(dr->store);
+    }
     /* Class 1 and 3 (RFC 4918 §18); no LOCK, so class 2 is not claimed. */
     struct buf dav;
     struct buf allow;
@@ -83,6 +91,9 @@ static int get_run(struct dav_req *dr, struct err *err)
         return err_set(err, &dav_cond_not_found, "no such resource");
     }
     if (res.kind != DAV_RES_ITEM) {
+        if (dav_if_check_target(dr, &res, err) != 0) {
+            return -1;
+        }
         /* A collection has no representation of its own; a short text for browsers. */
         const char *text = arena_printf(dr->arena, "Almanac collection %s\n", res.href);
         http_resp_header(dr->http, "Content-Type", "text/plain; charset=utf-8");
@@ -251,6 +262,9 @@ static int mkcol_run(struct dav_req *dr, struct err *err)
     }
     if (!res.has_parent || res.foreign) {
         return missing_target(&res, err);
+    }
+    if (dav_if_check_target(dr, &res, err) != 0) {
+        return -1;
     }
     struct store_coll c;
     enum store_rc rc =

@@ -472,6 +472,9 @@ static int propfind_run(struct dav_req *dr, struct err *err)
     if (s->self.kind == DAV_RES_NONE) {
         return err_set(err, &dav_cond_not_found, "no such resource");
     }
+    if (dav_if_check_target(dr, &s->self, err) != 0) {
+        return -1;
+    }
     arena_defer(dr->arena, close_cursor, s);
     /* Everything the stream allocates per row is rewound; keep the request's part below. */
     dav_ms_stream(dr, pf_next, s);

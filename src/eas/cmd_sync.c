@@ -854,9 +854,21 @@ static int sync_collection(struct eas_req *er,
         *changed = true;
         return splice(out, (struct slice){j.st.answer, j.st.answer_len}) ? eas_out_err(err) : 0;
     }
-    if (!have || strcmp(key, j.st.key_cur) != 0 || j.st.coll_epoch != j.coll.epoch ||
-        j.st.cursor < j.coll.tomb_horizon) {
+    if (!have || strcmp(key, j.st.key_cur) != 0 || j.st.coll_epoch != j.coll.epoch) {
         return write_status_only(out, key, id, SYNC_BAD_KEY) ? eas_out_err(err) : 0;
+    }
+    if (j.st.cursor < j.coll.tomb_horizon) {
+        /* State older than pruned deletes starts over (README, Status 3): the device may hold
+         * an item whose Delete is gone. One that holds nothing (the state key 0 made, cursor
+         * 0) has no Delete to miss and goes on; else a device could never start over. */
+        uint64_t held = 0;
+        rc = store_eas_member_count(er->store, er->device.id, j.coll.id, &held);
+        if (rc != STORE_OK) {
+            return eas_store_err(er, rc, err);
+        }
+        if (held > 0) {
+            return write_status_only(out, key, id, SYNC_BAD_KEY) ? eas_out_err(err) : 0;
+        }
     }
     struct sync_poll *poll = er->poll;
     if (poll && poll->n < MAX_COLLECTIONS) {

@@ -153,10 +153,14 @@ void eas_hub_wait(struct eas_req *er)
     struct eas_waiter *w = &er->waiter;
     w->req = er->http;
     w->wake = EAS_WAKE_NONE;
+    /* copied now: once the lock is released a write may answer the request */
+    size_t ncolls = w->ncolls;
+    int64_t wait_ms = w->deadline_ms - eas_now_ms();
     eas_store_release(er); /* a waiting request holds no store connection */
     http_req_suspend(er->http);
     pthread_mutex_lock(&app->mu);
-    if (app->stopping) {
+    bool waiting = !app->stopping;
+    if (!waiting) {
         w->wake = EAS_WAKE_SHUTDOWN;
         http_req_resume(er->http);
     } else {
@@ -171,6 +175,10 @@ void eas_hub_wait(struct eas_req *er)
         pthread_cond_signal(&app->cv); /* the timer may need to wake earlier */
     }
     pthread_mutex_unlock(&app->mu);
+    if (waiting) {
+        /* tests wait for this line before they write (tests/integration/test_activesync.py) */
+        log_debug("eas wait colls=%zu ms=%lld", ncolls, (long long)wait_ms);
+    }
 }
 
 void eas_hub_fire(struct eas_req *er)

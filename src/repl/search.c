@@ -282,6 +282,9 @@ static int search_begin(struct dav_req *dr, struct err *err)
     if (s->coll.kind != DAV_RES_COLL) {
         return err_set(err, &dav_cond_not_found, "SEARCH needs an existing collection");
     }
+    if (dav_if_check_target(dr, &s->coll, err) != 0) {
+        return -1;
+    }
     struct store_principal p;
     enum store_rc rc = store_principal_get(dr->store, dr->user, dr->arena, &p);
     if (rc != STORE_OK) {

@@ -3,12 +3,16 @@
  * the expansion of the stored object (cal_expand) does, which is what calendar-query used
  * before it: checked on a grid of ranges for series with overrides, EXDATEs, zero-length and
  * all-day instances, a TZID, an RDATE, a VTODO and an override moved before its original;
- * plus the series that get no index (unbounded, too many instances) and a few exact cases. */
+ * plus the series that get no index (unbounded, too many instances) and a few exact cases.
+ * Since the index and the expansion come from the same walk, a last test checks both against
+ * instances written out by hand (weekly with an EXDATE, monthly on the last Friday, RDATE
+ * periods, a moved override, Europe/Berlin across both 2026 DST changes). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -262,6 +266,233 @@ static void test_cal_instances_recurrence_set(void **state)
     arena_destroy(&a);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Independent expectations (issue 17): the cases above compare the index with an expansion
+ * made by the same walk. Here each series' instances are written out by hand from RFC 5545
+ * (and a calendar), compared with what cal_expand() gives, and every narrow window around and
+ * between them is asked of cal_instances_match() and of cal_expand(), against an overlap test
+ * over the hand-written list. */
+
+/* Unix seconds of "YYYYMMDDTHHMMSSZ", without libical (days from the civil date). */
+static int64_t utc(const char *s)
+{
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+    if (sscanf(s, "%4d%2d%2dT%2d%2d%2dZ", &y, &mo, &d, &h, &mi, &se) != 6) {
+        fail_msg("bad time %s", s);
+    }
+    y -= mo <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    const int64_t days = era * 146097 + doe - 719468;
+    return days * 86400 + h * 3600 + mi * 60 + se;
+}
+
+/* Seconds of a DURATION value of the forms cal_expand writes (P[nD][T[nH][nM][nS]]). */
+static int64_t duration(const char *v)
+{
+    int64_t total = 0;
+    int64_t n = 0;
+    for (const char *p = v; *p && *p != '\r' && *p != '\n'; p++) {
+        if (*p >= '0' && *p <= '9') {
+            n = n * 10 + (*p - '0');
+            continue;
+        }
+        total += n * (*p == 'W'   ? 604800
+                      : *p == 'D' ? 86400
+                      : *p == 'H' ? 3600
+                      : *p == 'M' ? 60
+                      : *p == 'S' ? 1
+                                  : 0);
+        n = 0;
+    }
+    return total;
+}
+
+struct span {
+    int64_t start;
+    int64_t end;
+};
+
+enum {
+    MAX_EXACT = 8
+};
+
+struct exact {
+    const char *name;
+    const char *ics;
+    const char *inst[MAX_EXACT][2]; /* start, end in UTC, ascending by start; NULL ends */
+};
+
+static const struct exact exact[] = {
+    {"weekly with an EXDATE: COUNT counts the excluded 01-19",
+     HEAD EV("UID:x1\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n"
+             "RRULE:FREQ=WEEKLY;COUNT=5\r\nEXDATE:20260119T100000Z\r\n") TAIL,
+     {{"20260105T100000Z", "20260105T110000Z"},
+      {"20260112T100000Z", "20260112T110000Z"},
+      {"20260126T100000Z", "20260126T110000Z"},
+      {"20260202T100000Z", "20260202T110000Z"}}},
+    {"monthly on the last Friday",
+     HEAD EV("UID:x2\r\nDTSTART:20260130T090000Z\r\nDTEND:20260130T100000Z\r\n"
+             "RRULE:FREQ=MONTHLY;BYDAY=-1FR;COUNT=4\r\n") TAIL,
+     {{"20260130T090000Z", "20260130T100000Z"},
+      {"20260227T090000Z", "20260227T100000Z"},
+      {"20260327T090000Z", "20260327T100000Z"},
+      {"20260424T090000Z", "20260424T100000Z"}}},
+    {"RDATE periods, explicit end and duration",
+     HEAD EV("UID:x3\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n"
+             "RDATE;VALUE=PERIOD:20260107T140000Z/20260107T170000Z,20260109T080000Z/PT30M\r\n")
+         TAIL,
+     {{"20260105T100000Z", "20260105T110000Z"},
+      {"20260107T140000Z", "20260107T170000Z"},
+      {"20260109T080000Z", "20260109T083000Z"}}},
+    {"an override moves the 01-06 instance to the afternoon and lengthens it",
+     HEAD EV("UID:x4\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n"
+             "RRULE:FREQ=DAILY;COUNT=4\r\n")
+         EV("UID:x4\r\nRECURRENCE-ID:20260106T100000Z\r\nDTSTART:20260106T150000Z\r\n"
+            "DTEND:20260106T163000Z\r\n") TAIL,
+     {{"20260105T100000Z", "20260105T110000Z"},
+      {"20260106T150000Z", "20260106T163000Z"},
+      {"20260107T100000Z", "20260107T110000Z"},
+      {"20260108T100000Z", "20260108T110000Z"}}},
+    {"09:00 in Berlin across the spring change (2026-03-29): 08:00Z, then 07:00Z",
+     HEAD BERLIN EV("UID:x5\r\nDTSTART;TZID=Europe/Berlin:20260327T090000\r\n"
+                    "DTEND;TZID=Europe/Berlin:20260327T100000\r\nRRULE:FREQ=DAILY;COUNT=4\r\n")
+         TAIL,
+     {{"20260327T080000Z", "20260327T090000Z"},
+      {"20260328T080000Z", "20260328T090000Z"},
+      {"20260329T070000Z", "20260329T080000Z"},
+      {"20260330T070000Z", "20260330T080000Z"}}},
+    {"18:00 in Berlin across the autumn change (2026-10-25): 16:00Z, then 17:00Z",
+     HEAD BERLIN EV("UID:x6\r\nDTSTART;TZID=Europe/Berlin:20261019T180000\r\n"
+                    "DTEND;TZID=Europe/Berlin:20261019T190000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\n")
+         TAIL,
+     {{"20261019T160000Z", "20261019T170000Z"},
+      {"20261026T170000Z", "20261026T180000Z"},
+      {"20261102T170000Z", "20261102T180000Z"}}},
+};
+
+static size_t exact_spans(const struct exact *x, struct span *out)
+{
+    size_t n = 0;
+    while (n < MAX_EXACT && x->inst[n][0]) {
+        out[n].start = utc(x->inst[n][0]);
+        out[n].end = utc(x->inst[n][1]);
+        n++;
+    }
+    return n;
+}
+
+/* The hand-written answer: an instance overlaps [s, e) (none here has zero length). */
+static bool spans_overlap(const struct span *sp, size_t n, int64_t s, int64_t e)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (sp[i].start < e && sp[i].end > s) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int cmp_span(const void *a, const void *b)
+{
+    const struct span *x = a;
+    const struct span *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The instances of cal_expand()'s answer over all time, from each component's DTSTART and
+ * DTEND or DURATION (all in UTC), sorted by start. Returns how many. */
+static size_t expansion_spans(const char *ics, struct span *out, size_t max)
+{
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct slice exp;
+    assert_int_equal(cal_expand(slice_from_cstr(ics), 0, INT64_MAX / 2, a, &exp, &e), 0);
+    size_t n = 0;
+    const char *p = exp.ptr;
+    while ((p = strstr(p, "BEGIN:VEVENT")) != NULL) {
+        const char *endc = strstr(p, "END:VEVENT");
+        assert_non_null(endc);
+        const char *ds = strstr(p, "\nDTSTART:");
+        assert_true(ds && ds < endc);
+        assert_true(n < max);
+        out[n].start = utc(ds + 9);
+        const char *de = strstr(p, "\nDTEND:");
+        const char *du = strstr(p, "\nDURATION:");
+        if (de && de < endc) {
+            out[n].end = utc(de + 7);
+        } else if (du && du < endc) {
+            out[n].end = out[n].start + duration(du + 10);
+        } else {
+            out[n].end = out[n].start;
+        }
+        n++;
+        p = endc;
+    }
+    arena_destroy(&a);
+    qsort(out, n, sizeof(*out), cmp_span);
+    return n;
+}
+
+/* Each case's expansion is exactly the hand-written list, and the index and the expansion
+ * answer every narrow window the way the list does: one second at each start and end, on
+ * both sides, and the whole gap between consecutive instances. */
+static void test_cal_instances_match_hand_written_instances(void **state)
+{
+    (void)state;
+    for (size_t c = 0; c < sizeof(exact) / sizeof(exact[0]); c++) {
+        const struct exact *x = &exact[c];
+        struct span want[MAX_EXACT];
+        size_t n = exact_spans(x, want);
+        struct span got[4 * MAX_EXACT];
+        size_t m = expansion_spans(x->ics, got, 4 * MAX_EXACT);
+        if (m != n) {
+            fail_msg("%s: cal_expand gives %zu instances, %zu expected", x->name, m, n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (got[i].start != want[i].start || got[i].end != want[i].end) {
+                fail_msg("%s: instance %zu is [%lld, %lld), expected [%lld, %lld) (%s)", x->name, i,
+                         (long long)got[i].start, (long long)got[i].end, (long long)want[i].start,
+                         (long long)want[i].end, x->inst[i][0]);
+            }
+        }
+        struct arena *a = arena_create();
+        struct cal_info info;
+        parse(x->ics, a, &info);
+        if (!info.has_instances) {
+            fail_msg("%s: no instance index", x->name);
+        }
+        struct span windows[6 * MAX_EXACT];
+        size_t nw = 0;
+        for (size_t i = 0; i < n; i++) {
+            windows[nw++] = (struct span){want[i].start - 1, want[i].start};
+            windows[nw++] = (struct span){want[i].start, want[i].start + 1};
+            windows[nw++] = (struct span){want[i].end - 1, want[i].end};
+            windows[nw++] = (struct span){want[i].end, want[i].end + 1};
+            if (i + 1 < n && want[i].end < want[i + 1].start) {
+                windows[nw++] = (struct span){want[i].end, want[i + 1].start};
+            }
+        }
+        size_t hits = 0;
+        for (size_t w = 0; w < nw; w++) {
+            bool expect = spans_overlap(want, n, windows[w].start, windows[w].end);
+            int idx = cal_instances_match(info.instances, info.instances_size, windows[w].start,
+                                          windows[w].end);
+            bool exp = expansion_matches(x->ics, windows[w].start, windows[w].end);
+            if (idx != (expect ? 1 : 0) || exp != expect) {
+                fail_msg("%s: [%lld, %lld): index %d, expansion %d, expected %d", x->name,
+                         (long long)windows[w].start, (long long)windows[w].end, idx, exp, expect);
+            }
+            hits += expect;
+        }
+        assert_int_equal(hits, 2 * n); /* the two inner seconds of each instance, nothing else */
+        arena_destroy(&a);
+    }
+}
+
 /* A single object needs no index: its span is exact. */
 static void test_cal_instances_only_for_series(void **state)
 {
@@ -294,6 +525,7 @@ int main(void)
         cmocka_unit_test(test_cal_instances_answer_as_the_expansion),
         cmocka_unit_test(test_cal_instances_exact_cases),
         cmocka_unit_test(test_cal_instances_recurrence_set),
+        cmocka_unit_test(test_cal_instances_match_hand_written_instances),
         cmocka_unit_test(test_cal_instances_only_for_series),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
