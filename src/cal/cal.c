@@ -107,8 +107,8 @@ struct overrides {
     size_t n;
 };
 
-static void overrides_of(icalcomponent *root, const char *uid, struct arena *arena,
-                         struct overrides *o)
+static void
+overrides_of(icalcomponent *root, const char *uid, struct arena *arena, struct overrides *o)
 {
     size_t cap = 0;
     for (icalcompiter i = icalcomponent_begin_component(root, ICAL_ANY_COMPONENT);
@@ -226,9 +226,11 @@ static bool rule_advance(struct rule_head *h, struct cal_work *work, bool *cut)
  * RFC 5545 §3.8.5's: DTSTART (always the first instance, whether or not a rule yields it),
  * every RRULE's instances and every RDATE, an instant met twice counted once, less the
  * EXDATEs. Returns true when the walk met every instance of the series (false: it stopped
- * at range_end, or at a CAL_MAX_* bound). */
+ * at range_end, or at a CAL_MAX_* bound). With `range_start`, rules may skip instances that
+ * end before it (see walk_object). */
 static bool walk_master(icalcomponent *root,
                         icalcomponent *m,
+                        int64_t range_start,
                         int64_t range_end,
                         struct arena *arena,
                         walk_fn *fn,
@@ -246,6 +248,20 @@ static bool walk_master(icalcomponent *root,
     const icaltimezone *zone = cal_zone_of(root, sp, dtstart);
     int64_t u0 = cal_to_utc(dtstart, zone);
     bool cut = false;
+    const char *uid = icalcomponent_get_uid(m);
+    struct cal_len len;
+    cal_len_of(root, m, &len);
+    struct overrides ovs;
+    overrides_of(root, uid ? uid : "", arena, &ovs);
+    /* Instances that start before `skip_to` end before range_start: a rule without COUNT
+     * jumps there instead of being stepped through from DTSTART (a daily series from 1970
+     * queried for this week, or from the year 204). Not when an override replaces an
+     * instance before it, which may have moved into the range. */
+    int64_t skip_to =
+        range_start == INT64_MIN ? INT64_MIN : range_start - cal_len_bound(&len) - 2 * 86400;
+    if (skip_to <= u0 || (ovs.n > 0 && ovs.rid[0] < skip_to)) {
+        skip_to = INT64_MIN;
+    }
     struct cal_work work = CAL_WORK_INIT; /* one budget for all the rules, as the span's */
     struct rule_head heads[CAL_MAX_RRULES];
     size_t nh = 0;
@@ -255,14 +271,14 @@ static bool walk_master(icalcomponent *root,
         if (cal_recur_start(&h->w, &rule, dtstart, zone) != 0) {
             continue; /* a rule cal_parse_object refuses: it adds nothing */
         }
+        /* libical 3.0's set_start loses an INTERVAL's phase (FREQ=HOURLY;INTERVAL=7 resumes
+         * on the wrong hour): only rules of interval 1 skip */
+        if (skip_to != INT64_MIN && rule.count == 0 && rule.interval == 1) {
+            cal_recur_skip(&h->w, dtstart, skip_to);
+        }
         nh++;
         rule_advance(h, &work, &cut);
     }
-    const char *uid = icalcomponent_get_uid(m);
-    struct cal_len len;
-    cal_len_of(root, m, &len);
-    struct overrides ovs;
-    overrides_of(root, uid ? uid : "", arena, &ovs);
     struct cal_exset ex;
     cal_exset_init(&ex, root, m, NULL, 0, arena);
     bool first = true; /* DTSTART's instance not yet met */
@@ -352,11 +368,17 @@ static bool has_master(icalcomponent *root, const char *uid)
     return false;
 }
 
-/* Walks every instance of the object that starts before `range_end` (see walk_master).
+/* Walks every instance of the object that starts before `range_end` (see walk_master); with
+ * `range_start` (else INT64_MIN) a rule may skip instances that end before it, so `fn` sees
+ * every instance overlapping [range_start, range_end) but not necessarily the earlier ones.
  * The one walk behind both cal_expand() and the instance index of cal_instances_build(), so
  * the index answers exactly as the expansion does. True when no instance was left out. */
-static bool
-walk_object(icalcomponent *root, int64_t range_end, struct arena *arena, walk_fn *fn, void *ctx)
+static bool walk_object(icalcomponent *root,
+                        int64_t range_start,
+                        int64_t range_end,
+                        struct arena *arena,
+                        walk_fn *fn,
+                        void *ctx)
 {
     bool complete = true;
     for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT); c;
@@ -367,7 +389,7 @@ walk_object(icalcomponent *root, int64_t range_end, struct arena *arena, walk_fn
         }
         bool is_override = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
         if (!is_override) {
-            complete = walk_master(root, c, range_end, arena, fn, ctx) && complete;
+            complete = walk_master(root, c, range_start, range_end, arena, fn, ctx) && complete;
         } else if (!has_master(root, icalcomponent_get_uid(c))) {
             /* an override sent without its series */
             complete = walk_own(root, c, INT64_MIN, fn, ctx) && complete;
@@ -380,6 +402,7 @@ struct expand_ctx {
     icalcomponent *out;
     int64_t start;
     int64_t end;
+    size_t n;                    /* instances added, at most CAL_MAX_EXPANDED */
     const icalcomponent *master; /* the series `tmpl` was made from */
     icalcomponent *tmpl;         /* its copy without RRULE, RDATE and EXDATE, or NULL */
 };
@@ -411,6 +434,9 @@ static bool expand_one(void *ctx, icalcomponent *root, const struct walk_inst *i
     struct expand_ctx *x = ctx;
     if (!overlaps(in->start, in->end, x->start, x->end)) {
         return true;
+    }
+    if (x->n++ == CAL_MAX_EXPANDED) {
+        return false; /* an answer, not a denial of service: the rest is left out */
     }
     if (in->own) {
         icalcomponent *copy = icalcomponent_new_clone(in->c);
@@ -467,8 +493,8 @@ int cal_expand(struct slice ics,
     icalproperty *prodid = icalcomponent_get_first_property(root, ICAL_PRODID_PROPERTY);
     icalcomponent_add_property(res, prodid ? icalproperty_new_clone(prodid)
                                            : icalproperty_new_prodid("-//Almanac//EN"));
-    struct expand_ctx x = {res, start, end, NULL, NULL};
-    walk_object(root, end, arena, expand_one, &x);
+    struct expand_ctx x = {res, start, end, 0, NULL, NULL};
+    walk_object(root, start, end, arena, expand_one, &x);
     if (x.tmpl) {
         icalcomponent_free(x.tmpl);
     }
@@ -539,7 +565,7 @@ static bool build_one(void *ctx, icalcomponent *root, const struct walk_inst *in
 bool cal_instances_of(icalcomponent *root, struct arena *arena, const void **out, size_t *size_out)
 {
     struct build_ctx b = {NULL, 0, 0, false, arena};
-    bool complete = walk_object(root, INT64_MAX, arena, build_one, &b);
+    bool complete = walk_object(root, INT64_MIN, INT64_MAX, arena, build_one, &b);
     if (!complete || b.full) {
         *out = NULL;
         *size_out = 0;

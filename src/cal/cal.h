@@ -47,6 +47,9 @@ enum {
     CAL_MAX_DEPTH = 8,          /* component nesting (VCALENDAR > VEVENT > VALARM is 3) */
     CAL_MAX_INDEXED_INSTANCES = 4096, /* instances of a series kept in its instance index (24
                                          bytes each); a longer series is expanded per query */
+    CAL_MAX_EXPANDED = 10000,         /* instances one object shows in an expansion (each a
+                                         component copied out; a minutely series over four
+                                         years would be two million) */
 };
 
 /* The default of cal_max_tz_transitions(): the UTC offset changes one VTIMEZONE may make up to
@@ -165,9 +168,10 @@ int cal_filter_match(struct slice ics,
  * times in UTC, a RECURRENCE-ID on each instance of a recurring one, no RRULE/RDATE/EXDATE,
  * overrides applied and each instance keeping its own DTEND or DURATION; VTIMEZONEs dropped.
  * The result (NUL-terminated) is in the arena. Returns 0, or -1 with
- * cal_cond_valid_calendar_data when `ics` does not parse. Walks at most CAL_MAX_INSTANCES
- * instances and CAL_MAX_STEPS steps per series; a rule cal_parse_object() would refuse
- * expands to its master only. */
+ * cal_cond_valid_calendar_data when `ics` does not parse, or err_cond_time_budget. Walks at
+ * most CAL_MAX_INSTANCES instances and CAL_MAX_STEPS steps per series (a rule without COUNT
+ * skips ahead to the range) and shows at most CAL_MAX_EXPANDED instances of the object; a
+ * rule cal_parse_object() would refuse expands to its master only. */
 int cal_expand(struct slice ics,
                int64_t start,
                int64_t end,

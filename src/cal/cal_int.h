@@ -58,13 +58,21 @@ int64_t cal_instance_end(icalcomponent *root,
  * lookup walks the component's whole property list, so reading it per instance makes a
  * series with many RDATEs or EXDATEs quadratic). */
 struct cal_len {
-    enum { CAL_LEN_NONE, CAL_LEN_EXACT, CAL_LEN_NOMINAL } kind;
-    int64_t secs;               /* CAL_LEN_EXACT: DTEND/DUE - DTSTART, never negative */
+    enum {
+        CAL_LEN_NONE,
+        CAL_LEN_EXACT,
+        CAL_LEN_NOMINAL
+    } kind;
+
+    int64_t secs;                /* CAL_LEN_EXACT: DTEND/DUE - DTSTART, never negative */
     struct icaldurationtype dur; /* CAL_LEN_NOMINAL: DURATION */
 };
 
 /* Fills *out for component `c` of `root`, as cal_instance_end reads it. */
 void cal_len_of(icalcomponent *root, icalcomponent *c, struct cal_len *out);
+
+/* An upper bound in seconds on how long any instance with length `l` lasts. */
+int64_t cal_len_bound(const struct cal_len *l);
 
 /* cal_instance_end() with the length read beforehand. */
 int64_t cal_len_end(const struct cal_len *l,
@@ -134,6 +142,12 @@ int cal_recur_next(struct cal_recur *r,
                    struct cal_work *work,
                    struct icaltimetype *t,
                    int64_t *utc);
+
+/* Moves a walk of a rule without COUNT forward so that its next instance is the first at or
+ * after the instant `utc` (libical's icalrecur_iterator_set_start, which COUNT forbids);
+ * `dtstart` is the walk's DTSTART. Work is counted from there. Does nothing when `utc` is not
+ * past the walk's position. */
+void cal_recur_skip(struct cal_recur *r, struct icaltimetype dtstart, int64_t utc);
 
 void cal_recur_stop(struct cal_recur *r);
 

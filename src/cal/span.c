@@ -19,6 +19,7 @@ static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
 #define SECS_PER_DAY      INT64_C(86400)
 #define MAX_DURATION_DAYS INT64_C(3652425) /* 10,000 years: past it a duration is unbounded */
 #define MAX_DURATION_SECS (MAX_DURATION_DAYS * SECS_PER_DAY)
+#define SKIP_BEFORE_UNTIL (400 * SECS_PER_DAY) /* a yearly rule's last instance lies within */
 
 void cal_zone_preload(void)
 {
@@ -142,8 +143,8 @@ void cal_len_of(icalcomponent *root, icalcomponent *c, struct cal_len *out)
     icalproperty *ep = icalcomponent_get_first_property(c, end_kind);
     icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
     if (ep && sp) {
-        struct icaltimetype e = end_kind == ICAL_DUE_PROPERTY ? icalproperty_get_due(ep)
-                                                              : icalproperty_get_dtend(ep);
+        struct icaltimetype e =
+            end_kind == ICAL_DUE_PROPERTY ? icalproperty_get_due(ep) : icalproperty_get_dtend(ep);
         struct icaltimetype s0 = icalproperty_get_dtstart(sp);
         int64_t len =
             cal_to_utc(e, cal_zone_of(root, ep, e)) - cal_to_utc(s0, cal_zone_of(root, sp, s0));
@@ -171,6 +172,29 @@ int64_t cal_len_end(const struct cal_len *l,
     default:
         /* RFC 4791 §9.9: a DATE without an end covers its day; a DATE-TIME is an instant */
         return start.is_date ? start_utc + SECS_PER_DAY : start_utc;
+    }
+}
+
+int64_t cal_len_bound(const struct cal_len *l)
+{
+    switch (l->kind) {
+    case CAL_LEN_EXACT:
+        return l->secs;
+    case CAL_LEN_NOMINAL: {
+        struct icaldurationtype d = l->dur;
+        if (d.is_neg) {
+            return 0;
+        }
+        int64_t days = (int64_t)d.weeks * 7 + d.days;
+        if (days > MAX_DURATION_DAYS) {
+            return MAX_DURATION_SECS * 2;
+        }
+        /* a nominal day lasts at most 25 hours across a DST change */
+        return days * (SECS_PER_DAY + 3600) + (int64_t)d.hours * 3600 + (int64_t)d.minutes * 60 +
+               d.seconds;
+    }
+    default:
+        return SECS_PER_DAY;
     }
 }
 
@@ -322,7 +346,8 @@ static bool setpos_possible(const struct icalrecurrencetype *r)
             days = 366;
             uint64_t months = nm ? nm : 12;
             if (nday) {
-                days = min_u64(days, (nm ? months * 5 : 53) * (nday - ordinals) + ordinals * months);
+                days =
+                    min_u64(days, (nm ? months * 5 : 53) * (nday - ordinals) + ordinals * months);
             }
             days = nmd ? min_u64(days, nmd * months) : days;
             days = nyd ? min_u64(days, nyd) : days;
@@ -421,8 +446,7 @@ int cal_recur_next(struct cal_recur *r, struct cal_work *work, struct icaltimety
     if (!r->it) {
         return 0;
     }
-    if (work->instances >= CAL_MAX_INSTANCES || work->steps >= CAL_MAX_STEPS ||
-        deadline_passed()) {
+    if (work->instances >= CAL_MAX_INSTANCES || work->steps >= CAL_MAX_STEPS || deadline_passed()) {
         return -1;
     }
     struct icaltimetype n = icalrecur_iterator_next(r->it);
@@ -440,6 +464,23 @@ int cal_recur_next(struct cal_recur *r, struct cal_work *work, struct icaltimety
     *t = n;
     *utc = u;
     return 1;
+}
+
+void cal_recur_skip(struct cal_recur *r, struct icaltimetype dtstart, int64_t utc)
+{
+    if (!r->it || utc <= r->prev_utc) {
+        return;
+    }
+    const icaltimezone *z = r->zone ? r->zone : icaltimezone_get_utc_timezone();
+    struct icaltimetype t = icaltime_from_timet_with_zone((time_t)utc, dtstart.is_date, z);
+    if (!r->zone && !icaltime_is_utc(dtstart)) {
+        t.zone = NULL; /* floating or DATE, read as UTC: the same digits, no zone */
+    } else if (r->zone && !dtstart.is_date) {
+        icaltime_set_timezone(&t, r->zone);
+    }
+    if (icalrecur_iterator_set_start(r->it, t)) {
+        r->prev_utc = utc; /* steps are counted from here, not from DTSTART */
+    }
 }
 
 void cal_recur_stop(struct cal_recur *r)
@@ -647,19 +688,46 @@ static int rrule_add(const struct series *se,
                        why ? why : "cannot be expanded by libical");
     }
     bool bounded = rule.count > 0 || !icaltime_is_null_time(rule.until);
+    /* A rule ending by UNTIL (and of interval 1, see cal_recur_skip) needs its first and its
+     * last instances only: past the first, it skips to a year before UNTIL, where the last
+     * ones are, instead of stepping through decades. If nothing is kept after the skip (the
+     * rule's instances are further apart than that, or EXDATEs took them), the walk starts
+     * over without skipping. */
+    int64_t skip_to = INT64_MIN;
+    if (rule.count == 0 && !icaltime_is_null_time(rule.until) && rule.interval == 1) {
+        skip_to = cal_to_utc(rule.until, zone) - SKIP_BEFORE_UNTIL;
+    }
+    bool skipped = false;
+    bool kept_after = false;
     bool open = false;
     struct icaltimetype t;
     int64_t u;
     int rc;
-    while ((rc = cal_recur_next(&w, work, &t, &u)) == 1) {
-        if (cal_exset_has(se->ex, t, u)) {
-            continue;
+    for (;;) {
+        while ((rc = cal_recur_next(&w, work, &t, &u)) == 1) {
+            if (cal_exset_has(se->ex, t, u)) {
+                continue;
+            }
+            series_add(se, t, zone, u, s);
+            kept_after = skipped;
+            if (!bounded) {
+                open = true;
+                break;
+            }
+            if (!skipped && skip_to != INT64_MIN && u < skip_to) {
+                cal_recur_skip(&w, anchor, skip_to);
+                skipped = true;
+            }
         }
-        series_add(se, t, zone, u, s);
-        if (!bounded) {
-            open = true;
+        if (rc != 0 || !skipped || kept_after) {
             break;
         }
+        cal_recur_stop(&w); /* again from DTSTART, without skipping */
+        if (cal_recur_start(&w, &rule, anchor, zone) != 0) {
+            break;
+        }
+        skip_to = INT64_MIN;
+        skipped = false;
     }
     cal_recur_stop(&w);
     if (open || rc < 0) {

@@ -38,12 +38,12 @@
 #include "util/sec.h"
 
 enum {
-    TZ_CACHE_SLOTS = 256,  /* distinct zones shared per process (open addressing, never
-                              evicted); past it a zone is screened each time and not shared */
-    TZ_CACHE_ZONES = 128,  /* of which hold a shared zone: a zone expanded to the year 9999
-                              within the limit holds at most ~1 MB of changes */
-    TZ_BINDS = 32,         /* tree zones this thread maps to shared ones at once */
-    TZ_PROBE_YEARS = 4,    /* years an observance's rule is walked to learn its rate */
+    TZ_CACHE_SLOTS = 256,    /* distinct zones shared per process (open addressing, never
+                                evicted); past it a zone is screened each time and not shared */
+    TZ_CACHE_ZONES = 128,    /* of which hold a shared zone: a zone expanded to the year 9999
+                                within the limit holds at most ~1 MB of changes */
+    TZ_BINDS = 32,           /* tree zones this thread maps to shared ones at once */
+    TZ_PROBE_YEARS = 4,      /* years an observance's rule is walked to learn its rate */
     TZ_HORIZON_YEAR = 10005, /* libical expands to the converted year + 5; years end at 9999 */
     TZ_WHY_BYTES = 200,
 };
@@ -54,6 +54,7 @@ static size_t max_transitions = CAL_DEFAULT_MAX_TZ_TRANSITIONS;
 struct tz_slot {
     bool used;
     bool ok;
+    bool warned; /* a stored object with this refused zone was logged */
     uint8_t key[32];
     icaltimezone *zone; /* owned; NULL when refused or when the zone budget is spent */
     char why[TZ_WHY_BYTES];
@@ -199,12 +200,14 @@ static bool tz_screen(icalcomponent *vtz, char *why)
         struct icalrecurrencetype rules[CAL_MAX_RRULES];
         size_t n = 0;
         for (icalproperty *rp = icalcomponent_get_first_property(o, ICAL_RRULE_PROPERTY);
-             rp && n < CAL_MAX_RRULES; rp = icalcomponent_get_next_property(o, ICAL_RRULE_PROPERTY)) {
+             rp && n < CAL_MAX_RRULES;
+             rp = icalcomponent_get_next_property(o, ICAL_RRULE_PROPERTY)) {
             rules[n++] = icalproperty_get_rrule(rp);
         }
         for (size_t i = 0; i < n && total <= limit; i++) {
             const char *reason = NULL;
-            total += rule_changes(&rules[i], start, limit - (total < limit ? total : limit), &reason);
+            total +=
+                rule_changes(&rules[i], start, limit - (total < limit ? total : limit), &reason);
             if (reason && total > limit) {
                 snprintf(why, TZ_WHY_BYTES,
                          "VTIMEZONE %.40s: an observance's RRULE %.60s (max_tz_transitions=%llu)",
@@ -240,12 +243,13 @@ static size_t slot_of(const uint8_t key[32])
 }
 
 /* The cached verdict on `vtz`: true with *shared (NULL when not shared), or false with the
- * reason copied into why[TZ_WHY_BYTES]. Screens and caches a zone seen for the first time
- * (then *fresh is true). */
-static bool tz_lookup(icalcomponent *vtz, icaltimezone **shared, char *why, bool *fresh)
+ * reason copied into why[TZ_WHY_BYTES]. Screens and caches a zone seen for the first time.
+ * With `stored` (a stored object is being read), *warn is set the first time a refused zone
+ * is met that way, so the log says so once per zone, not per request. */
+static bool tz_lookup(icalcomponent *vtz, bool stored, icaltimezone **shared, char *why, bool *warn)
 {
     *shared = NULL;
-    *fresh = false;
+    *warn = false;
     char *text = icalcomponent_as_ical_string_r(vtz);
     if (!text) {
         snprintf(why, TZ_WHY_BYTES, "VTIMEZONE cannot be read");
@@ -264,6 +268,8 @@ static bool tz_lookup(icalcomponent *vtz, icaltimezone **shared, char *why, bool
             *shared = tz_slots[i].zone;
             if (!ok) {
                 memcpy(why, tz_slots[i].why, TZ_WHY_BYTES);
+                *warn = stored && !tz_slots[i].warned;
+                tz_slots[i].warned = tz_slots[i].warned || stored;
             }
             pthread_mutex_unlock(&tz_lock);
             return ok;
@@ -275,7 +281,7 @@ static bool tz_lookup(icalcomponent *vtz, icaltimezone **shared, char *why, bool
      * screening one new zone at once both insert; the second finds the first's slot. */
     bool ok = tz_screen(vtz, why);
     icaltimezone *zone = NULL;
-    *fresh = true;
+    *warn = stored && !ok;
 
     pthread_mutex_lock(&tz_lock);
     i = slot_of(key);
@@ -303,6 +309,7 @@ static bool tz_lookup(icalcomponent *vtz, icaltimezone **shared, char *why, bool
         }
         if (!ok) {
             memcpy(s->why, why, TZ_WHY_BYTES);
+            s->warned = stored;
         }
         zone = s->zone;
         tz_nslots++;
@@ -329,7 +336,9 @@ void cal_tz_shutdown(void)
 /* ---------------------------------------------------------------------------------------- */
 /* Trees */
 
-static void bind_zone(const icalcomponent *root, const icalcomponent *vtz, const char *tzid,
+static void bind_zone(const icalcomponent *root,
+                      const icalcomponent *vtz,
+                      const char *tzid,
                       icaltimezone *shared)
 {
     size_t len = strlen(tzid);
@@ -375,8 +384,8 @@ int cal_tree_screen(icalcomponent *root, bool refuse, struct err *err)
 {
     cal_tree_unbind(root); /* a tree at the address of one freed without cal_tree_free */
     size_t n = 0;
-    for (icalcomponent *z = icalcomponent_get_first_component(root, ICAL_VTIMEZONE_COMPONENT);
-         z; z = icalcomponent_get_next_component(root, ICAL_VTIMEZONE_COMPONENT)) {
+    for (icalcomponent *z = icalcomponent_get_first_component(root, ICAL_VTIMEZONE_COMPONENT); z;
+         z = icalcomponent_get_next_component(root, ICAL_VTIMEZONE_COMPONENT)) {
         n++;
     }
     if (n == 0) {
@@ -395,8 +404,8 @@ int cal_tree_screen(icalcomponent *root, bool refuse, struct err *err)
     for (size_t i = 0; i < k; i++) {
         char why[TZ_WHY_BYTES];
         icaltimezone *shared = NULL;
-        bool fresh = false;
-        if (tz_lookup(zones[i], &shared, why, &fresh)) {
+        bool warn = false;
+        if (tz_lookup(zones[i], !refuse, &shared, why, &warn)) {
             icalproperty *tp = icalcomponent_get_first_property(zones[i], ICAL_TZID_PROPERTY);
             if (shared) {
                 bind_zone(root, zones[i], icalproperty_get_tzid(tp), shared);
@@ -409,7 +418,7 @@ int cal_tree_screen(icalcomponent *root, bool refuse, struct err *err)
         }
         /* A stored object from before the check: answered without this zone (said once per
          * zone and process, not per request). */
-        if (fresh) {
+        if (warn) {
             char clean[TZ_WHY_BYTES];
             log_warn("stored calendar data holds a time zone that cannot be expanded; its "
                      "times are read without it: %s",

@@ -266,8 +266,8 @@ static int check_object(struct dav_req *dr,
         *info = c->info;
         return 0;
     }
-    return cal_parse_object((struct slice){in->content, in->size}, ALL_COMPONENTS, dr->arena,
-                            info, err);
+    return cal_parse_object((struct slice){in->content, in->size}, ALL_COMPONENTS, dr->arena, info,
+                            err);
 }
 
 static int prepare_put(struct dav_req *dr,

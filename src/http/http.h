@@ -79,13 +79,13 @@ struct http_config {
     unsigned workers;         /* threads in MHD's pool */
     unsigned max_connections; /* total */
     unsigned per_ip_connections;
-    unsigned idle_timeout;   /* seconds a connection may stay silent */
-    size_t max_header_bytes; /* per-connection memory for the request line and headers */
-    size_t max_path_bytes;   /* request target length */
-    unsigned auth_cache_ttl; /* seconds a verified credential is remembered; 0 = never */
+    unsigned idle_timeout;        /* seconds a connection may stay silent */
+    size_t max_header_bytes;      /* per-connection memory for the request line and headers */
+    size_t max_path_bytes;        /* request target length */
+    unsigned auth_cache_ttl;      /* seconds a verified credential is remembered; 0 = never */
     unsigned request_time_budget; /* seconds one call into a route may compute (util/deadline.h);
                                      0 = unbounded */
-    const char *realm;       /* WWW-Authenticate realm */
+    const char *realm;            /* WWW-Authenticate realm */
     http_auth_fn *authenticate;
     void *auth_ctx;
 };

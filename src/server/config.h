@@ -23,19 +23,19 @@ struct config {
     char log_level[16];            /* error|warn|info|debug, default info */
     char realm[128];               /* Basic realm, default "Almanac" */
     /* [limits] */
-    unsigned max_connections;    /* default 1024 */
-    unsigned per_ip_connections; /* default 256 */
-    unsigned idle_timeout;       /* seconds, default 120 */
-    unsigned shutdown_grace;     /* seconds SIGTERM waits for requests, default 10 */
-    size_t max_header_bytes;     /* default 32768 */
-    size_t max_path_bytes;       /* default 4096 */
-    size_t xml_max_body;         /* default 512 MiB: 1,000,000 resourcetags fit */
-    unsigned xml_max_depth;      /* default 64 */
-    size_t xml_max_elements;     /* default 4,000,000 */
-    size_t xml_max_text;         /* default 1 MiB */
-    size_t max_resource_size;    /* default 10 MiB: one PUT body */
-    size_t max_dead_props;       /* dead properties per resource, default 256 */
-    unsigned auth_cache_ttl;     /* seconds, default 300 */
+    unsigned max_connections;     /* default 1024 */
+    unsigned per_ip_connections;  /* default 256 */
+    unsigned idle_timeout;        /* seconds, default 120 */
+    unsigned shutdown_grace;      /* seconds SIGTERM waits for requests, default 10 */
+    size_t max_header_bytes;      /* default 32768 */
+    size_t max_path_bytes;        /* default 4096 */
+    size_t xml_max_body;          /* default 512 MiB: 1,000,000 resourcetags fit */
+    unsigned xml_max_depth;       /* default 64 */
+    size_t xml_max_elements;      /* default 4,000,000 */
+    size_t xml_max_text;          /* default 1 MiB */
+    size_t max_resource_size;     /* default 10 MiB: one PUT body */
+    size_t max_dead_props;        /* dead properties per resource, default 256 */
+    unsigned auth_cache_ttl;      /* seconds, default 300 */
     unsigned request_time_budget; /* seconds, default 60; 0 = unbounded */
     size_t max_tz_transitions;    /* default 30,000 (cal_set_max_tz_transitions) */
     /* [history] */

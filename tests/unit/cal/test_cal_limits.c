@@ -37,17 +37,17 @@ static const char tz_hang[] = HEAD "BEGIN:VTIMEZONE\r\nTZID:X\r\nBEGIN:DAYLIGHT\
                                    "BEGIN:VEVENT\r\nUID:tz-hang\r\nDTSTAMP:20260101T000000Z\r\n"
                                    "DTSTART;TZID=X:20260105T100000\r\nEND:VEVENT\r\n" TAIL;
 
-#define VTZ(tzid, rule)                                                                     \
-  "BEGIN:VTIMEZONE\r\nTZID:" tzid "\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\n"            \
+#define VTZ(tzid, rule)                                                                        \
+  "BEGIN:VTIMEZONE\r\nTZID:" tzid "\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\n"               \
   "TZOFFSETTO:+0100\r\nDTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n" \
-  "END:STANDARD\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"            \
+  "END:STANDARD\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"               \
   "DTSTART:19700329T020000\r\nRRULE:" rule "\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
 
-#define EVENT(tzid, extra)                                                               \
-  "BEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=" tzid              \
+#define EVENT(tzid, extra)                                                  \
+  "BEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID=" tzid \
   ":20260105T100000\r\nDURATION:PT1H\r\n" extra "END:VEVENT\r\n"
 
-#define UTC_EVENT(extra)                                                                 \
+#define UTC_EVENT(extra)                                                                   \
   HEAD "BEGIN:VEVENT\r\nUID:u\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:19700105T100000Z\r\n" \
        "DURATION:PT1S\r\n" extra "END:VEVENT\r\n" TAIL
 
@@ -65,8 +65,8 @@ static const struct patho cases[] = {
      "valid-calendar-data"},
     {"vtimezone FREQ=SECONDLY;COUNT=1000000000",
      HEAD VTZ("C", "FREQ=SECONDLY;COUNT=1000000000") EVENT("C", "") TAIL, "valid-calendar-data"},
-    {"vtimezone sub-daily with BYMONTH", HEAD VTZ("B", "FREQ=SECONDLY;BYMONTH=3") EVENT("B", "") TAIL,
-     "valid-calendar-data"},
+    {"vtimezone sub-daily with BYMONTH",
+     HEAD VTZ("B", "FREQ=SECONDLY;BYMONTH=3") EVENT("B", "") TAIL, "valid-calendar-data"},
     {"vtimezone rule never matching",
      HEAD VTZ("N", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30") EVENT("N", "") TAIL, NULL},
     {"vtimezone unused but unbounded",
@@ -191,8 +191,11 @@ static void test_stored_pathological_objects_are_answered(void **state)
         }
 
         struct cal_filter f = {.kind = CAL_FILTER_COMP, .name = "VCALENDAR"};
-        struct cal_filter ev = {.kind = CAL_FILTER_COMP, .name = "VEVENT", .has_range = true,
-                                .start = jan2026, .end = jan2026 + 86400};
+        struct cal_filter ev = {.kind = CAL_FILTER_COMP,
+                                .name = "VEVENT",
+                                .has_range = true,
+                                .start = jan2026,
+                                .end = jan2026 + 86400};
         f.children = &ev;
         t0 = time_mono_us();
         assert_true(cal_filter_match(ics, &f, arena, &e) >= 0);
@@ -200,7 +203,8 @@ static void test_stored_pathological_objects_are_answered(void **state)
 
         size_t periods = 0;
         t0 = time_mono_us();
-        assert_int_equal(cal_busy(ics, jan2026, jan2026 + 86400, arena, count_busy, &periods, &e), 0);
+        assert_int_equal(cal_busy(ics, jan2026, jan2026 + 86400, arena, count_busy, &periods, &e),
+                         0);
         check_bounded("free-busy", cases[i].name, t0);
         arena_destroy(&arena);
     }
@@ -209,9 +213,8 @@ static void test_stored_pathological_objects_are_answered(void **state)
     struct err e;
     err_init(&e);
     struct slice out;
-    assert_int_equal(cal_expand(slice_from_cstr(tz_hang), jan2026, jan2026 + 30 * 86400, arena,
-                                &out, &e),
-                     0);
+    assert_int_equal(
+        cal_expand(slice_from_cstr(tz_hang), jan2026, jan2026 + 30 * 86400, arena, &out, &e), 0);
     assert_non_null(strstr(out.ptr, "DTSTART:20260105T100000Z"));
     arena_destroy(&arena);
 }
@@ -222,8 +225,9 @@ static void test_many_rdates_are_bounded(void **state)
     (void)state;
     struct buf b;
     buf_init(&b, 8u << 20);
-    assert_int_equal(buf_append_cstr(&b, HEAD "BEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\n"
-                                              "DTSTART:20000101T000000Z\r\n"),
+    assert_int_equal(buf_append_cstr(&b,
+                                     HEAD "BEGIN:VEVENT\r\nUID:r\r\nDTSTAMP:20260101T000000Z\r\n"
+                                          "DTSTART:20000101T000000Z\r\n"),
                      0);
     for (int i = 0; i < 100000; i++) {
         char line[64];
@@ -356,6 +360,151 @@ static void test_deadline_stops_walks(void **state)
     arena_destroy(&arena);
 }
 
+/* The DTSTARTs (as text) of the instances in an expansion, in order, into out[] (max n). */
+static size_t starts_of(struct slice ex, char out[][24], size_t n)
+{
+    size_t k = 0;
+    const char *p = ex.ptr;
+    while (k < n && (p = strstr(p, "\nDTSTART")) != NULL) {
+        p = strchr(p, ':');
+        if (!p) {
+            break;
+        }
+        size_t len = strcspn(p + 1, "\r\n");
+        snprintf(out[k++], 24, "%.*s", (int)(len < 23 ? len : 23), p + 1);
+    }
+    return k;
+}
+
+/* An expansion over a window skips the rule ahead to the window (icalrecur_iterator_set_start)
+ * instead of stepping from DTSTART; it must show exactly the instances a walk from DTSTART
+ * shows in that window. The reference is the expansion over the whole series. */
+static void test_window_expansion_equals_the_full_walk(void **state)
+{
+    (void)state;
+    static const char *const series[] = {
+        "DTSTART:20200106T090000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;UNTIL=20270101T000000Z\r\n",
+        "DTSTART;TZID=Europe/Berlin:20200106T090000\r\nDTEND;TZID=Europe/Berlin:20200106T100000\r\n"
+        "RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR;UNTIL=20270101T000000Z\r\n"
+        "EXDATE;TZID=Europe/Berlin:20260302T090000\r\n",
+        "DTSTART:20200131T180000\r\nDURATION:PT2H\r\n"
+        "RRULE:FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20280101T000000Z\r\n",
+        "DTSTART;VALUE=DATE:20000229\r\nRRULE:FREQ=YEARLY;UNTIL=20400101\r\n",
+        "DTSTART:20240101T000000Z\r\nDURATION:P3D\r\nRRULE:FREQ=WEEKLY;INTERVAL=2\r\n",
+        "DTSTART:20250101T080000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=HOURLY;INTERVAL=7;"
+        "UNTIL=20270101T000000Z\r\n",
+        "DTSTART:20251101T080000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=HOURLY;"
+        "UNTIL=20260301T000000Z\r\n",
+        "DTSTART:20190103T080000Z\r\nDURATION:PT30M\r\nRRULE:FREQ=DAILY;INTERVAL=3\r\n",
+        "DTSTART;TZID=America/New_York:20181231T233000\r\nDURATION:PT1H\r\n"
+        "RRULE:FREQ=MONTHLY;BYMONTHDAY=1,15,-1\r\n",
+        "DTSTART:20100101T120000Z\r\nDURATION:PT1H\r\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=1,3;BYDAY=1MO,-1FR;BYSETPOS=1,-1\r\n",
+    };
+    const int64_t day = 86400;
+    const int64_t windows[][2] = {
+        {1767225600, 1767225600 + 7 * day},            /* 2026-01-01, a week */
+        {1772323200, 1772323200 + day},                /* 2026-03-01, a day */
+        {1798761600 - 7 * day, 1798761600 + 40 * day}, /* 2026-12-25: most series end */
+        {1709164800, 1709164800 + 2 * day},            /* 2024-02-29 */
+        {1735689600 + 3600, 1735689600 + 7200},        /* an hour of 2025-01-01 */
+    };
+    static char full[8192][24];
+    static char part[8192][24];
+    size_t checked = 0;
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
+        char ics[1024];
+        snprintf(ics, sizeof(ics),
+                 HEAD "BEGIN:VEVENT\r\nUID:w%zu\r\nDTSTAMP:20260101T000000Z\r\n%s"
+                      "END:VEVENT\r\n" TAIL,
+                 i, series[i]);
+        for (size_t w = 0; w < sizeof(windows) / sizeof(windows[0]); w++) {
+            arena = arena_create();
+            struct err e;
+            err_init(&e);
+            struct slice ref;
+            struct slice got;
+            /* from the window's start minus 10 years: no skipping possible for these series
+             * (each starts later), then cut to the window by the walk's own overlap test */
+            assert_int_equal(
+                cal_expand(slice_from_cstr(ics), INT64_MIN / 2, windows[w][1], arena, &ref, &e), 0);
+            assert_int_equal(
+                cal_expand(slice_from_cstr(ics), windows[w][0], windows[w][1], arena, &got, &e), 0);
+            size_t nf = starts_of(ref, full, 8192);
+            size_t np = starts_of(got, part, 8192);
+            assert_true(nf < 8192);
+            /* the reference holds every instance up to the window's end; those overlapping
+             * the window are its last ones (one length per series), in the same order */
+            if (np > nf) {
+                fail_msg("series %zu window %zu: %zu instances in the window, %zu in all", i, w, np,
+                         nf);
+            }
+            for (size_t j = 0; j < np; j++) {
+                if (strcmp(full[nf - np + j], part[j]) != 0) {
+                    fail_msg("series %zu window %zu: instance %zu is %s, the full walk has %s", i,
+                             w, j, part[j], full[nf - np + j]);
+                }
+            }
+            /* and none missing: the window expansion has as many as the reference has that
+             * overlap the window, counted by cal_instances_match over the same range */
+            struct cal_info info;
+            err_init(&e);
+            assert_int_equal(
+                cal_parse_object(slice_from_cstr(ics), CAL_COMP_VEVENT, arena, &info, &e), 0);
+            /* an empty window is checked against the index (a walk from DTSTART) */
+            checked += np > 0 || info.has_instances; /* an empty window needs the index */
+            if (info.has_instances) {
+                assert_int_equal(cal_instances_match(info.instances, info.instances_size,
+                                                     windows[w][0], windows[w][1]),
+                                 np > 0 ? 1 : 0);
+            }
+            arena_destroy(&arena);
+        }
+    }
+    assert_true(checked >= 25);
+}
+
+/* A rule ending by UNTIL is walked for its first instance, then from a year before UNTIL;
+ * the span is the same as a walk through every instance would give, also when the last
+ * instances are further apart than that (Feb 29) or excluded. */
+static void test_until_span_skips_the_middle_exactly(void **state)
+{
+    (void)state;
+
+    static const struct {
+        const char *body;
+        int64_t start;
+        int64_t end;
+    } spans[] = {
+        {"DTSTART:20000229T100000Z\r\nDURATION:PT1H\r\n"
+         "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;UNTIL=20990101T000000Z\r\n",
+         951818400, 3981351600}, /* last 2096-02-29: six years before UNTIL */
+        {"DTSTART:19900101T090000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;UNTIL=20300101T000000Z\r\n"
+         "EXDATE:20291231T090000Z\r\n",
+         631184400, 1893319200}, /* the last one excluded: 2029-12-30 */
+        {"DTSTART:20190331T013000Z\r\nDTEND:20190331T030000Z\r\n"
+         "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU;UNTIL=20290401T000000Z\r\n",
+         1553995800, 1869096600 + 5400}, /* 2029-03-25 01:30, 90 minutes */
+    };
+
+    for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
+        char ics[512];
+        snprintf(ics, sizeof(ics),
+                 HEAD "BEGIN:VEVENT\r\nUID:s%zu\r\nDTSTAMP:20260101T000000Z\r\n%s"
+                      "END:VEVENT\r\n" TAIL,
+                 i, spans[i].body);
+        arena = arena_create();
+        struct cal_info info;
+        struct err e;
+        err_init(&e);
+        assert_int_equal(cal_parse_object(slice_from_cstr(ics), CAL_COMP_VEVENT, arena, &info, &e),
+                         0);
+        assert_int_equal(info.dtstart_utc, spans[i].start);
+        assert_int_equal(info.dtend_utc, spans[i].end);
+        arena_destroy(&arena);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +515,8 @@ int main(void)
         cmocka_unit_test(test_max_tz_transitions_is_the_limit),
         cmocka_unit_test(test_zone_expansion_is_shared_between_objects),
         cmocka_unit_test(test_deadline_stops_walks),
+        cmocka_unit_test(test_window_expansion_equals_the_full_walk),
+        cmocka_unit_test(test_until_span_skips_the_middle_exactly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
