@@ -15,7 +15,11 @@ Python is timed apart and left out). VmHWM is read after the last window; VmRSS 
 every 20 ms by a thread while the windows run (and after each window), since the argon2id
 verification of the first request (m = 19 MiB) sets VmHWM and hides anything smaller.
 
+almanacd's CPU time (user + system, /proc/PID/stat) is read around the PUT load and around
+the windows: CPU per PUT and per synced event.
+
 usage: eas_sync.py ALMANACD ALMANAC [--events 10000,100000] [--window 512] [--procs 8]
+                   [--data utc|zoned]
 Prints one JSON line per run and a markdown table."""
 
 import argparse
@@ -207,20 +211,34 @@ def device_session(port, pid, expect_uids, window):
     return res
 
 
-def run(almanacd, almanac, n, window, procs):
+def cpu_s(pid):
+    """User + system CPU seconds the process has used (/proc/PID/stat fields 14 and 15)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(almanacd, almanac, n, window, procs, zoned=False):
     work = tempfile.mkdtemp(prefix="bench-eas-sync-")
     srv = Server(almanacd, almanac, work)
     try:
-        events = generate(n)
+        events = generate(n, zoned=zoned)
         uids = {"bench-%06d@almanac" % i for i in range(n)}
         srv.start()
+        cpu0 = cpu_s(srv.proc.pid)
         loaded, load_s = load(srv.port, events, procs)
+        put_cpu = cpu_s(srv.proc.pid) - cpu0
         srv.stop()
         srv.start()
         idle_kb = status_kb(srv.proc.pid, "VmRSS")
-        r = {"events": n, "window": window, "put_per_s": round(loaded / load_s),
+        r = {"events": n, "window": window, "data": "zoned" if zoned else "utc",
+             "put_per_s": round(loaded / load_s),
+             "put_cpu_ms": round(put_cpu * 1000 / max(loaded, 1), 3),
              "idle_rss_mb": idle_kb / 1024}
+        cpu0 = cpu_s(srv.proc.pid)
         r.update(device_session(srv.port, srv.proc.pid, uids, window))
+        r["sync_cpu_s"] = round(cpu_s(srv.proc.pid) - cpu0, 2)
+        r["sync_cpu_ms_per_event"] = round(r["sync_cpu_s"] * 1000 / n, 3)
         r["threads"] = status_kb(srv.proc.pid, "Threads")
         srv.stop()
         with open(srv.log, errors="replace") as f:
@@ -232,19 +250,22 @@ def run(almanacd, almanac, n, window, procs):
 
 
 def table(results):
-    lines = ["| events | WindowSize | windows | total (all windows) | first window | last full "
+    lines = ["| data | events | WindowSize | windows | total (all windows) | almanacd CPU per "
+             "event | first window | last full "
              "window | last window (items) | median | p99 | WBXML received | almanacd VmHWM "
-             "| largest VmRSS during the windows | PUT load |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-             "| ---: | ---: |"]
+             "| largest VmRSS during the windows | PUT load | almanacd CPU per PUT |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: | ---: | ---: | ---: |"]
     for r in results:
         lf = "%.1f ms" % r["last_full_ms"] if r["last_full_ms"] is not None else "-"
-        lines.append("| {:,} | {} | {:,} | {:.2f} s | {:.1f} ms | {} | {:.1f} ms ({}) | "
-                     "{:.1f} ms | {:.1f} ms | {:.1f} MB | {:.1f} MB | {:.1f} MB | {:,} PUT/s |"
-                     .format(r["events"], r["window"], r["windows"], r["sync_s"],
-                             r["first_ms"], lf, r["last_ms"], r["last_items"],
-                             r["median_ms"], r["p99_ms"], r["wbxml_bytes"] / 1e6,
-                             r["vmhwm_mb"], r["max_vmrss_mb"], r["put_per_s"]))
+        lines.append("| {} | {:,} | {} | {:,} | {:.2f} s | {:.3f} ms | {:.1f} ms | {} | "
+                     "{:.1f} ms ({}) | {:.1f} ms | {:.1f} ms | {:.1f} MB | {:.1f} MB | {:.1f} MB "
+                     "| {:,} PUT/s | {:.3f} ms |"
+                     .format(r["data"], r["events"], r["window"], r["windows"], r["sync_s"],
+                             r["sync_cpu_ms_per_event"], r["first_ms"], lf, r["last_ms"],
+                             r["last_items"], r["median_ms"], r["p99_ms"],
+                             r["wbxml_bytes"] / 1e6, r["vmhwm_mb"], r["max_vmrss_mb"],
+                             r["put_per_s"], r["put_cpu_ms"]))
     return "\n".join(lines)
 
 
@@ -255,10 +276,12 @@ def main():
     ap.add_argument("--events", default="10000,100000")
     ap.add_argument("--window", type=int, default=512)
     ap.add_argument("--procs", type=int, default=8)
+    ap.add_argument("--data", default="utc", choices=("utc", "zoned"),
+                    help="zoned: peers.generate_zoned's mix of named zones with VTIMEZONEs")
     a = ap.parse_args()
     results = []
     for n in [int(x) for x in a.events.split(",")]:
-        r = run(a.almanacd, a.almanac, n, a.window, a.procs)
+        r = run(a.almanacd, a.almanac, n, a.window, a.procs, a.data == "zoned")
         print(json.dumps(r), flush=True)
         results.append(r)
     print()

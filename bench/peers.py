@@ -50,9 +50,89 @@ def wait_port(port, proc, timeout=30):
     raise RuntimeError("server did not listen")
 
 
-def generate(n, seed=42):
+# VTIMEZONEs as clients write them: Apple and Thunderbird with rules from 1970 (Berlin, New
+# York), Outlook with rules from 1601 (W. Europe Standard Time), and zones without DST.
+VTIMEZONES = {
+    "Europe/Berlin": (
+        "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\n"
+        "TZOFFSETTO:+0200\r\nTZNAME:CEST\r\nDTSTART:19700329T020000\r\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\n"
+        "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\nDTSTART:19701025T030000\r\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"),
+    "America/New_York": (
+        "BEGIN:VTIMEZONE\r\nTZID:America/New_York\r\nBEGIN:DAYLIGHT\r\nTZOFFSETFROM:-0500\r\n"
+        "TZOFFSETTO:-0400\r\nTZNAME:EDT\r\nDTSTART:20070311T020000\r\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=2SU\r\nEND:DAYLIGHT\r\nBEGIN:STANDARD\r\n"
+        "TZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nTZNAME:EST\r\nDTSTART:20071104T020000\r\n"
+        "RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"),
+    "W. Europe Standard Time": (
+        "BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+        "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+        "DTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+        "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"),
+    "Asia/Kolkata": (
+        "BEGIN:VTIMEZONE\r\nTZID:Asia/Kolkata\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0530\r\n"
+        "TZOFFSETTO:+0530\r\nTZNAME:IST\r\nDTSTART:19700101T000000\r\nEND:STANDARD\r\n"
+        "END:VTIMEZONE\r\n"),
+    "Asia/Tokyo": (
+        "BEGIN:VTIMEZONE\r\nTZID:Asia/Tokyo\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0900\r\n"
+        "TZOFFSETTO:+0900\r\nTZNAME:JST\r\nDTSTART:19700101T000000\r\nEND:STANDARD\r\n"
+        "END:VTIMEZONE\r\n"),
+}
+ZONES = list(VTIMEZONES)
+
+
+def generate_zoned(n, seed=42):
+    """Issue 19's real-world mix: every timed event in a named zone with its VTIMEZONE (the
+    five of VTIMEZONES, Berlin weighted most), 80% singles, 15% weekly or daily series with
+    EXDATEs and a moved instance, 5% all-day; spread over 2025-2026."""
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        day = rnd.randrange(730)
+        y, doy = (2025, day) if day < 365 else (2026, day - 365)
+        t = time.gmtime(time.mktime((y, 1, 1, 0, 0, 0, 0, 0, 0)) - time.timezone + doy * 86400)
+        date = "%04d%02d%02d" % (t.tm_year, t.tm_mon, t.tm_mday)
+        t2 = time.gmtime(time.mktime((y, 1, 1, 0, 0, 0, 0, 0, 0)) - time.timezone
+                         + (doy + 14) * 86400)
+        date2 = "%04d%02d%02d" % (t2.tm_year, t2.tm_mon, t2.tm_mday)
+        hour = rnd.randrange(7, 19)
+        tz = ZONES[0] if rnd.random() < 0.4 else rnd.choice(ZONES)
+        kind = rnd.random()
+        uid = "bench-%06d@almanac" % i
+        head = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac bench//EN\r\n"
+        if kind < 0.80:
+            body = (VTIMEZONES[tz] +
+                    "BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\n"
+                    "DTSTART;TZID=%s:%sT%02d0000\r\nDTEND;TZID=%s:%sT%02d3000\r\n"
+                    "SUMMARY:Meeting %d\r\nLOCATION:Room %d\r\nEND:VEVENT\r\n"
+                    % (uid, tz, date, hour, tz, date, hour, i, i % 40))
+        elif kind < 0.95:
+            freq = "WEEKLY" if rnd.random() < 0.7 else "DAILY"
+            count = rnd.randrange(10, 60)
+            body = (VTIMEZONES[tz] +
+                    "BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\n"
+                    "DTSTART;TZID=%s:%sT%02d0000\r\nDTEND;TZID=%s:%sT%02d4500\r\n"
+                    "RRULE:FREQ=%s;COUNT=%d\r\nEXDATE;TZID=%s:%sT%02d0000\r\n"
+                    "SUMMARY:Series %d\r\nEND:VEVENT\r\n"
+                    "BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\n"
+                    "RECURRENCE-ID;TZID=%s:%sT%02d0000\r\nDTSTART;TZID=%s:%sT%02d3000\r\n"
+                    "DTEND;TZID=%s:%sT%02d1500\r\nSUMMARY:Series %d (moved)\r\nEND:VEVENT\r\n"
+                    % (uid, tz, date, hour, tz, date, hour, freq, count, tz, date2, hour, i,
+                       uid, tz, date, hour, tz, date, hour, tz, date, hour + 1, i))
+        else:
+            body = ("BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\nDTSTART;VALUE=DATE:%s\r\n"
+                    "SUMMARY:Holiday %d\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n" % (uid, date, i))
+        out.append(("ev%06d.ics" % i, head + body + "END:VCALENDAR\r\n"))
+    return out
+
+
+def generate(n, seed=42, zoned=False):
     """A realistic mix: 70% timed singles, 15% all-day, 15% weekly series with a moved
-    instance, spread over 2025-2026."""
+    instance, spread over 2025-2026, in UTC; with `zoned`, generate_zoned()'s mix."""
+    if zoned:
+        return generate_zoned(n, seed)
     rnd = random.Random(seed)
     out = []
     for i in range(n):

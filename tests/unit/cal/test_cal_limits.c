@@ -6,6 +6,7 @@
  * used to cause. The bound is generous (sanitizer builds on a loaded 2-core machine); the
  * times a release build takes are in BENCHMARKS.md. Also: the time-zone cache shares one
  * zone between objects, and a per-thread deadline stops a walk with err_cond_time_budget. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -333,6 +334,95 @@ static void test_zone_expansion_is_shared_between_objects(void **state)
     arena_destroy(&arena);
 }
 
+/* Two objects define the same TZID differently (a zone whose rules changed between two
+ * exports): the cache is keyed by the definition, so each object converts in its own. */
+static void test_same_tzid_with_another_definition(void **state)
+{
+    (void)state;
+    static const char fmt[] =
+        HEAD "BEGIN:VTIMEZONE\r\nTZID:Office\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:%s\r\n"
+             "TZOFFSETTO:%s\r\nDTSTART:19700101T000000\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+             "BEGIN:VEVENT\r\nUID:o\r\nDTSTAMP:20260101T000000Z\r\n"
+             "DTSTART;TZID=Office:20260105T100000\r\nDURATION:PT1H\r\n"
+             "RRULE:FREQ=DAILY;COUNT=3\r\nEND:VEVENT\r\n" TAIL;
+    char east[1024];
+    char west[1024];
+    snprintf(east, sizeof(east), fmt, "+0100", "+0100");
+    snprintf(west, sizeof(west), fmt, "-0500", "-0500");
+    const int64_t ten_utc = 1767607200; /* 2026-01-05T10:00:00Z */
+    for (int round = 0; round < 3; round++) {
+        arena = arena_create();
+        struct cal_info a;
+        struct cal_info b;
+        struct err e;
+        err_init(&e);
+        assert_int_equal(cal_parse_object(slice_from_cstr(east), CAL_COMP_VEVENT, arena, &a, &e),
+                         0);
+        assert_int_equal(cal_parse_object(slice_from_cstr(west), CAL_COMP_VEVENT, arena, &b, &e),
+                         0);
+        assert_int_equal(a.dtstart_utc, ten_utc - 3600);
+        assert_int_equal(b.dtstart_utc, ten_utc + 5 * 3600);
+        struct slice out;
+        assert_int_equal(
+            cal_expand(slice_from_cstr(west), ten_utc, ten_utc + 86400, arena, &out, &e), 0);
+        assert_non_null(strstr(out.ptr, "DTSTART:20260105T150000Z"));
+        assert_int_equal(
+            cal_expand(slice_from_cstr(east), ten_utc, ten_utc + 86400, arena, &out, &e), 0);
+        assert_non_null(strstr(out.ptr, "DTSTART:20260106T090000Z"));
+        assert_null(strstr(out.ptr, "T150000Z"));
+        arena_destroy(&arena);
+    }
+}
+
+/* Threads share the cache: each parses objects in zones the others are screening and
+ * expanding at the same moment, and every conversion is right. */
+struct zone_job {
+    int offset_hours; /* of the zone this thread's objects use */
+    int failures;
+};
+
+static void *parse_in_zone(void *arg)
+{
+    struct zone_job *j = arg;
+    char ics[1024];
+    /* the same eight definitions in every thread, so the cache sees them concurrently */
+    for (int i = 0; i < 400; i++) {
+        int h = (j->offset_hours + i) % 8;
+        snprintf(ics, sizeof(ics),
+                 HEAD "BEGIN:VTIMEZONE\r\nTZID:Z%d\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0%d00\r\n"
+                      "TZOFFSETTO:+0%d00\r\nDTSTART:16010101T000000\r\n"
+                      "RRULE:FREQ=YEARLY;BYMONTH=1;BYMONTHDAY=1\r\nEND:STANDARD\r\n"
+                      "END:VTIMEZONE\r\nBEGIN:VEVENT\r\nUID:t%d\r\nDTSTAMP:20260101T000000Z\r\n"
+                      "DTSTART;TZID=Z%d:20260105T100000\r\nEND:VEVENT\r\n" TAIL,
+                 h, h, h, i, h);
+        struct arena *a = arena_create();
+        struct cal_info info;
+        struct err e;
+        err_init(&e);
+        if (cal_parse_object(slice_from_cstr(ics), CAL_COMP_VEVENT, a, &info, &e) != 0 ||
+            info.dtstart_utc != 1767607200 - (int64_t)h * 3600) {
+            j->failures++;
+        }
+        arena_destroy(&a);
+    }
+    return NULL;
+}
+
+static void test_zone_cache_is_shared_between_threads(void **state)
+{
+    (void)state;
+    pthread_t t[4];
+    struct zone_job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct zone_job){i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, parse_in_zone, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(jobs[i].failures, 0);
+    }
+}
+
 /* A passed deadline stops a long walk: validation answers err_cond_time_budget, and queries
  * on stored objects do too, instead of a half expansion. */
 static void test_deadline_stops_walks(void **state)
@@ -514,6 +604,8 @@ int main(void)
         cmocka_unit_test(test_many_rdates_are_bounded),
         cmocka_unit_test(test_max_tz_transitions_is_the_limit),
         cmocka_unit_test(test_zone_expansion_is_shared_between_objects),
+        cmocka_unit_test(test_same_tzid_with_another_definition),
+        cmocka_unit_test(test_zone_cache_is_shared_between_threads),
         cmocka_unit_test(test_deadline_stops_walks),
         cmocka_unit_test(test_window_expansion_equals_the_full_walk),
         cmocka_unit_test(test_until_span_skips_the_middle_exactly),
