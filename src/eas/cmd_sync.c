@@ -237,7 +237,7 @@ static unsigned item_status(const struct err *e)
 {
     if (e->cond == &eas_cond_item_invalid || e->cond == &cal_cond_eas_invalid ||
         e->cond == &cal_cond_valid_calendar_data || e->cond == &cal_cond_valid_object ||
-        e->cond == &cal_cond_supported_component) {
+        e->cond == &cal_cond_supported_component || e->cond == &eas_cond_store_limit) {
         return SYNC_CONVERSION;
     }
     return SYNC_SERVER;

@@ -82,10 +82,17 @@ int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
         return 0;
     case STORE_BUSY:
         return err_set(err, &eas_cond_busy, "store busy, retry");
+    /* STYLE §3.3: only I/O failures are internal. The others reach here when the state
+     * changed under the request (a collection deleted by another client) or when client
+     * input is past a store bound the command did not check first. */
     case STORE_NOTFOUND:
+        return err_set(err, &eas_cond_not_found, "the store has no such object (any more)");
     case STORE_EXISTS:
     case STORE_CONFLICT:
+        return err_set(err, &eas_cond_conflict, "conflict: %s",
+                       er->store ? store_last_error(er->store) : "");
     case STORE_LIMIT:
+        return err_set(err, &eas_cond_store_limit, "a value is over a store limit");
     case STORE_IO:
         break;
     }
