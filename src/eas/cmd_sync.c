@@ -249,7 +249,9 @@ static int put_ics(
 {
     struct eas_req *er = j->er;
     struct cal_info info;
-    if (cal_parse_object(ics, CAL_COMP_VEVENT, er->arena, &info, err) != 0) {
+    /* a calendar made VTODO-only (RFC 4791 §5.2.3) takes no event: the item's Status 6 */
+    unsigned allowed = j->coll.comps ? j->coll.comps & CAL_COMP_VEVENT : CAL_COMP_VEVENT;
+    if (cal_parse_object(ics, allowed, er->arena, &info, err) != 0) {
         return -1;
     }
     if (!name) {
