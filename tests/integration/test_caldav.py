@@ -5,6 +5,8 @@ and time-range queries through the span index."""
 
 import re
 import time
+import xml.dom.minidom
+import xml.etree.ElementTree as ET
 
 from harness import ServerTestCase, main, propfind_body, responses
 
@@ -247,6 +249,25 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
         self.assertIn("UID:m1", rs[1])
         self.assertIn("<C:calendar-data>BEGIN:VCALENDAR", rs[0])
         self.assertIn(self.cal + "m9.ics</D:href><D:status>HTTP/1.1 404", rs[3])
+
+    def test_multiget_calendar_data_keeps_crlf_through_an_xml_parser_issue_14(self):
+        # RFC 5545 §3.1 lines end in CRLF; XML 1.0 §2.11 turns a literal CR into LF, so the
+        # answer must carry each CR as &#13; for a client's parser to give the object back
+        body = event("crlf-1", extra="DESCRIPTION:two\\nlines\r\n")
+        self.assertStatus(self.put("crlf.ics", body), 201)
+        stored = self.req("GET", self.cal + "crlf.ics").body
+        self.assertIn(b"\r\n", stored)
+        req = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop><C:calendar-data/>'
+               '</D:prop><D:href>%scrlf.ics</D:href></C:calendar-multiget>' % (C, self.cal))
+        r = self.report(self.cal, req)
+        self.assertStatus(r, 207)
+        root = ET.fromstring(r.body)
+        got = root.findall(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
+        self.assertEqual(len(got), 1, r.text)
+        self.assertEqual(got[0].text.encode("utf-8"), stored)
+        dom = xml.dom.minidom.parseString(r.body)
+        node = dom.getElementsByTagNameNS("urn:ietf:params:xml:ns:caldav", "calendar-data")[0]
+        self.assertEqual(node.firstChild.data.encode("utf-8"), stored)
 
     def test_multiget_never_reaches_another_user(self):
         self.srv.request("MKCALENDAR", "/calendars/bob/b/", user="bob")
