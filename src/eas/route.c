@@ -561,6 +561,24 @@ static int options(struct eas_req *er)
     return 0;
 }
 
+/* The User-Agent as the device registry keeps it: at most STORE_EAS_TEXT_MAX bytes, cut
+ * before a UTF-8 continuation byte, in the request arena. It is only shown by `almanac
+ * device list`, so a longer one is shortened, not refused (the store would answer
+ * STORE_LIMIT, which is otherwise the device cap). */
+static const char *stored_user_agent(struct eas_req *er)
+{
+    const char *ua = http_req_header(er->http, "User-Agent");
+    size_t n = ua ? strlen(ua) : 0;
+    if (n <= STORE_EAS_TEXT_MAX) {
+        return ua ? ua : "";
+    }
+    n = STORE_EAS_TEXT_MAX;
+    while (n > 0 && ((unsigned char)ua[n] & 0xC0) == 0x80) {
+        n--;
+    }
+    return arena_strndup(er->arena, ua, n);
+}
+
 /* Looks the principal up, registers the device and checks its policy key, in one short
  * write transaction before the command runs. */
 static int admit(struct eas_req *er, struct err *err)
@@ -576,9 +594,8 @@ static int admit(struct eas_req *er, struct err *err)
     }
     char version[24];
     snprintf(version, sizeof(version), "%u.%u", er->version / 10, er->version % 10);
-    const char *ua = http_req_header(er->http, "User-Agent");
     rc = store_eas_device_touch(er->store, er->principal.id, er->device_id, er->device_type,
-                                ua ? ua : "", version, (int64_t)time(NULL),
+                                stored_user_agent(er), version, (int64_t)time(NULL),
                                 er->app->cfg.max_devices, er->arena, &er->device);
     if (rc == STORE_LIMIT) {
         store_rollback(er->store);

@@ -1037,6 +1037,16 @@ class ActiveSyncPhoneTest(ServerTestCase):
         self.assertIn("M" * 1024, line[0])
         self.assertNotIn("XXXX", line[0])
 
+    def test_7c3_a_long_user_agent_is_shortened_not_refused_issue_14(self):
+        # the registry keeps 1 KiB of User-Agent; a longer one used to make the store's limit
+        # answer read as the device cap (403 eas-device-limit) on every request
+        c = self.phone("LONGUA01", folders=False)
+        r = c.folder_sync("0", headers={"User-Agent": "Almanac-" + "U" * 4096})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.doc.findtext("Status"), "1", r.doc)
+        r = c.folder_sync("0")
+        self.assertEqual(r.status, 200, r)
+
     def test_7d_bad_or_missing_policy_key_is_449(self):
         c = self.phone("POLICY01")
         coll = self.cid(c, "misc")
