@@ -166,6 +166,15 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
         self.assertEqual(self.comps_of(cal), ["VEVENT"])
         # a calendar made without the property takes all three
         self.assertEqual(self.comps_of(self.cal), ["VEVENT", "VTODO", "VJOURNAL"])
+        # a copy of the calendar keeps the set, and a move keeps the collection
+        r = self.req("COPY", cal, headers={"Destination": HOME + "events-copy/"})
+        self.assertStatus(r, 201)
+        self.assertEqual(self.comps_of(HOME + "events-copy/"), ["VEVENT"])
+        r = self.req("MOVE", HOME + "events-copy/", headers={"Destination": HOME + "events-moved/"})
+        self.assertStatus(r, 201)
+        self.assertEqual(self.comps_of(HOME + "events-moved/"), ["VEVENT"])
+        r = self.req("PUT", HOME + "events-moved/t.ics", body=todo, headers=ICS)
+        self.assertCondition(r, 403, "supported-calendar-component")
 
     def test_extended_mkcol_with_a_component_set_issue_14(self):
         cal = HOME + "tasks-only/"
