@@ -1047,6 +1047,21 @@ class ActiveSyncPhoneTest(ServerTestCase):
         r = c.folder_sync("0")
         self.assertEqual(r.status, 200, r)
 
+    def test_7c4_device_text_not_utf8_lists_as_question_marks_issue_14(self):
+        # a Model of bytes that are not UTF-8, with a C1 control (CSI) inside: the device list
+        # stays decodable and shows neither (test_activesync_state's mutated Settings hit the
+        # first intermittently)
+        c = self.phone("BADTEXT01", folders=False)
+        body = eas.encode(E("S:Settings", E("S:DeviceInformation", E("S:Set",
+                                                                      E("S:Model", "ZZZZZZ")))))
+        body = body.replace(b"ZZZZZZ", b"Bad\xc7(\xc2\x9b[31m")
+        s = c.request("Settings", body, raw=True)
+        self.assertEqual(s.status, 200, s)
+        listing = self.srv.cli("device", "list", "alice").stdout  # decodes as UTF-8, strictly
+        line = [x for x in listing.splitlines() if "BADTEXT01" in x]
+        self.assertEqual(len(line), 1, listing)
+        self.assertIn("\tBad?(?[31m", line[0])
+
     def test_7d_bad_or_missing_policy_key_is_449(self):
         c = self.phone("POLICY01")
         coll = self.cid(c, "misc")
