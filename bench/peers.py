@@ -545,6 +545,30 @@ def run_target(t, events, runs, procs, put_tail=None):
     if r_ is not None:
         ms, (st, data) = r_
         res["query_month_ms"], res["query_month_rows"] = round(ms, 1), count_responses(data)
+
+    qx = ('<?xml version="1.0"?><C:calendar-query %s><D:prop><D:getetag/><C:calendar-data>'
+          '<C:expand start="20260301T000000Z" end="20260401T000000Z"/></C:calendar-data>'
+          '</D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+          '<C:time-range start="20260301T000000Z" end="20260401T000000Z"/></C:comp-filter>'
+          '</C:comp-filter></C:filter></C:calendar-query>' % D)
+
+    def query_expand():
+        return t.request("REPORT", t.cal, qx, dict(xml, Depth="1"))
+    r_ = guarded(t, res, "query_expand_ms", query_expand, runs)
+    if r_ is not None:
+        ms, (st, data) = r_
+        res["query_expand_ms"], res["query_expand_rows"] = round(ms, 1), count_responses(data)
+
+    fb = ('<?xml version="1.0"?><C:free-busy-query %s><C:time-range start="20260301T000000Z" '
+          'end="20260401T000000Z"/></C:free-busy-query>' % D)
+
+    def freebusy():
+        return t.request("REPORT", t.cal, fb, dict(xml, Depth="1"))
+    r_ = guarded(t, res, "freebusy_month_ms", freebusy, runs)
+    if r_ is not None:
+        ms, (st, data) = r_
+        res["freebusy_month_ms"] = round(ms, 1)
+        res["freebusy_month_periods"] = data.count(b"FREEBUSY")
     res["peak_rss_mb"] = round(max(t.rss_mb(), res.pop("_rss", 0)), 1)
     t.stop()
     return res
@@ -557,6 +581,8 @@ OPS = [("put_per_s", "load (PUT/s, higher is better)"),
        ("sync_incremental_ms", "incremental sync after 3 changes"),
        ("multiget_ms", "calendar-multiget of 1,000"),
        ("query_month_ms", "one-month time-range query"),
+       ("query_expand_ms", "one-month query with expand"),
+       ("freebusy_month_ms", "one-month free-busy-query"),
        ("peak_rss_mb", "peak RSS (MB)")]
 
 
@@ -599,9 +625,11 @@ def main():
                     "one run; the runs made are in the JSON as KEY_runs)")
     ap.add_argument("--op-timeout", type=float, default=600, metavar="S",
                     help="a request that takes longer is reported as '> S s (timed out)'")
+    ap.add_argument("--data", default="utc", choices=("utc", "zoned"),
+                    help="zoned: generate_zoned's mix of named zones with their VTIMEZONEs")
     a = ap.parse_args()
     BUDGET[0] = a.budget
-    events = generate(a.events)
+    events = generate(a.events, zoned=a.data == "zoned")
     results = []
     for name in a.servers.split(","):
         work = tempfile.mkdtemp(prefix="bench-%s-" % name)

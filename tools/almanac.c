@@ -128,26 +128,39 @@ static size_t utf8_lead_len(unsigned c)
     return 0;
 }
 
-/* Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF) without control
- * characters: text XML 1.0 can carry, which clients show as the calendar's name. */
+/* The length of the well-formed UTF-8 sequence at p (no overlong, surrogate or code point
+ * past U+10FFFF), with its code point in *cp_out; 0 when there is none. Stops at a NUL. */
+static size_t utf8_decode(const unsigned char *p, uint32_t *cp_out)
+{
+    unsigned c = *p;
+    size_t len = utf8_lead_len(c);
+    if (len == 0) {
+        return 0;
+    }
+    uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0; /* also stops at the NUL */
+        }
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+    *cp_out = cp;
+    return len;
+}
+
+/* Well-formed UTF-8 without control characters: text XML 1.0 can carry, which clients show
+ * as the calendar's name. */
 static bool is_valid_text(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        unsigned c = *p;
-        size_t len = utf8_lead_len(c);
-        if (len == 0 || c < 0x20 || c == 0x7f) {
-            return false;
-        }
-        uint32_t cp = len == 1 ? c : c & (0x7fu >> len);
-        for (size_t i = 1; i < len; i++) {
-            if ((p[i] & 0xc0) != 0x80) {
-                return false; /* also stops at the NUL */
-            }
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        static const uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        uint32_t cp = 0;
+        size_t len = utf8_decode(p, &cp);
+        if (len == 0 || cp < 0x20 || cp == 0x7f) {
             return false;
         }
         p += len;
@@ -610,18 +623,27 @@ static int calendar_list(struct store *s, const struct cli_cmd *cmd)
     return 0;
 }
 
-/* Prints client text (a DeviceId, a model name) with control characters as '?', so a device
- * cannot write escape sequences to the admin's terminal or break the columns; "-" for NULL
- * or "". UTF-8 bytes pass. */
+/* Prints client text (a DeviceId, a model name) with control characters (C0, DEL and C1)
+ * and bytes that are not well-formed UTF-8 as '?', so a device cannot write escape sequences
+ * to the admin's terminal, break the columns or make the listing undecodable; "-" for NULL
+ * or "". Well-formed UTF-8 passes. */
 static void put_field(const char *t)
 {
     if (!t || !*t) {
         fputc('-', stdout);
         return;
     }
-    for (; *t; t++) {
-        unsigned char c = (unsigned char)*t;
-        fputc(c < 0x20 || c == 0x7f ? '?' : c, stdout);
+    const unsigned char *p = (const unsigned char *)t;
+    while (*p) {
+        uint32_t cp = 0;
+        size_t len = utf8_decode(p, &cp);
+        if (len == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+            fputc('?', stdout);
+            p += len ? len : 1;
+            continue;
+        }
+        fwrite(p, 1, len, stdout);
+        p += len;
     }
 }
 

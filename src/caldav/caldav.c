@@ -2,7 +2,8 @@
  * §6.2; RFC 6578 §4; CalendarServer's getctag), validation of calendar object resources on
  * PUT, MKCALENDAR and extended MKCOL, and the well-known redirect. Reports are in report.c.
  * Conditions: caldav_cond_supported_calendar_data (403), caldav_cond_no_uid_conflict (409),
- * caldav_cond_resource_must_be_null (405), caldav_cond_calendar_location (403), cal_cond_*. */
+ * caldav_cond_resource_must_be_null (405), caldav_cond_calendar_location (403), cal_cond_*
+ * (cal_cond_supported_component also for a MKCALENDAR's supported-calendar-component-set). */
 #include "caldav/caldav.h"
 
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "cal/cal.h"
 #include "caldav/caldav_int.h"
 #include "util/sec.h"
+#include "xml/xmlin.h"
 #include "xml/xmlout.h"
 
 #define ERR_COND(sym, name, ns, http, eas) ERR_COND_DEFINE(sym, name, ns, http, eas)
@@ -18,6 +20,17 @@
 
 enum {
     ALL_COMPONENTS = CAL_COMP_VEVENT | CAL_COMP_VTODO | CAL_COMP_VJOURNAL
+};
+
+/* The component types a calendar may be restricted to (RFC 4791 §5.2.3), in the order
+ * supported-calendar-component-set lists them. */
+static const struct {
+    const char *name;
+    unsigned bit;
+} comp_names[] = {
+    {"VEVENT", CAL_COMP_VEVENT},
+    {"VTODO", CAL_COMP_VTODO},
+    {"VJOURNAL", CAL_COMP_VJOURNAL},
 };
 
 static bool is_calendar(const struct dav_res *r)
@@ -59,10 +72,16 @@ static int get_supported_component_set(struct dav_req *dr, const struct dav_res 
     if (!is_calendar(r)) {
         return 1;
     }
-    return buf_append_cstr(out, "<C:comp name=\"VEVENT\"/><C:comp name=\"VTODO\"/>"
-                                "<C:comp name=\"VJOURNAL\"/>") == 0
-               ? 0
-               : -1;
+    unsigned comps = r->coll.comps ? r->coll.comps : ALL_COMPONENTS;
+    int rc = 0;
+    for (size_t i = 0; i < ALM_ARRAY_LEN(comp_names); i++) {
+        if (comps & comp_names[i].bit) {
+            rc |= buf_append_cstr(out, "<C:comp name=\"");
+            rc |= buf_append_cstr(out, comp_names[i].name);
+            rc |= buf_append_cstr(out, "\"/>");
+        }
+    }
+    return rc == 0 ? 0 : -1;
 }
 
 /* RFC 4791 §5.2.4 */
@@ -200,13 +219,16 @@ static int accept_copy(struct dav_req *dr,
                        struct err *err)
 {
     (void)dr;
-    (void)target;
     if (src->kind == DAV_RES_COLL) {
         return err_set(err, &caldav_cond_calendar_location, "no collections inside a calendar");
     }
     if (src->coll.kind != STORE_COLL_CALENDAR || !src->item.uid) {
         return err_set(err, &caldav_cond_supported_calendar_data,
                        "a calendar takes calendar objects; %s is not one of a calendar", src->href);
+    }
+    if (target->coll.comps && !(src->item.comp & target->coll.comps)) {
+        return err_set(err, &cal_cond_supported_component,
+                       "the target calendar does not take the component type of %s", src->href);
     }
     return 0;
 }
@@ -251,9 +273,12 @@ static void pre_put(struct dav_req *dr)
     dr->put_checked = c;
 }
 
-/* cal_parse_object on the body `in` holds, or pre_put's verdict when made on that body. */
+/* cal_parse_object on the body `in` holds for a calendar taking the components `allowed`,
+ * or pre_put's verdict when made on that body (made with every component allowed, so the
+ * calendar's own set is checked here). */
 static int check_object(struct dav_req *dr,
                         const struct store_item_in *in,
+                        unsigned allowed,
                         struct cal_info *info,
                         struct err *err)
 {
@@ -263,11 +288,14 @@ static int check_object(struct dav_req *dr,
             *err = c->err;
             return -1;
         }
+        if (!(c->info.comp & allowed)) {
+            return err_set(err, &cal_cond_supported_component,
+                           "this calendar does not take the object's component type");
+        }
         *info = c->info;
         return 0;
     }
-    return cal_parse_object((struct slice){in->content, in->size}, ALL_COMPONENTS, dr->arena, info,
-                            err);
+    return cal_parse_object((struct slice){in->content, in->size}, allowed, dr->arena, info, err);
 }
 
 static int prepare_put(struct dav_req *dr,
@@ -282,7 +310,9 @@ static int prepare_put(struct dav_req *dr,
                        "a calendar takes text/calendar, not %s", ctype ? ctype : "no type");
     }
     struct cal_info info;
-    if (check_object(dr, in, &info, err) != 0) {
+    /* RFC 4791 §5.3.2.1: supported-calendar-component, against the calendar's own set */
+    unsigned allowed = target->coll.comps ? target->coll.comps : ALL_COMPONENTS;
+    if (check_object(dr, in, allowed, &info, err) != 0) {
         return -1;
     }
     enum store_rc rc = uid_clash(dr, target, info.uid, err);
@@ -330,9 +360,99 @@ static int mkcol_begin(struct dav_req *dr, struct err *err)
     return 0;
 }
 
+/* Reads a supported-calendar-component-set value (serialized XML, see dav/proppatch.c). */
+struct comp_set_parse {
+    unsigned depth;
+    unsigned comps;
+    const char *unknown; /* the first name not in comp_names, in the request arena */
+    struct arena *arena;
+};
+
+static int comp_set_start(void *ctx,
+                          struct slice ns,
+                          struct slice name,
+                          const struct xmlin_attr *attrs,
+                          size_t nattrs,
+                          struct err *err)
+{
+    (void)err;
+    struct comp_set_parse *p = ctx;
+    p->depth++;
+    /* depth 1 is the wrapper; unknown elements are ignored (RFC 4918 §17) */
+    if (p->depth != 2 || !slice_eq(ns, SLICE_LIT(DAV_NS_CALDAV)) ||
+        !slice_eq(name, SLICE_LIT("comp"))) {
+        return 0;
+    }
+    struct slice comp = {"", 0};
+    for (size_t i = 0; i < nattrs; i++) {
+        if (attrs[i].ns.len == 0 && slice_eq(attrs[i].name, SLICE_LIT("name"))) {
+            comp = attrs[i].value;
+        }
+    }
+    for (size_t i = 0; i < ALM_ARRAY_LEN(comp_names); i++) {
+        if (slice_eq_ci(comp, slice_from_cstr(comp_names[i].name))) {
+            p->comps |= comp_names[i].bit;
+            return 0;
+        }
+    }
+    if (!p->unknown) {
+        p->unknown = arena_slicedup(p->arena, comp);
+    }
+    return 0;
+}
+
+static int comp_set_end(void *ctx, struct slice ns, struct slice name, struct err *err)
+{
+    (void)ns;
+    (void)name;
+    (void)err;
+    struct comp_set_parse *p = ctx;
+    p->depth--;
+    return 0;
+}
+
+/* RFC 4791 §5.3.1.1: the component set a MKCALENDAR (or extended MKCOL) asks for, as
+ * cal_comp bits in *comps_out. -1 with cal_cond_supported_component (403) when it names a
+ * component other than VEVENT, VTODO and VJOURNAL, or none at all (the DTD wants comp+). */
+static int
+parse_comp_set(struct dav_req *dr, const char *value, unsigned *comps_out, struct err *err)
+{
+    struct comp_set_parse p = {.arena = dr->arena};
+    static const struct xmlin_handler h = {.start = comp_set_start, .end = comp_set_end};
+    /* the value was read within the body's limits; one wrapper element more */
+    const struct xmlin_limits lim = {
+        .max_bytes = dr->app->limits.xml_max_body + 16,
+        .max_depth = dr->app->limits.xml_max_depth + 1,
+        .max_elements = dr->app->limits.xml_max_elements + 1,
+        .max_text = dr->app->limits.xml_max_text,
+    };
+    struct xmlin *r = xmlin_create(&lim, &h, &p);
+    int rc = xmlin_feed(r, "<w>", 3, err);
+    rc = rc == 0 ? xmlin_feed(r, value, strlen(value), err) : rc;
+    rc = rc == 0 ? xmlin_feed(r, "</w>", 4, err) : rc;
+    rc = rc == 0 ? xmlin_finish(r, err) : rc;
+    xmlin_destroy(&r);
+    if (rc != 0) {
+        return -1;
+    }
+    if (p.unknown) {
+        return err_set(err, &cal_cond_supported_component,
+                       "supported-calendar-component-set names %s; this server stores VEVENT, "
+                       "VTODO and VJOURNAL",
+                       p.unknown);
+    }
+    if (!p.comps) {
+        return err_set(err, &cal_cond_supported_component,
+                       "supported-calendar-component-set names no component");
+    }
+    *comps_out = p.comps;
+    return 0;
+}
+
 static int mk_run(struct dav_req *dr, struct err *err)
 {
     struct mk_state *st = dr->mstate;
+    unsigned comps = 0; /* no restriction */
     if (st->pu) {
         int body = dav_xml_finish(dr, err);
         if (body < 0) {
@@ -341,6 +461,14 @@ static int mk_run(struct dav_req *dr, struct err *err)
         const char *rt = dav_propupdate_take(st->pu, DAV_NS, "resourcetype");
         if (rt && strstr(rt, "urn:ietf:params:xml:ns:caldav") && strstr(rt, ":calendar")) {
             st->calendar = true;
+        }
+        /* RFC 4791 §5.3.1 (and RFC 5689 §3): the set may be given at creation, though it
+         * is protected afterwards (PROPPATCH still answers cannot-modify-protected-property) */
+        const char *cs = st->calendar ? dav_propupdate_take(st->pu, DAV_NS_CALDAV,
+                                                            "supported-calendar-component-set")
+                                      : NULL;
+        if (cs && parse_comp_set(dr, cs, &comps, err) != 0) {
+            return -1;
         }
     }
     struct dav_res res;
@@ -368,6 +496,10 @@ static int mk_run(struct dav_req *dr, struct err *err)
     enum store_rc rc =
         store_coll_create(dr->store, res.coll.id, res.name,
                           st->calendar ? STORE_COLL_CALENDAR : STORE_COLL_PLAIN, dr->arena, &made);
+    if (rc == STORE_OK && comps) {
+        rc = store_coll_set_comps(dr->store, made.id, comps);
+        made.comps = comps;
+    }
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);
     }

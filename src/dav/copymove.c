@@ -112,6 +112,9 @@ static enum store_rc copy_coll(struct dav_req *dr,
     if (rc == STORE_OK) {
         rc = store_prop_copy(dr->store, STORE_RES_COLL, from->id, STORE_RES_COLL, made.id);
     }
+    if (rc == STORE_OK && from->comps) { /* a copied calendar keeps its component set */
+        rc = store_coll_set_comps(dr->store, made.id, from->comps);
+    }
     if (rc != STORE_OK || depth == 0) {
         return rc;
     }

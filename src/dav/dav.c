@@ -418,7 +418,14 @@ static int route_body(void *app, struct http_request *req, const char *p, size_t
         dr->xml_seen = true;
         return xmlin_feed(dr->xml, p, n, err);
     }
-    return 0; /* a body on a method that ignores it */
+    /* a body on a method that ignores it (GET, DELETE...): read, but not without end */
+    dr->ignored_body += n;
+    if (dr->ignored_body > dr->app->limits.xml_max_body) {
+        return err_set(err, &http_cond_body_too_large,
+                       "an ignored body of more than xml_max_body=%zu bytes",
+                       dr->app->limits.xml_max_body);
+    }
+    return 0;
 }
 
 static int route_end(void *app, struct http_request *req, struct err *err)

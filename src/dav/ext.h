@@ -74,6 +74,7 @@ struct dav_req {
     struct store *store; /* acquired lazily by dav_store(); released with the arena */
     struct xmlin *xml;   /* set by begin() when the body is XML */
     bool xml_seen;       /* at least one body byte went to the XML reader */
+    size_t ignored_body; /* body bytes of a method that reads none, up to xml_max_body */
     struct buf raw;      /* raw_body methods */
     void *mstate;        /* the method's own state */
     const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */

@@ -92,7 +92,8 @@ int eas_cmd_settings(struct eas_req *er, struct err *err)
     const struct eas_node *oof = eas_node_child(root, EAS_SET_OOF);
     const struct eas_node *pw = eas_node_child(root, EAS_SET_DEVICEPASSWORD);
     const struct eas_node *set = eas_node_child(dev, EAS_SET_SET);
-    if (set && eas_store_device_info(er, set, err) != 0) {
+    int devinfo_status = set ? eas_store_device_info(er, set, err) : EAS_DEVINFO_PROTOCOL;
+    if (devinfo_status < 0) {
         return -1;
     }
     if (eas_out_begin(er, err) != 0) {
@@ -111,7 +112,7 @@ int eas_cmd_settings(struct eas_req *er, struct err *err)
     }
     if (dev) {
         rc |= eas_enc_start(e, EAS_SET_DEVICEINFORMATION) |
-              eas_enc_uint(e, EAS_SET_STATUS, set ? SET_OK : SET_PROTOCOL) | eas_enc_end(e);
+              eas_enc_uint(e, EAS_SET_STATUS, (unsigned)devinfo_status) | eas_enc_end(e);
     }
     if (pw) {
         rc |= eas_enc_start(e, EAS_SET_DEVICEPASSWORD) | eas_enc_uint(e, EAS_SET_STATUS, SET_OK) |

@@ -81,6 +81,15 @@ int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct
     info.os_language = eas_node_text(eas_node_child(set, EAS_SET_OSLANGUAGE), NULL);
     info.mobile_operator = eas_node_text(eas_node_child(set, EAS_SET_MOBILEOPERATOR), NULL);
     /* IMEI and phone number are personal data that nothing here needs: not stored. */
+    const char *fields[] = {info.model, info.friendly_name, info.os, info.os_language,
+                            info.mobile_operator};
+    for (size_t i = 0; i < ALM_ARRAY_LEN(fields); i++) {
+        /* MS-ASCMD 2.2.3.177.15: a value the server cannot keep is Invalid arguments (5),
+         * not a server error; the store bounds each field at STORE_EAS_TEXT_MAX bytes. */
+        if (fields[i] && strlen(fields[i]) > STORE_EAS_TEXT_MAX) {
+            return EAS_DEVINFO_INVALID;
+        }
+    }
     if (eas_begin_write(er, err) != 0) {
         return -1;
     }
@@ -89,7 +98,7 @@ int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct
         store_rollback(er->store);
         return eas_store_err(er, rc, err);
     }
-    return eas_commit(er, err);
+    return eas_commit(er, err) != 0 ? -1 : EAS_DEVINFO_OK;
 }
 
 int eas_cmd_provision(struct eas_req *er, struct err *err)
@@ -100,7 +109,8 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
     const struct eas_node *devinfo = eas_node_child(root, EAS_SET_DEVICEINFORMATION);
     const struct eas_node *set = eas_node_child(devinfo, EAS_SET_SET);
     const struct eas_node *wipe = eas_node_child(root, EAS_PROV_REMOTEWIPE);
-    if (set && eas_store_device_info(er, set, err) != 0) {
+    int devinfo_status = set ? eas_store_device_info(er, set, err) : EAS_DEVINFO_OK;
+    if (devinfo_status < 0) {
         return -1;
     }
     if (eas_out_begin(er, err) != 0) {
@@ -109,8 +119,10 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
     struct eas_wbxml_enc *e = &er->enc;
     int rc = eas_enc_start(e, EAS_PROV_PROVISION);
     if (devinfo) {
+        /* The device information is not needed for the policy: the handshake goes on when
+         * it was refused, as Status 5 says. */
         rc |= eas_enc_start(e, EAS_SET_DEVICEINFORMATION);
-        rc |= eas_enc_uint(e, EAS_SET_STATUS, 1);
+        rc |= eas_enc_uint(e, EAS_SET_STATUS, (unsigned)devinfo_status);
         rc |= eas_enc_end(e);
     }
     if (!policy) {

@@ -237,7 +237,7 @@ static unsigned item_status(const struct err *e)
 {
     if (e->cond == &eas_cond_item_invalid || e->cond == &cal_cond_eas_invalid ||
         e->cond == &cal_cond_valid_calendar_data || e->cond == &cal_cond_valid_object ||
-        e->cond == &cal_cond_supported_component) {
+        e->cond == &cal_cond_supported_component || e->cond == &eas_cond_store_limit) {
         return SYNC_CONVERSION;
     }
     return SYNC_SERVER;
@@ -249,7 +249,9 @@ static int put_ics(
 {
     struct eas_req *er = j->er;
     struct cal_info info;
-    if (cal_parse_object(ics, CAL_COMP_VEVENT, er->arena, &info, err) != 0) {
+    /* a calendar made VTODO-only (RFC 4791 §5.2.3) takes no event: the item's Status 6 */
+    unsigned allowed = j->coll.comps ? j->coll.comps & CAL_COMP_VEVENT : CAL_COMP_VEVENT;
+    if (cal_parse_object(ics, allowed, er->arena, &info, err) != 0) {
         return -1;
     }
     if (!name) {

@@ -187,7 +187,18 @@ uint32_t eas_item_field_of(unsigned tag);
  * Change must keep the stored body (eas_item_read leaves such a body out). */
 bool eas_item_body_truncated(const struct eas_node *data);
 
-/* Stores DeviceInformation/Set (Settings and Provision). */
+/* DeviceInformation Status values (MS-ASCMD 2.2.3.177.15; Provision answers with the same
+ * settings:Status, MS-ASPROV 2.2.2.53). */
+enum {
+    EAS_DEVINFO_OK = 1,
+    EAS_DEVINFO_PROTOCOL = 2,
+    EAS_DEVINFO_INVALID = 5, /* Invalid arguments */
+};
+
+/* Stores DeviceInformation/Set (Settings and Provision) in its own write transaction.
+ * Returns the DeviceInformation Status to answer: EAS_DEVINFO_OK once stored, or
+ * EAS_DEVINFO_INVALID, storing nothing, when a field is longer than STORE_EAS_TEXT_MAX
+ * bytes; -1 with `err` set when the store fails. */
 int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct err *err);
 
 /* Sync keys: digit strings gen * 10^12 + counter (activesync.md §3.3.3). */

@@ -82,10 +82,17 @@ int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
         return 0;
     case STORE_BUSY:
         return err_set(err, &eas_cond_busy, "store busy, retry");
+    /* STYLE §3.3: only I/O failures are internal. The others reach here when the state
+     * changed under the request (a collection deleted by another client) or when client
+     * input is past a store bound the command did not check first. */
     case STORE_NOTFOUND:
+        return err_set(err, &eas_cond_not_found, "the store has no such object (any more)");
     case STORE_EXISTS:
     case STORE_CONFLICT:
+        return err_set(err, &eas_cond_conflict, "conflict: %s",
+                       er->store ? store_last_error(er->store) : "");
     case STORE_LIMIT:
+        return err_set(err, &eas_cond_store_limit, "a value is over a store limit");
     case STORE_IO:
         break;
     }
@@ -554,6 +561,24 @@ static int options(struct eas_req *er)
     return 0;
 }
 
+/* The User-Agent as the device registry keeps it: at most STORE_EAS_TEXT_MAX bytes, cut
+ * before a UTF-8 continuation byte, in the request arena. It is only shown by `almanac
+ * device list`, so a longer one is shortened, not refused (the store would answer
+ * STORE_LIMIT, which is otherwise the device cap). */
+static const char *stored_user_agent(struct eas_req *er)
+{
+    const char *ua = http_req_header(er->http, "User-Agent");
+    size_t n = ua ? strlen(ua) : 0;
+    if (n <= STORE_EAS_TEXT_MAX) {
+        return ua ? ua : "";
+    }
+    n = STORE_EAS_TEXT_MAX;
+    while (n > 0 && ((unsigned char)ua[n] & 0xC0) == 0x80) {
+        n--;
+    }
+    return arena_strndup(er->arena, ua, n);
+}
+
 /* Looks the principal up, registers the device and checks its policy key, in one short
  * write transaction before the command runs. */
 static int admit(struct eas_req *er, struct err *err)
@@ -569,9 +594,8 @@ static int admit(struct eas_req *er, struct err *err)
     }
     char version[24];
     snprintf(version, sizeof(version), "%u.%u", er->version / 10, er->version % 10);
-    const char *ua = http_req_header(er->http, "User-Agent");
     rc = store_eas_device_touch(er->store, er->principal.id, er->device_id, er->device_type,
-                                ua ? ua : "", version, (int64_t)time(NULL),
+                                stored_user_agent(er), version, (int64_t)time(NULL),
                                 er->app->cfg.max_devices, er->arena, &er->device);
     if (rc == STORE_LIMIT) {
         store_rollback(er->store);

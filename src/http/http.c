@@ -1,9 +1,12 @@
 /* http/http.c: the libmicrohttpd daemon and the request life cycle (see http.h). Owns MHD's
  * access handler and completion callback, Basic authentication with its credential cache,
- * routing and the access log. Never parses a body or writes XML. */
+ * routing and the access log, and the framing MHD leaves to its user: which
+ * Transfer-Encodings are taken, and how a failure during an upload is answered. Never parses
+ * a body or writes XML. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,8 +34,15 @@ enum {
     AUTH_MAX_HEADER = 1024,   /* bytes of an Authorization header we decode */
     STREAM_BLOCK = 64 * 1024, /* MHD's buffer for a pulled body */
     LOG_FIELDS_LIMIT = 1024,  /* extra key=value bytes on an access line */
-    DISCARD_LIMIT = 64 << 20, /* body bytes read after a failure before the connection is
-                                 dropped instead of answered */
+    /* A failure while the body arrives is answered once it has ended: MHD cannot queue a
+     * response during an upload (microhttpd.h, MHD_AccessHandlerCallback). Past
+     * EARLY_ANSWER_AFTER more bytes the answer is written ahead of MHD (early_answer()),
+     * so a client that reads while it sends stops; past DISCARD_LIMIT the connection is
+     * closed, as nginx's lingering close does after its lingering_time. */
+    EARLY_ANSWER_AFTER = 1 << 20,
+    DISCARD_LIMIT = 64 << 20,
+    IGNORED_BODY_MAX = 64 * 1024, /* body bytes a route without a body hook reads */
+    EARLY_ANSWER_MAX = 16 * 1024, /* bytes of an early answer: one write into the socket */
 };
 
 struct auth_slot {
@@ -87,7 +97,9 @@ struct http_request {
     int64_t start_us;
     uint64_t bytes_in;
     uint64_t bytes_out;
-    uint64_t discarded; /* body bytes read after a failure */
+    uint64_t discarded;  /* body bytes read after a failure */
+    bool early_answered; /* the error was written ahead of MHD (early_answer()), or that
+                            failed: either way the connection closes without another */
     /* the response under construction */
     unsigned status;
     struct resp_header *headers;
@@ -476,8 +488,9 @@ static enum MHD_Result queue_response(struct http_request *req)
     return rc;
 }
 
-/* Turns req->err into the response: status from the condition, body from the route. */
-static enum MHD_Result queue_error(struct http_request *req)
+/* Turns req->err into the response under construction: status from the condition, body
+ * from the route. */
+static void set_error_response(struct http_request *req)
 {
     const struct err_cond *c = req->err.cond ? req->err.cond : &err_cond_internal;
     req->headers = req->err_headers;
@@ -501,6 +514,11 @@ static enum MHD_Result queue_error(struct http_request *req)
         http_resp_header(req, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
         http_resp_body(req, text, strlen(text));
     }
+}
+
+static enum MHD_Result queue_error(struct http_request *req)
+{
+    set_error_response(req);
     return queue_response(req);
 }
 
@@ -543,12 +561,138 @@ static struct http_request *request_new(struct http_server *srv,
     return req;
 }
 
+/* The Transfer-Encoding header lines of a request, joined with ", ". */
+struct te_collect {
+    struct buf list;
+    bool seen;
+};
+
+static enum MHD_Result
+te_collect_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct te_collect *t = cls;
+    if (key && value && slice_eq_ci(slice_from_cstr(key), SLICE_LIT("Transfer-Encoding"))) {
+        int rc = t->seen ? buf_append_cstr(&t->list, ", ") : 0;
+        if ((rc | buf_append_cstr(&t->list, value)) != 0) {
+            return MHD_NO; /* over the header limit: checked by the caller */
+        }
+        t->seen = true;
+    }
+    return MHD_YES;
+}
+
+/* RFC 9112 §6.1, §6.3: the only transfer coding understood is chunked, once, and last.
+ * Returns 0 when there is no Transfer-Encoding or it is exactly chunked; -1 with
+ * http_cond_bad_transfer_encoding (400) when chunked is not the final coding or occurs
+ * twice (the body's length cannot be known: §6.3 says 400 and close), or
+ * http_cond_unsupported_transfer_coding (501, §6.1) for another coding before a final
+ * chunked. Without this, MHD reads a body of unknown coding until the client closes, and
+ * the client waits for an answer that never comes. Answered from the first call, so MHD
+ * closes the connection after the answer without reading the body. */
+static int check_transfer_encoding(struct http_request *req, struct err *err)
+{
+    struct te_collect t = {.seen = false};
+    buf_init(&t.list, req->srv->cfg.max_header_bytes + 1);
+    (void)MHD_get_connection_values(req->conn, MHD_HEADER_KIND, te_collect_one, &t);
+    struct slice rest = buf_slice(&t.list);
+    const char *other = NULL; /* the first coding other than chunked */
+    unsigned chunked = 0;
+    bool chunked_last = false;
+    int rc = 0;
+    while (t.seen && rest.len > 0) {
+        const char *comma = memchr(rest.ptr, ',', rest.len);
+        size_t len = comma ? (size_t)(comma - rest.ptr) : rest.len;
+        struct slice item = {rest.ptr, len};
+        rest.ptr += comma ? len + 1 : len;
+        rest.len -= comma ? len + 1 : len;
+        const char *semi = memchr(item.ptr, ';', item.len);
+        struct slice name =
+            slice_trim((struct slice){item.ptr, semi ? (size_t)(semi - item.ptr) : item.len});
+        if (name.len == 0) {
+            continue; /* RFC 9110 §5.6.1: empty list elements do not count */
+        }
+        chunked_last = slice_eq_ci(name, SLICE_LIT("chunked")) && !semi;
+        if (chunked_last) {
+            chunked++;
+        } else if (!other) {
+            other = arena_slicedup(req->arena, name);
+        }
+    }
+    const char *first = http_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (t.seen && (!chunked_last || chunked != 1)) {
+        rc = err_set(err, &http_cond_bad_transfer_encoding,
+                     "transfer-encoding must end with chunked, once (rfc 9112 section 6.3)");
+    } else if (other) {
+        rc = err_set(err, &http_cond_unsupported_transfer_coding,
+                     "transfer coding %s is not implemented; only chunked is", other);
+    } else if (t.seen && !slice_eq_ci(slice_from_cstr(first), SLICE_LIT("chunked"))) {
+        /* a list MHD would not take for chunked (", chunked"): it reads such a body until
+         * the connection closes */
+        rc = err_set(err, &http_cond_bad_transfer_encoding,
+                     "transfer-encoding must be exactly chunked");
+    }
+    buf_deinit(&t.list);
+    return rc;
+}
+
+/* An HTTP-date (RFC 9110 §5.6.7) for `t`, in C locale whatever the process's. */
+static void http_date(time_t t, char out[32])
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    int n =
+        snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday,
+                 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    assert(n > 0 && n < 32);
+    (void)n;
+}
+
+/* Writes the error answer of a request whose body is still arriving straight to the socket,
+ * ahead of MHD, with Connection: close (see EARLY_ANSWER_AFTER). The route renders it as
+ * for queue_error(). True when the whole answer went out in one non-blocking write (the
+ * send buffer is empty: MHD reads a request only once the previous answer is sent); false
+ * when it could not, and the connection is then simply closed. There is no TLS here. */
+static bool early_answer(struct http_request *req)
+{
+    set_error_response(req);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const char *reason = MHD_get_reason_phrase_for(req->status);
+    char date[32];
+    http_date(time(NULL), date);
+    struct buf b;
+    buf_init(&b, EARLY_ANSWER_MAX);
+    int rc = buf_appendf(&b, "HTTP/1.1 %u %s\r\nDate: %s\r\nConnection: close\r\n", req->status,
+                         reason && *reason ? reason : "Error", date);
+    for (struct resp_header *h = req->headers; h; h = h->next) {
+        rc |= buf_appendf(&b, "%s: %s\r\n", h->name, h->value);
+    }
+    size_t body_len = req->read ? 0 : req->body_len;
+    rc |= buf_appendf(&b, "Content-Length: %zu\r\n\r\n", body_len);
+    rc |= body_len ? buf_append(&b, req->body, body_len) : 0;
+    bool sent = false;
+    if (rc == 0 && ci) {
+        ssize_t n = send(ci->connect_fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        sent = n == (ssize_t)b.len;
+        req->bytes_out = n > 0 ? (uint64_t)n : 0;
+    }
+    buf_deinit(&b);
+    return sent;
+}
+
 /* First call: headers are in. Returns 0 to go on reading the body, -1 when req->err is set. */
 static int request_begin(struct http_request *req, const char *url)
 {
     struct http_server *srv = req->srv;
     /* Errors before the path is known are rendered by the root route. */
     req->route = route_for(srv, "/");
+    if (check_transfer_encoding(req, &req->err) != 0) {
+        return -1;
+    }
     if (http_path_decode(slice_from_cstr(url), srv->cfg.max_path_bytes, req->arena, &req->path,
                          &req->trailing_slash, &req->err) != 0) {
         return -1;
@@ -593,16 +737,28 @@ static enum MHD_Result access_run(struct http_server *srv,
         req->bytes_in += n;
         *upload_data_size = 0;
         if (req->err.cond) {
-            /* Failed already: discard the rest, but not without end. */
+            /* Failed already: discard the rest, but not without end (EARLY_ANSWER_AFTER). */
             req->discarded += n;
+            if (!req->early_answered && req->discarded > EARLY_ANSWER_AFTER) {
+                req->early_answered = true;
+                if (!early_answer(req)) {
+                    return MHD_NO;
+                }
+            }
             return req->discarded > DISCARD_LIMIT ? MHD_NO : MHD_YES;
         }
         /* A failure is answered once the upload is read: libmicrohttpd cannot send a
          * response while a request body is still arriving. */
         if (req->route->body) {
             req->route->body(req->route->app, req, upload_data, n, &req->err);
+        } else if (req->bytes_in > IGNORED_BODY_MAX) {
+            err_set(&req->err, &http_cond_body_too_large,
+                    "a body of more than %d bytes on a path that reads none", IGNORED_BODY_MAX);
         }
         return MHD_YES;
+    }
+    if (req->early_answered) {
+        return MHD_NO; /* answered already, outside MHD: only closing is left */
     }
     if (req->err.cond) {
         return queue_error(req);
@@ -677,7 +833,7 @@ static void on_completed(void *cls,
                   "request id=%llu method=%s path=%s user=%s status=%u cond=%s bytes_in=%llu "
                   "bytes_out=%llu ms=%.1f arena=%zu%s%s",
                   (unsigned long long)req->id, req->method_name, path, req->user ? req->user : "-",
-                  req->queued ? (req->status ? req->status : 200) : 0,
+                  req->queued || req->early_answered ? (req->status ? req->status : 200) : 0,
                   req->err.cond ? req->err.cond->name : "-", (unsigned long long)req->bytes_in,
                   (unsigned long long)req->bytes_out,
                   (double)(time_mono_us() - req->start_us) / 1000.0, arena_high_water(req->arena),

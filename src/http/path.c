@@ -2,6 +2,7 @@
  * is decoded exactly once; "%2F" is refused because it would silently change the segment
  * structure, and "%00" because store names are C strings. Dot segments are resolved, and a
  * ".." above the root is an error rather than being clamped, so no path escapes a home. */
+#include <stdint.h>
 #include <string.h>
 
 #include "http/http.h"
@@ -131,28 +132,25 @@ int http_path_decode(struct slice raw,
     return 0;
 }
 
-/* RFC 3986 pchar minus '/': unreserved, sub-delims, ':' and '@'. */
+/* RFC 3986 pchar minus '/' (unreserved, sub-delims, ':' and '@'), one bit per byte value:
+ * bit (c & 31) of word (c >> 5). A constant, so worker threads share it with no first-use
+ * initialisation to race on. Word 1 is "!$&'()*+,-." then the digits and ":;="; word 2 is
+ * "@", A-Z and "_"; word 3 is a-z and "~". */
+static const uint32_t pchar_bits[8] = {0x00000000, 0x2fff7fd2, 0x87ffffff, 0x47fffffe,
+                                       0x00000000, 0x00000000, 0x00000000, 0x00000000};
+
 static bool pchar(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c != 0 && memchr("-._~!$&'()*+,;=:@", c, 17) != NULL);
+    return (pchar_bits[c >> 5] >> (c & 31)) & 1u;
 }
 
 int http_path_encode_segment(struct buf *b, struct slice segment)
 {
     static const char hex[] = "0123456789ABCDEF";
-    static unsigned char plain[256];
-    static bool ready; /* benign race: every thread computes the same table */
-    if (!ready) {
-        for (int c = 0; c < 256; c++) {
-            plain[c] = pchar((unsigned char)c);
-        }
-        ready = true;
-    }
     const unsigned char *p = (const unsigned char *)segment.ptr;
     size_t run = 0;
     for (size_t i = 0; i < segment.len; i++) {
-        if (plain[p[i]]) {
+        if (pchar(p[i])) {
             continue;
         }
         char esc[3] = {'%', hex[p[i] >> 4], hex[p[i] & 15]};

@@ -1256,7 +1256,9 @@ static int scan_candidates(struct search *s, bool keep, uint64_t *total, struct 
             return err->cond ? -1 : dav_store_err(dr, STORE_IO, err);
         }
     }
-    if (keep) {
+    /* No row kept leaves s->rows NULL, and qsort's pointer must not be NULL even for 0
+     * elements (C17 §7.22.5): the sanitizer build aborts on it. */
+    if (keep && s->nrows > 1) {
         qsort(s->rows, s->nrows, sizeof(*s->rows), cmp_rows);
     }
     return 0;

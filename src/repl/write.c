@@ -309,7 +309,8 @@ static int store_result(struct dav_req *dr,
     struct cal_info info;
     struct err verr;
     err_init(&verr);
-    if (cal_parse_object(ics, REPL_ALL_COMPONENTS, dr->arena, &info, &verr) != 0) {
+    unsigned allowed = res->coll.comps ? res->coll.comps : REPL_ALL_COMPONENTS;
+    if (cal_parse_object(ics, allowed, dr->arena, &info, &verr) != 0) {
         return fail_all(pu, p, &verr);
     }
     struct store_item other;

@@ -152,6 +152,8 @@ struct store_coll {
     uint64_t tomb_horizon; /* tokens below this modseq are too old */
     int64_t created;       /* unix seconds */
     int64_t updated;       /* unix seconds of the last write */
+    unsigned comps;        /* component types the collection accepts, as the caller's bits
+                              (store_coll_set_comps); 0 = no restriction */
 };
 
 /* Creates a child of `parent` (which must belong to `owner`); modseq starts at 1 and a fresh
@@ -165,6 +167,10 @@ enum store_rc store_coll_create(struct store *s,
                                 struct store_coll *out);
 enum store_rc
 store_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_coll *out);
+/* Records the component types collection `id` accepts (struct store_coll.comps; the store
+ * keeps the bits and never checks them). Bumps no modseq. STORE_NOTFOUND when the collection
+ * does not exist. */
+enum store_rc store_coll_set_comps(struct store *s, uint64_t id, unsigned comps);
 /* The child collection `name` of `parent`. */
 enum store_rc store_coll_lookup(struct store *s,
                                 uint64_t parent,

@@ -55,6 +55,7 @@ enum store_db_stmt_id {
     S_COLL_TOMB_PRUNE,
     S_COLL_SET_HORIZON,
     S_COLL_EXISTS,
+    S_COLL_SET_COMPS,
     S_ITEM_GET,
     S_ITEM_GET_CONTENT,
     S_ITEM_GET_BY_UID,
@@ -134,8 +135,9 @@ struct store {
 #define STORE_DB_ITEM_NCOLS 13
 
 /* Columns of a collection row, decoded by store_db_read_coll(). */
-#define COLL_COLS \
-  "id, owner, parent, kind, name, modseq, epoch, change_guid, tomb_horizon, created, updated"
+#define COLL_COLS                                                                               \
+  "id, owner, parent, kind, name, modseq, epoch, change_guid, tomb_horizon, created, updated, " \
+  "comps"
 
 /* Records sqlite3_errmsg() as the handle's last error and maps the SQLite result code:
  * BUSY/LOCKED -> STORE_BUSY, UNIQUE/PRIMARYKEY -> STORE_EXISTS, other constraints ->

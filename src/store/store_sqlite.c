@@ -68,6 +68,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_COLL_SET_HORIZON] =
         "UPDATE collections SET tomb_horizon = max(tomb_horizon, ?2) WHERE id = ?1",
     [S_COLL_EXISTS] = "SELECT 1 FROM collections WHERE id = ?1",
+    [S_COLL_SET_COMPS] = "UPDATE collections SET comps = ?2 WHERE id = ?1",
     [S_ITEM_GET] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 AND name = ?2",
     [S_ITEM_GET_CONTENT] = "SELECT " ITEM_COLS ", (SELECT data FROM item_content c WHERE "
                            "c.id = items.id) FROM items WHERE coll = ?1 AND name = ?2",

@@ -28,6 +28,7 @@ void store_db_read_coll(sqlite3_stmt *st, struct arena *arena, struct store_coll
     out->tomb_horizon = store_db_col_u64(st, 8);
     out->created = sqlite3_column_int64(st, 9);
     out->updated = sqlite3_column_int64(st, 10);
+    out->comps = (unsigned)sqlite3_column_int64(st, 11);
 }
 
 /* Runs a single-row collection query; STORE_NOTFOUND when it returns nothing. */
@@ -185,6 +186,21 @@ enum store_rc store_coll_create(struct store *s,
     rc = store_db_bump(s, parent, NULL);
     if (rc == STORE_OK && out) {
         rc = store_coll_get(s, id, arena, out);
+    }
+    return rc;
+}
+
+enum store_rc store_coll_set_comps(struct store *s, uint64_t id, unsigned comps)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_COLL_SET_COMPS);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    sqlite3_bind_int64(st, 2, comps);
+    enum store_rc rc = store_db_exec(s, st);
+    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+        rc = store_db_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }
     return rc;
 }

@@ -82,6 +82,11 @@ void arena_destroy(struct arena **ap)
 
 void *arena_alloc(struct arena *a, size_t n)
 {
+    /* Rounding up, or the chunk header, would wrap a size near SIZE_MAX to a small one; no
+     * allocation that large can succeed, so it fails as every other one does: abort. */
+    if (n > SIZE_MAX - ARENA_ALIGN - sizeof(struct arena_chunk)) {
+        abort();
+    }
     size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
     if (need == 0) {
         need = ARENA_ALIGN;
@@ -112,7 +117,7 @@ void *arena_zalloc(struct arena *a, size_t n)
 
 char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
-    char *p = arena_alloc(a, n + 1);
+    char *p = arena_alloc(a, n == SIZE_MAX ? n : n + 1); /* SIZE_MAX aborts, never wraps */
     if (n > 0) {
         memcpy(p, s, n);
     }

@@ -63,13 +63,15 @@ static const char *ascii_escape(unsigned char c, bool attr)
     case '"':
         return attr ? "&quot;" : NULL;
     /* In attributes a parser would normalize literal TAB, LF and CR to spaces (XML 1.0
-     * §3.3.3); character references survive. In text they are data as they are. */
+     * §3.3.3); character references survive. In text TAB and LF are data as they are, but
+     * a literal CR is not: every parser turns CR LF and a lone CR into LF (XML 1.0 §2.11),
+     * so calendar-data would lose the CRLF line ends RFC 5545 §3.1 requires. */
     case '\t':
         return attr ? "&#9;" : NULL;
     case '\n':
         return attr ? "&#10;" : NULL;
     case '\r':
-        return attr ? "&#13;" : NULL;
+        return "&#13;";
     default:
         return c < 0x20 ? replacement : NULL;
     }

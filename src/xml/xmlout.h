@@ -9,8 +9,9 @@
 #include "util/compiler.h"
 #include "util/slice.h"
 
-/* Character data: & < > escaped; bytes that are not allowed in XML 1.0 (C0 controls other
- * than TAB, LF, CR; invalid UTF-8) are replaced by U+FFFD. */
+/* Character data: & < > escaped, CR as &#13; (a literal CR would read back as LF, XML 1.0
+ * §2.11); bytes that are not allowed in XML 1.0 (C0 controls other than TAB, LF, CR; invalid
+ * UTF-8) are replaced by U+FFFD. */
 int xmlout_text(struct buf *b, struct slice s) ALM_NODISCARD;
 
 /* Attribute value (without quotes): & < > " escaped, TAB/LF/CR as character references. */

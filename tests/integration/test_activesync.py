@@ -1018,6 +1018,66 @@ class ActiveSyncPhoneTest(ServerTestCase):
         r = c.get_item_estimate("no-such-folder", "1000000000001")
         self.assertEqual(r.doc.findtext("Response/Status"), "2", r.doc)
 
+    def test_7c2_device_information_over_the_store_limit_is_status_5_issue_14(self):
+        # MS-ASCMD 2.2.3.177.15: a DeviceInformation value the server cannot keep is Status 5
+        # (Invalid arguments), never a 500 (the store keeps 1 KiB per field); a Provision
+        # carrying it (MS-ASPROV 2.2.2.53) still hands out its policy
+        c = self.phone("DEVINFOBIG01", provision=False, folders=False)
+        big = "X" * 4096
+
+        def info(*fields):
+            return E("S:DeviceInformation", E("S:Set", *[E("S:" + f, v) for f, v in fields]))
+
+        first = c.request("Provision", E("P:Provision", info(("Model", "AlmanacPhone1"),
+                                                              ("OS", big)),
+                                         E("P:Policies", E("P:Policy", E(
+                                             "P:PolicyType", "MS-EAS-Provisioning-WBXML")))),
+                          policy_key=None)
+        self.assertEqual(first.status, 200, first)
+        self.assertEqual(first.doc.findtext("DeviceInformation/Status"), "5", first.doc)
+        self.assertEqual(first.doc.findtext("Status"), "1", first.doc)
+        self.assertEqual(first.doc.findtext("Policies/Policy/Status"), "1", first.doc)
+        self.assertTrue(first.doc.findtext("Policies/Policy/PolicyKey"), first.doc)
+        c.provision()
+        for field in ("Model", "FriendlyName", "OS", "OSLanguage", "MobileOperator"):
+            s = c.request("Settings", E("S:Settings", info((field, big))))
+            self.assertEqual(s.status, 200, (field, s))
+            self.assertEqual(s.doc.findtext("Status"), "1", s.doc)
+            self.assertEqual(s.doc.findtext("DeviceInformation/Status"), "5", (field, s.doc))
+        s = c.request("Settings", E("S:Settings", info(("Model", "M" * 1024))))
+        self.assertEqual(s.status, 200, s)
+        self.assertEqual(s.doc.findtext("DeviceInformation/Status"), "1", s.doc)
+        listing = self.srv.cli("device", "list", "alice").stdout
+        line = [x for x in listing.splitlines() if "DEVINFOBIG01" in x]
+        self.assertEqual(len(line), 1, listing)
+        self.assertIn("M" * 1024, line[0])
+        self.assertNotIn("XXXX", line[0])
+
+    def test_7c3_a_long_user_agent_is_shortened_not_refused_issue_14(self):
+        # the registry keeps 1 KiB of User-Agent; a longer one used to make the store's limit
+        # answer read as the device cap (403 eas-device-limit) on every request
+        c = self.phone("LONGUA01", folders=False)
+        r = c.folder_sync("0", headers={"User-Agent": "Almanac-" + "U" * 4096})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.doc.findtext("Status"), "1", r.doc)
+        r = c.folder_sync("0")
+        self.assertEqual(r.status, 200, r)
+
+    def test_7c4_device_text_not_utf8_lists_as_question_marks_issue_14(self):
+        # a Model of bytes that are not UTF-8, with a C1 control (CSI) inside: the device list
+        # stays decodable and shows neither (test_activesync_state's mutated Settings hit the
+        # first intermittently)
+        c = self.phone("BADTEXT01", folders=False)
+        body = eas.encode(E("S:Settings", E("S:DeviceInformation", E("S:Set",
+                                                                      E("S:Model", "ZZZZZZ")))))
+        body = body.replace(b"ZZZZZZ", b"Bad\xc7(\xc2\x9b[31m")
+        s = c.request("Settings", body, raw=True)
+        self.assertEqual(s.status, 200, s)
+        listing = self.srv.cli("device", "list", "alice").stdout  # decodes as UTF-8, strictly
+        line = [x for x in listing.splitlines() if "BADTEXT01" in x]
+        self.assertEqual(len(line), 1, listing)
+        self.assertIn("\tBad?(?[31m", line[0])
+
     def test_7d_bad_or_missing_policy_key_is_449(self):
         c = self.phone("POLICY01")
         coll = self.cid(c, "misc")

@@ -5,6 +5,8 @@ and time-range queries through the span index."""
 
 import re
 import time
+import xml.dom.minidom
+import xml.etree.ElementTree as ET
 
 from harness import ServerTestCase, main, propfind_body, responses
 
@@ -126,6 +128,77 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
         self.assertIn("<C:calendar/>", r.text)
         self.assertIn("<D:displayname>Ext</D:displayname>", r.text)
 
+    # RFC 4791 §5.2.3, §5.3.1: supported-calendar-component-set given at creation (issue 14)
+
+    @staticmethod
+    def comp_set(*names):
+        return ("<C:supported-calendar-component-set>%s</C:supported-calendar-component-set>"
+                % "".join('<C:comp name="%s"/>' % n for n in names))
+
+    def comps_of(self, path):
+        body = ('<?xml version="1.0"?><D:propfind %s><D:prop>'
+                '<C:supported-calendar-component-set/></D:prop></D:propfind>' % C)
+        r = self.req("PROPFIND", path, headers={"Depth": "0"}, body=body)
+        self.assertStatus(r, 207)
+        return re.findall(r'<C:comp name="([A-Z]+)"/>', r.text)
+
+    def test_mkcalendar_with_a_component_set_restricts_the_calendar_issue_14(self):
+        cal = HOME + "events-only/"
+        body = ('<?xml version="1.0"?><C:mkcalendar %s><D:set><D:prop>'
+                '<D:displayname>Events</D:displayname>%s</D:prop></D:set></C:mkcalendar>'
+                % (C, self.comp_set("VEVENT")))
+        self.assertStatus(self.req("MKCALENDAR", cal, body=body), 201)
+        self.assertEqual(self.comps_of(cal), ["VEVENT"])
+        todo = event("todo-1", comp="VTODO").replace("DTEND:", "DUE:")
+        r = self.req("PUT", cal + "t.ics", body=todo, headers=ICS)
+        self.assertCondition(r, 403, "supported-calendar-component")
+        self.assertStatus(self.req("PUT", cal + "e.ics", body=event("ev-1"), headers=ICS), 201)
+        # a COPY brings no VTODO in either (RFC 4791 §5.3.2.1)
+        self.assertStatus(self.put("t.ics", todo), 201)
+        r = self.req("COPY", self.cal + "t.ics", headers={"Destination": cal + "t.ics"})
+        self.assertCondition(r, 403, "supported-calendar-component")
+        # protected once the calendar exists
+        r = self.req("PROPPATCH", cal, headers={"Content-Type": "application/xml"},
+                     body='<?xml version="1.0"?><D:propertyupdate %s><D:set><D:prop>%s</D:prop>'
+                          '</D:set></D:propertyupdate>' % (C, self.comp_set("VEVENT", "VTODO")))
+        self.assertStatus(r, 207)
+        self.assertIn("<D:cannot-modify-protected-property/>", r.text)
+        self.assertEqual(self.comps_of(cal), ["VEVENT"])
+        # a calendar made without the property takes all three
+        self.assertEqual(self.comps_of(self.cal), ["VEVENT", "VTODO", "VJOURNAL"])
+        # a copy of the calendar keeps the set, and a move keeps the collection
+        r = self.req("COPY", cal, headers={"Destination": HOME + "events-copy/"})
+        self.assertStatus(r, 201)
+        self.assertEqual(self.comps_of(HOME + "events-copy/"), ["VEVENT"])
+        r = self.req("MOVE", HOME + "events-copy/", headers={"Destination": HOME + "events-moved/"})
+        self.assertStatus(r, 201)
+        self.assertEqual(self.comps_of(HOME + "events-moved/"), ["VEVENT"])
+        r = self.req("PUT", HOME + "events-moved/t.ics", body=todo, headers=ICS)
+        self.assertCondition(r, 403, "supported-calendar-component")
+
+    def test_extended_mkcol_with_a_component_set_issue_14(self):
+        cal = HOME + "tasks-only/"
+        body = ('<?xml version="1.0"?><D:mkcol %s><D:set><D:prop><D:resourcetype>'
+                '<D:collection/><C:calendar/></D:resourcetype>%s</D:prop></D:set></D:mkcol>'
+                % (C, self.comp_set("VTODO", "vjournal")))
+        r = self.req("MKCOL", cal, body=body, headers={"Content-Type": "application/xml"})
+        self.assertStatus(r, 201)
+        self.assertEqual(self.comps_of(cal), ["VTODO", "VJOURNAL"])
+        r = self.req("PUT", cal + "e.ics", body=event("ev-2"), headers=ICS)
+        self.assertCondition(r, 403, "supported-calendar-component")
+        todo = event("todo-2", comp="VTODO").replace("DTEND:", "DUE:")
+        self.assertStatus(self.req("PUT", cal + "t.ics", body=todo, headers=ICS), 201)
+
+    def test_mkcalendar_with_an_unknown_component_is_refused_issue_14(self):
+        # RFC 4791 §5.3.1.1: (CALDAV:supported-calendar-component)
+        for i, comps in enumerate((("VEVENT", "VFREEBUSY"), ("X-THING",), ())):
+            cal = HOME + "refused-%d/" % i
+            body = ('<?xml version="1.0"?><C:mkcalendar %s><D:set><D:prop>%s</D:prop></D:set>'
+                    '</C:mkcalendar>' % (C, self.comp_set(*comps)))
+            r = self.req("MKCALENDAR", cal, body=body)
+            self.assertCondition(r, 403, "supported-calendar-component")
+            self.assertStatus(self.req("PROPFIND", cal, headers={"Depth": "0"}), 404)
+
     # Objects ---------------------------------------------------------------------------
 
     def test_put_valid_event_and_read_it_back(self):
@@ -185,6 +258,25 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
         self.assertIn("UID:m1", rs[1])
         self.assertIn("<C:calendar-data>BEGIN:VCALENDAR", rs[0])
         self.assertIn(self.cal + "m9.ics</D:href><D:status>HTTP/1.1 404", rs[3])
+
+    def test_multiget_calendar_data_keeps_crlf_through_an_xml_parser_issue_14(self):
+        # RFC 5545 §3.1 lines end in CRLF; XML 1.0 §2.11 turns a literal CR into LF, so the
+        # answer must carry each CR as &#13; for a client's parser to give the object back
+        body = event("crlf-1", extra="DESCRIPTION:two\\nlines\r\n")
+        self.assertStatus(self.put("crlf.ics", body), 201)
+        stored = self.req("GET", self.cal + "crlf.ics").body
+        self.assertIn(b"\r\n", stored)
+        req = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop><C:calendar-data/>'
+               '</D:prop><D:href>%scrlf.ics</D:href></C:calendar-multiget>' % (C, self.cal))
+        r = self.report(self.cal, req)
+        self.assertStatus(r, 207)
+        root = ET.fromstring(r.body)
+        got = root.findall(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
+        self.assertEqual(len(got), 1, r.text)
+        self.assertEqual(got[0].text.encode("utf-8"), stored)
+        dom = xml.dom.minidom.parseString(r.body)
+        node = dom.getElementsByTagNameNS("urn:ietf:params:xml:ns:caldav", "calendar-data")[0]
+        self.assertEqual(node.firstChild.data.encode("utf-8"), stored)
 
     def test_multiget_never_reaches_another_user(self):
         self.srv.request("MKCALENDAR", "/calendars/bob/b/", user="bob")

@@ -302,6 +302,17 @@ class ExchangeSearchTest(ServerTestCase):
         self.assertEqual(r.header("Content-Range"), "total=0")
         self.assertEqual(names(r.text), [])
 
+    def test_order_by_on_an_empty_result_issue_14(self):
+        # §3.7: a sorted plain SEARCH that matches no row sorts nothing (qsort(NULL, 0, ...)
+        # is undefined behaviour and aborted the sanitizer build)
+        got = self.where('"%suid" = \'none\'' % C, ' ORDER BY "%sdtstart" DESC' % C)
+        self.assertEqual(got, [])
+        r = self.search('SELECT "DAV:displayname" FROM "" WHERE "%suid" = \'none\''
+                        ' ORDER BY "DAV:displayname"' % C, headers={"Range": "rows=0-9"})
+        self.assertStatus(r, 207)
+        self.assertEqual(r.header("Content-Range"), "total=0")
+        self.assertEqual(names(r.text), [])
+
     # §1.3, §3.9: a replication SEARCH with a WHERE --------------------------------------------
 
     def test_replication_where_window_tracks_only_matching_items(self):

@@ -1,10 +1,13 @@
 /* tests/unit/http/test_path.c: request-target decoding and normalisation (http/path.c,
  * RFC 3986 §2.1 and §5.2.4), table-driven: valid targets and their normal form, and the
  * targets refused with their condition. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -118,6 +121,70 @@ static void test_path_encode_segment_escapes_reserved_bytes(void **state)
     buf_deinit(&b);
 }
 
+/* Every byte value, encoded as RFC 3986 §3.3 says: pchar minus '/' as it is, all else %XX. */
+static void expected_encoding(struct buf *b)
+{
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789-._~!$&'()*+,;=:@";
+    for (int c = 0; c < 256; c++) {
+        char esc[4];
+        if (c != 0 && memchr(plain, c, sizeof(plain) - 1)) {
+            assert_int_equal(buf_putc(b, (char)c), 0);
+        } else {
+            snprintf(esc, sizeof(esc), "%%%02X", (unsigned)c);
+            assert_int_equal(buf_append_cstr(b, esc), 0);
+        }
+    }
+}
+
+enum {
+    ENCODE_THREADS = 8,
+    ENCODE_ROUNDS = 200,
+};
+
+/* One worker: encodes all 256 byte values ENCODE_ROUNDS times; returns (void *)1 on a
+ * mismatch with the expected form in `arg`. */
+static void *encode_all_bytes(void *arg)
+{
+    const struct buf *want = arg;
+    unsigned char all[256];
+    for (int c = 0; c < 256; c++) {
+        all[c] = (unsigned char)c;
+    }
+    for (int r = 0; r < ENCODE_ROUNDS; r++) {
+        struct buf b;
+        buf_init(&b, 1024);
+        int rc = http_path_encode_segment(&b, (struct slice){(const char *)all, sizeof(all)});
+        bool same = rc == 0 && b.len == want->len && memcmp(b.data, want->data, b.len) == 0;
+        buf_deinit(&b);
+        if (!same) {
+            return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+/* Issue 14: the encoding table was built lazily on first use with no synchronisation, a
+ * data race between worker threads (ThreadSanitizer reports it on this test); it is now a
+ * constant. Here several threads encode at once from the very first call. */
+static void test_path_encode_segment_every_byte_from_threads_issue_14(void **state)
+{
+    (void)state;
+    struct buf want;
+    buf_init(&want, 1024);
+    expected_encoding(&want);
+    pthread_t t[ENCODE_THREADS];
+    for (int i = 0; i < ENCODE_THREADS; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, encode_all_bytes, &want), 0);
+    }
+    for (int i = 0; i < ENCODE_THREADS; i++) {
+        void *mismatch = NULL;
+        assert_int_equal(pthread_join(t[i], &mismatch), 0);
+        assert_null(mismatch);
+    }
+    buf_deinit(&want);
+}
+
 static void test_path_decode_then_encode_round_trips(void **state)
 {
     (void)state;
@@ -142,6 +209,8 @@ static void test_path_decode_then_encode_round_trips(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* first: the table must not have been used before the threads start */
+        cmocka_unit_test(test_path_encode_segment_every_byte_from_threads_issue_14),
         cmocka_unit_test(test_path_decode_normalises_valid_targets),
         cmocka_unit_test(test_path_decode_refuses_escapes_and_traversal),
         cmocka_unit_test(test_path_decode_refuses_paths_over_the_limit),

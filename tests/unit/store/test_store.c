@@ -90,6 +90,26 @@ static void test_store_principals_add_get_list_passwd_del(void **state)
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* RFC 4791 §5.2.3: the component set a MKCALENDAR asked for is kept with the collection */
+static void test_store_coll_comps_default_to_zero_and_persist_issue_14(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t a = make_coll(f, f->p.home_id, "a");
+    struct store_coll c;
+    assert_int_equal(store_coll_get(f->s, a, f->a, &c), STORE_OK);
+    assert_int_equal(c.comps, 0);
+    uint64_t modseq = c.modseq;
+    assert_int_equal(store_coll_set_comps(f->s, a, 2), STORE_OK);
+    assert_int_equal(store_coll_set_comps(f->s, 999999, 2), STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    assert_int_equal(store_coll_lookup(f->s, f->p.home_id, "a", f->a, &c), STORE_OK);
+    assert_int_equal(c.comps, 2);
+    assert_int_equal(c.modseq, modseq);
+    store_rollback(f->s);
+}
+
 static void test_store_collections_nest_and_refuse_clashes(void **state)
 {
     struct fixture *f = *state;
@@ -1245,6 +1265,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_principals_add_get_list_passwd_del, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_coll_comps_default_to_zero_and_persist_issue_14,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_collections_nest_and_refuse_clashes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_put_bumps_modseq_and_keeps_created_modseq, setup,

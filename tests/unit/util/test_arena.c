@@ -3,10 +3,15 @@
  * chunks and running the defers registered after the mark in reverse, destroy running the
  * rest, and the high-water figure staying flat across rewound row loops. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -183,6 +188,37 @@ static void test_arena_high_water_stays_flat_across_rewound_rows(void **state)
     arena_destroy(&a);
 }
 
+/* Runs arena_alloc(a, n) in a child process: true when the child died of SIGABRT. */
+static bool alloc_aborts(size_t n)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct arena *a = arena_create();
+        void *p = arena_alloc(a, n);
+        _exit(p ? 0 : 1); /* returned: the size wrapped to a small allocation */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+/* Issue 14: rounding n up to the alignment (or adding the chunk header) wrapped a size near
+ * SIZE_MAX to a few bytes, and the caller then wrote n bytes into them. Such a size cannot
+ * be allocated, so it aborts as an allocation failure does (STYLE.md §3.3). */
+static void test_arena_alloc_near_size_max_aborts_instead_of_wrapping_issue_14(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {SIZE_MAX, SIZE_MAX - 8, SIZE_MAX - 15, SIZE_MAX - 40};
+    for (size_t i = 0; i < ALM_ARRAY_LEN(sizes); i++) {
+        assert_true(alloc_aborts(sizes[i]));
+    }
+    struct arena *a = arena_create();
+    assert_non_null(arena_alloc(a, 1 << 20)); /* large but possible sizes still work */
+    arena_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_arena_rewind_runs_later_defers_in_reverse_and_keeps_earlier_memory),
         cmocka_unit_test(test_arena_nested_marks_unwind_in_order),
         cmocka_unit_test(test_arena_high_water_stays_flat_across_rewound_rows),
+        cmocka_unit_test(test_arena_alloc_near_size_max_aborts_instead_of_wrapping_issue_14),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
