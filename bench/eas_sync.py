@@ -218,11 +218,11 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(almanacd, almanac, n, window, procs, zoned=False):
+def run(almanacd, almanac, n, window, procs, data="utc"):
     work = tempfile.mkdtemp(prefix="bench-eas-sync-")
     srv = Server(almanacd, almanac, work)
     try:
-        events = generate(n, zoned=zoned)
+        events = generate(n, zoned=data if data != "utc" else False)
         uids = {"bench-%06d@almanac" % i for i in range(n)}
         srv.start()
         cpu0 = cpu_s(srv.proc.pid)
@@ -231,7 +231,7 @@ def run(almanacd, almanac, n, window, procs, zoned=False):
         srv.stop()
         srv.start()
         idle_kb = status_kb(srv.proc.pid, "VmRSS")
-        r = {"events": n, "window": window, "data": "zoned" if zoned else "utc",
+        r = {"events": n, "window": window, "data": data,
              "put_per_s": round(loaded / load_s),
              "put_cpu_ms": round(put_cpu * 1000 / max(loaded, 1), 3),
              "idle_rss_mb": idle_kb / 1024}
@@ -276,12 +276,13 @@ def main():
     ap.add_argument("--events", default="10000,100000")
     ap.add_argument("--window", type=int, default=512)
     ap.add_argument("--procs", type=int, default=8)
-    ap.add_argument("--data", default="utc", choices=("utc", "zoned"),
-                    help="zoned: peers.generate_zoned's mix of named zones with VTIMEZONEs")
+    ap.add_argument("--data", default="utc", choices=("utc", "zoned", "zoned-utc"),
+                    help="zoned: peers.generate_zoned's mix of named zones with VTIMEZONEs; "
+                    "zoned-utc: the same events in UTC")
     a = ap.parse_args()
     results = []
     for n in [int(x) for x in a.events.split(",")]:
-        r = run(a.almanacd, a.almanac, n, a.window, a.procs, a.data == "zoned")
+        r = run(a.almanacd, a.almanac, n, a.window, a.procs, a.data)
         print(json.dumps(r), flush=True)
         results.append(r)
     print()

@@ -83,11 +83,16 @@ VTIMEZONES = {
 ZONES = list(VTIMEZONES)
 
 
-def generate_zoned(n, seed=42):
+def generate_zoned(n, seed=42, zones=True):
     """Issue 19's real-world mix: every timed event in a named zone with its VTIMEZONE (the
     five of VTIMEZONES, Berlin weighted most), 80% singles, 15% weekly or daily series with
-    EXDATEs and a moved instance, 5% all-day; spread over 2025-2026."""
+    EXDATEs and a moved instance, 5% all-day; spread over 2025-2026. With zones=False the
+    same events with the same wall-clock digits in UTC and no VTIMEZONE: the baseline that
+    isolates what the zones cost."""
     rnd = random.Random(seed)
+
+    def at(tz, date, hhmm):
+        return (";TZID=%s:%sT%s00" % (tz, date, hhmm)) if zones else (":%sT%s00Z" % (date, hhmm))
     out = []
     for i in range(n):
         day = rnd.randrange(730)
@@ -102,25 +107,29 @@ def generate_zoned(n, seed=42):
         kind = rnd.random()
         uid = "bench-%06d@almanac" % i
         head = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac bench//EN\r\n"
+        vtz = VTIMEZONES[tz] if zones else ""
         if kind < 0.80:
-            body = (VTIMEZONES[tz] +
+            body = (vtz +
                     "BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\n"
-                    "DTSTART;TZID=%s:%sT%02d0000\r\nDTEND;TZID=%s:%sT%02d3000\r\n"
+                    "DTSTART%s\r\nDTEND%s\r\n"
                     "SUMMARY:Meeting %d\r\nLOCATION:Room %d\r\nEND:VEVENT\r\n"
-                    % (uid, tz, date, hour, tz, date, hour, i, i % 40))
+                    % (uid, at(tz, date, "%02d00" % hour), at(tz, date, "%02d30" % hour), i,
+                       i % 40))
         elif kind < 0.95:
             freq = "WEEKLY" if rnd.random() < 0.7 else "DAILY"
             count = rnd.randrange(10, 60)
-            body = (VTIMEZONES[tz] +
+            body = (vtz +
                     "BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\n"
-                    "DTSTART;TZID=%s:%sT%02d0000\r\nDTEND;TZID=%s:%sT%02d4500\r\n"
-                    "RRULE:FREQ=%s;COUNT=%d\r\nEXDATE;TZID=%s:%sT%02d0000\r\n"
+                    "DTSTART%s\r\nDTEND%s\r\n"
+                    "RRULE:FREQ=%s;COUNT=%d\r\nEXDATE%s\r\n"
                     "SUMMARY:Series %d\r\nEND:VEVENT\r\n"
                     "BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\n"
-                    "RECURRENCE-ID;TZID=%s:%sT%02d0000\r\nDTSTART;TZID=%s:%sT%02d3000\r\n"
-                    "DTEND;TZID=%s:%sT%02d1500\r\nSUMMARY:Series %d (moved)\r\nEND:VEVENT\r\n"
-                    % (uid, tz, date, hour, tz, date, hour, freq, count, tz, date2, hour, i,
-                       uid, tz, date, hour, tz, date, hour, tz, date, hour + 1, i))
+                    "RECURRENCE-ID%s\r\nDTSTART%s\r\n"
+                    "DTEND%s\r\nSUMMARY:Series %d (moved)\r\nEND:VEVENT\r\n"
+                    % (uid, at(tz, date, "%02d00" % hour), at(tz, date, "%02d45" % hour), freq,
+                       count, at(tz, date2, "%02d00" % hour), i, uid,
+                       at(tz, date, "%02d00" % hour), at(tz, date, "%02d30" % hour),
+                       at(tz, date, "%02d15" % (hour + 1)), i))
         else:
             body = ("BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20250101T000000Z\r\nDTSTART;VALUE=DATE:%s\r\n"
                     "SUMMARY:Holiday %d\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n" % (uid, date, i))
@@ -130,9 +139,10 @@ def generate_zoned(n, seed=42):
 
 def generate(n, seed=42, zoned=False):
     """A realistic mix: 70% timed singles, 15% all-day, 15% weekly series with a moved
-    instance, spread over 2025-2026, in UTC; with `zoned`, generate_zoned()'s mix."""
+    instance, spread over 2025-2026, in UTC; with `zoned` "zoned" or True,
+    generate_zoned()'s mix, and with "zoned-utc" that mix in UTC."""
     if zoned:
-        return generate_zoned(n, seed)
+        return generate_zoned(n, seed, zones=zoned != "zoned-utc")
     rnd = random.Random(seed)
     out = []
     for i in range(n):
@@ -625,11 +635,12 @@ def main():
                     "one run; the runs made are in the JSON as KEY_runs)")
     ap.add_argument("--op-timeout", type=float, default=600, metavar="S",
                     help="a request that takes longer is reported as '> S s (timed out)'")
-    ap.add_argument("--data", default="utc", choices=("utc", "zoned"),
-                    help="zoned: generate_zoned's mix of named zones with their VTIMEZONEs")
+    ap.add_argument("--data", default="utc", choices=("utc", "zoned", "zoned-utc"),
+                    help="zoned: generate_zoned's mix of named zones with their VTIMEZONEs; "
+                    "zoned-utc: the same events in UTC")
     a = ap.parse_args()
     BUDGET[0] = a.budget
-    events = generate(a.events, zoned=a.data == "zoned")
+    events = generate(a.events, zoned=a.data if a.data != "utc" else False)
     results = []
     for name in a.servers.split(","):
         work = tempfile.mkdtemp(prefix="bench-%s-" % name)

@@ -46,18 +46,30 @@ static int budget_left(struct err *err)
                    "the request's time budget ran out while recurrences were expanded");
 }
 
-icalcomponent *cal_parse_stored(struct slice ics, struct arena *arena, struct err *err)
+static icalcomponent *
+parse_stored(struct slice ics, bool read_only, struct arena *arena, struct err *err)
 {
     if (budget_left(err) != 0) {
         return NULL;
     }
-    icalcomponent *root = cal_tree_parse(arena_slicedup(arena, ics), false, err);
+    icalcomponent *root = read_only ? cal_tree_parse_read(ics, arena, err)
+                                    : cal_tree_parse(arena_slicedup(arena, ics), false, err);
     if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
         cal_tree_free(root);
         err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
         return NULL;
     }
     return root;
+}
+
+icalcomponent *cal_parse_stored(struct slice ics, struct arena *arena, struct err *err)
+{
+    return parse_stored(ics, false, arena, err);
+}
+
+icalcomponent *cal_parse_stored_read(struct slice ics, struct arena *arena, struct err *err)
+{
+    return parse_stored(ics, true, arena, err);
 }
 
 /* The iCalendar text of `c`, NUL-terminated, in the arena. */
@@ -484,7 +496,7 @@ int cal_expand(struct slice ics,
                struct slice *out,
                struct err *err)
 {
-    icalcomponent *root = cal_parse_stored(ics, arena, err);
+    icalcomponent *root = cal_parse_stored_read(ics, arena, err);
     if (!root) {
         return -1;
     }
@@ -724,12 +736,23 @@ comp_matches(icalcomponent *root, icalcomponent *c, const struct cal_filter *f, 
     return true;
 }
 
+static bool names_vtimezone(const struct cal_filter *f)
+{
+    for (; f; f = f->next) {
+        if ((f->kind == CAL_FILTER_COMP && strcasecmp(f->name, "VTIMEZONE") == 0) ||
+            names_vtimezone(f->children)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int cal_filter_match(struct slice ics,
                      const struct cal_filter *f,
                      struct arena *arena,
                      struct err *err)
 {
-    icalcomponent *root = cal_parse_stored(ics, arena, err);
+    icalcomponent *root = parse_stored(ics, !names_vtimezone(f), arena, err);
     if (!root) {
         return -1;
     }

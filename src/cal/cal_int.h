@@ -208,6 +208,18 @@ icalcomponent *cal_tree_parse(const char *text, bool refuse, struct err *err);
  * to their shared copy for cal_tz_shared(). 0 on success. */
 int cal_tree_screen(icalcomponent *root, bool refuse, struct err *err);
 
+/* For reading only (expansion, free-busy, conversion to ActiveSync): a stored object parsed
+ * without its VTIMEZONE components, which are looked up in the zone cache by their bytes
+ * instead of being parsed again (they are often half the object), and bound to the tree by
+ * TZID for cal_zone_of(). The tree holds no VTIMEZONE, so it must not be written back or
+ * matched against a VTIMEZONE filter. Falls back to cal_tree_parse() whenever the text is
+ * unusual (folded BEGIN/END lines, more than 8 zones, a zone the cache cannot hold). NULL
+ * when it does not parse. */
+icalcomponent *cal_tree_parse_read(struct slice text, struct arena *arena, struct err *err);
+
+/* The shared zone bound to `root` for `tzid` by cal_tree_parse_read(), or NULL. */
+icaltimezone *cal_tz_bound(const icalcomponent *root, const char *tzid);
+
 /* Frees a tree and forgets its zone mappings. NULL is fine. */
 void cal_tree_free(icalcomponent *root);
 
@@ -226,5 +238,9 @@ void cal_tz_shutdown(void);
  * (cal_cond_valid_calendar_data) if it no longer parses. The caller frees it with
  * icalcomponent_free(). */
 icalcomponent *cal_parse_stored(struct slice ics, struct arena *arena, struct err *err);
+
+/* cal_parse_stored() for reading only: without its VTIMEZONE components (cal_tree_parse_read);
+ * times still convert in the object's own zones. */
+icalcomponent *cal_parse_stored_read(struct slice ics, struct arena *arena, struct err *err);
 
 #endif

@@ -833,7 +833,7 @@ int cal_eas_from_ical_opts(struct slice ics,
                            struct err *err)
 {
     memset(out, 0, sizeof(*out));
-    icalcomponent *root = cal_parse_stored(ics, arena, err);
+    icalcomponent *root = cal_parse_stored_read(ics, arena, err);
     if (!root) {
         return -1;
     }

@@ -31,6 +31,15 @@ void cal_zone_preload(void)
 
 icaltimezone *cal_zone_of(icalcomponent *root, icalproperty *prop, struct icaltimetype t)
 {
+    if (prop && !t.is_date && !icaltime_is_utc(t)) {
+        /* a zone the object defines, bound by cal_tree_parse_read(): it wins over whatever
+         * libical attached (a builtin zone of the same name) */
+        icalparameter *par = icalproperty_get_first_parameter(prop, ICAL_TZID_PARAMETER);
+        icaltimezone *bound = par ? cal_tz_bound(root, icalparameter_get_tzid(par)) : NULL;
+        if (bound) {
+            return bound;
+        }
+    }
     if (t.zone) {
         /* libical hands out its zones as const but takes them mutable */
         return cal_tz_shared(root, (icaltimezone *)(uintptr_t)t.zone);

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libical/ical.h>
 
@@ -56,6 +57,7 @@ struct tz_slot {
     bool ok;
     bool warned; /* a stored object with this refused zone was logged */
     uint8_t key[32];
+    char tzid[64];      /* slots of tz_lookup_text(): the zone's TZID, else "" */
     icaltimezone *zone; /* owned; NULL when refused or when the zone budget is spent */
     char why[TZ_WHY_BYTES];
 };
@@ -124,6 +126,14 @@ static uint64_t rule_changes(const struct icalrecurrencetype *rule,
             break;
         }
         if (++n > limit) {
+            break;
+        }
+        /* 1,024 changes within the first year: every later year brings as many (the rules
+         * libical expands repeat within a year), so the total is known to be too large now
+         * rather than after `limit` steps (a FREQ=SECONDLY observance is refused in 1,024) */
+        if ((n & 1023) == 0 && t.year == start.year &&
+            (uint64_t)(end_year - start.year) * n > limit) {
+            n = limit + 1;
             break;
         }
     }
@@ -319,6 +329,216 @@ static bool tz_lookup(icalcomponent *vtz, bool stored, icaltimezone **shared, ch
     return ok;
 }
 
+static void bind_zone(const icalcomponent *root,
+                      const icalcomponent *vtz,
+                      const char *tzid,
+                      icaltimezone *shared);
+
+enum tz_text {
+    TZ_TEXT_SHARED,  /* *shared is the zone to use */
+    TZ_TEXT_REFUSED, /* the zone cannot be expanded: read without it (why[] says why) */
+    TZ_TEXT_UNKNOWN, /* not cached (no TZID, a full cache): parse the object whole */
+};
+
+/* The cached verdict on the VTIMEZONE whose text is `block` (BEGIN:VTIMEZONE to
+ * END:VTIMEZONE as the object holds it): as tz_lookup(), keyed by those bytes, so that a
+ * stored object's zones are found without parsing them. A zone seen for the first time is
+ * parsed once. *tzid (in `arena`) is its TZID; *warn is set the first time a refused zone is
+ * met. */
+static enum tz_text tz_lookup_text(struct slice block,
+                                   struct arena *arena,
+                                   icaltimezone **shared,
+                                   const char **tzid,
+                                   char *why,
+                                   bool *warn)
+{
+    *shared = NULL;
+    *tzid = NULL;
+    *warn = false;
+    uint8_t key[32];
+    uint8_t domain[] = "raw VTIMEZONE"; /* apart from tz_lookup()'s keys of parsed zones */
+    sec_hash(domain, sizeof(domain) - 1, block.ptr, block.len, key);
+    pthread_mutex_lock(&tz_lock);
+    size_t i = slot_of(key);
+    for (size_t probes = 0; probes < TZ_CACHE_SLOTS && tz_slots[i].used;
+         probes++, i = (i + 1) % TZ_CACHE_SLOTS) {
+        if (memcmp(tz_slots[i].key, key, sizeof(key)) == 0 && tz_slots[i].tzid[0]) {
+            bool ok = tz_slots[i].ok;
+            *shared = tz_slots[i].zone;
+            *tzid = arena_strdup(arena, tz_slots[i].tzid);
+            if (!ok) {
+                memcpy(why, tz_slots[i].why, TZ_WHY_BYTES);
+                *warn = !tz_slots[i].warned;
+                tz_slots[i].warned = true;
+            }
+            pthread_mutex_unlock(&tz_lock);
+            return !ok ? TZ_TEXT_REFUSED : *shared ? TZ_TEXT_SHARED : TZ_TEXT_UNKNOWN;
+        }
+    }
+    pthread_mutex_unlock(&tz_lock);
+
+    icalcomponent *vtz = icalparser_parse_string(arena_slicedup(arena, block));
+    if (!vtz || icalcomponent_isa(vtz) != ICAL_VTIMEZONE_COMPONENT) {
+        if (vtz) {
+            icalcomponent_free(vtz);
+        }
+        return TZ_TEXT_UNKNOWN;
+    }
+    icalproperty *tp = icalcomponent_get_first_property(vtz, ICAL_TZID_PROPERTY);
+    const char *name = tp ? icalproperty_get_tzid(tp) : NULL;
+    if (!name || !*name || strlen(name) >= sizeof(tz_slots[0].tzid)) {
+        icalcomponent_free(vtz);
+        return TZ_TEXT_UNKNOWN; /* no TZID to bind it by */
+    }
+    *tzid = arena_strdup(arena, name);
+    bool ok = tz_screen(vtz, why);
+    icaltimezone *zone = NULL;
+    pthread_mutex_lock(&tz_lock);
+    i = slot_of(key);
+    size_t probes = 0;
+    while (probes < TZ_CACHE_SLOTS && tz_slots[i].used &&
+           memcmp(tz_slots[i].key, key, sizeof(key)) != 0) {
+        probes++;
+        i = (i + 1) % TZ_CACHE_SLOTS;
+    }
+    if (probes < TZ_CACHE_SLOTS && tz_slots[i].used) {
+        zone = tz_slots[i].zone;
+        ok = tz_slots[i].ok;
+    } else if (probes < TZ_CACHE_SLOTS && tz_nslots < TZ_CACHE_SLOTS * 3 / 4 &&
+               (!ok || tz_nzones < TZ_CACHE_ZONES)) {
+        struct tz_slot *sl = &tz_slots[i];
+        sl->used = true;
+        sl->ok = ok;
+        memcpy(sl->key, key, sizeof(key));
+        memcpy(sl->tzid, *tzid, strlen(*tzid) + 1);
+        if (ok) {
+            icaltimezone *z = icaltimezone_new();
+            if (z && icaltimezone_set_component(z, icalcomponent_new_clone(vtz))) {
+                sl->zone = z;
+                tz_nzones++;
+            } else if (z) {
+                icaltimezone_free(z, 1);
+            }
+        } else {
+            memcpy(sl->why, why, TZ_WHY_BYTES);
+            sl->warned = true;
+            *warn = true;
+        }
+        zone = sl->zone;
+        tz_nslots++;
+    }
+    pthread_mutex_unlock(&tz_lock);
+    icalcomponent_free(vtz);
+    *shared = ok ? zone : NULL;
+    if (!ok) {
+        return TZ_TEXT_REFUSED;
+    }
+    return zone ? TZ_TEXT_SHARED : TZ_TEXT_UNKNOWN;
+}
+
+/* The next line of `s` from *pos without its line end; false at the end. */
+static bool next_raw_line(struct slice s, size_t *pos, struct slice *line)
+{
+    if (*pos >= s.len) {
+        return false;
+    }
+    const char *p = s.ptr + *pos;
+    const char *nl = memchr(p, '\n', s.len - *pos);
+    size_t n = nl ? (size_t)(nl - p) : s.len - *pos;
+    *pos += n + (nl ? 1 : 0);
+    if (n > 0 && p[n - 1] == '\r') {
+        n--;
+    }
+    *line = (struct slice){p, n};
+    return true;
+}
+
+static bool line_is(struct slice line, const char *want)
+{
+    size_t n = strlen(want);
+    return line.len == n && strncasecmp(line.ptr, want, n) == 0;
+}
+
+icalcomponent *cal_tree_parse_read(struct slice text, struct arena *arena, struct err *err)
+{
+    /* The VTIMEZONE blocks, as byte ranges; any doubt (folded BEGIN/END lines, a block that
+     * does not close, a zone not cached) and the object is parsed whole. */
+    enum {
+        MAX_BLOCKS = 8
+    };
+    struct slice blocks[MAX_BLOCKS];
+    size_t nblocks = 0;
+    bool whole = false;
+    size_t pos = 0;
+    size_t open_at = SIZE_MAX;
+    struct slice line;
+    while (!whole && next_raw_line(text, &pos, &line)) {
+        bool begin = line_is(line, "BEGIN:VTIMEZONE");
+        bool end = line_is(line, "END:VTIMEZONE");
+        if (!begin && !end) {
+            /* a folded BEGIN:VTIMEZONE or END:VTIMEZONE: not worth reading here */
+            whole = (line.len >= 9 && strncasecmp(line.ptr, "BEGIN:VTI", 9) == 0) ||
+                    (line.len >= 7 && strncasecmp(line.ptr, "END:VTI", 7) == 0);
+        } else if (begin) {
+            whole = open_at != SIZE_MAX || nblocks == MAX_BLOCKS;
+            open_at = (size_t)(line.ptr - text.ptr);
+        } else {
+            whole = open_at == SIZE_MAX;
+            if (!whole) {
+                blocks[nblocks++] = (struct slice){text.ptr + open_at, pos - open_at};
+                open_at = SIZE_MAX;
+            }
+        }
+    }
+    whole = whole || open_at != SIZE_MAX;
+    if (whole || nblocks == 0) {
+        return cal_tree_parse(arena_slicedup(arena, text), false, err);
+    }
+    icaltimezone *zones[MAX_BLOCKS];
+    const char *tzids[MAX_BLOCKS];
+    for (size_t i = 0; i < nblocks; i++) {
+        char why[TZ_WHY_BYTES];
+        bool warn = false;
+        enum tz_text v = tz_lookup_text(blocks[i], arena, &zones[i], &tzids[i], why, &warn);
+        if (v == TZ_TEXT_UNKNOWN) {
+            return cal_tree_parse(arena_slicedup(arena, text), false, err);
+        }
+        if (warn) {
+            char clean[TZ_WHY_BYTES];
+            log_warn("stored calendar data holds a time zone that cannot be expanded; its "
+                     "times are read without it: %s",
+                     log_sanitize(why, strlen(why), clean, sizeof(clean)));
+        }
+        if (v == TZ_TEXT_REFUSED) {
+            zones[i] = NULL; /* read without it, as cal_tree_screen() does */
+        }
+    }
+    /* the text without its VTIMEZONE blocks */
+    char *lite = arena_alloc(arena, text.len + 1);
+    size_t n = 0;
+    const char *from = text.ptr;
+    for (size_t i = 0; i < nblocks; i++) {
+        size_t k = (size_t)(blocks[i].ptr - from);
+        memcpy(lite + n, from, k);
+        n += k;
+        from = blocks[i].ptr + blocks[i].len;
+    }
+    memcpy(lite + n, from, (size_t)(text.ptr + text.len - from));
+    n += (size_t)(text.ptr + text.len - from);
+    lite[n] = '\0';
+    icalcomponent *root = icalparser_parse_string(lite);
+    if (!root) {
+        return NULL;
+    }
+    cal_tree_unbind(root);
+    for (size_t i = 0; i < nblocks; i++) {
+        if (zones[i]) {
+            bind_zone(root, NULL, tzids[i], zones[i]);
+        }
+    }
+    return root;
+}
+
 void cal_tz_shutdown(void)
 {
     pthread_mutex_lock(&tz_lock);
@@ -363,6 +583,16 @@ void cal_tree_unbind(const icalcomponent *root)
     }
 }
 
+icaltimezone *cal_tz_bound(const icalcomponent *root, const char *tzid)
+{
+    for (size_t i = 0; root && tzid && i < TZ_BINDS; i++) {
+        if (binds[i].root == root && !binds[i].vtz && strcmp(binds[i].tzid, tzid) == 0) {
+            return binds[i].shared;
+        }
+    }
+    return NULL;
+}
+
 icaltimezone *cal_tz_shared(const icalcomponent *root, icaltimezone *own)
 {
     if (!root || !own) {
@@ -370,7 +600,7 @@ icaltimezone *cal_tz_shared(const icalcomponent *root, icaltimezone *own)
     }
     const icalcomponent *vtz = icaltimezone_get_component(own);
     for (size_t i = 0; i < TZ_BINDS; i++) {
-        if (binds[i].root == root && binds[i].vtz == vtz) {
+        if (binds[i].root == root && binds[i].vtz && binds[i].vtz == vtz) {
             const char *tzid = icaltimezone_get_tzid(own);
             if (tzid && strcmp(tzid, binds[i].tzid) == 0) {
                 return binds[i].shared;

@@ -374,6 +374,41 @@ static void test_same_tzid_with_another_definition(void **state)
     }
 }
 
+/* Queries read a stored object without parsing its VTIMEZONEs (cal_tree_parse_read): the
+ * object's own definition still decides, even under a TZID libical also has built in. */
+static void test_read_path_uses_the_objects_own_zone(void **state)
+{
+    (void)state;
+    static const char own[] =
+        HEAD "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nTZOFFSETFROM:+0300\r\n"
+             "TZOFFSETTO:+0300\r\nDTSTART:19700101T000000\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+             "BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260101T000000Z\r\n"
+             "DTSTART;TZID=Europe/Berlin:20260105T100000\r\nDURATION:PT1H\r\n"
+             "RRULE:FREQ=DAILY;COUNT=2\r\nEND:VEVENT\r\n" TAIL;
+    static const char builtin[] = HEAD "BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260101T000000Z\r\n"
+                                       "DTSTART;TZID=Europe/Berlin:20260105T100000\r\n"
+                                       "DURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=2\r\n"
+                                       "END:VEVENT\r\n" TAIL;
+    const int64_t day = 1767571200;           /* 2026-01-05T00:00:00Z */
+    for (int round = 0; round < 2; round++) { /* the second from the cache */
+        arena = arena_create();
+        struct err e;
+        err_init(&e);
+        struct slice out;
+        assert_int_equal(cal_expand(slice_from_cstr(own), day, day + 86400, arena, &out, &e), 0);
+        assert_non_null(strstr(out.ptr, "DTSTART:20260105T070000Z")); /* +03:00 as defined */
+        assert_int_equal(cal_expand(slice_from_cstr(builtin), day, day + 86400, arena, &out, &e),
+                         0);
+        assert_non_null(strstr(out.ptr, "DTSTART:20260105T090000Z")); /* libical's CET */
+        size_t periods = 0;
+        assert_int_equal(cal_busy(slice_from_cstr(own), day + 7 * 3600, day + 8 * 3600, arena,
+                                  count_busy, &periods, &e),
+                         0);
+        assert_int_equal(periods, 1);
+        arena_destroy(&arena);
+    }
+}
+
 /* Threads share the cache: each parses objects in zones the others are screening and
  * expanding at the same moment, and every conversion is right. */
 struct zone_job {
@@ -606,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_zone_expansion_is_shared_between_objects),
         cmocka_unit_test(test_same_tzid_with_another_definition),
         cmocka_unit_test(test_zone_cache_is_shared_between_threads),
+        cmocka_unit_test(test_read_path_uses_the_objects_own_zone),
         cmocka_unit_test(test_deadline_stops_walks),
         cmocka_unit_test(test_window_expansion_equals_the_full_walk),
         cmocka_unit_test(test_until_span_skips_the_middle_exactly),
