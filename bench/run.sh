@@ -8,3 +8,7 @@ make build >/dev/null
 for n in 10000 100000; do
     python3 bench/propfind.py build/almanacd build/almanac "$n"
 done
+for n in 100000 1000000; do
+    python3 bench/multiget.py build/almanacd build/almanac "$n"
+done
+python3 bench/multiget.py build/almanacd build/almanac 1000000 --max-hrefs 1000000

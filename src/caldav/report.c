@@ -2,9 +2,13 @@
  * calendar-query (§7.8) and sync-collection (RFC 6578 §3). The body is read with the streaming
  * reader into a compact description (property selection, hrefs, token, limit, filter); the
  * answer streams from store cursors inside one read transaction.
+ * calendar-multiget keeps its hrefs in a strset (each distinct href once, compactly, in the
+ * order first sent) and resolves them one per answer row: O(hrefs) work and memory, bounded by
+ * max_multiget_hrefs.
  * Conditions: caldav_cond_supported_report (403: another report), caldav_cond_valid_filter
  * (403: a filter this server does not evaluate), caldav_cond_valid_sync_token (403: unknown,
- * forged or pruned token), dav_cond_bad_request (400), dav_cond_not_found (404). */
+ * forged or pruned token), caldav_cond_too_many_hrefs (413: a multiget past
+ * max_multiget_hrefs), dav_cond_bad_request (400), dav_cond_not_found (404). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +18,7 @@
 #include "caldav/caldav_int.h"
 #include "util/deadline.h"
 #include "util/parse.h"
+#include "util/strset.h"
 #include "xml/xmlout.h"
 
 enum report_kind {
@@ -54,9 +59,8 @@ struct report {
     enum capture cap;
     struct buf text;
     /* calendar-multiget */
-    const char **hrefs;
-    size_t nhrefs;
-    size_t cap_hrefs;
+    struct strset *hrefs; /* distinct hrefs, trimmed, as sent; NULL until the first */
+    size_t nhref_elems;   /* DAV:href elements read, duplicates included */
     /* sync-collection */
     const char *token;
     uint64_t limit; /* 0: none */
@@ -115,19 +119,34 @@ static int parse_utc(struct slice s, int64_t *out)
     return 0;
 }
 
-static int add_href(struct report *r, struct slice href)
+static void free_hrefs(void *p)
 {
-    struct arena *a = r->dr->arena;
-    if (r->nhrefs == r->cap_hrefs) {
-        size_t cap = r->cap_hrefs ? r->cap_hrefs * 2 : 64;
-        const char **h = arena_alloc(a, cap * sizeof(*h));
-        if (r->nhrefs) {
-            memcpy(h, r->hrefs, r->nhrefs * sizeof(*h));
-        }
-        r->hrefs = h;
-        r->cap_hrefs = cap;
+    strset_destroy(&((struct report *)p)->hrefs);
+}
+
+/* One DAV:href of a calendar-multiget. Every element counts towards max_multiget_hrefs (the
+ * work of reading the body is per element); a repeated href is kept once, since RFC 4918
+ * §14.24 lets an href appear in only one response of a multistatus. O(len) expected. */
+static int add_href(struct report *r, struct slice href, struct err *err)
+{
+    struct dav_req *dr = r->dr;
+    size_t max = dr->app->limits.max_multiget_hrefs;
+    if (r->nhref_elems == max) {
+        return err_set(err, &caldav_cond_too_many_hrefs,
+                       "calendar-multiget href count %zu exceeds max_multiget_hrefs=%zu", max + 1,
+                       max);
     }
-    r->hrefs[r->nhrefs++] = arena_slicedup(a, slice_trim(href));
+    r->nhref_elems++;
+    if (!r->hrefs) {
+        /* The hrefs come out of the body, so they never take more than xml_max_body. */
+        r->hrefs = strset_create(dr->app->limits.xml_max_body);
+        arena_defer(dr->arena, free_hrefs, r);
+    }
+    if (strset_add(r->hrefs, slice_trim(href)) < 0) {
+        return err_set(err, &caldav_cond_too_many_hrefs,
+                       "calendar-multiget hrefs exceed xml_max_body=%zu bytes",
+                       dr->app->limits.xml_max_body);
+    }
     return 0;
 }
 
@@ -423,7 +442,9 @@ static int rp_end(void *ctx, struct slice ns, struct slice name, struct err *err
     struct slice t = slice_trim(buf_slice(&r->text));
     switch (r->cap) {
     case CAP_HREF:
-        add_href(r, t);
+        if (add_href(r, t, err) != 0) {
+            return -1;
+        }
         break;
     case CAP_TOKEN:
         r->token = arena_slicedup(r->dr->arena, t);
@@ -501,10 +522,10 @@ struct rstream {
     struct report *r;
     struct dav_res coll; /* the collection reported on */
     struct store_cursor *cur;
-    size_t next_href;
-    uint64_t since; /* sync: the client's watermark, 0 for an initial sync */
-    uint64_t last;  /* sync: modseq of the last row sent */
-    uint64_t sent;  /* rows sent */
+    size_t next_href; /* multiget: position in r->hrefs (strset_next) */
+    uint64_t since;   /* sync: the client's watermark, 0 for an initial sync */
+    uint64_t last;    /* sync: modseq of the last row sent */
+    uint64_t sent;    /* rows sent */
     bool truncated;
     bool done;
 };
@@ -518,17 +539,18 @@ static int multiget_next(void *ctx, struct buf *out)
 {
     struct rstream *s = ctx;
     struct dav_req *dr = s->r->dr;
-    if (s->next_href == s->r->nhrefs) {
+    struct slice raw;
+    if (!s->r->hrefs || !strset_next(s->r->hrefs, &s->next_href, &raw)) {
         return 0;
     }
-    const char *href = s->r->hrefs[s->next_href++];
     struct arena_mark m = arena_mark(dr->arena);
+    const char *href = arena_slicedup(dr->arena, raw);
     struct err e;
     err_init(&e);
     const char *path = NULL;
     struct dav_res res;
     int rc;
-    if (http_path_decode(slice_from_cstr(href), BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) == 0 &&
+    if (http_path_decode(raw, BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) == 0 &&
         dav_resolve(dr, path, &res, &e) == 0 && res.kind == DAV_RES_ITEM) {
         rc = dav_write_response(dr, &res, &s->r->sel, out);
     } else {

@@ -21,8 +21,9 @@ struct dav_limits {
     unsigned xml_max_depth;
     size_t xml_max_elements;
     size_t xml_max_text;
-    size_t max_resource_size; /* one PUT body */
-    size_t max_dead_props;    /* dead properties per resource */
+    size_t max_resource_size;  /* one PUT body */
+    size_t max_dead_props;     /* dead properties per resource */
+    size_t max_multiget_hrefs; /* DAV:href elements of one calendar-multiget */
 };
 
 struct dav_ext;

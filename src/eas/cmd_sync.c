@@ -10,7 +10,8 @@
  *    the protocol wants one), then walk the change log after the cursor — ordered by modseq,
  *    each row once — emitting Add/Change/Delete/SoftDelete against the membership and the
  *    FilterType window, until WindowSize items or max_window_bytes; MoreAvailable when rows
- *    remain; the next key gets the new cursor and the previous key is kept;
+ *    remain; the next key gets the new cursor and the previous key is kept. The key stays
+ *    only when nothing happened: no item sent, no Response, no client write;
  *  - the previous key: the device lost our last answer, so it gets that answer again, byte
  *    for byte (same new key, same items, same ServerIds for its Adds): nothing is applied
  *    twice and no duplicate is created;
@@ -231,6 +232,7 @@ struct coll_job {
     struct resp *resps;
     size_t nresps;
     int64_t cutoff;
+    bool wrote; /* a client command changed the store: the key must advance (§3.3.3) */
 };
 
 static unsigned item_status(const struct err *e)
@@ -282,6 +284,7 @@ static int put_ics(
     if (rc != STORE_OK) {
         return eas_store_err(er, rc, err);
     }
+    j->wrote = true;
     rc = store_eas_member_put(er->store, er->device.id, j->coll.id, out->id, out->modseq);
     return rc == STORE_OK ? 0 : eas_store_err(er, rc, err);
 }
@@ -489,6 +492,7 @@ static int client_delete(struct coll_job *j, const struct eas_node *cmd, struct 
     } else {
         enum store_rc rc = store_item_delete(er->store, j->coll.id, it.name);
         if (rc == STORE_OK) {
+            j->wrote = true;
             rc = store_eas_member_del(er->store, er->device.id, j->coll.id, it.id);
         }
         if (rc != STORE_OK) {
@@ -900,8 +904,12 @@ static int sync_collection(struct eas_req *er,
             return -1;
         }
     }
-    if (sent == 0 && j.nresps == 0 && cursor == j.st.cursor) {
-        /* Nothing to say: the same key again (the state does not move). */
+    if (sent == 0 && j.nresps == 0 && !j.wrote && cursor == j.st.cursor) {
+        /* Nothing to say: the same key again (the state does not move). A successful Change
+         * or Delete has no Response, so with GetChanges 0 only j.wrote tells that the store
+         * moved: the key must advance then (MS-ASCMD SyncKey; activesync.md §3.3.3), or
+         * the device's resend of this request would find the same key current and run its
+         * commands again (issue 14: a resent Delete answered Status 8). */
         int bad = eas_enc_start(out, EAS_AS_COLLECTION);
         bad |= eas_enc_cstr(out, EAS_AS_SYNCKEY, key);
         bad |= eas_enc_cstr(out, EAS_AS_COLLECTIONID, id);

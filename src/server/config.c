@@ -148,6 +148,16 @@ static const struct key keys[] = {
             1,
             100000,
             "dead properties per resource (more: 507 in PROPPATCH)"),
+    /* Clients multiget what a sync told them changed, a page at a time (DAVx5 sends 10-100,
+     * iOS up to a few thousand); 100,000 covers re-fetching a whole large calendar at once,
+     * about 6 MB of hrefs, while 1,000,000 (45 MB, seconds of a worker) is refused. */
+    NUM_KEY(KEY_COUNT,
+            max_multiget_hrefs,
+            "100000",
+            1,
+            10000000,
+            "DAV:href elements in one calendar-multiget, duplicates included (more: 413 "
+            "too-many-hrefs)"),
     NUM_KEY(KEY_UINT,
             auth_cache_ttl,
             "300",

@@ -35,6 +35,7 @@ struct config {
     size_t xml_max_text;          /* default 1 MiB */
     size_t max_resource_size;     /* default 10 MiB: one PUT body */
     size_t max_dead_props;        /* dead properties per resource, default 256 */
+    size_t max_multiget_hrefs;    /* hrefs of one calendar-multiget, default 100,000 */
     unsigned auth_cache_ttl;      /* seconds, default 300 */
     unsigned request_time_budget; /* seconds, default 60; 0 = unbounded */
     size_t max_tz_transitions;    /* default 30,000 (cal_set_max_tz_transitions) */

@@ -330,6 +330,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
                 .xml_max_text = cfg->xml_max_text,
                 .max_resource_size = cfg->max_resource_size,
                 .max_dead_props = cfg->max_dead_props,
+                .max_multiget_hrefs = cfg->max_multiget_hrefs,
             },
         .ext = {caldav_ext(), repl_ext()},
         .next = 2,

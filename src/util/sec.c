@@ -101,3 +101,15 @@ void sec_hash(const uint8_t *key, size_t keylen, const void *p, size_t n, uint8_
 {
     crypto_generichash(out, 32, p, n, key, keylen);
 }
+
+uint64_t sec_shorthash(const uint8_t key[SEC_SHORTHASH_KEYBYTES], const void *p, size_t n)
+{
+    _Static_assert(SEC_SHORTHASH_KEYBYTES == crypto_shorthash_KEYBYTES, "siphash key size");
+    unsigned char out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, p, n, key);
+    uint64_t v = 0;
+    for (size_t i = 0; i < sizeof(out); i++) {
+        v = v << 8 | out[i];
+    }
+    return v;
+}

@@ -13,6 +13,7 @@ enum {
     SEC_PWHASH_STRBYTES = 128, /* argon2id encoded hash incl. NUL */
     SEC_MAC_KEYBYTES = 32,
     SEC_MAC_BYTES = 32,
+    SEC_SHORTHASH_KEYBYTES = 16,
 };
 
 /* Initialises libsodium once; returns 0 or -1. Thread-safe. */
@@ -55,6 +56,10 @@ int sec_mac_verify(const uint8_t key[SEC_MAC_KEYBYTES],
                    const void *p,
                    size_t n,
                    const uint8_t mac[SEC_MAC_BYTES]);
+
+/* SipHash-2-4 (crypto_shorthash) of p under key: for hash tables whose keys a client
+ * chooses, so that nobody can make them collide without knowing the key. */
+uint64_t sec_shorthash(const uint8_t key[SEC_SHORTHASH_KEYBYTES], const void *p, size_t n);
 
 /* BLAKE2b-256 of p, optionally keyed (key may be NULL). */
 void sec_hash(const uint8_t *key, size_t keylen, const void *p, size_t n, uint8_t out[32]);

@@ -8,7 +8,9 @@ real almanacd with the scripted phone of easclient.py:
 - a client Add whose UID another item of the calendar holds makes no second item and does not
   touch the holder (activesync.md §4.10: the holder's ServerId comes back); a Change that
   would give an item another item's UID is refused with Status 6 and changes nothing;
-- WindowSize is capped at 512 (MS-ASCMD 2.2.3.199), per collection and per request."""
+- WindowSize is capped at 512 (MS-ASCMD 2.2.3.199), per collection and per request;
+- a Sync whose Change and Delete succeeded with GetChanges 0 advances the SyncKey, so the same
+  request resent is a retransmission: the same answer, nothing run twice (issue 14)."""
 
 import base64
 import datetime
@@ -40,7 +42,7 @@ class GuardTest(harness.ServerTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        for cal in ("pruned", "dupes", "window"):
+        for cal in ("pruned", "dupes", "window", "resend"):
             cls.srv.cli("calendar", "add", "alice", cal, "--displayname", cal.capitalize())
         cls._put_window()
 
@@ -221,6 +223,60 @@ class GuardTest(harness.ServerTestCase):
         # the store's UID check (no-uid-conflict through CalDAV) maps to Status 6
         self.assertEqual(got, [("Change", items["two-uid"], 6)], col.node)
         self.assertEqual(self.caldav_uids("dupes"), before, "the store is untouched")
+
+    # a resent Sync whose commands changed the store -----------------------------------
+
+    def etag(self, cal, name):
+        r = self.req("GET", "/calendars/alice/%s/%s" % (cal, name))
+        self.assertStatus(r, 200)
+        return r.header("ETag")
+
+    def test_resent_change_and_delete_with_get_changes_0_run_once_issue_14(self):
+        # activesync.md §3.3.3: client commands that changed the store advance the SyncKey, so
+        # a device that lost the answer and sends the same request again gets that answer again
+        self.put("resend", "keep.ics", ics("keep-uid", BASE, "Keep"))
+        self.put("resend", "gone.ics", ics("gone-uid", BASE + HOUR, "Gone"))
+        c = self.device("RESEND1")
+        fid = self.folder(c, "Resend")
+        key, items, _ = self.drain(c, fid, self.start(c, fid))
+        self.assertEqual(set(items), {"keep-uid", "gone-uid"})
+        change = E("A:Change", E("ServerId", items["keep-uid"]), ec.calendar_appdata(
+            "Keep renamed", BASE + 2 * HOUR, BASE + 3 * HOUR, uid="keep-uid"))
+        delete = E("A:Delete", E("ServerId", items["gone-uid"]))
+        body = c.sync_request([{"key": key, "id": fid, "get_changes": "0",
+                                "commands": [change, delete]}])
+        first = ec.SyncResult(c.request("Sync", body)).only()
+        self.assertEqual(first.status, 1, first.node)
+        self.assertNotEqual(first.sync_key, key, "commands that changed the store advance the key")
+        self.assertEqual(first.responses, [], "a Change or Delete that succeeded has no Response")
+        self.assertFalse(first.has_commands, "GetChanges 0 sends no server changes")
+        want = {"/calendars/alice/resend/keep.ics": ("keep-uid", "Keep renamed")}
+        self.assertEqual(self.caldav_uids("resend"), want)
+        etag = self.etag("resend", "keep.ics")
+
+        # the answer is lost: the phone sends the very same request again
+        again = ec.SyncResult(c.request("Sync", body))
+        self.assertEqual(again.http_status, 200, again.resp)
+        self.assertEqual(again.only().node, first.node, "the resend gets the same answer")
+        self.assertEqual(again.only().sync_key, first.sync_key)
+        self.assertEqual(again.only().responses, [], "no Delete answered Status 8")
+        self.assertEqual(self.caldav_uids("resend"), want)
+        self.assertEqual(self.etag("resend", "keep.ics"), etag, "the Change ran once")
+
+        # the next request with the new key proceeds: the device's own writes are not sent
+        # back, a change made elsewhere is
+        self.put("resend", "new.ics", ics("new-uid", BASE + 4 * HOUR, "New"))
+        col = c.sync(fid, first.sync_key, get_changes=True).only()
+        self.assertEqual(col.status, 1, col.node)
+        self.assertNotEqual(col.sync_key, first.sync_key)
+        self.assertEqual([ec.calendar_fields(d)["UID"] for _, d in col.adds], ["new-uid"])
+        self.assertEqual((col.changes, col.deletes, col.responses), ([], [], []), col.node)
+        # and the first key is now neither the current nor the previous one
+        res = c.sync(fid, key, get_changes="0", commands=[change, delete])
+        self.assertEqual(res.only().status, 3, res.resp)
+        self.assertEqual(self.caldav_uids("resend"), {
+            "/calendars/alice/resend/keep.ics": ("keep-uid", "Keep renamed"),
+            "/calendars/alice/resend/new.ics": ("new-uid", "New")})
 
     # WindowSize cap --------------------------------------------------------------------
 

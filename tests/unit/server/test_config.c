@@ -90,6 +90,7 @@ static void test_config_defaults_match_the_header(void **state)
     assert_int_equal(c.xml_max_text, (size_t)1 << 20);
     assert_int_equal(c.max_resource_size, (size_t)10 << 20);
     assert_int_equal(c.max_dead_props, 256);
+    assert_int_equal(c.max_multiget_hrefs, 100000);
     assert_int_equal(c.auth_cache_ttl, 300);
     assert_int_equal(c.eas_protocol_16, 0);
     assert_int_equal(c.eas_provisioning, 1);
@@ -245,6 +246,9 @@ static void test_config_numbers_are_bounded_inclusively(void **state)
         {"xml_max_elements", "15", -1},
         {"max_dead_props", "100000", 0},
         {"max_dead_props", "0", -1},
+        {"max_multiget_hrefs", "10000000", 0},
+        {"max_multiget_hrefs", "10000001", -1},
+        {"max_multiget_hrefs", "0", -1},
         {"workers", "4294967297", -1}, /* past unsigned: refused, never truncated */
         {"workers", "18446744073709551616", -1},
         {"workers", "-1", -1},

@@ -209,6 +209,22 @@ static void test_sec_hash_is_blake2b_256(void **state)
     assert_memory_not_equal(keyed, out, sizeof(out));
 }
 
+static void test_sec_shorthash_is_siphash_2_4(void **state)
+{
+    (void)state;
+    /* The SipHash-2-4 paper's key 00..0f: the empty message hashes to the bytes
+     * 31 0e 0e dd 47 db 6f 72, read here most significant first. */
+    uint8_t key[SEC_SHORTHASH_KEYBYTES];
+    for (int i = 0; i < SEC_SHORTHASH_KEYBYTES; i++) {
+        key[i] = (uint8_t)i;
+    }
+    assert_true(sec_shorthash(key, "", 0) == UINT64_C(0x310e0edd47db6f72));
+    uint64_t h = sec_shorthash(key, "/a.ics", 6);
+    assert_true(sec_shorthash(key, "/a.ics", 6) == h);
+    key[0] ^= 1;
+    assert_true(sec_shorthash(key, "/a.ics", 6) != h);
+}
+
 static void test_sec_random_and_memzero(void **state)
 {
     (void)state;
@@ -234,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_sec_pwhash_verifies_only_the_password),
         cmocka_unit_test(test_sec_mac_detects_any_tampering),
         cmocka_unit_test(test_sec_hash_is_blake2b_256),
+        cmocka_unit_test(test_sec_shorthash_is_siphash_2_4),
         cmocka_unit_test(test_sec_random_and_memzero),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
