@@ -40,6 +40,11 @@ static void release_store(void *p)
     }
 }
 
+size_t dav_row_limit(const struct dav_req *dr)
+{
+    return dr->app->limits.max_resource_size * 6 + (64u << 10);
+}
+
 struct store *dav_store(struct dav_req *dr)
 {
     if (!dr->store) {

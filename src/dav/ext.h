@@ -27,8 +27,14 @@
 enum {
     DAV_MAX_SEGMENTS = 32,          /* path depth below a home */
     DAV_MAX_PROPS_REQUESTED = 1024, /* properties named in one PROPFIND/PROPPATCH */
-    DAV_ROW_LIMIT = 4 << 20,        /* bytes of one <D:response> while streaming */
 };
+
+struct dav_req;
+
+/* Bytes one <D:response> may take while a multistatus streams: room for the largest object
+ * max_resource_size lets in as calendar-data, escaped at worst ('&' and CR take five bytes
+ * each as &amp; and &#13;), plus its properties. */
+size_t dav_row_limit(const struct dav_req *dr);
 
 enum dav_kind {
     DAV_RES_NONE = 0,   /* nothing there (has_parent tells whether the parent exists) */

@@ -154,7 +154,7 @@ void dav_stream(struct dav_req *dr,
     s->next = next;
     s->ctx = ctx;
     s->phase = MS_HEAD;
-    buf_init(&s->pending, DAV_ROW_LIMIT);
+    buf_init(&s->pending, dav_row_limit(dr));
     arena_defer(dr->arena, ms_destroy, s);
     http_resp_status(dr->http, status);
     http_resp_header(dr->http, "Content-Type", content_type);

@@ -211,7 +211,7 @@ write_all(struct dav_req *dr, const struct dav_res *res, bool names_only, struct
 {
     size_t n = dav_live_prop_count(dr);
     struct buf probe;
-    buf_init(&probe, DAV_ROW_LIMIT);
+    buf_init(&probe, dav_row_limit(dr));
     int rc = 0;
     for (size_t i = 0; i < n && rc >= 0; i++) {
         const struct dav_live_prop *p = dav_live_prop_at(dr, i);
@@ -259,8 +259,8 @@ int dav_write_response(struct dav_req *dr,
 {
     struct buf found;
     struct buf missing;
-    buf_init(&found, DAV_ROW_LIMIT);
-    buf_init(&missing, DAV_ROW_LIMIT);
+    buf_init(&found, dav_row_limit(dr));
+    buf_init(&missing, dav_row_limit(dr));
     int rc = 0;
     if (sel->mode == DAV_SEL_PROP) {
         for (size_t i = 0; i < sel->n && rc == 0; i++) {

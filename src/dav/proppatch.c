@@ -376,7 +376,7 @@ static int write_answer(struct dav_req *dr, struct pp_parse *p, const char *href
     static const unsigned statuses[] = {200, 403, 424, 507};
     /* instructions an extension failed, each with its own condition and message */
     struct buf b;
-    buf_init(&b, (size_t)DAV_ROW_LIMIT * 2);
+    buf_init(&b, dav_row_limit(dr) * 2);
     int rc = xmlout_decl(&b);
     rc |= buf_append_cstr(&b, "<D:multistatus" DAV_XMLNS "><D:response><D:href>");
     rc |= xmlout_text(&b, slice_from_cstr(href));

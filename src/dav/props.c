@@ -128,7 +128,7 @@ get_supported_live_property_set(struct dav_req *dr, const struct dav_res *r, str
 {
     size_t n = dav_live_prop_count(dr);
     struct buf probe;
-    buf_init(&probe, DAV_ROW_LIMIT);
+    buf_init(&probe, dav_row_limit(dr));
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const struct dav_live_prop *p = dav_live_prop_at(dr, i);

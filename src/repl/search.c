@@ -688,9 +688,9 @@ static int write_row(struct row *r, bool deleted, struct buf *out)
 {
     struct search *s = r->s;
     struct buf missing;
-    buf_init(&missing, DAV_ROW_LIMIT);
+    buf_init(&missing, dav_row_limit(s->dr));
     struct buf found;
-    buf_init(&found, DAV_ROW_LIMIT);
+    buf_init(&found, dav_row_limit(s->dr));
     int rc = collect_props(s, row_value, r, deleted, &found, &missing);
     if (rc == 0 && !s->plain) {
         struct cal_ex_value v = {0};
@@ -1111,8 +1111,8 @@ static int next_folder_row(struct search *s, struct buf *out)
         }
         if (emit) {
             struct buf found, missing;
-            buf_init(&found, DAV_ROW_LIMIT);
-            buf_init(&missing, DAV_ROW_LIMIT);
+            buf_init(&found, dav_row_limit(s->dr));
+            buf_init(&missing, dav_row_limit(s->dr));
             w = collect_props(s, folder_value, &f, false, &found, &missing) == 0 &&
                         write_response(f.href, &found, &missing, out) == 0
                     ? 1

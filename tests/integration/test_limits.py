@@ -131,5 +131,44 @@ class LimitsTest(ServerTestCase):
         self.assertStatus(r, 207)
 
 
+class LargeObjectTest(ServerTestCase):
+    """An object as large as max_resource_size lets in can be read back through every
+    multistatus: its calendar-data escaped at worst (each '&' becomes five bytes) fits the
+    row limit, which follows max_resource_size (issue 14: it was a fixed 4 MiB)."""
+
+    CONFIG = "max_resource_size = 5M\n"
+
+    def test_largest_object_comes_back_whole_in_multiget_and_propfind(self):
+        import xml.etree.ElementTree as ET
+        cal = "/calendars/alice/big/"
+        self.assertStatus(self.req("MKCALENDAR", cal), 201)
+        text = "&" * (5 * 1024 * 1024 * 74 // 77 - 2048)  # folding adds 3 bytes per 74
+        # RFC 5545 §3.1: fold at 75 octets
+        desc = "DESCRIPTION:" + text
+        folded = "\r\n ".join(desc[i:i + 74] for i in range(0, len(desc), 74))
+        body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VEVENT\r\n"
+                "UID:big\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\n"
+                + folded + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        self.assertLessEqual(len(body), 5 * 1024 * 1024)
+        self.assertStatus(self.req("PUT", cal + "big.ics", body=body,
+                                   headers={"Content-Type": "text/calendar"}), 201)
+        mg = ('<?xml version="1.0"?><C:calendar-multiget xmlns:D="DAV:" '
+              'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
+              '<D:href>%sbig.ics</D:href></C:calendar-multiget>' % cal)
+        ns = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav"}
+        for method, path, req, depth in (("REPORT", cal, mg, "1"),
+                                          ("PROPFIND", cal + "big.ics",
+                                           '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" '
+                                           'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>'
+                                           '<C:calendar-data/></D:prop></D:propfind>', "0")):
+            r = self.req(method, path, body=req, headers={"Depth": depth,
+                                                          "Content-Type": "text/xml"})
+            self.assertStatus(r, 207, method)
+            root = ET.fromstring(r.body)
+            data = root.find(".//C:calendar-data", ns)
+            self.assertIsNotNone(data, method + " lost the row: " + r.text[-300:])
+            self.assertEqual(data.text, body, method)
+
+
 if __name__ == "__main__":
     main()
