@@ -23,6 +23,8 @@ struct eas_config {
     unsigned max_devices;    /* devices per user (Status 177 past it) */
     size_t max_body;         /* bytes of one WBXML request */
     size_t max_window_bytes; /* a Sync window stops growing past this many bytes */
+    size_t max_item_bytes;   /* the largest calendar object the store takes (max_resource_size):
+                                an answer always has room for a window plus one such item */
     const char *mail_domain; /* Settings UserInformation: user@mail_domain */
 };
 

@@ -21,7 +21,7 @@ enum {
     EAS_WINDOW_DEFAULT = 100,   /* Sync WindowSize when omitted */
     EAS_WINDOW_MAX = 512,       /* largest WindowSize (MS-ASCMD 2.2.3.199) */
     EAS_ESTIMATE_CAP = 1000000, /* GetItemEstimate counts stop here */
-    EAS_RESPONSE_MAX = 8 << 20, /* bytes of one WBXML answer (a window stops well before) */
+    EAS_RESPONSE_MAX = 8 << 20, /* bytes of one WBXML answer at least (eas_response_limit) */
 };
 
 /* The push hub: suspended Pings waiting for a change in one of their collections or for
@@ -149,7 +149,11 @@ int eas_commit(struct eas_req *er, struct err *err);
 /* The answer (route.c): starts the WBXML document; eas_send() sets it as the response. */
 int eas_out_begin(struct eas_req *er, struct err *err);
 int eas_send(struct eas_req *er, struct err *err);
-/* A refused write to the answer buffer: only past EAS_RESPONSE_MAX. */
+/* Bytes one WBXML answer may take: EAS_RESPONSE_MAX, or more when a window plus one item as
+ * large as max_resource_size needs it. */
+size_t eas_response_limit(const struct eas_app *app);
+
+/* A refused write to the answer buffer: only past eas_response_limit(). */
 int eas_out_err(struct err *err);
 
 /* Folder and item ids. Calendars are "c<collection id>", items "<collection id>:<item id>";

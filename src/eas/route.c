@@ -208,10 +208,19 @@ const char *eas_key_next(struct arena *a, const char *key)
 /* ---------------------------------------------------------------------------------------- */
 /* The answer */
 
+size_t eas_response_limit(const struct eas_app *app)
+{
+    /* a window stops growing past max_window_bytes, so it ends with at most one more item,
+     * which may be as large as the store lets an object be (its WBXML: the same strings,
+     * an HTML body at most twice the text) */
+    size_t need = app->cfg.max_window_bytes + 2 * app->cfg.max_item_bytes + (64u << 10);
+    return need > EAS_RESPONSE_MAX ? need : EAS_RESPONSE_MAX;
+}
+
 int eas_out_err(struct err *err)
 {
-    return err_set(err, &eas_cond_response_too_large, "the answer exceeds %d bytes",
-                   EAS_RESPONSE_MAX);
+    return err_set(err, &eas_cond_response_too_large,
+                   "the answer exceeds its limit (a window plus twice max_resource_size)");
 }
 
 int eas_out_begin(struct eas_req *er, struct err *err)
@@ -484,7 +493,7 @@ static int route_begin(void *app_, struct http_request *req, struct err *err)
     er->http = req;
     er->arena = a;
     er->user = http_req_user(req);
-    buf_init(&er->out, EAS_RESPONSE_MAX);
+    buf_init(&er->out, eas_response_limit(app));
     arena_defer(a, free_out, &er->out);
     http_req_set_state(req, er);
     enum http_method m = http_req_method(req);

@@ -344,6 +344,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
         .max_devices = cfg->eas_max_devices,
         .max_body = cfg->eas_max_body,
         .max_window_bytes = cfg->eas_window_bytes,
+        .max_item_bytes = cfg->max_resource_size,
         .mail_domain = cfg->eas_mail_domain,
     };
     struct eas_app *eas = NULL;

@@ -309,5 +309,42 @@ class GuardTest(harness.ServerTestCase):
                 self.assertEqual(uids, {"w-%04d" % i for i in range(N_WINDOW)})
 
 
+class LargeItemTest(harness.ServerTestCase):
+    """An event as large as max_resource_size lets in reaches the phone whole: an ActiveSync
+    answer has room for a window plus one such item (it was a fixed 8 MiB, below the 10 MiB
+    default of max_resource_size; issue 14, item 9)."""
+
+    def test_largest_event_syncs_whole(self):
+        self.srv.cli("calendar", "add", "alice", "big")
+        text = "x" * (9 * 1024 * 1024)
+        desc = "DESCRIPTION:" + text
+        folded = "\r\n ".join(desc[i:i + 74] for i in range(0, len(desc), 74))
+        body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//EN\r\nBEGIN:VEVENT\r\n"
+                "UID:big-eas\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\n"
+                "DTEND:20260105T110000Z\r\nSUMMARY:Big\r\n" + folded
+                + "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        self.assertLess(len(body), 10 * 1024 * 1024)
+        r = self.req("PUT", "/calendars/alice/big/big.ics", body=body,
+                     headers={"Content-Type": "text/calendar"})
+        self.assertEqual(r.status, 201, r)
+        c = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                         "BIGITEM1")
+        self.addCleanup(c.close)
+        c.provision()
+        fid = None
+        for f in ec.EASClient.folders_of(c.folder_sync("0")):
+            if f["DisplayName"] == "big":
+                fid = f["ServerId"]
+        self.assertIsNotNone(fid)
+        key = c.sync(fid, "0").only().sync_key
+        col = c.sync(fid, key, get_changes=True, window=10,
+                     options=ec.EASClient.calendar_options()).only()
+        self.assertEqual(col.status, 1, col.node)
+        self.assertEqual(len(col.adds), 1)
+        fields = ec.calendar_fields(col.adds[0][1])
+        self.assertEqual(fields["UID"], "big-eas")
+        self.assertEqual(fields["Body"]["Data"].replace("\r\n", "\n"), text)
+
+
 if __name__ == "__main__":
     harness.main()
