@@ -1,5 +1,10 @@
 # ASan + UBSan for `make check` (STYLE.md §3.11); hardening flags for release builds.
-if(ALMANAC_SANITIZE)
+if(ALMANAC_TSAN)
+    # ThreadSanitizer for `make tsan`: the tests that run threads against each other (the
+    # store's group commit and pool, the zone cache, Ping crowds, concurrent writers).
+    add_compile_options(-O1 -g -fno-omit-frame-pointer -fsanitize=thread)
+    add_link_options(-fsanitize=thread)
+elseif(ALMANAC_SANITIZE)
     add_compile_options(-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
                         -fno-sanitize-recover=all)
     add_link_options(-fsanitize=address,undefined)

@@ -16,7 +16,7 @@ import unittest
 
 ALMANACD = os.environ.get("ALMANACD", "build/almanacd")
 ALMANAC = os.environ.get("ALMANAC", "build/almanac")
-SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|runtime error:|LeakSanitizer")
+SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|runtime error:|LeakSanitizer|WARNING: ThreadSanitizer")
 
 
 class Response:
