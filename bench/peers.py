@@ -20,6 +20,7 @@ import random
 import re
 import shutil
 import signal
+import sys
 import socket
 import statistics
 import subprocess
@@ -185,16 +186,29 @@ class Target:
         self.cal = None
 
     def request(self, method, path, body=None, headers=None, conn=None):
-        c = conn or http.client.HTTPConnection("127.0.0.1", self.port,
-                                               timeout=getattr(self, "timeout", 600))
+        """One request on `conn`, else on the target's kept-alive connection (so that a
+        sub-millisecond operation does not time TCP set-up and authentication; a connection
+        the server closed is opened again once)."""
         h = dict(self.auth)
         h.update(headers or {})
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        if conn is None:
-            c.close()
-        return r.status, data
+        for attempt in (0, 1):
+            c = conn or self._keepalive()
+            try:
+                c.request(method, path, body=body, headers=h)
+                r = c.getresponse()
+                data = r.read()
+                return r.status, data
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                if conn is not None or attempt == 1:
+                    raise
+                self._conn = None
+
+    def _keepalive(self):
+        if getattr(self, "_conn", None) is None or getattr(self, "_conn_port", None) != self.port:
+            self._conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                    timeout=getattr(self, "timeout", 600))
+            self._conn_port = self.port
+        return self._conn
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -415,14 +429,22 @@ def put_worker(args):
 BUDGET = [None]  # seconds one operation may use for its repetitions (--budget)
 
 
-def timed(fn, runs):
+class WrongAnswer(Exception):
+    """A timed request did not answer what the operation must (a fast error is no result)."""
+
+
+def timed(fn, runs, check=None):
     """Median of `runs` runs in ms, and the last result; with --budget, fewer runs once the
-    runs so far took that long (at least one). TIMES[-1] says how many ran."""
+    runs so far took that long (at least one). TIMES[-1] says how many ran. `check(result)`
+    judges every run's answer outside the timing: a message raises WrongAnswer."""
     times, result = [], None
     while len(times) < runs:
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
+        why = check(result) if check else None
+        if why:
+            raise WrongAnswer(why)
         if BUDGET[0] is not None and sum(times) >= BUDGET[0]:
             break
     TIMES.append(len(times))
@@ -449,12 +471,38 @@ def sync_body(token="", limit=None):
             % (D, token, lim))
 
 
-def guarded(t, res, key, fn, runs):
+def expect(status, rows=None, same=None, contains=None):
+    """A check for timed(): the HTTP status, and the multistatus row count (exactly `rows`,
+    or the same in every run when `same` is a list to remember them in), or a byte string
+    the body must hold."""
+    def check(result):
+        st, data = result
+        if st != status:
+            return "HTTP %d, not %d: %r" % (st, status, data[:200])
+        n = count_responses(data)
+        if rows is not None and n != rows:
+            return "%d rows, not %d" % (n, rows)
+        if same is not None:
+            same.append(n)
+            if len(set(same)) > 1:
+                return "rows differ between runs: %r" % same
+        if contains is not None and contains not in data:
+            return "the answer lacks %r" % contains
+        return None
+    return check
+
+
+def guarded(t, res, key, fn, runs, check=None):
     """timed(), or None when one request outlived the client timeout (--op-timeout): the
     operation is reported as longer than that, and the server is restarted so that the work
-    it may still be doing does not slow the next operation."""
+    it may still be doing does not slow the next operation. A wrong answer (check) is
+    recorded as KEY_error and the operation has no figure."""
     try:
-        r = timed(fn, runs)
+        r = timed(fn, runs, check)
+    except WrongAnswer as e:
+        res[key + "_error"] = str(e)
+        print("%s: %s: %s" % (t.name, key, e), file=sys.stderr, flush=True)
+        return None
     except (socket.timeout, TimeoutError):
         res[key + "_over_s"] = getattr(t, "timeout", 600)
         res["_rss"] = max(res.get("_rss", 0), t.rss_mb())
@@ -492,14 +540,15 @@ def run_target(t, events, runs, procs, put_tail=None):
         return t.request("PROPFIND", t.cal, ('<?xml version="1.0"?><D:propfind %s><D:prop>'
                                               '<D:getetag/></D:prop></D:propfind>' % D),
                          dict(xml, Depth="1"))
-    r_ = guarded(t, res, "propfind_ms", propfind, runs)
+    r_ = guarded(t, res, "propfind_ms", propfind, runs,
+                 expect(207, rows=len(events) + 1))
     if r_ is not None:
         ms, (st, data) = r_
         res["propfind_ms"], res["propfind_rows"] = round(ms, 1), count_responses(data)
 
     def initial():
         return t.request("REPORT", t.cal, sync_body(), dict(xml, Depth="1"))
-    r_ = guarded(t, res, "sync_initial_ms", initial, runs)
+    r_ = guarded(t, res, "sync_initial_ms", initial, runs, expect(207, rows=len(events)))
     if r_ is not None:
         ms, (st, data) = r_
         res["sync_initial_ms"], res["sync_rows"] = round(ms, 1), count_responses(data)
@@ -516,7 +565,12 @@ def run_target(t, events, runs, procs, put_tail=None):
                 break
             tok = new
         return rows, pages
-    r_ = guarded(t, res, "sync_paged_ms", paged, max(1, runs // 2))
+    def paged_check(result):
+        # every page but the last ends with the collection's own 507 row (RFC 6578 §3.6)
+        rows, pages = result
+        want = len(events) + pages - 1
+        return None if rows == want else "%d rows in %d pages, not %d" % (rows, pages, want)
+    r_ = guarded(t, res, "sync_paged_ms", paged, max(1, runs // 2), paged_check)
     if r_ is not None:
         ms, (rows, pages) = r_
         res["sync_paged_ms"], res["sync_paged_pages"] = round(ms, 1), pages
@@ -527,7 +581,8 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def incremental():
         return t.request("REPORT", t.cal, sync_body(token), dict(xml, Depth="1"))
-    r_ = guarded(t, res, "sync_incremental_ms", incremental, runs) if token else None
+    r_ = guarded(t, res, "sync_incremental_ms", incremental, runs,
+                 expect(207, rows=3)) if token else None
     if r_ is not None:
         ms, (st, data) = r_
         res["sync_incremental_ms"] = round(ms, 1)
@@ -539,7 +594,7 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def multiget():
         return t.request("REPORT", t.cal, mg, dict(xml, Depth="1"))
-    r_ = guarded(t, res, "multiget_ms", multiget, runs)
+    r_ = guarded(t, res, "multiget_ms", multiget, runs, expect(207, rows=1000))
     if r_ is not None:
         ms, (st, data) = r_
         res["multiget_ms"], res["multiget_rows"] = round(ms, 1), count_responses(data)
@@ -551,7 +606,7 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def query():
         return t.request("REPORT", t.cal, q, dict(xml, Depth="1"))
-    r_ = guarded(t, res, "query_month_ms", query, runs)
+    r_ = guarded(t, res, "query_month_ms", query, runs, expect(207, same=[]))
     if r_ is not None:
         ms, (st, data) = r_
         res["query_month_ms"], res["query_month_rows"] = round(ms, 1), count_responses(data)
@@ -564,7 +619,7 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def query_expand():
         return t.request("REPORT", t.cal, qx, dict(xml, Depth="1"))
-    r_ = guarded(t, res, "query_expand_ms", query_expand, runs)
+    r_ = guarded(t, res, "query_expand_ms", query_expand, runs, expect(207, same=[]))
     if r_ is not None:
         ms, (st, data) = r_
         res["query_expand_ms"], res["query_expand_rows"] = round(ms, 1), count_responses(data)
@@ -574,7 +629,8 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def freebusy():
         return t.request("REPORT", t.cal, fb, dict(xml, Depth="1"))
-    r_ = guarded(t, res, "freebusy_month_ms", freebusy, runs)
+    r_ = guarded(t, res, "freebusy_month_ms", freebusy, runs,
+                 expect(200, contains=b"END:VFREEBUSY"))
     if r_ is not None:
         ms, (st, data) = r_
         res["freebusy_month_ms"] = round(ms, 1)
@@ -604,11 +660,14 @@ def table(results):
         cells = []
         for r in results:
             v = r.get(key)
-            if v is None and not r.get(key + "_over_s"):
+            if v is None and not r.get(key + "_over_s") and not r.get(key + "_error"):
                 cells.append("-")
                 continue
             if v is None and r.get(key + "_over_s"):
                 cells.append("> %d s (timed out)" % r[key + "_over_s"])
+                continue
+            if v is None and r.get(key + "_error"):
+                cells.append("wrong answer (%s)" % r[key + "_error"][:60])
                 continue
             cell = ("%g" % v) + ("" if key == "put_per_s" else (" MB" if "rss" in key else " ms"))
             if r is not base and key != "peak_rss_mb" and base.get(key) and v:
