@@ -48,6 +48,7 @@ enum {
 struct auth_slot {
     uint8_t key[32]; /* keyed BLAKE2b of "user\0password" */
     int64_t expires; /* unix seconds; 0 = empty */
+    uint64_t gen;    /* the user's credential generation when the password was verified */
 };
 
 struct http_server {
@@ -165,27 +166,46 @@ auth_key_of(const struct http_server *srv, const char *user, const char *passwor
     buf_deinit(&b);
 }
 
-static bool auth_cache_hit(struct http_server *srv, const uint8_t key[32])
+/* True when `key` (auth_key_of) was verified within auth_cache_ttl and the user's credential
+ * generation is still the one verified then. The generation is read through the auth_gen
+ * hook on every hit, outside the lock: a password changed or a user deleted by another
+ * process (the admin CLI) stops matching at the next request, with one indexed store read
+ * instead of argon2id. A stale entry is dropped. */
+static bool auth_cache_hit(struct http_server *srv, const char *user, const uint8_t key[32])
 {
-    if (srv->cfg.auth_cache_ttl == 0) {
+    if (srv->cfg.auth_cache_ttl == 0 || !srv->cfg.auth_gen) {
         return false;
     }
     size_t i = auth_slot_of(key);
     pthread_mutex_lock(&srv->auth_lock);
     bool hit = srv->auth[i].expires > time_now() && memcmp(srv->auth[i].key, key, 32) == 0;
+    uint64_t gen = srv->auth[i].gen;
     pthread_mutex_unlock(&srv->auth_lock);
-    return hit;
+    if (!hit) {
+        return false;
+    }
+    uint64_t now_gen = 0;
+    if (srv->cfg.auth_gen(srv->cfg.auth_ctx, user, &now_gen) == 0 && now_gen == gen) {
+        return true;
+    }
+    pthread_mutex_lock(&srv->auth_lock);
+    if (memcmp(srv->auth[i].key, key, 32) == 0) {
+        srv->auth[i].expires = 0;
+    }
+    pthread_mutex_unlock(&srv->auth_lock);
+    return false;
 }
 
-static void auth_cache_put(struct http_server *srv, const uint8_t key[32])
+static void auth_cache_put(struct http_server *srv, const uint8_t key[32], uint64_t gen)
 {
-    if (srv->cfg.auth_cache_ttl == 0) {
+    if (srv->cfg.auth_cache_ttl == 0 || !srv->cfg.auth_gen) {
         return;
     }
     size_t i = auth_slot_of(key);
     pthread_mutex_lock(&srv->auth_lock);
     memcpy(srv->auth[i].key, key, 32);
     srv->auth[i].expires = time_now() + (int64_t)srv->cfg.auth_cache_ttl;
+    srv->auth[i].gen = gen;
     pthread_mutex_unlock(&srv->auth_lock);
 }
 
@@ -196,8 +216,28 @@ void http_server_flush_auth(struct http_server *srv)
     pthread_mutex_unlock(&srv->auth_lock);
 }
 
-/* Decodes "Basic base64(user:password)" and checks it. Returns 0 and sets req->user, or -1
- * with http_cond_unauthenticated. */
+/* Checks decoded credentials: answers from the credential cache, or asks the authenticate
+ * hook. Returns 0 or -1 with http_cond_unauthenticated. */
+static int
+check_credentials(struct http_request *req, const char *user, const char *password, struct err *err)
+{
+    struct http_server *srv = req->srv;
+    uint8_t key[32];
+    auth_key_of(srv, user, password, key);
+    if (auth_cache_hit(srv, user, key)) {
+        return 0;
+    }
+    uint64_t gen = 0;
+    if (srv->cfg.authenticate &&
+        srv->cfg.authenticate(srv->cfg.auth_ctx, user, password, &gen) == 0) {
+        auth_cache_put(srv, key, gen);
+        return 0;
+    }
+    return err_set(err, &http_cond_unauthenticated, "bad user name or password");
+}
+
+/* Decodes "Basic base64(user:password)" and checks it (check_credentials). Returns 0 and
+ * sets req->user, or -1 with http_cond_unauthenticated. */
 static int authenticate(struct http_request *req, struct err *err)
 {
     const char *h =
@@ -226,22 +266,12 @@ static int authenticate(struct http_request *req, struct err *err)
     *colon = '\0';
     const char *user = plain;
     const char *password = colon + 1;
-    uint8_t key[32];
-    auth_key_of(req->srv, user, password, key);
-    int ok = auth_cache_hit(req->srv, key) ? 0 : -1;
-    if (ok != 0 && req->srv->cfg.authenticate &&
-        req->srv->cfg.authenticate(req->srv->cfg.auth_ctx, user, password) == 0) {
-        auth_cache_put(req->srv, key);
-        ok = 0;
-    }
-    if (ok == 0) {
+    int rc = check_credentials(req, user, password, err);
+    if (rc == 0) {
         req->user = arena_strdup(req->arena, user);
     }
     sec_memzero(plain, (size_t)n);
-    if (ok != 0) {
-        return err_set(err, &http_cond_unauthenticated, "bad user name or password");
-    }
-    return 0;
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -163,7 +163,8 @@ static const struct key keys[] = {
             "300",
             0,
             86400,
-            "seconds a verified credential is remembered (0: argon2id on every request)"),
+            "seconds a verified credential is remembered (0: argon2id on every request); a "
+            "password change or a deleted user takes effect at once all the same"),
     /* Generous: a legitimate call computes for milliseconds (a recurrence is bounded per
      * object); this catches what the per-object bounds do not foresee. */
     NUM_KEY(KEY_UINT,
