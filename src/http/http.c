@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "http/auth_throttle.h"
 #include "util/buf.h"
 #include "util/deadline.h"
 #include "util/log.h"
@@ -66,6 +67,7 @@ struct http_server {
     pthread_mutex_t suspend_lock; /* the suspension flags of every request */
     uint8_t auth_key[32];
     struct auth_slot *auth;
+    struct auth_throttle *throttle; /* failed logins per address and user name */
 };
 
 struct resp_header {
@@ -216,12 +218,50 @@ void http_server_flush_auth(struct http_server *srv)
     pthread_mutex_unlock(&srv->auth_lock);
 }
 
-/* Checks decoded credentials: answers from the credential cache, or asks the authenticate
- * hook. Returns 0 or -1 with http_cond_unauthenticated. */
+/* The client's address as text ("192.0.2.1", "2001:db8::1"), or "-" when unknown. An IPv4
+ * client of an IPv6 socket is written as IPv4, so it is counted and logged as one address
+ * whichever way it came in. */
+static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    const char *ok = NULL;
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+        ok = inet_ntop(AF_INET, &s4->sin_addr, out, INET6_ADDRSTRLEN);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+        ok = IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)
+                 ? inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, INET6_ADDRSTRLEN)
+                 : inet_ntop(AF_INET6, &s6->sin6_addr, out, INET6_ADDRSTRLEN);
+    }
+    if (!ok) {
+        memcpy(out, "-", 2);
+    }
+}
+
+/* Checks decoded credentials: refuses an attempt the failed-login throttle says must wait
+ * (http_cond_auth_throttled, 429 with Retry-After; no password is checked), answers from
+ * the credential cache, or asks the authenticate hook. A failure is counted and logged
+ * (README "Failed logins" documents the line for fail2ban). Returns 0 or -1 with err set. */
 static int
 check_credentials(struct http_request *req, const char *user, const char *password, struct err *err)
 {
     struct http_server *srv = req->srv;
+    char addr[INET6_ADDRSTRLEN];
+    client_addr(req, addr);
+    char clean_user[160];
+    log_sanitize(user, strlen(user), clean_user, sizeof(clean_user));
+    struct slice a = slice_from_cstr(addr), u = slice_from_cstr(user);
+    unsigned wait = auth_throttle_wait(srv->throttle, a, u, time_now());
+    if (wait > 0) {
+        log_warn("auth throttled addr=%s user=%s retry_after=%u", addr, clean_user, wait);
+        http_resp_error_header(req, MHD_HTTP_HEADER_RETRY_AFTER,
+                               arena_printf(req->arena, "%u", wait));
+        return err_set(err, &http_cond_auth_throttled, "too many failed logins; retry after %u s",
+                       wait);
+    }
     uint8_t key[32];
     auth_key_of(srv, user, password, key);
     if (auth_cache_hit(srv, user, key)) {
@@ -233,11 +273,13 @@ check_credentials(struct http_request *req, const char *user, const char *passwo
         auth_cache_put(srv, key, gen);
         return 0;
     }
+    auth_throttle_fail(srv->throttle, a, u, time_now());
+    log_warn("auth failed addr=%s user=%s", addr, clean_user);
     return err_set(err, &http_cond_unauthenticated, "bad user name or password");
 }
 
 /* Decodes "Basic base64(user:password)" and checks it (check_credentials). Returns 0 and
- * sets req->user, or -1 with http_cond_unauthenticated. */
+ * sets req->user, or -1 with http_cond_unauthenticated, or http_cond_auth_throttled. */
 static int authenticate(struct http_request *req, struct err *err)
 {
     const char *h =
@@ -965,6 +1007,11 @@ int http_server_start(const struct http_config *cfg,
         abort();
     }
     sec_random(srv->auth_key, sizeof(srv->auth_key));
+    struct auth_throttle_config tc = {.window = cfg->auth_fail_window,
+                                      .addr_limit = cfg->auth_fail_addr_limit,
+                                      .user_limit = cfg->auth_fail_user_limit,
+                                      .max_delay = cfg->auth_fail_max_delay};
+    srv->throttle = auth_throttle_create(&tc);
     pthread_mutex_init(&srv->auth_lock, NULL);
     pthread_mutex_init(&srv->suspend_lock, NULL);
     atomic_init(&srv->next_id, 1);
@@ -986,6 +1033,7 @@ int http_server_start(const struct http_config *cfg,
     if (!srv->daemon) {
         pthread_mutex_destroy(&srv->suspend_lock);
         pthread_mutex_destroy(&srv->auth_lock);
+        auth_throttle_destroy(&srv->throttle);
         free(srv->auth);
         free(srv);
         return err_set(err, &err_cond_unavailable, "cannot listen on %s", cfg->listen);
@@ -1036,6 +1084,7 @@ void http_server_stop(struct http_server **sp, unsigned grace_ms)
     }
     pthread_mutex_destroy(&srv->suspend_lock);
     pthread_mutex_destroy(&srv->auth_lock);
+    auth_throttle_destroy(&srv->throttle);
     free(srv->auth);
     free(srv);
     *sp = NULL;

@@ -97,6 +97,14 @@ struct http_config {
     http_auth_fn *authenticate;
     http_auth_gen_fn *auth_gen; /* NULL: nothing is cached */
     void *auth_ctx;
+    /* Failed logins (http/auth_throttle.h): a failure is remembered auth_fail_window seconds
+     * (0: no throttling); past auth_fail_addr_limit failures an address, and past
+     * auth_fail_user_limit failures of a user name an address that failed too, waits
+     * (429 with Retry-After) 1 s doubling per failure up to auth_fail_max_delay. */
+    unsigned auth_fail_window;
+    unsigned auth_fail_addr_limit;
+    unsigned auth_fail_user_limit;
+    unsigned auth_fail_max_delay;
 };
 
 /* Starts the daemon with `routes` (borrowed until destroy; longest prefix wins). Returns 0 or
