@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "http/auth_throttle.h"
 #include "util/buf.h"
 #include "util/deadline.h"
 #include "util/log.h"
@@ -48,6 +49,7 @@ enum {
 struct auth_slot {
     uint8_t key[32]; /* keyed BLAKE2b of "user\0password" */
     int64_t expires; /* unix seconds; 0 = empty */
+    uint64_t gen;    /* the user's credential generation when the password was verified */
 };
 
 struct http_server {
@@ -65,6 +67,7 @@ struct http_server {
     pthread_mutex_t suspend_lock; /* the suspension flags of every request */
     uint8_t auth_key[32];
     struct auth_slot *auth;
+    struct auth_throttle *throttle; /* failed logins per address and user name */
 };
 
 struct resp_header {
@@ -165,27 +168,46 @@ auth_key_of(const struct http_server *srv, const char *user, const char *passwor
     buf_deinit(&b);
 }
 
-static bool auth_cache_hit(struct http_server *srv, const uint8_t key[32])
+/* True when `key` (auth_key_of) was verified within auth_cache_ttl and the user's credential
+ * generation is still the one verified then. The generation is read through the auth_gen
+ * hook on every hit, outside the lock: a password changed or a user deleted by another
+ * process (the admin CLI) stops matching at the next request, with one indexed store read
+ * instead of argon2id. A stale entry is dropped. */
+static bool auth_cache_hit(struct http_server *srv, const char *user, const uint8_t key[32])
 {
-    if (srv->cfg.auth_cache_ttl == 0) {
+    if (srv->cfg.auth_cache_ttl == 0 || !srv->cfg.auth_gen) {
         return false;
     }
     size_t i = auth_slot_of(key);
     pthread_mutex_lock(&srv->auth_lock);
     bool hit = srv->auth[i].expires > time_now() && memcmp(srv->auth[i].key, key, 32) == 0;
+    uint64_t gen = srv->auth[i].gen;
     pthread_mutex_unlock(&srv->auth_lock);
-    return hit;
+    if (!hit) {
+        return false;
+    }
+    uint64_t now_gen = 0;
+    if (srv->cfg.auth_gen(srv->cfg.auth_ctx, user, &now_gen) == 0 && now_gen == gen) {
+        return true;
+    }
+    pthread_mutex_lock(&srv->auth_lock);
+    if (memcmp(srv->auth[i].key, key, 32) == 0) {
+        srv->auth[i].expires = 0;
+    }
+    pthread_mutex_unlock(&srv->auth_lock);
+    return false;
 }
 
-static void auth_cache_put(struct http_server *srv, const uint8_t key[32])
+static void auth_cache_put(struct http_server *srv, const uint8_t key[32], uint64_t gen)
 {
-    if (srv->cfg.auth_cache_ttl == 0) {
+    if (srv->cfg.auth_cache_ttl == 0 || !srv->cfg.auth_gen) {
         return;
     }
     size_t i = auth_slot_of(key);
     pthread_mutex_lock(&srv->auth_lock);
     memcpy(srv->auth[i].key, key, 32);
     srv->auth[i].expires = time_now() + (int64_t)srv->cfg.auth_cache_ttl;
+    srv->auth[i].gen = gen;
     pthread_mutex_unlock(&srv->auth_lock);
 }
 
@@ -196,8 +218,68 @@ void http_server_flush_auth(struct http_server *srv)
     pthread_mutex_unlock(&srv->auth_lock);
 }
 
-/* Decodes "Basic base64(user:password)" and checks it. Returns 0 and sets req->user, or -1
- * with http_cond_unauthenticated. */
+/* The client's address as text ("192.0.2.1", "2001:db8::1"), or "-" when unknown. An IPv4
+ * client of an IPv6 socket is written as IPv4, so it is counted and logged as one address
+ * whichever way it came in. */
+static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    const char *ok = NULL;
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+        ok = inet_ntop(AF_INET, &s4->sin_addr, out, INET6_ADDRSTRLEN);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+        ok = IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)
+                 ? inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], out, INET6_ADDRSTRLEN)
+                 : inet_ntop(AF_INET6, &s6->sin6_addr, out, INET6_ADDRSTRLEN);
+    }
+    if (!ok) {
+        memcpy(out, "-", 2);
+    }
+}
+
+/* Checks decoded credentials: refuses an attempt the failed-login throttle says must wait
+ * (http_cond_auth_throttled, 429 with Retry-After; no password is checked), answers from
+ * the credential cache, or asks the authenticate hook. A failure is counted and logged
+ * (README "Failed logins" documents the line for fail2ban). Returns 0 or -1 with err set. */
+static int
+check_credentials(struct http_request *req, const char *user, const char *password, struct err *err)
+{
+    struct http_server *srv = req->srv;
+    char addr[INET6_ADDRSTRLEN];
+    client_addr(req, addr);
+    char clean_user[160];
+    log_sanitize(user, strlen(user), clean_user, sizeof(clean_user));
+    struct slice a = slice_from_cstr(addr), u = slice_from_cstr(user);
+    unsigned wait = auth_throttle_wait(srv->throttle, a, u, time_now());
+    if (wait > 0) {
+        log_warn("auth throttled addr=%s user=%s retry_after=%u", addr, clean_user, wait);
+        http_resp_error_header(req, MHD_HTTP_HEADER_RETRY_AFTER,
+                               arena_printf(req->arena, "%u", wait));
+        return err_set(err, &http_cond_auth_throttled, "too many failed logins; retry after %u s",
+                       wait);
+    }
+    uint8_t key[32];
+    auth_key_of(srv, user, password, key);
+    if (auth_cache_hit(srv, user, key)) {
+        return 0;
+    }
+    uint64_t gen = 0;
+    if (srv->cfg.authenticate &&
+        srv->cfg.authenticate(srv->cfg.auth_ctx, user, password, &gen) == 0) {
+        auth_cache_put(srv, key, gen);
+        return 0;
+    }
+    auth_throttle_fail(srv->throttle, a, u, time_now());
+    log_warn("auth failed addr=%s user=%s", addr, clean_user);
+    return err_set(err, &http_cond_unauthenticated, "bad user name or password");
+}
+
+/* Decodes "Basic base64(user:password)" and checks it (check_credentials). Returns 0 and
+ * sets req->user, or -1 with http_cond_unauthenticated, or http_cond_auth_throttled. */
 static int authenticate(struct http_request *req, struct err *err)
 {
     const char *h =
@@ -226,22 +308,12 @@ static int authenticate(struct http_request *req, struct err *err)
     *colon = '\0';
     const char *user = plain;
     const char *password = colon + 1;
-    uint8_t key[32];
-    auth_key_of(req->srv, user, password, key);
-    int ok = auth_cache_hit(req->srv, key) ? 0 : -1;
-    if (ok != 0 && req->srv->cfg.authenticate &&
-        req->srv->cfg.authenticate(req->srv->cfg.auth_ctx, user, password) == 0) {
-        auth_cache_put(req->srv, key);
-        ok = 0;
-    }
-    if (ok == 0) {
+    int rc = check_credentials(req, user, password, err);
+    if (rc == 0) {
         req->user = arena_strdup(req->arena, user);
     }
     sec_memzero(plain, (size_t)n);
-    if (ok != 0) {
-        return err_set(err, &http_cond_unauthenticated, "bad user name or password");
-    }
-    return 0;
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -935,6 +1007,11 @@ int http_server_start(const struct http_config *cfg,
         abort();
     }
     sec_random(srv->auth_key, sizeof(srv->auth_key));
+    struct auth_throttle_config tc = {.window = cfg->auth_fail_window,
+                                      .addr_limit = cfg->auth_fail_addr_limit,
+                                      .user_limit = cfg->auth_fail_user_limit,
+                                      .max_delay = cfg->auth_fail_max_delay};
+    srv->throttle = auth_throttle_create(&tc);
     pthread_mutex_init(&srv->auth_lock, NULL);
     pthread_mutex_init(&srv->suspend_lock, NULL);
     atomic_init(&srv->next_id, 1);
@@ -956,6 +1033,7 @@ int http_server_start(const struct http_config *cfg,
     if (!srv->daemon) {
         pthread_mutex_destroy(&srv->suspend_lock);
         pthread_mutex_destroy(&srv->auth_lock);
+        auth_throttle_destroy(&srv->throttle);
         free(srv->auth);
         free(srv);
         return err_set(err, &err_cond_unavailable, "cannot listen on %s", cfg->listen);
@@ -1006,6 +1084,7 @@ void http_server_stop(struct http_server **sp, unsigned grace_ms)
     }
     pthread_mutex_destroy(&srv->suspend_lock);
     pthread_mutex_destroy(&srv->auth_lock);
+    auth_throttle_destroy(&srv->throttle);
     free(srv->auth);
     free(srv);
     *sp = NULL;

@@ -69,10 +69,18 @@ struct http_route {
     int (*resumed)(void *app, struct http_request *req, struct err *err);
 };
 
-/* Checks a user name and password; 0 when they are valid. Called rarely: the layer keeps a
- * cache of recently verified credentials (keyed hash, never the password), so argon2id runs
- * once per user per auth_cache_ttl. Thread-safe. */
-typedef int http_auth_fn(void *ctx, const char *user, const char *password);
+/* Checks a user name and password; 0 when they are valid, with *gen_out set to the user's
+ * credential generation read in the same transaction as the hash it verified (a value that
+ * changes whenever the user's password does, and that a user deleted and made again never
+ * has twice). Called rarely: the layer keeps a cache of recently verified credentials
+ * (keyed hash, never the password), so argon2id runs once per user per auth_cache_ttl.
+ * Thread-safe. */
+typedef int http_auth_fn(void *ctx, const char *user, const char *password, uint64_t *gen_out);
+/* Reads the user's current credential generation into *gen_out: 0, or -1 when there is no
+ * such user (or it cannot be read). Called on every cache hit, so it must be cheap (one
+ * indexed read, no hashing): it is what makes a password change or a delete, made by
+ * another process (the admin CLI), take effect at the next request. Thread-safe. */
+typedef int http_auth_gen_fn(void *ctx, const char *user, uint64_t *gen_out);
 
 struct http_config {
     const char *listen;       /* "127.0.0.1:8008", "[::1]:8008", port 0 = any free port */
@@ -87,7 +95,16 @@ struct http_config {
                                      0 = unbounded */
     const char *realm;            /* WWW-Authenticate realm */
     http_auth_fn *authenticate;
+    http_auth_gen_fn *auth_gen; /* NULL: nothing is cached */
     void *auth_ctx;
+    /* Failed logins (http/auth_throttle.h): a failure is remembered auth_fail_window seconds
+     * (0: no throttling); past auth_fail_addr_limit failures an address, and past
+     * auth_fail_user_limit failures of a user name an address that failed too, waits
+     * (429 with Retry-After) 1 s doubling per failure up to auth_fail_max_delay. */
+    unsigned auth_fail_window;
+    unsigned auth_fail_addr_limit;
+    unsigned auth_fail_user_limit;
+    unsigned auth_fail_max_delay;
 };
 
 /* Starts the daemon with `routes` (borrowed until destroy; longest prefix wins). Returns 0 or
@@ -107,7 +124,8 @@ unsigned http_server_drain(struct http_server *srv, unsigned grace_ms);
  * threads, so this returns only once every handler has returned, however long that takes:
  * a process that must exit by a deadline needs its own watchdog (server/main.c). */
 void http_server_stop(struct http_server **srv, unsigned grace_ms);
-/* Forgets every cached credential (after a password change or SIGHUP). */
+/* Forgets every cached credential (SIGHUP). A password change or a delete needs no flush:
+ * every cache hit compares the credential generation (http_auth_gen_fn). */
 void http_server_flush_auth(struct http_server *srv);
 /* Connections open now (for drain and tests). */
 unsigned http_server_connections(const struct http_server *srv);

@@ -163,7 +163,41 @@ static const struct key keys[] = {
             "300",
             0,
             86400,
-            "seconds a verified credential is remembered (0: argon2id on every request)"),
+            "seconds a verified credential is remembered (0: argon2id on every request); a "
+            "password change or a deleted user takes effect at once all the same"),
+    /* Failed logins (http/auth_throttle.h, README "Failed logins"). A quarter of an hour is
+     * fail2ban's default findtime; ten failures leave room for a client still holding an old
+     * password and a user who mistypes, and a wait of at most five minutes is what a client
+     * honouring Retry-After can stand. */
+    NUM_KEY(KEY_UINT,
+            auth_fail_window,
+            "900",
+            0,
+            86400,
+            "seconds a failed login is remembered after the last one, per client address and "
+            "per user name (0: failed logins are only logged, never slowed)"),
+    NUM_KEY(KEY_UINT,
+            auth_fail_addr_limit,
+            "10",
+            1,
+            1000000,
+            "failed logins from one address within auth_fail_window before its attempts wait: "
+            "429 auth-throttled with Retry-After, 1 s doubling per further failure"),
+    /* Lower than the address limit: it only ever delays addresses that failed too. */
+    NUM_KEY(KEY_UINT,
+            auth_fail_user_limit,
+            "5",
+            1,
+            1000000,
+            "failed logins for one user name within auth_fail_window before attempts for it "
+            "from addresses that failed too wait (429 auth-throttled); an address without "
+            "failures is never delayed, so nobody can lock a user out"),
+    NUM_KEY(KEY_UINT,
+            auth_fail_max_delay,
+            "300",
+            1,
+            86400,
+            "seconds: the longest wait (Retry-After) after failed logins"),
     /* Generous: a legitimate call computes for milliseconds (a recurrence is bounded per
      * object); this catches what the per-object bounds do not foresee. */
     NUM_KEY(KEY_UINT,

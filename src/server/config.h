@@ -39,6 +39,12 @@ struct config {
     unsigned auth_cache_ttl;      /* seconds, default 300 */
     unsigned request_time_budget; /* seconds, default 60; 0 = unbounded */
     size_t max_tz_transitions;    /* default 30,000 (cal_set_max_tz_transitions) */
+    /* failed logins (http/auth_throttle.h) */
+    unsigned auth_fail_window;     /* seconds a failure is remembered, default 900 */
+    unsigned auth_fail_addr_limit; /* failures of an address before it waits, default 10 */
+    unsigned auth_fail_user_limit; /* failures of a user name before failing addresses
+                                      wait, default 5 */
+    unsigned auth_fail_max_delay;  /* seconds, the longest wait, default 300 */
     /* [history] */
     unsigned tombstone_max_age; /* seconds a delete stays in the change log, default 90 days */
     unsigned prune_interval;    /* seconds between pruning runs, default 3600 */

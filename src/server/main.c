@@ -111,8 +111,9 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct server_o
     return 0;
 }
 
-/* Basic credentials against the store (argon2id); the HTTP layer caches successes. */
-static int check_password(void *ctx, const char *user, const char *password)
+/* Basic credentials against the store (argon2id); the HTTP layer caches successes with the
+ * credential generation read in the same transaction as the hash (http_auth_fn). */
+static int check_password(void *ctx, const char *user, const char *password, uint64_t *gen_out)
 {
     struct store_pool *pool = ctx;
     struct store *s = store_pool_acquire(pool);
@@ -122,11 +123,27 @@ static int check_password(void *ctx, const char *user, const char *password)
     if (store_begin_read(s) == STORE_OK) {
         if (store_principal_get(s, user, a, &p) == STORE_OK && p.pwhash) {
             ok = sec_pwhash_verify(p.pwhash, password, strlen(password));
+            *gen_out = p.cred_gen;
         }
         store_rollback(s);
     }
     store_pool_release(pool, s);
     arena_destroy(&a);
+    return ok;
+}
+
+/* The credential generation of a cached credential's user: one indexed read, so a password
+ * changed or a user deleted by `almanac user passwd/del` is refused at the next request. */
+static int check_cred_gen(void *ctx, const char *user, uint64_t *gen_out)
+{
+    struct store_pool *pool = ctx;
+    struct store *s = store_pool_acquire(pool);
+    int ok = -1;
+    if (store_begin_read(s) == STORE_OK) {
+        ok = store_principal_cred_gen(s, user, gen_out) == STORE_OK ? 0 : -1;
+        store_rollback(s);
+    }
+    store_pool_release(pool, s);
     return ok;
 }
 
@@ -367,9 +384,14 @@ static int serve(const struct server_opts *o, struct config *cfg)
         .max_header_bytes = cfg->max_header_bytes,
         .max_path_bytes = cfg->max_path_bytes,
         .auth_cache_ttl = cfg->auth_cache_ttl,
+        .auth_fail_window = cfg->auth_fail_window,
+        .auth_fail_addr_limit = cfg->auth_fail_addr_limit,
+        .auth_fail_user_limit = cfg->auth_fail_user_limit,
+        .auth_fail_max_delay = cfg->auth_fail_max_delay,
         .request_time_budget = cfg->request_time_budget,
         .realm = cfg->realm,
         .authenticate = check_password,
+        .auth_gen = check_cred_gen,
         .auth_ctx = pool,
     };
     struct http_server *srv = NULL;

@@ -109,6 +109,10 @@ struct store_principal {
     const char *name;   /* in the caller's arena */
     const char *pwhash; /* argon2id encoded string, in the caller's arena */
     uint64_t home_id;   /* the principal's home collection */
+    uint64_t cred_gen;  /* credential generation: a value of a store-wide counter taken anew
+                           by add and by every set_pwhash, never reused, so it differs from
+                           every earlier credential of this name (even one deleted and made
+                           again) */
 };
 
 /* Creates the principal and its home collection. STORE_EXISTS if the name is taken,
@@ -122,7 +126,13 @@ enum store_rc store_principal_get(struct store *s,
                                   const char *name,
                                   struct arena *arena,
                                   struct store_principal *out);
+/* Replaces the password hash and gives the principal a new cred_gen. STORE_NOTFOUND when
+ * there is no such principal. Needs a write transaction. */
 enum store_rc store_principal_set_pwhash(struct store *s, const char *name, const char *pwhash);
+/* The principal's credential generation (struct store_principal.cred_gen), for a caller that
+ * cached a verified password and must know it still stands: one indexed read, no hashing.
+ * STORE_NOTFOUND when there is no such principal (it was deleted). */
+enum store_rc store_principal_cred_gen(struct store *s, const char *name, uint64_t *gen_out);
 /* Deletes the principal, its collections, items, tombstones and properties. */
 enum store_rc store_principal_del(struct store *s, const char *name);
 

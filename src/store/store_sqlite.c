@@ -30,10 +30,17 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_PRINCIPAL_INSERT] = "INSERT INTO principals(name, pwhash) VALUES (?1, ?2)",
+    /* The credential generation counter: S_CRED_GEN_NEXT runs before each statement that
+     * takes a value from it (007_principal_cred_gen.sql). */
+    [S_CRED_GEN_NEXT] = "UPDATE meta SET value = value + 1 WHERE key = 'cred_gen'",
+    [S_PRINCIPAL_INSERT] = "INSERT INTO principals(name, pwhash, cred_gen) VALUES (?1, ?2, "
+                           "(SELECT value FROM meta WHERE key = 'cred_gen'))",
     [S_PRINCIPAL_SET_HOME] = "UPDATE principals SET home_id = ?2 WHERE id = ?1",
-    [S_PRINCIPAL_GET] = "SELECT id, name, pwhash, home_id FROM principals WHERE name = ?1",
-    [S_PRINCIPAL_SET_PW] = "UPDATE principals SET pwhash = ?2 WHERE name = ?1",
+    [S_PRINCIPAL_GET] =
+        "SELECT id, name, pwhash, home_id, cred_gen FROM principals WHERE name = ?1",
+    [S_PRINCIPAL_CRED_GEN] = "SELECT cred_gen FROM principals WHERE name = ?1",
+    [S_PRINCIPAL_SET_PW] = "UPDATE principals SET pwhash = ?2, cred_gen = (SELECT value FROM meta "
+                           "WHERE key = 'cred_gen') WHERE name = ?1",
     [S_PRINCIPAL_DEL_PROPS_ITEMS] =
         "DELETE FROM props WHERE res_kind = 1 AND res_id IN (SELECT i.id FROM items i JOIN "
         "collections c ON i.coll = c.id WHERE c.owner = ?1)",
@@ -41,7 +48,7 @@ static const char *const stmt_sql[S_COUNT] = {
                                     "(SELECT id FROM collections WHERE owner = ?1)",
     /* Cascades: collections (by owner), their items, item_content and tombstones. */
     [S_PRINCIPAL_DEL] = "DELETE FROM principals WHERE id = ?1",
-    [S_PRINCIPAL_LIST] = "SELECT id, name, pwhash, home_id FROM principals ORDER BY name",
+    [S_PRINCIPAL_LIST] = "SELECT id, name, pwhash, home_id, cred_gen FROM principals ORDER BY name",
     [S_COLL_INSERT] = "INSERT INTO collections(owner, parent, kind, name, modseq, epoch, "
                       "change_guid, tomb_horizon, created, updated) "
                       "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, 0, ?7, ?7)",
@@ -798,6 +805,22 @@ static void read_principal(sqlite3_stmt *st, struct arena *arena, struct store_p
     out->name = store_db_col_text(st, 1, arena);
     out->pwhash = store_db_col_text(st, 2, arena);
     out->home_id = store_db_col_u64(st, 3);
+    out->cred_gen = store_db_col_u64(st, 4);
+}
+
+/* Advances the store-wide credential generation counter; the next S_PRINCIPAL_INSERT or
+ * S_PRINCIPAL_SET_PW of this transaction takes its new value. */
+static enum store_rc next_cred_gen(struct store *s)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_CRED_GEN_NEXT);
+    if (!st) {
+        return STORE_IO;
+    }
+    enum store_rc rc = store_db_exec(s, st);
+    if (rc == STORE_OK && sqlite3_changes(s->db) != 1) {
+        return store_db_fail_msg(s, STORE_IO, "meta has no cred_gen counter");
+    }
+    return rc;
 }
 
 /* Inserts the principal's home: the root of its tree, kind HOME, no parent, name "". */
@@ -831,13 +854,22 @@ enum store_rc store_principal_add(struct store *s,
     if (len == 0 || len > STORE_USER_MAX) {
         return store_db_fail_msg(s, STORE_LIMIT, "principal name length out of bounds");
     }
+    enum store_rc rc = next_cred_gen(s);
+    if (rc != STORE_OK) {
+        return rc;
+    }
     sqlite3_stmt *st = store_db_stmt(s, S_PRINCIPAL_INSERT);
     if (!st) {
         return STORE_IO;
     }
     store_db_bind_text(st, 1, name);
     store_db_bind_text(st, 2, pwhash);
-    enum store_rc rc = store_db_exec(s, st);
+    rc = store_db_exec(s, st);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    uint64_t gen = 0;
+    rc = store_principal_cred_gen(s, name, &gen);
     if (rc != STORE_OK) {
         return rc;
     }
@@ -859,6 +891,7 @@ enum store_rc store_principal_add(struct store *s,
         out->name = arena_strdup(arena, name);
         out->pwhash = arena_strdup(arena, pwhash);
         out->home_id = home;
+        out->cred_gen = gen;
     }
     return rc;
 }
@@ -883,15 +916,36 @@ enum store_rc store_principal_get(struct store *s,
     return rc;
 }
 
+enum store_rc store_principal_cred_gen(struct store *s, const char *name, uint64_t *gen_out)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_PRINCIPAL_CRED_GEN);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_text(st, 1, name);
+    enum store_rc rc = store_db_step_one(s, st);
+    if (rc == STORE_OK) {
+        *gen_out = store_db_col_u64(st, 0);
+    } else if (rc == STORE_NOTFOUND) {
+        store_db_fail_msg(s, rc, "no such principal");
+    }
+    store_db_reset(st);
+    return rc;
+}
+
 enum store_rc store_principal_set_pwhash(struct store *s, const char *name, const char *pwhash)
 {
+    enum store_rc rc = next_cred_gen(s);
+    if (rc != STORE_OK) {
+        return rc;
+    }
     sqlite3_stmt *st = store_db_stmt(s, S_PRINCIPAL_SET_PW);
     if (!st) {
         return STORE_IO;
     }
     store_db_bind_text(st, 1, name);
     store_db_bind_text(st, 2, pwhash);
-    enum store_rc rc = store_db_exec(s, st);
+    rc = store_db_exec(s, st);
     if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such principal");
     }

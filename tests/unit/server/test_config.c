@@ -92,6 +92,10 @@ static void test_config_defaults_match_the_header(void **state)
     assert_int_equal(c.max_dead_props, 256);
     assert_int_equal(c.max_multiget_hrefs, 100000);
     assert_int_equal(c.auth_cache_ttl, 300);
+    assert_int_equal(c.auth_fail_window, 900);
+    assert_int_equal(c.auth_fail_addr_limit, 10);
+    assert_int_equal(c.auth_fail_user_limit, 5);
+    assert_int_equal(c.auth_fail_max_delay, 300);
     assert_int_equal(c.eas_protocol_16, 0);
     assert_int_equal(c.eas_provisioning, 1);
     assert_int_equal(c.eas_ping_min_heartbeat, 60);
@@ -235,6 +239,9 @@ static void test_config_numbers_are_bounded_inclusively(void **state)
         {"shutdown_grace", "0", 0},
         {"auth_cache_ttl", "0", 0},
         {"auth_cache_ttl", "86401", -1},
+        {"auth_fail_window", "0", 0},
+        {"auth_fail_addr_limit", "0", -1},
+        {"auth_fail_max_delay", "86401", -1},
         {"max_header_bytes", "4096", 0},
         {"max_header_bytes", "4095", -1},
         {"max_header_bytes", "1M", 0},

@@ -90,6 +90,33 @@ static void test_store_principals_add_get_list_passwd_del(void **state)
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* Issue 14 item 8: a password change or a delete must be visible to a process that cached a
+ * verified password, through one read of the credential generation. */
+static void test_store_cred_gen_changes_with_passwd_and_recreation_issue_14(void **state)
+{
+    struct fixture *f = *state;
+    struct store_principal p;
+    uint64_t g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    assert_int_equal(store_principal_add(f->s, "bob", "hb", f->a, &p), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(f->s, "bob", &g0), STORE_OK);
+    assert_int_equal(p.cred_gen, g0);
+    assert_int_equal(store_principal_set_pwhash(f->s, "bob", "hb"), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(f->s, "bob", &g1), STORE_OK);
+    assert_true(g1 != g0); /* even the same hash: a new credential */
+    assert_int_equal(store_principal_get(f->s, "bob", f->a, &p), STORE_OK);
+    assert_int_equal(p.cred_gen, g1);
+    assert_int_equal(store_principal_del(f->s, "bob"), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(f->s, "bob", &g2), STORE_NOTFOUND);
+    assert_int_equal(store_principal_add(f->s, "bob", "hb", f->a, &p), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(f->s, "bob", &g3), STORE_OK);
+    assert_true(g3 != g0 && g3 != g1);
+    /* alice (from the fixture) keeps hers */
+    assert_int_equal(store_principal_get(f->s, "alice", f->a, &p), STORE_OK);
+    assert_true(p.cred_gen != g0 && p.cred_gen != g1 && p.cred_gen != g3);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
 /* RFC 4791 §5.2.3: the component set a MKCALENDAR asked for is kept with the collection */
 static void test_store_coll_comps_default_to_zero_and_persist_issue_14(void **state)
 {
@@ -1265,6 +1292,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_principals_add_get_list_passwd_del, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_cred_gen_changes_with_passwd_and_recreation_issue_14, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_coll_comps_default_to_zero_and_persist_issue_14,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_collections_nest_and_refuse_clashes, setup,

@@ -137,6 +137,12 @@ static void check_legacy_data(struct fixture *f, struct store *s, const unsigned
     assert_int_equal(ids[0], 1);
     assert_int_equal(ids[1], 2);
     assert_int_equal(ids[2], 3);
+    /* 007: a principal from before the credential generation has one, and a principal
+     * added after the migration gets another */
+    struct store_principal pa, pb;
+    assert_int_equal(store_principal_get(s, "alice", f->a, &pa), STORE_OK);
+    assert_int_equal(store_principal_add(s, "bob", "hb", f->a, &pb), STORE_OK);
+    assert_true(pa.cred_gen != 0 && pb.cred_gen != 0 && pa.cred_gen != pb.cred_gen);
     /* exchange-replication.md §1.2: ids are never reused, across the migration too */
     struct store_item_in in = {.content = "new", .size = 3, .content_type = "text/calendar"};
     assert_int_equal(store_item_put(s, 2, "new.ics", &in, f->a, &it, NULL), STORE_OK);
