@@ -49,9 +49,19 @@ struct store *dav_store(struct dav_req *dr)
 {
     if (!dr->store) {
         dr->store = store_pool_acquire(dr->app->pool);
-        arena_defer(dr->arena, release_store, dr);
+        if (dr->store) {
+            arena_defer(dr->arena, release_store, dr);
+        }
     }
     return dr->store;
+}
+
+/* A connection for the request's transaction, or 503 when none can be opened now. */
+static int need_store(struct dav_req *dr, struct err *err)
+{
+    return dav_store(dr) ? 0
+                         : err_set(err, &err_cond_unavailable,
+                                   "the store cannot open a connection now; retry later");
 }
 
 /* Maps a store result to a condition; STORE_OK returns 0. */
@@ -80,11 +90,17 @@ int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
 
 int dav_begin_read(struct dav_req *dr, struct err *err)
 {
+    if (need_store(dr, err) != 0) {
+        return -1;
+    }
     return dav_store_err(dr, store_begin_read(dav_store(dr)), err);
 }
 
 int dav_begin_write(struct dav_req *dr, struct err *err)
 {
+    if (need_store(dr, err) != 0) {
+        return -1;
+    }
     return dav_store_err(dr, store_begin_write(dav_store(dr)), err);
 }
 

@@ -62,7 +62,7 @@ struct store *eas_store(struct eas_req *er)
 {
     if (!er->store) {
         er->store = store_pool_acquire(er->app->pool);
-        if (!er->store_deferred) {
+        if (er->store && !er->store_deferred) {
             arena_defer(er->arena, release_store, er);
             er->store_deferred = true;
         }
@@ -100,13 +100,27 @@ int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
                    er->store ? store_last_error(er->store) : "unavailable");
 }
 
+/* A connection for the command's transaction, or 503 when none can be opened now. */
+static int need_store(struct eas_req *er, struct err *err)
+{
+    return eas_store(er) ? 0
+                         : err_set(err, &err_cond_unavailable,
+                                   "the store cannot open a connection now; retry later");
+}
+
 int eas_begin_read(struct eas_req *er, struct err *err)
 {
+    if (need_store(er, err) != 0) {
+        return -1;
+    }
     return eas_store_err(er, store_begin_read(eas_store(er)), err);
 }
 
 int eas_begin_write(struct eas_req *er, struct err *err)
 {
+    if (need_store(er, err) != 0) {
+        return -1;
+    }
     return eas_store_err(er, store_begin_write(eas_store(er)), err);
 }
 

@@ -268,10 +268,14 @@ check_credentials(struct http_request *req, const char *user, const char *passwo
         return 0;
     }
     uint64_t gen = 0;
-    if (srv->cfg.authenticate &&
-        srv->cfg.authenticate(srv->cfg.auth_ctx, user, password, &gen) == 0) {
+    int rc =
+        srv->cfg.authenticate ? srv->cfg.authenticate(srv->cfg.auth_ctx, user, password, &gen) : -1;
+    if (rc == 0) {
         auth_cache_put(srv, key, gen);
         return 0;
+    }
+    if (rc > 0) {
+        return err_set(err, &err_cond_unavailable, "cannot check credentials now; retry later");
     }
     auth_throttle_fail(srv->throttle, a, u, time_now());
     log_warn("auth failed addr=%s user=%s", addr, clean_user);

@@ -69,7 +69,8 @@ struct http_route {
     int (*resumed)(void *app, struct http_request *req, struct err *err);
 };
 
-/* Checks a user name and password; 0 when they are valid, with *gen_out set to the user's
+/* Checks a user name and password; 0 when they are valid (-1 when not, 1 when they cannot be
+ * checked now: a 503, not a failed login), with *gen_out set to the user's
  * credential generation read in the same transaction as the hash it verified (a value that
  * changes whenever the user's password does, and that a user deleted and made again never
  * has twice). Called rarely: the layer keeps a cache of recently verified credentials

@@ -117,6 +117,9 @@ static int check_password(void *ctx, const char *user, const char *password, uin
 {
     struct store_pool *pool = ctx;
     struct store *s = store_pool_acquire(pool);
+    if (!s) {
+        return 1; /* cannot check now: 503, not a failed login */
+    }
     struct arena *a = arena_create();
     struct store_principal p;
     int ok = -1;
@@ -138,6 +141,9 @@ static int check_cred_gen(void *ctx, const char *user, uint64_t *gen_out)
 {
     struct store_pool *pool = ctx;
     struct store *s = store_pool_acquire(pool);
+    if (!s) {
+        return -1; /* a cache miss: the full check then answers 503 */
+    }
     int ok = -1;
     if (store_begin_read(s) == STORE_OK) {
         ok = store_principal_cred_gen(s, user, gen_out) == STORE_OK ? 0 : -1;

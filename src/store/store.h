@@ -90,8 +90,10 @@ enum store_rc store_commit(struct store *s);
 enum store_rc store_rollback(struct store *s); /* safe to call with no transaction open */
 bool store_in_txn(const struct store *s);
 
-/* A pool of up to `max` connections to `dir`; thread-safe. Connections are opened lazily.
- * acquire blocks while all `max` are in use. */
+/* A pool of up to `max` connections to `dir`; thread-safe. The first connection opens, and
+ * migrates the schema, in store_pool_create (STORE_IO when it cannot); the others open
+ * lazily, without migrations. acquire blocks while all `max` are in use, and returns NULL
+ * (logged) when a new connection cannot be opened now: the caller answers 503. */
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out);
 void store_pool_destroy(struct store_pool **p);
 struct store *store_pool_acquire(struct store_pool *p);

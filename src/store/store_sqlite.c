@@ -476,7 +476,19 @@ static enum store_rc open_failed(const char **errmsg_out, const char *msg)
     return STORE_IO;
 }
 
+static enum store_rc
+open_conn(const char *dir, bool migrate_schema, struct store **out, const char **errmsg_out);
+
 enum store_rc store_open(const char *dir, struct store **out, const char **errmsg_out)
+{
+    return open_conn(dir, true, out, errmsg_out);
+}
+
+/* store_open(), or with `migrate_schema` false a further connection of a pool whose first
+ * one migrated the schema at start: only the connection's own pragmas, no migration, so a
+ * later open cannot run (or half-run) one, and costs no durable flush. */
+static enum store_rc
+open_conn(const char *dir, bool migrate_schema, struct store **out, const char **errmsg_out)
 {
     if (sec_init() != 0) {
         return open_failed(errmsg_out, "libsodium failed to initialise");
@@ -505,7 +517,7 @@ enum store_rc store_open(const char *dir, struct store **out, const char **errms
     /* migrate() commits without the barrier (schema, GUID, secret); one flush after it makes
      * them durable before the store is used. */
     if (set_journal_mode(s) != STORE_OK || exec_sql(s, connection_pragmas) != STORE_OK ||
-        migrate(s) != STORE_OK || store_db_wait_durable(s) != STORE_OK) {
+        (migrate_schema && (migrate(s) != STORE_OK || store_db_wait_durable(s) != STORE_OK))) {
         log_error("store initialisation failed path=%s msg=\"%s\"", path, s->errmsg);
         store_free(s);
         return open_failed(errmsg_out, "cannot initialise almanac.db (see log)");
@@ -700,6 +712,20 @@ enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool
     pthread_cond_init(&p->cond, NULL);
     pthread_mutex_init(&p->write_gate, NULL);
     store_flush_init(&p->flush);
+    /* The first connection opens (and migrates) now, once: a failure stops the start-up
+     * instead of the first request. */
+    struct store *first = NULL;
+    const char *msg = NULL;
+    if (open_conn(p->dir, true, &first, &msg) != STORE_OK) {
+        log_error("store pool cannot open dir=%s msg=\"%s\"", p->dir, msg ? msg : "");
+        store_pool_destroy(&p);
+        return STORE_IO;
+    }
+    first->write_gate = &p->write_gate;
+    first->hook = &p->change_hook;
+    first->flush = &p->flush;
+    p->open = 1;
+    p->free = first;
     *out = p;
     return STORE_OK;
 }
@@ -748,10 +774,17 @@ struct store *store_pool_acquire(struct store_pool *p)
             pthread_mutex_unlock(&p->lock);
             struct store *s = NULL;
             const char *msg = NULL;
-            if (store_open(p->dir, &s, &msg) != STORE_OK) {
-                /* The store opened at start-up; failing now is an I/O fault. */
-                log_error("store pool cannot open a connection dir=%s msg=\"%s\"", p->dir, msg);
-                abort();
+            if (open_conn(p->dir, false, &s, &msg) != STORE_OK) {
+                /* Out of file descriptors or memory, the disk gone: this request gets a 503
+                 * (the caller's begin fails), and a later one may find a free connection or
+                 * open one. */
+                log_error("store pool cannot open a connection dir=%s msg=\"%s\"", p->dir,
+                          msg ? msg : "");
+                pthread_mutex_lock(&p->lock);
+                p->open--;
+                pthread_cond_signal(&p->cond);
+                pthread_mutex_unlock(&p->lock);
+                return NULL;
             }
             s->write_gate = &p->write_gate;
             s->hook = &p->change_hook;

@@ -2,6 +2,7 @@
  * temporary directory (no mock). Principals, the collection tree, items and the change log
  * (modseq, created_modseq, tombstones, moves), cursors, dead properties, persistence and the
  * pool. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1053,6 +1055,51 @@ static void test_store_pool_writers_commit_and_release_rolls_back(void **state)
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* The lowest file descriptor number free now: the number the next open would return (an
+ * RLIMIT_NOFILE of it makes every open fail, whatever higher numbers are in use). */
+static long lowest_free_fd(void)
+{
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return fd;
+}
+
+/* Issue 14: a connection the pool cannot open later (out of file descriptors here) is a NULL
+ * the caller answers 503 with, not an abort of the daemon; the pool then goes on with the
+ * connections it has. The first connection (and the migrations) open at create. */
+static void test_store_pool_open_failure_is_not_fatal(void **state)
+{
+    struct fixture *f = *state;
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, 2, &pool), STORE_OK);
+    struct store *first = store_pool_acquire(pool);
+    assert_non_null(first);
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    long fds = lowest_free_fd();
+    assert_true(fds > 2);
+    struct rlimit tight = {(rlim_t)fds, saved.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &tight), 0);
+    struct store *second = store_pool_acquire(pool); /* needs a new file: refused */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    assert_null(second);
+    store_pool_release(pool, first);
+    struct store *again = store_pool_acquire(pool); /* the free one, at once */
+    assert_ptr_equal(again, first);
+    assert_int_equal(store_begin_read(again), STORE_OK);
+    assert_int_equal(store_rollback(again), STORE_OK);
+    struct store *more = store_pool_acquire(pool); /* files again: a second one opens */
+    assert_non_null(more);
+    store_pool_release(pool, more);
+    store_pool_release(pool, again);
+    store_pool_destroy(&pool);
+    /* a directory that cannot hold the store fails at create, not at the first request */
+    assert_int_equal(store_pool_create("/nonexistent/almanac-pool", 2, &pool), STORE_IO);
+    assert_null(pool);
+}
+
 /* The range cursor returns each item's instance index bytes as written; a replace without
  * them clears them, a delete takes them along. */
 static void test_store_range_cursor_returns_instance_index(void **state)
@@ -1344,6 +1391,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_pool_writers_commit_and_release_rolls_back,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pool_open_failure_is_not_fatal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_range_cursor_returns_instance_index, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_pool_commit_of_a_write_waits_for_a_flush, setup,
