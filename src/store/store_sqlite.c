@@ -695,6 +695,10 @@ struct store_pool {
     /* Every connection's change hook, set at start-up (store_pool_set_change_hook). */
     struct store_change_hook change_hook;
     struct store_flush flush; /* the durability barrier every connection's commit waits on */
+    /* The store's GUID and secret, read by the first connection's migration: the later
+     * connections, which do not migrate, take them from here. */
+    uint8_t guid[sizeof(((struct store *)0)->guid)];
+    uint8_t secret[sizeof(((struct store *)0)->secret)];
 };
 
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out)
@@ -724,6 +728,8 @@ enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool
     first->write_gate = &p->write_gate;
     first->hook = &p->change_hook;
     first->flush = &p->flush;
+    memcpy(p->guid, first->guid, sizeof(p->guid));
+    memcpy(p->secret, first->secret, sizeof(p->secret));
     p->open = 1;
     p->free = first;
     *out = p;
@@ -789,6 +795,8 @@ struct store *store_pool_acquire(struct store_pool *p)
             s->write_gate = &p->write_gate;
             s->hook = &p->change_hook;
             s->flush = &p->flush;
+            memcpy(s->guid, p->guid, sizeof(p->guid));
+            memcpy(s->secret, p->secret, sizeof(p->secret));
             return s;
         }
         pthread_cond_wait(&p->cond, &p->lock);

@@ -1092,6 +1092,19 @@ static void test_store_pool_open_failure_is_not_fatal(void **state)
     assert_int_equal(store_rollback(again), STORE_OK);
     struct store *more = store_pool_acquire(pool); /* files again: a second one opens */
     assert_non_null(more);
+    /* without migrating, it still knows the store's secret (collblob MACs) and GUID */
+    uint8_t k1[STORE_SECRET_BYTES];
+    uint8_t k2[STORE_SECRET_BYTES];
+    store_secret(again, k1);
+    store_secret(more, k2);
+    assert_memory_equal(k1, k2, sizeof(k1));
+    uint8_t zero[STORE_SECRET_BYTES] = {0};
+    assert_memory_not_equal(k1, zero, sizeof(k1));
+    uint8_t g1[STORE_GUID_BYTES];
+    uint8_t g2[STORE_GUID_BYTES];
+    store_guid(again, g1);
+    store_guid(more, g2);
+    assert_memory_equal(g1, g2, sizeof(g1));
     store_pool_release(pool, more);
     store_pool_release(pool, again);
     store_pool_destroy(&pool);
