@@ -83,6 +83,9 @@ int64_t cal_len_end(const struct cal_len *l,
 /* The master VEVENT of `root` (no RECURRENCE-ID), else its first VEVENT, else NULL. */
 icalcomponent *cal_master_vevent(icalcomponent *root);
 
+/* How many properties of one kind `c` has (resets libical's property cursor of `c`). */
+size_t cal_count_props(icalcomponent *c, icalproperty_kind kind);
+
 /* The properties of `c` of one kind, as an array in the arena (n in *n_out). libical's
  * get_first/get_next_property share one cursor per component, which any lookup on `c` made
  * inside such a loop (cal_instance_end's, for one) resets. */

@@ -308,22 +308,12 @@ int cal_eas_attendee_status(icalproperty *a)
     return partstat_status(a);
 }
 
-static size_t count_kind(icalcomponent *c, icalproperty_kind kind)
-{
-    size_t n = 0;
-    for (icalproperty *p = icalcomponent_get_first_property(c, kind); p;
-         p = icalcomponent_get_next_property(c, kind)) {
-        n++;
-    }
-    return n;
-}
-
 static void attendees_of(const struct proj *p,
                          icalcomponent *c,
                          const struct cal_eas_attendee **out,
                          size_t *n_out)
 {
-    size_t n = count_kind(c, ICAL_ATTENDEE_PROPERTY);
+    size_t n = cal_count_props(c, ICAL_ATTENDEE_PROPERTY);
     struct cal_eas_attendee *a = arena_zalloc(p->arena, (n ? n : 1) * sizeof(*a));
     size_t i = 0;
     for (icalproperty *ap = icalcomponent_get_first_property(c, ICAL_ATTENDEE_PROPERTY); ap;
@@ -342,7 +332,7 @@ static void attendees_of(const struct proj *p,
 static void
 categories_of(const struct proj *p, icalcomponent *c, const char *const **out, size_t *n_out)
 {
-    size_t n = count_kind(c, ICAL_CATEGORIES_PROPERTY);
+    size_t n = cal_count_props(c, ICAL_CATEGORIES_PROPERTY);
     const char **v = arena_zalloc(p->arena, (n ? n : 1) * sizeof(*v));
     size_t i = 0;
     for (icalproperty *cp = icalcomponent_get_first_property(c, ICAL_CATEGORIES_PROPERTY); cp;
@@ -570,7 +560,7 @@ static int cmp_exception(const void *a, const void *b)
 static int exceptions_of(const struct proj *p, struct cal_eas_event *ev)
 {
     const char *uid = icalcomponent_get_uid(p->master);
-    size_t cap = count_kind(p->master, ICAL_EXDATE_PROPERTY);
+    size_t cap = cal_count_props(p->master, ICAL_EXDATE_PROPERTY);
     for (icalcomponent *c = icalcomponent_get_first_component(p->root, ICAL_VEVENT_COMPONENT); c;
          c = icalcomponent_get_next_component(p->root, ICAL_VEVENT_COMPONENT)) {
         cap += c != p->master;
@@ -627,7 +617,7 @@ static void series_of(const struct proj *p,
                       struct icaltimetype dtstart,
                       icaltimezone *zone)
 {
-    size_t nrules = count_kind(p->master, ICAL_RRULE_PROPERTY);
+    size_t nrules = cal_count_props(p->master, ICAL_RRULE_PROPERTY);
     if (nrules == 0 && !icalcomponent_get_first_property(p->master, ICAL_RDATE_PROPERTY)) {
         return;
     }

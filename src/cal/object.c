@@ -173,16 +173,6 @@ static int check_structure(struct slice s, struct err *err)
 /* ---------------------------------------------------------------------------------------- */
 /* What libical parsed */
 
-static size_t count_props(icalcomponent *c, icalproperty_kind kind)
-{
-    size_t n = 0;
-    for (icalproperty *p = icalcomponent_get_first_property(c, kind); p;
-         p = icalcomponent_get_next_property(c, kind)) {
-        n++;
-    }
-    return n;
-}
-
 /* The text of the first X-LIC-ERROR libical put into `c` or below, or NULL. */
 static const char *first_error(icalcomponent *c)
 {
@@ -247,10 +237,10 @@ static int check_calendar(icalcomponent *root, struct err *err)
     }
     icalproperty *version = icalcomponent_get_first_property(root, ICAL_VERSION_PROPERTY);
     const char *v = version ? icalproperty_get_version(version) : NULL;
-    if (count_props(root, ICAL_VERSION_PROPERTY) != 1 || !v || strcmp(v, "2.0") != 0) {
+    if (cal_count_props(root, ICAL_VERSION_PROPERTY) != 1 || !v || strcmp(v, "2.0") != 0) {
         return err_set(err, &cal_cond_valid_calendar_data, "VCALENDAR needs VERSION:2.0");
     }
-    if (count_props(root, ICAL_PRODID_PROPERTY) != 1) {
+    if (cal_count_props(root, ICAL_PRODID_PROPERTY) != 1) {
         return err_set(err, &cal_cond_valid_calendar_data, "VCALENDAR needs one PRODID");
     }
     icalproperty *scale = icalcomponent_get_first_property(root, ICAL_CALSCALE_PROPERTY);
@@ -323,7 +313,7 @@ static int check_props(icalcomponent *c, struct err *err)
         ICAL_CREATED_PROPERTY, ICAL_COMPLETED_PROPERTY,
     };
     for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++) {
-        if (count_props(c, once[i]) > 1) {
+        if (cal_count_props(c, once[i]) > 1) {
             return err_set(err, &cal_cond_valid_calendar_data, "more than one %s",
                            icalproperty_kind_to_string(once[i]));
         }
@@ -402,7 +392,7 @@ static int check_member(
         return err_set(err, &cal_cond_valid_object, "components have different UIDs");
     }
     m->uid = uid;
-    m->rrules += count_props(c, ICAL_RRULE_PROPERTY);
+    m->rrules += cal_count_props(c, ICAL_RRULE_PROPERTY);
     icalproperty *rp = icalcomponent_get_first_property(c, ICAL_RECURRENCEID_PROPERTY);
     if (rp) {
         struct icaltimetype r = icalproperty_get_recurrenceid(rp);

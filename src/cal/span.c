@@ -602,6 +602,16 @@ static void series_add(const struct series *se,
     cal_span_add(s, utc, end);
 }
 
+size_t cal_count_props(icalcomponent *c, icalproperty_kind kind)
+{
+    size_t n = 0;
+    for (icalproperty *p = icalcomponent_get_first_property(c, kind); p;
+         p = icalcomponent_get_next_property(c, kind)) {
+        n++;
+    }
+    return n;
+}
+
 icalproperty **
 cal_props_of(icalcomponent *c, icalproperty_kind kind, struct arena *arena, size_t *n_out)
 {

@@ -158,16 +158,6 @@ static uint64_t rule_changes(const struct icalrecurrencetype *rule,
     return estimate;
 }
 
-static size_t count_kind(icalcomponent *c, icalproperty_kind kind)
-{
-    size_t n = 0;
-    for (icalproperty *p = icalcomponent_get_first_property(c, kind); p;
-         p = icalcomponent_get_next_property(c, kind)) {
-        n++;
-    }
-    return n;
-}
-
 /* Whether libical can expand the VTIMEZONE `vtz` within max_transitions changes; false with
  * the reason in why[TZ_WHY_BYTES]. RFC 5545 §3.6.5: a TZID, at least one STANDARD or
  * DAYLIGHT, each with DTSTART, TZOFFSETFROM and TZOFFSETTO. */
@@ -199,8 +189,8 @@ static bool tz_screen(icalcomponent *vtz, char *why)
                      tzid);
             return false;
         }
-        total += 1 + count_kind(o, ICAL_RDATE_PROPERTY);
-        size_t nrules = count_kind(o, ICAL_RRULE_PROPERTY);
+        total += 1 + cal_count_props(o, ICAL_RDATE_PROPERTY);
+        size_t nrules = cal_count_props(o, ICAL_RRULE_PROPERTY);
         if (nrules > CAL_MAX_RRULES) {
             snprintf(why, TZ_WHY_BYTES, "VTIMEZONE %.60s: %zu RRULEs in one observance", tzid,
                      nrules);
@@ -252,6 +242,80 @@ static size_t slot_of(const uint8_t key[32])
     return (size_t)(h % TZ_CACHE_SLOTS);
 }
 
+/* Under tz_lock: the slot of `key`, or the free slot where it would go (used false), or NULL
+ * when the table is full. */
+static struct tz_slot *slot_probe(const uint8_t key[32])
+{
+    size_t i = slot_of(key);
+    for (size_t probes = 0; probes < TZ_CACHE_SLOTS; probes++, i = (i + 1) % TZ_CACHE_SLOTS) {
+        if (!tz_slots[i].used || memcmp(tz_slots[i].key, key, 32) == 0) {
+            return &tz_slots[i];
+        }
+    }
+    return NULL;
+}
+
+/* Under tz_lock: a cached verdict: true when `sl` passed (*shared its zone, NULL when not
+ * shared), false with the reason in why[]; *warn the first time a refused zone is met for a
+ * `stored` object. */
+static bool
+slot_verdict(struct tz_slot *sl, bool stored, icaltimezone **shared, char *why, bool *warn)
+{
+    *shared = sl->zone;
+    if (!sl->ok) {
+        memcpy(why, sl->why, TZ_WHY_BYTES);
+        *warn = stored && !sl->warned;
+        sl->warned = sl->warned || stored;
+    }
+    return sl->ok;
+}
+
+/* Records the verdict `ok` (reason why[]) on the zone `vtz` under `key`, with its TZID when
+ * `tzid` is not NULL, unless another thread did meanwhile (its verdict then stands); a zone
+ * that passed is shared while there is room. Returns the verdict with *shared as
+ * slot_verdict(); when the table is full nothing is kept and *shared is NULL. Screening runs
+ * before, outside the lock: the walk is bounded but may take milliseconds. */
+static bool slot_add(const uint8_t key[32],
+                     bool ok,
+                     icalcomponent *vtz,
+                     const char *tzid,
+                     bool stored,
+                     icaltimezone **shared,
+                     char *why,
+                     bool *warn)
+{
+    *shared = NULL;
+    *warn = stored && !ok;
+    pthread_mutex_lock(&tz_lock);
+    struct tz_slot *sl = slot_probe(key);
+    if (sl && sl->used) {
+        ok = slot_verdict(sl, stored, shared, why, warn); /* another thread was first */
+    } else if (sl && tz_nslots < TZ_CACHE_SLOTS * 3 / 4) {
+        sl->used = true;
+        sl->ok = ok;
+        sl->warned = stored;
+        memcpy(sl->key, key, 32);
+        if (tzid) {
+            memcpy(sl->tzid, tzid, strlen(tzid) + 1);
+        }
+        if (!ok) {
+            memcpy(sl->why, why, TZ_WHY_BYTES);
+        } else if (tz_nzones < TZ_CACHE_ZONES) {
+            icaltimezone *z = icaltimezone_new();
+            if (z && icaltimezone_set_component(z, icalcomponent_new_clone(vtz))) {
+                sl->zone = z;
+                tz_nzones++;
+            } else if (z) {
+                icaltimezone_free(z, 1);
+            }
+        }
+        *shared = sl->zone;
+        tz_nslots++;
+    }
+    pthread_mutex_unlock(&tz_lock);
+    return ok;
+}
+
 /* The cached verdict on `vtz`: true with *shared (NULL when not shared), or false with the
  * reason copied into why[TZ_WHY_BYTES]. Screens and caches a zone seen for the first time.
  * With `stored` (a stored object is being read), *warn is set the first time a refused zone
@@ -268,65 +332,16 @@ static bool tz_lookup(icalcomponent *vtz, bool stored, icaltimezone **shared, ch
     uint8_t key[32];
     sec_hash(NULL, 0, text, strlen(text), key);
     free(text);
-
     pthread_mutex_lock(&tz_lock);
-    size_t i = slot_of(key);
-    for (size_t probes = 0; probes < TZ_CACHE_SLOTS && tz_slots[i].used;
-         probes++, i = (i + 1) % TZ_CACHE_SLOTS) {
-        if (memcmp(tz_slots[i].key, key, sizeof(key)) == 0) {
-            bool ok = tz_slots[i].ok;
-            *shared = tz_slots[i].zone;
-            if (!ok) {
-                memcpy(why, tz_slots[i].why, TZ_WHY_BYTES);
-                *warn = stored && !tz_slots[i].warned;
-                tz_slots[i].warned = tz_slots[i].warned || stored;
-            }
-            pthread_mutex_unlock(&tz_lock);
-            return ok;
-        }
+    struct tz_slot *sl = slot_probe(key);
+    if (sl && sl->used) {
+        bool ok = slot_verdict(sl, stored, shared, why, warn);
+        pthread_mutex_unlock(&tz_lock);
+        return ok;
     }
     pthread_mutex_unlock(&tz_lock);
-
-    /* Screened outside the lock: the walk is bounded but may take milliseconds. Two threads
-     * screening one new zone at once both insert; the second finds the first's slot. */
     bool ok = tz_screen(vtz, why);
-    icaltimezone *zone = NULL;
-    *warn = stored && !ok;
-
-    pthread_mutex_lock(&tz_lock);
-    i = slot_of(key);
-    size_t probes = 0;
-    while (probes < TZ_CACHE_SLOTS && tz_slots[i].used &&
-           memcmp(tz_slots[i].key, key, sizeof(key)) != 0) {
-        probes++;
-        i = (i + 1) % TZ_CACHE_SLOTS;
-    }
-    if (probes < TZ_CACHE_SLOTS && tz_slots[i].used) {
-        zone = tz_slots[i].zone; /* another thread was first */
-    } else if (probes < TZ_CACHE_SLOTS && tz_nslots < TZ_CACHE_SLOTS * 3 / 4) {
-        struct tz_slot *s = &tz_slots[i];
-        s->used = true;
-        s->ok = ok;
-        memcpy(s->key, key, sizeof(key));
-        if (ok && tz_nzones < TZ_CACHE_ZONES) {
-            icaltimezone *z = icaltimezone_new();
-            if (z && icaltimezone_set_component(z, icalcomponent_new_clone(vtz))) {
-                s->zone = z;
-                tz_nzones++;
-            } else if (z) {
-                icaltimezone_free(z, 1);
-            }
-        }
-        if (!ok) {
-            memcpy(s->why, why, TZ_WHY_BYTES);
-            s->warned = stored;
-        }
-        zone = s->zone;
-        tz_nslots++;
-    }
-    pthread_mutex_unlock(&tz_lock);
-    *shared = ok ? zone : NULL;
-    return ok;
+    return slot_add(key, ok, vtz, NULL, stored, shared, why, warn);
 }
 
 static void bind_zone(const icalcomponent *root,
@@ -358,82 +373,34 @@ static enum tz_text tz_lookup_text(struct slice block,
     uint8_t key[32];
     uint8_t domain[] = "raw VTIMEZONE"; /* apart from tz_lookup()'s keys of parsed zones */
     sec_hash(domain, sizeof(domain) - 1, block.ptr, block.len, key);
+    bool ok;
     pthread_mutex_lock(&tz_lock);
-    size_t i = slot_of(key);
-    for (size_t probes = 0; probes < TZ_CACHE_SLOTS && tz_slots[i].used;
-         probes++, i = (i + 1) % TZ_CACHE_SLOTS) {
-        if (memcmp(tz_slots[i].key, key, sizeof(key)) == 0 && tz_slots[i].tzid[0]) {
-            bool ok = tz_slots[i].ok;
-            *shared = tz_slots[i].zone;
-            *tzid = arena_strdup(arena, tz_slots[i].tzid);
-            if (!ok) {
-                memcpy(why, tz_slots[i].why, TZ_WHY_BYTES);
-                *warn = !tz_slots[i].warned;
-                tz_slots[i].warned = true;
+    struct tz_slot *sl = slot_probe(key);
+    if (sl && sl->used) {
+        ok = slot_verdict(sl, true, shared, why, warn);
+        *tzid = arena_strdup(arena, sl->tzid);
+        pthread_mutex_unlock(&tz_lock);
+    } else {
+        pthread_mutex_unlock(&tz_lock);
+        icalcomponent *vtz = icalparser_parse_string(arena_slicedup(arena, block));
+        icalproperty *tp = vtz && icalcomponent_isa(vtz) == ICAL_VTIMEZONE_COMPONENT
+                               ? icalcomponent_get_first_property(vtz, ICAL_TZID_PROPERTY)
+                               : NULL;
+        const char *name = tp ? icalproperty_get_tzid(tp) : NULL;
+        if (!name || !*name || strlen(name) >= sizeof(tz_slots[0].tzid)) {
+            if (vtz) {
+                icalcomponent_free(vtz);
             }
-            pthread_mutex_unlock(&tz_lock);
-            return !ok ? TZ_TEXT_REFUSED : *shared ? TZ_TEXT_SHARED : TZ_TEXT_UNKNOWN;
+            return TZ_TEXT_UNKNOWN; /* not a zone, or no TZID to bind it by */
         }
-    }
-    pthread_mutex_unlock(&tz_lock);
-
-    icalcomponent *vtz = icalparser_parse_string(arena_slicedup(arena, block));
-    if (!vtz || icalcomponent_isa(vtz) != ICAL_VTIMEZONE_COMPONENT) {
-        if (vtz) {
-            icalcomponent_free(vtz);
-        }
-        return TZ_TEXT_UNKNOWN;
-    }
-    icalproperty *tp = icalcomponent_get_first_property(vtz, ICAL_TZID_PROPERTY);
-    const char *name = tp ? icalproperty_get_tzid(tp) : NULL;
-    if (!name || !*name || strlen(name) >= sizeof(tz_slots[0].tzid)) {
+        *tzid = arena_strdup(arena, name);
+        ok = slot_add(key, tz_screen(vtz, why), vtz, *tzid, true, shared, why, warn);
         icalcomponent_free(vtz);
-        return TZ_TEXT_UNKNOWN; /* no TZID to bind it by */
     }
-    *tzid = arena_strdup(arena, name);
-    bool ok = tz_screen(vtz, why);
-    icaltimezone *zone = NULL;
-    pthread_mutex_lock(&tz_lock);
-    i = slot_of(key);
-    size_t probes = 0;
-    while (probes < TZ_CACHE_SLOTS && tz_slots[i].used &&
-           memcmp(tz_slots[i].key, key, sizeof(key)) != 0) {
-        probes++;
-        i = (i + 1) % TZ_CACHE_SLOTS;
-    }
-    if (probes < TZ_CACHE_SLOTS && tz_slots[i].used) {
-        zone = tz_slots[i].zone;
-        ok = tz_slots[i].ok;
-    } else if (probes < TZ_CACHE_SLOTS && tz_nslots < TZ_CACHE_SLOTS * 3 / 4 &&
-               (!ok || tz_nzones < TZ_CACHE_ZONES)) {
-        struct tz_slot *sl = &tz_slots[i];
-        sl->used = true;
-        sl->ok = ok;
-        memcpy(sl->key, key, sizeof(key));
-        memcpy(sl->tzid, *tzid, strlen(*tzid) + 1);
-        if (ok) {
-            icaltimezone *z = icaltimezone_new();
-            if (z && icaltimezone_set_component(z, icalcomponent_new_clone(vtz))) {
-                sl->zone = z;
-                tz_nzones++;
-            } else if (z) {
-                icaltimezone_free(z, 1);
-            }
-        } else {
-            memcpy(sl->why, why, TZ_WHY_BYTES);
-            sl->warned = true;
-            *warn = true;
-        }
-        zone = sl->zone;
-        tz_nslots++;
-    }
-    pthread_mutex_unlock(&tz_lock);
-    icalcomponent_free(vtz);
-    *shared = ok ? zone : NULL;
     if (!ok) {
         return TZ_TEXT_REFUSED;
     }
-    return zone ? TZ_TEXT_SHARED : TZ_TEXT_UNKNOWN;
+    return *shared && *tzid && **tzid ? TZ_TEXT_SHARED : TZ_TEXT_UNKNOWN;
 }
 
 /* The next line of `s` from *pos without its line end; false at the end. */
