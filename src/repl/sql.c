@@ -11,7 +11,10 @@
 
 enum {
     SQL_TOKEN_SHOWN = 64,
-    SQL_MAX_DEPTH = 64
+    SQL_MAX_DEPTH = 64,       /* nesting of ( ) and NOT */
+    SQL_MAX_CONDITIONS = 1024 /* predicates in one WHERE: an AND/OR chain is a left-deep tree
+                                 that compiling and evaluating it recurse through, so its
+                                 length is a depth too */
 };
 
 enum tok_kind {
@@ -37,7 +40,8 @@ struct parser {
     struct tok cur;
     struct arena *a;
     struct err *err;
-    unsigned depth; /* nesting of ( ) and NOT, bounded */
+    unsigned depth;      /* nesting of ( ) and NOT, bounded */
+    unsigned conditions; /* predicates so far, bounded */
 };
 
 /* Words outside the subset that are worth naming (422, not 400). */
@@ -526,6 +530,8 @@ static int parse_not(struct parser *p, struct repl_expr **out)
         *out = e;
     } else if (punct_is(&p->cur, "(")) {
         rc = next(p) != 0 || parse_condition(p, out) != 0 ? -1 : expect_punct(p, ")");
+    } else if (++p->conditions > SQL_MAX_CONDITIONS) {
+        rc = unsupported(p, "more than 1024 conditions");
     } else {
         rc = parse_predicate(p, out);
     }

@@ -259,9 +259,39 @@ static void test_sql_deep_nesting_is_bounded(void **state)
     buf_deinit(&b);
 }
 
+/* An AND/OR chain is as deep a tree as its length: 1,024 predicates parse, one more is
+ * 422 sql-unsupported (issue 14: chains went past the nesting bound). */
+static void test_sql_long_chains_are_bounded(void **state)
+{
+    (void)state;
+    for (int n = 1024; n <= 1025; n++) {
+        struct buf b;
+        buf_init(&b, 1 << 16);
+        assert_int_equal(buf_append_cstr(&b, "SELECT \"a\" FROM \"\" WHERE \"p\" = 0"), 0);
+        for (int i = 1; i < n; i++) {
+            assert_int_equal(buf_appendf(&b, i % 2 ? " OR \"p\" = %d" : " AND \"p\" = %d", i), 0);
+        }
+        struct arena *a = arena_create();
+        struct repl_query q;
+        struct err e;
+        err_init(&e);
+        int rc = repl_sql_parse(buf_slice(&b), a, &q, &e);
+        if (n == 1024) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_ptr_equal(e.cond, &repl_cond_sql_unsupported);
+            assert_non_null(strstr(e.msg, "1024 conditions"));
+        }
+        arena_destroy(&a);
+        buf_deinit(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sql_long_chains_are_bounded),
         cmocka_unit_test(test_sql_parses_the_shapes_clients_send),
         cmocka_unit_test(test_sql_errors_name_condition_and_offset),
         cmocka_unit_test(test_sql_every_prefix_parses_or_fails_with_a_condition),
