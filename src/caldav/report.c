@@ -553,6 +553,8 @@ static int multiget_next(void *ctx, struct buf *out)
     if (http_path_decode(raw, BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) == 0 &&
         dav_resolve(dr, path, &res, &e) == 0 && res.kind == DAV_RES_ITEM) {
         rc = dav_write_response(dr, &res, &s->r->sel, out);
+    } else if (e.cond && e.cond->http_status >= 500) {
+        rc = -1; /* a store fault is not a 404: the answer is cut off and logged */
     } else {
         rc = dav_write_status(out, href, 404);
     }
@@ -560,13 +562,16 @@ static int multiget_next(void *ctx, struct buf *out)
     return rc == 0 ? 1 : -1;
 }
 
-/* True when the item matches the filter: the component type, then the whole filter tree when
- * it says more, then (for a series) an instance in the time range. */
-static bool query_matches(struct rstream *s, const struct store_item *it)
+/* Whether the item matches the filter: the component type, then the whole filter tree when
+ * it says more, then (for a series) an instance in the time range. 1 or 0, or -1 when it
+ * cannot be told (the store failed, the time budget ran out): the answer must then stop,
+ * not leave the row out as if it did not match. A stored object that no longer parses
+ * matches nothing. */
+static int query_matches(struct rstream *s, const struct store_item *it)
 {
     struct report *r = s->r;
     if (!r->comp && !r->has_range && !r->complex) {
-        return true;
+        return 1;
     }
     unsigned want = !r->comp                         ? 0
                     : strcmp(r->comp, "VEVENT") == 0 ? CAL_COMP_VEVENT
@@ -576,10 +581,10 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
         /* The row's index fields decide: the component type, and for a single object the
          * span the range cursor already compared. Only series and richer filters parse. */
         if (want && !(it->comp & want)) {
-            return false;
+            return 0;
         }
         if (!r->complex && (!r->has_range || !it->is_recurring)) {
-            return true;
+            return 1;
         }
         /* A series with an instance index (made from the same walk as the expansion on PUT):
          * the index decides, without loading or parsing the object. */
@@ -593,22 +598,23 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
     struct store_item full;
     if (store_item_get(r->dr->store, s->coll.coll.id, it->name, STORE_ITEM_CONTENT, r->dr->arena,
                        &full) != STORE_OK) {
-        return false;
+        return -1; /* the row is in this snapshot: not finding its content is a fault */
     }
     struct slice data = {full.content, full.size};
     char begin[32];
     snprintf(begin, sizeof(begin), "BEGIN:%s\r", r->comp ? r->comp : "V");
     if (!slice_contains(data, slice_from_cstr(begin))) {
-        return false;
+        return 0;
     }
     struct err e;
     err_init(&e);
-    if (r->complex && cal_filter_match(data, r->filter, r->dr->arena, &e) != 1) {
-        return false;
+    int f = r->complex ? cal_filter_match(data, r->filter, r->dr->arena, &e) : 1;
+    if (f != 1) {
+        return e.cond == &err_cond_time_budget ? -1 : 0;
     }
     if (!r->has_range || (!slice_contains(data, SLICE_LIT("\nRRULE")) &&
                           !slice_contains(data, SLICE_LIT("\nRDATE")))) {
-        return true; /* the span index decided exactly */
+        return 1; /* the span index decided exactly */
     }
     int m = it->has_instances
                 ? cal_instances_match(it->instances, it->instances_size, r->start, r->end)
@@ -619,8 +625,10 @@ static bool query_matches(struct rstream *s, const struct store_item *it)
     /* A series whose span overlaps may still have no instance in the range (RFC 4791 §9.9):
      * expand it over the range and look for an instance. */
     struct slice inst;
-    return cal_expand(data, r->start, r->end, r->dr->arena, &inst, &e) == 0 &&
-           slice_contains(inst, slice_from_cstr(begin));
+    if (cal_expand(data, r->start, r->end, r->dr->arena, &inst, &e) != 0) {
+        return e.cond == &err_cond_time_budget ? -1 : 0;
+    }
+    return slice_contains(inst, slice_from_cstr(begin)) ? 1 : 0;
 }
 
 static int query_next(void *ctx, struct buf *out)
@@ -641,7 +649,11 @@ static int query_next(void *ctx, struct buf *out)
         }
         struct arena_mark m = arena_mark(dr->arena);
         int w = 0;
-        if (query_matches(s, &it)) {
+        int q = query_matches(s, &it);
+        if (q < 0) {
+            return -1; /* the HTTP layer cuts the answer off and logs it */
+        }
+        if (q == 1) {
             struct dav_res res = s->coll;
             res.kind = DAV_RES_ITEM;
             res.item = it;

@@ -321,5 +321,56 @@ class ExpansionLimitsTest(ServerTestCase):
         self.assertIn("tz-hang", uids)
 
 
+class TimeBudgetTest(ServerTestCase):
+    """request_time_budget: a step of a request that computes past it is abandoned. A
+    calendar-query whose rows each need a long expansion (a COUNT rule cannot skip ahead, so
+    each walks its 100,000-instance bound) and match nothing runs past one second in one
+    chunk of its stream: the answer is cut off (no closing </D:multistatus>, the chunked body
+    ends early) and logged, never completed as if the rows did not match; a PUT whose
+    validation runs past it is 503 request-time-budget and stores nothing."""
+
+    CONFIG = "request_time_budget = 1\n"
+
+    def test_a_query_past_the_budget_is_cut_off_and_logged(self):
+        import http.client
+        self.srv.cli("calendar", "add", "alice", "slow")
+        slow = utc_event("slow-0", "FREQ=SECONDLY;COUNT=100000000", start="20000101T000000Z")
+        for i in range(12):
+            path = "/calendars/alice/slow/s%d.ics" % i
+            r = self.req("PUT", path, body=utc_event("s%d" % i, "FREQ=DAILY;COUNT=2"),
+                         headers=ICS)
+            self.assertStatus(r, 201)
+            db = sqlite3.connect(os.path.join(self.srv.data, "almanac.db"), timeout=30)
+            try:
+                db.execute("UPDATE item_content SET data = ? WHERE id = (SELECT id FROM items "
+                           "WHERE name = ?)", (slow.replace("slow-0", "s%d" % i).encode(),
+                                               "s%d.ics" % i))
+                # the index of a walk cut short: unbounded span, no instance index
+                db.execute("UPDATE items SET dtend = ? WHERE name = ?",
+                           (2 ** 62, "s%d.ics" % i))
+                db.execute("DELETE FROM item_instances WHERE id = (SELECT id FROM items "
+                           "WHERE name = ?)", ("s%d.ics" % i,))
+                db.commit()
+            finally:
+                db.close()
+        query = ('<?xml version="1.0"?><C:calendar-query %s><D:prop><D:getetag/></D:prop>'
+                 '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
+                 '<C:time-range start="20290101T000000Z" end="20290102T000000Z"/>'
+                 '</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>' % CALDAV)
+        cut = False
+        try:
+            r = self.req("REPORT", "/calendars/alice/slow/", body=query,
+                         headers=dict(XML, Depth="1"))
+            cut = "</D:multistatus>" not in r.text
+        except (http.client.IncompleteRead, http.client.RemoteDisconnected,
+                ConnectionResetError):
+            cut = True
+        self.assertTrue(cut, "a query past the budget was answered as complete")
+        self.assertIn("request_time_budget=1s", self.srv.read_log())
+        # the server goes on serving
+        self.assertStatus(self.req("PROPFIND", "/calendars/alice/", headers={"Depth": "0"}),
+                          207)
+
+
 if __name__ == "__main__":
     main()
