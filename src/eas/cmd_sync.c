@@ -553,20 +553,30 @@ static int client_commands(struct coll_job *j, const struct eas_node *cmds, stru
 }
 
 /* Writes one item's ApplicationData (converted from the stored object). Returns 0, 1 when
- * the object cannot be shown as an EAS item (skipped), -1 on a failed write. */
-static int write_item_data(struct coll_job *j, struct eas_wbxml_enc *e, uint64_t id)
+ * the object cannot be shown as an EAS item (a VTODO, an object that no longer parses:
+ * skipped), -1 on a failed write, or -2 with `fault` set when the item could not be read or
+ * converted now (the store failed, request_time_budget ran out): the window must stop there,
+ * for skipping it would move the device's cursor past an item it never got. */
+static int
+write_item_data(struct coll_job *j, struct eas_wbxml_enc *e, uint64_t id, struct err *fault)
 {
     struct eas_req *er = j->er;
     struct store_item it;
-    if (store_item_get_by_id(er->store, j->coll.id, id, STORE_ITEM_CONTENT, er->arena, &it) !=
-        STORE_OK) {
-        return 1;
+    enum store_rc src =
+        store_item_get_by_id(er->store, j->coll.id, id, STORE_ITEM_CONTENT, er->arena, &it);
+    if (src != STORE_OK) {
+        eas_store_err(er, src == STORE_NOTFOUND ? STORE_IO : src, fault); /* in our snapshot */
+        return -2;
     }
     struct cal_eas_event ev;
     struct err ce;
     err_init(&ce);
     if (cal_eas_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev, &ce) !=
         0) {
+        if (ce.cond == &err_cond_time_budget) {
+            *fault = ce;
+            return -2;
+        }
         return 1;
     }
     int rc = eas_enc_start(e, EAS_AS_APPLICATIONDATA);
@@ -652,7 +662,14 @@ static int build_window(struct coll_job *j,
             unsigned page = e->page, depth = e->depth;
             bad |= eas_enc_start(e, member ? EAS_AS_CHANGE : EAS_AS_ADD);
             bad |= eas_enc_cstr(e, EAS_AS_SERVERID, sid);
-            int w = write_item_data(j, e, id);
+            struct err fault;
+            err_init(&fault);
+            int w = write_item_data(j, e, id, &fault);
+            if (w == -2) {
+                store_cursor_close(&cur);
+                *err = fault;
+                return -1;
+            }
             if (w == 1) {
                 /* Not an event EAS can show (a VTODO): leave it out entirely. */
                 cmds->buf.len = mark;
@@ -707,10 +724,13 @@ static int write_responses(struct coll_job *j, struct eas_wbxml_enc *e)
         }
         if (r->kind == RESP_FETCH && r->status == SYNC_OK) {
             size_t mark = e->out->len;
-            int w = write_item_data(j, e, r->item);
-            if (w == 1) {
+            struct err fault;
+            err_init(&fault);
+            int w = write_item_data(j, e, r->item, &fault);
+            if (w == 1 || w == -2) {
+                /* a fault is the server's (retry), not an item that is not there */
                 e->out->len = mark;
-                rc |= eas_enc_uint(e, EAS_AS_STATUS, SYNC_NOT_FOUND);
+                rc |= eas_enc_uint(e, EAS_AS_STATUS, w == 1 ? SYNC_NOT_FOUND : SYNC_SERVER);
             } else {
                 rc |= w;
                 rc |= eas_enc_uint(e, EAS_AS_STATUS, SYNC_OK);
