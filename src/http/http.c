@@ -1,8 +1,9 @@
 /* http/http.c: the libmicrohttpd daemon and the request life cycle (see http.h). Owns MHD's
  * access handler and completion callback, Basic authentication with its credential cache,
  * routing and the access log, and the framing MHD leaves to its user: which
- * Transfer-Encodings are taken, and how a failure during an upload is answered. Never parses
- * a body or writes XML. */
+ * Transfer-Encodings are taken, how a failure during an upload is answered, and how slow
+ * clients are cut off (headers past header_timeout, in http/watch.c). Never parses a body
+ * or writes XML. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "http/auth_throttle.h"
+#include "http/watch.h"
 #include "util/buf.h"
 #include "util/deadline.h"
 #include "util/log.h"
@@ -65,6 +67,7 @@ struct http_server {
                                after MHD_stop_daemon(); MHD_INVALID_SOCKET when none */
     pthread_mutex_t auth_lock;
     pthread_mutex_t suspend_lock; /* the suspension flags of every request */
+    struct http_watch *watch;     /* header deadlines (http/watch.h) */
     uint8_t auth_key[32];
     struct auth_slot *auth;
     struct auth_throttle *throttle; /* failed logins per address and user name */
@@ -103,6 +106,8 @@ struct http_request {
     uint64_t discarded;  /* body bytes read after a failure */
     bool early_answered; /* the error was written ahead of MHD (early_answer()), or that
                             failed: either way the connection closes without another */
+    /* The connection's watchdog record (borrowed from MHD's socket context). */
+    struct http_watch_conn *wconn;
     /* the response under construction */
     unsigned status;
     struct resp_header *headers;
@@ -797,7 +802,14 @@ static enum MHD_Result access_run(struct http_server *srv,
 {
     struct http_request *req = *con_cls;
     if (!req) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct http_watch_conn *wc = ci ? ci->socket_context : NULL;
+        if (wc && !http_watch_request_begin(srv->watch, wc)) {
+            return MHD_NO; /* the watchdog answered 408 header-timeout and closed it */
+        }
         req = request_new(srv, conn, url, method);
+        req->wconn = wc;
         *con_cls = req;
         if (request_begin(req, url) != 0) {
             return queue_error(req);
@@ -901,6 +913,9 @@ static void on_completed(void *cls,
         return;
     }
     *con_cls = NULL;
+    if (req->wconn) {
+        http_watch_request_end(srv->watch, req->wconn);
+    }
     if (log_enabled(LOG_INFO)) {
         char path[256];
         const char *p = req->path ? req->path : "-";
@@ -920,6 +935,48 @@ static void on_completed(void *cls,
     struct arena *a = req->arena;
     arena_destroy(&a);
     atomic_fetch_sub(&srv->inflight, 1);
+}
+
+/* "address:port" of a client for the log, "-" when unknown. */
+static void peer_name(const struct sockaddr *sa, char out[HTTP_WATCH_PEER_MAX])
+{
+    char host[INET6_ADDRSTRLEN] = "-";
+    unsigned port = 0;
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+        port = ntohs(s4->sin_port);
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+        port = ntohs(s6->sin6_port);
+    }
+    int n = snprintf(out, HTTP_WATCH_PEER_MAX, "%s:%u", host, port);
+    assert(n > 0 && n < HTTP_WATCH_PEER_MAX);
+    (void)n;
+}
+
+/* MHD's NOTIFY_CONNECTION: each connection gets its watchdog record, as its socket context,
+ * from accept until just before its socket is closed. */
+static void on_connection(void *cls,
+                          struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char peer[HTTP_WATCH_PEER_MAX];
+        peer_name(addr ? addr->client_addr : NULL, peer);
+        *socket_context = fd ? http_watch_conn_open(srv->watch, fd->connect_fd, peer) : NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct http_watch_conn *c = *socket_context;
+        http_watch_conn_close(srv->watch, &c);
+        *socket_context = NULL;
+    }
 }
 
 /* Keeps the request target as sent: http_path_decode decodes it exactly once. */
@@ -1021,6 +1078,14 @@ int http_server_start(const struct http_config *cfg,
     atomic_init(&srv->next_id, 1);
     atomic_init(&srv->inflight, 0);
     srv->listen_sock = MHD_INVALID_SOCKET;
+    struct http_watch_config wc = {.header_timeout = cfg->header_timeout};
+    if (http_watch_create(&wc, &srv->watch) != 0) {
+        pthread_mutex_destroy(&srv->suspend_lock);
+        pthread_mutex_destroy(&srv->auth_lock);
+        free(srv->auth);
+        free(srv);
+        return err_set(err, &err_cond_unavailable, "cannot start the connection watchdog");
+    }
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) {
@@ -1032,9 +1097,11 @@ int http_server_start(const struct http_config *cfg,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_END);
     if (!srv->daemon) {
+        http_watch_destroy(&srv->watch);
         pthread_mutex_destroy(&srv->suspend_lock);
         pthread_mutex_destroy(&srv->auth_lock);
         auth_throttle_destroy(&srv->throttle);
@@ -1083,6 +1150,7 @@ void http_server_stop(struct http_server **sp, unsigned grace_ms)
     }
     http_server_drain(srv, grace_ms);
     MHD_stop_daemon(srv->daemon);
+    http_watch_destroy(&srv->watch); /* after: MHD_stop_daemon() closed every connection */
     if (srv->listen_sock != MHD_INVALID_SOCKET) {
         close(srv->listen_sock);
     }

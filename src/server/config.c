@@ -84,6 +84,15 @@ static const struct key keys[] = {
             1,
             86400,
             "seconds a connection may stay silent before it is closed"),
+    /* nginx's client_header_timeout is 60 s, Apache's mod_reqtimeout 20-40 s: real headers
+     * take a round trip or two, so 30 s only ever cuts off a client that trickles them. */
+    NUM_KEY(
+        KEY_UINT,
+        header_timeout,
+        "30",
+        1,
+        3600,
+        "seconds from the first byte of a request to the end of its headers (later: 408 header-timeout, connection closed)"),
     /* The watchdog in server/main.c ends the process 1 s after the grace even when a worker
      * never returns, so a stop takes at most shutdown_grace + 1 seconds. */
     NUM_KEY(

@@ -26,6 +26,7 @@ struct config {
     unsigned max_connections;     /* default 1024 */
     unsigned per_ip_connections;  /* default 256 */
     unsigned idle_timeout;        /* seconds, default 120 */
+    unsigned header_timeout;      /* seconds, default 30 */
     unsigned shutdown_grace;      /* seconds SIGTERM waits for requests, default 10 */
     size_t max_header_bytes;      /* default 32768 */
     size_t max_path_bytes;        /* default 4096 */

@@ -387,6 +387,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
         .max_connections = cfg->max_connections,
         .per_ip_connections = cfg->per_ip_connections,
         .idle_timeout = cfg->idle_timeout,
+        .header_timeout = cfg->header_timeout,
         .max_header_bytes = cfg->max_header_bytes,
         .max_path_bytes = cfg->max_path_bytes,
         .auth_cache_ttl = cfg->auth_cache_ttl,

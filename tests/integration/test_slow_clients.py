@@ -1,0 +1,113 @@
+"""tests/integration/test_slow_clients.py: clients too slow to be worth a connection (issue 14
+item 3), over raw sockets. idle_timeout measures only silence, so a client trickling a byte
+now and then used to hold its connection for ever. Now a request whose headers are not
+complete header_timeout seconds after its first byte is answered 408 header-timeout, with
+Connection: close and a log line. Timeouts are configured at 1-2 s; every bound below is that plus the watchdog's
+250 ms tick and generous slack for a loaded machine."""
+
+import base64
+import select
+import socket
+import time
+
+from harness import ServerTestCase, main
+
+def read_answer(sock, timeout):
+    """(status, headers dict, body) of one answer with a Content-Length, or None when none
+    came within `timeout` seconds."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            d = sock.recv(65536)
+            if not d:
+                return None
+            data += d
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        n = int(headers.get("content-length", "0"))
+        while len(rest) < n:
+            d = sock.recv(65536)
+            if not d:
+                break
+            rest += d
+    except (socket.timeout, ConnectionResetError):
+        return None
+    return int(lines[0].split(" ")[1]), headers, rest[:n]
+
+
+def is_closed(sock, timeout):
+    """True when the server closes `sock` within `timeout` seconds."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(65536) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+class SlowClientsTest(ServerTestCase):
+    CONFIG = "header_timeout = 2\n"
+
+    def connect(self):
+        sock = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
+        self.addCleanup(sock.close)
+        return sock
+
+    def head(self, method, path, extra=""):
+        token = base64.b64encode(("alice:" + self.srv.passwords["alice"]).encode()).decode()
+        return ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic %s\r\n%s\r\n" % (
+            method, path, token, extra)).encode()
+
+    def trickle(self, sock, data, every, limit):
+        """Sends `data` a byte every `every` seconds until the server answers or closes, or
+        `limit` seconds pass. Returns the seconds it took to see an answer, or None."""
+        start = time.monotonic()
+        for i in range(len(data)):
+            if select.select([sock], [], [], every)[0]:
+                return time.monotonic() - start
+            if time.monotonic() - start > limit:
+                return None
+            try:
+                sock.sendall(data[i:i + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                return time.monotonic() - start
+        return None
+
+    def test_trickled_headers_are_answered_408_after_header_timeout_issue_14(self):
+        sock = self.connect()
+        request = self.head("GET", "/calendars/alice/slow/", "X-Slow: " + "a" * 200 + "\r\n")
+        took = self.trickle(sock, request, every=0.2, limit=8)
+        self.assertIsNotNone(took, "a client trickling its headers is still served after 8 s")
+        # header_timeout=2 from the first byte, one 250 ms tick late at most; slack for load
+        self.assertGreater(took, 1.5)
+        self.assertLess(took, 5)
+        a = read_answer(sock, 5)
+        self.assertIsNotNone(a, "no answer before the close")
+        status, headers, body = a
+        self.assertEqual(status, 408, a)
+        self.assertEqual(headers.get("connection"), "close")
+        self.assertIn(b"header-timeout", body)
+        self.assertTrue(is_closed(sock, 5), "the connection is closed after the 408")
+        self.assertIn("cond=header-timeout", self.srv.read_log())
+
+    def test_idle_connection_outlives_header_timeout(self):
+        # header_timeout counts from a request's first byte: a keep-alive connection idle
+        # longer than it, then sending a whole request, is served (idle_timeout governs it)
+        sock = self.connect()
+        sock.sendall(self.head("GET", "/.well-known/caldav"))
+        self.assertIsNotNone(read_answer(sock, 10))
+        time.sleep(3)
+        sock.sendall(self.head("GET", "/.well-known/caldav"))
+        a = read_answer(sock, 10)
+        self.assertIsNotNone(a, "the idle connection was closed")
+        self.assertNotEqual(a[0], 408, a)
+
+
+if __name__ == "__main__":
+    main()
