@@ -2,8 +2,8 @@
  * access handler and completion callback, Basic authentication with its credential cache,
  * routing and the access log, and the framing MHD leaves to its user: which
  * Transfer-Encodings are taken, how a failure during an upload is answered, and how slow
- * clients are cut off (headers past header_timeout, in http/watch.c). Never parses a body
- * or writes XML. */
+ * clients are cut off (a body below min_body_rate here, headers past header_timeout in
+ * http/watch.c). Never parses a body or writes XML. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -106,8 +106,12 @@ struct http_request {
     uint64_t discarded;  /* body bytes read after a failure */
     bool early_answered; /* the error was written ahead of MHD (early_answer()), or that
                             failed: either way the connection closes without another */
-    /* The connection's watchdog record (borrowed from MHD's socket context). */
+    /* The connection's watchdog record (borrowed from MHD's socket context), and the
+     * min_body_rate watch: in_body from the headers until the body ends, if one comes. */
     struct http_watch_conn *wconn;
+    bool in_body;
+    int64_t window_start_us; /* the current rate window began (monotonic) */
+    uint64_t window_bytes;   /* body bytes received in it */
     /* the response under construction */
     unsigned status;
     struct resp_header *headers;
@@ -765,6 +769,96 @@ static bool early_answer(struct http_request *req)
     return sent;
 }
 
+/* Whether the headers announce a body: a Content-Length above 0, or a Transfer-Encoding
+ * (check_transfer_encoding() lets only chunked through). */
+static bool expects_body(const struct http_request *req)
+{
+    return http_req_content_length(req) > 0 ||
+           http_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* The seconds a connection may stay silent while a body arrives: a body silent for a whole
+ * rate window is below any rate, so the window bounds the silence when it is the shorter. */
+static unsigned body_silence_limit(const struct http_config *cfg)
+{
+    return cfg->body_rate_window < cfg->idle_timeout ? cfg->body_rate_window : cfg->idle_timeout;
+}
+
+/* Starts the min_body_rate watch once the headers are in, when a body follows: the first
+ * window begins, and MHD's silence limit for the connection drops to body_silence_limit()
+ * (MHD then ends the connection with TIMEOUT_REACHED and on_completed() answers 408). */
+static void body_watch_begin(struct http_request *req)
+{
+    const struct http_config *cfg = &req->srv->cfg;
+    if (cfg->min_body_rate == 0 || !expects_body(req)) {
+        return;
+    }
+    req->in_body = true;
+    req->window_start_us = time_mono_us();
+    req->window_bytes = 0;
+    if (body_silence_limit(cfg) != cfg->idle_timeout) {
+        MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  body_silence_limit(cfg));
+    }
+}
+
+/* The body has ended: idle_timeout governs the connection again. */
+static void body_watch_end(struct http_request *req)
+{
+    const struct http_config *cfg = &req->srv->cfg;
+    if (!req->in_body) {
+        return;
+    }
+    req->in_body = false;
+    if (body_silence_limit(cfg) != cfg->idle_timeout) {
+        MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT, cfg->idle_timeout);
+    }
+}
+
+/* min_body_rate, judged as each chunk of `n` bytes arrives: once the current window is
+ * body_rate_window old, the bytes received in it must average min_body_rate, and a new
+ * window begins. The first window is the grace of a slow start (TCP's, a phone waking its
+ * radio). Returns true, with req->err set to http_cond_body_too_slow unless an earlier
+ * failure is already there to be answered, when the body is too slow. */
+static bool body_too_slow(struct http_request *req, size_t n)
+{
+    const struct http_config *cfg = &req->srv->cfg;
+    if (!req->in_body) {
+        return false;
+    }
+    req->window_bytes += n;
+    int64_t now = time_mono_us();
+    int64_t span_ms = (now - req->window_start_us) / 1000;
+    if (span_ms < (int64_t)cfg->body_rate_window * 1000) {
+        return false;
+    }
+    /* at most 2^32 B/s times about 2^23 ms (two windows of an hour): no overflow */
+    uint64_t need = (uint64_t)cfg->min_body_rate * (uint64_t)span_ms / 1000;
+    if (req->window_bytes >= need) {
+        req->window_start_us = now;
+        req->window_bytes = 0;
+        return false;
+    }
+    err_set(&req->err, &http_cond_body_too_slow,
+            "the body arrived at %llu bytes/s over %lld ms, below min_body_rate=%u",
+            (unsigned long long)(req->window_bytes * 1000 / (uint64_t)span_ms), (long long)span_ms,
+            cfg->min_body_rate);
+    return true;
+}
+
+/* Answers a request whose body is too slow ahead of MHD (early_answer()), once, and logs
+ * the client; the caller then has the connection closed. */
+static void answer_slow_body(struct http_request *req)
+{
+    if (!req->early_answered) {
+        req->early_answered = true;
+        (void)early_answer(req);
+    }
+    log_warn("slow client closed peer=%s req=%llu status=%u cond=%s msg=\"%s\"",
+             req->wconn ? http_watch_conn_peer(req->wconn) : "-", (unsigned long long)req->id,
+             req->status, req->err.cond ? req->err.cond->name : "-", req->err.msg);
+}
+
 /* First call: headers are in. Returns 0 to go on reading the body, -1 when req->err is set. */
 static int request_begin(struct http_request *req, const char *url)
 {
@@ -814,6 +908,7 @@ static enum MHD_Result access_run(struct http_server *srv,
         if (request_begin(req, url) != 0) {
             return queue_error(req);
         }
+        body_watch_begin(req);
         return MHD_YES;
     }
     if (req->queued) {
@@ -824,6 +919,10 @@ static enum MHD_Result access_run(struct http_server *srv,
         size_t n = *upload_data_size;
         req->bytes_in += n;
         *upload_data_size = 0;
+        if (body_too_slow(req, n)) {
+            answer_slow_body(req);
+            return MHD_NO;
+        }
         if (req->err.cond) {
             /* Failed already: discard the rest, but not without end (EARLY_ANSWER_AFTER). */
             req->discarded += n;
@@ -845,6 +944,7 @@ static enum MHD_Result access_run(struct http_server *srv,
         }
         return MHD_YES;
     }
+    body_watch_end(req);
     if (req->early_answered) {
         return MHD_NO; /* answered already, outside MHD: only closing is left */
     }
@@ -913,6 +1013,12 @@ static void on_completed(void *cls,
         return;
     }
     *con_cls = NULL;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && req->in_body && !req->early_answered) {
+        /* MHD gave up on a silent body (body_watch_begin()); the socket is still open */
+        err_set(&req->err, &http_cond_body_too_slow, "no body byte for %us, below min_body_rate=%u",
+                body_silence_limit(&srv->cfg), srv->cfg.min_body_rate);
+        answer_slow_body(req);
+    }
     if (req->wconn) {
         http_watch_request_end(srv->watch, req->wconn);
     }

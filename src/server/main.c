@@ -388,6 +388,8 @@ static int serve(const struct server_opts *o, struct config *cfg)
         .per_ip_connections = cfg->per_ip_connections,
         .idle_timeout = cfg->idle_timeout,
         .header_timeout = cfg->header_timeout,
+        .min_body_rate = cfg->min_body_rate,
+        .body_rate_window = cfg->body_rate_window,
         .max_header_bytes = cfg->max_header_bytes,
         .max_path_bytes = cfg->max_path_bytes,
         .auth_cache_ttl = cfg->auth_cache_ttl,

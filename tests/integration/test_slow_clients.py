@@ -1,8 +1,9 @@
 """tests/integration/test_slow_clients.py: clients too slow to be worth a connection (issue 14
 item 3), over raw sockets. idle_timeout measures only silence, so a client trickling a byte
 now and then used to hold its connection for ever. Now a request whose headers are not
-complete header_timeout seconds after its first byte is answered 408 header-timeout, with
-Connection: close and a log line. Timeouts are configured at 1-2 s; every bound below is that plus the watchdog's
+complete header_timeout seconds after its first byte is answered 408 header-timeout, a body
+below min_body_rate over a body_rate_window (or silent for a window) 408 body-too-slow, both
+with Connection: close and a log line. Timeouts are configured at 1-2 s; every bound below is that plus the watchdog's
 250 ms tick and generous slack for a loaded machine."""
 
 import base64
@@ -11,6 +12,12 @@ import socket
 import time
 
 from harness import ServerTestCase, main
+
+ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//slow//EN\r\nBEGIN:VEVENT\r\n"
+       "UID:slow-1\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\n"
+       "DTEND:20260105T110000Z\r\nSUMMARY:slow upload\r\nDESCRIPTION:%s\r\n"
+       "END:VEVENT\r\nEND:VCALENDAR\r\n")
+
 
 def read_answer(sock, timeout):
     """(status, headers dict, body) of one answer with a Content-Length, or None when none
@@ -52,7 +59,12 @@ def is_closed(sock, timeout):
 
 
 class SlowClientsTest(ServerTestCase):
-    CONFIG = "header_timeout = 2\n"
+    CONFIG = "header_timeout = 2\nmin_body_rate = 1000\nbody_rate_window = 1\n"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        assert cls.srv.request("MKCALENDAR", "/calendars/alice/slow/").status == 201
 
     def connect(self):
         sock = socket.create_connection(("127.0.0.1", self.srv.port), timeout=30)
@@ -95,6 +107,66 @@ class SlowClientsTest(ServerTestCase):
         self.assertIn(b"header-timeout", body)
         self.assertTrue(is_closed(sock, 5), "the connection is closed after the 408")
         self.assertIn("cond=header-timeout", self.srv.read_log())
+
+    def test_trickled_body_below_min_body_rate_is_answered_408_issue_14(self):
+        sock = self.connect()
+        body = (ICS % ("x" * 4000)).encode()
+        sock.sendall(self.head("PUT", "/calendars/alice/slow/trickle.ics",
+                               "Content-Type: text/calendar\r\nContent-Length: %d\r\n" %
+                               len(body)))
+        # 5 bytes every 0.1 s: 50 bytes/s against min_body_rate=1000
+        start = time.monotonic()
+        sent = 0
+        while sent < len(body) and time.monotonic() - start < 8:
+            if select.select([sock], [], [], 0.1)[0]:
+                break
+            sock.sendall(body[sent:sent + 5])
+            sent += 5
+        took = time.monotonic() - start
+        self.assertLess(sent, len(body), "the trickled body was read to its end")
+        # the first window (1 s) is the grace; the next chunk after it is judged
+        self.assertLess(took, 5)
+        a = read_answer(sock, 5)
+        self.assertIsNotNone(a, "no answer to a body below min_body_rate")
+        status, headers, text = a
+        self.assertEqual(status, 408, a)
+        self.assertEqual(headers.get("connection"), "close")
+        self.assertIn(b"<A:reason>body-too-slow</A:reason>", text)
+        self.assertTrue(is_closed(sock, 5))
+        self.assertEqual(self.req("GET", "/calendars/alice/slow/trickle.ics").status, 404)
+        log = self.srv.read_log()
+        self.assertIn("slow client closed", log)
+        self.assertIn("cond=body-too-slow", log)
+
+    def test_stalled_body_is_answered_408_after_a_window_issue_14(self):
+        sock = self.connect()
+        body = (ICS % "stalled").encode()
+        sock.sendall(self.head("PUT", "/calendars/alice/slow/stalled.ics",
+                               "Content-Type: text/calendar\r\nContent-Length: %d\r\n" %
+                               len(body)) + body[:40])
+        start = time.monotonic()
+        a = read_answer(sock, 8)
+        self.assertIsNotNone(a, "a body silent for 8 s got no answer")
+        self.assertLess(time.monotonic() - start, 5)
+        status, headers, text = a
+        self.assertEqual(status, 408, a)
+        self.assertIn(b"<A:reason>body-too-slow</A:reason>", text)
+        self.assertTrue(is_closed(sock, 5))
+
+    def test_slow_upload_above_min_body_rate_succeeds(self):
+        # a guard against an over-eager limit: 3,000 bytes/s for about 2.5 s (two windows
+        # and a half) against min_body_rate=1000 is served as usual
+        sock = self.connect()
+        body = (ICS % ("y" * 7000)).encode()
+        sock.sendall(self.head("PUT", "/calendars/alice/slow/steady.ics",
+                               "Content-Type: text/calendar\r\nContent-Length: %d\r\n" %
+                               len(body)))
+        for i in range(0, len(body), 300):
+            sock.sendall(body[i:i + 300])
+            time.sleep(0.1)
+        a = read_answer(sock, 10)
+        self.assertIsNotNone(a)
+        self.assertEqual(a[0], 201, a)
 
     def test_idle_connection_outlives_header_timeout(self):
         # header_timeout counts from a request's first byte: a keep-alive connection idle
