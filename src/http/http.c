@@ -2,8 +2,8 @@
  * access handler and completion callback, Basic authentication with its credential cache,
  * routing and the access log, and the framing MHD leaves to its user: which
  * Transfer-Encodings are taken, how a failure during an upload is answered, and how slow
- * clients are cut off (a body below min_body_rate here, headers past header_timeout in
- * http/watch.c). Never parses a body or writes XML. */
+ * clients are cut off (a body below min_body_rate here; headers past header_timeout and idle
+ * connections crowding out new ones in http/watch.c). Never parses a body or writes XML. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -46,6 +46,10 @@ enum {
     DISCARD_LIMIT = 64 << 20,
     IGNORED_BODY_MAX = 64 * 1024, /* body bytes a route without a body hook reads */
     EARLY_ANSWER_MAX = 16 * 1024, /* bytes of an early answer: one write into the socket */
+    /* Idle connections are closed, oldest first, while fewer than max_connections / 64
+     * (at least one) are free (http/watch.h): 16 of the default 1024 keep room for the
+     * clients that arrive in one watchdog tick. */
+    IDLE_RESERVE_DIVISOR = 64,
 };
 
 struct auth_slot {
@@ -67,7 +71,7 @@ struct http_server {
                                after MHD_stop_daemon(); MHD_INVALID_SOCKET when none */
     pthread_mutex_t auth_lock;
     pthread_mutex_t suspend_lock; /* the suspension flags of every request */
-    struct http_watch *watch;     /* header deadlines (http/watch.h) */
+    struct http_watch *watch;     /* header deadlines and room for new clients */
     uint8_t auth_key[32];
     struct auth_slot *auth;
     struct auth_throttle *throttle; /* failed logins per address and user name */
@@ -1184,7 +1188,12 @@ int http_server_start(const struct http_config *cfg,
     atomic_init(&srv->next_id, 1);
     atomic_init(&srv->inflight, 0);
     srv->listen_sock = MHD_INVALID_SOCKET;
-    struct http_watch_config wc = {.header_timeout = cfg->header_timeout};
+    unsigned reserve = cfg->max_connections / IDLE_RESERVE_DIVISOR;
+    struct http_watch_config wc = {
+        .header_timeout = cfg->header_timeout,
+        .max_connections = cfg->max_connections,
+        .reserve = reserve ? reserve : 1,
+    };
     if (http_watch_create(&wc, &srv->watch) != 0) {
         pthread_mutex_destroy(&srv->suspend_lock);
         pthread_mutex_destroy(&srv->auth_lock);

@@ -1,6 +1,7 @@
 /* http/watch.c: the connection watchdog (see watch.h): a record per open connection, a list
- * of the waiting ones oldest first, and one thread enforcing the header deadline. Never
- * calls into libmicrohttpd: it acts on sockets only, and MHD notices the hang-up. */
+ * of the waiting ones oldest first, and one thread enforcing the header deadline and keeping
+ * room for new clients. Never calls into libmicrohttpd: it acts on sockets only, and MHD
+ * notices the hang-up. */
 #include "http/watch.h"
 
 #include <assert.h>
@@ -138,6 +139,36 @@ static void answer_header_timeout(struct http_watch *w, struct http_watch_conn *
              (long long)((now_us - c->request_us) / 1000), sent == n ? 1 : 0);
 }
 
+/* Closes the longest idle connections while fewer than cfg.reserve connections are free.
+ * A connection idle for less than HTTP_WATCH_RECLAIM_MIN_IDLE_MS is left alone (its first
+ * request may be on its way), and so is one whose next request has begun to arrive. The
+ * list is in order of wait_us, so the walk stops at the first one too young. */
+static void reclaim_idle(struct http_watch *w, int64_t now_us)
+{
+    unsigned max = w->cfg.max_connections;
+    unsigned keep = max > w->cfg.reserve ? max - w->cfg.reserve : 0;
+    if (w->cfg.reserve == 0 || w->open - w->closing <= keep) {
+        return;
+    }
+    unsigned excess = w->open - w->closing - keep;
+    for (struct http_watch_conn *c = w->head; c && excess > 0; c = c->next) {
+        if (now_us - c->wait_us < (int64_t)HTTP_WATCH_RECLAIM_MIN_IDLE_MS * 1000) {
+            break;
+        }
+        if (c->is_closing || c->request_us != 0) {
+            continue;
+        }
+        if (has_data_since_wait(c, now_us)) {
+            c->request_us = now_us;
+            continue;
+        }
+        log_info("idle connection reclaimed peer=%s idle_ms=%lld open=%u max_connections=%u",
+                 c->peer, (long long)((now_us - c->wait_us) / 1000), w->open - w->closing, max);
+        mark_closing(w, c);
+        excess--;
+    }
+}
+
 /* One turn of the watchdog, under the lock. O(waiting connections) getsockopt calls. */
 static void watch_tick(struct http_watch *w)
 {
@@ -155,6 +186,7 @@ static void watch_tick(struct http_watch *w)
             answer_header_timeout(w, c, now_us);
         }
     }
+    reclaim_idle(w, now_us);
 }
 
 static void *watch_main(void *arg)

@@ -2,7 +2,9 @@
  * thread that wakes every HTTP_WATCH_TICK_MS to act on the connections that are waiting for
  * a request (between requests, or before the first): one whose request has begun to arrive
  * but whose headers are not complete header_timeout seconds later is answered 408
- * header-timeout and closed. A connection inside a request
+ * header-timeout and closed; and when the open connections come within `reserve` of
+ * max_connections, the connections that have been idle longest (no byte of a next request)
+ * are closed, oldest first, so that new clients find room. A connection inside a request
  * (headers in, until its answer is sent; a suspended ActiveSync Ping among them) is never
  * touched: the request's own limits apply to it.
  *
@@ -23,6 +25,8 @@
 enum {
     /* the watchdog's period: its deadlines are this late at most */
     HTTP_WATCH_TICK_MS = 250,
+    /* a connection idle for less is not reclaimed: its first request may be on the wire */
+    HTTP_WATCH_RECLAIM_MIN_IDLE_MS = 1000,
     /* bytes of "address:port" kept for the log */
     HTTP_WATCH_PEER_MAX = 64,
 };
@@ -31,7 +35,9 @@ struct http_watch;
 struct http_watch_conn;
 
 struct http_watch_config {
-    unsigned header_timeout; /* seconds from a request's first byte to its last header byte */
+    unsigned header_timeout;  /* seconds from a request's first byte to its last header byte */
+    unsigned max_connections; /* libmicrohttpd's limit */
+    unsigned reserve;         /* idle connections are closed while fewer are free; 0 = never */
 };
 
 /* Starts the watchdog thread. `cfg` is copied. Returns 0, or -1 when the thread cannot be
@@ -50,8 +56,7 @@ struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const
 void http_watch_conn_close(struct http_watch *w, struct http_watch_conn **c);
 /* A request's headers are complete: the connection is inside a request until
  * http_watch_request_end(). Returns false when the watchdog has already answered and closed
- * the connection (its header deadline passed): the request must not
- * run. */
+ * the connection (its header deadline passed, or it was reclaimed): the request must not run. */
 bool http_watch_request_begin(struct http_watch *w, struct http_watch_conn *c);
 /* The request's answer has been sent (or it was abandoned): the connection waits for the next
  * request, idle, from now. */

@@ -70,12 +70,13 @@ static const struct key keys[] = {
      .doc = "realm of the Basic authentication challenge (no quote or backslash)",
      .reject = "\"\\"},
     /* [limits] */
-    NUM_KEY(KEY_UINT,
-            max_connections,
-            "1024",
-            1,
-            65536,
-            "connections served at once; more wait in the listen queue"),
+    NUM_KEY(
+        KEY_UINT,
+        max_connections,
+        "1024",
+        1,
+        65536,
+        "connections served at once; more wait in the listen queue, and while fewer than max_connections/64 are free the longest idle keep-alive connections are closed to make room"),
     /* One NAT or proxy may carry a whole office, so the per-address cap stays generous. */
     NUM_KEY(KEY_UINT, per_ip_connections, "256", 1, 65536, "connections from one client address"),
     NUM_KEY(KEY_UINT,

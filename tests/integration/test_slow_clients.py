@@ -3,7 +3,9 @@ item 3), over raw sockets. idle_timeout measures only silence, so a client trick
 now and then used to hold its connection for ever. Now a request whose headers are not
 complete header_timeout seconds after its first byte is answered 408 header-timeout, a body
 below min_body_rate over a body_rate_window (or silent for a window) 408 body-too-slow, both
-with Connection: close and a log line. Timeouts are configured at 1-2 s; every bound below is that plus the watchdog's
+with Connection: close and a log line; and connections idle between requests are closed,
+longest idle first, when they would leave no room under max_connections, so a new client is
+served. Timeouts are configured at 1-2 s; every bound below is that plus the watchdog's
 250 ms tick and generous slack for a loaded machine."""
 
 import base64
@@ -11,6 +13,8 @@ import select
 import socket
 import time
 
+import easclient as ec
+from easclient import E
 from harness import ServerTestCase, main
 
 ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//slow//EN\r\nBEGIN:VEVENT\r\n"
@@ -179,6 +183,82 @@ class SlowClientsTest(ServerTestCase):
         a = read_answer(sock, 10)
         self.assertIsNotNone(a, "the idle connection was closed")
         self.assertNotEqual(a[0], 408, a)
+
+
+class IdleConnectionsTest(ServerTestCase):
+    # 4 connections in all (two a worker): 4 idle keep-alive connections leave no room
+    CONFIG = ("max_connections = 4\nworkers = 2\nidle_timeout = 120\n"
+              "eas_ping_min_heartbeat = 1\neas_provisioning = false\n")
+
+    def fill(self, n):
+        """n keep-alive connections, each served once and then left idle."""
+        token = base64.b64encode(("alice:" + self.srv.passwords["alice"]).encode()).decode()
+        self.request = ("GET /.well-known/caldav HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Authorization: Basic %s\r\n\r\n" % token).encode()
+        idle = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+            self.addCleanup(s.close)
+            s.sendall(self.request)
+            self.assertIsNotNone(read_answer(s, 10), "a filler connection was not served")
+            idle.append(s)
+        return idle
+
+    def new_client_is_served(self):
+        start = time.monotonic()
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(self.request)
+        a = read_answer(s, 8)
+        self.assertIsNotNone(a, "a new client waited 8 s behind idle connections")
+        # the longest idle connection goes once idle for 1 s, within a 250 ms tick
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual(a[0], 301, a)
+        return s
+
+    def test_idle_keepalive_connections_make_room_for_a_new_client_issue_14(self):
+        idle = self.fill(4)
+        time.sleep(0.5)
+        self.new_client_is_served()
+        self.assertTrue(is_closed(idle[0], 5), "the oldest idle connection was closed")
+        self.assertIn("idle connection reclaimed", self.srv.read_log())
+
+    def test_a_waiting_ping_is_not_reclaimed_issue_14(self):
+        # a suspended ActiveSync Ping is inside a request, not idle: it is never closed to
+        # make room, however long it has waited
+        self.srv.cli("calendar", "add", "alice", "pings", "--displayname", "Pings")
+        c = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                         "SLOWPING1")
+        fid = [f["ServerId"] for f in ec.EASClient.folders_of(c.folder_sync("0"))
+               if f["DisplayName"] == "Pings"][0]
+        key = c.sync(fid, "0").only().sync_key
+        self.assertEqual(c.sync(fid, key, get_changes=True).only().status, 1)
+        c.close()
+        body = ec.encode(E("N:Ping", E("HeartbeatInterval", "120"),
+                           E("Folders", E("Folder", E("Id", fid), E("Class", "Calendar")))))
+        ping = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        self.addCleanup(ping.close)
+        ping.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
+                      "MS-ASProtocolVersion: 14.1\r\n"
+                      "Content-Type: application/vnd.ms-sync.wbxml\r\n"
+                      "Content-Length: %d\r\n\r\n" % (c.target("Ping"), c.auth_header(),
+                                                       len(body))).encode() + body)
+        time.sleep(1.5)  # the Ping is the oldest connection by far
+        idle = self.fill(3)
+        time.sleep(0.5)
+        served = self.new_client_is_served()
+        served.close()
+        self.assertFalse(select.select([ping], [], [], 0)[0], "the Ping was answered or closed")
+        self.assertTrue(is_closed(idle[0], 5), "the oldest idle connection was closed")
+        # the Ping still waits, and a write wakes it
+        ics = ICS.replace("slow-1", "ping-wake") % "wake"
+        r = self.srv.request("PUT", "/calendars/alice/pings/wake.ics", body=ics,
+                             headers={"Content-Type": "text/calendar"})
+        self.assertEqual(r.status, 201, r)
+        a = read_answer(ping, 30)
+        self.assertIsNotNone(a, "the Ping got no answer")
+        self.assertEqual(a[0], 200, a)
+        self.assertEqual(ec.decode(a[2]).findtext("Status"), "2")
 
 
 if __name__ == "__main__":
