@@ -21,10 +21,6 @@
 #include "util/timeutil.h"
 
 enum {
-    /* tcpi_last_data_recv counts in jiffies (4 ms at HZ=250, 10 ms at HZ=100) while the
-     * record's times come from CLOCK_MONOTONIC: a segment is taken as new only when it is
-     * this much younger than the wait, so clock rounding never makes an idle socket busy. */
-    CLOCK_SLACK_MS = 20,
     ANSWER_MAX = 512, /* bytes of the 408 written by the watchdog */
 };
 
@@ -32,10 +28,11 @@ struct http_watch_conn {
     struct http_watch_conn *prev; /* in the waiting list, oldest wait first; NULL when first */
     struct http_watch_conn *next; /* or when not waiting */
     int fd;
-    bool is_waiting;    /* between requests (or before the first): in the waiting list */
-    bool is_closing;    /* the watchdog answered or shut the socket down; MHD closes it */
-    int64_t wait_us;    /* monotonic time it began to wait */
-    int64_t request_us; /* when bytes of the next request were first seen; 0 = none yet */
+    bool is_waiting;     /* between requests (or before the first): in the waiting list */
+    bool is_closing;     /* the watchdog answered or shut the socket down; MHD closes it */
+    int64_t wait_us;     /* monotonic time it began to wait */
+    uint64_t wait_bytes; /* bytes the socket had received then (tcpi_bytes_received) */
+    int64_t request_us;  /* when bytes of the next request were first seen; 0 = none yet */
     char peer[HTTP_WATCH_PEER_MAX];
 };
 
@@ -84,19 +81,29 @@ static void waiting_remove(struct http_watch *w, struct http_watch_conn *c)
     c->is_waiting = false;
 }
 
-/* Whether a data segment (not a bare ACK) arrived on c's socket since it began to wait.
- * False when TCP_INFO cannot say (not a TCP socket). */
-static bool has_data_since_wait(const struct http_watch_conn *c, int64_t now_us)
+/* The bytes `fd` has received since it was opened (TCP_INFO tcpi_bytes_received, Linux 4.1
+ * and later), into *out. Returns 0, or -1 when the kernel cannot say. */
+static int bytes_received(int fd, uint64_t *out)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
     memset(&ti, 0, sizeof(ti));
-    if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_last_data_recv) + sizeof(ti.tcpi_last_data_recv)) {
-        return false;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+        return -1;
     }
-    int64_t waited_ms = (now_us - c->wait_us) / 1000;
-    return (int64_t)ti.tcpi_last_data_recv + CLOCK_SLACK_MS < waited_ms;
+    *out = ti.tcpi_bytes_received;
+    return 0;
+}
+
+/* Whether bytes of a next request have arrived since c began to wait: its socket received
+ * more than it had then. A count, not a time, so a request line that came with the
+ * connection, or just after the last answer, counts however long ago. False when the
+ * kernel cannot say (the connection is then taken as idle). */
+static bool has_request_begun(const struct http_watch_conn *c)
+{
+    uint64_t n;
+    return bytes_received(c->fd, &n) == 0 && n > c->wait_bytes;
 }
 
 static void mark_closing(struct http_watch *w, struct http_watch_conn *c)
@@ -158,7 +165,7 @@ static void reclaim_idle(struct http_watch *w, int64_t now_us)
         if (c->is_closing || c->request_us != 0) {
             continue;
         }
-        if (has_data_since_wait(c, now_us)) {
+        if (has_request_begun(c)) {
             c->request_us = now_us;
             continue;
         }
@@ -178,7 +185,7 @@ static void watch_tick(struct http_watch *w)
         if (c->is_closing) {
             continue;
         }
-        if (c->request_us == 0 && has_data_since_wait(c, now_us)) {
+        if (c->request_us == 0 && has_request_begun(c)) {
             /* the first byte came within the last tick: the deadline starts now */
             c->request_us = now_us;
         }
@@ -293,9 +300,14 @@ bool http_watch_request_begin(struct http_watch *w, struct http_watch_conn *c)
 
 void http_watch_request_end(struct http_watch *w, struct http_watch_conn *c)
 {
+    /* Bytes of a pipelined request already here count as the old request's: MHD reads
+     * them at once, and the watchdog sees any byte that follows. */
+    uint64_t received = 0;
+    (void)bytes_received(c->fd, &received);
     pthread_mutex_lock(&w->lock);
     if (!c->is_waiting && !c->is_closing) {
         c->wait_us = time_mono_us();
+        c->wait_bytes = received;
         c->request_us = 0;
         waiting_append(w, c);
     }

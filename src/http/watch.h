@@ -9,7 +9,7 @@
  * touched: the request's own limits apply to it.
  *
  * libmicrohttpd tells nothing of a request before its headers are complete, so whether bytes
- * of a request have arrived is asked of the kernel (TCP_INFO tcpi_last_data_recv: Linux).
+ * of a request have arrived is asked of the kernel (TCP_INFO tcpi_bytes_received: Linux).
  * The watchdog answers and closes by writing to the socket and shutting it down; MHD then
  * sees the hang-up and releases the connection. Knows no MHD type: the glue in http.c feeds
  * it the socket and the request boundaries.

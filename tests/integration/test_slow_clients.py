@@ -112,6 +112,19 @@ class SlowClientsTest(ServerTestCase):
         self.assertTrue(is_closed(sock, 5), "the connection is closed after the 408")
         self.assertIn("cond=header-timeout", self.srv.read_log())
 
+    def test_headers_cut_short_are_answered_408_after_header_timeout_issue_14(self):
+        # half a request sent with the connection, then silence shorter than idle_timeout:
+        # the deadline runs from that first byte as well
+        sock = self.connect()
+        sock.sendall(b"GET /.well-known/caldav HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        start = time.monotonic()
+        a = read_answer(sock, 8)
+        self.assertIsNotNone(a, "half a request got no answer in 8 s")
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertEqual(a[0], 408, a)
+        self.assertIn(b"header-timeout", a[2])
+        self.assertTrue(is_closed(sock, 5))
+
     def test_trickled_body_below_min_body_rate_is_answered_408_issue_14(self):
         sock = self.connect()
         body = (ICS % ("x" * 4000)).encode()
@@ -222,6 +235,19 @@ class IdleConnectionsTest(ServerTestCase):
         self.new_client_is_served()
         self.assertTrue(is_closed(idle[0], 5), "the oldest idle connection was closed")
         self.assertIn("idle connection reclaimed", self.srv.read_log())
+
+    def test_a_begun_request_is_not_reclaimed_as_idle_issue_14(self):
+        # a request line sent with the connection, then nothing: not idle, but a request on
+        # its way, left to header_timeout (30 s here) even as the oldest connection
+        begun = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        self.addCleanup(begun.close)
+        begun.sendall(b"GET /.well-known/caldav HTTP/1.1\r\n")
+        time.sleep(1.5)
+        idle = self.fill(3)
+        time.sleep(0.5)
+        self.new_client_is_served()
+        self.assertTrue(is_closed(idle[0], 5), "the oldest idle connection was closed")
+        self.assertFalse(select.select([begun], [], [], 0)[0], "the begun request was closed")
 
     def test_a_waiting_ping_is_not_reclaimed_issue_14(self):
         # a suspended ActiveSync Ping is inside a request, not idle: it is never closed to
