@@ -231,14 +231,11 @@ void http_server_flush_auth(struct http_server *srv)
     pthread_mutex_unlock(&srv->auth_lock);
 }
 
-/* The client's address as text ("192.0.2.1", "2001:db8::1"), or "-" when unknown. An IPv4
- * client of an IPv6 socket is written as IPv4, so it is counted and logged as one address
- * whichever way it came in. */
-static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLEN])
+/* A client's address `sa` (may be NULL) as text ("192.0.2.1", "2001:db8::1"), or "-" when
+ * unknown. An IPv4 client of an IPv6 socket is written as IPv4, so it is counted and logged
+ * as one address whichever way it came in. */
+static void addr_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     const char *ok = NULL;
     if (sa && sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
@@ -252,6 +249,14 @@ static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLE
     if (!ok) {
         memcpy(out, "-", 2);
     }
+}
+
+/* The request's client address as addr_text() writes it. */
+static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    addr_text(ci ? ci->client_addr : NULL, out);
 }
 
 /* Checks decoded credentials: refuses an attempt the failed-login throttle says must wait
@@ -858,8 +863,8 @@ static void answer_slow_body(struct http_request *req)
         req->early_answered = true;
         (void)early_answer(req);
     }
-    log_warn("slow client closed peer=%s req=%llu status=%u cond=%s msg=\"%s\"",
-             req->wconn ? http_watch_conn_peer(req->wconn) : "-", (unsigned long long)req->id,
+    log_warn("slow client closed addr=%s req=%llu status=%u cond=%s msg=\"%s\"",
+             req->wconn ? http_watch_conn_addr(req->wconn) : "-", (unsigned long long)req->id,
              req->status, req->err.cond ? req->err.cond->name : "-", req->err.msg);
 }
 
@@ -1047,25 +1052,6 @@ static void on_completed(void *cls,
     atomic_fetch_sub(&srv->inflight, 1);
 }
 
-/* "address:port" of a client for the log, "-" when unknown. */
-static void peer_name(const struct sockaddr *sa, char out[HTTP_WATCH_PEER_MAX])
-{
-    char host[INET6_ADDRSTRLEN] = "-";
-    unsigned port = 0;
-    if (sa && sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        port = ntohs(s4->sin_port);
-    } else if (sa && sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        port = ntohs(s6->sin6_port);
-    }
-    int n = snprintf(out, HTTP_WATCH_PEER_MAX, "%s:%u", host, port);
-    assert(n > 0 && n < HTTP_WATCH_PEER_MAX);
-    (void)n;
-}
-
 /* MHD's NOTIFY_CONNECTION: each connection gets its watchdog record, as its socket context,
  * from accept until just before its socket is closed. */
 static void on_connection(void *cls,
@@ -1079,9 +1065,9 @@ static void on_connection(void *cls,
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         const union MHD_ConnectionInfo *addr =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        char peer[HTTP_WATCH_PEER_MAX];
-        peer_name(addr ? addr->client_addr : NULL, peer);
-        *socket_context = fd ? http_watch_conn_open(srv->watch, fd->connect_fd, peer) : NULL;
+        char text[INET6_ADDRSTRLEN];
+        addr_text(addr ? addr->client_addr : NULL, text);
+        *socket_context = fd ? http_watch_conn_open(srv->watch, fd->connect_fd, text) : NULL;
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
         struct http_watch_conn *c = *socket_context;
         http_watch_conn_close(srv->watch, &c);

@@ -33,7 +33,7 @@ struct http_watch_conn {
     int64_t wait_us;     /* monotonic time it began to wait */
     uint64_t wait_bytes; /* bytes the socket had received then (tcpi_bytes_received) */
     int64_t request_us;  /* when bytes of the next request were first seen; 0 = none yet */
-    char peer[HTTP_WATCH_PEER_MAX];
+    char addr[HTTP_WATCH_ADDR_MAX];
 };
 
 struct http_watch {
@@ -140,9 +140,9 @@ static void answer_header_timeout(struct http_watch *w, struct http_watch_conn *
         sent = send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     mark_closing(w, c);
-    log_warn("slow client closed peer=%s status=408 cond=%s header_timeout=%u waited_ms=%lld "
+    log_warn("slow client closed addr=%s status=408 cond=%s header_timeout=%u waited_ms=%lld "
              "answered=%d",
-             c->peer, http_cond_header_timeout.name, w->cfg.header_timeout,
+             c->addr, http_cond_header_timeout.name, w->cfg.header_timeout,
              (long long)((now_us - c->request_us) / 1000), sent == n ? 1 : 0);
 }
 
@@ -169,8 +169,8 @@ static void reclaim_idle(struct http_watch *w, int64_t now_us)
             c->request_us = now_us;
             continue;
         }
-        log_info("idle connection reclaimed peer=%s idle_ms=%lld open=%u max_connections=%u",
-                 c->peer, (long long)((now_us - c->wait_us) / 1000), w->open - w->closing, max);
+        log_info("idle connection reclaimed addr=%s idle_ms=%lld open=%u max_connections=%u",
+                 c->addr, (long long)((now_us - c->wait_us) / 1000), w->open - w->closing, max);
         mark_closing(w, c);
         excess--;
     }
@@ -258,7 +258,7 @@ void http_watch_destroy(struct http_watch **wp)
     *wp = NULL;
 }
 
-struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const char *peer)
+struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const char *addr)
 {
     struct http_watch_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -266,7 +266,7 @@ struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const
     }
     c->fd = fd;
     c->wait_us = time_mono_us();
-    log_sanitize(peer, strlen(peer), c->peer, sizeof(c->peer));
+    log_sanitize(addr, strlen(addr), c->addr, sizeof(c->addr));
     pthread_mutex_lock(&w->lock);
     waiting_append(w, c);
     w->open++;
@@ -314,7 +314,7 @@ void http_watch_request_end(struct http_watch *w, struct http_watch_conn *c)
     pthread_mutex_unlock(&w->lock);
 }
 
-const char *http_watch_conn_peer(const struct http_watch_conn *c)
+const char *http_watch_conn_addr(const struct http_watch_conn *c)
 {
-    return c->peer;
+    return c->addr;
 }

@@ -27,8 +27,8 @@ enum {
     HTTP_WATCH_TICK_MS = 250,
     /* a connection idle for less is not reclaimed: its first request may be on the wire */
     HTTP_WATCH_RECLAIM_MIN_IDLE_MS = 1000,
-    /* bytes of "address:port" kept for the log */
-    HTTP_WATCH_PEER_MAX = 64,
+    /* bytes of the client's address kept for the log (INET6_ADDRSTRLEN is 46) */
+    HTTP_WATCH_ADDR_MAX = 64,
 };
 
 struct http_watch;
@@ -47,10 +47,10 @@ int http_watch_create(const struct http_watch_config *cfg, struct http_watch **o
  * been closed (http_watch_conn_close) before: MHD_stop_daemon() does that. */
 void http_watch_destroy(struct http_watch **w);
 
-/* A connection was accepted (MHD's NOTIFY_CONNECTION STARTED): socket `fd`, client `peer`
- * (copied, truncated to HTTP_WATCH_PEER_MAX). It starts waiting for its first request. The
+/* A connection was accepted (MHD's NOTIFY_CONNECTION STARTED): socket `fd`, client address
+ * `addr` (copied, truncated to HTTP_WATCH_ADDR_MAX). It starts waiting for its first request. The
  * record is the watchdog's until http_watch_conn_close(). Any thread. */
-struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const char *peer);
+struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const char *addr);
 /* The connection is about to be closed by MHD (NOTIFY_CONNECTION CLOSED, before close(2)):
  * forgets it and sets *c to NULL. Any thread. */
 void http_watch_conn_close(struct http_watch *w, struct http_watch_conn **c);
@@ -61,8 +61,8 @@ bool http_watch_request_begin(struct http_watch *w, struct http_watch_conn *c);
 /* The request's answer has been sent (or it was abandoned): the connection waits for the next
  * request, idle, from now. */
 void http_watch_request_end(struct http_watch *w, struct http_watch_conn *c);
-/* The client's "address:port" as recorded at open, sanitized for a log line; borrowed until
+/* The client's address as recorded at open, sanitized for a log line; borrowed until
  * http_watch_conn_close(). */
-const char *http_watch_conn_peer(const struct http_watch_conn *c);
+const char *http_watch_conn_addr(const struct http_watch_conn *c);
 
 #endif
