@@ -1,8 +1,9 @@
 /* http/http.c: the libmicrohttpd daemon and the request life cycle (see http.h). Owns MHD's
  * access handler and completion callback, Basic authentication with its credential cache,
  * routing and the access log, and the framing MHD leaves to its user: which
- * Transfer-Encodings are taken, and how a failure during an upload is answered. Never parses
- * a body or writes XML. */
+ * Transfer-Encodings are taken, how a failure during an upload is answered, and how slow
+ * clients are cut off (a body below min_body_rate here; headers past header_timeout and idle
+ * connections crowding out new ones in http/watch.c). Never parses a body or writes XML. */
 #include "http/http.h"
 
 #include <arpa/inet.h>
@@ -19,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "http/auth_throttle.h"
+#include "http/watch.h"
 #include "util/buf.h"
 #include "util/deadline.h"
 #include "util/log.h"
@@ -44,6 +46,10 @@ enum {
     DISCARD_LIMIT = 64 << 20,
     IGNORED_BODY_MAX = 64 * 1024, /* body bytes a route without a body hook reads */
     EARLY_ANSWER_MAX = 16 * 1024, /* bytes of an early answer: one write into the socket */
+    /* Idle connections are closed, oldest first, while fewer than max_connections / 64
+     * (at least one) are free (http/watch.h): 16 of the default 1024 keep room for the
+     * clients that arrive in one watchdog tick. */
+    IDLE_RESERVE_DIVISOR = 64,
 };
 
 struct auth_slot {
@@ -65,6 +71,7 @@ struct http_server {
                                after MHD_stop_daemon(); MHD_INVALID_SOCKET when none */
     pthread_mutex_t auth_lock;
     pthread_mutex_t suspend_lock; /* the suspension flags of every request */
+    struct http_watch *watch;     /* header deadlines and room for new clients */
     uint8_t auth_key[32];
     struct auth_slot *auth;
     struct auth_throttle *throttle; /* failed logins per address and user name */
@@ -103,6 +110,12 @@ struct http_request {
     uint64_t discarded;  /* body bytes read after a failure */
     bool early_answered; /* the error was written ahead of MHD (early_answer()), or that
                             failed: either way the connection closes without another */
+    /* The connection's watchdog record (borrowed from MHD's socket context), and the
+     * min_body_rate watch: in_body from the headers until the body ends, if one comes. */
+    struct http_watch_conn *wconn;
+    bool in_body;
+    int64_t window_start_us; /* the current rate window began (monotonic) */
+    uint64_t window_bytes;   /* body bytes received in it */
     /* the response under construction */
     unsigned status;
     struct resp_header *headers;
@@ -218,14 +231,11 @@ void http_server_flush_auth(struct http_server *srv)
     pthread_mutex_unlock(&srv->auth_lock);
 }
 
-/* The client's address as text ("192.0.2.1", "2001:db8::1"), or "-" when unknown. An IPv4
- * client of an IPv6 socket is written as IPv4, so it is counted and logged as one address
- * whichever way it came in. */
-static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLEN])
+/* A client's address `sa` (may be NULL) as text ("192.0.2.1", "2001:db8::1"), or "-" when
+ * unknown. An IPv4 client of an IPv6 socket is written as IPv4, so it is counted and logged
+ * as one address whichever way it came in. */
+static void addr_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     const char *ok = NULL;
     if (sa && sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
@@ -239,6 +249,14 @@ static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLE
     if (!ok) {
         memcpy(out, "-", 2);
     }
+}
+
+/* The request's client address as addr_text() writes it. */
+static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLEN])
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    addr_text(ci ? ci->client_addr : NULL, out);
 }
 
 /* Checks decoded credentials: refuses an attempt the failed-login throttle says must wait
@@ -760,6 +778,96 @@ static bool early_answer(struct http_request *req)
     return sent;
 }
 
+/* Whether the headers announce a body: a Content-Length above 0, or a Transfer-Encoding
+ * (check_transfer_encoding() lets only chunked through). */
+static bool expects_body(const struct http_request *req)
+{
+    return http_req_content_length(req) > 0 ||
+           http_req_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+/* The seconds a connection may stay silent while a body arrives: a body silent for a whole
+ * rate window is below any rate, so the window bounds the silence when it is the shorter. */
+static unsigned body_silence_limit(const struct http_config *cfg)
+{
+    return cfg->body_rate_window < cfg->idle_timeout ? cfg->body_rate_window : cfg->idle_timeout;
+}
+
+/* Starts the min_body_rate watch once the headers are in, when a body follows: the first
+ * window begins, and MHD's silence limit for the connection drops to body_silence_limit()
+ * (MHD then ends the connection with TIMEOUT_REACHED and on_completed() answers 408). */
+static void body_watch_begin(struct http_request *req)
+{
+    const struct http_config *cfg = &req->srv->cfg;
+    if (cfg->min_body_rate == 0 || !expects_body(req)) {
+        return;
+    }
+    req->in_body = true;
+    req->window_start_us = time_mono_us();
+    req->window_bytes = 0;
+    if (body_silence_limit(cfg) != cfg->idle_timeout) {
+        MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  body_silence_limit(cfg));
+    }
+}
+
+/* The body has ended: idle_timeout governs the connection again. */
+static void body_watch_end(struct http_request *req)
+{
+    const struct http_config *cfg = &req->srv->cfg;
+    if (!req->in_body) {
+        return;
+    }
+    req->in_body = false;
+    if (body_silence_limit(cfg) != cfg->idle_timeout) {
+        MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT, cfg->idle_timeout);
+    }
+}
+
+/* min_body_rate, judged as each chunk of `n` bytes arrives: once the current window is
+ * body_rate_window old, the bytes received in it must average min_body_rate, and a new
+ * window begins. The first window is the grace of a slow start (TCP's, a phone waking its
+ * radio). Returns true, with req->err set to http_cond_body_too_slow unless an earlier
+ * failure is already there to be answered, when the body is too slow. */
+static bool body_too_slow(struct http_request *req, size_t n)
+{
+    const struct http_config *cfg = &req->srv->cfg;
+    if (!req->in_body) {
+        return false;
+    }
+    req->window_bytes += n;
+    int64_t now = time_mono_us();
+    int64_t span_ms = (now - req->window_start_us) / 1000;
+    if (span_ms < (int64_t)cfg->body_rate_window * 1000) {
+        return false;
+    }
+    /* at most 2^32 B/s times about 2^23 ms (two windows of an hour): no overflow */
+    uint64_t need = (uint64_t)cfg->min_body_rate * (uint64_t)span_ms / 1000;
+    if (req->window_bytes >= need) {
+        req->window_start_us = now;
+        req->window_bytes = 0;
+        return false;
+    }
+    err_set(&req->err, &http_cond_body_too_slow,
+            "the body arrived at %llu bytes/s over %lld ms, below min_body_rate=%u",
+            (unsigned long long)(req->window_bytes * 1000 / (uint64_t)span_ms), (long long)span_ms,
+            cfg->min_body_rate);
+    return true;
+}
+
+/* Answers a request whose body is too slow ahead of MHD (early_answer()), once, and logs
+ * the client; the caller then has the connection closed. */
+static void answer_slow_body(struct http_request *req)
+{
+    if (!req->early_answered) {
+        req->early_answered = true;
+        (void)early_answer(req);
+    }
+    log_warn("slow client closed addr=%s req=%llu status=%u cond=%s msg=\"%s\"",
+             req->wconn ? http_watch_conn_addr(req->wconn) : "-", (unsigned long long)req->id,
+             req->status, req->err.cond ? req->err.cond->name : "-", req->err.msg);
+}
+
 /* First call: headers are in. Returns 0 to go on reading the body, -1 when req->err is set. */
 static int request_begin(struct http_request *req, const char *url)
 {
@@ -797,11 +905,19 @@ static enum MHD_Result access_run(struct http_server *srv,
 {
     struct http_request *req = *con_cls;
     if (!req) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct http_watch_conn *wc = ci ? ci->socket_context : NULL;
+        if (wc && !http_watch_request_begin(srv->watch, wc)) {
+            return MHD_NO; /* the watchdog answered 408 header-timeout and closed it */
+        }
         req = request_new(srv, conn, url, method);
+        req->wconn = wc;
         *con_cls = req;
         if (request_begin(req, url) != 0) {
             return queue_error(req);
         }
+        body_watch_begin(req);
         return MHD_YES;
     }
     if (req->queued) {
@@ -812,6 +928,10 @@ static enum MHD_Result access_run(struct http_server *srv,
         size_t n = *upload_data_size;
         req->bytes_in += n;
         *upload_data_size = 0;
+        if (body_too_slow(req, n)) {
+            answer_slow_body(req);
+            return MHD_NO;
+        }
         if (req->err.cond) {
             /* Failed already: discard the rest, but not without end (EARLY_ANSWER_AFTER). */
             req->discarded += n;
@@ -833,6 +953,7 @@ static enum MHD_Result access_run(struct http_server *srv,
         }
         return MHD_YES;
     }
+    body_watch_end(req);
     if (req->early_answered) {
         return MHD_NO; /* answered already, outside MHD: only closing is left */
     }
@@ -901,6 +1022,15 @@ static void on_completed(void *cls,
         return;
     }
     *con_cls = NULL;
+    if (toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED && req->in_body && !req->early_answered) {
+        /* MHD gave up on a silent body (body_watch_begin()); the socket is still open */
+        err_set(&req->err, &http_cond_body_too_slow, "no body byte for %us, below min_body_rate=%u",
+                body_silence_limit(&srv->cfg), srv->cfg.min_body_rate);
+        answer_slow_body(req);
+    }
+    if (req->wconn) {
+        http_watch_request_end(srv->watch, req->wconn);
+    }
     if (log_enabled(LOG_INFO)) {
         char path[256];
         const char *p = req->path ? req->path : "-";
@@ -920,6 +1050,29 @@ static void on_completed(void *cls,
     struct arena *a = req->arena;
     arena_destroy(&a);
     atomic_fetch_sub(&srv->inflight, 1);
+}
+
+/* MHD's NOTIFY_CONNECTION: each connection gets its watchdog record, as its socket context,
+ * from accept until just before its socket is closed. */
+static void on_connection(void *cls,
+                          struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char text[INET6_ADDRSTRLEN];
+        addr_text(addr ? addr->client_addr : NULL, text);
+        *socket_context = fd ? http_watch_conn_open(srv->watch, fd->connect_fd, text) : NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct http_watch_conn *c = *socket_context;
+        http_watch_conn_close(srv->watch, &c);
+        *socket_context = NULL;
+    }
 }
 
 /* Keeps the request target as sent: http_path_decode decodes it exactly once. */
@@ -1021,6 +1174,19 @@ int http_server_start(const struct http_config *cfg,
     atomic_init(&srv->next_id, 1);
     atomic_init(&srv->inflight, 0);
     srv->listen_sock = MHD_INVALID_SOCKET;
+    unsigned reserve = cfg->max_connections / IDLE_RESERVE_DIVISOR;
+    struct http_watch_config wc = {
+        .header_timeout = cfg->header_timeout,
+        .max_connections = cfg->max_connections,
+        .reserve = reserve ? reserve : 1,
+    };
+    if (http_watch_create(&wc, &srv->watch) != 0) {
+        pthread_mutex_destroy(&srv->suspend_lock);
+        pthread_mutex_destroy(&srv->auth_lock);
+        free(srv->auth);
+        free(srv);
+        return err_set(err, &err_cond_unavailable, "cannot start the connection watchdog");
+    }
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) {
@@ -1032,9 +1198,11 @@ int http_server_start(const struct http_config *cfg,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        NULL, MHD_OPTION_END);
     if (!srv->daemon) {
+        http_watch_destroy(&srv->watch);
         pthread_mutex_destroy(&srv->suspend_lock);
         pthread_mutex_destroy(&srv->auth_lock);
         auth_throttle_destroy(&srv->throttle);
@@ -1083,6 +1251,7 @@ void http_server_stop(struct http_server **sp, unsigned grace_ms)
     }
     http_server_drain(srv, grace_ms);
     MHD_stop_daemon(srv->daemon);
+    http_watch_destroy(&srv->watch); /* after: MHD_stop_daemon() closed every connection */
     if (srv->listen_sock != MHD_INVALID_SOCKET) {
         close(srv->listen_sock);
     }

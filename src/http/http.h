@@ -89,6 +89,11 @@ struct http_config {
     unsigned max_connections; /* total */
     unsigned per_ip_connections;
     unsigned idle_timeout;        /* seconds a connection may stay silent */
+    unsigned header_timeout;      /* seconds from a request's first byte to the end of its
+                                     headers (http/watch.h); then 408 header-timeout */
+    unsigned min_body_rate;       /* bytes/s a body must average over each body_rate_window,
+                                     else 408 body-too-slow; 0 = unchecked */
+    unsigned body_rate_window;    /* seconds; the first window is the grace of a slow start */
     size_t max_header_bytes;      /* per-connection memory for the request line and headers */
     size_t max_path_bytes;        /* request target length */
     unsigned auth_cache_ttl;      /* seconds a verified credential is remembered; 0 = never */

@@ -70,12 +70,13 @@ static const struct key keys[] = {
      .doc = "realm of the Basic authentication challenge (no quote or backslash)",
      .reject = "\"\\"},
     /* [limits] */
-    NUM_KEY(KEY_UINT,
-            max_connections,
-            "1024",
-            1,
-            65536,
-            "connections served at once; more wait in the listen queue"),
+    NUM_KEY(
+        KEY_UINT,
+        max_connections,
+        "1024",
+        1,
+        65536,
+        "connections served at once; more wait in the listen queue, and while fewer than max_connections/64 are free the longest idle keep-alive connections are closed to make room"),
     /* One NAT or proxy may carry a whole office, so the per-address cap stays generous. */
     NUM_KEY(KEY_UINT, per_ip_connections, "256", 1, 65536, "connections from one client address"),
     NUM_KEY(KEY_UINT,
@@ -84,6 +85,33 @@ static const struct key keys[] = {
             1,
             86400,
             "seconds a connection may stay silent before it is closed"),
+    /* nginx's client_header_timeout is 60 s, Apache's mod_reqtimeout 20-40 s: real headers
+     * take a round trip or two, so 30 s only ever cuts off a client that trickles them. */
+    NUM_KEY(
+        KEY_UINT,
+        header_timeout,
+        "30",
+        1,
+        3600,
+        "seconds from the first byte of a request to the end of its headers (later: 408 header-timeout, connection closed)"),
+    /* Apache's mod_reqtimeout default (MinRate=500): a phone on a poor link sends thousands
+     * of bytes a second, a client that trickles sends a few. */
+    NUM_KEY(
+        KEY_UINT,
+        min_body_rate,
+        "500",
+        0,
+        1 << 30,
+        "bytes/s a request body must average over each body_rate_window (slower: 408 body-too-slow, connection closed); 0 = unchecked"),
+    /* Long enough for TCP's slow start and a radio waking up, short enough that a stalled
+     * upload frees its connection within the minute. */
+    NUM_KEY(
+        KEY_UINT,
+        body_rate_window,
+        "20",
+        1,
+        3600,
+        "seconds over which min_body_rate is averaged; the first window is a grace, and a body silent this long is answered 408"),
     /* The watchdog in server/main.c ends the process 1 s after the grace even when a worker
      * never returns, so a stop takes at most shutdown_grace + 1 seconds. */
     NUM_KEY(

@@ -26,6 +26,9 @@ struct config {
     unsigned max_connections;     /* default 1024 */
     unsigned per_ip_connections;  /* default 256 */
     unsigned idle_timeout;        /* seconds, default 120 */
+    unsigned header_timeout;      /* seconds, default 30 */
+    unsigned min_body_rate;       /* bytes/s, default 500; 0 = unchecked */
+    unsigned body_rate_window;    /* seconds, default 20 */
     unsigned shutdown_grace;      /* seconds SIGTERM waits for requests, default 10 */
     size_t max_header_bytes;      /* default 32768 */
     size_t max_path_bytes;        /* default 4096 */

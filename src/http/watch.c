@@ -1,0 +1,320 @@
+/* http/watch.c: the connection watchdog (see watch.h): a record per open connection, a list
+ * of the waiting ones oldest first, and one thread enforcing the header deadline and keeping
+ * room for new clients. Never calls into libmicrohttpd: it acts on sockets only, and MHD
+ * notices the hang-up. */
+#include "http/watch.h"
+
+#include <assert.h>
+#include <linux/tcp.h> /* struct tcp_info, whole, without _DEFAULT_SOURCE */
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "http/http.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+enum {
+    ANSWER_MAX = 512, /* bytes of the 408 written by the watchdog */
+};
+
+struct http_watch_conn {
+    struct http_watch_conn *prev; /* in the waiting list, oldest wait first; NULL when first */
+    struct http_watch_conn *next; /* or when not waiting */
+    int fd;
+    bool is_waiting;     /* between requests (or before the first): in the waiting list */
+    bool is_closing;     /* the watchdog answered or shut the socket down; MHD closes it */
+    int64_t wait_us;     /* monotonic time it began to wait */
+    uint64_t wait_bytes; /* bytes the socket had received then (tcpi_bytes_received) */
+    int64_t request_us;  /* when bytes of the next request were first seen; 0 = none yet */
+    char addr[HTTP_WATCH_ADDR_MAX];
+};
+
+struct http_watch {
+    struct http_watch_config cfg;
+    pthread_mutex_t lock; /* everything below, and every record */
+    pthread_cond_t wake;  /* signalled to stop the thread */
+    pthread_t thread;
+    bool is_stopping;
+    struct http_watch_conn *head; /* the waiting connections, by wait_us */
+    struct http_watch_conn *tail;
+    unsigned open;    /* records */
+    unsigned closing; /* records with is_closing set */
+};
+
+static void waiting_append(struct http_watch *w, struct http_watch_conn *c)
+{
+    c->prev = w->tail;
+    c->next = NULL;
+    if (w->tail) {
+        w->tail->next = c;
+    } else {
+        w->head = c;
+    }
+    w->tail = c;
+    c->is_waiting = true;
+}
+
+static void waiting_remove(struct http_watch *w, struct http_watch_conn *c)
+{
+    if (!c->is_waiting) {
+        return;
+    }
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        w->head = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    } else {
+        w->tail = c->prev;
+    }
+    c->prev = NULL;
+    c->next = NULL;
+    c->is_waiting = false;
+}
+
+/* The bytes `fd` has received since it was opened (TCP_INFO tcpi_bytes_received, Linux 4.1
+ * and later), into *out. Returns 0, or -1 when the kernel cannot say. */
+static int bytes_received(int fd, uint64_t *out)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+        return -1;
+    }
+    *out = ti.tcpi_bytes_received;
+    return 0;
+}
+
+/* Whether bytes of a next request have arrived since c began to wait: its socket received
+ * more than it had then. A count, not a time, so a request line that came with the
+ * connection, or just after the last answer, counts however long ago. False when the
+ * kernel cannot say (the connection is then taken as idle). */
+static bool has_request_begun(const struct http_watch_conn *c)
+{
+    uint64_t n;
+    return bytes_received(c->fd, &n) == 0 && n > c->wait_bytes;
+}
+
+static void mark_closing(struct http_watch *w, struct http_watch_conn *c)
+{
+    /* Both ways: MHD's next read sees the end and it releases the connection, which it
+     * would not do for a half-close while the client keeps sending. */
+    (void)shutdown(c->fd, SHUT_RDWR);
+    c->is_closing = true;
+    w->closing++;
+}
+
+/* RFC 9110 §15.5.9: 408, the request did not arrive in the time the server was prepared to
+ * wait; with Connection: close (RFC 9112 §9.6). There is no route to render it (no request
+ * exists), so the body is the plain "condition: message" line. The send buffer is empty:
+ * MHD reads a request only once the previous answer is sent. */
+static void answer_header_timeout(struct http_watch *w, struct http_watch_conn *c, int64_t now_us)
+{
+    char date[TIME_HTTPDATE_LEN];
+    time_httpdate(time_now(), date);
+    char body[160];
+    int blen =
+        snprintf(body, sizeof(body), "%s: request headers not complete within header_timeout=%us\n",
+                 http_cond_header_timeout.name, w->cfg.header_timeout);
+    char msg[ANSWER_MAX];
+    int n = -1;
+    if (blen > 0 && (size_t)blen < sizeof(body)) {
+        n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 408 Request Timeout\r\nDate: %s\r\nConnection: close\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s",
+                     date, blen, body);
+    }
+    ssize_t sent = -1;
+    if (n > 0 && (size_t)n < sizeof(msg)) {
+        sent = send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    mark_closing(w, c);
+    log_warn("slow client closed addr=%s status=408 cond=%s header_timeout=%u waited_ms=%lld "
+             "answered=%d",
+             c->addr, http_cond_header_timeout.name, w->cfg.header_timeout,
+             (long long)((now_us - c->request_us) / 1000), sent == n ? 1 : 0);
+}
+
+/* Closes the longest idle connections while fewer than cfg.reserve connections are free.
+ * A connection idle for less than HTTP_WATCH_RECLAIM_MIN_IDLE_MS is left alone (its first
+ * request may be on its way), and so is one whose next request has begun to arrive. The
+ * list is in order of wait_us, so the walk stops at the first one too young. */
+static void reclaim_idle(struct http_watch *w, int64_t now_us)
+{
+    unsigned max = w->cfg.max_connections;
+    unsigned keep = max > w->cfg.reserve ? max - w->cfg.reserve : 0;
+    if (w->cfg.reserve == 0 || w->open - w->closing <= keep) {
+        return;
+    }
+    unsigned excess = w->open - w->closing - keep;
+    for (struct http_watch_conn *c = w->head; c && excess > 0; c = c->next) {
+        if (now_us - c->wait_us < (int64_t)HTTP_WATCH_RECLAIM_MIN_IDLE_MS * 1000) {
+            break;
+        }
+        if (c->is_closing || c->request_us != 0) {
+            continue;
+        }
+        if (has_request_begun(c)) {
+            c->request_us = now_us;
+            continue;
+        }
+        log_info("idle connection reclaimed addr=%s idle_ms=%lld open=%u max_connections=%u",
+                 c->addr, (long long)((now_us - c->wait_us) / 1000), w->open - w->closing, max);
+        mark_closing(w, c);
+        excess--;
+    }
+}
+
+/* One turn of the watchdog, under the lock. O(waiting connections) getsockopt calls. */
+static void watch_tick(struct http_watch *w)
+{
+    int64_t now_us = time_mono_us();
+    int64_t limit_us = (int64_t)w->cfg.header_timeout * 1000000;
+    for (struct http_watch_conn *c = w->head; c; c = c->next) {
+        if (c->is_closing) {
+            continue;
+        }
+        if (c->request_us == 0 && has_request_begun(c)) {
+            /* the first byte came within the last tick: the deadline starts now */
+            c->request_us = now_us;
+        }
+        if (c->request_us != 0 && now_us - c->request_us >= limit_us) {
+            answer_header_timeout(w, c, now_us);
+        }
+    }
+    reclaim_idle(w, now_us);
+}
+
+static void *watch_main(void *arg)
+{
+    struct http_watch *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!w->is_stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += (long)HTTP_WATCH_TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+        if (!w->is_stopping) {
+            watch_tick(w);
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int http_watch_create(const struct http_watch_config *cfg, struct http_watch **out)
+{
+    struct http_watch *w = calloc(1, sizeof(*w));
+    if (!w) {
+        abort();
+    }
+    w->cfg = *cfg;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+        pthread_cond_destroy(&w->wake);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+}
+
+void http_watch_destroy(struct http_watch **wp)
+{
+    struct http_watch *w = *wp;
+    if (!w) {
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    w->is_stopping = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    assert(w->open == 0);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    *wp = NULL;
+}
+
+struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const char *addr)
+{
+    struct http_watch_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        abort();
+    }
+    c->fd = fd;
+    c->wait_us = time_mono_us();
+    log_sanitize(addr, strlen(addr), c->addr, sizeof(c->addr));
+    pthread_mutex_lock(&w->lock);
+    waiting_append(w, c);
+    w->open++;
+    pthread_mutex_unlock(&w->lock);
+    return c;
+}
+
+void http_watch_conn_close(struct http_watch *w, struct http_watch_conn **cp)
+{
+    struct http_watch_conn *c = *cp;
+    if (!c) {
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    waiting_remove(w, c);
+    w->open--;
+    w->closing -= c->is_closing ? 1 : 0;
+    pthread_mutex_unlock(&w->lock);
+    free(c);
+    *cp = NULL;
+}
+
+bool http_watch_request_begin(struct http_watch *w, struct http_watch_conn *c)
+{
+    pthread_mutex_lock(&w->lock);
+    bool ok = !c->is_closing;
+    waiting_remove(w, c);
+    pthread_mutex_unlock(&w->lock);
+    return ok;
+}
+
+void http_watch_request_end(struct http_watch *w, struct http_watch_conn *c)
+{
+    /* Bytes of a pipelined request already here count as the old request's: MHD reads
+     * them at once, and the watchdog sees any byte that follows. */
+    uint64_t received = 0;
+    (void)bytes_received(c->fd, &received);
+    pthread_mutex_lock(&w->lock);
+    if (!c->is_waiting && !c->is_closing) {
+        c->wait_us = time_mono_us();
+        c->wait_bytes = received;
+        c->request_us = 0;
+        waiting_append(w, c);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+const char *http_watch_conn_addr(const struct http_watch_conn *c)
+{
+    return c->addr;
+}
