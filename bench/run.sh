@@ -12,3 +12,14 @@ for n in 100000 1000000; do
     python3 bench/multiget.py build/almanacd build/almanac "$n"
 done
 python3 bench/multiget.py build/almanacd build/almanac 1000000 --max-hrefs 1000000
+# Time zones (issues 18 and 19): the cal layer per object, zoned against the same events in
+# UTC, the pathological seeds, then the ActiveSync initial sync and the CalDAV operations on
+# zoned data.
+bash bench/cal_zones.sh 3000
+make -C bench ../build-bench/bench_cal_zones >/dev/null
+build-bench/bench_cal_zones 1000 tests/fuzz/corpus/ical/0*.ics
+for data in zoned zoned-utc; do
+    python3 bench/eas_sync.py build/almanacd build/almanac --events 10000,100000 --data "$data"
+    python3 bench/peers.py build/almanacd build/almanac --servers almanac --events 10000 \
+        --data "$data"
+done
