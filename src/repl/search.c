@@ -19,6 +19,7 @@
 #include "repl/sql.h"
 #include "repl/tokens.h"
 #include "repl/where.h"
+#include "util/deadline.h"
 #include "util/parse.h"
 #include "util/sec.h"
 #include "xml/xmlout.h"
@@ -904,12 +905,14 @@ static int start_series(struct search *s, const struct store_item *it)
         store_item_get(dr->store, s->coll.coll.id, it->name, STORE_ITEM_CONTENT, dr->arena, &full);
     struct err e;
     err_init(&e);
-    if (rc == STORE_OK) {
-        /* an object that no longer parses has no occurrences; its master row still shows */
-        (void)cal_ex_instances_open((struct slice){full.content, full.size}, s->wstart, s->wend,
-                                    dr->arena, &s->exp, &e);
-    }
     bool ok = rc == STORE_OK || rc == STORE_NOTFOUND;
+    if (rc == STORE_OK && cal_ex_instances_open((struct slice){full.content, full.size}, s->wstart,
+                                                s->wend, dr->arena, &s->exp, &e) != 0) {
+        /* an object that no longer parses has no occurrences (its master row still shows);
+         * one whose expansion ran out of request_time_budget stops the search, which must
+         * not be answered as if its occurrences were not there */
+        ok = e.cond != &err_cond_time_budget;
+    }
     arena_rewind(dr->arena, m);
     return ok ? 0 : -1;
 }
@@ -945,6 +948,9 @@ static int next_expansion_row(struct search *s, struct buf *out)
 {
     struct dav_req *dr = s->dr;
     for (;;) {
+        if (deadline_passed()) {
+            return -1; /* request_time_budget: the answer stops (503, or cut off and logged) */
+        }
         if (out && (s->range_none || (s->ranged && s->pos > s->last))) {
             return 0;
         }
@@ -1354,6 +1360,11 @@ static int expansion_search(struct search *s, const struct range *r, struct err 
         }
         int w;
         while ((w = next_expansion_row(s, NULL)) > 0) {
+        }
+        if (w < 0 && deadline_passed()) {
+            return err_set(err, &err_cond_time_budget,
+                           "counting the rows of an expansion query took longer than "
+                           "request_time_budget");
         }
         if (w < 0) {
             return dav_store_err(dr, STORE_IO, err);
