@@ -2,6 +2,8 @@
 #   make run    install what is missing, build, create a demo user and calendar, serve
 #   make check  install what is missing, build with ASan + UBSan, run every test (ctest)
 #   make fuzz   build the libFuzzer targets with clang in build-fuzz/, fuzz each FUZZ_SECONDS
+#   make mutate apply each mutant of tests/mutate/mutants.txt in build-mutate/, run the tests it
+#               names, fail if one survives (MUTANTS=prefix... runs some; not part of check)
 
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 DATA    ?= data
@@ -9,9 +11,10 @@ LISTEN  ?= 127.0.0.1:8008
 BUILD   := build
 CHECK   := build-check
 FUZZ    := build-fuzz
+MUTATE  := build-mutate
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run check fuzz bench clean format
+.PHONY: all deps build run check tsan fuzz mutate bench clean format
 
 all: build
 
@@ -43,6 +46,9 @@ tsan: deps
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && ALMANAC_TEST_BOUND_SCALE=5 ctest --output-on-failure -j$(JOBS) --timeout 900 -R '$(TSAN_TESTS)'
 
+mutate: deps
+	python3 tests/mutate/run.py --dir $(MUTATE) --jobs $(JOBS) $(MUTANTS)
+
 bench: build
 	bash bench/run.sh
 
@@ -50,4 +56,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(CHECK) build-tsan $(FUZZ)
+	rm -rf $(BUILD) $(CHECK) build-tsan $(FUZZ) $(MUTATE)

@@ -73,6 +73,31 @@ class Server:
         with open(port_file) as f:
             self.port = int(f.read().strip())
 
+    def restart(self, config=None):
+        """SIGTERM by PID (the server must exit 0) and start it again on the same data
+        directory and port file, with `config` as its configuration file when given."""
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        if rc != 0:
+            raise AssertionError("almanacd exited %d before the restart" % rc)
+        args = list(self.proc.args)
+        if config is not None:
+            path = os.path.join(self.dir, "almanac.conf")
+            with open(path, "w") as f:
+                f.write(config)
+            if "--config" not in args:
+                args += ["--config", path]
+        port_file = os.path.join(self.dir, "port")
+        os.remove(port_file)
+        self.proc = subprocess.Popen(args, stderr=self.log, stdout=self.log)
+        deadline = time.time() + 20
+        while not (os.path.exists(port_file) and os.path.getsize(port_file) > 0):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("almanacd did not restart: " + self.read_log()[-2000:])
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.port = int(f.read().strip())
+
     def cli(self, *args, input=None, check=True):
         r = subprocess.run([ALMANAC, "--data", self.data, *args], input=input,
                            capture_output=True, text=True)

@@ -4,13 +4,15 @@ real almanacd with the scripted phone of easclient.py:
 - a device whose sync state predates pruned tombstones gets Sync Status 3 (README
   "Administration"; activesync.md §3.3), the rest go on;
 - a device that never provisioned is 449 even when it sends X-MS-PolicyKey: 0, as real phones
-  do on first contact (activesync.md §3.1), in both query forms;
+  do on first contact (activesync.md §3.1), in both query forms, and one that acknowledges
+  another key than its temporary one gets Policy Status 5 and no key;
 - a client Add whose UID another item of the calendar holds makes no second item and does not
   touch the holder (activesync.md §4.10: the holder's ServerId comes back); a Change that
   would give an item another item's UID is refused with Status 6 and changes nothing;
 - WindowSize is capped at 512 (MS-ASCMD 2.2.3.199), per collection and per request;
 - a Sync whose Change and Delete succeeded with GetChanges 0 advances the SyncKey, so the same
-  request resent is a retransmission: the same answer, nothing run twice (issue 14)."""
+  request resent is a retransmission: the same answer, nothing run twice (issue 14);
+- a chunked body past eas_max_body is 413."""
 
 import base64
 import datetime
@@ -188,6 +190,28 @@ class GuardTest(harness.ServerTestCase):
                 self.assertEqual(c.request("FolderSync", fs).status, 200)
                 self.assertEqual(c.request("FolderSync", fs, policy_key="0").status, 449)
 
+    def test_acknowledging_another_key_than_the_temporary_one_gets_no_policy_key(self):
+        # activesync.md §3.1: only the temporary key of step 2, acknowledged, earns the final
+        # key; any other key is Policy Status 5 and leaves the device unprovisioned
+        fs = E("F:FolderSync", E("SyncKey", "0"))
+        c = self.device("WRONGACK01", provision=False)
+        first = c.request("Provision", c.provision_request(), policy_key=None)
+        self.assertEqual(first.status, 200, first)
+        temp = first.doc.findtext("Policies/Policy/PolicyKey")
+        self.assertTrue(temp and temp != "0", first.doc)
+        wrong = str(int(temp) % (2 ** 32 - 1) + 1)
+        ack = c.request("Provision", c.provision_request(wrong, 1), policy_key=wrong)
+        self.assertEqual(ack.status, 200, ack)
+        self.assertEqual(ack.doc.findtext("Policies/Policy/Status"), "5", ack.doc)
+        self.assertIsNone(ack.doc.findtext("Policies/Policy/PolicyKey"), ack.doc)
+        for key in (wrong, temp):
+            self.assertEqual(c.request("FolderSync", fs, policy_key=key).status, 449, key)
+        # the right acknowledgement still works afterwards
+        ack = c.request("Provision", c.provision_request(temp, 1), policy_key=temp)
+        self.assertEqual(ack.doc.findtext("Policies/Policy/Status"), "1", ack.doc)
+        final = ack.doc.findtext("Policies/Policy/PolicyKey")
+        self.assertEqual(c.request("FolderSync", fs, policy_key=final).status, 200)
+
     # duplicate UIDs from a phone -------------------------------------------------------
 
     def test_add_with_a_uid_the_calendar_holds_makes_no_second_item(self):
@@ -345,6 +369,37 @@ class LargeItemTest(harness.ServerTestCase):
         fields = ec.calendar_fields(col.adds[0][1])
         self.assertEqual(fields["UID"], "big-eas")
         self.assertEqual(fields["Body"]["Data"].replace("\r\n", "\n"), text)
+
+
+class BodyLimitTest(harness.ServerTestCase):
+    """eas_max_body bounds a request body however it arrives: a chunked body (no
+    Content-Length) is refused with 413 eas-body-too-large once it passes the limit."""
+
+    CONFIG = "eas_max_body = 1K\n"
+
+    def test_chunked_body_over_eas_max_body_is_413(self):
+        self.srv.cli("calendar", "add", "alice", "big")
+        c = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                         "BIGBODY01")
+        self.addCleanup(c.close)
+        c.provision()
+        fid = [f["ServerId"] for f in ec.EASClient.folders_of(c.folder_sync("0"))
+               if f["DisplayName"] == "big"][0]
+        col = c.sync(fid, "0").only()
+        self.assertEqual(col.status, 1, col.node)
+        add = E("A:Add", E("ClientId", "big-1"), ec.calendar_appdata(
+            "x" * 3000, BASE, BASE + HOUR, uid="big-uid"))
+        data = ec.encode(c.sync_request([{"key": col.sync_key, "id": fid,
+                                          "commands": [add]}]))
+        self.assertGreater(len(data), 2048)
+        headers = {"MS-ASProtocolVersion": c.version, "X-MS-PolicyKey": c.policy_key,
+                   "Content-Type": "application/vnd.ms-sync.wbxml"}
+        chunks = (data[i:i + 256] for i in range(0, len(data), 256))
+        r = self.req("POST", c.target("Sync"), body=chunks, headers=headers)
+        self.assertStatus(r, 413)
+        # nothing was added, and the device goes on with its key
+        res = c.sync(fid, col.sync_key, get_changes=True)
+        self.assertTrue(res.empty or not res.only().adds, res.resp)
 
 
 if __name__ == "__main__":

@@ -342,7 +342,9 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
         for bad in ("garbage", "urn:x-almanac:sync:1-2-3",
                     "urn:x-almanac:sync:%s-%s-%d" % (coll, epoch, int(modseq) + 100),
                     "urn:x-almanac:sync:%s-%d-%s" % (coll, int(epoch) ^ 1, modseq),
-                    "urn:x-almanac:sync:%s-%s" % (coll, epoch)):
+                    "urn:x-almanac:sync:%s-%s" % (coll, epoch),
+                    # this collection's epoch and modseq under another collection's id
+                    "urn:x-almanac:sync:%d-%s-%s" % (int(coll) + 1, epoch, modseq)):
             self.assertCondition(self.sync(bad), 403, "valid-sync-token")
 
     def test_pruned_history_makes_old_tokens_start_over(self):

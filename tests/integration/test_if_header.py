@@ -228,7 +228,10 @@ class IfHeaderTest(ServerTestCase):
                 self.assertEqual(self.etag(path), mine)
         true = [lambda: "<%s> ([%s])" % (other, theirs),
                 lambda: "<%s> ([%s])" % (other_abs, theirs),
-                lambda: "<%s> ([\"wrong\"]) <%s> ([%s])" % (other, path, mine)]
+                lambda: "<%s> ([\"wrong\"]) <%s> ([%s])" % (other, path, mine),
+                # any true list makes the header true, the last one or not
+                lambda: "([%s]) ([\"wrong\"])" % mine,
+                lambda: "<%s> ([%s]) <%s> ([\"wrong\"])" % (path, mine, other)]
         for i, make in enumerate(true):
             good = make()
             with self.subTest(If=good):

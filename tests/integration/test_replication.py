@@ -150,7 +150,7 @@ class ReplicationTest(ServerTestCase):
                          [("a.ics", "change"), ("b.ics", "change"), ("c.ics", "delete"),
                           ("d.ics", "new")])
 
-    def test_collblob_forgery_foreign_user_and_query_mismatch_are_475(self):
+    def test_collblob_forgery_foreign_user_collection_and_query_are_475(self):
         self.req("MKCALENDAR", "/calendars/alice/cb/")
         self.req("PUT", "/calendars/alice/cb/a.ics", body=event("a"), headers=ICS)
         good = self.manifest("/exchange/alice/cb/").collblob
@@ -165,6 +165,12 @@ class ReplicationTest(ServerTestCase):
         r = self.search("/exchange/alice/cb/", collblob=good, depth="DEEP")
         self.assertCondition(r, 475, "invalid-collblob")
         self.assertIn("query-mismatch", r.text)
+        # the collblob of another of alice's calendars (§1.3: the collection is checked
+        # before the epoch, so the reason names it)
+        self.req("MKCALENDAR", "/calendars/alice/cb2/")
+        r = self.search("/exchange/alice/cb2/", collblob=good)
+        self.assertCondition(r, 475, "invalid-collblob")
+        self.assertIn("wrong-collection", r.text)
         self.srv.request("MKCALENDAR", "/calendars/bob/cb/", user="bob")
         bobs = Manifest(self.search("/exchange/bob/cb/", user="bob")).collblob
         r = self.search("/exchange/alice/cb/", collblob=bobs)

@@ -1,6 +1,10 @@
 """tests/integration/test_security.py: authentication, and two users isolated from each
 other by every method: another user's tree answers 404 (its existence is not revealed) and
-nothing is written there; path traversal and encoding tricks never cross homes."""
+nothing is written there; path traversal and encoding tricks never cross homes. Only Basic
+credentials, without NUL bytes, are accepted, and a cached credential expires."""
+
+import base64
+import time
 
 from harness import ServerTestCase, main, propfind_body
 
@@ -42,6 +46,24 @@ class SecurityTest(ServerTestCase):
         for h in ("Basic", "Basic !!!notbase64", "Bearer abc", "Basic " + "QQ==" * 600):
             r = self.req("GET", ALICE, auth=False, headers={"Authorization": h})
             self.assertStatus(r, 401, h[:20])
+
+    def test_another_scheme_with_basic_credentials_is_401(self):
+        # Basic's payload (alice's right password) under other six-letter schemes
+        creds = base64.b64encode(b"alice:" + self.srv.passwords["alice"].encode()).decode()
+        for scheme in ("Bearer", "Digest", "Basics"):
+            r = self.req("GET", ALICE + "private/secret.txt", auth=False,
+                         headers={"Authorization": "%s %s" % (scheme, creds)})
+            self.assertStatus(r, 401, scheme)
+            self.assertNotIn(b"alice only", r.body)
+
+    def test_credentials_with_a_nul_byte_are_401(self):
+        # the right password followed by a NUL and more: not the password
+        pw = self.srv.passwords["alice"].encode()
+        for raw in (b"alice:" + pw + b"\0junk", b"alice\0x:" + pw):
+            h = "Basic " + base64.b64encode(raw).decode()
+            r = self.req("GET", ALICE + "private/secret.txt", auth=False,
+                         headers={"Authorization": h})
+            self.assertStatus(r, 401, repr(raw))
 
     def test_every_method_needs_authentication(self):
         for m in ("OPTIONS", "GET", "PUT", "DELETE", "PROPFIND", "PROPPATCH", "MKCOL", "COPY",
@@ -120,6 +142,24 @@ class SecurityTest(ServerTestCase):
     def test_too_long_path_is_414(self):
         r = self.req("GET", "/calendars/bob/" + "a" * 5000, user="bob")
         self.assertIn(r.status, (414, 431), r)
+
+
+
+class CredentialCacheTest(ServerTestCase):
+    """Verified credentials are remembered for auth_cache_ttl seconds, and no longer: a
+    password changed with the admin CLI stops working once its cache entry has expired."""
+
+    CONFIG = "auth_cache_ttl = 1\n"
+
+    def test_a_changed_password_stops_working_after_the_ttl(self):
+        old = self.srv.passwords["alice"]
+        self.assertStatus(self.req("PROPFIND", ALICE, headers={"Depth": "0"}), 207)
+        self.srv.cli("user", "passwd", "alice", "--password-stdin", input="new-secret\n")
+        time.sleep(2.2)  # the entry was made at most 1 s ago, with a 1 s lifetime
+        r = self.req("PROPFIND", ALICE, headers={"Depth": "0"}, password=old)
+        self.assertStatus(r, 401)
+        r = self.req("PROPFIND", ALICE, headers={"Depth": "0"}, password="new-secret")
+        self.assertStatus(r, 207)
 
 
 if __name__ == "__main__":

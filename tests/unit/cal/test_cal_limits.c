@@ -5,7 +5,9 @@
  * expanded, filtered and turned into free-busy, each within a bound far below the hang they
  * used to cause. The bound is generous (sanitizer builds on a loaded 2-core machine); the
  * times a release build takes are in BENCHMARKS.md. Also: the time-zone cache shares one
- * zone between objects, and a per-thread deadline stops a walk with err_cond_time_budget. */
+ * zone between objects, a per-thread deadline stops a walk at once with err_cond_time_budget,
+ * and each CAL_MAX_* bound and max_tz_transitions holds exactly where cal.h puts it (one past
+ * it is refused or unbounded), so that a weakened bound fails here (tests/mutate). */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,6 +174,7 @@ static void test_refusal_names_the_zone_and_the_limit(void **state)
                      -1);
     assert_ptr_equal(e.cond, &cal_cond_valid_calendar_data);
     assert_non_null(strstr(e.msg, "VTIMEZONE X"));
+    assert_non_null(strstr(e.msg, "RRULE")); /* which part of the zone is at fault */
     arena_destroy(&arena);
 }
 
@@ -481,7 +484,23 @@ static void test_deadline_stops_walks(void **state)
     struct slice out;
     assert_int_equal(cal_expand(slice_from_cstr(series), 0, 86400, arena, &out, &e), -1);
     assert_ptr_equal(e.cond, &err_cond_time_budget);
-    deadline_restore(saved);
+    /* and the walk stops at the deadline, not at the CAL_MAX_* bounds: a series walked to
+     * CAL_MAX_INSTANCES (about half a second in a release build) returns at once */
+    static const char long_series[] = UTC_EVENT("RRULE:FREQ=MINUTELY;COUNT=1000000\r\n");
+    err_init(&e);
+    int64_t t0 = time_mono_us();
+    assert_int_equal(
+        cal_parse_object(slice_from_cstr(long_series), CAL_COMP_VEVENT, arena, &info, &e), -1);
+    assert_ptr_equal(e.cond, &err_cond_time_budget);
+    err_init(&e);
+    assert_int_equal(cal_expand(slice_from_cstr(long_series), 0, INT64_MAX / 2, arena, &out, &e),
+                     -1);
+    assert_ptr_equal(e.cond, &err_cond_time_budget);
+    int64_t us = elapsed_since(t0);
+    deadline_restore(saved); /* before a failure, which would leave it passed for later tests */
+    if (us > 100000) {
+        fail_msg("past the deadline, validation and expansion took %lld ms", (long long)us / 1000);
+    }
     err_init(&e);
     assert_int_equal(cal_parse_object(slice_from_cstr(series), CAL_COMP_VEVENT, arena, &info, &e),
                      0);
@@ -633,6 +652,156 @@ static void test_until_span_skips_the_middle_exactly(void **state)
     }
 }
 
+/* Parses a VEVENT with `props` (DTSTART, rules...) into *info; returns cal_parse_object's rc. */
+static int parse_event(const char *props, struct cal_info *info, struct err *e)
+{
+    char ics[2048];
+    snprintf(ics, sizeof(ics),
+             HEAD "BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260101T000000Z\r\n%sEND:VEVENT\r\n" TAIL,
+             props);
+    err_init(e);
+    return cal_parse_object(slice_from_cstr(ics), CAL_COMP_VEVENT, arena, info, e);
+}
+
+/* Each CAL_MAX_* bound of a walk holds where cal.h puts it: a series inside every bound gets
+ * its exact span, one past a bound an unbounded span (INT64_MAX), never a longer walk. */
+static void test_walk_bounds_are_exact(void **state)
+{
+    (void)state;
+    arena = arena_create();
+    struct cal_info info;
+    struct err e;
+    /* instances: 24 a day, one step each (the hours of one daily period) */
+    assert_int_equal(parse_event("DTSTART:19800101T000000Z\r\nDURATION:PT1M\r\nRRULE:FREQ=DAILY;"
+                                 "BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"
+                                 "21,22,23;COUNT=90000\r\n",
+                                 &info, &e),
+                     0);
+    assert_int_equal(info.dtend_utc, 315532800 + 89999 * 3600 + 60);
+    assert_int_equal(parse_event("DTSTART:19800101T000000Z\r\nDURATION:PT1M\r\nRRULE:FREQ=DAILY;"
+                                 "BYHOUR=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,"
+                                 "21,22,23;COUNT=150000\r\n",
+                                 &info, &e),
+                     0);
+    assert_true(info.dtend_utc == INT64_MAX); /* past CAL_MAX_INSTANCES, within the steps */
+    /* steps: one instance a day found in 24 hourly periods each */
+    assert_int_equal(parse_event("DTSTART:19800101T000000Z\r\nDURATION:PT1M\r\n"
+                                 "RRULE:FREQ=HOURLY;BYHOUR=0;COUNT=8000\r\n",
+                                 &info, &e),
+                     0);
+    assert_int_equal(info.dtend_utc, 315532800 + 7999 * 86400 + 60);
+    assert_int_equal(parse_event("DTSTART:19800101T000000Z\r\nDURATION:PT1M\r\n"
+                                 "RRULE:FREQ=HOURLY;BYHOUR=0;COUNT=12000\r\n",
+                                 &info, &e),
+                     0);
+    assert_true(info.dtend_utc == INT64_MAX); /* past CAL_MAX_STEPS, within the instances */
+    /* years: an instance in 2200 is the last one a span may hold */
+    assert_int_equal(parse_event("DTSTART:21900101T000000Z\r\nDURATION:PT1H\r\n"
+                                 "RRULE:FREQ=YEARLY;COUNT=11\r\n",
+                                 &info, &e),
+                     0);
+    assert_int_equal(info.dtend_utc, 7258118400 + 3600); /* 2200-01-01T01:00:00Z */
+    assert_int_equal(parse_event("DTSTART:21900101T000000Z\r\nDURATION:PT1H\r\n"
+                                 "RRULE:FREQ=YEARLY;COUNT=12\r\n",
+                                 &info, &e),
+                     0);
+    assert_true(info.dtend_utc == INT64_MAX);
+    /* RRULEs: CAL_MAX_RRULES are taken, one more is 403 */
+    static const char rule[] = "RRULE:FREQ=WEEKLY;COUNT=3\r\n";
+    char props[1024];
+    int n = snprintf(props, sizeof(props), "DTSTART:20260105T100000Z\r\n");
+    for (int i = 0; i < CAL_MAX_RRULES; i++) {
+        n += snprintf(props + n, sizeof(props) - (size_t)n, "%s", rule);
+    }
+    assert_int_equal(parse_event(props, &info, &e), 0);
+    snprintf(props + n, sizeof(props) - (size_t)n, "%s", rule);
+    assert_int_equal(parse_event(props, &info, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_valid_calendar_data);
+    arena_destroy(&arena);
+}
+
+/* An expansion shows at most CAL_MAX_EXPANDED instances of one object, the first ones. */
+static void test_expansion_shows_at_most_cal_max_expanded(void **state)
+{
+    (void)state;
+    static const char ics[] = HEAD "BEGIN:VEVENT\r\nUID:x\r\nDTSTAMP:20260101T000000Z\r\n"
+                                   "DTSTART:20260101T000000Z\r\nDURATION:PT1M\r\n"
+                                   "RRULE:FREQ=MINUTELY;COUNT=30000\r\nEND:VEVENT\r\n" TAIL;
+    arena = arena_create();
+    struct err e;
+    err_init(&e);
+    struct slice out;
+    const int64_t jan2026 = 1767225600;
+    assert_int_equal(
+        cal_expand(slice_from_cstr(ics), jan2026, jan2026 + 30 * 86400, arena, &out, &e), 0);
+    size_t n = 0;
+    for (const char *p = out.ptr; (p = strstr(p, "BEGIN:VEVENT")) != NULL; p++) {
+        n++;
+    }
+    assert_int_equal(n, CAL_MAX_EXPANDED);
+    assert_non_null(strstr(out.ptr, "DTSTART:20260101T000000Z"));
+    arena_destroy(&arena);
+}
+
+/* A VTIMEZONE's offset changes count its RDATEs and observances too, and an observance takes
+ * at most CAL_MAX_RRULES RRULEs. */
+static void test_zone_rdates_and_rules_are_counted(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    assert_int_equal(buf_append_cstr(&b, HEAD "BEGIN:VTIMEZONE\r\nTZID:R\r\nBEGIN:STANDARD\r\n"
+                                              "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+                                              "DTSTART:19701025T030000\r\n"),
+                     0);
+    for (int y = 1971; y < 1971 + 150; y++) {
+        char line[64];
+        snprintf(line, sizeof(line), "RDATE:%04d1025T030000\r\n", y);
+        assert_int_equal(buf_append_cstr(&b, line), 0);
+    }
+    assert_int_equal(buf_append_cstr(&b, "END:STANDARD\r\nEND:VTIMEZONE\r\n" EVENT("R", "") TAIL),
+                     0);
+    arena = arena_create();
+    struct cal_info info;
+    struct err e;
+    err_init(&e);
+    cal_shutdown(); /* forget cached verdicts */
+    cal_init();
+    cal_set_max_tz_transitions(200);
+    assert_int_equal(cal_parse_object(buf_slice(&b), CAL_COMP_VEVENT, arena, &info, &e), 0);
+    cal_shutdown();
+    cal_init();
+    cal_set_max_tz_transitions(100); /* 151 changes: the DTSTART and 150 RDATEs */
+    err_init(&e);
+    assert_int_equal(cal_parse_object(buf_slice(&b), CAL_COMP_VEVENT, arena, &info, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_valid_calendar_data);
+    assert_non_null(strstr(e.msg, "VTIMEZONE R"));
+    cal_shutdown();
+    cal_init();
+    cal_set_max_tz_transitions(0);
+    buf_deinit(&b);
+
+    /* five yearly RRULEs in one observance: one more than CAL_MAX_RRULES */
+    buf_init(&b, 1u << 16);
+    assert_int_equal(buf_append_cstr(&b, HEAD "BEGIN:VTIMEZONE\r\nTZID:F\r\nBEGIN:STANDARD\r\n"
+                                              "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+                                              "DTSTART:19701025T030000\r\n"),
+                     0);
+    for (int i = 0; i <= CAL_MAX_RRULES; i++) {
+        char line[96];
+        snprintf(line, sizeof(line), "RRULE:FREQ=YEARLY;BYMONTH=%d;BYDAY=-1SU;COUNT=10\r\n", i + 1);
+        assert_int_equal(buf_append_cstr(&b, line), 0);
+    }
+    assert_int_equal(buf_append_cstr(&b, "END:STANDARD\r\nEND:VTIMEZONE\r\n" EVENT("F", "") TAIL),
+                     0);
+    err_init(&e);
+    assert_int_equal(cal_parse_object(buf_slice(&b), CAL_COMP_VEVENT, arena, &info, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_valid_calendar_data);
+    assert_non_null(strstr(e.msg, "VTIMEZONE F"));
+    buf_deinit(&b);
+    arena_destroy(&arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -648,6 +817,9 @@ int main(void)
         cmocka_unit_test(test_deadline_stops_walks),
         cmocka_unit_test(test_window_expansion_equals_the_full_walk),
         cmocka_unit_test(test_until_span_skips_the_middle_exactly),
+        cmocka_unit_test(test_walk_bounds_are_exact),
+        cmocka_unit_test(test_expansion_shows_at_most_cal_max_expanded),
+        cmocka_unit_test(test_zone_rdates_and_rules_are_counted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
