@@ -1,11 +1,11 @@
 /* tests/fuzz/replay.c: a corpus replayer for fuzz targets built without libFuzzer (gcc, the
  * `make check` build; STYLE.md §3.10). Takes the part of libFuzzer's command line that
  * replaying needs: `fuzz_<target> [-timeout=N] FILE_OR_DIR...` calls LLVMFuzzerInitialize()
- * once, then LLVMFuzzerTestOneInput() on every file named and every regular file in every
- * directory named, in name order. Each input must return within N seconds (default 1, as
- * scripts/fuzz.sh gives libFuzzer): SIGALRM's default action ends the process, so a hang
- * fails the test as it fails a fuzzing run. Prints each input's name before running it, so
- * the last line names the culprit of a crash or a hang. Exit 0 when every input ran. */
+ * once (when the target has one), then LLVMFuzzerTestOneInput() on every file named and every
+ * regular file in every directory named, in name order. Each input must return within N seconds
+ * (default 1, as scripts/fuzz.sh gives libFuzzer): SIGALRM's default action ends the process, so a
+ * hang fails the test as it fails a fuzzing run. Prints each input's name before running it, so the
+ * last line names the culprit of a crash or a hang. Exit 0 when every input ran. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +17,8 @@
 #include "util/parse.h"
 #include "util/slice.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
+/* Optional, as for libFuzzer: a target without set-up does not define it. */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
@@ -114,7 +115,9 @@ static int run_dir(const char *dir, unsigned timeout)
 int main(int argc, char **argv)
 {
     unsigned timeout = 1;
-    LLVMFuzzerInitialize(&argc, &argv);
+    if (LLVMFuzzerInitialize) {
+        LLVMFuzzerInitialize(&argc, &argv);
+    }
     int inputs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
