@@ -2,14 +2,13 @@
  * untagged and tagged lists, Not, state tokens in <...> and entity tags in [...]. State tokens
  * are answered by the protocol extensions (replication's rt:/rid:); any other token never
  * matches, since no locks are taken. The header is true when any list is true; a list when
- * all its conditions are. Malformed syntax is 400; a false header is 412. */
+ * all its conditions are. Malformed syntax is 400; a false header is 412. The grammar
+ * (dav_if_eval, ifheader.h) knows nothing of the store; dav_if_check answers its conditions. */
+#include "dav/ifheader.h"
+
 #include <string.h>
 
 #include "dav/ext.h"
-
-enum {
-    IF_MAX_CONDITIONS = 64
-}; /* conditions evaluated in one header */
 
 struct if_parser {
     struct slice s;
@@ -38,27 +37,9 @@ static int read_delimited(struct if_parser *p, char close, struct slice *out)
     return 0;
 }
 
-/* A state token's truth for `res`: the extensions decide; unknown tokens are false. */
-static bool token_matches(struct dav_req *dr, const struct dav_res *res, struct slice token)
-{
-    for (size_t e = 0; e < dr->app->next; e++) {
-        if (dr->app->ext[e]->state_token) {
-            int m = dr->app->ext[e]->state_token(dr, res, token);
-            if (m >= 0) {
-                return m == 1;
-            }
-        }
-    }
-    return false;
-}
-
 /* One list "( ... )" at pos: sets *truth; returns 0 or -1 on bad syntax. */
-static int eval_list(struct dav_req *dr,
-                     struct if_parser *p,
-                     const struct dav_res *res,
-                     const char *etag,
-                     unsigned *budget,
-                     bool *truth)
+static int eval_list(
+    struct if_parser *p, const struct dav_if_ops *ops, void *ctx, unsigned *budget, bool *truth)
 {
     p->pos++; /* '(' */
     bool all = true;
@@ -94,13 +75,12 @@ static int eval_list(struct dav_req *dr,
             if (read_delimited(p, '>', &v) != 0) {
                 return -1;
             }
-            holds = res->kind != DAV_RES_NONE && token_matches(dr, res, v);
+            holds = ops->token(ctx, v);
         } else if (c == '[') {
             if (read_delimited(p, ']', &v) != 0) {
                 return -1;
             }
-            struct slice tag = slice_trim(v);
-            holds = etag && slice_eq(tag, slice_from_cstr(etag));
+            holds = ops->etag(ctx, slice_trim(v));
         } else {
             return -1;
         }
@@ -114,18 +94,13 @@ static int eval_list(struct dav_req *dr,
     return 0;
 }
 
-int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag, struct err *err)
+int dav_if_eval(
+    struct slice h, const struct dav_if_ops *ops, void *ctx, bool *truth_out, struct err *err)
 {
-    const char *h = http_req_header(dr->http, "If");
-    if (!h) {
-        return 0;
-    }
-    struct if_parser p = {slice_from_cstr(h), 0};
-    unsigned budget = IF_MAX_CONDITIONS;
+    struct if_parser p = {h, 0};
+    unsigned budget = DAV_IF_MAX_CONDITIONS;
     bool any_true = false;
     bool any_list = false;
-    const struct dav_res *target = res;
-    struct dav_res tagged;
     for (;;) {
         skip_ws(&p);
         if (p.pos >= p.s.len) {
@@ -135,29 +110,19 @@ int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag
         if (c == '<') {
             /* a Resource-Tag: the following lists apply to that resource */
             struct slice ref;
-            const char *path = NULL;
-            struct err e;
-            err_init(&e);
-            if (read_delimited(&p, '>', &ref) != 0 ||
-                http_path_decode(ref, BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) != 0) {
+            if (read_delimited(&p, '>', &ref) != 0) {
                 return err_set(err, &dav_cond_bad_request, "malformed If header");
             }
-            if (dav_resolve(dr, path, &tagged, err) != 0) {
+            if (ops->tag(ctx, ref, err) != 0) {
                 return -1;
             }
-            target = &tagged;
             continue;
         }
         if (c != '(') {
             return err_set(err, &dav_cond_bad_request, "malformed If header");
         }
         bool truth = false;
-        const char *tag_etag = target == res
-                                   ? etag
-                                   : (target->kind == DAV_RES_ITEM
-                                          ? dav_etag(dr->arena, &target->coll, target->item.modseq)
-                                          : NULL);
-        if (eval_list(dr, &p, target, tag_etag, &budget, &truth) != 0) {
+        if (eval_list(&p, ops, ctx, &budget, &truth) != 0) {
             return err_set(err, &dav_cond_bad_request, "malformed If header");
         }
         any_list = true;
@@ -166,7 +131,80 @@ int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag
     if (!any_list) {
         return err_set(err, &dav_cond_bad_request, "malformed If header");
     }
-    if (!any_true) {
+    *truth_out = any_true;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The conditions against the store */
+
+/* dav_if_check's answers: the lists apply to the request target until a Resource-Tag names
+ * another resource (resolved into `tagged`). */
+struct if_check {
+    struct dav_req *dr;
+    const struct dav_res *target; /* the resource the current lists apply to */
+    const char *target_etag;      /* its current ETag, or NULL (collections, nothing there) */
+    struct dav_res tagged;
+};
+
+static int check_tag(void *ctx, struct slice ref, struct err *err)
+{
+    struct if_check *c = ctx;
+    const char *path = NULL;
+    struct err e;
+    err_init(&e);
+    if (http_path_decode(ref, BUF_LIMIT_HREF, c->dr->arena, &path, NULL, &e) != 0) {
+        return err_set(err, &dav_cond_bad_request, "malformed If header");
+    }
+    if (dav_resolve(c->dr, path, &c->tagged, err) != 0) {
+        return -1;
+    }
+    c->target = &c->tagged;
+    c->target_etag = c->tagged.kind == DAV_RES_ITEM
+                         ? dav_etag(c->dr->arena, &c->tagged.coll, c->tagged.item.modseq)
+                         : NULL;
+    return 0;
+}
+
+/* A state token's truth for the current resource: the extensions decide; unknown tokens and
+ * resources that do not exist are false. */
+static bool check_token(void *ctx, struct slice token)
+{
+    struct if_check *c = ctx;
+    if (c->target->kind == DAV_RES_NONE) {
+        return false;
+    }
+    for (size_t e = 0; e < c->dr->app->next; e++) {
+        if (c->dr->app->ext[e]->state_token) {
+            int m = c->dr->app->ext[e]->state_token(c->dr, c->target, token);
+            if (m >= 0) {
+                return m == 1;
+            }
+        }
+    }
+    return false;
+}
+
+static bool check_etag(void *ctx, struct slice etag)
+{
+    struct if_check *c = ctx;
+    return c->target_etag && slice_eq(etag, slice_from_cstr(c->target_etag));
+}
+
+static const struct dav_if_ops check_ops = {check_tag, check_token, check_etag};
+
+int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag, struct err *err)
+{
+    const char *h = http_req_header(dr->http, "If");
+    if (!h) {
+        return 0;
+    }
+    struct if_check c = {.dr = dr, .target = res, .target_etag = etag};
+    bool truth = false;
+    if (dav_if_eval(slice_from_cstr(h), &check_ops, &c, &truth, err) != 0) {
+        return -1;
+    }
+    if (!truth) {
         if (res->kind == DAV_RES_ITEM) {
             /* exchange-replication.md §2.1: the current state, so the client can refetch */
             if (etag) {

@@ -78,16 +78,22 @@ static int value_tag(struct buf *b, struct slice ns, struct slice name, bool clo
     return rc == 0 ? 0 : -1;
 }
 
+/* Each attribute in a namespace declares a prefix of its own, W, W1, W2...: two of them
+ * sharing W would declare xmlns:W twice on one element, which is not XML (a value that then
+ * breaks every PROPFIND answer carrying it; found by tests/fuzz/fuzz_proppatch.c). */
 static int value_attrs(struct buf *b, const struct xmlin_attr *attrs, size_t nattrs)
 {
     int rc = 0;
+    size_t prefixes = 0;
     for (size_t i = 0; i < nattrs; i++) {
         if (slice_eq(attrs[i].ns, SLICE_LIT("http://www.w3.org/XML/1998/namespace"))) {
             rc |= buf_append_cstr(b, " xml:");
         } else if (attrs[i].ns.len) {
-            rc |= buf_append_cstr(b, " xmlns:W=\"");
+            rc |= prefixes ? buf_appendf(b, " xmlns:W%zu=\"", prefixes)
+                           : buf_append_cstr(b, " xmlns:W=\"");
             rc |= xmlout_attr(b, attrs[i].ns);
-            rc |= buf_append_cstr(b, "\" W:");
+            rc |= prefixes ? buf_appendf(b, "\" W%zu:", prefixes) : buf_append_cstr(b, "\" W:");
+            prefixes++;
         } else {
             rc |= buf_putc(b, ' ');
         }

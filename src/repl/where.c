@@ -315,7 +315,13 @@ static int compile(
         }
         return 0;
     case REPL_EXPR_NOT:
-        return compile(e->a, fold, a, &c->a, err);
+        if (compile(e->a, fold, a, &c->a, err) != 0) {
+            return -1;
+        }
+        /* NOT of a predicate that folds to TRUE has no folded form (NULL is TRUE, and there
+         * is no FALSE): keep the operand, so that the canonical text stays a query rather
+         * than "(NOT TRUE)", which does not parse (found by tests/fuzz/fuzz_sql.c). */
+        return c->a ? 0 : compile(e->a, false, a, &c->a, err);
     case REPL_EXPR_NULL:
         repl_prop_resolve(e->left.text, a, &c->prop);
         c->negated = e->negated;

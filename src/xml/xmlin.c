@@ -783,6 +783,9 @@ static int push_or_hold(struct xmlin *r, bool all)
  * however the body was chunked. Returns 0 or -1 with r->err set. */
 static int scan_pending(struct xmlin *r, size_t from)
 {
+    if (from == r->pending.len) {
+        return 0; /* nothing new, and pending.data is NULL before the first byte: no NULL + 0 */
+    }
     size_t end = from + prescan(r, r->pending.data + from, r->pending.len - from);
     if (end == r->pending.len) {
         return 0;

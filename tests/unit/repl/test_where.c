@@ -176,6 +176,9 @@ static const struct print_case prints[] = {
     {Q("'it''s' = \"" C "location\""), "\"" C "location\" = 'it''s'"},
     {Q("NOT \"" C "instancetype\" = 2 OR \"" H "subject\" IS NOT NULL"),
      "((NOT \"" C "instancetype\" = 2) OR \"" H "subject\" IS NOT NULL)"},
+    /* NOT TRUE is no query: the folded operand stays (found by fuzz_sql) */
+    {Q("NOT \"DAV:contentclass\" = 'urn:content-classes:appointment'"),
+     "(NOT \"DAV:contentclass\" = 'urn:content-classes:appointment')"},
     {Q("\"https://schemas.microsoft.com/repl/repl-uid\" LIKE 'rid:%'"),
      "\"http://schemas.microsoft.com/repl/repl-uid\" LIKE 'rid:%'"},
 };

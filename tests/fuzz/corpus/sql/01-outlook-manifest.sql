@@ -1,0 +1,1 @@
+SELECT "DAV:href", "urn:schemas:calendar:dtstart" AS start FROM SCOPE('SHALLOW TRAVERSAL OF ""') WHERE "DAV:contentclass" = 'urn:content-classes:appointment' AND "DAV:isfolder" = false

@@ -1,0 +1,1 @@
+SELECT * FROM "/calendars/alice/home/" WHERE "urn:schemas:calendar:dtstart" >= '2026-01-01T00:00:00Z' AND "urn:schemas:calendar:dtend" <= CAST("2026-02-01T00:00:00Z" AS 'dateTime.tz') ORDER BY "urn:schemas:calendar:dtstart" DESC, "DAV:displayname"

@@ -1,0 +1,1 @@
+SELECT "urn:schemas:calendar:location" FROM SCOPE('DEEP TRAVERSAL OF "/exchange/alice/Calendar/"') WHERE NOT ("urn:schemas:calendar:location" LIKE '%%4._2' OR "urn:schemas:calendar:location" IS NULL) AND "urn:schemas:calendar:instancetype" <> 2

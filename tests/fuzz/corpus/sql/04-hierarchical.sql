@@ -1,0 +1,1 @@
+SELECT "DAV:displayname", "http://schemas.microsoft.com/repl/contenttag" FROM SCOPE('HIERARCHICAL TRAVERSAL OF ""') WHERE "DAV:ishidden" = false AND "DAV:isfolder" = true

@@ -1,0 +1,1 @@
+SELECT "urn:schemas-microsoft-com:office:office#Keywords" FROM "" WHERE "urn:schemas-microsoft-com:office:office#Keywords" = 'blue' OR "urn:schemas:calendar:alldayevent" = 't' OR "urn:schemas:calendar:busystatus" = "urn:schemas:calendar:location"

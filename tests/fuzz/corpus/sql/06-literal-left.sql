@@ -1,0 +1,1 @@
+SELECT * FROM "" WHERE '2026-01-06' > "urn:schemas:calendar:dtstart" AND "DAV:getcontentlength" > 300 AND "urn:x-unknown:prop" IS NOT NULL

@@ -1,0 +1,1 @@
+SELECT * FROM "" WHERE NOT "DAV:contentclass" = 'urn:content-classes:appointment'

@@ -1,0 +1,1 @@
+SELECT * FROM "" WHERE "DAV:contentclass" = 'urn:content-classes:appointment' OR "urn:schemas:calendar:instancetype" = 1

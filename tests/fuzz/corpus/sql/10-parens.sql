@@ -1,0 +1,1 @@
+SELECT * FROM "" WHERE (((("urn:schemas:calendar:uid" = 'x'))))

@@ -1,0 +1,1 @@
+select "DAV:href" from scope('shallow traversal of ""') where "urn:schemas:calendar:dtstart" >= '2026/01/05 10:00:00' and "urn:schemas:calendar:dtend" < '2026-01-05T12:00:00+01:00'
