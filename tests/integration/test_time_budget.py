@@ -81,6 +81,33 @@ class TimeBudgetTest(ServerTestCase):
         log = self.log_since(mark)
         self.assertIn("request_time_budget=1s", log)
 
+    def test_an_expansion_search_past_the_budget_is_503_or_cut_off(self):
+        # exchange-replication.md §3.8: bounds on dtstart and dtend make an expansion query;
+        # every series is walked to the window near its end
+        sql = ('SELECT "DAV:href" FROM SCOPE(\'SHALLOW TRAVERSAL OF ""\') WHERE '
+               '"urn:schemas:calendar:dtstart" &gt;= CAST("%s" AS \'dateTime.tz\') AND '
+               '"urn:schemas:calendar:dtend" &lt;= CAST("%s" AS \'dateTime.tz\')'
+               % (GAP.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  (GAP + datetime.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")))
+        body = ('<?xml version="1.0"?><D:searchrequest xmlns:D="DAV:"><D:sql>%s</D:sql>'
+                '</D:searchrequest>' % sql)
+        xml = {"Content-Type": "text/xml"}
+        # with Range the rows are counted before the status: the budget's 503
+        mark = len(self.srv.read_log())
+        r = self.req("SEARCH", "/exchange/alice/long/", body=body,
+                     headers=dict(xml, Range="rows=0-9"))
+        self.assertCondition(r, 503, "request-time-budget")
+        self.assertIn("request-time-budget", self.log_since(mark))
+        # without, the rows stream: cut off, never a finished 207
+        mark = len(self.srv.read_log())
+        try:
+            r = self.req("SEARCH", "/exchange/alice/long/", body=body, headers=xml)
+        except (http.client.HTTPException, ConnectionError):
+            r = None
+        if r is not None:
+            self.assertCondition(r, 503, "request-time-budget")
+        self.assertIn("request_time_budget", self.log_since(mark))
+
 
 if __name__ == "__main__":
     main()
