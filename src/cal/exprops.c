@@ -407,24 +407,13 @@ static void read_component(icalcomponent *root,
     read_text(c, arena, out);
 }
 
-static icalcomponent *parse_calendar(struct slice ics, struct arena *arena, struct err *err)
-{
-    icalcomponent *root = cal_tree_parse(arena_slicedup(arena, ics), false, err);
-    if (!root || icalcomponent_isa(root) != ICAL_VCALENDAR_COMPONENT) {
-        cal_tree_free(root);
-        err_set(err, &cal_cond_valid_calendar_data, "stored object does not parse");
-        return NULL;
-    }
-    return root;
-}
-
 int cal_exprops_read(struct slice ics,
                      struct arena *arena,
                      struct cal_ex_value out[CAL_EX_COUNT],
                      struct err *err)
 {
     memset(out, 0, CAL_EX_COUNT * sizeof(*out));
-    icalcomponent *root = parse_calendar(ics, arena, err);
+    icalcomponent *root = cal_parse_stored(ics, arena, err);
     if (!root) {
         return -1;
     }
@@ -476,7 +465,7 @@ static int collect_overrides(struct cal_ex_instances *x,
                              struct arena *arena,
                              struct err *err)
 {
-    icalcomponent *root = parse_calendar(ics, arena, err);
+    icalcomponent *root = cal_parse_stored(ics, arena, err);
     if (!root) {
         return -1;
     }
@@ -522,7 +511,7 @@ int cal_ex_instances_open(struct slice ics,
     if (cal_exprops_read(ics, arena, x->master, err) != 0 ||
         collect_overrides(x, ics, arena, err) != 0 ||
         cal_expand(ics, start, end, arena, &exp, err) != 0 ||
-        !(x->root = parse_calendar(exp, arena, err))) {
+        !(x->root = cal_parse_stored(exp, arena, err))) {
         cal_ex_instances_close(&x);
         return -1;
     }
