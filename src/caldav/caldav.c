@@ -530,6 +530,8 @@ static const struct dav_ext ext = {
     .nprops = ALM_ARRAY_LEN(caldav_props),
     .methods =
         {
+            [HTTP_M_GET] = &caldav_get,
+            [HTTP_M_HEAD] = &caldav_get,
             [HTTP_M_MKCALENDAR] = &caldav_mkcalendar,
             [HTTP_M_MKCOL] = &caldav_mkcol,
             [HTTP_M_REPORT] = &caldav_report,

@@ -26,4 +26,8 @@ struct caldav_data_opts {
 /* REPORT: calendar-multiget, calendar-query, sync-collection (report.c). */
 extern const struct dav_method caldav_report;
 
+/* GET and HEAD: a calendar collection as one iCalendar file when asked (export.c); every
+ * other GET as the WebDAV core answers it. */
+extern const struct dav_method caldav_get;
+
 #endif
