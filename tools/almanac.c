@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "cal/cal.h"
 #include "store/store.h"
+#include "tools/transfer.h"
 #include "util/buf.h"
 #include "util/parse.h"
 #include "util/sec.h"
@@ -44,9 +46,13 @@ static const char usage_text[] =
     "                             starts over (DEVICEID in any case)\n"
     "  prune [--days N]   drop tombstones older than N days (default 90); sync clients\n"
     "                     holding older state are told to start over\n"
+    "  import USER CALENDAR FILE   an iCalendar file (- for stdin) into the calendar\n"
+    "                     (created if missing), one object per UID; refusals on stderr\n"
+    "  export USER CALENDAR        the calendar as one iCalendar file on stdout\n"
     "DIR defaults to ./data and is created (mode 0700) if missing. A user NAME is 1-64 of\n"
     "A-Z a-z 0-9 . _ - not starting with '.'; --password-stdin reads one line.\n"
-    "Exit status: 0 done, 1 usage error, 2 the operation failed.\n";
+    "Exit status: 0 done, 1 usage error, 2 the operation failed, 3 import done but some\n"
+    "objects refused.\n";
 
 enum cli_op {
     OP_USER_ADD,
@@ -58,6 +64,8 @@ enum cli_op {
     OP_DEVICE_LIST,
     OP_DEVICE_DEL,
     OP_PRUNE,
+    OP_IMPORT,
+    OP_EXPORT,
 };
 
 /* One command line, checked before anything opens the store. Strings borrow argv. */
@@ -65,7 +73,8 @@ struct cli_cmd {
     enum cli_op op;
     const char *data_dir;
     const char *user;     /* OP_USER_*, OP_CALENDAR_*, OP_DEVICE_* */
-    const char *calendar; /* OP_CALENDAR_ADD */
+    const char *calendar; /* OP_CALENDAR_ADD, OP_IMPORT, OP_EXPORT */
+    const char *file;     /* OP_IMPORT */
     const char *device;   /* OP_DEVICE_DEL */
     const char *display;  /* OP_CALENDAR_ADD with --displayname, else NULL */
     bool is_generated;    /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
@@ -245,6 +254,26 @@ static int parse_calendar(int argc, char **argv, struct cli_cmd *cmd)
     return 0;
 }
 
+/* import USER CALENDAR FILE, export USER CALENDAR */
+static int parse_transfer(bool is_import, int argc, char **argv, struct cli_cmd *cmd)
+{
+    if (argc != (is_import ? 3 : 2)) {
+        return usage_error(is_import ? "import needs USER CALENDAR FILE"
+                                     : "export needs USER CALENDAR");
+    }
+    cmd->op = is_import ? OP_IMPORT : OP_EXPORT;
+    cmd->user = argv[0];
+    cmd->calendar = argv[1];
+    cmd->file = is_import ? argv[2] : NULL;
+    if (!is_valid_user(cmd->user)) {
+        return bad_user_name(cmd->user);
+    }
+    if (!is_valid_calendar(cmd->calendar)) {
+        return usage_error("bad calendar name (1-255 bytes, no '/', not . or ..)");
+    }
+    return 0;
+}
+
 /* Parses `device ...`. Returns 0, or EXIT_USAGE after printing why. */
 static int parse_device(int argc, char **argv, struct cli_cmd *cmd)
 {
@@ -317,6 +346,9 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
     }
     if (strcmp(what, "prune") == 0) {
         return parse_prune(rest, rest_argv, cmd);
+    }
+    if (strcmp(what, "import") == 0 || strcmp(what, "export") == 0) {
+        return parse_transfer(strcmp(what, "import") == 0, rest, rest_argv, cmd);
     }
     fprintf(stderr, "almanac: unknown command '%.80s'\n", what);
     return usage_error(NULL);
@@ -788,6 +820,10 @@ static int run(struct store *s, const struct cli_cmd *cmd)
         return device_del(s, cmd);
     case OP_PRUNE:
         return prune(s, cmd);
+    case OP_IMPORT:
+        return transfer_import(s, cmd->user, cmd->calendar, cmd->file, true);
+    case OP_EXPORT:
+        return transfer_export(s, cmd->user, cmd->calendar, stdout);
     }
     return usage_error(NULL);
 }
@@ -823,7 +859,9 @@ int main(int argc, char **argv)
         status = EXIT_FAILED;
         goto out;
     }
+    cal_init();
     status = run(s, &cmd);
+    cal_shutdown();
 out:
     if (s) {
         store_close(&s);

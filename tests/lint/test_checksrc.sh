@@ -106,7 +106,7 @@ check_includes() {
                 report "$f:$n: \"$target\" is internal to src/$tl"
             elif [ "$layer" = tools ]; then
                 case "$tl" in
-                store | cal | util) ;;
+                store | cal | util | tools) ;;
                 server) [ "$target" = server/config.h ] ||
                     report "$f:$n: tools may include only server/config.h of server" ;;
                 *) report "$f:$n: tools may not include $tl ($target)" ;;
