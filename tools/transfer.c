@@ -1,9 +1,5 @@
-/* tools/transfer.c: `almanac import` and `almanac export` (see transfer.h). The file is split
- * by cal/ics.h; each object is validated by cal_parse_object outside any transaction (so the
- * store's write lock is held only for writing), then a batch of them is written in one
- * transaction: a crash loses at most the batch being written, and a re-run finishes the job
- * (objects are matched by UID and the same bytes are not written again, so importing a file
- * twice changes nothing the second time). */
+/* tools/transfer.c: `almanac import` and `almanac export` (see transfer.h): the file in and
+ * out, the messages and the progress bar; the import itself is calstore_import's. */
 #include "tools/transfer.h"
 
 #include <errno.h>
@@ -15,23 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cal/cal.h"
 #include "cal/ics.h"
+#include "calstore/import.h"
 #include "util/arena.h"
 #include "util/buf.h"
-#include "util/sec.h"
 
 enum {
-    IMPORT_BATCH = 256,                   /* objects per write transaction */
-    IMPORT_MAX_STDIN = 1 << 30,           /* bytes read from stdin */
-    IMPORT_MAX_OBJECT = 10 * 1024 * 1024, /* bytes of one object: max_resource_size */
-    IMPORT_NAME_UID_MAX = 200,            /* a UID this long or shorter names its item */
-    EXPORT_ZONE_BYTES = 64 * 1024,        /* TZIDs remembered by the join */
-    EXPORT_FLUSH = 256 * 1024,            /* bytes buffered before a write */
-    ALL_COMPS = CAL_COMP_VEVENT | CAL_COMP_VTODO | CAL_COMP_VJOURNAL,
+    IMPORT_MAX_STDIN = 1 << 30,    /* bytes read from stdin */
+    EXPORT_ZONE_BYTES = 64 * 1024, /* TZIDs remembered by the join */
+    EXPORT_FLUSH = 256 * 1024,     /* bytes buffered before a write */
 };
-
-static const char content_type[] = "text/calendar; charset=utf-8";
 
 /* The file's bytes: mapped, or read from stdin into `b`. */
 struct file_bytes {
@@ -96,265 +85,118 @@ static void free_file(struct file_bytes *f)
     buf_deinit(&f->b);
 }
 
-/* The item name for `uid`: the UID itself when it is a short run of characters safe in a
- * URL segment, else the hex of its hash (stable: the same UID always gets the same name). */
-static const char *item_name(struct arena *a, const char *uid)
+static void on_refused(void *ctx, size_t line, const char *uid, const char *why)
 {
-    size_t n = strlen(uid);
-    bool plain = n > 0 && n <= IMPORT_NAME_UID_MAX && uid[0] != '.';
-    for (size_t i = 0; plain && i < n; i++) {
-        char c = uid[i];
-        plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '.' || c == '_' || c == '-' || c == '@';
-    }
-    if (plain) {
-        return arena_printf(a, "%s.ics", uid);
-    }
-    uint8_t h[32];
-    sec_hash(NULL, 0, uid, n, h);
-    char hex[2 * 16 + 1];
-    sec_hex(h, 16, hex);
-    return arena_printf(a, "%s.ics", hex);
-}
-
-struct pending {
-    const char *uid;
-    const char *ics; /* a copy, in the batch arena */
-    size_t size;
-    size_t line;
-    struct cal_info info;
-};
-
-struct import {
-    struct store *s;
-    const char *user;
-    const char *calendar;
-    struct store_coll coll;
-    size_t total, done, added, replaced, unchanged, refused;
-    bool bar;
-    int last_pct;
-};
-
-static void refuse(struct import *im, size_t line, const char *uid, const char *why)
-{
-    im->refused++;
+    (void)ctx;
     fprintf(stderr, "almanac: line %zu%s%.200s%s: refused: %s\n", line, uid ? ", UID '" : "",
             uid ? uid : "", uid ? "'" : "", why);
 }
 
-static void show_progress(struct import *im, bool last)
+/* A bar of 40 characters on stderr, redrawn when the percentage changes. */
+static void on_progress(void *ctx, size_t done, size_t total)
 {
-    if (!im->bar || im->total == 0) {
+    int *last_pct = ctx;
+    if (total == 0) {
         return;
     }
-    int pct = (int)(im->done * 100 / im->total);
-    if (pct == im->last_pct && !last) {
+    int pct = (int)(done * 100 / total);
+    if (pct == *last_pct) {
         return;
     }
-    im->last_pct = pct;
+    *last_pct = pct;
     char bar[41];
     int full = pct * 40 / 100;
     memset(bar, '#', (size_t)full);
     memset(bar + full, '.', (size_t)(40 - full));
     bar[40] = '\0';
-    fprintf(stderr, "\rimporting [%s] %3d%% %zu/%zu", bar, pct, im->done, im->total);
-    if (last) {
-        fputc('\n', stderr);
-    }
+    fprintf(stderr, "\rimporting [%s] %3d%% %zu/%zu%s", bar, pct, done, total,
+            done == total ? "\n" : "");
     fflush(stderr);
 }
 
-/* Finds or creates the calendar (a write transaction of its own). */
-static int open_calendar(struct import *im)
+/* Finds or creates the calendar (a write transaction of its own); its id in *id. */
+static int open_calendar(struct store *s, const char *user, const char *calendar, uint64_t *id)
 {
     struct arena *a = arena_create();
     struct store_principal p;
-    enum store_rc rc = store_begin_write(im->s);
+    struct store_coll coll;
+    enum store_rc rc = store_begin_write(s);
     if (rc == STORE_OK) {
-        rc = store_principal_get(im->s, im->user, a, &p);
+        rc = store_principal_get(s, user, a, &p);
         if (rc == STORE_NOTFOUND) {
-            fprintf(stderr, "almanac: user '%s' not found\n", im->user);
+            fprintf(stderr, "almanac: user '%s' not found\n", user);
         }
     }
     bool created = false;
     if (rc == STORE_OK) {
-        rc = store_coll_lookup(im->s, p.home_id, im->calendar, a, &im->coll);
+        rc = store_coll_lookup(s, p.home_id, calendar, a, &coll);
         if (rc == STORE_NOTFOUND) {
-            rc = store_coll_create(im->s, p.home_id, im->calendar, STORE_COLL_CALENDAR, a,
-                                   &im->coll);
+            rc = store_coll_create(s, p.home_id, calendar, STORE_COLL_CALENDAR, a, &coll);
             created = rc == STORE_OK;
-        } else if (rc == STORE_OK && im->coll.kind != STORE_COLL_CALENDAR) {
-            fprintf(stderr, "almanac: '%s' of user '%s' is not a calendar\n", im->calendar,
-                    im->user);
+        } else if (rc == STORE_OK && coll.kind != STORE_COLL_CALENDAR) {
+            fprintf(stderr, "almanac: '%s' of user '%s' is not a calendar\n", calendar, user);
             rc = STORE_CONFLICT;
         }
     }
     if (rc == STORE_OK) {
-        rc = store_commit(im->s);
+        rc = store_commit(s);
     }
     if (rc != STORE_OK) {
         if (rc != STORE_NOTFOUND && rc != STORE_CONFLICT) {
-            fprintf(stderr, "almanac: cannot open calendar '%s': %s\n", im->calendar,
-                    store_last_error(im->s));
+            fprintf(stderr, "almanac: cannot open calendar '%s': %s\n", calendar,
+                    store_last_error(s));
         }
-        store_rollback(im->s);
-    } else if (created) {
-        fprintf(stderr, "almanac: created calendar '%s' of user '%s'\n", im->calendar, im->user);
+        store_rollback(s);
+    } else {
+        *id = coll.id;
+        if (created) {
+            fprintf(stderr, "almanac: created calendar '%s' of user '%s'\n", calendar, user);
+        }
     }
-    im->coll.name = NULL; /* the arena goes */
     arena_destroy(&a);
     return rc == STORE_OK ? 0 : -1;
-}
-
-/* Writes the validated batch in one transaction. -1 when the store failed (nothing of the
- * batch written). */
-static int write_batch(struct import *im, struct pending *p, size_t n, struct arena *a)
-{
-    size_t added = 0, replaced = 0, unchanged = 0;
-    enum store_rc rc = store_begin_write(im->s);
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        struct store_item old;
-        const char *name = NULL;
-        rc = store_item_get_by_uid(im->s, im->coll.id, p[i].uid, a, &old);
-        if (rc == STORE_OK && old.size == p[i].size) {
-            /* the same bytes again: nothing to write, so a re-run changes nothing */
-            struct store_item full;
-            rc = store_item_get(im->s, im->coll.id, old.name, STORE_ITEM_CONTENT, a, &full);
-            if (rc == STORE_OK && memcmp(full.content, p[i].ics, p[i].size) == 0) {
-                unchanged++;
-                continue;
-            }
-        }
-        if (rc == STORE_OK) {
-            name = old.name;
-        } else if (rc == STORE_NOTFOUND) {
-            name = item_name(a, p[i].uid);
-            rc = STORE_OK;
-        }
-        if (rc != STORE_OK) {
-            break;
-        }
-        struct store_item_in in = {
-            .content = p[i].ics,
-            .size = p[i].size,
-            .content_type = content_type,
-            .uid = p[i].info.uid,
-            .has_span = p[i].info.has_span,
-            .dtstart_utc = p[i].info.dtstart_utc,
-            .dtend_utc = p[i].info.dtend_utc,
-            .comp = p[i].info.comp,
-            .is_recurring = p[i].info.is_recurring,
-            .has_instances = p[i].info.has_instances,
-            .instances = p[i].info.instances,
-            .instances_size = p[i].info.instances_size,
-        };
-        bool created = false;
-        rc = store_item_put(im->s, im->coll.id, name, &in, a, NULL, &created);
-        if (rc == STORE_EXISTS) {
-            /* a collection has the name the UID would give: the hashed name then */
-            uint8_t h[32];
-            char hex[2 * 16 + 1];
-            sec_hash(NULL, 0, p[i].uid, strlen(p[i].uid), h);
-            sec_hex(h, 16, hex);
-            rc = store_item_put(im->s, im->coll.id, arena_printf(a, "%s.ics", hex), &in, a, NULL,
-                                &created);
-        }
-        added += rc == STORE_OK && created;
-        replaced += rc == STORE_OK && !created;
-    }
-    if (rc == STORE_OK) {
-        rc = store_commit(im->s);
-    }
-    if (rc != STORE_OK) {
-        fprintf(stderr, "almanac: writing objects failed: %s (nothing of the last %zu written)\n",
-                store_last_error(im->s), n);
-        store_rollback(im->s);
-        return -1;
-    }
-    im->added += added;
-    im->replaced += replaced;
-    im->unchanged += unchanged;
-    return 0;
 }
 
 int transfer_import(
     struct store *s, const char *user, const char *calendar, const char *path, bool progress)
 {
-    struct import im = {.s = s, .user = user, .calendar = calendar, .last_pct = -1};
-    im.bar = progress && isatty(STDERR_FILENO);
     struct file_bytes f;
     if (read_file(path, &f) != 0) {
         free_file(&f);
         return 2;
     }
-    struct cal_split *sp = NULL;
+    int last_pct = -1;
+    struct calstore_import_opts opts = {.refused = on_refused,
+                                        .progress =
+                                            progress && isatty(STDERR_FILENO) ? on_progress : NULL,
+                                        .ctx = &last_pct};
+    struct calstore_import_result res;
     struct err err;
     err_init(&err);
+    /* a file that is not iCalendar is refused before the calendar is made */
+    struct cal_split *sp = NULL;
     if (cal_split_open(f.s, &sp, &err) != 0) {
         fprintf(stderr, "almanac: %s: %s\n", path, err.msg);
         free_file(&f);
         return 2;
     }
-    if (open_calendar(&im) != 0) {
-        cal_split_free(&sp);
+    cal_split_free(&sp);
+    uint64_t coll = 0;
+    if (open_calendar(s, user, calendar, &coll) != 0) {
         free_file(&f);
         return 2;
     }
-    im.total = cal_split_objects(sp);
-    struct arena *a = arena_create();
-    struct pending *batch = calloc(IMPORT_BATCH, sizeof(*batch));
-    if (batch == NULL) {
-        abort();
-    }
-    size_t nb = 0;
-    int status = 0;
-    unsigned allowed = im.coll.comps ? im.coll.comps : ALL_COMPS;
-    struct cal_split_obj o;
-    bool more = true;
-    while (more && status == 0) {
-        more = cal_split_next(sp, &o);
-        if (more) {
-            im.done++;
-            if (o.why) {
-                refuse(&im, o.line, o.uid, o.why);
-            } else if (o.ics.len > IMPORT_MAX_OBJECT) {
-                refuse(&im, o.line, o.uid, "larger than max_resource_size (10 MiB)");
-            } else {
-                struct pending *p = &batch[nb];
-                err_init(&err);
-                if (cal_parse_object(o.ics, allowed, a, &p->info, &err) != 0) {
-                    refuse(&im, o.line, o.uid, err.msg);
-                } else {
-                    p->uid = arena_strdup(a, o.uid);
-                    p->ics = arena_memdup(a, o.ics.ptr, o.ics.len);
-                    p->size = o.ics.len;
-                    p->line = o.line;
-                    nb++;
-                }
-            }
-        }
-        if (nb == IMPORT_BATCH || (!more && nb > 0)) {
-            if (write_batch(&im, batch, nb, a) != 0) {
-                status = 2;
-            }
-            nb = 0;
-            arena_destroy(&a);
-            a = arena_create();
-        }
-        show_progress(&im, !more);
-    }
-    free(batch);
-    arena_destroy(&a);
-    cal_split_free(&sp);
+    int rc = calstore_import(s, coll, f.s, &opts, &res, &err);
     free_file(&f);
     printf("imported %zu of %zu objects into calendar '%s' of user '%s': %zu new, %zu "
            "replaced, %zu unchanged, %zu refused\n",
-           im.added + im.replaced + im.unchanged, im.total, calendar, user, im.added, im.replaced,
-           im.unchanged, im.refused);
-    if (status != 0) {
-        return status;
+           res.added + res.replaced + res.unchanged, res.total, calendar, user, res.added,
+           res.replaced, res.unchanged, res.refused);
+    if (rc != 0) {
+        fprintf(stderr, "almanac: %s: %s\n", path, err.msg);
+        return 2;
     }
-    return im.refused ? TRANSFER_PARTIAL : 0;
+    return res.refused ? TRANSFER_PARTIAL : 0;
 }
 
 int transfer_export(struct store *s, const char *user, const char *calendar, FILE *out)

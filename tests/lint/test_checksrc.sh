@@ -77,6 +77,7 @@ declare -A allowed=(
     [xml]="xml util"
     [cal]="cal util"
     [store]="store util"
+    [calstore]="calstore cal store util"
     [http]="http util"
     [dav]="dav http xml store cal util"
     [caldav]="caldav dav cal xml store http util"
@@ -106,7 +107,7 @@ check_includes() {
                 report "$f:$n: \"$target\" is internal to src/$tl"
             elif [ "$layer" = tools ]; then
                 case "$tl" in
-                store | cal | util | tools) ;;
+                store | calstore | cal | util | tools) ;;
                 server) [ "$target" = server/config.h ] ||
                     report "$f:$n: tools may include only server/config.h of server" ;;
                 *) report "$f:$n: tools may not include $tl ($target)" ;;

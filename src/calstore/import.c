@@ -1,0 +1,211 @@
+/* calstore/import.c: see import.h. Conditions: cal_cond_valid_calendar_data (not a file),
+ * err_cond_unavailable (store busy), err_cond_internal (store failure). */
+#include "calstore/import.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cal/cal.h"
+#include "cal/ics.h"
+#include "util/arena.h"
+#include "util/sec.h"
+
+enum {
+    IMPORT_NAME_UID_MAX = 200, /* a UID this long or shorter names its item */
+    IMPORT_DEFAULT_MAX_OBJECT = 10 * 1024 * 1024,
+    ALL_COMPS = CAL_COMP_VEVENT | CAL_COMP_VTODO | CAL_COMP_VJOURNAL,
+};
+
+static const char content_type[] = "text/calendar; charset=utf-8";
+
+/* The name for a UID that cannot be its own: the hex of its hash (the same UID always gets
+ * the same name). */
+static const char *hashed_name(struct arena *a, const char *uid)
+{
+    uint8_t h[32];
+    char hex[2 * 16 + 1];
+    sec_hash(NULL, 0, uid, strlen(uid), h);
+    sec_hex(h, 16, hex);
+    return arena_printf(a, "%s.ics", hex);
+}
+
+/* The item name for `uid`: the UID itself when it is a short run of characters safe in a
+ * URL segment, else hashed_name(). */
+static const char *item_name(struct arena *a, const char *uid)
+{
+    size_t n = strlen(uid);
+    bool plain = n > 0 && n <= IMPORT_NAME_UID_MAX && uid[0] != '.';
+    for (size_t i = 0; plain && i < n; i++) {
+        char c = uid[i];
+        plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '.' || c == '_' || c == '-' || c == '@';
+    }
+    return plain ? arena_printf(a, "%s.ics", uid) : hashed_name(a, uid);
+}
+
+struct pending {
+    const char *uid;
+    const char *ics; /* a copy, in the batch arena */
+    size_t size;
+    struct cal_info info;
+};
+
+static int store_failed(struct store *s, enum store_rc rc, struct err *err)
+{
+    if (rc == STORE_BUSY) {
+        return err_set(err, &err_cond_unavailable, "the store is busy: %s", store_last_error(s));
+    }
+    return err_set(err, &err_cond_internal, "the store failed: %s", store_last_error(s));
+}
+
+/* Writes the validated batch in one transaction; on failure nothing of it is written. */
+static int write_batch(struct store *s,
+                       uint64_t coll,
+                       struct pending *p,
+                       size_t n,
+                       struct arena *a,
+                       struct calstore_import_result *res,
+                       struct err *err)
+{
+    size_t added = 0, replaced = 0, unchanged = 0;
+    enum store_rc rc = store_begin_write(s);
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        struct store_item old;
+        const char *name = NULL;
+        rc = store_item_get_by_uid(s, coll, p[i].uid, a, &old);
+        if (rc == STORE_OK && old.size == p[i].size) {
+            /* the same bytes again: nothing to write */
+            struct store_item full;
+            rc = store_item_get(s, coll, old.name, STORE_ITEM_CONTENT, a, &full);
+            if (rc == STORE_OK && memcmp(full.content, p[i].ics, p[i].size) == 0) {
+                unchanged++;
+                continue;
+            }
+        }
+        if (rc == STORE_OK) {
+            name = old.name;
+        } else if (rc == STORE_NOTFOUND) {
+            name = item_name(a, p[i].uid);
+            rc = STORE_OK;
+        }
+        if (rc != STORE_OK) {
+            break;
+        }
+        struct store_item_in in = {
+            .content = p[i].ics,
+            .size = p[i].size,
+            .content_type = content_type,
+            .uid = p[i].info.uid,
+            .has_span = p[i].info.has_span,
+            .dtstart_utc = p[i].info.dtstart_utc,
+            .dtend_utc = p[i].info.dtend_utc,
+            .comp = p[i].info.comp,
+            .is_recurring = p[i].info.is_recurring,
+            .has_instances = p[i].info.has_instances,
+            .instances = p[i].info.instances,
+            .instances_size = p[i].info.instances_size,
+        };
+        bool created = false;
+        rc = store_item_put(s, coll, name, &in, a, NULL, &created);
+        if (rc == STORE_EXISTS) { /* a collection has the name: the hashed one then */
+            rc = store_item_put(s, coll, hashed_name(a, p[i].uid), &in, a, NULL, &created);
+        }
+        added += rc == STORE_OK && created;
+        replaced += rc == STORE_OK && !created;
+    }
+    if (rc == STORE_OK) {
+        rc = store_commit(s);
+    }
+    if (rc != STORE_OK) {
+        store_failed(s, rc, err);
+        store_rollback(s);
+        return -1;
+    }
+    res->added += added;
+    res->replaced += replaced;
+    res->unchanged += unchanged;
+    return 0;
+}
+
+static void refuse(const struct calstore_import_opts *o,
+                   struct calstore_import_result *res,
+                   size_t line,
+                   const char *uid,
+                   const char *why)
+{
+    res->refused++;
+    if (o->refused) {
+        o->refused(o->ctx, line, uid, why);
+    }
+}
+
+int calstore_import(struct store *s,
+                    uint64_t coll_id,
+                    struct slice file,
+                    const struct calstore_import_opts *opts,
+                    struct calstore_import_result *res,
+                    struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    size_t max_object = opts->max_object ? opts->max_object : IMPORT_DEFAULT_MAX_OBJECT;
+    struct cal_split *sp = NULL;
+    if (cal_split_open(file, &sp, err) != 0) {
+        return -1;
+    }
+    struct arena *a = arena_create();
+    struct store_coll coll;
+    enum store_rc rc = store_begin_read(s);
+    if (rc == STORE_OK) {
+        rc = store_coll_get(s, coll_id, a, &coll);
+    }
+    store_rollback(s);
+    if (rc != STORE_OK) {
+        cal_split_free(&sp);
+        arena_destroy(&a);
+        return store_failed(s, rc, err);
+    }
+    unsigned allowed = coll.comps ? coll.comps : ALL_COMPS;
+    res->total = cal_split_objects(sp);
+    struct pending *batch = calloc(CALSTORE_IMPORT_BATCH, sizeof(*batch));
+    if (batch == NULL) {
+        abort(); /* limits, not malloc, bound memory (util/buf.h) */
+    }
+    size_t nb = 0, done = 0;
+    int status = 0;
+    struct cal_split_obj o;
+    bool more = true;
+    while (more && status == 0) {
+        more = cal_split_next(sp, &o);
+        if (more) {
+            done++;
+            struct err verr;
+            err_init(&verr);
+            struct pending *p = &batch[nb];
+            if (o.why) {
+                refuse(opts, res, o.line, o.uid, o.why);
+            } else if (o.ics.len > max_object) {
+                refuse(opts, res, o.line, o.uid, "larger than max_resource_size");
+            } else if (cal_parse_object(o.ics, allowed, a, &p->info, &verr) != 0) {
+                refuse(opts, res, o.line, o.uid, verr.msg);
+            } else {
+                p->uid = arena_strdup(a, o.uid);
+                p->ics = arena_memdup(a, o.ics.ptr, o.ics.len);
+                p->size = o.ics.len;
+                nb++;
+            }
+        }
+        if (nb == CALSTORE_IMPORT_BATCH || (!more && nb > 0)) {
+            status = write_batch(s, coll_id, batch, nb, a, res, err);
+            nb = 0;
+            arena_destroy(&a);
+            a = arena_create();
+        }
+        if (opts->progress) {
+            opts->progress(opts->ctx, done, res->total);
+        }
+    }
+    free(batch);
+    arena_destroy(&a);
+    cal_split_free(&sp);
+    return status;
+}
