@@ -49,6 +49,10 @@ static const char usage_text[] =
     "  import USER CALENDAR FILE   an iCalendar file (- for stdin) into the calendar\n"
     "                     (created if missing), one object per UID; refusals on stderr\n"
     "  export USER CALENDAR        the calendar as one iCalendar file on stdout\n"
+    "  subscription add USER CALENDAR   a new read-only URL path (/subscribe/...) that\n"
+    "                     serves the calendar without signing in (webcal:// subscribers)\n"
+    "  subscription del USER CALENDAR   revoke every such URL of the calendar\n"
+    "  subscription list USER           calendar, path, created (UTC); tab-separated\n"
     "DIR defaults to ./data and is created (mode 0700) if missing. A user NAME is 1-64 of\n"
     "A-Z a-z 0-9 . _ - not starting with '.'; --password-stdin reads one line.\n"
     "Exit status: 0 done, 1 usage error, 2 the operation failed, 3 import done but some\n"
@@ -66,6 +70,9 @@ enum cli_op {
     OP_PRUNE,
     OP_IMPORT,
     OP_EXPORT,
+    OP_SUB_ADD,
+    OP_SUB_DEL,
+    OP_SUB_LIST,
 };
 
 /* One command line, checked before anything opens the store. Strings borrow argv. */
@@ -254,6 +261,25 @@ static int parse_calendar(int argc, char **argv, struct cli_cmd *cmd)
     return 0;
 }
 
+/* subscription add|del USER CALENDAR, subscription list USER */
+static int parse_subscription(int argc, char **argv, struct cli_cmd *cmd)
+{
+    const char *sub = argc > 0 ? argv[0] : "";
+    if (strcmp(sub, "list") == 0 && argc == 2) {
+        cmd->op = OP_SUB_LIST;
+    } else if ((strcmp(sub, "add") == 0 || strcmp(sub, "del") == 0) && argc == 3) {
+        cmd->op = strcmp(sub, "add") == 0 ? OP_SUB_ADD : OP_SUB_DEL;
+        cmd->calendar = argv[2];
+        if (!is_valid_calendar(cmd->calendar)) {
+            return usage_error("bad calendar name (1-255 bytes, no '/', not . or ..)");
+        }
+    } else {
+        return usage_error("subscription needs add|del USER CALENDAR or list USER");
+    }
+    cmd->user = argv[1];
+    return is_valid_user(cmd->user) ? 0 : bad_user_name(cmd->user);
+}
+
 /* import USER CALENDAR FILE, export USER CALENDAR */
 static int parse_transfer(bool is_import, int argc, char **argv, struct cli_cmd *cmd)
 {
@@ -346,6 +372,9 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
     }
     if (strcmp(what, "prune") == 0) {
         return parse_prune(rest, rest_argv, cmd);
+    }
+    if (strcmp(what, "subscription") == 0) {
+        return parse_subscription(rest, rest_argv, cmd);
     }
     if (strcmp(what, "import") == 0 || strcmp(what, "export") == 0) {
         return parse_transfer(strcmp(what, "import") == 0, rest, rest_argv, cmd);
@@ -824,6 +853,12 @@ static int run(struct store *s, const struct cli_cmd *cmd)
         return transfer_import(s, cmd->user, cmd->calendar, cmd->file, true);
     case OP_EXPORT:
         return transfer_export(s, cmd->user, cmd->calendar, stdout);
+    case OP_SUB_ADD:
+        return transfer_sub(s, TRANSFER_SUB_ADD, cmd->user, cmd->calendar);
+    case OP_SUB_DEL:
+        return transfer_sub(s, TRANSFER_SUB_DEL, cmd->user, cmd->calendar);
+    case OP_SUB_LIST:
+        return transfer_sub(s, TRANSFER_SUB_LIST, cmd->user, NULL);
     }
     return usage_error(NULL);
 }

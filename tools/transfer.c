@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cal/ics.h"
@@ -280,4 +281,65 @@ int transfer_export(struct store *s, const char *user, const char *calendar, FIL
     buf_deinit(&b);
     arena_destroy(&a);
     return status;
+}
+
+static int print_sub(void *ctx, const struct store_sub *sub)
+{
+    (void)ctx;
+    char when[32];
+    time_t t = (time_t)sub->created;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%s\t/subscribe/%s.ics\t%s\n", sub->coll_name, sub->token, when);
+    return 0;
+}
+
+int transfer_sub(struct store *s, enum transfer_sub_op op, const char *user, const char *calendar)
+{
+    struct arena *a = arena_create();
+    struct store_principal p;
+    struct store_coll c;
+    struct store_sub sub;
+    enum store_rc rc = op == TRANSFER_SUB_LIST ? store_begin_read(s) : store_begin_write(s);
+    const char *what = NULL;
+    if (rc == STORE_OK) {
+        rc = store_principal_get(s, user, a, &p);
+        what = rc == STORE_NOTFOUND ? arena_printf(a, "user '%s' not found", user) : NULL;
+    }
+    if (rc == STORE_OK && op != TRANSFER_SUB_LIST) {
+        rc = store_coll_lookup(s, p.home_id, calendar, a, &c);
+        if (rc == STORE_NOTFOUND || (rc == STORE_OK && c.kind != STORE_COLL_CALENDAR)) {
+            what = arena_printf(a, "calendar '%s' of user '%s' not found", calendar, user);
+            rc = STORE_NOTFOUND;
+        }
+    }
+    if (rc == STORE_OK) {
+        switch (op) {
+        case TRANSFER_SUB_ADD:
+            rc = store_sub_create(s, c.id, a, &sub);
+            break;
+        case TRANSFER_SUB_DEL:
+            rc = store_sub_revoke(s, c.id);
+            if (rc == STORE_NOTFOUND) {
+                what = arena_printf(a, "calendar '%s' of user '%s' has no subscription URL",
+                                    calendar, user);
+            }
+            break;
+        case TRANSFER_SUB_LIST:
+            rc = store_sub_list(s, p.id, print_sub, NULL);
+            break;
+        }
+    }
+    if (rc == STORE_OK && op != TRANSFER_SUB_LIST) {
+        rc = store_commit(s);
+    }
+    if (rc != STORE_OK) {
+        fprintf(stderr, "almanac: %s\n", what ? what : store_last_error(s));
+    } else if (op == TRANSFER_SUB_ADD) {
+        printf("/subscribe/%s.ics\n", sub.token);
+    }
+    store_rollback(s);
+    arena_destroy(&a);
+    return rc == STORE_OK ? 0 : 2;
 }

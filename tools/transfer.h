@@ -25,4 +25,15 @@ int transfer_import(
  * Returns 0 or 2 after printing why. */
 int transfer_export(struct store *s, const char *user, const char *calendar, FILE *out);
 
+/* Subscription URLs: `add` prints the path of a new one (/subscribe/TOKEN.ics) for `user`'s
+ * calendar, `del` revokes every one of that calendar, `list` prints each of `user`'s as
+ * calendar, path and creation time (UTC), tab-separated. Returns 0 or 2 after printing why. */
+enum transfer_sub_op {
+    TRANSFER_SUB_ADD,
+    TRANSFER_SUB_DEL,
+    TRANSFER_SUB_LIST,
+};
+
+int transfer_sub(struct store *s, enum transfer_sub_op op, const char *user, const char *calendar);
+
 #endif

@@ -19,4 +19,8 @@ const struct dav_ext *caldav_ext(void);
  * current-user-principal answers. */
 struct http_route caldav_wellknown_route(void);
 
+/* GET /subscribe/<token>.ics: the calendar a subscription token names, as one iCalendar
+ * file, without credentials (export.c). */
+struct http_route caldav_subscribe_route(struct dav_app *app);
+
 #endif

@@ -1,14 +1,19 @@
-/* caldav/export.c: GET of a calendar collection as one iCalendar file (issue 15), for a
- * client that asks for it (`Accept: text/calendar`, or `?export` from a browser's download
- * link, which then gets Content-Disposition). The file streams from a cursor over the
- * calendar's objects, one object in memory at a time, joined by cal/ics.h (each VTIMEZONE
- * once); its ETag is the collection's, so a subscriber's If-None-Match gets a 304 until the
- * calendar changes. Every other GET goes to the WebDAV core's. Conditions: those of dav_get,
- * dav_cond_not_modified (304). */
+/* caldav/export.c: a calendar collection as one iCalendar file (issue 15):
+ *  - GET of the collection by a client that asks for it (`Accept: text/calendar`, or `?export`
+ *    from a browser's download link, which then gets Content-Disposition); every other GET
+ *    goes to the WebDAV core's;
+ *  - GET /subscribe/<token>.ics without signing in, the token naming the calendar
+ *    (store.h "Subscription URLs"; webcal:// subscribers send no credentials).
+ * The file streams from a cursor over the calendar's objects, one object in memory at a
+ * time, joined by cal/ics.h (each VTIMEZONE once); its ETag is the collection's, so a
+ * subscriber's If-None-Match gets a 304 until the calendar changes. Conditions: those of
+ * dav_get, dav_cond_not_modified (304), http_cond_not_found (an unknown or revoked token),
+ * http_cond_method_not_allowed (anything but GET and HEAD on /subscribe/). */
 #include <stdbool.h>
 #include <string.h>
 
 #include "cal/ics.h"
+#include "caldav/caldav.h"
 #include "caldav/caldav_int.h"
 #include "util/log.h"
 
@@ -16,20 +21,27 @@ enum {
     EXPORT_ZONE_BYTES = 64 * 1024, /* TZIDs remembered; past it a zone repeats (ics.h) */
 };
 
-struct export
-{
-    struct dav_req *dr;
-    struct dav_res res;
+#define SUBSCRIBE_PREFIX "/subscribe/"
+
+struct exporter {
+    struct arena *arena;
+    struct store *store; /* in a read transaction */
+    struct store_coll coll;
+    const char *href; /* for the log */
     struct store_cursor *cur;
     struct cal_join *join;
     bool head_sent, done;
+    struct buf pending; /* export_read's: bytes made and not yet handed out */
+    size_t off;
+    struct dav_app *app; /* /subscribe/: the pool its store came from */
 };
 
 static void export_close(void *p)
 {
-    struct export *x = p;
+    struct exporter *x = p;
     store_cursor_close(&x->cur);
     cal_join_free(&x->join);
+    buf_deinit(&x->pending);
 }
 
 /* True when an Accept header names text/calendar with a non-zero q (RFC 9110 §12.5.1). */
@@ -88,14 +100,13 @@ static bool query_export(const char *query)
 
 static int export_next(void *ctx, struct buf *out)
 {
-    struct export *x = ctx;
-    struct dav_req *dr = x->dr;
+    struct exporter *x = ctx;
     if (x->done) {
         return 0;
     }
     if (!x->head_sent) {
         x->head_sent = true;
-        return cal_join_head(x->join, x->res.coll.name, out) == 0 ? 1 : -1;
+        return cal_join_head(x->join, x->coll.name, out) == 0 ? 1 : -1;
     }
     for (;;) {
         struct store_item it;
@@ -105,22 +116,21 @@ static int export_next(void *ctx, struct buf *out)
             return cal_join_tail(x->join, out) == 0 ? 1 : -1;
         }
         if (rc != STORE_OK) {
-            log_warn("export of %s: the cursor failed (%d); response abandoned", x->res.href, rc);
+            log_warn("export of %s: the cursor failed (%d); response abandoned", x->href, rc);
             return -1;
         }
-        struct arena_mark m = arena_mark(dr->arena);
+        struct arena_mark m = arena_mark(x->arena);
         struct store_item full;
-        rc = store_item_get(dr->store, x->res.coll.id, it.name, STORE_ITEM_CONTENT, dr->arena,
-                            &full);
+        rc = store_item_get(x->store, x->coll.id, it.name, STORE_ITEM_CONTENT, x->arena, &full);
         int w = -1;
         if (rc == STORE_OK) {
             w = cal_join_object(x->join, (struct slice){full.content, full.size}, out);
         } else {
             /* one snapshot: the row the cursor gave is there unless the store failed */
-            log_warn("export of %s: item %s unreadable (%d); response abandoned", x->res.href,
-                     it.name, rc);
+            log_warn("export of %s: item %s unreadable (%d); response abandoned", x->href, it.name,
+                     rc);
         }
-        arena_rewind(dr->arena, m);
+        arena_rewind(x->arena, m);
         if (w != 0) {
             return -1;
         }
@@ -128,6 +138,19 @@ static int export_next(void *ctx, struct buf *out)
             return 1;
         }
     }
+}
+
+/* Opens the cursor and the joiner over `x->coll` (x->arena, x->store in a read transaction
+ * set by the caller); cleanup is deferred to the arena. */
+static int export_open(struct exporter *x)
+{
+    enum store_rc rc = store_items_open(x->store, x->coll.id, STORE_ORDER_NAME, &x->cur);
+    if (rc != STORE_OK) {
+        return -1;
+    }
+    x->join = cal_join_new(EXPORT_ZONE_BYTES);
+    arena_defer(x->arena, export_close, x);
+    return 0;
 }
 
 static int get_run(struct dav_req *dr, struct err *err)
@@ -139,18 +162,17 @@ static int get_run(struct dav_req *dr, struct err *err)
     if (plen == 0 || path[plen - 1] != '/' || !(download || (accept && accepts_calendar(accept)))) {
         return dav_get.run(dr, err);
     }
-    struct export *x = arena_zalloc(dr->arena, sizeof(*x));
-    x->dr = dr;
-    if (dav_begin_read(dr, err) != 0 || dav_resolve(dr, path, &x->res, err) != 0) {
+    struct dav_res res;
+    if (dav_begin_read(dr, err) != 0 || dav_resolve(dr, path, &res, err) != 0) {
         return -1;
     }
-    if (x->res.kind != DAV_RES_COLL || x->res.coll.kind != STORE_COLL_CALENDAR) {
+    if (res.kind != DAV_RES_COLL || res.coll.kind != STORE_COLL_CALENDAR) {
         /* not a calendar: the core's answer for a collection (or its 404) */
         store_rollback(dr->store);
         return dav_get.run(dr, err);
     }
-    const char *etag = dav_etag(dr->arena, &x->res.coll, x->res.coll.modseq);
-    if (dav_check_preconditions(dr, &x->res, etag, err) != 0) {
+    const char *etag = dav_etag(dr->arena, &res.coll, res.coll.modseq);
+    if (dav_check_preconditions(dr, &res, etag, err) != 0) {
         if (err->cond != &dav_cond_not_modified) {
             return -1;
         }
@@ -160,19 +182,19 @@ static int get_run(struct dav_req *dr, struct err *err)
         http_resp_body(dr->http, "", 0);
         return 0;
     }
-    enum store_rc rc = store_items_open(dr->store, x->res.coll.id, STORE_ORDER_NAME, &x->cur);
-    if (rc != STORE_OK) {
-        return dav_store_err(dr, rc, err);
+    struct exporter *x = arena_zalloc(dr->arena, sizeof(*x));
+    *x = (struct exporter){
+        .arena = dr->arena, .store = dr->store, .coll = res.coll, .href = res.href};
+    if (export_open(x) != 0) {
+        return dav_store_err(dr, STORE_IO, err);
     }
-    x->join = cal_join_new(EXPORT_ZONE_BYTES);
-    arena_defer(dr->arena, export_close, x);
     http_resp_header(dr->http, "ETag", etag);
     if (download) {
         /* the name is a path segment: quote what a quoted-string cannot hold */
         struct buf b;
         buf_init(&b, BUF_LIMIT_HREF);
         int brc = buf_append_cstr(&b, "attachment; filename=\"");
-        for (const char *p = x->res.coll.name; *p; p++) {
+        for (const char *p = res.coll.name; *p; p++) {
             unsigned char ch = (unsigned char)*p;
             brc |=
                 buf_putc(&b, ch < 0x20 || ch == '"' || ch == '\\' || ch >= 0x7f ? '_' : (char)ch);
@@ -189,3 +211,128 @@ static int get_run(struct dav_req *dr, struct err *err)
 }
 
 const struct dav_method caldav_get = {.run = get_run};
+
+/* ---------------------------------------------------------------------------------------- */
+/* /subscribe/<token>.ics: no credentials, the token is the capability. */
+
+/* The pulled body (http_read_fn): export_next's pieces handed out as MHD asks. */
+static ssize_t export_read(void *ctx, char *dst, size_t max)
+{
+    struct exporter *x = ctx;
+    size_t written = 0;
+    while (written < max) {
+        if (x->off == x->pending.len) {
+            buf_reset(&x->pending);
+            x->off = 0;
+            int rc = export_next(x, &x->pending);
+            if (rc < 0) {
+                return -1;
+            }
+            if (rc == 0) {
+                break;
+            }
+            continue;
+        }
+        size_t n = x->pending.len - x->off;
+        if (n > max - written) {
+            n = max - written;
+        }
+        memcpy(dst + written, x->pending.data + x->off, n);
+        x->off += n;
+        written += n;
+    }
+    return (ssize_t)written;
+}
+
+static void release_store(void *p)
+{
+    struct exporter *x = p;
+    store_rollback(x->store);
+    store_pool_release(x->app->pool, x->store);
+}
+
+static int subscribe_begin(void *app, struct http_request *req, struct err *err)
+{
+    (void)app;
+    enum http_method m = http_req_method(req);
+    if (m != HTTP_M_GET && m != HTTP_M_HEAD) {
+        http_resp_error_header(req, "Allow", "GET, HEAD");
+        return err_set(err, &http_cond_method_not_allowed, "a subscription is only read");
+    }
+    return 0;
+}
+
+static int subscribe_end(void *appv, struct http_request *req, struct err *err)
+{
+    struct dav_app *app = appv;
+    struct arena *a = http_req_arena(req);
+    const char *path = http_req_path(req) + strlen(SUBSCRIBE_PREFIX);
+    size_t n = strlen(path);
+    if (n > 4 && strcmp(path + n - 4, ".ics") == 0) {
+        n -= 4;
+    }
+    const char *token = arena_strndup(a, path, n);
+    struct exporter *x = arena_zalloc(a, sizeof(*x));
+    x->arena = a;
+    x->app = app;
+    x->store = store_pool_acquire(app->pool);
+    if (!x->store) {
+        return err_set(err, &err_cond_unavailable,
+                       "the store cannot open a connection now; retry later");
+    }
+    arena_defer(a, release_store, x);
+    struct store_sub sub;
+    enum store_rc rc = store_begin_read(x->store);
+    if (rc == STORE_OK) {
+        rc = store_sub_get(x->store, token, a, &sub);
+    }
+    if (rc == STORE_OK) {
+        rc = store_coll_get(x->store, sub.coll, a, &x->coll);
+    }
+    if (rc == STORE_NOTFOUND) {
+        return err_set(err, &http_cond_not_found, "no such subscription");
+    }
+    if (rc != STORE_OK) {
+        return err_set(err, rc == STORE_BUSY ? &err_cond_unavailable : &err_cond_internal,
+                       "store: %s", store_last_error(x->store));
+    }
+    x->href = "a subscription";
+    const char *etag = dav_etag(a, &x->coll, x->coll.modseq);
+    http_resp_header(req, "ETag", etag);
+    http_resp_header(req, "Cache-Control", "no-cache");
+    const char *inm = http_req_header(req, "If-None-Match");
+    if (inm && (strcmp(inm, "*") == 0 || strstr(inm, etag) != NULL)) {
+        http_resp_status(req, 304);
+        http_resp_body(req, "", 0);
+        return 0;
+    }
+    if (export_open(x) != 0) {
+        return err_set(err, &err_cond_internal, "store: %s", store_last_error(x->store));
+    }
+    buf_init(&x->pending, app->limits.max_resource_size * 2 + (64u << 10));
+    http_resp_status(req, 200);
+    http_resp_header(req, "Content-Type", "text/calendar; charset=utf-8");
+    http_resp_stream(req, export_read, x);
+    return 0;
+}
+
+static void subscribe_error(void *app, struct http_request *req, const struct err *e)
+{
+    (void)app;
+    const char *text = arena_printf(http_req_arena(req), "%s: %s\n", e->cond->name, e->msg);
+    http_resp_header(req, "Content-Type", "text/plain; charset=utf-8");
+    http_resp_body(req, text, strlen(text));
+}
+
+struct http_route caldav_subscribe_route(struct dav_app *app)
+{
+    struct http_route r = {
+        .prefix = SUBSCRIBE_PREFIX,
+        .app = app,
+        .is_public = true,
+        .begin = subscribe_begin,
+        .end = subscribe_end,
+        .render_error = subscribe_error,
+    };
+    return r;
+}

@@ -882,7 +882,7 @@ static int request_begin(struct http_request *req, const char *url)
         return -1;
     }
     req->route = route_for(srv, req->path);
-    if (authenticate(req, &req->err) != 0) {
+    if (!(req->route && req->route->is_public) && authenticate(req, &req->err) != 0) {
         return -1;
     }
     if (!req->route) {

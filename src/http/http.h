@@ -55,6 +55,9 @@ enum http_method {
 struct http_route {
     const char *prefix; /* decoded path prefix, e.g. "/" or "/Microsoft-Server-ActiveSync" */
     void *app;
+    /* No authentication: the path itself is the credential (a subscription URL's secret
+     * token); http_req_user() is NULL. */
+    bool is_public;
     /* Headers are in and the user is authenticated (http_req_user() is set unless the route
      * is public). Validate headers and set up state (http_req_set_state()). */
     int (*begin)(void *app, struct http_request *req, struct err *err);

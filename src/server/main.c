@@ -379,6 +379,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
     store_pool_set_change_hook(pool, eas_app_change, eas);
     /* Clients hard-code the ActiveSync path; some lower-case it. */
     struct http_route routes[] = {dav_route("/", &dav), caldav_wellknown_route(),
+                                  caldav_subscribe_route(&dav),
                                   eas_route("/Microsoft-Server-ActiveSync", eas),
                                   eas_route("/microsoft-server-activesync", eas)};
     struct http_config hc = {

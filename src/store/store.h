@@ -566,4 +566,36 @@ enum store_rc store_eas_members_aged_open(struct store *s,
                                           unsigned limit,
                                           struct store_cursor **out);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Subscription URLs (issue 15; schema/008_subscriptions.sql): a secret token that names one
+ * calendar, read without signing in. */
+
+enum {
+    STORE_SUB_TOKEN_LEN = 32, /* characters of A-Z a-z 0-9 - _: 192 random bits */
+};
+
+struct store_sub {
+    const char *token;
+    uint64_t coll;         /* the calendar */
+    uint64_t owner;        /* its owner's principal id */
+    const char *coll_name; /* its name in the owner's home */
+    int64_t created;       /* unix seconds */
+};
+
+/* A new token for collection `coll` (a calendar's tokens coexist until revoked), drawn from
+ * libsodium's random bytes; *out in the arena. STORE_NOTFOUND when the collection does not
+ * exist. */
+enum store_rc
+store_sub_create(struct store *s, uint64_t coll, struct arena *arena, struct store_sub *out);
+/* The subscription `token` names: STORE_NOTFOUND for any string that is not a live token
+ * (never told apart: a revoked token, a wrong one and garbage answer alike). */
+enum store_rc
+store_sub_get(struct store *s, const char *token, struct arena *arena, struct store_sub *out);
+/* Revokes every token of collection `coll`; STORE_NOTFOUND when it had none. */
+enum store_rc store_sub_revoke(struct store *s, uint64_t coll);
+/* Every token of `owner`'s calendars, by calendar name then creation; strings borrowed for
+ * the call. A non-zero return from fn stops the walk. */
+typedef int store_sub_fn(void *ctx, const struct store_sub *sub);
+enum store_rc store_sub_list(struct store *s, uint64_t owner, store_sub_fn *fn, void *ctx);
+
 #endif

@@ -1,7 +1,8 @@
 /* store/store_int.h: internals shared by the SQLite engine's files (store_sqlite.c: statements,
  * errors, open, migrations, transactions, pool, principals; store_sqlite_coll.c: collections;
  * store_sqlite_item.c: items, cursors, dead properties; store_sqlite_hook.c: the change hook;
- * store_sqlite_eas.c: ActiveSync device state). Never included outside src/store.
+ * store_sqlite_eas.c: ActiveSync device state; store_sqlite_sub.c: subscription URLs). Never
+ * included outside src/store.
  * STYLE.md §2 reserves this name for the engines' ops vtable: when store_pg.c arrives, the
  * SQLite-only part below moves to store_sqlite_int.h and the vtable takes its place. */
 #ifndef ALMANAC_STORE_STORE_INT_H
@@ -123,6 +124,7 @@ struct store {
     const struct store_change_hook *hook;
     struct store_db_changes *changes;
     sqlite3_stmt **eas_stmts;
+    sqlite3_stmt **sub_stmts;  /* store_sqlite_sub.c's, made lazily */
     bool writing;              /* a write transaction is open (store_begin_write) */
     bool wal;                  /* journal_mode is WAL: commits wait on `flush` */
     struct store_flush *flush; /* the pool's durability barrier, or &lone_flush */
@@ -198,6 +200,7 @@ void store_db_changes_end(struct store *s, bool committed);
 /* Frees what store_sqlite_hook.c and store_sqlite_eas.c hung on the connection. */
 void store_db_changes_free(struct store *s);
 void store_db_eas_free(struct store *s);
+void store_db_sub_free(struct store *s);
 
 /* A single-row item query: STORE_OK with *out read (strings in `arena`; the content too
  * with `with_content`), STORE_NOTFOUND ("no such item") when there is no row. Resets `st`. */

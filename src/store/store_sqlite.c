@@ -426,6 +426,7 @@ static void store_free(struct store *s)
         sqlite3_finalize(s->idle_cursors[i]);
     }
     store_db_eas_free(s);
+    store_db_sub_free(s);
     store_db_changes_free(s);
     sqlite3_close(s->db);
     store_flush_destroy(&s->lone_flush);

@@ -8,7 +8,10 @@ item 3) over HTTP, against the real almanacd:
 - `?export` adds Content-Disposition for a browser's download;
 - a GET without either, of an item, of a home, and of another user's calendar answers as
   before (the text of a collection, the item, the collection text, 404);
-- 1,500 events stream out complete and in name order."""
+- 1,500 events stream out complete and in name order;
+- a subscription URL (`almanac subscription add`) serves the same file without credentials
+  (and ignores any), with the ETag and 304; only GET and HEAD; a wrong, malformed or revoked
+  token, or one whose calendar was deleted, is 404; `subscription list` shows the owner's."""
 
 import re
 
@@ -178,6 +181,70 @@ class ExportTest(ServerTestCase):
         r = self.req("GET", CAL, user="bob", headers={"Accept": "text/calendar"})
         self.assertStatus(r, 404)
         self.assertStatus(self.export("/calendars/alice/nothing/"), 404)
+
+
+class SubscriptionTest(ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        assert cls.srv.request("MKCALENDAR", CAL).status == 201
+        for name in ("a-series.ics", "b-ny.ics", "e-allday.ics"):
+            r = cls.srv.request("PUT", CAL + name, body=OBJECTS[name],
+                                headers={"Content-Type": "text/calendar"})
+            assert r.status == 201, r
+
+    def add(self, user="alice", cal="work"):
+        path = self.srv.cli("subscription", "add", user, cal).stdout.strip()
+        self.assertRegex(path, r"^/subscribe/[A-Za-z0-9_-]{32}\.ics$")
+        return path
+
+    def test_subscription_serves_without_credentials(self):
+        path = self.add()
+        r = self.srv.request("GET", path, auth=False)
+        self.assertStatus(r, 200)
+        self.assertEqual(r.header("Content-Type"), "text/calendar; charset=utf-8")
+        full = self.req("GET", CAL, headers={"Accept": "text/calendar"})
+        self.assertEqual(r.text, full.text)
+        self.assertEqual(r.header("ETag"), full.header("ETag"))
+        # credentials, even wrong ones, change nothing: the token is the capability
+        self.assertStatus(self.srv.request("GET", path, password="wrong"), 200)
+        # the path without .ics names the same
+        self.assertStatus(self.srv.request("GET", path[:-4], auth=False), 200)
+        r2 = self.srv.request("GET", path, auth=False, headers={"If-None-Match": r.header("ETag")})
+        self.assertStatus(r2, 304)
+        h = self.srv.request("HEAD", path, auth=False)
+        self.assertStatus(h, 200)
+        self.assertEqual(h.body, b"")
+        for m in ("PUT", "DELETE", "PROPFIND", "POST"):
+            x = self.srv.request(m, path, auth=False, body="x")
+            self.assertStatus(x, 405)
+            self.assertEqual(x.header("Allow"), "GET, HEAD")
+
+    def test_wrong_and_revoked_tokens(self):
+        path = self.add()
+        wrong = path[:11] + ("A" if path[11] != "A" else "B") + path[12:]
+        for p in (wrong, "/subscribe/", "/subscribe/short.ics", "/subscribe/" + "A" * 300,
+                  path + "/x"):
+            self.assertStatus(self.srv.request("GET", p, auth=False), 404)
+        listed = self.srv.cli("subscription", "list", "alice").stdout
+        self.assertIn("work\t%s\t" % path, listed)
+        self.assertEqual(self.srv.cli("subscription", "list", "bob").stdout, "")
+        self.srv.cli("subscription", "del", "alice", "work")
+        self.assertStatus(self.srv.request("GET", path, auth=False), 404)
+        r = self.srv.cli("subscription", "del", "alice", "work", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("has no subscription URL", r.stderr)
+        r = self.srv.cli("subscription", "add", "alice", "nothing", check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("calendar 'nothing' of user 'alice' not found", r.stderr)
+
+    def test_token_dies_with_its_calendar(self):
+        other = "/calendars/alice/gone/"
+        self.assertStatus(self.req("MKCALENDAR", other), 201)
+        path = self.add(cal="gone")
+        self.assertStatus(self.srv.request("GET", path, auth=False), 200)
+        self.assertStatus(self.req("DELETE", other), 204)
+        self.assertStatus(self.srv.request("GET", path, auth=False), 404)
 
 
 class ExportManyTest(ServerTestCase):
