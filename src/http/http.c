@@ -114,6 +114,7 @@ struct http_request {
     struct arena *arena;
     uint64_t id;
     bool is_tls;                 /* came in on the HTTPS listener */
+    bool is_https;               /* is_tls, or a trusted proxy sent X-Forwarded-Proto: https */
     enum internal_path internal; /* /healthz or /metrics, answered by this layer */
     char client[HTTP_ADDR_TEXT]; /* http_req_client() */
     enum http_method method;
@@ -313,6 +314,11 @@ static void client_init(struct http_request *req)
     (void)MHD_get_connection_values(req->conn, MHD_HEADER_KIND, xff_collect, &xff);
     http_addr_client(req->srv->proxies, peer, xff.len ? buf_cstr(&xff) : NULL, req->client);
     buf_deinit(&xff);
+    if (http_addr_list_has(req->srv->proxies, slice_from_cstr(peer))) {
+        const char *proto = http_req_header(req, "X-Forwarded-Proto");
+        req->is_https = req->is_https || (proto && slice_eq_ci(slice_trim(slice_from_cstr(proto)),
+                                                               SLICE_LIT("https")));
+    }
 }
 
 const char *http_req_client(const struct http_request *req)
@@ -457,10 +463,10 @@ const char *http_req_origin(const struct http_request *req)
 {
     const char *host = http_req_header(req, MHD_HTTP_HEADER_HOST);
     if (!host || !*host || strpbrk(host, " /\\\"<>")) {
-        return arena_printf(req->arena, "%s://127.0.0.1:%u", req->is_tls ? "https" : "http",
+        return arena_printf(req->arena, "%s://127.0.0.1:%u", req->is_https ? "https" : "http",
                             (unsigned)(req->is_tls ? req->srv->tls.port : req->srv->plain.port));
     }
-    return arena_printf(req->arena, "%s://%s", req->is_tls ? "https" : "http", host);
+    return arena_printf(req->arena, "%s://%s", req->is_https ? "https" : "http", host);
 }
 
 static enum MHD_Result
@@ -713,6 +719,7 @@ static struct http_request *request_new(struct http_server *srv,
     req->method_name = arena_strdup(a, method);
     req->start_us = time_mono_us();
     req->is_tls = is_tls;
+    req->is_https = is_tls;
     client_init(req);
     err_init(&req->err);
     buf_init(&req->log_fields, LOG_FIELDS_LIMIT);

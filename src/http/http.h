@@ -107,7 +107,8 @@ struct http_config {
     /* Peers whose X-Forwarded-For is believed (a list of addresses and CIDRs, separated by
      * commas or spaces; "" = none): the client address of a request from one of them is the
      * right-most address of that header that is not itself a trusted proxy. It is the
-     * address of the access log, the failed-login throttle and metrics_allow. */
+     * address of the access log, the failed-login throttle and metrics_allow. Their
+     * X-Forwarded-Proto: https makes http_req_origin() https. */
     const char *trusted_proxies;
     /* /metrics is answered to a client whose address is in metrics_allow (a list as
      * trusted_proxies; "" = any address) and that sends "Authorization: Bearer
@@ -205,7 +206,8 @@ const char *http_req_client(const struct http_request *req);
 /* Request id for logs and error bodies. */
 uint64_t http_req_id(const struct http_request *req);
 /* "http://host:port" as the client addressed us (Host header), in the request arena;
- * "https://" on the HTTPS listener. */
+ * "https://" on the HTTPS listener, or when a trusted proxy (http_config.trusted_proxies)
+ * sends X-Forwarded-Proto: https. */
 const char *http_req_origin(const struct http_request *req);
 
 /* The query string as sent ("a=1&b=%20x", no '?'), not percent-decoded, "" when absent; in

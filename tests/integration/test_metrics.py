@@ -181,6 +181,13 @@ class MetricsTest(MetricsBase):
                 self.assertRegex(line, r" request id=\d+ addr=\S+ ")
 
 
+    def test_forwarded_proto_from_untrusted_peer_is_ignored(self):
+        r = self.req("GET", "/.well-known/caldav", headers={"X-Forwarded-Proto": "https",
+                                                            "Host": "cal.example.org"})
+        self.assertStatus(r, 301)
+        self.assertEqual(r.header("Location"), "http://cal.example.org/")
+
+
 class MetricsRestricted(MetricsBase):
     CONFIG = "metrics_allow = 192.0.2.0/24\n"
 
@@ -226,6 +233,12 @@ class TrustedProxy(MetricsBase):
         # a client cannot prepend its way in: the right-most untrusted hop is its own
         self.metrics(headers={"X-Forwarded-For": "192.0.2.9, 198.51.100.4"}, expect=403)
         self.wait_log(r"addr=198\.51\.100\.4 method=GET path=/metrics user=- status=403")
+
+    def test_forwarded_proto_https_from_trusted_proxy(self):
+        r = self.req("GET", "/.well-known/caldav", headers={"X-Forwarded-Proto": "https",
+                                                            "Host": "cal.example.org"})
+        self.assertStatus(r, 301)
+        self.assertEqual(r.header("Location"), "https://cal.example.org/")
 
     def test_throttle_keys_on_forwarded_address(self):
         # two failures from one forwarded client: the second waits (auth_fail_addr_limit=1)

@@ -103,6 +103,15 @@ class TlsTest(ServerTestCase):
             self.assertLess(time.time(), deadline, "no access line with addr and tls=1")
             time.sleep(0.05)
 
+    def test_01b_origin_is_https(self):
+        conn = self.https()
+        conn.request("GET", "/.well-known/caldav", headers=self.auth())
+        r = conn.getresponse()
+        r.read()
+        self.assertEqual(r.status, 301)
+        self.assertEqual(r.getheader("Location"), "https://localhost:%d/" % self.srv.tls_port)
+        conn.close()
+
     def test_02_versions(self):
         for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
             with socket.create_connection(("127.0.0.1", self.srv.tls_port), timeout=10) as s:
