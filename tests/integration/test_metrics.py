@@ -5,11 +5,11 @@ without metrics_token, and a forged X-Forwarded-For from a peer that is not a tr
 changes nothing; /healthz answers without credentials; every access log line carries the
 client address."""
 
-import http.client
 import re
+import threading
 import time
-import unittest
 
+import easclient as ec
 from harness import ServerTestCase, main, propfind_body
 
 SAMPLE = re.compile(r'^([a-z_]+)(?:\{([^}]*)\})? (\S+)$')
@@ -186,6 +186,58 @@ class MetricsTest(MetricsBase):
                                                             "Host": "cal.example.org"})
         self.assertStatus(r, 301)
         self.assertEqual(r.header("Location"), "http://cal.example.org/")
+
+
+class MetricsPing(MetricsBase):
+    CONFIG = "eas_provisioning = false\n"
+
+    def test_waiting_ping_is_counted_while_it_waits(self):
+        self.srv.cli("calendar", "add", "alice", "pings", "--displayname", "Pings")
+        c = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                         "METRICSPING1")
+        fid = [f["ServerId"] for f in ec.EASClient.folders_of(c.folder_sync("0"))
+               if f["DisplayName"] == "Pings"][0]
+        key = c.sync(fid, "0").only().sync_key
+        self.assertEqual(c.sync(fid, key, get_changes=True).only().status, 1)
+        c.close()
+        answers = []
+
+        def ping():
+            p = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                             "METRICSPING1")
+            answers.append(p.ping(120, [(fid, "Calendar")], timeout=60))
+            p.close()
+
+        t = threading.Thread(target=ping)
+        t.start()
+        gauge = ("almanac_activesync_pings_waiting", frozenset())
+        deadline = time.time() + 10
+        while True:
+            r = super().req("GET", "/metrics", auth=False)  # not settle(): the Ping is open
+            samples, _ = parse_metrics(r.text)
+            type(self).sent += 1
+            if samples[gauge] == 1:
+                break
+            self.assertLess(time.time(), deadline, "the waiting Ping was never counted")
+            time.sleep(0.1)
+        in_flight = samples[("almanac_http_requests_in_flight", frozenset())]
+        self.assertGreaterEqual(in_flight, 2)  # the Ping and this scrape
+        r = self.req("PUT", "/calendars/alice/pings/wake.ics", body=event("ping-wake"),
+                     headers={"Content-Type": "text/calendar"})
+        self.assertStatus(r, 201)
+        t.join(30)
+        self.assertFalse(t.is_alive(), "the Ping was not answered")
+        self.assertEqual(answers[0].status, 200)
+        # the ActiveSync client's requests went around self.req: count what the log has
+        # once it stops growing
+        n = -1
+        while n != self.srv.read_log().count(" info request id="):
+            n = self.srv.read_log().count(" info request id=")
+            time.sleep(0.3)
+        type(self).sent = n
+        after, _ = self.metrics()
+        self.assertEqual(after[gauge], 0)
+        self.assertGreaterEqual(requests_total(after, "activesync", "POST", "200"), 4)
 
 
 class MetricsRestricted(MetricsBase):
