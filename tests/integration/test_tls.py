@@ -14,11 +14,14 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import warnings
 
-from harness import ALMANACD, Server, ServerTestCase, main, propfind_body
+import easclient as ec
+from easclient import E
+from harness import ALMANACD, ServerTestCase, main, propfind_body
 
 
 def make_cert(dirname, name, cn, key_type="rsa:2048"):
@@ -191,6 +194,83 @@ class TlsTest(ServerTestCase):
         finally:
             with open(self.live_key, "w") as f:
                 f.write(good_key)
+
+
+class TlsPingThroughReload(ServerTestCase):
+    """An ActiveSync Ping waiting over HTTPS (a suspended TLS connection) outlives a
+    certificate reload and is answered on the same connection when its calendar changes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certdir = tempfile.mkdtemp(prefix="almanac-tls-ping-")
+        cls.cert_a = make_cert(cls.certdir, "a", "almanac-test-a")
+        cls.cert_b = make_cert(cls.certdir, "b", "almanac-test-b")
+        cls.CONFIG = ("eas_provisioning = false\ntls_listen = 127.0.0.1:0\ntls_cert = %s\n"
+                      "tls_key = %s\n" % (os.path.join(cls.certdir, "live.crt"),
+                                          os.path.join(cls.certdir, "live.key")))
+        shutil.copy(cls.cert_a[0], os.path.join(cls.certdir, "live.crt"))
+        shutil.copy(cls.cert_a[1], os.path.join(cls.certdir, "live.key"))
+        super().setUpClass()
+        cls.addClassCleanup(shutil.rmtree, cls.certdir, True)
+
+    def test_ping_waits_through_reload(self):
+        self.srv.cli("calendar", "add", "alice", "pings", "--displayname", "Pings")
+        c = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                         "TLSPING1")
+        fid = [f["ServerId"] for f in ec.EASClient.folders_of(c.folder_sync("0"))
+               if f["DisplayName"] == "Pings"][0]
+        key = c.sync(fid, "0").only().sync_key
+        self.assertEqual(c.sync(fid, key, get_changes=True).only().status, 1)
+        body = ec.encode(E("N:Ping", E("HeartbeatInterval", "120"),
+                           E("Folders", E("Folder", E("Id", fid), E("Class", "Calendar")))))
+        conn = http.client.HTTPSConnection(
+            "localhost", self.srv.tls_port, timeout=60,
+            context=client_context([self.cert_a[0], self.cert_b[0]]))
+        conn.connect()
+        self.assertEqual(conn.sock.getpeercert(binary_form=True), der_of(self.cert_a[0]))
+        result = {}
+
+        def ping():
+            conn.request("POST", c.target("Ping"), body=body,
+                         headers={"Authorization": c.auth_header(),
+                                  "MS-ASProtocolVersion": "14.1",
+                                  "Content-Type": "application/vnd.ms-sync.wbxml"})
+            r = conn.getresponse()
+            result["ping"] = (r.status, ec.decode(r.read()))
+
+        t = threading.Thread(target=ping)
+        t.start()
+        deadline = time.time() + 10
+        while "almanac_activesync_pings_waiting 1" not in self.req("GET", "/metrics",
+                                                                    auth=False).text:
+            self.assertLess(time.time(), deadline, "the Ping did not wait")
+            time.sleep(0.05)
+        for src, dst in ((self.cert_b[0], "live.crt"), (self.cert_b[1], "live.key")):
+            shutil.copy(src, os.path.join(self.certdir, dst))
+        self.srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while 'subject="CN=almanac-test-b"' not in self.srv.read_log():
+            self.assertLess(time.time(), deadline, "no reload")
+            time.sleep(0.05)
+        self.assertTrue(t.is_alive(), "the reload ended the waiting Ping")
+        ics = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+               "UID:tls-wake\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\n"
+               "DTEND:20260105T110000Z\r\nSUMMARY:w\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        r = self.req("PUT", "/calendars/alice/pings/w.ics", body=ics,
+                     headers={"Content-Type": "text/calendar"})
+        self.assertStatus(r, 201)
+        t.join(30)
+        self.assertFalse(t.is_alive(), "the Ping was not answered")
+        status, doc = result["ping"]
+        self.assertEqual(status, 200)
+        self.assertEqual(doc.findtext("Status"), "2")  # changes in the watched folder
+        # the same TLS connection serves on, still with the certificate it began with
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.read()), (200, b"ok\n"))
+        self.assertEqual(conn.sock.getpeercert(binary_form=True), der_of(self.cert_a[0]))
+        conn.close()
+        c.close()
 
 
 class TlsStartErrors(unittest.TestCase):
