@@ -205,7 +205,8 @@ class TlsPingThroughReload(ServerTestCase):
         cls.certdir = tempfile.mkdtemp(prefix="almanac-tls-ping-")
         cls.cert_a = make_cert(cls.certdir, "a", "almanac-test-a")
         cls.cert_b = make_cert(cls.certdir, "b", "almanac-test-b")
-        cls.CONFIG = ("eas_provisioning = false\ntls_listen = 127.0.0.1:0\ntls_cert = %s\n"
+        cls.CONFIG = ("eas_provisioning = false\nheader_timeout = 2\n"
+                      "tls_listen = 127.0.0.1:0\ntls_cert = %s\n"
                       "tls_key = %s\n" % (os.path.join(cls.certdir, "live.crt"),
                                           os.path.join(cls.certdir, "live.key")))
         shutil.copy(cls.cert_a[0], os.path.join(cls.certdir, "live.crt"))
@@ -271,6 +272,28 @@ class TlsPingThroughReload(ServerTestCase):
         self.assertEqual(conn.sock.getpeercert(binary_form=True), der_of(self.cert_a[0]))
         conn.close()
         c.close()
+
+
+    def test_slow_headers_closed_without_plaintext(self):
+        # header_timeout = 2: the watchdog closes the connection; on plain HTTP it writes a
+        # 408 first, which inside a TLS stream would be garbage to the client
+        with socket.create_connection(("127.0.0.1", self.srv.tls_port), timeout=10) as s:
+            ctx = client_context([self.cert_a[0], self.cert_b[0]])
+            with ctx.wrap_socket(s, server_hostname="localhost") as t:
+                t.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")  # no end
+                start = time.monotonic()
+                try:
+                    data = t.recv(4096)
+                except (ssl.SSLEOFError, ConnectionResetError):
+                    data = b""
+                self.assertEqual(data, b"")
+                self.assertLess(time.monotonic() - start, 8)
+        deadline = time.time() + 5
+        while "slow client closed" not in self.srv.read_log():
+            self.assertLess(time.time(), deadline)
+            time.sleep(0.05)
+        self.assertRegex(self.srv.read_log(), r"slow client closed .*status=408 "
+                                              r"cond=header-timeout .*answered=0")
 
 
 class TlsStartErrors(unittest.TestCase):
