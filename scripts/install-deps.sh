@@ -8,9 +8,9 @@ set -euo pipefail
 # default) build the fuzz targets of tests/fuzz (docs/testing.md).
 packages=(
     build-essential cmake pkg-config
-    libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
+    libmicrohttpd-dev libgnutls28-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
     libcmocka-dev libcurl4-openssl-dev
-    litmus curl python3 clang-format git
+    litmus curl python3 clang-format git openssl
     clang libclang-rt-dev
     python3-caldav vdirsyncer libwbxml2-utils sqlite3
 )

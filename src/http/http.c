@@ -19,7 +19,10 @@
 
 #include <microhttpd.h>
 
+#include "http/addr.h"
 #include "http/auth_throttle.h"
+#include "http/metrics.h"
+#include "http/tls.h"
 #include "http/watch.h"
 #include "util/buf.h"
 #include "util/deadline.h"
@@ -50,6 +53,15 @@ enum {
      * (at least one) are free (http/watch.h): 16 of the default 1024 keep room for the
      * clients that arrive in one watchdog tick. */
     IDLE_RESERVE_DIVISOR = 64,
+    METRICS_MAX = 1 << 20, /* bytes of a /metrics answer */
+    XFF_MAX = 2048,        /* bytes of X-Forwarded-For read (the right-most hops matter) */
+};
+
+/* Paths the HTTP layer answers itself, before authentication and routing. */
+enum internal_path {
+    INTERNAL_NONE = 0,
+    INTERNAL_HEALTH,  /* /healthz */
+    INTERNAL_METRICS, /* /metrics */
 };
 
 struct auth_slot {
@@ -58,23 +70,36 @@ struct auth_slot {
     uint64_t gen;    /* the user's credential generation when the password was verified */
 };
 
+/* One listening daemon: plain HTTP or HTTPS. */
+struct listener {
+    struct http_server *srv; /* the callbacks' closure is the listener */
+    bool is_tls;
+    struct MHD_Daemon *daemon; /* NULL: not configured */
+    uint16_t port;
+    MHD_socket listen_sock; /* the listen socket MHD_quiesce_daemon() handed back, closed
+                               after MHD_stop_daemon(); MHD_INVALID_SOCKET when none */
+};
+
 struct http_server {
-    struct MHD_Daemon *daemon;
+    struct listener plain;
+    struct listener tls;
+    struct http_tls *creds; /* tls's certificate and key, NULL without HTTPS */
     const struct http_route *routes;
     size_t nroutes;
     struct http_config cfg;
-    uint16_t port;
     atomic_uint_fast64_t next_id;
     atomic_uint inflight;
-    bool is_quiesced;       /* http_server_drain() ran: no new connections are accepted */
-    MHD_socket listen_sock; /* the listen socket MHD_quiesce_daemon() handed back, closed
-                               after MHD_stop_daemon(); MHD_INVALID_SOCKET when none */
+    bool is_quiesced; /* http_server_drain() ran: no new connections are accepted */
     pthread_mutex_t auth_lock;
     pthread_mutex_t suspend_lock; /* the suspension flags of every request */
     struct http_watch *watch;     /* header deadlines and room for new clients */
     uint8_t auth_key[32];
     struct auth_slot *auth;
     struct auth_throttle *throttle; /* failed logins per address and user name */
+    struct http_addr_list *proxies; /* trusted_proxies */
+    struct http_addr_list *metrics_allow;
+    uint8_t metrics_token_hash[32]; /* sec_hash(auth_key, metrics_token) when one is set */
+    struct http_metrics *metrics;
 };
 
 struct resp_header {
@@ -88,6 +113,10 @@ struct http_request {
     struct MHD_Connection *conn;
     struct arena *arena;
     uint64_t id;
+    bool is_tls;                 /* came in on the HTTPS listener */
+    bool is_https;               /* is_tls, or a trusted proxy sent X-Forwarded-Proto: https */
+    enum internal_path internal; /* /healthz or /metrics, answered by this layer */
+    char client[HTTP_ADDR_TEXT]; /* http_req_client() */
     enum http_method method;
     const char *method_name;
     const char *path;
@@ -251,12 +280,50 @@ static void addr_text(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
     }
 }
 
-/* The request's client address as addr_text() writes it. */
-static void client_addr(const struct http_request *req, char out[INET6_ADDRSTRLEN])
+/* Joins the X-Forwarded-For header lines, in order, with ", " (XFF_MAX bytes at most: what
+ * does not fit of the left-most hops is dropped, the right-most are the ones believed). */
+static enum MHD_Result
+xff_collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct buf *b = cls;
+    if (key && value && slice_eq_ci(slice_from_cstr(key), SLICE_LIT("X-Forwarded-For"))) {
+        if ((b->len > 0 && buf_append_cstr(b, ", ") != 0) || buf_append_cstr(b, value) != 0) {
+            buf_reset(b); /* too long: keep only what follows */
+            if (buf_append_cstr(b, value) != 0) {
+                buf_reset(b);
+            }
+        }
+    }
+    return MHD_YES;
+}
+
+/* Sets req->client: the peer's address, or the one a trusted proxy forwarded (addr.h). */
+static void client_init(struct http_request *req)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    addr_text(ci ? ci->client_addr : NULL, out);
+    char peer[INET6_ADDRSTRLEN];
+    addr_text(ci ? ci->client_addr : NULL, peer);
+    if (http_addr_list_is_empty(req->srv->proxies)) {
+        memcpy(req->client, peer, sizeof(peer));
+        return;
+    }
+    struct buf xff;
+    buf_init(&xff, XFF_MAX);
+    (void)MHD_get_connection_values(req->conn, MHD_HEADER_KIND, xff_collect, &xff);
+    http_addr_client(req->srv->proxies, peer, xff.len ? buf_cstr(&xff) : NULL, req->client);
+    buf_deinit(&xff);
+    if (http_addr_list_has(req->srv->proxies, slice_from_cstr(peer))) {
+        const char *proto = http_req_header(req, "X-Forwarded-Proto");
+        req->is_https = req->is_https || (proto && slice_eq_ci(slice_trim(slice_from_cstr(proto)),
+                                                               SLICE_LIT("https")));
+    }
+}
+
+const char *http_req_client(const struct http_request *req)
+{
+    return req->client;
 }
 
 /* Checks decoded credentials: refuses an attempt the failed-login throttle says must wait
@@ -267,13 +334,13 @@ static int
 check_credentials(struct http_request *req, const char *user, const char *password, struct err *err)
 {
     struct http_server *srv = req->srv;
-    char addr[INET6_ADDRSTRLEN];
-    client_addr(req, addr);
+    const char *addr = req->client;
     char clean_user[160];
     log_sanitize(user, strlen(user), clean_user, sizeof(clean_user));
     struct slice a = slice_from_cstr(addr), u = slice_from_cstr(user);
     unsigned wait = auth_throttle_wait(srv->throttle, a, u, time_now());
     if (wait > 0) {
+        http_metrics_auth_throttled(srv->metrics);
         log_warn("auth throttled addr=%s user=%s retry_after=%u", addr, clean_user, wait);
         http_resp_error_header(req, MHD_HTTP_HEADER_RETRY_AFTER,
                                arena_printf(req->arena, "%u", wait));
@@ -296,6 +363,7 @@ check_credentials(struct http_request *req, const char *user, const char *passwo
         return err_set(err, &err_cond_unavailable, "cannot check credentials now; retry later");
     }
     auth_throttle_fail(srv->throttle, a, u, time_now());
+    http_metrics_auth_failed(srv->metrics);
     log_warn("auth failed addr=%s user=%s", addr, clean_user);
     return err_set(err, &http_cond_unauthenticated, "bad user name or password");
 }
@@ -395,9 +463,10 @@ const char *http_req_origin(const struct http_request *req)
 {
     const char *host = http_req_header(req, MHD_HTTP_HEADER_HOST);
     if (!host || !*host || strpbrk(host, " /\\\"<>")) {
-        return arena_printf(req->arena, "http://127.0.0.1:%u", (unsigned)req->srv->port);
+        return arena_printf(req->arena, "%s://127.0.0.1:%u", req->is_https ? "https" : "http",
+                            (unsigned)(req->is_tls ? req->srv->tls.port : req->srv->plain.port));
     }
-    return arena_printf(req->arena, "http://%s", host);
+    return arena_printf(req->arena, "%s://%s", req->is_https ? "https" : "http", host);
 }
 
 static enum MHD_Result
@@ -635,6 +704,7 @@ static const struct http_route *route_for(const struct http_server *srv, const c
 }
 
 static struct http_request *request_new(struct http_server *srv,
+                                        bool is_tls,
                                         struct MHD_Connection *conn,
                                         const char *url,
                                         const char *method)
@@ -648,6 +718,9 @@ static struct http_request *request_new(struct http_server *srv,
     req->method = method_from_name(method);
     req->method_name = arena_strdup(a, method);
     req->start_us = time_mono_us();
+    req->is_tls = is_tls;
+    req->is_https = is_tls;
+    client_init(req);
     err_init(&req->err);
     buf_init(&req->log_fields, LOG_FIELDS_LIMIT);
     atomic_fetch_add(&srv->inflight, 1);
@@ -749,10 +822,14 @@ static void http_date(time_t t, char out[32])
  * ahead of MHD, with Connection: close (see EARLY_ANSWER_AFTER). The route renders it as
  * for queue_error(). True when the whole answer went out in one non-blocking write (the
  * send buffer is empty: MHD reads a request only once the previous answer is sent); false
- * when it could not, and the connection is then simply closed. There is no TLS here. */
+ * when it could not, and the connection is then simply closed. On the HTTPS listener the
+ * socket carries TLS records that only MHD can write, so there the connection is closed. */
 static bool early_answer(struct http_request *req)
 {
     set_error_response(req);
+    if (req->is_tls) {
+        return false;
+    }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     const char *reason = MHD_get_reason_phrase_for(req->status);
@@ -868,6 +945,86 @@ static void answer_slow_body(struct http_request *req)
              req->status, req->err.cond ? req->err.cond->name : "-", req->err.msg);
 }
 
+/* Whether the client may read /metrics (http_config.metrics_allow, metrics_token). Returns
+ * 0, or -1 with http_cond_not_found when /metrics is off, http_cond_metrics_forbidden when
+ * the address or the token is wrong. */
+static int metrics_access(struct http_request *req, struct err *err)
+{
+    struct http_server *srv = req->srv;
+    bool has_token = srv->cfg.metrics_token && *srv->cfg.metrics_token;
+    if (!has_token && http_addr_list_is_empty(srv->metrics_allow)) {
+        return err_set(err, &http_cond_not_found,
+                       "/metrics is off (no metrics_allow or "
+                       "metrics_token)");
+    }
+    if (!http_addr_list_is_empty(srv->metrics_allow) &&
+        !http_addr_list_has(srv->metrics_allow, slice_from_cstr(req->client))) {
+        return err_set(err, &http_cond_metrics_forbidden, "client %s is not in metrics_allow",
+                       req->client);
+    }
+    if (has_token) {
+        const char *h = http_req_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+        struct slice v = slice_trim(slice_from_cstr(h ? h : ""));
+        uint8_t got[32];
+        bool ok = v.len > 7 && slice_eq_ci((struct slice){v.ptr, 7}, SLICE_LIT("Bearer "));
+        if (ok) {
+            struct slice tok = slice_trim((struct slice){v.ptr + 7, v.len - 7});
+            sec_hash(srv->auth_key, sizeof(srv->auth_key), tok.ptr, tok.len, got);
+            ok = memcmp(got, srv->metrics_token_hash, sizeof(got)) == 0;
+        }
+        if (!ok) {
+            return err_set(err, &http_cond_metrics_forbidden,
+                           "/metrics needs Authorization: Bearer with metrics_token");
+        }
+    }
+    return 0;
+}
+
+/* /healthz and /metrics: checks the method and the access; the answer is built by
+ * internal_end() once the (ignored) body is read. Returns 0 or -1 with err set. */
+static int internal_begin(struct http_request *req, struct err *err)
+{
+    if (req->method != HTTP_M_GET && req->method != HTTP_M_HEAD) {
+        http_resp_error_header(req, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        return err_set(err, &http_cond_method_not_allowed, "%s takes GET or HEAD", req->path);
+    }
+    return req->internal == INTERNAL_METRICS ? metrics_access(req, err) : 0;
+}
+
+static int internal_end(struct http_request *req, struct err *err)
+{
+    struct http_server *srv = req->srv;
+    http_resp_header(req, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (req->internal == INTERNAL_HEALTH) {
+        if (srv->cfg.health && srv->cfg.health(srv->cfg.hook_ctx) != 0) {
+            return err_set(err, &http_cond_health_failed, "the store does not answer");
+        }
+        http_resp_header(req, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+        http_resp_body(req, "ok\n", 3);
+        return 0;
+    }
+    struct buf b;
+    buf_init(&b, METRICS_MAX);
+    int rc = http_metrics_render(srv->metrics, &b);
+    rc |= buf_appendf(&b,
+                      "# HELP almanac_http_requests_in_flight Requests begun and not yet "
+                      "answered (suspended ActiveSync Pings included).\n"
+                      "# TYPE almanac_http_requests_in_flight gauge\n"
+                      "almanac_http_requests_in_flight %u\n",
+                      atomic_load(&srv->inflight));
+    if (rc == 0 && srv->cfg.metrics) {
+        rc = srv->cfg.metrics(srv->cfg.hook_ctx, &b);
+    }
+    if (rc != 0) {
+        buf_deinit(&b);
+        return err_set(err, &err_cond_internal, "metrics exceed %d bytes", METRICS_MAX);
+    }
+    http_resp_header(req, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    http_resp_body(req, b.data, b.len);
+    buf_deinit(&b);
+    return 0;
+}
+
 /* First call: headers are in. Returns 0 to go on reading the body, -1 when req->err is set. */
 static int request_begin(struct http_request *req, const char *url)
 {
@@ -880,6 +1037,10 @@ static int request_begin(struct http_request *req, const char *url)
     if (http_path_decode(slice_from_cstr(url), srv->cfg.max_path_bytes, req->arena, &req->path,
                          &req->trailing_slash, &req->err) != 0) {
         return -1;
+    }
+    if (strcmp(req->path, "/healthz") == 0 || strcmp(req->path, "/metrics") == 0) {
+        req->internal = req->path[1] == 'h' ? INTERNAL_HEALTH : INTERNAL_METRICS;
+        return internal_begin(req, &req->err);
     }
     req->route = route_for(srv, req->path);
     if (!(req->route && req->route->is_public) && authenticate(req, &req->err) != 0) {
@@ -896,6 +1057,7 @@ static int request_begin(struct http_request *req, const char *url)
 }
 
 static enum MHD_Result access_run(struct http_server *srv,
+                                  bool is_tls,
                                   struct MHD_Connection *conn,
                                   const char *url,
                                   const char *method,
@@ -911,7 +1073,7 @@ static enum MHD_Result access_run(struct http_server *srv,
         if (wc && !http_watch_request_begin(srv->watch, wc)) {
             return MHD_NO; /* the watchdog answered 408 header-timeout and closed it */
         }
-        req = request_new(srv, conn, url, method);
+        req = request_new(srv, is_tls, conn, url, method);
         req->wconn = wc;
         *con_cls = req;
         if (request_begin(req, url) != 0) {
@@ -945,7 +1107,7 @@ static enum MHD_Result access_run(struct http_server *srv,
         }
         /* A failure is answered once the upload is read: libmicrohttpd cannot send a
          * response while a request body is still arriving. */
-        if (req->route->body) {
+        if (!req->internal && req->route->body) {
             req->route->body(req->route->app, req, upload_data, n, &req->err);
         } else if (req->bytes_in > IGNORED_BODY_MAX) {
             err_set(&req->err, &http_cond_body_too_large,
@@ -965,7 +1127,9 @@ static enum MHD_Result access_run(struct http_server *srv,
     req->resuming = false;
     pthread_mutex_unlock(&srv->suspend_lock);
     int rc = 0;
-    if (resuming) {
+    if (req->internal) {
+        rc = internal_end(req, &req->err);
+    } else if (resuming) {
         rc = req->route->resumed
                  ? req->route->resumed(req->route->app, req, &req->err)
                  : err_set(&req->err, &err_cond_internal, "resumed a route that cannot resume");
@@ -1003,9 +1167,11 @@ static enum MHD_Result on_access(void *cls,
                                  void **con_cls)
 {
     (void)version;
-    struct http_server *srv = cls;
+    struct listener *l = cls;
+    struct http_server *srv = l->srv;
     int64_t saved = deadline_start(work_budget_us(srv));
-    enum MHD_Result rc = access_run(srv, conn, url, method, upload_data, upload_data_size, con_cls);
+    enum MHD_Result rc =
+        access_run(srv, l->is_tls, conn, url, method, upload_data, upload_data_size, con_cls);
     deadline_restore(saved);
     return rc;
 }
@@ -1016,7 +1182,7 @@ static void on_completed(void *cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)conn;
-    struct http_server *srv = cls;
+    struct http_server *srv = ((struct listener *)cls)->srv;
     struct http_request *req = *con_cls;
     if (!req) {
         return;
@@ -1031,19 +1197,22 @@ static void on_completed(void *cls,
     if (req->wconn) {
         http_watch_request_end(srv->watch, req->wconn);
     }
+    unsigned status = req->queued || req->early_answered ? (req->status ? req->status : 200) : 0;
+    int64_t us = time_mono_us() - req->start_us;
+    http_metrics_request(srv->metrics, req->internal || !req->route ? NULL : req->route->protocol,
+                         req->method, status, us);
     if (log_enabled(LOG_INFO)) {
         char path[256];
         const char *p = req->path ? req->path : "-";
         log_sanitize(p, strlen(p), path, sizeof(path));
         log_write(LOG_INFO,
-                  "request id=%llu method=%s path=%s user=%s status=%u cond=%s bytes_in=%llu "
-                  "bytes_out=%llu ms=%.1f arena=%zu%s%s",
-                  (unsigned long long)req->id, req->method_name, path, req->user ? req->user : "-",
-                  req->queued || req->early_answered ? (req->status ? req->status : 200) : 0,
+                  "request id=%llu addr=%s%s method=%s path=%s user=%s status=%u cond=%s "
+                  "bytes_in=%llu bytes_out=%llu ms=%.1f arena=%zu%s%s",
+                  (unsigned long long)req->id, req->client, req->is_tls ? " tls=1" : "",
+                  req->method_name, path, req->user ? req->user : "-", status,
                   req->err.cond ? req->err.cond->name : "-", (unsigned long long)req->bytes_in,
-                  (unsigned long long)req->bytes_out,
-                  (double)(time_mono_us() - req->start_us) / 1000.0, arena_high_water(req->arena),
-                  buf_cstr(&req->log_fields),
+                  (unsigned long long)req->bytes_out, (double)us / 1000.0,
+                  arena_high_water(req->arena), buf_cstr(&req->log_fields),
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     }
     buf_deinit(&req->log_fields);
@@ -1059,7 +1228,8 @@ static void on_connection(void *cls,
                           void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    struct http_server *srv = cls;
+    struct listener *l = cls;
+    struct http_server *srv = l->srv;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *fd =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -1067,7 +1237,8 @@ static void on_connection(void *cls,
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         char text[INET6_ADDRSTRLEN];
         addr_text(addr ? addr->client_addr : NULL, text);
-        *socket_context = fd ? http_watch_conn_open(srv->watch, fd->connect_fd, text) : NULL;
+        *socket_context =
+            fd ? http_watch_conn_open(srv->watch, fd->connect_fd, text, l->is_tls) : NULL;
     } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
         struct http_watch_conn *c = *socket_context;
         http_watch_conn_close(srv->watch, &c);
@@ -1142,15 +1313,109 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct 
     return 0;
 }
 
+/* Frees what http_server_start() set up, in reverse; each part may be missing. */
+static void server_free(struct http_server *srv)
+{
+    if (srv->watch) {
+        http_watch_destroy(&srv->watch); /* after MHD_stop_daemon(): every connection closed */
+    }
+    http_tls_destroy(&srv->creds);
+    http_addr_list_destroy(&srv->proxies);
+    http_addr_list_destroy(&srv->metrics_allow);
+    http_metrics_destroy(&srv->metrics);
+    pthread_mutex_destroy(&srv->suspend_lock);
+    pthread_mutex_destroy(&srv->auth_lock);
+    auth_throttle_destroy(&srv->throttle);
+    free(srv->auth);
+    free(srv);
+}
+
+/* Starts listener `l` on `addr`: HTTPS when l->is_tls (srv->creds loaded). 0, or -1 with err. */
+static int
+listener_start(struct http_server *srv, struct listener *l, const char *addr, struct err *err)
+{
+    const struct http_config *cfg = &srv->cfg;
+    struct sockaddr_storage ss;
+    if (parse_listen(addr, &ss, err) != 0) {
+        return -1;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    /* The same options for both; HTTPS adds its certificate callback and priorities (MHD
+     * ignores HTTPS options without MHD_USE_TLS without consuming their argument, so they cannot
+     * simply be passed to both). */
+#define LISTENER_OPTIONS                                                                         \
+  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,                     \
+      (unsigned)(cfg->workers ? cfg->workers : 1), MHD_OPTION_CONNECTION_LIMIT,                  \
+      cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_connections,         \
+      MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,      \
+      cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,                       \
+      MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, \
+      NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL
+    if (l->is_tls) {
+        l->daemon = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, on_access, l,
+                                     MHD_OPTION_HTTPS_CERT_CALLBACK, &http_tls_retrieve,
+                                     MHD_OPTION_HTTPS_PRIORITIES, HTTP_TLS_PRIORITIES,
+                                     LISTENER_OPTIONS, MHD_OPTION_END);
+    } else {
+        l->daemon =
+            MHD_start_daemon(flags, 0, NULL, NULL, on_access, l, LISTENER_OPTIONS, MHD_OPTION_END);
+    }
+#undef LISTENER_OPTIONS
+    if (!l->daemon) {
+        return err_set(err, &err_cond_unavailable,
+                       "cannot listen on %s (address in use, or not an address of this host)",
+                       addr);
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    l->port = info ? info->port : 0;
+    return 0;
+}
+
+static void listener_quiesce(struct listener *l)
+{
+    if (l->daemon && l->listen_sock == MHD_INVALID_SOCKET) {
+        l->listen_sock = MHD_quiesce_daemon(l->daemon);
+    }
+}
+
+static void listener_stop(struct listener *l)
+{
+    if (l->daemon) {
+        MHD_stop_daemon(l->daemon);
+        l->daemon = NULL;
+    }
+    if (l->listen_sock != MHD_INVALID_SOCKET) {
+        close(l->listen_sock);
+        l->listen_sock = MHD_INVALID_SOCKET;
+    }
+}
+
 int http_server_start(const struct http_config *cfg,
                       const struct http_route *routes,
                       size_t nroutes,
                       struct http_server **out,
                       struct err *err)
 {
-    struct sockaddr_storage ss;
-    if (parse_listen(cfg->listen, &ss, err) != 0) {
-        return -1;
+    bool has_plain = cfg->listen && *cfg->listen;
+    bool has_tls = cfg->tls_listen && *cfg->tls_listen;
+    if (!has_plain && !has_tls) {
+        return err_set(err, &err_cond_bad_request, "neither listen nor tls_listen is set");
+    }
+    bool has_cert = cfg->tls_cert && *cfg->tls_cert, has_key = cfg->tls_key && *cfg->tls_key;
+    if (has_tls && (!has_cert || !has_key)) {
+        return err_set(err, &http_cond_tls_credentials, "tls_listen=%s needs tls_cert and tls_key",
+                       cfg->tls_listen);
+    }
+    if (!has_tls && (has_cert || has_key)) {
+        return err_set(err, &http_cond_tls_credentials,
+                       "tls_cert/tls_key are set but tls_listen is not: say where to serve HTTPS");
+    }
+    if (has_tls && MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
+        return err_set(err, &http_cond_tls_credentials,
+                       "this libmicrohttpd was built without TLS (certificate callback)");
     }
     struct http_server *srv = calloc(1, sizeof(*srv));
     if (!srv) {
@@ -1159,6 +1424,8 @@ int http_server_start(const struct http_config *cfg,
     srv->routes = routes;
     srv->nroutes = nroutes;
     srv->cfg = *cfg;
+    srv->plain = (struct listener){.srv = srv, .listen_sock = MHD_INVALID_SOCKET};
+    srv->tls = (struct listener){.srv = srv, .is_tls = true, .listen_sock = MHD_INVALID_SOCKET};
     srv->auth = calloc(AUTH_CACHE_SLOTS, sizeof(*srv->auth));
     if (!srv->auth) {
         abort();
@@ -1169,56 +1436,67 @@ int http_server_start(const struct http_config *cfg,
                                       .user_limit = cfg->auth_fail_user_limit,
                                       .max_delay = cfg->auth_fail_max_delay};
     srv->throttle = auth_throttle_create(&tc);
+    srv->metrics = http_metrics_create();
     pthread_mutex_init(&srv->auth_lock, NULL);
     pthread_mutex_init(&srv->suspend_lock, NULL);
     atomic_init(&srv->next_id, 1);
     atomic_init(&srv->inflight, 0);
-    srv->listen_sock = MHD_INVALID_SOCKET;
+    if (cfg->metrics_token && *cfg->metrics_token) {
+        sec_hash(srv->auth_key, sizeof(srv->auth_key), cfg->metrics_token,
+                 strlen(cfg->metrics_token), srv->metrics_token_hash);
+    }
+    if (http_addr_list_parse("trusted_proxies", cfg->trusted_proxies, &srv->proxies, err) != 0 ||
+        http_addr_list_parse("metrics_allow", cfg->metrics_allow, &srv->metrics_allow, err) != 0 ||
+        (has_tls && http_tls_create(cfg->tls_cert, cfg->tls_key, &srv->creds, err) != 0)) {
+        server_free(srv);
+        return -1;
+    }
+    /* max_connections is per listener: the watchdog keeps room among all of them. */
+    unsigned listeners = (has_plain ? 1u : 0u) + (has_tls ? 1u : 0u);
     unsigned reserve = cfg->max_connections / IDLE_RESERVE_DIVISOR;
     struct http_watch_config wc = {
         .header_timeout = cfg->header_timeout,
-        .max_connections = cfg->max_connections,
-        .reserve = reserve ? reserve : 1,
+        .max_connections = cfg->max_connections * listeners,
+        .reserve = (reserve ? reserve : 1) * listeners,
     };
     if (http_watch_create(&wc, &srv->watch) != 0) {
-        pthread_mutex_destroy(&srv->suspend_lock);
-        pthread_mutex_destroy(&srv->auth_lock);
-        free(srv->auth);
-        free(srv);
+        srv->watch = NULL;
+        server_free(srv);
         return err_set(err, &err_cond_unavailable, "cannot start the connection watchdog");
     }
-
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ss.ss_family == AF_INET6) {
-        flags |= MHD_USE_IPv6;
+    if ((has_plain && listener_start(srv, &srv->plain, cfg->listen, err) != 0) ||
+        (has_tls && listener_start(srv, &srv->tls, cfg->tls_listen, err) != 0)) {
+        listener_stop(&srv->plain);
+        listener_stop(&srv->tls);
+        server_free(srv);
+        return -1;
     }
-    srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->workers ? cfg->workers : 1),
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-        NULL, MHD_OPTION_END);
-    if (!srv->daemon) {
-        http_watch_destroy(&srv->watch);
-        pthread_mutex_destroy(&srv->suspend_lock);
-        pthread_mutex_destroy(&srv->auth_lock);
-        auth_throttle_destroy(&srv->throttle);
-        free(srv->auth);
-        free(srv);
-        return err_set(err, &err_cond_unavailable, "cannot listen on %s", cfg->listen);
-    }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : 0;
     *out = srv;
     return 0;
 }
 
 uint16_t http_server_port(const struct http_server *srv)
 {
-    return srv->port;
+    return srv->plain.port;
+}
+
+uint16_t http_server_tls_port(const struct http_server *srv)
+{
+    return srv->tls.port;
+}
+
+int http_server_reload_tls(struct http_server *srv, struct err *err)
+{
+    return srv->creds ? http_tls_reload(srv->creds, err) : 0;
+}
+
+void http_server_tls_describe(struct http_server *srv, char *out, size_t n)
+{
+    if (srv->creds) {
+        http_tls_describe(srv->creds, out, n);
+    } else {
+        snprintf(out, n, "-");
+    }
 }
 
 unsigned http_server_connections(const struct http_server *srv)
@@ -1233,7 +1511,8 @@ unsigned http_server_drain(struct http_server *srv, unsigned grace_ms)
      * epoll_ctl(DEL) fail, and libmicrohttpd aborts ("Failed to remove listen FD from epoll
      * set"), as the MHD_quiesce_daemon() documentation warns. So it is kept until stop. */
     if (!srv->is_quiesced) {
-        srv->listen_sock = MHD_quiesce_daemon(srv->daemon);
+        listener_quiesce(&srv->plain);
+        listener_quiesce(&srv->tls);
         srv->is_quiesced = true;
     }
     for (unsigned waited = 0; waited < grace_ms && atomic_load(&srv->inflight) > 0; waited += 10) {
@@ -1250,15 +1529,8 @@ void http_server_stop(struct http_server **sp, unsigned grace_ms)
         return;
     }
     http_server_drain(srv, grace_ms);
-    MHD_stop_daemon(srv->daemon);
-    http_watch_destroy(&srv->watch); /* after: MHD_stop_daemon() closed every connection */
-    if (srv->listen_sock != MHD_INVALID_SOCKET) {
-        close(srv->listen_sock);
-    }
-    pthread_mutex_destroy(&srv->suspend_lock);
-    pthread_mutex_destroy(&srv->auth_lock);
-    auth_throttle_destroy(&srv->throttle);
-    free(srv->auth);
-    free(srv);
+    listener_stop(&srv->plain);
+    listener_stop(&srv->tls);
+    server_free(srv);
     *sp = NULL;
 }

@@ -58,6 +58,9 @@ struct http_route {
     /* No authentication: the path itself is the credential (a subscription URL's secret
      * token); http_req_user() is NULL. */
     bool is_public;
+    /* The `protocol` label of this route's requests in /metrics ("caldav", "exchange",
+     * "activesync"); NULL counts them as "other". */
+    const char *protocol;
     /* Headers are in and the user is authenticated (http_req_user() is set unless the route
      * is public). Validate headers and set up state (http_req_set_state()). */
     int (*begin)(void *app, struct http_request *req, struct err *err);
@@ -86,8 +89,38 @@ typedef int http_auth_fn(void *ctx, const char *user, const char *password, uint
  * another process (the admin CLI), take effect at the next request. Thread-safe. */
 typedef int http_auth_gen_fn(void *ctx, const char *user, uint64_t *gen_out);
 
+/* /healthz: 0 when the service can answer (the store answers a trivial read), -1 when not
+ * (503). Called for each probe, on a worker, without authentication: it must be cheap.
+ * Thread-safe. */
+typedef int http_health_fn(void *ctx);
+/* /metrics: appends the caller's own metric families, in the Prometheus text exposition
+ * format (# HELP, # TYPE, samples), to `out`. Returns 0, or -1 when `out` is full (the scrape
+ * then fails with a 500 and a log line). Thread-safe. */
+struct buf;
+typedef int http_metrics_fn(void *ctx, struct buf *out);
+
 struct http_config {
-    const char *listen;       /* "127.0.0.1:8008", "[::1]:8008", port 0 = any free port */
+    const char *listen; /* plain HTTP: "127.0.0.1:8008", "[::1]:8008", port 0 = any
+                           free port; "" = no plain listener */
+    /* HTTPS (http/tls.h): a second listener, served with the PEM chain tls_cert and key
+     * tls_key, TLS 1.2 and 1.3 only; "" = none. Needs both files. */
+    const char *tls_listen;
+    const char *tls_cert;
+    const char *tls_key;
+    /* Peers whose X-Forwarded-For is believed (a list of addresses and CIDRs, separated by
+     * commas or spaces; "" = none): the client address of a request from one of them is the
+     * right-most address of that header that is not itself a trusted proxy. It is the
+     * address of the access log, the failed-login throttle and metrics_allow. Their
+     * X-Forwarded-Proto: https makes http_req_origin() https. */
+    const char *trusted_proxies;
+    /* /metrics is answered to a client whose address is in metrics_allow (a list as
+     * trusted_proxies; "" = any address) and that sends "Authorization: Bearer
+     * metrics_token" (when not ""); with both "", /metrics is off (404). Others: 403. */
+    const char *metrics_allow;
+    const char *metrics_token;
+    http_health_fn *health;   /* NULL: /healthz always answers 200 */
+    http_metrics_fn *metrics; /* NULL: only the HTTP layer's own families */
+    void *hook_ctx;           /* for health and metrics */
     unsigned workers;         /* threads in MHD's pool */
     unsigned max_connections; /* total */
     unsigned per_ip_connections;
@@ -116,14 +149,27 @@ struct http_config {
     unsigned auth_fail_max_delay;
 };
 
-/* Starts the daemon with `routes` (borrowed until destroy; longest prefix wins). Returns 0 or
- * -1 with err set (cannot bind, bad listen address). The bound port is http_server_port(). */
+/* Starts the listeners with `routes` (borrowed until destroy; longest prefix wins): plain
+ * HTTP on cfg->listen and HTTPS on cfg->tls_listen, each with its own thread pool of
+ * cfg->workers and cfg->max_connections. Returns 0 or -1 with err set: a bad or busy listen
+ * address, no listener at all, tls_cert/tls_key unreadable, not PEM or not a pair
+ * (http_cond_tls_credentials, naming the file), or a bad trusted_proxies/metrics_allow entry.
+ * The bound ports are http_server_port() and http_server_tls_port(). */
 int http_server_start(const struct http_config *cfg,
                       const struct http_route *routes,
                       size_t nroutes,
                       struct http_server **out,
                       struct err *err);
 uint16_t http_server_port(const struct http_server *srv);
+/* The HTTPS listener's port, 0 when there is none. */
+uint16_t http_server_tls_port(const struct http_server *srv);
+/* Reads tls_cert and tls_key again (SIGHUP): handshakes from now on get the new certificate,
+ * connections already open keep theirs (http/tls.h). 0 (also when there is no HTTPS
+ * listener), or -1 with err set and the old certificate still served. */
+int http_server_reload_tls(struct http_server *srv, struct err *err);
+/* The certificate served now, for the log: subject, expiry and chain length; "-" without
+ * HTTPS. */
+void http_server_tls_describe(struct http_server *srv, char *out, size_t n);
 /* Stops accepting connections and waits up to `grace_ms` for the requests in flight to
  * complete. Returns how many are still running then (0: all finished). May be called again,
  * and before http_server_stop(); main thread only. */
@@ -157,9 +203,14 @@ const char *http_req_user(const struct http_request *req);
 int64_t http_req_content_length(const struct http_request *req);
 /* The request's arena: destroyed after the response has been sent. */
 struct arena *http_req_arena(const struct http_request *req);
+/* The client's address ("192.0.2.1", "2001:db8::1"; X-Forwarded-For only from a trusted
+ * proxy, see http_config.trusted_proxies), borrowed for the request; "-" when unknown. */
+const char *http_req_client(const struct http_request *req);
 /* Request id for logs and error bodies. */
 uint64_t http_req_id(const struct http_request *req);
-/* "http://host:port" as the client addressed us (Host header), in the request arena. */
+/* "http://host:port" as the client addressed us (Host header), in the request arena;
+ * "https://" on the HTTPS listener, or when a trusted proxy (http_config.trusted_proxies)
+ * sends X-Forwarded-Proto: https. */
 const char *http_req_origin(const struct http_request *req);
 
 /* The query string as sent ("a=1&b=%20x", no '?'), not percent-decoded, "" when absent; in

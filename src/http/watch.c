@@ -30,6 +30,7 @@ struct http_watch_conn {
     int fd;
     bool is_waiting;     /* between requests (or before the first): in the waiting list */
     bool is_closing;     /* the watchdog answered or shut the socket down; MHD closes it */
+    bool is_tls;         /* TLS records: closed without a plaintext 408 */
     int64_t wait_us;     /* monotonic time it began to wait */
     uint64_t wait_bytes; /* bytes the socket had received then (tcpi_bytes_received) */
     int64_t request_us;  /* when bytes of the next request were first seen; 0 = none yet */
@@ -136,7 +137,7 @@ static void answer_header_timeout(struct http_watch *w, struct http_watch_conn *
                      date, blen, body);
     }
     ssize_t sent = -1;
-    if (n > 0 && (size_t)n < sizeof(msg)) {
+    if (n > 0 && (size_t)n < sizeof(msg) && !c->is_tls) {
         sent = send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     mark_closing(w, c);
@@ -258,13 +259,15 @@ void http_watch_destroy(struct http_watch **wp)
     *wp = NULL;
 }
 
-struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const char *addr)
+struct http_watch_conn *
+http_watch_conn_open(struct http_watch *w, int fd, const char *addr, bool is_tls)
 {
     struct http_watch_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         abort();
     }
     c->fd = fd;
+    c->is_tls = is_tls;
     c->wait_us = time_mono_us();
     log_sanitize(addr, strlen(addr), c->addr, sizeof(c->addr));
     pthread_mutex_lock(&w->lock);

@@ -49,8 +49,15 @@ void http_watch_destroy(struct http_watch **w);
 
 /* A connection was accepted (MHD's NOTIFY_CONNECTION STARTED): socket `fd`, client address
  * `addr` (copied, truncated to HTTP_WATCH_ADDR_MAX). It starts waiting for its first request. The
- * record is the watchdog's until http_watch_conn_close(). Any thread. */
-struct http_watch_conn *http_watch_conn_open(struct http_watch *w, int fd, const char *addr);
+ * record is the watchdog's until http_watch_conn_close(). Any thread.
+ *
+ * `is_tls`: the socket carries TLS records, which only MHD can write, so the watchdog closes
+ * such a connection without the 408. Its TLS handshake is bytes received, so for the first
+ * request header_timeout counts from the ClientHello: the handshake and the headers must both
+ * be in within it (nginx's client_header_timeout also runs from the accept for a first
+ * request); later requests are timed as on plain connections. */
+struct http_watch_conn *
+http_watch_conn_open(struct http_watch *w, int fd, const char *addr, bool is_tls);
 /* The connection is about to be closed by MHD (NOTIFY_CONNECTION CLOSED, before close(2)):
  * forgets it and sets *c to NULL. Any thread. */
 void http_watch_conn_close(struct http_watch *w, struct http_watch_conn **c);

@@ -45,6 +45,11 @@ struct key {
   {                                                                                       \
     FIELD(f), .type = KEY_STR, .dflt = d, .min = 1, .max = FIELD_SIZE(f) - 1, .doc = doc_ \
   }
+/* A string that may be empty (an optional feature, off when ""). */
+#define OPT_STR_KEY(f, d, doc_)                                                           \
+  {                                                                                       \
+    FIELD(f), .type = KEY_STR, .dflt = d, .min = 0, .max = FIELD_SIZE(f) - 1, .doc = doc_ \
+  }
 #define NUM_KEY(t, f, d, lo, hi, doc_)                                    \
   {                                                                       \
     FIELD(f), .type = t, .dflt = d, .min = (lo), .max = (hi), .doc = doc_ \
@@ -52,9 +57,38 @@ struct key {
 
 static const struct key keys[] = {
     /* [server] */
-    STR_KEY(listen,
-            "127.0.0.1:8008",
-            "address and port to serve on (ADDR:PORT, [V6]:PORT; port 0 picks a free one)"),
+    OPT_STR_KEY(listen,
+                "127.0.0.1:8008",
+                "address and port to serve plain HTTP on (ADDR:PORT, [V6]:PORT; port 0 picks a "
+                "free one; empty: no plain HTTP, tls_listen then required)"),
+    /* [tls] (docs/deploy.md) */
+    OPT_STR_KEY(tls_listen,
+                "",
+                "address and port to serve HTTPS on, beside listen (TLS 1.2 and 1.3 only; "
+                "needs tls_cert and tls_key; empty: no HTTPS)"),
+    OPT_STR_KEY(tls_cert,
+                "",
+                "PEM file of the server certificate followed by its intermediates; re-read on "
+                "SIGHUP (new connections get the new one, open ones keep theirs)"),
+    OPT_STR_KEY(tls_key,
+                "",
+                "PEM file of tls_cert's private key (unencrypted; readable by almanacd only); "
+                "re-read on SIGHUP"),
+    OPT_STR_KEY(trusted_proxies,
+                "",
+                "reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs, comma "
+                "or space separated); from anyone else the header is ignored. The client "
+                "address is then the right-most untrusted hop, for the log, the failed-login "
+                "throttle and metrics_allow"),
+    /* [monitoring] */
+    OPT_STR_KEY(metrics_allow,
+                "127.0.0.1 ::1",
+                "client addresses or CIDRs that may read /metrics (403 for others); empty: any "
+                "address, if metrics_token is set; both empty: /metrics is off (404)"),
+    {FIELD(metrics_token), .type = KEY_STR, .dflt = "", .min = 0,
+     .max = FIELD_SIZE(metrics_token) - 1,
+     .doc = "when set, /metrics also needs `Authorization: Bearer TOKEN` (403 without)",
+     .reject = " \"\\"},
     STR_KEY(data_dir, "./data", "directory of the SQLite store (almanac.db), created if missing"),
     /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
     NUM_KEY(KEY_UINT,
@@ -316,6 +350,7 @@ static const struct key keys[] = {
 #undef FIELD_SIZE
 #undef FIELD
 #undef STR_KEY
+#undef OPT_STR_KEY
 #undef NUM_KEY
 
 static const struct key *find_key(const char *name)

@@ -17,11 +17,19 @@ enum {
 
 struct config {
     /* [server] */
-    char listen[CONFIG_STR_MAX];   /* ADDR:PORT, default 127.0.0.1:8008 */
-    char data_dir[CONFIG_STR_MAX]; /* default ./data */
-    unsigned workers;              /* MHD thread-pool size, default 4 */
-    char log_level[16];            /* error|warn|info|debug, default info */
-    char realm[128];               /* Basic realm, default "Almanac" */
+    char listen[CONFIG_STR_MAX]; /* ADDR:PORT, default 127.0.0.1:8008; "" = no plain HTTP */
+    /* [tls] and proxies (docs/deploy.md) */
+    char tls_listen[CONFIG_STR_MAX];      /* ADDR:PORT of the HTTPS listener, "" = none */
+    char tls_cert[CONFIG_STR_MAX];        /* PEM chain, leaf first */
+    char tls_key[CONFIG_STR_MAX];         /* PEM private key */
+    char trusted_proxies[CONFIG_STR_MAX]; /* addresses/CIDRs whose X-Forwarded-For counts */
+    /* [monitoring] */
+    char metrics_allow[CONFIG_STR_MAX]; /* addresses/CIDRs that may read /metrics */
+    char metrics_token[128];            /* bearer token /metrics requires, "" = none */
+    char data_dir[CONFIG_STR_MAX];      /* default ./data */
+    unsigned workers;                   /* MHD thread-pool size, default 4 */
+    char log_level[16];                 /* error|warn|info|debug, default info */
+    char realm[128];                    /* Basic realm, default "Almanac" */
     /* [limits] */
     unsigned max_connections;     /* default 1024 */
     unsigned per_ip_connections;  /* default 256 */

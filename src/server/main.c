@@ -2,8 +2,9 @@
  * wires the routes to the HTTP daemon and waits for signals: SIGTERM/SIGINT drain in-flight
  * requests and exit 0 within shutdown_grace (plus a margin) even when a worker never returns
  * (the shutdown watchdog), SIGHUP re-reads the configuration file (log level; other keys
- * apply at the next start) and forgets cached credentials; between signals it prunes old
- * tombstones (tombstone_max_age, every prune_interval). */
+ * apply at the next start), the TLS certificate and key, and forgets cached credentials;
+ * between signals it prunes old tombstones (tombstone_max_age, every prune_interval). It also
+ * feeds /healthz (a store read) and /metrics (store pool and ActiveSync) to the HTTP layer. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include "repl/repl.h"
 #include "server/config.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/log.h"
 #include "util/sec.h"
 #include "util/timeutil.h"
@@ -153,7 +155,88 @@ static int check_cred_gen(void *ctx, const char *user, uint64_t *gen_out)
     return ok;
 }
 
-static int write_port_file(const char *path, uint16_t port)
+/* What /healthz and /metrics read. */
+struct monitor {
+    struct store_pool *pool;
+    struct eas_app *eas;
+};
+
+/* /healthz: the store answers a trivial read (an indexed lookup of a user that need not
+ * exist) on a pooled connection. The pool has a connection for every HTTP connection, so
+ * the probe never waits for one behind other requests. */
+static int health_check(void *ctx)
+{
+    struct monitor *m = ctx;
+    struct store *s = store_pool_acquire(m->pool);
+    if (!s) {
+        return -1;
+    }
+    int ok = -1;
+    uint64_t gen = 0;
+    if (store_begin_read(s) == STORE_OK) {
+        enum store_rc rc = store_principal_cred_gen(s, "-", &gen);
+        ok = rc == STORE_OK || rc == STORE_NOTFOUND ? 0 : -1;
+        store_rollback(s);
+    }
+    store_pool_release(m->pool, s);
+    return ok;
+}
+
+/* One store_timing as a Prometheus histogram `name` (seconds). */
+static int
+put_timing(struct buf *b, const char *name, const char *help, const struct store_timing *t)
+{
+    int rc = buf_appendf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= STORE_TIMING_BUCKETS; i++) {
+        cum += t->buckets[i];
+        if (i < STORE_TIMING_BUCKETS) {
+            uint64_t us = store_timing_bound_us(i);
+            rc |= buf_appendf(b, "%s_bucket{le=\"%llu.%06llu\"} %llu\n", name,
+                              (unsigned long long)(us / 1000000),
+                              (unsigned long long)(us % 1000000), (unsigned long long)cum);
+        } else {
+            rc |= buf_appendf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+        }
+    }
+    rc |= buf_appendf(b, "%s_sum %llu.%06llu\n%s_count %llu\n", name,
+                      (unsigned long long)(t->sum_us / 1000000),
+                      (unsigned long long)(t->sum_us % 1000000), name, (unsigned long long)cum);
+    return rc;
+}
+
+/* /metrics beyond the HTTP layer's own: waiting Pings, the store pool, commits, fsyncs. */
+static int metrics_extra(void *ctx, struct buf *b)
+{
+    struct monitor *m = ctx;
+    struct store_pool_stats st;
+    store_pool_stats(m->pool, &st);
+    int rc = buf_appendf(
+        b,
+        "# HELP almanac_activesync_pings_waiting ActiveSync Ping and Sync long polls waiting "
+        "for a change now.\n# TYPE almanac_activesync_pings_waiting gauge\n"
+        "almanac_activesync_pings_waiting %u\n"
+        "# HELP almanac_store_connections Store connections of the pool, by state.\n"
+        "# TYPE almanac_store_connections gauge\n"
+        "almanac_store_connections{state=\"max\"} %u\n"
+        "almanac_store_connections{state=\"open\"} %u\n"
+        "almanac_store_connections{state=\"in_use\"} %u\n"
+        "# HELP almanac_store_connection_waiters Threads waiting for a store connection.\n"
+        "# TYPE almanac_store_connection_waiters gauge\n"
+        "almanac_store_connection_waiters %u\n"
+        "# HELP almanac_store_fsync_failed 1 once a log fsync failed: writes fail until a "
+        "restart.\n# TYPE almanac_store_fsync_failed gauge\n"
+        "almanac_store_fsync_failed %d\n",
+        eas_app_waiting(m->eas), st.max, st.open, st.in_use, st.waiting, st.is_poisoned ? 1 : 0);
+    rc |= put_timing(b, "almanac_store_commit_duration_seconds",
+                     "Write transactions from COMMIT until durable (group commit wait included).",
+                     &st.commit);
+    rc |= put_timing(b, "almanac_store_fsync_duration_seconds",
+                     "Write-ahead log fsyncs; one covers every commit waiting for it.", &st.fsync);
+    return rc == 0 ? 0 : -1;
+}
+
+static int write_port_file(const char *path, uint16_t port, uint16_t tls_port)
 {
     char tmp[1024];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
@@ -163,7 +246,11 @@ static int write_port_file(const char *path, uint16_t port)
     if (!f) {
         return -1;
     }
+    /* The plain port (0 when there is none), then the HTTPS port when there is one. */
     fprintf(f, "%u\n", (unsigned)port);
+    if (tls_port) {
+        fprintf(f, "%u\n", (unsigned)tls_port);
+    }
     if (fclose(f) != 0) {
         return -1;
     }
@@ -181,6 +268,18 @@ static void apply_log_level(const struct config *cfg)
 static void reload(const struct server_opts *o, struct config *cfg, struct http_server *srv)
 {
     http_server_flush_auth(srv);
+    /* Certificates first: a renewal (certbot's deploy hook) needs nothing else. */
+    char desc[512];
+    struct err te;
+    err_init(&te);
+    if (http_server_reload_tls(srv, &te) != 0) {
+        log_error("reload tls failed msg=\"%s\" note=\"the previous certificate is still "
+                  "served\"",
+                  te.msg);
+    } else if (cfg->tls_listen[0]) {
+        http_server_tls_describe(srv, desc, sizeof(desc));
+        log_info("reload tls cert=%s %s", cfg->tls_cert, desc);
+    }
     if (!o->config_path) {
         log_info("reload config=- auth_cache=flushed");
         return;
@@ -338,8 +437,10 @@ static int serve(const struct server_opts *o, struct config *cfg)
     /* One store connection per HTTP connection at most (opened lazily), and one for the
      * pruning job: a request never waits for a connection that only another request whose
      * answer is still streaming could give back (with fewer, max_connections slow readers
-     * of long multistatus answers would stall every worker thread in store_pool_acquire). */
-    if (store_pool_create(cfg->data_dir, cfg->max_connections + 1, &pool) != STORE_OK) {
+     * of long multistatus answers would stall every worker thread in store_pool_acquire).
+     * max_connections is per listener. */
+    unsigned listeners = (cfg->listen[0] ? 1u : 0u) + (cfg->tls_listen[0] ? 1u : 0u);
+    if (store_pool_create(cfg->data_dir, cfg->max_connections * listeners + 1, &pool) != STORE_OK) {
         log_error("cannot create store pool dir=%s", cfg->data_dir);
         return 1;
     }
@@ -378,12 +479,28 @@ static int serve(const struct server_opts *o, struct config *cfg)
     }
     store_pool_set_change_hook(pool, eas_app_change, eas);
     /* Clients hard-code the ActiveSync path; some lower-case it. */
-    struct http_route routes[] = {dav_route("/", &dav), caldav_wellknown_route(),
-                                  caldav_subscribe_route(&dav),
+    /* "/exchange" is the same DAV app, routed apart only to label its requests in /metrics. */
+    struct http_route routes[] = {dav_route("/", &dav), dav_route("/exchange", &dav),
+                                  caldav_wellknown_route(), caldav_subscribe_route(&dav),
                                   eas_route("/Microsoft-Server-ActiveSync", eas),
                                   eas_route("/microsoft-server-activesync", eas)};
+    static const char *const protocols[ALM_ARRAY_LEN(routes)] = {
+        "caldav", "exchange", "caldav", "caldav", "activesync", "activesync"};
+    for (size_t i = 0; i < ALM_ARRAY_LEN(routes); i++) {
+        routes[i].protocol = protocols[i];
+    }
+    struct monitor mon = {.pool = pool, .eas = eas};
     struct http_config hc = {
         .listen = cfg->listen,
+        .tls_listen = cfg->tls_listen,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+        .trusted_proxies = cfg->trusted_proxies,
+        .metrics_allow = cfg->metrics_allow,
+        .metrics_token = cfg->metrics_token,
+        .health = health_check,
+        .metrics = metrics_extra,
+        .hook_ctx = &mon,
         .workers = cfg->workers,
         .max_connections = cfg->max_connections,
         .per_ip_connections = cfg->per_ip_connections,
@@ -408,15 +525,25 @@ static int serve(const struct server_opts *o, struct config *cfg)
     struct err e;
     err_init(&e);
     if (http_server_start(&hc, routes, ALM_ARRAY_LEN(routes), &srv, &e) != 0) {
-        log_error("cannot start listen=%s msg=\"%s\"", cfg->listen, e.msg);
+        log_error("cannot start listen=%s tls_listen=%s msg=\"%s\"", cfg->listen, cfg->tls_listen,
+                  e.msg);
         store_pool_set_change_hook(pool, NULL, NULL);
         eas_app_destroy(&eas);
         store_pool_destroy(&pool);
         return 1;
     }
-    log_info("listening addr=%s port=%u data=%s workers=%u", cfg->listen,
-             (unsigned)http_server_port(srv), cfg->data_dir, cfg->workers);
-    if (o->port_file && write_port_file(o->port_file, http_server_port(srv)) != 0) {
+    if (cfg->listen[0]) {
+        log_info("listening addr=%s port=%u data=%s workers=%u", cfg->listen,
+                 (unsigned)http_server_port(srv), cfg->data_dir, cfg->workers);
+    }
+    if (cfg->tls_listen[0]) {
+        char desc[512];
+        http_server_tls_describe(srv, desc, sizeof(desc));
+        log_info("listening tls addr=%s port=%u cert=%s %s", cfg->tls_listen,
+                 (unsigned)http_server_tls_port(srv), cfg->tls_cert, desc);
+    }
+    if (o->port_file &&
+        write_port_file(o->port_file, http_server_port(srv), http_server_tls_port(srv)) != 0) {
         log_error("cannot write port file=%s", o->port_file);
     }
     sigset_t set;

@@ -103,6 +103,36 @@ void store_pool_release(struct store_pool *p, struct store *s);
  * concurrent writers, fewer than their commits. */
 uint64_t store_pool_flush_count(struct store_pool *p);
 
+/* Monitoring (/metrics): how the pool is used and how long commits and log fsyncs take. */
+enum {
+    STORE_TIMING_BUCKETS = 12
+};
+
+/* A latency histogram: buckets[i] counts the events of at most store_timing_bound_us(i)
+ * microseconds and more than the bound before; buckets[STORE_TIMING_BUCKETS], the rest. */
+struct store_timing {
+    uint64_t count;
+    uint64_t sum_us;
+    uint64_t buckets[STORE_TIMING_BUCKETS + 1];
+};
+
+/* The upper bound of bucket i < STORE_TIMING_BUCKETS, in microseconds (100 us to 10 s). */
+uint64_t store_timing_bound_us(size_t i);
+
+struct store_pool_stats {
+    unsigned max;               /* connections at most */
+    unsigned open;              /* connections opened so far */
+    unsigned in_use;            /* connections handed out now */
+    unsigned waiting;           /* threads waiting in store_pool_acquire() */
+    bool is_poisoned;           /* a log fsync failed: commits fail until a restart */
+    struct store_timing commit; /* write transactions, COMMIT until durable (group commit
+                                   wait included) */
+    struct store_timing fsync;  /* log fsyncs (one may cover many commits) */
+};
+
+/* A snapshot of the counters; thread-safe, one lock held for O(free connections). */
+void store_pool_stats(struct store_pool *p, struct store_pool_stats *out);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Principals */
 

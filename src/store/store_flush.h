@@ -18,8 +18,18 @@
 #define ALMANAC_STORE_STORE_FLUSH_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "store/store.h"
+
+/* A latency histogram kept with relaxed atomic adds (store_timing, store.h, is its snapshot). */
+struct store_flush_timing {
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+    atomic_uint_fast64_t buckets[STORE_TIMING_BUCKETS + 1];
+};
 
 /* Makes one flush durable: 0 on success, an errno value on failure. Called by the leader
  * without the barrier's lock held, with the `ctx` the leader passed to store_flush_wait(). */
@@ -33,6 +43,8 @@ struct store_flush {
     bool running;             /* a leader is inside its sync function */
     int failed_errno;         /* non-zero once a flush failed: the barrier is poisoned */
     uint64_t flushes;         /* sync calls made, for tests and statistics */
+    struct store_flush_timing sync_timing;   /* each sync call */
+    struct store_flush_timing commit_timing; /* store_flush_note_commit() */
 };
 
 enum store_flush_rc {
@@ -50,6 +62,13 @@ enum store_flush_rc store_flush_wait(struct store_flush *f, store_flush_sync_fn 
 
 /* The errno of the first failed flush, 0 when none failed. */
 int store_flush_errno(struct store_flush *f);
+
+/* A write transaction of `us` microseconds (COMMIT until durable) ended. Lock-free. */
+void store_flush_note_commit(struct store_flush *f, int64_t us);
+/* Snapshots of the sync and commit timings. */
+void store_flush_timings(struct store_flush *f,
+                         struct store_timing *sync_out,
+                         struct store_timing *commit_out);
 
 /* Sync calls made so far. */
 uint64_t store_flush_count(struct store_flush *f);

@@ -652,6 +652,7 @@ enum store_rc store_begin_write(struct store *s)
 enum store_rc store_commit(struct store *s)
 {
     bool wrote = s->writing;
+    int64_t t0 = wrote ? time_mono_us() : 0;
     enum store_rc rc = run_simple(s, S_COMMIT);
     if (rc == STORE_OK || !store_in_txn(s)) {
         store_release_gate(s);
@@ -659,6 +660,9 @@ enum store_rc store_commit(struct store *s)
     }
     if (rc == STORE_OK && wrote) {
         rc = store_db_wait_durable(s);
+        if (rc == STORE_OK) {
+            store_flush_note_commit(s->flush, time_mono_us() - t0);
+        }
     }
     store_db_changes_end(s, rc == STORE_OK); /* the change hook, outside the gate */
     return rc;
@@ -692,6 +696,7 @@ struct store_pool {
     unsigned open;              /* connections opened so far (<= max) */
     struct store *free;         /* idle connections, linked by next_free */
     pthread_mutex_t write_gate; /* one writer of this process at a time */
+    unsigned waiting;           /* threads waiting in store_pool_acquire() */
 
     /* Every connection's change hook, set at start-up (store_pool_set_change_hook). */
     struct store_change_hook change_hook;
@@ -800,7 +805,9 @@ struct store *store_pool_acquire(struct store_pool *p)
             memcpy(s->secret, p->secret, sizeof(p->secret));
             return s;
         }
+        p->waiting++;
         pthread_cond_wait(&p->cond, &p->lock);
+        p->waiting--;
     }
 }
 
@@ -817,6 +824,23 @@ void store_pool_release(struct store_pool *p, struct store *s)
 uint64_t store_pool_flush_count(struct store_pool *p)
 {
     return store_flush_count(&p->flush);
+}
+
+void store_pool_stats(struct store_pool *p, struct store_pool_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&p->lock);
+    unsigned idle = 0;
+    for (const struct store *s = p->free; s; s = s->next_free) {
+        idle++;
+    }
+    out->max = p->max;
+    out->open = p->open;
+    out->in_use = p->open - idle;
+    out->waiting = p->waiting;
+    pthread_mutex_unlock(&p->lock);
+    out->is_poisoned = store_flush_errno(&p->flush) != 0;
+    store_flush_timings(&p->flush, &out->fsync, &out->commit);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -70,8 +70,14 @@ class Server:
             time.sleep(0.05)
         else:
             raise RuntimeError("almanacd did not write its port file")
+        self._read_ports(port_file)
+
+    def _read_ports(self, port_file):
+        """The port file: the plain HTTP port, then the HTTPS port when tls_listen is set."""
         with open(port_file) as f:
-            self.port = int(f.read().strip())
+            ports = [int(x) for x in f.read().split()]
+        self.port = ports[0]
+        self.tls_port = ports[1] if len(ports) > 1 else None
 
     def restart(self, config=None):
         """SIGTERM by PID (the server must exit 0) and start it again on the same data
@@ -95,8 +101,7 @@ class Server:
             if self.proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError("almanacd did not restart: " + self.read_log()[-2000:])
             time.sleep(0.05)
-        with open(port_file) as f:
-            self.port = int(f.read().strip())
+        self._read_ports(port_file)
 
     def cli(self, *args, input=None, check=True):
         r = subprocess.run([ALMANAC, "--data", self.data, *args], input=input,

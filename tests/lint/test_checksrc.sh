@@ -88,7 +88,7 @@ declare -A allowed=(
 # Third-party headers (a prefix of the name inside <>) and the one layer that may include
 # them; "tests" marks test-only dependencies.
 declare -A owner=(
-    [sodium.h]=util [sqlite3.h]=store [libpq-fe.h]=store [microhttpd.h]=http
+    [sodium.h]=util [sqlite3.h]=store [libpq-fe.h]=store [microhttpd.h]=http [gnutls/]=http
     [libxml/]=xml [libical/]=cal [ical.h]=cal [cmocka.h]=tests [curl/]=tests
 )
 

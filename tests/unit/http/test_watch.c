@@ -68,7 +68,7 @@ static void test_watch_answers_408_to_headers_past_header_timeout(void **state)
     struct http_watch *w = NULL;
     assert_int_equal(http_watch_create(&cfg, &w), 0);
     struct pair p = tcp_pair();
-    struct http_watch_conn *c = http_watch_conn_open(w, p.server, "127.0.0.1");
+    struct http_watch_conn *c = http_watch_conn_open(w, p.server, "127.0.0.1", false);
     static const char part[] = "GET / HTTP/1.1\r\nHost: x\r\n";
     assert_int_equal(send(p.client, part, sizeof(part) - 1, 0), (ssize_t)(sizeof(part) - 1));
     sleep_ms(500);
@@ -99,7 +99,7 @@ static void test_watch_leaves_an_idle_connection_to_idle_timeout(void **state)
     struct http_watch *w = NULL;
     assert_int_equal(http_watch_create(&cfg, &w), 0);
     struct pair p = tcp_pair();
-    struct http_watch_conn *c = http_watch_conn_open(w, p.server, "127.0.0.1");
+    struct http_watch_conn *c = http_watch_conn_open(w, p.server, "127.0.0.1", false);
     /* a first request, served; then nothing */
     assert_int_equal(send(p.client, "GET", 3, 0), 3);
     char buf[8];
@@ -126,7 +126,7 @@ static void test_watch_reclaims_only_idle_connections_when_room_runs_out(void **
     struct http_watch_conn *c[4];
     for (int i = 0; i < 4; i++) {
         p[i] = tcp_pair();
-        c[i] = http_watch_conn_open(w, p[i].server, "127.0.0.1");
+        c[i] = http_watch_conn_open(w, p[i].server, "127.0.0.1", false);
     }
     assert_true(http_watch_request_begin(w, c[0]));    /* inside a request: a waiting Ping */
     assert_int_equal(send(p[1].client, "G", 1, 0), 1); /* a request begun */

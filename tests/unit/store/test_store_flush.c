@@ -95,6 +95,44 @@ static void test_flush_single_waiter_flushes_once_per_wait(void **state)
     store_flush_destroy(&f);
 }
 
+/* The timings behind /metrics: each sync lands in the bucket of its duration, each noted
+ * commit in its own, and a snapshot's buckets add up to its count. */
+static void test_flush_timings(void **state)
+{
+    (void)state;
+    struct store_flush f;
+    store_flush_init(&f);
+    struct fake_log log = {.sleep_ns = 3 * 1000 * 1000}; /* 3 ms: above the 2.5 ms bound */
+    atomic_fetch_add(&log.committed, 1);
+    assert_int_equal(store_flush_wait(&f, fake_sync, &log), STORE_FLUSH_OK);
+    store_flush_note_commit(&f, 50);       /* <= 100 us: bucket 0 */
+    store_flush_note_commit(&f, 100);      /* the bound itself is inside */
+    store_flush_note_commit(&f, 101);      /* bucket 1 */
+    store_flush_note_commit(&f, 20000000); /* past 10 s: the last bucket */
+    struct store_timing sync, commit;
+    store_flush_timings(&f, &sync, &commit);
+    assert_int_equal(sync.count, 1);
+    assert_true(sync.sum_us >= 3000);
+    size_t first = 0;
+    while (first <= STORE_TIMING_BUCKETS && sync.buckets[first] == 0) {
+        first++;
+    }
+    assert_true(first < STORE_TIMING_BUCKETS);
+    assert_true(store_timing_bound_us(first) >= 3000); /* not a shorter bucket */
+    assert_true(first == 0 || store_timing_bound_us(first - 1) < sync.sum_us);
+    assert_int_equal(commit.count, 4);
+    assert_int_equal(commit.sum_us, 50 + 100 + 101 + 20000000);
+    assert_int_equal(commit.buckets[0], 2);
+    assert_int_equal(commit.buckets[1], 1);
+    assert_int_equal(commit.buckets[STORE_TIMING_BUCKETS], 1);
+    uint64_t total = 0;
+    for (size_t b = 0; b <= STORE_TIMING_BUCKETS; b++) {
+        total += commit.buckets[b];
+    }
+    assert_int_equal(total, commit.count);
+    store_flush_destroy(&f);
+}
+
 /* Many threads: each acknowledgement comes after a flush that covers the commit, flushes
  * never overlap, they are shared (fewer flushes than commits), and everyone finishes. */
 static void test_flush_many_writers_are_covered_and_share_flushes(void **state)
@@ -230,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_flush_many_writers_are_covered_and_share_flushes),
         cmocka_unit_test(test_flush_late_arrival_waits_for_the_next_flush),
         cmocka_unit_test(test_flush_failure_is_sticky),
+        cmocka_unit_test(test_flush_timings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
