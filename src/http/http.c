@@ -8,9 +8,11 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1142,6 +1144,30 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, struct 
     return 0;
 }
 
+/* Why the listener at `ss` cannot be had, found by binding it the way MHD does
+ * (SO_REUSEADDR): "address already in use", "permission denied"... as strerror says it,
+ * lower-cased, so the start-up error names the problem. */
+static void bind_failure(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    snprintf(out, cap, "reason unknown (see the log at debug level)");
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(out, cap, "%s", strerror(errno));
+    } else {
+        int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        socklen_t len =
+            ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        if (bind(fd, (const struct sockaddr *)ss, len) != 0) {
+            snprintf(out, cap, "%s", strerror(errno));
+        }
+        close(fd);
+    }
+    if (out[0] >= 'A' && out[0] <= 'Z') {
+        out[0] = (char)(out[0] - 'A' + 'a');
+    }
+}
+
 int http_server_start(const struct http_config *cfg,
                       const struct http_route *routes,
                       size_t nroutes,
@@ -1208,7 +1234,9 @@ int http_server_start(const struct http_config *cfg,
         auth_throttle_destroy(&srv->throttle);
         free(srv->auth);
         free(srv);
-        return err_set(err, &err_cond_unavailable, "cannot listen on %s", cfg->listen);
+        char why[128];
+        bind_failure(&ss, why, sizeof(why));
+        return err_set(err, &err_cond_unavailable, "cannot listen on %s: %s", cfg->listen, why);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : 0;
