@@ -55,7 +55,10 @@ static const struct key keys[] = {
     STR_KEY(listen,
             "127.0.0.1:8008",
             "address and port to serve on (ADDR:PORT, [V6]:PORT; port 0 picks a free one)"),
-    STR_KEY(data_dir, "./data", "directory of the SQLite store (almanac.db), created if missing"),
+    STR_KEY(data_dir,
+            "./data",
+            "directory of the SQLite store (almanac.db); almanacd refuses to start without one "
+            "(`almanac init` makes it)"),
     /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
     NUM_KEY(KEY_UINT,
             workers,
