@@ -133,7 +133,8 @@ code=$(curl -s -o "$work/body" -w '%{http_code}' -u "alice:$password" -X PROPFIN
     "http://127.0.0.1:$port/calendars/alice/")
 [ "$code" = 207 ] && grep -q '/calendars/alice/work/' "$work/body" ||
     fail "PROPFIND on the installed server: $code $(head -c 300 "$work/body")"
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/.well-known/caldav")
+code=$(curl -s -o /dev/null -w '%{http_code}' -u "alice:$password" \
+    "http://127.0.0.1:$port/.well-known/caldav")
 [[ "$code" == 30[1278] ]] || fail "/.well-known/caldav answered $code"
 kill -TERM "$server_pid"
 rc=0; wait "$server_pid" || rc=$?
@@ -147,13 +148,16 @@ listener_pid=
 # --- removal ------------------------------------------------------------------------------
 if $is_root; then
     dpkg -r almanac >"$work/dpkg-r.log" 2>&1 || fail "dpkg -r: $(cat "$work/dpkg-r.log")"
-    for f in /usr/sbin/almanacd /usr/bin/almanac /lib/systemd/system/almanac.service \
-        /etc/systemd/system/multi-user.target.wants/almanac.service; do
-        [ ! -e "$f" ] && [ ! -L "$f" ] || fail "dpkg -r left $f"
+    for f in /usr/sbin/almanacd /usr/bin/almanac /lib/systemd/system/almanac.service; do
+        [ ! -e "$f" ] || fail "dpkg -r left $f"
     done
+    # (the enablement symlink stays until purge, as deb-systemd-helper does for every unit,
+    # so that a reinstall keeps the admin's choice)
     [ -f /etc/almanac/almanac.conf ] || fail "dpkg -r removed the conffile (only purge may)"
     dpkg -P almanac >"$work/dpkg-p.log" 2>&1 || fail "dpkg -P: $(cat "$work/dpkg-p.log")"
     [ ! -e /etc/almanac ] || fail "dpkg -P left /etc/almanac"
+    [ ! -L /etc/systemd/system/multi-user.target.wants/almanac.service ] ||
+        fail "dpkg -P left the unit enabled"
     # the store is kept on purge (debian/almanac.postrm); this test removes it and the user
     [ -f /var/lib/almanac/almanac.db ] || fail "dpkg -P removed the store"
     rm -rf /var/lib/almanac
