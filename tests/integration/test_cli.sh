@@ -118,7 +118,8 @@ t --stdin $'pw-long-x\n' user passwd bob --password-stdin
 expect 2 "" "almanac: no store at $data (create one with \`almanac --data $data init\` or \`almanac --data $data user add NAME\`)"
 [ ! -e "$data" ] || fail "user passwd created $data"
 if [ -n "${ALMANACD:-}" ]; then
-    rc=0; "$ALMANACD" --data "$data" --listen 127.0.0.1:0 >/dev/null 2>"$dir/err" || rc=$?
+    # (bounded: a server that does start must not hang the test)
+    rc=0; timeout 30 "$ALMANACD" --data "$data" --listen 127.0.0.1:0 >/dev/null 2>"$dir/err" || rc=$?
     [ "$rc" -eq 1 ] && grep -qF "almanacd: no store at $data (create one with \`almanac --data $data init\`" "$dir/err" ||
         fail "almanacd on a missing store: exit $rc, $(cat "$dir/err")"
     [ ! -e "$data" ] || fail "almanacd created $data"
@@ -323,7 +324,7 @@ if [ -n "${ALMANACD:-}" ] && command -v curl >/dev/null; then
     fi
     port=$(cat "$dir/port")
     # a second server on the same address names the problem, not an errno number
-    rc=0; "$ALMANACD" --data "$data" --listen "127.0.0.1:$port" >/dev/null 2>"$dir/err2" || rc=$?
+    rc=0; timeout 30 "$ALMANACD" --data "$data" --listen "127.0.0.1:$port" >/dev/null 2>"$dir/err2" || rc=$?
     [ "$rc" -eq 1 ] && grep -qF "cannot listen on 127.0.0.1:$port: address already in use" "$dir/err2" ||
         fail "a taken port: exit $rc, $(cat "$dir/err2")"
     status() { # status USER PASSWORD PATH
