@@ -2,6 +2,10 @@
 #   make run    install what is missing, build, create a demo user and calendar, serve
 #   make check  install what is missing, build with ASan + UBSan, run every test (ctest)
 #   make fuzz   build the libFuzzer targets with clang in build-fuzz/, fuzz each FUZZ_SECONDS
+#   make install  build and install (PREFIX=/usr/local, DESTDIR for staging): almanacd,
+#               almanac, the systemd unit, the example configuration, the docs
+#   make deb    build the Debian package from the tree into build-deb/ (dpkg-buildpackage)
+#   make deb-check  make deb, then install it, start it, request, remove it (as root; CI)
 #   make mutate apply each mutant of tests/mutate/mutants.txt in build-mutate/, run the tests it
 #               names, fail if one survives (MUTANTS=prefix... runs some; not part of check)
 
@@ -13,8 +17,10 @@ CHECK   := build-check
 FUZZ    := build-fuzz
 MUTATE  := build-mutate
 FUZZ_SECONDS ?= 60
+PREFIX  ?= /usr/local
+DEB     := build-deb
 
-.PHONY: all deps build run check tsan fuzz mutate bench clean format
+.PHONY: all deps build run check tsan fuzz mutate bench clean format install deb deb-check
 
 all: build
 
@@ -30,6 +36,20 @@ build: deps $(BUILD)/Makefile
 run: build
 	@bash scripts/demo-setup.sh $(BUILD)/almanac $(DATA)
 	$(BUILD)/almanacd --data $(DATA) --listen $(LISTEN)
+
+# The prefix is configured (not given to cmake --install), so the unit's ExecStart and the
+# paths in it follow PREFIX; DESTDIR (from the environment or the command line) stages.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALMANAC_SANITIZE=OFF \
+	    -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build $(BUILD) -j$(JOBS) --target almanacd almanac almanac_conf_example
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+deb: deps
+	JOBS=$(JOBS) bash packaging/build-deb.sh $(DEB)
+
+deb-check: deb
+	bash tests/packaging/test_deb.sh $(DEB)/almanac_*.deb
 
 check: deps
 	cmake -S . -B $(CHECK) -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON
@@ -56,4 +76,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(CHECK) build-tsan $(FUZZ) $(MUTATE)
+	rm -rf $(BUILD) $(CHECK) build-tsan $(FUZZ) $(MUTATE) $(DEB)

@@ -5,7 +5,8 @@ set -euo pipefail
 
 # Build toolchain and libraries named in DESIGN.md, plus the test tools. clang and its
 # sanitizer and libFuzzer runtimes (only a Recommends of clang, which we do not install by
-# default) build the fuzz targets of tests/fuzz (docs/testing.md).
+# default) build the fuzz targets of tests/fuzz (docs/testing.md). dpkg-dev and debhelper
+# build the Debian package (`make deb`, debian/), and adduser is what it depends on.
 packages=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libgnutls28-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
@@ -13,6 +14,7 @@ packages=(
     litmus curl python3 clang-format git openssl
     clang libclang-rt-dev
     python3-caldav vdirsyncer libwbxml2-utils sqlite3
+    dpkg-dev debhelper adduser
 )
 
 missing=()

@@ -1,10 +1,14 @@
 /* tools/almanac.c: the admin CLI. Users (argon2id hashes through util/sec), calendars,
- * ActiveSync devices and tombstone pruning, each operation in one store transaction. The whole
- * command line is checked, and a password read, before the data directory is touched, so a usage
- * error changes nothing. Exit codes: 0 done, 1 usage error (bad arguments, names or password), 2
- * the operation failed (message on stderr naming what: "almanac: user 'bob' exists"). Never prints
- * a password except the one --generate-password made, once. */
+ * ActiveSync devices and tombstone pruning, each operation in one store transaction; creating,
+ * checking, backing up and restoring the store itself. The whole command line is checked, and
+ * a password read, before the data directory is touched, so a usage error changes nothing; and
+ * only `init`, `user add` and `restore` create a store: any other command on a directory
+ * without one (a mistyped --data) says so and creates nothing. Exit codes: 0 done, 1 usage
+ * error (bad arguments, names or password), 2 the operation failed (message on stderr naming
+ * what: "almanac: user 'bob' exists"). Never prints a password except the one
+ * --generate-password made, once. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 #include <sys/types.h>
 
 #include "cal/cal.h"
+#include "server/config.h"
 #include "store/store.h"
 #include "tools/transfer.h"
 #include "util/buf.h"
@@ -21,40 +26,62 @@
 #include "util/sec.h"
 #include "util/timeutil.h"
 
+#ifndef ALMANAC_VERSION
+#  error "ALMANAC_VERSION comes from CMake's project() version"
+#endif
+
 enum {
     EXIT_USAGE = 1,
     EXIT_FAILED = 2,
     PASSWORD_MAX = 1024,     /* bytes of a password from stdin; argon2id takes any length */
+    PASSWORD_MIN = 8,        /* characters of a password from stdin (README "Administration") */
     GENERATED_LEN = 20,      /* 20 characters of 6 bits: 120 random bits */
     DETAIL_MAX = 256,        /* bytes of store_last_error() kept for the message */
     PRUNE_DAYS_DEFAULT = 90, /* a quarter: phones that sync monthly keep their state */
     PRUNE_DAYS_MAX = 36500,  /* a century; more is a typo */
     SECONDS_PER_DAY = 86400,
+    POSITIONAL_MAX = 8, /* words after the options; no command takes more than 4 */
 };
 
 static const char usage_text[] =
-    "usage: almanac [--data DIR] COMMAND\n"
-    "  user add NAME (--password-stdin | --generate-password)\n"
+    "usage: almanac [--data DIR | --config FILE] COMMAND [ARGS]\n"
+    "Users:\n"
+    "  user add NAME (--password-stdin | --generate-password)   creates the store if missing\n"
     "  user passwd NAME (--password-stdin | --generate-password)\n"
     "  user del NAME\n"
     "  user list\n"
+    "Calendars:\n"
     "  calendar add USER NAME [--displayname TEXT]\n"
     "  calendar list USER   (NAME, kind, modseq=N, items=N; tab-separated)\n"
-    "  device list USER     ActiveSync devices after a header line: id, type, protocol,\n"
-    "                       first and last seen (UTC), policy, model; tab-separated\n"
+    "ActiveSync devices:\n"
+    "  device list USER     after a header line: id, type, protocol, first and last seen\n"
+    "                       (UTC), policy, model; tab-separated\n"
     "  device del USER DEVICEID   forget a device and its sync state; its next request\n"
     "                             starts over (DEVICEID in any case)\n"
-    "  prune [--days N]   drop tombstones older than N days (default 90); sync clients\n"
-    "                     holding older state are told to start over\n"
+    "The store:\n"
+    "  init                 create an empty store in DIR (nothing to do if there is one)\n"
+    "  check                run the store's integrity check\n"
+    "  backup DEST          write a consistent copy of the store to the new file DEST, also\n"
+    "                       while almanacd runs (docs/backup.md)\n"
+    "  restore SRC [--force]  replace the store in DIR by the backup SRC; refused while\n"
+    "                       almanacd runs, and if the store has users unless --force\n"
+    "  prune [--days N]     drop tombstones older than N days (default 90); sync clients\n"
+    "                       holding older state are told to start over\n"
+    "Calendar files (docs/calendar-files.md):\n"
     "  import USER CALENDAR FILE   an iCalendar file (- for stdin) into the calendar\n"
-    "                     (created if missing), one object per UID; refusals on stderr\n"
+    "                       (created if missing), one object per UID; refusals on stderr\n"
     "  export USER CALENDAR        the calendar as one iCalendar file on stdout\n"
     "  subscription add USER CALENDAR   a new read-only URL path (/subscribe/...) that\n"
-    "                     serves the calendar without signing in (webcal:// subscribers)\n"
+    "                       serves the calendar without signing in (webcal:// subscribers)\n"
     "  subscription del USER CALENDAR   revoke every such URL of the calendar\n"
     "  subscription list USER           calendar, path, created (UTC); tab-separated\n"
-    "DIR defaults to ./data and is created (mode 0700) if missing. A user NAME is 1-64 of\n"
-    "A-Z a-z 0-9 . _ - not starting with '.'; --password-stdin reads one line.\n"
+    "Options:\n"
+    "  -d, --data DIR       the store's directory (default ./data)\n"
+    "  -c, --config FILE    take the directory from almanacd's configuration (data_dir)\n"
+    "  -h, --help           this text      -V, --version   the version\n"
+    "A user NAME is 1-64 of A-Z a-z 0-9 . _ - not starting with '.'. --password-stdin reads\n"
+    "one line: at least 8 characters (--generate-password makes 20 random ones and prints\n"
+    "them once). Other commands than init, user add and restore need an existing store.\n"
     "Exit status: 0 done, 1 usage error, 2 the operation failed, 3 import done but some\n"
     "objects refused.\n";
 
@@ -73,19 +100,27 @@ enum cli_op {
     OP_SUB_ADD,
     OP_SUB_DEL,
     OP_SUB_LIST,
+    OP_INIT,
+    OP_CHECK,
+    OP_BACKUP,
+    OP_RESTORE,
 };
 
 /* One command line, checked before anything opens the store. Strings borrow argv. */
 struct cli_cmd {
     enum cli_op op;
-    const char *data_dir;
-    const char *user;     /* OP_USER_*, OP_CALENDAR_*, OP_DEVICE_* */
-    const char *calendar; /* OP_CALENDAR_ADD, OP_IMPORT, OP_EXPORT */
-    const char *file;     /* OP_IMPORT */
-    const char *device;   /* OP_DEVICE_DEL */
-    const char *display;  /* OP_CALENDAR_ADD with --displayname, else NULL */
-    bool is_generated;    /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
-    uint64_t days;        /* OP_PRUNE */
+    const char *data_dir;    /* --data, or NULL: --config's data_dir, else ./data */
+    const char *config_path; /* --config, or NULL */
+    const char *user;        /* OP_USER_*, OP_CALENDAR_*, OP_DEVICE_* */
+    const char *calendar;    /* OP_CALENDAR_ADD, OP_IMPORT, OP_EXPORT, OP_SUB_ADD/DEL */
+    const char *file;        /* OP_IMPORT */
+    const char *device;      /* OP_DEVICE_DEL */
+    const char *display;     /* OP_CALENDAR_ADD with --displayname, else NULL */
+    const char *path;        /* OP_BACKUP's DEST, OP_RESTORE's SRC */
+    bool is_generated;       /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
+    bool is_forced;          /* OP_RESTORE --force */
+    uint64_t days;           /* OP_PRUNE */
+    char config_dir[CONFIG_STR_MAX]; /* data_dir read from --config */
     char password[PASSWORD_MAX + 1]; /* OP_USER_ADD/PASSWD; main() wipes it */
 };
 
@@ -192,60 +227,101 @@ static int bad_user_name(const char *name)
     return EXIT_USAGE;
 }
 
-static int parse_password_mode(const char *arg, struct cli_cmd *cmd)
+/* The options, each a bit of `seen` so a command can refuse those that are not its own. */
+enum cli_opt {
+    OPT_DATA = 'd',
+    OPT_CONFIG = 'c',
+    OPT_HELP = 'h',
+    OPT_VERSION = 'V',
+    OPT_PASSWORD_STDIN = 256,
+    OPT_GENERATE_PASSWORD,
+    OPT_DISPLAYNAME,
+    OPT_DAYS,
+    OPT_FORCE,
+};
+
+enum {
+    SEEN_PASSWORD_STDIN = 1u << 0,
+    SEEN_GENERATE_PASSWORD = 1u << 1,
+    SEEN_DISPLAYNAME = 1u << 2,
+    SEEN_DAYS = 1u << 3,
+    SEEN_FORCE = 1u << 4,
+};
+
+/* The command's words after the options (argv permuted by getopt_long). */
+struct cli_words {
+    const char *w[POSITIONAL_MAX];
+    size_t n;
+};
+
+static bool words_are(const struct cli_words *w, const char *a, const char *b, size_t n)
 {
-    if (strcmp(arg, "--password-stdin") == 0) {
-        cmd->is_generated = false;
-        return 0;
-    }
-    if (strcmp(arg, "--generate-password") == 0) {
-        cmd->is_generated = true;
-        return 0;
-    }
-    return -1;
+    return w->n == n && strcmp(w->w[0], a) == 0 && (!b || strcmp(w->w[1], b) == 0);
 }
 
-/* Parses `user ...` (argv after "user"). Returns 0, or EXIT_USAGE after printing why. */
-static int parse_user(int argc, char **argv, struct cli_cmd *cmd)
+/* Refuses options that `op` does not take (`allowed`, a mask of SEEN_*). */
+static int check_opts(unsigned seen, unsigned allowed)
 {
-    const char *sub = argc > 0 ? argv[0] : "";
-    if (strcmp(sub, "list") == 0 && argc == 1) {
+    static const char *const names[] = {"--password-stdin", "--generate-password", "--displayname",
+                                        "--days", "--force"};
+    for (size_t i = 0; i < ALM_ARRAY_LEN(names); i++) {
+        if ((seen & (1u << i)) && !(allowed & (1u << i))) {
+            char why[80];
+            snprintf(why, sizeof(why), "%s does not go with this command", names[i]);
+            return usage_error(why);
+        }
+    }
+    return 0;
+}
+
+/* `user ...`: the words and the password options. Returns 0 or EXIT_USAGE after printing why. */
+static int parse_user(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
+{
+    unsigned allowed = 0;
+    if (words_are(w, "user", "list", 2)) {
         cmd->op = OP_USER_LIST;
-        return 0;
-    }
-    if (strcmp(sub, "del") == 0 && argc == 2) {
+    } else if (words_are(w, "user", "del", 3)) {
         cmd->op = OP_USER_DEL;
-    } else if ((strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0) && argc == 3) {
-        cmd->op = strcmp(sub, "add") == 0 ? OP_USER_ADD : OP_USER_PASSWD;
-        if (parse_password_mode(argv[2], cmd) != 0) {
-            return usage_error("expected --password-stdin or --generate-password");
+    } else if (words_are(w, "user", "add", 3) || words_are(w, "user", "passwd", 3)) {
+        cmd->op = strcmp(w->w[1], "add") == 0 ? OP_USER_ADD : OP_USER_PASSWD;
+        allowed = SEEN_PASSWORD_STDIN | SEEN_GENERATE_PASSWORD;
+        unsigned mode = seen & allowed;
+        if (mode != SEEN_PASSWORD_STDIN && mode != SEEN_GENERATE_PASSWORD) {
+            return usage_error("expected one of --password-stdin and --generate-password");
         }
+        cmd->is_generated = mode == SEEN_GENERATE_PASSWORD;
     } else {
         return usage_error(NULL);
     }
-    cmd->user = argv[1];
-    return is_valid_user(cmd->user) ? 0 : bad_user_name(cmd->user);
+    if (check_opts(seen, allowed) != 0) {
+        return EXIT_USAGE;
+    }
+    if (w->n == 3) {
+        cmd->user = w->w[2];
+        if (!is_valid_user(cmd->user)) {
+            return bad_user_name(cmd->user);
+        }
+    }
+    return 0;
 }
 
-/* Parses `calendar ...`. Returns 0, or EXIT_USAGE after printing why. */
-static int parse_calendar(int argc, char **argv, struct cli_cmd *cmd)
+/* `calendar ...`. Returns 0, or EXIT_USAGE after printing why. */
+static int parse_calendar(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
 {
-    const char *sub = argc > 0 ? argv[0] : "";
-    if (strcmp(sub, "list") == 0 && argc == 2) {
+    unsigned allowed = 0;
+    if (words_are(w, "calendar", "list", 3)) {
         cmd->op = OP_CALENDAR_LIST;
-    } else if (strcmp(sub, "add") == 0 && (argc == 3 || argc == 5)) {
+    } else if (words_are(w, "calendar", "add", 4)) {
         cmd->op = OP_CALENDAR_ADD;
-        cmd->calendar = argv[2];
-        if (argc == 5) {
-            if (strcmp(argv[3], "--displayname") != 0) {
-                return usage_error(NULL);
-            }
-            cmd->display = argv[4];
-        }
+        cmd->calendar = w->w[3];
+        allowed = SEEN_DISPLAYNAME;
     } else {
         return usage_error(NULL);
     }
-    cmd->user = argv[1];
+    if (check_opts(seen, allowed) != 0) {
+        return EXIT_USAGE;
+    }
+    cmd->user = w->w[2];
     if (!is_valid_user(cmd->user)) {
         return bad_user_name(cmd->user);
     }
@@ -262,57 +338,65 @@ static int parse_calendar(int argc, char **argv, struct cli_cmd *cmd)
 }
 
 /* subscription add|del USER CALENDAR, subscription list USER */
-static int parse_subscription(int argc, char **argv, struct cli_cmd *cmd)
+static int parse_subscription(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
 {
-    const char *sub = argc > 0 ? argv[0] : "";
-    if (strcmp(sub, "list") == 0 && argc == 2) {
+    if (words_are(w, "subscription", "list", 3)) {
         cmd->op = OP_SUB_LIST;
-    } else if ((strcmp(sub, "add") == 0 || strcmp(sub, "del") == 0) && argc == 3) {
-        cmd->op = strcmp(sub, "add") == 0 ? OP_SUB_ADD : OP_SUB_DEL;
-        cmd->calendar = argv[2];
+    } else if (words_are(w, "subscription", "add", 4) || words_are(w, "subscription", "del", 4)) {
+        cmd->op = strcmp(w->w[1], "add") == 0 ? OP_SUB_ADD : OP_SUB_DEL;
+        cmd->calendar = w->w[3];
         if (!is_valid_calendar(cmd->calendar)) {
             return usage_error("bad calendar name (1-255 bytes, no '/', not . or ..)");
         }
     } else {
         return usage_error("subscription needs add|del USER CALENDAR or list USER");
     }
-    cmd->user = argv[1];
-    return is_valid_user(cmd->user) ? 0 : bad_user_name(cmd->user);
+    cmd->user = w->w[2];
+    if (!is_valid_user(cmd->user)) {
+        return bad_user_name(cmd->user);
+    }
+    return check_opts(seen, 0);
 }
 
 /* import USER CALENDAR FILE, export USER CALENDAR */
-static int parse_transfer(bool is_import, int argc, char **argv, struct cli_cmd *cmd)
+static int parse_transfer(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
 {
-    if (argc != (is_import ? 3 : 2)) {
+    bool is_import = strcmp(w->w[0], "import") == 0;
+    if (w->n != (is_import ? 4u : 3u)) {
         return usage_error(is_import ? "import needs USER CALENDAR FILE"
                                      : "export needs USER CALENDAR");
     }
     cmd->op = is_import ? OP_IMPORT : OP_EXPORT;
-    cmd->user = argv[0];
-    cmd->calendar = argv[1];
-    cmd->file = is_import ? argv[2] : NULL;
+    cmd->user = w->w[1];
+    cmd->calendar = w->w[2];
+    cmd->file = is_import ? w->w[3] : NULL;
     if (!is_valid_user(cmd->user)) {
         return bad_user_name(cmd->user);
     }
     if (!is_valid_calendar(cmd->calendar)) {
         return usage_error("bad calendar name (1-255 bytes, no '/', not . or ..)");
     }
-    return 0;
+    if (cmd->file && cmd->file[0] == '\0') {
+        return usage_error("an empty file name");
+    }
+    return check_opts(seen, 0);
 }
 
-/* Parses `device ...`. Returns 0, or EXIT_USAGE after printing why. */
-static int parse_device(int argc, char **argv, struct cli_cmd *cmd)
+/* `device ...`. Returns 0, or EXIT_USAGE after printing why. */
+static int parse_device(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
 {
-    const char *sub = argc > 0 ? argv[0] : "";
-    if (strcmp(sub, "list") == 0 && argc == 2) {
+    if (words_are(w, "device", "list", 3)) {
         cmd->op = OP_DEVICE_LIST;
-    } else if (strcmp(sub, "del") == 0 && argc == 3) {
+    } else if (words_are(w, "device", "del", 4)) {
         cmd->op = OP_DEVICE_DEL;
-        cmd->device = argv[2];
+        cmd->device = w->w[3];
     } else {
         return usage_error(NULL);
     }
-    cmd->user = argv[1];
+    if (check_opts(seen, 0) != 0) {
+        return EXIT_USAGE;
+    }
+    cmd->user = w->w[2];
     if (!is_valid_user(cmd->user)) {
         return bad_user_name(cmd->user);
     }
@@ -323,69 +407,148 @@ static int parse_device(int argc, char **argv, struct cli_cmd *cmd)
     return 0;
 }
 
-static int parse_prune(int argc, char **argv, struct cli_cmd *cmd)
+/* The commands about the store itself: init, check, prune, backup, restore. */
+static int parse_store_cmd(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
 {
-    cmd->op = OP_PRUNE;
-    cmd->days = PRUNE_DAYS_DEFAULT;
-    if (argc == 2 && strcmp(argv[0], "--days") == 0) {
-        if (parse_u64(slice_from_cstr(argv[1]), &cmd->days) != 0 || cmd->days > PRUNE_DAYS_MAX) {
-            return usage_error("--days takes 0 to 36500");
-        }
-    } else if (argc != 0) {
+    unsigned allowed = 0;
+    if (words_are(w, "init", NULL, 1)) {
+        cmd->op = OP_INIT;
+    } else if (words_are(w, "check", NULL, 1)) {
+        cmd->op = OP_CHECK;
+    } else if (words_are(w, "prune", NULL, 1)) {
+        cmd->op = OP_PRUNE;
+        allowed = SEEN_DAYS;
+    } else if (words_are(w, "backup", NULL, 2)) {
+        cmd->op = OP_BACKUP;
+        cmd->path = w->w[1];
+    } else if (words_are(w, "restore", NULL, 2)) {
+        cmd->op = OP_RESTORE;
+        cmd->path = w->w[1];
+        allowed = SEEN_FORCE;
+        cmd->is_forced = (seen & SEEN_FORCE) != 0;
+    } else {
         return usage_error(NULL);
     }
-    return 0;
+    if (cmd->path && cmd->path[0] == '\0') {
+        return usage_error("an empty file name");
+    }
+    return check_opts(seen, allowed);
 }
 
-/* Parses the whole command line into `cmd`. Returns 0 to run it, -1 when --help was
- * printed (exit 0), or EXIT_USAGE after printing why. */
+/* Parses the whole command line into `cmd`: options anywhere (getopt_long permutes them
+ * before the words), then the command's words. Returns 0 to run it, -1 when --help or
+ * --version was printed (exit 0), or EXIT_USAGE after printing why. */
 static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
 {
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, OPT_DATA},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"password-stdin", no_argument, NULL, OPT_PASSWORD_STDIN},
+        {"generate-password", no_argument, NULL, OPT_GENERATE_PASSWORD},
+        {"displayname", required_argument, NULL, OPT_DISPLAYNAME},
+        {"days", required_argument, NULL, OPT_DAYS},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {NULL, 0, NULL, 0},
+    };
     memset(cmd, 0, sizeof(*cmd));
-    cmd->data_dir = "./data";
-    int i = 1;
-    if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)) {
-        fputs(usage_text, stdout);
-        return -1;
-    }
-    if (i < argc && strcmp(argv[i], "--data") == 0) {
-        if (i + 1 >= argc || argv[i + 1][0] == '\0') {
-            return usage_error("--data needs a directory");
+    cmd->days = PRUNE_DAYS_DEFAULT;
+    unsigned seen = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_DATA:
+            if (optarg[0] == '\0') {
+                return usage_error("--data needs a directory");
+            }
+            cmd->data_dir = optarg;
+            break;
+        case OPT_CONFIG:
+            cmd->config_path = optarg;
+            break;
+        case OPT_HELP:
+            fputs(usage_text, stdout);
+            return -1;
+        case OPT_VERSION:
+            puts("almanac " ALMANAC_VERSION);
+            return -1;
+        case OPT_PASSWORD_STDIN:
+            seen |= SEEN_PASSWORD_STDIN;
+            break;
+        case OPT_GENERATE_PASSWORD:
+            seen |= SEEN_GENERATE_PASSWORD;
+            break;
+        case OPT_DISPLAYNAME:
+            seen |= SEEN_DISPLAYNAME;
+            cmd->display = optarg;
+            break;
+        case OPT_DAYS:
+            seen |= SEEN_DAYS;
+            if (parse_u64(slice_from_cstr(optarg), &cmd->days) != 0 || cmd->days > PRUNE_DAYS_MAX) {
+                return usage_error("--days takes 0 to 36500");
+            }
+            break;
+        case OPT_FORCE:
+            seen |= SEEN_FORCE;
+            break;
+        default: /* getopt_long said what (unknown option, missing argument) */
+            return usage_error(NULL);
         }
-        cmd->data_dir = argv[i + 1];
-        i += 2;
     }
-    if (i >= argc) {
+    struct cli_words w = {.n = 0};
+    for (int i = optind; i < argc; i++) {
+        if (w.n == POSITIONAL_MAX) {
+            return usage_error("too many arguments");
+        }
+        w.w[w.n++] = argv[i];
+    }
+    if (w.n == 0) {
         return usage_error(NULL);
     }
-    const char *what = argv[i];
-    int rest = argc - i - 1;
-    char **rest_argv = argv + i + 1;
+    const char *what = w.w[0];
     if (strcmp(what, "user") == 0) {
-        return parse_user(rest, rest_argv, cmd);
+        return parse_user(&w, seen, cmd);
     }
     if (strcmp(what, "calendar") == 0) {
-        return parse_calendar(rest, rest_argv, cmd);
+        return parse_calendar(&w, seen, cmd);
     }
     if (strcmp(what, "device") == 0) {
-        return parse_device(rest, rest_argv, cmd);
+        return parse_device(&w, seen, cmd);
     }
-    if (strcmp(what, "prune") == 0) {
-        return parse_prune(rest, rest_argv, cmd);
+    const char *store_cmds[] = {"init", "check", "prune", "backup", "restore"};
+    for (size_t i = 0; i < ALM_ARRAY_LEN(store_cmds); i++) {
+        if (strcmp(what, store_cmds[i]) == 0) {
+            return parse_store_cmd(&w, seen, cmd);
+        }
     }
     if (strcmp(what, "subscription") == 0) {
-        return parse_subscription(rest, rest_argv, cmd);
+        return parse_subscription(&w, seen, cmd);
     }
     if (strcmp(what, "import") == 0 || strcmp(what, "export") == 0) {
-        return parse_transfer(strcmp(what, "import") == 0, rest, rest_argv, cmd);
+        return parse_transfer(&w, seen, cmd);
     }
     fprintf(stderr, "almanac: unknown command '%.80s'\n", what);
     return usage_error(NULL);
 }
 
+/* Characters of the n bytes at p: UTF-8 continuation bytes do not count, so "日本語のパス"
+ * is 6 characters, not 18 (an invalid sequence counts a character per lead byte). */
+static size_t count_chars(const char *p, size_t n)
+{
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++) {
+        chars += ((unsigned char)p[i] & 0xc0) != 0x80;
+    }
+    return chars;
+}
+
 /* Reads the password: one line of stdin without its line end ("\n" or "\r\n"), or a new
  * one of GENERATED_LEN characters from the base64url alphabet (64 symbols, so each random
- * byte's low 6 bits pick one without bias). Returns 0, or EXIT_USAGE after printing why. */
+ * byte's low 6 bits pick one without bias; sec_random is libsodium's randombytes_buf). A
+ * password read must have PASSWORD_MIN characters. Returns 0, or EXIT_USAGE after printing
+ * why. */
 static int get_password(bool is_generated, char out[PASSWORD_MAX + 1])
 {
     if (is_generated) {
@@ -420,6 +583,11 @@ static int get_password(bool is_generated, char out[PASSWORD_MAX + 1])
         rc = EXIT_USAGE;
     } else if (memchr(line, '\0', n)) {
         fputs("almanac: password contains a NUL byte\n", stderr);
+        rc = EXIT_USAGE;
+    } else if (count_chars(line, n) < PASSWORD_MIN) {
+        fprintf(stderr,
+                "almanac: password shorter than %d characters (--generate-password makes one)\n",
+                PASSWORD_MIN);
         rc = EXIT_USAGE;
     } else {
         memcpy(out, line, n);
@@ -829,6 +997,61 @@ static int prune(struct store *s, const struct cli_cmd *cmd)
     return 0;
 }
 
+/* `check`: the engine's integrity check over the whole store. */
+static int check(struct store *s, const struct cli_cmd *cmd)
+{
+    enum store_rc rc = store_check(s);
+    if (rc != STORE_OK) {
+        fprintf(stderr, "almanac: the store in %s fails its check: %s\n", cmd->data_dir,
+                store_last_error(s));
+        return EXIT_FAILED;
+    }
+    printf("store in %s: ok\n", cmd->data_dir);
+    return 0;
+}
+
+/* `backup DEST`: a snapshot of the store as it was when the copy began, also while almanacd
+ * writes; DEST appears only once complete, synced and checked. */
+static int backup(struct store *s, const struct cli_cmd *cmd)
+{
+    enum store_rc rc = store_backup(s, cmd->path);
+    if (rc == STORE_EXISTS) {
+        fprintf(stderr, "almanac: %s exists (a backup never replaces a file)\n", cmd->path);
+        return EXIT_FAILED;
+    }
+    if (rc != STORE_OK) {
+        fprintf(stderr, "almanac: backup to %s failed: %s\n", cmd->path, store_last_error(s));
+        return EXIT_FAILED;
+    }
+    struct stat st;
+    long long size = stat(cmd->path, &st) == 0 ? (long long)st.st_size : -1;
+    printf("backup of %s written to %s (%lld bytes, checked)\n", cmd->data_dir, cmd->path, size);
+    return 0;
+}
+
+/* `restore SRC`: runs before any store is opened (store_restore takes the store for itself);
+ * then opens the result once, so its schema is migrated to this version's now. */
+static int restore(const struct cli_cmd *cmd)
+{
+    char msg[STORE_MSG_MAX];
+    enum store_rc rc =
+        store_restore(cmd->path, cmd->data_dir, cmd->is_forced ? STORE_RESTORE_FORCE : 0, msg);
+    if (rc != STORE_OK) {
+        fprintf(stderr, "almanac: cannot restore %s into %s: %s\n", cmd->path, cmd->data_dir, msg);
+        return EXIT_FAILED;
+    }
+    struct store *s = NULL;
+    const char *why = NULL;
+    if (store_open(cmd->data_dir, &s, &why) != STORE_OK) {
+        fprintf(stderr, "almanac: restored %s, but cannot open it: %s\n", cmd->data_dir,
+                why ? why : "i/o error");
+        return EXIT_FAILED;
+    }
+    store_close(&s);
+    printf("restored %s into %s; sync clients start over\n", cmd->path, cmd->data_dir);
+    return 0;
+}
+
 static int run(struct store *s, const struct cli_cmd *cmd)
 {
     switch (cmd->op) {
@@ -859,8 +1082,66 @@ static int run(struct store *s, const struct cli_cmd *cmd)
         return transfer_sub(s, TRANSFER_SUB_DEL, cmd->user, cmd->calendar);
     case OP_SUB_LIST:
         return transfer_sub(s, TRANSFER_SUB_LIST, cmd->user, NULL);
+    case OP_INIT:
+        printf("store ready in %s\n", cmd->data_dir);
+        return 0;
+    case OP_CHECK:
+        return check(s, cmd);
+    case OP_BACKUP:
+        return backup(s, cmd);
+    case OP_RESTORE:
+        break; /* main() runs it without an open store */
     }
     return usage_error(NULL);
+}
+
+/* Fills cmd->data_dir: --data, else data_dir of --config's file, else ./data. Returns 0 or
+ * EXIT_USAGE after printing why. */
+static int resolve_data_dir(struct cli_cmd *cmd)
+{
+    if (cmd->data_dir) {
+        return 0;
+    }
+    cmd->data_dir = "./data";
+    if (!cmd->config_path) {
+        return 0;
+    }
+    struct config cfg;
+    config_defaults(&cfg);
+    struct err e;
+    err_init(&e);
+    if (config_load_file(&cfg, cmd->config_path, &e) != 0) {
+        fprintf(stderr, "almanac: %s\n", e.msg);
+        return EXIT_USAGE;
+    }
+    snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir); /* same size */
+    cmd->data_dir = cmd->config_dir;
+    return 0;
+}
+
+/* Opens the store the command works on. Only init and user add create one: for any other
+ * command a directory without a store is a mistake (a mistyped --data), said as such. */
+static int open_store(const struct cli_cmd *cmd, struct store **out)
+{
+    bool may_create = cmd->op == OP_INIT || cmd->op == OP_USER_ADD;
+    if (!may_create && !store_is_present(cmd->data_dir)) {
+        fprintf(stderr,
+                "almanac: no store at %s (create one with `almanac --data %s init` or "
+                "`almanac --data %s user add NAME`)\n",
+                cmd->data_dir, cmd->data_dir, cmd->data_dir);
+        return EXIT_FAILED;
+    }
+    if (may_create && mkdir(cmd->data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "almanac: cannot create %s: %s\n", cmd->data_dir, strerror(errno));
+        return EXIT_FAILED;
+    }
+    const char *msg = NULL;
+    if (store_open(cmd->data_dir, out, &msg) != STORE_OK) {
+        fprintf(stderr, "almanac: cannot open the store in %s: %s\n", cmd->data_dir,
+                msg ? msg : "i/o error");
+        return EXIT_FAILED;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -871,6 +1152,10 @@ int main(int argc, char **argv)
         return status < 0 ? 0 : status;
     }
     struct store *s = NULL;
+    status = resolve_data_dir(&cmd);
+    if (status != 0) {
+        goto out;
+    }
     if (sec_init() != 0) {
         fputs("almanac: libsodium failed to initialise\n", stderr);
         status = EXIT_FAILED;
@@ -882,21 +1167,16 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (mkdir(cmd.data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "almanac: cannot create %s: %s\n", cmd.data_dir, strerror(errno));
-        status = EXIT_FAILED;
+    if (cmd.op == OP_RESTORE) {
+        status = restore(&cmd);
         goto out;
     }
-    const char *msg = NULL;
-    if (store_open(cmd.data_dir, &s, &msg) != STORE_OK) {
-        fprintf(stderr, "almanac: cannot open the store in %s: %s\n", cmd.data_dir,
-                msg ? msg : "i/o error");
-        status = EXIT_FAILED;
-        goto out;
+    status = open_store(&cmd, &s);
+    if (status == 0) {
+        cal_init();
+        status = run(s, &cmd);
+        cal_shutdown();
     }
-    cal_init();
-    status = run(s, &cmd);
-    cal_shutdown();
 out:
     if (s) {
         store_close(&s);

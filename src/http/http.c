@@ -8,9 +8,11 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1330,6 +1332,30 @@ static void server_free(struct http_server *srv)
     free(srv);
 }
 
+/* Why the listener at `ss` cannot be had, found by binding it the way MHD does
+ * (SO_REUSEADDR): "address already in use", "permission denied"... as strerror says it,
+ * lower-cased, so the start-up error names the problem. */
+static void bind_failure(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    snprintf(out, cap, "reason unknown (see the log at debug level)");
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(out, cap, "%s", strerror(errno));
+    } else {
+        int on = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        socklen_t len =
+            ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        if (bind(fd, (const struct sockaddr *)ss, len) != 0) {
+            snprintf(out, cap, "%s", strerror(errno));
+        }
+        close(fd);
+    }
+    if (out[0] >= 'A' && out[0] <= 'Z') {
+        out[0] = (char)(out[0] - 'A' + 'a');
+    }
+}
+
 /* Starts listener `l` on `addr`: HTTPS when l->is_tls (srv->creds loaded). 0, or -1 with err. */
 static int
 listener_start(struct http_server *srv, struct listener *l, const char *addr, struct err *err)
@@ -1365,9 +1391,9 @@ listener_start(struct http_server *srv, struct listener *l, const char *addr, st
     }
 #undef LISTENER_OPTIONS
     if (!l->daemon) {
-        return err_set(err, &err_cond_unavailable,
-                       "cannot listen on %s (address in use, or not an address of this host)",
-                       addr);
+        char why[128];
+        bind_failure(&ss, why, sizeof(why));
+        return err_set(err, &err_cond_unavailable, "cannot listen on %s: %s", addr, why);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_BIND_PORT);
     l->port = info ? info->port : 0;

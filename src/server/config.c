@@ -89,7 +89,10 @@ static const struct key keys[] = {
      .max = FIELD_SIZE(metrics_token) - 1,
      .doc = "when set, /metrics also needs `Authorization: Bearer TOKEN` (403 without)",
      .reject = " \"\\"},
-    STR_KEY(data_dir, "./data", "directory of the SQLite store (almanac.db), created if missing"),
+    STR_KEY(data_dir,
+            "./data",
+            "directory of the SQLite store (almanac.db); almanacd refuses to start without one "
+            "(`almanac init` makes it)"),
     /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
     NUM_KEY(KEY_UINT,
             workers,

@@ -6,6 +6,7 @@
  * between signals it prunes old tombstones (tombstone_max_age, every prune_interval). It also
  * feeds /healthz (a store read) and /metrics (store pool and ActiveSync) to the HTTP layer. */
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@
 #include "http/http.h"
 #include "repl/repl.h"
 #include "server/config.h"
+#include "server/notify.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -36,30 +38,108 @@ struct server_opts {
     bool print_config;
 };
 
+static const char usage_text[] =
+    "usage: almanacd [OPTIONS]\n"
+    "Serves CalDAV, WebDAV, Exchange-style replication and ActiveSync over the store in the\n"
+    "data directory, in the foreground (systemd: Type=notify; logs on stderr).\n"
+    "  -c, --config FILE     read the configuration file first; the options below override it\n"
+    "  -l, --listen ADDR:PORT  address to serve on (listen; default 127.0.0.1:8008)\n"
+    "  -d, --data DIR        the store's directory (data_dir; default ./data); it must hold a\n"
+    "                        store: `almanac --data DIR init` or `user add` makes one\n"
+    "  -w, --workers N       worker threads (workers)\n"
+    "      --log-level LEVEL error, warn, info or debug (log_level)\n"
+    "      --port-file FILE  write the port served on to FILE once listening\n"
+    "      --print-config    print every key's value in force and exit\n"
+    "      --print-config-doc  print the table of keys of docs/config.md and exit\n"
+    "  -h, --help            this text\n"
+    "  -V, --version         the version\n"
+    "Signals: SIGTERM/SIGINT stop after in-flight requests (shutdown_grace); SIGHUP re-reads\n"
+    "the configuration file. Every key: docs/config.md; every error: docs/errors.md.\n";
+
 static void usage(FILE *f)
 {
-    fputs("usage: almanacd [--listen ADDR:PORT] [--data DIR] [--config FILE] [--workers N]\n"
-          "                [--port-file FILE] [--log-level LEVEL] [--print-config]\n"
-          "Serves WebDAV/CalDAV over the store in DIR. See docs/config.md for every key.\n",
-          f);
+    fputs(usage_text, f);
 }
 
-/* Flags override the file; each flag is a config key. Returns 0, 1 to exit 0, -1 on error. */
+enum server_opt {
+    OPT_CONFIG = 'c',
+    OPT_LISTEN = 'l',
+    OPT_DATA = 'd',
+    OPT_WORKERS = 'w',
+    OPT_HELP = 'h',
+    OPT_VERSION = 'V',
+    OPT_LOG_LEVEL = 256,
+    OPT_PORT_FILE,
+    OPT_PRINT_CONFIG,
+    OPT_PRINT_CONFIG_DOC,
+};
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"port-file", required_argument, NULL, OPT_PORT_FILE},
+    {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+    {"print-config-doc", no_argument, NULL, OPT_PRINT_CONFIG_DOC},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+static const char short_opts[] = "c:l:d:w:hV";
+
+/* The config key an option sets, or NULL. */
+static const char *opt_key(int c)
+{
+    switch (c) {
+    case OPT_LISTEN:
+        return "listen";
+    case OPT_DATA:
+        return "data_dir";
+    case OPT_WORKERS:
+        return "workers";
+    case OPT_LOG_LEVEL:
+        return "log_level";
+    default:
+        return NULL;
+    }
+}
+
+/* Flags override the file; each keyed flag is a config key. Two passes of getopt_long: the
+ * first finds --config (and answers --help, --version, --print-config-doc, and usage errors),
+ * the second applies the other flags over the file's values, wherever they appear. Returns 0,
+ * 1 to exit 0, -1 on error (said on stderr). */
 static int parse_args(int argc, char **argv, struct config *cfg, struct server_opts *o)
 {
-    static const struct {
-        const char *flag;
-        const char *key;
-    } keyed[] = {{"--listen", "listen"},
-                 {"--data", "data_dir"},
-                 {"--workers", "workers"},
-                 {"--log-level", "log_level"}};
-
-    /* The config file comes first so flags override it wherever they appear. */
-    for (int i = 1; i < argc - 1; i++) {
-        if (strcmp(argv[i], "--config") == 0) {
-            o->config_path = argv[i + 1];
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONFIG:
+            o->config_path = optarg;
+            break;
+        case OPT_HELP:
+            usage(stdout);
+            return 1;
+        case OPT_VERSION:
+            puts("almanacd " ALMANAC_VERSION);
+            return 1;
+        case OPT_PRINT_CONFIG_DOC:
+            config_print_markdown(stdout); /* the table of docs/config.md */
+            return 1;
+        case '?': /* getopt_long said what: an unknown option or a missing value */
+            usage(stderr);
+            return -1;
+        default:
+            break;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "almanacd: unexpected argument '%s' (almanacd takes options only)\n",
+                argv[optind]);
+        usage(stderr);
+        return -1;
     }
     struct err e;
     err_init(&e);
@@ -67,50 +147,34 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct server_o
         fprintf(stderr, "almanacd: %s\n", e.msg);
         return -1;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+        const char *key = opt_key(c);
+        if (key && config_set(cfg, key, optarg, &e) != 0) {
+            fprintf(stderr, "almanacd: --%s: %s\n", key, e.msg);
+            return -1;
         }
-        if (strcmp(a, "--print-config") == 0) {
+        if (c == OPT_PORT_FILE) {
+            o->port_file = optarg;
+        } else if (c == OPT_PRINT_CONFIG) {
             o->print_config = true;
-            continue;
-        }
-        if (strcmp(a, "--print-config-doc") == 0) {
-            config_print_markdown(stdout); /* the table of docs/config.md */
-            return 1;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "almanacd: %s needs a value\n", a);
-            usage(stderr);
-            return -1;
-        }
-        const char *v = argv[++i];
-        if (strcmp(a, "--config") == 0) {
-            continue;
-        }
-        if (strcmp(a, "--port-file") == 0) {
-            o->port_file = v;
-            continue;
-        }
-        const char *key = NULL;
-        for (size_t k = 0; k < ALM_ARRAY_LEN(keyed); k++) {
-            if (strcmp(a, keyed[k].flag) == 0) {
-                key = keyed[k].key;
-            }
-        }
-        if (!key) {
-            fprintf(stderr, "almanacd: unknown option %s\n", a);
-            usage(stderr);
-            return -1;
-        }
-        if (config_set(cfg, key, v, &e) != 0) {
-            fprintf(stderr, "almanacd: %s: %s\n", a, e.msg);
-            return -1;
         }
     }
     return 0;
+}
+
+/* almanacd serves a store that exists: a missing one is a mistyped --data or data_dir, or a
+ * store not made yet, and creating an empty one would serve nobody. Returns 0 or -1 (said). */
+static int check_store_present(const struct config *cfg)
+{
+    if (store_is_present(cfg->data_dir)) {
+        return 0;
+    }
+    fprintf(stderr,
+            "almanacd: no store at %s (create one with `almanac --data %s init` or "
+            "`almanac --data %s user add NAME`)\n",
+            cfg->data_dir, cfg->data_dir, cfg->data_dir);
+    return -1;
 }
 
 /* Basic credentials against the store (argon2id); the HTTP layer caches successes with the
@@ -480,8 +544,10 @@ static int serve(const struct server_opts *o, struct config *cfg)
     store_pool_set_change_hook(pool, eas_app_change, eas);
     /* Clients hard-code the ActiveSync path; some lower-case it. */
     /* "/exchange" is the same DAV app, routed apart only to label its requests in /metrics. */
-    struct http_route routes[] = {dav_route("/", &dav), dav_route("/exchange", &dav),
-                                  caldav_wellknown_route(), caldav_subscribe_route(&dav),
+    struct http_route routes[] = {dav_route("/", &dav),
+                                  dav_route("/exchange", &dav),
+                                  caldav_wellknown_route(),
+                                  caldav_subscribe_route(&dav),
                                   eas_route("/Microsoft-Server-ActiveSync", eas),
                                   eas_route("/microsoft-server-activesync", eas)};
     static const char *const protocols[ALM_ARRAY_LEN(routes)] = {
@@ -546,6 +612,9 @@ static int serve(const struct server_opts *o, struct config *cfg)
         write_port_file(o->port_file, http_server_port(srv), http_server_tls_port(srv)) != 0) {
         log_error("cannot write port file=%s", o->port_file);
     }
+    if (notify_send("READY=1\nSTATUS=serving") < 0) { /* systemd Type=notify readiness */
+        log_warn("cannot notify the service manager msg=\"%s\"", strerror(errno));
+    }
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -570,6 +639,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
             continue;
         }
         log_info("shutdown signal=%d inflight=%u", sig, http_server_connections(srv));
+        notify_send("STOPPING=1");
         break;
     }
     struct shutdown_watch watch;
@@ -617,6 +687,9 @@ int main(int argc, char **argv)
     if (o.print_config) {
         config_print(&cfg, stdout);
         return 0;
+    }
+    if (check_store_present(&cfg) != 0) {
+        return 1;
     }
     apply_log_level(&cfg);
     cal_init();

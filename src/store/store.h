@@ -133,6 +133,25 @@ struct store_pool_stats {
 /* A snapshot of the counters; thread-safe, one lock held for O(free connections). */
 void store_pool_stats(struct store_pool *p, struct store_pool_stats *out);
 
+/* Backup, restore and checks (store_sqlite_backup.c). None runs inside a transaction. */
+enum {
+    STORE_MSG_MAX = 256
+}; /* bytes of a message buffer, NUL included */
+
+#define STORE_RESTORE_FORCE 1u /* store_restore: replace a store that has users */
+/* True when `dir` holds a store (almanac.db), which store_open would otherwise create. */
+bool store_is_present(const char *dir);
+/* The engine's integrity check: STORE_OK, or STORE_CONFLICT naming the first problem. */
+enum store_rc store_check(struct store *s);
+/* Writes a consistent snapshot of the store, taken while others keep writing, into the new
+ * file `dest_path` (mode 0600; STORE_EXISTS if it exists), checked before it gets that name. */
+enum store_rc store_backup(struct store *s, const char *dest_path);
+/* Replaces the store in `dir` (created if missing) by the checked backup `src_path` and cuts
+ * every collection's history (clients start over). STORE_BUSY while another process has the
+ * store open, STORE_EXISTS if it has users and `flags` lacks STORE_RESTORE_FORCE. */
+enum store_rc
+store_restore(const char *src_path, const char *dir, unsigned flags, char msg_out[STORE_MSG_MAX]);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Principals */
 

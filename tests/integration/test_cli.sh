@@ -57,13 +57,15 @@ fi
 rc=0; "$ALMANAC" >/dev/null 2>"$dir/err" || rc=$?
 [ "$rc" -eq 1 ] && grep -q '^usage: almanac' "$dir/err" || fail "no arguments: exit $rc, want 1 + usage"
 rc=0; "$ALMANAC" --data >/dev/null 2>"$dir/err" || rc=$?
-[ "$rc" -eq 1 ] && grep -q -- '--data needs a directory' "$dir/err" || fail "--data without DIR"
-for args in "frobnicate" "user" "user frob" "user add" "user add x" "user add x --password" \
+[ "$rc" -eq 1 ] && grep -q -- "option '--data' requires an argument" "$dir/err" && grep -q "^usage: almanac" "$dir/err" || fail "--data without DIR"
+for args in "frobnicate" "user" "user frob" "user add" "user add x" "user add x --passwd" \
     "user list extra" "user del" "user del a b" "user passwd x" "calendar" "calendar list" \
     "calendar add alice" "calendar add alice c --displayname" "calendar add alice c --name x" \
     "device" "device frob" "device list" "device list alice extra" "device del" \
     "device del alice" "device del alice a b" \
-    "prune --days" "prune --days x" "prune --days -1" "prune --days 36501" "prune extra"; do
+    "prune --days" "prune --days x" "prune --days -1" "prune --days 36501" "prune extra" \
+    "user list --force" "user add x --password-stdin --generate-password" "init extra" \
+    "check --days 3" "backup" "backup a b" "restore" "calendar list alice --displayname x"; do
     # shellcheck disable=SC2086 # word splitting is the point
     t $args
     expect 1 "" "*"
@@ -74,12 +76,74 @@ expect 1 "" "*"
 case "$err" in "almanac: unknown command 'frobnicate'"*) ;; *) fail "unknown command: $err" ;; esac
 [ ! -e "$data" ] || fail "a usage error created $data"
 
-# --- --data defaults to ./data, created with mode 0700 ------------------------------------
+# --- help and version ----------------------------------------------------------------------
+version=$(sed -nE 's/^project\(almanac VERSION ([0-9.]+).*/\1/p' "$ALMANAC_SOURCE_DIR/CMakeLists.txt")
+[ -n "$version" ] || fail "no version in CMakeLists.txt's project()"
+rc=0; "$ALMANAC" --version >"$dir/out" 2>"$dir/err" || rc=$?
+[ "$rc" -eq 0 ] && [ "$(cat "$dir/out")" = "almanac $version" ] && [ ! -s "$dir/err" ] ||
+    fail "almanac --version: exit $rc, '$(cat "$dir/out")', want 'almanac $version'"
+"$ALMANAC" --help >"$dir/out"
+for cmd in "user add" "user passwd" "user del" "user list" "calendar add" "calendar list" \
+    "device list" "device del" "init" "check" "backup DEST" "restore SRC" "prune" \
+    "--data DIR" "--config FILE" "--version" "--generate-password" "at least 8 characters"; do
+    grep -qF -- "$cmd" "$dir/out" || fail "almanac --help does not mention '$cmd'"
+done
+if [ -n "${ALMANACD:-}" ]; then
+    rc=0; "$ALMANACD" --version >"$dir/out" 2>"$dir/err" || rc=$?
+    [ "$rc" -eq 0 ] && [ "$(cat "$dir/out")" = "almanacd $version" ] ||
+        fail "almanacd --version: exit $rc, '$(cat "$dir/out")', want 'almanacd $version'"
+    rc=0; "$ALMANACD" --help >"$dir/out" 2>"$dir/err" || rc=$?
+    [ "$rc" -eq 0 ] && [ ! -s "$dir/err" ] || fail "almanacd --help: exit $rc"
+    for opt in --config --listen --data --workers --log-level --port-file --print-config \
+        --print-config-doc --help --version SIGHUP; do
+        grep -qF -- "$opt" "$dir/out" || fail "almanacd --help does not mention $opt"
+    done
+    rc=0; "$ALMANACD" --frobnicate >/dev/null 2>"$dir/err" || rc=$?
+    [ "$rc" -eq 2 ] && grep -q "unrecognized option '--frobnicate'" "$dir/err" &&
+        grep -q '^usage: almanacd' "$dir/err" || fail "almanacd --frobnicate: exit $rc, $(cat "$dir/err")"
+    rc=0; "$ALMANACD" stray >/dev/null 2>"$dir/err" || rc=$?
+    [ "$rc" -eq 2 ] && grep -q "unexpected argument 'stray'" "$dir/err" || fail "almanacd stray: exit $rc"
+fi
+
+# --- a mistyped --data creates nothing: only init and user add make a store ---------------
+for args in "user list" "user del bob" "calendar list bob" "calendar add bob cal" \
+    "device list bob" "device del bob X" "prune" "check" "backup $dir/never.db"; do
+    # shellcheck disable=SC2086 # word splitting is the point
+    t $args
+    expect 2 "" "almanac: no store at $data (create one with \`almanac --data $data init\` or \`almanac --data $data user add NAME\`)"
+    [ ! -e "$data" ] || fail "almanac $args created $data"
+done
+[ ! -e "$dir/never.db" ] || fail "a backup of no store wrote a file"
+t --stdin $'pw-long-x\n' user passwd bob --password-stdin
+expect 2 "" "almanac: no store at $data (create one with \`almanac --data $data init\` or \`almanac --data $data user add NAME\`)"
+[ ! -e "$data" ] || fail "user passwd created $data"
+if [ -n "${ALMANACD:-}" ]; then
+    # (bounded: a server that does start must not hang the test)
+    rc=0; timeout 30 "$ALMANACD" --data "$data" --listen 127.0.0.1:0 >/dev/null 2>"$dir/err" || rc=$?
+    [ "$rc" -eq 1 ] && grep -qF "almanacd: no store at $data (create one with \`almanac --data $data init\`" "$dir/err" ||
+        fail "almanacd on a missing store: exit $rc, $(cat "$dir/err")"
+    [ ! -e "$data" ] || fail "almanacd created $data"
+fi
+
+# --- init makes an empty store (mode 0700), once; options go anywhere; ./data by default ----
 mkdir "$dir/cwd"
-rc=0; (cd "$dir/cwd" && "$ALMANAC" user list >"$dir/out" 2>"$dir/err") || rc=$?
-[ "$rc" -eq 0 ] && [ ! -s "$dir/out" ] || fail "user list in an empty default store: exit $rc"
+rc=0; (cd "$dir/cwd" && "$ALMANAC" init >"$dir/out" 2>"$dir/err") || rc=$?
+[ "$rc" -eq 0 ] && [ "$(cat "$dir/out")" = "store ready in ./data" ] || fail "init in ./data: exit $rc"
 [ "$(stat -c %a "$dir/cwd/data")" = "700" ] || fail "./data is not mode 0700"
 [ -f "$dir/cwd/data/almanac.db" ] || fail "./data/almanac.db was not created"
+rc=0; (cd "$dir/cwd" && "$ALMANAC" init >"$dir/out" 2>"$dir/err") || rc=$?
+[ "$rc" -eq 0 ] || fail "init on an existing store: exit $rc"
+rc=0; "$ALMANAC" user list --data "$dir/cwd/data" >"$dir/out" 2>"$dir/err" || rc=$?
+[ "$rc" -eq 0 ] && [ ! -s "$dir/out" ] && [ ! -s "$dir/err" ] || fail "user list after --data: exit $rc"
+rc=0; "$ALMANAC" check -d "$dir/cwd/data" >"$dir/out" 2>"$dir/err" || rc=$?
+[ "$rc" -eq 0 ] && [ "$(cat "$dir/out")" = "store in $dir/cwd/data: ok" ] || fail "check: exit $rc $(cat "$dir/err")"
+printf 'data_dir = %s\n' "$dir/cwd/data" >"$dir/almanac.conf"
+printf 'pw-conf-user\n' | "$ALMANAC" --config "$dir/almanac.conf" user add confuser --password-stdin ||
+    fail "user add with --config"
+[ "$("$ALMANAC" -d "$dir/cwd/data" user list)" = confuser ] || fail "--config did not take data_dir"
+printf 'no_such_key = 1\n' >"$dir/bad.conf"
+rc=0; "$ALMANAC" --config "$dir/bad.conf" user list >/dev/null 2>"$dir/err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "no_such_key" "$dir/err" || fail "a bad --config: exit $rc, $(cat "$dir/err")"
 
 # --- users --------------------------------------------------------------------------------
 t --stdin $'pw-alice\n' user add alice --password-stdin
@@ -91,19 +155,19 @@ bob_pw=$out
 [[ "$bob_pw" =~ ^[A-Za-z0-9_-]{20}$ ]] || fail "generated password '$bob_pw' is not 20 base64url characters"
 t user add carol --generate-password
 [ "$out" != "$bob_pw" ] || fail "two generated passwords are equal"
-t --stdin $'pw-dave\r\n' user add dave --password-stdin # CRLF stripped
+t --stdin $'pw-dave-1\r\n' user add dave --password-stdin # CRLF stripped
 expect 0 "" ""
-t --stdin 'pw-erin' user add erin --password-stdin # no line end at all
+t --stdin 'pw-erin-1' user add erin --password-stdin # no line end at all
 expect 0 "" ""
 name64=$(printf 'u%.0s' {1..64})
-t --stdin $'x\n' user add "$name64" --password-stdin
+t --stdin $'pw-long-x\n' user add "$name64" --password-stdin
 expect 0 "" ""
-t --stdin $'x\n' user add "a.B_c-9" --password-stdin
+t --stdin $'pw-long-x\n' user add "a.B_c-9" --password-stdin
 expect 0 "" ""
 t user list
 expect 0 "$(printf '%s\n' a.B_c-9 alice bob carol dave erin "$name64" | LC_ALL=C sort)" ""
 
-t --stdin $'again\n' user add alice --password-stdin
+t --stdin $'again-pw\n' user add alice --password-stdin
 expect 2 "" "almanac: user 'alice' exists"
 t user add alice --generate-password
 expect 2 "" "almanac: user 'alice' exists" # and no password printed
@@ -120,6 +184,18 @@ t --stdin "$(printf 'p%.0s' {1..1025})" user add frank --password-stdin
 expect 1 "" "almanac: password longer than 1024 bytes"
 t --stdin "$(printf 'p%.0s' {1..1024})" user add frank --password-stdin
 expect 0 "" ""
+# the policy: at least 8 characters, counted as characters, not bytes
+short="almanac: password shorter than 8 characters (--generate-password makes one)"
+t --stdin $'seven77\n' user add gina --password-stdin
+expect 1 "" "$short"
+t --stdin $'\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\n' user add gina --password-stdin # 5 chars, 10 bytes
+expect 1 "" "$short"
+t --stdin $'seven77\n' user passwd alice --password-stdin
+expect 1 "" "$short"
+t --stdin $'\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\n' user add gina --password-stdin # 8 chars
+expect 0 "" ""
+t --stdin $'eight888\n' user add hugo --password-stdin
+expect 0 "" ""
 
 t --stdin $'pw-alice-2\n' user passwd alice --password-stdin
 expect 0 "" ""
@@ -127,7 +203,7 @@ t user passwd carol --generate-password
 expect 0 "*" ""
 carol_pw=$out
 [[ "$carol_pw" =~ ^[A-Za-z0-9_-]{20}$ ]] || fail "passwd --generate-password printed '$carol_pw'"
-t --stdin $'x\n' user passwd nobody --password-stdin
+t --stdin $'pw-long-x\n' user passwd nobody --password-stdin
 expect 2 "" "almanac: user 'nobody' not found"
 t --stdin '' user passwd alice --password-stdin
 expect 1 "" "*"
@@ -228,11 +304,14 @@ expect 0 "pruned tombstones older than 0 days in $ncoll collections" ""
 # --- operational errors (2) ---------------------------------------------------------------
 touch "$dir/file"
 rc=0; "$ALMANAC" --data "$dir/file" user list >/dev/null 2>"$dir/err" || rc=$?
-[ "$rc" -eq 2 ] && grep -q "^almanac: cannot open the store in $dir/file" "$dir/err" ||
+[ "$rc" -eq 2 ] && grep -q "^almanac: no store at $dir/file" "$dir/err" ||
     fail "a file as --data: exit $rc, $(cat "$dir/err")"
-rc=0; "$ALMANAC" --data "$dir/no/such/parent" user list >/dev/null 2>"$dir/err" || rc=$?
-[ "$rc" -eq 2 ] && grep -q "^almanac: cannot create $dir/no/such/parent" "$dir/err" ||
-    fail "--data under a missing parent: exit $rc, $(cat "$dir/err")"
+rc=0; "$ALMANAC" --data "$dir/file" init >/dev/null 2>"$dir/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "^almanac: cannot open the store in $dir/file" "$dir/err" ||
+    fail "init on a file as --data: exit $rc, $(cat "$dir/err")"
+rc=0; "$ALMANAC" --data "$dir/no/such/parent" init >/dev/null 2>"$dir/err" || rc=$?
+[ "$rc" -eq 2 ] && grep -q "^almanac: cannot create $dir/no/such/parent: No such file or directory" "$dir/err" ||
+    fail "init under a missing parent: exit $rc, $(cat "$dir/err")"
 
 # --- the server accepts what the CLI stored -----------------------------------------------
 if [ -n "${ALMANACD:-}" ] && command -v curl >/dev/null; then
@@ -244,6 +323,10 @@ if [ -n "${ALMANACD:-}" ] && command -v curl >/dev/null; then
         exit 1
     fi
     port=$(cat "$dir/port")
+    # a second server on the same address names the problem, not an errno number
+    rc=0; timeout 30 "$ALMANACD" --data "$data" --listen "127.0.0.1:$port" >/dev/null 2>"$dir/err2" || rc=$?
+    [ "$rc" -eq 1 ] && grep -qF "cannot listen on 127.0.0.1:$port: address already in use" "$dir/err2" ||
+        fail "a taken port: exit $rc, $(cat "$dir/err2")"
     status() { # status USER PASSWORD PATH
         curl -s -o "$dir/body" -w '%{http_code}' -u "$1:$2" -X PROPFIND -H 'Depth: 0' \
             --data '<D:propfind xmlns:D="DAV:"><D:prop><D:displayname/></D:prop></D:propfind>' \
@@ -255,8 +338,8 @@ if [ -n "${ALMANACD:-}" ] && command -v curl >/dev/null; then
     [ "$(status alice pw-alice /calendars/alice/)" = 401 ] || fail "alice's old password still works"
     [ "$(status bob "$bob_pw" /calendars/bob/)" = 207 ] || fail "bob's generated password"
     [ "$(status carol "$carol_pw" /calendars/carol/)" = 207 ] || fail "carol's new generated password"
-    [ "$(status dave pw-dave /calendars/dave/)" = 207 ] || fail "dave's password (sent with CRLF)"
-    [ "$(status erin pw-erin /calendars/erin/)" = 207 ] || fail "erin's password (no line end)"
+    [ "$(status dave pw-dave-1 /calendars/dave/)" = 207 ] || fail "dave's password (sent with CRLF)"
+    [ "$(status erin pw-erin-1 /calendars/erin/)" = 207 ] || fail "erin's password (no line end)"
     [ "$(status frank "$(printf 'p%.0s' {1..1024})" /calendars/frank/)" = 401 ] ||
         fail "deleted user frank still authenticates"
     kill "$server_pid"

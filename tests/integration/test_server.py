@@ -16,7 +16,7 @@ import threading
 import time
 import unittest
 
-from harness import ALMANACD, Server, main
+from harness import ALMANAC, ALMANACD, Server, main
 
 
 def wait_for(predicate, timeout=10.0):
@@ -133,6 +133,7 @@ class CommandLineTest(unittest.TestCase):
 
     def test_bad_listen_address_fails_to_start(self):
         d = tempfile.mkdtemp()
+        subprocess.run([ALMANAC, "--data", d, "init"], check=True, capture_output=True)
         r = run("--listen", "nonsense", "--data", d)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("listen", r.stderr)
