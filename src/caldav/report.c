@@ -577,20 +577,21 @@ static int query_matches(struct rstream *s, const struct store_item *it)
                     : strcmp(r->comp, "VEVENT") == 0 ? CAL_COMP_VEVENT
                     : strcmp(r->comp, "VTODO") == 0  ? CAL_COMP_VTODO
                                                      : CAL_COMP_VJOURNAL;
-    if (it->comp != 0) {
+    if (it->cal.comp != 0) {
         /* The row's index fields decide: the component type, and for a single object the
          * span the range cursor already compared. Only series and richer filters parse. */
-        if (want && !(it->comp & want)) {
+        if (want && !(it->cal.comp & want)) {
             return 0;
         }
-        if (!r->complex && (!r->has_range || !it->is_recurring)) {
+        if (!r->complex && (!r->has_range || !it->cal.is_recurring)) {
             return 1;
         }
         /* A series with an instance index (made from the same walk as the expansion on PUT):
          * the index decides, without loading or parsing the object. */
-        int m = !r->complex && it->has_instances
-                    ? cal_instances_match(it->instances, it->instances_size, r->start, r->end)
-                    : -1;
+        int m =
+            !r->complex && it->cal.has_instances
+                ? cal_instances_match(it->cal.instances, it->cal.instances_size, r->start, r->end)
+                : -1;
         if (m >= 0) {
             return m == 1;
         }
@@ -616,8 +617,8 @@ static int query_matches(struct rstream *s, const struct store_item *it)
                           !slice_contains(data, SLICE_LIT("\nRDATE")))) {
         return 1; /* the span index decided exactly */
     }
-    int m = it->has_instances
-                ? cal_instances_match(it->instances, it->instances_size, r->start, r->end)
+    int m = it->cal.has_instances
+                ? cal_instances_match(it->cal.instances, it->cal.instances_size, r->start, r->end)
                 : -1;
     if (m >= 0) {
         return m == 1;
@@ -794,7 +795,7 @@ static int freebusy_next(void *ctx, struct buf *out)
         if (rc != STORE_OK) {
             return -1;
         }
-        if (it.comp != 0 && !(it.comp & CAL_COMP_VEVENT)) {
+        if (it.cal.comp != 0 && !(it.cal.comp & CAL_COMP_VEVENT)) {
             continue;
         }
         struct arena_mark m = arena_mark(dr->arena);

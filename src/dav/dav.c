@@ -31,41 +31,13 @@ static const struct dav_method *const methods[HTTP_M_COUNT] = {
 /* ---------------------------------------------------------------------------------------- */
 /* Store access */
 
-static void release_store(void *p)
-{
-    struct dav_req *dr = p;
-    if (dr->store) {
-        store_pool_release(dr->app->pool, dr->store);
-        dr->store = NULL;
-    }
-}
-
 size_t dav_row_limit(const struct dav_req *dr)
 {
     return dr->app->limits.max_resource_size * 6 + (64u << 10);
 }
 
-struct store *dav_store(struct dav_req *dr)
-{
-    if (!dr->store) {
-        dr->store = store_pool_acquire(dr->app->pool);
-        if (dr->store) {
-            arena_defer(dr->arena, release_store, dr);
-        }
-    }
-    return dr->store;
-}
-
-/* A connection for the request's transaction, or 503 when none can be opened now. */
-static int need_store(struct dav_req *dr, struct err *err)
-{
-    return dav_store(dr) ? 0
-                         : err_set(err, &err_cond_unavailable,
-                                   "the store cannot open a connection now; retry later");
-}
-
-/* Maps a store result to a condition; STORE_OK returns 0. */
-int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
+/* The route's mapping of store results (store_req.h). */
+static int map_store_err(const struct store_req *r, enum store_rc rc, struct err *err)
 {
     switch (rc) {
     case STORE_OK:
@@ -75,8 +47,7 @@ int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
     case STORE_EXISTS:
         return err_set(err, &dav_cond_method_not_allowed, "a resource of that name exists");
     case STORE_CONFLICT:
-        return err_set(err, &dav_cond_store_conflict, "conflict: %s",
-                       dr->store ? store_last_error(dr->store) : "");
+        return err_set(err, &dav_cond_store_conflict, "conflict: %s", store_req_last_error(r));
     case STORE_BUSY:
         return err_set(err, &dav_cond_busy, "store busy, retry");
     case STORE_LIMIT:
@@ -84,34 +55,33 @@ int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
     case STORE_IO:
         break;
     }
-    return err_set(err, &err_cond_internal, "store: %s",
-                   dr->store ? store_last_error(dr->store) : "unavailable");
+    return err_set(err, &err_cond_internal, "store: %s", store_req_last_error(r));
+}
+
+struct store *dav_store(struct dav_req *dr)
+{
+    return store_req_store(&dr->sr);
+}
+
+/* Maps a store result to a condition; STORE_OK returns 0. */
+int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
+{
+    return map_store_err(&dr->sr, rc, err);
 }
 
 int dav_begin_read(struct dav_req *dr, struct err *err)
 {
-    if (need_store(dr, err) != 0) {
-        return -1;
-    }
-    return dav_store_err(dr, store_begin_read(dav_store(dr)), err);
+    return store_req_begin_read(&dr->sr, err);
 }
 
 int dav_begin_write(struct dav_req *dr, struct err *err)
 {
-    if (need_store(dr, err) != 0) {
-        return -1;
-    }
-    return dav_store_err(dr, store_begin_write(dav_store(dr)), err);
+    return store_req_begin_write(&dr->sr, err);
 }
 
 int dav_commit(struct dav_req *dr, struct err *err)
 {
-    enum store_rc rc = store_commit(dr->store);
-    if (rc != STORE_OK) {
-        store_rollback(dr->store);
-        return dav_store_err(dr, rc, err);
-    }
-    return 0;
+    return store_req_commit(&dr->sr, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -206,6 +176,7 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);
     }
+    dr->principal = p.id;
     rc = store_coll_get(dr->store, p.home_id, dr->arena, &out->coll);
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);
@@ -375,6 +346,7 @@ static int route_begin(void *app, struct http_request *req, struct err *err)
     dr->http = req;
     dr->arena = a;
     dr->user = http_req_user(req);
+    store_req_init(&dr->sr, dr->app->pool, a, map_store_err, &dr->store);
     http_req_set_state(req, dr);
     enum http_method m = http_req_method(req);
     dr->method = methods[m];
@@ -525,17 +497,4 @@ struct http_route dav_route(const char *prefix, struct dav_app *app)
         .render_error = render_error,
     };
     return r;
-}
-
-void dav_item_index(const struct cal_info *info, struct store_item_in *in)
-{
-    in->uid = info->uid;
-    in->has_span = info->has_span;
-    in->dtstart_utc = info->dtstart_utc;
-    in->dtend_utc = info->dtend_utc;
-    in->comp = info->comp;
-    in->is_recurring = info->is_recurring;
-    in->has_instances = info->has_instances;
-    in->instances = info->instances;
-    in->instances_size = info->instances_size;
 }

@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cal/cal.h"
 #include "dav/dav.h"
+#include "store/store_req.h"
 #include "util/buf.h"
 #include "xml/xmlin.h"
 
@@ -77,7 +77,9 @@ struct dav_req {
     struct arena *arena;
     const struct dav_method *method;
     const char *user;
+    uint64_t principal;  /* the user's principal id, once dav_resolve found their home */
     struct store *store; /* acquired lazily by dav_store(); released with the arena */
+    struct store_req sr; /* manages `store` (store_req.h) */
     struct xmlin *xml;   /* set by begin() when the body is XML */
     bool xml_seen;       /* at least one body byte went to the XML reader */
     size_t ignored_body; /* body bytes of a method that reads none, up to xml_max_body */
@@ -90,7 +92,7 @@ struct dav_req {
      * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
      * §2.2) instead of 201/204. */
     const char *put_modified;
-    void *put_checked; /* a pre_put hook's result for the body in dr->raw, for prepare_put */
+    void *put_checked; /* a pre_put hook's result for the body in dr->raw, for cal_put */
 };
 
 /* dav.c */
@@ -154,19 +156,40 @@ struct dav_ext {
     const struct dav_live_prop *props; /* live properties beyond the core's */
     size_t nprops;
     const struct dav_method *methods[HTTP_M_COUNT]; /* added or replaced methods */
-    /* A PUT into a collection of kind STORE_COLL_CALENDAR: validate the body in dr->raw and
-     * fill in->uid and the span; 0, or -1 with err set. Runs inside the write transaction,
-     * so it uses pre_put's verdict where it can. */
-    int (*prepare_put)(struct dav_req *dr,
-                       const struct dav_res *target,
-                       struct store_item_in *in,
-                       struct err *err);
     /* A PUT, before the write transaction (so before the write gate) and before the target
-     * is known: may do the costly part of prepare_put's validation on the body in dr->raw
-     * (parse, recurrence and time-zone expansion) and keep the result in dr->put_checked,
-     * for prepare_put to use when the body is still that one. Never fails: a verdict is only
-     * acted on by prepare_put, once the target is known to be a calendar. */
+     * is known: may do the costly part of validating the body in dr->raw (parse, recurrence
+     * and time-zone expansion: calstore_prepare) and keep the result in dr->put_checked, for
+     * cal_put to use when the body is still that one. Never fails: a verdict is only acted
+     * on by cal_put, once the target is known to be a calendar. */
     void (*pre_put)(struct dav_req *dr);
+    /* The writes of items of calendar collections (STORE_COLL_CALENDAR). The core never
+     * writes such an item itself (dav/items.c): the extension that owns calendars does,
+     * through src/calstore, the one calendar write path. Inside the write transaction; each
+     * returns 0, or -1 with err set to the condition the client gets. */
+    /* PUT of `in` (content, size and type as sent, or as unwrap_put left them) as item
+     * target->name of the calendar target->coll; fills *out and *created. */
+    int (*cal_put)(struct dav_req *dr,
+                   const struct dav_res *target,
+                   const struct store_item_in *in,
+                   struct store_item *out,
+                   bool *created,
+                   struct err *err);
+    /* Deletes item `name` of calendar `coll` (DELETE, or the item a COPY/MOVE replaces). */
+    int (*cal_delete)(struct dav_req *dr,
+                      const struct store_coll *coll,
+                      const char *name,
+                      struct err *err);
+    /* COPY of item `name` of `from` as `to_name` (free) into calendar `to`, or MOVE (`move`)
+     * of it when `from` or `to` is a calendar. `to_href` is the href of `to` when known (for
+     * a condition naming another member), else NULL. */
+    int (*cal_transfer)(struct dav_req *dr,
+                        bool move,
+                        const struct store_coll *from,
+                        const char *name,
+                        const struct store_coll *to,
+                        const char *to_name,
+                        const char *to_href,
+                        struct err *err);
     /* A COPY or MOVE of `src` (an item or a collection) to `target`, whose parent is a
      * collection of kind STORE_COLL_CALENDAR, before anything is written: 0 to go on, or -1
      * with err set when the calendar cannot hold it (RFC 4791 §5.3.2.1 preconditions). */
@@ -174,13 +197,6 @@ struct dav_ext {
                        const struct dav_res *src,
                        const struct dav_res *target,
                        struct err *err);
-    /* A COPY or MOVE of an item into `target` (its parent a collection of kind
-     * STORE_COLL_CALENDAR) failed because another item there has `uid`: sets err to the
-     * layer's condition naming that item and returns -1; 0 leaves the generic 409. */
-    int (*uid_conflict)(struct dav_req *dr,
-                        const struct dav_res *target,
-                        const char *uid,
-                        struct err *err);
     const char *compliance; /* appended to the DAV: header, e.g. "calendar-access" */
     const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
     /* After a successful GET/HEAD/PUT of an item, or DELETE (then `modseq` is the tombstone's):
@@ -193,7 +209,7 @@ struct dav_ext {
                          uint64_t item_id,
                          uint64_t modseq,
                          bool deleted);
-    /* A PUT into a calendar collection, before any prepare_put: may replace the body in
+    /* A PUT into a calendar collection, before cal_put: may replace the body in
      * dr->raw by the calendar it wraps and set in->content/size/content_type to match
      * (replication's message/rfc822, exchange-replication.md §2.5), or refuse the type.
      * Inside the write transaction; 0, or -1 with err set. */
@@ -215,10 +231,28 @@ struct dav_ext {
                      struct err *err);
 };
 
-/* Copies what cal_parse_object() computed for the store (uid, span, component, recurrence,
- * instance index) into `in`, which then borrows from `info`'s arena: every calendar write of
- * the DAV layers stores the same index fields. */
-void dav_item_index(const struct cal_info *info, struct store_item_in *in);
+/* items.c: every item write of the WebDAV core. An item of a calendar collection is written
+ * by the extension's cal_* hooks (through calstore), any other by the store directly; each
+ * returns 0, or -1 with err set. */
+int dav_item_put(struct dav_req *dr,
+                 const struct dav_res *target,
+                 const struct store_item_in *in,
+                 struct store_item *out,
+                 bool *created,
+                 struct err *err);
+int dav_item_delete(struct dav_req *dr,
+                    const struct store_coll *coll,
+                    const char *name,
+                    struct err *err);
+/* COPY (dead properties along) or MOVE of item `name` of `from` to (`to`, `to_name`). */
+int dav_item_transfer(struct dav_req *dr,
+                      bool move,
+                      const struct store_coll *from,
+                      const char *name,
+                      const struct store_coll *to,
+                      const char *to_name,
+                      const char *to_href,
+                      struct err *err);
 
 /* Calls every extension's item_headers hook. */
 void dav_ext_item_headers(struct dav_req *dr,

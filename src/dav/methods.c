@@ -169,18 +169,10 @@ static int put_run(struct dav_req *dr, struct err *err)
             return -1;
         }
     }
-    for (size_t e = 0; e < dr->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
-        const struct dav_ext *ext = dr->app->ext[e];
-        if (ext->prepare_put && ext->prepare_put(dr, &res, &in, err) != 0) {
-            return -1;
-        }
-    }
     struct store_item out;
     bool created = false;
-    enum store_rc rc =
-        store_item_put(dr->store, res.coll.id, res.name, &in, dr->arena, &out, &created);
-    if (rc != STORE_OK) {
-        return dav_store_err(dr, rc, err);
+    if (dav_item_put(dr, &res, &in, &out, &created, err) != 0) {
+        return -1;
     }
     if (dav_commit(dr, err) != 0) {
         return -1;
@@ -224,19 +216,22 @@ static int delete_run(struct dav_req *dr, struct err *err)
     if (dav_check_preconditions(dr, &res, res.kind == DAV_RES_ITEM ? etag : "*", err) != 0) {
         return -1;
     }
-    enum store_rc rc = res.kind == DAV_RES_ITEM
-                           ? store_item_delete(dr->store, res.coll.id, res.item.name)
-                           : store_coll_delete(dr->store, res.coll.id);
-    struct store_coll after;
-    if (rc == STORE_OK && res.kind == DAV_RES_ITEM) {
-        /* the tombstone's modseq is the collection's after the delete */
-        rc = store_coll_get(dr->store, res.coll.id, dr->arena, &after);
-        if (rc == STORE_OK) {
-            dav_ext_item_headers(dr, &after, res.item.id, after.modseq, true);
+    if (res.kind == DAV_RES_ITEM) {
+        if (dav_item_delete(dr, &res.coll, res.item.name, err) != 0) {
+            return -1;
         }
-    }
-    if (rc != STORE_OK) {
-        return dav_store_err(dr, rc, err);
+        /* the tombstone's modseq is the collection's after the delete */
+        struct store_coll after;
+        enum store_rc rc = store_coll_get(dr->store, res.coll.id, dr->arena, &after);
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
+        dav_ext_item_headers(dr, &after, res.item.id, after.modseq, true);
+    } else {
+        enum store_rc rc = store_coll_delete(dr->store, res.coll.id);
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
     }
     if (dav_commit(dr, err) != 0) {
         return -1;

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "cal/cal.h"
+#include "calstore/calstore.h"
 #include "eas/eas_int.h"
 #include "util/sec.h"
 
@@ -139,7 +140,7 @@ static int64_t filter_cutoff(unsigned filter)
 
 static bool in_filter(const struct store_item *it, int64_t cutoff)
 {
-    return cutoff == 0 || !it->has_span || it->dtend_utc >= cutoff;
+    return cutoff == 0 || !it->cal.has_span || it->cal.dtend_utc >= cutoff;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -245,15 +246,45 @@ static unsigned item_status(const struct err *e)
     return SYNC_SERVER;
 }
 
-/* Validates `ics` and writes it as item `name` (NULL: a new name) of the collection. */
+static struct calstore_writer writer(struct coll_job *j)
+{
+    return (struct calstore_writer){
+        .store = j->er->store, .arena = j->er->arena, .principal = j->er->principal.id};
+}
+
+/* A calstore refusal as the item's condition; the store's failures as eas_store_err. */
+static int
+cal_result(struct coll_job *j, enum calstore_rc rc, const struct calstore_res *res, struct err *err)
+{
+    switch (rc) {
+    case CALSTORE_OK:
+        return 0;
+    case CALSTORE_INVALID:
+    case CALSTORE_DENIED:
+        return -1; /* err set */
+    case CALSTORE_UID_CONFLICT:
+        return err_set(err, &eas_cond_item_invalid, "UID %s is used by another item", res->uid);
+    case CALSTORE_STORE:
+        break;
+    }
+    return eas_store_err(j->er, res->store_rc, err);
+}
+
+/* Validates `ics` and writes it as item `name` (NULL: a new name) of the collection, through
+ * calstore. Validation runs inside Sync's write transaction: the object is made from the
+ * stored one (Change) or the client's command, and a Sync holds its transaction for its whole
+ * answer. */
 static int put_ics(
     struct coll_job *j, struct slice ics, const char *name, struct store_item *out, struct err *err)
 {
     struct eas_req *er = j->er;
-    struct cal_info info;
+    struct calstore_obj obj;
     /* a calendar made VTODO-only (RFC 4791 §5.2.3) takes no event: the item's Status 6 */
     unsigned allowed = j->coll.comps ? j->coll.comps & CAL_COMP_VEVENT : CAL_COMP_VEVENT;
-    if (cal_parse_object(ics, allowed, er->arena, &info, err) != 0) {
+    if (!allowed) {
+        return err_set(err, &cal_cond_supported_component, "this calendar does not take events");
+    }
+    if (calstore_prepare(ics, "text/calendar; charset=utf-8", allowed, er->arena, &obj, err) != 0) {
         return -1;
     }
     if (!name) {
@@ -263,29 +294,15 @@ static int put_ics(
         sec_hex(rnd, sizeof(rnd), hex);
         name = arena_printf(er->arena, "%s.ics", hex);
     }
-    struct store_item_in in = {
-        .content = ics.ptr,
-        .size = ics.len,
-        .content_type = "text/calendar; charset=utf-8",
-        .uid = info.uid,
-        .has_span = info.has_span,
-        .dtstart_utc = info.dtstart_utc,
-        .dtend_utc = info.dtend_utc,
-        .comp = info.comp,
-        .is_recurring = info.is_recurring,
-        .has_instances = info.has_instances, /* the index time-range queries answer from */
-        .instances = info.instances,
-        .instances_size = info.instances_size,
-    };
-    enum store_rc rc = store_item_put(er->store, j->coll.id, name, &in, er->arena, out, NULL);
-    if (rc == STORE_CONFLICT) {
-        return err_set(err, &eas_cond_item_invalid, "UID %s is used by another item", info.uid);
+    struct calstore_writer w = writer(j);
+    struct calstore_res res;
+    if (cal_result(j, calstore_put(&w, &j->coll, name, &obj, &res, err), &res, err) != 0) {
+        return -1;
     }
-    if (rc != STORE_OK) {
-        return eas_store_err(er, rc, err);
-    }
+    *out = res.item;
     j->wrote = true;
-    rc = store_eas_member_put(er->store, er->device.id, j->coll.id, out->id, out->modseq);
+    enum store_rc rc =
+        store_eas_member_put(er->store, er->device.id, j->coll.id, out->id, out->modseq);
     return rc == STORE_OK ? 0 : eas_store_err(er, rc, err);
 }
 
@@ -374,7 +391,7 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
     const char *same = ev.uid ? ev.uid : client_uid;
     if (same && store_item_get_by_uid(er->store, j->coll.id, same, er->arena, &it) == STORE_OK) {
         r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
-        r->uid = it.uid;
+        r->uid = it.cal.uid;
         enum store_rc rc =
             store_eas_member_put(er->store, er->device.id, j->coll.id, it.id, it.modseq);
         return rc == STORE_OK ? 0 : eas_store_err(er, rc, fatal);
@@ -388,7 +405,7 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
         return 0;
     }
     r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
-    r->uid = it.uid;
+    r->uid = it.cal.uid;
     return 0;
 }
 
@@ -490,11 +507,13 @@ static int client_delete(struct coll_job *j, const struct eas_node *cmd, struct 
             status = item_status(&e);
         }
     } else {
-        enum store_rc rc = store_item_delete(er->store, j->coll.id, it.name);
-        if (rc == STORE_OK) {
-            j->wrote = true;
-            rc = store_eas_member_del(er->store, er->device.id, j->coll.id, it.id);
+        struct calstore_writer w = writer(j);
+        struct calstore_res res;
+        if (cal_result(j, calstore_delete(&w, &j->coll, it.name, &res, fatal), &res, fatal) != 0) {
+            return -1;
         }
+        j->wrote = true;
+        enum store_rc rc = store_eas_member_del(er->store, er->device.id, j->coll.id, it.id);
         if (rc != STORE_OK) {
             return eas_store_err(er, rc, fatal);
         }

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "cal/exwrite.h"
+#include "calstore/calstore.h"
 #include "repl/props.h"
 #include "repl/repl_int.h"
 #include "repl/where.h"
@@ -306,39 +307,41 @@ static int store_result(struct dav_req *dr,
                         struct store_item *written,
                         struct err *err)
 {
-    struct cal_info info;
-    struct err verr;
-    err_init(&verr);
+    /* The new content exists only now, made from the stored one inside the transaction:
+     * validated here (calstore_prepare), not before the write gate as a PUT body is. */
+    struct calstore_obj obj;
     unsigned allowed = res->coll.comps ? res->coll.comps : REPL_ALL_COMPONENTS;
-    if (cal_parse_object(ics, allowed, dr->arena, &info, &verr) != 0) {
-        return fail_all(pu, p, &verr);
+    if (calstore_prepare(ics, "text/calendar; charset=utf-8", allowed, dr->arena, &obj, NULL) !=
+        0) {
+        return fail_all(pu, p, &obj.err);
     }
-    struct store_item other;
-    enum store_rc rc = store_item_get_by_uid(dr->store, res->coll.id, info.uid, dr->arena, &other);
-    if (rc == STORE_OK && strcmp(other.name, res->name) != 0) {
+    struct calstore_writer w = {.store = dr->store, .arena = dr->arena, .principal = dr->principal};
+    struct calstore_res cres;
+    struct err cerr;
+    err_init(&cerr);
+    enum calstore_rc rc = calstore_put(&w, &res->coll, res->name, &obj, &cres, &cerr);
+    if (rc == CALSTORE_UID_CONFLICT) {
+        const char *href = dav_child_href(dr->arena, res->parent_href, cres.holder, false);
         for (size_t k = 0; k < p->n; k++) {
             if (p->edits[k].prop == CAL_EX_UID) {
-                dav_propupdate_claim(
-                    pu, p->index[k], &dav_cond_store_conflict,
-                    arena_printf(dr->arena, "uid is in use by %s",
-                                 dav_child_href(dr->arena, res->parent_href, other.name, false)));
+                dav_propupdate_claim(pu, p->index[k], &dav_cond_store_conflict,
+                                     arena_printf(dr->arena, "uid is in use by %s", href));
                 return 2;
             }
         }
+        return err_set(err, &dav_cond_store_conflict, "conflict: uid is in use by %s", href);
     }
-    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-        return dav_store_err(dr, rc, err);
+    if (rc == CALSTORE_INVALID) {
+        return fail_all(pu, p, &cerr); /* a component the calendar does not take */
     }
-    struct store_item_in in = {
-        .content = ics.ptr,
-        .size = ics.len,
-        .content_type = "text/calendar; charset=utf-8",
-    };
-    dav_item_index(&info, &in);
-    rc = store_item_put(dr->store, res->coll.id, res->name, &in, dr->arena, written, NULL);
-    if (rc != STORE_OK) {
-        return dav_store_err(dr, rc, err);
+    if (rc == CALSTORE_STORE) {
+        return dav_store_err(dr, cres.store_rc, err);
     }
+    if (rc != CALSTORE_OK) {
+        *err = cerr;
+        return -1;
+    }
+    *written = cres.item;
     for (size_t k = 0; k < p->n; k++) {
         dav_propupdate_claim(pu, p->index[k], NULL, NULL);
     }

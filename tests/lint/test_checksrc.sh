@@ -77,11 +77,12 @@ declare -A allowed=(
     [xml]="xml util"
     [cal]="cal util"
     [store]="store util"
+    [calstore]="calstore cal store util"
     [http]="http util"
-    [dav]="dav http xml store cal util"
-    [caldav]="caldav dav cal xml store http util"
-    [repl]="repl dav cal xml store http util"
-    [eas]="eas cal store http util"
+    [dav]="dav http xml store util"
+    [caldav]="caldav dav calstore cal xml store http util"
+    [repl]="repl dav calstore cal xml store http util"
+    [eas]="eas calstore cal store http util"
     [server]="*"
 )
 # Third-party headers (a prefix of the name inside <>) and the one layer that may include
