@@ -104,7 +104,7 @@ static int get_max_resource_size(struct dav_req *dr, const struct dav_res *r, st
     if (!is_calendar(r)) {
         return 1;
     }
-    return buf_appendf(out, "%zu", dr->app->limits.max_resource_size) == 0 ? 0 : -1;
+    return buf_appendf(out, "%zu", dr->limits->max_resource_size) == 0 ? 0 : -1;
 }
 
 /* RFC 3253 §3.1.5; tsdav reads only <D:supported-report><D:report>…</D:report>. */
@@ -165,7 +165,7 @@ static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct
         return -1;
     }
     struct slice data = {full.content, full.size};
-    const struct caldav_data_opts *o = dr->ext_req;
+    const struct caldav_data_opts *o = caldav_req(dr)->data;
     struct err e;
     err_init(&e);
     if (o && o->expand && cal_expand(data, o->start, o->end, dr->arena, &data, &e) != 0) {
@@ -278,8 +278,8 @@ static void pre_put(struct dav_req *dr)
         return;
     }
     struct calstore_obj *obj = arena_zalloc(dr->arena, sizeof(*obj));
-    (void)calstore_prepare(buf_slice(&dr->raw), NULL, ALL_COMPONENTS, dr->arena, obj, NULL);
-    dr->put_checked = obj;
+    (void)calstore_prepare(buf_slice(dav_req_body(dr)), NULL, ALL_COMPONENTS, dr->arena, obj, NULL);
+    caldav_req(dr)->put = obj;
 }
 
 /* PUT into a calendar (RFC 4791 §5.3.2): the type, then calstore (validation, or pre_put's
@@ -298,7 +298,7 @@ static int cal_put(struct dav_req *dr,
                        "a calendar takes text/calendar, not %s", ctype ? ctype : "no type");
     }
     struct calstore_obj fresh;
-    const struct calstore_obj *obj = dr->put_checked;
+    const struct calstore_obj *obj = caldav_req(dr)->put;
     if (!calstore_prepared_on(obj, in->content, in->size)) {
         /* unwrapped, or not seen by pre_put: validated here, for the calendar's own set */
         unsigned allowed = target->coll.comps ? target->coll.comps : ALL_COMPONENTS;
@@ -445,10 +445,10 @@ parse_comp_set(struct dav_req *dr, const char *value, unsigned *comps_out, struc
     static const struct xmlin_handler h = {.start = comp_set_start, .end = comp_set_end};
     /* the value was read within the body's limits; one wrapper element more */
     const struct xmlin_limits lim = {
-        .max_bytes = dr->app->limits.xml_max_body + 16,
-        .max_depth = dr->app->limits.xml_max_depth + 1,
-        .max_elements = dr->app->limits.xml_max_elements + 1,
-        .max_text = dr->app->limits.xml_max_text,
+        .max_bytes = dr->limits->xml_max_body + 16,
+        .max_depth = dr->limits->xml_max_depth + 1,
+        .max_elements = dr->limits->xml_max_elements + 1,
+        .max_text = dr->limits->xml_max_text,
     };
     struct xmlin *r = xmlin_create(&lim, &h, &p);
     int rc = xmlin_feed(r, "<w>", 3, err);
@@ -570,6 +570,16 @@ static const struct dav_ext ext = {
 const struct dav_ext *caldav_ext(void)
 {
     return &ext;
+}
+
+struct caldav_req *caldav_req(struct dav_req *dr)
+{
+    struct caldav_req *c = dav_ext_state(dr, &ext);
+    if (!c) {
+        c = arena_zalloc(dr->arena, sizeof(*c));
+        dav_ext_set_state(dr, &ext, c);
+    }
+    return c;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -130,7 +130,7 @@ static void free_hrefs(void *p)
 static int add_href(struct report *r, struct slice href, struct err *err)
 {
     struct dav_req *dr = r->dr;
-    size_t max = dr->app->limits.max_multiget_hrefs;
+    size_t max = dr->limits->max_multiget_hrefs;
     if (r->nhref_elems == max) {
         return err_set(err, &caldav_cond_too_many_hrefs,
                        "calendar-multiget href count %zu exceeds max_multiget_hrefs=%zu", max + 1,
@@ -139,13 +139,13 @@ static int add_href(struct report *r, struct slice href, struct err *err)
     r->nhref_elems++;
     if (!r->hrefs) {
         /* The hrefs come out of the body, so they never take more than xml_max_body. */
-        r->hrefs = strset_create(dr->app->limits.xml_max_body);
+        r->hrefs = strset_create(dr->limits->xml_max_body);
         arena_defer(dr->arena, free_hrefs, r);
     }
     if (strset_add(r->hrefs, slice_trim(href)) < 0) {
         return err_set(err, &caldav_cond_too_many_hrefs,
                        "calendar-multiget hrefs exceed xml_max_body=%zu bytes",
-                       dr->app->limits.xml_max_body);
+                       dr->limits->xml_max_body);
     }
     return 0;
 }
@@ -510,7 +510,7 @@ static int report_begin(struct dav_req *dr, struct err *err)
     buf_init(&r->text, REPORT_TEXT_MAX);
     arena_defer(dr->arena, free_text, r);
     dr->mstate = r;
-    dr->ext_req = &r->data;
+    caldav_req(dr)->data = &r->data;
     dav_xml_body(dr, &rp_handler, r);
     return 0;
 }

@@ -8,6 +8,7 @@
  * Overwrite F on an existing destination), dav_cond_bad_depth (400). */
 #include <string.h>
 
+#include "dav/dav_int.h"
 #include "dav/ext.h"
 
 struct cm_ctx {
@@ -180,8 +181,8 @@ static int run(struct cm_ctx *c, struct err *err)
         return err_set(err, &dav_cond_precondition_failed, "destination exists and Overwrite is F");
     }
     if (dst.kind != DAV_RES_COLL && dst.has_parent && dst.coll.kind == STORE_COLL_CALENDAR) {
-        for (size_t e = 0; e < dr->app->next; e++) {
-            const struct dav_ext *ext = dr->app->ext[e];
+        for (size_t e = 0; e < dr->core->app->next; e++) {
+            const struct dav_ext *ext = dr->core->app->ext[e];
             if (ext->accept_copy && ext->accept_copy(dr, &src, &dst, err) != 0) {
                 return -1;
             }

@@ -1,7 +1,9 @@
 /* dav/ext.h: the dav module's interface for its own files and for the protocol layers above
- * it (caldav, repl): the per-request state, resolved resources, methods, the live-property
- * registry, the multistatus writer, and struct dav_ext, through which a layer plugs in its
- * properties, methods and a PUT hook (Cyrus's meth_params, made explicit). */
+ * it (caldav, repl): the request as extensions see it (its accessors and each extension's
+ * state slot; the core's own state is private, dav/dav_int.h), resolved resources, methods,
+ * the live-property registry, the multistatus writer, and struct dav_ext, through which a
+ * layer plugs in its properties, methods and hooks (Cyrus's meth_params, made explicit),
+ * among them the writes of calendars' items, which go through src/calstore. */
 #ifndef ALMANAC_DAV_EXT_H
 #define ALMANAC_DAV_EXT_H
 
@@ -9,7 +11,6 @@
 #include <stdint.h>
 
 #include "dav/dav.h"
-#include "store/store_req.h"
 #include "util/buf.h"
 #include "xml/xmlin.h"
 
@@ -60,6 +61,7 @@ struct dav_res {
 };
 
 struct dav_req;
+struct dav_core;
 struct dav_propupdate;
 
 /* One WebDAV method. begin() checks headers and sets up the body reader; run() executes once
@@ -71,29 +73,33 @@ struct dav_method {
     bool no_body;  /* a body is refused with 415 (MKCOL, RFC 4918 §9.3) */
 };
 
+/* One WebDAV request as the extensions see it. The core sets every field but mstate (an
+ * extension's own method keeps its state there); extensions read them. The core's own state
+ * (method table, body readers, the store glue, the extensions' state slots) is struct
+ * dav_core, private to src/dav (dav/dav_int.h). */
 struct dav_req {
-    struct dav_app *app;
     struct http_request *http;
     struct arena *arena;
-    const struct dav_method *method;
     const char *user;
-    uint64_t principal;  /* the user's principal id, once dav_resolve found their home */
-    struct store *store; /* acquired lazily by dav_store(); released with the arena */
-    struct store_req sr; /* manages `store` (store_req.h) */
-    struct xmlin *xml;   /* set by begin() when the body is XML */
-    bool xml_seen;       /* at least one body byte went to the XML reader */
-    size_t ignored_body; /* body bytes of a method that reads none, up to xml_max_body */
-    struct buf raw;      /* raw_body methods */
-    void *mstate;        /* the method's own state */
-    const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */
-    bool error_headers;  /* item_headers hooks write headers for an error answer (a 412) */
-    void *ext_scratch;   /* repl's property getters: the parsed values of the last item */
-    /* Set by an unwrap_put hook that changed the calendar content (an XML body, in the
-     * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
-     * §2.2) instead of 201/204. */
-    const char *put_modified;
-    void *put_checked; /* a pre_put hook's result for the body in dr->raw, for cal_put */
+    uint64_t principal;              /* the user's principal id, once dav_resolve found
+                                        their home */
+    struct store *store;             /* acquired lazily by dav_store(); released with the
+                                        arena */
+    const struct dav_limits *limits; /* the app's */
+    void *mstate;                    /* the method's own state */
+    struct dav_core *core;           /* the core's (dav_int.h) */
 };
+
+/* The body of a raw_body method (PUT), as received; an unwrap_put hook may replace it. */
+struct buf *dav_req_body(struct dav_req *dr);
+
+/* Each extension's own state for one request: a pointer, NULL when the request begins, for
+ * what lives across an extension's hooks within a request (caldav: a REPORT's calendar-data
+ * options for its property getter, a PUT body's prepared object from pre_put to cal_put;
+ * repl: the parsed values of the item a PROPFIND row writes). get returns NULL and set does
+ * nothing for an extension not registered with the request's app. */
+void *dav_ext_state(const struct dav_req *dr, const struct dav_ext *ext);
+void dav_ext_set_state(struct dav_req *dr, const struct dav_ext *ext, void *state);
 
 /* dav.c */
 struct store *dav_store(struct dav_req *dr);
@@ -158,9 +164,9 @@ struct dav_ext {
     const struct dav_method *methods[HTTP_M_COUNT]; /* added or replaced methods */
     /* A PUT, before the write transaction (so before the write gate) and before the target
      * is known: may do the costly part of validating the body in dr->raw (parse, recurrence
-     * and time-zone expansion: calstore_prepare) and keep the result in dr->put_checked, for
-     * cal_put to use when the body is still that one. Never fails: a verdict is only acted
-     * on by cal_put, once the target is known to be a calendar. */
+     * and time-zone expansion: calstore_prepare) and keep the result in its state slot
+     * (dav_ext_state), for cal_put to use when the body is still that one. Never fails: a verdict
+     * is only acted on by cal_put, once the target is known to be a calendar. */
     void (*pre_put)(struct dav_req *dr);
     /* The writes of items of calendar collections (STORE_COLL_CALENDAR). The core never
      * writes such an item itself (dav/items.c): the extension that owns calendars does,
@@ -204,18 +210,23 @@ struct dav_ext {
     /* The truth of an If-header state token (RFC 4918 §10.4) for `res` (which exists):
      * 1 true, 0 false, -1 not a token of this extension. */
     int (*state_token)(struct dav_req *dr, const struct dav_res *res, struct slice token);
+    /* `error`: the headers go on an error answer (a 412 of the If header). */
     void (*item_headers)(struct dav_req *dr,
                          const struct store_coll *coll,
                          uint64_t item_id,
                          uint64_t modseq,
-                         bool deleted);
-    /* A PUT into a calendar collection, before cal_put: may replace the body in
-     * dr->raw by the calendar it wraps and set in->content/size/content_type to match
-     * (replication's message/rfc822, exchange-replication.md §2.5), or refuse the type.
-     * Inside the write transaction; 0, or -1 with err set. */
+                         bool deleted,
+                         bool error);
+    /* A PUT into a calendar collection, before cal_put: may replace the body
+     * (dav_req_body) by the calendar it wraps and set in->content/size/content_type to
+     * match (replication's message/rfc822, exchange-replication.md §2.5), or refuse the
+     * type. When it changed the calendar content it sets *modified to an XML body (in the
+     * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
+     * §2.2) instead of 201/204. Inside the write transaction; 0, or -1 with err set. */
     int (*unwrap_put)(struct dav_req *dr,
                       const struct dav_res *target,
                       struct store_item_in *in,
+                      const char **modified,
                       struct err *err);
     /* PROPPATCH on an item, or on an unmapped URL whose parent collection exists (kind
      * DAV_RES_NONE), inside the write transaction after the If check. Claims the
@@ -259,7 +270,8 @@ void dav_ext_item_headers(struct dav_req *dr,
                           const struct store_coll *coll,
                           uint64_t item_id,
                           uint64_t modseq,
-                          bool deleted);
+                          bool deleted,
+                          bool error);
 
 /* XML names of properties on output: known namespaces use their prefix, others declare one. */
 int dav_prop_open(struct buf *b, const char *ns, const char *name);

@@ -5,13 +5,14 @@
  * src/calstore are the only places that call the store's item writes
  * (tests/lint/test_checksrc.sh checks it), so no calendar write of the core bypasses calstore.
  * Conditions: dav_cond_forbidden (403: a calendar write with no extension for calendars). */
+#include "dav/dav_int.h"
 #include "dav/ext.h"
 
 /* The extension that writes calendars' items, or NULL. */
 static const struct dav_ext *cal_writer(const struct dav_req *dr)
 {
-    for (size_t e = 0; e < dr->app->next; e++) {
-        const struct dav_ext *ext = dr->app->ext[e];
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        const struct dav_ext *ext = dr->core->app->ext[e];
         if (ext->cal_put && ext->cal_delete && ext->cal_transfer) {
             return ext;
         }

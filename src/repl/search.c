@@ -216,7 +216,7 @@ static int add_tag(struct search *s, struct err *err)
     bool current = memcmp(t.change_guid, s->coll.coll.change_guid, REPL_GUID_BYTES) == 0;
     if (repl_tagset_add(s->tags, t.id, current ? t.modseq : 0) != 0) {
         return err_set(err, &repl_cond_too_many_tags, "resourcetaglist exceeds %zu items",
-                       s->dr->app->limits.xml_max_elements);
+                       s->dr->limits->xml_max_elements);
     }
     return 0;
 }
@@ -273,7 +273,7 @@ static int search_begin(struct dav_req *dr, struct err *err)
     s->dr = dr;
     buf_init(&s->sql, SEARCH_SQL_MAX);
     buf_init(&s->text, SEARCH_TEXT_MAX);
-    s->tags = repl_tagset_create(dr->app->limits.xml_max_elements);
+    s->tags = repl_tagset_create(dr->limits->xml_max_elements);
     arena_defer(dr->arena, free_search, s);
     dr->mstate = s;
     /* One snapshot from here to the last row of the answer (§3.9). */

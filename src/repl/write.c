@@ -47,23 +47,25 @@ static bool media_is(const char *ctype, const char *want)
 
 /* §2.2: a missing UID or DTSTAMP is added, and the PUT answers 210 with an A:modified body
  * naming what changed. */
-static int repair(struct dav_req *dr, struct store_item_in *in, struct err *err)
+static int
+repair(struct dav_req *dr, struct store_item_in *in, const char **modified, struct err *err)
 {
+    struct buf *raw = dav_req_body(dr);
     struct slice out;
     unsigned changed;
     const char *uid;
-    size_t limit = dr->app->limits.max_resource_size;
-    if (cal_ex_repair(buf_slice(&dr->raw), limit, dr->arena, &out, &changed, &uid) != 0) {
+    size_t limit = dr->limits->max_resource_size;
+    if (cal_ex_repair(buf_slice(raw), limit, dr->arena, &out, &changed, &uid) != 0) {
         return err_set(err, &dav_cond_resource_too_large,
                        "the object with its UID and DTSTAMP exceeds max_resource_size=%zu", limit);
     }
     if (!changed) {
         return 0;
     }
-    buf_reset(&dr->raw);
+    buf_reset(raw);
     struct buf body;
     buf_init(&body, limit); /* a copied UID can be as long as the object */
-    int rc = buf_append_slice(&dr->raw, out);
+    int rc = buf_append_slice(raw, out);
     rc |= xmlout_decl(&body);
     rc |= buf_append_cstr(&body, "<A:modified xmlns:A=\"" DAV_NS_ALMANAC "\">");
     if (changed & CAL_EX_REPAIRED_UID) {
@@ -75,28 +77,30 @@ static int repair(struct dav_req *dr, struct store_item_in *in, struct err *err)
         rc |= buf_append_cstr(&body, "<A:dtstamp-added/>");
     }
     rc |= buf_append_cstr(&body, "</A:modified>\n");
-    dr->put_modified = arena_strndup(dr->arena, body.data, body.len);
+    *modified = arena_strndup(dr->arena, body.data, body.len);
     buf_deinit(&body);
     if (rc != 0) {
         return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
                        limit);
     }
-    in->content = buf_cstr(&dr->raw);
-    in->size = dr->raw.len;
+    in->content = buf_cstr(raw);
+    in->size = raw->len;
     return 0;
 }
 
 int repl_unwrap_put(struct dav_req *dr,
                     const struct dav_res *target,
                     struct store_item_in *in,
+                    const char **modified,
                     struct err *err)
 {
+    struct buf *raw = dav_req_body(dr);
     if (!on_exchange(target)) {
         return 0;
     }
     const char *ctype = http_req_header(dr->http, "Content-Type");
     if (ctype && media_is(ctype, "text/calendar")) {
-        return repair(dr, in, err);
+        return repair(dr, in, modified, err);
     }
     if (!ctype || !media_is(ctype, "message/rfc822")) {
         return err_set(err, &repl_cond_put_media,
@@ -104,19 +108,19 @@ int repl_unwrap_put(struct dav_req *dr,
                        ctype ? ctype : "no type");
     }
     struct slice cal;
-    if (cal_mime_unwrap(buf_slice(&dr->raw), dr->arena, &cal, err) != 0) {
+    if (cal_mime_unwrap(buf_slice(raw), dr->arena, &cal, err) != 0) {
         return -1;
     }
     /* the calendar is never longer than the message, so it fits max_resource_size */
-    buf_reset(&dr->raw);
-    if (buf_append_slice(&dr->raw, cal) != 0) {
+    buf_reset(raw);
+    if (buf_append_slice(raw, cal) != 0) {
         return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
-                       dr->app->limits.max_resource_size);
+                       dr->limits->max_resource_size);
     }
-    in->content = buf_cstr(&dr->raw);
-    in->size = dr->raw.len;
+    in->content = buf_cstr(raw);
+    in->size = raw->len;
     in->content_type = "text/calendar; charset=utf-8";
-    return repair(dr, in, err);
+    return repair(dr, in, modified, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
