@@ -163,7 +163,7 @@ struct dav_ext {
     size_t nprops;
     const struct dav_method *methods[HTTP_M_COUNT]; /* added or replaced methods */
     /* A PUT, before the write transaction (so before the write gate) and before the target
-     * is known: may do the costly part of validating the body in dr->raw (parse, recurrence
+     * is known: may do the costly part of validating the body (dav_req_body: parse, recurrence
      * and time-zone expansion: calstore_prepare) and keep the result in its state slot
      * (dav_ext_state), for cal_put to use when the body is still that one. Never fails: a verdict
      * is only acted on by cal_put, once the target is known to be a calendar. */
@@ -205,12 +205,12 @@ struct dav_ext {
                        struct err *err);
     const char *compliance; /* appended to the DAV: header, e.g. "calendar-access" */
     const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
-    /* After a successful GET/HEAD/PUT of an item, or DELETE (then `modseq` is the tombstone's):
-     * adds response headers naming the item's state (replication's ResourceTag, Repl-UID). */
     /* The truth of an If-header state token (RFC 4918 §10.4) for `res` (which exists):
      * 1 true, 0 false, -1 not a token of this extension. */
     int (*state_token)(struct dav_req *dr, const struct dav_res *res, struct slice token);
-    /* `error`: the headers go on an error answer (a 412 of the If header). */
+    /* After a successful GET/HEAD/PUT/PROPPATCH of an item, or DELETE (then `modseq` is the
+     * tombstone's): adds response headers naming the item's state (replication's
+     * ResourceTag, Repl-UID); `error`: they go on an error answer (a 412 of the If header). */
     void (*item_headers)(struct dav_req *dr,
                          const struct store_coll *coll,
                          uint64_t item_id,
@@ -231,7 +231,7 @@ struct dav_ext {
     /* PROPPATCH on an item, or on an unmapped URL whose parent collection exists (kind
      * DAV_RES_NONE), inside the write transaction after the If check. Claims the
      * instructions it owns (dav_propupdate_claim) and, when all of them succeed, writes the
-     * item itself (store_item_put: its one modseq bump) and fills *written; the core then
+     * item itself (through calstore: its one modseq bump) and fills *written; the core then
      * applies the unclaimed ones as dead properties of that item. Returns 0 when it wrote,
      * 1 when it claims nothing here, 2 when a claimed instruction failed (nothing written;
      * the core answers the 207 with 424 for the rest), or -1 with err set. */

@@ -373,8 +373,8 @@ static const char *client_uid_of(struct eas_req *er, const struct eas_node *data
  * command node. */
 struct add_prep {
     const struct eas_node *cmd;
-    int rc; /* 0: converted, obj holds calstore's verdict; -1: e says why not */
-    struct err e;
+    int rc; /* 0: converted, obj holds calstore's verdict; -1: `cond` says why not */
+    const struct err_cond *cond;
     const char *same; /* the UID a device re-adding an event sends (its UID, or ClientUid) */
     struct calstore_obj obj;
 };
@@ -390,7 +390,8 @@ static void prep_add(struct eas_req *er, const struct eas_node *cmd, struct add_
 {
     memset(p, 0, sizeof(*p));
     p->cmd = cmd;
-    err_init(&p->e);
+    struct err e;
+    err_init(&e);
     uint8_t rnd[16];
     char uid[33];
     sec_random(rnd, sizeof(rnd));
@@ -399,10 +400,11 @@ static void prep_add(struct eas_req *er, const struct eas_node *cmd, struct add_
     const char *client_uid = client_uid_of(er, data);
     struct cal_eas_event ev;
     struct slice ics;
-    if (eas_item_read(data, er->arena, &ev, &p->e) != 0 ||
+    if (eas_item_read(data, er->arena, &ev, &e) != 0 ||
         cal_eas_to_ical(&ev, (struct slice){"", 0}, 0, client_uid ? client_uid : uid, er->arena,
-                        &ics, &p->e) != 0) {
+                        &ics, &e) != 0) {
         p->rc = -1;
+        p->cond = e.cond; /* all item_status() reads */
         return;
     }
     p->same = ev.uid ? ev.uid : client_uid;
@@ -476,7 +478,8 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
         p = &own;
     }
     if (p->rc != 0) {
-        r->status = item_status(&p->e);
+        struct err e = {.cond = p->cond};
+        r->status = item_status(&e);
         return 0;
     }
     /* A UID the calendar holds already (in 16.x the ClientUid, the same on retries): the
