@@ -10,6 +10,7 @@
 
 #include "cal/cal.h"
 #include "caldav/caldav_int.h"
+#include "calstore/calstore.h"
 #include "util/sec.h"
 #include "xml/xmlin.h"
 #include "xml/xmlout.h"
@@ -103,7 +104,7 @@ static int get_max_resource_size(struct dav_req *dr, const struct dav_res *r, st
     if (!is_calendar(r)) {
         return 1;
     }
-    return buf_appendf(out, "%zu", dr->app->limits.max_resource_size) == 0 ? 0 : -1;
+    return buf_appendf(out, "%zu", dr->limits->max_resource_size) == 0 ? 0 : -1;
 }
 
 /* RFC 3253 §3.1.5; tsdav reads only <D:supported-report><D:report>…</D:report>. */
@@ -155,7 +156,7 @@ static int get_getctag(struct dav_req *dr, const struct dav_res *r, struct buf *
 /* RFC 4791 §9.6: the whole object (component selection and expand are not applied). */
 static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
-    if (r->kind != DAV_RES_ITEM || !r->item.uid) {
+    if (r->kind != DAV_RES_ITEM || !r->item.cal.uid) {
         return 1;
     }
     struct store_item full;
@@ -164,7 +165,7 @@ static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct
         return -1;
     }
     struct slice data = {full.content, full.size};
-    const struct caldav_data_opts *o = dr->ext_req;
+    const struct caldav_data_opts *o = caldav_req(dr)->data;
     struct err e;
     err_init(&e);
     if (o && o->expand && cal_expand(data, o->start, o->end, dr->arena, &data, &e) != 0) {
@@ -194,20 +195,47 @@ static const struct dav_live_prop caldav_props[] = {
 /* ---------------------------------------------------------------------------------------- */
 /* PUT into a calendar (RFC 4791 §5.3.2) */
 
-/* STORE_CONFLICT with err set to no-uid-conflict when an item of target's collection other
- * than target has `uid`; STORE_OK when none has. */
-static enum store_rc
-uid_clash(struct dav_req *dr, const struct dav_res *target, const char *uid, struct err *err)
+/* RFC 4791 §5.3.2.1: no-uid-conflict names the resource holding the UID, as DAV:href, when
+ * the calendar's href is known; else the store's generic conflict. */
+static int uid_conflict(struct dav_req *dr,
+                        const char *coll_href,
+                        const struct calstore_res *res,
+                        struct err *err)
 {
-    struct store_item other;
-    enum store_rc rc = store_item_get_by_uid(dr->store, target->coll.id, uid, dr->arena, &other);
-    if (rc == STORE_OK && strcmp(other.name, target->name) != 0) {
-        const char *href = dav_child_href(dr->arena, target->parent_href, other.name, false);
-        err_set(err, &caldav_cond_no_uid_conflict, "UID is in use by %s", href);
-        err->href = href; /* RFC 4791 §5.3.2.1: the conflicting resource, as DAV:href */
-        return STORE_CONFLICT;
+    if (!coll_href) {
+        return dav_store_err(dr, STORE_CONFLICT, err);
     }
-    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+    const char *href = dav_child_href(dr->arena, coll_href, res->holder, false);
+    err_set(err, &caldav_cond_no_uid_conflict, "UID is in use by %s", href);
+    err->href = href;
+    return -1;
+}
+
+/* A calstore result as the condition the client gets. */
+static int cal_result(struct dav_req *dr,
+                      enum calstore_rc rc,
+                      const char *coll_href,
+                      const struct calstore_res *res,
+                      struct err *err)
+{
+    switch (rc) {
+    case CALSTORE_OK:
+        return 0;
+    case CALSTORE_INVALID:
+    case CALSTORE_DENIED:
+        return -1; /* err set */
+    case CALSTORE_UID_CONFLICT:
+        return uid_conflict(dr, coll_href, res, err);
+    case CALSTORE_STORE:
+        break;
+    }
+    return dav_store_err(dr, res->store_rc, err);
+}
+
+static struct calstore_writer writer(struct dav_req *dr)
+{
+    return (struct calstore_writer){
+        .store = dr->store, .arena = dr->arena, .principal = dr->principal};
 }
 
 /* RFC 4791 §5.3.2.1: what a COPY or MOVE brings into a calendar must be a calendar object
@@ -222,34 +250,16 @@ static int accept_copy(struct dav_req *dr,
     if (src->kind == DAV_RES_COLL) {
         return err_set(err, &caldav_cond_calendar_location, "no collections inside a calendar");
     }
-    if (src->coll.kind != STORE_COLL_CALENDAR || !src->item.uid) {
+    if (src->coll.kind != STORE_COLL_CALENDAR || !src->item.cal.uid) {
         return err_set(err, &caldav_cond_supported_calendar_data,
                        "a calendar takes calendar objects; %s is not one of a calendar", src->href);
     }
-    if (target->coll.comps && !(src->item.comp & target->coll.comps)) {
+    if (target->coll.comps && !(src->item.cal.comp & target->coll.comps)) {
         return err_set(err, &cal_cond_supported_component,
                        "the target calendar does not take the component type of %s", src->href);
     }
     return 0;
 }
-
-/* RFC 4791 §5.3.2.1 applies no-uid-conflict to COPY and MOVE too. */
-static int copy_uid_conflict(struct dav_req *dr,
-                             const struct dav_res *target,
-                             const char *uid,
-                             struct err *err)
-{
-    return uid_clash(dr, target, uid, err) == STORE_CONFLICT ? -1 : 0;
-}
-
-/* cal_parse_object's verdict on a PUT body, made by pre_put outside the write gate. */
-struct put_check {
-    const char *content; /* the body it was made on (dr->raw) */
-    size_t size;
-    int rc;
-    struct cal_info info;
-    struct err err;
-};
 
 static bool is_calendar_type(const char *ctype)
 {
@@ -258,50 +268,28 @@ static bool is_calendar_type(const char *ctype)
            slice_eq_ci((struct slice){ct.ptr, 13}, SLICE_LIT("text/calendar"));
 }
 
-/* Parses a text/calendar body before the write transaction: the expansion of its recurrences
- * and time zones (bounded, but up to a good part of a second) then holds no other writer. */
+/* Validates a text/calendar body before the write transaction (calstore_prepare, with every
+ * component allowed: calstore_put checks the calendar's own set): the expansion of its
+ * recurrences and time zones (bounded, but up to a good part of a second) then holds no
+ * other writer. */
 static void pre_put(struct dav_req *dr)
 {
     if (!is_calendar_type(http_req_header(dr->http, "Content-Type"))) {
         return;
     }
-    struct put_check *c = arena_zalloc(dr->arena, sizeof(*c));
-    err_init(&c->err);
-    c->content = buf_cstr(&dr->raw);
-    c->size = dr->raw.len;
-    c->rc = cal_parse_object(buf_slice(&dr->raw), ALL_COMPONENTS, dr->arena, &c->info, &c->err);
-    dr->put_checked = c;
+    struct calstore_obj *obj = arena_zalloc(dr->arena, sizeof(*obj));
+    (void)calstore_prepare(buf_slice(dav_req_body(dr)), NULL, ALL_COMPONENTS, dr->arena, obj, NULL);
+    caldav_req(dr)->put = obj;
 }
 
-/* cal_parse_object on the body `in` holds for a calendar taking the components `allowed`,
- * or pre_put's verdict when made on that body (made with every component allowed, so the
- * calendar's own set is checked here). */
-static int check_object(struct dav_req *dr,
-                        const struct store_item_in *in,
-                        unsigned allowed,
-                        struct cal_info *info,
-                        struct err *err)
-{
-    const struct put_check *c = dr->put_checked;
-    if (c && c->content == in->content && c->size == in->size) {
-        if (c->rc != 0) {
-            *err = c->err;
-            return -1;
-        }
-        if (!(c->info.comp & allowed)) {
-            return err_set(err, &cal_cond_supported_component,
-                           "this calendar does not take the object's component type");
-        }
-        *info = c->info;
-        return 0;
-    }
-    return cal_parse_object((struct slice){in->content, in->size}, allowed, dr->arena, info, err);
-}
-
-static int prepare_put(struct dav_req *dr,
-                       const struct dav_res *target,
-                       struct store_item_in *in,
-                       struct err *err)
+/* PUT into a calendar (RFC 4791 §5.3.2): the type, then calstore (validation, or pre_put's
+ * verdict when made on this body; supported-calendar-component; no-uid-conflict). */
+static int cal_put(struct dav_req *dr,
+                   const struct dav_res *target,
+                   const struct store_item_in *in,
+                   struct store_item *out,
+                   bool *created,
+                   struct err *err)
 {
     /* the type of the body as unwrapped (struct dav_ext unwrap_put), else as sent */
     const char *ctype = http_req_header(dr->http, "Content-Type") ? in->content_type : NULL;
@@ -309,18 +297,54 @@ static int prepare_put(struct dav_req *dr,
         return err_set(err, &caldav_cond_supported_calendar_data,
                        "a calendar takes text/calendar, not %s", ctype ? ctype : "no type");
     }
-    struct cal_info info;
-    /* RFC 4791 §5.3.2.1: supported-calendar-component, against the calendar's own set */
-    unsigned allowed = target->coll.comps ? target->coll.comps : ALL_COMPONENTS;
-    if (check_object(dr, in, allowed, &info, err) != 0) {
-        return -1;
+    struct calstore_obj fresh;
+    const struct calstore_obj *obj = caldav_req(dr)->put;
+    if (!calstore_prepared_on(obj, in->content, in->size)) {
+        /* unwrapped, or not seen by pre_put: validated here, for the calendar's own set */
+        unsigned allowed = target->coll.comps ? target->coll.comps : ALL_COMPONENTS;
+        if (calstore_prepare((struct slice){in->content, in->size}, NULL, allowed, dr->arena,
+                             &fresh, err) != 0) {
+            return -1;
+        }
+        obj = &fresh;
     }
-    enum store_rc rc = uid_clash(dr, target, info.uid, err);
-    if (rc != STORE_OK) {
-        return rc == STORE_CONFLICT ? -1 : dav_store_err(dr, rc, err);
+    struct calstore_obj put = *obj;
+    put.content_type = in->content_type;
+    struct calstore_writer w = writer(dr);
+    struct calstore_res res;
+    enum calstore_rc rc = calstore_put(&w, &target->coll, target->name, &put, &res, err);
+    if (rc != CALSTORE_OK) {
+        return cal_result(dr, rc, target->parent_href, &res, err);
     }
-    dav_item_index(&info, in);
+    *out = res.item;
+    *created = res.created;
     return 0;
+}
+
+static int
+cal_delete(struct dav_req *dr, const struct store_coll *coll, const char *name, struct err *err)
+{
+    struct calstore_writer w = writer(dr);
+    struct calstore_res res;
+    return cal_result(dr, calstore_delete(&w, coll, name, &res, err), NULL, &res, err);
+}
+
+/* COPY and MOVE into, or MOVE out of, a calendar; RFC 4791 §5.3.2.1 applies no-uid-conflict
+ * to both. */
+static int cal_transfer(struct dav_req *dr,
+                        bool move,
+                        const struct store_coll *from,
+                        const char *name,
+                        const struct store_coll *to,
+                        const char *to_name,
+                        const char *to_href,
+                        struct err *err)
+{
+    struct calstore_writer w = writer(dr);
+    struct calstore_res res;
+    enum calstore_rc rc = move ? calstore_move(&w, from, name, to, to_name, &res, err)
+                               : calstore_copy(&w, from, name, to, to_name, &res, err);
+    return cal_result(dr, rc, to_href, &res, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -421,10 +445,10 @@ parse_comp_set(struct dav_req *dr, const char *value, unsigned *comps_out, struc
     static const struct xmlin_handler h = {.start = comp_set_start, .end = comp_set_end};
     /* the value was read within the body's limits; one wrapper element more */
     const struct xmlin_limits lim = {
-        .max_bytes = dr->app->limits.xml_max_body + 16,
-        .max_depth = dr->app->limits.xml_max_depth + 1,
-        .max_elements = dr->app->limits.xml_max_elements + 1,
-        .max_text = dr->app->limits.xml_max_text,
+        .max_bytes = dr->limits->xml_max_body + 16,
+        .max_depth = dr->limits->xml_max_depth + 1,
+        .max_elements = dr->limits->xml_max_elements + 1,
+        .max_text = dr->limits->xml_max_text,
     };
     struct xmlin *r = xmlin_create(&lim, &h, &p);
     int rc = xmlin_feed(r, "<w>", 3, err);
@@ -536,10 +560,11 @@ static const struct dav_ext ext = {
             [HTTP_M_MKCOL] = &caldav_mkcol,
             [HTTP_M_REPORT] = &caldav_report,
         },
-    .prepare_put = prepare_put,
     .pre_put = pre_put,
+    .cal_put = cal_put,
+    .cal_delete = cal_delete,
+    .cal_transfer = cal_transfer,
     .accept_copy = accept_copy,
-    .uid_conflict = copy_uid_conflict,
     .compliance = "calendar-access",
     .allow = "REPORT, MKCALENDAR",
 };
@@ -547,6 +572,16 @@ static const struct dav_ext ext = {
 const struct dav_ext *caldav_ext(void)
 {
     return &ext;
+}
+
+struct caldav_req *caldav_req(struct dav_req *dr)
+{
+    struct caldav_req *c = dav_ext_state(dr, &ext);
+    if (!c) {
+        c = arena_zalloc(dr->arena, sizeof(*c));
+        dav_ext_set_state(dr, &ext, c);
+    }
+    return c;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -23,6 +23,17 @@ struct caldav_data_opts {
     struct cal_select *select; /* §9.6.1: the components and properties asked for, or NULL */
 };
 
+/* caldav's state for one request (its dav_ext_state slot). */
+struct calstore_obj;
+
+struct caldav_req {
+    const struct caldav_data_opts *data; /* a REPORT's, for the calendar-data getter */
+    struct calstore_obj *put;            /* pre_put's verdict on the PUT body, for cal_put */
+};
+
+/* The request's caldav state, made (zeroed, in the arena) on first use. */
+struct caldav_req *caldav_req(struct dav_req *dr);
+
 /* REPORT: calendar-multiget, calendar-query, sync-collection (report.c). */
 extern const struct dav_method caldav_report;
 

@@ -130,7 +130,7 @@ static void free_hrefs(void *p)
 static int add_href(struct report *r, struct slice href, struct err *err)
 {
     struct dav_req *dr = r->dr;
-    size_t max = dr->app->limits.max_multiget_hrefs;
+    size_t max = dr->limits->max_multiget_hrefs;
     if (r->nhref_elems == max) {
         return err_set(err, &caldav_cond_too_many_hrefs,
                        "calendar-multiget href count %zu exceeds max_multiget_hrefs=%zu", max + 1,
@@ -139,13 +139,13 @@ static int add_href(struct report *r, struct slice href, struct err *err)
     r->nhref_elems++;
     if (!r->hrefs) {
         /* The hrefs come out of the body, so they never take more than xml_max_body. */
-        r->hrefs = strset_create(dr->app->limits.xml_max_body);
+        r->hrefs = strset_create(dr->limits->xml_max_body);
         arena_defer(dr->arena, free_hrefs, r);
     }
     if (strset_add(r->hrefs, slice_trim(href)) < 0) {
         return err_set(err, &caldav_cond_too_many_hrefs,
                        "calendar-multiget hrefs exceed xml_max_body=%zu bytes",
-                       dr->app->limits.xml_max_body);
+                       dr->limits->xml_max_body);
     }
     return 0;
 }
@@ -510,7 +510,7 @@ static int report_begin(struct dav_req *dr, struct err *err)
     buf_init(&r->text, REPORT_TEXT_MAX);
     arena_defer(dr->arena, free_text, r);
     dr->mstate = r;
-    dr->ext_req = &r->data;
+    caldav_req(dr)->data = &r->data;
     dav_xml_body(dr, &rp_handler, r);
     return 0;
 }
@@ -577,20 +577,21 @@ static int query_matches(struct rstream *s, const struct store_item *it)
                     : strcmp(r->comp, "VEVENT") == 0 ? CAL_COMP_VEVENT
                     : strcmp(r->comp, "VTODO") == 0  ? CAL_COMP_VTODO
                                                      : CAL_COMP_VJOURNAL;
-    if (it->comp != 0) {
+    if (it->cal.comp != 0) {
         /* The row's index fields decide: the component type, and for a single object the
          * span the range cursor already compared. Only series and richer filters parse. */
-        if (want && !(it->comp & want)) {
+        if (want && !(it->cal.comp & want)) {
             return 0;
         }
-        if (!r->complex && (!r->has_range || !it->is_recurring)) {
+        if (!r->complex && (!r->has_range || !it->cal.is_recurring)) {
             return 1;
         }
         /* A series with an instance index (made from the same walk as the expansion on PUT):
          * the index decides, without loading or parsing the object. */
-        int m = !r->complex && it->has_instances
-                    ? cal_instances_match(it->instances, it->instances_size, r->start, r->end)
-                    : -1;
+        int m =
+            !r->complex && it->cal.has_instances
+                ? cal_instances_match(it->cal.instances, it->cal.instances_size, r->start, r->end)
+                : -1;
         if (m >= 0) {
             return m == 1;
         }
@@ -616,8 +617,8 @@ static int query_matches(struct rstream *s, const struct store_item *it)
                           !slice_contains(data, SLICE_LIT("\nRDATE")))) {
         return 1; /* the span index decided exactly */
     }
-    int m = it->has_instances
-                ? cal_instances_match(it->instances, it->instances_size, r->start, r->end)
+    int m = it->cal.has_instances
+                ? cal_instances_match(it->cal.instances, it->cal.instances_size, r->start, r->end)
                 : -1;
     if (m >= 0) {
         return m == 1;
@@ -794,7 +795,7 @@ static int freebusy_next(void *ctx, struct buf *out)
         if (rc != STORE_OK) {
             return -1;
         }
-        if (it.comp != 0 && !(it.comp & CAL_COMP_VEVENT)) {
+        if (it.cal.comp != 0 && !(it.cal.comp & CAL_COMP_VEVENT)) {
             continue;
         }
         struct arena_mark m = arena_mark(dr->arena);

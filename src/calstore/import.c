@@ -1,4 +1,7 @@
-/* calstore/import.c: see import.h. Conditions: cal_cond_valid_calendar_data (not a file),
+/* calstore/import.c: see import.h. Every object is prepared (calstore_prepare) outside the
+ * transaction and written by calstore_put, so an import passes the access check and the
+ * write hooks as any protocol's write does. Conditions: cal_cond_valid_calendar_data (not a
+ * file), calstore_cond_need_privileges (a calendar the principal may not write),
  * err_cond_unavailable (store busy), err_cond_internal (store failure). */
 #include "calstore/import.h"
 
@@ -7,6 +10,7 @@
 
 #include "cal/cal.h"
 #include "cal/ics.h"
+#include "calstore/calstore.h"
 #include "util/arena.h"
 #include "util/sec.h"
 
@@ -45,9 +49,8 @@ static const char *item_name(struct arena *a, const char *uid)
 
 struct pending {
     const char *uid;
-    const char *ics; /* a copy, in the batch arena */
-    size_t size;
-    struct cal_info info;
+    size_t line;
+    struct calstore_obj obj; /* prepared on a copy of the object, in the batch arena */
 };
 
 static int store_failed(struct store *s, enum store_rc rc, struct err *err)
@@ -58,26 +61,36 @@ static int store_failed(struct store *s, enum store_rc rc, struct err *err)
     return err_set(err, &err_cond_internal, "the store failed: %s", store_last_error(s));
 }
 
-/* Writes the validated batch in one transaction; on failure nothing of it is written. */
-static int write_batch(struct store *s,
-                       uint64_t coll,
+/* Writes the prepared batch in one transaction; on a store failure nothing of it is
+ * written. An object calstore_put refuses (a UID another item holds under a name the UID does
+ * not give) is reported through refuse() and the rest goes on. */
+static void refuse(const struct calstore_import_opts *o,
+                   struct calstore_import_result *res,
+                   size_t line,
+                   const char *uid,
+                   const char *why);
+
+static int write_batch(const struct calstore_writer *w,
+                       const struct store_coll *coll,
                        struct pending *p,
                        size_t n,
-                       struct arena *a,
+                       const struct calstore_import_opts *opts,
                        struct calstore_import_result *res,
                        struct err *err)
 {
+    struct store *s = w->store;
+    struct arena *a = w->arena;
     size_t added = 0, replaced = 0, unchanged = 0;
     enum store_rc rc = store_begin_write(s);
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
         struct store_item old;
         const char *name = NULL;
-        rc = store_item_get_by_uid(s, coll, p[i].uid, a, &old);
-        if (rc == STORE_OK && old.size == p[i].size) {
+        rc = store_item_get_by_uid(s, coll->id, p[i].uid, a, &old);
+        if (rc == STORE_OK && old.size == p[i].obj.size) {
             /* the same bytes again: nothing to write */
             struct store_item full;
-            rc = store_item_get(s, coll, old.name, STORE_ITEM_CONTENT, a, &full);
-            if (rc == STORE_OK && memcmp(full.content, p[i].ics, p[i].size) == 0) {
+            rc = store_item_get(s, coll->id, old.name, STORE_ITEM_CONTENT, a, &full);
+            if (rc == STORE_OK && memcmp(full.content, p[i].obj.content, p[i].obj.size) == 0) {
                 unchanged++;
                 continue;
             }
@@ -91,33 +104,44 @@ static int write_batch(struct store *s,
         if (rc != STORE_OK) {
             break;
         }
-        struct store_item_in in = {
-            .content = p[i].ics,
-            .size = p[i].size,
-            .content_type = content_type,
-            .uid = p[i].info.uid,
-            .has_span = p[i].info.has_span,
-            .dtstart_utc = p[i].info.dtstart_utc,
-            .dtend_utc = p[i].info.dtend_utc,
-            .comp = p[i].info.comp,
-            .is_recurring = p[i].info.is_recurring,
-            .has_instances = p[i].info.has_instances,
-            .instances = p[i].info.instances,
-            .instances_size = p[i].info.instances_size,
-        };
-        bool created = false;
-        rc = store_item_put(s, coll, name, &in, a, NULL, &created);
-        if (rc == STORE_EXISTS) { /* a collection has the name: the hashed one then */
-            rc = store_item_put(s, coll, hashed_name(a, p[i].uid), &in, a, NULL, &created);
+        struct calstore_res cr;
+        struct err perr;
+        err_init(&perr);
+        enum calstore_rc crc = calstore_put(w, coll, name, &p[i].obj, &cr, &perr);
+        if (crc == CALSTORE_STORE && cr.store_rc == STORE_EXISTS) {
+            /* a collection has the name the UID gives: the hashed one then */
+            err_init(&perr);
+            crc = calstore_put(w, coll, hashed_name(a, p[i].uid), &p[i].obj, &cr, &perr);
         }
-        added += rc == STORE_OK && created;
-        replaced += rc == STORE_OK && !created;
+        switch (crc) {
+        case CALSTORE_OK:
+            added += cr.created;
+            replaced += !cr.created;
+            break;
+        case CALSTORE_STORE:
+            rc = cr.store_rc;
+            break;
+        case CALSTORE_UID_CONFLICT:
+            refuse(opts, res, p[i].line, p[i].uid, "another item holds the UID");
+            break;
+        case CALSTORE_INVALID:
+        case CALSTORE_DENIED:
+            if (crc == CALSTORE_DENIED) {
+                err_set(err, perr.cond, "%s", perr.msg);
+                rc = STORE_CONFLICT; /* nothing of this calendar may be written */
+                break;
+            }
+            refuse(opts, res, p[i].line, p[i].uid, perr.msg);
+            break;
+        }
     }
     if (rc == STORE_OK) {
         rc = store_commit(s);
     }
     if (rc != STORE_OK) {
-        store_failed(s, rc, err);
+        if (!err->cond) {
+            store_failed(s, rc, err);
+        }
         store_rollback(s);
         return -1;
     }
@@ -165,6 +189,8 @@ int calstore_import(struct store *s,
         return store_failed(s, rc, err);
     }
     unsigned allowed = coll.comps ? coll.comps : ALL_COMPS;
+    struct calstore_writer w = {.store = s,
+                                .principal = opts->principal ? opts->principal : coll.owner};
     res->total = cal_split_objects(sp);
     struct pending *batch = calloc(CALSTORE_IMPORT_BATCH, sizeof(*batch));
     if (batch == NULL) {
@@ -185,17 +211,19 @@ int calstore_import(struct store *s,
                 refuse(opts, res, o.line, o.uid, o.why);
             } else if (o.ics.len > max_object) {
                 refuse(opts, res, o.line, o.uid, "larger than max_resource_size");
-            } else if (cal_parse_object(o.ics, allowed, a, &p->info, &verr) != 0) {
+            } else if (calstore_prepare(
+                           (struct slice){arena_memdup(a, o.ics.ptr, o.ics.len), o.ics.len},
+                           content_type, allowed, a, &p->obj, &verr) != 0) {
                 refuse(opts, res, o.line, o.uid, verr.msg);
             } else {
                 p->uid = arena_strdup(a, o.uid);
-                p->ics = arena_memdup(a, o.ics.ptr, o.ics.len);
-                p->size = o.ics.len;
+                p->line = o.line;
                 nb++;
             }
         }
         if (nb == CALSTORE_IMPORT_BATCH || (!more && nb > 0)) {
-            status = write_batch(s, coll_id, batch, nb, a, res, err);
+            w.arena = a;
+            status = write_batch(&w, &coll, batch, nb, opts, res, err);
             nb = 0;
             arena_destroy(&a);
             a = arena_create();

@@ -21,7 +21,8 @@ enum {
 };
 
 struct calstore_import_opts {
-    size_t max_object; /* bytes of one object (max_resource_size); 0: 10 MiB */
+    size_t max_object;  /* bytes of one object (max_resource_size); 0: 10 MiB */
+    uint64_t principal; /* who writes (calstore_check_write); 0: the calendar's owner */
     /* Called for each object not imported: the file's line of its first component, its UID
      * (NULL when it had none) and why. May be NULL. */
     void (*refused)(void *ctx, size_t line, const char *uid, const char *why);
@@ -41,7 +42,8 @@ struct calstore_import_result {
 /* Imports `file` into the calendar `coll_id` (which the caller checked: a calendar the
  * principal may write) on `s`, a connection with no transaction open. Returns 0 when the
  * whole file was read (some objects may have been refused: see res->refused); -1 with
- * cal_cond_valid_calendar_data when the file is not iCalendar (nothing written), or with
+ * cal_cond_valid_calendar_data when the file is not iCalendar (nothing written), with
+ * calstore_cond_need_privileges when the principal may not write the calendar, or with
  * err_cond_unavailable / err_cond_internal when the store failed (the batches before were
  * written and are counted in *res). */
 int calstore_import(struct store *s,

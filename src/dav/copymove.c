@@ -8,6 +8,7 @@
  * Overwrite F on an existing destination), dav_cond_bad_depth (400). */
 #include <string.h>
 
+#include "dav/dav_int.h"
 #include "dav/ext.h"
 
 struct cm_ctx {
@@ -62,48 +63,18 @@ static int read_headers(struct cm_ctx *c, struct err *err)
     return 0;
 }
 
-static enum store_rc copy_item(
-    struct dav_req *dr, uint64_t from_coll, const char *name, uint64_t to_coll, const char *to_name)
-{
-    struct arena_mark m = arena_mark(dr->arena);
-    struct store_item src;
-    struct store_item out;
-    enum store_rc rc = store_item_get(dr->store, from_coll, name,
-                                      STORE_ITEM_CONTENT | STORE_ITEM_INSTANCES, dr->arena, &src);
-    if (rc == STORE_OK) {
-        struct store_item_in in = {
-            .content = src.content,
-            .size = src.size,
-            .content_type = src.content_type,
-            .uid = src.uid,
-            .has_span = src.has_span,
-            .dtstart_utc = src.dtstart_utc,
-            .dtend_utc = src.dtend_utc,
-            .comp = src.comp,
-            .is_recurring = src.is_recurring,
-            .has_instances = src.has_instances,
-            .instances = src.instances,
-            .instances_size = src.instances_size,
-        };
-        rc = store_item_put(dr->store, to_coll, to_name, &in, dr->arena, &out, NULL);
-    }
-    if (rc == STORE_OK) {
-        rc = store_prop_copy(dr->store, STORE_RES_ITEM, src.id, STORE_RES_ITEM, out.id);
-    }
-    arena_rewind(dr->arena, m);
-    return rc;
-}
-
-/* Copies collection `from` as `name` under `parent`; recurses when depth is infinity. */
-static enum store_rc copy_coll(struct dav_req *dr,
-                               const struct store_coll *from,
-                               uint64_t parent,
-                               const char *name,
-                               int depth,
-                               unsigned level)
+/* Copies collection `from` as `name` under `parent`; recurses when depth is infinity. Items go
+ * through dav_item_transfer (a calendar's through its extension). */
+static int copy_coll(struct dav_req *dr,
+                     const struct store_coll *from,
+                     uint64_t parent,
+                     const char *name,
+                     int depth,
+                     unsigned level,
+                     struct err *err)
 {
     if (level > DAV_MAX_SEGMENTS) {
-        return STORE_LIMIT;
+        return dav_store_err(dr, STORE_LIMIT, err);
     }
     struct store_coll made;
     enum store_rc rc = store_coll_create(
@@ -114,36 +85,44 @@ static enum store_rc copy_coll(struct dav_req *dr,
     }
     if (rc == STORE_OK && from->comps) { /* a copied calendar keeps its component set */
         rc = store_coll_set_comps(dr->store, made.id, from->comps);
+        made.comps = from->comps;
     }
     if (rc != STORE_OK || depth == 0) {
-        return rc;
+        return dav_store_err(dr, rc, err);
     }
     struct store_cursor *cur = NULL;
+    int failed = 0;
     rc = store_children_open(dr->store, from->id, &cur);
-    while (rc == STORE_OK) {
+    while (rc == STORE_OK && !failed) {
         struct store_coll child;
         rc = store_cursor_next_coll(cur, &child);
         if (rc == STORE_OK) {
             struct arena_mark m = arena_mark(dr->arena);
             const char *cname = arena_strdup(dr->arena, child.name);
-            rc = copy_coll(dr, &child, made.id, cname, depth, level + 1);
+            failed = copy_coll(dr, &child, made.id, cname, depth, level + 1, err);
             arena_rewind(dr->arena, m);
         }
     }
     store_cursor_close(&cur);
-    if (rc != STORE_NOTFOUND) {
-        return rc;
+    if (failed || rc != STORE_NOTFOUND) {
+        return failed ? -1 : dav_store_err(dr, rc, err);
     }
     rc = store_items_open(dr->store, from->id, STORE_ORDER_NAME, &cur);
-    while (rc == STORE_OK) {
+    while (rc == STORE_OK && !failed) {
         struct store_item it;
         rc = store_cursor_next_item(cur, &it);
         if (rc == STORE_OK) {
-            rc = copy_item(dr, from->id, it.name, made.id, it.name);
+            struct arena_mark m = arena_mark(dr->arena);
+            const char *iname = arena_strdup(dr->arena, it.name);
+            failed = dav_item_transfer(dr, false, from, iname, &made, iname, NULL, err);
+            arena_rewind(dr->arena, m);
         }
     }
     store_cursor_close(&cur);
-    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+    if (failed) {
+        return -1;
+    }
+    return rc == STORE_NOTFOUND ? 0 : dav_store_err(dr, rc, err);
 }
 
 /* True when `inner` is `outer` or below it (both hrefs of collections end with '/'). */
@@ -202,8 +181,8 @@ static int run(struct cm_ctx *c, struct err *err)
         return err_set(err, &dav_cond_precondition_failed, "destination exists and Overwrite is F");
     }
     if (dst.kind != DAV_RES_COLL && dst.has_parent && dst.coll.kind == STORE_COLL_CALENDAR) {
-        for (size_t e = 0; e < dr->app->next; e++) {
-            const struct dav_ext *ext = dr->app->ext[e];
+        for (size_t e = 0; e < dr->core->app->next; e++) {
+            const struct dav_ext *ext = dr->core->app->ext[e];
             if (ext->accept_copy && ext->accept_copy(dr, &src, &dst, err) != 0) {
                 return -1;
             }
@@ -214,36 +193,32 @@ static int run(struct cm_ctx *c, struct err *err)
     }
     enum store_rc rc = STORE_OK;
     if (dst.kind == DAV_RES_ITEM) {
-        rc = store_item_delete(dr->store, dst.coll.id, dst.item.name);
+        if (dav_item_delete(dr, &dst.coll, dst.item.name, err) != 0) {
+            return -1;
+        }
     } else if (dst.kind == DAV_RES_COLL) {
         uint64_t parent = dst.coll.parent;
         rc = store_coll_delete(dr->store, dst.coll.id);
         if (rc == STORE_OK) {
             rc = store_coll_get(dr->store, parent, dr->arena, &dst.coll);
         }
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
     }
     uint64_t to_parent = dst.coll.id;
-    if (rc == STORE_OK) {
-        if (src.kind == DAV_RES_ITEM) {
-            rc = c->is_move
-                     ? store_item_move(dr->store, src.coll.id, src.item.name, to_parent, dst.name)
-                     : copy_item(dr, src.coll.id, src.item.name, to_parent, dst.name);
-        } else {
-            rc = c->is_move ? store_coll_move(dr->store, src.coll.id, to_parent, dst.name)
-                            : copy_coll(dr, &src.coll, to_parent, dst.name, c->depth, 0);
+    if (src.kind == DAV_RES_ITEM) {
+        if (dav_item_transfer(dr, c->is_move, &src.coll, src.item.name, &dst.coll, dst.name,
+                              dst.parent_href, err) != 0) {
+            return -1;
         }
-    }
-    if (rc == STORE_CONFLICT && src.kind == DAV_RES_ITEM && src.item.uid &&
-        dst.coll.kind == STORE_COLL_CALENDAR) {
-        for (size_t e = 0; e < dr->app->next; e++) {
-            const struct dav_ext *ext = dr->app->ext[e];
-            if (ext->uid_conflict && ext->uid_conflict(dr, &dst, src.item.uid, err) != 0) {
-                return -1;
-            }
+    } else if (c->is_move) {
+        rc = store_coll_move(dr->store, src.coll.id, to_parent, dst.name);
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
         }
-    }
-    if (rc != STORE_OK) {
-        return dav_store_err(dr, rc, err);
+    } else if (copy_coll(dr, &src.coll, to_parent, dst.name, c->depth, 0, err) != 0) {
+        return -1;
     }
     if (dav_commit(dr, err) != 0) {
         return -1;

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "dav/dav_int.h"
 #include "dav/ext.h"
 #include "util/log.h"
 #include "util/sec.h"
@@ -31,41 +32,13 @@ static const struct dav_method *const methods[HTTP_M_COUNT] = {
 /* ---------------------------------------------------------------------------------------- */
 /* Store access */
 
-static void release_store(void *p)
-{
-    struct dav_req *dr = p;
-    if (dr->store) {
-        store_pool_release(dr->app->pool, dr->store);
-        dr->store = NULL;
-    }
-}
-
 size_t dav_row_limit(const struct dav_req *dr)
 {
-    return dr->app->limits.max_resource_size * 6 + (64u << 10);
+    return dr->core->app->limits.max_resource_size * 6 + (64u << 10);
 }
 
-struct store *dav_store(struct dav_req *dr)
-{
-    if (!dr->store) {
-        dr->store = store_pool_acquire(dr->app->pool);
-        if (dr->store) {
-            arena_defer(dr->arena, release_store, dr);
-        }
-    }
-    return dr->store;
-}
-
-/* A connection for the request's transaction, or 503 when none can be opened now. */
-static int need_store(struct dav_req *dr, struct err *err)
-{
-    return dav_store(dr) ? 0
-                         : err_set(err, &err_cond_unavailable,
-                                   "the store cannot open a connection now; retry later");
-}
-
-/* Maps a store result to a condition; STORE_OK returns 0. */
-int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
+/* The route's mapping of store results (store_req.h). */
+static int map_store_err(const struct store_req *r, enum store_rc rc, struct err *err)
 {
     switch (rc) {
     case STORE_OK:
@@ -75,8 +48,7 @@ int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
     case STORE_EXISTS:
         return err_set(err, &dav_cond_method_not_allowed, "a resource of that name exists");
     case STORE_CONFLICT:
-        return err_set(err, &dav_cond_store_conflict, "conflict: %s",
-                       dr->store ? store_last_error(dr->store) : "");
+        return err_set(err, &dav_cond_store_conflict, "conflict: %s", store_req_last_error(r));
     case STORE_BUSY:
         return err_set(err, &dav_cond_busy, "store busy, retry");
     case STORE_LIMIT:
@@ -84,34 +56,33 @@ int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
     case STORE_IO:
         break;
     }
-    return err_set(err, &err_cond_internal, "store: %s",
-                   dr->store ? store_last_error(dr->store) : "unavailable");
+    return err_set(err, &err_cond_internal, "store: %s", store_req_last_error(r));
+}
+
+struct store *dav_store(struct dav_req *dr)
+{
+    return store_req_store(&dr->core->sr);
+}
+
+/* Maps a store result to a condition; STORE_OK returns 0. */
+int dav_store_err(struct dav_req *dr, enum store_rc rc, struct err *err)
+{
+    return map_store_err(&dr->core->sr, rc, err);
 }
 
 int dav_begin_read(struct dav_req *dr, struct err *err)
 {
-    if (need_store(dr, err) != 0) {
-        return -1;
-    }
-    return dav_store_err(dr, store_begin_read(dav_store(dr)), err);
+    return store_req_begin_read(&dr->core->sr, err);
 }
 
 int dav_begin_write(struct dav_req *dr, struct err *err)
 {
-    if (need_store(dr, err) != 0) {
-        return -1;
-    }
-    return dav_store_err(dr, store_begin_write(dav_store(dr)), err);
+    return store_req_begin_write(&dr->core->sr, err);
 }
 
 int dav_commit(struct dav_req *dr, struct err *err)
 {
-    enum store_rc rc = store_commit(dr->store);
-    if (rc != STORE_OK) {
-        store_rollback(dr->store);
-        return dav_store_err(dr, rc, err);
-    }
-    return 0;
+    return store_req_commit(&dr->core->sr, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -206,6 +177,7 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);
     }
+    dr->principal = p.id;
     rc = store_coll_get(dr->store, p.home_id, dr->arena, &out->coll);
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);
@@ -335,33 +307,33 @@ int dav_check_preconditions(struct dav_req *dr,
 void dav_xml_body(struct dav_req *dr, const struct xmlin_handler *h, void *ctx)
 {
     struct xmlin_limits lim = {
-        .max_bytes = dr->app->limits.xml_max_body,
-        .max_depth = dr->app->limits.xml_max_depth,
-        .max_elements = dr->app->limits.xml_max_elements,
-        .max_text = dr->app->limits.xml_max_text,
+        .max_bytes = dr->core->app->limits.xml_max_body,
+        .max_depth = dr->core->app->limits.xml_max_depth,
+        .max_elements = dr->core->app->limits.xml_max_elements,
+        .max_text = dr->core->app->limits.xml_max_text,
     };
-    dr->xml = xmlin_create(&lim, h, ctx);
+    dr->core->xml = xmlin_create(&lim, h, ctx);
 }
 
 /* Completes the XML body. Returns 1 when there was no body at all, 0 when it parsed, -1. */
 int dav_xml_finish(struct dav_req *dr, struct err *err)
 {
-    if (!dr->xml_seen) {
+    if (!dr->core->xml_seen) {
         return 1;
     }
-    return xmlin_finish(dr->xml, err);
+    return xmlin_finish(dr->core->xml, err);
 }
 
 static void destroy_xml(void *p)
 {
     struct dav_req *dr = p;
-    xmlin_destroy(&dr->xml);
+    xmlin_destroy(&dr->core->xml);
 }
 
 static void destroy_raw(void *p)
 {
     struct dav_req *dr = p;
-    buf_deinit(&dr->raw);
+    buf_deinit(&dr->core->raw);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -371,20 +343,23 @@ static int route_begin(void *app, struct http_request *req, struct err *err)
 {
     struct arena *a = http_req_arena(req);
     struct dav_req *dr = arena_zalloc(a, sizeof(*dr));
-    dr->app = app;
+    dr->core = arena_zalloc(a, sizeof(*dr->core));
+    dr->core->app = app;
     dr->http = req;
     dr->arena = a;
     dr->user = http_req_user(req);
+    dr->limits = &dr->core->app->limits;
+    store_req_init(&dr->core->sr, dr->core->app->pool, a, map_store_err, &dr->store);
     http_req_set_state(req, dr);
     enum http_method m = http_req_method(req);
-    dr->method = methods[m];
-    for (size_t e = 0; e < dr->app->next; e++) {
-        if (dr->app->ext[e]->methods[m]) {
-            dr->method = dr->app->ext[e]->methods[m];
+    dr->core->method = methods[m];
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        if (dr->core->app->ext[e]->methods[m]) {
+            dr->core->method = dr->core->app->ext[e]->methods[m];
             break;
         }
     }
-    if (!dr->method) {
+    if (!dr->core->method) {
         if (m == HTTP_M_LOCK || m == HTTP_M_UNLOCK || m == HTTP_M_POST || m == HTTP_M_REPORT ||
             m == HTTP_M_SEARCH || m == HTTP_M_MKCALENDAR) {
             return err_set(err, &dav_cond_method_not_allowed, "%s is not supported here",
@@ -392,29 +367,29 @@ static int route_begin(void *app, struct http_request *req, struct err *err)
         }
         return err_set(err, &dav_cond_not_implemented, "unknown method");
     }
-    if (dr->method->raw_body) {
+    if (dr->core->method->raw_body) {
         int64_t cl = http_req_content_length(req);
-        if (cl > 0 && (uint64_t)cl > dr->app->limits.max_resource_size) {
+        if (cl > 0 && (uint64_t)cl > dr->core->app->limits.max_resource_size) {
             return err_set(err, &dav_cond_resource_too_large,
                            "body of %lld bytes exceeds max_resource_size=%zu", (long long)cl,
-                           dr->app->limits.max_resource_size);
+                           dr->core->app->limits.max_resource_size);
         }
-        buf_init(&dr->raw, dr->app->limits.max_resource_size);
+        buf_init(&dr->core->raw, dr->core->app->limits.max_resource_size);
         arena_defer(a, destroy_raw, dr);
     }
-    if (dr->method->no_body && http_req_content_length(req) > 0) {
+    if (dr->core->method->no_body && http_req_content_length(req) > 0) {
         return err_set(err, &dav_cond_unsupported_media, "%s takes no body",
                        http_req_method_name(req));
     }
-    if (dr->method->begin && dr->method->begin(dr, err) != 0) {
+    if (dr->core->method->begin && dr->core->method->begin(dr, err) != 0) {
         return -1;
     }
-    if (dr->xml) {
+    if (dr->core->xml) {
         arena_defer(a, destroy_xml, dr);
         int64_t cl = http_req_content_length(req);
-        if (cl > 0 && (uint64_t)cl > dr->app->limits.xml_max_body) {
+        if (cl > 0 && (uint64_t)cl > dr->core->app->limits.xml_max_body) {
             return err_set(err, &xml_cond_too_large, "body of %lld bytes exceeds xml_max_body=%zu",
-                           (long long)cl, dr->app->limits.xml_max_body);
+                           (long long)cl, dr->core->app->limits.xml_max_body);
         }
     }
     return 0;
@@ -424,27 +399,27 @@ static int route_body(void *app, struct http_request *req, const char *p, size_t
 {
     (void)app;
     struct dav_req *dr = http_req_state(req);
-    if (dr->method->no_body) {
+    if (dr->core->method->no_body) {
         return err_set(err, &dav_cond_unsupported_media, "%s takes no body",
                        http_req_method_name(req));
     }
-    if (dr->method->raw_body) {
-        if (buf_append(&dr->raw, p, n) != 0) {
+    if (dr->core->method->raw_body) {
+        if (buf_append(&dr->core->raw, p, n) != 0) {
             return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
-                           dr->app->limits.max_resource_size);
+                           dr->core->app->limits.max_resource_size);
         }
         return 0;
     }
-    if (dr->xml) {
-        dr->xml_seen = true;
-        return xmlin_feed(dr->xml, p, n, err);
+    if (dr->core->xml) {
+        dr->core->xml_seen = true;
+        return xmlin_feed(dr->core->xml, p, n, err);
     }
     /* a body on a method that ignores it (GET, DELETE...): read, but not without end */
-    dr->ignored_body += n;
-    if (dr->ignored_body > dr->app->limits.xml_max_body) {
+    dr->core->ignored_body += n;
+    if (dr->core->ignored_body > dr->core->app->limits.xml_max_body) {
         return err_set(err, &http_cond_body_too_large,
                        "an ignored body of more than xml_max_body=%zu bytes",
-                       dr->app->limits.xml_max_body);
+                       dr->core->app->limits.xml_max_body);
     }
     return 0;
 }
@@ -453,7 +428,7 @@ static int route_end(void *app, struct http_request *req, struct err *err)
 {
     (void)app;
     struct dav_req *dr = http_req_state(req);
-    int rc = dr->method->run(dr, err);
+    int rc = dr->core->method->run(dr, err);
     if (rc != 0 && dr->store) {
         store_rollback(dr->store);
     }
@@ -498,12 +473,42 @@ void dav_ext_item_headers(struct dav_req *dr,
                           const struct store_coll *coll,
                           uint64_t item_id,
                           uint64_t modseq,
-                          bool deleted)
+                          bool deleted,
+                          bool error)
 {
-    for (size_t e = 0; e < dr->app->next; e++) {
-        if (dr->app->ext[e]->item_headers) {
-            dr->app->ext[e]->item_headers(dr, coll, item_id, modseq, deleted);
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        if (dr->core->app->ext[e]->item_headers) {
+            dr->core->app->ext[e]->item_headers(dr, coll, item_id, modseq, deleted, error);
         }
+    }
+}
+
+struct buf *dav_req_body(struct dav_req *dr)
+{
+    return &dr->core->raw;
+}
+
+/* The index of `ext` in the app's table, or DAV_MAX_EXT when it is not there. */
+static size_t ext_index(const struct dav_req *dr, const struct dav_ext *ext)
+{
+    size_t e = 0;
+    while (e < dr->core->app->next && dr->core->app->ext[e] != ext) {
+        e++;
+    }
+    return e < dr->core->app->next ? e : DAV_MAX_EXT;
+}
+
+void *dav_ext_state(const struct dav_req *dr, const struct dav_ext *ext)
+{
+    size_t e = ext_index(dr, ext);
+    return e < DAV_MAX_EXT ? dr->core->ext_state[e] : NULL;
+}
+
+void dav_ext_set_state(struct dav_req *dr, const struct dav_ext *ext, void *state)
+{
+    size_t e = ext_index(dr, ext);
+    if (e < DAV_MAX_EXT) {
+        dr->core->ext_state[e] = state;
     }
 }
 
@@ -525,17 +530,4 @@ struct http_route dav_route(const char *prefix, struct dav_app *app)
         .render_error = render_error,
     };
     return r;
-}
-
-void dav_item_index(const struct cal_info *info, struct store_item_in *in)
-{
-    in->uid = info->uid;
-    in->has_span = info->has_span;
-    in->dtstart_utc = info->dtstart_utc;
-    in->dtend_utc = info->dtend_utc;
-    in->comp = info->comp;
-    in->is_recurring = info->is_recurring;
-    in->has_instances = info->has_instances;
-    in->instances = info->instances;
-    in->instances_size = info->instances_size;
 }

@@ -1,14 +1,15 @@
 /* dav/ext.h: the dav module's interface for its own files and for the protocol layers above
- * it (caldav, repl): the per-request state, resolved resources, methods, the live-property
- * registry, the multistatus writer, and struct dav_ext, through which a layer plugs in its
- * properties, methods and a PUT hook (Cyrus's meth_params, made explicit). */
+ * it (caldav, repl): the request as extensions see it (its accessors and each extension's
+ * state slot; the core's own state is private, dav/dav_int.h), resolved resources, methods,
+ * the live-property registry, the multistatus writer, and struct dav_ext, through which a
+ * layer plugs in its properties, methods and hooks (Cyrus's meth_params, made explicit),
+ * among them the writes of calendars' items, which go through src/calstore. */
 #ifndef ALMANAC_DAV_EXT_H
 #define ALMANAC_DAV_EXT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cal/cal.h"
 #include "dav/dav.h"
 #include "util/buf.h"
 #include "xml/xmlin.h"
@@ -60,6 +61,7 @@ struct dav_res {
 };
 
 struct dav_req;
+struct dav_core;
 struct dav_propupdate;
 
 /* One WebDAV method. begin() checks headers and sets up the body reader; run() executes once
@@ -71,27 +73,33 @@ struct dav_method {
     bool no_body;  /* a body is refused with 415 (MKCOL, RFC 4918 §9.3) */
 };
 
+/* One WebDAV request as the extensions see it. The core sets every field but mstate (an
+ * extension's own method keeps its state there); extensions read them. The core's own state
+ * (method table, body readers, the store glue, the extensions' state slots) is struct
+ * dav_core, private to src/dav (dav/dav_int.h). */
 struct dav_req {
-    struct dav_app *app;
     struct http_request *http;
     struct arena *arena;
-    const struct dav_method *method;
     const char *user;
-    struct store *store; /* acquired lazily by dav_store(); released with the arena */
-    struct xmlin *xml;   /* set by begin() when the body is XML */
-    bool xml_seen;       /* at least one body byte went to the XML reader */
-    size_t ignored_body; /* body bytes of a method that reads none, up to xml_max_body */
-    struct buf raw;      /* raw_body methods */
-    void *mstate;        /* the method's own state */
-    const void *ext_req; /* the extension's per-request options (caldav: calendar-data) */
-    bool error_headers;  /* item_headers hooks write headers for an error answer (a 412) */
-    void *ext_scratch;   /* repl's property getters: the parsed values of the last item */
-    /* Set by an unwrap_put hook that changed the calendar content (an XML body, in the
-     * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
-     * §2.2) instead of 201/204. */
-    const char *put_modified;
-    void *put_checked; /* a pre_put hook's result for the body in dr->raw, for prepare_put */
+    uint64_t principal;              /* the user's principal id, once dav_resolve found
+                                        their home */
+    struct store *store;             /* acquired lazily by dav_store(); released with the
+                                        arena */
+    const struct dav_limits *limits; /* the app's */
+    void *mstate;                    /* the method's own state */
+    struct dav_core *core;           /* the core's (dav_int.h) */
 };
+
+/* The body of a raw_body method (PUT), as received; an unwrap_put hook may replace it. */
+struct buf *dav_req_body(struct dav_req *dr);
+
+/* Each extension's own state for one request: a pointer, NULL when the request begins, for
+ * what lives across an extension's hooks within a request (caldav: a REPORT's calendar-data
+ * options for its property getter, a PUT body's prepared object from pre_put to cal_put;
+ * repl: the parsed values of the item a PROPFIND row writes). get returns NULL and set does
+ * nothing for an extension not registered with the request's app. */
+void *dav_ext_state(const struct dav_req *dr, const struct dav_ext *ext);
+void dav_ext_set_state(struct dav_req *dr, const struct dav_ext *ext, void *state);
 
 /* dav.c */
 struct store *dav_store(struct dav_req *dr);
@@ -154,19 +162,40 @@ struct dav_ext {
     const struct dav_live_prop *props; /* live properties beyond the core's */
     size_t nprops;
     const struct dav_method *methods[HTTP_M_COUNT]; /* added or replaced methods */
-    /* A PUT into a collection of kind STORE_COLL_CALENDAR: validate the body in dr->raw and
-     * fill in->uid and the span; 0, or -1 with err set. Runs inside the write transaction,
-     * so it uses pre_put's verdict where it can. */
-    int (*prepare_put)(struct dav_req *dr,
-                       const struct dav_res *target,
-                       struct store_item_in *in,
-                       struct err *err);
     /* A PUT, before the write transaction (so before the write gate) and before the target
-     * is known: may do the costly part of prepare_put's validation on the body in dr->raw
-     * (parse, recurrence and time-zone expansion) and keep the result in dr->put_checked,
-     * for prepare_put to use when the body is still that one. Never fails: a verdict is only
-     * acted on by prepare_put, once the target is known to be a calendar. */
+     * is known: may do the costly part of validating the body (dav_req_body: parse, recurrence
+     * and time-zone expansion: calstore_prepare) and keep the result in its state slot
+     * (dav_ext_state), for cal_put to use when the body is still that one. Never fails: a verdict
+     * is only acted on by cal_put, once the target is known to be a calendar. */
     void (*pre_put)(struct dav_req *dr);
+    /* The writes of items of calendar collections (STORE_COLL_CALENDAR). The core never
+     * writes such an item itself (dav/items.c): the extension that owns calendars does,
+     * through src/calstore, the one calendar write path. Inside the write transaction; each
+     * returns 0, or -1 with err set to the condition the client gets. */
+    /* PUT of `in` (content, size and type as sent, or as unwrap_put left them) as item
+     * target->name of the calendar target->coll; fills *out and *created. */
+    int (*cal_put)(struct dav_req *dr,
+                   const struct dav_res *target,
+                   const struct store_item_in *in,
+                   struct store_item *out,
+                   bool *created,
+                   struct err *err);
+    /* Deletes item `name` of calendar `coll` (DELETE, or the item a COPY/MOVE replaces). */
+    int (*cal_delete)(struct dav_req *dr,
+                      const struct store_coll *coll,
+                      const char *name,
+                      struct err *err);
+    /* COPY of item `name` of `from` as `to_name` (free) into calendar `to`, or MOVE (`move`)
+     * of it when `from` or `to` is a calendar. `to_href` is the href of `to` when known (for
+     * a condition naming another member), else NULL. */
+    int (*cal_transfer)(struct dav_req *dr,
+                        bool move,
+                        const struct store_coll *from,
+                        const char *name,
+                        const struct store_coll *to,
+                        const char *to_name,
+                        const char *to_href,
+                        struct err *err);
     /* A COPY or MOVE of `src` (an item or a collection) to `target`, whose parent is a
      * collection of kind STORE_COLL_CALENDAR, before anything is written: 0 to go on, or -1
      * with err set when the calendar cannot hold it (RFC 4791 §5.3.2.1 preconditions). */
@@ -174,37 +203,35 @@ struct dav_ext {
                        const struct dav_res *src,
                        const struct dav_res *target,
                        struct err *err);
-    /* A COPY or MOVE of an item into `target` (its parent a collection of kind
-     * STORE_COLL_CALENDAR) failed because another item there has `uid`: sets err to the
-     * layer's condition naming that item and returns -1; 0 leaves the generic 409. */
-    int (*uid_conflict)(struct dav_req *dr,
-                        const struct dav_res *target,
-                        const char *uid,
-                        struct err *err);
     const char *compliance; /* appended to the DAV: header, e.g. "calendar-access" */
     const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
-    /* After a successful GET/HEAD/PUT of an item, or DELETE (then `modseq` is the tombstone's):
-     * adds response headers naming the item's state (replication's ResourceTag, Repl-UID). */
     /* The truth of an If-header state token (RFC 4918 §10.4) for `res` (which exists):
      * 1 true, 0 false, -1 not a token of this extension. */
     int (*state_token)(struct dav_req *dr, const struct dav_res *res, struct slice token);
+    /* After a successful GET/HEAD/PUT/PROPPATCH of an item, or DELETE (then `modseq` is the
+     * tombstone's): adds response headers naming the item's state (replication's
+     * ResourceTag, Repl-UID); `error`: they go on an error answer (a 412 of the If header). */
     void (*item_headers)(struct dav_req *dr,
                          const struct store_coll *coll,
                          uint64_t item_id,
                          uint64_t modseq,
-                         bool deleted);
-    /* A PUT into a calendar collection, before any prepare_put: may replace the body in
-     * dr->raw by the calendar it wraps and set in->content/size/content_type to match
-     * (replication's message/rfc822, exchange-replication.md §2.5), or refuse the type.
-     * Inside the write transaction; 0, or -1 with err set. */
+                         bool deleted,
+                         bool error);
+    /* A PUT into a calendar collection, before cal_put: may replace the body
+     * (dav_req_body) by the calendar it wraps and set in->content/size/content_type to
+     * match (replication's message/rfc822, exchange-replication.md §2.5), or refuse the
+     * type. When it changed the calendar content it sets *modified to an XML body (in the
+     * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
+     * §2.2) instead of 201/204. Inside the write transaction; 0, or -1 with err set. */
     int (*unwrap_put)(struct dav_req *dr,
                       const struct dav_res *target,
                       struct store_item_in *in,
+                      const char **modified,
                       struct err *err);
     /* PROPPATCH on an item, or on an unmapped URL whose parent collection exists (kind
      * DAV_RES_NONE), inside the write transaction after the If check. Claims the
      * instructions it owns (dav_propupdate_claim) and, when all of them succeed, writes the
-     * item itself (store_item_put: its one modseq bump) and fills *written; the core then
+     * item itself (through calstore: its one modseq bump) and fills *written; the core then
      * applies the unclaimed ones as dead properties of that item. Returns 0 when it wrote,
      * 1 when it claims nothing here, 2 when a claimed instruction failed (nothing written;
      * the core answers the 207 with 424 for the rest), or -1 with err set. */
@@ -215,17 +242,36 @@ struct dav_ext {
                      struct err *err);
 };
 
-/* Copies what cal_parse_object() computed for the store (uid, span, component, recurrence,
- * instance index) into `in`, which then borrows from `info`'s arena: every calendar write of
- * the DAV layers stores the same index fields. */
-void dav_item_index(const struct cal_info *info, struct store_item_in *in);
+/* items.c: every item write of the WebDAV core. An item of a calendar collection is written
+ * by the extension's cal_* hooks (through calstore), any other by the store directly; each
+ * returns 0, or -1 with err set. */
+int dav_item_put(struct dav_req *dr,
+                 const struct dav_res *target,
+                 const struct store_item_in *in,
+                 struct store_item *out,
+                 bool *created,
+                 struct err *err);
+int dav_item_delete(struct dav_req *dr,
+                    const struct store_coll *coll,
+                    const char *name,
+                    struct err *err);
+/* COPY (dead properties along) or MOVE of item `name` of `from` to (`to`, `to_name`). */
+int dav_item_transfer(struct dav_req *dr,
+                      bool move,
+                      const struct store_coll *from,
+                      const char *name,
+                      const struct store_coll *to,
+                      const char *to_name,
+                      const char *to_href,
+                      struct err *err);
 
 /* Calls every extension's item_headers hook. */
 void dav_ext_item_headers(struct dav_req *dr,
                           const struct store_coll *coll,
                           uint64_t item_id,
                           uint64_t modseq,
-                          bool deleted);
+                          bool deleted,
+                          bool error);
 
 /* XML names of properties on output: known namespaces use their prefix, others declare one. */
 int dav_prop_open(struct buf *b, const char *ns, const char *name);

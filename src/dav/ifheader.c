@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "dav/dav_int.h"
 #include "dav/ext.h"
 
 struct if_parser {
@@ -174,9 +175,9 @@ static bool check_token(void *ctx, struct slice token)
     if (c->target->kind == DAV_RES_NONE) {
         return false;
     }
-    for (size_t e = 0; e < c->dr->app->next; e++) {
-        if (c->dr->app->ext[e]->state_token) {
-            int m = c->dr->app->ext[e]->state_token(c->dr, c->target, token);
+    for (size_t e = 0; e < c->dr->core->app->next; e++) {
+        if (c->dr->core->app->ext[e]->state_token) {
+            int m = c->dr->core->app->ext[e]->state_token(c->dr, c->target, token);
             if (m >= 0) {
                 return m == 1;
             }
@@ -210,9 +211,7 @@ int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag
             if (etag) {
                 http_resp_error_header(dr->http, "ETag", etag);
             }
-            dr->error_headers = true;
-            dav_ext_item_headers(dr, &res->coll, res->item.id, res->item.modseq, false);
-            dr->error_headers = false;
+            dav_ext_item_headers(dr, &res->coll, res->item.id, res->item.modseq, false, true);
         }
         return err_set(err, &dav_cond_precondition_failed, "If header evaluates to false");
     }

@@ -8,6 +8,7 @@
  * dav_cond_forbidden (403: outside the home, deleting a home). */
 #include <string.h>
 
+#include "dav/dav_int.h"
 #include "dav/ext.h"
 #include "util/timeutil.h"
 
@@ -47,8 +48,8 @@ static int options_run(struct dav_req *dr, struct err *err)
     buf_init(&dav, 256);
     buf_init(&allow, 512);
     int rc = buf_append_cstr(&dav, "1, 3") | buf_append_cstr(&allow, allow_all);
-    for (size_t e = 0; e < dr->app->next; e++) {
-        const struct dav_ext *ext = dr->app->ext[e];
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        const struct dav_ext *ext = dr->core->app->ext[e];
         if (ext->compliance) {
             rc |= buf_append_cstr(&dav, ", ") | buf_append_cstr(&dav, ext->compliance);
         }
@@ -119,7 +120,7 @@ static int get_run(struct dav_req *dr, struct err *err)
         return dav_store_err(dr, rc, err);
     }
     item_headers(dr, &res, etag);
-    dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false);
+    dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false, false);
     http_resp_header(dr->http, "Content-Type", full.content_type);
     http_resp_body(dr->http, full.content ? full.content : "", full.size);
     return 0;
@@ -134,9 +135,9 @@ const struct dav_method dav_head = {.run = get_run};
 static int put_run(struct dav_req *dr, struct err *err)
 {
     /* Validation that may take long runs here, before the write gate (issue 18). */
-    for (size_t e = 0; e < dr->app->next; e++) {
-        if (dr->app->ext[e]->pre_put) {
-            dr->app->ext[e]->pre_put(dr);
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        if (dr->core->app->ext[e]->pre_put) {
+            dr->core->app->ext[e]->pre_put(dr);
         }
     }
     struct dav_res res;
@@ -159,41 +160,34 @@ static int put_run(struct dav_req *dr, struct err *err)
     }
     const char *ctype = http_req_header(dr->http, "Content-Type");
     struct store_item_in in = {
-        .content = buf_cstr(&dr->raw),
-        .size = dr->raw.len,
+        .content = buf_cstr(&dr->core->raw),
+        .size = dr->core->raw.len,
         .content_type = ctype && *ctype ? ctype : "application/octet-stream",
     };
-    for (size_t e = 0; e < dr->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
-        const struct dav_ext *ext = dr->app->ext[e];
-        if (ext->unwrap_put && ext->unwrap_put(dr, &res, &in, err) != 0) {
-            return -1;
-        }
-    }
-    for (size_t e = 0; e < dr->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
-        const struct dav_ext *ext = dr->app->ext[e];
-        if (ext->prepare_put && ext->prepare_put(dr, &res, &in, err) != 0) {
+    const char *modified = NULL; /* unwrap_put changed the calendar content */
+    for (size_t e = 0; e < dr->core->app->next && res.coll.kind == STORE_COLL_CALENDAR; e++) {
+        const struct dav_ext *ext = dr->core->app->ext[e];
+        if (ext->unwrap_put && ext->unwrap_put(dr, &res, &in, &modified, err) != 0) {
             return -1;
         }
     }
     struct store_item out;
     bool created = false;
-    enum store_rc rc =
-        store_item_put(dr->store, res.coll.id, res.name, &in, dr->arena, &out, &created);
-    if (rc != STORE_OK) {
-        return dav_store_err(dr, rc, err);
+    if (dav_item_put(dr, &res, &in, &out, &created, err) != 0) {
+        return -1;
     }
     if (dav_commit(dr, err) != 0) {
         return -1;
     }
     http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, out.modseq));
-    dav_ext_item_headers(dr, &res.coll, out.id, out.modseq, false);
+    dav_ext_item_headers(dr, &res.coll, out.id, out.modseq, false, false);
     if (created) {
         http_resp_header(dr->http, "Location", res.href);
     }
-    if (dr->put_modified) {
+    if (modified) {
         http_resp_status(dr->http, 210);
         http_resp_header(dr->http, "Content-Type", "application/xml; charset=utf-8");
-        http_resp_body(dr->http, dr->put_modified, strlen(dr->put_modified));
+        http_resp_body(dr->http, modified, strlen(modified));
         return 0;
     }
     http_resp_status(dr->http, created ? 201 : 204);
@@ -224,19 +218,22 @@ static int delete_run(struct dav_req *dr, struct err *err)
     if (dav_check_preconditions(dr, &res, res.kind == DAV_RES_ITEM ? etag : "*", err) != 0) {
         return -1;
     }
-    enum store_rc rc = res.kind == DAV_RES_ITEM
-                           ? store_item_delete(dr->store, res.coll.id, res.item.name)
-                           : store_coll_delete(dr->store, res.coll.id);
-    struct store_coll after;
-    if (rc == STORE_OK && res.kind == DAV_RES_ITEM) {
-        /* the tombstone's modseq is the collection's after the delete */
-        rc = store_coll_get(dr->store, res.coll.id, dr->arena, &after);
-        if (rc == STORE_OK) {
-            dav_ext_item_headers(dr, &after, res.item.id, after.modseq, true);
+    if (res.kind == DAV_RES_ITEM) {
+        if (dav_item_delete(dr, &res.coll, res.item.name, err) != 0) {
+            return -1;
         }
-    }
-    if (rc != STORE_OK) {
-        return dav_store_err(dr, rc, err);
+        /* the tombstone's modseq is the collection's after the delete */
+        struct store_coll after;
+        enum store_rc rc = store_coll_get(dr->store, res.coll.id, dr->arena, &after);
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
+        dav_ext_item_headers(dr, &after, res.item.id, after.modseq, true, false);
+    } else {
+        enum store_rc rc = store_coll_delete(dr->store, res.coll.id);
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
     }
     if (dav_commit(dr, err) != 0) {
         return -1;

@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "dav/dav_int.h"
 #include "dav/ext.h"
 #include "xml/xmlout.h"
 
@@ -336,7 +337,7 @@ static int apply(struct dav_req *dr, struct pp_parse *p, const struct dav_res *r
     if (store_prop_list(dr->store, kind, id, count_prop, &n) != STORE_OK) {
         return -1;
     }
-    if (n > dr->app->limits.max_dead_props) {
+    if (n > dr->core->app->limits.max_dead_props) {
         for (struct pp_item *it = p->head; it; it = it->next) {
             if (it->op == PP_SET && it->status == 200 && !it->taken) {
                 it->status = 507;
@@ -431,8 +432,8 @@ static int ext_proppatch(struct dav_req *dr,
                          struct store_item *written,
                          struct err *err)
 {
-    for (size_t e = 0; e < dr->app->next; e++) {
-        const struct dav_ext *ext = dr->app->ext[e];
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        const struct dav_ext *ext = dr->core->app->ext[e];
         if (!ext->proppatch) {
             continue;
         }
@@ -526,7 +527,7 @@ static int proppatch_run(struct dav_req *dr, struct err *err)
     if (res.kind == DAV_RES_ITEM) {
         /* exchange-replication.md §2.2: PROPPATCH answers carry RT and RID */
         http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, res.item.modseq));
-        dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false);
+        dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false, false);
     }
     return write_answer(dr, p, res.href, err);
 }

@@ -4,6 +4,7 @@
  * exist. Getters append inner XML only and never touch the store beyond the resolved row. */
 #include <string.h>
 
+#include "dav/dav_int.h"
 #include "dav/ext.h"
 #include "util/timeutil.h"
 #include "xml/xmlout.h"
@@ -162,8 +163,8 @@ static const struct dav_live_prop live_props[] = {
 size_t dav_live_prop_count(const struct dav_req *dr)
 {
     size_t n = ALM_ARRAY_LEN(live_props);
-    for (size_t e = 0; e < dr->app->next; e++) {
-        n += dr->app->ext[e]->nprops;
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        n += dr->core->app->ext[e]->nprops;
     }
     return n;
 }
@@ -174,11 +175,11 @@ const struct dav_live_prop *dav_live_prop_at(const struct dav_req *dr, size_t i)
         return &live_props[i];
     }
     i -= ALM_ARRAY_LEN(live_props);
-    for (size_t e = 0; e < dr->app->next; e++) {
-        if (i < dr->app->ext[e]->nprops) {
-            return &dr->app->ext[e]->props[i];
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        if (i < dr->core->app->ext[e]->nprops) {
+            return &dr->core->app->ext[e]->props[i];
         }
-        i -= dr->app->ext[e]->nprops;
+        i -= dr->core->app->ext[e]->nprops;
     }
     return NULL; /* i < dav_live_prop_count() by contract */
 }

@@ -19,11 +19,13 @@
  *
  * Each window costs O(window + rows skipped) store work: the cursor is an index position.
  * Memory is one window of WBXML (bounded by max_window_bytes plus one item). */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "cal/cal.h"
+#include "calstore/calstore.h"
 #include "eas/eas_int.h"
 #include "util/sec.h"
 
@@ -139,7 +141,7 @@ static int64_t filter_cutoff(unsigned filter)
 
 static bool in_filter(const struct store_item *it, int64_t cutoff)
 {
-    return cutoff == 0 || !it->has_span || it->dtend_utc >= cutoff;
+    return cutoff == 0 || !it->cal.has_span || it->cal.dtend_utc >= cutoff;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -224,6 +226,8 @@ struct resp {
     const char *uid; /* Add in 16.x: the UID the server chose, sent back (MS-ASCMD ClientUid) */
 };
 
+struct add_preps;
+
 struct coll_job {
     struct eas_req *er;
     struct store_coll coll;
@@ -233,6 +237,7 @@ struct coll_job {
     size_t nresps;
     int64_t cutoff;
     bool wrote; /* a client command changed the store: the key must advance (§3.3.3) */
+    struct add_preps *preps;
 };
 
 static unsigned item_status(const struct err *e)
@@ -245,16 +250,42 @@ static unsigned item_status(const struct err *e)
     return SYNC_SERVER;
 }
 
-/* Validates `ics` and writes it as item `name` (NULL: a new name) of the collection. */
-static int put_ics(
-    struct coll_job *j, struct slice ics, const char *name, struct store_item *out, struct err *err)
+static struct calstore_writer writer(struct coll_job *j)
+{
+    return (struct calstore_writer){
+        .store = j->er->store, .arena = j->er->arena, .principal = j->er->principal.id};
+}
+
+/* A calstore refusal as the item's condition; the store's failures as eas_store_err. */
+static int
+cal_result(struct coll_job *j, enum calstore_rc rc, const struct calstore_res *res, struct err *err)
+{
+    switch (rc) {
+    case CALSTORE_OK:
+        return 0;
+    case CALSTORE_INVALID:
+    case CALSTORE_DENIED:
+        return -1; /* err set */
+    case CALSTORE_UID_CONFLICT:
+        return err_set(err, &eas_cond_item_invalid, "UID %s is used by another item", res->uid);
+    case CALSTORE_STORE:
+        break;
+    }
+    return eas_store_err(j->er, res->store_rc, err);
+}
+
+/* Writes the prepared object `obj` as item `name` (NULL: a new name) of the collection,
+ * through calstore. */
+static int put_obj(struct coll_job *j,
+                   const struct calstore_obj *obj,
+                   const char *name,
+                   struct store_item *out,
+                   struct err *err)
 {
     struct eas_req *er = j->er;
-    struct cal_info info;
     /* a calendar made VTODO-only (RFC 4791 §5.2.3) takes no event: the item's Status 6 */
-    unsigned allowed = j->coll.comps ? j->coll.comps & CAL_COMP_VEVENT : CAL_COMP_VEVENT;
-    if (cal_parse_object(ics, allowed, er->arena, &info, err) != 0) {
-        return -1;
+    if (j->coll.comps && !(j->coll.comps & CAL_COMP_VEVENT)) {
+        return err_set(err, &cal_cond_supported_component, "this calendar does not take events");
     }
     if (!name) {
         uint8_t rnd[16];
@@ -263,30 +294,28 @@ static int put_ics(
         sec_hex(rnd, sizeof(rnd), hex);
         name = arena_printf(er->arena, "%s.ics", hex);
     }
-    struct store_item_in in = {
-        .content = ics.ptr,
-        .size = ics.len,
-        .content_type = "text/calendar; charset=utf-8",
-        .uid = info.uid,
-        .has_span = info.has_span,
-        .dtstart_utc = info.dtstart_utc,
-        .dtend_utc = info.dtend_utc,
-        .comp = info.comp,
-        .is_recurring = info.is_recurring,
-        .has_instances = info.has_instances, /* the index time-range queries answer from */
-        .instances = info.instances,
-        .instances_size = info.instances_size,
-    };
-    enum store_rc rc = store_item_put(er->store, j->coll.id, name, &in, er->arena, out, NULL);
-    if (rc == STORE_CONFLICT) {
-        return err_set(err, &eas_cond_item_invalid, "UID %s is used by another item", info.uid);
+    struct calstore_writer w = writer(j);
+    struct calstore_res res;
+    if (cal_result(j, calstore_put(&w, &j->coll, name, obj, &res, err), &res, err) != 0) {
+        return -1;
     }
-    if (rc != STORE_OK) {
-        return eas_store_err(er, rc, err);
-    }
+    *out = res.item;
     j->wrote = true;
-    rc = store_eas_member_put(er->store, er->device.id, j->coll.id, out->id, out->modseq);
+    enum store_rc rc =
+        store_eas_member_put(er->store, er->device.id, j->coll.id, out->id, out->modseq);
     return rc == STORE_OK ? 0 : eas_store_err(er, rc, err);
+}
+
+/* Validates `ics` and writes it as item `name` of the collection. A Change's object is made
+ * from the stored one (ghosting, exceptions), so it is known, and validated, only inside
+ * Sync's write transaction. */
+static int put_ics(
+    struct coll_job *j, struct slice ics, const char *name, struct store_item *out, struct err *err)
+{
+    struct calstore_obj obj; /* a refusal is calstore_put's, after the component check */
+    (void)calstore_prepare(ics, "text/calendar; charset=utf-8", CAL_COMP_VEVENT, j->er->arena, &obj,
+                           NULL);
+    return put_obj(j, &obj, name, out, err);
 }
 
 static struct resp *add_resp(struct coll_job *j, enum resp_kind kind)
@@ -339,6 +368,96 @@ static const char *client_uid_of(struct eas_req *er, const struct eas_node *data
     return arena_strndup(er->arena, n->text, len);
 }
 
+/* A client Add converted to iCalendar and validated (calstore_prepare) before Sync's write
+ * transaction, so before the write gate: neither needs the store. client_add() finds it by its
+ * command node. */
+struct add_prep {
+    const struct eas_node *cmd;
+    int rc; /* 0: converted, obj holds calstore's verdict; -1: `cond` says why not */
+    const struct err_cond *cond;
+    const char *same; /* the UID a device re-adding an event sends (its UID, or ClientUid) */
+    struct calstore_obj obj;
+};
+
+/* The prepared Adds of one Sync, in the order the commands come. */
+struct add_preps {
+    struct add_prep *v;
+    size_t n;
+    size_t next; /* commands are met in order: the search starts here */
+};
+
+static void prep_add(struct eas_req *er, const struct eas_node *cmd, struct add_prep *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->cmd = cmd;
+    struct err e;
+    err_init(&e);
+    uint8_t rnd[16];
+    char uid[33];
+    sec_random(rnd, sizeof(rnd));
+    sec_hex(rnd, sizeof(rnd), uid);
+    const struct eas_node *data = eas_node_child(cmd, EAS_AS_APPLICATIONDATA);
+    const char *client_uid = client_uid_of(er, data);
+    struct cal_eas_event ev;
+    struct slice ics;
+    if (eas_item_read(data, er->arena, &ev, &e) != 0 ||
+        cal_eas_to_ical(&ev, (struct slice){"", 0}, 0, client_uid ? client_uid : uid, er->arena,
+                        &ics, &e) != 0) {
+        p->rc = -1;
+        p->cond = e.cond; /* all item_status() reads */
+        return;
+    }
+    p->same = ev.uid ? ev.uid : client_uid;
+    (void)calstore_prepare(ics, "text/calendar; charset=utf-8", CAL_COMP_VEVENT, er->arena, &p->obj,
+                           NULL);
+}
+
+/* Converts and validates the Adds of every collection of the request (the first
+ * MAX_RESPONSES commands of each, as client_commands answers no more), outside any
+ * transaction. */
+static void prepare_adds(struct eas_req *er,
+                         const struct eas_node *const *list,
+                         size_t ncoll,
+                         struct add_preps *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < ncoll; i++) {
+            const struct eas_node *cmds = eas_node_child(list[i], EAS_AS_COMMANDS);
+            size_t k = 0;
+            for (const struct eas_node *c = cmds ? cmds->child : NULL; c && k < MAX_RESPONSES;
+                 c = c->next, k++) {
+                if (c->tag != EAS_AS_ADD) {
+                    continue;
+                }
+                if (pass == 0) {
+                    n++;
+                } else {
+                    prep_add(er, c, &out->v[out->n++]);
+                }
+            }
+        }
+        if (pass == 0) {
+            if (n == 0) {
+                return;
+            }
+            out->v = arena_alloc(er->arena, n * sizeof(*out->v));
+        }
+    }
+}
+
+static const struct add_prep *find_prep(struct add_preps *preps, const struct eas_node *cmd)
+{
+    for (size_t k = preps ? preps->next : 0; preps && k < preps->n; k++) {
+        if (preps->v[k].cmd == cmd) {
+            preps->next = k + 1;
+            return &preps->v[k];
+        }
+    }
+    return NULL;
+}
+
 static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err *fatal)
 {
     struct eas_req *er = j->er;
@@ -347,23 +466,19 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
         return 0;
     }
     r->client_id = eas_node_text(eas_node_child(cmd, EAS_AS_CLIENTID), "");
-    struct err e;
-    err_init(&e);
-    struct cal_eas_event ev;
-    struct slice ics;
-    uint8_t rnd[16];
-    char uid[33];
-    sec_random(rnd, sizeof(rnd));
-    sec_hex(rnd, sizeof(rnd), uid);
     if (strlen(r->client_id) == 0 || strlen(r->client_id) > EAS_KEY_MAX) {
         r->status = SYNC_PROTOCOL;
         return 0;
     }
-    const struct eas_node *data = eas_node_child(cmd, EAS_AS_APPLICATIONDATA);
-    const char *client_uid = client_uid_of(er, data);
-    if (eas_item_read(data, er->arena, &ev, &e) != 0 ||
-        cal_eas_to_ical(&ev, (struct slice){"", 0}, 0, client_uid ? client_uid : uid, er->arena,
-                        &ics, &e) != 0) {
+    struct add_prep own;
+    const struct add_prep *p = find_prep(j->preps, cmd);
+    assert(p); /* every Add client_commands answers was prepared */
+    if (!p) {  /* a release build converts it here rather than fail */
+        prep_add(er, cmd, &own);
+        p = &own;
+    }
+    if (p->rc != 0) {
+        struct err e = {.cond = p->cond};
         r->status = item_status(&e);
         return 0;
     }
@@ -371,15 +486,17 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
      * device is re-adding an event it lost track of; answer with the stored item instead of
      * making a second copy. */
     struct store_item it;
-    const char *same = ev.uid ? ev.uid : client_uid;
-    if (same && store_item_get_by_uid(er->store, j->coll.id, same, er->arena, &it) == STORE_OK) {
+    if (p->same &&
+        store_item_get_by_uid(er->store, j->coll.id, p->same, er->arena, &it) == STORE_OK) {
         r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
-        r->uid = it.uid;
+        r->uid = it.cal.uid;
         enum store_rc rc =
             store_eas_member_put(er->store, er->device.id, j->coll.id, it.id, it.modseq);
         return rc == STORE_OK ? 0 : eas_store_err(er, rc, fatal);
     }
-    if (put_ics(j, ics, NULL, &it, &e) != 0) {
+    struct err e;
+    err_init(&e);
+    if (put_obj(j, &p->obj, NULL, &it, &e) != 0) {
         if (e.cond == &eas_cond_busy || e.cond == &err_cond_internal) {
             *fatal = e;
             return -1;
@@ -388,7 +505,7 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
         return 0;
     }
     r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
-    r->uid = it.uid;
+    r->uid = it.cal.uid;
     return 0;
 }
 
@@ -490,11 +607,13 @@ static int client_delete(struct coll_job *j, const struct eas_node *cmd, struct 
             status = item_status(&e);
         }
     } else {
-        enum store_rc rc = store_item_delete(er->store, j->coll.id, it.name);
-        if (rc == STORE_OK) {
-            j->wrote = true;
-            rc = store_eas_member_del(er->store, er->device.id, j->coll.id, it.id);
+        struct calstore_writer w = writer(j);
+        struct calstore_res res;
+        if (cal_result(j, calstore_delete(&w, &j->coll, it.name, &res, fatal), &res, fatal) != 0) {
+            return -1;
         }
+        j->wrote = true;
+        enum store_rc rc = store_eas_member_del(er->store, er->device.id, j->coll.id, it.id);
         if (rc != STORE_OK) {
             return eas_store_err(er, rc, fatal);
         }
@@ -806,6 +925,7 @@ static int sync_collection(struct eas_req *er,
                            const struct eas_node *c,
                            bool cached,
                            unsigned window,
+                           struct add_preps *preps,
                            struct eas_wbxml_enc *out,
                            bool *changed,
                            struct err *err)
@@ -826,7 +946,7 @@ static int sync_collection(struct eas_req *er,
         }
         window = w == 0 || w > EAS_WINDOW_MAX ? EAS_WINDOW_MAX : (unsigned)w;
     }
-    struct coll_job j = {.er = er};
+    struct coll_job j = {.er = er, .preps = preps};
     if (eas_calendar_of(er, id, &j.coll) != 0) {
         if (!eas_dummy_folder(id)) {
             return write_status_only(out, key, id, SYNC_HIERARCHY) ? eas_out_err(err) : 0;
@@ -1181,6 +1301,9 @@ static int sync_run(struct eas_req *er, struct err *err)
         er->poll = p;
     }
     struct sync_poll *poll = er->poll;
+    /* the costly part of the client's Adds, before the write gate */
+    struct add_preps preps;
+    prepare_adds(er, list, ncoll, &preps);
     if (eas_out_begin(er, err) != 0 || eas_begin_write(er, err) != 0) {
         return -1;
     }
@@ -1188,7 +1311,7 @@ static int sync_run(struct eas_req *er, struct err *err)
     int bad = eas_enc_start(e, EAS_AS_SYNC) | eas_enc_start(e, EAS_AS_COLLECTIONS);
     bool changed = false;
     for (size_t i = 0; i < ncoll && !bad; i++) {
-        if (sync_collection(er, list[i], from_cache[i], window, e, &changed, err) != 0) {
+        if (sync_collection(er, list[i], from_cache[i], window, &preps, e, &changed, err) != 0) {
             store_rollback(er->store);
             return -1;
         }

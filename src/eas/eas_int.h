@@ -11,6 +11,7 @@
 #include "eas/eas.h"
 #include "eas/tree.h"
 #include "eas/wbxml.h"
+#include "store/store_req.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -91,7 +92,7 @@ struct eas_req {
     bool has_policy_key;
     uint32_t policy_key;
     struct store *store; /* from the pool, released with the arena or before a long poll */
-    bool store_deferred; /* the arena's release of `store` is registered */
+    struct store_req sr; /* manages `store` (store_req.h) */
     struct store_principal principal;
     struct store_eas_device device;
     /* request body */

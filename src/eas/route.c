@@ -49,33 +49,8 @@ const struct eas_command eas_commands[EAS_CMD_COUNT] = {
 /* ---------------------------------------------------------------------------------------- */
 /* Store access */
 
-static void release_store(void *p)
-{
-    struct eas_req *er = p;
-    if (er->store) {
-        store_pool_release(er->app->pool, er->store);
-        er->store = NULL;
-    }
-}
-
-struct store *eas_store(struct eas_req *er)
-{
-    if (!er->store) {
-        er->store = store_pool_acquire(er->app->pool);
-        if (er->store && !er->store_deferred) {
-            arena_defer(er->arena, release_store, er);
-            er->store_deferred = true;
-        }
-    }
-    return er->store;
-}
-
-void eas_store_release(struct eas_req *er)
-{
-    release_store(er);
-}
-
-int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
+/* The route's mapping of store results (store_req.h). */
+static int map_store_err(const struct store_req *r, enum store_rc rc, struct err *err)
 {
     switch (rc) {
     case STORE_OK:
@@ -89,49 +64,43 @@ int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
         return err_set(err, &eas_cond_not_found, "the store has no such object (any more)");
     case STORE_EXISTS:
     case STORE_CONFLICT:
-        return err_set(err, &eas_cond_conflict, "conflict: %s",
-                       er->store ? store_last_error(er->store) : "");
+        return err_set(err, &eas_cond_conflict, "conflict: %s", store_req_last_error(r));
     case STORE_LIMIT:
         return err_set(err, &eas_cond_store_limit, "a value is over a store limit");
     case STORE_IO:
         break;
     }
-    return err_set(err, &err_cond_internal, "store: %s",
-                   er->store ? store_last_error(er->store) : "unavailable");
+    return err_set(err, &err_cond_internal, "store: %s", store_req_last_error(r));
 }
 
-/* A connection for the command's transaction, or 503 when none can be opened now. */
-static int need_store(struct eas_req *er, struct err *err)
+struct store *eas_store(struct eas_req *er)
 {
-    return eas_store(er) ? 0
-                         : err_set(err, &err_cond_unavailable,
-                                   "the store cannot open a connection now; retry later");
+    return store_req_store(&er->sr);
+}
+
+void eas_store_release(struct eas_req *er)
+{
+    store_req_release(&er->sr);
+}
+
+int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
+{
+    return map_store_err(&er->sr, rc, err);
 }
 
 int eas_begin_read(struct eas_req *er, struct err *err)
 {
-    if (need_store(er, err) != 0) {
-        return -1;
-    }
-    return eas_store_err(er, store_begin_read(eas_store(er)), err);
+    return store_req_begin_read(&er->sr, err);
 }
 
 int eas_begin_write(struct eas_req *er, struct err *err)
 {
-    if (need_store(er, err) != 0) {
-        return -1;
-    }
-    return eas_store_err(er, store_begin_write(eas_store(er)), err);
+    return store_req_begin_write(&er->sr, err);
 }
 
 int eas_commit(struct eas_req *er, struct err *err)
 {
-    enum store_rc rc = store_commit(er->store);
-    if (rc != STORE_OK) {
-        store_rollback(er->store);
-        return eas_store_err(er, rc, err);
-    }
-    return 0;
+    return store_req_commit(&er->sr, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -506,6 +475,7 @@ static int route_begin(void *app_, struct http_request *req, struct err *err)
     er->app = app;
     er->http = req;
     er->arena = a;
+    store_req_init(&er->sr, app->pool, a, map_store_err, &er->store);
     er->user = http_req_user(req);
     buf_init(&er->out, eas_response_limit(app));
     arena_defer(a, free_out, &er->out);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "repl/repl.h"
 #include "repl/tokens.h"
 #include "util/sec.h"
 #include "xml/xmlout.h"
@@ -290,8 +291,8 @@ static bool on_exchange_item(const struct dav_res *r)
 }
 
 /* The iCalendar-derived values of the item a PROPFIND row is writing, read and parsed once
- * for all the properties the row asks for. Lives in dr->ext_scratch until the arena (or the
- * row's mark) that created it is released; its strings are in its own arena. */
+ * for all the properties the row asks for. Lives in repl's state slot (dav_ext_state) until the
+ * arena (or the row's mark) that created it is released; its strings are in its own arena. */
 struct exprop_cache {
     struct dav_req *dr;
     struct arena *a;
@@ -305,12 +306,12 @@ static void exprop_cache_gone(void *p)
 {
     struct exprop_cache *c = p;
     arena_destroy(&c->a);
-    c->dr->ext_scratch = NULL;
+    dav_ext_set_state(c->dr, repl_ext(), NULL);
 }
 
 static const struct cal_ex_value *item_values(struct dav_req *dr, const struct dav_res *r)
 {
-    struct exprop_cache *c = dr->ext_scratch;
+    struct exprop_cache *c = dav_ext_state(dr, repl_ext());
     if (c && c->id == r->item.id && c->modseq == r->item.modseq) {
         return c->ok ? c->v : NULL;
     }
@@ -318,7 +319,7 @@ static const struct cal_ex_value *item_values(struct dav_req *dr, const struct d
         c = arena_zalloc(dr->arena, sizeof(*c));
         c->dr = dr;
         arena_defer(dr->arena, exprop_cache_gone, c);
-        dr->ext_scratch = c;
+        dav_ext_set_state(dr, repl_ext(), c);
     } else {
         arena_destroy(&c->a);
     }

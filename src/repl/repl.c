@@ -17,7 +17,8 @@ static void item_headers(struct dav_req *dr,
                          const struct store_coll *coll,
                          uint64_t item_id,
                          uint64_t modseq,
-                         bool deleted)
+                         bool deleted,
+                         bool error)
 {
     uint8_t guid[REPL_GUID_BYTES];
     store_guid(dr->store, guid);
@@ -25,7 +26,7 @@ static void item_headers(struct dav_req *dr,
     repl_tag_format(guid, item_id, coll->change_guid, modseq, tag);
     /* §2.1: a 412 also carries the current state */
     void (*add)(struct http_request *, const char *, const char *) =
-        dr->error_headers ? http_resp_error_header : http_resp_header;
+        error ? http_resp_error_header : http_resp_header;
     add(dr->http, "ResourceTag", arena_printf(dr->arena, "<%s>", tag));
     if (!deleted) {
         char uid[REPL_UID_LEN + 1];

@@ -12,6 +12,7 @@ extern const struct dav_method repl_search;
 int repl_unwrap_put(struct dav_req *dr,
                     const struct dav_res *target,
                     struct store_item_in *in,
+                    const char **modified,
                     struct err *err);
 int repl_proppatch(struct dav_req *dr,
                    const struct dav_res *res,

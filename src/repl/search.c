@@ -216,7 +216,7 @@ static int add_tag(struct search *s, struct err *err)
     bool current = memcmp(t.change_guid, s->coll.coll.change_guid, REPL_GUID_BYTES) == 0;
     if (repl_tagset_add(s->tags, t.id, current ? t.modseq : 0) != 0) {
         return err_set(err, &repl_cond_too_many_tags, "resourcetaglist exceeds %zu items",
-                       s->dr->app->limits.xml_max_elements);
+                       s->dr->limits->xml_max_elements);
     }
     return 0;
 }
@@ -273,7 +273,7 @@ static int search_begin(struct dav_req *dr, struct err *err)
     s->dr = dr;
     buf_init(&s->sql, SEARCH_SQL_MAX);
     buf_init(&s->text, SEARCH_TEXT_MAX);
-    s->tags = repl_tagset_create(dr->app->limits.xml_max_elements);
+    s->tags = repl_tagset_create(dr->limits->xml_max_elements);
     arena_defer(dr->arena, free_search, s);
     dr->mstate = s;
     /* One snapshot from here to the last row of the answer (§3.9). */
@@ -595,15 +595,15 @@ static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *
     }
     /* §3.8: outside expansion queries a series is tested by its span; in one, each row by its
      * own times (a single event's span is its own) */
-    bool own = r->s->expansion && r->it->is_recurring;
+    bool own = r->s->expansion && r->it->cal.is_recurring;
     if (r->for_where && !own && (p->id == CAL_EX_DTSTART || p->id == CAL_EX_DTEND)) {
-        if (r->it->has_span) {
-            set_i(v, p->id == CAL_EX_DTSTART ? r->it->dtstart_utc : r->it->dtend_utc);
+        if (r->it->cal.has_span) {
+            set_i(v, p->id == CAL_EX_DTSTART ? r->it->cal.dtstart_utc : r->it->cal.dtend_utc);
         }
         return 0;
     }
-    if (p->id == CAL_EX_UID && r->it->uid) {
-        set_s(v, r->it->uid); /* indexed: no need to read the object */
+    if (p->id == CAL_EX_UID && r->it->cal.uid) {
+        set_s(v, r->it->cal.uid); /* indexed: no need to read the object */
         return 0;
     }
     if (load_cal(r) != 0) {
@@ -898,7 +898,7 @@ static int start_series(struct search *s, const struct store_item *it)
     s->exp_item.name = arena_strdup(s->exp_arena, it->name);
     s->exp_item.content_type =
         it->content_type ? arena_strdup(s->exp_arena, it->content_type) : NULL;
-    s->exp_item.uid = it->uid ? arena_strdup(s->exp_arena, it->uid) : NULL;
+    s->exp_item.cal.uid = it->cal.uid ? arena_strdup(s->exp_arena, it->cal.uid) : NULL;
     struct arena_mark m = arena_mark(dr->arena);
     struct store_item full;
     enum store_rc rc =
@@ -970,7 +970,7 @@ static int next_expansion_row(struct search *s, struct buf *out)
             return -1;
         }
         const struct store_item *row_item = &it;
-        if (it.is_recurring) {
+        if (it.cal.is_recurring) {
             if (start_series(s, &it) != 0) {
                 return -1;
             }

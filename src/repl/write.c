@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "cal/exwrite.h"
+#include "calstore/calstore.h"
 #include "repl/props.h"
 #include "repl/repl_int.h"
 #include "repl/where.h"
@@ -46,23 +47,25 @@ static bool media_is(const char *ctype, const char *want)
 
 /* §2.2: a missing UID or DTSTAMP is added, and the PUT answers 210 with an A:modified body
  * naming what changed. */
-static int repair(struct dav_req *dr, struct store_item_in *in, struct err *err)
+static int
+repair(struct dav_req *dr, struct store_item_in *in, const char **modified, struct err *err)
 {
+    struct buf *raw = dav_req_body(dr);
     struct slice out;
     unsigned changed;
     const char *uid;
-    size_t limit = dr->app->limits.max_resource_size;
-    if (cal_ex_repair(buf_slice(&dr->raw), limit, dr->arena, &out, &changed, &uid) != 0) {
+    size_t limit = dr->limits->max_resource_size;
+    if (cal_ex_repair(buf_slice(raw), limit, dr->arena, &out, &changed, &uid) != 0) {
         return err_set(err, &dav_cond_resource_too_large,
                        "the object with its UID and DTSTAMP exceeds max_resource_size=%zu", limit);
     }
     if (!changed) {
         return 0;
     }
-    buf_reset(&dr->raw);
+    buf_reset(raw);
     struct buf body;
     buf_init(&body, limit); /* a copied UID can be as long as the object */
-    int rc = buf_append_slice(&dr->raw, out);
+    int rc = buf_append_slice(raw, out);
     rc |= xmlout_decl(&body);
     rc |= buf_append_cstr(&body, "<A:modified xmlns:A=\"" DAV_NS_ALMANAC "\">");
     if (changed & CAL_EX_REPAIRED_UID) {
@@ -74,28 +77,30 @@ static int repair(struct dav_req *dr, struct store_item_in *in, struct err *err)
         rc |= buf_append_cstr(&body, "<A:dtstamp-added/>");
     }
     rc |= buf_append_cstr(&body, "</A:modified>\n");
-    dr->put_modified = arena_strndup(dr->arena, body.data, body.len);
+    *modified = arena_strndup(dr->arena, body.data, body.len);
     buf_deinit(&body);
     if (rc != 0) {
         return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
                        limit);
     }
-    in->content = buf_cstr(&dr->raw);
-    in->size = dr->raw.len;
+    in->content = buf_cstr(raw);
+    in->size = raw->len;
     return 0;
 }
 
 int repl_unwrap_put(struct dav_req *dr,
                     const struct dav_res *target,
                     struct store_item_in *in,
+                    const char **modified,
                     struct err *err)
 {
+    struct buf *raw = dav_req_body(dr);
     if (!on_exchange(target)) {
         return 0;
     }
     const char *ctype = http_req_header(dr->http, "Content-Type");
     if (ctype && media_is(ctype, "text/calendar")) {
-        return repair(dr, in, err);
+        return repair(dr, in, modified, err);
     }
     if (!ctype || !media_is(ctype, "message/rfc822")) {
         return err_set(err, &repl_cond_put_media,
@@ -103,19 +108,19 @@ int repl_unwrap_put(struct dav_req *dr,
                        ctype ? ctype : "no type");
     }
     struct slice cal;
-    if (cal_mime_unwrap(buf_slice(&dr->raw), dr->arena, &cal, err) != 0) {
+    if (cal_mime_unwrap(buf_slice(raw), dr->arena, &cal, err) != 0) {
         return -1;
     }
     /* the calendar is never longer than the message, so it fits max_resource_size */
-    buf_reset(&dr->raw);
-    if (buf_append_slice(&dr->raw, cal) != 0) {
+    buf_reset(raw);
+    if (buf_append_slice(raw, cal) != 0) {
         return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
-                       dr->app->limits.max_resource_size);
+                       dr->limits->max_resource_size);
     }
-    in->content = buf_cstr(&dr->raw);
-    in->size = dr->raw.len;
+    in->content = buf_cstr(raw);
+    in->size = raw->len;
     in->content_type = "text/calendar; charset=utf-8";
-    return repair(dr, in, err);
+    return repair(dr, in, modified, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -306,39 +311,41 @@ static int store_result(struct dav_req *dr,
                         struct store_item *written,
                         struct err *err)
 {
-    struct cal_info info;
-    struct err verr;
-    err_init(&verr);
+    /* The new content exists only now, made from the stored one inside the transaction:
+     * validated here (calstore_prepare), not before the write gate as a PUT body is. */
+    struct calstore_obj obj;
     unsigned allowed = res->coll.comps ? res->coll.comps : REPL_ALL_COMPONENTS;
-    if (cal_parse_object(ics, allowed, dr->arena, &info, &verr) != 0) {
-        return fail_all(pu, p, &verr);
+    if (calstore_prepare(ics, "text/calendar; charset=utf-8", allowed, dr->arena, &obj, NULL) !=
+        0) {
+        return fail_all(pu, p, &obj.err);
     }
-    struct store_item other;
-    enum store_rc rc = store_item_get_by_uid(dr->store, res->coll.id, info.uid, dr->arena, &other);
-    if (rc == STORE_OK && strcmp(other.name, res->name) != 0) {
+    struct calstore_writer w = {.store = dr->store, .arena = dr->arena, .principal = dr->principal};
+    struct calstore_res cres;
+    struct err cerr;
+    err_init(&cerr);
+    enum calstore_rc rc = calstore_put(&w, &res->coll, res->name, &obj, &cres, &cerr);
+    if (rc == CALSTORE_UID_CONFLICT) {
+        const char *href = dav_child_href(dr->arena, res->parent_href, cres.holder, false);
         for (size_t k = 0; k < p->n; k++) {
             if (p->edits[k].prop == CAL_EX_UID) {
-                dav_propupdate_claim(
-                    pu, p->index[k], &dav_cond_store_conflict,
-                    arena_printf(dr->arena, "uid is in use by %s",
-                                 dav_child_href(dr->arena, res->parent_href, other.name, false)));
+                dav_propupdate_claim(pu, p->index[k], &dav_cond_store_conflict,
+                                     arena_printf(dr->arena, "uid is in use by %s", href));
                 return 2;
             }
         }
+        return err_set(err, &dav_cond_store_conflict, "conflict: uid is in use by %s", href);
     }
-    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-        return dav_store_err(dr, rc, err);
+    if (rc == CALSTORE_INVALID) {
+        return fail_all(pu, p, &cerr); /* a component the calendar does not take */
     }
-    struct store_item_in in = {
-        .content = ics.ptr,
-        .size = ics.len,
-        .content_type = "text/calendar; charset=utf-8",
-    };
-    dav_item_index(&info, &in);
-    rc = store_item_put(dr->store, res->coll.id, res->name, &in, dr->arena, written, NULL);
-    if (rc != STORE_OK) {
-        return dav_store_err(dr, rc, err);
+    if (rc == CALSTORE_STORE) {
+        return dav_store_err(dr, cres.store_rc, err);
     }
+    if (rc != CALSTORE_OK) {
+        *err = cerr;
+        return -1;
+    }
+    *written = cres.item;
     for (size_t k = 0; k < p->n; k++) {
         dav_propupdate_claim(pu, p->index[k], NULL, NULL);
     }

@@ -262,53 +262,52 @@ enum store_rc store_prune_all_tombstones(struct store *s, int64_t older_than, si
 /* ---------------------------------------------------------------------------------------- */
 /* Items */
 
-/* What a caller writes. The caller (cal/dav) computed uid and the index fields. */
-struct store_item_in {
-    const void *content;
-    size_t size;
-    const char *content_type; /* e.g. "text/calendar; charset=utf-8" */
-    const char *uid;          /* NULL for non-calendar resources */
-    bool has_span;            /* dtstart_utc/dtend_utc are set */
-    int64_t dtstart_utc;      /* start of the first instance, unix seconds */
-    int64_t dtend_utc;        /* end of the last instance; INT64_MAX when unbounded */
-    unsigned comp;            /* the caller's component type (a bit), 0 when none */
-    bool is_recurring;        /* the object has RRULE or RDATE */
+/* The calendar index of an item: what the calendar layer (src/calstore, the one place that
+ * fills it) computed from a calendar object for queries and UID conflicts. The store keeps
+ * the fields and never reads the object; all zero for a non-calendar resource. */
+struct store_cal_index {
+    const char *uid;     /* NULL for non-calendar resources */
+    bool has_span;       /* dtstart_utc/dtend_utc are set */
+    int64_t dtstart_utc; /* start of the first instance, unix seconds */
+    int64_t dtend_utc;   /* end of the last instance; INT64_MAX when unbounded */
+    unsigned comp;       /* the caller's component type (a bit), 0 when none */
+    bool is_recurring;   /* the object has RRULE or RDATE */
     /* Opaque index bytes the caller computed for the item (a series' instance index), kept
-     * with it and returned by the range cursor; has_instances false clears them. */
+     * with it and returned by the range cursor; has_instances false clears them. On a
+     * struct store_item, only from the range cursor (borrowed like the row) and from
+     * store_item_get with STORE_ITEM_INSTANCES (in the arena); has_instances false when it
+     * has none. */
     bool has_instances;
     const void *instances;
     size_t instances_size;
+};
+
+/* What a caller writes. */
+struct store_item_in {
+    const void *content;
+    size_t size;
+    const char *content_type;   /* e.g. "text/calendar; charset=utf-8" */
+    struct store_cal_index cal; /* zero for non-calendar resources */
 };
 
 struct store_item {
     uint64_t id;
     uint64_t coll;
     const char *name;
-    const char *uid;          /* NULL if none */
     const char *content_type; /* never NULL for a live item */
     size_t size;
     const void *content; /* NULL unless loaded (store_item_get with want_content) */
     uint64_t modseq;
     uint64_t created_modseq;
-    int64_t mtime; /* unix seconds of the last write */
-    bool has_span;
-    int64_t dtstart_utc;
-    int64_t dtend_utc;
-    unsigned comp;     /* as written in store_item_in */
-    bool is_recurring; /* as written in store_item_in */
-    bool is_tombstone; /* only from change cursors: no content, type or uid */
-    /* Only from the range cursor (borrowed like the row) and from store_item_get with
-     * STORE_ITEM_INSTANCES (in the arena): the item's store_item_in.instances,
-     * has_instances false when it has none. */
-    bool has_instances;
-    const void *instances;
-    size_t instances_size;
+    int64_t mtime;              /* unix seconds of the last write */
+    struct store_cal_index cal; /* as written in store_item_in (uid NULL if none) */
+    bool is_tombstone;          /* only from change cursors: no content, type or uid */
 };
 
 enum store_item_flags {
     STORE_ITEM_META = 0,      /* everything but the content */
     STORE_ITEM_CONTENT = 1,   /* load the content into the arena too */
-    STORE_ITEM_INSTANCES = 2, /* and the instance index (store_item.instances) */
+    STORE_ITEM_INSTANCES = 2, /* and the instance index (store_item.cal.instances) */
 };
 
 /* The live item `name` in `coll`. */
@@ -365,7 +364,7 @@ store_items_open(struct store *s, uint64_t coll, enum store_order order, struct 
 enum store_rc
 store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out);
 /* Live items of `coll` whose span overlaps [start, end) (unix seconds), by the index, each
- * with its instance index bytes (store_item.instances) when it has them. */
+ * with its instance index bytes (store_item.cal.instances) when it has them. */
 enum store_rc store_items_in_range_open(
     struct store *s, uint64_t coll, int64_t start, int64_t end, struct store_cursor **out);
 /* Child collections of `coll`, by name. */

@@ -24,17 +24,17 @@ void store_db_read_item(sqlite3_stmt *st,
     out->id = store_db_col_u64(st, 0);
     out->coll = store_db_col_u64(st, 1);
     out->name = store_db_col_text(st, 2, arena);
-    out->uid = store_db_col_text(st, 3, arena);
+    out->cal.uid = store_db_col_text(st, 3, arena);
     out->content_type = store_db_col_text(st, 4, arena);
     out->size = (size_t)sqlite3_column_int64(st, 5);
     out->modseq = store_db_col_u64(st, 6);
     out->created_modseq = store_db_col_u64(st, 7);
     out->mtime = sqlite3_column_int64(st, 8);
-    out->has_span = sqlite3_column_type(st, 9) != SQLITE_NULL;
-    out->dtstart_utc = sqlite3_column_int64(st, 9);
-    out->dtend_utc = sqlite3_column_int64(st, 10);
-    out->comp = (unsigned)sqlite3_column_int(st, 11);
-    out->is_recurring = sqlite3_column_int(st, 12) != 0;
+    out->cal.has_span = sqlite3_column_type(st, 9) != SQLITE_NULL;
+    out->cal.dtstart_utc = sqlite3_column_int64(st, 9);
+    out->cal.dtend_utc = sqlite3_column_int64(st, 10);
+    out->cal.comp = (unsigned)sqlite3_column_int(st, 11);
+    out->cal.is_recurring = sqlite3_column_int(st, 12) != 0;
     if (with_content) {
         const void *b = sqlite3_column_blob(st, STORE_DB_ITEM_NCOLS);
         size_t n = (size_t)sqlite3_column_bytes(st, STORE_DB_ITEM_NCOLS);
@@ -86,9 +86,9 @@ enum store_rc store_item_get(struct store *s,
     if (rc == STORE_OK) {
         size_t n = (size_t)sqlite3_column_bytes(st, 0);
         const void *data = sqlite3_column_blob(st, 0);
-        out->has_instances = true;
-        out->instances = n ? arena_memdup(arena, data, n) : "";
-        out->instances_size = n;
+        out->cal.has_instances = true;
+        out->cal.instances = n ? arena_memdup(arena, data, n) : "";
+        out->cal.instances_size = n;
     } else if (rc == STORE_NOTFOUND) {
         rc = STORE_OK; /* a single, or a series the walk could not finish */
     }
@@ -169,20 +169,20 @@ static enum store_rc upsert_meta(struct store *s,
     }
     store_db_bind_u64(st, 1, coll);
     store_db_bind_text(st, 2, name);
-    store_db_bind_text(st, 3, in->uid);
+    store_db_bind_text(st, 3, in->cal.uid);
     store_db_bind_text(st, 4, in->content_type);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)in->size);
     store_db_bind_u64(st, 6, modseq);
     sqlite3_bind_int64(st, 7, time_now());
-    if (in->has_span) {
-        sqlite3_bind_int64(st, 8, in->dtstart_utc);
-        sqlite3_bind_int64(st, 9, in->dtend_utc);
+    if (in->cal.has_span) {
+        sqlite3_bind_int64(st, 8, in->cal.dtstart_utc);
+        sqlite3_bind_int64(st, 9, in->cal.dtend_utc);
     } else {
         sqlite3_bind_null(st, 8);
         sqlite3_bind_null(st, 9);
     }
-    sqlite3_bind_int(st, 10, (int)in->comp);
-    sqlite3_bind_int(st, 11, in->is_recurring ? 1 : 0);
+    sqlite3_bind_int(st, 10, (int)in->cal.comp);
+    sqlite3_bind_int(st, 11, in->cal.is_recurring ? 1 : 0);
     enum store_rc rc = store_db_step_one(s, st);
     if (rc != STORE_OK) {
         store_db_reset(st);
@@ -200,14 +200,14 @@ static enum store_rc upsert_meta(struct store *s,
 static enum store_rc put_instances(struct store *s, uint64_t id, const struct store_item_in *in)
 {
     sqlite3_stmt *st =
-        store_db_stmt(s, in->has_instances ? S_INSTANCES_UPSERT : S_INSTANCES_DELETE);
+        store_db_stmt(s, in->cal.has_instances ? S_INSTANCES_UPSERT : S_INSTANCES_DELETE);
     if (!st) {
         return STORE_IO;
     }
     store_db_bind_u64(st, 1, id);
-    if (in->has_instances) {
-        sqlite3_bind_blob64(st, 2, in->instances_size ? in->instances : "", in->instances_size,
-                            SQLITE_STATIC);
+    if (in->cal.has_instances) {
+        sqlite3_bind_blob64(st, 2, in->cal.instances_size ? in->cal.instances : "",
+                            in->cal.instances_size, SQLITE_STATIC);
     }
     return store_db_exec(s, st);
 }
@@ -227,7 +227,7 @@ enum store_rc store_item_put(struct store *s,
     }
     enum store_rc rc = store_db_check_no_child(s, coll, name);
     if (rc == STORE_OK) {
-        rc = check_uid(s, coll, in->uid, name);
+        rc = check_uid(s, coll, in->cal.uid, name);
     }
     uint64_t modseq = 0;
     if (rc == STORE_OK) {
@@ -535,11 +535,12 @@ enum store_rc store_cursor_next_item(struct store_cursor *c, struct store_item *
             c->query == CQ_CHANGES && sqlite3_column_int(c->stmt, STORE_DB_ITEM_NCOLS) == 1;
         if (c->query == CQ_RANGE &&
             sqlite3_column_type(c->stmt, STORE_DB_ITEM_NCOLS) != SQLITE_NULL) {
-            row_out->has_instances = true;
-            row_out->instances = sqlite3_column_blob(c->stmt, STORE_DB_ITEM_NCOLS);
-            row_out->instances_size = (size_t)sqlite3_column_bytes(c->stmt, STORE_DB_ITEM_NCOLS);
-            if (!row_out->instances) {
-                row_out->instances = ""; /* an empty index: no instance at all */
+            row_out->cal.has_instances = true;
+            row_out->cal.instances = sqlite3_column_blob(c->stmt, STORE_DB_ITEM_NCOLS);
+            row_out->cal.instances_size =
+                (size_t)sqlite3_column_bytes(c->stmt, STORE_DB_ITEM_NCOLS);
+            if (!row_out->cal.instances) {
+                row_out->cal.instances = ""; /* an empty index: no instance at all */
             }
         }
     }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "caldav/caldav.h"
 #include "caldav/caldav_int.h"
 #include "chunks.h"
 #include "davbody.h"
@@ -63,6 +64,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     cal_init();
+    /* caldav keeps a REPORT's calendar-data options in its state slot */
+    fuzz_dav_app.ext[0] = caldav_ext();
+    fuzz_dav_app.next = 1;
     return 0;
 }
 
@@ -144,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cond[salt] = e.cond;
         snprintf(msg[salt], sizeof(msg[salt]), "%s", e.cond ? e.msg : "accepted");
         if (rc[salt] == 0) {
-            h[salt] = options(dr->ext_req, a);
+            h[salt] = options(caldav_req(dr)->data, a);
         }
         arena_destroy(&a);
     }

@@ -7,6 +7,8 @@
 #     allowed layer, another module's *_int.h, or a third-party header outside its owner;
 #   - SQL in a string literal outside src/store (adjacent literals joined, as C joins them).
 #     tests/ is not scanned: Exchange SEARCH bodies are SQL-shaped by protocol;
+#   - a store item write (store_item_put, store_item_move, store_item_delete) outside the one
+#     calendar write path, src/calstore, and the files listed in item_writers below;
 #   - a condition of a src/*/conds.def that docs/errors.md does not list with its status and
 #     element, or a row of docs/errors.md that no conds.def defines.
 # Needs bash, grep, sed and perl (perl-base, always present on Debian).
@@ -79,10 +81,10 @@ declare -A allowed=(
     [store]="store util"
     [calstore]="calstore cal store util"
     [http]="http util"
-    [dav]="dav http xml store cal util"
-    [caldav]="caldav dav cal xml store http util"
-    [repl]="repl dav cal xml store http util"
-    [eas]="eas cal store http util"
+    [dav]="dav http xml store util"
+    [caldav]="caldav dav calstore cal xml store http util"
+    [repl]="repl dav calstore cal xml store http util"
+    [eas]="eas calstore cal store http util"
     [server]="*"
 )
 # Third-party headers (a prefix of the name inside <>) and the one layer that may include
@@ -145,6 +147,24 @@ while IFS= read -r f; do
     c_filter strings "$f" | grep -E "$sql" | while IFS= read -r hit; do
         report "${hit%%: *}: SQL outside src/store: ${hit#*: }"
     done || true
+done < <(list_files src tools bench)
+
+# --- no calendar write bypasses src/calstore (issue 11) ------------------------------------
+# The store's item writes may be called only by calstore, the one calendar write path every
+# protocol uses, and by the plain-collection paths named here, each of which sends items of
+# calendar collections to calstore itself: dav/items.c writes plain WebDAV collections'
+# items and hands a calendar's to the extension's cal_* hooks (caldav, through calstore).
+# The store defines them. tests/ is not scanned (the store's own unit tests call them).
+item_writes='store_item_(put|move|delete)'
+declare -A item_writers=([src/dav/items.c]=1)
+while IFS= read -r f; do
+    case "$f" in src/calstore/* | src/store/*) continue ;; esac
+    [ -n "${item_writers[$f]+set}" ] && continue
+    c_filter code "$f" | grep -nE "(^|[^A-Za-z0-9_])$item_writes[[:space:]]*\(" |
+        while IFS= read -r hit; do
+            name=$(echo "$hit" | grep -oE "$item_writes" | head -1)
+            report "$f:${hit%%:*}: $name() outside src/calstore: calendar writes go through calstore (issue 11)"
+        done || true
 done < <(list_files src tools bench)
 
 # --- every condition is documented (§3.3) --------------------------------------------------

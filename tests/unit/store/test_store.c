@@ -54,7 +54,7 @@ static int teardown(void **state)
 static struct store_item_in text_item(const char *content, const char *uid)
 {
     struct store_item_in in = {
-        .content = content, .size = strlen(content), .content_type = "text/plain", .uid = uid};
+        .content = content, .size = strlen(content), .content_type = "text/plain", .cal.uid = uid};
     return in;
 }
 
@@ -191,7 +191,7 @@ static void test_store_put_bumps_modseq_and_keeps_created_modseq(void **state)
     assert_int_equal(store_item_get(f->s, cal, "e.ics", STORE_ITEM_CONTENT, f->a, &it), STORE_OK);
     assert_int_equal(it.size, 2);
     assert_memory_equal(it.content, "v2", 2);
-    assert_string_equal(it.uid, "uid-1");
+    assert_string_equal(it.cal.uid, "uid-1");
     assert_int_equal(store_item_get_by_uid(f->s, cal, "uid-1", f->a, &it), STORE_OK);
     assert_string_equal(it.name, "e.ics");
     /* no-uid-conflict: another name with the same uid */
@@ -315,11 +315,11 @@ static void test_store_range_cursor_uses_overlap_semantics(void **state)
         struct store_item_in in = {.content = "x",
                                    .size = 1,
                                    .content_type = "text/calendar",
-                                   .has_span = true,
-                                   .dtstart_utc = spans[i].start,
-                                   .dtend_utc = spans[i].end,
-                                   .comp = 1,
-                                   .is_recurring = spans[i].end == INT64_MAX};
+                                   .cal.has_span = true,
+                                   .cal.dtstart_utc = spans[i].start,
+                                   .cal.dtend_utc = spans[i].end,
+                                   .cal.comp = 1,
+                                   .cal.is_recurring = spans[i].end == INT64_MAX};
         assert_int_equal(store_item_put(f->s, cal, spans[i].name, &in, f->a, NULL, NULL), STORE_OK);
     }
     struct store_item_in nospan = text_item("x", NULL);
@@ -339,11 +339,11 @@ static void test_store_range_cursor_uses_overlap_semantics(void **state)
     assert_string_equal(got, "endless inside ");
     /* the component and recurrence index fields come back as written */
     assert_int_equal(store_item_get(f->s, cal, "endless", STORE_ITEM_META, f->a, &it), STORE_OK);
-    assert_int_equal(it.comp, 1);
-    assert_true(it.is_recurring);
+    assert_int_equal(it.cal.comp, 1);
+    assert_true(it.cal.is_recurring);
     assert_int_equal(store_item_get(f->s, cal, "nospan", STORE_ITEM_META, f->a, &it), STORE_OK);
-    assert_int_equal(it.comp, 0);
-    assert_false(it.is_recurring);
+    assert_int_equal(it.cal.comp, 0);
+    assert_false(it.cal.is_recurring);
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
@@ -683,8 +683,8 @@ static void test_store_empty_content_round_trips(void **state)
     assert_int_equal(it.size, 0);
     assert_non_null(it.content);
     assert_string_equal(it.content_type, "text/plain");
-    assert_null(it.uid);
-    assert_false(it.has_span);
+    assert_null(it.cal.uid);
+    assert_false(it.cal.has_span);
     /* metadata reads never load content */
     assert_int_equal(store_item_get(f->s, cal, "empty", STORE_ITEM_META, f->a, &it), STORE_OK);
     assert_null(it.content);
@@ -799,7 +799,7 @@ static void test_store_move_within_a_collection_renames_with_a_tombstone(void **
     struct store_item got;
     assert_int_equal(store_item_get(f->s, cal, "new", STORE_ITEM_CONTENT, f->a, &got), STORE_OK);
     assert_memory_equal(got.content, "x", 1);
-    assert_string_equal(got.uid, "u"); /* its own uid is no clash */
+    assert_string_equal(got.cal.uid, "u"); /* its own uid is no clash */
     assert_int_equal(store_item_get(f->s, cal, "old", STORE_ITEM_META, f->a, &got), STORE_NOTFOUND);
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
@@ -1124,21 +1124,21 @@ static void test_store_range_cursor_returns_instance_index(void **state)
     struct store_item_in in = {.content = "x",
                                .size = 1,
                                .content_type = "text/calendar",
-                               .has_span = true,
-                               .dtstart_utc = 100,
-                               .dtend_utc = 300,
-                               .comp = 1,
-                               .is_recurring = true,
-                               .has_instances = true,
-                               .instances = idx,
-                               .instances_size = 24};
+                               .cal.has_span = true,
+                               .cal.dtstart_utc = 100,
+                               .cal.dtend_utc = 300,
+                               .cal.comp = 1,
+                               .cal.is_recurring = true,
+                               .cal.has_instances = true,
+                               .cal.instances = idx,
+                               .cal.instances_size = 24};
     assert_int_equal(store_item_put(f->s, cal, "series", &in, f->a, NULL, NULL), STORE_OK);
     struct store_item_in empty = in;
-    empty.instances = NULL;
-    empty.instances_size = 0; /* a finite series with no instance left */
+    empty.cal.instances = NULL;
+    empty.cal.instances_size = 0; /* a finite series with no instance left */
     assert_int_equal(store_item_put(f->s, cal, "empty", &empty, f->a, NULL, NULL), STORE_OK);
     struct store_item_in plain = in;
-    plain.has_instances = false;
+    plain.cal.has_instances = false;
     assert_int_equal(store_item_put(f->s, cal, "plain", &plain, f->a, NULL, NULL), STORE_OK);
 
     struct store_cursor *cur = NULL;
@@ -1147,16 +1147,16 @@ static void test_store_range_cursor_returns_instance_index(void **state)
     int seen = 0;
     while (store_cursor_next_item(cur, &it) == STORE_OK) {
         if (strcmp(it.name, "series") == 0) {
-            assert_true(it.has_instances);
-            assert_int_equal(it.instances_size, 24);
-            assert_memory_equal(it.instances, idx, 24);
+            assert_true(it.cal.has_instances);
+            assert_int_equal(it.cal.instances_size, 24);
+            assert_memory_equal(it.cal.instances, idx, 24);
         } else if (strcmp(it.name, "empty") == 0) {
-            assert_true(it.has_instances);
-            assert_int_equal(it.instances_size, 0);
-            assert_non_null(it.instances);
+            assert_true(it.cal.has_instances);
+            assert_int_equal(it.cal.instances_size, 0);
+            assert_non_null(it.cal.instances);
         } else {
             assert_string_equal(it.name, "plain");
-            assert_false(it.has_instances);
+            assert_false(it.cal.has_instances);
         }
         seen++;
     }
@@ -1166,26 +1166,26 @@ static void test_store_range_cursor_returns_instance_index(void **state)
     /* store_item_get returns it on request only (what COPY carries over) */
     struct store_item got;
     assert_int_equal(store_item_get(f->s, cal, "series", STORE_ITEM_META, f->a, &got), STORE_OK);
-    assert_false(got.has_instances);
+    assert_false(got.cal.has_instances);
     assert_int_equal(store_item_get(f->s, cal, "series", STORE_ITEM_INSTANCES, f->a, &got),
                      STORE_OK);
-    assert_true(got.has_instances);
-    assert_int_equal(got.instances_size, 24);
-    assert_memory_equal(got.instances, idx, 24);
+    assert_true(got.cal.has_instances);
+    assert_int_equal(got.cal.instances_size, 24);
+    assert_memory_equal(got.cal.instances, idx, 24);
     assert_int_equal(store_item_get(f->s, cal, "empty", STORE_ITEM_INSTANCES, f->a, &got),
                      STORE_OK);
-    assert_true(got.has_instances);
-    assert_int_equal(got.instances_size, 0);
+    assert_true(got.cal.has_instances);
+    assert_int_equal(got.cal.instances_size, 0);
     assert_int_equal(
         store_item_get(f->s, cal, "plain", STORE_ITEM_CONTENT | STORE_ITEM_INSTANCES, f->a, &got),
         STORE_OK);
-    assert_false(got.has_instances);
+    assert_false(got.cal.has_instances);
     assert_int_equal(got.size, 1);
 
     /* other cursors never carry it */
     assert_int_equal(store_items_open(f->s, cal, STORE_ORDER_NAME, &cur), STORE_OK);
     while (store_cursor_next_item(cur, &it) == STORE_OK) {
-        assert_false(it.has_instances);
+        assert_false(it.cal.has_instances);
     }
     store_cursor_close(&cur);
 
@@ -1195,7 +1195,7 @@ static void test_store_range_cursor_returns_instance_index(void **state)
     assert_int_equal(store_items_in_range_open(f->s, cal, 0, 1000, &cur), STORE_OK);
     seen = 0;
     while (store_cursor_next_item(cur, &it) == STORE_OK) {
-        assert_false(it.has_instances);
+        assert_false(it.cal.has_instances);
         seen++;
     }
     store_cursor_close(&cur);

@@ -92,9 +92,9 @@ put_span(struct fixture *f, uint64_t coll, const char *name, bool has_span, int6
     struct store_item_in in = {.content = "BEGIN:VCALENDAR",
                                .size = 15,
                                .content_type = "text/calendar",
-                               .has_span = has_span,
-                               .dtstart_utc = has_span && dtend != INT64_MAX ? dtend - 10 : 0,
-                               .dtend_utc = dtend};
+                               .cal.has_span = has_span,
+                               .cal.dtstart_utc = has_span && dtend != INT64_MAX ? dtend - 10 : 0,
+                               .cal.dtend_utc = dtend};
     struct store_item it;
     assert_int_equal(store_item_put(f->s, coll, name, &in, f->a, &it, NULL), STORE_OK);
     return it;
@@ -668,7 +668,7 @@ static void test_store_item_get_by_id_finds_live_items_in_their_collection(void 
                      STORE_OK);
     assert_string_equal(it.name, "a.ics");
     assert_int_equal(it.modseq, a.modseq);
-    assert_int_equal(it.dtend_utc, 100);
+    assert_int_equal(it.cal.dtend_utc, 100);
     assert_null(it.content);
     assert_int_equal(store_item_get_by_id(f->s, f->cal, b.id, STORE_ITEM_CONTENT, f->a, &it),
                      STORE_OK);

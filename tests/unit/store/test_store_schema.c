@@ -115,10 +115,10 @@ static void check_legacy_data(struct fixture *f, struct store *s, const unsigned
     assert_int_equal(it.id, 1);
     assert_int_equal(it.size, 5);
     assert_memory_equal(it.content, "hello", 5);
-    assert_string_equal(it.uid, "ua");
-    assert_true(it.has_span);
-    assert_int_equal(it.dtstart_utc, 100);
-    assert_int_equal(it.dtend_utc, 200);
+    assert_string_equal(it.cal.uid, "ua");
+    assert_true(it.cal.has_span);
+    assert_int_equal(it.cal.dtstart_utc, 100);
+    assert_int_equal(it.cal.dtend_utc, 200);
     assert_int_equal(it.modseq, 2);
     assert_int_equal(store_item_get(s, 2, "big.ics", STORE_ITEM_CONTENT, f->a, &it), STORE_OK);
     assert_int_equal(it.size, BIG_ITEM_BYTES);

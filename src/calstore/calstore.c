@@ -1,0 +1,305 @@
+/* calstore/calstore.c: the one calendar write path (calstore.h). */
+#include "calstore/calstore.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "cal/cal.h"
+
+#define ERR_COND(sym, name, ns, http, eas) ERR_COND_DEFINE(sym, name, ns, http, eas)
+#include "calstore/conds.def"
+#undef ERR_COND
+
+enum {
+    ALL_COMPONENTS = CAL_COMP_VEVENT | CAL_COMP_VTODO | CAL_COMP_VJOURNAL
+};
+
+/* The component types collection `c` takes. */
+static unsigned coll_allowed(const struct store_coll *c)
+{
+    return c->comps ? c->comps : ALL_COMPONENTS;
+}
+
+/* The index fields of a parsed object: the one place they are filled. */
+static struct store_cal_index index_of(const struct cal_info *info)
+{
+    return (struct store_cal_index){
+        .uid = info->uid,
+        .has_span = info->has_span,
+        .dtstart_utc = info->dtstart_utc,
+        .dtend_utc = info->dtend_utc,
+        .comp = info->comp,
+        .is_recurring = info->is_recurring,
+        .has_instances = info->has_instances,
+        .instances = info->instances,
+        .instances_size = info->instances_size,
+    };
+}
+
+int calstore_prepare(struct slice ics,
+                     const char *content_type,
+                     unsigned allowed,
+                     struct arena *arena,
+                     struct calstore_obj *obj,
+                     struct err *err)
+{
+    memset(obj, 0, sizeof(*obj));
+    err_init(&obj->err);
+    obj->content = ics.ptr;
+    obj->size = ics.len;
+    obj->content_type = content_type;
+    obj->allowed = allowed ? allowed : ALL_COMPONENTS;
+    struct cal_info info;
+    obj->rc = cal_parse_object(ics, obj->allowed, arena, &info, &obj->err);
+    if (obj->rc != 0) {
+        if (err) {
+            *err = obj->err;
+        }
+        return -1;
+    }
+    obj->index = index_of(&info);
+    return 0;
+}
+
+bool calstore_prepared_on(const struct calstore_obj *obj, const void *content, size_t size)
+{
+    return obj && obj->content == content && obj->size == size;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Hook points */
+
+int calstore_check_write(const struct calstore_writer *w,
+                         enum calstore_op op,
+                         const struct store_coll *coll,
+                         struct err *err)
+{
+    (void)op; /* issue 12: sharees' rights differ by operation */
+    if (coll->owner != w->principal) {
+        return err_set(err, &calstore_cond_need_privileges,
+                       "the collection belongs to another principal");
+    }
+    return 0;
+}
+
+static atomic_uint_fast64_t n_put, n_deleted, n_copied, n_moved;
+
+/* After every successful store write of this file, inside the transaction: the scheduling
+ * hook's place (issue 13). `before` is the item's index before the write (uid NULL when it
+ * did not exist, as for a copy's target), `after` after it (NULL for a delete, and for the
+ * source of a move). Today it counts. */
+static void calstore_written(const struct calstore_writer *w,
+                             enum calstore_op op,
+                             const struct store_coll *coll,
+                             const char *name,
+                             const struct store_cal_index *before,
+                             const struct store_cal_index *after)
+{
+    (void)w;
+    (void)coll;
+    (void)name;
+    (void)before;
+    (void)after;
+    switch (op) {
+    case CALSTORE_OP_PUT:
+        atomic_fetch_add(&n_put, 1);
+        break;
+    case CALSTORE_OP_DELETE:
+        atomic_fetch_add(&n_deleted, 1);
+        break;
+    case CALSTORE_OP_COPY:
+        atomic_fetch_add(&n_copied, 1);
+        break;
+    case CALSTORE_OP_MOVE:
+        atomic_fetch_add(&n_moved, 1);
+        break;
+    }
+}
+
+void calstore_stats(struct calstore_stats *out)
+{
+    out->put = atomic_load(&n_put);
+    out->deleted = atomic_load(&n_deleted);
+    out->copied = atomic_load(&n_copied);
+    out->moved = atomic_load(&n_moved);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writes */
+
+static enum calstore_rc store_failed(struct calstore_res *res, enum store_rc rc)
+{
+    res->store_rc = rc;
+    return CALSTORE_STORE;
+}
+
+/* CALSTORE_UID_CONFLICT when a live item of `coll` other than `self_id` (0: none) and, when
+ * `self_name` is given, other than the item of that name, has `uid`. */
+static enum calstore_rc uid_free(const struct calstore_writer *w,
+                                 const struct store_coll *coll,
+                                 const char *uid,
+                                 const char *self_name,
+                                 uint64_t self_id,
+                                 struct calstore_res *res)
+{
+    if (!uid || coll->kind != STORE_COLL_CALENDAR) {
+        return CALSTORE_OK;
+    }
+    struct store_item other;
+    enum store_rc rc = store_item_get_by_uid(w->store, coll->id, uid, w->arena, &other);
+    if (rc == STORE_NOTFOUND) {
+        return CALSTORE_OK;
+    }
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    if ((self_name && strcmp(other.name, self_name) == 0) || (self_id && other.id == self_id)) {
+        return CALSTORE_OK;
+    }
+    res->uid = uid;
+    res->holder = other.name;
+    return CALSTORE_UID_CONFLICT;
+}
+
+enum calstore_rc calstore_put(const struct calstore_writer *w,
+                              const struct store_coll *coll,
+                              const char *name,
+                              const struct calstore_obj *obj,
+                              struct calstore_res *res,
+                              struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (calstore_check_write(w, CALSTORE_OP_PUT, coll, err) != 0) {
+        return CALSTORE_DENIED;
+    }
+    if (obj->rc != 0) {
+        *err = obj->err;
+        return CALSTORE_INVALID;
+    }
+    /* RFC 4791 §5.3.2.1: supported-calendar-component, against the calendar's own set */
+    if (!(obj->index.comp & coll_allowed(coll))) {
+        err_set(err, &cal_cond_supported_component,
+                "this calendar does not take the object's component type");
+        return CALSTORE_INVALID;
+    }
+    enum calstore_rc crc = uid_free(w, coll, obj->index.uid, name, 0, res);
+    if (crc != CALSTORE_OK) {
+        return crc;
+    }
+    struct store_item before;
+    enum store_rc rc = store_item_get(w->store, coll->id, name, STORE_ITEM_META, w->arena, &before);
+    if (rc == STORE_NOTFOUND) {
+        memset(&before, 0, sizeof(before));
+    } else if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    struct store_item_in in = {
+        .content = obj->content,
+        .size = obj->size,
+        .content_type = obj->content_type,
+        .cal = obj->index,
+    };
+    rc = store_item_put(w->store, coll->id, name, &in, w->arena, &res->item, &res->created);
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    calstore_written(w, CALSTORE_OP_PUT, coll, name, &before.cal, &res->item.cal);
+    return CALSTORE_OK;
+}
+
+enum calstore_rc calstore_delete(const struct calstore_writer *w,
+                                 const struct store_coll *coll,
+                                 const char *name,
+                                 struct calstore_res *res,
+                                 struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (calstore_check_write(w, CALSTORE_OP_DELETE, coll, err) != 0) {
+        return CALSTORE_DENIED;
+    }
+    struct store_item before;
+    enum store_rc rc = store_item_get(w->store, coll->id, name, STORE_ITEM_META, w->arena, &before);
+    if (rc == STORE_OK) {
+        rc = store_item_delete(w->store, coll->id, name);
+    }
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    calstore_written(w, CALSTORE_OP_DELETE, coll, name, &before.cal, NULL);
+    return CALSTORE_OK;
+}
+
+enum calstore_rc calstore_copy(const struct calstore_writer *w,
+                               const struct store_coll *from,
+                               const char *name,
+                               const struct store_coll *to,
+                               const char *to_name,
+                               struct calstore_res *res,
+                               struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (calstore_check_write(w, CALSTORE_OP_COPY, to, err) != 0) {
+        return CALSTORE_DENIED;
+    }
+    struct store_item src;
+    enum store_rc rc = store_item_get(w->store, from->id, name,
+                                      STORE_ITEM_CONTENT | STORE_ITEM_INSTANCES, w->arena, &src);
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    enum calstore_rc crc = uid_free(w, to, src.cal.uid, to_name, 0, res);
+    if (crc != CALSTORE_OK) {
+        return crc;
+    }
+    struct store_item_in in = {
+        .content = src.content,
+        .size = src.size,
+        .content_type = src.content_type,
+        .cal = src.cal, /* indexed when it was written into its calendar */
+    };
+    rc = store_item_put(w->store, to->id, to_name, &in, w->arena, &res->item, &res->created);
+    if (rc == STORE_OK) {
+        rc = store_prop_copy(w->store, STORE_RES_ITEM, src.id, STORE_RES_ITEM, res->item.id);
+    }
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    static const struct store_cal_index none;
+    calstore_written(w, CALSTORE_OP_COPY, to, to_name, &none, &res->item.cal);
+    return CALSTORE_OK;
+}
+
+enum calstore_rc calstore_move(const struct calstore_writer *w,
+                               const struct store_coll *from,
+                               const char *name,
+                               const struct store_coll *to,
+                               const char *to_name,
+                               struct calstore_res *res,
+                               struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (calstore_check_write(w, CALSTORE_OP_MOVE, from, err) != 0 ||
+        (to->id != from->id && calstore_check_write(w, CALSTORE_OP_MOVE, to, err) != 0)) {
+        return CALSTORE_DENIED;
+    }
+    struct store_item src;
+    enum store_rc rc = store_item_get(w->store, from->id, name, STORE_ITEM_META, w->arena, &src);
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    enum calstore_rc crc = uid_free(w, to, src.cal.uid, NULL, src.id, res);
+    if (crc != CALSTORE_OK) {
+        return crc;
+    }
+    rc = store_item_move(w->store, from->id, name, to->id, to_name);
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    rc = store_item_get(w->store, to->id, to_name, STORE_ITEM_META, w->arena, &res->item);
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    calstore_written(w, CALSTORE_OP_MOVE, from, name, &src.cal, NULL);
+    calstore_written(w, CALSTORE_OP_MOVE, to, to_name, &src.cal, &res->item.cal);
+    return CALSTORE_OK;
+}

@@ -1,0 +1,157 @@
+/* calstore/calstore.h: the one calendar write path every protocol uses (DESIGN.md). CalDAV
+ * (PUT, COPY, MOVE, DELETE), /exchange (PROPPATCH and PUT) and ActiveSync (Sync's Add, Change
+ * and Delete) create, replace, copy, move and delete calendar objects through these calls
+ * only; tests/lint/test_checksrc.sh fails when a store item write appears anywhere else but
+ * in the plain-collection paths it names.
+ *
+ * A write has two halves:
+ *  - calstore_prepare(), BEFORE the write transaction (so before the pool's write gate): the
+ *    costly part, cal_parse_object()'s parse, validation, recurrence and time-zone
+ *    expansion and instance index, under the calendar limits of src/cal. Its verdict, good or
+ *    bad, is kept in a struct calstore_obj.
+ *  - calstore_put() / _copy() / _move() / _delete(), INSIDE the write transaction: the
+ *    access check (calstore_check_write), the verdict, the collection's component set, the
+ *    UID conflict, the store write with the index fields (struct store_cal_index, filled
+ *    here and nowhere else), and the place the scheduling hook will take.
+ *
+ * Results are protocol-neutral: CALSTORE_UID_CONFLICT names the item that holds the UID
+ * (CalDAV answers no-uid-conflict with its href, ActiveSync the item's Status, /exchange its
+ * 403/409), CALSTORE_STORE carries the store's result for the protocol's own mapping, and
+ * validation and access refusals come as conditions in `err` (cal_cond_*,
+ * calstore_cond_need_privileges).
+ *
+ * Hook points (issues 12 and 13), each a call every write above passes through:
+ *  - access: calstore_check_write(), called first by every write with the operation and the
+ *    collection(s) it changes. Today it enforces the one rule there is: the writing principal
+ *    owns the collection. Sharing (read-only sharees, delegates) extends it there.
+ *  - scheduling: calstore_written(), called after every successful store write with the
+ *    operation, the collection, the item's name and its index before and after. Today it
+ *    only counts (calstore_stats); implicit scheduling (RFC 6638: iTIP to attendees when an
+ *    organizer's object changes, whichever protocol wrote it) goes there. */
+#ifndef ALMANAC_CALSTORE_CALSTORE_H
+#define ALMANAC_CALSTORE_CALSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/err.h"
+#include "util/slice.h"
+
+#define ERR_COND(sym, name, ns, http, eas) ERR_COND_DECLARE(sym, name, ns, http, eas)
+#include "calstore/conds.def"
+#undef ERR_COND
+
+/* Who writes, and where: a connection inside a write transaction, the request's arena and
+ * the principal the request authenticated as. */
+struct calstore_writer {
+    struct store *store;
+    struct arena *arena;
+    uint64_t principal; /* struct store_principal.id */
+};
+
+/* A calendar object validated for writing (calstore_prepare). Borrows the content. */
+struct calstore_obj {
+    const void *content;
+    size_t size;
+    const char *content_type;
+    unsigned allowed; /* the component set it was validated against */
+    int rc;           /* 0: valid; -1: refused, err says why */
+    struct err err;
+    struct store_cal_index index; /* when valid: uid, span, component, instance index */
+};
+
+/* Parses and validates `ics` as one calendar object resource of the component types
+ * `allowed` (cal_comp bits; 0 for every type the store keeps), with its recurrence and
+ * time-zone expansion and instance index, and keeps the verdict in *obj (strings and index
+ * in `arena`). Returns obj->rc; on -1, err (may be NULL) gets obj->err too. Meant to run
+ * outside any transaction; never touches the store. */
+int calstore_prepare(struct slice ics,
+                     const char *content_type,
+                     unsigned allowed,
+                     struct arena *arena,
+                     struct calstore_obj *obj,
+                     struct err *err);
+
+/* True when `obj` was prepared on exactly these bytes (a protocol that prepared early and
+ * then changed the body must prepare again). */
+bool calstore_prepared_on(const struct calstore_obj *obj, const void *content, size_t size);
+
+enum calstore_rc {
+    CALSTORE_OK = 0,
+    CALSTORE_INVALID,      /* the object is refused: err holds a cal_cond_* condition */
+    CALSTORE_DENIED,       /* calstore_check_write refused: err set */
+    CALSTORE_UID_CONFLICT, /* another item of the target calendar has the UID: res->holder */
+    CALSTORE_STORE,        /* the store failed: res->store_rc, for the protocol's mapping */
+};
+
+struct calstore_res {
+    enum store_rc store_rc; /* CALSTORE_STORE */
+    const char *uid;        /* CALSTORE_UID_CONFLICT: the UID, */
+    const char *holder;     /* and the name of the item of the target calendar holding it */
+    struct store_item item; /* CALSTORE_OK of put, copy: the item as written */
+    bool created;           /* CALSTORE_OK of put: the name was new */
+};
+
+enum calstore_op {
+    CALSTORE_OP_PUT,    /* create or replace an object */
+    CALSTORE_OP_DELETE, /* delete one */
+    CALSTORE_OP_COPY,   /* a copy of an object arrives */
+    CALSTORE_OP_MOVE,   /* an object leaves (`coll` the source) or arrives (the target) */
+};
+
+/* The access check every write makes first, once per collection it changes: 0, or -1 with
+ * calstore_cond_need_privileges. Issue 12's sharing rules go here. */
+int calstore_check_write(const struct calstore_writer *w,
+                         enum calstore_op op,
+                         const struct store_coll *coll,
+                         struct err *err);
+
+/* Creates or replaces item `name` of the calendar `coll` with the prepared object: access,
+ * the verdict, coll's component set (obj may have been prepared for more), the UID no other
+ * item of coll has, the write. A name held by a collection is the store's STORE_EXISTS. */
+enum calstore_rc calstore_put(const struct calstore_writer *w,
+                              const struct store_coll *coll,
+                              const char *name,
+                              const struct calstore_obj *obj,
+                              struct calstore_res *res,
+                              struct err *err);
+
+/* Deletes item `name` of calendar `coll` (a tombstone stays). STORE_NOTFOUND when absent. */
+enum calstore_rc calstore_delete(const struct calstore_writer *w,
+                                 const struct store_coll *coll,
+                                 const char *name,
+                                 struct calstore_res *res,
+                                 struct err *err);
+
+/* Copies item `name` of `from` (content, index, dead properties) as `to_name` into calendar
+ * `to`, which must not hold that name: the object was validated when it was written into a
+ * calendar (the protocol checks that `from` is one and that `to` takes its component). */
+enum calstore_rc calstore_copy(const struct calstore_writer *w,
+                               const struct store_coll *from,
+                               const char *name,
+                               const struct store_coll *to,
+                               const char *to_name,
+                               struct calstore_res *res,
+                               struct err *err);
+
+/* Moves item `name` of `from` to `to` as `to_name` (ids and properties kept), either of them
+ * a calendar: access to both, and the UID when `to` is a calendar. */
+enum calstore_rc calstore_move(const struct calstore_writer *w,
+                               const struct store_coll *from,
+                               const char *name,
+                               const struct store_coll *to,
+                               const char *to_name,
+                               struct calstore_res *res,
+                               struct err *err);
+
+/* Writes that reached calstore_written() since start-up (all threads): the scheduling hook's
+ * call site, counted so tests see every path pass through it. */
+struct calstore_stats {
+    uint64_t put, deleted, copied, moved;
+};
+
+void calstore_stats(struct calstore_stats *out);
+
+#endif
