@@ -955,9 +955,7 @@ static int metrics_access(struct http_request *req, struct err *err)
     struct http_server *srv = req->srv;
     bool has_token = srv->cfg.metrics_token && *srv->cfg.metrics_token;
     if (!has_token && http_addr_list_is_empty(srv->metrics_allow)) {
-        return err_set(err, &http_cond_not_found,
-                       "/metrics is off (no metrics_allow or "
-                       "metrics_token)");
+        return err_set(err, &http_cond_not_found, "/metrics is off: no metrics_allow, no token");
     }
     if (!http_addr_list_is_empty(srv->metrics_allow) &&
         !http_addr_list_has(srv->metrics_allow, slice_from_cstr(req->client))) {

@@ -24,9 +24,11 @@ from easclient import E
 from harness import ALMANAC, ALMANACD, ServerTestCase, main, propfind_body
 
 
-def init_store(data):
-    """An empty store in `data`: almanacd refuses to start without one."""
-    subprocess.run([ALMANAC, "--data", data, "init"], check=True, capture_output=True)
+def make_store(data):
+    """A store with one user, made by the admin CLI (almanacd itself may refuse to create
+    one), so that the failures below are the TLS ones."""
+    subprocess.run([ALMANAC, "--data", data, "user", "add", "alice", "--password-stdin"],
+                   input="pw-alice-secret\n", text=True, check=True, capture_output=True)
 
 
 def make_cert(dirname, name, cn, key_type="rsa:2048"):
@@ -308,7 +310,7 @@ class TlsStartErrors(unittest.TestCase):
         self.dir = tempfile.mkdtemp(prefix="almanac-tls-err-")
         self.cert, self.key = make_cert(self.dir, "a", "almanac-test-a")
         self.other = make_cert(self.dir, "b", "almanac-test-b")
-        init_store(os.path.join(self.dir, "data"))
+        make_store(os.path.join(self.dir, "data"))
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -382,7 +384,7 @@ class TlsOnly(unittest.TestCase):
                         "-days", "2", "-subj", "/CN=almanac-test-ec",
                         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
                        check=True, capture_output=True)
-        init_store(os.path.join(d, "data"))
+        make_store(os.path.join(d, "data"))
         conf = os.path.join(d, "almanac.conf")
         with open(conf, "w") as f:
             f.write("listen =\ntls_listen = 127.0.0.1:0\ntls_cert = %s\ntls_key = %s\n"
