@@ -32,7 +32,7 @@ run: build
 	$(BUILD)/almanacd --data $(DATA) --listen $(LISTEN)
 
 check: deps
-	cmake -S . -B $(CHECK) -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON
+	cmake -S . -B $(CHECK) -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON -DALMANAC_FAULTS=ON
 	cmake --build $(CHECK) -j$(JOBS)
 	cd $(CHECK) && ctest --output-on-failure -j$(JOBS) --timeout 900
 
