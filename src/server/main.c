@@ -23,6 +23,7 @@
 #include "http/http.h"
 #include "repl/repl.h"
 #include "server/config.h"
+#include "server/faults.h"
 #include "store/store.h"
 #include "util/log.h"
 #include "util/sec.h"
@@ -381,6 +382,14 @@ static int serve(const struct server_opts *o, struct config *cfg)
     struct http_route routes[] = {dav_route("/", &dav), caldav_wellknown_route(),
                                   eas_route("/Microsoft-Server-ActiveSync", eas),
                                   eas_route("/microsoft-server-activesync", eas)};
+    /* tests only: store faults armed per request (server/faults.h) */
+    if (server_faults_init() != 0 ||
+        server_faults_wrap_routes(routes, ALM_ARRAY_LEN(routes)) != 0) {
+        store_pool_set_change_hook(pool, NULL, NULL);
+        eas_app_destroy(&eas);
+        store_pool_destroy(&pool);
+        return 1;
+    }
     struct http_config hc = {
         .listen = cfg->listen,
         .workers = cfg->workers,

@@ -25,6 +25,7 @@ static uint64_t points;              /* points of plan.op passed since arm */
 static uint64_t fired;               /* faults injected since arm */
 static bool first_fired_prepare;     /* the first fault hit a fetch/prepare */
 static bool armed;                   /* plan counts (store_fault_on mirrors it) */
+static pthread_t owner;              /* the arming thread, for plan.this_thread */
 
 bool store_fault_available(void)
 {
@@ -35,6 +36,7 @@ void store_fault_arm(const struct store_fault_plan *p)
 {
     pthread_mutex_lock(&plan_lock);
     plan = *p;
+    owner = pthread_self();
     points = 0;
     fired = 0;
     first_fired_prepare = false;
@@ -92,7 +94,7 @@ static const int err_codes[] = {
 int store_db_fault_hit(struct store *s, enum store_fault_op op, const char *what, bool prepare)
 {
     pthread_mutex_lock(&plan_lock);
-    if (!armed || op != plan.op) {
+    if (!armed || op != plan.op || (plan.this_thread && !pthread_equal(owner, pthread_self()))) {
         pthread_mutex_unlock(&plan_lock);
         return 0;
     }
@@ -177,7 +179,8 @@ static bool field_is(const char *p, const char *end, const char *lit)
 int store_fault_parse(const char *spec, struct store_fault_plan *out)
 {
     static const char *const errs[] = {"io", "full", "busy", "locked"};
-    struct store_fault_plan p = {STORE_FAULT_STMT, 0, STORE_FAULT_IO, false};
+    struct store_fault_plan p = {
+        .op = STORE_FAULT_STMT, .nth = 0, .err = STORE_FAULT_IO, .persist = false};
     bool have_point = false;
     const char *f = spec;
     for (;;) {

@@ -14,8 +14,10 @@
  * The failure is what SQLite would return: the statement or step reports the error and does
  * nothing, so the store maps it as any other (store_db_fail: IOERR and FULL become STORE_IO,
  * BUSY and LOCKED STORE_BUSY; a failed prepare is STORE_IO whatever the class) and the caller
- * must roll back. One plan for the whole process: counted over every connection and thread,
- * so tests run one request or call at a time.
+ * must roll back. One plan for the whole process, counted over every connection and thread
+ * (tests run one call at a time), or only on the thread that armed it (`this_thread`: the
+ * server arms a plan for one request on its worker, so the other threads' work, such as the
+ * next request's authentication, never counts).
  *
  * Compiled in only with -DALMANAC_FAULTS=ON (CMake; `make check` sets it). Then an unarmed
  * store pays one relaxed atomic load and a not-taken branch per point, next to a
@@ -46,6 +48,7 @@ struct store_fault_plan {
     enum store_fault_err err; /* what it reports (fsync points always fail with EIO) */
     bool persist;             /* every later point of that kind fails too (SQLite's
                                  "persistent" faultsim); else only the Nth */
+    bool this_thread;         /* only points on the thread that called store_fault_arm() */
 };
 
 /* True when this build has the seam (ALMANAC_FAULTS). */

@@ -371,7 +371,8 @@ static unsigned run_faults(
         if (n > 500) {
             fail_msg("%s: still faulting after 500 points", name);
         }
-        struct store_fault_plan plan = {STORE_FAULT_STMT, n, err, persist};
+        struct store_fault_plan plan = {
+            .op = STORE_FAULT_STMT, .nth = n, .err = err, .persist = persist};
         store_fault_arm(&plan);
         enum store_rc rc = store_begin_write(f->s);
         if (rc == STORE_OK) {
@@ -544,7 +545,8 @@ static void test_store_faults_fail_reads_cleanly_mid_stream(void **state)
     char *before = dump(f);
     for (uint64_t n = 1;; n++) {
         assert_true(n < 200);
-        struct store_fault_plan plan = {STORE_FAULT_STMT, n, STORE_FAULT_IO, false};
+        struct store_fault_plan plan = {
+            .op = STORE_FAULT_STMT, .nth = n, .err = STORE_FAULT_IO, .persist = false};
         store_fault_arm(&plan);
         unsigned rows = 0;
         enum store_rc rc = read_all(f, &rows);
@@ -601,7 +603,8 @@ static void test_store_faults_parse_plans(void **state)
 static void test_store_faults_count_points_without_failing(void **state)
 {
     struct fixture *f = *state;
-    struct store_fault_plan plan = {STORE_FAULT_STMT, 0, STORE_FAULT_IO, false};
+    struct store_fault_plan plan = {
+        .op = STORE_FAULT_STMT, .nth = 0, .err = STORE_FAULT_IO, .persist = false};
     store_fault_arm(&plan);
     assert_int_equal(store_begin_write(f->s), STORE_OK);
     assert_int_equal(put_create(f), STORE_OK);
@@ -624,7 +627,8 @@ static void test_store_faults_count_points_without_failing(void **state)
 static void test_store_faults_failed_fsync_poisons_commits(void **state)
 {
     struct fixture *f = *state;
-    struct store_fault_plan plan = {STORE_FAULT_FSYNC, 1, STORE_FAULT_IO, false};
+    struct store_fault_plan plan = {
+        .op = STORE_FAULT_FSYNC, .nth = 1, .err = STORE_FAULT_IO, .persist = false};
     store_fault_arm(&plan);
     assert_int_equal(store_begin_write(f->s), STORE_OK);
     assert_int_equal(put_create(f), STORE_OK);
