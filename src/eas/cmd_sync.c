@@ -235,6 +235,14 @@ struct coll_job {
     bool wrote; /* a client command changed the store: the key must advance (§3.3.3) */
 };
 
+/* True when a command's failure is the store's (busy, failed) or a bug: the whole Sync then
+ * fails and rolls back, instead of one item's Status. */
+static bool store_failed(const struct err *e)
+{
+    return e->cond == &eas_cond_busy || e->cond == &eas_cond_store_failed ||
+           e->cond == &err_cond_internal;
+}
+
 static unsigned item_status(const struct err *e)
 {
     if (e->cond == &eas_cond_item_invalid || e->cond == &cal_cond_eas_invalid ||
@@ -380,7 +388,7 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
         return rc == STORE_OK ? 0 : eas_store_err(er, rc, fatal);
     }
     if (put_ics(j, ics, NULL, &it, &e) != 0) {
-        if (e.cond == &eas_cond_busy || e.cond == &err_cond_internal) {
+        if (store_failed(&e)) {
             *fatal = e;
             return -1;
         }
@@ -450,7 +458,7 @@ static int client_change(struct coll_job *j, const struct eas_node *cmd, struct 
             rc = put_ics(j, ics, it.name, &it, &e);
         }
         if (rc != 0) {
-            if (e.cond == &eas_cond_busy || e.cond == &err_cond_internal) {
+            if (store_failed(&e)) {
                 *fatal = e;
                 return -1;
             }
@@ -483,7 +491,7 @@ static int client_delete(struct coll_job *j, const struct eas_node *cmd, struct 
         if (cal_eas_apply_instance((struct slice){it.content, it.size}, instance, NULL, er->arena,
                                    &ics, &e) != 0 ||
             put_ics(j, ics, it.name, &it, &e) != 0) {
-            if (e.cond == &eas_cond_busy || e.cond == &err_cond_internal) {
+            if (store_failed(&e)) {
                 *fatal = e;
                 return -1;
             }

@@ -96,7 +96,9 @@ int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
     case STORE_IO:
         break;
     }
-    return err_set(err, &err_cond_internal, "store: %s",
+    /* I/O, a full disk, a failed fsync: 503 with Retry-After, which a phone retries
+     * (issue #14), never a 500; the detail goes to the log only. */
+    return err_set(err, &eas_cond_store_failed, "store: %s",
                    er->store ? store_last_error(er->store) : "unavailable");
 }
 

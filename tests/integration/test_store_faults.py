@@ -193,6 +193,8 @@ class StoreFaultsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        if getattr(cls, "phone", None):
+            cls.phone.close()
         cls.fs.stop()
 
     @staticmethod
@@ -280,9 +282,104 @@ class StoreFaultsTest(unittest.TestCase):
     def dav(self, method, path, body=None, headers=None):
         return lambda: http_request(self.srv, method, path, body=body, headers=headers)
 
+    def test_caldav_put_create(self):
+        self.run_faults("PUT create", self.dav("PUT", "/calendars/alice/cal/new.ics",
+                                                event("new"), ICS),
+                        self.dav_failed, self.status_is(201),
+                        undo=self.dav("DELETE", "/calendars/alice/cal/new.ics"))
+
+    def test_caldav_put_replace(self):
+        self.run_faults("PUT replace", self.dav("PUT", "/calendars/alice/cal/b.ics",
+                                                 event("b", "changed"), ICS),
+                        self.dav_failed, self.status_is(204))
+
+    def test_caldav_delete(self):
+        self.run_faults("DELETE", self.dav("DELETE", "/calendars/alice/cal/b.ics"),
+                        self.dav_failed, self.status_is(204),
+                        undo=self.dav("PUT", "/calendars/alice/cal/b.ics", event("b"), ICS))
+
+    def test_caldav_copy(self):
+        self.run_faults("COPY", self.dav("COPY", "/calendars/alice/cal/a.ics", headers={
+            "Destination": "/calendars/alice/cal2/a.ics"}),
+            self.dav_failed, self.status_is(201),
+            undo=self.dav("DELETE", "/calendars/alice/cal2/a.ics"))
+
+    def test_caldav_move(self):
+        self.run_faults("MOVE", self.dav("MOVE", "/calendars/alice/cal/b.ics", headers={
+            "Destination": "/calendars/alice/cal2/b.ics"}),
+            self.dav_failed, self.status_is(201),
+            undo=self.dav("MOVE", "/calendars/alice/cal2/b.ics", headers={
+                "Destination": "/calendars/alice/cal/b.ics"}))
+
+    def test_caldav_mkcalendar(self):
+        self.run_faults("MKCALENDAR", self.dav("MKCALENDAR", "/calendars/alice/new/"),
+                        self.dav_failed, self.status_is(201),
+                        undo=self.dav("DELETE", "/calendars/alice/new/"))
+
+    def test_webdav_mkcol(self):
+        self.run_faults("MKCOL", self.dav("MKCOL", "/calendars/alice/dir/sub/"),
+                        self.dav_failed, self.status_is(201),
+                        undo=self.dav("DELETE", "/calendars/alice/dir/sub/"))
+
+    def test_caldav_proppatch(self):
+        self.run_faults("PROPPATCH", self.dav("PROPPATCH", "/calendars/alice/cal/a.ics",
+                                              proppatch_body("blue"), XML),
+                        self.dav_failed, self.status_is(207))
+
+    def test_caldav_delete_collection(self):
+        self.assertEqual(self.srv.request("MKCALENDAR", "/calendars/alice/tmp/").status, 201)
+        self.assertEqual(self.srv.request("PUT", "/calendars/alice/tmp/x.ics", body=event("x"),
+                                          headers=ICS).status, 201)
+        self.run_faults("DELETE collection", self.dav("DELETE", "/calendars/alice/tmp/"),
+                        self.dav_failed, self.status_is(204))
+
     # /exchange writes ----------------------------------------------------------------------
 
+    def test_exchange_put(self):
+        self.run_faults("/exchange PUT", self.dav("PUT", "/exchange/alice/cal/ex.ics",
+                                                  event("ex"), ICS),
+                        self.dav_failed, self.status_is(201),
+                        undo=self.dav("DELETE", "/calendars/alice/cal/ex.ics"))
+
+    def test_exchange_proppatch(self):
+        body = ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" '
+                'xmlns:C="urn:schemas:calendar:" xmlns:H="urn:schemas:httpmail:"><D:set><D:prop>'
+                '<H:subject>edited</H:subject><C:location>here</C:location></D:prop></D:set>'
+                '</D:propertyupdate>')
+        self.run_faults("/exchange PROPPATCH", self.dav("PROPPATCH", "/exchange/alice/cal/a.ics",
+                                                        body, XML),
+                        self.dav_failed, self.status_is(207))
+
     # reads ---------------------------------------------------------------------------------
+
+    def test_propfind(self):
+        self.run_faults("PROPFIND", self.dav("PROPFIND", "/calendars/alice/cal/", PROPFIND,
+                                             dict(XML, Depth="1")),
+                        self.dav_streamed_failed, self.status_is(207))
+
+    def test_report_sync_collection(self):
+        self.run_faults("REPORT sync-collection",
+                        self.dav("REPORT", "/calendars/alice/cal/", SYNC_REPORT, XML),
+                        self.dav_streamed_failed, self.status_is(207))
+
+    def test_report_calendar_query(self):
+        self.run_faults("REPORT calendar-query",
+                        self.dav("REPORT", "/calendars/alice/cal/", QUERY_REPORT,
+                                 dict(XML, Depth="1")),
+                        self.dav_streamed_failed, self.status_is(207))
+
+    def test_report_calendar_multiget(self):
+        self.run_faults("REPORT calendar-multiget",
+                        self.dav("REPORT", "/calendars/alice/cal/", MULTIGET_REPORT, XML),
+                        self.dav_streamed_failed, self.status_is(207))
+
+    def test_get(self):
+        self.run_faults("GET", self.dav("GET", "/calendars/alice/cal/a.ics"),
+                        self.dav_failed, self.status_is(200))
+
+    def test_replication_search(self):
+        self.run_faults("SEARCH", self.dav("SEARCH", "/exchange/alice/cal/", SEARCH, XML),
+                        self.dav_streamed_failed, self.status_is(207))
 
     # ActiveSync ----------------------------------------------------------------------------
 
@@ -324,6 +421,38 @@ class StoreFaultsTest(unittest.TestCase):
 
     # other error classes -------------------------------------------------------------------
 
+    def test_caldav_put_busy(self):
+        """A busy store (SQLITE_BUSY past the timeout) is store-busy; a statement that cannot
+        be prepared is store-failed whatever the cause."""
+        def failed(answer):
+            self.assertIsNot(answer, ABORTED)
+            self.assertEqual(answer.status, 503, answer)
+            self.assertTrue(answer.header("Retry-After"), answer)
+            self.assertRegex(answer.text, "<A:reason>store-(busy|failed)</A:reason>")
+        self.run_faults("PUT busy", self.dav("PUT", "/calendars/alice/cal/busy.ics",
+                                              event("busy"), ICS),
+                        failed, self.status_is(201), err="busy",
+                        undo=self.dav("DELETE", "/calendars/alice/cal/busy.ics"))
+
+    def test_eas_settings(self):
+        self.run_faults("Settings", self.eas("Settings", lambda: E(
+            "S:Settings", E("S:DeviceInformation", E("S:Set", E("S:Model", "Faulty"),
+                                                     E("S:OS", "FaultOS 2"))))),
+            self.eas_failed, self.eas_ok)
+
+    def test_eas_provision(self):
+        """A device provisioning again (a new temporary key). A device's first request of all
+        makes its row before any command runs, in a transaction of its own; that row stays
+        when the command then fails, so the device here is known already."""
+        other = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                             "FAULTS2")
+        other.provision()
+
+        def send():
+            other.close()
+            return other.request("Provision", other.provision_request(), policy_key=None)
+        self.run_faults("Provision", send, self.eas_failed, self.eas_ok)
+
     # a build without the seam ----------------------------------------------------------------
 
     def test_0_release_build_ignores(self):
@@ -340,6 +469,41 @@ class StoreFaultsTest(unittest.TestCase):
                              headers={"Depth": "0"})
         self.assertEqual(r.status, 207)
         self.assertNotIn(INJECTED, self.srv.read_log())
+
+
+class FsyncFaultTest(unittest.TestCase):
+    """A failed fsync of the write-ahead log (store_flush.h): the write it covered is committed
+    but not known durable, so the request is answered 503 store-failed, and so is every later
+    write until the server restarts (after a failed fsync no later one proves anything);
+    reads go on. After the restart SQLite's recovery serves what the log holds, and writes
+    work again."""
+
+    def test_failed_fsync_fails_every_write_until_a_restart(self):
+        fs = FaultServer()
+        srv = fs.srv
+        try:
+            if not fs.seam_built_in():
+                self.skipTest("almanacd has no fault seam")
+            self.assertEqual(srv.request("MKCALENDAR", "/calendars/alice/cal/").status, 201)
+            fs.arm("fsync=1")
+            for name in ("a.ics", "b.ics"):
+                r = srv.request("PUT", "/calendars/alice/cal/" + name, body=event(name),
+                                headers=ICS)
+                self.assertEqual(r.status, 503, r)
+                self.assertTrue(r.header("Retry-After"), r)
+                self.assertIn("<A:reason>store-failed</A:reason>", r.text)
+            log = srv.read_log()
+            self.assertIn(INJECTED, log)
+            self.assertIn("store WAL fsync failed", log)
+            self.assertEqual(srv.request("PROPFIND", "/calendars/alice/cal/", body=PROPFIND,
+                                         headers={"Depth": "1"}).status, 207)
+            srv.restart()
+            r = srv.request("PUT", "/calendars/alice/cal/c.ics", body=event("c"), headers=ICS)
+            self.assertEqual(r.status, 201, r)
+            for name in ("a.ics", "b.ics", "c.ics"):
+                self.assertEqual(srv.request("GET", "/calendars/alice/cal/" + name).status, 200)
+        finally:
+            fs.stop()
 
 
 if __name__ == "__main__":
