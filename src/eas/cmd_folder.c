@@ -428,9 +428,13 @@ int eas_cmd_folderchange(struct eas_req *er, struct err *err)
         return -1;
     }
     unsigned status = FS_OK;
+    int found = 0;
     if (!cur.key || strcmp(cur.key, key) != 0) {
         status = FS_BAD_KEY;
-    } else if (eas_calendar_of(er, id, &c) != 0) {
+    } else if ((found = eas_calendar_of(er, id, &c, err)) < 0) {
+        store_rollback(er->store);
+        return -1;
+    } else if (found > 0) {
         status = FS_NOT_FOUND;
     }
     if (status != FS_OK) {

@@ -835,7 +835,11 @@ static int sync_collection(struct eas_req *er,
         window = w == 0 || w > EAS_WINDOW_MAX ? EAS_WINDOW_MAX : (unsigned)w;
     }
     struct coll_job j = {.er = er};
-    if (eas_calendar_of(er, id, &j.coll) != 0) {
+    int found = eas_calendar_of(er, id, &j.coll, err);
+    if (found < 0) {
+        return -1;
+    }
+    if (found > 0) {
         if (!eas_dummy_folder(id)) {
             return write_status_only(out, key, id, SYNC_HIERARCHY) ? eas_out_err(err) : 0;
         }
