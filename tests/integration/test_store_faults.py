@@ -419,6 +419,28 @@ class StoreFaultsTest(unittest.TestCase):
         self.assertEqual(len(sids), 1, r.resp)
         return sids[0]
 
+    def test_eas_sync_add(self):
+        add = E("Add", E("ClientId", "c1"),
+                ec.calendar_appdata("phone event", ec.parse_compact("20260210T100000Z"),
+                                    ec.parse_compact("20260210T110000Z"), uid="phone-uid-1"))
+        self.run_faults("Sync Add", self.eas("Sync", self.sync_body([add])), self.eas_failed,
+                        self.sync_ok)
+
+    def test_eas_sync_change(self):
+        sid = self.phone_item("chg.ics")
+        change = E("Change", E("ServerId", sid),
+                   ec.calendar_appdata("changed on the phone",
+                                       ec.parse_compact("20260105T120000Z"),
+                                       ec.parse_compact("20260105T130000Z")))
+        self.run_faults("Sync Change", self.eas("Sync", self.sync_body([change])),
+                        self.eas_failed, self.sync_ok)
+
+    def test_eas_sync_delete(self):
+        sid = self.phone_item("del.ics")
+        self.run_faults("Sync Delete",
+                        self.eas("Sync", self.sync_body([E("Delete", E("ServerId", sid))])),
+                        self.eas_failed, self.sync_ok)
+
     def test_eas_sync_download(self):
         self.assertEqual(self.srv.request("PUT", "/calendars/alice/cal/dl.ics", body=event("dl"),
                                           headers=ICS).status, 201)
@@ -464,6 +486,13 @@ class StoreFaultsTest(unittest.TestCase):
                                               event("busy"), ICS),
                         failed, self.status_is(201), err="busy",
                         undo=self.dav("DELETE", "/calendars/alice/cal/busy.ics"))
+
+    def test_eas_sync_add_full_disk(self):
+        add = E("Add", E("ClientId", "c2"),
+                ec.calendar_appdata("full disk", ec.parse_compact("20260211T100000Z"),
+                                    ec.parse_compact("20260211T110000Z"), uid="phone-uid-2"))
+        self.run_faults("Sync Add (full disk)", self.eas("Sync", self.sync_body([add])),
+                        self.eas_failed, self.sync_ok, err="full")
 
     def test_eas_settings(self):
         self.run_faults("Settings", self.eas("Settings", lambda: E(
