@@ -447,6 +447,35 @@ class StoreFaultsTest(unittest.TestCase):
         self.run_faults("Sync download", self.eas("Sync", self.sync_body(get_changes=True)),
                         self.eas_failed, self.sync_ok)
 
+    def test_eas_folder_sync(self):
+        self.run_faults("FolderSync", self.eas("FolderSync", lambda: E(
+            "F:FolderSync", E("SyncKey", self.folder_key))),
+            lambda a: self.eas_failed(a, ("Status", 6)), self.eas_ok)
+
+    def test_eas_folder_create(self):
+        def created(answer):
+            self.eas_ok(answer)
+            self.assertEqual(answer.doc.findtext("Status"), "1", answer)
+            type(self).folder_key = answer.doc.findtext("SyncKey")
+        self.run_faults("FolderCreate", self.eas("FolderCreate", lambda: E(
+            "F:FolderCreate", E("SyncKey", self.folder_key), E("ParentId", "0"),
+            E("DisplayName", "from the phone"), E("Type", "13"))),
+            lambda a: self.eas_failed(a, ("Status", 6)), created)
+
+    def test_eas_folder_update(self):
+        fid = next(f["ServerId"] for f in ec.EASClient.folders_of(self.phone.folder_sync("0"))
+                   if f["DisplayName"] == "cal2")
+        type(self).folder_key = self.phone.folder_sync("0").doc.findtext("SyncKey")
+
+        def renamed(answer):
+            self.eas_ok(answer)
+            self.assertEqual(answer.doc.findtext("Status"), "1", answer)
+            type(self).folder_key = answer.doc.findtext("SyncKey")
+        self.run_faults("FolderUpdate", self.eas("FolderUpdate", lambda: E(
+            "F:FolderUpdate", E("SyncKey", self.folder_key), E("ServerId", fid),
+            E("ParentId", "0"), E("DisplayName", "renamed"))),
+            lambda a: self.eas_failed(a, ("Status", 6)), renamed)
+
     def test_eas_get_item_estimate(self):
         self.run_faults("GetItemEstimate", lambda: (self.phone.close(), self.phone.get_item_estimate(
             self.fid, self.sync_key))[1], self.eas_failed, self.eas_ok)
