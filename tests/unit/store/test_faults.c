@@ -50,7 +50,10 @@ static const struct store_prop prop_color = {"urn:x-test:", "color", "<x>red</x>
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/almanac-faults-XXXXXX");
+    /* tmpfs when there is one: a fixture per write and class makes a few hundred commits, and
+     * what is tested here is what the store holds, not how long fsync takes */
+    snprintf(f->dir, sizeof(f->dir), "%s/almanac-faults-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
     assert_non_null(mkdtemp(f->dir));
     assert_int_equal(store_open(f->dir, &f->s, NULL), STORE_OK);
     f->a = arena_create();
@@ -422,37 +425,42 @@ static unsigned run_faults(
 static const struct {
     const char *name;
     write_fn *fn;
+    bool sample; /* also run for the classes that map like another (full disk, locked) */
 } writes[] = {
-    {"item put (create)", put_create},
-    {"item put (replace)", put_replace},
-    {"item delete", item_delete},
-    {"item move (rename)", item_rename},
-    {"item move (to another collection)", item_move_away},
-    {"item touch", item_touch},
-    {"item copy with properties", item_copy},
-    {"collection create", coll_create},
-    {"collection delete", coll_delete},
-    {"collection move", coll_move},
-    {"collection touch", coll_touch},
-    {"collection history reset", coll_reset},
-    {"collection tombstone prune", coll_prune},
-    {"dead properties set, remove, touch", proppatch},
-    {"principal add", principal_add},
-    {"principal password", principal_passwd},
-    {"principal delete", principal_del},
-    {"ActiveSync device touch (known)", device_touch_known},
-    {"ActiveSync device touch (new)", device_touch_new},
-    {"ActiveSync policy and device information", device_provision},
-    {"ActiveSync device delete", device_del},
-    {"ActiveSync blobs", blobs},
-    {"ActiveSync sync round", sync_round},
-    {"ActiveSync sync state create and reset", sync_new_and_reset},
+    {"item put (create)", put_create, true},
+    {"item put (replace)", put_replace, false},
+    {"item delete", item_delete, true},
+    {"item move (rename)", item_rename, false},
+    {"item move (to another collection)", item_move_away, true},
+    {"item touch", item_touch, false},
+    {"item copy with properties", item_copy, false},
+    {"collection create", coll_create, false},
+    {"collection delete", coll_delete, true},
+    {"collection move", coll_move, false},
+    {"collection touch", coll_touch, false},
+    {"collection history reset", coll_reset, false},
+    {"collection tombstone prune", coll_prune, false},
+    {"dead properties set, remove, touch", proppatch, false},
+    {"principal add", principal_add, false},
+    {"principal password", principal_passwd, false},
+    {"principal delete", principal_del, false},
+    {"ActiveSync device touch (known)", device_touch_known, false},
+    {"ActiveSync device touch (new)", device_touch_new, true},
+    {"ActiveSync policy and device information", device_provision, false},
+    {"ActiveSync device delete", device_del, false},
+    {"ActiveSync blobs", blobs, false},
+    {"ActiveSync sync round", sync_round, true},
+    {"ActiveSync sync state create and reset", sync_new_and_reset, false},
 };
 
-/* Every write, fault classes in turn, each on a fresh fixture (a successful run changes it). */
-static void check_writes(enum store_fault_err err, bool persist)
+/* Every write (or with `sample` the sampled ones), each on a fresh fixture (a successful run
+ * changes it). */
+static void check_writes(enum store_fault_err err, bool persist, bool sample)
 {
     for (size_t i = 0; i < ALM_ARRAY_LEN(writes); i++) {
+        if (sample && !writes[i].sample) {
+            continue;
+        }
         void *state = NULL;
         setup(&state);
         unsigned runs = run_faults(state, writes[i].name, writes[i].fn, err, persist);
@@ -467,32 +475,34 @@ static void check_writes(enum store_fault_err err, bool persist)
 static void test_store_faults_io_leave_no_partial_write(void **state)
 {
     (void)state;
-    check_writes(STORE_FAULT_IO, false);
+    check_writes(STORE_FAULT_IO, false, false);
 }
 
+/* SQLITE_FULL maps as SQLITE_IOERR does (store_db_fail), and SQLITE_LOCKED as SQLITE_BUSY: a
+ * sample of the writes shows it, the whole list runs for I/O and busy. */
 static void test_store_faults_full_disk_leave_no_partial_write(void **state)
 {
     (void)state;
-    check_writes(STORE_FAULT_FULL, false);
+    check_writes(STORE_FAULT_FULL, false, true);
 }
 
 static void test_store_faults_busy_map_to_store_busy(void **state)
 {
     (void)state;
-    check_writes(STORE_FAULT_BUSY, false);
+    check_writes(STORE_FAULT_BUSY, false, false);
 }
 
 static void test_store_faults_locked_map_to_store_busy(void **state)
 {
     (void)state;
-    check_writes(STORE_FAULT_LOCKED, false);
+    check_writes(STORE_FAULT_LOCKED, false, true);
 }
 
 /* SQLite's "persistent" faultsim: once the disk fails it keeps failing, the rollback aside. */
 static void test_store_faults_persistent_io_leave_no_partial_write(void **state)
 {
     (void)state;
-    check_writes(STORE_FAULT_IO, true);
+    check_writes(STORE_FAULT_IO, true, false);
 }
 
 /* ---------------------------------------------------------------------------------------- */
