@@ -123,11 +123,15 @@ static int check_password(void *ctx, const char *user, const char *password, uin
     }
     struct arena *a = arena_create();
     struct store_principal p;
-    int ok = -1;
+    int ok = 1; /* a store that fails cannot check: 503, never a failed login (a 401 makes
+                   clients ask for the password again, and the throttle would count it) */
     if (store_begin_read(s) == STORE_OK) {
-        if (store_principal_get(s, user, a, &p) == STORE_OK && p.pwhash) {
+        enum store_rc rc = store_principal_get(s, user, a, &p);
+        if (rc == STORE_OK && p.pwhash) {
             ok = sec_pwhash_verify(p.pwhash, password, strlen(password));
             *gen_out = p.cred_gen;
+        } else if (rc == STORE_OK || rc == STORE_NOTFOUND) {
+            ok = -1;
         }
         store_rollback(s);
     }

@@ -109,14 +109,18 @@ def diff(before, after):
 class FaultServer:
     """The harness's server, started with the per-request fault file."""
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, process_plan=None):
         self.tmp = tempfile.mkdtemp(prefix="almanac-faults-")
         self.fault_file = os.path.join(self.tmp, "fault")
-        os.environ["ALMANAC_STORE_FAULT_FILE"] = self.fault_file
+        env = {"ALMANAC_STORE_FAULT_FILE": self.fault_file}
+        if process_plan:
+            env["ALMANAC_STORE_FAULT"] = process_plan
+        os.environ.update(env)
         try:
             self.srv = harness.Server(config=config)
         finally:
-            del os.environ["ALMANAC_STORE_FAULT_FILE"]
+            for k in env:
+                del os.environ[k]
         self.db = os.path.join(self.srv.data, "almanac.db")
         self.log_pos = 0
 
@@ -591,6 +595,31 @@ class FsyncFaultTest(unittest.TestCase):
             self.assertEqual(r.status, 201, r)
             for name in ("a.ics", "b.ics", "c.ics"):
                 self.assertEqual(srv.request("GET", "/calendars/alice/cal/" + name).status, 200)
+        finally:
+            fs.stop()
+
+
+class AuthFaultTest(unittest.TestCase):
+    """Authentication reads the store before any route runs. A store that fails there cannot
+    check the password: 503 service-unavailable with Retry-After, never a 401 (a client would
+    ask its user for the password again) and never a failed login the throttle counts. Here
+    every statement fails from the start (a process-wide persistent plan)."""
+
+    def test_a_failing_store_never_refuses_credentials(self):
+        fs = FaultServer(process_plan="stmt=1,err=io,persist")
+        srv = fs.srv
+        try:
+            if not fs.seam_built_in():
+                self.skipTest("almanacd has no fault seam")
+            for password in (None, "wrong password"):
+                r = srv.request("PROPFIND", "/calendars/alice/", body=PROPFIND,
+                                headers={"Depth": "0"}, password=password)
+                self.assertEqual(r.status, 503, r)
+                self.assertTrue(r.header("Retry-After"), r)
+                self.assertIn("<A:reason>service-unavailable</A:reason>", r.text)
+            log = srv.read_log()
+            self.assertIn(INJECTED, log)
+            self.assertNotIn("auth failed", log)
         finally:
             fs.stop()
 
