@@ -52,7 +52,7 @@ deb-check: deb
 	bash tests/packaging/test_deb.sh $(DEB)/almanac_*.deb
 
 check: deps
-	cmake -S . -B $(CHECK) -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON
+	cmake -S . -B $(CHECK) -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON -DALMANAC_FAULTS=ON
 	cmake --build $(CHECK) -j$(JOBS)
 	cd $(CHECK) && ctest --output-on-failure -j$(JOBS) --timeout 900
 
@@ -60,9 +60,9 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh $(FUZZ)
 
 # ThreadSanitizer over the tests that run threads against each other (CI runs it after check)
-TSAN_TESTS := unit_store|unit_cal_test_cal_limits|unit_http|unit_util|integration_test_activesync_state|integration_test_expansion_limits|integration_test_server|integration_test_multiget
+TSAN_TESTS := unit_store|unit_cal_test_cal_limits|unit_http|unit_util|integration_test_activesync_state|integration_test_expansion_limits|integration_test_server|integration_test_multiget|integration_test_store_faults
 tsan: deps
-	cmake -S . -B build-tsan -DALMANAC_TSAN=ON -DALMANAC_WERROR=ON
+	cmake -S . -B build-tsan -DALMANAC_TSAN=ON -DALMANAC_WERROR=ON -DALMANAC_FAULTS=ON
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && ALMANAC_TEST_BOUND_SCALE=5 ctest --output-on-failure -j$(JOBS) --timeout 900 -R '$(TSAN_TESTS)'
 

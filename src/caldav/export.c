@@ -293,8 +293,9 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
         return err_set(err, &http_cond_not_found, "no such subscription");
     }
     if (rc != STORE_OK) {
-        return err_set(err, rc == STORE_BUSY ? &err_cond_unavailable : &err_cond_internal,
-                       "store: %s", store_last_error(x->store));
+        /* busy or failed: the server's trouble, retried by the subscriber (issue 14) */
+        http_resp_error_header(req, "Retry-After", "30");
+        return err_set(err, &err_cond_unavailable, "store: %s", store_last_error(x->store));
     }
     x->href = "a subscription";
     const char *etag = dav_etag(a, &x->coll, x->coll.modseq);
@@ -307,7 +308,8 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
         return 0;
     }
     if (export_open(x) != 0) {
-        return err_set(err, &err_cond_internal, "store: %s", store_last_error(x->store));
+        http_resp_error_header(req, "Retry-After", "30");
+        return err_set(err, &err_cond_unavailable, "store: %s", store_last_error(x->store));
     }
     buf_init(&x->pending, app->limits.max_resource_size * 2 + (64u << 10));
     http_resp_status(req, 200);

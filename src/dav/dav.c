@@ -16,6 +16,10 @@
 #include "dav/conds.def"
 #undef ERR_COND
 
+/* Seconds a 503 (store busy or failed, no connection, time budget) asks the client to wait,
+ * as the ActiveSync route does. */
+#define DAV_RETRY_AFTER "30"
+
 static const struct dav_method *const methods[HTTP_M_COUNT] = {
     [HTTP_M_OPTIONS] = &dav_options,
     [HTTP_M_PROPFIND] = &dav_propfind,
@@ -56,7 +60,9 @@ static int map_store_err(const struct store_req *r, enum store_rc rc, struct err
     case STORE_IO:
         break;
     }
-    return err_set(err, &err_cond_internal, "store: %s", store_req_last_error(r));
+    /* I/O, a full disk, a failed fsync: the server's trouble and maybe a passing one, so a
+     * 503 the client retries (issue #14), never a 500; the detail goes to the log only. */
+    return err_set(err, &dav_cond_store_failed, "store: %s", store_req_last_error(r));
 }
 
 struct store *dav_store(struct dav_req *dr)
@@ -459,11 +465,15 @@ static void render_error(void *app, struct http_request *req, const struct err *
         }
     }
     rc |= buf_appendf(&b, "<A:reason>%s</A:reason><A:message>", c->name);
-    rc |= xmlout_text(&b, slice_from_cstr(c->http_status == 500 ? "internal error" : e->msg));
+    bool hide = c->http_status == 500 || c == &dav_cond_store_failed; /* docs/errors.md */
+    rc |= xmlout_text(&b, slice_from_cstr(hide ? "internal error" : e->msg));
     rc |= buf_appendf(&b, "</A:message><A:request-id>%llu</A:request-id></D:error>\n",
                       (unsigned long long)http_req_id(req));
     if (rc == 0) {
         http_resp_header(req, "Content-Type", "application/xml; charset=utf-8");
+        if (c->http_status == 503) {
+            http_resp_header(req, "Retry-After", DAV_RETRY_AFTER);
+        }
         http_resp_body(req, b.data, b.len);
     }
     buf_deinit(&b);

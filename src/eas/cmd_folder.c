@@ -32,13 +32,20 @@ static const struct {
     {"tasks", 7, "Tasks"},
 };
 
-/* The displayname dead property as text (it is stored XML-escaped), or the name. */
-static const char *display_name(struct eas_req *er, const struct store_coll *c)
+/* The displayname dead property as text (it is stored XML-escaped), or the name when it has
+ * none; NULL with *rc_out set when the store failed (the snapshot must not show the device a
+ * rename to the internal name over a passing fault). */
+static const char *
+display_name(struct eas_req *er, const struct store_coll *c, enum store_rc *rc_out)
 {
     struct store_prop p;
-    if (store_prop_get(er->store, STORE_RES_COLL, c->id, "DAV:", "displayname", er->arena, &p) !=
-            STORE_OK ||
-        p.value_len == 0) {
+    enum store_rc rc =
+        store_prop_get(er->store, STORE_RES_COLL, c->id, "DAV:", "displayname", er->arena, &p);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        *rc_out = rc;
+        return NULL;
+    }
+    if (rc == STORE_NOTFOUND || p.value_len == 0) {
         return c->name;
     }
 
@@ -118,9 +125,12 @@ static int snapshot_now(struct eas_req *er, struct buf *out, struct err *err)
             continue;
         }
         struct arena_mark m = arena_mark(er->arena);
+        const char *name = display_name(er, &c, &rc);
+        if (!name) {
+            break; /* rc holds the store's failure */
+        }
         bad |= buf_appendf(out, "c%llu\t%u\t%s\n", (unsigned long long)c.id,
-                           c.id == first ? TYPE_DEFAULT_CALENDAR : TYPE_USER_CALENDAR,
-                           display_name(er, &c));
+                           c.id == first ? TYPE_DEFAULT_CALENDAR : TYPE_USER_CALENDAR, name);
         arena_rewind(er->arena, m);
     }
     store_cursor_close(&cur);
@@ -428,9 +438,13 @@ int eas_cmd_folderchange(struct eas_req *er, struct err *err)
         return -1;
     }
     unsigned status = FS_OK;
+    int found = 0;
     if (!cur.key || strcmp(cur.key, key) != 0) {
         status = FS_BAD_KEY;
-    } else if (eas_calendar_of(er, id, &c) != 0) {
+    } else if ((found = eas_calendar_of(er, id, &c, err)) < 0) {
+        store_rollback(er->store);
+        return -1;
+    } else if (found > 0) {
         status = FS_NOT_FOUND;
     }
     if (status != FS_OK) {

@@ -30,7 +30,13 @@ static int estimate_one(struct eas_req *er, const struct eas_node *c, struct eas
     unsigned status = GIE_OK;
     uint64_t count = 0;
     struct store_eas_sync st;
-    if (eas_calendar_of(er, id, &coll) != 0) {
+    struct err fe;
+    err_init(&fe);
+    int found = eas_calendar_of(er, id, &coll, &fe);
+    if (found < 0) {
+        return -1; /* the store failed */
+    }
+    if (found > 0) {
         status = eas_dummy_folder(id) ? GIE_OK : GIE_BAD_COLLECTION;
     } else if (!key || strcmp(key, "0") == 0) {
         status = GIE_NOT_PRIMED;
@@ -142,6 +148,11 @@ int eas_cmd_settings(struct eas_req *er, struct err *err)
 /* ---------------------------------------------------------------------------------------- */
 /* ItemOperations: Fetch of a calendar item by CollectionId + ServerId. */
 
+enum {
+    FETCH_STORE_FAILED = -2
+};
+
+/* One Fetch answered into `e`: 0, non-zero when the encoder failed, or FETCH_STORE_FAILED. */
 static int fetch_one(struct eas_req *er, const struct eas_node *f, struct eas_wbxml_enc *e)
 {
     const char *cid = eas_node_text(eas_node_child(f, EAS_AS_COLLECTIONID), "");
@@ -161,9 +172,17 @@ static int fetch_one(struct eas_req *er, const struct eas_node *f, struct eas_wb
     uint64_t c, id;
     unsigned status = IO_OK;
     struct cal_eas_event ev;
-    if (eas_calendar_of(er, cid, &coll) != 0 || eas_item_parse(sid, &c, &id) != 0 || c != coll.id ||
-        store_item_get_by_id(er->store, coll.id, id, STORE_ITEM_CONTENT, er->arena, &it) !=
-            STORE_OK) {
+    struct err fe;
+    err_init(&fe);
+    int found = eas_calendar_of(er, cid, &coll, &fe);
+    enum store_rc src = STORE_NOTFOUND;
+    if (found == 0 && eas_item_parse(sid, &c, &id) == 0 && c == coll.id) {
+        src = store_item_get_by_id(er->store, coll.id, id, STORE_ITEM_CONTENT, er->arena, &it);
+    }
+    if (found < 0 || (src != STORE_OK && src != STORE_NOTFOUND)) {
+        return FETCH_STORE_FAILED; /* not "no such item": the device would believe it */
+    }
+    if (src != STORE_OK) {
         status = IO_NOT_FOUND;
     } else {
         struct err ce;
@@ -198,7 +217,12 @@ int eas_cmd_itemoperations(struct eas_req *er, struct err *err)
         rc |= eas_enc_start(e, EAS_IO_RESPONSE);
         for (const struct eas_node *op = er->root->child; op && !rc; op = op->next) {
             if (op->tag == EAS_IO_FETCH) {
-                rc |= fetch_one(er, op, e);
+                int f = fetch_one(er, op, e);
+                if (f == FETCH_STORE_FAILED) {
+                    store_rollback(er->store);
+                    return eas_store_err(er, STORE_IO, err);
+                }
+                rc |= f;
             } else {
                 /* EmptyFolderContents, Move: not for a calendar. */
                 rc |= eas_enc_start(e, op->tag);

@@ -222,7 +222,12 @@ int eas_cmd_ping(struct eas_req *er, struct err *err)
     }
     for (size_t i = 0; i < p->n; i++) {
         struct store_coll c;
-        if (eas_calendar_of(er, p->ids[i], &c) == 0) {
+        int found = eas_calendar_of(er, p->ids[i], &c, err);
+        if (found < 0) {
+            store_rollback(er->store);
+            return -1;
+        }
+        if (found == 0) {
             p->colls[i] = c.id;
         } else if (!eas_dummy_folder(p->ids[i])) {
             store_rollback(er->store);

@@ -240,6 +240,14 @@ struct coll_job {
     struct add_preps *preps;
 };
 
+/* True when a command's failure is the store's (busy, failed) or a bug: the whole Sync then
+ * fails and rolls back, instead of one item's Status. */
+static bool store_failed(const struct err *e)
+{
+    return e->cond == &eas_cond_busy || e->cond == &eas_cond_store_failed ||
+           e->cond == &err_cond_internal;
+}
+
 static unsigned item_status(const struct err *e)
 {
     if (e->cond == &eas_cond_item_invalid || e->cond == &cal_cond_eas_invalid ||
@@ -330,18 +338,24 @@ static struct resp *add_resp(struct coll_job *j, enum resp_kind kind)
     return r;
 }
 
-/* The live item a client ServerId names in this collection. */
+/* The live item a client ServerId names in this collection: 0; 1 when there is none (the
+ * item's Status 8); -1 with `fatal` set when the store failed (never Status 8: the device
+ * would drop an item that exists). */
 static int item_of(struct coll_job *j,
                    const char *server_id,
                    enum store_item_flags flags,
-                   struct store_item *out)
+                   struct store_item *out,
+                   struct err *fatal)
 {
     uint64_t coll, id;
     if (!server_id || eas_item_parse(server_id, &coll, &id) != 0 || coll != j->coll.id) {
-        return -1;
+        return 1;
     }
-    return store_item_get_by_id(j->er->store, coll, id, flags, j->er->arena, out) == STORE_OK ? 0
-                                                                                              : -1;
+    enum store_rc rc = store_item_get_by_id(j->er->store, coll, id, flags, j->er->arena, out);
+    if (rc == STORE_NOTFOUND) {
+        return 1;
+    }
+    return rc == STORE_OK ? 0 : eas_store_err(j->er, rc, fatal);
 }
 
 /* 16.x: the ClientUid a client Add carries (activesync.md §4.10), trailing NULs stripped
@@ -486,18 +500,23 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
      * device is re-adding an event it lost track of; answer with the stored item instead of
      * making a second copy. */
     struct store_item it;
-    if (p->same &&
-        store_item_get_by_uid(er->store, j->coll.id, p->same, er->arena, &it) == STORE_OK) {
+    enum store_rc held = p->same
+                             ? store_item_get_by_uid(er->store, j->coll.id, p->same, er->arena, &it)
+                             : STORE_NOTFOUND;
+    if (held == STORE_OK) {
         r->server_id = eas_item_id(er->arena, j->coll.id, it.id);
         r->uid = it.cal.uid;
         enum store_rc rc =
             store_eas_member_put(er->store, er->device.id, j->coll.id, it.id, it.modseq);
         return rc == STORE_OK ? 0 : eas_store_err(er, rc, fatal);
     }
+    if (held != STORE_NOTFOUND) {
+        return eas_store_err(er, held, fatal); /* else a lost lookup makes a second copy */
+    }
     struct err e;
     err_init(&e);
     if (put_obj(j, &p->obj, NULL, &it, &e) != 0) {
-        if (e.cond == &eas_cond_busy || e.cond == &err_cond_internal) {
+        if (store_failed(&e)) {
             *fatal = e;
             return -1;
         }
@@ -519,12 +538,20 @@ static int client_change(struct coll_job *j, const struct eas_node *cmd, struct 
     err_init(&e);
     unsigned status = SYNC_OK;
     uint64_t held = 0;
-    if (item_of(j, sid, STORE_ITEM_CONTENT, &it) != 0) {
+    int found = item_of(j, sid, STORE_ITEM_CONTENT, &it, fatal);
+    enum store_rc mrc = STORE_NOTFOUND;
+    if (found < 0) {
+        return -1;
+    }
+    if (found == 0 && j->opts.conflict == 1) {
+        mrc = store_eas_member_get(er->store, er->device.id, j->coll.id, it.id, &held);
+        if (mrc != STORE_OK && mrc != STORE_NOTFOUND) {
+            return eas_store_err(er, mrc, fatal); /* else the conflict goes unseen */
+        }
+    }
+    if (found > 0) {
         status = SYNC_NOT_FOUND;
-    } else if (j->opts.conflict == 1 &&
-               store_eas_member_get(er->store, er->device.id, j->coll.id, it.id, &held) ==
-                   STORE_OK &&
-               held < it.modseq) {
+    } else if (mrc == STORE_OK && held < it.modseq) {
         status = SYNC_CONFLICT; /* server wins: the window sends the server's version */
     } else {
         struct cal_eas_event ev;
@@ -567,7 +594,7 @@ static int client_change(struct coll_job *j, const struct eas_node *cmd, struct 
             rc = put_ics(j, ics, it.name, &it, &e);
         }
         if (rc != 0) {
-            if (e.cond == &eas_cond_busy || e.cond == &err_cond_internal) {
+            if (store_failed(&e)) {
                 *fatal = e;
                 return -1;
             }
@@ -591,7 +618,11 @@ static int client_delete(struct coll_job *j, const struct eas_node *cmd, struct 
     const char *instance = eas_node_text(eas_node_child(cmd, EAS_ASB_INSTANCEID), NULL);
     struct store_item it;
     unsigned status = SYNC_OK;
-    if (item_of(j, sid, instance ? STORE_ITEM_CONTENT : STORE_ITEM_META, &it) != 0) {
+    int found = item_of(j, sid, instance ? STORE_ITEM_CONTENT : STORE_ITEM_META, &it, fatal);
+    if (found < 0) {
+        return -1;
+    }
+    if (found > 0) {
         status = SYNC_NOT_FOUND;
     } else if (instance && er->version >= 160) {
         struct err e;
@@ -600,7 +631,7 @@ static int client_delete(struct coll_job *j, const struct eas_node *cmd, struct 
         if (cal_eas_apply_instance((struct slice){it.content, it.size}, instance, NULL, er->arena,
                                    &ics, &e) != 0 ||
             put_ics(j, ics, it.name, &it, &e) != 0) {
-            if (e.cond == &eas_cond_busy || e.cond == &err_cond_internal) {
+            if (store_failed(&e)) {
                 *fatal = e;
                 return -1;
             }
@@ -653,9 +684,11 @@ static int client_commands(struct coll_job *j, const struct eas_node *cmds, stru
             struct store_item it;
             if (r) {
                 r->server_id = eas_node_text(eas_node_child(c, EAS_AS_SERVERID), "");
-                if (item_of(j, r->server_id, STORE_ITEM_META, &it) != 0) {
+                rc = item_of(j, r->server_id, STORE_ITEM_META, &it, err);
+                if (rc > 0) {
                     r->status = SYNC_NOT_FOUND;
-                } else {
+                    rc = 0;
+                } else if (rc == 0) {
                     r->item = it.id;
                 }
             }
@@ -947,7 +980,11 @@ static int sync_collection(struct eas_req *er,
         window = w == 0 || w > EAS_WINDOW_MAX ? EAS_WINDOW_MAX : (unsigned)w;
     }
     struct coll_job j = {.er = er, .preps = preps};
-    if (eas_calendar_of(er, id, &j.coll) != 0) {
+    int found = eas_calendar_of(er, id, &j.coll, err);
+    if (found < 0) {
+        return -1;
+    }
+    if (found > 0) {
         if (!eas_dummy_folder(id)) {
             return write_status_only(out, key, id, SYNC_HIERARCHY) ? eas_out_err(err) : 0;
         }

@@ -70,7 +70,9 @@ static int map_store_err(const struct store_req *r, enum store_rc rc, struct err
     case STORE_IO:
         break;
     }
-    return err_set(err, &err_cond_internal, "store: %s", store_req_last_error(r));
+    /* I/O, a full disk, a failed fsync: 503 with Retry-After, which a phone retries
+     * (issue #14), never a 500; the detail goes to the log only. */
+    return err_set(err, &eas_cond_store_failed, "store: %s", store_req_last_error(r));
 }
 
 struct store *eas_store(struct eas_req *er)
@@ -149,17 +151,21 @@ int eas_item_parse(const char *id, uint64_t *coll_out, uint64_t *item_out)
     return parse_u64(slice_from_cstr(colon + 1), item_out);
 }
 
-int eas_calendar_of(struct eas_req *er, const char *id, struct store_coll *out)
+int eas_calendar_of(struct eas_req *er, const char *id, struct store_coll *out, struct err *err)
 {
     uint64_t coll;
     if (eas_folder_parse(id, &coll) != 0) {
-        return -1;
+        return 1;
     }
-    if (store_coll_get(er->store, coll, er->arena, out) != STORE_OK) {
-        return -1;
+    enum store_rc rc = store_coll_get(er->store, coll, er->arena, out);
+    if (rc == STORE_NOTFOUND) {
+        return 1;
+    }
+    if (rc != STORE_OK) {
+        return eas_store_err(er, rc, err);
     }
     if (out->owner != er->principal.id || out->kind != STORE_COLL_CALENDAR) {
-        return -1; /* another user's calendar is unknown, exactly like a missing one */
+        return 1; /* another user's calendar is unknown, exactly like a missing one */
     }
     return 0;
 }

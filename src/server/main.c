@@ -25,6 +25,7 @@
 #include "http/http.h"
 #include "repl/repl.h"
 #include "server/config.h"
+#include "server/faults.h"
 #include "server/notify.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -188,11 +189,15 @@ static int check_password(void *ctx, const char *user, const char *password, uin
     }
     struct arena *a = arena_create();
     struct store_principal p;
-    int ok = -1;
+    int ok = 1; /* a store that fails cannot check: 503, never a failed login (a 401 makes
+                   clients ask for the password again, and the throttle would count it) */
     if (store_begin_read(s) == STORE_OK) {
-        if (store_principal_get(s, user, a, &p) == STORE_OK && p.pwhash) {
+        enum store_rc rc = store_principal_get(s, user, a, &p);
+        if (rc == STORE_OK && p.pwhash) {
             ok = sec_pwhash_verify(p.pwhash, password, strlen(password));
             *gen_out = p.cred_gen;
+        } else if (rc == STORE_OK || rc == STORE_NOTFOUND) {
+            ok = -1;
         }
         store_rollback(s);
     }
@@ -556,6 +561,14 @@ static int serve(const struct server_opts *o, struct config *cfg)
         routes[i].protocol = protocols[i];
     }
     struct monitor mon = {.pool = pool, .eas = eas};
+    /* tests only: store faults armed per request (server/faults.h) */
+    if (server_faults_init() != 0 ||
+        server_faults_wrap_routes(routes, ALM_ARRAY_LEN(routes)) != 0) {
+        store_pool_set_change_hook(pool, NULL, NULL);
+        eas_app_destroy(&eas);
+        store_pool_destroy(&pool);
+        return 1;
+    }
     struct http_config hc = {
         .listen = cfg->listen,
         .tls_listen = cfg->tls_listen,

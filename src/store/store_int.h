@@ -15,7 +15,12 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/store_fault.h"
 #include "store/store_flush.h"
+
+#if ALMANAC_FAULTS
+#  include <stdatomic.h>
+#endif
 
 enum {
     STORE_DB_ERRMSG_MAX = 256,       /* bytes of store_last_error(), NUL included */
@@ -114,6 +119,8 @@ struct store {
     uint8_t guid[STORE_GUID_BYTES];
     uint8_t secret[STORE_SECRET_BYTES];
     char errmsg[STORE_DB_ERRMSG_MAX];
+    bool injected;               /* errmsg holds an injected fault's message (store_fault.h),
+                                    which store_db_fail keeps */
     struct store *next_free;     /* pool free list */
     pthread_mutex_t *write_gate; /* the pool's, or NULL for a lone connection */
     bool holds_gate;             /* between store_begin_write and commit/rollback */
@@ -142,6 +149,54 @@ struct store {
 #define COLL_COLS                                                                               \
   "id, owner, parent, kind, name, modseq, epoch, change_guid, tomb_horizon, created, updated, " \
   "comps"
+
+/* The fault points of store_fault.h. Each returns 0 (do the work) or the SQLite result code
+ * to report instead, with s->errmsg set (a statement point) or 1 (an fsync point: EIO).
+ * Unarmed they cost a relaxed load and a branch the predictor learns; without
+ * ALMANAC_FAULTS they are constant 0 and compile away. */
+#if ALMANAC_FAULTS
+extern atomic_bool store_fault_on;
+int store_db_fault_hit(struct store *s, enum store_fault_op op, const char *what, bool prepare);
+
+static inline int store_db_fault_prepare(struct store *s, const char *sql)
+{
+    if (__builtin_expect(atomic_load_explicit(&store_fault_on, memory_order_relaxed), 0)) {
+        return store_db_fault_hit(s, STORE_FAULT_STMT, sql, true);
+    }
+    return 0;
+}
+
+static inline int store_db_fault_step(struct store *s, sqlite3_stmt *st)
+{
+    if (__builtin_expect(atomic_load_explicit(&store_fault_on, memory_order_relaxed), 0)) {
+        return store_db_fault_hit(s, STORE_FAULT_STMT, sqlite3_sql(st), false);
+    }
+    return 0;
+}
+
+static inline int store_db_fault_fsync(struct store *s)
+{
+    if (__builtin_expect(atomic_load_explicit(&store_fault_on, memory_order_relaxed), 0)) {
+        return store_db_fault_hit(s, STORE_FAULT_FSYNC, "fdatasync of the WAL", false);
+    }
+    return 0;
+}
+#else
+#  define store_db_fault_prepare(s, sql) ((void)(s), (void)(sql), 0)
+#  define store_db_fault_step(s, st)     ((void)(s), (void)(st), 0)
+#  define store_db_fault_fsync(s)        ((void)(s), 0)
+#endif
+
+/* sqlite3_step(), or the fault the armed plan puts at this point. */
+static inline int store_db_step(struct store *s, sqlite3_stmt *st)
+{
+    int f = store_db_fault_step(s, st);
+    return f ? f : sqlite3_step(st);
+}
+
+/* The statement in *slot, prepared from `sql` when *slot is NULL (SQLITE_PREPARE_PERSISTENT);
+ * a fault point either way. STORE_OK, or the mapped error recorded and *slot unchanged. */
+enum store_rc store_db_prepare(struct store *s, const char *sql, sqlite3_stmt **slot);
 
 /* Records sqlite3_errmsg() as the handle's last error and maps the SQLite result code:
  * BUSY/LOCKED -> STORE_BUSY, UNIQUE/PRIMARYKEY -> STORE_EXISTS, other constraints ->

@@ -127,7 +127,11 @@ static const char *const stmt_sql[S_COUNT] = {
 
 enum store_rc store_db_fail(struct store *s, int sqlite_rc)
 {
-    snprintf(s->errmsg, sizeof(s->errmsg), "%s", sqlite3_errmsg(s->db));
+    if (s->injected) {
+        s->injected = false; /* the fault's own message, not SQLite's last one */
+    } else {
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", sqlite3_errmsg(s->db));
+    }
     switch (sqlite_rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -150,16 +154,27 @@ enum store_rc store_db_fail_msg(struct store *s, enum store_rc rc, const char *m
     return rc;
 }
 
+/* The statement in *slot, prepared when it is NULL. A fetch of a cached statement is a fault
+ * point too, so that every caller's "no statement" path is reached whether or not an earlier
+ * call prepared it (store_fault.h); `faultable` false skips it (ROLLBACK). */
+static enum store_rc
+stmt_cached(struct store *s, sqlite3_stmt **slot, const char *sql, bool faultable)
+{
+    int rc = faultable ? store_db_fault_prepare(s, sql) : SQLITE_OK;
+    if (rc == SQLITE_OK && !*slot) {
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+    }
+    return rc == SQLITE_OK ? STORE_OK : store_db_fail(s, rc);
+}
+
+enum store_rc store_db_prepare(struct store *s, const char *sql, sqlite3_stmt **slot)
+{
+    return stmt_cached(s, slot, sql, true);
+}
+
 sqlite3_stmt *store_db_stmt_cached(struct store *s, sqlite3_stmt **slot, const char *sql)
 {
-    if (!*slot) {
-        int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
-        if (rc != SQLITE_OK) {
-            store_db_fail(s, rc);
-            return NULL;
-        }
-    }
-    return *slot;
+    return stmt_cached(s, slot, sql, true) == STORE_OK ? *slot : NULL;
 }
 
 sqlite3_stmt *store_db_stmt(struct store *s, enum store_db_stmt_id id)
@@ -175,9 +190,9 @@ void store_db_reset(sqlite3_stmt *st)
 
 enum store_rc store_db_exec(struct store *s, sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
+    int rc = store_db_step(s, st);
     while (rc == SQLITE_ROW) {
-        rc = sqlite3_step(st);
+        rc = store_db_step(s, st);
     }
     enum store_rc r = rc == SQLITE_DONE ? STORE_OK : store_db_fail(s, rc);
     store_db_reset(st);
@@ -186,7 +201,7 @@ enum store_rc store_db_exec(struct store *s, sqlite3_stmt *st)
 
 enum store_rc store_db_step_one(struct store *s, sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
+    int rc = store_db_step(s, st);
     if (rc == SQLITE_ROW) {
         return STORE_OK;
     }
@@ -196,7 +211,7 @@ enum store_rc store_db_step_one(struct store *s, sqlite3_stmt *st)
 enum store_rc store_db_each_row(struct store *s, sqlite3_stmt *st, store_db_row_fn *row, void *cb)
 {
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = store_db_step(s, st)) == SQLITE_ROW) {
         if (row(st, cb) != 0) {
             rc = SQLITE_DONE;
             break;
@@ -217,9 +232,19 @@ const char *store_db_col_text(sqlite3_stmt *st, int i, struct arena *arena)
     return arena ? arena_strndup(arena, (const char *)t, n) : (const char *)t;
 }
 
-/* Runs one cached statement that takes no parameters (BEGIN, COMMIT...). */
+/* Runs one cached statement that takes no parameters (BEGIN, COMMIT...). ROLLBACK passes no
+ * fault point (store_fault.h). */
 static enum store_rc run_simple(struct store *s, enum store_db_stmt_id id)
 {
+    if (id == S_ROLLBACK) {
+        if (stmt_cached(s, &s->stmts[id], stmt_sql[id], false) != STORE_OK) {
+            return STORE_IO;
+        }
+        sqlite3_stmt *st = s->stmts[id];
+        int rc = sqlite3_step(st);
+        store_db_reset(st);
+        return rc == SQLITE_DONE ? STORE_OK : store_db_fail(s, rc);
+    }
     sqlite3_stmt *st = store_db_stmt(s, id);
     return st ? store_db_exec(s, st) : STORE_IO;
 }
@@ -584,6 +609,9 @@ void store_secret(const struct store *s, uint8_t out[STORE_SECRET_BYTES])
 static int wal_sync(void *ctx)
 {
     struct store *s = ctx;
+    if (store_db_fault_fsync(s)) {
+        return EIO;
+    }
     sqlite3_file *wal = NULL;
     int rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
     if (rc != SQLITE_OK || !wal || !wal->pMethods) {

@@ -451,12 +451,10 @@ cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor 
 {
     sqlite3_stmt *st = s->idle_cursors[query];
     s->idle_cursors[query] = NULL;
-    if (!st) {
-        int rc =
-            sqlite3_prepare_v3(s->db, cursor_sql[query], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        if (rc != SQLITE_OK) {
-            return store_db_fail(s, rc);
-        }
+    enum store_rc rc = store_db_prepare(s, cursor_sql[query], &st);
+    if (rc != STORE_OK) {
+        s->idle_cursors[query] = st; /* a fault on a reused statement: kept for the next */
+        return rc;
     }
     struct store_cursor *c = calloc(1, sizeof(*c));
     if (!c) {

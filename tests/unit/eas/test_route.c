@@ -1,6 +1,7 @@
 /* tests/unit/eas/test_route.c: how eas/route.c turns store results into conditions
- * (eas_store_err): every result but STORE_IO names its own condition, so client input or a
- * concurrent change never becomes a 500 (STYLE.md §3.3, issue 14). */
+ * (eas_store_err): every result names its own condition, so client input or a concurrent
+ * change never becomes a 500 (STYLE.md §3.3, issue 14), and a failed store (STORE_IO) is a
+ * 503 the phone retries, not a 500 (tests/integration/test_store_faults.py). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,13 +18,13 @@ struct store_err_case {
     unsigned short http_status;
 };
 
-static void test_eas_store_err_maps_only_io_to_internal_issue_14(void **state)
+static void test_eas_store_err_never_maps_to_internal_issue_14(void **state)
 {
     (void)state;
     const struct store_err_case cases[] = {
         {STORE_BUSY, &eas_cond_busy, 503},         {STORE_NOTFOUND, &eas_cond_not_found, 404},
         {STORE_EXISTS, &eas_cond_conflict, 409},   {STORE_CONFLICT, &eas_cond_conflict, 409},
-        {STORE_LIMIT, &eas_cond_store_limit, 400}, {STORE_IO, &err_cond_internal, 500},
+        {STORE_LIMIT, &eas_cond_store_limit, 400}, {STORE_IO, &eas_cond_store_failed, 503},
     };
     struct eas_req er;
     memset(&er, 0, sizeof(er)); /* no store: the messages say "unavailable" */
@@ -44,7 +45,7 @@ static void test_eas_store_err_maps_only_io_to_internal_issue_14(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_eas_store_err_maps_only_io_to_internal_issue_14),
+        cmocka_unit_test(test_eas_store_err_never_maps_to_internal_issue_14),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
