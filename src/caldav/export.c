@@ -251,6 +251,15 @@ static void release_store(void *p)
     store_pool_release(x->app->pool, x->store);
 }
 
+/* Busy or failed: the server's trouble, which a subscriber retries (issue 14): 503 with
+ * Retry-After; the store's detail goes to the log, not to an unauthenticated client. */
+static int subscribe_store_failed(struct http_request *req, struct exporter *x, struct err *err)
+{
+    log_warn("subscription: the store failed: %s", store_last_error(x->store));
+    http_resp_error_header(req, "Retry-After", "30");
+    return err_set(err, &err_cond_unavailable, "the store cannot answer now; retry later");
+}
+
 static int subscribe_begin(void *app, struct http_request *req, struct err *err)
 {
     (void)app;
@@ -293,9 +302,7 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
         return err_set(err, &http_cond_not_found, "no such subscription");
     }
     if (rc != STORE_OK) {
-        /* busy or failed: the server's trouble, retried by the subscriber (issue 14) */
-        http_resp_error_header(req, "Retry-After", "30");
-        return err_set(err, &err_cond_unavailable, "store: %s", store_last_error(x->store));
+        return subscribe_store_failed(req, x, err);
     }
     x->href = "a subscription";
     const char *etag = dav_etag(a, &x->coll, x->coll.modseq);
@@ -308,8 +315,7 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
         return 0;
     }
     if (export_open(x) != 0) {
-        http_resp_error_header(req, "Retry-After", "30");
-        return err_set(err, &err_cond_unavailable, "store: %s", store_last_error(x->store));
+        return subscribe_store_failed(req, x, err);
     }
     buf_init(&x->pending, app->limits.max_resource_size * 2 + (64u << 10));
     http_resp_status(req, 200);

@@ -146,11 +146,11 @@ class FaultServer:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def http_request(srv, method, path, body=None, headers=None, user="alice"):
+def http_request(srv, method, path, body=None, headers=None, user="alice", auth=True):
     """One request; ABORTED when the server cut the answer off (a streamed body after its
     status line), else a harness.Response."""
     try:
-        return srv.request(method, path, user=user, body=body, headers=headers)
+        return srv.request(method, path, user=user, body=body, headers=headers, auth=auth)
     except (http.client.IncompleteRead, http.client.RemoteDisconnected, ConnectionResetError,
             http.client.BadStatusLine):
         return ABORTED
@@ -380,6 +380,28 @@ class StoreFaultsTest(unittest.TestCase):
     def test_get(self):
         self.run_faults("GET", self.dav("GET", "/calendars/alice/cal/a.ics"),
                         self.dav_failed, self.status_is(200))
+
+    def test_calendar_export(self):
+        self.run_faults("GET calendar as one file",
+                        self.dav("GET", "/calendars/alice/cal/", headers={"Accept": "text/calendar"}),
+                        self.dav_streamed_failed, self.status_is(200))
+
+    def test_subscription(self):
+        path = self.srv.cli("subscription", "add", "alice", "cal").stdout.strip()
+
+        def failed(answer):
+            if answer is ABORTED:
+                return  # the body was streaming
+            self.assertEqual(answer.status, 503, answer)
+            self.assertTrue(answer.header("Retry-After"), answer)
+            self.assertTrue(answer.text.startswith("service-unavailable: "), answer)
+            self.assertNotIn("injected", answer.text)
+        try:
+            self.run_faults("GET subscription",
+                            lambda: http_request(self.srv, "GET", path, auth=False),
+                            failed, self.status_is(200))
+        finally:
+            self.srv.cli("subscription", "del", "alice", "cal")
 
     def test_replication_search(self):
         self.run_faults("SEARCH", self.dav("SEARCH", "/exchange/alice/cal/", SEARCH, XML),
