@@ -82,6 +82,214 @@ int cal_eas_parse_time(const char *s, int64_t *t_out)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* X-EAS-LOCATION: the 16.x B:Location children iCalendar has no property for */
+
+static const char *const loc_names[CAL_EAS_LOC_NFIELDS] = {
+    [CAL_EAS_LOC_ANNOTATION] = "Annotation",
+    [CAL_EAS_LOC_STREET] = "Street",
+    [CAL_EAS_LOC_CITY] = "City",
+    [CAL_EAS_LOC_STATE] = "State",
+    [CAL_EAS_LOC_COUNTRY] = "Country",
+    [CAL_EAS_LOC_POSTALCODE] = "PostalCode",
+    [CAL_EAS_LOC_ACCURACY] = "Accuracy",
+    [CAL_EAS_LOC_ALTITUDE] = "Altitude",
+    [CAL_EAS_LOC_ALTITUDEACCURACY] = "AltitudeAccuracy",
+};
+
+const char *cal_eas_loc_name(enum cal_eas_loc_field f)
+{
+    return (unsigned)f < CAL_EAS_LOC_NFIELDS ? loc_names[f] : NULL;
+}
+
+/* Bytes written into a buffer sized beforehand (every caller bounds the output). */
+struct out {
+    char *p;
+    size_t len;
+};
+
+static void put(struct out *o, char c)
+{
+    o->p[o->len++] = c;
+}
+
+/* `s` as a JSON string literal: at most 6 bytes per byte of `s`, plus 2. */
+static void json_string(struct out *o, const char *s)
+{
+    static const char hexd[] = "0123456789abcdef";
+    put(o, '"');
+    for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
+        if (*u == '"' || *u == '\\') {
+            put(o, '\\');
+            put(o, (char)*u);
+        } else if (*u < 0x20) {
+            put(o, '\\');
+            put(o, 'u');
+            put(o, '0');
+            put(o, '0');
+            put(o, hexd[*u >> 4]);
+            put(o, hexd[*u & 15]);
+        } else {
+            put(o, (char)*u);
+        }
+    }
+    put(o, '"');
+}
+
+const char *cal_eas_loc_to_json(const char *const loc[CAL_EAS_LOC_NFIELDS], struct arena *arena)
+{
+    size_t cap = 2;
+    for (size_t i = 0; i < CAL_EAS_LOC_NFIELDS; i++) {
+        cap += loc[i] ? 6 * strlen(loc[i]) + strlen(loc_names[i]) + 6 : 0;
+    }
+    if (cap == 2) {
+        return NULL;
+    }
+    struct out o = {arena_alloc(arena, cap + 1), 0};
+    for (size_t i = 0; i < CAL_EAS_LOC_NFIELDS; i++) {
+        if (loc[i]) {
+            put(&o, o.len ? ',' : '{');
+            json_string(&o, loc_names[i]);
+            put(&o, ':');
+            json_string(&o, loc[i]);
+        }
+    }
+    put(&o, '}');
+    o.p[o.len] = '\0';
+    return o.p;
+}
+
+static const char *json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+        p++;
+    }
+    return p;
+}
+
+static int hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Code point `cp` as UTF-8: never more bytes than its \uXXXX escape (6, or 12 for a pair). */
+static void put_utf8(struct out *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        put(o, (char)cp);
+    } else if (cp < 0x800) {
+        put(o, (char)(0xc0 | (cp >> 6)));
+        put(o, (char)(0x80 | (cp & 0x3f)));
+    } else if (cp < 0x10000) {
+        put(o, (char)(0xe0 | (cp >> 12)));
+        put(o, (char)(0x80 | ((cp >> 6) & 0x3f)));
+        put(o, (char)(0x80 | (cp & 0x3f)));
+    } else {
+        put(o, (char)(0xf0 | (cp >> 18)));
+        put(o, (char)(0x80 | ((cp >> 12) & 0x3f)));
+        put(o, (char)(0x80 | ((cp >> 6) & 0x3f)));
+        put(o, (char)(0x80 | (cp & 0x3f)));
+    }
+}
+
+/* A JSON string at `p` (after its opening quote) into `o`, which never grows past the bytes
+ * read; the byte after the closing quote, or NULL when malformed. */
+static const char *json_unstring(const char *p, struct out *o)
+{
+    static const char esc[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+    for (;;) {
+        unsigned char c = (unsigned char)*p++;
+        if (c == '"') {
+            return p;
+        }
+        if (c < 0x20) {
+            return NULL; /* also the end of the text */
+        }
+        if (c != '\\') {
+            put(o, (char)c);
+            continue;
+        }
+        c = (unsigned char)*p++;
+        const char *e = c ? strchr(esc, c) : NULL;
+        if (e && (e - esc) % 2 == 0) {
+            put(o, e[1]);
+        } else if (c == 'u') {
+            int u = hex4(p);
+            if (u < 0) {
+                return NULL;
+            }
+            p += 4;
+            uint32_t cp = (uint32_t)u;
+            if (u >= 0xd800 && u <= 0xdbff && p[0] == '\\' && p[1] == 'u') {
+                int lo = hex4(p + 2);
+                if (lo >= 0xdc00 && lo <= 0xdfff) {
+                    cp = 0x10000 + (((uint32_t)u - 0xd800) << 10) + ((uint32_t)lo - 0xdc00);
+                    p += 6;
+                }
+            }
+            if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0) {
+                cp = '?'; /* a lone surrogate, or NUL */
+            }
+            put_utf8(o, cp);
+        } else {
+            return NULL;
+        }
+    }
+}
+
+size_t
+cal_eas_loc_from_json(const char *json, struct arena *arena, const char *loc[CAL_EAS_LOC_NFIELDS])
+{
+    const char *p = json ? json_ws(json) : "";
+    if (*p++ != '{') {
+        return 0;
+    }
+    size_t n = 0;
+    size_t cap = strlen(p) + 1;
+    struct out key = {arena_alloc(arena, cap), 0};
+    for (;;) {
+        p = json_ws(p);
+        if (*p++ != '"') {
+            break;
+        }
+        key.len = 0;
+        p = json_unstring(p, &key);
+        if (!p || *(p = json_ws(p)) != ':') {
+            break;
+        }
+        p = json_ws(p + 1);
+        struct out val = {arena_alloc(arena, cap), 0};
+        if (*p++ != '"' || !(p = json_unstring(p, &val))) {
+            break;
+        }
+        val.p[val.len] = '\0';
+        for (size_t i = 0; i < CAL_EAS_LOC_NFIELDS; i++) {
+            if (key.len == strlen(loc_names[i]) && memcmp(key.p, loc_names[i], key.len) == 0) {
+                n += !loc[i];
+                loc[i] = val.p;
+            }
+        }
+        p = json_ws(p);
+        if (*p != ',') {
+            break;
+        }
+        p++;
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Outbound: the projection of one request */
 
 struct proj {
@@ -670,7 +878,9 @@ static void location_of(const struct proj *p, icalcomponent *m, struct cal_eas_e
         ev->latitude = arena_printf(p->arena, "%.6f", g.lat);
         ev->longitude = arena_printf(p->arena, "%.6f", g.lon);
     }
-    if (ev->location_uri || ev->latitude) {
+    const char *x = xprop(m, "X-EAS-LOCATION");
+    cal_eas_loc_from_json(x, p->arena, ev->loc);
+    if (ev->location_uri || ev->latitude || x) {
         ev->present |= CAL_EAS_LOCATION;
         if (!ev->location) {
             ev->location = "";

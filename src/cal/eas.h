@@ -54,6 +54,25 @@ enum cal_eas_field {
     CAL_EAS_ALL = (1u << 22) - 1,
 };
 
+/* The 16.x B:Location children (MS-ASAIRS 2.2.2.27) that iCalendar has no property for, in
+ * element order; they are kept in X-EAS-LOCATION. Accuracy, Altitude and AltitudeAccuracy are
+ * doubles (checked on input); the rest are strings. */
+enum cal_eas_loc_field {
+    CAL_EAS_LOC_ANNOTATION,
+    CAL_EAS_LOC_STREET,
+    CAL_EAS_LOC_CITY,
+    CAL_EAS_LOC_STATE,
+    CAL_EAS_LOC_COUNTRY,
+    CAL_EAS_LOC_POSTALCODE,
+    CAL_EAS_LOC_ACCURACY,
+    CAL_EAS_LOC_ALTITUDE,
+    CAL_EAS_LOC_ALTITUDEACCURACY,
+    CAL_EAS_LOC_NFIELDS,
+};
+
+/* The element name of a B:Location child (also its key in X-EAS-LOCATION). */
+const char *cal_eas_loc_name(enum cal_eas_loc_field f);
+
 /* AttendeeStatus (MS-ASCAL 2.2.2.4) and AttendeeType (2.2.2.5). */
 enum cal_eas_attendee_status {
     CAL_EAS_STATUS_UNKNOWN = 0,
@@ -150,8 +169,14 @@ struct cal_eas_event {
     const char *location_uri;    /* 16.x B:Location/LocationUri <-> LOCATION;ALTREP, or NULL */
     const char *latitude;        /* 16.x B:Location/Latitude and Longitude <-> GEO, decimal */
     const char *longitude;       /* degrees; both or neither; with CAL_EAS_LOCATION */
-    int reminder;                /* minutes before the start */
-    int sensitivity;             /* 0 normal, 1 personal, 2 private, 3 confidential */
+    /* 16.x B:Location children beyond DisplayName, Latitude, Longitude and LocationUri, by
+     * enum cal_eas_loc_field (NULL: not sent / not stored) <-> X-EAS-LOCATION, a JSON object
+     * of strings keyed by element name (activesync.md §4.2). */
+    const char *loc[CAL_EAS_LOC_NFIELDS];
+    bool location_full; /* In: the client sent a B:Location container (16.x), so GEO and
+                           X-EAS-LOCATION are replaced by what it holds, not kept */
+    int reminder;       /* minutes before the start */
+    int sensitivity;    /* 0 normal, 1 personal, 2 private, 3 confidential */
     const char *subject;
     const char *uid;
     int meeting_status; /* 0, 1, 3, 5, 7 (MS-ASCAL 2.2.2.29) */

@@ -23,6 +23,16 @@ bool cal_eas_tz_equal(const struct cal_eas_tz *a, const struct cal_eas_tz *b);
  * (UTC gives libical's UTC zone). */
 icaltimezone *cal_eas_builtin_zone(const char *tzid);
 
+/* The B:Location children of `loc` as X-EAS-LOCATION's value (a JSON object of the strings
+ * that are set, keyed by element name) in `arena`, or NULL when none is set. */
+const char *cal_eas_loc_to_json(const char *const loc[CAL_EAS_LOC_NFIELDS], struct arena *arena);
+
+/* X-EAS-LOCATION's value back into `loc` (strings in `arena`); unknown keys are skipped and
+ * parsing stops at the first malformed byte, keeping what came before. Returns how many
+ * fields were set. */
+size_t
+cal_eas_loc_from_json(const char *json, struct arena *arena, const char *loc[CAL_EAS_LOC_NFIELDS]);
+
 /* AttendeeType and AttendeeStatus of an ATTENDEE (activesync.md §4.7). */
 int cal_eas_attendee_type(icalproperty *a);
 int cal_eas_attendee_status(icalproperty *a);

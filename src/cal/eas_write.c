@@ -836,6 +836,26 @@ static int set_location(struct wr *w, icalcomponent *m, const struct cal_eas_eve
         }
         remove_all(m, ICAL_GEO_PROPERTY);
         icalcomponent_add_property(m, icalproperty_new_geo(g));
+    } else if (ev->location_full) {
+        remove_all(m, ICAL_GEO_PROPERTY);
+    }
+
+    static const enum cal_eas_loc_field numbers[] = {CAL_EAS_LOC_ACCURACY, CAL_EAS_LOC_ALTITUDE,
+                                                     CAL_EAS_LOC_ALTITUDEACCURACY};
+
+    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+        const char *v = ev->loc[numbers[i]];
+        double d;
+        if (v && parse_degrees(v, 1e9, &d)) {
+            return err_set(w->err, &cal_cond_eas_invalid, "Location %s %s is not a number",
+                           cal_eas_loc_name(numbers[i]), v);
+        }
+    }
+    const char *json = cal_eas_loc_to_json(ev->loc, w->arena);
+    if (json) {
+        set_x(m, "X-EAS-LOCATION", json);
+    } else if (ev->location_full) {
+        remove_x(m, "X-EAS-LOCATION");
     }
     return 0;
 }

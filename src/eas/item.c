@@ -4,6 +4,7 @@
  * iCalendar side is src/cal (cal/eas.h); this file only knows elements. Version rules:
  * Location is Calendar:Location up to 14.1 and AirSyncBase:Location in 16.x; the body is
  * AirSyncBase:Body (12.0+); AttendeeStatus/Type are 12.0+, ResponseType 14.0+. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -118,13 +119,50 @@ static int write_body(struct eas_wbxml_enc *e,
     return rc | eas_enc_end(e);
 }
 
-static int write_location(struct eas_wbxml_enc *e, unsigned version, const char *loc)
+/* B:Location children by enum cal_eas_loc_field. */
+static const unsigned loc_tags[CAL_EAS_LOC_NFIELDS] = {
+    [CAL_EAS_LOC_ANNOTATION] = EAS_ASB_ANNOTATION,
+    [CAL_EAS_LOC_STREET] = EAS_ASB_STREET,
+    [CAL_EAS_LOC_CITY] = EAS_ASB_CITY,
+    [CAL_EAS_LOC_STATE] = EAS_ASB_STATE,
+    [CAL_EAS_LOC_COUNTRY] = EAS_ASB_COUNTRY,
+    [CAL_EAS_LOC_POSTALCODE] = EAS_ASB_POSTALCODE,
+    [CAL_EAS_LOC_ACCURACY] = EAS_ASB_ACCURACY,
+    [CAL_EAS_LOC_ALTITUDE] = EAS_ASB_ALTITUDE,
+    [CAL_EAS_LOC_ALTITUDEACCURACY] = EAS_ASB_ALTITUDEACCURACY,
+};
+
+static int put_opt(struct eas_wbxml_enc *e, unsigned tag, const char *v)
 {
-    if (version >= 160) {
-        return eas_enc_start(e, EAS_ASB_LOCATION) | eas_enc_cstr(e, EAS_ASB_DISPLAYNAME, loc) |
-               eas_enc_end(e);
+    return v ? eas_enc_cstr(e, tag, v) : 0;
+}
+
+/* C:Location up to 14.1; the B:Location container in 16.x (MS-ASAIRS 2.2.2.27, children in
+ * schema order), with the fields beyond DisplayName when `ev` (the item, not an exception)
+ * has them. */
+static int write_location(struct eas_wbxml_enc *e,
+                          unsigned version,
+                          const char *loc,
+                          const struct cal_eas_event *ev)
+{
+    if (version < 160) {
+        return eas_enc_cstr(e, EAS_CAL_LOCATION, loc);
     }
-    return eas_enc_cstr(e, EAS_CAL_LOCATION, loc);
+    int rc = eas_enc_start(e, EAS_ASB_LOCATION) | eas_enc_cstr(e, EAS_ASB_DISPLAYNAME, loc);
+    if (ev) {
+        for (size_t i = CAL_EAS_LOC_ANNOTATION; i <= CAL_EAS_LOC_POSTALCODE; i++) {
+            rc |= put_opt(e, loc_tags[i], ev->loc[i]);
+        }
+        if (ev->latitude && ev->longitude) {
+            rc |= eas_enc_cstr(e, EAS_ASB_LATITUDE, ev->latitude) |
+                  eas_enc_cstr(e, EAS_ASB_LONGITUDE, ev->longitude);
+        }
+        for (size_t i = CAL_EAS_LOC_ACCURACY; i <= CAL_EAS_LOC_ALTITUDEACCURACY; i++) {
+            rc |= put_opt(e, loc_tags[i], ev->loc[i]);
+        }
+        rc |= put_opt(e, EAS_ASB_LOCATIONURI, ev->location_uri);
+    }
+    return rc | eas_enc_end(e);
 }
 
 static int write_exception(struct eas_wbxml_enc *e,
@@ -151,7 +189,7 @@ static int write_exception(struct eas_wbxml_enc *e,
             rc |= eas_enc_cstr(e, EAS_CAL_SUBJECT, x->subject);
         }
         if (x->present & CAL_EAS_LOCATION) {
-            rc |= write_location(e, version, x->location);
+            rc |= write_location(e, version, x->location, NULL);
         }
         if (x->present & CAL_EAS_ALLDAY) {
             rc |= eas_enc_uint(e, EAS_CAL_ALLDAYEVENT, x->all_day ? 1 : 0);
@@ -251,7 +289,7 @@ int eas_item_write(struct eas_wbxml_enc *e,
     rc |= write_body(e, bp, (p & CAL_EAS_BODY) ? ev->body : "",
                      (p & CAL_EAS_BODY) ? ev->body_html : NULL);
     if ((p & CAL_EAS_LOCATION) && ev->location) {
-        rc |= write_location(e, version, ev->location);
+        rc |= write_location(e, version, ev->location, ev);
     }
     return rc;
 }
@@ -394,7 +432,37 @@ struct common {
     size_t *nattendees;
     const char *const **categories;
     size_t *ncategories;
+    struct cal_eas_event *ev; /* the item's own fields (B:Location beyond DisplayName), or NULL
+                                 for an Exception */
 };
+
+/* The B:Location children beyond DisplayName (16.x) into `ev`; an empty element is not
+ * sent. */
+static void read_location(const struct eas_node *loc, struct arena *a, struct cal_eas_event *ev)
+{
+    ev->location_full = true;
+    for (size_t i = 0; i < CAL_EAS_LOC_NFIELDS; i++) {
+        const struct eas_node *n = eas_node_child(loc, loc_tags[i]);
+        const char *v = n ? eas_node_text(n, "") : "";
+        ev->loc[i] = *v ? arena_strdup(a, v) : NULL;
+    }
+
+    static const struct {
+        unsigned tag;
+        size_t off;
+    } more[] = {
+        {EAS_ASB_LATITUDE, offsetof(struct cal_eas_event, latitude)},
+        {EAS_ASB_LONGITUDE, offsetof(struct cal_eas_event, longitude)},
+        {EAS_ASB_LOCATIONURI, offsetof(struct cal_eas_event, location_uri)},
+    };
+
+    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+        const struct eas_node *n = eas_node_child(loc, more[i].tag);
+        const char *v = n ? eas_node_text(n, "") : "";
+        const char **slot = (const char **)(void *)((char *)ev + more[i].off);
+        *slot = *v ? arena_strdup(a, v) : NULL;
+    }
+}
 
 static int
 read_common(const struct eas_node *c, struct arena *a, const struct common *f, struct err *err)
@@ -424,6 +492,9 @@ read_common(const struct eas_node *c, struct arena *a, const struct common *f, s
     case EAS_ASB_LOCATION:
         *f->location = node_str(a, eas_node_child(c, EAS_ASB_DISPLAYNAME));
         *f->present |= CAL_EAS_LOCATION;
+        if (f->ev) {
+            read_location(c, a, f->ev);
+        }
         return 0;
     case EAS_CAL_BODY: /* 2.5 */
         *f->body = node_str(a, c);
@@ -490,10 +561,23 @@ static int read_exceptions(const struct eas_node *list,
     for (const struct eas_node *x = eas_node_child(list, EAS_CAL_EXCEPTION); x;
          x = eas_node_next(x, EAS_CAL_EXCEPTION)) {
         struct cal_eas_exception *e = &v[i++];
-        struct common f = {&e->present,     &e->start_time,  &e->end_time,   &e->dtstamp,
-                           &e->subject,     &e->location,    &e->body,       &e->all_day,
-                           &e->busy_status, &e->sensitivity, &e->reminder,   &e->meeting_status,
-                           &e->attendees,   &e->nattendees,  &e->categories, &e->ncategories};
+        struct common f = {&e->present,
+                           &e->start_time,
+                           &e->end_time,
+                           &e->dtstamp,
+                           &e->subject,
+                           &e->location,
+                           &e->body,
+                           &e->all_day,
+                           &e->busy_status,
+                           &e->sensitivity,
+                           &e->reminder,
+                           &e->meeting_status,
+                           &e->attendees,
+                           &e->nattendees,
+                           &e->categories,
+                           &e->ncategories,
+                           NULL};
         for (const struct eas_node *c = x->child; c; c = c->next) {
             int rc = read_common(c, a, &f, err);
             if (rc < 0) {
@@ -527,10 +611,23 @@ int eas_item_read(const struct eas_node *data,
                   struct err *err)
 {
     memset(ev, 0, sizeof(*ev));
-    struct common f = {&ev->present,     &ev->start_time,  &ev->end_time,   &ev->dtstamp,
-                       &ev->subject,     &ev->location,    &ev->body,       &ev->all_day,
-                       &ev->busy_status, &ev->sensitivity, &ev->reminder,   &ev->meeting_status,
-                       &ev->attendees,   &ev->nattendees,  &ev->categories, &ev->ncategories};
+    struct common f = {&ev->present,
+                       &ev->start_time,
+                       &ev->end_time,
+                       &ev->dtstamp,
+                       &ev->subject,
+                       &ev->location,
+                       &ev->body,
+                       &ev->all_day,
+                       &ev->busy_status,
+                       &ev->sensitivity,
+                       &ev->reminder,
+                       &ev->meeting_status,
+                       &ev->attendees,
+                       &ev->nattendees,
+                       &ev->categories,
+                       &ev->ncategories,
+                       ev};
     for (const struct eas_node *c = data ? data->child : NULL; c; c = c->next) {
         int rc = read_common(c, a, &f, err);
         if (rc < 0) {

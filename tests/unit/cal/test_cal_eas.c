@@ -985,6 +985,34 @@ static void test_cal_eas_change_ghosting(void **state)
     assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
     err_init(&e);
 
+    /* the other B:Location children live in X-EAS-LOCATION (JSON), escapes and all */
+    loc.latitude = "52.513611";
+    loc.loc[CAL_EAS_LOC_STREET] = "Gendarmenmarkt \"2\"\\";
+    loc.loc[CAL_EAS_LOC_CITY] = "Berlin\tMitte";
+    loc.loc[CAL_EAS_LOC_ALTITUDE] = "34.5";
+    assert_int_equal(cal_eas_to_ical(&loc, stored, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_non_null(strstr(out.ptr, "X-EAS-LOCATION:"));
+    assert_int_equal(cal_eas_from_ical_opts(out, &o16, a, &full, &e), 0);
+    assert_string_equal(full.loc[CAL_EAS_LOC_STREET], "Gendarmenmarkt \"2\"\\");
+    assert_string_equal(full.loc[CAL_EAS_LOC_CITY], "Berlin\tMitte");
+    assert_string_equal(full.loc[CAL_EAS_LOC_ALTITUDE], "34.5");
+    assert_null(full.loc[CAL_EAS_LOC_ANNOTATION]);
+    assert_int_equal(cal_eas_from_ical_opts(out, &o, a, &full, &e), 0);
+    assert_null(full.loc[CAL_EAS_LOC_STREET]); /* 14.1: the display name only */
+    loc.loc[CAL_EAS_LOC_ALTITUDE] = "high";
+    assert_int_equal(cal_eas_to_ical(&loc, stored, CAL_EAS_ALL, NULL, a, &out, &e), -1);
+    assert_ptr_equal(e.cond, &cal_cond_eas_invalid);
+    err_init(&e);
+    /* a 16.x container without the rest clears GEO and X-EAS-LOCATION */
+    memset(&loc, 0, sizeof(loc));
+    loc.present = CAL_EAS_LOCATION;
+    loc.location = "Annex";
+    loc.location_full = true;
+    struct slice prev = out;
+    assert_int_equal(cal_eas_to_ical(&loc, prev, CAL_EAS_ALL, NULL, a, &out, &e), 0);
+    assert_null(strstr(out.ptr, "GEO:"));
+    assert_null(strstr(out.ptr, "X-EAS-LOCATION"));
+
     /* keep_absent per field: only Body ghosted */
     assert_int_equal(cal_eas_to_ical(&ev, stored, CAL_EAS_BODY, NULL, a, &out, &e), 0);
     assert_true(has_line(out, "DESCRIPTION:Bring the prototypes."));
