@@ -160,7 +160,7 @@ static int fetch_one(struct eas_req *er, const struct eas_node *f, struct eas_wb
     struct store_item it;
     uint64_t c, id;
     unsigned status = IO_OK;
-    struct cal_eas_event ev;
+    struct eas_calmap_event ev;
     if (eas_calendar_of(er, cid, &coll) != 0 || eas_item_parse(sid, &c, &id) != 0 || c != coll.id ||
         store_item_get_by_id(er->store, coll.id, id, STORE_ITEM_CONTENT, er->arena, &it) !=
             STORE_OK) {
@@ -168,8 +168,8 @@ static int fetch_one(struct eas_req *er, const struct eas_node *f, struct eas_wb
     } else {
         struct err ce;
         err_init(&ce);
-        if (cal_eas_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev,
-                              &ce) != 0) {
+        if (eas_calmap_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev,
+                                 &ce) != 0) {
             status = IO_CONVERSION;
         }
     }
