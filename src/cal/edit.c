@@ -67,9 +67,11 @@ static const icalproperty_kind prop_kinds[CAL_PROP_NKINDS] = {
     [CAL_PROP_ANY] = ICAL_ANY_PROPERTY,
     [CAL_PROP_X] = ICAL_X_PROPERTY,
     [CAL_PROP_ACTION] = ICAL_ACTION_PROPERTY,
+    [CAL_PROP_ATTACH] = ICAL_ATTACH_PROPERTY,
     [CAL_PROP_ATTENDEE] = ICAL_ATTENDEE_PROPERTY,
     [CAL_PROP_CATEGORIES] = ICAL_CATEGORIES_PROPERTY,
     [CAL_PROP_CLASS] = ICAL_CLASS_PROPERTY,
+    [CAL_PROP_CREATED] = ICAL_CREATED_PROPERTY,
     [CAL_PROP_DESCRIPTION] = ICAL_DESCRIPTION_PROPERTY,
     [CAL_PROP_DTEND] = ICAL_DTEND_PROPERTY,
     [CAL_PROP_DTSTAMP] = ICAL_DTSTAMP_PROPERTY,
@@ -81,11 +83,14 @@ static const icalproperty_kind prop_kinds[CAL_PROP_NKINDS] = {
     [CAL_PROP_GEO] = ICAL_GEO_PROPERTY,
     [CAL_PROP_LASTMODIFIED] = ICAL_LASTMODIFIED_PROPERTY,
     [CAL_PROP_LOCATION] = ICAL_LOCATION_PROPERTY,
+    [CAL_PROP_METHOD] = ICAL_METHOD_PROPERTY,
     [CAL_PROP_ORGANIZER] = ICAL_ORGANIZER_PROPERTY,
+    [CAL_PROP_PRIORITY] = ICAL_PRIORITY_PROPERTY,
     [CAL_PROP_PRODID] = ICAL_PRODID_PROPERTY,
     [CAL_PROP_RDATE] = ICAL_RDATE_PROPERTY,
     [CAL_PROP_RECURRENCEID] = ICAL_RECURRENCEID_PROPERTY,
     [CAL_PROP_RRULE] = ICAL_RRULE_PROPERTY,
+    [CAL_PROP_SEQUENCE] = ICAL_SEQUENCE_PROPERTY,
     [CAL_PROP_STATUS] = ICAL_STATUS_PROPERTY,
     [CAL_PROP_SUMMARY] = ICAL_SUMMARY_PROPERTY,
     [CAL_PROP_TRANSP] = ICAL_TRANSP_PROPERTY,
@@ -100,7 +105,7 @@ static const icalparameter_kind param_kinds[CAL_PARAM_NKINDS] = {
     [CAL_PARAM_CUTYPE] = ICAL_CUTYPE_PARAMETER,     [CAL_PARAM_FMTTYPE] = ICAL_FMTTYPE_PARAMETER,
     [CAL_PARAM_PARTSTAT] = ICAL_PARTSTAT_PARAMETER, [CAL_PARAM_RELATED] = ICAL_RELATED_PARAMETER,
     [CAL_PARAM_ROLE] = ICAL_ROLE_PARAMETER,         [CAL_PARAM_RSVP] = ICAL_RSVP_PARAMETER,
-    [CAL_PARAM_TZID] = ICAL_TZID_PARAMETER,
+    [CAL_PARAM_TZID] = ICAL_TZID_PARAMETER,         [CAL_PARAM_VALUE] = ICAL_VALUE_PARAMETER,
 };
 
 static icalcomponent_kind ical_node_kind(enum cal_node_kind k)
@@ -236,6 +241,20 @@ const char *cal_zone_location(const struct cal_zone *zone)
         }
     }
     return NULL;
+}
+
+const char *cal_zone_place(const struct cal_zone *zone)
+{
+    return zone ? icaltimezone_get_location(Z(zone)) : NULL;
+}
+
+const char *cal_zone_text(const struct cal_zone *zone, struct arena *arena)
+{
+    icalcomponent *vtz = zone ? icaltimezone_get_component(Z(zone)) : NULL;
+    char *text = vtz ? icalcomponent_as_ical_string_r(vtz) : NULL;
+    const char *out = text ? arena_strdup(arena, text) : NULL;
+    free(text);
+    return out;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -624,6 +643,16 @@ struct cal_zone *cal_prop_zone(struct cal_doc *doc, struct cal_prop *p)
     return ZN(cal_zone_of(D(doc), P(p), t));
 }
 
+bool cal_prop_int(const struct cal_prop *p, int64_t *out)
+{
+    icalvalue *v = p ? icalproperty_get_value(P(p)) : NULL;
+    if (!v || icalvalue_isa(v) != ICAL_INTEGER_VALUE) {
+        return false;
+    }
+    *out = icalvalue_get_integer(v);
+    return true;
+}
+
 bool cal_prop_geo(const struct cal_prop *p, double *lat, double *lon)
 {
     if (!p || icalproperty_isa(P(p)) != ICAL_GEO_PROPERTY) {
@@ -676,8 +705,14 @@ const char *cal_prop_param(const struct cal_prop *p, enum cal_param kind)
     case CAL_PARAM_PARTSTAT:
         e = (int)icalparameter_get_partstat(par);
         break;
+    case CAL_PARAM_RANGE:
+        e = (int)icalparameter_get_range(par);
+        break;
     case CAL_PARAM_RELATED:
         e = (int)icalparameter_get_related(par);
+        break;
+    case CAL_PARAM_VALUE:
+        e = (int)icalparameter_get_value(par);
         break;
     case CAL_PARAM_ROLE:
         e = (int)icalparameter_get_role(par);
@@ -747,10 +782,48 @@ cal_prop_add_time(struct cal_node *c, enum cal_prop_kind kind, struct cal_time t
 {
     struct icaltimetype it = to_ical(t);
     icalproperty *p = icalproperty_new(ical_prop_kind(kind));
-    icalproperty_set_value(p, t.is_date ? icalvalue_new_date(it) : icalvalue_new_datetime(it));
+    if (kind == CAL_PROP_RDATE && !t.is_date) {
+        /* RDATE's own value type, so that no VALUE=DATE-TIME is written */
+        struct icaldatetimeperiodtype dp = {.time = it, .period = icalperiodtype_null_period()};
+        icalproperty_set_value(p, icalvalue_new_datetimeperiod(dp));
+    } else {
+        icalproperty_set_value(p, t.is_date ? icalvalue_new_date(it) : icalvalue_new_datetime(it));
+    }
     if (!t.is_date && !t.is_utc && tzid) {
         icalproperty_add_parameter(p, icalparameter_new_tzid(tzid));
     }
+    icalcomponent_add_property(C(c), p);
+    return PR(p);
+}
+
+void cal_prop_set_time(struct cal_prop *p, struct cal_time t)
+{
+    struct icaltimetype it = to_ical(t);
+    icalproperty_set_value(P(p), t.is_date ? icalvalue_new_date(it) : icalvalue_new_datetime(it));
+    icalproperty_remove_parameter_by_kind(P(p), ICAL_VALUE_PARAMETER);
+    if (t.is_date) {
+        icalproperty_add_parameter(P(p), icalparameter_new_value(ICAL_VALUE_DATE));
+    }
+}
+
+struct cal_prop *cal_prop_add_int(struct cal_node *c, enum cal_prop_kind kind, int v)
+{
+    icalproperty *p = icalproperty_new(ical_prop_kind(kind));
+    icalproperty_set_value(p, icalvalue_new_integer(v));
+    icalcomponent_add_property(C(c), p);
+    return PR(p);
+}
+
+struct cal_prop *cal_prop_add_rule(struct cal_node *c, enum cal_prop_kind kind, const char *text)
+{
+    icalerror_clear_errno();
+    struct icalrecurrencetype r = icalrecurrencetype_from_string(text);
+    if (r.freq == ICAL_NO_RECURRENCE || icalerrno != ICAL_NO_ERROR) {
+        icalerror_clear_errno();
+        return NULL;
+    }
+    icalproperty *p =
+        kind == CAL_PROP_EXRULE ? icalproperty_new_exrule(r) : icalproperty_new_rrule(r);
     icalcomponent_add_property(C(c), p);
     return PR(p);
 }

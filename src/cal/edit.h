@@ -50,9 +50,11 @@ enum cal_prop_kind {
     CAL_PROP_ANY,
     CAL_PROP_X,
     CAL_PROP_ACTION,
+    CAL_PROP_ATTACH,
     CAL_PROP_ATTENDEE,
     CAL_PROP_CATEGORIES,
     CAL_PROP_CLASS,
+    CAL_PROP_CREATED,
     CAL_PROP_DESCRIPTION,
     CAL_PROP_DTEND,
     CAL_PROP_DTSTAMP,
@@ -64,11 +66,14 @@ enum cal_prop_kind {
     CAL_PROP_GEO,
     CAL_PROP_LASTMODIFIED,
     CAL_PROP_LOCATION,
+    CAL_PROP_METHOD,
     CAL_PROP_ORGANIZER,
+    CAL_PROP_PRIORITY,
     CAL_PROP_PRODID,
     CAL_PROP_RDATE,
     CAL_PROP_RECURRENCEID,
     CAL_PROP_RRULE,
+    CAL_PROP_SEQUENCE,
     CAL_PROP_STATUS,
     CAL_PROP_SUMMARY,
     CAL_PROP_TRANSP,
@@ -86,10 +91,12 @@ enum cal_param {
     CAL_PARAM_CUTYPE,
     CAL_PARAM_FMTTYPE,
     CAL_PARAM_PARTSTAT,
+    CAL_PARAM_RANGE,
     CAL_PARAM_RELATED,
     CAL_PARAM_ROLE,
     CAL_PARAM_RSVP,
     CAL_PARAM_TZID,
+    CAL_PARAM_VALUE,
     CAL_PARAM_NKINDS,
 };
 
@@ -228,6 +235,9 @@ bool cal_prop_time(const struct cal_prop *p, struct cal_time *out);
  * floating, DATE and an unknown TZID, which cal_time_to_unix() then reads as UTC. */
 struct cal_zone *cal_prop_zone(struct cal_doc *doc, struct cal_prop *p);
 
+/* An INTEGER value (SEQUENCE, PRIORITY). */
+bool cal_prop_int(const struct cal_prop *p, int64_t *out);
+
 /* GEO as degrees. */
 bool cal_prop_geo(const struct cal_prop *p, double *lat, double *lon);
 
@@ -235,7 +245,8 @@ bool cal_prop_geo(const struct cal_prop *p, double *lat, double *lon);
  * RELATED=END, the end). False when `p` is no TRIGGER. */
 bool cal_prop_trigger(const struct cal_prop *p, bool *is_abs, struct cal_time *at, int64_t *secs);
 
-/* A parameter's value, unescaped; enumerated ones (CUTYPE, PARTSTAT, RELATED, ROLE, RSVP) in
+/* A parameter's value, unescaped; enumerated ones (CUTYPE, PARTSTAT, RANGE, RELATED, ROLE,
+ * RSVP, VALUE) in
  * upper case as RFC 5545 spells them, or their X- name. NULL when absent. */
 const char *cal_prop_param(const struct cal_prop *p, enum cal_param kind);
 
@@ -250,6 +261,16 @@ struct cal_prop *cal_prop_add_x(struct cal_node *c, const char *name, const char
 /* A DATE or DATE-TIME; `tzid` (may be NULL) is written as TZID on a local DATE-TIME. */
 struct cal_prop *
 cal_prop_add_time(struct cal_node *c, enum cal_prop_kind kind, struct cal_time t, const char *tzid);
+
+/* Replaces the value of `p` by `t` (a DATE or DATE-TIME), keeping its parameters but VALUE,
+ * which becomes VALUE=DATE for a DATE and goes otherwise. */
+void cal_prop_set_time(struct cal_prop *p, struct cal_time t);
+
+struct cal_prop *cal_prop_add_int(struct cal_node *c, enum cal_prop_kind kind, int v);
+
+/* RRULE or EXRULE (`kind`) from its text; NULL when `text` is no rule (no FREQ, or a part
+ * libical refuses). */
+struct cal_prop *cal_prop_add_rule(struct cal_node *c, enum cal_prop_kind kind, const char *text);
 
 struct cal_prop *cal_prop_add_geo(struct cal_node *c, double lat, double lon);
 
@@ -362,5 +383,12 @@ int cal_zone_offset(const struct cal_zone *zone, int64_t secs);
 /* The zone's TZID, and the location a builtin zone carries (X-LIC-LOCATION), or NULL. */
 const char *cal_zone_tzid(const struct cal_zone *zone);
 const char *cal_zone_location(const struct cal_zone *zone);
+
+/* The place libical names the zone by (X-LIC-LOCATION, or what it derives from the TZID),
+ * or NULL. */
+const char *cal_zone_place(const struct cal_zone *zone);
+
+/* The zone's VTIMEZONE as iCalendar text in the arena, or NULL. */
+const char *cal_zone_text(const struct cal_zone *zone, struct arena *arena);
 
 #endif
