@@ -297,11 +297,13 @@ struct proj {
     struct cal_doc *doc;
     struct cal_node *root;
     struct cal_node *master;
-    struct cal_zone *defzone; /* opts->default_tz, NULL for UTC */
-    struct cal_time dtstart;  /* the master's DTSTART */
-    struct cal_zone *zone;    /* its zone, NULL for UTC, floating and DATE */
-    int64_t start_utc;        /* the master's first instance */
-    int64_t dur;              /* its length in seconds */
+    struct cal_zone *defzone;     /* opts->default_tz, NULL for UTC */
+    struct cal_time dtstart;      /* the master's DTSTART */
+    struct cal_zone *zone;        /* its zone, NULL for UTC, floating and DATE */
+    int64_t start_utc;            /* the master's first instance */
+    int64_t dur;                  /* its length in seconds */
+    const struct cal_rrule *rule; /* the master's first RRULE (in `rule_buf`), or NULL */
+    struct cal_rrule rule_buf;
 };
 
 /* An instant of the item in EAS terms: UTC as is; floating in the default zone; a DATE as
@@ -797,14 +799,12 @@ static void series_of(const struct proj *p,
     if (nrules == 0 && !cal_prop_first(p->master, CAL_PROP_RDATE)) {
         return;
     }
-    struct cal_prop *rp = cal_prop_first(p->master, CAL_PROP_RRULE);
     if (nrules != 1 || cal_prop_first(p->master, CAL_PROP_RDATE) ||
-        cal_prop_first(p->master, CAL_PROP_EXRULE)) {
+        cal_prop_first(p->master, CAL_PROP_EXRULE) || !p->rule) {
         ev->is_flattened = true;
         return;
     }
-    struct cal_rrule *r = arena_alloc(p->arena, sizeof(*r));
-    (void)cal_prop_rrule(rp, r);
+    const struct cal_rrule *r = p->rule;
     if (eas_calmap_recur_from_rrule(r, dtstart, until_of(p, r, dtstart, zone), &ev->recurrence) !=
         0) {
         ev->is_flattened = true;
@@ -955,6 +955,9 @@ static void times_of(struct proj *p, struct eas_calmap_event *ev)
         zone = NULL;
     }
     p->start_utc = eas_utc(p, st, zone);
+    if (cal_prop_rrule(cal_prop_first(m, CAL_PROP_RRULE), &p->rule_buf)) {
+        p->rule = &p->rule_buf;
+    }
     int64_t end;
     struct cal_prop *ep = cal_prop_first(m, CAL_PROP_DTEND);
     if (st.is_date) {
@@ -984,14 +987,8 @@ static void times_of(struct proj *p, struct eas_calmap_event *ev)
         struct cal_zone *bz = st.is_date || !zone ? p->defzone : zone;
         const char *tzid = cal_prop_param(sp, CAL_PARAM_TZID);
         const char *name = bz == zone && tzid ? tzid : p->o->default_tz;
-        struct cal_rrule *r = NULL;
-        struct cal_prop *rr = cal_prop_first(m, CAL_PROP_RRULE);
-        if (rr) {
-            r = arena_alloc(p->arena, sizeof(*r));
-            (void)cal_prop_rrule(rr, r);
-        }
         struct eas_calmap_tz tz;
-        eas_calmap_tz_from_zone(bz, name, rule_year(p, st, r), &tz);
+        eas_calmap_tz_from_zone(bz, name, rule_year(p, st, p->rule), &tz);
         ev->timezone = eas_calmap_tz_encode(&tz, p->arena);
         ev->present |= EAS_CALMAP_TIMEZONE;
     }
