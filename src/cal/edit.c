@@ -783,7 +783,7 @@ cal_prop_add_time(struct cal_node *c, enum cal_prop_kind kind, struct cal_time t
     struct icaltimetype it = to_ical(t);
     icalproperty *p = icalproperty_new(ical_prop_kind(kind));
     if (kind == CAL_PROP_RDATE && !t.is_date) {
-        /* RDATE's own value type, so that no VALUE=DATE-TIME is written */
+        /* RDATE's own value type, a DATE-TIME-or-PERIOD, as libical builds one */
         struct icaldatetimeperiodtype dp = {.time = it, .period = icalperiodtype_null_period()};
         icalproperty_set_value(p, icalvalue_new_datetimeperiod(dp));
     } else {

@@ -372,6 +372,65 @@ static void test_edit_walks_instances_and_edits_a_document(void **state)
     arena_destroy(&a);
 }
 
+static void test_edit_integers_rules_and_times_in_place(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct cal_doc *d = cal_doc_new("-//Almanac tests//EN");
+    struct cal_node *ev = cal_node_new(CAL_NODE_VEVENT);
+    cal_node_add(cal_doc_root(d), ev);
+    cal_node_set_uid(ev, "i@x");
+    /* RDATE and EXDATE as UTC DATE-TIMEs, without a VALUE parameter */
+    cal_prop_add_time(ev, CAL_PROP_RDATE, cal_time_of(1767607200, NULL), NULL);
+    cal_prop_add_time(ev, CAL_PROP_EXDATE, cal_time_of(1767607200, NULL), NULL);
+    struct cal_prop *seq = cal_prop_add_int(ev, CAL_PROP_SEQUENCE, 7);
+    int64_t v = 0;
+    assert_true(cal_prop_int(seq, &v));
+    assert_int_equal(v, 7);
+    assert_false(cal_prop_int(cal_prop_first(ev, CAL_PROP_RDATE), &v));
+    assert_non_null(cal_prop_add_rule(ev, CAL_PROP_EXRULE, "FREQ=WEEKLY;COUNT=2"));
+    assert_null(cal_prop_add_rule(ev, CAL_PROP_RRULE, "COUNT=2"));
+    assert_null(cal_prop_add_rule(ev, CAL_PROP_RRULE, "FREQ=SOMETIMES"));
+    assert_int_equal(cal_prop_count(ev, CAL_PROP_RRULE), 0);
+    /* a DTSTART rewritten in place: TZID kept, VALUE=DATE only for a date */
+    struct cal_prop *sp =
+        cal_prop_add_time(ev, CAL_PROP_DTSTART,
+                          (struct cal_time){2026, 1, 5, 11, 0, 0, false, false}, "Europe/Berlin");
+    cal_prop_set_time(sp, (struct cal_time){.year = 2026, .month = 1, .day = 6, .is_date = true});
+    assert_string_equal(cal_prop_param(sp, CAL_PARAM_VALUE), "DATE");
+    cal_prop_set_param(sp, CAL_PARAM_TZID, NULL);
+    struct slice out;
+    cal_doc_text(d, a, &out);
+    assert_non_null(strstr(out.ptr, "RDATE:20260105T100000Z\r\n"));
+    assert_non_null(strstr(out.ptr, "EXDATE:20260105T100000Z\r\n"));
+    assert_non_null(strstr(out.ptr, "SEQUENCE:7\r\n"));
+    assert_non_null(strstr(out.ptr, "EXRULE:FREQ=WEEKLY;COUNT=2\r\n"));
+    assert_non_null(strstr(out.ptr, "DTSTART;VALUE=DATE:20260106\r\n"));
+    cal_prop_set_time(sp, (struct cal_time){2026, 1, 6, 9, 30, 0, false, true});
+    assert_null(cal_prop_param(sp, CAL_PARAM_VALUE));
+    cal_doc_text(d, a, &out);
+    assert_non_null(strstr(out.ptr, "DTSTART:20260106T093000Z\r\n"));
+    cal_doc_free(d);
+
+    /* RANGE, a zone's place and its VTIMEZONE text */
+    d = parse(a,
+              HEAD BERLIN "BEGIN:VEVENT\r\nUID:r@x\r\nDTSTAMP:20260101T000000Z\r\n"
+                          "RECURRENCE-ID;RANGE=THISANDFUTURE;TZID=Europe/Berlin:20260105T110000\r\n"
+                          "DTSTART;TZID=Europe/Berlin:20260105T120000\r\nEND:VEVENT\r\n" TAIL,
+              false);
+    struct cal_node *c = cal_node_first(cal_doc_root(d), CAL_NODE_VEVENT);
+    assert_string_equal(cal_prop_param(cal_prop_first(c, CAL_PROP_RECURRENCEID), CAL_PARAM_RANGE),
+                        "THISANDFUTURE");
+    struct cal_zone *z = cal_prop_zone(d, cal_prop_first(c, CAL_PROP_DTSTART));
+    const char *text = cal_zone_text(z, a);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "BEGIN:VTIMEZONE"));
+    assert_non_null(strstr(text, "TZOFFSETTO:+0200"));
+    assert_string_equal(cal_zone_place(cal_zone_named("America/New_York")), "America/New_York");
+    cal_doc_free(d);
+    arena_destroy(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_edit_times_convert_through_the_objects_zones),
         cmocka_unit_test(test_edit_rrule_reads_and_writes_our_struct),
         cmocka_unit_test(test_edit_walks_instances_and_edits_a_document),
+        cmocka_unit_test(test_edit_integers_rules_and_times_in_place),
     };
     cal_init();
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
