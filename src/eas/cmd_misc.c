@@ -171,7 +171,7 @@ static int fetch_one(struct eas_req *er, const struct eas_node *f, struct eas_wb
     struct store_item it;
     uint64_t c, id;
     unsigned status = IO_OK;
-    struct cal_eas_event ev;
+    struct eas_calmap_event ev;
     struct err fe;
     err_init(&fe);
     int found = eas_calendar_of(er, cid, &coll, &fe);
@@ -187,8 +187,8 @@ static int fetch_one(struct eas_req *er, const struct eas_node *f, struct eas_wb
     } else {
         struct err ce;
         err_init(&ce);
-        if (cal_eas_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev,
-                              &ce) != 0) {
+        if (eas_calmap_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev,
+                                 &ce) != 0) {
             status = IO_CONVERSION;
         }
     }

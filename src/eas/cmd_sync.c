@@ -250,7 +250,7 @@ static bool store_failed(const struct err *e)
 
 static unsigned item_status(const struct err *e)
 {
-    if (e->cond == &eas_cond_item_invalid || e->cond == &cal_cond_eas_invalid ||
+    if (e->cond == &eas_cond_item_invalid || e->cond == &eas_cond_calmap_invalid ||
         e->cond == &cal_cond_valid_calendar_data || e->cond == &cal_cond_valid_object ||
         e->cond == &cal_cond_supported_component || e->cond == &eas_cond_store_limit) {
         return SYNC_CONVERSION;
@@ -371,7 +371,7 @@ static const char *client_uid_of(struct eas_req *er, const struct eas_node *data
     while (len > 0 && n->text[len - 1] == '\0') {
         len--;
     }
-    if (len == 0 || len > CAL_EAS_MAX_UID || memchr(n->text, '\0', len)) {
+    if (len == 0 || len > EAS_CALMAP_MAX_UID || memchr(n->text, '\0', len)) {
         return NULL;
     }
     for (size_t i = 0; i < len; i++) {
@@ -412,11 +412,11 @@ static void prep_add(struct eas_req *er, const struct eas_node *cmd, struct add_
     sec_hex(rnd, sizeof(rnd), uid);
     const struct eas_node *data = eas_node_child(cmd, EAS_AS_APPLICATIONDATA);
     const char *client_uid = client_uid_of(er, data);
-    struct cal_eas_event ev;
+    struct eas_calmap_event ev;
     struct slice ics;
     if (eas_item_read(data, er->arena, &ev, &e) != 0 ||
-        cal_eas_to_ical(&ev, (struct slice){"", 0}, 0, client_uid ? client_uid : uid, er->arena,
-                        &ics, &e) != 0) {
+        eas_calmap_to_ical(&ev, (struct slice){"", 0}, 0, client_uid ? client_uid : uid, er->arena,
+                           &ics, &e) != 0) {
         p->rc = -1;
         p->cond = e.cond; /* all item_status() reads */
         return;
@@ -554,16 +554,16 @@ static int client_change(struct coll_job *j, const struct eas_node *cmd, struct 
     } else if (mrc == STORE_OK && held < it.modseq) {
         status = SYNC_CONFLICT; /* server wins: the window sends the server's version */
     } else {
-        struct cal_eas_event ev;
+        struct eas_calmap_event ev;
         struct slice ics;
         struct slice old = {it.content, it.size};
-        uint32_t keep = er->version >= 160 ? CAL_EAS_ALL : j->opts.keep;
+        uint32_t keep = er->version >= 160 ? EAS_CALMAP_ALL : j->opts.keep;
         if (eas_item_body_truncated(eas_node_child(cmd, EAS_AS_APPLICATIONDATA))) {
-            keep |= CAL_EAS_BODY;
+            keep |= EAS_CALMAP_BODY;
         }
         int rc;
         if (instance && er->version >= 160) {
-            struct cal_eas_exception ex;
+            struct eas_calmap_exception ex;
             memset(&ex, 0, sizeof(ex));
             rc = eas_item_read(eas_node_child(cmd, EAS_AS_APPLICATIONDATA), er->arena, &ev, &e);
             if (rc == 0) {
@@ -582,12 +582,12 @@ static int client_change(struct coll_job *j, const struct eas_node *cmd, struct 
                 ex.nattendees = ev.nattendees;
                 ex.categories = ev.categories;
                 ex.ncategories = ev.ncategories;
-                rc = cal_eas_apply_instance(old, instance, &ex, er->arena, &ics, &e);
+                rc = eas_calmap_apply_instance(old, instance, &ex, er->arena, &ics, &e);
             }
         } else {
             rc = eas_item_read(eas_node_child(cmd, EAS_AS_APPLICATIONDATA), er->arena, &ev, &e);
             if (rc == 0) {
-                rc = cal_eas_to_ical(&ev, old, keep, NULL, er->arena, &ics, &e);
+                rc = eas_calmap_to_ical(&ev, old, keep, NULL, er->arena, &ics, &e);
             }
         }
         if (rc == 0) {
@@ -628,8 +628,8 @@ static int client_delete(struct coll_job *j, const struct eas_node *cmd, struct 
         struct err e;
         err_init(&e);
         struct slice ics;
-        if (cal_eas_apply_instance((struct slice){it.content, it.size}, instance, NULL, er->arena,
-                                   &ics, &e) != 0 ||
+        if (eas_calmap_apply_instance((struct slice){it.content, it.size}, instance, NULL,
+                                      er->arena, &ics, &e) != 0 ||
             put_ics(j, ics, it.name, &it, &e) != 0) {
             if (store_failed(&e)) {
                 *fatal = e;
@@ -720,11 +720,11 @@ write_item_data(struct coll_job *j, struct eas_wbxml_enc *e, uint64_t id, struct
         eas_store_err(er, src == STORE_NOTFOUND ? STORE_IO : src, fault); /* in our snapshot */
         return -2;
     }
-    struct cal_eas_event ev;
+    struct eas_calmap_event ev;
     struct err ce;
     err_init(&ce);
-    if (cal_eas_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev, &ce) !=
-        0) {
+    if (eas_calmap_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev,
+                             &ce) != 0) {
         if (ce.cond == &err_cond_time_budget) {
             *fault = ce;
             return -2;
@@ -950,7 +950,7 @@ static uint32_t keep_of_supported(const struct eas_node *sup)
     for (const struct eas_node *c = sup->child; c; c = c->next) {
         listed |= eas_item_field_of(c->tag);
     }
-    return CAL_EAS_ALL & ~listed;
+    return EAS_CALMAP_ALL & ~listed;
 }
 
 /* One Collection of the request: answers into the main encoder `out`. */

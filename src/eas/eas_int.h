@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cal/eas.h"
+#include "eas/calmap.h"
 #include "eas/eas.h"
 #include "eas/tree.h"
 #include "eas/wbxml.h"
@@ -185,10 +185,10 @@ struct eas_bodypref {
 int eas_item_write(struct eas_wbxml_enc *e,
                    unsigned version,
                    const struct eas_bodypref *bp,
-                   const struct cal_eas_event *ev);
+                   const struct eas_calmap_event *ev);
 int eas_item_read(const struct eas_node *data,
                   struct arena *a,
-                  struct cal_eas_event *ev,
+                  struct eas_calmap_event *ev,
                   struct err *err);
 uint32_t eas_item_field_of(unsigned tag);
 /* True when the ApplicationData's Body says Truncated: the device holds only part of it, so a

@@ -1,6 +1,6 @@
 /* repl/props.c: names, types and wire values of the /exchange item properties
  * (exchange-replication.md §3.3, §4.1-4.5), and those properties as PROPFIND live properties.
- * Values of iCalendar-derived properties come from cal/exprops.c. */
+ * Values of iCalendar-derived properties come from repl/exprops.c. */
 #include "repl/props.h"
 
 #include <stdio.h>
@@ -15,25 +15,25 @@
 static const struct {
     const char *ns;
     const char *name;
-    enum cal_ex_type type;
+    enum repl_ex_type type;
 } rowprops[REPL_RP_COUNT] = {
-    [REPL_RP_HREF] = {"DAV:", "href", CAL_EX_STRING},
-    [REPL_RP_GETETAG] = {"DAV:", "getetag", CAL_EX_STRING},
-    [REPL_RP_CONTENTCLASS] = {"DAV:", "contentclass", CAL_EX_STRING},
-    [REPL_RP_ISFOLDER] = {"DAV:", "isfolder", CAL_EX_BOOL},
-    [REPL_RP_ISCOLLECTION] = {"DAV:", "iscollection", CAL_EX_BOOL},
-    [REPL_RP_ISHIDDEN] = {"DAV:", "ishidden", CAL_EX_BOOL},
-    [REPL_RP_ISREADONLY] = {"DAV:", "isreadonly", CAL_EX_BOOL},
-    [REPL_RP_GETCONTENTTYPE] = {"DAV:", "getcontenttype", CAL_EX_STRING},
-    [REPL_RP_GETCONTENTLENGTH] = {"DAV:", "getcontentlength", CAL_EX_INT},
-    [REPL_RP_DISPLAYNAME] = {"DAV:", "displayname", CAL_EX_STRING},
-    [REPL_RP_GETLASTMODIFIED] = {"DAV:", "getlastmodified", CAL_EX_TIME},
-    [REPL_RP_PARENTNAME] = {"DAV:", "parentname", CAL_EX_STRING},
-    [REPL_RP_REPL_UID] = {REPL_NS, "repl-uid", CAL_EX_STRING},
-    [REPL_RP_RESOURCETAG] = {REPL_NS, "resourcetag", CAL_EX_STRING},
-    [REPL_RP_CHANGETYPE] = {REPL_NS, "changetype", CAL_EX_STRING},
-    [REPL_RP_CONTENTTAG] = {REPL_NS, "contenttag", CAL_EX_STRING},
-    [REPL_RP_OUTLOOKFOLDERCLASS] = {CAL_EX_NS_EXCHANGE, "outlookfolderclass", CAL_EX_STRING},
+    [REPL_RP_HREF] = {"DAV:", "href", REPL_EX_STRING},
+    [REPL_RP_GETETAG] = {"DAV:", "getetag", REPL_EX_STRING},
+    [REPL_RP_CONTENTCLASS] = {"DAV:", "contentclass", REPL_EX_STRING},
+    [REPL_RP_ISFOLDER] = {"DAV:", "isfolder", REPL_EX_BOOL},
+    [REPL_RP_ISCOLLECTION] = {"DAV:", "iscollection", REPL_EX_BOOL},
+    [REPL_RP_ISHIDDEN] = {"DAV:", "ishidden", REPL_EX_BOOL},
+    [REPL_RP_ISREADONLY] = {"DAV:", "isreadonly", REPL_EX_BOOL},
+    [REPL_RP_GETCONTENTTYPE] = {"DAV:", "getcontenttype", REPL_EX_STRING},
+    [REPL_RP_GETCONTENTLENGTH] = {"DAV:", "getcontentlength", REPL_EX_INT},
+    [REPL_RP_DISPLAYNAME] = {"DAV:", "displayname", REPL_EX_STRING},
+    [REPL_RP_GETLASTMODIFIED] = {"DAV:", "getlastmodified", REPL_EX_TIME},
+    [REPL_RP_PARENTNAME] = {"DAV:", "parentname", REPL_EX_STRING},
+    [REPL_RP_REPL_UID] = {REPL_NS, "repl-uid", REPL_EX_STRING},
+    [REPL_RP_RESOURCETAG] = {REPL_NS, "resourcetag", REPL_EX_STRING},
+    [REPL_RP_CHANGETYPE] = {REPL_NS, "changetype", REPL_EX_STRING},
+    [REPL_RP_CONTENTTAG] = {REPL_NS, "contenttag", REPL_EX_STRING},
+    [REPL_RP_OUTLOOKFOLDERCLASS] = {REPL_EX_NS_EXCHANGE, "outlookfolderclass", REPL_EX_STRING},
 };
 
 void repl_prop_resolve(const char *uri, struct arena *arena, struct repl_prop *out)
@@ -66,11 +66,11 @@ void repl_prop_resolve(const char *uri, struct arena *arena, struct repl_prop *o
             return;
         }
     }
-    int id = cal_exprop_find(slice_from_cstr(out->ns), slice_from_cstr(out->local));
+    int id = repl_exprop_find(slice_from_cstr(out->ns), slice_from_cstr(out->local));
     if (id >= 0) {
         out->src = REPL_SRC_CAL;
         out->id = id;
-        out->type = cal_exprop_def((enum cal_exprop)id)->type;
+        out->type = repl_exprop_def((enum repl_exprop)id)->type;
     }
 }
 
@@ -94,10 +94,10 @@ static const char *prefix_of(const char *ns)
     } known[] = {
         {"DAV:", "D"},
         {REPL_NS, "R"},
-        {CAL_EX_NS_CALENDAR, "C"},
-        {CAL_EX_NS_HTTPMAIL, "H"},
-        {CAL_EX_NS_EXCHANGE, "E"},
-        {CAL_EX_NS_OFFICE, "O"},
+        {REPL_EX_NS_CALENDAR, "C"},
+        {REPL_EX_NS_HTTPMAIL, "H"},
+        {REPL_EX_NS_EXCHANGE, "E"},
+        {REPL_EX_NS_OFFICE, "O"},
     };
 
     for (size_t i = 0; i < ALM_ARRAY_LEN(known); i++) {
@@ -196,45 +196,45 @@ void repl_time_format(int64_t t, char out[32])
     }
 }
 
-static const char *dt_of(enum cal_ex_type t)
+static const char *dt_of(enum repl_ex_type t)
 {
     switch (t) {
-    case CAL_EX_INT:
+    case REPL_EX_INT:
         return "int";
-    case CAL_EX_BOOL:
+    case REPL_EX_BOOL:
         return "boolean";
-    case CAL_EX_TIME:
+    case REPL_EX_TIME:
         return "dateTime.tz";
-    case CAL_EX_MV_STRING:
+    case REPL_EX_MV_STRING:
         return "mv.string";
-    case CAL_EX_MV_TIME:
+    case REPL_EX_MV_TIME:
         return "mv.dateTime.tz";
-    case CAL_EX_STRING:
+    case REPL_EX_STRING:
         break;
     }
     return NULL;
 }
 
 /* The inner text of `v` of type `t` (§4.1). */
-static int write_inner(struct buf *out, enum cal_ex_type t, const struct cal_ex_value *v)
+static int write_inner(struct buf *out, enum repl_ex_type t, const struct repl_ex_value *v)
 {
     char when[32];
     int rc = 0;
     switch (t) {
-    case CAL_EX_STRING:
+    case REPL_EX_STRING:
         return xmlout_text(out, slice_from_cstr(v->s ? v->s : ""));
-    case CAL_EX_INT:
+    case REPL_EX_INT:
         return buf_appendf(out, "%lld", (long long)v->i);
-    case CAL_EX_BOOL:
+    case REPL_EX_BOOL:
         return buf_append_cstr(out, v->i ? "1" : "0");
-    case CAL_EX_TIME:
+    case REPL_EX_TIME:
         repl_time_format(v->i, when);
         return buf_append_cstr(out, when);
-    case CAL_EX_MV_STRING:
-    case CAL_EX_MV_TIME:
+    case REPL_EX_MV_STRING:
+    case REPL_EX_MV_TIME:
         for (size_t i = 0; i < v->n; i++) {
             rc |= buf_append_cstr(out, "<v:v>");
-            if (t == CAL_EX_MV_STRING) {
+            if (t == REPL_EX_MV_STRING) {
                 rc |= xmlout_text(out, slice_from_cstr(v->mv_s[i]));
             } else {
                 repl_time_format(v->mv_t[i], when);
@@ -250,7 +250,7 @@ static int write_inner(struct buf *out, enum cal_ex_type t, const struct cal_ex_
 int repl_prop_write(struct buf *out,
                     const struct repl_prop *p,
                     const char *alias,
-                    const struct cal_ex_value *v)
+                    const struct repl_ex_value *v)
 {
     int rc = open_name(out, p, alias);
     const char *dt = dt_of(p->type);
@@ -299,7 +299,7 @@ struct exprop_cache {
     uint64_t id;
     uint64_t modseq;
     bool ok; /* v holds the values (the object parsed) */
-    struct cal_ex_value v[CAL_EX_COUNT];
+    struct repl_ex_value v[REPL_EX_COUNT];
 };
 
 static void exprop_cache_gone(void *p)
@@ -309,7 +309,7 @@ static void exprop_cache_gone(void *p)
     dav_ext_set_state(c->dr, repl_ext(), NULL);
 }
 
-static const struct cal_ex_value *item_values(struct dav_req *dr, const struct dav_res *r)
+static const struct repl_ex_value *item_values(struct dav_req *dr, const struct dav_res *r)
 {
     struct exprop_cache *c = dav_ext_state(dr, repl_ext());
     if (c && c->id == r->item.id && c->modseq == r->item.modseq) {
@@ -331,7 +331,7 @@ static const struct cal_ex_value *item_values(struct dav_req *dr, const struct d
     err_init(&e);
     c->ok = store_item_get(dr->store, r->coll.id, r->item.name, STORE_ITEM_CONTENT, c->a, &full) ==
                 STORE_OK &&
-            cal_exprops_read((struct slice){full.content, full.size}, c->a, c->v, &e) == 0;
+            repl_exprops_read((struct slice){full.content, full.size}, c->a, c->v, &e) == 0;
     return c->ok ? c->v : NULL;
 }
 
@@ -341,11 +341,11 @@ static int get_exprop(struct dav_req *dr, const struct dav_res *r, struct buf *o
     if (!on_exchange_item(r)) {
         return 1;
     }
-    const struct cal_ex_value *v = item_values(dr, r);
+    const struct repl_ex_value *v = item_values(dr, r);
     if (!v || !v[id].present) {
         return 1; /* not a calendar object, or no value: 404 */
     }
-    return write_inner(out, cal_exprop_def((enum cal_exprop)id)->type, &v[id]);
+    return write_inner(out, repl_exprop_def((enum repl_exprop)id)->type, &v[id]);
 }
 
 #define REPL_EX_GETTER(sym, ns, name, type)                                          \
@@ -353,7 +353,7 @@ static int get_exprop(struct dav_req *dr, const struct dav_res *r, struct buf *o
   {                                                                                  \
     return get_exprop(dr, r, out, sym);                                              \
   }
-CAL_EXPROPS(REPL_EX_GETTER)
+REPL_EXPROPS(REPL_EX_GETTER)
 #undef REPL_EX_GETTER
 
 static int get_repl_uid(struct dav_req *dr, const struct dav_res *r, struct buf *out)
@@ -425,12 +425,12 @@ static int get_ishidden(struct dav_req *dr, const struct dav_res *r, struct buf 
 }
 
 /* §4.1's dt:dt of each type, for the table below */
-#define REPL_DT_CAL_EX_STRING    0
-#define REPL_DT_CAL_EX_INT       DAV_PROP_DT_INT
-#define REPL_DT_CAL_EX_BOOL      DAV_PROP_DT_BOOLEAN
-#define REPL_DT_CAL_EX_TIME      DAV_PROP_DT_DATETIME
-#define REPL_DT_CAL_EX_MV_STRING DAV_PROP_DT_MV_STRING
-#define REPL_DT_CAL_EX_MV_TIME   DAV_PROP_DT_MV_DATETIME
+#define REPL_DT_REPL_EX_STRING    0
+#define REPL_DT_REPL_EX_INT       DAV_PROP_DT_INT
+#define REPL_DT_REPL_EX_BOOL      DAV_PROP_DT_BOOLEAN
+#define REPL_DT_REPL_EX_TIME      DAV_PROP_DT_DATETIME
+#define REPL_DT_REPL_EX_MV_STRING DAV_PROP_DT_MV_STRING
+#define REPL_DT_REPL_EX_MV_TIME   DAV_PROP_DT_MV_DATETIME
 
 const struct dav_live_prop repl_live_props[] = {
     {REPL_NS, "repl-uid", DAV_PROP_PROTECTED, get_repl_uid},
@@ -442,7 +442,7 @@ const struct dav_live_prop repl_live_props[] = {
 
 #define REPL_EX_LIVE(sym, ns, name, type) \
   {ns, name, DAV_PROP_PROTECTED | DAV_PROP_EXPENSIVE | REPL_DT_##type, get_##sym},
-    CAL_EXPROPS(REPL_EX_LIVE)
+    REPL_EXPROPS(REPL_EX_LIVE)
 #undef REPL_EX_LIVE
         {"DAV:", "contentclass", DAV_PROP_PROTECTED, get_contentclass},
     {"DAV:", "isfolder", DAV_PROP_PROTECTED | DAV_PROP_DT_BOOLEAN, get_isfolder},

@@ -1,6 +1,6 @@
 /* repl/props.h: the properties of items on the /exchange view (exchange-replication.md §3.3,
  * §4): property URIs split into namespace and local name, looked up among the row's own
- * properties (DAV:, R:) and cal's iCalendar-derived ones (cal/exprops.h), their types, and
+ * properties (DAV:, R:) and the iCalendar-derived ones (repl/exprops.h), their types, and
  * their values written as §4.1 does (dt:dt attributes, <v:v> for multi-valued ones). Never
  * touches the store: values come from the caller's row. */
 #ifndef ALMANAC_REPL_PROPS_H
@@ -8,8 +8,8 @@
 
 #include <stdbool.h>
 
-#include "cal/exprops.h"
 #include "dav/ext.h"
+#include "repl/exprops.h"
 #include "util/arena.h"
 #include "util/buf.h"
 
@@ -42,7 +42,7 @@ enum repl_rowprop {
 enum repl_prop_src {
     REPL_SRC_UNKNOWN, /* not a property of appointments: 404 in SELECT, NULL in WHERE */
     REPL_SRC_ROW,     /* id is an enum repl_rowprop */
-    REPL_SRC_CAL,     /* id is an enum cal_exprop */
+    REPL_SRC_CAL,     /* id is an enum repl_exprop */
 };
 
 /* One property named in a query, resolved once per request. */
@@ -52,7 +52,7 @@ struct repl_prop {
     const char *local;
     enum repl_prop_src src;
     int id;
-    enum cal_ex_type type; /* meaningful unless REPL_SRC_UNKNOWN */
+    enum repl_ex_type type; /* meaningful unless REPL_SRC_UNKNOWN */
 };
 
 /* Splits `uri` after its last ':', '/' or '#' (a '#' is dropped, §3.3) and looks it up. The
@@ -69,7 +69,7 @@ const char *repl_props_xmlns(bool https);
 int repl_prop_write(struct buf *out,
                     const struct repl_prop *p,
                     const char *alias,
-                    const struct cal_ex_value *v);
+                    const struct repl_ex_value *v);
 
 /* Appends the empty element of `p` (or of `alias`) for a 404 propstat. */
 int repl_prop_write_empty(struct buf *out, const struct repl_prop *p, const char *alias);
@@ -88,7 +88,7 @@ bool repl_is_xml_name(const char *s);
  * (§4.2, §4.6) and, on /exchange items, the iCalendar-derived properties (each reads and
  * parses the item's content). */
 enum {
-    REPL_LIVE_NPROPS = 6 + 4 + CAL_EX_COUNT
+    REPL_LIVE_NPROPS = 6 + 4 + REPL_EX_COUNT
 };
 extern const struct dav_live_prop repl_live_props[REPL_LIVE_NPROPS];
 

@@ -52,8 +52,8 @@ struct order_key {
 struct sorted_row {
     const char *name;
     uint64_t id;
-    struct cal_ex_value *keys; /* one per ORDER BY key, strings copied */
-    const struct search *s;    /* for the comparator (qsort has no context) */
+    struct repl_ex_value *keys; /* one per ORDER BY key, strings copied */
+    const struct search *s;     /* for the comparator (qsort has no context) */
 };
 
 /* Range: rows=... (§3.6), resolved against the row count. */
@@ -103,10 +103,10 @@ struct search {
     bool folders; /* hierarchical traversal of the mailbox root: rows are calendars */
     /* an expansion query (§3.8): series expand into their occurrences in the window */
     bool expansion;
-    struct arena *exp_arena;      /* the current series' row, kept across next() calls */
-    struct store_item exp_item;   /* the current series (name in exp_arena) */
-    struct cal_ex_instances *exp; /* its occurrences still to write */
-    bool window;                  /* the WHERE bounds dtstart/dtend: read the span index */
+    struct arena *exp_arena;       /* the current series' row, kept across next() calls */
+    struct store_item exp_item;    /* the current series (name in exp_arena) */
+    struct repl_ex_instances *exp; /* its occurrences still to write */
+    bool window;                   /* the WHERE bounds dtstart/dtend: read the span index */
     int64_t wstart;
     int64_t wend;
     struct arena *sort_arena;
@@ -257,7 +257,7 @@ static void free_search(void *p)
     if (s->sort_arena) {
         arena_destroy(&s->sort_arena);
     }
-    cal_ex_instances_close(&s->exp);
+    repl_ex_instances_close(&s->exp);
     if (s->exp_arena) {
         arena_destroy(&s->exp_arena);
     }
@@ -320,14 +320,14 @@ static void select_all(struct search *s)
         REPL_NS "resourcetag",
         REPL_NS "repl-uid",
     };
-    s->nsel = ALM_ARRAY_LEN(rowprops) + CAL_EX_COUNT;
+    s->nsel = ALM_ARRAY_LEN(rowprops) + REPL_EX_COUNT;
     s->sel = arena_zalloc(a, s->nsel * sizeof(*s->sel));
     for (size_t i = 0; i < ALM_ARRAY_LEN(rowprops); i++) {
         repl_prop_resolve(rowprops[i], a, &s->sel[i].p);
     }
-    for (int i = 0; i < CAL_EX_COUNT; i++) {
-        const struct cal_exprop_def *d = cal_exprop_def((enum cal_exprop)i);
-        const char *uri = strcmp(d->ns, CAL_EX_NS_OFFICE) == 0
+    for (int i = 0; i < REPL_EX_COUNT; i++) {
+        const struct repl_exprop_def *d = repl_exprop_def((enum repl_exprop)i);
+        const char *uri = strcmp(d->ns, REPL_EX_NS_OFFICE) == 0
                               ? arena_printf(a, "%s#%s", d->ns, d->name)
                               : arena_printf(a, "%s%s", d->ns, d->name);
         repl_prop_resolve(uri, a, &s->sel[ALM_ARRAY_LEN(rowprops) + (size_t)i].p);
@@ -336,7 +336,7 @@ static void select_all(struct search *s)
 
 static bool needs_content(const struct repl_prop *p)
 {
-    return p->src == REPL_SRC_CAL && p->id != CAL_EX_UID;
+    return p->src == REPL_SRC_CAL && p->id != REPL_EX_UID;
 }
 
 /* Resolves the select list and the ORDER BY keys, types the WHERE (§3.3, §3.7). */
@@ -466,7 +466,7 @@ struct row {
     bool for_where;         /* C:dtstart/C:dtend read from the span (§3.8) */
     bool tried;             /* the content was read (or could not be) */
     bool loaded;            /* cal holds the iCalendar-derived values */
-    struct cal_ex_value cal[CAL_EX_COUNT];
+    struct repl_ex_value cal[REPL_EX_COUNT];
 };
 
 static int load_cal(struct row *r)
@@ -488,17 +488,17 @@ static int load_cal(struct row *r)
     struct err e;
     err_init(&e);
     r->loaded =
-        cal_exprops_read((struct slice){full.content, full.size}, dr->arena, r->cal, &e) == 0;
+        repl_exprops_read((struct slice){full.content, full.size}, dr->arena, r->cal, &e) == 0;
     return 0;
 }
 
-static void set_s(struct cal_ex_value *v, const char *s)
+static void set_s(struct repl_ex_value *v, const char *s)
 {
     v->present = s != NULL;
     v->s = s;
 }
 
-static void set_i(struct cal_ex_value *v, int64_t i)
+static void set_i(struct repl_ex_value *v, int64_t i)
 {
     v->present = true;
     v->i = i;
@@ -526,7 +526,7 @@ static const char *href_of(struct row *r)
     return r->href;
 }
 
-static void row_prop(struct row *r, int id, struct cal_ex_value *v)
+static void row_prop(struct row *r, int id, struct repl_ex_value *v)
 {
     struct search *s = r->s;
     struct arena *a = s->dr->arena;
@@ -582,7 +582,7 @@ static void row_prop(struct row *r, int id, struct cal_ex_value *v)
 }
 
 /* repl_value_fn: the value of `p` for the row (§3.3; §3.8 for dtstart/dtend in WHERE). */
-static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *v)
+static int row_value(void *ctx, const struct repl_prop *p, struct repl_ex_value *v)
 {
     struct row *r = ctx;
     memset(v, 0, sizeof(*v));
@@ -596,13 +596,13 @@ static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *
     /* §3.8: outside expansion queries a series is tested by its span; in one, each row by its
      * own times (a single event's span is its own) */
     bool own = r->s->expansion && r->it->cal.is_recurring;
-    if (r->for_where && !own && (p->id == CAL_EX_DTSTART || p->id == CAL_EX_DTEND)) {
+    if (r->for_where && !own && (p->id == REPL_EX_DTSTART || p->id == REPL_EX_DTEND)) {
         if (r->it->cal.has_span) {
-            set_i(v, p->id == CAL_EX_DTSTART ? r->it->cal.dtstart_utc : r->it->cal.dtend_utc);
+            set_i(v, p->id == REPL_EX_DTSTART ? r->it->cal.dtstart_utc : r->it->cal.dtend_utc);
         }
         return 0;
     }
-    if (p->id == CAL_EX_UID && r->it->cal.uid) {
+    if (p->id == REPL_EX_UID && r->it->cal.uid) {
         set_s(v, r->it->cal.uid); /* indexed: no need to read the object */
         return 0;
     }
@@ -612,7 +612,7 @@ static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *
     if (r->loaded) {
         *v = r->cal[p->id];
     }
-    if (p->id == CAL_EX_LASTMODIFIED && !v->present) {
+    if (p->id == REPL_EX_LASTMODIFIED && !v->present) {
         set_i(v, r->it->mtime); /* §4.4: else the item's mtime */
     }
     return 0;
@@ -650,7 +650,7 @@ static int collect_props(struct search *s,
         if (!s->plain && (is_repl(&si->p, "repl-uid") || is_repl(&si->p, "changetype"))) {
             continue;
         }
-        struct cal_ex_value v = {0};
+        struct repl_ex_value v = {0};
         if ((!deleted || is_repl(&si->p, "resourcetag")) && fn(ctx, &si->p, &v) != 0) {
             return -1;
         }
@@ -694,7 +694,7 @@ static int write_row(struct row *r, bool deleted, struct buf *out)
     buf_init(&found, dav_row_limit(s->dr));
     int rc = collect_props(s, row_value, r, deleted, &found, &missing);
     if (rc == 0 && !s->plain) {
-        struct cal_ex_value v = {0};
+        struct repl_ex_value v = {0};
         row_prop(r, REPL_RP_REPL_UID, &v);
         rc |= buf_appendf(&found, "<R:repl-uid>%s</R:repl-uid>", v.s);
         rc |= buf_appendf(&found, "<R:changetype>%s</R:changetype>", r->changetype);
@@ -906,8 +906,8 @@ static int start_series(struct search *s, const struct store_item *it)
     struct err e;
     err_init(&e);
     bool ok = rc == STORE_OK || rc == STORE_NOTFOUND;
-    if (rc == STORE_OK && cal_ex_instances_open((struct slice){full.content, full.size}, s->wstart,
-                                                s->wend, dr->arena, &s->exp, &e) != 0) {
+    if (rc == STORE_OK && repl_ex_instances_open((struct slice){full.content, full.size}, s->wstart,
+                                                 s->wend, dr->arena, &s->exp, &e) != 0) {
         /* an object that no longer parses has no occurrences (its master row still shows);
          * one whose expansion ran out of request_time_budget stops the search, which must
          * not be answered as if its occurrences were not there */
@@ -926,17 +926,17 @@ static int next_occurrence(struct search *s, struct buf *out)
     struct row r;
     row_init(&r, s, &s->exp_item);
     int w = 2;
-    if (cal_ex_instances_next(s->exp, dr->arena, r.cal) == 1) {
+    if (repl_ex_instances_next(s->exp, dr->arena, r.cal) == 1) {
         r.tried = r.loaded = true;
         char when[32];
-        repl_time_format(r.cal[CAL_EX_RECURRENCEID].i, when);
+        repl_time_format(r.cal[REPL_EX_RECURRENCEID].i, when);
         /* §3.8 [A]: master href + ?instance= + the recurrence id as YYYYMMDDTHHMMSSZ */
         r.href = arena_printf(dr->arena, "%s?instance=%.4s%.2s%.2sT%.2s%.2s%.2sZ", href_of(&r),
                               when, when + 5, when + 8, when + 11, when + 14, when + 17);
         int mt = matches(&r);
         w = mt < 0 ? -1 : mt == 1 ? emit_row(s, &r, out) : 0;
     } else {
-        cal_ex_instances_close(&s->exp);
+        repl_ex_instances_close(&s->exp);
     }
     arena_rewind(dr->arena, m);
     return w;
@@ -1042,7 +1042,7 @@ struct folder_row {
 };
 
 /* repl_value_fn for a child collection of the scope. */
-static int folder_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *v)
+static int folder_value(void *ctx, const struct repl_prop *p, struct repl_ex_value *v)
 {
     struct folder_row *f = ctx;
     struct arena *a = f->s->dr->arena;
@@ -1169,12 +1169,12 @@ static int open_candidates(struct search *s, struct err *err)
 }
 
 static int
-cmp_key(const struct repl_prop *p, const struct cal_ex_value *a, const struct cal_ex_value *b)
+cmp_key(const struct repl_prop *p, const struct repl_ex_value *a, const struct repl_ex_value *b)
 {
     if (!a->present || !b->present) {
         return (int)a->present - (int)b->present; /* NULLs first */
     }
-    if (p->type == CAL_EX_STRING) {
+    if (p->type == REPL_EX_STRING) {
         return strcmp(a->s, b->s);
     }
     return a->i < b->i ? -1 : a->i > b->i;
@@ -1218,12 +1218,12 @@ static int keep_row(struct search *s, struct row *r, size_t *cap, struct err *er
     sr->keys = arena_zalloc(s->sort_arena, s->norder * sizeof(*sr->keys) + 1);
     r->for_where = true; /* dtstart/dtend sort by the indexed span (§3.7) */
     for (size_t i = 0; i < s->norder; i++) {
-        struct cal_ex_value v;
+        struct repl_ex_value v;
         if (row_value(r, &s->order[i].p, &v) != 0) {
             return dav_store_err(s->dr, STORE_IO, err);
         }
         sr->keys[i] = v;
-        if (v.present && s->order[i].p.type == CAL_EX_STRING) {
+        if (v.present && s->order[i].p.type == REPL_EX_STRING) {
             sr->keys[i].s = arena_strdup(s->sort_arena, v.s);
         }
     }
@@ -1371,7 +1371,7 @@ static int expansion_search(struct search *s, const struct range *r, struct err 
         }
         uint64_t total = s->pos;
         s->pos = 0;
-        cal_ex_instances_close(&s->exp);
+        repl_ex_instances_close(&s->exp);
         if (apply_range(s, r, total, err) != 0) {
             return -1;
         }

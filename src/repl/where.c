@@ -23,7 +23,7 @@ struct repl_cond {
     bool rhs_prop;          /* CMP: the right side is prop2 */
     struct repl_prop prop2; /* CMP */
     bool lit_null;          /* CMP: the literal has no type (the property is unknown) */
-    struct cal_ex_value lit;
+    struct repl_ex_value lit;
     const char *lit_text; /* canonical text of the literal */
     bool negated;         /* IS NOT NULL, NOT LIKE */
     const char *pattern;  /* LIKE */
@@ -106,9 +106,9 @@ int repl_parse_date(const char *s, int64_t *t)
 /* ---------------------------------------------------------------------------------------- */
 /* Typing (§3.3) */
 
-static enum cal_ex_type scalar_of(enum cal_ex_type t)
+static enum repl_ex_type scalar_of(enum repl_ex_type t)
 {
-    return t == CAL_EX_MV_STRING ? CAL_EX_STRING : t == CAL_EX_MV_TIME ? CAL_EX_TIME : t;
+    return t == REPL_EX_MV_STRING ? REPL_EX_STRING : t == REPL_EX_MV_TIME ? REPL_EX_TIME : t;
 }
 
 static bool parse_bool_text(const char *s, int64_t *v)
@@ -171,7 +171,7 @@ static int type_literal(struct repl_cond *c,
                         struct arena *a,
                         struct err *err)
 {
-    enum cal_ex_type t = scalar_of(p->type);
+    enum repl_ex_type t = scalar_of(p->type);
     bool cast_date = o->kind == REPL_OPD_CAST && strncmp(o->cast_type, "datetime", 8) == 0;
     const char *text = o->kind == REPL_OPD_BOOL ? (o->boolean ? "TRUE" : "FALSE") : o->text;
     c->lit.present = true;
@@ -181,22 +181,22 @@ static int type_literal(struct repl_cond *c,
             o->kind == REPL_OPD_NUMBER || o->kind == REPL_OPD_BOOL ? text : quote(a, text);
         return 0;
     }
-    if (cast_date && t != CAL_EX_TIME) {
+    if (cast_date && t != REPL_EX_TIME) {
         return type_error(p, o, err);
     }
     switch (t) {
-    case CAL_EX_STRING:
+    case REPL_EX_STRING:
         c->lit.s = o->kind == REPL_OPD_BOOL ? (o->boolean ? "true" : "false") : text;
         c->lit_text = quote(a, c->lit.s);
         return 0;
-    case CAL_EX_INT:
+    case REPL_EX_INT:
         if (o->kind == REPL_OPD_BOOL ? (c->lit.i = o->boolean, false)
                                      : !parse_int_text(text, &c->lit.i)) {
             return type_error(p, o, err);
         }
         c->lit_text = arena_printf(a, "%lld", (long long)c->lit.i);
         return 0;
-    case CAL_EX_BOOL:
+    case REPL_EX_BOOL:
         if (o->kind == REPL_OPD_BOOL) {
             c->lit.i = o->boolean;
         } else if (!parse_bool_text(text, &c->lit.i)) {
@@ -204,7 +204,7 @@ static int type_literal(struct repl_cond *c,
         }
         c->lit_text = c->lit.i ? "TRUE" : "FALSE";
         return 0;
-    case CAL_EX_TIME: {
+    case REPL_EX_TIME: {
         if (o->kind == REPL_OPD_NUMBER || o->kind == REPL_OPD_BOOL ||
             repl_parse_date(text, &c->lit.i) != 0) {
             return type_error(p, o, err);
@@ -330,7 +330,7 @@ static int compile(
         repl_prop_resolve(e->left.text, a, &c->prop);
         c->negated = e->negated;
         c->pattern = e->pattern;
-        if (c->prop.src != REPL_SRC_UNKNOWN && scalar_of(c->prop.type) != CAL_EX_STRING) {
+        if (c->prop.src != REPL_SRC_UNKNOWN && scalar_of(c->prop.type) != REPL_EX_STRING) {
             return err_set(err, &repl_cond_sql_type,
                            "sql LIKE at offset %zu on %.200s, which is not a string", e->offset,
                            c->prop.uri);
@@ -365,7 +365,7 @@ static bool is_time_bound(const struct repl_cond *c)
 {
     return c->kind == REPL_EXPR_CMP && !c->rhs_prop && !c->lit_null &&
            c->prop.src == REPL_SRC_CAL &&
-           (c->prop.id == CAL_EX_DTSTART || c->prop.id == CAL_EX_DTEND);
+           (c->prop.id == REPL_EX_DTSTART || c->prop.id == REPL_EX_DTEND);
 }
 
 static void window_of(const struct repl_cond *c, int64_t *start, int64_t *end, bool *any)
@@ -407,7 +407,7 @@ bool repl_where_window(const struct repl_cond *c, int64_t *start, int64_t *end)
 
 static bool needs(const struct repl_prop *p)
 {
-    return p->src == REPL_SRC_CAL && p->id != CAL_EX_DTSTART && p->id != CAL_EX_DTEND;
+    return p->src == REPL_SRC_CAL && p->id != REPL_EX_DTSTART && p->id != REPL_EX_DTEND;
 }
 
 bool repl_where_needs_content(const struct repl_cond *c)
@@ -523,25 +523,25 @@ static bool holds(enum repl_cmp op, int c)
 
 /* Element i of `v` (scalar: i = 0) against `w`'s first value, of scalar type `t`. */
 static int
-cmp_at(enum cal_ex_type t, const struct cal_ex_value *v, size_t i, const struct cal_ex_value *w)
+cmp_at(enum repl_ex_type t, const struct repl_ex_value *v, size_t i, const struct repl_ex_value *w)
 {
-    if (t == CAL_EX_MV_STRING) {
+    if (t == REPL_EX_MV_STRING) {
         return cmp_text(v->mv_s[i], w->s ? w->s : "");
     }
-    if (t == CAL_EX_STRING) {
+    if (t == REPL_EX_STRING) {
         return cmp_text(v->s ? v->s : "", w->s ? w->s : "");
     }
-    int64_t x = t == CAL_EX_MV_TIME ? v->mv_t[i] : v->i;
+    int64_t x = t == REPL_EX_MV_TIME ? v->mv_t[i] : v->i;
     return x < w->i ? -1 : x > w->i;
 }
 
 /* The scalar value of element 0 of a possibly multi-valued `w` (property on the right). */
-static struct cal_ex_value first_of(enum cal_ex_type t, const struct cal_ex_value *w)
+static struct repl_ex_value first_of(enum repl_ex_type t, const struct repl_ex_value *w)
 {
-    struct cal_ex_value f = *w;
-    if (t == CAL_EX_MV_STRING) {
+    struct repl_ex_value f = *w;
+    if (t == REPL_EX_MV_STRING) {
         f.s = w->mv_s[0];
-    } else if (t == CAL_EX_MV_TIME) {
+    } else if (t == REPL_EX_MV_TIME) {
         f.i = w->mv_t[0];
     }
     return f;
@@ -585,7 +585,7 @@ static enum tv eval(const struct repl_cond *c, repl_value_fn *fn, void *ctx, boo
 
 static enum tv eval_cmp(const struct repl_cond *c, repl_value_fn *fn, void *ctx, bool *failed)
 {
-    struct cal_ex_value v, w;
+    struct repl_ex_value v, w;
     if (c->lit_null || c->prop.src == REPL_SRC_UNKNOWN) {
         return TV_UNKNOWN;
     }
@@ -611,7 +611,7 @@ static enum tv eval_cmp(const struct repl_cond *c, repl_value_fn *fn, void *ctx,
     if (!v.present) {
         return TV_UNKNOWN;
     }
-    bool mv = c->prop.type == CAL_EX_MV_STRING || c->prop.type == CAL_EX_MV_TIME;
+    bool mv = c->prop.type == REPL_EX_MV_STRING || c->prop.type == REPL_EX_MV_TIME;
     size_t n = mv ? v.n : 1;
     for (size_t i = 0; i < n; i++) {
         if (holds(c->op, cmp_at(c->prop.type, &v, i, &w))) {
@@ -623,7 +623,7 @@ static enum tv eval_cmp(const struct repl_cond *c, repl_value_fn *fn, void *ctx,
 
 static enum tv eval_leaf(const struct repl_cond *c, repl_value_fn *fn, void *ctx, bool *failed)
 {
-    struct cal_ex_value v = {0};
+    struct repl_ex_value v = {0};
     if (c->prop.src != REPL_SRC_UNKNOWN && fn(ctx, &c->prop, &v) != 0) {
         *failed = true;
         return TV_UNKNOWN;
@@ -635,7 +635,7 @@ static enum tv eval_leaf(const struct repl_cond *c, repl_value_fn *fn, void *ctx
         return TV_UNKNOWN;
     }
     bool m = false;
-    if (c->prop.type == CAL_EX_MV_STRING) {
+    if (c->prop.type == REPL_EX_MV_STRING) {
         for (size_t i = 0; i < v.n && !m; i++) {
             m = like(v.mv_s[i], c->pattern);
         }

@@ -48,7 +48,7 @@ bool repl_where_needs_content(const struct repl_cond *c);
 
 /* Fills *v with the value of `p` for the current row for a WHERE comparison (present = false
  * for NULL); 0, or -1 on a store failure (evaluation then fails). */
-typedef int repl_value_fn(void *ctx, const struct repl_prop *p, struct cal_ex_value *v);
+typedef int repl_value_fn(void *ctx, const struct repl_prop *p, struct repl_ex_value *v);
 
 /* 1 when `c` is TRUE for the row, 0 when FALSE or UNKNOWN (§3.3: a row is returned only when
  * the whole condition is TRUE), -1 when fn failed. NULL is TRUE. */

@@ -1,6 +1,6 @@
 /* repl/write.c: writes on the /exchange tree beyond plain iCalendar PUT
  * (exchange-replication.md §2.5, §4.7): PROPPATCH of appointment properties, which edits the
- * stored iCalendar through cal/exwrite.h (or creates an appointment on an unmapped URL), and
+ * stored iCalendar through repl/exwrite.h (or creates an appointment on an unmapped URL), and
  * PUT of a message/rfc822 body, unwrapped to the calendar it carries; a PUT whose object
  * lacks a UID or DTSTAMP gets them and answers 210 Content Different (§2.2). Owns the wire
  * typing of PROPPATCH values (§4.1); the multistatus and the dead properties stay with
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cal/exwrite.h"
 #include "calstore/calstore.h"
+#include "repl/exwrite.h"
 #include "repl/props.h"
 #include "repl/repl_int.h"
 #include "repl/where.h"
@@ -55,7 +55,7 @@ repair(struct dav_req *dr, struct store_item_in *in, const char **modified, stru
     unsigned changed;
     const char *uid;
     size_t limit = dr->limits->max_resource_size;
-    if (cal_ex_repair(buf_slice(raw), limit, dr->arena, &out, &changed, &uid) != 0) {
+    if (repl_ex_repair(buf_slice(raw), limit, dr->arena, &out, &changed, &uid) != 0) {
         return err_set(err, &dav_cond_resource_too_large,
                        "the object with its UID and DTSTAMP exceeds max_resource_size=%zu", limit);
     }
@@ -68,12 +68,12 @@ repair(struct dav_req *dr, struct store_item_in *in, const char **modified, stru
     int rc = buf_append_slice(raw, out);
     rc |= xmlout_decl(&body);
     rc |= buf_append_cstr(&body, "<A:modified xmlns:A=\"" DAV_NS_ALMANAC "\">");
-    if (changed & CAL_EX_REPAIRED_UID) {
+    if (changed & REPL_EX_REPAIRED_UID) {
         rc |= buf_append_cstr(&body, "<A:uid-added>");
         rc |= xmlout_text(&body, slice_from_cstr(uid));
         rc |= buf_append_cstr(&body, "</A:uid-added>");
     }
-    if (changed & CAL_EX_REPAIRED_DTSTAMP) {
+    if (changed & REPL_EX_REPAIRED_DTSTAMP) {
         rc |= buf_append_cstr(&body, "<A:dtstamp-added/>");
     }
     rc |= buf_append_cstr(&body, "</A:modified>\n");
@@ -108,7 +108,7 @@ int repl_unwrap_put(struct dav_req *dr,
                        ctype ? ctype : "no type");
     }
     struct slice cal;
-    if (cal_mime_unwrap(buf_slice(raw), dr->arena, &cal, err) != 0) {
+    if (repl_mime_unwrap(buf_slice(raw), dr->arena, &cal, err) != 0) {
         return -1;
     }
     /* the calendar is never longer than the message, so it fits max_resource_size */
@@ -126,24 +126,24 @@ int repl_unwrap_put(struct dav_req *dr,
 /* ---------------------------------------------------------------------------------------- */
 /* PROPPATCH (§4.7) */
 
-static bool dt_agrees(const char *dt, enum cal_ex_type t)
+static bool dt_agrees(const char *dt, enum repl_ex_type t)
 {
     if (!dt) {
         return true;
     }
     switch (t) {
-    case CAL_EX_STRING:
+    case REPL_EX_STRING:
         return strcmp(dt, "string") == 0;
-    case CAL_EX_INT:
+    case REPL_EX_INT:
         return strcmp(dt, "int") == 0 || strcmp(dt, "i2") == 0 || strcmp(dt, "i4") == 0 ||
                strcmp(dt, "i8") == 0;
-    case CAL_EX_BOOL:
+    case REPL_EX_BOOL:
         return strcmp(dt, "boolean") == 0;
-    case CAL_EX_TIME:
+    case REPL_EX_TIME:
         return strcmp(dt, "dateTime.tz") == 0 || strcmp(dt, "dateTime") == 0;
-    case CAL_EX_MV_STRING:
+    case REPL_EX_MV_STRING:
         return strcmp(dt, "mv.string") == 0;
-    case CAL_EX_MV_TIME:
+    case REPL_EX_MV_TIME:
         return strcmp(dt, "mv.dateTime.tz") == 0 || strcmp(dt, "mv.dateTime") == 0;
     }
     return false;
@@ -181,30 +181,30 @@ static int parse_bool(struct slice s, int64_t *v)
  * scalar of a non-string type is a remove (C:reminderoffset: "empty removes it"). */
 static const char *type_value(struct arena *a,
                               const struct dav_pp_instr *in,
-                              enum cal_ex_type t,
-                              struct cal_ex_edit *ed)
+                              enum repl_ex_type t,
+                              struct repl_ex_edit *ed)
 {
     if (!dt_agrees(in->dt, t)) {
         return arena_printf(a, "dt:dt=\"%s\" is not the type of %s", in->dt, in->name);
     }
     struct slice text = slice_trim(slice_from_cstr(in->text));
-    struct cal_ex_value *v = &ed->value;
+    struct repl_ex_value *v = &ed->value;
     v->present = true;
-    if (t == CAL_EX_STRING) {
+    if (t == REPL_EX_STRING) {
         if (in->nvalues) {
             return arena_printf(a, "%s takes text, not elements", in->name);
         }
         v->s = in->text;
         return NULL;
     }
-    if (t == CAL_EX_MV_STRING || t == CAL_EX_MV_TIME) {
+    if (t == REPL_EX_MV_STRING || t == REPL_EX_MV_TIME) {
         /* one <v:v> per value; a bare text is one value, and nothing at all is none */
         size_t n = in->nvalues ? in->nvalues : text.len ? 1 : 0;
         const char **s = arena_alloc(a, sizeof(*s) * (n ? n : 1));
         int64_t *tm = arena_alloc(a, sizeof(*tm) * (n ? n : 1));
         for (size_t i = 0; i < n; i++) {
             s[i] = in->nvalues ? in->values[i] : arena_slicedup(a, text);
-            if (t == CAL_EX_MV_TIME &&
+            if (t == REPL_EX_MV_TIME &&
                 repl_parse_date(arena_slicedup(a, slice_trim(slice_from_cstr(s[i]))), &tm[i]) !=
                     0) {
                 return arena_printf(a, "%s is not a date", s[i]);
@@ -220,21 +220,21 @@ static const char *type_value(struct arena *a,
         return NULL;
     }
     const char *str = arena_slicedup(a, text);
-    int rc = t == CAL_EX_INT    ? parse_int(text, &v->i)
-             : t == CAL_EX_BOOL ? parse_bool(text, &v->i)
-                                : repl_parse_date(str, &v->i);
+    int rc = t == REPL_EX_INT    ? parse_int(text, &v->i)
+             : t == REPL_EX_BOOL ? parse_bool(text, &v->i)
+                                 : repl_parse_date(str, &v->i);
     if (rc != 0) {
         return arena_printf(a, "%s is not %s", str,
-                            t == CAL_EX_INT    ? "an integer"
-                            : t == CAL_EX_BOOL ? "a boolean"
-                                               : "a date");
+                            t == REPL_EX_INT    ? "an integer"
+                            : t == REPL_EX_BOOL ? "a boolean"
+                                                : "a date");
     }
     return NULL;
 }
 
 /* The instructions of the request on appointment properties, typed into edits[]. */
 struct pp_plan {
-    struct cal_ex_edit *edits;
+    struct repl_ex_edit *edits;
     size_t *index; /* instruction number of each edit */
     size_t n;
     bool failed; /* an instruction was claimed as failed */
@@ -245,7 +245,7 @@ static bool claim_contentclass(struct dav_propupdate *pu, size_t i, const struct
 {
     bool ok = !in->remove && slice_eq(slice_trim(slice_from_cstr(in->text)),
                                       SLICE_LIT("urn:content-classes:appointment"));
-    dav_propupdate_claim(pu, i, ok ? NULL : &cal_cond_ex_value,
+    dav_propupdate_claim(pu, i, ok ? NULL : &repl_cond_ex_value,
                          ok ? NULL : "contentclass is urn:content-classes:appointment");
     return ok;
 }
@@ -268,24 +268,24 @@ static void plan(struct dav_req *dr, struct dav_propupdate *pu, bool creating, s
             p->failed |= !claim_contentclass(pu, i, &in);
             continue;
         }
-        int id = cal_exprop_find(slice_from_cstr(in.ns), slice_from_cstr(in.name));
+        int id = repl_exprop_find(slice_from_cstr(in.ns), slice_from_cstr(in.name));
         if (id < 0) {
             continue; /* a dead property, or a live one the core refuses */
         }
-        if (!cal_exprop_writable((enum cal_exprop)id, creating)) {
+        if (!repl_exprop_writable((enum repl_exprop)id, creating)) {
             dav_propupdate_claim(pu, i, &dav_cond_cannot_modify_protected,
                                  arena_printf(dr->arena, "%s is read-only", in.name));
             p->failed = true;
             continue;
         }
-        struct cal_ex_edit *ed = &p->edits[p->n];
-        ed->prop = (enum cal_exprop)id;
+        struct repl_ex_edit *ed = &p->edits[p->n];
+        ed->prop = (enum repl_exprop)id;
         ed->remove = in.remove;
         const char *why =
             in.remove ? NULL
-                      : type_value(dr->arena, &in, cal_exprop_def((enum cal_exprop)id)->type, ed);
+                      : type_value(dr->arena, &in, repl_exprop_def((enum repl_exprop)id)->type, ed);
         if (why) {
-            dav_propupdate_claim(pu, i, &cal_cond_ex_value, why);
+            dav_propupdate_claim(pu, i, &repl_cond_ex_value, why);
             p->failed = true;
             continue;
         }
@@ -327,7 +327,7 @@ static int store_result(struct dav_req *dr,
     if (rc == CALSTORE_UID_CONFLICT) {
         const char *href = dav_child_href(dr->arena, res->parent_href, cres.holder, false);
         for (size_t k = 0; k < p->n; k++) {
-            if (p->edits[k].prop == CAL_EX_UID) {
+            if (p->edits[k].prop == REPL_EX_UID) {
                 dav_propupdate_claim(pu, p->index[k], &dav_cond_store_conflict,
                                      arena_printf(dr->arena, "uid is in use by %s", href));
                 return 2;
@@ -384,8 +384,8 @@ int repl_proppatch(struct dav_req *dr,
     struct slice ics;
     struct err cerr;
     err_init(&cerr);
-    int rc = cal_ex_apply(old, p.edits, p.n, dr->arena, &ics, &cerr);
-    if (rc < 0 && cerr.cond != &cal_cond_ex_dtstart_required) {
+    int rc = repl_ex_apply(old, p.edits, p.n, dr->arena, &ics, &cerr);
+    if (rc < 0 && cerr.cond != &repl_cond_ex_dtstart_required) {
         /* the stored object has no VEVENT (a VTODO) or no longer parses: every appointment
          * property fails with that condition, inside the 207 */
         return fail_all(pu, &p, &cerr);

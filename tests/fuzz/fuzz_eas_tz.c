@@ -1,8 +1,8 @@
-/* tests/fuzz/fuzz_eas_tz.c: the ActiveSync Timezone blob (cal/eas_tz.c; MS-ASDTYPE 2.7.6,
+/* tests/fuzz/fuzz_eas_tz.c: the ActiveSync Timezone blob (eas/calmap_tz.c; MS-ASDTYPE 2.7.6,
  * activesync.md §4.3) as a Sync Add or Change brings it. Each input is tried as the blob's
  * base64 text and, when it is long enough, its first 172 bytes as the blob itself. A refusal
- * is cal_cond_eas_invalid. A decoded blob must survive its own encoding (decode(encode(tz))
- * is tz), and the VTIMEZONE made of it for the year the input picks (eas_write.c's
+ * is eas_cond_calmap_invalid. A decoded blob must survive its own encoding (decode(encode(tz))
+ * is tz), and the VTIMEZONE made of it for the year the input picks (calmap_write.c's
  * pick_zone) must be usable: an event in that zone, weekly for a year, passes the PUT
  * validation (cal_parse_object), since the client's item is refused otherwise. Violations
  * abort(). Seeds are in tests/fuzz/corpus/eas_tz/. */
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cal/cal.h"
-#include "cal/eas.h"
+#include "eas/calmap.h"
 #include "util/sec.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -25,7 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static bool same_time(const struct cal_eas_systime *a, const struct cal_eas_systime *b)
+static bool same_time(const struct eas_calmap_systime *a, const struct eas_calmap_systime *b)
 {
     return a->year == b->year && a->month == b->month && a->day_of_week == b->day_of_week &&
            a->day == b->day && a->hour == b->hour && a->minute == b->minute &&
@@ -41,7 +41,7 @@ static bool name_kept(const char *a, const char *b)
     return strncmp(a, b, n) == 0 && (a[n] == '\0' || strlen(a + n) <= 3);
 }
 
-static bool same_tz(const struct cal_eas_tz *a, const struct cal_eas_tz *b)
+static bool same_tz(const struct eas_calmap_tz *a, const struct eas_calmap_tz *b)
 {
     return a->bias == b->bias && a->standard_bias == b->standard_bias &&
            a->daylight_bias == b->daylight_bias && name_kept(a->standard_name, b->standard_name) &&
@@ -53,18 +53,18 @@ static bool same_tz(const struct cal_eas_tz *a, const struct cal_eas_tz *b)
 static void check_blob(struct slice b64, int year)
 {
     struct arena *a = arena_create();
-    struct cal_eas_tz tz;
+    struct eas_calmap_tz tz;
     struct err e;
     err_init(&e);
-    if (cal_eas_tz_decode(b64, &tz, &e) != 0) {
-        if (e.cond != &cal_cond_eas_invalid) {
+    if (eas_calmap_tz_decode(b64, &tz, &e) != 0) {
+        if (e.cond != &eas_cond_calmap_invalid) {
             abort();
         }
         arena_destroy(&a);
         return;
     }
-    struct cal_eas_tz again;
-    if (cal_eas_tz_decode(slice_from_cstr(cal_eas_tz_encode(&tz, a)), &again, &e) != 0 ||
+    struct eas_calmap_tz again;
+    if (eas_calmap_tz_decode(slice_from_cstr(eas_calmap_tz_encode(&tz, a)), &again, &e) != 0 ||
         !same_tz(&tz, &again)) {
         fprintf(stderr, "fuzz_eas_tz: %d/%d/%d \"%s\" \"%s\" became %d/%d/%d \"%s\" \"%s\"\n",
                 (int)tz.bias, (int)tz.standard_bias, (int)tz.daylight_bias, tz.standard_name,
@@ -74,7 +74,7 @@ static void check_blob(struct slice b64, int year)
     }
     const char *tzid = NULL;
     struct slice vtz = {NULL, 0};
-    cal_eas_tz_to_vtimezone(&tz, year, a, &tzid, &vtz);
+    eas_calmap_tz_to_vtimezone(&tz, year, a, &tzid, &vtz);
     if (!tzid || !vtz.ptr || vtz.ptr[vtz.len] != '\0') {
         abort();
     }
@@ -100,9 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int year = size ? 1990 + data[0] % 60 : 2026;
     check_blob((struct slice){(const char *)data, size}, year);
-    if (size >= CAL_EAS_TZ_BLOB_LEN) {
+    if (size >= EAS_CALMAP_TZ_BLOB_LEN) {
         char b64[256];
-        sec_base64(data, CAL_EAS_TZ_BLOB_LEN, b64, sizeof(b64));
+        sec_base64(data, EAS_CALMAP_TZ_BLOB_LEN, b64, sizeof(b64));
         check_blob(slice_from_cstr(b64), year);
     }
     return 0;

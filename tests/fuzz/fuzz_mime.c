@@ -1,7 +1,7 @@
-/* tests/fuzz/fuzz_mime.c: message/rfc822 PUT bodies through cal_mime_unwrap() (cal/mime.c;
+/* tests/fuzz/fuzz_mime.c: message/rfc822 PUT bodies through repl_mime_unwrap() (repl/mime.c;
  * exchange-replication.md §2.5, RFC 2045-2046). Each input is read two ways. As a whole
  * message: the unwrapped calendar is never longer than the message, and a refusal names
- * cal_cond_ex_no_calendar or cal_cond_ex_bad_mime. As the calendar inside messages built
+ * repl_cond_ex_no_calendar or repl_cond_ex_bad_mime. As the calendar inside messages built
  * around it (7bit, base64 in lines of 76, quoted-printable with soft line breaks, and the
  * base64 form as the second part of a multipart/mixed after a text/plain part): each must
  * unwrap to exactly the input. Violations abort(). Seeds are in tests/fuzz/corpus/mime/. */
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cal/exwrite.h"
+#include "repl/exwrite.h"
 #include "util/buf.h"
 #include "util/sec.h"
 
@@ -68,7 +68,7 @@ static void check_unwraps_to(const struct buf *b, const uint8_t *data, size_t si
     struct slice out;
     struct err e;
     err_init(&e);
-    if (cal_mime_unwrap(buf_slice(b), a, &out, &e) != 0 || out.len != size ||
+    if (repl_mime_unwrap(buf_slice(b), a, &out, &e) != 0 || out.len != size ||
         (size && memcmp(out.ptr, data, size) != 0) || out.ptr[out.len] != '\0') {
         fprintf(stderr, "fuzz_mime: %s\n%.*s\n", e.cond ? e.msg : "unwrapped to other bytes",
                 (int)b->len, b->data);
@@ -83,11 +83,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct slice out;
     struct err e;
     err_init(&e);
-    if (cal_mime_unwrap((struct slice){(const char *)data, size}, a, &out, &e) == 0) {
+    if (repl_mime_unwrap((struct slice){(const char *)data, size}, a, &out, &e) == 0) {
         if (out.len > size || out.ptr[out.len] != '\0') {
             abort();
         }
-    } else if (e.cond != &cal_cond_ex_no_calendar && e.cond != &cal_cond_ex_bad_mime) {
+    } else if (e.cond != &repl_cond_ex_no_calendar && e.cond != &repl_cond_ex_bad_mime) {
         abort();
     }
     arena_destroy(&a);

@@ -29,7 +29,7 @@ static const char *const strings[] = {
 };
 static const int64_t ints[] = {0, 1, 2, 3, -1, 321, 1767607200};
 
-static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *v)
+static int row_value(void *ctx, const struct repl_prop *p, struct repl_ex_value *v)
 {
     const struct row *r = ctx;
     memset(v, 0, sizeof(*v));
@@ -52,21 +52,21 @@ static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *
     static const char *const mv[] = {"Work", "Blue"};
     static const int64_t mvt[] = {1767607200, 1767610800};
     switch (p->type) {
-    case CAL_EX_STRING:
+    case REPL_EX_STRING:
         v->s = strings[(x >> 8) % (sizeof(strings) / sizeof(strings[0]))];
         break;
-    case CAL_EX_INT:
-    case CAL_EX_TIME:
+    case REPL_EX_INT:
+    case REPL_EX_TIME:
         v->i = ints[(x >> 8) % (sizeof(ints) / sizeof(ints[0]))];
         break;
-    case CAL_EX_BOOL:
+    case REPL_EX_BOOL:
         v->i = (x >> 8) & 1;
         break;
-    case CAL_EX_MV_STRING:
+    case REPL_EX_MV_STRING:
         v->mv_s = mv;
         v->n = 1 + ((x >> 8) & 1);
         break;
-    case CAL_EX_MV_TIME:
+    case REPL_EX_MV_TIME:
         v->mv_t = mvt;
         v->n = 1 + ((x >> 8) & 1);
         break;

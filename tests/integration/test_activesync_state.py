@@ -379,6 +379,82 @@ class StateTest(harness.ServerTestCase):
         body = self.srv.request("GET", href).text
         self.assertRegex(body, r"EXDATE[^\r\n]*20270303T090000Z")
 
+    def test_16_location_fields_reach_the_phone_and_back(self):
+        """A 16.1 phone's full B:Location is stored (LOCATION, LOCATION;ALTREP, GEO and
+        X-EAS-LOCATION) and comes back field by field to another 16.1 phone; a 14.1 phone gets
+        the plain C:Location string."""
+        self.srv.cli("calendar", "add", "alice", "where", "--displayname", "Where")
+        fields = {"Annotation": "Ring twice", "Street": "1 Main St \"North\"",
+                  "City": "Zürich", "State": "ZH", "Country": "Switzerland",
+                  "PostalCode": "8001", "Accuracy": "12.5", "Altitude": "408",
+                  "AltitudeAccuracy": "3"}
+        c = self.device("LOC16A", version="16.1")
+        fid = self.calendar(c, "Where")
+        key = self.start(c, fid)
+        s = datetime.datetime(2027, 5, 3, 9, 0, tzinfo=UTC)
+        data = ec.calendar_appdata("Visit", s, s + datetime.timedelta(hours=1))
+        data.children.append(E("B:Location", E("B:DisplayName", "Head office"),
+                               *[E("B:" + k, fields[k]) for k in
+                                 ("Annotation", "Street", "City", "State", "Country",
+                                  "PostalCode")],
+                               E("B:Latitude", "47.376887"), E("B:Longitude", "8.541694"),
+                               *[E("B:" + k, fields[k]) for k in
+                                 ("Accuracy", "Altitude", "AltitudeAccuracy")],
+                               E("B:LocationUri", "https://example.com/office")))
+        col = c.sync(fid, key, commands=[E("Add", E("ClientId", "loc-1"), data)]).only()
+        resp = [r for r in col.responses if r["kind"] == "Add"]
+        self.assertEqual([r["Status"] for r in resp], [1])
+        uid = resp[0]["node"].findtext("ApplicationData/UID")
+        # Stored: what CalDAV clients see.
+        rep = self.srv.request(
+            "REPORT", "/calendars/alice/where/", headers={"Depth": "1", "Content-Type": "text/xml"},
+            body='<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+                 'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
+                 '<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>')
+        href = re.search(r"<D:href>([^<]+)</D:href>", rep.text).group(1)
+        body = self.get("where", href.rsplit("/", 1)[1]).text.replace("\r\n ", "")
+        self.assertIn("UID:" + uid, body)
+        self.assertRegex(body, r'LOCATION;ALTREP="https://example.com/office":Head office')
+        self.assertRegex(body, r"GEO:47\.376887;8\.541694")
+        self.assertIn("X-EAS-LOCATION:", body)
+        self.assertIn("Zürich", body)
+        # Another 16.1 phone gets every field back.
+        d = self.device("LOC16B", version="16.1")
+        _, items = self.drain(d, fid, self.start(d, fid))
+        loc = items[uid][1]["Location"]
+        got = {n.name: n.text for n in loc.children}
+        self.assertEqual(loc.ns, "AirSyncBase")
+        self.assertEqual(got.pop("DisplayName"), "Head office")
+        self.assertEqual(got.pop("LocationUri"), "https://example.com/office")
+        self.assertAlmostEqual(float(got.pop("Latitude")), 47.376887, places=6)
+        self.assertAlmostEqual(float(got.pop("Longitude")), 8.541694, places=6)
+        self.assertEqual(got, fields)
+        self.assertEqual([n.name for n in loc.children],
+                         ["DisplayName", "Annotation", "Street", "City", "State", "Country",
+                          "PostalCode", "Latitude", "Longitude", "Accuracy", "Altitude",
+                          "AltitudeAccuracy", "LocationUri"])
+        # A 14.1 phone gets the display name as C:Location.
+        old = self.device("LOC14", version="14.1")
+        _, items = self.drain(old, fid, self.start(old, fid))
+        self.assertEqual(items[uid][1]["Location"], "Head office")
+        # A Change from the 16.1 phone with only a DisplayName clears the rest.
+        key = col.sync_key
+        change = ec.calendar_appdata("Visit", s, s + datetime.timedelta(hours=1))
+        change.children.append(E("B:Location", E("B:DisplayName", "Annex")))
+        col = c.sync(fid, key, commands=[E("Change", E("ServerId", resp[0]["ServerId"]),
+                                           change)]).only()
+        self.assertEqual(col.status, 1)
+        body = self.get("where", href.rsplit("/", 1)[1]).text.replace("\r\n ", "")
+        self.assertIn("LOCATION:Annex", body)
+        self.assertNotIn("GEO:", body)
+        self.assertNotIn("X-EAS-LOCATION", body)
+        # A Location child that is not a number is refused.
+        bad = ec.calendar_appdata("Bad", s, s + datetime.timedelta(hours=1))
+        bad.children.append(E("B:Location", E("B:DisplayName", "X"), E("B:Altitude", "high")))
+        col = c.sync(fid, col.sync_key,
+                     commands=[E("Add", E("ClientId", "loc-2"), bad)]).only()
+        self.assertEqual([r["Status"] for r in col.responses if r["kind"] == "Add"], [6])
+
 
 class PingCrowdTest(harness.ServerTestCase):
     """More waiting Pings than the store pool once had connections (256): every Ping whose

@@ -47,7 +47,7 @@ static int compile_q(const char *sql, struct repl_cond **c, struct err *e)
 }
 
 /* The row every evaluation case sees: a weekly series on 2026-01-05 10:00-11:00 UTC. */
-static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *v)
+static int row_value(void *ctx, const struct repl_prop *p, struct repl_ex_value *v)
 {
     (void)ctx;
     static const char *const keywords[] = {"Work", "Blue"};
@@ -74,25 +74,25 @@ static int row_value(void *ctx, const struct repl_prop *p, struct cal_ex_value *
     }
     v->present = true;
     switch (p->id) {
-    case CAL_EX_DTSTART:
+    case REPL_EX_DTSTART:
         v->i = 1767607200;
         break;
-    case CAL_EX_DTEND:
+    case REPL_EX_DTEND:
         v->i = 1767610800;
         break;
-    case CAL_EX_LOCATION:
+    case REPL_EX_LOCATION:
         v->s = "Room 4.12";
         break;
-    case CAL_EX_BUSYSTATUS:
+    case REPL_EX_BUSYSTATUS:
         v->s = "BUSY";
         break;
-    case CAL_EX_INSTANCETYPE:
+    case REPL_EX_INSTANCETYPE:
         v->i = 1;
         break;
-    case CAL_EX_ALLDAYEVENT:
+    case REPL_EX_ALLDAYEVENT:
         v->i = 0;
         break;
-    case CAL_EX_KEYWORDS:
+    case REPL_EX_KEYWORDS:
         v->mv_s = keywords;
         v->n = 2;
         break;

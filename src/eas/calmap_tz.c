@@ -1,17 +1,15 @@
-/* cal/eas_tz.c: the ActiveSync Timezone blob (TIME_ZONE_INFORMATION, MS-ASDTYPE 2.7.6;
+/* eas/calmap_tz.c: the ActiveSync Timezone blob (TIME_ZONE_INFORMATION, MS-ASDTYPE 2.7.6;
  * activesync.md §4.3): a zone's rules for one year as Bias and two SYSTEMTIME transition
  * rules, the 172 little-endian bytes and their base64, and back to a VTIMEZONE. Owns the
  * short list of common zones with their Windows names (CLDR windowsZones). Never keeps
- * state; builtin zones come from libical's process-wide cache (cal/span.c's lock). */
+ * state; builtin zones come from cal's process-wide cache (cal/edit.h). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <libical/ical.h>
-
-#include "cal/cal_int.h"
-#include "cal/eas.h"
-#include "cal/eas_int.h"
+#include "cal/edit.h"
+#include "eas/calmap.h"
+#include "eas/calmap_int.h"
 #include "util/sec.h"
 
 /* Common zones, IANA name and Windows name (CLDR windowsZones.xml, territory 001). A blob
@@ -65,35 +63,28 @@ static int zone_index(const char *name)
     return -1;
 }
 
-icaltimezone *cal_eas_builtin_zone(const char *tzid)
+struct cal_zone *eas_calmap_builtin_zone(const char *tzid)
 {
     if (!tzid || !*tzid) {
         return NULL;
     }
     if (strcasecmp(tzid, "UTC") == 0 || strcasecmp(tzid, "Etc/UTC") == 0) {
-        return icaltimezone_get_utc_timezone();
+        return cal_zone_utc();
     }
     int i = zone_index(tzid);
-    const char *name = i >= 0 ? zones[i].iana : tzid;
-    return cal_zone_builtin(name);
+    return cal_zone_named(i >= 0 ? zones[i].iana : tzid);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Rules of a zone in one year */
 
-static int offset_at(icaltimezone *zone, int64_t t)
+static int offset_at(const struct cal_zone *zone, int64_t t)
 {
-    if (!zone) {
-        return 0;
-    }
-    icaltimezone *utc = icaltimezone_get_utc_timezone();
-    struct icaltimetype tt = icaltime_from_timet_with_zone((time_t)t, 0, utc);
-    int is_dst = 0;
-    return icaltimezone_get_utc_offset_of_utc_time(zone, &tt, &is_dst);
+    return cal_zone_offset(zone, t);
 }
 
 /* The first second in (lo, hi] whose offset differs from lo's (which hi's does). */
-static int64_t change_in(icaltimezone *zone, int64_t lo, int64_t hi)
+static int64_t change_in(const struct cal_zone *zone, int64_t lo, int64_t hi)
 {
     int before = offset_at(zone, lo);
     while (hi - lo > 1) {
@@ -109,15 +100,14 @@ static int64_t change_in(icaltimezone *zone, int64_t lo, int64_t hi)
 
 /* SYSTEMTIME rule of the switch at UTC instant `t`, whose wall clock before it runs at
  * `before_offset` seconds east of UTC: month, weekday, n-th (5 = last) and the time. */
-static struct cal_eas_systime rule_of(int64_t t, int before_offset)
+static struct eas_calmap_systime rule_of(int64_t t, int before_offset)
 {
-    icaltimezone *utc = icaltimezone_get_utc_timezone();
-    struct icaltimetype l = icaltime_from_timet_with_zone((time_t)(t + before_offset), 0, utc);
-    struct cal_eas_systime st = {0};
+    struct cal_time l = cal_time_of(t + before_offset, NULL);
+    struct eas_calmap_systime st = {0};
     st.month = (uint16_t)l.month;
-    st.day_of_week = (uint16_t)(icaltime_day_of_week(l) - 1); /* libical: 1 = Sunday */
+    st.day_of_week = (uint16_t)cal_time_weekday(l);
     st.day = (uint16_t)((l.day - 1) / 7 + 1);
-    if (l.day + 7 > icaltime_days_in_month(l.month, l.year)) {
+    if (l.day + 7 > cal_days_in_month(l.month, l.year)) {
         st.day = 5; /* the last such weekday: "last Sunday" rules stay right every year */
     }
     st.hour = (uint16_t)l.hour;
@@ -136,18 +126,17 @@ static void set_name(char *dst, size_t cap, const char *name)
     dst[n] = '\0';
 }
 
-void cal_eas_tz_from_zone(icaltimezone *zone, const char *tzid, int year, struct cal_eas_tz *out)
+void eas_calmap_tz_from_zone(const struct cal_zone *zone,
+                             const char *tzid,
+                             int year,
+                             struct eas_calmap_tz *out)
 {
     memset(out, 0, sizeof(*out));
-    if (zone == icaltimezone_get_utc_timezone()) {
+    if (zone == cal_zone_utc()) {
         zone = NULL;
     }
-    icaltimezone *utc = icaltimezone_get_utc_timezone();
-    struct icaltimetype jan1 = icaltime_null_time();
-    jan1.year = year;
-    jan1.month = 1;
-    jan1.day = 1;
-    int64_t start = (int64_t)icaltime_as_timet_with_zone(jan1, utc);
+    struct cal_time jan1 = {.year = year, .month = 1, .day = 1};
+    int64_t start = cal_time_to_unix(jan1, NULL);
     /* Day by day through the year (a zone changes at most a few times a year, never twice a
      * day), then to the second inside the day of each change. */
     int64_t up = 0, down = 0;
@@ -175,17 +164,10 @@ void cal_eas_tz_from_zone(icaltimezone *zone, const char *tzid, int year, struct
     }
     int idx = zone_index(tzid);
     if (idx < 0 && zone) {
-        /* libical's builtin zones carry their location in X-LIC-LOCATION */
-        icalcomponent *vz = icaltimezone_get_component(zone);
-        for (icalproperty *p = vz ? icalcomponent_get_first_property(vz, ICAL_X_PROPERTY) : NULL;
-             p && idx < 0; p = icalcomponent_get_next_property(vz, ICAL_X_PROPERTY)) {
-            const char *n = icalproperty_get_x_name(p);
-            if (n && strcmp(n, "X-LIC-LOCATION") == 0) {
-                idx = zone_index(icalproperty_get_x(p));
-            }
-        }
+        /* cal's builtin zones carry their location (X-LIC-LOCATION) */
+        idx = zone_index(cal_zone_location(zone));
         if (idx < 0) {
-            idx = zone_index(icaltimezone_get_tzid(zone));
+            idx = zone_index(cal_zone_tzid(zone));
         }
     }
     if (idx >= 0) {
@@ -204,13 +186,13 @@ void cal_eas_tz_from_zone(icaltimezone *zone, const char *tzid, int year, struct
     out->standard_date = rule_of(down, down_from);
 }
 
-int cal_eas_tz_from_tzid(const char *tzid, int year, struct cal_eas_tz *out, struct err *err)
+int eas_calmap_tz_from_tzid(const char *tzid, int year, struct eas_calmap_tz *out, struct err *err)
 {
-    icaltimezone *z = cal_eas_builtin_zone(tzid);
+    struct cal_zone *z = eas_calmap_builtin_zone(tzid);
     if (!z) {
-        return err_set(err, &cal_cond_eas_invalid, "time zone %s is unknown", tzid ? tzid : "");
+        return err_set(err, &eas_cond_calmap_invalid, "time zone %s is unknown", tzid ? tzid : "");
     }
-    cal_eas_tz_from_zone(z, tzid, year, out);
+    eas_calmap_tz_from_zone(z, tzid, year, out);
     return 0;
 }
 
@@ -295,7 +277,7 @@ static void get_name(const uint8_t *p, char *out, size_t cap)
     out[o] = '\0';
 }
 
-static void put_systime(uint8_t *p, const struct cal_eas_systime *st)
+static void put_systime(uint8_t *p, const struct eas_calmap_systime *st)
 {
     const uint16_t v[8] = {st->year, st->month,  st->day_of_week, st->day,
                            st->hour, st->minute, st->second,      st->ms};
@@ -304,7 +286,7 @@ static void put_systime(uint8_t *p, const struct cal_eas_systime *st)
     }
 }
 
-static void get_systime(const uint8_t *p, struct cal_eas_systime *st)
+static void get_systime(const uint8_t *p, struct eas_calmap_systime *st)
 {
     st->year = get16(p);
     st->month = get16(p + 2);
@@ -316,9 +298,9 @@ static void get_systime(const uint8_t *p, struct cal_eas_systime *st)
     st->ms = get16(p + 14);
 }
 
-const char *cal_eas_tz_encode(const struct cal_eas_tz *tz, struct arena *arena)
+const char *eas_calmap_tz_encode(const struct eas_calmap_tz *tz, struct arena *arena)
 {
-    uint8_t b[CAL_EAS_TZ_BLOB_LEN];
+    uint8_t b[EAS_CALMAP_TZ_BLOB_LEN];
     put32(b, tz->bias);
     put_name(b + 4, tz->standard_name);
     put_systime(b + 68, &tz->standard_date);
@@ -332,7 +314,7 @@ const char *cal_eas_tz_encode(const struct cal_eas_tz *tz, struct arena *arena)
     return out;
 }
 
-static bool systime_ok(const struct cal_eas_systime *st)
+static bool systime_ok(const struct eas_calmap_systime *st)
 {
     if (st->month == 0) {
         return true;
@@ -344,14 +326,14 @@ static bool systime_ok(const struct cal_eas_systime *st)
     return st->year == 0 ? st->day >= 1 && st->day <= 5 : st->day >= 1 && st->day <= 31;
 }
 
-int cal_eas_tz_decode(struct slice b64, struct cal_eas_tz *out, struct err *err)
+int eas_calmap_tz_decode(struct slice b64, struct eas_calmap_tz *out, struct err *err)
 {
-    uint8_t b[CAL_EAS_TZ_BLOB_LEN + 1];
+    uint8_t b[EAS_CALMAP_TZ_BLOB_LEN + 1];
     long n = sec_unbase64(b64, b, sizeof(b));
-    if (n != CAL_EAS_TZ_BLOB_LEN) {
-        return err_set(err, &cal_cond_eas_invalid,
+    if (n != EAS_CALMAP_TZ_BLOB_LEN) {
+        return err_set(err, &eas_cond_calmap_invalid,
                        "Timezone is not base64 of %d bytes (decoded length %ld)",
-                       CAL_EAS_TZ_BLOB_LEN, n);
+                       EAS_CALMAP_TZ_BLOB_LEN, n);
     }
     memset(out, 0, sizeof(*out));
     out->bias = get32(b);
@@ -363,11 +345,11 @@ int cal_eas_tz_decode(struct slice b64, struct cal_eas_tz *out, struct err *err)
     out->daylight_bias = get32(b + 168);
     if (out->bias < -1440 || out->bias > 1440 || out->standard_bias < -1440 ||
         out->standard_bias > 1440 || out->daylight_bias < -1440 || out->daylight_bias > 1440) {
-        return err_set(err, &cal_cond_eas_invalid, "Timezone bias %d is out of range",
+        return err_set(err, &eas_cond_calmap_invalid, "Timezone bias %d is out of range",
                        (int)out->bias);
     }
     if (!systime_ok(&out->standard_date) || !systime_ok(&out->daylight_date)) {
-        return err_set(err, &cal_cond_eas_invalid, "Timezone holds an impossible rule date");
+        return err_set(err, &eas_cond_calmap_invalid, "Timezone holds an impossible rule date");
     }
     if (out->standard_date.month == 0 || out->daylight_date.month == 0) {
         /* MS-ASDTYPE: no DST unless both dates are given */
@@ -381,18 +363,18 @@ int cal_eas_tz_decode(struct slice b64, struct cal_eas_tz *out, struct err *err)
 /* ---------------------------------------------------------------------------------------- */
 /* Blob -> VTIMEZONE */
 
-static bool has_dst(const struct cal_eas_tz *tz)
+static bool has_dst(const struct eas_calmap_tz *tz)
 {
     return tz->standard_date.month != 0 && tz->daylight_date.month != 0;
 }
 
-static bool same_rule(const struct cal_eas_systime *a, const struct cal_eas_systime *b)
+static bool same_rule(const struct eas_calmap_systime *a, const struct eas_calmap_systime *b)
 {
     return a->month == b->month && a->day_of_week == b->day_of_week && a->day == b->day &&
            a->hour == b->hour && a->minute == b->minute && a->year == b->year;
 }
 
-bool cal_eas_tz_equal(const struct cal_eas_tz *a, const struct cal_eas_tz *b)
+bool eas_calmap_tz_equal(const struct eas_calmap_tz *a, const struct eas_calmap_tz *b)
 {
     if (a->bias + a->standard_bias != b->bias + b->standard_bias || has_dst(a) != has_dst(b)) {
         return false;
@@ -417,19 +399,15 @@ static const char *offset_text(int secs, struct arena *arena)
 }
 
 /* The first day in 1970 matching rule `st` (the DTSTART of its observance). */
-static int first_day_1970(const struct cal_eas_systime *st)
+static int first_day_1970(const struct eas_calmap_systime *st)
 {
     if (st->year != 0) {
         return st->day;
     }
-    struct icaltimetype t = icaltime_null_time();
-    t.year = 1970;
-    t.month = st->month;
-    t.day = 1;
-    t.is_date = 1;
-    int first_dow = icaltime_day_of_week(t) - 1;
+    struct cal_time t = {.year = 1970, .month = st->month, .day = 1, .is_date = true};
+    int first_dow = cal_time_weekday(t);
     int day = 1 + (st->day_of_week - first_dow + 7) % 7 + 7 * (st->day - 1);
-    int dim = icaltime_days_in_month(st->month, 1970);
+    int dim = cal_days_in_month(st->month, 1970);
     while (day > dim) {
         day -= 7;
     }
@@ -437,7 +415,7 @@ static int first_day_1970(const struct cal_eas_systime *st)
 }
 
 static const char *observance(
-    const char *kind, const struct cal_eas_systime *st, int from, int to, struct arena *arena)
+    const char *kind, const struct eas_calmap_systime *st, int from, int to, struct arena *arena)
 {
     static const char *const dd[7] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
     const char *rule;
@@ -458,17 +436,14 @@ static const char *observance(
 
 /* A cheap test before the year's walk: the zone's offsets in mid-January and mid-July are
  * offsets the blob has. */
-static bool offsets_fit(icaltimezone *z, const struct cal_eas_tz *tz, int year)
+static bool offsets_fit(const struct cal_zone *z, const struct eas_calmap_tz *tz, int year)
 {
     int std = -(tz->bias + tz->standard_bias) * 60;
     int dst = has_dst(tz) ? -(tz->bias + tz->daylight_bias) * 60 : std;
-    struct icaltimetype t = icaltime_null_time();
-    t.year = year;
-    t.day = 15;
+    struct cal_time t = {.year = year, .day = 15};
     for (int month = 1; month <= 7; month += 6) {
         t.month = month;
-        int off =
-            offset_at(z, (int64_t)icaltime_as_timet_with_zone(t, icaltimezone_get_utc_timezone()));
+        int off = offset_at(z, cal_time_to_unix(t, NULL));
         if (off != std && off != dst) {
             return false;
         }
@@ -476,11 +451,11 @@ static bool offsets_fit(icaltimezone *z, const struct cal_eas_tz *tz, int year)
     return true;
 }
 
-void cal_eas_tz_to_vtimezone(const struct cal_eas_tz *tz,
-                             int year,
-                             struct arena *arena,
-                             const char **tzid_out,
-                             struct slice *vtimezone_out)
+void eas_calmap_tz_to_vtimezone(const struct eas_calmap_tz *tz,
+                                int year,
+                                struct arena *arena,
+                                const char **tzid_out,
+                                struct slice *vtimezone_out)
 {
     int std = -(tz->bias + tz->standard_bias) * 60;
     int dst = -(tz->bias + tz->daylight_bias) * 60;
@@ -501,11 +476,11 @@ void cal_eas_tz_to_vtimezone(const struct cal_eas_tz *tz,
             if ((pass == 0) != ((int)i == named)) {
                 continue;
             }
-            icaltimezone *z = cal_zone_builtin(zones[i].iana);
-            struct cal_eas_tz cand;
+            struct cal_zone *z = cal_zone_named(zones[i].iana);
+            struct eas_calmap_tz cand;
             if (z && offsets_fit(z, tz, year)) {
-                cal_eas_tz_from_zone(z, zones[i].iana, year, &cand);
-                if (cal_eas_tz_equal(&cand, tz)) {
+                eas_calmap_tz_from_zone(z, zones[i].iana, year, &cand);
+                if (eas_calmap_tz_equal(&cand, tz)) {
                     tzid = zones[i].iana;
                 }
             }
@@ -514,7 +489,7 @@ void cal_eas_tz_to_vtimezone(const struct cal_eas_tz *tz,
     if (!tzid) {
         uint8_t h[32];
         char hex[17];
-        const char *b64 = cal_eas_tz_encode(tz, arena);
+        const char *b64 = eas_calmap_tz_encode(tz, arena);
         sec_hash(NULL, 0, b64, strlen(b64), h);
         sec_hex(h, 4, hex);
         tzid = arena_printf(arena, "EAS-%s", hex);

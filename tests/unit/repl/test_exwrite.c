@@ -1,6 +1,6 @@
-/* tests/unit/cal/test_exwrite.c: PROPPATCH edits of appointments and MIME unwrapping
- * (cal/exwrite.c, cal/mime.c; exchange-replication.md §2.5, §4.4, §4.7). Every edit is read
- * back through cal/exprops.c, so the write and read halves of the mapping agree; failures
+/* tests/unit/repl/test_exwrite.c: PROPPATCH edits of appointments and MIME unwrapping
+ * (repl/exwrite.c, repl/mime.c; exchange-replication.md §2.5, §4.4, §4.7). Every edit is read
+ * back through repl/exprops.c, so the write and read halves of the mapping agree; failures
  * name their instruction and condition; created objects validate with cal_parse_object(). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,8 +12,8 @@
 #include <cmocka.h>
 
 #include "cal/cal.h"
-#include "cal/exprops.h"
-#include "cal/exwrite.h"
+#include "repl/exprops.h"
+#include "repl/exwrite.h"
 
 #define HEAD "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\n"
 #define TAIL "END:VCALENDAR\r\n"
@@ -42,82 +42,82 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct cal_ex_edit set_s(enum cal_exprop p, const char *s)
+static struct repl_ex_edit set_s(enum repl_exprop p, const char *s)
 {
-    return (struct cal_ex_edit){.prop = p, .value = {.present = true, .s = s}};
+    return (struct repl_ex_edit){.prop = p, .value = {.present = true, .s = s}};
 }
 
-static struct cal_ex_edit set_i(enum cal_exprop p, int64_t i)
+static struct repl_ex_edit set_i(enum repl_exprop p, int64_t i)
 {
-    return (struct cal_ex_edit){.prop = p, .value = {.present = true, .i = i}};
+    return (struct repl_ex_edit){.prop = p, .value = {.present = true, .i = i}};
 }
 
-static struct cal_ex_edit del(enum cal_exprop p)
+static struct repl_ex_edit del(enum repl_exprop p)
 {
-    return (struct cal_ex_edit){.prop = p, .remove = true};
+    return (struct repl_ex_edit){.prop = p, .remove = true};
 }
 
 /* Applies the edits to `ics` (NULL: create), validates the result and reads it back. */
-static void apply_ok(const char *ics, struct cal_ex_edit *e, size_t n, struct cal_ex_value *v)
+static void apply_ok(const char *ics, struct repl_ex_edit *e, size_t n, struct repl_ex_value *v)
 {
     struct err err;
     err_init(&err);
     struct slice out;
     struct slice in = ics ? slice_from_cstr(ics) : (struct slice){NULL, 0};
-    assert_int_equal(cal_ex_apply(in, e, n, arena, &out, &err), 0);
+    assert_int_equal(repl_ex_apply(in, e, n, arena, &out, &err), 0);
     struct cal_info info;
     assert_int_equal(cal_parse_object(out, CAL_COMP_VEVENT, arena, &info, &err), 0);
-    assert_int_equal(cal_exprops_read(out, arena, v, &err), 0);
+    assert_int_equal(repl_exprops_read(out, arena, v, &err), 0);
 }
 
 static void test_exwrite_edits_read_back_through_exprops(void **state)
 {
     (void)state;
     const char *kw[] = {"Work", "Blue"};
-    struct cal_ex_edit e[] = {
-        set_i(CAL_EX_DTSTART, 1769936400), /* 2026-02-01T09:00:00Z */
-        set_i(CAL_EX_DTEND, 1769941800),   /* +1h30 */
-        set_s(CAL_EX_LOCATION, "Room 1"),
-        set_s(CAL_EX_BUSYSTATUS, "tentative"),
-        set_i(CAL_EX_ALLDAYEVENT, 1),
-        set_s(CAL_EX_SUBJECT, "new"),
-        set_s(CAL_EX_TEXTDESCRIPTION, "two\nlines"),
-        set_s(CAL_EX_MEETINGSTATUS, "confirmed"),
-        set_i(CAL_EX_PRIORITY, 5),
-        set_i(CAL_EX_SENSITIVITY, 1),
-        set_i(CAL_EX_TIMEZONEID, 4),
-        set_i(CAL_EX_REMINDEROFFSET, 600),
-        {.prop = CAL_EX_KEYWORDS, .value = {.present = true, .mv_s = kw, .n = 2}},
+    struct repl_ex_edit e[] = {
+        set_i(REPL_EX_DTSTART, 1769936400), /* 2026-02-01T09:00:00Z */
+        set_i(REPL_EX_DTEND, 1769941800),   /* +1h30 */
+        set_s(REPL_EX_LOCATION, "Room 1"),
+        set_s(REPL_EX_BUSYSTATUS, "tentative"),
+        set_i(REPL_EX_ALLDAYEVENT, 1),
+        set_s(REPL_EX_SUBJECT, "new"),
+        set_s(REPL_EX_TEXTDESCRIPTION, "two\nlines"),
+        set_s(REPL_EX_MEETINGSTATUS, "confirmed"),
+        set_i(REPL_EX_PRIORITY, 5),
+        set_i(REPL_EX_SENSITIVITY, 1),
+        set_i(REPL_EX_TIMEZONEID, 4),
+        set_i(REPL_EX_REMINDEROFFSET, 600),
+        {.prop = REPL_EX_KEYWORDS, .value = {.present = true, .mv_s = kw, .n = 2}},
     };
-    struct cal_ex_value v[CAL_EX_COUNT];
+    struct repl_ex_value v[REPL_EX_COUNT];
     apply_ok(EVENT, e, ALM_ARRAY_LEN(e), v);
-    assert_int_equal(v[CAL_EX_DTSTART].i, 1769936400);
-    assert_int_equal(v[CAL_EX_DTEND].i, 1769941800);
-    assert_int_equal(v[CAL_EX_DURATION].i, 5400);
-    assert_string_equal(v[CAL_EX_LOCATION].s, "Room 1");
-    assert_string_equal(v[CAL_EX_BUSYSTATUS].s, "TENTATIVE");
-    assert_string_equal(v[CAL_EX_TRANSPARENT].s, "OPAQUE");
-    assert_int_equal(v[CAL_EX_ALLDAYEVENT].i, 1);
-    assert_string_equal(v[CAL_EX_SUBJECT].s, "new");
-    assert_string_equal(v[CAL_EX_TEXTDESCRIPTION].s, "two\nlines");
-    assert_string_equal(v[CAL_EX_MEETINGSTATUS].s, "CONFIRMED");
-    assert_int_equal(v[CAL_EX_PRIORITY].i, 5);
-    assert_int_equal(v[CAL_EX_SENSITIVITY].i, 2); /* §4.5: 1 has no form, becomes PRIVATE */
-    assert_int_equal(v[CAL_EX_TIMEZONEID].i, 4);
-    assert_int_equal(v[CAL_EX_REMINDEROFFSET].i, 600);
-    assert_int_equal(v[CAL_EX_KEYWORDS].n, 2);
-    assert_string_equal(v[CAL_EX_KEYWORDS].mv_s[1], "Blue");
-    assert_string_equal(v[CAL_EX_UID].s, "e-1");
+    assert_int_equal(v[REPL_EX_DTSTART].i, 1769936400);
+    assert_int_equal(v[REPL_EX_DTEND].i, 1769941800);
+    assert_int_equal(v[REPL_EX_DURATION].i, 5400);
+    assert_string_equal(v[REPL_EX_LOCATION].s, "Room 1");
+    assert_string_equal(v[REPL_EX_BUSYSTATUS].s, "TENTATIVE");
+    assert_string_equal(v[REPL_EX_TRANSPARENT].s, "OPAQUE");
+    assert_int_equal(v[REPL_EX_ALLDAYEVENT].i, 1);
+    assert_string_equal(v[REPL_EX_SUBJECT].s, "new");
+    assert_string_equal(v[REPL_EX_TEXTDESCRIPTION].s, "two\nlines");
+    assert_string_equal(v[REPL_EX_MEETINGSTATUS].s, "CONFIRMED");
+    assert_int_equal(v[REPL_EX_PRIORITY].i, 5);
+    assert_int_equal(v[REPL_EX_SENSITIVITY].i, 2); /* §4.5: 1 has no form, becomes PRIVATE */
+    assert_int_equal(v[REPL_EX_TIMEZONEID].i, 4);
+    assert_int_equal(v[REPL_EX_REMINDEROFFSET].i, 600);
+    assert_int_equal(v[REPL_EX_KEYWORDS].n, 2);
+    assert_string_equal(v[REPL_EX_KEYWORDS].mv_s[1], "Blue");
+    assert_string_equal(v[REPL_EX_UID].s, "e-1");
 }
 
 static void test_exwrite_edits_only_the_master(void **state)
 {
     (void)state;
-    struct cal_ex_edit e[] = {set_s(CAL_EX_SUBJECT, "master"), del(CAL_EX_DTEND)};
+    struct repl_ex_edit e[] = {set_s(REPL_EX_SUBJECT, "master"), del(REPL_EX_DTEND)};
     struct err err;
     err_init(&err);
     struct slice out;
-    assert_int_equal(cal_ex_apply(slice_from_cstr(EVENT), e, 2, arena, &out, &err), 0);
+    assert_int_equal(repl_ex_apply(slice_from_cstr(EVENT), e, 2, arena, &out, &err), 0);
     assert_non_null(strstr(out.ptr, "SUMMARY:override"));
     assert_non_null(strstr(out.ptr, "SUMMARY:master"));
     assert_null(strstr(out.ptr, "DTEND"));
@@ -126,11 +126,11 @@ static void test_exwrite_edits_only_the_master(void **state)
 static void test_exwrite_busystatus_free_is_transparent(void **state)
 {
     (void)state;
-    struct cal_ex_edit e[] = {set_s(CAL_EX_BUSYSTATUS, "FREE")};
-    struct cal_ex_value v[CAL_EX_COUNT];
+    struct repl_ex_edit e[] = {set_s(REPL_EX_BUSYSTATUS, "FREE")};
+    struct repl_ex_value v[REPL_EX_COUNT];
     apply_ok(EVENT, e, 1, v);
-    assert_string_equal(v[CAL_EX_BUSYSTATUS].s, "FREE");
-    assert_string_equal(v[CAL_EX_TRANSPARENT].s, "TRANSPARENT");
+    assert_string_equal(v[REPL_EX_BUSYSTATUS].s, "FREE");
+    assert_string_equal(v[REPL_EX_TRANSPARENT].s, "TRANSPARENT");
 }
 
 static void test_exwrite_date_start_stays_a_date_at_midnight(void **state)
@@ -139,19 +139,20 @@ static void test_exwrite_date_start_stays_a_date_at_midnight(void **state)
     const char *ics = HEAD "BEGIN:VEVENT\r\nUID:d\r\nDTSTAMP:20260101T000000Z\r\n"
                            "DTSTART;VALUE=DATE:20260105\r\nDTEND;VALUE=DATE:20260106\r\n"
                            "END:VEVENT\r\n" TAIL;
-    struct cal_ex_edit e[] = {set_i(CAL_EX_DTSTART, 1767744000)}; /* 2026-01-07 */
+    struct repl_ex_edit e[] = {set_i(REPL_EX_DTSTART, 1767744000)}; /* 2026-01-07 */
     struct err err;
     err_init(&err);
     struct slice out;
-    assert_int_equal(cal_ex_apply(slice_from_cstr(ics), e, 1, arena, &out, &err), 1);
-    assert_ptr_equal(e[0].cond, &cal_cond_ex_conflict); /* ends before it starts */
-    struct cal_ex_edit e2[] = {set_i(CAL_EX_DTEND, 1767916800), set_i(CAL_EX_DTSTART, 1767744000)};
-    assert_int_equal(cal_ex_apply(slice_from_cstr(ics), e2, 2, arena, &out, &err), 0);
+    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), e, 1, arena, &out, &err), 1);
+    assert_ptr_equal(e[0].cond, &repl_cond_ex_conflict); /* ends before it starts */
+    struct repl_ex_edit e2[] = {set_i(REPL_EX_DTEND, 1767916800),
+                                set_i(REPL_EX_DTSTART, 1767744000)};
+    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), e2, 2, arena, &out, &err), 0);
     assert_non_null(strstr(out.ptr, "DTSTART;VALUE=DATE:20260107"));
     assert_non_null(strstr(out.ptr, "DTEND;VALUE=DATE:20260109"));
     /* a start that is no midnight turns both into DATE-TIMEs */
-    struct cal_ex_edit e3[] = {set_i(CAL_EX_DTSTART, 1767600000)}; /* 2026-01-05T08:00Z */
-    assert_int_equal(cal_ex_apply(slice_from_cstr(ics), e3, 1, arena, &out, &err), 0);
+    struct repl_ex_edit e3[] = {set_i(REPL_EX_DTSTART, 1767600000)}; /* 2026-01-05T08:00Z */
+    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), e3, 1, arena, &out, &err), 0);
     assert_non_null(strstr(out.ptr, "DTSTART:20260105T080000Z"));
     assert_non_null(strstr(out.ptr, "DTEND:20260106T000000Z"));
 }
@@ -161,36 +162,37 @@ static void test_exwrite_failures_name_their_instruction(void **state)
     (void)state;
 
     static const struct {
-        struct cal_ex_edit e;
+        struct repl_ex_edit e;
         const struct err_cond *cond;
     } cases[] = {
-        {{.prop = CAL_EX_BUSYSTATUS, .value = {.present = true, .s = "asleep"}},
-         &cal_cond_ex_value},
-        {{.prop = CAL_EX_TRANSPARENT, .value = {.present = true, .s = "x"}}, &cal_cond_ex_value},
-        {{.prop = CAL_EX_MEETINGSTATUS, .value = {.present = true, .s = "x"}}, &cal_cond_ex_value},
-        {{.prop = CAL_EX_PRIORITY, .value = {.present = true, .i = 10}}, &cal_cond_ex_value},
-        {{.prop = CAL_EX_SEQUENCE, .value = {.present = true, .i = -1}}, &cal_cond_ex_value},
-        {{.prop = CAL_EX_SENSITIVITY, .value = {.present = true, .i = 4}}, &cal_cond_ex_value},
-        {{.prop = CAL_EX_DURATION, .value = {.present = true, .i = -5}}, &cal_cond_ex_value},
-        {{.prop = CAL_EX_MESSAGECLASS, .value = {.present = true, .s = "IPM.Note"}},
-         &cal_cond_ex_value},
-        {{.prop = CAL_EX_DTEND, .value = {.present = true, .i = 0}}, &cal_cond_ex_conflict},
-        {{.prop = CAL_EX_DTSTART, .remove = true}, &cal_cond_ex_conflict},
+        {{.prop = REPL_EX_BUSYSTATUS, .value = {.present = true, .s = "asleep"}},
+         &repl_cond_ex_value},
+        {{.prop = REPL_EX_TRANSPARENT, .value = {.present = true, .s = "x"}}, &repl_cond_ex_value},
+        {{.prop = REPL_EX_MEETINGSTATUS, .value = {.present = true, .s = "x"}},
+         &repl_cond_ex_value},
+        {{.prop = REPL_EX_PRIORITY, .value = {.present = true, .i = 10}}, &repl_cond_ex_value},
+        {{.prop = REPL_EX_SEQUENCE, .value = {.present = true, .i = -1}}, &repl_cond_ex_value},
+        {{.prop = REPL_EX_SENSITIVITY, .value = {.present = true, .i = 4}}, &repl_cond_ex_value},
+        {{.prop = REPL_EX_DURATION, .value = {.present = true, .i = -5}}, &repl_cond_ex_value},
+        {{.prop = REPL_EX_MESSAGECLASS, .value = {.present = true, .s = "IPM.Note"}},
+         &repl_cond_ex_value},
+        {{.prop = REPL_EX_DTEND, .value = {.present = true, .i = 0}}, &repl_cond_ex_conflict},
+        {{.prop = REPL_EX_DTSTART, .remove = true}, &repl_cond_ex_conflict},
     };
 
     const char *bad_rule = "FREQ=SOMETIMES";
     for (size_t i = 0; i < ALM_ARRAY_LEN(cases) + 1; i++) {
-        struct cal_ex_edit e[2] = {set_s(CAL_EX_LOCATION, "ok")};
+        struct repl_ex_edit e[2] = {set_s(REPL_EX_LOCATION, "ok")};
         e[1] = i < ALM_ARRAY_LEN(cases)
                    ? cases[i].e
-                   : (struct cal_ex_edit){.prop = CAL_EX_RRULE,
-                                          .value = {.present = true, .mv_s = &bad_rule, .n = 1}};
+                   : (struct repl_ex_edit){.prop = REPL_EX_RRULE,
+                                           .value = {.present = true, .mv_s = &bad_rule, .n = 1}};
         struct err err;
         err_init(&err);
         struct slice out = {NULL, 0};
-        assert_int_equal(cal_ex_apply(slice_from_cstr(EVENT), e, 2, arena, &out, &err), 1);
+        assert_int_equal(repl_ex_apply(slice_from_cstr(EVENT), e, 2, arena, &out, &err), 1);
         assert_null(e[0].cond);
-        assert_ptr_equal(e[1].cond, i < ALM_ARRAY_LEN(cases) ? cases[i].cond : &cal_cond_ex_value);
+        assert_ptr_equal(e[1].cond, i < ALM_ARRAY_LEN(cases) ? cases[i].cond : &repl_cond_ex_value);
         assert_non_null(e[1].msg);
         assert_null(out.ptr);
         assert_null(err.cond);
@@ -200,53 +202,54 @@ static void test_exwrite_failures_name_their_instruction(void **state)
 static void test_exwrite_create_fills_uid_dtstamp_and_dtend(void **state)
 {
     (void)state;
-    struct cal_ex_edit e[] = {set_s(CAL_EX_SUBJECT, "created"), set_i(CAL_EX_DTSTART, 1769936400)};
-    struct cal_ex_value v[CAL_EX_COUNT];
+    struct repl_ex_edit e[] = {set_s(REPL_EX_SUBJECT, "created"),
+                               set_i(REPL_EX_DTSTART, 1769936400)};
+    struct repl_ex_value v[REPL_EX_COUNT];
     apply_ok(NULL, e, 2, v);
-    assert_int_equal(strlen(v[CAL_EX_UID].s), 32);
-    assert_true(v[CAL_EX_DTSTAMP].present);
-    assert_int_equal(v[CAL_EX_DTEND].i, 1769936400);
-    struct cal_ex_edit u[] = {set_s(CAL_EX_UID, "mine"), set_i(CAL_EX_DTSTART, 1769936400),
-                              set_i(CAL_EX_DURATION, 60)};
+    assert_int_equal(strlen(v[REPL_EX_UID].s), 32);
+    assert_true(v[REPL_EX_DTSTAMP].present);
+    assert_int_equal(v[REPL_EX_DTEND].i, 1769936400);
+    struct repl_ex_edit u[] = {set_s(REPL_EX_UID, "mine"), set_i(REPL_EX_DTSTART, 1769936400),
+                               set_i(REPL_EX_DURATION, 60)};
     apply_ok(NULL, u, 3, v);
-    assert_string_equal(v[CAL_EX_UID].s, "mine");
-    assert_int_equal(v[CAL_EX_DTEND].i, 1769936460);
+    assert_string_equal(v[REPL_EX_UID].s, "mine");
+    assert_int_equal(v[REPL_EX_DTEND].i, 1769936460);
 }
 
 static void test_exwrite_create_needs_dtstart(void **state)
 {
     (void)state;
-    struct cal_ex_edit e[] = {set_s(CAL_EX_SUBJECT, "x")};
+    struct repl_ex_edit e[] = {set_s(REPL_EX_SUBJECT, "x")};
     struct err err;
     err_init(&err);
     struct slice out;
-    assert_int_equal(cal_ex_apply((struct slice){NULL, 0}, e, 1, arena, &out, &err), -1);
-    assert_ptr_equal(err.cond, &cal_cond_ex_dtstart_required);
+    assert_int_equal(repl_ex_apply((struct slice){NULL, 0}, e, 1, arena, &out, &err), -1);
+    assert_ptr_equal(err.cond, &repl_cond_ex_dtstart_required);
 }
 
 static void test_exwrite_refuses_objects_without_vevent(void **state)
 {
     (void)state;
-    struct cal_ex_edit e[] = {set_s(CAL_EX_SUBJECT, "x")};
+    struct repl_ex_edit e[] = {set_s(REPL_EX_SUBJECT, "x")};
     struct err err;
     err_init(&err);
     struct slice out;
     const char *todo =
         HEAD "BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\nEND:VTODO\r\n" TAIL;
-    assert_int_equal(cal_ex_apply(slice_from_cstr(todo), e, 1, arena, &out, &err), -1);
+    assert_int_equal(repl_ex_apply(slice_from_cstr(todo), e, 1, arena, &out, &err), -1);
     assert_ptr_equal(err.cond, &cal_cond_valid_object);
 }
 
 static void test_exwrite_writable_matches_the_brief(void **state)
 {
     (void)state;
-    assert_false(cal_exprop_writable(CAL_EX_UID, false));
-    assert_true(cal_exprop_writable(CAL_EX_UID, true));
-    assert_false(cal_exprop_writable(CAL_EX_INSTANCETYPE, true));
-    assert_false(cal_exprop_writable(CAL_EX_DTSTAMP, false));
-    assert_false(cal_exprop_writable(CAL_EX_HTMLDESCRIPTION, false));
-    assert_true(cal_exprop_writable(CAL_EX_DTSTART, false));
-    assert_true(cal_exprop_writable(CAL_EX_SUBJECT, false));
+    assert_false(repl_exprop_writable(REPL_EX_UID, false));
+    assert_true(repl_exprop_writable(REPL_EX_UID, true));
+    assert_false(repl_exprop_writable(REPL_EX_INSTANCETYPE, true));
+    assert_false(repl_exprop_writable(REPL_EX_DTSTAMP, false));
+    assert_false(repl_exprop_writable(REPL_EX_HTMLDESCRIPTION, false));
+    assert_true(repl_exprop_writable(REPL_EX_DTSTART, false));
+    assert_true(repl_exprop_writable(REPL_EX_SUBJECT, false));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -286,7 +289,7 @@ static void test_mime_unwraps_valid_messages(void **state)
         err_init(&err);
         struct slice out;
         struct slice msg = slice_from_cstr(cases[i].msg);
-        assert_int_equal(cal_mime_unwrap(msg, arena, &out, &err), 0);
+        assert_int_equal(repl_mime_unwrap(msg, arena, &out, &err), 0);
         assert_true(out.len <= msg.len);
         assert_int_equal(out.len, strlen(cases[i].want));
         assert_memory_equal(out.ptr, cases[i].want, out.len);
@@ -301,26 +304,26 @@ static void test_mime_refuses_messages_without_a_usable_calendar(void **state)
         const char *msg;
         const struct err_cond *cond;
     } cases[] = {
-        {"", &cal_cond_ex_bad_mime},
-        {"Content-Type: text/calendar", &cal_cond_ex_bad_mime},
-        {"no colon here\r\n\r\nbody", &cal_cond_ex_bad_mime},
-        {"Content-Type: text/plain\r\n\r\nhello", &cal_cond_ex_no_calendar},
-        {"\r\nno headers: text/plain by default", &cal_cond_ex_no_calendar},
+        {"", &repl_cond_ex_bad_mime},
+        {"Content-Type: text/calendar", &repl_cond_ex_bad_mime},
+        {"no colon here\r\n\r\nbody", &repl_cond_ex_bad_mime},
+        {"Content-Type: text/plain\r\n\r\nhello", &repl_cond_ex_no_calendar},
+        {"\r\nno headers: text/plain by default", &repl_cond_ex_no_calendar},
         {"Content-Type: text/calendar\r\nContent-Transfer-Encoding: x-uue\r\n\r\nx",
-         &cal_cond_ex_no_calendar},
+         &repl_cond_ex_no_calendar},
         {"Content-Type: text/calendar\r\nContent-Transfer-Encoding: base64\r\n\r\n%%%",
-         &cal_cond_ex_bad_mime},
-        {"Content-Type: multipart/mixed\r\n\r\n--x\r\n", &cal_cond_ex_bad_mime},
+         &repl_cond_ex_bad_mime},
+        {"Content-Type: multipart/mixed\r\n\r\n--x\r\n", &repl_cond_ex_bad_mime},
         {"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n"
          "\r\nhi\r\n--x--\r\n",
-         &cal_cond_ex_no_calendar},
+         &repl_cond_ex_no_calendar},
     };
 
     for (size_t i = 0; i < ALM_ARRAY_LEN(cases); i++) {
         struct err err;
         err_init(&err);
         struct slice out;
-        assert_int_equal(cal_mime_unwrap(slice_from_cstr(cases[i].msg), arena, &out, &err), -1);
+        assert_int_equal(repl_mime_unwrap(slice_from_cstr(cases[i].msg), arena, &out, &err), -1);
         assert_ptr_equal(err.cond, cases[i].cond);
     }
 }
@@ -334,7 +337,7 @@ static void test_repair_leaves_a_complete_object_alone(void **state)
     struct slice in = slice_from_cstr(EVENT), out;
     unsigned changed = 99;
     const char *uid = "x";
-    assert_int_equal(cal_ex_repair(in, 1 << 20, arena, &out, &changed, &uid), 0);
+    assert_int_equal(repl_ex_repair(in, 1 << 20, arena, &out, &changed, &uid), 0);
     assert_int_equal(changed, 0);
     assert_ptr_equal(out.ptr, in.ptr);
     assert_null(uid);
@@ -352,8 +355,8 @@ static void test_repair_inserts_uid_and_dtstamp_keeping_every_other_byte(void **
     struct slice out;
     unsigned changed;
     const char *uid;
-    assert_int_equal(cal_ex_repair(slice_from_cstr(in), 1 << 20, arena, &out, &changed, &uid), 0);
-    assert_int_equal(changed, CAL_EX_REPAIRED_UID | CAL_EX_REPAIRED_DTSTAMP);
+    assert_int_equal(repl_ex_repair(slice_from_cstr(in), 1 << 20, arena, &out, &changed, &uid), 0);
+    assert_int_equal(changed, REPL_EX_REPAIRED_UID | REPL_EX_REPAIRED_DTSTAMP);
     assert_string_equal(uid, "e-2"); /* the other component's, so that one object has one UID */
     const char *ins = strstr(out.ptr, "BEGIN:VEVENT\r\nUID:e-2\r\nDTSTAMP:");
     assert_non_null(ins);
@@ -377,18 +380,18 @@ static void test_repair_generates_a_uid_with_lf_line_ends_and_respects_the_limit
     struct slice out;
     unsigned changed;
     const char *uid;
-    assert_int_equal(cal_ex_repair(slice_from_cstr(in), 1 << 20, arena, &out, &changed, &uid), 0);
-    assert_int_equal(changed, CAL_EX_REPAIRED_UID);
+    assert_int_equal(repl_ex_repair(slice_from_cstr(in), 1 << 20, arena, &out, &changed, &uid), 0);
+    assert_int_equal(changed, REPL_EX_REPAIRED_UID);
     assert_int_equal(strlen(uid), 32);
     assert_non_null(strstr(out.ptr, "BEGIN:VTODO\nUID:"));
     assert_null(strstr(out.ptr, "\r"));
     assert_int_equal(
-        cal_ex_repair(slice_from_cstr(in), strlen(in) + 10, arena, &out, &changed, &uid), -1);
+        repl_ex_repair(slice_from_cstr(in), strlen(in) + 10, arena, &out, &changed, &uid), -1);
 }
 
 /* Every prefix of a message, and deterministic byte mutations of it, unwrap to 0 or -1 with
  * a condition, never past the input (ASan checks the reads); the same inputs through
- * cal_ex_repair() keep within the limit. */
+ * repl_ex_repair() keep within the limit. */
 static void test_mime_and_repair_survive_truncation_and_mutation(void **state)
 {
     (void)state;
@@ -418,14 +421,14 @@ static void test_mime_and_repair_survive_truncation_and_mutation(void **state)
         struct err err;
         err_init(&err);
         struct slice out;
-        int rc = cal_mime_unwrap(in, arena, &out, &err);
+        int rc = repl_mime_unwrap(in, arena, &out, &err);
         assert_true(rc == 0 || (rc == -1 && err.cond));
         if (rc == 0) {
             assert_true(out.len <= len);
         }
         unsigned changed;
         const char *uid;
-        rc = cal_ex_repair(in, len + 200, arena, &out, &changed, &uid);
+        rc = repl_ex_repair(in, len + 200, arena, &out, &changed, &uid);
         assert_true(rc == 0 || rc == -1);
         if (rc == 0) {
             assert_true(out.len <= len + 200);

@@ -1,11 +1,11 @@
-/* cal/mime.c: the calendar inside a message/rfc822 PUT body (exchange-replication.md §2.5,
+/* repl/mime.c: the calendar inside a message/rfc822 PUT body (exchange-replication.md §2.5,
  * RFC 2045-2046): headers unfolded, Content-Type and Content-Transfer-Encoding read, multipart
  * bodies split at their boundary, the first text/calendar entity decoded. A bounded walk over
  * a borrowed buffer: nothing is copied but the decoded result. */
 #include <string.h>
 #include <strings.h>
 
-#include "cal/exwrite.h"
+#include "repl/exwrite.h"
 #include "util/sec.h"
 
 enum {
@@ -98,7 +98,7 @@ static void boundary_of(const char *ct_raw, char *out)
     }
 }
 
-/* Parses the header block of `s`. 0, or -1 with cal_cond_ex_bad_mime. */
+/* Parses the header block of `s`. 0, or -1 with repl_cond_ex_bad_mime. */
 static int parse_entity(struct mime_walk *mw, struct slice s, struct mime_entity *e)
 {
     memset(e, 0, sizeof(*e));
@@ -106,7 +106,7 @@ static int parse_entity(struct mime_walk *mw, struct slice s, struct mime_entity
     size_t i = 0;
     for (;;) {
         if (i >= s.len) {
-            return err_set(mw->err, &cal_cond_ex_bad_mime, "message headers do not end");
+            return err_set(mw->err, &repl_cond_ex_bad_mime, "message headers do not end");
         }
         size_t end = line_end(s, i);
         struct slice line = {s.ptr + i, end - i};
@@ -129,7 +129,7 @@ static int parse_entity(struct mime_walk *mw, struct slice s, struct mime_entity
         }
         const char *colon = memchr(line.ptr, ':', line.len);
         if (!colon) {
-            return err_set(mw->err, &cal_cond_ex_bad_mime, "a message header without ':'");
+            return err_set(mw->err, &repl_cond_ex_bad_mime, "a message header without ':'");
         }
         struct slice name = slice_trim((struct slice){line.ptr, (size_t)(colon - line.ptr)});
         struct slice value = {colon + 1, line.len - (size_t)(colon + 1 - line.ptr)};
@@ -214,13 +214,14 @@ static int decode(struct mime_walk *mw, const struct mime_entity *e, struct slic
         char *c = arena_alloc(mw->arena, e->body.len + 1);
         long n = sec_unbase64(e->body, c, e->body.len);
         if (n < 0) {
-            return err_set(mw->err, &cal_cond_ex_bad_mime, "the calendar part is not valid base64");
+            return err_set(mw->err, &repl_cond_ex_bad_mime,
+                           "the calendar part is not valid base64");
         }
         c[n] = '\0';
         *out = (struct slice){c, (size_t)n};
         return 0;
     }
-    return err_set(mw->err, &cal_cond_ex_no_calendar, "unsupported Content-Transfer-Encoding %s",
+    return err_set(mw->err, &repl_cond_ex_no_calendar, "unsupported Content-Transfer-Encoding %s",
                    e->encoding);
 }
 
@@ -250,7 +251,7 @@ static int walk(struct mime_walk *mw, struct slice s, unsigned depth, struct sli
         return 1;
     }
     if (!e.boundary[0]) {
-        return err_set(mw->err, &cal_cond_ex_bad_mime, "a multipart body without a boundary");
+        return err_set(mw->err, &repl_cond_ex_bad_mime, "a multipart body without a boundary");
     }
     size_t blen = strlen(e.boundary);
     size_t d = find_delim(e.body, 0, e.boundary, blen);
@@ -271,7 +272,7 @@ static int walk(struct mime_walk *mw, struct slice s, unsigned depth, struct sli
             }
         }
         if (++mw->parts > MIME_MAX_PARTS) {
-            return err_set(mw->err, &cal_cond_ex_bad_mime, "more than %d message parts",
+            return err_set(mw->err, &repl_cond_ex_bad_mime, "more than %d message parts",
                            MIME_MAX_PARTS);
         }
         int rc = walk(mw, (struct slice){e.body.ptr + start, end - start}, depth + 1, out);
@@ -283,12 +284,12 @@ static int walk(struct mime_walk *mw, struct slice s, unsigned depth, struct sli
     return 1;
 }
 
-int cal_mime_unwrap(struct slice msg, struct arena *arena, struct slice *out, struct err *err)
+int repl_mime_unwrap(struct slice msg, struct arena *arena, struct slice *out, struct err *err)
 {
     struct mime_walk mw = {.arena = arena, .err = err};
     int rc = walk(&mw, msg, 0, out);
     if (rc == 1) {
-        return err_set(err, &cal_cond_ex_no_calendar, "the message carries no text/calendar part");
+        return err_set(err, &repl_cond_ex_no_calendar, "the message carries no text/calendar part");
     }
     return rc;
 }

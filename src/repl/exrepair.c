@@ -1,11 +1,11 @@
-/* cal/exrepair.c: the repairs after which the /exchange tree answers 210 Content Different
+/* repl/exrepair.c: the repairs after which the /exchange tree answers 210 Content Different
  * (exchange-replication.md §2.2): a UID for components that have none and a DTSTAMP where one
  * is missing. Works on the text, inserting lines after a component's BEGIN line, so every
  * other byte the client sent is stored as sent; validation stays with cal_parse_object(). */
 #include <string.h>
 #include <time.h>
 
-#include "cal/exwrite.h"
+#include "repl/exwrite.h"
 #include "util/buf.h"
 #include "util/sec.h"
 #include "util/timeutil.h"
@@ -99,12 +99,12 @@ static const char *first_uid(struct slice s, struct arena *arena)
     return NULL;
 }
 
-int cal_ex_repair(struct slice ics,
-                  size_t limit,
-                  struct arena *arena,
-                  struct slice *out,
-                  unsigned *changed,
-                  const char **uid_out)
+int repl_ex_repair(struct slice ics,
+                   size_t limit,
+                   struct arena *arena,
+                   struct slice *out,
+                   unsigned *changed,
+                   const char **uid_out)
 {
     *out = ics;
     *changed = 0;
@@ -156,11 +156,11 @@ int cal_ex_repair(struct slice ics,
                     copied = cur.begin_next;
                     if (!cur.has_uid) {
                         rc |= buf_appendf(&b, "UID:%s%s", uid, eol);
-                        *changed |= CAL_EX_REPAIRED_UID;
+                        *changed |= REPL_EX_REPAIRED_UID;
                     }
                     if (!cur.has_dtstamp) {
                         rc |= buf_appendf(&b, "%s%s", stamp, eol);
-                        *changed |= CAL_EX_REPAIRED_DTSTAMP;
+                        *changed |= REPL_EX_REPAIRED_DTSTAMP;
                     }
                 }
             }
@@ -180,7 +180,7 @@ int cal_ex_repair(struct slice ics,
         }
         out->ptr = arena_strndup(arena, b.data, b.len);
         out->len = b.len;
-        *uid_out = (*changed & CAL_EX_REPAIRED_UID) ? uid : NULL;
+        *uid_out = (*changed & REPL_EX_REPAIRED_UID) ? uid : NULL;
     }
     buf_deinit(&b);
     return 0;
