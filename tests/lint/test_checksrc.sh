@@ -3,8 +3,9 @@
 # curl's scripts/checksrc.pl). Each finding prints as `file:line: what`, and any finding
 # fails the test (exit 1):
 #   - a banned function called (§3.5) in src/ tools/ tests/ bench/, comments and strings aside;
-#   - an #include the layer table of §2 forbids: project headers as "layer/file.h" from an
-#     allowed layer, another module's *_int.h, or a third-party header outside its owner;
+#   - an #include the layer table forbids (docs/architecture.md, read below): project headers
+#     as "layer/file.h" from an allowed layer, another module's *_int.h, or a third-party
+#     header outside its owner;
 #   - SQL in a string literal outside src/store (adjacent literals joined, as C joins them).
 #     tests/ is not scanned: Exchange SEARCH bodies are SQL-shaped by protocol;
 #   - a store item write (store_item_put, store_item_move, store_item_delete) outside the one
@@ -73,26 +74,28 @@ while IFS= read -r f; do
 done < <(list_files src tools tests bench)
 
 # --- includes: the layer table (§2) --------------------------------------------------------
-# Project layers each layer may include ("*": any). tools/ is its own row below.
-declare -A allowed=(
-    [util]="util"
-    [xml]="xml util"
-    [cal]="cal util"
-    [store]="store util"
-    [calstore]="calstore cal store util"
-    [http]="http util"
-    [dav]="dav http xml store util"
-    [caldav]="caldav dav calstore cal xml store http util"
-    [repl]="repl dav calstore cal xml store http util"
-    [eas]="eas calstore cal store http util"
-    [server]="*"
-)
-# Third-party headers (a prefix of the name inside <>) and the one layer that may include
-# them; "tests" marks test-only dependencies.
-declare -A owner=(
-    [sodium.h]=util [sqlite3.h]=store [libpq-fe.h]=store [microhttpd.h]=http [gnutls/]=http
-    [libxml/]=xml [libical/]=cal [ical.h]=cal [cmocka.h]=tests [curl/]=tests
-)
+# The layer table and the third-party owners come from docs/architecture.md (the tables
+# between <!-- lint:layers --> and <!-- lint:owners --> markers), so the document and the
+# rule cannot drift apart. Rows read | `layer` | may include | ... and | `header` | owner |.
+arch=docs/architecture.md
+[ -f "$arch" ] || { echo "$arch is missing: the layer table lives there"; exit 1; }
+table_rows() { # table_rows MARKER: the data rows of the table after <!-- lint:MARKER -->
+    awk -v m="<!-- lint:$1 -->" -v e="<!-- /lint:$1 -->" '
+        $0 == m {on = 1; next} $0 == e {on = 0} on && /^\| `/ {print}' "$arch"
+}
+declare -A allowed=()
+while IFS='|' read -r _ layer inc _; do
+    layer=$(echo "$layer" | tr -d ' `')
+    allowed[$layer]=$(echo "$inc" | xargs)
+done < <(table_rows layers)
+declare -A owner=()
+while IFS='|' read -r _ hdr own _; do
+    owner[$(echo "$hdr" | tr -d ' `')]=$(echo "$own" | xargs)
+done < <(table_rows owners)
+if [ "${#allowed[@]}" -lt 5 ] || [ "${#owner[@]}" -lt 3 ]; then
+    echo "$arch: the lint:layers / lint:owners tables are missing or empty"
+    exit 1
+fi
 
 # check_includes FILE LAYER: LAYER is a src/ layer or "tools".
 check_includes() {
