@@ -5,7 +5,8 @@ set -euo pipefail
 
 # Build toolchain and libraries named in DESIGN.md, plus the test tools. clang and its
 # sanitizer and libFuzzer runtimes (only a Recommends of clang, which we do not install by
-# default) build the fuzz targets of tests/fuzz (docs/testing.md).
+# default) build the fuzz targets of tests/fuzz (docs/testing.md). Chromium, its
+# chromedriver and Selenium drive the web page in a real browser (tests/integration/test_web.py).
 packages=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
@@ -13,6 +14,7 @@ packages=(
     litmus curl python3 clang-format git
     clang libclang-rt-dev
     python3-caldav vdirsyncer libwbxml2-utils sqlite3
+    chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -27,6 +27,7 @@
 #include "util/log.h"
 #include "util/sec.h"
 #include "util/timeutil.h"
+#include "web/web.h"
 
 struct server_opts {
     const char *config_path;
@@ -377,9 +378,17 @@ static int serve(const struct server_opts *o, struct config *cfg)
         return 1;
     }
     store_pool_set_change_hook(pool, eas_app_change, eas);
+    struct web_app web = {
+        .cfg = {.max_import_size = cfg->max_import_size,
+                .max_object = cfg->max_resource_size,
+                .mail_domain = cfg->eas_mail_domain},
+        .pool = pool,
+    };
     /* Clients hard-code the ActiveSync path; some lower-case it. */
-    struct http_route routes[] = {dav_route("/", &dav), caldav_wellknown_route(),
+    struct http_route routes[] = {dav_route("/", &dav),
+                                  caldav_wellknown_route(),
                                   caldav_subscribe_route(&dav),
+                                  web_route(&web),
                                   eas_route("/Microsoft-Server-ActiveSync", eas),
                                   eas_route("/microsoft-server-activesync", eas)};
     struct http_config hc = {

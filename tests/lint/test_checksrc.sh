@@ -81,6 +81,7 @@ declare -A allowed=(
     [http]="http util"
     [dav]="dav http xml store cal util"
     [caldav]="caldav dav calstore cal xml store http util"
+    [web]="web calstore cal store http util"
     [repl]="repl dav cal xml store http util"
     [eas]="eas cal store http util"
     [server]="*"
