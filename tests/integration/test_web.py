@@ -379,5 +379,112 @@ class WebPageTest(ServerTestCase):
         self.assertTrue(self.driver.current_url.endswith("/web/login"))
 
 
+class WebLimitsTest(ServerTestCase):
+    """The page's limits and refusals over plain HTTP (no browser needed): an upload over
+    max_import_size, a malformed multipart body, a file that is not iCalendar, and the
+    failed-login throttle shared with Basic authentication."""
+
+    CONFIG = "max_import_size = 2K\nauth_fail_addr_limit = 2\nauth_fail_max_delay = 60\n"
+
+    def post(self, path, body, content_type, cookie=None, chunked=False):
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        h = {"Content-Type": content_type}
+        if cookie:
+            h["Cookie"] = "almanac_session=" + cookie
+        if chunked:
+            conn.request("POST", path, body=iter([body]), headers=h, encode_chunked=True)
+        else:
+            conn.request("POST", path, body=body, headers=h)
+        r = conn.getresponse()
+        data = r.read().decode("utf-8", "replace")
+        conn.close()
+        return r, data
+
+    def sign_in(self, user):
+        r, _ = self.post("/web/login", urllib.parse.urlencode(
+            {"user": user, "password": self.srv.passwords[user]}),
+            "application/x-www-form-urlencoded")
+        self.assertEqual(r.status, 303)
+        m = re.match(r"almanac_session=([^;]+);", r.getheader("Set-Cookie"))
+        return m.group(1)
+
+    def token(self, cookie):
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        conn.request("GET", "/web/", headers={"Cookie": "almanac_session=" + cookie})
+        page = conn.getresponse().read().decode()
+        conn.close()
+        return re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+
+    @staticmethod
+    def multipart(fields, filename, content, boundary="XyZ"):
+        out = []
+        for k, v in fields.items():
+            out.append('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+                       % (boundary, k, v))
+        out.append('--%s\r\nContent-Disposition: form-data; name="file"; filename="%s"\r\n'
+                   'Content-Type: text/calendar\r\n\r\n%s\r\n--%s--\r\n'
+                   % (boundary, filename, content, boundary))
+        return "".join(out).encode(), "multipart/form-data; boundary=" + boundary
+
+    def calendars(self):
+        r = self.req("PROPFIND", "/calendars/alice/", headers={"Depth": "1"})
+        return re.findall(r"/calendars/alice/([^/<]+)/</D:href>", r.text)
+
+    def test_import_limits_and_refusals(self):
+        cookie = self.sign_in("alice")
+        tok = self.token(cookie)
+        small = import_file(2)
+        self.assertLess(len(small), 1800)
+        body, ct = self.multipart({"csrf": tok, "new_calendar": "lim"}, "a.ics", small)
+        r, page = self.post("/web/import", body, ct, cookie)
+        self.assertEqual(r.status, 200, page)
+        self.assertIn('<span id="added">2</span>', page)
+        # over max_import_size: refused from Content-Length, and chunked as it arrives
+        big = import_file(40)
+        body, ct = self.multipart({"csrf": tok, "new_calendar": "big"}, "b.ics", big)
+        for chunked in (False, True):
+            r, page = self.post("/web/import", body, ct, cookie, chunked=chunked)
+            self.assertEqual(r.status, 413, page)
+            self.assertIn('data-condition="import-too-large"', page)
+        # a body cut before its closing boundary, and a Content-Type without one
+        body, ct = self.multipart({"csrf": tok, "new_calendar": "cut"}, "c.ics", small)
+        r, page = self.post("/web/import", body[:-12], ct, cookie)
+        self.assertEqual(r.status, 400, page)
+        self.assertIn('data-condition="bad-form"', page)
+        r, page = self.post("/web/import", body, "multipart/form-data", cookie)
+        self.assertEqual(r.status, 400, page)
+        # not iCalendar: refused whole, no calendar made
+        body, ct = self.multipart({"csrf": tok, "new_calendar": "junk"}, "j.ics",
+                                  "this is not a calendar")
+        r, page = self.post("/web/import", body, ct, cookie)
+        self.assertEqual(r.status, 403, page)
+        self.assertIn('data-condition="valid-calendar-data"', page)
+        # a name that is no path segment
+        body, ct = self.multipart({"csrf": tok, "new_calendar": "a/b"}, "s.ics", small)
+        r, page = self.post("/web/import", body, ct, cookie)
+        self.assertEqual(r.status, 400, page)
+        cals = self.calendars()
+        self.assertIn("lim", cals)
+        for name in ("big", "cut", "junk", "a"):
+            self.assertNotIn(name, cals)
+
+    def test_sign_in_throttled_like_basic(self):
+        form = "application/x-www-form-urlencoded"
+        for _ in range(2):
+            r, page = self.post("/web/login", "user=bob&password=wrong", form)
+            self.assertEqual(r.status, 403)
+        # past auth_fail_addr_limit: the form waits, even with the right password
+        r, page = self.post("/web/login", urllib.parse.urlencode(
+            {"user": "bob", "password": self.srv.passwords["bob"]}), form)
+        self.assertEqual(r.status, 429, page)
+        self.assertIn('data-condition="auth-throttled"', page)
+        self.assertIsNotNone(r.getheader("Retry-After"))
+        self.assertIsNone(r.getheader("Set-Cookie"))
+        # one throttle for both: a Basic request from the same address waits too
+        self.assertEqual(self.req("PROPFIND", "/calendars/bob/", user="bob",
+                                  headers={"Depth": "0"}).status, 429)
+        self.assertEqual(self.srv.read_log().count("auth failed addr=127.0.0.1 user=bob"), 2)
+
+
 if __name__ == "__main__":
     main()
