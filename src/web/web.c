@@ -6,6 +6,7 @@
  * err_cond_unavailable, err_cond_internal, and calstore_import's. */
 #include "web/web.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -194,6 +195,7 @@ static int check_session(struct web_req *wr, struct err *err)
         return rc == STORE_NOTFOUND ? 0 : web_store_err(wr, rc, err);
     }
     wr->signed_in = true;
+    log_sanitize(wr->sess.user, strlen(wr->sess.user), wr->user_log, sizeof(wr->user_log));
     web_csrf_token(&wr->keys, wr->cookie, wr->csrf);
     http_req_log_field(wr->http, "web_user", wr->sess.user);
     return 0;
@@ -244,6 +246,10 @@ static int do_login(struct web_req *wr, struct err *err)
     uint64_t gen = 0;
     int rc = http_verify_password(wr->http, user, password, &gen, err);
     sec_memzero(password, strlen(password));
+    /* the body and its decoded copy in the form hold the password too */
+    sec_memzero(wr->body.data, wr->body.len);
+    const struct web_field *pw = web_form_get(&f, "password");
+    sec_memzero((void *)(uintptr_t)pw->value.ptr, pw->value.len);
     if (rc != 0) {
         if (err->cond == &http_cond_unauthenticated) {
             /* not 401: that would make the browser ask for Basic credentials */
@@ -380,7 +386,7 @@ static int do_import(struct web_req *wr, const struct web_form *f, struct err *e
     }
     log_info("web import user=%s calendar_id=%llu objects=%zu added=%zu replaced=%zu "
              "unchanged=%zu refused=%zu",
-             wr->sess.user, (unsigned long long)coll.id, res.total, res.added, res.replaced,
+             wr->user_log, (unsigned long long)coll.id, res.total, res.added, res.replaced,
              res.unchanged, res.refused);
     /* the result page reads nothing more of the store */
     return web_page_import_result(wr, target, &res, r->list, r->n, err);
@@ -418,7 +424,7 @@ static int do_subscription(struct web_req *wr, const struct web_form *f, struct 
         store_rollback(wr->store);
         return web_store_err(wr, rc, err);
     }
-    log_info("web subscription user=%s calendar_id=%llu action=%s", wr->sess.user,
+    log_info("web subscription user=%s calendar_id=%llu action=%s", wr->user_log,
              (unsigned long long)coll.id, action);
     redirect(wr->http, WEB_PREFIX "#subscriptions");
     return 0;
@@ -444,7 +450,7 @@ static int do_forget_device(struct web_req *wr, const struct web_form *f, struct
         return rc == STORE_NOTFOUND ? err_set(err, &http_cond_not_found, "you have no such device")
                                     : web_store_err(wr, rc, err);
     }
-    log_info("web device forgotten user=%s", wr->sess.user);
+    log_info("web device forgotten user=%s", wr->user_log);
     redirect(wr->http, WEB_PREFIX "devices");
     return 0;
 }

@@ -46,6 +46,7 @@ struct web_req {
     struct web_keys keys;
     bool signed_in;
     struct web_session sess;
+    char user_log[160];  /* sess.user through log_sanitize, for log lines */
     struct slice cookie; /* the session cookie's value as sent (borrowed) */
     char csrf[WEB_CSRF_HEX + 1];
     struct store_principal principal; /* when signed in */
