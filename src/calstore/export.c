@@ -18,6 +18,7 @@ struct calstore_export {
     bool head_sent, done;
     struct buf pending; /* calstore_export_read's: bytes made and not yet handed out */
     size_t off;
+    size_t objects; /* joined so far */
 };
 
 static void export_close(void *p)
@@ -84,10 +85,16 @@ int calstore_export_next(void *ctx, struct buf *out)
         if (w != 0) {
             return -1;
         }
+        x->objects++;
         if (out->len > 0) {
             return 1;
         }
     }
+}
+
+size_t calstore_export_objects(const struct calstore_export *x)
+{
+    return x->objects;
 }
 
 ssize_t calstore_export_read(void *ctx, char *dst, size_t max)

@@ -38,6 +38,9 @@ struct calstore_export *calstore_export_open(struct store *s,
  * store or the joiner failed (logged; the caller aborts the response). A dav_ms_next_fn. */
 int calstore_export_next(void *ctx, struct buf *out);
 
+/* The objects joined so far (the whole calendar's once calstore_export_next returned 0). */
+size_t calstore_export_objects(const struct calstore_export *x);
+
 /* The same file handed out in slices of at most `max` bytes (ctx is the exporter): the
  * bytes written (> 0), 0 at the end, -1 on a failure. An http_read_fn. */
 ssize_t calstore_export_read(void *ctx, char *dst, size_t max);
