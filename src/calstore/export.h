@@ -21,12 +21,13 @@ struct calstore_export;
 
 /* Opens an exporter over calendar `coll` (copied) on `s`, which must be in a read
  * transaction that stays open until the file has been read (one snapshot: the file is
- * consistent while writers continue). The exporter lives in `arena`, which also holds each
- * object while it is joined (marked and rewound around it); its cursor and joiner are closed
- * by an arena defer. `href` names the calendar in log lines (borrowed for the arena's life).
- * `max_pending` bounds what calstore_export_read keeps between calls: one object joined
- * with its time zones, so at least twice the largest object. Returns the exporter, or NULL
- * when the store cannot open the cursor (store_last_error(s) says why). */
+ * consistent while writers continue; with SQLite the snapshot is the one of the
+ * transaction's first read, which callers make when they look the calendar up). The exporter lives
+ * in `arena`, which also holds each object while it is joined (marked and rewound around it); its
+ * cursor and joiner are closed by an arena defer. `href` names the calendar in log lines (borrowed
+ * for the arena's life). `max_pending` bounds what calstore_export_read keeps between calls: one
+ * object joined with its time zones, so at least twice the largest object. Returns the exporter, or
+ * NULL when the store cannot open the cursor (store_last_error(s) says why). */
 struct calstore_export *calstore_export_open(struct store *s,
                                              const struct store_coll *coll,
                                              const char *href,
