@@ -468,6 +468,24 @@ class WebLimitsTest(ServerTestCase):
         for name in ("big", "cut", "junk", "a"):
             self.assertNotIn(name, cals)
 
+    def test_password_change_ends_the_session(self):
+        cookie = self.sign_in("alice")
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        conn.request("GET", "/web/devices", headers={"Cookie": "almanac_session=" + cookie})
+        r = conn.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        self.srv.cli("user", "passwd", "alice", "--password-stdin",
+                     input="a-new-password-for-alice\n")
+        self.srv.passwords["alice"] = "a-new-password-for-alice"
+        conn.request("GET", "/web/devices", headers={"Cookie": "almanac_session=" + cookie})
+        r = conn.getresponse()
+        r.read()
+        self.assertEqual(r.status, 303)
+        self.assertEqual(r.getheader("Location"), "/web/login")
+        conn.close()
+        self.sign_in("alice")  # the new password signs in
+
     def test_sign_in_throttled_like_basic(self):
         form = "application/x-www-form-urlencoded"
         for _ in range(2):
