@@ -381,7 +381,8 @@ static int serve(const struct server_opts *o, struct config *cfg)
     struct web_app web = {
         .cfg = {.max_import_size = cfg->max_import_size,
                 .max_object = cfg->max_resource_size,
-                .mail_domain = cfg->eas_mail_domain},
+                .mail_domain = cfg->eas_mail_domain,
+                .object_budget_us = (int64_t)cfg->request_time_budget * 1000000},
         .pool = pool,
     };
     /* Clients hard-code the ActiveSync path; some lower-case it. */

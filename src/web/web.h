@@ -21,6 +21,7 @@
 #define ALMANAC_WEB_WEB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/http.h"
 #include "store/store.h"
@@ -36,6 +37,10 @@ struct web_config {
     size_t max_import_size;  /* bytes of one uploaded calendar file (413 import-too-large) */
     size_t max_object;       /* bytes of one calendar object (max_resource_size) */
     const char *mail_domain; /* the ActiveSync address domain, for the profile's EmailAddress */
+    /* microseconds each object of an import may take (request_time_budget; 0 = unbounded):
+     * the budget starts again for every object, so a large file is not cut short by the
+     * request's budget while one pathological object still is */
+    int64_t object_budget_us;
 };
 
 /* The route's state: process lifetime, read-only after start-up, shared by the workers. */

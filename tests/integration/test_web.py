@@ -379,12 +379,8 @@ class WebPageTest(ServerTestCase):
         self.assertTrue(self.driver.current_url.endswith("/web/login"))
 
 
-class WebLimitsTest(ServerTestCase):
-    """The page's limits and refusals over plain HTTP (no browser needed): an upload over
-    max_import_size, a malformed multipart body, a file that is not iCalendar, and the
-    failed-login throttle shared with Basic authentication."""
-
-    CONFIG = "max_import_size = 2K\nauth_fail_addr_limit = 2\nauth_fail_max_delay = 60\n"
+class FormClient:
+    """Sign-in and forms over plain HTTP, for the classes that need no browser."""
 
     def post(self, path, body, content_type, cookie=None, chunked=False):
         conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
@@ -425,6 +421,13 @@ class WebLimitsTest(ServerTestCase):
                    'Content-Type: text/calendar\r\n\r\n%s\r\n--%s--\r\n'
                    % (boundary, filename, content, boundary))
         return "".join(out).encode(), "multipart/form-data; boundary=" + boundary
+
+class WebLimitsTest(FormClient, ServerTestCase):
+    """The page's limits and refusals over plain HTTP (no browser needed): an upload over
+    max_import_size, a malformed multipart body, a file that is not iCalendar, and the
+    failed-login throttle shared with Basic authentication."""
+
+    CONFIG = "max_import_size = 2K\nauth_fail_addr_limit = 2\nauth_fail_max_delay = 60\n"
 
     def calendars(self):
         r = self.req("PROPFIND", "/calendars/alice/", headers={"Depth": "1"})
@@ -502,6 +505,34 @@ class WebLimitsTest(ServerTestCase):
         self.assertEqual(self.req("PROPFIND", "/calendars/bob/", user="bob",
                                   headers={"Depth": "0"}).status, 429)
         self.assertEqual(self.srv.read_log().count("auth failed addr=127.0.0.1 user=bob"), 2)
+
+
+class WebImportBudgetTest(FormClient, ServerTestCase):
+    """An import that takes longer than request_time_budget (1 s here) is not cut short:
+    every object gets the budget anew (one pathological object would still be stopped)."""
+
+    CONFIG = "request_time_budget = 1\n"
+    N = 20000
+
+    def test_long_import_is_not_cut_by_the_request_budget(self):
+        cookie = self.sign_in("alice")
+        tok = self.token(cookie)
+        body, ct = self.multipart({"csrf": tok, "new_calendar": "long"}, "l.ics",
+                                           import_file(self.N))
+        offset = len(self.srv.read_log())
+        r, page = self.post("/web/import", body, ct, cookie)
+        self.assertEqual(r.status, 200, page[:2000])
+        deadline = time.time() + 10  # the access line is written once the answer is sent
+        line = None
+        while line is None and time.time() < deadline:
+            line = re.search(r"path=/web/import .* ms=([0-9.]+)", self.srv.read_log()[offset:])
+            time.sleep(0.05)
+        self.assertIsNotNone(line, "no access line for the import")
+        self.assertGreater(float(line.group(1)), 1000,
+                           "the import must outlast the 1 s budget for this test to mean "
+                           "anything: raise N")
+        counts = dict(re.findall(r'<span id="(added|refused)">(\d+)</span>', page))
+        self.assertEqual(counts, {"added": str(self.N), "refused": "1"})  # the broken one
 
 
 if __name__ == "__main__":
