@@ -160,7 +160,12 @@ static int web_body(void *appv, struct http_request *req, const char *p, size_t 
     (void)appv;
     struct web_req *wr = http_req_state(req);
     if (http_req_method(req) != HTTP_M_POST) {
-        return 0; /* a GET's body means nothing here; drop it */
+        /* a GET's body means nothing here: dropped, but not without end */
+        wr->dropped += n;
+        return wr->dropped > WEB_FORM_BODY_MAX
+                   ? err_set(err, &http_cond_body_too_large, "a GET with a body over %d bytes",
+                             WEB_FORM_BODY_MAX)
+                   : 0;
     }
     if (buf_append(&wr->body, p, n) != 0) {
         return wr->is_import

@@ -42,6 +42,7 @@ struct web_req {
     struct arena *arena;
     struct buf body;     /* a POST's body, bounded by body_limit */
     bool is_import;      /* POST /web/import: the limit is max_import_size */
+    size_t dropped;      /* bytes of a GET's body, read and dropped */
     struct store *store; /* from the pool, given back by an arena defer */
     struct web_keys keys;
     bool signed_in;

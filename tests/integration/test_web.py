@@ -471,6 +471,14 @@ class WebLimitsTest(FormClient, ServerTestCase):
         for name in ("big", "cut", "junk", "a"):
             self.assertNotIn(name, cals)
 
+    def test_get_with_a_large_body_refused(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        conn.request("GET", "/web/login", body=b"x" * (100 * 1024))
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        self.assertEqual(r.status, 413)
+
     def test_password_change_ends_the_session(self):
         cookie = self.sign_in("alice")
         conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
