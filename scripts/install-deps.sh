@@ -7,6 +7,8 @@ set -euo pipefail
 # sanitizer and libFuzzer runtimes (only a Recommends of clang, which we do not install by
 # default) build the fuzz targets of tests/fuzz (docs/testing.md). dpkg-dev and debhelper
 # build the Debian package (`make deb`, debian/), and adduser is what it depends on.
+# Chromium, its chromedriver and Selenium drive the web page in a real browser
+# (tests/integration/test_web.py).
 packages=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libgnutls28-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
@@ -15,6 +17,7 @@ packages=(
     clang libclang-rt-dev
     python3-caldav vdirsyncer libwbxml2-utils sqlite3
     dpkg-dev debhelper adduser
+    chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -13,14 +13,14 @@
 #include <unistd.h>
 
 #include "cal/ics.h"
+#include "calstore/export.h"
 #include "calstore/import.h"
 #include "util/arena.h"
 #include "util/buf.h"
 
 enum {
-    IMPORT_MAX_STDIN = 1 << 30,    /* bytes read from stdin */
-    EXPORT_ZONE_BYTES = 64 * 1024, /* TZIDs remembered by the join */
-    EXPORT_FLUSH = 256 * 1024,     /* bytes buffered before a write */
+    IMPORT_MAX_STDIN = 1 << 30, /* bytes read from stdin */
+    EXPORT_FLUSH = 256 * 1024,  /* bytes buffered before a write */
 };
 
 /* The file's bytes: mapped, or read from stdin into `b`. */
@@ -205,8 +205,6 @@ int transfer_export(struct store *s, const char *user, const char *calendar, FIL
     struct arena *a = arena_create();
     struct store_principal p;
     struct store_coll c;
-    struct store_cursor *cur = NULL;
-    struct cal_join *j = cal_join_new(EXPORT_ZONE_BYTES);
     struct buf b;
     buf_init(&b, SIZE_MAX);
     int status = 0;
@@ -226,32 +224,20 @@ int transfer_export(struct store *s, const char *user, const char *calendar, FIL
             status = 2;
         }
     }
+    struct calstore_export *x = NULL;
     if (rc == STORE_OK) {
-        rc = store_items_open(s, c.id, STORE_ORDER_NAME, &cur);
+        /* the one exporter (calstore/export.h), pulled here into a file */
+        x = calstore_export_open(s, &c, calendar, 0, a);
+        rc = x ? STORE_OK : STORE_IO;
     }
-    if (rc == STORE_OK && cal_join_head(j, calendar, &b) != 0) {
-        rc = STORE_LIMIT;
-    }
-    size_t n = 0;
-    while (rc == STORE_OK) {
-        struct store_item it;
-        rc = store_cursor_next_item(cur, &it);
-        if (rc == STORE_NOTFOUND) {
-            rc = STORE_OK;
+    int more = rc == STORE_OK ? 1 : 0;
+    while (more > 0) {
+        more = calstore_export_next(x, &b);
+        if (more < 0) {
+            rc = STORE_IO;
             break;
         }
-        if (rc != STORE_OK) {
-            break;
-        }
-        struct arena_mark m = arena_mark(a);
-        struct store_item full;
-        rc = store_item_get(s, c.id, it.name, STORE_ITEM_CONTENT, a, &full);
-        if (rc == STORE_OK && cal_join_object(j, (struct slice){full.content, full.size}, &b)) {
-            rc = STORE_LIMIT;
-        }
-        arena_rewind(a, m);
-        n++;
-        if (rc == STORE_OK && b.len >= EXPORT_FLUSH) {
+        if (b.len >= EXPORT_FLUSH || (more == 0 && b.len > 0)) {
             if (fwrite(b.data, 1, b.len, out) != b.len) {
                 fprintf(stderr, "almanac: writing the file failed: %s\n", strerror(errno));
                 status = 2;
@@ -260,11 +246,7 @@ int transfer_export(struct store *s, const char *user, const char *calendar, FIL
             buf_reset(&b);
         }
     }
-    if (rc == STORE_OK && status == 0 && cal_join_tail(j, &b) != 0) {
-        rc = STORE_LIMIT;
-    }
-    if (rc == STORE_OK && status == 0 &&
-        ((b.len && fwrite(b.data, 1, b.len, out) != b.len) || fflush(out) != 0)) {
+    if (rc == STORE_OK && status == 0 && fflush(out) != 0) {
         fprintf(stderr, "almanac: writing the file failed: %s\n", strerror(errno));
         status = 2;
     }
@@ -273,13 +255,11 @@ int transfer_export(struct store *s, const char *user, const char *calendar, FIL
         status = 2;
     }
     if (status == 0) {
-        fprintf(stderr, "almanac: exported %zu objects\n", n);
+        fprintf(stderr, "almanac: exported %zu objects\n", calstore_export_objects(x));
     }
-    store_cursor_close(&cur);
-    store_rollback(s);
-    cal_join_free(&j);
     buf_deinit(&b);
-    arena_destroy(&a);
+    arena_destroy(&a); /* closes the exporter's cursor */
+    store_rollback(s);
     return status;
 }
 

@@ -4,45 +4,20 @@
  *    goes to the WebDAV core's;
  *  - GET /subscribe/<token>.ics without signing in, the token naming the calendar
  *    (store.h "Subscription URLs"; webcal:// subscribers send no credentials).
- * The file streams from a cursor over the calendar's objects, one object in memory at a
- * time, joined by cal/ics.h (each VTIMEZONE once); its ETag is the collection's, so a
- * subscriber's If-None-Match gets a 304 until the calendar changes. Conditions: those of
- * dav_get, dav_cond_not_modified (304), http_cond_not_found (an unknown or revoked token),
+ * The file streams from calstore/export.h's exporter (shared with the web page); its ETag is the
+ * collection's, so a subscriber's If-None-Match gets a 304 until the calendar changes. Conditions:
+ * those of dav_get, dav_cond_not_modified (304), http_cond_not_found (an unknown or revoked token),
  * http_cond_method_not_allowed (anything but GET and HEAD on /subscribe/). */
+#include "calstore/export.h"
+
 #include <stdbool.h>
 #include <string.h>
 
-#include "cal/ics.h"
 #include "caldav/caldav.h"
 #include "caldav/caldav_int.h"
 #include "util/log.h"
 
-enum {
-    EXPORT_ZONE_BYTES = 64 * 1024, /* TZIDs remembered; past it a zone repeats (ics.h) */
-};
-
 #define SUBSCRIBE_PREFIX "/subscribe/"
-
-struct exporter {
-    struct arena *arena;
-    struct store *store; /* in a read transaction */
-    struct store_coll coll;
-    const char *href; /* for the log */
-    struct store_cursor *cur;
-    struct cal_join *join;
-    bool head_sent, done;
-    struct buf pending; /* export_read's: bytes made and not yet handed out */
-    size_t off;
-    struct dav_app *app; /* /subscribe/: the pool its store came from */
-};
-
-static void export_close(void *p)
-{
-    struct exporter *x = p;
-    store_cursor_close(&x->cur);
-    cal_join_free(&x->join);
-    buf_deinit(&x->pending);
-}
 
 /* True when an Accept header names text/calendar with a non-zero q (RFC 9110 §12.5.1). */
 static bool accepts_calendar(const char *accept)
@@ -98,61 +73,6 @@ static bool query_export(const char *query)
     return false;
 }
 
-static int export_next(void *ctx, struct buf *out)
-{
-    struct exporter *x = ctx;
-    if (x->done) {
-        return 0;
-    }
-    if (!x->head_sent) {
-        x->head_sent = true;
-        return cal_join_head(x->join, x->coll.name, out) == 0 ? 1 : -1;
-    }
-    for (;;) {
-        struct store_item it;
-        enum store_rc rc = store_cursor_next_item(x->cur, &it);
-        if (rc == STORE_NOTFOUND) {
-            x->done = true;
-            return cal_join_tail(x->join, out) == 0 ? 1 : -1;
-        }
-        if (rc != STORE_OK) {
-            log_warn("export of %s: the cursor failed (%d); response abandoned", x->href, rc);
-            return -1;
-        }
-        struct arena_mark m = arena_mark(x->arena);
-        struct store_item full;
-        rc = store_item_get(x->store, x->coll.id, it.name, STORE_ITEM_CONTENT, x->arena, &full);
-        int w = -1;
-        if (rc == STORE_OK) {
-            w = cal_join_object(x->join, (struct slice){full.content, full.size}, out);
-        } else {
-            /* one snapshot: the row the cursor gave is there unless the store failed */
-            log_warn("export of %s: item %s unreadable (%d); response abandoned", x->href, it.name,
-                     rc);
-        }
-        arena_rewind(x->arena, m);
-        if (w != 0) {
-            return -1;
-        }
-        if (out->len > 0) {
-            return 1;
-        }
-    }
-}
-
-/* Opens the cursor and the joiner over `x->coll` (x->arena, x->store in a read transaction
- * set by the caller); cleanup is deferred to the arena. */
-static int export_open(struct exporter *x)
-{
-    enum store_rc rc = store_items_open(x->store, x->coll.id, STORE_ORDER_NAME, &x->cur);
-    if (rc != STORE_OK) {
-        return -1;
-    }
-    x->join = cal_join_new(EXPORT_ZONE_BYTES);
-    arena_defer(x->arena, export_close, x);
-    return 0;
-}
-
 static int get_run(struct dav_req *dr, struct err *err)
 {
     const char *path = http_req_path(dr->http);
@@ -182,10 +102,8 @@ static int get_run(struct dav_req *dr, struct err *err)
         http_resp_body(dr->http, "", 0);
         return 0;
     }
-    struct exporter *x = arena_zalloc(dr->arena, sizeof(*x));
-    *x = (struct exporter){
-        .arena = dr->arena, .store = dr->store, .coll = res.coll, .href = res.href};
-    if (export_open(x) != 0) {
+    struct calstore_export *x = calstore_export_open(dr->store, &res.coll, res.href, 0, dr->arena);
+    if (!x) {
         return dav_store_err(dr, STORE_IO, err);
     }
     http_resp_header(dr->http, "ETag", etag);
@@ -206,7 +124,7 @@ static int get_run(struct dav_req *dr, struct err *err)
         }
         buf_deinit(&b);
     }
-    dav_stream(dr, 200, "text/calendar; charset=utf-8", "", "", export_next, x);
+    dav_stream(dr, 200, "text/calendar; charset=utf-8", "", "", calstore_export_next, x);
     return 0;
 }
 
@@ -215,47 +133,25 @@ const struct dav_method caldav_get = {.run = get_run};
 /* ---------------------------------------------------------------------------------------- */
 /* /subscribe/<token>.ics: no credentials, the token is the capability. */
 
-/* The pulled body (http_read_fn): export_next's pieces handed out as MHD asks. */
-static ssize_t export_read(void *ctx, char *dst, size_t max)
-{
-    struct exporter *x = ctx;
-    size_t written = 0;
-    while (written < max) {
-        if (x->off == x->pending.len) {
-            buf_reset(&x->pending);
-            x->off = 0;
-            int rc = export_next(x, &x->pending);
-            if (rc < 0) {
-                return -1;
-            }
-            if (rc == 0) {
-                break;
-            }
-            continue;
-        }
-        size_t n = x->pending.len - x->off;
-        if (n > max - written) {
-            n = max - written;
-        }
-        memcpy(dst + written, x->pending.data + x->off, n);
-        x->off += n;
-        written += n;
-    }
-    return (ssize_t)written;
-}
+/* The connection a subscription reads through, given back to the pool by an arena defer
+ * made before the exporter's, so it runs after the exporter has closed its cursor. */
+struct sub_store {
+    struct dav_app *app;
+    struct store *store;
+};
 
 static void release_store(void *p)
 {
-    struct exporter *x = p;
-    store_rollback(x->store);
-    store_pool_release(x->app->pool, x->store);
+    struct sub_store *ss = p;
+    store_rollback(ss->store);
+    store_pool_release(ss->app->pool, ss->store);
 }
 
 /* Busy or failed: the server's trouble, which a subscriber retries (issue 14): 503 with
  * Retry-After; the store's detail goes to the log, not to an unauthenticated client. */
-static int subscribe_store_failed(struct http_request *req, struct exporter *x, struct err *err)
+static int subscribe_store_failed(struct http_request *req, struct sub_store *ss, struct err *err)
 {
-    log_warn("subscription: the store failed: %s", store_last_error(x->store));
+    log_warn("subscription: the store failed: %s", store_last_error(ss->store));
     http_resp_error_header(req, "Retry-After", "30");
     return err_set(err, &err_cond_unavailable, "the store cannot answer now; retry later");
 }
@@ -281,31 +177,30 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
         n -= 4;
     }
     const char *token = arena_strndup(a, path, n);
-    struct exporter *x = arena_zalloc(a, sizeof(*x));
-    x->arena = a;
-    x->app = app;
-    x->store = store_pool_acquire(app->pool);
-    if (!x->store) {
+    struct sub_store *ss = arena_zalloc(a, sizeof(*ss));
+    ss->app = app;
+    ss->store = store_pool_acquire(app->pool);
+    if (!ss->store) {
         return err_set(err, &err_cond_unavailable,
                        "the store cannot open a connection now; retry later");
     }
-    arena_defer(a, release_store, x);
+    arena_defer(a, release_store, ss);
     struct store_sub sub;
-    enum store_rc rc = store_begin_read(x->store);
+    struct store_coll coll;
+    enum store_rc rc = store_begin_read(ss->store);
     if (rc == STORE_OK) {
-        rc = store_sub_get(x->store, token, a, &sub);
+        rc = store_sub_get(ss->store, token, a, &sub);
     }
     if (rc == STORE_OK) {
-        rc = store_coll_get(x->store, sub.coll, a, &x->coll);
+        rc = store_coll_get(ss->store, sub.coll, a, &coll);
     }
     if (rc == STORE_NOTFOUND) {
         return err_set(err, &http_cond_not_found, "no such subscription");
     }
     if (rc != STORE_OK) {
-        return subscribe_store_failed(req, x, err);
+        return subscribe_store_failed(req, ss, err);
     }
-    x->href = "a subscription";
-    const char *etag = dav_etag(a, &x->coll, x->coll.modseq);
+    const char *etag = dav_etag(a, &coll, coll.modseq);
     http_resp_header(req, "ETag", etag);
     http_resp_header(req, "Cache-Control", "no-cache");
     const char *inm = http_req_header(req, "If-None-Match");
@@ -314,13 +209,14 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
         http_resp_body(req, "", 0);
         return 0;
     }
-    if (export_open(x) != 0) {
-        return subscribe_store_failed(req, x, err);
+    struct calstore_export *x = calstore_export_open(
+        ss->store, &coll, "a subscription", app->limits.max_resource_size * 2 + (64u << 10), a);
+    if (!x) {
+        return subscribe_store_failed(req, ss, err);
     }
-    buf_init(&x->pending, app->limits.max_resource_size * 2 + (64u << 10));
     http_resp_status(req, 200);
     http_resp_header(req, "Content-Type", "text/calendar; charset=utf-8");
-    http_resp_stream(req, export_read, x);
+    http_resp_stream(req, calstore_export_read, x);
     return 0;
 }
 

@@ -217,7 +217,8 @@ auth_key_of(const struct http_server *srv, const char *user, const char *passwor
  * hook on every hit, outside the lock: a password changed or a user deleted by another
  * process (the admin CLI) stops matching at the next request, with one indexed store read
  * instead of argon2id. A stale entry is dropped. */
-static bool auth_cache_hit(struct http_server *srv, const char *user, const uint8_t key[32])
+static bool
+auth_cache_hit(struct http_server *srv, const char *user, const uint8_t key[32], uint64_t *gen_out)
 {
     if (srv->cfg.auth_cache_ttl == 0 || !srv->cfg.auth_gen) {
         return false;
@@ -232,6 +233,7 @@ static bool auth_cache_hit(struct http_server *srv, const char *user, const uint
     }
     uint64_t now_gen = 0;
     if (srv->cfg.auth_gen(srv->cfg.auth_ctx, user, &now_gen) == 0 && now_gen == gen) {
+        *gen_out = gen;
         return true;
     }
     pthread_mutex_lock(&srv->auth_lock);
@@ -331,9 +333,13 @@ const char *http_req_client(const struct http_request *req)
 /* Checks decoded credentials: refuses an attempt the failed-login throttle says must wait
  * (http_cond_auth_throttled, 429 with Retry-After; no password is checked), answers from
  * the credential cache, or asks the authenticate hook. A failure is counted and logged
- * (README "Failed logins" documents the line for fail2ban). Returns 0 or -1 with err set. */
-static int
-check_credentials(struct http_request *req, const char *user, const char *password, struct err *err)
+ * (README "Failed logins" documents the line for fail2ban). Returns 0 with *gen_out set to the
+ * user's credential generation, or -1 with err set. */
+static int check_credentials(struct http_request *req,
+                             const char *user,
+                             const char *password,
+                             uint64_t *gen_out,
+                             struct err *err)
 {
     struct http_server *srv = req->srv;
     const char *addr = req->client;
@@ -351,7 +357,7 @@ check_credentials(struct http_request *req, const char *user, const char *passwo
     }
     uint8_t key[32];
     auth_key_of(srv, user, password, key);
-    if (auth_cache_hit(srv, user, key)) {
+    if (auth_cache_hit(srv, user, key, gen_out)) {
         return 0;
     }
     uint64_t gen = 0;
@@ -359,6 +365,7 @@ check_credentials(struct http_request *req, const char *user, const char *passwo
         srv->cfg.authenticate ? srv->cfg.authenticate(srv->cfg.auth_ctx, user, password, &gen) : -1;
     if (rc == 0) {
         auth_cache_put(srv, key, gen);
+        *gen_out = gen;
         return 0;
     }
     if (rc > 0) {
@@ -400,12 +407,32 @@ static int authenticate(struct http_request *req, struct err *err)
     *colon = '\0';
     const char *user = plain;
     const char *password = colon + 1;
-    int rc = check_credentials(req, user, password, err);
+    uint64_t gen = 0;
+    int rc = check_credentials(req, user, password, &gen, err);
     if (rc == 0) {
         req->user = arena_strdup(req->arena, user);
     }
     sec_memzero(plain, (size_t)n);
     return rc;
+}
+
+int http_verify_password(struct http_request *req,
+                         const char *user,
+                         const char *password,
+                         uint64_t *gen_out,
+                         struct err *err)
+{
+    if (strlen(user) > AUTH_MAX_HEADER || strlen(password) > AUTH_MAX_HEADER) {
+        return err_set(err, &http_cond_unauthenticated, "credentials too long");
+    }
+    uint64_t gen = 0;
+    if (check_credentials(req, user, password, &gen, err) != 0) {
+        return -1;
+    }
+    if (gen_out) {
+        *gen_out = gen;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

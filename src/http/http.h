@@ -188,6 +188,19 @@ unsigned http_server_connections(const struct http_server *srv);
 /* ---------------------------------------------------------------------------------------- */
 /* The request (valid from begin() until the response is sent) */
 
+/* Checks a user name and password given some other way than Basic (the web page's sign-in
+ * form) exactly as a Basic login is checked: the failed-login throttle first
+ * (http_cond_auth_throttled, 429; Retry-After is queued for an error answer), then the
+ * credential cache, then the authenticate hook; a failure is counted and logged like a Basic
+ * one (http_cond_unauthenticated; err_cond_unavailable when the store cannot check now).
+ * Returns 0 with *gen_out (may be NULL) set to the user's credential generation, or -1 with
+ * err set. Does not make the request authenticated (http_req_user() is unchanged). */
+int http_verify_password(struct http_request *req,
+                         const char *user,
+                         const char *password,
+                         uint64_t *gen_out,
+                         struct err *err);
+
 enum http_method http_req_method(const struct http_request *req);
 const char *http_req_method_name(const struct http_request *req);
 /* Decoded, normalised path: starts with '/', no "." or ".." segments, no empty segments

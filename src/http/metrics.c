@@ -13,11 +13,13 @@ enum proto {
     PROTO_CALDAV,
     PROTO_EXCHANGE,
     PROTO_ACTIVESYNC,
+    PROTO_WEB,
     PROTO_OTHER,
     PROTO_COUNT
 };
 
-static const char *const proto_names[PROTO_COUNT] = {"caldav", "exchange", "activesync", "other"};
+static const char *const proto_names[PROTO_COUNT] = {"caldav", "exchange", "activesync", "web",
+                                                     "other"};
 
 /* The status codes counted one by one; any other is counted as "other". 0 is a request that
  * got no answer (the connection closed first). */

@@ -207,6 +207,14 @@ static const struct key keys[] = {
             KIB,
             1 << 30,
             "bytes of one PUT body (more: 413 max-resource-size)"),
+    /* A calendar file uploaded on the web page is held in memory while it is imported; 64 MiB
+     * is a decade of a busy calendar (about 200,000 events of 300 bytes). */
+    NUM_KEY(KEY_SIZE,
+            max_import_size,
+            "64M",
+            KIB,
+            (uint64_t)1 << 30,
+            "bytes of one calendar file uploaded on the web page (more: 413 import-too-large)"),
     NUM_KEY(KEY_COUNT,
             max_dead_props,
             "256",

@@ -45,6 +45,7 @@ struct config {
     size_t xml_max_elements;      /* default 4,000,000 */
     size_t xml_max_text;          /* default 1 MiB */
     size_t max_resource_size;     /* default 10 MiB: one PUT body */
+    size_t max_import_size;       /* default 64 MiB: one web page upload (web/web.h) */
     size_t max_dead_props;        /* dead properties per resource, default 256 */
     size_t max_multiget_hrefs;    /* hrefs of one calendar-multiget, default 100,000 */
     unsigned auth_cache_ttl;      /* seconds, default 300 */

@@ -32,6 +32,7 @@
 #include "util/log.h"
 #include "util/sec.h"
 #include "util/timeutil.h"
+#include "web/web.h"
 
 struct server_opts {
     const char *config_path;
@@ -547,16 +548,24 @@ static int serve(const struct server_opts *o, struct config *cfg)
         return 1;
     }
     store_pool_set_change_hook(pool, eas_app_change, eas);
+    struct web_app web = {
+        .cfg = {.max_import_size = cfg->max_import_size,
+                .max_object = cfg->max_resource_size,
+                .mail_domain = cfg->eas_mail_domain,
+                .object_budget_us = (int64_t)cfg->request_time_budget * 1000000},
+        .pool = pool,
+    };
     /* Clients hard-code the ActiveSync path; some lower-case it. */
     /* "/exchange" is the same DAV app, routed apart only to label its requests in /metrics. */
     struct http_route routes[] = {dav_route("/", &dav),
                                   dav_route("/exchange", &dav),
                                   caldav_wellknown_route(),
                                   caldav_subscribe_route(&dav),
+                                  web_route(&web),
                                   eas_route("/Microsoft-Server-ActiveSync", eas),
                                   eas_route("/microsoft-server-activesync", eas)};
     static const char *const protocols[ALM_ARRAY_LEN(routes)] = {
-        "caldav", "exchange", "caldav", "caldav", "activesync", "activesync"};
+        "caldav", "exchange", "caldav", "caldav", "web", "activesync", "activesync"};
     for (size_t i = 0; i < ALM_ARRAY_LEN(routes); i++) {
         routes[i].protocol = protocols[i];
     }
