@@ -30,6 +30,30 @@ import time
 D = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
 
 
+class PerfRecord:
+    """`perf record -g` of process `pid` into `out` while the with-block runs; nothing when
+    `out` is None (--perf FILE). Read it with `perf report -i FILE --no-children`."""
+    def __init__(self, pid, out):
+        self.pid, self.out, self.proc = pid, out, None
+
+    def __enter__(self):
+        if self.out and self.pid:
+            self.proc = subprocess.Popen(["perf", "record", "-g", "-q", "-p", str(self.pid),
+                                          "-o", self.out], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            time.sleep(1)  # perf attaches before the first request
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=60)
+        return False
+
+
+PERF = [None]  # --perf FILE: perf record of almanacd during the query with expand
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -671,7 +695,8 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def query_expand():
         return t.request("REPORT", t.cal, qx, dict(xml, Depth="1"))
-    r_ = guarded(t, res, "query_expand_ms", query_expand, runs, expect(207, same=[]))
+    with PerfRecord(t.proc.pid if t.name == "almanacd" else None, PERF[0]):
+        r_ = guarded(t, res, "query_expand_ms", query_expand, runs, expect(207, same=[]))
     if r_ is not None:
         ms, (st, data) = r_
         res["query_expand_ms"], res["query_expand_rows"] = round(ms, 1), count_responses(data)
@@ -749,8 +774,11 @@ def main():
     ap.add_argument("--data", default="utc", choices=("utc", "zoned", "zoned-utc"),
                     help="zoned: generate_zoned's mix of named zones with their VTIMEZONEs; "
                     "zoned-utc: the same events in UTC")
+    ap.add_argument("--perf", default=None, metavar="FILE",
+                    help="perf record -g of almanacd during the query with expand into FILE")
     a = ap.parse_args()
     BUDGET[0] = a.budget
+    PERF[0] = a.perf
     events = generate(a.events, zoned=a.data if a.data != "utc" else False)
     results = []
     for name in a.servers.split(","):
