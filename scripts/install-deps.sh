@@ -8,7 +8,7 @@ set -euo pipefail
 # default) build the fuzz targets of tests/fuzz (docs/testing.md).
 packages=(
     build-essential cmake pkg-config
-    libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
+    libmicrohttpd-dev libxml2-dev libical-dev libicu-dev libsqlite3-dev libpq-dev libsodium-dev
     libcmocka-dev libcurl4-openssl-dev
     litmus curl python3 clang-format git
     clang libclang-rt-dev

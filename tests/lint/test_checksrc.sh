@@ -88,7 +88,7 @@ declare -A allowed=(
 # them; "tests" marks test-only dependencies.
 declare -A owner=(
     [sodium.h]=util [sqlite3.h]=store [libpq-fe.h]=store [microhttpd.h]=http
-    [libxml/]=xml [libical/]=cal [ical.h]=cal [cmocka.h]=tests [curl/]=tests
+    [libxml/]=xml [libical/]=cal [ical.h]=cal [unicode/]=cal [cmocka.h]=tests [curl/]=tests
 )
 
 # check_includes FILE LAYER: LAYER is a src/ layer or "tools".
