@@ -487,30 +487,51 @@ def count_responses(data):
 
 
 def month_names(events, start=(2026, 3, 1), end=(2026, 4, 1)):
-    """The names of generate()'s UTC events with an instance overlapping [start, end): the
-    exact set a one-month time-range query must answer (RFC 4791 §9.9), computed here
-    independently of any server. None for the zoned mixes (their zones are not modelled)."""
+    """The names of the UTC events (generate()'s mix and generate_zoned()'s zoned-utc mix)
+    with an instance overlapping [start, end): the exact set a one-month time-range query
+    must answer (RFC 4791 §9.9), computed here independently of any server. None for the
+    zoned mix (its zones are not modelled)."""
     import datetime as dt
     lo, hi = dt.datetime(*start), dt.datetime(*end)
+
+    def when(v):
+        return dt.datetime.strptime(v, "%Y%m%dT%H%M%SZ")
+
+    def span(block):
+        """The start and end of a VEVENT block's own instance."""
+        s0 = when(re.search(r"\nDTSTART:(\S+)", block).group(1))
+        e = re.search(r"\nDTEND:(\S+)", block)
+        d = re.search(r"\nDURATION:PT(\d+)M", block)
+        return s0, (when(e.group(1)) if e else s0 + dt.timedelta(minutes=int(d.group(1))))
+
     names = set()
     for name, body in events:
         if "TZID=" in body:
             return None
-        t = re.search(r"DTSTART(;VALUE=DATE)?:(\d{8})(?:T(\d{2})(\d{2})00Z)?", body)
-        day = dt.datetime.strptime(t.group(2), "%Y%m%d")
-        if t.group(1):  # all-day: the whole day
+        blocks = body.split("BEGIN:VEVENT")[1:]
+        t = re.search(r"DTSTART;VALUE=DATE:(\d{8})", body)
+        if t:  # all-day: the whole day
+            day = dt.datetime.strptime(t.group(1), "%Y%m%d")
             spans = [(day, day + dt.timedelta(days=1))]
+        elif "RRULE" in body:
+            master = [b for b in blocks if "RECURRENCE-ID" not in b][0]
+            s0, e0 = span(master)
+            count = int(re.search(r"COUNT=(\d+)", master).group(1))
+            step = dt.timedelta(days=1) if "FREQ=DAILY" in master else dt.timedelta(weeks=1)
+            exdates = {when(v) for v in re.findall(r"\nEXDATE:(\S+)", master)}
+            moved = {}
+            for b in blocks:
+                r = re.search(r"\nRECURRENCE-ID:(\S+)", b)
+                if r:
+                    moved[when(r.group(1))] = span(b)
+            spans = []
+            for k in range(count):
+                s = s0 + k * step
+                if s in exdates:
+                    continue
+                spans.append(moved.get(s, (s, s + (e0 - s0))))
         else:
-            s0 = day.replace(hour=int(t.group(3)), minute=int(t.group(4)))
-            if "RRULE" in body:
-                count = int(re.search(r"COUNT=(\d+)", body).group(1))
-                # weekly, 45 minutes; the first instance is moved 30 minutes later
-                spans = [(s0 + dt.timedelta(weeks=k), s0 + dt.timedelta(weeks=k, minutes=45))
-                         for k in range(1, count)]
-                spans.append((s0 + dt.timedelta(minutes=30), s0 + dt.timedelta(minutes=75)))
-            else:
-                e = re.search(r"DTEND:\d{8}T(\d{2})(\d{2})00Z", body)
-                spans = [(s0, day.replace(hour=int(e.group(1)), minute=int(e.group(2))))]
+            spans = [span(blocks[0])]
         if any(a < hi and b > lo for a, b in spans):
             names.add(name)
     return names
