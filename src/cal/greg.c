@@ -17,6 +17,7 @@
  * spring-forward day to 03:30 and the series keeps the new hour), DTSTART before 1600 (ICU's
  * calendar is Julian before 1582), and rules libical does not parse as its parser leaves them
  * (BYDAY out of WKST order). ICU's zone transitions are read once per zone name and kept. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,10 +172,11 @@ static struct gap_zone *gap_zone_read(const char *name)
             break;
         }
         if (after > before) {
-            /* local times [next + before, next + after) do not exist; widened by a second on
-             * each side for transitions and offsets that are not whole seconds */
-            int64_t at = (int64_t)(next / 1000.0);
-            gap_add(z, at + before / 1000 - 1, at + after / 1000 + 1);
+            /* local times [next + before, next + after) do not exist (in ms; rounded outwards
+             * to seconds, though tzdata's transitions and offsets are whole seconds) */
+            double lo = floor((next + (double)before) / 1000.0);
+            double hi = ceil((next + (double)after) / 1000.0);
+            gap_add(z, (int64_t)lo, (int64_t)hi);
         }
         t = next;
     }

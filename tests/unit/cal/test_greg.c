@@ -510,6 +510,14 @@ static void test_greg_libical_shapes_equal_libical(void **state)
         }
     }
     assert_int_equal(tl.fast, tl.rules);
+    /* the edges of Berlin's and New York's missing hour, 01:59:59 and 03:00, are times ICU
+     * keeps: walked fast across the spring-forward days */
+    static const char *const edges[] = {"20250329T015959", "20250329T030000", "20250308T015959",
+                                        "20250308T030000"};
+    for (size_t i = 0; i < 4; i++) {
+        check_rule("FREQ=DAILY;COUNT=4", edges[i], &zones[i < 2 ? 2 : 3], &tl);
+    }
+    assert_int_equal(tl.fast, tl.rules);
     /* a zone ICU does not know: 02:30 on the spring-forward day is kept */
     static const char vtz[] =
         "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\n"
