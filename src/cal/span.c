@@ -484,16 +484,12 @@ static int recur_step(struct cal_recur *r, struct icaltimetype *t, int64_t *utc)
             return 0;
         }
         *t = n;
-        *utc = n.year > CAL_MAX_YEAR ? INT64_MAX : cal_to_utc(n, r->zone);
+        *utc = cal_to_utc(n, r->zone);
         return 1;
     }
     for (;;) {
         if (cal_greg_next(&r->g, t) == 0) {
             return 0;
-        }
-        if (t->year > CAL_MAX_YEAR) {
-            *utc = INT64_MAX;
-            return 1;
         }
         *utc = cal_to_utc(*t, r->zone);
         if (*utc >= r->skip_utc) {
