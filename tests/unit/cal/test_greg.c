@@ -401,7 +401,7 @@ static void test_greg_random_rules_equal_libical(void **state)
         add_part(rule, sizeof(rule), "BYMONTH", v);
         add_part(rule, sizeof(rule), "WKST", rnd(2) ? "SU" : wd[rnd(7)]);
         bool is_date = rnd(6) == 0;
-        char start[32];
+        char start[80]; /* room for any int, as gcc -Wformat-truncation counts */
         if (is_date) {
             snprintf(start, sizeof(start), "%04d%02d%02d", year, month, day);
         } else {
