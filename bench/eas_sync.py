@@ -19,7 +19,7 @@ almanacd's CPU time (user + system, /proc/PID/stat) is read around the PUT load 
 the windows: CPU per PUT and per synced event.
 
 usage: eas_sync.py ALMANACD ALMANAC [--events 10000,100000] [--window 512] [--procs 8]
-                   [--data utc|zoned]
+                   [--data utc|zoned] [--perf FILE]
 Prints one JSON line per run and a markdown table."""
 
 import argparse
@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
 import easclient  # noqa: E402  (the test phone's client and codec, one copy)
-from peers import free_port, generate, put_worker, wait_port  # noqa: E402
+from peers import PerfRecord, free_port, generate, put_worker, wait_port  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-pw"
 
@@ -218,7 +218,7 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(almanacd, almanac, n, window, procs, data="utc"):
+def run(almanacd, almanac, n, window, procs, data="utc", perf=None):
     work = tempfile.mkdtemp(prefix="bench-eas-sync-")
     srv = Server(almanacd, almanac, work)
     try:
@@ -236,7 +236,8 @@ def run(almanacd, almanac, n, window, procs, data="utc"):
              "put_cpu_ms": round(put_cpu * 1000 / max(loaded, 1), 3),
              "idle_rss_mb": idle_kb / 1024}
         cpu0 = cpu_s(srv.proc.pid)
-        r.update(device_session(srv.port, srv.proc.pid, uids, window))
+        with PerfRecord(srv.proc.pid, perf):
+            r.update(device_session(srv.port, srv.proc.pid, uids, window))
         r["sync_cpu_s"] = round(cpu_s(srv.proc.pid) - cpu0, 2)
         r["sync_cpu_ms_per_event"] = round(r["sync_cpu_s"] * 1000 / n, 3)
         r["threads"] = status_kb(srv.proc.pid, "Threads")
@@ -279,10 +280,12 @@ def main():
     ap.add_argument("--data", default="utc", choices=("utc", "zoned", "zoned-utc"),
                     help="zoned: peers.generate_zoned's mix of named zones with VTIMEZONEs; "
                     "zoned-utc: the same events in UTC")
+    ap.add_argument("--perf", default=None, metavar="FILE",
+                    help="perf record -g of almanacd during the windows into FILE")
     a = ap.parse_args()
     results = []
     for n in [int(x) for x in a.events.split(",")]:
-        r = run(a.almanacd, a.almanac, n, a.window, a.procs, a.data)
+        r = run(a.almanacd, a.almanac, n, a.window, a.procs, a.data, a.perf)
         print(json.dumps(r), flush=True)
         results.append(r)
     print()

@@ -30,6 +30,41 @@ import time
 D = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
 
 
+class PerfRecord:
+    """`perf record -g` of process `pid` into `out` while the with-block runs; nothing when
+    `out` is None (--perf FILE). Read it with `perf report -i FILE --no-children`."""
+    def __init__(self, pid, out):
+        self.pid, self.out, self.proc = pid, out, None
+
+    def __enter__(self):
+        if self.out and self.pid:
+            self.proc = subprocess.Popen(["perf", "record", "-g", "-q", "-p", str(self.pid),
+                                          "-o", self.out], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            time.sleep(1)  # perf attaches before the first request
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=60)
+        return False
+
+
+PERF = [None]  # --perf FILE: perf record of almanacd during the query with expand
+
+
+def server_cpu_s(t):
+    """almanacd's user + system CPU seconds (/proc/PID/stat), or None for the other servers
+    (their work spreads over several processes): the figure a loaded machine disturbs
+    least. PerfRecord's perf adds to it."""
+    if t.name != "almanacd" or not t.proc:
+        return None
+    with open("/proc/%d/stat" % t.proc.pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -463,30 +498,51 @@ def count_responses(data):
 
 
 def month_names(events, start=(2026, 3, 1), end=(2026, 4, 1)):
-    """The names of generate()'s UTC events with an instance overlapping [start, end): the
-    exact set a one-month time-range query must answer (RFC 4791 §9.9), computed here
-    independently of any server. None for the zoned mixes (their zones are not modelled)."""
+    """The names of the UTC events (generate()'s mix and generate_zoned()'s zoned-utc mix)
+    with an instance overlapping [start, end): the exact set a one-month time-range query
+    must answer (RFC 4791 §9.9), computed here independently of any server. None for the
+    zoned mix (its zones are not modelled)."""
     import datetime as dt
     lo, hi = dt.datetime(*start), dt.datetime(*end)
+
+    def when(v):
+        return dt.datetime.strptime(v, "%Y%m%dT%H%M%SZ")
+
+    def span(block):
+        """The start and end of a VEVENT block's own instance."""
+        s0 = when(re.search(r"\nDTSTART:(\S+)", block).group(1))
+        e = re.search(r"\nDTEND:(\S+)", block)
+        d = re.search(r"\nDURATION:PT(\d+)M", block)
+        return s0, (when(e.group(1)) if e else s0 + dt.timedelta(minutes=int(d.group(1))))
+
     names = set()
     for name, body in events:
         if "TZID=" in body:
             return None
-        t = re.search(r"DTSTART(;VALUE=DATE)?:(\d{8})(?:T(\d{2})(\d{2})00Z)?", body)
-        day = dt.datetime.strptime(t.group(2), "%Y%m%d")
-        if t.group(1):  # all-day: the whole day
+        blocks = body.split("BEGIN:VEVENT")[1:]
+        t = re.search(r"DTSTART;VALUE=DATE:(\d{8})", body)
+        if t:  # all-day: the whole day
+            day = dt.datetime.strptime(t.group(1), "%Y%m%d")
             spans = [(day, day + dt.timedelta(days=1))]
+        elif "RRULE" in body:
+            master = [b for b in blocks if "RECURRENCE-ID" not in b][0]
+            s0, e0 = span(master)
+            count = int(re.search(r"COUNT=(\d+)", master).group(1))
+            step = dt.timedelta(days=1) if "FREQ=DAILY" in master else dt.timedelta(weeks=1)
+            exdates = {when(v) for v in re.findall(r"\nEXDATE:(\S+)", master)}
+            moved = {}
+            for b in blocks:
+                r = re.search(r"\nRECURRENCE-ID:(\S+)", b)
+                if r:
+                    moved[when(r.group(1))] = span(b)
+            spans = []
+            for k in range(count):
+                s = s0 + k * step
+                if s in exdates:
+                    continue
+                spans.append(moved.get(s, (s, s + (e0 - s0))))
         else:
-            s0 = day.replace(hour=int(t.group(3)), minute=int(t.group(4)))
-            if "RRULE" in body:
-                count = int(re.search(r"COUNT=(\d+)", body).group(1))
-                # weekly, 45 minutes; the first instance is moved 30 minutes later
-                spans = [(s0 + dt.timedelta(weeks=k), s0 + dt.timedelta(weeks=k, minutes=45))
-                         for k in range(1, count)]
-                spans.append((s0 + dt.timedelta(minutes=30), s0 + dt.timedelta(minutes=75)))
-            else:
-                e = re.search(r"DTEND:\d{8}T(\d{2})(\d{2})00Z", body)
-                spans = [(s0, day.replace(hour=int(e.group(1)), minute=int(e.group(2))))]
+            spans = [span(blocks[0])]
         if any(a < hi and b > lo for a, b in spans):
             names.add(name)
     return names
@@ -671,21 +727,28 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def query_expand():
         return t.request("REPORT", t.cal, qx, dict(xml, Depth="1"))
-    r_ = guarded(t, res, "query_expand_ms", query_expand, runs, expect(207, same=[]))
+    with PerfRecord(t.proc.pid if t.name == "almanacd" else None, PERF[0]):
+        cpu0 = server_cpu_s(t)
+        r_ = guarded(t, res, "query_expand_ms", query_expand, runs, expect(207, same=[]))
     if r_ is not None:
         ms, (st, data) = r_
         res["query_expand_ms"], res["query_expand_rows"] = round(ms, 1), count_responses(data)
+        if cpu0 is not None:
+            res["query_expand_cpu_ms"] = round((server_cpu_s(t) - cpu0) * 1000 / TIMES[-1], 1)
 
     fb = ('<?xml version="1.0"?><C:free-busy-query %s><C:time-range start="20260301T000000Z" '
           'end="20260401T000000Z"/></C:free-busy-query>' % D)
 
     def freebusy():
         return t.request("REPORT", t.cal, fb, dict(xml, Depth="1"))
+    cpu0 = server_cpu_s(t)
     r_ = guarded(t, res, "freebusy_month_ms", freebusy, runs,
                  expect(200, contains=b"END:VFREEBUSY"))
     if r_ is not None:
         ms, (st, data) = r_
         res["freebusy_month_ms"] = round(ms, 1)
+        if cpu0 is not None:
+            res["freebusy_month_cpu_ms"] = round((server_cpu_s(t) - cpu0) * 1000 / TIMES[-1], 1)
         res["freebusy_month_periods"] = data.count(b"FREEBUSY")
     res["peak_rss_mb"] = round(max(t.rss_mb(), res.pop("_rss", 0)), 1)
     t.stop()
@@ -749,8 +812,11 @@ def main():
     ap.add_argument("--data", default="utc", choices=("utc", "zoned", "zoned-utc"),
                     help="zoned: generate_zoned's mix of named zones with their VTIMEZONEs; "
                     "zoned-utc: the same events in UTC")
+    ap.add_argument("--perf", default=None, metavar="FILE",
+                    help="perf record -g of almanacd during the query with expand into FILE")
     a = ap.parse_args()
     BUDGET[0] = a.budget
+    PERF[0] = a.perf
     events = generate(a.events, zoned=a.data if a.data != "utc" else False)
     results = []
     for name in a.servers.split(","):

@@ -11,7 +11,7 @@ set -euo pipefail
 # (tests/integration/test_web.py).
 packages=(
     build-essential cmake pkg-config
-    libmicrohttpd-dev libgnutls28-dev libxml2-dev libical-dev libsqlite3-dev libpq-dev libsodium-dev
+    libmicrohttpd-dev libgnutls28-dev libxml2-dev libical-dev libicu-dev libsqlite3-dev libpq-dev libsodium-dev
     libcmocka-dev libcurl4-openssl-dev
     litmus curl python3 clang-format git openssl
     clang libclang-rt-dev

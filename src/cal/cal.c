@@ -35,6 +35,7 @@ void cal_init(void)
 
 void cal_shutdown(void)
 {
+    cal_greg_shutdown();
     cal_tz_shutdown();
     icaltimezone_free_builtin_timezones();
     icalmemory_free_ring();
@@ -273,10 +274,12 @@ static bool walk_master(icalcomponent *root,
     cal_len_of(root, m, &len);
     struct overrides ovs;
     overrides_of(root, uid ? uid : "", arena, &ovs);
-    /* Instances that start before `skip_to` end before range_start: a rule without COUNT
-     * jumps there instead of being stepped through from DTSTART (a daily series from 1970
-     * queried for this week, or from the year 204). Not when an override replaces an
-     * instance before it, which may have moved into the range. */
+    /* Instances that start before `skip_to` end before range_start: a rule jumps there
+     * instead of being stepped through from DTSTART (a daily series from 1970 queried for
+     * this week, or from the year 204) when cal_recur_skip can (any rule of the Gregorian
+     * fast path, where COUNT still counts the instances before; through libical, rules
+     * without COUNT of INTERVAL 1). Not when an override replaces an instance before it,
+     * which may have moved into the range. */
     int64_t skip_to =
         range_start == INT64_MIN ? INT64_MIN : range_start - cal_len_bound(&len) - 2 * 86400;
     if (skip_to <= u0 || (ovs.n > 0 && ovs.rid[0] < skip_to)) {
@@ -288,13 +291,11 @@ static bool walk_master(icalcomponent *root,
     for (size_t i = 0; i < nrules && nh < CAL_MAX_RRULES; i++) {
         struct icalrecurrencetype rule = icalproperty_get_rrule(rules[i]);
         struct rule_head *h = &heads[nh];
-        if (cal_recur_start(&h->w, &rule, dtstart, zone) != 0) {
+        if (cal_recur_start_fast(&h->w, &rule, dtstart, zone) != 0) {
             continue; /* a rule cal_parse_object refuses: it adds nothing */
         }
-        /* libical 3.0's set_start loses an INTERVAL's phase (FREQ=HOURLY;INTERVAL=7 resumes
-         * on the wrong hour): only rules of interval 1 skip */
-        if (skip_to != INT64_MIN && rule.count == 0 && rule.interval == 1) {
-            cal_recur_skip(&h->w, dtstart, skip_to);
+        if (skip_to != INT64_MIN) {
+            (void)cal_recur_skip(&h->w, dtstart, skip_to); /* when it can, see there */
         }
         nh++;
         rule_advance(h, &work, &cut);

@@ -114,9 +114,71 @@ struct cal_work {
 
 #define CAL_WORK_INIT ((struct cal_work){0, 0})
 
+/* The Gregorian fast path (cal/greg.c): the local times libical's iterator yields for a rule
+ * of the plain subset, without ICU. */
+enum {
+    CAL_GREG_MAX_BYDAY = 64,       /* BYDAY entries (53 ordinals of one weekday fit) */
+    CAL_GREG_MAX_INTERVAL = 10000, /* libical keeps INTERVAL in a short */
+    CAL_GREG_MAX_CAND = 366        /* candidate days of one period (a year of BYDAY) */
+};
+
+struct cal_greg {
+    /* the rule */
+    icalrecurrencetype_frequency freq;
+    int interval;
+    int count; /* 0: none */
+    int wkst;  /* 1 = SU ... 7 = SA */
+    bool has_until;
+    struct icaltimetype until;        /* compared with icaltime_compare, as libical does */
+    int64_t until_day;                /* UNTIL's date as a day number */
+    uint16_t bymonth;                 /* bit m for month m; 0: no BYMONTH */
+    int8_t md[ICAL_BY_MONTHDAY_SIZE]; /* BYMONTHDAY (MONTHLY/YEARLY: DTSTART's day if none) */
+    size_t nmd;
+    bool md_given;
+    int8_t day_dow[CAL_GREG_MAX_BYDAY]; /* BYDAY weekday, 1 = SU ... 7 = SA */
+    int8_t day_pos[CAL_GREG_MAX_BYDAY]; /* its ordinal, 0 for none */
+    size_t nday;
+    struct icaltimetype dtstart; /* as libical's iterator holds it (zone, DATE, time of day) */
+    int64_t start_day;           /* days since 1970-01-01, of DTSTART */
+    int64_t max_day;             /* the last day libical yields (end of 2582) */
+    /* the walk */
+    int64_t base;   /* period 0: DTSTART's day, WKST-week start, month (y*12+m-1) or year */
+    int64_t period; /* the period whose candidates are loaded */
+    int32_t cand[CAL_GREG_MAX_CAND]; /* its candidate days, ascending */
+    size_t ncand;
+    size_t next;      /* the next candidate to look at */
+    int64_t emitted;  /* instances yielded or skipped (COUNT) */
+    int64_t skip_day; /* instances before this day are counted, not yielded */
+    bool done;
+};
+
+/* Starts the fast path on `rule` from `dtstart` (with the zone libical's iterator would get
+ * attached): 0, or -1 when the rule lies outside the subset libical and the fast path are
+ * known to agree on (then walk it with libical). Any thread; the first rule in a zone reads
+ * ICU's transitions of that zone once (under a lock). */
+int cal_greg_start(struct cal_greg *g,
+                   const struct icalrecurrencetype *rule,
+                   struct icaltimetype dtstart);
+
+/* The next instance as a local time: 1 with *t set, 0 at the end of the rule. Bounded: it
+ * looks at no candidate past the year 2582. */
+int cal_greg_next(struct cal_greg *g, struct icaltimetype *t);
+
+/* Makes the walk leave out instances before day number `day` (days since 1970-01-01, local):
+ * a rule without COUNT jumps to the period holding it; one with COUNT still counts them. */
+void cal_greg_skip(struct cal_greg *g, int64_t day);
+
+/* Frees ICU's zone tables (cal_shutdown). */
+void cal_greg_shutdown(void);
+
 /* A walk over the instances of one RRULE, in ascending order. */
 struct cal_recur {
-    icalrecur_iterator *it;   /* NULL when the rule yields nothing */
+    bool fast; /* walked by the fast path `g`, not by `it` */
+    struct cal_greg g;
+    int64_t skip_utc; /* fast path: instances before this instant are left out */
+    int count;        /* the rule's COUNT and INTERVAL (for cal_recur_skip) */
+    int interval;
+    icalrecur_iterator *it;   /* NULL when the rule yields nothing (or is walked fast) */
     const icaltimezone *zone; /* of DTSTART; instances are local times in it */
     int64_t unit;             /* seconds of one FREQ x INTERVAL period, for the step count */
     int64_t prev_utc;         /* the previous instance (or DTSTART) */
@@ -146,11 +208,20 @@ int cal_recur_next(struct cal_recur *r,
                    struct icaltimetype *t,
                    int64_t *utc);
 
-/* Moves a walk of a rule without COUNT forward so that its next instance is the first at or
- * after the instant `utc` (libical's icalrecur_iterator_set_start, which COUNT forbids);
- * `dtstart` is the walk's DTSTART. Work is counted from there. Does nothing when `utc` is not
- * past the walk's position. */
-void cal_recur_skip(struct cal_recur *r, struct icaltimetype dtstart, int64_t utc);
+/* cal_recur_start(), but through the Gregorian fast path (cal/greg.c) whenever the rule lies
+ * in its subset: same instances, no ICU. */
+int cal_recur_start_fast(struct cal_recur *r,
+                         const struct icalrecurrencetype *rule,
+                         struct icaltimetype dtstart,
+                         const icaltimezone *zone);
+
+/* Moves a walk forward so that its next instance is the first at or after the instant `utc`;
+ * `dtstart` is the walk's DTSTART. Work is counted from there. The fast path skips any rule
+ * (with COUNT, the instances before still count); libical only rules without COUNT and of
+ * INTERVAL 1 (its icalrecur_iterator_set_start refuses COUNT, and libical 3.0 loses an
+ * INTERVAL's phase). True when it skipped; false (nothing done) otherwise or when `utc` is
+ * not past the walk's position. */
+bool cal_recur_skip(struct cal_recur *r, struct icaltimetype dtstart, int64_t utc);
 
 void cal_recur_stop(struct cal_recur *r);
 

@@ -425,12 +425,17 @@ static int64_t period_seconds(const struct icalrecurrencetype *r)
     return unit * (r->interval > 0 ? r->interval : 1);
 }
 
-int cal_recur_start(struct cal_recur *r,
-                    const struct icalrecurrencetype *rule,
-                    struct icaltimetype dtstart,
-                    const icaltimezone *zone)
+static int recur_start(struct cal_recur *r,
+                       const struct icalrecurrencetype *rule,
+                       struct icaltimetype dtstart,
+                       const icaltimezone *zone,
+                       bool fast)
 {
     r->it = NULL;
+    r->fast = false;
+    r->skip_utc = INT64_MIN;
+    r->count = rule->count;
+    r->interval = rule->interval;
     r->zone = zone;
     r->unit = period_seconds(rule);
     r->prev_utc = cal_to_utc(dtstart, zone);
@@ -446,26 +451,69 @@ int cal_recur_start(struct cal_recur *r,
     if (zone && !start.is_date) {
         icaltime_set_timezone(&start, zone);
     }
+    if (fast && cal_greg_start(&r->g, rule, start) == 0) {
+        r->fast = true;
+        return 0;
+    }
     r->it = icalrecur_iterator_new(*rule, start);
     return r->it ? 0 : -1;
 }
 
+int cal_recur_start(struct cal_recur *r,
+                    const struct icalrecurrencetype *rule,
+                    struct icaltimetype dtstart,
+                    const icaltimezone *zone)
+{
+    return recur_start(r, rule, dtstart, zone, false);
+}
+
+int cal_recur_start_fast(struct cal_recur *r,
+                         const struct icalrecurrencetype *rule,
+                         struct icaltimetype dtstart,
+                         const icaltimezone *zone)
+{
+    return recur_start(r, rule, dtstart, zone, true);
+}
+
+/* The next instance of the walk, whichever walks it: 1, or 0 at its end. */
+static int recur_step(struct cal_recur *r, struct icaltimetype *t, int64_t *utc)
+{
+    if (!r->fast) {
+        struct icaltimetype n = icalrecur_iterator_next(r->it);
+        if (icaltime_is_null_time(n)) {
+            return 0;
+        }
+        *t = n;
+        *utc = cal_to_utc(n, r->zone);
+        return 1;
+    }
+    for (;;) {
+        if (cal_greg_next(&r->g, t) == 0) {
+            return 0;
+        }
+        *utc = cal_to_utc(*t, r->zone);
+        if (*utc >= r->skip_utc) {
+            return 1;
+        }
+    }
+}
+
 int cal_recur_next(struct cal_recur *r, struct cal_work *work, struct icaltimetype *t, int64_t *utc)
 {
-    if (!r->it) {
+    if (!r->it && !r->fast) {
         return 0;
     }
     if (work->instances >= CAL_MAX_INSTANCES || work->steps >= CAL_MAX_STEPS || deadline_passed()) {
         return -1;
     }
-    struct icaltimetype n = icalrecur_iterator_next(r->it);
-    if (icaltime_is_null_time(n)) {
+    struct icaltimetype n;
+    int64_t u;
+    if (recur_step(r, &n, &u) == 0) {
         return 0;
     }
     if (n.year > CAL_MAX_YEAR) {
         return -1;
     }
-    int64_t u = cal_to_utc(n, r->zone);
     int64_t gap = u - r->prev_utc;
     work->steps += 1 + (gap > 0 ? (uint64_t)(gap / r->unit) : 0);
     work->instances++;
@@ -475,10 +523,22 @@ int cal_recur_next(struct cal_recur *r, struct cal_work *work, struct icaltimety
     return 1;
 }
 
-void cal_recur_skip(struct cal_recur *r, struct icaltimetype dtstart, int64_t utc)
+bool cal_recur_skip(struct cal_recur *r, struct icaltimetype dtstart, int64_t utc)
 {
-    if (!r->it || utc <= r->prev_utc) {
-        return;
+    if (utc <= r->prev_utc) {
+        return false;
+    }
+    if (r->fast) {
+        /* a local date is within a few days of the UTC one (offsets stay under a day or
+         * two); the instants before `utc` are then left out one by one */
+        int64_t day = utc / SECS_PER_DAY - (utc % SECS_PER_DAY < 0);
+        cal_greg_skip(&r->g, day - 8);
+        r->skip_utc = utc;
+        r->prev_utc = utc;
+        return true;
+    }
+    if (!r->it || r->count > 0 || r->interval != 1) {
+        return false;
     }
     const icaltimezone *z = r->zone ? r->zone : icaltimezone_get_utc_timezone();
     struct icaltimetype t = icaltime_from_timet_with_zone((time_t)utc, dtstart.is_date, z);
@@ -487,13 +547,16 @@ void cal_recur_skip(struct cal_recur *r, struct icaltimetype dtstart, int64_t ut
     } else if (r->zone && !dtstart.is_date) {
         icaltime_set_timezone(&t, r->zone);
     }
-    if (icalrecur_iterator_set_start(r->it, t)) {
-        r->prev_utc = utc; /* steps are counted from here, not from DTSTART */
+    if (!icalrecur_iterator_set_start(r->it, t)) {
+        return false;
     }
+    r->prev_utc = utc; /* steps are counted from here, not from DTSTART */
+    return true;
 }
 
 void cal_recur_stop(struct cal_recur *r)
 {
+    r->fast = false;
     if (r->it) {
         icalrecur_iterator_free(r->it);
         r->it = NULL;
@@ -701,19 +764,19 @@ static int rrule_add(const struct series *se,
 {
     struct icalrecurrencetype rule = icalproperty_get_rrule(rr);
     struct cal_recur w;
-    if (cal_recur_start(&w, &rule, anchor, zone) != 0) {
+    if (cal_recur_start_fast(&w, &rule, anchor, zone) != 0) {
         const char *why = cal_recur_refusal(&rule);
         return err_set(err, &cal_cond_valid_calendar_data, "RRULE %s",
                        why ? why : "cannot be expanded by libical");
     }
     bool bounded = rule.count > 0 || !icaltime_is_null_time(rule.until);
-    /* A rule ending by UNTIL (and of interval 1, see cal_recur_skip) needs its first and its
-     * last instances only: past the first, it skips to a year before UNTIL, where the last
-     * ones are, instead of stepping through decades. If nothing is kept after the skip (the
+    /* A rule ending by UNTIL needs its first and its last instances only: past the first, it
+     * skips to a year before UNTIL, where the last ones are, instead of stepping through
+     * decades (when cal_recur_skip can: see there). If nothing is kept after the skip (the
      * rule's instances are further apart than that, or EXDATEs took them), the walk starts
      * over without skipping. */
     int64_t skip_to = INT64_MIN;
-    if (rule.count == 0 && !icaltime_is_null_time(rule.until) && rule.interval == 1) {
+    if (rule.count == 0 && !icaltime_is_null_time(rule.until)) {
         skip_to = cal_to_utc(rule.until, zone) - SKIP_BEFORE_UNTIL;
     }
     bool skipped = false;
@@ -734,15 +797,15 @@ static int rrule_add(const struct series *se,
                 break;
             }
             if (!skipped && skip_to != INT64_MIN && u < skip_to) {
-                cal_recur_skip(&w, anchor, skip_to);
-                skipped = true;
+                skipped = cal_recur_skip(&w, anchor, skip_to);
+                skip_to = INT64_MIN; /* once */
             }
         }
         if (rc != 0 || !skipped || kept_after) {
             break;
         }
         cal_recur_stop(&w); /* again from DTSTART, without skipping */
-        if (cal_recur_start(&w, &rule, anchor, zone) != 0) {
+        if (cal_recur_start_fast(&w, &rule, anchor, zone) != 0) {
             break;
         }
         skip_to = INT64_MIN;
