@@ -13,6 +13,8 @@
 #include "http/http_test.h"
 #include "store/store.h"
 
+struct CMUnitTest;
+
 struct route_fixture {
     char dir[64];
     struct store_pool *pool;
