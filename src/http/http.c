@@ -409,6 +409,7 @@ uint64_t http_req_id(const struct http_request *req)
 const char *http_req_origin(const struct http_request *req)
 {
     const char *host = http_req_header(req, MHD_HTTP_HEADER_HOST);
+    /* (an in-process request has no server: it always has a Host, http/http_test.h) */
     if ((!host || !*host || strpbrk(host, " /\\\"<>")) && !req->test) {
         return arena_printf(req->arena, "%s://127.0.0.1:%u", req->is_https ? "https" : "http",
                             (unsigned)(req->is_tls ? req->srv->tls.port : req->srv->plain.port));
