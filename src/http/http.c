@@ -23,6 +23,7 @@
 
 #include "http/addr.h"
 #include "http/auth_throttle.h"
+#include "http/http_int.h"
 #include "http/metrics.h"
 #include "http/tls.h"
 #include "http/watch.h"
@@ -57,13 +58,6 @@ enum {
     IDLE_RESERVE_DIVISOR = 64,
     METRICS_MAX = 1 << 20, /* bytes of a /metrics answer */
     XFF_MAX = 2048,        /* bytes of X-Forwarded-For read (the right-most hops matter) */
-};
-
-/* Paths the HTTP layer answers itself, before authentication and routing. */
-enum internal_path {
-    INTERNAL_NONE = 0,
-    INTERNAL_HEALTH,  /* /healthz */
-    INTERNAL_METRICS, /* /metrics */
 };
 
 struct auth_slot {
@@ -104,60 +98,6 @@ struct http_server {
     struct http_metrics *metrics;
 };
 
-struct resp_header {
-    struct resp_header *next;
-    const char *name;
-    const char *value;
-};
-
-struct http_request {
-    struct http_server *srv;
-    struct MHD_Connection *conn;
-    struct arena *arena;
-    uint64_t id;
-    bool is_tls;                 /* came in on the HTTPS listener */
-    bool is_https;               /* is_tls, or a trusted proxy sent X-Forwarded-Proto: https */
-    enum internal_path internal; /* /healthz or /metrics, answered by this layer */
-    char client[HTTP_ADDR_TEXT]; /* http_req_client() */
-    enum http_method method;
-    const char *method_name;
-    const char *path;
-    bool trailing_slash;
-    const char *user;
-    const struct http_route *route;
-    void *state;
-    struct err err;
-    bool began;  /* route's begin() ran and succeeded */
-    bool queued; /* a response was queued */
-    /* Long polls, under srv->suspend_lock: a hook asked to suspend; the connection is
-     * suspended; a resume arrived before the suspension took effect; resumed() is due. */
-    bool want_suspend;
-    bool suspended;
-    bool resume_pending;
-    bool resuming;
-    int64_t start_us;
-    uint64_t bytes_in;
-    uint64_t bytes_out;
-    uint64_t discarded;  /* body bytes read after a failure */
-    bool early_answered; /* the error was written ahead of MHD (early_answer()), or that
-                            failed: either way the connection closes without another */
-    /* The connection's watchdog record (borrowed from MHD's socket context), and the
-     * min_body_rate watch: in_body from the headers until the body ends, if one comes. */
-    struct http_watch_conn *wconn;
-    bool in_body;
-    int64_t window_start_us; /* the current rate window began (monotonic) */
-    uint64_t window_bytes;   /* body bytes received in it */
-    /* the response under construction */
-    unsigned status;
-    struct resp_header *headers;
-    struct resp_header *err_headers; /* kept when the answer becomes an error */
-    const void *body;
-    size_t body_len;
-    http_read_fn *read;
-    void *read_ctx;
-    struct buf log_fields;
-};
-
 static const char *const method_names[HTTP_M_COUNT] = {
     [HTTP_M_OTHER] = "",
     [HTTP_M_OPTIONS] = "OPTIONS",
@@ -178,7 +118,7 @@ static const char *const method_names[HTTP_M_COUNT] = {
     [HTTP_M_UNLOCK] = "UNLOCK",
 };
 
-static enum http_method method_from_name(const char *name)
+enum http_method http_method_from_name(const char *name)
 {
     for (int m = 1; m < HTTP_M_COUNT; m++) {
         if (strcmp(name, method_names[m]) == 0) {
@@ -460,6 +400,11 @@ bool http_req_trailing_slash(const struct http_request *req)
 
 const char *http_req_header(const struct http_request *req, const char *name)
 {
+#if ALMANAC_FAULTS
+    if (req->test) {
+        return http_test_header(req->test, name);
+    }
+#endif
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
@@ -491,7 +436,8 @@ uint64_t http_req_id(const struct http_request *req)
 const char *http_req_origin(const struct http_request *req)
 {
     const char *host = http_req_header(req, MHD_HTTP_HEADER_HOST);
-    if (!host || !*host || strpbrk(host, " /\\\"<>")) {
+    /* (an in-process request has no server: it always has a Host, http/http_test.h) */
+    if ((!host || !*host || strpbrk(host, " /\\\"<>")) && !req->test) {
         return arena_printf(req->arena, "%s://127.0.0.1:%u", req->is_https ? "https" : "http",
                             (unsigned)(req->is_tls ? req->srv->tls.port : req->srv->plain.port));
     }
@@ -515,6 +461,11 @@ const char *http_req_query(const struct http_request *req)
     /* MHD splits the query into arguments (kept raw by no_unescape); joining them again
      * gives the string as sent, which protocols with their own encoding need (the base64
      * query of ActiveSync). */
+#if ALMANAC_FAULTS
+    if (req->test) {
+        return http_test_query(req->test);
+    }
+#endif
     struct buf b;
     buf_init(&b, req->srv->cfg.max_path_bytes);
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &b);
@@ -680,9 +631,7 @@ static enum MHD_Result queue_response(struct http_request *req)
     return rc;
 }
 
-/* Turns req->err into the response under construction: status from the condition, body
- * from the route. */
-static void set_error_response(struct http_request *req)
+void http_set_error_response(struct http_request *req)
 {
     const struct err_cond *c = req->err.cond ? req->err.cond : &err_cond_internal;
     req->headers = req->err_headers;
@@ -696,7 +645,7 @@ static void set_error_response(struct http_request *req)
     }
     if (c == &http_cond_unauthenticated) {
         char *v = arena_printf(req->arena, "Basic realm=\"%s\", charset=\"UTF-8\"",
-                               req->srv->cfg.realm ? req->srv->cfg.realm : "Almanac");
+                               req->srv && req->srv->cfg.realm ? req->srv->cfg.realm : "Almanac");
         http_resp_header(req, MHD_HTTP_HEADER_WWW_AUTHENTICATE, v);
     }
     if (req->route && req->route->render_error) {
@@ -710,7 +659,7 @@ static void set_error_response(struct http_request *req)
 
 static enum MHD_Result queue_error(struct http_request *req)
 {
-    set_error_response(req);
+    http_set_error_response(req);
     return queue_response(req);
 }
 
@@ -744,7 +693,7 @@ static struct http_request *request_new(struct http_server *srv,
     req->conn = conn;
     req->arena = a;
     req->id = atomic_fetch_add(&srv->next_id, 1);
-    req->method = method_from_name(method);
+    req->method = http_method_from_name(method);
     req->method_name = arena_strdup(a, method);
     req->start_us = time_mono_us();
     req->is_tls = is_tls;
@@ -855,7 +804,7 @@ static void http_date(time_t t, char out[32])
  * socket carries TLS records that only MHD can write, so there the connection is closed. */
 static bool early_answer(struct http_request *req)
 {
-    set_error_response(req);
+    http_set_error_response(req);
     if (req->is_tls) {
         return false;
     }

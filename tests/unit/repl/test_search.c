@@ -1,0 +1,188 @@
+/* tests/unit/repl/test_search.c: the Exchange replication SEARCH through the /exchange route, in
+ * process (issue #11 item 5): the initial manifest (a collblob, every item new), the
+ * incremental one after changes (change and delete rows), an empty answer when nothing
+ * changed, and 475 invalid-collblob for a forged collblob and for another query. A real
+ * store in a temporary directory (route_fixture.h); no socket. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "route_fixture.h"
+
+#define H(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define ICS    H("Content-Type", "text/calendar")
+#define CAL    "/calendars/alice/cal/"
+#define EX     "/exchange/alice/cal/"
+#define R_NS   "http://schemas.microsoft.com/repl/"
+
+static char *event(struct route_fixture *f, const char *uid, const char *summary)
+{
+    return arena_printf(f->a,
+                        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+                        "UID:%s\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\n"
+                        "SUMMARY:%s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                        uid, summary);
+}
+
+/* PUTs the event; returns its ResourceTag and Repl-UID headers without their <>. */
+static void put_tags(struct route_fixture *f,
+                     const char *name,
+                     const char *summary,
+                     unsigned want,
+                     char **tag,
+                     char **rid)
+{
+    struct http_test_resp r =
+        rf_run(f, "alice", "PUT", arena_printf(f->a, CAL "%s", name), ICS, event(f, name, summary));
+    assert_int_equal(r.status, want);
+    const char *t = http_test_resp_header(&r, "ResourceTag");
+    const char *u = http_test_resp_header(&r, "Repl-UID");
+    assert_true(t && t[0] == '<' && u && u[0] == '<');
+    *tag = arena_strndup(f->a, t + 1, strlen(t) - 2);
+    *rid = arena_strndup(f->a, u + 1, strlen(u) - 2);
+}
+
+static void put(struct route_fixture *f, const char *name, const char *summary, unsigned want)
+{
+    char *tag, *rid;
+    put_tags(f, name, summary, want, &tag, &rid);
+}
+
+static struct http_test_resp
+search(struct route_fixture *f, const char *collblob, const char *depth)
+{
+    const char *body = arena_printf(
+        f->a,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><D:searchrequest xmlns:D=\"DAV:\" "
+        "xmlns:R=\"" R_NS "\"><R:repl><R:collblob>%s</R:collblob></R:repl><D:sql>SELECT "
+        "\"DAV:href\", \"" R_NS "resourcetag\", \"urn:schemas:httpmail:subject\" FROM "
+        "SCOPE('%s TRAVERSAL OF \"\"') WHERE \"DAV:contentclass\" = "
+        "'urn:content-classes:appointment' AND \"DAV:isfolder\" = false</D:sql>"
+        "</D:searchrequest>",
+        collblob, depth);
+    return rf_run(f, "alice", "SEARCH", EX, H("Content-Type", "text/xml; charset=\"utf-8\""), body);
+}
+
+static char *collblob_of(struct route_fixture *f, const struct http_test_resp *r)
+{
+    const char *p = strstr(r->body, "<R:collblob>");
+    assert_non_null(p);
+    p += strlen("<R:collblob>");
+    const char *e = strstr(p, "</R:collblob>");
+    assert_non_null(e);
+    return arena_strndup(f->a, p, (size_t)(e - p));
+}
+
+/* The manifest's rows as "name:changetype" joined by spaces, in answer order. */
+static char *rows_of(struct route_fixture *f, const struct http_test_resp *r)
+{
+    char *out = arena_strdup(f->a, "");
+    for (const char *p = strstr(r->body, "<D:response>"); p; p = strstr(p + 1, "<D:response>")) {
+        const char *end = strstr(p, "</D:response>");
+        assert_non_null(end);
+        const char *h = strstr(p, "<D:href>http://localhost" EX);
+        const char *c = strstr(p, "<R:changetype>");
+        assert_true(h && h < end && c && c < end);
+        h += strlen("<D:href>http://localhost" EX);
+        c += strlen("<R:changetype>");
+        out = arena_printf(f->a, "%s%s%.*s:%.*s", out, *out ? " " : "", (int)strcspn(h, "<"), h,
+                           (int)strcspn(c, "<"), c);
+    }
+    return out;
+}
+
+static void test_manifests(void **state)
+{
+    struct route_fixture *f = *state;
+    assert_int_equal(rf_run(f, "alice", "MKCALENDAR", CAL, NULL, NULL).status, 201);
+    char *tag_a, *rid_a;
+    put_tags(f, "a.ics", "x", 201, &tag_a, &rid_a);
+    put(f, "b.ics", "x", 201);
+    put(f, "c.ics", "x", 201);
+    struct http_test_resp r = search(f, "", "SHALLOW");
+    rf_show("initial", &r);
+    assert_int_equal(r.status, 207);
+    char *blob0 = collblob_of(f, &r);
+    assert_true(strlen(blob0) > 0);
+    assert_string_equal(rows_of(f, &r), "a.ics:new b.ics:new c.ics:new");
+    assert_string_equal(http_test_resp_header(&r, "Content-Type"), "text/xml; charset=\"utf-8\"");
+    const char *row_a = arena_printf(
+        f->a,
+        "\n<D:response><D:href>http://localhost" EX "a.ics</D:href><D:propstat><D:prop>"
+        "<D:href>http://localhost" EX "a.ics</D:href><R:resourcetag>%s</R:resourcetag>"
+        "<H:subject>x</H:subject><R:repl-uid>%s</R:repl-uid><R:changetype>new</R:changetype>"
+        "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n",
+        tag_a, rid_a);
+    assert_non_null(strstr(r.body, row_a));
+
+    put(f, "a.ics", "edit", 204);
+    assert_int_equal(rf_run(f, "alice", "DELETE", CAL "c.ics", NULL, NULL).status, 204);
+    put(f, "d.ics", "x", 201);
+    r = search(f, blob0, "SHALLOW");
+    rf_show("incremental", &r);
+    assert_int_equal(r.status, 207);
+    char *blob1 = collblob_of(f, &r);
+    assert_string_not_equal(blob0, blob1);
+    assert_string_equal(rows_of(f, &r), "a.ics:change c.ics:delete d.ics:new");
+    /* a delete row has its tag and uid, and no href or subject */
+    assert_non_null(strstr(r.body, "<R:changetype>delete</R:changetype></D:prop><D:status>"
+                                   "HTTP/1.1 200 OK</D:status></D:propstat><D:propstat><D:prop>"
+                                   "<D:href/><H:subject/></D:prop><D:status>HTTP/1.1 404 Not "
+                                   "Found</D:status></D:propstat></D:response>\n"));
+    assert_non_null(strstr(r.body, "<H:subject>edit</H:subject>"));
+
+    r = search(f, blob1, "SHALLOW");
+    rf_show("empty", &r);
+    assert_int_equal(r.status, 207);
+    assert_string_equal(rows_of(f, &r), "");
+    const char *tail = "xmlns:v=\"xml:\">\n<R:repl/>\n</D:multistatus>\n";
+    assert_true(r.body_len > strlen(tail));
+    assert_string_equal(r.body + r.body_len - strlen(tail), tail);
+}
+
+static void test_invalid_collblob(void **state)
+{
+    struct route_fixture *f = *state;
+    assert_int_equal(rf_run(f, "alice", "MKCALENDAR", CAL, NULL, NULL).status, 201);
+    put(f, "a.ics", "x", 201);
+    struct http_test_resp r = search(f, "", "SHALLOW");
+    assert_int_equal(r.status, 207);
+    char *good = collblob_of(f, &r);
+    /* one character of the base64 changed: the MAC fails */
+    char *forged = arena_strdup(f->a, good);
+    forged[20] = forged[20] == 'A' ? 'B' : 'A';
+    r = search(f, forged, "SHALLOW");
+    rf_show("forged", &r);
+    assert_int_equal(r.status, 475);
+    assert_string_equal(r.cond, "invalid-collblob");
+    assert_non_null(strstr(r.body, "<P:invalid-collblob xmlns:P=\"urn:x-almanac:\"/><A:reason>"
+                                   "invalid-collblob</A:reason><A:message>invalid collblob "
+                                   "(bad-mac): start over with an empty collblob</A:message>"));
+    r = search(f, "notbase64!", "SHALLOW");
+    assert_int_equal(r.status, 475);
+    assert_non_null(strstr(r.body, "(bad-encoding)"));
+    /* the blob of another query */
+    r = search(f, good, "DEEP");
+    rf_show("query mismatch", &r);
+    assert_int_equal(r.status, 475);
+    assert_string_equal(r.cond, "invalid-collblob");
+    assert_non_null(strstr(r.body, "(query-mismatch)"));
+    /* the good one still answers: nothing changed since */
+    r = search(f, good, "SHALLOW");
+    assert_int_equal(r.status, 207);
+    assert_null(strstr(r.body, "<D:response>"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_manifests, rf_setup, rf_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_collblob, rf_setup, rf_teardown),
+    };
+    return RF_RUN(tests);
+}
