@@ -810,8 +810,7 @@ static int build_window(struct coll_job *j,
                 sent++;
             }
         } else if (!member || held < modseq) {
-            size_t mark = cmds->buf.len;
-            unsigned page = e->page, depth = e->depth;
+            struct eas_enc_mark mark = eas_enc_mark(e);
             bad |= eas_enc_start(e, member ? EAS_AS_CHANGE : EAS_AS_ADD);
             bad |= eas_enc_cstr(e, EAS_AS_SERVERID, sid);
             struct err fault;
@@ -824,10 +823,7 @@ static int build_window(struct coll_job *j,
             }
             if (w == 1) {
                 /* Not an event EAS can show (a VTODO): leave it out entirely. */
-                cmds->buf.len = mark;
-                cmds->buf.data[mark] = '\0';
-                e->page = page;
-                e->depth = depth;
+                eas_enc_rewind(e, mark);
             } else {
                 bad |= w;
                 bad |= eas_enc_end(e);
@@ -875,13 +871,13 @@ static int write_responses(struct coll_job *j, struct eas_wbxml_enc *e)
             rc |= eas_enc_cstr(e, EAS_AS_SERVERID, r->server_id);
         }
         if (r->kind == RESP_FETCH && r->status == SYNC_OK) {
-            size_t mark = e->out->len;
+            struct eas_enc_mark mark = eas_enc_mark(e);
             struct err fault;
             err_init(&fault);
             int w = write_item_data(j, e, r->item, &fault);
             if (w == 1 || w == -2) {
                 /* a fault is the server's (retry), not an item that is not there */
-                e->out->len = mark;
+                eas_enc_rewind(e, mark);
                 rc |= eas_enc_uint(e, EAS_AS_STATUS, w == 1 ? SYNC_NOT_FOUND : SYNC_SERVER);
             } else {
                 rc |= w;
