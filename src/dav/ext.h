@@ -312,6 +312,12 @@ struct dav_propsel {
     size_t cap;
 };
 
+/* dav/propsel.c: adds (ns, name), copied into `a`, to the names of `sel` (a <prop> or
+ * <include> child of a PROPFIND or REPORT body); past DAV_MAX_PROPS_REQUESTED names it is
+ * dav_cond_bad_request (400). */
+int dav_propsel_add(
+    struct dav_propsel *sel, struct arena *a, struct slice ns, struct slice name, struct err *err);
+
 int dav_write_response(struct dav_req *dr,
                        const struct dav_res *res,
                        const struct dav_propsel *sel,
