@@ -114,7 +114,7 @@ int dav_xml_finish(struct dav_req *dr, struct err *err);
 const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq);
 const char *dav_child_href(struct arena *a, const char *parent_href, const char *name, bool coll);
 /* RFC 9110 §13.1.1/§13.1.2 on the current ETag (NULL when the resource does not exist), then
- * the If header (ifheader.c) against `res`. */
+ * the If header (dav_if_check, its grammar in ifheader.c) against `res`. */
 int dav_check_preconditions(struct dav_req *dr,
                             const struct dav_res *res,
                             const char *etag,
