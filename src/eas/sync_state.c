@@ -101,16 +101,15 @@ struct frag *sync_frag_new(struct eas_req *er)
     struct frag *f = arena_zalloc(er->arena, sizeof(*f));
     buf_init(&f->buf, FRAGMENT_MAX);
     arena_defer(er->arena, frag_free, f);
-    if (eas_enc_begin(&f->enc, &f->buf) != 0) {
-        f->enc.failed = true;
-    }
+    /* a refusal is sticky: every later call on the fragment fails */
+    (void)eas_enc_begin(&f->enc, &f->buf);
     return f;
 }
 
 /* The fragment's bytes after the document header, with its final page in front. */
 struct slice sync_frag_bytes(struct frag *f)
 {
-    f->buf.data[WBXML_HEADER - 1] = (char)f->enc.page;
+    f->buf.data[WBXML_HEADER - 1] = (char)eas_enc_page(&f->enc);
     return (struct slice){f->buf.data + WBXML_HEADER - 1, f->buf.len - WBXML_HEADER + 1};
 }
 
@@ -120,14 +119,7 @@ int sync_splice(struct eas_wbxml_enc *e, struct slice stored)
     if (stored.len < 1) {
         return -1;
     }
-    static const char page0[2] = {0x00, 0x00};
-    int rc = 0;
-    if (e->page != 0) {
-        rc |= buf_append(e->out, page0, sizeof(page0));
-    }
-    rc |= buf_append(e->out, stored.ptr + 1, stored.len - 1);
-    e->page = (unsigned char)stored.ptr[0];
-    return rc;
+    return eas_enc_splice(e, stored.ptr + 1, stored.len - 1, (unsigned char)stored.ptr[0]);
 }
 
 int sync_save_state(struct coll_job *j,

@@ -182,6 +182,15 @@ struct eas_enc_mark eas_enc_mark(const struct eas_wbxml_enc *e);
  * a partly written element leaves no trace. A refusal stays sticky. */
 void eas_enc_rewind(struct eas_wbxml_enc *e, struct eas_enc_mark m);
 
+/* The current code page (what a fragment encoded on its own ends on, for eas_enc_splice). */
+unsigned eas_enc_page(const struct eas_wbxml_enc *e);
+
+/* Appends n bytes of balanced WBXML body encoded elsewhere (a stored fragment, without the
+ * document header) that start on code page 0 and end on `end_page`: a SWITCH_PAGE to 0 first
+ * when the current page is another, then the bytes; the current page is then `end_page`.
+ * -1 when `out` refuses. */
+int eas_enc_splice(struct eas_wbxml_enc *e, const void *p, size_t n, unsigned end_page);
+
 /* --- dump ---------------------------------------------------------------------------- */
 
 /* Decodes the document p[0..n) (default limits) and appends it to `out` as one line of

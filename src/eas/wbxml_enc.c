@@ -228,3 +228,20 @@ void eas_enc_rewind(struct eas_wbxml_enc *e, struct eas_enc_mark m)
     e->depth = m.depth;
     e->rooted = m.rooted;
 }
+
+unsigned eas_enc_page(const struct eas_wbxml_enc *e)
+{
+    return e->page;
+}
+
+int eas_enc_splice(struct eas_wbxml_enc *e, const void *p, size_t n, unsigned end_page)
+{
+    static const char page0[2] = {ENC_SWITCH_PAGE, 0x00};
+    int rc = 0;
+    if (e->page != 0) {
+        rc |= buf_append(e->out, page0, sizeof(page0));
+    }
+    rc |= buf_append(e->out, p, n);
+    e->page = end_page;
+    return rc;
+}
