@@ -150,28 +150,6 @@ static int add_href(struct report *r, struct slice href, struct err *err)
     return 0;
 }
 
-static int add_prop(struct report *r, struct slice ns, struct slice name, struct err *err)
-{
-    struct dav_propsel *sel = &r->sel;
-    if (sel->n == DAV_MAX_PROPS_REQUESTED) {
-        return err_set(err, &dav_cond_bad_request, "more than %d properties requested",
-                       DAV_MAX_PROPS_REQUESTED);
-    }
-    if (sel->n == sel->cap) {
-        size_t cap = sel->cap ? sel->cap * 2 : 16;
-        struct dav_propname *names = arena_alloc(r->dr->arena, cap * sizeof(*names));
-        if (sel->n) {
-            memcpy(names, sel->names, sel->n * sizeof(*names));
-        }
-        sel->names = names;
-        sel->cap = cap;
-    }
-    sel->names[sel->n].ns = arena_slicedup(r->dr->arena, ns);
-    sel->names[sel->n].name = arena_slicedup(r->dr->arena, name);
-    sel->n++;
-    return 0;
-}
-
 static struct cal_filter *
 filter_node(struct report *r, enum cal_filter_kind kind, struct slice name, struct err *err)
 {
@@ -414,7 +392,7 @@ static int rp_start(void *ctx,
     }
     if (r->depth == 3 && r->in_prop) {
         r->in_cdata = is(ns, name, DAV_NS_CALDAV, "calendar-data");
-        return add_prop(r, ns, name, err);
+        return dav_propsel_add(&r->sel, r->dr->arena, ns, name, err);
     }
     if (r->depth >= 4 && r->in_cdata) {
         return cdata_start(r, ns, name, attrs, nattrs, err);

@@ -114,7 +114,7 @@ int dav_xml_finish(struct dav_req *dr, struct err *err);
 const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq);
 const char *dav_child_href(struct arena *a, const char *parent_href, const char *name, bool coll);
 /* RFC 9110 §13.1.1/§13.1.2 on the current ETag (NULL when the resource does not exist), then
- * the If header (ifheader.c) against `res`. */
+ * the If header (dav_if_check, its grammar in ifheader.c) against `res`. */
 int dav_check_preconditions(struct dav_req *dr,
                             const struct dav_res *res,
                             const char *etag,
@@ -311,6 +311,12 @@ struct dav_propsel {
     size_t n;
     size_t cap;
 };
+
+/* dav/propsel.c: adds (ns, name), copied into `a`, to the names of `sel` (a <prop> or
+ * <include> child of a PROPFIND or REPORT body); past DAV_MAX_PROPS_REQUESTED names it is
+ * dav_cond_bad_request (400). */
+int dav_propsel_add(
+    struct dav_propsel *sel, struct arena *a, struct slice ns, struct slice name, struct err *err);
 
 int dav_write_response(struct dav_req *dr,
                        const struct dav_res *res,

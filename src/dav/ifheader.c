@@ -3,13 +3,15 @@
  * are answered by the protocol extensions (replication's rt:/rid:); any other token never
  * matches, since no locks are taken. The header is true when any list is true; a list when
  * all its conditions are. Malformed syntax is 400; a false header is 412. The grammar
- * (dav_if_eval, ifheader.h) knows nothing of the store; dav_if_check answers its conditions. */
+ * (dav_if_eval, ifheader.h) knows nothing of the store; dav_if_check (dav.c) answers its
+ * conditions through the callbacks of struct dav_if_ops.
+ * One-way order: dav.c -> ifheader.c; this file uses nothing of dav.c (only the condition
+ * dav_cond_bad_request, defined in conds.c and declared in dav.h). */
 #include "dav/ifheader.h"
 
 #include <string.h>
 
-#include "dav/dav_int.h"
-#include "dav/ext.h"
+#include "dav/dav.h"
 
 struct if_parser {
     struct slice s;
@@ -134,96 +136,4 @@ int dav_if_eval(
     }
     *truth_out = any_true;
     return 0;
-}
-
-/* ---------------------------------------------------------------------------------------- */
-/* The conditions against the store */
-
-/* dav_if_check's answers: the lists apply to the request target until a Resource-Tag names
- * another resource (resolved into `tagged`). */
-struct if_check {
-    struct dav_req *dr;
-    const struct dav_res *target; /* the resource the current lists apply to */
-    const char *target_etag;      /* its current ETag, or NULL (collections, nothing there) */
-    struct dav_res tagged;
-};
-
-static int check_tag(void *ctx, struct slice ref, struct err *err)
-{
-    struct if_check *c = ctx;
-    const char *path = NULL;
-    struct err e;
-    err_init(&e);
-    if (http_path_decode(ref, BUF_LIMIT_HREF, c->dr->arena, &path, NULL, &e) != 0) {
-        return err_set(err, &dav_cond_bad_request, "malformed If header");
-    }
-    if (dav_resolve(c->dr, path, &c->tagged, err) != 0) {
-        return -1;
-    }
-    c->target = &c->tagged;
-    c->target_etag = c->tagged.kind == DAV_RES_ITEM
-                         ? dav_etag(c->dr->arena, &c->tagged.coll, c->tagged.item.modseq)
-                         : NULL;
-    return 0;
-}
-
-/* A state token's truth for the current resource: the extensions decide; unknown tokens and
- * resources that do not exist are false. */
-static bool check_token(void *ctx, struct slice token)
-{
-    struct if_check *c = ctx;
-    if (c->target->kind == DAV_RES_NONE) {
-        return false;
-    }
-    for (size_t e = 0; e < c->dr->core->app->next; e++) {
-        if (c->dr->core->app->ext[e]->state_token) {
-            int m = c->dr->core->app->ext[e]->state_token(c->dr, c->target, token);
-            if (m >= 0) {
-                return m == 1;
-            }
-        }
-    }
-    return false;
-}
-
-static bool check_etag(void *ctx, struct slice etag)
-{
-    struct if_check *c = ctx;
-    return c->target_etag && slice_eq(etag, slice_from_cstr(c->target_etag));
-}
-
-static const struct dav_if_ops check_ops = {check_tag, check_token, check_etag};
-
-int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag, struct err *err)
-{
-    const char *h = http_req_header(dr->http, "If");
-    if (!h) {
-        return 0;
-    }
-    struct if_check c = {.dr = dr, .target = res, .target_etag = etag};
-    bool truth = false;
-    if (dav_if_eval(slice_from_cstr(h), &check_ops, &c, &truth, err) != 0) {
-        return -1;
-    }
-    if (!truth) {
-        if (res->kind == DAV_RES_ITEM) {
-            /* exchange-replication.md §2.1: the current state, so the client can refetch */
-            if (etag) {
-                http_resp_error_header(dr->http, "ETag", etag);
-            }
-            dav_ext_item_headers(dr, &res->coll, res->item.id, res->item.modseq, false, true);
-        }
-        return err_set(err, &dav_cond_precondition_failed, "If header evaluates to false");
-    }
-    return 0;
-}
-
-int dav_if_check_target(struct dav_req *dr, const struct dav_res *res, struct err *err)
-{
-    if (!http_req_header(dr->http, "If")) {
-        return 0;
-    }
-    const char *etag =
-        res->kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res->coll, res->item.modseq) : NULL;
-    return dav_if_check(dr, res, etag, err);
 }

@@ -22,28 +22,6 @@ struct pf_parse {
     bool has_mode;
 };
 
-static int add_name(
-    struct dav_propsel *sel, struct arena *a, struct slice ns, struct slice name, struct err *err)
-{
-    if (sel->n == DAV_MAX_PROPS_REQUESTED) {
-        return err_set(err, &dav_cond_bad_request, "more than %d properties requested",
-                       DAV_MAX_PROPS_REQUESTED);
-    }
-    if (sel->n == sel->cap) {
-        size_t cap = sel->cap ? sel->cap * 2 : 16;
-        struct dav_propname *names = arena_alloc(a, cap * sizeof(*names));
-        if (sel->n) {
-            memcpy(names, sel->names, sel->n * sizeof(*names));
-        }
-        sel->names = names;
-        sel->cap = cap;
-    }
-    sel->names[sel->n].ns = arena_slicedup(a, ns);
-    sel->names[sel->n].name = arena_slicedup(a, name);
-    sel->n++;
-    return 0;
-}
-
 static bool is_dav(struct slice ns, struct slice name, const char *want)
 {
     return slice_eq(ns, SLICE_LIT(DAV_NS)) && slice_eq(name, slice_from_cstr(want));
@@ -80,7 +58,7 @@ static int pf_start(void *ctx,
             p->in_prop = true;
         }
     } else if (p->depth == 3 && p->in_prop) {
-        return add_name(&p->sel, p->arena, ns, name, err);
+        return dav_propsel_add(&p->sel, p->arena, ns, name, err);
     }
     return 0;
 }

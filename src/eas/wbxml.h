@@ -164,6 +164,33 @@ int eas_enc_opaque(struct eas_wbxml_enc *e, unsigned tag, const void *p, size_t 
 /* Returns 0 when one root element was written and closed and no call failed, else -1. */
 int eas_enc_finish(struct eas_wbxml_enc *e);
 
+/* A point in the encoder's output to come back to (eas_enc_mark); its fields are the
+ * encoder's, not the caller's. */
+struct eas_enc_mark {
+    size_t len;
+    unsigned page;
+    unsigned depth;
+    bool rooted;
+};
+
+/* The current point: the output's length, the code page and the open elements. */
+struct eas_enc_mark eas_enc_mark(const struct eas_wbxml_enc *e);
+
+/* Undoes what was written since `m` (taken on this encoder, `out` not drained since): the
+ * output is cut back to the mark and the page, the open elements and whether the root was
+ * started are as they were there, so
+ * a partly written element leaves no trace. A refusal stays sticky. */
+void eas_enc_rewind(struct eas_wbxml_enc *e, struct eas_enc_mark m);
+
+/* The current code page (what a fragment encoded on its own ends on, for eas_enc_splice). */
+unsigned eas_enc_page(const struct eas_wbxml_enc *e);
+
+/* Appends n bytes of balanced WBXML body encoded elsewhere (a stored fragment, without the
+ * document header) that start on code page 0 and end on `end_page`: a SWITCH_PAGE to 0 first
+ * when the current page is another, then the bytes; the current page is then `end_page`.
+ * -1 when `out` refuses. */
+int eas_enc_splice(struct eas_wbxml_enc *e, const void *p, size_t n, unsigned end_page);
+
 /* --- dump ---------------------------------------------------------------------------- */
 
 /* Decodes the document p[0..n) (default limits) and appends it to `out` as one line of

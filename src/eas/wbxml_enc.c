@@ -210,3 +210,38 @@ int eas_enc_finish(struct eas_wbxml_enc *e)
 {
     return e->failed || !e->rooted || e->depth != 0 ? -1 : 0;
 }
+
+struct eas_enc_mark eas_enc_mark(const struct eas_wbxml_enc *e)
+{
+    return (struct eas_enc_mark){
+        .len = e->out->len, .page = e->page, .depth = e->depth, .rooted = e->rooted};
+}
+
+void eas_enc_rewind(struct eas_wbxml_enc *e, struct eas_enc_mark m)
+{
+    assert(m.len <= e->out->len);
+    e->out->len = m.len;
+    if (e->out->data) {
+        e->out->data[m.len] = '\0';
+    }
+    e->page = m.page;
+    e->depth = m.depth;
+    e->rooted = m.rooted;
+}
+
+unsigned eas_enc_page(const struct eas_wbxml_enc *e)
+{
+    return e->page;
+}
+
+int eas_enc_splice(struct eas_wbxml_enc *e, const void *p, size_t n, unsigned end_page)
+{
+    static const char page0[2] = {ENC_SWITCH_PAGE, 0x00};
+    int rc = 0;
+    if (e->page != 0) {
+        rc |= buf_append(e->out, page0, sizeof(page0));
+    }
+    rc |= buf_append(e->out, p, n);
+    e->page = end_page;
+    return rc;
+}

@@ -872,7 +872,8 @@ void store_pool_stats(struct store_pool *p, struct store_pool_stats *out)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Shared helpers of the collection and item files */
+/* Shared helpers of the collection and item files: store_sqlite_item.c uses these and
+ * nothing of store_sqlite_coll.c, so the order is one way (coll -> item -> this file). */
 
 void store_db_fresh_guid(uint8_t out[STORE_GUID_BYTES])
 {
@@ -888,6 +889,97 @@ bool store_db_name_ok(const char *name)
 {
     size_t n = strlen(name);
     return n > 0 && n <= STORE_NAME_MAX;
+}
+
+void store_db_read_coll(sqlite3_stmt *st, struct arena *arena, struct store_coll *out)
+{
+    out->id = store_db_col_u64(st, 0);
+    out->owner = store_db_col_u64(st, 1);
+    out->parent = store_db_col_u64(st, 2); /* NULL (a home) reads as 0 */
+    out->kind = (enum store_coll_kind)sqlite3_column_int(st, 3);
+    out->name = store_db_col_text(st, 4, arena);
+    out->modseq = store_db_col_u64(st, 5);
+    out->epoch = store_db_col_u64(st, 6);
+    memset(out->change_guid, 0, STORE_GUID_BYTES);
+    if (sqlite3_column_bytes(st, 7) == STORE_GUID_BYTES) {
+        memcpy(out->change_guid, sqlite3_column_blob(st, 7), STORE_GUID_BYTES);
+    }
+    out->tomb_horizon = store_db_col_u64(st, 8);
+    out->created = sqlite3_column_int64(st, 9);
+    out->updated = sqlite3_column_int64(st, 10);
+    out->comps = (unsigned)sqlite3_column_int64(st, 11);
+}
+
+enum store_rc store_db_bump(struct store *s, uint64_t coll, uint64_t *modseq_out)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_COLL_BUMP);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, coll);
+    sqlite3_bind_int64(st, 2, time_now());
+    enum store_rc rc = store_db_step_one(s, st);
+    uint64_t modseq = rc == STORE_OK ? store_db_col_u64(st, 0) : 0;
+    if (rc == STORE_OK && modseq_out) {
+        *modseq_out = modseq;
+    }
+    if (rc == STORE_OK) {
+        /* Finish the UPDATE ... RETURNING: the change is only complete at SQLITE_DONE. */
+        rc = store_db_exec(s, st);
+        if (rc == STORE_OK) {
+            store_db_note_change(s, coll, modseq);
+        }
+    } else {
+        store_db_reset(st);
+    }
+    if (rc == STORE_NOTFOUND) {
+        store_db_fail_msg(s, rc, "no such collection");
+    }
+    return rc;
+}
+
+/* Runs an existence query ("SELECT 1 ... ?1 ?2") over (id, name): STORE_OK when a row exists,
+ * STORE_NOTFOUND when not. */
+static enum store_rc exists(struct store *s, enum store_db_stmt_id id, uint64_t k, const char *name)
+{
+    sqlite3_stmt *st = store_db_stmt(s, id);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, k);
+    if (name) {
+        store_db_bind_text(st, 2, name);
+    }
+    enum store_rc rc = store_db_step_one(s, st);
+    store_db_reset(st);
+    return rc;
+}
+
+enum store_rc store_db_check_no_item(struct store *s, uint64_t parent, const char *name)
+{
+    enum store_rc rc = exists(s, S_COLL_HAS_ITEM, parent, name);
+    if (rc == STORE_OK) {
+        return store_db_fail_msg(s, STORE_EXISTS, "an item has that name");
+    }
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+enum store_rc store_db_check_no_child(struct store *s, uint64_t parent, const char *name)
+{
+    enum store_rc rc = exists(s, S_COLL_HAS_CHILD, parent, name);
+    if (rc == STORE_OK) {
+        return store_db_fail_msg(s, STORE_EXISTS, "a collection has that name");
+    }
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+enum store_rc store_db_check_coll(struct store *s, uint64_t id)
+{
+    enum store_rc rc = exists(s, S_COLL_EXISTS, id, NULL);
+    if (rc == STORE_NOTFOUND) {
+        store_db_fail_msg(s, rc, "no such collection");
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -2,7 +2,9 @@
  * the modseq counter every member write bumps, history cuts (epoch, change GUID, tomb_horizon)
  * and tombstone pruning. Owns the rule that a name in a collection is either one child
  * collection or one live item, never both (with store_sqlite_item.c). SQL text lives in
- * store_sqlite.c's statement table. */
+ * store_sqlite.c's statement table.
+ * Depends on store_sqlite_item.c (the collection cursors) and store_sqlite.c (the shared
+ * helpers: row decoding, modseq bump, name checks); neither depends on this file. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,25 +13,6 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "util/timeutil.h"
-
-void store_db_read_coll(sqlite3_stmt *st, struct arena *arena, struct store_coll *out)
-{
-    out->id = store_db_col_u64(st, 0);
-    out->owner = store_db_col_u64(st, 1);
-    out->parent = store_db_col_u64(st, 2); /* NULL (a home) reads as 0 */
-    out->kind = (enum store_coll_kind)sqlite3_column_int(st, 3);
-    out->name = store_db_col_text(st, 4, arena);
-    out->modseq = store_db_col_u64(st, 5);
-    out->epoch = store_db_col_u64(st, 6);
-    memset(out->change_guid, 0, STORE_GUID_BYTES);
-    if (sqlite3_column_bytes(st, 7) == STORE_GUID_BYTES) {
-        memcpy(out->change_guid, sqlite3_column_blob(st, 7), STORE_GUID_BYTES);
-    }
-    out->tomb_horizon = store_db_col_u64(st, 8);
-    out->created = sqlite3_column_int64(st, 9);
-    out->updated = sqlite3_column_int64(st, 10);
-    out->comps = (unsigned)sqlite3_column_int64(st, 11);
-}
 
 /* Runs a single-row collection query; STORE_NOTFOUND when it returns nothing. */
 static enum store_rc
@@ -66,78 +49,6 @@ enum store_rc store_coll_lookup(
     store_db_bind_u64(st, 1, parent);
     store_db_bind_text(st, 2, name);
     return coll_row(s, st, arena, out);
-}
-
-enum store_rc store_db_bump(struct store *s, uint64_t coll, uint64_t *modseq_out)
-{
-    sqlite3_stmt *st = store_db_stmt(s, S_COLL_BUMP);
-    if (!st) {
-        return STORE_IO;
-    }
-    store_db_bind_u64(st, 1, coll);
-    sqlite3_bind_int64(st, 2, time_now());
-    enum store_rc rc = store_db_step_one(s, st);
-    uint64_t modseq = rc == STORE_OK ? store_db_col_u64(st, 0) : 0;
-    if (rc == STORE_OK && modseq_out) {
-        *modseq_out = modseq;
-    }
-    if (rc == STORE_OK) {
-        /* Finish the UPDATE ... RETURNING: the change is only complete at SQLITE_DONE. */
-        rc = store_db_exec(s, st);
-        if (rc == STORE_OK) {
-            store_db_note_change(s, coll, modseq);
-        }
-    } else {
-        store_db_reset(st);
-    }
-    if (rc == STORE_NOTFOUND) {
-        store_db_fail_msg(s, rc, "no such collection");
-    }
-    return rc;
-}
-
-/* Runs an existence query ("SELECT 1 ... ?1 ?2") over (id, name): STORE_OK when a row exists,
- * STORE_NOTFOUND when not. */
-static enum store_rc exists(struct store *s, enum store_db_stmt_id id, uint64_t k, const char *name)
-{
-    sqlite3_stmt *st = store_db_stmt(s, id);
-    if (!st) {
-        return STORE_IO;
-    }
-    store_db_bind_u64(st, 1, k);
-    if (name) {
-        store_db_bind_text(st, 2, name);
-    }
-    enum store_rc rc = store_db_step_one(s, st);
-    store_db_reset(st);
-    return rc;
-}
-
-enum store_rc store_db_check_no_item(struct store *s, uint64_t parent, const char *name)
-{
-    enum store_rc rc = exists(s, S_COLL_HAS_ITEM, parent, name);
-    if (rc == STORE_OK) {
-        return store_db_fail_msg(s, STORE_EXISTS, "an item has that name");
-    }
-    return rc == STORE_NOTFOUND ? STORE_OK : rc;
-}
-
-enum store_rc store_db_check_no_child(struct store *s, uint64_t parent, const char *name)
-{
-    enum store_rc rc = exists(s, S_COLL_HAS_CHILD, parent, name);
-    if (rc == STORE_OK) {
-        return store_db_fail_msg(s, STORE_EXISTS, "a collection has that name");
-    }
-    return rc == STORE_NOTFOUND ? STORE_OK : rc;
-}
-
-enum store_rc store_db_check_coll(struct store *s, uint64_t id)
-{
-    enum store_rc rc = exists(s, S_COLL_EXISTS, id, NULL);
-    if (rc == STORE_NOTFOUND) {
-        store_db_fail_msg(s, rc, "no such collection");
-    }
-    return rc;
 }
 
 /* STORE_EXISTS unless `name` is free in `parent`: no child collection and no live item. */

@@ -2,7 +2,9 @@
  * change log (exchange-replication.md §3.9: live items and tombstones by (collection, modseq),
  * created_modseq, tombstones of deletes and moves away) and the cursors that stream it. Item
  * content sits in item_content, read only by store_item_get with STORE_ITEM_CONTENT; cursors
- * never load it. SQL text lives in store_sqlite.c's statement table, except the cursors'. */
+ * never load it. SQL text lives in store_sqlite.c's statement table, except the cursors'.
+ * Depends on store_sqlite.c (the shared helpers: row decoding, modseq bump, name checks),
+ * never on store_sqlite_coll.c, which depends on this file (its cursors). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -812,6 +812,82 @@ static void test_wbxml_encoder_switches_page_only_when_it_changes(void **state)
     buf_deinit(&out);
 }
 
+static void test_wbxml_encoder_rewinds_to_a_mark(void **state)
+{
+    (void)state;
+    struct buf out;
+    buf_init(&out, OUT_LIMIT);
+    struct eas_wbxml_enc e;
+    assert_int_equal(eas_enc_begin(&e, &out), 0);
+    assert_int_equal(eas_enc_start(&e, EAS_AS_SYNC), 0);
+    assert_int_equal(eas_enc_start(&e, EAS_AS_COMMANDS), 0);
+    struct eas_enc_mark m = eas_enc_mark(&e);
+    size_t len = out.len;
+    /* a partly written item on another page: Add, ServerId, ApplicationData, Subject */
+    assert_int_equal(eas_enc_start(&e, EAS_AS_ADD), 0);
+    assert_int_equal(eas_enc_cstr(&e, EAS_AS_SERVERID, "1:2"), 0);
+    assert_int_equal(eas_enc_start(&e, EAS_AS_APPLICATIONDATA), 0);
+    assert_int_equal(eas_enc_cstr(&e, EAS_CAL_SUBJECT, "s"), 0);
+    assert_int_equal(e.page, EAS_TAG_PAGE(EAS_CAL_SUBJECT));
+    assert_int_equal(e.depth, 4);
+    assert_true(out.len > len);
+    eas_enc_rewind(&e, m);
+    assert_int_equal(out.len, len);
+    assert_int_equal(out.data[len], '\0');
+    assert_int_equal(e.page, 0);
+    assert_int_equal(e.depth, 2);
+    ASSERT_BYTES(&out, HDR "\x45\x56");
+    /* the encoder goes on from the mark as if nothing had been written */
+    assert_int_equal(eas_enc_empty(&e, EAS_AS_MOREAVAILABLE), 0);
+    assert_int_equal(eas_enc_end(&e), 0);
+    assert_int_equal(eas_enc_end(&e), 0);
+    assert_int_equal(eas_enc_finish(&e), 0);
+    ASSERT_BYTES(&out, HDR "\x45\x56\x14\x01\x01");
+    /* a mark before the root: rewinding there undoes the root too */
+    buf_reset(&out);
+    assert_int_equal(eas_enc_begin(&e, &out), 0);
+    m = eas_enc_mark(&e);
+    assert_int_equal(eas_enc_start(&e, EAS_CAL_SUBJECT), 0);
+    eas_enc_rewind(&e, m);
+    assert_false(e.rooted);
+    assert_int_equal(e.page, 0);
+    assert_int_equal(eas_enc_finish(&e), -1);
+    ASSERT_BYTES(&out, HDR);
+    buf_deinit(&out);
+}
+
+static void test_wbxml_encoder_splices_a_fragment_from_page_0(void **state)
+{
+    (void)state;
+    struct buf frag;
+    buf_init(&frag, OUT_LIMIT);
+    struct eas_wbxml_enc f;
+    assert_int_equal(eas_enc_begin(&f, &frag), 0);
+    assert_int_equal(eas_enc_start(&f, EAS_AS_ADD), 0); /* page 0 */
+    assert_int_equal(eas_enc_cstr(&f, EAS_AS_SERVERID, "1"), 0);
+    assert_int_equal(eas_enc_cstr(&f, EAS_CAL_SUBJECT, "s"), 0); /* 00 04 */
+    assert_int_equal(eas_enc_end(&f), 0);
+    assert_int_equal(eas_enc_page(&f), EAS_TAG_PAGE(EAS_CAL_SUBJECT));
+    struct buf out;
+    buf_init(&out, OUT_LIMIT);
+    struct eas_wbxml_enc e;
+    assert_int_equal(eas_enc_begin(&e, &out), 0);
+    assert_int_equal(eas_enc_start(&e, EAS_AS_SYNC), 0);
+    assert_int_equal(eas_enc_start(&e, EAS_AS_APPLICATIONDATA), 0);
+    assert_int_equal(eas_enc_cstr(&e, EAS_CAL_LOCATION, "l"), 0); /* 00 04: not on page 0 */
+    assert_int_equal(eas_enc_splice(&e, frag.data + 4, frag.len - 4, eas_enc_page(&f)), 0);
+    assert_int_equal(eas_enc_page(&e), EAS_TAG_PAGE(EAS_CAL_SUBJECT));
+    assert_int_equal(eas_enc_cstr(&e, EAS_CAL_SUBJECT, "t"), 0); /* same page: no switch */
+    assert_int_equal(eas_enc_end(&e), 0);
+    assert_int_equal(eas_enc_end(&e), 0);
+    assert_int_equal(eas_enc_finish(&e), 0);
+    ASSERT_BYTES(&out, HDR "\x45\x5d\x00\x04\x57\x03l\x00\x01"
+                           "\x00\x00\x47\x4d\x03\x31\x00\x01\x00\x04\x66\x03s\x00\x01\x01"
+                           "\x66\x03t\x00\x01\x01\x01");
+    buf_deinit(&out);
+    buf_deinit(&frag);
+}
+
 static void test_wbxml_encoder_writes_numbers_empty_text_and_opaque(void **state)
 {
     (void)state;
@@ -1040,6 +1116,8 @@ int main(void)
         cmocka_unit_test(test_wbxml_lookup_takes_both_namespace_spellings),
         cmocka_unit_test(test_wbxml_encoder_writes_the_worked_examples),
         cmocka_unit_test(test_wbxml_encoder_switches_page_only_when_it_changes),
+        cmocka_unit_test(test_wbxml_encoder_rewinds_to_a_mark),
+        cmocka_unit_test(test_wbxml_encoder_splices_a_fragment_from_page_0),
         cmocka_unit_test(test_wbxml_encoder_writes_numbers_empty_text_and_opaque),
         cmocka_unit_test(test_wbxml_encoder_refuses_nul_and_misuse),
         cmocka_unit_test(test_wbxml_encoder_stops_at_the_buf_limit_writing_nothing),

@@ -1,0 +1,28 @@
+/* dav/propsel.c: the requested properties of a PROPFIND (propfind.c) or a CalDAV REPORT
+ * (caldav/report.c): one list of (namespace, name), grown in the request arena.
+ * Conditions: dav_cond_bad_request (400, more than DAV_MAX_PROPS_REQUESTED names). */
+#include <string.h>
+
+#include "dav/ext.h"
+
+int dav_propsel_add(
+    struct dav_propsel *sel, struct arena *a, struct slice ns, struct slice name, struct err *err)
+{
+    if (sel->n == DAV_MAX_PROPS_REQUESTED) {
+        return err_set(err, &dav_cond_bad_request, "more than %d properties requested",
+                       DAV_MAX_PROPS_REQUESTED);
+    }
+    if (sel->n == sel->cap) {
+        size_t cap = sel->cap ? sel->cap * 2 : 16;
+        struct dav_propname *names = arena_alloc(a, cap * sizeof(*names));
+        if (sel->n) {
+            memcpy(names, sel->names, sel->n * sizeof(*names));
+        }
+        sel->names = names;
+        sel->cap = cap;
+    }
+    sel->names[sel->n].ns = arena_slicedup(a, ns);
+    sel->names[sel->n].name = arena_slicedup(a, name);
+    sel->n++;
+    return 0;
+}
