@@ -383,6 +383,11 @@ enum http_method http_req_method(const struct http_request *req)
     return req->method;
 }
 
+const char *http_method_token(enum http_method m)
+{
+    return m > HTTP_M_OTHER && m < HTTP_M_COUNT ? method_names[m] : NULL;
+}
+
 const char *http_req_method_name(const struct http_request *req)
 {
     return req->method_name;

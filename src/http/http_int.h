@@ -82,6 +82,8 @@ struct http_request {
 
 /* The method named `name` ("PROPFIND"), HTTP_M_OTHER for one the layer does not know. */
 enum http_method http_method_from_name(const char *name);
+/* The token of a known method ("PROPFIND"), NULL for HTTP_M_OTHER (metrics.c labels it). */
+const char *http_method_token(enum http_method m);
 /* Turns req->err into the response under construction: the status from its condition, the
  * error headers only, the body from the route's render_error (text otherwise). */
 void http_set_error_response(struct http_request *req);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/http_int.h"
 #include "util/buf.h"
 #include "util/compiler.h"
 
@@ -118,26 +119,8 @@ static uint64_t get(atomic_uint_fast64_t *a)
 
 static const char *method_label(enum http_method m)
 {
-    static const char *const names[HTTP_M_COUNT] = {
-        [HTTP_M_OTHER] = "other",
-        [HTTP_M_OPTIONS] = "OPTIONS",
-        [HTTP_M_GET] = "GET",
-        [HTTP_M_HEAD] = "HEAD",
-        [HTTP_M_POST] = "POST",
-        [HTTP_M_PUT] = "PUT",
-        [HTTP_M_DELETE] = "DELETE",
-        [HTTP_M_PROPFIND] = "PROPFIND",
-        [HTTP_M_PROPPATCH] = "PROPPATCH",
-        [HTTP_M_MKCOL] = "MKCOL",
-        [HTTP_M_MKCALENDAR] = "MKCALENDAR",
-        [HTTP_M_COPY] = "COPY",
-        [HTTP_M_MOVE] = "MOVE",
-        [HTTP_M_REPORT] = "REPORT",
-        [HTTP_M_SEARCH] = "SEARCH",
-        [HTTP_M_LOCK] = "LOCK",
-        [HTTP_M_UNLOCK] = "UNLOCK",
-    };
-    return names[m];
+    const char *token = http_method_token(m);
+    return token ? token : "other";
 }
 
 /* Writes microseconds as seconds with six decimals. */
