@@ -315,7 +315,8 @@ static int split_scan(struct cal_split *sp, struct err *err)
                                     .index = nseen++};
                 is_zone = name_is(comp, "VTIMEZONE");
             }
-            stack[depth++] = comp;
+            /* a copy: a folded line's unfolded text is gone with the next one */
+            stack[depth++] = (struct slice){arena_slicedup(sp->arena, comp), comp.len};
             continue;
         }
         if (comp.len > 0) {
