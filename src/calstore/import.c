@@ -2,7 +2,7 @@
  * transaction and written by calstore_put, so an import passes the access check and the
  * write hooks as any protocol's write does. Conditions: cal_cond_valid_calendar_data (not a
  * file), calstore_cond_need_privileges (a calendar the principal may not write),
- * err_cond_unavailable (store busy), err_cond_internal (store failure). */
+ * err_cond_unavailable (the store busy or failed: a 503 a client retries, issue 14). */
 #include "calstore/import.h"
 
 #include <stdlib.h>
@@ -58,7 +58,7 @@ static int store_failed(struct store *s, enum store_rc rc, struct err *err)
     if (rc == STORE_BUSY) {
         return err_set(err, &err_cond_unavailable, "the store is busy: %s", store_last_error(s));
     }
-    return err_set(err, &err_cond_internal, "the store failed: %s", store_last_error(s));
+    return err_set(err, &err_cond_unavailable, "the store failed: %s", store_last_error(s));
 }
 
 /* Writes the prepared batch in one transaction; on a store failure nothing of it is

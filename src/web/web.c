@@ -60,11 +60,12 @@ void web_security_headers(struct http_request *req)
 
 int web_store_err(struct web_req *wr, enum store_rc rc, struct err *err)
 {
-    if (rc == STORE_BUSY) {
-        return err_set(err, &err_cond_unavailable, "the store is busy; retry later");
-    }
-    return err_set(err, &err_cond_internal, "store: %s",
-                   wr->store ? store_last_error(wr->store) : "no connection");
+    /* Busy or failed: the server's trouble, retried (issue 14: a store failure is a 503 on
+     * every route, never a 500); the store's detail goes to the log, not to the page. */
+    log_warn("web: the store failed (%d): %s", (int)rc,
+             wr->store ? store_last_error(wr->store) : "no connection");
+    http_resp_error_header(wr->http, "Retry-After", "30");
+    return err_set(err, &err_cond_unavailable, "the store cannot answer now; retry later");
 }
 
 const char *web_time(struct arena *a, int64_t t)
