@@ -20,6 +20,7 @@
 #include "cal/cal.h"
 #include "server/config.h"
 #include "store/store.h"
+#include "tools/share.h"
 #include "tools/transfer.h"
 #include "util/buf.h"
 #include "util/parse.h"
@@ -75,6 +76,12 @@ static const char usage_text[] =
     "                       serves the calendar without signing in (webcal:// subscribers)\n"
     "  subscription del USER CALENDAR   revoke every such URL of the calendar\n"
     "  subscription list USER           calendar, path, created (UTC); tab-separated\n"
+    "Shared calendars (README, \"Sharing\"):\n"
+    "  share OWNER CALENDAR USER read|read-write   grant USER access to OWNER's calendar\n"
+    "                       (or change it); USER finds it in their own calendar home\n"
+    "  unshare OWNER CALENDAR USER   revoke it\n"
+    "  share list USER      grants USER gave (out) and holds (in): calendar, sharee,\n"
+    "                       access, the sharee's path; tab-separated\n"
     "Options:\n"
     "  -d, --data DIR       the store's directory (default ./data)\n"
     "  -c, --config FILE    take the directory from almanacd's configuration (data_dir)\n"
@@ -100,6 +107,9 @@ enum cli_op {
     OP_SUB_ADD,
     OP_SUB_DEL,
     OP_SUB_LIST,
+    OP_SHARE,
+    OP_UNSHARE,
+    OP_SHARE_LIST,
     OP_INIT,
     OP_CHECK,
     OP_BACKUP,
@@ -109,17 +119,19 @@ enum cli_op {
 /* One command line, checked before anything opens the store. Strings borrow argv. */
 struct cli_cmd {
     enum cli_op op;
-    const char *data_dir;    /* --data, or NULL: --config's data_dir, else ./data */
-    const char *config_path; /* --config, or NULL */
-    const char *user;        /* OP_USER_*, OP_CALENDAR_*, OP_DEVICE_* */
-    const char *calendar;    /* OP_CALENDAR_ADD, OP_IMPORT, OP_EXPORT, OP_SUB_ADD/DEL */
-    const char *file;        /* OP_IMPORT */
-    const char *device;      /* OP_DEVICE_DEL */
-    const char *display;     /* OP_CALENDAR_ADD with --displayname, else NULL */
-    const char *path;        /* OP_BACKUP's DEST, OP_RESTORE's SRC */
-    bool is_generated;       /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
-    bool is_forced;          /* OP_RESTORE --force */
-    uint64_t days;           /* OP_PRUNE */
+    const char *data_dir;           /* --data, or NULL: --config's data_dir, else ./data */
+    const char *config_path;        /* --config, or NULL */
+    const char *user;               /* OP_USER_*, OP_CALENDAR_*, OP_DEVICE_*; OP_SHARE*: owner */
+    const char *sharee;             /* OP_SHARE, OP_UNSHARE */
+    enum store_share_access access; /* OP_SHARE */
+    const char *calendar;           /* OP_CALENDAR_ADD, OP_IMPORT, OP_EXPORT, OP_SUB_ADD/DEL */
+    const char *file;               /* OP_IMPORT */
+    const char *device;             /* OP_DEVICE_DEL */
+    const char *display;            /* OP_CALENDAR_ADD with --displayname, else NULL */
+    const char *path;               /* OP_BACKUP's DEST, OP_RESTORE's SRC */
+    bool is_generated; /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
+    bool is_forced;    /* OP_RESTORE --force */
+    uint64_t days;     /* OP_PRUNE */
     char config_dir[CONFIG_STR_MAX]; /* data_dir read from --config */
     char password[PASSWORD_MAX + 1]; /* OP_USER_ADD/PASSWD; main() wipes it */
 };
@@ -358,6 +370,48 @@ static int parse_subscription(const struct cli_words *w, unsigned seen, struct c
     return check_opts(seen, 0);
 }
 
+/* share OWNER CALENDAR USER read|read-write, unshare OWNER CALENDAR USER, share list USER */
+static int parse_share(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
+{
+    bool is_share = strcmp(w->w[0], "share") == 0;
+    if (is_share && w->n == 3 && strcmp(w->w[1], "list") == 0) {
+        cmd->op = OP_SHARE_LIST;
+        cmd->user = w->w[2];
+        if (!is_valid_user(cmd->user)) {
+            return bad_user_name(cmd->user);
+        }
+        return check_opts(seen, 0);
+    }
+    if (w->n != (is_share ? 5u : 4u)) {
+        return usage_error(is_share
+                               ? "share needs OWNER CALENDAR USER read|read-write, or list USER"
+                               : "unshare needs OWNER CALENDAR USER");
+    }
+    cmd->op = is_share ? OP_SHARE : OP_UNSHARE;
+    cmd->user = w->w[1];
+    cmd->calendar = w->w[2];
+    cmd->sharee = w->w[3];
+    if (!is_valid_user(cmd->user)) {
+        return bad_user_name(cmd->user);
+    }
+    if (!is_valid_user(cmd->sharee)) {
+        return bad_user_name(cmd->sharee);
+    }
+    if (!is_valid_calendar(cmd->calendar)) {
+        return usage_error("bad calendar name (1-255 bytes, no '/', not . or ..)");
+    }
+    if (is_share) {
+        if (strcmp(w->w[4], "read") == 0) {
+            cmd->access = STORE_SHARE_READ;
+        } else if (strcmp(w->w[4], "read-write") == 0) {
+            cmd->access = STORE_SHARE_READ_WRITE;
+        } else {
+            return usage_error("the access is read or read-write");
+        }
+    }
+    return check_opts(seen, 0);
+}
+
 /* import USER CALENDAR FILE, export USER CALENDAR */
 static int parse_transfer(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
 {
@@ -525,6 +579,9 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
     }
     if (strcmp(what, "subscription") == 0) {
         return parse_subscription(&w, seen, cmd);
+    }
+    if (strcmp(what, "share") == 0 || strcmp(what, "unshare") == 0) {
+        return parse_share(&w, seen, cmd);
     }
     if (strcmp(what, "import") == 0 || strcmp(what, "export") == 0) {
         return parse_transfer(&w, seen, cmd);
@@ -1082,6 +1139,12 @@ static int run(struct store *s, const struct cli_cmd *cmd)
         return transfer_sub(s, TRANSFER_SUB_DEL, cmd->user, cmd->calendar);
     case OP_SUB_LIST:
         return transfer_sub(s, TRANSFER_SUB_LIST, cmd->user, NULL);
+    case OP_SHARE:
+        return share_grant(s, cmd->user, cmd->calendar, cmd->sharee, cmd->access);
+    case OP_UNSHARE:
+        return share_revoke(s, cmd->user, cmd->calendar, cmd->sharee);
+    case OP_SHARE_LIST:
+        return share_list(s, cmd->user);
     case OP_INIT:
         printf("store ready in %s\n", cmd->data_dir);
         return 0;

@@ -69,17 +69,93 @@ bool calstore_prepared_on(const struct calstore_obj *obj, const void *content, s
 /* ---------------------------------------------------------------------------------------- */
 /* Hook points */
 
-int calstore_check_write(const struct calstore_writer *w,
-                         enum calstore_op op,
-                         const struct store_coll *coll,
-                         struct err *err)
+enum store_rc calstore_access(struct store *store,
+                              uint64_t principal,
+                              const struct store_coll *coll,
+                              enum calstore_access *out)
 {
-    (void)op; /* issue 12: sharees' rights differ by operation */
-    if (coll->owner != w->principal) {
-        return err_set(err, &calstore_cond_need_privileges,
-                       "the collection belongs to another principal");
+    *out = CALSTORE_ACCESS_NONE;
+    if (coll->owner == principal) {
+        *out = CALSTORE_ACCESS_OWNER;
+        return STORE_OK;
     }
-    return 0;
+    struct store_share sh;
+    enum store_rc rc = store_share_get(store, coll->id, principal, NULL, &sh);
+    if (rc == STORE_NOTFOUND) {
+        return STORE_OK;
+    }
+    if (rc == STORE_OK) {
+        *out =
+            sh.access == STORE_SHARE_READ_WRITE ? CALSTORE_ACCESS_READ_WRITE : CALSTORE_ACCESS_READ;
+    }
+    return rc;
+}
+
+bool calstore_access_allows(enum calstore_access a, enum calstore_op op)
+{
+    switch (a) {
+    case CALSTORE_ACCESS_OWNER:
+        return true;
+    case CALSTORE_ACCESS_READ_WRITE:
+        switch (op) {
+        case CALSTORE_OP_PUT:
+        case CALSTORE_OP_DELETE:
+        case CALSTORE_OP_COPY:
+        case CALSTORE_OP_MOVE:
+        case CALSTORE_OP_ITEM_PROPS:
+            return true;
+        case CALSTORE_OP_COLL_PROPS:
+        case CALSTORE_OP_COLL_CREATE:
+        case CALSTORE_OP_COLL_DELETE:
+            return false;
+        }
+        return false;
+    case CALSTORE_ACCESS_READ:
+    case CALSTORE_ACCESS_NONE:
+        return false;
+    }
+    return false;
+}
+
+const char *calstore_op_privilege(enum calstore_op op)
+{
+    switch (op) {
+    case CALSTORE_OP_PUT:
+        return "write-content";
+    case CALSTORE_OP_DELETE:
+        return "unbind";
+    case CALSTORE_OP_COPY:
+    case CALSTORE_OP_COLL_CREATE:
+        return "bind";
+    case CALSTORE_OP_MOVE:
+        return "unbind";
+    case CALSTORE_OP_ITEM_PROPS:
+    case CALSTORE_OP_COLL_PROPS:
+        return "write-properties";
+    case CALSTORE_OP_COLL_DELETE:
+        return "unbind";
+    }
+    return "write";
+}
+
+enum calstore_rc calstore_check_write(const struct calstore_writer *w,
+                                      enum calstore_op op,
+                                      const struct store_coll *coll,
+                                      struct calstore_res *res,
+                                      struct err *err)
+{
+    enum calstore_access a;
+    enum store_rc rc = calstore_access(w->store, w->principal, coll, &a);
+    if (rc != STORE_OK) {
+        res->store_rc = rc;
+        return CALSTORE_STORE;
+    }
+    if (!calstore_access_allows(a, op)) {
+        err_set(err, &calstore_cond_need_privileges, "DAV:%s is not granted on the collection",
+                calstore_op_privilege(op));
+        return CALSTORE_DENIED;
+    }
+    return CALSTORE_OK;
 }
 
 static atomic_uint_fast64_t n_put, n_deleted, n_copied, n_moved;
@@ -113,6 +189,11 @@ static void calstore_written(const struct calstore_writer *w,
     case CALSTORE_OP_MOVE:
         atomic_fetch_add(&n_moved, 1);
         break;
+    case CALSTORE_OP_ITEM_PROPS:
+    case CALSTORE_OP_COLL_PROPS:
+    case CALSTORE_OP_COLL_CREATE:
+    case CALSTORE_OP_COLL_DELETE:
+        break; /* access checks only: no object is written */
     }
 }
 
@@ -169,8 +250,9 @@ enum calstore_rc calstore_put(const struct calstore_writer *w,
                               struct err *err)
 {
     memset(res, 0, sizeof(*res));
-    if (calstore_check_write(w, CALSTORE_OP_PUT, coll, err) != 0) {
-        return CALSTORE_DENIED;
+    enum calstore_rc arc = calstore_check_write(w, CALSTORE_OP_PUT, coll, res, err);
+    if (arc != CALSTORE_OK) {
+        return arc;
     }
     if (obj->rc != 0) {
         *err = obj->err;
@@ -214,8 +296,9 @@ enum calstore_rc calstore_delete(const struct calstore_writer *w,
                                  struct err *err)
 {
     memset(res, 0, sizeof(*res));
-    if (calstore_check_write(w, CALSTORE_OP_DELETE, coll, err) != 0) {
-        return CALSTORE_DENIED;
+    enum calstore_rc arc = calstore_check_write(w, CALSTORE_OP_DELETE, coll, res, err);
+    if (arc != CALSTORE_OK) {
+        return arc;
     }
     struct store_item before;
     enum store_rc rc = store_item_get(w->store, coll->id, name, STORE_ITEM_META, w->arena, &before);
@@ -238,8 +321,9 @@ enum calstore_rc calstore_copy(const struct calstore_writer *w,
                                struct err *err)
 {
     memset(res, 0, sizeof(*res));
-    if (calstore_check_write(w, CALSTORE_OP_COPY, to, err) != 0) {
-        return CALSTORE_DENIED;
+    enum calstore_rc arc = calstore_check_write(w, CALSTORE_OP_COPY, to, res, err);
+    if (arc != CALSTORE_OK) {
+        return arc;
     }
     struct store_item src;
     enum store_rc rc = store_item_get(w->store, from->id, name,
@@ -278,9 +362,12 @@ enum calstore_rc calstore_move(const struct calstore_writer *w,
                                struct err *err)
 {
     memset(res, 0, sizeof(*res));
-    if (calstore_check_write(w, CALSTORE_OP_MOVE, from, err) != 0 ||
-        (to->id != from->id && calstore_check_write(w, CALSTORE_OP_MOVE, to, err) != 0)) {
-        return CALSTORE_DENIED;
+    enum calstore_rc arc = calstore_check_write(w, CALSTORE_OP_MOVE, from, res, err);
+    if (arc == CALSTORE_OK && to->id != from->id) {
+        arc = calstore_check_write(w, CALSTORE_OP_MOVE, to, res, err);
+    }
+    if (arc != CALSTORE_OK) {
+        return arc;
     }
     struct store_item src;
     enum store_rc rc = store_item_get(w->store, from->id, name, STORE_ITEM_META, w->arena, &src);

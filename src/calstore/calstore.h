@@ -22,8 +22,8 @@
  *
  * Hook points (issues 12 and 13), each a call every write above passes through:
  *  - access: calstore_check_write(), called first by every write with the operation and the
- *    collection(s) it changes. Today it enforces the one rule there is: the writing principal
- *    owns the collection. Sharing (read-only sharees, delegates) extends it there.
+ *    collection(s) it changes. The owner may do everything, a read-write sharee write the
+ *    collection's members, a read sharee nothing (calstore_access, issue 12).
  *  - scheduling: calstore_written(), called after every successful store write with the
  *    operation, the collection, the item's name and its index before and after. Today it
  *    only counts (calstore_stats); implicit scheduling (RFC 6638: iTIP to attendees when an
@@ -95,18 +95,49 @@ struct calstore_res {
 };
 
 enum calstore_op {
-    CALSTORE_OP_PUT,    /* create or replace an object */
-    CALSTORE_OP_DELETE, /* delete one */
-    CALSTORE_OP_COPY,   /* a copy of an object arrives */
-    CALSTORE_OP_MOVE,   /* an object leaves (`coll` the source) or arrives (the target) */
+    CALSTORE_OP_PUT,         /* create or replace an object */
+    CALSTORE_OP_DELETE,      /* delete one */
+    CALSTORE_OP_COPY,        /* a copy of an object arrives */
+    CALSTORE_OP_MOVE,        /* an object leaves (`coll` the source) or arrives (the target) */
+    CALSTORE_OP_ITEM_PROPS,  /* dead properties of a member object change */
+    CALSTORE_OP_COLL_PROPS,  /* properties of the collection itself change */
+    CALSTORE_OP_COLL_CREATE, /* a collection is made inside `coll` */
+    CALSTORE_OP_COLL_DELETE, /* the collection itself is deleted, moved or renamed */
 };
 
-/* The access check every write makes first, once per collection it changes: 0, or -1 with
- * calstore_cond_need_privileges. Issue 12's sharing rules go here. */
-int calstore_check_write(const struct calstore_writer *w,
-                         enum calstore_op op,
-                         const struct store_coll *coll,
-                         struct err *err);
+/* What a principal may do with a collection (issue 12): its owner everything; a sharee what
+ * the grant says; anyone else nothing. */
+enum calstore_access {
+    CALSTORE_ACCESS_NONE = 0,
+    CALSTORE_ACCESS_READ,       /* read: the collection, its members and their properties */
+    CALSTORE_ACCESS_READ_WRITE, /* and create, change and delete its members (DAV:bind,
+                                   unbind, write-content, and items' write-properties); the
+                                   collection's own properties and existence stay the owner's */
+    CALSTORE_ACCESS_OWNER,
+};
+
+/* `principal`'s access to `coll` into *out: STORE_OK, or the store's failure. Runs inside
+ * any transaction (a read suffices). */
+enum store_rc calstore_access(struct store *store,
+                              uint64_t principal,
+                              const struct store_coll *coll,
+                              enum calstore_access *out);
+
+/* True when access `a` allows `op` on the collection. */
+bool calstore_access_allows(enum calstore_access a, enum calstore_op op);
+
+/* The RFC 3744 privilege (local name in DAV:) `op` needs on the collection: "bind",
+ * "unbind", "write-content" or "write-properties" (for a 403 need-privileges body). */
+const char *calstore_op_privilege(enum calstore_op op);
+
+/* The access check every write makes first, once per collection it changes: CALSTORE_OK;
+ * CALSTORE_DENIED with calstore_cond_need_privileges in err (the message names the
+ * privilege); or CALSTORE_STORE with res->store_rc when the store failed to answer. */
+enum calstore_rc calstore_check_write(const struct calstore_writer *w,
+                                      enum calstore_op op,
+                                      const struct store_coll *coll,
+                                      struct calstore_res *res,
+                                      struct err *err);
 
 /* Creates or replaces item `name` of the calendar `coll` with the prepared object: access,
  * the verdict, coll's component set (obj may have been prepared for more), the UID no other

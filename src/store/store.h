@@ -646,4 +646,68 @@ enum store_rc store_sub_revoke(struct store *s, uint64_t coll);
 typedef int store_sub_fn(void *ctx, const struct store_sub *sub);
 enum store_rc store_sub_list(struct store *s, uint64_t owner, store_sub_fn *fn, void *ctx);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Shared calendars (issue 12; schema/009_shares.sql): a grant gives one principal (the
+ * sharee) read or read-write access to one collection of another (the owner). The sharee
+ * sees it as a member of their own home under the grant's name, which the store keeps apart
+ * from the names of the sharee's own home members (store_coll_create and store_coll_move
+ * into a home answer STORE_EXISTS for a share's name, and a grant never takes a member's
+ * name). Every change of a grant bumps the sharee's home modseq, and so does deleting a
+ * shared collection or its owner, so a sharee's view of their home changes with it. */
+
+enum store_share_access {
+    STORE_SHARE_READ = 1,
+    STORE_SHARE_READ_WRITE = 2,
+};
+
+struct store_share {
+    uint64_t coll;   /* the shared collection */
+    uint64_t owner;  /* its owner's principal id */
+    uint64_t sharee; /* the sharee's principal id */
+    enum store_share_access access;
+    const char *name;        /* the share's name in the sharee's home */
+    const char *coll_name;   /* the collection's name in the owner's tree */
+    const char *owner_name;  /* the owner principal's name */
+    const char *sharee_name; /* the sharee principal's name */
+    int64_t created;         /* unix seconds */
+};
+
+/* Grants `sharee` `access` to collection `coll`, or changes the access of the grant that
+ * exists (its name kept; *created_out false). `name` is the share's name in the sharee's
+ * home; NULL makes one from the owner's and the collection's names ("alice-team", then
+ * "alice-team-2"...) that no member or share of the sharee's home has. STORE_NOTFOUND when
+ * the collection or the sharee does not exist; STORE_CONFLICT when the sharee owns the
+ * collection or it is a home; STORE_EXISTS when the given name is taken in the sharee's home;
+ * STORE_LIMIT when it is not a valid name. *out (may be NULL) in the arena. */
+enum store_rc store_share_set(struct store *s,
+                              uint64_t coll,
+                              uint64_t sharee,
+                              enum store_share_access access,
+                              const char *name,
+                              struct arena *arena,
+                              struct store_share *out,
+                              bool *created_out);
+/* Revokes `sharee`'s grant on `coll`; STORE_NOTFOUND when there is none. */
+enum store_rc store_share_del(struct store *s, uint64_t coll, uint64_t sharee);
+/* `sharee`'s grant on `coll`: STORE_NOTFOUND when there is none (the owner has none). */
+enum store_rc store_share_get(
+    struct store *s, uint64_t coll, uint64_t sharee, struct arena *arena, struct store_share *out);
+/* The grant `sharee` sees as `name` in their home; STORE_NOTFOUND when none. */
+enum store_rc store_share_lookup(struct store *s,
+                                 uint64_t sharee,
+                                 const char *name,
+                                 struct arena *arena,
+                                 struct store_share *out);
+/* Walks grants, strings borrowed for the call; a non-zero return from fn stops the walk.
+ *  - _of_sharee: every grant `sharee` holds, by share name;
+ *  - _of_coll: every grant on collection `coll`, by sharee name;
+ *  - _of_owner: every grant on `owner`'s collections, by collection then sharee name. */
+typedef int store_share_fn(void *ctx, const struct store_share *sh);
+enum store_rc
+store_share_list_of_sharee(struct store *s, uint64_t sharee, store_share_fn *fn, void *ctx);
+enum store_rc
+store_share_list_of_coll(struct store *s, uint64_t coll, store_share_fn *fn, void *ctx);
+enum store_rc
+store_share_list_of_owner(struct store *s, uint64_t owner, store_share_fn *fn, void *ctx);
+
 #endif

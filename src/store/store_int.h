@@ -1,10 +1,10 @@
 /* store/store_int.h: internals shared by the SQLite engine's files (store_sqlite.c: statements,
  * errors, open, migrations, transactions, pool, principals; store_sqlite_coll.c: collections;
  * store_sqlite_item.c: items, cursors, dead properties; store_sqlite_hook.c: the change hook;
- * store_sqlite_eas.c: ActiveSync device state; store_sqlite_sub.c: subscription URLs). Never
- * included outside src/store.
- * STYLE.md §2 reserves this name for the engines' ops vtable: when store_pg.c arrives, the
- * SQLite-only part below moves to store_sqlite_int.h and the vtable takes its place. */
+ * store_sqlite_eas.c: ActiveSync device state; store_sqlite_sub.c: subscription URLs;
+ * store_sqlite_share.c: shared calendars). Never included outside src/store. STYLE.md §2 reserves
+ * this name for the engines' ops vtable: when store_pg.c arrives, the SQLite-only part below moves
+ * to store_sqlite_int.h and the vtable takes its place. */
 #ifndef ALMANAC_STORE_STORE_INT_H
 #define ALMANAC_STORE_STORE_INT_H
 
@@ -131,10 +131,11 @@ struct store {
     const struct store_change_hook *hook;
     struct store_db_changes *changes;
     sqlite3_stmt **eas_stmts;
-    sqlite3_stmt **sub_stmts;  /* store_sqlite_sub.c's, made lazily */
-    bool writing;              /* a write transaction is open (store_begin_write) */
-    bool wal;                  /* journal_mode is WAL: commits wait on `flush` */
-    struct store_flush *flush; /* the pool's durability barrier, or &lone_flush */
+    sqlite3_stmt **sub_stmts;   /* store_sqlite_sub.c's, made lazily */
+    sqlite3_stmt **share_stmts; /* store_sqlite_share.c's, made lazily */
+    bool writing;               /* a write transaction is open (store_begin_write) */
+    bool wal;                   /* journal_mode is WAL: commits wait on `flush` */
+    struct store_flush *flush;  /* the pool's durability barrier, or &lone_flush */
     struct store_flush lone_flush;
 };
 
@@ -256,6 +257,13 @@ void store_db_changes_end(struct store *s, bool committed);
 void store_db_changes_free(struct store *s);
 void store_db_eas_free(struct store *s);
 void store_db_sub_free(struct store *s);
+void store_db_share_free(struct store *s);
+
+/* Bumps the homes of the sharees of collection `coll` and of every collection below it /
+ * of every collection of principal `owner`: called before those go away (the cascade drops
+ * the grants without a trace in the sharees' homes otherwise). */
+enum store_rc store_db_share_bump_subtree(struct store *s, uint64_t coll);
+enum store_rc store_db_share_bump_owner(struct store *s, uint64_t owner);
 
 /* A single-row item query: STORE_OK with *out read (strings in `arena`; the content too
  * with `with_content`), STORE_NOTFOUND ("no such item") when there is no row. Resets `st`. */

@@ -54,7 +54,10 @@ static const char *const stmt_sql[S_COUNT] = {
                       "VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, 0, ?7, ?7)",
     [S_COLL_GET] = "SELECT " COLL_COLS " FROM collections WHERE id = ?1",
     [S_COLL_LOOKUP] = "SELECT " COLL_COLS " FROM collections WHERE parent = ?1 AND name = ?2",
-    [S_COLL_HAS_CHILD] = "SELECT 1 FROM collections WHERE parent = ?1 AND name = ?2",
+    /* a child collection, or a share the sharee whose home `parent` is sees by that name */
+    [S_COLL_HAS_CHILD] = "SELECT 1 FROM collections WHERE parent = ?1 AND name = ?2 UNION ALL "
+                         "SELECT 1 FROM shares sh JOIN principals p ON p.id = sh.sharee "
+                         "WHERE p.home_id = ?1 AND sh.name = ?2 LIMIT 1",
     [S_COLL_BUMP] = "UPDATE collections SET modseq = modseq + 1, updated = ?2 WHERE id = ?1 "
                     "RETURNING modseq",
     [S_COLL_HAS_ITEM] = "SELECT 1 FROM items WHERE coll = ?1 AND name = ?2",
@@ -452,6 +455,7 @@ static void store_free(struct store *s)
     }
     store_db_eas_free(s);
     store_db_sub_free(s);
+    store_db_share_free(s);
     store_db_changes_free(s);
     sqlite3_close(s->db);
     store_flush_destroy(&s->lone_flush);
@@ -968,7 +972,7 @@ enum store_rc store_db_check_no_child(struct store *s, uint64_t parent, const ch
 {
     enum store_rc rc = exists(s, S_COLL_HAS_CHILD, parent, name);
     if (rc == STORE_OK) {
-        return store_db_fail_msg(s, STORE_EXISTS, "a collection has that name");
+        return store_db_fail_msg(s, STORE_EXISTS, "a collection or a share has that name");
     }
     return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
@@ -1152,6 +1156,10 @@ enum store_rc store_principal_del(struct store *s, const char *name)
     store_db_reset(st);
     if (rc == STORE_NOTFOUND) {
         return store_db_fail_msg(s, rc, "no such principal");
+    }
+
+    if (rc == STORE_OK) {
+        rc = store_db_share_bump_owner(s, id);
     }
 
     static const enum store_db_stmt_id steps[] = {S_PRINCIPAL_DEL_PROPS_ITEMS,

@@ -129,6 +129,7 @@ enum store_rc store_coll_delete(struct store *s, uint64_t id)
     if (c.kind == STORE_COLL_HOME) {
         return store_db_fail_msg(s, STORE_CONFLICT, "a home cannot be deleted");
     }
+    rc = store_db_share_bump_subtree(s, id);
 
     static const enum store_db_stmt_id steps[] = {S_COLL_DEL_PROPS, S_COLL_DEL};
 

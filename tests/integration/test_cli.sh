@@ -85,6 +85,7 @@ rc=0; "$ALMANAC" --version >"$dir/out" 2>"$dir/err" || rc=$?
 "$ALMANAC" --help >"$dir/out"
 for cmd in "user add" "user passwd" "user del" "user list" "calendar add" "calendar list" \
     "device list" "device del" "init" "check" "backup DEST" "restore SRC" "prune" \
+    "share OWNER CALENDAR USER read|read-write" "unshare OWNER CALENDAR USER" "share list USER" \
     "--data DIR" "--config FILE" "--version" "--generate-password" "at least 8 characters"; do
     grep -qF -- "$cmd" "$dir/out" || fail "almanac --help does not mention '$cmd'"
 done
@@ -293,6 +294,43 @@ $(printf 'androidc0ffee\tAndroid\t-\t1970-01-01T00:00:00Z\t1970-01-02T00:00:00Z\
     t device list bob
     expect 0 "no devices" ""
 fi
+
+# --- shared calendars -----------------------------------------------------------------------
+t share alice work bob read
+expect 0 "alice/work shared with bob (read) as /calendars/bob/alice-work/" ""
+t share alice work bob read-write
+expect 0 "alice/work now shared with bob (read-write) as /calendars/bob/alice-work/" ""
+t share alice home bob read
+expect 0 "alice/home shared with bob (read) as /calendars/bob/alice-home/" ""
+t share list alice
+expect 0 "$(printf 'out\t%s\t%s\t%s\t%s\n' home bob read /calendars/bob/alice-home/ \
+    work bob read-write /calendars/bob/alice-work/)" ""
+t share list bob
+expect 0 "$(printf 'in\t%s\t%s\t%s\t%s\n' alice/home bob read /calendars/bob/alice-home/ \
+    alice/work bob read-write /calendars/bob/alice-work/)" ""
+t calendar add bob alice-work # the share holds the name in bob's home
+expect 2 "" "almanac: calendar 'alice-work' of user 'bob' exists"
+t share alice work alice read
+expect 2 "" "almanac: user 'alice' owns the calendar; share it with someone else"
+t share alice nope bob read
+expect 2 "" "almanac: calendar 'nope' of user 'alice' not found"
+t share alice work nobody read
+expect 2 "" "almanac: user 'nobody' not found"
+t share nobody work bob read
+expect 2 "" "almanac: user 'nobody' not found"
+for args in "share" "share alice" "share alice work bob" "share alice work bob write" \
+    "share alice work bob read extra" "unshare alice work" "share list" "share list a b" \
+    "share bad/user work bob read" "share alice work bad/user read"; do
+    # shellcheck disable=SC2086 # word splitting is the point
+    t $args
+    expect 1 "" "*"
+done
+t unshare alice home bob
+expect 0 "" ""
+t unshare alice home bob
+expect 2 "" "almanac: calendar 'home' of user 'alice' is not shared with 'bob'"
+t share list bob
+expect 0 "$(printf 'in\talice/work\tbob\tread-write\t/calendars/bob/alice-work/')" ""
 
 # --- prune --------------------------------------------------------------------------------
 ncoll=$(( $("$ALMANAC" --data "$data" user list | wc -l) + 3 )) # a home per user + 3 calendars

@@ -29,11 +29,12 @@ struct fixture {
     char dir[64];
     struct store *s;
     struct arena *a;
-    struct store_principal p; /* alice */
-    uint64_t cal, cal2;       /* calendars "cal" (items a.ics, b.ics, a tombstone), "cal2" */
-    uint64_t plain, sub;      /* plain collections "dir" and "dir/sub" */
-    uint64_t item_a;          /* a.ics's id */
-    uint64_t dev;             /* alice's device DEV1, with sync state and members in cal */
+    struct store_principal p;   /* alice */
+    uint64_t cal, cal2;         /* calendars "cal" (items a.ics, b.ics, a tombstone), "cal2" */
+    uint64_t plain, sub;        /* plain collections "dir" and "dir/sub" */
+    uint64_t item_a;            /* a.ics's id */
+    uint64_t dev;               /* alice's device DEV1, with sync state and members in cal */
+    struct store_principal bob; /* holds a read grant on cal */
 };
 
 static struct store_item_in item_in(const char *content, const char *uid)
@@ -98,6 +99,9 @@ static int setup(void **state)
     assert_int_equal(store_eas_sync_put(s, &st), STORE_OK);
     assert_int_equal(store_eas_member_put(s, f->dev, f->cal, f->item_a, 3), STORE_OK);
     assert_int_equal(store_eas_blob_put(s, f->dev, "ping", "abc", 3), STORE_OK);
+    assert_int_equal(store_principal_add(s, "bob", "hashb", f->a, &f->bob), STORE_OK);
+    assert_int_equal(
+        store_share_set(s, f->cal, f->bob.id, STORE_SHARE_READ, NULL, f->a, NULL, NULL), STORE_OK);
     assert_int_equal(store_commit(s), STORE_OK);
     *state = f;
     return 0;
@@ -289,6 +293,22 @@ static enum store_rc principal_del(struct fixture *f)
     return store_principal_del(f->s, "alice");
 }
 
+static enum store_rc share_grant(struct fixture *f)
+{
+    return store_share_set(f->s, f->cal2, f->bob.id, STORE_SHARE_READ_WRITE, NULL, f->a, NULL,
+                           NULL);
+}
+
+static enum store_rc share_change(struct fixture *f)
+{
+    return store_share_set(f->s, f->cal, f->bob.id, STORE_SHARE_READ_WRITE, NULL, f->a, NULL, NULL);
+}
+
+static enum store_rc share_revoke(struct fixture *f)
+{
+    return store_share_del(f->s, f->cal, f->bob.id);
+}
+
 static enum store_rc device_touch_known(struct fixture *f)
 {
     struct store_eas_device d;
@@ -444,6 +464,9 @@ static const struct {
     {"principal add", principal_add, false},
     {"principal password", principal_passwd, false},
     {"principal delete", principal_del, false},
+    {"share grant", share_grant, true},
+    {"share access change", share_change, false},
+    {"share revoke", share_revoke, false},
     {"ActiveSync device touch (known)", device_touch_known, false},
     {"ActiveSync device touch (new)", device_touch_new, true},
     {"ActiveSync policy and device information", device_provision, false},
