@@ -841,21 +841,6 @@ static int calendar_add(struct store *s, const struct cli_cmd *cmd)
     return 0;
 }
 
-/* Counts the live items of collection `id` (metadata only; O(items) time, O(1) memory). */
-static enum store_rc count_items(struct store *s, uint64_t id, size_t *count_out)
-{
-    struct store_cursor *cur = NULL;
-    struct store_item it;
-    size_t n = 0;
-    enum store_rc rc = store_items_open(s, id, STORE_ORDER_NAME, &cur);
-    while (rc == STORE_OK && (rc = store_cursor_next_item(cur, &it)) == STORE_OK) {
-        n++;
-    }
-    store_cursor_close(&cur);
-    *count_out = n;
-    return rc == STORE_NOTFOUND ? STORE_OK : rc;
-}
-
 /* One line per child of the user's home: name, kind, modseq=N, items=N, tab-separated, in
  * name order, all from one read transaction (a consistent snapshot). */
 static int calendar_list(struct store *s, const struct cli_cmd *cmd)
@@ -880,15 +865,15 @@ static int calendar_list(struct store *s, const struct cli_cmd *cmd)
             break;
         }
         struct arena_mark m = arena_mark(a);
-        /* the row is borrowed until the cursor moves; the item cursor below is another */
+        /* the row is borrowed until the cursor moves; the count below is another statement */
         const char *name = arena_strdup(a, c.name);
         const char *kind = c.kind == STORE_COLL_CALENDAR ? "calendar" : "collection";
         uint64_t modseq = c.modseq;
-        size_t items = 0;
-        rc = count_items(s, c.id, &items);
+        uint64_t items = 0, bytes = 0;
+        rc = store_coll_usage(s, c.id, &items, &bytes);
         if (rc == STORE_OK) {
-            printf("%s\t%s\tmodseq=%llu\titems=%zu\n", name, kind, (unsigned long long)modseq,
-                   items);
+            printf("%s\t%s\tmodseq=%llu\titems=%llu\n", name, kind, (unsigned long long)modseq,
+                   (unsigned long long)items);
         }
         arena_rewind(a, m);
     }

@@ -232,6 +232,10 @@ store_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_c
  * keeps the bits and never checks them). Bumps no modseq. STORE_NOTFOUND when the collection
  * does not exist. */
 enum store_rc store_coll_set_comps(struct store *s, uint64_t id, unsigned comps);
+/* The number of live items of collection `id` and the sum of their sizes, counted by the
+ * store in one statement (no row reaches the caller). 0 and 0 for a missing collection. */
+enum store_rc
+store_coll_usage(struct store *s, uint64_t id, uint64_t *items_out, uint64_t *bytes_out);
 /* The child collection `name` of `parent`. */
 enum store_rc store_coll_lookup(struct store *s,
                                 uint64_t parent,

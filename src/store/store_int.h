@@ -64,6 +64,7 @@ enum store_db_stmt_id {
     S_COLL_SET_HORIZON,
     S_COLL_EXISTS,
     S_COLL_SET_COMPS,
+    S_COLL_USAGE,
     S_ITEM_GET,
     S_ITEM_GET_CONTENT,
     S_ITEM_GET_BY_UID,

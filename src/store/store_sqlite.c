@@ -79,6 +79,7 @@ static const char *const stmt_sql[S_COUNT] = {
         "UPDATE collections SET tomb_horizon = max(tomb_horizon, ?2) WHERE id = ?1",
     [S_COLL_EXISTS] = "SELECT 1 FROM collections WHERE id = ?1",
     [S_COLL_SET_COMPS] = "UPDATE collections SET comps = ?2 WHERE id = ?1",
+    [S_COLL_USAGE] = "SELECT count(*), coalesce(sum(size), 0) FROM items WHERE coll = ?1",
     [S_ITEM_GET] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 AND name = ?2",
     [S_ITEM_GET_CONTENT] = "SELECT " ITEM_COLS ", (SELECT data FROM item_content c WHERE "
                            "c.id = items.id) FROM items WHERE coll = ?1 AND name = ?2",

@@ -116,6 +116,23 @@ enum store_rc store_coll_set_comps(struct store *s, uint64_t id, unsigned comps)
     return rc;
 }
 
+enum store_rc
+store_coll_usage(struct store *s, uint64_t id, uint64_t *items_out, uint64_t *bytes_out)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_COLL_USAGE);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    enum store_rc rc = store_db_step_one(s, st);
+    if (rc == STORE_OK) {
+        *items_out = store_db_col_u64(st, 0);
+        *bytes_out = store_db_col_u64(st, 1);
+    }
+    store_db_reset(st);
+    return rc;
+}
+
 /* Dead properties of the subtree go first (they have no foreign key); deleting the row then
  * cascades through sub-collections (parent), items and their content, and tombstones, each
  * by an index on the referencing column, so the cost is O(rows deleted). */

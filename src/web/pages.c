@@ -221,19 +221,13 @@ static int load_calendars(struct web_req *wr, struct cal_row **rows_out, size_t 
         } else if (rc != STORE_OK && rc != STORE_NOTFOUND) {
             return (int)rc;
         }
-        rc = store_items_open(s, rows[i].coll.id, STORE_ORDER_NAME, &cur);
-        while (rc == STORE_OK) {
-            struct store_item it;
-            rc = store_cursor_next_item(cur, &it);
-            if (rc == STORE_OK) {
-                rows[i].items++;
-                rows[i].bytes += it.size;
-            }
-        }
-        store_cursor_close(&cur);
-        if (rc != STORE_NOTFOUND) {
+        uint64_t items = 0, bytes = 0;
+        rc = store_coll_usage(s, rows[i].coll.id, &items, &bytes);
+        if (rc != STORE_OK) {
             return (int)rc;
         }
+        rows[i].items = items;
+        rows[i].bytes = bytes;
     }
     *rows_out = rows;
     *n_out = n;

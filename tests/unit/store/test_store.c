@@ -139,6 +139,32 @@ static void test_store_coll_comps_default_to_zero_and_persist_issue_14(void **st
     store_rollback(f->s);
 }
 
+/* store_coll_usage counts live items and their bytes, not tombstones, nor other collections'. */
+static void test_store_coll_usage_counts_live_items(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t a = make_coll(f, f->p.home_id, "a");
+    uint64_t b = make_coll(f, f->p.home_id, "b");
+    uint64_t items = 99, bytes = 99;
+    assert_int_equal(store_coll_usage(f->s, a, &items, &bytes), STORE_OK);
+    assert_int_equal(items, 0);
+    assert_int_equal(bytes, 0);
+    struct store_item_in one = text_item("12345", NULL);
+    struct store_item_in two = text_item("1234567", NULL);
+    assert_int_equal(store_item_put(f->s, a, "one", &one, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, a, "two", &two, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_put(f->s, a, "gone", &two, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_delete(f->s, a, "gone"), STORE_OK);
+    assert_int_equal(store_item_put(f->s, b, "other", &two, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_coll_usage(f->s, a, &items, &bytes), STORE_OK);
+    assert_int_equal(items, 2);
+    assert_int_equal(bytes, 12);
+    assert_int_equal(store_coll_usage(f->s, 999999, &items, &bytes), STORE_OK);
+    assert_int_equal(items, 0);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
 static void test_store_collections_nest_and_refuse_clashes(void **state)
 {
     struct fixture *f = *state;
@@ -1354,6 +1380,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_store_cred_gen_changes_with_passwd_and_recreation_issue_14, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_coll_usage_counts_live_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_coll_comps_default_to_zero_and_persist_issue_14,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_collections_nest_and_refuse_clashes, setup,
