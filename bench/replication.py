@@ -7,7 +7,14 @@
    1,000,000): the current tags of the first C/2 changed items (folded), the initial tags of
    the other C/2 (stale: 'change' rows), and the rest well-formed tags of items that do not
    exist; checks the manifest has exactly C/2 'change' rows; time to last byte, peak RSS.
-Prints one JSON line. usage: replication.py ALMANACD ALMANAC [--items N] [--changes C] [--tags T]"""
+Prints one JSON line. usage: replication.py ALMANACD ALMANAC [--items N] [--changes C] [--tags T]
+--incremental: the incremental manifest after 3 changes, whatever N.
+--window: a sliding date window (issue 16 item 6, docs/replication.md): N events (default
+100,000, every 100th a weekly series of 10) imported over ~10 years; a client holding the
+collblob of a 2-week window (and, separately, of "the last two weeks and the future") with 3
+changes made since slides it by one day; median time and rows of the continuing SEARCH vs a
+fresh one (empty collblob) with the new window and vs the same collblob with the window not
+moved (the changes alone), the window in the middle and at the end of the history."""
 
 import argparse
 import base64
@@ -134,9 +141,12 @@ def main():
                     help="only: N items, initial manifest, 3 changes, median of --runs "
                          "incremental SEARCHes after one warm-up (O(changes), whatever N)")
     ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--window", action="store_true", help="the sliding window (see above)")
     a = ap.parse_args()
     if a.incremental:
         return incremental(a)
+    if a.window:
+        return window(a)
     work = tempfile.mkdtemp(prefix="almanac-repl-")
     data = os.path.join(work, "data")
     out = {"items": a.items, "changes": a.changes, "tags": a.tags}
@@ -217,6 +227,107 @@ def incremental(a):
                           "incremental_ms": round(times[len(times) // 2] * 1000, 2),
                           "min_ms": round(times[0] * 1000, 2),
                           "max_ms": round(times[-1] * 1000, 2)}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+C = "urn:schemas:calendar:"
+WIN_T0 = 1609459200  # 2021-01-01T00:00:00Z: the first event; ~10 years follow
+DAY = 86400
+
+
+def ymd(t):
+    return time.strftime("%Y-%m-%d", time.gmtime(t))
+
+
+def window_calendar(path, items):
+    """One iCalendar file of `items` events, ~52 minutes apart over ~10 years, 30 min to 3 h
+    long; every 100th a weekly series of 10."""
+    step = 3650 * DAY // items
+    with open(path, "w") as f:
+        f.write("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//b//EN\r\n")
+        for i in range(items):
+            t = WIN_T0 + i * step
+            rr = "RRULE:FREQ=WEEKLY;COUNT=10\r\n" if i % 100 == 0 else ""
+            f.write("BEGIN:VEVENT\r\nUID:w%d\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:%s\r\n"
+                    "DURATION:PT%dM\r\n%sSUMMARY:event %d\r\nEND:VEVENT\r\n"
+                    % (i, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t)), 30 + (i % 6) * 30,
+                       rr, i))
+        f.write("END:VCALENDAR\r\n")
+
+
+def search_sql(port, collblob, where):
+    sql = ('SELECT "DAV:href", "%sresourcetag" FROM SCOPE(\'SHALLOW TRAVERSAL OF ""\') WHERE %s'
+           % (R, where))
+    body = ('<?xml version="1.0" encoding="utf-8"?><D:searchrequest xmlns:D="DAV:" xmlns:R="%s">'
+            '<R:repl><R:collblob>%s</R:collblob></R:repl><D:sql>%s</D:sql></D:searchrequest>'
+            % (R, collblob, sql.replace("&", "&amp;").replace("<", "&lt;"))).encode()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    t0 = time.perf_counter()
+    c.request("SEARCH", "/exchange/bench/cal/", body=body,
+              headers={"Authorization": AUTH, "Content-Type": "text/xml"})
+    r = c.getresponse()
+    data = r.read()
+    dt = time.perf_counter() - t0
+    c.close()
+    if r.status != 207:
+        raise RuntimeError("SEARCH: %d %s" % (r.status, data[:300]))
+    blob = re.search(rb"<R:collblob>([^<]*)</R:collblob>", data)
+    return dt, data.count(b"<D:response>"), blob.group(1).decode() if blob else None
+
+
+def window(a):
+    work = tempfile.mkdtemp(prefix="almanac-slide-")
+    data = os.path.join(work, "data")
+    ics = os.path.join(work, "cal.ics")
+    out = {"items": a.items, "runs": a.runs}
+    shapes = {
+        "two_weeks": lambda d: '"%sdtend" > \'%s\' AND "%sdtstart" < \'%s\''
+                               % (C, ymd(d - 7 * DAY), C, ymd(d + 7 * DAY)),
+        "past_two_weeks_and_future": lambda d: '"%sdtend" >= CAST("%sT00:00:00Z" AS '
+                                               '\'dateTime.tz\')' % (C, ymd(d - 14 * DAY)),
+    }
+    try:
+        subprocess.run([a.almanac, "--data", data, "user", "add", "bench", "--password-stdin"],
+                       input="bench-pw\n", text=True, check=True)
+        subprocess.run([a.almanac, "--data", data, "calendar", "add", "bench", "cal"], check=True)
+        window_calendar(ics, a.items)
+        t0 = time.perf_counter()
+        subprocess.run([a.almanac, "--data", data, "import", "bench", "cal", ics], check=True,
+                       stdout=subprocess.DEVNULL)
+        out["import_s"] = round(time.perf_counter() - t0, 1)
+        srv = Server(a.almanacd, data, work)
+        srv.start()
+        for where_name, day in (("middle", WIN_T0 + 1825 * DAY), ("end", WIN_T0 + 3640 * DAY)):
+            for shape, win in shapes.items():
+                _, rows0, blob = search_sql(srv.port, "", win(day))
+                # 3 writes since the collblob (dated 2026-01-05: in the middle window)
+                parallel_put(srv.port, 0, 3, "v2-%s-%s" % (where_name, shape), procs=1)
+                cont, fresh, same = [], [], []
+                for i in range(a.runs + 1):
+                    dt, rows_c, _ = search_sql(srv.port, blob, win(day + DAY))
+                    dt2, rows_f, _ = search_sql(srv.port, "", win(day + DAY))
+                    dt3, rows_s, _ = search_sql(srv.port, blob, win(day))  # not slid
+                    if i > 0:
+                        cont.append(dt)
+                        fresh.append(dt2)
+                        same.append(dt3)
+                for t in (cont, fresh, same):
+                    t.sort()
+                out["%s_%s" % (where_name, shape)] = {
+                    "initial_rows": rows0,
+                    "continuing_ms": round(cont[len(cont) // 2] * 1000, 2),
+                    "continuing_rows": rows_c,
+                    "fresh_ms": round(fresh[len(fresh) // 2] * 1000, 2),
+                    "fresh_rows": rows_f,
+                    "unmoved_ms": round(same[len(same) // 2] * 1000, 2),
+                    "unmoved_rows": rows_s,
+                }
+                print(json.dumps({where_name + "_" + shape: out["%s_%s" % (where_name, shape)]}),
+                      flush=True)
+        out["rss_mb"] = round(srv.rss_mb(), 1)
+        srv.stop()
+        print(json.dumps(out), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

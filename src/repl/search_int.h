@@ -110,6 +110,20 @@ struct search {
     struct repl_collblob in_blob; /* the client's collblob, when not initial */
     uint64_t s;                   /* the snapshot's collection modseq */
     const char *new_blob;
+    /* a sliding date window (docs/replication.md): the WHERE's bounds, the collblob's, and
+     * the strips of the span index between them that the manifest reads first */
+    size_t nbounds; /* slidable bounds of this WHERE; 0 when none or too many */
+    int64_t bounds[REPL_WHERE_MAX_BOUNDS];
+    bool slide; /* the collblob's bounds differ from this request's */
+    int64_t old_bounds[REPL_WHERE_MAX_BOUNDS];
+
+    struct {
+        int64_t lo, hi; /* [lo, hi) in the store's overlap test, disjoint, ascending */
+    } strips[REPL_WHERE_MAX_BOUNDS];
+
+    size_t nstrips;
+    size_t strip;    /* the strip the cursor reads */
+    bool in_changes; /* the cursor reads the change log */
     bool empty;
     bool repl_written;
     struct store_cursor *cur;

@@ -2,6 +2,7 @@
  * (exchange-replication.md §1.2, §1.3, §1.6). */
 #include "repl/tokens.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,16 +109,20 @@ repl_uid_parse(struct slice text, const uint8_t guid[REPL_GUID_BYTES], uint64_t 
 
 enum {
     CB_VERSION = 1,
-    CB_SIGNED = 60
+    CB_SIGNED = 60,
+    CB_V2_VERSION = 2,
+    CB_V2_SIGNED = 92, /* bytes 0-91: the v1 fields, nbounds at 2, four 8-byte bounds at 60 */
 };
 
 void repl_collblob_encode(const struct repl_collblob *b,
                           const uint8_t key[REPL_KEY_BYTES],
                           char out[REPL_COLLBLOB_B64 + 1])
 {
-    uint8_t raw[REPL_COLLBLOB_BYTES];
+    uint8_t raw[REPL_COLLBLOB_V2_BYTES];
     memset(raw, 0, sizeof(raw));
-    raw[0] = CB_VERSION;
+    bool v2 = b->nbounds > 0;
+    size_t signed_len = v2 ? CB_V2_SIGNED : CB_SIGNED;
+    raw[0] = v2 ? CB_V2_VERSION : CB_VERSION;
     raw[1] = b->flags;
     put64(raw + 4, b->principal);
     put64(raw + 12, b->coll);
@@ -128,8 +133,14 @@ void repl_collblob_encode(const struct repl_collblob *b,
     raw[38] = (uint8_t)(b->page >> 8);
     raw[39] = (uint8_t)b->page;
     memcpy(raw + 44, b->query_hash, 16);
-    sec_mac(key, raw, CB_SIGNED, raw + CB_SIGNED);
-    sec_base64(raw, sizeof(raw), out, REPL_COLLBLOB_B64 + 1);
+    if (v2) {
+        raw[2] = b->nbounds;
+        for (size_t i = 0; i < b->nbounds && i < REPL_COLLBLOB_BOUNDS; i++) {
+            put64(raw + 60 + 8 * i, (uint64_t)b->bounds[i]);
+        }
+    }
+    sec_mac(key, raw, signed_len, raw + signed_len);
+    sec_base64(raw, signed_len + 32, out, REPL_COLLBLOB_B64 + 1);
 }
 
 int repl_collblob_decode(struct slice text,
@@ -138,22 +149,30 @@ int repl_collblob_decode(struct slice text,
                          struct repl_collblob *out,
                          const char **reason_out)
 {
-    uint8_t raw[REPL_COLLBLOB_BYTES + 1];
+    uint8_t raw[REPL_COLLBLOB_V2_BYTES + 1];
     struct slice t = slice_trim(text);
     long n = t.len > REPL_COLLBLOB_TEXT_MAX ? -1 : sec_unbase64(t, raw, sizeof(raw));
-    if (n != REPL_COLLBLOB_BYTES) {
+    if (n != REPL_COLLBLOB_BYTES && n != REPL_COLLBLOB_V2_BYTES) {
         *reason_out = "bad-encoding";
         return -1;
     }
-    if (raw[0] != CB_VERSION) {
+    bool v2 = n == REPL_COLLBLOB_V2_BYTES;
+    if (raw[0] != (v2 ? CB_V2_VERSION : CB_VERSION)) {
         *reason_out = "unsupported-version";
         return -1;
     }
-    if (sec_mac_verify(key, raw, CB_SIGNED, raw + CB_SIGNED) != 0 &&
-        (!prev_key || sec_mac_verify(prev_key, raw, CB_SIGNED, raw + CB_SIGNED) != 0)) {
+    size_t signed_len = v2 ? CB_V2_SIGNED : CB_SIGNED;
+    if (sec_mac_verify(key, raw, signed_len, raw + signed_len) != 0 &&
+        (!prev_key || sec_mac_verify(prev_key, raw, signed_len, raw + signed_len) != 0)) {
         *reason_out = "bad-mac";
         return -1;
     }
+    if (v2 && (raw[2] == 0 || raw[2] > REPL_COLLBLOB_BOUNDS)) {
+        *reason_out = "bad-mac"; /* we never sign such a blob */
+        return -1;
+    }
+    memset(out, 0, sizeof(*out));
+    out->version = raw[0];
     out->flags = raw[1];
     out->principal = get64(raw + 4);
     out->coll = get64(raw + 12);
@@ -162,6 +181,12 @@ int repl_collblob_decode(struct slice text,
     out->page =
         ((uint32_t)raw[36] << 24) | ((uint32_t)raw[37] << 16) | ((uint32_t)raw[38] << 8) | raw[39];
     memcpy(out->query_hash, raw + 44, 16);
+    if (v2) {
+        out->nbounds = raw[2];
+        for (size_t i = 0; i < out->nbounds; i++) {
+            out->bounds[i] = (int64_t)get64(raw + 60 + 8 * i);
+        }
+    }
     return 0;
 }
 

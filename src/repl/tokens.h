@@ -16,7 +16,9 @@ enum {
     REPL_UID_LEN = 4 + 44,         /* "rid:" + hex(guid || id48) */
     REPL_TAG_LEN = 3 + 88,         /* "rt:" + hex(guid || id48 || change guid || modseq48) */
     REPL_COLLBLOB_BYTES = 92,      /* §1.3 version 1 */
-    REPL_COLLBLOB_B64 = 124,       /* standard base64 of 92 bytes, without the NUL */
+    REPL_COLLBLOB_V2_BYTES = 124,  /* version 2: a sliding date window (docs/replication.md) */
+    REPL_COLLBLOB_B64 = 168,       /* the longest: base64 of 124 bytes, without the NUL */
+    REPL_COLLBLOB_BOUNDS = 4,      /* date bounds a version 2 collblob carries at most */
     REPL_COLLBLOB_TEXT_MAX = 1024, /* longer R:collblob text is not ours: 475, not 413 */
     REPL_KEY_BYTES = 32,
 };
@@ -59,22 +61,29 @@ enum {
 };
 
 struct repl_collblob {
+    uint8_t version;    /* set by decode: 1, or 2 when nbounds > 0 (encode derives it) */
     uint8_t flags;      /* REPL_COLLBLOB_PARTIAL */
     uint64_t principal; /* principal id */
     uint64_t coll;      /* collection id */
     uint64_t epoch;
     uint64_t watermark; /* W */
     uint32_t page;      /* page hint, 0 unless partial */
+    /* version 1: hash of the canonical query; version 2: hash of its shape, the bounds
+     * abstracted (repl_where_print_shape), whose values are in bounds[] */
     uint8_t query_hash[16];
+    uint8_t nbounds;                      /* 0: version 1; 1..REPL_COLLBLOB_BOUNDS: version 2 */
+    int64_t bounds[REPL_COLLBLOB_BOUNDS]; /* Unix seconds, in the WHERE's print order */
 };
 
-/* Base64 (124 characters + NUL) of the 92-byte layout, MAC'd with `key`. */
+/* Base64 of the layout, MAC'd with `key`: version 1 (92 bytes, 124 characters) when
+ * b->nbounds is 0, else version 2 (124 bytes, 168 characters); out NUL-terminated. */
 void repl_collblob_encode(const struct repl_collblob *b,
                           const uint8_t key[REPL_KEY_BYTES],
                           char out[REPL_COLLBLOB_B64 + 1]);
 
-/* Decodes and authenticates; `prev_key` (may be NULL) is accepted during key rotation.
- * Returns 0, or -1 with *reason_out one of "bad-encoding", "unsupported-version", "bad-mac"
+/* Decodes and authenticates either version; `prev_key` (may be NULL) is accepted during key
+ * rotation. Returns 0, or -1 with *reason_out one of "bad-encoding" (not base64 of 92 or 124
+ * bytes), "unsupported-version" (the version byte does not fit the length), "bad-mac"
  * (the first checks of §1.3; the caller does the ones that need the store). */
 int repl_collblob_decode(struct slice text,
                          const uint8_t key[REPL_KEY_BYTES],

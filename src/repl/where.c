@@ -442,7 +442,56 @@ static int print_prop(struct buf *out, const struct repl_prop *p)
     return rc | buf_putc(out, '"');
 }
 
-int repl_where_print(const struct repl_cond *c, struct buf *out)
+/* A bound a sliding collblob may move: a date comparison <, <=, >, >= (see where.h). */
+static bool is_slide_bound(const struct repl_cond *c)
+{
+    return is_time_bound(c) &&
+           (c->op == REPL_LT || c->op == REPL_LE || c->op == REPL_GT || c->op == REPL_GE);
+}
+
+/* The bounds of the top-level conjunction in print order (left, then right). */
+static void bounds_get(const struct repl_cond *c, int64_t *vals, size_t max, size_t *n)
+{
+    if (c && c->kind == REPL_EXPR_AND) {
+        bounds_get(c->a, vals, max, n);
+        bounds_get(c->b, vals, max, n);
+    } else if (c && is_slide_bound(c)) {
+        if (*n < max) {
+            vals[*n] = c->lit.i;
+        }
+        (*n)++;
+    }
+}
+
+static void bounds_set(struct repl_cond *c, const int64_t *vals, size_t max, size_t *n)
+{
+    if (c && c->kind == REPL_EXPR_AND) {
+        bounds_set(c->a, vals, max, n);
+        bounds_set(c->b, vals, max, n);
+    } else if (c && is_slide_bound(c)) {
+        if (*n < max) {
+            c->lit.i = vals[*n];
+        }
+        (*n)++;
+    }
+}
+
+size_t repl_where_bounds(const struct repl_cond *c, int64_t *vals, size_t max)
+{
+    size_t n = 0;
+    bounds_get(c, vals, max, &n);
+    return n;
+}
+
+void repl_where_set_bounds(struct repl_cond *c, const int64_t *vals, size_t n)
+{
+    size_t k = 0;
+    bounds_set(c, vals, n, &k);
+}
+
+/* top: c is the root or reached from it through AND nodes only; *k counts the bounds
+ * printed as $k (NULL: print literals). */
+static int print_cond(const struct repl_cond *c, struct buf *out, bool top, size_t *k)
 {
     static const char *const ops[] = {
         [REPL_EQ] = "=", [REPL_NE] = "<>", [REPL_LT] = "<",
@@ -456,13 +505,13 @@ int repl_where_print(const struct repl_cond *c, struct buf *out)
     case REPL_EXPR_AND:
     case REPL_EXPR_OR:
         rc |= buf_putc(out, '(');
-        rc |= repl_where_print(c->a, out);
+        rc |= print_cond(c->a, out, top && c->kind == REPL_EXPR_AND, k);
         rc |= buf_append_cstr(out, c->kind == REPL_EXPR_AND ? " AND " : " OR ");
-        rc |= repl_where_print(c->b, out);
+        rc |= print_cond(c->b, out, top && c->kind == REPL_EXPR_AND, k);
         return rc | buf_putc(out, ')');
     case REPL_EXPR_NOT:
         rc |= buf_append_cstr(out, "(NOT ");
-        rc |= repl_where_print(c->a, out);
+        rc |= print_cond(c->a, out, false, k);
         return rc | buf_putc(out, ')');
     case REPL_EXPR_NULL:
         rc |= print_prop(out, &c->prop);
@@ -477,9 +526,23 @@ int repl_where_print(const struct repl_cond *c, struct buf *out)
     case REPL_EXPR_CMP:
         rc |= print_prop(out, &c->prop);
         rc |= buf_appendf(out, " %s ", ops[c->op]);
+        if (k && top && is_slide_bound(c)) {
+            return rc | buf_appendf(out, "$%zu", ++*k);
+        }
         return rc | (c->rhs_prop ? print_prop(out, &c->prop2) : buf_append_cstr(out, c->lit_text));
     }
     return -1;
+}
+
+int repl_where_print(const struct repl_cond *c, struct buf *out)
+{
+    return print_cond(c, out, true, NULL);
+}
+
+int repl_where_print_shape(const struct repl_cond *c, struct buf *out)
+{
+    size_t k = 0;
+    return print_cond(c, out, true, &k);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #define ALMANAC_REPL_WHERE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "repl/props.h"
@@ -41,6 +42,27 @@ bool repl_where_window(const struct repl_cond *c, int64_t *start, int64_t *end);
  * namespace in its http:// spelling, dates as YYYY-MM-DDTHH:MM:SSZ, every binary node in
  * parentheses); "TRUE" for NULL. 0, or -1 past the buffer's limit. */
 int repl_where_print(const struct repl_cond *c, struct buf *out);
+
+/* The date bounds a sliding collblob may move (docs/replication.md, "Sliding date
+ * windows"): the conjuncts of the top-level conjunction of `c` (AND nodes from the root,
+ * never below NOT or OR) that compare C:dtstart or C:dtend with <, <=, > or >= to a date
+ * literal (a bare date string or a CAST to dateTime / dateTime.tz; typing made them one). */
+enum {
+    REPL_WHERE_MAX_BOUNDS = 4, /* a WHERE with more slides no bound: its collblob is v1 */
+};
+
+/* The values (Unix seconds) of those bounds in print order into vals[0..max); returns how
+ * many there are (which may exceed max: the caller then treats the query as not sliding). */
+size_t repl_where_bounds(const struct repl_cond *c, int64_t *vals, size_t max);
+
+/* Sets the first n bounds (print order) to vals: the same tree evaluates the query of an
+ * older collblob, then is set back. n must not exceed repl_where_bounds(c). */
+void repl_where_set_bounds(struct repl_cond *c, const int64_t *vals, size_t n);
+
+/* repl_where_print with the literal of each bound written as $1, $2, ... (no literal of the
+ * normal form prints so: strings are quoted, numbers have no '$'): the shape that two
+ * queries differing only in their bounds share. */
+int repl_where_print_shape(const struct repl_cond *c, struct buf *out);
 
 /* Whether evaluating `c` needs an iCalendar-derived value other than C:dtstart/C:dtend
  * (which WHERE reads from the row's span, §3.8). */

@@ -8,7 +8,8 @@
  * hidden; the other values drawn from the input's hash) the folded and the unfolded
  * condition give the same verdict. The canonical text (§1.3, which collblobs compare) must be
  * a fixed point: parsed, compiled and printed again, it prints the same (unless it nests
- * deeper than the parser takes). Violations
+ * deeper than the parser takes), and so do the shape and the bounds of a sliding collblob
+ * (docs/replication.md). Violations
  * abort(). Seeds are in tests/fuzz/corpus/sql/. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,23 @@ static void check_fixed_point(const struct repl_cond *c, bool fold, struct arena
             fprintf(stderr, "fuzz_sql: printed %s\nfuzz_sql: then %s (%s)\n", buf_cstr(&t1),
                     buf_cstr(&t2), e.msg);
             abort(); /* the canonical text is not canonical */
+        }
+        /* docs/replication.md: the shape and the bounds a sliding collblob carries survive
+         * the same round trip, and the shape names exactly the bounds it abstracts */
+        int64_t b1[REPL_WHERE_MAX_BOUNDS + 1] = {0};
+        int64_t b2[REPL_WHERE_MAX_BOUNDS + 1] = {0};
+        size_t n1 = repl_where_bounds(c, b1, REPL_WHERE_MAX_BOUNDS + 1);
+        size_t n2 = repl_where_bounds(c2, b2, REPL_WHERE_MAX_BOUNDS + 1);
+        buf_reset(&t1);
+        buf_reset(&t2);
+        if (n1 != n2 || memcmp(b1, b2, sizeof(b1)) != 0 || repl_where_print_shape(c, &t1) != 0 ||
+            repl_where_print_shape(c2, &t2) != 0 || !slice_eq(buf_slice(&t1), buf_slice(&t2))) {
+            abort();
+        }
+        char last[32];
+        snprintf(last, sizeof(last), "$%zu", n1);
+        if (n1 > 0 && !strstr(buf_cstr(&t1), last)) {
+            abort(); /* every bound is a placeholder */
         }
     }
     buf_deinit(&t1);

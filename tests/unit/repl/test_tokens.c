@@ -91,7 +91,7 @@ static void test_tokens_collblob_round_trips_and_rejects_tampering(void **state)
     repl_query_hash(SLICE_LIT("77 SHALLOW"), b.query_hash);
     char text[REPL_COLLBLOB_B64 + 1];
     repl_collblob_encode(&b, key, text);
-    assert_int_equal(strlen(text), REPL_COLLBLOB_B64);
+    assert_int_equal(strlen(text), 124); /* §1.3 version 1: 92 bytes */
     struct repl_collblob got;
     const char *reason = NULL;
     assert_int_equal(repl_collblob_decode(slice_from_cstr(text), key, NULL, &got, &reason), 0);
@@ -121,6 +121,41 @@ static void test_tokens_collblob_round_trips_and_rejects_tampering(void **state)
                          -1);
         assert_string_equal(reason, i == 0 ? "unsupported-version" : "bad-mac");
     }
+    /* version 2 (docs/replication.md, a sliding date window): 124 bytes with the bounds */
+    b.nbounds = 2;
+    b.bounds[0] = -86400;
+    b.bounds[1] = 1786000000;
+    repl_collblob_encode(&b, key, text);
+    assert_int_equal(strlen(text), REPL_COLLBLOB_B64);
+    assert_int_equal(repl_collblob_decode(slice_from_cstr(text), key, NULL, &got, &reason), 0);
+    assert_int_equal(got.version, 2);
+    assert_int_equal(got.nbounds, 2);
+    assert_true(got.bounds[0] == -86400 && got.bounds[1] == 1786000000 && got.bounds[2] == 0);
+    assert_int_equal(got.watermark, 5000);
+    assert_int_equal(got.page, 12);
+    assert_memory_equal(got.query_hash, b.query_hash, 16);
+    uint8_t raw2[REPL_COLLBLOB_V2_BYTES];
+    assert_int_equal(sec_unbase64(slice_from_cstr(text), raw2, sizeof(raw2)),
+                     REPL_COLLBLOB_V2_BYTES);
+    for (size_t i = 0; i < sizeof(raw2); i++) {
+        uint8_t forged[REPL_COLLBLOB_V2_BYTES];
+        memcpy(forged, raw2, sizeof(raw2));
+        forged[i] ^= 0x01;
+        char ftext[REPL_COLLBLOB_B64 + 1];
+        sec_base64(forged, sizeof(forged), ftext, sizeof(ftext));
+        assert_int_equal(repl_collblob_decode(slice_from_cstr(ftext), key, NULL, &got, &reason),
+                         -1);
+        assert_string_equal(reason, i == 0 ? "unsupported-version" : "bad-mac");
+    }
+    /* a version 1 layout claiming version 2 (and the reverse) is another version */
+    raw[0] = 2;
+    sec_base64(raw, sizeof(raw), text, sizeof(text));
+    assert_int_equal(repl_collblob_decode(slice_from_cstr(text), key, NULL, &got, &reason), -1);
+    assert_string_equal(reason, "unsupported-version");
+    raw2[0] = 1;
+    sec_base64(raw2, sizeof(raw2), text, sizeof(text));
+    assert_int_equal(repl_collblob_decode(slice_from_cstr(text), key, NULL, &got, &reason), -1);
+    assert_string_equal(reason, "unsupported-version");
     assert_int_equal(repl_collblob_decode(SLICE_LIT("not base64!"), key, NULL, &got, &reason), -1);
     assert_string_equal(reason, "bad-encoding");
     assert_int_equal(repl_collblob_decode(SLICE_LIT("AAAA"), key, NULL, &got, &reason), -1);

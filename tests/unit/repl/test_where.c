@@ -200,6 +200,70 @@ static void test_where_prints_the_canonical_form(void **state)
     }
 }
 
+/* docs/replication.md "Sliding date windows": the bounds a collblob may slide and the shape
+ * that two queries differing only in them share. */
+struct shape_case {
+    const char *sql;
+    const char *shape;
+    size_t nbounds;
+    int64_t first; /* the first bound's value */
+};
+
+static const struct shape_case shapes[] = {
+    {Q("\"" C "dtend\" >= cast(\"2026-03-01T00:00:00Z\" as 'dateTime.tz')"), "\"" C "dtend\" >= $1",
+     1, 1772323200},
+    {Q("\"DAV:isfolder\" = false AND \"" C "dtstart\" >= '2026-03-01' AND \"" H
+       "subject\" = 'x' AND \"" C "dtend\" <= '2026/03/02'"),
+     "((\"" C "dtstart\" >= $1 AND \"" H "subject\" = 'x') AND \"" C "dtend\" <= $2)", 2,
+     1772323200},
+    /* below OR or NOT, with =, <> or another property: part of the shape, not a bound */
+    {Q("(\"" C "dtstart\" < '2026-03-01' OR \"" C "location\" = 'x') AND \"" C
+       "dtstart\" = '2026-03-01' AND NOT \"" C "dtend\" < '2026-03-01' AND \"" C
+       "dtstamp\" > '2026-03-01'"),
+     "((((\"" C "dtstart\" < '2026-03-01T00:00:00Z' OR \"" C "location\" = 'x') AND \"" C
+     "dtstart\" = '2026-03-01T00:00:00Z') AND (NOT \"" C "dtend\" < '2026-03-01T00:00:00Z')) "
+     "AND \"" C "dtstamp\" > '2026-03-01T00:00:00Z')",
+     0, 0},
+    /* a string that looks like a placeholder stays a quoted string */
+    {Q("\"" H "subject\" = '$1' AND \"" C "dtstart\" < '1970-01-02'"),
+     "(\"" H "subject\" = '$1' AND \"" C "dtstart\" < $1)", 1, 86400},
+};
+
+static void test_where_shape_abstracts_the_top_level_date_bounds(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        struct repl_cond *c;
+        struct err e;
+        if (compile_q(shapes[i].sql, &c, &e) != 0) {
+            fail_msg("%s: %s", shapes[i].sql, e.msg);
+        }
+        struct buf b;
+        buf_init(&b, 4096);
+        assert_int_equal(repl_where_print_shape(c, &b), 0);
+        assert_string_equal(b.data, shapes[i].shape);
+        buf_deinit(&b);
+        int64_t v[REPL_WHERE_MAX_BOUNDS] = {0};
+        assert_int_equal(repl_where_bounds(c, v, REPL_WHERE_MAX_BOUNDS), shapes[i].nbounds);
+        if (shapes[i].nbounds) {
+            assert_true(v[0] == shapes[i].first);
+        }
+    }
+    /* set_bounds moves what evaluation sees, not the canonical text */
+    struct repl_cond *c;
+    struct err e;
+    assert_int_equal(compile_q(Q("\"" C "dtstart\" >= '2026-01-06'"), &c, &e), 0);
+    assert_int_equal(repl_where_eval(c, row_value, NULL), 0); /* the row starts 2026-01-05 */
+    int64_t earlier = 1767225600;                             /* 2026-01-01 */
+    repl_where_set_bounds(c, &earlier, 1);
+    assert_int_equal(repl_where_eval(c, row_value, NULL), 1);
+    struct buf b;
+    buf_init(&b, 4096);
+    assert_int_equal(repl_where_print(c, &b), 0);
+    assert_string_equal(b.data, "\"" C "dtstart\" >= '2026-01-06T00:00:00Z'");
+    buf_deinit(&b);
+}
+
 struct bad_case {
     const char *sql;
     const struct err_cond *cond;
@@ -336,6 +400,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_where_eval_table),
         cmocka_unit_test(test_where_prints_the_canonical_form),
+        cmocka_unit_test(test_where_shape_abstracts_the_top_level_date_bounds),
         cmocka_unit_test(test_where_rejects_literals_that_do_not_convert),
         cmocka_unit_test(test_where_windows_for_the_span_index),
         cmocka_unit_test(test_where_does_not_fold_for_folder_rows),

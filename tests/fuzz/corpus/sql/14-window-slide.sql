@@ -1,0 +1,1 @@
+SELECT "DAV:href" FROM SCOPE('SHALLOW TRAVERSAL OF ""') WHERE "DAV:isfolder" = false AND "urn:schemas:calendar:dtend" >= CAST("2026-03-01T00:00:00Z" AS 'dateTime.tz') AND '2026-04-01' > "urn:schemas:calendar:dtstart" AND ("urn:schemas:calendar:dtstart" < '2026-01-01' OR "urn:schemas:httpmail:subject" = '$1')
