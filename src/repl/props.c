@@ -124,6 +124,89 @@ bool repl_is_xml_name(const char *s)
     return true;
 }
 
+static bool uri_unreserved(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+static bool uri_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The length of the RFC 3986 character at s (unreserved, sub-delims, pct-encoded, or one of
+ * `extra`), or 0 when there is none. */
+static size_t uri_char(const char *s, const char *extra)
+{
+    if (s[0] == '%') {
+        return uri_hex(s[1]) && uri_hex(s[2]) ? 3 : 0;
+    }
+    return s[0] && (uri_unreserved(s[0]) || strchr("!$&'()*+,;=", s[0]) || strchr(extra, s[0])) ? 1
+                                                                                                : 0;
+}
+
+/* Skips the characters of `extra` and the RFC 3986 unreserved, sub-delims and pct-encoded
+ * ones from *s. */
+static void uri_skip(const char **s, const char *extra)
+{
+    for (size_t n; (n = uri_char(*s, extra)) > 0;) {
+        *s += n;
+    }
+}
+
+bool repl_is_uri(const char *s)
+{
+    /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) {
+        return false;
+    }
+    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+           *s == '+' || *s == '-' || *s == '.') {
+        s++;
+    }
+    if (*s++ != ':') {
+        return false;
+    }
+    if (s[0] == '/' && s[1] == '/') {
+        /* authority = [ userinfo "@" ] host [ ":" port ]; host a reg-name only: an IP literal
+         * or an IPv4 address, and a name starting with a digit that libxml2 2.9 would take
+         * for one, are refused rather than checked */
+        s += 2;
+        const char *at = s;
+        uri_skip(&at, ":");
+        if (*at == '@') {
+            s = at + 1;
+        }
+        if (*s >= '0' && *s <= '9') {
+            return false;
+        }
+        uri_skip(&s, "");
+        if (*s == ':') {
+            s++;
+            if (!(*s >= '0' && *s <= '9')) {
+                return false; /* libxml2 2.9 wants a port after the ':' */
+            }
+            while (*s >= '0' && *s <= '9') {
+                s++;
+            }
+        }
+        if (*s && *s != '/' && *s != '?' && *s != '#') {
+            return false;
+        }
+    }
+    uri_skip(&s, ":@/"); /* the path: pchar and '/' */
+    if (*s == '?') {
+        s++;
+        uri_skip(&s, ":@/?");
+    }
+    if (*s == '#') {
+        s++;
+        uri_skip(&s, ":@/?");
+    }
+    return *s == '\0';
+}
+
 /* §3.3: a local name written as an XML name; characters an NCName cannot hold (a MAPI id's
  * leading digit, '<', spaces) become _xHHHH_. */
 static int append_xml_name(struct buf *b, const char *name)
