@@ -108,16 +108,58 @@ static const char *prefix_of(const char *ns)
     return NULL;
 }
 
+/* The UTF-8 character at s: its code point, and its length in *len; -1 (with *len 1) for a
+ * byte that does not start a well-formed sequence of a Unicode scalar value. */
+static long utf8_at(const unsigned char *s, size_t *len)
+{
+    *len = 1;
+    if (s[0] < 0x80) {
+        return s[0];
+    }
+    size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || (n == 3 && s[0] > 0xef)) {
+        return -1;
+    }
+    long cp = s[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return -1;
+        }
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const long min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return -1;
+    }
+    *len = n;
+    return cp;
+}
+
+/* XML 1.0 (fifth edition) §2.3 NameStartChar without ':' (an NCName's), or NameChar when
+ * !first. */
+static bool is_name_char(long c, bool first)
+{
+    bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                 (c >= 0xc0 && c <= 0xd6) || (c >= 0xd8 && c <= 0xf6) ||
+                 (c >= 0xf8 && c <= 0x2ff) || (c >= 0x370 && c <= 0x37d) ||
+                 (c >= 0x37f && c <= 0x1fff) || (c >= 0x200c && c <= 0x200d) ||
+                 (c >= 0x2070 && c <= 0x218f) || (c >= 0x2c00 && c <= 0x2fef) ||
+                 (c >= 0x3001 && c <= 0xd7ff) || (c >= 0xf900 && c <= 0xfdcf) ||
+                 (c >= 0xfdf0 && c <= 0xfffd) || (c >= 0x10000 && c <= 0xeffff);
+    if (start || first) {
+        return start;
+    }
+    return c == '-' || c == '.' || (c >= '0' && c <= '9') || c == 0xb7 ||
+           (c >= 0x300 && c <= 0x36f) || (c >= 0x203f && c <= 0x2040);
+}
+
 bool repl_is_xml_name(const char *s)
 {
     if (!s[0]) {
         return false;
     }
-    for (size_t i = 0; s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-        bool more = (c >= '0' && c <= '9') || c == '-' || c == '.';
-        if (!alpha && !(i > 0 && more)) {
+    for (size_t i = 0, n; s[i]; i += n) {
+        if (!is_name_char(utf8_at((const unsigned char *)s + i, &n), i == 0)) {
             return false;
         }
     }
@@ -212,14 +254,14 @@ bool repl_is_uri(const char *s)
 static int append_xml_name(struct buf *b, const char *name)
 {
     int rc = 0;
-    for (size_t i = 0; name[i]; i++) {
-        unsigned char c = (unsigned char)name[i];
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-        bool more = (c >= '0' && c <= '9') || c == '-' || c == '.';
-        if (alpha || (i > 0 && more)) {
-            rc |= buf_putc(b, (char)c);
+    for (size_t i = 0, n; name[i]; i += n) {
+        long c = utf8_at((const unsigned char *)name + i, &n);
+        if (is_name_char(c, i == 0)) {
+            rc |= buf_append(b, name + i, n);
+        } else if (c >= 0) {
+            rc |= buf_appendf(b, c > 0xffff ? "_x%08lX_" : "_x%04lX_", c);
         } else {
-            rc |= buf_appendf(b, "_x%04X_", c);
+            rc |= buf_appendf(b, "_x%04X_", (unsigned char)name[i]); /* a stray byte */
         }
     }
     if (!name[0]) {

@@ -186,6 +186,46 @@ static void test_selected_namespace_must_be_a_uri_issue_14(void **state)
     }
 }
 
+/* §3.3: a local name is written as an XML name, characters an NCName cannot hold as
+ * _xHHHH_: non-ASCII ones are judged by XML 1.0 §2.3 like the rest (U+00D7 is no name
+ * character, U+00E9 is, U+0300 only after the first); an AS alias must be an NCName. */
+static void test_local_names_are_xml_names_issue_14(void **state)
+{
+    struct route_fixture *f = *state;
+    assert_int_equal(rf_run(f, "alice", "MKCALENDAR", CAL, NULL, NULL).status, 201);
+    put(f, "a.ics", "x", 201);
+
+    static const struct {
+        const char *sql;
+        const char *want;
+    } cases[] = {
+        {"\"urn:x:a\xc3\x97"
+         "b\"",
+         "<X:a_x00D7_b xmlns:X=\"urn:x:\"/>"},
+        {"\"urn:x:\xc3\xa9t\xc3\xa9\"", "<X:\xc3\xa9t\xc3\xa9 xmlns:X=\"urn:x:\"/>"},
+        {"\"urn:x:\xcc\x80"
+         "a\"",
+         "<X:_x0300_a xmlns:X=\"urn:x:\"/>"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *body = arena_printf(
+            f->a,
+            "<D:searchrequest xmlns:D=\"DAV:\"><D:sql>SELECT %s FROM \"\"</D:sql></D:searchrequest>",
+            cases[i].sql);
+        struct http_test_resp r =
+            rf_run(f, "alice", "SEARCH", EX, H("Content-Type", "text/xml"), body);
+        if (r.status != 207 || !strstr(r.body, cases[i].want)) {
+            fail_msg("%s: %u\n%s", cases[i].sql, r.status, r.body);
+        }
+    }
+    const char *body =
+        "<D:searchrequest xmlns:D=\"DAV:\"><D:sql>SELECT \"DAV:href\" AS \xc3\x97 FROM "
+        "\"\"</D:sql></D:searchrequest>";
+    struct http_test_resp r = rf_run(f, "alice", "SEARCH", EX, H("Content-Type", "text/xml"), body);
+    assert_int_equal(r.status, 400);
+}
+
 static void test_invalid_collblob(void **state)
 {
     struct route_fixture *f = *state;
@@ -224,6 +264,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_manifests, rf_setup, rf_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_collblob, rf_setup, rf_teardown),
+        cmocka_unit_test_setup_teardown(test_local_names_are_xml_names_issue_14, rf_setup,
+                                        rf_teardown),
         cmocka_unit_test_setup_teardown(test_selected_namespace_must_be_a_uri_issue_14, rf_setup,
                                         rf_teardown),
     };
