@@ -40,7 +40,7 @@ fi
 # Configured every time (a second or so once cached): a target added since the build
 # directory was made is then known to it.
 cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER="$cc" -DALMANAC_FUZZ=ON \
-    -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON >/dev/null
+    -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON -DALMANAC_FAULTS=ON >/dev/null
 build_targets=()
 for t in $targets; do
     build_targets+=("fuzz_$t")

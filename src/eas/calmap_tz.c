@@ -224,13 +224,26 @@ static int32_t get32(const uint8_t *p)
     return (int32_t)u;
 }
 
-/* UTF-8 `s` as at most 31 UTF-16LE units, NUL-padded to 64 bytes (BMP only: a character
- * outside it, or a malformed byte, becomes '?'). */
+/* MS-ASDTYPE 2.7.6: StandardName and DaylightName are each "an array of 32 WCHARs", any
+ * unused one set to 0x0000. The field has a fixed length, so a name may fill all 32 units
+ * with no NUL after it; the decoder reads such a name whole, and the encoder writes one
+ * back whole, so that a client's blob survives decode and encode unchanged (the names the
+ * server makes itself, Windows zone names, are at most 31 units). */
+enum {
+    TZ_NAME_UNITS = 32
+};
+
+_Static_assert(sizeof(((struct eas_calmap_tz *)0)->standard_name) > 3 * TZ_NAME_UNITS &&
+                   sizeof(((struct eas_calmap_tz *)0)->daylight_name) > 3 * TZ_NAME_UNITS,
+               "a decoded name of 32 BMP units fits with its NUL");
+
+/* UTF-8 `s` as at most TZ_NAME_UNITS UTF-16LE units, NUL-padded to 64 bytes (BMP only: a
+ * character outside it, or a malformed byte, becomes '?'). */
 static void put_name(uint8_t *p, const char *s)
 {
-    memset(p, 0, 64);
+    memset(p, 0, 2 * TZ_NAME_UNITS);
     const unsigned char *u = (const unsigned char *)s;
-    for (size_t n = 0; *u && n < 31; n++) {
+    for (size_t n = 0; *u && n < TZ_NAME_UNITS; n++) {
         uint32_t cp = '?';
         if (u[0] < 0x80) {
             cp = u[0];
@@ -251,11 +264,12 @@ static void put_name(uint8_t *p, const char *s)
     }
 }
 
-/* 32 UTF-16LE units up to the first NUL as UTF-8 (surrogates become '?'). */
+/* TZ_NAME_UNITS UTF-16LE units up to the first NUL, if any, as UTF-8 (surrogates become
+ * '?'). `cap` holds 3 bytes per unit and the NUL. */
 static void get_name(const uint8_t *p, char *out, size_t cap)
 {
     size_t o = 0;
-    for (size_t i = 0; i < 32; i++) {
+    for (size_t i = 0; i < TZ_NAME_UNITS; i++) {
         uint16_t c = get16(p + 2 * i);
         if (c == 0) {
             break;

@@ -417,8 +417,10 @@ int eas_cmd_foldercreate(struct eas_req *er, struct err *err)
 /* FolderDelete and FolderUpdate of a calendar: delete it, or rename it (displayname). */
 int eas_cmd_folderchange(struct eas_req *er, struct err *err)
 {
-    bool del = er->root->tag == EAS_FH_FOLDERDELETE;
-    unsigned root = er->root->tag;
+    /* The command, not the body, names the answer: an empty body has no root (er->root NULL)
+     * and is answered Status 10 like any other without a SyncKey. */
+    unsigned root = er->cmd->root;
+    bool del = root == EAS_FH_FOLDERDELETE;
     const char *key = eas_node_text(eas_node_child(er->root, EAS_FH_SYNCKEY), NULL);
     const char *id = eas_node_text(eas_node_child(er->root, EAS_FH_SERVERID), NULL);
     const char *name = eas_node_text(eas_node_child(er->root, EAS_FH_DISPLAYNAME), NULL);

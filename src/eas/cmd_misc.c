@@ -73,8 +73,15 @@ int eas_cmd_getitemestimate(struct eas_req *er, struct err *err)
     }
     struct eas_wbxml_enc *e = &er->enc;
     int bad = eas_enc_start(e, EAS_GIE_GETITEMESTIMATE);
-    for (const struct eas_node *c = eas_node_child(colls, EAS_GIE_COLLECTION); c && !bad;
-         c = eas_node_next(c, EAS_GIE_COLLECTION)) {
+    const struct eas_node *first = eas_node_child(colls, EAS_GIE_COLLECTION);
+    if (!first) {
+        /* MS-ASCMD 2.2.3.177.6: no collection named (an empty body, or no Collection) is
+         * "a collection was invalid"; an answer without any Status would tell nothing. */
+        bad |= eas_enc_start(e, EAS_GIE_RESPONSE);
+        bad |= eas_enc_uint(e, EAS_GIE_STATUS, GIE_BAD_COLLECTION);
+        bad |= eas_enc_end(e);
+    }
+    for (const struct eas_node *c = first; c && !bad; c = eas_node_next(c, EAS_GIE_COLLECTION)) {
         int rc = estimate_one(er, c, e);
         if (rc == -1) {
             store_rollback(er->store);

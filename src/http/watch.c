@@ -119,15 +119,22 @@ static void mark_closing(struct http_watch *w, struct http_watch_conn *c)
 /* RFC 9110 §15.5.9: 408, the request did not arrive in the time the server was prepared to
  * wait; with Connection: close (RFC 9112 §9.6). There is no route to render it (no request
  * exists), so the body is the plain "condition: message" line. The send buffer is empty:
- * MHD reads a request only once the previous answer is sent. */
-static void answer_header_timeout(struct http_watch *w, struct http_watch_conn *c, int64_t now_us)
+ * MHD reads a request only once the previous answer is sent. `crowded`: the headers were
+ * still arriving when the server ran short of connections (reclaim_slow_headers), rather
+ * than past header_timeout. */
+static void
+answer_header_timeout(struct http_watch *w, struct http_watch_conn *c, int64_t now_us, bool crowded)
 {
     char date[TIME_HTTPDATE_LEN];
     time_httpdate(time_now(), date);
     char body[160];
-    int blen =
-        snprintf(body, sizeof(body), "%s: request headers not complete within header_timeout=%us\n",
-                 http_cond_header_timeout.name, w->cfg.header_timeout);
+    int blen = crowded ? snprintf(body, sizeof(body),
+                                  "%s: request headers still arriving while the server is out of "
+                                  "connections (max_connections)\n",
+                                  http_cond_header_timeout.name)
+                       : snprintf(body, sizeof(body),
+                                  "%s: request headers not complete within header_timeout=%us\n",
+                                  http_cond_header_timeout.name, w->cfg.header_timeout);
     char msg[ANSWER_MAX];
     int n = -1;
     if (blen > 0 && (size_t)blen < sizeof(body)) {
@@ -141,17 +148,79 @@ static void answer_header_timeout(struct http_watch *w, struct http_watch_conn *
         sent = send(c->fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     mark_closing(w, c);
-    log_warn("slow client closed addr=%s status=408 cond=%s header_timeout=%u waited_ms=%lld "
-             "answered=%d",
-             c->addr, http_cond_header_timeout.name, w->cfg.header_timeout,
-             (long long)((now_us - c->request_us) / 1000), sent == n ? 1 : 0);
+    log_warn("slow client closed addr=%s status=408 cond=%s reason=%s header_timeout=%u "
+             "waited_ms=%lld answered=%d",
+             c->addr, http_cond_header_timeout.name, crowded ? "server-full" : "deadline",
+             w->cfg.header_timeout, (long long)((now_us - c->request_us) / 1000),
+             sent == n ? 1 : 0);
+}
+
+/* A connection still receiving its request's headers, and how fast they come. */
+struct slow_headers {
+    struct http_watch_conn *c;
+    uint64_t rate; /* bytes of the request received per second since its first byte */
+};
+
+static int slowest_first(const void *pa, const void *pb)
+{
+    const struct slow_headers *a = pa;
+    const struct slow_headers *b = pb;
+    if (a->rate != b->rate) {
+        return a->rate < b->rate ? -1 : 1;
+    }
+    return a->c->request_us < b->c->request_us ? -1 : a->c->request_us > b->c->request_us;
+}
+
+/* Closes up to `excess` connections whose request headers are still arriving after
+ * HTTP_WATCH_RECLAIM_MIN_IDLE_MS, slowest first (fewest bytes per second since the request's
+ * first byte; the oldest of equals), each answered 408 header-timeout. Called only when no
+ * idle connection is left to close: a client trickling its headers would otherwise hold its
+ * connection for the whole header_timeout while new clients wait for one, and a real client
+ * sends its headers in one go. A connection whose headers are complete is no longer waiting
+ * (http_watch_request_begin), so a request being handled, a suspended Ping among them, is
+ * never a candidate. O(waiting) getsockopt calls and one sort; runs only when the server is
+ * full. */
+static void reclaim_slow_headers(struct http_watch *w, int64_t now_us, unsigned excess)
+{
+    size_t n = 0;
+    for (struct http_watch_conn *c = w->head; c; c = c->next) {
+        n += !c->is_closing && c->request_us != 0 &&
+             now_us - c->request_us >= (int64_t)HTTP_WATCH_RECLAIM_MIN_IDLE_MS * 1000;
+    }
+    if (n == 0) {
+        return;
+    }
+    struct slow_headers *v = malloc(n * sizeof(*v));
+    if (!v) {
+        abort();
+    }
+    size_t k = 0;
+    for (struct http_watch_conn *c = w->head; c && k < n; c = c->next) {
+        if (c->is_closing || c->request_us == 0 ||
+            now_us - c->request_us < (int64_t)HTTP_WATCH_RECLAIM_MIN_IDLE_MS * 1000) {
+            continue;
+        }
+        uint64_t got = 0;
+        (void)bytes_received(c->fd, &got); /* 0 when the kernel cannot say: slowest */
+        uint64_t bytes = got > c->wait_bytes ? got - c->wait_bytes : 0;
+        v[k].c = c;
+        v[k].rate = bytes * 1000000 / (uint64_t)(now_us - c->request_us);
+        k++;
+    }
+    qsort(v, k, sizeof(*v), slowest_first);
+    for (size_t i = 0; i < k && excess > 0; i++, excess--) {
+        answer_header_timeout(w, v[i].c, now_us, true);
+    }
+    free(v);
 }
 
 /* Closes the longest idle connections while fewer than cfg.reserve connections are free.
  * A connection idle for less than HTTP_WATCH_RECLAIM_MIN_IDLE_MS is left alone (its first
  * request may be on its way), and so is one whose next request has begun to arrive. The
- * list is in order of wait_us, so the walk stops at the first one too young. */
-static void reclaim_idle(struct http_watch *w, int64_t now_us)
+ * list is in order of wait_us, so the walk stops at the first one too young. When no idle
+ * connection is left, young ones included, and room is still short, the slowest of those
+ * receiving headers go (reclaim_slow_headers). */
+static void reclaim(struct http_watch *w, int64_t now_us)
 {
     unsigned max = w->cfg.max_connections;
     unsigned keep = max > w->cfg.reserve ? max - w->cfg.reserve : 0;
@@ -159,7 +228,8 @@ static void reclaim_idle(struct http_watch *w, int64_t now_us)
         return;
     }
     unsigned excess = w->open - w->closing - keep;
-    for (struct http_watch_conn *c = w->head; c && excess > 0; c = c->next) {
+    struct http_watch_conn *c = w->head;
+    for (; c && excess > 0; c = c->next) {
         if (now_us - c->wait_us < (int64_t)HTTP_WATCH_RECLAIM_MIN_IDLE_MS * 1000) {
             break;
         }
@@ -174,6 +244,17 @@ static void reclaim_idle(struct http_watch *w, int64_t now_us)
                  c->addr, (long long)((now_us - c->wait_us) / 1000), w->open - w->closing, max);
         mark_closing(w, c);
         excess--;
+    }
+    /* An idle connection too young to close now will be closable within a second: wait for
+     * it rather than cut short a request on its way. watch_tick() has marked every waiting
+     * connection whose request has begun, so request_us == 0 is idle. */
+    for (; c; c = c->next) {
+        if (!c->is_closing && c->request_us == 0) {
+            return;
+        }
+    }
+    if (excess > 0) {
+        reclaim_slow_headers(w, now_us, excess);
     }
 }
 
@@ -191,10 +272,10 @@ static void watch_tick(struct http_watch *w)
             c->request_us = now_us;
         }
         if (c->request_us != 0 && now_us - c->request_us >= limit_us) {
-            answer_header_timeout(w, c, now_us);
+            answer_header_timeout(w, c, now_us, false);
         }
     }
-    reclaim_idle(w, now_us);
+    reclaim(w, now_us);
 }
 
 static void *watch_main(void *arg)

@@ -4,9 +4,12 @@
  * but whose headers are not complete header_timeout seconds later is answered 408
  * header-timeout and closed; and when the open connections come within `reserve` of
  * max_connections, the connections that have been idle longest (no byte of a next request)
- * are closed, oldest first, so that new clients find room. A connection inside a request
- * (headers in, until its answer is sent; a suspended ActiveSync Ping among them) is never
- * touched: the request's own limits apply to it.
+ * are closed, oldest first, so that new clients find room; when none is idle, the
+ * connections whose request headers are still arriving after a second are answered 408
+ * header-timeout and closed, slowest first (a client trickling its headers would otherwise
+ * hold its connection for the whole header_timeout). A connection inside a request (headers
+ * in, until its answer is sent; a suspended ActiveSync Ping among them) is never touched:
+ * the request's own limits apply to it.
  *
  * libmicrohttpd tells nothing of a request before its headers are complete, so whether bytes
  * of a request have arrived is asked of the kernel (TCP_INFO tcpi_bytes_received: Linux).
@@ -37,7 +40,8 @@ struct http_watch_conn;
 struct http_watch_config {
     unsigned header_timeout;  /* seconds from a request's first byte to its last header byte */
     unsigned max_connections; /* libmicrohttpd's limit */
-    unsigned reserve;         /* idle connections are closed while fewer are free; 0 = never */
+    unsigned reserve; /* idle connections, then slow headers, are closed while fewer are free;
+                         0 = never */
 };
 
 /* Starts the watchdog thread. `cfg` is copied. Returns 0, or -1 when the thread cannot be

@@ -108,20 +108,145 @@ static const char *prefix_of(const char *ns)
     return NULL;
 }
 
+/* The UTF-8 character at s: its code point, and its length in *len; -1 (with *len 1) for a
+ * byte that does not start a well-formed sequence of a Unicode scalar value. */
+static long utf8_at(const unsigned char *s, size_t *len)
+{
+    *len = 1;
+    if (s[0] < 0x80) {
+        return s[0];
+    }
+    size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+    if (n == 0 || (n == 3 && s[0] > 0xef)) {
+        return -1;
+    }
+    long cp = s[0] & (0x7f >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return -1;
+        }
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const long min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return -1;
+    }
+    *len = n;
+    return cp;
+}
+
+/* XML 1.0 (fifth edition) §2.3 NameStartChar without ':' (an NCName's), or NameChar when
+ * !first. */
+static bool is_name_char(long c, bool first)
+{
+    bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                 (c >= 0xc0 && c <= 0xd6) || (c >= 0xd8 && c <= 0xf6) ||
+                 (c >= 0xf8 && c <= 0x2ff) || (c >= 0x370 && c <= 0x37d) ||
+                 (c >= 0x37f && c <= 0x1fff) || (c >= 0x200c && c <= 0x200d) ||
+                 (c >= 0x2070 && c <= 0x218f) || (c >= 0x2c00 && c <= 0x2fef) ||
+                 (c >= 0x3001 && c <= 0xd7ff) || (c >= 0xf900 && c <= 0xfdcf) ||
+                 (c >= 0xfdf0 && c <= 0xfffd) || (c >= 0x10000 && c <= 0xeffff);
+    if (start || first) {
+        return start;
+    }
+    return c == '-' || c == '.' || (c >= '0' && c <= '9') || c == 0xb7 ||
+           (c >= 0x300 && c <= 0x36f) || (c >= 0x203f && c <= 0x2040);
+}
+
 bool repl_is_xml_name(const char *s)
 {
     if (!s[0]) {
         return false;
     }
-    for (size_t i = 0; s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-        bool more = (c >= '0' && c <= '9') || c == '-' || c == '.';
-        if (!alpha && !(i > 0 && more)) {
+    for (size_t i = 0, n; s[i]; i += n) {
+        if (!is_name_char(utf8_at((const unsigned char *)s + i, &n), i == 0)) {
             return false;
         }
     }
     return true;
+}
+
+static bool uri_unreserved(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+static bool uri_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The length of the RFC 3986 character at s (unreserved, sub-delims, pct-encoded, or one of
+ * `extra`), or 0 when there is none. */
+static size_t uri_char(const char *s, const char *extra)
+{
+    if (s[0] == '%') {
+        return uri_hex(s[1]) && uri_hex(s[2]) ? 3 : 0;
+    }
+    return s[0] && (uri_unreserved(s[0]) || strchr("!$&'()*+,;=", s[0]) || strchr(extra, s[0])) ? 1
+                                                                                                : 0;
+}
+
+/* Skips the characters of `extra` and the RFC 3986 unreserved, sub-delims and pct-encoded
+ * ones from *s. */
+static void uri_skip(const char **s, const char *extra)
+{
+    for (size_t n; (n = uri_char(*s, extra)) > 0;) {
+        *s += n;
+    }
+}
+
+bool repl_is_uri(const char *s)
+{
+    /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) {
+        return false;
+    }
+    while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+           *s == '+' || *s == '-' || *s == '.') {
+        s++;
+    }
+    if (*s++ != ':') {
+        return false;
+    }
+    if (s[0] == '/' && s[1] == '/') {
+        /* authority = [ userinfo "@" ] host [ ":" port ]; host a reg-name only: an IP literal
+         * or an IPv4 address, and a name starting with a digit that libxml2 2.9 would take
+         * for one, are refused rather than checked */
+        s += 2;
+        const char *at = s;
+        uri_skip(&at, ":");
+        if (*at == '@') {
+            s = at + 1;
+        }
+        if (*s >= '0' && *s <= '9') {
+            return false;
+        }
+        uri_skip(&s, "");
+        if (*s == ':') {
+            s++;
+            if (!(*s >= '0' && *s <= '9')) {
+                return false; /* libxml2 2.9 wants a port after the ':' */
+            }
+            while (*s >= '0' && *s <= '9') {
+                s++;
+            }
+        }
+        if (*s && *s != '/' && *s != '?' && *s != '#') {
+            return false;
+        }
+    }
+    uri_skip(&s, ":@/"); /* the path: pchar and '/' */
+    if (*s == '?') {
+        s++;
+        uri_skip(&s, ":@/?");
+    }
+    if (*s == '#') {
+        s++;
+        uri_skip(&s, ":@/?");
+    }
+    return *s == '\0';
 }
 
 /* §3.3: a local name written as an XML name; characters an NCName cannot hold (a MAPI id's
@@ -129,14 +254,14 @@ bool repl_is_xml_name(const char *s)
 static int append_xml_name(struct buf *b, const char *name)
 {
     int rc = 0;
-    for (size_t i = 0; name[i]; i++) {
-        unsigned char c = (unsigned char)name[i];
-        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-        bool more = (c >= '0' && c <= '9') || c == '-' || c == '.';
-        if (alpha || (i > 0 && more)) {
-            rc |= buf_putc(b, (char)c);
+    for (size_t i = 0, n; name[i]; i += n) {
+        long c = utf8_at((const unsigned char *)name + i, &n);
+        if (is_name_char(c, i == 0)) {
+            rc |= buf_append(b, name + i, n);
+        } else if (c >= 0) {
+            rc |= buf_appendf(b, c > 0xffff ? "_x%08lX_" : "_x%04lX_", c);
         } else {
-            rc |= buf_appendf(b, "_x%04X_", c);
+            rc |= buf_appendf(b, "_x%04X_", (unsigned char)name[i]); /* a stray byte */
         }
     }
     if (!name[0]) {

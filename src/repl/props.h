@@ -83,6 +83,12 @@ const char *repl_contenttag(struct arena *a, const struct store_coll *c);
 /* True when `s` is an XML NCName (an AS alias must be one, §3.3). */
 bool repl_is_xml_name(const char *s);
 
+/* True when `s` is an absolute URI (RFC 3986 §4.3) that a namespace declaration may carry
+ * (Namespaces in XML 1.0 §2.2): a selected property's namespace is written as xmlns:X="…",
+ * and a reader such as libxml2 refuses a document declaring anything else. A subset of RFC
+ * 3986: no IP literal or numeric host. */
+bool repl_is_uri(const char *s);
+
 /* The live properties repl adds to the WebDAV core (PROPFIND): R:repl-uid, R:resourcetag,
  * R:contenttag in both spellings (§4.3), DAV:contentclass/isfolder/iscollection/ishidden
  * (§4.2, §4.6) and, on /exchange items, the iCalendar-derived properties (each reads and

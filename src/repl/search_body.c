@@ -240,6 +240,12 @@ int search_prepare_query(struct search *s, struct err *err)
                 return err_set(err, &dav_cond_bad_request, "AS alias '%.64s' is not an XML name",
                                s->sel[i].alias);
             }
+            const char *ns = s->sel[i].p.ns;
+            if (!s->sel[i].alias && ns[0] && !repl_is_uri(ns)) {
+                return err_set(err, &dav_cond_bad_request,
+                               "selected property '%.64s': its namespace '%.64s' is not a URI",
+                               s->sel[i].p.uri, ns);
+            }
         }
     }
     for (size_t i = 0; i < s->nsel; i++) {

@@ -113,7 +113,7 @@ static const struct key keys[] = {
         "1024",
         1,
         65536,
-        "connections served at once; more wait in the listen queue, and while fewer than max_connections/64 are free the longest idle keep-alive connections are closed to make room"),
+        "connections served at once; more wait in the listen queue, and while fewer than max_connections/64 are free the longest idle keep-alive connections are closed to make room, then (none idle left) the slowest ones still receiving request headers (408 header-timeout)"),
     /* One NAT or proxy may carry a whole office, so the per-address cap stays generous. */
     NUM_KEY(KEY_UINT, per_ip_connections, "256", 1, 65536, "connections from one client address"),
     NUM_KEY(KEY_UINT,
@@ -130,7 +130,7 @@ static const struct key keys[] = {
         "30",
         1,
         3600,
-        "seconds from the first byte of a request to the end of its headers (later: 408 header-timeout, connection closed)"),
+        "seconds from the first byte of a request to the end of its headers (later: 408 header-timeout, connection closed; sooner when the server is out of connections, see max_connections)"),
     /* Apache's mod_reqtimeout default (MinRate=500): a phone on a poor link sends thousands
      * of bytes a second, a client that trickles sends a few. */
     NUM_KEY(

@@ -78,11 +78,15 @@ enum scan_state {
 struct scanner {
     enum scan_mode mode;
     enum scan_state state;
-    unsigned run;  /* ST_COMMENT: '-' in a row; ST_CDATA: ']' in a row; ST_PI: 1 after '?' */
-    int quote;     /* ST_QUOTE: the delimiter */
-    size_t attrs;  /* '=' outside quotes in the current tag: its attribute count */
-    int half;      /* UTF-16: first byte of a code unit split between chunks, or -1 */
-    bool nonblank; /* a character other than XML white space has been seen */
+    unsigned run;   /* ST_COMMENT: '-' in a row; ST_CDATA: ']' in a row; ST_PI: 1 after '?' */
+    int quote;      /* ST_QUOTE: the delimiter */
+    size_t attrs;   /* '=' outside quotes in the current tag: its attribute count */
+    int half;       /* UTF-16: first byte of a code unit split between chunks, or -1 */
+    bool nonblank;  /* a character other than XML white space has been seen */
+    size_t at;      /* offset in r->pending of the character being scanned (0 if pushed) */
+    size_t lt_at;   /* offset in r->pending of the '<' of the markup being scanned, or 0 */
+    bool hold;      /* keep r->pending from lt_at back from libxml2 (see push_or_hold) */
+    unsigned cbody; /* ST_COMMENT: 0 at "<!--", 1 at "<!---", 2 once hold is decided */
 };
 
 struct xmlin {
@@ -484,9 +488,12 @@ static int scan_char(struct xmlin *r, int c)
     case ST_TEXT:
         if (c == '<') {
             s->state = ST_LT;
+            s->lt_at = s->at;
+            s->hold = true; /* until it is known not to open a comment like "<!-->" */
         }
         return 0;
     case ST_LT:
+        s->hold = c == '!';
         if (c == '!') {
             s->state = ST_BANG;
         } else if (c == '?') {
@@ -500,15 +507,37 @@ static int scan_char(struct xmlin *r, int c)
         return 0;
     case ST_BANG:
         s->state = c == '-' ? ST_BANG_DASH : c == '[' ? ST_CDATA : ST_DECL;
+        s->hold = c == '-';
         s->run = 0;
         return 0;
     case ST_BANG_DASH:
         s->state = c == '-' ? ST_COMMENT : ST_DECL;
+        s->hold = c == '-';
         s->run = 0;
+        s->cbody = 0;
         return 0;
     case ST_COMMENT:
+        /* "<!-->" and "<!--->" hold "-->" in their own opening: held until the real end
+         * (push_or_hold). Any other comment is let go after its first two characters. */
+        if (s->cbody == 0) {
+            s->cbody = c == '-' ? 1 : 2; /* 1: "<!---", undecided */
+            s->hold = c == '>' || c == '-';
+        } else if (s->cbody == 1) {
+            s->cbody = 2;
+            s->hold = c == '>';
+        }
+        if (c == '-') {
+            s->run++;
+            return 0;
+        }
+        if (c == '>' && s->run >= 2) {
+            s->state = ST_TEXT;
+            s->hold = false;
+        }
+        s->run = 0;
+        return 0;
     case ST_CDATA:
-        if (c == (s->state == ST_COMMENT ? '-' : ']')) {
+        if (c == ']') {
             s->run++;
             return 0;
         }
@@ -553,6 +582,7 @@ static size_t prescan(struct xmlin *r, const char *p, size_t n)
     const unsigned char *u = (const unsigned char *)p;
     struct scanner *s = &r->scan;
     assert(s->mode != SCAN_HEAD);
+    size_t base = (size_t)(p - r->pending.data); /* p is inside r->pending */
     for (size_t i = 0; i < n; i++) {
         int c;
         if (s->mode == SCAN_BYTES) {
@@ -566,6 +596,7 @@ static size_t prescan(struct xmlin *r, const char *p, size_t n)
                 i = (size_t)(q - u);
             }
             c = u[i] < 0x80 ? u[i] : 0x100;
+            s->at = base + i;
         } else if (s->half < 0) {
             s->half = u[i];
             continue;
@@ -574,6 +605,8 @@ static size_t prescan(struct xmlin *r, const char *p, size_t n)
                                                     : (unsigned)s->half << 8 | u[i];
             s->half = -1;
             c = unit < 0x80 ? (int)unit : 0x100;
+            /* the unit's first byte; 0 when it has gone to libxml2 already */
+            s->at = base + i > 0 ? base + i - 1 : 0;
         }
         if (scan_char(r, c) != 0) {
             return i;
@@ -751,8 +784,15 @@ static size_t libxml2_held(const struct xmlin *r)
  * its length: 22 MB of attribute value in 4 KiB chunks takes about a minute. As expat 2.6
  * does for the same problem, we back off: while libxml2 holds more than XMLIN_STUCK bytes
  * it could not parse, new bytes wait here until they at least match what it holds, so a
- * token of n bytes is rescanned O(log n) times. `all` pushes whatever is pending. Returns
- * 0, or -1 with r->err set (or libxml2's result nonzero). */
+ * token of n bytes is rescanned O(log n) times.
+ * Second, a comment opening "<!-->" or "<!--->" waits here from its '<' until its real end
+ * has been scanned: libxml2 2.9.14, outside the root element, looks for the "-->" that ends
+ * a comment from the comment's own "<!--", finds it inside those openings, and parses the
+ * comment before its end has arrived, refusing a well-formed body cut there ("Comment not
+ * terminated"; "<!-->x--><a/>" cut after byte 5 to 8). Any other markup's '<' waits only
+ * until the next one or two characters show that it opens no such comment.
+ * `all` pushes whatever is pending. Returns 0, or -1 with r->err set (or libxml2's result
+ * nonzero). */
 static int push_or_hold(struct xmlin *r, bool all)
 {
     if (r->pending.len == 0) {
@@ -762,8 +802,12 @@ static int push_or_hold(struct xmlin *r, bool all)
     if (!all && held >= XMLIN_STUCK && r->pending.len < held) {
         return 0;
     }
-    const char *p = r->pending.data;
     size_t n = r->pending.len;
+    if (!all && r->scan.hold) {
+        n = r->scan.lt_at;
+    }
+    const char *p = r->pending.data;
+    size_t keep = r->pending.len - n;
     while (n > 0) {
         /* xmlParseChunk takes an int. */
         size_t piece = n < (size_t)1 << 30 ? n : (size_t)1 << 30;
@@ -774,7 +818,16 @@ static int push_or_hold(struct xmlin *r, bool all)
         p += piece;
         n -= piece;
     }
-    buf_reset(&r->pending);
+    size_t pushed = r->pending.len - keep;
+    if (keep == 0) {
+        buf_reset(&r->pending);
+    } else if (pushed > 0) {
+        memmove(r->pending.data, p, keep);
+        r->pending.len = keep;
+        r->pending.data[keep] = '\0';
+    }
+    /* an offset into the bytes just pushed becomes 0, "with libxml2 already" */
+    r->scan.lt_at = r->scan.lt_at > pushed ? r->scan.lt_at - pushed : 0;
     return 0;
 }
 

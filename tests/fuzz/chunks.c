@@ -1,8 +1,6 @@
 /* tests/fuzz/chunks.c: the input cutter of chunks.h. */
 #include "chunks.h"
 
-#include <string.h>
-
 void fuzz_chunks_init(struct fuzz_chunks *c, const uint8_t *data, size_t size, uint64_t salt)
 {
     uint64_t h = 0xcbf29ce484222325ULL ^ salt; /* FNV-1a */
@@ -33,15 +31,4 @@ size_t fuzz_chunks_next(struct fuzz_chunks *c)
     }
     c->left -= n;
     return n;
-}
-
-bool fuzz_xml_comment_trap(const uint8_t *data, size_t size)
-{
-    for (size_t i = 0; i + 5 <= size; i++) {
-        if (memcmp(data + i, "<!--", 4) == 0 &&
-            (data[i + 4] == '>' || (i + 6 <= size && memcmp(data + i + 4, "->", 2) == 0))) {
-            return true;
-        }
-    }
-    return false;
 }

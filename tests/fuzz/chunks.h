@@ -6,7 +6,6 @@
 #ifndef ALMANAC_TESTS_FUZZ_CHUNKS_H
 #define ALMANAC_TESTS_FUZZ_CHUNKS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,13 +22,5 @@ size_t fuzz_chunks_next(struct fuzz_chunks *c);
 
 /* A pseudo-random number from the same generator (for targets that need other choices). */
 uint64_t fuzz_chunks_rand(struct fuzz_chunks *c);
-
-/* True when `data` holds "<!-->" or "<!--->". libxml2 2.9.14's push parser looks for the end
- * of a comment outside the root element from the comment's own "<!--", finds "-->" inside
- * those openings, and refuses the comment ("Comment not terminated", "Double hyphen within
- * comment") when a piece ends before its real end, although the document is well-formed:
- * "<!-->x--><a/>" cut after byte 5 to 8 (tests/fuzz/findings/xmlin/). The XML targets do not
- * compare whole and cut reads of such inputs; everything else about them is still checked. */
-bool fuzz_xml_comment_trap(const uint8_t *data, size_t size);
 
 #endif

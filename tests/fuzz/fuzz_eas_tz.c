@@ -32,13 +32,11 @@ static bool same_time(const struct eas_calmap_systime *a, const struct eas_calma
            a->second == b->second && a->ms == b->ms;
 }
 
-/* A name survives the encoding, or loses only its 32nd UTF-16 unit: the decoder reads a name
- * that fills all 32 units without a NUL, the encoder writes at most 31 and the NUL
- * (tests/fuzz/findings/eas_tz/name-of-32-units). */
+/* A name survives the encoding whole, one that fills all 32 UTF-16 units included
+ * (MS-ASDTYPE 2.7.6; corpus/eas_tz/name-of-32-units, once a finding). */
 static bool name_kept(const char *a, const char *b)
 {
-    size_t n = strlen(b);
-    return strncmp(a, b, n) == 0 && (a[n] == '\0' || strlen(a + n) <= 3);
+    return strcmp(a, b) == 0;
 }
 
 static bool same_tz(const struct eas_calmap_tz *a, const struct eas_calmap_tz *b)

@@ -11,6 +11,7 @@ served. Timeouts are configured at 1-2 s; every bound below is that plus the wat
 import base64
 import select
 import socket
+import threading
 import time
 
 import easclient as ec
@@ -203,11 +204,14 @@ class IdleConnectionsTest(ServerTestCase):
     CONFIG = ("max_connections = 4\nworkers = 2\nidle_timeout = 120\n"
               "eas_ping_min_heartbeat = 1\neas_provisioning = false\n")
 
-    def fill(self, n):
-        """n keep-alive connections, each served once and then left idle."""
+    def setUp(self):
+        super().setUp()
         token = base64.b64encode(("alice:" + self.srv.passwords["alice"]).encode()).decode()
         self.request = ("GET /.well-known/caldav HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                         "Authorization: Basic %s\r\n\r\n" % token).encode()
+
+    def fill(self, n):
+        """n keep-alive connections, each served once and then left idle."""
         idle = []
         for _ in range(n):
             s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
@@ -248,6 +252,72 @@ class IdleConnectionsTest(ServerTestCase):
         self.new_client_is_served()
         self.assertTrue(is_closed(idle[0], 5), "the oldest idle connection was closed")
         self.assertFalse(select.select([begun], [], [], 0)[0], "the begun request was closed")
+
+    def start_ping(self, calendar, device):
+        """A Ping of `calendar` (made here) sent on a raw socket, waiting for a change."""
+        self.srv.cli("calendar", "add", "alice", calendar, "--displayname", calendar)
+        c = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                         device)
+        fid = [f["ServerId"] for f in ec.EASClient.folders_of(c.folder_sync("0"))
+               if f["DisplayName"] == calendar][0]
+        key = c.sync(fid, "0").only().sync_key
+        self.assertEqual(c.sync(fid, key, get_changes=True).only().status, 1)
+        c.close()
+        body = ec.encode(E("N:Ping", E("HeartbeatInterval", "120"),
+                           E("Folders", E("Folder", E("Id", fid), E("Class", "Calendar")))))
+        ping = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        self.addCleanup(ping.close)
+        ping.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
+                      "MS-ASProtocolVersion: 14.1\r\n"
+                      "Content-Type: application/vnd.ms-sync.wbxml\r\n"
+                      "Content-Length: %d\r\n\r\n" % (c.target("Ping"), c.auth_header(),
+                                                       len(body))).encode() + body)
+        return ping
+
+    def test_header_tricklers_make_room_for_a_new_client_issue_14(self):
+        # The server full of connections trickling their headers (a byte every 0.3 s, far
+        # inside header_timeout=30 s) and a waiting Ping, no idle connection to close: the
+        # slowest trickler is answered 408 header-timeout so that a new client is served at
+        # once, and the Ping, whose request is complete, is left alone.
+        ping = self.start_ping("trickled", "TRICKLE1")
+        time.sleep(0.5)
+        stalled = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        self.addCleanup(stalled.close)
+        stalled.sendall(b"GET /.well-known/caldav HTTP/1.1\r\n")  # then nothing: the slowest
+        tricklers = []
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+            self.addCleanup(s.close)
+            s.sendall(b"GET /.well-known/caldav HTTP/1.1\r\n")
+            tricklers.append(s)
+        stop = threading.Event()
+
+        def trickle():
+            while not stop.wait(0.3):
+                for s in tricklers:
+                    try:
+                        s.sendall(b"X")
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=trickle)
+        t.start()
+        self.addCleanup(t.join)
+        self.addCleanup(stop.set)
+        time.sleep(0.5)
+        self.new_client_is_served()
+        a = read_answer(stalled, 5)
+        self.assertIsNotNone(a, "the slowest trickler was not answered")
+        self.assertEqual(a[0], 408, a)
+        self.assertEqual(a[1].get("connection"), "close")
+        self.assertIn(b"header-timeout", a[2])
+        self.assertTrue(is_closed(stalled, 5))
+        for s in tricklers:
+            self.assertFalse(select.select([s], [], [], 0)[0], "a faster trickler was closed")
+        self.assertFalse(select.select([ping], [], [], 0)[0], "the Ping was answered or closed")
+        log = self.srv.read_log()
+        self.assertIn("cond=header-timeout reason=server-full", log)
+        self.assertIn("addr=127.0.0.1", log)
 
     def test_a_waiting_ping_is_not_reclaimed_issue_14(self):
         # a suspended ActiveSync Ping is inside a request, not idle: it is never closed to

@@ -440,6 +440,48 @@ static void test_eas_calmap_tz_utc_is_all_zero(void **state)
     arena_destroy(&a);
 }
 
+/* MS-ASDTYPE 2.7.6: StandardName and DaylightName are arrays of 32 WCHARs with unused ones
+ * zero, so a name may fill all 32 with no NUL. It decodes whole and encodes back to the same
+ * bytes (found by fuzz_eas_tz: the 32nd unit was lost; corpus/eas_tz/11-name-of-32-units). */
+static void test_eas_calmap_tz_name_of_32_units_round_trips(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    uint8_t b[EAS_CALMAP_TZ_BLOB_LEN];
+    memset(b, 0, sizeof(b));
+    static const char name[] = "Thirty-two UTF-16 units, exactly"; /* 32 characters */
+    _Static_assert(sizeof(name) == 33, "32 characters");
+    for (size_t i = 0; i < 32; i++) {
+        b[4 + 2 * i] = (uint8_t)name[i];
+        b[88 + 2 * i] = (uint8_t)name[31 - i];
+    }
+    b[88 + 2 * 31] = 0xac; /* U+20AC, three bytes of UTF-8, in the last unit */
+    b[88 + 2 * 31 + 1] = 0x20;
+    char b64[256];
+    sec_base64(b, sizeof(b), b64, sizeof(b64));
+    struct eas_calmap_tz tz;
+    struct err e;
+    err_init(&e);
+    assert_int_equal(eas_calmap_tz_decode(slice_from_cstr(b64), &tz, &e), 0);
+    assert_string_equal(tz.standard_name, name);
+    assert_int_equal(strlen(tz.daylight_name), 31 + 3);
+    assert_memory_equal(tz.daylight_name + 31, "\xe2\x82\xac", 3);
+    uint8_t again[EAS_CALMAP_TZ_BLOB_LEN];
+    blob_bytes(eas_calmap_tz_encode(&tz, a), again);
+    assert_memory_equal(again, b, sizeof(b));
+    /* a longer UTF-8 name is cut at 32 units, never written over StandardDate */
+    struct eas_calmap_tz longer = tz;
+    memcpy(longer.standard_name, "0123456789012345678901234567890123456789", 41);
+    blob_bytes(eas_calmap_tz_encode(&longer, a), again);
+    assert_memory_equal(again + 4,
+                        "0\0"
+                        "1\0",
+                        4);
+    assert_int_equal(again[4 + 2 * 31], '1');
+    assert_memory_equal(again + 68, b + 68, 16);
+    arena_destroy(&a);
+}
+
 /* Southern hemisphere: DaylightDate in October, StandardDate in April (§4.3). */
 static void test_eas_calmap_tz_sydney_and_tokyo(void **state)
 {
@@ -1571,6 +1613,7 @@ int main(void)
         cmocka_unit_test(test_eas_calmap_tz_berlin_blob_matches_the_brief),
         cmocka_unit_test(test_eas_calmap_tz_utc_is_all_zero),
         cmocka_unit_test(test_eas_calmap_tz_sydney_and_tokyo),
+        cmocka_unit_test(test_eas_calmap_tz_name_of_32_units_round_trips),
         cmocka_unit_test(test_eas_calmap_tz_decode_prefers_named_builtin),
         cmocka_unit_test(test_eas_calmap_tz_unknown_zone_gives_custom_vtimezone),
         cmocka_unit_test(test_eas_calmap_outlook_weekly_fields),

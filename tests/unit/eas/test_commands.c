@@ -264,6 +264,53 @@ static void test_folder_sync(void **state)
     assert_string_equal(text_of(f, x, "Status"), "9");
 }
 
+/* MS-ASCMD 2.2.3.177.4: FolderDelete and FolderUpdate without a body (no SyncKey) are
+ * Status 10; the empty body has no root element, which the command read (found by fuzz_eas:
+ * a NULL dereference; corpus/eas/24-folderdelete-empty-body). */
+static void test_folder_change_without_a_body_is_status_10_issue_14(void **state)
+{
+    struct route_fixture *f = *state;
+    static const char *const cmds[] = {"FolderDelete", "FolderUpdate"};
+    static const char *const want[] = {
+        "<FolderDelete xmlns=\"FolderHierarchy\"><Status>10</Status></FolderDelete>",
+        "<FolderUpdate xmlns=\"FolderHierarchy\"><Status>10</Status></FolderUpdate>",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        struct buf b;
+        buf_init(&b, 16);
+        unsigned st;
+        char *x = command(f, cmds[i], &b, &st);
+        assert_int_equal(st, 200);
+        assert_string_equal(x, want[i]);
+    }
+}
+
+/* MS-ASCMD 2.2.3.177.6: a GetItemEstimate naming no collection (an empty body, or an empty
+ * Collections) is Status 2, not an answer without a Status (found by fuzz_eas:
+ * corpus/eas/26-getitemestimate-empty-body). */
+static void test_getitemestimate_without_a_collection_is_status_2_issue_14(void **state)
+{
+    struct route_fixture *f = *state;
+    static const char want[] =
+        "<GetItemEstimate xmlns=\"GetItemEstimate\"><Response><Status>2</Status></Response>"
+        "</GetItemEstimate>";
+    struct buf b;
+    buf_init(&b, 16);
+    unsigned st;
+    char *x = command(f, "GetItemEstimate", &b, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(x, want);
+    struct eas_wbxml_enc e;
+    enc_begin(&e, &b);
+    assert_int_equal(eas_enc_start(&e, EAS_GIE_GETITEMESTIMATE), 0);
+    assert_int_equal(eas_enc_empty(&e, EAS_GIE_COLLECTIONS), 0);
+    assert_int_equal(eas_enc_end(&e), 0);
+    assert_int_equal(eas_enc_finish(&e), 0);
+    x = command(f, "GetItemEstimate", &b, &st);
+    assert_int_equal(st, 200);
+    assert_string_equal(x, want);
+}
+
 static void test_sync_initial_and_window(void **state)
 {
     struct route_fixture *f = *state;
@@ -362,6 +409,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_folder_sync, rf_setup, rf_teardown),
+        cmocka_unit_test_setup_teardown(test_folder_change_without_a_body_is_status_10_issue_14,
+                                        rf_setup, rf_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_getitemestimate_without_a_collection_is_status_2_issue_14, rf_setup, rf_teardown),
         cmocka_unit_test_setup_teardown(test_sync_initial_and_window, rf_setup, rf_teardown),
         cmocka_unit_test_setup_teardown(test_client_add_and_estimate, rf_setup, rf_teardown),
     };

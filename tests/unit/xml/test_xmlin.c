@@ -223,6 +223,13 @@ static const struct valid_case valid[] = {
     {DOC("<a>caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x85</a>"),
      "<{}a>caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x85</{}a>"},
     {DOC("<!-- c --><a><?pi x?><!--d--></a><!-- e -->"), "<{}a></{}a>"},
+    /* A comment opening "<!-->" or "<!--->" holds "-->" in its opening; outside the root,
+     * libxml2 2.9.14 took that for its end when the body was cut inside the comment
+     * (found by fuzz_report; corpus/xmlin/prolog-comment-opening-with-gt). */
+    {DOC("<!-->x--><a/>"), "<{}a></{}a>"},
+    {DOC("<!--->x--><a/>"), "<{}a></{}a>"},
+    {DOC("<?xml version=\"1.0\"?>\n<!-->-x--><a><!-->y--></a><!--->z-->"), "<{}a></{}a>"},
+    {DOC("\xff\xfe<\0!\0-\0-\0>\0x\0-\0-\0>\0<\0a\0/\0>\0"), "<{}a></{}a>"},
     /* Whitespace inside the root is text; outside it, nothing. CR LF reads as LF. */
     {DOC("<a>\n <b/>\r\n</a>\n\n"), "<{}a>\n <{}b></{}b>\n</{}a>"},
     {DOC("<?xml version='1.0' standalone='yes'?>\n\n<a/>"), "<{}a></{}a>"},
@@ -260,6 +267,8 @@ static const struct invalid_case invalid[] = {
     {DOC("<?xml version=\"1.0\"?><?xml version=\"1.0\"?><a/>"), &xml_cond_malformed},
     {DOC("<?xml version=\"1.0\" encoding=\"no-such-charset\"?><a/>"), &xml_cond_malformed},
     {DOC("<a>x]]>y</a>"), &xml_cond_malformed},
+    {DOC("<!-->x<a/>"), &xml_cond_malformed},
+    {DOC("<!--->-<a/>"), &xml_cond_malformed},
     /* Namespace errors are not fatal to libxml2; they are to us. */
     {DOC("<p:a/>"), &xml_cond_malformed},
     {DOC("<a><p:b/></a>"), &xml_cond_malformed},
