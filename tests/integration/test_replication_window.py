@@ -11,7 +11,7 @@ the items that entered ("new") and left ("delete"). Any other difference of the 
 475 query-mismatch, and a Range that would cut a slide is 475 too."""
 
 import random
-import re
+import time
 
 from harness import ServerTestCase, main
 from test_replication import Manifest, search_body
@@ -27,7 +27,6 @@ T0 = 1772323200  # 2026-03-01T00:00:00Z: day 0 of the slides
 
 def ymd(day, cast=False):
     """Day `day` after T0 as the literal the window uses."""
-    import time
     t = time.gmtime(T0 + day * DAY)
     if cast:
         return 'CAST("%04d-%02d-%02dT00:00:00Z" AS \'dateTime.tz\')' % t[:3]
@@ -35,12 +34,10 @@ def ymd(day, cast=False):
 
 
 def stamp(t):
-    import time
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
 
 
 def vevent(uid, start, end=None, summary="ev", extra="", allday=False):
-    import time
     if allday:
         d0 = time.strftime("%Y%m%d", time.gmtime(start))
         d1 = time.strftime("%Y%m%d", time.gmtime(end))
