@@ -64,12 +64,19 @@ for t in $targets; do
         rm -f "$art"/timeout-*
     fi
     echo "fuzz: $t for ${seconds}s, -timeout=$limit -rss_limit_mb=1024, seeds tests/fuzz/corpus/$t"
+    # The targets that run requests over a store (tests/fuzz/routes.c) make it here: libFuzzer
+    # exits without the atexit handler that would remove it.
+    export FUZZ_STORE_DIR="$build/store/$t"
+    rm -rf "$FUZZ_STORE_DIR"
+    mkdir -p "$FUZZ_STORE_DIR"
     if ! "$build/tests/fuzz_$t" "${flags[@]}" "$work" "$src/tests/fuzz/corpus/$t"; then
+        rm -rf "$FUZZ_STORE_DIR"
         echo "fuzz: $t FAILED; the input is in $art/; replay it with"
         echo "  $build/tests/fuzz_$t -timeout=$limit $art/<file>"
         fail=1
         continue
     fi
+    rm -rf "$FUZZ_STORE_DIR"
     if [ -n "$known" ] && compgen -G "$art/timeout-*" >/dev/null; then
         echo "fuzz: $t: inputs ran past ${limit} s, a known bug ($known), so not a failure yet:"
         ls "$art"/timeout-*

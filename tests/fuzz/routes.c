@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "caldav/caldav.h"
 #include "dav/dav.h"
@@ -16,7 +17,7 @@
 
 static struct {
     bool open;
-    char dir[64];
+    char dir[4096];
     struct store_pool *pool;
     struct dav_app dav;
     struct eas_app *eas;
@@ -36,11 +37,15 @@ static void check(bool ok, const char *what)
 
 static void close_routes(void)
 {
+    if (!fx.open) {
+        return;
+    }
+    fx.open = false;
     eas_app_stop(fx.eas);
     store_pool_set_change_hook(fx.pool, NULL, NULL);
     eas_app_destroy(&fx.eas);
     store_pool_destroy(&fx.pool);
-    char cmd[128];
+    char cmd[4200];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "fuzz routes: could not remove %s\n", fx.dir);
@@ -61,8 +66,15 @@ static void put_event(struct arena *a, const char *name, const char *extra)
     check(r.status == 201, "PUT of an event");
 }
 
+void fuzz_routes_reset(void)
+{
+    close_routes();
+    fuzz_routes_open();
+}
+
 void fuzz_routes_open(void)
 {
+    static bool registered;
     if (fx.open) {
         return;
     }
@@ -70,7 +82,16 @@ void fuzz_routes_open(void)
     /* A refused request logs a line at info; millions of them say nothing (FUZZ_SHOW keeps
      * them). */
     log_set_level(getenv("FUZZ_SHOW") ? LOG_INFO : LOG_ERROR);
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/almanac-fuzz-XXXXXX");
+    /* libFuzzer ends a timed run without running atexit handlers, so scripts/fuzz.sh names a
+     * directory it removes itself (FUZZ_STORE_DIR); the replayer returns from main. */
+    const char *parent = getenv("FUZZ_STORE_DIR");
+    if (parent && *parent) {
+        (void)mkdir(parent, 0700);
+    } else {
+        parent = "/tmp";
+    }
+    int n = snprintf(fx.dir, sizeof(fx.dir), "%s/almanac-fuzz-XXXXXX", parent);
+    check(n > 0 && (size_t)n < sizeof(fx.dir), "FUZZ_STORE_DIR is too long");
     check(mkdtemp(fx.dir) != NULL, "mkdtemp");
     check(store_pool_create(fx.dir, 2, &fx.pool) == STORE_OK, "store_pool_create");
     struct arena *a = arena_create();
@@ -117,7 +138,10 @@ void fuzz_routes_open(void)
     fx.dav_route = dav_route("/", &fx.dav);
     fx.exchange_route = dav_route("/exchange", &fx.dav);
     fx.eas_route = eas_route("/Microsoft-Server-ActiveSync", fx.eas);
-    atexit(close_routes);
+    if (!registered) {
+        atexit(close_routes);
+        registered = true;
+    }
 
     check(fuzz_routes_run("MKCALENDAR", "/calendars/alice/cal/", NULL, NULL, 0, 0, a).status == 201,
           "MKCALENDAR");

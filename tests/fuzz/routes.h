@@ -17,6 +17,11 @@
  * at exit. */
 void fuzz_routes_open(void);
 
+/* Closes the store and the routes, removes the directory, and makes them afresh: what a
+ * target calls now and then when its inputs write (fuzz_eas), so that the store does not
+ * grow and slow every later input. */
+void fuzz_routes_reset(void);
+
 /* Runs one request as alice on the route its target's prefix picks; `headers` as in
  * http_test.h (may be NULL); the body fed `chunk` bytes at a time (0: whole). The answer is
  * in `a`. */
