@@ -176,7 +176,9 @@ const char *eas_key_first(struct arena *a)
 {
     uint32_t r;
     sec_random(&r, sizeof(r));
-    uint64_t gen = 1 + r % 999999;
+    /* six digits, never fewer: every key is 18 characters (a leading generation under
+     * 100000 made 13- to 17-character keys, one in ten) */
+    uint64_t gen = 100000 + r % 900000;
     return arena_printf(a, "%llu", (unsigned long long)(gen * KEY_GEN + 1));
 }
 
