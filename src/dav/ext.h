@@ -309,6 +309,13 @@ struct dav_propname {
     const char *ns; /* "" for no namespace */
     const char *name;
     const struct dav_live_prop *live; /* its row in the live-property registry, or NULL */
+    /* live only: its opening tag (with the dt:dt of an Exchange type) and closing tag, as
+     * dav_prop_open_typed and dav_prop_close write them, made once when the name is added
+     * (each NULL if it could not be) */
+    const char *open_tag;
+    const char *close_tag;
+    size_t open_len;
+    size_t close_len;
 };
 
 struct dav_propsel {

@@ -126,26 +126,32 @@ static bool has_dead_props(const struct dav_res *res, enum store_res_kind *kind,
     return false;
 }
 
-/* Appends a live property with its value to `out`; returns 0 written, 1 not applicable. */
+/* Appends a live property with its value to `out`; returns 0 written, 1 not applicable. The
+ * tags are the requested name's, made when it was parsed (pn; NULL for allprop, or when they
+ * could not be made), else written here. */
 static int write_live(struct dav_req *dr,
                       const struct dav_res *res,
                       const struct dav_live_prop *lp,
+                      const struct dav_propname *pn,
                       struct buf *out)
 {
     if (!lp->get) {
         return 1;
     }
     size_t mark = out->len;
-    if (dav_prop_open_typed(out, lp->ns, lp->name, lp->flags) != 0) {
+    int rc = pn && pn->open_tag ? buf_append(out, pn->open_tag, pn->open_len)
+                                : dav_prop_open_typed(out, lp->ns, lp->name, lp->flags);
+    if (rc != 0) {
         return -1;
     }
-    int rc = lp->get(dr, res, out);
+    rc = lp->get(dr, res, out);
     if (rc == 1) {
         out->len = mark;
         out->data[mark] = '\0';
         return 1;
     }
-    if (rc != 0 || dav_prop_close(out, lp->ns, lp->name) != 0) {
+    if (rc != 0 || (pn && pn->close_tag ? buf_append(out, pn->close_tag, pn->close_len)
+                                        : dav_prop_close(out, lp->ns, lp->name)) != 0) {
         return -1;
     }
     return 0;
@@ -159,7 +165,7 @@ static int write_named(struct dav_req *dr,
                        struct buf *missing)
 {
     if (pn->live) {
-        int rc = write_live(dr, res, pn->live, found);
+        int rc = write_live(dr, res, pn->live, pn, found);
         if (rc <= 0) {
             return rc;
         }
@@ -202,7 +208,7 @@ write_all(struct dav_req *dr, const struct dav_res *res, bool names_only, struct
             } else if (g < 0) {
                 rc = -1;
             }
-        } else if (write_live(dr, res, p, found) < 0) {
+        } else if (write_live(dr, res, p, NULL, found) < 0) {
             rc = -1;
         }
     }
@@ -256,7 +262,7 @@ int dav_write_response(struct dav_req *dr,
             /* allprop + include: names the allprop set left out */
             const struct dav_live_prop *lp = sel->names[i].live;
             if (lp && !(lp->flags & DAV_PROP_ALLPROP)) {
-                rc = write_live(dr, res, lp, out) < 0 ? -1 : 0;
+                rc = write_live(dr, res, lp, &sel->names[i], out) < 0 ? -1 : 0;
             }
         }
     }

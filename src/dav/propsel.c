@@ -28,8 +28,25 @@ int dav_propsel_add(struct dav_propsel *sel,
     }
     sel->names[sel->n].ns = arena_slicedup(a, ns);
     sel->names[sel->n].name = arena_slicedup(a, name);
-    /* looked up once here rather than for every row of the answer */
-    sel->names[sel->n].live = dav_live_prop_find(dr, ns, name);
+    /* looked up and its tags written once here rather than for every row of the answer */
+    struct dav_propname *pn = &sel->names[sel->n];
+    pn->live = dav_live_prop_find(dr, ns, name);
+    pn->open_tag = pn->close_tag = NULL;
+    pn->open_len = pn->close_len = 0;
+    if (pn->live) {
+        struct buf t;
+        buf_init(&t, BUF_LIMIT_HREF); /* the registry's own names: a few dozen bytes */
+        if (dav_prop_open_typed(&t, pn->live->ns, pn->live->name, pn->live->flags) == 0) {
+            pn->open_len = t.len;
+            pn->open_tag = arena_strndup(a, t.data, t.len);
+        }
+        buf_reset(&t);
+        if (dav_prop_close(&t, pn->live->ns, pn->live->name) == 0) {
+            pn->close_len = t.len;
+            pn->close_tag = arena_strndup(a, t.data, t.len);
+        }
+        buf_deinit(&t);
+    }
     sel->n++;
     return 0;
 }
