@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/install-bench-deps.sh: install the Debian packages the benchmarks need (bench/),
-# only those that are missing: wrk (durable PUT throughput), the CalDAV peers of
+# only those that are missing: wrk (durable PUT throughput), nginx (the static file server
+# that serves a saved PROPFIND answer as the machine's bar, issue 16), the CalDAV peers of
 # bench/peers.py (Radicale, Xandikos, Cyrus IMAP with its CalDAV module and the SASL tools
 # that make its user). Idempotent and non-interactive. The bench runs the peers itself, as
 # unprivileged configurations in temporary directories; the packages' system services are
@@ -9,6 +10,7 @@ set -euo pipefail
 
 packages=(
     wrk
+    nginx
     radicale xandikos
     cyrus-imapd cyrus-caldav cyrus-admin sasl2-bin
 )

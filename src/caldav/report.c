@@ -392,7 +392,7 @@ static int rp_start(void *ctx,
     }
     if (r->depth == 3 && r->in_prop) {
         r->in_cdata = is(ns, name, DAV_NS_CALDAV, "calendar-data");
-        return dav_propsel_add(&r->sel, r->dr->arena, ns, name, err);
+        return dav_propsel_add(&r->sel, r->dr, ns, name, err);
     }
     if (r->depth >= 4 && r->in_cdata) {
         return cdata_start(r, ns, name, attrs, nattrs, err);

@@ -111,7 +111,12 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
 int dav_depth(struct dav_req *dr, int dflt, int *depth_out, struct err *err);
 void dav_xml_body(struct dav_req *dr, const struct xmlin_handler *h, void *ctx);
 int dav_xml_finish(struct dav_req *dr, struct err *err);
+/* An item's or collection's ETag, quoted: hex(change GUID || modseq48)
+ * (exchange-replication.md §1.2), DAV_ETAG_LEN bytes. dav_etag returns it in the arena;
+ * dav_etag_append appends it to out (it needs no XML escaping) and returns 0 or -1. */
+#define DAV_ETAG_LEN (2 * (STORE_GUID_BYTES + 6) + 2)
 const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq);
+int dav_etag_append(struct buf *out, const struct store_coll *c, uint64_t modseq) ALM_NODISCARD;
 const char *dav_child_href(struct arena *a, const char *parent_href, const char *name, bool coll);
 /* RFC 9110 §13.1.1/§13.1.2 on the current ETag (NULL when the resource does not exist), then
  * the If header (dav_if_check, its grammar in ifheader.c) against `res`. */
@@ -303,6 +308,14 @@ enum dav_propsel_mode {
 struct dav_propname {
     const char *ns; /* "" for no namespace */
     const char *name;
+    const struct dav_live_prop *live; /* its row in the live-property registry, or NULL */
+    /* live only: its opening tag (with the dt:dt of an Exchange type) and closing tag, as
+     * dav_prop_open_typed and dav_prop_close write them, made once when the name is added
+     * (each NULL if it could not be) */
+    const char *open_tag;
+    const char *close_tag;
+    size_t open_len;
+    size_t close_len;
 };
 
 struct dav_propsel {
@@ -315,8 +328,11 @@ struct dav_propsel {
 /* dav/propsel.c: adds (ns, name), copied into `a`, to the names of `sel` (a <prop> or
  * <include> child of a PROPFIND or REPORT body); past DAV_MAX_PROPS_REQUESTED names it is
  * dav_cond_bad_request (400). */
-int dav_propsel_add(
-    struct dav_propsel *sel, struct arena *a, struct slice ns, struct slice name, struct err *err);
+int dav_propsel_add(struct dav_propsel *sel,
+                    const struct dav_req *dr,
+                    struct slice ns,
+                    struct slice name,
+                    struct err *err);
 
 int dav_write_response(struct dav_req *dr,
                        const struct dav_res *res,

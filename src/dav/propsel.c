@@ -1,13 +1,18 @@
 /* dav/propsel.c: the requested properties of a PROPFIND (propfind.c) or a CalDAV REPORT
- * (caldav/report.c): one list of (namespace, name), grown in the request arena.
+ * (caldav/report.c): one list of (namespace, name), grown in the request arena, each with
+ * its live property resolved.
  * Conditions: dav_cond_bad_request (400, more than DAV_MAX_PROPS_REQUESTED names). */
 #include <string.h>
 
 #include "dav/ext.h"
 
-int dav_propsel_add(
-    struct dav_propsel *sel, struct arena *a, struct slice ns, struct slice name, struct err *err)
+int dav_propsel_add(struct dav_propsel *sel,
+                    const struct dav_req *dr,
+                    struct slice ns,
+                    struct slice name,
+                    struct err *err)
 {
+    struct arena *a = dr->arena;
     if (sel->n == DAV_MAX_PROPS_REQUESTED) {
         return err_set(err, &dav_cond_bad_request, "more than %d properties requested",
                        DAV_MAX_PROPS_REQUESTED);
@@ -23,6 +28,25 @@ int dav_propsel_add(
     }
     sel->names[sel->n].ns = arena_slicedup(a, ns);
     sel->names[sel->n].name = arena_slicedup(a, name);
+    /* looked up and its tags written once here rather than for every row of the answer */
+    struct dav_propname *pn = &sel->names[sel->n];
+    pn->live = dav_live_prop_find(dr, ns, name);
+    pn->open_tag = pn->close_tag = NULL;
+    pn->open_len = pn->close_len = 0;
+    if (pn->live) {
+        struct buf t;
+        buf_init(&t, BUF_LIMIT_HREF); /* the registry's own names: a few dozen bytes */
+        if (dav_prop_open_typed(&t, pn->live->ns, pn->live->name, pn->live->flags) == 0) {
+            pn->open_len = t.len;
+            pn->open_tag = arena_strndup(a, t.data, t.len);
+        }
+        buf_reset(&t);
+        if (dav_prop_close(&t, pn->live->ns, pn->live->name) == 0) {
+            pn->close_len = t.len;
+            pn->close_tag = arena_strndup(a, t.data, t.len);
+        }
+        buf_deinit(&t);
+    }
     sel->n++;
     return 0;
 }

@@ -280,5 +280,8 @@ int http_path_decode(struct slice raw,
 /* Appends the percent-encoding of one path segment (RFC 3986 pchar, '/' encoded). */
 struct buf;
 int http_path_encode_segment(struct buf *b, struct slice segment) ALM_NODISCARD;
+/* The same into dst, which has room for 3 * segment.len bytes; returns the bytes written (no
+ * NUL). */
+size_t http_path_encode_segment_to(char *dst, struct slice segment);
 
 #endif

@@ -144,6 +144,23 @@ static bool pchar(unsigned char c)
     return (pchar_bits[c >> 5] >> (c & 31)) & 1u;
 }
 
+size_t http_path_encode_segment_to(char *dst, struct slice segment)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)segment.ptr;
+    char *o = dst;
+    for (size_t i = 0; i < segment.len; i++) {
+        if (pchar(p[i])) {
+            *o++ = (char)p[i];
+        } else {
+            *o++ = '%';
+            *o++ = hex[p[i] >> 4];
+            *o++ = hex[p[i] & 15];
+        }
+    }
+    return (size_t)(o - dst);
+}
+
 int http_path_encode_segment(struct buf *b, struct slice segment)
 {
     static const char hex[] = "0123456789ABCDEF";

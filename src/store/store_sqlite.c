@@ -229,11 +229,13 @@ enum store_rc store_db_each_row(struct store *s, sqlite3_stmt *st, store_db_row_
 const char *store_db_col_text(sqlite3_stmt *st, int i, struct arena *arena)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
-    if (!t) {
-        return NULL;
+    if (!t || !arena) {
+        /* borrowed, NUL-terminated by SQLite: no sqlite3_column_bytes, a call per text
+         * column of every cursor row (issue 16) */
+        return (const char *)t;
     }
     size_t n = (size_t)sqlite3_column_bytes(st, i);
-    return arena ? arena_strndup(arena, (const char *)t, n) : (const char *)t;
+    return arena_strndup(arena, (const char *)t, n);
 }
 
 /* Runs one cached statement that takes no parameters (BEGIN, COMMIT...). ROLLBACK passes no

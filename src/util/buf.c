@@ -44,7 +44,7 @@ static void buf_reserve(struct buf *b, size_t need)
     b->cap = cap;
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_grow(struct buf *b, const void *p, size_t n)
 {
     if (n > b->limit - b->len) {
         return -1;
@@ -61,11 +61,6 @@ int buf_append(struct buf *b, const void *p, size_t n)
 int buf_append_slice(struct buf *b, struct slice s)
 {
     return buf_append(b, s.ptr, s.len);
-}
-
-int buf_append_cstr(struct buf *b, const char *s)
-{
-    return buf_append(b, s, strlen(s));
 }
 
 int buf_putc(struct buf *b, char c)

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "util/compiler.h"
 #include "util/slice.h"
@@ -31,10 +32,31 @@ void buf_deinit(struct buf *b);
 void buf_reset(struct buf *b);
 
 /* Appends; returns 0, or -1 when the result would exceed the limit (nothing appended). */
-int buf_append(struct buf *b, const void *p, size_t n) ALM_NODISCARD;
 int buf_append_slice(struct buf *b, struct slice s) ALM_NODISCARD;
-int buf_append_cstr(struct buf *b, const char *s) ALM_NODISCARD;
 int buf_putc(struct buf *b, char c) ALM_NODISCARD;
+
+/* buf_append's path when the buffer must grow, or the limit would be passed. */
+int buf_append_grow(struct buf *b, const void *p, size_t n) ALM_NODISCARD;
+
+/* Inline, because a multistatus row is dozens of appends of a few bytes each (issue 16): when
+ * the bytes fit in what is allocated, a copy; otherwise buf_append_grow(). */
+ALM_NODISCARD static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+    if (n < b->cap - b->len && n <= b->limit - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return 0;
+    }
+    return buf_append_grow(b, p, n);
+}
+
+/* Inline too, so that the length of a string literal is known at compile time. */
+ALM_NODISCARD static inline int buf_append_cstr(struct buf *b, const char *s)
+{
+    return buf_append(b, s, strlen(s));
+}
+
 int buf_appendf(struct buf *b, const char *fmt, ...) ALM_PRINTF(2, 3) ALM_NODISCARD;
 int buf_vappendf(struct buf *b, const char *fmt, va_list ap) ALM_PRINTF(2, 0) ALM_NODISCARD;
 

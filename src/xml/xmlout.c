@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
@@ -86,14 +88,62 @@ static int undo(struct buf *b, size_t len)
     return -1;
 }
 
+/* Bytes copied as they are, one bit per byte value (bit c & 31 of word c >> 5), separately
+ * for text and attribute values: printable ASCII but & < > (and " in attributes), TAB and LF
+ * in text. Every other byte goes through ascii_escape() or, from 0x80 up, utf8_seq(). A
+ * constant, so that worker threads share it with no first-use initialisation; the plain runs
+ * of an href or an ETag then cost a load and a test per byte. */
+static const uint32_t plain_text[8] = {0x00000600, 0xafffffbf, 0xffffffff, 0xffffffff, 0, 0, 0, 0};
+static const uint32_t plain_attr[8] = {0x00000000, 0xafffffbb, 0xffffffff, 0xffffffff, 0, 0, 0, 0};
+
+static bool is_plain(const uint32_t *plain, unsigned char c)
+{
+    return (plain[c >> 5] >> (c & 31)) & 1u;
+}
+
+/* Eight bytes at once (a "SWAR" test): true when none of the eight needs a look, that is none
+ * is 0x80 or above, below 0x20, '&', '<', '>' or (in attributes) '"'. Each term sets the high
+ * bit of a byte lane when that byte is one of those; the tests only ever err towards a look
+ * (TAB and LF in text), never the other way. */
+#define SWAR_ONES  0x0101010101010101u
+#define SWAR_HIGHS 0x8080808080808080u
+
+static bool swar_has_zero(uint64_t v)
+{
+    return ((v - SWAR_ONES) & ~v & SWAR_HIGHS) != 0;
+}
+
+static bool swar_plain(uint64_t x, bool attr)
+{
+    if ((x & SWAR_HIGHS) || ((x - SWAR_ONES * 0x20) & ~x & SWAR_HIGHS) ||
+        swar_has_zero(x ^ (SWAR_ONES * '&')) || swar_has_zero(x ^ (SWAR_ONES * '<')) ||
+        swar_has_zero(x ^ (SWAR_ONES * '>'))) {
+        return false;
+    }
+    return !attr || !swar_has_zero(x ^ (SWAR_ONES * '"'));
+}
+
 /* Copies s, escaped, in runs: bytes that need nothing are appended together. */
 static int escape(struct buf *b, struct slice s, bool attr)
 {
     const size_t start = b->len;
     const unsigned char *p = (const unsigned char *)s.ptr;
+    const uint32_t *plain = attr ? plain_attr : plain_text;
     size_t run = 0; /* start of the pending run of bytes copied as they are */
     size_t i = 0;
     while (i < s.len) {
+        if (s.len - i >= 8) {
+            uint64_t x;
+            memcpy(&x, p + i, 8);
+            if (swar_plain(x, attr)) {
+                i += 8;
+                continue;
+            }
+        }
+        if (is_plain(plain, p[i])) {
+            i++;
+            continue;
+        }
         const char *rep;
         size_t adv;
         if (p[i] < 0x80) {

@@ -137,6 +137,28 @@ static void expected_encoding(struct buf *b)
     }
 }
 
+/* Issue 16: the encoder into a caller's array (dav_child_href's, one per multistatus row)
+ * writes what the buf one does, for every byte value, with no more than 3 bytes per byte. */
+static void test_path_encode_segment_to_matches_the_buf_encoder(void **state)
+{
+    (void)state;
+    char all[256];
+    for (int c = 0; c < 256; c++) {
+        all[c] = (char)c;
+    }
+    struct buf want;
+    buf_init(&want, 4096);
+    expected_encoding(&want);
+    char got[3 * 256 + 1];
+    memset(got, '#', sizeof(got));
+    size_t n = http_path_encode_segment_to(got, (struct slice){all, sizeof(all)});
+    assert_int_equal(n, want.len);
+    assert_memory_equal(got, want.data, n);
+    assert_int_equal(got[3 * 256], '#');
+    assert_int_equal(http_path_encode_segment_to(got, SLICE_LIT("")), 0);
+    buf_deinit(&want);
+}
+
 enum {
     ENCODE_THREADS = 8,
     ENCODE_ROUNDS = 200,
@@ -216,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_path_decode_refuses_paths_over_the_limit),
         cmocka_unit_test(test_path_encode_segment_escapes_reserved_bytes),
         cmocka_unit_test(test_path_decode_then_encode_round_trips),
+        cmocka_unit_test(test_path_encode_segment_to_matches_the_buf_encoder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

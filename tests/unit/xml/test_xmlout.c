@@ -4,8 +4,10 @@
  * nothing and returns -1. Output is read back with the reader to show it well-formed. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -118,6 +120,66 @@ static void test_xmlout_escapes_markup_and_replaces_controls(void **state)
         check_escape(xmlout_text, escapes[i].in, escapes[i].text, i);
         check_escape(xmlout_attr, escapes[i].in, escapes[i].attr, i);
     }
+}
+
+/* What one byte alone becomes (a byte from 0x80 up alone is invalid UTF-8). */
+static const char *one_byte(unsigned c, bool attr, char plain[2])
+{
+    switch (c) {
+    case '&':
+        return "&amp;";
+    case '<':
+        return "&lt;";
+    case '>':
+        return "&gt;";
+    case '"':
+        return attr ? "&quot;" : "\"";
+    case '\t':
+        return attr ? "&#9;" : "\t";
+    case '\n':
+        return attr ? "&#10;" : "\n";
+    case '\r':
+        return "&#13;";
+    default:
+        if (c < 0x20 || c >= 0x80) {
+            return FFFD;
+        }
+        plain[0] = (char)c;
+        plain[1] = '\0';
+        return plain;
+    }
+}
+
+/* Issue 16: plain runs are skipped eight bytes at a time; every byte value, at every lane of
+ * two eight-byte blocks and in the tail after them, is still seen and escaped. */
+static void test_xmlout_sees_every_byte_in_every_lane(void **state)
+{
+    (void)state;
+
+    enum {
+        LEN = 19
+    };
+
+    for (unsigned c = 0; c < 256; c++) {
+        for (size_t at = 0; at < LEN; at++) {
+            char in[LEN];
+            memset(in, 'a', LEN);
+            in[at] = (char)c;
+            for (int attr = 0; attr < 2; attr++) {
+                char plain[2];
+                char want[64];
+                snprintf(want, sizeof(want), "%.*s%s%.*s", (int)at, in, one_byte(c, attr, plain),
+                         (int)(LEN - at - 1), in + at + 1);
+                check_escape(attr ? xmlout_attr : xmlout_text, (struct slice){in, LEN}, want,
+                             c * LEN + at);
+            }
+        }
+    }
+    /* a valid sequence across the end of a block passes as it is */
+    check_escape(xmlout_text, SLICE_LIT("abcdefg\xC3\xA9hijklmnop\xE2\x82\xACq"),
+                 "abcdefg\xC3\xA9hijklmnop\xE2\x82\xACq", 0);
+    check_escape(xmlout_attr, SLICE_LIT("/calendars/bench/cal/bench-0@almanac.ics"),
+                 "/calendars/bench/cal/bench-0@almanac.ics", 0);
 }
 
 static void test_xmlout_keeps_valid_utf8_and_replaces_the_rest(void **state)
@@ -314,6 +376,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xmlout_escapes_markup_and_replaces_controls),
+        cmocka_unit_test(test_xmlout_sees_every_byte_in_every_lane),
         cmocka_unit_test(test_xmlout_keeps_valid_utf8_and_replaces_the_rest),
         cmocka_unit_test(test_xmlout_element_helpers),
         cmocka_unit_test(test_xmlout_past_the_limit_appends_nothing),
