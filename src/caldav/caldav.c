@@ -190,6 +190,9 @@ static const struct dav_live_prop caldav_props[] = {
     {DAV_NS, "supported-report-set", DAV_PROP_PROTECTED, get_supported_report_set},
     {DAV_NS, "sync-token", DAV_PROP_PROTECTED, get_sync_token},
     {DAV_NS_CS, "getctag", DAV_PROP_PROTECTED, get_getctag},
+    {DAV_NS_CS, "invite", DAV_PROP_PROTECTED, caldav_get_invite},
+    {DAV_NS_CS, "allowed-sharing-modes", DAV_PROP_PROTECTED, caldav_get_allowed_sharing_modes},
+    {DAV_NS_CS, "shared-url", DAV_PROP_PROTECTED, caldav_get_shared_url},
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -617,6 +620,7 @@ static const struct dav_ext ext = {
             [HTTP_M_MKCALENDAR] = &caldav_mkcalendar,
             [HTTP_M_MKCOL] = &caldav_mkcol,
             [HTTP_M_REPORT] = &caldav_report,
+            [HTTP_M_POST] = &caldav_post,
         },
     .pre_put = pre_put,
     .cal_put = cal_put,
@@ -624,8 +628,8 @@ static const struct dav_ext ext = {
     .cal_transfer = cal_transfer,
     .accept_copy = accept_copy,
     .check_write = check_write,
-    .compliance = "calendar-access",
-    .allow = "REPORT, MKCALENDAR",
+    .compliance = "calendar-access, calendarserver-sharing",
+    .allow = "REPORT, MKCALENDAR, POST",
 };
 
 const struct dav_ext *caldav_ext(void)

@@ -45,12 +45,13 @@ static int options_run(struct dav_req *dr, struct err *err)
         }
         store_rollback(dr->store);
     }
-    /* Class 1 and 3 (RFC 4918 §18); no LOCK, so class 2 is not claimed. */
+    /* Class 1 and 3 (RFC 4918 §18); no LOCK, so class 2 is not claimed. access-control: the
+     * RFC 3744 properties, read only (issue 12; no ACL method, so not in Allow). */
     struct buf dav;
     struct buf allow;
     buf_init(&dav, 256);
     buf_init(&allow, 512);
-    int rc = buf_append_cstr(&dav, "1, 3") | buf_append_cstr(&allow, allow_all);
+    int rc = buf_append_cstr(&dav, "1, 3, access-control") | buf_append_cstr(&allow, allow_all);
     for (size_t e = 0; e < dr->core->app->next; e++) {
         const struct dav_ext *ext = dr->core->app->ext[e];
         if (ext->compliance) {

@@ -19,9 +19,15 @@ static bool is_collection(const struct dav_res *r)
     return r->kind != DAV_RES_ITEM && r->kind != DAV_RES_NONE;
 }
 
+static int any_share(void *ctx, const struct store_share *sh)
+{
+    (void)sh;
+    *(bool *)ctx = true;
+    return 1;
+}
+
 static int get_resourcetype(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
-    (void)dr;
     if (!is_collection(r)) {
         return buf_append_cstr(out, "") == 0 ? 0 : -1;
     }
@@ -30,6 +36,19 @@ static int get_resourcetype(struct dav_req *dr, const struct dav_res *r, struct 
         rc |= buf_append_cstr(out, "<D:principal/>");
     } else if (is_store_coll(r) && r->coll.kind == STORE_COLL_CALENDAR) {
         rc |= buf_append_cstr(out, "<C:calendar/>");
+        /* CalendarServer's sharing (caldav/share.c): the sharee's view of a share, and the
+         * owner's calendar that has sharees */
+        if (r->share && r->share->coll == r->coll.id) {
+            rc |= buf_append_cstr(out, "<CS:shared/>");
+        } else if (r->access == DAV_ACCESS_OWNER && !r->share) {
+            bool shared = false;
+            if (store_share_list_of_coll(dr->store, r->coll.id, any_share, &shared) != STORE_OK) {
+                return -1;
+            }
+            if (shared) {
+                rc |= buf_append_cstr(out, "<CS:shared-owner/>");
+            }
+        }
     }
     return rc == 0 ? 0 : -1;
 }
