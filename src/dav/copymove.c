@@ -207,9 +207,8 @@ static int run(struct cm_ctx *c, struct err *err)
         return -1;
     }
     if (dst.kind != DAV_RES_COLL) {
-        enum dav_write_op op = src.kind == DAV_RES_COLL ? DAV_OP_COLL_CREATE
-                               : c->is_move             ? DAV_OP_MOVE
-                                                        : DAV_OP_COPY;
+        /* a member arriving by COPY or MOVE: DAV:bind (calstore's MOVE names the leaving) */
+        enum dav_write_op op = src.kind == DAV_RES_COLL ? DAV_OP_COLL_CREATE : DAV_OP_COPY;
         if (dav_check_write(dr, &dst.coll, dst.parent_href, op, err) != 0) {
             return -1;
         }
