@@ -50,8 +50,8 @@ static int href_prop(struct buf *out, const char *href)
 /* RFC 4791 §6.2.1 */
 static int get_calendar_home_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
-    if (r->kind != DAV_RES_PRINCIPAL) {
-        return 1;
+    if (r->kind != DAV_RES_PRINCIPAL || strcmp(r->user, dr->user) != 0) {
+        return 1; /* an owner's principal, seen by a sharee: their home is not theirs to see */
     }
     return href_prop(out, dav_child_href(dr->arena, "/calendars/", dr->user, true));
 }
@@ -63,7 +63,7 @@ get_calendar_user_address_set(struct dav_req *dr, const struct dav_res *r, struc
     if (r->kind != DAV_RES_PRINCIPAL) {
         return 1;
     }
-    return href_prop(out, dav_child_href(dr->arena, "/principals/", dr->user, true));
+    return href_prop(out, dav_child_href(dr->arena, "/principals/", r->user, true));
 }
 
 /* RFC 4791 §5.2.3 */

@@ -159,6 +159,41 @@ static enum store_rc resolve_share(struct dav_req *dr,
     return STORE_OK;
 }
 
+struct owner_match {
+    const char *owner;
+    bool found;
+};
+
+static int match_owner(void *ctx, const struct store_share *sh)
+{
+    struct owner_match *m = ctx;
+    m->found = strcmp(sh->owner_name, m->owner) == 0;
+    return m->found ? 1 : 0;
+}
+
+/* /principals/<owner>/ for a user who holds a grant of `owner` (issue 12): a principal
+ * resource of that user; for anyone else it stays foreign. */
+static int
+resolve_owner_principal(struct dav_req *dr, const char *owner, struct dav_res *out, struct err *err)
+{
+    struct store_principal p;
+    enum store_rc rc = store_principal_get(dr->store, dr->user, dr->arena, &p);
+    struct owner_match m = {owner, false};
+    if (rc == STORE_OK) {
+        rc = store_share_list_of_sharee(dr->store, p.id, match_owner, &m);
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        return dav_store_err(dr, rc, err);
+    }
+    if (m.found) {
+        out->foreign = false;
+        out->kind = DAV_RES_PRINCIPAL;
+        out->user = owner;
+        out->href = dav_child_href(dr->arena, "/principals/", owner, true);
+    }
+    return 0;
+}
+
 /* Resolves `path` (decoded, normalised) inside the current transaction. A path in another
  * user's tree resolves to DAV_RES_NONE with no parent, exactly like a missing one. */
 int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struct err *err)
@@ -192,6 +227,11 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
     out->name = segs[n - 1];
     if (strcmp(segs[1], dr->user) != 0) {
         out->foreign = true; /* someone else's tree: indistinguishable from nothing */
+        if (principals && n == 2) {
+            /* ... but the principal of an owner who shares a calendar with the user, so a
+             * client can show whose it is (DAV:owner names it) */
+            return resolve_owner_principal(dr, segs[1], out, err);
+        }
         return 0;
     }
     out->user = dr->user;

@@ -117,9 +117,9 @@ static int get_displayname(struct dav_req *dr, const struct dav_res *r, struct b
     return 1;
 }
 
-static int write_principal_href(struct dav_req *dr, struct buf *out)
+static int write_principal_href(struct dav_req *dr, struct buf *out, const char *user)
 {
-    const char *href = dav_child_href(dr->arena, "/principals/", dr->user, true);
+    const char *href = dav_child_href(dr->arena, "/principals/", user, true);
     int rc = buf_append_cstr(out, "<D:href>");
     rc |= xmlout_text(out, slice_from_cstr(href));
     rc |= buf_append_cstr(out, "</D:href>");
@@ -130,7 +130,7 @@ static int write_principal_href(struct dav_req *dr, struct buf *out)
 static int get_current_user_principal(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
     (void)r;
-    return write_principal_href(dr, out);
+    return write_principal_href(dr, out, dr->user);
 }
 
 /* RFC 3744 §4.2 */
@@ -139,7 +139,7 @@ static int get_principal_url(struct dav_req *dr, const struct dav_res *r, struct
     if (r->kind != DAV_RES_PRINCIPAL) {
         return 1;
     }
-    return write_principal_href(dr, out);
+    return write_principal_href(dr, out, r->user); /* an owner's, seen by a sharee */
 }
 
 /* RFC 3253 §3.1.4: the live properties this resource supports. */

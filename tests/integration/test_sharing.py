@@ -173,6 +173,14 @@ class SharingTest(ServerTestCase):
         self.assertIn("/calendars/alice/disc/", response_hrefs(r.text))
         self.assertFalse([h for h in response_hrefs(r.text) if "alice-disc" in h])
         self.assertIn("<CS:shared-owner/>", [x for x in responses(r.text) if "/disc/" in x][0])
+        # the owner's principal answers a sharee (whose calendar it is), not its home
+        r = self.propfind("/principals/alice/", "bob",
+                          ["<D:displayname/>", "<D:principal-URL/>",
+                           '<C:calendar-home-set xmlns:C="urn:ietf:params:xml:ns:caldav"/>'])
+        self.assertStatus(r, 207)
+        self.assertIn("<D:displayname>alice</D:displayname>", r.text)
+        self.assertIn("<D:principal-URL><D:href>/principals/alice/</D:href>", r.text)
+        self.assertRegex(r.text, r"<C:calendar-home-set/></D:prop><D:status>HTTP/1.1 404")
         # dave holds no grant: nothing of alice's in his home
         r = self.propfind("/calendars/dave/", "dave", ["<D:resourcetype/>"], depth="1")
         self.assertEqual(response_hrefs(r.text), ["/calendars/dave/"])
@@ -331,6 +339,12 @@ class SharingTest(ServerTestCase):
                  (p["dave"].replace("/calendars/", "/exchange/"), "/exchange/dave/alice-nada/"),
                  (p["bob"], "/calendars/bob/no-such-share/")]
         before = self.dump()
+        # nor whether alice exists: her principal is as missing as nobody's
+        r1 = self.propfind("/principals/alice/", "dave", ["<D:displayname/>"])
+        r2 = self.propfind("/principals/nobody/", "dave", ["<D:displayname/>"])
+        self.assertEqual((r1.status, without_request_id(r1.text)),
+                         (r2.status, without_request_id(r2.text)))
+        self.assertCondition(r1, 404, "not-found")
         for real, fake in pairs:
             for method, tail, body, headers in cases:
                 if method == "SEARCH" and not real.startswith("/exchange/"):
