@@ -363,12 +363,24 @@ class SharingTest(ServerTestCase):
     def test_exchange_folders_and_replication_search(self):
         p = self.calendar("exch")
         for user, readonly in (("bob", "1"), ("carol", "0")):
+            # own folders on both sides of the share's name: the listing merges them by name
+            for own in ("aaa-%s" % user, "zzz-%s" % user):
+                self.assertStatus(self.req("MKCALENDAR", "/calendars/%s/%s/" % (user, own),
+                                           user=user), 201)
             root = "/exchange/%s/" % user
             r = self.req("SEARCH", root, user=user, body=FOLDERS % root, headers=XML)
             self.assertStatus(r, 207)
             names = re.findall(r"<D:displayname>([^<]*)<", r.text)
             self.assertIn("alice-exch", names)
+            self.assertIn("aaa-" + user, names)
+            self.assertIn("zzz-" + user, names)
             self.assertEqual(names, sorted(names))
+            # a Range over the merged rows counts the shares too
+            ranged = self.req("SEARCH", root, user=user, body=FOLDERS % root,
+                              headers=dict(XML, Range="rows=0-0"))
+            self.assertEqual(re.findall(r"<D:displayname>([^<]*)<", ranged.text), names[:1])
+            self.assertEqual(ranged.header("Content-Range"),
+                             "rows 0-0; total=%d" % len(names))
             row = [x for x in responses(r.text) if "alice-exch" in x][0]
             self.assertRegex(row, r"<D:href>http://[^<]*/exchange/%s/alice-exch/</D:href>" % user)
             self.assertRegex(row, r"<D:isreadonly[^>]*>%s</D:isreadonly>" % readonly)
