@@ -114,6 +114,27 @@ int caldav_get_allowed_sharing_modes(struct dav_req *dr, const struct dav_res *r
     return buf_append_cstr(out, "<CS:can-be-shared/>") == 0 ? 0 : -1;
 }
 
+/* The URL of `coll` in its owner's tree, /calendars/<owner>/<name>/ (its parents walked up
+ * to the home for a calendar below a plain collection), in the arena; NULL when the store
+ * failed. */
+static const char *owner_url(struct dav_req *dr, const struct store_coll *coll, const char *owner)
+{
+    const char *segs[DAV_MAX_SEGMENTS];
+    int n = 0;
+    struct store_coll c = *coll;
+    while (c.parent != 0 && n < DAV_MAX_SEGMENTS) {
+        segs[n++] = c.name;
+        if (store_coll_get(dr->store, c.parent, dr->arena, &c) != STORE_OK) {
+            return NULL;
+        }
+    }
+    const char *href = dav_child_href(dr->arena, "/calendars/", owner, true);
+    while (n > 0) {
+        href = dav_child_href(dr->arena, href, segs[--n], true);
+    }
+    return href;
+}
+
 /* CS:shared-url, on the sharee's share: the calendar's URL in its owner's tree (which the
  * sharee cannot reach; clients use it to tell shares apart). */
 int caldav_get_shared_url(struct dav_req *dr, const struct dav_res *r, struct buf *out)
@@ -121,8 +142,10 @@ int caldav_get_shared_url(struct dav_req *dr, const struct dav_res *r, struct bu
     if (!is_share_root(r)) {
         return 1;
     }
-    const char *home = dav_child_href(dr->arena, "/calendars/", r->share->owner, true);
-    const char *href = dav_child_href(dr->arena, home, r->coll.name, true);
+    const char *href = owner_url(dr, &r->coll, r->share->owner);
+    if (!href) {
+        return -1;
+    }
     int rc = buf_append_cstr(out, "<D:href>");
     rc |= xmlout_text(out, slice_from_cstr(href));
     rc |= buf_append_cstr(out, "</D:href>");
@@ -356,54 +379,76 @@ static int share_run(struct dav_req *dr, struct post_state *p, struct dav_res *r
     return 0;
 }
 
-struct find_share {
+struct held_share {
+    struct held_share *next;
+    uint64_t coll;
     const char *owner;
-    const char *coll;
-    uint64_t id;
-    const char *name; /* in the request arena */
-    struct arena *arena;
+    const char *name;
 };
 
-static int match_share(void *ctx, const struct store_share *sh)
+struct held_list {
+    struct arena *arena;
+    struct held_share *head;
+};
+
+static int hold_share(void *ctx, const struct store_share *sh)
 {
-    struct find_share *f = ctx;
-    if (strcmp(sh->owner_name, f->owner) == 0 && strcmp(sh->coll_name, f->coll) == 0) {
-        f->id = sh->coll;
-        f->name = arena_strdup(f->arena, sh->name);
-        return 1;
-    }
+    struct held_list *l = ctx;
+    struct held_share *h = arena_zalloc(l->arena, sizeof(*h));
+    h->coll = sh->coll;
+    h->owner = arena_strdup(l->arena, sh->owner_name);
+    h->name = arena_strdup(l->arena, sh->name);
+    h->next = l->head;
+    l->head = h;
     return 0;
 }
 
-/* CS:invite-reply on the sharee's home: the grant the hosturl (/calendars/<owner>/<cal>/, the
- * owner's URL CS:shared-url gives) names; accepted, it answers CS:shared-as; declined, the
- * grant is revoked. */
+/* `path` without its trailing '/'s, in the arena. */
+static const char *no_slash(struct arena *a, const char *path)
+{
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') {
+        len--;
+    }
+    return arena_strndup(a, path, len);
+}
+
+/* CS:invite-reply on the sharee's home: the grant whose calendar the hosturl names (its URL
+ * in the owner's tree, as CS:shared-url gives it); accepted, it answers CS:shared-as;
+ * declined, the grant is revoked. */
 static int reply_run(struct dav_req *dr, struct post_state *p, struct dav_res *res, struct err *err)
 {
     if (res->kind != DAV_RES_COLL || res->coll.kind != STORE_COLL_HOME || res->share) {
         return err_set(err, &dav_cond_forbidden, "an invite-reply goes to the sharee's home");
     }
-    struct find_share f = {.arena = dr->arena};
+
+    struct {
+        uint64_t id;
+        const char *name;
+    } f = {0, NULL};
+
     const char *path = NULL;
     struct err e;
     err_init(&e);
-    const char *cal = p->hosturl ? strstr(p->hosturl, "/calendars/") : NULL;
-    if (cal &&
-        http_path_decode(slice_from_cstr(cal), BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) == 0) {
-        /* /calendars/<owner>/<calendar>[/] */
-        const char *o = path + strlen("/calendars/");
-        const char *slash = strchr(o, '/');
-        const char *c = slash ? slash + 1 : "";
-        size_t clen = strcspn(c, "/");
-        if (slash && slash > o && clen && (c[clen] == '\0' || c[clen + 1] == '\0')) {
-            f.owner = arena_strndup(dr->arena, o, (size_t)(slash - o));
-            f.coll = arena_strndup(dr->arena, c, clen);
-        }
-    }
-    if (f.owner) {
-        enum store_rc rc = store_share_list_of_sharee(dr->store, dr->principal, match_share, &f);
+    if (p->hosturl && http_path_decode(slice_from_cstr(p->hosturl), BUF_LIMIT_HREF, dr->arena,
+                                       &path, NULL, &e) == 0) {
+        struct held_list l = {dr->arena, NULL};
+        enum store_rc rc = store_share_list_of_sharee(dr->store, dr->principal, hold_share, &l);
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);
+        }
+        path = no_slash(dr->arena, path);
+        for (struct held_share *h = l.head; h && !f.name; h = h->next) {
+            struct store_coll c;
+            rc = store_coll_get(dr->store, h->coll, dr->arena, &c);
+            const char *url = rc == STORE_OK ? owner_url(dr, &c, h->owner) : NULL;
+            if (!url) {
+                return dav_store_err(dr, rc == STORE_OK ? STORE_IO : rc, err);
+            }
+            if (strcmp(no_slash(dr->arena, url), path) == 0) {
+                f.id = h->coll;
+                f.name = h->name;
+            }
         }
     }
     if (!f.name || p->accepted == p->declined) {

@@ -519,6 +519,24 @@ class SharingTest(ServerTestCase):
         self.assertStatus(r, 200)
         self.assertStatus(self.propfind("/calendars/bob/alice-apple/", "bob",
                                         ["<D:getetag/>"]), 404)
+        # a calendar below a plain collection: its shared-url is its full path, and an
+        # invite-reply naming that path (absolute URL) finds it
+        self.assertStatus(self.req("MKCOL", "/calendars/alice/dir/"), 201)
+        self.assertStatus(self.req("MKCALENDAR", "/calendars/alice/dir/apple/"), 201)
+        self.assertStatus(self.req("POST", "/calendars/alice/dir/apple/", headers=XML,
+                                   body=share_body(sets=[("/principals/bob/", False)])), 200)
+        r = self.propfind("/calendars/bob/", "bob", [cs("shared-url")], "1")
+        rows = [x for x in responses(r.text)
+                if "<CS:shared-url><D:href>/calendars/alice/dir/apple/</D:href>" in x]
+        self.assertEqual(len(rows), 1)
+        nested = response_hrefs(rows[0])
+        reply_nested = reply.replace("<D:href>/calendars/alice/apple/</D:href>",
+                                     "<D:href>http://127.0.0.1:%d/calendars/alice/dir/apple"
+                                     "</D:href>" % self.srv.port)
+        r = self.req("POST", "/calendars/bob/", user="bob", body=reply_nested % (CS, "accepted"),
+                     headers=XML)
+        self.assertStatus(r, 200)
+        self.assertIn("<D:href>%s</D:href>" % nested[0], r.text)
         # remove dave: gone from his home
         r = self.req("POST", own, headers=XML, body=share_body(removes=["mailto:dave@x.org"]))
         self.assertStatus(r, 200)
