@@ -82,7 +82,8 @@ struct dav_share {
 
 struct dav_res {
     enum dav_kind kind;
-    const char *user;       /* the authenticated user, for resources of their tree */
+    const char *user;       /* the authenticated user, for resources of their tree; the
+                               owner, for an owner's principal a sharee sees (issue 12) */
     struct store_coll coll; /* COLL: the collection; ITEM, NONE: the parent (if has_parent) */
     bool has_parent;        /* NONE/ITEM: coll holds an existing parent collection */
     bool in_home;           /* the path is below /calendars/<user>/ */
