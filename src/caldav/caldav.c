@@ -50,8 +50,8 @@ static int href_prop(struct buf *out, const char *href)
 /* RFC 4791 §6.2.1 */
 static int get_calendar_home_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
-    if (r->kind != DAV_RES_PRINCIPAL) {
-        return 1;
+    if (r->kind != DAV_RES_PRINCIPAL || strcmp(r->user, dr->user) != 0) {
+        return 1; /* an owner's principal, seen by a sharee: their home is not theirs to see */
     }
     return href_prop(out, dav_child_href(dr->arena, "/calendars/", dr->user, true));
 }
@@ -63,7 +63,7 @@ get_calendar_user_address_set(struct dav_req *dr, const struct dav_res *r, struc
     if (r->kind != DAV_RES_PRINCIPAL) {
         return 1;
     }
-    return href_prop(out, dav_child_href(dr->arena, "/principals/", dr->user, true));
+    return href_prop(out, dav_child_href(dr->arena, "/principals/", r->user, true));
 }
 
 /* RFC 4791 §5.2.3 */
@@ -190,6 +190,9 @@ static const struct dav_live_prop caldav_props[] = {
     {DAV_NS, "supported-report-set", DAV_PROP_PROTECTED, get_supported_report_set},
     {DAV_NS, "sync-token", DAV_PROP_PROTECTED, get_sync_token},
     {DAV_NS_CS, "getctag", DAV_PROP_PROTECTED, get_getctag},
+    {DAV_NS_CS, "invite", DAV_PROP_PROTECTED, caldav_get_invite},
+    {DAV_NS_CS, "allowed-sharing-modes", DAV_PROP_PROTECTED, caldav_get_allowed_sharing_modes},
+    {DAV_NS_CS, "shared-url", DAV_PROP_PROTECTED, caldav_get_shared_url},
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -216,20 +219,74 @@ static int cal_result(struct dav_req *dr,
                       enum calstore_rc rc,
                       const char *coll_href,
                       const struct calstore_res *res,
+                      enum calstore_op op,
                       struct err *err)
 {
     switch (rc) {
     case CALSTORE_OK:
         return 0;
     case CALSTORE_INVALID:
-    case CALSTORE_DENIED:
         return -1; /* err set */
+    case CALSTORE_DENIED:
+        /* the core checked first (dav_check_write); this is calstore's own guard */
+        return dav_need_privileges(dr, coll_href ? coll_href : http_req_path(dr->http),
+                                   calstore_op_privilege(op), err);
     case CALSTORE_UID_CONFLICT:
         return uid_conflict(dr, coll_href, res, err);
     case CALSTORE_STORE:
         break;
     }
     return dav_store_err(dr, res->store_rc, err);
+}
+
+/* A calstore_op as the core names it (struct dav_ext check_write). */
+static enum calstore_op calstore_op_of(enum dav_write_op op)
+{
+    switch (op) {
+    case DAV_OP_PUT:
+        return CALSTORE_OP_PUT;
+    case DAV_OP_DELETE:
+        return CALSTORE_OP_DELETE;
+    case DAV_OP_COPY:
+        return CALSTORE_OP_COPY;
+    case DAV_OP_MOVE:
+        return CALSTORE_OP_MOVE;
+    case DAV_OP_ITEM_PROPS:
+        return CALSTORE_OP_ITEM_PROPS;
+    case DAV_OP_COLL_PROPS:
+        return CALSTORE_OP_COLL_PROPS;
+    case DAV_OP_COLL_CREATE:
+        return CALSTORE_OP_COLL_CREATE;
+    case DAV_OP_COLL_DELETE:
+        break;
+    }
+    return CALSTORE_OP_COLL_DELETE;
+}
+
+static struct calstore_writer writer(struct dav_req *dr);
+
+/* struct dav_ext check_write: the one access rule, calstore_check_write (issue 12). */
+static int check_write(struct dav_req *dr,
+                       const struct store_coll *coll,
+                       enum dav_write_op op,
+                       const char **privilege_out,
+                       struct err *err)
+{
+    struct calstore_writer w = writer(dr);
+    struct calstore_res res;
+    memset(&res, 0, sizeof(res));
+    struct err denied;
+    err_init(&denied);
+    enum calstore_op cop = calstore_op_of(op);
+    enum calstore_rc rc = calstore_check_write(&w, cop, coll, &res, &denied);
+    if (rc == CALSTORE_DENIED) {
+        *privilege_out = calstore_op_privilege(cop);
+        return 1;
+    }
+    if (rc == CALSTORE_STORE) {
+        return dav_store_err(dr, res.store_rc, err);
+    }
+    return 0;
 }
 
 static struct calstore_writer writer(struct dav_req *dr)
@@ -314,7 +371,7 @@ static int cal_put(struct dav_req *dr,
     struct calstore_res res;
     enum calstore_rc rc = calstore_put(&w, &target->coll, target->name, &put, &res, err);
     if (rc != CALSTORE_OK) {
-        return cal_result(dr, rc, target->parent_href, &res, err);
+        return cal_result(dr, rc, target->parent_href, &res, CALSTORE_OP_PUT, err);
     }
     *out = res.item;
     *created = res.created;
@@ -326,7 +383,8 @@ cal_delete(struct dav_req *dr, const struct store_coll *coll, const char *name, 
 {
     struct calstore_writer w = writer(dr);
     struct calstore_res res;
-    return cal_result(dr, calstore_delete(&w, coll, name, &res, err), NULL, &res, err);
+    return cal_result(dr, calstore_delete(&w, coll, name, &res, err), NULL, &res,
+                      CALSTORE_OP_DELETE, err);
 }
 
 /* COPY and MOVE into, or MOVE out of, a calendar; RFC 4791 §5.3.2.1 applies no-uid-conflict
@@ -344,7 +402,7 @@ static int cal_transfer(struct dav_req *dr,
     struct calstore_res res;
     enum calstore_rc rc = move ? calstore_move(&w, from, name, to, to_name, &res, err)
                                : calstore_copy(&w, from, name, to, to_name, &res, err);
-    return cal_result(dr, rc, to_href, &res, err);
+    return cal_result(dr, rc, to_href, &res, move ? CALSTORE_OP_MOVE : CALSTORE_OP_COPY, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -509,6 +567,9 @@ static int mk_run(struct dav_req *dr, struct err *err)
         return err_set(err, res.in_home ? &dav_cond_conflict : &dav_cond_forbidden,
                        "the parent collection does not exist");
     }
+    if (dav_check_write(dr, &res.coll, res.parent_href, DAV_OP_COLL_CREATE, err) != 0) {
+        return -1; /* issue 12: only the owner makes collections, in a share too */
+    }
     if (res.coll.kind == STORE_COLL_CALENDAR) {
         /* RFC 4791 §4.2: a calendar holds calendar object resources only. */
         return err_set(err, &caldav_cond_calendar_location, "no collections inside a calendar");
@@ -559,14 +620,16 @@ static const struct dav_ext ext = {
             [HTTP_M_MKCALENDAR] = &caldav_mkcalendar,
             [HTTP_M_MKCOL] = &caldav_mkcol,
             [HTTP_M_REPORT] = &caldav_report,
+            [HTTP_M_POST] = &caldav_post,
         },
     .pre_put = pre_put,
     .cal_put = cal_put,
     .cal_delete = cal_delete,
     .cal_transfer = cal_transfer,
     .accept_copy = accept_copy,
-    .compliance = "calendar-access",
-    .allow = "REPORT, MKCALENDAR",
+    .check_write = check_write,
+    .compliance = "calendar-access, calendarserver-sharing",
+    .allow = "REPORT, MKCALENDAR, POST",
 };
 
 const struct dav_ext *caldav_ext(void)

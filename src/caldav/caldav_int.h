@@ -41,4 +41,11 @@ extern const struct dav_method caldav_report;
  * other GET as the WebDAV core answers it. */
 extern const struct dav_method caldav_get;
 
+/* Apple's calendar sharing (share.c): POST of CS:share / CS:invite-reply, and the
+ * properties that describe a share (live-property getters). */
+extern const struct dav_method caldav_post;
+int caldav_get_invite(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+int caldav_get_allowed_sharing_modes(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+int caldav_get_shared_url(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+
 #endif

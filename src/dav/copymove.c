@@ -5,7 +5,8 @@
  * Conditions: dav_cond_bad_destination (400), dav_cond_cross_server (502),
  * dav_cond_same_resource (403), dav_cond_forbidden (403: into itself, a home),
  * dav_cond_not_found (404), dav_cond_conflict (409), dav_cond_precondition_failed (412:
- * Overwrite F on an existing destination), dav_cond_bad_depth (400). */
+ * Overwrite F on an existing destination), dav_cond_bad_depth (400),
+ * dav_cond_need_privileges (403: the access rule on a shared calendar, issue 12). */
 #include <string.h>
 
 #include "dav/dav_int.h"
@@ -190,6 +191,27 @@ static int run(struct cm_ctx *c, struct err *err)
     }
     if (!existed && (!dst.has_parent || !dst.in_home)) {
         return err_set(err, &dav_cond_conflict, "destination parent does not exist");
+    }
+    /* issue 12: the access rule, source then destination, before anything is written */
+    if (c->is_move &&
+        dav_check_write(dr, &src.coll, src.kind == DAV_RES_ITEM ? src.parent_href : src.href,
+                        src.kind == DAV_RES_ITEM ? DAV_OP_MOVE : DAV_OP_COLL_DELETE, err) != 0) {
+        return -1;
+    }
+    if (dst.kind == DAV_RES_ITEM &&
+        dav_check_write(dr, &dst.coll, dst.parent_href, DAV_OP_DELETE, err) != 0) {
+        return -1;
+    }
+    if (dst.kind == DAV_RES_COLL &&
+        dav_check_write(dr, &dst.coll, dst.href, DAV_OP_COLL_DELETE, err) != 0) {
+        return -1;
+    }
+    if (dst.kind != DAV_RES_COLL) {
+        /* a member arriving by COPY or MOVE: DAV:bind (calstore's MOVE names the leaving) */
+        enum dav_write_op op = src.kind == DAV_RES_COLL ? DAV_OP_COLL_CREATE : DAV_OP_COPY;
+        if (dav_check_write(dr, &dst.coll, dst.parent_href, op, err) != 0) {
+            return -1;
+        }
     }
     enum store_rc rc = STORE_OK;
     if (dst.kind == DAV_RES_ITEM) {

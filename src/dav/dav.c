@@ -136,6 +136,69 @@ static int split_path(struct arena *a, const char *path, const char **segs, int 
     return n;
 }
 
+/* Member `name` of the authenticated principal's home `home` (resolved so far) as a share:
+ * STORE_OK with the owner's collection in *coll_out and home's share and access set;
+ * STORE_NOTFOUND when no grant has that name. */
+static enum store_rc resolve_share(struct dav_req *dr,
+                                   const char *name,
+                                   struct dav_res *home,
+                                   struct store_coll *coll_out)
+{
+    struct store_share sh;
+    enum store_rc rc = store_share_lookup(dr->store, dr->principal, name, dr->arena, &sh);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    rc = store_coll_get(dr->store, sh.coll, dr->arena, coll_out);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    struct dav_share *share = arena_zalloc(dr->arena, sizeof(*share));
+    share->coll = sh.coll;
+    share->owner_id = sh.owner;
+    share->owner = sh.owner_name;
+    share->name = sh.name;
+    share->href = dav_child_href(dr->arena, home->href, name, true);
+    home->share = share;
+    home->access = sh.access == STORE_SHARE_READ_WRITE ? DAV_ACCESS_READ_WRITE : DAV_ACCESS_READ;
+    return STORE_OK;
+}
+
+struct owner_match {
+    const char *owner;
+    bool found;
+};
+
+static int match_owner(void *ctx, const struct store_share *sh)
+{
+    struct owner_match *m = ctx;
+    m->found = strcmp(sh->owner_name, m->owner) == 0;
+    return m->found ? 1 : 0;
+}
+
+/* /principals/<owner>/ for a user who holds a grant of `owner` (issue 12): a principal
+ * resource of that user; for anyone else it stays foreign. */
+static int
+resolve_owner_principal(struct dav_req *dr, const char *owner, struct dav_res *out, struct err *err)
+{
+    struct store_principal p;
+    enum store_rc rc = store_principal_get(dr->store, dr->user, dr->arena, &p);
+    struct owner_match m = {owner, false};
+    if (rc == STORE_OK) {
+        rc = store_share_list_of_sharee(dr->store, p.id, match_owner, &m);
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        return dav_store_err(dr, rc, err);
+    }
+    if (m.found) {
+        out->foreign = false;
+        out->kind = DAV_RES_PRINCIPAL;
+        out->user = owner;
+        out->href = dav_child_href(dr->arena, "/principals/", owner, true);
+    }
+    return 0;
+}
+
 /* Resolves `path` (decoded, normalised) inside the current transaction. A path in another
  * user's tree resolves to DAV_RES_NONE with no parent, exactly like a missing one. */
 int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struct err *err)
@@ -169,6 +232,11 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
     out->name = segs[n - 1];
     if (strcmp(segs[1], dr->user) != 0) {
         out->foreign = true; /* someone else's tree: indistinguishable from nothing */
+        if (principals && n == 2) {
+            /* ... but the principal of an owner who shares a calendar with the user, so a
+             * client can show whose it is (DAV:owner names it) */
+            return resolve_owner_principal(dr, segs[1], out, err);
+        }
         return 0;
     }
     out->user = dr->user;
@@ -194,9 +262,14 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
         return dav_store_err(dr, rc, err);
     }
     out->kind = DAV_RES_COLL;
+    out->access = DAV_ACCESS_OWNER;
     for (int i = 2; i < n; i++) {
         struct store_coll child;
         rc = store_coll_lookup(dr->store, out->coll.id, segs[i], dr->arena, &child);
+        if (rc == STORE_NOTFOUND && i == 2) {
+            /* a member of the home that is a share maps to the owner's collection */
+            rc = resolve_share(dr, segs[i], out, &child);
+        }
         if (rc == STORE_OK) {
             out->parent_href = out->href;
             out->href = dav_child_href(dr->arena, out->href, segs[i], true);
@@ -229,6 +302,167 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
         return 0;
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Access (issue 12) */
+
+int dav_need_privileges(struct dav_req *dr,
+                        const char *href,
+                        const char *privilege,
+                        struct err *err)
+{
+    err_replace(err, &dav_cond_need_privileges, "DAV:%s is not granted on %s", privilege, href);
+    err->href = href;
+    dr->core->need_priv = privilege;
+    return -1;
+}
+
+int dav_check_write(struct dav_req *dr,
+                    const struct store_coll *coll,
+                    const char *href,
+                    enum dav_write_op op,
+                    struct err *err)
+{
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        const struct dav_ext *ext = dr->core->app->ext[e];
+        if (ext->check_write) {
+            const char *privilege = "write";
+            int rc = ext->check_write(dr, coll, op, &privilege, err);
+            if (rc == 1) {
+                return dav_need_privileges(dr, href, privilege, err);
+            }
+            return rc;
+        }
+    }
+    /* no extension knows the rule: the owner alone writes */
+    return coll->owner == dr->principal ? 0 : dav_need_privileges(dr, href, "write", err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Members of a collection: children and, in the principal's home, shares */
+
+struct share_list {
+    struct dav_req *dr;
+    const struct dav_res *home;
+    struct dav_res *v;
+    size_t n;
+    size_t cap;
+    enum store_rc rc;
+};
+
+static int add_share(void *ctx, const struct store_share *sh)
+{
+    struct share_list *l = ctx;
+    struct dav_req *dr = l->dr;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        struct dav_res *v = arena_alloc(dr->arena, cap * sizeof(*v));
+        if (l->n) {
+            memcpy(v, l->v, l->n * sizeof(*v));
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    struct dav_res *r = &l->v[l->n];
+    memset(r, 0, sizeof(*r));
+    struct dav_share *share = arena_zalloc(dr->arena, sizeof(*share));
+    share->coll = sh->coll;
+    share->owner_id = sh->owner;
+    share->owner = arena_strdup(dr->arena, sh->owner_name);
+    share->name = arena_strdup(dr->arena, sh->name);
+    share->href = dav_child_href(dr->arena, l->home->href, share->name, true);
+    r->kind = DAV_RES_COLL;
+    r->user = dr->user;
+    r->in_home = true;
+    r->name = share->name;
+    r->href = share->href;
+    r->parent_href = l->home->href;
+    r->share = share;
+    r->access = sh->access == STORE_SHARE_READ_WRITE ? DAV_ACCESS_READ_WRITE : DAV_ACCESS_READ;
+    l->n++;
+    return 0;
+}
+
+int dav_members_open(struct dav_req *dr,
+                     const struct dav_res *parent,
+                     struct dav_members *m,
+                     struct err *err)
+{
+    memset(m, 0, sizeof(*m));
+    m->dr = dr;
+    m->parent = parent;
+    buf_init(&m->held_name, BUF_LIMIT_HREF);
+    if (parent->coll.kind == STORE_COLL_HOME && !parent->share && parent->in_home &&
+        parent->coll.owner == dr->principal) {
+        struct share_list l = {.dr = dr, .home = parent};
+        enum store_rc rc = store_share_list_of_sharee(dr->store, dr->principal, add_share, &l);
+        for (size_t i = 0; rc == STORE_OK && i < l.n; i++) {
+            /* the collection itself (strings in the arena: it lives across the cursor) */
+            rc = store_coll_get(dr->store, l.v[i].share->coll, dr->arena, &l.v[i].coll);
+        }
+        if (rc != STORE_OK) {
+            dav_members_close(m);
+            return dav_store_err(dr, rc, err);
+        }
+        m->shares = l.v;
+        m->nshares = l.n;
+    }
+    enum store_rc rc = store_children_open(dr->store, parent->coll.id, &m->cur);
+    if (rc != STORE_OK) {
+        dav_members_close(m);
+        return dav_store_err(dr, rc, err);
+    }
+    return 0;
+}
+
+int dav_members_next(struct dav_members *m, struct dav_res *out)
+{
+    struct dav_req *dr = m->dr;
+    if (!m->has_held && !m->cur_done) {
+        enum store_rc rc = store_cursor_next_coll(m->cur, &m->held);
+        if (rc == STORE_NOTFOUND) {
+            m->cur_done = true;
+        } else if (rc != STORE_OK) {
+            return -1;
+        } else {
+            /* the row's strings live until the next step: keep the name the merge compares */
+            buf_reset(&m->held_name);
+            if (buf_append_cstr(&m->held_name, m->held.name) != 0) {
+                return -1;
+            }
+            m->held.name = buf_cstr(&m->held_name);
+            m->has_held = true;
+        }
+    }
+    bool share_next = m->next_share < m->nshares &&
+                      (!m->has_held || strcmp(m->shares[m->next_share].name, m->held.name) < 0);
+    if (share_next) {
+        *out = m->shares[m->next_share++];
+        return 1;
+    }
+    if (!m->has_held) {
+        return 0;
+    }
+    m->has_held = false;
+    memset(out, 0, sizeof(*out));
+    out->kind = DAV_RES_COLL;
+    out->user = dr->user;
+    out->in_home = true;
+    out->coll = m->held;
+    out->coll.name = arena_strdup(dr->arena, m->held.name);
+    out->name = out->coll.name;
+    out->href = dav_child_href(dr->arena, m->parent->href, out->name, true);
+    out->parent_href = m->parent->href;
+    out->access = m->parent->access;
+    out->share = m->parent->share;
+    return 1;
+}
+
+void dav_members_close(struct dav_members *m)
+{
+    store_cursor_close(&m->cur);
+    buf_deinit(&m->held_name);
 }
 
 /* Depth header (RFC 4918 §10.2): 0, 1 or infinity; absent gives `dflt`. -1 means infinity. */
@@ -570,7 +804,17 @@ static void render_error(void *app, struct http_request *req, const struct err *
     buf_init(&b, BUF_LIMIT_ERROR_BODY);
     int rc = xmlout_decl(&b);
     rc |= buf_append_cstr(&b, "<D:error" DAV_XMLNS ">");
-    if (c->ns && strcmp(c->ns, DAV_NS) == 0) {
+    struct dav_req *dr = http_req_state(req);
+    if (c->ns && strcmp(c->ns, DAV_NS) == 0 && strcmp(c->name, "need-privileges") == 0) {
+        /* RFC 3744 §7.1.1: the resource and the privilege it needs */
+        const char *priv = dr && dr->core->need_priv ? dr->core->need_priv : "write";
+        rc |= buf_append_cstr(&b, "<D:need-privileges><D:resource><D:href>");
+        rc |= xmlout_text(&b, slice_from_cstr(e->href ? e->href : http_req_path(req)));
+        rc |= buf_appendf(&b,
+                          "</D:href><D:privilege><D:%s/></D:privilege></D:resource>"
+                          "</D:need-privileges>",
+                          priv);
+    } else if (c->ns && strcmp(c->ns, DAV_NS) == 0) {
         rc |= buf_appendf(&b, "<D:%s/>", c->name);
     } else if (c->ns) {
         rc |= buf_appendf(&b, "<P:%s xmlns:P=\"", c->name);

@@ -20,6 +20,7 @@ struct dav_core {
     size_t ignored_body;          /* body bytes of a method that reads none, up to xml_max_body */
     struct buf raw;               /* raw_body methods */
     void *ext_state[DAV_MAX_EXT]; /* dav_ext_state(), by the extension's index in app->ext */
+    const char *need_priv;        /* the privilege a need-privileges error names */
 };
 
 #endif

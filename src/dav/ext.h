@@ -47,9 +47,43 @@ enum dav_kind {
     DAV_RES_ITEM,       /* a store item */
 };
 
+/* What the authenticated principal may do with a store resource (issue 12): the owner
+ * everything; a sharee what the grant says (calstore/calstore.h has the rule: a read-write
+ * sharee writes members, never the collection itself). */
+enum dav_access {
+    DAV_ACCESS_NONE = 0,
+    DAV_ACCESS_READ,
+    DAV_ACCESS_READ_WRITE,
+    DAV_ACCESS_OWNER,
+};
+
+/* The writes an access check guards, one per calstore_op (calstore/calstore.h): the core
+ * cannot see calstore, so the extension that owns calendars maps them (check_write). */
+enum dav_write_op {
+    DAV_OP_PUT,         /* create or replace a member */
+    DAV_OP_DELETE,      /* delete a member */
+    DAV_OP_COPY,        /* a copy arrives */
+    DAV_OP_MOVE,        /* a member leaves or arrives by MOVE */
+    DAV_OP_ITEM_PROPS,  /* dead properties of a member */
+    DAV_OP_COLL_PROPS,  /* properties of the collection itself */
+    DAV_OP_COLL_CREATE, /* a collection made inside it */
+    DAV_OP_COLL_DELETE, /* the collection itself deleted, moved or replaced */
+};
+
+/* A path of the sharee's home that passes through a share (issue 12): the grant's member
+ * of /calendars/<sharee>/ (or /exchange/<sharee>/) maps to the owner's collection. */
+struct dav_share {
+    uint64_t coll;     /* the shared collection */
+    uint64_t owner_id; /* its owner's principal id */
+    const char *owner; /* its owner's name */
+    const char *name;  /* the share's name in the sharee's home */
+    const char *href;  /* the share's href in the sharee's home (ends with '/') */
+};
+
 struct dav_res {
     enum dav_kind kind;
-    const char *user;       /* the owner for store resources (the authenticated user) */
+    const char *user;       /* the authenticated user, for resources of their tree; the
+                               owner, for an owner's principal a sharee sees (issue 12) */
     struct store_coll coll; /* COLL: the collection; ITEM, NONE: the parent (if has_parent) */
     bool has_parent;        /* NONE/ITEM: coll holds an existing parent collection */
     bool in_home;           /* the path is below /calendars/<user>/ */
@@ -58,6 +92,9 @@ struct dav_res {
     const char *name;       /* last segment, decoded */
     const char *href;       /* encoded absolute path; collections end with '/' */
     const char *parent_href;
+    enum dav_access access;        /* COLL, ITEM, NONE with has_parent: the requester's access
+                                      to `coll` */
+    const struct dav_share *share; /* the share the path passes through, or NULL */
 };
 
 struct dav_req;
@@ -132,6 +169,49 @@ int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag
  * MKCOL, MKCALENDAR, GET of a collection) call this right after resolving their target, inside
  * the transaction that then answers. Same returns as dav_if_check. */
 int dav_if_check_target(struct dav_req *dr, const struct dav_res *res, struct err *err);
+
+/* The access check of every write of the core and the extensions (issue 12): the first
+ * extension's check_write hook (caldav's: calstore_check_write), else the owner alone.
+ * 0 when allowed; -1 with dav_cond_need_privileges naming `href` (the resource the privilege
+ * is needed on) and the privilege (RFC 3744 §7.1.1), or with the store's failure. */
+int dav_check_write(struct dav_req *dr,
+                    const struct store_coll *coll,
+                    const char *href,
+                    enum dav_write_op op,
+                    struct err *err);
+/* Sets err (replacing what it held) to dav_cond_need_privileges for `privilege` (a DAV: local
+ * name) on `href` (in the request arena); returns -1. The error body is RFC 3744 §7.1.1's. */
+int dav_need_privileges(struct dav_req *dr,
+                        const char *href,
+                        const char *privilege,
+                        struct err *err);
+
+/* The member collections of a collection, merged by name (RFC 4918 ordering is free, but
+ * replication's folder listing is by name): its children in the store and, for the
+ * authenticated principal's own home, the shares they hold (issue 12), which the store keeps
+ * apart in name. The shares are read when it opens (O(shares) memory, in the arena). */
+struct dav_members {
+    struct dav_req *dr;
+    const struct dav_res *parent;
+    struct store_cursor *cur;
+    struct dav_res *shares; /* the home's shares, by name */
+    size_t nshares;
+    size_t next_share;
+    bool has_held; /* `held` is the cursor's next row, not yet returned */
+    bool cur_done;
+    struct store_coll held;
+    struct buf held_name;
+};
+
+/* Opens the walk over `parent` (a DAV_RES_COLL kept alive by the caller); 0, or -1 with err. */
+int dav_members_open(struct dav_req *dr,
+                     const struct dav_res *parent,
+                     struct dav_members *m,
+                     struct err *err);
+/* The next member as a resolved resource (kind DAV_RES_COLL, href and name in the arena):
+ * 1, 0 after the last, -1 on a store failure. */
+int dav_members_next(struct dav_members *m, struct dav_res *out);
+void dav_members_close(struct dav_members *m);
 
 /* props.c: live properties */
 enum dav_prop_flags {
@@ -233,6 +313,15 @@ struct dav_ext {
                       struct store_item_in *in,
                       const char **modified,
                       struct err *err);
+    /* The access check of a write (issue 12), by the one rule of calstore_check_write:
+     * 0 when the authenticated principal (dr->principal) may do `op` to `coll`; 1 when not,
+     * with *privilege_out the RFC 3744 privilege it needs (a local name in DAV:); -1 with err
+     * set when the store failed. Inside the write transaction. */
+    int (*check_write)(struct dav_req *dr,
+                       const struct store_coll *coll,
+                       enum dav_write_op op,
+                       const char **privilege_out,
+                       struct err *err);
     /* PROPPATCH on an item, or on an unmapped URL whose parent collection exists (kind
      * DAV_RES_NONE), inside the write transaction after the If check. Claims the
      * instructions it owns (dav_propupdate_claim) and, when all of them succeed, writes the

@@ -5,7 +5,10 @@
  * resource, PUT on a collection), dav_cond_conflict (409: missing parent),
  * dav_cond_precondition_failed (412), dav_cond_not_modified (304),
  * dav_cond_unsupported_media (415: MKCOL with a body), dav_cond_resource_too_large (413),
- * dav_cond_forbidden (403: outside the home, deleting a home). */
+ * dav_cond_forbidden (403: outside the home, deleting a home), dav_cond_need_privileges (403:
+ * a write the access rule refuses on a shared calendar, issue 12). A sharee's DELETE of the
+ * share itself (the member of their home) revokes their own grant: 204, the owner's calendar
+ * untouched. */
 #include <string.h>
 
 #include "dav/dav_int.h"
@@ -42,12 +45,13 @@ static int options_run(struct dav_req *dr, struct err *err)
         }
         store_rollback(dr->store);
     }
-    /* Class 1 and 3 (RFC 4918 §18); no LOCK, so class 2 is not claimed. */
+    /* Class 1 and 3 (RFC 4918 §18); no LOCK, so class 2 is not claimed. access-control: the
+     * RFC 3744 properties, read only (issue 12; no ACL method, so not in Allow). */
     struct buf dav;
     struct buf allow;
     buf_init(&dav, 256);
     buf_init(&allow, 512);
-    int rc = buf_append_cstr(&dav, "1, 3") | buf_append_cstr(&allow, allow_all);
+    int rc = buf_append_cstr(&dav, "1, 3, access-control") | buf_append_cstr(&allow, allow_all);
     for (size_t e = 0; e < dr->core->app->next; e++) {
         const struct dav_ext *ext = dr->core->app->ext[e];
         if (ext->compliance) {
@@ -153,6 +157,9 @@ static int put_run(struct dav_req *dr, struct err *err)
     if (http_req_trailing_slash(dr->http)) {
         return err_set(err, &dav_cond_conflict, "a PUT target cannot end with '/'");
     }
+    if (dav_check_write(dr, &res.coll, res.href, DAV_OP_PUT, err) != 0) {
+        return -1;
+    }
     const char *etag =
         res.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res.coll, res.item.modseq) : NULL;
     if (dav_check_preconditions(dr, &res, etag, err) != 0) {
@@ -213,12 +220,25 @@ static int delete_run(struct dav_req *dr, struct err *err)
         (res.kind != DAV_RES_COLL || res.coll.kind == STORE_COLL_HOME)) {
         return err_set(err, &dav_cond_forbidden, "this collection cannot be deleted");
     }
+    /* issue 12: the sharee's DELETE of the share itself leaves their home (they revoke their
+     * own grant; the owner's calendar stays); anything else needs the access rule */
+    bool unshare = res.kind == DAV_RES_COLL && res.share && res.share->coll == res.coll.id;
+    if (!unshare &&
+        dav_check_write(dr, &res.coll, res.kind == DAV_RES_ITEM ? res.parent_href : res.href,
+                        res.kind == DAV_RES_ITEM ? DAV_OP_DELETE : DAV_OP_COLL_DELETE, err) != 0) {
+        return -1;
+    }
     const char *etag =
         res.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res.coll, res.item.modseq) : NULL;
     if (dav_check_preconditions(dr, &res, res.kind == DAV_RES_ITEM ? etag : "*", err) != 0) {
         return -1;
     }
-    if (res.kind == DAV_RES_ITEM) {
+    if (unshare) {
+        enum store_rc rc = store_share_del(dr->store, res.coll.id, dr->principal);
+        if (rc != STORE_OK) {
+            return dav_store_err(dr, rc, err);
+        }
+    } else if (res.kind == DAV_RES_ITEM) {
         if (dav_item_delete(dr, &res.coll, res.item.name, err) != 0) {
             return -1;
         }
@@ -259,6 +279,9 @@ static int mkcol_run(struct dav_req *dr, struct err *err)
     }
     if (!res.has_parent || res.foreign) {
         return missing_target(&res, err);
+    }
+    if (dav_check_write(dr, &res.coll, res.parent_href, DAV_OP_COLL_CREATE, err) != 0) {
+        return -1;
     }
     if (dav_if_check_target(dr, &res, err) != 0) {
         return -1;

@@ -309,6 +309,8 @@ struct pf_stream {
     int depth;
     enum pf_phase phase;
     struct store_cursor *cur;
+    struct dav_members members; /* PF_COLLS: open when has_members */
+    bool has_members;
     int fixed; /* PF_FIXED: next synthetic child */
 };
 
@@ -316,6 +318,10 @@ static void close_cursor(void *p)
 {
     struct pf_stream *s = p;
     store_cursor_close(&s->cur);
+    if (s->has_members) {
+        dav_members_close(&s->members);
+        s->has_members = false;
+    }
 }
 
 /* Synthetic children of the non-store resources; returns false when there are no more. */
@@ -388,23 +394,17 @@ static int pf_next(void *ctx, struct buf *out)
             s->phase = PF_DONE;
             continue;
         case PF_COLLS: {
-            if (!s->cur && store_children_open(dr->store, s->self.coll.id, &s->cur) != STORE_OK) {
-                goto out;
-            }
-            memset(&r, 0, sizeof(r));
-            enum store_rc src = store_cursor_next_coll(s->cur, &r.coll);
-            if (src == STORE_OK) {
-                r.kind = DAV_RES_COLL;
-                r.user = dr->user;
-                r.in_home = true;
-                r.href = dav_child_href(dr->arena, s->self.href, r.coll.name, true);
+            /* opened by propfind_run (the home's shares are read before the stream) */
+            int mr = dav_members_next(&s->members, &r);
+            if (mr == 1) {
                 rc = dav_write_response(dr, &r, s->sel, out) == 0 ? 1 : -1;
                 goto out;
             }
-            if (src != STORE_NOTFOUND) {
+            if (mr < 0) {
                 goto out;
             }
-            store_cursor_close(&s->cur);
+            dav_members_close(&s->members);
+            s->has_members = false;
             if (store_items_open(dr->store, s->self.coll.id, STORE_ORDER_NAME, &s->cur) !=
                 STORE_OK) {
                 goto out;
@@ -419,6 +419,8 @@ static int pf_next(void *ctx, struct buf *out)
                 r.kind = DAV_RES_ITEM;
                 r.user = dr->user;
                 r.in_home = true;
+                r.access = s->self.access;
+                r.share = s->self.share;
                 r.coll = s->self.coll;
                 r.has_parent = true;
                 r.href = dav_child_href(dr->arena, s->self.href, r.item.name, false);
@@ -473,6 +475,12 @@ static int propfind_run(struct dav_req *dr, struct err *err)
         return -1;
     }
     arena_defer(dr->arena, close_cursor, s);
+    if (depth == 1 && s->self.kind == DAV_RES_COLL) {
+        if (dav_members_open(dr, &s->self, &s->members, err) != 0) {
+            return -1;
+        }
+        s->has_members = true;
+    }
     /* Everything the stream allocates per row is rewound; keep the request's part below. */
     dav_ms_stream(dr, pf_next, s);
     return 0;

@@ -9,7 +9,8 @@
  * extensions' item headers (ResourceTag, Repl-UID).
  * Conditions: dav_cond_not_found (404), dav_cond_bad_request (400), dav_cond_forbidden (403,
  * a resource without dead properties), per property: cannot-modify-protected-property (403),
- * too-many-properties (507). */
+ * too-many-properties (507); dav_cond_need_privileges (403: the access rule on a shared
+ * calendar, issue 12: DAV:write-properties). */
 #include <assert.h>
 #include <string.h>
 
@@ -479,6 +480,13 @@ static int proppatch_run(struct dav_req *dr, struct err *err)
                      res.kind == DAV_RES_ITEM ? dav_etag(dr->arena, &res.coll, res.item.modseq)
                                               : NULL,
                      err) != 0) {
+        return -1;
+    }
+    /* issue 12: a sharee writes members' properties (read-write), never the collection's */
+    enum dav_write_op op = res.kind == DAV_RES_COLL   ? DAV_OP_COLL_PROPS
+                           : res.kind == DAV_RES_ITEM ? DAV_OP_ITEM_PROPS
+                                                      : DAV_OP_PUT;
+    if (dav_check_write(dr, &res.coll, res.href, op, err) != 0) {
         return -1;
     }
     /* exchange-replication.md §4.7: an extension may edit the item's content, or create one */

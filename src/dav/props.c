@@ -19,9 +19,15 @@ static bool is_collection(const struct dav_res *r)
     return r->kind != DAV_RES_ITEM && r->kind != DAV_RES_NONE;
 }
 
+static int any_share(void *ctx, const struct store_share *sh)
+{
+    (void)sh;
+    *(bool *)ctx = true;
+    return 1;
+}
+
 static int get_resourcetype(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
-    (void)dr;
     if (!is_collection(r)) {
         return buf_append_cstr(out, "") == 0 ? 0 : -1;
     }
@@ -30,6 +36,19 @@ static int get_resourcetype(struct dav_req *dr, const struct dav_res *r, struct 
         rc |= buf_append_cstr(out, "<D:principal/>");
     } else if (is_store_coll(r) && r->coll.kind == STORE_COLL_CALENDAR) {
         rc |= buf_append_cstr(out, "<C:calendar/>");
+        /* CalendarServer's sharing (caldav/share.c): the sharee's view of a share, and the
+         * owner's calendar that has sharees */
+        if (r->share && r->share->coll == r->coll.id) {
+            rc |= buf_append_cstr(out, "<CS:shared/>");
+        } else if (r->access == DAV_ACCESS_OWNER && !r->share) {
+            bool shared = false;
+            if (store_share_list_of_coll(dr->store, r->coll.id, any_share, &shared) != STORE_OK) {
+                return -1;
+            }
+            if (shared) {
+                rc |= buf_append_cstr(out, "<CS:shared-owner/>");
+            }
+        }
     }
     return rc == 0 ? 0 : -1;
 }
@@ -98,9 +117,9 @@ static int get_displayname(struct dav_req *dr, const struct dav_res *r, struct b
     return 1;
 }
 
-static int write_principal_href(struct dav_req *dr, struct buf *out)
+static int write_principal_href(struct dav_req *dr, struct buf *out, const char *user)
 {
-    const char *href = dav_child_href(dr->arena, "/principals/", dr->user, true);
+    const char *href = dav_child_href(dr->arena, "/principals/", user, true);
     int rc = buf_append_cstr(out, "<D:href>");
     rc |= xmlout_text(out, slice_from_cstr(href));
     rc |= buf_append_cstr(out, "</D:href>");
@@ -111,7 +130,7 @@ static int write_principal_href(struct dav_req *dr, struct buf *out)
 static int get_current_user_principal(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
     (void)r;
-    return write_principal_href(dr, out);
+    return write_principal_href(dr, out, dr->user);
 }
 
 /* RFC 3744 §4.2 */
@@ -120,7 +139,7 @@ static int get_principal_url(struct dav_req *dr, const struct dav_res *r, struct
     if (r->kind != DAV_RES_PRINCIPAL) {
         return 1;
     }
-    return write_principal_href(dr, out);
+    return write_principal_href(dr, out, r->user); /* an owner's, seen by a sharee */
 }
 
 /* RFC 3253 §3.1.4: the live properties this resource supports. */
@@ -145,6 +164,184 @@ get_supported_live_property_set(struct dav_req *dr, const struct dav_res *r, str
     return rc == 0 ? 0 : -1;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Access control, read only (RFC 3744; issue 12) */
+
+static int write_user_href(struct dav_req *dr, struct buf *out, const char *user)
+{
+    const char *href = dav_child_href(dr->arena, "/principals/", user, true);
+    int rc = buf_append_cstr(out, "<D:href>");
+    rc |= xmlout_text(out, slice_from_cstr(href));
+    rc |= buf_append_cstr(out, "</D:href>");
+    return rc == 0 ? 0 : -1;
+}
+
+/* The owner of a store resource: the principal whose tree holds it. */
+static const char *owner_of(struct dav_req *dr, const struct dav_res *r)
+{
+    return r->share ? r->share->owner : dr->user;
+}
+
+static bool is_store_res(const struct dav_res *r)
+{
+    return r->kind == DAV_RES_COLL || r->kind == DAV_RES_ITEM;
+}
+
+/* RFC 3744 §5.1 */
+static int get_owner(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (!is_store_res(r)) {
+        return 1;
+    }
+    return write_user_href(dr, out, owner_of(dr, r));
+}
+
+static int privileges(struct buf *out, const char *const *names, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc |= buf_appendf(out, "<D:privilege><D:%s/></D:privilege>", names[i]);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+/* The privileges `access` holds on a collection or on an item (a read-write sharee writes
+ * items and their properties, binds and unbinds members, never writes the collection's own
+ * properties: calstore_access_allows). Aggregates are listed with what they contain. */
+static const char *const priv_owner[] = {"all",           "read",
+                                         "read-acl",      "read-current-user-privilege-set",
+                                         "write",         "write-properties",
+                                         "write-content", "bind",
+                                         "unbind"};
+static const char *const priv_rw_coll[] = {"read", "read-current-user-privilege-set",
+                                           "write-content", "bind", "unbind"};
+static const char *const priv_rw_item[] = {"read", "read-current-user-privilege-set", "write",
+                                           "write-properties", "write-content"};
+static const char *const priv_read[] = {"read", "read-current-user-privilege-set"};
+
+/* RFC 3744 §5.4 */
+static int
+get_current_user_privilege_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (r->kind == DAV_RES_NONE) {
+        return 1;
+    }
+    if (!is_store_res(r)) {
+        return privileges(out, priv_read, ALM_ARRAY_LEN(priv_read));
+    }
+    switch (r->access) {
+    case DAV_ACCESS_OWNER:
+        return privileges(out, priv_owner, ALM_ARRAY_LEN(priv_owner));
+    case DAV_ACCESS_READ_WRITE:
+        return r->kind == DAV_RES_ITEM ? privileges(out, priv_rw_item, ALM_ARRAY_LEN(priv_rw_item))
+                                       : privileges(out, priv_rw_coll, ALM_ARRAY_LEN(priv_rw_coll));
+    case DAV_ACCESS_READ:
+        return privileges(out, priv_read, ALM_ARRAY_LEN(priv_read));
+    case DAV_ACCESS_NONE:
+        break;
+    }
+    return 1;
+}
+
+static int ace(struct dav_req *dr,
+               struct buf *out,
+               const char *user,
+               const char *const *names,
+               size_t n,
+               bool is_protected)
+{
+    int rc = buf_append_cstr(out, "<D:ace><D:principal>");
+    rc |= write_user_href(dr, out, user);
+    rc |= buf_append_cstr(out, "</D:principal><D:grant>");
+    rc |= privileges(out, names, n);
+    rc |= buf_append_cstr(out, "</D:grant>");
+    if (is_protected) {
+        rc |= buf_append_cstr(out, "<D:protected/>");
+    }
+    rc |= buf_append_cstr(out, "</D:ace>");
+    return rc == 0 ? 0 : -1;
+}
+
+struct acl_ctx {
+    struct dav_req *dr;
+    struct buf *out;
+    bool item;
+    int rc;
+};
+
+static int acl_share(void *ctx, const struct store_share *sh)
+{
+    struct acl_ctx *a = ctx;
+    bool rw = sh->access == STORE_SHARE_READ_WRITE;
+    const char *const *names = rw ? (a->item ? priv_rw_item : priv_rw_coll) : priv_read;
+    size_t n = rw ? (a->item ? ALM_ARRAY_LEN(priv_rw_item) : ALM_ARRAY_LEN(priv_rw_coll))
+                  : ALM_ARRAY_LEN(priv_read);
+    a->rc |= ace(a->dr, a->out, sh->sharee_name, names, n, false);
+    return 0;
+}
+
+/* RFC 3744 §5.5, read only (no ACL method: grants change with the admin CLI or CS:share).
+ * The owner sees their ACE and one per sharee of the collection (an item's: its calendar's);
+ * a sharee sees the owner's ACE and their own. */
+static int get_acl(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    if (!is_store_res(r)) {
+        return 1;
+    }
+    if (ace(dr, out, owner_of(dr, r), priv_owner, ALM_ARRAY_LEN(priv_owner), true) != 0) {
+        return -1;
+    }
+    bool item = r->kind == DAV_RES_ITEM;
+    if (r->access == DAV_ACCESS_OWNER) {
+        if (r->coll.kind == STORE_COLL_HOME) {
+            return 0;
+        }
+        struct acl_ctx a = {dr, out, item, 0};
+        if (store_share_list_of_coll(dr->store, r->coll.id, acl_share, &a) != STORE_OK) {
+            return -1;
+        }
+        return a.rc == 0 ? 0 : -1;
+    }
+    bool rw = r->access == DAV_ACCESS_READ_WRITE;
+    const char *const *names = rw ? (item ? priv_rw_item : priv_rw_coll) : priv_read;
+    size_t n = rw ? (item ? ALM_ARRAY_LEN(priv_rw_item) : ALM_ARRAY_LEN(priv_rw_coll))
+                  : ALM_ARRAY_LEN(priv_read);
+    return ace(dr, out, dr->user, names, n, false);
+}
+
+/* RFC 3744 §5.3: the privileges this server knows, as their aggregation tree. */
+static int get_supported_privilege_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    if (r->kind == DAV_RES_NONE) {
+        return 1;
+    }
+#define SP(name, text)                                              \
+  "<D:supported-privilege><D:privilege><D:" name "/></D:privilege>" \
+  "<D:description xml:lang=\"en\">" text "</D:description>"
+#define SP_END "</D:supported-privilege>"
+    static const char tree[] = SP("all", "Any operation") SP("read", "Read any object")
+        SP("read-current-user-privilege-set", "Read the current user privilege set")
+            SP_END SP_END SP("read-acl", "Read the access control list")
+                SP_END SP("write", "Write any object") SP("write-properties", "Write properties")
+                    SP_END SP("write-content", "Write resource content")
+                        SP_END SP("bind", "Add a member") SP_END SP("unbind", "Remove a member")
+                            SP_END SP_END SP_END;
+#undef SP
+#undef SP_END
+    return buf_append_cstr(out, tree) == 0 ? 0 : -1;
+}
+
+/* RFC 3744 §5.8: the principals of this server are below /principals/. */
+static int
+get_principal_collection_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
+{
+    (void)dr;
+    (void)r;
+    return buf_append_cstr(out, "<D:href>/principals/</D:href>") == 0 ? 0 : -1;
+}
+
 static const struct dav_live_prop live_props[] = {
     {DAV_NS, "resourcetype", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_resourcetype},
     {DAV_NS, "getetag", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getetag},
@@ -156,6 +353,11 @@ static const struct dav_live_prop live_props[] = {
     {DAV_NS, "current-user-principal", DAV_PROP_PROTECTED, get_current_user_principal},
     {DAV_NS, "principal-URL", DAV_PROP_PROTECTED, get_principal_url},
     {DAV_NS, "supported-live-property-set", DAV_PROP_PROTECTED, get_supported_live_property_set},
+    {DAV_NS, "owner", DAV_PROP_PROTECTED, get_owner},
+    {DAV_NS, "current-user-privilege-set", DAV_PROP_PROTECTED, get_current_user_privilege_set},
+    {DAV_NS, "acl", DAV_PROP_PROTECTED, get_acl},
+    {DAV_NS, "supported-privilege-set", DAV_PROP_PROTECTED, get_supported_privilege_set},
+    {DAV_NS, "principal-collection-set", DAV_PROP_PROTECTED, get_principal_collection_set},
     {DAV_NS, "lockdiscovery", DAV_PROP_PROTECTED, NULL},
     {DAV_NS, "supportedlock", DAV_PROP_PROTECTED, NULL},
 };

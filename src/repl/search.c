@@ -192,6 +192,8 @@ struct folder_row {
     struct search *s;
     const struct store_coll *c;
     const char *href;
+    const char *name; /* the folder's name in the scope (a share's in the sharee's home) */
+    int readonly;     /* the requester may not write its members */
 };
 
 /* repl_value_fn for a child collection of the scope. */
@@ -219,11 +221,13 @@ static int folder_value(void *ctx, const struct repl_prop *p, struct repl_ex_val
         search_set_i(v, 1);
         break;
     case REPL_RP_ISHIDDEN:
-    case REPL_RP_ISREADONLY:
         search_set_i(v, 0);
         break;
+    case REPL_RP_ISREADONLY:
+        search_set_i(v, f->readonly); /* issue 12: a share the sharee may only read */
+        break;
     case REPL_RP_DISPLAYNAME:
-        search_set_s(v, f->c->name);
+        search_set_s(v, f->name);
         break;
     case REPL_RP_GETLASTMODIFIED:
         search_set_i(v, f->c->updated);
@@ -251,18 +255,15 @@ static int next_folder_row(struct search *s, struct buf *out)
         if (s->range_none || (s->ranged && s->pos > s->last)) {
             return 0;
         }
-        struct store_coll c;
-        enum store_rc rc = store_cursor_next_coll(s->cur, &c);
-        if (rc == STORE_NOTFOUND) {
-            return 0;
-        }
-        if (rc != STORE_OK) {
-            return -1;
-        }
         struct arena_mark m = arena_mark(dr->arena);
-        struct folder_row f = {s, &c, NULL};
-        f.href = arena_printf(dr->arena, "%s%s", s->origin,
-                              dav_child_href(dr->arena, s->coll.href, c.name, true));
+        struct dav_res c;
+        int mr = dav_members_next(&s->members, &c);
+        if (mr <= 0) {
+            arena_rewind(dr->arena, m);
+            return mr;
+        }
+        struct folder_row f = {s, &c.coll, NULL, c.name, c.access < DAV_ACCESS_READ_WRITE};
+        f.href = arena_printf(dr->arena, "%s%s", s->origin, c.href);
         int w = repl_where_eval(s->where, folder_value, &f);
         bool emit = w == 1 && (!s->ranged || s->pos >= s->first);
         if (w == 1) {
@@ -547,29 +548,39 @@ static int folder_search(struct search *s, struct err *err)
     if (search_parse_range(http_req_header(dr->http, "Range"), &r, err) != 0) {
         return -1;
     }
-    enum store_rc rc;
     if (r.set) {
         uint64_t total = 0;
-        rc = store_children_open(dr->store, s->coll.coll.id, &s->cur);
-        struct store_coll c;
-        while (rc == STORE_OK && (rc = store_cursor_next_coll(s->cur, &c)) == STORE_OK) {
+        if (dav_members_open(dr, &s->coll, &s->members, err) != 0) {
+            return -1;
+        }
+        int mr;
+        for (;;) {
             struct arena_mark m = arena_mark(dr->arena);
-            struct folder_row f = {s, &c, NULL};
-            f.href = arena_printf(dr->arena, "%s%s", s->origin,
-                                  dav_child_href(dr->arena, s->coll.href, c.name, true));
-            total += repl_where_eval(s->where, folder_value, &f) == 1;
+            struct dav_res c;
+            mr = dav_members_next(&s->members, &c);
+            if (mr == 1) {
+                struct folder_row f = {s, &c.coll, NULL, c.name, c.access < DAV_ACCESS_READ_WRITE};
+                f.href = arena_printf(dr->arena, "%s%s", s->origin, c.href);
+                total += repl_where_eval(s->where, folder_value, &f) == 1;
+            }
             arena_rewind(dr->arena, m);
+            if (mr != 1) {
+                break;
+            }
         }
-        if (rc != STORE_NOTFOUND) {
-            return dav_store_err(dr, rc, err);
+        dav_members_close(&s->members);
+        if (mr < 0) {
+            return dav_store_err(dr, STORE_IO, err);
         }
-        store_cursor_close(&s->cur);
         if (apply_range(s, &r, total, err) != 0) {
             return -1;
         }
     }
-    rc = store_children_open(dr->store, s->coll.coll.id, &s->cur);
-    return rc == STORE_OK ? 0 : dav_store_err(dr, rc, err);
+    if (dav_members_open(dr, &s->coll, &s->members, err) != 0) {
+        return -1;
+    }
+    s->has_members = true;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -139,6 +139,9 @@ static void free_search(void *p)
     buf_deinit(&s->text);
     repl_tagset_destroy(&s->tags);
     store_cursor_close(&s->cur);
+    if (s->has_members) {
+        dav_members_close(&s->members);
+    }
     if (s->sort_arena) {
         arena_destroy(&s->sort_arena);
     }

@@ -87,7 +87,9 @@ struct search {
     struct order_key *order;
     size_t norder;
     bool plain;
-    bool folders; /* hierarchical traversal of the mailbox root: rows are calendars */
+    bool folders;               /* hierarchical traversal of the mailbox root: rows are calendars */
+    struct dav_members members; /* folders: the child collections and the home's shares */
+    bool has_members;
     /* an expansion query (§3.8): series expand into their occurrences in the window */
     bool expansion;
     struct arena *exp_arena;       /* the current series' row, kept across next() calls */

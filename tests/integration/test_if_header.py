@@ -128,7 +128,22 @@ class IfHeaderTest(ServerTestCase):
                 lambda ran: (self.assertEqual(self.exists(dst), ran),
                              self.assertEqual(self.exists(src), not ran)))
 
-    CASES = {"OPTIONS": ["options"], "GET": ["get", "get_collection"], "HEAD": ["head"],
+    def case_post(self):
+        # Apple's CS:share (issue 12): a fresh calendar each time, shared with bob
+        n = next(self.fresh)
+        cal = "/calendars/alice/shared%d/" % n
+        self.assertStatus(self.req("MKCALENDAR", cal), 201)
+        body = ('<?xml version="1.0"?><CS:share xmlns:D="DAV:" '
+                'xmlns:CS="http://calendarserver.org/ns/"><CS:set><D:href>/principals/bob/'
+                '</D:href><CS:read/></CS:set></CS:share>')
+
+        def shared(ran):
+            r = self.req("PROPFIND", "/calendars/bob/alice-shared%d/" % n, user="bob",
+                         headers={"Depth": "0"}, body=PROPFIND)
+            self.assertEqual(r.status == 207, ran, r)
+        return cal, body, XML, 200, shared
+
+    CASES = {"OPTIONS": ["options"], "POST": ["post"], "GET": ["get", "get_collection"], "HEAD": ["head"],
              "PROPFIND": ["propfind", "propfind_item"], "REPORT": ["report"],
              "SEARCH": ["search"], "MKCOL": ["mkcol"], "MKCALENDAR": ["mkcalendar"],
              "PROPPATCH": ["proppatch"], "PUT": ["put"], "DELETE": ["delete"],

@@ -3,7 +3,8 @@ item 5, issue #14), against the real almanacd built with the fault seam (ALMANAC
 src/store/store_fault.h, src/server/faults.h).
 
 The server runs with ALMANAC_STORE_FAULT_FILE set. For each request path that writes (CalDAV
-PUT create/replace, DELETE, COPY, MOVE, MKCALENDAR, MKCOL, PROPPATCH; /exchange PUT and
+PUT create/replace, DELETE, COPY, MOVE, MKCALENDAR, MKCOL, PROPPATCH; a sharee's PUT,
+PROPFIND of their home and DELETE of the share, Apple's CS:share POST; /exchange PUT and
 PROPPATCH; ActiveSync Sync Add/Change/Delete, FolderCreate, Provision and Settings) and each
 main read path (PROPFIND, sync-collection and calendar-query REPORTs, calendar-multiget,
 replication SEARCH, ActiveSync FolderSync and Sync download), the test writes
@@ -174,6 +175,8 @@ class StoreFaultsTest(unittest.TestCase):
         cls._ok(s.request("DELETE", "/calendars/alice/cal/gone.ics"), 204)
         cls._ok(s.request("PROPPATCH", "/calendars/alice/cal/a.ics", body=proppatch_body("red"),
                           headers=XML), 207)
+        # issue 12: bob holds a read-write grant on "cal", seen as /calendars/bob/alice-cal/
+        s.cli("share", "alice", "cal", "bob", "read-write")
         # a phone with a sync state in "cal"
         cls.phone = ec.EASClient("127.0.0.1", s.port, "alice", s.passwords["alice"], "FAULTS1")
         cls.phone.provision()
@@ -336,6 +339,37 @@ class StoreFaultsTest(unittest.TestCase):
                                           headers=ICS).status, 201)
         self.run_faults("DELETE collection", self.dav("DELETE", "/calendars/alice/tmp/"),
                         self.dav_failed, self.status_is(204))
+
+    # shared calendars (issue 12) -----------------------------------------------------------
+
+    def as_bob(self, method, path, body=None, headers=None):
+        return lambda: http_request(self.srv, method, path, body=body, headers=headers,
+                                    user="bob")
+
+    def test_sharee_put(self):
+        self.run_faults("sharee PUT", self.as_bob("PUT", "/calendars/bob/alice-cal/s.ics",
+                                                  event("s"), ICS),
+                        self.dav_failed, self.status_is(201),
+                        undo=self.dav("DELETE", "/calendars/alice/cal/s.ics"))
+
+    def test_sharee_propfind_home(self):
+        self.run_faults("sharee PROPFIND home", self.as_bob("PROPFIND", "/calendars/bob/",
+                                                            PROPFIND, dict(XML, Depth="1")),
+                        self.dav_streamed_failed, self.status_is(207))
+
+    def test_sharee_leaves_share(self):
+        self.run_faults("sharee DELETE of the share", self.as_bob("DELETE",
+                                                                  "/calendars/bob/alice-cal/"),
+                        self.dav_failed, self.status_is(204),
+                        undo=lambda: self.srv.cli("share", "alice", "cal", "bob", "read-write"))
+
+    def test_cs_share_post(self):
+        body = ('<?xml version="1.0"?><CS:share xmlns:D="DAV:" '
+                'xmlns:CS="http://calendarserver.org/ns/"><CS:set><D:href>mailto:bob@example.org'
+                '</D:href><CS:read/></CS:set></CS:share>')
+        self.run_faults("CS:share POST", self.dav("POST", "/calendars/alice/cal2/", body, XML),
+                        self.dav_failed, self.status_is(200),
+                        undo=lambda: self.srv.cli("unshare", "alice", "cal2", "bob"))
 
     # /exchange writes ----------------------------------------------------------------------
 
