@@ -1,11 +1,12 @@
 /* xml/xmlin.c: the streaming XML reader over libxml2's SAX2 push parser (see xmlin.h). The
  * only file that knows libxml2's reader. Owns the parser options, the translation of SAX2
  * events into slices, and the limits, which are enforced in the callbacks and stop the
- * parser. Also owns two guards against libxml2 2.9's own costs: a byte-level pre-scanner
- * (attribute counts, encoding family) and a back-off that keeps the push parser linear
- * on long tokens. Never declares, loads or expands an entity other than the five
- * predefined ones: a DOCTYPE stops the parse at once, XML_PARSE_NOENT is off, and the
- * external entity loader refuses everything. */
+ * parser. Also owns guards against libxml2 2.9's own costs and traps: a byte-level
+ * pre-scanner (attribute counts, encoding family, comments opening "<!-->" held back until
+ * their end) and a back-off that keeps the push parser linear on long tokens. Never
+ * declares, loads or expands an entity other than the five predefined ones: a DOCTYPE
+ * stops the parse at once, XML_PARSE_NOENT is off, and the external entity loader refuses
+ * everything. */
 #include "xml/xmlin.h"
 
 #include <assert.h>

@@ -41,8 +41,8 @@ static const char *const versions[] = {"12.1", "14.0", "14.1", "16.0", "16.1"};
 
 enum {
     MAX_ANSWER = 8u << 20, /* bytes of an answer's XML dump */
-    /* Inputs between fresh stores: accepted FolderCreates and Sync Adds pile up otherwise,
-     * and a 10-minute run went from 110 to 60 inputs a second. */
+    /* Inputs between fresh stores: accepted FolderCreates and Sync Adds would otherwise pile
+     * up for the whole run, and every later input would meet them. */
     RESET_EVERY = 500,
 };
 
