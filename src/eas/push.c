@@ -40,9 +40,17 @@ static void *timer_main(void *p)
 {
     struct eas_app *app = p;
     pthread_mutex_lock(&app->mu);
+    int64_t flush_at = eas_now_ms() + EAS_SEEN_FLUSH_MS;
     while (!app->stopping) {
         int64_t now = eas_now_ms();
-        int64_t next = now + 60000;
+        if (now >= flush_at) {
+            pthread_mutex_unlock(&app->mu); /* a store write: never under the hub's lock */
+            eas_seen_flush(app);
+            pthread_mutex_lock(&app->mu);
+            now = eas_now_ms();
+            flush_at = now + EAS_SEEN_FLUSH_MS;
+        }
+        int64_t next = now + 60000 < flush_at ? now + 60000 : flush_at;
         struct eas_waiter *w = app->waiters;
         while (w) {
             struct eas_waiter *after = w->next;
@@ -80,6 +88,7 @@ int eas_app_start(const struct eas_config *cfg, struct store_pool *pool, struct 
     app->cfg = *cfg;
     app->pool = pool;
     pthread_mutex_init(&app->mu, NULL);
+    pthread_mutex_init(&app->seen_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -88,6 +97,7 @@ int eas_app_start(const struct eas_config *cfg, struct store_pool *pool, struct 
     if (pthread_create(&app->timer, NULL, timer_main, app) != 0) {
         pthread_cond_destroy(&app->cv);
         pthread_mutex_destroy(&app->mu);
+        pthread_mutex_destroy(&app->seen_mu);
         free(app);
         return -1;
     }
@@ -114,8 +124,10 @@ void eas_app_destroy(struct eas_app **ap)
         return;
     }
     eas_app_stop(app);
+    eas_seen_flush(app); /* the requests answered since the last flush, the drain's included */
     pthread_cond_destroy(&app->cv);
     pthread_mutex_destroy(&app->mu);
+    pthread_mutex_destroy(&app->seen_mu);
     free(app);
     *ap = NULL;
 }
