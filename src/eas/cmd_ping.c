@@ -73,15 +73,20 @@ static int changes_in(struct eas_req *er, const struct ping *p, bool *changed, s
         if (p->colls[i] == 0) {
             continue;
         }
+        /* the state comes with its last answer (kilobytes): only the cursor is kept, so a
+         * waiting Ping does not hold a copy of it */
+        struct arena_mark m = arena_mark(er->arena);
         struct store_eas_sync st;
         enum store_rc rc =
             store_eas_sync_get(er->store, er->device.id, p->colls[i], er->arena, &st);
+        uint64_t cursor = rc == STORE_OK ? st.cursor : 0;
+        arena_rewind(er->arena, m);
         if (rc == STORE_NOTFOUND) {
             continue; /* never synced: nothing to push until it has a key */
         }
         uint64_t count = 0;
         if (rc == STORE_OK) {
-            rc = store_changes_count(er->store, p->colls[i], st.cursor, 1, &count);
+            rc = store_changes_count(er->store, p->colls[i], cursor, 1, &count);
         }
         if (rc != STORE_OK) {
             return eas_store_err(er, rc, err);
@@ -170,7 +175,7 @@ static int read_ping(struct eas_req *er, struct ping *p, struct err *err)
                 buf_deinit(&cache);
                 return PING_SYNTAX;
             }
-            p->ids[p->n++] = id;
+            p->ids[p->n++] = arena_strdup(er->arena, id); /* the body goes before the wait */
         }
     } else {
         const char *s = memchr(cached.ptr, '\n', cached.len);
@@ -244,7 +249,9 @@ int eas_cmd_ping(struct eas_req *er, struct err *err)
     }
     for (size_t i = 0; i < p->n; i++) {
         struct store_coll c;
+        struct arena_mark m = arena_mark(er->arena); /* only c.id is kept */
         int found = eas_calendar_of(er, p->ids[i], &c, err);
+        arena_rewind(er->arena, m);
         if (found < 0) {
             store_rollback(er->store);
             return -1;
@@ -258,6 +265,7 @@ int eas_cmd_ping(struct eas_req *er, struct err *err)
     }
     store_rollback(er->store);
     er->poll = p;
+    eas_body_release(er); /* what a waiting Ping needs is in `p` */
     er->waiter.colls = p->colls;
     er->waiter.ncolls = p->n;
     er->waiter.deadline_ms = eas_now_ms() + (int64_t)p->heartbeat * 1000;

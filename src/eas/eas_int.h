@@ -53,6 +53,11 @@ struct eas_seen_slot {
 
 enum {
     EAS_SEEN_FLUSH_MS = 5 * 60 * 1000, /* how often the noted last_seen stamps are stored */
+    /* After a crowd of at least EAS_TRIM_CROWD waiting long polls has mostly been answered
+     * (a quarter left), the timer gives the freed heap back to the system
+     * (malloc_trim) EAS_TRIM_DELAY_MS later, once the answers are out (push.c). */
+    EAS_TRIM_CROWD = 1000,
+    EAS_TRIM_DELAY_MS = 2000,
 };
 
 struct eas_app {
@@ -64,6 +69,8 @@ struct eas_app {
     unsigned nwaiting;
     bool stopping;
     pthread_t timer;
+    unsigned crowd_peak; /* most waiters since the last trim */
+    int64_t trim_at_ms;  /* monotonic time of the next malloc_trim, 0 when none is due */
     /* last_seen stamps not stored yet (seen.c): an open-addressing table, at most half full */
     pthread_mutex_t seen_mu;
     struct eas_seen_slot *seen;
@@ -118,7 +125,9 @@ struct eas_req {
     struct store_principal principal;
     struct store_eas_device device; /* id 0 while a new device's row is not written */
     enum eas_dev_write dev_write;   /* left for the first write transaction to write */
-    /* request body */
+    /* request body: the decoder and the tree live in an arena of their own, which a Ping
+     * frees before it waits (eas_body_release), so a waiting Ping holds only its state */
+    struct arena *body_arena;
     size_t body_len;
     struct eas_wbxml_dec *dec;
     struct eas_tree *tree;
@@ -185,6 +194,10 @@ int eas_commit(struct eas_req *er, struct err *err);
  * eas_app_destroy() only. */
 void eas_seen_note(struct eas_app *app, uint64_t device, int64_t when);
 size_t eas_seen_flush(struct eas_app *app);
+
+/* Frees the request's body (decoder, tree: er->root becomes NULL); for a command that keeps
+ * what it needs of it elsewhere before a long wait. */
+void eas_body_release(struct eas_req *er);
 
 /* The answer (route.c): starts the WBXML document; eas_send() sets it as the response. */
 int eas_out_begin(struct eas_req *er, struct err *err);

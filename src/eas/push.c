@@ -4,6 +4,7 @@
  * waiters watching that collection; one timer thread resumes those whose heartbeat expired.
  * The resumed request then runs on a worker thread and answers. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -33,6 +34,11 @@ static void fire(struct eas_app *app, struct eas_waiter *w, enum eas_wake why)
     w->linked = false;
     w->wake = why;
     app->nwaiting--;
+    if (app->crowd_peak >= EAS_TRIM_CROWD && app->nwaiting <= app->crowd_peak / 4 &&
+        app->trim_at_ms == 0) {
+        app->trim_at_ms = eas_now_ms() + EAS_TRIM_DELAY_MS;
+        pthread_cond_signal(&app->cv);
+    }
     http_req_resume(w->req);
 }
 
@@ -50,6 +56,17 @@ static void *timer_main(void *p)
             now = eas_now_ms();
             flush_at = now + EAS_SEEN_FLUSH_MS;
         }
+        if (app->trim_at_ms != 0 && now >= app->trim_at_ms) {
+            /* The answered crowd's requests are freed: give the heap's free pages back, or
+             * RSS would stay at the crowd's peak. Not under the hub's lock: it takes a while
+             * on a large heap. */
+            app->trim_at_ms = 0;
+            app->crowd_peak = app->nwaiting;
+            pthread_mutex_unlock(&app->mu);
+            malloc_trim(0);
+            pthread_mutex_lock(&app->mu);
+            now = eas_now_ms();
+        }
         int64_t next = now + 60000 < flush_at ? now + 60000 : flush_at;
         struct eas_waiter *w = app->waiters;
         while (w) {
@@ -60,6 +77,9 @@ static void *timer_main(void *p)
                 next = w->deadline_ms;
             }
             w = after;
+        }
+        if (app->trim_at_ms != 0 && app->trim_at_ms < next) { /* fire() may have set it */
+            next = app->trim_at_ms;
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -184,6 +204,9 @@ void eas_hub_wait(struct eas_req *er)
         app->waiters = w;
         w->linked = true;
         app->nwaiting++;
+        if (app->nwaiting > app->crowd_peak) {
+            app->crowd_peak = app->nwaiting;
+        }
         pthread_cond_signal(&app->cv); /* the timer may need to wake earlier */
     }
     pthread_mutex_unlock(&app->mu);

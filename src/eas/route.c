@@ -257,6 +257,19 @@ static void free_out(void *p)
     buf_deinit(p);
 }
 
+void eas_body_release(struct eas_req *er)
+{
+    arena_destroy(&er->body_arena);
+    er->dec = NULL;
+    er->tree = NULL;
+    er->root = NULL;
+}
+
+static void free_body(void *p)
+{
+    eas_body_release(p);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The request line */
 
@@ -531,8 +544,10 @@ static int route_begin(void *app_, struct http_request *req, struct err *err)
     }
     struct eas_wbxml_limits lim;
     eas_wbxml_limits_default(&lim);
-    er->tree = eas_tree_new(a, NULL, NULL);
-    er->dec = eas_wbxml_dec_new(a, &lim, eas_tree_handler(), er->tree);
+    er->body_arena = arena_create();
+    arena_defer(a, free_body, er);
+    er->tree = eas_tree_new(er->body_arena, NULL, NULL);
+    er->dec = eas_wbxml_dec_new(er->body_arena, &lim, eas_tree_handler(), er->tree);
     return 0;
 }
 
