@@ -43,6 +43,8 @@ struct eas_waiter {
     int64_t deadline_ms; /* monotonic */
     enum eas_wake wake;  /* set by the hub when it resumes the request */
     bool linked;         /* in the hub's list */
+    bool fired;          /* resumed by the hub and not yet done (app->answering counts it) */
+    bool deferred;       /* hub_done() is tied to the request's arena */
 };
 
 /* A device's last request that wrote nothing (seen.c); device 0 marks a free slot. */
@@ -53,9 +55,9 @@ struct eas_seen_slot {
 
 enum {
     EAS_SEEN_FLUSH_MS = 5 * 60 * 1000, /* how often the noted last_seen stamps are stored */
-    /* After a crowd of at least EAS_TRIM_CROWD waiting long polls has mostly been answered
-     * (a quarter left), the timer gives the freed heap back to the system
-     * (malloc_trim) EAS_TRIM_DELAY_MS later, once the answers are out (push.c). */
+    /* After a crowd of at least EAS_TRIM_CROWD waiting long polls has mostly been woken (a
+     * quarter left), the timer gives the freed heap back to the system (malloc_trim) once
+     * every woken request has finished, at least EAS_TRIM_DELAY_MS later (push.c). */
     EAS_TRIM_CROWD = 1000,
     EAS_TRIM_DELAY_MS = 2000,
 };
@@ -70,6 +72,7 @@ struct eas_app {
     bool stopping;
     pthread_t timer;
     unsigned crowd_peak; /* most waiters since the last trim */
+    unsigned answering;  /* requests the hub resumed that have not finished yet */
     int64_t trim_at_ms;  /* monotonic time of the next malloc_trim, 0 when none is due */
     /* last_seen stamps not stored yet (seen.c): an open-addressing table, at most half full */
     pthread_mutex_t seen_mu;

@@ -33,6 +33,8 @@ static void fire(struct eas_app *app, struct eas_waiter *w, enum eas_wake why)
     w->prev = w->next = NULL;
     w->linked = false;
     w->wake = why;
+    w->fired = true;
+    app->answering++;
     app->nwaiting--;
     if (app->crowd_peak >= EAS_TRIM_CROWD && app->nwaiting <= app->crowd_peak / 4 &&
         app->trim_at_ms == 0) {
@@ -55,6 +57,9 @@ static void *timer_main(void *p)
             pthread_mutex_lock(&app->mu);
             now = eas_now_ms();
             flush_at = now + EAS_SEEN_FLUSH_MS;
+        }
+        if (app->trim_at_ms != 0 && now >= app->trim_at_ms && app->answering > 0) {
+            app->trim_at_ms = now + 250; /* not while the crowd is answered: trim locks malloc */
         }
         if (app->trim_at_ms != 0 && now >= app->trim_at_ms) {
             /* The answered crowd's requests are freed: give the heap's free pages back, or
@@ -179,10 +184,27 @@ unsigned eas_app_waiting(struct eas_app *app)
     return n;
 }
 
+/* The end of a request that waited (its arena's destructor): no longer answering. */
+static void hub_done(void *p)
+{
+    struct eas_req *er = p;
+    struct eas_app *app = er->app;
+    pthread_mutex_lock(&app->mu);
+    if (er->waiter.fired) {
+        er->waiter.fired = false;
+        app->answering--;
+    }
+    pthread_mutex_unlock(&app->mu);
+}
+
 void eas_hub_wait(struct eas_req *er)
 {
     struct eas_app *app = er->app;
     struct eas_waiter *w = &er->waiter;
+    if (!w->deferred) {
+        w->deferred = true;
+        arena_defer(er->arena, hub_done, er);
+    }
     w->req = er->http;
     w->wake = EAS_WAKE_NONE;
     /* copied now: once the lock is released a write may answer the request */
@@ -191,6 +213,10 @@ void eas_hub_wait(struct eas_req *er)
     eas_store_release(er); /* a waiting request holds no store connection */
     http_req_suspend(er->http);
     pthread_mutex_lock(&app->mu);
+    if (w->fired) { /* woken, and waiting again */
+        w->fired = false;
+        app->answering--;
+    }
     bool waiting = !app->stopping;
     if (!waiting) {
         w->wake = EAS_WAKE_SHUTDOWN;
