@@ -9,8 +9,10 @@ default is 100). The open-file limit (RLIMIT_NOFILE) of almanacd and of this pro
 raised to --nofile (soft limit, capped by the hard one) with resource.setrlimit.
 
 Then --devices devices, --setup-threads at a time, each with its own DeviceId: Provision
-(both steps), FolderSync, Sync key 0 and Sync with GetChanges to the end of the calendar
-(--events small events), so that each has a sync cursor with nothing left to push. Each
+(both steps), FolderSync, Sync key 0, one Ping (answered at once: the calendar is not synced
+yet; so the device's Ping parameters are stored, as for any phone in service) and Sync with
+GetChanges to the end of the calendar (--events small events), so that each has a sync
+cursor with nothing left to push. Each
 device then opens its own connection and sends one Ping (HeartbeatInterval --heartbeat,
 the calendar folder) — all sent before any answer is awaited; one epoll loop here reads the
 answers. almanacd's Threads and VmRSS (/proc/PID/status) are read before the Pings, while
@@ -71,7 +73,7 @@ def raise_nofile(n):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def setup_device(port, i, coll_name):
+def setup_device(port, i, coll_name, heartbeat):
     cl = easclient.EASClient("127.0.0.1", port, USER, PASSWORD, "BENCHPING%05d" % i,
                              device_type="BenchPhone", timeout=600)
     cl.provision()
@@ -82,6 +84,11 @@ def setup_device(port, i, coll_name):
         raise RuntimeError("device %d: calendar folders %r" % (i, cals))
     coll = cals[0]["ServerId"]
     key = cl.sync(coll, "0", options=easclient.EASClient.calendar_options(0, 1)).only().sync_key
+    # A phone in service has pinged before: its Ping parameters are stored (almanacd stores
+    # new ones with the Ping's answer). Not synced yet, this Ping answers at once.
+    r = cl.ping(heartbeat, [(coll, "Calendar")])
+    if r.status != 200 or r.doc.findtext("Status") != "2":
+        raise RuntimeError("device %d: first Ping %r" % (i, r))
     more = True
     while more:
         c = cl.sync(coll, key, get_changes=True, window=512).only()
@@ -145,7 +152,8 @@ class Reply:
         return False  # read to close
 
 
-def start_server(almanacd, data, work, nofile, devices, heartbeat, log_level, idle_timeout):
+def start_server(almanacd, data, work, nofile, devices, heartbeat, log_level, idle_timeout,
+                 extra=()):
     port = free_port()
     conf = os.path.join(work, "almanac.conf")
     limit = max(2 * devices + 64, 1024)
@@ -158,6 +166,8 @@ def start_server(almanacd, data, work, nofile, devices, heartbeat, log_level, id
             f.write("[limits]\nidle_timeout = %d\n" % idle_timeout)
         if heartbeat < 60:
             f.write("eas_ping_min_heartbeat = %d\n" % heartbeat)
+        for line in extra:
+            f.write(line + "\n")
 
     def limits():
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -173,8 +183,9 @@ def start_server(almanacd, data, work, nofile, devices, heartbeat, log_level, id
     return proc, port, conf, nofile_srv
 
 
-def settle(pid, quiet=1.0, timeout=60):
-    """Waits until almanacd has used no CPU for `quiet` seconds."""
+def settle(pid, quiet=1.0, timeout=60, must=True):
+    """Waits until almanacd has used no CPU for `quiet` seconds; False after `timeout` when
+    not `must` (else an error)."""
     t0 = time.time()
     last = status(pid)["cpu_s"]
     still = time.time()
@@ -184,7 +195,9 @@ def settle(pid, quiet=1.0, timeout=60):
         if now != last:
             last, still = now, time.time()
         elif time.time() - still >= quiet:
-            return
+            return True
+    if not must:
+        return False
     raise RuntimeError("almanacd did not go quiet")
 
 
@@ -197,7 +210,8 @@ def run(a):
     subprocess.run([a.almanac, "--data", data, "calendar", "add", USER, "cal"], check=True,
                    capture_output=True)
     proc, port, conf, nofile_srv = start_server(a.almanacd, data, work, a.nofile, a.devices,
-                                                a.heartbeat, a.log_level, a.idle_timeout)
+                                                a.heartbeat, a.log_level, a.idle_timeout,
+                                                a.config)
     res = {"devices": a.devices, "heartbeat_s": a.heartbeat, "nofile_bench": nofile_me,
            "nofile_almanacd": nofile_srv, "workers": 4}
     socks = []
@@ -208,7 +222,7 @@ def run(a):
                     generate(a.events)))
         t0 = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(a.setup_threads) as ex:
-            devs = list(ex.map(lambda i: setup_device(port, i, "cal"), range(a.devices)))
+            devs = list(ex.map(lambda i: setup_device(port, i, "cal", a.heartbeat), range(a.devices)))
         res["setup_s"] = time.perf_counter() - t0
         colls = {c for _, c in devs}
         if len(colls) != 1:
@@ -319,12 +333,16 @@ def run(a):
             res["wake_median_ms"] = statistics.median(lat)
             res["wake_p99_ms"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
             res["wake_all_ms"] = lat[-1]
+        # almanacd gives the answered crowd's heap back 2 s after it was woken
+        # (EAS_TRIM_DELAY_MS, src/eas/push.c): measured after that
+        time.sleep(3.0)
+        res["after_quiet"] = settle(pid, must=False)
         res["after"] = status(pid)
         for s in socks:
             s.close()
         socks = []
         time.sleep(1.0)
-        settle(pid)
+        res["closed_quiet"] = settle(pid, must=False)
         res["closed"] = status(pid)
         if ok != a.devices:
             raise RuntimeError("%d of %d Pings answered Status 2: %r" % (ok, a.devices, bad[:3]))
@@ -363,8 +381,18 @@ def table(r):
                  "Threads seen while held: %s; VmRSS %.1f-%.1f MB; %.2f s CPU used"
                  % (",".join(map(str, r["hold_threads"])), r["hold_rss_kb"][0] / 1024,
                     r["hold_rss_kb"][1] / 1024, r["hold_cpu_s"])),
-             row("all answered", r["after"], "connections still open"),
-             row("connections closed", r["closed"], "VmHWM %.1f MB" % (r["closed"]["VmHWM"] / 1024))]
+             row("all answered", r["after"], "connections still open, 3 s later%s"
+                 % ("" if r.get("after_quiet", True) else "; almanacd still busy")),
+             row("connections closed", r["closed"], "VmHWM %.1f MB%s" % (
+                 r["closed"]["VmHWM"] / 1024,
+                 "" if r.get("closed_quiet", True) else "; almanacd still busy"))]
+    n = r["devices"]
+    lines.append("")
+    lines.append("| per waiting Ping | VmRSS |")
+    lines.append("| --- | ---: |")
+    lines.append("| beyond the idle server | %.1f KB |" % ((r["waiting"]["VmRSS"] - r["idle"]["VmRSS"]) / n))
+    lines.append("| beyond the synced devices before the Pings | %.1f KB |"
+                 % ((r["waiting"]["VmRSS"] - r["before"]["VmRSS"]) / n))
     lines.append("")
     lines.append("| wake-up after one CalDAV PUT | |")
     lines.append("| --- | ---: |")
@@ -389,6 +417,8 @@ def main():
     ap.add_argument("--log-level", default="warn")
     ap.add_argument("--put-timeout", type=float, default=60)
     ap.add_argument("--idle-timeout", type=int, help="almanacd idle_timeout (default: its own, 120)")
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                    help="one more line of almanacd's configuration (repeatable)")
     ap.add_argument("--gdb", help="on a hang, write every almanacd thread's stack here")
     a = ap.parse_args()
     r = run(a)

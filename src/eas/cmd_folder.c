@@ -286,56 +286,96 @@ static int answer_status(
     return rc ? eas_out_err(err) : eas_send(er, err);
 }
 
+/* What a FolderSync answers: the diff from..to under answer_key, or a status. */
+struct fs_answer {
+    struct slice from, to;
+    const char *answer_key;
+    unsigned status;
+};
+
+/* One pass over the hierarchy state, in a read transaction (`write` false) or a write one.
+ * Returns 0 with `out` filled (the transaction ended), 1 when the read pass found that the
+ * state must move on (a new key: the caller runs the write pass), -1 with `err` set. */
+static int foldersync_pass(struct eas_req *er,
+                           const char *key,
+                           bool write,
+                           struct buf *now,
+                           struct fs_answer *out,
+                           struct err *err)
+{
+    if ((write ? eas_begin_write(er, err) : eas_begin_read(er, err)) != 0) {
+        return -1;
+    }
+    buf_reset(now);
+    struct hier cur, prev;
+    int rc = snapshot_now(er, now, err) | load_hier(er, "hier.cur", &cur, err) |
+             load_hier(er, "hier.prev", &prev, err);
+    struct slice snow = buf_slice(now);
+    out->answer_key = NULL;
+    out->status = FS_OK;
+    if (rc == 0) {
+        unsigned n = 0;
+        if (cur.key && strcmp(key, cur.key) == 0) {
+            write_diff(NULL, cur.snap, snow, &n);
+        }
+        if (!write && (strcmp(key, "0") == 0 || n > 0)) {
+            store_rollback(er->store);
+            return 1;
+        }
+        if (strcmp(key, "0") == 0) {
+            struct hier none = {NULL, {"", 0}};
+            out->from = none.snap;
+            out->to = snow;
+            out->answer_key = advance(er, &none, snow, err);
+        } else if (cur.key && strcmp(key, cur.key) == 0) {
+            out->from = cur.snap;
+            out->to = snow;
+            out->answer_key = n == 0 ? cur.key : advance(er, &cur, snow, err);
+        } else if (prev.key && strcmp(key, prev.key) == 0) {
+            out->from = prev.snap; /* the device lost our last answer: the same again */
+            out->to = cur.snap;
+            out->answer_key = cur.key;
+        } else {
+            out->status = FS_BAD_KEY;
+        }
+        if (out->status == FS_OK && !out->answer_key) {
+            rc = -1;
+        }
+    }
+    if (rc != 0 || (write ? eas_commit(er, err) : 0) != 0) {
+        store_rollback(er->store);
+        return -1;
+    }
+    store_rollback(er->store); /* ends the read pass; nothing after a commit */
+    return 0;
+}
+
+/* FolderSync (MS-ASCMD 2.2.1.5). A request whose key is current with nothing changed, or a
+ * retransmission, is answered from a read transaction alone (issue 16: no durable write for
+ * a request that changes nothing); only a new key takes the write pass. */
 int eas_cmd_foldersync(struct eas_req *er, struct err *err)
 {
     const char *key = eas_node_text(eas_node_child(er->root, EAS_FH_SYNCKEY), NULL);
     if (!key || strlen(key) > EAS_KEY_MAX) {
         return answer_status(er, EAS_FH_FOLDERSYNC, EAS_FH_STATUS, FS_MALFORMED, err);
     }
-    if (eas_begin_write(er, err) != 0) {
-        return -1;
-    }
     struct buf now;
     buf_init(&now, SNAPSHOT_MAX);
-    struct hier cur, prev;
-    int rc = snapshot_now(er, &now, err) | load_hier(er, "hier.cur", &cur, err) |
-             load_hier(er, "hier.prev", &prev, err);
-    struct slice snow = buf_slice(&now);
-    struct slice from, to;
-    const char *answer_key = NULL;
-    unsigned status = FS_OK;
-    if (rc == 0) {
-        if (strcmp(key, "0") == 0) {
-            struct hier none = {NULL, {"", 0}};
-            from = none.snap;
-            to = snow;
-            answer_key = advance(er, &none, snow, err);
-        } else if (cur.key && strcmp(key, cur.key) == 0) {
-            unsigned n = 0;
-            write_diff(NULL, cur.snap, snow, &n);
-            from = cur.snap;
-            to = snow;
-            answer_key = n == 0 ? cur.key : advance(er, &cur, snow, err);
-        } else if (prev.key && strcmp(key, prev.key) == 0) {
-            from = prev.snap; /* the device lost our last answer: the same again */
-            to = cur.snap;
-            answer_key = cur.key;
-        } else {
-            status = FS_BAD_KEY;
-        }
-        if (status == FS_OK && !answer_key) {
-            rc = -1;
-        }
+    struct fs_answer a;
+    int rc = foldersync_pass(er, key, false, &now, &a, err);
+    if (rc == 1) {
+        rc = foldersync_pass(er, key, true, &now, &a, err);
     }
-    if (rc != 0 || eas_commit(er, err) != 0) {
-        store_rollback(er->store);
+    if (rc != 0) {
         buf_deinit(&now);
         return -1;
     }
-    if (status != FS_OK) {
+    if (a.status != FS_OK) {
         buf_deinit(&now);
-        return answer_status(er, EAS_FH_FOLDERSYNC, EAS_FH_STATUS, status, err);
+        return answer_status(er, EAS_FH_FOLDERSYNC, EAS_FH_STATUS, a.status, err);
     }
+    struct slice from = a.from, to = a.to;
+    const char *answer_key = a.answer_key;
     struct eas_wbxml_enc *e = &er->enc;
     unsigned n = 0;
     write_diff(NULL, from, to, &n);

@@ -30,6 +30,8 @@ struct ping {
     const char **ids; /* folder ids as the device sent them */
     uint64_t *colls;  /* calendar collection of each id; 0 for a dummy folder */
     size_t n;
+    const char *save; /* parameters to store (the cache's text), NULL when already stored */
+    size_t save_len;
 };
 
 static int answer(struct eas_req *er,
@@ -61,30 +63,32 @@ static int answer(struct eas_req *er,
     return rc ? eas_out_err(err) : eas_send(er, err);
 }
 
-/* Which folders have changes the device has not synced. Returns how many, or -1. */
-static int changes(struct eas_req *er, const struct ping *p, bool *changed, struct err *err)
+/* Which folders have changes the device has not synced, inside the caller's transaction.
+ * Returns how many, or -1 (the caller rolls back). */
+static int changes_in(struct eas_req *er, const struct ping *p, bool *changed, struct err *err)
 {
-    if (eas_begin_read(er, err) != 0) {
-        return -1;
-    }
     int n = 0;
     for (size_t i = 0; i < p->n; i++) {
         changed[i] = false;
         if (p->colls[i] == 0) {
             continue;
         }
+        /* the state comes with its last answer (kilobytes): only the cursor is kept, so a
+         * waiting Ping does not hold a copy of it */
+        struct arena_mark m = arena_mark(er->arena);
         struct store_eas_sync st;
         enum store_rc rc =
             store_eas_sync_get(er->store, er->device.id, p->colls[i], er->arena, &st);
+        uint64_t cursor = rc == STORE_OK ? st.cursor : 0;
+        arena_rewind(er->arena, m);
         if (rc == STORE_NOTFOUND) {
             continue; /* never synced: nothing to push until it has a key */
         }
         uint64_t count = 0;
         if (rc == STORE_OK) {
-            rc = store_changes_count(er->store, p->colls[i], st.cursor, 1, &count);
+            rc = store_changes_count(er->store, p->colls[i], cursor, 1, &count);
         }
         if (rc != STORE_OK) {
-            store_rollback(er->store);
             return eas_store_err(er, rc, err);
         }
         if (count > 0) {
@@ -92,6 +96,16 @@ static int changes(struct eas_req *er, const struct ping *p, bool *changed, stru
             n++;
         }
     }
+    return n;
+}
+
+/* changes_in() in a read transaction of its own. */
+static int changes(struct eas_req *er, const struct ping *p, bool *changed, struct err *err)
+{
+    if (eas_begin_read(er, err) != 0) {
+        return -1;
+    }
+    int n = changes_in(er, p, changed, err);
     store_rollback(er->store);
     return n;
 }
@@ -161,7 +175,7 @@ static int read_ping(struct eas_req *er, struct ping *p, struct err *err)
                 buf_deinit(&cache);
                 return PING_SYNTAX;
             }
-            p->ids[p->n++] = id;
+            p->ids[p->n++] = arena_strdup(er->arena, id); /* the body goes before the wait */
         }
     } else {
         const char *s = memchr(cached.ptr, '\n', cached.len);
@@ -177,25 +191,38 @@ static int read_ping(struct eas_req *er, struct ping *p, struct err *err)
     for (size_t i = 0; i < p->n; i++) {
         bad |= buf_appendf(&cache, "%s\n", p->ids[i]);
     }
-    int status = 0;
-    if (!bad && (hbn || folders)) {
-        if (eas_begin_write(er, err) != 0) {
-            buf_deinit(&cache);
-            return -1;
-        }
-        rc = store_eas_blob_put(er->store, er->device.id, PING_CACHE, cache.data, cache.len);
-        if (rc != STORE_OK) {
-            store_rollback(er->store);
-            buf_deinit(&cache);
-            return eas_store_err(er, rc, err);
-        }
-        if (eas_commit(er, err) != 0) {
-            buf_deinit(&cache);
-            return -1;
-        }
+    /* Kept only when the body brought parameters the store does not hold yet: a device that
+     * repeats its Ping, or sends it empty, costs no write (issue 16). */
+    if (!bad && (hbn || folders) &&
+        (cache.len != cached.len || memcmp(cache.data, cached.ptr, cache.len) != 0)) {
+        p->save = arena_memdup(er->arena, cache.data, cache.len);
+        p->save_len = cache.len;
     }
     buf_deinit(&cache);
-    return status;
+    return 0;
+}
+
+/* Stores parameters the store does not hold yet, right before the answer: the next Ping,
+ * which may come empty, follows the answer, and a Ping that fails keeps nothing. */
+static int save_params(struct eas_req *er, struct ping *p, struct err *err)
+{
+    if (!p->save) {
+        return 0;
+    }
+    if (eas_begin_write(er, err) != 0) {
+        return -1;
+    }
+    enum store_rc rc =
+        store_eas_blob_put(er->store, er->device.id, PING_CACHE, p->save, p->save_len);
+    if (rc != STORE_OK) {
+        store_rollback(er->store);
+        return eas_store_err(er, rc, err);
+    }
+    if (eas_commit(er, err) != 0) {
+        return -1;
+    }
+    p->save = NULL;
+    return 0;
 }
 
 int eas_cmd_ping(struct eas_req *er, struct err *err)
@@ -222,7 +249,9 @@ int eas_cmd_ping(struct eas_req *er, struct err *err)
     }
     for (size_t i = 0; i < p->n; i++) {
         struct store_coll c;
+        struct arena_mark m = arena_mark(er->arena); /* only c.id is kept */
         int found = eas_calendar_of(er, p->ids[i], &c, err);
+        arena_rewind(er->arena, m);
         if (found < 0) {
             store_rollback(er->store);
             return -1;
@@ -236,6 +265,7 @@ int eas_cmd_ping(struct eas_req *er, struct err *err)
     }
     store_rollback(er->store);
     er->poll = p;
+    eas_body_release(er); /* what a waiting Ping needs is in `p` */
     er->waiter.colls = p->colls;
     er->waiter.ncolls = p->n;
     er->waiter.deadline_ms = eas_now_ms() + (int64_t)p->heartbeat * 1000;
@@ -258,12 +288,13 @@ int eas_cmd_ping_resumed(struct eas_req *er, struct err *err)
     if (n < 0) {
         return -1;
     }
-    if (n > 0) {
-        return answer(er, PING_CHANGES, p, changed, 0, err);
+    if (n == 0 && er->waiter.wake == EAS_WAKE_CHANGE && eas_now_ms() < er->waiter.deadline_ms) {
+        eas_hub_wait(er); /* a write that the device had already synced: wait on */
+        return 0;
     }
-    if (er->waiter.wake != EAS_WAKE_CHANGE || eas_now_ms() >= er->waiter.deadline_ms) {
-        return answer(er, PING_EXPIRED, p, NULL, 0, err);
+    if (save_params(er, p, err) != 0) {
+        return -1;
     }
-    eas_hub_wait(er); /* a write that the device had already synced: wait on */
-    return 0;
+    return n > 0 ? answer(er, PING_CHANGES, p, changed, 0, err)
+                 : answer(er, PING_EXPIRED, p, NULL, 0, err);
 }

@@ -57,32 +57,43 @@ static int write_policy_doc(struct eas_wbxml_enc *e)
     return rc | eas_enc_end(e) | eas_enc_end(e);
 }
 
-/* Records the device's temporary and final policy keys in one write transaction. */
-static int set_policy(struct eas_req *er, uint32_t pending, uint32_t final_key, struct err *err)
+/* Opens the request's write transaction unless *open says it is open already. */
+static int write_open(struct eas_req *er, bool *open, struct err *err)
 {
+    if (*open) {
+        return 0;
+    }
     if (eas_begin_write(er, err) != 0) {
         return -1;
     }
-    enum store_rc rc = store_eas_device_set_policy(er->store, er->device.id, pending, final_key);
-    if (rc != STORE_OK) {
-        store_rollback(er->store);
-        return eas_store_err(er, rc, err);
-    }
-    return eas_commit(er, err);
+    *open = true;
+    return 0;
 }
 
-int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct err *err)
+/* Records the device's temporary and final policy keys, inside the write transaction. */
+static int
+set_policy(struct eas_req *er, bool *open, uint32_t pending, uint32_t final_key, struct err *err)
 {
-    struct store_eas_device info;
-    memset(&info, 0, sizeof(info));
-    info.model = eas_node_text(eas_node_child(set, EAS_SET_MODEL), NULL);
-    info.friendly_name = eas_node_text(eas_node_child(set, EAS_SET_FRIENDLYNAME), NULL);
-    info.os = eas_node_text(eas_node_child(set, EAS_SET_OS), NULL);
-    info.os_language = eas_node_text(eas_node_child(set, EAS_SET_OSLANGUAGE), NULL);
-    info.mobile_operator = eas_node_text(eas_node_child(set, EAS_SET_MOBILEOPERATOR), NULL);
+    if (write_open(er, open, err) != 0) {
+        return -1;
+    }
+    enum store_rc rc = store_eas_device_set_policy(er->store, er->device.id, pending, final_key);
+    return rc == STORE_OK ? 0 : eas_store_err(er, rc, err);
+}
+
+/* Reads DeviceInformation/Set into `info` (strings borrowed from the request tree):
+ * EAS_DEVINFO_OK, or EAS_DEVINFO_INVALID when a field is too long to keep. */
+static int device_info_read(const struct eas_node *set, struct store_eas_device *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->model = eas_node_text(eas_node_child(set, EAS_SET_MODEL), NULL);
+    info->friendly_name = eas_node_text(eas_node_child(set, EAS_SET_FRIENDLYNAME), NULL);
+    info->os = eas_node_text(eas_node_child(set, EAS_SET_OS), NULL);
+    info->os_language = eas_node_text(eas_node_child(set, EAS_SET_OSLANGUAGE), NULL);
+    info->mobile_operator = eas_node_text(eas_node_child(set, EAS_SET_MOBILEOPERATOR), NULL);
     /* IMEI and phone number are personal data that nothing here needs: not stored. */
-    const char *fields[] = {info.model, info.friendly_name, info.os, info.os_language,
-                            info.mobile_operator};
+    const char *fields[] = {info->model, info->friendly_name, info->os, info->os_language,
+                            info->mobile_operator};
     for (size_t i = 0; i < ALM_ARRAY_LEN(fields); i++) {
         /* MS-ASCMD 2.2.3.177.15: a value the server cannot keep is Invalid arguments (5),
          * not a server error; the store bounds each field at STORE_EAS_TEXT_MAX bytes. */
@@ -90,15 +101,47 @@ int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct
             return EAS_DEVINFO_INVALID;
         }
     }
-    if (eas_begin_write(er, err) != 0) {
+    return EAS_DEVINFO_OK;
+}
+
+/* Stores DeviceInformation inside the write transaction (opened here when needed); the
+ * Status to answer, or -1 with `err` set. */
+static int
+device_info_write(struct eas_req *er, const struct eas_node *set, bool *open, struct err *err)
+{
+    struct store_eas_device info;
+    if (device_info_read(set, &info) != EAS_DEVINFO_OK) {
+        return EAS_DEVINFO_INVALID;
+    }
+    if (write_open(er, open, err) != 0) {
         return -1;
     }
     enum store_rc rc = store_eas_device_set_info(er->store, er->device.id, &info);
-    if (rc != STORE_OK) {
+    return rc == STORE_OK ? EAS_DEVINFO_OK : eas_store_err(er, rc, err);
+}
+
+int eas_store_device_info(struct eas_req *er, const struct eas_node *set, struct err *err)
+{
+    bool open = false;
+    int status = device_info_write(er, set, &open, err);
+    if (status < 0) {
         store_rollback(er->store);
-        return eas_store_err(er, rc, err);
+        return -1;
     }
-    return eas_commit(er, err) != 0 ? -1 : EAS_DEVINFO_OK;
+    return open && eas_commit(er, err) != 0 ? -1 : status;
+}
+
+/* Commits what the Provision wrote, then sends the answer `bad` says was encoded whole. */
+static int provision_end(struct eas_req *er, bool open, int bad, struct err *err)
+{
+    if (bad) {
+        store_rollback(er->store);
+        return eas_out_err(err);
+    }
+    if (open && eas_commit(er, err) != 0) {
+        return -1;
+    }
+    return eas_send(er, err);
 }
 
 int eas_cmd_provision(struct eas_req *er, struct err *err)
@@ -109,8 +152,12 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
     const struct eas_node *devinfo = eas_node_child(root, EAS_SET_DEVICEINFORMATION);
     const struct eas_node *set = eas_node_child(devinfo, EAS_SET_SET);
     const struct eas_node *wipe = eas_node_child(root, EAS_PROV_REMOTEWIPE);
-    int devinfo_status = set ? eas_store_device_info(er, set, err) : EAS_DEVINFO_OK;
+    /* One write transaction for the device information and the policy key, committed
+     * before the answer: a Provision that fails leaves neither (nor a new device's row). */
+    bool open = false;
+    int devinfo_status = set ? device_info_write(er, set, &open, err) : EAS_DEVINFO_OK;
     if (devinfo_status < 0) {
+        store_rollback(er->store);
         return -1;
     }
     if (eas_out_begin(er, err) != 0) {
@@ -129,7 +176,7 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
         /* A RemoteWipe acknowledgement (we never ask for one) or no policy at all. */
         rc |= eas_enc_uint(e, EAS_PROV_STATUS, wipe ? PROV_OK : PROV_PROTOCOL_ERROR);
         rc |= eas_enc_end(e);
-        return rc ? eas_out_err(err) : eas_send(er, err);
+        return provision_end(er, open, rc, err);
     }
     const char *type = eas_node_text(eas_node_child(policy, EAS_PROV_POLICYTYPE), "");
     const struct eas_node *keyn = eas_node_child(policy, EAS_PROV_POLICYKEY);
@@ -142,7 +189,8 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
     } else if (!keyn) {
         /* Step 2: a temporary key with the policy document. */
         uint32_t pending = new_key();
-        if (set_policy(er, pending, er->device.policy_key, err) != 0) {
+        if (set_policy(er, &open, pending, er->device.policy_key, err) != 0) {
+            store_rollback(er->store);
             return -1;
         }
         rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_OK);
@@ -157,7 +205,8 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
             rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_WRONG_KEY);
         } else {
             uint32_t final_key = new_key();
-            if (set_policy(er, 0, final_key, err) != 0) {
+            if (set_policy(er, &open, 0, final_key, err) != 0) {
+                store_rollback(er->store);
                 return -1;
             }
             rc |= eas_enc_uint(e, EAS_PROV_STATUS, POLICY_OK);
@@ -165,5 +214,5 @@ int eas_cmd_provision(struct eas_req *er, struct err *err)
         }
     }
     rc |= eas_enc_end(e) | eas_enc_end(e) | eas_enc_end(e);
-    return rc ? eas_out_err(err) : eas_send(er, err);
+    return provision_end(er, open, rc, err);
 }

@@ -64,6 +64,44 @@ static uint32_t keep_of_supported(const struct eas_node *sup)
     return EAS_CALMAP_ALL & ~listed;
 }
 
+/* The read pass's test of one collection whose key is current: 1 when answering it writes
+ * nothing (no client command, no change row after the cursor, no member aged out of the
+ * filter window, Options as stored), 0 when it would write, -1 with `err` set. */
+static int collection_quiet(struct coll_job *j,
+                            const struct eas_node *cmds,
+                            bool get,
+                            const struct eas_node *opts,
+                            struct err *err)
+{
+    struct eas_req *er = j->er;
+    if (cmds || (opts && !sync_opts_stored(j))) {
+        return 0;
+    }
+    if (!get) {
+        return 1;
+    }
+    uint64_t n = 0;
+    enum store_rc rc = store_changes_count(er->store, j->coll.id, j->st.cursor, 1, &n);
+    if (rc != STORE_OK) {
+        return eas_store_err(er, rc, err);
+    }
+    if (n > 0 || j->cutoff == 0) {
+        return n == 0;
+    }
+    struct store_cursor *aged = NULL;
+    rc = store_eas_members_aged_open(er->store, er->device.id, j->coll.id, j->cutoff, 1, &aged);
+    if (rc != STORE_OK) {
+        return eas_store_err(er, rc, err);
+    }
+    struct store_item it;
+    rc = store_cursor_next_item(aged, &it);
+    store_cursor_close(&aged);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        return eas_store_err(er, rc, err);
+    }
+    return rc == STORE_NOTFOUND;
+}
+
 /* One Collection of the request: answers into the main encoder `out`. */
 static int sync_collection(struct eas_req *er,
                            const struct eas_node *c,
@@ -117,6 +155,10 @@ static int sync_collection(struct eas_req *er,
     if (strcmp(key, "0") == 0) {
         if (cmds) {
             return write_status_only(out, key, id, SYNC_PROTOCOL) ? eas_out_err(err) : 0;
+        }
+        if (er->read_only) {
+            er->needs_write = true;
+            return 0;
         }
         rc = store_eas_sync_reset(er->store, er->device.id, j.coll.id);
         if (rc != STORE_OK) {
@@ -175,18 +217,24 @@ static int sync_collection(struct eas_req *er,
         return write_status_only(out, key, id, SYNC_PROTOCOL) ? eas_out_err(err) : 0;
     }
     j.cutoff = sync_filter_cutoff(j.opts.filter);
-    if (sync_client_commands(&j, cmds, err) != 0) {
-        return -1;
-    }
     bool get = true;
     if (gc && gc->len > 0 && eas_node_uint(gc, 1, &w) == 0 && w == 0) {
         get = false;
+    }
+    if (er->read_only) {
+        int quiet = collection_quiet(&j, cmds, get, opts, err);
+        if (quiet <= 0) {
+            er->needs_write = quiet == 0;
+            return quiet;
+        }
+    } else if (sync_client_commands(&j, cmds, err) != 0) {
+        return -1;
     }
     uint64_t cursor = j.st.cursor;
     bool more = false;
     struct frag *cf = NULL;
     int sent = 0;
-    if (get) {
+    if (get && !er->read_only) { /* the read pass has seen that there is nothing to send */
         cf = sync_frag_new(er);
         sent = sync_build_window(&j, window, cf, &more, &cursor, err);
         if (sent < 0) {
@@ -204,7 +252,7 @@ static int sync_collection(struct eas_req *er,
         bad |= eas_enc_cstr(out, EAS_AS_COLLECTIONID, id);
         bad |= eas_enc_uint(out, EAS_AS_STATUS, SYNC_OK);
         bad |= eas_enc_end(out);
-        if (!bad && opts) {
+        if (!bad && opts && !er->read_only) {
             bad = sync_save_state(&j, j.st.key_cur, j.st.key_prev, j.st.cursor,
                                   (struct slice){j.st.answer, j.st.answer_len}, err);
             return bad ? -1 : 0;
@@ -253,10 +301,14 @@ static int answer_global(struct eas_req *er, unsigned status, int64_t limit, str
 }
 
 /* Re-encodes `n` without its Commands (the request an empty Sync stands for). */
-static int encode_node(struct eas_wbxml_enc *e, const struct eas_node *n)
+/* Encodes a request node without its Commands; with `no_keys`, SyncKeys are left empty. */
+static int encode_node(struct eas_wbxml_enc *e, const struct eas_node *n, bool no_keys)
 {
     if (n->tag == EAS_AS_COMMANDS) {
         return 0;
+    }
+    if (no_keys && n->tag == EAS_AS_SYNCKEY) {
+        return eas_enc_empty(e, n->tag);
     }
     if (!n->child) {
         return n->text ? (n->opaque ? eas_enc_opaque(e, n->tag, n->text, n->len)
@@ -265,9 +317,23 @@ static int encode_node(struct eas_wbxml_enc *e, const struct eas_node *n)
     }
     int rc = eas_enc_start(e, n->tag);
     for (const struct eas_node *c = n->child; c; c = c->next) {
-        rc |= encode_node(e, c);
+        rc |= encode_node(e, c, no_keys);
     }
     return rc | eas_enc_end(e);
+}
+
+/* A stored request decoded into a tree in the request arena; NULL when it does not decode. */
+static const struct eas_node *decode_request(struct eas_req *er, const void *p, size_t n)
+{
+    struct eas_wbxml_limits lim;
+    eas_wbxml_limits_default(&lim);
+    struct eas_tree *t = eas_tree_new(er->arena, NULL, NULL);
+    struct eas_wbxml_dec *d = eas_wbxml_dec_new(er->arena, &lim, eas_tree_handler(), t);
+    struct err ignored = {0};
+    if (eas_wbxml_feed(d, p, n, &ignored) != 0 || eas_wbxml_finish(d, &ignored) != 0) {
+        return NULL;
+    }
+    return eas_tree_root(t);
 }
 
 static const char SYNC_CACHE[] = "sync.request";
@@ -289,15 +355,7 @@ static int cached_request(struct eas_req *er, const struct eas_node **root_out, 
     if (rc != STORE_OK) {
         return eas_store_err(er, rc, err);
     }
-    struct eas_wbxml_limits lim;
-    eas_wbxml_limits_default(&lim);
-    struct eas_tree *t = eas_tree_new(er->arena, NULL, NULL);
-    struct eas_wbxml_dec *d = eas_wbxml_dec_new(er->arena, &lim, eas_tree_handler(), t);
-    if (eas_wbxml_feed(d, p, n, err) != 0 || eas_wbxml_finish(d, err) != 0) {
-        *root_out = NULL;
-        return 0;
-    }
-    *root_out = eas_tree_root(t);
+    *root_out = decode_request(er, p, n);
     return 0;
 }
 
@@ -355,6 +413,144 @@ static bool listed(const struct eas_node *const *list, size_t n, const char *id)
         }
     }
     return false;
+}
+
+/* The collections of one Sync, as sync_run() read them. */
+struct sync_pass {
+    const struct eas_node *const *list;
+    const bool *from_cache;
+    size_t ncoll;
+    unsigned window;
+    struct add_preps *preps;
+    const struct eas_node *const *keep; /* Wait, HeartbeatInterval, WindowSize (or NULL) */
+    size_t nkeep;
+};
+
+/* The request to remember for a later empty Sync: the (merged) collections without their
+ * Commands, and the global parameters. 0, or -1 when it does not fit (not remembered). */
+static int encode_cache(const struct sync_pass *ps, bool no_keys, struct buf *cache)
+{
+    struct eas_wbxml_enc ce;
+    int cbad = eas_enc_begin(&ce, cache) | eas_enc_start(&ce, EAS_AS_SYNC) |
+               eas_enc_start(&ce, EAS_AS_COLLECTIONS);
+    for (size_t i = 0; i < ps->ncoll; i++) {
+        cbad |= encode_node(&ce, ps->list[i], no_keys);
+    }
+    cbad |= eas_enc_end(&ce);
+    for (size_t i = 0; i < ps->nkeep; i++) {
+        cbad |= ps->keep[i] ? encode_node(&ce, ps->keep[i], no_keys) : 0;
+    }
+    return (cbad | eas_enc_end(&ce) | eas_enc_finish(&ce)) == 0 ? 0 : -1;
+}
+
+/* The stored request, re-encoded without its SyncKeys into `out`: 0, or -1 when there is
+ * none or it does not decode (*rc_out: the store's failure, else STORE_OK). */
+static int stored_without_keys(struct eas_req *er, struct buf *out, enum store_rc *rc_out)
+{
+    const void *p;
+    size_t n;
+    *rc_out = store_eas_blob_get(er->store, er->device.id, SYNC_CACHE, er->arena, &p, &n);
+    const struct eas_node *root = *rc_out == STORE_OK ? decode_request(er, p, n) : NULL;
+    if (*rc_out == STORE_NOTFOUND) {
+        *rc_out = STORE_OK;
+    }
+    if (!root) {
+        return -1;
+    }
+    struct eas_wbxml_enc e;
+    int bad = eas_enc_begin(&e, out) | encode_node(&e, root, true) | eas_enc_finish(&e);
+    return bad ? -1 : 0;
+}
+
+/* Stores the request for a later empty Sync, inside the write transaction; in the read pass,
+ * only compares it with the stored one and sets needs_write when they differ. */
+static int remember_request(struct eas_req *er, const struct sync_pass *ps, struct err *err)
+{
+    struct buf cache, stored;
+    buf_init(&cache, er->app->cfg.max_body);
+    buf_init(&stored, er->app->cfg.max_body);
+    enum store_rc rc = STORE_OK;
+    if (encode_cache(ps, er->read_only, &cache) == 0) {
+        if (er->read_only) {
+            /* The keys aside: an empty Sync goes on from the server's own key of each
+             * collection it has a state for (sync_collection), so a request that differs
+             * from the stored one only by its keys need not be stored again. */
+            if (stored_without_keys(er, &stored, &rc) != 0 || stored.len != cache.len ||
+                memcmp(stored.data, cache.data, cache.len) != 0) {
+                er->needs_write = rc == STORE_OK;
+            }
+        } else {
+            rc = store_eas_blob_put(er->store, er->device.id, SYNC_CACHE, cache.data, cache.len);
+        }
+    }
+    buf_deinit(&stored);
+    buf_deinit(&cache);
+    return rc == STORE_OK ? 0 : eas_store_err(er, rc, err);
+}
+
+/* One pass over the collections, in a read transaction (`read_only`) or a write one. 0 once
+ * answered (or waiting), 1 when the read pass met something to write, -1 with `err` set. */
+static int
+sync_pass_run(struct eas_req *er, const struct sync_pass *ps, bool read_only, struct err *err)
+{
+    struct sync_poll *poll = er->poll;
+    if (poll) {
+        poll->n = 0;
+    }
+    er->read_only = read_only;
+    er->needs_write = false;
+    if (eas_out_begin(er, err) != 0 ||
+        (read_only ? eas_begin_read(er, err) : eas_begin_write(er, err)) != 0) {
+        return -1;
+    }
+    struct eas_wbxml_enc *e = &er->enc;
+    int bad = eas_enc_start(e, EAS_AS_SYNC) | eas_enc_start(e, EAS_AS_COLLECTIONS);
+    bool changed = false;
+    for (size_t i = 0; i < ps->ncoll && !bad && !er->needs_write; i++) {
+        if (sync_collection(er, ps->list[i], ps->from_cache[i], ps->window, ps->preps, e, &changed,
+                            err) != 0) {
+            store_rollback(er->store);
+            return -1;
+        }
+    }
+    bad |= eas_enc_end(e) | eas_enc_end(e);
+    if (er->needs_write) {
+        store_rollback(er->store);
+        return 1;
+    }
+    if (bad) {
+        store_rollback(er->store);
+        return eas_out_err(err);
+    }
+    if (poll && !poll->final && !changed && poll->n > 0) {
+        /* Nothing yet: wait for a write to one of these calendars, or the end of the wait.
+         * Nothing of this pass is kept; the resumed pass does it all again. */
+        store_rollback(er->store);
+        er->waiter.colls = poll->colls;
+        er->waiter.ncolls = poll->n;
+        er->waiter.deadline_ms = poll->deadline_ms;
+        eas_hub_wait(er);
+        int c = poll_changed(er, poll, err);
+        eas_store_release(er);
+        if (c != 0) {
+            eas_hub_fire(er); /* changed meanwhile (or an error): the resumed pass answers */
+        }
+        return 0;
+    }
+    if (er->root && remember_request(er, ps, err) != 0) {
+        store_rollback(er->store);
+        return -1;
+    }
+    if (er->needs_write) {
+        store_rollback(er->store);
+        return 1;
+    }
+    if (read_only) {
+        store_rollback(er->store);
+    } else if (eas_commit(er, err) != 0) {
+        return -1;
+    }
+    return eas_send(er, err);
 }
 
 static int sync_run(struct eas_req *er, struct err *err)
@@ -449,69 +645,21 @@ static int sync_run(struct eas_req *er, struct err *err)
         p->deadline_ms = eas_now_ms() + wait_ms;
         er->poll = p;
     }
-    struct sync_poll *poll = er->poll;
     /* the costly part of the client's Adds, before the write gate */
     struct add_preps preps;
     sync_prepare_adds(er, list, ncoll, &preps);
-    if (eas_out_begin(er, err) != 0 || eas_begin_write(er, err) != 0) {
-        return -1;
+    const struct eas_node *keep[] = {wait, hb, ws};
+    struct sync_pass pass = {list, from_cache, ncoll, window, &preps, keep, ALM_ARRAY_LEN(keep)};
+    /* A Sync without client commands first runs in a read transaction, which answers it
+     * when nothing is new (issue 16: no durable write then); the write pass runs only when
+     * the read pass met something to write. */
+    bool read_only = true;
+    for (size_t i = 0; i < ncoll && read_only; i++) {
+        read_only = !eas_node_child(list[i], EAS_AS_COMMANDS);
     }
-    struct eas_wbxml_enc *e = &er->enc;
-    int bad = eas_enc_start(e, EAS_AS_SYNC) | eas_enc_start(e, EAS_AS_COLLECTIONS);
-    bool changed = false;
-    for (size_t i = 0; i < ncoll && !bad; i++) {
-        if (sync_collection(er, list[i], from_cache[i], window, &preps, e, &changed, err) != 0) {
-            store_rollback(er->store);
-            return -1;
-        }
+    int rc = read_only ? sync_pass_run(er, &pass, true, err) : 1;
+    if (rc == 1) {
+        rc = sync_pass_run(er, &pass, false, err);
     }
-    bad |= eas_enc_end(e) | eas_enc_end(e);
-    if (bad) {
-        store_rollback(er->store);
-        return eas_out_err(err);
-    }
-    if (poll && !poll->final && !changed && poll->n > 0) {
-        /* Nothing yet: wait for a write to one of these calendars, or the end of the wait.
-         * Nothing of this pass is kept; the resumed pass does it all again. */
-        store_rollback(er->store);
-        er->waiter.colls = poll->colls;
-        er->waiter.ncolls = poll->n;
-        er->waiter.deadline_ms = poll->deadline_ms;
-        eas_hub_wait(er);
-        int c = poll_changed(er, poll, err);
-        eas_store_release(er);
-        if (c != 0) {
-            eas_hub_fire(er); /* changed meanwhile (or an error): the resumed pass answers */
-        }
-        return 0;
-    }
-    if (er->root) {
-        /* Remember the (merged) request without its Commands for a later empty Sync. */
-        struct buf cache;
-        struct eas_wbxml_enc ce;
-        buf_init(&cache, er->app->cfg.max_body);
-        enum store_rc rc = STORE_OK;
-        int cbad = eas_enc_begin(&ce, &cache) | eas_enc_start(&ce, EAS_AS_SYNC) |
-                   eas_enc_start(&ce, EAS_AS_COLLECTIONS);
-        for (size_t i = 0; i < ncoll; i++) {
-            cbad |= encode_node(&ce, list[i]);
-        }
-        cbad |= eas_enc_end(&ce);
-        const struct eas_node *keep[] = {wait, hb, ws};
-        for (size_t i = 0; i < ALM_ARRAY_LEN(keep); i++) {
-            cbad |= keep[i] ? encode_node(&ce, keep[i]) : 0;
-        }
-        if ((cbad | eas_enc_end(&ce) | eas_enc_finish(&ce)) == 0) {
-            rc = store_eas_blob_put(er->store, er->device.id, SYNC_CACHE, cache.data, cache.len);
-        }
-        buf_deinit(&cache);
-        if (rc != STORE_OK) {
-            store_rollback(er->store);
-            return eas_store_err(er, rc, err);
-        }
-    }
-    if (eas_commit(er, err) != 0) {
-        return -1;
-    }
-    return eas_send(er, err);
+    return rc;
 }

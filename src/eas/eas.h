@@ -30,12 +30,14 @@ struct eas_config {
 
 struct eas_app;
 
-/* Starts the push timer thread. `pool` and `cfg` are borrowed until eas_app_stop(). */
+/* Starts the push timer thread. `cfg` is borrowed until eas_app_stop(), `pool` until
+ * eas_app_destroy() (which stores the last_seen stamps still in memory). */
 int eas_app_start(const struct eas_config *cfg, struct store_pool *pool, struct eas_app **out);
 /* Answers every waiting Ping at once (as expired), and every later one too, and stops the
  * timer thread; call before http_server_stop() so the drain does not wait for long polls. */
 void eas_app_stop(struct eas_app *app);
-/* Frees the app, after http_server_stop() and after the change hook was removed. */
+/* Stores the last_seen stamps still in memory and frees the app, after http_server_stop()
+ * and after the change hook was removed, before the pool is destroyed. */
 void eas_app_destroy(struct eas_app **app);
 /* The store change hook (store_change_fn): wakes the long polls watching `coll`. */
 void eas_app_change(void *app, uint64_t coll, uint64_t modseq);

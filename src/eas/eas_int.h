@@ -43,6 +43,23 @@ struct eas_waiter {
     int64_t deadline_ms; /* monotonic */
     enum eas_wake wake;  /* set by the hub when it resumes the request */
     bool linked;         /* in the hub's list */
+    bool fired;          /* resumed by the hub and not yet done (app->answering counts it) */
+    bool deferred;       /* hub_done() is tied to the request's arena */
+};
+
+/* A device's last request that wrote nothing (seen.c); device 0 marks a free slot. */
+struct eas_seen_slot {
+    uint64_t device;
+    int64_t when; /* unix seconds */
+};
+
+enum {
+    EAS_SEEN_FLUSH_MS = 5 * 60 * 1000, /* how often the noted last_seen stamps are stored */
+    /* After a crowd of at least EAS_TRIM_CROWD waiting long polls has mostly been woken (a
+     * quarter left), the timer gives the freed heap back to the system (malloc_trim) once
+     * every woken request has finished, at least EAS_TRIM_DELAY_MS later (push.c). */
+    EAS_TRIM_CROWD = 1000,
+    EAS_TRIM_DELAY_MS = 2000,
 };
 
 struct eas_app {
@@ -54,6 +71,21 @@ struct eas_app {
     unsigned nwaiting;
     bool stopping;
     pthread_t timer;
+    unsigned crowd_peak; /* most waiters since the last trim */
+    unsigned answering;  /* requests the hub resumed that have not finished yet */
+    int64_t trim_at_ms;  /* monotonic time of the next malloc_trim, 0 when none is due */
+    /* last_seen stamps not stored yet (seen.c): an open-addressing table, at most half full */
+    pthread_mutex_t seen_mu;
+    struct eas_seen_slot *seen;
+    size_t seen_cap, seen_n;
+};
+
+/* What admit() found of the device's row, and so what the request's first write transaction
+ * must also write (route.c): nothing, its changed type/user agent/protocol, or the row. */
+enum eas_dev_write {
+    EAS_DEV_SAME = 0,
+    EAS_DEV_CHANGED,
+    EAS_DEV_NEW,
 };
 
 enum eas_cmd {
@@ -94,8 +126,11 @@ struct eas_req {
     struct store *store; /* from the pool, released with the arena or before a long poll */
     struct store_req sr; /* manages `store` (store_req.h) */
     struct store_principal principal;
-    struct store_eas_device device;
-    /* request body */
+    struct store_eas_device device; /* id 0 while a new device's row is not written */
+    enum eas_dev_write dev_write;   /* left for the first write transaction to write */
+    /* request body: the decoder and the tree live in an arena of their own, which a Ping
+     * frees before it waits (eas_body_release), so a waiting Ping holds only its state */
+    struct arena *body_arena;
     size_t body_len;
     struct eas_wbxml_dec *dec;
     struct eas_tree *tree;
@@ -103,6 +138,10 @@ struct eas_req {
     /* answer */
     struct buf out;
     struct eas_wbxml_enc enc;
+    /* Sync's first pass (cmd_sync.c): in a read transaction, it stops with needs_write set
+     * at the first thing it would have to write, and the write pass runs instead */
+    bool read_only;
+    bool needs_write;
     /* long poll */
     struct eas_waiter waiter;
     void *poll; /* the command's state across a suspension */
@@ -144,8 +183,24 @@ struct store *eas_store(struct eas_req *er);
 void eas_store_release(struct eas_req *er);
 int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err);
 int eas_begin_read(struct eas_req *er, struct err *err);
+/* A write transaction; its first statements register a new device, or store the changed
+ * type, user agent or protocol of a known one (so a request that writes nothing never
+ * writes those, and a refused or failed one leaves no trace). STORE_LIMIT of the device cap
+ * is eas_cond_device_limit. */
 int eas_begin_write(struct eas_req *er, struct err *err);
 int eas_commit(struct eas_req *er, struct err *err);
+
+/* Last-seen stamps of requests that wrote nothing (seen.c). note: thread-safe, O(1)
+ * amortized; device 0 (not registered yet) is ignored. flush: stores every stamp noted so far
+ * in one write transaction on a pooled connection and forgets them; returns how many were
+ * stored (0 when the store failed: they are dropped and logged). Timer thread and
+ * eas_app_destroy() only. */
+void eas_seen_note(struct eas_app *app, uint64_t device, int64_t when);
+size_t eas_seen_flush(struct eas_app *app);
+
+/* Frees the request's body (decoder, tree: er->root becomes NULL); for a command that keeps
+ * what it needs of it elsewhere before a long wait. */
+void eas_body_release(struct eas_req *er);
 
 /* The answer (route.c): starts the WBXML document; eas_send() sets it as the response. */
 int eas_out_begin(struct eas_req *er, struct err *err);

@@ -4,6 +4,7 @@
  * waiters watching that collection; one timer thread resumes those whose heartbeat expired.
  * The resumed request then runs on a worker thread and answers. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -32,7 +33,14 @@ static void fire(struct eas_app *app, struct eas_waiter *w, enum eas_wake why)
     w->prev = w->next = NULL;
     w->linked = false;
     w->wake = why;
+    w->fired = true;
+    app->answering++;
     app->nwaiting--;
+    if (app->crowd_peak >= EAS_TRIM_CROWD && app->nwaiting <= app->crowd_peak / 4 &&
+        app->trim_at_ms == 0) {
+        app->trim_at_ms = eas_now_ms() + EAS_TRIM_DELAY_MS;
+        pthread_cond_signal(&app->cv);
+    }
     http_req_resume(w->req);
 }
 
@@ -40,9 +48,31 @@ static void *timer_main(void *p)
 {
     struct eas_app *app = p;
     pthread_mutex_lock(&app->mu);
+    int64_t flush_at = eas_now_ms() + EAS_SEEN_FLUSH_MS;
     while (!app->stopping) {
         int64_t now = eas_now_ms();
-        int64_t next = now + 60000;
+        if (now >= flush_at) {
+            pthread_mutex_unlock(&app->mu); /* a store write: never under the hub's lock */
+            eas_seen_flush(app);
+            pthread_mutex_lock(&app->mu);
+            now = eas_now_ms();
+            flush_at = now + EAS_SEEN_FLUSH_MS;
+        }
+        if (app->trim_at_ms != 0 && now >= app->trim_at_ms && app->answering > 0) {
+            app->trim_at_ms = now + 250; /* not while the crowd is answered: trim locks malloc */
+        }
+        if (app->trim_at_ms != 0 && now >= app->trim_at_ms) {
+            /* The answered crowd's requests are freed: give the heap's free pages back, or
+             * RSS would stay at the crowd's peak. Not under the hub's lock: it takes a while
+             * on a large heap. */
+            app->trim_at_ms = 0;
+            app->crowd_peak = app->nwaiting;
+            pthread_mutex_unlock(&app->mu);
+            malloc_trim(0);
+            pthread_mutex_lock(&app->mu);
+            now = eas_now_ms();
+        }
+        int64_t next = now + 60000 < flush_at ? now + 60000 : flush_at;
         struct eas_waiter *w = app->waiters;
         while (w) {
             struct eas_waiter *after = w->next;
@@ -52,6 +82,9 @@ static void *timer_main(void *p)
                 next = w->deadline_ms;
             }
             w = after;
+        }
+        if (app->trim_at_ms != 0 && app->trim_at_ms < next) { /* fire() may have set it */
+            next = app->trim_at_ms;
         }
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -80,6 +113,7 @@ int eas_app_start(const struct eas_config *cfg, struct store_pool *pool, struct 
     app->cfg = *cfg;
     app->pool = pool;
     pthread_mutex_init(&app->mu, NULL);
+    pthread_mutex_init(&app->seen_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -88,6 +122,7 @@ int eas_app_start(const struct eas_config *cfg, struct store_pool *pool, struct 
     if (pthread_create(&app->timer, NULL, timer_main, app) != 0) {
         pthread_cond_destroy(&app->cv);
         pthread_mutex_destroy(&app->mu);
+        pthread_mutex_destroy(&app->seen_mu);
         free(app);
         return -1;
     }
@@ -114,8 +149,10 @@ void eas_app_destroy(struct eas_app **ap)
         return;
     }
     eas_app_stop(app);
+    eas_seen_flush(app); /* the requests answered since the last flush, the drain's included */
     pthread_cond_destroy(&app->cv);
     pthread_mutex_destroy(&app->mu);
+    pthread_mutex_destroy(&app->seen_mu);
     free(app);
     *ap = NULL;
 }
@@ -147,10 +184,27 @@ unsigned eas_app_waiting(struct eas_app *app)
     return n;
 }
 
+/* The end of a request that waited (its arena's destructor): no longer answering. */
+static void hub_done(void *p)
+{
+    struct eas_req *er = p;
+    struct eas_app *app = er->app;
+    pthread_mutex_lock(&app->mu);
+    if (er->waiter.fired) {
+        er->waiter.fired = false;
+        app->answering--;
+    }
+    pthread_mutex_unlock(&app->mu);
+}
+
 void eas_hub_wait(struct eas_req *er)
 {
     struct eas_app *app = er->app;
     struct eas_waiter *w = &er->waiter;
+    if (!w->deferred) {
+        w->deferred = true;
+        arena_defer(er->arena, hub_done, er);
+    }
     w->req = er->http;
     w->wake = EAS_WAKE_NONE;
     /* copied now: once the lock is released a write may answer the request */
@@ -159,6 +213,10 @@ void eas_hub_wait(struct eas_req *er)
     eas_store_release(er); /* a waiting request holds no store connection */
     http_req_suspend(er->http);
     pthread_mutex_lock(&app->mu);
+    if (w->fired) { /* woken, and waiting again */
+        w->fired = false;
+        app->answering--;
+    }
     bool waiting = !app->stopping;
     if (!waiting) {
         w->wake = EAS_WAKE_SHUTDOWN;
@@ -172,6 +230,9 @@ void eas_hub_wait(struct eas_req *er)
         app->waiters = w;
         w->linked = true;
         app->nwaiting++;
+        if (app->nwaiting > app->crowd_peak) {
+            app->crowd_peak = app->nwaiting;
+        }
         pthread_cond_signal(&app->cv); /* the timer may need to wake earlier */
     }
     pthread_mutex_unlock(&app->mu);

@@ -95,14 +95,27 @@ int eas_begin_read(struct eas_req *er, struct err *err)
     return store_req_begin_read(&er->sr, err);
 }
 
+static int device_write(struct eas_req *er, struct err *err);
+
 int eas_begin_write(struct eas_req *er, struct err *err)
 {
-    return store_req_begin_write(&er->sr, err);
+    if (store_req_begin_write(&er->sr, err) != 0) {
+        return -1;
+    }
+    if (er->dev_write != EAS_DEV_SAME && device_write(er, err) != 0) {
+        store_rollback(er->store);
+        return -1;
+    }
+    return 0;
 }
 
 int eas_commit(struct eas_req *er, struct err *err)
 {
-    return store_req_commit(&er->sr, err);
+    if (store_req_commit(&er->sr, err) != 0) {
+        return -1;
+    }
+    er->dev_write = EAS_DEV_SAME; /* a rolled-back transaction leaves it for the next one */
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -244,6 +257,19 @@ int eas_send(struct eas_req *er, struct err *err)
 static void free_out(void *p)
 {
     buf_deinit(p);
+}
+
+void eas_body_release(struct eas_req *er)
+{
+    arena_destroy(&er->body_arena);
+    er->dec = NULL;
+    er->tree = NULL;
+    er->root = NULL;
+}
+
+static void free_body(void *p)
+{
+    eas_body_release(p);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -520,8 +546,10 @@ static int route_begin(void *app_, struct http_request *req, struct err *err)
     }
     struct eas_wbxml_limits lim;
     eas_wbxml_limits_default(&lim);
-    er->tree = eas_tree_new(a, NULL, NULL);
-    er->dec = eas_wbxml_dec_new(a, &lim, eas_tree_handler(), er->tree);
+    er->body_arena = arena_create();
+    arena_defer(a, free_body, er);
+    er->tree = eas_tree_new(er->body_arena, NULL, NULL);
+    er->dec = eas_wbxml_dec_new(er->body_arena, &lim, eas_tree_handler(), er->tree);
     return 0;
 }
 
@@ -580,11 +608,47 @@ static const char *stored_user_agent(struct eas_req *er)
     return arena_strndup(er->arena, ua, n);
 }
 
-/* Looks the principal up, registers the device and checks its policy key, in one short
- * write transaction before the command runs. */
+/* The protocol version as the device registry keeps it ("14.1"), in the request arena. */
+static const char *stored_version(struct eas_req *er)
+{
+    return arena_printf(er->arena, "%u.%u", er->version / 10, er->version % 10);
+}
+
+static bool same_text(const char *stored, const char *now)
+{
+    return strcmp(stored ? stored : "", now ? now : "") == 0;
+}
+
+/* Registers a new device, or stores what changed of a known one, with last_seen, inside the
+ * request's first write transaction (eas_begin_write): so with the command's own writes,
+ * never for a request that writes nothing, and gone with a command that fails. */
+static int device_write(struct eas_req *er, struct err *err)
+{
+    enum store_rc rc = store_eas_device_touch(
+        er->store, er->principal.id, er->device_id, er->device_type, stored_user_agent(er),
+        stored_version(er), (int64_t)time(NULL), er->app->cfg.max_devices, er->arena, &er->device);
+    if (rc == STORE_LIMIT) {
+        return err_set(err, &eas_cond_device_limit, "user has %u devices already (eas_max_devices)",
+                       er->app->cfg.max_devices);
+    }
+    return eas_store_err(er, rc, err);
+}
+
+static int count_device(void *ctx, const struct store_eas_device *d)
+{
+    (void)d;
+    (*(unsigned *)ctx)++;
+    return 0;
+}
+
+/* Reads the principal and the device in one read transaction and checks the policy key.
+ * Writes nothing (issue 16): a new device's row, or a known one's changed type, user agent
+ * or protocol, is left to the command's first write transaction (device_write), and
+ * last_seen to the batched stamps of seen.c. A new device over the cap is refused here, as
+ * before, and again by the store when its row is written (two first requests at once). */
 static int admit(struct eas_req *er, struct err *err)
 {
-    if (eas_begin_write(er, err) != 0) {
+    if (eas_begin_read(er, err) != 0) {
         return -1;
     }
     enum store_rc rc = store_principal_get(er->store, er->user, er->arena, &er->principal);
@@ -593,22 +657,27 @@ static int admit(struct eas_req *er, struct err *err)
         return rc == STORE_NOTFOUND ? err_set(err, &eas_cond_denied, "no such user")
                                     : eas_store_err(er, rc, err);
     }
-    char version[24];
-    snprintf(version, sizeof(version), "%u.%u", er->version / 10, er->version % 10);
-    rc = store_eas_device_touch(er->store, er->principal.id, er->device_id, er->device_type,
-                                stored_user_agent(er), version, (int64_t)time(NULL),
-                                er->app->cfg.max_devices, er->arena, &er->device);
-    if (rc == STORE_LIMIT) {
-        store_rollback(er->store);
-        return err_set(err, &eas_cond_device_limit, "user has %u devices already (eas_max_devices)",
-                       er->app->cfg.max_devices);
+    rc = store_eas_device_get(er->store, er->principal.id, er->device_id, er->arena, &er->device);
+    unsigned devices = 0;
+    if (rc == STORE_NOTFOUND) {
+        memset(&er->device, 0, sizeof(er->device));
+        er->dev_write = EAS_DEV_NEW;
+        rc = er->app->cfg.max_devices
+                 ? store_eas_device_list(er->store, er->principal.id, count_device, &devices)
+                 : STORE_OK;
+    } else if (rc == STORE_OK && (!same_text(er->device.device_type, er->device_type) ||
+                                  !same_text(er->device.user_agent, stored_user_agent(er)) ||
+                                  !same_text(er->device.protocol, stored_version(er)))) {
+        er->dev_write = EAS_DEV_CHANGED;
     }
+    store_rollback(er->store);
     if (rc != STORE_OK) {
-        store_rollback(er->store);
         return eas_store_err(er, rc, err);
     }
-    if (eas_commit(er, err) != 0) {
-        return -1;
+    if (er->dev_write == EAS_DEV_NEW && er->app->cfg.max_devices &&
+        devices >= er->app->cfg.max_devices) {
+        return err_set(err, &eas_cond_device_limit, "user has %u devices already (eas_max_devices)",
+                       er->app->cfg.max_devices);
     }
     if (er->cmd->policy && er->app->cfg.provisioning &&
         (er->device.policy_key == 0 || !er->has_policy_key ||
@@ -616,6 +685,7 @@ static int admit(struct eas_req *er, struct err *err)
         return err_set(err, &eas_cond_provision, "device %s must provision (policy key %s)",
                        er->device_id, er->has_policy_key ? "stale" : "missing");
     }
+    eas_seen_note(er->app, er->device.id, (int64_t)time(NULL));
     return 0;
 }
 

@@ -99,6 +99,8 @@ struct frag *sync_frag_new(struct eas_req *er);
 struct slice sync_frag_bytes(struct frag *f);
 /* Appends stored fragment bytes (final page first) to the answer. */
 int sync_splice(struct eas_wbxml_enc *e, struct slice stored);
+/* True when the state holds j->opts already (a save would change only its time). */
+bool sync_opts_stored(struct coll_job *j);
 /* Stores the state of key `key` (previous `prev`): cursor, Options and the answer. */
 int sync_save_state(struct coll_job *j,
                     const char *key,

@@ -122,6 +122,13 @@ int sync_splice(struct eas_wbxml_enc *e, struct slice stored)
     return eas_enc_splice(e, stored.ptr + 1, stored.len - 1, (unsigned char)stored.ptr[0]);
 }
 
+bool sync_opts_stored(struct coll_job *j)
+{
+    const char *opts = opts_text(j->er->arena, &j->opts);
+    size_t n = strlen(opts);
+    return j->st.options_len == n && (n == 0 || memcmp(j->st.options, opts, n) == 0);
+}
+
 int sync_save_state(struct coll_job *j,
                     const char *key,
                     const char *prev,

@@ -58,6 +58,7 @@ enum {
     IDLE_RESERVE_DIVISOR = 64,
     METRICS_MAX = 1 << 20, /* bytes of a /metrics answer */
     XFF_MAX = 2048,        /* bytes of X-Forwarded-For read (the right-most hops matter) */
+    HTTP_PAGE = 4096,      /* the connection pool's rounding (listener_start) */
 };
 
 struct auth_slot {
@@ -1348,6 +1349,13 @@ listener_start(struct http_server *srv, struct listener *l, const char *addr, st
     if (ss.ss_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
+    /* Each connection's memory pool (request line, headers, MHD's buffers): max_header_bytes
+     * in whole pages, plus one. Past 32 KiB libmicrohttpd maps a pool on pages of its own
+     * instead of malloc'ing it, so an idle or suspended connection (a waiting Ping) holds
+     * only the two pages it wrote (its read buffer at one end, the header table at the
+     * other), and the pages go back to the system when the connection closes (issue 16). */
+    size_t conn_pool_bytes_total =
+        (cfg->max_header_bytes + HTTP_PAGE - 1) / HTTP_PAGE * HTTP_PAGE + HTTP_PAGE;
     /* The same options for both; HTTPS adds its certificate callback and priorities (MHD
      * ignores HTTPS options without MHD_USE_TLS without consuming their argument, so they cannot
      * simply be passed to both). */
@@ -1356,7 +1364,7 @@ listener_start(struct http_server *srv, struct listener *l, const char *addr, st
       (unsigned)(cfg->workers ? cfg->workers : 1), MHD_OPTION_CONNECTION_LIMIT,                  \
       cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_connections,         \
       MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT,      \
-      cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,                       \
+      conn_pool_bytes_total, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,                       \
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, \
       NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL
     if (l->is_tls) {

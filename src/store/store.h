@@ -520,6 +520,9 @@ enum store_rc store_eas_device_get(struct store *s,
                                    const char *device_id,
                                    struct arena *arena,
                                    struct store_eas_device *out);
+/* Moves last_seen forward to `when` (never back), for the batched stamps of requests that
+ * wrote nothing (eas/seen.c). STORE_OK also when the device is gone or was seen later. */
+enum store_rc store_eas_device_seen(struct store *s, uint64_t device, int64_t when);
 /* Sets both policy keys (§3.1: pending after the first Provision, final and pending 0 after
  * the ack). STORE_NOTFOUND when the device does not exist. */
 enum store_rc

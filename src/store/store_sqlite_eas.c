@@ -23,6 +23,7 @@ enum eas_stmt_id {
     E_DEVICE_COUNT,
     E_DEVICE_INSERT,
     E_DEVICE_UPDATE,
+    E_DEVICE_SEEN,
     E_DEVICE_SET_POLICY,
     E_DEVICE_SET_INFO,
     E_DEVICE_LIST,
@@ -53,6 +54,7 @@ static const char *const eas_sql[E_COUNT] = {
     [E_DEVICE_UPDATE] = "UPDATE eas_devices SET device_type = coalesce(?2, device_type), "
                         "user_agent = coalesce(?3, user_agent), protocol = coalesce(?4, protocol), "
                         "last_seen = ?5 WHERE id = ?1 RETURNING " DEV_COLS,
+    [E_DEVICE_SEEN] = "UPDATE eas_devices SET last_seen = ?2 WHERE id = ?1 AND last_seen < ?2",
     [E_DEVICE_SET_POLICY] = "UPDATE eas_devices SET policy_pending = ?2, policy_key = ?3 "
                             "WHERE id = ?1",
     [E_DEVICE_SET_INFO] = "UPDATE eas_devices SET model = coalesce(?2, model), "
@@ -349,6 +351,17 @@ static enum store_rc exec_changing(struct store *s, sqlite3_stmt *st, const char
         return store_db_fail_msg(s, STORE_NOTFOUND, missing);
     }
     return rc;
+}
+
+enum store_rc store_eas_device_seen(struct store *s, uint64_t device, int64_t when)
+{
+    sqlite3_stmt *st = eas_stmt(s, E_DEVICE_SEEN);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, device);
+    sqlite3_bind_int64(st, 2, when);
+    return store_db_exec(s, st);
 }
 
 enum store_rc

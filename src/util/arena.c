@@ -1,6 +1,8 @@
 /* util/arena.c: chunked bump allocator with mark/rewind and deferred destructors. Chunks are
  * kept in a list; a rewind frees chunks allocated after the mark. Large allocations get a
- * chunk of their own. */
+ * chunk of their own. The first chunk is small (ARENA_FIRST_CHUNK): a request that waits
+ * long, an ActiveSync Ping, holds its arena all that time, and uses less than 2 KiB of it
+ * (issue 16); requests that need more go on in ARENA_CHUNK chunks. */
 #include "util/arena.h"
 
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 
 enum {
     ARENA_CHUNK = 8192,
+    ARENA_FIRST_CHUNK = 2048,
     ARENA_ALIGN = 16
 };
 
@@ -93,7 +96,8 @@ void *arena_alloc(struct arena *a, size_t n)
     }
     struct arena_chunk *c = a->chunk;
     if (!c || c->size - c->used < need) {
-        size_t size = need > ARENA_CHUNK / 2 ? need : ARENA_CHUNK;
+        size_t base = c ? ARENA_CHUNK : ARENA_FIRST_CHUNK;
+        size_t size = need > base / 2 ? need : base;
         struct arena_chunk *nc = chunk_new(size);
         nc->prev = c;
         a->chunk = nc;

@@ -19,7 +19,10 @@ so the test knows whether it fired). Whenever it fired:
   chunk), never a complete-looking body;
 - never a 500; the server is still up;
 - the store is exactly as before: a dump of every table (ActiveSync last_seen aside, which
-  the device's request stamps before the command runs) equals the dump taken before.
+  almanacd stores in batches, at any moment, for the requests that wrote nothing) equals the
+  dump taken before. That includes a new device's row (written with the command's first
+  write, so not at all when the command fails) and a Ping's parameters (stored right before
+  its answer).
 The run without a fault then succeeds. A build without the seam must ignore the variable and
 say so in its log, which the test checks instead."""
 
@@ -75,10 +78,10 @@ SEARCH = ('<?xml version="1.0"?><D:searchrequest xmlns:D="DAV:" xmlns:R="%s"><R:
           'SCOPE(\'SHALLOW TRAVERSAL OF ""\')</D:sql></D:searchrequest>' % (R, R))
 
 
-def dump(db_path, skip=None):
-    """Every row of every table of the committed store, as text; ActiveSync last_seen (stamped
-    by each device request in a transaction of its own, before the command) left out, and the
-    rows skip(table, row) names."""
+def dump(db_path, skip=None, keep_last_seen=False):
+    """Every row of every table of the committed store, as text; ActiveSync last_seen (the
+    batched stamps of src/eas/seen.c, stored at any moment) left out unless keep_last_seen,
+    and the rows skip(table, row) names."""
     db = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
     try:
         out = []
@@ -92,7 +95,8 @@ def dump(db_path, skip=None):
                 if skip and skip(t, row):
                     continue
                 rows.append(tuple(v for c, v in zip(cols, row)
-                                  if not (t == "eas_devices" and c == "last_seen")))
+                                  if keep_last_seen or not (t == "eas_devices" and
+                                                            c == "last_seen")))
             out.append((t, sorted(rows, key=repr)))
         return out
     finally:
@@ -550,16 +554,25 @@ class StoreFaultsTest(unittest.TestCase):
             self.fid, sid))[1], self.eas_failed, fetched)
 
     def test_eas_ping(self):
-        """Ping keeps its parameters (heartbeat, folders: the blob "ping") in a transaction of
-        its own before it checks the folders, as MS-ASCMD lets a later empty Ping reuse them;
-        a Ping that then fails has stored what the device sends again, so that row is left out
-        of the comparison."""
+        """Ping keeps its parameters (heartbeat, folders: the blob "ping") for a later empty
+        Ping in a write of their own right before its answer, and only when they are new: a
+        Ping that fails anywhere, that write included, leaves nothing (issue 16)."""
         def expired(answer):
             self.eas_ok(answer)
             self.assertEqual(answer.doc.findtext("Status"), "1", answer)  # heartbeat expired
-        self.run_faults("Ping", lambda: (self.phone.close(), self.phone.ping(
-            1, [(self.fid, "Calendar")]))[1], self.eas_failed, expired,
-            keep=lambda t, row: t == "eas_blobs" and "ping" in row)
+        heartbeat = [1]
+
+        def send():
+            # parameters the store does not hold yet, each time: the write happens
+            self.phone.close()
+            return self.phone.ping(heartbeat[0], [(self.fid, "Calendar")])
+
+        def undo():
+            heartbeat[0] += 1
+        self.run_faults("Ping", send, self.eas_failed, expired, undo=undo)
+        heartbeat[0] = 1
+        # the same parameters again, now stored: no write to fail
+        self.run_faults("Ping (stored parameters)", send, self.eas_failed, expired)
 
     # other error classes -------------------------------------------------------------------
 
@@ -589,10 +602,24 @@ class StoreFaultsTest(unittest.TestCase):
                                                      E("S:OS", "FaultOS 2"))))),
             self.eas_failed, self.eas_ok)
 
+    def test_eas_provision_new_device(self):
+        """A device's first request of all: its row is written by the command's own write
+        transaction (issue 16), so a Provision failing at any statement leaves no device."""
+        other = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
+                             "FAULTS3")
+
+        def send():
+            other.close()
+            return other.request("Provision", other.provision_request(), policy_key=None)
+
+        def provisioned(answer):
+            self.eas_ok(answer)
+            self.assertIsNotNone(answer.doc.findtext("Policies/Policy/PolicyKey"), answer)
+        self.run_faults("Provision (new device)", send, self.eas_failed, provisioned)
+        other.close()
+
     def test_eas_provision(self):
-        """A device provisioning again (a new temporary key). A device's first request of all
-        makes its row before any command runs, in a transaction of its own; that row stays
-        when the command then fails, so the device here is known already."""
+        """A device provisioning again (a new temporary key)."""
         other = ec.EASClient("127.0.0.1", self.srv.port, "alice", self.srv.passwords["alice"],
                              "FAULTS2")
         other.provision()
