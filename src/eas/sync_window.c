@@ -64,7 +64,8 @@ int sync_write_resends(struct coll_job *j, struct frag *cmds, unsigned *sent, st
     size_t start = cmds->buf.len;
     int bad = 0;
     /* Bounded like a window: a request that has more refused items than one window's bytes
-     * hold corrects the rest when the device next starts over (README, "Sharing"). */
+     * hold corrects the rest when the device next starts over (docs/errors.md, ActiveSync on a
+     * shared calendar). */
     for (size_t i = 0; i < j->nresends && !bad; i++) {
         if (cmds->buf.len - start >= er->app->cfg.max_window_bytes) {
             break;
