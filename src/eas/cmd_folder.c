@@ -335,6 +335,27 @@ advance(struct eas_req *er, const struct hier *cur, struct slice snap, struct er
     return key;
 }
 
+/* The hierarchy is flat (ParentId 0 everywhere): a calendar is made in, or stays in, the
+ * user's home whatever the ParentId of FolderCreate or FolderUpdate. But a ParentId naming a
+ * calendar shared with the user is refused, for nothing may be made or put there but by its
+ * owner (CALSTORE_OP_COLL_CREATE): Status 3, "the parent folder is a special system folder"
+ * (docs/errors.md). A parent that is unknown, or a stranger's, is ignored alike. Returns 1
+ * for a shared parent, 0 otherwise, -1 when the store failed. */
+static int shared_parent(struct eas_req *er, struct err *err)
+{
+    const char *parent = eas_node_text(eas_node_child(er->root, EAS_FH_PARENTID), NULL);
+    if (!parent || strcmp(parent, "0") == 0) {
+        return 0;
+    }
+    struct store_coll pc;
+    enum calstore_access access;
+    int found = eas_calendar_access(er, parent, &pc, &access, err);
+    if (found < 0) {
+        return -1;
+    }
+    return found == 0 && !calstore_access_allows(access, CALSTORE_OP_COLL_CREATE) ? 1 : 0;
+}
+
 static int answer_status(
     struct eas_req *er, unsigned root, unsigned status_tag, unsigned status, struct err *err)
 {
@@ -438,24 +459,12 @@ int eas_cmd_foldercreate(struct eas_req *er, struct err *err)
         store_rollback(er->store);
         return answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_BAD_KEY, err);
     }
-    /* The hierarchy is flat (ParentId 0 everywhere) and a new calendar goes into the user's
-     * home whatever the ParentId; but one inside a calendar shared with the user is refused,
-     * for nothing may be made there but by its owner (CALSTORE_OP_COLL_CREATE): Status 3,
-     * "the parent folder is a special system folder" (docs/errors.md). A parent that is
-     * unknown, or a stranger's, is ignored alike. */
-    const char *parent = eas_node_text(eas_node_child(er->root, EAS_FH_PARENTID), NULL);
-    if (parent && strcmp(parent, "0") != 0) {
-        struct store_coll pc;
-        enum calstore_access access;
-        int found = eas_calendar_access(er, parent, &pc, &access, err);
-        if (found < 0) {
-            store_rollback(er->store);
-            return -1;
-        }
-        if (found == 0 && !calstore_access_allows(access, CALSTORE_OP_COLL_CREATE)) {
-            store_rollback(er->store);
-            return answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_SYSTEM_FOLDER, err);
-        }
+    int parent = shared_parent(er, err);
+    if (parent != 0) {
+        store_rollback(er->store);
+        return parent < 0
+                   ? -1
+                   : answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_SYSTEM_FOLDER, err);
     }
     uint8_t rnd[8];
     char hex[17];
@@ -533,6 +542,12 @@ int eas_cmd_folderchange(struct eas_req *er, struct err *err)
          * FolderUpdate; 3 ("a special folder the client cannot delete / update") is the one
          * that says it and that a device does not retry (docs/errors.md). */
         status = FS_SYSTEM_FOLDER;
+    } else if (!del && (found = shared_parent(er, err)) != 0) {
+        if (found < 0) {
+            store_rollback(er->store);
+            return -1;
+        }
+        status = FS_SYSTEM_FOLDER; /* an own calendar moved into a shared one */
     }
     if (status != FS_OK) {
         store_rollback(er->store);

@@ -299,6 +299,16 @@ class SharingActiveSyncTest(ServerTestCase):
                                          E("ParentId", ro), E("DisplayName", "Inside"),
                                          E("Type", "13")))
         self.assertEqual(r.doc.findtext("Status"), "3", r.doc)
+        # an own calendar moved under the shared one: refused alike, and nothing changed
+        r = b.request("FolderCreate", E("F:FolderCreate", E("SyncKey", b.folder_key),
+                                         E("ParentId", "0"), E("DisplayName", "Bob's own"),
+                                         E("Type", "13")))
+        self.assertEqual(r.doc.findtext("Status"), "1", r.doc)
+        b.folder_key, own = r.doc.findtext("SyncKey"), r.doc.findtext("ServerId")
+        r = b.request("FolderUpdate", E("F:FolderUpdate", E("SyncKey", b.folder_key),
+                                         E("ServerId", own), E("ParentId", ro),
+                                         E("DisplayName", "Bob's own, moved")))
+        self.assertEqual(r.doc.findtext("Status"), "3", r.doc)
         self.assertEqual(self.caldav_view("alice", "ro"), before)
         self.assertEqual(self.folder_changes(b), ([], [], []))
 
