@@ -95,6 +95,63 @@ static enum store_rc set_display_name(struct eas_req *er, uint64_t coll, const c
     return rc;
 }
 
+/* The grants a user holds, collected before their display names are read (the store's walk
+ * lends its strings for the call only). */
+struct grant {
+    struct grant *next;
+    uint64_t coll;
+    const char *name; /* the share's name in the user's home */
+};
+
+struct grants {
+    struct arena *arena;
+    struct grant *first, **last;
+};
+
+static int collect_grant(void *ctx, const struct store_share *sh)
+{
+    struct grants *g = ctx;
+    struct grant *n = arena_zalloc(g->arena, sizeof(*n));
+    n->coll = sh->coll;
+    n->name = arena_strdup(g->arena, sh->name);
+    *g->last = n;
+    g->last = &n->next;
+    return 0;
+}
+
+/* The calendars shared with the user (issue 12), appended to the snapshot: each its own
+ * user-created calendar folder (type 13) at the top, named by the owner's displayname or,
+ * without one, by the share's name. A grant's access is not in the line, so changing it shows
+ * the device nothing; a revoked grant's line goes, which the diff sends as a Delete. */
+static int shared_now(struct eas_req *er, struct buf *out, struct err *err)
+{
+    struct grants g = {er->arena, NULL, NULL};
+    g.last = &g.first;
+    enum store_rc rc = store_share_list_of_sharee(er->store, er->principal.id, collect_grant, &g);
+    if (rc != STORE_OK) {
+        return eas_store_err(er, rc, err);
+    }
+    int bad = 0;
+    for (const struct grant *n = g.first; n; n = n->next) {
+        struct store_coll c;
+        rc = store_coll_get(er->store, n->coll, er->arena, &c);
+        if (rc != STORE_OK) {
+            return eas_store_err(er, rc, err); /* a grant's collection exists (cascade) */
+        }
+        if (c.kind != STORE_COLL_CALENDAR) {
+            continue; /* Sync would not take it (eas_calendar_of) */
+        }
+        c.name = n->name;
+        const char *name = display_name(er, &c, &rc);
+        if (!name) {
+            return eas_store_err(er, rc, err);
+        }
+        bad |= buf_appendf(out, "c%llu\t%u\t%s\n", (unsigned long long)n->coll, TYPE_USER_CALENDAR,
+                           name);
+    }
+    return bad ? err_set(err, &eas_cond_response_too_large, "hierarchy too large") : 0;
+}
+
 /* The hierarchy as it is now, inside the caller's transaction. */
 static int snapshot_now(struct eas_req *er, struct buf *out, struct err *err)
 {
@@ -136,6 +193,9 @@ static int snapshot_now(struct eas_req *er, struct buf *out, struct err *err)
     store_cursor_close(&cur);
     if (rc != STORE_NOTFOUND) {
         return eas_store_err(er, rc, err);
+    }
+    if (shared_now(er, out, err) != 0) {
+        return -1;
     }
     for (size_t i = 0; i < ALM_ARRAY_LEN(dummies); i++) {
         bad |= buf_appendf(out, "%s\t%u\t%s\n", dummies[i].id, dummies[i].type, dummies[i].name);
@@ -273,6 +333,27 @@ advance(struct eas_req *er, const struct hier *cur, struct slice snap, struct er
         return NULL;
     }
     return key;
+}
+
+/* The hierarchy is flat (ParentId 0 everywhere): a calendar is made in, or stays in, the
+ * user's home whatever the ParentId of FolderCreate or FolderUpdate. But a ParentId naming a
+ * calendar shared with the user is refused, for nothing may be made or put there but by its
+ * owner (CALSTORE_OP_COLL_CREATE): Status 3, "the parent folder is a special system folder"
+ * (docs/errors.md). A parent that is unknown, or a stranger's, is ignored alike. Returns 1
+ * for a shared parent, 0 otherwise, -1 when the store failed. */
+static int shared_parent(struct eas_req *er, struct err *err)
+{
+    const char *parent = eas_node_text(eas_node_child(er->root, EAS_FH_PARENTID), NULL);
+    if (!parent || strcmp(parent, "0") == 0) {
+        return 0;
+    }
+    struct store_coll pc;
+    enum calstore_access access;
+    int found = eas_calendar_access(er, parent, &pc, &access, err);
+    if (found < 0) {
+        return -1;
+    }
+    return found == 0 && !calstore_access_allows(access, CALSTORE_OP_COLL_CREATE) ? 1 : 0;
 }
 
 static int answer_status(
@@ -418,6 +499,13 @@ int eas_cmd_foldercreate(struct eas_req *er, struct err *err)
         store_rollback(er->store);
         return answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_BAD_KEY, err);
     }
+    int parent = shared_parent(er, err);
+    if (parent != 0) {
+        store_rollback(er->store);
+        return parent < 0
+                   ? -1
+                   : answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_SYSTEM_FOLDER, err);
+    }
     uint8_t rnd[8];
     char hex[17];
     sec_random(rnd, sizeof(rnd));
@@ -481,13 +569,27 @@ int eas_cmd_folderchange(struct eas_req *er, struct err *err)
     }
     unsigned status = FS_OK;
     int found = 0;
+    enum calstore_access access = CALSTORE_ACCESS_NONE;
     if (!cur.key || strcmp(cur.key, key) != 0) {
         status = FS_BAD_KEY;
-    } else if ((found = eas_calendar_of(er, id, &c, err)) < 0) {
+    } else if ((found = eas_calendar_access(er, id, &c, &access, err)) < 0) {
         store_rollback(er->store);
         return -1;
     } else if (found > 0) {
         status = FS_NOT_FOUND;
+    } else if (!calstore_access_allows(access, CALSTORE_OP_COLL_DELETE) ||
+               !calstore_access_allows(access, CALSTORE_OP_COLL_PROPS)) {
+        /* A calendar shared with the user: its existence and name are its owner's
+         * (calstore_access). MS-ASCMD has no access-denied status for FolderDelete or
+         * FolderUpdate; 3 ("a special folder the client cannot delete / update") is the one
+         * that says it and that a device does not retry (docs/errors.md). */
+        status = FS_SYSTEM_FOLDER;
+    } else if (!del && (found = shared_parent(er, err)) != 0) {
+        if (found < 0) {
+            store_rollback(er->store);
+            return -1;
+        }
+        status = FS_SYSTEM_FOLDER; /* an own calendar moved into a shared one */
     }
     if (status != FS_OK) {
         store_rollback(er->store);

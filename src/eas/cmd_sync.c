@@ -129,7 +129,7 @@ static int sync_collection(struct eas_req *er,
         window = w == 0 || w > EAS_WINDOW_MAX ? EAS_WINDOW_MAX : (unsigned)w;
     }
     struct coll_job j = {.er = er, .preps = preps};
-    int found = eas_calendar_of(er, id, &j.coll, err);
+    int found = eas_calendar_access(er, id, &j.coll, &j.access, err);
     if (found < 0) {
         return -1;
     }
@@ -240,6 +240,16 @@ static int sync_collection(struct eas_req *er,
         if (sent < 0) {
             return -1;
         }
+    } else if (j.nresends > 0) {
+        /* GetChanges 0 asks for no window, but a refused write's correction is the answer to
+         * the device's own command: the server's versions alone */
+        unsigned n = 0;
+        cf = sync_frag_new(er);
+        if (eas_enc_start(&cf->enc, EAS_AS_COMMANDS) != 0 ||
+            sync_write_resends(&j, cf, &n, err) != 0 || eas_enc_end(&cf->enc) != 0) {
+            return err->cond ? -1 : eas_out_err(err);
+        }
+        sent = (int)n;
     }
     if (sent == 0 && j.nresps == 0 && !j.wrote && cursor == j.st.cursor) {
         /* Nothing to say: the same key again (the state does not move). A successful Change

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "calstore/calstore.h"
 #include "eas/calmap.h"
 #include "eas/eas.h"
 #include "eas/tree.h"
@@ -219,11 +220,19 @@ const char *eas_folder_id(struct arena *a, uint64_t coll);
 int eas_folder_parse(const char *id, uint64_t *coll_out);
 const char *eas_item_id(struct arena *a, uint64_t coll, uint64_t item);
 int eas_item_parse(const char *id, uint64_t *coll_out, uint64_t *item_out);
-/* The collection of folder `id` if it is one of the requesting user's calendars: 0; 1 when it
- * is not (unknown, gone, another user's, not a calendar); -1 with `err` set when the store
- * failed, which the caller must not answer as an unknown folder (the device would drop it
- * and resync the hierarchy over a passing fault). */
+/* The collection of folder `id` if it is one of the requesting user's calendars or a calendar
+ * shared with them (issue 12): 0; 1 when it is not (unknown, gone, another user's not shared
+ * with them, not a calendar: all alike, so a stranger learns nothing); -1 with `err` set when
+ * the store failed, which the caller must not answer as an unknown folder (the device would
+ * drop it and resync the hierarchy over a passing fault). */
 int eas_calendar_of(struct eas_req *er, const char *id, struct store_coll *out, struct err *err);
+/* The same, with the user's access to it in *access_out (OWNER, READ or READ_WRITE when 0 is
+ * returned). */
+int eas_calendar_access(struct eas_req *er,
+                        const char *id,
+                        struct store_coll *out,
+                        enum calstore_access *access_out,
+                        struct err *err);
 /* True if `id` names one of the fixed dummy folders. */
 bool eas_dummy_folder(const char *id);
 

@@ -164,9 +164,14 @@ int eas_item_parse(const char *id, uint64_t *coll_out, uint64_t *item_out)
     return parse_u64(slice_from_cstr(colon + 1), item_out);
 }
 
-int eas_calendar_of(struct eas_req *er, const char *id, struct store_coll *out, struct err *err)
+int eas_calendar_access(struct eas_req *er,
+                        const char *id,
+                        struct store_coll *out,
+                        enum calstore_access *access_out,
+                        struct err *err)
 {
     uint64_t coll;
+    *access_out = CALSTORE_ACCESS_NONE;
     if (eas_folder_parse(id, &coll) != 0) {
         return 1;
     }
@@ -177,10 +182,22 @@ int eas_calendar_of(struct eas_req *er, const char *id, struct store_coll *out, 
     if (rc != STORE_OK) {
         return eas_store_err(er, rc, err);
     }
-    if (out->owner != er->principal.id || out->kind != STORE_COLL_CALENDAR) {
-        return 1; /* another user's calendar is unknown, exactly like a missing one */
+    if (out->kind != STORE_COLL_CALENDAR) {
+        return 1;
     }
-    return 0;
+    /* the owner, or a sharee (calstore's one access rule); anyone else's calendar is unknown,
+     * exactly like a missing one */
+    rc = calstore_access(er->store, er->principal.id, out, access_out);
+    if (rc != STORE_OK) {
+        return eas_store_err(er, rc, err);
+    }
+    return *access_out == CALSTORE_ACCESS_NONE ? 1 : 0;
+}
+
+int eas_calendar_of(struct eas_req *er, const char *id, struct store_coll *out, struct err *err)
+{
+    enum calstore_access access;
+    return eas_calendar_access(er, id, out, &access, err);
 }
 
 static const uint64_t KEY_GEN = 1000000000000ULL;

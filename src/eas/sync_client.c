@@ -20,6 +20,9 @@ static bool store_failed(const struct err *e)
 
 static unsigned item_status(const struct err *e)
 {
+    if (e->cond == &calstore_cond_need_privileges) {
+        return SYNC_CONVERSION; /* see client_add: refused for good, not to be retried */
+    }
     if (e->cond == &eas_cond_item_invalid || e->cond == &eas_cond_calmap_invalid ||
         e->cond == &cal_cond_valid_calendar_data || e->cond == &cal_cond_valid_object ||
         e->cond == &cal_cond_supported_component || e->cond == &eas_cond_store_limit) {
@@ -94,6 +97,21 @@ static int put_ics(
     (void)calstore_prepare(ics, "text/calendar; charset=utf-8", CAL_COMP_VEVENT, j->er->arena, &obj,
                            NULL);
     return put_obj(j, &obj, name, out, err);
+}
+
+/* A client Change or Delete of `it` refused because the user may not write the calendar:
+ * Status 7, which MS-ASCMD defines as "the object the client sent was discarded, the server's
+ * replaces it" (Conflict, 2.2.3.34), and the server's version goes back to the device in this
+ * same answer (struct resend), so the device's copy is the store's again. */
+static unsigned refuse_write(struct coll_job *j, const struct store_item *it, bool add)
+{
+    if (j->nresends < MAX_RESPONSES) {
+        struct resend *r = &j->resends[j->nresends++];
+        r->item = it->id;
+        r->modseq = it->modseq;
+        r->add = add;
+    }
+    return SYNC_CONFLICT;
 }
 
 static struct resp *add_resp(struct coll_job *j, enum resp_kind kind)
@@ -236,6 +254,14 @@ static int client_add(struct coll_job *j, const struct eas_node *cmd, struct err
         r->status = SYNC_PROTOCOL;
         return 0;
     }
+    if (!calstore_access_allows(j->access, CALSTORE_OP_PUT)) {
+        /* A calendar shared read-only (issue 12). MS-ASCMD's Sync statuses have no "access
+         * denied"; 6 is the one whose resolution is "stop sending the item, not a transient
+         * condition": the device keeps its event to itself and does not retry it forever as
+         * it would a 5 (docs/errors.md). It has no ServerId, so nothing can take it back. */
+        r->status = SYNC_CONVERSION;
+        return 0;
+    }
     struct add_prep own;
     const struct add_prep *p = find_prep(j->preps, cmd);
     assert(p); /* every Add sync_client_commands answers was prepared */
@@ -303,6 +329,8 @@ static int client_change(struct coll_job *j, const struct eas_node *cmd, struct 
     }
     if (found > 0) {
         status = SYNC_NOT_FOUND;
+    } else if (!calstore_access_allows(j->access, CALSTORE_OP_PUT)) {
+        status = refuse_write(j, &it, false); /* read-only: the device gets the item back */
     } else if (mrc == STORE_OK && held < it.modseq) {
         status = SYNC_CONFLICT; /* server wins: the window sends the server's version */
     } else {
@@ -376,6 +404,10 @@ static int client_delete(struct coll_job *j, const struct eas_node *cmd, struct 
     }
     if (found > 0) {
         status = SYNC_NOT_FOUND;
+    } else if (!calstore_access_allows(j->access, CALSTORE_OP_DELETE)) {
+        /* read-only: an occurrence's delete changed the series (a Change back), a whole
+         * delete removed the device's copy (an Add back, under the same ServerId) */
+        status = refuse_write(j, &it, !(instance && er->version >= 160));
     } else if (instance && er->version >= 160) {
         struct err e;
         err_init(&e);
@@ -417,8 +449,12 @@ int sync_client_commands(struct coll_job *j, const struct eas_node *cmds, struct
     for (const struct eas_node *c = cmds ? cmds->child : NULL; c; c = c->next) {
         n++;
     }
-    j->resps =
-        arena_zalloc(j->er->arena, (n < MAX_RESPONSES ? n + 1 : MAX_RESPONSES) * sizeof(*j->resps));
+    size_t cap = n < MAX_RESPONSES ? n + 1 : MAX_RESPONSES;
+    j->resps = arena_zalloc(j->er->arena, cap * sizeof(*j->resps));
+    j->nresends = 0;
+    if (!calstore_access_allows(j->access, CALSTORE_OP_PUT)) {
+        j->resends = arena_zalloc(j->er->arena, cap * sizeof(*j->resends));
+    }
     for (const struct eas_node *c = cmds ? cmds->child : NULL; c; c = c->next) {
         int rc = 0;
         switch (c->tag) {

@@ -56,9 +56,21 @@ struct resp {
     const char *uid; /* Add in 16.x: the UID the server chose, sent back (MS-ASCMD ClientUid) */
 };
 
+/* An item whose client Change or Delete was refused (a read-only shared calendar, issue 12):
+ * the window sends the server's version back first, as a Change (the device still holds its
+ * edited copy) or an Add (it deleted its copy), so the device's copy matches the store's. */
+struct resend {
+    uint64_t item;
+    uint64_t modseq;
+    bool add;
+};
+
 struct coll_job {
     struct eas_req *er;
     struct store_coll coll;
+    enum calstore_access access; /* the user's: OWNER, or a sharee's READ / READ_WRITE */
+    struct resend *resends;      /* as many as resps can hold */
+    size_t nresends;
     struct store_eas_sync st;
     struct sync_opts opts;
     struct resp *resps;
@@ -126,6 +138,9 @@ int sync_write_responses(struct coll_job *j, struct eas_wbxml_enc *e);
 
 /* FilterType -> the earliest end an item may have to be on the device (0 = no window). */
 int64_t sync_filter_cutoff(unsigned filter);
+/* The refused items' server versions (struct resend) into the open Commands element of
+ * `cmds`, counted in *sent; stops when the fragment passes max_window_bytes. 0 or -1. */
+int sync_write_resends(struct coll_job *j, struct frag *cmds, unsigned *sent, struct err *err);
 /* One item's ApplicationData: 0, 1 skipped, -1 failed write, -2 with `fault` (see there). */
 int sync_write_item_data(struct coll_job *j,
                          struct eas_wbxml_enc *e,

@@ -57,7 +57,49 @@ int sync_write_item_data(struct coll_job *j,
     return rc ? -1 : 0;
 }
 
-/* The window: time-driven SoftDeletes, then change rows after the cursor. */
+int sync_write_resends(struct coll_job *j, struct frag *cmds, unsigned *sent, struct err *err)
+{
+    struct eas_req *er = j->er;
+    struct eas_wbxml_enc *e = &cmds->enc;
+    size_t start = cmds->buf.len;
+    int bad = 0;
+    /* Bounded like a window: a request that has more refused items than one window's bytes
+     * hold corrects the rest when the device next starts over (docs/errors.md, ActiveSync on a
+     * shared calendar). */
+    for (size_t i = 0; i < j->nresends && !bad; i++) {
+        if (cmds->buf.len - start >= er->app->cfg.max_window_bytes) {
+            break;
+        }
+        const struct resend *r = &j->resends[i];
+        struct arena_mark m = arena_mark(er->arena);
+        struct eas_enc_mark mark = eas_enc_mark(e);
+        bad |= eas_enc_start(e, r->add ? EAS_AS_ADD : EAS_AS_CHANGE);
+        bad |= eas_enc_cstr(e, EAS_AS_SERVERID, eas_item_id(er->arena, j->coll.id, r->item));
+        struct err fault;
+        err_init(&fault);
+        int w = sync_write_item_data(j, e, r->item, &fault);
+        if (w == -2) {
+            *err = fault;
+            return -1;
+        }
+        if (w == 1) {
+            eas_enc_rewind(e, mark); /* not an event EAS shows: the device never had it */
+        } else {
+            bad |= w | eas_enc_end(e);
+            enum store_rc rc =
+                store_eas_member_put(er->store, er->device.id, j->coll.id, r->item, r->modseq);
+            if (rc != STORE_OK) {
+                return eas_store_err(er, rc, err);
+            }
+            (*sent)++;
+        }
+        arena_rewind(er->arena, m);
+    }
+    return bad ? eas_out_err(err) : 0;
+}
+
+/* The window: refused items' server versions, time-driven SoftDeletes, then change rows after
+ * the cursor. */
 int sync_build_window(struct coll_job *j,
                       unsigned window,
                       struct frag *cmds,
@@ -71,6 +113,9 @@ int sync_build_window(struct coll_job *j,
     int bad = eas_enc_start(e, EAS_AS_COMMANDS);
     size_t empty_len = cmds->buf.len;
     enum store_rc rc;
+    if (j->nresends > 0 && sync_write_resends(j, cmds, &sent, err) != 0) {
+        return -1;
+    }
     if (j->cutoff != 0) {
         struct store_cursor *aged = NULL;
         rc = store_eas_members_aged_open(er->store, er->device.id, j->coll.id, j->cutoff, window,
