@@ -73,14 +73,9 @@ static int changes_in(struct eas_req *er, const struct ping *p, bool *changed, s
         if (p->colls[i] == 0) {
             continue;
         }
-        /* the state comes with its last answer (kilobytes): only the cursor is kept, so a
-         * waiting Ping does not hold a copy of it */
-        struct arena_mark m = arena_mark(er->arena);
-        struct store_eas_sync st;
-        enum store_rc rc =
-            store_eas_sync_get(er->store, er->device.id, p->colls[i], er->arena, &st);
-        uint64_t cursor = rc == STORE_OK ? st.cursor : 0;
-        arena_rewind(er->arena, m);
+        /* the cursor alone: the state's last answer (kilobytes) is neither read nor held */
+        uint64_t cursor = 0;
+        enum store_rc rc = store_eas_sync_cursor(er->store, er->device.id, p->colls[i], &cursor);
         if (rc == STORE_NOTFOUND) {
             continue; /* never synced: nothing to push until it has a key */
         }

@@ -577,6 +577,10 @@ enum store_rc store_eas_sync_get(struct store *s,
                                  uint64_t coll,
                                  struct arena *arena,
                                  struct store_eas_sync *out);
+/* Only the cursor of the state of (device, coll): what Ping compares with the change log,
+ * without reading the stored answer. STORE_NOTFOUND when none. */
+enum store_rc
+store_eas_sync_cursor(struct store *s, uint64_t device, uint64_t coll, uint64_t *cursor_out);
 /* Upsert of the whole state; an update keeps the membership. STORE_LIMIT when a key is out of
  * bounds, STORE_NOTFOUND when the device or the collection does not exist. */
 enum store_rc store_eas_sync_put(struct store *s, const struct store_eas_sync *st);

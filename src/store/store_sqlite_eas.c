@@ -32,6 +32,7 @@ enum eas_stmt_id {
     E_BLOB_GET,
     E_BLOB_DEL,
     E_SYNC_GET,
+    E_SYNC_CURSOR,
     E_SYNC_PUT,
     E_SYNC_RESET,
     E_MEMBER_GET,
@@ -72,6 +73,8 @@ static const char *const eas_sql[E_COUNT] = {
     [E_BLOB_DEL] = "DELETE FROM eas_blobs WHERE device = ?1 AND name = ?2",
     [E_SYNC_GET] = "SELECT device, coll, key_cur, key_prev, cursor, coll_epoch, options, answer, "
                    "updated FROM eas_sync WHERE device = ?1 AND coll = ?2",
+    /* the cursor alone: the row's answer (kilobytes, in overflow pages) is never read */
+    [E_SYNC_CURSOR] = "SELECT cursor FROM eas_sync WHERE device = ?1 AND coll = ?2",
     /* An update in place, never INSERT OR REPLACE: replacing the row would delete it and
      * cascade to the membership. */
     [E_SYNC_PUT] = "INSERT INTO eas_sync(device, coll, key_cur, key_prev, cursor, coll_epoch, "
@@ -522,6 +525,21 @@ member_stmt(struct store *s, enum eas_stmt_id id, uint64_t device, uint64_t coll
         store_db_bind_u64(st, 3, item);
     }
     return st;
+}
+
+enum store_rc
+store_eas_sync_cursor(struct store *s, uint64_t device, uint64_t coll, uint64_t *cursor_out)
+{
+    sqlite3_stmt *st = key_stmt(s, E_SYNC_CURSOR, device, coll);
+    if (!st) {
+        return STORE_IO;
+    }
+    enum store_rc rc = store_db_step_one(s, st);
+    if (rc == STORE_OK) {
+        *cursor_out = store_db_col_u64(st, 0);
+    }
+    store_db_reset(st);
+    return rc;
 }
 
 enum store_rc store_eas_sync_get(struct store *s,
