@@ -20,10 +20,33 @@ static unsigned coll_allowed(const struct store_coll *c)
     return c->comps ? c->comps : ALL_COMPONENTS;
 }
 
-/* The index fields of a parsed object: the one place they are filled. */
-static struct store_cal_index index_of(const struct cal_info *info)
+/* The instance boxes of `ix` (store_cal_index.boxes), in `arena`: the cal layer's cover of
+ * its instance index, so a range query by instances passes over a series in the gaps
+ * between its instances. None (the span stands for the instances) without an index. */
+static void fill_boxes(struct store_cal_index *ix, struct arena *arena)
 {
-    return (struct store_cal_index){
+    ix->boxes = NULL;
+    ix->nboxes = 0;
+    struct cal_interval *v = NULL;
+    size_t n = 0;
+    if (!ix->has_span || !ix->has_instances ||
+        cal_instances_cover(ix->instances, ix->instances_size, STORE_ITEM_BOXES_MAX, arena, &v,
+                            &n) != 0 ||
+        n == 0) {
+        return;
+    }
+    struct store_box *b = arena_alloc(arena, n * sizeof(*b));
+    for (size_t i = 0; i < n; i++) {
+        b[i] = (struct store_box){v[i].start, v[i].end};
+    }
+    ix->boxes = b;
+    ix->nboxes = n;
+}
+
+/* The index fields of a parsed object: the one place they are filled. */
+static struct store_cal_index index_of(const struct cal_info *info, struct arena *arena)
+{
+    struct store_cal_index ix = {
         .uid = info->uid,
         .has_span = info->has_span,
         .dtstart_utc = info->dtstart_utc,
@@ -34,6 +57,8 @@ static struct store_cal_index index_of(const struct cal_info *info)
         .instances = info->instances,
         .instances_size = info->instances_size,
     };
+    fill_boxes(&ix, arena);
+    return ix;
 }
 
 int calstore_prepare(struct slice ics,
@@ -57,7 +82,7 @@ int calstore_prepare(struct slice ics,
         }
         return -1;
     }
-    obj->index = index_of(&info);
+    obj->index = index_of(&info, arena);
     return 0;
 }
 
@@ -257,6 +282,7 @@ enum calstore_rc calstore_copy(const struct calstore_writer *w,
         .content_type = src.content_type,
         .cal = src.cal, /* indexed when it was written into its calendar */
     };
+    fill_boxes(&in.cal, w->arena); /* the boxes are not read back: made again from the index */
     rc = store_item_put(w->store, to->id, to_name, &in, w->arena, &res->item, &res->created);
     if (rc == STORE_OK) {
         rc = store_prop_copy(w->store, STORE_RES_ITEM, src.id, STORE_RES_ITEM, res->item.id);
