@@ -20,6 +20,17 @@ static unsigned coll_allowed(const struct store_coll *c)
     return c->comps ? c->comps : ALL_COMPONENTS;
 }
 
+/* Instance boxes per series. Each is an R*Tree insert on every write of the series (about
+ * 10-15 us on the bench machine, so 16 add about 0.2 ms to a PUT; 52 weekly instances one
+ * box each cost 0.7 ms more, BENCHMARKS.md "Time ranges in O(matches)"); past 16 instances,
+ * neighbours share a box across the narrowest gaps, and a range in such a gap reads the
+ * series and lets its instance index decide. */
+enum {
+    CALSTORE_BOXES_MAX = 16
+};
+
+_Static_assert((int)CALSTORE_BOXES_MAX <= (int)STORE_ITEM_BOXES_MAX, "the store takes them all");
+
 /* The instance boxes of `ix` (store_cal_index.boxes), in `arena`: the cal layer's cover of
  * its instance index, so a range query by instances passes over a series in the gaps
  * between its instances. None (the span stands for the instances) without an index. */
@@ -30,8 +41,8 @@ static void fill_boxes(struct store_cal_index *ix, struct arena *arena)
     struct cal_interval *v = NULL;
     size_t n = 0;
     if (!ix->has_span || !ix->has_instances ||
-        cal_instances_cover(ix->instances, ix->instances_size, STORE_ITEM_BOXES_MAX, arena, &v,
-                            &n) != 0 ||
+        cal_instances_cover(ix->instances, ix->instances_size, CALSTORE_BOXES_MAX, arena, &v, &n) !=
+            0 ||
         n == 0) {
         return;
     }
