@@ -615,6 +615,100 @@ int cal_instances_match(const void *index, size_t size, int64_t start, int64_t e
     return 0;
 }
 
+static int cmp_interval(const void *a, const void *b)
+{
+    const struct cal_interval *x = a;
+    const struct cal_interval *y = b;
+    if (x->start != y->start) {
+        return x->start < y->start ? -1 : 1;
+    }
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* Gaps between neighbouring intervals, widest first; ties by position, so a cut is stable. */
+struct gap {
+    uint64_t width; /* next start - this end, > 0 (unsigned: exact for any two int64s) */
+    size_t at;      /* the gap after interval `at` */
+};
+
+static int cmp_gap(const void *a, const void *b)
+{
+    const struct gap *x = a;
+    const struct gap *y = b;
+    if (x->width != y->width) {
+        return x->width > y->width ? -1 : 1;
+    }
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+/* Sorted and merged: the intervals that overlap or touch become one; returns the count. */
+static size_t merge_touching(struct cal_interval *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_interval);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && v[i].start <= v[k - 1].end) {
+            if (v[i].end > v[k - 1].end) {
+                v[k - 1].end = v[i].end;
+            }
+        } else {
+            v[k++] = v[i];
+        }
+    }
+    return k;
+}
+
+int cal_instances_cover(const void *index,
+                        size_t size,
+                        size_t max,
+                        struct arena *arena,
+                        struct cal_interval **out,
+                        size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (size % INST_BYTES != 0 || max == 0) {
+        return -1;
+    }
+    size_t n = size / INST_BYTES;
+    if (n == 0) {
+        return 0;
+    }
+    const uint8_t *p = index;
+    struct cal_interval *v = arena_alloc(arena, n * sizeof(*v));
+    for (size_t i = 0; i < n; i++) {
+        v[i].start = get_i64(p + i * INST_BYTES);
+        int64_t e = get_i64(p + i * INST_BYTES + 8);
+        v[i].end = e > v[i].start ? e : v[i].start;
+    }
+    size_t k = merge_touching(v, n);
+    if (k > max) {
+        /* keep the max - 1 widest gaps as cuts, join across the others */
+        struct gap *g = arena_alloc(arena, (k - 1) * sizeof(*g));
+        for (size_t i = 0; i + 1 < k; i++) {
+            g[i].width = (uint64_t)v[i + 1].start - (uint64_t)v[i].end;
+            g[i].at = i;
+        }
+        qsort(g, k - 1, sizeof(*g), cmp_gap);
+        bool *cut = arena_zalloc(arena, k * sizeof(*cut));
+        for (size_t i = 0; i + 1 < max; i++) {
+            cut[g[i].at] = true;
+        }
+        size_t m = 0;
+        for (size_t i = 0; i < k; i++) {
+            if (m > 0 && !cut[i - 1]) {
+                v[m - 1].end = v[i].end; /* disjoint and ascending: ends grow */
+            } else {
+                v[m++] = v[i];
+            }
+        }
+        k = m;
+    }
+    *out = v;
+    *n_out = k;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* calendar-query filters (RFC 4791 §9.7) */
 

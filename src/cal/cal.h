@@ -185,6 +185,27 @@ int cal_expand(struct slice ics,
  * (the caller then expands). */
 int cal_instances_match(const void *index, size_t size, int64_t start, int64_t end);
 
+/* A closed interval of Unix seconds, start <= end. */
+struct cal_interval {
+    int64_t start;
+    int64_t end;
+};
+
+/* Covers the instances of the instance index `index` with at most `max` (>= 1) disjoint
+ * closed intervals, ascending, for an interval index of the store: every instance [start,
+ * end] lies inside one of them, so any range cal_instances_match() finds an instance in
+ * meets one. Instances that overlap or touch share an interval; past `max`, neighbouring
+ * intervals are joined across the narrowest gaps first, so the gaps kept (the time the
+ * cover says the series is free) are the widest. *out in `arena` (NULL when *n_out is 0: an
+ * index without instances). Returns 0, or -1 when `index` is malformed. O(n log n) for n
+ * instances (at most CAL_MAX_INDEXED_INSTANCES). */
+int cal_instances_cover(const void *index,
+                        size_t size,
+                        size_t max,
+                        struct arena *arena,
+                        struct cal_interval **out,
+                        size_t *n_out);
+
 /* A calendar-data selection (RFC 4791 §9.6.1): which components and properties to return. */
 struct cal_select {
     const char *name;   /* component name, upper case (VCALENDAR at the root) */

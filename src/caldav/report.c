@@ -882,7 +882,8 @@ static int report_run(struct dav_req *dr, struct err *err)
         if (!r->has_range) {
             return err_set(err, &dav_cond_bad_request, "free-busy-query needs a time-range");
         }
-        rc = store_items_in_range_open(dr->store, s->coll.coll.id, r->start, r->end, &s->cur);
+        rc = store_items_in_range_open(dr->store, s->coll.coll.id, r->start, r->end,
+                                       STORE_RANGE_INSTANCES, &s->cur);
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);
         }
@@ -891,9 +892,9 @@ static int report_run(struct dav_req *dr, struct err *err)
                    "END:VCALENDAR\r\n", freebusy_next, s);
         return 0;
     }
-    rc = r->has_range
-             ? store_items_in_range_open(dr->store, s->coll.coll.id, r->start, r->end, &s->cur)
-             : store_items_open(dr->store, s->coll.coll.id, STORE_ORDER_NAME, &s->cur);
+    rc = r->has_range ? store_items_in_range_open(dr->store, s->coll.coll.id, r->start, r->end,
+                                                  STORE_RANGE_INSTANCES, &s->cur)
+                      : store_items_open(dr->store, s->coll.coll.id, STORE_ORDER_NAME, &s->cur);
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);
     }

@@ -316,9 +316,9 @@ static int open_candidates(struct search *s, struct err *err)
     struct dav_req *dr = s->dr;
     store_cursor_close(&s->cur);
     enum store_rc rc =
-        s->window
-            ? store_items_in_range_open(dr->store, s->coll.coll.id, s->wstart, s->wend, &s->cur)
-            : store_items_open(dr->store, s->coll.coll.id, STORE_ORDER_NAME, &s->cur);
+        s->window ? store_items_in_range_open(dr->store, s->coll.coll.id, s->wstart, s->wend,
+                                              STORE_RANGE_SPAN, &s->cur)
+                  : store_items_open(dr->store, s->coll.coll.id, STORE_ORDER_NAME, &s->cur);
     return rc == STORE_OK ? 0 : dav_store_err(dr, rc, err);
 }
 

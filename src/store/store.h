@@ -31,7 +31,13 @@
  * store_pool` (thread-safe, one mutex) hands connections to request workers.
  *
  * Strings returned in structs live in the `arena` the caller passes, or for cursor rows are
- * borrowed until the next store_cursor_next() or store_cursor_close(). */
+ * borrowed until the next store_cursor_next() or store_cursor_close().
+ *
+ * Time ranges: an engine answers store_items_in_range_open() from an interval index of the
+ * items' spans and instance boxes, so a query for one week costs what that week holds, not
+ * the calendar's history. SQLite keeps them in an R*Tree (schema/010_item_spans.sql);
+ * PostgreSQL, when store_pg.c lands, needs the equivalent: a GiST index on (collection,
+ * int8range of the box), btree_gist for the collection column, kept by the same writes. */
 #ifndef ALMANAC_STORE_STORE_H
 #define ALMANAC_STORE_STORE_H
 
@@ -266,6 +272,17 @@ enum store_rc store_prune_all_tombstones(struct store *s, int64_t older_than, si
 /* ---------------------------------------------------------------------------------------- */
 /* Items */
 
+/* One interval of an item's instance boxes (struct store_cal_index.boxes). */
+struct store_box {
+    int64_t start; /* unix seconds; INT64_MIN when unbounded */
+    int64_t end;   /* unix seconds, >= start; INT64_MAX when unbounded */
+};
+
+enum {
+    STORE_ITEM_BOXES_MAX = 63, /* instance boxes per item: a series of many instances is
+                                  covered by this many intervals, cut at its widest gaps */
+};
+
 /* The calendar index of an item: what the calendar layer (src/calstore, the one place that
  * fills it) computed from a calendar object for queries and UID conflicts. The store keeps
  * the fields and never reads the object; all zero for a non-calendar resource. */
@@ -284,6 +301,13 @@ struct store_cal_index {
     bool has_instances;
     const void *instances;
     size_t instances_size;
+    /* Instance boxes: closed intervals of unix seconds (start <= end) that together cover
+     * every instance a range query by instances must find (store_items_in_range_open with
+     * STORE_RANGE_INSTANCES), at most STORE_ITEM_BOXES_MAX of them. nboxes 0: the span
+     * stands for the instances. Written by store_item_put (only with has_span); never
+     * returned on a struct store_item (NULL, 0). */
+    const struct store_box *boxes;
+    size_t nboxes;
 };
 
 /* What a caller writes. */
@@ -367,10 +391,29 @@ store_items_open(struct store *s, uint64_t coll, enum store_order order, struct 
  * `since` is not below the collection's tomb_horizon. O(log n) to open, O(1) per row. */
 enum store_rc
 store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out);
-/* Live items of `coll` whose span overlaps [start, end) (unix seconds), by the index, each
- * with its instance index bytes (store_item.cal.instances) when it has them. */
-enum store_rc store_items_in_range_open(
-    struct store *s, uint64_t coll, int64_t start, int64_t end, struct store_cursor **out);
+
+/* What a range cursor compares with its range. */
+enum store_range_by {
+    STORE_RANGE_SPAN,      /* the items whose span overlaps the range */
+    STORE_RANGE_INSTANCES, /* those of them whose instance boxes (store_cal_index.boxes), when
+                              the item was written with some, meet the closed range
+                              [start, end]: a superset of the items with an instance in
+                              [start, end), which the caller tells apart exactly (the boxes
+                              are the cal layer's cover of its instance index) */
+};
+
+/* Live items of `coll` whose span overlaps [start, end) (unix seconds: dtstart_utc < end and
+ * dtend_utc > start), narrowed by `by`, ordered by (dtstart_utc, dtend_utc, id), each with
+ * its instance index bytes (store_item.cal.instances) when it has them. By an interval
+ * index of spans and instance boxes (schema/010_item_spans.sql; a GiST range index will
+ * play its part on PostgreSQL): O(log n + m log m) for m matching items, whatever the
+ * history before or after the range, plus the series whose span or box covers it. */
+enum store_rc store_items_in_range_open(struct store *s,
+                                        uint64_t coll,
+                                        int64_t start,
+                                        int64_t end,
+                                        enum store_range_by by,
+                                        struct store_cursor **out);
 /* Child collections of `coll`, by name. */
 enum store_rc store_children_open(struct store *s, uint64_t coll, struct store_cursor **out);
 /* Every collection of every principal, by id (maintenance: tombstone pruning). */

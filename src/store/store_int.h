@@ -30,6 +30,19 @@ enum {
 /* Item ids are < 2^47 (exchange-replication.md §1.2: id48, and 2^47 | id for collections). */
 #define STORE_DB_ITEM_ID_LIMIT (UINT64_C(1) << 47)
 
+/* The interval index (schema/010_item_spans.sql): rowid = item id * STORE_DB_SPAN_SLOTS +
+ * slot, slot 0 the span and 1..STORE_ITEM_BOXES_MAX the instance boxes; the first
+ * coordinate pair is min(coll, STORE_DB_SPAN_COLL_MAX) * 4 + kind. */
+#define STORE_DB_SPAN_SLOTS    64
+#define STORE_DB_SPAN_COLL_MAX 536870911 /* 2^29 - 1: the largest key still fits 32 bits */
+_Static_assert(STORE_ITEM_BOXES_MAX < STORE_DB_SPAN_SLOTS, "a slot for every box");
+
+enum store_db_span_kind {
+    STORE_DB_SPAN_SERIES = 0,   /* the span of an item that has instance boxes */
+    STORE_DB_SPAN_PLAIN = 1,    /* the span of an item that has none */
+    STORE_DB_SPAN_INSTANCE = 2, /* an instance box */
+};
+
 /* Statements prepared once per connection (SQLITE_PREPARE_PERSISTENT) and reset after each
  * use; their SQL is store_sqlite.c's stmt_sql[], indexed by this enum. */
 enum store_db_stmt_id {
@@ -87,6 +100,11 @@ enum store_db_stmt_id {
     S_PROP_GET,
     S_PROP_LIST,
     S_PROP_COPY,
+    S_SPAN_INSERT,
+    S_SPAN_DELETE,
+    S_SPAN_MOVE,
+    S_SPANS_COLL_DEL,
+    S_SPANS_PRINCIPAL_DEL,
     S_COUNT
 };
 

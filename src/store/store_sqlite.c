@@ -124,6 +124,23 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_PROP_COPY] = "INSERT OR REPLACE INTO props(res_kind, res_id, ns, name, value) "
                     "SELECT ?3, ?4, ns, name, value FROM props WHERE res_kind = ?1 AND "
                     "res_id = ?2",
+    /* The interval index (store_sqlite_item.c "Spans"): one box by rowid. */
+    [S_SPAN_INSERT] = "INSERT INTO item_spans(id, k0, k1, t0, t1) VALUES (?1, ?2, ?2, ?3, ?4)",
+    [S_SPAN_DELETE] = "DELETE FROM item_spans WHERE id = ?1",
+    [S_SPAN_MOVE] = "UPDATE item_spans SET k0 = ?2 + k0 % 4, k1 = ?2 + k0 % 4 WHERE id = ?1",
+    /* The boxes of every item of a subtree, or of a principal's collections, before the
+     * cascade takes the items: found by each collection's key range (536870911 is
+     * STORE_DB_SPAN_COLL_MAX), so the cost is that of the items deleted; the EXISTS tells
+     * apart the collections that share the last key. */
+    [S_SPANS_COLL_DEL] = SUBTREE
+    "DELETE FROM item_spans WHERE id IN (SELECT r.id FROM sub JOIN item_spans r ON "
+    "r.k0 >= min(sub.id, 536870911) * 4 AND r.k1 <= min(sub.id, 536870911) * 4 + 3 WHERE "
+    "EXISTS (SELECT 1 FROM items i WHERE i.id = r.id >> 6 AND i.coll = sub.id))",
+    [S_SPANS_PRINCIPAL_DEL] =
+        "DELETE FROM item_spans WHERE id IN (SELECT r.id FROM collections c JOIN item_spans r "
+        "ON r.k0 >= min(c.id, 536870911) * 4 AND r.k1 <= min(c.id, 536870911) * 4 + 3 WHERE "
+        "c.owner = ?1 AND EXISTS (SELECT 1 FROM items i WHERE i.id = r.id >> 6 AND "
+        "i.coll = c.id))",
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1145,8 +1162,8 @@ enum store_rc store_principal_set_pwhash(struct store *s, const char *name, cons
     return rc;
 }
 
-/* Dead properties first (they have no foreign key), then the principal row, which cascades
- * to its collections and from them to items, content and tombstones. */
+/* Dead properties and the items' boxes first (they have no foreign key), then the principal
+ * row, which cascades to its collections and from them to items, content and tombstones. */
 enum store_rc store_principal_del(struct store *s, const char *name)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_PRINCIPAL_GET);
@@ -1166,7 +1183,8 @@ enum store_rc store_principal_del(struct store *s, const char *name)
     }
 
     static const enum store_db_stmt_id steps[] = {S_PRINCIPAL_DEL_PROPS_ITEMS,
-                                                  S_PRINCIPAL_DEL_PROPS_COLLS, S_PRINCIPAL_DEL};
+                                                  S_PRINCIPAL_DEL_PROPS_COLLS,
+                                                  S_SPANS_PRINCIPAL_DEL, S_PRINCIPAL_DEL};
 
     for (size_t i = 0; rc == STORE_OK && i < ALM_ARRAY_LEN(steps); i++) {
         st = store_db_stmt(s, steps[i]);

@@ -133,7 +133,8 @@ store_coll_usage(struct store *s, uint64_t id, uint64_t *items_out, uint64_t *by
     return rc;
 }
 
-/* Dead properties of the subtree go first (they have no foreign key); deleting the row then
+/* Dead properties and item boxes of the subtree go first (they have no foreign key, and the
+ * boxes are found through the items); deleting the row then
  * cascades through sub-collections (parent), items and their content, and tombstones, each
  * by an index on the referencing column, so the cost is O(rows deleted). */
 enum store_rc store_coll_delete(struct store *s, uint64_t id)
@@ -148,7 +149,7 @@ enum store_rc store_coll_delete(struct store *s, uint64_t id)
     }
     rc = store_db_share_bump_subtree(s, id);
 
-    static const enum store_db_stmt_id steps[] = {S_COLL_DEL_PROPS, S_COLL_DEL};
+    static const enum store_db_stmt_id steps[] = {S_COLL_DEL_PROPS, S_SPANS_COLL_DEL, S_COLL_DEL};
 
     for (size_t i = 0; rc == STORE_OK && i < ALM_ARRAY_LEN(steps); i++) {
         sqlite3_stmt *st = store_db_stmt(s, steps[i]);

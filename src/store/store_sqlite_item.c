@@ -198,6 +198,99 @@ static enum store_rc upsert_meta(struct store *s,
     return store_db_exec(s, st); /* runs the statement to its end, then resets it */
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Spans: the interval index of schema/010_item_spans.sql, kept in step with the items by
+ * every write below (put, delete, move; copy is a put) and by collection and principal
+ * deletes (S_SPANS_COLL_DEL, S_SPANS_PRINCIPAL_DEL). */
+
+/* `t` in the index's unit, minutes since 1970, rounded down (`up` false) or up, and clamped
+ * to 32 bits: INT32_MIN stands for every time before the year -2113 and for "no start"
+ * (INT64_MIN), INT32_MAX for every time after the year 6053 and for "no end" (INT64_MAX, an
+ * unbounded series). The map is monotonic, so a box rounded outwards meets every range its
+ * exact interval meets, and an open end meets every range after its start. */
+static int32_t span_minute(int64_t t, bool up)
+{
+    if (t <= (int64_t)INT32_MIN * 60) {
+        return INT32_MIN;
+    }
+    if (t >= (int64_t)INT32_MAX * 60) {
+        return INT32_MAX;
+    }
+    int64_t q = t / 60; /* toward zero */
+    int64_t r = t % 60;
+    if (!up && r < 0) {
+        q--;
+    } else if (up && r > 0) {
+        q++;
+    }
+    return (int32_t)q;
+}
+
+/* The first coordinate of a box of collection `coll` and of `kind`. */
+static int64_t span_key(uint64_t coll, enum store_db_span_kind kind)
+{
+    uint64_t c = coll < STORE_DB_SPAN_COLL_MAX ? coll : STORE_DB_SPAN_COLL_MAX;
+    return (int64_t)c * 4 + (int64_t)kind;
+}
+
+static enum store_rc
+span_insert(struct store *s, uint64_t rowid, int64_t key, int64_t start, int64_t end)
+{
+    sqlite3_stmt *st = store_db_stmt(s, S_SPAN_INSERT);
+    if (!st) {
+        return STORE_IO;
+    }
+    int32_t lo = span_minute(start, false);
+    int32_t hi = span_minute(end, true);
+    store_db_bind_u64(st, 1, rowid);
+    sqlite3_bind_int64(st, 2, key);
+    sqlite3_bind_int(st, 3, lo);
+    sqlite3_bind_int(st, 4, hi > lo ? hi : lo); /* the R*Tree refuses t1 < t0 */
+    return store_db_exec(s, st);
+}
+
+/* Runs `stmt` (?1 the box's rowid, ?2 `arg`) on the boxes of item `id`, slot by slot, up to
+ * the first slot it changes nothing in: an item's boxes fill slots 0..n without a hole. */
+static enum store_rc
+spans_each(struct store *s, enum store_db_stmt_id stmt, uint64_t id, int64_t arg)
+{
+    for (uint64_t slot = 0; slot < STORE_DB_SPAN_SLOTS; slot++) {
+        sqlite3_stmt *st = store_db_stmt(s, stmt);
+        if (!st) {
+            return STORE_IO;
+        }
+        store_db_bind_u64(st, 1, id * STORE_DB_SPAN_SLOTS + slot);
+        if (stmt == S_SPAN_MOVE) {
+            sqlite3_bind_int64(st, 2, arg);
+        }
+        enum store_rc rc = store_db_exec(s, st);
+        if (rc != STORE_OK) {
+            return rc;
+        }
+        if (sqlite3_changes(s->db) == 0) {
+            break;
+        }
+    }
+    return STORE_OK;
+}
+
+/* Writes the boxes of item `id` of `coll`: its span in slot 0, its instance boxes after. */
+static enum store_rc
+spans_put(struct store *s, uint64_t coll, uint64_t id, const struct store_cal_index *cal)
+{
+    if (!cal->has_span) {
+        return STORE_OK;
+    }
+    uint64_t base = id * STORE_DB_SPAN_SLOTS;
+    enum store_db_span_kind kind = cal->nboxes ? STORE_DB_SPAN_SERIES : STORE_DB_SPAN_PLAIN;
+    enum store_rc rc = span_insert(s, base, span_key(coll, kind), cal->dtstart_utc, cal->dtend_utc);
+    for (size_t i = 0; rc == STORE_OK && i < cal->nboxes; i++) {
+        rc = span_insert(s, base + 1 + i, span_key(coll, STORE_DB_SPAN_INSTANCE),
+                         cal->boxes[i].start, cal->boxes[i].end);
+    }
+    return rc;
+}
+
 /* Writes or clears the item's instance index (a replaced series may become a single). */
 static enum store_rc put_instances(struct store *s, uint64_t id, const struct store_item_in *in)
 {
@@ -227,6 +320,9 @@ enum store_rc store_item_put(struct store *s,
     if (!store_db_name_ok(name)) {
         return store_db_fail_msg(s, STORE_LIMIT, "item name length out of bounds");
     }
+    if (in->cal.nboxes > STORE_ITEM_BOXES_MAX) {
+        return store_db_fail_msg(s, STORE_LIMIT, "instance boxes exceed STORE_ITEM_BOXES_MAX");
+    }
     enum store_rc rc = store_db_check_no_child(s, coll, name);
     if (rc == STORE_OK) {
         rc = check_uid(s, coll, in->cal.uid, name);
@@ -255,6 +351,12 @@ enum store_rc store_item_put(struct store *s,
     rc = store_db_exec(s, st);
     if (rc == STORE_OK) {
         rc = put_instances(s, id, in);
+    }
+    if (rc == STORE_OK && created_modseq != modseq) {
+        rc = spans_each(s, S_SPAN_DELETE, id, 0); /* a replace: the old boxes go */
+    }
+    if (rc == STORE_OK) {
+        rc = spans_put(s, coll, id, &in->cal);
     }
     if (rc == STORE_OK && created_out) {
         *created_out = created_modseq == modseq; /* a replace keeps its older created_modseq */
@@ -301,6 +403,9 @@ enum store_rc store_item_delete(struct store *s, uint64_t coll, const char *name
     uint64_t id = store_db_col_u64(st, 0);
     uint64_t created = store_db_col_u64(st, 1);
     rc = store_db_exec(s, st);
+    if (rc == STORE_OK) {
+        rc = spans_each(s, S_SPAN_DELETE, id, 0);
+    }
     uint64_t modseq = 0;
     if (rc == STORE_OK) {
         rc = store_db_bump(s, coll, &modseq);
@@ -384,7 +489,12 @@ enum store_rc store_item_move(
     store_db_bind_text(st, 3, to_name);
     store_db_bind_u64(st, 4, dst_modseq);
     sqlite3_bind_int64(st, 5, time_now());
-    return store_db_exec(s, st);
+    rc = store_db_exec(s, st);
+    if (rc == STORE_OK && to_coll != coll) {
+        rc = spans_each(s, S_SPAN_MOVE, id,
+                        span_key(to_coll, STORE_DB_SPAN_SERIES)); /* kinds stay */
+    }
+    return rc;
 }
 
 enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
@@ -414,9 +524,14 @@ enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
 
 /* Each query is served by an index in the order asked (EXPLAIN QUERY PLAN: no temporary
  * b-tree): (coll, name), (coll, modseq), the (coll, modseq) indexes of both tables merged
- * (MERGE UNION ALL), (coll, dtstart, dtend) for the overlap test dtstart < end AND
- * dtend > start, (parent, name), the rowid, and for aged ActiveSync members the members'
- * (device, coll, dtend) index, each row then finding its live item by the rowid. */
+ * (MERGE UNION ALL), (parent, name), the rowid, and for aged ActiveSync members the members'
+ * (device, coll, dtend) index, each row then finding its live item by the rowid. The range
+ * query is the exception: the R*Tree item_spans gives the ids of the boxes of the
+ * collection's key range (?4..?5: kinds by span or by instance) that meet the range in
+ * minutes (?6..?7, rounded outwards), each item is found by its rowid (the unary + keeps
+ * the planner off the (coll, dtstart) index, which would read the history before the
+ * range), compared exactly (dtstart < end AND dtend > start), and the m matches sorted in a
+ * temporary b-tree: O(log n + m log m). */
 static const char *const cursor_sql[CQ_COUNT] = {
     [CQ_ITEMS_BY_NAME] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY name",
     [CQ_ITEMS_BY_MODSEQ] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY modseq",
@@ -425,8 +540,9 @@ static const char *const cursor_sql[CQ_COUNT] = {
                    "deleted_at, NULL, NULL, 0, 0, 1 FROM tombstones WHERE coll = ?1 AND "
                    "modseq > ?2 ORDER BY 7",
     [CQ_RANGE] = "SELECT " ITEM_COLS ", (SELECT data FROM item_instances x WHERE x.id = "
-                 "items.id) FROM items WHERE coll = ?1 AND dtstart IS NOT NULL AND "
-                 "dtstart < ?3 AND dtend > ?2 ORDER BY dtstart",
+                 "items.id) FROM items WHERE id IN (SELECT id >> 6 FROM item_spans WHERE "
+                 "k0 >= ?4 AND k1 <= ?5 AND t0 <= ?7 AND t1 >= ?6) AND +coll = ?1 AND "
+                 "+dtstart < ?3 AND +dtend > ?2 ORDER BY dtstart, dtend, id",
     [CQ_CHILDREN] = "SELECT " COLL_COLS " FROM collections WHERE parent = ?1 ORDER BY name",
     [CQ_ALL_COLLS] = "SELECT " COLL_COLS " FROM collections ORDER BY id",
     [CQ_EAS_AGED] = "SELECT " ITEM_COLS " FROM items JOIN (SELECT item AS m_item, dtend AS "
@@ -497,16 +613,32 @@ store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_
     return rc;
 }
 
-enum store_rc store_items_in_range_open(
-    struct store *s, uint64_t coll, int64_t start, int64_t end, struct store_cursor **out)
+enum store_rc store_items_in_range_open(struct store *s,
+                                        uint64_t coll,
+                                        int64_t start,
+                                        int64_t end,
+                                        enum store_range_by by,
+                                        struct store_cursor **out)
 {
     enum store_rc rc = cursor_open(s, CQ_RANGE, out);
-    if (rc == STORE_OK) {
-        store_db_bind_u64((*out)->stmt, 1, coll);
-        sqlite3_bind_int64((*out)->stmt, 2, start);
-        sqlite3_bind_int64((*out)->stmt, 3, end);
+    if (rc != STORE_OK) {
+        return rc;
     }
-    return rc;
+    /* by span: the spans of both kinds; by instance: the spans of items without boxes and
+     * the boxes (the kinds are ordered so that each choice is one key range) */
+    enum store_db_span_kind first =
+        by == STORE_RANGE_SPAN ? STORE_DB_SPAN_SERIES : STORE_DB_SPAN_PLAIN;
+    enum store_db_span_kind last =
+        by == STORE_RANGE_SPAN ? STORE_DB_SPAN_PLAIN : STORE_DB_SPAN_INSTANCE;
+    sqlite3_stmt *st = (*out)->stmt;
+    store_db_bind_u64(st, 1, coll);
+    sqlite3_bind_int64(st, 2, start);
+    sqlite3_bind_int64(st, 3, end);
+    sqlite3_bind_int64(st, 4, span_key(coll, first));
+    sqlite3_bind_int64(st, 5, span_key(coll, last));
+    sqlite3_bind_int(st, 6, span_minute(start, false));
+    sqlite3_bind_int(st, 7, span_minute(end, true));
+    return STORE_OK;
 }
 
 enum store_rc store_children_open(struct store *s, uint64_t coll, struct store_cursor **out)

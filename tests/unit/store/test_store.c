@@ -351,7 +351,8 @@ static void test_store_range_cursor_uses_overlap_semantics(void **state)
     struct store_item_in nospan = text_item("x", NULL);
     assert_int_equal(store_item_put(f->s, cal, "nospan", &nospan, f->a, NULL, NULL), STORE_OK);
     struct store_cursor *cur = NULL;
-    assert_int_equal(store_items_in_range_open(f->s, cal, 200, 500, &cur), STORE_OK);
+    assert_int_equal(store_items_in_range_open(f->s, cal, 200, 500, STORE_RANGE_SPAN, &cur),
+                     STORE_OK);
     char got[128] = "";
     size_t used = 0;
     struct store_item it;
@@ -1169,7 +1170,8 @@ static void test_store_range_cursor_returns_instance_index(void **state)
 
     struct store_cursor *cur = NULL;
     struct store_item it;
-    assert_int_equal(store_items_in_range_open(f->s, cal, 0, 1000, &cur), STORE_OK);
+    assert_int_equal(store_items_in_range_open(f->s, cal, 0, 1000, STORE_RANGE_SPAN, &cur),
+                     STORE_OK);
     int seen = 0;
     while (store_cursor_next_item(cur, &it) == STORE_OK) {
         if (strcmp(it.name, "series") == 0) {
@@ -1218,7 +1220,8 @@ static void test_store_range_cursor_returns_instance_index(void **state)
     /* replacing the series by a single clears its index; deleting "empty" removes its row */
     assert_int_equal(store_item_put(f->s, cal, "series", &plain, f->a, NULL, NULL), STORE_OK);
     assert_int_equal(store_item_delete(f->s, cal, "empty"), STORE_OK);
-    assert_int_equal(store_items_in_range_open(f->s, cal, 0, 1000, &cur), STORE_OK);
+    assert_int_equal(store_items_in_range_open(f->s, cal, 0, 1000, STORE_RANGE_SPAN, &cur),
+                     STORE_OK);
     seen = 0;
     while (store_cursor_next_item(cur, &it) == STORE_OK) {
         assert_false(it.cal.has_instances);

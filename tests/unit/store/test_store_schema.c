@@ -137,6 +137,18 @@ static void check_legacy_data(struct fixture *f, struct store *s, const unsigned
     assert_int_equal(ids[0], 1);
     assert_int_equal(ids[1], 2);
     assert_int_equal(ids[2], 3);
+    /* 010: the interval index was filled from the rows: a.ics (span 100-200) is found by a
+     * range inside its span, by span and by instance, and not by a range after it */
+    for (int by = STORE_RANGE_SPAN; by <= STORE_RANGE_INSTANCES; by++) {
+        assert_int_equal(store_items_in_range_open(s, 2, 150, 160, by, &cur), STORE_OK);
+        assert_int_equal(store_cursor_next_item(cur, &it), STORE_OK);
+        assert_int_equal(it.id, 1);
+        assert_int_equal(store_cursor_next_item(cur, &it), STORE_NOTFOUND);
+        store_cursor_close(&cur);
+        assert_int_equal(store_items_in_range_open(s, 2, 200, 300, by, &cur), STORE_OK);
+        assert_int_equal(store_cursor_next_item(cur, &it), STORE_NOTFOUND);
+        store_cursor_close(&cur);
+    }
     /* 007: a principal from before the credential generation has one, and a principal
      * added after the migration gets another */
     struct store_principal pa, pb;
