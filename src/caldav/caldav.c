@@ -56,16 +56,6 @@ static int get_calendar_home_set(struct dav_req *dr, const struct dav_res *r, st
     return href_prop(out, dav_child_href(dr->arena, "/calendars/", dr->user, true));
 }
 
-/* RFC 6638 §2.4.1: no scheduling, so the principal's own URL is its address. */
-static int
-get_calendar_user_address_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
-{
-    if (r->kind != DAV_RES_PRINCIPAL) {
-        return 1;
-    }
-    return href_prop(out, dav_child_href(dr->arena, "/principals/", dr->user, true));
-}
-
 /* RFC 4791 §5.2.3 */
 static int get_supported_component_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
@@ -181,7 +171,12 @@ static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct
 
 static const struct dav_live_prop caldav_props[] = {
     {DAV_NS_CALDAV, "calendar-home-set", DAV_PROP_PROTECTED, get_calendar_home_set},
-    {DAV_NS_CALDAV, "calendar-user-address-set", DAV_PROP_PROTECTED, get_calendar_user_address_set},
+    {DAV_NS_CALDAV, "calendar-user-address-set", DAV_PROP_PROTECTED, caldav_get_user_address_set},
+    {DAV_NS_CALDAV, "schedule-inbox-URL", DAV_PROP_PROTECTED, caldav_get_schedule_inbox_url},
+    {DAV_NS_CALDAV, "schedule-outbox-URL", DAV_PROP_PROTECTED, caldav_get_schedule_outbox_url},
+    {DAV_NS_CALDAV, "schedule-default-calendar-URL", DAV_PROP_PROTECTED,
+     caldav_get_default_calendar_url},
+    {DAV_NS_CALDAV, "schedule-tag", DAV_PROP_PROTECTED, caldav_get_schedule_tag},
     {DAV_NS_CALDAV, "supported-calendar-component-set", DAV_PROP_PROTECTED,
      get_supported_component_set},
     {DAV_NS_CALDAV, "supported-calendar-data", DAV_PROP_PROTECTED, get_supported_calendar_data},
@@ -310,6 +305,9 @@ static int cal_put(struct dav_req *dr,
     }
     struct calstore_obj put = *obj;
     put.content_type = in->content_type;
+    if (caldav_schedule_tag_match(dr, &target->coll, target->name, err) != 0) {
+        return -1;
+    }
     struct calstore_writer w = writer(dr);
     struct calstore_res res;
     enum calstore_rc rc = calstore_put(&w, &target->coll, target->name, &put, &res, err);
@@ -318,12 +316,18 @@ static int cal_put(struct dav_req *dr,
     }
     *out = res.item;
     *created = res.created;
+    if (res.schedule_tag) {
+        http_resp_header(dr->http, "Schedule-Tag", res.schedule_tag); /* RFC 6638 §8.4 */
+    }
     return 0;
 }
 
 static int
 cal_delete(struct dav_req *dr, const struct store_coll *coll, const char *name, struct err *err)
 {
+    if (caldav_schedule_tag_match(dr, coll, name, err) != 0) {
+        return -1;
+    }
     struct calstore_writer w = writer(dr);
     struct calstore_res res;
     return cal_result(dr, calstore_delete(&w, coll, name, &res, err), NULL, &res, err);
@@ -565,7 +569,7 @@ static const struct dav_ext ext = {
     .cal_delete = cal_delete,
     .cal_transfer = cal_transfer,
     .accept_copy = accept_copy,
-    .compliance = "calendar-access",
+    .compliance = "calendar-access, calendar-auto-schedule", /* RFC 6638 §2 */
     .allow = "REPORT, MKCALENDAR",
 };
 

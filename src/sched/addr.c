@@ -156,3 +156,33 @@ enum store_rc sched_addr_list(struct store *s,
     (void)fn(ctx, arena_printf(arena, "/principals/%s/", name));
     return STORE_OK;
 }
+
+enum store_rc sched_default_calendar(
+    struct store *s, uint64_t home, unsigned comp, struct arena *arena, struct store_coll *out)
+{
+    struct store_cursor *cur = NULL;
+    enum store_rc rc = store_children_open(s, home, &cur);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    const char *want = cfg.default_calendar_name;
+    bool have = false, named = false;
+    struct store_coll c;
+    while ((rc = store_cursor_next_coll(cur, &c)) == STORE_OK) {
+        if (c.kind != STORE_COLL_CALENDAR || (comp && c.comps && !(c.comps & comp))) {
+            continue;
+        }
+        bool is_named = want && strcmp(c.name, want) == 0;
+        if (!have || (is_named && !named)) {
+            *out = c;
+            out->name = arena_strdup(arena, c.name);
+            have = true;
+            named = is_named;
+        }
+    }
+    store_cursor_close(&cur);
+    if (rc != STORE_NOTFOUND) {
+        return rc;
+    }
+    return have ? STORE_OK : STORE_NOTFOUND;
+}

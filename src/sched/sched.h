@@ -179,6 +179,13 @@ enum store_rc sched_addr_list(struct store *s,
                               sched_addr_fn *fn,
                               void *ctx);
 
+/* The default calendar of the home `home` (RFC 6638 §9.2), where invitations go: the
+ * calendar named sched_default_calendar when there is one taking component `comp` (a
+ * cal_comp bit; 0: any), else the first calendar by name that takes it. STORE_NOTFOUND when
+ * there is none; *out (name in the arena). */
+enum store_rc sched_default_calendar(
+    struct store *s, uint64_t home, unsigned comp, struct arena *arena, struct store_coll *out);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Schedule-Tag (tag.c; RFC 6638 §3.2.10): inside any store transaction */
 
@@ -187,9 +194,11 @@ enum store_rc sched_addr_list(struct store *s,
  * store's failure. */
 enum store_rc sched_tag_get(struct store *s, uint64_t item, struct arena *arena, const char **out);
 
-/* Gives item `item` a new tag made from `modseq`, its modseq as just written. Called for a
- * write of the organizer's or attendee's own, and for a delivered REQUEST; never for a REPLY
- * merged into the organizer's copy (which keeps its tag). */
-enum store_rc sched_tag_set(struct store *s, uint64_t item, uint64_t modseq, struct arena *arena);
+/* Gives item `item` a new tag made from `modseq`, its modseq as just written, into *out
+ * (may be NULL; in the arena). Called for a write of the organizer's or attendee's own, and
+ * for a delivered REQUEST; never for a REPLY merged into the organizer's copy (which keeps
+ * its tag). */
+enum store_rc sched_tag_set(
+    struct store *s, uint64_t item, uint64_t modseq, struct arena *arena, const char **out);
 
 #endif

@@ -22,9 +22,14 @@ enum store_rc sched_tag_get(struct store *s, uint64_t item, struct arena *arena,
     return rc;
 }
 
-enum store_rc sched_tag_set(struct store *s, uint64_t item, uint64_t modseq, struct arena *arena)
+enum store_rc sched_tag_set(
+    struct store *s, uint64_t item, uint64_t modseq, struct arena *arena, const char **out)
 {
     const char *v = arena_printf(arena, "\"s%llu\"", (unsigned long long)modseq);
     struct store_prop p = {TAG_NS, TAG_NAME, v, strlen(v)};
-    return store_prop_set(s, STORE_RES_ITEM, item, &p);
+    enum store_rc rc = store_prop_set(s, STORE_RES_ITEM, item, &p);
+    if (out) {
+        *out = rc == STORE_OK ? v : NULL;
+    }
+    return rc;
 }
