@@ -231,8 +231,10 @@ static enum store_rc find_copy(const struct calstore_writer *w,
     return store_coll_create(w->store, p->home_id, "calendar", STORE_COLL_CALENDAR, w->arena, coll);
 }
 
-/* The schedule inbox of principal `p` (RFC 6638 §2.2), made when missing; *ok false when
- * the name is held by something else (the notice is then skipped). */
+/* The schedule inbox of principal `p` (RFC 6638 §2.2), made with the outbox (§2.1) at the
+ * first delivery to `p`: a user who never schedules keeps a home without them, and every
+ * listing of homes (clients, `almanac calendar list`, the web page) stays as it was. *ok
+ * false when the name is held by something else (the notice is then skipped). */
 static enum store_rc inbox_of(const struct calstore_writer *w,
                               const struct store_principal *p,
                               struct store_coll *out,
@@ -243,7 +245,16 @@ static enum store_rc inbox_of(const struct calstore_writer *w,
     if (rc == STORE_NOTFOUND) {
         rc = store_coll_create(w->store, p->home_id, "inbox", STORE_COLL_PLAIN, w->arena, out);
         if (rc == STORE_EXISTS) {
-            return STORE_OK; /* an item of that name */
+            return STORE_OK; /* an item or a share of that name */
+        }
+        if (rc != STORE_OK) {
+            return rc;
+        }
+        struct store_coll outbox;
+        enum store_rc orc =
+            store_coll_create(w->store, p->home_id, "outbox", STORE_COLL_PLAIN, w->arena, &outbox);
+        if (orc != STORE_OK && orc != STORE_EXISTS) {
+            return orc;
         }
     }
     if (rc == STORE_OK) {

@@ -86,6 +86,9 @@ class SchedulingTest(ServerTestCase):
             self.assertTrue(hrefs, inbox.text)
             notices = [self.get(user, h).text for h in hrefs]
             self.assertTrue(any("METHOD:REQUEST" in n and "UID:m1" in n for n in notices))
+            outbox = self.req("PROPFIND", "/calendars/%s/outbox/" % user, user=user,
+                              body=propfind_body('<D:resourcetype/>'), headers={"Depth": "0"})
+            self.assertStatus(outbox, 207)
         org = self.get("alice", "/calendars/alice/cal/m1.ics").text
         self.assertIn("SCHEDULE-STATUS=1.2", attendee_line(org, "mailto:bob@example.org"))
 
