@@ -42,7 +42,8 @@ enum cal_node_kind {
     CAL_NODE_VJOURNAL,
     CAL_NODE_VALARM,
     CAL_NODE_VTIMEZONE,
-    CAL_NODE_OTHER, /* any other component (VFREEBUSY, STANDARD, X-...) */
+    CAL_NODE_VFREEBUSY,
+    CAL_NODE_OTHER, /* any other component (STANDARD, X-...) */
 };
 
 /* Property kinds; CAL_PROP_X is every X- property (cal_prop_x() finds one by name). */

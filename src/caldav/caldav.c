@@ -563,6 +563,7 @@ static const struct dav_ext ext = {
             [HTTP_M_MKCALENDAR] = &caldav_mkcalendar,
             [HTTP_M_MKCOL] = &caldav_mkcol,
             [HTTP_M_REPORT] = &caldav_report,
+            [HTTP_M_POST] = &caldav_post,
         },
     .pre_put = pre_put,
     .cal_put = cal_put,

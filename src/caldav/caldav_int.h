@@ -48,6 +48,9 @@ int caldav_get_schedule_outbox_url(struct dav_req *dr, const struct dav_res *r, 
 int caldav_get_default_calendar_url(struct dav_req *dr, const struct dav_res *r, struct buf *out);
 int caldav_get_schedule_tag(struct dav_req *dr, const struct dav_res *r, struct buf *out);
 
+/* POST to the schedule outbox: a free-busy request (RFC 6638 §3.3; sched.c). */
+extern const struct dav_method caldav_post;
+
 /* RFC 6638 §8.3: when the request has If-Schedule-Tag-Match, the item `name` of `coll` must
  * exist with that Schedule-Tag. 0, or -1 with sched_cond_schedule_tag (412) or the store's
  * condition. Inside the write transaction, before the write. */

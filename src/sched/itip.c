@@ -1030,3 +1030,63 @@ int sched_set_status(struct slice ics,
     *out = doc_text(d, arena);
     return 0;
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Free-busy requests (RFC 6638 §3.3) */
+
+int sched_freebusy_request(struct slice ics,
+                           struct arena *arena,
+                           struct sched_fb_request *out,
+                           struct err *err)
+{
+    memset(out, 0, sizeof(*out));
+    struct err perr;
+    err_init(&perr);
+    bool failed;
+    struct cal_doc *d = parse_owned(ics, arena, &failed, &perr);
+    if (!d) {
+        return err_set(err, &sched_cond_valid_scheduling_message,
+                       "the body is no iCalendar object");
+    }
+    struct cal_node *root = cal_doc_root(d);
+    struct cal_prop *m = cal_prop_first(root, CAL_PROP_METHOD);
+    const char *method = m ? cal_prop_value(m, arena) : NULL;
+    if (!method || strcmp(method, "REQUEST") != 0) {
+        return err_set(err, &sched_cond_valid_scheduling_message,
+                       "a free-busy request has METHOD:REQUEST");
+    }
+    struct cal_node *fb = cal_node_first(root, CAL_NODE_VFREEBUSY);
+    if (!fb || cal_node_next(root, CAL_NODE_VFREEBUSY)) {
+        return err_set(err, &sched_cond_valid_scheduling_message,
+                       "a free-busy request has one VFREEBUSY");
+    }
+    const char *uid = cal_node_uid(fb);
+    out->uid = uid ? arena_strdup(arena, uid) : NULL;
+    const char *org = organizer_of(fb);
+    struct cal_prop *ds = cal_prop_first(fb, CAL_PROP_DTSTART);
+    struct cal_prop *de = cal_prop_first(fb, CAL_PROP_DTEND);
+    if (!org || !ds || !de) {
+        return err_set(err, &sched_cond_valid_scheduling_message,
+                       "a VFREEBUSY request names ORGANIZER, DTSTART and DTEND");
+    }
+    out->organizer = arena_strdup(arena, org);
+    out->start = prop_instant(d, ds);
+    out->end = prop_instant(d, de);
+    if (out->start >= out->end) {
+        return err_set(err, &sched_cond_valid_scheduling_message, "DTSTART is not before DTEND");
+    }
+    size_t cap = cal_prop_count(fb, CAL_PROP_ATTENDEE);
+    out->attendees = arena_zalloc(arena, (cap + 1) * sizeof(*out->attendees));
+    for (struct cal_prop *p = cal_prop_first(fb, CAL_PROP_ATTENDEE); p && out->nattendees < cap;
+         p = cal_prop_next(fb, CAL_PROP_ATTENDEE)) {
+        const char *a = cal_prop_text(p);
+        if (a && !seen(out->attendees, out->nattendees, a)) {
+            out->attendees[out->nattendees++] = arena_strdup(arena, a);
+        }
+    }
+    if (!out->nattendees) {
+        return err_set(err, &sched_cond_valid_scheduling_message,
+                       "a free-busy request names at least one ATTENDEE");
+    }
+    return 0;
+}

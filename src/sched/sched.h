@@ -145,6 +145,24 @@ int sched_attendee_check(struct slice before,
                          struct arena *arena,
                          struct err *err);
 
+/* A free-busy request (RFC 6638 §3.3, RFC 5546 §3.3.2): METHOD:REQUEST with one VFREEBUSY
+ * naming the organizer, the attendees asked about and the range. */
+struct sched_fb_request {
+    const char *uid; /* may be NULL */
+    const char *organizer;
+    const char **attendees; /* in order, each once */
+    size_t nattendees;
+    int64_t start, end; /* Unix seconds, start < end */
+};
+
+/* Reads a POSTed free-busy request. 0, or -1 with sched_cond_valid_scheduling_message (403)
+ * naming what is missing (METHOD:REQUEST, one VFREEBUSY, ORGANIZER, an ATTENDEE, DTSTART
+ * before DTEND). */
+int sched_freebusy_request(struct slice ics,
+                           struct arena *arena,
+                           struct sched_fb_request *out,
+                           struct err *err);
+
 /* The same object text with SCHEDULE-STATUS `status` on the ATTENDEE lines of every address
  * `status_of` gives a status for (NULL: leave the line alone). */
 typedef const char *sched_status_fn(void *ctx, const char *attendee);

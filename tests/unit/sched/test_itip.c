@@ -438,6 +438,42 @@ static void test_sched_set_status_marks_lines(void **state)
     assert_string_equal(param_of(c, "mailto:alice@example.org", CAL_PARAM_SCHEDULE_STATUS), "");
 }
 
+/* RFC 6638 §3.3: a free-busy request read, and refused when it is not one. */
+#define FB(method, body)                                                       \
+  HEAD method "BEGIN:VFREEBUSY\r\nUID:fb\r\nDTSTAMP:20260101T000000Z\r\n" body \
+              "END:VFREEBUSY\r\n" TAIL
+
+static void test_sched_freebusy_request_read_and_refused(void **state)
+{
+    struct fx *f = *state;
+    struct sched_fb_request r;
+    static const char ok[] =
+        FB("METHOD:REQUEST\r\n", "DTSTART:20260301T000000Z\r\nDTEND:20260302T000000Z\r\n" ORG
+                                 "ATTENDEE:" BOB "\r\nATTENDEE:" CAROL "\r\nATTENDEE:" BOB "\r\n");
+    assert_int_equal(sched_freebusy_request(S(ok), f->a, &r, &f->e), 0);
+    assert_string_equal(r.organizer, "mailto:alice@example.org");
+    assert_int_equal(r.nattendees, 2);
+    assert_string_equal(r.attendees[1], CAROL);
+    assert_int_equal(r.start, 1772323200);
+    assert_int_equal(r.end, 1772323200 + 86400);
+    static const char *const bad[] = {
+        "not a calendar",
+        FB("METHOD:PUBLISH\r\n",
+           "DTSTART:20260301T000000Z\r\nDTEND:20260302T000000Z\r\n" ORG "ATTENDEE:" BOB "\r\n"),
+        FB("METHOD:REQUEST\r\n", "DTSTART:20260301T000000Z\r\nDTEND:20260302T000000Z\r\n" ORG),
+        FB("METHOD:REQUEST\r\n", "DTSTART:20260301T000000Z\r\nDTEND:20260302T000000Z\r\n"
+                                 "ATTENDEE:" BOB "\r\n"),
+        FB("METHOD:REQUEST\r\n",
+           "DTSTART:20260302T000000Z\r\nDTEND:20260301T000000Z\r\n" ORG "ATTENDEE:" BOB "\r\n"),
+        HEAD "METHOD:REQUEST\r\n" MASTER("") TAIL,
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err_init(&f->e);
+        assert_int_equal(sched_freebusy_request(S(bad[i]), f->a, &r, &f->e), -1);
+        assert_ptr_equal(f->e.cond, &sched_cond_valid_scheduling_message);
+    }
+}
+
 static void test_sched_addr_eq_ignores_ascii_case(void **state)
 {
     (void)state;
@@ -465,6 +501,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sched_attendee_may_change_only_participation, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sched_set_status_marks_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sched_freebusy_request_read_and_refused, setup,
+                                        teardown),
         cmocka_unit_test(test_sched_addr_eq_ignores_ascii_case),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
