@@ -316,6 +316,7 @@ static int cal_put(struct dav_req *dr,
     }
     *out = res.item;
     *created = res.created;
+    dr->stored_differs = res.content_changed;
     if (res.schedule_tag) {
         http_resp_header(dr->http, "Schedule-Tag", res.schedule_tag); /* RFC 6638 §8.4 */
     }

@@ -319,6 +319,9 @@ enum calstore_rc calstore_put(const struct calstore_writer *w,
         const char *tag = res->schedule_tag;
         *res = keep; /* deliveries wrote other items with res as scratch */
         res->schedule_tag = tag;
+        res->content_changed =
+            content.len != obj->size ||
+            (content.ptr != obj->content && memcmp(content.ptr, obj->content, content.len) != 0);
     }
     return crc;
 }

@@ -100,6 +100,8 @@ struct calstore_res {
     bool created;             /* CALSTORE_OK of put: the name was new */
     const char *schedule_tag; /* CALSTORE_OK of put: the item's new Schedule-Tag (RFC 6638
                                  §3.2.10; in the arena), NULL when the write gave none */
+    bool content_changed;     /* CALSTORE_OK of put: the stored bytes are not the object's
+                                 (scheduling added SCHEDULE-STATUS parameters) */
 };
 
 enum calstore_op {

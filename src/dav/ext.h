@@ -87,6 +87,8 @@ struct dav_req {
                                         arena */
     const struct dav_limits *limits; /* the app's */
     void *mstate;                    /* the method's own state */
+    bool stored_differs;             /* a PUT's cal_put stored other bytes than the body (the
+                                        server's SCHEDULE-STATUS): no ETag (RFC 4791 §5.3.4) */
     struct dav_core *core;           /* the core's (dav_int.h) */
 };
 

@@ -97,10 +97,13 @@ class SchedulingTest(ServerTestCase):
         r = self.invite("m2", ["mailto:bob@example.org"])
         tag = r.header("Schedule-Tag")
         self.assertTrue(tag and tag.startswith('"'), r.headers)
+        # RFC 4791 §5.3.4: the server stored SCHEDULE-STATUS, so no ETag of the body sent
+        self.assertIsNone(r.header("ETag"))
         copy = self.get("bob", "/calendars/bob/cal/m2.ics").text
         accepted = copy.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED", 1)
         self.assertNotEqual(copy, accepted)
-        self.put("bob", "/calendars/bob/cal/m2.ics", accepted, status=204)
+        r = self.put("bob", "/calendars/bob/cal/m2.ics", accepted, status=204)
+        self.assertTrue(r.header("ETag"))  # stored as sent
         org = self.get("alice", "/calendars/alice/cal/m2.ics")
         line = attendee_line(org.text, "mailto:bob@example.org")
         self.assertIn("PARTSTAT=ACCEPTED", line)
