@@ -146,6 +146,7 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
         return CALSTORE_OK;
     }
     plan->uid = info->uid;
+    plan->org_addr = info->organizer;
     uint64_t org = 0;
     enum store_rc rc = sched_addr_resolve(w->store, info->organizer, w->arena, &org, NULL);
     if (rc != STORE_OK && rc != STORE_NOTFOUND) {
@@ -363,6 +364,24 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
     if (rc != STORE_OK) {
         return store_failed(res, rc);
     }
+    struct slice existing = {"", 0};
+    if (found) {
+        struct store_item full;
+        rc = store_item_get(w->store, coll.id, old.name, STORE_ITEM_CONTENT, w->arena, &full);
+        if (rc != STORE_OK) {
+            return store_failed(res, rc);
+        }
+        existing = (struct slice){full.content, full.size};
+        /* the UID is the recipient's own event, or another organizer's meeting: an
+         * invitation never replaces it (nor does a cancel delete it) */
+        struct sched_info ei;
+        struct err ignored;
+        err_init(&ignored);
+        if (sched_info(existing, w->arena, &ei, &ignored) != 0 ||
+            !sched_addr_eq(ei.organizer, plan->org_addr)) {
+            return CALSTORE_OK;
+        }
+    }
     enum calstore_rc crc = CALSTORE_OK;
     if (m->method == SCHED_CANCEL) {
         /* RFC 6638 §3.2.8 leaves it to the server: the copy goes (docs/scheduling.md) */
@@ -375,15 +394,6 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
             }
         }
     } else {
-        struct slice existing = {"", 0};
-        if (found) {
-            struct store_item full;
-            rc = store_item_get(w->store, coll.id, old.name, STORE_ITEM_CONTENT, w->arena, &full);
-            if (rc != STORE_OK) {
-                return store_failed(res, rc);
-            }
-            existing = (struct slice){full.content, full.size};
-        }
         struct slice copy;
         if (sched_apply_request(existing, m->ics, m->attendee, w->arena, &copy, err) != 0) {
             return CALSTORE_INVALID;

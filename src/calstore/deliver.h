@@ -19,6 +19,7 @@ enum deliver_role {
 struct deliver_plan {
     enum deliver_role role;
     const char *uid;
+    const char *org_addr;   /* the ORGANIZER's address */
     struct sched_msg *msgs; /* organizer: the messages, */
     uint64_t *to;           /* and each one's local principal (0: not local) */
     size_t nmsgs;

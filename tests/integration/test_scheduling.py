@@ -174,6 +174,18 @@ class SchedulingTest(ServerTestCase):
         self.assertStatus(self.req("DELETE", "/calendars/alice/cal/m6.ics", user="alice"), 204)
         self.assertStatus(self.get("bob", "/calendars/bob/cal/m6.ics"), 404)
 
+    def test_invitation_never_replaces_an_event_of_another_organizer(self):
+        """An organizer who picks the UID of an attendee's own event cannot overwrite it."""
+        own = (HEAD + "BEGIN:VEVENT\r\nUID:bobs-own\r\nDTSTAMP:20270101T000000Z\r\n"
+               "DTSTART:20270201T100000Z\r\nDTEND:20270201T110000Z\r\nSUMMARY:Dentist\r\n"
+               "END:VEVENT\r\n" + TAIL)
+        self.put("bob", "/calendars/bob/cal/bobs-own.ics", own, status=201)
+        self.invite("bobs-own", ["mailto:bob@example.org"], summary="Hijack")
+        self.assertEqual(self.get("bob", "/calendars/bob/cal/bobs-own.ics").text, own)
+        self.assertStatus(self.req("DELETE", "/calendars/alice/cal/bobs-own.ics", user="alice"),
+                          204)
+        self.assertEqual(self.get("bob", "/calendars/bob/cal/bobs-own.ics").text, own)
+
     # RFC 6638 §3.2.10, §8.3
     def test_schedule_tag_and_if_schedule_tag_match(self):
         self.invite("m7", ["mailto:bob@example.org"])
