@@ -380,6 +380,38 @@ static struct cal_doc *cancel_for(const struct comps *cs, const char *addr, stru
     return d;
 }
 
+/* One copy of the organizer's object: the attendees who attend the same components. */
+struct variant {
+    const char *membership; /* '1' or '0' per component */
+    const char *print;      /* copy_print(), NULL when they attend nothing */
+    struct slice request;   /* the REQUEST message */
+};
+
+/* The copy of `cs` attendee `addr` gets, from `vars` (*nvars of them) or made and added. */
+static const struct variant *variant_of(const struct comps *cs,
+                                        const char *addr,
+                                        struct variant *vars,
+                                        size_t *nvars,
+                                        struct arena *arena)
+{
+    char *m = arena_alloc(arena, cs->n + 1);
+    for (size_t i = 0; i < cs->n; i++) {
+        m[i] = find_attendee(cs->v[i].node, addr) ? '1' : '0';
+    }
+    m[cs->n] = '\0';
+    for (size_t i = 0; i < *nvars; i++) {
+        if (strcmp(vars[i].membership, m) == 0) {
+            return &vars[i];
+        }
+    }
+    struct variant *v = &vars[(*nvars)++];
+    v->membership = m;
+    v->print = copy_print(cs, addr, arena);
+    struct cal_doc *d = v->print ? copy_for(cs, addr, "REQUEST", arena) : NULL;
+    v->request = d ? doc_text(d, arena) : (struct slice){NULL, 0};
+    return v;
+}
+
 int sched_organizer_msgs(struct slice before,
                          struct slice after,
                          struct arena *arena,
@@ -422,14 +454,22 @@ int sched_organizer_msgs(struct slice before,
     }
     struct sched_msg *v = arena_zalloc(arena, (na + nb + 1) * sizeof(*v));
     size_t n = 0;
+    /* An attendee's copy depends only on which components they attend: one copy per such
+     * membership (usually one for everybody), so a write costs O(attendees), not
+     * O(attendees x object size). */
+    struct variant *bvar = arena_zalloc(arena, (na + 1) * sizeof(*bvar));
+    struct variant *avar = arena_zalloc(arena, (na + 1) * sizeof(*avar));
+    size_t nbvar = 0, navar = 0;
     for (size_t i = 0; i < na; i++) {
-        const char *was = borg ? copy_print(&bc, aatt[i], arena) : NULL;
-        const char *now = copy_print(&ac, aatt[i], arena);
-        if (was && now && strcmp(was, now) == 0) {
+        const struct variant *was = borg ? variant_of(&bc, aatt[i], bvar, &nbvar, arena) : NULL;
+        const struct variant *now = variant_of(&ac, aatt[i], avar, &navar, arena);
+        if (was && was->print && now->print && strcmp(was->print, now->print) == 0) {
             continue; /* nothing of theirs changed */
         }
-        struct cal_doc *d = copy_for(&ac, aatt[i], "REQUEST", arena);
-        v[n++] = (struct sched_msg){aatt[i], SCHED_REQUEST, doc_text(d, arena)};
+        if (!now->request.ptr) {
+            continue; /* attends nothing (cannot happen: they came from the components) */
+        }
+        v[n++] = (struct sched_msg){aatt[i], SCHED_REQUEST, now->request};
     }
     for (size_t i = 0; i < nb; i++) {
         if (seen(aatt, na, batt[i])) {

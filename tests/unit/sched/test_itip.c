@@ -19,6 +19,7 @@
 #include "cal/cal.h"
 #include "cal/edit.h"
 #include "sched/sched.h"
+#include "util/buf.h"
 
 #define HEAD "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\n"
 #define TAIL "END:VCALENDAR\r\n"
@@ -438,6 +439,34 @@ static void test_sched_set_status_marks_lines(void **state)
     assert_string_equal(param_of(c, "mailto:alice@example.org", CAL_PARAM_SCHEDULE_STATUS), "");
 }
 
+/* One write to 1,000 attendees costs memory in proportion to them, not to them times the
+ * object (each copy holds every ATTENDEE line): attendees of the same components share one
+ * copy. */
+static void test_sched_many_attendees_share_one_copy(void **state)
+{
+    struct fx *f = *state;
+    struct buf b;
+    buf_init(&b, 1u << 20);
+    assert_int_equal(buf_append_cstr(&b, HEAD
+                                     "BEGIN:VEVENT\r\nUID:big\r\nDTSTAMP:20260101T000000Z\r\n"
+                                     "DTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n" ORG),
+                     0);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(buf_appendf(&b, "ATTENDEE:mailto:p%d@example.org\r\n", i), 0);
+    }
+    assert_int_equal(buf_append_cstr(&b, "END:VEVENT\r\n" TAIL), 0);
+    struct arena *a = arena_create();
+    struct sched_msg *m;
+    size_t n;
+    assert_int_equal(sched_organizer_msgs(S(""), buf_slice(&b), a, &m, &n, &f->e), 0);
+    assert_int_equal(n, 1000);
+    assert_ptr_equal(m[0].ics.ptr, m[999].ics.ptr);
+    /* the object is ~40 KB: a copy each would be 40 MB */
+    assert_true(arena_high_water(a) < (size_t)4 << 20);
+    arena_destroy(&a);
+    buf_deinit(&b);
+}
+
 /* RFC 6638 §3.3: a free-busy request read, and refused when it is not one. */
 #define FB(method, body)                                                       \
   HEAD method "BEGIN:VFREEBUSY\r\nUID:fb\r\nDTSTAMP:20260101T000000Z\r\n" body \
@@ -503,6 +532,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sched_set_status_marks_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sched_freebusy_request_read_and_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_sched_many_attendees_share_one_copy, setup, teardown),
         cmocka_unit_test(test_sched_addr_eq_ignores_ascii_case),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
