@@ -297,18 +297,44 @@ static struct calstore_writer as(const struct calstore_writer *w, uint64_t p)
 }
 
 /* Writes `text` as item `name` of `coll` for principal `p`; `tag`: a new Schedule-Tag. */
+/* Prepared copies, by REQUEST text: a new invitation's copy is that text with the
+ * attendee's PARTSTAT, so its index (span, instances) is the one prepared for the first
+ * attendee of the same text, and validating and expanding it again per attendee would make a
+ * meeting of N attendees cost N expansions inside the write transaction. */
+enum {
+    PREP_CACHE_MAX = 8,
+};
+
+struct prep_cache {
+    const char *key[PREP_CACHE_MAX];
+    struct calstore_obj obj[PREP_CACHE_MAX];
+    size_t n;
+};
+
+/* Writes `text` as item `name` of `coll` for principal `p`; `tag`: a new Schedule-Tag.
+ * `like` (may be NULL) is an object prepared on a text of the same index; `prepared` (may be
+ * NULL) receives the object prepared here. */
 static enum calstore_rc put_copy(const struct calstore_writer *w,
                                  uint64_t p,
                                  const struct store_coll *coll,
                                  const char *name,
                                  struct slice text,
                                  bool tag,
+                                 const struct calstore_obj *like,
+                                 struct calstore_obj *prepared,
                                  struct calstore_res *res,
                                  struct err *err)
 {
     struct calstore_obj obj;
-    if (calstore_prepare(text, ICS_TYPE, coll->comps, w->arena, &obj, err) != 0) {
+    if (like) {
+        obj = *like;
+        obj.content = text.ptr;
+        obj.size = text.len;
+    } else if (calstore_prepare(text, ICS_TYPE, coll->comps, w->arena, &obj, err) != 0) {
         return CALSTORE_INVALID;
+    }
+    if (prepared) {
+        *prepared = obj;
     }
     struct calstore_writer dw = as(w, p);
     struct calstore_res dres;
@@ -349,6 +375,7 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
                                     const struct deliver_plan *plan,
                                     const struct sched_msg *m,
                                     uint64_t to,
+                                    struct prep_cache *cache,
                                     struct calstore_res *res,
                                     struct err *err)
 {
@@ -398,8 +425,17 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
         if (sched_apply_request(existing, m->ics, m->attendee, w->arena, &copy, err) != 0) {
             return CALSTORE_INVALID;
         }
+        const struct calstore_obj *like = NULL;
+        struct calstore_obj made;
+        for (size_t i = 0; !found && i < cache->n && !like; i++) {
+            like = cache->key[i] == m->ics.ptr ? &cache->obj[i] : NULL;
+        }
         crc = put_copy(w, to, &coll, found ? old.name : copy_name(w->arena, plan->uid), copy, true,
-                       res, err);
+                       like, &made, res, err);
+        if (crc == CALSTORE_OK && !found && !like && cache->n < PREP_CACHE_MAX) {
+            cache->key[cache->n] = m->ics.ptr;
+            cache->obj[cache->n++] = made;
+        }
     }
     if (crc != CALSTORE_OK) {
         return crc;
@@ -440,7 +476,7 @@ static enum calstore_rc deliver_reply(const struct calstore_writer *w,
         if (changed) {
             /* RFC 6638 §3.2.10: a reply leaves the organizer's Schedule-Tag alone */
             enum calstore_rc crc =
-                put_copy(w, plan->organizer, &coll, old.name, merged, false, res, err);
+                put_copy(w, plan->organizer, &coll, old.name, merged, false, NULL, NULL, res, err);
             if (crc != CALSTORE_OK) {
                 return crc;
             }
@@ -467,11 +503,13 @@ enum calstore_rc deliver_run(const struct calstore_writer *w,
         }
     }
     if (plan->role == DELIVER_ORGANIZER) {
+        struct prep_cache *cache = arena_zalloc(w->arena, sizeof(*cache));
         for (size_t i = 0; i < plan->nmsgs; i++) {
             if (!plan->to[i]) {
                 continue;
             }
-            enum calstore_rc rc = deliver_one(w, plan, &plan->msgs[i], plan->to[i], res, err);
+            enum calstore_rc rc =
+                deliver_one(w, plan, &plan->msgs[i], plan->to[i], cache, res, err);
             if (rc != CALSTORE_OK) {
                 return rc;
             }
