@@ -306,10 +306,35 @@ enum {
 };
 
 struct prep_cache {
+    struct arena *keep; /* the entries' index bytes: deliveries rewind the request arena */
     const char *key[PREP_CACHE_MAX];
     struct calstore_obj obj[PREP_CACHE_MAX];
     size_t n;
 };
+
+static void arena_release(void *p)
+{
+    struct arena *a = p;
+    arena_destroy(&a);
+}
+
+/* Keeps `obj` (prepared on `key`) for the copies that follow, its index copied out of the
+ * request arena. */
+static void cache_add(struct prep_cache *c, const char *key, const struct calstore_obj *obj)
+{
+    if (c->n == PREP_CACHE_MAX) {
+        return;
+    }
+    struct calstore_obj o = *obj;
+    o.content = NULL;
+    o.size = 0;
+    o.index.uid = o.index.uid ? arena_strdup(c->keep, o.index.uid) : NULL;
+    if (o.index.has_instances) {
+        o.index.instances = arena_memdup(c->keep, o.index.instances, o.index.instances_size);
+    }
+    c->key[c->n] = key;
+    c->obj[c->n++] = o;
+}
 
 /* Writes `text` as item `name` of `coll` for principal `p`; `tag`: a new Schedule-Tag.
  * `like` (may be NULL) is an object prepared on a text of the same index; `prepared` (may be
@@ -371,6 +396,34 @@ static const char *copy_name(struct arena *a, const char *uid)
     return arena_printf(a, "%s.ics", hex);
 }
 
+/* A name for a new copy of `uid` in `coll` that no item there has: copy_name(), else that
+ * with a random suffix (an item of the attendee's own may hold the name under another UID,
+ * and a delivery must never replace it). */
+static enum store_rc free_name(const struct calstore_writer *w,
+                               const struct store_coll *coll,
+                               const char *uid,
+                               const char **out)
+{
+    const char *name = copy_name(w->arena, uid);
+    for (int i = 0; i < 4; i++) {
+        struct store_item it;
+        enum store_rc rc = store_item_get(w->store, coll->id, name, STORE_ITEM_META, w->arena, &it);
+        if (rc == STORE_NOTFOUND) {
+            *out = name;
+            return STORE_OK;
+        }
+        if (rc != STORE_OK) {
+            return rc;
+        }
+        uint8_t rnd[8];
+        char hex[2 * sizeof(rnd) + 1];
+        sec_random(rnd, sizeof(rnd));
+        sec_hex(rnd, sizeof(rnd), hex);
+        name = arena_printf(w->arena, "sched-%s.ics", hex);
+    }
+    return STORE_EXISTS; /* four random names taken: not a chance, but never overwrite */
+}
+
 static enum calstore_rc deliver_one(const struct calstore_writer *w,
                                     const struct deliver_plan *plan,
                                     const struct sched_msg *m,
@@ -430,11 +483,16 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
         for (size_t i = 0; !found && i < cache->n && !like; i++) {
             like = cache->key[i] == m->ics.ptr ? &cache->obj[i] : NULL;
         }
-        crc = put_copy(w, to, &coll, found ? old.name : copy_name(w->arena, plan->uid), copy, true,
-                       like, &made, res, err);
-        if (crc == CALSTORE_OK && !found && !like && cache->n < PREP_CACHE_MAX) {
-            cache->key[cache->n] = m->ics.ptr;
-            cache->obj[cache->n++] = made;
+        const char *name = found ? old.name : NULL;
+        if (!name) {
+            rc = free_name(w, &coll, plan->uid, &name);
+            if (rc != STORE_OK) {
+                return store_failed(res, rc);
+            }
+        }
+        crc = put_copy(w, to, &coll, name, copy, true, like, &made, res, err);
+        if (crc == CALSTORE_OK && !found && !like) {
+            cache_add(cache, m->ics.ptr, &made);
         }
     }
     if (crc != CALSTORE_OK) {
@@ -504,12 +562,18 @@ enum calstore_rc deliver_run(const struct calstore_writer *w,
     }
     if (plan->role == DELIVER_ORGANIZER) {
         struct prep_cache *cache = arena_zalloc(w->arena, sizeof(*cache));
+        cache->keep = arena_create();
+        arena_defer(w->arena, arena_release, cache->keep);
         for (size_t i = 0; i < plan->nmsgs; i++) {
             if (!plan->to[i]) {
                 continue;
             }
+            /* each delivery's parsed objects and texts go before the next one: memory is
+             * O(one copy), not O(attendees x copy) */
+            struct arena_mark mark = arena_mark(w->arena);
             enum calstore_rc rc =
                 deliver_one(w, plan, &plan->msgs[i], plan->to[i], cache, res, err);
+            arena_rewind(w->arena, mark);
             if (rc != CALSTORE_OK) {
                 return rc;
             }

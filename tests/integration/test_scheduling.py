@@ -185,6 +185,16 @@ class SchedulingTest(ServerTestCase):
         self.assertStatus(self.req("DELETE", "/calendars/alice/cal/bobs-own.ics", user="alice"),
                           204)
         self.assertEqual(self.get("bob", "/calendars/bob/cal/bobs-own.ics").text, own)
+        # a name of bob's (his own UID) that a new invitation's UID would take
+        named = own.replace("UID:bobs-own", "UID:something-else")
+        self.put("bob", "/calendars/bob/cal/m-name.ics", named, status=201)
+        self.invite("m-name", ["mailto:bob@example.org"])
+        self.assertEqual(self.get("bob", "/calendars/bob/cal/m-name.ics").text, named)
+        r = self.req("REPORT", "/calendars/bob/cal/", user="bob", headers={"Depth": "1"},
+                     body='<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+                          '<D:prop><C:calendar-data/></D:prop><C:filter><C:comp-filter '
+                          'name="VCALENDAR"/></C:filter></C:calendar-query>')
+        self.assertIn("UID:m-name", r.text)
 
     # RFC 6638 §3.2.10, §8.3
     def test_schedule_tag_and_if_schedule_tag_match(self):
