@@ -382,10 +382,21 @@ static struct cal_doc *cancel_for(const struct comps *cs, const char *addr, stru
 
 /* One copy of the organizer's object: the attendees who attend the same components. */
 struct variant {
-    const char *membership; /* '1' or '0' per component */
+    const char *membership; /* membership() */
     const char *print;      /* copy_print(), NULL when they attend nothing */
     struct slice request;   /* the REQUEST message */
 };
+
+/* '1' or '0' per component of `cs` as `addr` attends it, in the arena. */
+static const char *membership(const struct comps *cs, const char *addr, struct arena *arena)
+{
+    char *m = arena_alloc(arena, cs->n + 1);
+    for (size_t i = 0; i < cs->n; i++) {
+        m[i] = find_attendee(cs->v[i].node, addr) ? '1' : '0';
+    }
+    m[cs->n] = '\0';
+    return m;
+}
 
 /* The copy of `cs` attendee `addr` gets, from `vars` (*nvars of them) or made and added. */
 static const struct variant *variant_of(const struct comps *cs,
@@ -394,11 +405,7 @@ static const struct variant *variant_of(const struct comps *cs,
                                         size_t *nvars,
                                         struct arena *arena)
 {
-    char *m = arena_alloc(arena, cs->n + 1);
-    for (size_t i = 0; i < cs->n; i++) {
-        m[i] = find_attendee(cs->v[i].node, addr) ? '1' : '0';
-    }
-    m[cs->n] = '\0';
+    const char *m = membership(cs, addr, arena);
     for (size_t i = 0; i < *nvars; i++) {
         if (strcmp(vars[i].membership, m) == 0) {
             return &vars[i];
@@ -471,12 +478,24 @@ int sched_organizer_msgs(struct slice before,
         }
         v[n++] = (struct sched_msg){aatt[i], SCHED_REQUEST, now->request};
     }
+    /* cancels likewise: one text per membership */
+    struct variant *cvar = arena_zalloc(arena, (nb + 1) * sizeof(*cvar));
+    size_t ncvar = 0;
     for (size_t i = 0; i < nb; i++) {
         if (seen(aatt, na, batt[i])) {
             continue;
         }
-        struct cal_doc *d = cancel_for(&bc, batt[i], arena);
-        v[n++] = (struct sched_msg){batt[i], SCHED_CANCEL, doc_text(d, arena)};
+        const char *m = membership(&bc, batt[i], arena);
+        struct variant *c = NULL;
+        for (size_t k = 0; k < ncvar && !c; k++) {
+            c = strcmp(cvar[k].membership, m) == 0 ? &cvar[k] : NULL;
+        }
+        if (!c) {
+            c = &cvar[ncvar++];
+            c->membership = m;
+            c->request = doc_text(cancel_for(&bc, batt[i], arena), arena);
+        }
+        v[n++] = (struct sched_msg){batt[i], SCHED_CANCEL, c->request};
     }
     *msgs = v;
     *nmsgs = n;

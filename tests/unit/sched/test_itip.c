@@ -461,6 +461,11 @@ static void test_sched_many_attendees_share_one_copy(void **state)
     assert_int_equal(sched_organizer_msgs(S(""), buf_slice(&b), a, &m, &n, &f->e), 0);
     assert_int_equal(n, 1000);
     assert_ptr_equal(m[0].ics.ptr, m[999].ics.ptr);
+    /* and deleting it cancels them all with one message */
+    assert_int_equal(sched_organizer_msgs(buf_slice(&b), S(""), a, &m, &n, &f->e), 0);
+    assert_int_equal(n, 1000);
+    assert_int_equal(m[999].method, SCHED_CANCEL);
+    assert_ptr_equal(m[0].ics.ptr, m[999].ics.ptr);
     /* the object is ~40 KB: a copy each would be 40 MB */
     assert_true(arena_high_water(a) < (size_t)4 << 20);
     arena_destroy(&a);
