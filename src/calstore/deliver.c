@@ -454,11 +454,11 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
         existing = (struct slice){full.content, full.size};
         /* the UID is the recipient's own event, or another organizer's meeting: an
          * invitation never replaces it (nor does a cancel delete it) */
-        struct sched_info ei;
+        const char *eorg = NULL;
         struct err ignored;
         err_init(&ignored);
-        if (sched_info(existing, w->arena, &ei, &ignored) != 0 ||
-            !sched_addr_eq(ei.organizer, plan->org_addr)) {
+        if (sched_organizer(existing, w->arena, &eorg, &ignored) != 0 ||
+            !sched_addr_eq(eorg, plan->org_addr)) {
             return CALSTORE_OK;
         }
     }

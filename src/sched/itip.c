@@ -247,6 +247,23 @@ int sched_info(struct slice ics, struct arena *arena, struct sched_info *out, st
     return 0;
 }
 
+int sched_organizer(struct slice ics, struct arena *arena, const char **out, struct err *err)
+{
+    *out = NULL;
+    bool failed;
+    struct cal_doc *doc = parse_owned(ics, arena, &failed, err);
+    if (!doc) {
+        return failed ? -1 : 0;
+    }
+    struct comps cs;
+    collect(doc, arena, &cs);
+    for (size_t i = 0; i < cs.n && !*out; i++) {
+        const char *o = organizer_of(cs.v[i].node);
+        *out = o ? arena_strdup(arena, o) : NULL;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Building messages */
 

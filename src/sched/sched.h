@@ -69,6 +69,10 @@ struct sched_info {
 /* Reads `ics` (an empty slice: all zero). 0, or -1 with cal_cond_valid_calendar_data. */
 int sched_info(struct slice ics, struct arena *arena, struct sched_info *out, struct err *err);
 
+/* The ORGANIZER address of `ics` into *out (NULL when none; in the arena): sched_info without
+ * the attendee list, O(object). 0, or -1 with cal_cond_valid_calendar_data. */
+int sched_organizer(struct slice ics, struct arena *arena, const char **out, struct err *err);
+
 /* Calendar user addresses compare ASCII case-insensitively (RFC 6638 §2.4.1 leaves the
  * comparison to the server; mailto: local parts are case-insensitive in practice). */
 bool sched_addr_eq(const char *a, const char *b);

@@ -12,6 +12,7 @@ accept_invite)."""
 
 import re
 import sys
+import time
 import unittest
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
@@ -317,8 +318,12 @@ class SchedulingTest(ServerTestCase):
         import datetime
         principal.freebusy_request(datetime.datetime(2028, 3, 1), datetime.datetime(2028, 3, 2),
                                    ["mailto:carol@example.org"])
-        self.assertRegex(self.srv.read_log(),
-                         r"method=POST path=/calendars/bob/outbox/ user=bob status=200 ")
+        # the access line is written once the answer is sent: wait for it
+        want = re.compile(r"method=POST path=/calendars/bob/outbox/ user=bob status=(\d+) ")
+        deadline = time.time() + 10
+        while not want.search(self.srv.read_log()) and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(want.search(self.srv.read_log()).group(1), "200")
 
 
 if __name__ == "__main__":

@@ -172,6 +172,14 @@ static void test_sched_info_names_organizer_and_attendees(void **state)
     assert_int_equal(in.max_per_instance, 4);
     assert_int_equal(sched_info(S(""), f->a, &in, &f->e), 0);
     assert_null(in.organizer);
+    const char *org = "x";
+    assert_int_equal(sched_organizer(S(SERIES_DAVE), f->a, &org, &f->e), 0);
+    assert_string_equal(org, "mailto:alice@example.org");
+    assert_int_equal(sched_organizer(S(HEAD "BEGIN:VEVENT\r\nUID:x\r\nDTSTAMP:20260101T000000Z\r\n"
+                                            "DTSTART:20260101T000000Z\r\nEND:VEVENT\r\n" TAIL),
+                                     f->a, &org, &f->e),
+                     0);
+    assert_null(org);
 }
 
 /* RFC 6638 §3.2.1: a new meeting sends every attendee a REQUEST with their copy. */
