@@ -20,6 +20,7 @@
 #include "cal/cal.h"
 #include "server/config.h"
 #include "store/store.h"
+#include "tools/address.h"
 #include "tools/share.h"
 #include "tools/transfer.h"
 #include "util/buf.h"
@@ -51,6 +52,9 @@ static const char usage_text[] =
     "  user passwd NAME (--password-stdin | --generate-password)\n"
     "  user del NAME\n"
     "  user list\n"
+    "  user address add|del USER ADDRESS   give or take back a scheduling address\n"
+    "                       (mailto:...) besides mailto:USER@mail_domain (docs/scheduling.md)\n"
+    "  user address list USER\n"
     "Calendars:\n"
     "  calendar add USER NAME [--displayname TEXT]\n"
     "  calendar list USER   (NAME, kind, modseq=N, items=N; tab-separated)\n"
@@ -97,6 +101,9 @@ enum cli_op {
     OP_USER_PASSWD,
     OP_USER_DEL,
     OP_USER_LIST,
+    OP_USER_ADDR_ADD,
+    OP_USER_ADDR_DEL,
+    OP_USER_ADDR_LIST,
     OP_CALENDAR_ADD,
     OP_CALENDAR_LIST,
     OP_DEVICE_LIST,
@@ -129,6 +136,7 @@ struct cli_cmd {
     const char *device;             /* OP_DEVICE_DEL */
     const char *display;            /* OP_CALENDAR_ADD with --displayname, else NULL */
     const char *path;               /* OP_BACKUP's DEST, OP_RESTORE's SRC */
+    const char *addr;               /* OP_USER_ADDR_ADD/DEL */
     bool is_generated; /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
     bool is_forced;    /* OP_RESTORE --force */
     uint64_t days;     /* OP_PRUNE */
@@ -290,6 +298,21 @@ static int check_opts(unsigned seen, unsigned allowed)
 static int parse_user(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
 {
     unsigned allowed = 0;
+    if (w->n >= 2 && strcmp(w->w[1], "address") == 0) {
+        bool list = w->n == 4 && strcmp(w->w[2], "list") == 0;
+        bool set = w->n == 5 && (strcmp(w->w[2], "add") == 0 || strcmp(w->w[2], "del") == 0);
+        if (!list && !set) {
+            return usage_error("user address needs add|del USER ADDRESS, or list USER");
+        }
+        cmd->op = list ? OP_USER_ADDR_LIST
+                       : (strcmp(w->w[2], "add") == 0 ? OP_USER_ADDR_ADD : OP_USER_ADDR_DEL);
+        cmd->user = w->w[3];
+        cmd->addr = set ? w->w[4] : NULL;
+        if (check_opts(seen, 0) != 0) {
+            return EXIT_USAGE;
+        }
+        return is_valid_user(cmd->user) ? 0 : bad_user_name(cmd->user);
+    }
     if (words_are(w, "user", "list", 2)) {
         cmd->op = OP_USER_LIST;
     } else if (words_are(w, "user", "del", 3)) {
@@ -1104,6 +1127,11 @@ static int run(struct store *s, const struct cli_cmd *cmd)
         return user_del(s, cmd);
     case OP_USER_LIST:
         return user_list(s);
+    case OP_USER_ADDR_ADD:
+    case OP_USER_ADDR_DEL:
+        return address_set(s, cmd->user, cmd->addr, cmd->op == OP_USER_ADDR_ADD);
+    case OP_USER_ADDR_LIST:
+        return address_list(s, cmd->user);
     case OP_CALENDAR_ADD:
         return calendar_add(s, cmd);
     case OP_CALENDAR_LIST:

@@ -60,6 +60,7 @@ static const icalcomponent_kind node_kinds[] = {
     [CAL_NODE_VJOURNAL] = ICAL_VJOURNAL_COMPONENT,
     [CAL_NODE_VALARM] = ICAL_VALARM_COMPONENT,
     [CAL_NODE_VTIMEZONE] = ICAL_VTIMEZONE_COMPONENT,
+    [CAL_NODE_VFREEBUSY] = ICAL_VFREEBUSY_COMPONENT,
     [CAL_NODE_OTHER] = ICAL_NO_COMPONENT,
 };
 
@@ -101,11 +102,19 @@ static const icalproperty_kind prop_kinds[CAL_PROP_NKINDS] = {
 };
 
 static const icalparameter_kind param_kinds[CAL_PARAM_NKINDS] = {
-    [CAL_PARAM_ALTREP] = ICAL_ALTREP_PARAMETER,     [CAL_PARAM_CN] = ICAL_CN_PARAMETER,
-    [CAL_PARAM_CUTYPE] = ICAL_CUTYPE_PARAMETER,     [CAL_PARAM_FMTTYPE] = ICAL_FMTTYPE_PARAMETER,
-    [CAL_PARAM_PARTSTAT] = ICAL_PARTSTAT_PARAMETER, [CAL_PARAM_RELATED] = ICAL_RELATED_PARAMETER,
-    [CAL_PARAM_ROLE] = ICAL_ROLE_PARAMETER,         [CAL_PARAM_RSVP] = ICAL_RSVP_PARAMETER,
-    [CAL_PARAM_TZID] = ICAL_TZID_PARAMETER,         [CAL_PARAM_VALUE] = ICAL_VALUE_PARAMETER,
+    [CAL_PARAM_ALTREP] = ICAL_ALTREP_PARAMETER,
+    [CAL_PARAM_CN] = ICAL_CN_PARAMETER,
+    [CAL_PARAM_CUTYPE] = ICAL_CUTYPE_PARAMETER,
+    [CAL_PARAM_FMTTYPE] = ICAL_FMTTYPE_PARAMETER,
+    [CAL_PARAM_PARTSTAT] = ICAL_PARTSTAT_PARAMETER,
+    [CAL_PARAM_RELATED] = ICAL_RELATED_PARAMETER,
+    [CAL_PARAM_ROLE] = ICAL_ROLE_PARAMETER,
+    [CAL_PARAM_RSVP] = ICAL_RSVP_PARAMETER,
+    [CAL_PARAM_TZID] = ICAL_TZID_PARAMETER,
+    [CAL_PARAM_VALUE] = ICAL_VALUE_PARAMETER,
+    [CAL_PARAM_RANGE] = ICAL_RANGE_PARAMETER,
+    [CAL_PARAM_SCHEDULE_AGENT] = ICAL_SCHEDULEAGENT_PARAMETER,
+    [CAL_PARAM_SCHEDULE_STATUS] = ICAL_SCHEDULESTATUS_PARAMETER,
 };
 
 static icalcomponent_kind ical_node_kind(enum cal_node_kind k)
@@ -507,6 +516,14 @@ enum cal_prop_kind cal_prop_kind(const struct cal_prop *p)
     return CAL_PROP_ANY;
 }
 
+const char *cal_prop_name(const struct cal_prop *p)
+{
+    if (!p) {
+        return NULL;
+    }
+    return icalproperty_get_property_name(P(p));
+}
+
 const char *cal_prop_x_name(const struct cal_prop *p)
 {
     return p && icalproperty_isa(P(p)) == ICAL_X_PROPERTY ? icalproperty_get_x_name(P(p)) : NULL;
@@ -699,6 +716,11 @@ const char *cal_prop_param(const struct cal_prop *p, enum cal_param kind)
         return icalparameter_get_fmttype(par);
     case CAL_PARAM_TZID:
         return icalparameter_get_tzid(par);
+    case CAL_PARAM_SCHEDULE_STATUS:
+        return icalparameter_get_schedulestatus(par);
+    case CAL_PARAM_SCHEDULE_AGENT:
+        e = (int)icalparameter_get_scheduleagent(par);
+        break;
     case CAL_PARAM_CUTYPE:
         e = (int)icalparameter_get_cutype(par);
         break;

@@ -42,7 +42,8 @@ enum cal_node_kind {
     CAL_NODE_VJOURNAL,
     CAL_NODE_VALARM,
     CAL_NODE_VTIMEZONE,
-    CAL_NODE_OTHER, /* any other component (VFREEBUSY, STANDARD, X-...) */
+    CAL_NODE_VFREEBUSY,
+    CAL_NODE_OTHER, /* any other component (STANDARD, X-...) */
 };
 
 /* Property kinds; CAL_PROP_X is every X- property (cal_prop_x() finds one by name). */
@@ -95,6 +96,8 @@ enum cal_param {
     CAL_PARAM_RELATED,
     CAL_PARAM_ROLE,
     CAL_PARAM_RSVP,
+    CAL_PARAM_SCHEDULE_AGENT,  /* RFC 6638 §7.1 */
+    CAL_PARAM_SCHEDULE_STATUS, /* RFC 6638 §7.3 */
     CAL_PARAM_TZID,
     CAL_PARAM_VALUE,
     CAL_PARAM_NKINDS,
@@ -216,6 +219,10 @@ size_t cal_prop_count(struct cal_node *c, enum cal_prop_kind kind);
 /* The kind of `p`; CAL_PROP_ANY for a kind this header does not name. */
 enum cal_prop_kind cal_prop_kind(const struct cal_prop *p);
 
+/* The property's name as iCalendar spells it ("ATTENDEE", "X-FOO"), for every kind; in
+ * libical's per-thread ring of temporaries, so copy it before the next call into cal. */
+const char *cal_prop_name(const struct cal_prop *p);
+
 /* The name of an X- property, or NULL. */
 const char *cal_prop_x_name(const struct cal_prop *p);
 
@@ -246,7 +253,7 @@ bool cal_prop_geo(const struct cal_prop *p, double *lat, double *lon);
 bool cal_prop_trigger(const struct cal_prop *p, bool *is_abs, struct cal_time *at, int64_t *secs);
 
 /* A parameter's value, unescaped; enumerated ones (CUTYPE, PARTSTAT, RANGE, RELATED, ROLE,
- * RSVP, VALUE) in
+ * RSVP, SCHEDULE-AGENT, VALUE) in
  * upper case as RFC 5545 spells them, or their X- name. NULL when absent. */
 const char *cal_prop_param(const struct cal_prop *p, enum cal_param kind);
 

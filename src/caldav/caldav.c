@@ -7,6 +7,7 @@
 #include "caldav/caldav.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "cal/cal.h"
 #include "caldav/caldav_int.h"
@@ -54,16 +55,6 @@ static int get_calendar_home_set(struct dav_req *dr, const struct dav_res *r, st
         return 1; /* an owner's principal, seen by a sharee: their home is not theirs to see */
     }
     return href_prop(out, dav_child_href(dr->arena, "/calendars/", dr->user, true));
-}
-
-/* RFC 6638 §2.4.1: no scheduling, so the principal's own URL is its address. */
-static int
-get_calendar_user_address_set(struct dav_req *dr, const struct dav_res *r, struct buf *out)
-{
-    if (r->kind != DAV_RES_PRINCIPAL) {
-        return 1;
-    }
-    return href_prop(out, dav_child_href(dr->arena, "/principals/", r->user, true));
 }
 
 /* RFC 4791 §5.2.3 */
@@ -181,7 +172,12 @@ static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct
 
 static const struct dav_live_prop caldav_props[] = {
     {DAV_NS_CALDAV, "calendar-home-set", DAV_PROP_PROTECTED, get_calendar_home_set},
-    {DAV_NS_CALDAV, "calendar-user-address-set", DAV_PROP_PROTECTED, get_calendar_user_address_set},
+    {DAV_NS_CALDAV, "calendar-user-address-set", DAV_PROP_PROTECTED, caldav_get_user_address_set},
+    {DAV_NS_CALDAV, "schedule-inbox-URL", DAV_PROP_PROTECTED, caldav_get_schedule_inbox_url},
+    {DAV_NS_CALDAV, "schedule-outbox-URL", DAV_PROP_PROTECTED, caldav_get_schedule_outbox_url},
+    {DAV_NS_CALDAV, "schedule-default-calendar-URL", DAV_PROP_PROTECTED,
+     caldav_get_default_calendar_url},
+    {DAV_NS_CALDAV, "schedule-tag", DAV_PROP_PROTECTED, caldav_get_schedule_tag},
     {DAV_NS_CALDAV, "supported-calendar-component-set", DAV_PROP_PROTECTED,
      get_supported_component_set},
     {DAV_NS_CALDAV, "supported-calendar-data", DAV_PROP_PROTECTED, get_supported_calendar_data},
@@ -367,6 +363,9 @@ static int cal_put(struct dav_req *dr,
     }
     struct calstore_obj put = *obj;
     put.content_type = in->content_type;
+    if (caldav_schedule_tag_match(dr, &target->coll, target->name, err) != 0) {
+        return -1;
+    }
     struct calstore_writer w = writer(dr);
     struct calstore_res res;
     enum calstore_rc rc = calstore_put(&w, &target->coll, target->name, &put, &res, err);
@@ -375,12 +374,19 @@ static int cal_put(struct dav_req *dr,
     }
     *out = res.item;
     *created = res.created;
+    dr->stored_differs = res.content_changed;
+    if (res.schedule_tag) {
+        http_resp_header(dr->http, "Schedule-Tag", res.schedule_tag); /* RFC 6638 §8.4 */
+    }
     return 0;
 }
 
 static int
 cal_delete(struct dav_req *dr, const struct store_coll *coll, const char *name, struct err *err)
 {
+    if (caldav_schedule_tag_match(dr, coll, name, err) != 0) {
+        return -1;
+    }
     struct calstore_writer w = writer(dr);
     struct calstore_res res;
     return cal_result(dr, calstore_delete(&w, coll, name, &res, err), NULL, &res,
@@ -610,6 +616,24 @@ static int mk_run(struct dav_req *dr, struct err *err)
 static const struct dav_method caldav_mkcalendar = {.begin = mkcalendar_begin, .run = mk_run};
 static const struct dav_method caldav_mkcol = {.begin = mkcol_begin, .run = mk_run};
 
+/* POST: a text/calendar body is a free-busy request for the schedule outbox (RFC 6638 §3.3,
+ * sched.c, which refuses it anywhere else with 405); any other body is Apple's calendar
+ * sharing (CS:share, CS:invite-reply; share.c, which takes XML only). */
+static int post_begin(struct dav_req *dr, struct err *err)
+{
+    const char *ct = http_req_header(dr->http, "Content-Type");
+    bool ical = ct && strncasecmp(ct, "text/calendar", strlen("text/calendar")) == 0;
+    return dav_use_method(dr, ical ? &caldav_outbox_post : &caldav_share_post, err);
+}
+
+static int post_unreached(struct dav_req *dr, struct err *err)
+{
+    (void)dr;
+    return err_set(err, &err_cond_internal, "POST ran without choosing its method");
+}
+
+const struct dav_method caldav_post = {.begin = post_begin, .run = post_unreached};
+
 static const struct dav_ext ext = {
     .props = caldav_props,
     .nprops = ALM_ARRAY_LEN(caldav_props),
@@ -628,7 +652,8 @@ static const struct dav_ext ext = {
     .cal_transfer = cal_transfer,
     .accept_copy = accept_copy,
     .check_write = check_write,
-    .compliance = "calendar-access, calendarserver-sharing",
+    .compliance =
+        "calendar-access, calendar-auto-schedule, calendarserver-sharing", /* RFC 6638 §2 */
     .allow = "REPORT, MKCALENDAR, POST",
 };
 

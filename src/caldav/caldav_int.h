@@ -41,11 +41,34 @@ extern const struct dav_method caldav_report;
  * other GET as the WebDAV core answers it. */
 extern const struct dav_method caldav_get;
 
+/* POST (caldav.c) goes to one of two methods by the body's type: a text/calendar body is a
+ * free-busy request for the schedule outbox (sched.c), any other Apple's calendar sharing
+ * (share.c). */
+extern const struct dav_method caldav_post;
+
 /* Apple's calendar sharing (share.c): POST of CS:share / CS:invite-reply, and the
  * properties that describe a share (live-property getters). */
-extern const struct dav_method caldav_post;
+extern const struct dav_method caldav_share_post;
 int caldav_get_invite(struct dav_req *dr, const struct dav_res *r, struct buf *out);
 int caldav_get_allowed_sharing_modes(struct dav_req *dr, const struct dav_res *r, struct buf *out);
 int caldav_get_shared_url(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+
+/* Implicit scheduling (sched.c; RFC 6638): live property getters, as dav_live_prop's. */
+int caldav_get_user_address_set(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+int caldav_get_schedule_inbox_url(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+int caldav_get_schedule_outbox_url(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+int caldav_get_default_calendar_url(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+int caldav_get_schedule_tag(struct dav_req *dr, const struct dav_res *r, struct buf *out);
+
+/* POST to the schedule outbox: a free-busy request (RFC 6638 §3.3; sched.c). */
+extern const struct dav_method caldav_outbox_post;
+
+/* RFC 6638 §8.3: when the request has If-Schedule-Tag-Match, the item `name` of `coll` must
+ * exist with that Schedule-Tag. 0, or -1 with sched_cond_schedule_tag (412) or the store's
+ * condition. Inside the write transaction, before the write. */
+int caldav_schedule_tag_match(struct dav_req *dr,
+                              const struct store_coll *coll,
+                              const char *name,
+                              struct err *err);
 
 #endif

@@ -506,4 +506,4 @@ static int post_run(struct dav_req *dr, struct err *err)
     return p->root == POST_SHARE ? share_run(dr, p, &res, err) : reply_run(dr, p, &res, err);
 }
 
-const struct dav_method caldav_post = {.begin = post_begin, .run = post_run};
+const struct dav_method caldav_share_post = {.begin = post_begin, .run = post_run};

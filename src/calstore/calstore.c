@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cal/cal.h"
+#include "calstore/deliver.h"
 
 #define ERR_COND(sym, name, ns, http, eas) ERR_COND_DEFINE(sym, name, ns, http, eas)
 #include "calstore/conds.def"
@@ -196,18 +197,23 @@ enum calstore_rc calstore_check_write(const struct calstore_writer *w,
 
 static atomic_uint_fast64_t n_put, n_deleted, n_copied, n_moved;
 
-/* After every successful store write of this file, inside the transaction: the scheduling
- * hook's place (issue 13). `before` is the item's index before the write (uid NULL when it
- * did not exist, as for a copy's target), `after` after it (NULL for a delete, and for the
- * source of a move). Today it counts. */
-static void calstore_written(const struct calstore_writer *w,
-                             enum calstore_op op,
-                             const struct store_coll *coll,
-                             const char *name,
-                             const struct store_cal_index *before,
-                             const struct store_cal_index *after)
+/* After every successful store write of this file, inside the transaction: counts it, and
+ * carries out the write's scheduling `plan` (NULL: none; deliver.h) for item `item` at
+ * `modseq`. `before` is the item's index before the write (uid NULL when it did not exist,
+ * as for a copy's target), `after` after it (NULL for a delete, and for the source of a
+ * move). A failed delivery fails the write: CALSTORE_OK or deliver_run's failure. */
+static enum calstore_rc calstore_written(const struct calstore_writer *w,
+                                         enum calstore_op op,
+                                         const struct store_coll *coll,
+                                         const char *name,
+                                         const struct store_cal_index *before,
+                                         const struct store_cal_index *after,
+                                         const struct deliver_plan *plan,
+                                         uint64_t item,
+                                         uint64_t modseq,
+                                         struct calstore_res *res,
+                                         struct err *err)
 {
-    (void)w;
     (void)coll;
     (void)name;
     (void)before;
@@ -231,6 +237,7 @@ static void calstore_written(const struct calstore_writer *w,
     case CALSTORE_OP_COLL_DELETE:
         break; /* access checks only: no object is written */
     }
+    return plan ? deliver_run(w, plan, item, modseq, res, err) : CALSTORE_OK;
 }
 
 void calstore_stats(struct calstore_stats *out)
@@ -248,6 +255,19 @@ static enum calstore_rc store_failed(struct calstore_res *res, enum store_rc rc)
 {
     res->store_rc = rc;
     return CALSTORE_STORE;
+}
+
+/* What to read of the stored item before a write: its content too when the write may
+ * schedule (deliver_plan compares the object before and after). */
+static enum store_item_flags sched_flags(const struct calstore_writer *w,
+                                         const struct store_coll *coll)
+{
+    return !w->no_sched && coll->kind == STORE_COLL_CALENDAR ? STORE_ITEM_CONTENT : STORE_ITEM_META;
+}
+
+static struct slice content_of(const struct store_item *it)
+{
+    return it->content ? (struct slice){it->content, it->size} : (struct slice){"", 0};
 }
 
 /* CALSTORE_UID_CONFLICT when a live item of `coll` other than `self_id` (0: none) and, when
@@ -305,24 +325,41 @@ enum calstore_rc calstore_put(const struct calstore_writer *w,
         return crc;
     }
     struct store_item before;
-    enum store_rc rc = store_item_get(w->store, coll->id, name, STORE_ITEM_META, w->arena, &before);
+    enum store_rc rc =
+        store_item_get(w->store, coll->id, name, sched_flags(w, coll), w->arena, &before);
     if (rc == STORE_NOTFOUND) {
         memset(&before, 0, sizeof(before));
     } else if (rc != STORE_OK) {
         return store_failed(res, rc);
     }
+    struct slice content = {obj->content, obj->size};
+    struct deliver_plan plan;
+    crc = deliver_plan(w, coll, content_of(&before), &content, &plan, res, err);
+    if (crc != CALSTORE_OK) {
+        return crc;
+    }
     struct store_item_in in = {
-        .content = obj->content,
-        .size = obj->size,
+        .content = content.ptr,
+        .size = content.len,
         .content_type = obj->content_type,
-        .cal = obj->index,
+        .cal = obj->index, /* SCHEDULE-STATUS parameters alone change no index field */
     };
     rc = store_item_put(w->store, coll->id, name, &in, w->arena, &res->item, &res->created);
     if (rc != STORE_OK) {
         return store_failed(res, rc);
     }
-    calstore_written(w, CALSTORE_OP_PUT, coll, name, &before.cal, &res->item.cal);
-    return CALSTORE_OK;
+    struct calstore_res keep = *res;
+    crc = calstore_written(w, CALSTORE_OP_PUT, coll, name, &before.cal, &keep.item.cal, &plan,
+                           keep.item.id, keep.item.modseq, res, err);
+    if (crc == CALSTORE_OK) {
+        const char *tag = res->schedule_tag;
+        *res = keep; /* deliveries wrote other items with res as scratch */
+        res->schedule_tag = tag;
+        res->content_changed =
+            content.len != obj->size ||
+            (content.ptr != obj->content && memcmp(content.ptr, obj->content, content.len) != 0);
+    }
+    return crc;
 }
 
 enum calstore_rc calstore_delete(const struct calstore_writer *w,
@@ -337,15 +374,22 @@ enum calstore_rc calstore_delete(const struct calstore_writer *w,
         return arc;
     }
     struct store_item before;
-    enum store_rc rc = store_item_get(w->store, coll->id, name, STORE_ITEM_META, w->arena, &before);
+    enum store_rc rc =
+        store_item_get(w->store, coll->id, name, sched_flags(w, coll), w->arena, &before);
+    struct slice none = {"", 0};
+    struct deliver_plan plan;
     if (rc == STORE_OK) {
+        arc = deliver_plan(w, coll, content_of(&before), &none, &plan, res, err);
+        if (arc != CALSTORE_OK) {
+            return arc;
+        }
         rc = store_item_delete(w->store, coll->id, name);
     }
     if (rc != STORE_OK) {
         return store_failed(res, rc);
     }
-    calstore_written(w, CALSTORE_OP_DELETE, coll, name, &before.cal, NULL);
-    return CALSTORE_OK;
+    return calstore_written(w, CALSTORE_OP_DELETE, coll, name, &before.cal, NULL, &plan, 0, 0, res,
+                            err);
 }
 
 enum calstore_rc calstore_copy(const struct calstore_writer *w,
@@ -386,8 +430,9 @@ enum calstore_rc calstore_copy(const struct calstore_writer *w,
         return store_failed(res, rc);
     }
     static const struct store_cal_index none;
-    calstore_written(w, CALSTORE_OP_COPY, to, to_name, &none, &res->item.cal);
-    return CALSTORE_OK;
+    /* TODO(#13): a copy or move of a scheduling object schedules nothing yet */
+    return calstore_written(w, CALSTORE_OP_COPY, to, to_name, &none, &res->item.cal, NULL, 0, 0,
+                            res, err);
 }
 
 enum calstore_rc calstore_move(const struct calstore_writer *w,
@@ -423,7 +468,7 @@ enum calstore_rc calstore_move(const struct calstore_writer *w,
     if (rc != STORE_OK) {
         return store_failed(res, rc);
     }
-    calstore_written(w, CALSTORE_OP_MOVE, from, name, &src.cal, NULL);
-    calstore_written(w, CALSTORE_OP_MOVE, to, to_name, &src.cal, &res->item.cal);
-    return CALSTORE_OK;
+    (void)calstore_written(w, CALSTORE_OP_MOVE, from, name, &src.cal, NULL, NULL, 0, 0, res, err);
+    return calstore_written(w, CALSTORE_OP_MOVE, to, to_name, &src.cal, &res->item.cal, NULL, 0, 0,
+                            res, err);
 }

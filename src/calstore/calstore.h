@@ -25,9 +25,13 @@
  *    collection(s) it changes. The owner may do everything, a read-write sharee write the
  *    collection's members, a read sharee nothing (calstore_access, issue 12).
  *  - scheduling: calstore_written(), called after every successful store write with the
- *    operation, the collection, the item's name and its index before and after. Today it
- *    only counts (calstore_stats); implicit scheduling (RFC 6638: iTIP to attendees when an
- *    organizer's object changes, whichever protocol wrote it) goes there. */
+ *    operation, the collection, the item's name and its index before and after, counts the
+ *    write (calstore_stats) and runs implicit scheduling (RFC 6638; calstore/deliver.h,
+ *    docs/scheduling.md): a PUT or DELETE of a scheduling object by its organizer delivers
+ *    each local attendee's copy, an attendee's reply updates the organizer's copy, all
+ *    inside the writer's transaction. So calstore_put and calstore_delete may also answer
+ *    CALSTORE_DENIED with sched_cond_allowed_attendee_change or sched_cond_max_attendees
+ *    (403), and CALSTORE_STORE when a delivery's store write failed. */
 #ifndef ALMANAC_CALSTORE_CALSTORE_H
 #define ALMANAC_CALSTORE_CALSTORE_H
 
@@ -49,6 +53,8 @@ struct calstore_writer {
     struct store *store;
     struct arena *arena;
     uint64_t principal; /* struct store_principal.id */
+    bool no_sched;      /* schedule nothing (RFC 6638): a scheduling delivery itself, so it
+                           never schedules again, or an import of a file */
 };
 
 /* A calendar object validated for writing (calstore_prepare). Borrows the content. */
@@ -87,11 +93,15 @@ enum calstore_rc {
 };
 
 struct calstore_res {
-    enum store_rc store_rc; /* CALSTORE_STORE */
-    const char *uid;        /* CALSTORE_UID_CONFLICT: the UID, */
-    const char *holder;     /* and the name of the item of the target calendar holding it */
-    struct store_item item; /* CALSTORE_OK of put, copy: the item as written */
-    bool created;           /* CALSTORE_OK of put: the name was new */
+    enum store_rc store_rc;   /* CALSTORE_STORE */
+    const char *uid;          /* CALSTORE_UID_CONFLICT: the UID, */
+    const char *holder;       /* and the name of the item of the target calendar holding it */
+    struct store_item item;   /* CALSTORE_OK of put, copy: the item as written */
+    bool created;             /* CALSTORE_OK of put: the name was new */
+    const char *schedule_tag; /* CALSTORE_OK of put: the item's new Schedule-Tag (RFC 6638
+                                 §3.2.10; in the arena), NULL when the write gave none */
+    bool content_changed;     /* CALSTORE_OK of put: the stored bytes are not the object's
+                                 (scheduling added SCHEDULE-STATUS parameters) */
 };
 
 enum calstore_op {

@@ -189,8 +189,9 @@ int calstore_import(struct store *s,
         return store_failed(s, rc, err);
     }
     unsigned allowed = coll.comps ? coll.comps : ALL_COMPS;
-    struct calstore_writer w = {.store = s,
-                                .principal = opts->principal ? opts->principal : coll.owner};
+    /* an import restores objects, it sends nothing: no scheduling (docs/scheduling.md) */
+    struct calstore_writer w = {
+        .store = s, .principal = opts->principal ? opts->principal : coll.owner, .no_sched = true};
     res->total = cal_split_objects(sp);
     struct pending *batch = calloc(CALSTORE_IMPORT_BATCH, sizeof(*batch));
     if (batch == NULL) {

@@ -697,6 +697,37 @@ static void destroy_raw(void *p)
 /* ---------------------------------------------------------------------------------------- */
 /* Route hooks */
 
+/* Prepares the body handling of dr->core->method (raw, none, or what its begin sets up) and
+ * runs its begin. */
+static int method_start(struct dav_req *dr, struct err *err)
+{
+    struct http_request *req = dr->http;
+    if (dr->core->method->raw_body) {
+        int64_t cl = http_req_content_length(req);
+        if (cl > 0 && (uint64_t)cl > dr->core->app->limits.max_resource_size) {
+            return err_set(err, &dav_cond_resource_too_large,
+                           "body of %lld bytes exceeds max_resource_size=%zu", (long long)cl,
+                           dr->core->app->limits.max_resource_size);
+        }
+        buf_init(&dr->core->raw, dr->core->app->limits.max_resource_size);
+        arena_defer(dr->arena, destroy_raw, dr);
+    }
+    if (dr->core->method->no_body && http_req_content_length(req) > 0) {
+        return err_set(err, &dav_cond_unsupported_media, "%s takes no body",
+                       http_req_method_name(req));
+    }
+    if (dr->core->method->begin && dr->core->method->begin(dr, err) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int dav_use_method(struct dav_req *dr, const struct dav_method *m, struct err *err)
+{
+    dr->core->method = m;
+    return method_start(dr, err);
+}
+
 static int route_begin(void *app, struct http_request *req, struct err *err)
 {
     struct arena *a = http_req_arena(req);
@@ -725,21 +756,7 @@ static int route_begin(void *app, struct http_request *req, struct err *err)
         }
         return err_set(err, &dav_cond_not_implemented, "unknown method");
     }
-    if (dr->core->method->raw_body) {
-        int64_t cl = http_req_content_length(req);
-        if (cl > 0 && (uint64_t)cl > dr->core->app->limits.max_resource_size) {
-            return err_set(err, &dav_cond_resource_too_large,
-                           "body of %lld bytes exceeds max_resource_size=%zu", (long long)cl,
-                           dr->core->app->limits.max_resource_size);
-        }
-        buf_init(&dr->core->raw, dr->core->app->limits.max_resource_size);
-        arena_defer(a, destroy_raw, dr);
-    }
-    if (dr->core->method->no_body && http_req_content_length(req) > 0) {
-        return err_set(err, &dav_cond_unsupported_media, "%s takes no body",
-                       http_req_method_name(req));
-    }
-    if (dr->core->method->begin && dr->core->method->begin(dr, err) != 0) {
+    if (method_start(dr, err) != 0) {
         return -1;
     }
     if (dr->core->xml) {

@@ -124,8 +124,15 @@ struct dav_req {
                                         arena */
     const struct dav_limits *limits; /* the app's */
     void *mstate;                    /* the method's own state */
+    bool stored_differs;             /* a PUT's cal_put stored other bytes than the body (the
+                                        server's SCHEDULE-STATUS): no ETag (RFC 4791 §5.3.4) */
     struct dav_core *core;           /* the core's (dav_int.h) */
 };
+
+/* For a method whose begin decides which method the request is (POST: by its body's type):
+ * makes `m` the request's method, sets up its body handling and runs its begin. Called from
+ * the deciding method's begin only, before any body arrives. 0, or -1 with err set. */
+int dav_use_method(struct dav_req *dr, const struct dav_method *m, struct err *err);
 
 /* The body of a raw_body method (PUT), as received; an unwrap_put hook may replace it. */
 struct buf *dav_req_body(struct dav_req *dr);

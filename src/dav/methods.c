@@ -186,7 +186,9 @@ static int put_run(struct dav_req *dr, struct err *err)
     if (dav_commit(dr, err) != 0) {
         return -1;
     }
-    http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, out.modseq));
+    if (!dr->stored_differs) {
+        http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, out.modseq));
+    }
     dav_ext_item_headers(dr, &res.coll, out.id, out.modseq, false, false);
     if (created) {
         http_resp_header(dr->http, "Location", res.href);

@@ -357,6 +357,22 @@ static const struct key keys[] = {
     STR_KEY(eas_mail_domain,
             "localhost",
             "domain of the address Settings UserInformation reports (user@domain)"),
+    /* [scheduling] (docs/scheduling.md) */
+    OPT_STR_KEY(mail_domain,
+                "",
+                "scheduling: every user NAME has the address mailto:NAME@mail_domain (\"\": none; "
+                "admins add more with almanac user address add)"),
+    NUM_KEY(KEY_UINT,
+            sched_max_attendees,
+            "1000",
+            1,
+            100000,
+            "ATTENDEEs of one meeting instance an organizer may save (more: 403 "
+            "max-attendees-per-instance); bounds one write's deliveries"),
+    OPT_STR_KEY(sched_default_calendar,
+                "",
+                "calendar name invitations go to when a user has one of that name (\"\": the "
+                "user's first calendar by name)"),
 };
 
 #undef FIELD_SIZE

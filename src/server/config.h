@@ -70,6 +70,10 @@ struct config {
     size_t eas_max_body;             /* bytes of one WBXML request, default 16 MiB */
     size_t eas_window_bytes;         /* a Sync window stops past this, default 1 MiB */
     char eas_mail_domain[128];       /* Settings UserInformation address domain */
+    /* [scheduling] */
+    char mail_domain[128];            /* mailto:NAME@mail_domain addresses, "" = none */
+    unsigned sched_max_attendees;     /* ATTENDEEs per instance, default 1000 */
+    char sched_default_calendar[256]; /* invitations' calendar name, "" = first by name */
 };
 
 /* Fills `c` with every key's default. */

@@ -24,6 +24,7 @@
 #include "eas/eas.h"
 #include "http/http.h"
 #include "repl/repl.h"
+#include "sched/sched.h"
 #include "server/config.h"
 #include "server/faults.h"
 #include "server/notify.h"
@@ -716,6 +717,9 @@ int main(int argc, char **argv)
     apply_log_level(&cfg);
     cal_init();
     cal_set_max_tz_transitions(cfg.max_tz_transitions);
+    sched_configure(&(struct sched_config){.mail_domain = cfg.mail_domain,
+                                           .max_attendees = cfg.sched_max_attendees,
+                                           .default_calendar_name = cfg.sched_default_calendar});
     rc = serve(&o, &cfg);
     cal_shutdown();
     return rc;

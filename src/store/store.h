@@ -764,4 +764,39 @@ store_share_list_of_coll(struct store *s, uint64_t coll, store_share_fn *fn, voi
 enum store_rc
 store_share_list_of_owner(struct store *s, uint64_t owner, store_share_fn *fn, void *ctx);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Calendar user addresses (issue 13; schema/011_sched.sql): addresses an admin gives a
+ * principal for scheduling (RFC 6638 §2.4.1), besides the ones scheduling derives from the
+ * principal's name. An address belongs to one principal at most; addresses compare ASCII
+ * case-insensitively (kept lower-cased). */
+
+enum {
+    STORE_ADDR_MAX = 320, /* bytes of an address: "mailto:" and RFC 5321's 64 + 1 + 255 */
+};
+
+/* The principal with id `id` (as store_principal_get), strings in the arena. */
+enum store_rc store_principal_get_by_id(struct store *s,
+                                        uint64_t id,
+                                        struct arena *arena,
+                                        struct store_principal *out);
+/* Gives `principal` the address `addr`. STORE_EXISTS when the address belongs to a
+ * principal already (this one or another); STORE_NOTFOUND when there is no such principal;
+ * STORE_LIMIT when `addr` is empty or longer than STORE_ADDR_MAX. Needs a write
+ * transaction. */
+enum store_rc
+store_sched_addr_add(struct store *s, uint64_t principal, const char *addr, struct arena *arena);
+/* Takes `addr` from `principal`; STORE_NOTFOUND when it is not theirs. */
+enum store_rc
+store_sched_addr_del(struct store *s, uint64_t principal, const char *addr, struct arena *arena);
+/* The principal `addr` was given to; STORE_NOTFOUND when none. One indexed read. */
+enum store_rc store_sched_addr_lookup(struct store *s,
+                                      const char *addr,
+                                      struct arena *arena,
+                                      uint64_t *principal_out);
+/* Calls fn for every address of `principal`, in order (strings borrowed for the call); a
+ * non-zero return stops the walk. */
+typedef int store_sched_addr_fn(void *ctx, const char *addr);
+enum store_rc
+store_sched_addr_list(struct store *s, uint64_t principal, store_sched_addr_fn *fn, void *ctx);
+
 #endif

@@ -54,6 +54,15 @@ def event(uid, summary="s", start="20260105T100000Z", end="20260105T110000Z"):
             "END:VEVENT\r\nEND:VCALENDAR\r\n" % (uid, start, end, summary))
 
 
+def meeting(uid, partstat):
+    """A meeting alice organizes with bob invited (issue 13)."""
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:%s\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260105T100000Z\r\n"
+            "DTEND:20260105T110000Z\r\nSUMMARY:m\r\nORGANIZER:mailto:alice@example.org\r\n"
+            "ATTENDEE;PARTSTAT=%s:mailto:bob@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+            % (uid, partstat))
+
+
 def proppatch_body(value):
     return ('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:X="urn:x-test:">'
             '<D:set><D:prop><X:color>%s</X:color></D:prop></D:set>'
@@ -164,7 +173,7 @@ def http_request(srv, method, path, body=None, headers=None, user="alice", auth=
 class StoreFaultsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.fs = FaultServer(config="eas_ping_min_heartbeat = 1\n")
+        cls.fs = FaultServer(config="eas_ping_min_heartbeat = 1\nmail_domain = example.org\n")
         cls.srv = cls.fs.srv
         cls.addClassCleanup(cls._kill)
         if not cls.fs.seam_built_in():
@@ -321,6 +330,27 @@ class StoreFaultsTest(unittest.TestCase):
             self.dav_failed, self.status_is(201),
             undo=self.dav("MOVE", "/calendars/alice/cal2/b.ics", headers={
                 "Destination": "/calendars/alice/cal/b.ics"}))
+
+    def test_caldav_put_meeting_delivers_atomically(self):
+        """Issue 13: the organizer's PUT and bob's copy (with his calendar, inbox and outbox
+        made on the way) commit together or not at all."""
+        self.run_faults("PUT meeting", self.dav("PUT", "/calendars/alice/cal/meet.ics",
+                                                 meeting("meet", "NEEDS-ACTION"), ICS),
+                        self.dav_failed, self.status_is(201),
+                        undo=self.dav("DELETE", "/calendars/alice/cal/meet.ics"))
+
+    def test_caldav_put_reply_updates_organizer_atomically(self):
+        self._ok(http_request(self.srv, "PUT", "/calendars/alice/cal/meet2.ics",
+                              body=meeting("meet2", "NEEDS-ACTION"), headers=ICS), 201)
+        copy = http_request(self.srv, "GET", "/calendars/bob/calendar/meet2.ics", user="bob")
+        self._ok(copy, 200)
+        accepted = copy.text.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED")
+        self.run_faults("PUT reply", lambda: http_request(
+            self.srv, "PUT", "/calendars/bob/calendar/meet2.ics", body=accepted, headers=ICS,
+            user="bob"), self.dav_failed, self.status_is(204))
+        org = http_request(self.srv, "GET", "/calendars/alice/cal/meet2.ics")
+        self.assertIn("PARTSTAT=ACCEPTED", org.text.replace("\r\n ", ""))
+        self._ok(http_request(self.srv, "DELETE", "/calendars/alice/cal/meet2.ics"), 204)
 
     def test_caldav_mkcalendar(self):
         self.run_faults("MKCALENDAR", self.dav("MKCALENDAR", "/calendars/alice/new/"),

@@ -22,7 +22,9 @@ class WebDavTest(ServerTestCase):
     def test_options_announces_class_1_and_3_without_locking(self):
         r = self.req("OPTIONS", HOME)
         self.assertStatus(r, 200)
-        self.assertEqual(r.header("DAV"), "1, 3, access-control, calendar-access, calendarserver-sharing")
+        self.assertEqual(r.header("DAV"),
+                         "1, 3, access-control, calendar-access, calendar-auto-schedule, "
+                         "calendarserver-sharing")
         for m in ("PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "PUT", "DELETE"):
             self.assertIn(m, r.header("Allow"))
         self.assertNotIn("LOCK", r.header("Allow"))

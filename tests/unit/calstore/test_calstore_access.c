@@ -81,7 +81,7 @@ static void test_calstore_access_follows_grant(void **state)
     assert_int_equal(calstore_access(f->s, f->bob.id, &work, &a), STORE_OK);
     assert_int_equal(a, CALSTORE_ACCESS_READ);
 
-    struct calstore_writer w = {f->s, f->a, f->bob.id};
+    struct calstore_writer w = {.store = f->s, .arena = f->a, .principal = f->bob.id};
     struct calstore_res res;
     struct err err;
     err_init(&err);
@@ -109,7 +109,7 @@ static void test_calstore_access_follows_grant(void **state)
     for (size_t i = 0; i < sizeof(coll_ops) / sizeof(coll_ops[0]); i++) {
         assert_int_equal(calstore_check_write(&w, coll_ops[i], &work, &res, &err), CALSTORE_DENIED);
     }
-    struct calstore_writer carol = {f->s, f->a, f->carol.id};
+    struct calstore_writer carol = {.store = f->s, .arena = f->a, .principal = f->carol.id};
     assert_int_equal(calstore_check_write(&carol, CALSTORE_OP_PUT, &work, &res, &err),
                      CALSTORE_DENIED);
     assert_int_equal(store_rollback(f->s), STORE_OK);

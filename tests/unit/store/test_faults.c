@@ -113,6 +113,7 @@ static int setup(void **state)
     assert_int_equal(store_principal_add(s, "bob", "hashb", f->a, &f->bob), STORE_OK);
     assert_int_equal(
         store_share_set(s, f->cal, f->bob.id, STORE_SHARE_READ, NULL, f->a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_sched_addr_add(s, f->p.id, "mailto:alice@example.org", f->a), STORE_OK);
     assert_int_equal(store_commit(s), STORE_OK);
     *state = f;
     return 0;
@@ -320,6 +321,16 @@ static enum store_rc share_revoke(struct fixture *f)
     return store_share_del(f->s, f->cal, f->bob.id);
 }
 
+static enum store_rc addr_add(struct fixture *f)
+{
+    return store_sched_addr_add(f->s, f->bob.id, "mailto:Bob@Example.org", f->a);
+}
+
+static enum store_rc addr_del(struct fixture *f)
+{
+    return store_sched_addr_del(f->s, f->p.id, "mailto:alice@example.org", f->a);
+}
+
 static enum store_rc device_touch_known(struct fixture *f)
 {
     struct store_eas_device d;
@@ -478,6 +489,8 @@ static const struct {
     {"share grant", share_grant, true},
     {"share access change", share_change, false},
     {"share revoke", share_revoke, false},
+    {"calendar user address add", addr_add, true},
+    {"calendar user address delete", addr_del, false},
     {"ActiveSync device touch (known)", device_touch_known, false},
     {"ActiveSync device touch (new)", device_touch_new, true},
     {"ActiveSync policy and device information", device_provision, false},

@@ -1,0 +1,57 @@
+/* calstore/deliver.h: implicit scheduling inside the one calendar write path (calstore's
+ * own; docs/scheduling.md). calstore_put and calstore_delete plan a write's scheduling before
+ * the store write (refusals, the organizer's SCHEDULE-STATUS) and deliver after it, in the
+ * same transaction: the organizer's write and every local attendee's copy commit together
+ * or not at all. */
+#ifndef ALMANAC_CALSTORE_DELIVER_H
+#define ALMANAC_CALSTORE_DELIVER_H
+
+#include "calstore/calstore.h"
+#include "sched/sched.h"
+
+enum deliver_role {
+    DELIVER_NONE,      /* not a scheduling object of the calendar's owner, or no scheduling */
+    DELIVER_ORGANIZER, /* the owner organizes it: requests and cancels go out */
+    DELIVER_ATTENDEE,  /* the owner attends it: a reply may go out */
+};
+
+/* One write's scheduling, between its two halves; in the writer's arena. */
+struct deliver_plan {
+    enum deliver_role role;
+    const char *uid;
+    const char *org_addr;   /* the ORGANIZER's address */
+    struct sched_msg *msgs; /* organizer: the messages, */
+    uint64_t *to;           /* and each one's local principal (0: not local) */
+    size_t nmsgs;
+    const char *self;   /* attendee: the owner's address in the object, */
+    struct slice reply; /* the reply (empty: none), */
+    uint64_t organizer; /* and the organizer's local principal (0: not local) */
+    bool tag;           /* the written item gets a new Schedule-Tag */
+};
+
+/* Plans the scheduling of a write of calendar `coll` from `before` (the stored object, an
+ * empty slice when none) to *content (an empty slice for a delete): the role, the messages
+ * or the reply, and for an organizer *content replaced by the object with SCHEDULE-STATUS
+ * on its ATTENDEE lines (RFC 6638 §3.2.1). CALSTORE_OK; CALSTORE_DENIED with
+ * sched_cond_allowed_attendee_change or sched_cond_max_attendees in err;
+ * CALSTORE_STORE with res->store_rc; CALSTORE_INVALID when an object no longer parses. */
+enum calstore_rc deliver_plan(const struct calstore_writer *w,
+                              const struct store_coll *coll,
+                              struct slice before,
+                              struct slice *content,
+                              struct deliver_plan *plan,
+                              struct calstore_res *res,
+                              struct err *err);
+
+/* Carries out `plan` after the store write of item `item` (0 for a delete) at `modseq`:
+ * the Schedule-Tag, then each local recipient's copy written, replaced or deleted through
+ * calstore as that recipient with scheduling off, and a notice in their schedule inbox.
+ * Same returns as deliver_plan; a store failure fails the whole write. */
+enum calstore_rc deliver_run(const struct calstore_writer *w,
+                             const struct deliver_plan *plan,
+                             uint64_t item,
+                             uint64_t modseq,
+                             struct calstore_res *res,
+                             struct err *err);
+
+#endif
