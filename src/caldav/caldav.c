@@ -224,6 +224,9 @@ static int cal_result(struct dav_req *dr,
     case CALSTORE_INVALID:
         return -1; /* err set */
     case CALSTORE_DENIED:
+        if (err->cond != &calstore_cond_need_privileges) {
+            return -1; /* scheduling's refusals (RFC 6638 preconditions): err set */
+        }
         /* the core checked first (dav_check_write); this is calstore's own guard */
         return dav_need_privileges(dr, coll_href ? coll_href : http_req_path(dr->http),
                                    calstore_op_privilege(op), err);
