@@ -8,7 +8,10 @@ object through calstore, 256 per transaction). Then each operation runs against 
 started almanacd on the same store, after one warm-up request (PROPFIND Depth 0 of the
 calendar, which pays for the argon2id password check), so that almanacd's VmHWM after the
 operation covers that operation only (plus start-up and the warm-up, reported as
-`base_hwm_mb`). VmRSS is also sampled every 20 ms during the operation (`max_rss_mb`).
+`base_hwm_mb`). VmRSS is also sampled every 20 ms during the operation (`max_rss_mb`), and
+almanacd's CPU time (user + system) for the operation is read from /proc (`server_cpu_s`,
+all runs together: the figure a loaded machine disturbs least), and the driver's own
+(`client_cpu_s`: reading, scanning and, for ActiveSync, decoding the answers).
 
 CalDAV: PROPFIND Depth 1; initial sync-collection; sync-collection paged by DAV:limit
 (--page, default 1,000: every page timed); calendar-multiget of 1,000 hrefs (getetag and
@@ -48,7 +51,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import easclient  # noqa: E402  (the test phone's client and codec)
-from eas_sync import USER, RssSampler, Server, status_kb, uid_of  # noqa: E402
+from eas_sync import USER, RssSampler, Server, cpu_s, status_kb, uid_of  # noqa: E402
 from peers import D, iter_generate, month_names, sync_body  # noqa: E402
 from replication import AUTH as BASIC, search_body  # noqa: E402  (bench:bench-pw, as USER)
 
@@ -150,12 +153,16 @@ class Op:
                     "base_hwm_mb": round(status_kb(pid, "VmHWM") / 1024, 1)}
         self.sampler = RssSampler(pid)
         self.sampler.start()
+        self.cpu0 = cpu_s(pid)
+        self.client0 = time.process_time()
         return self
 
     def __exit__(self, *exc):
         self.sampler.stop.set()
         self.sampler.join()
         pid = self.srv.proc.pid
+        self.out["server_cpu_s"] = round(cpu_s(pid) - self.cpu0, 2)
+        self.out["client_cpu_s"] = round(time.process_time() - self.client0, 2)
         self.out["peak_rss_mb"] = round(status_kb(pid, "VmHWM") / 1024, 1)
         self.out["max_rss_mb"] = round(self.sampler.max_kb / 1024, 1)
         self.conn.close()
@@ -312,7 +319,7 @@ def main():
             token0 = t.token
 
         with Op(srv, "sync_paged", res) as op:
-            tok, rows, times, nbytes = "", 0, [], 0
+            tok, rows, times, counts, nbytes = "", 0, [], [], 0
             while True:
                 t = Tally()
                 st, dt = call(op.conn, "REPORT", CAL, sync_body(tok, a.page),
@@ -320,17 +327,20 @@ def main():
                 check(st == 207, "page %d: %d" % (len(times) + 1, st))
                 times.append(dt)
                 rows += t.rows - t.rows_507
+                counts.append(t.rows - t.rows_507)
                 nbytes += t.bytes
                 if not t.rows_507 or not t.token or t.token == tok:
                     break
                 tok = t.token
                 check(len(times) <= n // a.page + 2, "more pages than %d / %d" % (n, a.page))
             check(rows == n, "paged sync: %d rows in %d pages, want %d" % (rows, len(times), n))
+            full = [x for x, c in zip(times, counts) if c == a.page]
             op.out.update(seconds=round(sum(times), 2), bytes=nbytes, pages=len(times),
                           page=a.page, first_ms=round(times[0] * 1000, 1),
                           middle_ms=round(times[len(times) // 2] * 1000, 1),
                           last_ms=round(times[-1] * 1000, 1),
-                          last_full_ms=round(times[-2 if len(times) > 1 else -1] * 1000, 1),
+                          last_full_ms=round(full[-1] * 1000, 1) if full else None,
+                          last_rows=counts[-1],
                           median_ms=round(statistics.median(times) * 1000, 1),
                           first10_median_ms=round(statistics.median(times[:10]) * 1000, 1),
                           last10_median_ms=round(statistics.median(times[-10:]) * 1000, 1),
@@ -463,12 +473,12 @@ def main():
 
 
 def table(res, n):
-    lines = ["| operation | time | bytes | peak RSS (VmHWM) | largest VmRSS during | load avg |",
-             "| --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = ["| operation | time (median) | almanacd CPU (per run) | bytes | peak RSS (VmHWM) | largest VmRSS during "
+             "| load avg |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in res:
         if r["op"] == "load":
             lines.append("| load: `almanac import` of one %.0f MB .ics file | %.1f s (%s "
-                         "events/s) | - | CLI %.1f MB | - | %s |"
+                         "events/s) | - | - | CLI %.1f MB | - | %s |"
                          % (r["file_bytes"] / 1e6, r["seconds"], r["events_per_s"],
                             r["cli_peak_rss_mb"], r["loadavg"]))
             continue
@@ -478,8 +488,10 @@ def table(res, n):
                 t += ", %s %s ms" % (k[:-3].replace("_", " "), r[k])
         what = ("%s pages" % r["pages"] if "pages" in r else "%s windows" % r["windows"]
                 if "windows" in r else "%s rows" % r["rows"])
-        lines.append("| %s (%s) | %s | %.1f MB | %.1f MB | %.1f MB | %s |"
-                     % (r["op"], what, t, r["bytes"] / 1e6,
+        cpu = ("%.2f s" % (r["server_cpu_s"] / len(r.get("runs", [0])))
+               if "server_cpu_s" in r else "-")  # per run
+        lines.append("| %s (%s) | %s | %s | %.1f MB | %.1f MB | %.1f MB | %s |"
+                     % (r["op"], what, t, cpu, r["bytes"] / 1e6,
                         r["peak_rss_mb"], r["max_rss_mb"], r["loadavg"]))
     return "\n".join(lines)
 
