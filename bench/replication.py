@@ -97,28 +97,28 @@ class Server:
         return 0
 
 
-def search(port, collblob, tags):
-    """Streams the request body (tags are generated, never joined whole) and the answer."""
-    head = ('<?xml version="1.0" encoding="utf-8"?><D:searchrequest xmlns:D="DAV:" xmlns:R="%s">'
-            '<R:repl><R:collblob>%s</R:collblob><R:resourcetaglist>' % (R, collblob)).encode()
-    tail = ('</R:resourcetaglist></R:repl><D:sql>%s</D:sql></D:searchrequest>'
-            % SQL.replace("<", "&lt;")).encode()
-
-    def body():
-        yield head
-        chunk = []
-        for t in tags:
-            chunk.append("<R:resourcetag>%s</R:resourcetag>" % t)
-            if len(chunk) == 10000:
-                yield "".join(chunk).encode()
-                chunk = []
-        if chunk:
+def search_body(collblob, tags):
+    """The SEARCH body, generated as it is sent (tags are never joined whole)."""
+    yield ('<?xml version="1.0" encoding="utf-8"?><D:searchrequest xmlns:D="DAV:" xmlns:R="%s">'
+           '<R:repl><R:collblob>%s</R:collblob><R:resourcetaglist>' % (R, collblob)).encode()
+    chunk = []
+    for t in tags:
+        chunk.append("<R:resourcetag>%s</R:resourcetag>" % t)
+        if len(chunk) == 10000:
             yield "".join(chunk).encode()
-        yield tail
+            chunk = []
+    if chunk:
+        yield "".join(chunk).encode()
+    yield ('</R:resourcetaglist></R:repl><D:sql>%s</D:sql></D:searchrequest>'
+           % SQL.replace("<", "&lt;")).encode()
 
+
+def search(port, collblob, tags):
+    """Streams the request body (search_body) and reads the answer."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     t0 = time.perf_counter()
-    c.request("SEARCH", "/exchange/bench/cal/", body=body(), encode_chunked=True,
+    c.request("SEARCH", "/exchange/bench/cal/", body=search_body(collblob, tags),
+              encode_chunked=True,
               headers={"Authorization": AUTH, "Content-Type": "text/xml"})
     r = c.getresponse()
     data = r.read()
