@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # bench/put.sh: durable PUT throughput with wrk (bench/put.lua) against a fresh almanacd.
 # usage: bash bench/put.sh ALMANACD ALMANAC [CONNECTIONS] [SECONDS]
+#   ALMANACD_ARGS  extra almanacd options (e.g. "--workers 32": a PUT holds its worker while
+#                  it waits for the group commit's fsync, so workers bound the commits that
+#                  share one flush)
 # Starts almanacd on a free loopback port with a fresh store in a temporary directory,
 # creates user "bench" and calendar "cal" with the admin CLI, runs
 # `wrk -t2 -cCONNECTIONS -dSECONDSs -s bench/put.lua`, prints wrk's report and one line
@@ -23,8 +26,9 @@ cleanup() {
 trap cleanup EXIT
 printf 'bench-pw\n' | "$almanac" --data "$work/data" user add bench --password-stdin >/dev/null
 "$almanac" --data "$work/data" calendar add bench cal >/dev/null
+# shellcheck disable=SC2086 # word splitting of ALMANACD_ARGS is the point
 "$almanacd" --data "$work/data" --listen 127.0.0.1:0 --port-file "$work/port" \
-    --log-level warn >/dev/null 2>&1 &
+    --log-level warn ${ALMANACD_ARGS:-} >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do
     [ -s "$work/port" ] && break
