@@ -403,11 +403,13 @@ enum store_range_by {
 };
 
 /* Live items of `coll` whose span overlaps [start, end) (unix seconds: dtstart_utc < end and
- * dtend_utc > start), narrowed by `by`, ordered by (dtstart_utc, dtend_utc, id), each with
- * its instance index bytes (store_item.cal.instances) when it has them. By an interval
- * index of spans and instance boxes (schema/010_item_spans.sql; a GiST range index will
- * play its part on PostgreSQL): O(log n + m log m) for m matching items, whatever the
- * history before or after the range, plus the series whose span or box covers it. */
+ * dtend_utc > start; dtend_utc = start also for an instant, dtstart_utc = dtend_utc, which RFC
+ * 4791 §9.9 matches when start <= DTSTART, and for a series, whose last instance may be one:
+ * the caller decides a series by its instances), narrowed by `by`, ordered by (dtstart_utc,
+ * dtend_utc, id), each with its instance index bytes (store_item.cal.instances) when it has them.
+ * By an interval index of spans and instance boxes (schema/010_item_spans.sql; a GiST range index
+ * will play its part on PostgreSQL): O(log n + m log m) for m matching items, whatever the history
+ * before or after the range, plus the series whose span or box covers it. */
 enum store_rc store_items_in_range_open(struct store *s,
                                         uint64_t coll,
                                         int64_t start,

@@ -530,7 +530,9 @@ enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
  * collection's key range (?4..?5: kinds by span or by instance) that meet the range in
  * minutes (?6..?7, rounded outwards), each item is found by its rowid (the unary + keeps
  * the planner off the (coll, dtstart) index, which would read the history before the
- * range), compared exactly (dtstart < end AND dtend > start), and the m matches sorted in a
+ * range), compared exactly (dtstart < end AND dtend > start; dtend = start too for an instant,
+ * dtstart = dtend, and for a series, whose last instance may be one: RFC 4791 §9.9), and the
+ * m matches sorted in a
  * temporary b-tree: O(log n + m log m). */
 static const char *const cursor_sql[CQ_COUNT] = {
     [CQ_ITEMS_BY_NAME] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY name",
@@ -542,7 +544,8 @@ static const char *const cursor_sql[CQ_COUNT] = {
     [CQ_RANGE] = "SELECT " ITEM_COLS ", (SELECT data FROM item_instances x WHERE x.id = "
                  "items.id) FROM items WHERE id IN (SELECT id >> 6 FROM item_spans WHERE "
                  "k0 >= ?4 AND k1 <= ?5 AND t0 <= ?7 AND t1 >= ?6) AND +coll = ?1 AND "
-                 "+dtstart < ?3 AND +dtend > ?2 ORDER BY dtstart, dtend, id",
+                 "+dtstart < ?3 AND (+dtend > ?2 OR (+dtend = ?2 AND (+dtstart = +dtend OR "
+                 "+recurring))) ORDER BY dtstart, dtend, id",
     [CQ_CHILDREN] = "SELECT " COLL_COLS " FROM collections WHERE parent = ?1 ORDER BY name",
     [CQ_ALL_COLLS] = "SELECT " COLL_COLS " FROM collections ORDER BY id",
     [CQ_EAS_AGED] = "SELECT " ITEM_COLS " FROM items JOIN (SELECT item AS m_item, dtend AS "

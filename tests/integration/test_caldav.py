@@ -395,6 +395,22 @@ class CalDavTest(CalDavHelpers, ServerTestCase):
         self.assertEqual(sorted(self.hrefs(r)),
                          [self.cal + n for n in ("feb.ics", "forever.ics", "weekly.ics")])
 
+    def test_instants_match_from_the_range_start_rfc4791_9_9(self):
+        # RFC 4791 §9.9: an event with neither DTEND nor DURATION matches when
+        # start <= DTSTART < end, so one exactly at the range's start is in, one exactly at
+        # its end is out; a series of instants likewise
+        def instant(uid, at, extra=""):
+            return event(uid, at, "", extra).replace("DTEND:\r\n", "")
+        self.put("at-start.ics", instant("at-start", "20260201T000000Z"))
+        self.put("at-end.ics", instant("at-end", "20260301T000000Z"))
+        self.put("before.ics", instant("before", "20260131T235959Z"))
+        self.put("daily.ics", instant("daily", "20260130T000000Z", "RRULE:FREQ=DAILY;COUNT=3\r\n"))
+        r = self.query()
+        self.assertStatus(r, 207)
+        self.assertEqual(sorted(self.hrefs(r)), [self.cal + "at-start.ics", self.cal + "daily.ics"])
+        r = self.query(start="20260301T000000Z", end="20260302T000000Z")
+        self.assertEqual(self.hrefs(r), [self.cal + "at-end.ics"])
+
     def test_rdates_are_instances_of_the_series(self):
         # RFC 5545 §3.8.5.2: the only February instance is an RDATE (one a PERIOD)
         self.put("rdate.ics", event("rdate", "20260110T100000Z", "20260110T110000Z",

@@ -196,7 +196,10 @@ static int64_t minute(int64_t t, bool up)
 /* The brute-force answer for one item. */
 static bool model_in_range(const struct mitem *m, int64_t a, int64_t b, enum store_range_by by)
 {
-    if (!m->live || !m->cal.has_span || !(m->cal.dtstart_utc < b && m->cal.dtend_utc > a)) {
+    const struct store_cal_index *c = &m->cal;
+    /* RFC 4791 §9.9: an instant at the range's start is in; a series may end with one */
+    bool instant = c->dtend_utc == a && (c->dtstart_utc == c->dtend_utc || c->is_recurring);
+    if (!m->live || !c->has_span || !(c->dtstart_utc < b && (c->dtend_utc > a || instant))) {
         return false;
     }
     if (by == STORE_RANGE_SPAN || m->cal.nboxes == 0) {
