@@ -17,6 +17,7 @@
 
 #include "caldav/caldav.h"
 #include "caldav/caldav_int.h"
+#include "sched/sched.h"
 #include "xml/xmlin.h"
 #include "xml/xmlout.h"
 
@@ -304,8 +305,8 @@ static int post_begin(struct dav_req *dr, struct err *err)
     return 0;
 }
 
-/* The user a sharee href names: mailto:<user>@..., or /principals/<user>/ (absolute URL or
- * path); NULL when it names none. */
+/* The user a sharee href names by its form alone: mailto:<user>@..., or /principals/<user>/
+ * (absolute URL or path); NULL when it names none. */
 static const char *sharee_user(struct dav_req *dr, const char *href)
 {
     if (!href) {
@@ -333,6 +334,26 @@ static const char *sharee_user(struct dav_req *dr, const char *href)
     return arena_strndup(dr->arena, user, len);
 }
 
+/* The principal a sharee href names: a calendar user address of scheduling's (an address an
+ * admin gave, mailto:<user>@<mail_domain>, the principal URL; sched_addr_resolve), else by
+ * its form alone (sharee_user: any mailto:'s part before '@'). STORE_NOTFOUND when none. */
+static enum store_rc sharee_of(struct dav_req *dr, const char *href, struct store_principal *out)
+{
+    if (!href) {
+        return STORE_NOTFOUND;
+    }
+    uint64_t id = 0;
+    enum store_rc rc = sched_addr_resolve(dr->store, href, dr->arena, &id, NULL);
+    if (rc == STORE_OK) {
+        return store_principal_get_by_id(dr->store, id, dr->arena, out);
+    }
+    if (rc != STORE_NOTFOUND) {
+        return rc;
+    }
+    const char *user = sharee_user(dr, href);
+    return user ? store_principal_get(dr->store, user, dr->arena, out) : STORE_NOTFOUND;
+}
+
 static int share_run(struct dav_req *dr, struct post_state *p, struct dav_res *res, struct err *err)
 {
     if (res->kind != DAV_RES_COLL || res->coll.kind == STORE_COLL_HOME) {
@@ -345,10 +366,8 @@ static int share_run(struct dav_req *dr, struct post_state *p, struct dav_res *r
         return err_set(err, &dav_cond_forbidden, "only a calendar is shared");
     }
     for (struct share_entry *e = p->head; e; e = e->next) {
-        const char *user = sharee_user(dr, e->href);
         struct store_principal sp;
-        enum store_rc rc =
-            user ? store_principal_get(dr->store, user, dr->arena, &sp) : STORE_NOTFOUND;
+        enum store_rc rc = sharee_of(dr, e->href, &sp);
         if (rc == STORE_NOTFOUND && e->remove) {
             continue; /* no such user holds no grant */
         }

@@ -496,6 +496,17 @@ class SharingTest(ServerTestCase):
         self.assertIn("<CS:user><D:href>/principals/dave/</D:href><CS:common-name>dave"
                       "</CS:common-name><CS:invite-accepted/><CS:access><CS:read-write/>", invite)
         self.assertIn("<CS:shared-owner/>", r.text)
+        # a scheduling address an admin gave (docs/scheduling.md) names its user, whatever
+        # its part before '@': carol as mailto:chief@corp.example
+        self.srv.cli("user", "address", "add", "carol", "mailto:chief@corp.example")
+        r = self.req("POST", own, headers=XML,
+                     body=share_body(sets=[("mailto:chief@corp.example", False)]))
+        self.assertStatus(r, 200)
+        self.assertIn("in\talice/apple\tcarol\tread\t",
+                      self.srv.cli("share", "list", "carol").stdout)
+        self.assertStatus(self.req("POST", own, headers=XML,
+                                   body=share_body(removes=["mailto:chief@corp.example"])), 200)
+        self.assertNotIn("alice/apple", self.srv.cli("share", "list", "carol").stdout)
         # dave finds it in his home at once, and writes
         r = self.propfind("/calendars/dave/", "dave",
                           ["<D:resourcetype/>", cs("shared-url"), cs("invite")], "1")
