@@ -172,6 +172,23 @@ parse_owned(struct slice ics, struct arena *arena, bool *failed, struct err *err
     return d;
 }
 
+/* parse_owned() and collect(): 0 with *doc and *cs (both empty, *doc NULL, for an empty
+ * slice), or -1 with err set. */
+static int parse_collect(
+    struct slice ics, struct arena *arena, struct cal_doc **doc, struct comps *cs, struct err *err)
+{
+    *cs = (struct comps){0};
+    bool failed;
+    *doc = parse_owned(ics, arena, &failed, err);
+    if (failed) {
+        return -1;
+    }
+    if (*doc) {
+        collect(*doc, arena, cs);
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* sched_info */
 
@@ -445,21 +462,11 @@ int sched_organizer_msgs(struct slice before,
 {
     *msgs = NULL;
     *nmsgs = 0;
-    bool failed;
-    struct cal_doc *bd = parse_owned(before, arena, &failed, err);
-    if (failed) {
+    struct cal_doc *bd, *ad;
+    struct comps bc, ac;
+    if (parse_collect(before, arena, &bd, &bc, err) != 0 ||
+        parse_collect(after, arena, &ad, &ac, err) != 0) {
         return -1;
-    }
-    struct cal_doc *ad = parse_owned(after, arena, &failed, err);
-    if (failed) {
-        return -1;
-    }
-    struct comps bc = {0}, ac = {0};
-    if (bd) {
-        collect(bd, arena, &bc);
-    }
-    if (ad) {
-        collect(ad, arena, &ac);
     }
     const char *borg = NULL, *aorg = NULL;
     for (size_t i = 0; i < bc.n && !borg; i++) {
@@ -653,21 +660,16 @@ int sched_apply_request(struct slice existing,
                         struct slice *out,
                         struct err *err)
 {
-    bool failed;
-    struct cal_doc *od = parse_owned(existing, arena, &failed, err);
-    if (failed) {
+    struct cal_doc *od, *rd;
+    struct comps oc, rc;
+    if (parse_collect(existing, arena, &od, &oc, err) != 0 ||
+        parse_collect(request, arena, &rd, &rc, err) != 0) {
         return -1;
     }
-    struct cal_doc *rd = parse_owned(request, arena, &failed, err);
     if (!rd) {
-        return failed ? -1 : err_set(err, &cal_cond_valid_calendar_data, "an empty request");
+        return err_set(err, &cal_cond_valid_calendar_data, "an empty request");
     }
     cal_prop_remove_all(cal_doc_root(rd), CAL_PROP_METHOD);
-    struct comps oc = {0}, rc;
-    if (od) {
-        collect(od, arena, &oc);
-    }
-    collect(rd, arena, &rc);
     struct cal_node *omaster = find_key(&oc, KEY_MASTER);
     struct cal_node *rmaster = find_key(&rc, KEY_MASTER);
     /* the series' times stand: the attendee's own declines of instances stay */
@@ -767,20 +769,15 @@ int sched_attendee_reply(struct slice before,
                          struct err *err)
 {
     *out = (struct slice){"", 0};
-    bool failed;
-    struct cal_doc *bd = parse_owned(before, arena, &failed, err);
-    if (failed) {
+    struct cal_doc *bd, *ad;
+    struct comps bc, ac;
+    if (parse_collect(before, arena, &bd, &bc, err) != 0 ||
+        parse_collect(after, arena, &ad, &ac, err) != 0) {
         return -1;
     }
-    struct cal_doc *ad = parse_owned(after, arena, &failed, err);
     if (!ad) {
-        return failed ? -1 : 0;
+        return 0;
     }
-    struct comps bc = {0}, ac;
-    if (bd) {
-        collect(bd, arena, &bc);
-    }
-    collect(ad, arena, &ac);
     struct cal_doc *rd = new_doc(&(struct comps){0}, "REPLY", arena);
     struct cal_node *root = cal_doc_root(rd);
     size_t n = 0;
@@ -888,18 +885,20 @@ int sched_apply_reply(struct slice org,
 {
     *changed = false;
     *out = org;
-    bool failed;
-    struct cal_doc *od = parse_owned(org, arena, &failed, err);
-    if (!od) {
-        return failed ? -1 : 0;
-    }
-    struct cal_doc *rd = parse_owned(reply, arena, &failed, err);
-    if (!rd) {
-        return failed ? -1 : 0;
-    }
+    struct cal_doc *od, *rd;
     struct comps oc, rc;
-    collect(od, arena, &oc);
-    collect(rd, arena, &rc);
+    if (parse_collect(org, arena, &od, &oc, err) != 0) {
+        return -1;
+    }
+    if (!od) {
+        return 0;
+    }
+    if (parse_collect(reply, arena, &rd, &rc, err) != 0) {
+        return -1;
+    }
+    if (!rd) {
+        return 0;
+    }
     struct cal_node *master = find_key(&oc, KEY_MASTER);
     struct cal_node *root = cal_doc_root(od);
     for (size_t i = 0; i < rc.n; i++) {
@@ -1035,18 +1034,20 @@ int sched_attendee_check(struct slice before,
                          struct arena *arena,
                          struct err *err)
 {
-    bool failed;
-    struct cal_doc *bd = parse_owned(before, arena, &failed, err);
-    if (!bd) {
-        return failed ? -1 : 0;
-    }
-    struct cal_doc *ad = parse_owned(after, arena, &failed, err);
-    if (!ad) {
-        return failed ? -1 : 0;
-    }
+    struct cal_doc *bd, *ad;
     struct comps bc, ac;
-    collect(bd, arena, &bc);
-    collect(ad, arena, &ac);
+    if (parse_collect(before, arena, &bd, &bc, err) != 0) {
+        return -1;
+    }
+    if (!bd) {
+        return 0;
+    }
+    if (parse_collect(after, arena, &ad, &ac, err) != 0) {
+        return -1;
+    }
+    if (!ad) {
+        return 0;
+    }
     struct cal_node *bmaster = find_key(&bc, KEY_MASTER);
     struct cal_node *amaster = find_key(&ac, KEY_MASTER);
     for (size_t i = 0; i < ac.n; i++) {
