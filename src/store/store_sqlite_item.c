@@ -529,10 +529,9 @@ enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
  * query is the exception: the R*Tree item_spans gives the ids of the boxes of the
  * collection's key range (?4..?5: kinds by span or by instance) that meet the range in
  * minutes (?6..?7, rounded outwards), each item is found by its rowid (the unary + keeps
- * the planner off the (coll, dtstart) index, which would read the history before the
- * range), compared exactly (dtstart < end AND dtend > start; dtend = start too for an instant,
- * dtstart = dtend, and for a series, whose last instance may be one: RFC 4791 §9.9), and the
- * m matches sorted in a
+ * the planner off the collection's own indexes, which would read its whole history), compared
+ * exactly (dtstart < end AND dtend > start; dtend = start too for an instant, dtstart = dtend, and
+ * for a series, whose last instance may be one: RFC 4791 §9.9), and the m matches sorted in a
  * temporary b-tree: O(log n + m log m). */
 static const char *const cursor_sql[CQ_COUNT] = {
     [CQ_ITEMS_BY_NAME] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY name",
