@@ -25,15 +25,17 @@ enum {
 };
 
 struct http_watch_conn {
-    struct http_watch_conn *prev; /* in the waiting list, oldest wait first; NULL when first */
-    struct http_watch_conn *next; /* or when not waiting */
+    struct http_watch_conn *prev; /* in the waiting list, oldest wait first, or in the busy */
+    struct http_watch_conn *next; /* list, oldest request first; NULL at either end */
     int fd;
     bool is_waiting;     /* between requests (or before the first): in the waiting list */
+    bool is_busy;        /* in a request: in the busy list */
     bool is_closing;     /* the watchdog answered or shut the socket down; MHD closes it */
     bool is_tls;         /* TLS records: closed without a plaintext 408 */
     int64_t wait_us;     /* monotonic time it began to wait */
     uint64_t wait_bytes; /* bytes the socket had received then (tcpi_bytes_received) */
     int64_t request_us;  /* when bytes of the next request were first seen; 0 = none yet */
+    int64_t busy_us;     /* when its current request's headers were complete */
     char addr[HTTP_WATCH_ADDR_MAX];
 };
 
@@ -45,41 +47,71 @@ struct http_watch {
     bool is_stopping;
     struct http_watch_conn *head; /* the waiting connections, by wait_us */
     struct http_watch_conn *tail;
+    struct http_watch_conn *busy_head; /* the connections in a request, by busy_us */
+    struct http_watch_conn *busy_tail;
     unsigned open;    /* records */
     unsigned closing; /* records with is_closing set */
 };
 
+/* The connection lists: `head`/`tail` of the waiting list or of the busy list. A
+ * connection is in at most one, through the same links. */
+static void
+list_append(struct http_watch_conn **head, struct http_watch_conn **tail, struct http_watch_conn *c)
+{
+    c->prev = *tail;
+    c->next = NULL;
+    if (*tail) {
+        (*tail)->next = c;
+    } else {
+        *head = c;
+    }
+    *tail = c;
+}
+
+static void
+list_remove(struct http_watch_conn **head, struct http_watch_conn **tail, struct http_watch_conn *c)
+{
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        *head = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    } else {
+        *tail = c->prev;
+    }
+    c->prev = NULL;
+    c->next = NULL;
+}
+
 static void waiting_append(struct http_watch *w, struct http_watch_conn *c)
 {
-    c->prev = w->tail;
-    c->next = NULL;
-    if (w->tail) {
-        w->tail->next = c;
-    } else {
-        w->head = c;
-    }
-    w->tail = c;
+    list_append(&w->head, &w->tail, c);
     c->is_waiting = true;
 }
 
 static void waiting_remove(struct http_watch *w, struct http_watch_conn *c)
 {
-    if (!c->is_waiting) {
-        return;
+    if (c->is_waiting) {
+        list_remove(&w->head, &w->tail, c);
+        c->is_waiting = false;
     }
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        w->head = c->next;
+}
+
+static void busy_append(struct http_watch *w, struct http_watch_conn *c, int64_t now_us)
+{
+    c->busy_us = now_us;
+    list_append(&w->busy_head, &w->busy_tail, c);
+    c->is_busy = true;
+}
+
+static void busy_remove(struct http_watch *w, struct http_watch_conn *c)
+{
+    if (c->is_busy) {
+        list_remove(&w->busy_head, &w->busy_tail, c);
+        c->is_busy = false;
     }
-    if (c->next) {
-        c->next->prev = c->prev;
-    } else {
-        w->tail = c->prev;
-    }
-    c->prev = NULL;
-    c->next = NULL;
-    c->is_waiting = false;
 }
 
 /* The bytes `fd` has received since it was opened (TCP_INFO tcpi_bytes_received, Linux 4.1
@@ -253,6 +285,16 @@ static void reclaim(struct http_watch *w, int64_t now_us)
             return;
         }
     }
+    /* So will, most likely, a connection whose request began less than a second ago (most
+     * are answered in milliseconds, and it waits again): one such connection spares one
+     * request still arriving. A request older than that, a waiting Ping among them, is not
+     * counted. The busy list is in order of busy_us: walked from its young end. */
+    for (struct http_watch_conn *b = w->busy_tail; b && excess > 0; b = b->prev) {
+        if (now_us - b->busy_us >= (int64_t)HTTP_WATCH_RECLAIM_MIN_IDLE_MS * 1000) {
+            break;
+        }
+        excess -= !b->is_closing;
+    }
     if (excess > 0) {
         reclaim_slow_headers(w, now_us, excess);
     }
@@ -349,9 +391,9 @@ http_watch_conn_open(struct http_watch *w, int fd, const char *addr, bool is_tls
     }
     c->fd = fd;
     c->is_tls = is_tls;
-    c->wait_us = time_mono_us();
     log_sanitize(addr, strlen(addr), c->addr, sizeof(c->addr));
     pthread_mutex_lock(&w->lock);
+    c->wait_us = time_mono_us(); /* under the lock: the list stays in order of wait_us */
     waiting_append(w, c);
     w->open++;
     pthread_mutex_unlock(&w->lock);
@@ -366,6 +408,7 @@ void http_watch_conn_close(struct http_watch *w, struct http_watch_conn **cp)
     }
     pthread_mutex_lock(&w->lock);
     waiting_remove(w, c);
+    busy_remove(w, c);
     w->open--;
     w->closing -= c->is_closing ? 1 : 0;
     pthread_mutex_unlock(&w->lock);
@@ -378,6 +421,9 @@ bool http_watch_request_begin(struct http_watch *w, struct http_watch_conn *c)
     pthread_mutex_lock(&w->lock);
     bool ok = !c->is_closing;
     waiting_remove(w, c);
+    if (ok && !c->is_busy) {
+        busy_append(w, c, time_mono_us());
+    }
     pthread_mutex_unlock(&w->lock);
     return ok;
 }
@@ -389,6 +435,7 @@ void http_watch_request_end(struct http_watch *w, struct http_watch_conn *c)
     uint64_t received = 0;
     (void)bytes_received(c->fd, &received);
     pthread_mutex_lock(&w->lock);
+    busy_remove(w, c);
     if (!c->is_waiting && !c->is_closing) {
         c->wait_us = time_mono_us();
         c->wait_bytes = received;

@@ -7,9 +7,10 @@
  * are closed, oldest first, so that new clients find room; when none is idle, the
  * connections whose request headers are still arriving after a second are answered 408
  * header-timeout and closed, slowest first (a client trickling its headers would otherwise
- * hold its connection for the whole header_timeout). A connection inside a request (headers
- * in, until its answer is sent; a suspended ActiveSync Ping among them) is never touched:
- * the request's own limits apply to it.
+ * hold its connection for the whole header_timeout), each request that began less than a
+ * second ago sparing one of them (it is most likely about to be idle). A connection inside a
+ * request (headers in, until its answer is sent; a suspended ActiveSync Ping among them) is never
+ * touched: the request's own limits apply to it.
  *
  * libmicrohttpd tells nothing of a request before its headers are complete, so whether bytes
  * of a request have arrived is asked of the kernel (TCP_INFO tcpi_bytes_received: Linux).

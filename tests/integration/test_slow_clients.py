@@ -63,6 +63,22 @@ def is_closed(sock, timeout):
         return False
 
 
+def one_is_closed(socks, timeout):
+    """True when the server closes one of `socks` within `timeout` seconds. Which one is
+    the server's to choose: the one it has seen idle longest, and a filler answered first
+    may have been seen idle later than the next (its worker thread records the end of a
+    request after the answer has left)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        readable = select.select(socks, [], [], left)[0]
+        for s in readable:
+            if is_closed(s, 1):
+                return True
+
+
 class SlowClientsTest(ServerTestCase):
     CONFIG = "header_timeout = 2\nmin_body_rate = 1000\nbody_rate_window = 1\n"
 
@@ -237,7 +253,7 @@ class IdleConnectionsTest(ServerTestCase):
         idle = self.fill(4)
         time.sleep(0.5)
         self.new_client_is_served()
-        self.assertTrue(is_closed(idle[0], 5), "the oldest idle connection was closed")
+        self.assertTrue(one_is_closed(idle, 5), "no idle connection was closed")
         self.assertIn("idle connection reclaimed", self.srv.read_log())
 
     def test_a_begun_request_is_not_reclaimed_as_idle_issue_14(self):
@@ -250,7 +266,7 @@ class IdleConnectionsTest(ServerTestCase):
         idle = self.fill(3)
         time.sleep(0.5)
         self.new_client_is_served()
-        self.assertTrue(is_closed(idle[0], 5), "the oldest idle connection was closed")
+        self.assertTrue(one_is_closed(idle, 5), "no idle connection was closed")
         self.assertFalse(select.select([begun], [], [], 0)[0], "the begun request was closed")
 
     def start_ping(self, calendar, device):
@@ -345,7 +361,7 @@ class IdleConnectionsTest(ServerTestCase):
         served = self.new_client_is_served()
         served.close()
         self.assertFalse(select.select([ping], [], [], 0)[0], "the Ping was answered or closed")
-        self.assertTrue(is_closed(idle[0], 5), "the oldest idle connection was closed")
+        self.assertTrue(one_is_closed(idle, 5), "no idle connection was closed")
         # the Ping still waits, and a write wakes it
         ics = ICS.replace("slow-1", "ping-wake") % "wake"
         r = self.srv.request("PUT", "/calendars/alice/pings/wake.ics", body=ics,

@@ -3,7 +3,7 @@
  * boundaries, close) and the client's. A request begun and not complete by header_timeout
  * is answered 408 and shut down; an idle connection is left alone however long; when room
  * runs out the idle connections are closed, and neither a begun request nor one inside a
- * request is. */
+ * request is; a request that began under a second ago spares a trickler. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -151,12 +151,49 @@ static void test_watch_reclaims_only_idle_connections_when_room_runs_out(void **
     http_watch_destroy(&w);
 }
 
+static void test_watch_lets_a_just_begun_request_spare_a_slow_header(void **state)
+{
+    (void)state;
+    /* 2 open, room for 1 without the reserve: one must go. c[1]'s headers trickle; c[0] is
+     * inside a request begun well after them, about to be idle: the trickler is spared,
+     * and once c[0] waits it is the one closed, as idle */
+    struct http_watch_config cfg = {.header_timeout = 60, .max_connections = 2, .reserve = 1};
+    struct http_watch *w = NULL;
+    assert_int_equal(http_watch_create(&cfg, &w), 0);
+    struct pair p[2];
+    struct http_watch_conn *c[2];
+    for (int i = 0; i < 2; i++) {
+        p[i] = tcp_pair();
+        c[i] = http_watch_conn_open(w, p[i].server, "127.0.0.1", false);
+    }
+    assert_int_equal(send(p[1].client, "G", 1, 0), 1);
+    assert_true(http_watch_request_begin(w, c[0]));
+    http_watch_request_end(w, c[0]); /* a first request: c[0] is idle, but young */
+    sleep_ms(800);
+    assert_true(http_watch_request_begin(w, c[0])); /* a second one */
+    sleep_ms(600); /* c[1]'s headers are past a second: a candidate, spared by c[0] */
+    assert_false(readable(p[1].client, 0));
+    assert_false(readable(p[0].client, 0));
+    http_watch_request_end(w, c[0]);
+    assert_true(readable(p[0].client, 3000)); /* idle a second, and closed */
+    char buf[8];
+    assert_int_equal(recv(p[0].client, buf, sizeof(buf), 0), 0);
+    assert_false(readable(p[1].client, 500));
+    for (int i = 0; i < 2; i++) {
+        http_watch_conn_close(w, &c[i]);
+        close(p[i].server);
+        close(p[i].client);
+    }
+    http_watch_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watch_answers_408_to_headers_past_header_timeout),
         cmocka_unit_test(test_watch_leaves_an_idle_connection_to_idle_timeout),
         cmocka_unit_test(test_watch_reclaims_only_idle_connections_when_room_runs_out),
+        cmocka_unit_test(test_watch_lets_a_just_begun_request_spare_a_slow_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
