@@ -352,6 +352,86 @@ static int subscriptions(struct buf *b,
     return rc == 0 ? 0 : -1;
 }
 
+static int td(struct buf *b, const char *cls, const char *v)
+{
+    int rc = buf_appendf(b, "<td class=\"%s\">", cls);
+    rc |= web_html_text(b, v ? v : "-");
+    rc |= buf_append_cstr(b, "</td>");
+    return rc;
+}
+
+/* The sharing section: the calendars others share with the user (store_share_list_of_sharee)
+ * and the user's calendars shared with others (_of_owner), each with its access. Shown only,
+ * for grants are made by clients (CS:share) or by an admin (almanac share). */
+struct share_ctx {
+    struct buf *b;
+    size_t n;
+    bool mine; /* the user's own calendars, shared with others */
+    int rc;
+};
+
+static const char *access_name(enum store_share_access a)
+{
+    return a == STORE_SHARE_READ_WRITE ? "read-write" : "read";
+}
+
+static int share_row(void *ctx, const struct store_share *sh)
+{
+    struct share_ctx *c = ctx;
+    struct buf *b = c->b;
+    if (c->n++ == 0) {
+        c->rc |= c->mine ? buf_append_cstr(b, "<h4>You share</h4><table id=\"shared-by-me\">"
+                                              "<thead><tr><th>Calendar</th><th>With</th>"
+                                              "<th>Access</th></tr></thead><tbody>\n")
+                         : buf_append_cstr(b, "<h4>Shared with you</h4>"
+                                              "<table id=\"shared-with-me\"><thead><tr>"
+                                              "<th>Calendar</th><th>Owner</th><th>Owner's "
+                                              "calendar</th><th>Access</th></tr></thead>"
+                                              "<tbody>\n");
+    }
+    c->rc |= buf_append_cstr(b, "<tr data-share=\"");
+    c->rc |= web_html_text(b, c->mine ? sh->coll_name : sh->name);
+    c->rc |= buf_append_cstr(b, "\">");
+    if (c->mine) {
+        c->rc |= td(b, "calendar", sh->coll_name);
+        c->rc |= td(b, "sharee", sh->sharee_name);
+    } else {
+        c->rc |= td(b, "calendar", sh->name);
+        c->rc |= td(b, "owner", sh->owner_name);
+        c->rc |= td(b, "owner-calendar", sh->coll_name);
+    }
+    c->rc |= td(b, "access", access_name(sh->access));
+    c->rc |= buf_append_cstr(b, "</tr>\n");
+    return 0;
+}
+
+/* Returns 0, or -1 when the page ran out of room; *src is the store's answer. */
+static int sharing(struct buf *b, struct web_req *wr, enum store_rc *src)
+{
+    int rc = buf_append_cstr(b, "<section id=\"sharing\"><h3>Sharing</h3>\n");
+    struct share_ctx with = {.b = b};
+    *src = store_share_list_of_sharee(wr->store, wr->principal.id, share_row, &with);
+    if (*src != STORE_OK) {
+        return 0;
+    }
+    rc |= with.rc;
+    rc |= with.n ? buf_append_cstr(b, "</tbody></table>\n")
+                 : buf_append_cstr(b, "<p id=\"no-shared-with-me\">Nobody shares a calendar with "
+                                      "you.</p>\n");
+    struct share_ctx mine = {.b = b, .mine = true};
+    *src = store_share_list_of_owner(wr->store, wr->principal.id, share_row, &mine);
+    if (*src != STORE_OK) {
+        return 0;
+    }
+    rc |= mine.rc;
+    rc |= mine.n ? buf_append_cstr(b, "</tbody></table>\n")
+                 : buf_append_cstr(b, "<p id=\"no-shared-by-me\">You share no calendar.</p>\n");
+    rc |= buf_append_cstr(b, "<p>Calendar apps that share (Apple Calendar) grant and revoke "
+                             "access; an administrator does it with <code>almanac share</code>."
+                             "</p></section>\n");
+    return rc == 0 ? 0 : -1;
+}
+
 int web_page_calendars(struct web_req *wr, struct err *err)
 {
     struct cal_row *rows = NULL;
@@ -372,6 +452,12 @@ int web_page_calendars(struct web_req *wr, struct err *err)
     if (n > 0) {
         rc |= subscriptions(&b, wr, rows, n, &subs);
     }
+    enum store_rc shrc = STORE_OK;
+    rc |= sharing(&b, wr, &shrc);
+    if (shrc != STORE_OK) {
+        buf_deinit(&b);
+        return web_store_err(wr, shrc, err);
+    }
     return finish(wr, &b, rc, err);
 }
 
@@ -384,14 +470,6 @@ struct dev_ctx {
     size_t n;
     int rc;
 };
-
-static int td(struct buf *b, const char *cls, const char *v)
-{
-    int rc = buf_appendf(b, "<td class=\"%s\">", cls);
-    rc |= web_html_text(b, v ? v : "-");
-    rc |= buf_append_cstr(b, "</td>");
-    return rc;
-}
 
 static int device_row(void *ctx, const struct store_eas_device *d)
 {

@@ -183,6 +183,33 @@ class WebPageTest(ServerTestCase):
         self.assertEqual(self.calendar_row("empty")[:2], (0, 0))
         self.shot("03-calendars")
 
+    def test_03a_sharing(self):
+        # bob's calendar shared with alice, and alice's shared with bob: both tables, with
+        # the names each side sees and the access; nothing before the grants
+        self.go("/web/")
+        self.assertEqual(self.text("#no-shared-with-me"), "Nobody shares a calendar with you.")
+        self.assertEqual(self.text("#no-shared-by-me"), "You share no calendar.")
+        r = self.srv.request("MKCALENDAR", "/calendars/bob/team/", user="bob")
+        self.assertEqual(r.status, 201, r)
+        self.srv.cli("share", "bob", "team", "alice", "read-write")
+        self.srv.cli("share", "alice", "work", "bob", "read")
+        try:
+            self.go("/web/")
+            row = self.driver.find_element(By.CSS_SELECTOR, "#shared-with-me tr[data-share]")
+            self.assertEqual(row.get_attribute("data-share"), "bob-team")
+            self.assertEqual([row.find_element(By.CSS_SELECTOR, "." + c).text
+                              for c in ("calendar", "owner", "owner-calendar", "access")],
+                             ["bob-team", "bob", "team", "read-write"])
+            row = self.driver.find_element(By.CSS_SELECTOR, "#shared-by-me tr[data-share]")
+            self.assertEqual([row.find_element(By.CSS_SELECTOR, "." + c).text
+                              for c in ("calendar", "sharee", "access")],
+                             ["work", "bob", "read"])
+            self.assertEqual(self.driver.find_elements(By.ID, "no-shared-with-me"), [])
+            self.shot("03a-sharing")
+        finally:
+            self.srv.cli("unshare", "bob", "team", "alice")
+            self.srv.cli("unshare", "alice", "work", "bob")
+
     def test_04_import_through_the_form(self):
         path = os.path.join(self.tmp, "import.ics")
         with open(path, "w", newline="") as f:
