@@ -200,26 +200,46 @@ void repl_query_hash(struct slice canonical, uint8_t out[16])
 /* ---------------------------------------------------------------------------------------- */
 /* Tag set */
 
-struct tag_slot {
-    uint64_t id; /* 0 = empty (item ids start at 1) */
-    uint64_t modseq;
+/* A listed tag, packed: ids and modseqs are 48-bit in a resourcetag (§1.2), so 12 bytes. */
+struct tag_entry {
+    uint32_t id_lo;
+    uint16_t id_hi;
+    uint16_t modseq_hi;
+    uint32_t modseq_lo;
 };
 
 struct repl_tagset {
-    struct tag_slot *slots;
-    size_t cap; /* power of two */
-    size_t count;
+    struct tag_entry *v; /* [0, sorted) by id, one per id; [sorted, len) appended since */
+    size_t len;
+    size_t cap;
+    size_t sorted;
     size_t max_items;
+    /* The directory of the sorted entries, built by seal(): the entries of ids in bucket b
+     * ((id - dir_base) >> dir_shift) are [dir[b], dir[b + 1]). NULL until then. */
+    uint32_t *dir;
+    uint64_t dir_base;
+    unsigned dir_shift;
 };
 
 enum {
-    TAGSET_INITIAL = 1024
+    TAGSET_INITIAL = 1024,
+    TAGSET_DIR_BITS = 16, /* 65,536 buckets: 256 KiB, about 16 entries each at 1,000,000 */
 };
 
-/* Fibonacci hashing of the id: consecutive ids spread over the table. */
-static size_t slot_of(uint64_t id, size_t cap)
+static uint64_t entry_id(const struct tag_entry *e)
 {
-    return (size_t)((id * UINT64_C(11400714819323198485)) >> 17) & (cap - 1);
+    return (uint64_t)e->id_hi << 32 | e->id_lo;
+}
+
+static uint64_t entry_modseq(const struct tag_entry *e)
+{
+    return (uint64_t)e->modseq_hi << 32 | e->modseq_lo;
+}
+
+static void entry_set_modseq(struct tag_entry *e, uint64_t modseq)
+{
+    e->modseq_hi = (uint16_t)(modseq >> 32);
+    e->modseq_lo = (uint32_t)modseq;
 }
 
 struct repl_tagset *repl_tagset_create(size_t max_items)
@@ -229,11 +249,12 @@ struct repl_tagset *repl_tagset_create(size_t max_items)
         abort();
     }
     s->cap = TAGSET_INITIAL;
-    s->slots = calloc(s->cap, sizeof(*s->slots));
-    if (!s->slots) {
+    s->v = malloc(s->cap * sizeof(*s->v));
+    if (!s->v) {
         abort();
     }
-    s->max_items = max_items;
+    /* the directory's offsets are 32-bit */
+    s->max_items = max_items < UINT32_MAX ? max_items : UINT32_MAX - 1;
     return s;
 }
 
@@ -243,35 +264,154 @@ void repl_tagset_destroy(struct repl_tagset **sp)
     if (!s) {
         return;
     }
-    free(s->slots);
+    free(s->v);
+    free(s->dir);
     free(s);
     *sp = NULL;
 }
 
-static struct tag_slot *find(struct tag_slot *slots, size_t cap, uint64_t id)
+enum {
+    TAGSET_SMALL = 32, /* runs this short are sorted by insertion */
+};
+
+static void insertion_sort(struct tag_entry *v, size_t n)
 {
-    size_t i = slot_of(id, cap);
-    while (slots[i].id != 0 && slots[i].id != id) {
-        i = (i + 1) & (cap - 1);
+    for (size_t i = 1; i < n; i++) {
+        struct tag_entry e = v[i];
+        uint64_t id = entry_id(&e);
+        size_t j = i;
+        for (; j > 0 && entry_id(&v[j - 1]) > id; j--) {
+            v[j] = v[j - 1];
+        }
+        v[j] = e;
     }
-    return &slots[i];
 }
 
-static void grow(struct repl_tagset *s)
+/* Sorts the entries by id in place, with no second array (so a list near max_items does not
+ * need twice its memory): an MSD radix sort, a byte of the 48-bit id a level from the high
+ * end, each level permuting its run into 256 buckets by cycles (American flag sort), short
+ * runs by insertion. A run whose entries share the byte costs one counting pass. O(n) per
+ * level, six levels at most, recursion six deep with 4 KiB a frame. */
+static void sort_by_id(struct tag_entry *v, size_t n, unsigned shift)
 {
-    size_t cap = s->cap * 2;
-    struct tag_slot *slots = calloc(cap, sizeof(*slots));
-    if (!slots) {
+    if (n <= TAGSET_SMALL) {
+        insertion_sort(v, n);
+        return;
+    }
+    size_t count[256] = {0}, next[256];
+    for (size_t i = 0; i < n; i++) {
+        count[(entry_id(&v[i]) >> shift) & 0xff]++;
+    }
+    size_t at = 0;
+    for (unsigned d = 0; d < 256; d++) {
+        next[d] = at;
+        at += count[d];
+    }
+    size_t start = 0;
+    for (unsigned d = 0; d < 256; d++) {
+        size_t stop = start + count[d];
+        while (next[d] < stop) {
+            struct tag_entry e = v[next[d]];
+            unsigned dd = (unsigned)((entry_id(&e) >> shift) & 0xff);
+            while (dd != d) {
+                struct tag_entry t = v[next[dd]];
+                v[next[dd]++] = e;
+                e = t;
+                dd = (unsigned)((entry_id(&e) >> shift) & 0xff);
+            }
+            v[next[d]++] = e;
+        }
+        start = stop;
+    }
+    if (shift == 0) {
+        return;
+    }
+    start = 0;
+    for (unsigned d = 0; d < 256; d++) {
+        if (count[d] > 1) {
+            sort_by_id(v + start, count[d], shift - 8);
+        }
+        start += count[d];
+    }
+}
+
+/* Sorts the entries by id and merges each id's into one with the highest modseq (§1.6.4).
+ * O(n) (sort_by_id), in place. */
+static void compact(struct repl_tagset *s)
+{
+    if (s->sorted == s->len) {
+        return;
+    }
+    sort_by_id(s->v, s->len, 40);
+    size_t o = 0;
+    for (size_t i = 0; i < s->len; i++) {
+        if (o > 0 && entry_id(&s->v[o - 1]) == entry_id(&s->v[i])) {
+            if (entry_modseq(&s->v[i]) > entry_modseq(&s->v[o - 1])) {
+                entry_set_modseq(&s->v[o - 1], entry_modseq(&s->v[i]));
+            }
+            continue;
+        }
+        s->v[o++] = s->v[i];
+    }
+    s->len = o;
+    s->sorted = o;
+    free(s->dir);
+    s->dir = NULL;
+}
+
+/* Compacts and builds the directory, so that a lookup is a bucket and a short binary
+ * search. Ids spread over the buckets by value; a list crowded into a few buckets (forged
+ * ids) makes its lookups O(log n), never worse. */
+static void seal(struct repl_tagset *s)
+{
+    compact(s);
+    if (s->dir || s->len == 0) {
+        return;
+    }
+    s->dir = malloc((((size_t)1 << TAGSET_DIR_BITS) + 1) * sizeof(*s->dir));
+    if (!s->dir) {
         abort();
     }
-    for (size_t i = 0; i < s->cap; i++) {
-        if (s->slots[i].id != 0) {
-            *find(slots, cap, s->slots[i].id) = s->slots[i];
+    s->dir_base = entry_id(&s->v[0]);
+    uint64_t span = entry_id(&s->v[s->len - 1]) - s->dir_base;
+    s->dir_shift = 0;
+    while ((span >> s->dir_shift) >= ((uint64_t)1 << TAGSET_DIR_BITS)) {
+        s->dir_shift++;
+    }
+    size_t e = 0;
+    for (size_t b = 0; b <= ((size_t)1 << TAGSET_DIR_BITS); b++) {
+        while (e < s->len && (entry_id(&s->v[e]) - s->dir_base) >> s->dir_shift < b) {
+            e++;
+        }
+        s->dir[b] = (uint32_t)e;
+    }
+}
+
+/* The sorted entry of `id`, or NULL. */
+static struct tag_entry *lookup(struct repl_tagset *s, uint64_t id)
+{
+    seal(s);
+    if (s->len == 0 || id < s->dir_base) {
+        return NULL;
+    }
+    uint64_t b = (id - s->dir_base) >> s->dir_shift;
+    if (b >= ((uint64_t)1 << TAGSET_DIR_BITS)) {
+        return NULL;
+    }
+    size_t lo = s->dir[b], hi = s->dir[b + 1];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t m = entry_id(&s->v[mid]);
+        if (m == id) {
+            return &s->v[mid];
+        }
+        if (m < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
-    free(s->slots);
-    s->slots = slots;
-    s->cap = cap;
+    return NULL;
 }
 
 int repl_tagset_add(struct repl_tagset *s, uint64_t id, uint64_t modseq)
@@ -279,45 +419,58 @@ int repl_tagset_add(struct repl_tagset *s, uint64_t id, uint64_t modseq)
     if (id == 0) {
         return 0; /* never a real item */
     }
-    struct tag_slot *slot = find(s->slots, s->cap, id);
-    if (slot->id == id) {
-        if (modseq > slot->modseq) {
-            slot->modseq = modseq; /* §1.6.4: the highest listed state wins */
+    if (s->len == s->max_items) {
+        /* repeats count until here: merge them, then only a listed id may come in */
+        compact(s);
+        if (s->len == s->max_items) {
+            struct tag_entry *e = lookup(s, id);
+            if (!e) {
+                return -1;
+            }
+            if (modseq > entry_modseq(e)) {
+                entry_set_modseq(e, modseq);
+            }
+            return 0;
         }
-        return 0;
     }
-    if (s->count == s->max_items) {
-        return -1;
+    if (s->len == s->cap) {
+        size_t cap = s->cap * 2 < s->max_items ? s->cap * 2 : s->max_items;
+        /* a large block grows by mremap(2): no second copy at the peak */
+        struct tag_entry *v = realloc(s->v, cap * sizeof(*v));
+        if (!v) {
+            abort();
+        }
+        s->v = v;
+        s->cap = cap;
     }
-    if (2 * (s->count + 1) > s->cap) {
-        grow(s);
-        slot = find(s->slots, s->cap, id);
-    }
-    slot->id = id;
-    slot->modseq = modseq;
-    s->count++;
+    struct tag_entry *e = &s->v[s->len++];
+    e->id_lo = (uint32_t)id;
+    e->id_hi = (uint16_t)(id >> 32);
+    entry_set_modseq(e, modseq);
     return 0;
 }
 
-bool repl_tagset_get(const struct repl_tagset *s, uint64_t id, uint64_t *modseq_out)
+bool repl_tagset_get(struct repl_tagset *s, uint64_t id, uint64_t *modseq_out)
 {
     if (id == 0) {
         return false;
     }
-    const struct tag_slot *slot = find(s->slots, s->cap, id);
-    if (slot->id != id) {
+    const struct tag_entry *e = lookup(s, id);
+    if (!e) {
         return false;
     }
-    *modseq_out = slot->modseq;
+    *modseq_out = entry_modseq(e);
     return true;
 }
 
-size_t repl_tagset_count(const struct repl_tagset *s)
+size_t repl_tagset_count(struct repl_tagset *s)
 {
-    return s->count;
+    compact(s);
+    return s->len;
 }
 
 size_t repl_tagset_bytes(const struct repl_tagset *s)
 {
-    return s->cap * sizeof(struct tag_slot) + sizeof(*s);
+    return s->cap * sizeof(*s->v) + (s->dir ? (((size_t)1 << TAGSET_DIR_BITS) + 1) * 4 : 0) +
+           sizeof(*s);
 }

@@ -170,8 +170,8 @@ static void test_tokens_tagset_keeps_the_highest_state_in_bounded_memory(void **
         assert_int_equal(repl_tagset_add(s, id * 7, id % 5), 0);
     }
     assert_int_equal(repl_tagset_count(s), 1000000);
-    /* 16-byte slots at load <= 1/2: 1,000,000 items fit in 32 MiB */
-    assert_true(repl_tagset_bytes(s) <= (32u << 20) + 64);
+    /* 12-byte entries in an array grown by doubling from 1,024: 2^20 of them, 12 MiB */
+    assert_true(repl_tagset_bytes(s) <= (12u << 20) + 64);
     assert_int_equal(repl_tagset_add(s, 7, 9), 0); /* duplicate: highest wins, no growth */
     assert_int_equal(repl_tagset_add(s, 7, 1), 0);
     uint64_t m = 0;
@@ -182,9 +182,53 @@ static void test_tokens_tagset_keeps_the_highest_state_in_bounded_memory(void **
     assert_false(repl_tagset_get(s, 8, &m));
     assert_false(repl_tagset_get(s, 0, &m));
     assert_int_equal(repl_tagset_add(s, 3, 1), -1); /* a new id past max_items */
+    assert_int_equal(repl_tagset_add(s, 14, 8), 0); /* a listed one still merges */
+    assert_true(repl_tagset_get(s, 14, &m));
+    assert_int_equal(m, 8);
     assert_int_equal(repl_tagset_count(s), 1000000);
     repl_tagset_destroy(&s);
     assert_null(s);
+}
+
+static void test_tokens_tagset_repeats_cost_no_memory_and_odd_ids_are_found(void **state)
+{
+    (void)state;
+    /* 3,000,000 tags naming 1,000 items (a list repeating itself) against max_items 2,000:
+     * the repeats are merged each time the array reaches 2,000, so it never passes 2,000
+     * entries, and each id keeps its highest modseq */
+    struct repl_tagset *s = repl_tagset_create(2000);
+    size_t first = repl_tagset_bytes(s);
+    for (uint64_t i = 0; i < 3000000; i++) {
+        assert_int_equal(repl_tagset_add(s, 1 + i % 1000, i), 0);
+    }
+    assert_true(repl_tagset_bytes(s) <= 2 * first);
+    assert_int_equal(repl_tagset_count(s), 1000);
+    uint64_t m = 0;
+    assert_true(repl_tagset_get(s, 1, &m));
+    assert_int_equal(m, 2999000);
+    assert_true(repl_tagset_get(s, 1000, &m));
+    assert_int_equal(m, 2999999);
+    assert_false(repl_tagset_get(s, 1001, &m));
+    repl_tagset_destroy(&s);
+    /* ids at both ends of the 48-bit range, crowded and spread, added after a lookup */
+    s = repl_tagset_create(100);
+    const uint64_t ids[] = {
+        1,     2,    3, UINT64_C(0xffffffffffff), UINT64_C(0x100000000), UINT64_C(0xffffffff),
+        65536, 65537};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        assert_int_equal(repl_tagset_add(s, ids[i], UINT64_C(0xfffffffffff0) + i), 0);
+        assert_true(repl_tagset_get(s, ids[i], &m));
+        assert_int_equal(m, UINT64_C(0xfffffffffff0) + i);
+    }
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        assert_true(repl_tagset_get(s, ids[i], &m));
+        assert_int_equal(m, UINT64_C(0xfffffffffff0) + i);
+    }
+    assert_false(repl_tagset_get(s, 4, &m));
+    assert_false(repl_tagset_get(s, UINT64_C(0xfffffffffffe), &m));
+    assert_false(repl_tagset_get(s, UINT64_C(0x1000000000000), &m));
+    assert_int_equal(repl_tagset_count(s), 8);
+    repl_tagset_destroy(&s);
 }
 
 int main(void)
@@ -194,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_tokens_parse_tolerates_case_and_space_and_sorts_out_bad_tags),
         cmocka_unit_test(test_tokens_collblob_round_trips_and_rejects_tampering),
         cmocka_unit_test(test_tokens_tagset_keeps_the_highest_state_in_bounded_memory),
+        cmocka_unit_test(test_tokens_tagset_repeats_cost_no_memory_and_odd_ids_are_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
