@@ -34,7 +34,7 @@ build: deps $(BUILD)/Makefile
 	cmake --build $(BUILD) -j$(JOBS) --target almanacd almanac
 
 run: build
-	@bash scripts/demo-setup.sh $(BUILD)/almanac $(DATA)
+	@bash scripts/demo-setup.sh $(BUILD)/almanac $(DATA) $(LISTEN)
 	$(BUILD)/almanacd --data $(DATA) --listen $(LISTEN)
 
 # The prefix is configured (not given to cmake --install), so the unit's ExecStart and the

@@ -385,6 +385,19 @@ if [ -n "${ALMANACD:-}" ] && command -v curl >/dev/null; then
     server_pid=
 fi
 
+# make run's demo set-up: the example it prints names the address the server will listen on,
+# and a second run leaves the user and its password alone
+src=$(cd "$(dirname "$0")/../.." && pwd)
+demo_out=$(bash "$src/scripts/demo-setup.sh" "$ALMANAC" "$dir/demo" 127.0.0.1:18443)
+grep -q "http://127.0.0.1:18443/calendars/demo/" <<<"$demo_out" ||
+    fail "demo-setup's example does not name LISTEN: $demo_out"
+grep -q "8008" <<<"$demo_out" && fail "demo-setup names port 8008 for another LISTEN: $demo_out"
+demo_out=$(bash "$src/scripts/demo-setup.sh" "$ALMANAC" "$dir/demo" 127.0.0.1:18443)
+[ "$demo_out" = "demo-setup: user 'demo' exists in $dir/demo (password unchanged)" ] ||
+    fail "demo-setup's second run: $demo_out"
+"$ALMANAC" --data "$dir/demo" calendar list demo | grep -q "^calendar" ||
+    fail "demo-setup made no calendar: $("$ALMANAC" --data "$dir/demo" calendar list demo 2>&1)"
+
 if [ "$fails" -ne 0 ]; then
     echo "cli: $fails checks failed"
     exit 1
