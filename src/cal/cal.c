@@ -493,6 +493,12 @@ static bool expand_one(void *ctx, icalcomponent *root, const struct walk_inst *i
         icalproperty_remove_parameter_by_kind(iep, ICAL_TZID_PARAMETER);
         icalproperty_set_dtend(iep, ue);
     }
+    icalproperty *idp = icalcomponent_get_first_property(inst, ICAL_DURATION_PROPERTY);
+    if (idp && in->end != INT64_MAX &&
+        icaldurationtype_as_int(icalproperty_get_duration(idp)) != len) {
+        /* an RDATE;VALUE=PERIOD instance lasts its period, not the master's DURATION */
+        icalproperty_set_duration(idp, icaldurationtype_from_int((int)len));
+    }
     icalcomponent_add_property(inst, icalproperty_new_recurrenceid(u));
     icalcomponent_add_component(x->out, inst);
     return true;
@@ -867,6 +873,49 @@ int cal_filter_match(struct slice ics,
     return ok ? 1 : 0;
 }
 
+struct busy_ctx {
+    int64_t start;
+    int64_t end;
+    size_t n; /* instances met in the range, at most CAL_MAX_EXPANDED as in an expansion */
+    cal_period_fn *fn;
+    void *ctx;
+    int rc; /* fn's non-zero value */
+};
+
+/* A busy period for the instance when it is a VEVENT's overlapping the range, neither
+ * transparent nor cancelled, and longer than an instant. The master's properties speak for
+ * its instances, an override's for its own: what the instance carries in an expansion. */
+static bool busy_one(void *ctx, icalcomponent *root, const struct walk_inst *in)
+{
+    (void)root;
+    struct busy_ctx *b = ctx;
+    if (!overlaps(in->start, in->end, b->start, b->end)) {
+        return true;
+    }
+    if (b->n++ == CAL_MAX_EXPANDED) {
+        return false;
+    }
+    if (icalcomponent_isa(in->c) != ICAL_VEVENT_COMPONENT || in->end <= in->start) {
+        return true; /* zero-length instances block no time */
+    }
+    icalproperty *tr = icalcomponent_get_first_property(in->c, ICAL_TRANSP_PROPERTY);
+    if (tr && icalproperty_get_transp(tr) == ICAL_TRANSP_TRANSPARENT) {
+        return true;
+    }
+    icalproperty *stp = icalcomponent_get_first_property(in->c, ICAL_STATUS_PROPERTY);
+    enum icalproperty_status status = stp ? icalproperty_get_status(stp) : ICAL_STATUS_NONE;
+    if (status == ICAL_STATUS_CANCELLED) {
+        return true;
+    }
+    b->rc = b->fn(b->ctx, in->start < b->start ? b->start : in->start,
+                  in->end > b->end ? b->end : in->end,
+                  status == ICAL_STATUS_TENTATIVE ? CAL_FB_TENTATIVE : CAL_FB_BUSY);
+    return b->rc == 0;
+}
+
+/* The walk of cal_expand() without making the expansion: each instance's period straight
+ * from the walk, so an object with thousands of instances in the range costs no text to
+ * write and parse again. */
 int cal_busy(struct slice ics,
              int64_t start,
              int64_t end,
@@ -875,42 +924,17 @@ int cal_busy(struct slice ics,
              void *ctx,
              struct err *err)
 {
-    struct slice inst;
-    if (cal_expand(ics, start, end, arena, &inst, err) != 0) {
+    icalcomponent *root = cal_parse_stored_read(ics, arena, err);
+    if (!root) {
         return -1;
     }
-    icalcomponent *root = cal_tree_parse(inst.ptr, false, err);
-    if (!root) {
-        return err_set(err, &cal_cond_valid_calendar_data, "expansion does not parse");
-    }
-    int rc = 0;
-    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT);
-         c && rc == 0; c = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT)) {
-        icalproperty *tr = icalcomponent_get_first_property(c, ICAL_TRANSP_PROPERTY);
-        if (tr && icalproperty_get_transp(tr) == ICAL_TRANSP_TRANSPARENT) {
-            continue;
-        }
-        icalproperty *stp = icalcomponent_get_first_property(c, ICAL_STATUS_PROPERTY);
-        enum icalproperty_status status = stp ? icalproperty_get_status(stp) : ICAL_STATUS_NONE;
-        if (status == ICAL_STATUS_CANCELLED) {
-            continue;
-        }
-        icalproperty *sp = icalcomponent_get_first_property(c, ICAL_DTSTART_PROPERTY);
-        if (!sp) {
-            continue;
-        }
-        struct icaltimetype st = icalproperty_get_dtstart(sp);
-        const icaltimezone *z = cal_zone_of(root, sp, st);
-        int64_t s = cal_to_utc(st, z);
-        int64_t e = cal_instance_end(root, c, st, z, s);
-        if (e <= s) {
-            continue; /* zero-length instances block no time */
-        }
-        rc = fn(ctx, s < start ? start : s, e > end ? end : e,
-                status == ICAL_STATUS_TENTATIVE ? CAL_FB_TENTATIVE : CAL_FB_BUSY);
-    }
+    struct busy_ctx b = {start, end, 0, fn, ctx, 0};
+    walk_object(root, start, end, arena, busy_one, &b);
     cal_tree_free(root);
-    return rc;
+    if (b.rc != 0) {
+        return b.rc;
+    }
+    return budget_left(err);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -519,6 +519,171 @@ static int teardown(void **state)
     return 0;
 }
 
+/* cal_busy() walks the object itself rather than parsing its expansion again (session 7);
+ * its periods must be the ones the expansion shows: each VEVENT instance of the expansion
+ * overlapping the range, not TRANSP:TRANSPARENT or STATUS:CANCELLED, longer than an
+ * instant, clipped, with the override's properties for an override. Checked on the series
+ * above and on series whose overrides change TRANSP and STATUS. (It found that the expansion
+ * gave a PERIOD RDATE's instance the master's DURATION instead of its period's.) */
+struct fb {
+    int64_t start;
+    int64_t end;
+    int type;
+};
+
+enum {
+    MAX_FB = 2048
+};
+
+struct fb_list {
+    struct fb v[MAX_FB];
+    size_t n;
+};
+
+static int add_fb(void *ctx, int64_t start, int64_t end, enum cal_fbtype type)
+{
+    struct fb_list *l = ctx;
+    assert_true(l->n < MAX_FB);
+    l->v[l->n++] = (struct fb){start, end, (int)type};
+    return 0;
+}
+
+static int cmp_fb(const void *pa, const void *pb)
+{
+    const struct fb *a = pa, *b = pb;
+    if (a->start != b->start) {
+        return a->start < b->start ? -1 : 1;
+    }
+    if (a->end != b->end) {
+        return a->end < b->end ? -1 : 1;
+    }
+    return a->type - b->type;
+}
+
+/* The value of the first line of the component at `c` (up to its END:) named `name` (":" or
+ * ";" follows), or NULL. */
+static const char *line_value(const char *c, const char *name)
+{
+    const char *end = strstr(c, "END:VEVENT");
+    size_t n = strlen(name);
+    for (const char *p = c; p && p < end; p = strstr(p, "\r\n")) {
+        p += p[0] == '\r' ? 2 : 0;
+        if (strncmp(p, name, n) == 0 && (p[n] == ':' || p[n] == ';')) {
+            return strchr(p, ':') + 1;
+        }
+    }
+    return NULL;
+}
+
+/* UTC seconds of a DTSTART/DTEND value as cal_expand writes them: UTC, or a DATE. */
+static int64_t value_time(const char *v, bool *is_date)
+{
+    *is_date = v[8] != 'T';
+    if (!*is_date) {
+        return utc(v);
+    }
+    char buf[17];
+    memcpy(buf, v, 8);
+    memcpy(buf + 8, "T000000Z", 9);
+    return utc(buf);
+}
+
+static void expansion_busy(const char *ics, int64_t start, int64_t end, struct fb_list *out)
+{
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct slice x;
+    assert_int_equal(cal_expand(slice_from_cstr(ics), start, end, a, &x, &e), 0);
+    out->n = 0;
+    for (const char *c = strstr(x.ptr, "BEGIN:VEVENT"); c; c = strstr(c + 1, "BEGIN:VEVENT")) {
+        const char *tr = line_value(c, "TRANSP");
+        const char *st = line_value(c, "STATUS");
+        if ((tr && strncmp(tr, "TRANSPARENT", 11) == 0) ||
+            (st && strncmp(st, "CANCELLED", 9) == 0)) {
+            continue;
+        }
+        bool is_date = false, end_date = false;
+        int64_t s = value_time(line_value(c, "DTSTART"), &is_date);
+        const char *dte = line_value(c, "DTEND");
+        const char *dur = line_value(c, "DURATION");
+        int64_t en = dte       ? value_time(dte, &end_date)
+                     : dur     ? s + duration(dur)
+                     : is_date ? s + 86400
+                               : s;
+        if (en <= s || en <= start || s >= end) {
+            continue;
+        }
+        assert_true(out->n < MAX_FB);
+        out->v[out->n++] =
+            (struct fb){s < start ? start : s, en > end ? end : en,
+                        st && strncmp(st, "TENTATIVE", 9) == 0 ? CAL_FB_TENTATIVE : CAL_FB_BUSY};
+    }
+    arena_destroy(&a);
+}
+
+static void test_cal_busy_answers_as_the_expansion(void **state)
+{
+    (void)state;
+    static const char *more[] = {
+        HEAD EV("UID:o1\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n"
+                "RRULE:FREQ=DAILY;COUNT=6\r\n")
+            EV("UID:o1\r\nRECURRENCE-ID:20260106T100000Z\r\nDTSTART:20260106T100000Z\r\n"
+               "DTEND:20260106T110000Z\r\nTRANSP:TRANSPARENT\r\n")
+                EV("UID:o1\r\nRECURRENCE-ID:20260107T100000Z\r\nDTSTART:20260107T120000Z\r\n"
+                   "DTEND:20260107T123000Z\r\nSTATUS:TENTATIVE\r\n")
+                    EV("UID:o1\r\nRECURRENCE-ID:20260108T100000Z\r\nDTSTART:20260108T100000Z\r\n"
+                       "DTEND:20260108T110000Z\r\nSTATUS:CANCELLED\r\n") TAIL,
+        HEAD EV("UID:o2\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n"
+                "STATUS:TENTATIVE\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\n")
+            EV("UID:o2\r\nRECURRENCE-ID:20260112T100000Z\r\nDTSTART:20260112T090000Z\r\n"
+               "DTEND:20260112T093000Z\r\nSTATUS:CONFIRMED\r\n") TAIL,
+        HEAD EV("UID:o3\r\nDTSTART:20260105T100000Z\r\nDTEND:20260105T110000Z\r\n"
+                "TRANSP:TRANSPARENT\r\nRRULE:FREQ=DAILY;COUNT=3\r\n")
+            EV("UID:o3\r\nRECURRENCE-ID:20260106T100000Z\r\nDTSTART:20260106T140000Z\r\n"
+               "DTEND:20260106T150000Z\r\nTRANSP:OPAQUE\r\n") TAIL,
+    };
+    /* ranges: the whole month, and edges that cut instances */
+    const int64_t ranges[][2] = {{1767225600, 1769904000},  /* January 2026 */
+                                 {1767609000, 1767874200},  /* 01-05 10:30 to 01-08 12:10 */
+                                 {1767700800, 1768219200}}; /* 01-06 12:00 to 01-12 12:00 */
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]) + sizeof(more) / sizeof(more[0]);
+         i++) {
+        const char *ics = i < sizeof(series) / sizeof(series[0])
+                              ? series[i].ics
+                              : more[i - sizeof(series) / sizeof(series[0])];
+        for (size_t r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+            static struct fb_list want, got;
+            got.n = 0;
+            expansion_busy(ics, ranges[r][0], ranges[r][1], &want);
+            struct arena *a = arena_create();
+            struct err e;
+            err_init(&e);
+            assert_int_equal(
+                cal_busy(slice_from_cstr(ics), ranges[r][0], ranges[r][1], a, add_fb, &got, &e), 0);
+            arena_destroy(&a);
+            qsort(want.v, want.n, sizeof(want.v[0]), cmp_fb);
+            qsort(got.v, got.n, sizeof(got.v[0]), cmp_fb);
+            if (got.n != want.n) {
+                fail_msg("series %zu, range %zu: %zu periods, the expansion %zu", i, r, got.n,
+                         want.n);
+            }
+            for (size_t k = 0; k < got.n; k++) {
+                if (cmp_fb(&got.v[k], &want.v[k]) != 0) {
+                    fail_msg("series %zu, range %zu, period %zu: [%lld, %lld) %d, the expansion "
+                             "[%lld, %lld) %d",
+                             i, r, k, (long long)got.v[k].start, (long long)got.v[k].end,
+                             got.v[k].type, (long long)want.v[k].start, (long long)want.v[k].end,
+                             want.v[k].type);
+                }
+            }
+            total += got.n;
+        }
+    }
+    assert_true(total > 40); /* the objects above are busy often enough to tell */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_cal_instances_recurrence_set),
         cmocka_unit_test(test_cal_instances_match_hand_written_instances),
         cmocka_unit_test(test_cal_instances_only_for_series),
+        cmocka_unit_test(test_cal_busy_answers_as_the_expansion),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
