@@ -174,6 +174,7 @@ int eas_cmd_ping(struct eas_req *er, struct err *err);
 int eas_cmd_ping_resumed(struct eas_req *er, struct err *err);
 int eas_cmd_settings(struct eas_req *er, struct err *err);
 int eas_cmd_itemoperations(struct eas_req *er, struct err *err);
+int eas_cmd_resolverecipients(struct eas_req *er, struct err *err);
 int eas_cmd_minimal(struct eas_req *er, struct err *err);
 
 /* Store access (route.c): one pooled connection per request, released with the arena.

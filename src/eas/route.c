@@ -42,7 +42,8 @@ const struct eas_command eas_commands[EAS_CMD_COUNT] = {
                                 eas_cmd_itemoperations, NULL},
     [EAS_CMD_PROVISION] = {"Provision", 20, EAS_PROV_PROVISION, false, true, eas_cmd_provision,
                            NULL},
-    [EAS_CMD_RESOLVERECIPIENTS] = {"ResolveRecipients", 21, 0, true, false, eas_cmd_minimal, NULL},
+    [EAS_CMD_RESOLVERECIPIENTS] = {"ResolveRecipients", 21, EAS_RR_RESOLVERECIPIENTS, true, true,
+                                   eas_cmd_resolverecipients, NULL},
     [EAS_CMD_VALIDATECERT] = {"ValidateCert", 22, 0, true, false, eas_cmd_minimal, NULL},
 };
 

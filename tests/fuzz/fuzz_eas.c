@@ -2,7 +2,8 @@
  * decoded WBXML tree of its request) through the ActiveSync route in process, over a real
  * store (routes.h: alice's calendar "cal" with three events), as device FUZZ of alice. An
  * input is one command byte (Sync, FolderSync, FolderCreate, FolderUpdate, FolderDelete,
- * GetItemEstimate, ItemOperations, Settings, Provision, Ping, MeetingResponse), one protocol
+ * GetItemEstimate, ItemOperations, Settings, Provision, Ping, MeetingResponse,
+ * ResolveRecipients), one protocol
  * version byte (12.1, 14.0, 14.1, 16.0, 16.1), then the WBXML body, fed in pieces of 1 to 64
  * bytes. State a fuzzer cannot guess is written as placeholders the target fills in: "%C"
  * becomes the calendar's CollectionId, "%F" the device's FolderSync key and "%K" its Sync key
@@ -35,7 +36,7 @@ static const char *const commands[] = {
     "Sync",           "FolderSync",      "FolderCreate",
     "FolderUpdate",   "FolderDelete",    "GetItemEstimate",
     "ItemOperations", "Settings",        "Provision",
-    "Ping",           "MeetingResponse",
+    "Ping",           "MeetingResponse", "ResolveRecipients",
 };
 static const char *const versions[] = {"12.1", "14.0", "14.1", "16.0", "16.1"};
 

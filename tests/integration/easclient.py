@@ -57,6 +57,14 @@ _GETITEMESTIMATE = """
 0B DateTime 0C Estimate 0D Response 0E Status
 """
 
+_RESOLVERECIPIENTS = """
+05 ResolveRecipients 06 Response 07 Status 08 Type 09 Recipient 0A DisplayName 0B EmailAddress
+0C Certificates 0D Certificate 0E MiniCertificate 0F Options 10 To 11 CertificateRetrieval
+12 RecipientCount 13 MaxCertificates 14 MaxAmbiguousRecipients 15 CertificateCount
+16 Availability 17 StartTime 18 EndTime 19 MergedFreeBusy 1A Picture 1B MaxSize 1C Data
+1D MaxPictures
+"""
+
 _FOLDERHIERARCHY = """
 05 Folders 06 Folder 07 DisplayName 08 ServerId 09 ParentId 0A Type 0B Response 0C Status
 0D ContentClass 0E Changes 0F Add 10 Delete 11 Update 12 SyncKey 13 FolderCreate
@@ -129,6 +137,7 @@ PAGES = {
     4: ("Calendar", _table(_CALENDAR)),
     6: ("GetItemEstimate", _table(_GETITEMESTIMATE)),
     7: ("FolderHierarchy", _table(_FOLDERHIERARCHY)),
+    10: ("ResolveRecipients", _table(_RESOLVERECIPIENTS)),
     13: ("Ping", _table(_PING)),
     14: ("Provision", _table(_PROVISION)),
     17: ("AirSyncBase", _table(_AIRSYNCBASE)),
@@ -140,7 +149,7 @@ PAGES = {
 # is an error here, reported by name.
 OTHER_PAGES = {
     1: "Contacts", 2: "Email", 3: "AirNotify", 5: "Move", 8: "MeetingResponse", 9: "Tasks",
-    10: "ResolveRecipients", 11: "ValidateCert", 12: "Contacts2", 15: "Search", 16: "GAL",
+    11: "ValidateCert", 12: "Contacts2", 15: "Search", 16: "GAL",
     19: "DocumentLibrary", 21: "ComposeMail", 22: "Email2", 23: "Notes",
     24: "RightsManagement", 25: "Find",
 }
@@ -154,7 +163,7 @@ TOKENS[("Provision", "DeviceEncryptionEnabled")] = (14, 0x10)
 # the prefixes of the brief's examples (§0)
 PREFIXES = {"A": "AirSync", "C": "Calendar", "B": "AirSyncBase", "F": "FolderHierarchy",
             "P": "Provision", "S": "Settings", "G": "GetItemEstimate", "I": "ItemOperations",
-            "N": "Ping"}
+            "N": "Ping", "R": "ResolveRecipients"}
 
 # WBXML global tokens (§2.1)
 SWITCH_PAGE, END, ENTITY, STR_I, LITERAL = 0x00, 0x01, 0x02, 0x03, 0x04
@@ -528,7 +537,8 @@ LIBWBXML_BACK = {ns: {v: k for k, v in m.items()} for ns, m in LIBWBXML_NAMES.it
 # tags libwbxml 0.11.8 does not know (§6.3 finding 10)
 LIBWBXML_MISSING = {("Provision", "AccountOnlyRemoteWipe")}
 # elements libwbxml treats as binary on our pages: OPAQUE <-> base64 text (§6.3 finding 9)
-LIBWBXML_BINARY = {("AirSyncBase", "Content"), ("ItemOperations", "ConversationId")}
+LIBWBXML_BINARY = {("AirSyncBase", "Content"), ("ItemOperations", "ConversationId"),
+                   ("ResolveRecipients", "Data")}
 DOCTYPE = ('<!DOCTYPE ActiveSync PUBLIC "-//MICROSOFT//DTD ActiveSync//EN" '
            '"http://www.microsoft.com/">')
 

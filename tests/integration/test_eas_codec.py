@@ -287,7 +287,7 @@ class RoundTrips(unittest.TestCase):
         self.assertIsNone(doc.find("Collections/Collection/G:SyncKey"))
 
     def test_tables_have_the_brief_s_sizes_and_landmarks(self):
-        sizes = {0: 37, 4: 48, 6: 10, 7: 20, 13: 9, 14: 55, 17: 40, 18: 38, 20: 21}
+        sizes = {0: 37, 4: 48, 6: 10, 7: 20, 10: 25, 13: 9, 14: 55, 17: 40, 18: 38, 20: 21}
         self.assertEqual({p: len(t) for p, (_, t) in eas.PAGES.items()}, sizes)
         marks = {("AirSync", "Sync"): (0, 0x05), ("AirSync", "HeartbeatInterval"): (0, 0x29),
                  ("Calendar", "Timezone"): (4, 0x05), ("Calendar", "UID"): (4, 0x28),
@@ -298,7 +298,10 @@ class RoundTrips(unittest.TestCase):
                  ("AirSyncBase", "Body"): (17, 0x0A), ("AirSyncBase", "InstanceId"): (17, 0x2D),
                  ("Settings", "RightsManagementInformation"): (18, 0x2B),
                  ("ItemOperations", "MoveAlways"): (20, 0x19),
-                 ("GetItemEstimate", "Status"): (6, 0x0E)}
+                 ("GetItemEstimate", "Status"): (6, 0x0E),
+                 ("ResolveRecipients", "ResolveRecipients"): (10, 0x05),
+                 ("ResolveRecipients", "MergedFreeBusy"): (10, 0x19),
+                 ("ResolveRecipients", "MaxPictures"): (10, 0x1D)}
         for k, v in marks.items():
             self.assertEqual(eas.TOKENS[k], v, k)
         # unassigned tokens (§2.4)

@@ -648,6 +648,9 @@ static void test_wbxml_token_numbers_match_the_brief(void **state)
         {EAS_IO_VERSION, 20, 0x0F, "Version"},
         {EAS_IO_SCHEMA, 20, 0x10, "Schema"},
         {EAS_IO_MOVEALWAYS, 20, 0x19, "MoveAlways"},
+        {EAS_RR_RESOLVERECIPIENTS, 10, 0x05, "ResolveRecipients"},
+        {EAS_RR_MERGEDFREEBUSY, 10, 0x19, "MergedFreeBusy"},
+        {EAS_RR_MAXPICTURES, 10, 0x1D, "MaxPictures"},
     };
 
     for (size_t i = 0; i < ALM_ARRAY_LEN(sample); i++) {
@@ -664,8 +667,8 @@ static void test_wbxml_token_numbers_match_the_brief(void **state)
     /* Tags per page: every row of §2.3 and nothing else (unassigned: AirSyncBase 0x09,
      * Settings 0x2A, Calendar 0x2B-0x32; pages without a table have none). */
     static const unsigned per_page[EAS_PAGE_COUNT] = {
-        [0] = 37,  [4] = 48,  [6] = 10,  [7] = 20,  [13] = 9,
-        [14] = 55, [17] = 40, [18] = 38, [20] = 21,
+        [0] = 37, [4] = 48,  [6] = 10,  [7] = 20,  [10] = 25,
+        [13] = 9, [14] = 55, [17] = 40, [18] = 38, [20] = 21,
     };
     for (unsigned page = 0; page < EAS_PAGE_COUNT; page++) {
         unsigned n = 0;
