@@ -871,7 +871,8 @@ static int report_run(struct dav_req *dr, struct err *err)
         if (read_token(r->token, &s->coll.coll, &s->since, err) != 0) {
             return -1;
         }
-        rc = store_changes_open(dr->store, s->coll.coll.id, s->since, &s->cur);
+        rc = store_changes_open_cols(dr->store, s->coll.coll.id, s->since,
+                                     dav_propsel_cols(&r->sel), &s->cur);
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);
         }

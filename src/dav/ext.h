@@ -225,6 +225,9 @@ enum dav_prop_flags {
     DAV_PROP_ALLPROP = 1,   /* returned by allprop */
     DAV_PROP_PROTECTED = 2, /* PROPPATCH refuses it */
     DAV_PROP_EXPENSIVE = 4, /* reads more than the row (calendar-data): never probed for propname */
+    /* For an item, reads only its id, name and modseq: a listing's row is enough
+     * (dav_propsel_cols, store_items_open_cols); unflagged getters get the whole row. */
+    DAV_PROP_LISTING = 8,
     /* An Exchange data type written as dt:dt (exchange-replication.md §4.1), one of: */
     DAV_PROP_DT_INT = 1 << 4,
     DAV_PROP_DT_BOOLEAN = 2 << 4,
@@ -429,6 +432,11 @@ int dav_propsel_add(struct dav_propsel *sel,
                     struct slice ns,
                     struct slice name,
                     struct err *err);
+
+/* What of each item row a listing answering `sel` needs: STORE_COLS_LISTING when `sel` names
+ * properties (not allprop or propname) and each live one has DAV_PROP_LISTING (a dead one
+ * needs only the item's id), else STORE_COLS_ALL. */
+enum store_item_cols dav_propsel_cols(const struct dav_propsel *sel);
 
 int dav_write_response(struct dav_req *dr,
                        const struct dav_res *res,

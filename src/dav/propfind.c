@@ -405,8 +405,8 @@ static int pf_next(void *ctx, struct buf *out)
             }
             dav_members_close(&s->members);
             s->has_members = false;
-            if (store_items_open(dr->store, s->self.coll.id, STORE_ORDER_NAME, &s->cur) !=
-                STORE_OK) {
+            if (store_items_open_cols(dr->store, s->self.coll.id, STORE_ORDER_NAME,
+                                      dav_propsel_cols(s->sel), &s->cur) != STORE_OK) {
                 goto out;
             }
             s->phase = PF_ITEMS;
