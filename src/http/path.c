@@ -148,14 +148,22 @@ size_t http_path_encode_segment_to(char *dst, struct slice segment)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)segment.ptr;
+    const unsigned char *end = p + segment.len;
     char *o = dst;
-    for (size_t i = 0; i < segment.len; i++) {
-        if (pchar(p[i])) {
-            *o++ = (char)p[i];
-        } else {
+    while (p < end) {
+        /* a run of bytes kept as they are (a whole name, most often), copied at once: a
+         * store per byte was 7% of a Depth-1 PROPFIND's instructions (issue 16) */
+        const unsigned char *run = p;
+        while (p < end && pchar(*p)) {
+            p++;
+        }
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        if (p < end) {
             *o++ = '%';
-            *o++ = hex[p[i] >> 4];
-            *o++ = hex[p[i] & 15];
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+            p++;
         }
     }
     return (size_t)(o - dst);
