@@ -113,6 +113,11 @@ const char *dav_child_href(struct arena *a, const char *parent_href, const char 
     return r;
 }
 
+bool dav_child_href_is_plain(bool parent_plain, const char *name)
+{
+    return parent_plain && !strchr(name, '&');
+}
+
 /* Splits a decoded path into segments in the arena; returns the count or -1 if too deep. */
 static int split_path(struct arena *a, const char *path, const char **segs, int max)
 {

@@ -391,8 +391,7 @@ enum store_item_cols {
                            cal.uid NULL) */
 };
 
-/* store_items_open with the columns `cols`: only STORE_ORDER_NAME has a listing cursor (the
- * other order gives every column whatever `cols` asks). */
+/* store_items_open with the columns `cols`. */
 enum store_rc store_items_open_cols(struct store *s,
                                     uint64_t coll,
                                     enum store_order order,

@@ -535,7 +535,7 @@ enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
  * temporary b-tree: O(log n + m log m). */
 /* The columns of a change listing's row (then its tombstone flag): what struct store_item
  * needs for STORE_COLS_LISTING but the collection, which the cursor knows. The by-name
- * listing has the first three. */
+ * listings of live items have the first three. */
 #define LIST_COLS  "id, name, modseq, created_modseq"
 #define LIST_NCOLS 4
 
@@ -560,6 +560,7 @@ static const char *const cursor_sql[CQ_COUNT] = {
     /* listings (STORE_COLS_LISTING), read by read_listing_row: each from a covering index
      * (014: items_coll_name_list, items_coll_modseq), no seek into the items table */
     [CQ_LIST_BY_NAME] = "SELECT id, name, modseq FROM items WHERE coll = ?1 ORDER BY name",
+    [CQ_LIST_BY_MODSEQ] = "SELECT id, name, modseq FROM items WHERE coll = ?1 ORDER BY modseq",
     [CQ_LIST_CHANGES] = "SELECT " LIST_COLS ", 0 FROM items WHERE coll = ?1 AND modseq > ?2 "
                         "UNION ALL SELECT item_id, name, modseq, created_modseq, 1 FROM "
                         "tombstones WHERE coll = ?1 AND modseq > ?2 ORDER BY 3",
@@ -574,7 +575,8 @@ struct store_cursor {
 
 static bool cursor_is_listing(const struct store_cursor *c)
 {
-    return c->query == CQ_LIST_BY_NAME || c->query == CQ_LIST_CHANGES;
+    return c->query == CQ_LIST_BY_NAME || c->query == CQ_LIST_BY_MODSEQ ||
+           c->query == CQ_LIST_CHANGES;
 }
 
 /* A listing's row: LIST_COLS and the tombstone flag. The name is borrowed like a full row's;
@@ -639,9 +641,10 @@ enum store_rc store_items_open_cols(struct store *s,
                                     enum store_item_cols cols,
                                     struct store_cursor **out)
 {
-    enum store_db_cursor_id q = order != STORE_ORDER_NAME    ? CQ_ITEMS_BY_MODSEQ
-                                : cols == STORE_COLS_LISTING ? CQ_LIST_BY_NAME
-                                                             : CQ_ITEMS_BY_NAME;
+    bool list = cols == STORE_COLS_LISTING;
+    enum store_db_cursor_id q = order == STORE_ORDER_NAME
+                                    ? (list ? CQ_LIST_BY_NAME : CQ_ITEMS_BY_NAME)
+                                    : (list ? CQ_LIST_BY_MODSEQ : CQ_ITEMS_BY_MODSEQ);
     enum store_rc rc = cursor_open(s, q, out);
     if (rc == STORE_OK) {
         store_db_bind_u64((*out)->stmt, 1, coll);
