@@ -145,6 +145,8 @@ static int get_getctag(struct dav_req *dr, const struct dav_res *r, struct buf *
 }
 
 /* RFC 4791 §9.6: the whole object (component selection and expand are not applied). */
+static const struct caldav_req *caldav_req_if_any(const struct dav_req *dr);
+
 static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
     if (r->kind != DAV_RES_ITEM || !r->item.cal.uid) {
@@ -156,7 +158,10 @@ static int get_calendar_data(struct dav_req *dr, const struct dav_res *r, struct
         return -1;
     }
     struct slice data = {full.content, full.size};
-    const struct caldav_data_opts *o = caldav_req(dr)->data;
+    /* not caldav_req(): a PROPFIND row would make the state in the row's part of the arena,
+     * which the stream rewinds after the row, and the next row would read freed bytes */
+    const struct caldav_req *c = caldav_req_if_any(dr);
+    const struct caldav_data_opts *o = c ? c->data : NULL;
     struct err e;
     err_init(&e);
     if (o && o->expand && cal_expand(data, o->start, o->end, dr->arena, &data, &e) != 0) {
@@ -663,6 +668,12 @@ static const struct dav_ext ext = {
 const struct dav_ext *caldav_ext(void)
 {
     return &ext;
+}
+
+/* The request's state if a hook made it, else NULL (makes nothing). */
+static const struct caldav_req *caldav_req_if_any(const struct dav_req *dr)
+{
+    return dav_ext_state(dr, &ext);
 }
 
 struct caldav_req *caldav_req(struct dav_req *dr)

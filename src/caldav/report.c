@@ -506,6 +506,7 @@ struct rstream {
     uint64_t sent;    /* rows sent */
     bool truncated;
     bool done;
+    bool coll_plain; /* sync: coll.href needs no XML escaping */
 };
 
 static void close_cursor(void *p)
@@ -700,7 +701,9 @@ static int sync_next(void *ctx, struct buf *out)
             res.item = it;
             res.has_parent = true;
             res.href = href;
-            w = dav_write_response(dr, &res, &s->r->sel, out);
+            w = dav_child_href_is_plain(s->coll_plain, it.name)
+                    ? dav_write_response_plain_href(dr, &res, &s->r->sel, out)
+                    : dav_write_response(dr, &res, &s->r->sel, out);
         }
         arena_rewind(dr->arena, m);
         s->sent++;
@@ -871,7 +874,13 @@ static int report_run(struct dav_req *dr, struct err *err)
         if (read_token(r->token, &s->coll.coll, &s->since, err) != 0) {
             return -1;
         }
-        rc = store_changes_open(dr->store, s->coll.coll.id, s->since, &s->cur);
+        /* An initial sync reports no deletion (sync_next): its rows are the live items in
+         * modseq order, read without merging in the tombstones */
+        rc = s->since == 0 ? store_items_open_cols(dr->store, s->coll.coll.id, STORE_ORDER_MODSEQ,
+                                                   dav_propsel_cols(&r->sel), &s->cur)
+                           : store_changes_open_cols(dr->store, s->coll.coll.id, s->since,
+                                                     dav_propsel_cols(&r->sel), &s->cur);
+        s->coll_plain = xmlout_text_is_plain(slice_from_cstr(s->coll.href));
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);
         }

@@ -162,6 +162,10 @@ int dav_xml_finish(struct dav_req *dr, struct err *err);
 const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq);
 int dav_etag_append(struct buf *out, const struct store_coll *c, uint64_t modseq) ALM_NODISCARD;
 const char *dav_child_href(struct arena *a, const char *parent_href, const char *name, bool coll);
+/* True when dav_child_href(parent_href, name, ...) needs no XML escaping, `parent_plain`
+ * being xmlout_text_is_plain(parent_href): of the name, percent-encoding leaves only pchar
+ * bytes and '%', of which '&' alone is escaped in XML text. */
+bool dav_child_href_is_plain(bool parent_plain, const char *name);
 /* RFC 9110 §13.1.1/§13.1.2 on the current ETag (NULL when the resource does not exist), then
  * the If header (dav_if_check, its grammar in ifheader.c) against `res`. */
 int dav_check_preconditions(struct dav_req *dr,
@@ -225,6 +229,9 @@ enum dav_prop_flags {
     DAV_PROP_ALLPROP = 1,   /* returned by allprop */
     DAV_PROP_PROTECTED = 2, /* PROPPATCH refuses it */
     DAV_PROP_EXPENSIVE = 4, /* reads more than the row (calendar-data): never probed for propname */
+    /* For an item, reads only its id, name and modseq: a listing's row is enough
+     * (dav_propsel_cols, store_items_open_cols); unflagged getters get the whole row. */
+    DAV_PROP_LISTING = 8,
     /* An Exchange data type written as dt:dt (exchange-replication.md §4.1), one of: */
     DAV_PROP_DT_INT = 1 << 4,
     DAV_PROP_DT_BOOLEAN = 2 << 4,
@@ -430,10 +437,21 @@ int dav_propsel_add(struct dav_propsel *sel,
                     struct slice name,
                     struct err *err);
 
+/* What of each item row a listing answering `sel` needs: STORE_COLS_LISTING when `sel` names
+ * properties (not allprop or propname) and each live one has DAV_PROP_LISTING (a dead one
+ * needs only the item's id), else STORE_COLS_ALL. */
+enum store_item_cols dav_propsel_cols(const struct dav_propsel *sel);
+
 int dav_write_response(struct dav_req *dr,
                        const struct dav_res *res,
                        const struct dav_propsel *sel,
                        struct buf *out);
+/* dav_write_response for a row whose href the caller knows needs no XML escaping
+ * (dav_child_href_is_plain): written as it is, not scanned (a Depth-1 PROPFIND's rows). */
+int dav_write_response_plain_href(struct dav_req *dr,
+                                  const struct dav_res *res,
+                                  const struct dav_propsel *sel,
+                                  struct buf *out);
 /* A response-level status for an href (404 rows, COPY/DELETE failures). */
 int dav_write_status(struct buf *out, const char *href, unsigned status);
 const char *dav_status_line(unsigned status);

@@ -236,16 +236,18 @@ static int propstat_tail(struct buf *out, unsigned status)
  * in `out`, which are taken back when there are none but there are missing ones; only the
  * missing ones (rare: a buf allocates nothing until its first byte) go through a second buf.
  * A copy per row and two heap buffers per row cost a Depth-1 PROPFIND 10% (issue 16). */
-int dav_write_response(struct dav_req *dr,
-                       const struct dav_res *res,
-                       const struct dav_propsel *sel,
-                       struct buf *out)
+static int write_response(struct dav_req *dr,
+                          const struct dav_res *res,
+                          bool plain_href,
+                          const struct dav_propsel *sel,
+                          struct buf *out)
 {
     const size_t mark = out->len;
     struct buf missing;
     buf_init(&missing, dav_row_limit(dr));
     int rc = buf_append_cstr(out, "<D:response><D:href>");
-    rc |= xmlout_text(out, slice_from_cstr(res->href));
+    rc |=
+        plain_href ? buf_append_cstr(out, res->href) : xmlout_text(out, slice_from_cstr(res->href));
     rc |= buf_append_cstr(out, "</D:href>");
     const size_t propstat = out->len;
     rc |= buf_append_cstr(out, "<D:propstat><D:prop>");
@@ -291,6 +293,22 @@ int dav_write_response(struct dav_req *dr,
     return 0;
 }
 
+int dav_write_response(struct dav_req *dr,
+                       const struct dav_res *res,
+                       const struct dav_propsel *sel,
+                       struct buf *out)
+{
+    return write_response(dr, res, false, sel, out);
+}
+
+int dav_write_response_plain_href(struct dav_req *dr,
+                                  const struct dav_res *res,
+                                  const struct dav_propsel *sel,
+                                  struct buf *out)
+{
+    return write_response(dr, res, true, sel, out);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The stream */
 
@@ -311,7 +329,8 @@ struct pf_stream {
     struct store_cursor *cur;
     struct dav_members members; /* PF_COLLS: open when has_members */
     bool has_members;
-    int fixed; /* PF_FIXED: next synthetic child */
+    int fixed;       /* PF_FIXED: next synthetic child */
+    bool self_plain; /* PF_ITEMS: self.href needs no XML escaping */
 };
 
 static void close_cursor(void *p)
@@ -405,11 +424,12 @@ static int pf_next(void *ctx, struct buf *out)
             }
             dav_members_close(&s->members);
             s->has_members = false;
-            if (store_items_open(dr->store, s->self.coll.id, STORE_ORDER_NAME, &s->cur) !=
-                STORE_OK) {
+            if (store_items_open_cols(dr->store, s->self.coll.id, STORE_ORDER_NAME,
+                                      dav_propsel_cols(s->sel), &s->cur) != STORE_OK) {
                 goto out;
             }
             s->phase = PF_ITEMS;
+            s->self_plain = xmlout_text_is_plain(slice_from_cstr(s->self.href));
             continue;
         }
         case PF_ITEMS: {
@@ -424,7 +444,11 @@ static int pf_next(void *ctx, struct buf *out)
                 r.coll = s->self.coll;
                 r.has_parent = true;
                 r.href = dav_child_href(dr->arena, s->self.href, r.item.name, false);
-                rc = dav_write_response(dr, &r, s->sel, out) == 0 ? 1 : -1;
+                rc = (dav_child_href_is_plain(s->self_plain, r.item.name)
+                          ? dav_write_response_plain_href(dr, &r, s->sel, out)
+                          : dav_write_response(dr, &r, s->sel, out)) == 0
+                         ? 1
+                         : -1;
                 goto out;
             }
             if (src != STORE_NOTFOUND) {

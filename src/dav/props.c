@@ -343,13 +343,14 @@ get_principal_collection_set(struct dav_req *dr, const struct dav_res *r, struct
 }
 
 static const struct dav_live_prop live_props[] = {
-    {DAV_NS, "resourcetype", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_resourcetype},
-    {DAV_NS, "getetag", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getetag},
+    {DAV_NS, "resourcetype", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED | DAV_PROP_LISTING,
+     get_resourcetype},
+    {DAV_NS, "getetag", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED | DAV_PROP_LISTING, get_getetag},
     {DAV_NS, "getlastmodified", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getlastmodified},
     {DAV_NS, "creationdate", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_creationdate},
     {DAV_NS, "getcontentlength", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getcontentlength},
     {DAV_NS, "getcontenttype", DAV_PROP_ALLPROP | DAV_PROP_PROTECTED, get_getcontenttype},
-    {DAV_NS, "displayname", DAV_PROP_ALLPROP, get_displayname},
+    {DAV_NS, "displayname", DAV_PROP_ALLPROP | DAV_PROP_LISTING, get_displayname},
     {DAV_NS, "current-user-principal", DAV_PROP_PROTECTED, get_current_user_principal},
     {DAV_NS, "principal-URL", DAV_PROP_PROTECTED, get_principal_url},
     {DAV_NS, "supported-live-property-set", DAV_PROP_PROTECTED, get_supported_live_property_set},

@@ -50,3 +50,17 @@ int dav_propsel_add(struct dav_propsel *sel,
     sel->n++;
     return 0;
 }
+
+enum store_item_cols dav_propsel_cols(const struct dav_propsel *sel)
+{
+    if (sel->mode != DAV_SEL_PROP) {
+        return STORE_COLS_ALL;
+    }
+    for (size_t i = 0; i < sel->n; i++) {
+        const struct dav_live_prop *lp = sel->names[i].live;
+        if (lp && !(lp->flags & DAV_PROP_LISTING)) {
+            return STORE_COLS_ALL;
+        }
+    }
+    return STORE_COLS_LISTING;
+}

@@ -132,30 +132,43 @@ int http_path_decode(struct slice raw,
     return 0;
 }
 
-/* RFC 3986 pchar minus '/' (unreserved, sub-delims, ':' and '@'), one bit per byte value:
- * bit (c & 31) of word (c >> 5). A constant, so worker threads share it with no first-use
- * initialisation to race on. Word 1 is "!$&'()*+,-." then the digits and ":;="; word 2 is
- * "@", A-Z and "_"; word 3 is a-z and "~". */
-static const uint32_t pchar_bits[8] = {0x00000000, 0x2fff7fd2, 0x87ffffff, 0x47fffffe,
-                                       0x00000000, 0x00000000, 0x00000000, 0x00000000};
+/* RFC 3986 pchar minus '/' (unreserved, sub-delims, ':' and '@'), one byte per byte value
+ * (from 0x80 on, zero): "!$&'()*+,-." then the digits and ":;=" in 0x20-0x3f, "@", A-Z and
+ * "_" in 0x40-0x5f, a-z and "~" in 0x60-0x7f. A constant, so worker threads share it with no
+ * first-use initialisation to race on; a load and a test per byte, where a bit table took
+ * a shift more (each href of a Depth-1 PROPFIND goes through here, issue 16). */
+static const unsigned char pchar_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
+};
 
 static bool pchar(unsigned char c)
 {
-    return (pchar_bits[c >> 5] >> (c & 31)) & 1u;
+    return pchar_byte[c] != 0;
 }
 
 size_t http_path_encode_segment_to(char *dst, struct slice segment)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *p = (const unsigned char *)segment.ptr;
+    const unsigned char *end = p + segment.len;
     char *o = dst;
-    for (size_t i = 0; i < segment.len; i++) {
-        if (pchar(p[i])) {
-            *o++ = (char)p[i];
-        } else {
+    while (p < end) {
+        /* a run of bytes kept as they are (a whole name, most often), copied at once: a
+         * store per byte was 7% of a Depth-1 PROPFIND's instructions (issue 16) */
+        const unsigned char *run = p;
+        while (p < end && pchar(*p)) {
+            p++;
+        }
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        if (p < end) {
             *o++ = '%';
-            *o++ = hex[p[i] >> 4];
-            *o++ = hex[p[i] & 15];
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+            p++;
         }
     }
     return (size_t)(o - dst);

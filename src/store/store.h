@@ -380,6 +380,23 @@ enum store_order {
 /* Live items of `coll` (metadata only). */
 enum store_rc
 store_items_open(struct store *s, uint64_t coll, enum store_order order, struct store_cursor **out);
+
+/* What of an item a cursor's rows carry. A listing (a Depth-1 PROPFIND or a sync-collection
+ * asking only for ETags) reads a fraction of the row: reading all of it was most of the cost
+ * of such an answer (issue 16). */
+enum store_item_cols {
+    STORE_COLS_ALL,     /* every field of struct store_item but the content */
+    STORE_COLS_LISTING, /* id, coll, name and modseq (a change cursor's also created_modseq
+                           and is_tombstone); the other fields are zero (content_type and
+                           cal.uid NULL) */
+};
+
+/* store_items_open with the columns `cols`. */
+enum store_rc store_items_open_cols(struct store *s,
+                                    uint64_t coll,
+                                    enum store_order order,
+                                    enum store_item_cols cols,
+                                    struct store_cursor **out);
 /* Live items and tombstones of `coll` with modseq > since, merged in strictly ascending
  * modseq. Every write to a collection takes a fresh modseq and leaves at most one row at it,
  * and writers commit one at a time, so no two rows share a modseq and a committed row never
@@ -391,6 +408,12 @@ store_items_open(struct store *s, uint64_t coll, enum store_order order, struct 
  * `since` is not below the collection's tomb_horizon. O(log n) to open, O(1) per row. */
 enum store_rc
 store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out);
+/* store_changes_open with the columns `cols`. */
+enum store_rc store_changes_open_cols(struct store *s,
+                                      uint64_t coll,
+                                      uint64_t since,
+                                      enum store_item_cols cols,
+                                      struct store_cursor **out);
 
 /* What a range cursor compares with its range. */
 enum store_range_by {

@@ -118,6 +118,9 @@ enum store_db_cursor_id {
     CQ_CHILDREN,
     CQ_ALL_COLLS,
     CQ_EAS_AGED,
+    CQ_LIST_BY_NAME,   /* STORE_COLS_LISTING rows of CQ_ITEMS_BY_NAME */
+    CQ_LIST_BY_MODSEQ, /* STORE_COLS_LISTING rows of CQ_ITEMS_BY_MODSEQ */
+    CQ_LIST_CHANGES,   /* STORE_COLS_LISTING rows of CQ_CHANGES */
     CQ_COUNT
 };
 

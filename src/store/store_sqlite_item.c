@@ -533,6 +533,12 @@ enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
  * exactly (dtstart < end AND dtend > start; dtend = start too for an instant, dtstart = dtend, and
  * for a series, whose last instance may be one: RFC 4791 §9.9), and the m matches sorted in a
  * temporary b-tree: O(log n + m log m). */
+/* The columns of a change listing's row (then its tombstone flag): what struct store_item
+ * needs for STORE_COLS_LISTING but the collection, which the cursor knows. The by-name
+ * listings of live items have the first three. */
+#define LIST_COLS  "id, name, modseq, created_modseq"
+#define LIST_NCOLS 4
+
 static const char *const cursor_sql[CQ_COUNT] = {
     [CQ_ITEMS_BY_NAME] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY name",
     [CQ_ITEMS_BY_MODSEQ] = "SELECT " ITEM_COLS " FROM items WHERE coll = ?1 ORDER BY modseq",
@@ -551,13 +557,43 @@ static const char *const cursor_sql[CQ_COUNT] = {
                     "m_dtend FROM eas_members WHERE device = ?1 AND coll = ?2 AND dtend IS NOT "
                     "NULL AND dtend < ?3) ON id = m_item WHERE coll = ?2 AND dtend < ?3 "
                     "ORDER BY m_dtend LIMIT ?4",
+    /* listings (STORE_COLS_LISTING), read by read_listing_row: each from a covering index
+     * (014: items_coll_name_list, items_coll_modseq), no seek into the items table */
+    [CQ_LIST_BY_NAME] = "SELECT id, name, modseq FROM items WHERE coll = ?1 ORDER BY name",
+    [CQ_LIST_BY_MODSEQ] = "SELECT id, name, modseq FROM items WHERE coll = ?1 ORDER BY modseq",
+    [CQ_LIST_CHANGES] = "SELECT " LIST_COLS ", 0 FROM items WHERE coll = ?1 AND modseq > ?2 "
+                        "UNION ALL SELECT item_id, name, modseq, created_modseq, 1 FROM "
+                        "tombstones WHERE coll = ?1 AND modseq > ?2 ORDER BY 3",
 };
 
 struct store_cursor {
     struct store *s;
     sqlite3_stmt *stmt; /* owned while open; back to s->idle_cursors[query] on close */
     enum store_db_cursor_id query;
+    uint64_t coll; /* listings: the collection of every row */
 };
+
+static bool cursor_is_listing(const struct store_cursor *c)
+{
+    return c->query == CQ_LIST_BY_NAME || c->query == CQ_LIST_BY_MODSEQ ||
+           c->query == CQ_LIST_CHANGES;
+}
+
+/* A listing's row: LIST_COLS and the tombstone flag. The name is borrowed like a full row's;
+ * everything else of the item is zero. */
+static void read_listing_row(const struct store_cursor *c, struct store_item *out)
+{
+    sqlite3_stmt *st = c->stmt;
+    memset(out, 0, sizeof(*out));
+    out->id = store_db_col_u64(st, 0);
+    out->coll = c->coll;
+    out->name = store_db_col_text(st, 1, NULL);
+    out->modseq = store_db_col_u64(st, 2);
+    if (c->query == CQ_LIST_CHANGES) {
+        out->created_modseq = store_db_col_u64(st, 3);
+        out->is_tombstone = sqlite3_column_int(st, LIST_NCOLS) == 1;
+    }
+}
 
 static bool cursor_is_coll(const struct store_cursor *c)
 {
@@ -596,10 +632,23 @@ store_db_cursor_open(struct store *s, enum store_db_cursor_id query, struct stor
 enum store_rc
 store_items_open(struct store *s, uint64_t coll, enum store_order order, struct store_cursor **out)
 {
-    enum store_rc rc =
-        cursor_open(s, order == STORE_ORDER_NAME ? CQ_ITEMS_BY_NAME : CQ_ITEMS_BY_MODSEQ, out);
+    return store_items_open_cols(s, coll, order, STORE_COLS_ALL, out);
+}
+
+enum store_rc store_items_open_cols(struct store *s,
+                                    uint64_t coll,
+                                    enum store_order order,
+                                    enum store_item_cols cols,
+                                    struct store_cursor **out)
+{
+    bool list = cols == STORE_COLS_LISTING;
+    enum store_db_cursor_id q = order == STORE_ORDER_NAME
+                                    ? (list ? CQ_LIST_BY_NAME : CQ_ITEMS_BY_NAME)
+                                    : (list ? CQ_LIST_BY_MODSEQ : CQ_ITEMS_BY_MODSEQ);
+    enum store_rc rc = cursor_open(s, q, out);
     if (rc == STORE_OK) {
         store_db_bind_u64((*out)->stmt, 1, coll);
+        (*out)->coll = coll;
     }
     return rc;
 }
@@ -607,10 +656,21 @@ store_items_open(struct store *s, uint64_t coll, enum store_order order, struct 
 enum store_rc
 store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out)
 {
-    enum store_rc rc = cursor_open(s, CQ_CHANGES, out);
+    return store_changes_open_cols(s, coll, since, STORE_COLS_ALL, out);
+}
+
+enum store_rc store_changes_open_cols(struct store *s,
+                                      uint64_t coll,
+                                      uint64_t since,
+                                      enum store_item_cols cols,
+                                      struct store_cursor **out)
+{
+    enum store_rc rc =
+        cursor_open(s, cols == STORE_COLS_LISTING ? CQ_LIST_CHANGES : CQ_CHANGES, out);
     if (rc == STORE_OK) {
         store_db_bind_u64((*out)->stmt, 1, coll);
         store_db_bind_u64((*out)->stmt, 2, since);
+        (*out)->coll = coll;
     }
     return rc;
 }
@@ -663,7 +723,9 @@ enum store_rc store_cursor_next_item(struct store_cursor *c, struct store_item *
         return store_db_fail_msg(c->s, STORE_IO, "not an item cursor");
     }
     enum store_rc rc = store_db_step_one(c->s, c->stmt);
-    if (rc == STORE_OK) {
+    if (rc == STORE_OK && cursor_is_listing(c)) {
+        read_listing_row(c, row_out);
+    } else if (rc == STORE_OK) {
         store_db_read_item(c->stmt, NULL, false, row_out);
         row_out->is_tombstone =
             c->query == CQ_CHANGES && sqlite3_column_int(c->stmt, STORE_DB_ITEM_NCOLS) == 1;

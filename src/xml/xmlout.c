@@ -175,6 +175,17 @@ int xmlout_text(struct buf *b, struct slice s)
     return escape(b, s, false);
 }
 
+bool xmlout_text_is_plain(struct slice s)
+{
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    for (size_t i = 0; i < s.len; i++) {
+        if (!is_plain(plain_text, p[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int xmlout_attr(struct buf *b, struct slice s)
 {
     return escape(b, s, true);

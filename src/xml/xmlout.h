@@ -14,6 +14,10 @@
  * UTF-8) are replaced by U+FFFD. */
 int xmlout_text(struct buf *b, struct slice s) ALM_NODISCARD;
 
+/* True when xmlout_text would copy s as it is (printable ASCII but & < >, TAB, LF): a
+ * caller that writes many strings of one kind checks their common part once. */
+bool xmlout_text_is_plain(struct slice s);
+
 /* Attribute value (without quotes): & < > " escaped, TAB/LF/CR as character references. */
 int xmlout_attr(struct buf *b, struct slice s) ALM_NODISCARD;
 

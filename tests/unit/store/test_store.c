@@ -952,6 +952,81 @@ static void test_store_items_cursor_orders_by_name_or_modseq(void **state)
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* A listing cursor (STORE_COLS_LISTING) gives the rows of the full cursor of the same query,
+ * in the same order, with their id, coll, name, modseq (and for changes created_modseq and
+ * the tombstone flag), and nothing else of the item (issue 16). */
+static void test_store_listing_cursors_match_the_full_ones_issue_16(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t other = make_coll(f, f->p.home_id, "other");
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    static const char *const names[] = {"b.ics", "c.ics", "a.ics", "d & e.ics", "f.ics"};
+    for (size_t i = 0; i < ALM_ARRAY_LEN(names); i++) {
+        char uid[16];
+        snprintf(uid, sizeof(uid), "uid-%zu", i);
+        struct store_item_in in = text_item("body", uid);
+        assert_int_equal(store_item_put(f->s, cal, names[i], &in, f->a, NULL, NULL), STORE_OK);
+        assert_int_equal(store_item_put(f->s, other, names[i], &in, f->a, NULL, NULL), STORE_OK);
+    }
+    assert_int_equal(store_item_touch(f->s, cal, "b.ics"), STORE_OK);
+    assert_int_equal(store_item_delete(f->s, cal, "c.ics"), STORE_OK);
+    assert_int_equal(store_item_move(f->s, cal, "f.ics", cal, "g.ics"), STORE_OK);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    for (int k = 0; k < 4; k++) {
+        struct store_cursor *full = NULL;
+        struct store_cursor *list = NULL;
+        if (k < 2) {
+            enum store_order order = k == 0 ? STORE_ORDER_NAME : STORE_ORDER_MODSEQ;
+            assert_int_equal(store_items_open(f->s, cal, order, &full), STORE_OK);
+            assert_int_equal(store_items_open_cols(f->s, cal, order, STORE_COLS_LISTING, &list),
+                             STORE_OK);
+        } else {
+            uint64_t since = k == 2 ? 0 : 6;
+            assert_int_equal(store_changes_open(f->s, cal, since, &full), STORE_OK);
+            assert_int_equal(store_changes_open_cols(f->s, cal, since, STORE_COLS_LISTING, &list),
+                             STORE_OK);
+        }
+        size_t n = 0;
+        size_t tombs = 0;
+        struct store_item a;
+        struct store_item b;
+        enum store_rc rc;
+        while ((rc = store_cursor_next_item(full, &a)) == STORE_OK) {
+            assert_int_equal(store_cursor_next_item(list, &b), STORE_OK);
+            assert_int_equal(b.id, a.id);
+            assert_int_equal(b.coll, cal);
+            assert_string_equal(b.name, a.name);
+            assert_int_equal(b.modseq, a.modseq);
+            assert_int_equal(b.is_tombstone, a.is_tombstone);
+            if (k >= 2) {
+                assert_int_equal(b.created_modseq, a.created_modseq);
+            }
+            if (!a.is_tombstone) {
+                assert_non_null(a.content_type);
+                assert_non_null(a.cal.uid);
+            }
+            assert_null(b.content_type); /* the rest is not read */
+            assert_null(b.cal.uid);
+            assert_int_equal(b.size, 0);
+            tombs += a.is_tombstone;
+            n++;
+        }
+        assert_int_equal(rc, STORE_NOTFOUND);
+        assert_int_equal(store_cursor_next_item(list, &b), STORE_NOTFOUND);
+        /* by name (a, b, d & e, g) or modseq (a, d & e, b, g): the 4 live; changes since 0:
+         * the 4 live and 2 tombstones (c, f); since 6 (the put of f): the touch of b, the
+         * delete of c, and the move's two rows */
+        assert_int_equal(n, k < 2 ? 4 : k == 2 ? 6 : 4);
+        assert_int_equal(tombs, k < 2 ? 0 : 2);
+        store_cursor_close(&full);
+        store_cursor_close(&list);
+    }
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
 static void test_store_dead_props_need_their_resource(void **state)
 {
     struct fixture *f = *state;
@@ -1429,6 +1504,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_two_cursors_stream_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_items_cursor_orders_by_name_or_modseq, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_store_listing_cursors_match_the_full_ones_issue_16,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_dead_props_need_their_resource, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_read_snapshot_ignores_later_commits, setup,
                                         teardown),

@@ -182,6 +182,30 @@ static void test_xmlout_sees_every_byte_in_every_lane(void **state)
                  "/calendars/bench/cal/bench-0@almanac.ics", 0);
 }
 
+/* xmlout_text_is_plain is true exactly when xmlout_text copies the bytes as they are, for
+ * every ASCII byte (above it: false, the caller escapes) (issue 16). */
+static void test_xmlout_text_is_plain_agrees_with_xmlout_text(void **state)
+{
+    (void)state;
+    for (unsigned c = 0; c < 256; c++) {
+        char in[3] = {'a', (char)c, 'b'};
+        struct buf b;
+        buf_init(&b, 64);
+        assert_int_equal(xmlout_text(&b, (struct slice){in, 3}), 0);
+        bool same = b.len == 3 && memcmp(b.data, in, 3) == 0;
+        bool plain = xmlout_text_is_plain((struct slice){in, 3});
+        if (c < 0x80) {
+            assert_int_equal(plain, same);
+        } else {
+            assert_false(plain);
+        }
+        buf_deinit(&b);
+    }
+    assert_true(xmlout_text_is_plain(SLICE_LIT("/calendars/bench/cal/")));
+    assert_true(xmlout_text_is_plain(SLICE_LIT("")));
+    assert_false(xmlout_text_is_plain(SLICE_LIT("/calendars/a&b/")));
+}
+
 static void test_xmlout_keeps_valid_utf8_and_replaces_the_rest(void **state)
 {
     (void)state;
@@ -377,6 +401,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xmlout_escapes_markup_and_replaces_controls),
         cmocka_unit_test(test_xmlout_sees_every_byte_in_every_lane),
+        cmocka_unit_test(test_xmlout_text_is_plain_agrees_with_xmlout_text),
         cmocka_unit_test(test_xmlout_keeps_valid_utf8_and_replaces_the_rest),
         cmocka_unit_test(test_xmlout_element_helpers),
         cmocka_unit_test(test_xmlout_past_the_limit_appends_nothing),
