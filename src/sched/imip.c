@@ -233,6 +233,7 @@ static int put_subject(struct buf *b, const char *text)
         size_t n = 0;
         while (i + n < t.len) {
             size_t c = utf8_len((unsigned char)t.ptr[i + n]);
+            c = c < t.len - i - n ? c : t.len - i - n;
             if (n + c > WORD_RAW) {
                 break;
             }
@@ -314,6 +315,7 @@ static const char *one_line(const char *s, struct arena *a)
     size_t cut = 0;
     while (cut < n) {
         size_t c = utf8_len((unsigned char)s[cut]);
+        c = c < n - cut ? c : n - cut; /* a lead byte at the end names bytes that are not */
         if (cut + c > SUBJECT_MAX) {
             break;
         }
@@ -615,7 +617,11 @@ static int decode(struct walk *w, const struct entity *e, struct slice *out)
 {
     if (strcmp(e->encoding, "7bit") == 0 || strcmp(e->encoding, "8bit") == 0 ||
         strcmp(e->encoding, "binary") == 0) {
-        *out = (struct slice){arena_strndup(w->arena, e->body.ptr, e->body.len), e->body.len};
+        /* copied whole: the body may hold NUL bytes, which strndup would stop at */
+        char *c = arena_alloc(w->arena, e->body.len + 1);
+        memcpy(c, e->body.ptr, e->body.len);
+        c[e->body.len] = '\0';
+        *out = (struct slice){c, e->body.len};
         return 0;
     }
     if (strcmp(e->encoding, "quoted-printable") == 0) {
