@@ -150,12 +150,13 @@ struct cli_cmd {
     const char *display;            /* OP_CALENDAR_ADD with --displayname, else NULL */
     const char *path;               /* OP_BACKUP's DEST, OP_RESTORE's SRC */
     const char *addr;               /* OP_USER_ADDR_ADD/DEL */
-    bool is_generated;     /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
-    bool is_forced;        /* OP_RESTORE --force */
-    uint64_t days;         /* OP_PRUNE */
-    uint64_t id;           /* OP_IMIP_RETRY */
-    char mail_domain[128]; /* from --config: who is local (OP_IMIP_DELIVER) */
-    char imip_from[320];   /* from --config */
+    bool is_generated;      /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
+    bool is_forced;         /* OP_RESTORE --force */
+    uint64_t days;          /* OP_PRUNE */
+    uint64_t id;            /* OP_IMIP_RETRY */
+    char mail_domain[128];  /* from --config: who is local (OP_IMIP_DELIVER) */
+    char imip_from[320];    /* from --config */
+    unsigned max_attendees; /* from --config (0: the default) */
     char config_dir[CONFIG_STR_MAX]; /* data_dir read from --config */
     char password[PASSWORD_MAX + 1]; /* OP_USER_ADD/PASSWD; main() wipes it */
 };
@@ -1216,7 +1217,7 @@ static int run(struct store *s, const struct cli_cmd *cmd)
     case OP_IMIP_RETRY:
         return imip_retry(s, cmd->id);
     case OP_IMIP_DELIVER:
-        calstore_imip_configure(cmd->mail_domain, cmd->imip_from);
+        calstore_imip_configure(cmd->mail_domain, cmd->imip_from, cmd->max_attendees);
         return imip_deliver(s, stdin);
     }
     return usage_error(NULL);
@@ -1241,6 +1242,7 @@ static int resolve_data_dir(struct cli_cmd *cmd)
     /* same sizes as the config's fields */
     snprintf(cmd->mail_domain, sizeof(cmd->mail_domain), "%s", cfg.mail_domain);
     snprintf(cmd->imip_from, sizeof(cmd->imip_from), "%s", cfg.imip_from);
+    cmd->max_attendees = cfg.sched_max_attendees;
     if (!cmd->data_dir) {
         snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir);
         cmd->data_dir = cmd->config_dir;

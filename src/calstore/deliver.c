@@ -200,18 +200,12 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
 /* ---------------------------------------------------------------------------------------- */
 /* Delivering */
 
-/* Where principal `p`'s copy of `uid` is: *coll and *item (found) among their calendars;
- * or, when none holds it, *coll their default calendar (sched_default_calendar) taking
- * `comp`, made ("calendar") when they have none. */
-enum store_rc deliver_find_copy(const struct calstore_writer *w,
-                                const struct store_principal *p,
-                                const char *uid,
-                                unsigned comp,
-                                struct store_coll *coll,
-                                struct store_item *item,
-                                bool *found)
+enum store_rc deliver_lookup_copy(const struct calstore_writer *w,
+                                  const struct store_principal *p,
+                                  const char *uid,
+                                  struct store_coll *coll,
+                                  struct store_item *item)
 {
-    *found = false;
     struct store_cursor *cur = NULL;
     enum store_rc rc = store_children_open(w->store, p->home_id, &cur);
     if (rc != STORE_OK) {
@@ -228,7 +222,6 @@ enum store_rc deliver_find_copy(const struct calstore_writer *w,
             *coll = c;
             coll->name = arena_strdup(w->arena, c.name);
             *item = it;
-            *found = true;
             break;
         }
         if (r != STORE_NOTFOUND) {
@@ -237,10 +230,20 @@ enum store_rc deliver_find_copy(const struct calstore_writer *w,
         }
     }
     store_cursor_close(&cur);
-    if (*found) {
-        return STORE_OK;
-    }
-    if (uid && rc != STORE_NOTFOUND) {
+    return uid ? rc : STORE_NOTFOUND;
+}
+
+enum store_rc deliver_find_copy(const struct calstore_writer *w,
+                                const struct store_principal *p,
+                                const char *uid,
+                                unsigned comp,
+                                struct store_coll *coll,
+                                struct store_item *item,
+                                bool *found)
+{
+    enum store_rc rc = deliver_lookup_copy(w, p, uid, coll, item);
+    *found = rc == STORE_OK;
+    if (rc != STORE_NOTFOUND) {
         return rc;
     }
     rc = sched_default_calendar(w->store, p->home_id, comp, w->arena, coll);

@@ -64,8 +64,10 @@ enum calstore_rc deliver_run(const struct calstore_writer *w,
  *    deliver_run does for a local organizer (plan->uid and plan->org_addr are read);
  *  - deliver_reply: plan->reply from plan->self merged into the organizer plan->organizer's
  *    copy of plan->uid (PARTSTAT, SCHEDULE-STATUS 2.0), and the notice in their inbox;
- *  - deliver_find_copy: where principal `p`'s copy of `uid` is (*found), or their default
- *    calendar taking `comp`;
+ *  - deliver_lookup_copy: where principal `p`'s copy of `uid` is, among their calendars;
+ *    STORE_NOTFOUND when none holds it (nothing is made);
+ *  - deliver_find_copy: the same (*found), or when none holds it their default calendar
+ *    taking `comp` (sched_default_calendar), made ("calendar") when they have none;
  *  - deliver_put_copy: `text` written as item `name` of `coll` as principal `p`, scheduling
  *    off (`tag`: a new Schedule-Tag; `like`, `prepared` may be NULL). */
 enum calstore_rc deliver_request(const struct calstore_writer *w,
@@ -78,6 +80,11 @@ enum calstore_rc deliver_reply(const struct calstore_writer *w,
                                const struct deliver_plan *plan,
                                struct calstore_res *res,
                                struct err *err);
+enum store_rc deliver_lookup_copy(const struct calstore_writer *w,
+                                  const struct store_principal *p,
+                                  const char *uid,
+                                  struct store_coll *coll,
+                                  struct store_item *item);
 enum store_rc deliver_find_copy(const struct calstore_writer *w,
                                 const struct store_principal *p,
                                 const char *uid,

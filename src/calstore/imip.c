@@ -6,16 +6,16 @@
 
 #include <string.h>
 
-#include "cal/cal.h"
 #include "calstore/deliver.h"
 #include "sched/imip.h"
 #include "sched/sched.h"
 
 _Static_assert((int)CALSTORE_IMIP_MAX_MESSAGE == (int)SCHED_IMIP_MAX_MESSAGE, "one limit");
 
-void calstore_imip_configure(const char *mail_domain, const char *imip_from)
+void calstore_imip_configure(const char *mail_domain, const char *imip_from, unsigned max_attendees)
 {
-    sched_configure(&(struct sched_config){.mail_domain = mail_domain, .imip_from = imip_from});
+    sched_configure(&(struct sched_config){
+        .mail_domain = mail_domain, .imip_from = imip_from, .max_attendees = max_attendees});
 }
 
 static enum calstore_rc store_failed(struct calstore_res *res, enum store_rc rc)
@@ -90,12 +90,11 @@ static enum calstore_rc receive_reply(const struct calstore_writer *w,
     }
     struct store_coll coll;
     struct store_item item;
-    bool found = false;
-    rc = deliver_find_copy(w, &p, info->uid, CAL_COMP_VEVENT, &coll, &item, &found);
-    if (rc != STORE_OK) {
+    rc = deliver_lookup_copy(w, &p, info->uid, &coll, &item);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
         return store_failed(res, rc);
     }
-    if (!found) {
+    if (rc == STORE_NOTFOUND) {
         err_set(err, &sched_cond_imip_no_recipient, "the organizer %.80s has no event %.80s",
                 info->organizer, info->uid);
         return CALSTORE_DENIED;
@@ -137,6 +136,14 @@ static enum calstore_rc receive_request(const struct calstore_writer *w,
         err_set(err, &sched_cond_imip_sender,
                 "the %s of %.80s comes from %.80s: it is taken only from the organizer",
                 sched_method_name(method), info->organizer, from);
+        return CALSTORE_DENIED;
+    }
+    /* the bound of one write's deliveries, as for a local organizer (RFC 4791 §5.3.2.1) */
+    unsigned max = sched_config()->max_attendees;
+    if (info->max_per_instance > max) {
+        err_set(err, &sched_cond_max_attendees,
+                "an instance has %zu attendees; this server schedules at most %u",
+                info->max_per_instance, max);
         return CALSTORE_DENIED;
     }
     struct deliver_plan plan = {
@@ -245,10 +252,9 @@ enum calstore_rc calstore_imip_status(struct store *s,
     }
     struct store_coll coll;
     struct store_item item;
-    bool found = false;
-    rc = deliver_find_copy(&w, &p, uid, CAL_COMP_VEVENT, &coll, &item, &found);
-    if (rc != STORE_OK || !found) {
-        return rc == STORE_OK ? CALSTORE_OK : store_failed(res, rc);
+    rc = deliver_lookup_copy(&w, &p, uid, &coll, &item);
+    if (rc != STORE_OK) {
+        return rc == STORE_NOTFOUND ? CALSTORE_OK : store_failed(res, rc);
     }
     struct store_item full;
     rc = store_item_get(s, coll.id, item.name, STORE_ITEM_CONTENT, arena, &full);

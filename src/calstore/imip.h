@@ -12,11 +12,14 @@ enum {
                                              SCHED_IMIP_MAX_MESSAGE) */
 };
 
-/* Sets what the scheduling layer needs to know which addresses are local and whether iMIP
- * is on, in a process that is not almanacd (the admin CLI): its mail_domain and imip_from
- * (either may be NULL or ""), the other scheduling settings left at their defaults. Not
- * thread-safe: call it before any scheduling. */
-void calstore_imip_configure(const char *mail_domain, const char *imip_from);
+/* Sets what the scheduling layer needs to know which addresses are local, whether iMIP is
+ * on and how many attendees a meeting may have, in a process that is not almanacd (the
+ * admin CLI): mail_domain, imip_from (either may be NULL or "") and sched_max_attendees (0:
+ * the default); sched_default_calendar is left at its default. Not thread-safe: call it
+ * before any scheduling. */
+void calstore_imip_configure(const char *mail_domain,
+                             const char *imip_from,
+                             unsigned max_attendees);
 
 /* What an incoming message did. */
 struct calstore_imip_result {
@@ -37,8 +40,9 @@ struct calstore_imip_result {
  *    organizer, with a notice in their inbox.
  * CALSTORE_OK; CALSTORE_INVALID with sched_cond_imip_bad_message (not a message, no
  * calendar, another METHOD) or a cal_cond_* (the object); CALSTORE_DENIED with
- * sched_cond_imip_sender (From is not the attendee / organizer, or the organizer is local)
- * or sched_cond_imip_no_recipient (no local user it is for); CALSTORE_STORE with
+ * sched_cond_imip_sender (From is not the attendee / organizer, or the organizer is local),
+ * sched_cond_imip_no_recipient (no local user it is for) or sched_cond_max_attendees (an
+ * instance of a REQUEST names more than sched_max_attendees); CALSTORE_STORE with
  * res->store_rc. Nothing is written unless CALSTORE_OK (the caller rolls back). */
 enum calstore_rc calstore_imip_receive(struct store *s,
                                        struct slice msg,

@@ -66,8 +66,28 @@ static size_t read_cb(char *buf, size_t size, size_t n, void *ctx)
     return k;
 }
 
+static bool stopping(struct imip_sender *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool stop = s->stop;
+    pthread_mutex_unlock(&s->lock);
+    return stop;
+}
+
+/* libcurl's progress callback: a conversation under way ends when almanacd stops (the
+ * message stays queued and goes after the restart), so a slow relay never holds the
+ * shutdown for imip_smtp_timeout. */
+static int progress_cb(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    return stopping(ctx) ? 1 : 0;
+}
+
 /* One SMTP conversation: `m` to its recipient. 0, or -1 with `error` (ERROR_MAX bytes) set. */
-static int send_one(const struct imip_sender *s, const struct store_imip_msg *m, char *error)
+static int send_one(struct imip_sender *s, const struct store_imip_msg *m, char *error)
 {
     CURL *c = curl_easy_init();
     if (!c) {
@@ -100,6 +120,9 @@ static int send_one(const struct imip_sender *s, const struct store_imip_msg *m,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(s->cfg.timeout < 20 ? s->cfg.timeout : 20));
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp");
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     long tls = s->cfg.starttls == IMIP_STARTTLS_REQUIRED   ? (long)CURLUSESSL_ALL
                : s->cfg.starttls == IMIP_STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
                                                            : (long)CURLUSESSL_NONE;
@@ -216,14 +239,6 @@ static int round_one(struct imip_sender *s)
     }
     arena_destroy(&a);
     return out;
-}
-
-static bool stopping(struct imip_sender *s)
-{
-    pthread_mutex_lock(&s->lock);
-    bool stop = s->stop;
-    pthread_mutex_unlock(&s->lock);
-    return stop;
 }
 
 static void *run(void *p)

@@ -186,6 +186,8 @@ class ImipTestBase(ServerTestCase):
 
 
 class ImipTest(ImipTestBase):
+    EXTRA = "sched_max_attendees = 5\n"
+
     # RFC 6047 §2.4, §3; RFC 6638 §3.2.9
     def test_invitation_update_and_cancel_are_mailed_to_outside_attendee(self):
         uid = "imip-1@example.org"
@@ -305,6 +307,18 @@ class ImipTest(ImipTestBase):
         can = req.replace("METHOD:REQUEST", "METHOD:CANCEL").replace("SEQUENCE:0", "SEQUENCE:1")
         r = self.deliver(imip_message("dave@outside.test", can, "CANCEL", to="bob@example.org"))
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.req("GET", "/calendars/bob/cal/%s.ics" % uid, user="bob").status,
+                         404)
+
+    # RFC 4791 §5.3.2.1: a message by mail is bounded as a local organizer's write is
+    def test_outside_request_with_too_many_attendees_is_refused(self):
+        uid = "ext-org-big@outside.test"
+        many = ["mailto:bob@example.org"] + ["mailto:p%d@outside.test" % i for i in range(6)]
+        req = event(uid, many, organizer="mailto:dave@outside.test")
+        req = req.replace("BEGIN:VEVENT", "METHOD:REQUEST\r\nBEGIN:VEVENT", 1)
+        r = self.deliver(imip_message("dave@outside.test", req, "REQUEST", to="bob@example.org"))
+        self.assertEqual(r.returncode, 65, r.stderr)
+        self.assertIn(b"max-attendees-per-instance", r.stderr)
         self.assertEqual(self.req("GET", "/calendars/bob/cal/%s.ics" % uid, user="bob").status,
                          404)
 
