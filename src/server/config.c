@@ -392,6 +392,10 @@ static const struct key keys[] = {
             "required",
             "STARTTLS to the relay: required (no mail without it), optional (when offered) or "
             "off (plain SMTP, for a relay on this host)"),
+    OPT_STR_KEY(imip_smtp_cafile,
+                "",
+                "PEM file of the CA certificates the relay's STARTTLS certificate is checked "
+                "against (\"\": the system's)"),
     OPT_STR_KEY(imip_smtp_user, "", "SMTP AUTH user at the relay (\"\": no AUTH)"),
     OPT_STR_KEY(imip_smtp_password_file,
                 "",

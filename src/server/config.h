@@ -79,6 +79,7 @@ struct config {
     char imip_smtp_host[256];          /* relay, "" = none */
     unsigned imip_smtp_port;           /* default 587 */
     char imip_smtp_starttls[16];       /* required, optional, off */
+    char imip_smtp_cafile[512];        /* CA file, "" = the system's */
     char imip_smtp_user[256];          /* "" = no AUTH */
     char imip_smtp_password_file[512]; /* path of the password */
     unsigned imip_retry_base;          /* seconds, default 60, doubling */

@@ -28,7 +28,7 @@ enum {
 
 struct imip_sender {
     struct imip_send_config cfg; /* strings below are the sender's own copies */
-    char *host, *user, *password, *from;
+    char *host, *user, *password, *from, *cafile;
     struct store_pool *pool;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -127,6 +127,9 @@ static int send_one(struct imip_sender *s, const struct store_imip_msg *m, char 
                : s->cfg.starttls == IMIP_STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
                                                            : (long)CURLUSESSL_NONE;
     curl_easy_setopt(c, CURLOPT_USE_SSL, tls);
+    if (s->cafile && *s->cafile) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, s->cafile);
+    }
     if (s->user && *s->user) {
         curl_easy_setopt(c, CURLOPT_USERNAME, s->user);
         curl_easy_setopt(c, CURLOPT_PASSWORD, s->password ? s->password : "");
@@ -280,6 +283,7 @@ static void free_sender(struct imip_sender *s)
     free(s->user);
     free(s->password);
     free(s->from);
+    free(s->cafile);
     free(s);
 }
 
@@ -301,6 +305,7 @@ int imip_sender_start(const struct imip_send_config *c,
     s->user = dup_or_null(c->user);
     s->password = dup_or_null(c->password);
     s->from = dup_or_null(c->from);
+    s->cafile = dup_or_null(c->cafile);
     s->pool = pool;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -21,6 +21,8 @@ struct imip_send_config {
     const char *host; /* the relay; "" or NULL: no sender (messages stay queued) */
     unsigned port;
     enum imip_starttls starttls;
+    const char *cafile;   /* CA certificates for the relay's certificate; "" or NULL: the
+                             system's */
     const char *user;     /* AUTH user, "" or NULL: no AUTH */
     const char *password; /* AUTH password (read from imip_smtp_password_file) */
     const char *from;     /* the envelope sender, imip_from */

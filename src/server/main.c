@@ -539,6 +539,7 @@ static int start_imip(const struct config *cfg, struct store_pool *pool, struct 
         .host = cfg->imip_smtp_host,
         .port = cfg->imip_smtp_port,
         .starttls = tls,
+        .cafile = cfg->imip_smtp_cafile,
         .user = cfg->imip_smtp_user,
         .password = password,
         .from = cfg->imip_from,

@@ -8,7 +8,9 @@ coming in through `almanac imip-deliver` updating the organizer's copy; a forged
 refused with the store untouched; an outside organizer's REQUEST reaching a local attendee,
 whose accept goes back by mail; a relay that is down (retry with back-off, then sent once it
 is up); a message given up (failed, SCHEDULE-STATUS 5.1) and `almanac imip retry`; STARTTLS
-required of a relay that has none."""
+required of a relay that has none; and a submission relay (smtp_relay.py, aiosmtpd's
+Controller) that requires STARTTLS and AUTH, reached with imip_smtp_cafile and the password
+from imip_smtp_password_file."""
 
 import email
 import email.policy
@@ -47,13 +49,12 @@ class Relay:
         self.dir = tempfile.mkdtemp(prefix="almanac-smtp-")
         self.maildir = os.path.join(self.dir, "mail")
         self.proc = None
+        self.command = [PYTHON, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:%d" % port,
+                        "-c", "aiosmtpd.handlers.Mailbox", self.maildir]
 
     def start(self):
         self.log = open(os.path.join(self.dir, "smtpd.log"), "w")
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:%d" % self.port,
-             "-c", "aiosmtpd.handlers.Mailbox", self.maildir],
-            stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -147,8 +148,12 @@ class ImipTestBase(ServerTestCase):
     EXTRA = ""
 
     @classmethod
+    def make_relay(cls):
+        return Relay(free_port())
+
+    @classmethod
     def setUpClass(cls):
-        cls.relay = Relay(free_port())
+        cls.relay = cls.make_relay()
         cls.addClassCleanup(cls.relay.cleanup)
         if cls.RELAY_UP:
             cls.relay.start()
@@ -398,6 +403,39 @@ class ImipStarttlsRequiredTest(ImipTestBase):
         self.assertEqual(row["state"], "queued")
         self.assertRegex(row["last_error"], r"(?i)ssl|tls")
         self.assertEqual(self.relay.messages(), [])
+
+
+class ImipStarttlsAuthTest(ImipTestBase):
+    """A submission relay: STARTTLS required (a certificate of a CA given by
+    imip_smtp_cafile) and SMTP AUTH with the password from imip_smtp_password_file."""
+
+    @classmethod
+    def make_relay(cls):
+        relay = Relay(free_port())
+        cert, key = (os.path.join(relay.dir, n) for n in ("relay.pem", "relay.key"))
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        pwfile = os.path.join(relay.dir, "password")
+        with open(pwfile, "w") as f:
+            f.write("s3cret-relay-pw\n")
+        relay.command = [PYTHON, os.path.join(os.path.dirname(__file__), "smtp_relay.py"),
+                         str(relay.port), relay.maildir, cert, key, "almanac", pwfile]
+        cls.EXTRA = ("imip_smtp_starttls = required\nimip_smtp_cafile = %s\n"
+                     "imip_smtp_user = almanac\nimip_smtp_password_file = %s\n" % (cert, pwfile))
+        return relay
+
+    def test_starttls_and_auth_with_password_file(self):
+        uid = "imip-auth@example.org"
+        self.put("alice", "/calendars/alice/cal/auth.ics",
+                 event(uid, ["mailto:ivy@outside.test"]), status=(201,))
+        msg = self.relay.wait_for(lambda m: uid in str(m))[0]
+        self.assertEqual(msg["X-RcptTo"], "ivy@outside.test")
+        self.assertEqual(msg["X-MailFrom"], "calendar@example.org")
+        with open(os.path.join(self.relay.dir, "auth.log")) as f:
+            self.assertEqual(f.read().split(), ["ok", "PLAIN", "almanac"])
+        self.assertNotIn("s3cret-relay-pw", self.srv.read_log())
+        self.assertEqual([q["state"] for q in self.queue()], ["sent"])
 
 
 if __name__ == "__main__":
