@@ -1285,6 +1285,7 @@ int main(int argc, char **argv)
     struct store *s = NULL;
     status = resolve_data_dir(&cmd);
     if (status != 0) {
+        status = cmd.op == OP_IMIP_DELIVER ? TOOLS_EX_TEMPFAIL : status; /* as below */
         goto out;
     }
     if (sec_init() != 0) {
@@ -1307,6 +1308,10 @@ int main(int argc, char **argv)
         cal_init();
         status = run(s, &cmd);
         cal_shutdown();
+    } else if (cmd.op == OP_IMIP_DELIVER) {
+        /* the store could not be opened (locked by a writer, a bad --config): the MTA keeps
+         * the message and tries again rather than bounce it (sysexits.h EX_TEMPFAIL) */
+        status = TOOLS_EX_TEMPFAIL;
     }
 out:
     if (s) {

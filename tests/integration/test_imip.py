@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -184,6 +185,17 @@ class ImipTestBase(ServerTestCase):
                                 "last_error"])
         return [dict(zip(head, ln.split("\t"))) for ln in lines[1:]]
 
+    def dump(self):
+        """Every row of every table of the store (the store is untouched when equal)."""
+        db = sqlite3.connect(os.path.join(self.srv.data, "almanac.db"))
+        try:
+            tables = [r[0] for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+            return {t: sorted(map(repr, db.execute("SELECT * FROM \"%s\"" % t)))
+                    for t in tables if not t.startswith("sqlite_")}
+        finally:
+            db.close()
+
     def deliver(self, message):
         return subprocess.run([ALMANAC, "--data", self.srv.data, "--config",
                                os.path.join(self.srv.dir, "almanac.conf"), "imip-deliver"],
@@ -262,9 +274,11 @@ class ImipTest(ImipTestBase):
                  "SEQUENCE:0\r\nORGANIZER:mailto:alice@example.org\r\n"
                  "ATTENDEE;PARTSTAT=ACCEPTED:mailto:carol@outside.test\r\nEND:VEVENT\r\n" % uid
                  + TAIL)
+        store = self.dump()
         forged = self.deliver(imip_message("mallory@evil.test", reply, "REPLY"))
         self.assertEqual(forged.returncode, 77, forged.stderr)
         self.assertIn(b"imip-sender-mismatch", forged.stderr)
+        self.assertEqual(self.dump(), store)
         after = self.get("alice", path)
         self.assertEqual(after.header("ETag"), before.header("ETag"))
         self.assertEqual(after.body, before.body)
@@ -326,6 +340,27 @@ class ImipTest(ImipTestBase):
         self.assertIn(b"max-attendees-per-instance", r.stderr)
         self.assertEqual(self.req("GET", "/calendars/bob/cal/%s.ics" % uid, user="bob").status,
                          404)
+
+    # sysexits.h EX_TEMPFAIL: the MTA keeps the message and tries again
+    def test_busy_store_is_a_temporary_failure(self):
+        uid = "imip-busy@example.org"
+        self.put("alice", "/calendars/alice/cal/busy.ics", event(uid, ["mailto:kim@outside.test"]),
+                 status=(201,))
+        reply = (HEAD + "METHOD:REPLY\r\nBEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20270102T000000Z\r\n"
+                 "ORGANIZER:mailto:alice@example.org\r\n"
+                 "ATTENDEE;PARTSTAT=DECLINED:mailto:kim@outside.test\r\nEND:VEVENT\r\n" % uid
+                 + TAIL)
+        db = sqlite3.connect(os.path.join(self.srv.data, "almanac.db"), isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")  # another writer holds the store
+            r = self.deliver(imip_message("kim@outside.test", reply, "REPLY"))
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        self.assertEqual(r.returncode, 75, r.stderr)
+        self.assertRegex(r.stderr, rb"locked|busy")
+        r = self.deliver(imip_message("kim@outside.test", reply, "REPLY"))
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_queue_and_retry_usage(self):
         r = self.srv.cli("imip", "retry", "999999", check=False)
