@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "cal/cal.h"
-#include "calstore/imip.h"
 #include "sched/imip.h"
 #include "util/sec.h"
 #include "util/timeutil.h"
@@ -164,7 +163,9 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
     plan->uid = info->uid;
     plan->org_addr = info->organizer;
     uint64_t org = 0;
-    enum store_rc rc = sched_addr_resolve(w->store, info->organizer, w->arena, &org, NULL);
+    bool org_in_domain = false;
+    enum store_rc rc =
+        sched_addr_resolve(w->store, info->organizer, w->arena, &org, &org_in_domain);
     if (rc != STORE_OK && rc != STORE_NOTFOUND) {
         return store_failed(res, rc);
     }
@@ -182,6 +183,8 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
     plan->owner = coll->owner;
     plan->self = self;
     plan->organizer = rc == STORE_OK ? org : 0;
+    /* an unknown user of our own mail domain is nobody to mail (RFC 6638 3.7) */
+    plan->org_outside = rc == STORE_NOTFOUND && !org_in_domain;
     plan->tag = content->len != 0;
     if (!content->len) {
         return CALSTORE_OK; /* TODO(#13): a deleted copy could reply DECLINED */
@@ -664,7 +667,7 @@ enum calstore_rc deliver_run(const struct calstore_writer *w,
     if (plan->reply.len && plan->organizer) {
         return deliver_reply(w, plan, res, err);
     }
-    if (plan->reply.len && by_mail(plan->org_addr, w->arena)) {
+    if (plan->reply.len && plan->org_outside && by_mail(plan->org_addr, w->arena)) {
         /* RFC 6047 §2.3: the REPLY to an organizer outside goes by mail */
         struct sched_msg m = {
             .attendee = plan->org_addr, .method = SCHED_REPLY, .ics = plan->reply};

@@ -28,8 +28,9 @@ struct deliver_plan {
     const char *self;   /* attendee: the owner's address in the object, */
     struct slice reply; /* the reply (empty: none), */
     struct slice copy;  /* the attendee's copy as written (the mail's summary), */
-    uint64_t organizer; /* and the organizer's local principal (0: not local: the reply
-                           goes by iMIP when it is an outside mailto:) */
+    uint64_t organizer; /* and the organizer's local principal (0: not local), */
+    bool org_outside;   /* and whether they are outside (not of mail_domain): the reply
+                           then goes by iMIP when it is a mailto: */
     bool tag;           /* the written item gets a new Schedule-Tag */
 };
 

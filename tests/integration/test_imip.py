@@ -341,6 +341,17 @@ class ImipTest(ImipTestBase):
         self.assertEqual(self.req("GET", "/calendars/bob/cal/%s.ics" % uid, user="bob").status,
                          404)
 
+    # RFC 6638 §3.2.9 3.7: an unknown user of our own mail domain is nobody to mail
+    def test_reply_to_unknown_organizer_of_our_domain_is_not_mailed(self):
+        uid = "ghost-org@example.org"
+        path = "/calendars/bob/cal/ghost.ics"
+        self.put("bob", path, event(uid, ["mailto:bob@example.org"],
+                                    organizer="mailto:ghost@example.org"), status=(201,))
+        copy = self.get("bob", path).text
+        self.put("bob", path, copy.replace("PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED"),
+                 status=(204,))
+        self.assertEqual([q for q in self.queue() if q["recipient"] == "ghost@example.org"], [])
+
     # sysexits.h EX_TEMPFAIL: the MTA keeps the message and tries again
     def test_busy_store_is_a_temporary_failure(self):
         uid = "imip-busy@example.org"
