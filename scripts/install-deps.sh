@@ -8,14 +8,16 @@ set -euo pipefail
 # default) build the fuzz targets of tests/fuzz (docs/testing.md). dpkg-dev and debhelper
 # build the Debian package (`make deb`, debian/), and adduser is what it depends on.
 # Chromium, its chromedriver and Selenium drive the web page in a real browser
-# (tests/integration/test_web.py).
+# (tests/integration/test_web.py). libcurl is almanacd's SMTP client for iMIP as well as the
+# tests' HTTP client; python3-aiosmtpd is the real SMTP server the iMIP tests send to
+# (tests/integration/test_imip.py).
 packages=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libgnutls28-dev libxml2-dev libical-dev libicu-dev libsqlite3-dev libpq-dev libsodium-dev
     libcmocka-dev libcurl4-openssl-dev
     litmus curl python3 clang-format git openssl
     clang libclang-rt-dev
-    python3-caldav vdirsyncer libwbxml2-utils sqlite3
+    python3-caldav vdirsyncer libwbxml2-utils sqlite3 python3-aiosmtpd
     dpkg-dev debhelper adduser
     chromium chromium-driver python3-selenium
 )

@@ -18,9 +18,11 @@
 #include <sys/types.h>
 
 #include "cal/cal.h"
+#include "calstore/imip.h"
 #include "server/config.h"
 #include "store/store.h"
 #include "tools/address.h"
+#include "tools/imip.h"
 #include "tools/share.h"
 #include "tools/transfer.h"
 #include "util/buf.h"
@@ -86,6 +88,14 @@ static const char usage_text[] =
     "  unshare OWNER CALENDAR USER   revoke it\n"
     "  share list USER      grants USER gave (out) and holds (in): calendar, sharee,\n"
     "                       access, the sharee's path; tab-separated\n"
+    "Mail to and from outside calendar users (iMIP; docs/scheduling.md):\n"
+    "  imip queue           the outbox: id, recipient, method, attempts, next try (UTC),\n"
+    "                       state (queued, sent, failed), last error; tab-separated\n"
+    "  imip retry ID        queue message ID again, due now (also a failed one)\n"
+    "  imip-deliver         read one message on stdin (an MTA's pipe; use --config for\n"
+    "                       mail_domain): a REPLY updates the organizer's copy, a REQUEST or\n"
+    "                       CANCEL reaches the local attendees. Exit 65 not a message we\n"
+    "                       take, 67 no user here, 75 store busy (retry), 77 forged sender\n"
     "Options:\n"
     "  -d, --data DIR       the store's directory (default ./data)\n"
     "  -c, --config FILE    take the directory from almanacd's configuration (data_dir)\n"
@@ -121,6 +131,9 @@ enum cli_op {
     OP_CHECK,
     OP_BACKUP,
     OP_RESTORE,
+    OP_IMIP_QUEUE,
+    OP_IMIP_RETRY,
+    OP_IMIP_DELIVER,
 };
 
 /* One command line, checked before anything opens the store. Strings borrow argv. */
@@ -137,9 +150,13 @@ struct cli_cmd {
     const char *display;            /* OP_CALENDAR_ADD with --displayname, else NULL */
     const char *path;               /* OP_BACKUP's DEST, OP_RESTORE's SRC */
     const char *addr;               /* OP_USER_ADDR_ADD/DEL */
-    bool is_generated; /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
-    bool is_forced;    /* OP_RESTORE --force */
-    uint64_t days;     /* OP_PRUNE */
+    bool is_generated;      /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
+    bool is_forced;         /* OP_RESTORE --force */
+    uint64_t days;          /* OP_PRUNE */
+    uint64_t id;            /* OP_IMIP_RETRY */
+    char mail_domain[128];  /* from --config: who is local (OP_IMIP_DELIVER) */
+    char imip_from[320];    /* from --config */
+    unsigned max_attendees; /* from --config (0: the default) */
     char config_dir[CONFIG_STR_MAX]; /* data_dir read from --config */
     char password[PASSWORD_MAX + 1]; /* OP_USER_ADD/PASSWD; main() wipes it */
 };
@@ -512,6 +529,31 @@ static int parse_store_cmd(const struct cli_words *w, unsigned seen, struct cli_
     return check_opts(seen, allowed);
 }
 
+/* `imip queue`, `imip retry ID`, `imip-deliver`. Returns 0 or EXIT_USAGE after printing why. */
+static int parse_imip(const struct cli_words *w, unsigned seen, struct cli_cmd *cmd)
+{
+    int rc = check_opts(seen, 0);
+    if (rc != 0) {
+        return rc;
+    }
+    if (strcmp(w->w[0], "imip-deliver") == 0 && w->n == 1) {
+        cmd->op = OP_IMIP_DELIVER;
+        return 0;
+    }
+    if (w->n == 2 && strcmp(w->w[1], "queue") == 0) {
+        cmd->op = OP_IMIP_QUEUE;
+        return 0;
+    }
+    if (w->n == 3 && strcmp(w->w[1], "retry") == 0) {
+        if (parse_u64(slice_from_cstr(w->w[2]), &cmd->id) != 0 || cmd->id == 0) {
+            return usage_error("imip retry needs a message id (a number)");
+        }
+        cmd->op = OP_IMIP_RETRY;
+        return 0;
+    }
+    return usage_error("imip needs queue or retry ID; imip-deliver takes no arguments");
+}
+
 /* Parses the whole command line into `cmd`: options anywhere (getopt_long permutes them
  * before the words), then the command's words. Returns 0 to run it, -1 when --help or
  * --version was printed (exit 0), or EXIT_USAGE after printing why. */
@@ -608,6 +650,9 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
     }
     if (strcmp(what, "import") == 0 || strcmp(what, "export") == 0) {
         return parse_transfer(&w, seen, cmd);
+    }
+    if (strcmp(what, "imip") == 0 || strcmp(what, "imip-deliver") == 0) {
+        return parse_imip(&w, seen, cmd);
     }
     fprintf(stderr, "almanac: unknown command '%.80s'\n", what);
     return usage_error(NULL);
@@ -1167,19 +1212,23 @@ static int run(struct store *s, const struct cli_cmd *cmd)
         return backup(s, cmd);
     case OP_RESTORE:
         break; /* main() runs it without an open store */
+    case OP_IMIP_QUEUE:
+        return imip_queue_list(s);
+    case OP_IMIP_RETRY:
+        return imip_retry(s, cmd->id);
+    case OP_IMIP_DELIVER:
+        calstore_imip_configure(cmd->mail_domain, cmd->imip_from, cmd->max_attendees);
+        return imip_deliver(s, stdin);
     }
     return usage_error(NULL);
 }
 
-/* Fills cmd->data_dir: --data, else data_dir of --config's file, else ./data. Returns 0 or
- * EXIT_USAGE after printing why. */
+/* Fills cmd->data_dir: --data, else data_dir of --config's file, else ./data; and the
+ * scheduling settings of --config's file. Returns 0 or EXIT_USAGE after printing why. */
 static int resolve_data_dir(struct cli_cmd *cmd)
 {
-    if (cmd->data_dir) {
-        return 0;
-    }
-    cmd->data_dir = "./data";
     if (!cmd->config_path) {
+        cmd->data_dir = cmd->data_dir ? cmd->data_dir : "./data";
         return 0;
     }
     struct config cfg;
@@ -1190,8 +1239,14 @@ static int resolve_data_dir(struct cli_cmd *cmd)
         fprintf(stderr, "almanac: %s\n", e.msg);
         return EXIT_USAGE;
     }
-    snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir); /* same size */
-    cmd->data_dir = cmd->config_dir;
+    /* same sizes as the config's fields */
+    snprintf(cmd->mail_domain, sizeof(cmd->mail_domain), "%s", cfg.mail_domain);
+    snprintf(cmd->imip_from, sizeof(cmd->imip_from), "%s", cfg.imip_from);
+    cmd->max_attendees = cfg.sched_max_attendees;
+    if (!cmd->data_dir) {
+        snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir);
+        cmd->data_dir = cmd->config_dir;
+    }
     return 0;
 }
 
@@ -1230,6 +1285,7 @@ int main(int argc, char **argv)
     struct store *s = NULL;
     status = resolve_data_dir(&cmd);
     if (status != 0) {
+        status = cmd.op == OP_IMIP_DELIVER ? TOOLS_EX_TEMPFAIL : status; /* as below */
         goto out;
     }
     if (sec_init() != 0) {
@@ -1252,6 +1308,10 @@ int main(int argc, char **argv)
         cal_init();
         status = run(s, &cmd);
         cal_shutdown();
+    } else if (cmd.op == OP_IMIP_DELIVER) {
+        /* the store could not be opened (locked by a writer, a bad --config): the MTA keeps
+         * the message and tries again rather than bounce it (sysexits.h EX_TEMPFAIL) */
+        status = TOOLS_EX_TEMPFAIL;
     }
 out:
     if (s) {

@@ -18,7 +18,9 @@
 #include <string.h>
 
 #include "cal/cal.h"
+#include "sched/imip.h"
 #include "util/sec.h"
+#include "util/timeutil.h"
 
 static const char ICS_TYPE[] = "text/calendar; charset=utf-8";
 
@@ -26,6 +28,14 @@ static enum calstore_rc store_failed(struct calstore_res *res, enum store_rc rc)
 {
     res->store_rc = rc;
     return CALSTORE_STORE;
+}
+
+/* True when `addr` goes out by iMIP (RFC 6047): iMIP is on (imip_from set) and it is a
+ * mailto: address we can put in an SMTP envelope. */
+static bool by_mail(const char *addr, struct arena *a)
+{
+    const char *from = sched_config()->imip_from;
+    return from && *from && sched_imip_mailbox(addr, a) != NULL;
 }
 
 static bool mentions_organizer(struct slice s)
@@ -75,6 +85,8 @@ static enum calstore_rc plan_organizer(const struct calstore_writer *w,
     }
     plan->role = DELIVER_ORGANIZER;
     plan->to = arena_zalloc(w->arena, (plan->nmsgs + 1) * sizeof(*plan->to));
+    plan->by_mail = arena_zalloc(w->arena, (plan->nmsgs + 1) * sizeof(*plan->by_mail));
+    plan->owner = owner;
     const char **status = arena_zalloc(w->arena, (plan->nmsgs + 1) * sizeof(*status));
     for (size_t i = 0; i < plan->nmsgs; i++) {
         bool in_domain = false;
@@ -84,10 +96,13 @@ static enum calstore_rc plan_organizer(const struct calstore_writer *w,
         if (rc == STORE_OK) {
             plan->to[i] = p == owner ? 0 : p; /* the organizer's own other address */
             status[i] = "1.2";                /* RFC 6638 §3.2.9: delivered */
+        } else if (rc == STORE_NOTFOUND && in_domain) {
+            status[i] = "3.7"; /* RFC 6638 §3.2.9: an invalid calendar user of our domain */
         } else if (rc == STORE_NOTFOUND) {
-            /* RFC 6638 §3.2.9: 3.7, an invalid calendar user of our own domain; an outside
-             * address is left for iMIP (issue 13 item 5) with no status yet */
-            status[i] = in_domain ? "3.7" : NULL;
+            /* an outside address: RFC 6638 §3.2.9 1.1, sent (queued for the relay, which is
+             * all this write knows); without iMIP it gets nothing and no status */
+            plan->by_mail[i] = by_mail(plan->msgs[i].attendee, w->arena);
+            status[i] = plan->by_mail[i] ? "1.1" : NULL;
         } else {
             return store_failed(res, rc);
         }
@@ -148,7 +163,9 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
     plan->uid = info->uid;
     plan->org_addr = info->organizer;
     uint64_t org = 0;
-    enum store_rc rc = sched_addr_resolve(w->store, info->organizer, w->arena, &org, NULL);
+    bool org_in_domain = false;
+    enum store_rc rc =
+        sched_addr_resolve(w->store, info->organizer, w->arena, &org, &org_in_domain);
     if (rc != STORE_OK && rc != STORE_NOTFOUND) {
         return store_failed(res, rc);
     }
@@ -163,8 +180,11 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
         return crc;
     }
     plan->role = DELIVER_ATTENDEE;
+    plan->owner = coll->owner;
     plan->self = self;
     plan->organizer = rc == STORE_OK ? org : 0;
+    /* an unknown user of our own mail domain is nobody to mail (RFC 6638 3.7) */
+    plan->org_outside = rc == STORE_NOTFOUND && !org_in_domain;
     plan->tag = content->len != 0;
     if (!content->len) {
         return CALSTORE_OK; /* TODO(#13): a deleted copy could reply DECLINED */
@@ -173,6 +193,7 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
         return err->cond == &sched_cond_allowed_attendee_change ? CALSTORE_DENIED
                                                                 : CALSTORE_INVALID;
     }
+    plan->copy = *content;
     if (sched_attendee_reply(before, *content, self, w->arena, &plan->reply, err) != 0) {
         return CALSTORE_INVALID;
     }
@@ -182,18 +203,12 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
 /* ---------------------------------------------------------------------------------------- */
 /* Delivering */
 
-/* Where principal `p`'s copy of `uid` is: *coll and *item (found) among their calendars;
- * or, when none holds it, *coll their default calendar (sched_default_calendar) taking
- * `comp`, made ("calendar") when they have none. */
-static enum store_rc find_copy(const struct calstore_writer *w,
-                               const struct store_principal *p,
-                               const char *uid,
-                               unsigned comp,
-                               struct store_coll *coll,
-                               struct store_item *item,
-                               bool *found)
+enum store_rc deliver_lookup_copy(const struct calstore_writer *w,
+                                  const struct store_principal *p,
+                                  const char *uid,
+                                  struct store_coll *coll,
+                                  struct store_item *item)
 {
-    *found = false;
     struct store_cursor *cur = NULL;
     enum store_rc rc = store_children_open(w->store, p->home_id, &cur);
     if (rc != STORE_OK) {
@@ -210,7 +225,6 @@ static enum store_rc find_copy(const struct calstore_writer *w,
             *coll = c;
             coll->name = arena_strdup(w->arena, c.name);
             *item = it;
-            *found = true;
             break;
         }
         if (r != STORE_NOTFOUND) {
@@ -219,10 +233,20 @@ static enum store_rc find_copy(const struct calstore_writer *w,
         }
     }
     store_cursor_close(&cur);
-    if (*found) {
-        return STORE_OK;
-    }
-    if (uid && rc != STORE_NOTFOUND) {
+    return uid ? rc : STORE_NOTFOUND;
+}
+
+enum store_rc deliver_find_copy(const struct calstore_writer *w,
+                                const struct store_principal *p,
+                                const char *uid,
+                                unsigned comp,
+                                struct store_coll *coll,
+                                struct store_item *item,
+                                bool *found)
+{
+    enum store_rc rc = deliver_lookup_copy(w, p, uid, coll, item);
+    *found = rc == STORE_OK;
+    if (rc != STORE_NOTFOUND) {
         return rc;
     }
     rc = sched_default_calendar(w->store, p->home_id, comp, w->arena, coll);
@@ -339,16 +363,16 @@ static void cache_add(struct prep_cache *c, const char *key, const struct calsto
 /* Writes `text` as item `name` of `coll` for principal `p`; `tag`: a new Schedule-Tag.
  * `like` (may be NULL) is an object prepared on a text of the same index; `prepared` (may be
  * NULL) receives the object prepared here. */
-static enum calstore_rc put_copy(const struct calstore_writer *w,
-                                 uint64_t p,
-                                 const struct store_coll *coll,
-                                 const char *name,
-                                 struct slice text,
-                                 bool tag,
-                                 const struct calstore_obj *like,
-                                 struct calstore_obj *prepared,
-                                 struct calstore_res *res,
-                                 struct err *err)
+enum calstore_rc deliver_put_copy(const struct calstore_writer *w,
+                                  uint64_t p,
+                                  const struct store_coll *coll,
+                                  const char *name,
+                                  struct slice text,
+                                  bool tag,
+                                  const struct calstore_obj *like,
+                                  struct calstore_obj *prepared,
+                                  struct calstore_res *res,
+                                  struct err *err)
 {
     struct calstore_obj obj;
     if (like) {
@@ -440,7 +464,7 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
     struct store_coll coll;
     struct store_item old;
     bool found;
-    rc = find_copy(w, &p, plan->uid, CAL_COMP_VEVENT, &coll, &old, &found);
+    rc = deliver_find_copy(w, &p, plan->uid, CAL_COMP_VEVENT, &coll, &old, &found);
     if (rc != STORE_OK) {
         return store_failed(res, rc);
     }
@@ -490,7 +514,7 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
                 return store_failed(res, rc);
             }
         }
-        crc = put_copy(w, to, &coll, name, copy, true, like, &made, res, err);
+        crc = deliver_put_copy(w, to, &coll, name, copy, true, like, &made, res, err);
         if (crc == CALSTORE_OK && !found && !like) {
             cache_add(cache, m->ics.ptr, &made);
         }
@@ -502,10 +526,48 @@ static enum calstore_rc deliver_one(const struct calstore_writer *w,
     return rc == STORE_OK ? CALSTORE_OK : store_failed(res, rc);
 }
 
-static enum calstore_rc deliver_reply(const struct calstore_writer *w,
-                                      const struct deliver_plan *plan,
-                                      struct calstore_res *res,
-                                      struct err *err)
+/* Queues message `m` from `from` to m->attendee (the organizer, for a REPLY) in the iMIP
+ * outbox (store.h), in the writer's transaction: the relay gets it from almanacd's sender. */
+static enum calstore_rc queue_mail(const struct calstore_writer *w,
+                                   const struct deliver_plan *plan,
+                                   const char *from,
+                                   const struct sched_msg *m,
+                                   struct calstore_res *res,
+                                   struct err *err)
+{
+    const char *mail_from = sched_config()->imip_from;
+    struct sched_imip_out out = {
+        .from = from,
+        .to = m->attendee,
+        .sender = mail_from,
+        .method = m->method,
+        .ics = m->ics,
+        .about = m->method == SCHED_REPLY ? plan->copy : (struct slice){"", 0},
+        .date = time_now(),
+    };
+    struct slice msg;
+    if (sched_imip_build(&out, w->arena, &msg, err) != 0) {
+        return CALSTORE_INVALID;
+    }
+    struct store_imip_in in = {
+        .principal = plan->owner,
+        .mail_from = mail_from,
+        .rcpt_to = sched_imip_mailbox(m->attendee, w->arena),
+        .method = sched_method_name(m->method),
+        .uid = plan->uid,
+        .attendee = m->method == SCHED_REPLY ? NULL : m->attendee,
+        .message = msg.ptr,
+        .size = msg.len,
+        .next_try = time_now(),
+    };
+    enum store_rc rc = store_imip_enqueue(w->store, &in, NULL);
+    return rc == STORE_OK ? CALSTORE_OK : store_failed(res, rc);
+}
+
+enum calstore_rc deliver_reply(const struct calstore_writer *w,
+                               const struct deliver_plan *plan,
+                               struct calstore_res *res,
+                               struct err *err)
 {
     struct store_principal p;
     enum store_rc rc = store_principal_get_by_id(w->store, plan->organizer, w->arena, &p);
@@ -515,7 +577,7 @@ static enum calstore_rc deliver_reply(const struct calstore_writer *w,
     struct store_coll coll;
     struct store_item old;
     bool found;
-    rc = find_copy(w, &p, plan->uid, CAL_COMP_VEVENT, &coll, &old, &found);
+    rc = deliver_find_copy(w, &p, plan->uid, CAL_COMP_VEVENT, &coll, &old, &found);
     if (rc != STORE_OK) {
         return store_failed(res, rc);
     }
@@ -533,8 +595,8 @@ static enum calstore_rc deliver_reply(const struct calstore_writer *w,
         }
         if (changed) {
             /* RFC 6638 §3.2.10: a reply leaves the organizer's Schedule-Tag alone */
-            enum calstore_rc crc =
-                put_copy(w, plan->organizer, &coll, old.name, merged, false, NULL, NULL, res, err);
+            enum calstore_rc crc = deliver_put_copy(w, plan->organizer, &coll, old.name, merged,
+                                                    false, NULL, NULL, res, err);
             if (crc != CALSTORE_OK) {
                 return crc;
             }
@@ -542,6 +604,19 @@ static enum calstore_rc deliver_reply(const struct calstore_writer *w,
     }
     rc = notice(w, &p, SCHED_REPLY, plan->reply);
     return rc == STORE_OK ? CALSTORE_OK : store_failed(res, rc);
+}
+
+enum calstore_rc deliver_request(const struct calstore_writer *w,
+                                 const struct deliver_plan *plan,
+                                 const struct sched_msg *m,
+                                 uint64_t to,
+                                 struct calstore_res *res,
+                                 struct err *err)
+{
+    struct prep_cache *cache = arena_zalloc(w->arena, sizeof(*cache));
+    cache->keep = arena_create();
+    arena_defer(w->arena, arena_release, cache->keep);
+    return deliver_one(w, plan, m, to, cache, res, err);
 }
 
 enum calstore_rc deliver_run(const struct calstore_writer *w,
@@ -565,6 +640,15 @@ enum calstore_rc deliver_run(const struct calstore_writer *w,
         cache->keep = arena_create();
         arena_defer(w->arena, arena_release, cache->keep);
         for (size_t i = 0; i < plan->nmsgs; i++) {
+            if (plan->by_mail[i]) {
+                struct arena_mark mark = arena_mark(w->arena);
+                enum calstore_rc rc = queue_mail(w, plan, plan->org_addr, &plan->msgs[i], res, err);
+                arena_rewind(w->arena, mark);
+                if (rc != CALSTORE_OK) {
+                    return rc;
+                }
+                continue;
+            }
             if (!plan->to[i]) {
                 continue;
             }
@@ -582,6 +666,12 @@ enum calstore_rc deliver_run(const struct calstore_writer *w,
     }
     if (plan->reply.len && plan->organizer) {
         return deliver_reply(w, plan, res, err);
+    }
+    if (plan->reply.len && plan->org_outside && by_mail(plan->org_addr, w->arena)) {
+        /* RFC 6047 §2.3: the REPLY to an organizer outside goes by mail */
+        struct sched_msg m = {
+            .attendee = plan->org_addr, .method = SCHED_REPLY, .ics = plan->reply};
+        return queue_mail(w, plan, plan->self, &m, res, err);
     }
     return CALSTORE_OK;
 }

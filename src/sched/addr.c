@@ -10,6 +10,7 @@
 static struct sched_config cfg = {.max_attendees = 1000};
 static char domain_buf[256];
 static char calname_buf[STORE_NAME_MAX + 1];
+static char imip_from_buf[STORE_ADDR_MAX + 1];
 
 /* Copies `s` into `dst` (size `n`), or "" when it does not fit. */
 static const char *keep(char *dst, size_t n, const char *s)
@@ -31,6 +32,7 @@ void sched_configure(const struct sched_config *c)
     cfg.mail_domain = keep(domain_buf, sizeof(domain_buf), c->mail_domain);
     cfg.max_attendees = c->max_attendees ? c->max_attendees : 1000;
     cfg.default_calendar_name = keep(calname_buf, sizeof(calname_buf), c->default_calendar_name);
+    cfg.imip_from = keep(imip_from_buf, sizeof(imip_from_buf), c->imip_from);
 }
 
 const struct sched_config *sched_config(void)

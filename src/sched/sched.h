@@ -36,11 +36,14 @@ struct sched_config {
     const char *mail_domain;           /* NULL or "": no derived mailto: addresses */
     unsigned max_attendees;            /* ATTENDEEs of one instance an organizer may write */
     const char *default_calendar_name; /* NULL: a user's first calendar by name */
+    const char *imip_from; /* this server's mailbox for iMIP (RFC 6047), the Sender of the
+                              messages to outside addresses; NULL or "": iMIP off, outside
+                              addresses get nothing and no SCHEDULE-STATUS */
 };
 
 /* Copies `c` (strings included) into the process-wide settings. Not thread-safe: call it
  * before the workers start, as cal's own setters. NULL restores the defaults (no mail
- * domain, 1,000 attendees, the first calendar). */
+ * domain, 1,000 attendees, the first calendar, iMIP off). */
 void sched_configure(const struct sched_config *c);
 const struct sched_config *sched_config(void);
 

@@ -373,6 +373,61 @@ static const struct key keys[] = {
                 "",
                 "calendar name invitations go to when a user has one of that name (\"\": the "
                 "user's first calendar by name)"),
+    /* [imip] (docs/scheduling.md "iMIP", RFC 6047) */
+    OPT_STR_KEY(imip_from,
+                "",
+                "this server's mailbox for iMIP (e.g. calendar@example.org): the envelope sender "
+                "and Sender of invitations, updates, cancellations and replies mailed to outside "
+                "addresses (\"\": iMIP off, outside attendees get nothing)"),
+    OPT_STR_KEY(imip_smtp_host,
+                "",
+                "the SMTP relay iMIP messages go through (\"\": none, messages stay queued)"),
+    NUM_KEY(KEY_UINT,
+            imip_smtp_port,
+            "587",
+            1,
+            65535,
+            "port of imip_smtp_host (587 submission; 25 for a relay without AUTH)"),
+    STR_KEY(imip_smtp_starttls,
+            "required",
+            "STARTTLS to the relay: required (no mail without it), optional (when offered) or "
+            "off (plain SMTP, for a relay on this host)"),
+    OPT_STR_KEY(imip_smtp_cafile,
+                "",
+                "PEM file of the CA certificates the relay's STARTTLS certificate is checked "
+                "against (\"\": the system's)"),
+    OPT_STR_KEY(imip_smtp_user, "", "SMTP AUTH user at the relay (\"\": no AUTH)"),
+    OPT_STR_KEY(imip_smtp_password_file,
+                "",
+                "file whose first line is imip_smtp_user's password (readable by almanacd only; "
+                "never inline)"),
+    NUM_KEY(KEY_UINT,
+            imip_retry_base,
+            "60",
+            1,
+            86400,
+            "seconds before a message the relay did not take is tried again; doubles per try"),
+    NUM_KEY(KEY_UINT,
+            imip_retry_max,
+            "3600",
+            1,
+            604800,
+            "seconds, the longest wait between two tries of a message"),
+    /* RFC 5321 §4.5.4.1 suggests giving up after 4-5 days; an invitation that late is
+     * rarely worth sending, so 3 days. */
+    NUM_KEY(KEY_UINT,
+            imip_max_age,
+            "259200",
+            1,
+            2592000,
+            "seconds after which a message not taken is given up (state failed, "
+            "SCHEDULE-STATUS 5.1 on the organizer's copy)"),
+    NUM_KEY(KEY_UINT,
+            imip_smtp_timeout,
+            "60",
+            1,
+            3600,
+            "seconds one SMTP conversation with the relay may take"),
 };
 
 #undef FIELD_SIZE

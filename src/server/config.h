@@ -74,6 +74,18 @@ struct config {
     char mail_domain[128];            /* mailto:NAME@mail_domain addresses, "" = none */
     unsigned sched_max_attendees;     /* ATTENDEEs per instance, default 1000 */
     char sched_default_calendar[256]; /* invitations' calendar name, "" = first by name */
+    /* [imip] */
+    char imip_from[320];               /* server mailbox, "" = iMIP off */
+    char imip_smtp_host[256];          /* relay, "" = none */
+    unsigned imip_smtp_port;           /* default 587 */
+    char imip_smtp_starttls[16];       /* required, optional, off */
+    char imip_smtp_cafile[512];        /* CA file, "" = the system's */
+    char imip_smtp_user[256];          /* "" = no AUTH */
+    char imip_smtp_password_file[512]; /* path of the password */
+    unsigned imip_retry_base;          /* seconds, default 60, doubling */
+    unsigned imip_retry_max;           /* seconds, default 3600 */
+    unsigned imip_max_age;             /* seconds, default 3 days */
+    unsigned imip_smtp_timeout;        /* seconds, default 60 */
 };
 
 /* Fills `c` with every key's default. */

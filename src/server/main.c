@@ -27,6 +27,7 @@
 #include "sched/sched.h"
 #include "server/config.h"
 #include "server/faults.h"
+#include "server/imip_send.h"
 #include "server/notify.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -490,6 +491,76 @@ static void shutdown_watch_finish(struct shutdown_watch *w)
     pthread_mutex_destroy(&w->lock);
 }
 
+/* The first line of `path` into `out` (size `n`), its line end dropped. 0, or -1 (logged). */
+static int read_secret_file(const char *path, char *out, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        log_error("cannot read imip_smtp_password_file=%s errno=%d", path, errno);
+        return -1;
+    }
+    bool ok = fgets(out, (int)n, f) != NULL;
+    fclose(f);
+    if (!ok) {
+        log_error("imip_smtp_password_file=%s is empty", path);
+        return -1;
+    }
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+/* Starts the iMIP sender when imip_from and imip_smtp_host are set (docs/scheduling.md
+ * "iMIP"); *out stays NULL otherwise. 0, or -1 (logged) on a bad setting. */
+static int start_imip(const struct config *cfg, struct store_pool *pool, struct imip_sender **out)
+{
+    *out = NULL;
+    enum imip_starttls tls;
+    if (imip_starttls_parse(cfg->imip_smtp_starttls, &tls) != 0) {
+        log_error("imip_smtp_starttls=%s is not required, optional or off",
+                  cfg->imip_smtp_starttls);
+        return -1;
+    }
+    if (!cfg->imip_from[0] || !cfg->imip_smtp_host[0]) {
+        if (cfg->imip_from[0]) {
+            log_warn("imip_from is set but imip_smtp_host is not: messages stay queued");
+        }
+        return 0;
+    }
+    if (!strchr(cfg->imip_from, '@')) {
+        log_error("imip_from=%s is not an address (name@domain)", cfg->imip_from);
+        return -1;
+    }
+    char password[512] = "";
+    if (cfg->imip_smtp_password_file[0] &&
+        read_secret_file(cfg->imip_smtp_password_file, password, sizeof(password)) != 0) {
+        return -1;
+    }
+    struct imip_send_config ic = {
+        .host = cfg->imip_smtp_host,
+        .port = cfg->imip_smtp_port,
+        .starttls = tls,
+        .cafile = cfg->imip_smtp_cafile,
+        .user = cfg->imip_smtp_user,
+        .password = password,
+        .from = cfg->imip_from,
+        .retry_base = cfg->imip_retry_base,
+        .retry_max = cfg->imip_retry_max,
+        .max_age = cfg->imip_max_age,
+        .timeout = cfg->imip_smtp_timeout,
+    };
+    struct err e;
+    err_init(&e);
+    int rc = imip_sender_start(&ic, pool, out, &e);
+    sec_memzero(password, sizeof(password));
+    if (rc != 0) {
+        log_error("%s", e.msg);
+        return -1;
+    }
+    log_info("imip relay=%s port=%u starttls=%s from=%s", cfg->imip_smtp_host, cfg->imip_smtp_port,
+             cfg->imip_smtp_starttls, cfg->imip_from);
+    return 0;
+}
+
 static int serve(const struct server_opts *o, struct config *cfg)
 {
     if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -508,10 +579,10 @@ static int serve(const struct server_opts *o, struct config *cfg)
     /* One store connection per HTTP connection at most (opened lazily), and one for the
      * pruning job: a request never waits for a connection that only another request whose
      * answer is still streaming could give back (with fewer, max_connections slow readers
-     * of long multistatus answers would stall every worker thread in store_pool_acquire).
-     * max_connections is per listener. */
+     * of long multistatus answers would stall every worker thread in store_pool_acquire);
+     * and one for the iMIP sender. max_connections is per listener. */
     unsigned listeners = (cfg->listen[0] ? 1u : 0u) + (cfg->tls_listen[0] ? 1u : 0u);
-    if (store_pool_create(cfg->data_dir, cfg->max_connections * listeners + 1, &pool) != STORE_OK) {
+    if (store_pool_create(cfg->data_dir, cfg->max_connections * listeners + 2, &pool) != STORE_OK) {
         log_error("cannot create store pool dir=%s", cfg->data_dir);
         return 1;
     }
@@ -549,6 +620,13 @@ static int serve(const struct server_opts *o, struct config *cfg)
         return 1;
     }
     store_pool_set_change_hook(pool, eas_app_change, eas);
+    struct imip_sender *imip = NULL;
+    if (start_imip(cfg, pool, &imip) != 0) {
+        store_pool_set_change_hook(pool, NULL, NULL);
+        eas_app_destroy(&eas);
+        store_pool_destroy(&pool);
+        return 1;
+    }
     struct web_app web = {
         .cfg = {.max_import_size = cfg->max_import_size,
                 .max_object = cfg->max_resource_size,
@@ -574,6 +652,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
     /* tests only: store faults armed per request (server/faults.h) */
     if (server_faults_init() != 0 ||
         server_faults_wrap_routes(routes, ALM_ARRAY_LEN(routes)) != 0) {
+        imip_sender_destroy(&imip);
         store_pool_set_change_hook(pool, NULL, NULL);
         eas_app_destroy(&eas);
         store_pool_destroy(&pool);
@@ -616,6 +695,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
     if (http_server_start(&hc, routes, ALM_ARRAY_LEN(routes), &srv, &e) != 0) {
         log_error("cannot start listen=%s tls_listen=%s msg=\"%s\"", cfg->listen, cfg->tls_listen,
                   e.msg);
+        imip_sender_destroy(&imip);
         store_pool_set_change_hook(pool, NULL, NULL);
         eas_app_destroy(&eas);
         store_pool_destroy(&pool);
@@ -674,6 +754,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
         atomic_store(&watch.inflight, busy);
     }
     http_server_stop(&srv, 0); /* joins the workers: blocks while a handler is still busy */
+    imip_sender_destroy(&imip);
     store_pool_set_change_hook(pool, NULL, NULL);
     eas_app_destroy(&eas);
     store_pool_destroy(&pool);
@@ -719,7 +800,8 @@ int main(int argc, char **argv)
     cal_set_max_tz_transitions(cfg.max_tz_transitions);
     sched_configure(&(struct sched_config){.mail_domain = cfg.mail_domain,
                                            .max_attendees = cfg.sched_max_attendees,
-                                           .default_calendar_name = cfg.sched_default_calendar});
+                                           .default_calendar_name = cfg.sched_default_calendar,
+                                           .imip_from = cfg.imip_from});
     rc = serve(&o, &cfg);
     cal_shutdown();
     return rc;

@@ -824,4 +824,74 @@ typedef int store_sched_addr_fn(void *ctx, const char *addr);
 enum store_rc
 store_sched_addr_list(struct store *s, uint64_t principal, store_sched_addr_fn *fn, void *ctx);
 
+/* ---------------------------------------------------------------------------------------- */
+/* The iMIP outbox (issue 13 item 5, RFC 6047; schema/013_imip.sql; docs/scheduling.md):
+ * messages to calendar users outside this server, queued in the transaction of the write
+ * that made them and sent later by almanacd's sender thread. The store keeps each message's
+ * bytes (a whole RFC 5322 message built by sched) and its delivery state; it never parses
+ * them. */
+
+enum store_imip_state {
+    STORE_IMIP_QUEUED = 0, /* waiting for its next try */
+    STORE_IMIP_SENT = 1,   /* the relay took it */
+    STORE_IMIP_FAILED = 2, /* given up (imip_max_age passed, or the relay refused it for good) */
+};
+
+/* A message to queue. Strings borrowed for the call. */
+struct store_imip_in {
+    uint64_t principal;    /* the local user it speaks for (0: none) */
+    const char *mail_from; /* SMTP envelope sender, a bare address */
+    const char *rcpt_to;   /* SMTP envelope recipient, a bare address */
+    const char *method;    /* "REQUEST", "CANCEL", "REPLY" */
+    const char *uid;       /* the calendar object's UID */
+    const char *attendee;  /* the ATTENDEE address whose status a failure updates, or NULL */
+    const char *message;   /* the message bytes */
+    size_t size;
+    int64_t next_try; /* Unix seconds of the first try */
+};
+
+/* A queued message as read back. Strings in the caller's arena (or borrowed for a walk's
+ * callback); `message` only from store_imip_next_due(). */
+struct store_imip_msg {
+    uint64_t id;
+    int64_t created;
+    uint64_t principal;
+    const char *mail_from, *rcpt_to, *method, *uid, *attendee;
+    const char *message; /* NULL in listings */
+    size_t size;
+    enum store_imip_state state;
+    unsigned attempts;
+    int64_t next_try;
+    const char *last_error; /* NULL when none */
+};
+
+/* Queues `in`, its id into *id_out (may be NULL). Needs a write transaction (the caller's
+ * calendar write). STORE_LIMIT when a string is empty. */
+enum store_rc store_imip_enqueue(struct store *s, const struct store_imip_in *in, uint64_t *id_out);
+/* The queued message due first (next_try <= now, oldest next_try, then id) into *out with
+ * its bytes; STORE_NOTFOUND when none is due. One indexed read. */
+enum store_rc
+store_imip_next_due(struct store *s, int64_t now, struct arena *arena, struct store_imip_msg *out);
+/* The earliest next_try of a queued message into *out; STORE_NOTFOUND when none is queued. */
+enum store_rc store_imip_next_time(struct store *s, int64_t *out);
+/* Message `id` without its bytes; STORE_NOTFOUND when there is none. */
+enum store_rc
+store_imip_get(struct store *s, uint64_t id, struct arena *arena, struct store_imip_msg *out);
+/* Records a try of message `id` at `now`: `state` STORE_IMIP_SENT, STORE_IMIP_QUEUED (again
+ * at `next_try`) or STORE_IMIP_FAILED; `error` (may be NULL) becomes its last error.
+ * STORE_NOTFOUND when there is no such message. Needs a write transaction. */
+enum store_rc store_imip_tried(struct store *s,
+                               uint64_t id,
+                               enum store_imip_state state,
+                               int64_t now,
+                               int64_t next_try,
+                               const char *error);
+/* An admin's retry: message `id` queued again, due at `now`, its tries counted from zero
+ * and its age from `now` (a failed message gets a new imip_max_age). STORE_NOTFOUND when
+ * there is no such message. Needs a write transaction. */
+enum store_rc store_imip_retry(struct store *s, uint64_t id, int64_t now);
+/* Calls fn for every message, by id (rows borrowed for the call); non-zero stops. */
+typedef int store_imip_fn(void *ctx, const struct store_imip_msg *m);
+enum store_rc store_imip_list(struct store *s, store_imip_fn *fn, void *ctx);
+
 #endif

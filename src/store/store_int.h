@@ -156,6 +156,7 @@ struct store {
     sqlite3_stmt **sub_stmts;   /* store_sqlite_sub.c's, made lazily */
     sqlite3_stmt **share_stmts; /* store_sqlite_share.c's, made lazily */
     sqlite3_stmt **sched_stmts; /* store_sqlite_sched.c's, made lazily */
+    sqlite3_stmt **imip_stmts;  /* store_sqlite_imip.c's, made lazily */
     bool writing;               /* a write transaction is open (store_begin_write) */
     bool wal;                   /* journal_mode is WAL: commits wait on `flush` */
     struct store_flush *flush;  /* the pool's durability barrier, or &lone_flush */
@@ -282,6 +283,7 @@ void store_db_eas_free(struct store *s);
 void store_db_sub_free(struct store *s);
 void store_db_share_free(struct store *s);
 void store_db_sched_free(struct store *s);
+void store_db_imip_free(struct store *s);
 
 /* Bumps the homes of the sharees of collection `coll` and of every collection below it /
  * of every collection of principal `owner`: called before those go away (the cascade drops

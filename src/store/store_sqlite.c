@@ -477,6 +477,7 @@ static void store_free(struct store *s)
     store_db_sub_free(s);
     store_db_share_free(s);
     store_db_sched_free(s);
+    store_db_imip_free(s);
     store_db_changes_free(s);
     sqlite3_close(s->db);
     store_flush_destroy(&s->lone_flush);

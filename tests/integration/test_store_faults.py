@@ -1,5 +1,6 @@
 """tests/integration/test_store_faults.py: every request path under store faults (issue #11
-item 5, issue #14), against the real almanacd built with the fault seam (ALMANAC_FAULTS;
+item 5, issue #14; an organizer's PUT that queues an iMIP message, issue 13 item 5),
+against the real almanacd built with the fault seam (ALMANAC_FAULTS;
 src/store/store_fault.h, src/server/faults.h).
 
 The server runs with ALMANAC_STORE_FAULT_FILE set. For each request path that writes (CalDAV
@@ -173,7 +174,9 @@ def http_request(srv, method, path, body=None, headers=None, user="alice", auth=
 class StoreFaultsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.fs = FaultServer(config="eas_ping_min_heartbeat = 1\nmail_domain = example.org\n")
+        # imip_from without a relay: messages to outside addresses are queued, never sent
+        cls.fs = FaultServer(config="eas_ping_min_heartbeat = 1\nmail_domain = example.org\n"
+                                    "imip_from = calendar@example.org\n")
         cls.srv = cls.fs.srv
         cls.addClassCleanup(cls._kill)
         if not cls.fs.seam_built_in():
@@ -338,6 +341,24 @@ class StoreFaultsTest(unittest.TestCase):
                                                  meeting("meet", "NEEDS-ACTION"), ICS),
                         self.dav_failed, self.status_is(201),
                         undo=self.dav("DELETE", "/calendars/alice/cal/meet.ics"))
+
+    def test_caldav_put_meeting_queues_imip_atomically(self):
+        """Issue 13 item 5: the organizer's PUT and the iMIP message for an outside attendee
+        (its row in imip_queue) commit together or not at all."""
+        body = meeting("meet-ext", "NEEDS-ACTION").replace("mailto:bob@example.org",
+                                                            "mailto:ext@outside.test")
+        self.run_faults("PUT meeting to outside", self.dav("PUT",
+                                                            "/calendars/alice/cal/meet-ext.ics",
+                                                            body, ICS),
+                        self.dav_failed, self.status_is(201),
+                        undo=self.dav("DELETE", "/calendars/alice/cal/meet-ext.ics"))
+        db = sqlite3.connect(self.fs.db)
+        try:
+            rows = db.execute("SELECT method, rcpt_to FROM imip_queue WHERE uid = 'meet-ext' "
+                              "ORDER BY id").fetchall()
+        finally:
+            db.close()
+        self.assertEqual(rows, [("REQUEST", "ext@outside.test"), ("CANCEL", "ext@outside.test")])
 
     def test_caldav_put_reply_updates_organizer_atomically(self):
         self._ok(http_request(self.srv, "PUT", "/calendars/alice/cal/meet2.ics",
