@@ -295,6 +295,9 @@ struct dav_ext {
                        const struct dav_res *src,
                        const struct dav_res *target,
                        struct err *err);
+    /* More children of DAV:resourcetype for collection `r` (XML in the core's prefixes,
+     * e.g. "<C:schedule-inbox/>"), or NULL. */
+    const char *(*resourcetype)(struct dav_req *dr, const struct dav_res *r);
     const char *compliance; /* appended to the DAV: header, e.g. "calendar-access" */
     const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
     /* The truth of an If-header state token (RFC 4918 §10.4) for `res` (which exists):

@@ -34,7 +34,8 @@ const struct eas_command eas_commands[EAS_CMD_COUNT] = {
     [EAS_CMD_MOVEITEMS] = {"MoveItems", 13, 0, true, false, eas_cmd_minimal, NULL},
     [EAS_CMD_GETITEMESTIMATE] = {"GetItemEstimate", 14, EAS_GIE_GETITEMESTIMATE, true, true,
                                  eas_cmd_getitemestimate, NULL},
-    [EAS_CMD_MEETINGRESPONSE] = {"MeetingResponse", 15, 0, true, false, eas_cmd_minimal, NULL},
+    [EAS_CMD_MEETINGRESPONSE] = {"MeetingResponse", 15, EAS_MR_MEETINGRESPONSE, true, true,
+                                 eas_cmd_meetingresponse, NULL},
     [EAS_CMD_SEARCH] = {"Search", 16, 0, true, false, eas_cmd_minimal, NULL},
     [EAS_CMD_SETTINGS] = {"Settings", 17, EAS_SET_SETTINGS, false, true, eas_cmd_settings, NULL},
     [EAS_CMD_PING] = {"Ping", 18, EAS_PING_PING, false, true, eas_cmd_ping, eas_cmd_ping_resumed},
@@ -88,6 +89,21 @@ void eas_store_release(struct eas_req *er)
 int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
 {
     return map_store_err(&er->sr, rc, err);
+}
+
+/* The user's e-mail addresses (eas_item_from_ical), read by admit() for the commands that
+ * answer items: before the row loops whose arena marks would free them. A failure leaves
+ * them unread (items then read as before addresses existed); the statements after it fail
+ * the same way and answer for it. */
+static void read_emails(struct eas_req *er)
+{
+    bool items =
+        er->cmd == &eas_commands[EAS_CMD_SYNC] || er->cmd == &eas_commands[EAS_CMD_ITEMOPERATIONS];
+    if (items && !er->emails_read &&
+        calstore_user_emails(er->store, er->principal.id, er->principal.name, er->arena,
+                             &er->emails, &er->nemails) == STORE_OK) {
+        er->emails_read = true;
+    }
 }
 
 int eas_begin_read(struct eas_req *er, struct err *err)
@@ -674,6 +690,7 @@ static int admit(struct eas_req *er, struct err *err)
         return rc == STORE_NOTFOUND ? err_set(err, &eas_cond_denied, "no such user")
                                     : eas_store_err(er, rc, err);
     }
+    read_emails(er);
     rc = store_eas_device_get(er->store, er->principal.id, er->device_id, er->arena, &er->device);
     unsigned devices = 0;
     if (rc == STORE_NOTFOUND) {
