@@ -20,4 +20,10 @@ int repl_proppatch(struct dav_req *dr,
                    struct store_item *written,
                    struct err *err);
 
+/* The authenticated principal's addresses as repl_exprops_read wants them (props.c), in
+ * `a`: one store query. A store failure leaves *out empty (isorganizer then reads as
+ * "no ORGANIZER", responsestatus as not attending); the statements after it fail too. */
+struct repl_ex_self;
+void repl_self(struct dav_req *dr, struct arena *a, struct repl_ex_self *out);
+
 #endif

@@ -58,8 +58,10 @@ static int start_series(struct search *s, const struct store_item *it)
     struct err e;
     err_init(&e);
     bool ok = rc == STORE_OK || rc == STORE_NOTFOUND;
-    if (rc == STORE_OK && repl_ex_instances_open((struct slice){full.content, full.size}, s->wstart,
-                                                 s->wend, dr->arena, &s->exp, &e) != 0) {
+    struct repl_ex_self self;
+    repl_self(dr, dr->arena, &self);
+    if (rc == STORE_OK && repl_ex_instances_open((struct slice){full.content, full.size}, &self,
+                                                 s->wstart, s->wend, dr->arena, &s->exp, &e) != 0) {
         /* an object that no longer parses has no occurrences (its master row still shows);
          * one whose expansion ran out of request_time_budget stops the search, which must
          * not be answered as if its occurrences were not there */

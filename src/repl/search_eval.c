@@ -5,6 +5,7 @@
 
 #include "dav/ext.h"
 #include "repl/props.h"
+#include "repl/repl_int.h"
 #include "repl/search_int.h"
 #include "repl/tokens.h"
 #include "xml/xmlout.h"
@@ -30,8 +31,10 @@ static int load_cal(struct row *r)
     }
     struct err e;
     err_init(&e);
-    r->loaded =
-        repl_exprops_read((struct slice){full.content, full.size}, dr->arena, r->cal, &e) == 0;
+    struct repl_ex_self self;
+    repl_self(dr, dr->arena, &self);
+    r->loaded = repl_exprops_read((struct slice){full.content, full.size}, &self, dr->arena, r->cal,
+                                  &e) == 0;
     return 0;
 }
 
