@@ -90,6 +90,10 @@ int eas_cmd_meetingresponse(struct eas_req *er, struct err *err)
     if (eas_out_begin(er, err) != 0) {
         return -1;
     }
+    const struct eas_node *first = er->root ? eas_node_child(er->root, EAS_MR_REQUEST) : NULL;
+    if (!first) {
+        return err_set(err, &eas_cond_bad_request, "a MeetingResponse without a Request");
+    }
     struct eas_wbxml_enc *e = &er->enc;
     int rc = eas_enc_start(e, EAS_MR_MEETINGRESPONSE);
     for (const struct eas_node *r = er->root ? er->root->child : NULL; r && !rc; r = r->next) {

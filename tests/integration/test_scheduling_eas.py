@@ -243,6 +243,9 @@ class MeetingsActiveSyncTest(ServerTestCase):
             {"response": 7, "collection": bob.cal, "request": mine}])
         self.assertEqual([r["Status"] for r in results], ["2"] * 5, results)
         self.assertEqual(self.get("alice", "mine.ics").text, before)
+        # a MeetingResponse with no Request is a bad request (EAS Status 103)
+        r = bob.request("MeetingResponse", E("M:MeetingResponse"))
+        self.assertEqual(r.status, 400)
 
     # ActiveSync organizer, CalDAV attendee ----------------------------------------------
 
