@@ -121,24 +121,25 @@ int caldav_get_schedule_tag(struct dav_req *dr, const struct dav_res *r, struct 
 
 /* RFC 6638 §3.2.10: a GET or HEAD of a scheduling object resource carries its
  * Schedule-Tag (a PUT's own answer sets it in cal_put). */
-void caldav_item_headers(struct dav_req *dr,
-                         const struct store_coll *coll,
-                         uint64_t item_id,
-                         uint64_t modseq,
-                         bool deleted,
-                         bool error)
+enum store_rc caldav_item_headers(struct dav_req *dr,
+                                  const struct store_coll *coll,
+                                  uint64_t item_id,
+                                  uint64_t modseq,
+                                  bool deleted,
+                                  bool error)
 {
     (void)modseq;
     enum http_method m = http_req_method(dr->http);
     if (deleted || error || coll->kind != STORE_COLL_CALENDAR ||
         (m != HTTP_M_GET && m != HTTP_M_HEAD)) {
-        return;
+        return STORE_OK;
     }
     const char *tag;
-    if (sched_tag_get(dr->store, item_id, dr->arena, &tag) == STORE_OK) {
+    enum store_rc rc = sched_tag_get(dr->store, item_id, dr->arena, &tag);
+    if (rc == STORE_OK) {
         http_resp_header(dr->http, "Schedule-Tag", tag);
     }
-    /* a store failure here costs only the header: the body was read in the same snapshot */
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
 }
 
 /* RFC 6638 §2.2, §2.1: the schedule inbox and outbox are typed as such. */

@@ -92,18 +92,19 @@ int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
 }
 
 /* The user's e-mail addresses (eas_item_from_ical), read by admit() for the commands that
- * answer items: before the row loops whose arena marks would free them. A failure leaves
- * them unread (items then read as before addresses existed); the statements after it fail
- * the same way and answer for it. */
-static void read_emails(struct eas_req *er)
+ * answer items: before the row loops whose arena marks would free them. STORE_OK, or the
+ * store's failure (the request then fails as any other read would). */
+static enum store_rc read_emails(struct eas_req *er)
 {
     bool items =
         er->cmd == &eas_commands[EAS_CMD_SYNC] || er->cmd == &eas_commands[EAS_CMD_ITEMOPERATIONS];
-    if (items && !er->emails_read &&
-        calstore_user_emails(er->store, er->principal.id, er->principal.name, er->arena,
-                             &er->emails, &er->nemails) == STORE_OK) {
-        er->emails_read = true;
+    if (!items || er->emails_read) {
+        return STORE_OK;
     }
+    enum store_rc rc = calstore_user_emails(er->store, er->principal.id, er->principal.name,
+                                            er->arena, &er->emails, &er->nemails);
+    er->emails_read = rc == STORE_OK;
+    return rc;
 }
 
 int eas_begin_read(struct eas_req *er, struct err *err)
@@ -690,7 +691,11 @@ static int admit(struct eas_req *er, struct err *err)
         return rc == STORE_NOTFOUND ? err_set(err, &eas_cond_denied, "no such user")
                                     : eas_store_err(er, rc, err);
     }
-    read_emails(er);
+    rc = read_emails(er);
+    if (rc != STORE_OK) {
+        store_rollback(er->store);
+        return eas_store_err(er, rc, err);
+    }
     rc = store_eas_device_get(er->store, er->principal.id, er->device_id, er->arena, &er->device);
     unsigned devices = 0;
     if (rc == STORE_NOTFOUND) {

@@ -21,9 +21,9 @@ int repl_proppatch(struct dav_req *dr,
                    struct err *err);
 
 /* The authenticated principal's addresses as repl_exprops_read wants them (props.c), in
- * `a`: one store query. A store failure leaves *out empty (isorganizer then reads as
- * "no ORGANIZER", responsestatus as not attending); the statements after it fail too. */
+ * `a`: one store query. STORE_OK, or the store's failure (*out then empty), which the
+ * caller fails its request with. */
 struct repl_ex_self;
-void repl_self(struct dav_req *dr, struct arena *a, struct repl_ex_self *out);
+enum store_rc repl_self(struct dav_req *dr, struct arena *a, struct repl_ex_self *out);
 
 #endif

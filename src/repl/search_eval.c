@@ -32,7 +32,9 @@ static int load_cal(struct row *r)
     struct err e;
     err_init(&e);
     struct repl_ex_self self;
-    repl_self(dr, dr->arena, &self);
+    if (repl_self(dr, dr->arena, &self) != STORE_OK) {
+        return -1;
+    }
     r->loaded = repl_exprops_read((struct slice){full.content, full.size}, &self, dr->arena, r->cal,
                                   &e) == 0;
     return 0;

@@ -385,7 +385,10 @@ int repl_proppatch(struct dav_req *dr,
     struct err cerr;
     err_init(&cerr);
     struct repl_ex_self self;
-    repl_self(dr, dr->arena, &self);
+    enum store_rc src = repl_self(dr, dr->arena, &self);
+    if (src != STORE_OK) {
+        return dav_store_err(dr, src, err);
+    }
     int rc = repl_ex_apply(old, &self, p.edits, p.n, dr->arena, &ics, &cerr);
     if (rc < 0 && cerr.cond != &repl_cond_ex_dtstart_required) {
         /* the stored object has no VEVENT (a VTODO) or no longer parses: every appointment
