@@ -31,11 +31,11 @@ static int load_cal(struct row *r)
     }
     struct err e;
     err_init(&e);
-    struct repl_ex_self self;
-    if (repl_self(dr, dr->arena, &self) != STORE_OK) {
+    const struct repl_ex_self *self;
+    if (search_self(r->s, &self) != 0) {
         return -1;
     }
-    r->loaded = repl_exprops_read((struct slice){full.content, full.size}, &self, dr->arena, r->cal,
+    r->loaded = repl_exprops_read((struct slice){full.content, full.size}, self, dr->arena, r->cal,
                                   &e) == 0;
     return 0;
 }

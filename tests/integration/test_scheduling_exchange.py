@@ -102,6 +102,18 @@ class MeetingsExchangeTest(ServerTestCase):
         line = attendee_line(self.get("alice", "rd.ics").text, "mailto:bob@example.org")
         self.assertIn("PARTSTAT=ACCEPTED", line)
         self.assertIn("SCHEDULE-STATUS=2.0", line)
+        # SEARCH rows carry the same values, the WHERE clause too
+        sql = ('SELECT "DAV:href", "%sresponsestatus", "%sisorganizer", '
+               '"urn:schemas:httpmail:to" FROM "" WHERE "%sresponsestatus" = 3' % (C, C, C))
+        body = ('<?xml version="1.0" encoding="utf-8"?><D:searchrequest xmlns:D="DAV:">'
+                '<D:sql>%s</D:sql></D:searchrequest>' % sql.replace("<", "&lt;"))
+        r = self.req("SEARCH", "/exchange/bob/cal/", user="bob", body=body, headers=XML)
+        self.assertStatus(r, 207)
+        found = re.findall(r"<D:response>.*?</D:response>", r.text, re.S)
+        self.assertEqual(len(found), 1, r.text)
+        self.assertIn("rd.ics", found[0])
+        self.assertEqual(prop(found[0], "isorganizer"), "0")
+        self.assertEqual(prop(found[0], "to"), "bob@example.org")
         # the organizer has no answer to give
         r = self.req("PROPPATCH", "/exchange/alice/cal/rd.ics", user="alice",
                      body=update('<C:responsestatus dt:dt="int">4</C:responsestatus>'),
