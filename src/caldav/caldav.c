@@ -660,6 +660,8 @@ static const struct dav_ext ext = {
     .cal_transfer = cal_transfer,
     .accept_copy = accept_copy,
     .check_write = check_write,
+    .item_headers = caldav_item_headers,
+    .resourcetype = caldav_resourcetype,
     .compliance =
         "calendar-access, calendar-auto-schedule, calendarserver-sharing", /* RFC 6638 §2 */
     .allow = "REPORT, MKCALENDAR, POST",

@@ -66,6 +66,15 @@ extern const struct dav_method caldav_outbox_post;
 /* RFC 6638 §8.3: when the request has If-Schedule-Tag-Match, the item `name` of `coll` must
  * exist with that Schedule-Tag. 0, or -1 with sched_cond_schedule_tag (412) or the store's
  * condition. Inside the write transaction, before the write. */
+/* The dav_ext hooks of scheduling (sched.c): Schedule-Tag on GET/HEAD of an item, and
+ * the inbox's and outbox's resourcetype. */
+enum store_rc caldav_item_headers(struct dav_req *dr,
+                                  const struct store_coll *coll,
+                                  uint64_t item_id,
+                                  uint64_t modseq,
+                                  bool deleted,
+                                  bool error);
+const char *caldav_resourcetype(struct dav_req *dr, const struct dav_res *r);
 int caldav_schedule_tag_match(struct dav_req *dr,
                               const struct store_coll *coll,
                               const char *name,

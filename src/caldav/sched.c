@@ -119,6 +119,46 @@ int caldav_get_schedule_tag(struct dav_req *dr, const struct dav_res *r, struct 
     return xmlout_text(out, slice_from_cstr(tag)) == 0 ? 0 : -1;
 }
 
+/* RFC 6638 §3.2.10: a GET or HEAD of a scheduling object resource carries its
+ * Schedule-Tag (a PUT's own answer sets it in cal_put). */
+enum store_rc caldav_item_headers(struct dav_req *dr,
+                                  const struct store_coll *coll,
+                                  uint64_t item_id,
+                                  uint64_t modseq,
+                                  bool deleted,
+                                  bool error)
+{
+    (void)modseq;
+    enum http_method m = http_req_method(dr->http);
+    if (deleted || error || coll->kind != STORE_COLL_CALENDAR ||
+        (m != HTTP_M_GET && m != HTTP_M_HEAD)) {
+        return STORE_OK;
+    }
+    const char *tag;
+    enum store_rc rc = sched_tag_get(dr->store, item_id, dr->arena, &tag);
+    if (rc == STORE_OK) {
+        http_resp_header(dr->http, "Schedule-Tag", tag);
+    }
+    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+}
+
+/* RFC 6638 §2.2, §2.1: the schedule inbox and outbox are typed as such. */
+const char *caldav_resourcetype(struct dav_req *dr, const struct dav_res *r)
+{
+    (void)dr;
+    if (r->kind != DAV_RES_COLL || r->coll.kind != STORE_COLL_PLAIN || !r->coll.name ||
+        !r->in_home) {
+        return NULL;
+    }
+    if (strcmp(r->coll.name, "inbox") == 0) {
+        return "<C:schedule-inbox/>";
+    }
+    if (strcmp(r->coll.name, "outbox") == 0) {
+        return "<C:schedule-outbox/>";
+    }
+    return NULL;
+}
+
 int caldav_schedule_tag_match(struct dav_req *dr,
                               const struct store_coll *coll,
                               const char *name,

@@ -187,6 +187,45 @@ enum calstore_rc calstore_move(const struct calstore_writer *w,
                                struct calstore_res *res,
                                struct err *err);
 
+/* An attendee's answer to a meeting (ActiveSync MeetingResponse; docs/scheduling.md). */
+enum calstore_answer {
+    CALSTORE_ACCEPT,
+    CALSTORE_TENTATIVE,
+    CALSTORE_DECLINE,
+};
+
+/* The owner of calendar `coll` answers the meeting held by its item `name`, their copy:
+ * their PARTSTAT (ACCEPTED, TENTATIVE, DECLINED) set in it, for the whole meeting or, with
+ * `instance` (the Unix seconds of an instance's RECURRENCE-ID), one instance, and the copy
+ * written through calstore_put, so the hook sends the REPLY to the organizer as for any
+ * attendee's write. A decline leaves the attendee's calendar, as Exchange does: the whole
+ * meeting declined deletes the copy (calstore_delete, whose hook replies DECLINED), one
+ * instance declined becomes an EXDATE. Returns CALSTORE_OK with res->item the copy as
+ * written (res->item.id 0 when it was deleted); CALSTORE_INVALID with
+ * calstore_cond_not_attendee (not a meeting, the owner organizes it, is not among its
+ * attendees, or no such instance of theirs) or calstore_cond_not_recurring (an instance of
+ * a meeting without RRULE); the others as calstore_put (CALSTORE_STORE with STORE_NOTFOUND
+ * when there is no such item). Inside the write transaction. */
+enum calstore_rc calstore_respond(const struct calstore_writer *w,
+                                  const struct store_coll *coll,
+                                  const char *name,
+                                  enum calstore_answer answer,
+                                  const int64_t *instance,
+                                  struct calstore_res *res,
+                                  struct err *err);
+
+/* The e-mail addresses (mailto: addresses without the scheme) that are principal `id`'s
+ * (named `name`) as a calendar user (docs/scheduling.md "Addresses": the derived one of
+ * mail_domain first, then those an admin gave), for a protocol that tells "me" from others
+ * in a meeting (ActiveSync's MeetingStatus and ResponseType). *out and *n in the arena (*n
+ * 0 when none). Inside any transaction. */
+enum store_rc calstore_user_emails(struct store *s,
+                                   uint64_t id,
+                                   const char *name,
+                                   struct arena *arena,
+                                   const char *const **out,
+                                   size_t *n);
+
 /* Writes that reached calstore_written() since start-up (all threads): the scheduling hook's
  * call site, counted so tests see every path pass through it. */
 struct calstore_stats {

@@ -16,6 +16,7 @@
 #include "calstore/deliver.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "cal/cal.h"
 #include "sched/imip.h"
@@ -187,7 +188,19 @@ enum calstore_rc deliver_plan(const struct calstore_writer *w,
     plan->org_outside = rc == STORE_NOTFOUND && !org_in_domain;
     plan->tag = content->len != 0;
     if (!content->len) {
-        return CALSTORE_OK; /* TODO(#13): a deleted copy could reply DECLINED */
+        /* RFC 6638 §3.2.2.3, RFC 5546 §3.2.3: an attendee deleting their copy declines the
+         * meeting; the REPLY names each instance whose PARTSTAT that changes (none when they
+         * had declined already) */
+        struct slice declined;
+        int r = sched_set_partstat(before, self, "DECLINED", NULL, w->arena, &declined, err);
+        if (r < 0) {
+            return CALSTORE_INVALID;
+        }
+        if (r == 0 &&
+            sched_attendee_reply(before, declined, self, w->arena, &plan->reply, err) != 0) {
+            return CALSTORE_INVALID;
+        }
+        return CALSTORE_OK;
     }
     if (before.len && sched_attendee_check(before, *content, self, w->arena, err) != 0) {
         return err->cond == &sched_cond_allowed_attendee_change ? CALSTORE_DENIED
@@ -674,4 +687,117 @@ enum calstore_rc deliver_run(const struct calstore_writer *w,
         return queue_mail(w, plan, plan->self, &m, res, err);
     }
     return CALSTORE_OK;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* An attendee's answer (calstore.h) */
+
+enum calstore_rc calstore_respond(const struct calstore_writer *w,
+                                  const struct store_coll *coll,
+                                  const char *name,
+                                  enum calstore_answer answer,
+                                  const int64_t *instance,
+                                  struct calstore_res *res,
+                                  struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    if (coll->kind != STORE_COLL_CALENDAR) {
+        return store_failed(res, STORE_NOTFOUND);
+    }
+    struct store_item it;
+    enum store_rc rc = store_item_get(w->store, coll->id, name, STORE_ITEM_CONTENT, w->arena, &it);
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    struct slice copy = {it.content, it.size};
+    struct sched_info info;
+    if (sched_info(copy, w->arena, &info, err) != 0) {
+        return CALSTORE_INVALID;
+    }
+    if (!info.organizer) {
+        err_set(err, &calstore_cond_not_attendee, "the item is no meeting (no ORGANIZER)");
+        return CALSTORE_INVALID;
+    }
+    uint64_t org = 0;
+    rc = sched_addr_resolve(w->store, info.organizer, w->arena, &org, NULL);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        return store_failed(res, rc);
+    }
+    if (rc == STORE_OK && org == coll->owner) {
+        err_set(err, &calstore_cond_not_attendee, "the calendar's owner organizes this meeting");
+        return CALSTORE_INVALID;
+    }
+    const char *self = NULL;
+    enum calstore_rc crc = own_address(w, coll->owner, &info, &self, res);
+    if (crc != CALSTORE_OK) {
+        return crc;
+    }
+    if (!self) {
+        err_set(err, &calstore_cond_not_attendee, "the calendar's owner is no attendee of it");
+        return CALSTORE_INVALID;
+    }
+    if (answer == CALSTORE_DECLINE && !instance) {
+        crc = calstore_delete(w, coll, name, res, err);
+        res->item.id = 0;
+        return crc;
+    }
+    static const char *const partstat[] = {
+        [CALSTORE_ACCEPT] = "ACCEPTED",
+        [CALSTORE_TENTATIVE] = "TENTATIVE",
+        [CALSTORE_DECLINE] = "DECLINED",
+    };
+    struct slice after;
+    int r = sched_set_partstat(copy, self, partstat[answer], instance, w->arena, &after, err);
+    if (r < 0) {
+        return CALSTORE_INVALID;
+    }
+    if (r == SCHED_NOT_RECURRING) {
+        err_set(err, &calstore_cond_not_recurring, "an instance of a meeting that does not recur");
+        return CALSTORE_INVALID;
+    }
+    if (r == SCHED_NO_INSTANCE) {
+        err_set(err, &calstore_cond_not_attendee, "no such instance of the meeting is theirs");
+        return CALSTORE_INVALID;
+    }
+    struct calstore_obj obj;
+    if (calstore_prepare(after, ICS_TYPE, coll->comps, w->arena, &obj, err) != 0) {
+        return CALSTORE_INVALID;
+    }
+    return calstore_put(w, coll, name, &obj, res, err);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* A user's addresses (calstore.h) */
+
+enum {
+    MAX_EMAILS = 64, /* addresses of one user considered: an admin gives a few */
+};
+
+struct emails {
+    struct arena *arena;
+    const char **v;
+    size_t n;
+};
+
+static int add_email(void *ctx, const char *addr)
+{
+    struct emails *e = ctx;
+    if (strncasecmp(addr, "mailto:", 7) == 0 && e->n < MAX_EMAILS) {
+        e->v[e->n++] = arena_strdup(e->arena, addr + 7);
+    }
+    return 0;
+}
+
+enum store_rc calstore_user_emails(struct store *s,
+                                   uint64_t id,
+                                   const char *name,
+                                   struct arena *arena,
+                                   const char *const **out,
+                                   size_t *n)
+{
+    struct emails e = {arena, arena_zalloc(arena, MAX_EMAILS * sizeof(*e.v)), 0};
+    enum store_rc rc = sched_addr_list(s, id, name, arena, add_email, &e);
+    *out = e.v;
+    *n = rc == STORE_OK ? e.n : 0;
+    return rc;
 }

@@ -639,7 +639,7 @@ int dav_if_check(struct dav_req *dr, const struct dav_res *res, const char *etag
             if (etag) {
                 http_resp_error_header(dr->http, "ETag", etag);
             }
-            dav_ext_item_headers(dr, &res->coll, res->item.id, res->item.modseq, false, true);
+            (void)dav_ext_item_headers(dr, &res->coll, res->item.id, res->item.modseq, false, true);
         }
         return err_set(err, &dav_cond_precondition_failed, "If header evaluates to false");
     }
@@ -878,18 +878,22 @@ static void render_error(void *app, struct http_request *req, const struct err *
     buf_deinit(&b);
 }
 
-void dav_ext_item_headers(struct dav_req *dr,
-                          const struct store_coll *coll,
-                          uint64_t item_id,
-                          uint64_t modseq,
-                          bool deleted,
-                          bool error)
+enum store_rc dav_ext_item_headers(struct dav_req *dr,
+                                   const struct store_coll *coll,
+                                   uint64_t item_id,
+                                   uint64_t modseq,
+                                   bool deleted,
+                                   bool error)
 {
+    enum store_rc rc = STORE_OK;
     for (size_t e = 0; e < dr->core->app->next; e++) {
         if (dr->core->app->ext[e]->item_headers) {
-            dr->core->app->ext[e]->item_headers(dr, coll, item_id, modseq, deleted, error);
+            enum store_rc r =
+                dr->core->app->ext[e]->item_headers(dr, coll, item_id, modseq, deleted, error);
+            rc = rc == STORE_OK ? r : rc;
         }
     }
+    return rc;
 }
 
 struct buf *dav_req_body(struct dav_req *dr)

@@ -302,6 +302,9 @@ struct dav_ext {
                        const struct dav_res *src,
                        const struct dav_res *target,
                        struct err *err);
+    /* More children of DAV:resourcetype for collection `r` (XML in the core's prefixes,
+     * e.g. "<C:schedule-inbox/>"), or NULL. */
+    const char *(*resourcetype)(struct dav_req *dr, const struct dav_res *r);
     const char *compliance; /* appended to the DAV: header, e.g. "calendar-access" */
     const char *allow;      /* appended to Allow, e.g. "REPORT, MKCALENDAR" */
     /* The truth of an If-header state token (RFC 4918 §10.4) for `res` (which exists):
@@ -309,13 +312,15 @@ struct dav_ext {
     int (*state_token)(struct dav_req *dr, const struct dav_res *res, struct slice token);
     /* After a successful GET/HEAD/PUT/PROPPATCH of an item, or DELETE (then `modseq` is the
      * tombstone's): adds response headers naming the item's state (replication's
-     * ResourceTag, Repl-UID); `error`: they go on an error answer (a 412 of the If header). */
-    void (*item_headers)(struct dav_req *dr,
-                         const struct store_coll *coll,
-                         uint64_t item_id,
-                         uint64_t modseq,
-                         bool deleted,
-                         bool error);
+     * ResourceTag, Repl-UID; CalDAV's Schedule-Tag); `error`: they go on an error answer (a
+     * 412 of the If header). STORE_OK, or the store's failure when a header needed a read
+     * (a GET then answers it instead of the item). */
+    enum store_rc (*item_headers)(struct dav_req *dr,
+                                  const struct store_coll *coll,
+                                  uint64_t item_id,
+                                  uint64_t modseq,
+                                  bool deleted,
+                                  bool error);
     /* A PUT into a calendar collection, before cal_put: may replace the body
      * (dav_req_body) by the calendar it wraps and set in->content/size/content_type to
      * match (replication's message/rfc822, exchange-replication.md §2.5), or refuse the
@@ -373,13 +378,13 @@ int dav_item_transfer(struct dav_req *dr,
                       const char *to_href,
                       struct err *err);
 
-/* Calls every extension's item_headers hook. */
-void dav_ext_item_headers(struct dav_req *dr,
-                          const struct store_coll *coll,
-                          uint64_t item_id,
-                          uint64_t modseq,
-                          bool deleted,
-                          bool error);
+/* Calls every extension's item_headers hook: STORE_OK, or the first failure. */
+enum store_rc dav_ext_item_headers(struct dav_req *dr,
+                                   const struct store_coll *coll,
+                                   uint64_t item_id,
+                                   uint64_t modseq,
+                                   bool deleted,
+                                   bool error);
 
 /* XML names of properties on output: known namespaces use their prefix, others declare one. */
 int dav_prop_open(struct buf *b, const char *ns, const char *name);

@@ -124,7 +124,10 @@ static int get_run(struct dav_req *dr, struct err *err)
         return dav_store_err(dr, rc, err);
     }
     item_headers(dr, &res, etag);
-    dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false, false);
+    rc = dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false, false);
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
     http_resp_header(dr->http, "Content-Type", full.content_type);
     http_resp_body(dr->http, full.content ? full.content : "", full.size);
     return 0;
@@ -189,7 +192,7 @@ static int put_run(struct dav_req *dr, struct err *err)
     if (!dr->stored_differs) {
         http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, out.modseq));
     }
-    dav_ext_item_headers(dr, &res.coll, out.id, out.modseq, false, false);
+    (void)dav_ext_item_headers(dr, &res.coll, out.id, out.modseq, false, false);
     if (created) {
         http_resp_header(dr->http, "Location", res.href);
     }
@@ -250,7 +253,7 @@ static int delete_run(struct dav_req *dr, struct err *err)
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);
         }
-        dav_ext_item_headers(dr, &after, res.item.id, after.modseq, true, false);
+        (void)dav_ext_item_headers(dr, &after, res.item.id, after.modseq, true, false);
     } else {
         enum store_rc rc = store_coll_delete(dr->store, res.coll.id);
         if (rc != STORE_OK) {

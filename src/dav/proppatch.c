@@ -535,7 +535,7 @@ static int proppatch_run(struct dav_req *dr, struct err *err)
     if (res.kind == DAV_RES_ITEM) {
         /* exchange-replication.md §2.2: PROPPATCH answers carry RT and RID */
         http_resp_header(dr->http, "ETag", dav_etag(dr->arena, &res.coll, res.item.modseq));
-        dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false, false);
+        (void)dav_ext_item_headers(dr, &res.coll, res.item.id, res.item.modseq, false, false);
     }
     return write_answer(dr, p, res.href, err);
 }

@@ -32,6 +32,13 @@ static int get_resourcetype(struct dav_req *dr, const struct dav_res *r, struct 
         return buf_append_cstr(out, "") == 0 ? 0 : -1;
     }
     int rc = buf_append_cstr(out, "<D:collection/>");
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        const char *more =
+            dr->core->app->ext[e]->resourcetype ? dr->core->app->ext[e]->resourcetype(dr, r) : NULL;
+        if (more) {
+            rc |= buf_append_cstr(out, more);
+        }
+    }
     if (r->kind == DAV_RES_PRINCIPAL) {
         rc |= buf_append_cstr(out, "<D:principal/>");
     } else if (is_store_coll(r) && r->coll.kind == STORE_COLL_CALENDAR) {

@@ -207,9 +207,11 @@ struct eas_calmap_event {
 
 /* How eas_calmap_from_ical_opts() projects an object for one request. */
 struct eas_calmap_opts {
-    unsigned version;       /* protocol version times 10: 121, 140, 141, 160, 161 */
-    const char *principal;  /* the principal's e-mail (no "mailto:"), or NULL: the principal
-                               is then taken to be the organizer */
+    unsigned version;        /* protocol version times 10: 121, 140, 141, 160, 161 */
+    const char *principal;   /* the principal's e-mail (no "mailto:"), or NULL: the principal
+                                is then taken to be the organizer */
+    const char *const *also; /* more e-mails of the principal (admin-given), may be NULL */
+    size_t nalso;
     const char *default_tz; /* IANA zone for floating and UTC times and ≤14.1 all-day
                                events (activesync.md §4.3.1 step 5, §4.4); NULL = UTC */
     int64_t now;            /* Unix seconds: picks the rule year of a running series */

@@ -531,13 +531,30 @@ categories_of(const struct proj *p, struct cal_node *c, const char *const **out,
     *n_out = n;
 }
 
+/* Whether `email` is one of the principal's addresses. */
+static bool is_me(const struct proj *p, const char *email)
+{
+    if (!email || !p->o->principal) {
+        return false;
+    }
+    if (strcasecmp(email, p->o->principal) == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < p->o->nalso; i++) {
+        if (strcasecmp(email, p->o->also[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Whether the principal is `email` (no principal: the organizer is the principal). */
 static bool is_principal(const struct proj *p, const char *email, bool is_organizer)
 {
     if (!p->o->principal) {
         return is_organizer;
     }
-    return email && strcasecmp(email, p->o->principal) == 0;
+    return is_me(p, email);
 }
 
 /* MeetingStatus, ResponseType, ResponseRequested (§4.7). */
@@ -557,7 +574,7 @@ static void meeting_of(const struct proj *p, struct cal_node *c, struct eas_calm
         if (rsvp_of(ap)) {
             rsvp_any = true;
         }
-        if (p->o->principal && strcasecmp(e, p->o->principal) == 0) {
+        if (is_me(p, e)) {
             mine = ap;
         }
     }

@@ -194,8 +194,7 @@ static int fetch_one(struct eas_req *er, const struct eas_node *f, struct eas_wb
     } else {
         struct err ce;
         err_init(&ce);
-        if (eas_calmap_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev,
-                                 &ce) != 0) {
+        if (eas_item_from_ical(er, (struct slice){it.content, it.size}, &ev, &ce) != 0) {
             status = IO_CONVERSION;
         }
     }
@@ -245,7 +244,7 @@ int eas_cmd_itemoperations(struct eas_req *er, struct err *err)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Mail submission, search, recipients, certificates, moves, meeting responses: not carried
+/* Mail submission, search, recipients, certificates, moves: not carried
  * out by a calendar server; not listed in OPTIONS, and refused with a named reason. */
 
 int eas_cmd_minimal(struct eas_req *er, struct err *err)

@@ -143,6 +143,10 @@ struct eas_req {
      * at the first thing it would have to write, and the write pass runs instead */
     bool read_only;
     bool needs_write;
+    /* the principal's e-mail addresses (eas_item_from_ical), read when admitted */
+    const char *const *emails;
+    size_t nemails;
+    bool emails_read;
     /* long poll */
     struct eas_waiter waiter;
     void *poll; /* the command's state across a suspension */
@@ -174,6 +178,7 @@ int eas_cmd_ping(struct eas_req *er, struct err *err);
 int eas_cmd_ping_resumed(struct eas_req *er, struct err *err);
 int eas_cmd_settings(struct eas_req *er, struct err *err);
 int eas_cmd_itemoperations(struct eas_req *er, struct err *err);
+int eas_cmd_meetingresponse(struct eas_req *er, struct err *err);
 int eas_cmd_resolverecipients(struct eas_req *er, struct err *err);
 int eas_cmd_minimal(struct eas_req *er, struct err *err);
 
@@ -256,6 +261,14 @@ int eas_item_read(const struct eas_node *data,
                   struct eas_calmap_event *ev,
                   struct err *err);
 uint32_t eas_item_field_of(unsigned tag);
+/* The stored object `ics` as the requesting user's calendar item (eas_calmap_from_ical_opts
+ * for the request's version, with the user's addresses, so that a meeting they attend reads
+ * MeetingStatus 3 and their own ResponseType): 0, or -1 with err set. The addresses are
+ * read when the request is admitted (Sync and ItemOperations only). */
+int eas_item_from_ical(struct eas_req *er,
+                       struct slice ics,
+                       struct eas_calmap_event *ev,
+                       struct err *err);
 /* True when the ApplicationData's Body says Truncated: the device holds only part of it, so a
  * Change must keep the stored body (eas_item_read leaves such a body out). */
 bool eas_item_body_truncated(const struct eas_node *data);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "eas/eas_int.h"
+#include "util/timeutil.h"
 
 /* ---------------------------------------------------------------------------------------- */
 /* Writing */
@@ -741,4 +742,21 @@ uint32_t eas_item_field_of(unsigned tag)
     default:
         return 0;
     }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Stored objects as items of the requesting user */
+
+int eas_item_from_ical(struct eas_req *er,
+                       struct slice ics,
+                       struct eas_calmap_event *ev,
+                       struct err *err)
+{
+    struct eas_calmap_opts o = {.version = er->version, .now = time_now()};
+    if (er->emails_read && er->nemails) {
+        o.principal = er->emails[0];
+        o.also = er->emails + 1;
+        o.nalso = er->nemails - 1;
+    }
+    return eas_calmap_from_ical_opts(ics, &o, er->arena, ev, err);
 }

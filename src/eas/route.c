@@ -34,7 +34,8 @@ const struct eas_command eas_commands[EAS_CMD_COUNT] = {
     [EAS_CMD_MOVEITEMS] = {"MoveItems", 13, 0, true, false, eas_cmd_minimal, NULL},
     [EAS_CMD_GETITEMESTIMATE] = {"GetItemEstimate", 14, EAS_GIE_GETITEMESTIMATE, true, true,
                                  eas_cmd_getitemestimate, NULL},
-    [EAS_CMD_MEETINGRESPONSE] = {"MeetingResponse", 15, 0, true, false, eas_cmd_minimal, NULL},
+    [EAS_CMD_MEETINGRESPONSE] = {"MeetingResponse", 15, EAS_MR_MEETINGRESPONSE, true, true,
+                                 eas_cmd_meetingresponse, NULL},
     [EAS_CMD_SEARCH] = {"Search", 16, 0, true, false, eas_cmd_minimal, NULL},
     [EAS_CMD_SETTINGS] = {"Settings", 17, EAS_SET_SETTINGS, false, true, eas_cmd_settings, NULL},
     [EAS_CMD_PING] = {"Ping", 18, EAS_PING_PING, false, true, eas_cmd_ping, eas_cmd_ping_resumed},
@@ -89,6 +90,22 @@ void eas_store_release(struct eas_req *er)
 int eas_store_err(struct eas_req *er, enum store_rc rc, struct err *err)
 {
     return map_store_err(&er->sr, rc, err);
+}
+
+/* The user's e-mail addresses (eas_item_from_ical), read by admit() for the commands that
+ * answer items: before the row loops whose arena marks would free them. STORE_OK, or the
+ * store's failure (the request then fails as any other read would). */
+static enum store_rc read_emails(struct eas_req *er)
+{
+    bool items =
+        er->cmd == &eas_commands[EAS_CMD_SYNC] || er->cmd == &eas_commands[EAS_CMD_ITEMOPERATIONS];
+    if (!items || er->emails_read) {
+        return STORE_OK;
+    }
+    enum store_rc rc = calstore_user_emails(er->store, er->principal.id, er->principal.name,
+                                            er->arena, &er->emails, &er->nemails);
+    er->emails_read = rc == STORE_OK;
+    return rc;
 }
 
 int eas_begin_read(struct eas_req *er, struct err *err)
@@ -674,6 +691,11 @@ static int admit(struct eas_req *er, struct err *err)
         store_rollback(er->store);
         return rc == STORE_NOTFOUND ? err_set(err, &eas_cond_denied, "no such user")
                                     : eas_store_err(er, rc, err);
+    }
+    rc = read_emails(er);
+    if (rc != STORE_OK) {
+        store_rollback(er->store);
+        return eas_store_err(er, rc, err);
     }
     rc = store_eas_device_get(er->store, er->principal.id, er->device_id, er->arena, &er->device);
     unsigned devices = 0;

@@ -184,9 +184,15 @@ static void prep_add(struct eas_req *er, const struct eas_node *cmd, struct add_
     const char *client_uid = client_uid_of(er, data);
     struct eas_calmap_event ev;
     struct slice ics;
-    if (eas_item_read(data, er->arena, &ev, &e) != 0 ||
-        eas_calmap_to_ical(&ev, (struct slice){"", 0}, 0, client_uid ? client_uid : uid, er->arena,
-                           &ics, &e) != 0) {
+    int rc = eas_item_read(data, er->arena, &ev, &e);
+    if (rc == 0 && ev.nattendees && !(ev.present & EAS_CALMAP_ORGANIZER) && er->nemails) {
+        /* a meeting made on the phone (the client sends Attendees, the server knows who
+         * organizes): the user, by their first address, so that it schedules */
+        ev.organizer_email = er->emails[0];
+        ev.present |= EAS_CALMAP_ORGANIZER;
+    }
+    if (rc != 0 || eas_calmap_to_ical(&ev, (struct slice){"", 0}, 0, client_uid ? client_uid : uid,
+                                      er->arena, &ics, &e) != 0) {
         p->rc = -1;
         p->cond = e.cond; /* all item_status() reads */
         return;

@@ -43,8 +43,7 @@ int sync_write_item_data(struct coll_job *j,
     struct eas_calmap_event ev;
     struct err ce;
     err_init(&ce);
-    if (eas_calmap_from_ical((struct slice){it.content, it.size}, er->version, er->arena, &ev,
-                             &ce) != 0) {
+    if (eas_item_from_ical(er, (struct slice){it.content, it.size}, &ev, &ce) != 0) {
         if (ce.cond == &err_cond_time_budget) {
             *fault = ce;
             return -2;

@@ -363,12 +363,96 @@ static void read_text(struct cal_node *c, struct arena *a, struct repl_ex_value 
     out[REPL_EX_MESSAGECLASS] = (struct repl_ex_value){.present = true, .s = "IPM.Appointment"};
 }
 
+bool repl_ex_is_self(const struct repl_ex_self *self, const char *addr)
+{
+    if (!self || !addr) {
+        return false;
+    }
+    if (strncasecmp(addr, "mailto:", 7) == 0) {
+        addr += 7;
+    }
+    for (size_t i = 0; i < self->n; i++) {
+        if (strcasecmp(addr, self->emails[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* An address as H:to and H:cc list it: `"CN" <address>`, or the bare address. */
+static const char *recipient(struct cal_prop *p, struct arena *a)
+{
+    const char *addr = cal_prop_text(p);
+    if (addr && strncasecmp(addr, "mailto:", 7) == 0) {
+        addr += 7;
+    }
+    const char *cn = cal_prop_param(p, CAL_PARAM_CN);
+    if (cn && *cn && !strchr(cn, '"')) {
+        return arena_printf(a, "\"%s\" <%s>", cn, addr ? addr : "");
+    }
+    return addr ? addr : "";
+}
+
+/* PidLidResponseStatus of the principal's own ATTENDEE line (MS-OXOCAL 2.2.1.11). */
+static int response_of(struct cal_prop *p)
+{
+    const char *ps = cal_prop_param(p, CAL_PARAM_PARTSTAT);
+    if (text_is(ps, "TENTATIVE")) {
+        return 2;
+    }
+    if (text_is(ps, "ACCEPTED")) {
+        return 3;
+    }
+    if (text_is(ps, "DECLINED")) {
+        return 4;
+    }
+    return 5; /* NEEDS-ACTION or none: not responded */
+}
+
+/* H:to (required attendees and the chair), H:cc (optional and non-participants), the
+ * organizer's own line left out of both; C:isorganizer; C:responsestatus: 0 for no meeting,
+ * 1 for the organizer's, else the principal's own answer (0 when not among the attendees). */
+static void read_meeting(struct cal_node *c,
+                         const struct repl_ex_self *self,
+                         struct arena *a,
+                         struct repl_ex_value *out)
+{
+    struct cal_prop *op = cal_prop_first(c, CAL_PROP_ORGANIZER);
+    const char *org = op ? cal_prop_text(op) : NULL;
+    bool mine = !org || repl_ex_is_self(self, org);
+    set_int(&out[REPL_EX_ISORGANIZER], mine);
+    const char *to = NULL, *cc = NULL;
+    int status = 0;
+    bool others = false;
+    for (struct cal_prop *p = cal_prop_first(c, CAL_PROP_ATTENDEE); p;
+         p = cal_prop_next(c, CAL_PROP_ATTENDEE)) {
+        const char *addr = cal_prop_text(p);
+        if (org && addr && strcasecmp(addr, org) == 0) {
+            continue;
+        }
+        others = true;
+        const char *role = cal_prop_param(p, CAL_PARAM_ROLE);
+        bool optional = text_is(role, "OPT-PARTICIPANT") || text_is(role, "NON-PARTICIPANT");
+        const char **list = optional ? &cc : &to;
+        const char *r = recipient(p, a);
+        *list = *list ? arena_printf(a, "%s, %s", *list, r) : r;
+        if (!mine && repl_ex_is_self(self, addr)) {
+            status = response_of(p);
+        }
+    }
+    set_str(&out[REPL_EX_TO], a, to);
+    set_str(&out[REPL_EX_CC], a, cc);
+    set_int(&out[REPL_EX_RESPONSESTATUS], !others ? 0 : mine ? 1 : status);
+}
+
 /* Every value of component `c` of `doc` but the VCALENDAR's own (method, prodid, version). */
 static void read_component(struct cal_doc *doc,
                            struct cal_node *c,
+                           const struct repl_ex_self *self,
                            struct arena *arena,
                            struct repl_ex_value out[REPL_EX_COUNT])
 {
+    read_meeting(c, self, arena, out);
     read_times(doc, c, out);
     read_zone(doc, c, cal_prop_first(c, CAL_PROP_DTSTART), arena, out);
     read_multi(doc, c, CAL_PROP_RRULE, arena, &out[REPL_EX_RRULE]);
@@ -385,6 +469,7 @@ static void read_component(struct cal_doc *doc,
 }
 
 int repl_exprops_read(struct slice ics,
+                      const struct repl_ex_self *self,
                       struct arena *arena,
                       struct repl_ex_value out[REPL_EX_COUNT],
                       struct err *err)
@@ -403,7 +488,7 @@ int repl_exprops_read(struct slice ics,
     set_value_text(&out[REPL_EX_METHOD], arena, cal_prop_first(root, CAL_PROP_METHOD));
     set_value_text(&out[REPL_EX_PRODID], arena, cal_prop_first(root, CAL_PROP_PRODID));
     set_value_text(&out[REPL_EX_VERSION], arena, cal_prop_first(root, CAL_PROP_VERSION));
-    read_component(doc, c, arena, out);
+    read_component(doc, c, self, arena, out);
     cal_doc_free(doc);
     return 0;
 }
@@ -474,6 +559,7 @@ static int cmp_occ(const void *a, const void *b)
 }
 
 int repl_ex_instances_open(struct slice ics,
+                           const struct repl_ex_self *self,
                            int64_t start,
                            int64_t end,
                            struct arena *arena,
@@ -484,7 +570,7 @@ int repl_ex_instances_open(struct slice ics,
     struct repl_ex_instances *x = calloc(1, sizeof(*x));
     assert(x);
     struct slice exp;
-    if (repl_exprops_read(ics, arena, x->master, err) != 0 ||
+    if (repl_exprops_read(ics, self, arena, x->master, err) != 0 ||
         collect_overrides(x, ics, arena, err) != 0 ||
         cal_expand(ics, start, end, arena, &exp, err) != 0 ||
         !(x->doc = cal_doc_parse(exp, arena, err))) {
@@ -523,7 +609,10 @@ int repl_ex_instances_next(struct repl_ex_instances *x,
     }
     struct cal_node *c = x->occ[x->next++].c;
     memset(out, 0, REPL_EX_COUNT * sizeof(*out));
-    read_component(x->doc, c, arena, out);
+    read_component(x->doc, c, NULL, arena, out);
+    /* the principal's place in the meeting is the series' (read with `self` at open) */
+    out[REPL_EX_ISORGANIZER] = x->master[REPL_EX_ISORGANIZER];
+    out[REPL_EX_RESPONSESTATUS] = x->master[REPL_EX_RESPONSESTATUS];
     /* expansion writes times in UTC and drops the VTIMEZONEs: the zone is the series' */
     out[REPL_EX_TIMEZONEID] = x->master[REPL_EX_TIMEZONEID];
     out[REPL_EX_TIMEZONE] = x->master[REPL_EX_TIMEZONE];

@@ -50,6 +50,8 @@ enum repl_ex_type {
   X(REPL_EX_TIMEZONE, REPL_EX_NS_CALENDAR, "timezone", REPL_EX_STRING)                   \
   X(REPL_EX_ORGANIZER, REPL_EX_NS_CALENDAR, "organizer", REPL_EX_STRING)                 \
   X(REPL_EX_MEETINGSTATUS, REPL_EX_NS_CALENDAR, "meetingstatus", REPL_EX_STRING)         \
+  X(REPL_EX_ISORGANIZER, REPL_EX_NS_CALENDAR, "isorganizer", REPL_EX_BOOL)               \
+  X(REPL_EX_RESPONSESTATUS, REPL_EX_NS_CALENDAR, "responsestatus", REPL_EX_INT)          \
   X(REPL_EX_CREATED, REPL_EX_NS_CALENDAR, "created", REPL_EX_TIME)                       \
   X(REPL_EX_LASTMODIFIED, REPL_EX_NS_CALENDAR, "lastmodified", REPL_EX_TIME)             \
   X(REPL_EX_DTSTAMP, REPL_EX_NS_CALENDAR, "dtstamp", REPL_EX_TIME)                       \
@@ -63,6 +65,8 @@ enum repl_ex_type {
   X(REPL_EX_TEXTDESCRIPTION, REPL_EX_NS_HTTPMAIL, "textdescription", REPL_EX_STRING)     \
   X(REPL_EX_HTMLDESCRIPTION, REPL_EX_NS_HTTPMAIL, "htmldescription", REPL_EX_STRING)     \
   X(REPL_EX_HASATTACHMENT, REPL_EX_NS_HTTPMAIL, "hasattachment", REPL_EX_BOOL)           \
+  X(REPL_EX_TO, REPL_EX_NS_HTTPMAIL, "to", REPL_EX_STRING)                               \
+  X(REPL_EX_CC, REPL_EX_NS_HTTPMAIL, "cc", REPL_EX_STRING)                               \
   X(REPL_EX_MESSAGECLASS, REPL_EX_NS_EXCHANGE, "outlookmessageclass", REPL_EX_STRING)    \
   X(REPL_EX_SENSITIVITY, REPL_EX_NS_EXCHANGE, "sensitivity", REPL_EX_INT)                \
   X(REPL_EX_KEYWORDS, REPL_EX_NS_OFFICE, "Keywords", REPL_EX_MV_STRING)
@@ -96,12 +100,25 @@ struct repl_ex_value {
     size_t n;                /* MV_*: number of values (present means n > 0) */
 };
 
+/* Who reads or writes an appointment: the principal's e-mail addresses (without "mailto:";
+ * calstore_user_emails), for the properties that tell "me" from the others: C:isorganizer
+ * and C:responsestatus. NULL or none: the principal is taken to organize what has no
+ * ORGANIZER and to attend nothing. */
+struct repl_ex_self {
+    const char *const *emails;
+    size_t n;
+};
+
+/* True when `addr` (a mailto: URI or a bare address) is one of self's. */
+bool repl_ex_is_self(const struct repl_ex_self *self, const char *addr);
+
 /* The values of every property for one stored object, read from its master component (the
  * first VEVENT/VTODO/VJOURNAL without RECURRENCE-ID, else the first one). §4.8: a DATE is
  * midnight UTC (calendar.default_tz is UTC). `ics` is borrowed; strings go to `arena`.
  * Returns 0, or -1 with cal_cond_valid_calendar_data when the object does not parse.
  * Any worker thread; O(size of the object), no recurrence expansion. */
 int repl_exprops_read(struct slice ics,
+                      const struct repl_ex_self *self,
                       struct arena *arena,
                       struct repl_ex_value out[REPL_EX_COUNT],
                       struct err *err);
@@ -109,11 +126,13 @@ int repl_exprops_read(struct slice ics,
 /* The occurrences of a series overlapping [start, end) (exchange-replication.md §3.8), one
  * at a time in order of start: each with its own values (UTC times, RECURRENCE-ID in
  * C:recurrenceid, instancetype 2, or 3 when a stored override replaced it) and the series'
- * zone. The iterator holds the expanded object (at most CAL_MAX_INSTANCES occurrences, as
- * cal_expand()); the caller closes it with repl_ex_instances_close(). `ics` is borrowed and
+ * zone, and the series' C:isorganizer and C:responsestatus (for `self`, which need not
+ * outlive the call). The iterator holds the expanded object (at most CAL_MAX_INSTANCES occurrences,
+ * as cal_expand()); the caller closes it with repl_ex_instances_close(). `ics` is borrowed and
  * temporaries go to `arena`. Returns 0, or -1 with cal_cond_valid_calendar_data. */
 struct repl_ex_instances;
 int repl_ex_instances_open(struct slice ics,
+                           const struct repl_ex_self *self,
                            int64_t start,
                            int64_t end,
                            struct arena *arena,

@@ -47,6 +47,9 @@ bool repl_exprop_writable(enum repl_exprop p, bool creating)
     case REPL_EX_MESSAGECLASS:
     case REPL_EX_SENSITIVITY:
     case REPL_EX_KEYWORDS:
+    case REPL_EX_TO:
+    case REPL_EX_CC:
+    case REPL_EX_RESPONSESTATUS:
         return true;
     default:
         return false;
@@ -58,6 +61,7 @@ struct exw {
     struct cal_doc *doc;
     struct cal_node *ev; /* the master VEVENT */
     struct arena *arena;
+    const struct repl_ex_self *self;
     struct repl_ex_edit *cur; /* the instruction being applied */
 };
 
@@ -322,6 +326,185 @@ static int set_reminder(struct exw *w, bool remove, int64_t secs)
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Meetings: H:to, H:cc, C:responsestatus */
+
+enum {
+    MAX_RECIPIENTS = 4096, /* addresses of one H:to or H:cc (sched_max_attendees bounds more) */
+};
+
+struct recipient {
+    const char *addr; /* mailto: URI */
+    const char *name; /* CN, or NULL */
+    bool used;
+};
+
+/* Splits `v` ("Name" <a@x>, b@y, ...) at the commas outside quotes and angle brackets into
+ * *out; 0, or 1 (the instruction failed) for an entry with no address. */
+static int parse_recipients(struct exw *w, const char *v, struct recipient **out, size_t *n_out)
+{
+    size_t cap = 1;
+    for (const char *p = v; *p; p++) {
+        cap += *p == ',';
+    }
+    if (cap > MAX_RECIPIENTS) {
+        return fail(w, &repl_cond_ex_value,
+                    arena_printf(w->arena, "more than %d addresses", MAX_RECIPIENTS));
+    }
+    struct recipient *r = arena_zalloc(w->arena, cap * sizeof(*r));
+    size_t n = 0;
+    const char *p = v;
+    while (*p) {
+        const char *start = p;
+        bool quoted = false, angled = false;
+        while (*p && (quoted || angled || *p != ',')) {
+            quoted = *p == '"' ? !quoted : quoted;
+            angled = !quoted && *p == '<' ? true : !quoted && *p == '>' ? false : angled;
+            p++;
+        }
+        const char *end = p;
+        if (*p == ',') {
+            p++;
+        }
+        while (start < end && (*start == ' ' || *start == '\t')) {
+            start++;
+        }
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+            end--;
+        }
+        if (start == end) {
+            continue;
+        }
+        char *entry = arena_strndup(w->arena, start, (size_t)(end - start));
+        char *lt = strchr(entry, '<');
+        char *gt = lt ? strchr(lt, '>') : NULL;
+        const char *addr = entry, *name = NULL;
+        if (lt && gt) {
+            *gt = '\0';
+            addr = lt + 1;
+            char *ne = lt;
+            *ne = '\0';
+            while (ne > entry && (ne[-1] == ' ' || ne[-1] == '"')) {
+                *--ne = '\0';
+            }
+            name = entry[0] == '"' ? entry + 1 : entry;
+            name = *name ? name : NULL;
+        }
+        if (strncasecmp(addr, "mailto:", 7) == 0) {
+            addr += 7;
+        }
+        if (!*addr || strchr(addr, ' ') || strchr(addr, '<') || strchr(addr, '"')) {
+            return fail(w, &repl_cond_ex_value,
+                        arena_printf(w->arena, "no address in recipient \"%s\"", entry));
+        }
+        r[n].addr = arena_printf(w->arena, "mailto:%s", addr);
+        r[n].name = name;
+        n++;
+    }
+    *out = r;
+    *n_out = n;
+    return 0;
+}
+
+static bool is_optional(struct cal_prop *p)
+{
+    const char *role = cal_prop_param(p, CAL_PARAM_ROLE);
+    return role &&
+           (strcasecmp(role, "OPT-PARTICIPANT") == 0 || strcasecmp(role, "NON-PARTICIPANT") == 0);
+}
+
+/* Replaces the required (H:to) or optional (H:cc) attendees of the master by `v` (NULL or
+ * empty: none): an address already there keeps its line (participation, parameters) and
+ * takes the list's role and name; a new one is invited (PARTSTAT=NEEDS-ACTION, RSVP); one
+ * of the list's kind that is not in `v` goes. The organizer's own line is left alone. A
+ * meeting without ORGANIZER gets the principal as its organizer, so the write schedules. */
+static int set_recipients(struct exw *w, bool optional, const char *v)
+{
+    struct recipient *r = NULL;
+    size_t n = 0;
+    if (v && *v && parse_recipients(w, v, &r, &n) != 0) {
+        return 1;
+    }
+    struct cal_prop *op = cal_prop_first(w->ev, CAL_PROP_ORGANIZER);
+    const char *org = op ? cal_prop_text(op) : NULL;
+    size_t cap = cal_prop_count(w->ev, CAL_PROP_ATTENDEE);
+    struct cal_prop **have = arena_zalloc(w->arena, (cap + 1) * sizeof(*have));
+    size_t nh = 0;
+    for (struct cal_prop *p = cal_prop_first(w->ev, CAL_PROP_ATTENDEE); p && nh < cap;
+         p = cal_prop_next(w->ev, CAL_PROP_ATTENDEE)) {
+        have[nh++] = p;
+    }
+    const char *role = optional ? "OPT-PARTICIPANT" : "REQ-PARTICIPANT";
+    for (size_t i = 0; i < nh; i++) {
+        const char *addr = cal_prop_text(have[i]);
+        if (org && addr && strcasecmp(addr, org) == 0) {
+            continue;
+        }
+        struct recipient *match = NULL;
+        for (size_t k = 0; k < n && !match; k++) {
+            match = !r[k].used && addr && strcasecmp(addr, r[k].addr) == 0 ? &r[k] : NULL;
+        }
+        if (match) {
+            match->used = true;
+            const char *was = cal_prop_param(have[i], CAL_PARAM_ROLE);
+            if (!(was && strcasecmp(was, "CHAIR") == 0 && !optional)) {
+                cal_prop_set_param(have[i], CAL_PARAM_ROLE, role);
+            }
+            if (match->name) {
+                cal_prop_set_param(have[i], CAL_PARAM_CN, match->name);
+            }
+        } else if (is_optional(have[i]) == optional) {
+            cal_prop_take(w->ev, have[i]);
+            cal_prop_free(have[i]);
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (r[k].used) {
+            continue;
+        }
+        for (size_t j = k + 1; j < n; j++) {
+            r[j].used = r[j].used || strcasecmp(r[j].addr, r[k].addr) == 0; /* once each */
+        }
+        struct cal_prop *p = cal_prop_add_text(w->ev, CAL_PROP_ATTENDEE, r[k].addr);
+        if (r[k].name) {
+            cal_prop_set_param(p, CAL_PARAM_CN, r[k].name);
+        }
+        cal_prop_set_param(p, CAL_PARAM_ROLE, role);
+        cal_prop_set_param(p, CAL_PARAM_PARTSTAT, "NEEDS-ACTION");
+        cal_prop_set_param(p, CAL_PARAM_RSVP, "TRUE");
+    }
+    if (!org && n && w->self && w->self->n) {
+        cal_prop_add_text(w->ev, CAL_PROP_ORGANIZER,
+                          arena_printf(w->arena, "mailto:%s", w->self->emails[0]));
+    }
+    return 0;
+}
+
+/* C:responsestatus written by an attendee (MS-OXOCAL PidLidResponseStatus: 2 tentative, 3
+ * accepted, 4 declined): their PARTSTAT in the master, which the write path answers to the
+ * organizer (docs/scheduling.md). */
+static int set_response(struct exw *w, int64_t v)
+{
+    static const char *const partstat[] = {[2] = "TENTATIVE", [3] = "ACCEPTED", [4] = "DECLINED"};
+    if (v < 2 || v > 4) {
+        return fail(w, &repl_cond_ex_value,
+                    "responsestatus is 2 (tentative), 3 (accepted) or 4 (declined)");
+    }
+    struct cal_prop *op = cal_prop_first(w->ev, CAL_PROP_ORGANIZER);
+    if (!op || repl_ex_is_self(w->self, cal_prop_text(op))) {
+        return fail(w, &repl_cond_ex_value,
+                    "responsestatus is an attendee's answer to someone else's meeting");
+    }
+    for (struct cal_prop *p = cal_prop_first(w->ev, CAL_PROP_ATTENDEE); p;
+         p = cal_prop_next(w->ev, CAL_PROP_ATTENDEE)) {
+        if (repl_ex_is_self(w->self, cal_prop_text(p))) {
+            cal_prop_set_param(p, CAL_PARAM_PARTSTAT, partstat[v]);
+            return 0;
+        }
+    }
+    return fail(w, &repl_cond_ex_value, "responsestatus: you are no attendee of it");
+}
+
 /* A remove instruction (§4.7): the property's iCalendar source goes. */
 static int remove_one(struct exw *w, enum repl_exprop p)
 {
@@ -384,6 +567,10 @@ static int remove_one(struct exw *w, enum repl_exprop p)
         return set_reminder(w, true, 0);
     case REPL_EX_MESSAGECLASS:
         return 0; /* computed: always IPM.Appointment */
+    case REPL_EX_TO:
+        return set_recipients(w, false, NULL);
+    case REPL_EX_CC:
+        return set_recipients(w, true, NULL);
     default:
         return fail(w, &repl_cond_ex_value,
                     arena_printf(w->arena, "%s cannot be removed", repl_exprop_def(p)->name));
@@ -431,6 +618,12 @@ static int set_one(struct exw *w, enum repl_exprop p, const struct repl_ex_value
         return set_text(w, CAL_PROP_DESCRIPTION, v->s);
     case REPL_EX_ORGANIZER:
         return set_text(w, CAL_PROP_ORGANIZER, v->s);
+    case REPL_EX_TO:
+        return set_recipients(w, false, v->s);
+    case REPL_EX_CC:
+        return set_recipients(w, true, v->s);
+    case REPL_EX_RESPONSESTATUS:
+        return set_response(w, v->i);
     case REPL_EX_BUSYSTATUS:
         return set_busystatus(w, v->s);
     case REPL_EX_TRANSPARENT:
@@ -525,6 +718,7 @@ check_times(struct exw *w, struct repl_ex_edit *edits, size_t n, bool creating, 
 }
 
 int repl_ex_apply(struct slice ics,
+                  const struct repl_ex_self *self,
                   struct repl_ex_edit *edits,
                   size_t n,
                   struct arena *arena,
@@ -532,7 +726,7 @@ int repl_ex_apply(struct slice ics,
                   struct err *err)
 {
     bool creating = ics.ptr == NULL;
-    struct exw w = {.arena = arena};
+    struct exw w = {.arena = arena, .self = self};
     w.doc = creating ? new_object(arena) : cal_doc_parse(ics, arena, err);
     if (!w.doc) {
         return -1;

@@ -37,7 +37,10 @@ struct repl_ex_edit {
  * instruction does what §4.4 says: C:dtstart keeps DTSTART's TZID (the instant converted into
  * that zone) and a DATE start stays a DATE when the instant is midnight UTC (§4.8); C:dtend
  * sets DTEND and drops DURATION; C:busystatus sets X-MICROSOFT-CDO-BUSYSTATUS and TRANSP;
- * C:alldayevent sets X-MICROSOFT-CDO-ALLDAYEVENT only; multi-valued ones replace every value.
+ * C:alldayevent sets X-MICROSOFT-CDO-ALLDAYEVENT only; multi-valued ones replace every value;
+ * H:to and H:cc replace the required and the optional ATTENDEEs (new ones invited with
+ * PARTSTAT=NEEDS-ACTION; a meeting without ORGANIZER gets self's first address), and
+ * C:responsestatus sets self's PARTSTAT in someone else's meeting (self may be NULL).
  * An empty string removes a text property.
  *
  * Returns 0 with the new object's text (NUL-terminated, in `arena`) in *out; 1 when an
@@ -48,6 +51,7 @@ struct repl_ex_edit {
  * repl_cond_ex_dtstart_required (409). The caller validates the result with
  * cal_parse_object() before storing it. O(size of the object + instructions). */
 int repl_ex_apply(struct slice ics,
+                  const struct repl_ex_self *self,
                   struct repl_ex_edit *edits,
                   size_t n,
                   struct arena *arena,

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "calstore/calstore.h"
 #include "repl/repl.h"
+#include "repl/repl_int.h"
 #include "repl/tokens.h"
 #include "util/sec.h"
 #include "xml/xmlout.h"
@@ -410,6 +412,20 @@ const char *repl_contenttag(struct arena *a, const struct store_coll *c)
 /* ---------------------------------------------------------------------------------------- */
 /* PROPFIND */
 
+enum store_rc repl_self(struct dav_req *dr, struct arena *a, struct repl_ex_self *out)
+{
+    *out = (struct repl_ex_self){0};
+    if (!dr->principal || !dr->user) {
+        return STORE_OK;
+    }
+    enum store_rc rc =
+        calstore_user_emails(dr->store, dr->principal, dr->user, a, &out->emails, &out->n);
+    if (rc != STORE_OK) {
+        out->n = 0;
+    }
+    return rc;
+}
+
 static bool on_exchange_item(const struct dav_res *r)
 {
     return r->kind == DAV_RES_ITEM && strncmp(r->href, "/exchange/", 10) == 0;
@@ -454,9 +470,12 @@ static const struct repl_ex_value *item_values(struct dav_req *dr, const struct 
     struct store_item full;
     struct err e;
     err_init(&e);
-    c->ok = store_item_get(dr->store, r->coll.id, r->item.name, STORE_ITEM_CONTENT, c->a, &full) ==
+    struct repl_ex_self self;
+    /* a store failure reads as no values (404), as a failed read of the item does */
+    c->ok = repl_self(dr, c->a, &self) == STORE_OK &&
+            store_item_get(dr->store, r->coll.id, r->item.name, STORE_ITEM_CONTENT, c->a, &full) ==
                 STORE_OK &&
-            repl_exprops_read((struct slice){full.content, full.size}, c->a, c->v, &e) == 0;
+            repl_exprops_read((struct slice){full.content, full.size}, &self, c->a, c->v, &e) == 0;
     return c->ok ? c->v : NULL;
 }
 

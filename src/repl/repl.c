@@ -13,12 +13,12 @@
 #include "util/sec.h"
 
 /* §2.1-2.2: never omit them on a successful write (KB 923164). */
-static void item_headers(struct dav_req *dr,
-                         const struct store_coll *coll,
-                         uint64_t item_id,
-                         uint64_t modseq,
-                         bool deleted,
-                         bool error)
+static enum store_rc item_headers(struct dav_req *dr,
+                                  const struct store_coll *coll,
+                                  uint64_t item_id,
+                                  uint64_t modseq,
+                                  bool deleted,
+                                  bool error)
 {
     uint8_t guid[REPL_GUID_BYTES];
     store_guid(dr->store, guid);
@@ -33,6 +33,7 @@ static void item_headers(struct dav_req *dr,
         repl_uid_format(guid, item_id, uid);
         add(dr->http, "Repl-UID", arena_printf(dr->arena, "<%s>", uid));
     }
+    return STORE_OK;
 }
 
 /* §2.3: <rt:...> is true when it is the resource's current tag, <rid:...> when it is its

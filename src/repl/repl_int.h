@@ -20,4 +20,10 @@ int repl_proppatch(struct dav_req *dr,
                    struct store_item *written,
                    struct err *err);
 
+/* The authenticated principal's addresses as repl_exprops_read wants them (props.c), in
+ * `a`: one store query. STORE_OK, or the store's failure (*out then empty), which the
+ * caller fails its request with. */
+struct repl_ex_self;
+enum store_rc repl_self(struct dav_req *dr, struct arena *a, struct repl_ex_self *out);
+
 #endif

@@ -57,9 +57,13 @@ static int start_series(struct search *s, const struct store_item *it)
         store_item_get(dr->store, s->coll.coll.id, it->name, STORE_ITEM_CONTENT, dr->arena, &full);
     struct err e;
     err_init(&e);
+    const struct repl_ex_self *self = NULL;
+    if (rc == STORE_OK && search_self(s, &self) != 0) {
+        rc = STORE_IO;
+    }
     bool ok = rc == STORE_OK || rc == STORE_NOTFOUND;
-    if (rc == STORE_OK && repl_ex_instances_open((struct slice){full.content, full.size}, s->wstart,
-                                                 s->wend, dr->arena, &s->exp, &e) != 0) {
+    if (rc == STORE_OK && repl_ex_instances_open((struct slice){full.content, full.size}, self,
+                                                 s->wstart, s->wend, dr->arena, &s->exp, &e) != 0) {
         /* an object that no longer parses has no occurrences (its master row still shows);
          * one whose expansion ran out of request_time_budget stops the search, which must
          * not be answered as if its occurrences were not there */

@@ -10,6 +10,7 @@
 #include "dav/ext.h"
 #include "repl/props.h"
 #include "repl/repl.h"
+#include "repl/repl_int.h"
 #include "repl/search_int.h"
 #include "repl/tokens.h"
 #include "util/parse.h"
@@ -149,6 +150,22 @@ static void free_search(void *p)
     if (s->exp_arena) {
         arena_destroy(&s->exp_arena);
     }
+    if (s->self_arena) {
+        arena_destroy(&s->self_arena);
+    }
+}
+
+int search_self(struct search *s, const struct repl_ex_self **out)
+{
+    if (!s->self_arena) {
+        s->self_arena = arena_create();
+        if (repl_self(s->dr, s->self_arena, &s->self) != STORE_OK) {
+            arena_destroy(&s->self_arena); /* read again by the next row, if any */
+            return -1;
+        }
+    }
+    *out = &s->self;
+    return 0;
 }
 
 int search_begin(struct dav_req *dr, struct err *err)

@@ -5,6 +5,7 @@
 
 #include "dav/ext.h"
 #include "repl/props.h"
+#include "repl/repl_int.h"
 #include "repl/search_int.h"
 #include "repl/tokens.h"
 #include "xml/xmlout.h"
@@ -30,8 +31,12 @@ static int load_cal(struct row *r)
     }
     struct err e;
     err_init(&e);
-    r->loaded =
-        repl_exprops_read((struct slice){full.content, full.size}, dr->arena, r->cal, &e) == 0;
+    const struct repl_ex_self *self;
+    if (search_self(r->s, &self) != 0) {
+        return -1;
+    }
+    r->loaded = repl_exprops_read((struct slice){full.content, full.size}, self, dr->arena, r->cal,
+                                  &e) == 0;
     return 0;
 }
 

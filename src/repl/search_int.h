@@ -92,7 +92,9 @@ struct search {
     bool has_members;
     /* an expansion query (§3.8): series expand into their occurrences in the window */
     bool expansion;
-    struct arena *exp_arena;       /* the current series' row, kept across next() calls */
+    struct arena *exp_arena;  /* the current series' row, kept across next() calls */
+    struct arena *self_arena; /* the principal's addresses (search_self), read once */
+    struct repl_ex_self self;
     struct store_item exp_item;    /* the current series (name in exp_arena) */
     struct repl_ex_instances *exp; /* its occurrences still to write */
     bool window;                   /* the WHERE bounds dtstart/dtend: read the span index */
@@ -169,6 +171,11 @@ int search_parse_range(const char *h, struct range *r, struct err *err);
 /* search_eval.c */
 
 void search_row_init(struct row *r, struct search *s, const struct store_item *it);
+
+/* The principal's addresses for the rows' C:isorganizer and C:responsestatus, read at the
+ * first row that needs them and kept for the search (an arena of their own, so rows'
+ * rewinds leave them): 0 with *out, or -1 when the store failed. */
+int search_self(struct search *s, const struct repl_ex_self **out);
 /* §3.4: rows name resources by absolute URL; built only for rows that are written. */
 const char *search_href_of(struct row *r);
 /* repl_value_fn: the value of `p` for the row (§3.3; §3.8 for dtstart/dtend in WHERE). */

@@ -384,7 +384,12 @@ int repl_proppatch(struct dav_req *dr,
     struct slice ics;
     struct err cerr;
     err_init(&cerr);
-    int rc = repl_ex_apply(old, p.edits, p.n, dr->arena, &ics, &cerr);
+    struct repl_ex_self self;
+    enum store_rc src = repl_self(dr, dr->arena, &self);
+    if (src != STORE_OK) {
+        return dav_store_err(dr, src, err);
+    }
+    int rc = repl_ex_apply(old, &self, p.edits, p.n, dr->arena, &ics, &cerr);
     if (rc < 0 && cerr.cond != &repl_cond_ex_dtstart_required) {
         /* the stored object has no VEVENT (a VTODO) or no longer parses: every appointment
          * property fails with that condition, inside the 207 */

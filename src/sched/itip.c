@@ -935,6 +935,106 @@ int sched_apply_reply(struct slice org,
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* An attendee's answer (ActiveSync MeetingResponse, a deleted copy) */
+
+struct find_instance {
+    int64_t at;
+    struct cal_time local;
+    bool found;
+};
+
+static int find_instance_fn(void *ctx, struct cal_time local, int64_t utc)
+{
+    struct find_instance *f = ctx;
+    if (utc == f->at) {
+        f->local = local;
+        f->found = true;
+    }
+    return utc >= f->at; /* the rule's instances come in order: stop at or past it */
+}
+
+int sched_set_partstat(struct slice ics,
+                       const char *attendee,
+                       const char *partstat,
+                       const int64_t *instance,
+                       struct arena *arena,
+                       struct slice *out,
+                       struct err *err)
+{
+    *out = ics;
+    struct cal_doc *d;
+    struct comps cs;
+    if (parse_collect(ics, arena, &d, &cs, err) != 0) {
+        return -1;
+    }
+    if (!d) {
+        return SCHED_NO_INSTANCE;
+    }
+    if (!instance) {
+        size_t n = 0;
+        for (size_t i = 0; i < cs.n; i++) {
+            if (find_attendee(cs.v[i].node, attendee)) {
+                set_partstat(cs.v[i].node, attendee, partstat);
+                n++;
+            }
+        }
+        if (!n) {
+            return SCHED_NO_INSTANCE;
+        }
+        *out = doc_text(d, arena);
+        return 0;
+    }
+    struct cal_node *master = find_key(&cs, KEY_MASTER);
+    if (!master || !cal_prop_first(master, CAL_PROP_RRULE)) {
+        return SCHED_NOT_RECURRING;
+    }
+    struct cal_node *c = find_key(&cs, *instance);
+    if (c) {
+        if (!find_attendee(c, attendee)) {
+            return SCHED_NO_INSTANCE;
+        }
+        if (strcmp(partstat, "DECLINED") == 0) {
+            /* as below: the declined instance leaves their calendar, override and all */
+            add_exdate_for(master, c);
+            cal_node_remove(cal_doc_root(d), c);
+        } else {
+            set_partstat(c, attendee, partstat);
+        }
+        *out = doc_text(d, arena);
+        return 0;
+    }
+    if (!find_attendee(master, attendee) || has_exdate(d, master, *instance)) {
+        return SCHED_NO_INSTANCE;
+    }
+    struct find_instance f = {.at = *instance};
+    cal_node_instances(d, master, find_instance_fn, &f);
+    if (!f.found) {
+        return SCHED_NO_INSTANCE;
+    }
+    struct cal_prop *ds = cal_prop_first(master, CAL_PROP_DTSTART);
+    const char *tz = ds ? cal_prop_param(ds, CAL_PARAM_TZID) : NULL;
+    char tzbuf[256] = "";
+    if (tz && strlen(tz) < sizeof(tzbuf)) {
+        memcpy(tzbuf, tz, strlen(tz) + 1);
+    }
+    if (strcmp(partstat, "DECLINED") == 0) {
+        /* a declined instance leaves the attendee's calendar (as Exchange removes it): an
+         * EXDATE, which sched_attendee_reply reports as that instance DECLINED */
+        cal_prop_add_time(master, CAL_PROP_EXDATE, f.local, tzbuf[0] ? tzbuf : NULL);
+    } else {
+        struct cal_node *ov = cal_node_clone(master);
+        struct cal_prop *rid =
+            cal_prop_add_time(master, CAL_PROP_RECURRENCEID, f.local, tzbuf[0] ? tzbuf : NULL);
+        make_override(d, master, ov, d, rid);
+        cal_prop_remove_all(master, CAL_PROP_RECURRENCEID); /* it only carried the time */
+        set_partstat(ov, attendee, partstat);
+        cal_node_add(cal_doc_root(d), ov);
+    }
+    *out = doc_text(d, arena);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* What an attendee may change (RFC 6638 §3.2.2.1) */
 
 static int cmp_str(const void *a, const void *b)

@@ -142,6 +142,29 @@ int sched_apply_reply(struct slice org,
                       bool *changed,
                       struct err *err);
 
+/* An attendee's answer to a meeting in their own copy `ics` (ActiveSync's MeetingResponse,
+ * a deleted copy): `attendee`'s PARTSTAT set to `partstat` ("ACCEPTED", "TENTATIVE",
+ * "DECLINED") on every component they attend when `instance` is NULL; else on the one
+ * instance whose RECURRENCE-ID is the instant *instance (Unix seconds): its override when
+ * the copy has one, else, for an instance of the series' rule, an override made from the
+ * master, or for DECLINED an EXDATE (the instance leaves the attendee's calendar). The copy
+ * then written by the attendee is one sched_attendee_check allows, and sched_attendee_reply
+ * makes its REPLY. Returns 0 with *out (in the arena); SCHED_NO_INSTANCE when the attendee
+ * is in no component, or no such instance is theirs; SCHED_NOT_RECURRING when `instance` is
+ * given for an object with no RRULE; -1 with cal_cond_valid_calendar_data. */
+enum {
+    SCHED_NO_INSTANCE = 1,
+    SCHED_NOT_RECURRING = 2,
+};
+
+int sched_set_partstat(struct slice ics,
+                       const char *attendee,
+                       const char *partstat,
+                       const int64_t *instance,
+                       struct arena *arena,
+                       struct slice *out,
+                       struct err *err);
+
 /* RFC 6638 §3.2.2.1: an attendee may change, in their copy, only their own participation
  * (their ATTENDEE line's parameters), alarms, TRANSP, DTSTAMP, LAST-MODIFIED, X- properties,
  * and decline instances (an override of an instance, an EXDATE). 0, or -1 with

@@ -95,6 +95,11 @@ _PROVISION = """
 3B AccountOnlyRemoteWipe
 """
 
+_MEETINGRESPONSE = """
+05 CalendarId 06 CollectionId 07 MeetingResponse 08 RequestId 09 Request 0A Result 0B Status
+0C UserResponse 0E InstanceId 10 ProposedStartTime 11 ProposedEndTime 12 SendResponse
+"""
+
 _AIRSYNCBASE = """
 05 BodyPreference 06 Type 07 TruncationSize 08 AllOrNone 0A Body 0B Data 0C EstimatedDataSize
 0D Truncated 0E Attachments 0F Attachment 10 DisplayName 11 FileReference 12 Method
@@ -137,6 +142,7 @@ PAGES = {
     4: ("Calendar", _table(_CALENDAR)),
     6: ("GetItemEstimate", _table(_GETITEMESTIMATE)),
     7: ("FolderHierarchy", _table(_FOLDERHIERARCHY)),
+    8: ("MeetingResponse", _table(_MEETINGRESPONSE)),
     10: ("ResolveRecipients", _table(_RESOLVERECIPIENTS)),
     13: ("Ping", _table(_PING)),
     14: ("Provision", _table(_PROVISION)),
@@ -148,7 +154,7 @@ PAGES = {
 # Pages that exist in EAS but that this client never speaks (§2.2): a document using them
 # is an error here, reported by name.
 OTHER_PAGES = {
-    1: "Contacts", 2: "Email", 3: "AirNotify", 5: "Move", 8: "MeetingResponse", 9: "Tasks",
+    1: "Contacts", 2: "Email", 3: "AirNotify", 5: "Move", 9: "Tasks",
     11: "ValidateCert", 12: "Contacts2", 15: "Search", 16: "GAL",
     19: "DocumentLibrary", 21: "ComposeMail", 22: "Email2", 23: "Notes",
     24: "RightsManagement", 25: "Find",
@@ -163,7 +169,7 @@ TOKENS[("Provision", "DeviceEncryptionEnabled")] = (14, 0x10)
 # the prefixes of the brief's examples (§0)
 PREFIXES = {"A": "AirSync", "C": "Calendar", "B": "AirSyncBase", "F": "FolderHierarchy",
             "P": "Provision", "S": "Settings", "G": "GetItemEstimate", "I": "ItemOperations",
-            "N": "Ping", "R": "ResolveRecipients"}
+            "N": "Ping", "M": "MeetingResponse", "R": "ResolveRecipients"}
 
 # WBXML global tokens (§2.1)
 SWITCH_PAGE, END, ENTITY, STR_I, LITERAL = 0x00, 0x01, 0x02, 0x03, 0x04
@@ -535,7 +541,9 @@ LIBWBXML_NAMES = {
 }
 LIBWBXML_BACK = {ns: {v: k for k, v in m.items()} for ns, m in LIBWBXML_NAMES.items()}
 # tags libwbxml 0.11.8 does not know (§6.3 finding 10)
-LIBWBXML_MISSING = {("Provision", "AccountOnlyRemoteWipe")}
+LIBWBXML_MISSING = {("Provision", "AccountOnlyRemoteWipe"),
+                    ("MeetingResponse", "ProposedStartTime"),
+                    ("MeetingResponse", "ProposedEndTime")}
 # elements libwbxml treats as binary on our pages: OPAQUE <-> base64 text (§6.3 finding 9)
 LIBWBXML_BINARY = {("AirSyncBase", "Content"), ("ItemOperations", "ConversationId"),
                    ("ResolveRecipients", "Data")}
@@ -1164,6 +1172,21 @@ class EASClient:
                  E("Folders", *[E("Folder", E("Id", fid), E("Class", cls))
                                 for fid, cls in folders]) if folders else None)
         return self.request("Ping", body, timeout=timeout)
+
+    def meeting_response(self, requests):
+        """MeetingResponse (MS-ASCMD 2.2.1.11). requests: list of dicts with response (1
+        accept, 2 tentative, 3 decline), collection, request and optional instance.
+        Returns (Response, [dict of each Result's children])."""
+        body = E("M:MeetingResponse", *[
+            E("Request", E("UserResponse", str(r["response"])),
+              E("CollectionId", r["collection"]), E("RequestId", r["request"]),
+              E("InstanceId", r["instance"]) if r.get("instance") else None)
+            for r in requests])
+        resp = self.request("MeetingResponse", body)
+        results = []
+        if resp.doc is not None:
+            results = [{g.name: g.text for g in x.children} for x in resp.doc.findall("Result")]
+        return resp, results
 
     def fetch(self, coll_id, server_id, body_type=1):
         body = E("I:ItemOperations", E("Fetch", E("Store", "Mailbox"),

@@ -556,6 +556,36 @@ class StoreFaultsTest(unittest.TestCase):
                         self.eas("Sync", self.sync_body([E("Delete", E("ServerId", sid))])),
                         self.eas_failed, self.sync_ok)
 
+    def test_eas_meeting_response(self):
+        """Issue 13: alice's accept from her phone (her copy) and bob's copy updated by the
+        reply commit together or not at all."""
+        self.srv.request("MKCALENDAR", "/calendars/bob/mr/", user="bob")
+        body = meeting("mresp", "NEEDS-ACTION").replace("alice@", "carol@").replace(
+            "bob@", "alice@").replace("carol@", "bob@")
+        self._ok(http_request(self.srv, "PUT", "/calendars/bob/mr/mresp.ics", body=body,
+                              headers=ICS, user="bob"), 201)
+        self.assertEqual(self.srv.request("GET", "/calendars/alice/cal/mresp.ics").status, 200)
+        self.fs.new_log()
+        r = self.phone.sync(self.fid, self.sync_key, get_changes=True, window=100)
+        type(self).sync_key = r.only().sync_key
+        sid = next(s for s, data in r.only().adds
+                   if data is not None and data.findtext("UID") == "mresp")
+
+        def accepted(answer):
+            self.eas_ok(answer)
+            self.assertEqual(answer.doc.findtext("Result/Status"), "1", answer)
+            org = http_request(self.srv, "GET", "/calendars/bob/mr/mresp.ics", user="bob")
+            self.assertIn("PARTSTAT=ACCEPTED", org.text)
+
+        self.run_faults("MeetingResponse", self.eas("MeetingResponse", lambda: E(
+            "M:MeetingResponse", E("Request", E("UserResponse", "1"),
+                                   E("CollectionId", self.fid), E("RequestId", sid)))),
+            self.eas_failed, accepted)
+        # the phone takes the accepted copy, so later tests start with nothing pending
+        self.fs.new_log()
+        r = self.phone.sync(self.fid, self.sync_key, get_changes=True, window=100)
+        type(self).sync_key = r.only().sync_key
+
     def test_eas_sync_download(self):
         self.assertEqual(self.srv.request("PUT", "/calendars/alice/cal/dl.ics", body=event("dl"),
                                           headers=ICS).status, 201)

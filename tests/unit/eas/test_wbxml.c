@@ -643,6 +643,10 @@ static void test_wbxml_token_numbers_match_the_brief(void **state)
         {EAS_SET_SMTPADDRESS, 18, 0x1F, "SMTPAddress"},
         {EAS_SET_SENDDISABLED, 18, 0x29, "SendDisabled"},
         {EAS_SET_RIGHTSMANAGEMENTINFORMATION, 18, 0x2B, "RightsManagementInformation"},
+        {EAS_MR_CALENDARID, 8, 0x05, "CalendarId"},
+        {EAS_MR_USERRESPONSE, 8, 0x0C, "UserResponse"},
+        {EAS_MR_INSTANCEID, 8, 0x0E, "InstanceId"},
+        {EAS_MR_SENDRESPONSE, 8, 0x12, "SendResponse"},
         {EAS_IO_ITEMOPERATIONS, 20, 0x05, "ItemOperations"},
         {EAS_IO_FETCH, 20, 0x06, "Fetch"},
         {EAS_IO_VERSION, 20, 0x0F, "Version"},
@@ -667,7 +671,7 @@ static void test_wbxml_token_numbers_match_the_brief(void **state)
     /* Tags per page: every row of §2.3 and nothing else (unassigned: AirSyncBase 0x09,
      * Settings 0x2A, Calendar 0x2B-0x32; pages without a table have none). */
     static const unsigned per_page[EAS_PAGE_COUNT] = {
-        [0] = 37, [4] = 48,  [6] = 10,  [7] = 20,  [10] = 25,
+        [0] = 37, [4] = 48,  [6] = 10,  [7] = 20,  [8] = 12,  [10] = 25,
         [13] = 9, [14] = 55, [17] = 40, [18] = 38, [20] = 21,
     };
     for (unsigned page = 0; page < EAS_PAGE_COUNT; page++) {

@@ -37,7 +37,7 @@ static void read_ok(const char *ics, struct repl_ex_value *v)
 {
     struct err e;
     err_init(&e);
-    assert_int_equal(repl_exprops_read(slice_from_cstr(ics), arena, v, &e), 0);
+    assert_int_equal(repl_exprops_read(slice_from_cstr(ics), NULL, arena, v, &e), 0);
 }
 
 static void test_exprops_single_event_values(void **state)
@@ -162,7 +162,8 @@ static void test_exprops_occurrences_of_a_series(void **state)
     err_init(&e);
     /* [2026-01-01, 2026-02-01) */
     assert_int_equal(
-        repl_ex_instances_open(slice_from_cstr(ics), 1767225600, 1769904000, arena, &x, &e), 0);
+        repl_ex_instances_open(slice_from_cstr(ics), NULL, 1767225600, 1769904000, arena, &x, &e),
+        0);
 
     static const struct {
         int64_t start, rid;
@@ -187,7 +188,8 @@ static void test_exprops_occurrences_of_a_series(void **state)
     repl_ex_instances_close(&x);
     assert_null(x);
     /* a window before the series: nothing */
-    assert_int_equal(repl_ex_instances_open(slice_from_cstr(ics), 0, 86400, arena, &x, &e), 0);
+    assert_int_equal(repl_ex_instances_open(slice_from_cstr(ics), NULL, 0, 86400, arena, &x, &e),
+                     0);
     assert_int_equal(repl_ex_instances_next(x, arena, v), 0);
     repl_ex_instances_close(&x);
 }
@@ -223,7 +225,7 @@ static void test_exprops_names_and_types(void **state)
     struct repl_ex_value v[REPL_EX_COUNT];
     struct err e;
     err_init(&e);
-    assert_int_equal(repl_exprops_read(SLICE_LIT("not a calendar"), arena, v, &e), -1);
+    assert_int_equal(repl_exprops_read(SLICE_LIT("not a calendar"), NULL, arena, v, &e), -1);
     assert_ptr_equal(e.cond, &cal_cond_valid_calendar_data);
 }
 

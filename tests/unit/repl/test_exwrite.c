@@ -64,10 +64,10 @@ static void apply_ok(const char *ics, struct repl_ex_edit *e, size_t n, struct r
     err_init(&err);
     struct slice out;
     struct slice in = ics ? slice_from_cstr(ics) : (struct slice){NULL, 0};
-    assert_int_equal(repl_ex_apply(in, e, n, arena, &out, &err), 0);
+    assert_int_equal(repl_ex_apply(in, NULL, e, n, arena, &out, &err), 0);
     struct cal_info info;
     assert_int_equal(cal_parse_object(out, CAL_COMP_VEVENT, arena, &info, &err), 0);
-    assert_int_equal(repl_exprops_read(out, arena, v, &err), 0);
+    assert_int_equal(repl_exprops_read(out, NULL, arena, v, &err), 0);
 }
 
 static void test_exwrite_edits_read_back_through_exprops(void **state)
@@ -117,7 +117,7 @@ static void test_exwrite_edits_only_the_master(void **state)
     struct err err;
     err_init(&err);
     struct slice out;
-    assert_int_equal(repl_ex_apply(slice_from_cstr(EVENT), e, 2, arena, &out, &err), 0);
+    assert_int_equal(repl_ex_apply(slice_from_cstr(EVENT), NULL, e, 2, arena, &out, &err), 0);
     assert_non_null(strstr(out.ptr, "SUMMARY:override"));
     assert_non_null(strstr(out.ptr, "SUMMARY:master"));
     assert_null(strstr(out.ptr, "DTEND"));
@@ -143,16 +143,16 @@ static void test_exwrite_date_start_stays_a_date_at_midnight(void **state)
     struct err err;
     err_init(&err);
     struct slice out;
-    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), e, 1, arena, &out, &err), 1);
+    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), NULL, e, 1, arena, &out, &err), 1);
     assert_ptr_equal(e[0].cond, &repl_cond_ex_conflict); /* ends before it starts */
     struct repl_ex_edit e2[] = {set_i(REPL_EX_DTEND, 1767916800),
                                 set_i(REPL_EX_DTSTART, 1767744000)};
-    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), e2, 2, arena, &out, &err), 0);
+    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), NULL, e2, 2, arena, &out, &err), 0);
     assert_non_null(strstr(out.ptr, "DTSTART;VALUE=DATE:20260107"));
     assert_non_null(strstr(out.ptr, "DTEND;VALUE=DATE:20260109"));
     /* a start that is no midnight turns both into DATE-TIMEs */
     struct repl_ex_edit e3[] = {set_i(REPL_EX_DTSTART, 1767600000)}; /* 2026-01-05T08:00Z */
-    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), e3, 1, arena, &out, &err), 0);
+    assert_int_equal(repl_ex_apply(slice_from_cstr(ics), NULL, e3, 1, arena, &out, &err), 0);
     assert_non_null(strstr(out.ptr, "DTSTART:20260105T080000Z"));
     assert_non_null(strstr(out.ptr, "DTEND:20260106T000000Z"));
 }
@@ -190,7 +190,7 @@ static void test_exwrite_failures_name_their_instruction(void **state)
         struct err err;
         err_init(&err);
         struct slice out = {NULL, 0};
-        assert_int_equal(repl_ex_apply(slice_from_cstr(EVENT), e, 2, arena, &out, &err), 1);
+        assert_int_equal(repl_ex_apply(slice_from_cstr(EVENT), NULL, e, 2, arena, &out, &err), 1);
         assert_null(e[0].cond);
         assert_ptr_equal(e[1].cond, i < ALM_ARRAY_LEN(cases) ? cases[i].cond : &repl_cond_ex_value);
         assert_non_null(e[1].msg);
@@ -223,7 +223,7 @@ static void test_exwrite_create_needs_dtstart(void **state)
     struct err err;
     err_init(&err);
     struct slice out;
-    assert_int_equal(repl_ex_apply((struct slice){NULL, 0}, e, 1, arena, &out, &err), -1);
+    assert_int_equal(repl_ex_apply((struct slice){NULL, 0}, NULL, e, 1, arena, &out, &err), -1);
     assert_ptr_equal(err.cond, &repl_cond_ex_dtstart_required);
 }
 
@@ -236,7 +236,7 @@ static void test_exwrite_refuses_objects_without_vevent(void **state)
     struct slice out;
     const char *todo =
         HEAD "BEGIN:VTODO\r\nUID:t\r\nDTSTAMP:20260101T000000Z\r\nEND:VTODO\r\n" TAIL;
-    assert_int_equal(repl_ex_apply(slice_from_cstr(todo), e, 1, arena, &out, &err), -1);
+    assert_int_equal(repl_ex_apply(slice_from_cstr(todo), NULL, e, 1, arena, &out, &err), -1);
     assert_ptr_equal(err.cond, &cal_cond_valid_object);
 }
 
@@ -250,6 +250,104 @@ static void test_exwrite_writable_matches_the_brief(void **state)
     assert_false(repl_exprop_writable(REPL_EX_HTMLDESCRIPTION, false));
     assert_true(repl_exprop_writable(REPL_EX_DTSTART, false));
     assert_true(repl_exprop_writable(REPL_EX_SUBJECT, false));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Meetings: H:to, H:cc, C:isorganizer, C:responsestatus */
+
+#define MEETING                                                                        \
+  "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:m\r\n"     \
+  "DTSTAMP:20260101T000000Z\r\nDTSTART:20260201T090000Z\r\nDTEND:20260201T100000Z\r\n" \
+  "ORGANIZER;CN=Alice:mailto:alice@example.org\r\n"                                    \
+  "ATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.org\r\n"                            \
+  "ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED:mailto:bob@example.org\r\n"                       \
+  "ATTENDEE;ROLE=OPT-PARTICIPANT;PARTSTAT=TENTATIVE:mailto:carol@example.org\r\n"      \
+  "END:VEVENT\r\nEND:VCALENDAR\r\n"
+
+static void test_exprops_meeting_reads_for_each_principal(void **state)
+{
+    (void)state;
+    struct err err;
+    err_init(&err);
+    struct repl_ex_value v[REPL_EX_COUNT];
+    const char *alice[] = {"Alice@Example.org"};
+    const char *carol[] = {"robert@corp.example", "carol@example.org"};
+    struct repl_ex_self as_alice = {alice, 1}, as_carol = {carol, 2};
+    assert_int_equal(repl_exprops_read(slice_from_cstr(MEETING), &as_alice, arena, v, &err), 0);
+    assert_string_equal(v[REPL_EX_TO].s, "\"Bob\" <bob@example.org>");
+    assert_string_equal(v[REPL_EX_CC].s, "carol@example.org");
+    assert_int_equal(v[REPL_EX_ISORGANIZER].i, 1);
+    assert_int_equal(v[REPL_EX_RESPONSESTATUS].i, 1); /* organized */
+    assert_int_equal(repl_exprops_read(slice_from_cstr(MEETING), &as_carol, arena, v, &err), 0);
+    assert_int_equal(v[REPL_EX_ISORGANIZER].i, 0);
+    assert_int_equal(v[REPL_EX_RESPONSESTATUS].i, 2); /* tentative */
+    /* no meeting: no attendees, organizer of it, no response */
+    assert_int_equal(repl_exprops_read(slice_from_cstr(EVENT), &as_carol, arena, v, &err), 0);
+    assert_false(v[REPL_EX_TO].present);
+    assert_int_equal(v[REPL_EX_ISORGANIZER].i, 1);
+    assert_int_equal(v[REPL_EX_RESPONSESTATUS].i, 0);
+}
+
+/* `s` with its folded lines joined (RFC 5545 §3.1), in the arena. */
+static const char *unfold(struct slice s)
+{
+    char *o = arena_zalloc(arena, s.len + 1);
+    size_t n = 0;
+    for (size_t i = 0; i < s.len; i++) {
+        if (s.ptr[i] == '\r' && i + 2 < s.len && s.ptr[i + 1] == '\n' && s.ptr[i + 2] == ' ') {
+            i += 2;
+            continue;
+        }
+        o[n++] = s.ptr[i];
+    }
+    return o;
+}
+
+static void test_exwrite_recipients_and_response(void **state)
+{
+    (void)state;
+    struct err err;
+    err_init(&err);
+    struct slice out;
+    struct repl_ex_value v[REPL_EX_COUNT];
+    const char *alice[] = {"alice@example.org"};
+    struct repl_ex_self as_alice = {alice, 1};
+    /* H:to replaces the required attendees: bob stays with his answer, dave is invited, the
+     * optional carol and the organizer's own line are left alone */
+    struct repl_ex_edit e[] = {
+        set_s(REPL_EX_TO, "bob@example.org, \"Dave, D.\" <dave@example.org>")};
+    assert_int_equal(repl_ex_apply(slice_from_cstr(MEETING), &as_alice, e, 1, arena, &out, &err),
+                     0);
+    assert_non_null(
+        strstr(unfold(out), "ATTENDEE;CN=Bob;PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT:mailto:bob@"));
+    assert_non_null(
+        strstr(unfold(out), "ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dave@"));
+    assert_non_null(strstr(unfold(out), "carol@example.org"));
+    assert_int_equal(repl_exprops_read(out, &as_alice, arena, v, &err), 0);
+    assert_string_equal(v[REPL_EX_TO].s,
+                        "\"Bob\" <bob@example.org>, \"Dave, D.\" <dave@example.org>");
+    /* H:cc removed: carol goes */
+    struct repl_ex_edit e2[] = {del(REPL_EX_CC)};
+    assert_int_equal(repl_ex_apply(out, &as_alice, e2, 1, arena, &out, &err), 0);
+    assert_null(strstr(unfold(out), "carol@example.org"));
+    /* recipients on an event without ORGANIZER make the principal its organizer */
+    struct repl_ex_edit e3[] = {set_s(REPL_EX_TO, "bob@example.org")};
+    assert_int_equal(repl_ex_apply(slice_from_cstr(EVENT), &as_alice, e3, 1, arena, &out, &err), 0);
+    assert_non_null(strstr(unfold(out), "ORGANIZER:mailto:alice@example.org"));
+    /* responsestatus: an attendee's answer; the organizer has none to give */
+    const char *bob[] = {"bob@example.org"};
+    struct repl_ex_self as_bob = {bob, 1};
+    struct repl_ex_edit e4[] = {set_i(REPL_EX_RESPONSESTATUS, 4)};
+    assert_int_equal(repl_ex_apply(slice_from_cstr(MEETING), &as_bob, e4, 1, arena, &out, &err), 0);
+    assert_non_null(strstr(unfold(out), "PARTSTAT=DECLINED:mailto:bob@example.org"));
+    assert_int_equal(repl_ex_apply(slice_from_cstr(MEETING), &as_alice, e4, 1, arena, &out, &err),
+                     1);
+    assert_ptr_equal(e4[0].cond, &repl_cond_ex_value);
+    struct repl_ex_edit e5[] = {set_i(REPL_EX_RESPONSESTATUS, 1)};
+    assert_int_equal(repl_ex_apply(slice_from_cstr(MEETING), &as_bob, e5, 1, arena, &out, &err), 1);
+    struct repl_ex_edit e6[] = {set_s(REPL_EX_CC, "\"No address\"")};
+    assert_int_equal(repl_ex_apply(slice_from_cstr(MEETING), &as_bob, e6, 1, arena, &out, &err), 1);
+    assert_false(repl_exprop_writable(REPL_EX_ISORGANIZER, false));
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -449,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_exwrite_create_needs_dtstart),
         cmocka_unit_test(test_exwrite_refuses_objects_without_vevent),
         cmocka_unit_test(test_exwrite_writable_matches_the_brief),
+        cmocka_unit_test(test_exprops_meeting_reads_for_each_principal),
+        cmocka_unit_test(test_exwrite_recipients_and_response),
         cmocka_unit_test(test_mime_unwraps_valid_messages),
         cmocka_unit_test(test_mime_refuses_messages_without_a_usable_calendar),
         cmocka_unit_test(test_mime_and_repair_survive_truncation_and_mutation),
