@@ -88,7 +88,10 @@ static const char usage_text[] =
     "                       access, the sharee's path; tab-separated\n"
     "Options:\n"
     "  -d, --data DIR       the store's directory (default ./data)\n"
-    "  -c, --config FILE    take the directory from almanacd's configuration (data_dir)\n"
+    "  -s, --store URI      where the store is: sqlite:DIR (as --data DIR) or a postgresql://\n"
+    "                       URI, which this build refuses (its PostgreSQL engine is not\n"
+    "                       complete)\n"
+    "  -c, --config FILE    take the store from almanacd's configuration (store, data_dir)\n"
     "  -h, --help           this text      -V, --version   the version\n"
     "A user NAME is 1-64 of A-Z a-z 0-9 . _ - not starting with '.'. --password-stdin reads\n"
     "one line: at least 8 characters (--generate-password makes 20 random ones and prints\n"
@@ -126,7 +129,8 @@ enum cli_op {
 /* One command line, checked before anything opens the store. Strings borrow argv. */
 struct cli_cmd {
     enum cli_op op;
-    const char *data_dir;           /* --data, or NULL: --config's data_dir, else ./data */
+    const char *data_dir;           /* --data, or NULL: --store's, --config's, else ./data */
+    const char *store;              /* --store, or NULL */
     const char *config_path;        /* --config, or NULL */
     const char *user;               /* OP_USER_*, OP_CALENDAR_*, OP_DEVICE_*; OP_SHARE*: owner */
     const char *sharee;             /* OP_SHARE, OP_UNSHARE */
@@ -140,7 +144,7 @@ struct cli_cmd {
     bool is_generated; /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
     bool is_forced;    /* OP_RESTORE --force */
     uint64_t days;     /* OP_PRUNE */
-    char config_dir[CONFIG_STR_MAX]; /* data_dir read from --config */
+    char config_dir[CONFIG_STR_MAX]; /* the directory of --store or --config */
     char password[PASSWORD_MAX + 1]; /* OP_USER_ADD/PASSWD; main() wipes it */
 };
 
@@ -250,6 +254,7 @@ static int bad_user_name(const char *name)
 /* The options, each a bit of `seen` so a command can refuse those that are not its own. */
 enum cli_opt {
     OPT_DATA = 'd',
+    OPT_STORE = 's',
     OPT_CONFIG = 'c',
     OPT_HELP = 'h',
     OPT_VERSION = 'V',
@@ -519,6 +524,7 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
 {
     static const struct option opts[] = {
         {"data", required_argument, NULL, OPT_DATA},
+        {"store", required_argument, NULL, OPT_STORE},
         {"config", required_argument, NULL, OPT_CONFIG},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -534,13 +540,19 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
     unsigned seen = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:c:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:s:c:hV", opts, NULL)) != -1) {
         switch (c) {
         case OPT_DATA:
             if (optarg[0] == '\0') {
                 return usage_error("--data needs a directory");
             }
             cmd->data_dir = optarg;
+            break;
+        case OPT_STORE:
+            if (optarg[0] == '\0') {
+                return usage_error("--store needs sqlite:DIR or a postgresql:// URI");
+            }
+            cmd->store = optarg;
             break;
         case OPT_CONFIG:
             cmd->config_path = optarg;
@@ -1171,23 +1183,39 @@ static int run(struct store *s, const struct cli_cmd *cmd)
     return usage_error(NULL);
 }
 
-/* Fills cmd->data_dir: --data, else data_dir of --config's file, else ./data. Returns 0 or
- * EXIT_USAGE after printing why. */
+/* Fills cmd->data_dir: --data, else --store's sqlite:DIR, else the store of --config's file
+ * (store, else data_dir), else ./data. Returns 0 or EXIT_USAGE after printing why; a
+ * postgresql:// store is refused so, until this build's PostgreSQL engine is complete. */
 static int resolve_data_dir(struct cli_cmd *cmd)
 {
-    if (cmd->data_dir) {
-        return 0;
+    if (cmd->data_dir && cmd->store) {
+        return usage_error("--data and --store both name the store; give one");
     }
-    cmd->data_dir = "./data";
-    if (!cmd->config_path) {
+    if (cmd->data_dir) {
         return 0;
     }
     struct config cfg;
     config_defaults(&cfg);
     struct err e;
     err_init(&e);
-    if (config_load_file(&cfg, cmd->config_path, &e) != 0) {
+    if (cmd->store) {
+        if (config_set(&cfg, "store", cmd->store, &e) != 0) {
+            fprintf(stderr, "almanac: --store: %s\n", e.msg);
+            return EXIT_USAGE;
+        }
+    } else if (cmd->config_path && config_load_file(&cfg, cmd->config_path, &e) != 0) {
         fprintf(stderr, "almanac: %s\n", e.msg);
+        return EXIT_USAGE;
+    }
+    enum config_store_kind kind;
+    if (config_store(&cfg, &kind, &e) != 0) {
+        fprintf(stderr, "almanac: %s\n", e.msg);
+        return EXIT_USAGE;
+    }
+    if (kind == CONFIG_STORE_POSTGRESQL) {
+        fputs("almanac: cannot use a postgresql:// store: this build's PostgreSQL engine is not "
+              "complete (use --data DIR or --store sqlite:DIR)\n",
+              stderr);
         return EXIT_USAGE;
     }
     snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir); /* same size */

@@ -6,15 +6,44 @@
 #include <string.h>
 
 #include "store/store_int.h"
+#include "util/log.h"
 
-enum store_rc store_open(const char *dir, struct store **out, const char **errmsg_out)
+/* Why a location names no engine this build has, or NULL: a PostgreSQL URI until store_pg.c
+ * serves every call of store.h (issue #10). */
+static const char *refused(const char *where)
 {
-    return store_sqlite_open(dir, out, errmsg_out);
+    if (strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0) {
+        return "this build's PostgreSQL engine is not complete";
+    }
+    return NULL;
 }
 
-enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out)
+/* The SQLite directory of a location: "sqlite:DIR", or DIR itself. */
+static const char *sqlite_dir(const char *where)
 {
-    return store_sqlite_pool_create(dir, max, out);
+    return strncmp(where, "sqlite:", 7) == 0 ? where + 7 : where;
+}
+
+enum store_rc store_open(const char *where, struct store **out, const char **errmsg_out)
+{
+    const char *why = refused(where);
+    if (why) {
+        if (errmsg_out) {
+            *errmsg_out = why;
+        }
+        return STORE_IO;
+    }
+    return store_sqlite_open(sqlite_dir(where), out, errmsg_out);
+}
+
+enum store_rc store_pool_create(const char *where, unsigned max, struct store_pool **out)
+{
+    const char *why = refused(where);
+    if (why) {
+        log_error("store pool refused msg=\"%s\"", why);
+        return STORE_IO;
+    }
+    return store_sqlite_pool_create(sqlite_dir(where), max, out);
 }
 
 const char *store_last_error(const struct store *s)
