@@ -8,7 +8,9 @@ set -euo pipefail
 # default) build the fuzz targets of tests/fuzz (docs/testing.md). dpkg-dev and debhelper
 # build the Debian package (`make deb`, debian/), and adduser is what it depends on.
 # Chromium, its chromedriver and Selenium drive the web page in a real browser
-# (tests/integration/test_web.py).
+# (tests/integration/test_web.py). PostgreSQL 15 (server and psql) runs the private clusters
+# of the PostgreSQL store's tests (tests/integration/pgcluster.py, issue #10); they never use
+# the cluster Debian's package may create and start, and libpq-dev builds the engine.
 packages=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libgnutls28-dev libxml2-dev libical-dev libicu-dev libsqlite3-dev libpq-dev libsodium-dev
@@ -17,6 +19,7 @@ packages=(
     clang libclang-rt-dev
     python3-caldav vdirsyncer libwbxml2-utils sqlite3
     dpkg-dev debhelper adduser
+    postgresql-15 postgresql-client-15
     chromium chromium-driver python3-selenium
 )
 
