@@ -330,4 +330,9 @@ void store_db_changes_free(struct store *s);
 enum store_rc store_sqlite_open(const char *dir, struct store **out, const char **errmsg_out);
 enum store_rc store_sqlite_pool_create(const char *dir, unsigned max, struct store_pool **out);
 
+/* The PostgreSQL engine's (store_pg.c; work in progress, issue #10): `uri` is a libpq URI.
+ * store.c does not call them yet; the engine's tests do. */
+enum store_rc store_pg_open(const char *uri, struct store **out, const char **errmsg_out);
+enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_pool **out);
+
 #endif

@@ -14,10 +14,15 @@ after a grace period, then removes the directory.
     with PgCluster() as pg:
         uri = pg.uri()          # postgresql://almanac@/almanac?host=DIR&port=N
         pg.psql("SELECT 1")     # through libpq (psql)
+
+As a program, `python3 pgcluster.py run -- CMD ARGS...` runs CMD with ALMANAC_PG_URI set to
+a fresh cluster's URI and exits with CMD's status (the C tests of the engine re-execute
+themselves so, tests/unit/store/test_store_pg.c).
 """
 
 import os
 import pwd
+import sys
 import shutil
 import signal
 import socket
@@ -150,3 +155,19 @@ class PgCluster:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+def main(argv):
+    if len(argv) < 3 or argv[0] != "run" or argv[1] != "--":
+        sys.stderr.write("usage: pgcluster.py run -- CMD [ARGS...]\n")
+        return 2
+    with PgCluster() as pg:
+        env = dict(os.environ, ALMANAC_PG_URI=pg.uri())
+        rc = subprocess.run(argv[2:], env=env).returncode
+        if rc != 0:
+            sys.stderr.write("pgcluster: %s exited with %d; the server's log:\n%s" % (argv[2], rc, pg.log()[-4000:]))
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,118 @@
+/* store/store_pg_int.h: internals shared by the PostgreSQL engine's files (store_pg.c:
+ * connection, errors, statements, migrations, transactions, pool; store_pg_principal.c:
+ * principals). Work in progress (issue #10): store.c refuses postgresql:// locations until
+ * every call of store.h is served here; until then the engine is reached only by its own
+ * tests, through store_pg_open() and store_pg_pool_create() (store_int.h).
+ *
+ * How the engine keeps SQLite's semantics (store.h):
+ * - Reads: store_begin_read() opens REPEATABLE READ READ ONLY, one snapshot for the whole
+ *   transaction, as SQLite's WAL read transaction.
+ * - Writes: READ COMMITTED. Every write bumps its collection's modseq with
+ *   UPDATE collections ... RETURNING modseq, which takes the collection row's lock until the
+ *   commit: writers of one collection queue on it, so modseqs of a collection commit in
+ *   increasing order, and a reader whose snapshot shows modseq N sees every change <= N
+ *   (no watermark passes a change that commits later). Writers of other collections run in
+ *   parallel, where SQLite has one writer at a time.
+ * - An error aborts a PostgreSQL transaction, which SQLite's does not: an expected refusal
+ *   (a name taken, a row missing) is therefore found without raising one (ON CONFLICT DO
+ *   NOTHING, checks before writes), so the caller's transaction stays usable as on SQLite.
+ * - Acknowledged means committed: synchronous_commit = on for every connection.
+ * Never included outside src/store. */
+#ifndef ALMANAC_STORE_STORE_PG_INT_H
+#define ALMANAC_STORE_STORE_PG_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store/store_int.h"
+
+enum {
+    STORE_PG_PARAMS_MAX = 16, /* parameters of one statement */
+};
+
+/* A connection of the PostgreSQL engine: store_int.h's head, then libpq's. */
+struct store_pg {
+    struct store base;
+    PGconn *conn;
+    struct store *next_free; /* pool free list */
+    bool writing;            /* a write transaction is open (store_begin_write) */
+};
+
+/* The PostgreSQL connection behind `s`, which this engine made. */
+static inline struct store_pg *pgc(struct store *s)
+{
+    return (struct store_pg *)s;
+}
+
+/* The ops of this engine (store_pg.c): the calls written so far. */
+extern const struct store_ops store_pg_ops;
+
+/* A statement's parameters: integers and text go as text, bytes as binary. Borrowed: the
+ * strings and bytes must outlive the statement's execution. */
+struct store_pg_params {
+    int n;
+    const char *values[STORE_PG_PARAMS_MAX];
+    int lengths[STORE_PG_PARAMS_MAX];
+    int formats[STORE_PG_PARAMS_MAX];
+    char nums[STORE_PG_PARAMS_MAX][24];
+};
+
+void store_pg_p_u64(struct store_pg_params *p, uint64_t v);
+void store_pg_p_i64(struct store_pg_params *p, int64_t v);
+void store_pg_p_text(struct store_pg_params *p, const char *v); /* NULL: SQL NULL */
+void store_pg_p_bytes(struct store_pg_params *p, const void *v, size_t n);
+
+/* Runs `sql` with `p` (may be NULL), results in binary format. STORE_OK with *res_out set
+ * (the caller PQclear()s it; rows or none), or the mapped error recorded and *res_out NULL. */
+enum store_rc store_pg_exec(struct store *s,
+                            const char *sql,
+                            const struct store_pg_params *p,
+                            PGresult **res_out);
+
+/* store_pg_exec() for a statement whose rows are not wanted; *changed_out (may be NULL) gets
+ * the number of rows it inserted, updated or deleted. */
+enum store_rc store_pg_run(struct store *s,
+                           const char *sql,
+                           const struct store_pg_params *p,
+                           uint64_t *changed_out);
+
+/* Records `msg` as the last error; returns rc. */
+enum store_rc store_pg_fail_msg(struct store *s, enum store_rc rc, const char *msg);
+
+/* Binary result columns: an integer of 2, 4 or 8 bytes (0 for NULL); text copied into
+ * `arena`, or borrowed from `res` (until PQclear) when arena is NULL (NULL for NULL); bytes
+ * of exactly `n` into out (zeros otherwise). */
+uint64_t store_pg_col_u64(const PGresult *res, int row, int col);
+int64_t store_pg_col_i64(const PGresult *res, int row, int col);
+const char *store_pg_col_text(const PGresult *res, int row, int col, struct arena *arena);
+void store_pg_col_bytes(const PGresult *res, int row, int col, void *out, size_t n);
+
+/* Increments the collection's modseq and `updated` under the collection row's lock (held to
+ * the commit; see the top of this file) and records the change for the hook; the new modseq
+ * in *modseq_out (may be NULL). STORE_NOTFOUND when the collection does not exist. */
+enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out);
+
+/* Principals (store_pg_principal.c). */
+enum store_rc store_pg_principal_add(struct store *s,
+                                     const char *name,
+                                     const char *pwhash,
+                                     struct arena *arena,
+                                     struct store_principal *out);
+enum store_rc store_pg_principal_get(struct store *s,
+                                     const char *name,
+                                     struct arena *arena,
+                                     struct store_principal *out);
+enum store_rc store_pg_principal_get_by_id(struct store *s,
+                                           uint64_t id,
+                                           struct arena *arena,
+                                           struct store_principal *out);
+enum store_rc store_pg_principal_set_pwhash(struct store *s, const char *name, const char *pwhash);
+enum store_rc store_pg_principal_cred_gen(struct store *s, const char *name, uint64_t *gen_out);
+enum store_rc store_pg_principal_del(struct store *s, const char *name);
+enum store_rc store_pg_principal_list(struct store *s, store_principal_fn *fn, void *ctx);
+
+#endif

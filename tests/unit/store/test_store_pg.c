@@ -1,0 +1,413 @@
+/* tests/unit/store/test_store_pg.c: the PostgreSQL engine (store_pg*.c, issue #10) on a real
+ * PostgreSQL 15: run under ctest, the binary re-executes itself through
+ * tests/integration/pgcluster.py, which starts a private cluster and passes its URI in
+ * ALMANAC_PG_URI. Covers what the engine serves so far: migrations under the advisory lock
+ * and the refusal of a newer schema, the shared GUID and secret, transactions (a read is one
+ * snapshot; an expected refusal leaves the write transaction usable), the collection row
+ * lock that orders modseqs, the change hook, the pool, and principals. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/store.h"
+#include "store/store_pg_int.h"
+#include "store/store_schema.h"
+
+static const char *uri;
+
+static struct store *open_pg(void)
+{
+    struct store *s = NULL;
+    const char *msg = NULL;
+    assert_int_equal(store_pg_open(uri, &s, &msg), STORE_OK);
+    assert_non_null(s);
+    return s;
+}
+
+/* One integer from `sql` through the engine's own statement helper. */
+static int64_t query_i64(struct store *s, const char *sql)
+{
+    PGresult *res = NULL;
+    assert_int_equal(store_pg_exec(s, sql, NULL, &res), STORE_OK);
+    assert_int_equal(PQntuples(res), 1);
+    int64_t v = store_pg_col_i64(res, 0, 0);
+    PQclear(res);
+    return v;
+}
+
+static void exec_ok(struct store *s, const char *sql)
+{
+    assert_int_equal(store_pg_run(s, sql, NULL, NULL), STORE_OK);
+}
+
+static void test_pg_open_migrates_once_and_shares_guid_and_secret(void **state)
+{
+    (void)state;
+    struct store *a = open_pg();
+    struct store *b = open_pg();
+    int newest = store_pg_migrations[store_pg_migrations_count - 1].version;
+    assert_int_equal(newest, store_migrations[store_migration_count - 1].version);
+    assert_int_equal(query_i64(a, "SELECT max(version) FROM schema_version"), newest);
+    assert_int_equal(query_i64(a, "SELECT count(*) FROM schema_version"),
+                     (int64_t)store_pg_migrations_count);
+    assert_int_equal(query_i64(a, "SELECT count(*) FROM pg_extension WHERE extname = 'btree_gist'"),
+                     1);
+    uint8_t g1[STORE_GUID_BYTES], g2[STORE_GUID_BYTES];
+    uint8_t k1[STORE_SECRET_BYTES], k2[STORE_SECRET_BYTES];
+    store_guid(a, g1);
+    store_guid(b, g2);
+    store_secret(a, k1);
+    store_secret(b, k2);
+    assert_memory_equal(g1, g2, sizeof(g1));
+    assert_memory_equal(k1, k2, sizeof(k1));
+    assert_memory_not_equal(g1, k1, sizeof(g1));
+    static const uint8_t zero[STORE_SECRET_BYTES];
+    assert_memory_not_equal(k1, zero, sizeof(k1));
+    store_close(&a);
+    store_close(&b);
+    assert_null(a);
+}
+
+static void test_pg_refuses_a_schema_newer_than_this_build(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    exec_ok(s, "INSERT INTO schema_version(version, applied_at) VALUES (999, 0)");
+    struct store *t = NULL;
+    const char *msg = NULL;
+    assert_int_equal(store_pg_open(uri, &t, &msg), STORE_IO);
+    assert_null(t);
+    assert_string_equal(msg, "the database's schema is newer than this build's");
+    exec_ok(s, "DELETE FROM schema_version WHERE version = 999");
+    t = open_pg();
+    store_close(&t);
+    store_close(&s);
+}
+
+static void test_pg_principals_add_get_passwd_list_del(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p, q;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_principal_add(s, "pa-alice", "h1", a, &p), STORE_OK);
+    assert_true(p.id > 0);
+    assert_true(p.home_id > 0);
+    /* a taken name: STORE_EXISTS, and the transaction goes on (no aborted transaction) */
+    assert_int_equal(store_principal_add(s, "pa-alice", "h2", a, &q), STORE_EXISTS);
+    assert_int_equal(store_principal_add(s, "pa-bob", "hb", a, &q), STORE_OK);
+    assert_int_equal(store_principal_add(s, "", "hb", a, &q), STORE_LIMIT);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_principal_get(s, "pa-alice", a, &q), STORE_OK);
+    assert_int_equal(q.id, p.id);
+    assert_string_equal(q.pwhash, "h1");
+    assert_int_equal(q.home_id, p.home_id);
+    assert_int_equal(q.cred_gen, p.cred_gen);
+    assert_int_equal(store_principal_get_by_id(s, p.id, a, &q), STORE_OK);
+    assert_string_equal(q.name, "pa-alice");
+    assert_int_equal(store_principal_get(s, "pa-nobody", a, &q), STORE_NOTFOUND);
+    assert_string_equal(store_last_error(s), "no such principal");
+    assert_int_equal(query_i64(s, "SELECT kind FROM collections WHERE parent IS NULL AND "
+                                  "owner = (SELECT id FROM principals WHERE name = 'pa-alice')"),
+                     STORE_COLL_HOME);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    uint64_t gen0 = 0, gen1 = 0;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(s, "pa-alice", &gen0), STORE_OK);
+    assert_int_equal(store_principal_set_pwhash(s, "pa-alice", "h3"), STORE_OK);
+    assert_int_equal(store_principal_set_pwhash(s, "pa-nobody", "h3"), STORE_NOTFOUND);
+    assert_int_equal(store_principal_cred_gen(s, "pa-alice", &gen1), STORE_OK);
+    assert_true(gen1 > gen0);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    /* delete and add again: a new id and a generation never seen before */
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_principal_del(s, "pa-bob"), STORE_OK);
+    assert_int_equal(store_principal_del(s, "pa-bob"), STORE_NOTFOUND);
+    assert_int_equal(store_principal_add(s, "pa-bob", "hb2", a, &q), STORE_OK);
+    assert_true(q.cred_gen > gen1);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(query_i64(s, "SELECT count(*) FROM collections WHERE owner NOT IN "
+                                  "(SELECT id FROM principals)"),
+                     0);
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
+struct names {
+    char v[600][16];
+    size_t n;
+    size_t stop_at;
+};
+
+static int collect(void *ctx, const struct store_principal *p)
+{
+    struct names *n = ctx;
+    if (strncmp(p->name, "pl-", 3) == 0) {
+        snprintf(n->v[n->n++], sizeof(n->v[0]), "%s", p->name);
+    }
+    return n->stop_at && n->n == n->stop_at;
+}
+
+/* More principals than one page of the keyset listing: all, in name order, once. */
+static void test_pg_principal_list_pages_in_name_order_and_stops_early(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    for (int i = 599; i >= 0; i--) {
+        char name[16];
+        snprintf(name, sizeof(name), "pl-%03d", i);
+        assert_int_equal(store_principal_add(s, name, "h", NULL, NULL), STORE_OK);
+    }
+    assert_int_equal(store_commit(s), STORE_OK);
+    struct names *n = calloc(1, sizeof(*n));
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_principal_list(s, collect, n), STORE_OK);
+    assert_int_equal(n->n, 600);
+    for (size_t i = 0; i < n->n; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "pl-%03zu", i);
+        assert_string_equal(n->v[i], want);
+    }
+    memset(n, 0, sizeof(*n));
+    n->stop_at = 3;
+    assert_int_equal(store_principal_list(s, collect, n), STORE_OK);
+    assert_int_equal(n->n, 3);
+    assert_int_equal(store_commit(s), STORE_OK);
+    free(n);
+    store_close(&s);
+}
+
+/* A read transaction is one snapshot: a password changed and committed meanwhile is seen by
+ * the next transaction only. */
+static void test_pg_read_transaction_is_one_snapshot(void **state)
+{
+    (void)state;
+    struct store *r = open_pg();
+    struct store *w = open_pg();
+    assert_int_equal(store_begin_write(w), STORE_OK);
+    assert_int_equal(store_principal_add(w, "sn-carol", "h", NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(w), STORE_OK);
+    uint64_t g0 = 0, g1 = 0;
+    assert_int_equal(store_begin_read(r), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(r, "sn-carol", &g0), STORE_OK);
+    assert_int_equal(store_begin_write(w), STORE_OK);
+    assert_int_equal(store_principal_set_pwhash(w, "sn-carol", "h2"), STORE_OK);
+    assert_int_equal(store_commit(w), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(r, "sn-carol", &g1), STORE_OK);
+    assert_int_equal(g1, g0);
+    /* the snapshot is read-only */
+    assert_int_equal(store_principal_add(r, "sn-dave", "h", NULL, NULL), STORE_IO);
+    assert_int_equal(store_rollback(r), STORE_OK);
+    assert_false(store_in_txn(r));
+    assert_int_equal(store_begin_read(r), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(r, "sn-carol", &g1), STORE_OK);
+    assert_true(g1 > g0);
+    assert_int_equal(store_begin_read(r), STORE_IO); /* one transaction at a time */
+    assert_int_equal(store_commit(r), STORE_OK);
+    store_close(&r);
+    store_close(&w);
+}
+
+struct bumper {
+    struct store *s;
+    uint64_t coll;
+    uint64_t modseq;
+    atomic_bool is_done;
+};
+
+static void *bump_and_commit(void *arg)
+{
+    struct bumper *b = arg;
+    if (store_begin_write(b->s) == STORE_OK &&
+        store_pg_bump(b->s, b->coll, &b->modseq) == STORE_OK) {
+        store_commit(b->s);
+    }
+    atomic_store(&b->is_done, true);
+    return NULL;
+}
+
+/* The modseq bump holds the collection's row lock to the commit: a second writer of the same
+ * collection waits, then takes the next modseq; so modseqs commit in order. */
+static void test_pg_bump_orders_writers_of_a_collection_by_its_row_lock(void **state)
+{
+    (void)state;
+    struct store *a = open_pg();
+    struct store *b = open_pg();
+    struct arena *ar = arena_create();
+    struct store_principal p;
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    assert_int_equal(store_principal_add(a, "bl-erin", "h", ar, &p), STORE_OK);
+    assert_int_equal(store_commit(a), STORE_OK);
+
+    uint64_t m1 = 0;
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    assert_int_equal(store_pg_bump(a, p.home_id, &m1), STORE_OK);
+    assert_int_equal(m1, 2);
+    struct bumper bb = {.s = b, .coll = p.home_id};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, bump_and_commit, &bb), 0);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_false(atomic_load(&bb.is_done)); /* waiting on the row lock */
+    assert_int_equal(store_commit(a), STORE_OK);
+    pthread_join(t, NULL);
+    assert_true(atomic_load(&bb.is_done));
+    assert_int_equal(bb.modseq, m1 + 1);
+
+    /* a rolled-back bump gives its modseq back */
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    assert_int_equal(store_pg_bump(a, p.home_id, &m1), STORE_OK);
+    assert_int_equal(m1, 4);
+    assert_int_equal(store_rollback(a), STORE_OK);
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    assert_int_equal(store_pg_bump(a, p.home_id, &m1), STORE_OK);
+    assert_int_equal(m1, 4);
+    assert_int_equal(store_pg_bump(a, 1u << 30, NULL), STORE_NOTFOUND);
+    assert_int_equal(store_commit(a), STORE_OK);
+    arena_destroy(&ar);
+    store_close(&a);
+    store_close(&b);
+}
+
+struct seen {
+    uint64_t coll, modseq;
+    int calls;
+};
+
+static void on_change(void *ctx, uint64_t coll, uint64_t modseq)
+{
+    struct seen *sn = ctx;
+    sn->coll = coll;
+    sn->modseq = modseq;
+    sn->calls++;
+}
+
+static void test_pg_change_hook_after_commit_only(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *ar = arena_create();
+    struct store_principal p;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_principal_add(s, "ch-frank", "h", ar, &p), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    struct seen sn = {0};
+    store_set_change_hook(s, on_change, &sn);
+    uint64_t m = 0;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_pg_bump(s, p.home_id, &m), STORE_OK);
+    assert_int_equal(store_pg_bump(s, p.home_id, &m), STORE_OK);
+    assert_int_equal(sn.calls, 0);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(sn.calls, 1);
+    assert_int_equal(sn.coll, p.home_id);
+    assert_int_equal(sn.modseq, m);
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_pg_bump(s, p.home_id, &m), STORE_OK);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    assert_int_equal(sn.calls, 1);
+    /* a transaction an error aborted does not commit, and says so */
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_pg_bump(s, p.home_id, &m), STORE_OK);
+    assert_int_equal(store_pg_run(s, "SELECT 1/0", NULL, NULL), STORE_IO);
+    assert_int_equal(store_commit(s), STORE_IO);
+    assert_int_equal(sn.calls, 1);
+    assert_false(store_in_txn(s));
+    arena_destroy(&ar);
+    store_close(&s);
+}
+
+static void test_pg_pool_hands_out_and_takes_back_connections(void **state)
+{
+    (void)state;
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pg_pool_create(uri, 2, &pool), STORE_OK);
+    struct store *c1 = store_pool_acquire(pool);
+    struct store *c2 = store_pool_acquire(pool);
+    assert_non_null(c1);
+    assert_non_null(c2);
+    assert_ptr_not_equal(c1, c2);
+    uint8_t g1[STORE_GUID_BYTES], g2[STORE_GUID_BYTES];
+    store_guid(c1, g1);
+    store_guid(c2, g2);
+    assert_memory_equal(g1, g2, sizeof(g1));
+    struct store_pool_stats st;
+    store_pool_stats(pool, &st);
+    assert_int_equal(st.max, 2);
+    assert_int_equal(st.open, 2);
+    assert_int_equal(st.in_use, 2);
+    assert_int_equal(store_begin_write(c1), STORE_OK); /* left open: release rolls back */
+    store_pool_release(pool, c1);
+    store_pool_release(pool, c2);
+    store_pool_stats(pool, &st);
+    assert_int_equal(st.in_use, 0);
+    struct store *c3 = store_pool_acquire(pool);
+    assert_false(store_in_txn(c3));
+    store_pool_release(pool, c3);
+    assert_int_equal(store_pool_flush_count(pool), 0);
+    store_pool_destroy(&pool);
+    assert_null(pool);
+
+    assert_int_equal(
+        store_pg_pool_create("postgresql://almanac@/almanac?host=/nonexistent", 2, &pool),
+        STORE_IO);
+    assert_null(pool);
+}
+
+/* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
+static int reexec_in_cluster(char **argv)
+{
+    const char *src = getenv("ALMANAC_SOURCE_DIR");
+    if (!src) {
+        fputs("test_store_pg: set ALMANAC_PG_URI, or ALMANAC_SOURCE_DIR to start a cluster\n",
+              stderr);
+        return 1;
+    }
+    char script[4096];
+    snprintf(script, sizeof(script), "%s/tests/integration/pgcluster.py", src);
+    char python[] = "/usr/bin/python3";
+    char run[] = "run";
+    char dashes[] = "--";
+    char *args[] = {python, script, run, dashes, argv[0], NULL};
+    execv(python, args);
+    perror("test_store_pg: execv python3");
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    uri = getenv("ALMANAC_PG_URI");
+    if (!uri) {
+        return reexec_in_cluster(argv);
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pg_open_migrates_once_and_shares_guid_and_secret),
+        cmocka_unit_test(test_pg_refuses_a_schema_newer_than_this_build),
+        cmocka_unit_test(test_pg_principals_add_get_passwd_list_del),
+        cmocka_unit_test(test_pg_principal_list_pages_in_name_order_and_stops_early),
+        cmocka_unit_test(test_pg_read_transaction_is_one_snapshot),
+        cmocka_unit_test(test_pg_bump_orders_writers_of_a_collection_by_its_row_lock),
+        cmocka_unit_test(test_pg_change_hook_after_commit_only),
+        cmocka_unit_test(test_pg_pool_hands_out_and_takes_back_connections),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
