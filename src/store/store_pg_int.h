@@ -1,8 +1,8 @@
 /* store/store_pg_int.h: internals shared by the PostgreSQL engine's files (store_pg.c:
  * connection, errors, statements, migrations, transactions, pool; store_pg_principal.c:
- * principals). Work in progress (issue #10): store.c refuses postgresql:// locations until
- * every call of store.h is served here; until then the engine is reached only by its own
- * tests, through store_pg_open() and store_pg_pool_create() (store_int.h).
+ * principals; store_pg_coll.c: collections). Work in progress (issue #10): store.c refuses
+ * postgresql:// locations until every call of store.h is served here; until then the engine is
+ * reached only by its own tests, through store_pg_open() and store_pg_pool_create() (store_int.h).
  *
  * How the engine keeps SQLite's semantics (store.h):
  * - Reads: store_begin_read() opens REPEATABLE READ READ ONLY, one snapshot for the whole
@@ -95,6 +95,32 @@ void store_pg_col_bytes(const PGresult *res, int row, int col, void *out, size_t
  * the commit; see the top of this file) and records the change for the hook; the new modseq
  * in *modseq_out (may be NULL). STORE_NOTFOUND when the collection does not exist. */
 enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out);
+
+/* Collections (store_pg_coll.c). */
+void store_pg_read_coll(const PGresult *res, int row, struct arena *arena, struct store_coll *out);
+enum store_rc store_pg_coll_create(struct store *s,
+                                   uint64_t parent,
+                                   const char *name,
+                                   enum store_coll_kind kind,
+                                   struct arena *arena,
+                                   struct store_coll *out);
+enum store_rc
+store_pg_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_coll *out);
+enum store_rc store_pg_coll_set_comps(struct store *s, uint64_t id, unsigned comps);
+enum store_rc
+store_pg_coll_usage(struct store *s, uint64_t id, uint64_t *items_out, uint64_t *bytes_out);
+enum store_rc store_pg_coll_lookup(struct store *s,
+                                   uint64_t parent,
+                                   const char *name,
+                                   struct arena *arena,
+                                   struct store_coll *out);
+enum store_rc store_pg_coll_delete(struct store *s, uint64_t id);
+enum store_rc
+store_pg_coll_move(struct store *s, uint64_t id, uint64_t new_parent, const char *new_name);
+enum store_rc store_pg_coll_touch(struct store *s, uint64_t id, uint64_t *modseq_out);
+enum store_rc store_pg_coll_reset_history(struct store *s, uint64_t id);
+enum store_rc store_pg_coll_prune_tombstones(struct store *s, uint64_t id, int64_t older_than);
+enum store_rc store_pg_prune_all_tombstones(struct store *s, int64_t older_than, size_t *colls_out);
 
 /* Principals (store_pg_principal.c). */
 enum store_rc store_pg_principal_add(struct store *s,

@@ -4,7 +4,7 @@
  * ALMANAC_PG_URI. Covers what the engine serves so far: migrations under the advisory lock
  * and the refusal of a newer schema, the shared GUID and secret, transactions (a read is one
  * snapshot; an expected refusal leaves the write transaction usable), the collection row
- * lock that orders modseqs, the change hook, the pool, and principals. */
+ * lock that orders modseqs, the change hook, the pool, principals and collections. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -372,6 +372,204 @@ static void test_pg_pool_hands_out_and_takes_back_connections(void **state)
     assert_null(pool);
 }
 
+static struct store_principal add_user(struct store *s, struct arena *a, const char *name)
+{
+    struct store_principal p;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_principal_add(s, name, "h", a, &p), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    return p;
+}
+
+static uint64_t modseq_of(struct store *s, uint64_t coll)
+{
+    struct store_coll c;
+    assert_int_equal(store_coll_get(s, coll, NULL, &c), STORE_OK);
+    return c.modseq;
+}
+
+static void test_pg_collections_create_lookup_move_delete(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "co-gina");
+    struct store_principal o = add_user(s, a, "co-hal");
+    struct store_coll c, d, e, got;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    uint64_t home0 = modseq_of(s, p.home_id);
+    assert_int_equal(store_coll_create(s, p.home_id, "work", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    assert_int_equal(c.owner, p.id);
+    assert_int_equal(c.parent, p.home_id);
+    assert_int_equal(c.modseq, 1);
+    assert_string_equal(c.name, "work");
+    assert_int_equal(modseq_of(s, p.home_id), home0 + 1);
+    assert_int_equal(store_coll_create(s, p.home_id, "work", STORE_COLL_PLAIN, a, &d),
+                     STORE_EXISTS);
+    assert_int_equal(store_coll_create(s, 1u << 30, "x", STORE_COLL_PLAIN, a, &d), STORE_NOTFOUND);
+    assert_int_equal(store_coll_create(s, p.home_id, "", STORE_COLL_PLAIN, a, &d), STORE_LIMIT);
+    assert_int_equal(store_coll_create(s, p.home_id, "dav", STORE_COLL_PLAIN, a, &d), STORE_OK);
+    assert_int_equal(store_coll_create(s, d.id, "sub", STORE_COLL_PLAIN, a, &e), STORE_OK);
+    /* an item of that name (written here by SQL: items are not served yet) takes it too */
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO items(coll, name, content_type, size, modseq, created_modseq, mtime) "
+             "VALUES (%llu, 'x.ics', 'text/calendar', 10, 1, 1, 0), "
+             "(%llu, 'y.ics', 'text/calendar', 32, 1, 1, 0)",
+             (unsigned long long)c.id, (unsigned long long)c.id);
+    exec_ok(s, sql);
+    assert_int_equal(store_coll_create(s, c.id, "x.ics", STORE_COLL_PLAIN, a, &got), STORE_EXISTS);
+    assert_string_equal(store_last_error(s), "an item has that name");
+    uint64_t n = 0, bytes = 0;
+    assert_int_equal(store_coll_usage(s, c.id, &n, &bytes), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(bytes, 42);
+    assert_int_equal(store_coll_set_comps(s, c.id, 3), STORE_OK);
+    assert_int_equal(store_coll_set_comps(s, 1u << 30, 3), STORE_NOTFOUND);
+    assert_int_equal(store_commit(s), STORE_OK); /* the refusals left it usable */
+
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_lookup(s, p.home_id, "work", a, &got), STORE_OK);
+    assert_int_equal(got.id, c.id);
+    assert_int_equal(got.comps, 3);
+    assert_memory_equal(got.change_guid, c.change_guid, STORE_GUID_BYTES);
+    assert_int_equal(store_coll_lookup(s, p.home_id, "nope", a, &got), STORE_NOTFOUND);
+    /* moves: not below itself, not across owners, not onto a taken name, not a home */
+    assert_int_equal(store_coll_move(s, d.id, e.id, "loop"), STORE_CONFLICT);
+    assert_int_equal(store_coll_move(s, d.id, o.home_id, "dav"), STORE_CONFLICT);
+    assert_int_equal(store_coll_move(s, d.id, p.home_id, "work"), STORE_EXISTS);
+    assert_int_equal(store_coll_move(s, p.home_id, d.id, "home"), STORE_CONFLICT);
+    uint64_t c0 = modseq_of(s, c.id), h0 = modseq_of(s, p.home_id);
+    assert_int_equal(store_coll_move(s, e.id, c.id, "moved"), STORE_OK);
+    assert_int_equal(modseq_of(s, c.id), c0 + 1);
+    assert_int_equal(store_coll_lookup(s, c.id, "moved", a, &got), STORE_OK);
+    assert_int_equal(got.id, e.id);
+    /* delete: a home never; a subtree with its properties and items; the parent bumped */
+    assert_int_equal(store_coll_delete(s, p.home_id), STORE_CONFLICT);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO props(res_kind, res_id, ns, name, value) VALUES (0, %llu, 'DAV:', "
+             "'displayname', 'x'), (1, (SELECT id FROM items WHERE name = 'x.ics' AND coll = "
+             "%llu), 'DAV:', 'n', 'y')",
+             (unsigned long long)e.id, (unsigned long long)c.id);
+    exec_ok(s, sql);
+    assert_int_equal(store_coll_delete(s, c.id), STORE_OK);
+    assert_int_equal(modseq_of(s, p.home_id), h0 + 1);
+    assert_int_equal(store_coll_get(s, e.id, a, &got), STORE_NOTFOUND);
+    snprintf(sql, sizeof(sql),
+             "SELECT (SELECT count(*) FROM items WHERE coll = %llu) + (SELECT count(*) FROM "
+             "props WHERE res_kind = 0 AND res_id = %llu)",
+             (unsigned long long)c.id, (unsigned long long)e.id);
+    assert_int_equal(query_i64(s, sql), 0);
+    assert_int_equal(query_i64(s, "SELECT count(*) FROM props"), 0);
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
+static void test_pg_history_reset_and_tombstone_pruning(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "tb-ivan");
+    struct store_coll c, got;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    uint64_t m = 0;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(store_coll_touch(s, c.id, &m), STORE_OK);
+    }
+    assert_int_equal(m, 5);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO tombstones(coll, item_id, name, modseq, created_modseq, deleted_at) "
+             "VALUES (%llu, 1, 'a', 2, 1, 100), (%llu, 2, 'b', 3, 1, 200), "
+             "(%llu, 3, 'c', 5, 1, 300)",
+             (unsigned long long)c.id, (unsigned long long)c.id, (unsigned long long)c.id);
+    exec_ok(s, sql);
+    assert_int_equal(store_coll_prune_tombstones(s, c.id, 250), STORE_OK);
+    assert_int_equal(store_coll_get(s, c.id, a, &got), STORE_OK);
+    assert_int_equal(got.tomb_horizon, 3);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM tombstones WHERE coll = %llu",
+             (unsigned long long)c.id);
+    assert_int_equal(query_i64(s, sql), 1);
+    assert_int_equal(store_coll_prune_tombstones(s, c.id, 50), STORE_OK); /* none that old */
+    assert_int_equal(store_coll_reset_history(s, c.id), STORE_OK);
+    assert_int_equal(store_coll_get(s, c.id, a, &got), STORE_OK);
+    assert_int_equal(got.tomb_horizon, 5);
+    assert_true(got.epoch != c.epoch);
+    assert_memory_not_equal(got.change_guid, c.change_guid, STORE_GUID_BYTES);
+    assert_int_equal(query_i64(s, sql), 0);
+    assert_int_equal(store_coll_reset_history(s, 1u << 30), STORE_NOTFOUND);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    /* the whole-store job: one node at a time */
+    size_t visited = 0;
+    assert_int_equal(store_prune_all_tombstones(s, 1000, &visited), STORE_OK);
+    assert_true(visited >= 2);
+    struct store *other = open_pg();
+    exec_ok(other, "SELECT pg_advisory_lock(7020106184394892144)");
+    assert_int_equal(store_prune_all_tombstones(s, 1000, &visited), STORE_BUSY);
+    assert_int_equal(visited, 0);
+    exec_ok(other, "SELECT pg_advisory_unlock(7020106184394892144)");
+    assert_int_equal(store_prune_all_tombstones(s, 1000, &visited), STORE_OK);
+    store_close(&other);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
+struct creator {
+    struct store *s;
+    uint64_t parent;
+    enum store_rc rc, commit_rc;
+    atomic_bool is_done;
+};
+
+static void *create_and_commit(void *arg)
+{
+    struct creator *c = arg;
+    struct arena *a = arena_create();
+    struct store_coll out;
+    if (store_begin_write(c->s) == STORE_OK) {
+        c->rc = store_coll_create(c->s, c->parent, "race", STORE_COLL_PLAIN, a, &out);
+        c->commit_rc = store_commit(c->s);
+    }
+    arena_destroy(&a);
+    atomic_store(&c->is_done, true);
+    return NULL;
+}
+
+/* Two writers take one name in one parent: the second waits on the parent's lock, then sees
+ * the first's collection: STORE_EXISTS, its transaction still usable, one collection made. */
+static void test_pg_concurrent_creates_of_a_name_one_wins_cleanly(void **state)
+{
+    (void)state;
+    struct store *a = open_pg();
+    struct store *b = open_pg();
+    struct arena *ar = arena_create();
+    struct store_principal p = add_user(a, ar, "rc-judy");
+    struct store_coll c;
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    assert_int_equal(store_coll_create(a, p.home_id, "race", STORE_COLL_PLAIN, ar, &c), STORE_OK);
+    struct creator cr = {.s = b, .parent = p.home_id};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, create_and_commit, &cr), 0);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_false(atomic_load(&cr.is_done));
+    assert_int_equal(store_commit(a), STORE_OK);
+    pthread_join(t, NULL);
+    assert_int_equal(cr.rc, STORE_EXISTS);
+    assert_int_equal(cr.commit_rc, STORE_OK);
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM collections WHERE parent = %llu",
+             (unsigned long long)p.home_id);
+    assert_int_equal(query_i64(a, sql), 1);
+    arena_destroy(&ar);
+    store_close(&a);
+    store_close(&b);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -408,6 +606,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_bump_orders_writers_of_a_collection_by_its_row_lock),
         cmocka_unit_test(test_pg_change_hook_after_commit_only),
         cmocka_unit_test(test_pg_pool_hands_out_and_takes_back_connections),
+        cmocka_unit_test(test_pg_collections_create_lookup_move_delete),
+        cmocka_unit_test(test_pg_history_reset_and_tombstone_pruning),
+        cmocka_unit_test(test_pg_concurrent_creates_of_a_name_one_wins_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
