@@ -622,6 +622,20 @@ enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out
     return rc;
 }
 
+enum store_rc store_pg_lock_coll(struct store *s, uint64_t id)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, id);
+    PGresult *res = NULL;
+    enum store_rc rc =
+        store_pg_exec(s, "SELECT 1 FROM collections WHERE id = $1 FOR NO KEY UPDATE", &p, &res);
+    if (rc == STORE_OK && PQntuples(res) == 0) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* The calls written so far (issue #10); the others are NULL until they are, which is why
  * store.c refuses postgresql:// locations. */
 const struct store_ops store_pg_ops = {
@@ -655,4 +669,12 @@ const struct store_ops store_pg_ops = {
     .coll_reset_history = store_pg_coll_reset_history,
     .coll_prune_tombstones = store_pg_coll_prune_tombstones,
     .prune_all_tombstones = store_pg_prune_all_tombstones,
+    .item_get = store_pg_item_get,
+    .item_get_by_uid = store_pg_item_get_by_uid,
+    .item_get_by_id = store_pg_item_get_by_id,
+    .item_put = store_pg_item_put,
+    .item_delete = store_pg_item_delete,
+    .item_move = store_pg_item_move,
+    .item_touch = store_pg_item_touch,
+    .changes_count = store_pg_changes_count,
 };

@@ -1,8 +1,9 @@
 /* store/store_pg_int.h: internals shared by the PostgreSQL engine's files (store_pg.c:
  * connection, errors, statements, migrations, transactions, pool; store_pg_principal.c:
- * principals; store_pg_coll.c: collections). Work in progress (issue #10): store.c refuses
- * postgresql:// locations until every call of store.h is served here; until then the engine is
- * reached only by its own tests, through store_pg_open() and store_pg_pool_create() (store_int.h).
+ * principals; store_pg_coll.c: collections; store_pg_item.c: items and the change log). Work in
+ * progress (issue #10): store.c refuses postgresql:// locations until every call of store.h is
+ * served here; until then the engine is reached only by its own tests, through store_pg_open() and
+ * store_pg_pool_create() (store_int.h).
  *
  * How the engine keeps SQLite's semantics (store.h):
  * - Reads: store_begin_read() opens REPEATABLE READ READ ONLY, one snapshot for the whole
@@ -95,6 +96,42 @@ void store_pg_col_bytes(const PGresult *res, int row, int col, void *out, size_t
  * the commit; see the top of this file) and records the change for the hook; the new modseq
  * in *modseq_out (may be NULL). STORE_NOTFOUND when the collection does not exist. */
 enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out);
+
+/* Takes collection `id`'s row lock (FOR NO KEY UPDATE, the lock store_pg_bump takes) to the
+ * end of the transaction: the first step of every write to the collection or its members, so
+ * that all writers lock a collection before its items. STORE_NOTFOUND when it does not exist. */
+enum store_rc store_pg_lock_coll(struct store *s, uint64_t id);
+
+/* Items (store_pg_item.c). */
+void store_pg_read_item(
+    const PGresult *res, int row, struct arena *arena, bool with_content, struct store_item *out);
+enum store_rc store_pg_item_get(struct store *s,
+                                uint64_t coll,
+                                const char *name,
+                                enum store_item_flags flags,
+                                struct arena *arena,
+                                struct store_item *out);
+enum store_rc store_pg_item_get_by_id(struct store *s,
+                                      uint64_t coll,
+                                      uint64_t id,
+                                      enum store_item_flags flags,
+                                      struct arena *arena,
+                                      struct store_item *out);
+enum store_rc store_pg_item_get_by_uid(
+    struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out);
+enum store_rc store_pg_item_put(struct store *s,
+                                uint64_t coll,
+                                const char *name,
+                                const struct store_item_in *in,
+                                struct arena *arena,
+                                struct store_item *out,
+                                bool *created_out);
+enum store_rc store_pg_item_delete(struct store *s, uint64_t coll, const char *name);
+enum store_rc store_pg_item_move(
+    struct store *s, uint64_t coll, const char *name, uint64_t to_coll, const char *to_name);
+enum store_rc store_pg_item_touch(struct store *s, uint64_t coll, const char *name);
+enum store_rc store_pg_changes_count(
+    struct store *s, uint64_t coll, uint64_t since, uint64_t cap, uint64_t *n_out);
 
 /* Collections (store_pg_coll.c). */
 void store_pg_read_coll(const PGresult *res, int row, struct arena *arena, struct store_coll *out);

@@ -4,7 +4,7 @@
  * ALMANAC_PG_URI. Covers what the engine serves so far: migrations under the advisory lock
  * and the refusal of a newer schema, the shared GUID and secret, transactions (a read is one
  * snapshot; an expected refusal leaves the write transaction usable), the collection row
- * lock that orders modseqs, the change hook, the pool, principals and collections. */
+ * lock that orders modseqs, the change hook, the pool, principals, collections and items. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "store/store_pg_int.h"
 #include "store/store_schema.h"
+#include "util/compiler.h"
 
 static const char *uri;
 
@@ -570,6 +571,202 @@ static void test_pg_concurrent_creates_of_a_name_one_wins_cleanly(void **state)
     store_close(&b);
 }
 
+static struct store_item_in cal_item(const char *content, const char *uid)
+{
+    struct store_item_in in = {
+        .content = content,
+        .size = strlen(content),
+        .content_type = "text/calendar",
+        .cal = {.uid = uid, .has_span = true, .dtstart_utc = 1000, .dtend_utc = 4000, .comp = 1}};
+    return in;
+}
+
+static int64_t count_where(struct store *s, const char *fmt, ...) ALM_PRINTF(2, 3);
+
+/* query_i64 of the SQL `fmt` formats. */
+static int64_t count_where(struct store *s, const char *fmt, ...)
+{
+    char sql[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    return query_i64(s, sql);
+}
+
+static void test_pg_items_put_get_replace_move_delete_and_the_change_log(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "it-kate");
+    struct store_coll c, d, sub;
+    struct store_item it, got;
+    bool created = false;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "other", STORE_COLL_CALENDAR, a, &d),
+                     STORE_OK);
+    assert_int_equal(store_coll_create(s, c.id, "sub", STORE_COLL_PLAIN, a, &sub), STORE_OK);
+    struct store_box boxes[2] = {{1000, 1500}, {3000, 4000}};
+    struct store_item_in in = cal_item("BEGIN:VCALENDAR", "uid-1");
+    in.cal.boxes = boxes;
+    in.cal.nboxes = 2;
+    in.cal.is_recurring = true;
+    in.cal.has_instances = true;
+    in.cal.instances = "\x01\x02\x00\x03";
+    in.cal.instances_size = 4;
+    assert_int_equal(store_item_put(s, c.id, "a.ics", &in, a, &it, &created), STORE_OK);
+    assert_true(created);
+    assert_int_equal(it.modseq, 3); /* 2 was "sub"'s creation */
+    assert_int_equal(it.created_modseq, 3);
+    assert_string_equal(it.cal.uid, "uid-1");
+    assert_int_equal(count_where(s, "SELECT count(*) FROM item_spans WHERE item = %llu",
+                                 (unsigned long long)it.id),
+                     3);
+    assert_int_equal(count_where(s,
+                                 "SELECT count(*) FROM item_spans WHERE item = %llu AND kind = 2 "
+                                 "AND box && int8range(2000, 3500)",
+                                 (unsigned long long)it.id),
+                     1);
+    /* refusals: a uid taken by another name, a name taken by a collection, no collection */
+    struct store_item_in clash = cal_item("X", "uid-1");
+    assert_int_equal(store_item_put(s, c.id, "b.ics", &clash, a, &got, NULL), STORE_CONFLICT);
+    assert_int_equal(store_item_put(s, c.id, "sub", &clash, a, &got, NULL), STORE_EXISTS);
+    assert_int_equal(store_item_put(s, 1u << 30, "z.ics", &clash, a, &got, NULL), STORE_NOTFOUND);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(
+        store_item_get(s, c.id, "a.ics", STORE_ITEM_CONTENT | STORE_ITEM_INSTANCES, a, &got),
+        STORE_OK);
+    assert_int_equal(got.id, it.id);
+    assert_int_equal(got.size, 15);
+    assert_memory_equal(got.content, "BEGIN:VCALENDAR", 15);
+    assert_true(got.cal.has_span);
+    assert_int_equal(got.cal.dtend_utc, 4000);
+    assert_true(got.cal.is_recurring);
+    assert_true(got.cal.has_instances);
+    assert_int_equal(got.cal.instances_size, 4);
+    assert_memory_equal(got.cal.instances, "\x01\x02\x00\x03", 4);
+    assert_int_equal(store_item_get_by_uid(s, c.id, "uid-1", a, &got), STORE_OK);
+    assert_int_equal(got.id, it.id);
+    assert_null(got.content);
+    assert_int_equal(store_item_get_by_id(s, c.id, it.id, STORE_ITEM_META, a, &got), STORE_OK);
+    assert_int_equal(store_item_get_by_id(s, d.id, it.id, STORE_ITEM_META, a, &got),
+                     STORE_NOTFOUND);
+    /* a replace: same id, new modseq, created_modseq kept, boxes and instances replaced */
+    struct store_item_in plain = cal_item("BEGIN:VCALENDAR2", "uid-1");
+    assert_int_equal(store_item_put(s, c.id, "a.ics", &plain, a, &got, &created), STORE_OK);
+    assert_false(created);
+    assert_int_equal(got.id, it.id);
+    assert_int_equal(got.modseq, 4);
+    assert_int_equal(got.created_modseq, 3);
+    assert_int_equal(count_where(s, "SELECT count(*) FROM item_spans WHERE item = %llu",
+                                 (unsigned long long)it.id),
+                     1);
+    assert_int_equal(count_where(s, "SELECT count(*) FROM item_instances WHERE id = %llu",
+                                 (unsigned long long)it.id),
+                     0);
+    struct store_item_in other = cal_item("B", "uid-2");
+    assert_int_equal(store_item_put(s, c.id, "b.ics", &other, a, &got, NULL), STORE_OK);
+    uint64_t b_id = got.id;
+    assert_int_equal(store_item_touch(s, c.id, "b.ics"), STORE_OK); /* modseq 6 */
+    assert_int_equal(store_item_touch(s, c.id, "nope"), STORE_NOTFOUND);
+    /* move a.ics away: a tombstone here, a new modseq (and created_modseq) there, same id */
+    assert_int_equal(store_item_move(s, c.id, "a.ics", d.id, "b.ics"), STORE_OK);
+    assert_int_equal(store_item_get(s, d.id, "b.ics", STORE_ITEM_META, a, &got), STORE_OK);
+    assert_int_equal(got.id, it.id);
+    assert_int_equal(got.modseq, got.created_modseq);
+    assert_int_equal(count_where(s, "SELECT count(*) FROM item_spans WHERE coll = %llu",
+                                 (unsigned long long)d.id),
+                     1);
+    assert_int_equal(store_item_move(s, d.id, "b.ics", c.id, "b.ics"), STORE_EXISTS);
+    struct store_item_in same_uid = cal_item("C", "uid-2");
+    assert_int_equal(store_item_put(s, d.id, "c.ics", &same_uid, a, &got, NULL), STORE_OK);
+    assert_int_equal(store_item_move(s, d.id, "c.ics", c.id, "c.ics"), STORE_CONFLICT);
+    /* delete: a tombstone at the new modseq, properties and boxes gone */
+    char sql[200];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO props(res_kind, res_id, ns, name, value) VALUES (1, %llu, 'DAV:', "
+             "'x', 'y')",
+             (unsigned long long)b_id);
+    exec_ok(s, sql);
+    assert_int_equal(store_item_delete(s, c.id, "b.ics"), STORE_OK);
+    assert_int_equal(store_item_delete(s, c.id, "b.ics"), STORE_NOTFOUND);
+    assert_int_equal(
+        count_where(s, "SELECT count(*) FROM props WHERE res_id = %llu", (unsigned long long)b_id),
+        0);
+    assert_int_equal(count_where(s, "SELECT max(modseq) FROM tombstones WHERE coll = %llu",
+                                 (unsigned long long)c.id),
+                     (int64_t)modseq_of(s, c.id));
+    /* the change log of c since modseq 3: a's tombstone (moved away) and b's (deleted) */
+    uint64_t n = 0;
+    assert_int_equal(store_changes_count(s, c.id, 3, UINT64_MAX, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_changes_count(s, c.id, 3, 1, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_changes_count(s, c.id, 0, 0, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_changes_count(s, d.id, 0, UINT64_MAX, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
+struct putter {
+    struct store *s;
+    uint64_t coll;
+    enum store_rc rc, commit_rc;
+};
+
+static void *put_uid_and_commit(void *arg)
+{
+    struct putter *pt = arg;
+    struct arena *a = arena_create();
+    struct store_item_in in = cal_item("Y", "uid-race");
+    if (store_begin_write(pt->s) == STORE_OK) {
+        pt->rc = store_item_put(pt->s, pt->coll, "y.ics", &in, a, NULL, NULL);
+        pt->commit_rc = store_commit(pt->s);
+    }
+    arena_destroy(&a);
+    return NULL;
+}
+
+/* Two writers put one uid under two names: the second waits for the collection's lock, then
+ * finds the uid taken: STORE_CONFLICT, and its transaction still commits. */
+static void test_pg_concurrent_puts_of_a_uid_conflict_cleanly(void **state)
+{
+    (void)state;
+    struct store *a = open_pg();
+    struct store *b = open_pg();
+    struct arena *ar = arena_create();
+    struct store_principal p = add_user(a, ar, "ur-liam");
+    struct store_coll c;
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    assert_int_equal(store_coll_create(a, p.home_id, "cal", STORE_COLL_CALENDAR, ar, &c), STORE_OK);
+    assert_int_equal(store_commit(a), STORE_OK);
+    struct store_item_in in = cal_item("X", "uid-race");
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    assert_int_equal(store_item_put(a, c.id, "x.ics", &in, ar, NULL, NULL), STORE_OK);
+    struct putter pt = {.s = b, .coll = c.id};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, put_uid_and_commit, &pt), 0);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_int_equal(store_commit(a), STORE_OK);
+    pthread_join(t, NULL);
+    assert_int_equal(pt.rc, STORE_CONFLICT);
+    assert_int_equal(pt.commit_rc, STORE_OK);
+    assert_int_equal(
+        count_where(a, "SELECT count(*) FROM items WHERE coll = %llu", (unsigned long long)c.id),
+        1);
+    arena_destroy(&ar);
+    store_close(&a);
+    store_close(&b);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -609,6 +806,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_collections_create_lookup_move_delete),
         cmocka_unit_test(test_pg_history_reset_and_tombstone_pruning),
         cmocka_unit_test(test_pg_concurrent_creates_of_a_name_one_wins_cleanly),
+        cmocka_unit_test(test_pg_items_put_get_replace_move_delete_and_the_change_log),
+        cmocka_unit_test(test_pg_concurrent_puts_of_a_uid_conflict_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
