@@ -104,6 +104,15 @@ void store_pg_p_bytes(struct store_pg_params *p, const void *v, size_t n)
     param(p, v ? (const char *)v : "", (int)n, 1);
 }
 
+void store_pg_p_bound(struct store_pg_params *p, int64_t v)
+{
+    if (v == INT64_MIN || v == INT64_MAX) {
+        store_pg_p_text(p, NULL);
+    } else {
+        store_pg_p_i64(p, v);
+    }
+}
+
 enum store_rc
 store_pg_exec(struct store *s, const char *sql, const struct store_pg_params *p, PGresult **res_out)
 {
@@ -677,4 +686,17 @@ const struct store_ops store_pg_ops = {
     .item_move = store_pg_item_move,
     .item_touch = store_pg_item_touch,
     .changes_count = store_pg_changes_count,
+    .prop_set = store_pg_prop_set,
+    .prop_del = store_pg_prop_del,
+    .prop_get = store_pg_prop_get,
+    .prop_list = store_pg_prop_list,
+    .prop_copy = store_pg_prop_copy,
+    .items_open = store_pg_items_open,
+    .changes_open = store_pg_changes_open,
+    .items_in_range_open = store_pg_items_in_range_open,
+    .children_open = store_pg_children_open,
+    .all_colls_open = store_pg_all_colls_open,
+    .cursor_next_item = store_pg_cursor_next_item,
+    .cursor_next_coll = store_pg_cursor_next_coll,
+    .cursor_close = store_pg_cursor_close,
 };

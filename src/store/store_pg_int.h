@@ -1,9 +1,10 @@
 /* store/store_pg_int.h: internals shared by the PostgreSQL engine's files (store_pg.c:
  * connection, errors, statements, migrations, transactions, pool; store_pg_principal.c:
- * principals; store_pg_coll.c: collections; store_pg_item.c: items and the change log). Work in
- * progress (issue #10): store.c refuses postgresql:// locations until every call of store.h is
- * served here; until then the engine is reached only by its own tests, through store_pg_open() and
- * store_pg_pool_create() (store_int.h).
+ * principals; store_pg_coll.c: collections; store_pg_item.c: items and the change log;
+ * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors). Work in progress (issue #10):
+ * store.c refuses postgresql:// locations until every call of store.h is served here; until then
+ * the engine is reached only by its own tests, through store_pg_open() and store_pg_pool_create()
+ * (store_int.h).
  *
  * How the engine keeps SQLite's semantics (store.h):
  * - Reads: store_begin_read() opens REPEATABLE READ READ ONLY, one snapshot for the whole
@@ -66,6 +67,9 @@ void store_pg_p_u64(struct store_pg_params *p, uint64_t v);
 void store_pg_p_i64(struct store_pg_params *p, int64_t v);
 void store_pg_p_text(struct store_pg_params *p, const char *v); /* NULL: SQL NULL */
 void store_pg_p_bytes(struct store_pg_params *p, const void *v, size_t n);
+/* A bound of an int8range: INT64_MIN and INT64_MAX (an unbounded start or end) go as NULL,
+ * an infinite bound (int8range would overflow turning [x, INT64_MAX] into [x, INT64_MAX+1)). */
+void store_pg_p_bound(struct store_pg_params *p, int64_t v);
 
 /* Runs `sql` with `p` (may be NULL), results in binary format. STORE_OK with *res_out set
  * (the caller PQclear()s it; rows or none), or the mapped error recorded and *res_out NULL. */
@@ -132,6 +136,47 @@ enum store_rc store_pg_item_move(
 enum store_rc store_pg_item_touch(struct store *s, uint64_t coll, const char *name);
 enum store_rc store_pg_changes_count(
     struct store *s, uint64_t coll, uint64_t since, uint64_t cap, uint64_t *n_out);
+
+/* Cursors (store_pg_cursor.c). */
+enum store_rc store_pg_items_open(struct store *s,
+                                  uint64_t coll,
+                                  enum store_order order,
+                                  struct store_cursor **out);
+enum store_rc
+store_pg_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out);
+enum store_rc store_pg_items_in_range_open(struct store *s,
+                                           uint64_t coll,
+                                           int64_t start,
+                                           int64_t end,
+                                           enum store_range_by by,
+                                           struct store_cursor **out);
+enum store_rc store_pg_children_open(struct store *s, uint64_t coll, struct store_cursor **out);
+enum store_rc store_pg_all_colls_open(struct store *s, struct store_cursor **out);
+enum store_rc store_pg_cursor_next_item(struct store_cursor *c, struct store_item *row_out);
+enum store_rc store_pg_cursor_next_coll(struct store_cursor *c, struct store_coll *row_out);
+void store_pg_cursor_close(struct store_cursor **c);
+
+/* Dead properties (store_pg_prop.c). */
+enum store_rc store_pg_prop_set(struct store *s,
+                                enum store_res_kind kind,
+                                uint64_t id,
+                                const struct store_prop *prop);
+enum store_rc store_pg_prop_del(
+    struct store *s, enum store_res_kind kind, uint64_t id, const char *ns, const char *name);
+enum store_rc store_pg_prop_get(struct store *s,
+                                enum store_res_kind kind,
+                                uint64_t id,
+                                const char *ns,
+                                const char *name,
+                                struct arena *arena,
+                                struct store_prop *out);
+enum store_rc store_pg_prop_list(
+    struct store *s, enum store_res_kind kind, uint64_t id, store_prop_fn *fn, void *ctx);
+enum store_rc store_pg_prop_copy(struct store *s,
+                                 enum store_res_kind from_kind,
+                                 uint64_t from_id,
+                                 enum store_res_kind to_kind,
+                                 uint64_t to_id);
 
 /* Collections (store_pg_coll.c). */
 void store_pg_read_coll(const PGresult *res, int row, struct arena *arena, struct store_coll *out);

@@ -185,8 +185,8 @@ spans_put(struct store *s, uint64_t coll, uint64_t id, const struct store_cal_in
         store_pg_p_u64(&q, i);
         store_pg_p_u64(&q, coll);
         store_pg_p_i64(&q, kind);
-        store_pg_p_i64(&q, lo);
-        store_pg_p_i64(&q, hi > lo ? hi : lo);
+        store_pg_p_bound(&q, lo);
+        store_pg_p_bound(&q, hi > lo ? hi : lo);
         rc = store_pg_run(s,
                           "INSERT INTO item_spans(item, slot, coll, kind, box) "
                           "VALUES ($1, $2, $3, $4, int8range($5, $6, '[]'))",

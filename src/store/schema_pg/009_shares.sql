@@ -3,7 +3,7 @@ CREATE TABLE shares (
     coll    bigint NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
     sharee  bigint NOT NULL REFERENCES principals(id) ON DELETE CASCADE,
     access  integer NOT NULL CHECK (access IN (1, 2)),
-    name    text NOT NULL,
+    name    text COLLATE "C" NOT NULL,
     created bigint NOT NULL,
     PRIMARY KEY (coll, sharee)
 );

@@ -4,7 +4,8 @@
  * ALMANAC_PG_URI. Covers what the engine serves so far: migrations under the advisory lock
  * and the refusal of a newer schema, the shared GUID and secret, transactions (a read is one
  * snapshot; an expected refusal leaves the write transaction usable), the collection row
- * lock that orders modseqs, the change hook, the pool, principals, collections and items. */
+ * lock that orders modseqs, the change hook, the pool, principals, collections, items, dead
+ * properties and cursors. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -767,6 +768,213 @@ static void test_pg_concurrent_puts_of_a_uid_conflict_cleanly(void **state)
     store_close(&b);
 }
 
+struct prop_seen {
+    char v[8][64];
+    int n;
+};
+
+static int prop_row(void *ctx, const struct store_prop *p)
+{
+    struct prop_seen *ps = ctx;
+    snprintf(ps->v[ps->n++], sizeof(ps->v[0]), "%s|%s|%.*s", p->ns, p->name, (int)p->value_len,
+             p->value);
+    return 0;
+}
+
+static void test_pg_dead_properties_set_get_list_copy_del(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "dp-mona");
+    struct store_coll c, d;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "c", STORE_COLL_PLAIN, a, &c), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "d", STORE_COLL_PLAIN, a, &d), STORE_OK);
+    struct store_prop p1 = {"DAV:", "displayname", "Work", 4};
+    struct store_prop p2 = {"", "b", "x\0y", 3};
+    struct store_prop p3 = {"DAV:", "Z", "<z/>", 4};
+    assert_int_equal(store_prop_set(s, STORE_RES_COLL, c.id, &p1), STORE_OK);
+    assert_int_equal(store_prop_set(s, STORE_RES_COLL, c.id, &p2), STORE_OK);
+    assert_int_equal(store_prop_set(s, STORE_RES_COLL, c.id, &p3), STORE_OK);
+    p1.value = "Home";
+    assert_int_equal(store_prop_set(s, STORE_RES_COLL, c.id, &p1), STORE_OK); /* replaces */
+    assert_int_equal(store_prop_set(s, STORE_RES_ITEM, 1u << 30, &p1), STORE_NOTFOUND);
+    struct store_prop got;
+    assert_int_equal(store_prop_get(s, STORE_RES_COLL, c.id, "", "b", a, &got), STORE_OK);
+    assert_int_equal(got.value_len, 3);
+    assert_memory_equal(got.value, "x\0y", 3);
+    assert_int_equal(store_prop_get(s, STORE_RES_COLL, c.id, "DAV:", "nope", a, &got),
+                     STORE_NOTFOUND);
+    struct prop_seen ps = {0};
+    assert_int_equal(store_prop_list(s, STORE_RES_COLL, c.id, prop_row, &ps), STORE_OK);
+    assert_int_equal(ps.n, 3); /* bytewise by (ns, name): "" < "DAV:", "Z" < "displayname" */
+    assert_string_equal(ps.v[1], "DAV:|Z|<z/>");
+    assert_string_equal(ps.v[2], "DAV:|displayname|Home");
+    assert_int_equal(store_prop_copy(s, STORE_RES_COLL, c.id, STORE_RES_COLL, d.id), STORE_OK);
+    assert_int_equal(store_prop_del(s, STORE_RES_COLL, c.id, "DAV:", "Z"), STORE_OK);
+    assert_int_equal(store_prop_del(s, STORE_RES_COLL, c.id, "DAV:", "Z"), STORE_OK);
+    memset(&ps, 0, sizeof(ps));
+    assert_int_equal(store_prop_list(s, STORE_RES_COLL, d.id, prop_row, &ps), STORE_OK);
+    assert_int_equal(ps.n, 3);
+    memset(&ps, 0, sizeof(ps));
+    assert_int_equal(store_prop_list(s, STORE_RES_COLL, c.id, prop_row, &ps), STORE_OK);
+    assert_int_equal(ps.n, 2);
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
+static void put_plain(struct store *s, uint64_t coll, const char *name, int64_t start, int64_t end)
+{
+    struct store_item_in in = cal_item("x", NULL);
+    in.cal.dtstart_utc = start;
+    in.cal.dtend_utc = end;
+    assert_int_equal(store_item_put(s, coll, name, &in, NULL, NULL, NULL), STORE_OK);
+}
+
+static void test_pg_cursors_stream_in_order_in_one_snapshot(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct store *w = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "cu-nina");
+    struct store_coll c;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "big", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    char name[32];
+    for (int j = 0; j < 600; j++) { /* more than two pages, names not in modseq order */
+        int i = (j * 7) % 600;
+        snprintf(name, sizeof(name), "e%03d.ics", i);
+        put_plain(s, c.id, name, 1000 * i, 1000 * i + 500);
+    }
+    put_plain(s, c.id, "Z.ics", 100, 100); /* an instant: sorts first by name (bytewise) */
+    struct store_item_in series = cal_item("s", NULL);
+    series.cal.dtstart_utc = 250000;
+    series.cal.dtend_utc = INT64_MAX; /* unbounded */
+    series.cal.is_recurring = true;
+    struct store_box boxes[1] = {{250000, INT64_MAX}};
+    series.cal.boxes = boxes;
+    series.cal.nboxes = 1;
+    series.cal.has_instances = true;
+    series.cal.instances = "II";
+    series.cal.instances_size = 2;
+    assert_int_equal(store_item_put(s, c.id, "series.ics", &series, a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_item_delete(s, c.id, "e005.ics"), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    struct store_cursor *cur = NULL;
+    assert_int_equal(store_items_open(s, c.id, STORE_ORDER_NAME, &cur), STORE_IO); /* no txn */
+    assert_null(cur);
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    /* by name: every item once, bytewise */
+    assert_int_equal(store_items_open(s, c.id, STORE_ORDER_NAME, &cur), STORE_OK);
+    struct store_item it;
+    int n = 0;
+    char last[64] = "";
+    while (store_cursor_next_item(cur, &it) == STORE_OK) {
+        assert_true(strcmp(last, it.name) < 0);
+        snprintf(last, sizeof(last), "%s", it.name);
+        if (n == 0) {
+            assert_string_equal(it.name, "Z.ics");
+        }
+        n++;
+    }
+    assert_int_equal(n, 601);
+    struct store_coll cc;
+    assert_int_equal(store_cursor_next_coll(cur, &cc), STORE_IO);
+    store_cursor_close(&cur);
+    assert_null(cur);
+
+    /* a writer commits meanwhile: the snapshot does not see it */
+    assert_int_equal(store_begin_write(w), STORE_OK);
+    put_plain(w, c.id, "late.ics", 5, 6);
+    assert_int_equal(store_commit(w), STORE_OK);
+
+    /* the change log after modseq 590, and a second cursor open at the same time */
+    struct store_cursor *ch = NULL, *all = NULL;
+    assert_int_equal(store_changes_open(s, c.id, 590, &ch), STORE_OK);
+    assert_int_equal(store_all_colls_open(s, &all), STORE_OK);
+    uint64_t prev = 590;
+    int rows = 0, tombs = 0;
+    while (store_cursor_next_item(ch, &it) == STORE_OK) {
+        assert_true(it.modseq > prev);
+        prev = it.modseq;
+        rows++;
+        if (it.is_tombstone) {
+            tombs++;
+            assert_string_equal(it.name, "e005.ics");
+            assert_null(it.content_type);
+        }
+        assert_string_not_equal(it.name, "late.ics");
+        struct store_coll any;
+        store_cursor_next_coll(all, &any); /* interleaved: both stream */
+    }
+    assert_int_equal(tombs, 1);
+    assert_int_equal(rows, 603 + 1 - 590); /* modseqs 591..604 less the deleted one's row */
+    store_cursor_close(&ch);
+    store_cursor_close(&all);
+
+    /* a range: [10000, 12000) meets e010 (10000-10500) and e011 (11000-11500); the series
+     * from 250000 on has no end and is found far later; the instant at 100 at a range's
+     * start */
+    struct store_cursor *r = NULL;
+    assert_int_equal(store_items_in_range_open(s, c.id, 10000, 12000, STORE_RANGE_SPAN, &r),
+                     STORE_OK);
+    const char *want[] = {"e010.ics", "e011.ics"};
+    n = 0;
+    while (store_cursor_next_item(r, &it) == STORE_OK) {
+        assert_true(n < 2);
+        assert_string_equal(it.name, want[n++]);
+    }
+    assert_int_equal(n, 2);
+    store_cursor_close(&r);
+    assert_int_equal(
+        store_items_in_range_open(s, c.id, 900000000, 900000001, STORE_RANGE_INSTANCES, &r),
+        STORE_OK);
+    assert_int_equal(store_cursor_next_item(r, &it), STORE_OK);
+    assert_string_equal(it.name, "series.ics");
+    assert_true(it.cal.has_instances);
+    assert_memory_equal(it.cal.instances, "II", 2);
+    assert_int_equal(store_cursor_next_item(r, &it), STORE_NOTFOUND);
+    store_cursor_close(&r);
+    assert_int_equal(store_items_in_range_open(s, c.id, 100, 200, STORE_RANGE_SPAN, &r), STORE_OK);
+    assert_int_equal(store_cursor_next_item(r, &it), STORE_OK);
+    assert_string_equal(it.name, "e000.ics"); /* by dtstart: 0, then the instant at 100 */
+    assert_int_equal(store_cursor_next_item(r, &it), STORE_OK);
+    assert_string_equal(it.name, "Z.ics");
+    assert_int_equal(store_cursor_next_item(r, &it), STORE_NOTFOUND);
+    store_cursor_close(&r);
+
+    /* children by name */
+    assert_int_equal(store_children_open(s, p.home_id, &r), STORE_OK);
+    assert_int_equal(store_cursor_next_coll(r, &cc), STORE_OK);
+    assert_string_equal(cc.name, "big");
+    assert_int_equal(store_cursor_next_coll(r, &cc), STORE_NOTFOUND);
+    assert_int_equal(store_cursor_next_coll(r, &cc), STORE_NOTFOUND);
+    store_cursor_close(&r);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    /* by modseq, in a fresh snapshot: the late item is the last */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_items_open(s, c.id, STORE_ORDER_MODSEQ, &cur), STORE_OK);
+    n = 0;
+    prev = 0;
+    while (store_cursor_next_item(cur, &it) == STORE_OK) {
+        assert_true(it.modseq > prev);
+        prev = it.modseq;
+        n++;
+    }
+    assert_string_equal(it.name, "late.ics");
+    assert_int_equal(n, 602);
+    store_cursor_close(&cur);
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+    store_close(&w);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -808,6 +1016,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_concurrent_creates_of_a_name_one_wins_cleanly),
         cmocka_unit_test(test_pg_items_put_get_replace_move_delete_and_the_change_log),
         cmocka_unit_test(test_pg_concurrent_puts_of_a_uid_conflict_cleanly),
+        cmocka_unit_test(test_pg_dead_properties_set_get_list_copy_del),
+        cmocka_unit_test(test_pg_cursors_stream_in_order_in_one_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
