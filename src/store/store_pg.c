@@ -699,4 +699,12 @@ const struct store_ops store_pg_ops = {
     .cursor_next_item = store_pg_cursor_next_item,
     .cursor_next_coll = store_pg_cursor_next_coll,
     .cursor_close = store_pg_cursor_close,
+    .sub_create = store_pg_sub_create,
+    .sub_get = store_pg_sub_get,
+    .sub_revoke = store_pg_sub_revoke,
+    .sub_list = store_pg_sub_list,
+    .sched_addr_add = store_pg_sched_addr_add,
+    .sched_addr_del = store_pg_sched_addr_del,
+    .sched_addr_lookup = store_pg_sched_addr_lookup,
+    .sched_addr_list = store_pg_sched_addr_list,
 };

@@ -1,10 +1,10 @@
 /* store/store_pg_int.h: internals shared by the PostgreSQL engine's files (store_pg.c:
  * connection, errors, statements, migrations, transactions, pool; store_pg_principal.c:
  * principals; store_pg_coll.c: collections; store_pg_item.c: items and the change log;
- * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors). Work in progress (issue #10):
- * store.c refuses postgresql:// locations until every call of store.h is served here; until then
- * the engine is reached only by its own tests, through store_pg_open() and store_pg_pool_create()
- * (store_int.h).
+ * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors; store_pg_sub.c: subscription URLs
+ * and calendar user addresses). Work in progress (issue #10): store.c refuses postgresql://
+ * locations until every call of store.h is served here; until then the engine is reached only by
+ * its own tests, through store_pg_open() and store_pg_pool_create() (store_int.h).
  *
  * How the engine keeps SQLite's semantics (store.h):
  * - Reads: store_begin_read() opens REPEATABLE READ READ ONLY, one snapshot for the whole
@@ -136,6 +136,24 @@ enum store_rc store_pg_item_move(
 enum store_rc store_pg_item_touch(struct store *s, uint64_t coll, const char *name);
 enum store_rc store_pg_changes_count(
     struct store *s, uint64_t coll, uint64_t since, uint64_t cap, uint64_t *n_out);
+
+/* Subscription URLs and calendar user addresses (store_pg_sub.c). */
+enum store_rc
+store_pg_sub_create(struct store *s, uint64_t coll, struct arena *arena, struct store_sub *out);
+enum store_rc
+store_pg_sub_get(struct store *s, const char *token, struct arena *arena, struct store_sub *out);
+enum store_rc store_pg_sub_revoke(struct store *s, uint64_t coll);
+enum store_rc store_pg_sub_list(struct store *s, uint64_t owner, store_sub_fn *fn, void *ctx);
+enum store_rc
+store_pg_sched_addr_add(struct store *s, uint64_t principal, const char *addr, struct arena *arena);
+enum store_rc
+store_pg_sched_addr_del(struct store *s, uint64_t principal, const char *addr, struct arena *arena);
+enum store_rc store_pg_sched_addr_lookup(struct store *s,
+                                         const char *addr,
+                                         struct arena *arena,
+                                         uint64_t *principal_out);
+enum store_rc
+store_pg_sched_addr_list(struct store *s, uint64_t principal, store_sched_addr_fn *fn, void *ctx);
 
 /* Cursors (store_pg_cursor.c). */
 enum store_rc store_pg_items_open(struct store *s,

@@ -5,7 +5,7 @@
  * and the refusal of a newer schema, the shared GUID and secret, transactions (a read is one
  * snapshot; an expected refusal leaves the write transaction usable), the collection row
  * lock that orders modseqs, the change hook, the pool, principals, collections, items, dead
- * properties and cursors. */
+ * properties, cursors, subscription URLs and calendar user addresses. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -975,6 +975,74 @@ static void test_pg_cursors_stream_in_order_in_one_snapshot(void **state)
     store_close(&w);
 }
 
+struct sub_seen {
+    char tokens[4][STORE_SUB_TOKEN_LEN + 1];
+    int n;
+};
+
+static int sub_row(void *ctx, const struct store_sub *sub)
+{
+    struct sub_seen *ss = ctx;
+    snprintf(ss->tokens[ss->n++], sizeof(ss->tokens[0]), "%s", sub->token);
+    return 0;
+}
+
+static int addr_row(void *ctx, const char *addr)
+{
+    struct sub_seen *ss = ctx;
+    snprintf(ss->tokens[ss->n++], sizeof(ss->tokens[0]), "%.32s", addr);
+    return 0;
+}
+
+static void test_pg_subscriptions_and_addresses(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "sa-olga");
+    struct store_principal q = add_user(s, a, "sa-pete");
+    struct store_coll c;
+    struct store_sub sub, got;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    assert_int_equal(store_sub_create(s, c.id, a, &sub), STORE_OK);
+    assert_int_equal(strlen(sub.token), STORE_SUB_TOKEN_LEN);
+    assert_int_equal(sub.owner, p.id);
+    assert_string_equal(sub.coll_name, "cal");
+    assert_int_equal(store_sub_create(s, 1u << 30, a, &got), STORE_NOTFOUND);
+    assert_int_equal(store_sub_get(s, sub.token, a, &got), STORE_OK);
+    assert_int_equal(got.coll, c.id);
+    assert_int_equal(store_sub_get(s, "short", a, &got), STORE_NOTFOUND);
+    struct sub_seen ss = {0};
+    assert_int_equal(store_sub_create(s, c.id, a, &got), STORE_OK);
+    assert_int_equal(store_sub_list(s, p.id, sub_row, &ss), STORE_OK);
+    assert_int_equal(ss.n, 2);
+    assert_int_equal(store_sub_revoke(s, c.id), STORE_OK);
+    assert_int_equal(store_sub_revoke(s, c.id), STORE_NOTFOUND);
+    assert_int_equal(store_sub_get(s, sub.token, a, &got), STORE_NOTFOUND);
+
+    uint64_t who = 0;
+    assert_int_equal(store_sched_addr_add(s, p.id, "mailto:Olga@Example.COM", a), STORE_OK);
+    assert_int_equal(store_sched_addr_add(s, p.id, "mailto:b@example.com", a), STORE_OK);
+    /* taken (any case, by anyone): refused, the transaction goes on */
+    assert_int_equal(store_sched_addr_add(s, q.id, "MAILTO:olga@example.com", a), STORE_EXISTS);
+    assert_int_equal(store_sched_addr_add(s, 1u << 30, "mailto:x@example.com", a), STORE_NOTFOUND);
+    assert_int_equal(store_sched_addr_add(s, p.id, "", a), STORE_LIMIT);
+    assert_int_equal(store_sched_addr_lookup(s, "mailto:OLGA@example.com", a, &who), STORE_OK);
+    assert_int_equal(who, p.id);
+    memset(&ss, 0, sizeof(ss));
+    assert_int_equal(store_sched_addr_list(s, p.id, addr_row, &ss), STORE_OK);
+    assert_int_equal(ss.n, 2);
+    assert_string_equal(ss.tokens[0], "mailto:b@example.com");
+    assert_int_equal(store_sched_addr_del(s, q.id, "mailto:olga@example.com", a), STORE_NOTFOUND);
+    assert_int_equal(store_sched_addr_del(s, p.id, "mailto:olga@example.com", a), STORE_OK);
+    assert_int_equal(store_sched_addr_lookup(s, "mailto:olga@example.com", a, &who),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -1018,6 +1086,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_concurrent_puts_of_a_uid_conflict_cleanly),
         cmocka_unit_test(test_pg_dead_properties_set_get_list_copy_del),
         cmocka_unit_test(test_pg_cursors_stream_in_order_in_one_snapshot),
+        cmocka_unit_test(test_pg_subscriptions_and_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
