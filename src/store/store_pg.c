@@ -707,4 +707,11 @@ const struct store_ops store_pg_ops = {
     .sched_addr_del = store_pg_sched_addr_del,
     .sched_addr_lookup = store_pg_sched_addr_lookup,
     .sched_addr_list = store_pg_sched_addr_list,
+    .share_set = store_pg_share_set,
+    .share_del = store_pg_share_del,
+    .share_get = store_pg_share_get,
+    .share_lookup = store_pg_share_lookup,
+    .share_list_of_sharee = store_pg_share_list_of_sharee,
+    .share_list_of_coll = store_pg_share_list_of_coll,
+    .share_list_of_owner = store_pg_share_list_of_owner,
 };

@@ -155,6 +155,30 @@ enum store_rc store_pg_sched_addr_lookup(struct store *s,
 enum store_rc
 store_pg_sched_addr_list(struct store *s, uint64_t principal, store_sched_addr_fn *fn, void *ctx);
 
+/* Shared calendars (store_pg_share.c). */
+enum store_rc store_pg_share_set(struct store *s,
+                                 uint64_t coll,
+                                 uint64_t sharee,
+                                 enum store_share_access access,
+                                 const char *name,
+                                 struct arena *arena,
+                                 struct store_share *out,
+                                 bool *created_out);
+enum store_rc store_pg_share_del(struct store *s, uint64_t coll, uint64_t sharee);
+enum store_rc store_pg_share_get(
+    struct store *s, uint64_t coll, uint64_t sharee, struct arena *arena, struct store_share *out);
+enum store_rc store_pg_share_lookup(struct store *s,
+                                    uint64_t sharee,
+                                    const char *name,
+                                    struct arena *arena,
+                                    struct store_share *out);
+enum store_rc
+store_pg_share_list_of_sharee(struct store *s, uint64_t sharee, store_share_fn *fn, void *ctx);
+enum store_rc
+store_pg_share_list_of_coll(struct store *s, uint64_t coll, store_share_fn *fn, void *ctx);
+enum store_rc
+store_pg_share_list_of_owner(struct store *s, uint64_t owner, store_share_fn *fn, void *ctx);
+
 /* Cursors (store_pg_cursor.c). */
 enum store_rc store_pg_items_open(struct store *s,
                                   uint64_t coll,

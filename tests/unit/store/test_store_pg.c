@@ -5,7 +5,7 @@
  * and the refusal of a newer schema, the shared GUID and secret, transactions (a read is one
  * snapshot; an expected refusal leaves the write transaction usable), the collection row
  * lock that orders modseqs, the change hook, the pool, principals, collections, items, dead
- * properties, cursors, subscription URLs and calendar user addresses. */
+ * properties, cursors, subscription URLs, calendar user addresses and shares. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1043,6 +1043,74 @@ static void test_pg_subscriptions_and_addresses(void **state)
     store_close(&s);
 }
 
+static int share_row_count(void *ctx, const struct store_share *sh)
+{
+    (void)sh;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void test_pg_shares_grant_name_change_revoke_and_cascade(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal o = add_user(s, a, "sh-quinn");
+    struct store_principal e = add_user(s, a, "sh-rita");
+    struct store_coll team, mine, got;
+    struct store_share sh;
+    bool created = false;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, o.home_id, "team", STORE_COLL_CALENDAR, a, &team),
+                     STORE_OK);
+    assert_int_equal(
+        store_coll_create(s, e.home_id, "sh-quinn-team", STORE_COLL_CALENDAR, a, &mine), STORE_OK);
+    uint64_t h0 = modseq_of(s, e.home_id);
+    /* a picked name skips the sharee's own member of that name */
+    assert_int_equal(store_share_set(s, team.id, e.id, STORE_SHARE_READ, NULL, a, &sh, &created),
+                     STORE_OK);
+    assert_true(created);
+    assert_string_equal(sh.name, "sh-quinn-team-2");
+    assert_string_equal(sh.owner_name, "sh-quinn");
+    assert_string_equal(sh.sharee_name, "sh-rita");
+    assert_int_equal(modseq_of(s, e.home_id), h0 + 1);
+    /* the share's name is taken for the sharee's members */
+    assert_int_equal(store_coll_create(s, e.home_id, "sh-quinn-team-2", STORE_COLL_PLAIN, a, &got),
+                     STORE_EXISTS);
+    /* changing the access keeps the name; refusals */
+    assert_int_equal(
+        store_share_set(s, team.id, e.id, STORE_SHARE_READ_WRITE, "x", a, &sh, &created), STORE_OK);
+    assert_false(created);
+    assert_int_equal(sh.access, STORE_SHARE_READ_WRITE);
+    assert_string_equal(sh.name, "sh-quinn-team-2");
+    assert_int_equal(store_share_set(s, team.id, o.id, STORE_SHARE_READ, NULL, a, &sh, NULL),
+                     STORE_CONFLICT);
+    assert_int_equal(store_share_set(s, o.home_id, e.id, STORE_SHARE_READ, NULL, a, &sh, NULL),
+                     STORE_CONFLICT);
+    assert_int_equal(store_share_set(s, mine.id, o.id, STORE_SHARE_READ, "team", a, &sh, NULL),
+                     STORE_EXISTS);
+    assert_int_equal(store_share_set(s, team.id, e.id, 7, NULL, a, &sh, NULL), STORE_LIMIT);
+    assert_int_equal(store_share_lookup(s, e.id, "sh-quinn-team-2", a, &sh), STORE_OK);
+    assert_int_equal(sh.coll, team.id);
+    int n = 0;
+    assert_int_equal(store_share_list_of_sharee(s, e.id, share_row_count, &n), STORE_OK);
+    assert_int_equal(store_share_list_of_coll(s, team.id, share_row_count, &n), STORE_OK);
+    assert_int_equal(store_share_list_of_owner(s, o.id, share_row_count, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(store_share_del(s, team.id, e.id), STORE_OK);
+    assert_int_equal(store_share_del(s, team.id, e.id), STORE_NOTFOUND);
+    /* deleting a shared calendar bumps the sharee's home */
+    assert_int_equal(store_share_set(s, team.id, e.id, STORE_SHARE_READ, NULL, a, &sh, NULL),
+                     STORE_OK);
+    uint64_t h1 = modseq_of(s, e.home_id);
+    assert_int_equal(store_coll_delete(s, team.id), STORE_OK);
+    assert_int_equal(modseq_of(s, e.home_id), h1 + 1);
+    assert_int_equal(store_share_get(s, team.id, e.id, a, &sh), STORE_NOTFOUND);
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -1087,6 +1155,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_dead_properties_set_get_list_copy_del),
         cmocka_unit_test(test_pg_cursors_stream_in_order_in_one_snapshot),
         cmocka_unit_test(test_pg_subscriptions_and_addresses),
+        cmocka_unit_test(test_pg_shares_grant_name_change_revoke_and_cascade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
