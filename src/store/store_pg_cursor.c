@@ -225,3 +225,25 @@ enum store_rc store_pg_all_colls_open(struct store *s, struct store_cursor **out
     return cursor_open(s, CUR_COLLS, "SELECT " COLL_COLS " FROM collections ORDER BY id", NULL,
                        out);
 }
+
+/* The members of (device, coll) whose item ended before `cutoff`, oldest first, at most
+ * `limit`: by the members' partial (device, coll, dtend) index, each finding its live item. */
+enum store_rc store_pg_eas_members_aged_open(struct store *s,
+                                             uint64_t device,
+                                             uint64_t coll,
+                                             int64_t cutoff,
+                                             unsigned limit,
+                                             struct store_cursor **out)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, device);
+    store_pg_p_u64(&p, coll);
+    store_pg_p_i64(&p, cutoff);
+    store_pg_p_u64(&p, limit);
+    return cursor_open(s, CUR_ITEMS,
+                       "SELECT " ITEM_COLS " FROM items JOIN (SELECT item AS m_item, dtend AS "
+                       "m_dtend FROM eas_members WHERE device = $1 AND coll = $2 AND dtend IS NOT "
+                       "NULL AND dtend < $3) m ON id = m_item WHERE coll = $2 AND dtend < $3 "
+                       "ORDER BY m_dtend LIMIT $4",
+                       &p, out);
+}

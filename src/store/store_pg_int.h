@@ -179,6 +179,65 @@ store_pg_share_list_of_coll(struct store *s, uint64_t coll, store_share_fn *fn, 
 enum store_rc
 store_pg_share_list_of_owner(struct store *s, uint64_t owner, store_share_fn *fn, void *ctx);
 
+/* ActiveSync device state (store_pg_eas.c). */
+enum store_rc store_pg_eas_device_touch(struct store *s,
+                                        uint64_t principal,
+                                        const char *device_id,
+                                        const char *device_type,
+                                        const char *user_agent,
+                                        const char *protocol,
+                                        int64_t now,
+                                        unsigned max_devices,
+                                        struct arena *arena,
+                                        struct store_eas_device *out);
+enum store_rc store_pg_eas_device_get(struct store *s,
+                                      uint64_t principal,
+                                      const char *device_id,
+                                      struct arena *arena,
+                                      struct store_eas_device *out);
+enum store_rc store_pg_eas_device_seen(struct store *s, uint64_t device, int64_t when);
+enum store_rc store_pg_eas_device_set_policy(struct store *s,
+                                             uint64_t device,
+                                             uint32_t pending,
+                                             uint32_t final_key);
+enum store_rc
+store_pg_eas_device_set_info(struct store *s, uint64_t device, const struct store_eas_device *info);
+enum store_rc
+store_pg_eas_device_list(struct store *s, uint64_t principal, store_eas_device_fn *fn, void *ctx);
+enum store_rc store_pg_eas_device_del(struct store *s, uint64_t principal, const char *device_id);
+enum store_rc store_pg_eas_blob_put(
+    struct store *s, uint64_t device, const char *name, const void *data, size_t n);
+enum store_rc store_pg_eas_blob_get(struct store *s,
+                                    uint64_t device,
+                                    const char *name,
+                                    struct arena *arena,
+                                    const void **p_out,
+                                    size_t *n_out);
+enum store_rc store_pg_eas_blob_del(struct store *s, uint64_t device, const char *name);
+enum store_rc store_pg_eas_sync_get(struct store *s,
+                                    uint64_t device,
+                                    uint64_t coll,
+                                    struct arena *arena,
+                                    struct store_eas_sync *out);
+enum store_rc
+store_pg_eas_sync_cursor(struct store *s, uint64_t device, uint64_t coll, uint64_t *cursor_out);
+enum store_rc store_pg_eas_sync_put(struct store *s, const struct store_eas_sync *in);
+enum store_rc store_pg_eas_sync_reset(struct store *s, uint64_t device, uint64_t coll);
+enum store_rc store_pg_eas_member_get(
+    struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t *modseq_out);
+enum store_rc store_pg_eas_member_put(
+    struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t modseq);
+enum store_rc
+store_pg_eas_member_del(struct store *s, uint64_t device, uint64_t coll, uint64_t item);
+enum store_rc
+store_pg_eas_member_count(struct store *s, uint64_t device, uint64_t coll, uint64_t *n_out);
+enum store_rc store_pg_eas_members_aged_open(struct store *s,
+                                             uint64_t device,
+                                             uint64_t coll,
+                                             int64_t cutoff,
+                                             unsigned limit,
+                                             struct store_cursor **out);
+
 /* Cursors (store_pg_cursor.c). */
 enum store_rc store_pg_items_open(struct store *s,
                                   uint64_t coll,

@@ -5,7 +5,8 @@
  * and the refusal of a newer schema, the shared GUID and secret, transactions (a read is one
  * snapshot; an expected refusal leaves the write transaction usable), the collection row
  * lock that orders modseqs, the change hook, the pool, principals, collections, items, dead
- * properties, cursors, subscription URLs, calendar user addresses and shares. */
+ * properties, cursors, subscription URLs, calendar user addresses, shares and ActiveSync
+ * device state. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1111,6 +1112,116 @@ static void test_pg_shares_grant_name_change_revoke_and_cascade(void **state)
     store_close(&s);
 }
 
+static int device_count(void *ctx, const struct store_eas_device *d)
+{
+    (void)d;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static void test_pg_activesync_devices_blobs_sync_state_and_members(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "as-sam");
+    struct store_coll c;
+    struct store_eas_device d, got;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    assert_int_equal(
+        store_eas_device_touch(s, p.id, "abc123", "iPhone", "UA/1", "14.1", 100, 2, a, &d),
+        STORE_OK);
+    assert_int_equal(d.first_seen, 100);
+    /* the DeviceId is case-blind; a later touch updates what was sent */
+    assert_int_equal(store_eas_device_touch(s, p.id, "ABC123", NULL, "UA/2", NULL, 200, 2, a, &got),
+                     STORE_OK);
+    assert_int_equal(got.id, d.id);
+    assert_string_equal(got.user_agent, "UA/2");
+    assert_string_equal(got.device_type, "iPhone");
+    assert_string_equal(got.device_id, "abc123");
+    assert_int_equal(got.last_seen, 200);
+    assert_int_equal(store_eas_device_touch(s, p.id, "two", "X", NULL, NULL, 1, 2, a, &got),
+                     STORE_OK);
+    assert_int_equal(store_eas_device_touch(s, p.id, "three", "X", NULL, NULL, 1, 2, a, &got),
+                     STORE_LIMIT);
+    assert_int_equal(store_eas_device_touch(s, 1u << 30, "x", "X", NULL, NULL, 1, 0, a, &got),
+                     STORE_NOTFOUND);
+    assert_int_equal(store_eas_device_set_policy(s, d.id, 7, 9), STORE_OK);
+    struct store_eas_device info = {.model = "M1", .os = "iOS"};
+    assert_int_equal(store_eas_device_set_info(s, d.id, &info), STORE_OK);
+    assert_int_equal(store_eas_device_set_info(s, 1u << 30, &info), STORE_NOTFOUND);
+    assert_int_equal(store_eas_device_seen(s, d.id, 150), STORE_OK); /* never backwards */
+    assert_int_equal(store_eas_device_get(s, p.id, "Abc123", a, &got), STORE_OK);
+    assert_int_equal(got.policy_pending, 7);
+    assert_int_equal(got.policy_key, 9);
+    assert_string_equal(got.model, "M1");
+    assert_int_equal(got.last_seen, 200);
+    int n = 0;
+    assert_int_equal(store_eas_device_list(s, p.id, device_count, &n), STORE_OK);
+    assert_int_equal(n, 2);
+
+    const void *b = NULL;
+    size_t bn = 0;
+    assert_int_equal(store_eas_blob_put(s, d.id, "ping", "\0x\0", 3), STORE_OK);
+    assert_int_equal(store_eas_blob_put(s, d.id, "ping", "yz", 2), STORE_OK);
+    assert_int_equal(store_eas_blob_put(s, 1u << 30, "ping", "yz", 2), STORE_NOTFOUND);
+    assert_int_equal(store_eas_blob_get(s, d.id, "ping", a, &b, &bn), STORE_OK);
+    assert_int_equal(bn, 2);
+    assert_memory_equal(b, "yz", 2);
+    assert_int_equal(store_eas_blob_del(s, d.id, "ping"), STORE_OK);
+    assert_int_equal(store_eas_blob_get(s, d.id, "ping", a, &b, &bn), STORE_NOTFOUND);
+
+    struct store_item_in in = cal_item("X", "u-as");
+    struct store_item it;
+    assert_int_equal(store_item_put(s, c.id, "x.ics", &in, a, &it, NULL), STORE_OK);
+    struct store_eas_sync st = {.device = d.id,
+                                .coll = c.id,
+                                .key_cur = "{k2}",
+                                .key_prev = "{k1}",
+                                .cursor = 5,
+                                .coll_epoch = c.epoch,
+                                .answer = "ANS",
+                                .answer_len = 3,
+                                .updated = 300};
+    assert_int_equal(store_eas_member_put(s, d.id, c.id, it.id, 2), STORE_NOTFOUND); /* no state */
+    assert_int_equal(store_eas_sync_put(s, &st), STORE_OK);
+    assert_int_equal(store_eas_member_put(s, d.id, c.id, it.id, 2), STORE_OK);
+    st.cursor = 6;
+    assert_int_equal(store_eas_sync_put(s, &st), STORE_OK); /* in place: members stay */
+    uint64_t m = 0, cnt = 0, cursor = 0;
+    assert_int_equal(store_eas_member_get(s, d.id, c.id, it.id, &m), STORE_OK);
+    assert_int_equal(m, 2);
+    assert_int_equal(store_eas_member_count(s, d.id, c.id, &cnt), STORE_OK);
+    assert_int_equal(cnt, 1);
+    assert_int_equal(store_eas_sync_cursor(s, d.id, c.id, &cursor), STORE_OK);
+    assert_int_equal(cursor, 6);
+    struct store_eas_sync sg;
+    assert_int_equal(store_eas_sync_get(s, d.id, c.id, a, &sg), STORE_OK);
+    assert_string_equal(sg.key_prev, "{k1}");
+    assert_int_equal(sg.answer_len, 3);
+    assert_null(sg.options);
+    st.device = 1u << 30;
+    assert_int_equal(store_eas_sync_put(s, &st), STORE_NOTFOUND);
+    /* aged members: the item ended at 4000, so a cutoff after it finds it */
+    struct store_cursor *cur = NULL;
+    assert_int_equal(store_eas_members_aged_open(s, d.id, c.id, 5000, 10, &cur), STORE_OK);
+    assert_int_equal(store_cursor_next_item(cur, &it), STORE_OK);
+    assert_string_equal(it.name, "x.ics");
+    assert_int_equal(store_cursor_next_item(cur, &it), STORE_NOTFOUND);
+    store_cursor_close(&cur);
+    assert_int_equal(store_eas_member_del(s, d.id, c.id, it.id), STORE_OK);
+    assert_int_equal(store_eas_member_put(s, d.id, c.id, it.id, 3), STORE_OK);
+    assert_int_equal(store_eas_sync_reset(s, d.id, c.id), STORE_OK);
+    assert_int_equal(store_eas_member_count(s, d.id, c.id, &cnt), STORE_OK);
+    assert_int_equal(cnt, 0);
+    assert_int_equal(store_eas_device_del(s, p.id, "ABC123"), STORE_OK);
+    assert_int_equal(store_eas_device_del(s, p.id, "ABC123"), STORE_NOTFOUND);
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -1156,6 +1267,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_cursors_stream_in_order_in_one_snapshot),
         cmocka_unit_test(test_pg_subscriptions_and_addresses),
         cmocka_unit_test(test_pg_shares_grant_name_change_revoke_and_cascade),
+        cmocka_unit_test(test_pg_activesync_devices_blobs_sync_state_and_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
