@@ -1,8 +1,7 @@
 /* store/store_pg.c: the PostgreSQL engine (issue #10; see store_pg_int.h for how it keeps
- * store.h's semantics): connection, errors, statements, migrations, transactions, the pool.
- * Work in progress: store_pg_ops serves only the calls written so far; store.c does not reach
- * it while it refuses postgresql:// locations. */
-#include <arpa/inet.h>
+ * store.h's semantics): connection, errors, statements, migrations, transactions, the pool,
+ * checks, and the ops table. store.c does not reach it yet: it refuses postgresql://
+ * locations until the server and the integration suite run on this engine. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -645,8 +644,67 @@ enum store_rc store_pg_lock_coll(struct store *s, uint64_t id)
     return rc;
 }
 
-/* The calls written so far (issue #10); the others are NULL until they are, which is why
- * store.c refuses postgresql:// locations. */
+/* ---------------------------------------------------------------------------------------- */
+/* Checks and backups */
+
+/* PostgreSQL keeps the foreign keys itself; what it cannot know are the store's own
+ * invariants, each a query whose first row is a problem, in one snapshot. */
+static enum store_rc store_pg_check(struct store *s)
+{
+    static const struct {
+        const char *sql, *problem;
+    } checks[] = {
+        {"SELECT p.id FROM principals p LEFT JOIN collections c ON c.id = p.home_id WHERE "
+         "c.id IS NULL OR c.owner <> p.id OR c.kind <> 0 OR c.parent IS NOT NULL LIMIT 1",
+         "a principal without its home"},
+        {"SELECT i.id FROM items i LEFT JOIN item_content x ON x.id = i.id WHERE x.id IS NULL "
+         "LIMIT 1",
+         "an item without content"},
+        {"SELECT i.id FROM items i JOIN collections c ON c.id = i.coll WHERE i.modseq > c.modseq "
+         "OR i.created_modseq > i.modseq LIMIT 1",
+         "an item above its collection's modseq"},
+        {"SELECT t.item_id FROM tombstones t JOIN collections c ON c.id = t.coll WHERE "
+         "t.modseq > c.modseq LIMIT 1",
+         "a tombstone above its collection's modseq"},
+        {"SELECT r.item FROM item_spans r JOIN items i ON i.id = r.item WHERE r.coll <> i.coll "
+         "LIMIT 1",
+         "an interval box in another collection than its item"},
+        {"SELECT c.id FROM collections c JOIN collections p ON p.id = c.parent WHERE "
+         "p.owner <> c.owner LIMIT 1",
+         "a collection below another principal's"},
+    };
+
+    if (store_pg_in_txn(s)) {
+        return store_pg_fail_msg(s, STORE_IO, "store_check inside a transaction");
+    }
+    enum store_rc rc = store_pg_begin_read(s);
+    for (size_t i = 0; rc == STORE_OK && i < sizeof(checks) / sizeof(checks[0]); i++) {
+        PGresult *res = NULL;
+        rc = store_pg_exec(s, checks[i].sql, NULL, &res);
+        if (rc == STORE_OK && PQntuples(res) > 0) {
+            snprintf(s->errmsg, sizeof(s->errmsg), "%s (id %" PRIu64 ")", checks[i].problem,
+                     store_pg_col_u64(res, 0, 0));
+            rc = STORE_CONFLICT;
+        }
+        PQclear(res);
+    }
+    enum store_rc end = store_pg_rollback(s);
+    return rc == STORE_OK ? end : rc;
+}
+
+/* A PostgreSQL store is the database's to back up, consistently while nodes write:
+ * pg_dump, or a base backup with WAL archiving for point-in-time recovery. This engine
+ * writes no file of its own. */
+static enum store_rc store_pg_backup(struct store *s, const char *dest_path)
+{
+    (void)dest_path;
+    return store_pg_fail_msg(s, STORE_CONFLICT,
+                             "a PostgreSQL store is backed up with pg_dump or PostgreSQL's "
+                             "point-in-time recovery, not by almanac backup");
+}
+
+/* Every call of store.h. store.c still refuses postgresql:// locations until the server
+ * and the integration suite run on it (issue #10). */
 const struct store_ops store_pg_ops = {
     .close = store_pg_close,
     .begin_read = store_pg_begin_read,
@@ -660,6 +718,8 @@ const struct store_ops store_pg_ops = {
     .pool_flush_count = store_pg_pool_flush_count,
     .pool_stats = store_pg_pool_stats,
     .pool_set_change_hook = store_pg_pool_set_change_hook,
+    .check = store_pg_check,
+    .backup = store_pg_backup,
     .principal_add = store_pg_principal_add,
     .principal_get = store_pg_principal_get,
     .principal_get_by_id = store_pg_principal_get_by_id,

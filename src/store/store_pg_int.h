@@ -1,10 +1,12 @@
 /* store/store_pg_int.h: internals shared by the PostgreSQL engine's files (store_pg.c:
- * connection, errors, statements, migrations, transactions, pool; store_pg_principal.c:
+ * connection, errors, statements, migrations, transactions, pool, checks; store_pg_principal.c:
  * principals; store_pg_coll.c: collections; store_pg_item.c: items and the change log;
- * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors; store_pg_sub.c: subscription URLs
- * and calendar user addresses). Work in progress (issue #10): store.c refuses postgresql://
- * locations until every call of store.h is served here; until then the engine is reached only by
- * its own tests, through store_pg_open() and store_pg_pool_create() (store_int.h).
+ * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors; store_pg_sub.c: subscription
+ * URLs and calendar user addresses; store_pg_share.c: shared calendars; store_pg_eas.c:
+ * ActiveSync device state). Work in progress (issue #10): store.c refuses postgresql://
+ * locations until the server and the integration suite run on this engine; until then it is
+ * reached only by its own tests, through store_pg_open() and store_pg_pool_create()
+ * (store_int.h).
  *
  * How the engine keeps SQLite's semantics (store.h):
  * - Reads: store_begin_read() opens REPEATABLE READ READ ONLY, one snapshot for the whole
@@ -50,7 +52,7 @@ static inline struct store_pg *pgc(struct store *s)
     return (struct store_pg *)s;
 }
 
-/* The ops of this engine (store_pg.c): the calls written so far. */
+/* The ops of this engine (store_pg.c): every call of store.h. */
 extern const struct store_ops store_pg_ops;
 
 /* A statement's parameters: integers and text go as text, bytes as binary. Borrowed: the

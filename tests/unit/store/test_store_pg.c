@@ -1222,6 +1222,42 @@ static void test_pg_activesync_devices_blobs_sync_state_and_members(void **state
     store_close(&s);
 }
 
+/* The store's own invariants, which PostgreSQL's constraints cannot see; and a backup is
+ * pg_dump's, not the engine's. */
+static void test_pg_check_finds_a_broken_invariant_and_backup_is_refused(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "ck-tom");
+    struct store_coll c;
+    struct store_item it;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    struct store_item_in in = cal_item("X", "u-ck");
+    assert_int_equal(store_item_put(s, c.id, "x.ics", &in, a, &it, NULL), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(store_check(s), STORE_OK);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "UPDATE items SET modseq = modseq + 100 WHERE id = %llu",
+             (unsigned long long)it.id);
+    exec_ok(s, sql);
+    assert_int_equal(store_check(s), STORE_CONFLICT);
+    char want[96];
+    snprintf(want, sizeof(want), "an item above its collection's modseq (id %llu)",
+             (unsigned long long)it.id);
+    assert_string_equal(store_last_error(s), want);
+    assert_false(store_in_txn(s));
+    snprintf(sql, sizeof(sql), "UPDATE items SET modseq = modseq - 100 WHERE id = %llu",
+             (unsigned long long)it.id);
+    exec_ok(s, sql);
+    assert_int_equal(store_check(s), STORE_OK);
+    assert_int_equal(store_backup(s, "/tmp/never.db"), STORE_CONFLICT);
+    assert_int_equal(access("/tmp/never.db", F_OK), -1);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -1268,6 +1304,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_subscriptions_and_addresses),
         cmocka_unit_test(test_pg_shares_grant_name_change_revoke_and_cascade),
         cmocka_unit_test(test_pg_activesync_devices_blobs_sync_state_and_members),
+        cmocka_unit_test(test_pg_check_finds_a_broken_invariant_and_backup_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
