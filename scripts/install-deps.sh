@@ -10,7 +10,9 @@ set -euo pipefail
 # Chromium, its chromedriver and Selenium drive the web page in a real browser
 # (tests/integration/test_web.py). libcurl is almanacd's SMTP client for iMIP as well as the
 # tests' HTTP client; python3-aiosmtpd is the real SMTP server the iMIP tests send to
-# (tests/integration/test_imip.py).
+# (tests/integration/test_imip.py). PostgreSQL 15 (server and psql) runs the private clusters
+# of the PostgreSQL store's tests (tests/integration/pgcluster.py, issue #10); they never use
+# the cluster Debian's package may create and start, and libpq-dev builds the engine.
 packages=(
     build-essential cmake pkg-config
     libmicrohttpd-dev libgnutls28-dev libxml2-dev libical-dev libicu-dev libsqlite3-dev libpq-dev libsodium-dev
@@ -19,6 +21,7 @@ packages=(
     clang libclang-rt-dev
     python3-caldav vdirsyncer libwbxml2-utils sqlite3 python3-aiosmtpd
     dpkg-dev debhelper adduser
+    postgresql-15 postgresql-client-15
     chromium chromium-driver python3-selenium
 )
 

@@ -98,7 +98,10 @@ static const char usage_text[] =
     "                       take, 67 no user here, 75 store busy (retry), 77 forged sender\n"
     "Options:\n"
     "  -d, --data DIR       the store's directory (default ./data)\n"
-    "  -c, --config FILE    take the directory from almanacd's configuration (data_dir)\n"
+    "  -s, --store URI      where the store is: sqlite:DIR (as --data DIR) or a postgresql://\n"
+    "                       URI, which this build refuses (its PostgreSQL engine is not\n"
+    "                       complete)\n"
+    "  -c, --config FILE    take the store from almanacd's configuration (store, data_dir)\n"
     "  -h, --help           this text      -V, --version   the version\n"
     "A user NAME is 1-64 of A-Z a-z 0-9 . _ - not starting with '.'. --password-stdin reads\n"
     "one line: at least 8 characters (--generate-password makes 20 random ones and prints\n"
@@ -139,7 +142,8 @@ enum cli_op {
 /* One command line, checked before anything opens the store. Strings borrow argv. */
 struct cli_cmd {
     enum cli_op op;
-    const char *data_dir;           /* --data, or NULL: --config's data_dir, else ./data */
+    const char *data_dir;           /* --data, or NULL: --store's, --config's, else ./data */
+    const char *store;              /* --store, or NULL */
     const char *config_path;        /* --config, or NULL */
     const char *user;               /* OP_USER_*, OP_CALENDAR_*, OP_DEVICE_*; OP_SHARE*: owner */
     const char *sharee;             /* OP_SHARE, OP_UNSHARE */
@@ -157,7 +161,7 @@ struct cli_cmd {
     char mail_domain[128];  /* from --config: who is local (OP_IMIP_DELIVER) */
     char imip_from[320];    /* from --config */
     unsigned max_attendees; /* from --config (0: the default) */
-    char config_dir[CONFIG_STR_MAX]; /* data_dir read from --config */
+    char config_dir[CONFIG_STR_MAX]; /* the directory of --store or --config */
     char password[PASSWORD_MAX + 1]; /* OP_USER_ADD/PASSWD; main() wipes it */
 };
 
@@ -267,6 +271,7 @@ static int bad_user_name(const char *name)
 /* The options, each a bit of `seen` so a command can refuse those that are not its own. */
 enum cli_opt {
     OPT_DATA = 'd',
+    OPT_STORE = 's',
     OPT_CONFIG = 'c',
     OPT_HELP = 'h',
     OPT_VERSION = 'V',
@@ -561,6 +566,7 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
 {
     static const struct option opts[] = {
         {"data", required_argument, NULL, OPT_DATA},
+        {"store", required_argument, NULL, OPT_STORE},
         {"config", required_argument, NULL, OPT_CONFIG},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -576,13 +582,19 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
     unsigned seen = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:c:hV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "d:s:c:hV", opts, NULL)) != -1) {
         switch (c) {
         case OPT_DATA:
             if (optarg[0] == '\0') {
                 return usage_error("--data needs a directory");
             }
             cmd->data_dir = optarg;
+            break;
+        case OPT_STORE:
+            if (optarg[0] == '\0') {
+                return usage_error("--store needs sqlite:DIR or a postgresql:// URI");
+            }
+            cmd->store = optarg;
             break;
         case OPT_CONFIG:
             cmd->config_path = optarg;
@@ -1223,30 +1235,49 @@ static int run(struct store *s, const struct cli_cmd *cmd)
     return usage_error(NULL);
 }
 
-/* Fills cmd->data_dir: --data, else data_dir of --config's file, else ./data; and the
- * scheduling settings of --config's file. Returns 0 or EXIT_USAGE after printing why. */
+/* Fills cmd->data_dir: --data, else --store's sqlite:DIR, else the store of --config's file
+ * (store, else data_dir), else ./data; and the scheduling settings of --config's file.
+ * Returns 0 or EXIT_USAGE after printing why; a postgresql:// store is refused so, until this
+ * build's PostgreSQL engine is complete. */
 static int resolve_data_dir(struct cli_cmd *cmd)
 {
-    if (!cmd->config_path) {
-        cmd->data_dir = cmd->data_dir ? cmd->data_dir : "./data";
-        return 0;
+    if (cmd->data_dir && cmd->store) {
+        return usage_error("--data and --store both name the store; give one");
     }
     struct config cfg;
     config_defaults(&cfg);
     struct err e;
     err_init(&e);
-    if (config_load_file(&cfg, cmd->config_path, &e) != 0) {
+    if (cmd->config_path) {
+        if (config_load_file(&cfg, cmd->config_path, &e) != 0) {
+            fprintf(stderr, "almanac: %s\n", e.msg);
+            return EXIT_USAGE;
+        }
+        /* same sizes as the config's fields */
+        snprintf(cmd->mail_domain, sizeof(cmd->mail_domain), "%s", cfg.mail_domain);
+        snprintf(cmd->imip_from, sizeof(cmd->imip_from), "%s", cfg.imip_from);
+        cmd->max_attendees = cfg.sched_max_attendees;
+    }
+    if (cmd->data_dir) {
+        return 0;
+    }
+    if (cmd->store && config_set(&cfg, "store", cmd->store, &e) != 0) {
+        fprintf(stderr, "almanac: --store: %s\n", e.msg);
+        return EXIT_USAGE;
+    }
+    enum config_store_kind kind;
+    if (config_store(&cfg, &kind, &e) != 0) {
         fprintf(stderr, "almanac: %s\n", e.msg);
         return EXIT_USAGE;
     }
-    /* same sizes as the config's fields */
-    snprintf(cmd->mail_domain, sizeof(cmd->mail_domain), "%s", cfg.mail_domain);
-    snprintf(cmd->imip_from, sizeof(cmd->imip_from), "%s", cfg.imip_from);
-    cmd->max_attendees = cfg.sched_max_attendees;
-    if (!cmd->data_dir) {
-        snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir);
-        cmd->data_dir = cmd->config_dir;
+    if (kind == CONFIG_STORE_POSTGRESQL) {
+        fputs("almanac: cannot use a postgresql:// store: this build's PostgreSQL engine is not "
+              "complete (use --data DIR or --store sqlite:DIR)\n",
+              stderr);
+        return EXIT_USAGE;
     }
+    snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir); /* same size */
+    cmd->data_dir = cmd->config_dir;
     return 0;
 }
 

@@ -93,6 +93,12 @@ static const struct key keys[] = {
             "./data",
             "directory of the SQLite store (almanac.db); almanacd refuses to start without one "
             "(`almanac init` makes it)"),
+    OPT_STR_KEY(store,
+                "",
+                "where the store is: sqlite:DIR (the SQLite store in DIR) or a libpq URI "
+                "postgresql://USER@HOST:PORT/DB (password from the URI, PGPASSFILE or the "
+                "environment; this build refuses it: its PostgreSQL engine is not complete); "
+                "empty: sqlite:data_dir. Set, it overrides data_dir"),
     /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
     NUM_KEY(KEY_UINT,
             workers,
@@ -701,4 +707,29 @@ void config_print_markdown(FILE *f)
         }
         fprintf(f, " | %s |\n", k->doc);
     }
+}
+
+int config_store(struct config *c, enum config_store_kind *kind_out, struct err *err)
+{
+    static const char sqlite_scheme[] = "sqlite:";
+    if (c->store[0] == '\0') {
+        *kind_out = CONFIG_STORE_SQLITE;
+        return 0;
+    }
+    if (strncmp(c->store, "postgresql://", 13) == 0 || strncmp(c->store, "postgres://", 11) == 0) {
+        *kind_out = CONFIG_STORE_POSTGRESQL;
+        return 0;
+    }
+    if (strncmp(c->store, sqlite_scheme, sizeof(sqlite_scheme) - 1) == 0) {
+        const char *dir = c->store + sizeof(sqlite_scheme) - 1;
+        if (dir[0] == '\0') {
+            return err_set(err, &err_cond_bad_request, "store sqlite: needs a directory");
+        }
+        memmove(c->data_dir, dir, strlen(dir) + 1); /* same capacity, so it fits */
+        *kind_out = CONFIG_STORE_SQLITE;
+        return 0;
+    }
+    /* Not echoed: a mistyped URI may hold a password. */
+    return err_set(err, &err_cond_bad_request,
+                   "store must be sqlite:DIR or a postgresql:// URI (libpq)");
 }

@@ -27,6 +27,7 @@ struct config {
     char metrics_allow[CONFIG_STR_MAX]; /* addresses/CIDRs that may read /metrics */
     char metrics_token[128];            /* bearer token /metrics requires, "" = none */
     char data_dir[CONFIG_STR_MAX];      /* default ./data */
+    char store[CONFIG_STR_MAX];         /* sqlite:DIR or postgresql://...; "" = data_dir */
     unsigned workers;                   /* MHD thread-pool size, default 4 */
     char log_level[16];                 /* error|warn|info|debug, default info */
     char realm[128];                    /* Basic realm, default "Almanac" */
@@ -98,6 +99,17 @@ int config_load_file(struct config *c, const char *path, struct err *err);
 
 /* Sets one key from a string (used by the file parser and by CLI flags). 0 or -1 + err. */
 int config_set(struct config *c, const char *key, const char *value, struct err *err);
+
+/* The engine of the store a configuration names (config_store). */
+enum config_store_kind {
+    CONFIG_STORE_SQLITE,     /* data_dir holds the directory */
+    CONFIG_STORE_POSTGRESQL, /* store holds the libpq URI */
+};
+
+/* Resolves where the store is: `store` when set, else data_dir (the SQLite shorthand). A
+ * `store` of sqlite:DIR is copied into data_dir; postgresql://... or postgres://... (a libpq
+ * URI) stays in `store`. Returns 0 with *kind_out set, or -1 + err for any other value. */
+int config_store(struct config *c, enum config_store_kind *kind_out, struct err *err);
 
 /* Writes every key as `key = value  # doc` lines, in table order. */
 void config_print(const struct config *c, FILE *f);

@@ -73,8 +73,10 @@ enum {
 /* ---------------------------------------------------------------------------------------- */
 /* Opening, pools, transactions */
 
-/* Opens (creating if absent) the SQLite store `dir`/almanac.db, applies pending migrations,
- * turns on WAL and foreign keys, and prepares statements. Caller closes with store_close().
+/* Opens the store at `dir`, a location: a directory or "sqlite:DIR" (SQLite: opens, creating
+ * if absent, DIR/almanac.db, applies pending migrations, turns on WAL and foreign keys, and
+ * prepares statements), or a postgresql:// URI, which this build refuses (STORE_IO: its
+ * PostgreSQL engine is not complete). Caller closes with store_close().
  * Returns STORE_OK or STORE_IO (message in *errmsg_out if not NULL, static or NULL). */
 enum store_rc store_open(const char *dir, struct store **out, const char **errmsg_out);
 void store_close(struct store **s);
@@ -96,10 +98,10 @@ enum store_rc store_commit(struct store *s);
 enum store_rc store_rollback(struct store *s); /* safe to call with no transaction open */
 bool store_in_txn(const struct store *s);
 
-/* A pool of up to `max` connections to `dir`; thread-safe. The first connection opens, and
- * migrates the schema, in store_pool_create (STORE_IO when it cannot); the others open
- * lazily, without migrations. acquire blocks while all `max` are in use, and returns NULL
- * (logged) when a new connection cannot be opened now: the caller answers 503. */
+/* A pool of up to `max` connections to `dir` (a location, as store_open); thread-safe. The first
+ * connection opens, and migrates the schema, in store_pool_create (STORE_IO when it cannot); the
+ * others open lazily, without migrations. acquire blocks while all `max` are in use, and returns
+ * NULL (logged) when a new connection cannot be opened now: the caller answers 503. */
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out);
 void store_pool_destroy(struct store_pool **p);
 struct store *store_pool_acquire(struct store_pool *p);

@@ -1,7 +1,7 @@
 /* store/store_fault.c: the fault-injection seam of store_fault.h. One process-wide plan behind
  * a mutex, read on the slow path only: the engine's points test `store_fault_on` (a relaxed
  * atomic load) and come here only while a plan is armed. Without ALMANAC_FAULTS the API is
- * inert and the points do not exist (store_int.h). */
+ * inert and the points do not exist (store_sqlite_int.h). */
 #include "store/store_fault.h"
 
 #include <pthread.h>
@@ -12,7 +12,7 @@
 
 #include <sqlite3.h>
 
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 #include "util/log.h"
 
 #if ALMANAC_FAULTS

@@ -1,4 +1,5 @@
-/* store/store_schema.h: the versioned migrations compiled from store/schema/NNN_*.sql by
+/* store/store_schema.h: the versioned migrations compiled from store/schema/NNN_*.sql (SQLite)
+ * and store/schema_pg/NNN_*.sql (PostgreSQL, the same version numbers) by
  * cmake/EmbedSchema.cmake, in ascending version order. */
 #ifndef ALMANAC_STORE_STORE_SCHEMA_H
 #define ALMANAC_STORE_STORE_SCHEMA_H
@@ -10,5 +11,7 @@ struct store_migration {
 
 extern const struct store_migration store_migrations[];
 extern const unsigned store_migration_count;
+extern const struct store_migration store_pg_migrations[];
+extern const unsigned store_pg_migrations_count;
 
 #endif

@@ -14,8 +14,8 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
 #include "store/store_schema.h"
+#include "store/store_sqlite_int.h"
 #include "util/log.h"
 #include "util/sec.h"
 #include "util/timeutil.h"
@@ -151,7 +151,7 @@ enum store_rc store_db_fail(struct store *s, int sqlite_rc)
     if (s->injected) {
         s->injected = false; /* the fault's own message, not SQLite's last one */
     } else {
-        snprintf(s->errmsg, sizeof(s->errmsg), "%s", sqlite3_errmsg(s->db));
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", sqlite3_errmsg(sq(s)->db));
     }
     switch (sqlite_rc & 0xff) {
     case SQLITE_BUSY:
@@ -183,7 +183,7 @@ stmt_cached(struct store *s, sqlite3_stmt **slot, const char *sql, bool faultabl
 {
     int rc = faultable ? store_db_fault_prepare(s, sql) : SQLITE_OK;
     if (rc == SQLITE_OK && !*slot) {
-        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+        rc = sqlite3_prepare_v3(sq(s)->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
     }
     return rc == SQLITE_OK ? STORE_OK : store_db_fail(s, rc);
 }
@@ -200,7 +200,7 @@ sqlite3_stmt *store_db_stmt_cached(struct store *s, sqlite3_stmt **slot, const c
 
 sqlite3_stmt *store_db_stmt(struct store *s, enum store_db_stmt_id id)
 {
-    return store_db_stmt_cached(s, &s->stmts[id], stmt_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->stmts[id], stmt_sql[id]);
 }
 
 void store_db_reset(sqlite3_stmt *st)
@@ -260,10 +260,10 @@ const char *store_db_col_text(sqlite3_stmt *st, int i, struct arena *arena)
 static enum store_rc run_simple(struct store *s, enum store_db_stmt_id id)
 {
     if (id == S_ROLLBACK) {
-        if (stmt_cached(s, &s->stmts[id], stmt_sql[id], false) != STORE_OK) {
+        if (stmt_cached(s, &sq(s)->stmts[id], stmt_sql[id], false) != STORE_OK) {
             return STORE_IO;
         }
-        sqlite3_stmt *st = s->stmts[id];
+        sqlite3_stmt *st = sq(s)->stmts[id];
         int rc = sqlite3_step(st);
         store_db_reset(st);
         return rc == SQLITE_DONE ? STORE_OK : store_db_fail(s, rc);
@@ -276,9 +276,9 @@ static enum store_rc run_simple(struct store *s, enum store_db_stmt_id id)
 static enum store_rc exec_sql(struct store *s, const char *sql)
 {
     char *msg = NULL;
-    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    int rc = sqlite3_exec(sq(s)->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg ? msg : sqlite3_errmsg(s->db));
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg ? msg : sqlite3_errmsg(sq(s)->db));
         sqlite3_free(msg);
         return (rc & 0xff) == SQLITE_BUSY ? STORE_BUSY : STORE_IO;
     }
@@ -290,7 +290,7 @@ static enum store_rc exec_sql(struct store *s, const char *sql)
 static enum store_rc query_int(struct store *s, const char *sql, int64_t arg, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(sq(s)->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK) {
         return store_db_fail(s, rc);
     }
@@ -405,7 +405,7 @@ static enum store_rc schema_apply(struct store *s, const struct store_migration 
 static enum store_rc meta_random(struct store *s, const char *key, uint8_t *out, size_t n)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(sq(s)->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
     bool found = false;
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -425,8 +425,8 @@ static enum store_rc meta_random(struct store *s, const char *key, uint8_t *out,
     }
     sec_random(out, n);
     st = NULL;
-    rc = sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)", -1,
-                            &st, NULL);
+    rc = sqlite3_prepare_v2(sq(s)->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+                            -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_blob(st, 2, out, (int)n, SQLITE_STATIC);
@@ -468,10 +468,10 @@ static enum store_rc migrate(struct store *s)
 static void store_free(struct store *s)
 {
     for (int i = 0; i < S_COUNT; i++) {
-        sqlite3_finalize(s->stmts[i]);
+        sqlite3_finalize(sq(s)->stmts[i]);
     }
     for (int i = 0; i < CQ_COUNT; i++) {
-        sqlite3_finalize(s->idle_cursors[i]);
+        sqlite3_finalize(sq(s)->idle_cursors[i]);
     }
     store_db_eas_free(s);
     store_db_sub_free(s);
@@ -479,8 +479,8 @@ static void store_free(struct store *s)
     store_db_sched_free(s);
     store_db_imip_free(s);
     store_db_changes_free(s);
-    sqlite3_close(s->db);
-    store_flush_destroy(&s->lone_flush);
+    sqlite3_close(sq(s)->db);
+    store_flush_destroy(&sq(s)->lone_flush);
     free(s);
 }
 
@@ -499,12 +499,12 @@ static const char connection_pragmas[] = "PRAGMA synchronous = NORMAL; "
 static enum store_rc set_journal_mode(struct store *s)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(sq(s)->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             const unsigned char *mode = sqlite3_column_text(st, 0);
-            s->wal = mode && strcmp((const char *)mode, "wal") == 0;
+            sq(s)->wal = mode && strcmp((const char *)mode, "wal") == 0;
             rc = SQLITE_DONE;
         }
     }
@@ -512,7 +512,7 @@ static enum store_rc set_journal_mode(struct store *s)
     if (rc != SQLITE_DONE) {
         return store_db_fail(s, rc);
     }
-    if (!s->wal) {
+    if (!sq(s)->wal) {
         log_warn("store is not in WAL mode; every commit syncs on its own");
         return exec_sql(s, "PRAGMA synchronous = FULL");
     }
@@ -531,7 +531,7 @@ static enum store_rc open_failed(const char **errmsg_out, const char *msg)
 static enum store_rc
 open_conn(const char *dir, bool migrate_schema, struct store **out, const char **errmsg_out);
 
-enum store_rc store_open(const char *dir, struct store **out, const char **errmsg_out)
+enum store_rc store_sqlite_open(const char *dir, struct store **out, const char **errmsg_out)
 {
     return open_conn(dir, true, out, errmsg_out);
 }
@@ -550,22 +550,24 @@ open_conn(const char *dir, bool migrate_schema, struct store **out, const char *
     if (n < 0 || (size_t)n >= sizeof(path)) {
         return open_failed(errmsg_out, "data directory path too long");
     }
-    struct store *s = calloc(1, sizeof(*s));
-    if (!s) {
+    struct store_sqlite *q = calloc(1, sizeof(*q));
+    if (!q) {
         abort();
     }
+    struct store *s = &q->base;
+    s->ops = &store_sqlite_ops;
     int rc = sqlite3_open_v2(
-        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        path, &sq(s)->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         log_error("store open failed path=%s msg=\"%s\"", path,
-                  s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                  sq(s)->db ? sqlite3_errmsg(sq(s)->db) : sqlite3_errstr(rc));
         store_free(s);
         return open_failed(errmsg_out, "cannot open almanac.db");
     }
-    store_flush_init(&s->lone_flush);
-    s->flush = &s->lone_flush;
-    sqlite3_busy_timeout(s->db, STORE_DB_BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(s->db, 1);
+    store_flush_init(&sq(s)->lone_flush);
+    sq(s)->flush = &sq(s)->lone_flush;
+    sqlite3_busy_timeout(sq(s)->db, STORE_DB_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(sq(s)->db, 1);
     /* migrate() commits without the barrier (schema, GUID, secret); one flush after it makes
      * them durable before the store is used. */
     if (set_journal_mode(s) != STORE_OK || exec_sql(s, connection_pragmas) != STORE_OK ||
@@ -581,7 +583,7 @@ open_conn(const char *dir, bool migrate_schema, struct store **out, const char *
     return STORE_OK;
 }
 
-void store_close(struct store **sp)
+void store_sqlite_close(struct store **sp)
 {
     struct store *s = *sp;
     if (!s) {
@@ -589,21 +591,6 @@ void store_close(struct store **sp)
     }
     store_free(s);
     *sp = NULL;
-}
-
-const char *store_last_error(const struct store *s)
-{
-    return s->errmsg;
-}
-
-void store_guid(const struct store *s, uint8_t out[STORE_GUID_BYTES])
-{
-    memcpy(out, s->guid, STORE_GUID_BYTES);
-}
-
-void store_secret(const struct store *s, uint8_t out[STORE_SECRET_BYTES])
-{
-    memcpy(out, s->secret, STORE_SECRET_BYTES);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -639,7 +626,7 @@ static int wal_sync(void *ctx)
         return EIO;
     }
     sqlite3_file *wal = NULL;
-    int rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+    int rc = sqlite3_file_control(sq(s)->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
     if (rc != SQLITE_OK || !wal || !wal->pMethods) {
         return EIO;
     }
@@ -649,12 +636,12 @@ static int wal_sync(void *ctx)
 
 enum store_rc store_db_wait_durable(struct store *s)
 {
-    if (!s->wal) {
+    if (!sq(s)->wal) {
         return STORE_OK; /* synchronous=FULL: COMMIT synced */
     }
-    if (store_flush_wait(s->flush, wal_sync, s) != STORE_FLUSH_OK) {
+    if (store_flush_wait(sq(s)->flush, wal_sync, s) != STORE_FLUSH_OK) {
         log_error("store WAL fsync failed errno=%d; commits are no longer acknowledged",
-                  store_flush_errno(s->flush));
+                  store_flush_errno(sq(s)->flush));
         return store_db_fail_msg(s, STORE_IO,
                                  "fsync of the write-ahead log failed; restart the server");
     }
@@ -666,13 +653,13 @@ enum store_rc store_db_wait_durable(struct store *s)
 
 static void store_release_gate(struct store *s)
 {
-    if (s->holds_gate) {
-        s->holds_gate = false;
-        pthread_mutex_unlock(s->write_gate);
+    if (sq(s)->holds_gate) {
+        sq(s)->holds_gate = false;
+        pthread_mutex_unlock(sq(s)->write_gate);
     }
 }
 
-enum store_rc store_begin_read(struct store *s)
+enum store_rc store_sqlite_begin_read(struct store *s)
 {
     if (store_in_txn(s)) {
         return store_db_fail_msg(s, STORE_IO, "a transaction is already open");
@@ -683,46 +670,46 @@ enum store_rc store_begin_read(struct store *s)
 /* Writers of one process queue on the pool's gate and are woken as soon as the previous
  * commit is done; SQLite's busy handler would make them sleep-poll (1, 2, 5 ms...) for the
  * database lock instead. The busy timeout still covers other processes (the admin CLI). */
-enum store_rc store_begin_write(struct store *s)
+enum store_rc store_sqlite_begin_write(struct store *s)
 {
     if (store_in_txn(s)) {
         return store_db_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    if (s->write_gate) {
-        pthread_mutex_lock(s->write_gate);
-        s->holds_gate = true;
+    if (sq(s)->write_gate) {
+        pthread_mutex_lock(sq(s)->write_gate);
+        sq(s)->holds_gate = true;
     }
     enum store_rc rc = run_simple(s, S_BEGIN_WRITE);
     if (rc != STORE_OK) {
         store_release_gate(s);
     } else {
-        s->writing = true;
+        sq(s)->writing = true;
     }
     return rc;
 }
 
 /* The gate is released before the durability wait, so the next writer's transaction runs
  * while this one waits and the two share a flush. */
-enum store_rc store_commit(struct store *s)
+enum store_rc store_sqlite_commit(struct store *s)
 {
-    bool wrote = s->writing;
+    bool wrote = sq(s)->writing;
     int64_t t0 = wrote ? time_mono_us() : 0;
     enum store_rc rc = run_simple(s, S_COMMIT);
     if (rc == STORE_OK || !store_in_txn(s)) {
         store_release_gate(s);
-        s->writing = false;
+        sq(s)->writing = false;
     }
     if (rc == STORE_OK && wrote) {
         rc = store_db_wait_durable(s);
         if (rc == STORE_OK) {
-            store_flush_note_commit(s->flush, time_mono_us() - t0);
+            store_flush_note_commit(sq(s)->flush, time_mono_us() - t0);
         }
     }
     store_db_changes_end(s, rc == STORE_OK); /* the change hook, outside the gate */
     return rc;
 }
 
-enum store_rc store_rollback(struct store *s)
+enum store_rc store_sqlite_rollback(struct store *s)
 {
     enum store_rc rc = STORE_OK;
     if (store_in_txn(s)) {
@@ -730,19 +717,20 @@ enum store_rc store_rollback(struct store *s)
     }
     store_release_gate(s);
     store_db_changes_end(s, false);
-    s->writing = false;
+    sq(s)->writing = false;
     return rc;
 }
 
-bool store_in_txn(const struct store *s)
+bool store_sqlite_in_txn(const struct store *s)
 {
-    return !sqlite3_get_autocommit(s->db);
+    return !sqlite3_get_autocommit(((const struct store_sqlite *)s)->db);
 }
 
 /* ---------------------------------------------------------------------------------------- */
 /* Pool */
 
-struct store_pool {
+struct store_sqlite_pool {
+    struct store_pool base;
     pthread_mutex_t lock; /* guards everything below but write_gate */
     pthread_cond_t cond;  /* signalled when a connection is released */
     char *dir;
@@ -757,16 +745,23 @@ struct store_pool {
     struct store_flush flush; /* the durability barrier every connection's commit waits on */
     /* The store's GUID and secret, read by the first connection's migration: the later
      * connections, which do not migrate, take them from here. */
-    uint8_t guid[sizeof(((struct store *)0)->guid)];
-    uint8_t secret[sizeof(((struct store *)0)->secret)];
+    uint8_t guid[STORE_GUID_BYTES];
+    uint8_t secret[STORE_SECRET_BYTES];
 };
 
-enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out)
+/* The SQLite pool behind `pool`, which this engine made. */
+static struct store_sqlite_pool *sq_pool(struct store_pool *pool)
 {
-    struct store_pool *p = calloc(1, sizeof(*p));
+    return (struct store_sqlite_pool *)pool;
+}
+
+enum store_rc store_sqlite_pool_create(const char *dir, unsigned max, struct store_pool **out)
+{
+    struct store_sqlite_pool *p = calloc(1, sizeof(*p));
     if (!p) {
         abort();
     }
+    p->base.ops = &store_sqlite_ops;
     p->dir = strdup(dir);
     if (!p->dir) {
         abort();
@@ -782,29 +777,30 @@ enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool
     const char *msg = NULL;
     if (open_conn(p->dir, true, &first, &msg) != STORE_OK) {
         log_error("store pool cannot open dir=%s msg=\"%s\"", p->dir, msg ? msg : "");
-        store_pool_destroy(&p);
+        struct store_pool *pool = &p->base;
+        store_sqlite_pool_destroy(&pool);
         return STORE_IO;
     }
-    first->write_gate = &p->write_gate;
+    sq(first)->write_gate = &p->write_gate;
     first->hook = &p->change_hook;
-    first->flush = &p->flush;
+    sq(first)->flush = &p->flush;
     memcpy(p->guid, first->guid, sizeof(p->guid));
     memcpy(p->secret, first->secret, sizeof(p->secret));
     p->open = 1;
     p->free = first;
-    *out = p;
+    *out = &p->base;
     return STORE_OK;
 }
 
-void store_pool_destroy(struct store_pool **pp)
+void store_sqlite_pool_destroy(struct store_pool **pp)
 {
-    struct store_pool *p = *pp;
+    struct store_sqlite_pool *p = *pp ? sq_pool(*pp) : NULL;
     if (!p) {
         return;
     }
     while (p->free) {
         struct store *s = p->free;
-        p->free = s->next_free;
+        p->free = sq(s)->next_free;
         store_close(&s);
     }
     pthread_mutex_destroy(&p->lock);
@@ -816,22 +812,24 @@ void store_pool_destroy(struct store_pool **pp)
     *pp = NULL;
 }
 
-void store_pool_set_change_hook(struct store_pool *p, store_change_fn *fn, void *ctx)
+void store_sqlite_pool_set_change_hook(struct store_pool *pool, store_change_fn *fn, void *ctx)
 {
+    struct store_sqlite_pool *p = sq_pool(pool);
     pthread_mutex_lock(&p->lock);
     p->change_hook.fn = fn;
     p->change_hook.ctx = ctx;
     pthread_mutex_unlock(&p->lock);
 }
 
-struct store *store_pool_acquire(struct store_pool *p)
+struct store *store_sqlite_pool_acquire(struct store_pool *pool)
 {
+    struct store_sqlite_pool *p = sq_pool(pool);
     pthread_mutex_lock(&p->lock);
     for (;;) {
         if (p->free) {
             struct store *s = p->free;
-            p->free = s->next_free;
-            s->next_free = NULL;
+            p->free = sq(s)->next_free;
+            sq(s)->next_free = NULL;
             pthread_mutex_unlock(&p->lock);
             return s;
         }
@@ -852,9 +850,9 @@ struct store *store_pool_acquire(struct store_pool *p)
                 pthread_mutex_unlock(&p->lock);
                 return NULL;
             }
-            s->write_gate = &p->write_gate;
+            sq(s)->write_gate = &p->write_gate;
             s->hook = &p->change_hook;
-            s->flush = &p->flush;
+            sq(s)->flush = &p->flush;
             memcpy(s->guid, p->guid, sizeof(p->guid));
             memcpy(s->secret, p->secret, sizeof(p->secret));
             return s;
@@ -865,27 +863,30 @@ struct store *store_pool_acquire(struct store_pool *p)
     }
 }
 
-void store_pool_release(struct store_pool *p, struct store *s)
+void store_sqlite_pool_release(struct store_pool *pool, struct store *s)
 {
+    struct store_sqlite_pool *p = sq_pool(pool);
     store_rollback(s);
     pthread_mutex_lock(&p->lock);
-    s->next_free = p->free;
+    sq(s)->next_free = p->free;
     p->free = s;
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
 }
 
-uint64_t store_pool_flush_count(struct store_pool *p)
+uint64_t store_sqlite_pool_flush_count(struct store_pool *pool)
 {
+    struct store_sqlite_pool *p = sq_pool(pool);
     return store_flush_count(&p->flush);
 }
 
-void store_pool_stats(struct store_pool *p, struct store_pool_stats *out)
+void store_sqlite_pool_stats(struct store_pool *pool, struct store_pool_stats *out)
 {
+    struct store_sqlite_pool *p = sq_pool(pool);
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&p->lock);
     unsigned idle = 0;
-    for (const struct store *s = p->free; s; s = s->next_free) {
+    for (struct store *s = p->free; s; s = sq(s)->next_free) {
         idle++;
     }
     out->max = p->max;
@@ -1029,7 +1030,7 @@ static enum store_rc next_cred_gen(struct store *s)
         return STORE_IO;
     }
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(s->db) != 1) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) != 1) {
         return store_db_fail_msg(s, STORE_IO, "meta has no cred_gen counter");
     }
     return rc;
@@ -1052,15 +1053,15 @@ static enum store_rc insert_home(struct store *s, uint64_t principal, uint64_t *
     sqlite3_bind_blob(st, 6, guid, STORE_GUID_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, time_now());
     enum store_rc rc = store_db_exec(s, st);
-    *home_out = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    *home_out = (uint64_t)sqlite3_last_insert_rowid(sq(s)->db);
     return rc;
 }
 
-enum store_rc store_principal_add(struct store *s,
-                                  const char *name,
-                                  const char *pwhash,
-                                  struct arena *arena,
-                                  struct store_principal *out)
+enum store_rc store_sqlite_principal_add(struct store *s,
+                                         const char *name,
+                                         const char *pwhash,
+                                         struct arena *arena,
+                                         struct store_principal *out)
 {
     size_t len = strlen(name);
     if (len == 0 || len > STORE_USER_MAX) {
@@ -1085,7 +1086,7 @@ enum store_rc store_principal_add(struct store *s,
     if (rc != STORE_OK) {
         return rc;
     }
-    uint64_t pid = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    uint64_t pid = (uint64_t)sqlite3_last_insert_rowid(sq(s)->db);
     uint64_t home = 0;
     rc = insert_home(s, pid, &home);
     if (rc != STORE_OK) {
@@ -1108,10 +1109,10 @@ enum store_rc store_principal_add(struct store *s,
     return rc;
 }
 
-enum store_rc store_principal_get(struct store *s,
-                                  const char *name,
-                                  struct arena *arena,
-                                  struct store_principal *out)
+enum store_rc store_sqlite_principal_get(struct store *s,
+                                         const char *name,
+                                         struct arena *arena,
+                                         struct store_principal *out)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_PRINCIPAL_GET);
     if (!st) {
@@ -1128,7 +1129,7 @@ enum store_rc store_principal_get(struct store *s,
     return rc;
 }
 
-enum store_rc store_principal_cred_gen(struct store *s, const char *name, uint64_t *gen_out)
+enum store_rc store_sqlite_principal_cred_gen(struct store *s, const char *name, uint64_t *gen_out)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_PRINCIPAL_CRED_GEN);
     if (!st) {
@@ -1145,7 +1146,8 @@ enum store_rc store_principal_cred_gen(struct store *s, const char *name, uint64
     return rc;
 }
 
-enum store_rc store_principal_set_pwhash(struct store *s, const char *name, const char *pwhash)
+enum store_rc
+store_sqlite_principal_set_pwhash(struct store *s, const char *name, const char *pwhash)
 {
     enum store_rc rc = next_cred_gen(s);
     if (rc != STORE_OK) {
@@ -1158,7 +1160,7 @@ enum store_rc store_principal_set_pwhash(struct store *s, const char *name, cons
     store_db_bind_text(st, 1, name);
     store_db_bind_text(st, 2, pwhash);
     rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such principal");
     }
     return rc;
@@ -1166,7 +1168,7 @@ enum store_rc store_principal_set_pwhash(struct store *s, const char *name, cons
 
 /* Dead properties and the items' boxes first (they have no foreign key), then the principal
  * row, which cascades to its collections and from them to items, content and tombstones. */
-enum store_rc store_principal_del(struct store *s, const char *name)
+enum store_rc store_sqlite_principal_del(struct store *s, const char *name)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_PRINCIPAL_GET);
     if (!st) {
@@ -1212,7 +1214,7 @@ static int principal_row(sqlite3_stmt *st, void *cb)
     return c->fn(c->ctx, &p);
 }
 
-enum store_rc store_principal_list(struct store *s, store_principal_fn *fn, void *ctx)
+enum store_rc store_sqlite_principal_list(struct store *s, store_principal_fn *fn, void *ctx)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_PRINCIPAL_LIST);
     if (!st) {
@@ -1221,3 +1223,102 @@ enum store_rc store_principal_list(struct store *s, store_principal_fn *fn, void
     struct principal_cb cb = {fn, ctx};
     return store_db_each_row(s, st, principal_row, &cb);
 }
+
+const struct store_ops store_sqlite_ops = {
+    .close = store_sqlite_close,
+    .begin_read = store_sqlite_begin_read,
+    .begin_write = store_sqlite_begin_write,
+    .commit = store_sqlite_commit,
+    .rollback = store_sqlite_rollback,
+    .in_txn = store_sqlite_in_txn,
+    .pool_destroy = store_sqlite_pool_destroy,
+    .pool_acquire = store_sqlite_pool_acquire,
+    .pool_release = store_sqlite_pool_release,
+    .pool_flush_count = store_sqlite_pool_flush_count,
+    .pool_stats = store_sqlite_pool_stats,
+    .check = store_sqlite_check,
+    .backup = store_sqlite_backup,
+    .principal_add = store_sqlite_principal_add,
+    .principal_get = store_sqlite_principal_get,
+    .principal_set_pwhash = store_sqlite_principal_set_pwhash,
+    .principal_cred_gen = store_sqlite_principal_cred_gen,
+    .principal_del = store_sqlite_principal_del,
+    .principal_list = store_sqlite_principal_list,
+    .coll_create = store_sqlite_coll_create,
+    .coll_get = store_sqlite_coll_get,
+    .coll_set_comps = store_sqlite_coll_set_comps,
+    .coll_usage = store_sqlite_coll_usage,
+    .coll_lookup = store_sqlite_coll_lookup,
+    .coll_delete = store_sqlite_coll_delete,
+    .coll_move = store_sqlite_coll_move,
+    .coll_touch = store_sqlite_coll_touch,
+    .coll_reset_history = store_sqlite_coll_reset_history,
+    .coll_prune_tombstones = store_sqlite_coll_prune_tombstones,
+    .prune_all_tombstones = store_sqlite_prune_all_tombstones,
+    .item_get = store_sqlite_item_get,
+    .item_get_by_uid = store_sqlite_item_get_by_uid,
+    .item_put = store_sqlite_item_put,
+    .item_delete = store_sqlite_item_delete,
+    .item_move = store_sqlite_item_move,
+    .items_open = store_sqlite_items_open,
+    .changes_open = store_sqlite_changes_open,
+    .items_in_range_open = store_sqlite_items_in_range_open,
+    .children_open = store_sqlite_children_open,
+    .all_colls_open = store_sqlite_all_colls_open,
+    .cursor_next_item = store_sqlite_cursor_next_item,
+    .cursor_next_coll = store_sqlite_cursor_next_coll,
+    .cursor_close = store_sqlite_cursor_close,
+    .prop_set = store_sqlite_prop_set,
+    .prop_del = store_sqlite_prop_del,
+    .prop_get = store_sqlite_prop_get,
+    .prop_list = store_sqlite_prop_list,
+    .prop_copy = store_sqlite_prop_copy,
+    .item_touch = store_sqlite_item_touch,
+    .item_get_by_id = store_sqlite_item_get_by_id,
+    .changes_count = store_sqlite_changes_count,
+    .pool_set_change_hook = store_sqlite_pool_set_change_hook,
+    .eas_device_touch = store_sqlite_eas_device_touch,
+    .eas_device_get = store_sqlite_eas_device_get,
+    .eas_device_seen = store_sqlite_eas_device_seen,
+    .eas_device_set_policy = store_sqlite_eas_device_set_policy,
+    .eas_device_set_info = store_sqlite_eas_device_set_info,
+    .eas_device_list = store_sqlite_eas_device_list,
+    .eas_device_del = store_sqlite_eas_device_del,
+    .eas_blob_put = store_sqlite_eas_blob_put,
+    .eas_blob_get = store_sqlite_eas_blob_get,
+    .eas_blob_del = store_sqlite_eas_blob_del,
+    .eas_sync_get = store_sqlite_eas_sync_get,
+    .eas_sync_cursor = store_sqlite_eas_sync_cursor,
+    .eas_sync_put = store_sqlite_eas_sync_put,
+    .eas_sync_reset = store_sqlite_eas_sync_reset,
+    .eas_member_get = store_sqlite_eas_member_get,
+    .eas_member_put = store_sqlite_eas_member_put,
+    .eas_member_del = store_sqlite_eas_member_del,
+    .eas_member_count = store_sqlite_eas_member_count,
+    .eas_members_aged_open = store_sqlite_eas_members_aged_open,
+    .sub_create = store_sqlite_sub_create,
+    .sub_get = store_sqlite_sub_get,
+    .sub_revoke = store_sqlite_sub_revoke,
+    .sub_list = store_sqlite_sub_list,
+    .share_set = store_sqlite_share_set,
+    .share_del = store_sqlite_share_del,
+    .share_get = store_sqlite_share_get,
+    .share_lookup = store_sqlite_share_lookup,
+    .share_list_of_sharee = store_sqlite_share_list_of_sharee,
+    .share_list_of_coll = store_sqlite_share_list_of_coll,
+    .share_list_of_owner = store_sqlite_share_list_of_owner,
+    .principal_get_by_id = store_sqlite_principal_get_by_id,
+    .sched_addr_add = store_sqlite_sched_addr_add,
+    .sched_addr_del = store_sqlite_sched_addr_del,
+    .sched_addr_lookup = store_sqlite_sched_addr_lookup,
+    .sched_addr_list = store_sqlite_sched_addr_list,
+    .items_open_cols = store_sqlite_items_open_cols,
+    .changes_open_cols = store_sqlite_changes_open_cols,
+    .imip_enqueue = store_sqlite_imip_enqueue,
+    .imip_next_due = store_sqlite_imip_next_due,
+    .imip_next_time = store_sqlite_imip_next_time,
+    .imip_get = store_sqlite_imip_get,
+    .imip_tried = store_sqlite_imip_tried,
+    .imip_retry = store_sqlite_imip_retry,
+    .imip_list = store_sqlite_imip_list,
+};

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 #include "util/timeutil.h"
 
 enum {
@@ -109,13 +109,13 @@ static enum store_rc check_db(sqlite3 *db, char *msg)
     return out;
 }
 
-enum store_rc store_check(struct store *s)
+enum store_rc store_sqlite_check(struct store *s)
 {
     if (store_in_txn(s)) {
         return store_db_fail_msg(s, STORE_IO, "store_check inside a transaction");
     }
     char msg[STORE_MSG_MAX] = "";
-    enum store_rc rc = check_db(s->db, msg);
+    enum store_rc rc = check_db(sq(s)->db, msg);
     if (rc != STORE_OK) {
         store_db_fail_msg(s, rc, msg);
     }
@@ -188,7 +188,7 @@ static enum store_rc write_backup(struct store *s, const char *tmp, char *msg)
         return r;
     }
     enum store_rc out = STORE_OK;
-    rc = copy_all(to, s->db);
+    rc = copy_all(to, sq(s)->db);
     if (rc != SQLITE_OK) {
         out = msg_fail(msg, map_sqlite(rc), "copy failed: %s", sqlite3_errstr(rc));
     } else if ((rc = exec_db(to, "PRAGMA journal_mode = DELETE")) != SQLITE_OK) {
@@ -203,7 +203,7 @@ static enum store_rc write_backup(struct store *s, const char *tmp, char *msg)
     return out;
 }
 
-enum store_rc store_backup(struct store *s, const char *dest_path)
+enum store_rc store_sqlite_backup(struct store *s, const char *dest_path)
 {
     if (store_in_txn(s)) {
         return store_db_fail_msg(s, STORE_IO, "store_backup inside a transaction");

@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 #include "util/timeutil.h"
 
 /* Runs a single-row collection query; STORE_NOTFOUND when it returns nothing. */
@@ -29,7 +29,7 @@ coll_row(struct store *s, sqlite3_stmt *st, struct arena *arena, struct store_co
 }
 
 enum store_rc
-store_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_coll *out)
+store_sqlite_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_coll *out)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_COLL_GET);
     if (!st) {
@@ -39,7 +39,7 @@ store_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_c
     return coll_row(s, st, arena, out);
 }
 
-enum store_rc store_coll_lookup(
+enum store_rc store_sqlite_coll_lookup(
     struct store *s, uint64_t parent, const char *name, struct arena *arena, struct store_coll *out)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_COLL_LOOKUP);
@@ -58,12 +58,12 @@ static enum store_rc check_name_free(struct store *s, uint64_t parent, const cha
     return rc == STORE_OK ? store_db_check_no_child(s, parent, name) : rc;
 }
 
-enum store_rc store_coll_create(struct store *s,
-                                uint64_t parent,
-                                const char *name,
-                                enum store_coll_kind kind,
-                                struct arena *arena,
-                                struct store_coll *out)
+enum store_rc store_sqlite_coll_create(struct store *s,
+                                       uint64_t parent,
+                                       const char *name,
+                                       enum store_coll_kind kind,
+                                       struct arena *arena,
+                                       struct store_coll *out)
 {
     if (!store_db_name_ok(name)) {
         return store_db_fail_msg(s, STORE_LIMIT, "collection name length out of bounds");
@@ -93,7 +93,7 @@ enum store_rc store_coll_create(struct store *s,
     if (rc != STORE_OK) {
         return rc;
     }
-    uint64_t id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    uint64_t id = (uint64_t)sqlite3_last_insert_rowid(sq(s)->db);
     rc = store_db_bump(s, parent, NULL);
     if (rc == STORE_OK && out) {
         rc = store_coll_get(s, id, arena, out);
@@ -101,7 +101,7 @@ enum store_rc store_coll_create(struct store *s,
     return rc;
 }
 
-enum store_rc store_coll_set_comps(struct store *s, uint64_t id, unsigned comps)
+enum store_rc store_sqlite_coll_set_comps(struct store *s, uint64_t id, unsigned comps)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_COLL_SET_COMPS);
     if (!st) {
@@ -110,14 +110,14 @@ enum store_rc store_coll_set_comps(struct store *s, uint64_t id, unsigned comps)
     store_db_bind_u64(st, 1, id);
     sqlite3_bind_int64(st, 2, comps);
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
         rc = store_db_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }
     return rc;
 }
 
 enum store_rc
-store_coll_usage(struct store *s, uint64_t id, uint64_t *items_out, uint64_t *bytes_out)
+store_sqlite_coll_usage(struct store *s, uint64_t id, uint64_t *items_out, uint64_t *bytes_out)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_COLL_USAGE);
     if (!st) {
@@ -137,7 +137,7 @@ store_coll_usage(struct store *s, uint64_t id, uint64_t *items_out, uint64_t *by
  * boxes are found through the items); deleting the row then
  * cascades through sub-collections (parent), items and their content, and tombstones, each
  * by an index on the referencing column, so the cost is O(rows deleted). */
-enum store_rc store_coll_delete(struct store *s, uint64_t id)
+enum store_rc store_sqlite_coll_delete(struct store *s, uint64_t id)
 {
     struct store_coll c;
     enum store_rc rc = store_coll_get(s, id, NULL, &c);
@@ -183,7 +183,7 @@ static enum store_rc check_not_below(struct store *s, uint64_t id, uint64_t targ
 }
 
 enum store_rc
-store_coll_move(struct store *s, uint64_t id, uint64_t new_parent, const char *new_name)
+store_sqlite_coll_move(struct store *s, uint64_t id, uint64_t new_parent, const char *new_name)
 {
     if (!store_db_name_ok(new_name)) {
         return store_db_fail_msg(s, STORE_LIMIT, "collection name length out of bounds");
@@ -225,12 +225,12 @@ store_coll_move(struct store *s, uint64_t id, uint64_t new_parent, const char *n
     return rc;
 }
 
-enum store_rc store_coll_touch(struct store *s, uint64_t id, uint64_t *modseq_out)
+enum store_rc store_sqlite_coll_touch(struct store *s, uint64_t id, uint64_t *modseq_out)
 {
     return store_db_bump(s, id, modseq_out);
 }
 
-enum store_rc store_coll_reset_history(struct store *s, uint64_t id)
+enum store_rc store_sqlite_coll_reset_history(struct store *s, uint64_t id)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_COLL_RESET);
     if (!st) {
@@ -243,7 +243,7 @@ enum store_rc store_coll_reset_history(struct store *s, uint64_t id)
     sqlite3_bind_blob(st, 3, guid, STORE_GUID_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, time_now());
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }
     if (rc != STORE_OK) {
@@ -257,7 +257,8 @@ enum store_rc store_coll_reset_history(struct store *s, uint64_t id)
     return store_db_exec(s, st);
 }
 
-enum store_rc store_prune_all_tombstones(struct store *s, int64_t older_than, size_t *colls_out)
+enum store_rc
+store_sqlite_prune_all_tombstones(struct store *s, int64_t older_than, size_t *colls_out)
 {
     /* The ids first, in one snapshot: the cursor reads the table the prunes write. */
     struct store_cursor *cur = NULL;
@@ -313,7 +314,7 @@ enum store_rc store_prune_all_tombstones(struct store *s, int64_t older_than, si
 }
 
 /* O(tombstones of the collection): deleted_at has no index, pruning is a maintenance job. */
-enum store_rc store_coll_prune_tombstones(struct store *s, uint64_t id, int64_t older_than)
+enum store_rc store_sqlite_coll_prune_tombstones(struct store *s, uint64_t id, int64_t older_than)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_COLL_TOMB_PRUNE_MAX);
     if (!st) {

@@ -3,14 +3,14 @@
  * of each (device, collection), membership, and aged members; plus the two item queries
  * ActiveSync needs that are protocol-neutral (an item by id, a capped change count). Stores
  * numbers, keys and opaque bytes the eas layer encodes; never decodes them. Its statements
- * are its own table below, cached per connection in s->eas_stmts. */
+ * are its own table below, cached per connection in sq(s)->eas_stmts. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 
 /* Columns of a device row, decoded by read_device(). */
 #define DEV_COLS                                                                            \
@@ -106,25 +106,25 @@ static const char *const eas_sql[E_COUNT] = {
 /* The cached statement `id` (reset and unbound between uses), or NULL with the error set. */
 static sqlite3_stmt *eas_stmt(struct store *s, enum eas_stmt_id id)
 {
-    if (!s->eas_stmts) {
-        s->eas_stmts = calloc(E_COUNT, sizeof(*s->eas_stmts));
-        if (!s->eas_stmts) {
+    if (!sq(s)->eas_stmts) {
+        sq(s)->eas_stmts = calloc(E_COUNT, sizeof(*sq(s)->eas_stmts));
+        if (!sq(s)->eas_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &s->eas_stmts[id], eas_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->eas_stmts[id], eas_sql[id]);
 }
 
 void store_db_eas_free(struct store *s)
 {
-    if (!s->eas_stmts) {
+    if (!sq(s)->eas_stmts) {
         return;
     }
     for (int i = 0; i < E_COUNT; i++) {
-        sqlite3_finalize(s->eas_stmts[i]);
+        sqlite3_finalize(sq(s)->eas_stmts[i]);
     }
-    free(s->eas_stmts);
-    s->eas_stmts = NULL;
+    free(sq(s)->eas_stmts);
+    sq(s)->eas_stmts = NULL;
 }
 
 /* Binds a byte string, or NULL when it is empty. */
@@ -244,11 +244,11 @@ static sqlite3_stmt *device_stmt(struct store *s,
     return st;
 }
 
-enum store_rc store_eas_device_get(struct store *s,
-                                   uint64_t principal,
-                                   const char *device_id,
-                                   struct arena *arena,
-                                   struct store_eas_device *out)
+enum store_rc store_sqlite_eas_device_get(struct store *s,
+                                          uint64_t principal,
+                                          const char *device_id,
+                                          struct arena *arena,
+                                          struct store_eas_device *out)
 {
     char key[STORE_EAS_ID_MAX + 1];
     enum store_rc rc = STORE_OK;
@@ -306,16 +306,16 @@ static enum store_rc device_create(struct store *s,
     return rc == STORE_CONFLICT ? store_db_fail_msg(s, STORE_NOTFOUND, "no such principal") : rc;
 }
 
-enum store_rc store_eas_device_touch(struct store *s,
-                                     uint64_t principal,
-                                     const char *device_id,
-                                     const char *device_type,
-                                     const char *user_agent,
-                                     const char *protocol,
-                                     int64_t now,
-                                     unsigned max_devices,
-                                     struct arena *arena,
-                                     struct store_eas_device *out)
+enum store_rc store_sqlite_eas_device_touch(struct store *s,
+                                            uint64_t principal,
+                                            const char *device_id,
+                                            const char *device_type,
+                                            const char *user_agent,
+                                            const char *protocol,
+                                            int64_t now,
+                                            unsigned max_devices,
+                                            struct arena *arena,
+                                            struct store_eas_device *out)
 {
     if (!text_ok(device_type, 0, STORE_EAS_ID_MAX, true) ||
         !text_ok(user_agent, 0, STORE_EAS_TEXT_MAX, true) ||
@@ -350,13 +350,13 @@ enum store_rc store_eas_device_touch(struct store *s,
 static enum store_rc exec_changing(struct store *s, sqlite3_stmt *st, const char *missing)
 {
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, missing);
     }
     return rc;
 }
 
-enum store_rc store_eas_device_seen(struct store *s, uint64_t device, int64_t when)
+enum store_rc store_sqlite_eas_device_seen(struct store *s, uint64_t device, int64_t when)
 {
     sqlite3_stmt *st = eas_stmt(s, E_DEVICE_SEEN);
     if (!st) {
@@ -367,8 +367,10 @@ enum store_rc store_eas_device_seen(struct store *s, uint64_t device, int64_t wh
     return store_db_exec(s, st);
 }
 
-enum store_rc
-store_eas_device_set_policy(struct store *s, uint64_t device, uint32_t pending, uint32_t final_key)
+enum store_rc store_sqlite_eas_device_set_policy(struct store *s,
+                                                 uint64_t device,
+                                                 uint32_t pending,
+                                                 uint32_t final_key)
 {
     sqlite3_stmt *st = eas_stmt(s, E_DEVICE_SET_POLICY);
     if (!st) {
@@ -380,8 +382,9 @@ store_eas_device_set_policy(struct store *s, uint64_t device, uint32_t pending, 
     return exec_changing(s, st, "no such device");
 }
 
-enum store_rc
-store_eas_device_set_info(struct store *s, uint64_t device, const struct store_eas_device *info)
+enum store_rc store_sqlite_eas_device_set_info(struct store *s,
+                                               uint64_t device,
+                                               const struct store_eas_device *info)
 {
     const char *const fields[] = {info->model,          info->friendly_name, info->os,
                                   info->os_language,    info->imei,          info->phone_number,
@@ -415,8 +418,10 @@ static int device_list_row(sqlite3_stmt *st, void *cb)
     return c->fn(c->ctx, &d);
 }
 
-enum store_rc
-store_eas_device_list(struct store *s, uint64_t principal, store_eas_device_fn *fn, void *ctx)
+enum store_rc store_sqlite_eas_device_list(struct store *s,
+                                           uint64_t principal,
+                                           store_eas_device_fn *fn,
+                                           void *ctx)
 {
     sqlite3_stmt *st = eas_stmt(s, E_DEVICE_LIST);
     if (!st) {
@@ -427,7 +432,8 @@ store_eas_device_list(struct store *s, uint64_t principal, store_eas_device_fn *
     return store_db_each_row(s, st, device_list_row, &cb);
 }
 
-enum store_rc store_eas_device_del(struct store *s, uint64_t principal, const char *device_id)
+enum store_rc
+store_sqlite_eas_device_del(struct store *s, uint64_t principal, const char *device_id)
 {
     char key[STORE_EAS_ID_MAX + 1];
     enum store_rc rc = STORE_OK;
@@ -456,8 +462,8 @@ static sqlite3_stmt *blob_stmt(
     return st;
 }
 
-enum store_rc
-store_eas_blob_put(struct store *s, uint64_t device, const char *name, const void *p, size_t n)
+enum store_rc store_sqlite_eas_blob_put(
+    struct store *s, uint64_t device, const char *name, const void *p, size_t n)
 {
     enum store_rc rc = STORE_OK;
     sqlite3_stmt *st = blob_stmt(s, E_BLOB_PUT, device, name, &rc);
@@ -470,12 +476,12 @@ store_eas_blob_put(struct store *s, uint64_t device, const char *name, const voi
     return rc == STORE_CONFLICT ? store_db_fail_msg(s, STORE_NOTFOUND, "no such device") : rc;
 }
 
-enum store_rc store_eas_blob_get(struct store *s,
-                                 uint64_t device,
-                                 const char *name,
-                                 struct arena *arena,
-                                 const void **p_out,
-                                 size_t *n_out)
+enum store_rc store_sqlite_eas_blob_get(struct store *s,
+                                        uint64_t device,
+                                        const char *name,
+                                        struct arena *arena,
+                                        const void **p_out,
+                                        size_t *n_out)
 {
     enum store_rc rc = STORE_OK;
     sqlite3_stmt *st = blob_stmt(s, E_BLOB_GET, device, name, &rc);
@@ -494,7 +500,7 @@ enum store_rc store_eas_blob_get(struct store *s,
     return rc;
 }
 
-enum store_rc store_eas_blob_del(struct store *s, uint64_t device, const char *name)
+enum store_rc store_sqlite_eas_blob_del(struct store *s, uint64_t device, const char *name)
 {
     enum store_rc rc = STORE_OK;
     sqlite3_stmt *st = blob_stmt(s, E_BLOB_DEL, device, name, &rc);
@@ -528,7 +534,7 @@ member_stmt(struct store *s, enum eas_stmt_id id, uint64_t device, uint64_t coll
 }
 
 enum store_rc
-store_eas_sync_cursor(struct store *s, uint64_t device, uint64_t coll, uint64_t *cursor_out)
+store_sqlite_eas_sync_cursor(struct store *s, uint64_t device, uint64_t coll, uint64_t *cursor_out)
 {
     sqlite3_stmt *st = key_stmt(s, E_SYNC_CURSOR, device, coll);
     if (!st) {
@@ -542,11 +548,11 @@ store_eas_sync_cursor(struct store *s, uint64_t device, uint64_t coll, uint64_t 
     return rc;
 }
 
-enum store_rc store_eas_sync_get(struct store *s,
-                                 uint64_t device,
-                                 uint64_t coll,
-                                 struct arena *arena,
-                                 struct store_eas_sync *out)
+enum store_rc store_sqlite_eas_sync_get(struct store *s,
+                                        uint64_t device,
+                                        uint64_t coll,
+                                        struct arena *arena,
+                                        struct store_eas_sync *out)
 {
     sqlite3_stmt *st = key_stmt(s, E_SYNC_GET, device, coll);
     if (!st) {
@@ -570,7 +576,7 @@ enum store_rc store_eas_sync_get(struct store *s,
     return rc;
 }
 
-enum store_rc store_eas_sync_put(struct store *s, const struct store_eas_sync *in)
+enum store_rc store_sqlite_eas_sync_put(struct store *s, const struct store_eas_sync *in)
 {
     if (!text_ok(in->key_cur, 1, STORE_EAS_KEY_MAX, false) ||
         !text_ok(in->key_prev, 0, STORE_EAS_KEY_MAX, true)) {
@@ -595,13 +601,13 @@ enum store_rc store_eas_sync_put(struct store *s, const struct store_eas_sync *i
                                 : rc;
 }
 
-enum store_rc store_eas_sync_reset(struct store *s, uint64_t device, uint64_t coll)
+enum store_rc store_sqlite_eas_sync_reset(struct store *s, uint64_t device, uint64_t coll)
 {
     sqlite3_stmt *st = key_stmt(s, E_SYNC_RESET, device, coll);
     return st ? store_db_exec(s, st) : STORE_IO;
 }
 
-enum store_rc store_eas_member_get(
+enum store_rc store_sqlite_eas_member_get(
     struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t *modseq_out)
 {
     sqlite3_stmt *st = member_stmt(s, E_MEMBER_GET, device, coll, item);
@@ -618,7 +624,7 @@ enum store_rc store_eas_member_get(
     return rc;
 }
 
-enum store_rc store_eas_member_put(
+enum store_rc store_sqlite_eas_member_put(
     struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t modseq)
 {
     sqlite3_stmt *st = member_stmt(s, E_MEMBER_PUT, device, coll, item);
@@ -631,14 +637,15 @@ enum store_rc store_eas_member_put(
     return rc == STORE_CONFLICT ? store_db_fail_msg(s, STORE_NOTFOUND, "no sync state") : rc;
 }
 
-enum store_rc store_eas_member_del(struct store *s, uint64_t device, uint64_t coll, uint64_t item)
+enum store_rc
+store_sqlite_eas_member_del(struct store *s, uint64_t device, uint64_t coll, uint64_t item)
 {
     sqlite3_stmt *st = member_stmt(s, E_MEMBER_DEL, device, coll, item);
     return st ? store_db_exec(s, st) : STORE_IO;
 }
 
 enum store_rc
-store_eas_member_count(struct store *s, uint64_t device, uint64_t coll, uint64_t *n_out)
+store_sqlite_eas_member_count(struct store *s, uint64_t device, uint64_t coll, uint64_t *n_out)
 {
     sqlite3_stmt *st = key_stmt(s, E_MEMBER_COUNT, device, coll);
     if (!st) {
@@ -650,12 +657,12 @@ store_eas_member_count(struct store *s, uint64_t device, uint64_t coll, uint64_t
     return rc;
 }
 
-enum store_rc store_eas_members_aged_open(struct store *s,
-                                          uint64_t device,
-                                          uint64_t coll,
-                                          int64_t cutoff,
-                                          unsigned limit,
-                                          struct store_cursor **out)
+enum store_rc store_sqlite_eas_members_aged_open(struct store *s,
+                                                 uint64_t device,
+                                                 uint64_t coll,
+                                                 int64_t cutoff,
+                                                 unsigned limit,
+                                                 struct store_cursor **out)
 {
     sqlite3_stmt *st = store_db_cursor_open(s, CQ_EAS_AGED, out);
     if (!st) {
@@ -671,20 +678,20 @@ enum store_rc store_eas_members_aged_open(struct store *s,
 /* ---------------------------------------------------------------------------------------- */
 /* Item queries */
 
-enum store_rc store_item_get_by_id(struct store *s,
-                                   uint64_t coll,
-                                   uint64_t id,
-                                   enum store_item_flags flags,
-                                   struct arena *arena,
-                                   struct store_item *out)
+enum store_rc store_sqlite_item_get_by_id(struct store *s,
+                                          uint64_t coll,
+                                          uint64_t id,
+                                          enum store_item_flags flags,
+                                          struct arena *arena,
+                                          struct store_item *out)
 {
     bool content = (flags & STORE_ITEM_CONTENT) != 0;
     sqlite3_stmt *st = key_stmt(s, content ? E_ITEM_GET_BY_ID_CONTENT : E_ITEM_GET_BY_ID, coll, id);
     return st ? store_db_item_row(s, st, content, arena, out) : STORE_IO;
 }
 
-enum store_rc
-store_changes_count(struct store *s, uint64_t coll, uint64_t since, uint64_t cap, uint64_t *n_out)
+enum store_rc store_sqlite_changes_count(
+    struct store *s, uint64_t coll, uint64_t since, uint64_t cap, uint64_t *n_out)
 {
     sqlite3_stmt *st = key_stmt(s, E_CHANGES_COUNT, coll, since);
     if (!st) {

@@ -1,14 +1,14 @@
 /* store/store_sqlite_imip.c: the iMIP outbox in the SQLite engine (schema/013_imip.sql,
  * store.h "The iMIP outbox"). Its statements are its own table below, cached per connection
- * in s->imip_stmts. Keeps message bytes and delivery state; knows nothing of SMTP, MIME or
- * iTIP. */
+ * in the connection's imip_stmts. Keeps message bytes and delivery state; knows nothing of SMTP,
+ * MIME or iTIP. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 #include "util/arena.h"
 #include "util/timeutil.h"
 
@@ -43,25 +43,25 @@ static const char *const imip_sql[M_COUNT] = {
 
 static sqlite3_stmt *imip_stmt(struct store *s, enum imip_stmt_id id)
 {
-    if (!s->imip_stmts) {
-        s->imip_stmts = calloc(M_COUNT, sizeof(*s->imip_stmts));
-        if (!s->imip_stmts) {
+    if (!sq(s)->imip_stmts) {
+        sq(s)->imip_stmts = calloc(M_COUNT, sizeof(*sq(s)->imip_stmts));
+        if (!sq(s)->imip_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &s->imip_stmts[id], imip_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->imip_stmts[id], imip_sql[id]);
 }
 
 void store_db_imip_free(struct store *s)
 {
-    if (!s->imip_stmts) {
+    if (!sq(s)->imip_stmts) {
         return;
     }
     for (int i = 0; i < M_COUNT; i++) {
-        sqlite3_finalize(s->imip_stmts[i]);
+        sqlite3_finalize(sq(s)->imip_stmts[i]);
     }
-    free(s->imip_stmts);
-    s->imip_stmts = NULL;
+    free(sq(s)->imip_stmts);
+    sq(s)->imip_stmts = NULL;
 }
 
 static bool filled(const char *v)
@@ -69,7 +69,8 @@ static bool filled(const char *v)
     return v && *v;
 }
 
-enum store_rc store_imip_enqueue(struct store *s, const struct store_imip_in *in, uint64_t *id_out)
+enum store_rc
+store_sqlite_imip_enqueue(struct store *s, const struct store_imip_in *in, uint64_t *id_out)
 {
     if (!filled(in->mail_from) || !filled(in->rcpt_to) || !filled(in->method) || !filled(in->uid) ||
         !in->message || !in->size) {
@@ -94,7 +95,7 @@ enum store_rc store_imip_enqueue(struct store *s, const struct store_imip_in *in
     sqlite3_bind_int64(st, 9, in->next_try);
     enum store_rc rc = store_db_exec(s, st);
     if (rc == STORE_OK && id_out) {
-        *id_out = (uint64_t)sqlite3_last_insert_rowid(s->db);
+        *id_out = (uint64_t)sqlite3_last_insert_rowid(sq(s)->db);
     }
     return rc;
 }
@@ -117,8 +118,10 @@ static void read_msg(sqlite3_stmt *st, struct arena *arena, struct store_imip_ms
     out->last_error = store_db_col_text(st, 11, arena);
 }
 
-enum store_rc
-store_imip_next_due(struct store *s, int64_t now, struct arena *arena, struct store_imip_msg *out)
+enum store_rc store_sqlite_imip_next_due(struct store *s,
+                                         int64_t now,
+                                         struct arena *arena,
+                                         struct store_imip_msg *out)
 {
     sqlite3_stmt *st = imip_stmt(s, M_DUE);
     if (!st) {
@@ -135,7 +138,7 @@ store_imip_next_due(struct store *s, int64_t now, struct arena *arena, struct st
     return rc;
 }
 
-enum store_rc store_imip_next_time(struct store *s, int64_t *out)
+enum store_rc store_sqlite_imip_next_time(struct store *s, int64_t *out)
 {
     sqlite3_stmt *st = imip_stmt(s, M_NEXT_TIME);
     if (!st) {
@@ -154,7 +157,7 @@ enum store_rc store_imip_next_time(struct store *s, int64_t *out)
 }
 
 enum store_rc
-store_imip_get(struct store *s, uint64_t id, struct arena *arena, struct store_imip_msg *out)
+store_sqlite_imip_get(struct store *s, uint64_t id, struct arena *arena, struct store_imip_msg *out)
 {
     sqlite3_stmt *st = imip_stmt(s, M_GET);
     if (!st) {
@@ -174,18 +177,18 @@ store_imip_get(struct store *s, uint64_t id, struct arena *arena, struct store_i
 /* STORE_NOTFOUND with a message when the last statement changed no row. */
 static enum store_rc changed_one(struct store *s, enum store_rc rc)
 {
-    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such imip message");
     }
     return rc;
 }
 
-enum store_rc store_imip_tried(struct store *s,
-                               uint64_t id,
-                               enum store_imip_state state,
-                               int64_t now,
-                               int64_t next_try,
-                               const char *error)
+enum store_rc store_sqlite_imip_tried(struct store *s,
+                                      uint64_t id,
+                                      enum store_imip_state state,
+                                      int64_t now,
+                                      int64_t next_try,
+                                      const char *error)
 {
     sqlite3_stmt *st = imip_stmt(s, M_TRIED);
     if (!st) {
@@ -199,7 +202,7 @@ enum store_rc store_imip_tried(struct store *s,
     return changed_one(s, store_db_exec(s, st));
 }
 
-enum store_rc store_imip_retry(struct store *s, uint64_t id, int64_t now)
+enum store_rc store_sqlite_imip_retry(struct store *s, uint64_t id, int64_t now)
 {
     sqlite3_stmt *st = imip_stmt(s, M_RETRY);
     if (!st) {
@@ -223,7 +226,7 @@ static int list_row(sqlite3_stmt *st, void *cb)
     return l->fn(l->ctx, &m);
 }
 
-enum store_rc store_imip_list(struct store *s, store_imip_fn *fn, void *ctx)
+enum store_rc store_sqlite_imip_list(struct store *s, store_imip_fn *fn, void *ctx)
 {
     sqlite3_stmt *st = imip_stmt(s, M_LIST);
     if (!st) {

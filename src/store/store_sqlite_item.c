@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 #include "util/timeutil.h"
 
 /* ---------------------------------------------------------------------------------------- */
@@ -61,12 +61,12 @@ enum store_rc store_db_item_row(struct store *s,
     return rc;
 }
 
-enum store_rc store_item_get(struct store *s,
-                             uint64_t coll,
-                             const char *name,
-                             enum store_item_flags flags,
-                             struct arena *arena,
-                             struct store_item *out)
+enum store_rc store_sqlite_item_get(struct store *s,
+                                    uint64_t coll,
+                                    const char *name,
+                                    enum store_item_flags flags,
+                                    struct arena *arena,
+                                    struct store_item *out)
 {
     bool content = (flags & STORE_ITEM_CONTENT) != 0;
     sqlite3_stmt *st = store_db_stmt(s, content ? S_ITEM_GET_CONTENT : S_ITEM_GET);
@@ -98,7 +98,7 @@ enum store_rc store_item_get(struct store *s,
     return rc;
 }
 
-enum store_rc store_item_get_by_uid(
+enum store_rc store_sqlite_item_get_by_uid(
     struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_ITEM_GET_BY_UID);
@@ -267,7 +267,7 @@ spans_each(struct store *s, enum store_db_stmt_id stmt, uint64_t id, int64_t arg
         if (rc != STORE_OK) {
             return rc;
         }
-        if (sqlite3_changes(s->db) == 0) {
+        if (sqlite3_changes(sq(s)->db) == 0) {
             break;
         }
     }
@@ -309,13 +309,13 @@ static enum store_rc put_instances(struct store *s, uint64_t id, const struct st
 
 /* Checks in order, so that a refused put writes nothing: the name is no child collection,
  * the uid is free, the collection exists (the bump). */
-enum store_rc store_item_put(struct store *s,
-                             uint64_t coll,
-                             const char *name,
-                             const struct store_item_in *in,
-                             struct arena *arena,
-                             struct store_item *out,
-                             bool *created_out)
+enum store_rc store_sqlite_item_put(struct store *s,
+                                    uint64_t coll,
+                                    const char *name,
+                                    const struct store_item_in *in,
+                                    struct arena *arena,
+                                    struct store_item *out,
+                                    bool *created_out)
 {
     if (!store_db_name_ok(name)) {
         return store_db_fail_msg(s, STORE_LIMIT, "item name length out of bounds");
@@ -387,7 +387,7 @@ static enum store_rc tombstone(struct store *s,
 
 /* The row goes (its content cascades), the collection's modseq moves on, and a tombstone at
  * that modseq records the delete (exchange-replication.md §3.9), then the dead properties. */
-enum store_rc store_item_delete(struct store *s, uint64_t coll, const char *name)
+enum store_rc store_sqlite_item_delete(struct store *s, uint64_t coll, const char *name)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_ITEM_DELETE);
     if (!st) {
@@ -445,7 +445,7 @@ static enum store_rc check_uid_of(struct store *s, uint64_t to_coll, uint64_t id
 /* Every check runs before the first write, so a refused move writes nothing. The row keeps
  * its id, content and dead properties; the source gets a tombstone, the target a new
  * modseq that is also the item's created_modseq there (exchange-replication.md §1.2). */
-enum store_rc store_item_move(
+enum store_rc store_sqlite_item_move(
     struct store *s, uint64_t coll, const char *name, uint64_t to_coll, const char *to_name)
 {
     if (!store_db_name_ok(to_name)) {
@@ -497,7 +497,7 @@ enum store_rc store_item_move(
     return rc;
 }
 
-enum store_rc store_item_touch(struct store *s, uint64_t coll, const char *name)
+enum store_rc store_sqlite_item_touch(struct store *s, uint64_t coll, const char *name)
 {
     uint64_t id = 0;
     uint64_t created = 0;
@@ -566,14 +566,21 @@ static const char *const cursor_sql[CQ_COUNT] = {
                         "tombstones WHERE coll = ?1 AND modseq > ?2 ORDER BY 3",
 };
 
-struct store_cursor {
-    struct store *s;
-    sqlite3_stmt *stmt; /* owned while open; back to s->idle_cursors[query] on close */
+/* A cursor of this engine: store_int.h's head (the connection), then the statement. */
+struct store_sqlite_cursor {
+    struct store_cursor base;
+    sqlite3_stmt
+        *stmt; /* owned while open; back to the connection's idle_cursors[query] on close */
     enum store_db_cursor_id query;
     uint64_t coll; /* listings: the collection of every row */
 };
 
-static bool cursor_is_listing(const struct store_cursor *c)
+static struct store_sqlite_cursor *sqc(struct store_cursor *c)
+{
+    return (struct store_sqlite_cursor *)c;
+}
+
+static bool cursor_is_listing(const struct store_sqlite_cursor *c)
 {
     return c->query == CQ_LIST_BY_NAME || c->query == CQ_LIST_BY_MODSEQ ||
            c->query == CQ_LIST_CHANGES;
@@ -581,7 +588,7 @@ static bool cursor_is_listing(const struct store_cursor *c)
 
 /* A listing's row: LIST_COLS and the tombstone flag. The name is borrowed like a full row's;
  * everything else of the item is zero. */
-static void read_listing_row(const struct store_cursor *c, struct store_item *out)
+static void read_listing_row(const struct store_sqlite_cursor *c, struct store_item *out)
 {
     sqlite3_stmt *st = c->stmt;
     memset(out, 0, sizeof(*out));
@@ -597,7 +604,8 @@ static void read_listing_row(const struct store_cursor *c, struct store_item *ou
 
 static bool cursor_is_coll(const struct store_cursor *c)
 {
-    return c->query == CQ_CHILDREN || c->query == CQ_ALL_COLLS;
+    enum store_db_cursor_id q = ((const struct store_sqlite_cursor *)c)->query;
+    return q == CQ_CHILDREN || q == CQ_ALL_COLLS;
 }
 
 /* Takes the idle statement of `query`, or prepares one when it is in use by another open
@@ -605,41 +613,43 @@ static bool cursor_is_coll(const struct store_cursor *c)
 static enum store_rc
 cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor **out)
 {
-    sqlite3_stmt *st = s->idle_cursors[query];
-    s->idle_cursors[query] = NULL;
+    sqlite3_stmt *st = sq(s)->idle_cursors[query];
+    sq(s)->idle_cursors[query] = NULL;
     enum store_rc rc = store_db_prepare(s, cursor_sql[query], &st);
     if (rc != STORE_OK) {
-        s->idle_cursors[query] = st; /* a fault on a reused statement: kept for the next */
+        sq(s)->idle_cursors[query] = st; /* a fault on a reused statement: kept for the next */
         return rc;
     }
-    struct store_cursor *c = calloc(1, sizeof(*c));
+    struct store_sqlite_cursor *c = calloc(1, sizeof(*c));
     if (!c) {
         abort();
     }
-    c->s = s;
+    c->base.s = s;
     c->stmt = st;
     c->query = query;
-    *out = c;
+    *out = &c->base;
     return STORE_OK;
 }
 
 sqlite3_stmt *
 store_db_cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor **out)
 {
-    return cursor_open(s, query, out) == STORE_OK ? (*out)->stmt : NULL;
+    return cursor_open(s, query, out) == STORE_OK ? sqc(*out)->stmt : NULL;
 }
 
-enum store_rc
-store_items_open(struct store *s, uint64_t coll, enum store_order order, struct store_cursor **out)
+enum store_rc store_sqlite_items_open(struct store *s,
+                                      uint64_t coll,
+                                      enum store_order order,
+                                      struct store_cursor **out)
 {
-    return store_items_open_cols(s, coll, order, STORE_COLS_ALL, out);
+    return store_sqlite_items_open_cols(s, coll, order, STORE_COLS_ALL, out);
 }
 
-enum store_rc store_items_open_cols(struct store *s,
-                                    uint64_t coll,
-                                    enum store_order order,
-                                    enum store_item_cols cols,
-                                    struct store_cursor **out)
+enum store_rc store_sqlite_items_open_cols(struct store *s,
+                                           uint64_t coll,
+                                           enum store_order order,
+                                           enum store_item_cols cols,
+                                           struct store_cursor **out)
 {
     bool list = cols == STORE_COLS_LISTING;
     enum store_db_cursor_id q = order == STORE_ORDER_NAME
@@ -647,40 +657,40 @@ enum store_rc store_items_open_cols(struct store *s,
                                     : (list ? CQ_LIST_BY_MODSEQ : CQ_ITEMS_BY_MODSEQ);
     enum store_rc rc = cursor_open(s, q, out);
     if (rc == STORE_OK) {
-        store_db_bind_u64((*out)->stmt, 1, coll);
-        (*out)->coll = coll;
+        store_db_bind_u64(sqc(*out)->stmt, 1, coll);
+        sqc(*out)->coll = coll;
     }
     return rc;
 }
 
 enum store_rc
-store_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out)
+store_sqlite_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out)
 {
-    return store_changes_open_cols(s, coll, since, STORE_COLS_ALL, out);
+    return store_sqlite_changes_open_cols(s, coll, since, STORE_COLS_ALL, out);
 }
 
-enum store_rc store_changes_open_cols(struct store *s,
-                                      uint64_t coll,
-                                      uint64_t since,
-                                      enum store_item_cols cols,
-                                      struct store_cursor **out)
+enum store_rc store_sqlite_changes_open_cols(struct store *s,
+                                             uint64_t coll,
+                                             uint64_t since,
+                                             enum store_item_cols cols,
+                                             struct store_cursor **out)
 {
     enum store_rc rc =
         cursor_open(s, cols == STORE_COLS_LISTING ? CQ_LIST_CHANGES : CQ_CHANGES, out);
     if (rc == STORE_OK) {
-        store_db_bind_u64((*out)->stmt, 1, coll);
-        store_db_bind_u64((*out)->stmt, 2, since);
-        (*out)->coll = coll;
+        store_db_bind_u64(sqc(*out)->stmt, 1, coll);
+        store_db_bind_u64(sqc(*out)->stmt, 2, since);
+        sqc(*out)->coll = coll;
     }
     return rc;
 }
 
-enum store_rc store_items_in_range_open(struct store *s,
-                                        uint64_t coll,
-                                        int64_t start,
-                                        int64_t end,
-                                        enum store_range_by by,
-                                        struct store_cursor **out)
+enum store_rc store_sqlite_items_in_range_open(struct store *s,
+                                               uint64_t coll,
+                                               int64_t start,
+                                               int64_t end,
+                                               enum store_range_by by,
+                                               struct store_cursor **out)
 {
     enum store_rc rc = cursor_open(s, CQ_RANGE, out);
     if (rc != STORE_OK) {
@@ -692,7 +702,7 @@ enum store_rc store_items_in_range_open(struct store *s,
         by == STORE_RANGE_SPAN ? STORE_DB_SPAN_SERIES : STORE_DB_SPAN_PLAIN;
     enum store_db_span_kind last =
         by == STORE_RANGE_SPAN ? STORE_DB_SPAN_PLAIN : STORE_DB_SPAN_INSTANCE;
-    sqlite3_stmt *st = (*out)->stmt;
+    sqlite3_stmt *st = sqc(*out)->stmt;
     store_db_bind_u64(st, 1, coll);
     sqlite3_bind_int64(st, 2, start);
     sqlite3_bind_int64(st, 3, end);
@@ -703,38 +713,38 @@ enum store_rc store_items_in_range_open(struct store *s,
     return STORE_OK;
 }
 
-enum store_rc store_children_open(struct store *s, uint64_t coll, struct store_cursor **out)
+enum store_rc store_sqlite_children_open(struct store *s, uint64_t coll, struct store_cursor **out)
 {
     enum store_rc rc = cursor_open(s, CQ_CHILDREN, out);
     if (rc == STORE_OK) {
-        store_db_bind_u64((*out)->stmt, 1, coll);
+        store_db_bind_u64(sqc(*out)->stmt, 1, coll);
     }
     return rc;
 }
 
-enum store_rc store_all_colls_open(struct store *s, struct store_cursor **out)
+enum store_rc store_sqlite_all_colls_open(struct store *s, struct store_cursor **out)
 {
     return cursor_open(s, CQ_ALL_COLLS, out);
 }
 
-enum store_rc store_cursor_next_item(struct store_cursor *c, struct store_item *row_out)
+enum store_rc store_sqlite_cursor_next_item(struct store_cursor *c, struct store_item *row_out)
 {
     if (cursor_is_coll(c)) {
         return store_db_fail_msg(c->s, STORE_IO, "not an item cursor");
     }
-    enum store_rc rc = store_db_step_one(c->s, c->stmt);
-    if (rc == STORE_OK && cursor_is_listing(c)) {
-        read_listing_row(c, row_out);
+    enum store_rc rc = store_db_step_one(c->s, sqc(c)->stmt);
+    if (rc == STORE_OK && cursor_is_listing(sqc(c))) {
+        read_listing_row(sqc(c), row_out);
     } else if (rc == STORE_OK) {
-        store_db_read_item(c->stmt, NULL, false, row_out);
-        row_out->is_tombstone =
-            c->query == CQ_CHANGES && sqlite3_column_int(c->stmt, STORE_DB_ITEM_NCOLS) == 1;
-        if (c->query == CQ_RANGE &&
-            sqlite3_column_type(c->stmt, STORE_DB_ITEM_NCOLS) != SQLITE_NULL) {
+        store_db_read_item(sqc(c)->stmt, NULL, false, row_out);
+        row_out->is_tombstone = sqc(c)->query == CQ_CHANGES &&
+                                sqlite3_column_int(sqc(c)->stmt, STORE_DB_ITEM_NCOLS) == 1;
+        if (sqc(c)->query == CQ_RANGE &&
+            sqlite3_column_type(sqc(c)->stmt, STORE_DB_ITEM_NCOLS) != SQLITE_NULL) {
             row_out->cal.has_instances = true;
-            row_out->cal.instances = sqlite3_column_blob(c->stmt, STORE_DB_ITEM_NCOLS);
+            row_out->cal.instances = sqlite3_column_blob(sqc(c)->stmt, STORE_DB_ITEM_NCOLS);
             row_out->cal.instances_size =
-                (size_t)sqlite3_column_bytes(c->stmt, STORE_DB_ITEM_NCOLS);
+                (size_t)sqlite3_column_bytes(sqc(c)->stmt, STORE_DB_ITEM_NCOLS);
             if (!row_out->cal.instances) {
                 row_out->cal.instances = ""; /* an empty index: no instance at all */
             }
@@ -743,29 +753,29 @@ enum store_rc store_cursor_next_item(struct store_cursor *c, struct store_item *
     return rc;
 }
 
-enum store_rc store_cursor_next_coll(struct store_cursor *c, struct store_coll *row_out)
+enum store_rc store_sqlite_cursor_next_coll(struct store_cursor *c, struct store_coll *row_out)
 {
     if (!cursor_is_coll(c)) {
         return store_db_fail_msg(c->s, STORE_IO, "not a collection cursor");
     }
-    enum store_rc rc = store_db_step_one(c->s, c->stmt);
+    enum store_rc rc = store_db_step_one(c->s, sqc(c)->stmt);
     if (rc == STORE_OK) {
-        store_db_read_coll(c->stmt, NULL, row_out);
+        store_db_read_coll(sqc(c)->stmt, NULL, row_out);
     }
     return rc;
 }
 
-void store_cursor_close(struct store_cursor **cp)
+void store_sqlite_cursor_close(struct store_cursor **cp)
 {
     struct store_cursor *c = *cp;
     if (!c) {
         return;
     }
-    store_db_reset(c->stmt);
-    if (!c->s->idle_cursors[c->query]) {
-        c->s->idle_cursors[c->query] = c->stmt;
+    store_db_reset(sqc(c)->stmt);
+    if (!sq(c->s)->idle_cursors[sqc(c)->query]) {
+        sq(c->s)->idle_cursors[sqc(c)->query] = sqc(c)->stmt;
     } else {
-        sqlite3_finalize(c->stmt);
+        sqlite3_finalize(sqc(c)->stmt);
     }
     free(c);
     *cp = NULL;
@@ -796,8 +806,10 @@ static enum store_rc check_res(struct store *s, enum store_res_kind kind, uint64
     return rc == STORE_NOTFOUND ? store_db_fail_msg(s, rc, "no such item") : rc;
 }
 
-enum store_rc
-store_prop_set(struct store *s, enum store_res_kind kind, uint64_t id, const struct store_prop *p)
+enum store_rc store_sqlite_prop_set(struct store *s,
+                                    enum store_res_kind kind,
+                                    uint64_t id,
+                                    const struct store_prop *p)
 {
     enum store_rc rc = check_res(s, kind, id);
     if (rc != STORE_OK) {
@@ -814,7 +826,7 @@ store_prop_set(struct store *s, enum store_res_kind kind, uint64_t id, const str
     return store_db_exec(s, st);
 }
 
-enum store_rc store_prop_del(
+enum store_rc store_sqlite_prop_del(
     struct store *s, enum store_res_kind kind, uint64_t id, const char *ns, const char *name)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_PROP_DEL);
@@ -841,13 +853,13 @@ static void read_prop(sqlite3_stmt *st, struct arena *arena, struct store_prop *
     out->value = arena ? arena_strndup(arena, v, out->value_len) : v;
 }
 
-enum store_rc store_prop_get(struct store *s,
-                             enum store_res_kind kind,
-                             uint64_t id,
-                             const char *ns,
-                             const char *name,
-                             struct arena *arena,
-                             struct store_prop *out)
+enum store_rc store_sqlite_prop_get(struct store *s,
+                                    enum store_res_kind kind,
+                                    uint64_t id,
+                                    const char *ns,
+                                    const char *name,
+                                    struct arena *arena,
+                                    struct store_prop *out)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_PROP_GET);
     if (!st) {
@@ -879,7 +891,7 @@ static int prop_row(sqlite3_stmt *st, void *cb)
     return c->fn(c->ctx, &p);
 }
 
-enum store_rc store_prop_list(
+enum store_rc store_sqlite_prop_list(
     struct store *s, enum store_res_kind kind, uint64_t id, store_prop_fn *fn, void *ctx)
 {
     sqlite3_stmt *st = store_db_stmt(s, S_PROP_LIST);
@@ -891,11 +903,11 @@ enum store_rc store_prop_list(
     return store_db_each_row(s, st, prop_row, &cb);
 }
 
-enum store_rc store_prop_copy(struct store *s,
-                              enum store_res_kind from_kind,
-                              uint64_t from_id,
-                              enum store_res_kind to_kind,
-                              uint64_t to_id)
+enum store_rc store_sqlite_prop_copy(struct store *s,
+                                     enum store_res_kind from_kind,
+                                     uint64_t from_id,
+                                     enum store_res_kind to_kind,
+                                     uint64_t to_id)
 {
     enum store_rc rc = check_res(s, to_kind, to_id);
     if (rc != STORE_OK) {

@@ -1,7 +1,7 @@
 /* store/store_sqlite_sched.c: calendar user addresses in the SQLite engine
  * (schema/011_sched.sql, store.h "Calendar user addresses"), and principals by id, which
  * scheduling needs to name the owner of a calendar. Its statements are its own table below,
- * cached per connection in s->sched_stmts. Knows nothing of iTIP: an address is a string
+ * cached per connection in sq(s)->sched_stmts. Knows nothing of iTIP: an address is a string
  * that belongs to at most one principal. */
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 #include "util/arena.h"
 #include "util/timeutil.h"
 
@@ -32,31 +32,31 @@ static const char *const sched_sql[A_COUNT] = {
 
 static sqlite3_stmt *sched_stmt(struct store *s, enum sched_stmt_id id)
 {
-    if (!s->sched_stmts) {
-        s->sched_stmts = calloc(A_COUNT, sizeof(*s->sched_stmts));
-        if (!s->sched_stmts) {
+    if (!sq(s)->sched_stmts) {
+        sq(s)->sched_stmts = calloc(A_COUNT, sizeof(*sq(s)->sched_stmts));
+        if (!sq(s)->sched_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &s->sched_stmts[id], sched_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->sched_stmts[id], sched_sql[id]);
 }
 
 void store_db_sched_free(struct store *s)
 {
-    if (!s->sched_stmts) {
+    if (!sq(s)->sched_stmts) {
         return;
     }
     for (int i = 0; i < A_COUNT; i++) {
-        sqlite3_finalize(s->sched_stmts[i]);
+        sqlite3_finalize(sq(s)->sched_stmts[i]);
     }
-    free(s->sched_stmts);
-    s->sched_stmts = NULL;
+    free(sq(s)->sched_stmts);
+    sq(s)->sched_stmts = NULL;
 }
 
-enum store_rc store_principal_get_by_id(struct store *s,
-                                        uint64_t id,
-                                        struct arena *arena,
-                                        struct store_principal *out)
+enum store_rc store_sqlite_principal_get_by_id(struct store *s,
+                                               uint64_t id,
+                                               struct arena *arena,
+                                               struct store_principal *out)
 {
     sqlite3_stmt *st = sched_stmt(s, A_PRINCIPAL);
     if (!st) {
@@ -93,8 +93,10 @@ static const char *addr_key(const char *addr, struct arena *arena)
     return k;
 }
 
-enum store_rc
-store_sched_addr_add(struct store *s, uint64_t principal, const char *addr, struct arena *arena)
+enum store_rc store_sqlite_sched_addr_add(struct store *s,
+                                          uint64_t principal,
+                                          const char *addr,
+                                          struct arena *arena)
 {
     const char *key = addr_key(addr, arena);
     if (!key) {
@@ -119,8 +121,10 @@ store_sched_addr_add(struct store *s, uint64_t principal, const char *addr, stru
     return rc;
 }
 
-enum store_rc
-store_sched_addr_del(struct store *s, uint64_t principal, const char *addr, struct arena *arena)
+enum store_rc store_sqlite_sched_addr_del(struct store *s,
+                                          uint64_t principal,
+                                          const char *addr,
+                                          struct arena *arena)
 {
     const char *key = addr_key(addr, arena);
     if (!key) {
@@ -133,16 +137,16 @@ store_sched_addr_del(struct store *s, uint64_t principal, const char *addr, stru
     store_db_bind_text(st, 1, key);
     store_db_bind_u64(st, 2, principal);
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such address");
     }
     return rc;
 }
 
-enum store_rc store_sched_addr_lookup(struct store *s,
-                                      const char *addr,
-                                      struct arena *arena,
-                                      uint64_t *principal_out)
+enum store_rc store_sqlite_sched_addr_lookup(struct store *s,
+                                             const char *addr,
+                                             struct arena *arena,
+                                             uint64_t *principal_out)
 {
     const char *key = addr_key(addr, arena);
     if (!key) {
@@ -174,8 +178,10 @@ static int list_row(sqlite3_stmt *st, void *cb)
     return l->fn(l->ctx, store_db_col_text(st, 0, NULL));
 }
 
-enum store_rc
-store_sched_addr_list(struct store *s, uint64_t principal, store_sched_addr_fn *fn, void *ctx)
+enum store_rc store_sqlite_sched_addr_list(struct store *s,
+                                           uint64_t principal,
+                                           store_sched_addr_fn *fn,
+                                           void *ctx)
 {
     sqlite3_stmt *st = sched_stmt(s, A_LIST);
     if (!st) {

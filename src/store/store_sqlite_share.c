@@ -1,6 +1,6 @@
 /* store/store_sqlite_share.c: shared calendars in the SQLite engine (schema/009_shares.sql,
  * store.h "Shared calendars"). Its statements are its own table below, cached per connection
- * in s->share_stmts. The rule that a share's name and the names of the sharee's own home
+ * in sq(s)->share_stmts. The rule that a share's name and the names of the sharee's own home
  * members never meet is kept from both sides: here (a grant never takes a member's name) and
  * in store_db_check_no_child (a member never takes a share's name). */
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 #include "util/arena.h"
 #include "util/timeutil.h"
 
@@ -64,25 +64,25 @@ static const char *const share_sql[H_COUNT] = {
 
 static sqlite3_stmt *share_stmt(struct store *s, enum share_stmt_id id)
 {
-    if (!s->share_stmts) {
-        s->share_stmts = calloc(H_COUNT, sizeof(*s->share_stmts));
-        if (!s->share_stmts) {
+    if (!sq(s)->share_stmts) {
+        sq(s)->share_stmts = calloc(H_COUNT, sizeof(*sq(s)->share_stmts));
+        if (!sq(s)->share_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &s->share_stmts[id], share_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->share_stmts[id], share_sql[id]);
 }
 
 void store_db_share_free(struct store *s)
 {
-    if (!s->share_stmts) {
+    if (!sq(s)->share_stmts) {
         return;
     }
     for (int i = 0; i < H_COUNT; i++) {
-        sqlite3_finalize(s->share_stmts[i]);
+        sqlite3_finalize(sq(s)->share_stmts[i]);
     }
-    free(s->share_stmts);
-    s->share_stmts = NULL;
+    free(sq(s)->share_stmts);
+    sq(s)->share_stmts = NULL;
 }
 
 static void read_share(sqlite3_stmt *st, struct arena *arena, struct store_share *out)
@@ -112,7 +112,7 @@ share_row(struct store *s, sqlite3_stmt *st, struct arena *arena, struct store_s
     return rc;
 }
 
-enum store_rc store_share_get(
+enum store_rc store_sqlite_share_get(
     struct store *s, uint64_t coll, uint64_t sharee, struct arena *arena, struct store_share *out)
 {
     sqlite3_stmt *st = share_stmt(s, H_GET);
@@ -124,11 +124,11 @@ enum store_rc store_share_get(
     return share_row(s, st, arena, out);
 }
 
-enum store_rc store_share_lookup(struct store *s,
-                                 uint64_t sharee,
-                                 const char *name,
-                                 struct arena *arena,
-                                 struct store_share *out)
+enum store_rc store_sqlite_share_lookup(struct store *s,
+                                        uint64_t sharee,
+                                        const char *name,
+                                        struct arena *arena,
+                                        struct store_share *out)
 {
     sqlite3_stmt *st = share_stmt(s, H_LOOKUP);
     if (!st) {
@@ -209,14 +209,14 @@ static enum store_rc bump_sharee_home(struct store *s, uint64_t sharee)
     return rc == STORE_OK ? store_db_bump(s, home, NULL) : rc;
 }
 
-enum store_rc store_share_set(struct store *s,
-                              uint64_t coll,
-                              uint64_t sharee,
-                              enum store_share_access access,
-                              const char *name,
-                              struct arena *arena,
-                              struct store_share *out,
-                              bool *created_out)
+enum store_rc store_sqlite_share_set(struct store *s,
+                                     uint64_t coll,
+                                     uint64_t sharee,
+                                     enum store_share_access access,
+                                     const char *name,
+                                     struct arena *arena,
+                                     struct store_share *out,
+                                     bool *created_out)
 {
     if (created_out) {
         *created_out = false;
@@ -323,7 +323,7 @@ enum store_rc store_share_set(struct store *s,
     return store_share_get(s, coll, sharee, arena, out);
 }
 
-enum store_rc store_share_del(struct store *s, uint64_t coll, uint64_t sharee)
+enum store_rc store_sqlite_share_del(struct store *s, uint64_t coll, uint64_t sharee)
 {
     sqlite3_stmt *st = share_stmt(s, H_DEL);
     if (!st) {
@@ -332,7 +332,7 @@ enum store_rc store_share_del(struct store *s, uint64_t coll, uint64_t sharee)
     store_db_bind_u64(st, 1, coll);
     store_db_bind_u64(st, 2, sharee);
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such share");
     }
     return rc == STORE_OK ? bump_sharee_home(s, sharee) : rc;
@@ -364,19 +364,19 @@ list_by(struct store *s, enum share_stmt_id id, uint64_t key, store_share_fn *fn
 }
 
 enum store_rc
-store_share_list_of_sharee(struct store *s, uint64_t sharee, store_share_fn *fn, void *ctx)
+store_sqlite_share_list_of_sharee(struct store *s, uint64_t sharee, store_share_fn *fn, void *ctx)
 {
     return list_by(s, H_LIST_SHAREE, sharee, fn, ctx);
 }
 
 enum store_rc
-store_share_list_of_coll(struct store *s, uint64_t coll, store_share_fn *fn, void *ctx)
+store_sqlite_share_list_of_coll(struct store *s, uint64_t coll, store_share_fn *fn, void *ctx)
 {
     return list_by(s, H_LIST_COLL, coll, fn, ctx);
 }
 
 enum store_rc
-store_share_list_of_owner(struct store *s, uint64_t owner, store_share_fn *fn, void *ctx)
+store_sqlite_share_list_of_owner(struct store *s, uint64_t owner, store_share_fn *fn, void *ctx)
 {
     return list_by(s, H_LIST_OWNER, owner, fn, ctx);
 }

@@ -1,13 +1,13 @@
 /* store/store_sqlite_sub.c: subscription URLs in the SQLite engine (schema/008_subscriptions.sql,
  * store.h "Subscription URLs"). Its statements are its own table below, cached per connection
- * in s->sub_stmts. */
+ * in sq(s)->sub_stmts. */
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
 
 #include "store/store.h"
-#include "store/store_int.h"
+#include "store/store_sqlite_int.h"
 #include "util/sec.h"
 #include "util/timeutil.h"
 
@@ -33,25 +33,25 @@ static const char *const sub_sql[U_COUNT] = {
 
 static sqlite3_stmt *sub_stmt(struct store *s, enum sub_stmt_id id)
 {
-    if (!s->sub_stmts) {
-        s->sub_stmts = calloc(U_COUNT, sizeof(*s->sub_stmts));
-        if (!s->sub_stmts) {
+    if (!sq(s)->sub_stmts) {
+        sq(s)->sub_stmts = calloc(U_COUNT, sizeof(*sq(s)->sub_stmts));
+        if (!sq(s)->sub_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &s->sub_stmts[id], sub_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->sub_stmts[id], sub_sql[id]);
 }
 
 void store_db_sub_free(struct store *s)
 {
-    if (!s->sub_stmts) {
+    if (!sq(s)->sub_stmts) {
         return;
     }
     for (int i = 0; i < U_COUNT; i++) {
-        sqlite3_finalize(s->sub_stmts[i]);
+        sqlite3_finalize(sq(s)->sub_stmts[i]);
     }
-    free(s->sub_stmts);
-    s->sub_stmts = NULL;
+    free(sq(s)->sub_stmts);
+    sq(s)->sub_stmts = NULL;
 }
 
 static void read_sub(sqlite3_stmt *st, struct arena *arena, struct store_sub *out)
@@ -64,7 +64,7 @@ static void read_sub(sqlite3_stmt *st, struct arena *arena, struct store_sub *ou
 }
 
 enum store_rc
-store_sub_create(struct store *s, uint64_t coll, struct arena *arena, struct store_sub *out)
+store_sqlite_sub_create(struct store *s, uint64_t coll, struct arena *arena, struct store_sub *out)
 {
     sqlite3_stmt *st = sub_stmt(s, U_COLL_OWNER);
     if (!st) {
@@ -112,7 +112,7 @@ store_sub_create(struct store *s, uint64_t coll, struct arena *arena, struct sto
 }
 
 enum store_rc
-store_sub_get(struct store *s, const char *token, struct arena *arena, struct store_sub *out)
+store_sqlite_sub_get(struct store *s, const char *token, struct arena *arena, struct store_sub *out)
 {
     if (strlen(token) != STORE_SUB_TOKEN_LEN) {
         return STORE_NOTFOUND;
@@ -130,7 +130,7 @@ store_sub_get(struct store *s, const char *token, struct arena *arena, struct st
     return rc;
 }
 
-enum store_rc store_sub_revoke(struct store *s, uint64_t coll)
+enum store_rc store_sqlite_sub_revoke(struct store *s, uint64_t coll)
 {
     sqlite3_stmt *st = sub_stmt(s, U_REVOKE);
     if (!st) {
@@ -138,7 +138,7 @@ enum store_rc store_sub_revoke(struct store *s, uint64_t coll)
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)coll);
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(s->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
         rc = STORE_NOTFOUND;
     }
     return rc;
@@ -157,7 +157,7 @@ static int list_row(sqlite3_stmt *st, void *cb)
     return l->fn(l->ctx, &sub);
 }
 
-enum store_rc store_sub_list(struct store *s, uint64_t owner, store_sub_fn *fn, void *ctx)
+enum store_rc store_sqlite_sub_list(struct store *s, uint64_t owner, store_sub_fn *fn, void *ctx)
 {
     sqlite3_stmt *st = sub_stmt(s, U_LIST);
     if (!st) {

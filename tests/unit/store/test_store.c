@@ -451,6 +451,32 @@ static void test_store_rollback_leaves_nothing_and_commit_survives_reopen(void *
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* A location names the engine: "sqlite:DIR" is DIR's SQLite store (alice is there), and a
+ * PostgreSQL URI is refused, saying why, until store_pg.c serves every call (issue #10). */
+static void test_store_open_takes_a_location_and_refuses_postgresql_for_now(void **state)
+{
+    struct fixture *f = *state;
+    char where[80];
+    snprintf(where, sizeof(where), "sqlite:%s", f->dir);
+    struct store *s = NULL;
+    assert_int_equal(store_open(where, &s, NULL), STORE_OK);
+    struct store_principal p;
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_principal_get(s, "alice", f->a, &p), STORE_OK);
+    assert_int_equal(p.id, f->p.id);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    store_close(&s);
+    assert_null(s);
+    const char *msg = NULL;
+    assert_int_equal(store_open("postgresql://almanac@127.0.0.1:1/almanac", &s, &msg), STORE_IO);
+    assert_null(s);
+    assert_string_equal(msg, "this build's PostgreSQL engine is not complete");
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create("postgres://almanac@127.0.0.1:1/almanac", 2, &pool),
+                     STORE_IO);
+    assert_null(pool);
+}
+
 static void test_store_delete_collection_removes_subtree(void **state)
 {
     struct fixture *f = *state;
@@ -1475,6 +1501,8 @@ int main(void)
             test_store_dead_props_set_replace_list_copy_and_go_with_the_item, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_store_rollback_leaves_nothing_and_commit_survives_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_store_open_takes_a_location_and_refuses_postgresql_for_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_delete_collection_removes_subtree, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_history_reset_and_tombstone_pruning, setup,

@@ -1,9 +1,9 @@
-/* store/store_sqlite_hook.c: change notification (store.h store_change_fn). Records which
- * collections the open write transaction bumped, and with which modseq, and calls the
- * connection's hook once per collection after the commit succeeded; a rollback or a failed
- * commit forgets the record. Owns nothing else: store_db_bump() reports bumps, store_commit()
- * and store_rollback() end the record. Never calls the hook inside a transaction or under a
- * store lock. */
+/* store/store_hook.c: change notification (store.h store_change_fn), the same for every
+ * engine (it keeps only the generic head of store_int.h). Records which collections the open
+ * write transaction bumped, and with which modseq, and calls the connection's hook once per
+ * collection after the commit succeeded; a rollback or a failed commit forgets the record.
+ * Owns nothing else: the engine's bump reports bumps, its commit and rollback end the record. Never
+ * calls the hook inside a transaction or under a store lock. */
 #include <stdlib.h>
 
 #include "store/store.h"

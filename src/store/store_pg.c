@@ -1,0 +1,805 @@
+/* store/store_pg.c: the PostgreSQL engine (issue #10; see store_pg_int.h for how it keeps
+ * store.h's semantics): connection, errors, statements, migrations, transactions, the pool,
+ * checks, and the ops table. store.c does not reach it yet: it refuses postgresql://
+ * locations until the server and the integration suite run on this engine. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "store/store.h"
+#include "store/store_pg_int.h"
+#include "store/store_schema.h"
+#include "util/log.h"
+#include "util/sec.h"
+#include "util/timeutil.h"
+
+/* The advisory lock the node that migrates holds (pg_advisory_lock: session level, waits):
+ * "almanac" in ASCII. Nodes starting together migrate one after the other; the later ones
+ * find the schema current. */
+#define STORE_PG_MIGRATE_LOCK INT64_C(0x616c6d616e6163)
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors, parameters, statements */
+
+enum store_rc store_pg_fail_msg(struct store *s, enum store_rc rc, const char *msg)
+{
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg);
+    return rc;
+}
+
+/* Records the result's (or the connection's) error and maps its SQLSTATE: unique violation
+ * -> STORE_EXISTS, other integrity violations -> STORE_CONFLICT, serialization failure,
+ * deadlock, lock or statement timeout -> STORE_BUSY, program limit -> STORE_LIMIT, anything
+ * else (a lost connection included) STORE_IO. */
+static enum store_rc fail_result(struct store *s, const PGresult *res)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    if (!msg) {
+        msg = PQerrorMessage(pgc(s)->conn);
+    }
+    snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg && msg[0] ? msg : "PostgreSQL error");
+    size_t n = strlen(s->errmsg);
+    while (n > 0 && s->errmsg[n - 1] == '\n') {
+        s->errmsg[--n] = '\0';
+    }
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!state) {
+        return STORE_IO;
+    }
+    if (strcmp(state, "23505") == 0) {
+        return STORE_EXISTS;
+    }
+    if (strncmp(state, "23", 2) == 0) {
+        return STORE_CONFLICT;
+    }
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0 ||
+        strcmp(state, "57014") == 0) {
+        return STORE_BUSY;
+    }
+    if (strncmp(state, "54", 2) == 0) {
+        return STORE_LIMIT;
+    }
+    return STORE_IO;
+}
+
+static void param(struct store_pg_params *p, const char *v, int len, int format)
+{
+    if (p->n >= STORE_PG_PARAMS_MAX) {
+        abort(); /* a statement of this file with too many parameters: a bug */
+    }
+    p->values[p->n] = v;
+    p->lengths[p->n] = len;
+    p->formats[p->n] = format;
+    p->n++;
+}
+
+void store_pg_p_u64(struct store_pg_params *p, uint64_t v)
+{
+    param(p, NULL, 0, 0);
+    snprintf(p->nums[p->n - 1], sizeof(p->nums[0]), "%" PRIu64, v);
+    p->values[p->n - 1] = p->nums[p->n - 1];
+}
+
+void store_pg_p_i64(struct store_pg_params *p, int64_t v)
+{
+    param(p, NULL, 0, 0);
+    snprintf(p->nums[p->n - 1], sizeof(p->nums[0]), "%" PRId64, v);
+    p->values[p->n - 1] = p->nums[p->n - 1];
+}
+
+void store_pg_p_text(struct store_pg_params *p, const char *v)
+{
+    param(p, v, 0, 0);
+}
+
+void store_pg_p_bytes(struct store_pg_params *p, const void *v, size_t n)
+{
+    if (n > INT32_MAX) {
+        abort(); /* the callers bound sizes far below */
+    }
+    param(p, v ? (const char *)v : "", (int)n, 1);
+}
+
+void store_pg_p_bound(struct store_pg_params *p, int64_t v)
+{
+    if (v == INT64_MIN || v == INT64_MAX) {
+        store_pg_p_text(p, NULL);
+    } else {
+        store_pg_p_i64(p, v);
+    }
+}
+
+enum store_rc
+store_pg_exec(struct store *s, const char *sql, const struct store_pg_params *p, PGresult **res_out)
+{
+    *res_out = NULL;
+    PGresult *res =
+        PQexecParams(pgc(s)->conn, sql, p ? p->n : 0, NULL, p ? p->values : NULL,
+                     p ? p->lengths : NULL, p ? p->formats : NULL, 1 /* binary results */);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        enum store_rc rc = fail_result(s, res);
+        PQclear(res);
+        return rc;
+    }
+    *res_out = res;
+    return STORE_OK;
+}
+
+enum store_rc store_pg_run(struct store *s,
+                           const char *sql,
+                           const struct store_pg_params *p,
+                           uint64_t *changed_out)
+{
+    PGresult *res = NULL;
+    enum store_rc rc = store_pg_exec(s, sql, p, &res);
+    if (rc == STORE_OK && changed_out) {
+        const char *n = PQcmdTuples(res);
+        *changed_out = n[0] ? strtoull(n, NULL, 10) : 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Runs one or more statements without parameters (the simple query protocol), for the
+ * migrations and session settings. */
+static enum store_rc exec_script(struct store *s, const char *sql)
+{
+    PGresult *res = PQexec(pgc(s)->conn, sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    enum store_rc rc = STORE_OK;
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        rc = fail_result(s, res);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Result columns (binary format: integers in network order, text and bytea as they are,
+ * libpq adding a NUL after every value) */
+
+uint64_t store_pg_col_u64(const PGresult *res, int row, int col)
+{
+    return (uint64_t)store_pg_col_i64(res, row, col);
+}
+
+int64_t store_pg_col_i64(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col)) {
+        return 0;
+    }
+    const unsigned char *v = (const unsigned char *)PQgetvalue(res, row, col);
+    int len = PQgetlength(res, row, col);
+    uint64_t u = 0;
+    for (int i = 0; i < len && i < 8; i++) {
+        u = u << 8 | v[i];
+    }
+    if (len == 4) {
+        return (int32_t)(uint32_t)u;
+    }
+    if (len == 2) {
+        return (int16_t)(uint16_t)u;
+    }
+    return (int64_t)u;
+}
+
+const char *store_pg_col_text(const PGresult *res, int row, int col, struct arena *arena)
+{
+    if (PQgetisnull(res, row, col)) {
+        return NULL;
+    }
+    const char *v = PQgetvalue(res, row, col);
+    return arena ? arena_strndup(arena, v, (size_t)PQgetlength(res, row, col)) : v;
+}
+
+void store_pg_col_bytes(const PGresult *res, int row, int col, void *out, size_t n)
+{
+    memset(out, 0, n);
+    if (!PQgetisnull(res, row, col) && (size_t)PQgetlength(res, row, col) == n) {
+        memcpy(out, PQgetvalue(res, row, col), n);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Migrations */
+
+static int newest_known_version(void)
+{
+    return store_pg_migrations_count ? store_pg_migrations[store_pg_migrations_count - 1].version
+                                     : 0;
+}
+
+/* The newest applied migration, 0 for an empty database. */
+static enum store_rc schema_version(struct store *s, int64_t *out)
+{
+    PGresult *res = NULL;
+    enum store_rc rc = store_pg_exec(
+        s, "SELECT coalesce(max(version), 0)::bigint FROM schema_version", NULL, &res);
+    if (rc == STORE_OK) {
+        *out = store_pg_col_i64(res, 0, 0);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Applies migration `m` with its schema_version row, in one transaction. */
+static enum store_rc schema_apply(struct store *s, const struct store_migration *m)
+{
+    enum store_rc rc = exec_script(s, "BEGIN");
+    if (rc == STORE_OK) {
+        rc = exec_script(s, m->sql);
+    }
+    if (rc == STORE_OK) {
+        struct store_pg_params p = {0};
+        store_pg_p_i64(&p, m->version);
+        store_pg_p_i64(&p, time_now());
+        rc = store_pg_run(s, "INSERT INTO schema_version(version, applied_at) VALUES ($1, $2)", &p,
+                          NULL);
+    }
+    if (rc != STORE_OK) {
+        log_error("store migration failed engine=postgresql version=%d msg=\"%s\"", m->version,
+                  s->errmsg);
+        exec_script(s, "ROLLBACK");
+        return rc;
+    }
+    return exec_script(s, "COMMIT");
+}
+
+/* Reads meta `key` into out[n], made from random bytes by the first node that needed it
+ * (INSERT ... ON CONFLICT DO NOTHING, then read back: every node gets the same bytes). */
+static enum store_rc meta_random(struct store *s, const char *key, uint8_t *out, size_t n)
+{
+    uint8_t fresh[64];
+    if (n > sizeof(fresh)) {
+        abort();
+    }
+    sec_random(fresh, n);
+    struct store_pg_params p = {0};
+    store_pg_p_text(&p, key);
+    store_pg_p_bytes(&p, fresh, n);
+    enum store_rc rc = store_pg_run(
+        s, "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &p, NULL);
+    PGresult *res = NULL;
+    if (rc == STORE_OK) {
+        p.n = 1;
+        rc = store_pg_exec(s, "SELECT value FROM meta WHERE key = $1", &p, &res);
+    }
+    if (rc == STORE_OK && (PQntuples(res) != 1 || (size_t)PQgetlength(res, 0, 0) != n)) {
+        rc = store_pg_fail_msg(s, STORE_IO, "meta holds a value of the wrong size");
+    }
+    if (rc == STORE_OK) {
+        memcpy(out, PQgetvalue(res, 0, 0), n);
+    }
+    PQclear(res);
+    sec_memzero(fresh, sizeof(fresh));
+    return rc;
+}
+
+/* Brings the schema up to date under the advisory lock (one node at a time), refusing a
+ * database whose schema is newer than this build's, then reads (or makes) the store's GUID
+ * and secret. */
+static enum store_rc migrate(struct store *s)
+{
+    char lock[96];
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%" PRId64 ")", STORE_PG_MIGRATE_LOCK);
+    enum store_rc rc = exec_script(s, lock);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    rc = exec_script(s, "CREATE TABLE IF NOT EXISTS schema_version ("
+                        "version integer PRIMARY KEY, applied_at bigint NOT NULL)");
+    int64_t current = 0;
+    if (rc == STORE_OK) {
+        rc = schema_version(s, &current);
+    }
+    if (rc == STORE_OK && current > newest_known_version()) {
+        snprintf(s->errmsg, sizeof(s->errmsg),
+                 "store schema version %lld is newer than this build's %d", (long long)current,
+                 newest_known_version());
+        rc = STORE_IO;
+    }
+    for (unsigned i = 0; rc == STORE_OK && i < store_pg_migrations_count; i++) {
+        if (store_pg_migrations[i].version > current) {
+            rc = schema_apply(s, &store_pg_migrations[i]);
+        }
+    }
+    if (rc == STORE_OK) {
+        rc = meta_random(s, "guid", s->guid, sizeof(s->guid));
+    }
+    if (rc == STORE_OK) {
+        rc = meta_random(s, "secret", s->secret, sizeof(s->secret));
+    }
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_unlock(%" PRId64 ")", STORE_PG_MIGRATE_LOCK);
+    enum store_rc unlock = exec_script(s, lock);
+    return rc != STORE_OK ? rc : unlock;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Open, close */
+
+static void pg_free(struct store *s)
+{
+    if (!s) {
+        return;
+    }
+    PQfinish(pgc(s)->conn);
+    store_db_changes_free(s);
+    free(pgc(s));
+}
+
+static enum store_rc open_failed(const char **errmsg_out, const char *msg)
+{
+    if (errmsg_out) {
+        *errmsg_out = msg;
+    }
+    return STORE_IO;
+}
+
+/* Session settings of every connection: acknowledged means committed (whatever the server's
+ * default), and no NOTICE chatter (CREATE ... IF NOT EXISTS) in the log. */
+static const char session_sql[] = "SET synchronous_commit = on; "
+                                  "SET client_min_messages = warning; "
+                                  "SET TIME ZONE 'UTC'";
+
+/* A connection to `uri`; with `migrate_schema`, brings the schema up to date first. The
+ * libpq message (which names host and database, never the password) goes to the log. */
+static enum store_rc
+open_conn(const char *uri, bool migrate_schema, struct store **out, const char **errmsg_out)
+{
+    if (sec_init() != 0) {
+        return open_failed(errmsg_out, "libsodium failed to initialise");
+    }
+    struct store_pg *q = calloc(1, sizeof(*q));
+    if (!q) {
+        abort();
+    }
+    struct store *s = &q->base;
+    s->ops = &store_pg_ops;
+    q->conn = PQconnectdb(uri);
+    if (!q->conn || PQstatus(q->conn) != CONNECTION_OK) {
+        log_error("store connect failed engine=postgresql msg=\"%s\"",
+                  q->conn ? PQerrorMessage(q->conn) : "out of memory");
+        pg_free(s);
+        return open_failed(errmsg_out, "cannot connect to the PostgreSQL database (see log)");
+    }
+    if (exec_script(s, session_sql) != STORE_OK || (migrate_schema && migrate(s) != STORE_OK)) {
+        log_error("store initialisation failed engine=postgresql msg=\"%s\"", s->errmsg);
+        bool newer = strstr(s->errmsg, "is newer than this build") != NULL;
+        pg_free(s);
+        return open_failed(errmsg_out, newer ? "the database's schema is newer than this build's"
+                                             : "cannot initialise the PostgreSQL store (see log)");
+    }
+    if (errmsg_out) {
+        *errmsg_out = NULL;
+    }
+    *out = s;
+    return STORE_OK;
+}
+
+enum store_rc store_pg_open(const char *uri, struct store **out, const char **errmsg_out)
+{
+    return open_conn(uri, true, out, errmsg_out);
+}
+
+static void store_pg_close(struct store **sp)
+{
+    pg_free(*sp);
+    *sp = NULL;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Transactions */
+
+static bool store_pg_in_txn(const struct store *s)
+{
+    return PQtransactionStatus(((const struct store_pg *)s)->conn) != PQTRANS_IDLE;
+}
+
+static enum store_rc store_pg_begin_read(struct store *s)
+{
+    if (store_pg_in_txn(s)) {
+        return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
+    }
+    return exec_script(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+/* READ COMMITTED: the collection row lock of store_pg_bump orders the writers of one
+ * collection (store_pg_int.h). */
+static enum store_rc store_pg_begin_write(struct store *s)
+{
+    if (store_pg_in_txn(s)) {
+        return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
+    }
+    enum store_rc rc = exec_script(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    pgc(s)->writing = rc == STORE_OK;
+    return rc;
+}
+
+/* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. */
+static enum store_rc store_pg_commit(struct store *s)
+{
+    PGresult *res = PQexec(pgc(s)->conn, "COMMIT");
+    enum store_rc rc = STORE_OK;
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = fail_result(s, res);
+    } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        rc = store_pg_fail_msg(s, STORE_IO, "the transaction was rolled back after an error");
+    }
+    PQclear(res);
+    pgc(s)->writing = false;
+    store_db_changes_end(s, rc == STORE_OK);
+    return rc;
+}
+
+static enum store_rc store_pg_rollback(struct store *s)
+{
+    enum store_rc rc = STORE_OK;
+    if (store_pg_in_txn(s)) {
+        rc = exec_script(s, "ROLLBACK");
+    }
+    pgc(s)->writing = false;
+    store_db_changes_end(s, false);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Pool: connections opened lazily up to `max`; no write gate (PostgreSQL's row locks order
+ * the writers) and no flush barrier (the server's synchronous commit). */
+
+struct store_pg_pool {
+    struct store_pool base;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char *uri;
+    unsigned max, open, waiting;
+    struct store *free;
+    struct store_change_hook change_hook;
+    uint8_t guid[STORE_GUID_BYTES];
+    uint8_t secret[STORE_SECRET_BYTES];
+};
+
+static struct store_pg_pool *pg_pool(struct store_pool *pool)
+{
+    return (struct store_pg_pool *)pool;
+}
+
+static void store_pg_pool_destroy(struct store_pool **pp)
+{
+    struct store_pg_pool *p = pg_pool(*pp);
+    while (p->free) {
+        struct store *s = p->free;
+        p->free = pgc(s)->next_free;
+        pg_free(s);
+    }
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    sec_memzero(p->uri, strlen(p->uri));
+    free(p->uri);
+    free(p);
+    *pp = NULL;
+}
+
+enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_pool **out)
+{
+    struct store_pg_pool *p = calloc(1, sizeof(*p));
+    if (!p) {
+        abort();
+    }
+    p->base.ops = &store_pg_ops;
+    p->uri = strdup(uri);
+    if (!p->uri) {
+        abort();
+    }
+    p->max = max ? max : 1;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    struct store *first = NULL;
+    const char *msg = NULL;
+    if (open_conn(p->uri, true, &first, &msg) != STORE_OK) {
+        log_error("store pool cannot open engine=postgresql msg=\"%s\"", msg ? msg : "");
+        struct store_pool *pool = &p->base;
+        store_pg_pool_destroy(&pool);
+        return STORE_IO;
+    }
+    first->hook = &p->change_hook;
+    memcpy(p->guid, first->guid, sizeof(p->guid));
+    memcpy(p->secret, first->secret, sizeof(p->secret));
+    p->open = 1;
+    p->free = first;
+    *out = &p->base;
+    return STORE_OK;
+}
+
+static void store_pg_pool_set_change_hook(struct store_pool *pool, store_change_fn *fn, void *ctx)
+{
+    struct store_pg_pool *p = pg_pool(pool);
+    pthread_mutex_lock(&p->lock);
+    p->change_hook.fn = fn;
+    p->change_hook.ctx = ctx;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static struct store *store_pg_pool_acquire(struct store_pool *pool)
+{
+    struct store_pg_pool *p = pg_pool(pool);
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        if (p->free) {
+            struct store *s = p->free;
+            p->free = pgc(s)->next_free;
+            pthread_mutex_unlock(&p->lock);
+            return s;
+        }
+        if (p->open < p->max) {
+            p->open++;
+            pthread_mutex_unlock(&p->lock);
+            struct store *s = NULL;
+            const char *msg = NULL;
+            if (open_conn(p->uri, false, &s, &msg) != STORE_OK) {
+                log_error("store pool cannot open a connection engine=postgresql msg=\"%s\"",
+                          msg ? msg : "");
+                pthread_mutex_lock(&p->lock);
+                p->open--;
+                pthread_cond_signal(&p->cond);
+                pthread_mutex_unlock(&p->lock);
+                return NULL;
+            }
+            s->hook = &p->change_hook;
+            memcpy(s->guid, p->guid, sizeof(p->guid));
+            memcpy(s->secret, p->secret, sizeof(p->secret));
+            return s;
+        }
+        p->waiting++;
+        pthread_cond_wait(&p->cond, &p->lock);
+        p->waiting--;
+    }
+}
+
+/* A connection that lost its server is closed rather than pooled: the next acquire opens a
+ * fresh one (or answers NULL, a 503, while the server is away). */
+static void store_pg_pool_release(struct store_pool *pool, struct store *s)
+{
+    struct store_pg_pool *p = pg_pool(pool);
+    store_rollback(s);
+    bool is_lost = PQstatus(pgc(s)->conn) != CONNECTION_OK;
+    if (is_lost) {
+        pg_free(s);
+    }
+    pthread_mutex_lock(&p->lock);
+    if (is_lost) {
+        p->open--;
+    } else {
+        pgc(s)->next_free = p->free;
+        p->free = s;
+    }
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* No log fsyncs of its own: the server's. */
+static uint64_t store_pg_pool_flush_count(struct store_pool *pool)
+{
+    (void)pool;
+    return 0;
+}
+
+static void store_pg_pool_stats(struct store_pool *pool, struct store_pool_stats *out)
+{
+    struct store_pg_pool *p = pg_pool(pool);
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&p->lock);
+    unsigned idle = 0;
+    for (struct store *s = p->free; s; s = pgc(s)->next_free) {
+        idle++;
+    }
+    out->max = p->max;
+    out->open = p->open;
+    out->in_use = p->open - idle;
+    out->waiting = p->waiting;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The change log's counter */
+
+enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_i64(&p, time_now());
+    PGresult *res = NULL;
+    enum store_rc rc = store_pg_exec(
+        s,
+        "UPDATE collections SET modseq = modseq + 1, updated = $2 WHERE id = $1 RETURNING modseq",
+        &p, &res);
+    if (rc == STORE_OK && PQntuples(res) != 1) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
+    }
+    if (rc == STORE_OK) {
+        uint64_t modseq = store_pg_col_u64(res, 0, 0);
+        store_db_note_change(s, coll, modseq);
+        if (modseq_out) {
+            *modseq_out = modseq;
+        }
+    }
+    PQclear(res);
+    return rc;
+}
+
+enum store_rc store_pg_lock_coll(struct store *s, uint64_t id)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, id);
+    PGresult *res = NULL;
+    enum store_rc rc =
+        store_pg_exec(s, "SELECT 1 FROM collections WHERE id = $1 FOR NO KEY UPDATE", &p, &res);
+    if (rc == STORE_OK && PQntuples(res) == 0) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Checks and backups */
+
+/* PostgreSQL keeps the foreign keys itself; what it cannot know are the store's own
+ * invariants, each a query whose first row is a problem, in one snapshot. */
+static enum store_rc store_pg_check(struct store *s)
+{
+    static const struct {
+        const char *sql, *problem;
+    } checks[] = {
+        {"SELECT p.id FROM principals p LEFT JOIN collections c ON c.id = p.home_id WHERE "
+         "c.id IS NULL OR c.owner <> p.id OR c.kind <> 0 OR c.parent IS NOT NULL LIMIT 1",
+         "a principal without its home"},
+        {"SELECT i.id FROM items i LEFT JOIN item_content x ON x.id = i.id WHERE x.id IS NULL "
+         "LIMIT 1",
+         "an item without content"},
+        {"SELECT i.id FROM items i JOIN collections c ON c.id = i.coll WHERE i.modseq > c.modseq "
+         "OR i.created_modseq > i.modseq LIMIT 1",
+         "an item above its collection's modseq"},
+        {"SELECT t.item_id FROM tombstones t JOIN collections c ON c.id = t.coll WHERE "
+         "t.modseq > c.modseq LIMIT 1",
+         "a tombstone above its collection's modseq"},
+        {"SELECT r.item FROM item_spans r JOIN items i ON i.id = r.item WHERE r.coll <> i.coll "
+         "LIMIT 1",
+         "an interval box in another collection than its item"},
+        {"SELECT c.id FROM collections c JOIN collections p ON p.id = c.parent WHERE "
+         "p.owner <> c.owner LIMIT 1",
+         "a collection below another principal's"},
+    };
+
+    if (store_pg_in_txn(s)) {
+        return store_pg_fail_msg(s, STORE_IO, "store_check inside a transaction");
+    }
+    enum store_rc rc = store_pg_begin_read(s);
+    for (size_t i = 0; rc == STORE_OK && i < sizeof(checks) / sizeof(checks[0]); i++) {
+        PGresult *res = NULL;
+        rc = store_pg_exec(s, checks[i].sql, NULL, &res);
+        if (rc == STORE_OK && PQntuples(res) > 0) {
+            snprintf(s->errmsg, sizeof(s->errmsg), "%s (id %" PRIu64 ")", checks[i].problem,
+                     store_pg_col_u64(res, 0, 0));
+            rc = STORE_CONFLICT;
+        }
+        PQclear(res);
+    }
+    enum store_rc end = store_pg_rollback(s);
+    return rc == STORE_OK ? end : rc;
+}
+
+/* A PostgreSQL store is the database's to back up, consistently while nodes write:
+ * pg_dump, or a base backup with WAL archiving for point-in-time recovery. This engine
+ * writes no file of its own. */
+static enum store_rc store_pg_backup(struct store *s, const char *dest_path)
+{
+    (void)dest_path;
+    return store_pg_fail_msg(s, STORE_CONFLICT,
+                             "a PostgreSQL store is backed up with pg_dump or PostgreSQL's "
+                             "point-in-time recovery, not by almanac backup");
+}
+
+/* Every call of store.h. store.c still refuses postgresql:// locations until the server
+ * and the integration suite run on it (issue #10). */
+const struct store_ops store_pg_ops = {
+    .close = store_pg_close,
+    .begin_read = store_pg_begin_read,
+    .begin_write = store_pg_begin_write,
+    .commit = store_pg_commit,
+    .rollback = store_pg_rollback,
+    .in_txn = store_pg_in_txn,
+    .pool_destroy = store_pg_pool_destroy,
+    .pool_acquire = store_pg_pool_acquire,
+    .pool_release = store_pg_pool_release,
+    .pool_flush_count = store_pg_pool_flush_count,
+    .pool_stats = store_pg_pool_stats,
+    .pool_set_change_hook = store_pg_pool_set_change_hook,
+    .check = store_pg_check,
+    .backup = store_pg_backup,
+    .principal_add = store_pg_principal_add,
+    .principal_get = store_pg_principal_get,
+    .principal_get_by_id = store_pg_principal_get_by_id,
+    .principal_set_pwhash = store_pg_principal_set_pwhash,
+    .principal_cred_gen = store_pg_principal_cred_gen,
+    .principal_del = store_pg_principal_del,
+    .principal_list = store_pg_principal_list,
+    .coll_create = store_pg_coll_create,
+    .coll_get = store_pg_coll_get,
+    .coll_set_comps = store_pg_coll_set_comps,
+    .coll_usage = store_pg_coll_usage,
+    .coll_lookup = store_pg_coll_lookup,
+    .coll_delete = store_pg_coll_delete,
+    .coll_move = store_pg_coll_move,
+    .coll_touch = store_pg_coll_touch,
+    .coll_reset_history = store_pg_coll_reset_history,
+    .coll_prune_tombstones = store_pg_coll_prune_tombstones,
+    .prune_all_tombstones = store_pg_prune_all_tombstones,
+    .item_get = store_pg_item_get,
+    .item_get_by_uid = store_pg_item_get_by_uid,
+    .item_get_by_id = store_pg_item_get_by_id,
+    .item_put = store_pg_item_put,
+    .item_delete = store_pg_item_delete,
+    .item_move = store_pg_item_move,
+    .item_touch = store_pg_item_touch,
+    .changes_count = store_pg_changes_count,
+    .prop_set = store_pg_prop_set,
+    .prop_del = store_pg_prop_del,
+    .prop_get = store_pg_prop_get,
+    .prop_list = store_pg_prop_list,
+    .prop_copy = store_pg_prop_copy,
+    .items_open = store_pg_items_open,
+    .changes_open = store_pg_changes_open,
+    .items_in_range_open = store_pg_items_in_range_open,
+    .children_open = store_pg_children_open,
+    .all_colls_open = store_pg_all_colls_open,
+    .cursor_next_item = store_pg_cursor_next_item,
+    .cursor_next_coll = store_pg_cursor_next_coll,
+    .cursor_close = store_pg_cursor_close,
+    .sub_create = store_pg_sub_create,
+    .sub_get = store_pg_sub_get,
+    .sub_revoke = store_pg_sub_revoke,
+    .sub_list = store_pg_sub_list,
+    .sched_addr_add = store_pg_sched_addr_add,
+    .sched_addr_del = store_pg_sched_addr_del,
+    .sched_addr_lookup = store_pg_sched_addr_lookup,
+    .sched_addr_list = store_pg_sched_addr_list,
+    .share_set = store_pg_share_set,
+    .share_del = store_pg_share_del,
+    .share_get = store_pg_share_get,
+    .share_lookup = store_pg_share_lookup,
+    .share_list_of_sharee = store_pg_share_list_of_sharee,
+    .share_list_of_coll = store_pg_share_list_of_coll,
+    .share_list_of_owner = store_pg_share_list_of_owner,
+    .eas_device_touch = store_pg_eas_device_touch,
+    .eas_device_get = store_pg_eas_device_get,
+    .eas_device_seen = store_pg_eas_device_seen,
+    .eas_device_set_policy = store_pg_eas_device_set_policy,
+    .eas_device_set_info = store_pg_eas_device_set_info,
+    .eas_device_list = store_pg_eas_device_list,
+    .eas_device_del = store_pg_eas_device_del,
+    .eas_blob_put = store_pg_eas_blob_put,
+    .eas_blob_get = store_pg_eas_blob_get,
+    .eas_blob_del = store_pg_eas_blob_del,
+    .eas_sync_get = store_pg_eas_sync_get,
+    .eas_sync_cursor = store_pg_eas_sync_cursor,
+    .eas_sync_put = store_pg_eas_sync_put,
+    .eas_sync_reset = store_pg_eas_sync_reset,
+    .eas_member_get = store_pg_eas_member_get,
+    .eas_member_put = store_pg_eas_member_put,
+    .eas_member_del = store_pg_eas_member_del,
+    .eas_member_count = store_pg_eas_member_count,
+    .eas_members_aged_open = store_pg_eas_members_aged_open,
+    .items_open_cols = store_pg_items_open_cols,
+    .changes_open_cols = store_pg_changes_open_cols,
+    .imip_enqueue = store_pg_imip_enqueue,
+    .imip_next_due = store_pg_imip_next_due,
+    .imip_next_time = store_pg_imip_next_time,
+    .imip_get = store_pg_imip_get,
+    .imip_tried = store_pg_imip_tried,
+    .imip_retry = store_pg_imip_retry,
+    .imip_list = store_pg_imip_list,
+};

@@ -1,0 +1,358 @@
+/* store/store_pg_int.h: internals shared by the PostgreSQL engine's files (store_pg.c:
+ * connection, errors, statements, migrations, transactions, pool, checks; store_pg_principal.c:
+ * principals; store_pg_coll.c: collections; store_pg_item.c: items and the change log;
+ * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors; store_pg_sub.c: subscription
+ * URLs and calendar user addresses; store_pg_share.c: shared calendars; store_pg_eas.c:
+ * ActiveSync device state; store_pg_imip.c: the iMIP outbox). Work in progress (issue #10):
+ * store.c refuses postgresql:// locations until the server and the integration suite run on
+ * this engine; until then it is reached only by its own tests, through store_pg_open() and
+ * store_pg_pool_create() (store_int.h).
+ *
+ * How the engine keeps SQLite's semantics (store.h):
+ * - Reads: store_begin_read() opens REPEATABLE READ READ ONLY, one snapshot for the whole
+ *   transaction, as SQLite's WAL read transaction.
+ * - Writes: READ COMMITTED. Every write bumps its collection's modseq with
+ *   UPDATE collections ... RETURNING modseq, which takes the collection row's lock until the
+ *   commit: writers of one collection queue on it, so modseqs of a collection commit in
+ *   increasing order, and a reader whose snapshot shows modseq N sees every change <= N
+ *   (no watermark passes a change that commits later). Writers of other collections run in
+ *   parallel, where SQLite has one writer at a time.
+ * - An error aborts a PostgreSQL transaction, which SQLite's does not: an expected refusal
+ *   (a name taken, a row missing) is therefore found without raising one (ON CONFLICT DO
+ *   NOTHING, checks before writes), so the caller's transaction stays usable as on SQLite.
+ * - Acknowledged means committed: synchronous_commit = on for every connection.
+ * Never included outside src/store. */
+#ifndef ALMANAC_STORE_STORE_PG_INT_H
+#define ALMANAC_STORE_STORE_PG_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store/store_int.h"
+
+enum {
+    STORE_PG_PARAMS_MAX = 16, /* parameters of one statement */
+};
+
+/* A connection of the PostgreSQL engine: store_int.h's head, then libpq's. */
+struct store_pg {
+    struct store base;
+    PGconn *conn;
+    struct store *next_free; /* pool free list */
+    bool writing;            /* a write transaction is open (store_begin_write) */
+};
+
+/* The PostgreSQL connection behind `s`, which this engine made. */
+static inline struct store_pg *pgc(struct store *s)
+{
+    return (struct store_pg *)s;
+}
+
+/* The ops of this engine (store_pg.c): every call of store.h. */
+extern const struct store_ops store_pg_ops;
+
+/* A statement's parameters: integers and text go as text, bytes as binary. Borrowed: the
+ * strings and bytes must outlive the statement's execution. */
+struct store_pg_params {
+    int n;
+    const char *values[STORE_PG_PARAMS_MAX];
+    int lengths[STORE_PG_PARAMS_MAX];
+    int formats[STORE_PG_PARAMS_MAX];
+    char nums[STORE_PG_PARAMS_MAX][24];
+};
+
+void store_pg_p_u64(struct store_pg_params *p, uint64_t v);
+void store_pg_p_i64(struct store_pg_params *p, int64_t v);
+void store_pg_p_text(struct store_pg_params *p, const char *v); /* NULL: SQL NULL */
+void store_pg_p_bytes(struct store_pg_params *p, const void *v, size_t n);
+/* A bound of an int8range: INT64_MIN and INT64_MAX (an unbounded start or end) go as NULL,
+ * an infinite bound (int8range would overflow turning [x, INT64_MAX] into [x, INT64_MAX+1)). */
+void store_pg_p_bound(struct store_pg_params *p, int64_t v);
+
+/* Runs `sql` with `p` (may be NULL), results in binary format. STORE_OK with *res_out set
+ * (the caller PQclear()s it; rows or none), or the mapped error recorded and *res_out NULL. */
+enum store_rc store_pg_exec(struct store *s,
+                            const char *sql,
+                            const struct store_pg_params *p,
+                            PGresult **res_out);
+
+/* store_pg_exec() for a statement whose rows are not wanted; *changed_out (may be NULL) gets
+ * the number of rows it inserted, updated or deleted. */
+enum store_rc store_pg_run(struct store *s,
+                           const char *sql,
+                           const struct store_pg_params *p,
+                           uint64_t *changed_out);
+
+/* Records `msg` as the last error; returns rc. */
+enum store_rc store_pg_fail_msg(struct store *s, enum store_rc rc, const char *msg);
+
+/* Binary result columns: an integer of 2, 4 or 8 bytes (0 for NULL); text copied into
+ * `arena`, or borrowed from `res` (until PQclear) when arena is NULL (NULL for NULL); bytes
+ * of exactly `n` into out (zeros otherwise). */
+uint64_t store_pg_col_u64(const PGresult *res, int row, int col);
+int64_t store_pg_col_i64(const PGresult *res, int row, int col);
+const char *store_pg_col_text(const PGresult *res, int row, int col, struct arena *arena);
+void store_pg_col_bytes(const PGresult *res, int row, int col, void *out, size_t n);
+
+/* Increments the collection's modseq and `updated` under the collection row's lock (held to
+ * the commit; see the top of this file) and records the change for the hook; the new modseq
+ * in *modseq_out (may be NULL). STORE_NOTFOUND when the collection does not exist. */
+enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out);
+
+/* Takes collection `id`'s row lock (FOR NO KEY UPDATE, the lock store_pg_bump takes) to the
+ * end of the transaction: the first step of every write to the collection or its members, so
+ * that all writers lock a collection before its items. STORE_NOTFOUND when it does not exist. */
+enum store_rc store_pg_lock_coll(struct store *s, uint64_t id);
+
+/* Items (store_pg_item.c). */
+void store_pg_read_item(
+    const PGresult *res, int row, struct arena *arena, bool with_content, struct store_item *out);
+enum store_rc store_pg_item_get(struct store *s,
+                                uint64_t coll,
+                                const char *name,
+                                enum store_item_flags flags,
+                                struct arena *arena,
+                                struct store_item *out);
+enum store_rc store_pg_item_get_by_id(struct store *s,
+                                      uint64_t coll,
+                                      uint64_t id,
+                                      enum store_item_flags flags,
+                                      struct arena *arena,
+                                      struct store_item *out);
+enum store_rc store_pg_item_get_by_uid(
+    struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out);
+enum store_rc store_pg_item_put(struct store *s,
+                                uint64_t coll,
+                                const char *name,
+                                const struct store_item_in *in,
+                                struct arena *arena,
+                                struct store_item *out,
+                                bool *created_out);
+enum store_rc store_pg_item_delete(struct store *s, uint64_t coll, const char *name);
+enum store_rc store_pg_item_move(
+    struct store *s, uint64_t coll, const char *name, uint64_t to_coll, const char *to_name);
+enum store_rc store_pg_item_touch(struct store *s, uint64_t coll, const char *name);
+enum store_rc store_pg_changes_count(
+    struct store *s, uint64_t coll, uint64_t since, uint64_t cap, uint64_t *n_out);
+
+/* Subscription URLs and calendar user addresses (store_pg_sub.c). */
+enum store_rc
+store_pg_sub_create(struct store *s, uint64_t coll, struct arena *arena, struct store_sub *out);
+enum store_rc
+store_pg_sub_get(struct store *s, const char *token, struct arena *arena, struct store_sub *out);
+enum store_rc store_pg_sub_revoke(struct store *s, uint64_t coll);
+enum store_rc store_pg_sub_list(struct store *s, uint64_t owner, store_sub_fn *fn, void *ctx);
+enum store_rc
+store_pg_sched_addr_add(struct store *s, uint64_t principal, const char *addr, struct arena *arena);
+enum store_rc
+store_pg_sched_addr_del(struct store *s, uint64_t principal, const char *addr, struct arena *arena);
+enum store_rc store_pg_sched_addr_lookup(struct store *s,
+                                         const char *addr,
+                                         struct arena *arena,
+                                         uint64_t *principal_out);
+enum store_rc
+store_pg_sched_addr_list(struct store *s, uint64_t principal, store_sched_addr_fn *fn, void *ctx);
+
+/* Shared calendars (store_pg_share.c). */
+enum store_rc store_pg_share_set(struct store *s,
+                                 uint64_t coll,
+                                 uint64_t sharee,
+                                 enum store_share_access access,
+                                 const char *name,
+                                 struct arena *arena,
+                                 struct store_share *out,
+                                 bool *created_out);
+enum store_rc store_pg_share_del(struct store *s, uint64_t coll, uint64_t sharee);
+enum store_rc store_pg_share_get(
+    struct store *s, uint64_t coll, uint64_t sharee, struct arena *arena, struct store_share *out);
+enum store_rc store_pg_share_lookup(struct store *s,
+                                    uint64_t sharee,
+                                    const char *name,
+                                    struct arena *arena,
+                                    struct store_share *out);
+enum store_rc
+store_pg_share_list_of_sharee(struct store *s, uint64_t sharee, store_share_fn *fn, void *ctx);
+enum store_rc
+store_pg_share_list_of_coll(struct store *s, uint64_t coll, store_share_fn *fn, void *ctx);
+enum store_rc
+store_pg_share_list_of_owner(struct store *s, uint64_t owner, store_share_fn *fn, void *ctx);
+
+/* ActiveSync device state (store_pg_eas.c). */
+enum store_rc store_pg_eas_device_touch(struct store *s,
+                                        uint64_t principal,
+                                        const char *device_id,
+                                        const char *device_type,
+                                        const char *user_agent,
+                                        const char *protocol,
+                                        int64_t now,
+                                        unsigned max_devices,
+                                        struct arena *arena,
+                                        struct store_eas_device *out);
+enum store_rc store_pg_eas_device_get(struct store *s,
+                                      uint64_t principal,
+                                      const char *device_id,
+                                      struct arena *arena,
+                                      struct store_eas_device *out);
+enum store_rc store_pg_eas_device_seen(struct store *s, uint64_t device, int64_t when);
+enum store_rc store_pg_eas_device_set_policy(struct store *s,
+                                             uint64_t device,
+                                             uint32_t pending,
+                                             uint32_t final_key);
+enum store_rc
+store_pg_eas_device_set_info(struct store *s, uint64_t device, const struct store_eas_device *info);
+enum store_rc
+store_pg_eas_device_list(struct store *s, uint64_t principal, store_eas_device_fn *fn, void *ctx);
+enum store_rc store_pg_eas_device_del(struct store *s, uint64_t principal, const char *device_id);
+enum store_rc store_pg_eas_blob_put(
+    struct store *s, uint64_t device, const char *name, const void *data, size_t n);
+enum store_rc store_pg_eas_blob_get(struct store *s,
+                                    uint64_t device,
+                                    const char *name,
+                                    struct arena *arena,
+                                    const void **p_out,
+                                    size_t *n_out);
+enum store_rc store_pg_eas_blob_del(struct store *s, uint64_t device, const char *name);
+enum store_rc store_pg_eas_sync_get(struct store *s,
+                                    uint64_t device,
+                                    uint64_t coll,
+                                    struct arena *arena,
+                                    struct store_eas_sync *out);
+enum store_rc
+store_pg_eas_sync_cursor(struct store *s, uint64_t device, uint64_t coll, uint64_t *cursor_out);
+enum store_rc store_pg_eas_sync_put(struct store *s, const struct store_eas_sync *in);
+enum store_rc store_pg_eas_sync_reset(struct store *s, uint64_t device, uint64_t coll);
+enum store_rc store_pg_eas_member_get(
+    struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t *modseq_out);
+enum store_rc store_pg_eas_member_put(
+    struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t modseq);
+enum store_rc
+store_pg_eas_member_del(struct store *s, uint64_t device, uint64_t coll, uint64_t item);
+enum store_rc
+store_pg_eas_member_count(struct store *s, uint64_t device, uint64_t coll, uint64_t *n_out);
+enum store_rc store_pg_eas_members_aged_open(struct store *s,
+                                             uint64_t device,
+                                             uint64_t coll,
+                                             int64_t cutoff,
+                                             unsigned limit,
+                                             struct store_cursor **out);
+
+/* Cursors (store_pg_cursor.c). */
+enum store_rc store_pg_items_open(struct store *s,
+                                  uint64_t coll,
+                                  enum store_order order,
+                                  struct store_cursor **out);
+enum store_rc
+store_pg_changes_open(struct store *s, uint64_t coll, uint64_t since, struct store_cursor **out);
+enum store_rc store_pg_items_in_range_open(struct store *s,
+                                           uint64_t coll,
+                                           int64_t start,
+                                           int64_t end,
+                                           enum store_range_by by,
+                                           struct store_cursor **out);
+enum store_rc store_pg_children_open(struct store *s, uint64_t coll, struct store_cursor **out);
+enum store_rc store_pg_all_colls_open(struct store *s, struct store_cursor **out);
+enum store_rc store_pg_cursor_next_item(struct store_cursor *c, struct store_item *row_out);
+enum store_rc store_pg_cursor_next_coll(struct store_cursor *c, struct store_coll *row_out);
+void store_pg_cursor_close(struct store_cursor **c);
+enum store_rc store_pg_items_open_cols(struct store *s,
+                                       uint64_t coll,
+                                       enum store_order order,
+                                       enum store_item_cols cols,
+                                       struct store_cursor **out);
+enum store_rc store_pg_changes_open_cols(struct store *s,
+                                         uint64_t coll,
+                                         uint64_t since,
+                                         enum store_item_cols cols,
+                                         struct store_cursor **out);
+
+/* The iMIP outbox (store_pg_imip.c). */
+enum store_rc
+store_pg_imip_enqueue(struct store *s, const struct store_imip_in *in, uint64_t *id_out);
+enum store_rc store_pg_imip_next_due(struct store *s,
+                                     int64_t now,
+                                     struct arena *arena,
+                                     struct store_imip_msg *out);
+enum store_rc store_pg_imip_next_time(struct store *s, int64_t *out);
+enum store_rc
+store_pg_imip_get(struct store *s, uint64_t id, struct arena *arena, struct store_imip_msg *out);
+enum store_rc store_pg_imip_tried(struct store *s,
+                                  uint64_t id,
+                                  enum store_imip_state state,
+                                  int64_t now,
+                                  int64_t next_try,
+                                  const char *error);
+enum store_rc store_pg_imip_retry(struct store *s, uint64_t id, int64_t now);
+enum store_rc store_pg_imip_list(struct store *s, store_imip_fn *fn, void *ctx);
+
+/* Dead properties (store_pg_prop.c). */
+enum store_rc store_pg_prop_set(struct store *s,
+                                enum store_res_kind kind,
+                                uint64_t id,
+                                const struct store_prop *prop);
+enum store_rc store_pg_prop_del(
+    struct store *s, enum store_res_kind kind, uint64_t id, const char *ns, const char *name);
+enum store_rc store_pg_prop_get(struct store *s,
+                                enum store_res_kind kind,
+                                uint64_t id,
+                                const char *ns,
+                                const char *name,
+                                struct arena *arena,
+                                struct store_prop *out);
+enum store_rc store_pg_prop_list(
+    struct store *s, enum store_res_kind kind, uint64_t id, store_prop_fn *fn, void *ctx);
+enum store_rc store_pg_prop_copy(struct store *s,
+                                 enum store_res_kind from_kind,
+                                 uint64_t from_id,
+                                 enum store_res_kind to_kind,
+                                 uint64_t to_id);
+
+/* Collections (store_pg_coll.c). */
+void store_pg_read_coll(const PGresult *res, int row, struct arena *arena, struct store_coll *out);
+enum store_rc store_pg_coll_create(struct store *s,
+                                   uint64_t parent,
+                                   const char *name,
+                                   enum store_coll_kind kind,
+                                   struct arena *arena,
+                                   struct store_coll *out);
+enum store_rc
+store_pg_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_coll *out);
+enum store_rc store_pg_coll_set_comps(struct store *s, uint64_t id, unsigned comps);
+enum store_rc
+store_pg_coll_usage(struct store *s, uint64_t id, uint64_t *items_out, uint64_t *bytes_out);
+enum store_rc store_pg_coll_lookup(struct store *s,
+                                   uint64_t parent,
+                                   const char *name,
+                                   struct arena *arena,
+                                   struct store_coll *out);
+enum store_rc store_pg_coll_delete(struct store *s, uint64_t id);
+enum store_rc
+store_pg_coll_move(struct store *s, uint64_t id, uint64_t new_parent, const char *new_name);
+enum store_rc store_pg_coll_touch(struct store *s, uint64_t id, uint64_t *modseq_out);
+enum store_rc store_pg_coll_reset_history(struct store *s, uint64_t id);
+enum store_rc store_pg_coll_prune_tombstones(struct store *s, uint64_t id, int64_t older_than);
+enum store_rc store_pg_prune_all_tombstones(struct store *s, int64_t older_than, size_t *colls_out);
+
+/* Principals (store_pg_principal.c). */
+enum store_rc store_pg_principal_add(struct store *s,
+                                     const char *name,
+                                     const char *pwhash,
+                                     struct arena *arena,
+                                     struct store_principal *out);
+enum store_rc store_pg_principal_get(struct store *s,
+                                     const char *name,
+                                     struct arena *arena,
+                                     struct store_principal *out);
+enum store_rc store_pg_principal_get_by_id(struct store *s,
+                                           uint64_t id,
+                                           struct arena *arena,
+                                           struct store_principal *out);
+enum store_rc store_pg_principal_set_pwhash(struct store *s, const char *name, const char *pwhash);
+enum store_rc store_pg_principal_cred_gen(struct store *s, const char *name, uint64_t *gen_out);
+enum store_rc store_pg_principal_del(struct store *s, const char *name);
+enum store_rc store_pg_principal_list(struct store *s, store_principal_fn *fn, void *ctx);
+
+#endif

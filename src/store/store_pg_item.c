@@ -1,0 +1,500 @@
+/* store/store_pg_item.c: items on PostgreSQL (store.h "Items"), as store_sqlite_item.c's: the
+ * change log (live items and tombstones by (collection, modseq)), content and instance index
+ * in tables of their own, and the interval index (schema_pg/010: one row per box, exact
+ * seconds, deleted with its item by cascade).
+ *
+ * Locks (store_pg_int.h): every write here takes its collection's row lock first
+ * (store_pg_lock_coll; a move both, in id order), then reads and writes items. One order,
+ * collection before item, for every writer, so two writers never wait on each other in a
+ * cycle; and the checks (uid free, name free) run under the lock, so a refusal is found by
+ * them and never by a unique index's error, which would abort the caller's transaction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "store/store.h"
+#include "store/store_pg_int.h"
+#include "util/timeutil.h"
+
+/* Item ids are < 2^47 (exchange-replication.md §1.2), as SQLite's. */
+#define ITEM_ID_LIMIT (UINT64_C(1) << 47)
+
+#define ITEM_COLS                                                                            \
+  "id, coll, name, uid, content_type, size, modseq, created_modseq, mtime, dtstart, dtend, " \
+  "comp, recurring"
+
+enum {
+    ITEM_NCOLS = 13
+};
+
+/* Interval index kinds, as SQLite's (store_sqlite_int.h). */
+enum span_kind {
+    SPAN_SERIES = 0,
+    SPAN_PLAIN = 1,
+    SPAN_INSTANCE = 2
+};
+
+void store_pg_read_item(
+    const PGresult *res, int row, struct arena *arena, bool with_content, struct store_item *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = store_pg_col_u64(res, row, 0);
+    out->coll = store_pg_col_u64(res, row, 1);
+    out->name = store_pg_col_text(res, row, 2, arena);
+    out->cal.uid = store_pg_col_text(res, row, 3, arena);
+    out->content_type = store_pg_col_text(res, row, 4, arena);
+    out->size = (size_t)store_pg_col_i64(res, row, 5);
+    out->modseq = store_pg_col_u64(res, row, 6);
+    out->created_modseq = store_pg_col_u64(res, row, 7);
+    out->mtime = store_pg_col_i64(res, row, 8);
+    out->cal.has_span = !PQgetisnull(res, row, 9);
+    out->cal.dtstart_utc = store_pg_col_i64(res, row, 9);
+    out->cal.dtend_utc = store_pg_col_i64(res, row, 10);
+    out->cal.comp = (unsigned)store_pg_col_i64(res, row, 11);
+    out->cal.is_recurring = store_pg_col_i64(res, row, 12) != 0;
+    if (with_content) {
+        size_t n = (size_t)PQgetlength(res, row, ITEM_NCOLS);
+        const char *b = PQgetvalue(res, row, ITEM_NCOLS);
+        out->content = arena ? arena_memdup(arena, b, n) : b;
+        out->size = n;
+    }
+}
+
+/* A single-row item query, its content in column ITEM_NCOLS with `flags` asking for it, and
+ * the instance index when asked (STORE_ITEM_INSTANCES). */
+static enum store_rc item_row(struct store *s,
+                              const char *sql,
+                              const struct store_pg_params *p,
+                              enum store_item_flags flags,
+                              struct arena *arena,
+                              struct store_item *out)
+{
+    PGresult *res = NULL;
+    bool content = (flags & STORE_ITEM_CONTENT) != 0;
+    enum store_rc rc = store_pg_exec(s, sql, p, &res);
+    if (rc == STORE_OK && PQntuples(res) == 0) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such item");
+    }
+    if (rc == STORE_OK) {
+        store_pg_read_item(res, 0, arena, content, out);
+    }
+    PQclear(res);
+    if (rc != STORE_OK || !(flags & STORE_ITEM_INSTANCES)) {
+        return rc;
+    }
+    struct store_pg_params q = {0};
+    store_pg_p_u64(&q, out->id);
+    rc = store_pg_exec(s, "SELECT data FROM item_instances WHERE id = $1", &q, &res);
+    if (rc == STORE_OK && PQntuples(res) == 1) {
+        size_t n = (size_t)PQgetlength(res, 0, 0);
+        out->cal.has_instances = true;
+        out->cal.instances = n ? arena_memdup(arena, PQgetvalue(res, 0, 0), n) : "";
+        out->cal.instances_size = n;
+    }
+    PQclear(res);
+    return rc;
+}
+
+#define GET_SQL(where)                                                                       \
+  "SELECT " ITEM_COLS ", CASE WHEN $3::int = 1 THEN (SELECT data FROM item_content c WHERE " \
+  "c.id = items.id) END FROM items WHERE " where
+
+enum store_rc store_pg_item_get(struct store *s,
+                                uint64_t coll,
+                                const char *name,
+                                enum store_item_flags flags,
+                                struct arena *arena,
+                                struct store_item *out)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_text(&p, name);
+    store_pg_p_i64(&p, (flags & STORE_ITEM_CONTENT) ? 1 : 0);
+    return item_row(s, GET_SQL("coll = $1 AND name = $2"), &p, flags, arena, out);
+}
+
+enum store_rc store_pg_item_get_by_id(struct store *s,
+                                      uint64_t coll,
+                                      uint64_t id,
+                                      enum store_item_flags flags,
+                                      struct arena *arena,
+                                      struct store_item *out)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_u64(&p, id);
+    store_pg_p_i64(&p, (flags & STORE_ITEM_CONTENT) ? 1 : 0);
+    return item_row(s, GET_SQL("id = $2 AND coll = $1"), &p, flags, arena, out);
+}
+
+enum store_rc store_pg_item_get_by_uid(
+    struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_text(&p, uid);
+    store_pg_p_i64(&p, 0);
+    return item_row(s, GET_SQL("coll = $1 AND uid = $2"), &p, STORE_ITEM_META, arena, out);
+}
+
+/* A row exists for `sql` over `p`: STORE_OK with *found_out. */
+static enum store_rc
+exists(struct store *s, const char *sql, const struct store_pg_params *p, bool *found_out)
+{
+    PGresult *res = NULL;
+    enum store_rc rc = store_pg_exec(s, sql, p, &res);
+    *found_out = rc == STORE_OK && PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
+}
+
+/* STORE_EXISTS when `coll` has a child collection, or (a home) a share, called `name`. */
+static enum store_rc check_no_child(struct store *s, uint64_t coll, const char *name)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_text(&p, name);
+    bool found = false;
+    enum store_rc rc = exists(s,
+                              "SELECT 1 FROM collections WHERE parent = $1 AND name = $2 "
+                              "UNION ALL SELECT 1 FROM shares sh JOIN principals p ON "
+                              "p.id = sh.sharee WHERE p.home_id = $1 AND sh.name = $2 LIMIT 1",
+                              &p, &found);
+    return rc == STORE_OK && found
+               ? store_pg_fail_msg(s, STORE_EXISTS, "a collection or a share has that name")
+               : rc;
+}
+
+/* Replaces the item's interval boxes: its span (slot 0) and instance boxes (1..n). */
+static enum store_rc
+spans_put(struct store *s, uint64_t coll, uint64_t id, const struct store_cal_index *cal)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, id);
+    enum store_rc rc = store_pg_run(s, "DELETE FROM item_spans WHERE item = $1", &p, NULL);
+    if (rc != STORE_OK || !cal->has_span) {
+        return rc;
+    }
+    for (size_t i = 0; rc == STORE_OK && i <= cal->nboxes; i++) {
+        int64_t lo = i == 0 ? cal->dtstart_utc : cal->boxes[i - 1].start;
+        int64_t hi = i == 0 ? cal->dtend_utc : cal->boxes[i - 1].end;
+        enum span_kind kind = i > 0 ? SPAN_INSTANCE : cal->nboxes ? SPAN_SERIES : SPAN_PLAIN;
+        struct store_pg_params q = {0};
+        store_pg_p_u64(&q, id);
+        store_pg_p_u64(&q, i);
+        store_pg_p_u64(&q, coll);
+        store_pg_p_i64(&q, kind);
+        store_pg_p_bound(&q, lo);
+        store_pg_p_bound(&q, hi > lo ? hi : lo);
+        rc = store_pg_run(s,
+                          "INSERT INTO item_spans(item, slot, coll, kind, box) "
+                          "VALUES ($1, $2, $3, $4, int8range($5, $6, '[]'))",
+                          &q, NULL);
+    }
+    return rc;
+}
+
+/* Checks in order, under the collection's lock, so a refused put writes nothing: the
+ * collection exists, the name is no child collection, the uid is free. */
+enum store_rc store_pg_item_put(struct store *s,
+                                uint64_t coll,
+                                const char *name,
+                                const struct store_item_in *in,
+                                struct arena *arena,
+                                struct store_item *out,
+                                bool *created_out)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > STORE_NAME_MAX) {
+        return store_pg_fail_msg(s, STORE_LIMIT, "item name length out of bounds");
+    }
+    if (in->cal.nboxes > STORE_ITEM_BOXES_MAX) {
+        return store_pg_fail_msg(s, STORE_LIMIT, "instance boxes exceed STORE_ITEM_BOXES_MAX");
+    }
+    enum store_rc rc = store_pg_lock_coll(s, coll);
+    if (rc == STORE_OK) {
+        rc = check_no_child(s, coll, name);
+    }
+    if (rc == STORE_OK && in->cal.uid) {
+        struct store_pg_params p = {0};
+        store_pg_p_u64(&p, coll);
+        store_pg_p_text(&p, in->cal.uid);
+        store_pg_p_text(&p, name);
+        bool found = false;
+        rc = exists(s, "SELECT 1 FROM items WHERE coll = $1 AND uid = $2 AND name <> $3", &p,
+                    &found);
+        if (rc == STORE_OK && found) {
+            rc = store_pg_fail_msg(s, STORE_CONFLICT, "uid in use");
+        }
+    }
+    uint64_t modseq = 0;
+    if (rc == STORE_OK) {
+        rc = store_pg_bump(s, coll, &modseq);
+    }
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_text(&p, name);
+    store_pg_p_text(&p, in->cal.uid);
+    store_pg_p_text(&p, in->content_type);
+    store_pg_p_u64(&p, in->size);
+    store_pg_p_u64(&p, modseq);
+    store_pg_p_i64(&p, time_now());
+    if (in->cal.has_span) {
+        store_pg_p_i64(&p, in->cal.dtstart_utc);
+        store_pg_p_i64(&p, in->cal.dtend_utc);
+    } else {
+        store_pg_p_text(&p, NULL);
+        store_pg_p_text(&p, NULL);
+    }
+    store_pg_p_u64(&p, in->cal.comp);
+    store_pg_p_i64(&p, in->cal.is_recurring ? 1 : 0);
+    PGresult *res = NULL;
+    rc = store_pg_exec(
+        s,
+        "INSERT INTO items(coll, name, uid, content_type, size, modseq, created_modseq, mtime, "
+        "dtstart, dtend, comp, recurring) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11) "
+        "ON CONFLICT (coll, name) DO UPDATE SET uid = excluded.uid, "
+        "content_type = excluded.content_type, size = excluded.size, modseq = excluded.modseq, "
+        "mtime = excluded.mtime, dtstart = excluded.dtstart, dtend = excluded.dtend, "
+        "comp = excluded.comp, recurring = excluded.recurring RETURNING " ITEM_COLS,
+        &p, &res);
+    uint64_t id = 0;
+    uint64_t created_modseq = 0;
+    if (rc == STORE_OK) {
+        id = store_pg_col_u64(res, 0, 0);
+        created_modseq = store_pg_col_u64(res, 0, 7);
+        if (out) {
+            store_pg_read_item(res, 0, arena, false, out);
+        }
+    }
+    PQclear(res);
+    if (rc == STORE_OK && id >= ITEM_ID_LIMIT) {
+        rc = store_pg_fail_msg(s, STORE_LIMIT, "item ids exhausted (2^47)");
+    }
+    if (rc == STORE_OK) {
+        struct store_pg_params q = {0};
+        store_pg_p_u64(&q, id);
+        store_pg_p_bytes(&q, in->content, in->size);
+        rc = store_pg_run(s,
+                          "INSERT INTO item_content(id, data) VALUES ($1, $2) "
+                          "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                          &q, NULL);
+        if (rc == STORE_OK && in->cal.has_instances) {
+            q.n = 1;
+            store_pg_p_bytes(&q, in->cal.instances, in->cal.instances_size);
+            rc = store_pg_run(s,
+                              "INSERT INTO item_instances(id, data) VALUES ($1, $2) "
+                              "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                              &q, NULL);
+        } else if (rc == STORE_OK) {
+            q.n = 1;
+            rc = store_pg_run(s, "DELETE FROM item_instances WHERE id = $1", &q, NULL);
+        }
+    }
+    if (rc == STORE_OK) {
+        rc = spans_put(s, coll, id, &in->cal);
+    }
+    if (rc == STORE_OK && created_out) {
+        *created_out = created_modseq == modseq; /* a replace keeps its older created_modseq */
+    }
+    return rc;
+}
+
+static enum store_rc tombstone(struct store *s,
+                               uint64_t coll,
+                               uint64_t id,
+                               const char *name,
+                               uint64_t modseq,
+                               uint64_t created_modseq)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_u64(&p, id);
+    store_pg_p_text(&p, name);
+    store_pg_p_u64(&p, modseq);
+    store_pg_p_u64(&p, created_modseq);
+    store_pg_p_i64(&p, time_now());
+    return store_pg_run(s,
+                        "INSERT INTO tombstones(coll, item_id, name, modseq, created_modseq, "
+                        "deleted_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                        &p, NULL);
+}
+
+/* The live item `name` of `coll`: its id and created_modseq. */
+static enum store_rc
+item_id(struct store *s, uint64_t coll, const char *name, uint64_t *id_out, uint64_t *created_out)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_text(&p, name);
+    PGresult *res = NULL;
+    enum store_rc rc = store_pg_exec(
+        s, "SELECT id, created_modseq FROM items WHERE coll = $1 AND name = $2", &p, &res);
+    if (rc == STORE_OK && PQntuples(res) == 0) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such item");
+    }
+    if (rc == STORE_OK) {
+        *id_out = store_pg_col_u64(res, 0, 0);
+        *created_out = store_pg_col_u64(res, 0, 1);
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* The row goes (content, instances and boxes cascade), the collection's modseq moves on, a
+ * tombstone at that modseq records the delete, then the dead properties go. */
+enum store_rc store_pg_item_delete(struct store *s, uint64_t coll, const char *name)
+{
+    uint64_t id = 0;
+    uint64_t created = 0;
+    uint64_t modseq = 0;
+    enum store_rc rc = store_pg_lock_coll(s, coll);
+    if (rc == STORE_OK) {
+        rc = item_id(s, coll, name, &id, &created);
+    }
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, id);
+    if (rc == STORE_OK) {
+        rc = store_pg_run(s, "DELETE FROM items WHERE id = $1", &p, NULL);
+    }
+    if (rc == STORE_OK) {
+        rc = store_pg_bump(s, coll, &modseq);
+    }
+    if (rc == STORE_OK) {
+        rc = tombstone(s, coll, id, name, modseq, created);
+    }
+    if (rc == STORE_OK) {
+        rc = store_pg_run(s, "DELETE FROM props WHERE res_kind = 1 AND res_id = $1", &p, NULL);
+    }
+    return rc;
+}
+
+/* Every check runs before the first write, so a refused move writes nothing. The row keeps
+ * its id, content and dead properties; the source gets a tombstone, the target a new modseq
+ * that is also the item's created_modseq there. The two collections are locked in id order. */
+enum store_rc store_pg_item_move(
+    struct store *s, uint64_t coll, const char *name, uint64_t to_coll, const char *to_name)
+{
+    size_t len = strlen(to_name);
+    if (len == 0 || len > STORE_NAME_MAX) {
+        return store_pg_fail_msg(s, STORE_LIMIT, "item name length out of bounds");
+    }
+    uint64_t first = coll < to_coll ? coll : to_coll;
+    uint64_t second = coll < to_coll ? to_coll : coll;
+    enum store_rc rc = store_pg_lock_coll(s, first);
+    if (rc == STORE_OK && second != first) {
+        rc = store_pg_lock_coll(s, second);
+    }
+    uint64_t id = 0;
+    uint64_t created = 0;
+    if (rc == STORE_OK) {
+        rc = item_id(s, coll, name, &id, &created);
+    }
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, to_coll);
+    store_pg_p_text(&p, to_name);
+    bool found = false;
+    if (rc == STORE_OK) {
+        rc = exists(s, "SELECT 1 FROM items WHERE coll = $1 AND name = $2", &p, &found);
+        if (rc == STORE_OK && found) {
+            rc = store_pg_fail_msg(s, STORE_EXISTS, "an item has that name");
+        }
+    }
+    if (rc == STORE_OK) {
+        rc = check_no_child(s, to_coll, to_name);
+    }
+    if (rc == STORE_OK && to_coll != coll) {
+        struct store_pg_params q = {0};
+        store_pg_p_u64(&q, to_coll);
+        store_pg_p_u64(&q, id);
+        rc = exists(s,
+                    "SELECT 1 FROM items WHERE coll = $1 AND id <> $2 AND "
+                    "uid = (SELECT uid FROM items WHERE id = $2)",
+                    &q, &found);
+        if (rc == STORE_OK && found) {
+            rc = store_pg_fail_msg(s, STORE_CONFLICT, "uid in use in the target collection");
+        }
+    }
+    uint64_t src_modseq = 0;
+    uint64_t dst_modseq = 0;
+    if (rc == STORE_OK) {
+        rc = store_pg_bump(s, coll, &src_modseq);
+    }
+    if (rc == STORE_OK) {
+        rc = tombstone(s, coll, id, name, src_modseq, created);
+    }
+    if (rc == STORE_OK) {
+        rc = store_pg_bump(s, to_coll, &dst_modseq);
+    }
+    if (rc == STORE_OK) {
+        struct store_pg_params q = {0};
+        store_pg_p_u64(&q, id);
+        store_pg_p_u64(&q, to_coll);
+        store_pg_p_text(&q, to_name);
+        store_pg_p_u64(&q, dst_modseq);
+        store_pg_p_i64(&q, time_now());
+        rc = store_pg_run(s,
+                          "UPDATE items SET coll = $2, name = $3, modseq = $4, "
+                          "created_modseq = $4, mtime = $5 WHERE id = $1",
+                          &q, NULL);
+        if (rc == STORE_OK && to_coll != coll) {
+            q.n = 2;
+            rc = store_pg_run(s, "UPDATE item_spans SET coll = $2 WHERE item = $1", &q, NULL);
+        }
+    }
+    return rc;
+}
+
+enum store_rc store_pg_item_touch(struct store *s, uint64_t coll, const char *name)
+{
+    uint64_t id = 0;
+    uint64_t created = 0;
+    uint64_t modseq = 0;
+    enum store_rc rc = store_pg_lock_coll(s, coll);
+    if (rc == STORE_OK) {
+        rc = item_id(s, coll, name, &id, &created);
+    }
+    if (rc == STORE_OK) {
+        rc = store_pg_bump(s, coll, &modseq);
+    }
+    if (rc == STORE_OK) {
+        struct store_pg_params p = {0};
+        store_pg_p_u64(&p, id);
+        store_pg_p_u64(&p, modseq);
+        store_pg_p_i64(&p, time_now());
+        rc = store_pg_run(s, "UPDATE items SET modseq = $2, mtime = $3 WHERE id = $1", &p, NULL);
+    }
+    return rc;
+}
+
+/* By the two (coll, modseq) indexes, each count stopping at the cap. */
+enum store_rc store_pg_changes_count(
+    struct store *s, uint64_t coll, uint64_t since, uint64_t cap, uint64_t *n_out)
+{
+    *n_out = 0;
+    if (cap == 0) {
+        return STORE_OK;
+    }
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_u64(&p, since);
+    store_pg_p_u64(&p, cap < (uint64_t)INT64_MAX ? cap : (uint64_t)INT64_MAX);
+    PGresult *res = NULL;
+    enum store_rc rc = store_pg_exec(
+        s,
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM items WHERE coll = $1 AND modseq > $2 "
+        "LIMIT $3) a) + (SELECT count(*) FROM (SELECT 1 FROM tombstones WHERE coll = $1 AND "
+        "modseq > $2 LIMIT $3) b)",
+        &p, &res);
+    if (rc == STORE_OK) {
+        uint64_t n = store_pg_col_u64(res, 0, 0);
+        *n_out = n < cap ? n : cap;
+    }
+    PQclear(res);
+    return rc;
+}
