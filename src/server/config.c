@@ -646,13 +646,31 @@ int config_load_file(struct config *c, const char *path, struct err *err)
     return rc;
 }
 
+/* Writes a store URI with the password of its userinfo (scheme://user:PASSWORD@host...)
+ * written as "***": --print-config shows what is in force without handing out the
+ * database's password (it belongs in PGPASSFILE anyway). Anything else as it is. */
+static void print_store(FILE *f, const char *uri)
+{
+    const char *auth = strstr(uri, "://");
+    const char *at = auth ? strchr(auth + 3, '@') : NULL;
+    const char *slash = auth ? strchr(auth + 3, '/') : NULL;
+    const char *colon = auth ? memchr(auth + 3, ':', at ? (size_t)(at - auth - 3) : 0) : NULL;
+    if (!at || !colon || (slash && slash < at)) {
+        fputs(uri, f);
+        return;
+    }
+    fprintf(f, "%.*s:***%s", (int)(colon - uri), uri, at);
+}
+
 void config_print(const struct config *c, FILE *f)
 {
     for (size_t i = 0; i < ALM_ARRAY_LEN(keys); i++) {
         const struct key *k = &keys[i];
         const char *field = (const char *)c + k->offset;
         fprintf(f, "%s = ", k->name);
-        if (k->type == KEY_STR || k->type == KEY_LEVEL) {
+        if (k->offset == offsetof(struct config, store)) {
+            print_store(f, field);
+        } else if (k->type == KEY_STR || k->type == KEY_LEVEL) {
             fputs(field, f);
         } else if (k->type == KEY_BOOL) {
             unsigned u;

@@ -427,6 +427,32 @@ static void test_config_print_reads_back_as_a_file(void **state)
     free(text);
 }
 
+static void test_config_print_hides_the_store_password(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"postgresql://almanac:s3cret@db.example:5432/cal",
+         "store = postgresql://almanac:***@db.example:5432/cal  # "},
+        {"postgresql://almanac@db.example/cal", "store = postgresql://almanac@db.example/cal  # "},
+        {"postgresql:///cal?host=/run/pg", "store = postgresql:///cal?host=/run/pg  # "},
+        {"postgresql://db/cal?x=a:b@c", "store = postgresql://db/cal?x=a:b@c  # "},
+        {"sqlite:/var/lib/almanac", "store = sqlite:/var/lib/almanac  # "},
+    };
+    for (size_t i = 0; i < ALM_ARRAY_LEN(cases); i++) {
+        struct config c;
+        config_defaults(&c);
+        assert_int_equal(set1(&c, "store", cases[i][0]), 0);
+        char *text = print_to_string(config_print, &c);
+        const char *line = strstr(text, "\nstore = ");
+        assert_non_null(line);
+        if (strncmp(line + 1, cases[i][1], strlen(cases[i][1])) != 0) {
+            fail_msg("%s printed as %.80s", cases[i][0], line + 1);
+        }
+        assert_null(strstr(text, "s3cret"));
+        free(text);
+    }
+}
+
 static char *read_all(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -477,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_config_booleans_take_words_and_digits),
         cmocka_unit_test(test_config_strings_must_fit),
         cmocka_unit_test_setup_teardown(test_config_print_reads_back_as_a_file, setup, teardown),
+        cmocka_unit_test(test_config_print_hides_the_store_password),
         cmocka_unit_test(test_config_docs_hold_exactly_the_generated_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
