@@ -472,3 +472,70 @@ enum calstore_rc calstore_move(const struct calstore_writer *w,
     return calstore_written(w, CALSTORE_OP_MOVE, to, to_name, &src.cal, &res->item.cal, NULL, 0, 0,
                             res, err);
 }
+
+/* True when the stored calendar object `text` may be a scheduling object resource (RFC 6638
+ * §3.1: it has an ORGANIZER): the cheap look before deliver_plan parses it. */
+static bool may_schedule(const struct store_item *it)
+{
+    static const char key[] = "\nORGANIZER";
+    const char *p = it->content;
+    size_t n = it->size;
+    for (size_t i = 0; p && i + sizeof(key) - 1 <= n; i++) {
+        if ((p[i] == '\n') && memcmp(p + i, key, sizeof(key) - 1) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+enum calstore_rc calstore_coll_delete(const struct calstore_writer *w,
+                                      const struct store_coll *coll,
+                                      struct calstore_res *res,
+                                      struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    enum calstore_rc arc = calstore_check_write(w, CALSTORE_OP_COLL_DELETE, coll, res, err);
+    if (arc != CALSTORE_OK) {
+        return arc;
+    }
+    const char **names = NULL;
+    size_t n = 0;
+    if (!w->no_sched && coll->kind == STORE_COLL_CALENDAR) {
+        names = arena_alloc(w->arena, CALSTORE_COLL_SCHED_MAX * sizeof(*names));
+        struct store_cursor *cur = NULL;
+        enum store_rc rc =
+            store_items_open_cols(w->store, coll->id, STORE_ORDER_NAME, STORE_COLS_LISTING, &cur);
+        struct store_item row;
+        while (rc == STORE_OK && (rc = store_cursor_next_item(cur, &row)) == STORE_OK) {
+            struct arena_mark m = arena_mark(w->arena);
+            struct store_item it;
+            rc = store_item_get(w->store, coll->id, row.name, STORE_ITEM_CONTENT, w->arena, &it);
+            bool sched = rc == STORE_OK && may_schedule(&it);
+            arena_rewind(w->arena, m);
+            if (sched && n == CALSTORE_COLL_SCHED_MAX) {
+                store_cursor_close(&cur);
+                err_set(err, &calstore_cond_too_many_meetings,
+                        "the calendar holds more than %d meetings: delete some of them first",
+                        (int)CALSTORE_COLL_SCHED_MAX);
+                return CALSTORE_DENIED;
+            }
+            if (sched) {
+                names[n++] = arena_strdup(w->arena, row.name);
+            }
+        }
+        store_cursor_close(&cur);
+        if (rc != STORE_NOTFOUND) {
+            return store_failed(res, rc);
+        }
+    }
+    /* each one as its own DELETE: the organizer's CANCEL, the attendee's DECLINED REPLY */
+    for (size_t i = 0; i < n; i++) {
+        enum calstore_rc crc = calstore_delete(w, coll, names[i], res, err);
+        if (crc != CALSTORE_OK) {
+            return crc;
+        }
+    }
+    memset(res, 0, sizeof(*res));
+    enum store_rc rc = store_coll_delete(w->store, coll->id);
+    return rc == STORE_OK ? CALSTORE_OK : store_failed(res, rc);
+}
