@@ -168,7 +168,10 @@ enum calstore_rc calstore_delete(const struct calstore_writer *w,
 
 /* Copies item `name` of `from` (content, index, dead properties) as `to_name` into calendar
  * `to`, which must not hold that name: the object was validated when it was written into a
- * calendar (the protocol checks that `from` is one and that `to` takes its component). */
+ * calendar (the protocol checks that `from` is one and that `to` takes its component). A
+ * scheduling object (an ORGANIZER) is not copied into a calendar home that already holds its
+ * UID (any copy of one made in its own home): CALSTORE_DENIED with
+ * calstore_cond_unique_sched (RFC 6638 §3.2.4.1). A copy schedules nothing. */
 enum calstore_rc calstore_copy(const struct calstore_writer *w,
                                const struct store_coll *from,
                                const char *name,
@@ -178,7 +181,9 @@ enum calstore_rc calstore_copy(const struct calstore_writer *w,
                                struct err *err);
 
 /* Moves item `name` of `from` to `to` as `to_name` (ids and properties kept), either of them
- * a calendar: access to both, and the UID when `to` is a calendar. */
+ * a calendar: access to both, and the UID when `to` is a calendar. A scheduling object keeps
+ * its scheduling state and sends nothing; moved into a home that holds its UID in another
+ * item, CALSTORE_DENIED with calstore_cond_unique_sched (RFC 6638 §3.2.4.1). */
 enum calstore_rc calstore_move(const struct calstore_writer *w,
                                const struct store_coll *from,
                                const char *name,

@@ -2,7 +2,10 @@
 as their own deletes would (RFC 6638 §3.2.1.3 and §3.2.2.3; docs/scheduling.md): the
 organizer's calendar deleted over CalDAV (DELETE, an overwriting MOVE onto it) or ActiveSync
 (FolderDelete) takes each attendee's copy away; an attendee's calendar deleted answers
-DECLINED to the organizer."""
+DECLINED to the organizer. And COPY and MOVE of a meeting (RFC 6638 §3.2.4.1): a COPY that
+would make a second scheduling object of the UID in the home is 403
+unique-scheduling-object-resource; a MOVE within the home sends nothing and keeps the
+meeting scheduling."""
 
 import sys
 
@@ -26,7 +29,7 @@ class CollDeleteSchedulingTest(ServerTestCase):
         super().setUpClass()
         for u in cls.USERS:
             cls.srv.cli("calendar", "add", u, "cal")
-        for c in ("work", "moved", "empty", "phone"):
+        for c in ("work", "moved", "empty", "phone", "other"):
             cls.srv.cli("calendar", "add", "alice", c)
 
     def invite(self, cal, uid, attendees):
@@ -87,6 +90,39 @@ class CollDeleteSchedulingTest(ServerTestCase):
         self.assertEqual(r.doc.findtext("Status"), "1", r.doc)
         self.assertStatus(self.req("GET", "/calendars/alice/phone/", user="alice"), 404)
         self.assertStatus(self.req("GET", "/calendars/bob/cal/cd6.ics", user="bob"), 404)
+
+
+    # RFC 6638 §3.2.4.1: a COPY may not make a second scheduling object of a UID in the home;
+    # a MOVE within the home keeps the one there is, its scheduling state, and sends nothing
+    def test_copy_and_move_of_a_meeting(self):
+        self.invite("cal", "cd7", [BOB])
+        bob_before = self.req("GET", "/calendars/bob/cal/cd7.ics", user="bob")
+        r = self.req("COPY", "/calendars/alice/cal/cd7.ics", user="alice",
+                     headers={"Destination": "/calendars/alice/other/cd7.ics"})
+        self.assertStatus(r, 403)
+        self.assertIn("unique-scheduling-object-resource", r.text)
+        self.assertStatus(self.req("GET", "/calendars/alice/other/cd7.ics", user="alice"), 404)
+        # an event that is no meeting copies as before
+        plain = event("cd8", []).replace("ORGANIZER:mailto:alice@example.org\r\n", "")
+        plain = plain.replace("ATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.org\r\n", "")
+        self.assertStatus(self.req("PUT", "/calendars/alice/cal/cd8.ics", user="alice",
+                                   body=plain, headers=ICS), 201)
+        r = self.req("COPY", "/calendars/alice/cal/cd8.ics", user="alice",
+                     headers={"Destination": "/calendars/alice/other/cd8.ics"})
+        self.assertStatus(r, 201)
+        # MOVE to another calendar of the home: allowed, bob's copy untouched
+        r = self.req("MOVE", "/calendars/alice/cal/cd7.ics", user="alice",
+                     headers={"Destination": "/calendars/alice/other/cd7.ics"})
+        self.assertStatus(r, 201)
+        bob_after = self.req("GET", "/calendars/bob/cal/cd7.ics", user="bob")
+        self.assertEqual(bob_after.header("ETag"), bob_before.header("ETag"))
+        # and the moved meeting still schedules: a change reaches bob
+        moved = self.req("GET", "/calendars/alice/other/cd7.ics", user="alice").text
+        r = self.req("PUT", "/calendars/alice/other/cd7.ics", user="alice",
+                     body=moved.replace("SUMMARY:Sync", "SUMMARY:Moved"), headers=ICS)
+        self.assertStatus(r, 204)
+        self.assertIn("SUMMARY:Moved",
+                      self.req("GET", "/calendars/bob/cal/cd7.ics", user="bob").text)
 
 
 assert eas  # imported for its namespaces
