@@ -401,6 +401,14 @@ cal_delete(struct dav_req *dr, const struct store_coll *coll, const char *name, 
                       CALSTORE_OP_DELETE, err);
 }
 
+static int cal_coll_delete(struct dav_req *dr, const struct store_coll *coll, struct err *err)
+{
+    struct calstore_writer w = writer(dr);
+    struct calstore_res res;
+    return cal_result(dr, calstore_coll_delete(&w, coll, &res, err), NULL, &res,
+                      CALSTORE_OP_COLL_DELETE, err);
+}
+
 /* COPY and MOVE into, or MOVE out of, a calendar; RFC 4791 §5.3.2.1 applies no-uid-conflict
  * to both. */
 static int cal_transfer(struct dav_req *dr,
@@ -657,6 +665,7 @@ static const struct dav_ext ext = {
     .pre_put = pre_put,
     .cal_put = cal_put,
     .cal_delete = cal_delete,
+    .cal_coll_delete = cal_coll_delete,
     .cal_transfer = cal_transfer,
     .accept_copy = accept_copy,
     .check_write = check_write,

@@ -298,6 +298,56 @@ static enum calstore_rc uid_free(const struct calstore_writer *w,
     return CALSTORE_UID_CONFLICT;
 }
 
+/* True when the stored calendar object `text` may be a scheduling object resource (RFC 6638
+ * §3.1: it has an ORGANIZER): the cheap look before deliver_plan parses it. */
+static bool may_schedule(const struct store_item *it)
+{
+    static const char key[] = "\nORGANIZER";
+    const char *p = it->content;
+    size_t n = it->size;
+    for (size_t i = 0; p && i + sizeof(key) - 1 <= n; i++) {
+        if ((p[i] == '\n') && memcmp(p + i, key, sizeof(key) - 1) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* RFC 6638 §3.2.4.1 (CALDAV:unique-scheduling-object-resource, PUT, COPY and MOVE): a COPY
+ * or MOVE of the scheduling object `src` into calendar `to` may not make a second scheduling
+ * object of its UID in the calendar home of `to`'s owner, where each would schedule on its
+ * own (two organizers' copies, two replies). CALSTORE_DENIED when another calendar of that
+ * home holds the UID in an item other than `self` (0 for a COPY, whose source is such an
+ * item; `src`'s id for a MOVE: one within the home finds only `src`, which keeps its
+ * scheduling state and sends nothing). */
+static enum calstore_rc sched_unique(const struct calstore_writer *w,
+                                     const struct store_coll *to,
+                                     const struct store_item *src,
+                                     uint64_t self,
+                                     struct calstore_res *res,
+                                     struct err *err)
+{
+    if (w->no_sched || to->kind != STORE_COLL_CALENDAR || !src->cal.uid || !may_schedule(src)) {
+        return CALSTORE_OK;
+    }
+    struct store_principal p;
+    enum store_rc rc = store_principal_get_by_id(w->store, to->owner, w->arena, &p);
+    struct store_coll c;
+    struct store_item other;
+    if (rc == STORE_OK) {
+        rc = deliver_lookup_copy(w, &p, src->cal.uid, &c, &other);
+    }
+    if (rc == STORE_NOTFOUND || (rc == STORE_OK && other.id == self)) {
+        return CALSTORE_OK;
+    }
+    if (rc != STORE_OK) {
+        return store_failed(res, rc);
+    }
+    err_set(err, &calstore_cond_unique_sched,
+            "the meeting %s is already in calendar %s of this calendar home", src->cal.uid, c.name);
+    return CALSTORE_DENIED;
+}
+
 enum calstore_rc calstore_put(const struct calstore_writer *w,
                               const struct store_coll *coll,
                               const char *name,
@@ -412,6 +462,9 @@ enum calstore_rc calstore_copy(const struct calstore_writer *w,
         return store_failed(res, rc);
     }
     enum calstore_rc crc = uid_free(w, to, src.cal.uid, to_name, 0, res);
+    if (crc == CALSTORE_OK) {
+        crc = sched_unique(w, to, &src, 0, res, err);
+    }
     if (crc != CALSTORE_OK) {
         return crc;
     }
@@ -430,7 +483,8 @@ enum calstore_rc calstore_copy(const struct calstore_writer *w,
         return store_failed(res, rc);
     }
     static const struct store_cal_index none;
-    /* TODO(#13): a copy or move of a scheduling object schedules nothing yet */
+    /* sched_unique let only a copy through that is no second scheduling object of its UID
+     * in the home: it schedules nothing (RFC 6638 §3.2.4.1) */
     return calstore_written(w, CALSTORE_OP_COPY, to, to_name, &none, &res->item.cal, NULL, 0, 0,
                             res, err);
 }
@@ -452,11 +506,14 @@ enum calstore_rc calstore_move(const struct calstore_writer *w,
         return arc;
     }
     struct store_item src;
-    enum store_rc rc = store_item_get(w->store, from->id, name, STORE_ITEM_META, w->arena, &src);
+    enum store_rc rc = store_item_get(w->store, from->id, name, sched_flags(w, to), w->arena, &src);
     if (rc != STORE_OK) {
         return store_failed(res, rc);
     }
     enum calstore_rc crc = uid_free(w, to, src.cal.uid, NULL, src.id, res);
+    if (crc == CALSTORE_OK) {
+        crc = sched_unique(w, to, &src, src.id, res, err);
+    }
     if (crc != CALSTORE_OK) {
         return crc;
     }
@@ -471,4 +528,56 @@ enum calstore_rc calstore_move(const struct calstore_writer *w,
     (void)calstore_written(w, CALSTORE_OP_MOVE, from, name, &src.cal, NULL, NULL, 0, 0, res, err);
     return calstore_written(w, CALSTORE_OP_MOVE, to, to_name, &src.cal, &res->item.cal, NULL, 0, 0,
                             res, err);
+}
+
+enum calstore_rc calstore_coll_delete(const struct calstore_writer *w,
+                                      const struct store_coll *coll,
+                                      struct calstore_res *res,
+                                      struct err *err)
+{
+    memset(res, 0, sizeof(*res));
+    enum calstore_rc arc = calstore_check_write(w, CALSTORE_OP_COLL_DELETE, coll, res, err);
+    if (arc != CALSTORE_OK) {
+        return arc;
+    }
+    const char **names = NULL;
+    size_t n = 0;
+    if (!w->no_sched && coll->kind == STORE_COLL_CALENDAR) {
+        names = arena_alloc(w->arena, CALSTORE_COLL_SCHED_MAX * sizeof(*names));
+        struct store_cursor *cur = NULL;
+        enum store_rc rc =
+            store_items_open_cols(w->store, coll->id, STORE_ORDER_NAME, STORE_COLS_LISTING, &cur);
+        struct store_item row;
+        while (rc == STORE_OK && (rc = store_cursor_next_item(cur, &row)) == STORE_OK) {
+            struct arena_mark m = arena_mark(w->arena);
+            struct store_item it;
+            rc = store_item_get(w->store, coll->id, row.name, STORE_ITEM_CONTENT, w->arena, &it);
+            bool sched = rc == STORE_OK && may_schedule(&it);
+            arena_rewind(w->arena, m);
+            if (sched && n == CALSTORE_COLL_SCHED_MAX) {
+                store_cursor_close(&cur);
+                err_set(err, &calstore_cond_too_many_meetings,
+                        "the calendar holds more than %d meetings: delete some of them first",
+                        (int)CALSTORE_COLL_SCHED_MAX);
+                return CALSTORE_DENIED;
+            }
+            if (sched) {
+                names[n++] = arena_strdup(w->arena, row.name);
+            }
+        }
+        store_cursor_close(&cur);
+        if (rc != STORE_NOTFOUND) {
+            return store_failed(res, rc);
+        }
+    }
+    /* each one as its own DELETE: the organizer's CANCEL, the attendee's DECLINED REPLY */
+    for (size_t i = 0; i < n; i++) {
+        enum calstore_rc crc = calstore_delete(w, coll, names[i], res, err);
+        if (crc != CALSTORE_OK) {
+            return crc;
+        }
+    }
+    memset(res, 0, sizeof(*res));
+    enum store_rc rc = store_coll_delete(w->store, coll->id);
+    return rc == STORE_OK ? CALSTORE_OK : store_failed(res, rc);
 }

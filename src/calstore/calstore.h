@@ -168,7 +168,10 @@ enum calstore_rc calstore_delete(const struct calstore_writer *w,
 
 /* Copies item `name` of `from` (content, index, dead properties) as `to_name` into calendar
  * `to`, which must not hold that name: the object was validated when it was written into a
- * calendar (the protocol checks that `from` is one and that `to` takes its component). */
+ * calendar (the protocol checks that `from` is one and that `to` takes its component). A
+ * scheduling object (an ORGANIZER) is not copied into a calendar home that already holds its
+ * UID (any copy of one made in its own home): CALSTORE_DENIED with
+ * calstore_cond_unique_sched (RFC 6638 §3.2.4.1). A copy schedules nothing. */
 enum calstore_rc calstore_copy(const struct calstore_writer *w,
                                const struct store_coll *from,
                                const char *name,
@@ -178,7 +181,9 @@ enum calstore_rc calstore_copy(const struct calstore_writer *w,
                                struct err *err);
 
 /* Moves item `name` of `from` to `to` as `to_name` (ids and properties kept), either of them
- * a calendar: access to both, and the UID when `to` is a calendar. */
+ * a calendar: access to both, and the UID when `to` is a calendar. A scheduling object keeps
+ * its scheduling state and sends nothing; moved into a home that holds its UID in another
+ * item, CALSTORE_DENIED with calstore_cond_unique_sched (RFC 6638 §3.2.4.1). */
 enum calstore_rc calstore_move(const struct calstore_writer *w,
                                const struct store_coll *from,
                                const char *name,
@@ -186,6 +191,27 @@ enum calstore_rc calstore_move(const struct calstore_writer *w,
                                const char *to_name,
                                struct calstore_res *res,
                                struct err *err);
+
+/* Meetings a calendar may hold and still be deleted with calstore_coll_delete: each is
+ * parsed and delivered inside the deleting transaction, so the bound keeps that transaction
+ * (and the write gate it holds) short. */
+enum {
+    CALSTORE_COLL_SCHED_MAX = 500
+};
+
+/* Deletes collection `coll` with everything below it (store_coll_delete), scheduling first
+ * (RFC 6638 §3.2.1.3 and §3.2.2.3) each scheduling object resource of it when it is a
+ * calendar, as its own calstore_delete would: the organizer's meetings cancelled for their
+ * attendees, the owner's copies of others' meetings answered DECLINED to their organizers.
+ * Items with an ORGANIZER are those looked at (the others are deleted with the collection).
+ * CALSTORE_DENIED with calstore_cond_too_many_meetings when the calendar holds more than
+ * CALSTORE_COLL_SCHED_MAX of them (nothing is deleted), the others as calstore_delete. The
+ * calendars below a plain collection are deleted without scheduling. Inside the write
+ * transaction, after the protocol's own access check (the owner's: COLL_DELETE). */
+enum calstore_rc calstore_coll_delete(const struct calstore_writer *w,
+                                      const struct store_coll *coll,
+                                      struct calstore_res *res,
+                                      struct err *err);
 
 /* An attendee's answer to a meeting (ActiveSync MeetingResponse; docs/scheduling.md). */
 enum calstore_answer {

@@ -220,10 +220,10 @@ static int run(struct cm_ctx *c, struct err *err)
         }
     } else if (dst.kind == DAV_RES_COLL) {
         uint64_t parent = dst.coll.parent;
-        rc = store_coll_delete(dr->store, dst.coll.id);
-        if (rc == STORE_OK) {
-            rc = store_coll_get(dr->store, parent, dr->arena, &dst.coll);
+        if (dav_coll_delete(dr, &dst.coll, err) != 0) {
+            return -1;
         }
+        rc = store_coll_get(dr->store, parent, dr->arena, &dst.coll);
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);
         }

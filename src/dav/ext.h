@@ -284,6 +284,9 @@ struct dav_ext {
                       const struct store_coll *coll,
                       const char *name,
                       struct err *err);
+    /* Deletes calendar `coll` itself (DELETE, a COPY/MOVE that overwrites it), scheduling
+     * its meetings as their own deletes would (calstore_coll_delete); may be NULL. */
+    int (*cal_coll_delete)(struct dav_req *dr, const struct store_coll *coll, struct err *err);
     /* COPY of item `name` of `from` as `to_name` (free) into calendar `to`, or MOVE (`move`)
      * of it when `from` or `to` is a calendar. `to_href` is the href of `to` when known (for
      * a condition naming another member), else NULL. */
@@ -364,6 +367,9 @@ int dav_item_put(struct dav_req *dr,
                  struct store_item *out,
                  bool *created,
                  struct err *err);
+/* Deletes collection `coll` with everything below it: a calendar through the extension's
+ * cal_coll_delete (so its meetings schedule), any other with store_coll_delete. */
+int dav_coll_delete(struct dav_req *dr, const struct store_coll *coll, struct err *err);
 int dav_item_delete(struct dav_req *dr,
                     const struct store_coll *coll,
                     const char *name,

@@ -53,6 +53,15 @@ int dav_item_delete(struct dav_req *dr,
     return dav_store_err(dr, store_item_delete(dr->store, coll->id, name), err);
 }
 
+int dav_coll_delete(struct dav_req *dr, const struct store_coll *coll, struct err *err)
+{
+    const struct dav_ext *ext = cal_writer(dr);
+    if (coll->kind == STORE_COLL_CALENDAR && ext && ext->cal_coll_delete) {
+        return ext->cal_coll_delete(dr, coll, err);
+    }
+    return dav_store_err(dr, store_coll_delete(dr->store, coll->id), err);
+}
+
 /* A plain COPY: content, type, whatever index it had, and its dead properties. */
 static enum store_rc plain_copy(struct dav_req *dr,
                                 const struct store_coll *from,

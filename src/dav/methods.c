@@ -255,9 +255,8 @@ static int delete_run(struct dav_req *dr, struct err *err)
         }
         (void)dav_ext_item_headers(dr, &after, res.item.id, after.modseq, true, false);
     } else {
-        enum store_rc rc = store_coll_delete(dr->store, res.coll.id);
-        if (rc != STORE_OK) {
-            return dav_store_err(dr, rc, err);
+        if (dav_coll_delete(dr, &res.coll, err) != 0) {
+            return -1;
         }
     }
     if (dav_commit(dr, err) != 0) {

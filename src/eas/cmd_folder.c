@@ -595,9 +595,23 @@ int eas_cmd_folderchange(struct eas_req *er, struct err *err)
         store_rollback(er->store);
         return answer_status(er, root, EAS_FH_STATUS, status, err);
     }
-    enum store_rc src;
+    enum store_rc src = STORE_OK;
     if (del) {
-        src = store_coll_delete(er->store, c.id);
+        /* its meetings schedule as their own deletes would (calstore_coll_delete) */
+        struct calstore_writer w = {
+            .store = er->store, .arena = er->arena, .principal = er->principal.id};
+        struct calstore_res res;
+        struct err ce;
+        err_init(&ce);
+        enum calstore_rc crc = calstore_coll_delete(&w, &c, &res, &ce);
+        if (crc == CALSTORE_STORE) {
+            src = res.store_rc;
+        } else if (crc != CALSTORE_OK) {
+            /* more meetings than calstore_coll_delete takes (or one no longer valid): 3, as
+             * for a folder the device cannot delete, which it does not retry (errors.md) */
+            store_rollback(er->store);
+            return answer_status(er, root, EAS_FH_STATUS, FS_SYSTEM_FOLDER, err);
+        }
     } else {
         src = set_display_name(er, c.id, name);
         if (src == STORE_OK) {
