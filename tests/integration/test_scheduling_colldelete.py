@@ -124,6 +124,23 @@ class CollDeleteSchedulingTest(ServerTestCase):
         self.assertIn("SUMMARY:Moved",
                       self.req("GET", "/calendars/bob/cal/cd7.ics", user="bob").text)
 
+    # more meetings than one transaction may schedule: refused whole, nothing deleted
+    def test_calendar_with_too_many_meetings_is_refused_whole(self):
+        self.srv.cli("calendar", "add", "alice", "many")
+        outside = "mailto:someone@elsewhere.test"  # a scheduling object, nobody to deliver to
+        for i in range(501):
+            r = self.req("PUT", "/calendars/alice/many/m%d.ics" % i, user="alice",
+                         body=event("many-%d" % i, [outside]), headers=ICS)
+            self.assertStatus(r, 201)
+        r = self.req("DELETE", "/calendars/alice/many/", user="alice")
+        self.assertCondition(r, 403, "too-many-meetings")
+        self.assertStatus(self.req("GET", "/calendars/alice/many/m0.ics", user="alice"), 200)
+        self.assertStatus(self.req("GET", "/calendars/alice/many/m500.ics", user="alice"), 200)
+        # 500 is the most: one meeting fewer and the calendar goes
+        self.assertStatus(self.req("DELETE", "/calendars/alice/many/m0.ics", user="alice"), 204)
+        self.assertStatus(self.req("DELETE", "/calendars/alice/many/", user="alice"), 204)
+        self.assertStatus(self.req("GET", "/calendars/alice/many/m1.ics", user="alice"), 404)
+
 
 assert eas  # imported for its namespaces
 if __name__ == "__main__":
