@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "caldav/caldav_int.h"
+#include "calstore/busy.h"
 #include "util/timeutil.h"
 #include "xml/xmlout.h"
 
@@ -237,31 +238,8 @@ static int fb_period(void *ctx, int64_t start, int64_t end, enum cal_fbtype type
 /* The calendars of principal `p` (their ids, in the arena). */
 static enum store_rc fb_calendars(struct fb_stream *s, uint64_t p)
 {
-    struct dav_req *dr = s->dr;
-    struct store_principal pr;
-    enum store_rc rc = store_principal_get_by_id(dr->store, p, dr->arena, &pr);
-    struct store_cursor *cur = NULL;
-    if (rc == STORE_OK) {
-        rc = store_children_open(dr->store, pr.home_id, &cur);
-    }
-    size_t cap = 16;
-    s->cals = arena_alloc(dr->arena, cap * sizeof(*s->cals));
-    s->ncals = s->ci = 0;
-    struct store_coll c;
-    while (rc == STORE_OK && (rc = store_cursor_next_coll(cur, &c)) == STORE_OK) {
-        if (c.kind != STORE_COLL_CALENDAR) {
-            continue;
-        }
-        if (s->ncals == cap) {
-            uint64_t *more = arena_alloc(dr->arena, 2 * cap * sizeof(*more));
-            memcpy(more, s->cals, cap * sizeof(*more));
-            s->cals = more;
-            cap *= 2;
-        }
-        s->cals[s->ncals++] = c.id;
-    }
-    store_cursor_close(&cur);
-    return rc == STORE_NOTFOUND ? STORE_OK : rc;
+    s->ci = 0;
+    return calstore_calendars_of(s->dr->store, p, s->dr->arena, &s->cals, &s->ncals);
 }
 
 /* Opens the answer for attendee s->i: the recipient and status, and for a local user the

@@ -47,9 +47,8 @@ enum store_rc calstore_recipient(struct store *s,
     return rc;
 }
 
-/* The ids of the principal's own calendars (a home's children), in the arena. */
-static enum store_rc
-calendars_of(struct store *s, uint64_t principal, struct arena *arena, uint64_t **ids, size_t *n)
+enum store_rc calstore_calendars_of(
+    struct store *s, uint64_t principal, struct arena *arena, uint64_t **ids, size_t *n)
 {
     struct store_principal pr;
     enum store_rc rc = store_principal_get_by_id(s, principal, arena, &pr);
@@ -89,7 +88,7 @@ int calstore_busy(struct store *s,
 {
     uint64_t *cals = NULL;
     size_t ncals = 0;
-    *store_rc = calendars_of(s, principal, arena, &cals, &ncals);
+    *store_rc = calstore_calendars_of(s, principal, arena, &cals, &ncals);
     if (*store_rc != STORE_OK) {
         return -1;
     }

@@ -5,6 +5,7 @@
 #ifndef ALMANAC_CALSTORE_BUSY_H
 #define ALMANAC_CALSTORE_BUSY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cal/cal.h"
@@ -22,6 +23,11 @@ enum store_rc calstore_recipient(struct store *s,
                                  struct arena *arena,
                                  struct store_principal *out,
                                  const char **email_out);
+
+/* The ids of principal `principal`'s own calendars (its home's calendar children, by name;
+ * shares are not theirs), into *ids (in the arena) and *n. */
+enum store_rc calstore_calendars_of(
+    struct store *s, uint64_t principal, struct arena *arena, uint64_t **ids, size_t *n);
 
 /* Calls fn for every busy period of the principal's own calendars in [start, end), as a
  * free-busy query of each would (cal_busy: opaque, not cancelled, TENTATIVE marked), in no
