@@ -98,7 +98,8 @@ static const struct key keys[] = {
                 "where the store is: sqlite:DIR (the SQLite store in DIR) or a libpq URI "
                 "postgresql://USER@HOST:PORT/DB (password from the URI, PGPASSFILE or the "
                 "environment; this build refuses it: its PostgreSQL engine is not complete); "
-                "empty: sqlite:data_dir. Set, it overrides data_dir"),
+                "empty: sqlite:data_dir. Set, it overrides data_dir; --print-config shows a "
+                "password in the URI as ***"),
     /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
     NUM_KEY(KEY_UINT,
             workers,

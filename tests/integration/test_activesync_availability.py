@@ -161,6 +161,11 @@ class AvailabilityTest(ServerTestCase):
             doc = self.resolve(c, ["bob"], start, end)
             self.assertEqual(doc.findtext("Status"), "5", (start, end))
             self.assertIsNone(doc.find("Response"))
+        # a To of 256 characters is a name looked up (nobody), 257 is refused
+        doc = self.resolve(c, ["x" * 256], availability=False)
+        self.assertEqual(doc.findtext("Response/Status"), "4")
+        doc = self.resolve(c, ["x" * 257], availability=False)
+        self.assertEqual(doc.findtext("Status"), "5")
         doc = self.resolve(c, [], "2026-03-02T00:00:00Z")
         self.assertEqual(doc.findtext("Status"), "5")
         doc = self.resolve(c, ["bob"] * 1001, availability=False)
