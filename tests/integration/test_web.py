@@ -33,8 +33,8 @@ from harness import ALMANACD, ServerTestCase, main
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 SHOTS = os.environ.get("ALMANAC_WEB_SCREENSHOTS") or os.path.join(
@@ -111,11 +111,22 @@ class WebPageTest(ServerTestCase):
 
     def click(self, element):
         """Clicks a submit button and waits for the page the form leads to."""
-        html = self.driver.find_element(By.TAG_NAME, "html")
+        # The old page is marked in its window object; the new page has a fresh one.
+        # Selenium's staleness_of is not used: while Chromium swaps documents it can
+        # answer "Node with given id does not belong to the document", a plain
+        # WebDriverException, instead of a stale-element one (CI stop 23).
+        self.driver.execute_script("window.almanacOldPage = true;")
         element.click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(html))
-        WebDriverWait(self.driver, 30).until(
-            lambda d: d.execute_script("return document.readyState") == "complete")
+
+        def new_page_loaded(d):
+            try:
+                return d.execute_script(
+                    "return window.almanacOldPage === undefined"
+                    " && document.readyState === 'complete';")
+            except WebDriverException:
+                return False  # mid-navigation: ask again
+
+        WebDriverWait(self.driver, 30).until(new_page_loaded)
 
     def text(self, css):
         return self.driver.find_element(By.CSS_SELECTOR, css).text
