@@ -99,8 +99,7 @@ static const char usage_text[] =
     "Options:\n"
     "  -d, --data DIR       the store's directory (default ./data)\n"
     "  -s, --store URI      where the store is: sqlite:DIR (as --data DIR) or a postgresql://\n"
-    "                       URI, which this build refuses (its PostgreSQL engine is not\n"
-    "                       complete)\n"
+    "                       URI (libpq; the database must exist, init makes the schema)\n"
     "  -c, --config FILE    take the store from almanacd's configuration (store, data_dir)\n"
     "  -h, --help           this text      -V, --version   the version\n"
     "A user NAME is 1-64 of A-Z a-z 0-9 . _ - not starting with '.'. --password-stdin reads\n"
@@ -162,6 +161,9 @@ struct cli_cmd {
     char imip_from[320];    /* from --config */
     unsigned max_attendees; /* from --config (0: the default) */
     char config_dir[CONFIG_STR_MAX]; /* the directory of --store or --config */
+    char pg_uri[CONFIG_STR_MAX];     /* a postgresql:// store's URI, else "" */
+    char label[CONFIG_STR_MAX];      /* what messages call the store (no password) */
+    const char *where;               /* what store_open takes: pg_uri or data_dir */
     char password[PASSWORD_MAX + 1]; /* OP_USER_ADD/PASSWD; main() wipes it */
 };
 
@@ -1124,11 +1126,11 @@ static int check(struct store *s, const struct cli_cmd *cmd)
 {
     enum store_rc rc = store_check(s);
     if (rc != STORE_OK) {
-        fprintf(stderr, "almanac: the store in %s fails its check: %s\n", cmd->data_dir,
+        fprintf(stderr, "almanac: the store in %s fails its check: %s\n", cmd->label,
                 store_last_error(s));
         return EXIT_FAILED;
     }
-    printf("store in %s: ok\n", cmd->data_dir);
+    printf("store in %s: ok\n", cmd->label);
     return 0;
 }
 
@@ -1147,7 +1149,7 @@ static int backup(struct store *s, const struct cli_cmd *cmd)
     }
     struct stat st;
     long long size = stat(cmd->path, &st) == 0 ? (long long)st.st_size : -1;
-    printf("backup of %s written to %s (%lld bytes, checked)\n", cmd->data_dir, cmd->path, size);
+    printf("backup of %s written to %s (%lld bytes, checked)\n", cmd->label, cmd->path, size);
     return 0;
 }
 
@@ -1155,6 +1157,13 @@ static int backup(struct store *s, const struct cli_cmd *cmd)
  * then opens the result once, so its schema is migrated to this version's now. */
 static int restore(const struct cli_cmd *cmd)
 {
+    if (!cmd->data_dir) {
+        fprintf(stderr,
+                "almanac: cannot restore into %s: a PostgreSQL store is restored with "
+                "pg_restore or point-in-time recovery (docs/deploy-postgresql.md)\n",
+                cmd->label);
+        return EXIT_FAILED;
+    }
     char msg[STORE_MSG_MAX];
     enum store_rc rc =
         store_restore(cmd->path, cmd->data_dir, cmd->is_forced ? STORE_RESTORE_FORCE : 0, msg);
@@ -1216,7 +1225,7 @@ static int run(struct store *s, const struct cli_cmd *cmd)
     case OP_SHARE_LIST:
         return share_list(s, cmd->user);
     case OP_INIT:
-        printf("store ready in %s\n", cmd->data_dir);
+        printf("store ready in %s\n", cmd->label);
         return 0;
     case OP_CHECK:
         return check(s, cmd);
@@ -1235,11 +1244,11 @@ static int run(struct store *s, const struct cli_cmd *cmd)
     return usage_error(NULL);
 }
 
-/* Fills cmd->data_dir: --data, else --store's sqlite:DIR, else the store of --config's file
- * (store, else data_dir), else ./data; and the scheduling settings of --config's file.
- * Returns 0 or EXIT_USAGE after printing why; a postgresql:// store is refused so, until this
- * build's PostgreSQL engine is complete. */
-static int resolve_data_dir(struct cli_cmd *cmd)
+/* Fills cmd->where and cmd->label, and cmd->data_dir for SQLite: --data, else --store
+ * (sqlite:DIR or a postgresql:// URI), else the store of --config's file (store, else
+ * data_dir), else ./data; and the scheduling settings of --config's file. Returns 0 or
+ * EXIT_USAGE after printing why. */
+static int resolve_store(struct cli_cmd *cmd)
 {
     if (cmd->data_dir && cmd->store) {
         return usage_error("--data and --store both name the store; give one");
@@ -1258,48 +1267,48 @@ static int resolve_data_dir(struct cli_cmd *cmd)
         snprintf(cmd->imip_from, sizeof(cmd->imip_from), "%s", cfg.imip_from);
         cmd->max_attendees = cfg.sched_max_attendees;
     }
-    if (cmd->data_dir) {
-        return 0;
+    if (!cmd->data_dir) {
+        if (cmd->store && config_set(&cfg, "store", cmd->store, &e) != 0) {
+            fprintf(stderr, "almanac: --store: %s\n", e.msg);
+            return EXIT_USAGE;
+        }
+        enum config_store_kind kind;
+        if (config_store(&cfg, &kind, &e) != 0) {
+            fprintf(stderr, "almanac: %s\n", e.msg);
+            return EXIT_USAGE;
+        }
+        if (kind == CONFIG_STORE_POSTGRESQL) {
+            snprintf(cmd->pg_uri, sizeof(cmd->pg_uri), "%s", cfg.store); /* same size */
+        } else {
+            snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir);
+            cmd->data_dir = cmd->config_dir;
+        }
     }
-    if (cmd->store && config_set(&cfg, "store", cmd->store, &e) != 0) {
-        fprintf(stderr, "almanac: --store: %s\n", e.msg);
-        return EXIT_USAGE;
-    }
-    enum config_store_kind kind;
-    if (config_store(&cfg, &kind, &e) != 0) {
-        fprintf(stderr, "almanac: %s\n", e.msg);
-        return EXIT_USAGE;
-    }
-    if (kind == CONFIG_STORE_POSTGRESQL) {
-        fputs("almanac: cannot use a postgresql:// store: this build's PostgreSQL engine is not "
-              "complete (use --data DIR or --store sqlite:DIR)\n",
-              stderr);
-        return EXIT_USAGE;
-    }
-    snprintf(cmd->config_dir, sizeof(cmd->config_dir), "%s", cfg.data_dir); /* same size */
-    cmd->data_dir = cmd->config_dir;
+    cmd->where = cmd->pg_uri[0] ? cmd->pg_uri : cmd->data_dir;
+    config_store_label(cmd->where, cmd->label, sizeof(cmd->label));
     return 0;
 }
 
 /* Opens the store the command works on. Only init and user add create one: for any other
- * command a directory without a store is a mistake (a mistyped --data), said as such. */
+ * command a directory without a store is a mistake (a mistyped --data), said as such. A
+ * PostgreSQL database is made by its administrator; opening it makes or migrates the schema. */
 static int open_store(const struct cli_cmd *cmd, struct store **out)
 {
     bool may_create = cmd->op == OP_INIT || cmd->op == OP_USER_ADD;
-    if (!may_create && !store_is_present(cmd->data_dir)) {
+    if (cmd->data_dir && !may_create && !store_is_present(cmd->data_dir)) {
         fprintf(stderr,
                 "almanac: no store at %s (create one with `almanac --data %s init` or "
                 "`almanac --data %s user add NAME`)\n",
                 cmd->data_dir, cmd->data_dir, cmd->data_dir);
         return EXIT_FAILED;
     }
-    if (may_create && mkdir(cmd->data_dir, 0700) != 0 && errno != EEXIST) {
+    if (cmd->data_dir && may_create && mkdir(cmd->data_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "almanac: cannot create %s: %s\n", cmd->data_dir, strerror(errno));
         return EXIT_FAILED;
     }
     const char *msg = NULL;
-    if (store_open(cmd->data_dir, out, &msg) != STORE_OK) {
-        fprintf(stderr, "almanac: cannot open the store in %s: %s\n", cmd->data_dir,
+    if (store_open(cmd->where, out, &msg) != STORE_OK) {
+        fprintf(stderr, "almanac: cannot open the store in %s: %s\n", cmd->label,
                 msg ? msg : "i/o error");
         return EXIT_FAILED;
     }
@@ -1314,7 +1323,7 @@ int main(int argc, char **argv)
         return status < 0 ? 0 : status;
     }
     struct store *s = NULL;
-    status = resolve_data_dir(&cmd);
+    status = resolve_store(&cmd);
     if (status != 0) {
         status = cmd.op == OP_IMIP_DELIVER ? TOOLS_EX_TEMPFAIL : status; /* as below */
         goto out;

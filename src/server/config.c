@@ -93,13 +93,14 @@ static const struct key keys[] = {
             "./data",
             "directory of the SQLite store (almanac.db); almanacd refuses to start without one "
             "(`almanac init` makes it)"),
-    OPT_STR_KEY(store,
-                "",
-                "where the store is: sqlite:DIR (the SQLite store in DIR) or a libpq URI "
-                "postgresql://USER@HOST:PORT/DB (password from the URI, PGPASSFILE or the "
-                "environment; this build refuses it: its PostgreSQL engine is not complete); "
-                "empty: sqlite:data_dir. Set, it overrides data_dir; --print-config shows a "
-                "password in the URI as ***"),
+    OPT_STR_KEY(
+        store,
+        "",
+        "where the store is: sqlite:DIR (the SQLite store in DIR) or a libpq URI "
+        "postgresql://USER@HOST:PORT/DB (password from the URI, PGPASSFILE or the "
+        "environment; the database must exist, almanacd makes or migrates its schema at "
+        "start); empty: sqlite:data_dir. Set, it overrides data_dir; --print-config shows a "
+        "password in the URI as ***"),
     /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
     NUM_KEY(KEY_UINT,
             workers,
@@ -647,20 +648,24 @@ int config_load_file(struct config *c, const char *path, struct err *err)
     return rc;
 }
 
-/* Writes a store URI with the password of its userinfo (scheme://user:PASSWORD@host...)
- * written as "***": --print-config shows what is in force without handing out the
- * database's password (it belongs in PGPASSFILE anyway). Anything else as it is. */
-static void print_store(FILE *f, const char *uri)
+void config_store_label(const char *uri, char *out, size_t n)
 {
     const char *auth = strstr(uri, "://");
-    const char *at = auth ? strchr(auth + 3, '@') : NULL;
+    const char *query = strchr(uri, '?');
+    size_t head = query ? (size_t)(query - uri) : strlen(uri); /* before any parameters */
+    const char *at = auth ? memchr(auth + 3, '@', head - (size_t)(auth + 3 - uri)) : NULL;
     const char *slash = auth ? strchr(auth + 3, '/') : NULL;
-    const char *colon = auth ? memchr(auth + 3, ':', at ? (size_t)(at - auth - 3) : 0) : NULL;
-    if (!at || !colon || (slash && slash < at)) {
-        fputs(uri, f);
-        return;
+    const char *colon = at ? memchr(auth + 3, ':', (size_t)(at - auth - 3)) : NULL;
+    bool hides_userinfo = colon && (!slash || slash > at);
+    bool hides_query = query && strstr(query, "password=");
+    if (hides_userinfo) {
+        snprintf(out, n, "%.*s:***%.*s%s", (int)(colon - uri), uri, (int)(uri + head - at), at,
+                 hides_query ? "?***"
+                 : query     ? query
+                             : "");
+    } else {
+        snprintf(out, n, "%.*s%s", (int)head, uri, hides_query ? "?***" : query ? query : "");
     }
-    fprintf(f, "%.*s:***%s", (int)(colon - uri), uri, at);
 }
 
 void config_print(const struct config *c, FILE *f)
@@ -670,7 +675,9 @@ void config_print(const struct config *c, FILE *f)
         const char *field = (const char *)c + k->offset;
         fprintf(f, "%s = ", k->name);
         if (k->offset == offsetof(struct config, store)) {
-            print_store(f, field);
+            char label[CONFIG_STR_MAX];
+            config_store_label(field, label, sizeof(label));
+            fputs(label, f);
         } else if (k->type == KEY_STR || k->type == KEY_LEVEL) {
             fputs(field, f);
         } else if (k->type == KEY_BOOL) {

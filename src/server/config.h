@@ -111,6 +111,11 @@ enum config_store_kind {
  * URI) stays in `store`. Returns 0 with *kind_out set, or -1 + err for any other value. */
 int config_store(struct config *c, enum config_store_kind *kind_out, struct err *err);
 
+/* Writes `uri` into out[n] with any password in it (user:PASSWORD@ or ?password=) written
+ * as "***": logs and --print-config show which store is in force without handing out the
+ * database's password (it belongs in PGPASSFILE anyway). Anything else as it is. */
+void config_store_label(const char *uri, char *out, size_t n);
+
 /* Writes every key as `key = value  # doc` lines, in table order. */
 void config_print(const struct config *c, FILE *f);
 

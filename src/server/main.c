@@ -40,6 +40,7 @@ struct server_opts {
     const char *config_path;
     const char *port_file;
     bool print_config;
+    enum config_store_kind store_kind; /* set once the configuration is read */
 };
 
 static const char usage_text[] =
@@ -51,8 +52,8 @@ static const char usage_text[] =
     "  -d, --data DIR        the store's directory (data_dir; default ./data); it must hold a\n"
     "                        store: `almanac --data DIR init` or `user add` makes one\n"
     "  -s, --store URI       where the store is (store): sqlite:DIR (as --data DIR) or a\n"
-    "                        postgresql:// URI, which this build refuses (its PostgreSQL\n"
-    "                        engine is not complete)\n"
+    "                        postgresql://USER@HOST:PORT/DB URI (libpq; the database must\n"
+    "                        exist; the schema is made or migrated at start)\n"
     "  -w, --workers N       worker threads (workers)\n"
     "      --log-level LEVEL error, warn, info or debug (log_level)\n"
     "      --port-file FILE  write the port served on to FILE once listening\n"
@@ -587,15 +588,21 @@ static int start_imip(const struct config *cfg, struct store_pool *pool, struct 
 
 static int serve(const struct server_opts *o, struct config *cfg)
 {
-    if (mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
+    /* Where the store is: a libpq URI, or the SQLite directory (made if missing: its store
+     * was checked present); the label is what logs show of it (no password). */
+    bool is_pg = o->store_kind == CONFIG_STORE_POSTGRESQL;
+    const char *where = is_pg ? cfg->store : cfg->data_dir;
+    char label[CONFIG_STR_MAX];
+    config_store_label(where, label, sizeof(label));
+    if (!is_pg && mkdir(cfg->data_dir, 0700) != 0 && errno != EEXIST) {
         log_error("cannot create data dir=%s errno=%d", cfg->data_dir, errno);
         return 1;
     }
     /* Open once up front: migrations run here, and a bad store fails the start, not a request. */
     struct store *probe = NULL;
     const char *msg = NULL;
-    if (store_open(cfg->data_dir, &probe, &msg) != STORE_OK) {
-        log_error("cannot open store dir=%s msg=\"%s\"", cfg->data_dir, msg ? msg : "");
+    if (store_open(where, &probe, &msg) != STORE_OK) {
+        log_error("cannot open store at=%s msg=\"%s\"", label, msg ? msg : "");
         return 1;
     }
     store_close(&probe);
@@ -606,8 +613,8 @@ static int serve(const struct server_opts *o, struct config *cfg)
      * of long multistatus answers would stall every worker thread in store_pool_acquire);
      * and one for the iMIP sender. max_connections is per listener. */
     unsigned listeners = (cfg->listen[0] ? 1u : 0u) + (cfg->tls_listen[0] ? 1u : 0u);
-    if (store_pool_create(cfg->data_dir, cfg->max_connections * listeners + 2, &pool) != STORE_OK) {
-        log_error("cannot create store pool dir=%s", cfg->data_dir);
+    if (store_pool_create(where, cfg->max_connections * listeners + 2, &pool) != STORE_OK) {
+        log_error("cannot create store pool at=%s", label);
         return 1;
     }
     struct dav_app dav = {
@@ -726,8 +733,8 @@ static int serve(const struct server_opts *o, struct config *cfg)
         return 1;
     }
     if (cfg->listen[0]) {
-        log_info("listening addr=%s port=%u data=%s workers=%u", cfg->listen,
-                 (unsigned)http_server_port(srv), cfg->data_dir, cfg->workers);
+        log_info("listening addr=%s port=%u store=%s workers=%u", cfg->listen,
+                 (unsigned)http_server_port(srv), label, cfg->workers);
     }
     if (cfg->tls_listen[0]) {
         char desc[512];
@@ -823,15 +830,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "almanacd: %s\n", e.msg);
         return 2;
     }
-    if (kind == CONFIG_STORE_POSTGRESQL) {
-        /* Refused here, before anything listens, until store_pg.c serves every store.h call
-         * (issue #10); store_open refuses such a URI too. */
-        fputs("almanacd: cannot use a postgresql:// store: this build's PostgreSQL engine is "
-              "not complete (use --data DIR or store = sqlite:DIR)\n",
-              stderr);
-        return 1;
-    }
-    if (check_store_present(&cfg) != 0) {
+    o.store_kind = kind;
+    if (kind == CONFIG_STORE_SQLITE && check_store_present(&cfg) != 0) {
         return 1;
     }
     apply_log_level(&cfg);

@@ -8,14 +8,10 @@
 #include "store/store_int.h"
 #include "util/log.h"
 
-/* Why a location names no engine this build has, or NULL: a PostgreSQL URI until store_pg.c
- * serves every call of store.h (issue #10). */
-static const char *refused(const char *where)
+/* Whether a location is a libpq URI (PostgreSQL) rather than a SQLite directory. */
+static bool is_postgresql(const char *where)
 {
-    if (strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0) {
-        return "this build's PostgreSQL engine is not complete";
-    }
-    return NULL;
+    return strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0;
 }
 
 /* The SQLite directory of a location: "sqlite:DIR", or DIR itself. */
@@ -26,22 +22,16 @@ static const char *sqlite_dir(const char *where)
 
 enum store_rc store_open(const char *where, struct store **out, const char **errmsg_out)
 {
-    const char *why = refused(where);
-    if (why) {
-        if (errmsg_out) {
-            *errmsg_out = why;
-        }
-        return STORE_IO;
+    if (is_postgresql(where)) {
+        return store_pg_open(where, out, errmsg_out);
     }
     return store_sqlite_open(sqlite_dir(where), out, errmsg_out);
 }
 
 enum store_rc store_pool_create(const char *where, unsigned max, struct store_pool **out)
 {
-    const char *why = refused(where);
-    if (why) {
-        log_error("store pool refused msg=\"%s\"", why);
-        return STORE_IO;
+    if (is_postgresql(where)) {
+        return store_pg_pool_create(where, max, out);
     }
     return store_sqlite_pool_create(sqlite_dir(where), max, out);
 }

@@ -75,8 +75,9 @@ enum {
 
 /* Opens the store at `dir`, a location: a directory or "sqlite:DIR" (SQLite: opens, creating
  * if absent, DIR/almanac.db, applies pending migrations, turns on WAL and foreign keys, and
- * prepares statements), or a postgresql:// URI, which this build refuses (STORE_IO: its
- * PostgreSQL engine is not complete). Caller closes with store_close().
+ * prepares statements), or a postgresql:// (postgres://) libpq URI (PostgreSQL: connects,
+ * applies pending migrations under an advisory lock, refuses a newer schema than this build
+ * knows). Caller closes with store_close().
  * Returns STORE_OK or STORE_IO (message in *errmsg_out if not NULL, static or NULL). */
 enum store_rc store_open(const char *dir, struct store **out, const char **errmsg_out);
 void store_close(struct store **s);

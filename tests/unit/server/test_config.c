@@ -437,6 +437,12 @@ static void test_config_print_hides_the_store_password(void **state)
         {"postgresql:///cal?host=/run/pg", "store = postgresql:///cal?host=/run/pg  # "},
         {"postgresql://db/cal?x=a:b@c", "store = postgresql://db/cal?x=a:b@c  # "},
         {"sqlite:/var/lib/almanac", "store = sqlite:/var/lib/almanac  # "},
+        {"postgresql://db/cal?password=s3cret&sslmode=require",
+         "store = postgresql://db/cal?***  # "},
+        {"postgresql://u:s3cret@db/cal?sslmode=require&password=s3cret",
+         "store = postgresql://u:***@db/cal?***  # "},
+        {"postgresql://u:s3cret@db/cal?sslmode=require",
+         "store = postgresql://u:***@db/cal?sslmode=require  # "},
     };
     for (size_t i = 0; i < ALM_ARRAY_LEN(cases); i++) {
         struct config c;
