@@ -848,7 +848,15 @@ static int scan_pending(struct xmlin *r, size_t from)
     err_init(&r->err);
     r->pending.len = end;
     r->pending.data[end] = '\0';
-    push_or_hold(r, true);
+    if (push_or_hold(r, true) == 0 && !r->err.cond) {
+        /* libxml2 2.9's push parser tries a start tag only when a chunk brings a '>' and its
+         * quote-aware guess of the last complete tag (xmlParseGetLasts) allows it, so how
+         * the bytes were cut decides whether an error before this point is seen yet
+         * ("<=" then '<?xml v"?>' then 300 '=': whole, "invalid element name"; a byte at a
+         * time, nothing). An empty chunk makes it try once more over everything it holds,
+         * whatever the cuts were (2.9.14 xmlParseChunk: no bytes, old_avail 0). */
+        xmlParseChunk(r->ctxt, NULL, 0, 0);
+    }
     if (!r->err.cond) {
         r->err = scan_err;
     }
