@@ -304,5 +304,27 @@ class MigrateStoreTest(unittest.TestCase):
         self.assertEqual(self.req("GET", CAL + "new.ics").status, 200)
 
 
+class MigrateStoreUsageTest(unittest.TestCase):
+    """The command line is checked before anything is opened: exit 1 with the reason."""
+
+    def test_usage_errors_exit_1_and_a_missing_source_exit_2(self):
+        pg = "postgresql://nobody@/none?host=/nonexistent"
+        for args in ([], ["--from", "sqlite:/nonexistent"], ["--to", pg],
+                     ["--from", pg, "--to", pg], ["--from", "sqlite:/a", "--to", "sqlite:/b"],
+                     ["--from", "sqlite:/a", "--to", pg, "extra"],
+                     ["--data", "/nonexistent", "--from", "sqlite:/a", "--to", pg],
+                     ["--from", "sqlite:/a", "--to", pg, "--force"]):
+            r = subprocess.run([harness.ALMANAC, "migrate-store", *args], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 1, (args, r.stderr))
+            self.assertTrue(r.stderr.startswith("almanac: "), (args, r.stderr))
+            self.assertIn("migrate-store --from sqlite:DIR --to postgresql://", r.stderr)
+        r = subprocess.run([harness.ALMANAC, "migrate-store", "--from", "sqlite:/nonexistent",
+                            "--to", pg], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("no store in /nonexistent", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+
 if __name__ == "__main__":
     unittest.main()
