@@ -31,6 +31,7 @@ struct show {
     int64_t last_us;   /* the last redraw or line */
     const char *table; /* the table of the last call */
     bool bar_drawn;    /* a bar is on the terminal's last line */
+    bool ended;        /* a log line ended `table` (printed once) */
 };
 
 static unsigned percent(uint64_t done, uint64_t total)
@@ -58,16 +59,29 @@ static void show_progress(void *ctx,
             bar[i] = i < filled ? '#' : '.';
         }
         bar[BAR_WIDTH] = '\0';
-        fprintf(stderr, "\r[%s] %3u%%  %-15s %" PRIu64 "/%" PRIu64 " rows\033[K", bar,
+        fprintf(stderr, "\r[%s] %3u%%  %-15s %" PRIu64 "/%" PRIu64 "\033[K", bar,
                 percent(done, total), table, table_done, table_rows);
         fflush(stderr);
         sh->bar_drawn = true;
     } else {
-        bool is_new = sh->table != table;
-        if (table_end && table_rows > 0) {
+        bool is_new = !sh->table || strcmp(sh->table, table) != 0;
+        bool is_index = strcmp(table, "indexes") == 0; /* after the rows: see store_migrate.h */
+        bool is_due = now - sh->last_us >= MIGRATE_LINE_SECONDS * 1000000LL;
+        if (table_end && !is_new && sh->ended) {
+            return;
+        }
+        sh->ended = table_end;
+        if (table_end && table_rows > 0 && is_index) {
+            fprintf(stderr, "migrate-store: %" PRIu64 " indexes and foreign keys built\n",
+                    table_rows);
+        } else if (table_end && table_rows > 0) {
             fprintf(stderr, "migrate-store: %s: %" PRIu64 " rows copied (%u%% of all rows)\n",
                     table, table_rows, percent(done, total));
-        } else if (!is_new && !table_end && now - sh->last_us >= MIGRATE_LINE_SECONDS * 1000000LL) {
+        } else if (!is_new && !table_end && is_due && is_index) {
+            fprintf(stderr,
+                    "migrate-store: indexes and foreign keys: %" PRIu64 "/%" PRIu64 " built\n",
+                    table_done, table_rows);
+        } else if (!is_new && !table_end && is_due) {
             fprintf(stderr, "migrate-store: %s: %" PRIu64 "/%" PRIu64 " rows (%u%% of all rows)\n",
                     table, table_done, table_rows, percent(done, total));
         } else if (!is_new) {

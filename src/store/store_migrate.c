@@ -17,7 +17,9 @@
  *   this file about it makes the copy refuse instead of silently dropping data.
  * - Rows stream from a SQLite statement into COPY FROM STDIN in PostgreSQL's binary format
  *   through a COPY_BUF_BYTES buffer (a larger value goes straight through), in dependency
- *   order so every foreign key finds its row (collections parents first, by depth).
+ *   order (collections parents first, by depth). The foreign keys and the indexes that back
+ *   no constraint are dropped for the load and made again after it from their catalog
+ *   definitions (defer_checks): a bulk build instead of a row-by-row upkeep.
  * - The interval index (item_spans) is derived from the items, but the instance boxes come
  *   from the calendar layer, which the store cannot call: they are copied from SQLite's
  *   R*Tree instead. Its boxes are minutes rounded outwards and clamped to 32 bits; they
@@ -650,6 +652,93 @@ static enum store_rc lock_empty_target(struct mig *m)
     return rc;
 }
 
+/* The statements that make again what defer_checks() dropped, in order. */
+struct redo {
+    char **sql;
+    size_t n, cap;
+};
+
+static void redo_add(struct redo *r, const char *sql)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 32;
+        r->sql = realloc(r->sql, r->cap * sizeof(*r->sql));
+        if (!r->sql) {
+            abort();
+        }
+    }
+    r->sql[r->n] = strdup(sql);
+    if (!r->sql[r->n]) {
+        abort();
+    }
+    r->n++;
+}
+
+static void redo_free(struct redo *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->sql[i]);
+    }
+    free(r->sql);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Drops the target's foreign keys and the indexes that back no constraint (the primary
+ * keys stay), keeping in `redo` the statements that make them again: the indexes first, then
+ * the foreign keys (whose check is then one join per key, not a trigger per row). Loading
+ * rows and then building an index is several times faster than maintaining it row by row,
+ * the GiST index of the interval boxes most of all. Read from the catalog, so whatever the
+ * migrations made is made again; all inside the copy's transaction, so a failure restores
+ * them with the rollback. */
+static enum store_rc defer_checks(struct mig *m, struct redo *redo)
+{
+    static const char *const queries[] = {
+        "SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname), "
+        "format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname, "
+        "pg_get_constraintdef(c.oid)) FROM pg_constraint c JOIN pg_namespace n ON n.oid = "
+        "c.connamespace WHERE c.contype = 'f' AND n.nspname = current_schema() ORDER BY 1",
+        "SELECT format('DROP INDEX %s', i.indexrelid::regclass), pg_get_indexdef(i.indexrelid) "
+        "FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = "
+        "t.relnamespace WHERE n.nspname = current_schema() AND t.relname <> 'schema_version' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+        "ORDER BY 1",
+    };
+    struct redo fks = {0};
+    enum store_rc rc = STORE_OK;
+    for (size_t q = 0; rc == STORE_OK && q < ALM_ARRAY_LEN(queries); q++) {
+        PGresult *res = NULL;
+        rc = store_pg_exec(m->dst, queries[q], NULL, &res);
+        if (rc != STORE_OK) {
+            rc = dst_fail(m, rc, "the catalog");
+            break;
+        }
+        for (int r = 0; rc == STORE_OK && r < PQntuples(res); r++) {
+            rc = dst_run(m, store_pg_col_text(res, r, 0, NULL), "deferring an index");
+            redo_add(q == 0 ? &fks : redo, store_pg_col_text(res, r, 1, NULL));
+        }
+        PQclear(res);
+    }
+    for (size_t i = 0; i < fks.n; i++) {
+        redo_add(redo, fks.sql[i]);
+    }
+    redo_free(&fks);
+    return rc;
+}
+
+/* Runs the statements of `redo`, reporting each as a step of "indexes". */
+static enum store_rc redo_checks(struct mig *m, const struct redo *redo)
+{
+    enum store_rc rc = dst_run(m, "SET LOCAL maintenance_work_mem = '64MB'", "settings");
+    for (size_t i = 0; rc == STORE_OK && i < redo->n; i++) {
+        progress(m, "indexes", i, redo->n);
+        rc = dst_run(m, redo->sql[i], "rebuilding an index or foreign key");
+    }
+    if (rc == STORE_OK) {
+        progress(m, "indexes", redo->n, redo->n);
+    }
+    return rc;
+}
+
 static enum store_rc copy_rows(struct mig *m)
 {
     char select[SQL_BYTES], copy[SQL_BYTES];
@@ -913,9 +1002,17 @@ enum store_rc store_migrate(const char *from,
     if (rc == STORE_OK) {
         rc = lock_empty_target(m);
     }
+    struct redo redo = {0};
+    if (rc == STORE_OK) {
+        rc = defer_checks(m, &redo);
+    }
     if (rc == STORE_OK) {
         rc = copy_rows(m);
     }
+    if (rc == STORE_OK) {
+        rc = redo_checks(m, &redo);
+    }
+    redo_free(&redo);
     if (rc == STORE_OK) {
         rc = copy_meta(m);
     }

@@ -41,7 +41,9 @@ struct store_migrate_report {
 
 /* Called as the copy goes: `table` is the table being copied, `table_done` of `table_rows`
  * its rows sent, `done` of `total` all tables' rows. At most every STORE_MIGRATE_STEP rows of
- * a table and once at its end; the callback decides how often to show it. */
+ * a table and once at its end; the callback decides how often to show it. After the rows,
+ * `table` "indexes" counts the indexes and foreign keys built again (table_done of
+ * table_rows; done and total stay). */
 typedef void store_migrate_progress_fn(void *ctx,
                                        const char *table,
                                        uint64_t table_done,
