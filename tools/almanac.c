@@ -23,6 +23,7 @@
 #include "store/store.h"
 #include "tools/address.h"
 #include "tools/imip.h"
+#include "tools/migrate.h"
 #include "tools/share.h"
 #include "tools/transfer.h"
 #include "util/buf.h"
@@ -74,6 +75,8 @@ static const char usage_text[] =
     "                       almanacd runs, and if the store has users unless --force\n"
     "  prune [--days N]     drop tombstones older than N days (default 90); sync clients\n"
     "                       holding older state are told to start over\n"
+    "  migrate-store --from sqlite:DIR --to postgresql://...  copy it into an empty\n"
+    "                       database; stop almanacd first (docs/migrate-store.md)\n"
     "Calendar files (docs/calendar-files.md):\n"
     "  import USER CALENDAR FILE   an iCalendar file (- for stdin) into the calendar\n"
     "                       (created if missing), one object per UID; refusals on stderr\n"
@@ -136,6 +139,7 @@ enum cli_op {
     OP_IMIP_QUEUE,
     OP_IMIP_RETRY,
     OP_IMIP_DELIVER,
+    OP_MIGRATE_STORE,
 };
 
 /* One command line, checked before anything opens the store. Strings borrow argv. */
@@ -153,6 +157,7 @@ struct cli_cmd {
     const char *display;            /* OP_CALENDAR_ADD with --displayname, else NULL */
     const char *path;               /* OP_BACKUP's DEST, OP_RESTORE's SRC */
     const char *addr;               /* OP_USER_ADDR_ADD/DEL */
+    const char *from, *to;          /* OP_MIGRATE_STORE: --from, --to */
     bool is_generated;      /* OP_USER_ADD/PASSWD: --generate-password, else --password-stdin */
     bool is_forced;         /* OP_RESTORE --force */
     uint64_t days;          /* OP_PRUNE */
@@ -282,6 +287,8 @@ enum cli_opt {
     OPT_DISPLAYNAME,
     OPT_DAYS,
     OPT_FORCE,
+    OPT_FROM,
+    OPT_TO,
 };
 
 enum {
@@ -290,6 +297,8 @@ enum {
     SEEN_DISPLAYNAME = 1u << 2,
     SEEN_DAYS = 1u << 3,
     SEEN_FORCE = 1u << 4,
+    SEEN_FROM = 1u << 5,
+    SEEN_TO = 1u << 6,
 };
 
 /* The command's words after the options (argv permuted by getopt_long). */
@@ -306,8 +315,13 @@ static bool words_are(const struct cli_words *w, const char *a, const char *b, s
 /* Refuses options that `op` does not take (`allowed`, a mask of SEEN_*). */
 static int check_opts(unsigned seen, unsigned allowed)
 {
-    static const char *const names[] = {"--password-stdin", "--generate-password", "--displayname",
-                                        "--days", "--force"};
+    static const char *const names[] = {"--password-stdin",
+                                        "--generate-password",
+                                        "--displayname",
+                                        "--days",
+                                        "--force",
+                                        "--from",
+                                        "--to"};
     for (size_t i = 0; i < ALM_ARRAY_LEN(names); i++) {
         if ((seen & (1u << i)) && !(allowed & (1u << i))) {
             char why[80];
@@ -577,6 +591,8 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
         {"displayname", required_argument, NULL, OPT_DISPLAYNAME},
         {"days", required_argument, NULL, OPT_DAYS},
         {"force", no_argument, NULL, OPT_FORCE},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
         {NULL, 0, NULL, 0},
     };
     memset(cmd, 0, sizeof(*cmd));
@@ -626,6 +642,14 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
         case OPT_FORCE:
             seen |= SEEN_FORCE;
             break;
+        case OPT_FROM:
+            seen |= SEEN_FROM;
+            cmd->from = optarg;
+            break;
+        case OPT_TO:
+            seen |= SEEN_TO;
+            cmd->to = optarg;
+            break;
         default: /* getopt_long said what (unknown option, missing argument) */
             return usage_error(NULL);
         }
@@ -667,6 +691,19 @@ static int parse_args(int argc, char **argv, struct cli_cmd *cmd)
     }
     if (strcmp(what, "imip") == 0 || strcmp(what, "imip-deliver") == 0) {
         return parse_imip(&w, seen, cmd);
+    }
+    if (strcmp(what, "migrate-store") == 0) {
+        cmd->op = OP_MIGRATE_STORE;
+        bool is_pg_to = cmd->to && (strncmp(cmd->to, "postgresql://", 13) == 0 ||
+                                    strncmp(cmd->to, "postgres://", 11) == 0);
+        bool is_pg_from = cmd->from && strncmp(cmd->from, "postgres", 8) == 0;
+        if (w.n != 1 || !cmd->from || !cmd->from[0] || is_pg_from || !is_pg_to) {
+            return usage_error("migrate-store needs --from sqlite:DIR and --to postgresql://...");
+        }
+        if (cmd->data_dir || cmd->store || cmd->config_path) {
+            return usage_error("migrate-store names its stores with --from and --to only");
+        }
+        return check_opts(seen, SEEN_FROM | SEEN_TO);
     }
     fprintf(stderr, "almanac: unknown command '%.80s'\n", what);
     return usage_error(NULL);
@@ -1232,7 +1269,8 @@ static int run(struct store *s, const struct cli_cmd *cmd)
     case OP_BACKUP:
         return backup(s, cmd);
     case OP_RESTORE:
-        break; /* main() runs it without an open store */
+    case OP_MIGRATE_STORE:
+        break; /* main() runs them without an open store */
     case OP_IMIP_QUEUE:
         return imip_queue_list(s);
     case OP_IMIP_RETRY:
@@ -1323,6 +1361,10 @@ int main(int argc, char **argv)
         return status < 0 ? 0 : status;
     }
     struct store *s = NULL;
+    if (cmd.op == OP_MIGRATE_STORE) {
+        status = migrate_store(cmd.from, cmd.to); /* opens both stores itself */
+        goto out;
+    }
     status = resolve_store(&cmd);
     if (status != 0) {
         status = cmd.op == OP_IMIP_DELIVER ? TOOLS_EX_TEMPFAIL : status; /* as below */
