@@ -532,8 +532,9 @@ typedef void store_change_fn(void *ctx, uint64_t coll, uint64_t modseq);
  * fn NULL turns notification off.
  * On PostgreSQL it is also called for the writes other processes commit to the same database
  * (other almanacd nodes, the admin CLI), from a listener thread of the pool's (LISTEN/NOTIFY),
- * concurrently with the committing threads: fn must be thread-safe. When that thread lost its
- * database connection and has it again, it calls fn(ctx, 0, 0). Once the call that replaces
+ * concurrently with the committing threads: fn must be thread-safe. Each time that thread
+ * begins to listen (once it started, and after it lost its database connection and has it
+ * again) it calls fn(ctx, 0, 0). Once the call that replaces
  * or removes a hook returns, no thread calls the old one any more. */
 void store_pool_set_change_hook(struct store_pool *p, store_change_fn *fn, void *ctx);
 /* For one connection (tools, tests), replacing the pool's hook for it; call outside a

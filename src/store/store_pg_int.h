@@ -3,7 +3,8 @@
  * principals; store_pg_coll.c: collections; store_pg_item.c: items and the change log;
  * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors; store_pg_sub.c: subscription
  * URLs and calendar user addresses; store_pg_share.c: shared calendars; store_pg_eas.c:
- * ActiveSync device state; store_pg_imip.c: the iMIP outbox). Work in progress (issue #10):
+ * ActiveSync device state; store_pg_imip.c: the iMIP outbox; store_pg_listen.c: other nodes'
+ * writes, by LISTEN/NOTIFY). Work in progress (issue #10):
  * store.c refuses postgresql:// locations until the server and the integration suite run on
  * this engine; until then it is reached only by its own tests, through store_pg_open() and
  * store_pg_pool_create() (store_int.h).
@@ -124,8 +125,9 @@ enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out
 
 /* The listener (store_pg_listen.c): a thread with a connection of its own that LISTENs on
  * STORE_PG_CHANNEL and calls fn(ctx, coll, modseq) for each collection of each notification
- * from a node other than `node`, and fn(ctx, 0, 0) after it lost its connection and listens
- * again. STORE_IO when the thread cannot start. Thread-safe as far as `fn` is. */
+ * from a node other than `node`, and fn(ctx, 0, 0) each time it begins to listen (at first,
+ * and after it lost its connection). STORE_IO when the thread cannot start. Thread-safe as far as
+ * `fn` is. */
 struct store_pg_listener;
 enum store_rc store_pg_listener_start(
     const char *uri, uint64_t node, store_change_fn *fn, void *ctx, struct store_pg_listener **out);

@@ -19,10 +19,10 @@
  * keepalives notice within about 25 s) is reconnected at once, then every 100 ms doubling up
  * to 2 s, and LISTENed again; then the hook is called with collection 0 and modseq 0
  * (store.h: every collection), because notifications sent while the listener was away are
- * lost. Every waiter then looks at the change log again, which is in the database and
- * complete, and answers if something changed for it: nothing is missed. LISTEN is in force
- * before that wake-up, so a write committed after it is notified, and one committed before
- * it is seen by the waiters' look.
+ * lost. So is the first LISTEN, which may come after the server began to take long polls. Every
+ * waiter then looks at the change log again, which is in the database and complete, and answers if
+ * something changed for it: nothing is missed. LISTEN is in force before that wake-up, so a write
+ * committed after it is notified, and one committed before it is seen by the waiters' look.
  *
  * Memory: O(1); the thread holds one connection and one notification at a time. */
 #include <errno.h>
@@ -212,11 +212,14 @@ static bool serve(struct store_pg_listener *l, PGconn *c)
 static void *listen_main(void *arg)
 {
     struct store_pg_listener *l = arg;
-    bool has_listened = false, stop = false;
+    /* is_deaf: the thread did not listen for a while (its first LISTEN included: the server
+     * may already serve when it starts), so notifications may have gone by */
+    bool is_deaf = true, has_listened = false, stop = false;
     int retry_ms = 0;
     while (!stop) {
         PGconn *c = connect_listen(l, retry_ms > LISTEN_RETRY_FIRST_MS, &stop);
         if (!c) {
+            is_deaf = true;
             retry_ms = retry_ms == 0 ? LISTEN_RETRY_FIRST_MS
                                      : (retry_ms * 2 > LISTEN_RETRY_MAX_MS ? LISTEN_RETRY_MAX_MS
                                                                            : retry_ms * 2);
@@ -226,13 +229,20 @@ static void *listen_main(void *arg)
             continue;
         }
         retry_ms = 0;
-        if (has_listened) {
+        if (is_deaf) {
             /* notifications sent while away are lost: every waiter looks again (store.h) */
-            log_info("store listener listening again engine=postgresql; waking every waiter");
+            if (has_listened) {
+                log_info("store listener listening again engine=postgresql; waking every "
+                         "waiter");
+            } else {
+                log_debug("store listener listening engine=postgresql channel=" STORE_PG_CHANNEL);
+            }
             l->fn(l->ctx, 0, 0);
+            is_deaf = false;
+            has_listened = true;
         }
-        has_listened = true;
         stop = serve(l, c);
+        is_deaf = true;
         PQfinish(c);
     }
     return NULL;

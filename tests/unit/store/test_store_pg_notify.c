@@ -4,8 +4,9 @@
  * uses) reaches the change hook of every other pool within a second, once, with the
  * collection and modseq committed; the writing pool's own hook is called once (in process),
  * not a second time by its own NOTIFY; a rollback notifies nobody; a transaction bumping more
- * collections than one NOTIFY names says "every collection" (0); a listener whose connection
- * is killed reconnects, says "every collection", and hears the next write; removing the hook
+ * collections than one NOTIFY names says "every collection" (0); a listener says "every
+ * collection" when it begins to listen, and one whose connection is killed reconnects, says
+ * it again, and hears the next write; removing the hook
  * stops the listener. Run under ctest, the binary re-executes itself through
  * tests/integration/pgcluster.py, which passes a private cluster's URI in ALMANAC_PG_URI. In
  * `make tsan` too (unit_store): the listener thread calls the hook beside the committing
@@ -49,12 +50,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 static void calls_init(struct calls *c)
@@ -129,18 +124,6 @@ static int64_t listeners(const char *where)
     return n;
 }
 
-/* Waits until at least `n` listeners have run their LISTEN (5 s at most). */
-static void wait_listening(int64_t n)
-{
-    for (int i = 0; i < 250; i++) {
-        if (listeners("state = 'idle' AND query LIKE 'LISTEN%'") >= n) {
-            return;
-        }
-        sleep_ms(20);
-    }
-    fail_msg("fewer than %lld listeners LISTEN", (long long)n);
-}
-
 /* Two "nodes" on the database, each a pool with its hook; a user whose home is written. */
 struct fixture {
     struct store_pool *a, *b;
@@ -169,7 +152,18 @@ static int setup(void **state)
     /* hooks set after the set-up write, so that the calls below are the test's */
     store_pool_set_change_hook(f->a, on_change, &f->ca);
     store_pool_set_change_hook(f->b, on_change, &f->cb);
-    wait_listening(2);
+    /* each listener says "every collection" once it LISTENs: from then on nothing is missed */
+    assert_int_equal(wait_calls(&f->ca, 1, 5000), 1);
+    assert_int_equal(wait_calls(&f->cb, 1, 5000), 1);
+    assert_int_equal(f->ca.v[0].coll, 0);
+    assert_int_equal(f->cb.v[0].coll, 0);
+    pthread_mutex_lock(&f->ca.mu);
+    f->ca.n = 0;
+    pthread_mutex_unlock(&f->ca.mu);
+    pthread_mutex_lock(&f->cb.mu);
+    f->cb.n = 0;
+    pthread_mutex_unlock(&f->cb.mu);
+    assert_true(listeners("state = 'idle' AND query LIKE 'LISTEN%'") >= 2);
     *state = f;
     return 0;
 }
