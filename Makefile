@@ -60,7 +60,7 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh $(FUZZ)
 
 # ThreadSanitizer over the tests that run threads against each other (CI runs it after check)
-TSAN_TESTS := unit_store|unit_cal_test_cal_limits|unit_http|unit_util|integration_test_activesync_state|integration_test_expansion_limits|integration_test_server|integration_test_multiget|integration_test_store_faults|integration_test_imip
+TSAN_TESTS := unit_store|unit_cal_test_cal_limits|unit_http|unit_util|integration_test_activesync_state|integration_test_expansion_limits|integration_test_server|integration_test_multiget|integration_test_store_faults|integration_test_imip|integration_test_multinode
 tsan: deps
 	cmake -S . -B build-tsan -DALMANAC_TSAN=ON -DALMANAC_WERROR=ON -DALMANAC_FAULTS=ON
 	cmake --build build-tsan -j$(JOBS)

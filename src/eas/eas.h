@@ -39,7 +39,8 @@ void eas_app_stop(struct eas_app *app);
 /* Stores the last_seen stamps still in memory and frees the app, after http_server_stop()
  * and after the change hook was removed, before the pool is destroyed. */
 void eas_app_destroy(struct eas_app **app);
-/* The store change hook (store_change_fn): wakes the long polls watching `coll`. */
+/* The store change hook (store_change_fn): wakes the long polls watching `coll`, or every
+ * long poll for coll 0 (each then looks at the change log again). */
 void eas_app_change(void *app, uint64_t coll, uint64_t modseq);
 
 /* The route for `prefix` ("/Microsoft-Server-ActiveSync"). */

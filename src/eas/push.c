@@ -166,7 +166,9 @@ void eas_app_change(void *p, uint64_t coll, uint64_t modseq)
     while (w) {
         struct eas_waiter *after = w->next;
         for (size_t i = 0; i < w->ncolls; i++) {
-            if (w->colls[i] == coll) {
+            /* coll 0: every collection (store.h); the woken Ping or Sync looks at the change
+             * log again and answers only if something changed for it (activesync.md §3.5) */
+            if (w->colls[i] == coll || coll == 0) {
                 fire(app, w, EAS_WAKE_CHANGE);
                 break;
             }

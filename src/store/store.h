@@ -523,11 +523,19 @@ store_changes_count(struct store *s, uint64_t coll, uint64_t since, uint64_t cap
  * a failed commit, or a read transaction. It runs on the committing thread after COMMIT
  * returned and after the pool's write gate is released (outside any store lock); it must be
  * cheap (wake a waiter) and must not call back into the store. Order of the calls within one
- * commit is unspecified. Memory: O(collections bumped) per transaction. */
+ * commit is unspecified. Memory: O(collections bumped) per transaction.
+ * `coll` 0 (no collection has id 0; modseq 0 then) means "every collection": changes may have
+ * been missed, so whoever waits for any collection must look at the change log again. */
 typedef void store_change_fn(void *ctx, uint64_t coll, uint64_t modseq);
 /* For every connection of the pool, opened before or after the call. Call it at start-up,
  * before the pool hands out connections (changing it while they commit is a data race).
- * fn NULL turns notification off. */
+ * fn NULL turns notification off.
+ * On PostgreSQL it is also called for the writes other processes commit to the same database
+ * (other almanacd nodes, the admin CLI), from a listener thread of the pool's (LISTEN/NOTIFY),
+ * concurrently with the committing threads: fn must be thread-safe. Each time that thread
+ * begins to listen (once it started, and after it lost its database connection and has it
+ * again) it calls fn(ctx, 0, 0). Once the call that replaces
+ * or removes a hook returns, no thread calls the old one any more. */
 void store_pool_set_change_hook(struct store_pool *p, store_change_fn *fn, void *ctx);
 /* For one connection (tools, tests), replacing the pool's hook for it; call outside a
  * transaction. fn NULL turns notification off for this connection. */

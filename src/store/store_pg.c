@@ -359,6 +359,7 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
     }
     struct store *s = &q->base;
     s->ops = &store_pg_ops;
+    sec_random(&q->node, sizeof(q->node)); /* a lone connection is a node of its own */
     q->conn = PQconnectdb(uri);
     if (!q->conn || PQstatus(q->conn) != CONNECTION_OK) {
         log_error("store connect failed engine=postgresql msg=\"%s\"",
@@ -416,13 +417,57 @@ static enum store_rc store_pg_begin_write(struct store *s)
     }
     enum store_rc rc = exec_script(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
     pgc(s)->writing = rc == STORE_OK;
+    pgc(s)->n_notify = 0;
+    pgc(s)->is_notify_all = false;
     return rc;
 }
 
-/* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. */
+/* Records that the open transaction moved `coll` to `modseq`, for the NOTIFY its commit
+ * sends (STORE_PG_CHANNEL), newest first as store_hook.c does. */
+static void note_notify(struct store_pg *q, uint64_t coll, uint64_t modseq)
+{
+    for (unsigned i = q->n_notify; i > 0; i--) {
+        if (q->notify[i - 1].coll == coll) {
+            q->notify[i - 1].modseq = modseq; /* bumps only grow */
+            return;
+        }
+    }
+    if (q->n_notify == STORE_PG_NOTIFY_MAX) {
+        q->is_notify_all = true;
+        return;
+    }
+    q->notify[q->n_notify].coll = coll;
+    q->notify[q->n_notify].modseq = modseq;
+    q->n_notify++;
+}
+
+/* The COMMIT of the open transaction, preceded by the NOTIFY of the collections it bumped
+ * (written into buf[size], STORE_PG_CHANNEL's payload), in one string: one round trip, and
+ * PostgreSQL delivers the notification to the listening nodes only if the COMMIT succeeds. A
+ * transaction an error aborted gets the COMMIT alone (which rolls it back). */
+static const char *commit_sql(struct store_pg *q, char *buf, size_t size)
+{
+    if ((q->n_notify == 0 && !q->is_notify_all) ||
+        PQtransactionStatus(q->conn) != PQTRANS_INTRANS) {
+        return "COMMIT";
+    }
+    size_t n = (size_t)snprintf(buf, size, "NOTIFY " STORE_PG_CHANNEL ", '%" PRIx64, q->node);
+    for (unsigned i = 0; i < (q->is_notify_all ? 1 : q->n_notify); i++) {
+        uint64_t coll = q->is_notify_all ? 0 : q->notify[i].coll;
+        uint64_t modseq = q->is_notify_all ? 0 : q->notify[i].modseq;
+        n += (size_t)snprintf(buf + n, size - n, " %" PRIu64 " %" PRIu64, coll, modseq);
+    }
+    snprintf(buf + n, size - n, "'; COMMIT");
+    return buf;
+}
+
+/* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. A
+ * NOTIFY that failed (PostgreSQL's queue full) left the transaction aborted, and is rolled
+ * back: the write fails rather than go unannounced. */
 static enum store_rc store_pg_commit(struct store *s)
 {
-    PGresult *res = PQexec(pgc(s)->conn, "COMMIT");
+    char sql[64 + STORE_PG_NOTIFY_MAX * 48];
+    PGresult *res = PQexec(pgc(s)->conn, commit_sql(pgc(s), sql, sizeof(sql)));
     enum store_rc rc = STORE_OK;
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = fail_result(s, res);
@@ -430,7 +475,12 @@ static enum store_rc store_pg_commit(struct store *s)
         rc = store_pg_fail_msg(s, STORE_IO, "the transaction was rolled back after an error");
     }
     PQclear(res);
+    if (rc != STORE_OK && PQtransactionStatus(pgc(s)->conn) == PQTRANS_INERROR) {
+        PQclear(PQexec(pgc(s)->conn, "ROLLBACK"));
+    }
     pgc(s)->writing = false;
+    pgc(s)->n_notify = 0;
+    pgc(s)->is_notify_all = false;
     store_db_changes_end(s, rc == STORE_OK);
     return rc;
 }
@@ -442,6 +492,8 @@ static enum store_rc store_pg_rollback(struct store *s)
         rc = exec_script(s, "ROLLBACK");
     }
     pgc(s)->writing = false;
+    pgc(s)->n_notify = 0;
+    pgc(s)->is_notify_all = false;
     store_db_changes_end(s, false);
     return rc;
 }
@@ -460,6 +512,10 @@ struct store_pg_pool {
     struct store_change_hook change_hook;
     uint8_t guid[STORE_GUID_BYTES];
     uint8_t secret[STORE_SECRET_BYTES];
+    /* Other nodes' writes (store_pg_listen.c): this pool's node id, which every connection
+     * of it puts in its NOTIFYs, and the listener, running while a change hook is set. */
+    uint64_t node;
+    struct store_pg_listener *listener;
 };
 
 static struct store_pg_pool *pg_pool(struct store_pool *pool)
@@ -470,6 +526,7 @@ static struct store_pg_pool *pg_pool(struct store_pool *pool)
 static void store_pg_pool_destroy(struct store_pool **pp)
 {
     struct store_pg_pool *p = pg_pool(*pp);
+    store_pg_listener_stop(&p->listener);
     while (p->free) {
         struct store *s = p->free;
         p->free = pgc(s)->next_free;
@@ -506,6 +563,7 @@ enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_p
         return STORE_IO;
     }
     first->hook = &p->change_hook;
+    p->node = pgc(first)->node; /* random (open_conn): the pool's connections share it */
     memcpy(p->guid, first->guid, sizeof(p->guid));
     memcpy(p->secret, first->secret, sizeof(p->secret));
     p->open = 1;
@@ -514,13 +572,20 @@ enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_p
     return STORE_OK;
 }
 
+/* Also (re)starts the listener for other nodes' writes, after stopping the one of the hook
+ * before: once this returns, the old hook is called by no thread of the listener's. */
 static void store_pg_pool_set_change_hook(struct store_pool *pool, store_change_fn *fn, void *ctx)
 {
     struct store_pg_pool *p = pg_pool(pool);
+    store_pg_listener_stop(&p->listener);
     pthread_mutex_lock(&p->lock);
     p->change_hook.fn = fn;
     p->change_hook.ctx = ctx;
     pthread_mutex_unlock(&p->lock);
+    if (fn && store_pg_listener_start(p->uri, p->node, fn, ctx, &p->listener) != STORE_OK) {
+        log_error("store listener not started engine=postgresql: other nodes' writes will not "
+                  "wake this node's long polls");
+    }
 }
 
 static struct store *store_pg_pool_acquire(struct store_pool *pool)
@@ -549,6 +614,7 @@ static struct store *store_pg_pool_acquire(struct store_pool *pool)
                 return NULL;
             }
             s->hook = &p->change_hook;
+            pgc(s)->node = p->node;
             memcpy(s->guid, p->guid, sizeof(p->guid));
             memcpy(s->secret, p->secret, sizeof(p->secret));
             return s;
@@ -622,6 +688,7 @@ enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out
     if (rc == STORE_OK) {
         uint64_t modseq = store_pg_col_u64(res, 0, 0);
         store_db_note_change(s, coll, modseq);
+        note_notify(pgc(s), coll, modseq);
         if (modseq_out) {
             *modseq_out = modseq;
         }

@@ -3,7 +3,8 @@
  * principals; store_pg_coll.c: collections; store_pg_item.c: items and the change log;
  * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors; store_pg_sub.c: subscription
  * URLs and calendar user addresses; store_pg_share.c: shared calendars; store_pg_eas.c:
- * ActiveSync device state; store_pg_imip.c: the iMIP outbox). Work in progress (issue #10):
+ * ActiveSync device state; store_pg_imip.c: the iMIP outbox; store_pg_listen.c: other nodes'
+ * writes, by LISTEN/NOTIFY). Work in progress (issue #10):
  * store.c refuses postgresql:// locations until the server and the integration suite run on
  * this engine; until then it is reached only by its own tests, through store_pg_open() and
  * store_pg_pool_create() (store_int.h).
@@ -36,7 +37,16 @@
 
 enum {
     STORE_PG_PARAMS_MAX = 16, /* parameters of one statement */
+    STORE_PG_NOTIFY_MAX = 16, /* collections one NOTIFY names; more: "every collection" */
 };
+
+/* Change notification across nodes (store_pg_listen.c): a write transaction that bumped
+ * collections sends, with its COMMIT, one NOTIFY on this channel, payload
+ * "<node> <coll> <modseq> [<coll> <modseq>]..." (node in hex: the sending pool's id, or the
+ * lone connection's; collections and modseqs in decimal, each collection once with its newest
+ * modseq). Past STORE_PG_NOTIFY_MAX collections the payload is "<node> 0 0": every collection
+ * (store.h). At most about 700 bytes, under PostgreSQL's 8000. */
+#define STORE_PG_CHANNEL "almanac_change"
 
 /* A connection of the PostgreSQL engine: store_int.h's head, then libpq's. */
 struct store_pg {
@@ -44,6 +54,16 @@ struct store_pg {
     PGconn *conn;
     struct store *next_free; /* pool free list */
     bool writing;            /* a write transaction is open (store_begin_write) */
+    /* What the open write transaction's NOTIFY will say (store_pg_bump records it): the node
+     * id, the distinct collections bumped with their newest modseqs, and whether there were
+     * more than fit (then the NOTIFY says "every collection"). */
+    uint64_t node;
+    unsigned n_notify;
+    bool is_notify_all;
+
+    struct {
+        uint64_t coll, modseq;
+    } notify[STORE_PG_NOTIFY_MAX];
 };
 
 /* The PostgreSQL connection behind `s`, which this engine made. */
@@ -102,6 +122,18 @@ void store_pg_col_bytes(const PGresult *res, int row, int col, void *out, size_t
  * the commit; see the top of this file) and records the change for the hook; the new modseq
  * in *modseq_out (may be NULL). STORE_NOTFOUND when the collection does not exist. */
 enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out);
+
+/* The listener (store_pg_listen.c): a thread with a connection of its own that LISTENs on
+ * STORE_PG_CHANNEL and calls fn(ctx, coll, modseq) for each collection of each notification
+ * from a node other than `node`, and fn(ctx, 0, 0) each time it begins to listen (at first,
+ * and after it lost its connection). STORE_IO when the thread cannot start. Thread-safe as far as
+ * `fn` is. */
+struct store_pg_listener;
+enum store_rc store_pg_listener_start(
+    const char *uri, uint64_t node, store_change_fn *fn, void *ctx, struct store_pg_listener **out);
+/* Stops and joins the thread: fn is not called any more once it returns. NULL-safe; sets *l
+ * to NULL. */
+void store_pg_listener_stop(struct store_pg_listener **l);
 
 /* Takes collection `id`'s row lock (FOR NO KEY UPDATE, the lock store_pg_bump takes) to the
  * end of the transaction: the first step of every write to the collection or its members, so
