@@ -418,7 +418,10 @@ static void prune_history(const struct config *cfg, struct store_pool *pool)
     int64_t t0 = mono_ms();
     enum store_rc rc =
         store_prune_all_tombstones(s, time_now() - (int64_t)cfg->tombstone_max_age, &n);
-    if (rc != STORE_OK) {
+    if (rc == STORE_BUSY) {
+        /* on PostgreSQL, another node holds the pruning lock: its run does this one's work */
+        log_info("prune skipped msg=\"%s\"", store_last_error(s));
+    } else if (rc != STORE_OK) {
         log_error("prune failed rc=%d msg=\"%s\"", (int)rc, store_last_error(s));
     } else {
         log_info("prune collections=%zu max_age=%u ms=%lld", n, cfg->tombstone_max_age,
