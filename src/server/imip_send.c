@@ -210,6 +210,29 @@ static enum store_rc record(const struct imip_sender *s,
     return STORE_OK;
 }
 
+/* Finds the message due first and claims it (store_imip_claim) for this sender for as long
+ * as one conversation may take and a minute more, in one write transaction: on several
+ * nodes sharing a PostgreSQL store, each message goes to one node's sender. STORE_NOTFOUND
+ * when none is due, or another node's sender claimed it first (its round then goes on). */
+static enum store_rc
+claim_due(struct imip_sender *s, struct store *st, struct arena *a, struct store_imip_msg *m)
+{
+    enum store_rc rc = store_begin_write(st);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    int64_t now = time_now();
+    rc = store_imip_next_due(st, now, a, m);
+    if (rc == STORE_OK) {
+        rc = store_imip_claim(st, m->id, now, now + (int64_t)s->cfg.timeout + 60);
+    }
+    if (rc == STORE_OK) {
+        return store_commit(st);
+    }
+    store_rollback(st);
+    return rc;
+}
+
 /* Sends the message due first. 1 when one was tried, 0 when none is due, -1 on a store
  * failure (logged; the round ends and the next one tries again). */
 static int round_one(struct imip_sender *s)
@@ -220,11 +243,7 @@ static int round_one(struct imip_sender *s)
     }
     struct arena *a = arena_create();
     struct store_imip_msg m;
-    enum store_rc rc = store_begin_read(st);
-    if (rc == STORE_OK) {
-        rc = store_imip_next_due(st, time_now(), a, &m);
-        store_rollback(st);
-    }
+    enum store_rc rc = claim_due(s, st, a, &m);
     int out = rc == STORE_OK ? 1 : rc == STORE_NOTFOUND ? 0 : -1;
     if (rc == STORE_OK) {
         store_pool_release(s->pool, st); /* no connection held while the relay talks */

@@ -638,6 +638,11 @@ store_imip_next_due(struct store *s, int64_t now, struct arena *arena, struct st
     return s->ops->imip_next_due(s, now, arena, out);
 }
 
+enum store_rc store_imip_claim(struct store *s, uint64_t id, int64_t now, int64_t until)
+{
+    return s->ops->imip_claim(s, id, now, until);
+}
+
 enum store_rc store_imip_next_time(struct store *s, int64_t *out)
 {
     return s->ops->imip_next_time(s, out);

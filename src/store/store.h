@@ -883,6 +883,12 @@ enum store_rc store_imip_enqueue(struct store *s, const struct store_imip_in *in
  * its bytes; STORE_NOTFOUND when none is due. One indexed read. */
 enum store_rc
 store_imip_next_due(struct store *s, int64_t now, struct arena *arena, struct store_imip_msg *out);
+/* Claims message `id`, due (next_try <= now) and queued, for one sender: its next_try moves
+ * to `until`, so that no other sender (another almanacd node on the same database) finds it
+ * due before then; the claimer then sends it and records the try (store_imip_tried). A
+ * sender that dies before recording leaves it due again at `until`: sent at least once.
+ * STORE_NOTFOUND when another sender claimed it first. Needs a write transaction. */
+enum store_rc store_imip_claim(struct store *s, uint64_t id, int64_t now, int64_t until);
 /* The earliest next_try of a queued message into *out; STORE_NOTFOUND when none is queued. */
 enum store_rc store_imip_next_time(struct store *s, int64_t *out);
 /* Message `id` without its bytes; STORE_NOTFOUND when there is none. */

@@ -292,6 +292,7 @@ struct store_ops {
                                    int64_t now,
                                    struct arena *arena,
                                    struct store_imip_msg *out);
+    enum store_rc (*imip_claim)(struct store *s, uint64_t id, int64_t now, int64_t until);
     enum store_rc (*imip_next_time)(struct store *s, int64_t *out);
     enum store_rc (*imip_get)(struct store *s,
                               uint64_t id,

@@ -864,6 +864,7 @@ const struct store_ops store_pg_ops = {
     .changes_open_cols = store_pg_changes_open_cols,
     .imip_enqueue = store_pg_imip_enqueue,
     .imip_next_due = store_pg_imip_next_due,
+    .imip_claim = store_pg_imip_claim,
     .imip_next_time = store_pg_imip_next_time,
     .imip_get = store_pg_imip_get,
     .imip_tried = store_pg_imip_tried,

@@ -161,6 +161,23 @@ enum store_rc store_pg_imip_tried(struct store *s,
     return changed_one(s, rc, n);
 }
 
+/* Two nodes that read the same message as due both try this UPDATE: the second waits for the
+ * first's row lock, then (READ COMMITTED) evaluates the WHERE again on the row the first
+ * committed, whose next_try is now in the future, and changes nothing: STORE_NOTFOUND. */
+enum store_rc store_pg_imip_claim(struct store *s, uint64_t id, int64_t now, int64_t until)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, id);
+    store_pg_p_i64(&p, now);
+    store_pg_p_i64(&p, until);
+    uint64_t n = 0;
+    enum store_rc rc = store_pg_run(s,
+                                    "UPDATE imip_queue SET next_try = $3::bigint WHERE id = "
+                                    "$1::bigint AND state = 0 AND next_try <= $2::bigint",
+                                    &p, &n);
+    return changed_one(s, rc, n);
+}
+
 enum store_rc store_pg_imip_retry(struct store *s, uint64_t id, int64_t now)
 {
     struct store_pg_params p = {0};

@@ -308,6 +308,7 @@ enum store_rc store_pg_imip_next_due(struct store *s,
                                      int64_t now,
                                      struct arena *arena,
                                      struct store_imip_msg *out);
+enum store_rc store_pg_imip_claim(struct store *s, uint64_t id, int64_t now, int64_t until);
 enum store_rc store_pg_imip_next_time(struct store *s, int64_t *out);
 enum store_rc
 store_pg_imip_get(struct store *s, uint64_t id, struct arena *arena, struct store_imip_msg *out);

@@ -1316,6 +1316,7 @@ const struct store_ops store_sqlite_ops = {
     .changes_open_cols = store_sqlite_changes_open_cols,
     .imip_enqueue = store_sqlite_imip_enqueue,
     .imip_next_due = store_sqlite_imip_next_due,
+    .imip_claim = store_sqlite_imip_claim,
     .imip_next_time = store_sqlite_imip_next_time,
     .imip_get = store_sqlite_imip_get,
     .imip_tried = store_sqlite_imip_tried,

@@ -18,6 +18,7 @@ enum imip_stmt_id {
     M_NEXT_TIME,
     M_GET,
     M_TRIED,
+    M_CLAIM,
     M_RETRY,
     M_LIST,
     M_COUNT
@@ -36,6 +37,8 @@ static const char *const imip_sql[M_COUNT] = {
     [M_GET] = "SELECT " IMIP_COLS " FROM imip_queue WHERE id = ?1",
     [M_TRIED] = "UPDATE imip_queue SET state = ?2, attempts = attempts + 1, next_try = ?3, "
                 "last_error = ?4, done = CASE WHEN ?2 = 0 THEN NULL ELSE ?5 END WHERE id = ?1",
+    [M_CLAIM] = "UPDATE imip_queue SET next_try = ?3 WHERE id = ?1 AND state = 0 AND "
+                "next_try <= ?2",
     [M_RETRY] = "UPDATE imip_queue SET state = 0, attempts = 0, next_try = ?2, created = ?2, "
                 "done = NULL WHERE id = ?1",
     [M_LIST] = "SELECT " IMIP_COLS " FROM imip_queue ORDER BY id",
@@ -181,6 +184,18 @@ static enum store_rc changed_one(struct store *s, enum store_rc rc)
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such imip message");
     }
     return rc;
+}
+
+enum store_rc store_sqlite_imip_claim(struct store *s, uint64_t id, int64_t now, int64_t until)
+{
+    sqlite3_stmt *st = imip_stmt(s, M_CLAIM);
+    if (!st) {
+        return STORE_IO;
+    }
+    store_db_bind_u64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, until);
+    return changed_one(s, store_db_exec(s, st));
 }
 
 enum store_rc store_sqlite_imip_tried(struct store *s,

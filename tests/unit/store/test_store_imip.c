@@ -126,6 +126,27 @@ static void test_store_imip_due_in_next_try_order_with_bytes(void **state)
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* A claim moves a due message out of every sender's way until its lease ends; a second
+ * claim, or a claim of a message not due or not queued, changes nothing. */
+static void test_store_imip_claim_takes_a_due_message_once(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t id = enqueue(f, "claim@outside.test", "Subject: c\r\n\r\nC\r\n", 1000);
+    assert_int_equal(store_imip_claim(f->s, id, 999, 2000), STORE_NOTFOUND); /* not due yet */
+    assert_int_equal(store_imip_claim(f->s, id, 1000, 1300), STORE_OK);
+    assert_int_equal(store_imip_claim(f->s, id, 1000, 1600), STORE_NOTFOUND); /* taken */
+    struct store_imip_msg m;
+    assert_int_equal(store_imip_next_due(f->s, 1299, f->a, &m), STORE_NOTFOUND);
+    assert_int_equal(store_imip_next_due(f->s, 1300, f->a, &m), STORE_OK); /* the lease ended */
+    assert_int_equal(m.id, id);
+    assert_int_equal(m.attempts, 0); /* a claim is not a try */
+    assert_int_equal(store_imip_tried(f->s, id, STORE_IMIP_SENT, 1301, 1301, NULL), STORE_OK);
+    assert_int_equal(store_imip_claim(f->s, id, 5000, 6000), STORE_NOTFOUND); /* sent */
+    assert_int_equal(store_imip_claim(f->s, id + 1, 5000, 6000), STORE_NOTFOUND);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
 struct list {
     char text[512];
 };
@@ -177,6 +198,8 @@ int main(void)
     assert_int_equal(sec_init(), 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_imip_due_in_next_try_order_with_bytes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_imip_claim_takes_a_due_message_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_imip_lists_refuses_and_outlives_principal, setup,
                                         teardown),

@@ -1375,6 +1375,68 @@ static int imip_collect(void *ctx, const struct store_imip_msg *m)
 
 /* The iMIP outbox (schema_pg/013): queue, due order, tries, retry, list; a refusal leaves the
  * caller's write transaction usable, and the bytes (a NUL among them) come back whole. */
+struct claimer {
+    struct store *s;
+    uint64_t id;
+    enum store_rc rc;
+    atomic_bool is_done;
+};
+
+static void *claim_and_commit(void *p)
+{
+    struct claimer *c = p;
+    assert_int_equal(store_begin_write(c->s), STORE_OK);
+    c->rc = store_imip_claim(c->s, c->id, 100, 400);
+    assert_int_equal(store_commit(c->s), STORE_OK);
+    atomic_store(&c->is_done, true);
+    return NULL;
+}
+
+/* Two nodes' senders claim the same due message: the second waits for the first's row lock,
+ * then finds it claimed (READ COMMITTED re-reads the row): one sender sends it. */
+static void test_pg_imip_claim_gives_a_message_to_one_node(void **state)
+{
+    (void)state;
+    struct store *a = open_pg();
+    struct store *b = open_pg();
+    struct arena *ar = arena_create();
+    struct store_imip_in in = {.mail_from = "x@example.org",
+                               .rcpt_to = "y@example.net",
+                               .method = "REPLY",
+                               .uid = "claim-1",
+                               .message = "Subject: c\r\n\r\nC",
+                               .size = 15,
+                               .next_try = 100};
+    uint64_t id = 0;
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    assert_int_equal(store_imip_enqueue(a, &in, &id), STORE_OK);
+    assert_int_equal(store_commit(a), STORE_OK);
+
+    assert_int_equal(store_begin_write(a), STORE_OK);
+    struct store_imip_msg m;
+    assert_int_equal(store_imip_next_due(a, 100, ar, &m), STORE_OK);
+    assert_int_equal(m.id, id);
+    assert_int_equal(store_imip_claim(a, id, 100, 300), STORE_OK);
+    struct claimer cb = {.s = b, .id = id};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, claim_and_commit, &cb), 0);
+    struct timespec pause = {0, 300 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    assert_false(atomic_load(&cb.is_done)); /* waiting on the row lock */
+    assert_int_equal(store_commit(a), STORE_OK);
+    pthread_join(t, NULL);
+    assert_int_equal(cb.rc, STORE_NOTFOUND);
+    assert_int_equal(store_imip_get(b, id, ar, &m), STORE_OK);
+    assert_int_equal(m.next_try, 300); /* the first claim's lease */
+    assert_int_equal(store_imip_next_due(b, 299, ar, &m), STORE_NOTFOUND);
+    assert_int_equal(store_begin_write(a), STORE_OK); /* sent: the outbox is left empty */
+    assert_int_equal(store_imip_tried(a, id, STORE_IMIP_SENT, 200, 200, NULL), STORE_OK);
+    assert_int_equal(store_commit(a), STORE_OK);
+    arena_destroy(&ar);
+    store_close(&b);
+    store_close(&a);
+}
+
 static void test_pg_imip_outbox_queue_try_retry_list(void **state)
 {
     (void)state;
@@ -1526,6 +1588,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_check_finds_a_broken_invariant_and_backup_is_refused),
         cmocka_unit_test(test_pg_listing_cursors_match_the_full_rows),
         cmocka_unit_test(test_pg_imip_outbox_queue_try_retry_list),
+        cmocka_unit_test(test_pg_imip_claim_gives_a_message_to_one_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
