@@ -37,6 +37,8 @@ struct store_ops {
     void (*pool_release)(struct store_pool *p, struct store *s);
     uint64_t (*pool_flush_count)(struct store_pool *p);
     void (*pool_stats)(struct store_pool *p, struct store_pool_stats *out);
+    /* NULL for an engine without statement timeouts (SQLite). */
+    void (*pool_set_statement_timeout)(struct store_pool *p, unsigned ms);
     enum store_rc (*check)(struct store *s);
     enum store_rc (*backup)(struct store *s, const char *dest_path);
     enum store_rc (*principal_add)(struct store *s,

@@ -1,8 +1,16 @@
 /* store/store_pg.c: the PostgreSQL engine (issue #10; see store_pg_int.h for how it keeps
  * store.h's semantics): connection, errors, statements, migrations, transactions, the pool,
  * checks, and the ops table. store.c does not reach it yet: it refuses postgresql://
- * locations until the server and the integration suite run on this engine. */
+ * locations until the server and the integration suite run on this engine.
+ *
+ * Faults (issue #10 item 5): a server that goes away in the middle of a statement fails it
+ * with STORE_UNAVAILABLE (fail_result), which the routes answer 503 store-unavailable with
+ * Retry-After; the broken connection is dropped when released, and an idle pooled one whose
+ * server went away meanwhile is found so and replaced when next acquired (conn_alive), so a
+ * node recovers by itself when the server is back. A statement past the pool's statement
+ * timeout is cancelled by the server and fails with STORE_BUSY (503 store-busy). */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +38,25 @@ enum store_rc store_pg_fail_msg(struct store *s, enum store_rc rc, const char *m
     return rc;
 }
 
-/* Records the result's (or the connection's) error and maps its SQLSTATE: unique violation
- * -> STORE_EXISTS, other integrity violations -> STORE_CONFLICT, serialization failure,
- * deadlock, lock or statement timeout -> STORE_BUSY, program limit -> STORE_LIMIT, anything
- * else (a lost connection included) STORE_IO. */
+/* True when the server went away: libpq found the connection broken (CONNECTION_BAD: the
+ * socket closed, or nothing to send on), or the server said so before it closed it (SQLSTATE
+ * class 08, connection exception; 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+ * connect now). */
+static bool server_gone(const struct store *s, const char *state)
+{
+    if (PQstatus(((const struct store_pg *)s)->conn) == CONNECTION_BAD) {
+        return true;
+    }
+    return state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+                     strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
+}
+
+/* Records the result's (or the connection's) error and maps its SQLSTATE: a server gone
+ * (server_gone) -> STORE_UNAVAILABLE, unique violation -> STORE_EXISTS, other integrity
+ * violations -> STORE_CONFLICT, serialization failure, deadlock, lock or statement timeout ->
+ * STORE_BUSY, program limit -> STORE_LIMIT, anything else STORE_IO. The lost connection and
+ * the cancelled statement are logged here (the routes answer them with a 503 whose message
+ * hides the detail). */
 static enum store_rc fail_result(struct store *s, const PGresult *res)
 {
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -41,11 +64,24 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
         msg = PQerrorMessage(pgc(s)->conn);
     }
     snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg && msg[0] ? msg : "PostgreSQL error");
-    size_t n = strlen(s->errmsg);
-    while (n > 0 && s->errmsg[n - 1] == '\n') {
-        s->errmsg[--n] = '\0';
+    /* One line (libpq's messages of a lost connection span several), for the log. */
+    size_t n = 0;
+    for (size_t i = 0; s->errmsg[i]; i++) {
+        char c = s->errmsg[i] == '\n' || s->errmsg[i] == '\t' ? ' ' : s->errmsg[i];
+        if (c != ' ' || (n > 0 && s->errmsg[n - 1] != ' ')) {
+            s->errmsg[n++] = c;
+        }
     }
+    while (n > 0 && s->errmsg[n - 1] == ' ') {
+        n--;
+    }
+    s->errmsg[n] = '\0';
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (server_gone(s, state)) {
+        log_warn("store connection lost engine=postgresql sqlstate=%s msg=\"%s\"",
+                 state ? state : "-", s->errmsg);
+        return STORE_UNAVAILABLE;
+    }
     if (!state) {
         return STORE_IO;
     }
@@ -55,8 +91,11 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
     if (strncmp(state, "23", 2) == 0) {
         return STORE_CONFLICT;
     }
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0 ||
-        strcmp(state, "57014") == 0) {
+    if (strcmp(state, "57014") == 0) {
+        log_warn("store statement cancelled engine=postgresql msg=\"%s\"", s->errmsg);
+        return STORE_BUSY;
+    }
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0) {
         return STORE_BUSY;
     }
     if (strncmp(state, "54", 2) == 0) {
@@ -345,6 +384,26 @@ static const char session_sql[] = "SET synchronous_commit = on; "
                                   "SET client_min_messages = warning; "
                                   "SET TIME ZONE 'UTC'";
 
+/* Sets the session's statement_timeout to `ms` (0: none) unless it has it already. */
+static enum store_rc set_statement_timeout(struct store *s, unsigned ms)
+{
+    if (pgc(s)->timeout_ms == ms) {
+        return STORE_OK;
+    }
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %u", ms);
+    enum store_rc rc = exec_script(s, sql);
+    if (rc == STORE_OK) {
+        pgc(s)->timeout_ms = ms;
+    }
+    return rc;
+}
+
+/* Seconds libpq waits for a server to answer a connection attempt, unless the URI says
+ * otherwise (connect_timeout): libpq's default waits as long as TCP does, which would hold a
+ * request, and the pool's acquire behind it, for minutes while the server's host is down. */
+#define STORE_PG_CONNECT_TIMEOUT "10"
+
 /* A connection to `uri`; with `migrate_schema`, brings the schema up to date first. The
  * libpq message (which names host and database, never the password) goes to the log. */
 static enum store_rc
@@ -359,7 +418,10 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
     }
     struct store *s = &q->base;
     s->ops = &store_pg_ops;
-    q->conn = PQconnectdb(uri);
+    /* The URI is expanded in place of dbname, after connect_timeout: its own settings win. */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const values[] = {STORE_PG_CONNECT_TIMEOUT, uri, NULL};
+    q->conn = PQconnectdbParams(keys, values, 1);
     if (!q->conn || PQstatus(q->conn) != CONNECTION_OK) {
         log_error("store connect failed engine=postgresql msg=\"%s\"",
                   q->conn ? PQerrorMessage(q->conn) : "out of memory");
@@ -394,9 +456,12 @@ static void store_pg_close(struct store **sp)
 /* ---------------------------------------------------------------------------------------- */
 /* Transactions */
 
+/* A broken connection (PQTRANS_UNKNOWN) has no transaction: BEGIN on it then reports the lost
+ * server (STORE_UNAVAILABLE), and a rollback has nothing to do. */
 static bool store_pg_in_txn(const struct store *s)
 {
-    return PQtransactionStatus(((const struct store_pg *)s)->conn) != PQTRANS_IDLE;
+    PGTransactionStatusType st = PQtransactionStatus(((const struct store_pg *)s)->conn);
+    return st == PQTRANS_ACTIVE || st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
 }
 
 static enum store_rc store_pg_begin_read(struct store *s)
@@ -456,6 +521,7 @@ struct store_pg_pool {
     pthread_cond_t cond;
     char *uri;
     unsigned max, open, waiting;
+    unsigned timeout_ms; /* statement_timeout of every connection (store_pool_set_...) */
     struct store *free;
     struct store_change_hook change_hook;
     uint8_t guid[STORE_GUID_BYTES];
@@ -523,39 +589,102 @@ static void store_pg_pool_set_change_hook(struct store_pool *pool, store_change_
     pthread_mutex_unlock(&p->lock);
 }
 
+static void store_pg_pool_set_statement_timeout(struct store_pool *pool, unsigned ms)
+{
+    struct store_pg_pool *p = pg_pool(pool);
+    pthread_mutex_lock(&p->lock);
+    p->timeout_ms = ms;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Whether an idle pooled connection still has its server. An idle session receives nothing
+ * unasked but notifications; when its server shuts down or restarts, the server sends a
+ * FATAL error and closes the socket. So a readable socket is read (PQconsumeInput, which does
+ * not block): the close makes the connection CONNECTION_BAD. The error message may arrive a
+ * little before the close, hence the few rounds. One poll() without waiting when nothing
+ * arrived, the usual case. */
+static bool conn_alive(struct store *s)
+{
+    PGconn *conn = pgc(s)->conn;
+    for (int round = 0; round < 4; round++) {
+        if (PQstatus(conn) != CONNECTION_OK) {
+            return false;
+        }
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+        if (pfd.fd < 0) {
+            return false;
+        }
+        int n = poll(&pfd, 1, round == 0 ? 0 : 10);
+        if (n <= 0) {
+            return true; /* nothing (more) arrived; an interrupted poll proves nothing */
+        }
+        if (!PQconsumeInput(conn)) {
+            return false;
+        }
+    }
+    return PQstatus(conn) == CONNECTION_OK;
+}
+
+/* Opens a connection for the pool (no migrations: store_pg_pool_create ran them), with the
+ * pool's hook, GUID and secret. NULL when the server cannot be reached (logged). */
+static struct store *pool_open(struct store_pg_pool *p)
+{
+    struct store *s = NULL;
+    const char *msg = NULL;
+    if (open_conn(p->uri, false, &s, &msg) != STORE_OK) {
+        log_error("store pool cannot open a connection engine=postgresql msg=\"%s\"",
+                  msg ? msg : "");
+        return NULL;
+    }
+    s->hook = &p->change_hook;
+    memcpy(s->guid, p->guid, sizeof(p->guid));
+    memcpy(s->secret, p->secret, sizeof(p->secret));
+    return s;
+}
+
+/* A free connection if there is one, else a new one while fewer than `max` are open, else
+ * waits. A free connection whose server went away (conn_alive) is dropped and replaced by a
+ * new one, so the pool recovers by itself once the server is back; while it is away, the new
+ * one fails and the caller answers 503. The pool's statement timeout is set on the connection
+ * before it is handed out. */
 static struct store *store_pg_pool_acquire(struct store_pool *pool)
 {
     struct store_pg_pool *p = pg_pool(pool);
     pthread_mutex_lock(&p->lock);
     for (;;) {
+        unsigned timeout_ms = p->timeout_ms;
+        struct store *s = NULL;
         if (p->free) {
-            struct store *s = p->free;
+            s = p->free;
             p->free = pgc(s)->next_free;
             pthread_mutex_unlock(&p->lock);
-            return s;
-        }
-        if (p->open < p->max) {
+            if (!conn_alive(s)) {
+                log_warn("store connection lost engine=postgresql: reconnecting");
+                pg_free(s);
+                s = pool_open(p);
+            }
+        } else if (p->open < p->max) {
             p->open++;
             pthread_mutex_unlock(&p->lock);
-            struct store *s = NULL;
-            const char *msg = NULL;
-            if (open_conn(p->uri, false, &s, &msg) != STORE_OK) {
-                log_error("store pool cannot open a connection engine=postgresql msg=\"%s\"",
-                          msg ? msg : "");
-                pthread_mutex_lock(&p->lock);
-                p->open--;
-                pthread_cond_signal(&p->cond);
-                pthread_mutex_unlock(&p->lock);
-                return NULL;
-            }
-            s->hook = &p->change_hook;
-            memcpy(s->guid, p->guid, sizeof(p->guid));
-            memcpy(s->secret, p->secret, sizeof(p->secret));
+            s = pool_open(p);
+        } else {
+            p->waiting++;
+            pthread_cond_wait(&p->cond, &p->lock);
+            p->waiting--;
+            continue;
+        }
+        if (s && set_statement_timeout(s, timeout_ms) == STORE_OK) {
             return s;
         }
-        p->waiting++;
-        pthread_cond_wait(&p->cond, &p->lock);
-        p->waiting--;
+        if (s) {
+            log_error("store connection cannot be set up engine=postgresql msg=\"%s\"", s->errmsg);
+            pg_free(s);
+        }
+        pthread_mutex_lock(&p->lock);
+        p->open--;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
     }
 }
 
@@ -717,6 +846,7 @@ const struct store_ops store_pg_ops = {
     .pool_release = store_pg_pool_release,
     .pool_flush_count = store_pg_pool_flush_count,
     .pool_stats = store_pg_pool_stats,
+    .pool_set_statement_timeout = store_pg_pool_set_statement_timeout,
     .pool_set_change_hook = store_pg_pool_set_change_hook,
     .check = store_pg_check,
     .backup = store_pg_backup,

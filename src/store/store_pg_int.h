@@ -44,6 +44,7 @@ struct store_pg {
     PGconn *conn;
     struct store *next_free; /* pool free list */
     bool writing;            /* a write transaction is open (store_begin_write) */
+    unsigned timeout_ms;     /* statement_timeout set on the session, 0: none */
 };
 
 /* The PostgreSQL connection behind `s`, which this engine made. */

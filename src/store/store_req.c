@@ -46,7 +46,7 @@ static int begin(struct store_req *r, bool write, struct err *err)
 {
     struct store *s = store_req_store(r);
     if (!s) {
-        return err_set(err, &err_cond_unavailable,
+        return err_set(err, &err_cond_store_unavailable,
                        "the store cannot open a connection now; retry later");
     }
     return store_req_err(r, write ? store_begin_write(s) : store_begin_read(s), err);

@@ -41,7 +41,7 @@ void store_req_release(struct store_req *r);
 /* r->map(rc), for the route's own code. */
 int store_req_err(const struct store_req *r, enum store_rc rc, struct err *err);
 /* A transaction on the request's connection: 0, or -1 with err set: 503
- * (err_cond_unavailable) when no connection can be opened now, else the mapped result. */
+ * (err_cond_store_unavailable) when no connection can be opened now, else the mapped result. */
 int store_req_begin_read(struct store_req *r, struct err *err);
 int store_req_begin_write(struct store_req *r, struct err *err);
 /* Commits; a failed commit is rolled back and mapped. */
