@@ -25,9 +25,10 @@ struct store_req {
     /* The route's own field holding the connection (its handlers read it directly): NULL
      * until store_req_store() takes one, and again once it is given back. */
     struct store **conn;
-    bool deferred; /* the arena's release of *conn is registered */
 };
 
+/* Call it before the route registers any deferred cleanup of its own in `arena`: the
+ * connection is given back after all of them (store_req.c). */
 void store_req_init(struct store_req *r,
                     struct store_pool *pool,
                     struct arena *arena,
