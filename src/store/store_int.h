@@ -15,6 +15,10 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "store/store_fault.h"
+#if ALMANAC_FAULTS
+#  include <stdatomic.h>
+#endif
 
 enum {
     STORE_DB_ERRMSG_MAX = 256, /* bytes of store_last_error(), NUL included */
@@ -366,5 +370,18 @@ enum store_rc store_sqlite_pool_create(const char *dir, unsigned max, struct sto
  * store.c does not call them yet; the engine's tests do. */
 enum store_rc store_pg_open(const char *uri, struct store **out, const char **errmsg_out);
 enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_pool **out);
+
+/* The fault seam's verdict at an engine's point (store_fault.h), for every engine: true when
+ * the armed plan fails this point, with its error in *err_out, logged, and (a statement point)
+ * its message in s->errmsg with s->injected set. Engines test store_fault_on first (a relaxed
+ * load) and call this only while a plan is armed. */
+#if ALMANAC_FAULTS
+extern atomic_bool store_fault_on;
+bool store_fault_fire(struct store *s,
+                      enum store_fault_op op,
+                      const char *what,
+                      bool prepare,
+                      enum store_fault_err *err_out);
+#endif
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <libpq-fe.h>
 
@@ -63,7 +64,11 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
     if (!msg) {
         msg = PQerrorMessage(pgc(s)->conn);
     }
-    snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg && msg[0] ? msg : "PostgreSQL error");
+    if (s->injected) {
+        s->injected = false; /* a fault the seam caused (fault_point): its message stays */
+    } else {
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg && msg[0] ? msg : "PostgreSQL error");
+    }
     /* One line (libpq's messages of a lost connection span several), for the log. */
     size_t n = 0;
     for (size_t i = 0; s->errmsg[i]; i++) {
@@ -103,6 +108,39 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
     }
     return STORE_IO;
 }
+
+/* The fault seam's statement point (store_fault.h): STORE_OK to send the statement, or the
+ * injected failure instead (its message recorded). A lost connection is not pretended: the
+ * socket is shut down and the statement sent, so that it fails as on a real one. Not a point
+ * while the connection is being opened (migrations, session settings), nor a cursor's CLOSE
+ * (whose failure nobody sees: SQLite's finalize is no point either). */
+#if ALMANAC_FAULTS
+static enum store_rc fault_point(struct store *s, const char *sql)
+{
+    enum store_fault_err err = STORE_FAULT_IO;
+    if (!atomic_load_explicit(&store_fault_on, memory_order_relaxed) || pgc(s)->opening ||
+        strncmp(sql, "CLOSE ", 6) == 0 ||
+        !store_fault_fire(s, STORE_FAULT_STMT, sql, false, &err)) {
+        return STORE_OK;
+    }
+    switch (err) {
+    case STORE_FAULT_LOST:
+        shutdown(PQsocket(pgc(s)->conn), SHUT_RDWR);
+        return STORE_OK; /* fail_result keeps the injected message (s->injected) */
+    case STORE_FAULT_BUSY:
+    case STORE_FAULT_LOCKED:
+        s->injected = false;
+        return STORE_BUSY;
+    case STORE_FAULT_IO:
+    case STORE_FAULT_FULL:
+        break;
+    }
+    s->injected = false;
+    return STORE_IO;
+}
+#else
+#  define fault_point(s, sql) ((void)(s), (void)(sql), STORE_OK)
+#endif
 
 static void param(struct store_pg_params *p, const char *v, int len, int format)
 {
@@ -155,6 +193,10 @@ enum store_rc
 store_pg_exec(struct store *s, const char *sql, const struct store_pg_params *p, PGresult **res_out)
 {
     *res_out = NULL;
+    enum store_rc fault = fault_point(s, sql);
+    if (fault != STORE_OK) {
+        return fault;
+    }
     PGresult *res =
         PQexecParams(pgc(s)->conn, sql, p ? p->n : 0, NULL, p ? p->values : NULL,
                      p ? p->lengths : NULL, p ? p->formats : NULL, 1 /* binary results */);
@@ -421,6 +463,7 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
     /* The URI is expanded in place of dbname, after connect_timeout: its own settings win. */
     const char *const keys[] = {"connect_timeout", "dbname", NULL};
     const char *const values[] = {STORE_PG_CONNECT_TIMEOUT, uri, NULL};
+    q->opening = true;
     q->conn = PQconnectdbParams(keys, values, 1);
     if (!q->conn || PQstatus(q->conn) != CONNECTION_OK) {
         log_error("store connect failed engine=postgresql msg=\"%s\"",
@@ -438,6 +481,7 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
     if (errmsg_out) {
         *errmsg_out = NULL;
     }
+    q->opening = false;
     *out = s;
     return STORE_OK;
 }
@@ -469,7 +513,9 @@ static enum store_rc store_pg_begin_read(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    return exec_script(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    enum store_rc fault = fault_point(s, "BEGIN");
+    return fault != STORE_OK ? fault
+                             : exec_script(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
 
 /* READ COMMITTED: the collection row lock of store_pg_bump orders the writers of one
@@ -479,7 +525,10 @@ static enum store_rc store_pg_begin_write(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    enum store_rc rc = exec_script(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    enum store_rc rc = fault_point(s, "BEGIN");
+    if (rc == STORE_OK) {
+        rc = exec_script(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    }
     pgc(s)->writing = rc == STORE_OK;
     return rc;
 }
@@ -487,12 +536,15 @@ static enum store_rc store_pg_begin_write(struct store *s)
 /* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. */
 static enum store_rc store_pg_commit(struct store *s)
 {
-    PGresult *res = PQexec(pgc(s)->conn, "COMMIT");
-    enum store_rc rc = STORE_OK;
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = fail_result(s, res);
-    } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-        rc = store_pg_fail_msg(s, STORE_IO, "the transaction was rolled back after an error");
+    enum store_rc rc = fault_point(s, "COMMIT"); /* failed: not sent, the caller rolls back */
+    PGresult *res = NULL;
+    if (rc == STORE_OK) {
+        res = PQexec(pgc(s)->conn, "COMMIT");
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = fail_result(s, res);
+        } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+            rc = store_pg_fail_msg(s, STORE_IO, "the transaction was rolled back after an error");
+        }
     }
     PQclear(res);
     pgc(s)->writing = false;

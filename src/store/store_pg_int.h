@@ -45,6 +45,7 @@ struct store_pg {
     struct store *next_free; /* pool free list */
     bool writing;            /* a write transaction is open (store_begin_write) */
     unsigned timeout_ms;     /* statement_timeout set on the session, 0: none */
+    bool opening;            /* being opened: its statements are no fault points */
 };
 
 /* The PostgreSQL connection behind `s`, which this engine made. */

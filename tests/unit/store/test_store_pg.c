@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "store/store_fault.h"
 #include "store/store_pg_int.h"
 #include "store/store_schema.h"
 #include "util/compiler.h"
@@ -1637,6 +1638,92 @@ static void test_pg_statement_timeout_cancels_a_lock_wait_as_busy(void **state)
     arena_destroy(&a);
 }
 
+/* One principal_add in a write transaction, committed; the first failure's rc. */
+static enum store_rc add_in_txn(struct store *s, struct arena *a, const char *name)
+{
+    struct store_principal p;
+    enum store_rc rc = store_begin_write(s);
+    if (rc == STORE_OK) {
+        rc = store_principal_add(s, name, "h", a, &p);
+    }
+    if (rc == STORE_OK) {
+        rc = store_commit(s);
+    }
+    if (rc != STORE_OK) {
+        store_rollback(s);
+    }
+    return rc;
+}
+
+/* The fault seam's statement points on PostgreSQL (store_fault.h): BEGIN, every statement
+ * and COMMIT are points; io fails one with STORE_IO and its injected message, nothing sent,
+ * nothing written; busy with STORE_BUSY; lost breaks the connection for real, so the
+ * statement fails STORE_UNAVAILABLE, the connection stays unusable, and a pool replaces it.
+ * The statements of opening a connection are no points. */
+static void test_pg_fault_points_fail_statements_and_lose_the_connection(void **state)
+{
+    (void)state;
+    if (!store_fault_available()) {
+        skip();
+    }
+    struct arena *a = arena_create();
+    struct store *killer = open_pg();
+    struct store_fault_plan plan = {.op = STORE_FAULT_STMT, .nth = 0, .err = STORE_FAULT_IO};
+    store_fault_arm(&plan); /* counts, fails none; opening is no point */
+    struct store *s = open_pg();
+    assert_int_equal(store_fault_points(), 0);
+    assert_int_equal(add_in_txn(s, a, "fp-count"), STORE_OK);
+    uint64_t n = store_fault_points();
+    assert_true(n >= 3); /* BEGIN, the statements, COMMIT */
+    for (uint64_t i = 1; i <= n; i++) {
+        plan.nth = i;
+        plan.err = i % 2 ? STORE_FAULT_IO : STORE_FAULT_BUSY;
+        store_fault_arm(&plan);
+        assert_int_equal(add_in_txn(s, a, "fp-io"), i % 2 ? STORE_IO : STORE_BUSY);
+        assert_int_equal(store_fault_fired(), 1);
+        if (i % 2) {
+            assert_non_null(strstr(store_last_error(s), "injected fault"));
+        }
+        assert_false(store_in_txn(s));
+    }
+    store_fault_disarm();
+    assert_int_equal(query_i64(killer, "SELECT count(*) FROM principals WHERE name = 'fp-io'"), 0);
+
+    /* lost, at each point in turn */
+    for (uint64_t i = 1; i <= n; i++) {
+        plan.nth = i;
+        plan.err = STORE_FAULT_LOST;
+        store_fault_arm(&plan);
+        assert_int_equal(add_in_txn(s, a, "fp-lost"), STORE_UNAVAILABLE);
+        assert_int_equal(store_fault_fired(), 1);
+        store_fault_disarm();
+        assert_false(store_in_txn(s));
+        assert_int_equal(store_begin_read(s), STORE_UNAVAILABLE); /* broken for real */
+        store_close(&s);
+        s = open_pg();
+    }
+    store_close(&s);
+    assert_int_equal(query_i64(killer, "SELECT count(*) FROM principals WHERE name = 'fp-lost'"),
+                     0);
+
+    /* a pooled connection lost by the seam is replaced */
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pg_pool_create(uri, 2, &pool), STORE_OK);
+    struct store *c = store_pool_acquire(pool);
+    plan.nth = 1;
+    store_fault_arm(&plan);
+    assert_int_equal(store_begin_read(c), STORE_UNAVAILABLE);
+    store_fault_disarm();
+    store_pool_release(pool, c);
+    c = store_pool_acquire(pool);
+    assert_non_null(c);
+    assert_int_equal(add_in_txn(c, a, "fp-after"), STORE_OK);
+    store_pool_release(pool, c);
+    store_pool_destroy(&pool);
+    store_close(&killer);
+    arena_destroy(&a);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -1688,6 +1775,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_imip_outbox_queue_try_retry_list),
         cmocka_unit_test(test_pg_lost_connection_is_unavailable_and_the_pool_reconnects),
         cmocka_unit_test(test_pg_statement_timeout_cancels_a_lock_wait_as_busy),
+        cmocka_unit_test(test_pg_fault_points_fail_statements_and_lose_the_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
