@@ -39,6 +39,23 @@ enum store_rc store_pg_fail_msg(struct store *s, enum store_rc rc, const char *m
     return rc;
 }
 
+/* Makes `msg` one line for the log: libpq's messages of a lost or refused connection span
+ * several (a hint on a tab-indented line); newlines and tabs become single spaces. */
+static void one_line(char *msg)
+{
+    size_t n = 0;
+    for (size_t i = 0; msg[i]; i++) {
+        char c = msg[i] == '\n' || msg[i] == '\t' ? ' ' : msg[i];
+        if (c != ' ' || (n > 0 && msg[n - 1] != ' ')) {
+            msg[n++] = c;
+        }
+    }
+    while (n > 0 && msg[n - 1] == ' ') {
+        n--;
+    }
+    msg[n] = '\0';
+}
+
 /* True when the server went away: libpq found the connection broken (CONNECTION_BAD: the
  * socket closed, or nothing to send on), or the server said so before it closed it (SQLSTATE
  * class 08, connection exception; 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
@@ -69,18 +86,7 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
     } else {
         snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg && msg[0] ? msg : "PostgreSQL error");
     }
-    /* One line (libpq's messages of a lost connection span several), for the log. */
-    size_t n = 0;
-    for (size_t i = 0; s->errmsg[i]; i++) {
-        char c = s->errmsg[i] == '\n' || s->errmsg[i] == '\t' ? ' ' : s->errmsg[i];
-        if (c != ' ' || (n > 0 && s->errmsg[n - 1] != ' ')) {
-            s->errmsg[n++] = c;
-        }
-    }
-    while (n > 0 && s->errmsg[n - 1] == ' ') {
-        n--;
-    }
-    s->errmsg[n] = '\0';
+    one_line(s->errmsg);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (server_gone(s, state)) {
         log_warn("store connection lost engine=postgresql sqlstate=%s msg=\"%s\"",
@@ -466,8 +472,10 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
     q->opening = true;
     q->conn = PQconnectdbParams(keys, values, 1);
     if (!q->conn || PQstatus(q->conn) != CONNECTION_OK) {
-        log_error("store connect failed engine=postgresql msg=\"%s\"",
-                  q->conn ? PQerrorMessage(q->conn) : "out of memory");
+        char why[STORE_DB_ERRMSG_MAX];
+        snprintf(why, sizeof(why), "%s", q->conn ? PQerrorMessage(q->conn) : "out of memory");
+        one_line(why);
+        log_error("store connect failed engine=postgresql msg=\"%s\"", why);
         pg_free(s);
         return open_failed(errmsg_out, "cannot connect to the PostgreSQL database (see log)");
     }
