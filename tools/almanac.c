@@ -793,6 +793,8 @@ static const char *rc_name(enum store_rc rc)
         return "over a store limit";
     case STORE_IO:
         return "i/o error";
+    case STORE_UNAVAILABLE:
+        return "database unreachable";
     }
     return "unknown error";
 }

@@ -124,7 +124,10 @@ int imip_deliver(struct store *s, FILE *in)
     }
     if (rc == CALSTORE_STORE) {
         fprintf(stderr, "almanac: imip-deliver: the store %s, try again later: %s\n",
-                src == STORE_BUSY ? "is busy" : "failed", store_last_error(s));
+                src == STORE_BUSY          ? "is busy"
+                : src == STORE_UNAVAILABLE ? "cannot be reached"
+                                           : "failed",
+                store_last_error(s));
         status = TOOLS_EX_TEMPFAIL;
     } else if (rc != CALSTORE_OK) {
         fprintf(stderr, "almanac: imip-deliver: refused (%s): %s\n",

@@ -148,11 +148,21 @@ static void release_store(void *p)
 }
 
 /* Busy or failed: the server's trouble, which a subscriber retries (issue 14): 503 with
- * Retry-After; the store's detail goes to the log, not to an unauthenticated client. */
-static int subscribe_store_failed(struct http_request *req, struct sub_store *ss, struct err *err)
+ * Retry-After; the store's detail goes to the log, not to an unauthenticated client. A
+ * database that cannot be reached (no connection, or it was lost) is store-unavailable, as on
+ * every route. */
+static int subscribe_store_failed(struct http_request *req,
+                                  struct sub_store *ss,
+                                  enum store_rc rc,
+                                  struct err *err)
 {
-    log_warn("subscription: the store failed: %s", store_last_error(ss->store));
+    log_warn("subscription: the store failed: %s",
+             ss->store ? store_last_error(ss->store) : "no connection");
     http_resp_error_header(req, "Retry-After", "30");
+    if (!ss->store || rc == STORE_UNAVAILABLE) {
+        return err_set(err, &err_cond_store_unavailable,
+                       "the store's database cannot be reached now; retry later");
+    }
     return err_set(err, &err_cond_unavailable, "the store cannot answer now; retry later");
 }
 
@@ -181,8 +191,7 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
     ss->app = app;
     ss->store = store_pool_acquire(app->pool);
     if (!ss->store) {
-        return err_set(err, &err_cond_unavailable,
-                       "the store cannot open a connection now; retry later");
+        return subscribe_store_failed(req, ss, STORE_UNAVAILABLE, err);
     }
     arena_defer(a, release_store, ss);
     struct store_sub sub;
@@ -198,7 +207,7 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
         return err_set(err, &http_cond_not_found, "no such subscription");
     }
     if (rc != STORE_OK) {
-        return subscribe_store_failed(req, ss, err);
+        return subscribe_store_failed(req, ss, rc, err);
     }
     const char *etag = dav_etag(a, &coll, coll.modseq);
     http_resp_header(req, "ETag", etag);
@@ -212,7 +221,7 @@ static int subscribe_end(void *appv, struct http_request *req, struct err *err)
     struct calstore_export *x = calstore_export_open(
         ss->store, &coll, "a subscription", app->limits.max_resource_size * 2 + (64u << 10), a);
     if (!x) {
-        return subscribe_store_failed(req, ss, err);
+        return subscribe_store_failed(req, ss, STORE_IO, err);
     }
     http_resp_status(req, 200);
     http_resp_header(req, "Content-Type", "text/calendar; charset=utf-8");

@@ -2,7 +2,8 @@
  * transaction and written by calstore_put, so an import passes the access check and the
  * write hooks as any protocol's write does. Conditions: cal_cond_valid_calendar_data (not a
  * file), calstore_cond_need_privileges (a calendar the principal may not write),
- * err_cond_unavailable (the store busy or failed: a 503 a client retries, issue 14). */
+ * err_cond_unavailable (the store busy or failed: a 503 a client retries, issue 14),
+ * err_cond_store_unavailable (its database cannot be reached). */
 #include "calstore/import.h"
 
 #include <stdlib.h>
@@ -57,6 +58,10 @@ static int store_failed(struct store *s, enum store_rc rc, struct err *err)
 {
     if (rc == STORE_BUSY) {
         return err_set(err, &err_cond_unavailable, "the store is busy: %s", store_last_error(s));
+    }
+    if (rc == STORE_UNAVAILABLE) {
+        return err_set(err, &err_cond_store_unavailable,
+                       "the store's database cannot be reached: %s", store_last_error(s));
     }
     return err_set(err, &err_cond_unavailable, "the store failed: %s", store_last_error(s));
 }

@@ -44,8 +44,8 @@ struct calstore_import_result {
  * whole file was read (some objects may have been refused: see res->refused); -1 with
  * cal_cond_valid_calendar_data when the file is not iCalendar (nothing written), with
  * calstore_cond_need_privileges when the principal may not write the calendar, or with
- * err_cond_unavailable when the store is busy or failed (the batches before were
- * written and are counted in *res). */
+ * err_cond_unavailable when the store is busy or failed, err_cond_store_unavailable when its
+ * database cannot be reached (the batches before were written and are counted in *res). */
 int calstore_import(struct store *s,
                     uint64_t coll_id,
                     struct slice file,

@@ -57,6 +57,11 @@ static int map_store_err(const struct store_req *r, enum store_rc rc, struct err
         return err_set(err, &dav_cond_busy, "store busy, retry");
     case STORE_LIMIT:
         return err_set(err, &dav_cond_forbidden, "name too long");
+    case STORE_UNAVAILABLE:
+        /* The database server went away (PostgreSQL restarted): a 503 the client retries
+         * while the pool reconnects; the detail is in the log (the engine logs it). */
+        return err_set(err, &err_cond_store_unavailable,
+                       "the store's database cannot be reached now; retry later");
     case STORE_IO:
         break;
     }

@@ -69,6 +69,11 @@ static int map_store_err(const struct store_req *r, enum store_rc rc, struct err
         return err_set(err, &eas_cond_conflict, "conflict: %s", store_req_last_error(r));
     case STORE_LIMIT:
         return err_set(err, &eas_cond_store_limit, "a value is over a store limit");
+    case STORE_UNAVAILABLE:
+        /* The database server went away: 503 with Retry-After as for eas-busy, under the
+         * reason every route gives a lost database (store-unavailable). */
+        return err_set(err, &err_cond_store_unavailable,
+                       "the store's database cannot be reached now; retry later");
     case STORE_IO:
         break;
     }

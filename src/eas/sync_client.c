@@ -15,7 +15,7 @@
 static bool store_failed(const struct err *e)
 {
     return e->cond == &eas_cond_busy || e->cond == &eas_cond_store_failed ||
-           e->cond == &err_cond_internal;
+           e->cond == &err_cond_store_unavailable || e->cond == &err_cond_internal;
 }
 
 static unsigned item_status(const struct err *e)

@@ -309,6 +309,10 @@ static int check_credentials(struct http_request *req,
         *gen_out = gen;
         return 0;
     }
+    if (rc == 2) {
+        return err_set(err, &err_cond_store_unavailable,
+                       "the store's database cannot be reached to check credentials; retry later");
+    }
     if (rc > 0) {
         return err_set(err, &err_cond_unavailable, "cannot check credentials now; retry later");
     }

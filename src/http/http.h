@@ -76,7 +76,8 @@ struct http_route {
 };
 
 /* Checks a user name and password; 0 when they are valid (-1 when not, 1 when they cannot be
- * checked now: a 503, not a failed login), with *gen_out set to the user's
+ * checked now: a 503 service-unavailable, not a failed login; 2 likewise because the store's
+ * database cannot be reached: a 503 store-unavailable), with *gen_out set to the user's
  * credential generation read in the same transaction as the hash it verified (a value that
  * changes whenever the user's password does, and that a user deleted and made again never
  * has twice). Called rarely: the layer keeps a cache of recently verified credentials
@@ -192,7 +193,8 @@ unsigned http_server_connections(const struct http_server *srv);
  * form) exactly as a Basic login is checked: the failed-login throttle first
  * (http_cond_auth_throttled, 429; Retry-After is queued for an error answer), then the
  * credential cache, then the authenticate hook; a failure is counted and logged like a Basic
- * one (http_cond_unauthenticated; err_cond_unavailable when the store cannot check now).
+ * one (http_cond_unauthenticated; err_cond_unavailable or err_cond_store_unavailable when the
+ * store cannot check now).
  * Returns 0 with *gen_out (may be NULL) set to the user's credential generation, or -1 with
  * err set. Does not make the request authenticated (http_req_user() is unchanged). */
 int http_verify_password(struct http_request *req,

@@ -101,6 +101,16 @@ static const struct key keys[] = {
         "environment; the database must exist, almanacd makes or migrates its schema at "
         "start); empty: sqlite:data_dir. Set, it overrides data_dir; --print-config shows a "
         "password in the URI as ***"),
+    /* No statement of a request needs more than a fraction of a second (cursors fetch in
+     * pages); 30 s only stops one stuck behind a lock another session holds. */
+    NUM_KEY(KEY_UINT,
+            store_statement_timeout,
+            "30",
+            0,
+            3600,
+            "seconds a PostgreSQL statement may run, a lock wait included, before the server "
+            "cancels it and the request is answered 503 store-busy (with Retry-After); 0: no "
+            "limit. The SQLite store ignores it"),
     /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
     NUM_KEY(KEY_UINT,
             workers,

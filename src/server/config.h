@@ -28,6 +28,7 @@ struct config {
     char metrics_token[128];            /* bearer token /metrics requires, "" = none */
     char data_dir[CONFIG_STR_MAX];      /* default ./data */
     char store[CONFIG_STR_MAX];         /* sqlite:DIR or postgresql://...; "" = data_dir */
+    unsigned store_statement_timeout;   /* seconds, PostgreSQL only, default 30; 0 = none */
     unsigned workers;                   /* MHD thread-pool size, default 4 */
     char log_level[16];                 /* error|warn|info|debug, default info */
     char realm[128];                    /* Basic realm, default "Almanac" */

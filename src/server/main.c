@@ -213,14 +213,15 @@ static int check_password(void *ctx, const char *user, const char *password, uin
     struct store_pool *pool = ctx;
     struct store *s = store_pool_acquire(pool);
     if (!s) {
-        return 1; /* cannot check now: 503, not a failed login */
+        return 2; /* the database cannot be reached now: 503, not a failed login */
     }
     struct arena *a = arena_create();
     struct store_principal p;
     int ok = 1; /* a store that fails cannot check: 503, never a failed login (a 401 makes
                    clients ask for the password again, and the throttle would count it) */
-    if (store_begin_read(s) == STORE_OK) {
-        enum store_rc rc = store_principal_get(s, user, a, &p);
+    enum store_rc rc = store_begin_read(s);
+    if (rc == STORE_OK) {
+        rc = store_principal_get(s, user, a, &p);
         if (rc == STORE_OK && p.pwhash) {
             ok = sec_pwhash_verify(p.pwhash, password, strlen(password));
             *gen_out = p.cred_gen;
@@ -228,6 +229,9 @@ static int check_password(void *ctx, const char *user, const char *password, uin
             ok = -1;
         }
         store_rollback(s);
+    }
+    if (rc == STORE_UNAVAILABLE) {
+        ok = 2; /* the database went away: store-unavailable */
     }
     store_pool_release(pool, s);
     arena_destroy(&a);
@@ -620,6 +624,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
         log_error("cannot create store pool at=%s", label);
         return 1;
     }
+    store_pool_set_statement_timeout(pool, cfg->store_statement_timeout * 1000u);
     struct dav_app dav = {
         .pool = pool,
         .limits =

@@ -110,6 +110,13 @@ void store_pool_stats(struct store_pool *p, struct store_pool_stats *out)
     p->ops->pool_stats(p, out);
 }
 
+void store_pool_set_statement_timeout(struct store_pool *p, unsigned ms)
+{
+    if (p->ops->pool_set_statement_timeout) {
+        p->ops->pool_set_statement_timeout(p, ms);
+    }
+}
+
 enum store_rc store_check(struct store *s)
 {
     return s->ops->check(s);

@@ -60,6 +60,10 @@ enum store_rc {
     STORE_BUSY,     /* the database stayed locked past the busy timeout */
     STORE_LIMIT,    /* a store-enforced limit (e.g. name length) */
     STORE_IO,       /* I/O error, corruption, or a bug: detail in store_last_error() */
+    /* The database server cannot be reached (PostgreSQL: the connection was lost or refused):
+     * the open transaction is gone, uncommitted (unless COMMIT itself was cut off: then it may
+     * have committed); retry later, the pool reconnects (store_pool_acquire). */
+    STORE_UNAVAILABLE,
 };
 
 /* Store-wide limits, enforced by the engine whatever the caller checked. */
@@ -102,7 +106,9 @@ bool store_in_txn(const struct store *s);
 /* A pool of up to `max` connections to `dir` (a location, as store_open); thread-safe. The first
  * connection opens, and migrates the schema, in store_pool_create (STORE_IO when it cannot); the
  * others open lazily, without migrations. acquire blocks while all `max` are in use, and returns
- * NULL (logged) when a new connection cannot be opened now: the caller answers 503. */
+ * NULL (logged) when a new connection cannot be opened now: the caller answers 503. A pooled
+ * connection whose server went away (PostgreSQL restarted) is reconnected when it is next
+ * acquired, or dropped when that fails, so the pool recovers once the server is back. */
 enum store_rc store_pool_create(const char *dir, unsigned max, struct store_pool **out);
 void store_pool_destroy(struct store_pool **p);
 struct store *store_pool_acquire(struct store_pool *p);
@@ -111,6 +117,11 @@ void store_pool_release(struct store_pool *p, struct store *s);
 /* Log fsyncs made so far for commits of this pool's connections (statistics, tests): with
  * concurrent writers, fewer than their commits. */
 uint64_t store_pool_flush_count(struct store_pool *p);
+/* PostgreSQL: a statement of a pooled connection that runs longer than `ms` milliseconds (a
+ * lock wait included) is cancelled and fails with STORE_BUSY; 0 (the default) sets no limit.
+ * Applies to each connection when it is next acquired. The SQLite engine ignores it: its lock
+ * waits are bounded by its busy timeout, and its statements do not wait on a server. */
+void store_pool_set_statement_timeout(struct store_pool *p, unsigned ms);
 
 /* Monitoring (/metrics): how the pool is used and how long commits and log fsyncs take. */
 enum {

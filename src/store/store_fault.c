@@ -78,20 +78,21 @@ bool store_fault_fired_at_prepare(void)
 }
 
 static const char *const err_names[] = {
-    [STORE_FAULT_IO] = "io",
-    [STORE_FAULT_FULL] = "full",
-    [STORE_FAULT_BUSY] = "busy",
-    [STORE_FAULT_LOCKED] = "locked",
+    [STORE_FAULT_IO] = "io",         [STORE_FAULT_FULL] = "full", [STORE_FAULT_BUSY] = "busy",
+    [STORE_FAULT_LOCKED] = "locked", [STORE_FAULT_LOST] = "lost",
 };
 
 static const int err_codes[] = {
-    [STORE_FAULT_IO] = SQLITE_IOERR,
-    [STORE_FAULT_FULL] = SQLITE_FULL,
-    [STORE_FAULT_BUSY] = SQLITE_BUSY,
-    [STORE_FAULT_LOCKED] = SQLITE_LOCKED,
+    [STORE_FAULT_IO] = SQLITE_IOERR,   [STORE_FAULT_FULL] = SQLITE_FULL,
+    [STORE_FAULT_BUSY] = SQLITE_BUSY,  [STORE_FAULT_LOCKED] = SQLITE_LOCKED,
+    [STORE_FAULT_LOST] = SQLITE_IOERR,
 };
 
-int store_db_fault_hit(struct store *s, enum store_fault_op op, const char *what, bool prepare)
+bool store_fault_fire(struct store *s,
+                      enum store_fault_op op,
+                      const char *what,
+                      bool prepare,
+                      enum store_fault_err *err_out)
 {
     pthread_mutex_lock(&plan_lock);
     if (!armed || op != plan.op || (plan.this_thread && !pthread_equal(owner, pthread_self()))) {
@@ -106,18 +107,27 @@ int store_db_fault_hit(struct store *s, enum store_fault_op op, const char *what
     enum store_fault_err err = plan.err;
     pthread_mutex_unlock(&plan_lock);
     if (!fail) {
-        return 0;
+        return false;
     }
     const char *kind = op == STORE_FAULT_FSYNC ? "fsync" : prepare ? "prepare" : "step";
     log_warn("store fault injected point=%llu kind=%s err=%s sql=\"%.80s\"", (unsigned long long)n,
              kind, op == STORE_FAULT_FSYNC ? "eio" : err_names[err], what ? what : "");
-    if (op == STORE_FAULT_FSYNC) {
-        return 1; /* wal_sync reports EIO */
+    if (op == STORE_FAULT_STMT) {
+        snprintf(s->errmsg, sizeof(s->errmsg), "injected fault (%s %s) at point %llu", kind,
+                 err_names[err], (unsigned long long)n);
+        s->injected = true;
     }
-    snprintf(s->errmsg, sizeof(s->errmsg), "injected fault (%s %s) at point %llu", kind,
-             err_names[err], (unsigned long long)n);
-    s->injected = true;
-    return err_codes[err];
+    *err_out = err;
+    return true;
+}
+
+int store_db_fault_hit(struct store *s, enum store_fault_op op, const char *what, bool prepare)
+{
+    enum store_fault_err err = STORE_FAULT_IO;
+    if (!store_fault_fire(s, op, what, prepare, &err)) {
+        return 0;
+    }
+    return op == STORE_FAULT_FSYNC ? 1 /* wal_sync reports EIO */ : err_codes[err];
 }
 
 #else
@@ -178,7 +188,7 @@ static bool field_is(const char *p, const char *end, const char *lit)
 
 int store_fault_parse(const char *spec, struct store_fault_plan *out)
 {
-    static const char *const errs[] = {"io", "full", "busy", "locked"};
+    static const char *const errs[] = {"io", "full", "busy", "locked", "lost"};
     struct store_fault_plan p = {
         .op = STORE_FAULT_STMT, .nth = 0, .err = STORE_FAULT_IO, .persist = false};
     bool have_point = false;

@@ -19,6 +19,15 @@
  * server arms a plan for one request on its worker, so the other threads' work, such as the
  * next request's authentication, never counts).
  *
+ * The PostgreSQL engine (store_pg.c) has statement points too, one per statement it sends for
+ * an operation (store_pg_exec: a cursor's DECLARE and FETCH included), BEGIN and COMMIT;
+ * ROLLBACK and a cursor's CLOSE (as SQLite's finalize), the session settings and the migrations
+ * of a new connection are not points, and it has no fsync points (the server's). A failing point
+ * does not send the statement: io and full report STORE_IO, busy and locked STORE_BUSY, as the
+ * server's errors of those kinds map; lost shuts the connection's socket down first and sends it,
+ * so the statement fails as on a real lost connection (STORE_UNAVAILABLE) and the pool replaces the
+ * connection.
+ *
  * Compiled in only with -DALMANAC_FAULTS=ON (CMake; `make check` sets it). Then an unarmed
  * store pays one relaxed atomic load and a not-taken branch per point, next to a
  * sqlite3_step() of microseconds. Without it the points compile to nothing, these functions
@@ -40,6 +49,8 @@ enum store_fault_err {
     STORE_FAULT_FULL,   /* SQLITE_FULL: the disk is full */
     STORE_FAULT_BUSY,   /* SQLITE_BUSY: the lock stayed taken past the busy timeout */
     STORE_FAULT_LOCKED, /* SQLITE_LOCKED: a conflict inside the process */
+    STORE_FAULT_LOST,   /* the connection to the database server is lost (PostgreSQL; SQLite,
+                           which has no server, reports SQLITE_IOERR) */
 };
 
 struct store_fault_plan {
@@ -54,8 +65,8 @@ struct store_fault_plan {
 /* True when this build has the seam (ALMANAC_FAULTS). */
 bool store_fault_available(void);
 
-/* Parses "stmt=N[,err=io|full|busy|locked][,persist]" or "fsync=N[,persist]" (keys in any
- * order). 0, or -1 when the text is not such a plan. */
+/* Parses "stmt=N[,err=io|full|busy|locked|lost][,persist]" or "fsync=N[,persist]" (keys in
+ * any order). 0, or -1 when the text is not such a plan. */
 int store_fault_parse(const char *spec, struct store_fault_plan *out);
 
 /* Arms `plan` for the whole process, counting from 0 again; replaces any earlier plan. */

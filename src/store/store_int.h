@@ -15,6 +15,10 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "store/store_fault.h"
+#if ALMANAC_FAULTS
+#  include <stdatomic.h>
+#endif
 
 enum {
     STORE_DB_ERRMSG_MAX = 256, /* bytes of store_last_error(), NUL included */
@@ -37,6 +41,8 @@ struct store_ops {
     void (*pool_release)(struct store_pool *p, struct store *s);
     uint64_t (*pool_flush_count)(struct store_pool *p);
     void (*pool_stats)(struct store_pool *p, struct store_pool_stats *out);
+    /* NULL for an engine without statement timeouts (SQLite). */
+    void (*pool_set_statement_timeout)(struct store_pool *p, unsigned ms);
     enum store_rc (*check)(struct store *s);
     enum store_rc (*backup)(struct store *s, const char *dest_path);
     enum store_rc (*principal_add)(struct store *s,
@@ -365,5 +371,18 @@ enum store_rc store_sqlite_pool_create(const char *dir, unsigned max, struct sto
  * store.c does not call them yet; the engine's tests do. */
 enum store_rc store_pg_open(const char *uri, struct store **out, const char **errmsg_out);
 enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_pool **out);
+
+/* The fault seam's verdict at an engine's point (store_fault.h), for every engine: true when
+ * the armed plan fails this point, with its error in *err_out, logged, and (a statement point)
+ * its message in s->errmsg with s->injected set. Engines test store_fault_on first (a relaxed
+ * load) and call this only while a plan is armed. */
+#if ALMANAC_FAULTS
+extern atomic_bool store_fault_on;
+bool store_fault_fire(struct store *s,
+                      enum store_fault_op op,
+                      const char *what,
+                      bool prepare,
+                      enum store_fault_err *err_out);
+#endif
 
 #endif

@@ -1,11 +1,20 @@
 /* store/store_pg.c: the PostgreSQL engine (issue #10; see store_pg_int.h for how it keeps
  * store.h's semantics): connection, errors, statements, migrations, transactions, the pool,
  * checks, and the ops table. store.c does not reach it yet: it refuses postgresql://
- * locations until the server and the integration suite run on this engine. */
+ * locations until the server and the integration suite run on this engine.
+ *
+ * Faults (issue #10 item 5): a server that goes away in the middle of a statement fails it
+ * with STORE_UNAVAILABLE (fail_result), which the routes answer 503 store-unavailable with
+ * Retry-After; the broken connection is dropped when released, and an idle pooled one whose
+ * server went away meanwhile is found so and replaced when next acquired (conn_alive), so a
+ * node recovers by itself when the server is back. A statement past the pool's statement
+ * timeout is cancelled by the server and fails with STORE_BUSY (503 store-busy). */
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <libpq-fe.h>
 
@@ -30,22 +39,60 @@ enum store_rc store_pg_fail_msg(struct store *s, enum store_rc rc, const char *m
     return rc;
 }
 
-/* Records the result's (or the connection's) error and maps its SQLSTATE: unique violation
- * -> STORE_EXISTS, other integrity violations -> STORE_CONFLICT, serialization failure,
- * deadlock, lock or statement timeout -> STORE_BUSY, program limit -> STORE_LIMIT, anything
- * else (a lost connection included) STORE_IO. */
+/* Makes `msg` one line for the log: libpq's messages of a lost or refused connection span
+ * several (a hint on a tab-indented line); newlines and tabs become single spaces. */
+static void one_line(char *msg)
+{
+    size_t n = 0;
+    for (size_t i = 0; msg[i]; i++) {
+        char c = msg[i] == '\n' || msg[i] == '\t' ? ' ' : msg[i];
+        if (c != ' ' || (n > 0 && msg[n - 1] != ' ')) {
+            msg[n++] = c;
+        }
+    }
+    while (n > 0 && msg[n - 1] == ' ') {
+        n--;
+    }
+    msg[n] = '\0';
+}
+
+/* True when the server went away: libpq found the connection broken (CONNECTION_BAD: the
+ * socket closed, or nothing to send on), or the server said so before it closed it (SQLSTATE
+ * class 08, connection exception; 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+ * connect now). */
+static bool server_gone(const struct store *s, const char *state)
+{
+    if (PQstatus(((const struct store_pg *)s)->conn) == CONNECTION_BAD) {
+        return true;
+    }
+    return state && (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+                     strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
+}
+
+/* Records the result's (or the connection's) error and maps its SQLSTATE: a server gone
+ * (server_gone) -> STORE_UNAVAILABLE, unique violation -> STORE_EXISTS, other integrity
+ * violations -> STORE_CONFLICT, serialization failure, deadlock, lock or statement timeout ->
+ * STORE_BUSY, program limit -> STORE_LIMIT, anything else STORE_IO. The lost connection and
+ * the cancelled statement are logged here (the routes answer them with a 503 whose message
+ * hides the detail). */
 static enum store_rc fail_result(struct store *s, const PGresult *res)
 {
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     if (!msg) {
         msg = PQerrorMessage(pgc(s)->conn);
     }
-    snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg && msg[0] ? msg : "PostgreSQL error");
-    size_t n = strlen(s->errmsg);
-    while (n > 0 && s->errmsg[n - 1] == '\n') {
-        s->errmsg[--n] = '\0';
+    if (s->injected) {
+        s->injected = false; /* a fault the seam caused (fault_point): its message stays */
+    } else {
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg && msg[0] ? msg : "PostgreSQL error");
     }
+    one_line(s->errmsg);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (server_gone(s, state)) {
+        log_warn("store connection lost engine=postgresql sqlstate=%s msg=\"%s\"",
+                 state ? state : "-", s->errmsg);
+        return STORE_UNAVAILABLE;
+    }
     if (!state) {
         return STORE_IO;
     }
@@ -55,8 +102,11 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
     if (strncmp(state, "23", 2) == 0) {
         return STORE_CONFLICT;
     }
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0 ||
-        strcmp(state, "57014") == 0) {
+    if (strcmp(state, "57014") == 0) {
+        log_warn("store statement cancelled engine=postgresql msg=\"%s\"", s->errmsg);
+        return STORE_BUSY;
+    }
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 || strcmp(state, "55P03") == 0) {
         return STORE_BUSY;
     }
     if (strncmp(state, "54", 2) == 0) {
@@ -64,6 +114,39 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
     }
     return STORE_IO;
 }
+
+/* The fault seam's statement point (store_fault.h): STORE_OK to send the statement, or the
+ * injected failure instead (its message recorded). A lost connection is not pretended: the
+ * socket is shut down and the statement sent, so that it fails as on a real one. Not a point
+ * while the connection is being opened (migrations, session settings), nor a cursor's CLOSE
+ * (whose failure nobody sees: SQLite's finalize is no point either). */
+#if ALMANAC_FAULTS
+static enum store_rc fault_point(struct store *s, const char *sql)
+{
+    enum store_fault_err err = STORE_FAULT_IO;
+    if (!atomic_load_explicit(&store_fault_on, memory_order_relaxed) || pgc(s)->opening ||
+        strncmp(sql, "CLOSE ", 6) == 0 ||
+        !store_fault_fire(s, STORE_FAULT_STMT, sql, false, &err)) {
+        return STORE_OK;
+    }
+    switch (err) {
+    case STORE_FAULT_LOST:
+        shutdown(PQsocket(pgc(s)->conn), SHUT_RDWR);
+        return STORE_OK; /* fail_result keeps the injected message (s->injected) */
+    case STORE_FAULT_BUSY:
+    case STORE_FAULT_LOCKED:
+        s->injected = false;
+        return STORE_BUSY;
+    case STORE_FAULT_IO:
+    case STORE_FAULT_FULL:
+        break;
+    }
+    s->injected = false;
+    return STORE_IO;
+}
+#else
+#  define fault_point(s, sql) ((void)(s), (void)(sql), STORE_OK)
+#endif
 
 static void param(struct store_pg_params *p, const char *v, int len, int format)
 {
@@ -116,6 +199,10 @@ enum store_rc
 store_pg_exec(struct store *s, const char *sql, const struct store_pg_params *p, PGresult **res_out)
 {
     *res_out = NULL;
+    enum store_rc fault = fault_point(s, sql);
+    if (fault != STORE_OK) {
+        return fault;
+    }
     PGresult *res =
         PQexecParams(pgc(s)->conn, sql, p ? p->n : 0, NULL, p ? p->values : NULL,
                      p ? p->lengths : NULL, p ? p->formats : NULL, 1 /* binary results */);
@@ -345,6 +432,26 @@ static const char session_sql[] = "SET synchronous_commit = on; "
                                   "SET client_min_messages = warning; "
                                   "SET TIME ZONE 'UTC'";
 
+/* Sets the session's statement_timeout to `ms` (0: none) unless it has it already. */
+static enum store_rc set_statement_timeout(struct store *s, unsigned ms)
+{
+    if (pgc(s)->timeout_ms == ms) {
+        return STORE_OK;
+    }
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %u", ms);
+    enum store_rc rc = exec_script(s, sql);
+    if (rc == STORE_OK) {
+        pgc(s)->timeout_ms = ms;
+    }
+    return rc;
+}
+
+/* Seconds libpq waits for a server to answer a connection attempt, unless the URI says
+ * otherwise (connect_timeout): libpq's default waits as long as TCP does, which would hold a
+ * request, and the pool's acquire behind it, for minutes while the server's host is down. */
+#define STORE_PG_CONNECT_TIMEOUT "10"
+
 /* A connection to `uri`; with `migrate_schema`, brings the schema up to date first. The
  * libpq message (which names host and database, never the password) goes to the log. */
 static enum store_rc
@@ -360,10 +467,16 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
     struct store *s = &q->base;
     s->ops = &store_pg_ops;
     sec_random(&q->node, sizeof(q->node)); /* a lone connection is a node of its own */
-    q->conn = PQconnectdb(uri);
+    /* The URI is expanded in place of dbname, after connect_timeout: its own settings win. */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const values[] = {STORE_PG_CONNECT_TIMEOUT, uri, NULL};
+    q->opening = true;
+    q->conn = PQconnectdbParams(keys, values, 1);
     if (!q->conn || PQstatus(q->conn) != CONNECTION_OK) {
-        log_error("store connect failed engine=postgresql msg=\"%s\"",
-                  q->conn ? PQerrorMessage(q->conn) : "out of memory");
+        char why[STORE_DB_ERRMSG_MAX];
+        snprintf(why, sizeof(why), "%s", q->conn ? PQerrorMessage(q->conn) : "out of memory");
+        one_line(why);
+        log_error("store connect failed engine=postgresql msg=\"%s\"", why);
         pg_free(s);
         return open_failed(errmsg_out, "cannot connect to the PostgreSQL database (see log)");
     }
@@ -377,6 +490,7 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
     if (errmsg_out) {
         *errmsg_out = NULL;
     }
+    q->opening = false;
     *out = s;
     return STORE_OK;
 }
@@ -395,9 +509,12 @@ static void store_pg_close(struct store **sp)
 /* ---------------------------------------------------------------------------------------- */
 /* Transactions */
 
+/* A broken connection (PQTRANS_UNKNOWN) has no transaction: BEGIN on it then reports the lost
+ * server (STORE_UNAVAILABLE), and a rollback has nothing to do. */
 static bool store_pg_in_txn(const struct store *s)
 {
-    return PQtransactionStatus(((const struct store_pg *)s)->conn) != PQTRANS_IDLE;
+    PGTransactionStatusType st = PQtransactionStatus(((const struct store_pg *)s)->conn);
+    return st == PQTRANS_ACTIVE || st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
 }
 
 static enum store_rc store_pg_begin_read(struct store *s)
@@ -405,7 +522,9 @@ static enum store_rc store_pg_begin_read(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    return exec_script(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    enum store_rc fault = fault_point(s, "BEGIN");
+    return fault != STORE_OK ? fault
+                             : exec_script(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
 
 /* READ COMMITTED: the collection row lock of store_pg_bump orders the writers of one
@@ -415,7 +534,10 @@ static enum store_rc store_pg_begin_write(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    enum store_rc rc = exec_script(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    enum store_rc rc = fault_point(s, "BEGIN");
+    if (rc == STORE_OK) {
+        rc = exec_script(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    }
     pgc(s)->writing = rc == STORE_OK;
     pgc(s)->n_notify = 0;
     pgc(s)->is_notify_all = false;
@@ -466,13 +588,16 @@ static const char *commit_sql(struct store_pg *q, char *buf, size_t size)
  * back: the write fails rather than go unannounced. */
 static enum store_rc store_pg_commit(struct store *s)
 {
-    char sql[64 + STORE_PG_NOTIFY_MAX * 48];
-    PGresult *res = PQexec(pgc(s)->conn, commit_sql(pgc(s), sql, sizeof(sql)));
-    enum store_rc rc = STORE_OK;
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        rc = fail_result(s, res);
-    } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-        rc = store_pg_fail_msg(s, STORE_IO, "the transaction was rolled back after an error");
+    enum store_rc rc = fault_point(s, "COMMIT"); /* failed: not sent, the caller rolls back */
+    PGresult *res = NULL;
+    if (rc == STORE_OK) {
+        char sql[64 + STORE_PG_NOTIFY_MAX * 48];
+        res = PQexec(pgc(s)->conn, commit_sql(pgc(s), sql, sizeof(sql)));
+        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = fail_result(s, res);
+        } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+            rc = store_pg_fail_msg(s, STORE_IO, "the transaction was rolled back after an error");
+        }
     }
     PQclear(res);
     if (rc != STORE_OK && PQtransactionStatus(pgc(s)->conn) == PQTRANS_INERROR) {
@@ -508,6 +633,7 @@ struct store_pg_pool {
     pthread_cond_t cond;
     char *uri;
     unsigned max, open, waiting;
+    unsigned timeout_ms; /* statement_timeout of every connection (store_pool_set_...) */
     struct store *free;
     struct store_change_hook change_hook;
     uint8_t guid[STORE_GUID_BYTES];
@@ -588,40 +714,103 @@ static void store_pg_pool_set_change_hook(struct store_pool *pool, store_change_
     }
 }
 
+static void store_pg_pool_set_statement_timeout(struct store_pool *pool, unsigned ms)
+{
+    struct store_pg_pool *p = pg_pool(pool);
+    pthread_mutex_lock(&p->lock);
+    p->timeout_ms = ms;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Whether an idle pooled connection still has its server. An idle session receives nothing
+ * unasked but notifications; when its server shuts down or restarts, the server sends a
+ * FATAL error and closes the socket. So a readable socket is read (PQconsumeInput, which does
+ * not block): the close makes the connection CONNECTION_BAD. The error message may arrive a
+ * little before the close, hence the few rounds. One poll() without waiting when nothing
+ * arrived, the usual case. */
+static bool conn_alive(struct store *s)
+{
+    PGconn *conn = pgc(s)->conn;
+    for (int round = 0; round < 4; round++) {
+        if (PQstatus(conn) != CONNECTION_OK) {
+            return false;
+        }
+        struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN};
+        if (pfd.fd < 0) {
+            return false;
+        }
+        int n = poll(&pfd, 1, round == 0 ? 0 : 10);
+        if (n <= 0) {
+            return true; /* nothing (more) arrived; an interrupted poll proves nothing */
+        }
+        if (!PQconsumeInput(conn)) {
+            return false;
+        }
+    }
+    return PQstatus(conn) == CONNECTION_OK;
+}
+
+/* Opens a connection for the pool (no migrations: store_pg_pool_create ran them), with the
+ * pool's hook, GUID and secret. NULL when the server cannot be reached (logged). */
+static struct store *pool_open(struct store_pg_pool *p)
+{
+    struct store *s = NULL;
+    const char *msg = NULL;
+    if (open_conn(p->uri, false, &s, &msg) != STORE_OK) {
+        log_error("store pool cannot open a connection engine=postgresql msg=\"%s\"",
+                  msg ? msg : "");
+        return NULL;
+    }
+    s->hook = &p->change_hook;
+    pgc(s)->node = p->node; /* the pool's own writes are not heard back from its listener */
+    memcpy(s->guid, p->guid, sizeof(p->guid));
+    memcpy(s->secret, p->secret, sizeof(p->secret));
+    return s;
+}
+
+/* A free connection if there is one, else a new one while fewer than `max` are open, else
+ * waits. A free connection whose server went away (conn_alive) is dropped and replaced by a
+ * new one, so the pool recovers by itself once the server is back; while it is away, the new
+ * one fails and the caller answers 503. The pool's statement timeout is set on the connection
+ * before it is handed out. */
 static struct store *store_pg_pool_acquire(struct store_pool *pool)
 {
     struct store_pg_pool *p = pg_pool(pool);
     pthread_mutex_lock(&p->lock);
     for (;;) {
+        unsigned timeout_ms = p->timeout_ms;
+        struct store *s = NULL;
         if (p->free) {
-            struct store *s = p->free;
+            s = p->free;
             p->free = pgc(s)->next_free;
             pthread_mutex_unlock(&p->lock);
-            return s;
-        }
-        if (p->open < p->max) {
+            if (!conn_alive(s)) {
+                log_warn("store connection lost engine=postgresql: reconnecting");
+                pg_free(s);
+                s = pool_open(p);
+            }
+        } else if (p->open < p->max) {
             p->open++;
             pthread_mutex_unlock(&p->lock);
-            struct store *s = NULL;
-            const char *msg = NULL;
-            if (open_conn(p->uri, false, &s, &msg) != STORE_OK) {
-                log_error("store pool cannot open a connection engine=postgresql msg=\"%s\"",
-                          msg ? msg : "");
-                pthread_mutex_lock(&p->lock);
-                p->open--;
-                pthread_cond_signal(&p->cond);
-                pthread_mutex_unlock(&p->lock);
-                return NULL;
-            }
-            s->hook = &p->change_hook;
-            pgc(s)->node = p->node;
-            memcpy(s->guid, p->guid, sizeof(p->guid));
-            memcpy(s->secret, p->secret, sizeof(p->secret));
+            s = pool_open(p);
+        } else {
+            p->waiting++;
+            pthread_cond_wait(&p->cond, &p->lock);
+            p->waiting--;
+            continue;
+        }
+        if (s && set_statement_timeout(s, timeout_ms) == STORE_OK) {
             return s;
         }
-        p->waiting++;
-        pthread_cond_wait(&p->cond, &p->lock);
-        p->waiting--;
+        if (s) {
+            log_error("store connection cannot be set up engine=postgresql msg=\"%s\"", s->errmsg);
+            pg_free(s);
+        }
+        pthread_mutex_lock(&p->lock);
+        p->open--;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        return NULL;
     }
 }
 
@@ -784,6 +973,7 @@ const struct store_ops store_pg_ops = {
     .pool_release = store_pg_pool_release,
     .pool_flush_count = store_pg_pool_flush_count,
     .pool_stats = store_pg_pool_stats,
+    .pool_set_statement_timeout = store_pg_pool_set_statement_timeout,
     .pool_set_change_hook = store_pg_pool_set_change_hook,
     .check = store_pg_check,
     .backup = store_pg_backup,

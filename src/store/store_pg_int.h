@@ -64,6 +64,9 @@ struct store_pg {
     struct {
         uint64_t coll, modseq;
     } notify[STORE_PG_NOTIFY_MAX];
+
+    unsigned timeout_ms; /* statement_timeout set on the session, 0: none */
+    bool opening;        /* being opened: its statements are no fault points */
 };
 
 /* The PostgreSQL connection behind `s`, which this engine made. */

@@ -18,16 +18,18 @@ void store_req_init(struct store_req *r,
 {
     *r = (struct store_req){.pool = pool, .arena = arena, .map = map, .conn = conn};
     *conn = NULL;
+    /* Registered now, before the route's own deferred cleanups, so it runs after them (the
+     * arena runs them last in, first out): a cursor or statement the route closes at the end
+     * of the request is closed while its connection is still the request's. Given back
+     * earlier, a connection may be another request's already, or freed (a PostgreSQL one
+     * that lost its server). */
+    arena_defer(arena, release_store, r);
 }
 
 struct store *store_req_store(struct store_req *r)
 {
     if (!*r->conn) {
         *r->conn = store_pool_acquire(r->pool);
-        if (*r->conn && !r->deferred) {
-            arena_defer(r->arena, release_store, r);
-            r->deferred = true;
-        }
     }
     return *r->conn;
 }
@@ -46,7 +48,7 @@ static int begin(struct store_req *r, bool write, struct err *err)
 {
     struct store *s = store_req_store(r);
     if (!s) {
-        return err_set(err, &err_cond_unavailable,
+        return err_set(err, &err_cond_store_unavailable,
                        "the store cannot open a connection now; retry later");
     }
     return store_req_err(r, write ? store_begin_write(s) : store_begin_read(s), err);

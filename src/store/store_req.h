@@ -25,9 +25,10 @@ struct store_req {
     /* The route's own field holding the connection (its handlers read it directly): NULL
      * until store_req_store() takes one, and again once it is given back. */
     struct store **conn;
-    bool deferred; /* the arena's release of *conn is registered */
 };
 
+/* Call it before the route registers any deferred cleanup of its own in `arena`: the
+ * connection is given back after all of them (store_req.c). */
 void store_req_init(struct store_req *r,
                     struct store_pool *pool,
                     struct arena *arena,
@@ -41,7 +42,7 @@ void store_req_release(struct store_req *r);
 /* r->map(rc), for the route's own code. */
 int store_req_err(const struct store_req *r, enum store_rc rc, struct err *err);
 /* A transaction on the request's connection: 0, or -1 with err set: 503
- * (err_cond_unavailable) when no connection can be opened now, else the mapped result. */
+ * (err_cond_store_unavailable) when no connection can be opened now, else the mapped result. */
 int store_req_begin_read(struct store_req *r, struct err *err);
 int store_req_begin_write(struct store_req *r, struct err *err);
 /* Commits; a failed commit is rolled back and mapped. */

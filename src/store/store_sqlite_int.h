@@ -432,7 +432,7 @@ enum store_rc store_sqlite_imip_list(struct store *s, store_imip_fn *fn, void *c
  * Unarmed they cost a relaxed load and a branch the predictor learns; without
  * ALMANAC_FAULTS they are constant 0 and compile away. */
 #if ALMANAC_FAULTS
-extern atomic_bool store_fault_on;
+/* store_fault_on: store_int.h */
 int store_db_fault_hit(struct store *s, enum store_fault_op op, const char *what, bool prepare);
 
 static inline int store_db_fault_prepare(struct store *s, const char *sql)

@@ -3,7 +3,7 @@
  * the actions behind the forms (sign in and out, import, subscription URLs, forgetting a
  * device). Pages are pages.c's. Conditions: web/conds.def, http_cond_not_found,
  * http_cond_method_not_allowed, http_cond_body_too_large, http_cond_auth_throttled,
- * err_cond_unavailable, err_cond_internal, and calstore_import's. */
+ * err_cond_unavailable, err_cond_store_unavailable, err_cond_internal, and calstore_import's. */
 #include "web/web.h"
 
 #include <stdint.h>
@@ -65,6 +65,10 @@ int web_store_err(struct web_req *wr, enum store_rc rc, struct err *err)
     log_warn("web: the store failed (%d): %s", (int)rc,
              wr->store ? store_last_error(wr->store) : "no connection");
     http_resp_error_header(wr->http, "Retry-After", "30");
+    if (!wr->store || rc == STORE_UNAVAILABLE) {
+        return err_set(err, &err_cond_store_unavailable,
+                       "the store's database cannot be reached now; retry later");
+    }
     return err_set(err, &err_cond_unavailable, "the store cannot answer now; retry later");
 }
 
@@ -586,8 +590,7 @@ static int web_end(void *appv, struct http_request *req, struct err *err)
     parse_origin(wr->arena, http_req_origin(req), &wr->origin);
     wr->store = store_pool_acquire(app->pool);
     if (!wr->store) {
-        return err_set(err, &err_cond_unavailable,
-                       "the store cannot open a connection now; retry later");
+        return web_store_err(wr, STORE_UNAVAILABLE, err);
     }
     arena_defer(wr->arena, release_store, wr);
     uint8_t secret[STORE_SECRET_BYTES];

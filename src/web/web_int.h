@@ -82,7 +82,8 @@ void web_page_error(struct http_request *req, const struct err *e);
 /* profile.c: GET /web/profile.mobileconfig. */
 int web_profile(struct web_req *wr, struct err *err);
 
-/* Maps a store failure to err_cond_unavailable (busy) or err_cond_internal. */
+/* Maps a store failure (rc, or no connection) to a 503 with Retry-After:
+ * err_cond_store_unavailable when the database cannot be reached, else err_cond_unavailable. */
 int web_store_err(struct web_req *wr, enum store_rc rc, struct err *err);
 
 /* "2026-12-06 14:05 UTC" in the arena. */

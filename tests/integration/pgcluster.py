@@ -14,6 +14,8 @@ after a grace period, then removes the directory.
     with PgCluster() as pg:
         uri = pg.uri()          # postgresql://almanac@/almanac?host=DIR&port=N
         pg.psql("SELECT 1")     # through libpq (psql)
+        pg.shutdown()           # fast shutdown by PID, the directory kept
+        pg.start_again()        # the same data and socket, a new PID
 
 As a program, `python3 pgcluster.py run -- CMD ARGS...` runs CMD with ALMANAC_PG_URI set to
 a fresh cluster's URI and exits with CMD's status (the C tests of the engine re-execute
@@ -85,6 +87,13 @@ class PgCluster:
              "--locale=C.UTF-8", "--auth=trust", "--no-sync"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=self.dir,
             env=self._env(), **self._as_owner())
+        self._launch(timeout)
+        self.psql("CREATE DATABASE almanac", db="postgres")
+        return self
+
+    def _launch(self, timeout):
+        """Starts the server on the cluster's data directory and port and waits until it
+        accepts connections."""
         args = [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-p", str(self.port),
                 "-k", self.dir, "-c", "listen_addresses=", "-c", "fsync=off",
                 "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=100"]
@@ -108,8 +117,6 @@ class PgCluster:
                 self.stop()
                 raise RuntimeError("postgres did not accept connections in %ds:\n%s" % (timeout, self.log()))
             time.sleep(0.1)
-        self.psql("CREATE DATABASE almanac", db="postgres")
-        return self
 
     def uri(self, db="almanac", user="almanac"):
         """The libpq URI of database `db` (what --store takes)."""
@@ -148,6 +155,29 @@ class PgCluster:
         self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
         return rc
+
+    def shutdown(self, grace=30):
+        """Fast shutdown by PID, as stop(), but the directory stays: start_again() serves
+        the same data on the same socket (a database restarted under a running almanacd).
+        Returns the server's exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError("postgres is not running")
+        os.kill(self.pid, signal.SIGINT)
+        try:
+            rc = self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(self.pid, signal.SIGKILL)
+            rc = self.proc.wait()
+        self.proc = None
+        return rc
+
+    def start_again(self, timeout=60):
+        """Starts the server again after shutdown() (a new PID), on the same directory and
+        port."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("postgres is running")
+        self._launch(timeout)
+        return self
 
     def __enter__(self):
         return self.start()

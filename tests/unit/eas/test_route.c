@@ -22,9 +22,13 @@ static void test_eas_store_err_never_maps_to_internal_issue_14(void **state)
 {
     (void)state;
     const struct store_err_case cases[] = {
-        {STORE_BUSY, &eas_cond_busy, 503},         {STORE_NOTFOUND, &eas_cond_not_found, 404},
-        {STORE_EXISTS, &eas_cond_conflict, 409},   {STORE_CONFLICT, &eas_cond_conflict, 409},
-        {STORE_LIMIT, &eas_cond_store_limit, 400}, {STORE_IO, &eas_cond_store_failed, 503},
+        {STORE_BUSY, &eas_cond_busy, 503},
+        {STORE_NOTFOUND, &eas_cond_not_found, 404},
+        {STORE_EXISTS, &eas_cond_conflict, 409},
+        {STORE_CONFLICT, &eas_cond_conflict, 409},
+        {STORE_LIMIT, &eas_cond_store_limit, 400},
+        {STORE_IO, &eas_cond_store_failed, 503},
+        {STORE_UNAVAILABLE, &err_cond_store_unavailable, 503},
     };
     struct eas_req er;
     memset(&er, 0, sizeof(er)); /* no store: the messages say "unavailable" */

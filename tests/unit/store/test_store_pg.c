@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "store/store_fault.h"
 #include "store/store_pg_int.h"
 #include "store/store_schema.h"
 #include "util/compiler.h"
@@ -1539,6 +1540,252 @@ static void test_pg_imip_outbox_queue_try_retry_list(void **state)
     store_close(&s);
 }
 
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Terminates the backend `pid` from `killer` (as a restart of the server does to every
+ * session: SIGTERM, FATAL 57P01, the socket closed) and waits until it is gone. */
+static void terminate_backend(struct store *killer, int64_t pid)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%lld)", (long long)pid);
+    exec_ok(killer, sql);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity WHERE pid = %lld",
+             (long long)pid);
+    for (int i = 0; query_i64(killer, sql) != 0; i++) {
+        assert_true(i < 500); /* 5 s */
+        sleep_ms(10);
+    }
+    sleep_ms(20); /* the close on its way to the client */
+}
+
+static const char *show(struct store *s, const char *setting, char *out, size_t n)
+{
+    char sql[64];
+    snprintf(sql, sizeof(sql), "SHOW %s", setting);
+    PGresult *res = NULL;
+    assert_int_equal(store_pg_exec(s, sql, NULL, &res), STORE_OK);
+    snprintf(out, n, "%s", store_pg_col_text(res, 0, 0, NULL));
+    PQclear(res);
+    return out;
+}
+
+/* Issue #10 item 5: a server gone in the middle of a transaction fails the statement with
+ * STORE_UNAVAILABLE (not STORE_IO, which the routes would call store-failed), the connection
+ * then has no transaction (BEGIN reports the lost server again, not "a transaction is already
+ * open"); a pool drops such a connection when it comes back, and replaces an idle one whose
+ * server went away while it sat in the pool when it is next acquired. */
+static void test_pg_lost_connection_is_unavailable_and_the_pool_reconnects(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct store *killer = open_pg();
+    struct store *s = open_pg();
+    uint64_t gen = 0;
+
+    /* in the middle of a read transaction */
+    int64_t pid = query_i64(s, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    terminate_backend(killer, pid);
+    assert_int_equal(store_principal_cred_gen(s, "lc-nobody", &gen), STORE_UNAVAILABLE);
+    assert_false(store_in_txn(s));
+    store_rollback(s);
+    assert_int_equal(store_begin_read(s), STORE_UNAVAILABLE);
+    assert_int_equal(store_begin_write(s), STORE_UNAVAILABLE);
+    store_close(&s);
+
+    /* at COMMIT of a write */
+    s = open_pg();
+    pid = query_i64(s, "SELECT pg_backend_pid()");
+    struct store_principal p;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_principal_add(s, "lc-ann", "h", a, &p), STORE_OK);
+    terminate_backend(killer, pid);
+    assert_int_equal(store_commit(s), STORE_UNAVAILABLE);
+    store_close(&s);
+    assert_int_equal(query_i64(killer, "SELECT count(*) FROM principals WHERE name = 'lc-ann'"), 0);
+
+    /* the pool: a connection lost while in use is dropped when released */
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pg_pool_create(uri, 3, &pool), STORE_OK);
+    struct store *c = store_pool_acquire(pool);
+    assert_non_null(c);
+    pid = query_i64(c, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_write(c), STORE_OK);
+    terminate_backend(killer, pid);
+    assert_int_equal(store_principal_add(c, "lc-bea", "h", a, &p), STORE_UNAVAILABLE);
+    store_pool_release(pool, c);
+    struct store_pool_stats st;
+    store_pool_stats(pool, &st);
+    assert_int_equal(st.open, 0);
+    assert_int_equal(st.in_use, 0);
+    c = store_pool_acquire(pool);
+    assert_non_null(c);
+    assert_true(query_i64(c, "SELECT pg_backend_pid()") != pid);
+    assert_int_equal(store_begin_read(c), STORE_OK);
+    assert_int_equal(store_principal_cred_gen(c, "lc-nobody", &gen), STORE_NOTFOUND);
+    store_pool_release(pool, c);
+
+    /* an idle pooled connection whose server went away: replaced at acquire, so the first
+     * request after the server is back does not fail */
+    c = store_pool_acquire(pool);
+    pid = query_i64(c, "SELECT pg_backend_pid()");
+    store_pool_release(pool, c);
+    terminate_backend(killer, pid);
+    c = store_pool_acquire(pool);
+    assert_non_null(c);
+    assert_true(query_i64(c, "SELECT pg_backend_pid()") != pid);
+    assert_int_equal(store_begin_write(c), STORE_OK);
+    assert_int_equal(store_principal_add(c, "lc-cy", "h", a, &p), STORE_OK);
+    assert_int_equal(store_commit(c), STORE_OK);
+    store_pool_release(pool, c);
+    store_pool_stats(pool, &st);
+    assert_int_equal(st.open, 1);
+    store_pool_destroy(&pool);
+    store_close(&killer);
+    arena_destroy(&a);
+}
+
+/* Issue #10 item 5: the pool's statement timeout is set on every connection it hands out
+ * (and changed on the next acquire when the pool's changes); a write waiting for a collection
+ * row lock another session holds past it is cancelled by the server: STORE_BUSY, the 503
+ * store-busy of the routes, in about the timeout. A connection opened by store_open (the
+ * admin CLI) has none. */
+static void test_pg_statement_timeout_cancels_a_lock_wait_as_busy(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct store *holder = open_pg();
+    char v[32];
+    assert_string_equal(show(holder, "statement_timeout", v, sizeof(v)), "0");
+    struct store_principal p = add_user(holder, a, "st-dan");
+
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pg_pool_create(uri, 2, &pool), STORE_OK);
+    store_pool_set_statement_timeout(pool, 300);
+    struct store *c = store_pool_acquire(pool);
+    assert_non_null(c);
+    assert_string_equal(show(c, "statement_timeout", v, sizeof(v)), "300ms");
+
+    assert_int_equal(store_begin_write(holder), STORE_OK);
+    assert_int_equal(store_pg_lock_coll(holder, p.home_id), STORE_OK);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(store_begin_write(c), STORE_OK);
+    struct store_coll coll;
+    assert_int_equal(store_coll_create(c, p.home_id, "cal", STORE_COLL_CALENDAR, a, &coll),
+                     STORE_BUSY);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(waited >= 0.25);
+    assert_true(waited < 5.0);
+    assert_int_equal(store_rollback(c), STORE_OK);
+    /* once the lock is free, the same write goes through */
+    assert_int_equal(store_rollback(holder), STORE_OK);
+    assert_int_equal(store_begin_write(c), STORE_OK);
+    assert_int_equal(store_coll_create(c, p.home_id, "cal", STORE_COLL_CALENDAR, a, &coll),
+                     STORE_OK);
+    assert_int_equal(store_commit(c), STORE_OK);
+    store_pool_release(pool, c);
+
+    store_pool_set_statement_timeout(pool, 0);
+    c = store_pool_acquire(pool);
+    assert_string_equal(show(c, "statement_timeout", v, sizeof(v)), "0");
+    store_pool_release(pool, c);
+    store_pool_destroy(&pool);
+    store_close(&holder);
+    arena_destroy(&a);
+}
+
+/* One principal_add in a write transaction, committed; the first failure's rc. */
+static enum store_rc add_in_txn(struct store *s, struct arena *a, const char *name)
+{
+    struct store_principal p;
+    enum store_rc rc = store_begin_write(s);
+    if (rc == STORE_OK) {
+        rc = store_principal_add(s, name, "h", a, &p);
+    }
+    if (rc == STORE_OK) {
+        rc = store_commit(s);
+    }
+    if (rc != STORE_OK) {
+        store_rollback(s);
+    }
+    return rc;
+}
+
+/* The fault seam's statement points on PostgreSQL (store_fault.h): BEGIN, every statement
+ * and COMMIT are points; io fails one with STORE_IO and its injected message, nothing sent,
+ * nothing written; busy with STORE_BUSY; lost breaks the connection for real, so the
+ * statement fails STORE_UNAVAILABLE, the connection stays unusable, and a pool replaces it.
+ * The statements of opening a connection are no points. */
+static void test_pg_fault_points_fail_statements_and_lose_the_connection(void **state)
+{
+    (void)state;
+    if (!store_fault_available()) {
+        skip();
+    }
+    struct arena *a = arena_create();
+    struct store *killer = open_pg();
+    struct store_fault_plan plan = {.op = STORE_FAULT_STMT, .nth = 0, .err = STORE_FAULT_IO};
+    store_fault_arm(&plan); /* counts, fails none; opening is no point */
+    struct store *s = open_pg();
+    assert_int_equal(store_fault_points(), 0);
+    assert_int_equal(add_in_txn(s, a, "fp-count"), STORE_OK);
+    uint64_t n = store_fault_points();
+    assert_true(n >= 3); /* BEGIN, the statements, COMMIT */
+    for (uint64_t i = 1; i <= n; i++) {
+        plan.nth = i;
+        plan.err = i % 2 ? STORE_FAULT_IO : STORE_FAULT_BUSY;
+        store_fault_arm(&plan);
+        assert_int_equal(add_in_txn(s, a, "fp-io"), i % 2 ? STORE_IO : STORE_BUSY);
+        assert_int_equal(store_fault_fired(), 1);
+        if (i % 2) {
+            assert_non_null(strstr(store_last_error(s), "injected fault"));
+        }
+        assert_false(store_in_txn(s));
+    }
+    store_fault_disarm();
+    assert_int_equal(query_i64(killer, "SELECT count(*) FROM principals WHERE name = 'fp-io'"), 0);
+
+    /* lost, at each point in turn */
+    for (uint64_t i = 1; i <= n; i++) {
+        plan.nth = i;
+        plan.err = STORE_FAULT_LOST;
+        store_fault_arm(&plan);
+        assert_int_equal(add_in_txn(s, a, "fp-lost"), STORE_UNAVAILABLE);
+        assert_int_equal(store_fault_fired(), 1);
+        store_fault_disarm();
+        assert_false(store_in_txn(s));
+        assert_int_equal(store_begin_read(s), STORE_UNAVAILABLE); /* broken for real */
+        store_close(&s);
+        s = open_pg();
+    }
+    store_close(&s);
+    assert_int_equal(query_i64(killer, "SELECT count(*) FROM principals WHERE name = 'fp-lost'"),
+                     0);
+
+    /* a pooled connection lost by the seam is replaced */
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pg_pool_create(uri, 2, &pool), STORE_OK);
+    struct store *c = store_pool_acquire(pool);
+    plan.nth = 1;
+    store_fault_arm(&plan);
+    assert_int_equal(store_begin_read(c), STORE_UNAVAILABLE);
+    store_fault_disarm();
+    store_pool_release(pool, c);
+    c = store_pool_acquire(pool);
+    assert_non_null(c);
+    assert_int_equal(add_in_txn(c, a, "fp-after"), STORE_OK);
+    store_pool_release(pool, c);
+    store_pool_destroy(&pool);
+    store_close(&killer);
+    arena_destroy(&a);
+}
+
 /* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
 static int reexec_in_cluster(char **argv)
 {
@@ -1589,6 +1836,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_listing_cursors_match_the_full_rows),
         cmocka_unit_test(test_pg_imip_outbox_queue_try_retry_list),
         cmocka_unit_test(test_pg_imip_claim_gives_a_message_to_one_node),
+        cmocka_unit_test(test_pg_lost_connection_is_unavailable_and_the_pool_reconnects),
+        cmocka_unit_test(test_pg_statement_timeout_cancels_a_lock_wait_as_busy),
+        cmocka_unit_test(test_pg_fault_points_fail_statements_and_lose_the_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -129,6 +129,7 @@ static void test_err_conditions_carry_their_status(void **state)
     } conds[] = {
         {&err_cond_internal, "internal-error", 500},
         {&err_cond_unavailable, "service-unavailable", 503},
+        {&err_cond_store_unavailable, "store-unavailable", 503},
         {&err_cond_bad_request, "bad-request", 400},
         {&err_cond_limit, "limit-exceeded", 413},
     };
