@@ -184,7 +184,7 @@ class ImportExportTest(ServerTestCase):
                          + "END:VCALENDAR\r\n")
 
     def test_2_exports_hold_every_component(self):
-        r = subprocess.run([ALMANAC, "--data", self.srv.data, "export", "alice", "imported"],
+        r = subprocess.run([ALMANAC, *self.srv.store_args, "export", "alice", "imported"],
                            capture_output=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         cli = r.stdout.decode()
@@ -223,7 +223,7 @@ class ImportExportTest(ServerTestCase):
                 "BEGIN:VEVENT\r\nUID:nozone@t\r\nDTSTAMP:20260101T000000Z\r\n"
                 "DTSTART;TZID=Mars/Base:20260105T100000\r\nEND:VEVENT\r\n"
                 "END:VCALENDAR\r\n")
-        r = subprocess.run([ALMANAC, "--data", self.srv.data, "import", "alice", "mixed", "-"],
+        r = subprocess.run([ALMANAC, *self.srv.store_args, "import", "alice", "mixed", "-"],
                            input=text, capture_output=True, text=True)
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertIn(": 1 new, 0 replaced, 0 unchanged, 3 refused", r.stdout)
@@ -233,7 +233,7 @@ class ImportExportTest(ServerTestCase):
                       r.stderr)
         self.assertStatus(self.req("GET", "/calendars/alice/mixed/good@t.ics"), 200)
 
-        r = subprocess.run([ALMANAC, "--data", self.srv.data, "import", "alice", "never", "-"],
+        r = subprocess.run([ALMANAC, *self.srv.store_args, "import", "alice", "never", "-"],
                            input="BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nEND:VTODO\r\n",
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
