@@ -420,8 +420,12 @@ static enum store_rc store_pg_begin_write(struct store *s)
 }
 
 /* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. */
+/* A write transaction's COMMIT is timed for /metrics (synchronous_commit = on: it returns
+ * once the server's log is durable), as SQLite's from COMMIT until its fsync. */
 static enum store_rc store_pg_commit(struct store *s)
 {
+    bool is_timed = pgc(s)->writing && pgc(s)->timings;
+    int64_t t0 = is_timed ? time_mono_us() : 0;
     PGresult *res = PQexec(pgc(s)->conn, "COMMIT");
     enum store_rc rc = STORE_OK;
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -430,6 +434,9 @@ static enum store_rc store_pg_commit(struct store *s)
         rc = store_pg_fail_msg(s, STORE_IO, "the transaction was rolled back after an error");
     }
     PQclear(res);
+    if (is_timed && rc == STORE_OK) {
+        store_flush_note_commit(pgc(s)->timings, time_mono_us() - t0);
+    }
     pgc(s)->writing = false;
     store_db_changes_end(s, rc == STORE_OK);
     return rc;
@@ -458,6 +465,7 @@ struct store_pg_pool {
     unsigned max, open, waiting;
     struct store *free;
     struct store_change_hook change_hook;
+    struct store_flush timings; /* commit timings only: no log fsyncs of this engine's own */
     uint8_t guid[STORE_GUID_BYTES];
     uint8_t secret[STORE_SECRET_BYTES];
 };
@@ -477,6 +485,7 @@ static void store_pg_pool_destroy(struct store_pool **pp)
     }
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
+    store_flush_destroy(&p->timings);
     sec_memzero(p->uri, strlen(p->uri));
     free(p->uri);
     free(p);
@@ -497,6 +506,7 @@ enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_p
     p->max = max ? max : 1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
+    store_flush_init(&p->timings);
     struct store *first = NULL;
     const char *msg = NULL;
     if (open_conn(p->uri, true, &first, &msg) != STORE_OK) {
@@ -506,6 +516,7 @@ enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_p
         return STORE_IO;
     }
     first->hook = &p->change_hook;
+    pgc(first)->timings = &p->timings;
     memcpy(p->guid, first->guid, sizeof(p->guid));
     memcpy(p->secret, first->secret, sizeof(p->secret));
     p->open = 1;
@@ -549,6 +560,7 @@ static struct store *store_pg_pool_acquire(struct store_pool *pool)
                 return NULL;
             }
             s->hook = &p->change_hook;
+            pgc(s)->timings = &p->timings;
             memcpy(s->guid, p->guid, sizeof(p->guid));
             memcpy(s->secret, p->secret, sizeof(p->secret));
             return s;
@@ -601,6 +613,7 @@ static void store_pg_pool_stats(struct store_pool *pool, struct store_pool_stats
     out->in_use = p->open - idle;
     out->waiting = p->waiting;
     pthread_mutex_unlock(&p->lock);
+    store_flush_timings(&p->timings, &out->fsync, &out->commit);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -32,6 +32,7 @@
 
 #include <libpq-fe.h>
 
+#include "store/store_flush.h"
 #include "store/store_int.h"
 
 enum {
@@ -42,8 +43,9 @@ enum {
 struct store_pg {
     struct store base;
     PGconn *conn;
-    struct store *next_free; /* pool free list */
-    bool writing;            /* a write transaction is open (store_begin_write) */
+    struct store *next_free;     /* pool free list */
+    bool writing;                /* a write transaction is open (store_begin_write) */
+    struct store_flush *timings; /* the pool's commit timings (/metrics); NULL outside one */
 };
 
 /* The PostgreSQL connection behind `s`, which this engine made. */
