@@ -43,11 +43,13 @@ _pg = None  # this process's PgCluster, started by the first Server on PostgreSQ
 _pg_databases = 0
 
 # Stops the cluster if the test process dies without running its atexit handlers (a ctest
-# timeout's SIGKILL, a crash): reads its stdin, a pipe only the test process holds, to EOF,
-# then stops the postmaster by PID (SIGINT, SIGKILL after 30 s) and removes the directory.
+# timeout's SIGKILL, a crash): reads its stdin, a pipe only the test process holds, to EOF;
+# unless the test process wrote "stopped" there first (it stopped the cluster itself), then
+# stops the postmaster by PID (SIGINT, SIGKILL after 30 s) and removes the directory.
 _PG_WATCHDOG = """
 import os, shutil, signal, sys, time
-sys.stdin.buffer.read()
+if sys.stdin.buffer.read() == b"stopped":
+    sys.exit(0)
 pid, where = int(sys.argv[1]), sys.argv[2]
 try:
     os.kill(pid, signal.SIGINT)
@@ -66,6 +68,9 @@ def _stop_pg():
     if _pg is not None:
         _pg.stop()
         _pg = None
+        os.write(pg_cluster.watchdog_fd, b"stopped")  # its PID may be another's by now
+        os.close(pg_cluster.watchdog_fd)
+        pg_cluster.watchdog.wait(60)
 
 
 def pg_cluster():
@@ -77,9 +82,9 @@ def pg_cluster():
         _pg = pg
         atexit.register(_stop_pg)
         r, w = os.pipe()  # w stays open (not inherited) until this process ends
-        subprocess.Popen([sys.executable, "-c", _PG_WATCHDOG, str(pg.pid), pg.dir], stdin=r,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
+        pg_cluster.watchdog = subprocess.Popen(
+            [sys.executable, "-c", _PG_WATCHDOG, str(pg.pid), pg.dir], stdin=r,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         os.close(r)
         pg_cluster.watchdog_fd = w
     return _pg
