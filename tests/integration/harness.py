@@ -123,7 +123,7 @@ class Response:
 
 
 class Server:
-    """One almanacd with its own data directory."""
+    """One almanacd with its own store (a data directory, or a database; see above)."""
 
     def __init__(self, users=("alice", "bob"), config=None):
         global _pg_databases
@@ -216,8 +216,9 @@ class Server:
     # -- the store itself, on either engine ----------------------------------------------
     def sql(self, query):
         """Runs one SQL statement on the store, committed at once, and returns its rows as
-        tuples of text (None for NULL) on either engine; a statement that changes rows
-        returns them with RETURNING. For assertions about the store itself (what a request
+        tuples of text (None for NULL, a blob as PostgreSQL prints bytea: \\x and its hex
+        digits) on either engine; a statement that changes rows returns them with
+        RETURNING. For assertions about the store itself (what a request
         must or must not have written) and for rows a test plants as an older almanacd (or
         another tool) would have stored them."""
         if ENGINE == "postgresql":
@@ -228,8 +229,8 @@ class Server:
             rows = db.execute(query).fetchall()
         finally:
             db.close()
-        return [tuple(None if v is None else v.decode("utf-8", "replace")
-                      if isinstance(v, bytes) else str(v) for v in row) for row in rows]
+        return [tuple(None if v is None else "\\x" + v.hex() if isinstance(v, bytes) else str(v)
+                      for v in row) for row in rows]
 
     def _pg_rows(self, query):
         # psql's unaligned output with separators no value of the store holds, NULL printed
