@@ -585,9 +585,13 @@ static const char *commit_sql(struct store_pg *q, char *buf, size_t size)
 
 /* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. A
  * NOTIFY that failed (PostgreSQL's queue full) left the transaction aborted, and is rolled
- * back: the write fails rather than go unannounced. */
+ * back: the write fails rather than go unannounced. A write transaction's COMMIT is timed
+ * for /metrics (synchronous_commit = on: it returns once the server's log is durable), as
+ * SQLite's from COMMIT until its fsync. */
 static enum store_rc store_pg_commit(struct store *s)
 {
+    bool is_timed = pgc(s)->writing && pgc(s)->timings;
+    int64_t t0 = is_timed ? time_mono_us() : 0;
     enum store_rc rc = fault_point(s, "COMMIT"); /* failed: not sent, the caller rolls back */
     PGresult *res = NULL;
     if (rc == STORE_OK) {
@@ -602,6 +606,9 @@ static enum store_rc store_pg_commit(struct store *s)
     PQclear(res);
     if (rc != STORE_OK && PQtransactionStatus(pgc(s)->conn) == PQTRANS_INERROR) {
         PQclear(PQexec(pgc(s)->conn, "ROLLBACK"));
+    }
+    if (is_timed && rc == STORE_OK) {
+        store_flush_note_commit(pgc(s)->timings, time_mono_us() - t0);
     }
     pgc(s)->writing = false;
     pgc(s)->n_notify = 0;
@@ -636,6 +643,7 @@ struct store_pg_pool {
     unsigned timeout_ms; /* statement_timeout of every connection (store_pool_set_...) */
     struct store *free;
     struct store_change_hook change_hook;
+    struct store_flush timings; /* commit timings only: no log fsyncs of this engine's own */
     uint8_t guid[STORE_GUID_BYTES];
     uint8_t secret[STORE_SECRET_BYTES];
     /* Other nodes' writes (store_pg_listen.c): this pool's node id, which every connection
@@ -660,6 +668,7 @@ static void store_pg_pool_destroy(struct store_pool **pp)
     }
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
+    store_flush_destroy(&p->timings);
     sec_memzero(p->uri, strlen(p->uri));
     free(p->uri);
     free(p);
@@ -680,6 +689,7 @@ enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_p
     p->max = max ? max : 1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
+    store_flush_init(&p->timings);
     struct store *first = NULL;
     const char *msg = NULL;
     if (open_conn(p->uri, true, &first, &msg) != STORE_OK) {
@@ -690,6 +700,7 @@ enum store_rc store_pg_pool_create(const char *uri, unsigned max, struct store_p
     }
     first->hook = &p->change_hook;
     p->node = pgc(first)->node; /* random (open_conn): the pool's connections share it */
+    pgc(first)->timings = &p->timings;
     memcpy(p->guid, first->guid, sizeof(p->guid));
     memcpy(p->secret, first->secret, sizeof(p->secret));
     p->open = 1;
@@ -763,6 +774,7 @@ static struct store *pool_open(struct store_pg_pool *p)
     }
     s->hook = &p->change_hook;
     pgc(s)->node = p->node; /* the pool's own writes are not heard back from its listener */
+    pgc(s)->timings = &p->timings;
     memcpy(s->guid, p->guid, sizeof(p->guid));
     memcpy(s->secret, p->secret, sizeof(p->secret));
     return s;
@@ -856,6 +868,7 @@ static void store_pg_pool_stats(struct store_pool *pool, struct store_pool_stats
     out->in_use = p->open - idle;
     out->waiting = p->waiting;
     pthread_mutex_unlock(&p->lock);
+    store_flush_timings(&p->timings, &out->fsync, &out->commit);
 }
 
 /* ---------------------------------------------------------------------------------------- */

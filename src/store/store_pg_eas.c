@@ -29,6 +29,68 @@ static bool text_ok(const char *t, size_t min, size_t max, bool null_ok)
     return n >= min && n <= max;
 }
 
+/* The length of the well-formed UTF-8 sequence at `p` (RFC 3629: shortest form, no
+ * surrogate, at most U+10FFFF), 0 when there is none there. */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (p[0] < 0x80) {
+        return 1;
+    } else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+        n = 2, cp = p[0] & 0x1fu;
+    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        n = 3, cp = p[0] & 0x0fu;
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        n = 4, cp = p[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) { /* the terminating NUL stops here too */
+            return 0;
+        }
+        cp = cp << 6 | (p[i] & 0x3fu);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+        return 0;
+    }
+    return n;
+}
+
+/* PostgreSQL's text holds only well-formed UTF-8, and a device sends any bytes (a Model, a
+ * User-Agent; a SQLite store keeps them as they came): each byte outside a well-formed
+ * sequence is stored as '?', as `almanac device list` shows it anyway. `t` itself (or NULL)
+ * when it is well-formed, else its copy in `buf`; `t` has at most STORE_EAS_TEXT_MAX bytes. */
+static const char *storable(const char *t, char buf[STORE_EAS_TEXT_MAX + 1])
+{
+    const unsigned char *p = (const unsigned char *)t;
+    size_t i = 0;
+    while (p && p[i]) {
+        size_t len = utf8_len(p + i);
+        if (len == 0) {
+            break;
+        }
+        i += len;
+    }
+    if (!p || !p[i]) {
+        return t;
+    }
+    memcpy(buf, t, i);
+    while (p[i] && i < STORE_EAS_TEXT_MAX) {
+        size_t len = utf8_len(p + i);
+        if (len == 0) {
+            buf[i++] = '?';
+        } else {
+            memcpy(buf + i, p + i, len);
+            i += len;
+        }
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
 /* A row exists for `sql` over `p`: STORE_OK, or STORE_NOTFOUND with `missing`. */
 static enum store_rc
 must_exist(struct store *s, const char *sql, const struct store_pg_params *p, const char *missing)
@@ -151,6 +213,12 @@ enum store_rc store_pg_eas_device_touch(struct store *s,
     if (rc != STORE_OK) {
         return rc;
     }
+    char type_buf[STORE_EAS_TEXT_MAX + 1];
+    char ua_buf[STORE_EAS_TEXT_MAX + 1];
+    char protocol_buf[STORE_EAS_TEXT_MAX + 1];
+    device_type = storable(device_type, type_buf);
+    user_agent = storable(user_agent, ua_buf);
+    protocol = storable(protocol, protocol_buf);
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, principal);
     store_pg_p_text(&p, key);
@@ -237,13 +305,14 @@ store_pg_eas_device_set_info(struct store *s, uint64_t device, const struct stor
     const char *const fields[] = {info->model,          info->friendly_name, info->os,
                                   info->os_language,    info->imei,          info->phone_number,
                                   info->mobile_operator};
+    char bufs[ALM_ARRAY_LEN(fields)][STORE_EAS_TEXT_MAX + 1];
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, device);
     for (size_t i = 0; i < ALM_ARRAY_LEN(fields); i++) {
         if (!text_ok(fields[i], 0, STORE_EAS_TEXT_MAX, true)) {
             return store_pg_fail_msg(s, STORE_LIMIT, "device information field too long");
         }
-        store_pg_p_text(&p, fields[i]);
+        store_pg_p_text(&p, storable(fields[i], bufs[i]));
     }
     return run_changing(s,
                         "UPDATE eas_devices SET model = coalesce($2, model), "

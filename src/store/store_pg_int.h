@@ -33,6 +33,7 @@
 
 #include <libpq-fe.h>
 
+#include "store/store_flush.h"
 #include "store/store_int.h"
 
 enum {
@@ -52,8 +53,9 @@ enum {
 struct store_pg {
     struct store base;
     PGconn *conn;
-    struct store *next_free; /* pool free list */
-    bool writing;            /* a write transaction is open (store_begin_write) */
+    struct store *next_free;     /* pool free list */
+    bool writing;                /* a write transaction is open (store_begin_write) */
+    struct store_flush *timings; /* the pool's commit timings (/metrics); NULL outside one */
     /* What the open write transaction's NOTIFY will say (store_pg_bump records it): the node
      * id, the distinct collections bumped with their newest modseqs, and whether there were
      * more than fit (then the NOTIFY says "every collection"). */

@@ -21,6 +21,7 @@ import zoneinfo
 
 import easclient as eas
 from easclient import E, EASClient
+import harness
 from harness import Server, ServerTestCase, main
 
 UTC = datetime.timezone.utc
@@ -29,7 +30,11 @@ ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 CALDAV = 'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"'
 ORACLE = True  # decode every server answer with libwbxml too
 
-N_BIG = 20000
+# On PostgreSQL a PUT costs several times a SQLite one (issue #10: about 9 round trips
+# to the server), so make check PUTs 4,000 events there, not 20,000: 40 windows of 100
+# instead of 200, with the same assertions over every kind of event (big_event's kinds
+# repeat every 1,000).
+N_BIG = 4000 if harness.ENGINE == "postgresql" else 20000
 WINDOW = 100
 PUT_THREADS = 4
 
@@ -316,7 +321,7 @@ class ActiveSyncPhoneTest(ServerTestCase):
 
     @classmethod
     def _put_big(cls):
-        """20,000 PUTs from a few threads on kept-alive connections."""
+        """N_BIG PUTs from a few threads on kept-alive connections."""
         auth = "Basic " + base64.b64encode(b"alice:" + cls.srv.passwords["alice"].encode()).decode()
         errors = []
         requests = []

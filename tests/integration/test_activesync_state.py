@@ -41,7 +41,7 @@ def restart(srv):
     assert srv.proc.wait(timeout=30) == 0, srv.read_log()[-3000:]
     port_file = os.path.join(srv.dir, "port")
     os.unlink(port_file)
-    args = [harness.ALMANACD, "--data", srv.data, "--listen", "127.0.0.1:0",
+    args = [harness.ALMANACD, *srv.store_args, "--listen", "127.0.0.1:0",
             "--port-file", port_file]
     conf = os.path.join(srv.dir, "almanac.conf")
     if os.path.exists(conf):

@@ -15,7 +15,6 @@ The store-fault side (a new device's Provision that fails at any statement, a Pi
 fails) is in test_store_faults.py."""
 
 import os
-import sqlite3
 import sys
 import time
 import unittest
@@ -24,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import easclient as ec  # noqa: E402
 import harness  # noqa: E402
 from test_metrics import parse_metrics  # noqa: E402
-from test_store_faults import diff, dump, event  # noqa: E402
+from test_store_faults import diff, event  # noqa: E402
 
 ICS = {"Content-Type": "text/calendar"}
 COMMITS = "almanac_store_commit_duration_seconds_count"
@@ -38,7 +37,6 @@ class NoWriteTest(harness.ServerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         s = cls.srv
-        cls.db = os.path.join(s.data, "almanac.db")
         assert s.request("MKCALENDAR", "/calendars/alice/cal/").status == 201
         for name in ("a", "b"):
             assert s.request("PUT", "/calendars/alice/cal/%s.ics" % name, body=event(name),
@@ -71,7 +69,7 @@ class NoWriteTest(harness.ServerTestCase):
     def assert_no_write(self, name, send, check):
         """send() makes the request; check(answer) its answer. No commit, no fsync, and every
         table the same, last_seen included."""
-        before_db = dump_all(self.db)
+        before_db = self.srv.dump()
         before = self.counters()
         self.phone.close()
         answer = send()
@@ -79,7 +77,7 @@ class NoWriteTest(harness.ServerTestCase):
         after = self.counters()
         self.assertEqual(after, before, "%s: commits and fsyncs before %r, after %r"
                          % (name, before, after))
-        after_db = dump_all(self.db)
+        after_db = self.srv.dump()
         self.assertEqual(before_db, after_db, "%s wrote:\n%s" % (name, diff(before_db, after_db)))
 
     def status_is(self, value):
@@ -125,15 +123,15 @@ class NoWriteTest(harness.ServerTestCase):
     def test_z_last_seen_is_stored_when_almanacd_stops(self):
         """Runs last: it restarts the server. The Ping's stamp reaches the store at the stop,
         not before."""
-        before = last_seen(self.db, "QUIET1")
+        before = last_seen(self.srv, "QUIET1")
         t0 = int(time.time())
         self.assertGreater(t0, before, "the test needs a second to pass since the last write")
         self.phone.close()
         self.status_is("1")(self.phone.request("Ping"))
-        self.assertEqual(last_seen(self.db, "QUIET1"), before, "the Ping stamped last_seen")
+        self.assertEqual(last_seen(self.srv, "QUIET1"), before, "the Ping stamped last_seen")
         self.srv.restart()
         self.phone.port = self.srv.port
-        self.assertGreaterEqual(last_seen(self.db, "QUIET1"), t0)
+        self.assertGreaterEqual(last_seen(self.srv, "QUIET1"), t0)
 
 
 class RefusedTest(harness.ServerTestCase):
@@ -143,7 +141,6 @@ class RefusedTest(harness.ServerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         s = cls.srv
-        cls.db = os.path.join(s.data, "almanac.db")
         assert s.request("MKCALENDAR", "/calendars/alice/cal/").status == 201
         cls.phone = ec.EASClient("127.0.0.1", s.port, "alice", s.passwords["alice"], "REFUSED1")
         cls.phone.provision()
@@ -158,10 +155,10 @@ class RefusedTest(harness.ServerTestCase):
         super().tearDownClass()
 
     def assert_untouched(self, name, send, check):
-        before = dump_all(self.db)
+        before = self.srv.dump()
         send_answer = send()
         check(send_answer)
-        after = dump_all(self.db)
+        after = self.srv.dump()
         self.assertEqual(before, after, "%s changed the store:\n%s" % (name, diff(before, after)))
 
     def test_ping_naming_an_unknown_folder(self):
@@ -187,21 +184,13 @@ class RefusedTest(harness.ServerTestCase):
                                   check)
         finally:
             other.close()
-        self.assertIsNone(last_seen(self.db, "NEWPHONE2"))
+        self.assertIsNone(last_seen(self.srv, "NEWPHONE2"))
 
 
-def dump_all(db):
-    return dump(db, keep_last_seen=True)
-
-
-def last_seen(db, device_key):
-    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    try:
-        row = c.execute("SELECT last_seen FROM eas_devices WHERE device_key = ?",
-                        (device_key,)).fetchone()
-        return row[0] if row else None
-    finally:
-        c.close()
+def last_seen(srv, device_key):
+    rows = srv.sql("SELECT last_seen FROM eas_devices WHERE device_key = %s"
+                   % harness.sql_str(device_key))
+    return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ class BackupTest(unittest.TestCase):
         self.addCleanup(self.stop_server)
         self.work = tempfile.mkdtemp(prefix="almanac-backup-")
         self.addCleanup(shutil.rmtree, self.work, True)
-        cli(self.srv.data, "calendar", "add", "alice", "cal")
+        self.srv.cli("calendar", "add", "alice", "cal")
 
     def stop_server(self):
         if not self.srv.log.closed:
@@ -103,6 +103,36 @@ class BackupTest(unittest.TestCase):
             w.join(60)
             self.assertIsNone(w.error)
 
+    @harness.not_on("sqlite", "a SQLite store is backed up by almanac backup (the tests below)")
+    def test_postgresql_store_refuses_backup_and_restore(self):
+        """A PostgreSQL store is the database's to back up and restore (pg_dump, pg_restore,
+        point-in-time recovery; docs/backup.md): `almanac backup` and `restore` refuse it,
+        exit 2 with the reason, write no file and leave the store serving as it was."""
+        r = self.srv.request("PUT", "/calendars/alice/cal/e0.ics", body=event("e0"), headers=ICS)
+        self.assertEqual(r.status, 201)
+        dest = os.path.join(self.work, "b.db")
+        r = self.srv.cli("backup", dest, check=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("a PostgreSQL store is backed up with pg_dump or PostgreSQL's "
+                      "point-in-time recovery, not by almanac backup", r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertFalse(os.path.exists(dest), "a refused backup wrote its file")
+        sqlite_store = os.path.join(self.work, "s")  # a real backup, to restore
+        cli(sqlite_store, "user", "add", "zoe", "--password-stdin", input="zoe-secret-pw\n")
+        cli(sqlite_store, "backup", dest)
+        for extra in ([], ["--force"]):
+            r = self.srv.cli("restore", dest, *extra, check=False)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("a PostgreSQL store is restored with pg_restore or point-in-time "
+                          "recovery (docs/deploy-postgresql.md)", r.stderr)
+            self.assertNotIn("restored", r.stdout)
+        r = self.srv.request("GET", "/calendars/alice/cal/e0.ics")
+        self.assertEqual(r.status, 200)
+        self.assertIn("UID:e0", r.text)
+        self.assertEqual(self.srv.cli("calendar", "list", "alice").stdout.count("items=1"), 1)
+
+    @harness.not_on("postgresql", "almanac backup writes a SQLite file; a PostgreSQL store "
+                    "refuses it (test_postgresql_store_refuses_backup_and_restore)")
     def test_backup_under_load_is_a_consistent_snapshot(self):
         writers = self.start_writers()
         # a store of a few MB before the backups start, so a copy overlaps commits
@@ -181,6 +211,9 @@ class BackupTest(unittest.TestCase):
             self.assertEqual(proc.wait(30), 0)
             log.close()
 
+    @harness.not_on("postgresql", "almanac restore reads a SQLite backup into a data "
+                    "directory; a PostgreSQL store refuses it "
+                    "(test_postgresql_store_refuses_backup_and_restore)")
     def test_restore_refusals_and_history_cut(self):
         for i in range(3):
             r = self.srv.request("PUT", "/calendars/alice/cal/e%d.ics" % i, body=event("e%d" % i),

@@ -13,7 +13,6 @@ a release build answers each in well under a second (BENCHMARKS.md)."""
 import datetime
 import os
 import re
-import sqlite3
 import sys
 import threading
 import time
@@ -21,6 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import easclient as ec  # noqa: E402
 from easclient import E  # noqa: E402
+import harness  # noqa: E402
 from harness import ServerTestCase, main  # noqa: E402
 
 # seconds; the defects this guards against never answer at all (times the ThreadSanitizer
@@ -112,6 +112,15 @@ class Writer:
         self.done.set()
         self.thread.join(60)
         return self.acked
+
+
+def replace_content(srv, calendar, name, body):
+    """The stored bytes of item `name` of alice's `calendar` replaced by `body`, on either
+    engine; the ids of the rows replaced."""
+    return srv.sql("UPDATE item_content SET data = %s WHERE id = (SELECT i.id FROM items i "
+                   "JOIN collections c ON c.id = i.coll WHERE c.name = %s AND i.name = %s) "
+                   "RETURNING id" % (harness.sql_blob(body.encode()), harness.sql_str(calendar),
+                                     harness.sql_str(name)))
 
 
 class ExpansionLimitsTest(ServerTestCase):
@@ -223,14 +232,7 @@ class ExpansionLimitsTest(ServerTestCase):
         path = "/calendars/alice/stored/%s.ics" % name
         self.assertStatus(self.put(path, utc_event(name, "FREQ=DAILY;COUNT=2",
                                                    start="20260105T100000Z")), 201)
-        db = sqlite3.connect(os.path.join(self.srv.data, "almanac.db"), timeout=30)
-        try:
-            n = db.execute("UPDATE item_content SET data = ? WHERE id = (SELECT id FROM items "
-                           "WHERE name = ?)", (body.encode(), name + ".ics")).rowcount
-            db.commit()
-        finally:
-            db.close()
-        self.assertEqual(n, 1)
+        self.assertEqual(len(replace_content(self.srv, "stored", name + ".ics", body)), 1)
         return path
 
     def test_stored_objects_are_answered_by_every_query(self):
@@ -340,27 +342,25 @@ class TimeBudgetTest(ServerTestCase):
             r = self.req("PUT", path, body=utc_event("s%d" % i, "FREQ=DAILY;COUNT=2"),
                          headers=ICS)
             self.assertStatus(r, 201)
-            db = sqlite3.connect(os.path.join(self.srv.data, "almanac.db"), timeout=30)
-            try:
-                db.execute("UPDATE item_content SET data = ? WHERE id = (SELECT id FROM items "
-                           "WHERE name = ?)", (slow.replace("slow-0", "s%d" % i).encode(),
-                                               "s%d.ics" % i))
-                # the index of a walk cut short: unbounded span, no instance index
-                db.execute("UPDATE items SET dtend = ? WHERE name = ?",
-                           (2 ** 62, "s%d.ics" % i))
-                db.execute("DELETE FROM item_instances WHERE id = (SELECT id FROM items "
-                           "WHERE name = ?)", ("s%d.ics" % i,))
+            name = "s%d.ics" % i
+            (iid,), = replace_content(self.srv, "slow", name, slow.replace("slow-0", "s%d" % i))
+            # the index of a walk cut short: unbounded span, no instance index
+            sql = self.srv.sql
+            sql("UPDATE items SET dtend = %d WHERE id = %s" % (2 ** 62, iid))
+            sql("DELETE FROM item_instances WHERE id = %s" % iid)
+            if harness.ENGINE == "postgresql":
+                # schema_pg/010_item_spans.sql: slot 0 the span, kind 1 (no instance
+                # boxes), open-ended; the boxes (slots 1..63) gone
+                sql("DELETE FROM item_spans WHERE item = %s AND slot > 0" % iid)
+                sql("UPDATE item_spans SET kind = 1, box = int8range(lower(box), NULL, '[]') "
+                    "WHERE item = %s AND slot = 0" % iid)
+            else:
                 # and in the interval index (schema/010_item_spans.sql): the span, kind 1
                 # (no instance boxes), open-ended; the boxes gone
-                iid = db.execute("SELECT id FROM items WHERE name = ?",
-                                 ("s%d.ics" % i,)).fetchone()[0]
-                db.execute("DELETE FROM item_spans WHERE id > ? AND id < ?",
-                           (iid * 64, iid * 64 + 64))
-                db.execute("UPDATE item_spans SET k0 = k0 - k0 % 4 + 1, k1 = k1 - k1 % 4 + 1, "
-                           "t1 = 2147483647 WHERE id = ?", (iid * 64,))
-                db.commit()
-            finally:
-                db.close()
+                iid = int(iid)
+                sql("DELETE FROM item_spans WHERE id > %d AND id < %d" % (iid * 64, iid * 64 + 64))
+                sql("UPDATE item_spans SET k0 = k0 - k0 %% 4 + 1, k1 = k1 - k1 %% 4 + 1, "
+                    "t1 = 2147483647 WHERE id = %d" % (iid * 64))
         query = ('<?xml version="1.0"?><C:calendar-query %s><D:prop><D:getetag/></D:prop>'
                  '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">'
                  '<C:time-range start="20290101T000000Z" end="20290102T000000Z"/>'

@@ -20,7 +20,6 @@ import re
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
 from harness import ALMANAC, ServerTestCase, main  # noqa: E402
 
 HEAD = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Almanac tests//EN\r\n"
@@ -187,17 +187,10 @@ class ImipTestBase(ServerTestCase):
 
     def dump(self):
         """Every row of every table of the store (the store is untouched when equal)."""
-        db = sqlite3.connect(os.path.join(self.srv.data, "almanac.db"))
-        try:
-            tables = [r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return {t: sorted(map(repr, db.execute("SELECT * FROM \"%s\"" % t)))
-                    for t in tables if not t.startswith("sqlite_")}
-        finally:
-            db.close()
+        return [(t, rows) for t, rows in self.srv.dump() if not t.startswith("sqlite_")]
 
     def deliver(self, message):
-        return subprocess.run([ALMANAC, "--data", self.srv.data, "--config",
+        return subprocess.run([ALMANAC, *self.srv.store_args, "--config",
                                os.path.join(self.srv.dir, "almanac.conf"), "imip-deliver"],
                               input=message.encode(), capture_output=True)
 
@@ -353,6 +346,9 @@ class ImipTest(ImipTestBase):
         self.assertEqual([q for q in self.queue() if q["recipient"] == "ghost@example.org"], [])
 
     # sysexits.h EX_TEMPFAIL: the MTA keeps the message and tries again
+    @harness.not_on("postgresql", "a SQLite store has one writer at a time, held here by "
+                    "BEGIN IMMEDIATE on the file; PostgreSQL has no store-wide write lock (a "
+                    "row lock wait ends by the statement timeout, issue #10 item 5)")
     def test_busy_store_is_a_temporary_failure(self):
         uid = "imip-busy@example.org"
         self.put("alice", "/calendars/alice/cal/busy.ics", event(uid, ["mailto:kim@outside.test"]),
@@ -361,6 +357,7 @@ class ImipTest(ImipTestBase):
                  "ORGANIZER:mailto:alice@example.org\r\n"
                  "ATTENDEE;PARTSTAT=DECLINED:mailto:kim@outside.test\r\nEND:VEVENT\r\n" % uid
                  + TAIL)
+        import sqlite3
         db = sqlite3.connect(os.path.join(self.srv.data, "almanac.db"), isolation_level=None)
         try:
             db.execute("BEGIN IMMEDIATE")  # another writer holds the store

@@ -4,6 +4,7 @@
 # generic WebDAV tree of a fresh user's home. locks only checks that a server without class 2
 # refuses locking cleanly. Fails when any litmus test FAILs (WARNINGs are fine), when a suite
 # did not run, or when the server does not exit 0 on SIGTERM or reports a sanitizer error.
+# With ALMANAC_TEST_STORE=postgresql, on the database of ALMANAC_PG_URI (tests/CMakeLists.txt).
 set -euo pipefail
 : "${ALMANACD:?}" "${ALMANAC:?}"
 command -v litmus >/dev/null || { echo "litmus is not installed (scripts/install-deps.sh)"; exit 1; }
@@ -17,8 +18,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo 'litmus-secret' | "$ALMANAC" --data "$dir/data" user add litmus --password-stdin
-"$ALMANACD" --data "$dir/data" --listen 127.0.0.1:0 --port-file "$dir/port" 2>"$dir/log" &
+# the store: a fresh SQLite directory, or the PostgreSQL database pgcluster.py run gives
+store=(--data "$dir/data")
+if [ "${ALMANAC_TEST_STORE:-sqlite}" = postgresql ]; then
+    store=(--store "${ALMANAC_PG_URI:?run under tests/integration/pgcluster.py run --}")
+fi
+echo 'litmus-secret' | "$ALMANAC" "${store[@]}" user add litmus --password-stdin
+"$ALMANACD" "${store[@]}" --listen 127.0.0.1:0 --port-file "$dir/port" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 1 200); do
     [ -s "$dir/port" ] && break

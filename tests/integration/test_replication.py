@@ -9,7 +9,14 @@ import http.client
 import re
 import threading
 
+import harness
 from harness import ServerTestCase, main
+
+# KB 842541's scale: the server's items and the device's own (whose ResourceTags the
+# SEARCH carries). On PostgreSQL a PUT costs several times a SQLite one (issue #10: about
+# 9 round trips to the server), so make check runs a fifth of it there, with the same
+# assertions (150 server-side changes among them).
+N_ORIGINALS, N_DEVICE = (4000, 1000) if harness.ENGINE == "postgresql" else (20000, 5000)
 
 R = "http://schemas.microsoft.com/repl/"
 ICS = {"Content-Type": "text/calendar"}
@@ -92,18 +99,18 @@ class ReplicationTest(ServerTestCase):
         cal = "/calendars/alice/kb/"
         ex = "/exchange/alice/kb/"
         self.assertStatus(self.req("MKCALENDAR", cal), 201)
-        originals = ["o%05d.ics" % i for i in range(20000)]
+        originals = ["o%05d.ics" % i for i in range(N_ORIGINALS)]
         self.parallel_put(cal, originals)
 
         # The device's initial manifest: every item, "new".
         m0 = self.manifest(ex)
-        self.assertEqual(len(m0.rows), 20000)
+        self.assertEqual(len(m0.rows), N_ORIGINALS)
         self.assertEqual({r[1] for r in m0.rows}, {"new"})
-        self.assertEqual(len({r[2] for r in m0.rows}), 20000)
+        self.assertEqual(len({r[2] for r in m0.rows}), N_ORIGINALS)
         self.assertIsNotNone(m0.collblob)
 
-        # The device uploads 5,000 appointments and keeps their ResourceTags...
-        mine = ["d%05d.ics" % i for i in range(5000)]
+        # The device uploads N_DEVICE (5,000) appointments and keeps their ResourceTags...
+        mine = ["d%05d.ics" % i for i in range(N_DEVICE)]
         device_tags = self.parallel_put(ex, mine)
         # ...while another client changes 100 and deletes 50 of the originals.
         changed = originals[:100]
@@ -113,7 +120,7 @@ class ReplicationTest(ServerTestCase):
         for n in deleted:
             self.assertStatus(self.req("DELETE", cal + n), 204)
 
-        # The SEARCH carrying 5,000 tags: exactly the 150 server-side changes.
+        # The SEARCH carrying N_DEVICE tags: exactly the 150 server-side changes.
         m1 = self.manifest(ex, collblob=m0.collblob, tags=list(device_tags.values()))
         got = {(r[0], r[1]) for r in m1.rows}
         want = {(n, "change") for n in changed} | {(n, "delete") for n in deleted}

@@ -15,9 +15,7 @@ Without the access rule (calstore_access_allows true for READ) test_access_matri
 bob's PUT (201, not 403 write-content); without the share resolution in dav_resolve every
 sharee path is 404."""
 
-import os
 import re
-import sqlite3
 import unittest
 
 import caldav
@@ -91,11 +89,6 @@ def without_request_id(text):
 class SharingTest(ServerTestCase):
     USERS = ("alice", "bob", "carol", "dave")
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.db = os.path.join(cls.srv.data, "almanac.db")
-
     # --- helpers --------------------------------------------------------------------------
 
     def calendar(self, name, grants=(("bob", "read"), ("carol", "read-write")), items=("a", "b")):
@@ -114,15 +107,7 @@ class SharingTest(ServerTestCase):
         return paths
 
     def dump(self):
-        db = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True)
-        try:
-            out = []
-            for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                   "ORDER BY name"):
-                out.append((t, sorted(map(repr, db.execute('SELECT * FROM "%s"' % t)))))
-            return out
-        finally:
-            db.close()
+        return self.srv.dump()
 
     def assertNeedPrivileges(self, r, href, privilege):
         self.assertCondition(r, 403, "need-privileges")

@@ -121,6 +121,11 @@ def diff(before, after):
     return "\n".join(lines)[:4000]
 
 
+PG_REASON = ("the fault points (src/store/store_fault.h) are the SQLite engine's statement "
+             "points and WAL fsyncs; the PostgreSQL engine has none, its faults (a lost "
+             "connection, a statement timeout) are tested on their own (issue #10 item 5)")
+
+
 class FaultServer:
     """The harness's server, started with the per-request fault file."""
 
@@ -171,6 +176,7 @@ def http_request(srv, method, path, body=None, headers=None, user="alice", auth=
         return ABORTED
 
 
+@harness.not_on("postgresql", PG_REASON)
 class StoreFaultsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -728,6 +734,7 @@ class StoreFaultsTest(unittest.TestCase):
         self.assertNotIn(INJECTED, self.srv.read_log())
 
 
+@harness.not_on("postgresql", PG_REASON)
 class FsyncFaultTest(unittest.TestCase):
     """A failed fsync of the write-ahead log (store_flush.h): the write it covered is committed
     but not known durable, so the request is answered 503 store-failed, and so is every later
@@ -763,6 +770,7 @@ class FsyncFaultTest(unittest.TestCase):
             fs.stop()
 
 
+@harness.not_on("postgresql", PG_REASON)
 class AuthFaultTest(unittest.TestCase):
     """Authentication reads the store before any route runs. A store that fails there cannot
     check the password: 503 service-unavailable with Retry-After, never a 401 (a client would

@@ -29,6 +29,7 @@ import time
 import urllib.parse
 
 from easclient import EASClient
+import harness
 from harness import ALMANACD, ServerTestCase, main
 
 from selenium import webdriver
@@ -420,8 +421,8 @@ class WebPageTest(ServerTestCase):
 class FormClient:
     """Sign-in and forms over plain HTTP, for the classes that need no browser."""
 
-    def post(self, path, body, content_type, cookie=None, chunked=False):
-        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+    def post(self, path, body, content_type, cookie=None, chunked=False, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=timeout)
         h = {"Content-Type": content_type}
         if cookie:
             h["Cookie"] = "almanac_session=" + cookie
@@ -558,7 +559,9 @@ class WebImportBudgetTest(FormClient, ServerTestCase):
     every object gets the budget anew (one pathological object would still be stopped)."""
 
     CONFIG = "request_time_budget = 1\n"
-    N = 20000
+    # enough objects to outlast the budget (asserted below); a PostgreSQL write costs several
+    # times a SQLite one (issue #10), so fewer do there
+    N = 4000 if harness.ENGINE == "postgresql" else 20000
 
     def test_long_import_is_not_cut_by_the_request_budget(self):
         cookie = self.sign_in("alice")
@@ -566,7 +569,7 @@ class WebImportBudgetTest(FormClient, ServerTestCase):
         body, ct = self.multipart({"csrf": tok, "new_calendar": "long"}, "l.ics",
                                            import_file(self.N))
         offset = len(self.srv.read_log())
-        r, page = self.post("/web/import", body, ct, cookie)
+        r, page = self.post("/web/import", body, ct, cookie, timeout=300)
         self.assertEqual(r.status, 200, page[:2000])
         deadline = time.time() + 10  # the access line is written once the answer is sent
         line = None
