@@ -73,6 +73,9 @@ class PgServer(harness.Server):
 
     def __init__(self, pg, users=("alice",), config=None):
         self.uri = pg.uri()
+        self.store_args = ["--store", self.uri]  # as harness.Server's, for its cli() and restart
+        self.database = None  # pg's own database: not one harness.Server made and drops
+        self.engine = "postgresql"
         self.dir = tempfile.mkdtemp(prefix="almanac-pgfaults-")
         self.passwords = {}
         for u in users:
@@ -96,13 +99,6 @@ class PgServer(harness.Server):
                 raise RuntimeError("almanacd did not start: " + self.read_log()[-3000:])
             time.sleep(0.05)
         self._read_ports(port_file)
-
-    def cli(self, *args, input=None, check=True):
-        r = subprocess.run([harness.ALMANAC, "--store", self.uri, *args], input=input,
-                           capture_output=True, text=True)
-        if check and r.returncode != 0:
-            raise RuntimeError("almanac %s failed: %s" % (args, r.stderr))
-        return r
 
 
 def reason(resp):
