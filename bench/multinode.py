@@ -19,6 +19,7 @@ temporary directory, a Unix socket only, stopped by its PID), makes the store wi
          the same calendar; one CalDAV PUT through node 1 wakes them: the time until the
          last answer (Status 2 with the folder), and each node's VmRSS while they wait.
 
+PostgreSQL runs with fsync and full_page_writes on (the tests' clusters turn them off).
 Each node gets --workers worker threads. The figures are for this machine (see `nproc`):
 several nodes on one 2-core machine share those cores with PostgreSQL and with this
 driver, so more nodes cannot give more throughput here; what the table shows is the cost
@@ -37,6 +38,7 @@ import os
 import random
 import re
 import selectors
+import signal
 import socket
 import statistics
 import subprocess
@@ -371,7 +373,13 @@ def main():
     p.add_argument("--nofile", type=int, default=65536)
     a = p.parse_args()
     work = tempfile.mkdtemp(prefix="bench-multinode-")
-    with PgCluster(settings={"max_connections": "400"}) as pg:
+    # a kill (timeout(1), ^C) still stops the cluster and the nodes, by the with blocks
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # durable as a deployment is: fsync and full-page writes on (the tests' clusters run
+    # without), and room for every node's pool
+    settings = {"fsync": "on", "full_page_writes": "on", "shared_buffers": "128MB",
+                "max_connections": "400"}
+    with PgCluster(settings=settings) as pg:
         uri = pg.uri()
 
         def cli(*args, **kw):
