@@ -504,6 +504,92 @@ class MultiNodeTest(unittest.TestCase):
         r = self.cli("check", check=False)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_7_the_database_restarted_under_load_gives_503s_then_recovery(self):
+        """Writers and readers on the two nodes left (test 6 killed the third) while the
+        database goes away for two seconds: every answer is 201/207 or a 503 with Retry-After
+        and the reason store-unavailable (never a 500, never a dropped connection), both
+        nodes serve again by themselves, and every acknowledged write is there."""
+        live = [n for n in self.nodes if n.proc.poll() is None]
+        self.assertEqual(len(live), 2)
+        auth = "Basic " + base64.b64encode(
+            ("alice:" + self.passwords["alice"]).encode()).decode()
+        acked, bad, unavailable = [], [], []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def worker(node, k):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                name = "r%s-k%d-%04d.ics" % (node.name, k, i)
+                uid = "restart-%s@multinode.test" % name
+                is_put = i % 2 == 1
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+                    if is_put:
+                        conn.request("PUT", "/calendars/alice/load/" + name,
+                                     body=event(uid, name, BASE).encode(),
+                                     headers=dict(ICS, Authorization=auth))
+                    else:
+                        conn.request("PROPFIND", "/calendars/alice/load/",
+                                     body=b'<propfind xmlns="DAV:"><prop><getetag/></prop>'
+                                          b'</propfind>',
+                                     headers={"Depth": "1", "Authorization": auth,
+                                              "Content-Type": "application/xml"})
+                    r = conn.getresponse()
+                    body = r.read()
+                    conn.close()
+                except OSError as e:
+                    with lock:
+                        bad.append((node.name, name, "connection: %s" % e))
+                    continue
+                with lock:
+                    if r.status in (201, 207):
+                        if is_put:
+                            acked.append(("/calendars/alice/load/" + name, uid))
+                    elif (r.status == 503 and r.getheader("Retry-After")
+                          and b"store-unavailable" in body):
+                        unavailable.append(node.name)
+                    else:
+                        bad.append((node.name, name, r.status, body[:200]))
+
+        threads = [threading.Thread(target=worker, args=(n, k)) for n in live for k in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.5)
+            self.pg.shutdown()
+            time.sleep(2.0)
+            self.pg.start_again()
+            # both nodes serve again without a restart: a PUT through each answers 201
+            deadline = time.monotonic() + 30
+            recovered = set()
+            while len(recovered) < len(live) and time.monotonic() < deadline:
+                for n in live:
+                    st, _, _ = n.request("PUT", "/calendars/alice/load/probe-%s.ics" % n.name,
+                                         "alice", self.passwords["alice"],
+                                         body=event("probe-%s@multinode.test" % n.name, "p",
+                                                    BASE), headers=ICS)
+                    if st in (201, 204):
+                        recovered.add(n.name)
+                time.sleep(0.2)
+            time.sleep(1.0)  # the load goes on after the recovery
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        print("\ndatabase restarted under load: %d PUTs acknowledged, %d answers 503 "
+              "store-unavailable" % (len(acked), len(unavailable)), file=sys.stderr)
+        self.assertEqual(bad, [])
+        self.assertEqual(recovered, {n.name for n in live})
+        self.assertGreater(len(unavailable), 0, "the outage was seen")
+        missing = []
+        for path, uid in acked:
+            st, _, body = live[0].request("GET", path, "alice", self.passwords["alice"])
+            if st != 200 or uid.encode() not in body:
+                missing.append((path, st))
+        self.assertEqual(missing, [], "acknowledged writes lost")
+
 
 if __name__ == "__main__":
     unittest.main()
