@@ -6,9 +6,9 @@ the admin CLI makes a user and a calendar on it; almanacd serves it on a free lo
 Each operation below is repeated --reps times between two marker statements sent by psql,
 and the server log lines of almanacd's connections in between (`statement:` for the simple
 protocol, `execute` for the extended one, prepared or not) are counted and divided by the
-repetitions. The engine sends one statement a round trip (no pipelining), so the figure is
-the operation's round trips to the database; preparing a statement (PQprepare, once per
-connection) is not a logged statement and is left out.
+repetitions: the statements per operation. The round trips are counted in almanacd itself by
+bench/pg_rtcount.c (LD_PRELOAD; built here with cc): every libpq call that waits for an answer
+and every PQpipelineSync, so a pipeline of several statements counts once.
 
 Operations: PUT of a new event, PUT replacing it, GET, PROPFIND Depth 1 of the calendar
 (--reps events in it), initial and incremental (one change) sync-collection REPORT, DELETE,
@@ -24,6 +24,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,20 @@ def main():
     settings = {"log_statement": "all", "log_line_prefix": "%p|"}
     results = {}
     shown = {}
+    work = tempfile.mkdtemp(prefix="bench-pgrt-")
+    shim = os.path.join(work, "pg_rtcount.so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", shim, os.path.join(HERE, "pg_rtcount.c"),
+                    "-ldl"], check=True)
+    count_file = os.path.join(work, "rtcount")
+    with open(count_file, "wb") as f:
+        f.write(bytes(8))
+
+    def round_trips():
+        with open(count_file, "rb") as f:
+            return int.from_bytes(f.read(8), sys.byteorder)
+    env = dict(os.environ, LD_PRELOAD=shim, ALMANAC_RTCOUNT_FILE=count_file,
+               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    trips = {}
     with PgCluster(settings=settings) as pg:
         uri = pg.uri()
         subprocess.run([a.almanac, "--store", uri, "user", "add", USER, "--password-stdin"],
@@ -112,9 +127,8 @@ def main():
         subprocess.run([a.almanac, "--store", uri, "calendar", "add", USER, "cal"], check=True,
                        capture_output=True)
         port = free_port()
-        work = tempfile.mkdtemp(prefix="bench-pgrt-")
         proc = subprocess.Popen([a.almanacd, "--store", uri, "--listen", "127.0.0.1:%d" % port,
-                                 "--log-level", "warn"], stdout=subprocess.DEVNULL,
+                                 "--log-level", "warn"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=open(os.path.join(work, "almanacd.log"), "ab"))
         try:
             wait_port(port, proc)
@@ -131,8 +145,10 @@ def main():
 
             def measure(name, fn, reps=a.reps):
                 m0 = cnt.mark()
+                t0 = round_trips()
                 for i in range(reps):
                     fn(i)
+                trips[name] = round((round_trips() - t0) / reps, 2)
                 m1 = cnt.mark()
                 stmts = cnt.between(m0, m1)
                 results[name] = round(len(stmts) / reps, 2)
@@ -213,13 +229,14 @@ def main():
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    print("| operation | statements (round trips) |")
-    print("| --- | --- |")
+    print("| operation | round trips | statements |")
+    print("| --- | --- | --- |")
     for k, v in results.items():
-        print("| %s | %g |" % (k, v))
+        print("| %s | %g | %g |" % (k, trips[k], v))
     for k, v in shown.items():
         print("\n%s:\n  %s" % (k, "\n  ".join(s[:200] for s in v)))
-    print(json.dumps(results))
+    print(json.dumps({"round_trips": trips, "statements": results}))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

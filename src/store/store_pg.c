@@ -65,6 +65,11 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
     return STORE_IO;
 }
 
+enum store_rc store_pg_fail_result(struct store *s, const PGresult *res)
+{
+    return fail_result(s, res);
+}
+
 static void param(struct store_pg_params *p, const char *v, int len, int format)
 {
     if (p->n >= STORE_PG_PARAMS_MAX) {
@@ -112,21 +117,11 @@ void store_pg_p_bound(struct store_pg_params *p, int64_t v)
     }
 }
 
+/* Prepared on first use, sent with what is queued (store_pg_stmt.c). */
 enum store_rc
 store_pg_exec(struct store *s, const char *sql, const struct store_pg_params *p, PGresult **res_out)
 {
-    *res_out = NULL;
-    PGresult *res =
-        PQexecParams(pgc(s)->conn, sql, p ? p->n : 0, NULL, p ? p->values : NULL,
-                     p ? p->lengths : NULL, p ? p->formats : NULL, 1 /* binary results */);
-    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        enum store_rc rc = fail_result(s, res);
-        PQclear(res);
-        return rc;
-    }
-    *res_out = res;
-    return STORE_OK;
+    return store_pg_exec_n(s, &(struct store_pg_op){.sql = sql, .p = p, .res_out = res_out}, 1);
 }
 
 enum store_rc store_pg_run(struct store *s,
@@ -327,6 +322,7 @@ static void pg_free(struct store *s)
         return;
     }
     PQfinish(pgc(s)->conn);
+    store_pg_stmts_free(pgc(s));
     store_db_changes_free(s);
     free(pgc(s));
 }
@@ -394,9 +390,13 @@ static void store_pg_close(struct store **sp)
 /* ---------------------------------------------------------------------------------------- */
 /* Transactions */
 
+/* A BEGIN is queued and sent with the transaction's first statement (store_pg_stmt.c): the
+ * transaction is open from store_begin_* on, for the server from that statement on (its
+ * snapshot, in REPEATABLE READ, from that statement). */
 static bool store_pg_in_txn(const struct store *s)
 {
-    return PQtransactionStatus(((const struct store_pg *)s)->conn) != PQTRANS_IDLE;
+    return PQtransactionStatus(((const struct store_pg *)s)->conn) != PQTRANS_IDLE ||
+           store_pg_begin_deferred(s);
 }
 
 static enum store_rc store_pg_begin_read(struct store *s)
@@ -404,7 +404,8 @@ static enum store_rc store_pg_begin_read(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    return exec_script(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    store_pg_defer(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    return STORE_OK;
 }
 
 /* READ COMMITTED: the collection row lock of store_pg_bump orders the writers of one
@@ -414,17 +415,23 @@ static enum store_rc store_pg_begin_write(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    enum store_rc rc = exec_script(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
-    pgc(s)->writing = rc == STORE_OK;
-    return rc;
+    store_pg_defer(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+    pgc(s)->writing = true;
+    return STORE_OK;
 }
 
-/* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. */
+/* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. A
+ * transaction that sent nothing has nothing to commit; the CLOSEs still queued are the
+ * COMMIT's to do. */
 static enum store_rc store_pg_commit(struct store *s)
 {
-    PGresult *res = PQexec(pgc(s)->conn, "COMMIT");
+    bool is_empty = store_pg_begin_deferred(s);
+    store_pg_deferred_drop(s);
+    PGresult *res = is_empty ? NULL : PQexec(pgc(s)->conn, "COMMIT");
     enum store_rc rc = STORE_OK;
-    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+    if (is_empty) {
+        rc = STORE_OK;
+    } else if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
         rc = fail_result(s, res);
     } else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
         rc = store_pg_fail_msg(s, STORE_IO, "the transaction was rolled back after an error");
@@ -438,6 +445,7 @@ static enum store_rc store_pg_commit(struct store *s)
 static enum store_rc store_pg_rollback(struct store *s)
 {
     enum store_rc rc = STORE_OK;
+    store_pg_deferred_drop(s);
     if (store_pg_in_txn(s)) {
         rc = exec_script(s, "ROLLBACK");
     }

@@ -75,11 +75,19 @@ static enum store_rc cursor_open(struct store *s,
     if (n < 0 || (size_t)n >= sizeof(decl)) {
         abort(); /* this file's queries fit */
     }
-    enum store_rc rc = store_pg_run(s, decl, p, NULL);
+    /* DECLARE and the first FETCH in one round trip, neither prepared (the name varies) */
+    char fetch[64];
+    snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", STORE_PG_FETCH, c->name);
+    const struct store_pg_op ops[] = {
+        {.sql = decl, .p = p, .is_once = true},
+        {.sql = fetch, .res_out = &c->page, .is_once = true},
+    };
+    enum store_rc rc = store_pg_exec_n(s, ops, 2);
     if (rc != STORE_OK) {
         free(c);
         return rc;
     }
+    c->is_done = PQntuples(c->page) < STORE_PG_FETCH;
     *out = &c->base;
     return STORE_OK;
 }
@@ -98,7 +106,8 @@ static enum store_rc advance(struct store_pg_cursor *c)
     c->row = 0;
     char fetch[64];
     snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", STORE_PG_FETCH, c->name);
-    enum store_rc rc = store_pg_exec(c->base.s, fetch, NULL, &c->page);
+    enum store_rc rc = store_pg_exec_n(
+        c->base.s, &(struct store_pg_op){.sql = fetch, .res_out = &c->page, .is_once = true}, 1);
     if (rc != STORE_OK) {
         return rc;
     }
@@ -169,7 +178,7 @@ void store_pg_cursor_close(struct store_cursor **cp)
     if (PQtransactionStatus(pgc(c->base.s)->conn) == PQTRANS_INTRANS) {
         char close[64];
         snprintf(close, sizeof(close), "CLOSE %s", c->name);
-        store_pg_run(c->base.s, close, NULL, NULL);
+        store_pg_defer(c->base.s, close); /* sent with the next statement, if any */
     }
     PQclear(c->page);
     free(c);

@@ -35,15 +35,22 @@
 #include "store/store_int.h"
 
 enum {
-    STORE_PG_PARAMS_MAX = 16, /* parameters of one statement */
+    STORE_PG_PARAMS_MAX = 16,  /* parameters of one statement */
+    STORE_PG_DEFERRED_MAX = 8, /* statements queued for the next round trip (store_pg_stmt.c) */
+    STORE_PG_OPS_MAX = 4,      /* statements of one store_pg_exec_n */
 };
+
+struct store_pg_stmts; /* the prepared statements of a connection (store_pg_stmt.c) */
 
 /* A connection of the PostgreSQL engine: store_int.h's head, then libpq's. */
 struct store_pg {
     struct store base;
     PGconn *conn;
-    struct store *next_free; /* pool free list */
-    bool writing;            /* a write transaction is open (store_begin_write) */
+    struct store *next_free;      /* pool free list */
+    bool writing;                 /* a write transaction is open (store_begin_write) */
+    struct store_pg_stmts *stmts; /* NULL until the first statement */
+    int ndeferred;                /* statements queued for the next round trip: a BEGIN (first), */
+    char deferred[STORE_PG_DEFERRED_MAX][64]; /* CLOSEs of cursors */
 };
 
 /* The PostgreSQL connection behind `s`, which this engine made. */
@@ -79,6 +86,34 @@ enum store_rc store_pg_exec(struct store *s,
                             const char *sql,
                             const struct store_pg_params *p,
                             PGresult **res_out);
+
+/* One statement of store_pg_exec_n: its text, parameters (may be NULL) and where its result
+ * goes (NULL: not wanted); is_once: not to be prepared (a text that varies, a cursor's). */
+struct store_pg_op {
+    const char *sql;
+    const struct store_pg_params *p;
+    PGresult **res_out;
+    bool is_once;
+};
+
+/* Sends the queued statements, then ops[0..n) (n <= STORE_PG_OPS_MAX), in one round trip,
+ * preparing each op not prepared on this connection yet (store_pg_stmt.c). Each runs after the
+ * one before has finished, so READ COMMITTED gives each a snapshot taken after the locks the
+ * ones before took. STORE_OK with every wanted result set (the caller PQclear()s them), or
+ * the first failure's mapped error, no result set, the statements after it not run. */
+enum store_rc store_pg_exec_n(struct store *s, const struct store_pg_op *ops, int n);
+
+/* Queues `sql` (no parameters, no answer wanted: a BEGIN, a CLOSE) for the next round trip;
+ * sends it at once when the queue is full. */
+void store_pg_defer(struct store *s, const char *sql);
+/* The queued statements begin with a BEGIN: the transaction is open on this side only. */
+bool store_pg_begin_deferred(const struct store *s);
+/* Forgets the queued statements (a transaction's end, which closes its cursors). */
+void store_pg_deferred_drop(struct store *s);
+/* Frees the connection's table of prepared statements. */
+void store_pg_stmts_free(struct store_pg *q);
+/* Records the result's (or the connection's) error; the mapped store_rc (store_pg.c). */
+enum store_rc store_pg_fail_result(struct store *s, const PGresult *res);
 
 /* store_pg_exec() for a statement whose rows are not wanted; *changed_out (may be NULL) gets
  * the number of rows it inserted, updated or deleted. */

@@ -1497,6 +1497,85 @@ static int reexec_in_cluster(char **argv)
     return 1;
 }
 
+/* Statements go prepared, each once per connection (store_pg_stmt.c): the second call of
+ * principal_get executes the name the first one prepared, through ROLLBACK (a prepared
+ * statement outlives the transaction) and PQreset (a new server session: the table starts
+ * over instead of naming a statement the session does not have). BEGIN is sent with the
+ * transaction's first statement; a transaction that sent nothing commits without a round
+ * trip; an error in a pipeline is the operation's and leaves the transaction aborted. */
+static int64_t prepared_count(struct store *s, const char *like)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%s'", like);
+    return query_i64(s, sql);
+}
+
+static void test_pg_statements_are_prepared_once_and_begin_rides_with_the_first(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "ps-ann");
+    PGconn *conn = pgc(s)->conn;
+    const char *like = "SELECT id, name, pwhash, home_id, cred_gen FROM principals WHERE name%";
+
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_true(store_in_txn(s));
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE); /* nothing sent yet */
+    struct store_principal got;
+    assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_INTRANS);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    assert_int_equal(prepared_count(s, like), 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
+        assert_true(got.id == p.id);
+    }
+    assert_int_equal(prepared_count(s, like), 1);
+
+    /* a new server session behind the same connection */
+    PQreset(conn);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    assert_int_equal(prepared_count(s, like), 0);
+    assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
+    assert_int_equal(prepared_count(s, like), 1);
+
+    /* an empty transaction: no BEGIN, no COMMIT */
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_begin_read(s), STORE_IO); /* one transaction at a time */
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_false(store_in_txn(s));
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+
+    /* a failing first statement: its error, the transaction aborted, then rolled back */
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    PGresult *res = NULL;
+    assert_int_equal(store_pg_exec(s, "SELECT 1 / 0", NULL, &res), STORE_IO);
+    assert_null(res);
+    assert_string_equal(store_last_error(s), "division by zero");
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_INERROR);
+    assert_int_equal(store_commit(s), STORE_IO);
+    assert_false(store_in_txn(s));
+    assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
+
+    /* a cursor's CLOSE goes with the next statement */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    struct store_cursor *cur = NULL;
+    assert_int_equal(store_items_open(s, p.home_id, STORE_ORDER_NAME, &cur), STORE_OK);
+    assert_int_equal(query_i64(s, "SELECT count(*) FROM pg_cursors WHERE name LIKE 'almanac_c%'"),
+                     1);
+    store_cursor_close(&cur);
+    assert_int_equal(query_i64(s, "SELECT count(*) FROM pg_cursors WHERE name LIKE 'almanac_c%'"),
+                     0);
+    assert_int_equal(store_items_open(s, p.home_id, STORE_ORDER_NAME, &cur), STORE_OK);
+    store_cursor_close(&cur);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -1526,6 +1605,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_check_finds_a_broken_invariant_and_backup_is_refused),
         cmocka_unit_test(test_pg_listing_cursors_match_the_full_rows),
         cmocka_unit_test(test_pg_imip_outbox_queue_try_retry_list),
+        cmocka_unit_test(test_pg_statements_are_prepared_once_and_begin_rides_with_the_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

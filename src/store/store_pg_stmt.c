@@ -1,0 +1,318 @@
+/* store/store_pg_stmt.c: how the PostgreSQL engine sends its statements, in as few round trips
+ * as it can (issue #10).
+ *
+ * - Prepared statements: every statement of the engine's own files (string literals, a few
+ *   hundred at most) is prepared once per connection, lazily, at its first use, under a name
+ *   of this connection's table (keyed by the statement's text), and executed by name after
+ *   that: the server parses and plans it once, not at every call. The preparing travels in
+ *   the same round trip as the first execution (a pipeline). Statements whose text varies
+ *   (a cursor's name in it) go unprepared (store_pg_exec_once), and so does any statement
+ *   past the table's STMT_MAX. A table belongs to one server session: when the backend's PID
+ *   changes (a reset connection), it is emptied.
+ * - Deferred statements: BEGIN (store_begin_read, store_begin_write) and CLOSE of a cursor
+ *   are statements whose answer nobody waits for. They are queued on the connection and sent
+ *   in front of the next statement, in its round trip (a pipeline of several statements and
+ *   one Sync: the server runs them one after the other, each with its own snapshot in READ
+ *   COMMITTED exactly as in separate round trips, and an error aborts the ones after it).
+ *   COMMIT or ROLLBACK of a transaction in which nothing was sent sends nothing; a queued
+ *   CLOSE is dropped by them (the transaction's end closes its cursors).
+ * - Several statements of one operation go in one round trip (store_pg_exec_n), e.g. the
+ *   collection row lock and the write that must follow it: the write still starts after the
+ *   lock is held, so checks it makes see every write committed before.
+ * Never included outside src/store. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "store/store.h"
+#include "store/store_pg_int.h"
+
+enum {
+    STMT_MAX = 512,    /* prepared statements of one connection; more go unprepared */
+    STMT_SLOTS = 1024, /* hash slots (open addressing), twice STMT_MAX */
+};
+
+struct stmt {
+    char *sql;      /* its text (owned), NULL: an empty slot */
+    uint64_t hash;  /* of the text */
+    bool is_ready;  /* prepared on the server (as "a<index>") */
+    unsigned index; /* its name's number */
+};
+
+struct store_pg_stmts {
+    int backend_pid; /* the server session the statements were prepared in */
+    unsigned n;
+    struct stmt slots[STMT_SLOTS];
+};
+
+/* FNV-1a of the text. */
+static uint64_t text_hash(const char *sql)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (const unsigned char *c = (const unsigned char *)sql; *c; c++) {
+        h = (h ^ *c) * UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+void store_pg_stmts_free(struct store_pg *q)
+{
+    if (!q->stmts) {
+        return;
+    }
+    for (size_t i = 0; i < STMT_SLOTS; i++) {
+        free(q->stmts->slots[i].sql);
+    }
+    free(q->stmts);
+    q->stmts = NULL;
+}
+
+/* The table's entry for `sql`, made (not yet prepared) when there is room; NULL when the
+ * table is full. */
+static struct stmt *stmt_of(struct store_pg *q, const char *sql)
+{
+    int pid = PQbackendPID(q->conn);
+    if (q->stmts && q->stmts->backend_pid != pid) {
+        store_pg_stmts_free(q); /* another session: nothing is prepared there */
+    }
+    if (!q->stmts) {
+        q->stmts = calloc(1, sizeof(*q->stmts));
+        if (!q->stmts) {
+            abort();
+        }
+        q->stmts->backend_pid = pid;
+    }
+    struct store_pg_stmts *t = q->stmts;
+    uint64_t h = text_hash(sql);
+    for (size_t i = (size_t)(h % STMT_SLOTS);; i = (i + 1) % STMT_SLOTS) {
+        struct stmt *e = &t->slots[i];
+        if (!e->sql) {
+            if (t->n >= STMT_MAX) {
+                return NULL;
+            }
+            e->sql = strdup(sql);
+            if (!e->sql) {
+                abort();
+            }
+            e->hash = h;
+            e->index = t->n++;
+            return e;
+        }
+        if (e->hash == h && strcmp(e->sql, sql) == 0) {
+            return e;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Deferred statements */
+
+void store_pg_defer(struct store *s, const char *sql)
+{
+    struct store_pg *q = pgc(s);
+    if (q->ndeferred >= STORE_PG_DEFERRED_MAX || strlen(sql) >= sizeof(q->deferred[0])) {
+        /* full: send what is queued, with this one, now */
+        store_pg_exec_n(s, &(struct store_pg_op){.sql = sql, .is_once = true}, 1);
+        return;
+    }
+    snprintf(q->deferred[q->ndeferred++], sizeof(q->deferred[0]), "%s", sql);
+}
+
+bool store_pg_begin_deferred(const struct store *s)
+{
+    const struct store_pg *q = (const struct store_pg *)s;
+    return q->ndeferred > 0 && strncmp(q->deferred[0], "BEGIN", 5) == 0;
+}
+
+void store_pg_deferred_drop(struct store *s)
+{
+    pgc(s)->ndeferred = 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Execution */
+
+/* The mapped error of `res` (NULL: the connection's). */
+static enum store_rc fail(struct store *s, const PGresult *res)
+{
+    return store_pg_fail_result(s, res);
+}
+
+static bool result_ok(const PGresult *res)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* One statement, nothing deferred, prepared already or not to be: the plain calls. */
+static enum store_rc exec_one(struct store *s, const struct store_pg_op *op, struct stmt *e)
+{
+    struct store_pg *q = pgc(s);
+    const struct store_pg_params *p = op->p;
+    PGresult *res = NULL;
+    if (e) {
+        char name[16];
+        snprintf(name, sizeof(name), "a%u", e->index);
+        res = PQexecPrepared(q->conn, name, p ? p->n : 0, p ? p->values : NULL,
+                             p ? p->lengths : NULL, p ? p->formats : NULL, 1);
+    } else {
+        res = PQexecParams(q->conn, op->sql, p ? p->n : 0, NULL, p ? p->values : NULL,
+                           p ? p->lengths : NULL, p ? p->formats : NULL, 1);
+    }
+    if (!result_ok(res)) {
+        enum store_rc rc = fail(s, res);
+        PQclear(res);
+        return rc;
+    }
+    if (op->res_out) {
+        *op->res_out = res;
+    } else {
+        PQclear(res);
+    }
+    return STORE_OK;
+}
+
+/* What was sent in the pipeline, in order, to read the answers back. */
+struct sent {
+    enum {
+        SENT_DEFERRED,
+        SENT_PREPARE,
+        SENT_OP
+    } kind;
+
+    int op;         /* SENT_OP, SENT_PREPARE: the op's index */
+    struct stmt *e; /* SENT_PREPARE: the entry that becomes ready */
+};
+
+/* Reads the next statement's answer (one result, then the NULL that ends it). NULL when
+ * the connection broke. */
+static PGresult *next_answer(PGconn *conn)
+{
+    PGresult *res = PQgetResult(conn);
+    if (!res) {
+        return NULL;
+    }
+    PGresult *extra = NULL;
+    while ((extra = PQgetResult(conn)) != NULL) {
+        PQclear(extra); /* a statement of this engine answers once */
+    }
+    return res;
+}
+
+enum store_rc store_pg_exec_n(struct store *s, const struct store_pg_op *ops, int n)
+{
+    struct store_pg *q = pgc(s);
+    struct stmt *entries[STORE_PG_OPS_MAX];
+    if (n < 1 || n > STORE_PG_OPS_MAX) {
+        abort(); /* a caller of this file with too many statements: a bug */
+    }
+    int messages = q->ndeferred;
+    for (int i = 0; i < n; i++) {
+        if (ops[i].res_out) {
+            *ops[i].res_out = NULL;
+        }
+        entries[i] = ops[i].is_once ? NULL : stmt_of(q, ops[i].sql);
+        messages += 1 + (entries[i] && !entries[i]->is_ready);
+    }
+    if (messages == 1) {
+        return exec_one(s, &ops[0], entries[0]);
+    }
+
+    struct sent sent[STORE_PG_DEFERRED_MAX + 2 * STORE_PG_OPS_MAX];
+    int nsent = 0;
+    bool is_sent = PQenterPipelineMode(q->conn) == 1;
+    for (int i = 0; is_sent && i < q->ndeferred; i++) {
+        is_sent = PQsendQueryParams(q->conn, q->deferred[i], 0, NULL, NULL, NULL, NULL, 1) == 1;
+        sent[nsent++] = (struct sent){.kind = SENT_DEFERRED};
+    }
+    for (int i = 0; is_sent && i < n; i++) {
+        const struct store_pg_params *p = ops[i].p;
+        struct stmt *e = entries[i];
+        char name[16];
+        if (e) {
+            snprintf(name, sizeof(name), "a%u", e->index);
+        }
+        if (e && !e->is_ready) {
+            is_sent = PQsendPrepare(q->conn, name, ops[i].sql, p ? p->n : 0, NULL) == 1;
+            sent[nsent++] = (struct sent){.kind = SENT_PREPARE, .op = i, .e = e};
+        }
+        if (is_sent && e) {
+            is_sent = PQsendQueryPrepared(q->conn, name, p ? p->n : 0, p ? p->values : NULL,
+                                          p ? p->lengths : NULL, p ? p->formats : NULL, 1) == 1;
+        } else if (is_sent) {
+            is_sent =
+                PQsendQueryParams(q->conn, ops[i].sql, p ? p->n : 0, NULL, p ? p->values : NULL,
+                                  p ? p->lengths : NULL, p ? p->formats : NULL, 1) == 1;
+        }
+        sent[nsent++] = (struct sent){.kind = SENT_OP, .op = i};
+    }
+    q->ndeferred = 0; /* sent (or lost with the connection) */
+    if (is_sent) {
+        is_sent = PQpipelineSync(q->conn) == 1;
+    }
+    if (!is_sent) {
+        enum store_rc rc = fail(s, NULL);
+        PQexitPipelineMode(q->conn);
+        return rc;
+    }
+
+    /* The answers, in order: the first failure is the operation's; the statements after it
+     * answer PGRES_PIPELINE_ABORTED. */
+    enum store_rc rc = STORE_OK;
+    bool is_broken = false;
+    for (int k = 0; k < nsent && !is_broken; k++) {
+        PGresult *res = next_answer(q->conn);
+        if (!res) {
+            is_broken = true;
+            if (rc == STORE_OK) {
+                rc = fail(s, NULL);
+            }
+            break;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_ABORTED) {
+            PQclear(res);
+            continue;
+        }
+        if (!result_ok(res)) {
+            if (rc == STORE_OK) {
+                rc = fail(s, res);
+            }
+            PQclear(res);
+            continue;
+        }
+        if (sent[k].kind == SENT_PREPARE) {
+            sent[k].e->is_ready = true;
+        }
+        if (sent[k].kind == SENT_OP && ops[sent[k].op].res_out) {
+            *ops[sent[k].op].res_out = res;
+        } else {
+            PQclear(res);
+        }
+    }
+    if (!is_broken) {
+        PGresult *sync = PQgetResult(q->conn); /* PGRES_PIPELINE_SYNC */
+        if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+            is_broken = true;
+            if (rc == STORE_OK) {
+                rc = fail(s, sync);
+            }
+        }
+        PQclear(sync);
+    }
+    if (PQexitPipelineMode(q->conn) != 1 && rc == STORE_OK) {
+        rc = fail(s, NULL);
+    }
+    if (rc != STORE_OK) {
+        for (int i = 0; i < n; i++) {
+            if (ops[i].res_out) {
+                PQclear(*ops[i].res_out);
+                *ops[i].res_out = NULL;
+            }
+        }
+    }
+    return rc;
+}
