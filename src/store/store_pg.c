@@ -643,8 +643,7 @@ enum store_rc store_pg_lock_coll(struct store *s, uint64_t id)
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, id);
     PGresult *res = NULL;
-    enum store_rc rc =
-        store_pg_exec(s, "SELECT 1 FROM collections WHERE id = $1 FOR NO KEY UPDATE", &p, &res);
+    enum store_rc rc = store_pg_exec(s, STORE_PG_LOCK_SQL, &p, &res);
     if (rc == STORE_OK && PQntuples(res) == 0) {
         rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }

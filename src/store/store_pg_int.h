@@ -138,6 +138,10 @@ void store_pg_col_bytes(const PGresult *res, int row, int col, void *out, size_t
  * in *modseq_out (may be NULL). STORE_NOTFOUND when the collection does not exist. */
 enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out);
 
+/* store_pg_lock_coll's statement, for the operations that send it with their write in one
+ * round trip (store_pg_exec_n). */
+#define STORE_PG_LOCK_SQL "SELECT 1 FROM collections WHERE id = $1 FOR NO KEY UPDATE"
+
 /* Takes collection `id`'s row lock (FOR NO KEY UPDATE, the lock store_pg_bump takes) to the
  * end of the transaction: the first step of every write to the collection or its members, so
  * that all writers lock a collection before its items. STORE_NOTFOUND when it does not exist. */
