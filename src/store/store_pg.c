@@ -426,7 +426,7 @@ static enum store_rc store_pg_begin_write(struct store *s)
 static enum store_rc store_pg_commit(struct store *s)
 {
     bool is_empty = store_pg_begin_deferred(s);
-    store_pg_deferred_drop(s);
+    store_pg_txn_end(s);
     PGresult *res = is_empty ? NULL : PQexec(pgc(s)->conn, "COMMIT");
     enum store_rc rc = STORE_OK;
     if (is_empty) {
@@ -445,7 +445,7 @@ static enum store_rc store_pg_commit(struct store *s)
 static enum store_rc store_pg_rollback(struct store *s)
 {
     enum store_rc rc = STORE_OK;
-    store_pg_deferred_drop(s);
+    store_pg_txn_end(s);
     if (store_pg_in_txn(s)) {
         rc = exec_script(s, "ROLLBACK");
     }

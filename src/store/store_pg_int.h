@@ -108,8 +108,16 @@ enum store_rc store_pg_exec_n(struct store *s, const struct store_pg_op *ops, in
 void store_pg_defer(struct store *s, const char *sql);
 /* The queued statements begin with a BEGIN: the transaction is open on this side only. */
 bool store_pg_begin_deferred(const struct store *s);
-/* Forgets the queued statements (a transaction's end, which closes its cursors). */
-void store_pg_deferred_drop(struct store *s);
+/* A transaction's end: forgets the queued statements (the end closes its cursors) and the
+ * answers kept for repeats (store_pg_exec_snap). */
+void store_pg_txn_end(struct store *s);
+/* store_pg_exec() for a plain SELECT of the tables (no function whose value changes within a
+ * transaction, no session state): in a read transaction, a repeat with the same parameters
+ * is answered from the first answer (store_pg_stmt.c); elsewhere store_pg_exec(). */
+enum store_rc store_pg_exec_snap(struct store *s,
+                                 const char *sql,
+                                 const struct store_pg_params *p,
+                                 PGresult **res_out);
 /* Frees the connection's table of prepared statements. */
 void store_pg_stmts_free(struct store_pg *q);
 /* Records the result's (or the connection's) error; the mapped store_rc (store_pg.c). */

@@ -81,7 +81,7 @@ static enum store_rc item_row(struct store *s,
 {
     PGresult *res = NULL;
     bool content = (flags & STORE_ITEM_CONTENT) != 0;
-    enum store_rc rc = store_pg_exec(s, sql, p, &res);
+    enum store_rc rc = store_pg_exec_snap(s, sql, p, &res);
     if (rc == STORE_OK && PQntuples(res) == 0) {
         rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such item");
     }

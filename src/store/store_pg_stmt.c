@@ -19,6 +19,14 @@
  * - Several statements of one operation go in one round trip (store_pg_exec_n), e.g. the
  *   collection row lock and the write that must follow it: the write still starts after the
  *   lock is held, so checks it makes see every write committed before.
+ * - Repeats within a read transaction (store_pg_exec_snap): a read transaction is one
+ *   snapshot (REPEATABLE READ READ ONLY) in which nothing changes, so a plain SELECT of the
+ *   tables answers the same rows every time it runs with the same parameters. The upper
+ *   layers look the same principal, collection or item up several times in one request (a
+ *   multiget once per href); the second and later lookups are answered from a copy of the
+ *   first answer, kept until the transaction ends (at most MEMO_MAX answers of at most
+ *   MEMO_BYTES of values each). Write transactions (READ COMMITTED: each statement its own
+ *   snapshot) and statements outside a transaction always go to the server.
  * Never included outside src/store. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,6 +41,16 @@
 enum {
     STMT_MAX = 512,    /* prepared statements of one connection; more go unprepared */
     STMT_SLOTS = 1024, /* hash slots (open addressing), twice STMT_MAX */
+    MEMO_MAX = 32,     /* answers kept in one read transaction */
+    MEMO_BYTES = 4096, /* values of one kept answer, at most (item content is not kept) */
+};
+
+/* An answer kept in a read transaction: the statement's number and its parameters (the
+ * key), and a copy of the result. */
+struct memo {
+    unsigned char *key;
+    size_t key_len;
+    PGresult *res;
 };
 
 struct stmt {
@@ -46,7 +64,18 @@ struct store_pg_stmts {
     int backend_pid; /* the server session the statements were prepared in */
     unsigned n;
     struct stmt slots[STMT_SLOTS];
+    unsigned nmemo;
+    struct memo memo[MEMO_MAX]; /* of the open read transaction */
 };
+
+static void memo_clear(struct store_pg_stmts *t)
+{
+    for (unsigned i = 0; i < t->nmemo; i++) {
+        free(t->memo[i].key);
+        PQclear(t->memo[i].res);
+    }
+    t->nmemo = 0;
+}
 
 /* FNV-1a of the text. */
 static uint64_t text_hash(const char *sql)
@@ -66,6 +95,7 @@ void store_pg_stmts_free(struct store_pg *q)
     for (size_t i = 0; i < STMT_SLOTS; i++) {
         free(q->stmts->slots[i].sql);
     }
+    memo_clear(q->stmts);
     free(q->stmts);
     q->stmts = NULL;
 }
@@ -127,9 +157,13 @@ bool store_pg_begin_deferred(const struct store *s)
     return q->ndeferred > 0 && strncmp(q->deferred[0], "BEGIN", 5) == 0;
 }
 
-void store_pg_deferred_drop(struct store *s)
+void store_pg_txn_end(struct store *s)
 {
-    pgc(s)->ndeferred = 0;
+    struct store_pg *q = pgc(s);
+    q->ndeferred = 0;
+    if (q->stmts) {
+        memo_clear(q->stmts);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -314,5 +348,99 @@ enum store_rc store_pg_exec_n(struct store *s, const struct store_pg_op *ops, in
             }
         }
     }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Repeats within a read transaction */
+
+/* A read transaction is open: its BEGIN queued, or sent and not a write's. */
+static bool is_reading(const struct store_pg *q)
+{
+    if (q->ndeferred > 0) {
+        return strstr(q->deferred[0], "READ ONLY") != NULL;
+    }
+    return !q->writing && PQtransactionStatus(q->conn) == PQTRANS_INTRANS;
+}
+
+/* The statement's number and every parameter (length, or -1 for NULL, format, bytes) in
+ * one malloc'd key. */
+static unsigned char *memo_key(const struct stmt *e, const struct store_pg_params *p, size_t *n_out)
+{
+    size_t n = sizeof(e->index);
+    int np = p ? p->n : 0;
+    for (int i = 0; i < np; i++) {
+        n += 2 * sizeof(int) +
+             (p->values[i] ? (p->formats[i] ? (size_t)p->lengths[i] : strlen(p->values[i])) : 0);
+    }
+    unsigned char *key = malloc(n);
+    if (!key) {
+        abort();
+    }
+    size_t at = 0;
+    memcpy(key, &e->index, sizeof(e->index));
+    at += sizeof(e->index);
+    for (int i = 0; i < np; i++) {
+        int len = !p->values[i] ? -1 : p->formats[i] ? p->lengths[i] : (int)strlen(p->values[i]);
+        memcpy(key + at, &len, sizeof(len));
+        at += sizeof(len);
+        memcpy(key + at, &p->formats[i], sizeof(int));
+        at += sizeof(int);
+        if (len > 0) {
+            memcpy(key + at, p->values[i], (size_t)len);
+            at += (size_t)len;
+        }
+    }
+    *n_out = n;
+    return key;
+}
+
+static PGresult *copy_result(const PGresult *res)
+{
+    PGresult *c = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+    if (!c) {
+        abort();
+    }
+    return c;
+}
+
+/* The values of `res` fit MEMO_BYTES. */
+static bool is_small(const PGresult *res)
+{
+    size_t n = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int c = 0; c < PQnfields(res); c++) {
+            n += (size_t)PQgetlength(res, r, c);
+        }
+    }
+    return n <= MEMO_BYTES;
+}
+
+enum store_rc store_pg_exec_snap(struct store *s,
+                                 const char *sql,
+                                 const struct store_pg_params *p,
+                                 PGresult **res_out)
+{
+    struct store_pg *q = pgc(s);
+    struct stmt *e = is_reading(q) ? stmt_of(q, sql) : NULL;
+    if (!e) {
+        return store_pg_exec(s, sql, p, res_out);
+    }
+    struct store_pg_stmts *t = q->stmts;
+    size_t key_len = 0;
+    unsigned char *key = memo_key(e, p, &key_len);
+    for (unsigned i = 0; i < t->nmemo; i++) {
+        if (t->memo[i].key_len == key_len && memcmp(t->memo[i].key, key, key_len) == 0) {
+            free(key);
+            *res_out = copy_result(t->memo[i].res);
+            return STORE_OK;
+        }
+    }
+    enum store_rc rc = store_pg_exec(s, sql, p, res_out);
+    if (rc == STORE_OK && t == q->stmts && t->nmemo < MEMO_MAX && is_small(*res_out)) {
+        t->memo[t->nmemo++] = (struct memo){key, key_len, copy_result(*res_out)};
+        key = NULL;
+    }
+    free(key);
     return rc;
 }

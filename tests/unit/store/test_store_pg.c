@@ -1576,6 +1576,58 @@ static void test_pg_statements_are_prepared_once_and_begin_rides_with_the_first(
     store_close(&s);
 }
 
+/* A repeat within a read transaction is answered from the first answer (store_pg_exec_snap):
+ * the clock the server read for the first stands for the second; after the transaction, and
+ * in a write transaction (each statement its own snapshot), the server answers again. */
+static void pause_2ms(void)
+{
+    struct timespec pause = {0, 2000000};
+    nanosleep(&pause, NULL);
+}
+
+static const char *clock_text(struct store *s, struct arena *a)
+{
+    PGresult *res = NULL;
+    assert_int_equal(store_pg_exec_snap(s, "SELECT clock_timestamp()::text", NULL, &res), STORE_OK);
+    const char *v = store_pg_col_text(res, 0, 0, a);
+    PQclear(res);
+    return v;
+}
+
+static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "rs-rea");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    const char *first = clock_text(s, a);
+    pause_2ms();
+    assert_string_equal(clock_text(s, a), first);
+    struct store_principal got;
+    assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
+    assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
+    assert_true(got.id == p.id && got.home_id == p.home_id);
+    assert_string_equal(got.pwhash, "h");
+    assert_int_equal(store_commit(s), STORE_OK);
+    pause_2ms();
+    assert_string_not_equal(clock_text(s, a), first); /* no transaction */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    const char *second = clock_text(s, a);
+    assert_string_not_equal(second, first);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    const char *w = clock_text(s, a);
+    pause_2ms();
+    assert_string_not_equal(clock_text(s, a), w);
+    assert_int_equal(store_principal_set_pwhash(s, "rs-rea", "h2"), STORE_OK);
+    assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
+    assert_string_equal(got.pwhash, "h2");
+    assert_int_equal(store_commit(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -1606,6 +1658,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_listing_cursors_match_the_full_rows),
         cmocka_unit_test(test_pg_imip_outbox_queue_try_retry_list),
         cmocka_unit_test(test_pg_statements_are_prepared_once_and_begin_rides_with_the_first),
+        cmocka_unit_test(test_pg_read_transaction_answers_a_repeat_from_the_first_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
