@@ -111,6 +111,8 @@ bool store_pg_begin_deferred(const struct store *s);
 /* A transaction's end: forgets the queued statements (the end closes its cursors) and the
  * answers kept for repeats (store_pg_exec_snap). */
 void store_pg_txn_end(struct store *s);
+/* A read transaction is open (its BEGIN queued, or sent and not a write's). */
+bool store_pg_is_reading(const struct store *s);
 /* store_pg_exec() for a plain SELECT of the tables (no function whose value changes within a
  * transaction, no session state): in a read transaction, a repeat with the same parameters
  * is answered from the first answer (store_pg_stmt.c); elsewhere store_pg_exec(). */

@@ -105,6 +105,14 @@ static enum store_rc item_row(struct store *s,
     return rc;
 }
 
+/* Whether GET_SQL reads the content ($3): when asked, and always in a read transaction,
+ * where a lookup of an item's metadata is usually followed by one of its content (a
+ * multiget, a GET): both are then answered by the one statement (store_pg_exec_snap). */
+static int64_t content_wanted(struct store *s, enum store_item_flags flags)
+{
+    return (flags & STORE_ITEM_CONTENT) || store_pg_is_reading(s) ? 1 : 0;
+}
+
 #define GET_SQL(where)                                                                       \
   "SELECT " ITEM_COLS ", CASE WHEN $3::int = 1 THEN (SELECT data FROM item_content c WHERE " \
   "c.id = items.id) END FROM items WHERE " where
@@ -119,7 +127,7 @@ enum store_rc store_pg_item_get(struct store *s,
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, coll);
     store_pg_p_text(&p, name);
-    store_pg_p_i64(&p, (flags & STORE_ITEM_CONTENT) ? 1 : 0);
+    store_pg_p_i64(&p, content_wanted(s, flags));
     return item_row(s, GET_SQL("coll = $1 AND name = $2"), &p, flags, arena, out);
 }
 
@@ -133,7 +141,7 @@ enum store_rc store_pg_item_get_by_id(struct store *s,
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, coll);
     store_pg_p_u64(&p, id);
-    store_pg_p_i64(&p, (flags & STORE_ITEM_CONTENT) ? 1 : 0);
+    store_pg_p_i64(&p, content_wanted(s, flags));
     return item_row(s, GET_SQL("id = $2 AND coll = $1"), &p, flags, arena, out);
 }
 

@@ -354,7 +354,6 @@ enum store_rc store_pg_exec_n(struct store *s, const struct store_pg_op *ops, in
 /* ---------------------------------------------------------------------------------------- */
 /* Repeats within a read transaction */
 
-/* A read transaction is open: its BEGIN queued, or sent and not a write's. */
 static bool is_reading(const struct store_pg *q)
 {
     if (q->ndeferred > 0) {
@@ -414,6 +413,11 @@ static bool is_small(const PGresult *res)
         }
     }
     return n <= MEMO_BYTES;
+}
+
+bool store_pg_is_reading(const struct store *s)
+{
+    return is_reading((const struct store_pg *)s);
 }
 
 enum store_rc store_pg_exec_snap(struct store *s,

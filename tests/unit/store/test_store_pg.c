@@ -1623,7 +1623,24 @@ static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void
     assert_int_equal(store_principal_set_pwhash(s, "rs-rea", "h2"), STORE_OK);
     assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
     assert_string_equal(got.pwhash, "h2");
+    struct store_coll c;
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    struct store_item_in in = cal_item("BEGIN:VCALENDAR", "u-rs");
+    assert_int_equal(store_item_put(s, c.id, "x.ics", &in, a, NULL, NULL), STORE_OK);
     assert_int_equal(store_commit(s), STORE_OK);
+
+    /* in a read transaction the metadata lookup fetches the content too, for the lookup of
+     * the content that usually follows: each answers what it was asked */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    struct store_item meta, full;
+    assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_META, a, &meta), STORE_OK);
+    assert_null(meta.content);
+    assert_int_equal(meta.size, in.size);
+    assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_CONTENT, a, &full), STORE_OK);
+    assert_int_equal(full.size, in.size);
+    assert_memory_equal(full.content, in.content, in.size);
+    assert_true(full.id == meta.id && full.modseq == meta.modseq);
+    assert_int_equal(store_rollback(s), STORE_OK);
     arena_destroy(&a);
     store_close(&s);
 }
