@@ -13,7 +13,7 @@ and every PQpipelineSync, so a pipeline of several statements counts once.
 Operations: PUT of a new event, PUT replacing it, GET, PROPFIND Depth 1 of the calendar
 (--reps events in it), initial and incremental (one change) sync-collection REPORT, DELETE,
 and an ActiveSync Sync with GetChanges and nothing new (after Provision, FolderSync, Sync
-key 0 and the initial download).
+key 0 and the initial download), and a calendar-multiget of the --reps events.
 
 usage: pg_roundtrips.py ALMANACD ALMANAC [--reps 20] [--show OP]
 Prints a markdown table and one JSON line."""
@@ -179,6 +179,15 @@ def main():
                 st, _ = request(port, "PROPFIND", CAL, pf, {"Depth": "1"})
                 assert st == 207, st
             measure("PROPFIND Depth 1 (%d events)" % (a.reps + 1), propfind)
+
+            hrefs = "".join("<D:href>%se%d.ics</D:href>" % (CAL, i) for i in range(a.reps))
+            mg = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop><D:getetag/>'
+                  '<C:calendar-data/></D:prop>%s</C:calendar-multiget>' % (D, hrefs))
+
+            def multiget(i):
+                st, data = request(port, "REPORT", CAL, mg, {"Depth": "1"})
+                assert st == 207 and data.count(b"BEGIN:VEVENT") == a.reps, st
+            measure("calendar-multiget of %d events" % a.reps, multiget)
 
             def sync_body(token=""):
                 return ('<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>'
