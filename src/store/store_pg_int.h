@@ -120,6 +120,19 @@ enum store_rc store_pg_exec_snap(struct store *s,
                                  const char *sql,
                                  const struct store_pg_params *p,
                                  PGresult **res_out);
+/* store_pg_exec_snap(), and in a read transaction the answer to `also_sql` over `also_p`
+ * fetched in the same round trip and kept for its repeat (also_sql: a statement of the same
+ * kind, which the caller's caller usually sends next). */
+enum store_rc store_pg_exec_snap_also(struct store *s,
+                                      const char *sql,
+                                      const struct store_pg_params *p,
+                                      PGresult **res_out,
+                                      const char *also_sql,
+                                      const struct store_pg_params *also_p);
+/* The lookup of an item by name (store_pg_item.c), its parameters for `coll` and `name` as
+ * store_pg_item_get makes them in a read transaction: for store_pg_exec_snap_also. */
+extern const char store_pg_item_by_name_sql[];
+void store_pg_item_by_name_params(struct store_pg_params *p, uint64_t coll, const char *name);
 /* Frees the connection's table of prepared statements. */
 void store_pg_stmts_free(struct store_pg *q);
 /* Records the result's (or the connection's) error; the mapped store_rc (store_pg.c). */

@@ -117,6 +117,15 @@ static int64_t content_wanted(struct store *s, enum store_item_flags flags)
   "SELECT " ITEM_COLS ", CASE WHEN $3::int = 1 THEN (SELECT data FROM item_content c WHERE " \
   "c.id = items.id) END FROM items WHERE " where
 
+const char store_pg_item_by_name_sql[] = GET_SQL("coll = $1 AND name = $2");
+
+void store_pg_item_by_name_params(struct store_pg_params *p, uint64_t coll, const char *name)
+{
+    store_pg_p_u64(p, coll);
+    store_pg_p_text(p, name);
+    store_pg_p_i64(p, 1); /* content_wanted() in a read transaction */
+}
+
 enum store_rc store_pg_item_get(struct store *s,
                                 uint64_t coll,
                                 const char *name,
@@ -128,7 +137,7 @@ enum store_rc store_pg_item_get(struct store *s,
     store_pg_p_u64(&p, coll);
     store_pg_p_text(&p, name);
     store_pg_p_i64(&p, content_wanted(s, flags));
-    return item_row(s, GET_SQL("coll = $1 AND name = $2"), &p, flags, arena, out);
+    return item_row(s, store_pg_item_by_name_sql, &p, flags, arena, out);
 }
 
 enum store_rc store_pg_item_get_by_id(struct store *s,

@@ -24,9 +24,11 @@
  *   tables answers the same rows every time it runs with the same parameters. The upper
  *   layers look the same principal, collection or item up several times in one request (a
  *   multiget once per href); the second and later lookups are answered from a copy of the
- *   first answer, kept until the transaction ends (at most MEMO_MAX answers of at most
- *   MEMO_BYTES of values each). Write transactions (READ COMMITTED: each statement its own
- *   snapshot) and statements outside a transaction always go to the server.
+ *   first answer, kept until the transaction ends (at most MEMO_MAX answers, the least
+ *   recently used forgotten first, of at most MEMO_BYTES of values each). Write transactions (READ
+ * COMMITTED: each statement its own snapshot) and statements outside a transaction always go to the
+ * server. A lookup may bring the answer of the lookup that usually follows it in the same round
+ * trip (store_pg_exec_snap_also): a path's last segment looked up as a collection, then as an item.
  * Never included outside src/store. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,6 +53,7 @@ struct memo {
     unsigned char *key;
     size_t key_len;
     PGresult *res;
+    uint64_t used; /* when last used (the table's clock): the least recent goes first */
 };
 
 struct stmt {
@@ -65,6 +68,7 @@ struct store_pg_stmts {
     unsigned n;
     struct stmt slots[STMT_SLOTS];
     unsigned nmemo;
+    uint64_t clock;
     struct memo memo[MEMO_MAX]; /* of the open read transaction */
 };
 
@@ -420,31 +424,94 @@ bool store_pg_is_reading(const struct store *s)
     return is_reading((const struct store_pg *)s);
 }
 
+/* The kept answer of `key` (now the most recently used), or NULL. */
+static const PGresult *memo_find(struct store_pg_stmts *t, const unsigned char *key, size_t n)
+{
+    for (unsigned i = 0; i < t->nmemo; i++) {
+        if (t->memo[i].key_len == n && memcmp(t->memo[i].key, key, n) == 0) {
+            t->memo[i].used = ++t->clock;
+            return t->memo[i].res;
+        }
+    }
+    return NULL;
+}
+
+/* Keeps a copy of `res` under `key` (taken) when it is small, in place of the least recently
+ * used answer when MEMO_MAX are kept (a multiget keeps its principal and collection, used for
+ * every href, and forgets the hrefs' answers). */
+static void memo_keep(struct store_pg_stmts *t, unsigned char *key, size_t n, const PGresult *res)
+{
+    if (!is_small(res) || memo_find(t, key, n)) {
+        free(key);
+        return;
+    }
+    unsigned at = t->nmemo;
+    if (at == MEMO_MAX) {
+        at = 0;
+        for (unsigned i = 1; i < MEMO_MAX; i++) {
+            at = t->memo[i].used < t->memo[at].used ? i : at;
+        }
+        free(t->memo[at].key);
+        PQclear(t->memo[at].res);
+    } else {
+        t->nmemo++;
+    }
+    t->memo[at] = (struct memo){key, n, copy_result(res), ++t->clock};
+}
+
 enum store_rc store_pg_exec_snap(struct store *s,
                                  const char *sql,
                                  const struct store_pg_params *p,
                                  PGresult **res_out)
+{
+    return store_pg_exec_snap_also(s, sql, p, res_out, NULL, NULL);
+}
+
+enum store_rc store_pg_exec_snap_also(struct store *s,
+                                      const char *sql,
+                                      const struct store_pg_params *p,
+                                      PGresult **res_out,
+                                      const char *also_sql,
+                                      const struct store_pg_params *also_p)
 {
     struct store_pg *q = pgc(s);
     struct stmt *e = is_reading(q) ? stmt_of(q, sql) : NULL;
     if (!e) {
         return store_pg_exec(s, sql, p, res_out);
     }
-    struct store_pg_stmts *t = q->stmts;
     size_t key_len = 0;
     unsigned char *key = memo_key(e, p, &key_len);
-    for (unsigned i = 0; i < t->nmemo; i++) {
-        if (t->memo[i].key_len == key_len && memcmp(t->memo[i].key, key, key_len) == 0) {
-            free(key);
-            *res_out = copy_result(t->memo[i].res);
-            return STORE_OK;
+    const PGresult *kept = memo_find(q->stmts, key, key_len);
+    if (kept) {
+        free(key);
+        *res_out = copy_result(kept);
+        return STORE_OK;
+    }
+    /* the other statement in the same round trip, unless its answer is kept already */
+    struct stmt *also = also_sql ? stmt_of(q, also_sql) : NULL;
+    size_t also_len = 0;
+    unsigned char *also_key = also ? memo_key(also, also_p, &also_len) : NULL;
+    if (also_key && memo_find(q->stmts, also_key, also_len)) {
+        free(also_key);
+        also_key = NULL;
+    }
+    PGresult *also_res = NULL;
+    const struct store_pg_op ops[] = {
+        {.sql = sql, .p = p, .res_out = res_out},
+        {.sql = also_sql, .p = also_p, .res_out = &also_res},
+    };
+    struct store_pg_stmts *t = q->stmts;
+    enum store_rc rc = store_pg_exec_n(s, ops, also_key ? 2 : 1);
+    if (rc == STORE_OK && t == q->stmts) {
+        memo_keep(t, key, key_len, *res_out);
+        key = NULL;
+        if (also_key) {
+            memo_keep(t, also_key, also_len, also_res);
+            also_key = NULL;
         }
     }
-    enum store_rc rc = store_pg_exec(s, sql, p, res_out);
-    if (rc == STORE_OK && t == q->stmts && t->nmemo < MEMO_MAX && is_small(*res_out)) {
-        t->memo[t->nmemo++] = (struct memo){key, key_len, copy_result(*res_out)};
-        key = NULL;
-    }
+    PQclear(also_res);
     free(key);
+    free(also_key);
     return rc;
 }

@@ -1641,6 +1641,25 @@ static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void
     assert_memory_equal(full.content, in.content, in.size);
     assert_true(full.id == meta.id && full.modseq == meta.modseq);
     assert_int_equal(store_rollback(s), STORE_OK);
+
+    /* a collection lookup of a path's last segment brings the item's answer along; more
+     * lookups than answers kept (32) forget the least recently used and stay right */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    struct store_coll none;
+    assert_int_equal(store_coll_lookup(s, c.id, "x.ics", a, &none), STORE_NOTFOUND);
+    assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_CONTENT, a, &full), STORE_OK);
+    assert_memory_equal(full.content, in.content, in.size);
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "n%d.ics", i);
+        assert_int_equal(store_coll_lookup(s, c.id, name, a, &none), STORE_NOTFOUND);
+        assert_int_equal(store_item_get(s, c.id, name, STORE_ITEM_META, a, &meta), STORE_NOTFOUND);
+        assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
+        assert_string_equal(got.pwhash, "h2");
+    }
+    assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_META, a, &meta), STORE_OK);
+    assert_true(meta.id == full.id && meta.content == NULL);
+    assert_int_equal(store_rollback(s), STORE_OK);
     arena_destroy(&a);
     store_close(&s);
 }
