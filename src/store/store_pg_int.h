@@ -129,6 +129,12 @@ enum store_rc store_pg_exec_snap_also(struct store *s,
                                       PGresult **res_out,
                                       const char *also_sql,
                                       const struct store_pg_params *also_p);
+/* In a read transaction, keeps a copy of `res` as the answer to `sql` over `p` (the same
+ * rows the server would answer in this snapshot: the caller's to make sure). */
+void store_pg_keep_answer(struct store *s,
+                          const char *sql,
+                          const struct store_pg_params *p,
+                          const PGresult *res);
 /* The lookup of an item by name (store_pg_item.c), its parameters for `coll` and `name` as
  * store_pg_item_get makes them in a read transaction: for store_pg_exec_snap_also. */
 extern const char store_pg_item_by_name_sql[];

@@ -515,3 +515,17 @@ enum store_rc store_pg_exec_snap_also(struct store *s,
     free(also_key);
     return rc;
 }
+
+void store_pg_keep_answer(struct store *s,
+                          const char *sql,
+                          const struct store_pg_params *p,
+                          const PGresult *res)
+{
+    struct store_pg *q = pgc(s);
+    struct stmt *e = is_reading(q) ? stmt_of(q, sql) : NULL;
+    if (e) {
+        size_t key_len = 0;
+        unsigned char *key = memo_key(e, p, &key_len);
+        memo_keep(q->stmts, key, key_len, res);
+    }
+}

@@ -1659,6 +1659,19 @@ static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void
     }
     assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_META, a, &meta), STORE_OK);
     assert_true(meta.id == full.id && meta.content == NULL);
+
+    /* a range cursor's row brings the item's content for the lookup by name that follows */
+    struct store_cursor *r = NULL;
+    assert_int_equal(store_items_in_range_open(s, c.id, 0, 5000, STORE_RANGE_SPAN, &r), STORE_OK);
+    struct store_item row;
+    assert_int_equal(store_cursor_next_item(r, &row), STORE_OK);
+    assert_string_equal(row.name, "x.ics");
+    assert_int_equal(store_item_get(s, c.id, row.name, STORE_ITEM_CONTENT, a, &full), STORE_OK);
+    assert_int_equal(full.size, in.size);
+    assert_memory_equal(full.content, in.content, in.size);
+    assert_true(full.id == row.id && full.cal.dtend_utc == 4000);
+    assert_int_equal(store_cursor_next_item(r, &row), STORE_NOTFOUND);
+    store_cursor_close(&r);
     assert_int_equal(store_rollback(s), STORE_OK);
     arena_destroy(&a);
     store_close(&s);
