@@ -13,7 +13,8 @@ and every PQpipelineSync, so a pipeline of several statements counts once.
 Operations: PUT of a new event, PUT replacing it, GET, PROPFIND Depth 1 of the calendar
 (--reps events in it), initial and incremental (one change) sync-collection REPORT, DELETE,
 and an ActiveSync Sync with GetChanges and nothing new (after Provision, FolderSync, Sync
-key 0 and the initial download), and a calendar-multiget of the --reps events.
+key 0 and the initial download), a calendar-multiget of the --reps events and a
+free-busy-query of the month they are in.
 
 usage: pg_roundtrips.py ALMANACD ALMANAC [--reps 20] [--show OP]
 Prints a markdown table and one JSON line."""
@@ -188,6 +189,14 @@ def main():
                 st, data = request(port, "REPORT", CAL, mg, {"Depth": "1"})
                 assert st == 207 and data.count(b"BEGIN:VEVENT") == a.reps, st
             measure("calendar-multiget of %d events" % a.reps, multiget)
+
+            fb = ('<?xml version="1.0"?><C:free-busy-query %s><C:time-range '
+                  'start="20260301T000000Z" end="20260401T000000Z"/></C:free-busy-query>' % D)
+
+            def freebusy(i):
+                st, data = request(port, "REPORT", CAL, fb, {"Depth": "1"})
+                assert st == 200 and b"FREEBUSY" in data, st
+            measure("free-busy-query of a month (%d events in it)" % (a.reps + 1), freebusy)
 
             def sync_body(token=""):
                 return ('<?xml version="1.0"?><D:sync-collection xmlns:D="DAV:"><D:sync-token>'
