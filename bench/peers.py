@@ -7,7 +7,8 @@ a one-month time-range calendar-query. Median of RUNS, peak RSS (VmHWM) of each 
 restart and the query phase, and each peer's time as a multiple of almanacd's.
 
 usage: peers.py ALMANACD ALMANAC [--events N] [--runs R]
-                [--servers almanac,cyrus,radicale,xandikos]
+                [--servers almanac,almanac-pg,cyrus,radicale,xandikos]
+almanac-pg: almanacd on a private PostgreSQL 15 cluster (issue #10), beside almanac on SQLite.
 Prints a markdown table and one JSON line per server."""
 
 import argparse
@@ -267,23 +268,44 @@ class Target:
 
 
 class Almanac(Target):
-    def __init__(self, work, almanacd, almanac):
-        super().__init__("almanacd", work)
+    def __init__(self, work, almanacd, almanac, name="almanacd", store=None):
+        super().__init__(name, work)
         self.bin = almanacd
-        data = os.path.join(work, "data")
-        subprocess.run([almanac, "--data", data, "user", "add", "bench", "--password-stdin"],
+        self.store_args = ["--store", store] if store else ["--data", os.path.join(work, "data")]
+        subprocess.run([almanac, *self.store_args, "user", "add", "bench", "--password-stdin"],
                        input="bench-pw\n", text=True, check=True, capture_output=True)
-        subprocess.run([almanac, "--data", data, "calendar", "add", "bench", "cal"], check=True)
-        self.data = data
+        subprocess.run([almanac, *self.store_args, "calendar", "add", "bench", "cal"], check=True)
         self.cal = "/calendars/bench/cal/"
         self.auth = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-pw").decode()}
 
     def start(self):
         self.port = free_port()
-        self.proc = subprocess.Popen([self.bin, "--data", self.data, "--listen",
+        self.proc = subprocess.Popen([self.bin, *self.store_args, "--listen",
                                       "127.0.0.1:%d" % self.port, "--log-level", "warn"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc)
+
+
+class AlmanacPg(Almanac):
+    """almanacd on the PostgreSQL store (issue #10): a private PostgreSQL 15 cluster of
+    tests/integration/pgcluster.py on a Unix socket, started here and kept across almanacd's
+    restarts, with fsync and full_page_writes on (the test cluster turns them off) so that a
+    PUT is as durable as on SQLite (the engine sets synchronous_commit = on). Its peak RSS is
+    almanacd's alone (the database's processes are not counted)."""
+    def __init__(self, work, almanacd, almanac):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                        "tests", "integration"))
+        from pgcluster import PgCluster
+        self.pg = PgCluster(settings={"fsync": "on", "full_page_writes": "on",
+                                      "shared_buffers": "128MB"}).start()
+        try:
+            super().__init__(work, almanacd, almanac, name="almanacd-pg", store=self.pg.uri())
+        except Exception:
+            self.pg.stop()
+            raise
+
+    def close(self):
+        self.pg.stop()
 
 
 class Radicale(Target):
@@ -828,6 +850,8 @@ def main():
         try:
             if name == "almanac":
                 t = Almanac(work, a.almanacd, a.almanac)
+            elif name == "almanac-pg":
+                t = AlmanacPg(work, a.almanacd, a.almanac)
             elif name == "radicale":
                 t = Radicale(work)
             elif name == "xandikos":
@@ -841,6 +865,8 @@ def main():
                 r = run_target(t, events, a.runs, a.procs, a.seed_peers)
             finally:
                 t.stop()
+                if hasattr(t, "close"):
+                    t.close()
             print(json.dumps(r), flush=True)
             results.append(r)
         finally:

@@ -121,7 +121,7 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
  * while the connection is being opened (migrations, session settings), nor a cursor's CLOSE
  * (whose failure nobody sees: SQLite's finalize is no point either). */
 #if ALMANAC_FAULTS
-static enum store_rc fault_point(struct store *s, const char *sql)
+enum store_rc store_pg_fault_point(struct store *s, const char *sql)
 {
     enum store_fault_err err = STORE_FAULT_IO;
     if (!atomic_load_explicit(&store_fault_on, memory_order_relaxed) || pgc(s)->opening ||
@@ -144,9 +144,12 @@ static enum store_rc fault_point(struct store *s, const char *sql)
     s->injected = false;
     return STORE_IO;
 }
-#else
-#  define fault_point(s, sql) ((void)(s), (void)(sql), STORE_OK)
 #endif
+
+enum store_rc store_pg_fail_result(struct store *s, const PGresult *res)
+{
+    return fail_result(s, res);
+}
 
 static void param(struct store_pg_params *p, const char *v, int len, int format)
 {
@@ -195,25 +198,11 @@ void store_pg_p_bound(struct store_pg_params *p, int64_t v)
     }
 }
 
+/* Prepared on first use, sent with what is queued (store_pg_stmt.c). */
 enum store_rc
 store_pg_exec(struct store *s, const char *sql, const struct store_pg_params *p, PGresult **res_out)
 {
-    *res_out = NULL;
-    enum store_rc fault = fault_point(s, sql);
-    if (fault != STORE_OK) {
-        return fault;
-    }
-    PGresult *res =
-        PQexecParams(pgc(s)->conn, sql, p ? p->n : 0, NULL, p ? p->values : NULL,
-                     p ? p->lengths : NULL, p ? p->formats : NULL, 1 /* binary results */);
-    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        enum store_rc rc = fail_result(s, res);
-        PQclear(res);
-        return rc;
-    }
-    *res_out = res;
-    return STORE_OK;
+    return store_pg_exec_n(s, &(struct store_pg_op){.sql = sql, .p = p, .res_out = res_out}, 1);
 }
 
 enum store_rc store_pg_run(struct store *s,
@@ -414,6 +403,7 @@ static void pg_free(struct store *s)
         return;
     }
     PQfinish(pgc(s)->conn);
+    store_pg_stmts_free(pgc(s));
     store_db_changes_free(s);
     free(pgc(s));
 }
@@ -509,12 +499,16 @@ static void store_pg_close(struct store **sp)
 /* ---------------------------------------------------------------------------------------- */
 /* Transactions */
 
-/* A broken connection (PQTRANS_UNKNOWN) has no transaction: BEGIN on it then reports the lost
- * server (STORE_UNAVAILABLE), and a rollback has nothing to do. */
+/* A broken connection (PQTRANS_UNKNOWN) has no transaction: a rollback has nothing to do, and
+ * a statement on it reports the lost server (STORE_UNAVAILABLE). A BEGIN is queued and sent
+ * with the transaction's first statement (store_pg_stmt.c): the transaction is open from
+ * store_begin_* on, for the server from that statement on (its snapshot, in REPEATABLE READ,
+ * from that statement). */
 static bool store_pg_in_txn(const struct store *s)
 {
     PGTransactionStatusType st = PQtransactionStatus(((const struct store_pg *)s)->conn);
-    return st == PQTRANS_ACTIVE || st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
+    return st == PQTRANS_ACTIVE || st == PQTRANS_INTRANS || st == PQTRANS_INERROR ||
+           store_pg_begin_deferred(s);
 }
 
 static enum store_rc store_pg_begin_read(struct store *s)
@@ -522,9 +516,12 @@ static enum store_rc store_pg_begin_read(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    enum store_rc fault = fault_point(s, "BEGIN");
-    return fault != STORE_OK ? fault
-                             : exec_script(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    enum store_rc fault = store_pg_fault_point(s, "BEGIN");
+    if (fault != STORE_OK) {
+        return fault;
+    }
+    store_pg_defer(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    return STORE_OK;
 }
 
 /* READ COMMITTED: the collection row lock of store_pg_bump orders the writers of one
@@ -534,9 +531,9 @@ static enum store_rc store_pg_begin_write(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    enum store_rc rc = fault_point(s, "BEGIN");
+    enum store_rc rc = store_pg_fault_point(s, "BEGIN");
     if (rc == STORE_OK) {
-        rc = exec_script(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
+        store_pg_defer(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
     }
     pgc(s)->writing = rc == STORE_OK;
     pgc(s)->n_notify = 0;
@@ -585,16 +582,20 @@ static const char *commit_sql(struct store_pg *q, char *buf, size_t size)
 
 /* COMMIT of a transaction an error aborted answers ROLLBACK: that is a failure here. A
  * NOTIFY that failed (PostgreSQL's queue full) left the transaction aborted, and is rolled
- * back: the write fails rather than go unannounced. A write transaction's COMMIT is timed
- * for /metrics (synchronous_commit = on: it returns once the server's log is durable), as
- * SQLite's from COMMIT until its fsync. */
+ * back: the write fails rather than go unannounced. A transaction that sent nothing has
+ * nothing to commit; the CLOSEs still queued are the COMMIT's to do. A write transaction's
+ * COMMIT is timed for /metrics (synchronous_commit = on: it returns once the server's log is
+ * durable), as SQLite's from COMMIT until its fsync. */
 static enum store_rc store_pg_commit(struct store *s)
 {
-    bool is_timed = pgc(s)->writing && pgc(s)->timings;
+    bool is_empty = store_pg_begin_deferred(s);
+    bool is_timed = pgc(s)->writing && pgc(s)->timings && !is_empty;
     int64_t t0 = is_timed ? time_mono_us() : 0;
-    enum store_rc rc = fault_point(s, "COMMIT"); /* failed: not sent, the caller rolls back */
+    enum store_rc rc =
+        store_pg_fault_point(s, "COMMIT"); /* failed: not sent, the caller rolls back */
+    store_pg_txn_end(s);
     PGresult *res = NULL;
-    if (rc == STORE_OK) {
+    if (rc == STORE_OK && !is_empty) {
         char sql[64 + STORE_PG_NOTIFY_MAX * 48];
         res = PQexec(pgc(s)->conn, commit_sql(pgc(s), sql, sizeof(sql)));
         if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -620,6 +621,7 @@ static enum store_rc store_pg_commit(struct store *s)
 static enum store_rc store_pg_rollback(struct store *s)
 {
     enum store_rc rc = STORE_OK;
+    store_pg_txn_end(s);
     if (store_pg_in_txn(s)) {
         rc = exec_script(s, "ROLLBACK");
     }
@@ -874,6 +876,12 @@ static void store_pg_pool_stats(struct store_pool *pool, struct store_pool_stats
 /* ---------------------------------------------------------------------------------------- */
 /* The change log's counter */
 
+void store_pg_note_bump(struct store *s, uint64_t coll, uint64_t modseq)
+{
+    store_db_note_change(s, coll, modseq);
+    note_notify(pgc(s), coll, modseq);
+}
+
 enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out)
 {
     struct store_pg_params p = {0};
@@ -889,8 +897,7 @@ enum store_rc store_pg_bump(struct store *s, uint64_t coll, uint64_t *modseq_out
     }
     if (rc == STORE_OK) {
         uint64_t modseq = store_pg_col_u64(res, 0, 0);
-        store_db_note_change(s, coll, modseq);
-        note_notify(pgc(s), coll, modseq);
+        store_pg_note_bump(s, coll, modseq);
         if (modseq_out) {
             *modseq_out = modseq;
         }
@@ -904,8 +911,7 @@ enum store_rc store_pg_lock_coll(struct store *s, uint64_t id)
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, id);
     PGresult *res = NULL;
-    enum store_rc rc =
-        store_pg_exec(s, "SELECT 1 FROM collections WHERE id = $1 FOR NO KEY UPDATE", &p, &res);
+    enum store_rc rc = store_pg_exec(s, STORE_PG_LOCK_SQL, &p, &res);
     if (rc == STORE_OK && PQntuples(res) == 0) {
         rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }

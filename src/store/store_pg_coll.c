@@ -53,7 +53,7 @@ static enum store_rc coll_row(struct store *s,
                               struct store_coll *out)
 {
     PGresult *res = NULL;
-    enum store_rc rc = store_pg_exec(s, sql, p, &res);
+    enum store_rc rc = store_pg_exec_snap(s, sql, p, &res);
     if (rc == STORE_OK && PQntuples(res) == 0) {
         rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }
@@ -78,8 +78,22 @@ enum store_rc store_pg_coll_lookup(
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, parent);
     store_pg_p_text(&p, name);
-    return coll_row(s, "SELECT " COLL_COLS " FROM collections WHERE parent = $1 AND name = $2", &p,
-                    arena, out);
+    /* a path's last segment is looked up as a collection, then (none) as an item: in a read
+     * transaction the item's answer comes in the same round trip (store_pg_exec_snap_also) */
+    struct store_pg_params item = {0};
+    store_pg_item_by_name_params(&item, parent, name);
+    PGresult *res = NULL;
+    enum store_rc rc = store_pg_exec_snap_also(
+        s, "SELECT " COLL_COLS " FROM collections WHERE parent = $1 AND name = $2", &p, &res,
+        store_pg_item_by_name_sql, &item);
+    if (rc == STORE_OK && PQntuples(res) == 0) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
+    }
+    if (rc == STORE_OK && out) {
+        store_pg_read_coll(res, 0, arena, out);
+    }
+    PQclear(res);
+    return rc;
 }
 
 /* Locks collection `id`'s row to the end of the transaction (see the top of this file) and

@@ -29,7 +29,8 @@ enum {
 enum cursor_kind {
     CUR_ITEMS,        /* item rows */
     CUR_CHANGES,      /* item rows, then the tombstone flag */
-    CUR_RANGE,        /* item rows, then the instance index (NULL: none) */
+    CUR_RANGE,        /* item rows, then the instance index (NULL: none), then the content in
+                         a read transaction (NULL otherwise) */
     CUR_COLLS,        /* collection rows */
     CUR_LIST,         /* STORE_COLS_LISTING rows: id, name, modseq */
     CUR_LIST_CHANGES, /* STORE_COLS_LISTING rows: id, name, modseq, created_modseq, then the
@@ -75,11 +76,19 @@ static enum store_rc cursor_open(struct store *s,
     if (n < 0 || (size_t)n >= sizeof(decl)) {
         abort(); /* this file's queries fit */
     }
-    enum store_rc rc = store_pg_run(s, decl, p, NULL);
+    /* DECLARE and the first FETCH in one round trip, neither prepared (the name varies) */
+    char fetch[64];
+    snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", STORE_PG_FETCH, c->name);
+    const struct store_pg_op ops[] = {
+        {.sql = decl, .p = p, .is_once = true},
+        {.sql = fetch, .res_out = &c->page, .is_once = true},
+    };
+    enum store_rc rc = store_pg_exec_n(s, ops, 2);
     if (rc != STORE_OK) {
         free(c);
         return rc;
     }
+    c->is_done = PQntuples(c->page) < STORE_PG_FETCH;
     *out = &c->base;
     return STORE_OK;
 }
@@ -98,7 +107,8 @@ static enum store_rc advance(struct store_pg_cursor *c)
     c->row = 0;
     char fetch[64];
     snprintf(fetch, sizeof(fetch), "FETCH %d FROM %s", STORE_PG_FETCH, c->name);
-    enum store_rc rc = store_pg_exec(c->base.s, fetch, NULL, &c->page);
+    enum store_rc rc = store_pg_exec_n(
+        c->base.s, &(struct store_pg_op){.sql = fetch, .res_out = &c->page, .is_once = true}, 1);
     if (rc != STORE_OK) {
         return rc;
     }
@@ -120,6 +130,44 @@ static void read_listing_row(const struct store_pg_cursor *c, int row, struct st
         out->created_modseq = store_pg_col_u64(c->page, row, 3);
         out->is_tombstone = store_pg_col_i64(c->page, row, 4) == 1;
     }
+}
+
+/* A range cursor's row in a read transaction carries the item's content: kept as the answer
+ * to the lookup of the item by name that a reader of the range (free-busy, a calendar-query
+ * with calendar-data) makes next for each row, which is then no round trip of its own
+ * (store_pg_keep_answer): the row's item columns and the content, as that lookup answers. */
+static void keep_item_answer(const struct store_pg_cursor *c, int row)
+{
+    PGresAttDesc attrs[ITEM_NCOLS + 1];
+    for (int i = 0; i <= ITEM_NCOLS; i++) {
+        int col = i < ITEM_NCOLS ? i : ITEM_NCOLS + 1;
+        attrs[i] = (PGresAttDesc){
+            .name = PQfname(c->page, col),
+            .tableid = PQftable(c->page, col),
+            .columnid = PQftablecol(c->page, col),
+            .format = PQfformat(c->page, col),
+            .typid = PQftype(c->page, col),
+            .typlen = PQfsize(c->page, col),
+            .atttypmod = PQfmod(c->page, col),
+        };
+    }
+    PGresult *res = PQmakeEmptyPGresult(pgc(c->base.s)->conn, PGRES_TUPLES_OK);
+    if (!res || !PQsetResultAttrs(res, ITEM_NCOLS + 1, attrs)) {
+        abort();
+    }
+    for (int i = 0; i <= ITEM_NCOLS; i++) {
+        int col = i < ITEM_NCOLS ? i : ITEM_NCOLS + 1;
+        bool is_null = PQgetisnull(c->page, row, col);
+        if (!PQsetvalue(res, 0, i, is_null ? NULL : PQgetvalue(c->page, row, col),
+                        is_null ? -1 : PQgetlength(c->page, row, col))) {
+            abort();
+        }
+    }
+    struct store_pg_params p = {0};
+    store_pg_item_by_name_params(&p, store_pg_col_u64(c->page, row, 1),
+                                 store_pg_col_text(c->page, row, 2, NULL));
+    store_pg_keep_answer(c->base.s, store_pg_item_by_name_sql, &p, res);
+    PQclear(res);
 }
 
 enum store_rc store_pg_cursor_next_item(struct store_cursor *cur, struct store_item *row_out)
@@ -145,6 +193,9 @@ enum store_rc store_pg_cursor_next_item(struct store_cursor *cur, struct store_i
         row_out->cal.instances = PQgetvalue(c->page, row, ITEM_NCOLS);
         row_out->cal.instances_size = (size_t)PQgetlength(c->page, row, ITEM_NCOLS);
     }
+    if (c->kind == CUR_RANGE && !PQgetisnull(c->page, row, ITEM_NCOLS + 1)) {
+        keep_item_answer(c, row);
+    }
     return STORE_OK;
 }
 
@@ -169,7 +220,7 @@ void store_pg_cursor_close(struct store_cursor **cp)
     if (PQtransactionStatus(pgc(c->base.s)->conn) == PQTRANS_INTRANS) {
         char close[64];
         snprintf(close, sizeof(close), "CLOSE %s", c->name);
-        store_pg_run(c->base.s, close, NULL, NULL);
+        store_pg_defer(c->base.s, close); /* sent with the next statement, if any */
     }
     PQclear(c->page);
     free(c);
@@ -274,9 +325,11 @@ enum store_rc store_pg_items_in_range_open(struct store *s,
     store_pg_p_i64(&p, by == STORE_RANGE_SPAN ? 1 : 2);
     store_pg_p_bound(&p, start < end ? start : end);
     store_pg_p_bound(&p, start < end ? end : start);
+    store_pg_p_i64(&p, store_pg_is_reading(s) ? 1 : 0);
     return cursor_open(
         s, CUR_RANGE,
-        "SELECT " ITEM_COLS ", (SELECT data FROM item_instances x WHERE x.id = items.id) "
+        "SELECT " ITEM_COLS ", (SELECT data FROM item_instances x WHERE x.id = items.id), "
+        "CASE WHEN $8::int = 1 THEN (SELECT data FROM item_content c WHERE c.id = items.id) END "
         "FROM items WHERE id IN (SELECT item FROM item_spans WHERE coll = $1 AND kind BETWEEN "
         "$4 AND $5 AND box && int8range($6, $7, '[]')) AND coll = $1 AND dtstart < $3 AND "
         "(dtend > $2 OR (dtend = $2 AND (dtstart = dtend OR recurring <> 0))) "

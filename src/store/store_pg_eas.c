@@ -567,21 +567,21 @@ enum store_rc store_pg_eas_member_get(
 enum store_rc store_pg_eas_member_put(
     struct store *s, uint64_t device, uint64_t coll, uint64_t item, uint64_t modseq)
 {
+    /* one statement: the row only when the sync state exists (no row written: none) */
     struct store_pg_params p = {0};
     key_params(&p, device, coll);
-    enum store_rc rc = must_exist(s, "SELECT 1 FROM eas_sync WHERE device = $1 AND coll = $2", &p,
-                                  "no sync state");
-    if (rc != STORE_OK) {
-        return rc;
-    }
     store_pg_p_u64(&p, item);
     store_pg_p_u64(&p, modseq);
-    return store_pg_run(s,
-                        "INSERT INTO eas_members(device, coll, item, modseq, dtend) "
-                        "VALUES ($1, $2, $3, $4, (SELECT dtend FROM items WHERE id = $3 AND "
-                        "coll = $2)) ON CONFLICT (device, coll, item) DO UPDATE SET "
-                        "modseq = excluded.modseq, dtend = excluded.dtend",
-                        &p, NULL);
+    uint64_t n = 0;
+    enum store_rc rc = store_pg_run(
+        s,
+        "INSERT INTO eas_members(device, coll, item, modseq, dtend) "
+        "SELECT $1::bigint, $2::bigint, $3::bigint, $4::bigint, (SELECT dtend FROM items WHERE "
+        "id = $3 AND coll = $2) WHERE EXISTS (SELECT 1 FROM eas_sync WHERE device = $1 AND "
+        "coll = $2) ON CONFLICT (device, coll, item) DO UPDATE SET "
+        "modseq = excluded.modseq, dtend = excluded.dtend",
+        &p, &n);
+    return rc == STORE_OK && n == 0 ? store_pg_fail_msg(s, STORE_NOTFOUND, "no sync state") : rc;
 }
 
 enum store_rc

@@ -37,9 +37,13 @@
 #include "store/store_int.h"
 
 enum {
-    STORE_PG_PARAMS_MAX = 16, /* parameters of one statement */
-    STORE_PG_NOTIFY_MAX = 16, /* collections one NOTIFY names; more: "every collection" */
+    STORE_PG_PARAMS_MAX = 16,  /* parameters of one statement */
+    STORE_PG_NOTIFY_MAX = 16,  /* collections one NOTIFY names; more: "every collection" */
+    STORE_PG_DEFERRED_MAX = 8, /* statements queued for the next round trip (store_pg_stmt.c) */
+    STORE_PG_OPS_MAX = 4,      /* statements of one store_pg_exec_n */
 };
+
+struct store_pg_stmts; /* the prepared statements of a connection (store_pg_stmt.c) */
 
 /* Change notification across nodes (store_pg_listen.c): a write transaction that bumped
  * collections sends, with its COMMIT, one NOTIFY on this channel, payload
@@ -67,8 +71,11 @@ struct store_pg {
         uint64_t coll, modseq;
     } notify[STORE_PG_NOTIFY_MAX];
 
-    unsigned timeout_ms; /* statement_timeout set on the session, 0: none */
-    bool opening;        /* being opened: its statements are no fault points */
+    unsigned timeout_ms;          /* statement_timeout set on the session, 0: none */
+    bool opening;                 /* being opened: its statements are no fault points */
+    struct store_pg_stmts *stmts; /* NULL until the first statement */
+    int ndeferred;                /* statements queued for the next round trip: a BEGIN (first), */
+    char deferred[STORE_PG_DEFERRED_MAX][64]; /* CLOSEs of cursors */
 };
 
 /* The PostgreSQL connection behind `s`, which this engine made. */
@@ -105,6 +112,63 @@ enum store_rc store_pg_exec(struct store *s,
                             const struct store_pg_params *p,
                             PGresult **res_out);
 
+/* One statement of store_pg_exec_n: its text, parameters (may be NULL) and where its result
+ * goes (NULL: not wanted); is_once: not to be prepared (a text that varies, a cursor's). */
+struct store_pg_op {
+    const char *sql;
+    const struct store_pg_params *p;
+    PGresult **res_out;
+    bool is_once;
+};
+
+/* Sends the queued statements, then ops[0..n) (n <= STORE_PG_OPS_MAX), in one round trip,
+ * preparing each op not prepared on this connection yet (store_pg_stmt.c). Each runs after the
+ * one before has finished, so READ COMMITTED gives each a snapshot taken after the locks the
+ * ones before took. STORE_OK with every wanted result set (the caller PQclear()s them), or
+ * the first failure's mapped error, no result set, the statements after it not run. */
+enum store_rc store_pg_exec_n(struct store *s, const struct store_pg_op *ops, int n);
+
+/* Queues `sql` (no parameters, no answer wanted: a BEGIN, a CLOSE) for the next round trip;
+ * sends it at once when the queue is full. */
+void store_pg_defer(struct store *s, const char *sql);
+/* The queued statements begin with a BEGIN: the transaction is open on this side only. */
+bool store_pg_begin_deferred(const struct store *s);
+/* A transaction's end: forgets the queued statements (the end closes its cursors) and the
+ * answers kept for repeats (store_pg_exec_snap). */
+void store_pg_txn_end(struct store *s);
+/* A read transaction is open (its BEGIN queued, or sent and not a write's). */
+bool store_pg_is_reading(const struct store *s);
+/* store_pg_exec() for a plain SELECT of the tables (no function whose value changes within a
+ * transaction, no session state): in a read transaction, a repeat with the same parameters
+ * is answered from the first answer (store_pg_stmt.c); elsewhere store_pg_exec(). */
+enum store_rc store_pg_exec_snap(struct store *s,
+                                 const char *sql,
+                                 const struct store_pg_params *p,
+                                 PGresult **res_out);
+/* store_pg_exec_snap(), and in a read transaction the answer to `also_sql` over `also_p`
+ * fetched in the same round trip and kept for its repeat (also_sql: a statement of the same
+ * kind, which the caller's caller usually sends next). */
+enum store_rc store_pg_exec_snap_also(struct store *s,
+                                      const char *sql,
+                                      const struct store_pg_params *p,
+                                      PGresult **res_out,
+                                      const char *also_sql,
+                                      const struct store_pg_params *also_p);
+/* In a read transaction, keeps a copy of `res` as the answer to `sql` over `p` (the same
+ * rows the server would answer in this snapshot: the caller's to make sure). */
+void store_pg_keep_answer(struct store *s,
+                          const char *sql,
+                          const struct store_pg_params *p,
+                          const PGresult *res);
+/* The lookup of an item by name (store_pg_item.c), its parameters for `coll` and `name` as
+ * store_pg_item_get makes them in a read transaction: for store_pg_exec_snap_also. */
+extern const char store_pg_item_by_name_sql[];
+void store_pg_item_by_name_params(struct store_pg_params *p, uint64_t coll, const char *name);
+/* Frees the connection's table of prepared statements. */
+void store_pg_stmts_free(struct store_pg *q);
+/* Records the result's (or the connection's) error; the mapped store_rc (store_pg.c). */
+enum store_rc store_pg_fail_result(struct store *s, const PGresult *res);
+
 /* store_pg_exec() for a statement whose rows are not wanted; *changed_out (may be NULL) gets
  * the number of rows it inserted, updated or deleted. */
 enum store_rc store_pg_run(struct store *s,
@@ -139,6 +203,23 @@ enum store_rc store_pg_listener_start(
 /* Stops and joins the thread: fn is not called any more once it returns. NULL-safe; sets *l
  * to NULL. */
 void store_pg_listener_stop(struct store_pg_listener **l);
+
+/* Records that the open write transaction moved `coll` to `modseq`: for the in-process change
+ * hook (store_hook.c) and for the NOTIFY its COMMIT sends to the other nodes. Every statement
+ * that bumps a collection's modseq calls it (store_pg_bump does). */
+void store_pg_note_bump(struct store *s, uint64_t coll, uint64_t modseq);
+
+/* The fault seam's statement point (store_fault.h; store_pg.c): STORE_OK to send `sql`, or
+ * the injected failure instead. A no-op in a build without ALMANAC_FAULTS. */
+#if ALMANAC_FAULTS
+enum store_rc store_pg_fault_point(struct store *s, const char *sql);
+#else
+#  define store_pg_fault_point(s, sql) ((void)(s), (void)(sql), STORE_OK)
+#endif
+
+/* store_pg_lock_coll's statement, for the operations that send it with their write in one
+ * round trip (store_pg_exec_n). */
+#define STORE_PG_LOCK_SQL "SELECT 1 FROM collections WHERE id = $1 FOR NO KEY UPDATE"
 
 /* Takes collection `id`'s row lock (FOR NO KEY UPDATE, the lock store_pg_bump takes) to the
  * end of the transaction: the first step of every write to the collection or its members, so

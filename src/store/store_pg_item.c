@@ -8,6 +8,8 @@
  * collection before item, for every writer, so two writers never wait on each other in a
  * cycle; and the checks (uid free, name free) run under the lock, so a refusal is found by
  * them and never by a unique index's error, which would abort the caller's transaction. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,24 +37,31 @@ enum span_kind {
     SPAN_INSTANCE = 2
 };
 
+/* The ITEM_COLS of `row` from column `c` on. */
+static void
+read_item_at(const PGresult *res, int row, int c, struct arena *arena, struct store_item *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = store_pg_col_u64(res, row, c + 0);
+    out->coll = store_pg_col_u64(res, row, c + 1);
+    out->name = store_pg_col_text(res, row, c + 2, arena);
+    out->cal.uid = store_pg_col_text(res, row, c + 3, arena);
+    out->content_type = store_pg_col_text(res, row, c + 4, arena);
+    out->size = (size_t)store_pg_col_i64(res, row, c + 5);
+    out->modseq = store_pg_col_u64(res, row, c + 6);
+    out->created_modseq = store_pg_col_u64(res, row, c + 7);
+    out->mtime = store_pg_col_i64(res, row, c + 8);
+    out->cal.has_span = !PQgetisnull(res, row, c + 9);
+    out->cal.dtstart_utc = store_pg_col_i64(res, row, c + 9);
+    out->cal.dtend_utc = store_pg_col_i64(res, row, c + 10);
+    out->cal.comp = (unsigned)store_pg_col_i64(res, row, c + 11);
+    out->cal.is_recurring = store_pg_col_i64(res, row, c + 12) != 0;
+}
+
 void store_pg_read_item(
     const PGresult *res, int row, struct arena *arena, bool with_content, struct store_item *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->id = store_pg_col_u64(res, row, 0);
-    out->coll = store_pg_col_u64(res, row, 1);
-    out->name = store_pg_col_text(res, row, 2, arena);
-    out->cal.uid = store_pg_col_text(res, row, 3, arena);
-    out->content_type = store_pg_col_text(res, row, 4, arena);
-    out->size = (size_t)store_pg_col_i64(res, row, 5);
-    out->modseq = store_pg_col_u64(res, row, 6);
-    out->created_modseq = store_pg_col_u64(res, row, 7);
-    out->mtime = store_pg_col_i64(res, row, 8);
-    out->cal.has_span = !PQgetisnull(res, row, 9);
-    out->cal.dtstart_utc = store_pg_col_i64(res, row, 9);
-    out->cal.dtend_utc = store_pg_col_i64(res, row, 10);
-    out->cal.comp = (unsigned)store_pg_col_i64(res, row, 11);
-    out->cal.is_recurring = store_pg_col_i64(res, row, 12) != 0;
+    read_item_at(res, row, 0, arena, out);
     if (with_content) {
         size_t n = (size_t)PQgetlength(res, row, ITEM_NCOLS);
         const char *b = PQgetvalue(res, row, ITEM_NCOLS);
@@ -72,7 +81,7 @@ static enum store_rc item_row(struct store *s,
 {
     PGresult *res = NULL;
     bool content = (flags & STORE_ITEM_CONTENT) != 0;
-    enum store_rc rc = store_pg_exec(s, sql, p, &res);
+    enum store_rc rc = store_pg_exec_snap(s, sql, p, &res);
     if (rc == STORE_OK && PQntuples(res) == 0) {
         rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such item");
     }
@@ -96,9 +105,26 @@ static enum store_rc item_row(struct store *s,
     return rc;
 }
 
+/* Whether GET_SQL reads the content ($3): when asked, and always in a read transaction,
+ * where a lookup of an item's metadata is usually followed by one of its content (a
+ * multiget, a GET): both are then answered by the one statement (store_pg_exec_snap). */
+static int64_t content_wanted(struct store *s, enum store_item_flags flags)
+{
+    return (flags & STORE_ITEM_CONTENT) || store_pg_is_reading(s) ? 1 : 0;
+}
+
 #define GET_SQL(where)                                                                       \
   "SELECT " ITEM_COLS ", CASE WHEN $3::int = 1 THEN (SELECT data FROM item_content c WHERE " \
   "c.id = items.id) END FROM items WHERE " where
+
+const char store_pg_item_by_name_sql[] = GET_SQL("coll = $1 AND name = $2");
+
+void store_pg_item_by_name_params(struct store_pg_params *p, uint64_t coll, const char *name)
+{
+    store_pg_p_u64(p, coll);
+    store_pg_p_text(p, name);
+    store_pg_p_i64(p, 1); /* content_wanted() in a read transaction */
+}
 
 enum store_rc store_pg_item_get(struct store *s,
                                 uint64_t coll,
@@ -110,8 +136,8 @@ enum store_rc store_pg_item_get(struct store *s,
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, coll);
     store_pg_p_text(&p, name);
-    store_pg_p_i64(&p, (flags & STORE_ITEM_CONTENT) ? 1 : 0);
-    return item_row(s, GET_SQL("coll = $1 AND name = $2"), &p, flags, arena, out);
+    store_pg_p_i64(&p, content_wanted(s, flags));
+    return item_row(s, store_pg_item_by_name_sql, &p, flags, arena, out);
 }
 
 enum store_rc store_pg_item_get_by_id(struct store *s,
@@ -124,7 +150,7 @@ enum store_rc store_pg_item_get_by_id(struct store *s,
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, coll);
     store_pg_p_u64(&p, id);
-    store_pg_p_i64(&p, (flags & STORE_ITEM_CONTENT) ? 1 : 0);
+    store_pg_p_i64(&p, content_wanted(s, flags));
     return item_row(s, GET_SQL("id = $2 AND coll = $1"), &p, flags, arena, out);
 }
 
@@ -166,37 +192,85 @@ static enum store_rc check_no_child(struct store *s, uint64_t coll, const char *
                : rc;
 }
 
-/* Replaces the item's interval boxes: its span (slot 0) and instance boxes (1..n). */
-static enum store_rc
-spans_put(struct store *s, uint64_t coll, uint64_t id, const struct store_cal_index *cal)
+/* Appends `v` to the array literal in buf (an unbounded bound, INT64_MIN or INT64_MAX, as
+ * NULL: an infinite bound, store_pg_p_bound). */
+static void array_add(char *buf, size_t size, size_t *len, int64_t v, bool is_bound)
 {
-    struct store_pg_params p = {0};
-    store_pg_p_u64(&p, id);
-    enum store_rc rc = store_pg_run(s, "DELETE FROM item_spans WHERE item = $1", &p, NULL);
-    if (rc != STORE_OK || !cal->has_span) {
-        return rc;
+    int n = is_bound && (v == INT64_MIN || v == INT64_MAX)
+                ? snprintf(buf + *len, size - *len, "%sNULL", *len > 1 ? "," : "")
+                : snprintf(buf + *len, size - *len, "%s%" PRId64, *len > 1 ? "," : "", v);
+    if (n < 0 || (size_t)n >= size - *len) {
+        abort(); /* sized for STORE_ITEM_BOXES_MAX + 1 numbers below */
     }
-    for (size_t i = 0; rc == STORE_OK && i <= cal->nboxes; i++) {
+    *len += (size_t)n;
+}
+
+/* The interval boxes of `cal` as three array literals (kinds, lower and upper bounds): its
+ * span in slot 0 and its instance boxes in 1..n; empty without a span. */
+struct span_arrays {
+    char kinds[4 * (STORE_ITEM_BOXES_MAX + 1) + 3];
+    char lo[21 * (STORE_ITEM_BOXES_MAX + 1) + 3];
+    char hi[21 * (STORE_ITEM_BOXES_MAX + 1) + 3];
+};
+
+static void span_arrays(const struct store_cal_index *cal, struct span_arrays *out)
+{
+    size_t nk = 1, nl = 1, nh = 1;
+    snprintf(out->kinds, sizeof(out->kinds), "{");
+    snprintf(out->lo, sizeof(out->lo), "{");
+    snprintf(out->hi, sizeof(out->hi), "{");
+    for (size_t i = 0; cal->has_span && i <= cal->nboxes; i++) {
         int64_t lo = i == 0 ? cal->dtstart_utc : cal->boxes[i - 1].start;
         int64_t hi = i == 0 ? cal->dtend_utc : cal->boxes[i - 1].end;
         enum span_kind kind = i > 0 ? SPAN_INSTANCE : cal->nboxes ? SPAN_SERIES : SPAN_PLAIN;
-        struct store_pg_params q = {0};
-        store_pg_p_u64(&q, id);
-        store_pg_p_u64(&q, i);
-        store_pg_p_u64(&q, coll);
-        store_pg_p_i64(&q, kind);
-        store_pg_p_bound(&q, lo);
-        store_pg_p_bound(&q, hi > lo ? hi : lo);
-        rc = store_pg_run(s,
-                          "INSERT INTO item_spans(item, slot, coll, kind, box) "
-                          "VALUES ($1, $2, $3, $4, int8range($5, $6, '[]'))",
-                          &q, NULL);
+        array_add(out->kinds, sizeof(out->kinds), &nk, kind, false);
+        array_add(out->lo, sizeof(out->lo), &nl, lo, true);
+        array_add(out->hi, sizeof(out->hi), &nh, hi > lo ? hi : lo, true);
     }
-    return rc;
+    snprintf(out->kinds + nk, sizeof(out->kinds) - nk, "}");
+    snprintf(out->lo + nl, sizeof(out->lo) - nl, "}");
+    snprintf(out->hi + nh, sizeof(out->hi) - nh, "}");
 }
 
-/* Checks in order, under the collection's lock, so a refused put writes nothing: the
- * collection exists, the name is no child collection, the uid is free. */
+/* The put after the collection's lock, in one statement: the checks (the name is no child
+ * collection or share, the uid is free), then, only when they pass, the modseq bump, the
+ * item's row, its content, its instance index (replaced or removed) and its interval boxes
+ * (slots 0..n-1 upserted, the ones past them deleted: disjoint rows, so the sibling
+ * statements of the WITH never touch one row twice). The checks run in this statement's
+ * snapshot, taken after the lock was held (READ COMMITTED), so they see every write to the
+ * collection committed before, as separate statements would. One row: the two checks'
+ * answers, then the item's columns (NULL when a check refused). */
+#define PUT_SQL                                                                                  \
+  "WITH chk AS (SELECT EXISTS (SELECT 1 FROM collections WHERE parent = $1 AND name = $2 "       \
+  "UNION ALL SELECT 1 FROM shares sh JOIN principals p ON p.id = sh.sharee "                     \
+  "WHERE p.home_id = $1 AND sh.name = $2) AS is_child, "                                         \
+  "($3::text IS NOT NULL AND EXISTS (SELECT 1 FROM items WHERE coll = $1 AND uid = $3 "          \
+  "AND name <> $2)) AS is_uid_used), "                                                           \
+  "b AS (UPDATE collections SET modseq = modseq + 1, updated = $6 WHERE id = $1 "                \
+  "AND NOT (SELECT is_child OR is_uid_used FROM chk) RETURNING modseq), "                        \
+  "i AS (INSERT INTO items(coll, name, uid, content_type, size, modseq, created_modseq, mtime, " \
+  "dtstart, dtend, comp, recurring) SELECT $1, $2, $3, $4::text, $5::bigint, b.modseq, "         \
+  "b.modseq, $6::bigint, $7::bigint, $8::bigint, $9::integer, $10::integer FROM b "              \
+  "ON CONFLICT (coll, name) DO UPDATE SET uid = excluded.uid, "                                  \
+  "content_type = excluded.content_type, size = excluded.size, modseq = excluded.modseq, "       \
+  "mtime = excluded.mtime, dtstart = excluded.dtstart, dtend = excluded.dtend, "                 \
+  "comp = excluded.comp, recurring = excluded.recurring RETURNING " ITEM_COLS "), "              \
+  "c AS (INSERT INTO item_content(id, data) SELECT id, $11::bytea FROM i "                       \
+  "ON CONFLICT (id) DO UPDATE SET data = excluded.data), "                                       \
+  "x AS (INSERT INTO item_instances(id, data) SELECT id, $12::bytea FROM i "                     \
+  "WHERE $12::bytea IS NOT NULL ON CONFLICT (id) DO UPDATE SET data = excluded.data), "          \
+  "xd AS (DELETE FROM item_instances WHERE $12::bytea IS NULL AND id IN (SELECT id FROM i)), "   \
+  "sd AS (DELETE FROM item_spans WHERE item IN (SELECT id FROM i) "                              \
+  "AND slot >= cardinality($13::smallint[])), "                                                  \
+  "su AS (INSERT INTO item_spans(item, slot, coll, kind, box) "                                  \
+  "SELECT i.id, v.n - 1, $1, v.kind, int8range(v.lo, v.hi, '[]') FROM i, "                       \
+  "unnest($13::smallint[], $14::bigint[], $15::bigint[]) WITH ORDINALITY AS v(kind, lo, hi, n) " \
+  "ON CONFLICT (item, slot) DO UPDATE SET coll = excluded.coll, kind = excluded.kind, "          \
+  "box = excluded.box) "                                                                         \
+  "SELECT chk.is_child, chk.is_uid_used, i.* FROM chk LEFT JOIN i ON true"
+
+/* The collection's lock, then PUT_SQL, in one round trip (store_pg_exec_n): a refused put
+ * writes nothing. */
 enum store_rc store_pg_item_put(struct store *s,
                                 uint64_t coll,
                                 const char *name,
@@ -212,36 +286,16 @@ enum store_rc store_pg_item_put(struct store *s,
     if (in->cal.nboxes > STORE_ITEM_BOXES_MAX) {
         return store_pg_fail_msg(s, STORE_LIMIT, "instance boxes exceed STORE_ITEM_BOXES_MAX");
     }
-    enum store_rc rc = store_pg_lock_coll(s, coll);
-    if (rc == STORE_OK) {
-        rc = check_no_child(s, coll, name);
-    }
-    if (rc == STORE_OK && in->cal.uid) {
-        struct store_pg_params p = {0};
-        store_pg_p_u64(&p, coll);
-        store_pg_p_text(&p, in->cal.uid);
-        store_pg_p_text(&p, name);
-        bool found = false;
-        rc = exists(s, "SELECT 1 FROM items WHERE coll = $1 AND uid = $2 AND name <> $3", &p,
-                    &found);
-        if (rc == STORE_OK && found) {
-            rc = store_pg_fail_msg(s, STORE_CONFLICT, "uid in use");
-        }
-    }
-    uint64_t modseq = 0;
-    if (rc == STORE_OK) {
-        rc = store_pg_bump(s, coll, &modseq);
-    }
-    if (rc != STORE_OK) {
-        return rc;
-    }
+    struct span_arrays spans;
+    span_arrays(&in->cal, &spans);
+    struct store_pg_params lock = {0};
+    store_pg_p_u64(&lock, coll);
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, coll);
     store_pg_p_text(&p, name);
     store_pg_p_text(&p, in->cal.uid);
     store_pg_p_text(&p, in->content_type);
     store_pg_p_u64(&p, in->size);
-    store_pg_p_u64(&p, modseq);
     store_pg_p_i64(&p, time_now());
     if (in->cal.has_span) {
         store_pg_p_i64(&p, in->cal.dtstart_utc);
@@ -252,55 +306,47 @@ enum store_rc store_pg_item_put(struct store *s,
     }
     store_pg_p_u64(&p, in->cal.comp);
     store_pg_p_i64(&p, in->cal.is_recurring ? 1 : 0);
+    store_pg_p_bytes(&p, in->content, in->size);
+    if (in->cal.has_instances) {
+        store_pg_p_bytes(&p, in->cal.instances, in->cal.instances_size);
+    } else {
+        store_pg_p_text(&p, NULL);
+    }
+    store_pg_p_text(&p, spans.kinds);
+    store_pg_p_text(&p, spans.lo);
+    store_pg_p_text(&p, spans.hi);
+    PGresult *locked = NULL;
     PGresult *res = NULL;
-    rc = store_pg_exec(
-        s,
-        "INSERT INTO items(coll, name, uid, content_type, size, modseq, created_modseq, mtime, "
-        "dtstart, dtend, comp, recurring) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11) "
-        "ON CONFLICT (coll, name) DO UPDATE SET uid = excluded.uid, "
-        "content_type = excluded.content_type, size = excluded.size, modseq = excluded.modseq, "
-        "mtime = excluded.mtime, dtstart = excluded.dtstart, dtend = excluded.dtend, "
-        "comp = excluded.comp, recurring = excluded.recurring RETURNING " ITEM_COLS,
-        &p, &res);
+    const struct store_pg_op ops[] = {
+        {.sql = STORE_PG_LOCK_SQL, .p = &lock, .res_out = &locked},
+        {.sql = PUT_SQL, .p = &p, .res_out = &res},
+    };
+    enum store_rc rc = store_pg_exec_n(s, ops, 2);
+    if (rc == STORE_OK && PQntuples(locked) == 0) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
+    } else if (rc == STORE_OK && store_pg_col_i64(res, 0, 0)) {
+        rc = store_pg_fail_msg(s, STORE_EXISTS, "a collection or a share has that name");
+    } else if (rc == STORE_OK && store_pg_col_i64(res, 0, 1)) {
+        rc = store_pg_fail_msg(s, STORE_CONFLICT, "uid in use");
+    }
     uint64_t id = 0;
-    uint64_t created_modseq = 0;
     if (rc == STORE_OK) {
-        id = store_pg_col_u64(res, 0, 0);
-        created_modseq = store_pg_col_u64(res, 0, 7);
+        /* the item's columns from the third on */
+        id = store_pg_col_u64(res, 0, 2);
+        uint64_t modseq = store_pg_col_u64(res, 0, 2 + 6);
+        uint64_t created_modseq = store_pg_col_u64(res, 0, 2 + 7);
+        store_pg_note_bump(s, coll, modseq);
         if (out) {
-            store_pg_read_item(res, 0, arena, false, out);
+            read_item_at(res, 0, 2, arena, out);
+        }
+        if (created_out) {
+            *created_out = created_modseq == modseq; /* a replace keeps its older one */
         }
     }
+    PQclear(locked);
     PQclear(res);
     if (rc == STORE_OK && id >= ITEM_ID_LIMIT) {
         rc = store_pg_fail_msg(s, STORE_LIMIT, "item ids exhausted (2^47)");
-    }
-    if (rc == STORE_OK) {
-        struct store_pg_params q = {0};
-        store_pg_p_u64(&q, id);
-        store_pg_p_bytes(&q, in->content, in->size);
-        rc = store_pg_run(s,
-                          "INSERT INTO item_content(id, data) VALUES ($1, $2) "
-                          "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                          &q, NULL);
-        if (rc == STORE_OK && in->cal.has_instances) {
-            q.n = 1;
-            store_pg_p_bytes(&q, in->cal.instances, in->cal.instances_size);
-            rc = store_pg_run(s,
-                              "INSERT INTO item_instances(id, data) VALUES ($1, $2) "
-                              "ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                              &q, NULL);
-        } else if (rc == STORE_OK) {
-            q.n = 1;
-            rc = store_pg_run(s, "DELETE FROM item_instances WHERE id = $1", &q, NULL);
-        }
-    }
-    if (rc == STORE_OK) {
-        rc = spans_put(s, coll, id, &in->cal);
-    }
-    if (rc == STORE_OK && created_out) {
-        *created_out = created_modseq == modseq; /* a replace keeps its older created_modseq */
     }
     return rc;
 }
@@ -346,31 +392,45 @@ item_id(struct store *s, uint64_t coll, const char *name, uint64_t *id_out, uint
     return rc;
 }
 
-/* The row goes (content, instances and boxes cascade), the collection's modseq moves on, a
- * tombstone at that modseq records the delete, then the dead properties go. */
+/* After the collection's lock, in one statement: the row goes (content, instances and boxes
+ * cascade), the collection's modseq moves on, a tombstone at that modseq records the delete,
+ * the dead properties go; nothing when there is no such item. One row (the item's id and
+ * the new modseq), none for no such item. */
+#define DELETE_SQL                                                                             \
+  "WITH d AS (DELETE FROM items WHERE coll = $1 AND name = $2 RETURNING id, created_modseq), " \
+  "b AS (UPDATE collections SET modseq = modseq + 1, updated = $3 WHERE id = $1 "              \
+  "AND EXISTS (SELECT 1 FROM d) RETURNING modseq), "                                           \
+  "t AS (INSERT INTO tombstones(coll, item_id, name, modseq, created_modseq, deleted_at) "     \
+  "SELECT $1, d.id, $2, b.modseq, d.created_modseq, $3 FROM d, b), "                           \
+  "pr AS (DELETE FROM props WHERE res_kind = 1 AND res_id IN (SELECT id FROM d)) "             \
+  "SELECT d.id, b.modseq FROM d, b"
+
+/* The collection's lock, then DELETE_SQL, in one round trip. */
 enum store_rc store_pg_item_delete(struct store *s, uint64_t coll, const char *name)
 {
-    uint64_t id = 0;
-    uint64_t created = 0;
-    uint64_t modseq = 0;
-    enum store_rc rc = store_pg_lock_coll(s, coll);
-    if (rc == STORE_OK) {
-        rc = item_id(s, coll, name, &id, &created);
-    }
+    struct store_pg_params lock = {0};
+    store_pg_p_u64(&lock, coll);
     struct store_pg_params p = {0};
-    store_pg_p_u64(&p, id);
-    if (rc == STORE_OK) {
-        rc = store_pg_run(s, "DELETE FROM items WHERE id = $1", &p, NULL);
+    store_pg_p_u64(&p, coll);
+    store_pg_p_text(&p, name);
+    store_pg_p_i64(&p, time_now());
+    PGresult *locked = NULL;
+    PGresult *res = NULL;
+    const struct store_pg_op ops[] = {
+        {.sql = STORE_PG_LOCK_SQL, .p = &lock, .res_out = &locked},
+        {.sql = DELETE_SQL, .p = &p, .res_out = &res},
+    };
+    enum store_rc rc = store_pg_exec_n(s, ops, 2);
+    if (rc == STORE_OK && PQntuples(locked) == 0) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
+    } else if (rc == STORE_OK && PQntuples(res) == 0) {
+        rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such item");
     }
     if (rc == STORE_OK) {
-        rc = store_pg_bump(s, coll, &modseq);
+        store_pg_note_bump(s, coll, store_pg_col_u64(res, 0, 1));
     }
-    if (rc == STORE_OK) {
-        rc = tombstone(s, coll, id, name, modseq, created);
-    }
-    if (rc == STORE_OK) {
-        rc = store_pg_run(s, "DELETE FROM props WHERE res_kind = 1 AND res_id = $1", &p, NULL);
-    }
+    PQclear(locked);
+    PQclear(res);
     return rc;
 }
 

@@ -32,7 +32,7 @@ static enum store_rc get_one(struct store *s,
                              struct store_principal *out)
 {
     PGresult *res = NULL;
-    enum store_rc rc = store_pg_exec(s, sql, p, &res);
+    enum store_rc rc = store_pg_exec_snap(s, sql, p, &res);
     if (rc == STORE_OK && PQntuples(res) == 0) {
         rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such principal");
     }

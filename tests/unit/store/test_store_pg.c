@@ -1806,6 +1806,186 @@ static int reexec_in_cluster(char **argv)
     return 1;
 }
 
+/* Statements go prepared, each once per connection (store_pg_stmt.c): the second call of
+ * principal_get executes the name the first one prepared, through ROLLBACK (a prepared
+ * statement outlives the transaction) and PQreset (a new server session: the table starts
+ * over instead of naming a statement the session does not have). BEGIN is sent with the
+ * transaction's first statement; a transaction that sent nothing commits without a round
+ * trip; an error in a pipeline is the operation's and leaves the transaction aborted. */
+static int64_t prepared_count(struct store *s, const char *like)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%s'", like);
+    return query_i64(s, sql);
+}
+
+static void test_pg_statements_are_prepared_once_and_begin_rides_with_the_first(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "ps-ann");
+    PGconn *conn = pgc(s)->conn;
+    const char *like = "SELECT id, name, pwhash, home_id, cred_gen FROM principals WHERE name%";
+
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_true(store_in_txn(s));
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE); /* nothing sent yet */
+    struct store_principal got;
+    assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_INTRANS);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    assert_int_equal(prepared_count(s, like), 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
+        assert_true(got.id == p.id);
+    }
+    assert_int_equal(prepared_count(s, like), 1);
+
+    /* a new server session behind the same connection */
+    PQreset(conn);
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    assert_int_equal(prepared_count(s, like), 0);
+    assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
+    assert_int_equal(prepared_count(s, like), 1);
+
+    /* an empty transaction: no BEGIN, no COMMIT */
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_begin_read(s), STORE_IO); /* one transaction at a time */
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_false(store_in_txn(s));
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+
+    /* a failing first statement: its error, the transaction aborted, then rolled back */
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    PGresult *res = NULL;
+    assert_int_equal(store_pg_exec(s, "SELECT 1 / 0", NULL, &res), STORE_IO);
+    assert_null(res);
+    assert_string_equal(store_last_error(s), "division by zero");
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_INERROR);
+    assert_int_equal(store_commit(s), STORE_IO);
+    assert_false(store_in_txn(s));
+    assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
+
+    /* a cursor's CLOSE goes with the next statement */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    struct store_cursor *cur = NULL;
+    assert_int_equal(store_items_open(s, p.home_id, STORE_ORDER_NAME, &cur), STORE_OK);
+    assert_int_equal(query_i64(s, "SELECT count(*) FROM pg_cursors WHERE name LIKE 'almanac_c%'"),
+                     1);
+    store_cursor_close(&cur);
+    assert_int_equal(query_i64(s, "SELECT count(*) FROM pg_cursors WHERE name LIKE 'almanac_c%'"),
+                     0);
+    assert_int_equal(store_items_open(s, p.home_id, STORE_ORDER_NAME, &cur), STORE_OK);
+    store_cursor_close(&cur);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
+/* A repeat within a read transaction is answered from the first answer (store_pg_exec_snap):
+ * the clock the server read for the first stands for the second; after the transaction, and
+ * in a write transaction (each statement its own snapshot), the server answers again. */
+static void pause_2ms(void)
+{
+    struct timespec pause = {0, 2000000};
+    nanosleep(&pause, NULL);
+}
+
+static const char *clock_text(struct store *s, struct arena *a)
+{
+    PGresult *res = NULL;
+    assert_int_equal(store_pg_exec_snap(s, "SELECT clock_timestamp()::text", NULL, &res), STORE_OK);
+    const char *v = store_pg_col_text(res, 0, 0, a);
+    PQclear(res);
+    return v;
+}
+
+static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "rs-rea");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    const char *first = clock_text(s, a);
+    pause_2ms();
+    assert_string_equal(clock_text(s, a), first);
+    struct store_principal got;
+    assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
+    assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
+    assert_true(got.id == p.id && got.home_id == p.home_id);
+    assert_string_equal(got.pwhash, "h");
+    assert_int_equal(store_commit(s), STORE_OK);
+    pause_2ms();
+    assert_string_not_equal(clock_text(s, a), first); /* no transaction */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    const char *second = clock_text(s, a);
+    assert_string_not_equal(second, first);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    const char *w = clock_text(s, a);
+    pause_2ms();
+    assert_string_not_equal(clock_text(s, a), w);
+    assert_int_equal(store_principal_set_pwhash(s, "rs-rea", "h2"), STORE_OK);
+    assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
+    assert_string_equal(got.pwhash, "h2");
+    struct store_coll c;
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    struct store_item_in in = cal_item("BEGIN:VCALENDAR", "u-rs");
+    assert_int_equal(store_item_put(s, c.id, "x.ics", &in, a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    /* in a read transaction the metadata lookup fetches the content too, for the lookup of
+     * the content that usually follows: each answers what it was asked */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    struct store_item meta, full;
+    assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_META, a, &meta), STORE_OK);
+    assert_null(meta.content);
+    assert_int_equal(meta.size, in.size);
+    assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_CONTENT, a, &full), STORE_OK);
+    assert_int_equal(full.size, in.size);
+    assert_memory_equal(full.content, in.content, in.size);
+    assert_true(full.id == meta.id && full.modseq == meta.modseq);
+    assert_int_equal(store_rollback(s), STORE_OK);
+
+    /* a collection lookup of a path's last segment brings the item's answer along; more
+     * lookups than answers kept (32) forget the least recently used and stay right */
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    struct store_coll none;
+    assert_int_equal(store_coll_lookup(s, c.id, "x.ics", a, &none), STORE_NOTFOUND);
+    assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_CONTENT, a, &full), STORE_OK);
+    assert_memory_equal(full.content, in.content, in.size);
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "n%d.ics", i);
+        assert_int_equal(store_coll_lookup(s, c.id, name, a, &none), STORE_NOTFOUND);
+        assert_int_equal(store_item_get(s, c.id, name, STORE_ITEM_META, a, &meta), STORE_NOTFOUND);
+        assert_int_equal(store_principal_get(s, "rs-rea", a, &got), STORE_OK);
+        assert_string_equal(got.pwhash, "h2");
+    }
+    assert_int_equal(store_item_get(s, c.id, "x.ics", STORE_ITEM_META, a, &meta), STORE_OK);
+    assert_true(meta.id == full.id && meta.content == NULL);
+
+    /* a range cursor's row brings the item's content for the lookup by name that follows */
+    struct store_cursor *r = NULL;
+    assert_int_equal(store_items_in_range_open(s, c.id, 0, 5000, STORE_RANGE_SPAN, &r), STORE_OK);
+    struct store_item row;
+    assert_int_equal(store_cursor_next_item(r, &row), STORE_OK);
+    assert_string_equal(row.name, "x.ics");
+    assert_int_equal(store_item_get(s, c.id, row.name, STORE_ITEM_CONTENT, a, &full), STORE_OK);
+    assert_int_equal(full.size, in.size);
+    assert_memory_equal(full.content, in.content, in.size);
+    assert_true(full.id == row.id && full.cal.dtend_utc == 4000);
+    assert_int_equal(store_cursor_next_item(r, &row), STORE_NOTFOUND);
+    store_cursor_close(&r);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -1839,6 +2019,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_lost_connection_is_unavailable_and_the_pool_reconnects),
         cmocka_unit_test(test_pg_statement_timeout_cancels_a_lock_wait_as_busy),
         cmocka_unit_test(test_pg_fault_points_fail_statements_and_lose_the_connection),
+        cmocka_unit_test(test_pg_statements_are_prepared_once_and_begin_rides_with_the_first),
+        cmocka_unit_test(test_pg_read_transaction_answers_a_repeat_from_the_first_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,538 @@
+/* store/store_pg_stmt.c: how the PostgreSQL engine sends its statements, in as few round trips
+ * as it can (issue #10).
+ *
+ * - Prepared statements: every statement of the engine's own files (string literals, a few
+ *   hundred at most) is prepared once per connection, lazily, at its first use, under a name
+ *   of this connection's table (keyed by the statement's text), and executed by name after
+ *   that: the server parses and plans it once, not at every call. The preparing travels in
+ *   the same round trip as the first execution (a pipeline). Statements whose text varies
+ *   (a cursor's name in it) go unprepared (store_pg_exec_once), and so does any statement
+ *   past the table's STMT_MAX. A table belongs to one server session: when the backend's PID
+ *   changes (a reset connection), it is emptied.
+ * - Deferred statements: BEGIN (store_begin_read, store_begin_write) and CLOSE of a cursor
+ *   are statements whose answer nobody waits for. They are queued on the connection and sent
+ *   in front of the next statement, in its round trip (a pipeline of several statements and
+ *   one Sync: the server runs them one after the other, each with its own snapshot in READ
+ *   COMMITTED exactly as in separate round trips, and an error aborts the ones after it).
+ *   COMMIT or ROLLBACK of a transaction in which nothing was sent sends nothing; a queued
+ *   CLOSE is dropped by them (the transaction's end closes its cursors).
+ * - Several statements of one operation go in one round trip (store_pg_exec_n), e.g. the
+ *   collection row lock and the write that must follow it: the write still starts after the
+ *   lock is held, so checks it makes see every write committed before.
+ * - Repeats within a read transaction (store_pg_exec_snap): a read transaction is one
+ *   snapshot (REPEATABLE READ READ ONLY) in which nothing changes, so a plain SELECT of the
+ *   tables answers the same rows every time it runs with the same parameters. The upper
+ *   layers look the same principal, collection or item up several times in one request (a
+ *   multiget once per href); the second and later lookups are answered from a copy of the
+ *   first answer, kept until the transaction ends (at most MEMO_MAX answers, the least
+ *   recently used forgotten first, of at most MEMO_BYTES of values each). Write transactions (READ
+ * COMMITTED: each statement its own snapshot) and statements outside a transaction always go to the
+ * server. A lookup may bring the answer of the lookup that usually follows it in the same round
+ * trip (store_pg_exec_snap_also): a path's last segment looked up as a collection, then as an item.
+ * Never included outside src/store. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "store/store.h"
+#include "store/store_pg_int.h"
+
+enum {
+    STMT_MAX = 512,    /* prepared statements of one connection; more go unprepared */
+    STMT_SLOTS = 1024, /* hash slots (open addressing), twice STMT_MAX */
+    MEMO_MAX = 32,     /* answers kept in one read transaction */
+    MEMO_BYTES = 4096, /* values of one kept answer, at most (item content is not kept) */
+};
+
+/* An answer kept in a read transaction: the statement's number and its parameters (the
+ * key), and a copy of the result. */
+struct memo {
+    unsigned char *key;
+    size_t key_len;
+    PGresult *res;
+    uint64_t used; /* when last used (the table's clock): the least recent goes first */
+};
+
+struct stmt {
+    char *sql;      /* its text (owned), NULL: an empty slot */
+    uint64_t hash;  /* of the text */
+    bool is_ready;  /* prepared on the server (as "a<index>") */
+    unsigned index; /* its name's number */
+};
+
+struct store_pg_stmts {
+    int backend_pid; /* the server session the statements were prepared in */
+    unsigned n;
+    struct stmt slots[STMT_SLOTS];
+    unsigned nmemo;
+    uint64_t clock;
+    struct memo memo[MEMO_MAX]; /* of the open read transaction */
+};
+
+static void memo_clear(struct store_pg_stmts *t)
+{
+    for (unsigned i = 0; i < t->nmemo; i++) {
+        free(t->memo[i].key);
+        PQclear(t->memo[i].res);
+    }
+    t->nmemo = 0;
+}
+
+/* FNV-1a of the text. */
+static uint64_t text_hash(const char *sql)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (const unsigned char *c = (const unsigned char *)sql; *c; c++) {
+        h = (h ^ *c) * UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+void store_pg_stmts_free(struct store_pg *q)
+{
+    if (!q->stmts) {
+        return;
+    }
+    for (size_t i = 0; i < STMT_SLOTS; i++) {
+        free(q->stmts->slots[i].sql);
+    }
+    memo_clear(q->stmts);
+    free(q->stmts);
+    q->stmts = NULL;
+}
+
+/* The table's entry for `sql`, made (not yet prepared) when there is room; NULL when the
+ * table is full. */
+static struct stmt *stmt_of(struct store_pg *q, const char *sql)
+{
+    int pid = PQbackendPID(q->conn);
+    if (q->stmts && q->stmts->backend_pid != pid) {
+        store_pg_stmts_free(q); /* another session: nothing is prepared there */
+    }
+    if (!q->stmts) {
+        q->stmts = calloc(1, sizeof(*q->stmts));
+        if (!q->stmts) {
+            abort();
+        }
+        q->stmts->backend_pid = pid;
+    }
+    struct store_pg_stmts *t = q->stmts;
+    uint64_t h = text_hash(sql);
+    for (size_t i = (size_t)(h % STMT_SLOTS);; i = (i + 1) % STMT_SLOTS) {
+        struct stmt *e = &t->slots[i];
+        if (!e->sql) {
+            if (t->n >= STMT_MAX) {
+                return NULL;
+            }
+            e->sql = strdup(sql);
+            if (!e->sql) {
+                abort();
+            }
+            e->hash = h;
+            e->index = t->n++;
+            return e;
+        }
+        if (e->hash == h && strcmp(e->sql, sql) == 0) {
+            return e;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Deferred statements */
+
+void store_pg_defer(struct store *s, const char *sql)
+{
+    struct store_pg *q = pgc(s);
+    if (q->ndeferred >= STORE_PG_DEFERRED_MAX || strlen(sql) >= sizeof(q->deferred[0])) {
+        /* full: send what is queued, with this one, now */
+        store_pg_exec_n(s, &(struct store_pg_op){.sql = sql, .is_once = true}, 1);
+        return;
+    }
+    snprintf(q->deferred[q->ndeferred++], sizeof(q->deferred[0]), "%s", sql);
+}
+
+bool store_pg_begin_deferred(const struct store *s)
+{
+    const struct store_pg *q = (const struct store_pg *)s;
+    return q->ndeferred > 0 && strncmp(q->deferred[0], "BEGIN", 5) == 0;
+}
+
+void store_pg_txn_end(struct store *s)
+{
+    struct store_pg *q = pgc(s);
+    q->ndeferred = 0;
+    if (q->stmts) {
+        memo_clear(q->stmts);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Execution */
+
+/* The mapped error of `res` (NULL: the connection's). */
+static enum store_rc fail(struct store *s, const PGresult *res)
+{
+    return store_pg_fail_result(s, res);
+}
+
+static bool result_ok(const PGresult *res)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* One statement, nothing deferred, prepared already or not to be: the plain calls. */
+static enum store_rc exec_one(struct store *s, const struct store_pg_op *op, struct stmt *e)
+{
+    struct store_pg *q = pgc(s);
+    const struct store_pg_params *p = op->p;
+    PGresult *res = NULL;
+    if (e) {
+        char name[16];
+        snprintf(name, sizeof(name), "a%u", e->index);
+        res = PQexecPrepared(q->conn, name, p ? p->n : 0, p ? p->values : NULL,
+                             p ? p->lengths : NULL, p ? p->formats : NULL, 1);
+    } else {
+        res = PQexecParams(q->conn, op->sql, p ? p->n : 0, NULL, p ? p->values : NULL,
+                           p ? p->lengths : NULL, p ? p->formats : NULL, 1);
+    }
+    if (!result_ok(res)) {
+        enum store_rc rc = fail(s, res);
+        PQclear(res);
+        return rc;
+    }
+    if (op->res_out) {
+        *op->res_out = res;
+    } else {
+        PQclear(res);
+    }
+    return STORE_OK;
+}
+
+/* What was sent in the pipeline, in order, to read the answers back. */
+struct sent {
+    enum {
+        SENT_DEFERRED,
+        SENT_PREPARE,
+        SENT_OP
+    } kind;
+
+    int op;         /* SENT_OP, SENT_PREPARE: the op's index */
+    struct stmt *e; /* SENT_PREPARE: the entry that becomes ready */
+};
+
+/* Reads the next statement's answer (one result, then the NULL that ends it). NULL when
+ * the connection broke. */
+static PGresult *next_answer(PGconn *conn)
+{
+    PGresult *res = PQgetResult(conn);
+    if (!res) {
+        return NULL;
+    }
+    PGresult *extra = NULL;
+    while ((extra = PQgetResult(conn)) != NULL) {
+        PQclear(extra); /* a statement of this engine answers once */
+    }
+    return res;
+}
+
+enum store_rc store_pg_exec_n(struct store *s, const struct store_pg_op *ops, int n)
+{
+    struct store_pg *q = pgc(s);
+    struct stmt *entries[STORE_PG_OPS_MAX];
+    if (n < 1 || n > STORE_PG_OPS_MAX) {
+        abort(); /* a caller of this file with too many statements: a bug */
+    }
+    int messages = q->ndeferred;
+    for (int i = 0; i < n; i++) {
+        if (ops[i].res_out) {
+            *ops[i].res_out = NULL;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        /* each statement is a fault point (the queued BEGIN was one at store_begin_*) */
+        enum store_rc fault = store_pg_fault_point(s, ops[i].sql);
+        if (fault != STORE_OK) {
+            return fault;
+        }
+        entries[i] = ops[i].is_once ? NULL : stmt_of(q, ops[i].sql);
+        messages += 1 + (entries[i] && !entries[i]->is_ready);
+    }
+    if (messages == 1) {
+        return exec_one(s, &ops[0], entries[0]);
+    }
+
+    struct sent sent[STORE_PG_DEFERRED_MAX + 2 * STORE_PG_OPS_MAX];
+    int nsent = 0;
+    bool is_sent = PQenterPipelineMode(q->conn) == 1;
+    for (int i = 0; is_sent && i < q->ndeferred; i++) {
+        is_sent = PQsendQueryParams(q->conn, q->deferred[i], 0, NULL, NULL, NULL, NULL, 1) == 1;
+        sent[nsent++] = (struct sent){.kind = SENT_DEFERRED};
+    }
+    for (int i = 0; is_sent && i < n; i++) {
+        const struct store_pg_params *p = ops[i].p;
+        struct stmt *e = entries[i];
+        char name[16];
+        if (e) {
+            snprintf(name, sizeof(name), "a%u", e->index);
+        }
+        if (e && !e->is_ready) {
+            is_sent = PQsendPrepare(q->conn, name, ops[i].sql, p ? p->n : 0, NULL) == 1;
+            sent[nsent++] = (struct sent){.kind = SENT_PREPARE, .op = i, .e = e};
+        }
+        if (is_sent && e) {
+            is_sent = PQsendQueryPrepared(q->conn, name, p ? p->n : 0, p ? p->values : NULL,
+                                          p ? p->lengths : NULL, p ? p->formats : NULL, 1) == 1;
+        } else if (is_sent) {
+            is_sent =
+                PQsendQueryParams(q->conn, ops[i].sql, p ? p->n : 0, NULL, p ? p->values : NULL,
+                                  p ? p->lengths : NULL, p ? p->formats : NULL, 1) == 1;
+        }
+        sent[nsent++] = (struct sent){.kind = SENT_OP, .op = i};
+    }
+    q->ndeferred = 0; /* sent (or lost with the connection) */
+    if (is_sent) {
+        is_sent = PQpipelineSync(q->conn) == 1;
+    }
+    if (!is_sent) {
+        enum store_rc rc = fail(s, NULL);
+        PQexitPipelineMode(q->conn);
+        return rc;
+    }
+
+    /* The answers, in order: the first failure is the operation's; the statements after it
+     * answer PGRES_PIPELINE_ABORTED. */
+    enum store_rc rc = STORE_OK;
+    bool is_broken = false;
+    for (int k = 0; k < nsent && !is_broken; k++) {
+        PGresult *res = next_answer(q->conn);
+        if (!res) {
+            is_broken = true;
+            if (rc == STORE_OK) {
+                rc = fail(s, NULL);
+            }
+            break;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_ABORTED) {
+            PQclear(res);
+            continue;
+        }
+        if (!result_ok(res)) {
+            if (rc == STORE_OK) {
+                rc = fail(s, res);
+            }
+            PQclear(res);
+            continue;
+        }
+        if (sent[k].kind == SENT_PREPARE) {
+            sent[k].e->is_ready = true;
+        }
+        if (sent[k].kind == SENT_OP && ops[sent[k].op].res_out) {
+            *ops[sent[k].op].res_out = res;
+        } else {
+            PQclear(res);
+        }
+    }
+    if (!is_broken) {
+        PGresult *sync = PQgetResult(q->conn); /* PGRES_PIPELINE_SYNC */
+        if (!sync || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) {
+            is_broken = true;
+            if (rc == STORE_OK) {
+                rc = fail(s, sync);
+            }
+        }
+        PQclear(sync);
+    }
+    if (PQexitPipelineMode(q->conn) != 1 && rc == STORE_OK) {
+        rc = fail(s, NULL);
+    }
+    if (rc != STORE_OK) {
+        for (int i = 0; i < n; i++) {
+            if (ops[i].res_out) {
+                PQclear(*ops[i].res_out);
+                *ops[i].res_out = NULL;
+            }
+        }
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Repeats within a read transaction */
+
+static bool is_reading(const struct store_pg *q)
+{
+    if (q->ndeferred > 0) {
+        return strstr(q->deferred[0], "READ ONLY") != NULL;
+    }
+    return !q->writing && PQtransactionStatus(q->conn) == PQTRANS_INTRANS;
+}
+
+/* The statement's number and every parameter (length, or -1 for NULL, format, bytes) in
+ * one malloc'd key. */
+static unsigned char *memo_key(const struct stmt *e, const struct store_pg_params *p, size_t *n_out)
+{
+    size_t n = sizeof(e->index);
+    int np = p ? p->n : 0;
+    for (int i = 0; i < np; i++) {
+        n += 2 * sizeof(int) +
+             (p->values[i] ? (p->formats[i] ? (size_t)p->lengths[i] : strlen(p->values[i])) : 0);
+    }
+    unsigned char *key = malloc(n);
+    if (!key) {
+        abort();
+    }
+    size_t at = 0;
+    memcpy(key, &e->index, sizeof(e->index));
+    at += sizeof(e->index);
+    for (int i = 0; i < np; i++) {
+        int len = !p->values[i] ? -1 : p->formats[i] ? p->lengths[i] : (int)strlen(p->values[i]);
+        memcpy(key + at, &len, sizeof(len));
+        at += sizeof(len);
+        memcpy(key + at, &p->formats[i], sizeof(int));
+        at += sizeof(int);
+        if (len > 0) {
+            memcpy(key + at, p->values[i], (size_t)len);
+            at += (size_t)len;
+        }
+    }
+    *n_out = n;
+    return key;
+}
+
+static PGresult *copy_result(const PGresult *res)
+{
+    PGresult *c = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+    if (!c) {
+        abort();
+    }
+    return c;
+}
+
+/* The values of `res` fit MEMO_BYTES. */
+static bool is_small(const PGresult *res)
+{
+    size_t n = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        for (int c = 0; c < PQnfields(res); c++) {
+            n += (size_t)PQgetlength(res, r, c);
+        }
+    }
+    return n <= MEMO_BYTES;
+}
+
+bool store_pg_is_reading(const struct store *s)
+{
+    return is_reading((const struct store_pg *)s);
+}
+
+/* The kept answer of `key` (now the most recently used), or NULL. */
+static const PGresult *memo_find(struct store_pg_stmts *t, const unsigned char *key, size_t n)
+{
+    for (unsigned i = 0; i < t->nmemo; i++) {
+        if (t->memo[i].key_len == n && memcmp(t->memo[i].key, key, n) == 0) {
+            t->memo[i].used = ++t->clock;
+            return t->memo[i].res;
+        }
+    }
+    return NULL;
+}
+
+/* Keeps a copy of `res` under `key` (taken) when it is small, in place of the least recently
+ * used answer when MEMO_MAX are kept (a multiget keeps its principal and collection, used for
+ * every href, and forgets the hrefs' answers). */
+static void memo_keep(struct store_pg_stmts *t, unsigned char *key, size_t n, const PGresult *res)
+{
+    if (!is_small(res) || memo_find(t, key, n)) {
+        free(key);
+        return;
+    }
+    unsigned at = t->nmemo;
+    if (at == MEMO_MAX) {
+        at = 0;
+        for (unsigned i = 1; i < MEMO_MAX; i++) {
+            at = t->memo[i].used < t->memo[at].used ? i : at;
+        }
+        free(t->memo[at].key);
+        PQclear(t->memo[at].res);
+    } else {
+        t->nmemo++;
+    }
+    t->memo[at] = (struct memo){key, n, copy_result(res), ++t->clock};
+}
+
+enum store_rc store_pg_exec_snap(struct store *s,
+                                 const char *sql,
+                                 const struct store_pg_params *p,
+                                 PGresult **res_out)
+{
+    return store_pg_exec_snap_also(s, sql, p, res_out, NULL, NULL);
+}
+
+enum store_rc store_pg_exec_snap_also(struct store *s,
+                                      const char *sql,
+                                      const struct store_pg_params *p,
+                                      PGresult **res_out,
+                                      const char *also_sql,
+                                      const struct store_pg_params *also_p)
+{
+    struct store_pg *q = pgc(s);
+    struct stmt *e = is_reading(q) ? stmt_of(q, sql) : NULL;
+    if (!e) {
+        return store_pg_exec(s, sql, p, res_out);
+    }
+    size_t key_len = 0;
+    unsigned char *key = memo_key(e, p, &key_len);
+    const PGresult *kept = memo_find(q->stmts, key, key_len);
+    if (kept) {
+        free(key);
+        *res_out = copy_result(kept);
+        return STORE_OK;
+    }
+    /* the other statement in the same round trip, unless its answer is kept already */
+    struct stmt *also = also_sql ? stmt_of(q, also_sql) : NULL;
+    size_t also_len = 0;
+    unsigned char *also_key = also ? memo_key(also, also_p, &also_len) : NULL;
+    if (also_key && memo_find(q->stmts, also_key, also_len)) {
+        free(also_key);
+        also_key = NULL;
+    }
+    PGresult *also_res = NULL;
+    const struct store_pg_op ops[] = {
+        {.sql = sql, .p = p, .res_out = res_out},
+        {.sql = also_sql, .p = also_p, .res_out = &also_res},
+    };
+    struct store_pg_stmts *t = q->stmts;
+    enum store_rc rc = store_pg_exec_n(s, ops, also_key ? 2 : 1);
+    if (rc == STORE_OK && t == q->stmts) {
+        memo_keep(t, key, key_len, *res_out);
+        key = NULL;
+        if (also_key) {
+            memo_keep(t, also_key, also_len, also_res);
+            also_key = NULL;
+        }
+    }
+    PQclear(also_res);
+    free(key);
+    free(also_key);
+    return rc;
+}
+
+void store_pg_keep_answer(struct store *s,
+                          const char *sql,
+                          const struct store_pg_params *p,
+                          const PGresult *res)
+{
+    struct store_pg *q = pgc(s);
+    struct stmt *e = is_reading(q) ? stmt_of(q, sql) : NULL;
+    if (e) {
+        size_t key_len = 0;
+        unsigned char *key = memo_key(e, p, &key_len);
+        memo_keep(q->stmts, key, key_len, res);
+    }
+}
