@@ -511,12 +511,23 @@ static bool store_pg_in_txn(const struct store *s)
            store_pg_begin_deferred(s);
 }
 
+/* What a BEGIN would meet, though it is only queued (store_pg_defer): the fault seam's point,
+ * and a connection already known lost, which answers STORE_UNAVAILABLE now rather than at the
+ * transaction's first statement. */
+static enum store_rc begin_point(struct store *s)
+{
+    if (PQstatus(pgc(s)->conn) != CONNECTION_OK) {
+        return store_pg_fail_msg(s, STORE_UNAVAILABLE, "the connection to the database is lost");
+    }
+    return store_pg_fault_point(s, "BEGIN");
+}
+
 static enum store_rc store_pg_begin_read(struct store *s)
 {
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    enum store_rc fault = store_pg_fault_point(s, "BEGIN");
+    enum store_rc fault = begin_point(s);
     if (fault != STORE_OK) {
         return fault;
     }
@@ -531,7 +542,7 @@ static enum store_rc store_pg_begin_write(struct store *s)
     if (store_pg_in_txn(s)) {
         return store_pg_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    enum store_rc rc = store_pg_fault_point(s, "BEGIN");
+    enum store_rc rc = begin_point(s);
     if (rc == STORE_OK) {
         store_pg_defer(s, "BEGIN ISOLATION LEVEL READ COMMITTED");
     }

@@ -223,6 +223,34 @@ static void test_pg_write_through_one_pool_reaches_the_other_once(void **state)
     assert_int_equal(wait_calls(&f->cb, 3, 500), 2);
 }
 
+/* An item's put and delete, each one statement with its modseq bump (store_pg_item.c), are
+ * heard by the other node as any bump is. */
+static void test_pg_item_put_and_delete_reach_the_other_pool(void **state)
+{
+    struct fixture *f = *state;
+    struct store *s = store_pool_acquire(f->a);
+    assert_non_null(s);
+    static const char ics[] = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n";
+    struct store_item_in in = {.content = ics,
+                               .size = sizeof(ics) - 1,
+                               .content_type = "text/calendar",
+                               .cal = {.uid = "notify-item", .comp = 1}};
+    struct store_item it;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_item_put(s, f->user.home_id, "n.ics", &in, f->arena, &it, NULL),
+                     STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(wait_calls(&f->cb, 1, 2000), 1);
+    assert_int_equal(f->cb.v[0].coll, f->user.home_id);
+    assert_int_equal(f->cb.v[0].modseq, it.modseq);
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_item_delete(s, f->user.home_id, "n.ics"), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(wait_calls(&f->cb, 2, 2000), 2);
+    assert_int_equal(f->cb.v[1].modseq, it.modseq + 1);
+    store_pool_release(f->a, s);
+}
+
 static void test_pg_lone_connection_notifies_every_pool_and_rollback_nobody(void **state)
 {
     struct fixture *f = *state;
@@ -373,6 +401,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pg_write_through_one_pool_reaches_the_other_once,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_item_put_and_delete_reach_the_other_pool, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             test_pg_lone_connection_notifies_every_pool_and_rollback_nobody, setup, teardown),
         cmocka_unit_test_setup_teardown(
