@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "pg_cluster.h"
 #include "store/store.h"
 #include "store/store_migrate.h"
 #include "store/store_pg_int.h"
@@ -429,33 +430,12 @@ static void test_migrate_refusals_leave_the_target_empty(void **state)
     assert_int_equal(target_rows(f, "SELECT count(*) FROM principals"), 2);
 }
 
-/* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
-static int reexec_in_cluster(char **argv)
-{
-    const char *src = getenv("ALMANAC_SOURCE_DIR");
-    if (!src) {
-        fputs("test_store_migrate: set ALMANAC_PG_URI, or ALMANAC_SOURCE_DIR to start a "
-              "cluster\n",
-              stderr);
-        return 1;
-    }
-    char script[4096];
-    snprintf(script, sizeof(script), "%s/tests/integration/pgcluster.py", src);
-    char python[] = "/usr/bin/python3";
-    char run[] = "run";
-    char dashes[] = "--";
-    char *args[] = {python, script, run, dashes, argv[0], NULL};
-    execv(python, args);
-    perror("test_store_migrate: execv python3");
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
     base_uri = getenv("ALMANAC_PG_URI");
     if (!base_uri) {
-        return reexec_in_cluster(argv);
+        return pg_cluster_reexec("test_store_migrate", argv);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_keeps_ids_modseqs_history_and_secret, setup,

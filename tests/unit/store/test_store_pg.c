@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "pg_cluster.h"
 #include "store/store.h"
 #include "store/store_fault.h"
 #include "store/store_pg_int.h"
@@ -1790,26 +1791,6 @@ static void test_pg_fault_points_fail_statements_and_lose_the_connection(void **
     arena_destroy(&a);
 }
 
-/* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
-static int reexec_in_cluster(char **argv)
-{
-    const char *src = getenv("ALMANAC_SOURCE_DIR");
-    if (!src) {
-        fputs("test_store_pg: set ALMANAC_PG_URI, or ALMANAC_SOURCE_DIR to start a cluster\n",
-              stderr);
-        return 1;
-    }
-    char script[4096];
-    snprintf(script, sizeof(script), "%s/tests/integration/pgcluster.py", src);
-    char python[] = "/usr/bin/python3";
-    char run[] = "run";
-    char dashes[] = "--";
-    char *args[] = {python, script, run, dashes, argv[0], NULL};
-    execv(python, args);
-    perror("test_store_pg: execv python3");
-    return 1;
-}
-
 /* Statements go prepared, each once per connection (store_pg_stmt.c): the second call of
  * principal_get executes the name the first one prepared, through ROLLBACK (a prepared
  * statement outlives the transaction) and PQreset (a new server session: the table starts
@@ -1995,7 +1976,7 @@ int main(int argc, char **argv)
     (void)argc;
     uri = getenv("ALMANAC_PG_URI");
     if (!uri) {
-        return reexec_in_cluster(argv);
+        return pg_cluster_reexec("test_store_pg", argv);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pg_open_migrates_once_and_shares_guid_and_secret),

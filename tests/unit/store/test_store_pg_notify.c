@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "pg_cluster.h"
 #include "store/store.h"
 #include "store/store_pg_int.h"
 
@@ -370,33 +371,12 @@ static void test_pg_removing_the_hook_stops_the_listener(void **state)
     assert_int_equal(wait_calls(&f->cb, 1, 500), 0);
 }
 
-/* Under ctest, runs itself again inside a private cluster (pgcluster.py run). */
-static int reexec_in_cluster(char **argv)
-{
-    const char *src = getenv("ALMANAC_SOURCE_DIR");
-    if (!src) {
-        fputs("test_store_pg_notify: set ALMANAC_PG_URI, or ALMANAC_SOURCE_DIR to start a "
-              "cluster\n",
-              stderr);
-        return 1;
-    }
-    char script[4096];
-    snprintf(script, sizeof(script), "%s/tests/integration/pgcluster.py", src);
-    char python[] = "/usr/bin/python3";
-    char run[] = "run";
-    char dashes[] = "--";
-    char *args[] = {python, script, run, dashes, argv[0], NULL};
-    execv(python, args);
-    perror("test_store_pg_notify: execv python3");
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
     (void)argc;
     uri = getenv("ALMANAC_PG_URI");
     if (!uri) {
-        return reexec_in_cluster(argv);
+        return pg_cluster_reexec("test_store_pg_notify", argv);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pg_write_through_one_pool_reaches_the_other_once,
