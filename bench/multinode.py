@@ -83,7 +83,7 @@ def pg_pids(pg):
 class Nodes:
     """K almanacd processes on one database URI."""
 
-    def __init__(self, almanacd, uri, work, k, workers, limit, extra=()):
+    def __init__(self, almanacd, uri, work, k, workers, limit, devices=0, extra=()):
         self.procs, self.ports = [], []
         for i in range(k):
             port = free_port()
@@ -92,7 +92,7 @@ class Nodes:
                 f.write("[server]\nlisten = 127.0.0.1:%d\nstore = %s\nworkers = %d\n"
                         "log_level = warn\n[limits]\nmax_connections = %d\n"
                         "per_ip_connections = %d\n[activesync]\neas_max_devices = %d\n"
-                        % (port, uri, workers, limit, limit, limit))
+                        % (port, uri, workers, limit, limit, max(limit, devices + 10)))
                 for line in extra:
                     f.write(line + "\n")
             log = open(os.path.join(work, "node%d.log" % i), "ab")
@@ -278,7 +278,8 @@ def run_mixed(a, pg, uri, work, k):
 def run_pings(a, pg, uri, work):
     raise_nofile(a.nofile)
     k = a.nodes
-    nodes = Nodes(a.almanacd, uri, work, k, a.workers, 2 * a.devices // k + 256)
+    # every device is the one user's: eas_max_devices counts them all
+    nodes = Nodes(a.almanacd, uri, work, k, a.workers, 2 * a.devices // k + 256, a.devices)
     socks = []
     try:
         t0 = time.perf_counter()
