@@ -1,7 +1,6 @@
 /* store/store_pg.c: the PostgreSQL engine (issue #10; see store_pg_int.h for how it keeps
  * store.h's semantics): connection, errors, statements, migrations, transactions, the pool,
- * checks, and the ops table. store.c does not reach it yet: it refuses postgresql://
- * locations until the server and the integration suite run on this engine.
+ * checks, and the ops table. store.c sends it every postgresql:// location.
  *
  * Faults (issue #10 item 5): a server that goes away in the middle of a statement fails it
  * with STORE_UNAVAILABLE (fail_result), which the routes answer 503 store-unavailable with
@@ -989,8 +988,7 @@ static enum store_rc store_pg_backup(struct store *s, const char *dest_path)
                              "point-in-time recovery, not by almanac backup");
 }
 
-/* Every call of store.h. store.c still refuses postgresql:// locations until the server
- * and the integration suite run on it (issue #10). */
+/* Every call of store.h. */
 const struct store_ops store_pg_ops = {
     .close = store_pg_close,
     .begin_read = store_pg_begin_read,

@@ -4,10 +4,8 @@
  * store_pg_prop.c: dead properties; store_pg_cursor.c: cursors; store_pg_sub.c: subscription
  * URLs and calendar user addresses; store_pg_share.c: shared calendars; store_pg_eas.c:
  * ActiveSync device state; store_pg_imip.c: the iMIP outbox; store_pg_listen.c: other nodes'
- * writes, by LISTEN/NOTIFY). Work in progress (issue #10):
- * store.c refuses postgresql:// locations until the server and the integration suite run on
- * this engine; until then it is reached only by its own tests, through store_pg_open() and
- * store_pg_pool_create() (store_int.h).
+ * writes, by LISTEN/NOTIFY). store.c opens it for every postgresql:// location
+ * (store_pg_open(), store_pg_pool_create(); store_int.h).
  *
  * How the engine keeps SQLite's semantics (store.h):
  * - Reads: store_begin_read() opens REPEATABLE READ READ ONLY, one snapshot for the whole
