@@ -46,10 +46,11 @@ int server_faults_init(void)
     return 0;
 }
 
+/* Disarms the request's own plan: by the time a request's arena goes, the client may have
+ * armed and sent the next request, whose plan (a later generation) stays armed. */
 static void disarm(void *p)
 {
-    (void)p;
-    store_fault_disarm();
+    store_fault_disarm_if((uint64_t)(uintptr_t)p);
 }
 
 /* Reads and deletes the fault file; a plan in it is armed for this request's thread until
@@ -78,7 +79,7 @@ static void arm_for_request(struct http_request *req)
     }
     plan.this_thread = true;
     store_fault_arm(&plan);
-    arena_defer(http_req_arena(req), disarm, NULL);
+    arena_defer(http_req_arena(req), disarm, (void *)(uintptr_t)store_fault_generation());
     log_info("store fault armed req=%llu spec=\"%s\"", (unsigned long long)http_req_id(req), text);
 }
 

@@ -26,6 +26,7 @@ static uint64_t fired;               /* faults injected since arm */
 static bool first_fired_prepare;     /* the first fault hit a fetch/prepare */
 static bool armed;                   /* plan counts (store_fault_on mirrors it) */
 static pthread_t owner;              /* the arming thread, for plan.this_thread */
+static uint64_t generation;          /* store_fault_arm() calls so far */
 
 bool store_fault_available(void)
 {
@@ -40,6 +41,7 @@ void store_fault_arm(const struct store_fault_plan *p)
     points = 0;
     fired = 0;
     first_fired_prepare = false;
+    generation++;
     armed = true;
     atomic_store(&store_fault_on, true);
     pthread_mutex_unlock(&plan_lock);
@@ -50,6 +52,24 @@ void store_fault_disarm(void)
     pthread_mutex_lock(&plan_lock);
     armed = false;
     atomic_store(&store_fault_on, false);
+    pthread_mutex_unlock(&plan_lock);
+}
+
+uint64_t store_fault_generation(void)
+{
+    pthread_mutex_lock(&plan_lock);
+    uint64_t g = generation;
+    pthread_mutex_unlock(&plan_lock);
+    return g;
+}
+
+void store_fault_disarm_if(uint64_t gen)
+{
+    pthread_mutex_lock(&plan_lock);
+    if (generation == gen) {
+        armed = false;
+        atomic_store(&store_fault_on, false);
+    }
     pthread_mutex_unlock(&plan_lock);
 }
 
@@ -144,6 +164,16 @@ void store_fault_arm(const struct store_fault_plan *p)
 
 void store_fault_disarm(void)
 {
+}
+
+uint64_t store_fault_generation(void)
+{
+    return 0;
+}
+
+void store_fault_disarm_if(uint64_t gen)
+{
+    (void)gen;
 }
 
 uint64_t store_fault_points(void)

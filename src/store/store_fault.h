@@ -75,6 +75,12 @@ void store_fault_arm(const struct store_fault_plan *plan);
 /* No point fails any more (counters are kept for store_fault_points/fired). */
 void store_fault_disarm(void);
 
+/* Which arming is in force: store_fault_arm() makes a new one. store_fault_disarm_if(gen)
+ * disarms only while arming `gen` is the one in force, so that a request whose response has
+ * gone, cleaning up late, does not disarm the plan the next request has armed since. */
+uint64_t store_fault_generation(void);
+void store_fault_disarm_if(uint64_t gen);
+
 /* Points of the armed plan's kind passed since store_fault_arm(), and faults injected. */
 uint64_t store_fault_points(void);
 uint64_t store_fault_fired(void);
