@@ -507,13 +507,16 @@ class MultiNodeTest(unittest.TestCase):
     def test_7_the_database_restarted_under_load_gives_503s_then_recovery(self):
         """Writers and readers on the two nodes left (test 6 killed the third) while the
         database goes away for two seconds: every answer is 201/207 or a 503 with Retry-After
-        and the reason store-unavailable (never a 500, never a dropped connection), both
-        nodes serve again by themselves, and every acknowledged write is there."""
+        and the reason store-unavailable (never a 500, never a connection dropped before the
+        status line), both nodes serve again by themselves, and every acknowledged write is
+        there.  A streamed 207 whose status line was already sent when the database went
+        can only say "incomplete" by cutting the chunked body (src/http/http.c stream_reader):
+        that is counted apart, and the cut body must not look complete."""
         live = [n for n in self.nodes if n.proc.poll() is None]
         self.assertEqual(len(live), 2)
         auth = "Basic " + base64.b64encode(
             ("alice:" + self.passwords["alice"]).encode()).decode()
-        acked, bad, unavailable = [], [], []
+        acked, bad, unavailable, cut = [], [], [], []
         lock = threading.Lock()
         stop = threading.Event()
 
@@ -537,11 +540,20 @@ class MultiNodeTest(unittest.TestCase):
                                      headers={"Depth": "1", "Authorization": auth,
                                               "Content-Type": "application/xml"})
                     r = conn.getresponse()
-                    body = r.read()
+                    try:
+                        body = r.read()
+                    except http.client.IncompleteRead as e:
+                        with lock:
+                            if is_put or r.status != 207 or b"</D:multistatus>" in e.partial:
+                                bad.append((node.name, name, r.status, "cut: %s" % e))
+                            else:
+                                cut.append(node.name)
+                        conn.close()
+                        continue
                     conn.close()
-                except OSError as e:
+                except (OSError, http.client.HTTPException) as e:
                     with lock:
-                        bad.append((node.name, name, "connection: %s" % e))
+                        bad.append((node.name, name, "connection: %r" % e))
                     continue
                 with lock:
                     if r.status in (201, 207):
@@ -579,7 +591,8 @@ class MultiNodeTest(unittest.TestCase):
             for t in threads:
                 t.join(60)
         print("\ndatabase restarted under load: %d PUTs acknowledged, %d answers 503 "
-              "store-unavailable" % (len(acked), len(unavailable)), file=sys.stderr)
+              "store-unavailable, %d streamed 207s cut" % (len(acked), len(unavailable),
+                                                          len(cut)), file=sys.stderr)
         self.assertEqual(bad, [])
         self.assertEqual(recovered, {n.name for n in live})
         self.assertGreater(len(unavailable), 0, "the outage was seen")
