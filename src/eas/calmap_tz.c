@@ -337,7 +337,9 @@ static bool systime_ok(const struct eas_calmap_systime *st)
         st->second > 59 || st->ms > 999) {
         return false;
     }
-    return st->year == 0 ? st->day >= 1 && st->day <= 5 : st->day >= 1 && st->day <= 31;
+    /* the absolute form names a day that exists, at least in a leap year (no 31 April) */
+    return st->year == 0 ? st->day >= 1 && st->day <= 5
+                         : st->day >= 1 && st->day <= cal_days_in_month(st->month, 1972);
 }
 
 int eas_calmap_tz_decode(struct slice b64, struct eas_calmap_tz *out, struct err *err)
@@ -432,6 +434,9 @@ static const char *observance(
     const char *kind, const struct eas_calmap_systime *st, int from, int to, struct arena *arena)
 {
     static const char *const dd[7] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
+    /* 1970 has no 29 February: a rule on that day starts in 1972 (the observance's DTSTART
+     * must be a real date; the RRULE then falls in leap years only, RFC 5545 3.3.10) */
+    int base = st->year != 0 && st->month == 2 && st->day == 29 ? 1972 : 1970;
     const char *rule;
     if (st->year != 0) {
         /* the absolute form: kept as that day of the month every year (rare, §4.3) */
@@ -443,8 +448,8 @@ static const char *observance(
     }
     return arena_printf(arena,
                         "BEGIN:%s\r\nTZOFFSETFROM:%s\r\nTZOFFSETTO:%s\r\n"
-                        "DTSTART:1970%02u%02dT%02u%02u%02u\r\n%sEND:%s\r\n",
-                        kind, offset_text(from, arena), offset_text(to, arena), st->month,
+                        "DTSTART:%d%02u%02dT%02u%02u%02u\r\n%sEND:%s\r\n",
+                        kind, offset_text(from, arena), offset_text(to, arena), base, st->month,
                         first_day_1970(st), st->hour, st->minute, st->second, rule, kind);
 }
 

@@ -588,6 +588,59 @@ static void test_eas_calmap_tz_unknown_zone_gives_custom_vtimezone(void **state)
     arena_destroy(&a);
 }
 
+/* The absolute form of a rule (wYear set, MS-ASDTYPE 2.7.6) on 29 February: its observance
+ * starts in 1972, since 1970 has none, so the VTIMEZONE is one our own parser takes (fuzz
+ * finding eas_tz-feb29-b2526232, now corpus/eas_tz/). A day no month has (31 April) is the
+ * codec's refusal. */
+static void test_eas_calmap_tz_absolute_29_february(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    struct eas_calmap_tz tz;
+    memset(&tz, 0, sizeof(tz));
+    tz.bias = -60;
+    tz.daylight_bias = -60;
+    tz.standard_date = (struct eas_calmap_systime){2024, 10, 0, 1, 3, 0, 0, 0};
+    tz.daylight_date = (struct eas_calmap_systime){2024, 2, 0, 29, 2, 0, 0, 0};
+    const char *b64 = eas_calmap_tz_encode(&tz, a);
+    struct eas_calmap_tz back;
+    assert_int_equal(eas_calmap_tz_decode(slice_from_cstr(b64), &back, &e), 0);
+    const char *tzid;
+    struct slice vtz;
+    eas_calmap_tz_to_vtimezone(&back, 2024, a, &tzid, &vtz);
+    assert_non_null(strstr(vtz.ptr, "DTSTART:19720229T020000\r\n"
+                                    "RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29\r\n"));
+    assert_non_null(strstr(vtz.ptr, "DTSTART:19701001T030000\r\n"));
+
+    /* 1 March 2024 12:00 local is summer time (+0200): 10:00Z */
+    struct eas_calmap_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.present = EAS_CALMAP_TIMEZONE | EAS_CALMAP_STARTTIME | EAS_CALMAP_ENDTIME |
+                 EAS_CALMAP_SUBJECT | EAS_CALMAP_UID;
+    ev.timezone = b64;
+    ev.start_time = "20240301T100000Z";
+    ev.end_time = "20240301T110000Z";
+    ev.subject = "leap";
+    ev.uid = "leap-1";
+    struct slice ics;
+    if (eas_calmap_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &ics, &e) != 0) {
+        fail_msg("%s", e.msg);
+    }
+    assert_non_null(strstr(ics.ptr, ":20240301T120000\r\n"));
+    struct inst in[2];
+    assert_int_equal(instances(a, ics, in, 2), 1);
+    assert_int_equal(in[0].start, 1709287200); /* 2024-03-01T10:00:00Z */
+
+    tz.standard_date = (struct eas_calmap_systime){2024, 4, 0, 31, 3, 0, 0, 0};
+    err_init(&e);
+    assert_int_not_equal(
+        eas_calmap_tz_decode(slice_from_cstr(eas_calmap_tz_encode(&tz, a)), &back, &e), 0);
+    assert_ptr_equal(e.cond, &eas_cond_calmap_invalid);
+    arena_destroy(&a);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* EAS-level answers (activesync.md §4.2-§4.7) */
 
@@ -1616,6 +1669,7 @@ int main(void)
         cmocka_unit_test(test_eas_calmap_tz_name_of_32_units_round_trips),
         cmocka_unit_test(test_eas_calmap_tz_decode_prefers_named_builtin),
         cmocka_unit_test(test_eas_calmap_tz_unknown_zone_gives_custom_vtimezone),
+        cmocka_unit_test(test_eas_calmap_tz_absolute_29_february),
         cmocka_unit_test(test_eas_calmap_outlook_weekly_fields),
         cmocka_unit_test(test_eas_calmap_google_override_is_an_exception),
         cmocka_unit_test(test_eas_calmap_recurrence_types),
