@@ -13,55 +13,11 @@
 
 #include "cal/cal_int.h"
 #include "util/deadline.h"
+#include "util/parse.h"
 
 enum {
     LINE_CAP = 80, /* unfolded bytes of a line kept to read BEGIN:/END: and a component name */
 };
-
-/* Strict UTF-8 (RFC 5545 §3.1.4): no overlongs, surrogates or code points past U+10FFFF,
- * and no NUL, which libical would take for the end of the text. */
-static bool utf8_ok(struct slice s)
-{
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i = 0;
-    while (i < s.len) {
-        unsigned char c = p[i];
-        size_t n;
-        uint32_t cp;
-        if (c == 0) {
-            return false;
-        } else if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + n > s.len) {
-            return false;
-        }
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += n;
-    }
-    return true;
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* Structure, before libical */
@@ -535,7 +491,7 @@ int cal_parse_object(
     struct slice ics, unsigned allowed, struct arena *arena, struct cal_info *out, struct err *err)
 {
     memset(out, 0, sizeof(*out));
-    if (!utf8_ok(ics)) {
+    if (!parse_utf8_ok(ics)) {
         return err_set(err, &cal_cond_valid_calendar_data, "calendar data is not UTF-8");
     }
     bool bom = slice_has_prefix(ics, SLICE_LIT("\xEF\xBB\xBF"));

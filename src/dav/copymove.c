@@ -7,6 +7,7 @@
  * dav_cond_not_found (404), dav_cond_conflict (409), dav_cond_precondition_failed (412:
  * Overwrite F on an existing destination), dav_cond_bad_depth (400),
  * dav_cond_need_privileges (403: the access rule on a shared calendar, issue 12). */
+#include <stdio.h>
 #include <string.h>
 
 #include "dav/dav_int.h"
@@ -40,7 +41,9 @@ static int read_headers(struct cm_ctx *c, struct err *err)
     }
     bool trailing;
     if (http_path_decode(ds, BUF_LIMIT_HREF, dr->arena, &c->dest_path, &trailing, err) != 0) {
-        return err_replace(err, &dav_cond_bad_destination, "bad Destination path");
+        char why[sizeof(err->msg)];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return err_replace(err, &dav_cond_bad_destination, "bad Destination path: %s", why);
     }
     const char *o = http_req_header(dr->http, "Overwrite");
     c->overwrite = true;

@@ -139,6 +139,22 @@ const struct dav_method dav_head = {.run = get_run};
 /* ---------------------------------------------------------------------------------------- */
 /* PUT (RFC 9110 §9.3.4, RFC 4918 §9.7) */
 
+/* A Content-Type kept with a resource and sent back on GET: a media type ("type/subtype",
+ * parameters allowed) of printable ASCII (RFC 9110 §8.3.1), at most 255 bytes. */
+static bool media_type_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (n > STORE_NAME_MAX || !memchr(t, '/', n)) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)t[i] < 0x20 || (unsigned char)t[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static int put_run(struct dav_req *dr, struct err *err)
 {
     /* Validation that may take long runs here, before the write gate (issue 18). */
@@ -169,6 +185,11 @@ static int put_run(struct dav_req *dr, struct err *err)
         return -1;
     }
     const char *ctype = http_req_header(dr->http, "Content-Type");
+    if (ctype && *ctype && !media_type_ok(ctype)) {
+        return err_set(err, &dav_cond_unsupported_media,
+                       "Content-Type is not a media type of printable ASCII up to %d bytes",
+                       STORE_NAME_MAX);
+    }
     struct store_item_in in = {
         .content = buf_cstr(&dr->core->raw),
         .size = dr->core->raw.len,

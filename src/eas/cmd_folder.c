@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "eas/eas_int.h"
+#include "util/parse.h"
 #include "util/sec.h"
 
 enum {
@@ -480,7 +481,8 @@ int eas_cmd_foldercreate(struct eas_req *er, struct err *err)
     const char *key = eas_node_text(eas_node_child(er->root, EAS_FH_SYNCKEY), NULL);
     const char *name = eas_node_text(eas_node_child(er->root, EAS_FH_DISPLAYNAME), NULL);
     uint64_t type = 0;
-    if (!key || !name || !*name ||
+    /* the name is kept as text (a displayname): bytes that are not UTF-8 are malformed */
+    if (!key || !name || !*name || !parse_utf8_ok(slice_from_cstr(name)) ||
         eas_node_uint(eas_node_child(er->root, EAS_FH_TYPE), 99, &type) != 0) {
         return answer_status(er, EAS_FH_FOLDERCREATE, EAS_FH_STATUS, FS_MALFORMED, err);
     }
@@ -552,7 +554,7 @@ int eas_cmd_folderchange(struct eas_req *er, struct err *err)
     const char *key = eas_node_text(eas_node_child(er->root, EAS_FH_SYNCKEY), NULL);
     const char *id = eas_node_text(eas_node_child(er->root, EAS_FH_SERVERID), NULL);
     const char *name = eas_node_text(eas_node_child(er->root, EAS_FH_DISPLAYNAME), NULL);
-    if (!key || !id || (!del && (!name || !*name))) {
+    if (!key || !id || (!del && (!name || !*name || !parse_utf8_ok(slice_from_cstr(name))))) {
         return answer_status(er, root, EAS_FH_STATUS, FS_MALFORMED, err);
     }
     if (eas_dummy_folder(id)) {

@@ -302,8 +302,11 @@ static int check_credentials(struct http_request *req,
         return 0;
     }
     uint64_t gen = 0;
-    int rc =
-        srv->cfg.authenticate ? srv->cfg.authenticate(srv->cfg.auth_ctx, user, password, &gen) : -1;
+    /* A user name is text: one that is not UTF-8 names nobody (and PostgreSQL's text would
+     * refuse the lookup), so it fails like an unknown user without asking the store. */
+    int rc = srv->cfg.authenticate && parse_utf8_ok(u)
+                 ? srv->cfg.authenticate(srv->cfg.auth_ctx, user, password, &gen)
+                 : -1;
     if (rc == 0) {
         auth_cache_put(srv, key, gen);
         *gen_out = gen;

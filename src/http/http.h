@@ -271,7 +271,8 @@ void http_resp_stream(struct http_request *req, http_read_fn *read, void *ctx);
 /* Percent-decodes `raw` (a path, or an absolute URI whose scheme and authority are dropped)
  * once and normalises it as http_req_path() describes. *trailing_slash_out (may be NULL) is
  * set when raw ended with '/'. Returns 0 or -1 with http_cond_bad_path (400) for %00, bad
- * escapes, ".." above the root or a path longer than max_bytes. */
+ * escapes, bytes that are not UTF-8 once decoded, ".." above the root, or
+ * http_cond_path_too_long for a path longer than max_bytes. */
 int http_path_decode(struct slice raw,
                      size_t max_bytes,
                      struct arena *arena,

@@ -89,6 +89,11 @@ int http_path_decode(struct slice raw,
         dec[n++] = c;
     }
     dec[n] = '\0';
+    if (!parse_utf8_ok((struct slice){dec, n})) {
+        /* Names are UTF-8 text (RFC 3986 §2.5, RFC 4918 §8.3.1): PostgreSQL's text refuses
+         * other bytes, SQLite would keep a name no client could show (issue #10). */
+        return err_set(err, &http_cond_bad_path, "path is not UTF-8 once percent-decoded");
+    }
     bool trailing = n > 0 && dec[n - 1] == '/';
 
     /* Resolve segments into out[], which never grows past the decoded length. */

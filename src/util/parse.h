@@ -1,7 +1,8 @@
-/* util/parse.h: strict number parsing of client bytes. */
+/* util/parse.h: strict parsing of client bytes: numbers, hex digits, UTF-8. */
 #ifndef ALMANAC_UTIL_PARSE_H
 #define ALMANAC_UTIL_PARSE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util/slice.h"
@@ -12,5 +13,9 @@ int parse_u64(struct slice s, uint64_t *v_out);
 
 /* Lowercase-or-uppercase hex digit value, or -1. */
 int parse_hexdigit(char c);
+
+/* Strict UTF-8 (RFC 3629): no overlongs, surrogates or code points past U+10FFFF, and no NUL
+ * (which C strings, libical and PostgreSQL's text take for an end or refuse). True for "". */
+bool parse_utf8_ok(struct slice s);
 
 #endif

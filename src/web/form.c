@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "util/parse.h"
 #include "web/web.h"
 
 static int hexval(char c)
@@ -276,7 +277,7 @@ const struct web_field *web_form_get(const struct web_form *f, const char *name)
 char *web_form_text(const struct web_form *f, const char *name, struct arena *arena)
 {
     const struct web_field *x = web_form_get(f, name);
-    if (!x || memchr(x->value.ptr, '\0', x->value.len)) {
+    if (!x || !parse_utf8_ok(x->value)) { /* NUL included */
         return NULL;
     }
     return arena_strndup(arena, x->value.ptr, x->value.len);

@@ -58,7 +58,8 @@ int web_multipart_parse(struct slice body,
 const struct web_field *web_form_get(const struct web_form *f, const char *name);
 
 /* The field's value as a NUL-terminated copy in the arena (the caller may wipe it), or NULL when
- * the field is absent or its value holds a NUL byte. */
+ * the field is absent or its value is not UTF-8 text (a NUL byte included): the pages are
+ * UTF-8, so a browser's form is too, and what is kept is text (PostgreSQL refuses others). */
 char *web_form_text(const struct web_form *f, const char *name, struct arena *arena);
 
 #endif

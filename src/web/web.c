@@ -355,6 +355,9 @@ static int do_import(struct web_req *wr, const struct web_form *f, struct err *e
 {
     const char *target = web_form_text(f, "new_calendar", wr->arena);
     bool is_new = target && *target;
+    if (!target && web_form_get(f, "new_calendar")) {
+        return err_set(err, &web_cond_bad_form, "a calendar name is UTF-8 text without NUL");
+    }
     if (!is_new) {
         target = web_form_text(f, "calendar", wr->arena);
     }

@@ -1083,6 +1083,30 @@ class ActiveSyncPhoneTest(ServerTestCase):
         self.assertEqual(len(line), 1, listing)
         self.assertIn("\tBad?(?[31m", line[0])
 
+    def test_7c5_folder_name_not_utf8_is_status_10_issue_10(self):
+        # a folder's DisplayName is kept as the calendar's displayname, which is text: bytes
+        # that are not UTF-8 are a malformed request (Status 10), on every engine (PostgreSQL's
+        # text refused them with a 503; SQLite kept a property that is no XML)
+        c = self.phone("BADNAME01")
+        body = eas.encode(E("F:FolderCreate", E("SyncKey", c.folder_key), E("ParentId", "0"),
+                            E("DisplayName", "ZZZZ"), E("Type", "13")))
+        r = c.request("FolderCreate", body.replace(b"ZZZZ", b"Caf\xe9"), raw=True)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(eas.decode(r.body).findtext("Status"), "10")
+        r = c.request("FolderCreate", E("F:FolderCreate", E("SyncKey", c.folder_key),
+                                         E("ParentId", "0"), E("DisplayName", "Caf\u00e9"),
+                                         E("Type", "13")))
+        self.assertEqual(r.doc.findtext("Status"), "1", r.doc)
+        c.folder_key, fid = r.doc.findtext("SyncKey"), r.doc.findtext("ServerId")
+        body = eas.encode(E("F:FolderUpdate", E("SyncKey", c.folder_key), E("ServerId", fid),
+                            E("ParentId", "0"), E("DisplayName", "ZZZZ")))
+        r = c.request("FolderUpdate", body.replace(b"ZZZZ", b"\xff\xfe"), raw=True)
+        self.assertEqual(eas.decode(r.body).findtext("Status"), "10")
+        names = [f["DisplayName"] for f in EASClient.folders_of(c.folder_sync("0"))]
+        self.assertIn("Caf\u00e9", names)
+        self.assertEqual([n for n in names if "\ufffd" in n or n.startswith("Caf") and
+                          n != "Caf\u00e9"], [])
+
     def test_7d_bad_or_missing_policy_key_is_449(self):
         c = self.phone("POLICY01")
         coll = self.cid(c, "misc")

@@ -139,6 +139,40 @@ class SecurityTest(ServerTestCase):
             r = self.req("GET", path, user="bob")
             self.assertCondition(r, 400, "bad-path")
 
+    def test_names_that_are_not_utf8_are_400_on_every_engine(self):
+        # %FF is no UTF-8 (nor is an overlong or a surrogate): a name is text, so every method
+        # refuses it before the store (PostgreSQL's text would refuse it, SQLite keep it)
+        for method, path, headers in (
+                ("PUT", ALICE + "private/%FF.ics", {}),
+                ("PUT", ALICE + "private/%C0%AF.txt", {}),
+                ("PUT", ALICE + "private/%ED%A0%80.txt", {}),
+                ("MKCALENDAR", ALICE + "%FE/", {}),
+                ("MKCOL", ALICE + "private/caf%E9/", {}),
+                ("COPY", ALICE + "private/secret.txt",
+                 {"Destination": ALICE + "private/%FF.txt"}),
+                ("MOVE", ALICE + "private/secret.txt",
+                 {"Destination": ALICE + "private/%FF.txt"})):
+            r = self.req(method, path, body="x" if method == "PUT" else None, headers=headers)
+            self.assertCondition(r, 400, "bad-destination" if headers else "bad-path")
+            self.assertIn("not UTF-8", r.text, path)
+        self.assertAliceUntouched()
+        r = self.req("PROPFIND", ALICE, headers={"Depth": "1"})
+        self.assertStatus(r, 207)
+        self.assertNotIn("%FE", r.text.upper().replace("%25", ""))
+        # a UTF-8 name is fine, and comes back percent-encoded
+        r = self.req("PUT", ALICE + "private/caf%C3%A9.txt", body="ok")
+        self.assertStatus(r, 201)
+        r = self.req("PROPFIND", ALICE + "private/", headers={"Depth": "1"})
+        self.assertIn("caf%C3%A9.txt", r.text)
+        self.assertStatus(self.req("DELETE", ALICE + "private/caf%C3%A9.txt"), 204)
+
+    def test_a_user_name_that_is_not_utf8_is_401(self):
+        # the name goes to the store's lookup: refused there as no such user, never a 503
+        creds = base64.b64encode(b"\xffalice:" + self.srv.passwords["alice"].encode()).decode()
+        r = self.req("PROPFIND", ALICE, auth=False,
+                     headers={"Depth": "0", "Authorization": "Basic " + creds})
+        self.assertCondition(r, 401, "unauthenticated")
+
     def test_too_long_path_is_414(self):
         r = self.req("GET", "/calendars/bob/" + "a" * 5000, user="bob")
         self.assertIn(r.status, (414, 431), r)

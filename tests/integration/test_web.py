@@ -505,9 +505,15 @@ class WebLimitsTest(FormClient, ServerTestCase):
         body, ct = self.multipart({"csrf": tok, "new_calendar": "a/b"}, "s.ics", small)
         r, page = self.post("/web/import", body, ct, cookie)
         self.assertEqual(r.status, 400, page)
+        # a name that is not UTF-8 (issue #10: PostgreSQL's text would refuse it with a 503)
+        body, ct = self.multipart({"csrf": tok, "new_calendar": "cafXX"}, "u.ics", small)
+        r, page = self.post("/web/import", body.replace(b"cafXX", b"caf\xe9"), ct, cookie)
+        self.assertEqual(r.status, 400, page)
+        self.assertIn('data-condition="bad-form"', page)
+        self.assertIn("UTF-8", page)
         cals = self.calendars()
         self.assertIn("lim", cals)
-        for name in ("big", "cut", "junk", "a"):
+        for name in ("big", "cut", "junk", "a", "caf"):
             self.assertNotIn(name, cals)
 
     def test_get_with_a_large_body_refused(self):

@@ -50,6 +50,18 @@ class WebDavTest(ServerTestCase):
         self.assertEqual(g.header("Content-Type"), "text/plain")
         self.assertIsNotNone(g.header("Last-Modified"))
 
+    def test_put_content_type_is_kept_only_when_it_is_a_media_type(self):
+        # kept with the resource and sent back on GET: printable ASCII "type/subtype", at most
+        # 255 bytes (a byte that is not UTF-8 made PostgreSQL's text answer 503, issue #10)
+        for ctype in (b"text/pl\xe9in", b"textplain", b"text/" + b"x" * 300):
+            r = self.put("ct.txt", "one", {"Content-Type": ctype})
+            self.assertCondition(r, 415, "unsupported-media-type")
+            self.assertStatus(self.req("GET", self.base + "ct.txt"), 404)
+        r = self.put("ct.txt", "one", {"Content-Type": "application/x-thing; charset=us-ascii"})
+        self.assertStatus(r, 201)
+        g = self.req("GET", self.base + "ct.txt")
+        self.assertEqual(g.header("Content-Type"), "application/x-thing; charset=us-ascii")
+
     def test_put_replaces_with_204_and_a_new_etag(self):
         e1 = self.put("a.txt", "one").header("ETag")
         r = self.put("a.txt", "two")

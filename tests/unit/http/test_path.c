@@ -55,6 +55,14 @@ static const struct bad_case bad[] = {
     {"relative/path", &http_cond_bad_path},
     {"", &http_cond_bad_path},
     {"/coll/#frag", &http_cond_bad_path},
+    /* not UTF-8 once decoded (issue #10): a lone byte, an overlong '/', a surrogate, a code
+     * point past U+10FFFF, a sequence cut short, raw bytes */
+    {"/cal/%FF.ics", &http_cond_bad_path},
+    {"/cal/%C0%AF", &http_cond_bad_path},
+    {"/cal/%ED%A0%80", &http_cond_bad_path},
+    {"/cal/%F4%90%80%80", &http_cond_bad_path},
+    {"/cal/caf%C3", &http_cond_bad_path},
+    {"/cal/caf\xe9/", &http_cond_bad_path},
 };
 
 static void test_path_decode_normalises_valid_targets(void **state)

@@ -99,12 +99,54 @@ static void test_parse_hexdigit_knows_exactly_22_characters(void **state)
     assert_int_equal(valid, 22);
 }
 
+static void test_parse_utf8_ok_is_strict(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "",
+        "plain ascii",
+        "caf\xc3\xa9",
+        "\xe2\x82\xac",
+        "\xf0\x9f\x93\x85",
+        "\xf4\x8f\xbf\xbf", /* U+10FFFF */
+        "\xed\x9f\xbf",     /* U+D7FF, just below the surrogates */
+    };
+    static const char *const bad[] = {
+        "\xff",
+        "\xc0\xaf",
+        "\xc1\xbf",
+        "\xe0\x80\xaf",
+        "\xf0\x80\x80\xaf",
+        "\xed\xa0\x80",     /* U+D800 */
+        "\xf4\x90\x80\x80", /* U+110000 */
+        "\xf5\x80\x80\x80",
+        "caf\xc3",
+        "\xe2\x82",
+        "\x80",
+        "a\xc3\x28",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (!parse_utf8_ok(slice_from_cstr(good[i]))) {
+            fail_msg("good case %zu refused", i);
+        }
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse_utf8_ok(slice_from_cstr(bad[i]))) {
+            fail_msg("bad case %zu accepted", i);
+        }
+    }
+    /* a NUL inside is refused; the slice's length, not a NUL, ends it */
+    assert_false(parse_utf8_ok((struct slice){"a\0b", 3}));
+    assert_true(parse_utf8_ok((struct slice){"ab\xff", 2}));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_u64_accepts_decimal_digits_up_to_the_maximum),
         cmocka_unit_test(test_parse_u64_rejects_everything_else_and_leaves_the_output),
         cmocka_unit_test(test_parse_hexdigit_knows_exactly_22_characters),
+        cmocka_unit_test(test_parse_utf8_ok_is_strict),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
