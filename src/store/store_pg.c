@@ -70,10 +70,10 @@ static bool server_gone(const struct store *s, const char *state)
 
 /* Records the result's (or the connection's) error and maps its SQLSTATE: a server gone
  * (server_gone) -> STORE_UNAVAILABLE, unique violation -> STORE_EXISTS, other integrity
- * violations -> STORE_CONFLICT, serialization failure, deadlock, lock or statement timeout ->
- * STORE_BUSY, program limit -> STORE_LIMIT, anything else STORE_IO. The lost connection and
- * the cancelled statement are logged here (the routes answer them with a 503 whose message
- * hides the detail). */
+ * violations and text that is not UTF-8 -> STORE_CONFLICT, serialization failure, deadlock, lock or
+ * statement timeout -> STORE_BUSY, program limit -> STORE_LIMIT, anything else STORE_IO. The lost
+ * connection and the cancelled statement are logged here (the routes answer them with a 503 whose
+ * message hides the detail). */
 static enum store_rc fail_result(struct store *s, const PGresult *res)
 {
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -99,6 +99,12 @@ static enum store_rc fail_result(struct store *s, const PGresult *res)
         return STORE_EXISTS;
     }
     if (strncmp(state, "23", 2) == 0) {
+        return STORE_CONFLICT;
+    }
+    if (strcmp(state, "22021") == 0 || strcmp(state, "22P05") == 0) {
+        /* text the database cannot hold (bytes that are not UTF-8): the routes refuse such
+         * input before the store (issue #10); one they miss stays the client's error, not a
+         * 503 that a client would retry for ever */
         return STORE_CONFLICT;
     }
     if (strcmp(state, "57014") == 0) {

@@ -740,6 +740,32 @@ static void *put_uid_and_commit(void *arg)
 
 /* Two writers put one uid under two names: the second waits for the collection's lock, then
  * finds the uid taken: STORE_CONFLICT, and its transaction still commits. */
+/* Bytes that are not UTF-8 reach no text column: the routes refuse them first, and one that
+ * got through would be a conflict (the client's error), not STORE_IO's 503 (issue #10). */
+static void test_pg_text_that_is_not_utf8_is_a_conflict(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    struct arena *a = arena_create();
+    struct store_principal p = add_user(s, a, "utf-lena");
+    struct store_coll c;
+    struct store_item got;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    struct store_item_in in = cal_item("BEGIN:VCALENDAR", "uid-utf");
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_item_put(s, c.id, "caf\xe9.ics", &in, a, &got, NULL), STORE_CONFLICT);
+    assert_non_null(strstr(store_last_error(s), "UTF8"));
+    store_rollback(s);
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "\xff", STORE_COLL_CALENDAR, a, &c),
+                     STORE_CONFLICT);
+    store_rollback(s);
+    arena_destroy(&a);
+    store_close(&s);
+}
+
 static void test_pg_concurrent_puts_of_a_uid_conflict_cleanly(void **state)
 {
     (void)state;
@@ -1992,6 +2018,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_concurrent_creates_of_a_name_one_wins_cleanly),
         cmocka_unit_test(test_pg_items_put_get_replace_move_delete_and_the_change_log),
         cmocka_unit_test(test_pg_concurrent_puts_of_a_uid_conflict_cleanly),
+        cmocka_unit_test(test_pg_text_that_is_not_utf8_is_a_conflict),
         cmocka_unit_test(test_pg_dead_properties_set_get_list_copy_del),
         cmocka_unit_test(test_pg_cursors_stream_in_order_in_one_snapshot),
         cmocka_unit_test(test_pg_subscriptions_and_addresses),
