@@ -500,10 +500,11 @@ struct rstream {
     struct report *r;
     struct dav_res coll; /* the collection reported on */
     struct store_cursor *cur;
-    size_t next_href; /* multiget: position in r->hrefs (strset_next) */
-    uint64_t since;   /* sync: the client's watermark, 0 for an initial sync */
-    uint64_t last;    /* sync: modseq of the last row sent */
-    uint64_t sent;    /* rows sent */
+    size_t next_href;    /* multiget: position in r->hrefs (strset_next) */
+    size_t prefetch_end; /* multiget: hrefs before this position went to store_item_prefetch */
+    uint64_t since;      /* sync: the client's watermark, 0 for an initial sync */
+    uint64_t last;       /* sync: modseq of the last row sent */
+    uint64_t sent;       /* rows sent */
     bool truncated;
     bool done;
     bool coll_plain; /* sync: coll.href needs no XML escaping */
@@ -514,11 +515,50 @@ static void close_cursor(void *p)
     store_cursor_close(&((struct rstream *)p)->cur);
 }
 
+/* Once per STORE_PREFETCH_MAX hrefs, before the first of them: the names of those that are
+ * members of the collection reported on go to store_item_prefetch, so that an engine with a
+ * round trip per lookup (PostgreSQL) reads them in one (issue #10). The lookups themselves
+ * stay as they are (dav_resolve, each href's own answer); only their cost changes. */
+static int multiget_prefetch(struct rstream *s)
+{
+    struct dav_req *dr = s->r->dr;
+    if (s->next_href < s->prefetch_end || s->coll.kind != DAV_RES_COLL) {
+        return 0;
+    }
+    const char *base = http_req_path(dr->http);
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--;
+    }
+    struct arena_mark m = arena_mark(dr->arena);
+    const char *names[STORE_PREFETCH_MAX];
+    size_t n = 0, pos = s->next_href;
+    struct slice raw;
+    for (size_t seen = 0; seen < STORE_PREFETCH_MAX && strset_next(s->r->hrefs, &pos, &raw);
+         seen++) {
+        const char *path = NULL;
+        struct err e;
+        err_init(&e);
+        if (http_path_decode(raw, BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) == 0 &&
+            strncmp(path, base, blen) == 0 && path[blen] == '/' && path[blen + 1] &&
+            !strchr(path + blen + 1, '/')) {
+            names[n++] = path + blen + 1;
+        }
+    }
+    s->prefetch_end = pos;
+    enum store_rc rc = store_item_prefetch(dav_store(dr), s->coll.coll.id, names, n);
+    arena_rewind(dr->arena, m);
+    return rc == STORE_OK ? 0 : -1; /* a lost connection: the answer is cut off and logged */
+}
+
 static int multiget_next(void *ctx, struct buf *out)
 {
     struct rstream *s = ctx;
     struct dav_req *dr = s->r->dr;
     struct slice raw;
+    if (s->r->hrefs && multiget_prefetch(s) != 0) {
+        return -1;
+    }
     if (!s->r->hrefs || !strset_next(s->r->hrefs, &s->next_href, &raw)) {
         return 0;
     }

@@ -238,6 +238,12 @@ enum store_rc store_item_get(struct store *s,
     return s->ops->item_get(s, coll, name, flags, arena, out);
 }
 
+enum store_rc
+store_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n)
+{
+    return s->ops->item_prefetch ? s->ops->item_prefetch(s, coll, names, n) : STORE_OK;
+}
+
 enum store_rc store_item_get_by_uid(
     struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out)
 {

@@ -359,6 +359,18 @@ enum store_rc store_item_get(struct store *s,
                              enum store_item_flags flags,
                              struct arena *arena,
                              struct store_item *out);
+
+/* A hint in a read transaction: items of these names (at most STORE_PREFETCH_MAX are
+ * read; a name with '/' is skipped) in `coll`, and its sub-collections of these names, are
+ * looked up next, each by name (a calendar-multiget's hrefs). An engine whose lookups cost a
+ * round trip each (PostgreSQL) reads them all in one and answers those lookups from it, in
+ * the same snapshot; SQLite, in the process, has nothing to save and does nothing. STORE_OK,
+ * or the engine's failure (a lost connection). The names are not kept. */
+enum {
+    STORE_PREFETCH_MAX = 64
+};
+enum store_rc
+store_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n);
 /* The live item with `uid` in `coll` (for no-uid-conflict). */
 enum store_rc store_item_get_by_uid(
     struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out);

@@ -93,6 +93,11 @@ struct store_ops {
                               enum store_item_flags flags,
                               struct arena *arena,
                               struct store_item *out);
+    /* NULL: the engine has nothing to gain (store_item_prefetch) */
+    enum store_rc (*item_prefetch)(struct store *s,
+                                   uint64_t coll,
+                                   const char *const *names,
+                                   size_t n);
     enum store_rc (*item_get_by_uid)(struct store *s,
                                      uint64_t coll,
                                      const char *uid,

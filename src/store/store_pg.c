@@ -1030,6 +1030,7 @@ const struct store_ops store_pg_ops = {
     .coll_prune_tombstones = store_pg_coll_prune_tombstones,
     .prune_all_tombstones = store_pg_prune_all_tombstones,
     .item_get = store_pg_item_get,
+    .item_prefetch = store_pg_item_prefetch,
     .item_get_by_uid = store_pg_item_get_by_uid,
     .item_get_by_id = store_pg_item_get_by_id,
     .item_put = store_pg_item_put,

@@ -72,6 +72,13 @@ store_pg_coll_get(struct store *s, uint64_t id, struct arena *arena, struct stor
     return coll_row(s, "SELECT " COLL_COLS " FROM collections WHERE id = $1", &p, arena, out);
 }
 
+const char store_pg_coll_by_name_sql[] =
+    "SELECT " COLL_COLS " FROM collections WHERE parent = $1 AND name = $2";
+
+const char store_pg_colls_by_names_sql[] =
+    "SELECT " COLL_COLS " FROM collections WHERE parent = $1 AND "
+    "name = ANY(string_to_array($2, '/'))";
+
 enum store_rc store_pg_coll_lookup(
     struct store *s, uint64_t parent, const char *name, struct arena *arena, struct store_coll *out)
 {
@@ -83,9 +90,8 @@ enum store_rc store_pg_coll_lookup(
     struct store_pg_params item = {0};
     store_pg_item_by_name_params(&item, parent, name);
     PGresult *res = NULL;
-    enum store_rc rc = store_pg_exec_snap_also(
-        s, "SELECT " COLL_COLS " FROM collections WHERE parent = $1 AND name = $2", &p, &res,
-        store_pg_item_by_name_sql, &item);
+    enum store_rc rc = store_pg_exec_snap_also(s, store_pg_coll_by_name_sql, &p, &res,
+                                               store_pg_item_by_name_sql, &item);
     if (rc == STORE_OK && PQntuples(res) == 0) {
         rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }

@@ -138,31 +138,11 @@ static void read_listing_row(const struct store_pg_cursor *c, int row, struct st
  * (store_pg_keep_answer): the row's item columns and the content, as that lookup answers. */
 static void keep_item_answer(const struct store_pg_cursor *c, int row)
 {
-    PGresAttDesc attrs[ITEM_NCOLS + 1];
+    int cols[ITEM_NCOLS + 1];
     for (int i = 0; i <= ITEM_NCOLS; i++) {
-        int col = i < ITEM_NCOLS ? i : ITEM_NCOLS + 1;
-        attrs[i] = (PGresAttDesc){
-            .name = PQfname(c->page, col),
-            .tableid = PQftable(c->page, col),
-            .columnid = PQftablecol(c->page, col),
-            .format = PQfformat(c->page, col),
-            .typid = PQftype(c->page, col),
-            .typlen = PQfsize(c->page, col),
-            .atttypmod = PQfmod(c->page, col),
-        };
+        cols[i] = i < ITEM_NCOLS ? i : ITEM_NCOLS + 1;
     }
-    PGresult *res = PQmakeEmptyPGresult(pgc(c->base.s)->conn, PGRES_TUPLES_OK);
-    if (!res || !PQsetResultAttrs(res, ITEM_NCOLS + 1, attrs)) {
-        abort();
-    }
-    for (int i = 0; i <= ITEM_NCOLS; i++) {
-        int col = i < ITEM_NCOLS ? i : ITEM_NCOLS + 1;
-        bool is_null = PQgetisnull(c->page, row, col);
-        if (!PQsetvalue(res, 0, i, is_null ? NULL : PQgetvalue(c->page, row, col),
-                        is_null ? -1 : PQgetlength(c->page, row, col))) {
-            abort();
-        }
-    }
+    PGresult *res = store_pg_row_result(c->base.s, c->page, row, cols, ITEM_NCOLS + 1);
     struct store_pg_params p = {0};
     store_pg_item_by_name_params(&p, store_pg_col_u64(c->page, row, 1),
                                  store_pg_col_text(c->page, row, 2, NULL));

@@ -35,10 +35,11 @@
 #include "store/store_int.h"
 
 enum {
-    STORE_PG_PARAMS_MAX = 16,  /* parameters of one statement */
-    STORE_PG_NOTIFY_MAX = 16,  /* collections one NOTIFY names; more: "every collection" */
-    STORE_PG_DEFERRED_MAX = 8, /* statements queued for the next round trip (store_pg_stmt.c) */
-    STORE_PG_OPS_MAX = 4,      /* statements of one store_pg_exec_n */
+    STORE_PG_PARAMS_MAX = 16,   /* parameters of one statement */
+    STORE_PG_NOTIFY_MAX = 16,   /* collections one NOTIFY names; more: "every collection" */
+    STORE_PG_DEFERRED_MAX = 8,  /* statements queued for the next round trip (store_pg_stmt.c) */
+    STORE_PG_OPS_MAX = 4,       /* statements of one store_pg_exec_n */
+    STORE_PG_ROW_COLS_MAX = 16, /* columns of one store_pg_row_result */
 };
 
 struct store_pg_stmts; /* the prepared statements of a connection (store_pg_stmt.c) */
@@ -152,6 +153,10 @@ enum store_rc store_pg_exec_snap_also(struct store *s,
                                       PGresult **res_out,
                                       const char *also_sql,
                                       const struct store_pg_params *also_p);
+/* A result of `src`'s columns cols[0..n) (n <= STORE_PG_ROW_COLS_MAX): its row `row`, or no
+ * row when row < 0 (a lookup that found nothing). The caller PQclear()s it. */
+PGresult *
+store_pg_row_result(struct store *s, const PGresult *src, int row, const int *cols, int n);
 /* In a read transaction, keeps a copy of `res` as the answer to `sql` over `p` (the same
  * rows the server would answer in this snapshot: the caller's to make sure). */
 void store_pg_keep_answer(struct store *s,
@@ -162,6 +167,16 @@ void store_pg_keep_answer(struct store *s,
  * store_pg_item_get makes them in a read transaction: for store_pg_exec_snap_also. */
 extern const char store_pg_item_by_name_sql[];
 void store_pg_item_by_name_params(struct store_pg_params *p, uint64_t coll, const char *name);
+/* The lookup of a collection by parent and name (store_pg_coll_lookup), likewise. */
+extern const char store_pg_coll_by_name_sql[];
+/* Those of names "a/b/c" ($2, '/'-separated) under parent $1 (store_pg_item_prefetch). */
+extern const char store_pg_colls_by_names_sql[];
+
+enum {
+    STORE_PG_COLL_NCOLS = 12 /* its columns */
+};
+enum store_rc
+store_pg_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n);
 /* Frees the connection's table of prepared statements. */
 void store_pg_stmts_free(struct store_pg *q);
 /* Records the result's (or the connection's) error; the mapped store_rc (store_pg.c). */

@@ -17,6 +17,7 @@
 
 #include "store/store.h"
 #include "store/store_pg_int.h"
+#include "util/buf.h"
 #include "util/timeutil.h"
 
 /* Item ids are < 2^47 (exchange-replication.md §1.2), as SQLite's. */
@@ -138,6 +139,86 @@ enum store_rc store_pg_item_get(struct store *s,
     store_pg_p_text(&p, name);
     store_pg_p_i64(&p, content_wanted(s, flags));
     return item_row(s, store_pg_item_by_name_sql, &p, flags, arena, out);
+}
+
+/* The rows of `res` (column `name_col` the name) answer a lookup of `name`: its row, or none. */
+static int row_named(const PGresult *res, int name_col, const char *name)
+{
+    for (int r = 0; r < PQntuples(res); r++) {
+        if (strcmp(PQgetvalue(res, r, name_col), name) == 0) {
+            return r;
+        }
+    }
+    return -1;
+}
+
+/* One round trip for up to STORE_PREFETCH_MAX names (a calendar-multiget's next hrefs): the
+ * items of those names with their content, and any sub-collections of those names (a path's
+ * last segment is looked up as a collection first, store_pg_coll_lookup). Each name's two
+ * answers, found or not, are kept as those lookups' answers in this read transaction's
+ * snapshot (store_pg_keep_answer), so the lookups that follow send nothing. An answer over
+ * the memo's size limit is not kept: that lookup then goes to the server as before. */
+enum store_rc
+store_pg_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n)
+{
+    if (!store_pg_is_reading(s) || n == 0) {
+        return STORE_OK;
+    }
+    const char *use[STORE_PREFETCH_MAX];
+    size_t k = 0;
+    struct buf list;
+    buf_init(&list, STORE_PREFETCH_MAX * (STORE_NAME_MAX + 1));
+    for (size_t i = 0; i < n && k < STORE_PREFETCH_MAX; i++) {
+        size_t len = strlen(names[i]);
+        if (len == 0 || len > STORE_NAME_MAX || strchr(names[i], '/')) {
+            continue;
+        }
+        if ((k > 0 && buf_append(&list, "/", 1) != 0) || buf_append(&list, names[i], len) != 0) {
+            break; /* not reached: the buf holds STORE_PREFETCH_MAX longest names */
+        }
+        use[k++] = names[i];
+    }
+    if (k == 0) {
+        buf_deinit(&list);
+        return STORE_OK;
+    }
+    struct store_pg_params p = {0};
+    store_pg_p_u64(&p, coll);
+    store_pg_p_text(&p, buf_cstr(&list));
+    PGresult *items = NULL, *colls = NULL;
+    const struct store_pg_op ops[] = {
+        {.sql = "SELECT " ITEM_COLS ", (SELECT data FROM item_content c WHERE c.id = items.id) "
+                "FROM items WHERE coll = $1 AND name = ANY(string_to_array($2, '/'))",
+         .p = &p,
+         .res_out = &items},
+        {.sql = store_pg_colls_by_names_sql, .p = &p, .res_out = &colls},
+    };
+    enum store_rc rc = store_pg_exec_n(s, ops, 2);
+    buf_deinit(&list);
+    int item_cols[ITEM_NCOLS + 1], coll_cols[STORE_PG_COLL_NCOLS];
+    for (int i = 0; i <= ITEM_NCOLS; i++) {
+        item_cols[i] = i;
+    }
+    for (int i = 0; i < STORE_PG_COLL_NCOLS; i++) {
+        coll_cols[i] = i;
+    }
+    for (size_t i = 0; rc == STORE_OK && i < k; i++) {
+        struct store_pg_params ip = {0}, cp = {0};
+        store_pg_item_by_name_params(&ip, coll, use[i]);
+        PGresult *one =
+            store_pg_row_result(s, items, row_named(items, 2, use[i]), item_cols, ITEM_NCOLS + 1);
+        store_pg_keep_answer(s, store_pg_item_by_name_sql, &ip, one);
+        PQclear(one);
+        store_pg_p_u64(&cp, coll);
+        store_pg_p_text(&cp, use[i]);
+        one = store_pg_row_result(s, colls, row_named(colls, 4, use[i]), coll_cols,
+                                  STORE_PG_COLL_NCOLS);
+        store_pg_keep_answer(s, store_pg_coll_by_name_sql, &cp, one);
+        PQclear(one);
+    }
+    PQclear(items);
+    PQclear(colls);
+    return rc;
 }
 
 enum store_rc store_pg_item_get_by_id(struct store *s,

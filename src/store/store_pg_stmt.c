@@ -43,7 +43,8 @@
 enum {
     STMT_MAX = 512,    /* prepared statements of one connection; more go unprepared */
     STMT_SLOTS = 1024, /* hash slots (open addressing), twice STMT_MAX */
-    MEMO_MAX = 32,     /* answers kept in one read transaction */
+    MEMO_MAX = 2 * STORE_PREFETCH_MAX + 32, /* answers kept in one read transaction: a
+                                             * prefetch's two per name, and 32 others */
     MEMO_BYTES = 4096, /* values of one kept answer, at most (item content is not kept) */
 };
 
@@ -521,6 +522,37 @@ enum store_rc store_pg_exec_snap_also(struct store *s,
     free(key);
     free(also_key);
     return rc;
+}
+
+PGresult *store_pg_row_result(struct store *s, const PGresult *src, int row, const int *cols, int n)
+{
+    PGresAttDesc attrs[STORE_PG_ROW_COLS_MAX];
+    if (n > STORE_PG_ROW_COLS_MAX) {
+        abort();
+    }
+    for (int i = 0; i < n; i++) {
+        attrs[i] = (PGresAttDesc){
+            .name = PQfname(src, cols[i]),
+            .tableid = PQftable(src, cols[i]),
+            .columnid = PQftablecol(src, cols[i]),
+            .format = PQfformat(src, cols[i]),
+            .typid = PQftype(src, cols[i]),
+            .typlen = PQfsize(src, cols[i]),
+            .atttypmod = PQfmod(src, cols[i]),
+        };
+    }
+    PGresult *res = PQmakeEmptyPGresult(pgc(s)->conn, PGRES_TUPLES_OK);
+    if (!res || !PQsetResultAttrs(res, n, attrs)) {
+        abort();
+    }
+    for (int i = 0; i < n && row >= 0; i++) {
+        bool is_null = PQgetisnull(src, row, cols[i]);
+        if (!PQsetvalue(res, 0, i, is_null ? NULL : PQgetvalue(src, row, cols[i]),
+                        is_null ? -1 : PQgetlength(src, row, cols[i]))) {
+            abort();
+        }
+    }
+    return res;
 }
 
 void store_pg_keep_answer(struct store *s,

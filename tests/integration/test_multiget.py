@@ -89,6 +89,56 @@ class MultigetTest(ServerTestCase):
         self.assertStatus(r, 207)
         self.assertEqual(r.text, HEAD + "".join(want) + TAIL)
 
+    def test_calendar_data_of_hrefs_in_and_out_of_the_collection_issue_10(self):
+        # the hrefs of the collection reported on are read in batches of 64 on PostgreSQL
+        # (store_item_prefetch); each answer must still be the item's own, with hrefs of
+        # another calendar, of another user, percent-encoded names and repeats between them
+        other = "/calendars/alice/other-many/"
+        r = self.req("MKCALENDAR", other)
+        self.assertIn(r.status, (201, 405), r)
+        odd = {}
+        for name in ("sp%20ace.ics", "caf%C3%A9.ics"):
+            r = self.req("PUT", CAL + name, body=event("odd-" + name + "@many"),
+                         headers={"Content-Type": "text/calendar"})
+            self.assertIn(r.status, (201, 204), r)
+            odd[CAL + name] = "odd-%s@many" % name
+        r = self.req("PUT", other + "o1.ics", body=event("o1@other"),
+                     headers={"Content-Type": "text/calendar"})
+        self.assertIn(r.status, (201, 204), r)
+        hrefs, want = [], {}
+        for i in range(150):
+            href = CAL + "e%04d.ics" % (i * 2)
+            hrefs.append(href)
+            want[href] = "e%04d@many" % (i * 2)
+            if i % 7 == 0:
+                hrefs.append(other + "o1.ics")
+                want[other + "o1.ics"] = "o1@other"
+            if i % 11 == 0:
+                hrefs.append(CAL + "nope-%d.ics" % i)
+                want[CAL + "nope-%d.ics" % i] = None
+            if i % 13 == 0:
+                hrefs.append("/calendars/bob/x/e0000.ics")
+                want["/calendars/bob/x/e0000.ics"] = None
+            if i % 50 == 0:
+                hrefs += list(odd)
+                want.update(odd)
+        body = ('<?xml version="1.0"?><C:calendar-multiget %s><D:prop><D:getetag/>'
+                '<C:calendar-data/></D:prop>%s</C:calendar-multiget>'
+                % (C, "".join("<D:href>%s</D:href>" % h for h in hrefs)))
+        r = self.req("REPORT", CAL, body=body,
+                     headers={"Content-Type": "application/xml", "Depth": "1"})
+        self.assertStatus(r, 207)
+        got = {}
+        for resp in r.text.split("<D:response>")[1:]:
+            href = resp.split("<D:href>")[1].split("</D:href>")[0]
+            self.assertNotIn(href, got, "one response per distinct href")
+            m = re.search(r"\r?UID:([^\r&]+)", resp.replace("&#13;", "\r"))
+            got[href] = m.group(1) if m and "200 OK" in resp else None
+            if href in self.etags:
+                self.assertIn("<D:getetag>%s</D:getetag>" % self.etags[href], resp)
+        self.assertEqual(got, want)
+        self.assertEqual(list(got), list(dict.fromkeys(hrefs)), "in the order sent")
+
     def test_no_href_is_an_empty_multistatus(self):
         r = self.report([])
         self.assertStatus(r, 207)

@@ -1997,6 +1997,64 @@ static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void
     store_close(&s);
 }
 
+/* store_item_prefetch: one round trip for a multiget's names, after which each name's two
+ * lookups (as a collection, then as an item) are answered without the server, right whether
+ * found or not; shown by killing the backend after the prefetch: the prefetched lookups still
+ * answer, a name not prefetched finds the connection gone. Outside a read transaction the
+ * hint does nothing. */
+static void test_pg_prefetch_answers_a_multiget_without_round_trips(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct store *killer = open_pg();
+    struct store *s = open_pg();
+    struct store_principal p = add_user(s, a, "pf-pia");
+    struct store_coll c, sub;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    assert_int_equal(store_coll_create(s, c.id, "sub", STORE_COLL_PLAIN, a, &sub), STORE_OK);
+    struct store_item_in in[3] = {cal_item("BEGIN:VCALENDAR\r\nA", "pf-1"),
+                                  cal_item("BEGIN:VCALENDAR\r\nBB", "pf-2"),
+                                  cal_item("BEGIN:VCALENDAR\r\nCCC", "pf-3")};
+    const char *names[] = {"a.ics", "b b.ics", "caf\xc3\xa9.ics"};
+    struct store_item put[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_item_put(s, c.id, names[i], &in[i], a, &put[i], NULL), STORE_OK);
+    }
+    /* outside a read transaction: nothing to do, nothing kept */
+    const char *ask[] = {"a.ics", "b b.ics", "caf\xc3\xa9.ics", "gone.ics", "sub", "x/y.ics"};
+    assert_int_equal(store_item_prefetch(s, c.id, ask, 6), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    int64_t pid = query_i64(s, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_item_prefetch(s, c.id, ask, 6), STORE_OK);
+    terminate_backend(killer, pid);
+    struct store_coll got_coll;
+    struct store_item got;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_coll_lookup(s, c.id, names[i], a, &got_coll), STORE_NOTFOUND);
+        assert_int_equal(store_item_get(s, c.id, names[i], STORE_ITEM_CONTENT, a, &got), STORE_OK);
+        assert_true(got.id == put[i].id && got.modseq == put[i].modseq);
+        assert_string_equal(got.name, names[i]);
+        assert_int_equal(got.size, in[i].size);
+        assert_memory_equal(got.content, in[i].content, in[i].size);
+        assert_string_equal(got.cal.uid, in[i].cal.uid);
+    }
+    assert_int_equal(store_coll_lookup(s, c.id, "gone.ics", a, &got_coll), STORE_NOTFOUND);
+    assert_int_equal(store_item_get(s, c.id, "gone.ics", STORE_ITEM_META, a, &got), STORE_NOTFOUND);
+    assert_int_equal(store_coll_lookup(s, c.id, "sub", a, &got_coll), STORE_OK);
+    assert_true(got_coll.id == sub.id && got_coll.kind == STORE_COLL_PLAIN);
+    assert_string_equal(got_coll.name, "sub");
+    /* not prefetched (a name with '/' is skipped): the server, which is gone */
+    assert_int_equal(store_item_get(s, c.id, "x/y.ics", STORE_ITEM_META, a, &got),
+                     STORE_UNAVAILABLE);
+    store_rollback(s);
+    store_close(&s);
+    store_close(&killer);
+    arena_destroy(&a);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -2033,6 +2091,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_fault_points_fail_statements_and_lose_the_connection),
         cmocka_unit_test(test_pg_statements_are_prepared_once_and_begin_rides_with_the_first),
         cmocka_unit_test(test_pg_read_transaction_answers_a_repeat_from_the_first_answer),
+        cmocka_unit_test(test_pg_prefetch_answers_a_multiget_without_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
