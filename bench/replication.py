@@ -8,6 +8,7 @@
    the other C/2 (stale: 'change' rows), and the rest well-formed tags of items that do not
    exist; checks the manifest has exactly C/2 'change' rows; time to last byte, peak RSS.
 Prints one JSON line. usage: replication.py ALMANACD ALMANAC [--items N] [--changes C] [--tags T]
+[--store sqlite|postgresql]
 --incremental: the incremental manifest after 3 changes, whatever N.
 --window: a sliding date window (issue 16 item 6, docs/replication.md): N events (default
 100,000, every 100th a weekly series of 10) imported over ~10 years; a client holding the
@@ -26,6 +27,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -68,14 +70,16 @@ def parallel_put(port, lo, hi, summary, procs=8):
 
 
 class Server:
-    def __init__(self, almanacd, data, work):
-        self.almanacd, self.data, self.work = almanacd, data, work
+    """almanacd on `store`: the argument list naming its store (["--data", DIR] or
+    ["--store", URI])."""
+    def __init__(self, almanacd, store, work):
+        self.almanacd, self.store, self.work = almanacd, store, work
 
     def start(self):
         pf = os.path.join(self.work, "port")
         if os.path.exists(pf):
             os.unlink(pf)
-        self.proc = subprocess.Popen([self.almanacd, "--data", self.data, "--listen",
+        self.proc = subprocess.Popen([self.almanacd] + self.store + ["--listen",
                                       "127.0.0.1:0", "--port-file", pf, "--log-level", "warn"],
                                      stderr=subprocess.DEVNULL)
         for _ in range(400):
@@ -141,6 +145,9 @@ def main():
                     help="only: N items, initial manifest, 3 changes, median of --runs "
                          "incremental SEARCHes after one warm-up (O(changes), whatever N)")
     ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--store", default="sqlite", choices=("sqlite", "postgresql"),
+                    help="the main run's store: SQLite in a temporary directory, or a private "
+                    "PostgreSQL 15 cluster (issue #10)")
     ap.add_argument("--window", action="store_true", help="the sliding window (see above)")
     a = ap.parse_args()
     if a.incremental:
@@ -148,13 +155,22 @@ def main():
     if a.window:
         return window(a)
     work = tempfile.mkdtemp(prefix="almanac-repl-")
-    data = os.path.join(work, "data")
-    out = {"items": a.items, "changes": a.changes, "tags": a.tags}
+    store = ["--data", os.path.join(work, "data")]
+    out = {"items": a.items, "changes": a.changes, "tags": a.tags, "store": a.store}
+    pg = None
     try:
-        subprocess.run([a.almanac, "--data", data, "user", "add", "bench", "--password-stdin"],
+        if a.store == "postgresql":
+            # a private cluster, durable as SQLite is (the test cluster turns fsync off)
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                            "tests", "integration"))
+            from pgcluster import PgCluster
+            pg = PgCluster(settings={"fsync": "on", "full_page_writes": "on",
+                                     "shared_buffers": "128MB"}).start()
+            store = ["--store", pg.uri()]
+        subprocess.run([a.almanac] + store + ["user", "add", "bench", "--password-stdin"],
                        input="bench-pw\n", text=True, check=True)
-        subprocess.run([a.almanac, "--data", data, "calendar", "add", "bench", "cal"], check=True)
-        srv = Server(a.almanacd, data, work)
+        subprocess.run([a.almanac] + store + ["calendar", "add", "bench", "cal"], check=True)
+        srv = Server(a.almanacd, store, work)
         srv.start()
         t0 = time.perf_counter()
         first = parallel_put(srv.port, 0, a.items, "v1")
@@ -197,6 +213,8 @@ def main():
         srv.stop()
         print(json.dumps(out), flush=True)
     finally:
+        if pg:
+            pg.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -207,7 +225,7 @@ def incremental(a):
         subprocess.run([a.almanac, "--data", data, "user", "add", "bench", "--password-stdin"],
                        input="bench-pw\n", text=True, check=True)
         subprocess.run([a.almanac, "--data", data, "calendar", "add", "bench", "cal"], check=True)
-        srv = Server(a.almanacd, data, work)
+        srv = Server(a.almanacd, ["--data", data], work)
         srv.start()
         parallel_put(srv.port, 0, a.items, "v1")
         _, _, c0 = search(srv.port, "", [])
@@ -296,7 +314,7 @@ def window(a):
         subprocess.run([a.almanac, "--data", data, "import", "bench", "cal", ics], check=True,
                        stdout=subprocess.DEVNULL)
         out["import_s"] = round(time.perf_counter() - t0, 1)
-        srv = Server(a.almanacd, data, work)
+        srv = Server(a.almanacd, ["--data", data], work)
         srv.start()
         for where_name, day in (("middle", WIN_T0 + 1825 * DAY), ("end", WIN_T0 + 3640 * DAY)):
             for shape, win in shapes.items():

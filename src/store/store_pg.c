@@ -462,9 +462,17 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
     struct store *s = &q->base;
     s->ops = &store_pg_ops;
     sec_random(&q->node, sizeof(q->node)); /* a lone connection is a node of its own */
-    /* The URI is expanded in place of dbname, after connect_timeout: its own settings win. */
-    const char *const keys[] = {"connect_timeout", "dbname", NULL};
-    const char *const values[] = {STORE_PG_CONNECT_TIMEOUT, uri, NULL};
+    /* The URI is expanded in place of dbname, after these defaults: its own settings win.
+     * Over TCP, a peer that went silent (its host down, a network cut) is noticed by the
+     * keepalives of an idle pooled connection within about 60 s, and by tcp_user_timeout
+     * within 30 s of a statement sent and never acknowledged, instead of TCP's minutes to
+     * hours: the statement then fails as a lost connection (503 store-unavailable) and the
+     * pool reconnects. Both are ignored on a Unix socket. */
+    const char *const keys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *const values[] = {
+        STORE_PG_CONNECT_TIMEOUT, "1", "30", "10", "3", "30000", uri, NULL};
     q->opening = true;
     q->conn = PQconnectdbParams(keys, values, 1);
     if (!q->conn || PQstatus(q->conn) != CONNECTION_OK) {

@@ -2055,6 +2055,46 @@ static void test_pg_prefetch_answers_a_multiget_without_round_trips(void **state
     arena_destroy(&a);
 }
 
+/* The value libpq uses for connection option `key` on s's connection, or "" when unset. */
+static const char *conn_option(struct store *s, const char *key, char *buf, size_t cap)
+{
+    PQconninfoOption *opts = PQconninfo(pgc(s)->conn);
+    assert_non_null(opts);
+    snprintf(buf, cap, "%s", "");
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, key) == 0 && o->val) {
+            snprintf(buf, cap, "%s", o->val);
+        }
+    }
+    PQconninfoFree(opts);
+    return buf;
+}
+
+/* A pooled connection notices a silent peer: TCP keepalives and tcp_user_timeout are on by
+ * default, and the URI's own values win over the defaults. */
+static void test_pg_connections_have_keepalives_the_uri_can_change(void **state)
+{
+    (void)state;
+    char buf[64];
+    struct store *s = open_pg();
+    assert_string_equal(conn_option(s, "keepalives", buf, sizeof(buf)), "1");
+    assert_string_equal(conn_option(s, "keepalives_idle", buf, sizeof(buf)), "30");
+    assert_string_equal(conn_option(s, "keepalives_interval", buf, sizeof(buf)), "10");
+    assert_string_equal(conn_option(s, "keepalives_count", buf, sizeof(buf)), "3");
+    assert_string_equal(conn_option(s, "tcp_user_timeout", buf, sizeof(buf)), "30000");
+    assert_string_equal(conn_option(s, "connect_timeout", buf, sizeof(buf)), "10");
+    store_close(&s);
+    char own[1024];
+    snprintf(own, sizeof(own), "%s%skeepalives_idle=99&tcp_user_timeout=5000", uri,
+             strchr(uri, '?') ? "&" : "?");
+    const char *msg = NULL;
+    assert_int_equal(store_pg_open(own, &s, &msg), STORE_OK);
+    assert_string_equal(conn_option(s, "keepalives_idle", buf, sizeof(buf)), "99");
+    assert_string_equal(conn_option(s, "tcp_user_timeout", buf, sizeof(buf)), "5000");
+    assert_string_equal(conn_option(s, "keepalives_count", buf, sizeof(buf)), "3");
+    store_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -2092,6 +2132,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_statements_are_prepared_once_and_begin_rides_with_the_first),
         cmocka_unit_test(test_pg_read_transaction_answers_a_repeat_from_the_first_answer),
         cmocka_unit_test(test_pg_prefetch_answers_a_multiget_without_round_trips),
+        cmocka_unit_test(test_pg_connections_have_keepalives_the_uri_can_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
