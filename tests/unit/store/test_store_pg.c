@@ -945,6 +945,31 @@ static void test_pg_cursors_stream_in_order_in_one_snapshot(void **state)
     store_cursor_close(&ch);
     store_cursor_close(&all);
 
+    /* from 0, full rows and listing rows: every live item and the tombstone once, in modseq
+     * order, over three pages (a read transaction reads changes by keyset, 256 a page) */
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(k == 0 ? store_changes_open(s, c.id, 0, &ch)
+                                : store_changes_open_cols(s, c.id, 0, STORE_COLS_LISTING, &ch),
+                         STORE_OK);
+        prev = 0;
+        rows = tombs = 0;
+        while (store_cursor_next_item(ch, &it) == STORE_OK) {
+            assert_true(it.modseq > prev);
+            prev = it.modseq;
+            rows++;
+            tombs += it.is_tombstone;
+            assert_true(it.coll == c.id);
+            assert_string_not_equal(it.name, "late.ics");
+            if (k == 0 && !it.is_tombstone) {
+                assert_string_equal(it.content_type, "text/calendar");
+            }
+        }
+        assert_int_equal(store_cursor_next_item(ch, &it), STORE_NOTFOUND);
+        assert_int_equal(rows, 601 + 1);
+        assert_int_equal(tombs, 1);
+        store_cursor_close(&ch);
+    }
+
     /* a range: [10000, 12000) meets e010 (10000-10500) and e011 (11000-11500); the series
      * from 250000 on has no end and is found far later; the instant at 100 at a range's
      * start */
