@@ -68,6 +68,12 @@ static bool server_gone(const struct store *s, const char *state)
                      strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0);
 }
 
+/* While the database is away every request fails to open a connection the same way: such
+ * lines are written at most once a second each, with the count of those not written
+ * (not_logged=). A statement that fails on a connection which was open is logged each time
+ * (at most one per pooled connection per outage: the pool then drops it). */
+#define LOST_LOG_MS 1000u
+
 /* Records the result's (or the connection's) error and maps its SQLSTATE: a server gone
  * (server_gone) -> STORE_UNAVAILABLE, unique violation -> STORE_EXISTS, other integrity
  * violations and text that is not UTF-8 -> STORE_CONFLICT, serialization failure, deadlock, lock or
@@ -479,7 +485,12 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
         char why[STORE_DB_ERRMSG_MAX];
         snprintf(why, sizeof(why), "%s", q->conn ? PQerrorMessage(q->conn) : "out of memory");
         one_line(why);
-        log_error("store connect failed engine=postgresql msg=\"%s\"", why);
+        static struct log_every every;
+        unsigned long long dropped = 0;
+        if (log_every(&every, LOST_LOG_MS, &dropped)) {
+            log_error("store connect failed engine=postgresql msg=\"%s\" not_logged=%llu", why,
+                      dropped);
+        }
         pg_free(s);
         return open_failed(errmsg_out, "cannot connect to the PostgreSQL database (see log)");
     }
@@ -794,8 +805,13 @@ static struct store *pool_open(struct store_pg_pool *p)
     struct store *s = NULL;
     const char *msg = NULL;
     if (open_conn(p->uri, false, &s, &msg) != STORE_OK) {
-        log_error("store pool cannot open a connection engine=postgresql msg=\"%s\"",
-                  msg ? msg : "");
+        static struct log_every every;
+        unsigned long long dropped = 0;
+        if (log_every(&every, LOST_LOG_MS, &dropped)) {
+            log_error("store pool cannot open a connection engine=postgresql msg=\"%s\" "
+                      "not_logged=%llu",
+                      msg ? msg : "", dropped);
+        }
         return NULL;
     }
     s->hook = &p->change_hook;
@@ -823,7 +839,13 @@ static struct store *store_pg_pool_acquire(struct store_pool *pool)
             p->free = pgc(s)->next_free;
             pthread_mutex_unlock(&p->lock);
             if (!conn_alive(s)) {
-                log_warn("store connection lost engine=postgresql: reconnecting");
+                static struct log_every every;
+                unsigned long long dropped = 0;
+                if (log_every(&every, LOST_LOG_MS, &dropped)) {
+                    log_warn("store connection lost engine=postgresql: reconnecting "
+                             "not_logged=%llu",
+                             dropped);
+                }
                 pg_free(s);
                 s = pool_open(p);
             }

@@ -91,3 +91,19 @@ char *log_sanitize(const char *p, size_t n, char *out, size_t size)
     out[o] = '\0';
     return out;
 }
+
+bool log_every(struct log_every *e, unsigned interval_ms, unsigned long long *dropped_out)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long next = atomic_load(&e->next_ms);
+    /* one thread wins the slot; the others count themselves as dropped */
+    if (now < next ||
+        !atomic_compare_exchange_strong(&e->next_ms, &next, now + (long long)interval_ms)) {
+        atomic_fetch_add(&e->dropped, 1);
+        return false;
+    }
+    *dropped_out = atomic_exchange(&e->dropped, 0);
+    return true;
+}

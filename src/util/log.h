@@ -4,6 +4,7 @@
 #ifndef ALMANAC_UTIL_LOG_H
 #define ALMANAC_UTIL_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -38,6 +39,17 @@ void log_write(enum log_level level, const char *fmt, ...) ALM_PRINTF(2, 3);
     if (log_enabled(LOG_DEBUG))          \
       log_write(LOG_DEBUG, __VA_ARGS__); \
   } while (0)
+
+/* A repeated event logged at most once per interval: a database that went away fails every
+ * request, and a line for each would bury the log. Zero-initialised (static storage). */
+struct log_every {
+    _Atomic long long next_ms; /* monotonic milliseconds before which lines are dropped */
+    _Atomic unsigned long long dropped;
+};
+
+/* Whether to write this occurrence now: true at most once per `interval_ms` (thread-safe),
+ * with *dropped_out the occurrences not written since the last line; false (counted) else. */
+bool log_every(struct log_every *e, unsigned interval_ms, unsigned long long *dropped_out);
 
 /* Copies client bytes into out (size >= 4) escaped for a log line: non-printables, spaces,
  * quotes and backslashes as \xHH, truncated with "..." when longer than fits. Returns out. */

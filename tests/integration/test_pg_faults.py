@@ -362,6 +362,14 @@ class PgFaultsTest(unittest.TestCase):
         log = self.srv.read_log()
         self.assertIn("store connection lost", log)
         self.assertNotIn("status=500", log)
+        # every request of the outage failed to open a connection, but the log says so at most
+        # once a second per kind of line, with the count of those it did not write
+        opens = re.findall(r"store pool cannot open a connection .*not_logged=(\d+)", log)
+        outage = up - down
+        self.assertGreater(len(opens), 0)
+        self.assertLessEqual(len(opens), outage + 3, "one line a second at most")
+        self.assertGreater(sum(int(n) for n in opens) + len(opens), len(opens),
+                           "the lines not written are counted")
 
     def test_2_statement_timeout_answers_busy(self):
         phone, fid, key = self.phone("PGFAULT2", "locked")

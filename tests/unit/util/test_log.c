@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -174,6 +175,25 @@ static void test_log_long_events_stay_one_line(void **state)
     log_init(NULL, LOG_INFO);
 }
 
+/* A repeated event: the first occurrence is written, those within the interval are counted
+ * and the next one written after it says how many were dropped. */
+static void test_log_every_writes_once_per_interval_and_counts_the_rest(void **state)
+{
+    (void)state;
+    static struct log_every e;
+    unsigned long long dropped = 99;
+    assert_true(log_every(&e, 200, &dropped));
+    assert_int_equal(dropped, 0);
+    for (int i = 0; i < 5; i++) {
+        assert_false(log_every(&e, 200, &dropped));
+    }
+    struct timespec pause = {0, 250 * 1000000L};
+    nanosleep(&pause, NULL);
+    assert_true(log_every(&e, 200, &dropped));
+    assert_int_equal(dropped, 5);
+    assert_false(log_every(&e, 200, &dropped));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_log_level_names_parse),
         cmocka_unit_test(test_log_writes_one_line_per_event_at_or_above_the_level),
         cmocka_unit_test(test_log_long_events_stay_one_line),
+        cmocka_unit_test(test_log_every_writes_once_per_interval_and_counts_the_rest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
