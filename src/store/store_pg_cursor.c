@@ -60,6 +60,7 @@ struct store_pg_cursor {
     int ks_col;         /* keyset: the column of the modseq */
     uint64_t ks_coll;   /* keyset: $1 */
     uint64_t ks_after;  /* keyset: $2, the last modseq read */
+    int last_row;       /* range: the row just returned with its content, or -1 */
 };
 
 static struct store_pg_cursor *pgcur(struct store_cursor *c)
@@ -169,6 +170,7 @@ static enum store_rc advance(struct store_pg_cursor *c)
     PQclear(c->page);
     c->page = NULL;
     c->row = 0;
+    c->last_row = -1;
     if (c->ks_sql) {
         enum store_rc rc = keyset_page(c);
         return rc != STORE_OK ? rc : PQntuples(c->page) > 0 ? STORE_OK : STORE_NOTFOUND;
@@ -200,22 +202,42 @@ static void read_listing_row(const struct store_pg_cursor *c, int row, struct st
     }
 }
 
-/* A range cursor's row in a read transaction carries the item's content: kept as the answer
- * to the lookup of the item by name that a reader of the range (free-busy, a calendar-query
- * with calendar-data) makes next for each row, which is then no round trip of its own
- * (store_pg_keep_answer): the row's item columns and the content, as that lookup answers. */
-static void keep_item_answer(const struct store_pg_cursor *c, int row)
+/* A range cursor's row in a read transaction carries the item's content (and instance
+ * index): the lookup of that item which a reader of the range (free-busy, a calendar-query
+ * with calendar-data or a filter the index cannot decide) makes next for the row is answered
+ * from it, no round trip of its own; a reader that makes none (a calendar-query for getetag)
+ * pays nothing for it. */
+bool store_pg_range_row_item(struct store *s,
+                             uint64_t coll,
+                             const char *name,
+                             enum store_item_flags flags,
+                             struct arena *arena,
+                             struct store_item *out)
 {
-    int cols[ITEM_NCOLS + 1];
-    for (int i = 0; i <= ITEM_NCOLS; i++) {
-        cols[i] = i < ITEM_NCOLS ? i : ITEM_NCOLS + 1;
+    struct store_pg_cursor *c = pgc(s)->range_last;
+    if (!c || c->last_row < 0 || c->last_row >= PQntuples(c->page)) {
+        return false;
     }
-    PGresult *res = store_pg_row_result(c->base.s, c->page, row, cols, ITEM_NCOLS + 1);
-    struct store_pg_params p = {0};
-    store_pg_item_by_name_params(&p, store_pg_col_u64(c->page, row, 1),
-                                 store_pg_col_text(c->page, row, 2, NULL));
-    store_pg_keep_answer(c->base.s, store_pg_item_by_name_sql, &p, res);
-    PQclear(res);
+    int row = c->last_row;
+    if (store_pg_col_u64(c->page, row, 1) != coll ||
+        strcmp(PQgetvalue(c->page, row, 2), name) != 0) {
+        return false;
+    }
+    store_pg_read_item(c->page, row, arena, false, out);
+    if (flags & STORE_ITEM_CONTENT) {
+        size_t n = (size_t)PQgetlength(c->page, row, ITEM_NCOLS + 1);
+        const char *b = PQgetvalue(c->page, row, ITEM_NCOLS + 1);
+        out->content = arena ? arena_memdup(arena, b, n) : b;
+        out->size = n;
+    }
+    if ((flags & STORE_ITEM_INSTANCES) && !PQgetisnull(c->page, row, ITEM_NCOLS)) {
+        size_t n = (size_t)PQgetlength(c->page, row, ITEM_NCOLS);
+        const char *b = PQgetvalue(c->page, row, ITEM_NCOLS);
+        out->cal.has_instances = true;
+        out->cal.instances = arena ? (n ? arena_memdup(arena, b, n) : "") : b;
+        out->cal.instances_size = n;
+    }
+    return true;
 }
 
 enum store_rc store_pg_cursor_next_item(struct store_cursor *cur, struct store_item *row_out)
@@ -242,7 +264,8 @@ enum store_rc store_pg_cursor_next_item(struct store_cursor *cur, struct store_i
         row_out->cal.instances_size = (size_t)PQgetlength(c->page, row, ITEM_NCOLS);
     }
     if (c->kind == CUR_RANGE && !PQgetisnull(c->page, row, ITEM_NCOLS + 1)) {
-        keep_item_answer(c, row);
+        c->last_row = row;
+        pgc(c->base.s)->range_last = c;
     }
     return STORE_OK;
 }
@@ -265,6 +288,9 @@ enum store_rc store_pg_cursor_next_coll(struct store_cursor *cur, struct store_c
 void store_pg_cursor_close(struct store_cursor **cp)
 {
     struct store_pg_cursor *c = pgcur(*cp);
+    if (pgc(c->base.s)->range_last == c) {
+        pgc(c->base.s)->range_last = NULL;
+    }
     if (c->name[0] && PQtransactionStatus(pgc(c->base.s)->conn) == PQTRANS_INTRANS) {
         char close[64];
         snprintf(close, sizeof(close), "CLOSE %s", c->name);

@@ -75,7 +75,12 @@ struct store_pg {
     struct store_pg_stmts *stmts; /* NULL until the first statement */
     int ndeferred;                /* statements queued for the next round trip: a BEGIN (first), */
     char deferred[STORE_PG_DEFERRED_MAX][64]; /* CLOSEs of cursors */
+    /* The range cursor whose row, just returned with its content, answers the lookup of that
+     * item which its reader makes next (store_pg_range_row_item); NULL: none. */
+    struct store_pg_cursor *range_last;
 };
+
+struct store_pg_cursor;
 
 /* The PostgreSQL connection behind `s`, which this engine made. */
 static inline struct store_pg *pgc(struct store *s)
@@ -177,6 +182,14 @@ enum {
 };
 enum store_rc
 store_pg_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n);
+/* In a read transaction, the row a range cursor just returned when it is item `name` of
+ * `coll` (store_pg_cursor.c): *out as store_item_get answers it, and true; false otherwise. */
+bool store_pg_range_row_item(struct store *s,
+                             uint64_t coll,
+                             const char *name,
+                             enum store_item_flags flags,
+                             struct arena *arena,
+                             struct store_item *out);
 /* Frees the connection's table of prepared statements. */
 void store_pg_stmts_free(struct store_pg *q);
 /* Records the result's (or the connection's) error; the mapped store_rc (store_pg.c). */

@@ -134,6 +134,9 @@ enum store_rc store_pg_item_get(struct store *s,
                                 struct arena *arena,
                                 struct store_item *out)
 {
+    if (store_pg_is_reading(s) && store_pg_range_row_item(s, coll, name, flags, arena, out)) {
+        return STORE_OK;
+    }
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, coll);
     store_pg_p_text(&p, name);
