@@ -46,6 +46,7 @@ enum {
     MEMO_MAX = 2 * STORE_PREFETCH_MAX + 32, /* answers kept in one read transaction: a
                                              * prefetch's two per name, and 32 others */
     MEMO_BYTES = 4096, /* values of one kept answer, at most (item content is not kept) */
+    STMT_RECENT = 16,  /* stmt_of's cache by address (a power of 2) */
 };
 
 /* An answer kept in a read transaction: the statement's number and its parameters (the
@@ -53,6 +54,7 @@ enum {
 struct memo {
     unsigned char *key;
     size_t key_len;
+    uint64_t key_hash; /* FNV-1a of the key: compared before the bytes */
     PGresult *res;
     uint64_t used; /* when last used (the table's clock): the least recent goes first */
 };
@@ -68,6 +70,16 @@ struct store_pg_stmts {
     int backend_pid; /* the server session the statements were prepared in */
     unsigned n;
     struct stmt slots[STMT_SLOTS];
+
+    /* The entries last found, by the text's address: the same few statements are run for
+     * every href of a multiget, and hashing their text each time was most of stmt_of's cost
+     * (perf). A hit is confirmed by comparing the text (a buffer reused for another text at
+     * the same address misses). */
+    struct {
+        const char *sql;
+        struct stmt *e;
+    } recent[STMT_RECENT];
+
     unsigned nmemo;
     uint64_t clock;
     struct memo memo[MEMO_MAX]; /* of the open read transaction */
@@ -121,6 +133,10 @@ static struct stmt *stmt_of(struct store_pg *q, const char *sql)
         q->stmts->backend_pid = pid;
     }
     struct store_pg_stmts *t = q->stmts;
+    size_t r = ((uintptr_t)sql >> 3) & (STMT_RECENT - 1);
+    if (t->recent[r].sql == sql && strcmp(t->recent[r].e->sql, sql) == 0) {
+        return t->recent[r].e;
+    }
     uint64_t h = text_hash(sql);
     for (size_t i = (size_t)(h % STMT_SLOTS);; i = (i + 1) % STMT_SLOTS) {
         struct stmt *e = &t->slots[i];
@@ -134,11 +150,12 @@ static struct stmt *stmt_of(struct store_pg *q, const char *sql)
             }
             e->hash = h;
             e->index = t->n++;
-            return e;
+        } else if (e->hash != h || strcmp(e->sql, sql) != 0) {
+            continue;
         }
-        if (e->hash == h && strcmp(e->sql, sql) == 0) {
-            return e;
-        }
+        t->recent[r].sql = sql;
+        t->recent[r].e = e;
+        return e;
     }
 }
 
@@ -432,11 +449,23 @@ bool store_pg_is_reading(const struct store *s)
     return is_reading((const struct store_pg *)s);
 }
 
+/* FNV-1a of a memo key. */
+static uint64_t key_hash(const unsigned char *key, size_t n)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ key[i]) * UINT64_C(1099511628211);
+    }
+    return h;
+}
+
 /* The kept answer of `key` (now the most recently used), or NULL. */
 static const PGresult *memo_find(struct store_pg_stmts *t, const unsigned char *key, size_t n)
 {
+    uint64_t h = key_hash(key, n);
     for (unsigned i = 0; i < t->nmemo; i++) {
-        if (t->memo[i].key_len == n && memcmp(t->memo[i].key, key, n) == 0) {
+        if (t->memo[i].key_hash == h && t->memo[i].key_len == n &&
+            memcmp(t->memo[i].key, key, n) == 0) {
             t->memo[i].used = ++t->clock;
             return t->memo[i].res;
         }
@@ -464,7 +493,7 @@ static void memo_keep(struct store_pg_stmts *t, unsigned char *key, size_t n, co
     } else {
         t->nmemo++;
     }
-    t->memo[at] = (struct memo){key, n, copy_result(res), ++t->clock};
+    t->memo[at] = (struct memo){key, n, key_hash(key, n), copy_result(res), ++t->clock};
 }
 
 enum store_rc store_pg_exec_snap(struct store *s,
