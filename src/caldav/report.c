@@ -932,7 +932,7 @@ static int report_run(struct dav_req *dr, struct err *err)
             return err_set(err, &dav_cond_bad_request, "free-busy-query needs a time-range");
         }
         rc = store_items_in_range_open(dr->store, s->coll.coll.id, r->start, r->end,
-                                       STORE_RANGE_INSTANCES, &s->cur);
+                                       STORE_RANGE_INSTANCES | STORE_RANGE_CONTENT, &s->cur);
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);
         }
@@ -941,8 +941,11 @@ static int report_run(struct dav_req *dr, struct err *err)
                    "END:VCALENDAR\r\n", freebusy_next, s);
         return 0;
     }
-    rc = r->has_range ? store_items_in_range_open(dr->store, s->coll.coll.id, r->start, r->end,
-                                                  STORE_RANGE_INSTANCES, &s->cur)
+    /* the rows' content comes along when the answer or the filter reads it (query_matches) */
+    bool content = r->complex || dav_propsel_cols(&r->sel) != STORE_COLS_LISTING;
+    rc = r->has_range ? store_items_in_range_open(
+                            dr->store, s->coll.coll.id, r->start, r->end,
+                            STORE_RANGE_INSTANCES | (content ? STORE_RANGE_CONTENT : 0), &s->cur)
                       : store_items_open(dr->store, s->coll.coll.id, STORE_ORDER_NAME, &s->cur);
     if (rc != STORE_OK) {
         return dav_store_err(dr, rc, err);

@@ -300,7 +300,8 @@ static int fb_items(struct fb_stream *s, struct buf *out)
                 return w == 0 ? 1 : -1;
             }
             if (store_items_in_range_open(dr->store, s->cals[s->ci++], s->req.start, s->req.end,
-                                          STORE_RANGE_INSTANCES, &s->cur) != STORE_OK) {
+                                          STORE_RANGE_INSTANCES | STORE_RANGE_CONTENT,
+                                          &s->cur) != STORE_OK) {
                 return -1;
             }
         }

@@ -94,7 +94,8 @@ int calstore_busy(struct store *s,
     }
     for (size_t i = 0; i < ncals; i++) {
         struct store_cursor *cur = NULL;
-        *store_rc = store_items_in_range_open(s, cals[i], start, end, STORE_RANGE_INSTANCES, &cur);
+        *store_rc = store_items_in_range_open(s, cals[i], start, end,
+                                              STORE_RANGE_INSTANCES | STORE_RANGE_CONTENT, &cur);
         struct store_item it;
         while (*store_rc == STORE_OK &&
                (*store_rc = store_cursor_next_item(cur, &it)) == STORE_OK) {

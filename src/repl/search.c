@@ -321,7 +321,7 @@ static int open_candidates(struct search *s, struct err *err)
     store_cursor_close(&s->cur);
     enum store_rc rc =
         s->window ? store_items_in_range_open(dr->store, s->coll.coll.id, s->wstart, s->wend,
-                                              STORE_RANGE_SPAN, &s->cur)
+                                              STORE_RANGE_SPAN | STORE_RANGE_CONTENT, &s->cur)
                   : store_items_open(dr->store, s->coll.coll.id, STORE_ORDER_NAME, &s->cur);
     return rc == STORE_OK ? 0 : dav_store_err(dr, rc, err);
 }

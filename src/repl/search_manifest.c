@@ -149,7 +149,8 @@ static enum store_rc strip_open(struct search *s)
 {
     struct dav_req *dr = s->dr;
     return store_items_in_range_open(dr->store, s->coll.coll.id, s->strips[s->strip].lo,
-                                     s->strips[s->strip].hi, STORE_RANGE_SPAN, &s->cur);
+                                     s->strips[s->strip].hi, STORE_RANGE_SPAN | STORE_RANGE_CONTENT,
+                                     &s->cur);
 }
 
 /* Opens the manifest's candidates from the start (each pass over the same snapshot). */

@@ -449,6 +449,12 @@ enum store_range_by {
                               [start, end]: a superset of the items with an instance in
                               [start, end), which the caller tells apart exactly (the boxes
                               are the cal layer's cover of its instance index) */
+    /* A flag OR'd into either: the reader loads each row's content next (store_item_get
+     * with STORE_ITEM_CONTENT), so an engine with a round trip per lookup (PostgreSQL)
+     * brings it with the row; without it the rows come without, and a reader that still
+     * loads some row's content pays that lookup (a calendar-query for getetag loads none,
+     * or only a series' without an instance index). */
+    STORE_RANGE_CONTENT = 0x100,
 };
 
 /* Live items of `coll` whose span overlaps [start, end) (unix seconds: dtstart_utc < end and

@@ -417,14 +417,17 @@ enum store_rc store_pg_items_in_range_open(struct store *s,
     store_pg_p_u64(&p, coll);
     store_pg_p_i64(&p, start);
     store_pg_p_i64(&p, end);
-    store_pg_p_i64(&p, by == STORE_RANGE_SPAN ? 0 : 1);
-    store_pg_p_i64(&p, by == STORE_RANGE_SPAN ? 1 : 2);
+    bool by_span = (by & ~STORE_RANGE_CONTENT) == STORE_RANGE_SPAN;
+    store_pg_p_i64(&p, by_span ? 0 : 1);
+    store_pg_p_i64(&p, by_span ? 1 : 2);
     store_pg_p_bound(&p, start < end ? start : end);
     store_pg_p_bound(&p, start < end ? end : start);
-    store_pg_p_i64(&p, store_pg_is_reading(s) ? 1 : 0);
+    store_pg_p_i64(&p, store_pg_is_reading(s) && (by & STORE_RANGE_CONTENT) ? 1 : 0);
+    /* only a series has an instance index (cal/object.c): no probe for the others */
     return cursor_open(
         s, CUR_RANGE,
-        "SELECT " ITEM_COLS ", (SELECT data FROM item_instances x WHERE x.id = items.id), "
+        "SELECT " ITEM_COLS ", CASE WHEN recurring <> 0 THEN (SELECT data FROM item_instances x "
+        "WHERE x.id = items.id) END, "
         "CASE WHEN $8::int = 1 THEN (SELECT data FROM item_content c WHERE c.id = items.id) END "
         "FROM items WHERE id IN (SELECT item FROM item_spans WHERE coll = $1 AND kind BETWEEN "
         "$4 AND $5 AND box && int8range($6, $7, '[]')) AND coll = $1 AND dtstart < $3 AND "

@@ -698,10 +698,9 @@ enum store_rc store_sqlite_items_in_range_open(struct store *s,
     }
     /* by span: the spans of both kinds; by instance: the spans of items without boxes and
      * the boxes (the kinds are ordered so that each choice is one key range) */
-    enum store_db_span_kind first =
-        by == STORE_RANGE_SPAN ? STORE_DB_SPAN_SERIES : STORE_DB_SPAN_PLAIN;
-    enum store_db_span_kind last =
-        by == STORE_RANGE_SPAN ? STORE_DB_SPAN_PLAIN : STORE_DB_SPAN_INSTANCE;
+    bool by_span = (by & ~STORE_RANGE_CONTENT) == STORE_RANGE_SPAN; /* content: a lookup here */
+    enum store_db_span_kind first = by_span ? STORE_DB_SPAN_SERIES : STORE_DB_SPAN_PLAIN;
+    enum store_db_span_kind last = by_span ? STORE_DB_SPAN_PLAIN : STORE_DB_SPAN_INSTANCE;
     sqlite3_stmt *st = sqc(*out)->stmt;
     store_db_bind_u64(st, 1, coll);
     sqlite3_bind_int64(st, 2, start);

@@ -2007,7 +2007,9 @@ static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void
 
     /* a range cursor's row brings the item's content for the lookup by name that follows */
     struct store_cursor *r = NULL;
-    assert_int_equal(store_items_in_range_open(s, c.id, 0, 5000, STORE_RANGE_SPAN, &r), STORE_OK);
+    assert_int_equal(
+        store_items_in_range_open(s, c.id, 0, 5000, STORE_RANGE_SPAN | STORE_RANGE_CONTENT, &r),
+        STORE_OK);
     struct store_item row;
     assert_int_equal(store_cursor_next_item(r, &row), STORE_OK);
     assert_string_equal(row.name, "x.ics");
@@ -2020,6 +2022,66 @@ static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void
     assert_int_equal(store_rollback(s), STORE_OK);
     arena_destroy(&a);
     store_close(&s);
+}
+
+/* A range cursor asked for content (STORE_RANGE_CONTENT) answers the lookup of the row it
+ * just returned without the server (shown by killing the backend before the lookup); one
+ * not asked brings no content, and the lookup goes to the server. */
+static void test_pg_range_row_answers_the_lookup_that_follows(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct store *killer = open_pg();
+    struct store *s = open_pg();
+    struct store_principal p = add_user(s, a, "rr-rita");
+    struct store_coll c;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    struct store_item_in in = cal_item("BEGIN:VCALENDAR\r\nRANGE", "rr-1");
+    in.cal.is_recurring = true;
+    in.cal.has_instances = true;
+    in.cal.instances = "\x05\x06";
+    in.cal.instances_size = 2;
+    assert_int_equal(store_item_put(s, c.id, "r.ics", &in, a, NULL, NULL), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    /* without content: the row has its instance index, the lookup asks the server */
+    struct store_cursor *r = NULL;
+    struct store_item row, got;
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_items_in_range_open(s, c.id, 0, 5000, STORE_RANGE_INSTANCES, &r),
+                     STORE_OK);
+    assert_int_equal(store_cursor_next_item(r, &row), STORE_OK);
+    assert_true(row.cal.has_instances && row.cal.instances_size == 2);
+    assert_int_equal(store_item_get(s, c.id, "r.ics", STORE_ITEM_CONTENT, a, &got), STORE_OK);
+    assert_memory_equal(got.content, in.content, in.size);
+    store_cursor_close(&r);
+    assert_int_equal(store_rollback(s), STORE_OK);
+
+    /* with content: answered from the row, the server gone meanwhile */
+    int64_t pid = query_i64(s, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_items_in_range_open(s, c.id, 0, 5000,
+                                               STORE_RANGE_INSTANCES | STORE_RANGE_CONTENT, &r),
+                     STORE_OK);
+    assert_int_equal(store_cursor_next_item(r, &row), STORE_OK);
+    terminate_backend(killer, pid);
+    assert_int_equal(
+        store_item_get(s, c.id, "r.ics", STORE_ITEM_CONTENT | STORE_ITEM_INSTANCES, a, &got),
+        STORE_OK);
+    assert_int_equal(got.size, in.size);
+    assert_memory_equal(got.content, in.content, in.size);
+    assert_true(got.cal.has_instances && got.cal.instances_size == 2);
+    assert_memory_equal(got.cal.instances, "\x05\x06", 2);
+    assert_string_equal(got.cal.uid, "rr-1");
+    /* another item's lookup is not the row's: the server, which is gone */
+    assert_int_equal(store_item_get(s, c.id, "other.ics", STORE_ITEM_META, a, &got),
+                     STORE_UNAVAILABLE);
+    store_cursor_close(&r);
+    store_rollback(s);
+    store_close(&s);
+    store_close(&killer);
+    arena_destroy(&a);
 }
 
 /* store_item_prefetch: one round trip for a multiget's names, after which each name's two
@@ -2157,6 +2219,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_statements_are_prepared_once_and_begin_rides_with_the_first),
         cmocka_unit_test(test_pg_read_transaction_answers_a_repeat_from_the_first_answer),
         cmocka_unit_test(test_pg_prefetch_answers_a_multiget_without_round_trips),
+        cmocka_unit_test(test_pg_range_row_answers_the_lookup_that_follows),
         cmocka_unit_test(test_pg_connections_have_keepalives_the_uri_can_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
