@@ -19,7 +19,8 @@
  *   (collection, modseq) like the items.
  * - dead property: (resource, namespace URI, local name) -> serialized XML value.
  *
- * Transactions: every call below except store_open/close/last_error runs inside a transaction
+ * Transactions: every call below except store_open/close/last_error (and
+ * store_principal_cred_gen, see there) runs inside a transaction
  * the caller opened with store_begin_read() or store_begin_write() on the same handle, and
  * ended with store_commit() or store_rollback(). A read transaction is one snapshot (SQLite
  * WAL), so a long streamed answer stays consistent while writers continue. Writes are durable
@@ -202,7 +203,9 @@ enum store_rc store_principal_get(struct store *s,
 enum store_rc store_principal_set_pwhash(struct store *s, const char *name, const char *pwhash);
 /* The principal's credential generation (struct store_principal.cred_gen), for a caller that
  * cached a verified password and must know it still stands: one indexed read, no hashing.
- * STORE_NOTFOUND when there is no such principal (it was deleted). */
+ * STORE_NOTFOUND when there is no such principal (it was deleted). The one call that may also
+ * run outside a transaction: a single statement, its own snapshot (a request's credential
+ * check and /healthz then cost one round trip on PostgreSQL, not BEGIN ... ROLLBACK). */
 enum store_rc store_principal_cred_gen(struct store *s, const char *name, uint64_t *gen_out);
 /* Deletes the principal, its collections, items, tombstones and properties. */
 enum store_rc store_principal_del(struct store *s, const char *name);
