@@ -321,8 +321,17 @@ static int metrics_extra(void *ctx, struct buf *b)
         "almanac_store_connection_waiters %u\n"
         "# HELP almanac_store_fsync_failed 1 once a log fsync failed: writes fail until a "
         "restart.\n# TYPE almanac_store_fsync_failed gauge\n"
-        "almanac_store_fsync_failed %d\n",
-        eas_app_waiting(m->eas), st.max, st.open, st.in_use, st.waiting, st.is_poisoned ? 1 : 0);
+        "almanac_store_fsync_failed %d\n"
+        "# HELP almanac_store_connections_lost_total Store connections dropped because the "
+        "database server went away (PostgreSQL).\n"
+        "# TYPE almanac_store_connections_lost_total counter\n"
+        "almanac_store_connections_lost_total %llu\n"
+        "# HELP almanac_store_connect_failures_total Store connections that could not be "
+        "opened (PostgreSQL unreachable).\n"
+        "# TYPE almanac_store_connect_failures_total counter\n"
+        "almanac_store_connect_failures_total %llu\n",
+        eas_app_waiting(m->eas), st.max, st.open, st.in_use, st.waiting, st.is_poisoned ? 1 : 0,
+        (unsigned long long)st.lost, (unsigned long long)st.open_failed);
     rc |= put_timing(b, "almanac_store_commit_duration_seconds",
                      "Write transactions from COMMIT until durable (group commit wait included).",
                      &st.commit);

@@ -146,6 +146,10 @@ struct store_pool_stats {
     unsigned in_use;            /* connections handed out now */
     unsigned waiting;           /* threads waiting in store_pool_acquire() */
     bool is_poisoned;           /* a log fsync failed: commits fail until a restart */
+    uint64_t lost;              /* connections dropped since the start because their database
+                                   server went away (PostgreSQL; 0 on SQLite) */
+    uint64_t open_failed;       /* attempts to open a connection that failed (PostgreSQL
+                                   unreachable; 0 on SQLite) */
     struct store_timing commit; /* write transactions, COMMIT until durable (group commit
                                    wait included) */
     struct store_timing fsync;  /* log fsyncs (one may cover many commits) */

@@ -677,7 +677,8 @@ struct store_pg_pool {
     pthread_cond_t cond;
     char *uri;
     unsigned max, open, waiting;
-    unsigned timeout_ms; /* statement_timeout of every connection (store_pool_set_...) */
+    uint64_t lost, open_failed; /* store_pool_stats */
+    unsigned timeout_ms;        /* statement_timeout of every connection (store_pool_set_...) */
     struct store *free;
     struct store_change_hook change_hook;
     struct store_flush timings; /* commit timings only: no log fsyncs of this engine's own */
@@ -805,6 +806,9 @@ static struct store *pool_open(struct store_pg_pool *p)
     struct store *s = NULL;
     const char *msg = NULL;
     if (open_conn(p->uri, false, &s, &msg) != STORE_OK) {
+        pthread_mutex_lock(&p->lock);
+        p->open_failed++;
+        pthread_mutex_unlock(&p->lock);
         static struct log_every every;
         unsigned long long dropped = 0;
         if (log_every(&every, LOST_LOG_MS, &dropped)) {
@@ -839,6 +843,9 @@ static struct store *store_pg_pool_acquire(struct store_pool *pool)
             p->free = pgc(s)->next_free;
             pthread_mutex_unlock(&p->lock);
             if (!conn_alive(s)) {
+                pthread_mutex_lock(&p->lock);
+                p->lost++;
+                pthread_mutex_unlock(&p->lock);
                 static struct log_every every;
                 unsigned long long dropped = 0;
                 if (log_every(&every, LOST_LOG_MS, &dropped)) {
@@ -887,6 +894,7 @@ static void store_pg_pool_release(struct store_pool *pool, struct store *s)
     pthread_mutex_lock(&p->lock);
     if (is_lost) {
         p->open--;
+        p->lost++;
     } else {
         pgc(s)->next_free = p->free;
         p->free = s;
@@ -915,6 +923,8 @@ static void store_pg_pool_stats(struct store_pool *pool, struct store_pool_stats
     out->open = p->open;
     out->in_use = p->open - idle;
     out->waiting = p->waiting;
+    out->lost = p->lost;
+    out->open_failed = p->open_failed;
     pthread_mutex_unlock(&p->lock);
     store_flush_timings(&p->timings, &out->fsync, &out->commit);
 }

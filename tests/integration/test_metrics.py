@@ -165,6 +165,12 @@ class MetricsTest(MetricsBase):
         self.assertGreaterEqual(conns["max"], conns["open"])
         self.assertGreaterEqual(conns["open"], conns["in_use"])
         self.assertEqual(after[("almanac_store_fsync_failed", frozenset())], 0)
+        # nothing lost, nothing failed to open, on a database that stayed (test_pg_faults
+        # shows them counting)
+        for name in ("almanac_store_connections_lost_total",
+                     "almanac_store_connect_failures_total"):
+            self.assertEqual(types[name], "counter")
+            self.assertEqual(after[(name, frozenset())], 0)
 
     def test_healthz_without_credentials(self):
         r = self.req("GET", "/healthz", auth=False)

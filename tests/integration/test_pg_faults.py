@@ -364,6 +364,14 @@ class PgFaultsTest(unittest.TestCase):
         self.assertNotIn("status=500", log)
         # every request of the outage failed to open a connection, but the log says so at most
         # once a second per kind of line, with the count of those it did not write
+        # /metrics counts the connections the outage cost
+        m = self.srv.request("GET", "/metrics", auth=False)
+        self.assertEqual(m.status, 200)
+        lost = re.search(r"^almanac_store_connections_lost_total (\d+)$", m.text, re.M)
+        failed = re.search(r"^almanac_store_connect_failures_total (\d+)$", m.text, re.M)
+        self.assertTrue(lost and failed, m.text[-600:])
+        self.assertGreater(int(lost.group(1)), 0)
+        self.assertGreater(int(failed.group(1)), 0)
         opens = re.findall(r"store pool cannot open a connection .*not_logged=(\d+)", log)
         outage = up - down
         self.assertGreater(len(opens), 0)
