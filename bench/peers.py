@@ -717,7 +717,7 @@ def run_target(t, events, runs, procs, put_tail=None):
                  expect(207, rows=3)) if token else None
     if r_ is not None:
         ms, (st, data) = r_
-        res["sync_incremental_ms"] = round(ms, 1)
+        res["sync_incremental_ms"] = round(ms, 2)  # sub-millisecond: two decimals
         res["sync_incremental_rows"] = count_responses(data)
 
     hrefs = "".join("<D:href>%s%s</D:href>" % (t.cal, n) for n, _ in events[:1000])
