@@ -13,7 +13,7 @@ existing rows; the time it takes is reported); then both servers run side by sid
 queries alternate between builds and calendars, so a loaded machine hits both alike.
 
 usage: range.py ALMANACD_OLD ALMANAC_OLD [--new ALMANACD_NEW] [--small N] [--large N]
-                [--runs R] [--keep DIR] [--keep-new DIR]"""
+                [--runs R] [--keep DIR] [--keep-new DIR] [--store sqlite|postgresql]"""
 
 import argparse
 import base64
@@ -24,6 +24,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -51,14 +52,15 @@ def write_ics(path, n, first, last):
         f.write("END:VCALENDAR\r\n")
 
 
-def start(almanacd, data, d, tag):
+def start(almanacd, store, d, tag):
     port_file = os.path.join(d, "port-" + tag)
     if os.path.exists(port_file):
         os.unlink(port_file)
     log = open(os.path.join(d, "almanacd-%s.log" % tag), "a")
     t0 = time.perf_counter()
-    p = subprocess.Popen([almanacd, "--data", data, "--listen", "127.0.0.1:0", "--port-file",
-                          port_file, "--log-level", "warn"], stderr=log, stdout=log)
+    p = subprocess.Popen([almanacd] + store + ["--listen", "127.0.0.1:0", "--port-file",
+                                               port_file, "--log-level", "warn"],
+                         stderr=log, stdout=log)
     for _ in range(36000):
         if os.path.exists(port_file) and os.path.getsize(port_file):
             break
@@ -93,8 +95,8 @@ def query(port, cal):
     return dt, data.count(b"<D:response>")
 
 
-def load(almanac, data, d, small, large):
-    subprocess.run([almanac, "--data", data, "user", "add", "bench", "--password-stdin"],
+def load(almanac, store, d, small, large):
+    subprocess.run([almanac] + store + ["user", "add", "bench", "--password-stdin"],
                    input="bench-password\n", text=True, check=True, stdout=subprocess.DEVNULL)
     out = {}
     for cal, n, first, last in (("year", small, MID - 182 * 86400, MID + 183 * 86400),
@@ -102,7 +104,7 @@ def load(almanac, data, d, small, large):
         ics = os.path.join(d, cal + ".ics")
         write_ics(ics, n, first, last)
         t0 = time.perf_counter()
-        subprocess.run([almanac, "--data", data, "import", "bench", cal, ics], check=True,
+        subprocess.run([almanac] + store + ["import", "bench", cal, ics], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out["import_%s_s" % cal] = round(time.perf_counter() - t0, 1)
         os.unlink(ics)
@@ -120,21 +122,38 @@ def main():
     ap.add_argument("--keep", help="a loaded store to reuse (made there when absent)")
     ap.add_argument("--keep-new", help="the new build's copy of it to reuse (made there from "
                     "--keep when absent; migrated by the new build's first start)")
+    ap.add_argument("--store", default="sqlite", choices=("sqlite", "postgresql"),
+                    help="postgresql: a private PostgreSQL 15 cluster (issue #10), loaded by "
+                    "the old build's almanac; with --new both builds serve the same database "
+                    "(the queries only read); --keep does not apply")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="almanac-range-")
-    res = {"small": a.small, "large": a.large, "runs": a.runs,
+    res = {"small": a.small, "large": a.large, "runs": a.runs, "store": a.store,
            "query": [ical_utc(QUERY_START), ical_utc(QUERY_END)]}
     procs = []
+    pg = None
     try:
-        data = a.keep or os.path.join(d, "data")
-        if not os.path.exists(os.path.join(data, "almanac.db")):
-            res.update(load(a.almanac, data, d, a.small, a.large))
-        builds = [("old", a.almanacd, data)]
-        if a.new:
-            copy = a.keep_new or os.path.join(d, "data-new")
-            if not os.path.exists(os.path.join(copy, "almanac.db")):
-                shutil.copytree(data, copy, dirs_exist_ok=True)
-            builds.append(("new", a.new, copy))
+        if a.store == "postgresql":
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                            "tests", "integration"))
+            from pgcluster import PgCluster
+            pg = PgCluster(settings={"shared_buffers": "128MB"}).start()
+            store = ["--store", pg.uri()]
+            res.update(load(a.almanac, store, d, a.small, a.large))
+            pg.psql("VACUUM ANALYZE")
+            builds = [("old", a.almanacd, store)]
+            if a.new:
+                builds.append(("new", a.new, store))
+        else:
+            data = a.keep or os.path.join(d, "data")
+            if not os.path.exists(os.path.join(data, "almanac.db")):
+                res.update(load(a.almanac, ["--data", data], d, a.small, a.large))
+            builds = [("old", a.almanacd, ["--data", data])]
+            if a.new:
+                copy = a.keep_new or os.path.join(d, "data-new")
+                if not os.path.exists(os.path.join(copy, "almanac.db")):
+                    shutil.copytree(data, copy, dirs_exist_ok=True)
+                builds.append(("new", a.new, ["--data", copy]))
         ports = {}
         for tag, exe, dd in builds:
             p, port, started = start(exe, dd, d, tag)
@@ -164,6 +183,8 @@ def main():
     finally:
         for p in procs:
             stop(p)
+        if pg:
+            pg.stop()
         shutil.rmtree(d, ignore_errors=True)
 
 
