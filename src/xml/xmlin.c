@@ -88,6 +88,7 @@ struct scanner {
     size_t lt_at;   /* offset in r->pending of the '<' of the markup being scanned, or 0 */
     bool hold;      /* keep r->pending from lt_at back from libxml2 (see push_or_hold) */
     unsigned cbody; /* ST_COMMENT: 0 at "<!--", 1 at "<!---", 2 once hold is decided */
+    unsigned text_brackets; /* ST_TEXT: ']' in a row just before what comes next (at most 2) */
 };
 
 struct xmlin {
@@ -478,6 +479,50 @@ static bool is_xml_space(int c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* "]]>" in character data (XML 1.0 §2.4). libxml2 2.9's push parser finds it when it has
+ * the three bytes in one piece, but not always when the body's pieces cut it (fuzz_search:
+ * "]]]>" whole was 400 malformed-xml, in pieces of 10 a 207), so the scanner, which sees
+ * every byte in order, finds it however the body is cut. */
+static int cdata_end_in_text(struct xmlin *r)
+{
+    err_set(&r->err, &xml_cond_malformed,
+            "malformed xml: the sequence ']]>' is not allowed in character data");
+    return -1;
+}
+
+/* Character data u[0..n) in bulk (no '<' in it): fails at a "]]>", one begun before u
+ * included (s->text_brackets); keeps the run of ']' at its end. Returns n, or the offset of
+ * the '>' that failed (r->err set). */
+static size_t scan_text(struct xmlin *r, const unsigned char *u, size_t n)
+{
+    struct scanner *s = &r->scan;
+    for (const unsigned char *p = u, *gt; (gt = memchr(p, '>', (size_t)(u + n - p))) != NULL;
+         p = gt + 1) {
+        unsigned k = 0;
+        const unsigned char *b = gt;
+        while (b > u && b[-1] == ']' && k < 2) {
+            b--;
+            k++;
+        }
+        if (b == u) {
+            k += s->text_brackets;
+        }
+        if (k >= 2) {
+            cdata_end_in_text(r);
+            return (size_t)(gt - u);
+        }
+    }
+    unsigned t = 0;
+    while (t < 2 && t < n && u[n - 1 - t] == ']') {
+        t++;
+    }
+    s->text_brackets = t == n ? s->text_brackets + t : t;
+    if (s->text_brackets > 2) {
+        s->text_brackets = 2;
+    }
+    return n;
+}
+
 /* Advances the scanner by one character: an ASCII code, or 0x100 for any other. */
 static int scan_char(struct xmlin *r, int c)
 {
@@ -491,7 +536,13 @@ static int scan_char(struct xmlin *r, int c)
             s->state = ST_LT;
             s->lt_at = s->at;
             s->hold = true; /* until it is known not to open a comment like "<!-->" */
+            s->text_brackets = 0;
+            return 0;
         }
+        if (c == '>' && s->text_brackets >= 2) {
+            return cdata_end_in_text(r);
+        }
+        s->text_brackets = c == ']' ? (s->text_brackets < 2 ? s->text_brackets + 1 : 2) : 0;
         return 0;
     case ST_LT:
         s->hold = c == '!';
@@ -591,6 +642,14 @@ static size_t prescan(struct xmlin *r, const char *p, size_t n)
             if (s->nonblank && (s->state == ST_TEXT || s->state == ST_QUOTE)) {
                 int stop_at = s->state == ST_TEXT ? '<' : s->quote;
                 const unsigned char *q = memchr(u + i, stop_at, n - i);
+                if (s->state == ST_TEXT) {
+                    size_t len = (q ? (size_t)(q - u) : n) - i;
+                    size_t ok = scan_text(r, u + i, len);
+                    if (ok < len) {
+                        s->at = base + i + ok;
+                        return i + ok;
+                    }
+                }
                 if (!q) {
                     return n;
                 }

@@ -220,6 +220,8 @@ static const struct valid_case valid[] = {
     {DOC("<a>&lt;&amp;&gt;&quot;&apos;&#x10000;&#233;</a>"),
      "<{}a><&>\"'\xf0\x90\x80\x80\xc3\xa9</{}a>"},
     {DOC("<a><![CDATA[<raw> & ]]]]></a>"), "<{}a><raw> & ]]</{}a>"},
+    /* ']' and '>' in text, never "]]>": well-formed, whole or cut anywhere */
+    {DOC("<a>x]>y]] >z]]&gt;]</a>"), "<{}a>x]>y]] >z]]>]</{}a>"},
     {DOC("<a>caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x85</a>"),
      "<{}a>caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x85</{}a>"},
     {DOC("<!-- c --><a><?pi x?><!--d--></a><!-- e -->"), "<{}a></{}a>"},
@@ -267,6 +269,16 @@ static const struct invalid_case invalid[] = {
     {DOC("<?xml version=\"1.0\"?><?xml version=\"1.0\"?><a/>"), &xml_cond_malformed},
     {DOC("<?xml version=\"1.0\" encoding=\"no-such-charset\"?><a/>"), &xml_cond_malformed},
     {DOC("<a>x]]>y</a>"), &xml_cond_malformed},
+    /* "]]>" after more ']' (fuzz_search: libxml2 2.9 let "]]]>" through when the body's
+     * pieces cut it; the scanner finds it), and after text long enough for the bulk scan */
+    {DOC("<a>b![U]]]>l</a>"), &xml_cond_malformed},
+    {DOC("<a>]]]]]>x</a>"), &xml_cond_malformed},
+    {DOC("<a>some text before it, long enough to be skipped in bulk ]]]> and after</a>"),
+     &xml_cond_malformed},
+    /* the fuzz input's shape: quotes in the text before it, as in an Exchange SQL query */
+    {DOC("<a>SELECT \"x\" FROM \"\" WHERE \"urn:k\" = 'blue' OR \"urn:l\" = 'b![U]]]>l"
+         "ue' OR \"urn:m\" = 't'</a>"),
+     &xml_cond_malformed},
     {DOC("<!-->x<a/>"), &xml_cond_malformed},
     {DOC("<!--->-<a/>"), &xml_cond_malformed},
     /* Namespace errors are not fatal to libxml2; they are to us. */
