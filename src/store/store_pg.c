@@ -486,11 +486,8 @@ open_conn(const char *uri, bool migrate_schema, struct store **out, const char *
         snprintf(why, sizeof(why), "%s", q->conn ? PQerrorMessage(q->conn) : "out of memory");
         one_line(why);
         static struct log_every every;
-        unsigned long long dropped = 0;
-        if (log_every(&every, LOST_LOG_MS, &dropped)) {
-            log_error("store connect failed engine=postgresql msg=\"%s\" not_logged=%llu", why,
-                      dropped);
-        }
+        log_every_write(&every, LOST_LOG_MS, LOG_ERROR,
+                        "store connect failed engine=postgresql msg=\"%s\"", why);
         pg_free(s);
         return open_failed(errmsg_out, "cannot connect to the PostgreSQL database (see log)");
     }
@@ -810,12 +807,9 @@ static struct store *pool_open(struct store_pg_pool *p)
         p->open_failed++;
         pthread_mutex_unlock(&p->lock);
         static struct log_every every;
-        unsigned long long dropped = 0;
-        if (log_every(&every, LOST_LOG_MS, &dropped)) {
-            log_error("store pool cannot open a connection engine=postgresql msg=\"%s\" "
-                      "not_logged=%llu",
-                      msg ? msg : "", dropped);
-        }
+        log_every_write(&every, LOST_LOG_MS, LOG_ERROR,
+                        "store pool cannot open a connection engine=postgresql msg=\"%s\"",
+                        msg ? msg : "");
         return NULL;
     }
     s->hook = &p->change_hook;
@@ -847,12 +841,8 @@ static struct store *store_pg_pool_acquire(struct store_pool *pool)
                 p->lost++;
                 pthread_mutex_unlock(&p->lock);
                 static struct log_every every;
-                unsigned long long dropped = 0;
-                if (log_every(&every, LOST_LOG_MS, &dropped)) {
-                    log_warn("store connection lost engine=postgresql: reconnecting "
-                             "not_logged=%llu",
-                             dropped);
-                }
+                log_every_write(&every, LOST_LOG_MS, LOG_WARN,
+                                "store connection lost engine=postgresql: %s", "reconnecting");
                 pg_free(s);
                 s = pool_open(p);
             }

@@ -13,6 +13,7 @@
 #include "store/store.h"
 #include "store/store_pg_int.h"
 #include "util/compiler.h"
+#include "util/parse.h"
 
 #define DEV_COLS                                                                            \
   "id, principal, device_id, device_type, user_agent, protocol, first_seen, last_seen, "    \
@@ -29,57 +30,19 @@ static bool text_ok(const char *t, size_t min, size_t max, bool null_ok)
     return n >= min && n <= max;
 }
 
-/* The length of the well-formed UTF-8 sequence at `p` (RFC 3629: shortest form, no
- * surrogate, at most U+10FFFF), 0 when there is none there. */
-static size_t utf8_len(const unsigned char *p)
-{
-    size_t n = 0;
-    uint32_t cp = 0;
-    if (p[0] < 0x80) {
-        return 1;
-    } else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-        n = 2, cp = p[0] & 0x1fu;
-    } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-        n = 3, cp = p[0] & 0x0fu;
-    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-        n = 4, cp = p[0] & 0x07u;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) { /* the terminating NUL stops here too */
-            return 0;
-        }
-        cp = cp << 6 | (p[i] & 0x3fu);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
-        return 0;
-    }
-    return n;
-}
-
 /* PostgreSQL's text holds only well-formed UTF-8, and a device sends any bytes (a Model, a
  * User-Agent; a SQLite store keeps them as they came): each byte outside a well-formed
  * sequence is stored as '?', as `almanac device list` shows it anyway. `t` itself (or NULL)
  * when it is well-formed, else its copy in `buf`; `t` has at most STORE_EAS_TEXT_MAX bytes. */
 static const char *storable(const char *t, char buf[STORE_EAS_TEXT_MAX + 1])
 {
-    const unsigned char *p = (const unsigned char *)t;
-    size_t i = 0;
-    while (p && p[i]) {
-        size_t len = utf8_len(p + i);
-        if (len == 0) {
-            break;
-        }
-        i += len;
-    }
-    if (!p || !p[i]) {
+    if (!t || parse_utf8_ok(slice_from_cstr(t))) {
         return t;
     }
-    memcpy(buf, t, i);
-    while (p[i] && i < STORE_EAS_TEXT_MAX) {
-        size_t len = utf8_len(p + i);
+    const unsigned char *p = (const unsigned char *)t;
+    size_t n = strlen(t), i = 0;
+    while (i < n && i < STORE_EAS_TEXT_MAX) {
+        size_t len = parse_utf8_char(p + i, n - i);
         if (len == 0) {
             buf[i++] = '?';
         } else {

@@ -51,6 +51,16 @@ struct log_every {
  * with *dropped_out the occurrences not written since the last line; false (counted) else. */
 bool log_every(struct log_every *e, unsigned interval_ms, unsigned long long *dropped_out);
 
+/* Writes the event at `level` when log_every lets it through, with " not_logged=N" appended
+ * (the occurrences dropped since the last line). `fmt` is a literal with one argument at
+ * least. */
+#define log_every_write(every, interval_ms, level, fmt, ...)                \
+  do {                                                                      \
+    unsigned long long not_logged_;                                         \
+    if (log_every((every), (interval_ms), &not_logged_))                    \
+      log_write((level), fmt " not_logged=%llu", __VA_ARGS__, not_logged_); \
+  } while (0)
+
 /* Copies client bytes into out (size >= 4) escaped for a log line: non-printables, spaces,
  * quotes and backslashes as \xHH, truncated with "..." when longer than fits. Returns out. */
 char *log_sanitize(const char *p, size_t n, char *out, size_t size);

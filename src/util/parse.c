@@ -36,45 +36,51 @@ int parse_hexdigit(char c)
     return -1;
 }
 
+size_t parse_utf8_char(const unsigned char *p, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    size_t len;
+    uint32_t cp;
+    if (p[0] < 0x80) {
+        return 1;
+    } else if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+        len = 2;
+        cp = p[0] & 0x1F;
+    } else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        len = 3;
+        cp = p[0] & 0x0F;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        len = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n) {
+        return 0;
+    }
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return len;
+}
+
 bool parse_utf8_ok(struct slice s)
 {
     const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i = 0;
-    while (i < s.len) {
-        unsigned char c = p[i];
-        size_t n;
-        uint32_t cp;
-        if (c == 0) {
-            return false;
-        } else if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
+    for (size_t i = 0, n; i < s.len; i += n) {
+        n = p[i] == 0 ? 0 : parse_utf8_char(p + i, s.len - i);
+        if (n == 0) {
             return false;
         }
-        if (i + n > s.len) {
-            return false;
-        }
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return false;
-        }
-        i += n;
     }
     return true;
 }
