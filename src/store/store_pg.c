@@ -235,6 +235,10 @@ enum store_rc store_pg_run(struct store *s,
  * migrations and session settings. */
 static enum store_rc exec_script(struct store *s, const char *sql)
 {
+    enum store_rc settled = store_pg_settle(s);
+    if (settled != STORE_OK) {
+        return settled;
+    }
     PGresult *res = PQexec(pgc(s)->conn, sql);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     enum store_rc rc = STORE_OK;
@@ -520,6 +524,27 @@ static void store_pg_close(struct store **sp)
 /* ---------------------------------------------------------------------------------------- */
 /* Transactions */
 
+enum store_rc store_pg_settle(struct store *s)
+{
+    struct store_pg *q = pgc(s);
+    if (!q->is_unsettled) {
+        return STORE_OK;
+    }
+    q->is_unsettled = false;
+    enum store_rc rc = STORE_OK;
+    PGresult *res = NULL;
+    while ((res = PQgetResult(q->conn)) != NULL) {
+        if (rc == STORE_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+            rc = fail_result(s, res);
+        }
+        PQclear(res);
+    }
+    if (rc == STORE_OK && PQtransactionStatus(q->conn) != PQTRANS_IDLE) {
+        rc = fail_result(s, NULL); /* the connection broke before the answer came */
+    }
+    return rc;
+}
+
 /* A broken connection (PQTRANS_UNKNOWN) has no transaction: a rollback has nothing to do, and
  * a statement on it reports the lost server (STORE_UNAVAILABLE). A BEGIN is queued and sent
  * with the transaction's first statement (store_pg_stmt.c): the transaction is open from
@@ -527,6 +552,9 @@ static void store_pg_close(struct store **sp)
  * from that statement). */
 static bool store_pg_in_txn(const struct store *s)
 {
+    if (((const struct store_pg *)s)->is_unsettled) {
+        return store_pg_begin_deferred(s); /* the last one's ROLLBACK is on its way */
+    }
     PGTransactionStatusType st = PQtransactionStatus(((const struct store_pg *)s)->conn);
     return st == PQTRANS_ACTIVE || st == PQTRANS_INTRANS || st == PQTRANS_INERROR ||
            store_pg_begin_deferred(s);
@@ -628,6 +656,9 @@ static enum store_rc store_pg_commit(struct store *s)
     store_pg_txn_end(s);
     PGresult *res = NULL;
     if (rc == STORE_OK && !is_empty) {
+        rc = store_pg_settle(s);
+    }
+    if (rc == STORE_OK && !is_empty) {
         char sql[64 + STORE_PG_NOTIFY_MAX * 48];
         res = PQexec(pgc(s)->conn, commit_sql(pgc(s), sql, sizeof(sql)));
         if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -650,12 +681,23 @@ static enum store_rc store_pg_commit(struct store *s)
     return rc;
 }
 
+/* A read transaction's ROLLBACK is sent without waiting for its answer, which the next use of
+ * the connection reads first (store_pg_settle), usually a request later, when it has long
+ * arrived: a read-only request is one round trip shorter. The server ends the transaction (and
+ * lets its snapshot go) as soon as the ROLLBACK arrives, as when its answer is awaited; a
+ * ROLLBACK that fails can only mean a lost connection, found by that next use (or by the
+ * pool's acquire, which then opens a new one). A write transaction's ROLLBACK is awaited. */
 static enum store_rc store_pg_rollback(struct store *s)
 {
     enum store_rc rc = STORE_OK;
+    bool is_read = !pgc(s)->writing;
     store_pg_txn_end(s);
     if (store_pg_in_txn(s)) {
-        rc = exec_script(s, "ROLLBACK");
+        if (is_read && PQsendQuery(pgc(s)->conn, "ROLLBACK") == 1) {
+            pgc(s)->is_unsettled = true;
+        } else {
+            rc = exec_script(s, "ROLLBACK");
+        }
     }
     pgc(s)->writing = false;
     pgc(s)->n_notify = 0;
@@ -777,6 +819,9 @@ static void store_pg_pool_set_statement_timeout(struct store_pool *pool, unsigne
 static bool conn_alive(struct store *s)
 {
     PGconn *conn = pgc(s)->conn;
+    if (store_pg_settle(s) != STORE_OK) {
+        return false;
+    }
     for (int round = 0; round < 4; round++) {
         if (PQstatus(conn) != CONNECTION_OK) {
             return false;

@@ -21,9 +21,7 @@
 #include "util/sec.h"
 #include "util/timeutil.h"
 
-#define COLL_COLS                                                                      \
-  "id, owner, parent, kind, name, modseq, epoch, change_guid, tomb_horizon, created, " \
-  "updated, comps"
+#define COLL_COLS STORE_PG_COLL_COLS
 
 /* The recursive set of collection $1 and everything below it. */
 #define SUBTREE                                             \
@@ -64,12 +62,14 @@ static enum store_rc coll_row(struct store *s,
     return rc;
 }
 
+const char store_pg_coll_by_id_sql[] = "SELECT " COLL_COLS " FROM collections WHERE id = $1";
+
 enum store_rc
 store_pg_coll_get(struct store *s, uint64_t id, struct arena *arena, struct store_coll *out)
 {
     struct store_pg_params p = {0};
     store_pg_p_u64(&p, id);
-    return coll_row(s, "SELECT " COLL_COLS " FROM collections WHERE id = $1", &p, arena, out);
+    return coll_row(s, store_pg_coll_by_id_sql, &p, arena, out);
 }
 
 const char store_pg_coll_by_name_sql[] =

@@ -33,9 +33,7 @@ enum {
 #define ITEM_COLS                                                                            \
   "id, coll, name, uid, content_type, size, modseq, created_modseq, mtime, dtstart, dtend, " \
   "comp, recurring"
-#define COLL_COLS                                                                      \
-  "id, owner, parent, kind, name, modseq, epoch, change_guid, tomb_horizon, created, " \
-  "updated, comps"
+#define COLL_COLS STORE_PG_COLL_COLS
 
 enum cursor_kind {
     CUR_ITEMS,        /* item rows */

@@ -78,6 +78,8 @@ struct store_pg {
     /* The range cursor whose row, just returned with its content, answers the lookup of that
      * item which its reader makes next (store_pg_range_row_item); NULL: none. */
     struct store_pg_cursor *range_last;
+    /* A read transaction's ROLLBACK was sent and its answer not read yet (store_pg_settle). */
+    bool is_unsettled;
 };
 
 struct store_pg_cursor;
@@ -140,6 +142,10 @@ bool store_pg_begin_deferred(const struct store *s);
 /* A transaction's end: forgets the queued statements (the end closes its cursors) and the
  * answers kept for repeats (store_pg_exec_snap). */
 void store_pg_txn_end(struct store *s);
+/* Reads the answer of a read transaction's ROLLBACK, which store_rollback sent without waiting
+ * for it (store_pg.c): called before anything else is sent on the connection. STORE_OK, or the
+ * ROLLBACK's failure (a lost server: STORE_UNAVAILABLE). */
+enum store_rc store_pg_settle(struct store *s);
 /* A read transaction is open (its BEGIN queued, or sent and not a write's). */
 bool store_pg_is_reading(const struct store *s);
 /* store_pg_exec() for a plain SELECT of the tables (no function whose value changes within a
@@ -177,9 +183,17 @@ extern const char store_pg_coll_by_name_sql[];
 /* Those of names "a/b/c" ($2, '/'-separated) under parent $1 (store_pg_item_prefetch). */
 extern const char store_pg_colls_by_names_sql[];
 
+/* A collection's columns, in the order store_pg_read_coll reads them. */
+#define STORE_PG_COLL_COLS                                                             \
+  "id, owner, parent, kind, name, modseq, epoch, change_guid, tomb_horizon, created, " \
+  "updated, comps"
+
 enum {
     STORE_PG_COLL_NCOLS = 12 /* its columns */
 };
+
+/* The lookup of a collection by id (store_pg_coll_get), likewise. */
+extern const char store_pg_coll_by_id_sql[];
 enum store_rc
 store_pg_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n);
 /* In a read transaction, the row a range cursor just returned when it is item `name` of

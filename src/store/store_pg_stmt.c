@@ -15,7 +15,9 @@
  *   one Sync: the server runs them one after the other, each with its own snapshot in READ
  *   COMMITTED exactly as in separate round trips, and an error aborts the ones after it).
  *   COMMIT or ROLLBACK of a transaction in which nothing was sent sends nothing; a queued
- *   CLOSE is dropped by them (the transaction's end closes its cursors).
+ *   CLOSE is dropped by them (the transaction's end closes its cursors). A read transaction's
+ *   ROLLBACK is sent and its answer read before the connection's next statement
+ *   (store_pg_settle): nobody waits for it either.
  * - Several statements of one operation go in one round trip (store_pg_exec_n), e.g. the
  *   collection row lock and the write that must follow it: the write still starts after the
  *   lock is held, so checks it makes see every write committed before.
@@ -265,12 +267,16 @@ enum store_rc store_pg_exec_n(struct store *s, const struct store_pg_op *ops, in
     if (n < 1 || n > STORE_PG_OPS_MAX) {
         abort(); /* a caller of this file with too many statements: a bug */
     }
-    int messages = q->ndeferred;
     for (int i = 0; i < n; i++) {
         if (ops[i].res_out) {
             *ops[i].res_out = NULL;
         }
     }
+    enum store_rc settled = store_pg_settle(s);
+    if (settled != STORE_OK) {
+        return settled;
+    }
+    int messages = q->ndeferred;
     for (int i = 0; i < n; i++) {
         /* each statement is a fault point (the queued BEGIN was one at store_begin_*) */
         enum store_rc fault = store_pg_fault_point(s, ops[i].sql);

@@ -1864,6 +1864,8 @@ static void test_pg_statements_are_prepared_once_and_begin_rides_with_the_first(
     struct store_principal p = add_user(s, a, "ps-ann");
     PGconn *conn = pgc(s)->conn;
     const char *like = "SELECT id, name, pwhash, home_id, cred_gen FROM principals WHERE name%";
+    const char *like_home = "SELECT p.*, h.* FROM (SELECT id, name, pwhash, home_id, cred_gen "
+                            "FROM principals WHERE name%";
 
     assert_int_equal(store_begin_read(s), STORE_OK);
     assert_true(store_in_txn(s));
@@ -1872,7 +1874,8 @@ static void test_pg_statements_are_prepared_once_and_begin_rides_with_the_first(
     assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
     assert_int_equal(PQtransactionStatus(conn), PQTRANS_INTRANS);
     assert_int_equal(store_rollback(s), STORE_OK);
-    assert_int_equal(prepared_count(s, like), 1);
+    assert_int_equal(prepared_count(s, like_home), 1); /* in a read transaction, with the home */
+    assert_int_equal(prepared_count(s, like), 0);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(store_principal_get(s, "ps-ann", a, &got), STORE_OK);
         assert_true(got.id == p.id);
@@ -1937,6 +1940,93 @@ static const char *clock_text(struct store *s, struct arena *a)
     const char *v = store_pg_col_text(res, 0, 0, a);
     PQclear(res);
     return v;
+}
+
+/* A read transaction's ROLLBACK is sent, not awaited (store_pg_rollback): the transaction is
+ * over for the caller at once, the answer is read by the connection's next use, and a server
+ * gone before that answer is that use's STORE_UNAVAILABLE. In a read transaction a principal
+ * comes with its home collection, whose lookup then needs no server (shown by killing the
+ * backend before it). */
+static void test_pg_read_rollback_is_not_awaited_and_the_home_comes_along(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct store *killer = open_pg();
+    struct store *s = open_pg();
+    struct store_principal p = add_user(s, a, "ra-ada");
+    PGconn *conn = pgc(s)->conn;
+    struct store_principal got;
+
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_principal_get(s, "ra-ada", a, &got), STORE_OK);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    assert_false(store_in_txn(s));
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_ACTIVE); /* the answer not read */
+    assert_int_equal(store_begin_read(s), STORE_OK);             /* another transaction */
+    assert_int_equal(store_principal_get(s, "ra-ada", a, &got), STORE_OK);
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_INTRANS);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    assert_int_equal(store_begin_write(s), STORE_OK); /* a write after it */
+    assert_int_equal(store_principal_set_pwhash(s, "ra-ada", "h2"), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    assert_int_equal(PQtransactionStatus(conn), PQTRANS_IDLE);
+
+    /* the home's answer came with the principal's */
+    int64_t pid = query_i64(s, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_principal_get(s, "ra-ada", a, &got), STORE_OK);
+    assert_true(got.id == p.id && got.home_id == p.home_id);
+    assert_string_equal(got.pwhash, "h2");
+    terminate_backend(killer, pid);
+    struct store_coll home;
+    assert_int_equal(store_coll_get(s, p.home_id, a, &home), STORE_OK);
+    assert_true(home.id == p.home_id && home.owner == p.id && home.kind == STORE_COLL_HOME);
+    assert_string_equal(home.name, "");
+    assert_int_equal(store_coll_lookup(s, p.home_id, "x", a, &home), STORE_UNAVAILABLE);
+    store_rollback(s);
+    store_close(&s);
+
+    /* the server gone after the transaction's last statement, before its ROLLBACK's answer */
+    s = open_pg();
+    pid = query_i64(s, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_principal_get(s, "ra-ada", a, &got), STORE_OK);
+    terminate_backend(killer, pid);
+    enum store_rc rc = store_rollback(s); /* sent into a closed socket, or failed at once */
+    assert_true(rc == STORE_OK || rc == STORE_UNAVAILABLE);
+    assert_false(store_in_txn(s));
+    assert_int_equal(store_principal_get(s, "ra-ada", a, &got), STORE_UNAVAILABLE);
+    assert_int_equal(store_begin_read(s), STORE_UNAVAILABLE);
+    store_close(&s);
+
+    /* a pooled connection goes back with its ROLLBACK unanswered; the next acquire reads it,
+     * or replaces the connection when its server went away meanwhile */
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pg_pool_create(uri, 1, &pool), STORE_OK);
+    for (int round = 0; round < 2; round++) {
+        struct store *c = store_pool_acquire(pool);
+        assert_non_null(c);
+        pid = query_i64(c, "SELECT pg_backend_pid()");
+        assert_int_equal(store_begin_read(c), STORE_OK);
+        assert_int_equal(store_principal_get(c, "ra-ada", a, &got), STORE_OK);
+        store_pool_release(pool, c);
+        if (round == 1) {
+            terminate_backend(killer, pid);
+        }
+        c = store_pool_acquire(pool);
+        assert_non_null(c);
+        assert_int_equal(store_begin_read(c), STORE_OK);
+        assert_int_equal(store_principal_get(c, "ra-ada", a, &got), STORE_OK);
+        assert_true(got.id == p.id);
+        assert_int_equal(query_i64(c, "SELECT pg_backend_pid()") == pid, round == 0);
+        store_pool_release(pool, c);
+    }
+    struct store_pool_stats st;
+    store_pool_stats(pool, &st);
+    assert_int_equal(st.lost, 1);
+    store_pool_destroy(&pool);
+    store_close(&killer);
+    arena_destroy(&a);
 }
 
 static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void **state)
@@ -2217,6 +2307,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_statement_timeout_cancels_a_lock_wait_as_busy),
         cmocka_unit_test(test_pg_fault_points_fail_statements_and_lose_the_connection),
         cmocka_unit_test(test_pg_statements_are_prepared_once_and_begin_rides_with_the_first),
+        cmocka_unit_test(test_pg_read_rollback_is_not_awaited_and_the_home_comes_along),
         cmocka_unit_test(test_pg_read_transaction_answers_a_repeat_from_the_first_answer),
         cmocka_unit_test(test_pg_prefetch_answers_a_multiget_without_round_trips),
         cmocka_unit_test(test_pg_range_row_answers_the_lookup_that_follows),
