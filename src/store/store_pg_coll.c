@@ -58,7 +58,7 @@ static enum store_rc coll_row(struct store *s,
     if (rc == STORE_OK && out) {
         store_pg_read_coll(res, 0, arena, out);
     }
-    PQclear(res);
+    store_pg_snap_clear(s, res);
     return rc;
 }
 
@@ -98,7 +98,7 @@ enum store_rc store_pg_coll_lookup(
     if (rc == STORE_OK && out) {
         store_pg_read_coll(res, 0, arena, out);
     }
-    PQclear(res);
+    store_pg_snap_clear(s, res);
     return rc;
 }
 
@@ -180,7 +180,7 @@ enum store_rc store_pg_coll_create(struct store *s,
     if (rc == STORE_OK && out) {
         store_pg_read_coll(res, 0, arena, out);
     }
-    PQclear(res);
+    store_pg_snap_clear(s, res);
     if (rc == STORE_OK) {
         rc = store_pg_bump(s, parent, NULL);
     }

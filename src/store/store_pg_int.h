@@ -150,7 +150,8 @@ enum store_rc store_pg_settle(struct store *s);
 bool store_pg_is_reading(const struct store *s);
 /* store_pg_exec() for a plain SELECT of the tables (no function whose value changes within a
  * transaction, no session state): in a read transaction, a repeat with the same parameters
- * is answered from the first answer (store_pg_stmt.c); elsewhere store_pg_exec(). */
+ * is answered from the first answer (store_pg_stmt.c); elsewhere store_pg_exec(). The result
+ * may be a kept answer, lent: read it at once, free it with store_pg_snap_clear. */
 enum store_rc store_pg_exec_snap(struct store *s,
                                  const char *sql,
                                  const struct store_pg_params *p,
@@ -168,12 +169,15 @@ enum store_rc store_pg_exec_snap_also(struct store *s,
  * row when row < 0 (a lookup that found nothing). The caller PQclear()s it. */
 PGresult *
 store_pg_row_result(struct store *s, const PGresult *src, int row, const int *cols, int n);
-/* In a read transaction, keeps a copy of `res` as the answer to `sql` over `p` (the same
- * rows the server would answer in this snapshot: the caller's to make sure). */
+/* In a read transaction, keeps `res` (taken: kept or freed) as the answer to `sql` over `p`
+ * (the same rows the server would answer in this snapshot: the caller's to make sure). */
 void store_pg_keep_answer(struct store *s,
                           const char *sql,
                           const struct store_pg_params *p,
-                          const PGresult *res);
+                          PGresult *res);
+/* Frees the result of store_pg_exec_snap*() unless it is lent by the read transaction's kept
+ * answers, which stay valid until the next statement, lookup or the transaction's end. */
+void store_pg_snap_clear(struct store *s, PGresult *res);
 /* The lookup of an item by name (store_pg_item.c), its parameters for `coll` and `name` as
  * store_pg_item_get makes them in a read transaction: for store_pg_exec_snap_also. */
 extern const char store_pg_item_by_name_sql[];

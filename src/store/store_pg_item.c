@@ -89,7 +89,7 @@ static enum store_rc item_row(struct store *s,
     if (rc == STORE_OK) {
         store_pg_read_item(res, 0, arena, content, out);
     }
-    PQclear(res);
+    store_pg_snap_clear(s, res);
     if (rc != STORE_OK || !(flags & STORE_ITEM_INSTANCES)) {
         return rc;
     }
@@ -211,13 +211,11 @@ store_pg_item_prefetch(struct store *s, uint64_t coll, const char *const *names,
         PGresult *one =
             store_pg_row_result(s, items, row_named(items, 2, use[i]), item_cols, ITEM_NCOLS + 1);
         store_pg_keep_answer(s, store_pg_item_by_name_sql, &ip, one);
-        PQclear(one);
         store_pg_p_u64(&cp, coll);
         store_pg_p_text(&cp, use[i]);
         one = store_pg_row_result(s, colls, row_named(colls, 4, use[i]), coll_cols,
                                   STORE_PG_COLL_NCOLS);
         store_pg_keep_answer(s, store_pg_coll_by_name_sql, &cp, one);
-        PQclear(one);
     }
     PQclear(items);
     PQclear(colls);

@@ -43,7 +43,7 @@ static enum store_rc get_one(struct store *s,
     if (rc == STORE_OK) {
         read_principal(res, 0, arena, out);
     }
-    PQclear(res);
+    store_pg_snap_clear(s, res);
     return rc;
 }
 
@@ -155,10 +155,9 @@ enum store_rc store_pg_principal_get(struct store *s,
             struct store_pg_params h = {0};
             store_pg_p_u64(&h, out->home_id);
             store_pg_keep_answer(s, store_pg_coll_by_id_sql, &h, home);
-            PQclear(home);
         }
     }
-    PQclear(res);
+    store_pg_snap_clear(s, res);
     return rc;
 }
 

@@ -429,15 +429,6 @@ static unsigned char *memo_key(const struct stmt *e, const struct store_pg_param
     return key;
 }
 
-static PGresult *copy_result(const PGresult *res)
-{
-    PGresult *c = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
-    if (!c) {
-        abort();
-    }
-    return c;
-}
-
 /* The values of `res` fit MEMO_BYTES. */
 static bool is_small(const PGresult *res)
 {
@@ -466,7 +457,7 @@ static uint64_t key_hash(const unsigned char *key, size_t n)
 }
 
 /* The kept answer of `key` (now the most recently used), or NULL. */
-static const PGresult *memo_find(struct store_pg_stmts *t, const unsigned char *key, size_t n)
+static PGresult *memo_find(struct store_pg_stmts *t, const unsigned char *key, size_t n)
 {
     uint64_t h = key_hash(key, n);
     for (unsigned i = 0; i < t->nmemo; i++) {
@@ -479,14 +470,16 @@ static const PGresult *memo_find(struct store_pg_stmts *t, const unsigned char *
     return NULL;
 }
 
-/* Keeps a copy of `res` under `key` (taken) when it is small, in place of the least recently
- * used answer when MEMO_MAX are kept (a multiget keeps its principal and collection, used for
- * every href, and forgets the hrefs' answers). */
-static void memo_keep(struct store_pg_stmts *t, unsigned char *key, size_t n, const PGresult *res)
+/* Keeps `res` under `key` (taken) when it is small and `key` has no answer yet, in place of
+ * the least recently used answer when MEMO_MAX are kept (a multiget keeps its principal and
+ * collection, used for every href, and forgets the hrefs' answers): true when `res` is the
+ * memo's now; false, `res` still the caller's, when not. The answer just used is the most
+ * recent: never the one replaced. */
+static bool memo_keep(struct store_pg_stmts *t, unsigned char *key, size_t n, PGresult *res)
 {
     if (!is_small(res) || memo_find(t, key, n)) {
         free(key);
-        return;
+        return false;
     }
     unsigned at = t->nmemo;
     if (at == MEMO_MAX) {
@@ -499,7 +492,26 @@ static void memo_keep(struct store_pg_stmts *t, unsigned char *key, size_t n, co
     } else {
         t->nmemo++;
     }
-    t->memo[at] = (struct memo){key, n, key_hash(key, n), copy_result(res), ++t->clock};
+    t->memo[at] = (struct memo){key, n, key_hash(key, n), res, ++t->clock};
+    return true;
+}
+
+/* Whether `res` is a kept answer (lent by store_pg_exec_snap_also). */
+static bool memo_owns(const struct store_pg_stmts *t, const PGresult *res)
+{
+    for (unsigned i = 0; t && i < t->nmemo; i++) {
+        if (t->memo[i].res == res) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void store_pg_snap_clear(struct store *s, PGresult *res)
+{
+    if (res && !memo_owns(pgc(s)->stmts, res)) {
+        PQclear(res);
+    }
 }
 
 enum store_rc store_pg_exec_snap(struct store *s,
@@ -524,10 +536,10 @@ enum store_rc store_pg_exec_snap_also(struct store *s,
     }
     size_t key_len = 0;
     unsigned char *key = memo_key(e, p, &key_len);
-    const PGresult *kept = memo_find(q->stmts, key, key_len);
+    PGresult *kept = memo_find(q->stmts, key, key_len);
     if (kept) {
         free(key);
-        *res_out = copy_result(kept);
+        *res_out = kept; /* lent: store_pg_snap_clear */
         return STORE_OK;
     }
     /* the other statement in the same round trip, unless its answer is kept already */
@@ -546,12 +558,13 @@ enum store_rc store_pg_exec_snap_also(struct store *s,
     struct store_pg_stmts *t = q->stmts;
     enum store_rc rc = store_pg_exec_n(s, ops, also_key ? 2 : 1);
     if (rc == STORE_OK && t == q->stmts) {
+        /* kept, the answer is lent (no copy), else the caller's: store_pg_snap_clear */
         memo_keep(t, key, key_len, *res_out);
         key = NULL;
-        if (also_key) {
-            memo_keep(t, also_key, also_len, also_res);
-            also_key = NULL;
+        if (also_key && memo_keep(t, also_key, also_len, also_res)) {
+            also_res = NULL;
         }
+        also_key = NULL;
     }
     PQclear(also_res);
     free(key);
@@ -593,13 +606,16 @@ PGresult *store_pg_row_result(struct store *s, const PGresult *src, int row, con
 void store_pg_keep_answer(struct store *s,
                           const char *sql,
                           const struct store_pg_params *p,
-                          const PGresult *res)
+                          PGresult *res)
 {
     struct store_pg *q = pgc(s);
     struct stmt *e = is_reading(q) ? stmt_of(q, sql) : NULL;
     if (e) {
         size_t key_len = 0;
         unsigned char *key = memo_key(e, p, &key_len);
-        memo_keep(q->stmts, key, key_len, res);
+        if (memo_keep(q->stmts, key, key_len, res)) {
+            return;
+        }
     }
+    PQclear(res);
 }

@@ -1938,7 +1938,7 @@ static const char *clock_text(struct store *s, struct arena *a)
     PGresult *res = NULL;
     assert_int_equal(store_pg_exec_snap(s, "SELECT clock_timestamp()::text", NULL, &res), STORE_OK);
     const char *v = store_pg_col_text(res, 0, 0, a);
-    PQclear(res);
+    store_pg_snap_clear(s, res); /* a kept answer is lent, not the caller's to free */
     return v;
 }
 
