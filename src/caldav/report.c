@@ -515,6 +515,27 @@ static void close_cursor(void *p)
     store_cursor_close(&((struct rstream *)p)->cur);
 }
 
+/* The decoded `path` names a member of the collection reported on (the usual multiget):
+ * *name_out is the member's name. The home is left out, whose members may be shares that only
+ * dav_resolve maps. */
+static bool member_of_coll(struct rstream *s, const char *path, const char **name_out)
+{
+    if (s->coll.kind != DAV_RES_COLL || s->coll.coll.kind == STORE_COLL_HOME) {
+        return false;
+    }
+    const char *base = http_req_path(s->r->dr->http);
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/') {
+        blen--;
+    }
+    if (strncmp(path, base, blen) != 0 || path[blen] != '/' || !path[blen + 1] ||
+        strchr(path + blen + 1, '/')) {
+        return false;
+    }
+    *name_out = path + blen + 1;
+    return true;
+}
+
 /* Once per STORE_PREFETCH_MAX hrefs, before the first of them: the names of those that are
  * members of the collection reported on go to store_item_prefetch, so that an engine with a
  * round trip per lookup (PostgreSQL) reads them in one (issue #10). The lookups themselves
@@ -522,13 +543,8 @@ static void close_cursor(void *p)
 static int multiget_prefetch(struct rstream *s)
 {
     struct dav_req *dr = s->r->dr;
-    if (s->next_href < s->prefetch_end || s->coll.kind != DAV_RES_COLL) {
+    if (s->next_href < s->prefetch_end) {
         return 0;
-    }
-    const char *base = http_req_path(dr->http);
-    size_t blen = strlen(base);
-    while (blen > 0 && base[blen - 1] == '/') {
-        blen--;
     }
     struct arena_mark m = arena_mark(dr->arena);
     const char *names[STORE_PREFETCH_MAX];
@@ -540,15 +556,48 @@ static int multiget_prefetch(struct rstream *s)
         struct err e;
         err_init(&e);
         if (http_path_decode(raw, BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) == 0 &&
-            strncmp(path, base, blen) == 0 && path[blen] == '/' && path[blen + 1] &&
-            !strchr(path + blen + 1, '/')) {
-            names[n++] = path + blen + 1;
+            member_of_coll(s, path, &names[n])) {
+            n++;
         }
     }
     s->prefetch_end = pos;
     enum store_rc rc = store_item_prefetch(dav_store(dr), s->coll.coll.id, names, n);
     arena_rewind(dr->arena, m);
     return rc == STORE_OK ? 0 : -1; /* a lost connection: the answer is cut off and logged */
+}
+
+/* A member of the collection reported on, resolved from that collection as a Depth-1
+ * PROPFIND's rows are: dav_resolve would look up the principal, its home and each collection
+ * on the way again for every href. The same answer as dav_resolve's: an item of that name, or
+ * none (a sub-collection of that name is no item either). 0, or -1 with `e` set when the
+ * store failed. */
+static int resolve_member(struct rstream *s, const char *name, struct dav_res *res, struct err *e)
+{
+    struct dav_req *dr = s->r->dr;
+    memset(res, 0, sizeof(*res));
+    res->kind = DAV_RES_NONE;
+    struct store_coll sub;
+    enum store_rc rc = store_coll_lookup(dr->store, s->coll.coll.id, name, dr->arena, &sub);
+    if (rc == STORE_NOTFOUND) {
+        rc = store_item_get(dr->store, s->coll.coll.id, name, STORE_ITEM_META, dr->arena,
+                            &res->item);
+        if (rc == STORE_OK) {
+            res->kind = DAV_RES_ITEM;
+        }
+    }
+    if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+        return dav_store_err(dr, rc, e);
+    }
+    res->user = s->coll.user;
+    res->in_home = s->coll.in_home;
+    res->coll = s->coll.coll;
+    res->has_parent = true;
+    res->access = s->coll.access;
+    res->share = s->coll.share;
+    res->name = name;
+    res->parent_href = s->coll.href;
+    res->href = dav_child_href(dr->arena, s->coll.href, name, false);
+    return 0;
 }
 
 static int multiget_next(void *ctx, struct buf *out)
@@ -566,11 +615,13 @@ static int multiget_next(void *ctx, struct buf *out)
     const char *href = arena_slicedup(dr->arena, raw);
     struct err e;
     err_init(&e);
-    const char *path = NULL;
+    const char *path = NULL, *name = NULL;
     struct dav_res res;
     int rc;
     if (http_path_decode(raw, BUF_LIMIT_HREF, dr->arena, &path, NULL, &e) == 0 &&
-        dav_resolve(dr, path, &res, &e) == 0 && res.kind == DAV_RES_ITEM) {
+        (member_of_coll(s, path, &name) ? resolve_member(s, name, &res, &e)
+                                        : dav_resolve(dr, path, &res, &e)) == 0 &&
+        res.kind == DAV_RES_ITEM) {
         rc = dav_write_response(dr, &res, &s->r->sel, out);
     } else if (e.cond && e.cond->http_status >= 500) {
         rc = -1; /* a store fault is not a 404: the answer is cut off and logged */
