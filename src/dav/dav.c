@@ -258,8 +258,14 @@ int dav_resolve(struct dav_req *dr, const char *path, struct dav_res *out, struc
         return 0;
     }
     out->in_home = true;
+    /* the walk below in one round trip where lookups cost one each (PostgreSQL) */
+    enum store_rc rc =
+        n <= 4 ? store_path_prefetch(dr->store, dr->user, segs + 2, (size_t)(n - 2)) : STORE_OK;
+    if (rc != STORE_OK) {
+        return dav_store_err(dr, rc, err);
+    }
     struct store_principal p;
-    enum store_rc rc = store_principal_get(dr->store, dr->user, dr->arena, &p);
+    rc = store_principal_get(dr->store, dr->user, dr->arena, &p);
     if (rc == STORE_NOTFOUND) {
         return 0;
     }

@@ -244,6 +244,12 @@ store_item_prefetch(struct store *s, uint64_t coll, const char *const *names, si
     return s->ops->item_prefetch ? s->ops->item_prefetch(s, coll, names, n) : STORE_OK;
 }
 
+enum store_rc
+store_path_prefetch(struct store *s, const char *principal, const char *const *names, size_t n)
+{
+    return s->ops->path_prefetch ? s->ops->path_prefetch(s, principal, names, n) : STORE_OK;
+}
+
 enum store_rc store_item_get_by_uid(
     struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out)
 {

@@ -378,6 +378,14 @@ enum {
 };
 enum store_rc
 store_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n);
+/* A hint in a read transaction: a path is walked next, from principal `principal` (looked up
+ * by name), its home, then the home's member names[0] and that one's member names[1] (n <= 2),
+ * each looked up as a collection, the last also as an item. An engine whose lookups cost a
+ * round trip each (PostgreSQL) reads them all in one and answers those lookups from it, in the
+ * same snapshot; SQLite does nothing. STORE_OK, or the engine's failure (a lost connection).
+ * Nothing is kept of the arguments. */
+enum store_rc
+store_path_prefetch(struct store *s, const char *principal, const char *const *names, size_t n);
 /* The live item with `uid` in `coll` (for no-uid-conflict). */
 enum store_rc store_item_get_by_uid(
     struct store *s, uint64_t coll, const char *uid, struct arena *arena, struct store_item *out);

@@ -98,6 +98,11 @@ struct store_ops {
                                    uint64_t coll,
                                    const char *const *names,
                                    size_t n);
+    /* NULL: likewise (store_path_prefetch) */
+    enum store_rc (*path_prefetch)(struct store *s,
+                                   const char *principal,
+                                   const char *const *names,
+                                   size_t n);
     enum store_rc (*item_get_by_uid)(struct store *s,
                                      uint64_t coll,
                                      const char *uid,

@@ -173,17 +173,36 @@ static void param(struct store_pg_params *p, const char *v, int len, int format)
     p->n++;
 }
 
+/* `v` in decimal, after a '-' when `negative`, into out[24]: snprintf was 4% of a multiget's
+ * CPU (perf), every lookup formatting its ids. */
+static void put_decimal(char *out, bool negative, uint64_t v)
+{
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    if (negative) {
+        *out++ = '-';
+    }
+    while (n > 0) {
+        *out++ = digits[--n];
+    }
+    *out = '\0';
+}
+
 void store_pg_p_u64(struct store_pg_params *p, uint64_t v)
 {
     param(p, NULL, 0, 0);
-    snprintf(p->nums[p->n - 1], sizeof(p->nums[0]), "%" PRIu64, v);
+    put_decimal(p->nums[p->n - 1], false, v);
     p->values[p->n - 1] = p->nums[p->n - 1];
 }
 
 void store_pg_p_i64(struct store_pg_params *p, int64_t v)
 {
     param(p, NULL, 0, 0);
-    snprintf(p->nums[p->n - 1], sizeof(p->nums[0]), "%" PRId64, v);
+    put_decimal(p->nums[p->n - 1], v < 0, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
     p->values[p->n - 1] = p->nums[p->n - 1];
 }
 
@@ -1106,6 +1125,7 @@ const struct store_ops store_pg_ops = {
     .prune_all_tombstones = store_pg_prune_all_tombstones,
     .item_get = store_pg_item_get,
     .item_prefetch = store_pg_item_prefetch,
+    .path_prefetch = store_pg_path_prefetch,
     .item_get_by_uid = store_pg_item_get_by_uid,
     .item_get_by_id = store_pg_item_get_by_id,
     .item_put = store_pg_item_put,

@@ -200,6 +200,15 @@ enum {
 extern const char store_pg_coll_by_id_sql[];
 enum store_rc
 store_pg_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n);
+/* A principal by name ($1) with its home's columns after its own (store_pg_principal_get in a
+ * read transaction), and what keeps the home's part as the answer to store_pg_coll_get: the
+ * home's id, 0 when the row has none. */
+extern const char store_pg_principal_home_sql[];
+uint64_t store_pg_keep_home(struct store *s, const PGresult *res);
+/* Whether the read transaction keeps an answer to `sql` over `p`. */
+bool store_pg_is_kept(struct store *s, const char *sql, const struct store_pg_params *p);
+enum store_rc
+store_pg_path_prefetch(struct store *s, const char *principal, const char *const *names, size_t n);
 /* In a read transaction, the row a range cursor just returned when it is item `name` of
  * `coll` (store_pg_cursor.c): *out as store_item_get answers it, and true; false otherwise. */
 bool store_pg_range_row_item(struct store *s,

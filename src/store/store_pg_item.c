@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "store/store_pg_int.h"
 #include "util/buf.h"
+#include "util/parse.h"
 #include "util/timeutil.h"
 
 /* Item ids are < 2^47 (exchange-replication.md §1.2), as SQLite's. */
@@ -220,6 +221,92 @@ store_pg_item_prefetch(struct store *s, uint64_t coll, const char *const *names,
     PQclear(items);
     PQclear(colls);
     return rc;
+}
+
+/* The id of the home's member $2 of principal $1, and of that one's member $3. */
+#define HOME_MEMBER                                                            \
+  "(SELECT c.id FROM principals p JOIN collections c ON c.parent = p.home_id " \
+  "WHERE p.name = $1 AND c.name = $2)"
+
+/* A name a lookup could be made with: no '/', within the store's limit, UTF-8 (anything else
+ * would fail the whole round trip on the server's text type). */
+static bool prefetchable(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 0 && len <= STORE_NAME_MAX && !strchr(name, '/') &&
+           parse_utf8_ok(slice_from_cstr(name));
+}
+
+/* One round trip for a path's walk (store_path_prefetch): the principal with its home, the
+ * home's member names[0], and names[1] in that one as a collection and as an item, in the read
+ * transaction's snapshot, each kept as the answer to the lookup dav_resolve makes (their keys
+ * need the ids the earlier answers bring, so they are kept once all have come). Nothing is
+ * sent when the principal's answer is kept already: the walk was made before in this
+ * transaction (a multiget's hrefs outside the collection). */
+enum store_rc
+store_pg_path_prefetch(struct store *s, const char *principal, const char *const *names, size_t n)
+{
+    struct store_pg_params p = {0};
+    store_pg_p_text(&p, principal);
+    if (!store_pg_is_reading(s) || n > 2 || store_pg_is_kept(s, store_pg_principal_home_sql, &p)) {
+        return STORE_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!prefetchable(names[i])) {
+            return STORE_OK;
+        }
+    }
+    struct store_pg_params p1 = p, p2 = p;
+    if (n > 0) {
+        store_pg_p_text(&p1, names[0]);
+        store_pg_p_text(&p2, names[0]);
+    }
+    if (n > 1) {
+        store_pg_p_text(&p2, names[1]);
+    }
+    PGresult *res[4] = {NULL, NULL, NULL, NULL};
+    const struct store_pg_op ops[] = {
+        {.sql = store_pg_principal_home_sql, .p = &p, .res_out = &res[0]},
+        {.sql = "SELECT " STORE_PG_COLL_COLS " FROM collections WHERE parent = "
+                "(SELECT home_id FROM principals WHERE name = $1) AND name = $2",
+         .p = &p1,
+         .res_out = &res[1]},
+        {.sql = "SELECT " STORE_PG_COLL_COLS " FROM collections WHERE parent = " HOME_MEMBER
+                " AND name = $3",
+         .p = &p2,
+         .res_out = &res[2]},
+        {.sql = "SELECT " ITEM_COLS ", (SELECT data FROM item_content c WHERE c.id = items.id) "
+                "FROM items WHERE coll = " HOME_MEMBER " AND name = $3",
+         .p = &p2,
+         .res_out = &res[3]},
+    };
+    enum store_rc rc = store_pg_exec_n(s, ops, n == 0 ? 1 : n == 1 ? 2 : 4);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    uint64_t home = store_pg_keep_home(s, res[0]);
+    store_pg_keep_answer(s, store_pg_principal_home_sql, &p, res[0]);
+    uint64_t coll = res[1] && PQntuples(res[1]) == 1 ? store_pg_col_u64(res[1], 0, 0) : 0;
+    if (home && res[1]) {
+        struct store_pg_params k = {0};
+        store_pg_p_u64(&k, home);
+        store_pg_p_text(&k, names[0]);
+        store_pg_keep_answer(s, store_pg_coll_by_name_sql, &k, res[1]);
+    } else {
+        PQclear(res[1]);
+    }
+    if (coll && res[2]) {
+        struct store_pg_params k = {0}, ik = {0};
+        store_pg_p_u64(&k, coll);
+        store_pg_p_text(&k, names[1]);
+        store_pg_keep_answer(s, store_pg_coll_by_name_sql, &k, res[2]);
+        store_pg_item_by_name_params(&ik, coll, names[1]);
+        store_pg_keep_answer(s, store_pg_item_by_name_sql, &ik, res[3]);
+    } else {
+        PQclear(res[2]);
+        PQclear(res[3]);
+    }
+    return STORE_OK;
 }
 
 enum store_rc store_pg_item_get_by_id(struct store *s,

@@ -119,6 +119,28 @@ enum store_rc store_pg_principal_add(struct store *s,
     return rc;
 }
 
+const char store_pg_principal_home_sql[] =
+    "SELECT p.*, h.* FROM (SELECT " PRINCIPAL_COLS " FROM principals WHERE name = $1) p "
+    "LEFT JOIN LATERAL (SELECT " STORE_PG_COLL_COLS " FROM collections "
+    "WHERE id = p.home_id) h ON true";
+
+uint64_t store_pg_keep_home(struct store *s, const PGresult *res)
+{
+    if (PQntuples(res) == 0 || PQgetisnull(res, 0, PRINCIPAL_NCOLS)) {
+        return 0;
+    }
+    int cols[STORE_PG_COLL_NCOLS];
+    for (int i = 0; i < STORE_PG_COLL_NCOLS; i++) {
+        cols[i] = PRINCIPAL_NCOLS + i;
+    }
+    uint64_t home_id = store_pg_col_u64(res, 0, 3);
+    struct store_pg_params h = {0};
+    store_pg_p_u64(&h, home_id);
+    store_pg_keep_answer(s, store_pg_coll_by_id_sql, &h,
+                         store_pg_row_result(s, res, 0, cols, STORE_PG_COLL_NCOLS));
+    return home_id;
+}
+
 /* In a read transaction, the principal comes with its home collection, in one statement: a
  * request looks its principal up by name, then the home by id to walk its path from there.
  * The home's part of the row is kept as the answer to that lookup (store_pg_keep_answer): one
@@ -135,27 +157,13 @@ enum store_rc store_pg_principal_get(struct store *s,
                        out);
     }
     PGresult *res = NULL;
-    enum store_rc rc = store_pg_exec_snap(
-        s,
-        "SELECT p.*, h.* FROM (SELECT " PRINCIPAL_COLS " FROM principals WHERE name = $1) p "
-        "LEFT JOIN LATERAL (SELECT " STORE_PG_COLL_COLS " FROM collections "
-        "WHERE id = p.home_id) h ON true",
-        &p, &res);
+    enum store_rc rc = store_pg_exec_snap(s, store_pg_principal_home_sql, &p, &res);
     if (rc == STORE_OK && PQntuples(res) == 0) {
         rc = store_pg_fail_msg(s, STORE_NOTFOUND, "no such principal");
     }
     if (rc == STORE_OK) {
         read_principal(res, 0, arena, out);
-        if (!PQgetisnull(res, 0, PRINCIPAL_NCOLS)) {
-            int cols[STORE_PG_COLL_NCOLS];
-            for (int i = 0; i < STORE_PG_COLL_NCOLS; i++) {
-                cols[i] = PRINCIPAL_NCOLS + i;
-            }
-            PGresult *home = store_pg_row_result(s, res, 0, cols, STORE_PG_COLL_NCOLS);
-            struct store_pg_params h = {0};
-            store_pg_p_u64(&h, out->home_id);
-            store_pg_keep_answer(s, store_pg_coll_by_id_sql, &h, home);
-        }
+        store_pg_keep_home(s, res);
     }
     store_pg_snap_clear(s, res);
     return rc;

@@ -603,6 +603,20 @@ PGresult *store_pg_row_result(struct store *s, const PGresult *src, int row, con
     return res;
 }
 
+bool store_pg_is_kept(struct store *s, const char *sql, const struct store_pg_params *p)
+{
+    struct store_pg *q = pgc(s);
+    struct stmt *e = is_reading(q) ? stmt_of(q, sql) : NULL;
+    if (!e) {
+        return false;
+    }
+    size_t key_len = 0;
+    unsigned char *key = memo_key(e, p, &key_len);
+    bool kept = memo_find(q->stmts, key, key_len) != NULL;
+    free(key);
+    return kept;
+}
+
 void store_pg_keep_answer(struct store *s,
                           const char *sql,
                           const struct store_pg_params *p,

@@ -1257,6 +1257,7 @@ const struct store_ops store_sqlite_ops = {
     .prune_all_tombstones = store_sqlite_prune_all_tombstones,
     .item_get = store_sqlite_item_get,
     .item_prefetch = NULL, /* a lookup is a B-tree probe in the process: nothing to batch */
+    .path_prefetch = NULL,
     .item_get_by_uid = store_sqlite_item_get_by_uid,
     .item_put = store_sqlite_item_put,
     .item_delete = store_sqlite_item_delete,

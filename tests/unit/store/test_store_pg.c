@@ -7,6 +7,7 @@
  * lock that orders modseqs, the change hook, the pool, principals, collections, items, dead
  * properties, cursors (the listing cursors too), subscription URLs, calendar user addresses,
  * shares, ActiveSync device state and the iMIP outbox. */
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -2029,6 +2030,97 @@ static void test_pg_read_rollback_is_not_awaited_and_the_home_comes_along(void *
     arena_destroy(&a);
 }
 
+/* store_path_prefetch: the walk dav_resolve makes (principal, home, calendar, item) is
+ * answered from one round trip, in the read transaction's snapshot (shown by killing the
+ * backend after it); a second hint in the same transaction sends nothing; names a lookup
+ * could not be made with (not UTF-8, a '/') and a write transaction get no hint. */
+static void test_pg_path_prefetch_answers_the_walk_that_follows(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct store *killer = open_pg();
+    struct store *s = open_pg();
+    struct store_principal p = add_user(s, a, "pp-pia");
+    struct store_coll cal;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &cal),
+                     STORE_OK);
+    struct store_item_in in = cal_item("BEGIN:VCALENDAR\r\nPATH", "pp-1");
+    assert_int_equal(store_item_put(s, cal.id, "x.ics", &in, a, NULL, NULL), STORE_OK);
+    const char *const walk[] = {"cal", "x.ics"};
+    assert_int_equal(store_path_prefetch(s, "pp-pia", walk, 2), STORE_OK); /* no hint here */
+    assert_int_equal(store_commit(s), STORE_OK);
+
+    int64_t pid = query_i64(s, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_path_prefetch(s, "pp-pia", walk, 2), STORE_OK);
+    terminate_backend(killer, pid);
+    assert_int_equal(store_path_prefetch(s, "pp-pia", walk, 2), STORE_OK); /* kept: nothing sent */
+    struct store_principal got;
+    assert_int_equal(store_principal_get(s, "pp-pia", a, &got), STORE_OK);
+    assert_true(got.id == p.id && got.home_id == p.home_id);
+    struct store_coll home, c, none;
+    assert_int_equal(store_coll_get(s, p.home_id, a, &home), STORE_OK);
+    assert_true(home.kind == STORE_COLL_HOME);
+    assert_int_equal(store_coll_lookup(s, p.home_id, "cal", a, &c), STORE_OK);
+    assert_true(c.id == cal.id && c.kind == STORE_COLL_CALENDAR);
+    assert_string_equal(c.name, "cal");
+    assert_int_equal(store_coll_lookup(s, cal.id, "x.ics", a, &none), STORE_NOTFOUND);
+    struct store_item it;
+    assert_int_equal(store_item_get(s, cal.id, "x.ics", STORE_ITEM_CONTENT, a, &it), STORE_OK);
+    assert_int_equal(it.size, in.size);
+    assert_memory_equal(it.content, in.content, in.size);
+    /* anything else goes to the server, which is gone */
+    assert_int_equal(store_coll_lookup(s, p.home_id, "other", a, &none), STORE_UNAVAILABLE);
+    store_rollback(s);
+    store_close(&s);
+
+    /* a missing calendar and item are kept as missing; a bad name sends no hint */
+    s = open_pg();
+    pid = query_i64(s, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    const char *const missing[] = {"nope", "y.ics"};
+    assert_int_equal(store_path_prefetch(s, "pp-pia", missing, 2), STORE_OK);
+    const char *const bad[] = {"cal", "\xff.ics"};
+    assert_int_equal(store_path_prefetch(s, "pp-nobody", bad, 2), STORE_OK);
+    terminate_backend(killer, pid);
+    assert_int_equal(store_coll_lookup(s, p.home_id, "nope", a, &none), STORE_NOTFOUND);
+    assert_int_equal(store_principal_get(s, "pp-nobody", a, &got), STORE_UNAVAILABLE);
+    store_rollback(s);
+    store_close(&s);
+    store_close(&killer);
+    arena_destroy(&a);
+}
+
+/* Integer parameters go as decimal text (store_pg_p_u64/_i64): the server reads back each
+ * value it was given, the extremes and negative ones included. */
+static void test_pg_integer_parameters_round_trip(void **state)
+{
+    (void)state;
+    struct store *s = open_pg();
+    const int64_t signed_values[] = {0, 1, -1, 9, -10, 1234567890123, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof(signed_values) / sizeof(signed_values[0]); i++) {
+        struct store_pg_params p = {0};
+        store_pg_p_i64(&p, signed_values[i]);
+        PGresult *res = NULL;
+        assert_int_equal(store_pg_exec(s, "SELECT $1::bigint", &p, &res), STORE_OK);
+        assert_true(store_pg_col_i64(res, 0, 0) == signed_values[i]);
+        PQclear(res);
+    }
+    const uint64_t unsigned_values[] = {0, 7, 10, UINT64_C(18446744073709551615)};
+    for (size_t i = 0; i < sizeof(unsigned_values) / sizeof(unsigned_values[0]); i++) {
+        struct store_pg_params p = {0};
+        store_pg_p_u64(&p, unsigned_values[i]);
+        PGresult *res = NULL;
+        assert_int_equal(store_pg_exec(s, "SELECT $1::numeric::text", &p, &res), STORE_OK);
+        char want[24];
+        snprintf(want, sizeof(want), "%" PRIu64, unsigned_values[i]);
+        assert_string_equal(store_pg_col_text(res, 0, 0, NULL), want);
+        PQclear(res);
+    }
+    store_close(&s);
+}
+
 static void test_pg_read_transaction_answers_a_repeat_from_the_first_answer(void **state)
 {
     (void)state;
@@ -2308,6 +2400,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_fault_points_fail_statements_and_lose_the_connection),
         cmocka_unit_test(test_pg_statements_are_prepared_once_and_begin_rides_with_the_first),
         cmocka_unit_test(test_pg_read_rollback_is_not_awaited_and_the_home_comes_along),
+        cmocka_unit_test(test_pg_path_prefetch_answers_the_walk_that_follows),
+        cmocka_unit_test(test_pg_integer_parameters_round_trip),
         cmocka_unit_test(test_pg_read_transaction_answers_a_repeat_from_the_first_answer),
         cmocka_unit_test(test_pg_prefetch_answers_a_multiget_without_round_trips),
         cmocka_unit_test(test_pg_range_row_answers_the_lookup_that_follows),
