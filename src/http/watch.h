@@ -33,6 +33,8 @@ enum {
     HTTP_WATCH_RECLAIM_MIN_IDLE_MS = 1000,
     /* bytes of the client's address kept for the log (INET6_ADDRSTRLEN is 46) */
     HTTP_WATCH_ADDR_MAX = 64,
+    /* the default of http_watch_config.trim_crowd */
+    HTTP_WATCH_TRIM_CROWD = 1000,
 };
 
 struct http_watch;
@@ -41,8 +43,11 @@ struct http_watch_conn;
 struct http_watch_config {
     unsigned header_timeout;  /* seconds from a request's first byte to its last header byte */
     unsigned max_connections; /* libmicrohttpd's limit */
-    unsigned reserve; /* idle connections, then slow headers, are closed while fewer are free;
-                         0 = never */
+    unsigned reserve;    /* idle connections, then slow headers, are closed while fewer are free;
+                            0 = never */
+    unsigned trim_crowd; /* once this many connections were open at once and three quarters of
+                            them have closed since, the heap's free pages go back to the system
+                            (malloc_trim); 0: HTTP_WATCH_TRIM_CROWD */
 };
 
 /* Starts the watchdog thread. `cfg` is copied. Returns 0, or -1 when the thread cannot be
@@ -51,6 +56,9 @@ int http_watch_create(const struct http_watch_config *cfg, struct http_watch **o
 /* Stops the thread and frees the watchdog, setting *w to NULL. Every connection must have
  * been closed (http_watch_conn_close) before: MHD_stop_daemon() does that. */
 void http_watch_destroy(struct http_watch **w);
+
+/* How many times the watchdog gave the heap back after a crowd (trim_crowd). */
+unsigned http_watch_trims(struct http_watch *w);
 
 /* A connection was accepted (MHD's NOTIFY_CONNECTION STARTED): socket `fd`, client address
  * `addr` (copied, truncated to HTTP_WATCH_ADDR_MAX). It starts waiting for its first request. The

@@ -188,6 +188,42 @@ static void test_watch_lets_a_just_begun_request_spare_a_slow_header(void **stat
     http_watch_destroy(&w);
 }
 
+/* Once a crowd of trim_crowd connections was open and three quarters of it closed, the
+ * watchdog gives the heap's free pages back (malloc_trim) at its next tick, once: the peak
+ * starts over from what is left. A crowd of which fewer have closed keeps its memory. */
+static void test_watch_gives_memory_back_after_a_crowd_closes(void **state)
+{
+    (void)state;
+    struct http_watch_config cfg = {
+        .header_timeout = 60, .max_connections = 100, .reserve = 0, .trim_crowd = 8};
+    struct http_watch *w = NULL;
+    assert_int_equal(http_watch_create(&cfg, &w), 0);
+    struct pair p[8];
+    struct http_watch_conn *c[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = tcp_pair();
+        c[i] = http_watch_conn_open(w, p[i].server, "127.0.0.1", false);
+    }
+    for (int i = 0; i < 5; i++) { /* 3 of 8 left: more than a quarter */
+        http_watch_conn_close(w, &c[i]);
+    }
+    sleep_ms(3 * HTTP_WATCH_TICK_MS);
+    assert_int_equal(http_watch_trims(w), 0);
+    http_watch_conn_close(w, &c[5]); /* 2 of 8 */
+    sleep_ms(3 * HTTP_WATCH_TICK_MS);
+    assert_int_equal(http_watch_trims(w), 1);
+    for (int i = 6; i < 8; i++) { /* a peak of 2 now: no crowd */
+        http_watch_conn_close(w, &c[i]);
+    }
+    sleep_ms(3 * HTTP_WATCH_TICK_MS);
+    assert_int_equal(http_watch_trims(w), 1);
+    for (int i = 0; i < 8; i++) {
+        close(p[i].server);
+        close(p[i].client);
+    }
+    http_watch_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -195,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_watch_leaves_an_idle_connection_to_idle_timeout),
         cmocka_unit_test(test_watch_reclaims_only_idle_connections_when_room_runs_out),
         cmocka_unit_test(test_watch_lets_a_just_begun_request_spare_a_slow_header),
+        cmocka_unit_test(test_watch_gives_memory_back_after_a_crowd_closes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
