@@ -18,10 +18,13 @@
 #include <libical/ical.h>
 
 #include "cal/cal.h"
+#include "cal/edit.h"
 #include "eas/calmap.h"
+#include "eas/calmap_int.h"
 #include "util/arena.h"
 #include "util/err.h"
 #include "util/sec.h"
+#include "util/timeutil.h"
 
 #define RANGE_START INT64_C(1672531200) /* 2023-01-01T00:00:00Z */
 #define RANGE_END   INT64_C(1830297600) /* 2028-01-01T00:00:00Z */
@@ -530,6 +533,51 @@ static void test_eas_calmap_tz_decode_prefers_named_builtin(void **state)
     assert_non_null(strstr(vtz.ptr, "TZID:Europe/Berlin\r\n"));
     assert_non_null(strstr(vtz.ptr, "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\n"));
     assert_non_null(strstr(vtz.ptr, "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\n"));
+    arena_destroy(&a);
+}
+
+/* A StartTime years ahead (fuzz_eas: the year 4052) is matched and converted by the rules of
+ * next year, which are the zone's from then on unless its database has scheduled a change:
+ * asking libical for a far year's offsets walked every zone of the short list to 2582 through
+ * ICU, seconds of CPU for one Add (tests/fuzz/corpus/eas/far-year-zone-match-baadc852 is the
+ * input; the fuzz smoke times it out without the fix). */
+static void test_eas_calmap_tz_far_year_uses_next_years_rules(void **state)
+{
+    (void)state;
+    struct arena *a = arena_create();
+    struct err e;
+    err_init(&e);
+    int next = cal_time_of(time_now(), NULL).year + 1;
+    struct eas_calmap_tz far, near;
+    assert_int_equal(eas_calmap_tz_from_tzid("Europe/Paris", 4052, &far, &e), 0);
+    assert_int_equal(eas_calmap_tz_from_tzid("Europe/Paris", next, &near, &e), 0);
+    assert_true(eas_calmap_tz_equal(&far, &near));
+    const char *tzid;
+    struct slice vtz;
+    eas_calmap_tz_to_vtimezone(&far, 4052, a, &tzid, &vtz);
+    assert_string_equal(tzid, "Europe/Paris");
+
+    /* an Add in February 2400, Paris time (+0100): 10:00Z is 11:00 there */
+    struct eas_calmap_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.present = EAS_CALMAP_TIMEZONE | EAS_CALMAP_STARTTIME | EAS_CALMAP_ENDTIME |
+                 EAS_CALMAP_SUBJECT | EAS_CALMAP_UID;
+    ev.timezone = eas_calmap_tz_encode(&far, a);
+    ev.start_time = "24000210T100000Z";
+    ev.end_time = "24000210T110000Z";
+    ev.subject = "far";
+    ev.uid = "far-1";
+    struct slice ics;
+    if (eas_calmap_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &ics, &e) != 0) {
+        fail_msg("%s", e.msg);
+    }
+    assert_non_null(strstr(ics.ptr, "DTSTART;TZID=Europe/Paris:24000210T110000\r\n"));
+    /* one in 4052, past what libical's times reach (2582), is refused as invalid data */
+    ev.start_time = "40520210T100000Z";
+    ev.end_time = "40520210T110000Z";
+    err_init(&e);
+    assert_int_not_equal(eas_calmap_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &ics, &e), 0);
+    assert_ptr_equal(e.cond, &eas_cond_calmap_invalid);
     arena_destroy(&a);
 }
 
@@ -1670,6 +1718,7 @@ int main(void)
         cmocka_unit_test(test_eas_calmap_tz_decode_prefers_named_builtin),
         cmocka_unit_test(test_eas_calmap_tz_unknown_zone_gives_custom_vtimezone),
         cmocka_unit_test(test_eas_calmap_tz_absolute_29_february),
+        cmocka_unit_test(test_eas_calmap_tz_far_year_uses_next_years_rules),
         cmocka_unit_test(test_eas_calmap_outlook_weekly_fields),
         cmocka_unit_test(test_eas_calmap_google_override_is_an_exception),
         cmocka_unit_test(test_eas_calmap_recurrence_types),
