@@ -335,11 +335,13 @@ static bool is_calendar_type(const char *ctype)
  * other writer. */
 static void pre_put(struct dav_req *dr)
 {
-    if (!is_calendar_type(http_req_header(dr->http, "Content-Type"))) {
+    const char *ctype = NULL;
+    struct slice body = dav_req_put_body(dr, &ctype);
+    if (!is_calendar_type(ctype)) {
         return;
     }
     struct calstore_obj *obj = arena_zalloc(dr->arena, sizeof(*obj));
-    (void)calstore_prepare(buf_slice(dav_req_body(dr)), NULL, ALL_COMPONENTS, dr->arena, obj, NULL);
+    (void)calstore_prepare(body, NULL, ALL_COMPONENTS, dr->arena, obj, NULL);
     caldav_req(dr)->put = obj;
 }
 

@@ -912,6 +912,22 @@ struct buf *dav_req_body(struct dav_req *dr)
     return &dr->core->raw;
 }
 
+struct slice dav_req_put_body(struct dav_req *dr, const char **content_type_out)
+{
+    if (dr->core->put_offer.ptr) {
+        *content_type_out = dr->core->put_offer_type;
+        return dr->core->put_offer;
+    }
+    *content_type_out = http_req_header(dr->http, "Content-Type");
+    return buf_slice(&dr->core->raw);
+}
+
+void dav_req_offer_put_body(struct dav_req *dr, struct slice text, const char *content_type)
+{
+    dr->core->put_offer = text;
+    dr->core->put_offer_type = content_type;
+}
+
 /* The index of `ext` in the app's table, or DAV_MAX_EXT when it is not there. */
 static size_t ext_index(const struct dav_req *dr, const struct dav_ext *ext)
 {

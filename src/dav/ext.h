@@ -134,8 +134,16 @@ struct dav_req {
  * the deciding method's begin only, before any body arrives. 0, or -1 with err set. */
 int dav_use_method(struct dav_req *dr, const struct dav_method *m, struct err *err);
 
-/* The body of a raw_body method (PUT), as received; an unwrap_put hook may replace it. */
+/* The body of a raw_body method (PUT), as received. */
 struct buf *dav_req_body(struct dav_req *dr);
+/* A PUT's body as its pre_put hooks are to validate it: the text a pre_unwrap_put hook
+ * offered (dav_req_offer_put_body: the calendar it will store instead of the body) with its
+ * type, else the body as received with the request's Content-Type (NULL when none). */
+struct slice dav_req_put_body(struct dav_req *dr, const char **content_type_out);
+/* `text` (which must outlive the request; in its arena) with `content_type` is what a
+ * pre_unwrap_put hook's unwrap_put will store in place of the body when the target is a
+ * calendar: the pre_put hooks validate it rather than the body. */
+void dav_req_offer_put_body(struct dav_req *dr, struct slice text, const char *content_type);
 
 /* Each extension's own state for one request: a pointer, NULL when the request begins, for
  * what lives across an extension's hooks within a request (caldav: a REPORT's calendar-data
@@ -267,6 +275,11 @@ struct dav_ext {
      * (dav_ext_state), for cal_put to use when the body is still that one. Never fails: a verdict
      * is only acted on by cal_put, once the target is known to be a calendar. */
     void (*pre_put)(struct dav_req *dr);
+    /* A PUT, before the pre_put hooks: may make what its unwrap_put will store (a calendar
+     * unwrapped or repaired; keeping it, or its refusal, in its state slot) and offer it
+     * (dav_req_offer_put_body) for the pre_put hooks to validate before the write gate.
+     * Never fails: a refusal is unwrap_put's to answer, once the target is known. */
+    void (*pre_unwrap_put)(struct dav_req *dr);
     /* The writes of items of calendar collections (STORE_COLL_CALENDAR). The core never
      * writes such an item itself (dav/items.c): the extension that owns calendars does,
      * through src/calstore, the one calendar write path. Inside the write transaction; each
@@ -324,12 +337,13 @@ struct dav_ext {
                                   uint64_t modseq,
                                   bool deleted,
                                   bool error);
-    /* A PUT into a calendar collection, before cal_put: may replace the body
-     * (dav_req_body) by the calendar it wraps and set in->content/size/content_type to
-     * match (replication's message/rfc822, exchange-replication.md §2.5), or refuse the
-     * type. When it changed the calendar content it sets *modified to an XML body (in the
-     * arena): the PUT then answers 210 Content Different with it (exchange-replication.md
-     * §2.2) instead of 201/204. Inside the write transaction; 0, or -1 with err set. */
+    /* A PUT into a calendar collection, before cal_put: may set in->content/size/
+     * content_type to the calendar the body wraps (replication's message/rfc822,
+     * exchange-replication.md §2.5; the text its pre_unwrap_put offered, so that pre_put's
+     * verdict on it holds), or refuse the type. When it changed the calendar content it sets
+     * *modified to an XML body (in the arena): the PUT then answers 210 Content Different with it
+     * (exchange-replication.md §2.2) instead of 201/204. Inside the write transaction; 0, or -1
+     * with err set. */
     int (*unwrap_put)(struct dav_req *dr,
                       const struct dav_res *target,
                       struct store_item_in *in,

@@ -157,7 +157,13 @@ static bool media_type_ok(const char *t)
 
 static int put_run(struct dav_req *dr, struct err *err)
 {
-    /* Validation that may take long runs here, before the write gate (issue 18). */
+    /* Validation that may take long runs here, before the write gate (issue 18), on the
+     * calendar a body wraps when an extension unwraps it (issue 16 item 3). */
+    for (size_t e = 0; e < dr->core->app->next; e++) {
+        if (dr->core->app->ext[e]->pre_unwrap_put) {
+            dr->core->app->ext[e]->pre_unwrap_put(dr);
+        }
+    }
     for (size_t e = 0; e < dr->core->app->next; e++) {
         if (dr->core->app->ext[e]->pre_put) {
             dr->core->app->ext[e]->pre_put(dr);

@@ -66,6 +66,7 @@ static const struct dav_ext ext = {
     .nprops = REPL_LIVE_NPROPS,
     .methods = {[HTTP_M_SEARCH] = &repl_search},
     .item_headers = item_headers,
+    .pre_unwrap_put = repl_pre_unwrap_put,
     .unwrap_put = repl_unwrap_put,
     .proppatch = repl_proppatch,
     .allow = "SEARCH",

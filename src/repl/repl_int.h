@@ -9,6 +9,7 @@ extern const struct dav_method repl_search;
 
 /* write.c: the struct dav_ext hooks of the /exchange tree's writes (exchange-replication.md
  * §2.5, §4.7); see dav/ext.h for their contracts. Both leave the /calendars tree alone. */
+void repl_pre_unwrap_put(struct dav_req *dr);
 int repl_unwrap_put(struct dav_req *dr,
                     const struct dav_res *target,
                     struct store_item_in *in,

@@ -17,6 +17,7 @@
 #include "calstore/calstore.h"
 #include "repl/exwrite.h"
 #include "repl/props.h"
+#include "repl/repl.h"
 #include "repl/repl_int.h"
 #include "repl/where.h"
 #include "util/parse.h"
@@ -45,28 +46,39 @@ static bool media_is(const char *ctype, const char *want)
     return slice_eq_ci(slice_trim(s), slice_from_cstr(want));
 }
 
-/* §2.2: a missing UID or DTSTAMP is added, and the PUT answers 210 with an A:modified body
- * naming what changed. */
-static int
-repair(struct dav_req *dr, struct store_item_in *in, const char **modified, struct err *err)
+/* What a PUT on the /exchange tree stores in a calendar: the body as sent (a text/calendar
+ * object that has its UIDs and DTSTAMPs), or a new text (the calendar a message/rfc822 carries,
+ * a UID or DTSTAMP added), or the refusal. Made before the write gate (repl_pre_unwrap_put,
+ * which offers the new text to the validation there) and used under it (repl_unwrap_put). */
+struct repl_put {
+    bool is_made;
+    bool is_new;         /* content replaces the body */
+    struct slice body;   /* the body it was made from (to be sure it is still that one) */
+    const char *content; /* NUL-terminated, in the arena */
+    size_t size;
+    const char *content_type;
+    const char *modified; /* the 210's A:modified body, or NULL */
+    struct err err;       /* the refusal, when err.cond */
+};
+
+/* §2.2: a missing UID or DTSTAMP is added to `ics` (in the arena), and the PUT answers 210
+ * with an A:modified body naming what changed. */
+static int repair(struct dav_req *dr, struct slice ics, struct repl_put *put)
 {
-    struct buf *raw = dav_req_body(dr);
     struct slice out;
     unsigned changed;
     const char *uid;
     size_t limit = dr->limits->max_resource_size;
-    if (repl_ex_repair(buf_slice(raw), limit, dr->arena, &out, &changed, &uid) != 0) {
-        return err_set(err, &dav_cond_resource_too_large,
+    if (repl_ex_repair(ics, limit, dr->arena, &out, &changed, &uid) != 0) {
+        return err_set(&put->err, &dav_cond_resource_too_large,
                        "the object with its UID and DTSTAMP exceeds max_resource_size=%zu", limit);
     }
     if (!changed) {
         return 0;
     }
-    buf_reset(raw);
     struct buf body;
     buf_init(&body, limit); /* a copied UID can be as long as the object */
-    int rc = buf_append_slice(raw, out);
-    rc |= xmlout_decl(&body);
+    int rc = xmlout_decl(&body);
     rc |= buf_append_cstr(&body, "<A:modified xmlns:A=\"" DAV_NS_ALMANAC "\">");
     if (changed & REPL_EX_REPAIRED_UID) {
         rc |= buf_append_cstr(&body, "<A:uid-added>");
@@ -77,15 +89,68 @@ repair(struct dav_req *dr, struct store_item_in *in, const char **modified, stru
         rc |= buf_append_cstr(&body, "<A:dtstamp-added/>");
     }
     rc |= buf_append_cstr(&body, "</A:modified>\n");
-    *modified = arena_strndup(dr->arena, body.data, body.len);
+    put->modified = arena_strndup(dr->arena, body.data, body.len);
     buf_deinit(&body);
     if (rc != 0) {
-        return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
-                       limit);
+        return err_set(&put->err, &dav_cond_resource_too_large,
+                       "body exceeds max_resource_size=%zu", limit);
     }
-    in->content = buf_cstr(raw);
-    in->size = raw->len;
+    put->is_new = true;
+    put->content = arena_strndup(dr->arena, out.ptr, out.len);
+    put->size = out.len;
     return 0;
+}
+
+/* The stored form of the PUT body (struct repl_put), the body left as it is. */
+static void make_put(struct dav_req *dr, struct repl_put *put)
+{
+    struct slice raw = buf_slice(dav_req_body(dr));
+    memset(put, 0, sizeof(*put));
+    err_init(&put->err);
+    put->is_made = true;
+    put->body = raw;
+    const char *ctype = http_req_header(dr->http, "Content-Type");
+    if (ctype && media_is(ctype, "text/calendar")) {
+        put->content_type = ctype;
+        (void)repair(dr, raw, put);
+        return;
+    }
+    if (!ctype || !media_is(ctype, "message/rfc822")) {
+        err_set(&put->err, &repl_cond_put_media,
+                "the exchange tree takes text/calendar or message/rfc822, not %s",
+                ctype ? ctype : "no type");
+        return;
+    }
+    struct slice cal;
+    if (repl_mime_unwrap(raw, dr->arena, &cal, &put->err) != 0) {
+        return;
+    }
+    /* the calendar is never longer than the message, so it fits max_resource_size */
+    put->is_new = true;
+    put->content = arena_strndup(dr->arena, cal.ptr, cal.len);
+    put->size = cal.len;
+    put->content_type = "text/calendar; charset=utf-8";
+    struct slice unwrapped = {put->content, put->size};
+    (void)repair(dr, unwrapped, put);
+}
+
+static bool on_exchange_path(struct dav_req *dr)
+{
+    return strncmp(http_req_path(dr->http), "/exchange/", 10) == 0;
+}
+
+void repl_pre_unwrap_put(struct dav_req *dr)
+{
+    if (!on_exchange_path(dr)) {
+        return;
+    }
+    struct repl_put *put = arena_zalloc(dr->arena, sizeof(*put));
+    make_put(dr, put);
+    /* repl's state slot: a PUT writes no property rows, so props.c's cache is not in it */
+    dav_ext_set_state(dr, repl_ext(), put);
+    if (!put->err.cond && put->is_new) {
+        dav_req_offer_put_body(dr, (struct slice){put->content, put->size}, put->content_type);
+    }
 }
 
 int repl_unwrap_put(struct dav_req *dr,
@@ -94,33 +159,25 @@ int repl_unwrap_put(struct dav_req *dr,
                     const char **modified,
                     struct err *err)
 {
-    struct buf *raw = dav_req_body(dr);
     if (!on_exchange(target)) {
         return 0;
     }
-    const char *ctype = http_req_header(dr->http, "Content-Type");
-    if (ctype && media_is(ctype, "text/calendar")) {
-        return repair(dr, in, modified, err);
+    struct repl_put fresh, *put = dav_ext_state(dr, repl_ext());
+    struct slice raw = buf_slice(dav_req_body(dr));
+    if (!put || !put->is_made || put->body.ptr != raw.ptr || put->body.len != raw.len) {
+        make_put(dr, &fresh); /* not made before the gate, or on another body */
+        put = &fresh;
     }
-    if (!ctype || !media_is(ctype, "message/rfc822")) {
-        return err_set(err, &repl_cond_put_media,
-                       "the exchange tree takes text/calendar or message/rfc822, not %s",
-                       ctype ? ctype : "no type");
+    if (put->err.cond) {
+        return err_set(err, put->err.cond, "%s", put->err.msg);
     }
-    struct slice cal;
-    if (repl_mime_unwrap(buf_slice(raw), dr->arena, &cal, err) != 0) {
-        return -1;
+    if (put->is_new) {
+        in->content = put->content;
+        in->size = put->size;
+        in->content_type = put->content_type;
     }
-    /* the calendar is never longer than the message, so it fits max_resource_size */
-    buf_reset(raw);
-    if (buf_append_slice(raw, cal) != 0) {
-        return err_set(err, &dav_cond_resource_too_large, "body exceeds max_resource_size=%zu",
-                       dr->limits->max_resource_size);
-    }
-    in->content = buf_cstr(raw);
-    in->size = raw->len;
-    in->content_type = "text/calendar; charset=utf-8";
-    return repair(dr, in, modified, err);
+    *modified = put->modified;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -90,6 +90,7 @@ class Writer:
         self.srv = srv
         self.done = threading.Event()
         self.acked = 0
+        self.ack_times = []
         self.failures = []
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -104,6 +105,7 @@ class Writer:
                                  body=body, headers=ICS)
             if r.status == 201:
                 self.acked += 1
+                self.ack_times.append(time.monotonic())
             else:
                 self.failures.append(r.status)
             i += 1
@@ -112,6 +114,9 @@ class Writer:
         self.done.set()
         self.thread.join(60)
         return self.acked
+
+    def acked_between(self, t0, t1):
+        return sum(1 for t in self.ack_times if t0 <= t <= t1)
 
 
 def replace_content(srv, calendar, name, body):
@@ -171,6 +176,33 @@ class ExpansionLimitsTest(ServerTestCase):
             acked = writer.stop()
         self.assertEqual(writer.failures, [])
         self.assertGreater(acked, 0, "no other write was acknowledged meanwhile")
+
+    def test_exchange_message_is_walked_before_the_write_gate_issue_16(self):
+        # the calendar a message/rfc822 PUT carries (and one whose UID the server adds) is
+        # unwrapped and walked before the write gate, as a CalDAV PUT is: another client's
+        # PUTs are acknowledged while it is walked, and the answer is the same
+        slow = rdates("gate-slow", 100000)
+        msg = ("From: a@example.com\r\nSubject: slow\r\nContent-Type: text/calendar\r\n"
+               "\r\n" + slow.replace("UID:gate-slow\r\n", ""))
+        writer = Writer(self.srv)
+        try:
+            time.sleep(0.2)  # the writer under way
+            t0 = time.monotonic()
+            r = self.req("PUT", "/exchange/alice/calendar/gate-slow.eml", body=msg,
+                         headers={"Content-Type": "message/rfc822"})
+            t1 = time.monotonic()
+        finally:
+            writer.stop()
+        self.assertStatus(r, 210)  # a UID added
+        self.assertIn("<A:uid-added>", r.text)
+        self.assertEqual(writer.failures, [])
+        self.assertGreater(t1 - t0, 0.2, "the walk is too short to tell")
+        inner = writer.acked_between(t0 + (t1 - t0) * 0.25, t1 - (t1 - t0) * 0.25)
+        self.assertGreater(inner, 0, "no other write was acknowledged while the message was "
+                           "walked (%.2f s)" % (t1 - t0))
+        got = self.req("GET", "/exchange/alice/calendar/gate-slow.eml")
+        self.assertStatus(got, 200)
+        self.assertEqual(got.body.count(b"RDATE:"), 100000)
 
     def test_exchange_put_and_proppatch_refuse_an_unexpandable_rule(self):
         r = self.put("/exchange/alice/calendar/tz-hang.eml", ISSUE_18)
