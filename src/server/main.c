@@ -329,9 +329,14 @@ static int metrics_extra(void *ctx, struct buf *b)
         "# HELP almanac_store_connect_failures_total Store connections that could not be "
         "opened (PostgreSQL unreachable).\n"
         "# TYPE almanac_store_connect_failures_total counter\n"
-        "almanac_store_connect_failures_total %llu\n",
+        "almanac_store_connect_failures_total %llu\n"
+        "# HELP almanac_store_write_page_reads_total Pages write transactions read past their "
+        "connection's cache (SQLite).\n"
+        "# TYPE almanac_store_write_page_reads_total counter\n"
+        "almanac_store_write_page_reads_total %llu\n",
         eas_app_waiting(m->eas), st.max, st.open, st.in_use, st.waiting, st.is_poisoned ? 1 : 0,
-        (unsigned long long)st.lost, (unsigned long long)st.open_failed);
+        (unsigned long long)st.lost, (unsigned long long)st.open_failed,
+        (unsigned long long)st.write_page_reads);
     rc |= put_timing(b, "almanac_store_commit_duration_seconds",
                      "Write transactions from COMMIT until durable (group commit wait included).",
                      &st.commit);

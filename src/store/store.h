@@ -150,6 +150,10 @@ struct store_pool_stats {
                                    server went away (PostgreSQL; 0 on SQLite) */
     uint64_t open_failed;       /* attempts to open a connection that failed (PostgreSQL
                                    unreachable; 0 on SQLite) */
+    uint64_t write_page_reads;  /* pages write transactions read from the database or its
+                                   log, not found in their connection's cache (SQLite; 0 on
+                                   PostgreSQL): a few a write while the writer's cache holds
+                                   what writes touch */
     struct store_timing commit; /* write transactions, COMMIT until durable (group commit
                                    wait included) */
     struct store_timing fsync;  /* log fsyncs (one may cover many commits) */

@@ -151,7 +151,7 @@ enum store_rc store_db_fail(struct store *s, int sqlite_rc)
     if (s->injected) {
         s->injected = false; /* the fault's own message, not SQLite's last one */
     } else {
-        snprintf(s->errmsg, sizeof(s->errmsg), "%s", sqlite3_errmsg(sq(s)->db));
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", sqlite3_errmsg(sq(s)->c.db));
     }
     switch (sqlite_rc & 0xff) {
     case SQLITE_BUSY:
@@ -183,7 +183,7 @@ stmt_cached(struct store *s, sqlite3_stmt **slot, const char *sql, bool faultabl
 {
     int rc = faultable ? store_db_fault_prepare(s, sql) : SQLITE_OK;
     if (rc == SQLITE_OK && !*slot) {
-        rc = sqlite3_prepare_v3(sq(s)->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+        rc = sqlite3_prepare_v3(sq(s)->c.db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
     }
     return rc == SQLITE_OK ? STORE_OK : store_db_fail(s, rc);
 }
@@ -200,7 +200,7 @@ sqlite3_stmt *store_db_stmt_cached(struct store *s, sqlite3_stmt **slot, const c
 
 sqlite3_stmt *store_db_stmt(struct store *s, enum store_db_stmt_id id)
 {
-    return store_db_stmt_cached(s, &sq(s)->stmts[id], stmt_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->c.stmts[id], stmt_sql[id]);
 }
 
 void store_db_reset(sqlite3_stmt *st)
@@ -260,10 +260,10 @@ const char *store_db_col_text(sqlite3_stmt *st, int i, struct arena *arena)
 static enum store_rc run_simple(struct store *s, enum store_db_stmt_id id)
 {
     if (id == S_ROLLBACK) {
-        if (stmt_cached(s, &sq(s)->stmts[id], stmt_sql[id], false) != STORE_OK) {
+        if (stmt_cached(s, &sq(s)->c.stmts[id], stmt_sql[id], false) != STORE_OK) {
             return STORE_IO;
         }
-        sqlite3_stmt *st = sq(s)->stmts[id];
+        sqlite3_stmt *st = sq(s)->c.stmts[id];
         int rc = sqlite3_step(st);
         store_db_reset(st);
         return rc == SQLITE_DONE ? STORE_OK : store_db_fail(s, rc);
@@ -276,9 +276,9 @@ static enum store_rc run_simple(struct store *s, enum store_db_stmt_id id)
 static enum store_rc exec_sql(struct store *s, const char *sql)
 {
     char *msg = NULL;
-    int rc = sqlite3_exec(sq(s)->db, sql, NULL, NULL, &msg);
+    int rc = sqlite3_exec(sq(s)->c.db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg ? msg : sqlite3_errmsg(sq(s)->db));
+        snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg ? msg : sqlite3_errmsg(sq(s)->c.db));
         sqlite3_free(msg);
         return (rc & 0xff) == SQLITE_BUSY ? STORE_BUSY : STORE_IO;
     }
@@ -290,7 +290,7 @@ static enum store_rc exec_sql(struct store *s, const char *sql)
 static enum store_rc query_int(struct store *s, const char *sql, int64_t arg, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(sq(s)->db, sql, -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(sq(s)->c.db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK) {
         return store_db_fail(s, rc);
     }
@@ -405,7 +405,8 @@ static enum store_rc schema_apply(struct store *s, const struct store_migration 
 static enum store_rc meta_random(struct store *s, const char *key, uint8_t *out, size_t n)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(sq(s)->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
+    int rc =
+        sqlite3_prepare_v2(sq(s)->c.db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL);
     bool found = false;
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -425,7 +426,7 @@ static enum store_rc meta_random(struct store *s, const char *key, uint8_t *out,
     }
     sec_random(out, n);
     st = NULL;
-    rc = sqlite3_prepare_v2(sq(s)->db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+    rc = sqlite3_prepare_v2(sq(s)->c.db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
                             -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -468,10 +469,10 @@ static enum store_rc migrate(struct store *s)
 static void store_free(struct store *s)
 {
     for (int i = 0; i < S_COUNT; i++) {
-        sqlite3_finalize(sq(s)->stmts[i]);
+        sqlite3_finalize(sq(s)->c.stmts[i]);
     }
     for (int i = 0; i < CQ_COUNT; i++) {
-        sqlite3_finalize(sq(s)->idle_cursors[i]);
+        sqlite3_finalize(sq(s)->c.idle_cursors[i]);
     }
     store_db_eas_free(s);
     store_db_sub_free(s);
@@ -479,7 +480,7 @@ static void store_free(struct store *s)
     store_db_sched_free(s);
     store_db_imip_free(s);
     store_db_changes_free(s);
-    sqlite3_close(sq(s)->db);
+    sqlite3_close(sq(s)->c.db);
     store_flush_destroy(&sq(s)->lone_flush);
     free(s);
 }
@@ -499,7 +500,7 @@ static const char connection_pragmas[] = "PRAGMA synchronous = NORMAL; "
 static enum store_rc set_journal_mode(struct store *s)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(sq(s)->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(sq(s)->c.db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
@@ -557,17 +558,17 @@ open_conn(const char *dir, bool migrate_schema, struct store **out, const char *
     struct store *s = &q->base;
     s->ops = &store_sqlite_ops;
     int rc = sqlite3_open_v2(
-        path, &sq(s)->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        path, &sq(s)->c.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         log_error("store open failed path=%s msg=\"%s\"", path,
-                  sq(s)->db ? sqlite3_errmsg(sq(s)->db) : sqlite3_errstr(rc));
+                  sq(s)->c.db ? sqlite3_errmsg(sq(s)->c.db) : sqlite3_errstr(rc));
         store_free(s);
         return open_failed(errmsg_out, "cannot open almanac.db");
     }
     store_flush_init(&sq(s)->lone_flush);
     sq(s)->flush = &sq(s)->lone_flush;
-    sqlite3_busy_timeout(sq(s)->db, STORE_DB_BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(sq(s)->db, 1);
+    sqlite3_busy_timeout(sq(s)->c.db, STORE_DB_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(sq(s)->c.db, 1);
     /* migrate() commits without the barrier (schema, GUID, secret); one flush after it makes
      * them durable before the store is used. */
     if (set_journal_mode(s) != STORE_OK || exec_sql(s, connection_pragmas) != STORE_OK ||
@@ -626,7 +627,7 @@ static int wal_sync(void *ctx)
         return EIO;
     }
     sqlite3_file *wal = NULL;
-    int rc = sqlite3_file_control(sq(s)->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+    int rc = sqlite3_file_control(sq(s)->c.db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
     if (rc != SQLITE_OK || !wal || !wal->pMethods) {
         return EIO;
     }
@@ -651,11 +652,51 @@ enum store_rc store_db_wait_durable(struct store *s)
 /* ---------------------------------------------------------------------------------------- */
 /* Transactions */
 
+/* The writer connection. In WAL mode SQLite empties a connection's page cache when a
+ * transaction begins and another connection has committed since this one's last
+ * (pager_reset). When every pooled connection wrote in turn, each write began on an empty
+ * cache and read every page it touched again from the WAL or the database file: about 30
+ * preads a PUT under load, while the same PUTs through one connection read none. Writers of
+ * a pool take turns at the gate anyway, so they all write through one connection, the pool's
+ * writer, whose cache only ever sees its own commits.
+ * - From store_begin_write until the transaction ends, a handle holds the writer's
+ *   connection in `c` and the writer's handle holds the handle's own, exchanged by value
+ *   under the gate. Callers see the same handle, statements and errors as before.
+ * - The exchange is undone before the gate is released (the durability wait then syncs the
+ *   WAL through the handle's own connection: the same file). A cursor still open on the
+ *   writer's connection keeps the gate until it closes (give_back_pending): its statement
+ *   belongs to that connection.
+ * - A handle with a cursor open when its write begins writes through its own connection, as
+ *   every handle did before. */
+static void swap_conn(struct store *a, struct store *b)
+{
+    struct store_sqlite_conn own = sq(a)->c;
+    sq(a)->c = sq(b)->c;
+    sq(b)->c = own;
+}
+
 static void store_release_gate(struct store *s)
 {
+    if (sq(s)->lent) {
+        if (sq(s)->open_cursors > 0) {
+            sq(s)->give_back_pending = true;
+            return;
+        }
+        swap_conn(s, sq(s)->writer);
+        sq(s)->lent = false;
+        sq(s)->give_back_pending = false;
+    }
     if (sq(s)->holds_gate) {
         sq(s)->holds_gate = false;
         pthread_mutex_unlock(sq(s)->write_gate);
+    }
+}
+
+void store_db_cursor_closed(struct store *s)
+{
+    sq(s)->open_cursors--;
+    if (sq(s)->open_cursors == 0 && sq(s)->give_back_pending && !store_in_txn(s)) {
+        store_release_gate(s);
     }
 }
 
@@ -675,10 +716,17 @@ enum store_rc store_sqlite_begin_write(struct store *s)
     if (store_in_txn(s)) {
         return store_db_fail_msg(s, STORE_IO, "a transaction is already open");
     }
-    if (sq(s)->write_gate) {
+    if (sq(s)->write_gate && !sq(s)->holds_gate) {
         pthread_mutex_lock(sq(s)->write_gate);
         sq(s)->holds_gate = true;
+        if (sq(s)->writer && sq(s)->open_cursors == 0) {
+            swap_conn(s, sq(s)->writer);
+            sq(s)->lent = true;
+        }
     }
+    sq(s)->give_back_pending = false; /* a transaction again: given back at its end */
+    int misses = 0, high = 0; /* zeroes the count note_write_reads reads at the end */
+    sqlite3_db_status(sq(s)->c.db, SQLITE_DBSTATUS_CACHE_MISS, &misses, &high, 1);
     enum store_rc rc = run_simple(s, S_BEGIN_WRITE);
     if (rc != STORE_OK) {
         store_release_gate(s);
@@ -686,6 +734,20 @@ enum store_rc store_sqlite_begin_write(struct store *s)
         sq(s)->writing = true;
     }
     return rc;
+}
+
+/* Adds the pages the write transaction now ending read past its connection's cache to the
+ * pool's count (begin_write zeroed the connection's counter). */
+static void note_write_reads(struct store *s)
+{
+    int misses = 0, high = 0;
+    if (sq(s)->writing && sq(s)->write_page_reads &&
+        sqlite3_db_status(sq(s)->c.db, SQLITE_DBSTATUS_CACHE_MISS, &misses, &high, 1) ==
+            SQLITE_OK &&
+        misses > 0) {
+        atomic_fetch_add_explicit(sq(s)->write_page_reads, (uint_fast64_t)misses,
+                                  memory_order_relaxed);
+    }
 }
 
 /* The gate is released before the durability wait, so the next writer's transaction runs
@@ -696,6 +758,7 @@ enum store_rc store_sqlite_commit(struct store *s)
     int64_t t0 = wrote ? time_mono_us() : 0;
     enum store_rc rc = run_simple(s, S_COMMIT);
     if (rc == STORE_OK || !store_in_txn(s)) {
+        note_write_reads(s);
         store_release_gate(s);
         sq(s)->writing = false;
     }
@@ -715,6 +778,7 @@ enum store_rc store_sqlite_rollback(struct store *s)
     if (store_in_txn(s)) {
         rc = run_simple(s, S_ROLLBACK);
     }
+    note_write_reads(s);
     store_release_gate(s);
     store_db_changes_end(s, false);
     sq(s)->writing = false;
@@ -723,7 +787,7 @@ enum store_rc store_sqlite_rollback(struct store *s)
 
 bool store_sqlite_in_txn(const struct store *s)
 {
-    return !sqlite3_get_autocommit(((const struct store_sqlite *)s)->db);
+    return !sqlite3_get_autocommit(((const struct store_sqlite *)s)->c.db);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -734,11 +798,13 @@ struct store_sqlite_pool {
     pthread_mutex_t lock; /* guards everything below but write_gate */
     pthread_cond_t cond;  /* signalled when a connection is released */
     char *dir;
-    unsigned max;               /* connections at most */
-    unsigned open;              /* connections opened so far (<= max) */
-    struct store *free;         /* idle connections, linked by next_free */
-    pthread_mutex_t write_gate; /* one writer of this process at a time */
-    unsigned waiting;           /* threads waiting in store_pool_acquire() */
+    unsigned max;                          /* connections at most */
+    unsigned open;                         /* connections opened so far (<= max) */
+    struct store *free;                    /* idle connections, linked by next_free */
+    pthread_mutex_t write_gate;            /* one writer of this process at a time */
+    struct store *writer;                  /* every write goes through its connection (swap_conn) */
+    atomic_uint_fast64_t write_page_reads; /* store_pool_stats */
+    unsigned waiting;                      /* threads waiting in store_pool_acquire() */
 
     /* Every connection's change hook, set at start-up (store_pool_set_change_hook). */
     struct store_change_hook change_hook;
@@ -771,6 +837,7 @@ enum store_rc store_sqlite_pool_create(const char *dir, unsigned max, struct sto
     pthread_cond_init(&p->cond, NULL);
     pthread_mutex_init(&p->write_gate, NULL);
     store_flush_init(&p->flush);
+    atomic_init(&p->write_page_reads, 0);
     /* The first connection opens (and migrates) now, once: a failure stops the start-up
      * instead of the first request. */
     struct store *first = NULL;
@@ -781,9 +848,19 @@ enum store_rc store_sqlite_pool_create(const char *dir, unsigned max, struct sto
         store_sqlite_pool_destroy(&pool);
         return STORE_IO;
     }
+    if (open_conn(p->dir, false, &p->writer, &msg) != STORE_OK) {
+        log_error("store pool cannot open its writer dir=%s msg=\"%s\"", p->dir, msg ? msg : "");
+        store_close(&first);
+        struct store_pool *pool = &p->base;
+        store_sqlite_pool_destroy(&pool);
+        return STORE_IO;
+    }
+    sq(p->writer)->flush = &p->flush;
     sq(first)->write_gate = &p->write_gate;
     first->hook = &p->change_hook;
     sq(first)->flush = &p->flush;
+    sq(first)->writer = p->writer;
+    sq(first)->write_page_reads = &p->write_page_reads;
     memcpy(p->guid, first->guid, sizeof(p->guid));
     memcpy(p->secret, first->secret, sizeof(p->secret));
     p->open = 1;
@@ -803,6 +880,7 @@ void store_sqlite_pool_destroy(struct store_pool **pp)
         p->free = sq(s)->next_free;
         store_close(&s);
     }
+    store_close(&p->writer);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->write_gate);
@@ -851,6 +929,8 @@ struct store *store_sqlite_pool_acquire(struct store_pool *pool)
                 return NULL;
             }
             sq(s)->write_gate = &p->write_gate;
+            sq(s)->writer = p->writer;
+            sq(s)->write_page_reads = &p->write_page_reads;
             s->hook = &p->change_hook;
             sq(s)->flush = &p->flush;
             memcpy(s->guid, p->guid, sizeof(p->guid));
@@ -867,6 +947,12 @@ void store_sqlite_pool_release(struct store_pool *pool, struct store *s)
 {
     struct store_sqlite_pool *p = sq_pool(pool);
     store_rollback(s);
+    if (sq(s)->lent) {
+        /* A cursor opened in a write outlived its request: the writer's connection and the
+         * gate stay with this handle until it is closed (a bug of the caller's). */
+        log_error("store connection released with %u cursor(s) open on the writer",
+                  sq(s)->open_cursors);
+    }
     pthread_mutex_lock(&p->lock);
     sq(s)->next_free = p->free;
     p->free = s;
@@ -895,6 +981,7 @@ void store_sqlite_pool_stats(struct store_pool *pool, struct store_pool_stats *o
     out->waiting = p->waiting;
     pthread_mutex_unlock(&p->lock);
     out->is_poisoned = store_flush_errno(&p->flush) != 0;
+    out->write_page_reads = atomic_load_explicit(&p->write_page_reads, memory_order_relaxed);
     store_flush_timings(&p->flush, &out->fsync, &out->commit);
 }
 
@@ -1030,7 +1117,7 @@ static enum store_rc next_cred_gen(struct store *s)
         return STORE_IO;
     }
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) != 1) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) != 1) {
         return store_db_fail_msg(s, STORE_IO, "meta has no cred_gen counter");
     }
     return rc;
@@ -1053,7 +1140,7 @@ static enum store_rc insert_home(struct store *s, uint64_t principal, uint64_t *
     sqlite3_bind_blob(st, 6, guid, STORE_GUID_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 7, time_now());
     enum store_rc rc = store_db_exec(s, st);
-    *home_out = (uint64_t)sqlite3_last_insert_rowid(sq(s)->db);
+    *home_out = (uint64_t)sqlite3_last_insert_rowid(sq(s)->c.db);
     return rc;
 }
 
@@ -1086,7 +1173,7 @@ enum store_rc store_sqlite_principal_add(struct store *s,
     if (rc != STORE_OK) {
         return rc;
     }
-    uint64_t pid = (uint64_t)sqlite3_last_insert_rowid(sq(s)->db);
+    uint64_t pid = (uint64_t)sqlite3_last_insert_rowid(sq(s)->c.db);
     uint64_t home = 0;
     rc = insert_home(s, pid, &home);
     if (rc != STORE_OK) {
@@ -1160,7 +1247,7 @@ store_sqlite_principal_set_pwhash(struct store *s, const char *name, const char 
     store_db_bind_text(st, 1, name);
     store_db_bind_text(st, 2, pwhash);
     rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such principal");
     }
     return rc;

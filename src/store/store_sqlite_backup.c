@@ -115,7 +115,7 @@ enum store_rc store_sqlite_check(struct store *s)
         return store_db_fail_msg(s, STORE_IO, "store_check inside a transaction");
     }
     char msg[STORE_MSG_MAX] = "";
-    enum store_rc rc = check_db(sq(s)->db, msg);
+    enum store_rc rc = check_db(sq(s)->c.db, msg);
     if (rc != STORE_OK) {
         store_db_fail_msg(s, rc, msg);
     }
@@ -188,7 +188,7 @@ static enum store_rc write_backup(struct store *s, const char *tmp, char *msg)
         return r;
     }
     enum store_rc out = STORE_OK;
-    rc = copy_all(to, sq(s)->db);
+    rc = copy_all(to, sq(s)->c.db);
     if (rc != SQLITE_OK) {
         out = msg_fail(msg, map_sqlite(rc), "copy failed: %s", sqlite3_errstr(rc));
     } else if ((rc = exec_db(to, "PRAGMA journal_mode = DELETE")) != SQLITE_OK) {

@@ -93,7 +93,7 @@ enum store_rc store_sqlite_coll_create(struct store *s,
     if (rc != STORE_OK) {
         return rc;
     }
-    uint64_t id = (uint64_t)sqlite3_last_insert_rowid(sq(s)->db);
+    uint64_t id = (uint64_t)sqlite3_last_insert_rowid(sq(s)->c.db);
     rc = store_db_bump(s, parent, NULL);
     if (rc == STORE_OK && out) {
         rc = store_coll_get(s, id, arena, out);
@@ -110,7 +110,7 @@ enum store_rc store_sqlite_coll_set_comps(struct store *s, uint64_t id, unsigned
     store_db_bind_u64(st, 1, id);
     sqlite3_bind_int64(st, 2, comps);
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) == 0) {
         rc = store_db_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }
     return rc;
@@ -243,7 +243,7 @@ enum store_rc store_sqlite_coll_reset_history(struct store *s, uint64_t id)
     sqlite3_bind_blob(st, 3, guid, STORE_GUID_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, time_now());
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such collection");
     }
     if (rc != STORE_OK) {

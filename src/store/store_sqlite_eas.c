@@ -3,7 +3,7 @@
  * of each (device, collection), membership, and aged members; plus the two item queries
  * ActiveSync needs that are protocol-neutral (an item by id, a capped change count). Stores
  * numbers, keys and opaque bytes the eas layer encodes; never decodes them. Its statements
- * are its own table below, cached per connection in sq(s)->eas_stmts. */
+ * are its own table below, cached per connection in sq(s)->c.eas_stmts. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,25 +106,25 @@ static const char *const eas_sql[E_COUNT] = {
 /* The cached statement `id` (reset and unbound between uses), or NULL with the error set. */
 static sqlite3_stmt *eas_stmt(struct store *s, enum eas_stmt_id id)
 {
-    if (!sq(s)->eas_stmts) {
-        sq(s)->eas_stmts = calloc(E_COUNT, sizeof(*sq(s)->eas_stmts));
-        if (!sq(s)->eas_stmts) {
+    if (!sq(s)->c.eas_stmts) {
+        sq(s)->c.eas_stmts = calloc(E_COUNT, sizeof(*sq(s)->c.eas_stmts));
+        if (!sq(s)->c.eas_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &sq(s)->eas_stmts[id], eas_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->c.eas_stmts[id], eas_sql[id]);
 }
 
 void store_db_eas_free(struct store *s)
 {
-    if (!sq(s)->eas_stmts) {
+    if (!sq(s)->c.eas_stmts) {
         return;
     }
     for (int i = 0; i < E_COUNT; i++) {
-        sqlite3_finalize(sq(s)->eas_stmts[i]);
+        sqlite3_finalize(sq(s)->c.eas_stmts[i]);
     }
-    free(sq(s)->eas_stmts);
-    sq(s)->eas_stmts = NULL;
+    free(sq(s)->c.eas_stmts);
+    sq(s)->c.eas_stmts = NULL;
 }
 
 /* Binds a byte string, or NULL when it is empty. */
@@ -350,7 +350,7 @@ enum store_rc store_sqlite_eas_device_touch(struct store *s,
 static enum store_rc exec_changing(struct store *s, sqlite3_stmt *st, const char *missing)
 {
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, missing);
     }
     return rc;

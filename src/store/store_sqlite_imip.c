@@ -46,25 +46,25 @@ static const char *const imip_sql[M_COUNT] = {
 
 static sqlite3_stmt *imip_stmt(struct store *s, enum imip_stmt_id id)
 {
-    if (!sq(s)->imip_stmts) {
-        sq(s)->imip_stmts = calloc(M_COUNT, sizeof(*sq(s)->imip_stmts));
-        if (!sq(s)->imip_stmts) {
+    if (!sq(s)->c.imip_stmts) {
+        sq(s)->c.imip_stmts = calloc(M_COUNT, sizeof(*sq(s)->c.imip_stmts));
+        if (!sq(s)->c.imip_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &sq(s)->imip_stmts[id], imip_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->c.imip_stmts[id], imip_sql[id]);
 }
 
 void store_db_imip_free(struct store *s)
 {
-    if (!sq(s)->imip_stmts) {
+    if (!sq(s)->c.imip_stmts) {
         return;
     }
     for (int i = 0; i < M_COUNT; i++) {
-        sqlite3_finalize(sq(s)->imip_stmts[i]);
+        sqlite3_finalize(sq(s)->c.imip_stmts[i]);
     }
-    free(sq(s)->imip_stmts);
-    sq(s)->imip_stmts = NULL;
+    free(sq(s)->c.imip_stmts);
+    sq(s)->c.imip_stmts = NULL;
 }
 
 static bool filled(const char *v)
@@ -98,7 +98,7 @@ store_sqlite_imip_enqueue(struct store *s, const struct store_imip_in *in, uint6
     sqlite3_bind_int64(st, 9, in->next_try);
     enum store_rc rc = store_db_exec(s, st);
     if (rc == STORE_OK && id_out) {
-        *id_out = (uint64_t)sqlite3_last_insert_rowid(sq(s)->db);
+        *id_out = (uint64_t)sqlite3_last_insert_rowid(sq(s)->c.db);
     }
     return rc;
 }
@@ -180,7 +180,7 @@ store_sqlite_imip_get(struct store *s, uint64_t id, struct arena *arena, struct 
 /* STORE_NOTFOUND with a message when the last statement changed no row. */
 static enum store_rc changed_one(struct store *s, enum store_rc rc)
 {
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such imip message");
     }
     return rc;

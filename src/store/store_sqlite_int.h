@@ -8,6 +8,7 @@
 #define ALMANAC_STORE_STORE_SQLITE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -124,15 +125,14 @@ enum store_db_cursor_id {
 };
 
 /* A connection of the SQLite engine: store_int.h's head, then SQLite's own state. */
-struct store_sqlite {
-    struct store base;
+/* One SQLite connection: its handle and every statement prepared on it. A handle
+ * (struct store_sqlite) normally holds its own; while it writes through a pool it holds the
+ * pool's writer connection instead (store_sqlite.c, "The writer connection"), so the fields
+ * below move together, by value. */
+struct store_sqlite_conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[S_COUNT];         /* prepared on first use, NULL until then */
     sqlite3_stmt *idle_cursors[CQ_COUNT]; /* reset cursor statements ready for reuse */
-    struct store *next_free;              /* pool free list */
-    pthread_mutex_t *write_gate;          /* the pool's, or NULL for a lone connection */
-    bool holds_gate;                      /* between store_begin_write and commit/rollback */
-
     /* The statements of store_sqlite_eas.c, _sub.c, _share.c, _sched.c and _imip.c, made
      * lazily. */
     sqlite3_stmt **eas_stmts;
@@ -140,9 +140,24 @@ struct store_sqlite {
     sqlite3_stmt **share_stmts;
     sqlite3_stmt **sched_stmts;
     sqlite3_stmt **imip_stmts;
+};
+
+struct store_sqlite {
+    struct store base;
+    struct store_sqlite_conn c;  /* the connection in use (own, or the pool's writer) */
+    struct store *next_free;     /* pool free list */
+    pthread_mutex_t *write_gate; /* the pool's, or NULL for a lone connection */
+    bool holds_gate;             /* between store_begin_write and commit/rollback */
+    /* The pool's writer (its handle holds this one's own connection while lent), NULL for a
+     * lone connection and for the writer itself; guarded by write_gate. */
+    struct store *writer;
+    bool lent;                 /* `c` is the writer's, between begin_write and give_back */
+    bool give_back_pending;    /* committed, but a cursor on the writer's `c` is still open */
+    unsigned open_cursors;     /* cursors opened on `c` and not closed yet */
     bool writing;              /* a write transaction is open (store_begin_write) */
     bool wal;                  /* journal_mode is WAL: commits wait on `flush` */
     struct store_flush *flush; /* the pool's durability barrier, or &lone_flush */
+    atomic_uint_fast64_t *write_page_reads; /* the pool's count (store_pool_stats), or NULL */
     struct store_flush lone_flush;
 };
 
@@ -545,6 +560,9 @@ enum store_rc store_db_item_row(struct store *s,
  * the caller to bind, or NULL with the error recorded. */
 sqlite3_stmt *
 store_db_cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor **out);
+/* A cursor of `s` was closed: the writer's connection goes back once its last cursor is
+ * closed after the write ended (store_sqlite.c, "The writer connection"). */
+void store_db_cursor_closed(struct store *s);
 /* Waits until what this connection committed is on disk (the group-commit barrier, see
  * store_sqlite.c "Durability"). STORE_OK, or STORE_IO once a WAL fsync has failed. */
 enum store_rc store_db_wait_durable(struct store *s);

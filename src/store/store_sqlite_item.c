@@ -267,7 +267,7 @@ spans_each(struct store *s, enum store_db_stmt_id stmt, uint64_t id, int64_t arg
         if (rc != STORE_OK) {
             return rc;
         }
-        if (sqlite3_changes(sq(s)->db) == 0) {
+        if (sqlite3_changes(sq(s)->c.db) == 0) {
             break;
         }
     }
@@ -613,11 +613,11 @@ static bool cursor_is_coll(const struct store_cursor *c)
 static enum store_rc
 cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor **out)
 {
-    sqlite3_stmt *st = sq(s)->idle_cursors[query];
-    sq(s)->idle_cursors[query] = NULL;
+    sqlite3_stmt *st = sq(s)->c.idle_cursors[query];
+    sq(s)->c.idle_cursors[query] = NULL;
     enum store_rc rc = store_db_prepare(s, cursor_sql[query], &st);
     if (rc != STORE_OK) {
-        sq(s)->idle_cursors[query] = st; /* a fault on a reused statement: kept for the next */
+        sq(s)->c.idle_cursors[query] = st; /* a fault on a reused statement: kept for the next */
         return rc;
     }
     struct store_sqlite_cursor *c = calloc(1, sizeof(*c));
@@ -627,6 +627,7 @@ cursor_open(struct store *s, enum store_db_cursor_id query, struct store_cursor 
     c->base.s = s;
     c->stmt = st;
     c->query = query;
+    sq(s)->open_cursors++;
     *out = &c->base;
     return STORE_OK;
 }
@@ -771,13 +772,15 @@ void store_sqlite_cursor_close(struct store_cursor **cp)
         return;
     }
     store_db_reset(sqc(c)->stmt);
-    if (!sq(c->s)->idle_cursors[sqc(c)->query]) {
-        sq(c->s)->idle_cursors[sqc(c)->query] = sqc(c)->stmt;
+    if (!sq(c->s)->c.idle_cursors[sqc(c)->query]) {
+        sq(c->s)->c.idle_cursors[sqc(c)->query] = sqc(c)->stmt;
     } else {
         sqlite3_finalize(sqc(c)->stmt);
     }
+    struct store *s = c->s;
     free(c);
     *cp = NULL;
+    store_db_cursor_closed(s);
 }
 
 /* ---------------------------------------------------------------------------------------- */

@@ -1,7 +1,7 @@
 /* store/store_sqlite_sched.c: calendar user addresses in the SQLite engine
  * (schema/011_sched.sql, store.h "Calendar user addresses"), and principals by id, which
  * scheduling needs to name the owner of a calendar. Its statements are its own table below,
- * cached per connection in sq(s)->sched_stmts. Knows nothing of iTIP: an address is a string
+ * cached per connection in sq(s)->c.sched_stmts. Knows nothing of iTIP: an address is a string
  * that belongs to at most one principal. */
 #include <stdlib.h>
 #include <string.h>
@@ -32,25 +32,25 @@ static const char *const sched_sql[A_COUNT] = {
 
 static sqlite3_stmt *sched_stmt(struct store *s, enum sched_stmt_id id)
 {
-    if (!sq(s)->sched_stmts) {
-        sq(s)->sched_stmts = calloc(A_COUNT, sizeof(*sq(s)->sched_stmts));
-        if (!sq(s)->sched_stmts) {
+    if (!sq(s)->c.sched_stmts) {
+        sq(s)->c.sched_stmts = calloc(A_COUNT, sizeof(*sq(s)->c.sched_stmts));
+        if (!sq(s)->c.sched_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &sq(s)->sched_stmts[id], sched_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->c.sched_stmts[id], sched_sql[id]);
 }
 
 void store_db_sched_free(struct store *s)
 {
-    if (!sq(s)->sched_stmts) {
+    if (!sq(s)->c.sched_stmts) {
         return;
     }
     for (int i = 0; i < A_COUNT; i++) {
-        sqlite3_finalize(sq(s)->sched_stmts[i]);
+        sqlite3_finalize(sq(s)->c.sched_stmts[i]);
     }
-    free(sq(s)->sched_stmts);
-    sq(s)->sched_stmts = NULL;
+    free(sq(s)->c.sched_stmts);
+    sq(s)->c.sched_stmts = NULL;
 }
 
 enum store_rc store_sqlite_principal_get_by_id(struct store *s,
@@ -137,7 +137,7 @@ enum store_rc store_sqlite_sched_addr_del(struct store *s,
     store_db_bind_text(st, 1, key);
     store_db_bind_u64(st, 2, principal);
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such address");
     }
     return rc;

@@ -1,6 +1,6 @@
 /* store/store_sqlite_share.c: shared calendars in the SQLite engine (schema/009_shares.sql,
  * store.h "Shared calendars"). Its statements are its own table below, cached per connection
- * in sq(s)->share_stmts. The rule that a share's name and the names of the sharee's own home
+ * in sq(s)->c.share_stmts. The rule that a share's name and the names of the sharee's own home
  * members never meet is kept from both sides: here (a grant never takes a member's name) and
  * in store_db_check_no_child (a member never takes a share's name). */
 #include <stdio.h>
@@ -64,25 +64,25 @@ static const char *const share_sql[H_COUNT] = {
 
 static sqlite3_stmt *share_stmt(struct store *s, enum share_stmt_id id)
 {
-    if (!sq(s)->share_stmts) {
-        sq(s)->share_stmts = calloc(H_COUNT, sizeof(*sq(s)->share_stmts));
-        if (!sq(s)->share_stmts) {
+    if (!sq(s)->c.share_stmts) {
+        sq(s)->c.share_stmts = calloc(H_COUNT, sizeof(*sq(s)->c.share_stmts));
+        if (!sq(s)->c.share_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &sq(s)->share_stmts[id], share_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->c.share_stmts[id], share_sql[id]);
 }
 
 void store_db_share_free(struct store *s)
 {
-    if (!sq(s)->share_stmts) {
+    if (!sq(s)->c.share_stmts) {
         return;
     }
     for (int i = 0; i < H_COUNT; i++) {
-        sqlite3_finalize(sq(s)->share_stmts[i]);
+        sqlite3_finalize(sq(s)->c.share_stmts[i]);
     }
-    free(sq(s)->share_stmts);
-    sq(s)->share_stmts = NULL;
+    free(sq(s)->c.share_stmts);
+    sq(s)->c.share_stmts = NULL;
 }
 
 static void read_share(sqlite3_stmt *st, struct arena *arena, struct store_share *out)
@@ -332,7 +332,7 @@ enum store_rc store_sqlite_share_del(struct store *s, uint64_t coll, uint64_t sh
     store_db_bind_u64(st, 1, coll);
     store_db_bind_u64(st, 2, sharee);
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) == 0) {
         return store_db_fail_msg(s, STORE_NOTFOUND, "no such share");
     }
     return rc == STORE_OK ? bump_sharee_home(s, sharee) : rc;

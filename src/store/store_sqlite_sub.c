@@ -1,6 +1,6 @@
 /* store/store_sqlite_sub.c: subscription URLs in the SQLite engine (schema/008_subscriptions.sql,
  * store.h "Subscription URLs"). Its statements are its own table below, cached per connection
- * in sq(s)->sub_stmts. */
+ * in sq(s)->c.sub_stmts. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,25 +33,25 @@ static const char *const sub_sql[U_COUNT] = {
 
 static sqlite3_stmt *sub_stmt(struct store *s, enum sub_stmt_id id)
 {
-    if (!sq(s)->sub_stmts) {
-        sq(s)->sub_stmts = calloc(U_COUNT, sizeof(*sq(s)->sub_stmts));
-        if (!sq(s)->sub_stmts) {
+    if (!sq(s)->c.sub_stmts) {
+        sq(s)->c.sub_stmts = calloc(U_COUNT, sizeof(*sq(s)->c.sub_stmts));
+        if (!sq(s)->c.sub_stmts) {
             abort(); /* STYLE.md §3.3: allocation failure aborts */
         }
     }
-    return store_db_stmt_cached(s, &sq(s)->sub_stmts[id], sub_sql[id]);
+    return store_db_stmt_cached(s, &sq(s)->c.sub_stmts[id], sub_sql[id]);
 }
 
 void store_db_sub_free(struct store *s)
 {
-    if (!sq(s)->sub_stmts) {
+    if (!sq(s)->c.sub_stmts) {
         return;
     }
     for (int i = 0; i < U_COUNT; i++) {
-        sqlite3_finalize(sq(s)->sub_stmts[i]);
+        sqlite3_finalize(sq(s)->c.sub_stmts[i]);
     }
-    free(sq(s)->sub_stmts);
-    sq(s)->sub_stmts = NULL;
+    free(sq(s)->c.sub_stmts);
+    sq(s)->c.sub_stmts = NULL;
 }
 
 static void read_sub(sqlite3_stmt *st, struct arena *arena, struct store_sub *out)
@@ -138,7 +138,7 @@ enum store_rc store_sqlite_sub_revoke(struct store *s, uint64_t coll)
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)coll);
     enum store_rc rc = store_db_exec(s, st);
-    if (rc == STORE_OK && sqlite3_changes(sq(s)->db) == 0) {
+    if (rc == STORE_OK && sqlite3_changes(sq(s)->c.db) == 0) {
         rc = STORE_NOTFOUND;
     }
     return rc;

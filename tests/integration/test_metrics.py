@@ -171,6 +171,15 @@ class MetricsTest(MetricsBase):
                      "almanac_store_connect_failures_total"):
             self.assertEqual(types[name], "counter")
             self.assertEqual(after[(name, frozenset())], 0)
+        # pages the writes read past the writer's cache: counted on SQLite (the first writes
+        # of a fresh store read the schema and the tables' pages), never on PostgreSQL
+        reads = after[("almanac_store_write_page_reads_total", frozenset())]
+        self.assertEqual(types["almanac_store_write_page_reads_total"], "counter")
+        if harness.ENGINE == "postgresql":
+            self.assertEqual(reads, 0)
+        else:
+            self.assertGreaterEqual(reads, before[("almanac_store_write_page_reads_total",
+                                                   frozenset())])
 
     def test_healthz_without_credentials(self):
         r = self.req("GET", "/healthz", auth=False)

@@ -6,12 +6,14 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1437,6 +1439,137 @@ static void test_store_pool_concurrent_writers_commit_through_the_barrier(void *
     assert_int_equal(store_commit(f->s), STORE_OK);
 }
 
+/* Issue 16 item 3: every write of a pool goes through one connection, the pool's writer, whose
+ * page cache only sees its own commits. Three handles writing in turn, with a read on each in
+ * between, used to begin every write on a cache SQLite had emptied (another connection had
+ * committed since), and read its pages again (about ten a write here); through the writer
+ * they read next to none. Each handle still reads its own connection, and sees the writes. */
+static void test_store_pool_writes_go_through_one_warm_connection(void **state)
+{
+    enum {
+        HANDLES = 3,
+        ROUNDS = 20
+    };
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, HANDLES, &pool), STORE_OK);
+    struct store *h[HANDLES];
+    for (int i = 0; i < HANDLES; i++) {
+        h[i] = store_pool_acquire(pool);
+        assert_non_null(h[i]);
+    }
+    char name[32];
+    struct store_item_in in = text_item("BEGIN:VCALENDAR", NULL);
+    /* warm-up: the writer's cache learns the pages */
+    for (int i = 0; i < HANDLES; i++) {
+        snprintf(name, sizeof(name), "warm%d", i);
+        assert_int_equal(store_begin_write(h[i]), STORE_OK);
+        assert_int_equal(store_item_put(h[i], cal, name, &in, NULL, NULL, NULL), STORE_OK);
+        assert_int_equal(store_commit(h[i]), STORE_OK);
+    }
+    struct store_pool_stats before;
+    store_pool_stats(pool, &before);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < HANDLES; i++) {
+            snprintf(name, sizeof(name), "r%d-%d", r, i);
+            assert_int_equal(store_begin_write(h[i]), STORE_OK);
+            assert_int_equal(store_item_put(h[i], cal, name, &in, NULL, NULL, NULL), STORE_OK);
+            assert_int_equal(store_commit(h[i]), STORE_OK);
+            /* the next handle reads what this one wrote, on its own connection */
+            struct store *next = h[(i + 1) % HANDLES];
+            struct store_item it;
+            assert_int_equal(store_begin_read(next), STORE_OK);
+            assert_int_equal(store_item_get(next, cal, name, 0, f->a, &it), STORE_OK);
+            assert_int_equal(store_rollback(next), STORE_OK);
+        }
+    }
+    struct store_pool_stats after;
+    store_pool_stats(pool, &after);
+    uint64_t reads = after.write_page_reads - before.write_page_reads;
+    print_message("%d writes read %llu pages past the cache\n", ROUNDS * HANDLES,
+                  (unsigned long long)reads);
+    assert_true(reads <= ROUNDS * HANDLES / 2);
+    for (int i = 0; i < HANDLES; i++) {
+        store_pool_release(pool, h[i]);
+    }
+    store_pool_destroy(&pool);
+    assert_int_equal(store_begin_read(f->s), STORE_OK);
+    assert_int_equal(coll_modseq(f, cal), 1 + HANDLES + ROUNDS * HANDLES);
+    assert_int_equal(store_commit(f->s), STORE_OK);
+}
+
+struct gate_writer {
+    struct store_pool *pool;
+    uint64_t coll;
+    atomic_int committed;
+};
+
+static void *gate_writer_main(void *arg)
+{
+    struct gate_writer *w = arg;
+    struct store *s = store_pool_acquire(w->pool);
+    struct store_item_in in = text_item("second", NULL);
+    if (s && store_begin_write(s) == STORE_OK &&
+        store_item_put(s, w->coll, "second", &in, NULL, NULL, NULL) == STORE_OK &&
+        store_commit(s) == STORE_OK) {
+        atomic_store(&w->committed, 1);
+    }
+    if (s) {
+        store_pool_release(w->pool, s);
+    }
+    return NULL;
+}
+
+/* A cursor opened in a write and still open after its commit belongs to the writer's
+ * connection: it goes on reading it, and the next writer waits until it is closed (its
+ * statement must not run on the writer while another transaction does). Then the handle has
+ * its own connection back, and sees the other writer's commit. */
+static void test_store_pool_cursor_open_after_a_write_keeps_the_writer(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    uint64_t cal = make_coll(f, f->p.home_id, "cal");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, 2, &pool), STORE_OK);
+    struct store *s = store_pool_acquire(pool);
+    assert_non_null(s);
+    struct store_item_in in = text_item("first", NULL);
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_item_put(s, cal, "first", &in, NULL, NULL, NULL), STORE_OK);
+    struct store_cursor *cur = NULL;
+    assert_int_equal(store_items_open(s, cal, STORE_ORDER_NAME, &cur), STORE_OK);
+    assert_int_equal(store_commit(s), STORE_OK);
+    struct gate_writer w = {pool, cal, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, gate_writer_main, &w), 0);
+    struct timespec nap = {0, 100 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    assert_int_equal(atomic_load(&w.committed), 0); /* waits for the cursor */
+    struct store_item it;
+    assert_int_equal(store_cursor_next_item(cur, &it), STORE_OK);
+    assert_string_equal(it.name, "first");
+    assert_int_equal(store_cursor_next_item(cur, &it), STORE_NOTFOUND);
+    store_cursor_close(&cur);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(atomic_load(&w.committed), 1);
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    assert_int_equal(store_item_get(s, cal, "second", 0, f->a, &it), STORE_OK);
+    assert_int_equal(store_items_open(s, cal, STORE_ORDER_NAME, &cur), STORE_OK);
+    int n = 0;
+    while (store_cursor_next_item(cur, &it) == STORE_OK) {
+        n++;
+    }
+    store_cursor_close(&cur);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_rollback(s), STORE_OK);
+    store_pool_release(pool, s);
+    store_pool_destroy(&pool);
+}
+
 static void test_store_reopen_keeps_data_and_does_not_rerun_migrations(void **state)
 {
     struct fixture *f = *state;
@@ -1547,6 +1680,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_store_pool_concurrent_writers_commit_through_the_barrier, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pool_writes_go_through_one_warm_connection,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_pool_cursor_open_after_a_write_keeps_the_writer,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reopen_keeps_data_and_does_not_rerun_migrations,
                                         setup, teardown),
         cmocka_unit_test(test_store_open_fails_cleanly_on_a_missing_directory),
