@@ -3,16 +3,20 @@
 Xandikos), each started here on loopback with its own temporary store, on the same generated
 calendar: load by concurrent PUT, PROPFIND Depth 1, initial sync-collection, sync-collection
 paged by DAV:limit 500, incremental sync after 3 changes, calendar-multiget of 1,000 hrefs and
-a one-month time-range calendar-query. Median of RUNS, peak RSS (VmHWM) of each server after a
-restart and the query phase, and each peer's time as a multiple of almanacd's.
+a one-month time-range calendar-query. Median of RUNS (at least FAST-RUNS for an operation
+with a run faster than FAST-MS), peak RSS (VmHWM) of each server after a restart and
+the query phase, and each peer's time as a multiple of almanacd's.
 
-usage: peers.py ALMANACD ALMANAC [--events N] [--runs R]
-                [--servers almanac,almanac-pg,cyrus,radicale,xandikos]
+usage: peers.py ALMANACD ALMANAC [--events N] [--runs R] [--fast-runs N] [--fast-ms MS]
+                [--servers almanac,almanac-pg,cyrus,radicale,xandikos] [--interleave]
 almanac-pg: almanacd on a private PostgreSQL 15 cluster (issue #10), beside almanac on SQLite.
-Prints a markdown table and one JSON line per server."""
+By default one server after the other; with --interleave all are loaded first and every
+operation's runs alternate between them (A, B, A, B, ...), so that background load on the
+machine falls on each alike. Prints a markdown table and one JSON line per server."""
 
 import argparse
 import base64
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -300,7 +304,7 @@ class AlmanacPg(Almanac):
                                       "shared_buffers": "128MB"}).start()
         try:
             super().__init__(work, almanacd, almanac, name="almanacd-pg", store=self.pg.uri())
-        except Exception:
+        except BaseException:
             self.pg.stop()
             raise
 
@@ -497,25 +501,124 @@ class WrongAnswer(Exception):
     """A timed request did not answer what the operation must (a fast error is no result)."""
 
 
-def timed(fn, runs, check=None):
-    """Median of `runs` runs in ms, and the last result; with --budget, fewer runs once the
-    runs so far took that long (at least one). TIMES[-1] says how many ran. `check(result)`
-    judges every run's answer outside the timing: a message raises WrongAnswer."""
-    times, result = [], None
-    while len(times) < runs:
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-        why = check(result) if check else None
-        if why:
-            raise WrongAnswer(why)
-        if BUDGET[0] is not None and sum(times) >= BUDGET[0]:
-            break
-    TIMES.append(len(times))
-    return statistics.median(times) * 1000, result
+FAST = [31, 5.0]  # --fast-runs N, --fast-ms MS: an operation with a run faster than MS ms
+                  # makes at least N runs (N = 0: no such rule)
 
 
-TIMES = []
+class Op:
+    """One operation's repetitions on one loaded target: step() makes one run of `fn` (timed)
+    and judges its answer with `check` (untimed; a message is a wrong answer); finished()
+    says whether it has made the runs it wants; outcome() records KEY_runs (and, for a fast
+    operation, KEY_min, KEY_p25, KEY_p75 in ms) in `res` and returns the median in ms with
+    the last answer, or None when the operation has no figure. It wants `runs` runs, at
+    least FAST[0] once one of them took less than FAST[1] ms (the fastest run, not the
+    first: the first request after the restart also pays the argon2id credential check),
+    fewer with --budget once its runs took that long (at least one). A wrong answer is
+    recorded as KEY_error; a request that outlived the client timeout (--op-timeout) as
+    KEY_over_s (the operation is longer than that), and the server is restarted so that the
+    work it may still be doing does not slow the next operation. Either ends the operation
+    without a figure. An Op without `fn` is an operation that does not run on this target
+    (no figure, nothing recorded)."""
+
+    def __init__(self, t, res, key, fn, runs, check=None):
+        self.t, self.res, self.key, self.fn, self.runs, self.check = t, res, key, fn, runs, check
+        self.times, self.result, self.failed = [], None, fn is None
+
+    def fast(self):
+        return bool(FAST[0]) and bool(self.times) and min(self.times) * 1000 < FAST[1]
+
+    def want(self):
+        """The runs this operation asks for, as its runs so far tell (it only grows)."""
+        return max(self.runs, FAST[0]) if self.fast() else self.runs
+
+    def finished(self, want=None):
+        """True once no more runs are to be made: failed, out of --budget, or `want` runs
+        made (default: its own want())."""
+        if self.failed:
+            return True
+        if not self.times:
+            return False
+        if BUDGET[0] is not None and sum(self.times) >= BUDGET[0]:
+            return True
+        return len(self.times) >= (want if want is not None else self.want())
+
+    def step(self):
+        t, res, key = self.t, self.res, self.key
+        try:
+            t0 = time.perf_counter()
+            result = self.fn()
+            self.times.append(time.perf_counter() - t0)
+            self.result = result
+            why = self.check(result) if self.check else None
+            if why:
+                raise WrongAnswer(why)
+        except WrongAnswer as e:
+            res[key + "_error"] = str(e)
+            print("%s: %s: %s" % (t.name, key, e), file=sys.stderr, flush=True)
+            self.failed = True
+        except (socket.timeout, TimeoutError):
+            res[key + "_over_s"] = getattr(t, "timeout", 600)
+            res["_rss"] = max(res.get("_rss", 0), t.rss_mb())
+            t.stop()
+            t.start()
+            self.failed = True
+
+    def outcome(self):
+        if self.failed:
+            return None
+        ms = [x * 1000 for x in self.times]
+        self.res[self.key + "_runs"] = len(ms)
+        if len(ms) >= 2 and (self.fast() or len(ms) > self.runs):  # (interleaved: the others')
+            q = statistics.quantiles(ms, n=4, method="inclusive")
+            self.res[self.key + "_min"] = round(min(ms), 2)
+            self.res[self.key + "_p25"] = round(q[0], 2)
+            self.res[self.key + "_p75"] = round(q[2], 2)
+        return statistics.median(ms), self.result
+
+
+def run_sequential(ops):
+    """Runs the operations of one target's operations() generator one after the other,
+    each its runs in a row."""
+    try:
+        op = next(ops)
+        while True:
+            while not op.finished():
+                op.step()
+            op = ops.send(op.outcome())
+    except StopIteration:
+        pass
+
+
+def run_interleaved(gens):
+    """Runs the operations() generators of several loaded targets side by side: operation
+    by operation (the same on every target), one run on each target in turn (A, B, A, B,
+    ...) until every target has made the runs the operation wants (the most any target
+    wants, so that all make as many unless one fails or runs out of --budget), so that the
+    machine's background load falls on every target alike."""
+    pairs = []
+    for g in gens:
+        try:
+            pairs.append((g, next(g)))
+        except StopIteration:
+            pass
+    while pairs:
+        keys = {op.key for g, op in pairs}
+        if len(keys) != 1:
+            raise RuntimeError("targets out of step: %s" % sorted(keys))
+        while True:
+            want = max([op.want() for g, op in pairs if not op.failed] or [0])
+            todo = [op for g, op in pairs if not op.finished(want)]
+            if not todo:
+                break
+            for op in todo:
+                op.step()
+        nxt = []
+        for g, op in pairs:
+            try:
+                nxt.append((g, g.send(op.outcome())))
+            except StopIteration:
+                pass
+        pairs = nxt
 
 
 def count_responses(data):
@@ -575,7 +678,7 @@ def month_names(events, start=(2026, 3, 1), end=(2026, 4, 1)):
 
 
 def expect_names(names):
-    """A check for timed(): a 207 whose hrefs end with exactly `names`."""
+    """A check for an Op: a 207 whose hrefs end with exactly `names`."""
     def check(result):
         st, data = result
         if st != 207:
@@ -604,7 +707,7 @@ def sync_body(token="", limit=None):
 
 
 def expect(status, rows=None, same=None, contains=None):
-    """A check for timed(): the HTTP status, and the multistatus row count (exactly `rows`,
+    """A check for an Op: the HTTP status, and the multistatus row count (exactly `rows`,
     or the same in every run when `same` is a list to remember them in), or a byte string
     the body must hold."""
     def check(result):
@@ -624,31 +727,11 @@ def expect(status, rows=None, same=None, contains=None):
     return check
 
 
-def guarded(t, res, key, fn, runs, check=None):
-    """timed(), or None when one request outlived the client timeout (--op-timeout): the
-    operation is reported as longer than that, and the server is restarted so that the work
-    it may still be doing does not slow the next operation. A wrong answer (check) is
-    recorded as KEY_error and the operation has no figure."""
-    try:
-        r = timed(fn, runs, check)
-    except WrongAnswer as e:
-        res[key + "_error"] = str(e)
-        print("%s: %s: %s" % (t.name, key, e), file=sys.stderr, flush=True)
-        return None
-    except (socket.timeout, TimeoutError):
-        res[key + "_over_s"] = getattr(t, "timeout", 600)
-        res["_rss"] = max(res.get("_rss", 0), t.rss_mb())
-        t.stop()
-        t.start()
-        return None
-    res[key + "_runs"] = TIMES[-1]
-    return r
-
-
-def run_target(t, events, runs, procs, put_tail=None):
-    """Loads `events` by PUT, or with `put_tail` and a target that can seed: all but the
-    last `put_tail` written on disk while the server is stopped, then the tail by PUT (so
-    the PUT rate is the rate at the full collection size)."""
+def load_target(t, events, procs, put_tail=None):
+    """Starts `t` and loads `events` by PUT, or with `put_tail` and a target that can seed:
+    all but the last `put_tail` written on disk while the server is stopped, then the tail by
+    PUT (so the PUT rate is the rate at the full collection size). Then restarts the server
+    (peak RSS covers the operations only) and returns its result so far."""
     res = {"server": t.name, "events": len(events)}
     t.start()
     load = events
@@ -666,21 +749,31 @@ def run_target(t, events, runs, procs, put_tail=None):
     res["put_per_s"] = round(rate) if rate >= 10 else round(rate, 2)
     t.stop()
     t.start()
+    return res
+
+
+def operations(t, res, events, runs):
+    """The timed operations on loaded target `t`, a generator: it yields one Op per
+    operation, the same keys in the same order on every target (an Op without fn where one
+    cannot run), and is sent back the Op's outcome ((median ms, last answer), or None), which
+    it records in `res`. What lies between two yields (the 3 changes before the incremental
+    sync, the perf and CPU readings) runs untimed at that operation's turn; the last step
+    reads the peak RSS and stops the server. run_sequential() or run_interleaved() drive it."""
     xml = {"Content-Type": "application/xml; charset=utf-8"}
 
     def propfind():
         return t.request("PROPFIND", t.cal, ('<?xml version="1.0"?><D:propfind %s><D:prop>'
                                               '<D:getetag/></D:prop></D:propfind>' % D),
                          dict(xml, Depth="1"))
-    r_ = guarded(t, res, "propfind_ms", propfind, runs,
-                 expect(207, rows=len(events) + 1))
+    r_ = yield Op(t, res, "propfind_ms", propfind, runs,
+                  expect(207, rows=len(events) + 1))
     if r_ is not None:
         ms, (st, data) = r_
         res["propfind_ms"], res["propfind_rows"] = round(ms, 1), count_responses(data)
 
     def initial():
         return t.request("REPORT", t.cal, sync_body(), dict(xml, Depth="1"))
-    r_ = guarded(t, res, "sync_initial_ms", initial, runs, expect(207, rows=len(events)))
+    r_ = yield Op(t, res, "sync_initial_ms", initial, runs, expect(207, rows=len(events)))
     if r_ is not None:
         ms, (st, data) = r_
         res["sync_initial_ms"], res["sync_rows"] = round(ms, 1), count_responses(data)
@@ -702,7 +795,7 @@ def run_target(t, events, runs, procs, put_tail=None):
         rows, pages = result
         want = len(events) + pages - 1
         return None if rows == want else "%d rows in %d pages, not %d" % (rows, pages, want)
-    r_ = guarded(t, res, "sync_paged_ms", paged, max(1, runs // 2), paged_check)
+    r_ = yield Op(t, res, "sync_paged_ms", paged, max(1, runs // 2), paged_check)
     if r_ is not None:
         ms, (rows, pages) = r_
         res["sync_paged_ms"], res["sync_paged_pages"] = round(ms, 1), pages
@@ -713,8 +806,8 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def incremental():
         return t.request("REPORT", t.cal, sync_body(token), dict(xml, Depth="1"))
-    r_ = guarded(t, res, "sync_incremental_ms", incremental, runs,
-                 expect(207, rows=3)) if token else None
+    r_ = yield Op(t, res, "sync_incremental_ms", incremental if token else None, runs,
+                  expect(207, rows=3))
     if r_ is not None:
         ms, (st, data) = r_
         res["sync_incremental_ms"] = round(ms, 2)  # sub-millisecond: two decimals
@@ -726,7 +819,7 @@ def run_target(t, events, runs, procs, put_tail=None):
 
     def multiget():
         return t.request("REPORT", t.cal, mg, dict(xml, Depth="1"))
-    r_ = guarded(t, res, "multiget_ms", multiget, runs, expect(207, rows=1000))
+    r_ = yield Op(t, res, "multiget_ms", multiget, runs, expect(207, rows=1000))
     if r_ is not None:
         ms, (st, data) = r_
         res["multiget_ms"], res["multiget_rows"] = round(ms, 1), count_responses(data)
@@ -739,8 +832,8 @@ def run_target(t, events, runs, procs, put_tail=None):
     def query():
         return t.request("REPORT", t.cal, q, dict(xml, Depth="1"))
     want = month_names(events)  # the exact set, for the UTC mix
-    r_ = guarded(t, res, "query_month_ms", query, runs,
-                 expect(207, same=[]) if want is None else expect_names(want))
+    r_ = yield Op(t, res, "query_month_ms", query, runs,
+                  expect(207, same=[]) if want is None else expect_names(want))
     if r_ is not None:
         ms, (st, data) = r_
         res["query_month_ms"], res["query_month_rows"] = round(ms, 1), count_responses(data)
@@ -755,12 +848,13 @@ def run_target(t, events, runs, procs, put_tail=None):
         return t.request("REPORT", t.cal, qx, dict(xml, Depth="1"))
     with PerfRecord(t.proc.pid if t.name == "almanacd" else None, PERF[0]):
         cpu0 = server_cpu_s(t)
-        r_ = guarded(t, res, "query_expand_ms", query_expand, runs, expect(207, same=[]))
+        r_ = yield Op(t, res, "query_expand_ms", query_expand, runs, expect(207, same=[]))
     if r_ is not None:
         ms, (st, data) = r_
         res["query_expand_ms"], res["query_expand_rows"] = round(ms, 1), count_responses(data)
         if cpu0 is not None:
-            res["query_expand_cpu_ms"] = round((server_cpu_s(t) - cpu0) * 1000 / TIMES[-1], 1)
+            res["query_expand_cpu_ms"] = round((server_cpu_s(t) - cpu0) * 1000
+                                               / res["query_expand_ms_runs"], 1)
 
     fb = ('<?xml version="1.0"?><C:free-busy-query %s><C:time-range start="20260301T000000Z" '
           'end="20260401T000000Z"/></C:free-busy-query>' % D)
@@ -768,13 +862,14 @@ def run_target(t, events, runs, procs, put_tail=None):
     def freebusy():
         return t.request("REPORT", t.cal, fb, dict(xml, Depth="1"))
     cpu0 = server_cpu_s(t)
-    r_ = guarded(t, res, "freebusy_month_ms", freebusy, runs,
-                 expect(200, contains=b"END:VFREEBUSY"))
+    r_ = yield Op(t, res, "freebusy_month_ms", freebusy, runs,
+                  expect(200, contains=b"END:VFREEBUSY"))
     if r_ is not None:
         ms, (st, data) = r_
         res["freebusy_month_ms"] = round(ms, 1)
         if cpu0 is not None:
-            res["freebusy_month_cpu_ms"] = round((server_cpu_s(t) - cpu0) * 1000 / TIMES[-1], 1)
+            res["freebusy_month_cpu_ms"] = round((server_cpu_s(t) - cpu0) * 1000
+                                                 / res["freebusy_month_ms_runs"], 1)
         res["freebusy_month_periods"] = data.count(b"FREEBUSY")
     res["peak_rss_mb"] = round(max(t.rss_mb(), res.pop("_rss", 0)), 1)
     t.stop()
@@ -819,6 +914,29 @@ def table(results):
     return "\n".join(lines)
 
 
+TARGETS = {
+    "almanac": lambda work, a: Almanac(work, a.almanacd, a.almanac),
+    "almanac-pg": lambda work, a: AlmanacPg(work, a.almanacd, a.almanac),
+    "radicale": lambda work, a: Radicale(work),
+    "xandikos": lambda work, a: Xandikos(work),
+    "cyrus": lambda work, a: Cyrus(work),
+}
+
+
+def open_target(stack, name, a):
+    """Server `name` in a temporary work directory, not started; `stack` (an ExitStack)
+    stops it by its PID, closes what it holds (almanac-pg's cluster) and removes the
+    directory on leaving, also on an error or Ctrl-C."""
+    work = tempfile.mkdtemp(prefix="bench-%s-" % name)
+    stack.callback(shutil.rmtree, work, ignore_errors=True)
+    t = TARGETS[name](work, a)
+    if hasattr(t, "close"):
+        stack.callback(t.close)
+    stack.callback(t.stop)
+    t.timeout = a.op_timeout
+    return t
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("almanacd")
@@ -840,40 +958,59 @@ def main():
                     "zoned-utc: the same events in UTC")
     ap.add_argument("--perf", default=None, metavar="FILE",
                     help="perf record -g of almanacd during the query with expand into FILE")
+    ap.add_argument("--interleave", action="store_true",
+                    help="load every named server first (each keeps running on its own port "
+                    "and store), then run each operation on them in turn, one run each (A, B, "
+                    "A, B, ...), so that the machine's background load falls on all alike; "
+                    "default: one server after the other, each its runs in a row")
+    ap.add_argument("--fast-runs", type=int, default=31, metavar="N",
+                    help="an operation with a run faster than --fast-ms makes at least "
+                    "N runs (still within --budget) and reports KEY_min, KEY_p25, KEY_p75 "
+                    "in the JSON beside its median; 0: --runs for every operation (default 31)")
+    ap.add_argument("--fast-ms", type=float, default=5.0, metavar="MS",
+                    help="the run time below which --fast-runs applies (default 5)")
     a = ap.parse_args()
     BUDGET[0] = a.budget
     PERF[0] = a.perf
+    FAST[0], FAST[1] = max(0, a.fast_runs), a.fast_ms
     events = generate(a.events, zoned=a.data if a.data != "utc" else False)
+    names = a.servers.split(",")
+    for name in names:
+        if name not in TARGETS:
+            raise SystemExit("unknown server " + name)
+    main_pid = os.getpid()
+
+    def on_sigterm(signum, frame):
+        if os.getpid() != main_pid:  # a PUT worker of multiprocessing.Pool
+            os._exit(128 + signum)
+        raise KeyboardInterrupt("SIGTERM")  # the cleanup of the with-blocks below runs
+    signal.signal(signal.SIGTERM, on_sigterm)
     results = []
-    for name in a.servers.split(","):
-        work = tempfile.mkdtemp(prefix="bench-%s-" % name)
-        try:
-            if name == "almanac":
-                t = Almanac(work, a.almanacd, a.almanac)
-            elif name == "almanac-pg":
-                t = AlmanacPg(work, a.almanacd, a.almanac)
-            elif name == "radicale":
-                t = Radicale(work)
-            elif name == "xandikos":
-                t = Xandikos(work)
-            elif name == "cyrus":
-                t = Cyrus(work)
-            else:
-                raise SystemExit("unknown server " + name)
-            t.timeout = a.op_timeout
-            try:
-                r = run_target(t, events, a.runs, a.procs, a.seed_peers)
-            finally:
-                t.stop()
-                if hasattr(t, "close"):
-                    t.close()
-            print(json.dumps(r), flush=True)
-            results.append(r)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    if not a.interleave:
+        for name in names:
+            with contextlib.ExitStack() as stack:
+                t = open_target(stack, name, a)
+                res = load_target(t, events, a.procs, a.seed_peers)
+                gen = stack.enter_context(contextlib.closing(operations(t, res, events, a.runs)))
+                run_sequential(gen)
+            print(json.dumps(res), flush=True)
+            results.append(res)
+    else:
+        with contextlib.ExitStack() as stack:
+            targets = [open_target(stack, name, a) for name in names]
+            results = [load_target(t, events, a.procs, a.seed_peers) for t in targets]
+            gens = [stack.enter_context(contextlib.closing(operations(t, res, events, a.runs)))
+                    for t, res in zip(targets, results)]
+            run_interleaved(gens)
+        for res in results:
+            print(json.dumps(res), flush=True)
     print()
     print(table(results))
-
+    if FAST[0]:
+        print("\n(An operation with a run faster than %g ms: at least %d runs; the "
+              "runs made and their spread are in the JSON as KEY_runs, KEY_min, KEY_p25, "
+              "KEY_p75.%s)" % (FAST[1], FAST[0], " Servers interleaved run by run."
+                               if a.interleave else ""))
 
 if __name__ == "__main__":
     main()
