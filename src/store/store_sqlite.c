@@ -725,7 +725,8 @@ enum store_rc store_sqlite_begin_write(struct store *s)
         }
     }
     sq(s)->give_back_pending = false; /* a transaction again: given back at its end */
-    int misses = 0, high = 0; /* zeroes the count note_write_reads reads at the end */
+    /* zeroes the count note_write_reads reads at the end */
+    int misses = 0, high = 0;
     sqlite3_db_status(sq(s)->c.db, SQLITE_DBSTATUS_CACHE_MISS, &misses, &high, 1);
     enum store_rc rc = run_simple(s, S_BEGIN_WRITE);
     if (rc != STORE_OK) {
