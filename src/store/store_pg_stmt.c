@@ -26,8 +26,9 @@
  *   tables answers the same rows every time it runs with the same parameters. The upper
  *   layers look the same principal, collection or item up several times in one request (a
  *   multiget once per href); the second and later lookups are answered from a copy of the
- *   first answer, kept until the transaction ends (at most MEMO_MAX answers, the least
- *   recently used forgotten first, of at most MEMO_BYTES of values each). Write transactions (READ
+ *   first answer, kept until the transaction ends (at most MEMO_MAX answers, of at most
+ *   MEMO_BYTES of values each; when full, one not used since the clock hand last passed it is
+ *   forgotten). A hash index over the keys finds an answer without a scan. Write transactions (READ
  * COMMITTED: each statement its own snapshot) and statements outside a transaction always go to the
  * server. A lookup may bring the answer of the lookup that usually follows it in the same round
  * trip (store_pg_exec_snap_also): a path's last segment looked up as a collection, then as an item.
@@ -47,8 +48,11 @@ enum {
     STMT_SLOTS = 1024, /* hash slots (open addressing), twice STMT_MAX */
     MEMO_MAX = 2 * STORE_PREFETCH_MAX + 32, /* answers kept in one read transaction: a
                                              * prefetch's two per name, and 32 others */
-    MEMO_BYTES = 4096, /* values of one kept answer, at most (item content is not kept) */
-    STMT_RECENT = 16,  /* stmt_of's cache by address (a power of 2) */
+    MEMO_BYTES = 4096,      /* values of one kept answer, at most (item content is not kept) */
+    MEMO_SLOTS = 1024,      /* the memo's hash index (open addressing), over 2 * MEMO_MAX */
+    MEMO_TOMB = 0xffff,     /* an index slot whose answer was forgotten */
+    MEMO_NONE = UINT32_MAX, /* no answer (struct store_pg_stmts.last) */
+    STMT_RECENT = 16,       /* stmt_of's cache by address (a power of 2) */
 };
 
 /* An answer kept in a read transaction: the statement's number and its parameters (the
@@ -58,8 +62,10 @@ struct memo {
     size_t key_len;
     uint64_t key_hash; /* FNV-1a of the key: compared before the bytes */
     PGresult *res;
-    uint64_t used; /* when last used (the table's clock): the least recent goes first */
+    bool is_used; /* used since the clock hand last passed it: kept one more turn */
 };
+
+_Static_assert(2 * MEMO_MAX < MEMO_SLOTS && MEMO_MAX < MEMO_TOMB, "the memo's index fits");
 
 struct stmt {
     char *sql;      /* its text (owned), NULL: an empty slot */
@@ -83,8 +89,11 @@ struct store_pg_stmts {
     } recent[STMT_RECENT];
 
     unsigned nmemo;
-    uint64_t clock;
+    unsigned hand; /* the clock hand: the next answer memo_victim() looks at */
+    unsigned last; /* the answer found or kept last (never the victim), or MEMO_NONE */
+    unsigned ntomb;
     struct memo memo[MEMO_MAX]; /* of the open read transaction */
+    uint16_t index[MEMO_SLOTS]; /* 1 + a memo's position, 0 (free) or MEMO_TOMB */
 };
 
 static void memo_clear(struct store_pg_stmts *t)
@@ -94,6 +103,10 @@ static void memo_clear(struct store_pg_stmts *t)
         PQclear(t->memo[i].res);
     }
     t->nmemo = 0;
+    t->hand = 0;
+    t->last = MEMO_NONE;
+    t->ntomb = 0;
+    memset(t->index, 0, sizeof(t->index));
 }
 
 /* FNV-1a of the text. */
@@ -133,6 +146,7 @@ static struct stmt *stmt_of(struct store_pg *q, const char *sql)
             abort();
         }
         q->stmts->backend_pid = pid;
+        q->stmts->last = MEMO_NONE;
     }
     struct store_pg_stmts *t = q->stmts;
     size_t r = ((uintptr_t)sql >> 3) & (STMT_RECENT - 1);
@@ -456,25 +470,88 @@ static uint64_t key_hash(const unsigned char *key, size_t n)
     return h;
 }
 
-/* The kept answer of `key` (now the most recently used), or NULL. */
+/* The index slot of answer `at` (present): probed from its hash as memo_find does. */
+static unsigned memo_slot_of(const struct store_pg_stmts *t, unsigned at)
+{
+    unsigned i = (unsigned)(t->memo[at].key_hash & (MEMO_SLOTS - 1));
+    while (t->index[i] != at + 1) {
+        i = (i + 1) & (MEMO_SLOTS - 1);
+    }
+    return i;
+}
+
+/* Puts answer `at` in the index, in the first free or forgotten slot of its probe. */
+static void memo_index_add(struct store_pg_stmts *t, unsigned at)
+{
+    unsigned i = (unsigned)(t->memo[at].key_hash & (MEMO_SLOTS - 1));
+    while (t->index[i] != 0 && t->index[i] != MEMO_TOMB) {
+        i = (i + 1) & (MEMO_SLOTS - 1);
+    }
+    if (t->index[i] == MEMO_TOMB) {
+        t->ntomb--;
+    }
+    t->index[i] = (uint16_t)(at + 1);
+}
+
+/* Takes answer `at` out of the index (a tombstone, so later probes go on past it); the
+ * index is made again once a quarter of it is tombstones. */
+static void memo_index_remove(struct store_pg_stmts *t, unsigned at)
+{
+    t->index[memo_slot_of(t, at)] = MEMO_TOMB;
+    if (++t->ntomb > MEMO_SLOTS / 4) {
+        memset(t->index, 0, sizeof(t->index));
+        t->ntomb = 0;
+        for (unsigned i = 0; i < t->nmemo; i++) {
+            if (i != at) {
+                memo_index_add(t, i);
+            }
+        }
+    }
+}
+
+/* The kept answer of `key` (now marked used), or NULL. */
 static PGresult *memo_find(struct store_pg_stmts *t, const unsigned char *key, size_t n)
 {
     uint64_t h = key_hash(key, n);
-    for (unsigned i = 0; i < t->nmemo; i++) {
-        if (t->memo[i].key_hash == h && t->memo[i].key_len == n &&
-            memcmp(t->memo[i].key, key, n) == 0) {
-            t->memo[i].used = ++t->clock;
-            return t->memo[i].res;
+    for (unsigned i = (unsigned)(h & (MEMO_SLOTS - 1)); t->index[i] != 0;
+         i = (i + 1) & (MEMO_SLOTS - 1)) {
+        if (t->index[i] == MEMO_TOMB) {
+            continue;
+        }
+        struct memo *m = &t->memo[t->index[i] - 1];
+        if (m->key_hash == h && m->key_len == n && memcmp(m->key, key, n) == 0) {
+            m->is_used = true;
+            t->last = (unsigned)(m - t->memo);
+            return m->res;
         }
     }
     return NULL;
 }
 
+/* The answer to forget when the memo is full: the first the clock hand finds unused since
+ * it last passed (clearing the marks it passes), never the one found or kept last (its
+ * PGresult may be lent right now: store_pg_exec_snap_also keeps a second answer after
+ * lending the first). */
+static unsigned memo_victim(struct store_pg_stmts *t)
+{
+    for (;;) {
+        unsigned i = t->hand;
+        t->hand = (t->hand + 1) % MEMO_MAX;
+        if (i == t->last) {
+            continue;
+        }
+        if (t->memo[i].is_used) {
+            t->memo[i].is_used = false;
+            continue;
+        }
+        return i;
+    }
+}
+
 /* Keeps `res` under `key` (taken) when it is small and `key` has no answer yet, in place of
- * the least recently used answer when MEMO_MAX are kept (a multiget keeps its principal and
- * collection, used for every href, and forgets the hrefs' answers): true when `res` is the
- * memo's now; false, `res` still the caller's, when not. The answer just used is the most
- * recent: never the one replaced. */
+ * memo_victim()'s answer when MEMO_MAX are kept (a multiget keeps its principal and
+ * collection, used for every href, and forgets the hrefs' answers once used): true when `res`
+ * is the memo's now; false, `res` still the caller's, when not. */
 static bool memo_keep(struct store_pg_stmts *t, unsigned char *key, size_t n, PGresult *res)
 {
     if (!is_small(res) || memo_find(t, key, n)) {
@@ -483,16 +560,16 @@ static bool memo_keep(struct store_pg_stmts *t, unsigned char *key, size_t n, PG
     }
     unsigned at = t->nmemo;
     if (at == MEMO_MAX) {
-        at = 0;
-        for (unsigned i = 1; i < MEMO_MAX; i++) {
-            at = t->memo[i].used < t->memo[at].used ? i : at;
-        }
+        at = memo_victim(t);
+        memo_index_remove(t, at);
         free(t->memo[at].key);
         PQclear(t->memo[at].res);
     } else {
         t->nmemo++;
     }
-    t->memo[at] = (struct memo){key, n, key_hash(key, n), res, ++t->clock};
+    t->memo[at] = (struct memo){key, n, key_hash(key, n), res, true};
+    memo_index_add(t, at);
+    t->last = at;
     return true;
 }
 

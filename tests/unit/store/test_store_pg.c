@@ -2324,6 +2324,62 @@ static void test_pg_prefetch_answers_a_multiget_without_round_trips(void **state
     arena_destroy(&a);
 }
 
+/* The read transaction's memo at many times its size: 500 items looked up one after the
+ * other, the collection between each two. Every answer stays right, the memo forgets the
+ * items looked up long ago (its memory is bounded: they find the server, killed here) and
+ * keeps what is used again and again (the collection) and the last item. 500 lookups make
+ * the memo's hash index rebuild itself after its tombstones. */
+static void test_pg_memo_forgets_old_answers_and_keeps_the_used_ones(void **state)
+{
+    (void)state;
+
+    enum {
+        ITEMS = 500
+    };
+    struct arena *a = arena_create();
+    struct store *killer = open_pg();
+    struct store *s = open_pg();
+    struct store_principal p = add_user(s, a, "memo-mia");
+    struct store_coll c;
+    assert_int_equal(store_begin_write(s), STORE_OK);
+    assert_int_equal(store_coll_create(s, p.home_id, "cal", STORE_COLL_CALENDAR, a, &c), STORE_OK);
+    char name[32], uid[32];
+    for (int i = 0; i < ITEMS; i++) {
+        snprintf(name, sizeof(name), "m%03d.ics", i);
+        snprintf(uid, sizeof(uid), "memo-%d", i);
+        struct store_item_in in = cal_item("BEGIN:VCALENDAR\r\n", uid);
+        assert_int_equal(store_item_put(s, c.id, name, &in, a, NULL, NULL), STORE_OK);
+    }
+    assert_int_equal(store_commit(s), STORE_OK);
+    int64_t pid = query_i64(s, "SELECT pg_backend_pid()");
+    assert_int_equal(store_begin_read(s), STORE_OK);
+    struct store_coll got_coll;
+    struct store_item got;
+    for (int round = 0; round < 2; round++) { /* the second: every answer again, right */
+        for (int i = 0; i < ITEMS; i++) {
+            assert_int_equal(store_coll_lookup(s, p.home_id, "cal", a, &got_coll), STORE_OK);
+            assert_true(got_coll.id == c.id);
+            snprintf(name, sizeof(name), "m%03d.ics", i);
+            snprintf(uid, sizeof(uid), "memo-%d", i);
+            assert_int_equal(store_item_get(s, c.id, name, STORE_ITEM_META, a, &got), STORE_OK);
+            assert_string_equal(got.name, name);
+            assert_string_equal(got.cal.uid, uid);
+        }
+    }
+    terminate_backend(killer, pid);
+    assert_int_equal(store_coll_lookup(s, p.home_id, "cal", a, &got_coll), STORE_OK);
+    assert_true(got_coll.id == c.id);
+    snprintf(name, sizeof(name), "m%03d.ics", ITEMS - 1);
+    assert_int_equal(store_item_get(s, c.id, name, STORE_ITEM_META, a, &got), STORE_OK);
+    assert_string_equal(got.name, name);
+    assert_int_equal(store_item_get(s, c.id, "m000.ics", STORE_ITEM_META, a, &got),
+                     STORE_UNAVAILABLE);
+    store_rollback(s);
+    store_close(&s);
+    store_close(&killer);
+    arena_destroy(&a);
+}
+
 /* The value libpq uses for connection option `key` on s's connection, or "" when unset. */
 static const char *conn_option(struct store *s, const char *key, char *buf, size_t cap)
 {
@@ -2404,6 +2460,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_integer_parameters_round_trip),
         cmocka_unit_test(test_pg_read_transaction_answers_a_repeat_from_the_first_answer),
         cmocka_unit_test(test_pg_prefetch_answers_a_multiget_without_round_trips),
+        cmocka_unit_test(test_pg_memo_forgets_old_answers_and_keeps_the_used_ones),
         cmocka_unit_test(test_pg_range_row_answers_the_lookup_that_follows),
         cmocka_unit_test(test_pg_connections_have_keepalives_the_uri_can_change),
     };
