@@ -378,7 +378,7 @@ enum store_rc store_item_get(struct store *s,
  * the same snapshot; SQLite, in the process, has nothing to save and does nothing. STORE_OK,
  * or the engine's failure (a lost connection). The names are not kept. */
 enum {
-    STORE_PREFETCH_MAX = 64
+    STORE_PREFETCH_MAX = 128
 };
 enum store_rc
 store_item_prefetch(struct store *s, uint64_t coll, const char *const *names, size_t n);
