@@ -48,11 +48,11 @@ enum {
     STMT_SLOTS = 1024, /* hash slots (open addressing), twice STMT_MAX */
     MEMO_MAX = 2 * STORE_PREFETCH_MAX + 32, /* answers kept in one read transaction: a
                                              * prefetch's two per name, and 32 others */
-    MEMO_BYTES = 4096,      /* values of one kept answer, at most (item content is not kept) */
-    MEMO_SLOTS = 1024,      /* the memo's hash index (open addressing), over 2 * MEMO_MAX */
-    MEMO_TOMB = 0xffff,     /* an index slot whose answer was forgotten */
-    MEMO_NONE = UINT32_MAX, /* no answer (struct store_pg_stmts.last) */
-    STMT_RECENT = 16,       /* stmt_of's cache by address (a power of 2) */
+    MEMO_BYTES = 4096,    /* values of one kept answer, at most (item content is not kept) */
+    MEMO_SLOTS = 1024,    /* the memo's hash index (open addressing), over 2 * MEMO_MAX */
+    MEMO_TOMB = 0xffff,   /* an index slot whose answer was forgotten */
+    MEMO_NONE = MEMO_MAX, /* no position (struct store_pg_stmts.last) */
+    STMT_RECENT = 16,     /* stmt_of's cache by address (a power of 2) */
 };
 
 /* An answer kept in a read transaction: the statement's number and its parameters (the
