@@ -505,7 +505,7 @@ int dav_depth(struct dav_req *dr, int dflt, int *depth_out, struct err *err)
 /* exchange-replication.md §1.2: hex(change GUID || modseq48), quoted, into out (DAV_ETAG_LEN
  * bytes, no NUL). Not sec_hex(): an ETag is no secret, so a table lookup per nibble rather
  * than libsodium's constant-time encoder, which cost a Depth-1 PROPFIND 5% (issue 16). */
-static void etag_format(char out[DAV_ETAG_LEN], const struct store_coll *c, uint64_t modseq)
+void dav_etag_format(char out[DAV_ETAG_LEN], const struct store_coll *c, uint64_t modseq)
 {
     /* the two digits of each byte value, one copy per byte */
 #define H4(h) \
@@ -542,7 +542,7 @@ static void etag_format(char out[DAV_ETAG_LEN], const struct store_coll *c, uint
 const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq)
 {
     char *etag = arena_alloc(a, DAV_ETAG_LEN + 1);
-    etag_format(etag, c, modseq);
+    dav_etag_format(etag, c, modseq);
     etag[DAV_ETAG_LEN] = '\0';
     return etag;
 }
@@ -550,7 +550,7 @@ const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modse
 int dav_etag_append(struct buf *out, const struct store_coll *c, uint64_t modseq)
 {
     char etag[DAV_ETAG_LEN];
-    etag_format(etag, c, modseq);
+    dav_etag_format(etag, c, modseq);
     return buf_append(out, etag, sizeof(etag));
 }
 

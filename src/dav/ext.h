@@ -169,6 +169,8 @@ int dav_xml_finish(struct dav_req *dr, struct err *err);
 #define DAV_ETAG_LEN (2 * (STORE_GUID_BYTES + 6) + 2)
 const char *dav_etag(struct arena *a, const struct store_coll *c, uint64_t modseq);
 int dav_etag_append(struct buf *out, const struct store_coll *c, uint64_t modseq) ALM_NODISCARD;
+/* The same ETag into `out` (DAV_ETAG_LEN bytes, no terminator). */
+void dav_etag_format(char out[DAV_ETAG_LEN], const struct store_coll *c, uint64_t modseq);
 const char *dav_child_href(struct arena *a, const char *parent_href, const char *name, bool coll);
 /* True when dav_child_href(parent_href, name, ...) needs no XML escaping, `parent_plain`
  * being xmlout_text_is_plain(parent_href): of the name, percent-encoding leaves only pchar

@@ -232,6 +232,48 @@ static int propstat_tail(struct buf *out, unsigned status)
     return rc == 0 ? 0 : -1;
 }
 
+/* A response whose only property is an item's getetag (what a syncing client asks of every
+ * member, so most rows of a Depth-1 PROPFIND and of a sync-collection): the same bytes as
+ * the general path below, written by a few appends of known lengths. That path's per-row
+ * dispatch (the name's lookup, the getter, the propstat bookkeeping) was about 350 of a
+ * row's 2,560 instructions (issue 16 item 1). Returns 1 when the row is not such a one. */
+static int write_etag_only(const struct dav_res *res,
+                           bool plain_href,
+                           const struct dav_propsel *sel,
+                           struct buf *out)
+{
+    if (!plain_href || res->kind != DAV_RES_ITEM || sel->mode != DAV_SEL_PROP || sel->n != 1) {
+        return 1;
+    }
+    const struct dav_propname *pn = &sel->names[0];
+    if (!pn->live || !pn->open_tag || !pn->close_tag || strcmp(pn->live->name, "getetag") != 0 ||
+        strcmp(pn->live->ns, DAV_NS) != 0) {
+        return 1;
+    }
+    static const char head[] = "<D:response><D:href>";
+    static const char mid[] = "</D:href><D:propstat><D:prop>";
+    static const char tail[] = "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
+                               "</D:response>\n";
+    char etag[DAV_ETAG_LEN];
+    dav_etag_format(etag, &res->coll, res->item.modseq);
+    const size_t mark = out->len;
+    int rc = buf_append(out, head, sizeof(head) - 1);
+    rc |= buf_append(out, res->href, strlen(res->href));
+    rc |= buf_append(out, mid, sizeof(mid) - 1);
+    rc |= buf_append(out, pn->open_tag, pn->open_len);
+    rc |= buf_append(out, etag, sizeof(etag));
+    rc |= buf_append(out, pn->close_tag, pn->close_len);
+    rc |= buf_append(out, tail, sizeof(tail) - 1);
+    if (rc != 0) {
+        out->len = mark;
+        if (out->data) {
+            out->data[mark] = '\0';
+        }
+        return -1;
+    }
+    return 0;
+}
+
 /* The found properties are written in place, straight after the 200 propstat's opening tags
  * in `out`, which are taken back when there are none but there are missing ones; only the
  * missing ones (rare: a buf allocates nothing until its first byte) go through a second buf.
@@ -242,6 +284,10 @@ static int write_response(struct dav_req *dr,
                           const struct dav_propsel *sel,
                           struct buf *out)
 {
+    int fast = write_etag_only(res, plain_href, sel, out);
+    if (fast != 1) {
+        return fast;
+    }
     const size_t mark = out->len;
     struct buf missing;
     buf_init(&missing, dav_row_limit(dr));

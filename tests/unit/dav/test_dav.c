@@ -82,6 +82,47 @@ static void test_propfind_depth_0_and_1(void **state)
     assert_int_equal(r.status, 400);
 }
 
+/* A Depth-1 PROPFIND of getetag alone, the listing every syncing client makes: its item rows
+ * are written by propfind.c's one-property path (issue 16 item 1), byte for byte what the
+ * general path writes. An href that needs escaping, the collection's own row (no ETag: 404)
+ * and a request naming DAV: by another prefix go through the general path or the same tags. */
+static void test_propfind_getetag_rows_are_exact(void **state)
+{
+    struct route_fixture *f = *state;
+    struct http_test_resp r = rf_run(f, "alice", "MKCOL", "/calendars/alice/dir/", NULL, NULL);
+    assert_int_equal(r.status, 201);
+    r = rf_run(f, "alice", "PUT", "/calendars/alice/dir/a.txt", H("Content-Type", "text/plain"),
+               "one");
+    assert_int_equal(r.status, 201);
+    char etag_a[64];
+    snprintf(etag_a, sizeof(etag_a), "%s", etag_of(&r));
+    r = rf_run(f, "alice", "PUT", "/calendars/alice/dir/b&c.txt", H("Content-Type", "text/plain"),
+               "two");
+    assert_int_equal(r.status, 201);
+    char etag_b[64];
+    snprintf(etag_b, sizeof(etag_b), "%s", etag_of(&r));
+    char want[2048];
+    snprintf(want, sizeof(want),
+             MS_OPEN "\n<D:response><D:href>/calendars/alice/dir/</D:href><D:propstat><D:prop>"
+                     "<D:getetag/></D:prop>" NF_STATUS "</D:propstat></D:response>\n"
+                     "<D:response><D:href>/calendars/alice/dir/a.txt</D:href><D:propstat><D:prop>"
+                     "<D:getetag>%s</D:getetag></D:prop>" OK_STATUS "</D:propstat></D:response>\n"
+                     "<D:response><D:href>/calendars/alice/dir/b&amp;c.txt</D:href><D:propstat>"
+                     "<D:prop><D:getetag>%s</D:getetag></D:prop>" OK_STATUS
+                     "</D:propstat></D:response>\n</D:multistatus>\n",
+             etag_a, etag_b);
+    const char *bodies[] = {"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop>"
+                            "<D:getetag/></D:prop></D:propfind>",
+                            "<?xml version=\"1.0\"?><x:propfind xmlns:x=\"DAV:\"><x:prop>"
+                            "<x:getetag/></x:prop></x:propfind>"};
+    for (size_t i = 0; i < 2; i++) {
+        r = rf_run(f, "alice", "PROPFIND", "/calendars/alice/dir/", H("Depth", "1"), bodies[i]);
+        rf_show("propfind getetag", &r);
+        assert_int_equal(r.status, 207);
+        assert_string_equal(r.body, want);
+    }
+}
+
 static struct http_test_resp
 put(struct route_fixture *f, const char *path, const char *const *headers, const char *body)
 {
@@ -296,6 +337,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_propfind_depth_0_and_1, rf_setup, rf_teardown),
+        cmocka_unit_test_setup_teardown(test_propfind_getetag_rows_are_exact, rf_setup,
+                                        rf_teardown),
         cmocka_unit_test_setup_teardown(test_put_conditions, rf_setup, rf_teardown),
         cmocka_unit_test_setup_teardown(test_delete_and_mkcol, rf_setup, rf_teardown),
         cmocka_unit_test_setup_teardown(test_copy_move_overwrite, rf_setup, rf_teardown),
