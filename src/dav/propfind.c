@@ -232,6 +232,17 @@ static int propstat_tail(struct buf *out, unsigned status)
     return rc == 0 ? 0 : -1;
 }
 
+/* Takes back what a response wrote past `mark` (a row that failed half-way, usually the
+ * answer's limit); returns -1. */
+static int take_back(struct buf *out, size_t mark)
+{
+    out->len = mark;
+    if (out->data) {
+        out->data[mark] = '\0';
+    }
+    return -1;
+}
+
 /* A response whose only property is an item's getetag (what a syncing client asks of every
  * member, so most rows of a Depth-1 PROPFIND and of a sync-collection): the same bytes as
  * the general path below, written by a few appends of known lengths. That path's per-row
@@ -264,14 +275,7 @@ static int write_etag_only(const struct dav_res *res,
     rc |= buf_append(out, etag, sizeof(etag));
     rc |= buf_append(out, pn->close_tag, pn->close_len);
     rc |= buf_append(out, tail, sizeof(tail) - 1);
-    if (rc != 0) {
-        out->len = mark;
-        if (out->data) {
-            out->data[mark] = '\0';
-        }
-        return -1;
-    }
-    return 0;
+    return rc == 0 ? 0 : take_back(out, mark);
 }
 
 /* The found properties are written in place, straight after the 200 propstat's opening tags
@@ -329,14 +333,7 @@ static int write_response(struct dav_req *dr,
         rc |= buf_append_cstr(out, "</D:response>\n");
     }
     buf_deinit(&missing);
-    if (rc != 0) {
-        out->len = mark;
-        if (out->data) {
-            out->data[mark] = '\0';
-        }
-        return -1;
-    }
-    return 0;
+    return rc == 0 ? 0 : take_back(out, mark);
 }
 
 int dav_write_response(struct dav_req *dr,
