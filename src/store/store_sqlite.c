@@ -664,8 +664,8 @@ enum store_rc store_db_wait_durable(struct store *s)
  *   under the gate. Callers see the same handle, statements and errors as before.
  * - The exchange is undone before the gate is released (the durability wait then syncs the
  *   WAL through the handle's own connection: the same file). A cursor still open on the
- *   writer's connection keeps the gate until it closes (give_back_pending): its statement
- *   belongs to that connection.
+ *   writer's connection keeps the gate until it closes (store_db_cursor_closed): its
+ *   statement belongs to that connection.
  * - A handle with a cursor open when its write begins writes through its own connection, as
  *   every handle did before. */
 static void swap_conn(struct store *a, struct store *b)
@@ -679,12 +679,10 @@ static void store_release_gate(struct store *s)
 {
     if (sq(s)->lent) {
         if (sq(s)->open_cursors > 0) {
-            sq(s)->give_back_pending = true;
-            return;
+            return; /* the last cursor's close gives it back */
         }
         swap_conn(s, sq(s)->writer);
         sq(s)->lent = false;
-        sq(s)->give_back_pending = false;
     }
     if (sq(s)->holds_gate) {
         sq(s)->holds_gate = false;
@@ -692,10 +690,12 @@ static void store_release_gate(struct store *s)
     }
 }
 
+/* Lent outside a write transaction means a cursor kept the writer's connection past its write's
+ * end (or a read transaction began meanwhile, whose end gives it back). */
 void store_db_cursor_closed(struct store *s)
 {
     sq(s)->open_cursors--;
-    if (sq(s)->open_cursors == 0 && sq(s)->give_back_pending && !store_in_txn(s)) {
+    if (sq(s)->open_cursors == 0 && sq(s)->lent && !sq(s)->writing && !store_in_txn(s)) {
         store_release_gate(s);
     }
 }
@@ -724,7 +724,6 @@ enum store_rc store_sqlite_begin_write(struct store *s)
             sq(s)->lent = true;
         }
     }
-    sq(s)->give_back_pending = false; /* a transaction again: given back at its end */
     /* zeroes the count note_write_reads reads at the end */
     int misses = 0, high = 0;
     sqlite3_db_status(sq(s)->c.db, SQLITE_DBSTATUS_CACHE_MISS, &misses, &high, 1);

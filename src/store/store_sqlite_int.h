@@ -151,12 +151,12 @@ struct store_sqlite {
     /* The pool's writer (its handle holds this one's own connection while lent), NULL for a
      * lone connection and for the writer itself; guarded by write_gate. */
     struct store *writer;
-    bool lent;                 /* `c` is the writer's, between begin_write and give_back */
-    bool give_back_pending;    /* committed, but a cursor on the writer's `c` is still open */
-    unsigned open_cursors;     /* cursors opened on `c` and not closed yet */
-    bool writing;              /* a write transaction is open (store_begin_write) */
-    bool wal;                  /* journal_mode is WAL: commits wait on `flush` */
-    struct store_flush *flush; /* the pool's durability barrier, or &lone_flush */
+    bool lent; /* `c` is the writer's: from begin_write until the write ended and no cursor on
+                  `c` is open */
+    unsigned open_cursors;                  /* cursors opened on `c` and not closed yet */
+    bool writing;                           /* a write transaction is open (store_begin_write) */
+    bool wal;                               /* journal_mode is WAL: commits wait on `flush` */
+    struct store_flush *flush;              /* the pool's durability barrier, or &lone_flush */
     atomic_uint_fast64_t *write_page_reads; /* the pool's count (store_pool_stats), or NULL */
     struct store_flush lone_flush;
 };
