@@ -536,6 +536,22 @@ static void test_eas_calmap_tz_decode_prefers_named_builtin(void **state)
     arena_destroy(&a);
 }
 
+/* An event with a time zone blob, a start, an end, a subject and a UID, nothing else. */
+static struct eas_calmap_event zoned_event(
+    const char *tz_b64, const char *start, const char *end, const char *subject, const char *uid)
+{
+    struct eas_calmap_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.present = EAS_CALMAP_TIMEZONE | EAS_CALMAP_STARTTIME | EAS_CALMAP_ENDTIME |
+                 EAS_CALMAP_SUBJECT | EAS_CALMAP_UID;
+    ev.timezone = tz_b64;
+    ev.start_time = start;
+    ev.end_time = end;
+    ev.subject = subject;
+    ev.uid = uid;
+    return ev;
+}
+
 /* A StartTime years ahead (fuzz_eas: the year 4052) is matched and converted by the rules of
  * next year, which are the zone's from then on unless its database has scheduled a change:
  * asking libical for a far year's offsets walked every zone of the short list to 2582 through
@@ -558,15 +574,8 @@ static void test_eas_calmap_tz_far_year_uses_next_years_rules(void **state)
     assert_string_equal(tzid, "Europe/Paris");
 
     /* an Add in February 2400, Paris time (+0100): 10:00Z is 11:00 there */
-    struct eas_calmap_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.present = EAS_CALMAP_TIMEZONE | EAS_CALMAP_STARTTIME | EAS_CALMAP_ENDTIME |
-                 EAS_CALMAP_SUBJECT | EAS_CALMAP_UID;
-    ev.timezone = eas_calmap_tz_encode(&far, a);
-    ev.start_time = "24000210T100000Z";
-    ev.end_time = "24000210T110000Z";
-    ev.subject = "far";
-    ev.uid = "far-1";
+    struct eas_calmap_event ev = zoned_event(eas_calmap_tz_encode(&far, a), "24000210T100000Z",
+                                             "24000210T110000Z", "far", "far-1");
     struct slice ics;
     if (eas_calmap_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &ics, &e) != 0) {
         fail_msg("%s", e.msg);
@@ -663,15 +672,8 @@ static void test_eas_calmap_tz_absolute_29_february(void **state)
     assert_non_null(strstr(vtz.ptr, "DTSTART:19701001T030000\r\n"));
 
     /* 1 March 2024 12:00 local is summer time (+0200): 10:00Z */
-    struct eas_calmap_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.present = EAS_CALMAP_TIMEZONE | EAS_CALMAP_STARTTIME | EAS_CALMAP_ENDTIME |
-                 EAS_CALMAP_SUBJECT | EAS_CALMAP_UID;
-    ev.timezone = b64;
-    ev.start_time = "20240301T100000Z";
-    ev.end_time = "20240301T110000Z";
-    ev.subject = "leap";
-    ev.uid = "leap-1";
+    struct eas_calmap_event ev =
+        zoned_event(b64, "20240301T100000Z", "20240301T110000Z", "leap", "leap-1");
     struct slice ics;
     if (eas_calmap_to_ical(&ev, (struct slice){NULL, 0}, 0, NULL, a, &ics, &e) != 0) {
         fail_msg("%s", e.msg);

@@ -542,6 +542,18 @@ static void *pool_worker(void *arg)
     return NULL;
 }
 
+/* A calendar "cal" in the fixture's home, committed, and a pool of `max` connections to the
+ * fixture's store. */
+static struct store_pool *pool_with_cal(struct fixture *f, unsigned max, uint64_t *cal_out)
+{
+    assert_int_equal(store_begin_write(f->s), STORE_OK);
+    *cal_out = make_coll(f, f->p.home_id, "cal");
+    assert_int_equal(store_commit(f->s), STORE_OK);
+    struct store_pool *pool = NULL;
+    assert_int_equal(store_pool_create(f->dir, max, &pool), STORE_OK);
+    return pool;
+}
+
 static void test_store_pool_serves_two_threads(void **state)
 {
     struct fixture *f = *state;
@@ -1153,11 +1165,8 @@ static void *pool_writer_main(void *arg)
 static void test_store_pool_writers_commit_and_release_rolls_back(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(store_begin_write(f->s), STORE_OK);
-    uint64_t cal = make_coll(f, f->p.home_id, "cal");
-    assert_int_equal(store_commit(f->s), STORE_OK);
-    struct store_pool *pool = NULL;
-    assert_int_equal(store_pool_create(f->dir, 2, &pool), STORE_OK);
+    uint64_t cal = 0;
+    struct store_pool *pool = pool_with_cal(f, 2, &cal);
     struct pool_writer w[2] = {{pool, cal, 0, 0}, {pool, cal, 1, 0}};
     pthread_t t[2];
     for (int i = 0; i < 2; i++) {
@@ -1342,11 +1351,8 @@ static void test_store_range_cursor_returns_instance_index(void **state)
 static void test_store_pool_commit_of_a_write_waits_for_a_flush(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(store_begin_write(f->s), STORE_OK);
-    uint64_t cal = make_coll(f, f->p.home_id, "cal");
-    assert_int_equal(store_commit(f->s), STORE_OK);
-    struct store_pool *pool = NULL;
-    assert_int_equal(store_pool_create(f->dir, 1, &pool), STORE_OK);
+    uint64_t cal = 0;
+    struct store_pool *pool = pool_with_cal(f, 1, &cal);
     struct store *s = store_pool_acquire(pool);
     assert_int_equal(store_pool_flush_count(pool), 0);
     struct store_item_in in = text_item("x", NULL);
@@ -1415,11 +1421,8 @@ static void test_store_pool_concurrent_writers_commit_through_the_barrier(void *
         WRITERS = 8
     };
     struct fixture *f = *state;
-    assert_int_equal(store_begin_write(f->s), STORE_OK);
-    uint64_t cal = make_coll(f, f->p.home_id, "cal");
-    assert_int_equal(store_commit(f->s), STORE_OK);
-    struct store_pool *pool = NULL;
-    assert_int_equal(store_pool_create(f->dir, WRITERS, &pool), STORE_OK);
+    uint64_t cal = 0;
+    struct store_pool *pool = pool_with_cal(f, WRITERS, &cal);
     struct flush_writer w[WRITERS];
     pthread_t t[WRITERS];
     for (int i = 0; i < WRITERS; i++) {
@@ -1451,11 +1454,8 @@ static void test_store_pool_writes_go_through_one_warm_connection(void **state)
         ROUNDS = 20
     };
     struct fixture *f = *state;
-    assert_int_equal(store_begin_write(f->s), STORE_OK);
-    uint64_t cal = make_coll(f, f->p.home_id, "cal");
-    assert_int_equal(store_commit(f->s), STORE_OK);
-    struct store_pool *pool = NULL;
-    assert_int_equal(store_pool_create(f->dir, HANDLES, &pool), STORE_OK);
+    uint64_t cal = 0;
+    struct store_pool *pool = pool_with_cal(f, HANDLES, &cal);
     struct store *h[HANDLES];
     for (int i = 0; i < HANDLES; i++) {
         h[i] = store_pool_acquire(pool);
@@ -1530,11 +1530,8 @@ static void *gate_writer_main(void *arg)
 static void test_store_pool_cursor_open_after_a_write_keeps_the_writer(void **state)
 {
     struct fixture *f = *state;
-    assert_int_equal(store_begin_write(f->s), STORE_OK);
-    uint64_t cal = make_coll(f, f->p.home_id, "cal");
-    assert_int_equal(store_commit(f->s), STORE_OK);
-    struct store_pool *pool = NULL;
-    assert_int_equal(store_pool_create(f->dir, 2, &pool), STORE_OK);
+    uint64_t cal = 0;
+    struct store_pool *pool = pool_with_cal(f, 2, &cal);
     struct store *s = store_pool_acquire(pool);
     assert_non_null(s);
     struct store_item_in in = text_item("first", NULL);
