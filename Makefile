@@ -54,7 +54,8 @@ deb-check: deb
 check: deps
 	cmake -S . -B $(CHECK) -DALMANAC_SANITIZE=ON -DALMANAC_WERROR=ON -DALMANAC_FAULTS=ON
 	cmake --build $(CHECK) -j$(JOBS)
-	cd $(CHECK) && ctest --output-on-failure -j$(JOBS) --timeout 900
+	cd $(CHECK) && ctest --output-on-failure -j$(JOBS) --timeout 900 || \
+	    { bash $(CURDIR)/scripts/ctest-failed-tail.sh . 60; exit 1; }
 
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh $(FUZZ)
@@ -64,7 +65,8 @@ TSAN_TESTS := unit_store|unit_cal_test_cal_limits|unit_http|unit_util|integratio
 tsan: deps
 	cmake -S . -B build-tsan -DALMANAC_TSAN=ON -DALMANAC_WERROR=ON -DALMANAC_FAULTS=ON
 	cmake --build build-tsan -j$(JOBS)
-	cd build-tsan && ALMANAC_TEST_BOUND_SCALE=5 ctest --output-on-failure -j$(JOBS) --timeout 900 -R '$(TSAN_TESTS)'
+	cd build-tsan && ALMANAC_TEST_BOUND_SCALE=5 ctest --output-on-failure -j$(JOBS) --timeout 900 \
+	    -R '$(TSAN_TESTS)' || { bash $(CURDIR)/scripts/ctest-failed-tail.sh . 60; exit 1; }
 
 mutate: deps
 	python3 tests/mutate/run.py --dir $(MUTATE) --jobs $(JOBS) $(MUTANTS)

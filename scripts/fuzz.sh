@@ -47,7 +47,7 @@ for t in $targets; do
 done
 cmake --build "$build" -j"$jobs" --target "${build_targets[@]}" >/dev/null
 
-fail=0
+failed=()
 known_found=0
 for t in $targets; do
     work="$build/corpus/$t"
@@ -69,11 +69,15 @@ for t in $targets; do
     export FUZZ_STORE_DIR="$build/store/$t"
     rm -rf "$FUZZ_STORE_DIR"
     mkdir -p "$FUZZ_STORE_DIR"
-    if ! "$build/tests/fuzz_$t" "${flags[@]}" "$work" "$src/tests/fuzz/corpus/$t"; then
+    # The output is also kept in BUILD_DIR/logs/<target>.log: a failure's reason is repeated at
+    # the end, where a CI summary that keeps only the last lines still shows it.
+    mkdir -p "$build/logs"
+    if ! "$build/tests/fuzz_$t" "${flags[@]}" "$work" "$src/tests/fuzz/corpus/$t" 2>&1 |
+        tee "$build/logs/$t.log"; then
         rm -rf "$FUZZ_STORE_DIR"
         echo "fuzz: $t FAILED; the input is in $art/; replay it with"
         echo "  $build/tests/fuzz_$t -timeout=$limit $art/<file>"
-        fail=1
+        failed+=("$t")
         continue
     fi
     rm -rf "$FUZZ_STORE_DIR"
@@ -83,7 +87,20 @@ for t in $targets; do
         known_found=1
     fi
 done
-if [ "$fail" -ne 0 ]; then
+if [ "${#failed[@]}" -ne 0 ]; then
+    for t in "${failed[@]}"; do
+        echo "fuzz: $t failed; what libFuzzer and the sanitizers said of it:"
+        grep -E '^(==[0-9]+==|SUMMARY|ALARM|MS: |artifact_prefix|Test unit written)|ERROR|Deadly|timeout|out-of-memory|leak|#[0-9]+ 0x' \
+            "$build/logs/$t.log" | head -n 40 || true
+        echo "  the input: $(ls "$build/artifacts/$t"/ 2>/dev/null | tr '\n' ' ')"
+        for f in "$build/artifacts/$t"/*; do
+            # small inputs are printed whole (base64), so a CI log alone can replay them
+            if [ -f "$f" ] && [ "$(stat -c %s "$f")" -le 4096 ]; then
+                echo "  $(basename "$f") in base64: $(base64 -w0 "$f")"
+            fi
+        done
+    done
+    echo "fuzz: FAILED: ${failed[*]}"
     exit 1
 fi
 if [ "$known_found" -ne 0 ]; then
