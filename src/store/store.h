@@ -434,6 +434,8 @@ enum store_item_cols {
     STORE_COLS_LISTING, /* id, coll, name and modseq (a change cursor's also created_modseq
                            and is_tombstone); the other fields are zero (content_type and
                            cal.uid NULL) */
+    STORE_COLS_NAMES,   /* STORE_COLS_LISTING but the id, which may be zero: what a listing of
+                           ETags alone reads (an engine may give the id too) */
 };
 
 /* store_items_open with the columns `cols`. */

@@ -337,16 +337,16 @@ store_pg_changes_open(struct store *s, uint64_t coll, uint64_t since, struct sto
                        &p, out);
 }
 
-/* Listings (STORE_COLS_LISTING): the columns a listing reads, each side from a covering index
- * (schema_pg/014: items_coll_name_list, items_coll_modseq; tombstones by their (coll, modseq)
- * index). */
+/* Listings (STORE_COLS_LISTING, and STORE_COLS_NAMES with the id too): the columns a listing reads,
+ * each side from a covering index (schema_pg/014: items_coll_name_list, items_coll_modseq;
+ * tombstones by their (coll, modseq) index). */
 enum store_rc store_pg_items_open_cols(struct store *s,
                                        uint64_t coll,
                                        enum store_order order,
                                        enum store_item_cols cols,
                                        struct store_cursor **out)
 {
-    if (cols != STORE_COLS_LISTING) {
+    if (cols == STORE_COLS_ALL) {
         return store_pg_items_open(s, coll, order, out);
     }
     struct store_pg_params p = {0};
@@ -369,7 +369,7 @@ enum store_rc store_pg_changes_open_cols(struct store *s,
                                          enum store_item_cols cols,
                                          struct store_cursor **out)
 {
-    if (cols != STORE_COLS_LISTING) {
+    if (cols == STORE_COLS_ALL) {
         return store_pg_changes_open(s, coll, since, out);
     }
     enum store_rc rc;

@@ -564,6 +564,13 @@ static const char *const cursor_sql[CQ_COUNT] = {
     [CQ_LIST_CHANGES] = "SELECT " LIST_COLS ", 0 FROM items WHERE coll = ?1 AND modseq > ?2 "
                         "UNION ALL SELECT item_id, name, modseq, created_modseq, 1 FROM "
                         "tombstones WHERE coll = ?1 AND modseq > ?2 ORDER BY 3",
+    /* the same without the id (STORE_COLS_NAMES, a 0 in its place): reading each row's rowid
+     * off the index was 8% of the instructions of a Depth-1 PROPFIND of ETags (issue 16) */
+    [CQ_NAMES_BY_NAME] = "SELECT 0, name, modseq FROM items WHERE coll = ?1 ORDER BY name",
+    [CQ_NAMES_BY_MODSEQ] = "SELECT 0, name, modseq FROM items WHERE coll = ?1 ORDER BY modseq",
+    [CQ_NAMES_CHANGES] = "SELECT 0, name, modseq, created_modseq, 0 FROM items WHERE coll = ?1 "
+                         "AND modseq > ?2 UNION ALL SELECT 0, name, modseq, created_modseq, 1 "
+                         "FROM tombstones WHERE coll = ?1 AND modseq > ?2 ORDER BY 3",
 };
 
 /* A cursor of this engine: store_int.h's head (the connection), then the statement. */
@@ -582,8 +589,7 @@ static struct store_sqlite_cursor *sqc(struct store_cursor *c)
 
 static bool cursor_is_listing(const struct store_sqlite_cursor *c)
 {
-    return c->query == CQ_LIST_BY_NAME || c->query == CQ_LIST_BY_MODSEQ ||
-           c->query == CQ_LIST_CHANGES;
+    return c->query >= CQ_LIST_BY_NAME && c->query <= CQ_NAMES_CHANGES;
 }
 
 /* A listing's row: LIST_COLS and the tombstone flag. The name is borrowed like a full row's;
@@ -592,11 +598,13 @@ static void read_listing_row(const struct store_sqlite_cursor *c, struct store_i
 {
     sqlite3_stmt *st = c->stmt;
     memset(out, 0, sizeof(*out));
-    out->id = store_db_col_u64(st, 0);
+    if (c->query < CQ_NAMES_BY_NAME) {
+        out->id = store_db_col_u64(st, 0);
+    }
     out->coll = c->coll;
     out->name = store_db_col_text(st, 1, NULL);
     out->modseq = store_db_col_u64(st, 2);
-    if (c->query == CQ_LIST_CHANGES) {
+    if (c->query == CQ_LIST_CHANGES || c->query == CQ_NAMES_CHANGES) {
         out->created_modseq = store_db_col_u64(st, 3);
         out->is_tombstone = sqlite3_column_int(st, LIST_NCOLS) == 1;
     }
@@ -652,10 +660,12 @@ enum store_rc store_sqlite_items_open_cols(struct store *s,
                                            enum store_item_cols cols,
                                            struct store_cursor **out)
 {
-    bool list = cols == STORE_COLS_LISTING;
-    enum store_db_cursor_id q = order == STORE_ORDER_NAME
-                                    ? (list ? CQ_LIST_BY_NAME : CQ_ITEMS_BY_NAME)
-                                    : (list ? CQ_LIST_BY_MODSEQ : CQ_ITEMS_BY_MODSEQ);
+    bool by_name = order == STORE_ORDER_NAME;
+    enum store_db_cursor_id q =
+        cols == STORE_COLS_NAMES     ? (by_name ? CQ_NAMES_BY_NAME : CQ_NAMES_BY_MODSEQ)
+        : cols == STORE_COLS_LISTING ? (by_name ? CQ_LIST_BY_NAME : CQ_LIST_BY_MODSEQ)
+        : by_name                    ? CQ_ITEMS_BY_NAME
+                                     : CQ_ITEMS_BY_MODSEQ;
     enum store_rc rc = cursor_open(s, q, out);
     if (rc == STORE_OK) {
         store_db_bind_u64(sqc(*out)->stmt, 1, coll);
@@ -676,8 +686,11 @@ enum store_rc store_sqlite_changes_open_cols(struct store *s,
                                              enum store_item_cols cols,
                                              struct store_cursor **out)
 {
-    enum store_rc rc =
-        cursor_open(s, cols == STORE_COLS_LISTING ? CQ_LIST_CHANGES : CQ_CHANGES, out);
+    enum store_rc rc = cursor_open(s,
+                                   cols == STORE_COLS_NAMES     ? CQ_NAMES_CHANGES
+                                   : cols == STORE_COLS_LISTING ? CQ_LIST_CHANGES
+                                                                : CQ_CHANGES,
+                                   out);
     if (rc == STORE_OK) {
         store_db_bind_u64(sqc(*out)->stmt, 1, coll);
         store_db_bind_u64(sqc(*out)->stmt, 2, since);
