@@ -149,9 +149,19 @@ static const unsigned char pchar_byte[256] = {
     0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0,
 };
 
-static bool pchar(unsigned char c)
+/* The end of the run of pchar bytes from p: eight bytes a test while they last (a name is
+ * most often one run; a byte a test was 7 instructions a byte, 7% of a Depth-1 PROPFIND). */
+static const unsigned char *pchar_run(const unsigned char *p, const unsigned char *end)
 {
-    return pchar_byte[c] != 0;
+    while (end - p >= 8 &&
+           (pchar_byte[p[0]] & pchar_byte[p[1]] & pchar_byte[p[2]] & pchar_byte[p[3]] &
+            pchar_byte[p[4]] & pchar_byte[p[5]] & pchar_byte[p[6]] & pchar_byte[p[7]])) {
+        p += 8;
+    }
+    while (p < end && pchar_byte[*p]) {
+        p++;
+    }
+    return p;
 }
 
 size_t http_path_encode_segment_to(char *dst, struct slice segment)
@@ -164,9 +174,7 @@ size_t http_path_encode_segment_to(char *dst, struct slice segment)
         /* a run of bytes kept as they are (a whole name, most often), copied at once: a
          * store per byte was 7% of a Depth-1 PROPFIND's instructions (issue 16) */
         const unsigned char *run = p;
-        while (p < end && pchar(*p)) {
-            p++;
-        }
+        p = pchar_run(p, end);
         memcpy(o, run, (size_t)(p - run));
         o += p - run;
         if (p < end) {
@@ -185,7 +193,7 @@ int http_path_encode_segment(struct buf *b, struct slice segment)
     const unsigned char *p = (const unsigned char *)segment.ptr;
     size_t run = 0;
     for (size_t i = 0; i < segment.len; i++) {
-        if (pchar(p[i])) {
+        if (pchar_byte[p[i]]) {
             continue;
         }
         char esc[3] = {'%', hex[p[i] >> 4], hex[p[i] & 15]};

@@ -58,6 +58,15 @@ int buf_append_grow(struct buf *b, const void *p, size_t n)
     return 0;
 }
 
+char *buf_room(struct buf *b, size_t n)
+{
+    if (n > b->limit - b->len) {
+        return NULL;
+    }
+    buf_reserve(b, b->len + n);
+    return b->data + b->len;
+}
+
 int buf_append_slice(struct buf *b, struct slice s)
 {
     return buf_append(b, s.ptr, s.len);

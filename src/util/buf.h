@@ -57,6 +57,17 @@ ALM_NODISCARD static inline int buf_append_cstr(struct buf *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+/* Room for up to n bytes at the end, for a writer that knows a bound of what it writes but
+ * not its length: where to write, or NULL when n bytes would pass the limit (nothing changes).
+ * buf_advance(b, used), used <= n, then counts what was written. */
+char *buf_room(struct buf *b, size_t n) ALM_NODISCARD;
+
+static inline void buf_advance(struct buf *b, size_t used)
+{
+    b->len += used;
+    b->data[b->len] = '\0';
+}
+
 int buf_appendf(struct buf *b, const char *fmt, ...) ALM_PRINTF(2, 3) ALM_NODISCARD;
 int buf_vappendf(struct buf *b, const char *fmt, va_list ap) ALM_PRINTF(2, 0) ALM_NODISCARD;
 

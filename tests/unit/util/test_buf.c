@@ -202,6 +202,31 @@ static void test_buf_reset_keeps_the_allocation_and_deinit_frees_it(void **state
     buf_deinit(&b);
 }
 
+/* buf_room: room for up to n bytes past the contents, NULL (nothing changed) when n would
+ * pass the limit; buf_advance counts what was written and terminates. */
+static void test_buf_room_then_advance_counts_what_was_written(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 16);
+    assert_int_equal(buf_append(&b, "abc", 3), 0);
+    assert_null(buf_room(&b, 14)); /* 3 + 14 > 16 */
+    assert_int_equal(b.len, 3);
+    assert_string_equal(buf_cstr(&b), "abc");
+    char *p = buf_room(&b, 13); /* exactly up to the limit */
+    assert_non_null(p);
+    assert_true(b.cap > 16); /* room for the terminator too */
+    memcpy(p, "defgh", 5);   /* fewer bytes than asked for */
+    buf_advance(&b, 5);
+    assert_int_equal(b.len, 8);
+    assert_string_equal(buf_cstr(&b), "abcdefgh");
+    assert_non_null(buf_room(&b, 8));
+    buf_advance(&b, 0);
+    assert_string_equal(buf_cstr(&b), "abcdefgh");
+    assert_null(buf_room(&b, 9));
+    buf_deinit(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_buf_grows_and_keeps_contents),
         cmocka_unit_test(test_buf_appendf_formats_long_output),
         cmocka_unit_test(test_buf_reset_keeps_the_allocation_and_deinit_frees_it),
+        cmocka_unit_test(test_buf_room_then_advance_counts_what_was_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
