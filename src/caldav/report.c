@@ -507,7 +507,8 @@ struct rstream {
     uint64_t sent;       /* rows sent */
     bool truncated;
     bool done;
-    bool coll_plain; /* sync: coll.href needs no XML escaping */
+    bool coll_plain;                /* sync: coll.href needs no XML escaping */
+    struct dav_etag_rows etag_rows; /* sync: the rows of a getetag-only selection */
 };
 
 static void close_cursor(void *p)
@@ -755,6 +756,8 @@ static int sync_tail(struct rstream *s, struct buf *out)
     return rc == 0 ? 1 : -1;
 }
 
+/* Rows of ETags alone go many to a call, up to DAV_MS_BATCH bytes (dav_etag_row); any
+ * other row ends the call. */
 static int sync_next(void *ctx, struct buf *out)
 {
     struct rstream *s = ctx;
@@ -762,11 +765,13 @@ static int sync_next(void *ctx, struct buf *out)
     if (s->done) {
         return 0;
     }
-    for (;;) {
+    int rows = 0;
+    while (out->len < DAV_MS_BATCH) {
         struct store_item it;
         enum store_rc rc = store_cursor_next_item(s->cur, &it);
         if (rc == STORE_NOTFOUND) {
-            return sync_tail(s, out);
+            int t = sync_tail(s, out);
+            return t < 0 ? -1 : rows + t;
         }
         if (rc != STORE_OK) {
             return -1;
@@ -778,7 +783,14 @@ static int sync_next(void *ctx, struct buf *out)
         }
         if (s->r->limit && s->sent == s->r->limit) {
             s->truncated = true;
-            return sync_tail(s, out);
+            int t = sync_tail(s, out);
+            return t < 0 ? -1 : rows + t;
+        }
+        s->sent++;
+        s->last = it.modseq;
+        rows++;
+        if (!it.is_tombstone && dav_etag_row(&s->etag_rows, it.name, it.modseq, out) == 0) {
+            continue;
         }
         struct arena_mark m = arena_mark(dr->arena);
         const char *href = dav_child_href(dr->arena, s->coll.href, it.name, false);
@@ -797,10 +809,9 @@ static int sync_next(void *ctx, struct buf *out)
                     : dav_write_response(dr, &res, &s->r->sel, out);
         }
         arena_rewind(dr->arena, m);
-        s->sent++;
-        s->last = it.modseq;
-        return w == 0 ? 1 : -1;
+        return w == 0 ? rows : -1;
     }
+    return rows;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -972,6 +983,7 @@ static int report_run(struct dav_req *dr, struct err *err)
                            : store_changes_open_cols(dr->store, s->coll.coll.id, s->since,
                                                      dav_propsel_cols(&r->sel), &s->cur);
         s->coll_plain = xmlout_text_is_plain(slice_from_cstr(s->coll.href));
+        dav_etag_rows_init(&s->etag_rows, &r->sel, &s->coll);
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);
         }
@@ -993,7 +1005,7 @@ static int report_run(struct dav_req *dr, struct err *err)
         return 0;
     }
     /* the rows' content comes along when the answer or the filter reads it (query_matches) */
-    bool content = r->complex || dav_propsel_cols(&r->sel) != STORE_COLS_LISTING;
+    bool content = r->complex || dav_propsel_cols(&r->sel) == STORE_COLS_ALL;
     rc = r->has_range ? store_items_in_range_open(
                             dr->store, s->coll.coll.id, r->start, r->end,
                             STORE_RANGE_INSTANCES | (content ? STORE_RANGE_CONTENT : 0), &s->cur)

@@ -415,8 +415,15 @@ int dav_prop_empty(struct buf *b, const char *ns, const char *name);
 /* dav_prop_open() with the dt:dt attribute `flags` name (DAV_PROP_DT_*), if any. */
 int dav_prop_open_typed(struct buf *b, const char *ns, const char *name, unsigned flags);
 
-/* multistatus.c: a streamed 207. next() appends the next response(s) to `out` and returns 1,
- * 0 when there are no more, or -1 (the connection is then aborted and the failure logged). */
+/* multistatus.c: a streamed 207. next() appends the next response(s) to `out` and returns how
+ * many it wrote (at least 1), 0 when there are no more, or -1 (the connection is then aborted
+ * and the failure logged). `out` is empty at each call; it holds up to DAV_MS_BATCH bytes of
+ * rows and then one more row of up to dav_row_limit() bytes, so a writer of many short rows
+ * a call (dav_etag_row) stops once `out` reaches DAV_MS_BATCH. */
+enum {
+    DAV_MS_BATCH = 32 * 1024
+};
+
 typedef int dav_ms_next_fn(void *ctx, struct buf *out);
 void dav_ms_stream(struct dav_req *dr, dav_ms_next_fn *next, void *ctx);
 /* The same pulled writer for any body: `head`, then next()'s rows, then `tail` (static). */
@@ -464,10 +471,31 @@ int dav_propsel_add(struct dav_propsel *sel,
                     struct slice name,
                     struct err *err);
 
-/* What of each item row a listing answering `sel` needs: STORE_COLS_LISTING when `sel` names
- * properties (not allprop or propname) and each live one has DAV_PROP_LISTING (a dead one
- * needs only the item's id), else STORE_COLS_ALL. */
+/* What of each item row a listing answering `sel` needs: STORE_COLS_NAMES when `sel` is
+ * DAV:getetag alone; STORE_COLS_LISTING when `sel` names properties (not allprop or propname)
+ * and each live one has DAV_PROP_LISTING (a dead one needs only the item's id); else
+ * STORE_COLS_ALL. */
 enum store_item_cols dav_propsel_cols(const struct dav_propsel *sel);
+
+/* The name of `sel` when it is DAV:getetag alone (with its tags made), else NULL. */
+const struct dav_propname *dav_propsel_etag_only(const struct dav_propsel *sel);
+
+/* The rows of a listing whose selection is DAV:getetag alone (what a syncing client asks of
+ * every member): written without a struct dav_res or an href in the arena (issue 16 item 1).
+ * Set up once per answer for the collection `coll` (kept, with sel, for the answer's life). */
+struct dav_etag_rows {
+    const struct dav_propname *pn; /* NULL: every row takes the general path */
+    struct slice parent;           /* coll's href, needing no XML escaping when pn is set */
+    const struct store_coll *coll;
+};
+
+void dav_etag_rows_init(struct dav_etag_rows *w,
+                        const struct dav_propsel *sel,
+                        const struct dav_res *coll);
+/* The row of coll's item `name` at `modseq`: 0 when written, the same bytes
+ * dav_write_response writes; 1 when not (not such a selection, a name the XML text must
+ * escape, or near a limit): the caller writes it with dav_write_response. */
+int dav_etag_row(const struct dav_etag_rows *w, const char *name, uint64_t modseq, struct buf *out);
 
 int dav_write_response(struct dav_req *dr,
                        const struct dav_res *res,

@@ -88,7 +88,7 @@ static int ms_fill(struct ms_stream *s)
         if (rc == 0) {
             s->phase = MS_TAIL;
         } else {
-            s->rows++;
+            s->rows += (size_t)rc;
         }
         return 0;
     }
@@ -154,7 +154,7 @@ void dav_stream(struct dav_req *dr,
     s->next = next;
     s->ctx = ctx;
     s->phase = MS_HEAD;
-    buf_init(&s->pending, dav_row_limit(dr));
+    buf_init(&s->pending, dav_row_limit(dr) + DAV_MS_BATCH);
     arena_defer(dr->arena, ms_destroy, s);
     http_resp_status(dr->http, status);
     http_resp_header(dr->http, "Content-Type", content_type);

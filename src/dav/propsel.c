@@ -51,10 +51,26 @@ int dav_propsel_add(struct dav_propsel *sel,
     return 0;
 }
 
+const struct dav_propname *dav_propsel_etag_only(const struct dav_propsel *sel)
+{
+    if (sel->mode != DAV_SEL_PROP || sel->n != 1) {
+        return NULL;
+    }
+    const struct dav_propname *pn = &sel->names[0];
+    if (!pn->live || !pn->open_tag || !pn->close_tag || strcmp(pn->live->name, "getetag") != 0 ||
+        strcmp(pn->live->ns, DAV_NS) != 0) {
+        return NULL;
+    }
+    return pn;
+}
+
 enum store_item_cols dav_propsel_cols(const struct dav_propsel *sel)
 {
     if (sel->mode != DAV_SEL_PROP) {
         return STORE_COLS_ALL;
+    }
+    if (dav_propsel_etag_only(sel)) {
+        return STORE_COLS_NAMES; /* an ETag is the collection's and the modseq's */
     }
     for (size_t i = 0; i < sel->n; i++) {
         const struct dav_live_prop *lp = sel->names[i].live;

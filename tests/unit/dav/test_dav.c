@@ -101,6 +101,11 @@ static void test_propfind_getetag_rows_are_exact(void **state)
     assert_int_equal(r.status, 201);
     char etag_b[64];
     snprintf(etag_b, sizeof(etag_b), "%s", etag_of(&r));
+    r = rf_run(f, "alice", "PUT", "/calendars/alice/dir/d%20%C3%A9.txt",
+               H("Content-Type", "text/plain"), "three");
+    assert_int_equal(r.status, 201);
+    char etag_d[64];
+    snprintf(etag_d, sizeof(etag_d), "%s", etag_of(&r));
     char want[2048];
     snprintf(want, sizeof(want),
              MS_OPEN "\n<D:response><D:href>/calendars/alice/dir/</D:href><D:propstat><D:prop>"
@@ -109,8 +114,11 @@ static void test_propfind_getetag_rows_are_exact(void **state)
                      "<D:getetag>%s</D:getetag></D:prop>" OK_STATUS "</D:propstat></D:response>\n"
                      "<D:response><D:href>/calendars/alice/dir/b&amp;c.txt</D:href><D:propstat>"
                      "<D:prop><D:getetag>%s</D:getetag></D:prop>" OK_STATUS
+                     "</D:propstat></D:response>\n"
+                     "<D:response><D:href>/calendars/alice/dir/d%%20%%C3%%A9.txt</D:href>"
+                     "<D:propstat><D:prop><D:getetag>%s</D:getetag></D:prop>" OK_STATUS
                      "</D:propstat></D:response>\n</D:multistatus>\n",
-             etag_a, etag_b);
+             etag_a, etag_b, etag_d);
     const char *bodies[] = {"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop>"
                             "<D:getetag/></D:prop></D:propfind>",
                             "<?xml version=\"1.0\"?><x:propfind xmlns:x=\"DAV:\"><x:prop>"
@@ -121,6 +129,22 @@ static void test_propfind_getetag_rows_are_exact(void **state)
         assert_int_equal(r.status, 207);
         assert_string_equal(r.body, want);
     }
+    /* a collection whose href the XML text must escape: every row by the general path */
+    assert_int_equal(rf_run(f, "alice", "MKCOL", "/calendars/alice/x&y/", NULL, NULL).status, 201);
+    r = rf_run(f, "alice", "PUT", "/calendars/alice/x&y/a.txt", H("Content-Type", "text/plain"),
+               "four");
+    assert_int_equal(r.status, 201);
+    snprintf(want, sizeof(want),
+             MS_OPEN "\n<D:response><D:href>/calendars/alice/x&amp;y/</D:href><D:propstat><D:prop>"
+                     "<D:getetag/></D:prop>" NF_STATUS "</D:propstat></D:response>\n"
+                     "<D:response><D:href>/calendars/alice/x&amp;y/a.txt</D:href><D:propstat>"
+                     "<D:prop><D:getetag>%s</D:getetag></D:prop>" OK_STATUS
+                     "</D:propstat></D:response>\n</D:multistatus>\n",
+             etag_of(&r));
+    r = rf_run(f, "alice", "PROPFIND", "/calendars/alice/x&y/", H("Depth", "1"), bodies[0]);
+    rf_show("propfind getetag x&y", &r);
+    assert_int_equal(r.status, 207);
+    assert_string_equal(r.body, want);
 }
 
 static struct http_test_resp
