@@ -219,11 +219,12 @@ static int check_password(void *ctx, const char *user, const char *password, uin
     struct store_principal p;
     int ok = 1; /* a store that fails cannot check: 503, never a failed login (a 401 makes
                    clients ask for the password again, and the throttle would count it) */
+    const char *hash = NULL; /* in `a` */
     enum store_rc rc = store_begin_read(s);
     if (rc == STORE_OK) {
         rc = store_principal_get(s, user, a, &p);
         if (rc == STORE_OK && p.pwhash) {
-            ok = sec_pwhash_verify(p.pwhash, password, strlen(password));
+            hash = p.pwhash;
             *gen_out = p.cred_gen;
         } else if (rc == STORE_OK || rc == STORE_NOTFOUND) {
             ok = -1;
@@ -233,7 +234,12 @@ static int check_password(void *ctx, const char *user, const char *password, uin
     if (rc == STORE_UNAVAILABLE) {
         ok = 2; /* the database went away: store-unavailable */
     }
+    /* verified after the connection is back: a verification may wait for its turn
+     * (sec_pwhash_verify) and must not hold a connection meanwhile */
     store_pool_release(pool, s);
+    if (hash) {
+        ok = sec_pwhash_verify(hash, password, strlen(password));
+    }
     arena_destroy(&a);
     return ok;
 }

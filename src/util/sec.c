@@ -1,7 +1,10 @@
 /* util/sec.c: libsodium wrappers. */
 #include "util/sec.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -74,9 +77,57 @@ int sec_pwhash(const char *password, size_t len, char out[SEC_PWHASH_STRBYTES])
     return crypto_pwhash_str_alg(out, password, len, 2, 19u << 20, crypto_pwhash_ALG_ARGON2ID13);
 }
 
+/* Verifications at once: each takes 19 MiB for its run, so the threads that may verify (the
+ * HTTP workers, each with a login to check) do not decide the process's peak; one per core,
+ * at most SEC_PWHASH_MAX_CONCURRENT, since a verification keeps its core busy anyway. */
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    unsigned limit;
+    unsigned running;
+    atomic_uint peak; /* the most running at once, for tests (sec_pwhash_peak) */
+} verifying = {.once = PTHREAD_ONCE_INIT,
+               .lock = PTHREAD_MUTEX_INITIALIZER,
+               .freed = PTHREAD_COND_INITIALIZER};
+
+static void verifying_init(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    verifying.limit = cores < 1                           ? 1
+                      : cores > SEC_PWHASH_MAX_CONCURRENT ? SEC_PWHASH_MAX_CONCURRENT
+                                                          : (unsigned)cores;
+}
+
+unsigned sec_pwhash_concurrency(void)
+{
+    pthread_once(&verifying.once, verifying_init);
+    return verifying.limit;
+}
+
+unsigned sec_pwhash_peak(void)
+{
+    return atomic_load(&verifying.peak);
+}
+
 int sec_pwhash_verify(const char *hash, const char *password, size_t len)
 {
-    return crypto_pwhash_str_verify(hash, password, len) == 0 ? 0 : -1;
+    unsigned limit = sec_pwhash_concurrency();
+    pthread_mutex_lock(&verifying.lock);
+    while (verifying.running == limit) {
+        pthread_cond_wait(&verifying.freed, &verifying.lock);
+    }
+    unsigned now = ++verifying.running;
+    if (now > atomic_load(&verifying.peak)) {
+        atomic_store(&verifying.peak, now);
+    }
+    pthread_mutex_unlock(&verifying.lock);
+    int rc = crypto_pwhash_str_verify(hash, password, len) == 0 ? 0 : -1;
+    pthread_mutex_lock(&verifying.lock);
+    verifying.running--;
+    pthread_cond_signal(&verifying.freed);
+    pthread_mutex_unlock(&verifying.lock);
+    return rc;
 }
 
 void sec_mac(const uint8_t key[SEC_MAC_KEYBYTES],

@@ -43,8 +43,18 @@ long sec_unbase64(struct slice b64, void *out, size_t out_size);
  * keep a verification cheap enough for Basic auth behind the auth cache). Returns 0 or -1. */
 int sec_pwhash(const char *password, size_t len, char out[SEC_PWHASH_STRBYTES]);
 
-/* 0 when `password` matches `hash`, -1 otherwise. */
+/* 0 when `password` matches `hash`, -1 otherwise. At most sec_pwhash_concurrency()
+ * verifications run at once in the process (each needs 19 MiB); a caller beyond waits. */
 int sec_pwhash_verify(const char *hash, const char *password, size_t len);
+
+enum {
+    SEC_PWHASH_MAX_CONCURRENT = 4
+};
+
+/* The bound: one per online core, at most SEC_PWHASH_MAX_CONCURRENT. */
+unsigned sec_pwhash_concurrency(void);
+/* The most verifications that ran at once so far (tests). */
+unsigned sec_pwhash_peak(void);
 
 /* HMAC-SHA-512-256 (crypto_auth) of p under key. */
 void sec_mac(const uint8_t key[SEC_MAC_KEYBYTES],

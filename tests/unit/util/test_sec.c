@@ -1,8 +1,10 @@
 /* tests/unit/util/test_sec.c: the libsodium wrappers (util/sec.c): hex and base64 against
  * known vectors and round trips, malformed input refused, argon2id verifying only the
  * password, MACs detecting any tampering, BLAKE2b against a known vector. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -239,6 +241,47 @@ static void test_sec_random_and_memzero(void **state)
     assert_memory_equal(a, zero, sizeof(a));
 }
 
+/* Many threads verifying at once (a login storm on every worker): never more than
+ * sec_pwhash_concurrency() run together, and each gets its own answer. */
+enum {
+    VERIFIERS = 8
+};
+
+struct verifier {
+    const char *hash;
+    bool right; /* the right password, or a wrong one */
+    int rc;
+};
+
+static void *verify_one(void *p)
+{
+    struct verifier *v = p;
+    v->rc =
+        v->right ? sec_pwhash_verify(v->hash, "storm", 5) : sec_pwhash_verify(v->hash, "norm", 4);
+    return NULL;
+}
+
+static void test_sec_pwhash_verifications_at_once_are_bounded(void **state)
+{
+    (void)state;
+    char hash[SEC_PWHASH_STRBYTES];
+    assert_int_equal(sec_pwhash("storm", 5, hash), 0);
+    unsigned limit = sec_pwhash_concurrency();
+    assert_true(limit >= 1 && limit <= SEC_PWHASH_MAX_CONCURRENT);
+    pthread_t t[VERIFIERS];
+    struct verifier v[VERIFIERS];
+    for (int i = 0; i < VERIFIERS; i++) {
+        v[i] = (struct verifier){.hash = hash, .right = i % 2 == 0, .rc = 7};
+        assert_int_equal(pthread_create(&t[i], NULL, verify_one, &v[i]), 0);
+    }
+    for (int i = 0; i < VERIFIERS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(v[i].rc, v[i].right ? 0 : -1);
+    }
+    assert_true(sec_pwhash_peak() >= 1);
+    assert_true(sec_pwhash_peak() <= limit);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_sec_base64_round_trips_random_bytes),
         cmocka_unit_test(test_sec_unbase64_ignores_whitespace_and_refuses_the_malformed),
         cmocka_unit_test(test_sec_pwhash_verifies_only_the_password),
+        cmocka_unit_test(test_sec_pwhash_verifications_at_once_are_bounded),
         cmocka_unit_test(test_sec_mac_detects_any_tampering),
         cmocka_unit_test(test_sec_hash_is_blake2b_256),
         cmocka_unit_test(test_sec_shorthash_is_siphash_2_4),
