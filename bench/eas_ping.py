@@ -213,7 +213,9 @@ def run(a):
                                                 a.heartbeat, a.log_level, a.idle_timeout,
                                                 a.config)
     res = {"devices": a.devices, "heartbeat_s": a.heartbeat, "nofile_bench": nofile_me,
-           "nofile_almanacd": nofile_srv, "workers": 4}
+           "nofile_almanacd": nofile_srv,
+           "workers": next((c.split("=", 1)[1].strip() for c in a.config
+                            if c.split("=", 1)[0].strip() == "workers"), "default")}
     socks = []
     try:
         pid = proc.pid

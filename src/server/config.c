@@ -111,10 +111,13 @@ static const struct key keys[] = {
             "seconds a PostgreSQL statement may run, a lock wait included, before the server "
             "cancels it and the request is answered 503 store-busy (with Retry-After); 0: no "
             "limit. The SQLite store ignores it"),
-    /* 4 threads keep a small machine responsive; argon2id (19 MiB each) bounds the top. */
+    /* A durable write holds its worker while it waits for the group commit's fsync, so the
+     * workers bound how many commits share one flush: 16 took durable PUTs from about 4,700 to
+     * 5,400 a second on 2 cores, for about 1.5 KB more a waiting Ping (BENCHMARKS.md, issue
+     * 16). Password checks (argon2id, 19 MiB each) are bounded on their own (util/sec.h). */
     NUM_KEY(KEY_UINT,
             workers,
-            "4",
+            "16",
             1,
             256,
             "HTTP worker threads (libmicrohttpd thread pool with epoll)"),

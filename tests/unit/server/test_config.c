@@ -75,7 +75,7 @@ static void test_config_defaults_match_the_header(void **state)
     config_defaults(&c);
     assert_string_equal(c.listen, "127.0.0.1:8008");
     assert_string_equal(c.data_dir, "./data");
-    assert_int_equal(c.workers, 4);
+    assert_int_equal(c.workers, 16);
     assert_string_equal(c.log_level, "info");
     assert_string_equal(c.realm, "Almanac");
     assert_int_equal(c.max_connections, 1024);
