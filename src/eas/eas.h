@@ -17,6 +17,7 @@
 struct eas_config {
     bool protocol_16;  /* advertise 16.0 and 16.1 besides 12.1, 14.0, 14.1 */
     bool provisioning; /* false: never answer 449, accept any policy key */
+    bool keep_alive;   /* false: every answer says Connection: close */
     unsigned ping_min; /* heartbeat bounds in seconds (Ping and Sync) */
     unsigned ping_max;
     unsigned max_folders;    /* folders one Ping may watch */

@@ -276,10 +276,15 @@ int eas_out_begin(struct eas_req *er, struct err *err)
     return 0;
 }
 
-static void common_headers(struct http_request *req)
+static void common_headers(struct http_request *req, const struct eas_app *app)
 {
     http_resp_header(req, "MS-Server-ActiveSync", SERVER_VERSION);
     http_resp_header(req, "Cache-Control", "private");
+    if (!app->cfg.keep_alive) {
+        /* the next request (a Ping, sooner or later) comes on a fresh connection, whose
+         * memory pool libmicrohttpd has not zeroed whole yet (eas_keep_alive, config.c) */
+        http_resp_header(req, "Connection", "close");
+    }
 }
 
 int eas_send(struct eas_req *er, struct err *err)
@@ -288,7 +293,7 @@ int eas_send(struct eas_req *er, struct err *err)
         return err_set(err, &err_cond_internal, "unbalanced answer");
     }
     http_resp_status(er->http, 200);
-    common_headers(er->http);
+    common_headers(er->http, er->app);
     http_resp_header(er->http, "Content-Type", CONTENT_TYPE);
     http_resp_body(er->http, er->out.data, er->out.len);
     return 0;
@@ -610,7 +615,7 @@ static int options(struct eas_req *er)
 {
     struct http_request *req = er->http;
     http_resp_status(req, 200);
-    common_headers(req);
+    common_headers(req, er->app);
     http_resp_header(req, "Allow", "OPTIONS,POST");
     http_resp_header(req, "MS-ASProtocolVersions", versions_list(er->app));
     char list[512];
@@ -778,7 +783,7 @@ static int route_resumed(void *app_, struct http_request *req, struct err *err)
 static void route_render_error(void *app_, struct http_request *req, const struct err *e)
 {
     struct eas_app *app = app_;
-    common_headers(req);
+    common_headers(req, app);
     if (e->cond == &http_cond_unauthenticated) {
         http_resp_header(req, "MS-ASProtocolVersions", versions_list(app));
     }

@@ -339,6 +339,17 @@ static const struct key keys[] = {
             0,
             1,
             "true: ActiveSync commands need the policy key of Provision (else HTTP 449)"),
+    /* libmicrohttpd zeroes a connection's whole memory pool (max_header_bytes and a page) each
+     * time it serves another request on it, so a Ping waiting on a connection that answered
+     * before holds about 37 KB more than one on a fresh connection (issue 16 item 4). */
+    NUM_KEY(KEY_BOOL,
+            eas_keep_alive,
+            "false",
+            0,
+            1,
+            "false: each ActiveSync answer closes its connection (Connection: close), so that a "
+            "waiting Ping always sits on a fresh connection's few pages; true: connections "
+            "stay open (each answered one then holds its whole pool, about max_header_bytes)"),
     NUM_KEY(KEY_UINT,
             eas_ping_min_heartbeat,
             "60",

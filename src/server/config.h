@@ -63,8 +63,9 @@ struct config {
     unsigned tombstone_max_age; /* seconds a delete stays in the change log, default 90 days */
     unsigned prune_interval;    /* seconds between pruning runs, default 3600 */
     /* [activesync] */
-    unsigned eas_protocol_16;        /* bool: advertise 16.0 and 16.1, default false */
-    unsigned eas_provisioning;       /* bool: require a policy key (HTTP 449), default true */
+    unsigned eas_protocol_16;  /* bool: advertise 16.0 and 16.1, default false */
+    unsigned eas_provisioning; /* bool: require a policy key (HTTP 449), default true */
+    unsigned eas_keep_alive;   /* bool: keep connections open after an answer, default false */
     unsigned eas_ping_min_heartbeat; /* seconds, default 60 */
     unsigned eas_ping_max_heartbeat; /* seconds, default 3540 */
     unsigned eas_max_folders;        /* folders per Ping, default 300 */

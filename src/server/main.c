@@ -657,6 +657,7 @@ static int serve(const struct server_opts *o, struct config *cfg)
     struct eas_config ec = {
         .protocol_16 = cfg->eas_protocol_16 != 0,
         .provisioning = cfg->eas_provisioning != 0,
+        .keep_alive = cfg->eas_keep_alive != 0,
         .ping_min = cfg->eas_ping_min_heartbeat,
         .ping_max = cfg->eas_ping_max_heartbeat,
         .max_folders = cfg->eas_max_folders,

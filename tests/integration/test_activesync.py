@@ -510,6 +510,11 @@ class ActiveSyncPhoneTest(ServerTestCase):
         commands = {x.strip() for x in (r.header("MS-ASProtocolCommands") or "").split(",")}
         self.assertLessEqual(COMMANDS, commands)
         self.assertIsNotNone(r.header("MS-Server-ActiveSync"))
+        # eas_keep_alive = false (the default): every answer closes its connection, so that a
+        # Ping never waits on a connection whose whole memory pool libmicrohttpd has zeroed
+        # by serving it before (issue 16 item 4); refusals too
+        self.assertEqual((r.header("Connection") or "").lower(), "close")
+        self.assertEqual((anon.header("Connection") or "").lower(), "close")
         self.assertEqual(probe.request("FolderSync", E("F:FolderSync", E("SyncKey", "0")),
                                        password="wrong").status, 401)
 
@@ -576,14 +581,20 @@ class ActiveSyncPhoneTest(ServerTestCase):
         self.assertIn("FIRSTPLAIN01", out)
         self.assertIn("FIRSTB64DEV02", out)
 
-        # 16.0 and 16.1 are offered only behind their setting
-        other = Server(users=("alice",), config="eas_protocol_16 = true\n")
+        # 16.0 and 16.1 are offered only behind their setting; eas_keep_alive = true keeps
+        # the connection open: the second OPTIONS comes on the same socket
+        other = Server(users=("alice",), config="eas_protocol_16 = true\neas_keep_alive = true\n")
         try:
             p = EASClient("127.0.0.1", other.port, "alice", other.passwords["alice"], "V16")
             r = p.options()
-            p.close()
             self.assertEqual(r.status, 200)
             self.assertEqual(r.header("MS-ASProtocolVersions"), "12.1,14.0,14.1,16.0,16.1")
+            self.assertIsNone(r.header("Connection"))
+            kept = p.conn
+            self.assertIsNotNone(kept, "the connection was kept open")
+            self.assertEqual(p.options().status, 200)
+            self.assertIs(p.conn, kept)
+            p.close()
         finally:
             other.stop()
 
