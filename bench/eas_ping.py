@@ -383,7 +383,8 @@ def table(r):
                  "Threads seen while held: %s; VmRSS %.1f-%.1f MB; %.2f s CPU used"
                  % (",".join(map(str, r["hold_threads"])), r["hold_rss_kb"][0] / 1024,
                     r["hold_rss_kb"][1] / 1024, r["hold_cpu_s"])),
-             row("all answered", r["after"], "connections still open, 3 s later%s"
+             row("all answered", r["after"], "3 s later; the connections still open (those "
+                 "almanacd closed after answering, with eas_keep_alive = false, are gone)%s"
                  % ("" if r.get("after_quiet", True) else "; almanacd still busy")),
              row("connections closed", r["closed"], "VmHWM %.1f MB%s" % (
                  r["closed"]["VmHWM"] / 1024,

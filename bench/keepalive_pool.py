@@ -87,13 +87,9 @@ def main():
             for c in a.config:
                 f.write(c + "\n")
         port_file = os.path.join(work, "port")
-
-        def limits():
-            resource.setrlimit(resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE))
-
+        # almanacd inherits the open-file limit raised above
         proc = subprocess.Popen([a.almanacd, "--config", conf, "--port-file", port_file],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                preexec_fn=limits)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(600):
             if os.path.exists(port_file) and os.path.getsize(port_file):
                 break

@@ -205,7 +205,8 @@ class TlsTest(ServerTestCase):
 
 class TlsPingThroughReload(ServerTestCase):
     """An ActiveSync Ping waiting over HTTPS (a suspended TLS connection) outlives a
-    certificate reload and is answered on the same connection when its calendar changes."""
+    certificate reload and is answered on the same connection when its calendar changes; the
+    answer closes it (eas_keep_alive = false), and the next connection has the new one."""
 
     @classmethod
     def setUpClass(cls):
@@ -245,6 +246,7 @@ class TlsPingThroughReload(ServerTestCase):
                                   "Content-Type": "application/vnd.ms-sync.wbxml"})
             r = conn.getresponse()
             result["ping"] = (r.status, ec.decode(r.read()))
+            result["connection"] = r.getheader("Connection")
 
         t = threading.Thread(target=ping)
         t.start()
@@ -272,11 +274,18 @@ class TlsPingThroughReload(ServerTestCase):
         status, doc = result["ping"]
         self.assertEqual(status, 200)
         self.assertEqual(doc.findtext("Status"), "2")  # changes in the watched folder
-        # the same TLS connection serves on, still with the certificate it began with
+        # the answer closes its connection (eas_keep_alive = false, so that the next Ping
+        # waits on a fresh connection); the phone's next connection meets the new certificate
+        self.assertEqual((result["connection"] or "").lower(), "close")
+        conn.close()
+        conn = http.client.HTTPSConnection(
+            "localhost", self.srv.tls_port, timeout=60,
+            context=client_context([self.cert_a[0], self.cert_b[0]]))
+        conn.connect()
+        self.assertEqual(conn.sock.getpeercert(binary_form=True), der_of(self.cert_b[0]))
         conn.request("GET", "/healthz")
         r = conn.getresponse()
         self.assertEqual((r.status, r.read()), (200, b"ok\n"))
-        self.assertEqual(conn.sock.getpeercert(binary_form=True), der_of(self.cert_a[0]))
         conn.close()
         c.close()
 
