@@ -428,7 +428,7 @@ enum store_rc repl_self(struct dav_req *dr, struct arena *a, struct repl_ex_self
 
 static bool on_exchange_item(const struct dav_res *r)
 {
-    return r->kind == DAV_RES_ITEM && strncmp(r->href, "/exchange/", 10) == 0;
+    return r->kind == DAV_RES_ITEM && repl_in_tree(r->href);
 }
 
 /* The iCalendar-derived values of the item a PROPFIND row is writing, read and parsed once
@@ -537,7 +537,7 @@ static int get_contenttag(struct dav_req *dr, const struct dav_res *r, struct bu
 static int get_contentclass(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
     (void)dr;
-    if (strncmp(r->href, "/exchange/", 10) != 0) {
+    if (!repl_in_tree(r->href)) {
         return 1;
     }
     const char *v = r->kind == DAV_RES_ITEM ? "urn:content-classes:appointment"
@@ -551,8 +551,7 @@ static int get_contentclass(struct dav_req *dr, const struct dav_res *r, struct 
 static int get_isfolder(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
     (void)dr;
-    if (strncmp(r->href, "/exchange/", 10) != 0 ||
-        (r->kind != DAV_RES_ITEM && r->kind != DAV_RES_COLL)) {
+    if (!repl_in_tree(r->href) || (r->kind != DAV_RES_ITEM && r->kind != DAV_RES_COLL)) {
         return 1;
     }
     return buf_append_cstr(out, r->kind == DAV_RES_COLL ? "1" : "0") == 0 ? 0 : -1;
@@ -561,8 +560,7 @@ static int get_isfolder(struct dav_req *dr, const struct dav_res *r, struct buf 
 static int get_ishidden(struct dav_req *dr, const struct dav_res *r, struct buf *out)
 {
     (void)dr;
-    if (strncmp(r->href, "/exchange/", 10) != 0 ||
-        (r->kind != DAV_RES_ITEM && r->kind != DAV_RES_COLL)) {
+    if (!repl_in_tree(r->href) || (r->kind != DAV_RES_ITEM && r->kind != DAV_RES_COLL)) {
         return 1;
     }
     return buf_append_cstr(out, "0") == 0 ? 0 : -1;

@@ -2,7 +2,19 @@
 #ifndef ALMANAC_REPL_REPL_INT_H
 #define ALMANAC_REPL_REPL_INT_H
 
+#include <stdbool.h>
+#include <string.h>
+
 #include "dav/ext.h"
+
+/* The replication tree: an href or path below it is served with Exchange's properties and
+ * write semantics (exchange-replication.md); /calendars is CalDAV's view of the same store. */
+#define REPL_TREE "/exchange/"
+
+static inline bool repl_in_tree(const char *href_or_path)
+{
+    return href_or_path && strncmp(href_or_path, REPL_TREE, sizeof(REPL_TREE) - 1) == 0;
+}
 
 /* SEARCH with R:repl (search.c). */
 extern const struct dav_method repl_search;

@@ -29,7 +29,7 @@ enum {
 
 static bool on_exchange(const struct dav_res *r)
 {
-    return r->href && strncmp(r->href, "/exchange/", 10) == 0;
+    return repl_in_tree(r->href);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -136,7 +136,7 @@ static void make_put(struct dav_req *dr, struct repl_put *put)
 
 static bool on_exchange_path(struct dav_req *dr)
 {
-    return strncmp(http_req_path(dr->http), "/exchange/", 10) == 0;
+    return repl_in_tree(http_req_path(dr->http));
 }
 
 void repl_pre_unwrap_put(struct dav_req *dr)
