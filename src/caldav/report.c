@@ -507,7 +507,6 @@ struct rstream {
     uint64_t sent;       /* rows sent */
     bool truncated;
     bool done;
-    bool coll_plain;                /* sync: coll.href needs no XML escaping */
     struct dav_etag_rows etag_rows; /* sync: the rows of a getetag-only selection */
 };
 
@@ -804,7 +803,7 @@ static int sync_next(void *ctx, struct buf *out)
             res.item = it;
             res.has_parent = true;
             res.href = href;
-            w = dav_child_href_is_plain(s->coll_plain, it.name)
+            w = dav_child_href_is_plain(s->etag_rows.parent_plain, it.name)
                     ? dav_write_response_plain_href(dr, &res, &s->r->sel, out)
                     : dav_write_response(dr, &res, &s->r->sel, out);
         }
@@ -982,7 +981,6 @@ static int report_run(struct dav_req *dr, struct err *err)
                                                    dav_propsel_cols(&r->sel), &s->cur)
                            : store_changes_open_cols(dr->store, s->coll.coll.id, s->since,
                                                      dav_propsel_cols(&r->sel), &s->cur);
-        s->coll_plain = xmlout_text_is_plain(slice_from_cstr(s->coll.href));
         dav_etag_rows_init(&s->etag_rows, &r->sel, &s->coll);
         if (rc != STORE_OK) {
             return dav_store_err(dr, rc, err);

@@ -482,10 +482,12 @@ const struct dav_propname *dav_propsel_etag_only(const struct dav_propsel *sel);
 
 /* The rows of a listing whose selection is DAV:getetag alone (what a syncing client asks of
  * every member): written without a struct dav_res or an href in the arena (issue 16 item 1).
- * Set up once per answer for the collection `coll` (kept, with sel, for the answer's life). */
+ * Set up once per answer for the collection `coll` (kept, with sel, for the answer's life);
+ * parent_plain also serves the answer's other rows (dav_child_href_is_plain). */
 struct dav_etag_rows {
     const struct dav_propname *pn; /* NULL: every row takes the general path */
-    struct slice parent;           /* coll's href, needing no XML escaping when pn is set */
+    struct slice parent;           /* coll's href */
+    bool parent_plain;             /* it needs no XML escaping (xmlout_text_is_plain) */
     const struct store_coll *coll;
 };
 

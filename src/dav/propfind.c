@@ -297,21 +297,18 @@ void dav_etag_rows_init(struct dav_etag_rows *w,
                         const struct dav_propsel *sel,
                         const struct dav_res *coll)
 {
-    w->pn = xmlout_text_is_plain(slice_from_cstr(coll->href)) ? dav_propsel_etag_only(sel) : NULL;
     w->parent = slice_from_cstr(coll->href);
+    w->parent_plain = xmlout_text_is_plain(w->parent);
+    w->pn = w->parent_plain ? dav_propsel_etag_only(sel) : NULL;
     w->coll = &coll->coll;
 }
 
 int dav_etag_row(const struct dav_etag_rows *w, const char *name, uint64_t modseq, struct buf *out)
 {
-    if (!w->pn) {
+    if (!w->pn || !dav_child_href_is_plain(w->parent_plain, name)) {
         return 1;
     }
-    struct slice seg = slice_from_cstr(name);
-    if (memchr(seg.ptr, '&', seg.len)) {
-        return 1; /* percent-encoding keeps '&', which the XML text must escape */
-    }
-    return etag_row(out, w->pn, w->parent, seg, w->coll, modseq);
+    return etag_row(out, w->pn, w->parent, slice_from_cstr(name), w->coll, modseq);
 }
 
 /* The found properties are written in place, straight after the 200 propstat's opening tags
@@ -411,7 +408,6 @@ struct pf_stream {
     struct dav_members members; /* PF_COLLS: open when has_members */
     bool has_members;
     int fixed;                      /* PF_FIXED: next synthetic child */
-    bool self_plain;                /* PF_ITEMS: self.href needs no XML escaping */
     struct dav_etag_rows etag_rows; /* PF_ITEMS: the rows of a getetag-only selection */
 };
 
@@ -511,7 +507,6 @@ static int pf_next(void *ctx, struct buf *out)
                 goto out;
             }
             s->phase = PF_ITEMS;
-            s->self_plain = xmlout_text_is_plain(slice_from_cstr(s->self.href));
             dav_etag_rows_init(&s->etag_rows, s->sel, &s->self);
             continue;
         }
@@ -544,7 +539,7 @@ static int pf_next(void *ctx, struct buf *out)
                 r.coll = s->self.coll;
                 r.has_parent = true;
                 r.href = dav_child_href(dr->arena, s->self.href, r.item.name, false);
-                rc = (dav_child_href_is_plain(s->self_plain, r.item.name)
+                rc = (dav_child_href_is_plain(s->etag_rows.parent_plain, r.item.name)
                           ? dav_write_response_plain_href(dr, &r, s->sel, out)
                           : dav_write_response(dr, &r, s->sel, out)) == 0
                          ? rows + 1

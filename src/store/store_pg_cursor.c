@@ -337,9 +337,9 @@ store_pg_changes_open(struct store *s, uint64_t coll, uint64_t since, struct sto
                        &p, out);
 }
 
-/* Listings (STORE_COLS_LISTING, and STORE_COLS_NAMES with the id too): the columns a listing reads,
- * each side from a covering index (schema_pg/014: items_coll_name_list, items_coll_modseq;
- * tombstones by their (coll, modseq) index). */
+/* Listings (STORE_COLS_LISTING, and STORE_COLS_NAMES with the id too): the columns a
+ * listing reads, each side from a covering index (schema_pg/014: items_coll_name_list,
+ * items_coll_modseq; tombstones by their (coll, modseq) index). */
 enum store_rc store_pg_items_open_cols(struct store *s,
                                        uint64_t coll,
                                        enum store_order order,
